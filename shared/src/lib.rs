@@ -1,0 +1,35 @@
+//! The loyalty domain, shared by the till agent and the server: money,
+//! baskets, rulesets, **the pricing engine**, customer tokens, signed
+//! purchase records and the wire DTOs.
+//!
+//! This crate does no IO: no tokio, no files, no network, no SQLite. It is
+//! deterministic, so the same input prices the same on the till and on the
+//! server. Time and randomness come from the caller.
+//!
+//! # Layout
+//!
+//! - [`money`]: `Money` (kopecks), `BasisPoints`, `Quantity`, rounding.
+//! - [`ids`]: numeric ids, SKU and category codes, `Seq`.
+//! - [`identity`]: card numbers (EAN-13), phone numbers, gender, age bands.
+//! - [`basket`]: lines of a check.
+//! - [`ruleset`]: the programme and promotions, with validation.
+//! - [`pricing`]: the engine.
+//! - [`crypto`]: Ed25519 keys and signatures with domain separation.
+//! - [`token`]: the customer token shown as a QR code.
+//! - [`record`]: the signed purchase record.
+//! - [`release`]: the signed ruleset release.
+//! - [`wire`]: DTOs of the sync, admin and till APIs.
+
+#![deny(missing_docs)]
+
+pub mod basket;
+pub mod crypto;
+pub mod identity;
+pub mod ids;
+pub mod money;
+pub mod pricing;
+pub mod record;
+pub mod release;
+pub mod ruleset;
+pub mod token;
+pub mod wire;

@@ -1,0 +1,421 @@
+//! Money in integer minor units (kopecks), percentages in basis points and
+//! quantities in thousandths. No floats anywhere.
+//!
+//! Rounding is declared once, here: [`round_half_up`] (half away from zero)
+//! turns a product of a price and a fraction into minor units.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors raised when parsing amounts, percentages and quantities.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    /// The amount is outside ±[`Money::MAX_MINOR`].
+    #[error("amount {0} is outside the money range ±{max}", max = Money::MAX_MINOR)]
+    MoneyOutOfRange(i128),
+    /// The amount must not be negative here.
+    #[error("amount {0} must not be negative")]
+    Negative(i64),
+    /// A percentage above 100 %.
+    #[error("percentage {0} bp is above 10000 bp (100 %)")]
+    PercentOutOfRange(u32),
+    /// A quantity that is zero, negative or too large.
+    #[error("quantity must be above 0 and at most {max} units, got {0}", max = Quantity::MAX_MILLI / 1000)]
+    QuantityOutOfRange(String),
+    /// A quantity that is not a number with at most three decimals.
+    #[error("quantity {0:?} is not a number with at most 3 decimals")]
+    QuantitySyntax(String),
+    /// A currency code that is not three upper-case letters.
+    #[error("currency {0:?} is not a three-letter ISO code")]
+    Currency(String),
+}
+
+/// Rounds `numerator / denominator` half away from zero. `denominator > 0`.
+#[must_use]
+pub fn round_half_up(numerator: i128, denominator: i128) -> i128 {
+    debug_assert!(denominator > 0);
+    let q = numerator / denominator;
+    let r = numerator % denominator;
+    if 2 * r.abs() >= denominator {
+        q + numerator.signum()
+    } else {
+        q
+    }
+}
+
+/// An amount of money in minor units (kopecks), within ±[`Money::MAX_MINOR`].
+///
+/// Prices include VAT, as on Russian receipts.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct Money(i64);
+
+impl Money {
+    /// The largest magnitude accepted: 10 billion roubles in kopecks.
+    pub const MAX_MINOR: i64 = 1_000_000_000_000;
+    /// Zero.
+    pub const ZERO: Money = Money(0);
+
+    /// Parses minor units, rejecting values outside the range.
+    pub fn from_minor(minor: i64) -> Result<Self, AmountError> {
+        Self::from_wide(i128::from(minor))
+    }
+
+    /// Parses a wide intermediate result, rejecting values outside the range.
+    pub fn from_wide(minor: i128) -> Result<Self, AmountError> {
+        if minor.abs() > i128::from(Self::MAX_MINOR) {
+            return Err(AmountError::MoneyOutOfRange(minor));
+        }
+        // In range, so it fits in i64.
+        Ok(Money(minor as i64))
+    }
+
+    /// Parses a non-negative amount such as a unit price.
+    pub fn non_negative(minor: i64) -> Result<Self, AmountError> {
+        let m = Self::from_minor(minor)?;
+        if minor < 0 {
+            return Err(AmountError::Negative(minor));
+        }
+        Ok(m)
+    }
+
+    /// The amount in minor units.
+    #[must_use]
+    pub const fn minor(self) -> i64 {
+        self.0
+    }
+
+    /// Adds, failing when the sum leaves the range.
+    pub fn checked_add(self, other: Money) -> Result<Money, AmountError> {
+        Self::from_wide(i128::from(self.0) + i128::from(other.0))
+    }
+
+    /// Subtracts, failing when the difference leaves the range.
+    pub fn checked_sub(self, other: Money) -> Result<Money, AmountError> {
+        Self::from_wide(i128::from(self.0) - i128::from(other.0))
+    }
+
+    /// `self × bp / 10000`, rounded half up.
+    #[must_use]
+    pub fn percent(self, bp: BasisPoints) -> Money {
+        // |self| ≤ MAX and bp ≤ 10000, so the result stays in range.
+        Money(round_half_up(i128::from(self.0) * i128::from(bp.0), 10_000) as i64)
+    }
+
+    /// Negates the amount (always in range).
+    #[must_use]
+    pub const fn negate(self) -> Money {
+        Money(-self.0)
+    }
+}
+
+impl TryFrom<i64> for Money {
+    type Error = AmountError;
+    fn try_from(v: i64) -> Result<Self, Self::Error> {
+        Self::from_minor(v)
+    }
+}
+
+impl From<Money> for i64 {
+    fn from(m: Money) -> i64 {
+        m.0
+    }
+}
+
+impl fmt::Display for Money {
+    /// Formats as `1234.56`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+/// A three-letter ISO 4217 currency code, such as `RUB`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// Russian rouble.
+    pub const RUB: Currency = Currency(*b"RUB");
+
+    /// The code as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only ASCII upper-case letters are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl FromStr for Currency {
+    type Err = AmountError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let b = s.as_bytes();
+        if b.len() == 3 && b.iter().all(u8::is_ascii_uppercase) {
+            Ok(Currency([b[0], b[1], b[2]]))
+        } else {
+            Err(AmountError::Currency(s.to_owned()))
+        }
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = AmountError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A percentage in basis points: 10000 bp = 100 %.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct BasisPoints(u32);
+
+impl BasisPoints {
+    /// 100 %.
+    pub const FULL: BasisPoints = BasisPoints(10_000);
+
+    /// Parses a value in 0..=10000.
+    pub fn new(bp: u32) -> Result<Self, AmountError> {
+        if bp > 10_000 {
+            Err(AmountError::PercentOutOfRange(bp))
+        } else {
+            Ok(BasisPoints(bp))
+        }
+    }
+
+    /// The value in basis points.
+    #[must_use]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for BasisPoints {
+    type Error = AmountError;
+    fn try_from(v: u32) -> Result<Self, Self::Error> {
+        Self::new(v)
+    }
+}
+
+impl From<BasisPoints> for u32 {
+    fn from(b: BasisPoints) -> u32 {
+        b.0
+    }
+}
+
+impl fmt::Display for BasisPoints {
+    /// Formats as `12.5%`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whole = self.0 / 100;
+        let frac = self.0 % 100;
+        if frac == 0 {
+            write!(f, "{whole}%")
+        } else if frac.is_multiple_of(10) {
+            write!(f, "{whole}.{}%", frac / 10)
+        } else {
+            write!(f, "{whole}.{frac:02}%")
+        }
+    }
+}
+
+/// A positive quantity in thousandths of a unit (pieces or kilograms).
+///
+/// On the wire it is a JSON integer (whole units) or a decimal string with
+/// at most three decimals (`"1.5"`); JSON floats are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quantity(u64);
+
+impl Quantity {
+    /// 100 000 units.
+    pub const MAX_MILLI: u64 = 100_000_000;
+    /// One unit.
+    pub const ONE: Quantity = Quantity(1000);
+
+    /// Parses thousandths of a unit.
+    pub fn from_milli(milli: u64) -> Result<Self, AmountError> {
+        if milli == 0 || milli > Self::MAX_MILLI {
+            Err(AmountError::QuantityOutOfRange(format!("{milli}/1000")))
+        } else {
+            Ok(Quantity(milli))
+        }
+    }
+
+    /// Parses whole units.
+    pub fn from_units(units: i64) -> Result<Self, AmountError> {
+        let milli = u64::try_from(units)
+            .ok()
+            .and_then(|u| u.checked_mul(1000))
+            .ok_or_else(|| AmountError::QuantityOutOfRange(units.to_string()))?;
+        Self::from_milli(milli).map_err(|_| AmountError::QuantityOutOfRange(units.to_string()))
+    }
+
+    /// The quantity in thousandths.
+    #[must_use]
+    pub const fn milli(self) -> u64 {
+        self.0
+    }
+
+    /// `unit_price × quantity`, rounded half up to minor units.
+    pub fn extend(self, unit_price: Money) -> Result<Money, AmountError> {
+        Money::from_wide(round_half_up(
+            i128::from(unit_price.minor()) * i128::from(self.0),
+            1000,
+        ))
+    }
+}
+
+impl FromStr for Quantity {
+    type Err = AmountError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let syntax = || AmountError::QuantitySyntax(s.to_owned());
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        if whole.is_empty()
+            || frac.len() > 3
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || whole.len() > 9
+        {
+            return Err(if s.starts_with('-') {
+                AmountError::QuantityOutOfRange(s.to_owned())
+            } else {
+                syntax()
+            });
+        }
+        let whole: u64 = whole.parse().map_err(|_| syntax())?;
+        let frac_milli: u64 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<3}").parse().map_err(|_| syntax())?
+        };
+        Quantity::from_milli(whole * 1000 + frac_milli)
+            .map_err(|_| AmountError::QuantityOutOfRange(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whole = self.0 / 1000;
+        let frac = self.0 % 1000;
+        if frac == 0 {
+            write!(f, "{whole}")
+        } else {
+            let s = format!("{frac:03}");
+            write!(f, "{whole}.{}", s.trim_end_matches('0'))
+        }
+    }
+}
+
+impl Serialize for Quantity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_multiple_of(1000) {
+            s.serialize_u64(self.0 / 1000)
+        } else {
+            s.serialize_str(&self.to_string())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Text(String),
+            Float(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(units) => Quantity::from_units(units).map_err(serde::de::Error::custom),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+            Raw::Float(f) => Err(serde::de::Error::custom(format!(
+                "quantity {f} must be an integer or a decimal string such as \"1.5\""
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(round_half_up(5, 10), 1);
+        assert_eq!(round_half_up(4, 10), 0);
+        assert_eq!(round_half_up(-5, 10), -1);
+        assert_eq!(round_half_up(15, 10), 2);
+    }
+
+    #[test]
+    fn money_range_is_enforced() {
+        assert!(Money::from_minor(Money::MAX_MINOR).is_ok());
+        assert!(Money::from_minor(Money::MAX_MINOR + 1).is_err());
+        assert!(Money::non_negative(-1).is_err());
+        assert_eq!(
+            Money::from_minor(-12_345).map(|m| m.to_string()),
+            Ok("-123.45".into())
+        );
+    }
+
+    #[test]
+    fn quantity_parses_decimal_strings_and_refuses_floats() {
+        let q: Quantity = serde_json::from_str("\"1.5\"").unwrap();
+        assert_eq!(q.milli(), 1500);
+        let q: Quantity = serde_json::from_str("3").unwrap();
+        assert_eq!(q.milli(), 3000);
+        assert!(serde_json::from_str::<Quantity>("1.5").is_err());
+        assert!(serde_json::from_str::<Quantity>("0").is_err());
+        assert!(serde_json::from_str::<Quantity>("-2").is_err());
+        assert!(serde_json::from_str::<Quantity>("\"1.2345\"").is_err());
+        assert_eq!(serde_json::to_string(&q).unwrap(), "3");
+        assert_eq!(Quantity::from_milli(1250).unwrap().to_string(), "1.25");
+    }
+
+    #[test]
+    fn percent_display() {
+        assert_eq!(BasisPoints::new(1250).unwrap().to_string(), "12.5%");
+        assert_eq!(BasisPoints::new(500).unwrap().to_string(), "5%");
+        assert!(BasisPoints::new(10_001).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn money_parse_accepts_exactly_the_range(v in any::<i64>()) {
+            prop_assert_eq!(Money::from_minor(v).is_ok(), v.unsigned_abs() <= Money::MAX_MINOR as u64);
+        }
+
+        #[test]
+        fn quantity_text_round_trips(milli in 1u64..=Quantity::MAX_MILLI) {
+            let q = Quantity::from_milli(milli).unwrap();
+            prop_assert_eq!(q.to_string().parse::<Quantity>().unwrap(), q);
+        }
+
+        #[test]
+        fn percent_never_exceeds_the_amount(v in 0i64..=Money::MAX_MINOR, bp in 0u32..=10_000) {
+            let m = Money::from_minor(v).unwrap();
+            let p = m.percent(BasisPoints::new(bp).unwrap());
+            prop_assert!(p <= m && p >= Money::ZERO);
+        }
+    }
+}

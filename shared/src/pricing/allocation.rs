@@ -1,0 +1,78 @@
+//! Largest-remainder allocation: spreads an integer total over weights so
+//! the parts sum exactly. Ties go to the larger weight, then to the smaller
+//! key, which callers derive from line content, never from line order.
+
+/// Splits `total` (≥ 0) in proportion to `weights` (each ≥ 0). The parts sum
+/// to `total` exactly when any weight is positive; with all weights zero
+/// every part is zero. `keys` break ties and must have the same length.
+#[must_use]
+pub fn allocate<K: Ord>(total: i64, weights: &[i64], keys: &[K]) -> Vec<i64> {
+    debug_assert_eq!(weights.len(), keys.len());
+    let sum: i128 = weights.iter().map(|&w| i128::from(w.max(0))).sum();
+    if sum == 0 || total <= 0 {
+        return vec![0; weights.len()];
+    }
+    let total_w = i128::from(total);
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut remainders = Vec::with_capacity(weights.len());
+    let mut given: i128 = 0;
+    for (i, &w) in weights.iter().enumerate() {
+        let num = total_w * i128::from(w.max(0));
+        let share = num / sum;
+        given += share;
+        parts.push(share);
+        remainders.push((num % sum, i));
+    }
+    let mut left = total_w - given;
+    remainders.sort_by(|(ra, ia), (rb, ib)| {
+        rb.cmp(ra)
+            .then_with(|| weights[*ib].cmp(&weights[*ia]))
+            .then_with(|| keys[*ia].cmp(&keys[*ib]))
+    });
+    for (_, i) in remainders {
+        if left == 0 {
+            break;
+        }
+        if weights[i] > 0 {
+            parts[i] += 1;
+            left -= 1;
+        }
+    }
+    // Every part is at most `total`, which fits in i64.
+    parts.into_iter().map(|p| p as i64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn one_kopeck_goes_to_the_largest_remainder() {
+        assert_eq!(allocate(10, &[1, 1, 1], &[0, 1, 2]), vec![4, 3, 3]);
+        assert_eq!(allocate(100, &[0, 0], &[0, 1]), vec![0, 0]);
+        assert_eq!(allocate(7, &[0, 5], &[0, 1]), vec![0, 7]);
+    }
+
+    proptest! {
+        #[test]
+        fn parts_sum_exactly_and_never_exceed_their_share(
+            total in 0i64..1_000_000_000,
+            weights in proptest::collection::vec(0i64..1_000_000_000, 1..60),
+        ) {
+            let keys: Vec<usize> = (0..weights.len()).collect();
+            let parts = allocate(total, &weights, &keys);
+            let sum_w: i128 = weights.iter().map(|&w| i128::from(w)).sum();
+            if sum_w > 0 {
+                prop_assert_eq!(parts.iter().sum::<i64>(), total);
+            }
+            for (p, w) in parts.iter().zip(&weights) {
+                prop_assert!(*p >= 0);
+                if sum_w > 0 {
+                    let exact = i128::from(total) * i128::from(*w) / sum_w;
+                    prop_assert!(i128::from(*p) - exact <= 1);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The signed purchase record: what a register commits to its outbox and
+//! uploads. The register signs **the exact bytes** it sends; the server
+//! verifies those bytes, then parses them, so no canonicalisation is needed.
+//! Each record carries the hash of the previous record's bytes, so a gap,
+//! reorder, edit or fork is visible.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::crypto::{
+    Hash256, PublicKey, Signature, SigningContext, SigningKey, from_base64, sha256, to_base64,
+};
+use crate::ids::{Category, CustomerId, MerchantId, RegisterId, RulesetVersion, Seq, Sku, StoreId};
+use crate::money::{Currency, Money, Quantity};
+use crate::pricing::AppliedRule;
+
+/// The record format this build writes.
+pub const RECORD_FORMAT: u32 = 1;
+
+/// How the customer was identified at the till.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifiedBy {
+    /// A phone token scanned as a QR code.
+    Token,
+    /// A printed loyalty card.
+    Card,
+    /// A phone number typed in.
+    Phone,
+}
+
+/// The customer of a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCustomer {
+    /// Who.
+    pub id: CustomerId,
+    /// How they were identified.
+    pub identified_by: IdentifiedBy,
+}
+
+/// Sale or return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A sale.
+    Sale,
+    /// A return of lines of an earlier sale.
+    Return {
+        /// The original sale.
+        original: RecordRef,
+    },
+}
+
+/// A reference to another record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordRef {
+    /// The register that wrote it.
+    pub register_id: RegisterId,
+    /// Its seq there.
+    pub seq: Seq,
+    /// Its id.
+    pub id: Uuid,
+}
+
+/// A line as committed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordLine {
+    /// The product.
+    pub sku: Sku,
+    /// The product name.
+    pub name: String,
+    /// The product category.
+    pub category: Option<Category>,
+    /// Quantity.
+    pub quantity: Quantity,
+    /// Unit price.
+    pub unit_price: Money,
+    /// `unit_price × quantity`.
+    pub amount: Money,
+    /// Discount on the line.
+    pub discount: Money,
+    /// Amount paid for the line.
+    pub total: Money,
+    /// Points the line earned.
+    pub points: i64,
+    /// Rules that discounted the line.
+    pub applied: Vec<AppliedRule>,
+}
+
+/// A purchase as the register committed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseRecord {
+    /// [`RECORD_FORMAT`].
+    pub format: u32,
+    /// Globally unique id (UUIDv7).
+    pub id: Uuid,
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// The store.
+    pub store_id: StoreId,
+    /// The register that wrote it.
+    pub register_id: RegisterId,
+    /// Dense per-register sequence number.
+    pub seq: Seq,
+    /// SHA-256 of the previous record's bytes ([`Hash256::GENESIS`] for seq 1).
+    pub prev_hash: Hash256,
+    /// The register's wall clock; informative, never used for ordering.
+    pub wall_time: DateTime<Utc>,
+    /// The ruleset version the check was priced with, if any.
+    pub ruleset_version: Option<RulesetVersion>,
+    /// Sale or return.
+    #[serde(flatten)]
+    pub kind: RecordKind,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// The identified customer.
+    pub customer: Option<RecordCustomer>,
+    /// Lines.
+    pub lines: Vec<RecordLine>,
+    /// Sum of line amounts.
+    pub subtotal: Money,
+    /// Sum of line discounts.
+    pub discount: Money,
+    /// Amount paid.
+    pub total: Money,
+    /// Points earned.
+    pub points_earned: i64,
+    /// Points spent.
+    pub points_redeemed: i64,
+    /// Per-rule totals.
+    pub applied: Vec<AppliedRule>,
+}
+
+/// A record as signed bytes: what the outbox stores and the wire carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRecord {
+    /// The register, repeated outside the body for routing.
+    pub register_id: RegisterId,
+    /// The seq, repeated outside the body for routing.
+    pub seq: Seq,
+    /// The exact signed bytes, base64.
+    pub body: String,
+    /// Ed25519 signature over the body bytes.
+    pub signature: Signature,
+}
+
+/// Why a signed record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The body is not base64.
+    #[error("record {seq} body is not base64")]
+    Encoding {
+        /// Which record.
+        seq: Seq,
+    },
+    /// The signature does not verify against the register's key.
+    #[error("record {seq} signature does not verify")]
+    BadSignature {
+        /// Which record.
+        seq: Seq,
+    },
+    /// The signed body is not a record.
+    #[error("record {seq} body does not parse: {message}")]
+    Parse {
+        /// Which record.
+        seq: Seq,
+        /// The parser's message.
+        message: String,
+    },
+    /// The envelope and the signed body disagree.
+    #[error("record {seq} envelope does not match its signed body")]
+    EnvelopeMismatch {
+        /// Which record.
+        seq: Seq,
+    },
+    /// The record could not be serialised.
+    #[error("record could not be serialised: {0}")]
+    Serialise(String),
+}
+
+impl PurchaseRecord {
+    /// Serialises and signs. Returns the envelope and the hash of the bytes,
+    /// which becomes the next record's `prev_hash`.
+    pub fn seal(&self, key: &SigningKey) -> Result<(SignedRecord, Hash256), RecordError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| RecordError::Serialise(e.to_string()))?;
+        let signature = key.sign(SigningContext::PurchaseRecord, &bytes);
+        let hash = sha256(&bytes);
+        Ok((
+            SignedRecord {
+                register_id: self.register_id,
+                seq: self.seq,
+                body: to_base64(&bytes),
+                signature,
+            },
+            hash,
+        ))
+    }
+}
+
+/// A record whose signature verified, with its bytes' hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedRecord {
+    /// The parsed record.
+    pub record: PurchaseRecord,
+    /// The exact bytes.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of the bytes.
+    pub hash: Hash256,
+}
+
+impl SignedRecord {
+    /// Verifies the bytes with the register's key, then parses them.
+    pub fn open(&self, key: &PublicKey) -> Result<VerifiedRecord, RecordError> {
+        let seq = self.seq;
+        let bytes = from_base64(&self.body).ok_or(RecordError::Encoding { seq })?;
+        key.verify(SigningContext::PurchaseRecord, &bytes, &self.signature)
+            .map_err(|_| RecordError::BadSignature { seq })?;
+        let record: PurchaseRecord =
+            serde_json::from_slice(&bytes).map_err(|e| RecordError::Parse {
+                seq,
+                message: e.to_string(),
+            })?;
+        if record.register_id != self.register_id || record.seq != self.seq {
+            return Err(RecordError::EnvelopeMismatch { seq });
+        }
+        let hash = sha256(&bytes);
+        Ok(VerifiedRecord {
+            record,
+            bytes,
+            hash,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::tests::test_key;
+
+    pub(crate) fn sample() -> PurchaseRecord {
+        PurchaseRecord {
+            format: RECORD_FORMAT,
+            id: Uuid::from_u128(0x0192_0000_0000_7000_8000_0000_0000_0001),
+            merchant_id: MerchantId::new(1).unwrap(),
+            store_id: StoreId::new(2).unwrap(),
+            register_id: RegisterId::new(3).unwrap(),
+            seq: Seq::FIRST,
+            prev_hash: Hash256::GENESIS,
+            wall_time: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+            ruleset_version: Some(RulesetVersion::new(4).unwrap()),
+            kind: RecordKind::Sale,
+            currency: Currency::RUB,
+            customer: Some(RecordCustomer {
+                id: CustomerId::new(5).unwrap(),
+                identified_by: IdentifiedBy::Token,
+            }),
+            lines: vec![RecordLine {
+                sku: Sku::parse("4601").unwrap(),
+                name: "Молоко".into(),
+                category: None,
+                quantity: Quantity::ONE,
+                unit_price: Money::from_minor(8990).unwrap(),
+                amount: Money::from_minor(8990).unwrap(),
+                discount: Money::from_minor(450).unwrap(),
+                total: Money::from_minor(8540).unwrap(),
+                points: 0,
+                applied: vec![],
+            }],
+            subtotal: Money::from_minor(8990).unwrap(),
+            discount: Money::from_minor(450).unwrap(),
+            total: Money::from_minor(8540).unwrap(),
+            points_earned: 0,
+            points_redeemed: 0,
+            applied: vec![],
+        }
+    }
+
+    #[test]
+    fn signed_bytes_are_stable() {
+        let (signed, _) = sample().seal(&test_key(3)).unwrap();
+        let bytes = from_base64(&signed.body).unwrap();
+        expect_test::expect![[r#"{"format":1,"id":"01920000-0000-7000-8000-000000000001","merchant_id":1,"store_id":2,"register_id":3,"seq":1,"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","wall_time":"2026-09-21T14:13:20Z","ruleset_version":4,"kind":"sale","currency":"RUB","customer":{"id":5,"identified_by":"token"},"lines":[{"sku":"4601","name":"Молоко","category":null,"quantity":1,"unit_price":8990,"amount":8990,"discount":450,"total":8540,"points":0,"applied":[]}],"subtotal":8990,"discount":450,"total":8540,"points_earned":0,"points_redeemed":0,"applied":[]}"#]].assert_eq(&String::from_utf8(bytes).unwrap());
+    }
+
+    #[test]
+    fn seal_then_open_round_trips_and_tampering_is_caught() {
+        let key = test_key(3);
+        let (signed, hash) = sample().seal(&key).unwrap();
+        let v = signed.open(&key.public_key()).unwrap();
+        assert_eq!(v.record, sample());
+        assert_eq!(v.hash, hash);
+
+        let mut bytes = from_base64(&signed.body).unwrap();
+        let pos = bytes.iter().position(|&b| b == b'8').unwrap();
+        bytes[pos] = b'9';
+        let edited = SignedRecord {
+            body: to_base64(&bytes),
+            ..signed.clone()
+        };
+        assert_eq!(
+            edited.open(&key.public_key()),
+            Err(RecordError::BadSignature { seq: Seq::FIRST })
+        );
+
+        let moved = SignedRecord {
+            seq: Seq::FIRST.next(),
+            ..signed.clone()
+        };
+        assert!(matches!(
+            moved.open(&key.public_key()),
+            Err(RecordError::EnvelopeMismatch { .. })
+        ));
+        assert!(signed.open(&test_key(4).public_key()).is_err());
+    }
+}

@@ -1,0 +1,565 @@
+//! Wire DTOs of the three HTTP APIs. They are the contract between the
+//! binaries; domain types above are reused where they already parse at the
+//! boundary.
+//!
+//! - [`sync`]: register ↔ server (enrollment, upload, rulesets, customers).
+//! - [`admin`]: merchant set-up, customers and statistics on the server.
+//! - [`till`]: the agent's local API for the till's own software.
+
+/// The sync protocol version spoken by this build. Sent by the agent in the
+/// `x-loyalty-protocol` header.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The header carrying [`PROTOCOL_VERSION`].
+pub const PROTOCOL_HEADER: &str = "x-loyalty-protocol";
+
+/// An error reply of any API: a stable machine code and a human message.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// Stable code, such as `validation`, `not_found`, `seq_gap`.
+    pub error: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// For `seq_gap`: the seq the server expects next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_seq: Option<crate::ids::Seq>,
+    /// For an invalid ruleset: every fault.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<String>,
+}
+
+pub mod sync {
+    //! Register ↔ server.
+
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Serialize};
+
+    use crate::crypto::{Hash256, PublicKey};
+    use crate::identity::{Ean13, PhoneNumber};
+    use crate::ids::{CustomerId, MerchantId, RegisterId, Seq, StoreId};
+    use crate::money::{Currency, Money};
+    use crate::record::SignedRecord;
+
+    /// `POST /api/v1/registers/enroll`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct EnrollRequest {
+        /// The one-time enrollment token.
+        pub enrollment_token: String,
+        /// The register's Ed25519 public key.
+        pub public_key: PublicKey,
+        /// The agent's version.
+        pub agent_version: String,
+        /// The register's host name, for HQ.
+        #[serde(default)]
+        pub hostname: String,
+    }
+
+    /// The reply to enrollment.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct EnrollResponse {
+        /// The new register.
+        pub register_id: RegisterId,
+        /// Its merchant.
+        pub merchant_id: MerchantId,
+        /// Its store.
+        pub store_id: StoreId,
+        /// The store's name.
+        pub store_name: String,
+        /// The store's IANA time zone.
+        pub store_timezone: String,
+        /// The merchant's currency.
+        pub currency: Currency,
+        /// The register's secret for `Authorization: Bearer <id>.<secret>`;
+        /// the server keeps only its hash.
+        pub register_secret: String,
+        /// The key that signs rulesets and customer tokens; the agent pins it.
+        pub server_public_key: PublicKey,
+    }
+
+    /// `POST /api/v1/records`: a contiguous range of one register's records.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct UploadBatch {
+        /// Records in seq order.
+        pub records: Vec<SignedRecord>,
+    }
+
+    /// The most records in one batch.
+    pub const MAX_BATCH_RECORDS: usize = 1000;
+    /// The largest batch body in bytes.
+    pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+    /// The server's acknowledgement.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct UploadAck {
+        /// Every record up to this seq is stored.
+        pub acked_through: Option<Seq>,
+        /// Hash of the stored head record.
+        pub head_hash: Hash256,
+        /// The server's clock, for drift estimation.
+        pub server_time: DateTime<Utc>,
+    }
+
+    /// A customer as a till caches it.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CustomerSnapshot {
+        /// Who.
+        pub id: CustomerId,
+        /// Name, for the cashier's greeting.
+        pub name: String,
+        /// Printed card number.
+        pub card_number: Ean13,
+        /// Phone number, if given.
+        pub phone: Option<PhoneNumber>,
+        /// Lifetime spend net of returns, as the server knows it.
+        pub lifetime_spend: Money,
+        /// Points balance, as the server knows it.
+        pub points_balance: i64,
+        /// Tokens issued before this instant are refused (revocation).
+        pub tokens_valid_after: Option<DateTime<Utc>>,
+    }
+
+    /// `GET /api/v1/customers/changes?after=C`: customers changed after a cursor.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct CustomerDeltaPage {
+        /// Pass as `after` next time.
+        pub next_cursor: i64,
+        /// Changed customers.
+        pub customers: Vec<CustomerSnapshot>,
+        /// Whether another page is ready now.
+        pub more: bool,
+    }
+}
+
+pub mod admin {
+    //! Merchant set-up, customers and statistics (admin bearer token).
+
+    use chrono::{DateTime, NaiveDate, Utc};
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    use crate::identity::{Ean13, Email, Gender, PhoneNumber};
+    use crate::ids::{
+        BrandId, CustomerId, MerchantId, PromotionId, RegisterId, RulesetVersion, Seq, StoreId,
+    };
+    use crate::money::{Currency, Money};
+
+    /// `POST /api/v1/admin/merchants`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct NewMerchant {
+        /// Display name.
+        pub name: String,
+        /// Currency of the programme.
+        pub currency: Currency,
+    }
+
+    /// A merchant.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Merchant {
+        /// Id.
+        pub id: MerchantId,
+        /// Name.
+        pub name: String,
+        /// Currency.
+        pub currency: Currency,
+    }
+
+    /// `POST /api/v1/admin/merchants/{id}/brands`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct NewBrand {
+        /// Name.
+        pub name: String,
+    }
+
+    /// A brand.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Brand {
+        /// Id.
+        pub id: BrandId,
+        /// Owner.
+        pub merchant_id: MerchantId,
+        /// Name.
+        pub name: String,
+    }
+
+    /// `POST /api/v1/admin/merchants/{id}/stores`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct NewStore {
+        /// The brand it trades under.
+        pub brand_id: Option<BrandId>,
+        /// Name.
+        pub name: String,
+        /// IANA time zone, such as `Europe/Moscow`.
+        pub timezone: String,
+    }
+
+    /// A store.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Store {
+        /// Id.
+        pub id: StoreId,
+        /// Owner.
+        pub merchant_id: MerchantId,
+        /// Brand.
+        pub brand_id: Option<BrandId>,
+        /// Name.
+        pub name: String,
+        /// IANA time zone.
+        pub timezone: String,
+    }
+
+    /// `POST /api/v1/admin/stores/{id}/enrollment-tokens`.
+    #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    pub struct NewEnrollmentToken {
+        /// Lifetime in seconds; default one day.
+        #[serde(default)]
+        pub ttl_secs: Option<u64>,
+    }
+
+    /// A one-time register enrollment token.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct EnrollmentToken {
+        /// The token; shown once.
+        pub token: String,
+        /// The store the register will belong to.
+        pub store_id: StoreId,
+        /// When it stops working.
+        pub expires_at: DateTime<Utc>,
+    }
+
+    /// An enrolled register.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Register {
+        /// Id.
+        pub id: RegisterId,
+        /// Store.
+        pub store_id: StoreId,
+        /// Host name given at enrollment.
+        pub hostname: String,
+        /// Agent version at enrollment.
+        pub agent_version: String,
+        /// The highest stored seq.
+        pub head_seq: Option<Seq>,
+        /// Records stored.
+        pub records: i64,
+        /// Last upload.
+        pub last_seen_at: Option<DateTime<Utc>>,
+    }
+
+    /// The reply to a publish.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Published {
+        /// The new version.
+        pub version: RulesetVersion,
+        /// When it takes effect.
+        pub effective_from: DateTime<Utc>,
+    }
+
+    /// `POST /api/v1/admin/merchants/{id}/customers`: a lead with a name and a
+    /// channel (phone or e-mail).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct NewCustomer {
+        /// Name.
+        pub name: String,
+        /// Phone, if given.
+        #[serde(default)]
+        pub phone: Option<PhoneNumber>,
+        /// E-mail, if given.
+        #[serde(default)]
+        pub email: Option<Email>,
+        /// Gender.
+        #[serde(default)]
+        pub gender: Gender,
+        /// Birth date.
+        #[serde(default)]
+        pub birth_date: Option<NaiveDate>,
+    }
+
+    /// A purchase in a customer's history.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct PurchaseSummary {
+        /// Record id.
+        pub id: Uuid,
+        /// Register.
+        pub register_id: RegisterId,
+        /// Seq there.
+        pub seq: Seq,
+        /// Store.
+        pub store_id: StoreId,
+        /// `sale` or `return`.
+        pub kind: String,
+        /// Register time.
+        pub wall_time: DateTime<Utc>,
+        /// Amount before discounts.
+        pub subtotal: Money,
+        /// Discount.
+        pub discount: Money,
+        /// Paid (negative for returns).
+        pub total: Money,
+        /// Points earned.
+        pub points_earned: i64,
+        /// Points spent.
+        pub points_redeemed: i64,
+    }
+
+    /// A customer with standing and history.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct CustomerView {
+        /// Id.
+        pub id: CustomerId,
+        /// Merchant.
+        pub merchant_id: MerchantId,
+        /// Name.
+        pub name: String,
+        /// Phone.
+        pub phone: Option<PhoneNumber>,
+        /// E-mail.
+        pub email: Option<Email>,
+        /// Gender.
+        pub gender: Gender,
+        /// Birth date.
+        pub birth_date: Option<NaiveDate>,
+        /// Printed card number.
+        pub card_number: Ean13,
+        /// Lifetime spend net of returns.
+        pub lifetime_spend: Money,
+        /// Points balance.
+        pub points_balance: i64,
+        /// Current tier by the current ruleset.
+        pub tier: Option<String>,
+        /// Purchases, newest first.
+        pub purchases: Vec<PurchaseSummary>,
+    }
+
+    /// A token for the customer's phone.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct IssuedToken {
+        /// The text to show as a QR code.
+        pub token: String,
+        /// When it stops being accepted.
+        pub expires_at: DateTime<Utc>,
+    }
+
+    /// Sales figures over a set of checks.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct SalesFigures {
+        /// Sales checks.
+        pub checks: i64,
+        /// Return records.
+        pub returns: i64,
+        /// Paid on sales minus refunded on returns.
+        pub revenue: Money,
+        /// Discount given on sales.
+        pub discount: Money,
+        /// Sales paid ÷ sales checks, rounded half up.
+        pub average_check: Money,
+        /// Points earned.
+        pub points_earned: i64,
+    }
+
+    /// A store's sales.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct StoreSales {
+        /// Store.
+        pub store_id: StoreId,
+        /// Its name.
+        pub store_name: String,
+        /// Figures.
+        #[serde(flatten)]
+        pub figures: SalesFigures,
+    }
+
+    /// A store's sales on one day of the store's own time zone.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct DaySales {
+        /// The local day.
+        pub day: NaiveDate,
+        /// Store.
+        pub store_id: StoreId,
+        /// Its name.
+        pub store_name: String,
+        /// Figures.
+        #[serde(flatten)]
+        pub figures: SalesFigures,
+    }
+
+    /// Buyers in one segment (a gender or an age band).
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct SegmentSales {
+        /// The segment label.
+        pub segment: String,
+        /// Distinct customers who bought.
+        pub customers: i64,
+        /// Figures.
+        #[serde(flatten)]
+        pub figures: SalesFigures,
+    }
+
+    /// How a promotion worked.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct PromotionStats {
+        /// Promotion.
+        pub promotion_id: PromotionId,
+        /// Checks it applied to.
+        pub checks: i64,
+        /// Distinct identified customers who used it.
+        pub customers: i64,
+        /// Discount it gave.
+        pub discount: Money,
+        /// Who funds it, for partner promotions.
+        pub funded_by: Option<String>,
+    }
+
+    /// `GET /api/v1/admin/merchants/{id}/stats`.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Stats {
+        /// Currency.
+        pub currency: Currency,
+        /// All checks.
+        pub totals: SalesFigures,
+        /// Checks with an identified customer.
+        pub identified: SalesFigures,
+        /// Per store.
+        pub by_store: Vec<StoreSales>,
+        /// Per day and store.
+        pub by_day: Vec<DaySales>,
+        /// Per gender of identified customers.
+        pub by_gender: Vec<SegmentSales>,
+        /// Per age band of identified customers, on the day of purchase.
+        pub by_age: Vec<SegmentSales>,
+        /// Per promotion.
+        pub promotions: Vec<PromotionStats>,
+    }
+}
+
+pub mod till {
+    //! The agent's local API for the till's own software (127.0.0.1 only).
+
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    use crate::basket::Line;
+    use crate::ids::{CustomerId, RulesetVersion, Seq};
+    use crate::pricing::PricedCheck;
+    use crate::record::IdentifiedBy;
+
+    /// How the cashier identifies a customer: exactly one field.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case", deny_unknown_fields)]
+    pub enum AttachCustomer {
+        /// A scanned phone token.
+        Token(String),
+        /// A printed card number.
+        Card(String),
+        /// A phone number typed in.
+        Phone(String),
+    }
+
+    /// A line on an open check, with its id for removal.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct CheckLine {
+        /// Id within the check.
+        pub line_id: u32,
+        /// The line.
+        #[serde(flatten)]
+        pub line: Line,
+    }
+
+    /// The identified customer of a check.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct CustomerBrief {
+        /// Id.
+        pub id: CustomerId,
+        /// Name, for the greeting.
+        pub name: String,
+        /// Tier by the cached lifetime spend.
+        pub tier: Option<String>,
+        /// Cached points balance.
+        pub points_balance: i64,
+        /// How they were identified.
+        pub identified_by: IdentifiedBy,
+    }
+
+    /// An open check with its current pricing.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct CheckView {
+        /// Id.
+        pub id: Uuid,
+        /// Lines.
+        pub lines: Vec<CheckLine>,
+        /// Customer.
+        pub customer: Option<CustomerBrief>,
+        /// The ruleset version priced with.
+        pub ruleset_version: Option<RulesetVersion>,
+        /// Pricing of the lines as they stand.
+        pub pricing: PricedCheck,
+    }
+
+    /// The reply to a commit: the record is durable in the outbox.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct Committed {
+        /// The check.
+        pub check_id: Uuid,
+        /// The purchase record's id.
+        pub record_id: Uuid,
+        /// The record's seq.
+        pub seq: Seq,
+        /// The final pricing.
+        pub pricing: PricedCheck,
+    }
+
+    /// An event on `GET /v1/events` (server-sent events, JSON data).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum TillEvent {
+        /// A customer was identified by a scan.
+        CustomerIdentified {
+            /// Scanner.
+            source: String,
+            /// Who.
+            customer: CustomerBrief,
+        },
+        /// A product barcode was scanned: add it to the check.
+        ProductScanned {
+            /// Scanner.
+            source: String,
+            /// The barcode.
+            code: String,
+            /// AIM symbology id, if the scanner sent one.
+            symbology: Option<String>,
+        },
+        /// A scan could not be used.
+        ScanRejected {
+            /// Scanner.
+            source: String,
+            /// Why, for the cashier.
+            reason: String,
+        },
+        /// A new ruleset is in use.
+        RulesetActivated {
+            /// Version.
+            version: RulesetVersion,
+        },
+    }
+
+    /// `GET /v1/status`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct AgentStatus {
+        /// The register.
+        pub register_id: crate::ids::RegisterId,
+        /// Its store.
+        pub store_id: crate::ids::StoreId,
+        /// Ruleset in use.
+        pub ruleset_version: Option<RulesetVersion>,
+        /// Records committed.
+        pub last_seq: Option<Seq>,
+        /// Records acknowledged by the server.
+        pub acked_seq: Option<Seq>,
+        /// Records waiting in the outbox.
+        pub outbox_pending: i64,
+        /// Customers in the cache.
+        pub cached_customers: i64,
+        /// Whether the last contact with the server succeeded.
+        pub server_reachable: bool,
+        /// Last error talking to the server.
+        pub last_sync_error: Option<String>,
+    }
+}
