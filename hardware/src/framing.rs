@@ -91,6 +91,13 @@ pub struct FramedText {
 }
 
 /// Pure, sans-IO framer: feed bytes with the time they arrived; get complete codes out.
+///
+/// A line ends at its suffix, at the inter-character timeout, or at [`flush`](Self::flush).
+/// Control bytes other than GS are dropped as they arrive. A finished line loses the
+/// prefix, then an AIM identifier, and is dropped if it is not valid UTF-8 (never
+/// lossily repaired: a mangled token must not pass for a real one), outside
+/// `min_len..=max_len`, or a debounced repeat. Memory stays bounded by `max_len` however
+/// long a line grows. Rejections are logged with lengths, never contents, and counted.
 #[derive(Debug)]
 pub struct Framer {
     cfg: FramingConfig,
@@ -141,6 +148,7 @@ impl Framer {
     ///
     /// Pending data whose inter-character timeout expired before `now` is flushed first,
     /// so it is never glued to the new bytes.
+    #[must_use = "framed codes are lost if ignored"]
     pub fn push(&mut self, bytes: &[u8], now: Instant) -> Vec<FramedText> {
         let mut out: Vec<FramedText> = self.poll_timeout(now).into_iter().collect();
         if bytes.is_empty() {
@@ -159,6 +167,7 @@ impl Framer {
     }
 
     /// Flush pending data if the inter-character timeout has elapsed at `now`.
+    #[must_use = "a flushed code is lost if ignored"]
     pub fn poll_timeout(&mut self, now: Instant) -> Option<FramedText> {
         match self.next_deadline() {
             Some(deadline) if now >= deadline => self.finish_line(now),
@@ -176,6 +185,7 @@ impl Framer {
     }
 
     /// Emit pending data now, as if its suffix had arrived (e.g. at end of input).
+    #[must_use = "a flushed code is lost if ignored"]
     pub fn flush(&mut self, now: Instant) -> Option<FramedText> {
         if self.has_pending() {
             self.finish_line(now)
@@ -187,7 +197,10 @@ impl Framer {
     /// Discard pending data (e.g. after the device went away mid-code).
     pub fn clear(&mut self) {
         if self.has_pending() {
-            debug!(bytes = self.buf.len() + self.overflowed, "discarding partial code");
+            debug!(
+                bytes = self.buf.len() + self.overflowed,
+                "discarding partial code"
+            );
         }
         self.reset_line();
     }
@@ -250,7 +263,10 @@ impl Framer {
             return self.reject("longer than max_len", text.len());
         }
         if self.is_bounce(&text, now) {
-            debug!(len = text.len(), "dropping repeated code within debounce window");
+            debug!(
+                len = text.len(),
+                "dropping repeated code within debounce window"
+            );
             return None;
         }
         Some(FramedText { symbology, text })
@@ -289,13 +305,15 @@ impl Framer {
 
 /// Whether a non-terminator byte is kept as data: printable, non-ASCII, or GS.
 fn is_data(byte: u8) -> bool {
-    byte == GS || !(byte.is_ascii_control())
+    byte == GS || !byte.is_ascii_control()
 }
 
 /// Split a leading AIM symbology identifier (`]` + letter + digit) off `line`.
 fn split_aim_id(line: &[u8]) -> (Option<String>, &[u8]) {
     match line {
-        [b']', letter, digit, rest @ ..] if letter.is_ascii_alphabetic() && digit.is_ascii_digit() => {
+        [b']', letter, digit, rest @ ..]
+            if letter.is_ascii_alphabetic() && digit.is_ascii_digit() =>
+        {
             let id = format!("]{}{}", char::from(*letter), char::from(*digit));
             (Some(id), rest)
         }
@@ -453,10 +471,10 @@ mod tests {
     #[test]
     fn flush_and_clear() {
         let (mut f, t0) = framer(FramingConfig::default());
-        f.push(b"tail", t0);
+        assert!(f.push(b"tail", t0).is_empty());
         assert_eq!(f.flush(t0).map(|f| f.text).as_deref(), Some("tail"));
         assert_eq!(f.flush(t0), None);
-        f.push(b"partial", t0);
+        assert!(f.push(b"partial", t0).is_empty());
         f.clear();
         assert_eq!(f.next_deadline(), None);
         assert_eq!(texts(f.push(b"x\r", t0)), ["x"]);
@@ -483,9 +501,10 @@ mod tests {
         let long = vec![b'9'; 100_000];
         assert!(f.push(&long, t0).is_empty());
         assert!(f.buf.capacity() <= 64, "buffer stays bounded");
-        assert_eq!(texts(f.push(b"\rGOOD\r123456789\r12345678\r", t0)), [
-            "GOOD", "12345678"
-        ]);
+        assert_eq!(
+            texts(f.push(b"\rGOOD\r123456789\r12345678\r", t0)),
+            ["GOOD", "12345678"]
+        );
         assert_eq!(f.rejected(), 2);
     }
 
@@ -496,7 +515,7 @@ mod tests {
             ..FramingConfig::default()
         };
         let (mut f, t0) = framer(cfg);
-        f.push(b"0123456789", t0);
+        assert!(f.push(b"0123456789", t0).is_empty());
         assert_eq!(f.poll_timeout(t0 + ms(60)), None);
         assert_eq!(f.rejected(), 1);
         assert_eq!(f.next_deadline(), None);
@@ -543,16 +562,7 @@ mod tests {
     }
 
     #[test]
-    fn suffix_serde_is_lowercase() {
-        #[derive(Deserialize)]
-        struct Wrap {
-            suffix: Suffix,
-        }
-        let parse = |s: &str| {
-            serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
-                [("suffix", s)].into_iter(),
-            )
-        };
+    fn config_serde_uses_lowercase_suffixes_and_defaults() {
         for (name, want) in [
             ("cr", Suffix::Cr),
             ("lf", Suffix::Lf),
@@ -560,9 +570,17 @@ mod tests {
             ("tab", Suffix::Tab),
             ("any", Suffix::Any),
         ] {
-            let got = Wrap::deserialize(parse(name)).map(|w| w.suffix);
-            assert_eq!(got, Ok(want));
+            let cfg: FramingConfig =
+                serde_json::from_str(&format!(r#"{{"suffix": "{name}"}}"#)).expect("valid");
+            assert_eq!(
+                cfg,
+                FramingConfig {
+                    suffix: want,
+                    ..FramingConfig::default()
+                }
+            );
         }
+        assert!(serde_json::from_str::<FramingConfig>(r#"{"suffix": "CR"}"#).is_err());
     }
 
     mod props {

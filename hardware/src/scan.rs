@@ -21,7 +21,11 @@ pub struct Scan {
 
 impl Scan {
     /// A scan completed now.
-    pub fn now(source: impl Into<String>, symbology: Option<String>, text: impl Into<String>) -> Self {
+    pub fn now(
+        source: impl Into<String>,
+        symbology: Option<String>,
+        text: impl Into<String>,
+    ) -> Self {
         Self {
             source: source.into(),
             symbology,

@@ -1,0 +1,482 @@
+//! Serial and USB-CDC scanners: one blocking reader thread per device, reconnecting
+//! with exponential backoff.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serialport::{DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
+use tokio::sync::mpsc::Sender;
+use tracing::{debug, error, info, info_span, warn};
+
+use crate::device::{DeviceState, ScannerHandle, SharedStatus, error_chain};
+use crate::framing::{FramedText, Framer, FramingConfig};
+use crate::scan::Scan;
+
+/// First pause before reopening a device that failed.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest a reader blocks before rechecking its stop flag.
+const STOP_POLL: Duration = Duration::from_millis(100);
+/// A connection that lasted this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Settings of one serial scanner. Framing settings are flattened into the same table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SerialConfig {
+    /// Device path, e.g. `/dev/ttyACM0` or a stable `/dev/serial/by-id/…` link.
+    pub path: String,
+    /// Baud rate (ignored by USB-CDC devices).
+    pub baud: u32,
+    /// Data bits: 5 to 8.
+    pub data_bits: u8,
+    /// `none`, `odd` or `even`.
+    pub parity: String,
+    /// Stop bits: 1 or 2.
+    pub stop_bits: u8,
+    /// `none`, `software` (XON/XOFF) or `hardware` (RTS/CTS).
+    pub flow_control: String,
+    /// How the byte stream is cut into codes.
+    #[serde(flatten)]
+    pub framing: FramingConfig,
+    /// Longest pause between reopen attempts, in milliseconds.
+    pub reopen_backoff_max_ms: u64,
+}
+
+impl Default for SerialConfig {
+    fn default() -> Self {
+        Self {
+            path: String::new(),
+            baud: 9600,
+            data_bits: 8,
+            parity: "none".into(),
+            stop_bits: 1,
+            flow_control: "none".into(),
+            framing: FramingConfig::default(),
+            reopen_backoff_max_ms: 5000,
+        }
+    }
+}
+
+impl SerialConfig {
+    /// Check the settings without touching the device.
+    ///
+    /// # Errors
+    ///
+    /// [`SerialError::InvalidSetting`] for an empty path, a zero baud rate or an
+    /// unknown data bits, parity, stop bits or flow control value.
+    pub fn validate(&self) -> Result<(), SerialError> {
+        LineSettings::parse(self).map(drop)
+    }
+
+    /// The source name stamped on scans from this device: `serial:<path>`.
+    pub fn source_name(&self) -> String {
+        format!("serial:{}", self.path)
+    }
+}
+
+/// Why a serial device could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SerialError {
+    /// A setting has a value the port cannot take.
+    #[error("invalid serial setting {setting} = {value:?}")]
+    InvalidSetting {
+        /// Name of the setting.
+        setting: &'static str,
+        /// The rejected value.
+        value: String,
+    },
+    /// The device could not be opened or configured.
+    #[error("cannot open {path}")]
+    Open {
+        /// Device path.
+        path: String,
+        /// What the OS said.
+        source: serialport::Error,
+    },
+    /// Reading failed, typically because the device was unplugged.
+    #[error("read from {path} failed")]
+    Read {
+        /// Device path.
+        path: String,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// The device reported end of file (hang-up).
+    #[error("{path} hung up")]
+    HungUp {
+        /// Device path.
+        path: String,
+    },
+}
+
+/// Parsed line settings.
+#[derive(Clone, Copy, Debug)]
+struct LineSettings {
+    data_bits: DataBits,
+    parity: Parity,
+    stop_bits: StopBits,
+    flow_control: FlowControl,
+}
+
+impl LineSettings {
+    fn parse(cfg: &SerialConfig) -> Result<Self, SerialError> {
+        fn invalid(setting: &'static str, value: impl ToString) -> SerialError {
+            SerialError::InvalidSetting {
+                setting,
+                value: value.to_string(),
+            }
+        }
+        if cfg.path.is_empty() {
+            return Err(invalid("path", ""));
+        }
+        if cfg.baud == 0 {
+            return Err(invalid("baud", cfg.baud));
+        }
+        let data_bits = match cfg.data_bits {
+            5 => DataBits::Five,
+            6 => DataBits::Six,
+            7 => DataBits::Seven,
+            8 => DataBits::Eight,
+            other => return Err(invalid("data_bits", other)),
+        };
+        let parity = match cfg.parity.to_ascii_lowercase().as_str() {
+            "none" => Parity::None,
+            "odd" => Parity::Odd,
+            "even" => Parity::Even,
+            _ => return Err(invalid("parity", &cfg.parity)),
+        };
+        let stop_bits = match cfg.stop_bits {
+            1 => StopBits::One,
+            2 => StopBits::Two,
+            other => return Err(invalid("stop_bits", other)),
+        };
+        let flow_control = match cfg.flow_control.to_ascii_lowercase().as_str() {
+            "none" => FlowControl::None,
+            "software" => FlowControl::Software,
+            "hardware" => FlowControl::Hardware,
+            _ => return Err(invalid("flow_control", &cfg.flow_control)),
+        };
+        Ok(Self {
+            data_bits,
+            parity,
+            stop_bits,
+            flow_control,
+        })
+    }
+}
+
+/// Spawn a reader for a serial device on a dedicated OS thread.
+///
+/// Each code read is sent to `tx` as a [`Scan`] named [`SerialConfig::source_name`]. When
+/// the device is missing, unplugged or fails, the reader closes it and reopens it with
+/// exponential backoff (100 ms doubling up to `reopen_backoff_max_ms`). It stops, within
+/// about 100 ms, once `stop` is set or the receiver is dropped; a full channel blocks it.
+/// Invalid settings end the reader at once in [`DeviceState::Disconnected`]; check them
+/// beforehand with [`SerialConfig::validate`].
+pub fn spawn_serial(cfg: SerialConfig, tx: Sender<Scan>, stop: Arc<AtomicBool>) -> ScannerHandle {
+    let status = SharedStatus::new(cfg.source_name());
+    let reader_status = status.clone();
+    let spawned = thread::Builder::new()
+        .name("scanner-serial".into())
+        .spawn(move || run(cfg, tx, stop, reader_status));
+    match spawned {
+        Ok(thread) => ScannerHandle::new(status, Some(thread)),
+        Err(err) => {
+            warn!(error = %err, "cannot spawn serial reader thread");
+            status.failed(&err);
+            ScannerHandle::new(status, None)
+        }
+    }
+}
+
+fn run(cfg: SerialConfig, tx: Sender<Scan>, stop: Arc<AtomicBool>, status: SharedStatus) {
+    let name = cfg.source_name();
+    let _span = info_span!("scanner", source = %name).entered();
+    match LineSettings::parse(&cfg) {
+        Ok(settings) => {
+            let framer = Framer::new(cfg.framing.clone());
+            let mut reader = Reader {
+                cfg,
+                settings,
+                name,
+                framer,
+                tx,
+                stop,
+                status,
+            };
+            reader.run();
+            reader.status.set_state(DeviceState::Stopped);
+        }
+        Err(err) => {
+            error!(error = %err, "serial reader not started");
+            status.failed(&err);
+        }
+    }
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// Stop requested or receiver dropped: the reader is done.
+    Finished,
+    /// The device failed: reopen later.
+    Failed(SerialError),
+}
+
+struct Reader {
+    cfg: SerialConfig,
+    settings: LineSettings,
+    name: String,
+    framer: Framer,
+    tx: Sender<Scan>,
+    stop: Arc<AtomicBool>,
+    status: SharedStatus,
+}
+
+impl Reader {
+    fn run(&mut self) {
+        let max = Duration::from_millis(self.cfg.reopen_backoff_max_ms).max(INITIAL_BACKOFF);
+        let mut backoff = INITIAL_BACKOFF;
+        // Warn once per outage; further failed attempts are logged at debug level.
+        let mut warned = false;
+        while !self.should_stop() {
+            self.status.set_state(DeviceState::Connecting);
+            match self.open() {
+                Ok(port) => {
+                    info!("scanner connected");
+                    self.status.set_state(DeviceState::Connected);
+                    let connected_at = Instant::now();
+                    let ended = self.pump(port);
+                    self.framer.clear();
+                    let Ended::Failed(err) = ended else {
+                        return;
+                    };
+                    warn!(error = %error_chain(&err), "scanner disconnected; reopening with backoff");
+                    warned = true;
+                    self.status.failed(&err);
+                    if connected_at.elapsed() >= STABLE_AFTER {
+                        backoff = INITIAL_BACKOFF;
+                    }
+                }
+                Err(err) => {
+                    let error = error_chain(&err);
+                    if warned {
+                        debug!(%error, retry_in = ?backoff, "scanner still unavailable");
+                    } else {
+                        warn!(%error, "scanner unavailable; retrying with backoff");
+                        warned = true;
+                    }
+                    self.status.failed(&err);
+                }
+            }
+            if !self.pause(backoff) {
+                return;
+            }
+            backoff = (backoff * 2).min(max);
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.tx.is_closed()
+    }
+
+    /// Sleep for `duration`, waking every [`STOP_POLL`] to honour a stop; false if stopped.
+    fn pause(&self, duration: Duration) -> bool {
+        let until = Instant::now() + duration;
+        loop {
+            if self.should_stop() {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            thread::sleep(left.min(STOP_POLL));
+        }
+    }
+
+    fn open(&self) -> Result<TTYPort, SerialError> {
+        let builder = serialport::new(&self.cfg.path, self.cfg.baud)
+            .data_bits(self.settings.data_bits)
+            .parity(self.settings.parity)
+            .stop_bits(self.settings.stop_bits)
+            .flow_control(self.settings.flow_control)
+            .timeout(STOP_POLL);
+        let opened = match builder.clone().exclusive(true).open_native() {
+            // A driver that rejects TIOCEXCL or flock fails with `Unknown`: read it shared.
+            // A port held exclusively by someone else fails with `NoDevice` instead, and
+            // is not opened behind its owner's back.
+            Err(err) if err.kind() == serialport::ErrorKind::Unknown => {
+                debug!(error = %err, "exclusive open failed; opening shared");
+                builder.exclusive(false).open_native()
+            }
+            other => other,
+        };
+        opened.map_err(|source| SerialError::Open {
+            path: self.cfg.path.clone(),
+            source,
+        })
+    }
+
+    /// Read and frame until the device fails or the reader should stop.
+    fn pump(&mut self, mut port: TTYPort) -> Ended {
+        let mut buf = [0u8; 512];
+        loop {
+            if self.should_stop() {
+                return Ended::Finished;
+            }
+            let now = Instant::now();
+            let timed_out = self.framer.poll_timeout(now);
+            if !self.deliver_all(timed_out) {
+                return Ended::Finished;
+            }
+            // Wake for the inter-character deadline, or at least every STOP_POLL.
+            let wait = self
+                .framer
+                .next_deadline()
+                .map_or(STOP_POLL, |deadline| {
+                    deadline.saturating_duration_since(now)
+                })
+                .clamp(Duration::from_millis(1), STOP_POLL);
+            if let Err(source) = port.set_timeout(wait) {
+                return self.failed_open(source);
+            }
+            match port.read(&mut buf) {
+                Ok(0) => {
+                    return Ended::Failed(SerialError::HungUp {
+                        path: self.cfg.path.clone(),
+                    });
+                }
+                Ok(n) => {
+                    let framed = self.framer.push(&buf[..n], Instant::now());
+                    if !self.deliver_all(framed) {
+                        return Ended::Finished;
+                    }
+                }
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(source) => {
+                    return Ended::Failed(SerialError::Read {
+                        path: self.cfg.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    fn failed_open(&self, source: serialport::Error) -> Ended {
+        Ended::Failed(SerialError::Open {
+            path: self.cfg.path.clone(),
+            source,
+        })
+    }
+
+    /// Send framed codes as scans and publish the framer's drop count; false if the
+    /// receiver is gone.
+    fn deliver_all(&self, framed: impl IntoIterator<Item = FramedText>) -> bool {
+        self.status.set_dropped(self.framer.rejected());
+        for FramedText { symbology, text } in framed {
+            let scan = Scan::now(self.name.clone(), symbology, text);
+            let at = scan.at;
+            if self.tx.blocking_send(scan).is_err() {
+                debug!("scan receiver dropped; stopping");
+                return false;
+            }
+            self.status.scanned(at);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_flattened_framing_deserialize() {
+        let cfg: SerialConfig = serde_json::from_str(
+            r#"{"path": "/dev/ttyACM0", "suffix": "crlf", "prefix": "X", "debounce_ms": 300}"#,
+        )
+        .expect("valid config");
+        assert_eq!(cfg.path, "/dev/ttyACM0");
+        assert_eq!(cfg.baud, 9600);
+        assert_eq!(cfg.reopen_backoff_max_ms, 5000);
+        assert_eq!(cfg.framing.suffix, crate::Suffix::CrLf);
+        assert_eq!(cfg.framing.prefix.as_deref(), Some("X"));
+        assert_eq!(cfg.framing.debounce_ms, 300);
+        assert_eq!(cfg.framing.inter_char_timeout_ms, 50);
+        assert_eq!(cfg.framing.max_len, 4096);
+        cfg.validate().expect("valid settings");
+    }
+
+    #[test]
+    fn invalid_settings_are_reported() {
+        let base = SerialConfig {
+            path: "/dev/ttyACM0".into(),
+            ..SerialConfig::default()
+        };
+        let cases = [
+            SerialConfig {
+                path: String::new(),
+                ..base.clone()
+            },
+            SerialConfig {
+                baud: 0,
+                ..base.clone()
+            },
+            SerialConfig {
+                data_bits: 9,
+                ..base.clone()
+            },
+            SerialConfig {
+                parity: "mark".into(),
+                ..base.clone()
+            },
+            SerialConfig {
+                stop_bits: 3,
+                ..base.clone()
+            },
+            SerialConfig {
+                flow_control: "rts".into(),
+                ..base.clone()
+            },
+        ];
+        for cfg in cases {
+            assert!(
+                matches!(cfg.validate(), Err(SerialError::InvalidSetting { .. })),
+                "{cfg:?}"
+            );
+        }
+        let upper = SerialConfig {
+            parity: "Even".into(),
+            flow_control: "HARDWARE".into(),
+            ..base
+        };
+        upper.validate().expect("case-insensitive names");
+    }
+
+    #[test]
+    fn invalid_settings_stop_the_reader_disconnected() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let handle = spawn_serial(SerialConfig::default(), tx, Arc::default());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !handle.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(handle.is_finished());
+        let status = handle.status();
+        assert_eq!(status.name, "serial:");
+        assert!(
+            matches!(&status.state, DeviceState::Disconnected { error } if error.contains("path")),
+            "{status:?}"
+        );
+        handle.join();
+    }
+}
