@@ -1,1 +1,76 @@
-//! placeholder
+//! The central loyalty server: register enrollment, exactly-once ingest of
+//! signed purchase records with the points ledger, signed ruleset and
+//! customer distribution by long-poll, and CRM statistics.
+//!
+//! The server is stateless apart from its data directory (the SQLite
+//! database and the signing key), so a restart on the same directory carries
+//! on where it stopped.
+//!
+//! # Layout
+//!
+//! - [`serve`]: the entry point; it receives its listener and its shutdown
+//!   signal, so tests start it on port 0.
+//! - [`router`] over an [`AppState`]: the routing table, tested with
+//!   `oneshot`; handlers live one module per resource under `api/`.
+//! - [`config`]: [`Settings`], layered from defaults, a TOML file, the
+//!   environment and the command line.
+//! - [`db`]: the [`Database`](db::Database) trait and its SQLite backend.
+//! - [`ingest`]: batch checks and the decision against the stored chain.
+//! - [`publish`]: building, versioning and signing ruleset releases.
+//! - [`stats`]: the statistics, computed from stored records.
+//! - [`keys`]: the server's signing key in the data directory.
+//! - [`clock`]: injected wall-clock time.
+//! - `notify`: long-poll wake-ups; `auth`: credentials; `error`: the API's
+//!   error replies.
+
+mod api;
+mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+mod error;
+pub mod ingest;
+pub mod keys;
+mod notify;
+pub mod publish;
+mod state;
+pub mod stats;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use api::router;
+pub use config::Settings;
+pub use state::{AppState, DATABASE_FILE, OpenError};
+
+use crate::clock::SystemClock;
+
+/// Runs the server on `listener` until `shutdown` completes, then stops
+/// accepting, ends the long-polls and lets in-flight requests finish.
+///
+/// Everything durable lives in `settings.data_dir`: a later call on the
+/// same directory (and the same address) carries on with the same data and
+/// signing key.
+pub async fn serve(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::open(settings, Arc::new(SystemClock)).await?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        public_url = state.settings.public_url.as_deref().unwrap_or("-"),
+        data_dir = %state.settings.data_dir.display(),
+        server_key = %state.signing_key.public_key().to_base64(),
+        "sync-server listening"
+    );
+    let stopping = state.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("sync-server stopping");
+            stopping.begin_shutdown();
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,412 @@
+//! `sync-server admin …`: the admin API from the command line. Requests are
+//! built from the wire DTOs; replies are printed as pretty JSON; an error
+//! reply prints the server's message and exits non-zero.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use chrono::NaiveDate;
+use clap::{Args, Subcommand};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared::identity::{Email, Gender, PhoneNumber};
+use shared::money::Currency;
+use shared::ruleset::{Promotion, Ruleset};
+use shared::wire::ErrorBody;
+use shared::wire::admin::{NewBrand, NewCustomer, NewEnrollmentToken, NewMerchant, NewStore};
+
+/// `sync-server admin` arguments.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The server's base URL.
+    #[arg(long, env = "SYNC_SERVER_URL", default_value = "http://127.0.0.1:8640")]
+    server: String,
+    /// The admin API's bearer token.
+    #[arg(long, env = "SYNC_SERVER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Merchants.
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
+    /// Brands of a merchant.
+    #[command(subcommand)]
+    Brand(BrandCommand),
+    /// Stores of a merchant.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// One-time register enrollment tokens.
+    #[command(subcommand)]
+    EnrollmentToken(EnrollmentTokenCommand),
+    /// A merchant's ruleset.
+    #[command(subcommand)]
+    Ruleset(RulesetCommand),
+    /// Promotions, added to or replaced in the current ruleset.
+    #[command(subcommand)]
+    Promotion(PromotionCommand),
+    /// A merchant's registers.
+    #[command(subcommand)]
+    Register(RegisterCommand),
+    /// Customers.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// A merchant's statistics.
+    Stats {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// The first local day (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// The last local day (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<NaiveDate>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MerchantCommand {
+    /// Creates a merchant.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Currency of the programme.
+        #[arg(long, default_value = "RUB")]
+        currency: Currency,
+    },
+    /// Lists merchants.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum BrandCommand {
+    /// Creates a brand.
+    Create {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// Name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Creates a store.
+    Create {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// The brand it trades under.
+        #[arg(long)]
+        brand: Option<i64>,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// IANA time zone, such as Europe/Moscow.
+        #[arg(long)]
+        timezone: String,
+    },
+    /// Lists a merchant's stores.
+    List {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EnrollmentTokenCommand {
+    /// Creates a one-time token for a register of a store.
+    Create {
+        /// The store.
+        #[arg(long)]
+        store: i64,
+        /// Lifetime in seconds [default: one day].
+        #[arg(long)]
+        ttl_secs: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesetCommand {
+    /// Publishes a whole ruleset from a JSON file as the next version.
+    Publish {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// The ruleset JSON.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Shows the current ruleset.
+    Show {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PromotionCommand {
+    /// Adds or replaces a promotion from a JSON file and publishes.
+    Publish {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// The promotion JSON.
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegisterCommand {
+    /// Lists a merchant's registers.
+    List {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+    },
+    /// Revokes a register; it must enroll again.
+    Revoke {
+        /// The register.
+        #[arg(long)]
+        register: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CustomerCommand {
+    /// Creates a customer: a name and a phone or an e-mail.
+    Create {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Phone number.
+        #[arg(long)]
+        phone: Option<String>,
+        /// E-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// female, male or unspecified.
+        #[arg(long, default_value = "unspecified")]
+        gender: String,
+        /// Birth date (YYYY-MM-DD).
+        #[arg(long)]
+        birth_date: Option<NaiveDate>,
+    },
+    /// Shows a customer with standing and history.
+    Show {
+        /// The customer.
+        #[arg(long)]
+        customer: i64,
+    },
+    /// Issues a token for the customer's phone.
+    Token {
+        /// The customer.
+        #[arg(long)]
+        customer: i64,
+    },
+}
+
+/// Runs one admin command and prints the reply.
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: args.server.trim_end_matches('/').to_owned(),
+        token: args.admin_token,
+    };
+    let reply = match args.command {
+        AdminCommand::Merchant(MerchantCommand::Create { name, currency }) => {
+            client
+                .post("/api/v1/admin/merchants", &NewMerchant { name, currency })
+                .await?
+        }
+        AdminCommand::Merchant(MerchantCommand::List) => {
+            client.get("/api/v1/admin/merchants").await?
+        }
+        AdminCommand::Brand(BrandCommand::Create { merchant, name }) => {
+            let path = format!("/api/v1/admin/merchants/{merchant}/brands");
+            client.post(&path, &NewBrand { name }).await?
+        }
+        AdminCommand::Store(StoreCommand::Create {
+            merchant,
+            brand,
+            name,
+            timezone,
+        }) => {
+            let brand_id = brand
+                .map(shared::ids::BrandId::new)
+                .transpose()
+                .context("--brand")?;
+            let path = format!("/api/v1/admin/merchants/{merchant}/stores");
+            let body = NewStore {
+                brand_id,
+                name,
+                timezone,
+            };
+            client.post(&path, &body).await?
+        }
+        AdminCommand::Store(StoreCommand::List { merchant }) => {
+            client
+                .get(&format!("/api/v1/admin/merchants/{merchant}/stores"))
+                .await?
+        }
+        AdminCommand::EnrollmentToken(EnrollmentTokenCommand::Create { store, ttl_secs }) => {
+            let path = format!("/api/v1/admin/stores/{store}/enrollment-tokens");
+            client.post(&path, &NewEnrollmentToken { ttl_secs }).await?
+        }
+        AdminCommand::Ruleset(RulesetCommand::Publish { merchant, file }) => {
+            let ruleset: Ruleset = read_json(&file)?;
+            let path = format!("/api/v1/admin/merchants/{merchant}/ruleset");
+            client.send(Method::PUT, &path, Some(&ruleset)).await?
+        }
+        AdminCommand::Ruleset(RulesetCommand::Show { merchant }) => {
+            client
+                .get(&format!("/api/v1/admin/merchants/{merchant}/ruleset"))
+                .await?
+        }
+        AdminCommand::Promotion(PromotionCommand::Publish { merchant, file }) => {
+            let promotion: Promotion = read_json(&file)?;
+            let path = format!("/api/v1/admin/merchants/{merchant}/promotions");
+            client.post(&path, &promotion).await?
+        }
+        AdminCommand::Register(RegisterCommand::List { merchant }) => {
+            client
+                .get(&format!("/api/v1/admin/merchants/{merchant}/registers"))
+                .await?
+        }
+        AdminCommand::Register(RegisterCommand::Revoke { register }) => {
+            let path = format!("/api/v1/admin/registers/{register}/revoke");
+            client.send(Method::POST, &path, None::<&()>).await?
+        }
+        AdminCommand::Customer(CustomerCommand::Create {
+            merchant,
+            name,
+            phone,
+            email,
+            gender,
+            birth_date,
+        }) => {
+            let body = NewCustomer {
+                name,
+                phone: phone
+                    .map(|p| PhoneNumber::parse(&p))
+                    .transpose()
+                    .context("--phone")?,
+                email: email
+                    .map(|e| Email::parse(&e))
+                    .transpose()
+                    .context("--email")?,
+                gender: parse_gender(&gender)?,
+                birth_date,
+            };
+            let path = format!("/api/v1/admin/merchants/{merchant}/customers");
+            client.post(&path, &body).await?
+        }
+        AdminCommand::Customer(CustomerCommand::Show { customer }) => {
+            client
+                .get(&format!("/api/v1/admin/customers/{customer}"))
+                .await?
+        }
+        AdminCommand::Customer(CustomerCommand::Token { customer }) => {
+            let path = format!("/api/v1/admin/customers/{customer}/token");
+            client.send(Method::POST, &path, None::<&()>).await?
+        }
+        AdminCommand::Stats { merchant, from, to } => {
+            let mut path = format!("/api/v1/admin/merchants/{merchant}/stats");
+            let range: Vec<String> = [("from", from), ("to", to)]
+                .into_iter()
+                .filter_map(|(key, day)| day.map(|d| format!("{key}={d}")))
+                .collect();
+            if !range.is_empty() {
+                path = format!("{path}?{}", range.join("&"));
+            }
+            client.get(&path).await?
+        }
+    };
+    if !reply.is_null() {
+        println!("{}", serde_json::to_string_pretty(&reply)?);
+    }
+    Ok(())
+}
+
+fn parse_gender(text: &str) -> anyhow::Result<Gender> {
+    match Gender::from_code(text) {
+        Gender::Unspecified if text != Gender::Unspecified.code() => {
+            bail!("--gender must be female, male or unspecified, not {text:?}")
+        }
+        gender => Ok(gender),
+    }
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        self.send(Method::GET, path, None::<&()>).await
+    }
+
+    async fn post(&self, path: &str, body: &impl Serialize) -> anyhow::Result<serde_json::Value> {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        if status == StatusCode::NO_CONTENT {
+            return Ok(serde_json::Value::Null);
+        }
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("read the reply of {url}"))?;
+        if status.is_success() {
+            return serde_json::from_str(&text)
+                .with_context(|| format!("decode the reply of {url}"));
+        }
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => {
+                let mut message = format!("{status} {}: {}", body.error, body.message);
+                for fault in &body.faults {
+                    message.push_str(&format!("\n  - {fault}"));
+                }
+                bail!(message)
+            }
+            Err(_) => bail!("{status}: {text}"),
+        }
+    }
+}

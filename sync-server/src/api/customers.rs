@@ -1,0 +1,161 @@
+//! Customers: creation, the view with standing and history, phone tokens
+//! and their revocation (admin token); and the change feed registers use
+//! to keep their customer caches fresh (long-poll).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::DateTime;
+use serde::Deserialize;
+use shared::identity::Ean13;
+use shared::ids::{CustomerId, MerchantId};
+use shared::token::CustomerToken;
+use shared::wire::admin::{CustomerView, IssuedToken, NewCustomer};
+use shared::wire::sync::CustomerDeltaPage;
+
+use super::extract::{Json, Path, Query};
+use super::long_poll_deadline;
+use crate::auth::{AuthenticatedRegister, random_u32};
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::notify::Topic;
+use crate::state::AppState;
+
+/// Customers per change page when the register does not say.
+const DEFAULT_PAGE: usize = 500;
+/// The most customers per change page.
+const MAX_PAGE: usize = 1000;
+
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn create_customer(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    Json(new): Json<NewCustomer>,
+) -> Result<(StatusCode, Json<CustomerView>), ApiError> {
+    if new.name.trim().is_empty() {
+        return Err(ApiError::validation("customer name must not be empty"));
+    }
+    if new.phone.is_none() && new.email.is_none() {
+        return Err(ApiError::validation(
+            "a customer needs a phone or an e-mail to be reached",
+        ));
+    }
+    let id = state
+        .db
+        .create_customer(merchant, new)
+        .await
+        .map_err(|e| match e {
+            DbError::Conflict(message) => ApiError::conflict("phone_taken", message),
+            other => other.into(),
+        })?;
+    state.notifier.notify(Topic::Customers, merchant);
+    tracing::info!(customer_id = %id, "created a customer");
+    Ok((StatusCode::CREATED, Json(view(&state, id).await?)))
+}
+
+pub(crate) async fn get_customer(
+    State(state): State<AppState>,
+    Path(id): Path<CustomerId>,
+) -> Result<Json<CustomerView>, ApiError> {
+    Ok(Json(view(&state, id).await?))
+}
+
+/// The customer with the tier the merchant's current ruleset gives.
+async fn view(state: &AppState, id: CustomerId) -> Result<CustomerView, ApiError> {
+    let profile = state.db.customer(id).await?;
+    let ruleset = state.db.current_ruleset(profile.merchant_id).await?;
+    let tier = ruleset.and_then(|current| {
+        current
+            .ruleset
+            .tier_for(profile.lifetime_spend)
+            .map(|tier| tier.name.clone())
+    });
+    Ok(CustomerView {
+        id: profile.id,
+        merchant_id: profile.merchant_id,
+        name: profile.name,
+        phone: profile.phone,
+        email: profile.email,
+        gender: profile.gender,
+        birth_date: profile.birth_date,
+        card_number: Ean13::card_for(profile.id),
+        lifetime_spend: profile.lifetime_spend,
+        points_balance: profile.points_balance,
+        tier,
+        purchases: profile.purchases,
+    })
+}
+
+#[tracing::instrument(skip_all, fields(customer_id = %id))]
+pub(crate) async fn issue_token(
+    State(state): State<AppState>,
+    Path(id): Path<CustomerId>,
+) -> Result<Json<IssuedToken>, ApiError> {
+    state.db.customer(id).await?;
+    let ttl = i64::try_from(state.settings.tokens.customer_token_ttl_secs).unwrap_or(i64::MAX);
+    // The token carries whole seconds; so does the reply.
+    let expires_at = DateTime::from_timestamp(state.clock.now().timestamp().saturating_add(ttl), 0)
+        .ok_or_else(|| ApiError::internal(&"the token expiry is out of range"))?;
+    let token = CustomerToken {
+        customer_id: id,
+        expires_at,
+        nonce: random_u32()?,
+    };
+    Ok(Json(IssuedToken {
+        token: token.issue(&state.signing_key),
+        expires_at,
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(customer_id = %id))]
+pub(crate) async fn revoke_tokens(
+    State(state): State<AppState>,
+    Path(id): Path<CustomerId>,
+) -> Result<StatusCode, ApiError> {
+    let merchant = state
+        .db
+        .revoke_customer_tokens(id, state.clock.now())
+        .await?;
+    state.notifier.notify(Topic::Customers, merchant);
+    tracing::info!("revoked the customer's tokens");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/customers/changes` parameters.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChangesQuery {
+    /// The cursor of the last page seen; 0 for everything.
+    #[serde(default)]
+    after: i64,
+    /// Seconds to hold the request when nothing changed.
+    wait: Option<u64>,
+    /// The most customers in the page.
+    limit: Option<usize>,
+}
+
+/// Customers of the register's merchant changed after `after`; held until
+/// one changes, then an empty page at the timeout.
+#[tracing::instrument(skip_all, fields(register_id = %register.0.register_id))]
+pub(crate) async fn changes(
+    State(state): State<AppState>,
+    register: AuthenticatedRegister,
+    Query(query): Query<ChangesQuery>,
+) -> Result<Json<CustomerDeltaPage>, ApiError> {
+    let merchant = register.0.merchant_id;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let deadline = long_poll_deadline(&state, query.wait);
+    let subscription = state.notifier.subscribe(Topic::Customers, merchant);
+    let page = subscription
+        .poll_until(deadline, || async {
+            let page = state
+                .db
+                .customer_changes(merchant, query.after, limit)
+                .await?;
+            Ok::<_, ApiError>((!page.customers.is_empty()).then_some(page))
+        })
+        .await?;
+    Ok(Json(page.unwrap_or(CustomerDeltaPage {
+        next_cursor: query.after,
+        customers: Vec::new(),
+        more: false,
+    })))
+}

@@ -1,0 +1,105 @@
+//! The HTTP API: the routing table, with one module per resource.
+//!
+//! | route | who |
+//! | --- | --- |
+//! | `GET /health` | anyone |
+//! | `/api/v1/admin/…` | HQ, with the admin token |
+//! | `POST /api/v1/registers/enroll` | a register, with a one-time token |
+//! | `POST /api/v1/records`, `GET /api/v1/ruleset`, `GET /api/v1/customers/changes` | an enrolled register |
+
+mod admin;
+mod customers;
+mod enroll;
+mod extract;
+mod health;
+mod records;
+mod rulesets;
+mod stats;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+use tokio::time::Instant;
+
+use crate::auth::{check_protocol, require_admin};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The server's routes over `state`.
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route(
+            "/merchants",
+            post(admin::create_merchant).get(admin::list_merchants),
+        )
+        .route("/merchants/{id}/brands", post(admin::create_brand))
+        .route(
+            "/merchants/{id}/stores",
+            post(admin::create_store).get(admin::list_stores),
+        )
+        .route(
+            "/merchants/{id}/ruleset",
+            get(admin::get_ruleset).put(admin::put_ruleset),
+        )
+        .route("/merchants/{id}/promotions", post(admin::post_promotion))
+        .route("/merchants/{id}/registers", get(admin::list_registers))
+        .route(
+            "/merchants/{id}/customers",
+            post(customers::create_customer),
+        )
+        .route("/merchants/{id}/stats", get(stats::merchant_stats))
+        .route(
+            "/stores/{id}/enrollment-tokens",
+            post(admin::create_enrollment_token),
+        )
+        .route("/registers/{id}/revoke", post(admin::revoke_register))
+        .route("/customers/{id}", get(customers::get_customer))
+        .route("/customers/{id}/token", post(customers::issue_token))
+        .route(
+            "/customers/{id}/revoke-tokens",
+            post(customers::revoke_tokens),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+
+    let registers = Router::new()
+        .route("/registers/enroll", post(enroll::enroll))
+        .route(
+            "/records",
+            post(records::upload)
+                .layer(DefaultBodyLimit::max(state.settings.ingest.max_batch_bytes)),
+        )
+        .route("/ruleset", get(rulesets::latest))
+        .route("/customers/changes", get(customers::changes))
+        .route_layer(middleware::from_fn(check_protocol));
+
+    Router::new()
+        .route("/health", get(health::health))
+        .nest("/api/v1/admin", admin)
+        .nest("/api/v1", registers)
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn no_such_route() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+/// When a long-poll asking to `wait` seconds must answer: the request's
+/// wait, capped by the configured maximum (which is also the default).
+fn long_poll_deadline(state: &AppState, wait: Option<u64>) -> Instant {
+    let max = state.settings.longpoll.max_wait_secs;
+    Instant::now() + Duration::from_secs(wait.unwrap_or(max).min(max))
+}

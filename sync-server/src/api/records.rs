@@ -1,0 +1,96 @@
+//! `POST /api/v1/records`: a register uploads a contiguous range of its
+//! signed purchase records; the server stores each exactly once.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use shared::crypto::Hash256;
+use shared::record::RecordError;
+use shared::wire::sync::{UploadAck, UploadBatch};
+
+use super::extract::Json;
+use crate::auth::AuthenticatedRegister;
+use crate::error::ApiError;
+use crate::ingest::{BatchError, ChainRefusal, IngestOutcome, check_batch};
+use crate::notify::Topic;
+use crate::state::AppState;
+
+#[tracing::instrument(skip_all, fields(register_id = %register.0.register_id, records = batch.records.len()))]
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    register: AuthenticatedRegister,
+    Json(batch): Json<UploadBatch>,
+) -> Result<Json<UploadAck>, ApiError> {
+    let credentials = register.0;
+    let max_records = state.settings.ingest.max_batch_records;
+    let register_id = credentials.register_id;
+    let merchant = credentials.merchant_id;
+    // Verifying up to a thousand signatures is CPU work: keep it off the
+    // async workers.
+    let records =
+        tokio::task::spawn_blocking(move || check_batch(&credentials, batch.records, max_records))
+            .await
+            .map_err(|e| ApiError::internal(&e))??;
+    let now = state.clock.now();
+    match state.db.ingest(register_id, records, now).await? {
+        IngestOutcome::Stored(stored) => {
+            if stored.customers_changed {
+                state.notifier.notify(Topic::Customers, merchant);
+            }
+            if stored.new_records > 0 {
+                tracing::debug!(new = stored.new_records, "stored records");
+            }
+            Ok(Json(UploadAck {
+                acked_through: stored.head.map(|h| h.seq),
+                head_hash: stored.head.map_or(Hash256::GENESIS, |h| h.hash),
+                server_time: now,
+            }))
+        }
+        IngestOutcome::Refused(refusal) => Err(refusal.into()),
+    }
+}
+
+impl From<BatchError> for ApiError {
+    fn from(e: BatchError) -> Self {
+        let message = e.to_string();
+        match e {
+            BatchError::TooManyRecords { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", message)
+            }
+            BatchError::WrongRegister { .. } => ApiError::forbidden("wrong_register", message),
+            BatchError::WrongPlace { .. } => ApiError::forbidden("wrong_store", message),
+            BatchError::NotContiguous { .. } => ApiError::bad_request("not_contiguous", message),
+            BatchError::Record(RecordError::BadSignature { .. }) => {
+                ApiError::bad_request("bad_signature", message)
+            }
+            BatchError::Record(_) => ApiError::bad_request("bad_record", message),
+            BatchError::Format { .. } => ApiError::bad_request("unsupported_format", message),
+            BatchError::Currency { .. } => ApiError::bad_request("currency_mismatch", message),
+        }
+    }
+}
+
+impl From<ChainRefusal> for ApiError {
+    fn from(refusal: ChainRefusal) -> Self {
+        match refusal {
+            ChainRefusal::Fork { seqs } => {
+                let listed: Vec<String> = seqs.iter().map(ToString::to_string).collect();
+                ApiError::conflict(
+                    "fork",
+                    format!(
+                        "record {} differs from the stored record at that seq; quarantined (forked seqs: {})",
+                        listed.first().map_or("?", String::as_str),
+                        listed.join(", ")
+                    ),
+                )
+            }
+            ChainRefusal::SeqGap { expected } => {
+                ApiError::conflict("seq_gap", format!("the batch must start at seq {expected}"))
+                    .with_expected_seq(expected)
+            }
+            ChainRefusal::ChainBroken { seq } => ApiError::conflict(
+                "chain_broken",
+                format!("record {seq} does not link to the record before it (prev_hash)"),
+            ),
+        }
+    }
+}

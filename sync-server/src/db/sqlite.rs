@@ -1,0 +1,289 @@
+//! The embedded SQLite backend. One writer connection behind a mutex takes
+//! every write, one `IMMEDIATE` transaction per call; a few reader
+//! connections serve reads from WAL snapshots. Calls run on tokio's
+//! blocking pool. Pragmas: WAL, `synchronous=FULL`, foreign keys, a busy
+//! timeout. Migrations are embedded and run at open.
+
+mod catalog;
+mod columns;
+mod customers;
+mod records;
+mod rulesets;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+use shared::ids::{CustomerId, MerchantId, RegisterId};
+use shared::release::SignedRuleset;
+use shared::wire::admin::{
+    Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, Published, Register, Store,
+};
+use shared::wire::sync::CustomerDeltaPage;
+
+use super::{
+    CurrentRuleset, CustomerProfile, Database, DbError, DbFuture, EnrollOutcome,
+    NewEnrollmentToken, NewRegister, RegisterCredentials, ReleaseBuilder, StatsFacts,
+};
+use crate::ingest::{CheckedRecord, IngestOutcome};
+use crate::publish::PublishRefusal;
+
+/// Reader connections kept open.
+const READERS: usize = 4;
+/// How long a connection waits for a lock held by another process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!(
+        "sqlite/migrations/001_initial.sql"
+    ))])
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Other(Box::new(e))
+    }
+}
+
+/// Whether `e` is a violated `UNIQUE` constraint.
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+struct Pool {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+/// The SQLite backend.
+#[derive(Clone)]
+pub struct SqliteDatabase {
+    pool: Arc<Pool>,
+}
+
+impl std::fmt::Debug for SqliteDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteDatabase").finish_non_exhaustive()
+    }
+}
+
+impl SqliteDatabase {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub async fn open(path: &Path) -> Result<Self, DbError> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut writer = connect(&path)?;
+            migrations()
+                .to_latest(&mut writer)
+                .map_err(|e| DbError::Other(Box::new(e)))?;
+            let readers = (0..READERS)
+                .map(|_| connect(&path).map(Mutex::new))
+                .collect::<Result<_, _>>()?;
+            Ok(SqliteDatabase {
+                pool: Arc::new(Pool {
+                    writer: Mutex::new(writer),
+                    readers,
+                    next_reader: AtomicUsize::new(0),
+                }),
+            })
+        })
+        .await
+        .map_err(|e| DbError::Other(Box::new(e)))?
+    }
+
+    /// Runs `f` in one `IMMEDIATE` transaction on the writer connection and
+    /// commits when it returns `Ok`.
+    async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| DbError::Other(Box::new(e)))?
+    }
+
+    /// Runs `f` in a read transaction, one consistent snapshot.
+    async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = pool.next_reader.fetch_add(1, Ordering::Relaxed) % pool.readers.len();
+            let mut conn = pool.readers[i]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let tx = conn.transaction()?;
+            f(&tx)
+        })
+        .await
+        .map_err(|e| DbError::Other(Box::new(e)))?
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, DbError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(DbError::Other(
+            format!("SQLite refused WAL mode (got {mode})").into(),
+        ));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(conn)
+}
+
+impl Database for SqliteDatabase {
+    fn ping(&self) -> DbFuture<'_, ()> {
+        Box::pin(self.read(|tx| Ok(tx.query_row("SELECT 1", [], |_| Ok(()))?)))
+    }
+
+    fn create_merchant(&self, new: NewMerchant) -> DbFuture<'_, Merchant> {
+        Box::pin(self.write(move |tx| catalog::create_merchant(tx, &new)))
+    }
+
+    fn merchants(&self) -> DbFuture<'_, Vec<Merchant>> {
+        Box::pin(self.read(catalog::merchants))
+    }
+
+    fn merchant(&self, id: MerchantId) -> DbFuture<'_, Merchant> {
+        Box::pin(self.read(move |tx| catalog::merchant(tx, id)))
+    }
+
+    fn create_brand(&self, merchant: MerchantId, new: NewBrand) -> DbFuture<'_, Brand> {
+        Box::pin(self.write(move |tx| catalog::create_brand(tx, merchant, &new)))
+    }
+
+    fn create_store(&self, merchant: MerchantId, new: NewStore) -> DbFuture<'_, Store> {
+        Box::pin(self.write(move |tx| catalog::create_store(tx, merchant, &new)))
+    }
+
+    fn stores(&self, merchant: MerchantId) -> DbFuture<'_, Vec<Store>> {
+        Box::pin(self.read(move |tx| catalog::stores(tx, merchant)))
+    }
+
+    fn create_enrollment_token(&self, token: NewEnrollmentToken) -> DbFuture<'_, ()> {
+        Box::pin(self.write(move |tx| catalog::create_enrollment_token(tx, &token)))
+    }
+
+    fn enroll(&self, register: NewRegister) -> DbFuture<'_, EnrollOutcome> {
+        Box::pin(self.write(move |tx| catalog::enroll(tx, &register)))
+    }
+
+    fn register_credentials(&self, id: RegisterId) -> DbFuture<'_, RegisterCredentials> {
+        Box::pin(self.read(move |tx| catalog::register_credentials(tx, id)))
+    }
+
+    fn registers(&self, merchant: MerchantId) -> DbFuture<'_, Vec<Register>> {
+        Box::pin(self.read(move |tx| catalog::registers(tx, merchant)))
+    }
+
+    fn revoke_register(&self, id: RegisterId, now: DateTime<Utc>) -> DbFuture<'_, MerchantId> {
+        Box::pin(self.write(move |tx| catalog::revoke_register(tx, id, now)))
+    }
+
+    fn publish_ruleset(
+        &self,
+        merchant: MerchantId,
+        build: ReleaseBuilder,
+    ) -> DbFuture<'_, Result<Published, PublishRefusal>> {
+        Box::pin(self.write(move |tx| rulesets::publish(tx, merchant, build)))
+    }
+
+    fn current_ruleset(&self, merchant: MerchantId) -> DbFuture<'_, Option<CurrentRuleset>> {
+        Box::pin(self.read(move |tx| rulesets::current(tx, merchant)))
+    }
+
+    fn latest_release(&self, merchant: MerchantId) -> DbFuture<'_, Option<SignedRuleset>> {
+        Box::pin(self.read(move |tx| rulesets::latest_release(tx, merchant)))
+    }
+
+    fn create_customer(&self, merchant: MerchantId, new: NewCustomer) -> DbFuture<'_, CustomerId> {
+        Box::pin(self.write(move |tx| customers::create(tx, merchant, &new)))
+    }
+
+    fn customer(&self, id: CustomerId) -> DbFuture<'_, CustomerProfile> {
+        Box::pin(self.read(move |tx| customers::profile(tx, id)))
+    }
+
+    fn revoke_customer_tokens(
+        &self,
+        id: CustomerId,
+        now: DateTime<Utc>,
+    ) -> DbFuture<'_, MerchantId> {
+        Box::pin(self.write(move |tx| customers::revoke_tokens(tx, id, now)))
+    }
+
+    fn customer_changes(
+        &self,
+        merchant: MerchantId,
+        after: i64,
+        limit: usize,
+    ) -> DbFuture<'_, CustomerDeltaPage> {
+        Box::pin(self.read(move |tx| customers::changes(tx, merchant, after, limit)))
+    }
+
+    fn ingest(
+        &self,
+        register: RegisterId,
+        records: Vec<CheckedRecord>,
+        now: DateTime<Utc>,
+    ) -> DbFuture<'_, IngestOutcome> {
+        Box::pin(self.write(move |tx| records::ingest(tx, register, &records, now)))
+    }
+
+    fn stats_facts(&self, merchant: MerchantId) -> DbFuture<'_, StatsFacts> {
+        Box::pin(self.read(move |tx| records::stats_facts(tx, merchant)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+
+    #[tokio::test]
+    async fn open_sets_wal_and_reopens_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        let db = SqliteDatabase::open(&path).await.unwrap();
+        db.ping().await.unwrap();
+        let merchant = db
+            .create_merchant(NewMerchant {
+                name: "Ромашка".into(),
+                currency: shared::money::Currency::RUB,
+            })
+            .await
+            .unwrap();
+        drop(db);
+        let db = SqliteDatabase::open(&path).await.unwrap();
+        assert_eq!(db.merchant(merchant.id).await.unwrap(), merchant);
+        let synchronous: i64 = db
+            .read(|tx| Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+    }
+}

@@ -1,0 +1,196 @@
+//! Customers, their standing, and the change cursor that feeds the
+//! registers' customer caches.
+//!
+//! Standing is computed from the records and the ledger, never kept as a
+//! running total: lifetime spend is sales minus refunds, the balance is the
+//! sum of ledger entries.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension as _, Row, Transaction, params};
+use shared::identity::{Ean13, Gender};
+use shared::ids::{CustomerId, MerchantId};
+use shared::wire::admin::{NewCustomer, PurchaseSummary};
+use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot};
+
+use super::catalog::merchant_currency;
+use super::columns::{int, opt_date, opt_text, opt_time, parsed, sql_int, time, time_text};
+use super::is_unique_violation;
+use crate::db::{CustomerProfile, DbError};
+
+/// The most purchases a customer view lists.
+const PURCHASES_SHOWN: i64 = 100;
+
+/// Lifetime spend of customer `c`: sales minus refunds.
+const SPEND: &str =
+    "(SELECT COALESCE(SUM(CASE kind WHEN 'sale' THEN total ELSE -ABS(total) END), 0)
+                      FROM records WHERE customer_id = c.id)";
+/// Points balance of customer `c`.
+const BALANCE: &str = "(SELECT COALESCE(SUM(points), 0) FROM ledger WHERE customer_id = c.id)";
+
+/// Hands out the merchant's next change cursor and stamps the customer with it.
+pub(super) fn mark_changed(
+    tx: &Transaction<'_>,
+    merchant: MerchantId,
+    customer: CustomerId,
+) -> Result<(), DbError> {
+    let cursor = next_cursor(tx, merchant)?;
+    tx.execute(
+        "UPDATE customers SET change_cursor = ?1 WHERE id = ?2",
+        params![cursor, customer.get()],
+    )?;
+    Ok(())
+}
+
+fn next_cursor(tx: &Transaction<'_>, merchant: MerchantId) -> Result<i64, DbError> {
+    tx.query_row(
+        "UPDATE merchants SET customer_cursor = customer_cursor + 1 WHERE id = ?1
+         RETURNING customer_cursor",
+        [merchant.get()],
+        |row| row.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))
+}
+
+pub(super) fn create(
+    tx: &Transaction<'_>,
+    merchant: MerchantId,
+    new: &NewCustomer,
+) -> Result<CustomerId, DbError> {
+    merchant_currency(tx, merchant)?;
+    let cursor = next_cursor(tx, merchant)?;
+    tx.query_row(
+        "INSERT INTO customers (merchant_id, name, phone, email, gender, birth_date, change_cursor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        params![
+            merchant.get(),
+            new.name,
+            new.phone.as_ref().map(|p| p.as_str()),
+            new.email.as_ref().map(|e| e.as_str()),
+            new.gender.code(),
+            new.birth_date.map(|d| d.to_string()),
+            cursor
+        ],
+        |row| int(row, 0),
+    )
+    .map_err(|e| match (&new.phone, is_unique_violation(&e)) {
+        (Some(phone), true) => DbError::Conflict(format!(
+            "phone {phone} is already registered with merchant {merchant}"
+        )),
+        _ => e.into(),
+    })
+}
+
+pub(super) fn profile(tx: &Transaction<'_>, id: CustomerId) -> Result<CustomerProfile, DbError> {
+    let sql = format!(
+        "SELECT c.id, c.merchant_id, c.name, c.phone, c.email, c.gender, c.birth_date,
+                {SPEND}, {BALANCE}
+         FROM customers c WHERE c.id = ?1"
+    );
+    let mut profile = tx
+        .query_row(&sql, [id.get()], |row| {
+            Ok(CustomerProfile {
+                id: int(row, 0)?,
+                merchant_id: int(row, 1)?,
+                name: row.get(2)?,
+                phone: opt_text(row, 3)?,
+                email: opt_text(row, 4)?,
+                gender: Gender::from_code(&row.get::<_, String>(5)?),
+                birth_date: opt_date(row, 6)?,
+                lifetime_spend: int(row, 7)?,
+                points_balance: row.get(8)?,
+                purchases: Vec::new(),
+            })
+        })
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("customer {id}")))?;
+    profile.purchases = purchases(tx, id)?;
+    Ok(profile)
+}
+
+/// The newest purchases first, by the order the server stored them.
+fn purchases(tx: &Transaction<'_>, id: CustomerId) -> Result<Vec<PurchaseSummary>, DbError> {
+    let mut stmt = tx.prepare(
+        "SELECT record_id, register_id, seq, store_id, kind, wall_time, subtotal, discount,
+                CASE kind WHEN 'sale' THEN total ELSE -ABS(total) END,
+                points_earned, points_redeemed
+         FROM records WHERE customer_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![id.get(), PURCHASES_SHOWN], |row| {
+        Ok(PurchaseSummary {
+            id: parsed(row, 0, uuid::Uuid::parse_str)?,
+            register_id: int(row, 1)?,
+            seq: int(row, 2)?,
+            store_id: int(row, 3)?,
+            kind: row.get(4)?,
+            wall_time: time(row, 5)?,
+            subtotal: int(row, 6)?,
+            discount: int(row, 7)?,
+            total: int(row, 8)?,
+            points_earned: row.get(9)?,
+            points_redeemed: row.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn revoke_tokens(
+    tx: &Transaction<'_>,
+    id: CustomerId,
+    now: DateTime<Utc>,
+) -> Result<MerchantId, DbError> {
+    let merchant: MerchantId = tx
+        .query_row(
+            "UPDATE customers SET tokens_valid_after = ?1 WHERE id = ?2 RETURNING merchant_id",
+            params![time_text(now), id.get()],
+            |row| int(row, 0),
+        )
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("customer {id}")))?;
+    mark_changed(tx, merchant, id)?;
+    Ok(merchant)
+}
+
+pub(super) fn changes(
+    tx: &Transaction<'_>,
+    merchant: MerchantId,
+    after: i64,
+    limit: usize,
+) -> Result<CustomerDeltaPage, DbError> {
+    let sql = format!(
+        "SELECT c.id, c.name, c.phone, {SPEND}, {BALANCE}, c.tokens_valid_after, c.change_cursor
+         FROM customers c
+         WHERE c.merchant_id = ?1 AND c.change_cursor > ?2
+         ORDER BY c.change_cursor LIMIT ?3"
+    );
+    let mut stmt = tx.prepare(&sql)?;
+    // One row more than asked tells whether another page is ready.
+    let rows = stmt.query_map(
+        params![merchant.get(), after, sql_int(limit).saturating_add(1)],
+        snapshot_row,
+    )?;
+    let mut rows: Vec<(CustomerSnapshot, i64)> = rows.collect::<Result<_, _>>()?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok(CustomerDeltaPage {
+        next_cursor: rows.last().map_or(after, |(_, cursor)| *cursor),
+        customers: rows.into_iter().map(|(snapshot, _)| snapshot).collect(),
+        more,
+    })
+}
+
+fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<(CustomerSnapshot, i64)> {
+    let id: CustomerId = int(row, 0)?;
+    Ok((
+        CustomerSnapshot {
+            id,
+            name: row.get(1)?,
+            card_number: Ean13::card_for(id),
+            phone: opt_text(row, 2)?,
+            lifetime_spend: int(row, 3)?,
+            points_balance: row.get(4)?,
+            tokens_valid_after: opt_time(row, 5)?,
+        },
+        row.get(6)?,
+    ))
+}

@@ -1,0 +1,382 @@
+//! Ingest of purchase records, the checks that need no storage and the
+//! decision that does.
+//!
+//! [`check_batch`] runs before the transaction: the batch belongs to the
+//! authenticated register, its seqs are contiguous, every signature verifies
+//! over the exact bytes and every record names the register's merchant and
+//! store. [`place`] runs inside the writer transaction against the stored
+//! head: records at or below the head must equal what is stored (else a
+//! fork), the first new seq must be head + 1 (else a gap), and each new
+//! record's `prev_hash` must link to its predecessor (else a broken chain).
+
+use std::collections::BTreeMap;
+
+use shared::crypto::{Hash256, Signature};
+use shared::ids::Seq;
+use shared::money::Currency;
+use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordError, SignedRecord};
+
+use crate::db::RegisterCredentials;
+
+/// A record whose signature verified and whose envelope fits the register.
+#[derive(Debug, Clone)]
+pub struct CheckedRecord {
+    /// The parsed record.
+    pub record: PurchaseRecord,
+    /// The exact signed bytes.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of the bytes.
+    pub hash: Hash256,
+    /// The register's signature over the bytes.
+    pub signature: Signature,
+}
+
+/// Why a batch was refused before storage was consulted.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// More records than one batch may hold.
+    #[error("a batch holds at most {max} records, this one has {count}")]
+    TooManyRecords {
+        /// Records sent.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A record of another register.
+    #[error("record {seq} belongs to another register")]
+    WrongRegister {
+        /// Which record.
+        seq: Seq,
+    },
+    /// The seqs are not ascending without holes.
+    #[error("records must have contiguous ascending seqs; {seq} does not follow its predecessor")]
+    NotContiguous {
+        /// The first out of place.
+        seq: Seq,
+    },
+    /// A signature that does not verify, or bytes that do not parse.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// A record naming another merchant or store than the register's.
+    #[error("record {seq} names merchant {merchant} and store {store}, not the register's")]
+    WrongPlace {
+        /// Which record.
+        seq: Seq,
+        /// The merchant it names.
+        merchant: shared::ids::MerchantId,
+        /// The store it names.
+        store: shared::ids::StoreId,
+    },
+    /// A record in a format this server does not read.
+    #[error("record {seq} has format {format}; this server reads format {RECORD_FORMAT}")]
+    Format {
+        /// Which record.
+        seq: Seq,
+        /// Its format.
+        format: u32,
+    },
+    /// A record in another currency than the merchant's.
+    #[error("record {seq} is in {record}, the merchant trades in {merchant}")]
+    Currency {
+        /// Which record.
+        seq: Seq,
+        /// The record's currency.
+        record: Currency,
+        /// The merchant's.
+        merchant: Currency,
+    },
+}
+
+/// Checks a batch from `register` without storage: ownership, contiguity,
+/// signatures over the exact bytes, and where each record says it was made.
+pub fn check_batch(
+    register: &RegisterCredentials,
+    batch: Vec<SignedRecord>,
+    max_records: usize,
+) -> Result<Vec<CheckedRecord>, BatchError> {
+    if batch.len() > max_records {
+        return Err(BatchError::TooManyRecords {
+            count: batch.len(),
+            max: max_records,
+        });
+    }
+    if let Some(foreign) = batch.iter().find(|r| r.register_id != register.register_id) {
+        return Err(BatchError::WrongRegister { seq: foreign.seq });
+    }
+    if let Some(pair) = batch
+        .windows(2)
+        .find(|pair| pair[1].seq.get() != pair[0].seq.get() + 1)
+    {
+        return Err(BatchError::NotContiguous { seq: pair[1].seq });
+    }
+    batch
+        .into_iter()
+        .map(|signed| {
+            let verified = signed.open(&register.public_key)?;
+            let record = verified.record;
+            let seq = record.seq;
+            if record.format != RECORD_FORMAT {
+                return Err(BatchError::Format {
+                    seq,
+                    format: record.format,
+                });
+            }
+            if record.merchant_id != register.merchant_id || record.store_id != register.store_id {
+                return Err(BatchError::WrongPlace {
+                    seq,
+                    merchant: record.merchant_id,
+                    store: record.store_id,
+                });
+            }
+            if record.currency != register.currency {
+                return Err(BatchError::Currency {
+                    seq,
+                    record: record.currency,
+                    merchant: register.currency,
+                });
+            }
+            Ok(CheckedRecord {
+                record,
+                bytes: verified.bytes,
+                hash: verified.hash,
+                signature: signed.signature,
+            })
+        })
+        .collect()
+}
+
+/// The newest stored record of a register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredHead {
+    /// Its seq.
+    pub seq: Seq,
+    /// The hash of its bytes.
+    pub hash: Hash256,
+}
+
+/// Why a batch does not fit the stored chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainRefusal {
+    /// Stored seqs that arrived with other bytes; they are quarantined.
+    Fork {
+        /// The forked seqs, ascending.
+        seqs: Vec<Seq>,
+    },
+    /// The batch starts past head + 1.
+    SeqGap {
+        /// The seq the server needs next.
+        expected: Seq,
+    },
+    /// A new record does not link to its predecessor.
+    ChainBroken {
+        /// The record whose `prev_hash` is wrong.
+        seq: Seq,
+    },
+}
+
+/// What storing a batch came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Every record of the batch is stored (now or before).
+    Stored(StoredBatch),
+    /// Nothing new was stored.
+    Refused(ChainRefusal),
+}
+
+/// The register's chain after a stored batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// The head, if any record is stored.
+    pub head: Option<StoredHead>,
+    /// Records newly stored by this batch.
+    pub new_records: usize,
+    /// Whether a customer's balance or spend changed.
+    pub customers_changed: bool,
+}
+
+/// Decides where a contiguous batch goes against the stored head. `stored`
+/// holds the hashes of the stored records the batch overlaps. Returns the
+/// index of the first new record in `batch`.
+pub fn place(
+    head: Option<StoredHead>,
+    stored: &BTreeMap<Seq, Hash256>,
+    batch: &[CheckedRecord],
+) -> Result<usize, ChainRefusal> {
+    let head_seq = head.map_or(0, |h| h.seq.get());
+    let Some(first) = batch.first() else {
+        return Ok(0);
+    };
+    if first.record.seq.get() > head_seq + 1 {
+        return Err(ChainRefusal::SeqGap {
+            expected: next_seq(head),
+        });
+    }
+    let forks: Vec<Seq> = batch
+        .iter()
+        .filter(|r| r.record.seq.get() <= head_seq && stored.get(&r.record.seq) != Some(&r.hash))
+        .map(|r| r.record.seq)
+        .collect();
+    if !forks.is_empty() {
+        return Err(ChainRefusal::Fork { seqs: forks });
+    }
+    let first_new = batch
+        .iter()
+        .position(|r| r.record.seq.get() > head_seq)
+        .unwrap_or(batch.len());
+    let mut prev = head.map_or(Hash256::GENESIS, |h| h.hash);
+    for r in &batch[first_new..] {
+        if r.record.prev_hash != prev {
+            return Err(ChainRefusal::ChainBroken { seq: r.record.seq });
+        }
+        prev = r.hash;
+    }
+    Ok(first_new)
+}
+
+/// The seq a register must send next.
+#[must_use]
+pub fn next_seq(head: Option<StoredHead>) -> Seq {
+    head.map_or(Seq::FIRST, |h| h.seq.next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+    use shared::crypto::SigningKey;
+    use shared::ids::{MerchantId, RegisterId, StoreId};
+    use shared::money::Money;
+    use shared::record::RecordKind;
+    use uuid::Uuid;
+
+    fn key() -> SigningKey {
+        SigningKey::from_seed(&[7; 32]).unwrap()
+    }
+
+    fn credentials() -> RegisterCredentials {
+        RegisterCredentials {
+            register_id: RegisterId::new(3).unwrap(),
+            merchant_id: MerchantId::new(1).unwrap(),
+            store_id: StoreId::new(2).unwrap(),
+            currency: Currency::RUB,
+            public_key: key().public_key(),
+            secret_hash: Hash256::GENESIS,
+            revoked: false,
+        }
+    }
+
+    /// A chain of `n` signed records from seq 1, each total `total`.
+    fn chain(n: i64, total: i64) -> Vec<SignedRecord> {
+        let mut prev = Hash256::GENESIS;
+        (1..=n)
+            .map(|seq| {
+                let record = PurchaseRecord {
+                    format: RECORD_FORMAT,
+                    id: Uuid::from_u128(seq as u128),
+                    merchant_id: MerchantId::new(1).unwrap(),
+                    store_id: StoreId::new(2).unwrap(),
+                    register_id: RegisterId::new(3).unwrap(),
+                    seq: Seq::new(seq).unwrap(),
+                    prev_hash: prev,
+                    wall_time: DateTime::from_timestamp(1_790_000_000 + seq, 0).unwrap(),
+                    ruleset_version: None,
+                    kind: RecordKind::Sale,
+                    currency: Currency::RUB,
+                    customer: None,
+                    lines: vec![],
+                    subtotal: Money::from_minor(total).unwrap(),
+                    discount: Money::ZERO,
+                    total: Money::from_minor(total).unwrap(),
+                    points_earned: 0,
+                    points_redeemed: 0,
+                    applied: vec![],
+                };
+                let (signed, hash) = record.seal(&key()).unwrap();
+                prev = hash;
+                signed
+            })
+            .collect()
+    }
+
+    fn checked(n: i64, total: i64) -> Vec<CheckedRecord> {
+        check_batch(&credentials(), chain(n, total), 1000).unwrap()
+    }
+
+    fn stored(records: &[CheckedRecord]) -> (Option<StoredHead>, BTreeMap<Seq, Hash256>) {
+        let map: BTreeMap<Seq, Hash256> = records.iter().map(|r| (r.record.seq, r.hash)).collect();
+        let head = records.last().map(|r| StoredHead {
+            seq: r.record.seq,
+            hash: r.hash,
+        });
+        (head, map)
+    }
+
+    #[test]
+    fn a_fresh_chain_is_all_new_and_a_replay_is_all_duplicate() {
+        let batch = checked(3, 100);
+        assert_eq!(place(None, &BTreeMap::new(), &batch), Ok(0));
+        let (head, map) = stored(&batch);
+        assert_eq!(place(head, &map, &batch), Ok(3));
+        let (head, map) = stored(&batch[..2]);
+        assert_eq!(place(head, &map, &batch), Ok(2));
+    }
+
+    #[test]
+    fn gaps_forks_and_broken_links_are_refused() {
+        let batch = checked(4, 100);
+        let (head, map) = stored(&batch[..1]);
+        assert_eq!(
+            place(head, &map, &batch[2..]),
+            Err(ChainRefusal::SeqGap {
+                expected: Seq::new(2).unwrap()
+            })
+        );
+
+        let other = checked(2, 999);
+        let (head, map) = stored(&batch[..2]);
+        assert_eq!(
+            place(head, &map, &other),
+            Err(ChainRefusal::Fork {
+                seqs: vec![Seq::new(1).unwrap(), Seq::new(2).unwrap()]
+            })
+        );
+
+        // Record 3 of another chain does not link to the stored record 2.
+        let foreign = checked(3, 999);
+        assert_eq!(
+            place(head, &map, &foreign[2..]),
+            Err(ChainRefusal::ChainBroken {
+                seq: Seq::new(3).unwrap()
+            })
+        );
+    }
+
+    #[test]
+    fn batches_must_be_contiguous_signed_and_the_registers_own() {
+        let mut batch = chain(3, 100);
+        batch.remove(1);
+        assert!(matches!(
+            check_batch(&credentials(), batch, 1000),
+            Err(BatchError::NotContiguous { .. })
+        ));
+
+        let mut batch = chain(2, 100);
+        batch[1].signature = batch[0].signature;
+        assert!(matches!(
+            check_batch(&credentials(), batch, 1000),
+            Err(BatchError::Record(RecordError::BadSignature { .. }))
+        ));
+
+        let mut batch = chain(1, 100);
+        batch[0].register_id = RegisterId::new(4).unwrap();
+        assert!(matches!(
+            check_batch(&credentials(), batch, 1000),
+            Err(BatchError::WrongRegister { .. })
+        ));
+
+        assert!(matches!(
+            check_batch(&credentials(), chain(3, 100), 2),
+            Err(BatchError::TooManyRecords { count: 3, max: 2 })
+        ));
+    }
+}

@@ -1,0 +1,108 @@
+//! `sync-server`: `serve` runs the server; `admin` talks to a running
+//! server's admin API.
+
+mod admin_cli;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sync_server::Settings;
+use sync_server::config::CliOverrides;
+
+/// The central loyalty server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the server until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Calls the admin API of a running server.
+    Admin(admin_cli::AdminArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Holds the database and the signing key.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The address to listen on [default: 127.0.0.1:8640].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// A TOML configuration file [default: <data_dir>/server.toml if present].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The admin API's bearer token (prefer the config file or
+    /// SYNC_SERVER__ADMIN_TOKEN: flags show in the process list).
+    #[arg(long)]
+    admin_token: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let outcome = match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin(args) => admin_cli::run(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let overrides = CliOverrides {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        admin_token: args.admin_token,
+    };
+    let settings = Settings::load(args.config.as_deref(), &overrides)?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listen on {}", settings.listen))?;
+    sync_server::serve(settings, listener, stop_signal()).await
+}
+
+/// Completes on Ctrl-C, or on SIGTERM where there is one.
+async fn stop_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,90 @@
+//! What every handler shares: settings, storage, the signing key, the clock
+//! and the long-poll notifier. Everything durable is in the data directory,
+//! so a server restarted on it carries on where it stopped.
+
+use std::sync::Arc;
+
+use shared::crypto::SigningKey;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::{Database, DbError, SqliteDatabase};
+use crate::keys::{self, KeyError};
+use crate::notify::Notifier;
+
+/// The database file's name inside the data directory.
+pub const DATABASE_FILE: &str = "sync-server.db";
+
+/// Why the server could not open its data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data directory could not be created.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The signing key could not be loaded or created.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(#[from] DbError),
+}
+
+/// Shared state of the HTTP handlers; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) db: Arc<dyn Database>,
+    pub(crate) signing_key: Arc<SigningKey>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) notifier: Arc<Notifier>,
+}
+
+impl AppState {
+    /// State over explicit parts.
+    pub fn new(
+        settings: Settings,
+        db: Arc<dyn Database>,
+        signing_key: SigningKey,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        AppState {
+            settings: Arc::new(settings),
+            db,
+            signing_key: Arc::new(signing_key),
+            clock,
+            notifier: Arc::new(Notifier::default()),
+        }
+    }
+
+    /// Opens the data directory of `settings`: creates it if needed, loads
+    /// or generates the signing key, opens and migrates the SQLite database.
+    pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, OpenError> {
+        let dir = settings.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| OpenError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let key = keys::load_or_generate(&dir)?;
+        let db = SqliteDatabase::open(&dir.join(DATABASE_FILE)).await?;
+        Ok(Self::new(settings, Arc::new(db), key, clock))
+    }
+
+    /// Ends every long-poll: the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.notifier.close();
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .field("server_key", &self.signing_key)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,233 @@
+//! Customers: creation, tokens, standing after purchases, and the change
+//! feed registers cache from.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use shared::identity::Ean13;
+use shared::record::RecordRef;
+use shared::token::CustomerToken;
+use shared::wire::admin::{CustomerView, IssuedToken};
+use shared::wire::sync::CustomerDeltaPage;
+
+use crate::helpers::{Purchase, TestServer, merchant_with_till, ruleset};
+
+#[tokio::test]
+async fn a_customer_needs_a_name_and_a_channel_and_a_free_phone() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Ромашка").await;
+    let path = format!("/api/v1/admin/merchants/{}/customers", merchant.id);
+
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "8 (916) 123-45-67", "gender": "female"}),
+        )
+        .await;
+    assert_eq!(anna.phone.as_ref().unwrap().as_str(), "+79161234567");
+    assert_eq!(anna.card_number, Ean13::card_for(anna.id));
+    assert_eq!((anna.lifetime_spend.minor(), anna.points_balance), (0, 0));
+    assert_eq!(anna.tier, None);
+    assert!(anna.purchases.is_empty());
+
+    for (body, status, code) in [
+        (
+            json!({"name": " ", "phone": "+79160000000"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        ),
+        (
+            json!({"name": "Борис"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        ),
+        (
+            json!({"name": "Борис", "phone": "12"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!({"name": "Борис", "phone": "+79161234567"}),
+            StatusCode::CONFLICT,
+            "phone_taken",
+        ),
+    ] {
+        let (got, reply) = server.admin(Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(
+            (got, reply["error"].as_str()),
+            (status, Some(code)),
+            "{body} → {reply}"
+        );
+    }
+    let boris = server
+        .customer(
+            merchant.id,
+            json!({"name": "Борис", "email": "Boris@Example.com"}),
+        )
+        .await;
+    assert_eq!(boris.email.unwrap().as_str(), "boris@example.com");
+}
+
+#[tokio::test]
+async fn an_issued_token_verifies_with_the_key_pinned_at_enrollment() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, till) = merchant_with_till(&server, 1).await;
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79161234567"}),
+        )
+        .await;
+    let issued: IssuedToken = server
+        .admin_ok(
+            Method::POST,
+            &format!("/api/v1/admin/customers/{}/token", anna.id),
+            None,
+        )
+        .await;
+    let token = CustomerToken::verify(&issued.token, &till.server_key, chrono::Utc::now()).unwrap();
+    assert_eq!(token.customer_id, anna.id);
+    assert_eq!(token.expires_at, issued.expires_at);
+    let ttl = issued.expires_at - chrono::Utc::now();
+    assert!(ttl > chrono::TimeDelta::seconds(290) && ttl <= chrono::TimeDelta::seconds(300));
+
+    let (status, _) = server
+        .admin(Method::POST, "/api/v1/admin/customers/999/token", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn purchases_give_spend_balance_tier_and_history() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    server.publish(merchant.id, ruleset()).await;
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79161234567"}),
+        )
+        .await;
+    assert_eq!(anna.tier.as_deref(), Some("Silver"));
+
+    let (first, first_record) = till.record(Purchase::sale(60_000).by(anna.id).points(6, 0));
+    let second = till.records([
+        Purchase::sale(50_000).by(anna.id).points(5, 3),
+        Purchase::sale(7_000),
+    ]);
+    let original = RecordRef {
+        register_id: till.register_id,
+        seq: first_record.seq,
+        id: first_record.id,
+    };
+    let refund = till.records([Purchase::refund(10_000, original).by(anna.id).points(-1, 0)]);
+    let batch: Vec<_> = [vec![first], second, refund].concat();
+    let (status, body) = till.upload(&batch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A replay changes nothing.
+    assert_eq!(till.upload(&batch).await.0, StatusCode::OK);
+
+    let view: CustomerView = server
+        .admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/customers/{}", anna.id),
+            None,
+        )
+        .await;
+    assert_eq!(view.lifetime_spend.minor(), 60_000 + 50_000 - 10_000);
+    assert_eq!(view.points_balance, 6 + 5 - 3 - 1);
+    assert_eq!(view.tier.as_deref(), Some("Gold"));
+    let history: Vec<(i64, &str, i64)> = view
+        .purchases
+        .iter()
+        .map(|p| (p.seq.get(), p.kind.as_str(), p.total.minor()))
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            (4, "return", -10_000),
+            (2, "sale", 50_000),
+            (1, "sale", 60_000)
+        ]
+    );
+}
+
+async fn changes(till: &crate::helpers::Till, query: &str) -> CustomerDeltaPage {
+    let response = till
+        .get(&format!("/api/v1/customers/changes?{query}"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_change_feed_pages_by_cursor_and_waits_for_changes() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let other = server.merchant("Василёк").await;
+    server
+        .customer(other.id, json!({"name": "Чужой", "phone": "+79160000001"}))
+        .await;
+    let mut ids = Vec::new();
+    for (i, name) in ["Анна", "Борис", "Вера"].into_iter().enumerate() {
+        let phone = format!("+7916000001{i}");
+        ids.push(
+            server
+                .customer(merchant.id, json!({"name": name, "phone": phone}))
+                .await
+                .id,
+        );
+    }
+
+    let page = changes(&till, "after=0&limit=2").await;
+    assert_eq!(
+        page.customers.iter().map(|c| c.id).collect::<Vec<_>>(),
+        ids[..2]
+    );
+    assert!(page.more);
+    let rest = changes(&till, &format!("after={}&limit=2", page.next_cursor)).await;
+    assert_eq!(
+        rest.customers.iter().map(|c| c.id).collect::<Vec<_>>(),
+        ids[2..]
+    );
+    assert!(!rest.more);
+    assert_eq!(rest.customers[0].card_number, Ean13::card_for(ids[2]));
+
+    let started = Instant::now();
+    let idle = changes(&till, &format!("after={}&wait=1", rest.next_cursor)).await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(idle.customers.is_empty());
+    assert_eq!(idle.next_cursor, rest.next_cursor);
+
+    // A purchase by Анна wakes a waiting feed with her new standing.
+    let cursor = rest.next_cursor;
+    let batch = till.records([Purchase::sale(12_345).by(ids[0]).points(1, 0)]);
+    let feed = {
+        let base = till.base.clone();
+        let bearer = till.bearer();
+        let http = till.http.clone();
+        tokio::spawn(async move {
+            http.get(format!(
+                "{base}/api/v1/customers/changes?after={cursor}&wait=5"
+            ))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+            .json::<CustomerDeltaPage>()
+            .await
+            .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let uploaded_at = Instant::now();
+    assert_eq!(till.upload(&batch).await.0, StatusCode::OK);
+    let woke = feed.await.unwrap();
+    assert!(uploaded_at.elapsed() < Duration::from_secs(1), "woke late");
+    assert_eq!(woke.customers.len(), 1);
+    assert_eq!(woke.customers[0].id, ids[0]);
+    assert_eq!(woke.customers[0].lifetime_spend.minor(), 12_345);
+    assert_eq!(woke.customers[0].points_balance, 1);
+    assert!(woke.next_cursor > cursor);
+}

@@ -1,0 +1,446 @@
+//! A real server on 127.0.0.1:0 over a fresh data directory, an admin
+//! client, and test registers that sign real purchase records.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use shared::crypto::{Hash256, PublicKey, SigningKey};
+use shared::ids::{CustomerId, MerchantId, PromotionId, RegisterId, Seq, Sku, StoreId};
+use shared::money::{Currency, Money, Quantity};
+use shared::pricing::{AppliedRule, RuleRef};
+use shared::record::{
+    IdentifiedBy, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine, RecordRef,
+    SignedRecord,
+};
+use shared::wire::admin::{EnrollmentToken, Merchant, Store};
+use shared::wire::sync::{EnrollRequest, EnrollResponse};
+use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
+use sync_server::Settings;
+use sync_server::config::{IngestSettings, LongPollSettings, TokenSettings};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// Settings for a test server: short long-polls.
+pub fn settings(data_dir: &Path) -> Settings {
+    Settings {
+        data_dir: data_dir.to_owned(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin_token: SecretString::from(ADMIN_TOKEN),
+        public_url: None,
+        longpoll: LongPollSettings { max_wait_secs: 5 },
+        tokens: TokenSettings::default(),
+        ingest: IngestSettings::default(),
+    }
+}
+
+/// A server running in this process.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    addr: SocketAddr,
+    data_dir: TempDir,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on a free port over a fresh data directory.
+    pub async fn spawn() -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start(data_dir, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    async fn start(data_dir: TempDir, addr: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(sync_server::serve(
+            settings(data_dir.path()),
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let server = TestServer {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            addr,
+            data_dir,
+            stop,
+            task,
+        };
+        server.wait_until_healthy().await;
+        server
+    }
+
+    async fn wait_until_healthy(&self) {
+        for _ in 0..100 {
+            if let Ok(r) = self.http.get(format!("{}/health", self.base)).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the server did not become healthy");
+    }
+
+    /// Stops the server and starts it again on the same address and data.
+    pub async fn restart(self) -> Self {
+        let (addr, data_dir) = (self.addr, self.data_dir);
+        let _ = self.stop.send(());
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.task)
+            .await
+            .expect("the server stops promptly")
+            .expect("the server task")
+            .expect("the server stops cleanly");
+        Self::start(data_dir, addr).await
+    }
+
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self.data_dir.path().join(sync_server::DATABASE_FILE)
+    }
+
+    /// An admin call; the status and the JSON reply (`null` when empty).
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        reply(request.send().await.expect("send")).await
+    }
+
+    /// An admin call that must succeed, decoded.
+    pub async fn admin_ok<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> T {
+        let (status, value) = self.admin(method, path, body).await;
+        assert!(status.is_success(), "{path}: {status} {value}");
+        serde_json::from_value(value).expect("decode reply")
+    }
+
+    pub async fn merchant(&self, name: &str) -> Merchant {
+        self.admin_ok(
+            Method::POST,
+            "/api/v1/admin/merchants",
+            Some(json!({"name": name, "currency": "RUB"})),
+        )
+        .await
+    }
+
+    pub async fn store(&self, merchant: MerchantId, name: &str, timezone: &str) -> Store {
+        self.admin_ok(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{merchant}/stores"),
+            Some(json!({"brand_id": null, "name": name, "timezone": timezone})),
+        )
+        .await
+    }
+
+    pub async fn enrollment_token(&self, store: StoreId) -> EnrollmentToken {
+        self.admin_ok(
+            Method::POST,
+            &format!("/api/v1/admin/stores/{store}/enrollment-tokens"),
+            Some(json!({})),
+        )
+        .await
+    }
+
+    pub async fn customer(
+        &self,
+        merchant: MerchantId,
+        body: Value,
+    ) -> shared::wire::admin::CustomerView {
+        self.admin_ok(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{merchant}/customers"),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn publish(&self, merchant: MerchantId, ruleset: Value) -> (StatusCode, Value) {
+        self.admin(
+            Method::PUT,
+            &format!("/api/v1/admin/merchants/{merchant}/ruleset"),
+            Some(ruleset),
+        )
+        .await
+    }
+
+    /// Posts an enrollment request.
+    pub async fn enroll_with(&self, token: &str, key: &SigningKey) -> (StatusCode, Value) {
+        let request = EnrollRequest {
+            enrollment_token: token.to_owned(),
+            public_key: key.public_key(),
+            agent_version: "0.1.0".into(),
+            hostname: "till-1".into(),
+        };
+        post_json(
+            &self.http,
+            &format!("{}/api/v1/registers/enroll", self.base),
+            &request,
+        )
+        .await
+    }
+
+    /// Enrolls a new register of `store`.
+    pub async fn enroll(&self, store: StoreId, key_seed: u8) -> Till {
+        let token = self.enrollment_token(store).await;
+        let key = SigningKey::from_seed(&[key_seed; 32]).expect("key");
+        let (status, value) = self.enroll_with(&token.token, &key).await;
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        let enrolled: EnrollResponse = serde_json::from_value(value).expect("enroll reply");
+        Till {
+            base: self.base.clone(),
+            http: self.http.clone(),
+            register_id: enrolled.register_id,
+            merchant_id: enrolled.merchant_id,
+            store_id: enrolled.store_id,
+            secret: enrolled.register_secret,
+            server_key: enrolled.server_public_key,
+            key,
+            next_seq: Seq::FIRST,
+            prev_hash: Hash256::GENESIS,
+        }
+    }
+}
+
+async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    body: &impl Serialize,
+) -> (StatusCode, Value) {
+    reply(http.post(url).json(body).send().await.expect("send")).await
+}
+
+pub async fn reply(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text:?}"))
+    };
+    (status, value)
+}
+
+/// A purchase to record; one line.
+#[derive(Clone, Debug)]
+pub struct Purchase {
+    pub kind: RecordKind,
+    pub customer: Option<CustomerId>,
+    pub amount: i64,
+    pub discount: i64,
+    pub points_earned: i64,
+    pub points_redeemed: i64,
+    pub promotion: Option<(&'static str, Option<&'static str>)>,
+    pub wall_time: DateTime<Utc>,
+}
+
+impl Purchase {
+    pub fn sale(amount: i64) -> Self {
+        Purchase {
+            kind: RecordKind::Sale,
+            customer: None,
+            amount,
+            discount: 0,
+            points_earned: 0,
+            points_redeemed: 0,
+            promotion: None,
+            wall_time: "2026-03-02T10:00:00Z".parse().expect("time"),
+        }
+    }
+
+    /// A refund of `amount` for an earlier sale.
+    pub fn refund(amount: i64, original: RecordRef) -> Self {
+        Purchase {
+            kind: RecordKind::Return { original },
+            ..Self::sale(amount)
+        }
+    }
+
+    pub fn by(mut self, customer: CustomerId) -> Self {
+        self.customer = Some(customer);
+        self
+    }
+
+    pub fn discounted(
+        mut self,
+        discount: i64,
+        promotion: &'static str,
+        funded_by: Option<&'static str>,
+    ) -> Self {
+        self.discount = discount;
+        self.promotion = Some((promotion, funded_by));
+        self
+    }
+
+    pub fn points(mut self, earned: i64, redeemed: i64) -> Self {
+        self.points_earned = earned;
+        self.points_redeemed = redeemed;
+        self
+    }
+
+    pub fn at(mut self, wall_time: &str) -> Self {
+        self.wall_time = wall_time.parse().expect("time");
+        self
+    }
+}
+
+/// An enrolled register that signs records like the agent does.
+pub struct Till {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub register_id: RegisterId,
+    pub merchant_id: MerchantId,
+    pub store_id: StoreId,
+    pub secret: String,
+    pub server_key: PublicKey,
+    pub key: SigningKey,
+    pub next_seq: Seq,
+    pub prev_hash: Hash256,
+}
+
+impl Till {
+    /// The next record of the chain, signed; advances the chain.
+    pub fn record(&mut self, p: Purchase) -> (SignedRecord, PurchaseRecord) {
+        let money = |m: i64| Money::from_minor(m).expect("money");
+        let applied: Vec<AppliedRule> = p
+            .promotion
+            .map(|(id, funded_by)| AppliedRule {
+                rule: RuleRef::Promotion(PromotionId::parse(id).expect("promotion id")),
+                discount: money(p.discount),
+                funded_by: funded_by.map(str::to_owned),
+            })
+            .into_iter()
+            .collect();
+        let total = p.amount - p.discount;
+        let record = PurchaseRecord {
+            format: RECORD_FORMAT,
+            id: Uuid::now_v7(),
+            merchant_id: self.merchant_id,
+            store_id: self.store_id,
+            register_id: self.register_id,
+            seq: self.next_seq,
+            prev_hash: self.prev_hash,
+            wall_time: p.wall_time,
+            ruleset_version: None,
+            kind: p.kind,
+            currency: Currency::RUB,
+            customer: p.customer.map(|id| RecordCustomer {
+                id,
+                identified_by: IdentifiedBy::Token,
+            }),
+            lines: vec![RecordLine {
+                sku: Sku::parse("4601234567893").expect("sku"),
+                name: "Молоко".into(),
+                category: None,
+                quantity: Quantity::ONE,
+                unit_price: money(p.amount),
+                amount: money(p.amount),
+                discount: money(p.discount),
+                total: money(total),
+                points: p.points_earned,
+                applied: applied.clone(),
+            }],
+            subtotal: money(p.amount),
+            discount: money(p.discount),
+            total: money(total),
+            points_earned: p.points_earned,
+            points_redeemed: p.points_redeemed,
+            applied,
+        };
+        let (signed, hash) = record.seal(&self.key).expect("seal");
+        self.next_seq = self.next_seq.next();
+        self.prev_hash = hash;
+        (signed, record)
+    }
+
+    /// Signs several records of the chain.
+    pub fn records(&mut self, purchases: impl IntoIterator<Item = Purchase>) -> Vec<SignedRecord> {
+        purchases.into_iter().map(|p| self.record(p).0).collect()
+    }
+
+    pub fn bearer(&self) -> String {
+        format!("{}.{}", self.register_id, self.secret)
+    }
+
+    /// `POST /api/v1/records`.
+    pub async fn upload(&self, records: &[SignedRecord]) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/records", self.base))
+            .bearer_auth(self.bearer())
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .json(&json!({ "records": records }))
+            .send()
+            .await
+            .expect("send");
+        reply(response).await
+    }
+
+    /// A GET as this register.
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path_and_query}", self.base))
+            .bearer_auth(self.bearer())
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .send()
+            .await
+            .expect("send")
+    }
+}
+
+/// A valid ruleset: two tiers, 1 point per 100 roubles.
+pub fn ruleset() -> Value {
+    json!({
+        "currency": "RUB",
+        "programme": {
+            "tiers": [
+                {"name": "Silver", "min_lifetime_spend": 0, "discount": 300},
+                {"name": "Gold", "min_lifetime_spend": 100000, "discount": 500}
+            ],
+            "earn": {"per": 10000, "points": 1}
+        },
+        "promotions": []
+    })
+}
+
+/// A promotion: 10 % off milk.
+pub fn promotion(id: &str) -> Value {
+    json!({
+        "id": id, "name": "Milk -10%",
+        "target": {"kind": "skus", "skus": ["4601234567893"]},
+        "reward": {"kind": "percent_off", "percent": 1000}
+    })
+}
+
+/// A merchant with one Moscow store and a register there.
+pub async fn merchant_with_till(server: &TestServer, key_seed: u8) -> (Merchant, Store, Till) {
+    let merchant = server.merchant("Ромашка").await;
+    let store = server.store(merchant.id, "Тверская", "Europe/Moscow").await;
+    let till = server.enroll(store.id, key_seed).await;
+    (merchant, store, till)
+}

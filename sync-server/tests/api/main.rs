@@ -1,0 +1,12 @@
+//! The server's API over real HTTP and real SQLite files: each test starts
+//! its own server on 127.0.0.1:0 with a fresh data directory.
+
+mod helpers;
+
+mod admin;
+mod customers;
+mod enrollment;
+mod ingest;
+mod restart;
+mod rulesets;
+mod stats;

@@ -1,0 +1,190 @@
+//! Publishing rulesets and promotions, and the registers' long-poll.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::release::SignedRuleset;
+use shared::wire::admin::Published;
+use shared::wire::{ErrorBody, PROTOCOL_HEADER};
+
+use crate::helpers::{TestServer, merchant_with_till, promotion, ruleset};
+
+#[tokio::test]
+async fn publish_validates_and_versions() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Ромашка").await;
+    let path = format!("/api/v1/admin/merchants/{}", merchant.id);
+
+    let (status, body) = server
+        .admin(
+            Method::POST,
+            &format!("{path}/promotions"),
+            Some(promotion("milk")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "no_ruleset");
+
+    let invalid = json!({
+        "currency": "RUB",
+        "programme": {"tiers": [
+            {"name": "Silver", "min_lifetime_spend": 0, "discount": 300},
+            {"name": "Gold", "min_lifetime_spend": 0, "discount": 500}
+        ]},
+        "promotions": [{"id": "p", "name": "P", "target": {"kind": "skus", "skus": []},
+                        "reward": {"kind": "percent_off", "percent": 1000}}]
+    });
+    let (status, body) = server.publish(merchant.id, invalid).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body: ErrorBody = serde_json::from_value(body).unwrap();
+    assert_eq!(body.error, "validation");
+    assert_eq!(body.faults.len(), 2, "{:?}", body.faults);
+    assert!(
+        body.faults[0].starts_with(r#"tier[1] "Gold": min_lifetime_spend:"#),
+        "{:?}",
+        body.faults
+    );
+    assert_eq!(
+        body.faults[1],
+        r#"promotion "p": target.skus: must list at least one SKU"#
+    );
+
+    let (status, body) = server.publish(merchant.id, ruleset()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let published: Published = serde_json::from_value(body).unwrap();
+    assert_eq!(published.version.get(), 1);
+
+    let published: Published = server
+        .admin_ok(
+            Method::POST,
+            &format!("{path}/promotions"),
+            Some(promotion("milk")),
+        )
+        .await;
+    assert_eq!(published.version.get(), 2);
+    let mut changed = promotion("milk");
+    changed["reward"]["percent"] = json!(2000);
+    let published: Published = server
+        .admin_ok(Method::POST, &format!("{path}/promotions"), Some(changed))
+        .await;
+    assert_eq!(published.version.get(), 3);
+
+    let current: Value = server
+        .admin_ok(Method::GET, &format!("{path}/ruleset"), None)
+        .await;
+    assert_eq!(current["version"], 3);
+    let promotions = current["ruleset"]["promotions"].as_array().unwrap();
+    assert_eq!(promotions.len(), 1);
+    assert_eq!(promotions[0]["reward"]["percent"], 2000);
+}
+
+#[tokio::test]
+async fn concurrent_publishes_get_every_version_once() {
+    let server = Arc::new(TestServer::spawn().await);
+    let merchant = server.merchant("Ромашка").await;
+    let publishes: Vec<_> = (0..10)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move { server.publish(merchant.id, ruleset()).await })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for publish in publishes {
+        let (status, body) = publish.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        versions.push(body["version"].as_i64().unwrap());
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn long_poll_answers_newer_at_once_and_holds_otherwise() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, till) = merchant_with_till(&server, 1).await;
+
+    // Nothing published: held for `wait`, then 204.
+    let started = Instant::now();
+    let response = till.get("/api/v1/ruleset?after=0&wait=1").await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    server.publish(merchant.id, ruleset()).await;
+    let started = Instant::now();
+    let response = till.get("/api/v1/ruleset?after=0&wait=5").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(response.headers()["etag"], "\"1\"");
+    let signed: SignedRuleset = response.json().await.unwrap();
+    let release = signed
+        .open(&till.server_key, "0.1.0")
+        .expect("the release verifies");
+    assert_eq!(release.version.get(), 1);
+    assert_eq!(release.merchant_id, merchant.id);
+
+    let started = Instant::now();
+    let response = till.get("/api/v1/ruleset?after=1&wait=1").await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    // Conditional polling.
+    let response = till
+        .http
+        .get(format!("{}/api/v1/ruleset", till.base))
+        .bearer_auth(till.bearer())
+        .header("if-none-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn a_publish_wakes_a_waiting_long_poll() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, till) = merchant_with_till(&server, 1).await;
+    server.publish(merchant.id, ruleset()).await;
+
+    let waiting = tokio::spawn(async move {
+        let started = Instant::now();
+        let response = till.get("/api/v1/ruleset?after=1&wait=5").await;
+        (
+            response.status(),
+            started,
+            response.json::<SignedRuleset>().await,
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let published_at = Instant::now();
+    server
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{}/promotions", merchant.id),
+            Some(promotion("milk")),
+        )
+        .await;
+    let (status, started, signed) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(published_at.elapsed() < Duration::from_secs(1), "woke late");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(signed.unwrap().version.get(), 2);
+}
+
+#[tokio::test]
+async fn another_protocol_version_is_refused() {
+    let server = TestServer::spawn().await;
+    let (_, _, till) = merchant_with_till(&server, 1).await;
+    let response = till
+        .http
+        .get(format!("{}/api/v1/ruleset?wait=0", till.base))
+        .bearer_auth(till.bearer())
+        .header(PROTOCOL_HEADER, "2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert_eq!(body.error, "protocol_unsupported");
+}
