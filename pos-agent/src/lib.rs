@@ -1,1 +1,244 @@
-//! placeholder
+//! `pos-agent`: the daemon on each register. It serves the till's local
+//! API, reads the barcode scanners, prices checks with the cached ruleset,
+//! commits signed purchase records to a local SQLite outbox before it
+//! answers, and syncs with the server in the background. It keeps selling
+//! with the network down for weeks.
+//!
+//! # Layout
+//!
+//! - `config`: layered settings ([`AgentConfig`]).
+//! - `enroll`: one-time enrollment with the server.
+//! - `store/`: the SQLite database (outbox, rulesets, customers).
+//! - `checks`: open checks, pricing and the commit.
+//! - `identify`: customers from tokens, cards and phone numbers.
+//! - `scan`: classification of scans and the scan handler.
+//! - `active_ruleset`: the ruleset in use, swapped without a restart.
+//! - `api/`: the local HTTP API and its event stream; `error`: its errors.
+//! - `sync/`: upload, ruleset long-poll, customer changes, backoff.
+//! - `agent`: the shared state of a running agent.
+//! - `clock`: injected time.
+//! - `doctor`: installation checks for store IT.
+//!
+//! Entry points receive their IO: [`run`] takes a bound listener and a
+//! shutdown future, so tests run the whole agent in-process on port 0.
+
+mod active_ruleset;
+mod agent;
+mod api;
+mod checks;
+mod clock;
+pub mod config;
+pub mod doctor;
+mod enroll;
+mod error;
+mod identify;
+mod scan;
+mod store;
+mod sync;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use hardware::{FramingConfig, Scan, ScannerHandle, SerialConfig};
+use shared::crypto::SigningKey;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub use crate::clock::{Clock, SystemClock};
+pub use crate::config::AgentConfig;
+pub use crate::enroll::{ExistingEnrollment, enroll, enroll_with};
+pub use crate::store::Summary;
+
+use crate::active_ruleset::{ActiveRuleset, RulesetSlot};
+use crate::agent::{Agent, Stop, stop_signal};
+use crate::store::Db;
+
+/// This agent's version: sent at enrollment, checked against a ruleset's
+/// `min_agent_version`.
+const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Scans buffered between the reader threads and the scan handler.
+const SCAN_BUFFER: usize = 64;
+
+/// Where scans come from.
+#[derive(Debug)]
+pub enum ScannerSource {
+    /// A serial or USB-CDC scanner.
+    Serial(SerialConfig),
+    /// Standard input, one code per line (manual entry, scripted tests).
+    Stdin,
+    /// Scans sent by the embedding program (tests, demos).
+    Channel(mpsc::Receiver<Scan>),
+}
+
+/// Runs the agent with the system clock until `shutdown` resolves.
+pub async fn run(
+    config: AgentConfig,
+    api_listener: TcpListener,
+    scanners: Vec<ScannerSource>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with_clock(
+        config,
+        api_listener,
+        scanners,
+        Arc::new(SystemClock),
+        shutdown,
+    )
+    .await
+}
+
+/// Runs the agent with the given clock until `shutdown` resolves: opens
+/// and migrates the database, loads the last good ruleset, serves the local
+/// API on `api_listener`, reads the scanners and syncs in the background.
+/// On shutdown it stops every task and reader thread, then returns.
+pub async fn run_with_clock(
+    config: AgentConfig,
+    api_listener: TcpListener,
+    scanners: Vec<ScannerSource>,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let key = load_key(&config.key_path())?;
+    let db_path = config.db_path();
+    let conn = store::open(&db_path)
+        .with_context(|| format!("cannot open the database {}", db_path.display()))?;
+    let active =
+        ActiveRuleset::load_newest(&conn, &config.sync.server_public_key, &config.register)?;
+    tracing::info!(
+        register_id = %config.sync.register_id,
+        ruleset = ?active.version.map(|v| v.get()),
+        "starting"
+    );
+    let agent = Arc::new(Agent::new(
+        config,
+        key,
+        Db::new(conn),
+        RulesetSlot::new(active),
+        clock,
+    ));
+
+    let (trigger, stop) = stop_signal();
+    let mut tasks = JoinSet::new();
+    sync::spawn(&agent, &stop, &mut tasks)?;
+    let scanner_stop = Arc::new(AtomicBool::new(false));
+    let readers = start_scanners(scanners, &agent, &stop, &scanner_stop, &mut tasks);
+
+    let shutdown_watch = tokio::spawn({
+        let trigger = trigger.clone();
+        async move {
+            shutdown.await;
+            trigger.stop();
+        }
+    });
+    tracing::info!(addr = %api_listener.local_addr()?, "local API listening");
+    let app = api::router(api::ApiState {
+        agent: Arc::clone(&agent),
+        stop: stop.clone(),
+    });
+    let served = axum::serve(api_listener, app)
+        .with_graceful_shutdown(async move { stop.requested().await })
+        .await;
+
+    shutdown_watch.abort();
+    trigger.stop();
+    scanner_stop.store(true, Ordering::Relaxed);
+    while tasks.join_next().await.is_some() {}
+    join_readers(readers).await;
+    tracing::info!("stopped");
+    served.context("the local API failed")
+}
+
+fn load_key(path: &Path) -> anyhow::Result<SigningKey> {
+    let pkcs8 = std::fs::read(path).with_context(|| {
+        format!(
+            "cannot read the register key {}; enroll the register first",
+            path.display()
+        )
+    })?;
+    SigningKey::from_pkcs8(&pkcs8).with_context(|| format!("{} is not a valid key", path.display()))
+}
+
+/// Starts a reader per source and the task that handles their scans.
+fn start_scanners(
+    sources: Vec<ScannerSource>,
+    agent: &Arc<Agent>,
+    stop: &Stop,
+    stop_flag: &Arc<AtomicBool>,
+    tasks: &mut JoinSet<()>,
+) -> Vec<ScannerHandle> {
+    if sources.is_empty() {
+        return Vec::new();
+    }
+    let (tx, rx) = mpsc::channel(SCAN_BUFFER);
+    let mut readers = Vec::new();
+    for source in sources {
+        match source {
+            ScannerSource::Serial(cfg) => {
+                readers.push(hardware::spawn_serial(
+                    cfg,
+                    tx.clone(),
+                    Arc::clone(stop_flag),
+                ));
+            }
+            ScannerSource::Stdin => {
+                readers.push(hardware::spawn_stdin(FramingConfig::default(), tx.clone()));
+            }
+            ScannerSource::Channel(mut scans) => {
+                let (tx, stop) = (tx.clone(), stop.clone());
+                tasks.spawn(async move {
+                    let forward = async {
+                        while let Some(scan) = scans.recv().await {
+                            if tx.send(scan).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        () = forward => {}
+                        () = stop.requested() => {}
+                    }
+                });
+            }
+        }
+    }
+    tasks.spawn(scan::consume(Arc::clone(agent), rx, stop.clone()));
+    readers
+}
+
+/// Waits for serial readers to notice the stop flag. A stdin reader blocked
+/// in a read cannot be interrupted; it is left to end with the process.
+async fn join_readers(readers: Vec<ScannerHandle>) {
+    let joinable: Vec<ScannerHandle> = readers
+        .into_iter()
+        .filter(|r| r.name() != hardware::STDIN_SOURCE)
+        .collect();
+    let joined =
+        tokio::task::spawn_blocking(move || joinable.into_iter().for_each(ScannerHandle::join));
+    if let Err(err) = joined.await {
+        tracing::warn!(error = %err, "a scanner reader did not stop cleanly");
+    }
+}
+
+/// The agent's SQLite database in a data directory.
+#[must_use]
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(config::DB_FILE)
+}
+
+/// Reads the database beside a running agent, for `pos-agent status`.
+pub fn local_status(data_dir: &Path) -> anyhow::Result<store::Summary> {
+    let path = database_path(data_dir);
+    anyhow::ensure!(
+        path.exists(),
+        "{} does not exist yet: `pos-agent run` creates it",
+        path.display()
+    );
+    let conn =
+        store::open_read_only(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(store::summary(&conn)?)
+}

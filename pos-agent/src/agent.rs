@@ -1,0 +1,159 @@
+//! The running agent's shared state: configuration, keys, the database,
+//! the ruleset in use, open checks, the event channel and sync health.
+//! The local API, the scan handler and the sync tasks all hold one
+//! `Arc<Agent>`.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use shared::crypto::{PublicKey, SigningKey};
+use shared::wire::till::{AgentStatus, TillEvent};
+use tokio::sync::{Notify, broadcast, watch};
+
+use crate::active_ruleset::RulesetSlot;
+use crate::checks::OpenChecks;
+use crate::clock::Clock;
+use crate::config::AgentConfig;
+use crate::store::{self, Db, StoreError};
+
+/// How many events a slow subscriber may fall behind before it skips.
+const EVENT_BUFFER: usize = 256;
+
+/// The shared state of a running agent.
+pub struct Agent {
+    /// The configuration it runs with.
+    pub config: AgentConfig,
+    /// The register's signing key.
+    pub key: Arc<SigningKey>,
+    /// The pinned server key.
+    pub server_key: PublicKey,
+    /// The database.
+    pub db: Db,
+    /// The ruleset in use.
+    pub rulesets: RulesetSlot,
+    /// Open checks.
+    pub checks: Mutex<OpenChecks>,
+    /// Events for the till.
+    pub events: broadcast::Sender<TillEvent>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Wakes the uploader after a commit.
+    pub upload_wake: Notify,
+    /// The last outcome of talking to the server.
+    pub sync_health: SyncHealth,
+}
+
+impl Agent {
+    /// Assembles the state.
+    pub fn new(
+        config: AgentConfig,
+        key: SigningKey,
+        db: Db,
+        rulesets: RulesetSlot,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            server_key: config.sync.server_public_key,
+            config,
+            key: Arc::new(key),
+            db,
+            rulesets,
+            checks: Mutex::default(),
+            events: broadcast::channel(EVENT_BUFFER).0,
+            clock,
+            upload_wake: Notify::new(),
+            sync_health: SyncHealth::default(),
+        }
+    }
+
+    /// Sends an event to every subscriber (none is fine).
+    pub fn publish(&self, event: TillEvent) {
+        let _no_subscribers_is_fine = self.events.send(event);
+    }
+
+    /// The status the till and store IT see.
+    pub async fn status(&self) -> Result<AgentStatus, StoreError> {
+        let summary = self.db.call(|conn| store::summary(conn)).await?;
+        let health = self.sync_health.snapshot();
+        Ok(AgentStatus {
+            register_id: self.config.sync.register_id,
+            store_id: self.config.register.store_id,
+            ruleset_version: self.rulesets.current().version,
+            last_seq: summary.head_seq,
+            acked_seq: summary.acked_seq,
+            outbox_pending: summary.pending,
+            cached_customers: summary.customers,
+            server_reachable: health.reachable,
+            last_sync_error: health.last_error,
+        })
+    }
+}
+
+/// Whether the server answered lately, for the status page.
+#[derive(Debug, Default)]
+pub struct SyncHealth(Mutex<HealthSnapshot>);
+
+/// A copy of [`SyncHealth`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthSnapshot {
+    /// Whether the last exchange reached the server.
+    pub reachable: bool,
+    /// The last error, cleared by a success.
+    pub last_error: Option<String>,
+}
+
+impl SyncHealth {
+    /// Records a successful exchange.
+    pub fn succeeded(&self) {
+        *self.lock() = HealthSnapshot {
+            reachable: true,
+            last_error: None,
+        };
+    }
+
+    /// Records a failed exchange.
+    pub fn failed(&self, reached_server: bool, error: String) {
+        *self.lock() = HealthSnapshot {
+            reachable: reached_server,
+            last_error: Some(error),
+        };
+    }
+
+    /// The current state.
+    pub fn snapshot(&self) -> HealthSnapshot {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HealthSnapshot> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Asks every task of the agent to stop.
+#[derive(Clone, Debug)]
+pub struct StopTrigger(Arc<watch::Sender<bool>>);
+
+/// Resolves once the agent is stopping.
+#[derive(Clone, Debug)]
+pub struct Stop(watch::Receiver<bool>);
+
+/// A connected trigger and signal.
+pub fn stop_signal() -> (StopTrigger, Stop) {
+    let (tx, rx) = watch::channel(false);
+    (StopTrigger(Arc::new(tx)), Stop(rx))
+}
+
+impl StopTrigger {
+    /// Signals every [`Stop`].
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Stop {
+    /// Waits until stopping is requested (or the trigger is gone).
+    pub async fn requested(&self) {
+        let mut rx = self.0.clone();
+        // An error means the trigger was dropped: stop as well.
+        let _ = rx.wait_for(|stopping| *stopping).await;
+    }
+}

@@ -1,0 +1,76 @@
+//! Handlers for open checks: thin wrappers over the agent's check
+//! operations.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use shared::basket::Line;
+use shared::wire::till::{AttachCustomer, CheckView, Committed};
+use uuid::Uuid;
+
+use super::{ApiState, Json, Path};
+use crate::error::ApiError;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// `POST /v1/checks`: opens an empty check.
+pub async fn open(State(s): State<ApiState>) -> ApiResult<(StatusCode, Json<CheckView>)> {
+    Ok((StatusCode::CREATED, Json(s.agent.open_check()?)))
+}
+
+/// `GET /v1/checks/{id}`.
+pub async fn get(State(s): State<ApiState>, Path(id): Path<Uuid>) -> ApiResult<Json<CheckView>> {
+    Ok(Json(s.agent.check(id)?))
+}
+
+/// `POST /v1/checks/{id}/lines`: adds a line.
+pub async fn add_line(
+    State(s): State<ApiState>,
+    Path(id): Path<Uuid>,
+    Json(line): Json<Line>,
+) -> ApiResult<(StatusCode, Json<CheckView>)> {
+    Ok((StatusCode::CREATED, Json(s.agent.add_line(id, line)?)))
+}
+
+/// `DELETE /v1/checks/{id}/lines/{line_id}`.
+pub async fn remove_line(
+    State(s): State<ApiState>,
+    Path((id, line_id)): Path<(Uuid, u32)>,
+) -> ApiResult<Json<CheckView>> {
+    Ok(Json(s.agent.remove_line(id, line_id)?))
+}
+
+/// `PUT /v1/checks/{id}/customer`: identifies and attaches the customer.
+pub async fn attach_customer(
+    State(s): State<ApiState>,
+    Path(id): Path<Uuid>,
+    Json(attach): Json<AttachCustomer>,
+) -> ApiResult<Json<CheckView>> {
+    Ok(Json(s.agent.attach_customer(id, &attach).await?))
+}
+
+/// `DELETE /v1/checks/{id}/customer`.
+pub async fn detach_customer(
+    State(s): State<ApiState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<CheckView>> {
+    Ok(Json(s.agent.detach_customer(id)?))
+}
+
+/// `POST /v1/checks/{id}/price`: prices with the ruleset in use now.
+pub async fn price(State(s): State<ApiState>, Path(id): Path<Uuid>) -> ApiResult<Json<CheckView>> {
+    Ok(Json(s.agent.check(id)?))
+}
+
+/// `POST /v1/checks/{id}/commit`: answers once the record is durable.
+pub async fn commit(
+    State(s): State<ApiState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<(StatusCode, Json<Committed>)> {
+    Ok((StatusCode::CREATED, Json(s.agent.commit(id).await?)))
+}
+
+/// `POST /v1/checks/{id}/cancel`.
+pub async fn cancel(State(s): State<ApiState>, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+    s.agent.cancel(id)?;
+    Ok(StatusCode::NO_CONTENT)
+}

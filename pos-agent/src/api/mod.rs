@@ -1,0 +1,81 @@
+//! The till's local HTTP API (JSON, amounts in kopecks), served only on the
+//! listener the caller binds, normally loopback.
+//!
+//! | route | handler |
+//! | --- | --- |
+//! | `POST /v1/checks` | [`checks::open`] |
+//! | `GET /v1/checks/{id}` | [`checks::get`] |
+//! | `POST /v1/checks/{id}/lines` | [`checks::add_line`] |
+//! | `DELETE /v1/checks/{id}/lines/{line_id}` | [`checks::remove_line`] |
+//! | `PUT`, `DELETE /v1/checks/{id}/customer` | [`checks::attach_customer`], [`checks::detach_customer`] |
+//! | `POST /v1/checks/{id}/price` | [`checks::price`] |
+//! | `POST /v1/checks/{id}/commit` | [`checks::commit`] |
+//! | `POST /v1/checks/{id}/cancel` | [`checks::cancel`] |
+//! | `GET /v1/events` | [`events::stream`] |
+//! | `GET /v1/status` | [`status::status`] |
+//! | `GET /health` | [`status::health`] |
+//!
+//! Every error is an [`ApiError`] with a JSON `ErrorBody`, including bodies
+//! and paths that do not parse and unknown routes.
+
+pub mod checks;
+pub mod events;
+pub mod status;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::routing::{delete, get, post, put};
+
+use crate::agent::{Agent, Stop};
+use crate::error::ApiError;
+
+/// State shared by the handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The agent.
+    pub agent: Arc<Agent>,
+    /// Ends event streams when the agent stops.
+    pub stop: Stop,
+}
+
+/// `axum::Json` whose rejection is an [`ApiError`].
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Path` whose rejection is an [`ApiError`].
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// The router of the local API.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/checks", post(checks::open))
+        .route("/v1/checks/{id}", get(checks::get))
+        .route("/v1/checks/{id}/lines", post(checks::add_line))
+        .route(
+            "/v1/checks/{id}/lines/{line_id}",
+            delete(checks::remove_line),
+        )
+        .route(
+            "/v1/checks/{id}/customer",
+            put(checks::attach_customer).delete(checks::detach_customer),
+        )
+        .route("/v1/checks/{id}/price", post(checks::price))
+        .route("/v1/checks/{id}/commit", post(checks::commit))
+        .route("/v1/checks/{id}/cancel", post(checks::cancel))
+        .route("/v1/events", get(events::stream))
+        .route("/v1/status", get(status::status))
+        .route("/health", get(status::health))
+        .fallback(|| async { ApiError::NoRoute })
+        .with_state(state)
+}

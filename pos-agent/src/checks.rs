@@ -1,0 +1,325 @@
+//! Open checks, their pricing, and the commit that turns one into a signed
+//! purchase record in the outbox.
+//!
+//! Open checks live in memory: a check that was never committed is not a
+//! sale. Every change answers with the check priced by the ruleset in use.
+//! A commit takes the check out of the open set first, so a second commit of
+//! the same check finds nothing and can never write a second record; if the
+//! commit fails, the check is put back for another try.
+
+use std::collections::HashMap;
+use std::sync::{MutexGuard, PoisonError};
+
+use shared::basket::{BasketError, Line};
+use shared::crypto::Hash256;
+use shared::ids::Seq;
+use shared::pricing::{PricedCheck, PricingContext, PricingError};
+use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine};
+use shared::wire::till::{AttachCustomer, CheckLine, CheckView, Committed, CustomerBrief};
+use uuid::Uuid;
+
+use crate::active_ruleset::ActiveRuleset;
+use crate::agent::Agent;
+use crate::identify::{self, Credential, CredentialError, Identified};
+use crate::store::{StoreError, outbox};
+
+/// Why a check operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// No open check has this id: never opened, committed or cancelled.
+    #[error("no open check {0}")]
+    NotFound(Uuid),
+    /// The check has no such line.
+    #[error("the check has no line {0}")]
+    LineNotFound(u32),
+    /// A line or the basket is invalid.
+    #[error(transparent)]
+    Basket(#[from] BasketError),
+    /// Committing a check without lines.
+    #[error("an empty check cannot be committed")]
+    Empty,
+    /// The customer credential was refused.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// No cached customer holds the card or phone.
+    #[error("no customer with {0}")]
+    CustomerNotFound(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<PricingError> for CheckError {
+    fn from(err: PricingError) -> Self {
+        match err {
+            PricingError::Basket(e) => CheckError::Basket(e),
+        }
+    }
+}
+
+/// The checks open on this register.
+#[derive(Debug, Default)]
+pub struct OpenChecks {
+    checks: HashMap<Uuid, OpenCheck>,
+    opened: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct OpenCheck {
+    /// Order of opening, to find the most recent check.
+    opened: u64,
+    lines: Vec<CheckLine>,
+    next_line_id: u32,
+    customer: Option<Identified>,
+}
+
+impl OpenCheck {
+    fn basket(&self) -> Vec<Line> {
+        self.lines.iter().map(|l| l.line.clone()).collect()
+    }
+}
+
+impl Agent {
+    fn open_checks(&self) -> MutexGuard<'_, OpenChecks> {
+        // Plain data: a panic elsewhere leaves it usable.
+        self.checks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pricing_context(&self) -> PricingContext {
+        PricingContext {
+            store: self.config.register.store_id,
+            now: self.clock.now(),
+        }
+    }
+
+    fn price(&self, active: &ActiveRuleset, check: &OpenCheck) -> Result<PricedCheck, CheckError> {
+        let standing = check.customer.as_ref().map(|c| c.standing);
+        Ok(active
+            .engine
+            .price(&check.basket(), standing.as_ref(), &self.pricing_context())?)
+    }
+
+    fn view(&self, id: Uuid, check: &OpenCheck) -> Result<CheckView, CheckError> {
+        let active = self.rulesets.current();
+        Ok(CheckView {
+            id,
+            lines: check.lines.clone(),
+            customer: check
+                .customer
+                .as_ref()
+                .map(|c| c.brief(active.engine.ruleset())),
+            ruleset_version: active.version,
+            pricing: self.price(&active, check)?,
+        })
+    }
+
+    /// Runs `f` on the open check `id` and answers with its view.
+    fn update_check(
+        &self,
+        id: Uuid,
+        f: impl FnOnce(&mut OpenCheck) -> Result<(), CheckError>,
+    ) -> Result<CheckView, CheckError> {
+        let mut open = self.open_checks();
+        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        f(check)?;
+        self.view(id, check)
+    }
+
+    /// Opens an empty check.
+    pub fn open_check(&self) -> Result<CheckView, CheckError> {
+        let id = Uuid::now_v7();
+        let mut open = self.open_checks();
+        open.opened += 1;
+        let check = OpenCheck {
+            opened: open.opened,
+            lines: Vec::new(),
+            next_line_id: 1,
+            customer: None,
+        };
+        let view = self.view(id, &check)?;
+        open.checks.insert(id, check);
+        Ok(view)
+    }
+
+    /// The check as it stands, priced now.
+    pub fn check(&self, id: Uuid) -> Result<CheckView, CheckError> {
+        self.update_check(id, |_| Ok(()))
+    }
+
+    /// Adds a line, refusing one that would make the check unpriceable.
+    pub fn add_line(&self, id: Uuid, line: Line) -> Result<CheckView, CheckError> {
+        line.validate()?;
+        let mut open = self.open_checks();
+        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let line_id = check.next_line_id;
+        check.lines.push(CheckLine { line_id, line });
+        match self.view(id, check) {
+            Ok(view) => {
+                check.next_line_id += 1;
+                Ok(view)
+            }
+            Err(err) => {
+                check.lines.pop();
+                Err(err)
+            }
+        }
+    }
+
+    /// Removes a line.
+    pub fn remove_line(&self, id: Uuid, line_id: u32) -> Result<CheckView, CheckError> {
+        self.update_check(id, |check| {
+            let at = check
+                .lines
+                .iter()
+                .position(|l| l.line_id == line_id)
+                .ok_or(CheckError::LineNotFound(line_id))?;
+            check.lines.remove(at);
+            Ok(())
+        })
+    }
+
+    /// Identifies the customer from what the till sent and attaches them.
+    #[tracing::instrument(skip_all, fields(check_id = %id))]
+    pub async fn attach_customer(
+        &self,
+        id: Uuid,
+        attach: &AttachCustomer,
+    ) -> Result<CheckView, CheckError> {
+        self.check(id)?;
+        let credential = Credential::parse(attach, &self.server_key, self.clock.now())?;
+        let described = credential.describe();
+        let identified = self
+            .db
+            .call(move |conn| identify::resolve(conn, &credential))
+            .await?
+            .ok_or(CheckError::CustomerNotFound(described))?;
+        self.update_check(id, |check| {
+            check.customer = Some(identified);
+            Ok(())
+        })
+    }
+
+    /// Removes the customer from the check.
+    pub fn detach_customer(&self, id: Uuid) -> Result<CheckView, CheckError> {
+        self.update_check(id, |check| {
+            check.customer = None;
+            Ok(())
+        })
+    }
+
+    /// Attaches a customer identified by a scan to the most recently opened
+    /// check, if any is open.
+    pub fn attach_to_latest_check(&self, identified: Identified) -> (CustomerBrief, Option<Uuid>) {
+        let brief = identified.brief(self.rulesets.current().engine.ruleset());
+        let mut open = self.open_checks();
+        let latest = open.checks.iter_mut().max_by_key(|(_, check)| check.opened);
+        let check_id = latest.map(|(id, check)| {
+            check.customer = Some(identified);
+            *id
+        });
+        (brief, check_id)
+    }
+
+    /// Drops the check.
+    pub fn cancel(&self, id: Uuid) -> Result<(), CheckError> {
+        self.open_checks()
+            .checks
+            .remove(&id)
+            .map(drop)
+            .ok_or(CheckError::NotFound(id))
+    }
+
+    /// Prices the check a last time, seals its record and makes it durable
+    /// in the outbox. The reply follows the SQLite `COMMIT`.
+    #[tracing::instrument(skip_all, fields(check_id = %id))]
+    pub async fn commit(&self, id: Uuid) -> Result<Committed, CheckError> {
+        let check = {
+            let mut open = self.open_checks();
+            match open.checks.get(&id) {
+                None => return Err(CheckError::NotFound(id)),
+                Some(check) if check.lines.is_empty() => return Err(CheckError::Empty),
+                Some(_) => open.checks.remove(&id).ok_or(CheckError::NotFound(id))?,
+            }
+        };
+        match self.commit_taken(id, &check).await {
+            Ok(committed) => {
+                tracing::info!(seq = %committed.seq, total = %committed.pricing.total, "committed");
+                self.upload_wake.notify_one();
+                Ok(committed)
+            }
+            Err(err) => {
+                self.open_checks().checks.insert(id, check);
+                Err(err)
+            }
+        }
+    }
+
+    async fn commit_taken(&self, id: Uuid, check: &OpenCheck) -> Result<Committed, CheckError> {
+        let active = self.rulesets.current();
+        let ctx = self.pricing_context();
+        let pricing = self.price(&active, check)?;
+        let register = &self.config.register;
+        let draft = PurchaseRecord {
+            format: RECORD_FORMAT,
+            id: Uuid::now_v7(),
+            merchant_id: register.merchant_id,
+            store_id: register.store_id,
+            register_id: self.config.sync.register_id,
+            // Set from the head inside the transaction.
+            seq: Seq::FIRST,
+            prev_hash: Hash256::GENESIS,
+            wall_time: ctx.now,
+            ruleset_version: active.version,
+            kind: RecordKind::Sale,
+            currency: register.currency,
+            customer: check.customer.as_ref().map(|c| RecordCustomer {
+                id: c.id,
+                identified_by: c.identified_by,
+            }),
+            lines: record_lines(check, &pricing),
+            subtotal: pricing.subtotal,
+            discount: pricing.discount,
+            total: pricing.total,
+            points_earned: pricing.points_earned,
+            points_redeemed: 0,
+            applied: pricing.applied.clone(),
+        };
+        let key = std::sync::Arc::clone(&self.key);
+        let record = self
+            .db
+            .call(move |conn| {
+                outbox::commit(conn, &key, |seq, prev_hash| PurchaseRecord {
+                    seq,
+                    prev_hash,
+                    ..draft
+                })
+            })
+            .await?;
+        Ok(Committed {
+            check_id: id,
+            record_id: record.id,
+            seq: record.seq,
+            pricing,
+        })
+    }
+}
+
+fn record_lines(check: &OpenCheck, pricing: &PricedCheck) -> Vec<RecordLine> {
+    check
+        .lines
+        .iter()
+        .zip(&pricing.lines)
+        .map(|(l, p)| RecordLine {
+            sku: l.line.sku.clone(),
+            name: l.line.name.clone(),
+            category: l.line.category.clone(),
+            quantity: l.line.quantity,
+            unit_price: l.line.unit_price,
+            amount: p.amount,
+            discount: p.discount,
+            total: p.total,
+            points: p.points,
+            applied: p.applied.clone(),
+        })
+        .collect()
+}

@@ -1,0 +1,287 @@
+//! The agent's settings, layered: built-in defaults, then the TOML file
+//! (`<data_dir>/agent.toml` or `--config`), then environment variables
+//! `POS_AGENT__*` (`__` separates levels: `POS_AGENT__SYNC__URL`), then the
+//! command line.
+//!
+//! `pos-agent enroll` writes the file; the register secret lives in it, so
+//! it is created with mode 0600 and the secret's `Debug` is redacted.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use shared::crypto::PublicKey;
+use shared::ids::{MerchantId, RegisterId, StoreId};
+use shared::money::Currency;
+
+/// The sample configuration shipped with the agent.
+pub const EXAMPLE_CONFIG: &str = include_str!("../agent.example.toml");
+
+/// The file `enroll` writes in the data directory.
+pub const CONFIG_FILE: &str = "agent.toml";
+/// The register's Ed25519 private key (PKCS#8) in the data directory.
+pub const KEY_FILE: &str = "register.pk8";
+/// The SQLite database in the data directory.
+pub const DB_FILE: &str = "agent.db";
+/// The prefix of environment overrides.
+pub const ENV_PREFIX: &str = "POS_AGENT__";
+
+/// Everything the agent needs to run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Where the key, the database and (by default) this file live.
+    pub data_dir: PathBuf,
+    /// The sync server and this register's credentials.
+    pub sync: SyncConfig,
+    /// Who this register is, as enrollment returned it.
+    pub register: RegisterConfig,
+    /// The local API for the till.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// Serial barcode scanners.
+    #[serde(default)]
+    pub scanners: Vec<hardware::SerialConfig>,
+}
+
+/// The sync server, the register's credentials and the sync cadence.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Base URL of the sync server, such as `https://loyalty.example`.
+    pub url: String,
+    /// This register's id.
+    pub register_id: RegisterId,
+    /// This register's secret for `Authorization: Bearer <id>.<secret>`.
+    #[serde(serialize_with = "serialize_secret")]
+    pub secret: SecretString,
+    /// The server key pinned at enrollment: it signs rulesets and tokens.
+    pub server_public_key: PublicKey,
+    /// Upload at least this often (ms); a commit wakes the uploader at once.
+    #[serde(default = "defaults::upload_interval_ms")]
+    pub upload_interval_ms: u64,
+    /// How long the server may hold a long-poll (s).
+    #[serde(default = "defaults::longpoll_wait_secs")]
+    pub longpoll_wait_secs: u64,
+    /// First retry delay after a failure (ms).
+    #[serde(default = "defaults::backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    /// Longest retry delay (ms).
+    #[serde(default = "defaults::backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// Most records in one upload (the server takes at most 1000).
+    #[serde(default = "defaults::batch_records")]
+    pub batch_records: usize,
+}
+
+impl SyncConfig {
+    /// Settings for a newly enrolled register, with the default cadence.
+    #[must_use]
+    pub fn new(
+        url: String,
+        register_id: RegisterId,
+        secret: SecretString,
+        server_public_key: PublicKey,
+    ) -> Self {
+        Self {
+            url,
+            register_id,
+            secret,
+            server_public_key,
+            upload_interval_ms: defaults::upload_interval_ms(),
+            longpoll_wait_secs: defaults::longpoll_wait_secs(),
+            backoff_initial_ms: defaults::backoff_initial_ms(),
+            backoff_max_ms: defaults::backoff_max_ms(),
+            batch_records: defaults::batch_records(),
+        }
+    }
+
+    /// [`Self::upload_interval_ms`] as a duration.
+    #[must_use]
+    pub fn upload_interval(&self) -> Duration {
+        Duration::from_millis(self.upload_interval_ms)
+    }
+
+    /// [`Self::longpoll_wait_secs`] as a duration.
+    #[must_use]
+    pub fn longpoll_wait(&self) -> Duration {
+        Duration::from_secs(self.longpoll_wait_secs)
+    }
+}
+
+/// Who the register is, as enrollment returned it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterConfig {
+    /// The merchant whose programme applies.
+    pub merchant_id: MerchantId,
+    /// The store of the register.
+    pub store_id: StoreId,
+    /// The store's IANA time zone.
+    pub store_timezone: String,
+    /// The merchant's currency.
+    pub currency: Currency,
+}
+
+/// The local API.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to listen on; keep it on loopback.
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: defaults::listen(),
+        }
+    }
+}
+
+mod defaults {
+    use super::{Ipv4Addr, SocketAddr};
+
+    pub(super) fn upload_interval_ms() -> u64 {
+        1000
+    }
+    pub(super) fn longpoll_wait_secs() -> u64 {
+        25
+    }
+    pub(super) fn backoff_initial_ms() -> u64 {
+        200
+    }
+    pub(super) fn backoff_max_ms() -> u64 {
+        30_000
+    }
+    pub(super) fn batch_records() -> usize {
+        500
+    }
+    pub(super) fn listen() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 8641))
+    }
+}
+
+fn serialize_secret<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load the agent configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl AgentConfig {
+    /// Loads the layered configuration: defaults, the file (`file`, else
+    /// `<data_dir>/agent.toml`), then `POS_AGENT__*` environment variables.
+    /// Command-line overrides are applied by the caller on the result.
+    pub fn load(data_dir: &Path, file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = file.map_or_else(|| data_dir.join(CONFIG_FILE), Path::to_path_buf);
+        Figment::new()
+            .merge(Serialized::default("data_dir", data_dir))
+            .merge(Toml::file_exact(file))
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(|e| ConfigError(Box::new(e)))
+    }
+
+    /// The path of the register's private key.
+    #[must_use]
+    pub fn key_path(&self) -> PathBuf {
+        self.data_dir.join(KEY_FILE)
+    }
+
+    /// The path of the database.
+    #[must_use]
+    pub fn db_path(&self) -> PathBuf {
+        crate::database_path(&self.data_dir)
+    }
+
+    /// The configuration as TOML, secret included, for `agent.toml`.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> AgentConfig {
+        Figment::new()
+            .merge(Serialized::default("data_dir", "/var/lib/pos-agent"))
+            .merge(Toml::string(text))
+            .extract()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_example_config_parses_with_its_scanner() {
+        let config = parse(EXAMPLE_CONFIG);
+        assert_eq!(config.sync.register_id.get(), 7);
+        assert_eq!(config.api.listen, defaults::listen());
+        assert_eq!(config.scanners.len(), 1);
+        assert_eq!(config.scanners[0].path, "/dev/serial/by-id/usb-scanner");
+        assert_eq!(config.register.currency, Currency::RUB);
+    }
+
+    #[test]
+    fn the_secret_is_redacted_in_debug_but_written_to_toml() {
+        let config = parse(EXAMPLE_CONFIG);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("change-me"), "{debug}");
+        let written = config.to_toml().unwrap();
+        assert!(written.contains("change-me"));
+        let again = parse(&written);
+        assert_eq!(again.sync.secret.expose_secret(), "change-me");
+        assert_eq!(again.sync.batch_records, config.sync.batch_records);
+    }
+
+    #[test]
+    fn the_file_in_the_data_dir_is_layered_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let minimal: String = EXAMPLE_CONFIG
+            .lines()
+            .filter(|l| !l.starts_with("upload_interval_ms"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(dir.path().join(CONFIG_FILE), minimal).unwrap();
+        let config = AgentConfig::load(dir.path(), None).unwrap();
+        assert_eq!(config.data_dir, dir.path());
+        assert_eq!(config.sync.upload_interval_ms, 1000);
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's type"
+    )]
+    fn environment_variables_override_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(CONFIG_FILE, EXAMPLE_CONFIG)?;
+            jail.set_env("POS_AGENT__SYNC__URL", "http://10.0.0.1:8640");
+            jail.set_env("POS_AGENT__API__LISTEN", "127.0.0.1:9000");
+            let config = AgentConfig::load(jail.directory(), None).map_err(|e| e.to_string())?;
+            assert_eq!(config.sync.url, "http://10.0.0.1:8640");
+            assert_eq!(config.api.listen.port(), 9000);
+            assert_eq!(config.sync.register_id.get(), 7, "the rest from the file");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_typo_is_an_error_not_a_silent_default() {
+        let text = EXAMPLE_CONFIG.replace("longpoll_wait_secs", "longpol_wait_secs");
+        let err = Figment::new()
+            .merge(Serialized::default("data_dir", "/x"))
+            .merge(Toml::string(&text))
+            .extract::<AgentConfig>()
+            .unwrap_err();
+        assert!(err.to_string().contains("longpol_wait_secs"), "{err}");
+    }
+}

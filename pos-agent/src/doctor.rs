@@ -1,0 +1,137 @@
+//! `pos-agent doctor`: checks an installation the way store IT would, and
+//! says what is wrong in one line per check.
+
+use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use shared::crypto::SigningKey;
+
+use crate::config::{AgentConfig, DB_FILE, KEY_FILE};
+use crate::store;
+
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The outcome of one check.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    /// What was checked.
+    pub check: String,
+    /// What was found: `Ok` with a detail, or `Err` with the problem.
+    pub outcome: Result<String, String>,
+}
+
+/// Every finding, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Report(pub Vec<Finding>);
+
+impl Report {
+    /// Whether every check passed.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.0.iter().all(|f| f.outcome.is_ok())
+    }
+
+    fn add(&mut self, check: impl Into<String>, outcome: Result<String, String>) {
+        self.0.push(Finding {
+            check: check.into(),
+            outcome,
+        });
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for finding in &self.0 {
+            match &finding.outcome {
+                Ok(detail) => writeln!(f, "✓ {}: {detail}", finding.check)?,
+                Err(problem) => writeln!(f, "✗ {}: {problem}", finding.check)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs every check.
+pub async fn doctor(data_dir: &Path, config_file: Option<&Path>) -> Report {
+    let mut report = Report::default();
+    let config = AgentConfig::load(data_dir, config_file);
+    report.add(
+        "configuration",
+        config
+            .as_ref()
+            .map(|c| format!("register {}", c.sync.register_id))
+            .map_err(ToString::to_string),
+    );
+    report.add("register key", check_key(&data_dir.join(KEY_FILE)));
+    report.add("database", check_database(&data_dir.join(DB_FILE)));
+    if let Ok(config) = config {
+        report.add(
+            format!("server {}", config.sync.url),
+            check_server(&config.sync.url).await,
+        );
+        for scanner in &config.scanners {
+            report.add(format!("scanner {}", scanner.path), check_scanner(scanner));
+        }
+    }
+    report
+}
+
+fn check_key(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode != 0o600 {
+        return Err(format!(
+            "{} has mode {mode:o}; it must be 600",
+            path.display()
+        ));
+    }
+    let pkcs8 = std::fs::read(path).map_err(|e| e.to_string())?;
+    let key = SigningKey::from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
+    Ok(format!("public key {}", key.public_key().to_base64()))
+}
+
+fn check_database(path: &Path) -> Result<String, String> {
+    if !path.exists() {
+        return Ok("not created yet; `pos-agent run` creates it".into());
+    }
+    let conn = store::open_read_only(path).map_err(|e| e.to_string())?;
+    let verdict: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    if verdict != "ok" {
+        return Err(format!("integrity check failed: {verdict}"));
+    }
+    let summary = store::summary(&conn).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "intact; {} records waiting to upload",
+        summary.pending
+    ))
+}
+
+async fn check_server(url: &str) -> Result<String, String> {
+    let url = format!("{}/health", url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(HEALTH_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok("reachable".into())
+    } else {
+        Err(format!("{url} answered {}", response.status()))
+    }
+}
+
+fn check_scanner(scanner: &hardware::SerialConfig) -> Result<String, String> {
+    scanner.validate().map_err(|e| e.to_string())?;
+    match std::fs::File::open(&scanner.path) {
+        Ok(_) => Ok("present".into()),
+        // A running agent holds the port exclusively.
+        Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+            Ok("present, in use by a running agent".into())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}

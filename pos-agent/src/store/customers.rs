@@ -1,0 +1,297 @@
+//! The customer cache: snapshots from the server's change feed, plus the
+//! effects of local commits the server has not reflected yet.
+//!
+//! # Standing
+//!
+//! A customer's standing is their cached snapshot (zero if none) plus every
+//! pending effect of theirs. An effect is deleted when a snapshot of that
+//! customer arrives that was requested *after* the server acknowledged the
+//! effect's record: the server updates a customer in the same transaction
+//! that stores the record, so such a snapshot already includes it. Until
+//! then the effect counts, so a customer never loses a local purchase from
+//! their standing, and never counts it twice once a fresh snapshot arrived.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use shared::identity::{Ean13, PhoneNumber};
+use shared::ids::{CustomerId, Seq};
+use shared::money::Money;
+use shared::pricing::CustomerStanding;
+use shared::wire::sync::CustomerSnapshot;
+
+use super::{StoreError, corrupt};
+
+/// How the till looks a customer up.
+#[derive(Clone, Copy, Debug)]
+pub enum CustomerKey<'a> {
+    /// By id, from a verified token.
+    Id(CustomerId),
+    /// By printed card number.
+    Card(&'a Ean13),
+    /// By phone number.
+    Phone(&'a PhoneNumber),
+}
+
+/// A cached customer with their current standing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedCustomer {
+    /// Who.
+    pub id: CustomerId,
+    /// Name, for the greeting.
+    pub name: String,
+    /// Snapshot plus pending effects.
+    pub standing: CustomerStanding,
+}
+
+/// Looks a customer up in the cache.
+pub fn find(conn: &Connection, key: CustomerKey<'_>) -> Result<Option<CachedCustomer>, StoreError> {
+    let (clause, value): (&str, rusqlite::types::Value) = match key {
+        CustomerKey::Id(id) => ("id = ?1", id.get().into()),
+        CustomerKey::Card(card) => ("card_number = ?1", card.as_str().to_owned().into()),
+        CustomerKey::Phone(phone) => ("phone = ?1", phone.as_str().to_owned().into()),
+    };
+    let sql =
+        format!("SELECT id, name, lifetime_spend, points_balance FROM customers WHERE {clause}");
+    let row = conn
+        .query_row(&sql, [value], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((id, name, spend, points)) = row else {
+        return Ok(None);
+    };
+    let id = CustomerId::new(id).map_err(|e| corrupt("customer id", e))?;
+    let (pending_spend, pending_points) = pending(conn, id)?;
+    Ok(Some(CachedCustomer {
+        id,
+        name,
+        standing: standing(
+            i128::from(spend) + pending_spend,
+            i128::from(points) + pending_points,
+        ),
+    }))
+}
+
+/// The standing of a customer who is not in the cache yet: their pending
+/// effects alone.
+pub fn uncached_standing(
+    conn: &Connection,
+    id: CustomerId,
+) -> Result<CustomerStanding, StoreError> {
+    let (spend, points) = pending(conn, id)?;
+    Ok(standing(spend, points))
+}
+
+fn pending(conn: &Connection, id: CustomerId) -> Result<(i128, i128), StoreError> {
+    let (spend, points): (i64, i64) = conn.query_row(
+        "SELECT IFNULL(SUM(spend_delta), 0), IFNULL(SUM(points_delta), 0)
+         FROM pending_effects WHERE customer_id = ?1",
+        [id.get()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((i128::from(spend), i128::from(points)))
+}
+
+/// Standing from wide sums, saturating: it is an estimate for pricing and
+/// no real customer comes near the money range.
+fn standing(spend: i128, points: i128) -> CustomerStanding {
+    let max = i128::from(Money::MAX_MINOR);
+    CustomerStanding {
+        lifetime_spend: Money::from_wide(spend.clamp(-max, max)).unwrap_or_default(),
+        points_balance: i64::try_from(points).unwrap_or(if points < 0 {
+            i64::MIN
+        } else {
+            i64::MAX
+        }),
+    }
+}
+
+/// Applies a page of the change feed in one transaction: upserts the
+/// snapshots, settles the effects they include (records acknowledged
+/// through `acked_before_request`, read before the page was requested) and
+/// stores the cursor.
+pub fn apply_changes(
+    conn: &mut Connection,
+    snapshots: &[CustomerSnapshot],
+    acked_before_request: Option<Seq>,
+    next_cursor: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for c in snapshots {
+        // A card or phone moved to this customer is no longer another's.
+        tx.execute(
+            "DELETE FROM customers WHERE card_number = ?1 AND id != ?2",
+            params![c.card_number.as_str(), c.id.get()],
+        )?;
+        if let Some(phone) = &c.phone {
+            tx.execute(
+                "UPDATE customers SET phone = NULL WHERE phone = ?1 AND id != ?2",
+                params![phone.as_str(), c.id.get()],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO customers
+                 (id, name, card_number, phone, lifetime_spend, points_balance, tokens_valid_after, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET
+                 name = excluded.name, card_number = excluded.card_number, phone = excluded.phone,
+                 lifetime_spend = excluded.lifetime_spend, points_balance = excluded.points_balance,
+                 tokens_valid_after = excluded.tokens_valid_after, updated_at = excluded.updated_at",
+            params![
+                c.id.get(),
+                c.name,
+                c.card_number.as_str(),
+                c.phone.as_ref().map(PhoneNumber::as_str),
+                c.lifetime_spend.minor(),
+                c.points_balance,
+                c.tokens_valid_after.map(|t| t.to_rfc3339()),
+                now.to_rfc3339(),
+            ],
+        )?;
+        tx.execute(
+            "DELETE FROM pending_effects WHERE customer_id = ?1 AND seq <= ?2",
+            params![c.id.get(), acked_before_request.map_or(0, Seq::get)],
+        )?;
+    }
+    tx.execute(
+        "UPDATE meta SET customer_cursor = ?1 WHERE id = 1",
+        [next_cursor],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The change-feed cursor to resume from.
+pub fn cursor(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        conn.query_row("SELECT customer_cursor FROM meta WHERE id = 1", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Customers in the cache.
+pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::record::{IdentifiedBy, RecordCustomer};
+
+    use super::*;
+    use crate::store::outbox::{
+        self,
+        tests::{key, sale},
+    };
+    use crate::store::tests::temp_db;
+
+    fn snapshot(id: i64, spend: i64, points: i64) -> CustomerSnapshot {
+        let id = CustomerId::new(id).unwrap();
+        CustomerSnapshot {
+            id,
+            name: format!("Customer {id}"),
+            card_number: Ean13::card_for(id),
+            phone: Some(PhoneNumber::parse("+79161234567").unwrap()),
+            lifetime_spend: Money::from_minor(spend).unwrap(),
+            points_balance: points,
+            tokens_valid_after: None,
+        }
+    }
+
+    fn commit_for(conn: &mut Connection, id: CustomerId, total: i64, points: i64) -> Seq {
+        outbox::commit(conn, &key(), |seq, prev| {
+            let mut r = sale(seq, prev);
+            r.customer = Some(RecordCustomer {
+                id,
+                identified_by: IdentifiedBy::Card,
+            });
+            r.total = Money::from_minor(total).unwrap();
+            r.points_earned = points;
+            r
+        })
+        .unwrap()
+        .seq
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn lookups_by_card_phone_and_id() {
+        let (_dir, mut conn) = temp_db();
+        apply_changes(&mut conn, &[snapshot(5, 100, 7)], None, 10, now()).unwrap();
+        let id = CustomerId::new(5).unwrap();
+        let card = Ean13::card_for(id);
+        let phone = PhoneNumber::parse("8 916 123 45 67").unwrap();
+        for key in [
+            CustomerKey::Id(id),
+            CustomerKey::Card(&card),
+            CustomerKey::Phone(&phone),
+        ] {
+            let c = find(&conn, key).unwrap().unwrap();
+            assert_eq!((c.id, c.standing.points_balance), (id, 7));
+        }
+        assert_eq!(cursor(&conn).unwrap(), 10);
+        assert_eq!(count(&conn).unwrap(), 1);
+        let other = Ean13::card_for(CustomerId::new(6).unwrap());
+        assert_eq!(find(&conn, CustomerKey::Card(&other)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_phone_moves_to_its_new_owner() {
+        let (_dir, mut conn) = temp_db();
+        apply_changes(
+            &mut conn,
+            &[snapshot(5, 0, 0), snapshot(6, 0, 0)],
+            None,
+            1,
+            now(),
+        )
+        .unwrap();
+        let phone = PhoneNumber::parse("+79161234567").unwrap();
+        let owner = find(&conn, CustomerKey::Phone(&phone)).unwrap().unwrap();
+        assert_eq!(owner.id.get(), 6);
+        assert_eq!(count(&conn).unwrap(), 2);
+    }
+
+    #[test]
+    fn pending_effects_count_until_a_snapshot_after_the_ack_includes_them() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(5).unwrap();
+        apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
+        let seq = commit_for(&mut conn, id, 500, 5);
+        let standing =
+            |conn: &Connection| find(conn, CustomerKey::Id(id)).unwrap().unwrap().standing;
+        assert_eq!(standing(&conn).lifetime_spend.minor(), 1500);
+        assert_eq!(standing(&conn).points_balance, 15);
+
+        // A snapshot requested before the ack does not include the record.
+        apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 2, now()).unwrap();
+        assert_eq!(standing(&conn).points_balance, 15);
+
+        // One requested after the ack does, and the effect is settled.
+        apply_changes(&mut conn, &[snapshot(5, 1500, 15)], Some(seq), 3, now()).unwrap();
+        assert_eq!(standing(&conn).points_balance, 15);
+        assert_eq!(standing(&conn).lifetime_spend.minor(), 1500);
+    }
+
+    #[test]
+    fn an_uncached_customer_stands_on_pending_effects_alone() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(9).unwrap();
+        assert_eq!(
+            uncached_standing(&conn, id).unwrap(),
+            CustomerStanding::default()
+        );
+        commit_for(&mut conn, id, 300, 3);
+        assert_eq!(uncached_standing(&conn, id).unwrap().points_balance, 3);
+    }
+}

@@ -1,0 +1,65 @@
+//! Schema migrations, applied in order at start-up. Never edit a released
+//! migration; append a new one.
+
+use rusqlite_migration::{M, Migrations};
+
+const V1: &str = r"
+CREATE TABLE meta (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    head_seq        INTEGER NOT NULL,
+    head_hash       BLOB    NOT NULL CHECK (length(head_hash) = 32),
+    acked_seq       INTEGER NOT NULL CHECK (acked_seq <= head_seq),
+    customer_cursor INTEGER NOT NULL
+);
+INSERT INTO meta (id, head_seq, head_hash, acked_seq, customer_cursor)
+VALUES (1, 0, zeroblob(32), 0, 0);
+
+CREATE TABLE outbox (
+    seq          INTEGER PRIMARY KEY CHECK (seq > 0),
+    record_id    TEXT    NOT NULL UNIQUE,
+    body         BLOB    NOT NULL,
+    signature    BLOB    NOT NULL CHECK (length(signature) = 64),
+    hash         BLOB    NOT NULL CHECK (length(hash) = 32),
+    customer_id  INTEGER,
+    total        INTEGER NOT NULL,
+    committed_at TEXT    NOT NULL
+);
+
+CREATE TABLE pending_effects (
+    seq          INTEGER PRIMARY KEY REFERENCES outbox (seq),
+    customer_id  INTEGER NOT NULL,
+    spend_delta  INTEGER NOT NULL,
+    points_delta INTEGER NOT NULL
+);
+CREATE INDEX pending_effects_by_customer ON pending_effects (customer_id);
+
+CREATE TABLE rulesets (
+    version      INTEGER PRIMARY KEY CHECK (version > 0),
+    signed       TEXT    NOT NULL,
+    activated_at TEXT    NOT NULL
+);
+
+CREATE TABLE customers (
+    id                 INTEGER PRIMARY KEY CHECK (id > 0),
+    name               TEXT    NOT NULL,
+    card_number        TEXT    NOT NULL UNIQUE,
+    phone              TEXT    UNIQUE,
+    lifetime_spend     INTEGER NOT NULL,
+    points_balance     INTEGER NOT NULL,
+    tokens_valid_after TEXT,
+    updated_at         TEXT    NOT NULL
+);
+";
+
+/// Every migration, oldest first.
+pub(super) fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+}

@@ -1,0 +1,84 @@
+//! Signed ruleset releases exactly as received. They are verified again
+//! when loaded, so a damaged row is skipped rather than priced with.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use shared::release::SignedRuleset;
+
+use super::{StoreError, corrupt};
+
+/// Stores a verified release. Storing a version twice keeps the first.
+pub fn save(
+    conn: &Connection,
+    signed: &SignedRuleset,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(signed).map_err(|e| corrupt("ruleset", e))?;
+    conn.execute(
+        "INSERT INTO rulesets (version, signed, activated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (version) DO NOTHING",
+        params![signed.version.get(), json, now.to_rfc3339()],
+    )?;
+    Ok(())
+}
+
+/// Every stored release, newest first. Rows that no longer parse are
+/// reported as errors in place, so the caller can log and skip them.
+pub fn newest_first(
+    conn: &Connection,
+) -> Result<Vec<Result<SignedRuleset, StoreError>>, StoreError> {
+    let mut stmt = conn.prepare("SELECT signed FROM rulesets ORDER BY version DESC")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.map(|row| {
+        Ok(serde_json::from_str::<SignedRuleset>(&row?).map_err(|e| corrupt("ruleset", e)))
+    })
+    .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use chrono::DateTime;
+    use shared::crypto::SigningKey;
+    use shared::ids::{MerchantId, RulesetVersion};
+    use shared::money::Currency;
+    use shared::release::RulesetRelease;
+    use shared::ruleset::{Programme, Ruleset, SCHEMA_VERSION};
+
+    use super::*;
+    use crate::store::tests::temp_db;
+
+    pub(crate) fn release(version: i64) -> RulesetRelease {
+        RulesetRelease {
+            merchant_id: MerchantId::new(1).unwrap(),
+            version: RulesetVersion::new(version).unwrap(),
+            effective_from: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+            schema_version: SCHEMA_VERSION,
+            min_agent_version: "0.1.0".into(),
+            ruleset: Ruleset {
+                currency: Currency::RUB,
+                programme: Programme::default(),
+                promotions: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn releases_come_back_newest_first_and_versions_are_immutable() {
+        let (_dir, conn) = temp_db();
+        let key = SigningKey::from_seed(&[1; 32]).unwrap();
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        for v in [2, 1, 3] {
+            save(&conn, &release(v).seal(&key).unwrap(), now).unwrap();
+        }
+        let other = SigningKey::from_seed(&[2; 32]).unwrap();
+        save(&conn, &release(3).seal(&other).unwrap(), now).unwrap();
+        let stored: Vec<SignedRuleset> = newest_first(&conn)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let versions: Vec<i64> = stored.iter().map(|s| s.version.get()).collect();
+        assert_eq!(versions, [3, 2, 1]);
+        assert!(stored[0].open(&key.public_key(), "0.1.0").is_ok());
+    }
+}

@@ -1,0 +1,81 @@
+//! The customer change feed: `GET /api/v1/customers/changes?after=C&wait=S`
+//! into the cache, page by page, storing the cursor with each page.
+//!
+//! The acknowledged seq is read *before* each request, so the effects the
+//! page settles are only those the server had stored when it built the
+//! page (see [`crate::store::customers`]).
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use shared::wire::sync::CustomerDeltaPage;
+use tokio::time::Instant;
+
+use super::{MIN_POLL_INTERVAL, SyncClient, SyncError, backoff_for, pause};
+use crate::agent::{Agent, Stop};
+use crate::store::{customers, outbox};
+
+/// Runs the feed until `stop`.
+pub async fn run(agent: Arc<Agent>, client: Arc<SyncClient>, stop: Stop) {
+    let mut backoff = backoff_for(&agent.config.sync);
+    loop {
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = poll_once(&agent, &client) => outcome,
+            () = stop.requested() => return,
+        };
+        let delay = match outcome {
+            Ok(more) => {
+                agent.sync_health.succeeded();
+                backoff.reset();
+                if more {
+                    std::time::Duration::ZERO
+                } else {
+                    MIN_POLL_INTERVAL.saturating_sub(started.elapsed())
+                }
+            }
+            Err(err) => {
+                err.report(&agent, "customers");
+                err.retry_delay(&mut backoff)
+            }
+        };
+        if !pause(delay, &stop).await {
+            return;
+        }
+    }
+}
+
+/// Fetches and applies one page; returns whether another is ready.
+#[tracing::instrument(skip_all)]
+async fn poll_once(agent: &Agent, client: &SyncClient) -> Result<bool, SyncError> {
+    let (cursor, acked) = agent
+        .db
+        .call(|conn| Ok((customers::cursor(conn)?, outbox::acked_seq(conn)?)))
+        .await?;
+    let wait = agent.config.sync.longpoll_wait();
+    let request = client.long_poll("/api/v1/customers/changes", wait).query(&[
+        ("after", cursor),
+        ("wait", i64::try_from(wait.as_secs()).unwrap_or(i64::MAX)),
+    ]);
+    let response = SyncClient::send(request).await?;
+    if response.status() == StatusCode::NO_CONTENT {
+        return Ok(false);
+    }
+    let page: CustomerDeltaPage = response
+        .json()
+        .await
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+    let now = agent.clock.now();
+    let changed = page.customers.len();
+    let more = page.more;
+    agent
+        .db
+        .call(move |conn| {
+            customers::apply_changes(conn, &page.customers, acked, page.next_cursor, now)
+        })
+        .await?;
+    if changed > 0 {
+        tracing::info!(changed, "customer cache updated");
+    }
+    Ok(more)
+}

@@ -1,0 +1,1131 @@
+//! The agent in-process: real SQLite files in temporary directories, the
+//! local API on 127.0.0.1 port 0, and small fake sync servers written with
+//! axum for the background tasks.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use pos_agent::config::{ApiConfig, RegisterConfig, SyncConfig};
+use pos_agent::{AgentConfig, Clock, ExistingEnrollment, ScannerSource};
+use ring::rand::SystemRandom;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::crypto::{Hash256, PublicKey, SigningKey, generate_pkcs8};
+use shared::identity::Ean13;
+use shared::ids::{CustomerId, MerchantId, RegisterId, RulesetVersion, Seq, StoreId};
+use shared::money::{BasisPoints, Currency, Money};
+use shared::record::SignedRecord;
+use shared::release::{RulesetRelease, SignedRuleset};
+use shared::ruleset::{Programme, Promotion, Reward, Ruleset, SCHEMA_VERSION, Target};
+use shared::token::CustomerToken;
+use shared::wire::ErrorBody;
+use shared::wire::sync::{
+    CustomerDeltaPage, CustomerSnapshot, EnrollResponse, UploadAck, UploadBatch,
+};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn server_key() -> SigningKey {
+    SigningKey::from_seed(&[42; 32]).unwrap()
+}
+
+/// A data directory holding a register key.
+struct Register {
+    dir: TempDir,
+    public_key: PublicKey,
+}
+
+impl Register {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pkcs8 = generate_pkcs8(&SystemRandom::new()).unwrap();
+        std::fs::write(dir.path().join("register.pk8"), &pkcs8).unwrap();
+        let public_key = SigningKey::from_pkcs8(&pkcs8).unwrap().public_key();
+        Self { dir, public_key }
+    }
+
+    fn config(&self, sync_url: &str) -> AgentConfig {
+        let mut sync = SyncConfig::new(
+            sync_url.to_owned(),
+            RegisterId::new(3).unwrap(),
+            SecretString::from("s3cret".to_owned()),
+            server_key().public_key(),
+        );
+        sync.upload_interval_ms = 60_000;
+        sync.longpoll_wait_secs = 1;
+        sync.backoff_initial_ms = 20;
+        sync.backoff_max_ms = 200;
+        AgentConfig {
+            data_dir: self.dir.path().to_path_buf(),
+            sync,
+            register: RegisterConfig {
+                merchant_id: MerchantId::new(1).unwrap(),
+                store_id: StoreId::new(2).unwrap(),
+                store_timezone: "Europe/Moscow".into(),
+                currency: Currency::RUB,
+            },
+            api: ApiConfig::default(),
+            scanners: Vec::new(),
+        }
+    }
+
+    /// Every record in the outbox, verified with the register key and
+    /// checked to be densely numbered and chained.
+    fn verified_outbox(&self) -> Vec<shared::record::PurchaseRecord> {
+        let conn = rusqlite::Connection::open(self.dir.path().join("agent.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT seq, body, signature FROM outbox ORDER BY seq")
+            .unwrap();
+        let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let signed: Vec<SignedRecord> = rows
+            .into_iter()
+            .map(|(seq, body, sig)| SignedRecord {
+                register_id: RegisterId::new(3).unwrap(),
+                seq: Seq::new(seq).unwrap(),
+                body: shared::crypto::to_base64(&body),
+                signature: shared::crypto::Signature::from_slice(&sig).unwrap(),
+            })
+            .collect();
+        verify_chain(&signed, &self.public_key)
+    }
+}
+
+fn verify_chain(signed: &[SignedRecord], key: &PublicKey) -> Vec<shared::record::PurchaseRecord> {
+    let mut prev = Hash256::GENESIS;
+    signed
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let v = s.open(key).expect("record verifies");
+            assert_eq!(v.record.seq.get(), i as i64 + 1, "dense seq");
+            assert_eq!(v.record.prev_hash, prev, "chained");
+            prev = v.hash;
+            v.record
+        })
+        .collect()
+}
+
+/// An address nothing listens on.
+fn unreachable_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// A clock standing still.
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// The agent running in-process.
+struct Agent {
+    url: String,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Agent {
+    async fn start(config: AgentConfig) -> Self {
+        Self::start_with_clock(config, Arc::new(pos_agent::SystemClock)).await
+    }
+
+    async fn start_with_clock(config: AgentConfig, clock: Arc<dyn Clock>) -> Self {
+        Self::start_with(config, clock, Vec::new()).await
+    }
+
+    async fn start_with(
+        config: AgentConfig,
+        clock: Arc<dyn Clock>,
+        scanners: Vec<ScannerSource>,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(pos_agent::run_with_clock(
+            config,
+            listener,
+            scanners,
+            clock,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            url,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("the agent stops promptly")
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, body).await
+    }
+
+    async fn open_check(&self) -> String {
+        let (status, view) = self.post("/v1/checks", None).await;
+        assert_eq!(status, StatusCode::CREATED);
+        view["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn add_line(
+        &self,
+        check: &str,
+        sku: &str,
+        quantity: Value,
+        price: i64,
+    ) -> (StatusCode, Value) {
+        let line = json!({"sku": sku, "name": format!("Item {sku}"), "quantity": quantity, "unit_price": price});
+        self.post(&format!("/v1/checks/{check}/lines"), Some(line))
+            .await
+    }
+
+    /// Opens a check with one line and commits it; returns the seq.
+    async fn sell(&self, sku: &str, price: i64) -> i64 {
+        let check = self.open_check().await;
+        assert_eq!(
+            self.add_line(&check, sku, json!(1), price).await.0,
+            StatusCode::CREATED
+        );
+        let (status, committed) = self.post(&format!("/v1/checks/{check}/commit"), None).await;
+        assert_eq!(status, StatusCode::CREATED, "{committed}");
+        committed["seq"].as_i64().unwrap()
+    }
+
+    async fn status(&self) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, "/v1/status", None).await;
+        assert_eq!(status, StatusCode::OK);
+        body
+    }
+
+    /// Polls the status until `done` holds.
+    async fn wait_for_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let status = self.status().await;
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or("<no ErrorBody>")
+}
+
+#[tokio::test]
+async fn a_check_is_built_priced_and_committed_once() {
+    let register = Register::new();
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+
+    let check = agent.open_check().await;
+    let (status, view) = agent.add_line(&check, "4601", json!(2), 8990).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["pricing"]["subtotal"], 17980);
+    let (status, view) = agent.add_line(&check, "4602", json!("1.5"), 1000).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["lines"][1]["line_id"], 2);
+    assert_eq!(view["pricing"]["subtotal"], 19480);
+
+    let (status, view) = agent
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/checks/{check}/lines/2"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["lines"].as_array().unwrap().len(), 1);
+    let (status, body) = agent
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/checks/{check}/lines/99"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "line_not_found")
+    );
+
+    let (status, view) = agent.post(&format!("/v1/checks/{check}/price"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["pricing"]["total"], 17980);
+    assert_eq!(view["ruleset_version"], Value::Null);
+
+    let (status, committed) = agent
+        .post(&format!("/v1/checks/{check}/commit"), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{committed}");
+    assert_eq!(committed["seq"], 1);
+    assert_eq!(committed["pricing"]["total"], 17980);
+    let (status, body) = agent
+        .post(&format!("/v1/checks/{check}/commit"), None)
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "check_not_found")
+    );
+    let (status, _) = agent
+        .call(reqwest::Method::GET, &format!("/v1/checks/{check}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let cancelled = agent.open_check().await;
+    agent.add_line(&cancelled, "4601", json!(1), 100).await;
+    let (status, _) = agent
+        .post(&format!("/v1/checks/{cancelled}/cancel"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = agent
+        .post(&format!("/v1/checks/{cancelled}/commit"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let status = agent.status().await;
+    assert_eq!(status["last_seq"], 1);
+    assert_eq!(status["outbox_pending"], 1);
+    assert_eq!(status["server_reachable"], false);
+    agent.stop().await;
+
+    let records = register.verified_outbox();
+    assert_eq!(records.len(), 1, "committing twice wrote one record");
+    let record = &records[0];
+    assert_eq!(
+        record.id.to_string(),
+        committed["record_id"].as_str().unwrap()
+    );
+    assert_eq!(record.total, Money::from_minor(17980).unwrap());
+    assert_eq!(record.lines.len(), 1);
+    assert_eq!(record.register_id.get(), 3);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_body_and_never_a_panic() {
+    let register = Register::new();
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+    let check = agent.open_check().await;
+    let lines = format!("{}/v1/checks/{check}/lines", agent.url);
+
+    let response = agent
+        .http
+        .post(&lines)
+        .header("content-type", "application/json")
+        .body("{\"sku\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: ErrorBody = response.json().await.unwrap();
+    assert_eq!(body.error, "bad_request");
+
+    let response = agent.http.post(&lines).body("{}").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+    assert!(response.json::<ErrorBody>().await.is_ok());
+
+    for quantity in [json!(0), json!(-1), json!(1.5), json!("abc")] {
+        let (status, body) = agent.add_line(&check, "4601", quantity.clone(), 100).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "quantity {quantity}: {body}"
+        );
+        assert!(
+            body["message"].as_str().unwrap().contains("quantity"),
+            "{body}"
+        );
+    }
+    let (status, body) = agent
+        .add_line(&check, "4601", json!(1), 10_000_000_000_000)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["message"].as_str().unwrap().contains("unit_price"),
+        "{body}"
+    );
+    let (status, body) = agent
+        .add_line(&check, "4601", json!(100_000), 1_000_000_000_000)
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation")
+    );
+    let (status, _) = agent.add_line(&check, "4601", json!(1), -5).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = agent
+        .post(
+            &format!("/v1/checks/{check}/lines"),
+            Some(json!({"sku": "", "name": "x", "quantity": 1, "unit_price": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, body) = agent
+        .post(&format!("/v1/checks/{check}/commit"), None)
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "empty_check")
+    );
+
+    let unknown = uuid::Uuid::now_v7();
+    let (status, body) = agent
+        .call(reqwest::Method::GET, &format!("/v1/checks/{unknown}"), None)
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "check_not_found")
+    );
+    let (status, body) = agent
+        .call(reqwest::Method::GET, "/v1/checks/not-a-uuid", None)
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
+    let (status, body) = agent.call(reqwest::Method::GET, "/v2/nothing", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+
+    let customer = format!("/v1/checks/{check}/customer");
+    let put = |body: Value| agent.call(reqwest::Method::PUT, &customer, Some(body));
+    let (status, body) = put(json!({"token": "LT1AAAA"})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "token_rejected")
+    );
+    let foreign = CustomerToken {
+        customer_id: CustomerId::new(42).unwrap(),
+        expires_at: Utc::now() + chrono::TimeDelta::minutes(5),
+        nonce: 1,
+    }
+    .issue(&SigningKey::from_seed(&[9; 32]).unwrap());
+    let (status, body) = put(json!({ "token": foreign })).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "token_rejected")
+    );
+    let (status, body) = put(json!({"card": "123"})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation")
+    );
+    let card = Ean13::card_for(CustomerId::new(5).unwrap());
+    let (status, body) = put(json!({ "card": card.as_str() })).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "customer_not_found")
+    );
+    let (status, body) = put(json!({"phone": "+7 916 123-45-67"})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "customer_not_found")
+    );
+    let (status, body) = put(json!({"card": "1", "phone": "2"})).await;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(
+        error_code(&body),
+        "bad_request",
+        "exactly one way to identify: {body}"
+    );
+
+    assert_eq!(agent.status().await["last_seq"], Value::Null);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_valid_token_identifies_even_an_uncached_customer_until_it_expires() {
+    let register = Register::new();
+    let now = Utc::now();
+    let token = CustomerToken {
+        customer_id: CustomerId::new(42).unwrap(),
+        expires_at: now + chrono::TimeDelta::minutes(5),
+        nonce: 7,
+    }
+    .issue(&server_key());
+
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+    let check = agent.open_check().await;
+    agent.add_line(&check, "4601", json!(1), 5000).await;
+    let (status, view) = agent
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/checks/{check}/customer"),
+            Some(json!({ "token": token })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["customer"]["name"], "Customer #42");
+    assert_eq!(view["customer"]["identified_by"], "token");
+    let (status, _) = agent
+        .post(&format!("/v1/checks/{check}/commit"), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    agent.stop().await;
+    let records = register.verified_outbox();
+    assert_eq!(records[0].customer.map(|c| c.id.get()), Some(42));
+
+    let later = Arc::new(FixedClock(now + chrono::TimeDelta::hours(1)));
+    let agent = Agent::start_with_clock(register.config(&unreachable_url()), later).await;
+    let check = agent.open_check().await;
+    let (status, body) = agent
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/checks/{check}/customer"),
+            Some(json!({ "token": token })),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "token_rejected")
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn scans_identify_customers_on_the_latest_check_and_pass_products_to_the_till() {
+    let register = Register::new();
+    let (scanner, scans) = tokio::sync::mpsc::channel(8);
+    let agent = Agent::start_with(
+        register.config(&unreachable_url()),
+        Arc::new(pos_agent::SystemClock),
+        vec![ScannerSource::Channel(scans)],
+    )
+    .await;
+    let mut events = agent
+        .http
+        .get(format!("{}/v1/events", agent.url))
+        .send()
+        .await
+        .unwrap();
+    let scan = |text: &str| hardware::Scan::now("test-scanner", None, text);
+
+    scanner.send(scan("4601234567893")).await.unwrap();
+    let event = next_event(&mut events, "product_scanned").await;
+    assert_eq!(event["code"], "4601234567893");
+    assert_eq!(event["source"], "test-scanner");
+
+    agent.open_check().await;
+    let latest = agent.open_check().await;
+    let token = CustomerToken {
+        customer_id: CustomerId::new(42).unwrap(),
+        expires_at: Utc::now() + chrono::TimeDelta::minutes(5),
+        nonce: 3,
+    }
+    .issue(&server_key());
+    scanner.send(scan(&token)).await.unwrap();
+    let event = next_event(&mut events, "customer_identified").await;
+    assert_eq!(event["check_id"], latest.as_str());
+    assert_eq!(event["customer"]["id"], 42);
+    let (_, view) = agent
+        .call(reqwest::Method::GET, &format!("/v1/checks/{latest}"), None)
+        .await;
+    assert_eq!(view["customer"]["identified_by"], "token");
+
+    scanner.send(scan(&token.replace('A', "B"))).await.unwrap();
+    let event = next_event(&mut events, "scan_rejected").await;
+    assert!(
+        event["reason"].as_str().unwrap().contains("token"),
+        "{event}"
+    );
+    let card = Ean13::card_for(CustomerId::new(5).unwrap());
+    scanner.send(scan(card.as_str())).await.unwrap();
+    let event = next_event(&mut events, "scan_rejected").await;
+    assert!(
+        event["reason"].as_str().unwrap().contains("unknown card"),
+        "{event}"
+    );
+
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn records_survive_a_restart_and_seq_continues_densely() {
+    let register = Register::new();
+    let url = unreachable_url();
+    let agent = Agent::start(register.config(&url)).await;
+    assert_eq!(agent.sell("a", 100).await, 1);
+    assert_eq!(agent.sell("b", 200).await, 2);
+    agent.stop().await;
+
+    let agent = Agent::start(register.config(&url)).await;
+    assert_eq!(agent.status().await["last_seq"], 2);
+    assert_eq!(agent.sell("c", 300).await, 3);
+    agent.stop().await;
+
+    let totals: Vec<i64> = register
+        .verified_outbox()
+        .iter()
+        .map(|r| r.total.minor())
+        .collect();
+    assert_eq!(totals, [100, 200, 300]);
+}
+
+// ---------------------------------------------------------------------------
+// A fake sync server.
+
+/// How the fake answers the next upload.
+#[derive(Clone, Copy, Debug)]
+enum UploadReply {
+    /// 409 with this expected seq.
+    Conflict(i64),
+    /// 503 with `Retry-After` in seconds.
+    Busy(u64),
+}
+
+#[derive(Default)]
+struct Fake {
+    /// Replies to the next uploads; acks when empty.
+    upload_script: VecDeque<UploadReply>,
+    /// Each upload's records, with when it arrived.
+    batches: Vec<(Instant, Vec<SignedRecord>)>,
+    /// Bad auth headers seen.
+    bad_auth: usize,
+    /// The release served on every ruleset poll, if any.
+    ruleset: Option<SignedRuleset>,
+    ruleset_polls: usize,
+    /// Pages served for `after` = 0.
+    customers: Vec<CustomerSnapshot>,
+    enrollments: Vec<Value>,
+}
+
+type FakeState = Arc<Mutex<Fake>>;
+
+async fn fake_server(fake: FakeState) -> String {
+    let app = axum::Router::new()
+        .route("/api/v1/records", axum::routing::post(fake_upload))
+        .route("/api/v1/ruleset", axum::routing::get(fake_ruleset))
+        .route(
+            "/api/v1/customers/changes",
+            axum::routing::get(fake_customers),
+        )
+        .route("/api/v1/registers/enroll", axum::routing::post(fake_enroll))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+fn authorised(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer 3.s3cret")
+        && headers
+            .get("x-loyalty-protocol")
+            .and_then(|v| v.to_str().ok())
+            == Some("1")
+}
+
+async fn fake_upload(
+    State(fake): State<FakeState>,
+    headers: HeaderMap,
+    Json(batch): Json<UploadBatch>,
+) -> Response {
+    let mut fake = fake.lock().unwrap();
+    if !authorised(&headers) {
+        fake.bad_auth += 1;
+    }
+    let last = batch.records.last().map(|r| r.seq);
+    fake.batches.push((Instant::now(), batch.records));
+    match fake.upload_script.pop_front() {
+        Some(UploadReply::Conflict(expected)) => (
+            StatusCode::CONFLICT,
+            Json(ErrorBody {
+                error: "seq_gap".into(),
+                message: "batch does not link to the stored head".into(),
+                expected_seq: Some(Seq::new(expected).unwrap()),
+                faults: vec![],
+            }),
+        )
+            .into_response(),
+        Some(UploadReply::Busy(secs)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", secs.to_string())],
+            "busy",
+        )
+            .into_response(),
+        None => Json(UploadAck {
+            acked_through: last,
+            head_hash: Hash256::GENESIS,
+            server_time: Utc::now(),
+        })
+        .into_response(),
+    }
+}
+
+async fn fake_ruleset(State(fake): State<FakeState>) -> Response {
+    let served = {
+        let mut fake = fake.lock().unwrap();
+        fake.ruleset_polls += 1;
+        fake.ruleset.clone()
+    };
+    match served {
+        Some(signed) => Json(signed).into_response(),
+        None => {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+    }
+}
+
+async fn fake_customers(
+    State(fake): State<FakeState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let after = q.iter().find(|(k, _)| k == "after").map(|(_, v)| v.clone());
+    if after.as_deref() == Some("0") {
+        let customers = fake.lock().unwrap().customers.clone();
+        if !customers.is_empty() {
+            return Json(CustomerDeltaPage {
+                next_cursor: 1,
+                customers,
+                more: false,
+            })
+            .into_response();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn fake_enroll(State(fake): State<FakeState>, Json(request): Json<Value>) -> Response {
+    let mut fake = fake.lock().unwrap();
+    if fake
+        .enrollments
+        .iter()
+        .any(|e| e["enrollment_token"] == request["enrollment_token"])
+    {
+        return (
+            StatusCode::CONFLICT,
+            Json(ErrorBody {
+                error: "token_used".into(),
+                message: "enrollment token already used".into(),
+                expected_seq: None,
+                faults: vec![],
+            }),
+        )
+            .into_response();
+    }
+    fake.enrollments.push(request);
+    Json(EnrollResponse {
+        register_id: RegisterId::new(3).unwrap(),
+        merchant_id: MerchantId::new(1).unwrap(),
+        store_id: StoreId::new(2).unwrap(),
+        store_name: "Тверская".into(),
+        store_timezone: "Europe/Moscow".into(),
+        currency: Currency::RUB,
+        register_secret: "s3cret".into(),
+        server_public_key: server_key().public_key(),
+    })
+    .into_response()
+}
+
+/// Commits `n` sales with the server unreachable, so the outbox holds them.
+async fn offline_sales(register: &Register, n: usize) {
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+    for i in 0..n {
+        agent.sell("4601", 100 * (i as i64 + 1)).await;
+    }
+    agent.stop().await;
+}
+
+fn seqs(batch: &[SignedRecord]) -> Vec<i64> {
+    batch.iter().map(|r| r.seq.get()).collect()
+}
+
+#[tokio::test]
+async fn the_outbox_uploads_in_order_when_the_server_returns_and_commits_wake_the_uploader() {
+    let register = Register::new();
+    offline_sales(&register, 3).await;
+    let fake = FakeState::default();
+    let url = fake_server(Arc::clone(&fake)).await;
+
+    let agent = Agent::start(register.config(&url)).await;
+    agent
+        .wait_for_status("the backlog acked", |s| s["acked_seq"] == 3)
+        .await;
+    // The upload interval is a minute: only the commit can wake the uploader.
+    agent.sell("4602", 500).await;
+    let status = agent
+        .wait_for_status("the new sale acked", |s| s["acked_seq"] == 4)
+        .await;
+    assert_eq!(status["outbox_pending"], 0);
+    assert_eq!(status["server_reachable"], true);
+    agent.stop().await;
+
+    let fake = fake.lock().unwrap();
+    assert_eq!(fake.bad_auth, 0);
+    let uploaded: Vec<SignedRecord> = fake.batches.iter().flat_map(|(_, b)| b.clone()).collect();
+    let records = verify_chain(&uploaded, &register.public_key);
+    assert_eq!(records.len(), 4);
+}
+
+#[tokio::test]
+async fn a_conflict_with_expected_seq_rewinds_the_uploader() {
+    let register = Register::new();
+    offline_sales(&register, 3).await;
+    let fake = FakeState::default();
+    fake.lock()
+        .unwrap()
+        .upload_script
+        .push_back(UploadReply::Conflict(3));
+    let url = fake_server(Arc::clone(&fake)).await;
+
+    let agent = Agent::start(register.config(&url)).await;
+    agent
+        .wait_for_status("acked through 3", |s| s["acked_seq"] == 3)
+        .await;
+    agent.stop().await;
+
+    let fake = fake.lock().unwrap();
+    let batches: Vec<Vec<i64>> = fake.batches.iter().map(|(_, b)| seqs(b)).collect();
+    assert_eq!(batches, [vec![1, 2, 3], vec![3]]);
+}
+
+#[tokio::test]
+async fn a_busy_server_is_retried_after_its_retry_after() {
+    let register = Register::new();
+    offline_sales(&register, 2).await;
+    let fake = FakeState::default();
+    fake.lock()
+        .unwrap()
+        .upload_script
+        .push_back(UploadReply::Busy(1));
+    let url = fake_server(Arc::clone(&fake)).await;
+
+    let agent = Agent::start(register.config(&url)).await;
+    let status = agent
+        .wait_for_status("acked through 2", |s| s["acked_seq"] == 2)
+        .await;
+    assert_eq!(status["last_sync_error"], Value::Null);
+    agent.stop().await;
+
+    let fake = fake.lock().unwrap();
+    assert_eq!(fake.batches.len(), 2, "one refused, one acked");
+    let waited = fake.batches[1].0 - fake.batches[0].0;
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}"
+    );
+    assert_eq!(seqs(&fake.batches[1].1), [1, 2]);
+}
+
+fn release(version: i64, percent: u32) -> RulesetRelease {
+    RulesetRelease {
+        merchant_id: MerchantId::new(1).unwrap(),
+        version: RulesetVersion::new(version).unwrap(),
+        effective_from: Utc::now(),
+        schema_version: SCHEMA_VERSION,
+        min_agent_version: "0.1.0".into(),
+        ruleset: Ruleset {
+            currency: Currency::RUB,
+            programme: Programme::default(),
+            promotions: vec![Promotion {
+                id: shared::ids::PromotionId::parse("milk").unwrap(),
+                name: "Milk".into(),
+                description: String::new(),
+                target: Target::Skus {
+                    skus: vec![shared::ids::Sku::parse("4601").unwrap()],
+                },
+                reward: Reward::PercentOff {
+                    percent: BasisPoints::new(percent).unwrap(),
+                },
+                starts_at: None,
+                ends_at: None,
+                stores: vec![],
+                priority: 0,
+                combines_with_tier: false,
+                funded_by: None,
+            }],
+        },
+    }
+}
+
+async fn priced_discount(agent: &Agent) -> Value {
+    let check = agent.open_check().await;
+    let (_, view) = agent.add_line(&check, "4601", json!(1), 10_000).await;
+    agent
+        .post(&format!("/v1/checks/{check}/cancel"), None)
+        .await;
+    view["pricing"]["discount"].clone()
+}
+
+async fn wait_for_polls(fake: &FakeState, more_than: usize) {
+    let deadline = Instant::now() + WAIT;
+    while fake.lock().unwrap().ruleset_polls <= more_than {
+        assert!(Instant::now() < deadline, "the agent stopped polling");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reads server-sent events until one of type `name` arrives.
+async fn next_event(events: &mut reqwest::Response, name: &str) -> Value {
+    let mut buffer = String::new();
+    loop {
+        let chunk = tokio::time::timeout(WAIT, events.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let is_named = frame.lines().any(|l| l == format!("event: {name}"));
+            let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (true, Some(data)) = (is_named, data) {
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn newer_signed_rulesets_activate_without_restart_and_bad_ones_are_refused() {
+    let register = Register::new();
+    let fake = FakeState::default();
+    let url = fake_server(Arc::clone(&fake)).await;
+    let agent = Agent::start(register.config(&url)).await;
+    assert_eq!(priced_discount(&agent).await, 0);
+
+    let mut events = agent
+        .http
+        .get(format!("{}/v1/events", agent.url))
+        .send()
+        .await
+        .unwrap();
+    fake.lock().unwrap().ruleset = Some(release(2, 1000).seal(&server_key()).unwrap());
+    let event = next_event(&mut events, "ruleset_activated").await;
+    assert_eq!(event, json!({"type": "ruleset_activated", "version": 2}));
+    assert_eq!(agent.status().await["ruleset_version"], 2);
+    assert_eq!(priced_discount(&agent).await, 1000);
+
+    let refused = [
+        release(1, 2000).seal(&server_key()).unwrap(),
+        release(3, 3000)
+            .seal(&SigningKey::from_seed(&[1; 32]).unwrap())
+            .unwrap(),
+        {
+            let mut truncated = release(4, 4000).seal(&server_key()).unwrap();
+            truncated.body.truncate(truncated.body.len() - 8);
+            truncated
+        },
+    ];
+    for signed in refused {
+        let polls = {
+            let mut fake = fake.lock().unwrap();
+            fake.ruleset = Some(signed);
+            fake.ruleset_polls
+        };
+        wait_for_polls(&fake, polls + 1).await;
+        assert_eq!(agent.status().await["ruleset_version"], 2);
+        assert_eq!(priced_discount(&agent).await, 1000);
+    }
+    agent.stop().await;
+
+    fake.lock().unwrap().ruleset = None;
+    let agent = Agent::start(register.config(&url)).await;
+    assert_eq!(
+        agent.status().await["ruleset_version"],
+        2,
+        "the last good ruleset is stored"
+    );
+    assert_eq!(priced_discount(&agent).await, 1000);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn customer_changes_fill_the_cache_for_card_and_phone_lookups() {
+    let register = Register::new();
+    let fake = FakeState::default();
+    let id = CustomerId::new(5).unwrap();
+    fake.lock().unwrap().customers = vec![CustomerSnapshot {
+        id,
+        name: "Анна".into(),
+        card_number: Ean13::card_for(id),
+        phone: Some(shared::identity::PhoneNumber::parse("+79161234567").unwrap()),
+        lifetime_spend: Money::from_minor(100_000).unwrap(),
+        points_balance: 250,
+        tokens_valid_after: None,
+    }];
+    let url = fake_server(Arc::clone(&fake)).await;
+    let agent = Agent::start(register.config(&url)).await;
+    agent
+        .wait_for_status("the customer cached", |s| s["cached_customers"] == 1)
+        .await;
+
+    let check = agent.open_check().await;
+    let customer = format!("/v1/checks/{check}/customer");
+    for (body, how) in [
+        (json!({"card": Ean13::card_for(id).as_str()}), "card"),
+        (json!({"phone": "8 (916) 123-45-67"}), "phone"),
+    ] {
+        let (status, view) = agent
+            .call(reqwest::Method::PUT, &customer, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["customer"]["name"], "Анна");
+        assert_eq!(view["customer"]["points_balance"], 250);
+        assert_eq!(view["customer"]["identified_by"], how);
+    }
+    let (status, view) = agent.call(reqwest::Method::DELETE, &customer, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["customer"], Value::Null);
+    agent.stop().await;
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn enrollment_writes_a_private_key_and_config_and_refuses_reuse() {
+    let fake = FakeState::default();
+    let url = fake_server(Arc::clone(&fake)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir: PathBuf = dir.path().join("agent");
+
+    let config = pos_agent::enroll(&url, "one-time", &data_dir)
+        .await
+        .unwrap();
+    assert_eq!(config.sync.register_id.get(), 3);
+    assert_eq!(config.sync.server_public_key, server_key().public_key());
+    let key_path = data_dir.join("register.pk8");
+    assert_eq!(mode(&key_path), 0o600);
+    assert_eq!(mode(&data_dir.join("agent.toml")), 0o600);
+    let key = SigningKey::from_pkcs8(&std::fs::read(&key_path).unwrap()).unwrap();
+    let sent = fake.lock().unwrap().enrollments[0]["public_key"].clone();
+    assert_eq!(sent, json!(key.public_key().to_base64()));
+    let loaded = AgentConfig::load(&data_dir, None).unwrap();
+    assert_eq!(loaded.sync.url, url);
+    assert_eq!(loaded.register.store_id.get(), 2);
+
+    let err = pos_agent::enroll(&url, "another", &data_dir)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("already holds an enrollment"),
+        "{err}"
+    );
+
+    let fresh = dir.path().join("fresh");
+    let err = pos_agent::enroll(&url, "one-time", &fresh)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("enrollment token already used"),
+        "{err:#}"
+    );
+    assert!(!fresh.join("register.pk8").exists());
+
+    // The enrolled register runs from what enrollment wrote.
+    let agent = Agent::start(loaded).await;
+    assert_eq!(agent.sell("4601", 100).await, 1);
+    agent
+        .wait_for_status("the sale uploaded", |s| s["acked_seq"] == 1)
+        .await;
+    agent.stop().await;
+
+    // Enrolling again keeps the old database aside, the new register starts afresh.
+    let again = ExistingEnrollment::Replace;
+    pos_agent::enroll_with(&url, "second", &data_dir, again)
+        .await
+        .unwrap();
+    let new_key = SigningKey::from_pkcs8(&std::fs::read(&key_path).unwrap()).unwrap();
+    assert_ne!(new_key.public_key(), key.public_key());
+    let retired = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("agent.db.retired-")
+        });
+    assert!(retired, "the old database is kept");
+    assert!(!data_dir.join("agent.db").exists());
+}
+
+#[tokio::test]
+async fn enrolling_again_never_abandons_records_the_server_lacks() {
+    let fake = FakeState::default();
+    let url = fake_server(Arc::clone(&fake)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = pos_agent::enroll(&url, "first", dir.path()).await.unwrap();
+    let mut offline = config.clone();
+    offline.sync.url = unreachable_url();
+    let agent = Agent::start(offline).await;
+    agent.sell("4601", 100).await;
+    agent.stop().await;
+
+    let err = pos_agent::enroll_with(&url, "second", dir.path(), ExistingEnrollment::Replace)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("have not reached the server"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.lock().unwrap().enrollments.len(),
+        1,
+        "the token is not spent"
+    );
+}
