@@ -516,6 +516,8 @@ pub mod till {
             source: String,
             /// Who.
             customer: CustomerBrief,
+            /// The open check the customer was attached to, if any.
+            check_id: Option<Uuid>,
         },
         /// A product barcode was scanned: add it to the check.
         ProductScanned {
