@@ -1,0 +1,243 @@
+//! The perf harness. Every figure is printed beside the limit or the
+//! baseline it is compared with, measured in the same run on the same
+//! machine, so a noisy shared machine shows up in both.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use shared::crypto::{Hash256, SigningContext, SigningKey, generate_pkcs8};
+use shared::ids::{Category, MerchantId, PromotionId, RegisterId, Seq, Sku, StoreId};
+use shared::money::{BasisPoints, Currency, Money, Quantity};
+use shared::pricing::{CustomerStanding, Engine, PricingContext};
+use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordKind, RecordLine};
+use shared::ruleset::{Promotion, Reward, Ruleset, Target};
+use shared::wire::sync::{EnrollRequest, EnrollResponse, UploadAck, UploadBatch};
+use system_tests::scenario::{self, CATALOG, create_chain, line_json};
+use system_tests::system::{TestAgent, TestServer};
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn row(what: &str, value: String, limit: String, ratio: f64) {
+    let verdict = if ratio <= 1.0 { "ok" } else { "OVER" };
+    println!("{what:<48} {value:>14}   limit {limit:>12}   ratio {ratio:>6.2}  {verdict}");
+}
+
+fn info(what: &str, value: String, beside: String) {
+    println!("{what:<48} {value:>14}   beside {beside:>12}");
+}
+
+/// A ruleset with `n` promotions spread over SKUs and categories.
+fn many_rules(n: usize, skus: usize) -> Ruleset {
+    let mut rs = scenario::programme();
+    rs.promotions = (0..n)
+        .map(|i| Promotion {
+            id: PromotionId::parse(format!("p{i}")).expect("id"),
+            name: format!("Promotion {i}"),
+            description: String::new(),
+            target: if i % 4 == 0 {
+                Target::Categories { categories: vec![Category::parse(format!("cat{}", i % 50)).expect("cat")] }
+            } else {
+                Target::Skus { skus: vec![Sku::parse(format!("sku{}", (i * 7) % skus)).expect("sku")] }
+            },
+            reward: Reward::PercentOff { percent: BasisPoints::new(100 + (i as u32 % 30) * 100).expect("bp") },
+            starts_at: None,
+            ends_at: None,
+            stores: vec![],
+            priority: (i % 5) as i32,
+            combines_with_tier: i % 2 == 0,
+            funded_by: None,
+        })
+        .collect();
+    rs
+}
+
+fn basket(lines: usize, skus: usize) -> Vec<shared::basket::Line> {
+    (0..lines)
+        .map(|i| shared::basket::Line {
+            sku: Sku::parse(format!("sku{}", (i * 13) % skus)).expect("sku"),
+            name: format!("Item {i}"),
+            category: Some(Category::parse(format!("cat{}", i % 50)).expect("cat")),
+            quantity: Quantity::from_milli(1000 + (i as u64 % 3) * 500).expect("qty"),
+            unit_price: Money::from_minor(1_000 + (i as i64 * 137) % 50_000).expect("price"),
+        })
+        .collect()
+}
+
+fn bench_pricing(lines: usize, rules: usize, limit: Duration) {
+    let engine = Engine::new(many_rules(rules, 2_000)).expect("valid ruleset");
+    let basket = basket(lines, 2_000);
+    let customer = CustomerStanding { lifetime_spend: Money::from_minor(2_000_000).expect("m"), points_balance: 0 };
+    let ctx = PricingContext { store: StoreId::new(1).expect("id"), now: Utc::now() };
+    for _ in 0..200 {
+        std::hint::black_box(engine.price(&basket, Some(&customer), &ctx).expect("prices"));
+    }
+    let mut samples: Vec<Duration> = (0..5_000)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(engine.price(&basket, Some(&customer), &ctx).expect("prices"));
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
+    info(&format!("pricing {lines} lines × {rules} rules, p50"), format!("{:.1} µs", us(p50)), "-".into());
+    row(&format!("pricing {lines} lines × {rules} rules, p99"), format!("{:.1} µs", us(p99)), format!("{:.0} µs", us(limit)), us(p99) / us(limit));
+}
+
+/// p99 of a bare SQLite insert + COMMIT with WAL and synchronous=FULL.
+fn bare_sqlite_commit_p99(dir: &std::path::Path) -> anyhow::Result<Duration> {
+    let conn = rusqlite::Connection::open(dir.join("bare.db"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)", [])?;
+    let body = vec![7u8; 1500];
+    let mut samples = Vec::new();
+    for i in 0..300 {
+        let t = Instant::now();
+        conn.execute("INSERT INTO t (seq, body) VALUES (?1, ?2)", rusqlite::params![i, body])?;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    Ok(percentile(&samples, 0.99))
+}
+
+async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut samples = Vec::new();
+    for i in 0..300 {
+        let check = agent.till.open().await?;
+        agent.till.add_line(check.id, &line_json(&CATALOG[i % CATALOG.len()], 1)).await?;
+        agent.till.add_line(check.id, &line_json(&CATALOG[(i + 3) % CATALOG.len()], 2)).await?;
+        let t = Instant::now();
+        agent.till.commit(check.id).await?;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    let p99 = percentile(&samples, 0.99);
+    let bare = bare_sqlite_commit_p99(dir)?;
+    info("till commit over HTTP (price+sign+fsync), p50", format!("{:.0} µs", us(percentile(&samples, 0.5))), "-".into());
+    info("till commit over HTTP (price+sign+fsync), p99", format!("{:.0} µs", us(p99)), format!("{:.0} µs", us(bare)));
+    println!("{:<48} {:>14.2}   (bare SQLite commit, synchronous=FULL, same disk)", "  ratio till / bare SQLite p99", us(p99) / us(bare));
+    Ok(())
+}
+
+async fn bench_ingest(server: &TestServer, store: StoreId, merchant: MerchantId) -> anyhow::Result<()> {
+    let key = SigningKey::from_pkcs8(&generate_pkcs8(&ring::rand::SystemRandom::new())?)?;
+    let http = reqwest::Client::new();
+    let enrollment = server.admin().enrollment_token(store).await?;
+    let enrolled: EnrollResponse = http
+        .post(format!("{}/api/v1/registers/enroll", server.url()))
+        .json(&EnrollRequest { enrollment_token: enrollment.token, public_key: key.public_key(), agent_version: "perf".into(), hostname: "perf".into() })
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let register = enrolled.register_id;
+    let bearer = format!("{}.{}", register, enrolled.register_secret);
+
+    let total = 20_000usize;
+    let batch_size = 1_000usize;
+    let mut prev = Hash256::GENESIS;
+    let mut batches = Vec::new();
+    let mut batch = Vec::with_capacity(batch_size);
+    for i in 1..=total {
+        let (signed, hash) = record(register, store, merchant, i as i64, prev).seal(&key)?;
+        prev = hash;
+        batch.push(signed);
+        if batch.len() == batch_size {
+            batches.push(std::mem::take(&mut batch));
+        }
+    }
+    let t = Instant::now();
+    for records in batches {
+        let ack: UploadAck = http
+            .post(format!("{}/api/v1/records", server.url()))
+            .bearer_auth(&bearer)
+            .header(shared::wire::PROTOCOL_HEADER, shared::wire::PROTOCOL_VERSION.to_string())
+            .json(&UploadBatch { records })
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        std::hint::black_box(ack);
+    }
+    let ingest_rate = total as f64 / t.elapsed().as_secs_f64();
+
+    let (signed, _) = record(register, store, merchant, 1, Hash256::GENESIS).seal(&key)?;
+    let bytes = shared::crypto::from_base64(&signed.body).context("base64")?;
+    let public = key.public_key();
+    let n = 20_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        public.verify(SigningContext::PurchaseRecord, &bytes, &signed.signature)?;
+    }
+    let verify_rate = n as f64 / t.elapsed().as_secs_f64();
+    info("server ingest, records/s (batches of 1000)", format!("{ingest_rate:.0}"), format!("{verify_rate:.0}"));
+    println!("{:<48} {:>14.2}   (ring Ed25519 verifications/s on this machine)", "  ratio ingest / verify", ingest_rate / verify_rate);
+    Ok(())
+}
+
+fn record(register: RegisterId, store: StoreId, merchant: MerchantId, seq: i64, prev: Hash256) -> PurchaseRecord {
+    let price = Money::from_minor(10_000 + seq % 5_000).expect("price");
+    PurchaseRecord {
+        format: RECORD_FORMAT,
+        id: uuid::Uuid::now_v7(),
+        merchant_id: merchant,
+        store_id: store,
+        register_id: register,
+        seq: Seq::new(seq).expect("seq"),
+        prev_hash: prev,
+        wall_time: Utc::now(),
+        ruleset_version: None,
+        kind: RecordKind::Sale,
+        currency: Currency::RUB,
+        customer: None,
+        lines: vec![RecordLine {
+            sku: Sku::parse("4600000000011").expect("sku"),
+            name: "Молоко".into(),
+            category: Some(Category::parse("dairy").expect("cat")),
+            quantity: Quantity::ONE,
+            unit_price: price,
+            amount: price,
+            discount: Money::ZERO,
+            total: price,
+            points: 0,
+            applied: vec![],
+        }],
+        subtotal: price,
+        discount: Money::ZERO,
+        total: price,
+        points_earned: 0,
+        points_redeemed: 0,
+        applied: vec![],
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        println!("note: a debug build; run with --release for figures worth comparing\n");
+    }
+    println!("== pricing engine ==");
+    bench_pricing(50, 500, Duration::from_micros(200));
+    bench_pricing(200, 5_000, Duration::from_millis(1));
+
+    println!("\n== till and server ==");
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let chain = create_chain(&server.admin()).await?;
+    let token = server.admin().enrollment_token(chain.stores[0].id).await?;
+    let mut agent = TestAgent::enroll(&server.url(), &token.token, &tmp.path().join("till")).await?;
+    bench_till_commit(&agent, tmp.path()).await?;
+    agent.stop().await?;
+    bench_ingest(&server, chain.stores[0].id, chain.merchant_id()).await?;
+    Ok(())
+}

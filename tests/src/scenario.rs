@@ -1,0 +1,193 @@
+//! The chain the demo and the tests run: a merchant with two stores, a
+//! programme with three tiers and bonus points, a dairy promotion, a small
+//! catalog and a few customers. Deterministic, so runs are comparable.
+
+use chrono::NaiveDate;
+use serde_json::json;
+use shared::identity::{Gender, PhoneNumber};
+use shared::ids::{Category, MerchantId, PromotionId, Sku};
+use shared::money::{BasisPoints, Currency, Money};
+use shared::ruleset::{EarnRule, Programme, Promotion, Reward, Ruleset, Target, Tier};
+use shared::wire::admin::{CustomerView, Merchant, NewCustomer, NewStore, Store};
+
+use crate::clients::AdminClient;
+
+/// A product on the shelf.
+#[derive(Clone, Copy, Debug)]
+pub struct Product {
+    /// SKU (EAN-13).
+    pub sku: &'static str,
+    /// Name on the receipt.
+    pub name: &'static str,
+    /// Category.
+    pub category: &'static str,
+    /// Unit price in kopecks.
+    pub price: i64,
+}
+
+/// The shelf.
+pub const CATALOG: &[Product] = &[
+    Product { sku: "4600000000011", name: "Молоко 3,2% 1 л", category: "dairy", price: 8_990 },
+    Product { sku: "4600000000028", name: "Кефир 1% 900 г", category: "dairy", price: 7_450 },
+    Product { sku: "4600000000035", name: "Сыр Российский 200 г", category: "dairy", price: 23_900 },
+    Product { sku: "4600000000042", name: "Хлеб Бородинский", category: "bakery", price: 6_290 },
+    Product { sku: "4600000000059", name: "Батон нарезной", category: "bakery", price: 4_990 },
+    Product { sku: "4600000000066", name: "Кофе зерновой 1 кг", category: "grocery", price: 129_900 },
+    Product { sku: "4600000000073", name: "Гречка 900 г", category: "grocery", price: 11_490 },
+    Product { sku: "4600000000080", name: "Яблоки Голден 1 кг", category: "produce", price: 15_990 },
+    Product { sku: "4600000000097", name: "Шоколад горький", category: "sweets", price: 13_990 },
+    Product { sku: "4600000000103", name: "Сигареты", category: "tobacco", price: 21_500 },
+];
+
+/// A line for the till API.
+pub fn line_json(p: &Product, quantity: u32) -> serde_json::Value {
+    json!({"sku": p.sku, "name": p.name, "category": p.category, "quantity": quantity, "unit_price": p.price})
+}
+
+fn money(minor: i64) -> Money {
+    Money::from_minor(minor).expect("constant in range")
+}
+
+fn bp(v: u32) -> BasisPoints {
+    BasisPoints::new(v).expect("constant in range")
+}
+
+/// The programme: Bronze from 0 ₽ (0 %), Silver from 20 000 ₽ (3 %), Gold
+/// from 80 000 ₽ (7 %) lifetime; 1 point per full 100 ₽, none on tobacco;
+/// and 10 % off dairy.
+pub fn programme() -> Ruleset {
+    Ruleset {
+        currency: Currency::RUB,
+        programme: Programme {
+            tiers: vec![
+                Tier { name: "Bronze".into(), min_lifetime_spend: money(0), discount: bp(0) },
+                Tier { name: "Silver".into(), min_lifetime_spend: money(2_000_000), discount: bp(300) },
+                Tier { name: "Gold".into(), min_lifetime_spend: money(8_000_000), discount: bp(700) },
+            ],
+            earn: Some(EarnRule {
+                per: money(10_000),
+                points: 1,
+                excluded_categories: vec![Category::parse("tobacco").expect("constant")],
+            }),
+        },
+        promotions: vec![dairy_promotion()],
+    }
+}
+
+/// 10 % off dairy, on top of the tier discount.
+pub fn dairy_promotion() -> Promotion {
+    Promotion {
+        id: PromotionId::parse("dairy-10").expect("constant"),
+        name: "Молочная неделя −10%".into(),
+        description: "Скидка 10% на молочные продукты".into(),
+        target: Target::Categories { categories: vec![Category::parse("dairy").expect("constant")] },
+        reward: Reward::PercentOff { percent: bp(1000) },
+        starts_at: None,
+        ends_at: None,
+        stores: vec![],
+        priority: 0,
+        combines_with_tier: true,
+        funded_by: None,
+    }
+}
+
+/// 20 % off the Borodinsky bread, funded by the bakery: the promotion the
+/// demo publishes mid-run.
+pub fn bread_promotion() -> Promotion {
+    Promotion {
+        id: PromotionId::parse("borodinsky-20").expect("constant"),
+        name: "Бородинский −20%".into(),
+        description: "Хлебозавод №1 дарит скидку 20%".into(),
+        target: Target::Skus { skus: vec![Sku::parse(CATALOG[3].sku).expect("constant")] },
+        reward: Reward::PercentOff { percent: bp(2000) },
+        starts_at: None,
+        ends_at: None,
+        stores: vec![],
+        priority: 10,
+        combines_with_tier: false,
+        funded_by: Some("Хлебозавод №1".into()),
+    }
+}
+
+/// The customers: name, phone, gender, birth date.
+pub const CUSTOMERS: &[(&str, &str, Gender, (i32, u32, u32))] = &[
+    ("Анна Смирнова", "+79160000001", Gender::Female, (1994, 3, 12)),
+    ("Иван Петров", "+79160000002", Gender::Male, (1981, 7, 30)),
+    ("Мария Иванова", "+79160000003", Gender::Female, (1968, 11, 2)),
+    ("Олег Кузнецов", "+79160000004", Gender::Male, (2003, 1, 19)),
+    ("Елена Соколова", "+79160000005", Gender::Female, (1957, 5, 8)),
+    ("Дмитрий Волков", "+79160000006", Gender::Male, (1990, 9, 23)),
+];
+
+/// The chain as created on the server.
+pub struct Chain {
+    /// The merchant.
+    pub merchant: Merchant,
+    /// Two stores: Moscow and Novosibirsk.
+    pub stores: Vec<Store>,
+    /// The customers.
+    pub customers: Vec<CustomerView>,
+}
+
+/// Creates the merchant, brand, stores, programme and customers.
+pub async fn create_chain(admin: &AdminClient) -> anyhow::Result<Chain> {
+    let merchant = admin.merchant("Ромашка").await?;
+    let brand = admin.brand(merchant.id, "Ромашка у дома").await?;
+    let mut stores = Vec::new();
+    for (name, tz) in [("Тверская, 12", "Europe/Moscow"), ("Красный проспект, 5", "Asia/Novosibirsk")] {
+        let store = NewStore { brand_id: Some(brand.id), name: name.into(), timezone: tz.into() };
+        stores.push(admin.store(merchant.id, &store).await?);
+    }
+    admin.publish(merchant.id, &programme()).await?;
+    let mut customers = Vec::new();
+    for (name, phone, gender, (y, m, d)) in CUSTOMERS {
+        let new = NewCustomer {
+            name: (*name).into(),
+            phone: Some(PhoneNumber::parse(phone)?),
+            email: None,
+            gender: *gender,
+            birth_date: NaiveDate::from_ymd_opt(*y, *m, *d),
+        };
+        customers.push(admin.customer(merchant.id, &new).await?);
+    }
+    Ok(Chain { merchant, stores, customers })
+}
+
+/// The merchant id of a chain.
+impl Chain {
+    /// Its merchant id.
+    pub fn merchant_id(&self) -> MerchantId {
+        self.merchant.id
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so scripted checks are the
+/// same on every run.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeds the generator.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    /// An index drawn with the given relative weights.
+    pub fn weighted(&mut self, weights: &[u64]) -> usize {
+        let mut pick = self.below(weights.iter().sum());
+        for (i, w) in weights.iter().enumerate() {
+            if pick < *w {
+                return i;
+            }
+            pick -= w;
+        }
+        weights.len().saturating_sub(1)
+    }
+
+    /// The next value in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    }
+}

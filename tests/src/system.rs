@@ -1,0 +1,282 @@
+//! Starts the real server and real agents in-process on port 0, each with
+//! its own data directory and a real pseudo-terminal as its scanner, and
+//! stops and restarts them on the same address and data to simulate
+//! outages.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::clients::{AdminClient, TillClient};
+use crate::pty::ScannerPty;
+
+/// A running service with a way to stop it.
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .context("service did not stop within 30 s")?
+            .context("service task panicked")?
+    }
+}
+
+fn shutdown_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+/// Binds `addr`, retrying briefly while a just-closed listener lets go.
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let mut last = None;
+    for _ in 0..50 {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("bind {addr}"), anyhow::Error::from))
+}
+
+/// The server under test.
+pub struct TestServer {
+    addr: SocketAddr,
+    admin_token: String,
+    data_dir: PathBuf,
+    running: Option<Running>,
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1 port 0 over `data_dir`.
+    pub async fn start(data_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_at(data_dir, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts a server on `addr` over `data_dir`.
+    pub async fn start_at(data_dir: &Path, addr: SocketAddr) -> anyhow::Result<Self> {
+        let mut server = TestServer {
+            addr,
+            admin_token: "test-admin-token-0123456789".to_owned(),
+            data_dir: data_dir.to_owned(),
+            running: None,
+        };
+        server.launch().await?;
+        Ok(server)
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let listener = bind(self.addr).await?;
+        self.addr = listener.local_addr()?;
+        let settings = sync_server::Settings {
+            data_dir: self.data_dir.clone(),
+            listen: self.addr,
+            admin_token: self.admin_token.clone().into(),
+            public_url: None,
+            longpoll: sync_server::config::LongPollSettings { max_wait_secs: 2 },
+            tokens: Default::default(),
+            ingest: Default::default(),
+            clock: Default::default(),
+        };
+        let (stop, shutdown) = shutdown_signal();
+        let task = tokio::spawn(sync_server::serve(settings, listener, shutdown));
+        self.running = Some(Running { stop, task });
+        self.wait_healthy().await
+    }
+
+    async fn wait_healthy(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("{}/health", self.url())).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("server at {} did not become healthy", self.url())
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The admin bearer token.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// An admin API client.
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::new(&self.url(), &self.admin_token)
+    }
+
+    /// Stops the server (the network "goes down" for every agent).
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(r) = self.running.take() {
+            r.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same address and data.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await?;
+        self.launch().await
+    }
+}
+
+/// How agents under test are tuned: short waits so tests stay quick.
+pub fn tune_for_tests(config: &mut pos_agent::AgentConfig) {
+    config.sync.upload_interval_ms = 100;
+    config.sync.longpoll_wait_secs = 2;
+    config.sync.backoff_initial_ms = 50;
+    config.sync.backoff_max_ms = 400;
+}
+
+/// An agent under test, with its pty scanner and a till client.
+pub struct TestAgent {
+    /// The till's client for the agent's local API.
+    pub till: TillClient,
+    /// The agent's configuration as enrolled.
+    pub config: pos_agent::AgentConfig,
+    scanner: ScannerPty,
+    api_addr: SocketAddr,
+    running: Option<Running>,
+}
+
+impl TestAgent {
+    /// Enrolls a register at `server_url` with a one-time token into
+    /// `data_dir`, then starts it with a fresh pty as its scanner.
+    pub async fn enroll(server_url: &str, enrollment_token: &str, data_dir: &Path) -> anyhow::Result<Self> {
+        let mut config = pos_agent::enroll(server_url, enrollment_token, data_dir).await?;
+        tune_for_tests(&mut config);
+        let scanner = ScannerPty::open()?;
+        let mut agent = TestAgent {
+            till: TillClient::new("http://127.0.0.1:0"),
+            config,
+            scanner,
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            running: None,
+        };
+        agent.launch().await?;
+        Ok(agent)
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let listener = bind(self.api_addr).await?;
+        self.api_addr = listener.local_addr()?;
+        self.till = TillClient::new(&format!("http://{}", self.api_addr));
+        let serial = hardware::SerialConfig {
+            path: self.scanner.path().display().to_string(),
+            baud: 9600,
+            ..Default::default()
+        };
+        let (stop, shutdown) = shutdown_signal();
+        let task = tokio::spawn(pos_agent::run(
+            self.config.clone(),
+            listener,
+            vec![pos_agent::ScannerSource::Serial(serial)],
+            shutdown,
+        ));
+        self.running = Some(Running { stop, task });
+        for _ in 0..100 {
+            if self.till.status().await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("agent at {} did not answer", self.till.base())
+    }
+
+    /// The scanner attached to this register.
+    pub fn scanner(&mut self) -> &mut ScannerPty {
+        &mut self.scanner
+    }
+
+    /// The path the agent reads its scanner from.
+    pub fn scanner_path(&self) -> &Path {
+        self.scanner.path()
+    }
+
+    /// The agent's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// Stops the agent.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(r) = self.running.take() {
+            r.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Restarts the agent on the same data and API address.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await?;
+        self.launch().await
+    }
+
+    /// Waits until the outbox is empty (everything acknowledged).
+    pub async fn wait_synced(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_status(timeout, |s| s.outbox_pending == 0).await
+    }
+
+    /// Waits until the agent prices with ruleset `version` or newer.
+    pub async fn wait_ruleset(&self, version: shared::ids::RulesetVersion, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_status(timeout, |s| s.ruleset_version.is_some_and(|v| v >= version)).await
+    }
+
+    /// Polls `/v1/status` until `cond` holds.
+    pub async fn wait_status(
+        &self,
+        timeout: Duration,
+        cond: impl Fn(&shared::wire::till::AgentStatus) -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let s = self.till.status().await?;
+            if cond(&s) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("agent status did not reach the expected state within {timeout:?}: {s:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Committed records read straight from an agent's outbox file.
+pub fn outbox_totals(data_dir: &Path) -> anyhow::Result<(i64, i64)> {
+    let db = pos_agent::database_path(data_dir);
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("open {}", db.display()))?;
+    let (n, sum) = conn.query_row("SELECT COUNT(*), COALESCE(SUM(total), 0) FROM outbox", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    Ok((n, sum))
+}
+
+/// Forgets every acknowledgement in a stopped agent's database, so its
+/// next start uploads the whole outbox again (a replay after a lost reply).
+pub fn mark_outbox_unsent(data_dir: &Path) -> anyhow::Result<()> {
+    let db = pos_agent::database_path(data_dir);
+    let conn = rusqlite::Connection::open(&db).with_context(|| format!("open {}", db.display()))?;
+    conn.execute("UPDATE meta SET acked_seq = 0", [])?;
+    Ok(())
+}
