@@ -9,8 +9,8 @@ use shared::ids::{CustomerId, MerchantId, StoreId};
 use shared::ruleset::{Promotion, Ruleset};
 use shared::wire::ErrorBody;
 use shared::wire::admin::{
-    Brand, CustomerView, EnrollmentToken, IssuedToken, Merchant, NewBrand, NewCustomer, NewEnrollmentToken,
-    NewMerchant, NewStore, Published, Register, Stats, Store,
+    Brand, CustomerView, EnrollmentToken, IssuedToken, Merchant, NewBrand, NewCustomer,
+    NewEnrollmentToken, NewMerchant, NewStore, Published, Register, Stats, Store,
 };
 use shared::wire::till::{AgentStatus, AttachCustomer, CheckView, Committed};
 use uuid::Uuid;
@@ -39,7 +39,10 @@ async fn call<T: DeserializeOwned>(
     if let Some(body) = body {
         req = req.json(body);
     }
-    let resp = req.send().await.with_context(|| format!("request to {url}"))?;
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("request to {url}"))?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.json::<ErrorBody>().await.ok();
@@ -48,7 +51,9 @@ async fn call<T: DeserializeOwned>(
     if status == StatusCode::NO_CONTENT {
         return serde_json::from_str("null").context("empty reply where a body was expected");
     }
-    resp.json::<T>().await.with_context(|| format!("decode reply of {url}"))
+    resp.json::<T>()
+        .await
+        .with_context(|| format!("decode reply of {url}"))
 }
 
 /// The status of a failed call, for assertions on 4xx answers.
@@ -67,69 +72,149 @@ pub struct AdminClient {
 impl AdminClient {
     /// A client for `base` (such as `http://127.0.0.1:8640`).
     pub fn new(base: &str, admin_token: &str) -> Self {
-        AdminClient { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned(), token: admin_token.to_owned() }
+        AdminClient {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: admin_token.to_owned(),
+        }
     }
 
-    async fn send<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&(impl Serialize + ?Sized)>) -> anyhow::Result<T> {
-        call(&self.http, method, format!("{}{path}", self.base), Some(&self.token), body).await
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> anyhow::Result<T> {
+        call(
+            &self.http,
+            method,
+            format!("{}{path}", self.base),
+            Some(&self.token),
+            body,
+        )
+        .await
     }
 
     /// Creates a merchant.
     pub async fn merchant(&self, name: &str) -> anyhow::Result<Merchant> {
-        let body = NewMerchant { name: name.into(), currency: shared::money::Currency::RUB };
-        self.send(Method::POST, "/api/v1/admin/merchants", Some(&body)).await
+        let body = NewMerchant {
+            name: name.into(),
+            currency: shared::money::Currency::RUB,
+        };
+        self.send(Method::POST, "/api/v1/admin/merchants", Some(&body))
+            .await
     }
 
     /// Creates a brand.
     pub async fn brand(&self, merchant: MerchantId, name: &str) -> anyhow::Result<Brand> {
-        self.send(Method::POST, &format!("/api/v1/admin/merchants/{merchant}/brands"), Some(&NewBrand { name: name.into() }))
-            .await
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{merchant}/brands"),
+            Some(&NewBrand { name: name.into() }),
+        )
+        .await
     }
 
     /// Creates a store.
     pub async fn store(&self, merchant: MerchantId, store: &NewStore) -> anyhow::Result<Store> {
-        self.send(Method::POST, &format!("/api/v1/admin/merchants/{merchant}/stores"), Some(store)).await
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{merchant}/stores"),
+            Some(store),
+        )
+        .await
     }
 
     /// Creates a one-time enrollment token for a store.
     pub async fn enrollment_token(&self, store: StoreId) -> anyhow::Result<EnrollmentToken> {
-        self.send(Method::POST, &format!("/api/v1/admin/stores/{store}/enrollment-tokens"), Some(&NewEnrollmentToken::default()))
-            .await
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/stores/{store}/enrollment-tokens"),
+            Some(&NewEnrollmentToken::default()),
+        )
+        .await
     }
 
     /// Publishes a whole ruleset.
-    pub async fn publish(&self, merchant: MerchantId, ruleset: &Ruleset) -> anyhow::Result<Published> {
-        self.send(Method::PUT, &format!("/api/v1/admin/merchants/{merchant}/ruleset"), Some(ruleset)).await
+    pub async fn publish(
+        &self,
+        merchant: MerchantId,
+        ruleset: &Ruleset,
+    ) -> anyhow::Result<Published> {
+        self.send(
+            Method::PUT,
+            &format!("/api/v1/admin/merchants/{merchant}/ruleset"),
+            Some(ruleset),
+        )
+        .await
     }
 
     /// Adds or replaces one promotion and publishes.
-    pub async fn publish_promotion(&self, merchant: MerchantId, promotion: &Promotion) -> anyhow::Result<Published> {
-        self.send(Method::POST, &format!("/api/v1/admin/merchants/{merchant}/promotions"), Some(promotion)).await
+    pub async fn publish_promotion(
+        &self,
+        merchant: MerchantId,
+        promotion: &Promotion,
+    ) -> anyhow::Result<Published> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{merchant}/promotions"),
+            Some(promotion),
+        )
+        .await
     }
 
     /// Creates a customer.
-    pub async fn customer(&self, merchant: MerchantId, customer: &NewCustomer) -> anyhow::Result<CustomerView> {
-        self.send(Method::POST, &format!("/api/v1/admin/merchants/{merchant}/customers"), Some(customer)).await
+    pub async fn customer(
+        &self,
+        merchant: MerchantId,
+        customer: &NewCustomer,
+    ) -> anyhow::Result<CustomerView> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{merchant}/customers"),
+            Some(customer),
+        )
+        .await
     }
 
     /// A customer with standing and history.
     pub async fn customer_view(&self, customer: CustomerId) -> anyhow::Result<CustomerView> {
-        self.send(Method::GET, &format!("/api/v1/admin/customers/{customer}"), None::<&()>).await
+        self.send(
+            Method::GET,
+            &format!("/api/v1/admin/customers/{customer}"),
+            None::<&()>,
+        )
+        .await
     }
 
     /// Issues a token for a customer's phone.
     pub async fn customer_token(&self, customer: CustomerId) -> anyhow::Result<IssuedToken> {
-        self.send(Method::POST, &format!("/api/v1/admin/customers/{customer}/token"), None::<&()>).await
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/customers/{customer}/token"),
+            None::<&()>,
+        )
+        .await
     }
 
     /// The merchant's statistics.
     pub async fn stats(&self, merchant: MerchantId) -> anyhow::Result<Stats> {
-        self.send(Method::GET, &format!("/api/v1/admin/merchants/{merchant}/stats"), None::<&()>).await
+        self.send(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/stats"),
+            None::<&()>,
+        )
+        .await
     }
 
     /// The merchant's registers.
     pub async fn registers(&self, merchant: MerchantId) -> anyhow::Result<Vec<Register>> {
-        self.send(Method::GET, &format!("/api/v1/admin/merchants/{merchant}/registers"), None::<&()>).await
+        self.send(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/registers"),
+            None::<&()>,
+        )
+        .await
     }
 }
 
@@ -143,7 +228,10 @@ pub struct TillClient {
 impl TillClient {
     /// A client for the agent at `base`.
     pub fn new(base: &str) -> Self {
-        TillClient { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned() }
+        TillClient {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+        }
     }
 
     /// The agent's base URL.
@@ -151,12 +239,29 @@ impl TillClient {
         &self.base
     }
 
-    async fn send<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&(impl Serialize + ?Sized)>) -> anyhow::Result<T> {
-        call(&self.http, method, format!("{}{path}", self.base), None, body).await
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> anyhow::Result<T> {
+        call(
+            &self.http,
+            method,
+            format!("{}{path}", self.base),
+            None,
+            body,
+        )
+        .await
     }
 
     /// Sends raw bytes as a JSON body and returns the status and body text.
-    pub async fn raw(&self, method: Method, path: &str, body: &str) -> anyhow::Result<(StatusCode, String)> {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: &str,
+    ) -> anyhow::Result<(StatusCode, String)> {
         let resp = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -174,37 +279,57 @@ impl TillClient {
 
     /// The check as it stands.
     pub async fn check(&self, id: Uuid) -> anyhow::Result<CheckView> {
-        self.send(Method::GET, &format!("/v1/checks/{id}"), None::<&()>).await
+        self.send(Method::GET, &format!("/v1/checks/{id}"), None::<&()>)
+            .await
     }
 
     /// Adds a line given as JSON (so tests can send bad values too).
     pub async fn add_line(&self, id: Uuid, line: &serde_json::Value) -> anyhow::Result<CheckView> {
-        self.send(Method::POST, &format!("/v1/checks/{id}/lines"), Some(line)).await
+        self.send(Method::POST, &format!("/v1/checks/{id}/lines"), Some(line))
+            .await
     }
 
     /// Removes a line.
     pub async fn remove_line(&self, id: Uuid, line_id: u32) -> anyhow::Result<CheckView> {
-        self.send(Method::DELETE, &format!("/v1/checks/{id}/lines/{line_id}"), None::<&()>).await
+        self.send(
+            Method::DELETE,
+            &format!("/v1/checks/{id}/lines/{line_id}"),
+            None::<&()>,
+        )
+        .await
     }
 
     /// Attaches a customer.
     pub async fn attach(&self, id: Uuid, how: &AttachCustomer) -> anyhow::Result<CheckView> {
-        self.send(Method::PUT, &format!("/v1/checks/{id}/customer"), Some(how)).await
+        self.send(Method::PUT, &format!("/v1/checks/{id}/customer"), Some(how))
+            .await
     }
 
     /// Prices the check.
     pub async fn price(&self, id: Uuid) -> anyhow::Result<CheckView> {
-        self.send(Method::POST, &format!("/v1/checks/{id}/price"), None::<&()>).await
+        self.send(Method::POST, &format!("/v1/checks/{id}/price"), None::<&()>)
+            .await
     }
 
     /// Commits the check.
     pub async fn commit(&self, id: Uuid) -> anyhow::Result<Committed> {
-        self.send(Method::POST, &format!("/v1/checks/{id}/commit"), None::<&()>).await
+        self.send(
+            Method::POST,
+            &format!("/v1/checks/{id}/commit"),
+            None::<&()>,
+        )
+        .await
     }
 
     /// Cancels the check.
     pub async fn cancel(&self, id: Uuid) -> anyhow::Result<()> {
-        self.send::<Option<()>>(Method::POST, &format!("/v1/checks/{id}/cancel"), None::<&()>).await.map(drop)
+        self.send::<Option<()>>(
+            Method::POST,
+            &format!("/v1/checks/{id}/cancel"),
+            None::<&()>,
+        )
+        .await
+        .map(drop)
     }
 
     /// The agent's status.
@@ -214,7 +339,10 @@ impl TillClient {
 }
 
 /// Fails unless `result` is an HTTP error with `status`.
-pub fn expect_status<T: std::fmt::Debug>(result: anyhow::Result<T>, status: StatusCode) -> anyhow::Result<Option<ErrorBody>> {
+pub fn expect_status<T: std::fmt::Debug>(
+    result: anyhow::Result<T>,
+    status: StatusCode,
+) -> anyhow::Result<Option<ErrorBody>> {
     match result {
         Ok(v) => bail!("expected HTTP {status}, got success {v:?}"),
         Err(e) => match e.downcast::<HttpError>() {

@@ -22,7 +22,11 @@ impl ScannerPty {
     pub fn open() -> anyhow::Result<Self> {
         let pair = nix::pty::openpty(None, None).context("openpty")?;
         let path = nix::unistd::ttyname(&pair.slave).context("ttyname of the pty slave")?;
-        Ok(ScannerPty { master: File::from(pair.master), _slave: pair.slave, path })
+        Ok(ScannerPty {
+            master: File::from(pair.master),
+            _slave: pair.slave,
+            path,
+        })
     }
 
     /// The slave's path, such as `/dev/pts/7`.
@@ -37,7 +41,9 @@ impl ScannerPty {
 
     /// Writes raw bytes to the line.
     pub fn write_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.master.write_all(bytes).context("write to the pty master")?;
+        self.master
+            .write_all(bytes)
+            .context("write to the pty master")?;
         self.master.flush().context("flush the pty master")
     }
 }

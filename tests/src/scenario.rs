@@ -27,16 +27,66 @@ pub struct Product {
 
 /// The shelf.
 pub const CATALOG: &[Product] = &[
-    Product { sku: "4600000000011", name: "Молоко 3,2% 1 л", category: "dairy", price: 8_990 },
-    Product { sku: "4600000000028", name: "Кефир 1% 900 г", category: "dairy", price: 7_450 },
-    Product { sku: "4600000000035", name: "Сыр Российский 200 г", category: "dairy", price: 23_900 },
-    Product { sku: "4600000000042", name: "Хлеб Бородинский", category: "bakery", price: 6_290 },
-    Product { sku: "4600000000059", name: "Батон нарезной", category: "bakery", price: 4_990 },
-    Product { sku: "4600000000066", name: "Кофе зерновой 1 кг", category: "grocery", price: 129_900 },
-    Product { sku: "4600000000073", name: "Гречка 900 г", category: "grocery", price: 11_490 },
-    Product { sku: "4600000000080", name: "Яблоки Голден 1 кг", category: "produce", price: 15_990 },
-    Product { sku: "4600000000097", name: "Шоколад горький", category: "sweets", price: 13_990 },
-    Product { sku: "4600000000103", name: "Сигареты", category: "tobacco", price: 21_500 },
+    Product {
+        sku: "4600000000011",
+        name: "Молоко 3,2% 1 л",
+        category: "dairy",
+        price: 8_990,
+    },
+    Product {
+        sku: "4600000000028",
+        name: "Кефир 1% 900 г",
+        category: "dairy",
+        price: 7_450,
+    },
+    Product {
+        sku: "4600000000035",
+        name: "Сыр Российский 200 г",
+        category: "dairy",
+        price: 23_900,
+    },
+    Product {
+        sku: "4600000000042",
+        name: "Хлеб Бородинский",
+        category: "bakery",
+        price: 6_290,
+    },
+    Product {
+        sku: "4600000000059",
+        name: "Батон нарезной",
+        category: "bakery",
+        price: 4_990,
+    },
+    Product {
+        sku: "4600000000066",
+        name: "Кофе зерновой 1 кг",
+        category: "grocery",
+        price: 129_900,
+    },
+    Product {
+        sku: "4600000000073",
+        name: "Гречка 900 г",
+        category: "grocery",
+        price: 11_490,
+    },
+    Product {
+        sku: "4600000000080",
+        name: "Яблоки Голден 1 кг",
+        category: "produce",
+        price: 15_990,
+    },
+    Product {
+        sku: "4600000000097",
+        name: "Шоколад горький",
+        category: "sweets",
+        price: 13_990,
+    },
+    Product {
+        sku: "4600000000103",
+        name: "Сигареты",
+        category: "tobacco",
+        price: 21_500,
+    },
 ];
 
 /// A line for the till API.
@@ -60,9 +110,21 @@ pub fn programme() -> Ruleset {
         currency: Currency::RUB,
         programme: Programme {
             tiers: vec![
-                Tier { name: "Bronze".into(), min_lifetime_spend: money(0), discount: bp(0) },
-                Tier { name: "Silver".into(), min_lifetime_spend: money(2_000_000), discount: bp(300) },
-                Tier { name: "Gold".into(), min_lifetime_spend: money(8_000_000), discount: bp(700) },
+                Tier {
+                    name: "Bronze".into(),
+                    min_lifetime_spend: money(0),
+                    discount: bp(0),
+                },
+                Tier {
+                    name: "Silver".into(),
+                    min_lifetime_spend: money(2_000_000),
+                    discount: bp(300),
+                },
+                Tier {
+                    name: "Gold".into(),
+                    min_lifetime_spend: money(8_000_000),
+                    discount: bp(700),
+                },
             ],
             earn: Some(EarnRule {
                 per: money(10_000),
@@ -80,7 +142,9 @@ pub fn dairy_promotion() -> Promotion {
         id: PromotionId::parse("dairy-10").expect("constant"),
         name: "Молочная неделя −10%".into(),
         description: "Скидка 10% на молочные продукты".into(),
-        target: Target::Categories { categories: vec![Category::parse("dairy").expect("constant")] },
+        target: Target::Categories {
+            categories: vec![Category::parse("dairy").expect("constant")],
+        },
         reward: Reward::PercentOff { percent: bp(1000) },
         starts_at: None,
         ends_at: None,
@@ -98,7 +162,9 @@ pub fn bread_promotion() -> Promotion {
         id: PromotionId::parse("borodinsky-20").expect("constant"),
         name: "Бородинский −20%".into(),
         description: "Хлебозавод №1 дарит скидку 20%".into(),
-        target: Target::Skus { skus: vec![Sku::parse(CATALOG[3].sku).expect("constant")] },
+        target: Target::Skus {
+            skus: vec![Sku::parse(CATALOG[3].sku).expect("constant")],
+        },
         reward: Reward::PercentOff { percent: bp(2000) },
         starts_at: None,
         ends_at: None,
@@ -111,12 +177,32 @@ pub fn bread_promotion() -> Promotion {
 
 /// The customers: name, phone, gender, birth date.
 pub const CUSTOMERS: &[(&str, &str, Gender, (i32, u32, u32))] = &[
-    ("Анна Смирнова", "+79160000001", Gender::Female, (1994, 3, 12)),
+    (
+        "Анна Смирнова",
+        "+79160000001",
+        Gender::Female,
+        (1994, 3, 12),
+    ),
     ("Иван Петров", "+79160000002", Gender::Male, (1981, 7, 30)),
-    ("Мария Иванова", "+79160000003", Gender::Female, (1968, 11, 2)),
+    (
+        "Мария Иванова",
+        "+79160000003",
+        Gender::Female,
+        (1968, 11, 2),
+    ),
     ("Олег Кузнецов", "+79160000004", Gender::Male, (2003, 1, 19)),
-    ("Елена Соколова", "+79160000005", Gender::Female, (1957, 5, 8)),
-    ("Дмитрий Волков", "+79160000006", Gender::Male, (1990, 9, 23)),
+    (
+        "Елена Соколова",
+        "+79160000005",
+        Gender::Female,
+        (1957, 5, 8),
+    ),
+    (
+        "Дмитрий Волков",
+        "+79160000006",
+        Gender::Male,
+        (1990, 9, 23),
+    ),
 ];
 
 /// The chain as created on the server.
@@ -134,8 +220,15 @@ pub async fn create_chain(admin: &AdminClient) -> anyhow::Result<Chain> {
     let merchant = admin.merchant("Ромашка").await?;
     let brand = admin.brand(merchant.id, "Ромашка у дома").await?;
     let mut stores = Vec::new();
-    for (name, tz) in [("Тверская, 12", "Europe/Moscow"), ("Красный проспект, 5", "Asia/Novosibirsk")] {
-        let store = NewStore { brand_id: Some(brand.id), name: name.into(), timezone: tz.into() };
+    for (name, tz) in [
+        ("Тверская, 12", "Europe/Moscow"),
+        ("Красный проспект, 5", "Asia/Novosibirsk"),
+    ] {
+        let store = NewStore {
+            brand_id: Some(brand.id),
+            name: name.into(),
+            timezone: tz.into(),
+        };
         stores.push(admin.store(merchant.id, &store).await?);
     }
     admin.publish(merchant.id, &programme()).await?;
@@ -150,7 +243,11 @@ pub async fn create_chain(admin: &AdminClient) -> anyhow::Result<Chain> {
         };
         customers.push(admin.customer(merchant.id, &new).await?);
     }
-    Ok(Chain { merchant, stores, customers })
+    Ok(Chain {
+        merchant,
+        stores,
+        customers,
+    })
 }
 
 /// The merchant id of a chain.

@@ -31,7 +31,10 @@ impl Running {
     }
 }
 
-fn shutdown_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+fn shutdown_signal() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
     let (tx, rx) = oneshot::channel::<()>();
     (tx, async move {
         let _ = rx.await;
@@ -161,7 +164,11 @@ pub struct TestAgent {
 impl TestAgent {
     /// Enrolls a register at `server_url` with a one-time token into
     /// `data_dir`, then starts it with a fresh pty as its scanner.
-    pub async fn enroll(server_url: &str, enrollment_token: &str, data_dir: &Path) -> anyhow::Result<Self> {
+    pub async fn enroll(
+        server_url: &str,
+        enrollment_token: &str,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
         let mut config = pos_agent::enroll(server_url, enrollment_token, data_dir).await?;
         tune_for_tests(&mut config);
         let scanner = ScannerPty::open()?;
@@ -237,8 +244,13 @@ impl TestAgent {
     }
 
     /// Waits until the agent prices with ruleset `version` or newer.
-    pub async fn wait_ruleset(&self, version: shared::ids::RulesetVersion, timeout: Duration) -> anyhow::Result<()> {
-        self.wait_status(timeout, |s| s.ruleset_version.is_some_and(|v| v >= version)).await
+    pub async fn wait_ruleset(
+        &self,
+        version: shared::ids::RulesetVersion,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        self.wait_status(timeout, |s| s.ruleset_version.is_some_and(|v| v >= version))
+            .await
     }
 
     /// Polls `/v1/status` until `cond` holds.
@@ -264,11 +276,14 @@ impl TestAgent {
 /// Committed records read straight from an agent's outbox file.
 pub fn outbox_totals(data_dir: &Path) -> anyhow::Result<(i64, i64)> {
     let db = pos_agent::database_path(data_dir);
-    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("open {}", db.display()))?;
-    let (n, sum) = conn.query_row("SELECT COUNT(*), COALESCE(SUM(total), 0) FROM outbox", [], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-    })?;
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("open {}", db.display()))?;
+    let (n, sum) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(total), 0) FROM outbox",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    )?;
     Ok((n, sum))
 }
 

@@ -20,13 +20,18 @@ fn kopecks(m: Money) -> i64 {
     m.minor()
 }
 
-async fn agent_for(server: &TestServer, store: shared::ids::StoreId, dir: &std::path::Path) -> anyhow::Result<TestAgent> {
+async fn agent_for(
+    server: &TestServer,
+    store: shared::ids::StoreId,
+    dir: &std::path::Path,
+) -> anyhow::Result<TestAgent> {
     let token = server.admin().enrollment_token(store).await?;
     TestAgent::enroll(&server.url(), &token.token, dir).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck() -> anyhow::Result<()> {
+async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck()
+-> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let server = TestServer::start(&tmp.path().join("server")).await?;
     let admin = server.admin();
@@ -37,22 +42,40 @@ async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck
 
     // A first purchase by phone number lifts Anna from Bronze to Silver.
     let check = agent.till.open().await?;
-    agent.till.attach(check.id, &AttachCustomer::Phone("8 916 000-00-01".into())).await?;
-    agent.till.add_line(check.id, &line_json(&CATALOG[5], 16)).await?;
+    agent
+        .till
+        .attach(check.id, &AttachCustomer::Phone("8 916 000-00-01".into()))
+        .await?;
+    agent
+        .till
+        .add_line(check.id, &line_json(&CATALOG[5], 16))
+        .await?;
     let first = agent.till.commit(check.id).await?;
-    assert_eq!(kopecks(first.pricing.total), 2_078_400, "Bronze gives no discount");
+    assert_eq!(
+        kopecks(first.pricing.total),
+        2_078_400,
+        "Bronze gives no discount"
+    );
     assert_eq!(first.pricing.points_earned, 207);
 
     // The cashier scans Anna's phone: the token arrives through the pty.
     let mut events = EventStream::connect(agent.till.base()).await?;
     let check = agent.till.open().await?;
-    agent.till.add_line(check.id, &line_json(&CATALOG[0], 2)).await?;
-    agent.till.add_line(check.id, &line_json(&CATALOG[3], 1)).await?;
+    agent
+        .till
+        .add_line(check.id, &line_json(&CATALOG[0], 2))
+        .await?;
+    agent
+        .till
+        .add_line(check.id, &line_json(&CATALOG[3], 1))
+        .await?;
     let token = admin.customer_token(anna.id).await?;
     agent.scanner().scan(&token.token)?;
     let (customer, attached_to) = events
         .next_matching(WAIT, |ev| match ev {
-            TillEvent::CustomerIdentified { customer, check_id, .. } => Some((customer, check_id)),
+            TillEvent::CustomerIdentified {
+                customer, check_id, ..
+            } => Some((customer, check_id)),
             _ => None,
         })
         .await?;
@@ -67,8 +90,20 @@ async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck
     assert_eq!(kopecks(priced.discount), 2_472);
     assert_eq!(kopecks(priced.total), 21_798);
     assert_eq!(priced.points_earned, 2);
-    assert_eq!(priced.lines.iter().map(|l| kopecks(l.discount)).sum::<i64>(), 2_472);
-    assert!(priced.applied.iter().any(|a| a.rule == RuleRef::Tier("Silver".into())));
+    assert_eq!(
+        priced
+            .lines
+            .iter()
+            .map(|l| kopecks(l.discount))
+            .sum::<i64>(),
+        2_472
+    );
+    assert!(
+        priced
+            .applied
+            .iter()
+            .any(|a| a.rule == RuleRef::Tier("Silver".into()))
+    );
     assert!(priced.receipt.ru.iter().any(|l| l.contains("Silver")));
     let second = agent.till.commit(check.id).await?;
     assert_eq!(second.pricing, priced);
@@ -78,10 +113,21 @@ async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck
     assert_eq!(stats.totals.checks, 2);
     assert_eq!(kopecks(stats.totals.revenue), 2_078_400 + 21_798);
     assert_eq!(kopecks(stats.totals.discount), 2_472);
-    assert_eq!(kopecks(stats.totals.average_check), (2_078_400 + 21_798 + 1) / 2);
-    let female = stats.by_gender.iter().find(|s| s.segment == "female").expect("female segment");
+    assert_eq!(
+        kopecks(stats.totals.average_check),
+        (2_078_400 + 21_798 + 1) / 2
+    );
+    let female = stats
+        .by_gender
+        .iter()
+        .find(|s| s.segment == "female")
+        .expect("female segment");
     assert_eq!((female.customers, female.figures.checks), (1, 2));
-    let dairy = stats.promotions.iter().find(|p| p.promotion_id.as_str() == "dairy-10").expect("dairy uses");
+    let dairy = stats
+        .promotions
+        .iter()
+        .find(|p| p.promotion_id.as_str() == "dairy-10")
+        .expect("dairy uses");
     assert_eq!((dairy.checks, kopecks(dairy.discount)), (1, 1_798));
 
     let view = admin.customer_view(anna.id).await?;
@@ -96,7 +142,8 @@ async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_published_promotion_reaches_the_running_agent_and_prices_the_next_check() -> anyhow::Result<()> {
+async fn a_published_promotion_reaches_the_running_agent_and_prices_the_next_check()
+-> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let server = TestServer::start(&tmp.path().join("server")).await?;
     let admin = server.admin();
@@ -106,12 +153,17 @@ async fn a_published_promotion_reaches_the_running_agent_and_prices_the_next_che
     let mut events = EventStream::connect(agent.till.base()).await?;
 
     let check = agent.till.open().await?;
-    agent.till.add_line(check.id, &line_json(&CATALOG[3], 2)).await?;
+    agent
+        .till
+        .add_line(check.id, &line_json(&CATALOG[3], 2))
+        .await?;
     let before = agent.till.price(check.id).await?;
     assert_eq!(kopecks(before.pricing.discount), 0);
     assert_eq!(before.ruleset_version, Some(RulesetVersion::new(1)?));
 
-    let published = admin.publish_promotion(chain.merchant_id(), &scenario::bread_promotion()).await?;
+    let published = admin
+        .publish_promotion(chain.merchant_id(), &scenario::bread_promotion())
+        .await?;
     assert_eq!(published.version, RulesetVersion::new(2)?);
     let activated = events
         .next_matching(WAIT, |ev| match ev {
@@ -124,13 +176,25 @@ async fn a_published_promotion_reaches_the_running_agent_and_prices_the_next_che
     let after = agent.till.price(check.id).await?;
     assert_eq!(after.ruleset_version, Some(published.version));
     assert_eq!(kopecks(after.pricing.discount), 2_516, "20 % of 2 × 62.90");
-    let bread = after.pricing.applied.iter().find(|a| a.rule != RuleRef::Tier("Bronze".into())).expect("applied");
+    let bread = after
+        .pricing
+        .applied
+        .iter()
+        .find(|a| a.rule != RuleRef::Tier("Bronze".into()))
+        .expect("applied");
     assert_eq!(bread.funded_by.as_deref(), Some("Хлебозавод №1"));
     let committed = agent.till.commit(check.id).await?;
     agent.wait_synced(WAIT).await?;
     let stats = admin.stats(chain.merchant_id()).await?;
-    let uses = stats.promotions.iter().find(|p| p.promotion_id.as_str() == "borodinsky-20").expect("uses");
-    assert_eq!((uses.checks, uses.discount), (1, committed.pricing.discount));
+    let uses = stats
+        .promotions
+        .iter()
+        .find(|p| p.promotion_id.as_str() == "borodinsky-20")
+        .expect("uses");
+    assert_eq!(
+        (uses.checks, uses.discount),
+        (1, committed.pricing.discount)
+    );
     agent.stop().await?;
     Ok(())
 }
@@ -152,7 +216,8 @@ async fn with_the_server_down_checks_commit_and_later_sync_exactly_once() -> any
     let ivan = &chain.customers[1];
     let token = admin.customer_token(ivan.id).await?;
     for a in &agents {
-        a.wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64).await?;
+        a.wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
+            .await?;
     }
 
     server.stop().await?;
@@ -163,13 +228,17 @@ async fn with_the_server_down_checks_commit_and_later_sync_exactly_once() -> any
             let check = a.till.open().await?;
             for _ in 0..1 + rng.below(4) {
                 let p = &CATALOG[rng.below(CATALOG.len() as u64) as usize];
-                a.till.add_line(check.id, &line_json(p, 1 + rng.below(3) as u32)).await?;
+                a.till
+                    .add_line(check.id, &line_json(p, 1 + rng.below(3) as u32))
+                    .await?;
             }
             if round % 3 == 0 {
                 let mut events = EventStream::connect(a.till.base()).await?;
                 a.scanner().scan(&token.token)?;
                 events
-                    .next_matching(WAIT, |ev| matches!(ev, TillEvent::CustomerIdentified { .. }).then_some(()))
+                    .next_matching(WAIT, |ev| {
+                        matches!(ev, TillEvent::CustomerIdentified { .. }).then_some(())
+                    })
                     .await?;
             } else if round % 3 == 1 {
                 let card = chain.customers[2].card_number.to_string();
@@ -181,7 +250,10 @@ async fn with_the_server_down_checks_commit_and_later_sync_exactly_once() -> any
     }
     for a in &agents {
         let s = a.till.status().await?;
-        assert_eq!(s.outbox_pending, 12, "nothing leaves while the server is down");
+        assert_eq!(
+            s.outbox_pending, 12,
+            "nothing leaves while the server is down"
+        );
         assert!(!s.server_reachable);
     }
 
@@ -228,27 +300,47 @@ async fn bad_input_gets_clear_4xx_and_nothing_is_committed_twice_or_lost() -> an
     let admin = server.admin();
     let chain = create_chain(&admin).await?;
     let enrollment = admin.enrollment_token(chain.stores[0].id).await?;
-    let mut agent = TestAgent::enroll(&server.url(), &enrollment.token, &tmp.path().join("till")).await?;
+    let mut agent =
+        TestAgent::enroll(&server.url(), &enrollment.token, &tmp.path().join("till")).await?;
     let till = agent.till.clone();
 
     // Malformed JSON and an unknown check.
     let check = till.open().await?;
-    let (status, body) = till.raw(Method::POST, &format!("/v1/checks/{}/lines", check.id), "{\"sku\": ").await?;
+    let (status, body) = till
+        .raw(
+            Method::POST,
+            &format!("/v1/checks/{}/lines", check.id),
+            "{\"sku\": ",
+        )
+        .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("\"error\""), "{body}");
-    expect_status(till.price(uuid::Uuid::now_v7()).await, StatusCode::NOT_FOUND)?;
+    expect_status(
+        till.price(uuid::Uuid::now_v7()).await,
+        StatusCode::NOT_FOUND,
+    )?;
 
     // Zero and negative quantities, a price beyond the money range.
     let mut bad = line_json(&CATALOG[0], 1);
-    for q in [serde_json::json!(0), serde_json::json!(-1), serde_json::json!("0.000")] {
+    for q in [
+        serde_json::json!(0),
+        serde_json::json!(-1),
+        serde_json::json!("0.000"),
+    ] {
         bad["quantity"] = q;
-        let err = till.add_line(check.id, &bad).await.expect_err("bad quantity");
+        let err = till
+            .add_line(check.id, &bad)
+            .await
+            .expect_err("bad quantity");
         let status = system_tests::clients::status_of(&err).expect("an HTTP error");
         assert!(status.is_client_error(), "{status}");
     }
     let mut huge = line_json(&CATALOG[0], 1);
     huge["unit_price"] = serde_json::json!(Money::MAX_MINOR + 1);
-    let err = till.add_line(check.id, &huge).await.expect_err("price beyond range");
+    let err = till
+        .add_line(check.id, &huge)
+        .await
+        .expect_err("price beyond range");
     assert!(system_tests::clients::status_of(&err).is_some_and(|s| s.is_client_error()));
 
     // Unknown and tampered tokens, typed in and scanned.
@@ -257,7 +349,11 @@ async fn bad_input_gets_clear_4xx_and_nothing_is_committed_twice_or_lost() -> an
     tampered[10] = if tampered[10] == 'A' { 'B' } else { 'A' };
     let tampered: String = tampered.into_iter().collect();
     for t in ["LT1NOTATOKEN", tampered.as_str()] {
-        let body = expect_status(till.attach(check.id, &AttachCustomer::Token(t.into())).await, StatusCode::UNPROCESSABLE_ENTITY)?;
+        let body = expect_status(
+            till.attach(check.id, &AttachCustomer::Token(t.into()))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )?;
         assert!(body.is_some_and(|b| !b.message.is_empty()));
     }
     let mut events = EventStream::connect(till.base()).await?;
@@ -269,27 +365,50 @@ async fn bad_input_gets_clear_4xx_and_nothing_is_committed_twice_or_lost() -> an
         })
         .await?;
     assert!(!reason.is_empty());
-    let unknown_card = shared::identity::Ean13::card_for(shared::ids::CustomerId::new(99_999)?).to_string();
+    let unknown_card =
+        shared::identity::Ean13::card_for(shared::ids::CustomerId::new(99_999)?).to_string();
     let mut wrong_check_digit = unknown_card.clone();
-    let last = wrong_check_digit.pop().and_then(|c| c.to_digit(10)).unwrap_or(0);
+    let last = wrong_check_digit
+        .pop()
+        .and_then(|c| c.to_digit(10))
+        .unwrap_or(0);
     wrong_check_digit.push_str(&((last + 1) % 10).to_string());
-    expect_status(till.attach(check.id, &AttachCustomer::Card(unknown_card)).await, StatusCode::NOT_FOUND)?;
-    expect_status(till.attach(check.id, &AttachCustomer::Card(wrong_check_digit)).await, StatusCode::UNPROCESSABLE_ENTITY)?;
+    expect_status(
+        till.attach(check.id, &AttachCustomer::Card(unknown_card))
+            .await,
+        StatusCode::NOT_FOUND,
+    )?;
+    expect_status(
+        till.attach(check.id, &AttachCustomer::Card(wrong_check_digit))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )?;
 
     // An empty check cannot be committed; a committed check cannot be committed again.
-    expect_status(till.commit(check.id).await, StatusCode::UNPROCESSABLE_ENTITY)?;
+    expect_status(
+        till.commit(check.id).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )?;
     till.add_line(check.id, &line_json(&CATALOG[1], 1)).await?;
     till.commit(check.id).await?;
     expect_status(till.commit(check.id).await, StatusCode::NOT_FOUND)?;
 
     // A reused enrollment token is refused.
-    let err = pos_agent::enroll(&server.url(), &enrollment.token, &tmp.path().join("till-2")).await.expect_err("reused token");
-    assert!(format!("{err:#}").to_lowercase().contains("used"), "{err:#}");
+    let err = pos_agent::enroll(&server.url(), &enrollment.token, &tmp.path().join("till-2"))
+        .await
+        .expect_err("reused token");
+    assert!(
+        format!("{err:#}").to_lowercase().contains("used"),
+        "{err:#}"
+    );
 
     agent.wait_synced(WAIT).await?;
     assert_eq!(outbox_totals(agent.data_dir())?, (1, 6_705));
     let stats = admin.stats(chain.merchant_id()).await?;
-    assert_eq!((stats.totals.checks, kopecks(stats.totals.revenue)), (1, 6_705));
+    assert_eq!(
+        (stats.totals.checks, kopecks(stats.totals.revenue)),
+        (1, 6_705)
+    );
     agent.stop().await?;
     Ok(())
 }

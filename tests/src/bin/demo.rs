@@ -52,44 +52,100 @@ struct Register {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
+        )
         .init();
     let tmp = tempfile::tempdir()?;
-    let root = args.data_dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    let root = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&root).with_context(|| format!("create {}", root.display()))?;
 
     println!("== Loyalty demo: server, 2 stores, 3 registers, scanners on pseudo-terminals ==\n");
     let mut server = TestServer::start(&root.join("server")).await?;
     let admin = server.admin();
     let chain = create_chain(&admin).await?;
-    println!("server       {} (data in {})", server.url(), root.join("server").display());
+    println!(
+        "server       {} (data in {})",
+        server.url(),
+        root.join("server").display()
+    );
     println!(
         "merchant     {} · stores: {}",
         chain.merchant.name,
-        chain.stores.iter().map(|s| format!("{} ({})", s.name, s.timezone)).collect::<Vec<_>>().join(", ")
+        chain
+            .stores
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.timezone))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    println!("programme    Bronze 0 % · Silver 3 % from 20 000 ₽ · Gold 7 % from 80 000 ₽ · 1 point per 100 ₽ (not tobacco)");
+    println!(
+        "programme    Bronze 0 % · Silver 3 % from 20 000 ₽ · Gold 7 % from 80 000 ₽ · 1 point per 100 ₽ (not tobacco)"
+    );
     println!("promotion    «{}»", scenario::dairy_promotion().name);
-    println!("customers    {}\n", chain.customers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "customers    {}\n",
+        chain
+            .customers
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let mut registers = Vec::new();
-    for (i, store) in [&chain.stores[0], &chain.stores[0], &chain.stores[1]].into_iter().enumerate() {
+    for (i, store) in [&chain.stores[0], &chain.stores[0], &chain.stores[1]]
+        .into_iter()
+        .enumerate()
+    {
         let token = admin.enrollment_token(store.id).await?;
-        let agent = TestAgent::enroll(&server.url(), &token.token, &root.join(format!("register-{}", i + 1))).await?;
+        let agent = TestAgent::enroll(
+            &server.url(),
+            &token.token,
+            &root.join(format!("register-{}", i + 1)),
+        )
+        .await?;
         let events = EventStream::connect(agent.till.base()).await?;
-        println!("register {}   enrolled at «{}», scanner on {}", i + 1, store.name, agent_scanner_path(&agent));
-        registers.push(Register { name: format!("register {}", i + 1), store: store.name.clone(), agent, events, checks: 0, revenue: 0 });
+        println!(
+            "register {}   enrolled at «{}», scanner on {}",
+            i + 1,
+            store.name,
+            agent_scanner_path(&agent)
+        );
+        registers.push(Register {
+            name: format!("register {}", i + 1),
+            store: store.name.clone(),
+            agent,
+            events,
+            checks: 0,
+            revenue: 0,
+        });
     }
     for r in &registers {
-        r.agent.wait_ruleset(shared::ids::RulesetVersion::new(1)?, WAIT).await?;
-        r.agent.wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64).await?;
+        r.agent
+            .wait_ruleset(shared::ids::RulesetVersion::new(1)?, WAIT)
+            .await?;
+        r.agent
+            .wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
+            .await?;
     }
 
     let mut rng = Rng::new(2026);
     let mut scan_to_price = Vec::new();
-    let tokens = issue_tokens(&admin, &chain.customers.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
+    let tokens = issue_tokens(
+        &admin,
+        &chain.customers.iter().map(|c| c.id).collect::<Vec<_>>(),
+    )
+    .await?;
 
-    println!("\n-- ringing up {} checks with the server up --", args.online_checks);
+    println!(
+        "\n-- ringing up {} checks with the server up --",
+        args.online_checks
+    );
     for i in 0..args.online_checks {
         let r = &mut registers[i % 3];
         ring_up(r, &mut rng, &tokens, &mut scan_to_price).await?;
@@ -98,7 +154,10 @@ async fn main() -> anyhow::Result<()> {
         r.agent.wait_synced(WAIT).await?;
     }
 
-    println!("-- server down: ringing up {} checks offline --", args.offline_checks);
+    println!(
+        "-- server down: ringing up {} checks offline --",
+        args.offline_checks
+    );
     server.stop().await?;
     for i in 0..args.offline_checks {
         let r = &mut registers[i % 3];
@@ -106,7 +165,10 @@ async fn main() -> anyhow::Result<()> {
     }
     for r in &registers {
         let s = r.agent.till.status().await?;
-        println!("   {}: {} records waiting in the outbox, server reachable: {}", r.name, s.outbox_pending, s.server_reachable);
+        println!(
+            "   {}: {} records waiting in the outbox, server reachable: {}",
+            r.name, s.outbox_pending, s.server_reachable
+        );
     }
     println!("-- server back --");
     let back = Instant::now();
@@ -114,17 +176,36 @@ async fn main() -> anyhow::Result<()> {
     for r in &registers {
         r.agent.wait_synced(WAIT).await?;
     }
-    println!("   every outbox drained {:.1} s after the server came back\n", back.elapsed().as_secs_f64());
+    println!(
+        "   every outbox drained {:.1} s after the server came back\n",
+        back.elapsed().as_secs_f64()
+    );
 
     // What the registers committed against what the server stored.
-    println!("{:<12} {:<22} {:>7} {:>14} {:>10}", "register", "store", "checks", "revenue", "synced");
+    println!(
+        "{:<12} {:<22} {:>7} {:>14} {:>10}",
+        "register", "store", "checks", "revenue", "synced"
+    );
     let server_registers = admin.registers(chain.merchant_id()).await?;
     let mut till_checks = 0;
     let mut till_revenue = 0;
     for (r, sr) in registers.iter().zip(&server_registers) {
         let (n, sum) = outbox_totals(r.agent.data_dir())?;
-        ensure!(n == r.checks as i64 && sum == r.revenue, "{}: outbox holds {n} checks / {sum}, the till saw {} / {}", r.name, r.checks, r.revenue);
-        println!("{:<12} {:<22} {:>7} {:>14} {:>10}", r.name, r.store, n, rub(sum), sr.records);
+        ensure!(
+            n == r.checks as i64 && sum == r.revenue,
+            "{}: outbox holds {n} checks / {sum}, the till saw {} / {}",
+            r.name,
+            r.checks,
+            r.revenue
+        );
+        println!(
+            "{:<12} {:<22} {:>7} {:>14} {:>10}",
+            r.name,
+            r.store,
+            n,
+            rub(sum),
+            sr.records
+        );
         till_checks += n;
         till_revenue += sum;
     }
@@ -132,12 +213,28 @@ async fn main() -> anyhow::Result<()> {
 
     let stats = admin.stats(chain.merchant_id()).await?;
     println!("\nrecords synced: {synced} of {till_checks} committed");
-    ensure!(synced == till_checks, "the server stored {synced} records, the registers committed {till_checks}");
-    ensure!(stats.totals.checks == till_checks, "statistics count {} checks, registers {}", stats.totals.checks, till_checks);
-    ensure!(stats.totals.revenue.minor() == till_revenue, "statistics revenue {} ≠ registers {}", stats.totals.revenue, rub(till_revenue));
+    ensure!(
+        synced == till_checks,
+        "the server stored {synced} records, the registers committed {till_checks}"
+    );
+    ensure!(
+        stats.totals.checks == till_checks,
+        "statistics count {} checks, registers {}",
+        stats.totals.checks,
+        till_checks
+    );
+    ensure!(
+        stats.totals.revenue.minor() == till_revenue,
+        "statistics revenue {} ≠ registers {}",
+        stats.totals.revenue,
+        rub(till_revenue)
+    );
 
     println!("\n== HQ statistics ==");
-    println!("{:<28} {:>7} {:>14} {:>12} {:>12}", "", "checks", "revenue", "discount", "avg check");
+    println!(
+        "{:<28} {:>7} {:>14} {:>12} {:>12}",
+        "", "checks", "revenue", "discount", "avg check"
+    );
     figures("all checks", &stats.totals);
     figures("identified customers", &stats.identified);
     println!("by store");
@@ -146,16 +243,36 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("by gender");
     for s in &stats.by_gender {
-        figures(&format!("  {} ({} customers)", s.segment, s.customers), &s.figures);
+        figures(
+            &format!("  {} ({} customers)", s.segment, s.customers),
+            &s.figures,
+        );
     }
     println!("by age");
     for s in &stats.by_age {
-        figures(&format!("  {} ({} customers)", s.segment, s.customers), &s.figures);
+        figures(
+            &format!("  {} ({} customers)", s.segment, s.customers),
+            &s.figures,
+        );
     }
-    println!("by day and store: {} rows (first: {})", stats.by_day.len(), stats.by_day.first().map(|d| format!("{} {} {} checks", d.day, d.store_name, d.figures.checks)).unwrap_or_default());
+    println!(
+        "by day and store: {} rows (first: {})",
+        stats.by_day.len(),
+        stats
+            .by_day
+            .first()
+            .map(|d| format!("{} {} {} checks", d.day, d.store_name, d.figures.checks))
+            .unwrap_or_default()
+    );
     println!("promotion uses");
     for p in &stats.promotions {
-        println!("  {:<26} {:>5} checks {:>4} customers {:>12} off", p.promotion_id.as_str(), p.checks, p.customers, rub(p.discount.minor()));
+        println!(
+            "  {:<26} {:>5} checks {:>4} customers {:>12} off",
+            p.promotion_id.as_str(),
+            p.checks,
+            p.customers,
+            rub(p.discount.minor())
+        );
     }
 
     println!("customers");
@@ -188,16 +305,23 @@ async fn main() -> anyhow::Result<()> {
     let mut before = Vec::new();
     for r in &registers {
         let check = r.agent.till.open().await?;
-        r.agent.till.add_line(check.id, &line_json(bread, 1)).await?;
+        r.agent
+            .till
+            .add_line(check.id, &line_json(bread, 1))
+            .await?;
         before.push((check.id, r.agent.till.price(check.id).await?.pricing.total));
     }
     let published_at = Instant::now();
-    let published = admin.publish_promotion(chain.merchant_id(), &scenario::bread_promotion()).await?;
+    let published = admin
+        .publish_promotion(chain.merchant_id(), &scenario::bread_promotion())
+        .await?;
     for (r, (check, was)) in registers.iter_mut().zip(before) {
         let version = r
             .events
             .next_matching(WAIT, |ev| match ev {
-                TillEvent::RulesetActivated { version } if version >= published.version => Some(version),
+                TillEvent::RulesetActivated { version } if version >= published.version => {
+                    Some(version)
+                }
                 _ => None,
             })
             .await?;
@@ -212,12 +336,25 @@ async fn main() -> anyhow::Result<()> {
             rub(was.minor()),
             rub(now.minor())
         );
-        ensure!(now < was, "{}: the new promotion did not change the price", r.name);
+        ensure!(
+            now < was,
+            "{}: the new promotion did not change the price",
+            r.name
+        );
     }
 
     if args.keep_running {
-        println!("\nserver running at {}  (admin token: {})", server.url(), server.admin_token());
-        println!("try: curl -H 'Authorization: Bearer {}' {}/api/v1/admin/merchants/{}/stats", server.admin_token(), server.url(), chain.merchant_id());
+        println!(
+            "\nserver running at {}  (admin token: {})",
+            server.url(),
+            server.admin_token()
+        );
+        println!(
+            "try: curl -H 'Authorization: Bearer {}' {}/api/v1/admin/merchants/{}/stats",
+            server.admin_token(),
+            server.url(),
+            chain.merchant_id()
+        );
         println!("press Ctrl-C to stop");
         tokio::signal::ctrl_c().await?;
     }
@@ -233,7 +370,10 @@ fn agent_scanner_path(agent: &TestAgent) -> String {
     agent.scanner_path().display().to_string()
 }
 
-async fn issue_tokens(admin: &system_tests::clients::AdminClient, ids: &[CustomerId]) -> anyhow::Result<BTreeMap<CustomerId, String>> {
+async fn issue_tokens(
+    admin: &system_tests::clients::AdminClient,
+    ids: &[CustomerId],
+) -> anyhow::Result<BTreeMap<CustomerId, String>> {
     let mut out = BTreeMap::new();
     for id in ids {
         out.insert(*id, admin.customer_token(*id).await?.token);
@@ -252,7 +392,8 @@ async fn ring_up(
     let check = till.open().await?;
     for _ in 0..1 + rng.below(6) {
         let p = &CATALOG[rng.below(CATALOG.len() as u64) as usize];
-        till.add_line(check.id, &line_json(p, 1 + rng.below(3) as u32)).await?;
+        till.add_line(check.id, &line_json(p, 1 + rng.below(3) as u32))
+            .await?;
     }
     if rng.below(3) < 2 {
         // Regulars shop more often than occasional customers.
@@ -281,11 +422,23 @@ async fn ring_up(
 }
 
 fn figures(label: &str, f: &SalesFigures) {
-    println!("{:<28} {:>7} {:>14} {:>12} {:>12}", label, f.checks, rub(f.revenue.minor()), rub(f.discount.minor()), rub(f.average_check.minor()));
+    println!(
+        "{:<28} {:>7} {:>14} {:>12} {:>12}",
+        label,
+        f.checks,
+        rub(f.revenue.minor()),
+        rub(f.discount.minor()),
+        rub(f.average_check.minor())
+    );
 }
 
 fn rub(minor: i64) -> String {
-    format!("{} ₽", Money::from_minor(minor).map(|m| m.to_string()).unwrap_or_else(|_| minor.to_string()))
+    format!(
+        "{} ₽",
+        Money::from_minor(minor)
+            .map(|m| m.to_string())
+            .unwrap_or_else(|_| minor.to_string())
+    )
 }
 
 fn ms(d: Duration) -> f64 {

@@ -42,11 +42,17 @@ fn many_rules(n: usize, skus: usize) -> Ruleset {
             name: format!("Promotion {i}"),
             description: String::new(),
             target: if i % 4 == 0 {
-                Target::Categories { categories: vec![Category::parse(format!("cat{}", i % 50)).expect("cat")] }
+                Target::Categories {
+                    categories: vec![Category::parse(format!("cat{}", i % 50)).expect("cat")],
+                }
             } else {
-                Target::Skus { skus: vec![Sku::parse(format!("sku{}", (i * 7) % skus)).expect("sku")] }
+                Target::Skus {
+                    skus: vec![Sku::parse(format!("sku{}", (i * 7) % skus)).expect("sku")],
+                }
             },
-            reward: Reward::PercentOff { percent: BasisPoints::new(100 + (i as u32 % 30) * 100).expect("bp") },
+            reward: Reward::PercentOff {
+                percent: BasisPoints::new(100 + (i as u32 % 30) * 100).expect("bp"),
+            },
             starts_at: None,
             ends_at: None,
             stores: vec![],
@@ -73,22 +79,45 @@ fn basket(lines: usize, skus: usize) -> Vec<shared::basket::Line> {
 fn bench_pricing(lines: usize, rules: usize, limit: Duration) {
     let engine = Engine::new(many_rules(rules, 2_000)).expect("valid ruleset");
     let basket = basket(lines, 2_000);
-    let customer = CustomerStanding { lifetime_spend: Money::from_minor(2_000_000).expect("m"), points_balance: 0 };
-    let ctx = PricingContext { store: StoreId::new(1).expect("id"), now: Utc::now() };
+    let customer = CustomerStanding {
+        lifetime_spend: Money::from_minor(2_000_000).expect("m"),
+        points_balance: 0,
+    };
+    let ctx = PricingContext {
+        store: StoreId::new(1).expect("id"),
+        now: Utc::now(),
+    };
     for _ in 0..200 {
-        std::hint::black_box(engine.price(&basket, Some(&customer), &ctx).expect("prices"));
+        std::hint::black_box(
+            engine
+                .price(&basket, Some(&customer), &ctx)
+                .expect("prices"),
+        );
     }
     let mut samples: Vec<Duration> = (0..5_000)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(engine.price(&basket, Some(&customer), &ctx).expect("prices"));
+            std::hint::black_box(
+                engine
+                    .price(&basket, Some(&customer), &ctx)
+                    .expect("prices"),
+            );
             t.elapsed()
         })
         .collect();
     samples.sort();
     let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
-    info(&format!("pricing {lines} lines × {rules} rules, p50"), format!("{:.1} µs", us(p50)), "-".into());
-    row(&format!("pricing {lines} lines × {rules} rules, p99"), format!("{:.1} µs", us(p99)), format!("{:.0} µs", us(limit)), us(p99) / us(limit));
+    info(
+        &format!("pricing {lines} lines × {rules} rules, p50"),
+        format!("{:.1} µs", us(p50)),
+        "-".into(),
+    );
+    row(
+        &format!("pricing {lines} lines × {rules} rules, p99"),
+        format!("{:.1} µs", us(p99)),
+        format!("{:.0} µs", us(limit)),
+        us(p99) / us(limit),
+    );
 }
 
 /// p99 of a bare SQLite insert + COMMIT with WAL and synchronous=FULL.
@@ -96,12 +125,18 @@ fn bare_sqlite_commit_p99(dir: &std::path::Path) -> anyhow::Result<Duration> {
     let conn = rusqlite::Connection::open(dir.join("bare.db"))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)", [])?;
+    conn.execute(
+        "CREATE TABLE t (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+        [],
+    )?;
     let body = vec![7u8; 1500];
     let mut samples = Vec::new();
     for i in 0..300 {
         let t = Instant::now();
-        conn.execute("INSERT INTO t (seq, body) VALUES (?1, ?2)", rusqlite::params![i, body])?;
+        conn.execute(
+            "INSERT INTO t (seq, body) VALUES (?1, ?2)",
+            rusqlite::params![i, body],
+        )?;
         samples.push(t.elapsed());
     }
     samples.sort();
@@ -112,8 +147,14 @@ async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::
     let mut samples = Vec::new();
     for i in 0..300 {
         let check = agent.till.open().await?;
-        agent.till.add_line(check.id, &line_json(&CATALOG[i % CATALOG.len()], 1)).await?;
-        agent.till.add_line(check.id, &line_json(&CATALOG[(i + 3) % CATALOG.len()], 2)).await?;
+        agent
+            .till
+            .add_line(check.id, &line_json(&CATALOG[i % CATALOG.len()], 1))
+            .await?;
+        agent
+            .till
+            .add_line(check.id, &line_json(&CATALOG[(i + 3) % CATALOG.len()], 2))
+            .await?;
         let t = Instant::now();
         agent.till.commit(check.id).await?;
         samples.push(t.elapsed());
@@ -121,19 +162,40 @@ async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::
     samples.sort();
     let p99 = percentile(&samples, 0.99);
     let bare = bare_sqlite_commit_p99(dir)?;
-    info("till commit over HTTP (price+sign+fsync), p50", format!("{:.0} µs", us(percentile(&samples, 0.5))), "-".into());
-    info("till commit over HTTP (price+sign+fsync), p99", format!("{:.0} µs", us(p99)), format!("{:.0} µs", us(bare)));
-    println!("{:<48} {:>14.2}   (bare SQLite commit, synchronous=FULL, same disk)", "  ratio till / bare SQLite p99", us(p99) / us(bare));
+    info(
+        "till commit over HTTP (price+sign+fsync), p50",
+        format!("{:.0} µs", us(percentile(&samples, 0.5))),
+        "-".into(),
+    );
+    info(
+        "till commit over HTTP (price+sign+fsync), p99",
+        format!("{:.0} µs", us(p99)),
+        format!("{:.0} µs", us(bare)),
+    );
+    println!(
+        "{:<48} {:>14.2}   (bare SQLite commit, synchronous=FULL, same disk)",
+        "  ratio till / bare SQLite p99",
+        us(p99) / us(bare)
+    );
     Ok(())
 }
 
-async fn bench_ingest(server: &TestServer, store: StoreId, merchant: MerchantId) -> anyhow::Result<()> {
+async fn bench_ingest(
+    server: &TestServer,
+    store: StoreId,
+    merchant: MerchantId,
+) -> anyhow::Result<()> {
     let key = SigningKey::from_pkcs8(&generate_pkcs8(&ring::rand::SystemRandom::new())?)?;
     let http = reqwest::Client::new();
     let enrollment = server.admin().enrollment_token(store).await?;
     let enrolled: EnrollResponse = http
         .post(format!("{}/api/v1/registers/enroll", server.url()))
-        .json(&EnrollRequest { enrollment_token: enrollment.token, public_key: key.public_key(), agent_version: "perf".into(), hostname: "perf".into() })
+        .json(&EnrollRequest {
+            enrollment_token: enrollment.token,
+            public_key: key.public_key(),
+            agent_version: "perf".into(),
+            hostname: "perf".into(),
+        })
         .send()
         .await?
         .error_for_status()?
@@ -160,7 +222,10 @@ async fn bench_ingest(server: &TestServer, store: StoreId, merchant: MerchantId)
         let ack: UploadAck = http
             .post(format!("{}/api/v1/records", server.url()))
             .bearer_auth(&bearer)
-            .header(shared::wire::PROTOCOL_HEADER, shared::wire::PROTOCOL_VERSION.to_string())
+            .header(
+                shared::wire::PROTOCOL_HEADER,
+                shared::wire::PROTOCOL_VERSION.to_string(),
+            )
             .json(&UploadBatch { records })
             .send()
             .await?
@@ -180,12 +245,26 @@ async fn bench_ingest(server: &TestServer, store: StoreId, merchant: MerchantId)
         public.verify(SigningContext::PurchaseRecord, &bytes, &signed.signature)?;
     }
     let verify_rate = n as f64 / t.elapsed().as_secs_f64();
-    info("server ingest, records/s (batches of 1000)", format!("{ingest_rate:.0}"), format!("{verify_rate:.0}"));
-    println!("{:<48} {:>14.2}   (ring Ed25519 verifications/s on this machine)", "  ratio ingest / verify", ingest_rate / verify_rate);
+    info(
+        "server ingest, records/s (batches of 1000)",
+        format!("{ingest_rate:.0}"),
+        format!("{verify_rate:.0}"),
+    );
+    println!(
+        "{:<48} {:>14.2}   (ring Ed25519 verifications/s on this machine)",
+        "  ratio ingest / verify",
+        ingest_rate / verify_rate
+    );
     Ok(())
 }
 
-fn record(register: RegisterId, store: StoreId, merchant: MerchantId, seq: i64, prev: Hash256) -> PurchaseRecord {
+fn record(
+    register: RegisterId,
+    store: StoreId,
+    merchant: MerchantId,
+    seq: i64,
+    prev: Hash256,
+) -> PurchaseRecord {
     let price = Money::from_minor(10_000 + seq % 5_000).expect("price");
     PurchaseRecord {
         format: RECORD_FORMAT,
@@ -235,7 +314,8 @@ async fn main() -> anyhow::Result<()> {
     let server = TestServer::start(&tmp.path().join("server")).await?;
     let chain = create_chain(&server.admin()).await?;
     let token = server.admin().enrollment_token(chain.stores[0].id).await?;
-    let mut agent = TestAgent::enroll(&server.url(), &token.token, &tmp.path().join("till")).await?;
+    let mut agent =
+        TestAgent::enroll(&server.url(), &token.token, &tmp.path().join("till")).await?;
     bench_till_commit(&agent, tmp.path()).await?;
     agent.stop().await?;
     bench_ingest(&server, chain.stores[0].id, chain.merchant_id()).await?;
