@@ -83,16 +83,14 @@ impl TestServer {
     async fn launch(&mut self) -> anyhow::Result<()> {
         let listener = bind(self.addr).await?;
         self.addr = listener.local_addr()?;
-        let settings = sync_server::Settings {
-            data_dir: self.data_dir.clone(),
-            listen: self.addr,
-            admin_token: self.admin_token.clone().into(),
-            public_url: None,
-            longpoll: sync_server::config::LongPollSettings { max_wait_secs: 2 },
-            tokens: Default::default(),
-            ingest: Default::default(),
-            clock: Default::default(),
-        };
+        // Built from TOML, as an operator would write it, so settings added
+        // later with defaults need no change here.
+        let mut settings = sync_server::Settings::from_toml(&format!(
+            "admin_token = {:?}\n[longpoll]\nmax_wait_secs = 2\n",
+            self.admin_token
+        ))?;
+        settings.data_dir = self.data_dir.clone();
+        settings.listen = self.addr;
         let (stop, shutdown) = shutdown_signal();
         let task = tokio::spawn(sync_server::serve(settings, listener, shutdown));
         self.running = Some(Running { stop, task });
