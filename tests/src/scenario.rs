@@ -175,34 +175,33 @@ pub fn bread_promotion() -> Promotion {
     }
 }
 
-/// The customers: name, phone, gender, birth date.
-pub const CUSTOMERS: &[(&str, &str, Gender, (i32, u32, u32))] = &[
-    (
-        "Анна Смирнова",
-        "+79160000001",
-        Gender::Female,
-        (1994, 3, 12),
-    ),
-    ("Иван Петров", "+79160000002", Gender::Male, (1981, 7, 30)),
-    (
-        "Мария Иванова",
-        "+79160000003",
-        Gender::Female,
-        (1968, 11, 2),
-    ),
-    ("Олег Кузнецов", "+79160000004", Gender::Male, (2003, 1, 19)),
-    (
-        "Елена Соколова",
-        "+79160000005",
-        Gender::Female,
-        (1957, 5, 8),
-    ),
-    (
-        "Дмитрий Волков",
-        "+79160000006",
-        Gender::Male,
-        (1990, 9, 23),
-    ),
+/// A customer of the chain as they sign up.
+#[derive(Clone, Copy, Debug)]
+pub struct Shopper {
+    /// Name.
+    pub name: &'static str,
+    /// Phone number.
+    pub phone: &'static str,
+    /// Gender.
+    pub gender: Gender,
+    /// Birth date as (year, month, day).
+    pub born: (i32, u32, u32),
+}
+
+/// The customers.
+pub const CUSTOMERS: &[Shopper] = &[
+    Shopper {
+        name: "Иван Петров",
+        phone: "+79160000002",
+        gender: Gender::Male,
+        born: (1981, 7, 30),
+    },
+    Shopper {
+        name: "Олег Кузнецов",
+        phone: "+79160000004",
+        gender: Gender::Male,
+        born: (2003, 1, 19),
+    },
 ];
 
 /// The chain as created on the server.
@@ -233,13 +232,14 @@ pub async fn create_chain(admin: &AdminClient) -> anyhow::Result<Chain> {
     }
     admin.publish(merchant.id, &programme()).await?;
     let mut customers = Vec::new();
-    for (name, phone, gender, (y, m, d)) in CUSTOMERS {
+    for shopper in CUSTOMERS {
+        let (y, m, d) = shopper.born;
         let new = NewCustomer {
-            name: (*name).into(),
-            phone: Some(PhoneNumber::parse(phone)?),
+            name: shopper.name.into(),
+            phone: Some(PhoneNumber::parse(shopper.phone)?),
             email: None,
-            gender: *gender,
-            birth_date: NaiveDate::from_ymd_opt(*y, *m, *d),
+            gender: shopper.gender,
+            birth_date: NaiveDate::from_ymd_opt(y, m, d),
         };
         customers.push(admin.customer(merchant.id, &new).await?);
     }
