@@ -191,16 +191,40 @@ pub struct Shopper {
 /// The customers.
 pub const CUSTOMERS: &[Shopper] = &[
     Shopper {
+        name: "Анна Смирнова",
+        phone: "+79160000001",
+        gender: Gender::Female,
+        born: (1994, 3, 12),
+    },
+    Shopper {
         name: "Иван Петров",
         phone: "+79160000002",
         gender: Gender::Male,
         born: (1981, 7, 30),
     },
     Shopper {
+        name: "Мария Иванова",
+        phone: "+79160000003",
+        gender: Gender::Female,
+        born: (1968, 11, 2),
+    },
+    Shopper {
         name: "Олег Кузнецов",
         phone: "+79160000004",
         gender: Gender::Male,
         born: (2003, 1, 19),
+    },
+    Shopper {
+        name: "Елена Соколова",
+        phone: "+79160000005",
+        gender: Gender::Female,
+        born: (1957, 5, 8),
+    },
+    Shopper {
+        name: "Дмитрий Волков",
+        phone: "+79160000006",
+        gender: Gender::Male,
+        born: (1990, 9, 23),
     },
 ];
 

@@ -38,6 +38,9 @@ async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck
     let chain = create_chain(&admin).await?;
     let mut agent = agent_for(&server, chain.stores[0].id, &tmp.path().join("till-1")).await?;
     agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
+    agent
+        .wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
+        .await?;
     let anna = &chain.customers[0];
 
     // A first purchase by phone number lifts Anna from Bronze to Silver.
