@@ -55,6 +55,24 @@ enum AdminCommand {
     /// Customers.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// A merchant's alerts, newest first.
+    Alerts {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// The most alerts.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Records a merchant's registers forked, kept in quarantine.
+    Quarantine {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// The most records.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// A merchant's statistics.
     Stats {
         /// The merchant.
@@ -323,6 +341,20 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Customer(CustomerCommand::Token { customer }) => {
             let path = format!("/api/v1/admin/customers/{customer}/token");
             client.send(Method::POST, &path, None::<&()>).await?
+        }
+        AdminCommand::Alerts { merchant, limit } => {
+            client
+                .get(&format!(
+                    "/api/v1/admin/merchants/{merchant}/alerts?limit={limit}"
+                ))
+                .await?
+        }
+        AdminCommand::Quarantine { merchant, limit } => {
+            client
+                .get(&format!(
+                    "/api/v1/admin/merchants/{merchant}/quarantine?limit={limit}"
+                ))
+                .await?
         }
         AdminCommand::Stats { merchant, from, to } => {
             let mut path = format!("/api/v1/admin/merchants/{merchant}/stats");

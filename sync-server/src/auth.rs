@@ -2,23 +2,24 @@
 //! register secrets. Only hashes of issued secrets are stored, and every
 //! comparison is constant-time.
 //!
-//! Admin routes sit behind [`require_admin`]; register routes behind
-//! [`check_protocol`] and take an [`AuthenticatedRegister`]
-//! (`Authorization: Bearer <register_id>.<secret>`).
+//! Admin routes sit behind [`require_admin`]; register routes take an
+//! [`AuthenticatedRegister`] (`Authorization: Bearer <register_id>.<secret>`),
+//! and the upload route an [`UploadingRegister`], which also raises an
+//! alert when a revoked register tries to upload.
 
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::ExposeSecret as _;
 use shared::crypto::{Hash256, sha256};
 use shared::ids::RegisterId;
-use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 use subtle::ConstantTimeEq as _;
 
+use crate::alerts::NewAlert;
 use crate::db::{DbError, RegisterCredentials};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -85,25 +86,62 @@ pub async fn require_admin(
     }
 }
 
-/// Refuses agents that speak another sync protocol version.
-pub async fn check_protocol(request: Request, next: Next) -> Result<Response, ApiError> {
-    if let Some(value) = request.headers().get(PROTOCOL_HEADER) {
-        let spoken = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok());
-        if spoken != Some(PROTOCOL_VERSION) {
-            return Err(ApiError::new(
-                StatusCode::UPGRADE_REQUIRED,
-                "protocol_unsupported",
+/// Why a register's credentials were refused.
+#[derive(Debug)]
+enum RegisterRefusal {
+    /// Missing, malformed, unknown or wrong.
+    BadCredentials,
+    /// Right, but HQ revoked the register.
+    Revoked(RegisterCredentials),
+    /// Storage failed.
+    Storage(DbError),
+}
+
+impl From<RegisterRefusal> for ApiError {
+    fn from(refusal: RegisterRefusal) -> Self {
+        match refusal {
+            RegisterRefusal::BadCredentials => ApiError::unauthorized(
+                "unauthorized",
+                "send the register credentials as `Authorization: Bearer <register_id>.<secret>`",
+            ),
+            RegisterRefusal::Revoked(credentials) => ApiError::unauthorized(
+                "register_revoked",
                 format!(
-                    "this server speaks sync protocol {PROTOCOL_VERSION}, the agent sent {:?}; upgrade the agent or the server",
-                    String::from_utf8_lossy(value.as_bytes())
+                    "register {} was revoked; enroll it again",
+                    credentials.register_id
                 ),
-            ));
+            ),
+            RegisterRefusal::Storage(e) => e.into(),
         }
     }
-    Ok(next.run(request).await)
+}
+
+/// Checks `Authorization: Bearer <register_id>.<secret>`.
+async fn authenticate(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<RegisterCredentials, RegisterRefusal> {
+    let token = bearer(headers).ok_or(RegisterRefusal::BadCredentials)?;
+    let (id, secret) = token
+        .split_once('.')
+        .ok_or(RegisterRefusal::BadCredentials)?;
+    let id = id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| RegisterId::new(id).ok())
+        .ok_or(RegisterRefusal::BadCredentials)?;
+    let credentials = match state.db.register_credentials(id).await {
+        Ok(credentials) => credentials,
+        Err(DbError::NotFound(_)) => return Err(RegisterRefusal::BadCredentials),
+        Err(e) => return Err(RegisterRefusal::Storage(e)),
+    };
+    if !hashes_match(&hash_secret(secret), &credentials.secret_hash) {
+        return Err(RegisterRefusal::BadCredentials);
+    }
+    if credentials.revoked {
+        return Err(RegisterRefusal::Revoked(credentials));
+    }
+    Ok(credentials)
 }
 
 /// A register that proved its secret.
@@ -114,34 +152,35 @@ impl FromRequestParts<AppState> for AuthenticatedRegister {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let refused = || {
-            ApiError::unauthorized(
-                "unauthorized",
-                "send the register credentials as `Authorization: Bearer <register_id>.<secret>`",
-            )
-        };
-        let token = bearer(&parts.headers).ok_or_else(refused)?;
-        let (id, secret) = token.split_once('.').ok_or_else(refused)?;
-        let id = id
-            .parse::<i64>()
-            .ok()
-            .and_then(|id| RegisterId::new(id).ok())
-            .ok_or_else(refused)?;
-        let credentials = match state.db.register_credentials(id).await {
-            Ok(credentials) => credentials,
-            Err(DbError::NotFound(_)) => return Err(refused()),
-            Err(e) => return Err(e.into()),
-        };
-        if !hashes_match(&hash_secret(secret), &credentials.secret_hash) {
-            return Err(refused());
+        Ok(AuthenticatedRegister(
+            authenticate(&parts.headers, state).await?,
+        ))
+    }
+}
+
+/// A register that proved its secret, about to upload. A revoked register
+/// that proves its secret is refused like anywhere else, and HQ is alerted:
+/// a till HQ took out of service is still selling.
+#[derive(Debug, Clone)]
+pub struct UploadingRegister(pub RegisterCredentials);
+
+impl FromRequestParts<AppState> for UploadingRegister {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match authenticate(&parts.headers, state).await {
+            Ok(credentials) => Ok(UploadingRegister(credentials)),
+            Err(RegisterRefusal::Revoked(credentials)) => {
+                let alert =
+                    NewAlert::revoked_register_upload(credentials.register_id, state.clock.now());
+                if let Err(e) = state.db.raise_alert(alert).await {
+                    tracing::error!(error = %e, register_id = %credentials.register_id,
+                        "could not record the upload of a revoked register");
+                }
+                Err(RegisterRefusal::Revoked(credentials).into())
+            }
+            Err(other) => Err(other.into()),
         }
-        if credentials.revoked {
-            return Err(ApiError::unauthorized(
-                "register_revoked",
-                format!("register {id} was revoked; enroll it again"),
-            ));
-        }
-        Ok(AuthenticatedRegister(credentials))
     }
 }
 

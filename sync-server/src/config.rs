@@ -44,9 +44,12 @@ pub struct Settings {
     /// Customer token settings.
     #[serde(default)]
     pub tokens: TokenSettings,
-    /// Upload limits.
+    /// Upload limits and load shedding.
     #[serde(default)]
     pub ingest: IngestSettings,
+    /// How far a register's clock may drift before HQ is alerted.
+    #[serde(default)]
+    pub clock: ClockSettings,
 }
 
 /// How long a long-poll may be held.
@@ -79,7 +82,7 @@ impl Default for TokenSettings {
     }
 }
 
-/// Limits of one upload batch.
+/// Limits of one upload batch, and how many batches are taken at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestSettings {
@@ -87,6 +90,11 @@ pub struct IngestSettings {
     pub max_batch_records: usize,
     /// The largest batch body in bytes.
     pub max_batch_bytes: usize,
+    /// Upload batches handled at once; further uploads are shed with 429.
+    pub max_concurrent_batches: usize,
+    /// The most seconds a shed upload is told to wait (`Retry-After`); the
+    /// value sent is drawn from `1..=retry_after_secs` so retries spread out.
+    pub retry_after_secs: u64,
 }
 
 impl Default for IngestSettings {
@@ -94,6 +102,25 @@ impl Default for IngestSettings {
         IngestSettings {
             max_batch_records: shared::wire::sync::MAX_BATCH_RECORDS,
             max_batch_bytes: shared::wire::sync::MAX_BATCH_BYTES,
+            max_concurrent_batches: 8,
+            retry_after_secs: 2,
+        }
+    }
+}
+
+/// Register clocks. Drift is flagged, never used for ordering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockSettings {
+    /// A register whose estimated drift exceeds this many seconds, either
+    /// way, raises a `clock_drift` alert.
+    pub max_drift_secs: u64,
+}
+
+impl Default for ClockSettings {
+    fn default() -> Self {
+        ClockSettings {
+            max_drift_secs: 300,
         }
     }
 }
@@ -185,7 +212,12 @@ impl Settings {
         if self.admin_token.expose_secret().trim().is_empty() {
             return Err(ConfigError::Unusable("admin_token must not be empty"));
         }
-        if self.ingest.max_batch_records == 0 || self.ingest.max_batch_bytes == 0 {
+        let ingest = &self.ingest;
+        if ingest.max_batch_records == 0
+            || ingest.max_batch_bytes == 0
+            || ingest.max_concurrent_batches == 0
+            || ingest.retry_after_secs == 0
+        {
             return Err(ConfigError::Unusable("ingest limits must be above zero"));
         }
         Ok(())
@@ -207,6 +239,7 @@ mod tests {
         assert_eq!(settings.listen, default_listen());
         assert_eq!(settings.longpoll, LongPollSettings::default());
         assert_eq!(settings.ingest, IngestSettings::default());
+        assert_eq!(settings.clock, ClockSettings::default());
     }
 
     #[test]
@@ -215,12 +248,19 @@ mod tests {
         assert_eq!(settings.admin_token.expose_secret(), "s3cret");
         assert_eq!(settings.longpoll.max_wait_secs, 30);
         assert_eq!(settings.tokens.customer_token_ttl_secs, 300);
+        assert_eq!(settings.ingest.max_concurrent_batches, 8);
+        assert_eq!(settings.ingest.retry_after_secs, 2);
+        assert_eq!(settings.clock.max_drift_secs, 300);
         assert!(matches!(
             Settings::from_toml("listen = \"127.0.0.1:1\""),
             Err(ConfigError::Invalid(_))
         ));
         assert!(matches!(
             Settings::from_toml("admin_token = \"  \""),
+            Err(ConfigError::Unusable(_))
+        ));
+        assert!(matches!(
+            Settings::from_toml("admin_token = \"s\"\n[ingest]\nmax_concurrent_batches = 0"),
             Err(ConfigError::Unusable(_))
         ));
     }

@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use shared::ids::Seq;
 use shared::wire::ErrorBody;
@@ -16,6 +17,8 @@ use crate::db::DbError;
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// Seconds for `Retry-After`, on replies that ask the client to wait.
+    retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -29,6 +32,7 @@ impl ApiError {
                 expected_seq: None,
                 faults: Vec::new(),
             },
+            retry_after_secs: None,
         }
     }
 
@@ -62,6 +66,17 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
     }
 
+    /// 429 `overloaded`: the server sheds load; retry after `retry_after_secs`.
+    pub fn overloaded(retry_after_secs: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "overloaded",
+            format!("the server is busy; retry in {retry_after_secs} s"),
+        );
+        error.retry_after_secs = Some(retry_after_secs);
+        error
+    }
+
     /// 500: logs `cause` and tells the client nothing more.
     pub fn internal(cause: &dyn fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -89,7 +104,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body)).into_response()
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 

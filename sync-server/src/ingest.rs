@@ -8,15 +8,28 @@
 //! head: records at or below the head must equal what is stored (else a
 //! fork), the first new seq must be head + 1 (else a gap), and each new
 //! record's `prev_hash` must link to its predecessor (else a broken chain).
+//!
+//! # Concurrent copies of one batch
+//!
+//! A register that times out and retries may have the same batch in flight
+//! twice. Storage decides the batches of a register one after another
+//! (SQLite: the single writer; a shared backend must lock the register's
+//! row), so the first copy stores the records and the second finds them all
+//! at or below the head with equal bytes: a duplicate. Both are answered
+//! 200 with the same acknowledgement, and each record is stored once.
+//! Different batches racing (seqs 4–6 overtaking 1–3) get the usual
+//! `seq_gap` 409 with `expected_seq`, from which the register rewinds.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use shared::crypto::{Hash256, Signature};
 use shared::ids::Seq;
 use shared::money::Currency;
 use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordError, SignedRecord};
 
 use crate::db::RegisterCredentials;
+use crate::drift::ClockDrift;
 
 /// A record whose signature verified and whose envelope fits the register.
 #[derive(Debug, Clone)]
@@ -192,6 +205,17 @@ pub struct StoredBatch {
     pub new_records: usize,
     /// Whether a customer's balance or spend changed.
     pub customers_changed: bool,
+    /// The register's clock drift, estimated from the newest new record.
+    pub clock_drift: Option<ClockDrift>,
+}
+
+/// What storing a batch needs besides the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestContext {
+    /// The server's time of receipt.
+    pub now: DateTime<Utc>,
+    /// Drift beyond this many seconds raises a `clock_drift` alert.
+    pub max_clock_drift_secs: u64,
 }
 
 /// Decides where a contiguous batch goes against the stored head. `stored`

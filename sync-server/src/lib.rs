@@ -16,6 +16,12 @@
 //!   environment and the command line.
 //! - [`db`]: the [`Database`](db::Database) trait and its SQLite backend.
 //! - [`ingest`]: batch checks and the decision against the stored chain.
+//! - `admission`: load shedding of uploads (429 with `Retry-After`).
+//! - [`protocol`]: sync protocol negotiation with registers.
+//! - [`alerts`]: what HQ is told about (forks, broken chains, bad
+//!   signatures, uploads of revoked registers, clock drift).
+//! - [`drift`]: the crude, flagged estimate of a register's clock drift.
+//! - [`wire`]: wire DTOs this server adds to [`shared::wire`].
 //! - [`publish`]: building, versioning and signing ruleset releases.
 //! - [`stats`]: the statistics, computed from stored records.
 //! - [`keys`]: the server's signing key in the data directory.
@@ -23,18 +29,23 @@
 //! - `notify`: long-poll wake-ups; `auth`: credentials; `error`: the API's
 //!   error replies.
 
+mod admission;
+pub mod alerts;
 mod api;
 mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod drift;
 mod error;
 pub mod ingest;
 pub mod keys;
 mod notify;
+pub mod protocol;
 pub mod publish;
 mod state;
 pub mod stats;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,11 +1,12 @@
-//! What every handler shares: settings, storage, the signing key, the clock
-//! and the long-poll notifier. Everything durable is in the data directory,
+//! What every handler shares: settings, storage, the signing key, the clock,
+//! the long-poll notifier and the admission of uploads. Everything durable is in the data directory,
 //! so a server restarted on it carries on where it stopped.
 
 use std::sync::Arc;
 
 use shared::crypto::SigningKey;
 
+use crate::admission::IngestAdmission;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{Database, DbError, SqliteDatabase};
@@ -42,6 +43,7 @@ pub struct AppState {
     pub(crate) signing_key: Arc<SigningKey>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) notifier: Arc<Notifier>,
+    pub(crate) ingest_admission: Arc<IngestAdmission>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Self {
         AppState {
+            ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             settings: Arc::new(settings),
             db,
             signing_key: Arc::new(signing_key),

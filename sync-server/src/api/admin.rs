@@ -8,16 +8,17 @@ use shared::ids::{MerchantId, RegisterId, StoreId};
 use shared::ruleset::{Promotion, Ruleset};
 use shared::wire::admin::{
     Brand, EnrollmentToken, Merchant, NewBrand, NewEnrollmentToken, NewMerchant, NewStore,
-    Published, Register, Store,
+    Published, Store,
 };
 
 use super::extract::{Json, Path};
 use crate::auth::{ENROLLMENT_TOKEN_BYTES, hash_secret, random_hex};
-use crate::db::{CurrentRuleset, NewEnrollmentToken as StoredEnrollmentToken};
+use crate::db::{CurrentRuleset, NewEnrollmentToken as StoredEnrollmentToken, RegisterStatus};
 use crate::error::ApiError;
 use crate::notify::Topic;
 use crate::publish::{PublishRefusal, RulesetChange, release_builder};
 use crate::state::AppState;
+use crate::wire::{ClockDriftView, RegisterView};
 
 /// An enrollment token's lifetime when none is asked for: one day.
 const DEFAULT_ENROLLMENT_TTL_SECS: u64 = 86_400;
@@ -183,11 +184,33 @@ pub(crate) async fn get_ruleset(
         .ok_or_else(|| ApiError::not_found(format!("merchant {merchant} has no ruleset yet")))
 }
 
+/// The merchant's registers: the shared `Register` fields, whether each is
+/// revoked, and its last clock drift estimate.
 pub(crate) async fn list_registers(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
-) -> Result<Json<Vec<Register>>, ApiError> {
-    Ok(Json(state.db.registers(merchant).await?))
+) -> Result<Json<Vec<RegisterView>>, ApiError> {
+    let max_drift_secs = state.settings.clock.max_drift_secs;
+    let registers = state.db.registers(merchant).await?;
+    Ok(Json(
+        registers
+            .into_iter()
+            .map(|status| register_view(status, max_drift_secs))
+            .collect(),
+    ))
+}
+
+fn register_view(status: RegisterStatus, max_drift_secs: u64) -> RegisterView {
+    RegisterView {
+        register: status.register,
+        revoked: status.revoked_at.is_some(),
+        revoked_at: status.revoked_at,
+        clock_drift: status.clock.map(|reading| ClockDriftView {
+            secs: reading.drift.secs(),
+            measured_at: reading.measured_at,
+            exceeds_limit: reading.drift.exceeds(max_drift_secs),
+        }),
+    }
 }
 
 #[tracing::instrument(skip_all, fields(register_id = %register))]

@@ -4,14 +4,21 @@
 //! | --- | --- |
 //! | `GET /health` | anyone |
 //! | `/api/v1/admin/…` | HQ, with the admin token |
+//! | `GET /api/v1/protocol` | anyone (the protocol versions spoken) |
 //! | `POST /api/v1/registers/enroll` | a register, with a one-time token |
 //! | `POST /api/v1/records`, `GET /api/v1/ruleset`, `GET /api/v1/customers/changes` | an enrolled register |
+//!
+//! Every `/api/v1` route outside the admin API is a register route: it
+//! negotiates the sync protocol (see `protocol`) and marks its replies with
+//! the version. Uploads also pass the ingest admission (see `admission`).
 
 mod admin;
 mod customers;
 mod enroll;
 mod extract;
 mod health;
+mod oversight;
+mod protocol;
 mod records;
 mod rulesets;
 mod stats;
@@ -25,8 +32,10 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tokio::time::Instant;
 
-use crate::auth::{check_protocol, require_admin};
+use crate::admission::shed_ingest_load;
+use crate::auth::require_admin;
 use crate::error::ApiError;
+use crate::protocol::negotiate_protocol;
 use crate::state::AppState;
 
 /// The server's routes over `state`.
@@ -47,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/merchants/{id}/promotions", post(admin::post_promotion))
         .route("/merchants/{id}/registers", get(admin::list_registers))
+        .route("/merchants/{id}/alerts", get(oversight::alerts))
+        .route("/merchants/{id}/quarantine", get(oversight::quarantine))
         .route(
             "/merchants/{id}/customers",
             post(customers::create_customer),
@@ -70,11 +81,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/records",
             post(records::upload)
-                .layer(DefaultBodyLimit::max(state.settings.ingest.max_batch_bytes)),
+                .layer(DefaultBodyLimit::max(state.settings.ingest.max_batch_bytes))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    shed_ingest_load,
+                )),
         )
         .route("/ruleset", get(rulesets::latest))
         .route("/customers/changes", get(customers::changes))
-        .route_layer(middleware::from_fn(check_protocol));
+        .route("/protocol", get(protocol::protocol))
+        .route_layer(middleware::from_fn(negotiate_protocol));
 
     Router::new()
         .route("/health", get(health::health))

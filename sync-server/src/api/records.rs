@@ -1,5 +1,7 @@
 //! `POST /api/v1/records`: a register uploads a contiguous range of its
-//! signed purchase records; the server stores each exactly once.
+//! signed purchase records; the server stores each exactly once. The route
+//! sits behind the ingest admission (see `admission`), so an overloaded
+//! server answers 429 before it gets here.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,16 +10,17 @@ use shared::record::RecordError;
 use shared::wire::sync::{UploadAck, UploadBatch};
 
 use super::extract::Json;
-use crate::auth::AuthenticatedRegister;
+use crate::alerts::NewAlert;
+use crate::auth::UploadingRegister;
 use crate::error::ApiError;
-use crate::ingest::{BatchError, ChainRefusal, IngestOutcome, check_batch};
+use crate::ingest::{BatchError, ChainRefusal, IngestContext, IngestOutcome, check_batch};
 use crate::notify::Topic;
 use crate::state::AppState;
 
 #[tracing::instrument(skip_all, fields(register_id = %register.0.register_id, records = batch.records.len()))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
-    register: AuthenticatedRegister,
+    register: UploadingRegister,
     Json(batch): Json<UploadBatch>,
 ) -> Result<Json<UploadAck>, ApiError> {
     let credentials = register.0;
@@ -26,18 +29,33 @@ pub(crate) async fn upload(
     let merchant = credentials.merchant_id;
     // Verifying up to a thousand signatures is CPU work: keep it off the
     // async workers.
-    let records =
+    let checked =
         tokio::task::spawn_blocking(move || check_batch(&credentials, batch.records, max_records))
             .await
-            .map_err(|e| ApiError::internal(&e))??;
-    let now = state.clock.now();
-    match state.db.ingest(register_id, records, now).await? {
+            .map_err(|e| ApiError::internal(&e))?;
+    let records = match checked {
+        Ok(records) => records,
+        Err(refusal) => {
+            alert_on_bad_signature(&state, register_id, &refusal).await;
+            return Err(refusal.into());
+        }
+    };
+    let context = IngestContext {
+        now: state.clock.now(),
+        max_clock_drift_secs: state.settings.clock.max_drift_secs,
+    };
+    let now = context.now;
+    match state.db.ingest(register_id, records, context).await? {
         IngestOutcome::Stored(stored) => {
             if stored.customers_changed {
                 state.notifier.notify(Topic::Customers, merchant);
             }
             if stored.new_records > 0 {
-                tracing::debug!(new = stored.new_records, "stored records");
+                tracing::debug!(
+                    new = stored.new_records,
+                    clock_drift_secs = stored.clock_drift.map(|d| d.secs()),
+                    "stored records"
+                );
             }
             Ok(Json(UploadAck {
                 acked_through: stored.head.map(|h| h.seq),
@@ -46,6 +64,21 @@ pub(crate) async fn upload(
             }))
         }
         IngestOutcome::Refused(refusal) => Err(refusal.into()),
+    }
+}
+
+/// Alerts HQ when the batch was refused for a signature that does not
+/// verify; the refusal stands whether or not the alert is stored.
+async fn alert_on_bad_signature(
+    state: &AppState,
+    register: shared::ids::RegisterId,
+    refusal: &BatchError,
+) {
+    if let BatchError::Record(RecordError::BadSignature { seq }) = refusal {
+        let alert = NewAlert::bad_signature(register, *seq, state.clock.now());
+        if let Err(e) = state.db.raise_alert(alert).await {
+            tracing::error!(error = %e, "could not record a bad signature alert");
+        }
     }
 }
 

@@ -23,8 +23,11 @@ use shared::wire::admin::{
 };
 use shared::wire::sync::CustomerDeltaPage;
 
-use crate::ingest::{CheckedRecord, IngestOutcome};
+use crate::alerts::NewAlert;
+use crate::drift::ClockReading;
+use crate::ingest::{CheckedRecord, IngestContext, IngestOutcome};
 use crate::publish::{PublishRefusal, RulesetHead, SealedRelease};
+use crate::wire::{Alert, QuarantinedRecord};
 
 pub use sqlite::SqliteDatabase;
 
@@ -125,6 +128,26 @@ pub struct RegisterCredentials {
     pub secret_hash: Hash256,
     /// Whether HQ revoked it.
     pub revoked: bool,
+}
+
+/// A register as HQ lists it: the shared fields and its standing.
+#[derive(Debug, Clone)]
+pub struct RegisterStatus {
+    /// The shared fields.
+    pub register: Register,
+    /// When HQ revoked it, if it did.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The last clock drift estimate.
+    pub clock: Option<ClockReading>,
+}
+
+/// Which alerts to list: newest first, older than `before` when given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertPage {
+    /// Only alerts with a smaller id.
+    pub before: Option<i64>,
+    /// The most alerts.
+    pub limit: usize,
 }
 
 /// The current ruleset of a merchant.
@@ -283,8 +306,8 @@ pub trait Database: Send + Sync + 'static {
     fn enroll(&self, register: NewRegister) -> DbFuture<'_, EnrollOutcome>;
     /// A register's credentials.
     fn register_credentials(&self, id: RegisterId) -> DbFuture<'_, RegisterCredentials>;
-    /// A merchant's registers, by id.
-    fn registers(&self, merchant: MerchantId) -> DbFuture<'_, Vec<Register>>;
+    /// A merchant's registers with their standing, by id.
+    fn registers(&self, merchant: MerchantId) -> DbFuture<'_, Vec<RegisterStatus>>;
     /// Revokes a register; returns its merchant.
     fn revoke_register(&self, id: RegisterId, now: DateTime<Utc>) -> DbFuture<'_, MerchantId>;
 
@@ -319,13 +342,30 @@ pub trait Database: Send + Sync + 'static {
     ) -> DbFuture<'_, CustomerDeltaPage>;
 
     /// Stores a verified batch of one register's records exactly once, in one
-    /// transaction, with its ledger entries.
+    /// transaction, with its ledger entries, the register's clock drift and
+    /// the alerts the batch raises (fork, broken chain, drift).
+    ///
+    /// Batches of one register are decided one after another against the
+    /// head the previous one left, so the same batch arriving twice at once
+    /// is stored once and both get the same acknowledgement.
     fn ingest(
         &self,
         register: RegisterId,
         records: Vec<CheckedRecord>,
-        now: DateTime<Utc>,
+        context: IngestContext,
     ) -> DbFuture<'_, IngestOutcome>;
+
+    /// Raises an alert unless its kind's [`Repetition`](crate::alerts::Repetition)
+    /// keeps it quiet; true when it was raised.
+    fn raise_alert(&self, alert: NewAlert) -> DbFuture<'_, bool>;
+    /// A merchant's alerts, newest first.
+    fn alerts(&self, merchant: MerchantId, page: AlertPage) -> DbFuture<'_, Vec<Alert>>;
+    /// A merchant's quarantined records, newest first.
+    fn quarantine(
+        &self,
+        merchant: MerchantId,
+        limit: usize,
+    ) -> DbFuture<'_, Vec<QuarantinedRecord>>;
 
     /// Everything the statistics of a merchant are computed from.
     fn stats_facts(&self, merchant: MerchantId) -> DbFuture<'_, StatsFacts>;

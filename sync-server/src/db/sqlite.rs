@@ -4,6 +4,7 @@
 //! blocking pool. Pragmas: WAL, `synchronous=FULL`, foreign keys, a busy
 //! timeout. Migrations are embedded and run at open.
 
+mod alerts;
 mod catalog;
 mod columns;
 mod customers;
@@ -21,16 +22,19 @@ use rusqlite_migration::{M, Migrations};
 use shared::ids::{CustomerId, MerchantId, RegisterId};
 use shared::release::SignedRuleset;
 use shared::wire::admin::{
-    Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, Published, Register, Store,
+    Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, Published, Store,
 };
 use shared::wire::sync::CustomerDeltaPage;
 
 use super::{
-    CurrentRuleset, CustomerProfile, Database, DbError, DbFuture, EnrollOutcome,
-    NewEnrollmentToken, NewRegister, RegisterCredentials, ReleaseBuilder, StatsFacts,
+    AlertPage, CurrentRuleset, CustomerProfile, Database, DbError, DbFuture, EnrollOutcome,
+    NewEnrollmentToken, NewRegister, RegisterCredentials, RegisterStatus, ReleaseBuilder,
+    StatsFacts,
 };
-use crate::ingest::{CheckedRecord, IngestOutcome};
+use crate::alerts::NewAlert;
+use crate::ingest::{CheckedRecord, IngestContext, IngestOutcome};
 use crate::publish::PublishRefusal;
+use crate::wire::{Alert, QuarantinedRecord};
 
 /// Reader connections kept open.
 const READERS: usize = 4;
@@ -38,9 +42,12 @@ const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "sqlite/migrations/001_initial.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("sqlite/migrations/001_initial.sql")),
+        M::up(include_str!(
+            "sqlite/migrations/002_alerts_and_clock_drift.sql"
+        )),
+    ])
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -192,7 +199,7 @@ impl Database for SqliteDatabase {
         Box::pin(self.read(move |tx| catalog::register_credentials(tx, id)))
     }
 
-    fn registers(&self, merchant: MerchantId) -> DbFuture<'_, Vec<Register>> {
+    fn registers(&self, merchant: MerchantId) -> DbFuture<'_, Vec<RegisterStatus>> {
         Box::pin(self.read(move |tx| catalog::registers(tx, merchant)))
     }
 
@@ -245,9 +252,25 @@ impl Database for SqliteDatabase {
         &self,
         register: RegisterId,
         records: Vec<CheckedRecord>,
-        now: DateTime<Utc>,
+        context: IngestContext,
     ) -> DbFuture<'_, IngestOutcome> {
-        Box::pin(self.write(move |tx| records::ingest(tx, register, &records, now)))
+        Box::pin(self.write(move |tx| records::ingest(tx, register, &records, context)))
+    }
+
+    fn raise_alert(&self, alert: NewAlert) -> DbFuture<'_, bool> {
+        Box::pin(self.write(move |tx| alerts::raise(tx, &alert)))
+    }
+
+    fn alerts(&self, merchant: MerchantId, page: AlertPage) -> DbFuture<'_, Vec<Alert>> {
+        Box::pin(self.read(move |tx| alerts::list(tx, merchant, page)))
+    }
+
+    fn quarantine(
+        &self,
+        merchant: MerchantId,
+        limit: usize,
+    ) -> DbFuture<'_, Vec<QuarantinedRecord>> {
+        Box::pin(self.read(move |tx| alerts::quarantine(tx, merchant, limit)))
     }
 
     fn stats_facts(&self, merchant: MerchantId) -> DbFuture<'_, StatsFacts> {
@@ -262,6 +285,42 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_database_of_the_first_schema_is_migrated_with_its_registers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        {
+            let mut conn = connect(&path).unwrap();
+            Migrations::new(vec![M::up(include_str!(
+                "sqlite/migrations/001_initial.sql"
+            ))])
+            .to_latest(&mut conn)
+            .unwrap();
+            conn.execute_batch(
+                "INSERT INTO merchants (id, name, currency) VALUES (1, 'M', 'RUB');
+                 INSERT INTO stores (id, merchant_id, name, timezone)
+                     VALUES (1, 1, 'S', 'Europe/Moscow');
+                 INSERT INTO registers (id, store_id, public_key, secret_hash, hostname,
+                         agent_version, enrolled_at, revoked_at)
+                     VALUES (1, 1, 'k', x'00', 'till-1', '0.1.0', '2026-03-01T00:00:00Z',
+                         '2026-03-02T00:00:00Z');",
+            )
+            .unwrap();
+        }
+        let db = SqliteDatabase::open(&path).await.unwrap();
+        let merchant = MerchantId::new(1).unwrap();
+        let registers = db.registers(merchant).await.unwrap();
+        assert_eq!(registers.len(), 1);
+        assert!(registers[0].revoked_at.is_some());
+        assert_eq!(registers[0].clock, None);
+        let page = AlertPage {
+            before: None,
+            limit: 10,
+        };
+        assert!(db.alerts(merchant, page).await.unwrap().is_empty());
+        assert!(db.quarantine(merchant, 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
@@ -22,7 +23,9 @@ use shared::wire::admin::{EnrollmentToken, Merchant, Store};
 use shared::wire::sync::{EnrollRequest, EnrollResponse};
 use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 use sync_server::Settings;
-use sync_server::config::{IngestSettings, LongPollSettings, TokenSettings};
+use sync_server::clock::ManualClock;
+use sync_server::config::{ClockSettings, IngestSettings, LongPollSettings, TokenSettings};
+use sync_server::wire::{Alert, RegisterView};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -40,6 +43,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         longpoll: LongPollSettings { max_wait_secs: 5 },
         tokens: TokenSettings::default(),
         ingest: IngestSettings::default(),
+        clock: ClockSettings::default(),
     }
 }
 
@@ -49,6 +53,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     addr: SocketAddr,
     data_dir: TempDir,
+    configure: fn(&mut Settings),
+    clock: Option<Arc<ManualClock>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -56,26 +62,70 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on a free port over a fresh data directory.
     pub async fn spawn() -> Self {
-        let data_dir = tempfile::tempdir().expect("tempdir");
-        Self::start(data_dir, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::spawn_with(|_| {}).await
     }
 
-    async fn start(data_dir: TempDir, addr: SocketAddr) -> Self {
+    /// Starts a server with settings changed by `configure`.
+    pub async fn spawn_with(configure: fn(&mut Settings)) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            configure,
+            None,
+        )
+        .await
+    }
+
+    /// Starts a server whose clock moves only when the test says. It runs
+    /// the same router over the same state as `serve`, built by hand
+    /// because `serve` uses the system clock.
+    pub async fn spawn_with_clock(clock: Arc<ManualClock>) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            |_| {},
+            Some(clock),
+        )
+        .await
+    }
+
+    async fn start(
+        data_dir: TempDir,
+        addr: SocketAddr,
+        configure: fn(&mut Settings),
+        clock: Option<Arc<ManualClock>>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(sync_server::serve(
-            settings(data_dir.path()),
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let mut settings = settings(data_dir.path());
+        configure(&mut settings);
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let task = match clock.clone() {
+            None => tokio::spawn(sync_server::serve(settings, listener, shutdown)),
+            Some(clock) => tokio::spawn(async move {
+                let state = sync_server::AppState::open(settings, clock).await?;
+                let stopping = state.clone();
+                axum::serve(listener, sync_server::router(state))
+                    .with_graceful_shutdown(async move {
+                        shutdown.await;
+                        stopping.begin_shutdown();
+                    })
+                    .await?;
+                Ok(())
+            }),
+        };
         let server = TestServer {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             addr,
             data_dir,
+            configure,
+            clock,
             stop,
             task,
         };
@@ -97,14 +147,15 @@ impl TestServer {
 
     /// Stops the server and starts it again on the same address and data.
     pub async fn restart(self) -> Self {
-        let (addr, data_dir) = (self.addr, self.data_dir);
+        let (addr, data_dir, configure, clock) =
+            (self.addr, self.data_dir, self.configure, self.clock);
         let _ = self.stop.send(());
         tokio::time::timeout(std::time::Duration::from_secs(10), self.task)
             .await
             .expect("the server stops promptly")
             .expect("the server task")
             .expect("the server stops cleanly");
-        Self::start(data_dir, addr).await
+        Self::start(data_dir, addr, configure, clock).await
     }
 
     pub fn database_path(&self) -> std::path::PathBuf {
@@ -178,6 +229,35 @@ impl TestServer {
             Some(body),
         )
         .await
+    }
+
+    /// `GET /api/v1/admin/merchants/{id}/registers`, with the server's
+    /// extensions of the shared `Register`.
+    pub async fn registers(&self, merchant: MerchantId) -> Vec<RegisterView> {
+        self.admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/registers"),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/admin/merchants/{id}/alerts`, newest first.
+    pub async fn alerts(&self, merchant: MerchantId) -> Vec<Alert> {
+        self.admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/alerts"),
+            None,
+        )
+        .await
+    }
+
+    /// Rows of a table in the server's database file.
+    pub fn count_rows(&self, sql: &str) -> i64 {
+        rusqlite::Connection::open(self.database_path())
+            .expect("open the database")
+            .query_row(sql, [], |row| row.get(0))
+            .expect("count")
     }
 
     pub async fn publish(&self, merchant: MerchantId, ruleset: Value) -> (StatusCode, Value) {
@@ -307,6 +387,12 @@ impl Purchase {
         self.wall_time = wall_time.parse().expect("time");
         self
     }
+
+    /// Made at `wall_time` by the register's clock.
+    pub fn made_at(mut self, wall_time: DateTime<Utc>) -> Self {
+        self.wall_time = wall_time;
+        self
+    }
 }
 
 /// An enrolled register that signs records like the agent does.
@@ -389,16 +475,22 @@ impl Till {
 
     /// `POST /api/v1/records`.
     pub async fn upload(&self, records: &[SignedRecord]) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}/api/v1/records", self.base))
+        reply(self.upload_via(&self.http, records).await).await
+    }
+
+    /// `POST /api/v1/records` through `http`, with the whole response.
+    pub async fn upload_via(
+        &self,
+        http: &reqwest::Client,
+        records: &[SignedRecord],
+    ) -> reqwest::Response {
+        http.post(format!("{}/api/v1/records", self.base))
             .bearer_auth(self.bearer())
             .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
             .json(&json!({ "records": records }))
             .send()
             .await
-            .expect("send");
-        reply(response).await
+            .expect("send")
     }
 
     /// A GET as this register.

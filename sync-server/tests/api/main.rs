@@ -4,9 +4,14 @@
 mod helpers;
 
 mod admin;
+mod clock_drift;
+mod concurrency;
 mod customers;
 mod enrollment;
 mod ingest;
+mod load_shedding;
+mod oversight;
+mod protocol;
 mod restart;
 mod rulesets;
 mod stats;

@@ -141,6 +141,75 @@ async fn long_poll_answers_newer_at_once_and_holds_otherwise() {
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
 }
 
+/// `GET /api/v1/ruleset` with `If-None-Match`, without `after` or `wait`.
+async fn conditional_get(till: &crate::helpers::Till, etag: &str) -> reqwest::Response {
+    till.http
+        .get(format!("{}/api/v1/ruleset", till.base))
+        .bearer_auth(till.bearer())
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn etag_polling_answers_not_modified_until_a_newer_version_is_published() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, till) = merchant_with_till(&server, 1).await;
+
+    // Nothing published yet: nothing to send, and at once.
+    let started = Instant::now();
+    let response = conditional_get(&till, "\"0\"").await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(started.elapsed() < Duration::from_secs(1), "not held");
+
+    server.publish(merchant.id, ruleset()).await;
+    let response = conditional_get(&till, "\"0\"").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["etag"], "\"1\"");
+    let first: SignedRuleset = response.json().await.unwrap();
+    assert_eq!(first.version.get(), 1);
+
+    // The version the register has: 304 with the same ETag, at once, even
+    // when the request also asks to wait.
+    for etag in ["\"1\"", "W/\"1\""] {
+        let started = Instant::now();
+        let response = till
+            .http
+            .get(format!("{}/api/v1/ruleset?after=1&wait=5", till.base))
+            .bearer_auth(till.bearer())
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{etag}");
+        assert_eq!(response.headers()["etag"], "\"1\"");
+        assert!(started.elapsed() < Duration::from_secs(1), "not held");
+    }
+
+    // A newer version after a publish: 200 with its ETag and the release,
+    // which verifies with the pinned key.
+    let published: Published = server
+        .admin_ok(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{}/promotions", merchant.id),
+            Some(promotion("milk")),
+        )
+        .await;
+    assert_eq!(published.version.get(), 2);
+    let response = conditional_get(&till, "\"1\"").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["etag"], "\"2\"");
+    let signed: SignedRuleset = response.json().await.unwrap();
+    let release = signed.open(&till.server_key, "0.1.0").expect("verifies");
+    assert_eq!(release.version.get(), 2);
+    assert_eq!(release.ruleset.promotions.len(), 1);
+
+    let response = conditional_get(&till, "\"2\"").await;
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(response.headers()["etag"], "\"2\"");
+}
+
 #[tokio::test]
 async fn a_publish_wakes_a_waiting_long_poll() {
     let server = TestServer::spawn().await;

@@ -10,7 +10,9 @@ use shared::wire::admin::{Brand, Merchant, NewBrand, NewMerchant, NewStore, Regi
 use super::columns::{hash, int, opt_int, opt_time, parsed, text, time, time_text};
 use crate::db::{
     DbError, EnrollOutcome, EnrolledRegister, NewEnrollmentToken, NewRegister, RegisterCredentials,
+    RegisterStatus,
 };
+use crate::drift::{ClockDrift, ClockReading};
 
 /// The merchant's currency, or `NotFound`.
 pub(super) fn merchant_currency(
@@ -261,25 +263,37 @@ pub(super) fn register_credentials(
 pub(super) fn registers(
     tx: &Transaction<'_>,
     merchant: MerchantId,
-) -> Result<Vec<Register>, DbError> {
+) -> Result<Vec<RegisterStatus>, DbError> {
     merchant_currency(tx, merchant)?;
     let mut stmt = tx.prepare(
         "SELECT r.id, r.store_id, r.hostname, r.agent_version,
                 (SELECT MAX(seq) FROM records WHERE register_id = r.id),
                 (SELECT COUNT(*) FROM records WHERE register_id = r.id),
-                r.last_seen_at
+                r.last_seen_at, r.revoked_at, r.clock_drift_secs, r.clock_drift_measured_at
          FROM registers r JOIN stores s ON s.id = r.store_id
          WHERE s.merchant_id = ?1 ORDER BY r.id",
     )?;
     let rows = stmt.query_map([merchant.get()], |row| {
-        Ok(Register {
-            id: int(row, 0)?,
-            store_id: int(row, 1)?,
-            hostname: row.get(2)?,
-            agent_version: row.get(3)?,
-            head_seq: opt_int(row, 4)?,
-            records: row.get(5)?,
-            last_seen_at: opt_time(row, 6)?,
+        let drift: Option<i64> = row.get(8)?;
+        let clock = match (drift, opt_time(row, 9)?) {
+            (Some(secs), Some(measured_at)) => Some(ClockReading {
+                drift: ClockDrift::from_secs(secs),
+                measured_at,
+            }),
+            _ => None,
+        };
+        Ok(RegisterStatus {
+            register: Register {
+                id: int(row, 0)?,
+                store_id: int(row, 1)?,
+                hostname: row.get(2)?,
+                agent_version: row.get(3)?,
+                head_seq: opt_int(row, 4)?,
+                records: row.get(5)?,
+                last_seen_at: opt_time(row, 6)?,
+            },
+            revoked_at: opt_time(row, 7)?,
+            clock,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -1,5 +1,6 @@
 //! Purchase records: exactly-once ingest with the points ledger, the
-//! quarantine of forks, and the facts statistics are computed from.
+//! quarantine of forks, the alerts a batch raises, the register's clock
+//! drift, and the facts statistics are computed from.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -11,21 +12,27 @@ use shared::ids::{CustomerId, MerchantId, PromotionId, RegisterId, Seq};
 use shared::pricing::RuleRef;
 use shared::record::RecordKind;
 
+use super::alerts::raise;
 use super::catalog::merchant_currency;
 use super::columns::{hash, int, opt_date, opt_int, parsed, text, time, time_text};
 use super::customers::mark_changed;
+use crate::alerts::NewAlert;
 use crate::db::{
     CheckFact, CheckKind, CustomerFact, DbError, PromotionUseFact, RecordKey, StatsFacts, StoreFact,
 };
-use crate::ingest::{ChainRefusal, CheckedRecord, IngestOutcome, StoredBatch, StoredHead, place};
+use crate::drift::ClockDrift;
+use crate::ingest::{
+    ChainRefusal, CheckedRecord, IngestContext, IngestOutcome, StoredBatch, StoredHead, place,
+};
 
 #[tracing::instrument(skip_all, fields(register_id = %register, records = records.len()))]
 pub(super) fn ingest(
     tx: &Transaction<'_>,
     register: RegisterId,
     records: &[CheckedRecord],
-    now: DateTime<Utc>,
+    context: IngestContext,
 ) -> Result<IngestOutcome, DbError> {
+    let now = context.now;
     tx.execute(
         "UPDATE registers SET last_seen_at = ?1 WHERE id = ?2",
         params![time_text(now), register.get()],
@@ -35,8 +42,18 @@ pub(super) fn ingest(
     let first_new = match place(head, &stored, records) {
         Ok(first_new) => first_new,
         Err(refusal) => {
-            if let ChainRefusal::Fork { seqs } = &refusal {
-                quarantine(tx, register, records, seqs, now)?;
+            let alert = match &refusal {
+                ChainRefusal::Fork { seqs } => {
+                    let quarantined = quarantine(tx, register, records, seqs, now)?;
+                    NewAlert::fork(register, &quarantined, now)
+                }
+                ChainRefusal::ChainBroken { seq } => {
+                    Some(NewAlert::chain_broken(register, *seq, now))
+                }
+                ChainRefusal::SeqGap { .. } => None,
+            };
+            if let Some(alert) = alert {
+                raise(tx, &alert)?;
             }
             return Ok(IngestOutcome::Refused(refusal));
         }
@@ -57,6 +74,10 @@ pub(super) fn ingest(
     for &(merchant, customer) in &changed {
         mark_changed(tx, merchant, customer)?;
     }
+    let clock_drift = match new.last() {
+        Some(newest) => Some(record_clock_drift(tx, register, newest, context)?),
+        None => None,
+    };
     Ok(IngestOutcome::Stored(StoredBatch {
         head: new
             .last()
@@ -67,7 +88,30 @@ pub(super) fn ingest(
             .or(head),
         new_records: new.len(),
         customers_changed: !changed.is_empty(),
+        clock_drift,
     }))
+}
+
+/// Estimates the register's drift from its newest new record, stores it,
+/// and alerts when it is beyond the limit.
+fn record_clock_drift(
+    tx: &Transaction<'_>,
+    register: RegisterId,
+    newest: &CheckedRecord,
+    context: IngestContext,
+) -> Result<ClockDrift, DbError> {
+    let drift = ClockDrift::estimate(newest.record.wall_time, context.now);
+    tx.execute(
+        "UPDATE registers SET clock_drift_secs = ?1, clock_drift_measured_at = ?2 WHERE id = ?3",
+        params![drift.secs(), time_text(context.now), register.get()],
+    )?;
+    if drift.exceeds(context.max_clock_drift_secs) {
+        let alert = NewAlert::clock_drift(register, newest.record.seq, drift, context.now);
+        if raise(tx, &alert)? {
+            tracing::warn!(register_id = %register, drift_secs = drift.secs(), "register clock drift");
+        }
+    }
+    Ok(drift)
 }
 
 fn head(tx: &Transaction<'_>, register: RegisterId) -> Result<Option<StoredHead>, DbError> {
@@ -105,26 +149,22 @@ fn stored_hashes(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Keeps records that arrived at a stored seq with other bytes.
+/// Keeps records that arrived at a stored seq with other bytes. Returns the
+/// seqs newly quarantined; bytes already in quarantine are not kept twice.
 fn quarantine(
     tx: &Transaction<'_>,
     register: RegisterId,
     records: &[CheckedRecord],
     seqs: &[Seq],
     now: DateTime<Utc>,
-) -> Result<(), DbError> {
+) -> Result<Vec<Seq>, DbError> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO quarantine (register_id, seq, hash, body, signature, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
+    let mut quarantined = Vec::new();
     for r in records.iter().filter(|r| seqs.contains(&r.record.seq)) {
-        tracing::error!(
-            register_id = %register,
-            seq = %r.record.seq,
-            hash = %r.hash,
-            "fork: a stored seq arrived with other bytes; quarantined"
-        );
-        stmt.execute(params![
+        let inserted = stmt.execute(params![
             register.get(),
             r.record.seq.get(),
             r.hash.0.as_slice(),
@@ -132,8 +172,17 @@ fn quarantine(
             r.signature.as_bytes().as_slice(),
             time_text(now)
         ])?;
+        if inserted > 0 {
+            tracing::error!(
+                register_id = %register,
+                seq = %r.record.seq,
+                hash = %r.hash,
+                "fork: a stored seq arrived with other bytes; quarantined"
+            );
+            quarantined.push(r.record.seq);
+        }
     }
-    Ok(())
+    Ok(quarantined)
 }
 
 /// The customer if it is the merchant's; a record naming a stranger is

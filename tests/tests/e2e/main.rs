@@ -14,6 +14,8 @@ use system_tests::events::EventStream;
 use system_tests::scenario::{self, CATALOG, create_chain, line_json};
 use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
+mod cli;
+
 const WAIT: Duration = Duration::from_secs(20);
 
 fn kopecks(m: Money) -> i64 {

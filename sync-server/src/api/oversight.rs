@@ -1,0 +1,69 @@
+//! What HQ watches (admin token): a merchant's alerts and the records its
+//! registers forked into quarantine, newest first.
+//!
+//! `GET /api/v1/admin/merchants/{id}/alerts?before=<id>&limit=<n>` pages
+//! back through older alerts; `GET …/quarantine?limit=<n>` lists the newest
+//! quarantined records with the hash stored at their seq and the hash that
+//! arrived.
+
+use axum::extract::State;
+use serde::Deserialize;
+use shared::ids::MerchantId;
+
+use super::extract::{Json, Path, Query};
+use crate::db::AlertPage;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire::{Alert, QuarantinedRecord};
+
+/// Entries per page when the caller does not say.
+const DEFAULT_LIMIT: usize = 100;
+/// The most entries per page.
+const MAX_LIMIT: usize = 1000;
+
+/// `…/alerts` parameters.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AlertsQuery {
+    /// Only alerts older than this id.
+    before: Option<i64>,
+    /// The most alerts.
+    limit: Option<usize>,
+}
+
+/// `…/quarantine` parameters.
+#[derive(Debug, Deserialize)]
+pub(crate) struct QuarantineQuery {
+    /// The most records.
+    limit: Option<usize>,
+}
+
+fn page_limit(asked: Option<usize>) -> usize {
+    asked.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn alerts(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    Query(query): Query<AlertsQuery>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    let page = AlertPage {
+        before: query.before,
+        limit: page_limit(query.limit),
+    };
+    Ok(Json(state.db.alerts(merchant, page).await?))
+}
+
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn quarantine(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    Query(query): Query<QuarantineQuery>,
+) -> Result<Json<Vec<QuarantinedRecord>>, ApiError> {
+    Ok(Json(
+        state
+            .db
+            .quarantine(merchant, page_limit(query.limit))
+            .await?,
+    ))
+}

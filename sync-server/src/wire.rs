@@ -1,0 +1,83 @@
+//! Wire DTOs that only this server speaks so far; the shared ones are in
+//! [`shared::wire`]. They extend the shared contract without changing it:
+//! [`RegisterView`] is the shared [`Register`] with more fields, so a
+//! client decoding `Register` from the same reply keeps working.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::crypto::Hash256;
+use shared::ids::{RegisterId, Seq};
+use shared::wire::admin::Register;
+
+pub use crate::alerts::AlertKind;
+
+/// `GET /api/v1/protocol`: what an agent may speak to this server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolInfo {
+    /// The sync protocol versions spoken, ascending.
+    pub versions: Vec<u32>,
+    /// This server's version.
+    pub server_version: String,
+}
+
+/// An entry of `GET /api/v1/admin/merchants/{id}/alerts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Id; larger is newer.
+    pub id: i64,
+    /// What happened.
+    pub kind: AlertKind,
+    /// The register.
+    pub register_id: RegisterId,
+    /// The record it happened at, where one applies.
+    pub seq: Option<Seq>,
+    /// What happened, for a person.
+    pub detail: String,
+    /// When the server saw it.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An entry of `GET /api/v1/admin/merchants/{id}/quarantine`: a record that
+/// arrived at a stored seq with other bytes (a fork), kept, never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedRecord {
+    /// Id; larger is newer.
+    pub id: i64,
+    /// The register.
+    pub register_id: RegisterId,
+    /// The seq.
+    pub seq: Seq,
+    /// The hash of the record stored at that seq.
+    pub stored_hash: Option<Hash256>,
+    /// The hash of the bytes that arrived instead.
+    pub received_hash: Hash256,
+    /// When they arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+/// An entry of `GET /api/v1/admin/merchants/{id}/registers`: the shared
+/// [`Register`] and the register's standing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterView {
+    /// The shared fields.
+    #[serde(flatten)]
+    pub register: Register,
+    /// Whether HQ revoked it; its stored records stay and count.
+    pub revoked: bool,
+    /// When HQ revoked it.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The last clock drift estimate, if a batch stored records since
+    /// the server began estimating.
+    pub clock_drift: Option<ClockDriftView>,
+}
+
+/// A register's last clock drift estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockDriftView {
+    /// Seconds the register's clock is ahead (negative: behind).
+    pub secs: i64,
+    /// When the server made the estimate.
+    pub measured_at: DateTime<Utc>,
+    /// Whether it is beyond `clock.max_drift_secs`.
+    pub exceeds_limit: bool,
+}

@@ -1,0 +1,247 @@
+//! Store IT's path with the real binaries as separate processes: a server
+//! started from the command line, merchant set-up through the admin CLI,
+//! `pos-agent enroll`, `doctor`, `run` and `status`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use system_tests::clients::TillClient;
+use system_tests::scenario::{CATALOG, line_json};
+
+/// The workspace's binaries sit beside the test executable's `deps/`.
+fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test executable has no target directory")?;
+    let path = dir.join(name);
+    ensure!(
+        path.is_file(),
+        "{} is missing: `cargo test --workspace` builds it",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<Output> {
+    let out = cmd.output().with_context(|| format!("run {cmd:?}"))?;
+    Ok(out)
+}
+
+fn ok_stdout(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = run(cmd)?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A child process stopped with SIGINT (as systemd would) when dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGINT,
+            );
+        }
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_http(url: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{url} did not answer")
+}
+
+fn id_of(json: &str) -> anyhow::Result<i64> {
+    let v: serde_json::Value = serde_json::from_str(json)?;
+    v["id"].as_i64().context("reply has no id")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binaries()
+-> anyhow::Result<()> {
+    let server_bin = binary("sync-server")?;
+    let agent_bin = binary("pos-agent")?;
+    let tmp = tempfile::tempdir()?;
+    let url = format!("http://127.0.0.1:{}", free_port()?);
+    let token = "cli-admin-token-0123456789";
+
+    let _server = Daemon(
+        Command::new(&server_bin)
+            .args(["serve", "--data-dir"])
+            .arg(tmp.path().join("server"))
+            .args(["--listen", url.trim_start_matches("http://")])
+            .env("SYNC_SERVER__ADMIN_TOKEN", token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_http(&format!("{url}/health")).await?;
+
+    let admin = |args: &[&str]| {
+        let mut c = Command::new(&server_bin);
+        c.args(["admin", "--server", &url, "--admin-token", token])
+            .args(args);
+        c
+    };
+    let merchant = id_of(&ok_stdout(&mut admin(&[
+        "merchant",
+        "create",
+        "--name",
+        "Ромашка",
+    ]))?)?;
+    let store = id_of(&ok_stdout(&mut admin(&[
+        "store",
+        "create",
+        "--merchant",
+        &merchant.to_string(),
+        "--name",
+        "Тверская",
+        "--timezone",
+        "Europe/Moscow",
+    ]))?)?;
+    let bad_tz = run(&mut admin(&[
+        "store",
+        "create",
+        "--merchant",
+        &merchant.to_string(),
+        "--name",
+        "X",
+        "--timezone",
+        "Mars/Olympus",
+    ]))?;
+    ensure!(!bad_tz.status.success(), "an unknown time zone must fail");
+    let ruleset = tmp.path().join("ruleset.json");
+    std::fs::write(
+        &ruleset,
+        serde_json::to_vec(&system_tests::scenario::programme())?,
+    )?;
+    ok_stdout(&mut admin(&[
+        "ruleset",
+        "publish",
+        "--merchant",
+        &merchant.to_string(),
+        "--file",
+        ruleset.to_str().context("path")?,
+    ]))?;
+    let enrollment: serde_json::Value = serde_json::from_str(&ok_stdout(&mut admin(&[
+        "enrollment-token",
+        "create",
+        "--store",
+        &store.to_string(),
+    ]))?)?;
+    let enrollment = enrollment["token"].as_str().context("token")?.to_owned();
+
+    let till_dir = tmp.path().join("till");
+    let enrolled = ok_stdout(
+        Command::new(&agent_bin)
+            .args([
+                "enroll",
+                "--server",
+                &url,
+                "--token",
+                &enrollment,
+                "--data-dir",
+            ])
+            .arg(&till_dir),
+    )?;
+    ensure!(enrolled.contains("enrolled as register"), "{enrolled}");
+    let again = run(Command::new(&agent_bin)
+        .args([
+            "enroll",
+            "--server",
+            &url,
+            "--token",
+            &enrollment,
+            "--data-dir",
+        ])
+        .arg(tmp.path().join("till-2")))?;
+    ensure!(
+        !again.status.success(),
+        "a used enrollment token must be refused"
+    );
+    ensure!(
+        String::from_utf8_lossy(&again.stderr).contains("used"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let key_mode = std::fs::metadata(till_dir.join("register.pk8"))?.permissions();
+    ensure!(
+        std::os::unix::fs::PermissionsExt::mode(&key_mode) & 0o777 == 0o600,
+        "the register key must be private"
+    );
+
+    let doctor = ok_stdout(
+        Command::new(&agent_bin)
+            .args(["doctor", "--data-dir"])
+            .arg(&till_dir),
+    )?;
+    ensure!(doctor.contains('✓') && !doctor.contains('✗'), "{doctor}");
+
+    let api = format!("127.0.0.1:{}", free_port()?);
+    let _agent = Daemon(
+        Command::new(&agent_bin)
+            .args(["run", "--listen", &api, "--data-dir"])
+            .arg(&till_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let till = TillClient::new(&format!("http://{api}"));
+    wait_http(&format!("http://{api}/health")).await?;
+    let check = till.open().await?;
+    till.add_line(check.id, &line_json(&CATALOG[1], 2)).await?;
+    let committed = till.commit(check.id).await?;
+    ensure!(committed.pricing.total.minor() == 2 * 7_450 - 1_490);
+
+    let mut synced = false;
+    for _ in 0..200 {
+        let status = ok_stdout(
+            Command::new(&agent_bin)
+                .args(["status", "--data-dir"])
+                .arg(&till_dir),
+        )?;
+        if status.contains("pending uploads: 0") && status.contains("last seq:        1") {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ensure!(synced, "the committed check did not sync");
+    let stats = ok_stdout(&mut admin(&["stats", "--merchant", &merchant.to_string()]))?;
+    let stats: shared::wire::admin::Stats = serde_json::from_str(&stats)?;
+    ensure!(stats.totals.checks == 1 && stats.totals.revenue == committed.pricing.total);
+    Ok(())
+}
