@@ -2,11 +2,11 @@
 
 use std::error::Error;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::thread::{self, JoinHandle};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tracing::error;
+use tracing::{error, warn};
 
 /// Connection state of one input device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -16,7 +16,7 @@ pub enum DeviceState {
     Connecting,
     /// Open and reading.
     Connected,
-    /// Not readable; the serial reader keeps retrying with backoff.
+    /// Not readable; serial and HID readers keep retrying with backoff.
     Disconnected {
         /// Why, including the underlying causes.
         error: String,
@@ -105,7 +105,7 @@ pub(crate) fn error_chain(error: &(dyn Error + 'static)) -> String {
 }
 
 /// A running reader thread. Dropping it detaches the thread; stop it with its stop flag
-/// (serial) or by dropping the receiver, then [`join`](Self::join).
+/// (serial, HID) or by dropping the receiver, then [`join`](Self::join).
 #[derive(Debug)]
 pub struct ScannerHandle {
     status: SharedStatus,
@@ -113,8 +113,27 @@ pub struct ScannerHandle {
 }
 
 impl ScannerHandle {
-    pub(crate) fn new(status: SharedStatus, thread: Option<JoinHandle<()>>) -> Self {
-        Self { status, thread }
+    /// Run `body` on a new OS thread named `thread_name`, reporting through `status`.
+    /// If no thread can be spawned, the handle is finished and its state says why.
+    pub(crate) fn spawn(
+        thread_name: &str,
+        status: SharedStatus,
+        body: impl FnOnce() + Send + 'static,
+    ) -> Self {
+        match thread::Builder::new().name(thread_name.into()).spawn(body) {
+            Ok(thread) => Self {
+                status,
+                thread: Some(thread),
+            },
+            Err(err) => {
+                warn!(error = %err, thread_name, "cannot spawn scanner reader thread");
+                status.failed(&err);
+                Self {
+                    status,
+                    thread: None,
+                }
+            }
+        }
     }
 
     /// The source name stamped on this reader's scans.

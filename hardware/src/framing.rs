@@ -108,6 +108,8 @@ pub struct Framer {
     buf: Vec<u8>,
     /// Bytes thrown away from the current line once it outgrew `limit`.
     overflowed: usize,
+    /// Input of the current line was lost upstream: reject it when it ends.
+    lost: bool,
     last_byte_at: Option<Instant>,
     after_cr: bool,
     last_seen: Option<(String, Instant)>,
@@ -132,6 +134,7 @@ impl Framer {
             limit,
             buf: Vec::new(),
             overflowed: 0,
+            lost: false,
             last_byte_at: None,
             after_cr: false,
             last_seen: None,
@@ -175,6 +178,27 @@ impl Framer {
         }
     }
 
+    /// Note input that carried no bytes yet (e.g. the keystrokes of an Alt code on a
+    /// keyboard wedge): a pending code's inter-character timeout restarts at `now`.
+    ///
+    /// Pending data whose timeout expired before `now` is flushed first and returned.
+    #[must_use = "a flushed code is lost if ignored"]
+    pub fn touch(&mut self, now: Instant) -> Option<FramedText> {
+        let flushed = self.poll_timeout(now);
+        if self.has_pending() {
+            self.last_byte_at = Some(now);
+        }
+        flushed
+    }
+
+    /// Note that input was lost upstream (e.g. the kernel dropped keyboard events): the
+    /// code being received is incomplete, so it is dropped, and counted, when its suffix
+    /// or inter-character timeout arrives, instead of passing its tail off as a code.
+    pub fn input_lost(&mut self, now: Instant) {
+        self.lost = true;
+        self.last_byte_at = Some(now);
+    }
+
     /// When [`poll_timeout`](Self::poll_timeout) will next have something to flush.
     pub fn next_deadline(&self) -> Option<Instant> {
         if self.cfg.inter_char_timeout_ms == 0 {
@@ -205,13 +229,14 @@ impl Framer {
         self.reset_line();
     }
 
-    /// How many lines were rejected so far (too short, too long or not UTF-8).
+    /// How many lines were rejected so far (too short, too long, not UTF-8 or with input
+    /// lost).
     pub fn rejected(&self) -> u64 {
         self.rejected
     }
 
     fn has_pending(&self) -> bool {
-        !self.buf.is_empty() || self.overflowed > 0
+        !self.buf.is_empty() || self.overflowed > 0 || self.lost
     }
 
     fn accept(&mut self, byte: u8) {
@@ -228,6 +253,7 @@ impl Framer {
     fn reset_line(&mut self) {
         self.buf.clear();
         self.overflowed = 0;
+        self.lost = false;
         self.last_byte_at = None;
         self.after_cr = false;
     }
@@ -242,6 +268,9 @@ impl Framer {
     fn frame_line(&mut self, now: Instant) -> Option<FramedText> {
         if self.overflowed > 0 {
             return self.reject("longer than max_len", self.overflowed);
+        }
+        if self.lost {
+            return self.reject("input lost", self.buf.len());
         }
         if self.buf.is_empty() {
             // A bare terminator, e.g. the LF of a CRLF pair with `Suffix::Any`.
@@ -454,6 +483,40 @@ mod tests {
         let (mut f, t0) = framer(FramingConfig::default());
         assert!(f.push(b"OLD", t0).is_empty());
         assert_eq!(texts(f.push(b"NEW\r", t0 + ms(200))), ["OLD", "NEW"]);
+    }
+
+    #[test]
+    fn touch_restarts_the_timeout_of_pending_data_only() {
+        let (mut f, t0) = framer(FramingConfig::default());
+        assert_eq!(f.touch(t0), None);
+        assert_eq!(
+            f.next_deadline(),
+            None,
+            "nothing pending, nothing to time out"
+        );
+        assert!(f.push(b"12", t0).is_empty());
+        assert_eq!(f.touch(t0 + ms(40)), None);
+        assert_eq!(f.next_deadline(), Some(t0 + ms(90)));
+        assert_eq!(texts(f.push(b"3\r", t0 + ms(80))), ["123"]);
+        // An expired code is flushed, not kept alive.
+        assert!(f.push(b"45", t0 + ms(100)).is_empty());
+        assert_eq!(f.touch(t0 + ms(200)).map(|f| f.text).as_deref(), Some("45"));
+        assert_eq!(f.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_line_that_lost_input_is_dropped_at_its_end() {
+        let (mut f, t0) = framer(FramingConfig::default());
+        assert!(f.push(b"LT1", t0).is_empty());
+        f.input_lost(t0);
+        assert!(f.push(b"XYZ\r", t0).is_empty());
+        assert_eq!(texts(f.push(b"GOOD\r", t0)), ["GOOD"]);
+        // Lost between codes, the damage ends at the timeout.
+        f.input_lost(t0);
+        assert_eq!(f.next_deadline(), Some(t0 + ms(50)));
+        assert_eq!(f.poll_timeout(t0 + ms(50)), None);
+        assert_eq!(f.rejected(), 2);
+        assert_eq!(texts(f.push(b"NEXT\r", t0 + ms(60))), ["NEXT"]);
     }
 
     #[test]

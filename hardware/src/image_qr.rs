@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use image::{DynamicImage, GrayImage, ImageReader, Limits, imageops};
+use rqrr::BitGrid;
 use tracing::{debug, info_span, warn};
 
 use crate::framing::clean;
+use crate::qr_grid;
 use crate::scan::Scan;
 
 /// AIM symbology identifier of a QR Code (model 2, no ECI).
@@ -19,8 +21,18 @@ const MAX_SIDE: u32 = 16_384;
 const MAX_PIXELS: u64 = 50_000_000;
 /// Smallest side that can hold a QR code (version 1 is 21 modules wide).
 const MIN_SIDE: u32 = 21;
-/// Images whose longer side is at most this are retried upscaled 2x when nothing was found.
+/// Regions whose longer side is at most this are retried upscaled 2× when nothing was found.
 const UPSCALE_MAX_SIDE: u32 = 1_024;
+/// Images smaller than this are searched whole.
+const ROI_MIN_PIXELS: u64 = 400_000;
+/// Side of the blocks whose variance marks busy regions, in pixels.
+const ROI_BLOCK: u32 = 16;
+/// A block is busy when its variance exceeds 1.25 times the median block's plus this.
+const ROI_MIN_VARIANCE: u64 = 40;
+/// Clusters of fewer busy blocks than this are ignored (a code is rarely under 48 px).
+const ROI_MIN_BLOCKS: usize = 6;
+/// Blocks of margin around a busy cluster (for the quiet zone and the patterns' search).
+const ROI_MARGIN: usize = 2;
 
 /// Why an image could not be searched for QR codes.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +57,19 @@ pub enum QrError {
 
 /// Decode every QR code in `img`, in order of discovery, without duplicates.
 ///
-/// Passes, each skipped once `budget` has elapsed (the first always runs): the grayscale
-/// image; its inverse (light-on-dark codes); and, if nothing was found and the image is
-/// small, a 2x upscale. Undecodable candidates are skipped.
+/// Large frames are first narrowed to their busy regions (clusters of high-variance blocks),
+/// so a phone on a counter costs a fraction of the frame. Then passes, in order, until
+/// one finds a code. The first step always runs; a later one is skipped when, at the
+/// mean cost per pixel of the steps so far, it would end past `budget`:
+///
+/// 1. the grayscale image;
+/// 2. its inverse (light-on-dark codes, phones in dark mode);
+/// 3. and 4. both again after a 3×3 mean filter, for noisy frames;
+/// 5. and 6. regions up to 1024 pixels a side upscaled 2×, for tiny or blurred codes,
+///    in both polarities.
+///
+/// In each pass rqrr locates codes; one it cannot decode is re-read from the gray image
+/// with a refined geometry (see `qr_grid`). Undecodable candidates are skipped.
 ///
 /// # Errors
 ///
@@ -63,24 +85,233 @@ pub fn decode_qr_image(img: &DynamicImage, budget: Duration) -> Result<Vec<Strin
     }
     let _span = info_span!("decode_qr", width, height).entered();
     let gray = img.to_luma8();
+    let regions: Vec<GrayImage> = regions_of_interest(&gray)
+        .into_iter()
+        .map(|r| imageops::crop_imm(&gray, r.x, r.y, r.width, r.height).to_image())
+        .collect();
+    let upscaled = |region: &GrayImage| {
+        (region.width().max(region.height()) <= UPSCALE_MAX_SIDE).then(|| {
+            let (w, h) = region.dimensions();
+            imageops::resize(region, w * 2, h * 2, imageops::FilterType::Triangle)
+        })
+    };
+    // (name, pixels of the prepared image per region pixel, preparation)
+    let passes: [(&'static str, f64, &Prepare<'_>); 8] = [
+        ("grayscale", 1.0, &|region| Some(region.clone())),
+        ("inverted", 1.0, &|region| Some(inverted(region))),
+        ("smoothed", 1.0, &|region| Some(mean3(region))),
+        ("smoothed inverted", 1.0, &|region| {
+            Some(inverted(&mean3(region)))
+        }),
+        ("smoothed more", 1.0, &|region| {
+            Some(qr_grid::box_mean(region, 2))
+        }),
+        ("smoothed more inverted", 1.0, &|region| {
+            Some(inverted(&qr_grid::box_mean(region, 2)))
+        }),
+        ("upscaled", 4.0, &upscaled),
+        ("upscaled inverted", 4.0, &|region| {
+            upscaled(region).map(|up| inverted(&up))
+        }),
+    ];
     let mut found = Vec::new();
-    search("grayscale", gray.clone(), &mut found);
-
-    let within_budget = || started.elapsed() < budget;
-    if within_budget() {
-        let mut inverted = gray.clone();
-        imageops::invert(&mut inverted);
-        search("inverted", inverted, &mut found);
-    }
-    if found.is_empty() && width.max(height) <= UPSCALE_MAX_SIDE && within_budget() {
-        let upscaled =
-            imageops::resize(&gray, width * 2, height * 2, imageops::FilterType::Triangle);
-        search("upscaled", upscaled, &mut found);
-    }
-    if !within_budget() {
-        debug!(elapsed = ?started.elapsed(), ?budget, "QR time budget used up");
+    let mut first = true;
+    // Time and pixels of the steps so far, to predict the next one's cost.
+    let (mut spent, mut searched) = (0.0_f64, 0.0_f64);
+    'passes: for (pass, scale, prepare) in passes {
+        for region in &regions {
+            let pixels = f64::from(region.width()) * f64::from(region.height()) * scale;
+            let per_pixel = if searched > 0.0 {
+                spent / searched
+            } else {
+                0.0
+            };
+            let expected = Duration::try_from_secs_f64(per_pixel * pixels).unwrap_or(budget);
+            if !first && started.elapsed() + expected >= budget {
+                debug!(elapsed = ?started.elapsed(), ?budget, pass, "QR time budget used up");
+                break 'passes;
+            }
+            first = false;
+            let step = Instant::now();
+            if let Some(image) = prepare(region) {
+                search(pass, image, &mut found);
+            }
+            spent += step.elapsed().as_secs_f64();
+            searched += pixels;
+        }
+        if !found.is_empty() {
+            break;
+        }
     }
     Ok(found)
+}
+
+/// How one pass prepares a region; `None` skips the region.
+type Prepare<'a> = dyn Fn(&GrayImage) -> Option<GrayImage> + 'a;
+
+/// A rectangle of an image, in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rect {
+    x: u32,
+    y: u32,
+    width: u32,
+    height: u32,
+}
+
+impl Rect {
+    fn area(self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
+    fn overlaps(self, other: Self) -> bool {
+        self.x < other.x + other.width
+            && other.x < self.x + self.width
+            && self.y < other.y + other.height
+            && other.y < self.y + self.height
+    }
+
+    fn union(self, other: Self) -> Self {
+        let (x, y) = (self.x.min(other.x), self.y.min(other.y));
+        let right = (self.x + self.width).max(other.x + other.width);
+        let bottom = (self.y + self.height).max(other.y + other.height);
+        Self {
+            x,
+            y,
+            width: right - x,
+            height: bottom - y,
+        }
+    }
+}
+
+/// The parts of `gray` worth searching, largest first: clusters of 16×16 blocks whose
+/// variance stands out from the image's typical (median) block, with a margin. A code
+/// is such a cluster whatever its polarity, contrast or noise, while flat background,
+/// gradients and sensor noise are not. The whole image when it is small, when nothing
+/// stands out, or when the regions would cover most of it anyway.
+fn regions_of_interest(gray: &GrayImage) -> Vec<Rect> {
+    let (w, h) = gray.dimensions();
+    let whole = vec![Rect {
+        x: 0,
+        y: 0,
+        width: w,
+        height: h,
+    }];
+    if u64::from(w) * u64::from(h) < ROI_MIN_PIXELS {
+        return whole;
+    }
+    let (bw, bh) = ((w / ROI_BLOCK) as usize, (h / ROI_BLOCK) as usize);
+    let mut sums = vec![(0u64, 0u64); bw * bh];
+    for (y, row) in gray.as_raw().chunks_exact(w as usize).enumerate() {
+        let by = (y / ROI_BLOCK as usize).min(bh - 1);
+        for (x, &v) in row.iter().enumerate() {
+            let bx = (x / ROI_BLOCK as usize).min(bw - 1);
+            let cell = &mut sums[by * bw + bx];
+            cell.0 += u64::from(v);
+            cell.1 += u64::from(v) * u64::from(v);
+        }
+    }
+    // Blocks at the right and bottom edges absorb the leftover pixels.
+    let count = |bx: usize, by: usize| {
+        let cw = if bx + 1 == bw {
+            w - ROI_BLOCK * (bw as u32 - 1)
+        } else {
+            ROI_BLOCK
+        };
+        let ch = if by + 1 == bh {
+            h - ROI_BLOCK * (bh as u32 - 1)
+        } else {
+            ROI_BLOCK
+        };
+        u64::from(cw * ch)
+    };
+    let variances: Vec<u64> = (0..bw * bh)
+        .map(|i| {
+            let (sum, sq) = sums[i];
+            let n = count(i % bw, i / bw);
+            (sq * n).saturating_sub(sum * sum) / (n * n)
+        })
+        .collect();
+    let mut sorted = variances.clone();
+    let (_, &mut median, _) = sorted.select_nth_unstable(variances.len() / 2);
+    let threshold = median + median / 4 + ROI_MIN_VARIANCE;
+    let mut active: Vec<bool> = variances.iter().map(|&v| v > threshold).collect();
+
+    let mut rects: Vec<Rect> = Vec::new();
+    for start in 0..active.len() {
+        if !active[start] {
+            continue;
+        }
+        // Flood the 8-connected cluster of busy blocks.
+        active[start] = false;
+        let mut stack = vec![start];
+        let (mut x0, mut y0, mut x1, mut y1) = (bw, bh, 0, 0);
+        let mut blocks = 0;
+        while let Some(i) = stack.pop() {
+            let (bx, by) = (i % bw, i / bw);
+            (x0, y0, x1, y1) = (x0.min(bx), y0.min(by), x1.max(bx), y1.max(by));
+            blocks += 1;
+            for ny in by.saturating_sub(1)..=(by + 1).min(bh - 1) {
+                for nx in bx.saturating_sub(1)..=(bx + 1).min(bw - 1) {
+                    let j = ny * bw + nx;
+                    if active[j] {
+                        active[j] = false;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        if blocks < ROI_MIN_BLOCKS {
+            continue;
+        }
+        let block = |b: usize| {
+            u32::try_from(b)
+                .unwrap_or(u32::MAX)
+                .saturating_mul(ROI_BLOCK)
+        };
+        let (left, top) = (
+            block(x0.saturating_sub(ROI_MARGIN)),
+            block(y0.saturating_sub(ROI_MARGIN)),
+        );
+        let right = if x1 + ROI_MARGIN + 1 >= bw {
+            w
+        } else {
+            block(x1 + ROI_MARGIN + 1)
+        };
+        let bottom = if y1 + ROI_MARGIN + 1 >= bh {
+            h
+        } else {
+            block(y1 + ROI_MARGIN + 1)
+        };
+        let mut rect = Rect {
+            x: left,
+            y: top,
+            width: right - left,
+            height: bottom - top,
+        };
+        // Merge with any overlapping region, repeatedly.
+        while let Some(k) = rects.iter().position(|r| r.overlaps(rect)) {
+            rect = rect.union(rects.swap_remove(k));
+        }
+        rects.push(rect);
+    }
+    let covered: u64 = rects.iter().map(|r| r.area()).sum();
+    if rects.is_empty() || covered * 10 >= u64::from(w) * u64::from(h) * 6 {
+        return whole;
+    }
+    rects.sort_by_key(|r| std::cmp::Reverse(r.area()));
+    rects
+}
+
+/// The negative of `gray`.
+fn inverted(gray: &GrayImage) -> GrayImage {
+    let mut out = gray.clone();
+    imageops::invert(&mut out);
+    out
+}
+
+/// Each pixel replaced by the mean of its 3×3 neighbourhood.
+fn mean3(gray: &GrayImage) -> GrayImage {
+    qr_grid::box_mean(gray, 1)
 }
 
 /// Load the image at `path` and decode its QR codes as scans named `image:<path>`.
@@ -123,15 +354,18 @@ fn search(pass: &'static str, img: GrayImage, found: &mut Vec<String>) {
     // rqrr can panic on degenerate input (e.g. WanzenBug/rqrr#54); a bad frame must
     // cost one pass, not the process.
     let decoded = panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut prepared = rqrr::PreparedImage::prepare(img);
+        let mut prepared = rqrr::PreparedImage::prepare(img.clone());
         prepared
             .detect_grids()
             .iter()
             .filter_map(|grid| match grid.decode() {
                 Ok((_, text)) => Some(text),
                 Err(err) => {
-                    debug!(pass, error = %err, "QR candidate not decodable");
-                    None
+                    let reread = qr_grid::reread(&img, &grid.bounds, grid.grid.size());
+                    if reread.is_none() {
+                        debug!(pass, error = %err, "QR candidate not decodable");
+                    }
+                    reread
                 }
             })
             .collect::<Vec<_>>()

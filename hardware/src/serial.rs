@@ -3,25 +3,18 @@
 
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serialport::{DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
 use tokio::sync::mpsc::Sender;
-use tracing::{debug, error, info, info_span, warn};
+use tracing::{debug, error, info_span};
 
-use crate::device::{DeviceState, ScannerHandle, SharedStatus, error_chain};
-use crate::framing::{FramedText, Framer, FramingConfig};
+use crate::device::{ScannerHandle, SharedStatus};
+use crate::framing::{Framer, FramingConfig};
+use crate::reconnect::{self, Backoff, Device, Ended, Link, STOP_POLL};
 use crate::scan::Scan;
-
-/// First pause before reopening a device that failed.
-const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest a reader blocks before rechecking its stop flag.
-const STOP_POLL: Duration = Duration::from_millis(100);
-/// A connection that lasted this long resets the backoff.
-const STABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Settings of one serial scanner. Framing settings are flattened into the same table.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -175,22 +168,15 @@ impl LineSettings {
 /// the device is missing, unplugged or fails, the reader closes it and reopens it with
 /// exponential backoff (100 ms doubling up to `reopen_backoff_max_ms`). It stops, within
 /// about 100 ms, once `stop` is set or the receiver is dropped; a full channel blocks it.
-/// Invalid settings end the reader at once in [`DeviceState::Disconnected`]; check them
+/// Invalid settings end the reader at once in
+/// [`DeviceState::Disconnected`](crate::DeviceState::Disconnected); check them
 /// beforehand with [`SerialConfig::validate`].
 pub fn spawn_serial(cfg: SerialConfig, tx: Sender<Scan>, stop: Arc<AtomicBool>) -> ScannerHandle {
     let status = SharedStatus::new(cfg.source_name());
     let reader_status = status.clone();
-    let spawned = thread::Builder::new()
-        .name("scanner-serial".into())
-        .spawn(move || run(cfg, tx, stop, reader_status));
-    match spawned {
-        Ok(thread) => ScannerHandle::new(status, Some(thread)),
-        Err(err) => {
-            warn!(error = %err, "cannot spawn serial reader thread");
-            status.failed(&err);
-            ScannerHandle::new(status, None)
-        }
-    }
+    ScannerHandle::spawn("scanner-serial", status, move || {
+        run(cfg, tx, stop, reader_status);
+    })
 }
 
 fn run(cfg: SerialConfig, tx: Sender<Scan>, stop: Arc<AtomicBool>, status: SharedStatus) {
@@ -198,18 +184,15 @@ fn run(cfg: SerialConfig, tx: Sender<Scan>, stop: Arc<AtomicBool>, status: Share
     let _span = info_span!("scanner", source = %name).entered();
     match LineSettings::parse(&cfg) {
         Ok(settings) => {
+            let backoff = Backoff::new(cfg.reopen_backoff_max_ms);
             let framer = Framer::new(cfg.framing.clone());
-            let mut reader = Reader {
+            let link = Link::new(name, tx, stop, status);
+            let mut port = SerialDevice {
                 cfg,
                 settings,
-                name,
                 framer,
-                tx,
-                stop,
-                status,
             };
-            reader.run();
-            reader.status.set_state(DeviceState::Stopped);
+            reconnect::run(&mut port, &link, backoff);
         }
         Err(err) => {
             error!(error = %err, "serial reader not started");
@@ -218,87 +201,18 @@ fn run(cfg: SerialConfig, tx: Sender<Scan>, stop: Arc<AtomicBool>, status: Share
     }
 }
 
-/// Why a connection ended.
-enum Ended {
-    /// Stop requested or receiver dropped: the reader is done.
-    Finished,
-    /// The device failed: reopen later.
-    Failed(SerialError),
-}
-
-struct Reader {
+/// One configured serial port, opened and read by [`reconnect::run`].
+struct SerialDevice {
     cfg: SerialConfig,
     settings: LineSettings,
-    name: String,
     framer: Framer,
-    tx: Sender<Scan>,
-    stop: Arc<AtomicBool>,
-    status: SharedStatus,
 }
 
-impl Reader {
-    fn run(&mut self) {
-        let max = Duration::from_millis(self.cfg.reopen_backoff_max_ms).max(INITIAL_BACKOFF);
-        let mut backoff = INITIAL_BACKOFF;
-        // Warn once per outage; further failed attempts are logged at debug level.
-        let mut warned = false;
-        while !self.should_stop() {
-            self.status.set_state(DeviceState::Connecting);
-            match self.open() {
-                Ok(port) => {
-                    info!("scanner connected");
-                    self.status.set_state(DeviceState::Connected);
-                    let connected_at = Instant::now();
-                    let ended = self.pump(port);
-                    self.framer.clear();
-                    let Ended::Failed(err) = ended else {
-                        return;
-                    };
-                    warn!(error = %error_chain(&err), "scanner disconnected; reopening with backoff");
-                    warned = true;
-                    self.status.failed(&err);
-                    if connected_at.elapsed() >= STABLE_AFTER {
-                        backoff = INITIAL_BACKOFF;
-                    }
-                }
-                Err(err) => {
-                    let error = error_chain(&err);
-                    if warned {
-                        debug!(%error, retry_in = ?backoff, "scanner still unavailable");
-                    } else {
-                        warn!(%error, "scanner unavailable; retrying with backoff");
-                        warned = true;
-                    }
-                    self.status.failed(&err);
-                }
-            }
-            if !self.pause(backoff) {
-                return;
-            }
-            backoff = (backoff * 2).min(max);
-        }
-    }
+impl Device for SerialDevice {
+    type Port = TTYPort;
+    type Error = SerialError;
 
-    fn should_stop(&self) -> bool {
-        self.stop.load(Ordering::Relaxed) || self.tx.is_closed()
-    }
-
-    /// Sleep for `duration`, waking every [`STOP_POLL`] to honour a stop; false if stopped.
-    fn pause(&self, duration: Duration) -> bool {
-        let until = Instant::now() + duration;
-        loop {
-            if self.should_stop() {
-                return false;
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return true;
-            }
-            thread::sleep(left.min(STOP_POLL));
-        }
-    }
-
-    fn open(&self) -> Result<TTYPort, SerialError> {
+    fn open(&mut self) -> Result<TTYPort, SerialError> {
         let builder = serialport::new(&self.cfg.path, self.cfg.baud)
             .data_bits(self.settings.data_bits)
             .parity(self.settings.parity)
@@ -315,34 +229,24 @@ impl Reader {
             }
             other => other,
         };
-        opened.map_err(|source| SerialError::Open {
-            path: self.cfg.path.clone(),
-            source,
-        })
+        opened.map_err(|source| self.open_error(source))
     }
 
     /// Read and frame until the device fails or the reader should stop.
-    fn pump(&mut self, mut port: TTYPort) -> Ended {
+    fn pump(&mut self, mut port: TTYPort, link: &Link) -> Ended<SerialError> {
         let mut buf = [0u8; 512];
         loop {
-            if self.should_stop() {
+            if link.should_stop() {
                 return Ended::Finished;
             }
             let now = Instant::now();
             let timed_out = self.framer.poll_timeout(now);
-            if !self.deliver_all(timed_out) {
+            if !link.deliver_all(&self.framer, timed_out) {
                 return Ended::Finished;
             }
             // Wake for the inter-character deadline, or at least every STOP_POLL.
-            let wait = self
-                .framer
-                .next_deadline()
-                .map_or(STOP_POLL, |deadline| {
-                    deadline.saturating_duration_since(now)
-                })
-                .clamp(Duration::from_millis(1), STOP_POLL);
-            if let Err(source) = port.set_timeout(wait) {
-                return self.failed_open(source);
+            if let Err(source) = port.set_timeout(Link::wait_time(&self.framer, now)) {
+                return Ended::Failed(self.open_error(source));
             }
             match port.read(&mut buf) {
                 Ok(0) => {
@@ -352,7 +256,7 @@ impl Reader {
                 }
                 Ok(n) => {
                     let framed = self.framer.push(&buf[..n], Instant::now());
-                    if !self.deliver_all(framed) {
+                    if !link.deliver_all(&self.framer, framed) {
                         return Ended::Finished;
                     }
                 }
@@ -371,33 +275,26 @@ impl Reader {
         }
     }
 
-    fn failed_open(&self, source: serialport::Error) -> Ended {
-        Ended::Failed(SerialError::Open {
+    fn reset(&mut self) {
+        self.framer.clear();
+    }
+}
+
+impl SerialDevice {
+    fn open_error(&self, source: serialport::Error) -> SerialError {
+        SerialError::Open {
             path: self.cfg.path.clone(),
             source,
-        })
-    }
-
-    /// Send framed codes as scans and publish the framer's drop count; false if the
-    /// receiver is gone.
-    fn deliver_all(&self, framed: impl IntoIterator<Item = FramedText>) -> bool {
-        self.status.set_dropped(self.framer.rejected());
-        for FramedText { symbology, text } in framed {
-            let scan = Scan::now(self.name.clone(), symbology, text);
-            let at = scan.at;
-            if self.tx.blocking_send(scan).is_err() {
-                debug!("scan receiver dropped; stopping");
-                return false;
-            }
-            self.status.scanned(at);
         }
-        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::DeviceState;
+    use std::thread;
+    use std::time::Duration;
 
     #[test]
     fn defaults_and_flattened_framing_deserialize() {

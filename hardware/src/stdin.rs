@@ -1,7 +1,6 @@
 //! Standard input as a scanner (manual entry, scripted tests): one line per scan.
 
 use std::io::{self, Read};
-use std::thread;
 use std::time::Instant;
 
 use tokio::sync::mpsc::Sender;
@@ -33,17 +32,9 @@ where
     let status = SharedStatus::new(name.to_owned());
     let reader_status = status.clone();
     let name = name.to_owned();
-    let spawned = thread::Builder::new()
-        .name("scanner-stdin".into())
-        .spawn(move || read_lines(&name, input, framing, &tx, &reader_status));
-    match spawned {
-        Ok(thread) => ScannerHandle::new(status, Some(thread)),
-        Err(err) => {
-            warn!(error = %err, "cannot spawn stdin reader thread");
-            status.failed(&err);
-            ScannerHandle::new(status, None)
-        }
-    }
+    ScannerHandle::spawn("scanner-stdin", status, move || {
+        read_lines(&name, input, framing, &tx, &reader_status);
+    })
 }
 
 fn read_lines<R: Read>(
@@ -107,6 +98,7 @@ fn read_lines<R: Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::thread;
 
     #[test]
     fn lines_become_scans_and_eof_flushes_the_last_one() {
