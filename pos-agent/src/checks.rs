@@ -87,16 +87,16 @@ impl Agent {
 
     fn pricing_context(&self) -> PricingContext {
         PricingContext {
-            store: self.config.register.store_id,
-            now: self.clock.now(),
+            timezone: self.config.register.store_timezone.clone(),
+            ..PricingContext::new(self.config.register.store_id, self.clock.now())
         }
     }
 
     fn price(&self, active: &ActiveRuleset, check: &OpenCheck) -> Result<PricedCheck, CheckError> {
-        let standing = check.customer.as_ref().map(|c| c.standing);
+        let standing = check.customer.as_ref().map(|c| &c.standing);
         Ok(active
             .engine
-            .price(&check.basket(), standing.as_ref(), &self.pricing_context())?)
+            .price(&check.basket(), standing, &self.pricing_context())?)
     }
 
     fn view(&self, id: Uuid, check: &OpenCheck) -> Result<CheckView, CheckError> {

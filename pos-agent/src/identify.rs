@@ -101,7 +101,7 @@ impl Identified {
             id: self.id,
             name: self.name.clone(),
             tier: ruleset
-                .tier_for(self.standing.lifetime_spend)
+                .tier_for_standing(&self.standing)
                 .map(|t| t.name.clone()),
             points_balance: self.standing.points_balance,
             identified_by: self.identified_by,

@@ -24,7 +24,7 @@ use shared::ids::{CustomerId, MerchantId, RegisterId, RulesetVersion, Seq, Store
 use shared::money::{BasisPoints, Currency, Money};
 use shared::record::SignedRecord;
 use shared::release::{RulesetRelease, SignedRuleset};
-use shared::ruleset::{Programme, Promotion, Reward, Ruleset, SCHEMA_VERSION, Target};
+use shared::ruleset::{Apply, Programme, Promotion, Reward, Ruleset, SCHEMA_VERSION, Target};
 use shared::token::CustomerToken;
 use shared::wire::ErrorBody;
 use shared::wire::sync::{
@@ -888,6 +888,7 @@ fn release(version: i64, percent: u32) -> RulesetRelease {
                 },
                 reward: Reward::PercentOff {
                     percent: BasisPoints::new(percent).unwrap(),
+                    apply: Apply::Each,
                 },
                 starts_at: None,
                 ends_at: None,
@@ -895,6 +896,11 @@ fn release(version: i64, percent: u32) -> RulesetRelease {
                 priority: 0,
                 combines_with_tier: false,
                 funded_by: None,
+                exclude: Default::default(),
+                conditions: Default::default(),
+                limits: Default::default(),
+                group: None,
+                coupon: None,
             }],
         },
     }

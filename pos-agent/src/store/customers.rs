@@ -108,6 +108,7 @@ fn standing(spend: i128, points: i128) -> CustomerStanding {
         } else {
             i64::MAX
         }),
+        ..CustomerStanding::default()
     }
 }
 
