@@ -40,6 +40,19 @@ pub struct RecordCustomer {
 }
 
 /// Sale or return.
+///
+/// # Signs
+///
+/// A sale's amounts, points earned and points redeemed are all zero or
+/// positive. A return (computed by [`crate::returns::return_record`])
+/// carries its lines with positive quantities (what came back) but
+/// **negative** money: each line's `amount`, `discount`, `total` and the
+/// parts of its `applied`, and the record's `subtotal`, `discount`, `total`
+/// and `applied`, are minus what is refunded. Its `points_earned` is minus
+/// the points clawed back and its `points_redeemed` minus the points given
+/// back, so for any record the customer's balance moves by
+/// `points_earned − points_redeemed`, and their spend by `total` (the
+/// server takes a return's spend as `−|total|`, the same number).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RecordKind {
@@ -49,7 +62,28 @@ pub enum RecordKind {
     Return {
         /// The original sale.
         original: RecordRef,
+        /// For each line of the return, the position of the original line
+        /// it returns (from 0).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        original_lines: Vec<u32>,
+        /// Promotions whose use on the original this return gives back:
+        /// every line they discounted is now fully returned.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        uses_returned: Vec<crate::ids::PromotionId>,
     },
+}
+
+impl RecordKind {
+    /// A return of `original` with no line mapping or uses (for records
+    /// made elsewhere, such as a refund entered by hand).
+    #[must_use]
+    pub fn refund_of(original: RecordRef) -> Self {
+        RecordKind::Return {
+            original,
+            original_lines: Vec::new(),
+            uses_returned: Vec::new(),
+        }
+    }
 }
 
 /// A reference to another record.

@@ -305,7 +305,7 @@ fn invalid_baskets_are_refused() {
 
 const CATS: [&str; 3] = ["dairy", "bakery", "tobacco"];
 
-pub(super) fn arb_line() -> impl Strategy<Value = Line> {
+pub(crate) fn arb_line() -> impl Strategy<Value = Line> {
     (0u8..6, 0u8..3, 0u8..8, 1u64..5, 0i64..30_000).prop_map(|(s, c, q, units, price)| {
         // Mostly whole units; now and then a weighed quantity.
         let milli = if q == 0 {
@@ -435,7 +435,7 @@ fn arb_promo() -> impl Strategy<Value = PromoSpec> {
 }
 
 #[derive(Clone, Debug)]
-pub(super) struct World {
+pub(crate) struct World {
     pub ruleset: Ruleset,
     pub customer: Option<CustomerStanding>,
     pub ctx: PricingContext,
@@ -595,7 +595,7 @@ fn build_world(
     }
 }
 
-pub(super) fn arb_world() -> impl Strategy<Value = World> {
+pub(crate) fn arb_world() -> impl Strategy<Value = World> {
     (
         proptest::collection::vec(arb_promo(), 0..8),
         (any::<bool>(), any::<bool>(), any::<bool>()),
