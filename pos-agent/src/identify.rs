@@ -7,11 +7,13 @@
 //! its expiry but not its issue time, so the till relies on the token's
 //! short lifetime; the server still sees every record's customer.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use shared::crypto::PublicKey;
 use shared::identity::{Ean13, IdentityError, PhoneNumber};
-use shared::ids::CustomerId;
+use shared::ids::{CustomerId, PromotionId};
 use shared::pricing::CustomerStanding;
 use shared::record::IdentifiedBy;
 use shared::ruleset::Ruleset;
@@ -91,6 +93,8 @@ pub struct Identified {
     pub identified_by: IdentifiedBy,
     /// Cached standing plus pending local effects, at identification.
     pub standing: CustomerStanding,
+    /// Checks per promotion, synced plus pending, for per-customer limits.
+    pub uses: BTreeMap<PromotionId, u64>,
 }
 
 impl Identified {
@@ -127,15 +131,20 @@ pub fn resolve(
             name: cached.name,
             identified_by,
             standing: cached.standing,
+            uses: cached.uses,
         }));
     }
     match credential {
-        Credential::Token(token) => Ok(Some(Identified {
-            id: token.customer_id,
-            name: format!("Customer #{}", token.customer_id),
-            identified_by,
-            standing: customers::uncached_standing(conn, token.customer_id)?,
-        })),
+        Credential::Token(token) => {
+            let (standing, uses) = customers::uncached(conn, token.customer_id)?;
+            Ok(Some(Identified {
+                id: token.customer_id,
+                name: format!("Customer #{}", token.customer_id),
+                identified_by,
+                standing,
+                uses,
+            }))
+        }
         Credential::Card(_) | Credential::Phone(_) => Ok(None),
     }
 }

@@ -9,7 +9,8 @@
 //! - `config`: layered settings ([`AgentConfig`]).
 //! - `enroll`: one-time enrollment with the server.
 //! - `store/`: the SQLite database (outbox, rulesets, customers).
-//! - `checks`: open checks, pricing and the commit.
+//! - `checks`: open checks, pricing (coupons, points) and the commit.
+//! - `returns`: returns of sales in this register's outbox.
 //! - `identify`: customers from tokens, cards and phone numbers.
 //! - `scan`: classification of scans and the scan handler.
 //! - `active_ruleset`: the ruleset in use, swapped without a restart.
@@ -32,6 +33,7 @@ pub mod doctor;
 mod enroll;
 mod error;
 mod identify;
+mod returns;
 mod scan;
 mod store;
 mod sync;
@@ -114,12 +116,14 @@ pub async fn run_with_clock(
         ruleset = ?active.version.map(|v| v.get()),
         "starting"
     );
+    let till_usage = store::outbox::till_usage(&conn)?;
     let agent = Arc::new(Agent::new(
         config,
         key,
         Db::new(conn),
         RulesetSlot::new(active),
         clock,
+        till_usage,
     ));
 
     let (trigger, stop) = stop_signal();

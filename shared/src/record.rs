@@ -213,7 +213,50 @@ pub enum RecordError {
     Serialise(String),
 }
 
+/// How a record moves one promotion's usage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageDelta {
+    /// The promotion.
+    pub promotion: crate::ids::PromotionId,
+    /// Checks: +1 for a sale it applied to, −1 for a return giving its use
+    /// back.
+    pub uses: i64,
+    /// Money it gave (negative for money refunded by a return).
+    pub spent: Money,
+}
+
 impl PurchaseRecord {
+    /// How the record moves promotions' usage: a sale uses every promotion
+    /// in its `applied` once and spends its discount; a return gives back
+    /// the uses it names and the discount it refunds.
+    #[must_use]
+    pub fn usage_deltas(&self) -> Vec<UsageDelta> {
+        use crate::pricing::RuleRef;
+        let mut out: std::collections::BTreeMap<crate::ids::PromotionId, (i64, i64)> =
+            Default::default();
+        for a in &self.applied {
+            if let RuleRef::Promotion(id) = &a.rule {
+                let e = out.entry(id.clone()).or_default();
+                e.1 += a.discount.minor();
+                if self.kind == RecordKind::Sale {
+                    e.0 += 1;
+                }
+            }
+        }
+        if let RecordKind::Return { uses_returned, .. } = &self.kind {
+            for id in uses_returned {
+                out.entry(id.clone()).or_default().0 -= 1;
+            }
+        }
+        out.into_iter()
+            .map(|(promotion, (uses, spent))| UsageDelta {
+                promotion,
+                uses,
+                spent: Money::from_minor(spent).unwrap_or_default(),
+            })
+            .collect()
+    }
+
     /// Serialises and signs. Returns the envelope and the hash of the bytes,
     /// which becomes the next record's `prev_hash`.
     pub fn seal(&self, key: &SigningKey) -> Result<(SignedRecord, Hash256), RecordError> {
