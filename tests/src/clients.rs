@@ -12,7 +12,10 @@ use shared::wire::admin::{
     Brand, CustomerView, EnrollmentToken, IssuedToken, Merchant, NewBrand, NewCustomer,
     NewEnrollmentToken, NewMerchant, NewStore, Published, Register, Stats, Store,
 };
-use shared::wire::till::{AgentStatus, AttachCustomer, CheckView, Committed};
+use shared::wire::till::{
+    AgentStatus, AttachCustomer, CheckView, Committed, Redeem, ReturnCommitted, ReturnRequest,
+    SetCoupons,
+};
 use uuid::Uuid;
 
 /// An HTTP reply that was not a success, kept whole for assertions.
@@ -330,6 +333,34 @@ impl TillClient {
         )
         .await
         .map(drop)
+    }
+
+    /// Replaces the coupon codes entered on the check.
+    pub async fn coupons(&self, id: Uuid, codes: &[&str]) -> anyhow::Result<CheckView> {
+        let body = SetCoupons {
+            codes: codes.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        self.send(
+            Method::PUT,
+            &format!("/v1/checks/{id}/coupons"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Asks to pay with up to `points` points.
+    pub async fn redeem(&self, id: Uuid, points: i64) -> anyhow::Result<CheckView> {
+        self.send(
+            Method::POST,
+            &format!("/v1/checks/{id}/redeem"),
+            Some(&Redeem { points }),
+        )
+        .await
+    }
+
+    /// Returns lines of a sale in the agent's outbox.
+    pub async fn return_items(&self, request: &ReturnRequest) -> anyhow::Result<ReturnCommitted> {
+        self.send(Method::POST, "/v1/returns", Some(request)).await
     }
 
     /// The agent's status.

@@ -2,12 +2,14 @@
 //! programme with three tiers and bonus points, a dairy promotion, a small
 //! catalog and a few customers. Deterministic, so runs are comparable.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime};
 use serde_json::json;
 use shared::identity::{Gender, PhoneNumber};
 use shared::ids::{Category, MerchantId, PromotionId, Sku};
 use shared::money::{BasisPoints, Currency, Money};
-use shared::ruleset::{Apply, EarnRule, Programme, Promotion, Reward, Ruleset, Target, Tier};
+use shared::ruleset::{
+    Apply, EarnRule, HourRange, Programme, Promotion, Redemption, Reward, Ruleset, Target, Tier,
+};
 use shared::wire::admin::{CustomerView, Merchant, NewCustomer, NewStore, Store};
 
 use crate::clients::AdminClient;
@@ -104,7 +106,8 @@ fn bp(v: u32) -> BasisPoints {
 
 /// The programme: Bronze from 0 ₽ (0 %), Silver from 20 000 ₽ (3 %), Gold
 /// from 80 000 ₽ (7 %) lifetime; 1 point per full 100 ₽, none on tobacco;
-/// and 10 % off dairy.
+/// points pay 1 ₽ each for up to half a check (from a balance of 10); and
+/// 10 % off dairy.
 pub fn programme() -> Ruleset {
     Ruleset {
         currency: Currency::RUB,
@@ -135,6 +138,12 @@ pub fn programme() -> Ruleset {
                 excluded_categories: vec![Category::parse("tobacco").expect("constant")],
                 excluded_skus: vec![],
                 category_rates: vec![],
+            }),
+            redemption: Some(Redemption {
+                points: 1,
+                value: money(100),
+                max_share: bp(5000),
+                min_balance: 10,
             }),
             ..Programme::default()
         },
@@ -208,6 +217,47 @@ pub fn bread_promotion() -> Promotion {
         priority: 10,
         combines_with_tier: false,
         funded_by: Some("Хлебозавод №1".into()),
+        ..promotion_defaults()
+    }
+}
+
+/// 25 % off coffee during the happy hours `from`..`to`, store-local time.
+pub fn happy_hour_promotion(from: NaiveTime, to: NaiveTime) -> Promotion {
+    let mut p = Promotion {
+        id: PromotionId::parse("coffee-happy-hour").expect("constant"),
+        name: "Кофейный час −25%".into(),
+        description: "Скидка 25% на кофе в счастливые часы".into(),
+        target: Target::Categories {
+            categories: vec![Category::parse("grocery").expect("constant")],
+        },
+        reward: Reward::PercentOff {
+            percent: bp(2500),
+            apply: Apply::Each,
+        },
+        combines_with_tier: true,
+        ..promotion_defaults()
+    };
+    p.exclude.skus = vec![Sku::parse(CATALOG[6].sku).expect("constant")];
+    p.conditions.schedule.hours = vec![HourRange { from, to }];
+    p
+}
+
+/// Chocolate three for two: for every two bars, the cheapest third free.
+pub fn chocolate_promotion() -> Promotion {
+    Promotion {
+        id: PromotionId::parse("chocolate-3for2").expect("constant"),
+        name: "Шоколад 3 по цене 2".into(),
+        description: "Третья плитка в подарок".into(),
+        target: Target::Categories {
+            categories: vec![Category::parse("sweets").expect("constant")],
+        },
+        reward: Reward::BuyXGetY {
+            buy: 2,
+            get: 1,
+            free_sku: None,
+            percent: BasisPoints::FULL,
+        },
+        combines_with_tier: true,
         ..promotion_defaults()
     }
 }

@@ -3,21 +3,26 @@
 //! A server; one merchant with two stores and three registers; a published
 //! programme and promotion; a few customers; scanners on real
 //! pseudo-terminals; a few hundred scripted checks, some while the server is
-//! unreachable; sync; HQ statistics; then a new promotion published and
-//! shown reaching every register and changing the next price.
+//! unreachable; sync; HQ statistics; the engine at the till (a tier
+//! discount, a happy hour in each store's own time zone, three for two,
+//! points paid as money, a partial return); then a new promotion published
+//! and shown reaching every register and changing the next price.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use chrono::{FixedOffset, NaiveTime, TimeDelta, Timelike, Utc};
 use clap::Parser;
-use shared::ids::CustomerId;
-use shared::money::Money;
-use shared::wire::admin::SalesFigures;
-use shared::wire::till::TillEvent;
+use shared::ids::{CustomerId, Sku};
+use shared::money::{Money, Quantity};
+use shared::pricing::{BlockReason, Condition, RuleRef};
+use shared::wire::admin::{CustomerView, SalesFigures};
+use shared::wire::till::{AttachCustomer, OriginalSale, ReturnItem, ReturnRequest, TillEvent};
+use system_tests::clients::AdminClient;
 use system_tests::events::EventStream;
-use system_tests::scenario::{self, CATALOG, Rng, create_chain, line_json};
+use system_tests::scenario::{self, CATALOG, Chain, Rng, create_chain, line_json};
 use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
 /// Runs the whole loyalty system end to end and prints what HQ would see.
@@ -84,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
             .join(", ")
     );
     println!(
-        "programme    Bronze 0 % · Silver 3 % from 20 000 ₽ · Gold 7 % from 80 000 ₽ · 1 point per 100 ₽ (not tobacco)"
+        "programme    Bronze 0 % · Silver 3 % from 20 000 ₽ · Gold 7 % from 80 000 ₽ · 1 point per 100 ₽ (not tobacco) · points pay up to half a check"
     );
     println!("promotion    «{}»", scenario::dairy_promotion().name);
     println!(
@@ -299,6 +304,8 @@ async fn main() -> anyhow::Result<()> {
         ms(*scan_to_price.last().unwrap_or(&Duration::ZERO))
     );
 
+    engine_at_the_till(&registers, &admin, &chain).await?;
+
     // The merchant publishes a promotion; every register picks it up.
     println!("\n== publishing «{}» ==", scenario::bread_promotion().name);
     let bread = &CATALOG[3];
@@ -364,6 +371,209 @@ async fn main() -> anyhow::Result<()> {
     server.stop().await?;
     println!("\nall checks accounted for: OK");
     Ok(())
+}
+
+/// The engine at the till, on a check of the best customer: the tier, a
+/// happy hour that runs in Moscow but not in Novosibirsk at the same
+/// instant, three for two, points paid as money, then a partial return.
+async fn engine_at_the_till(
+    registers: &[Register],
+    admin: &AdminClient,
+    chain: &Chain,
+) -> anyhow::Result<()> {
+    println!("\n== the engine at the till ==");
+    // Happy hours around the present hour in Moscow (UTC+3 all year);
+    // Novosibirsk, four hours ahead, is outside them.
+    let moscow = FixedOffset::east_opt(3 * 3600).context("offset")?;
+    let now = Utc::now().with_timezone(&moscow).time();
+    let hour = |t: NaiveTime| NaiveTime::from_hms_opt(t.hour(), 0, 0).unwrap_or(t);
+    let (from, to) = (
+        hour(now - TimeDelta::hours(1)),
+        hour(now + TimeDelta::hours(2)),
+    );
+    let happy = scenario::happy_hour_promotion(from, to);
+    let chocolate = scenario::chocolate_promotion();
+    admin.publish_promotion(chain.merchant_id(), &happy).await?;
+    let published = admin
+        .publish_promotion(chain.merchant_id(), &chocolate)
+        .await?;
+    for r in registers {
+        r.agent.wait_ruleset(published.version, WAIT).await?;
+    }
+    println!(
+        "published    «{}» {}–{} store time, «{}»; every register on ruleset v{}",
+        happy.name,
+        from.format("%H:%M"),
+        to.format("%H:%M"),
+        chocolate.name,
+        published.version
+    );
+
+    // The customer who spent the most.
+    let mut best: Option<CustomerView> = None;
+    for c in &chain.customers {
+        let v = admin.customer_view(c.id).await?;
+        if best
+            .as_ref()
+            .is_none_or(|b| v.lifetime_spend > b.lifetime_spend)
+        {
+            best = Some(v);
+        }
+    }
+    let customer = best.context("no customers")?;
+    let card = AttachCustomer::Card(customer.card_number.to_string());
+    let basket = [(&CATALOG[8], 3), (&CATALOG[5], 1), (&CATALOG[0], 2)];
+
+    // Moscow: everything applies; the customer pays 100 points.
+    let moscow_till = &registers[0].agent.till;
+    let check = moscow_till.open().await?;
+    for (p, n) in basket {
+        moscow_till.add_line(check.id, &line_json(p, n)).await?;
+    }
+    moscow_till.attach(check.id, &card).await?;
+    moscow_till.redeem(check.id, 100).await?;
+    let committed = moscow_till.commit(check.id).await?;
+    let pricing = &committed.pricing;
+    println!(
+        "{} (Europe/Moscow, {} local) · {}, tier {}",
+        registers[0].name,
+        now.format("%H:%M"),
+        customer.name,
+        pricing.tier.as_deref().unwrap_or("-")
+    );
+    for ((p, n), line) in basket.iter().zip(&pricing.lines) {
+        let rules: Vec<String> = line
+            .applied
+            .iter()
+            .map(|a| format!("{} −{}", rule_name(&a.rule), a.discount))
+            .collect();
+        println!(
+            "  {:<24} {n} × {:>8} = {:>9} − {:>8} = {:>9}   {}",
+            p.name,
+            Money::from_minor(p.price)?.to_string(),
+            line.amount.to_string(),
+            line.discount.to_string(),
+            line.total.to_string(),
+            rules.join(", ")
+        );
+    }
+    for text in &pricing.receipt.ru {
+        println!("  | {text}");
+    }
+    let gave = |id: &str| {
+        pricing
+            .applied
+            .iter()
+            .find(|a| matches!(&a.rule, RuleRef::Promotion(p) if p.as_str() == id))
+            .map_or(Money::ZERO, |a| a.discount)
+    };
+    ensure!(
+        gave("coffee-happy-hour") > Money::ZERO,
+        "the happy hour did not apply in Moscow"
+    );
+    ensure!(
+        gave("chocolate-3for2") == Money::from_minor(CATALOG[8].price)?,
+        "three for two did not give one bar"
+    );
+    ensure!(pricing.points_redeemed > 0, "no points were redeemed");
+    let tier_discount: i64 = pricing
+        .applied
+        .iter()
+        .filter(|a| matches!(a.rule, RuleRef::Tier(_)))
+        .map(|a| a.discount.minor())
+        .sum();
+    if customer.tier.as_deref().is_some_and(|t| t != "Bronze") {
+        ensure!(
+            tier_discount > 0,
+            "the {} tier gave nothing",
+            customer.tier.as_deref().unwrap_or("-")
+        );
+    }
+
+    // Novosibirsk at the same instant: the happy hour is over there.
+    let novosibirsk = &registers[2];
+    let check = novosibirsk.agent.till.open().await?;
+    for (p, n) in basket {
+        novosibirsk
+            .agent
+            .till
+            .add_line(check.id, &line_json(p, n))
+            .await?;
+    }
+    novosibirsk.agent.till.attach(check.id, &card).await?;
+    let there = novosibirsk.agent.till.price(check.id).await?.pricing;
+    novosibirsk.agent.till.cancel(check.id).await?;
+    let blocked = there
+        .blocked
+        .iter()
+        .find(|b| matches!(&b.rule, RuleRef::Promotion(p) if p.as_str() == "coffee-happy-hour"))
+        .context("the happy hour is not explained in Novosibirsk")?;
+    ensure!(
+        blocked.reason
+            == (BlockReason::ConditionNotMet {
+                condition: Condition::Hours
+            }),
+        "the happy hour ran in Novosibirsk: {:?}",
+        blocked.reason
+    );
+    println!(
+        "{} (Asia/Novosibirsk, {} local) · the same basket {}: «{}» {}",
+        novosibirsk.name,
+        (now + TimeDelta::hours(4)).format("%H:%M"),
+        rub(there.total.minor()),
+        happy.name,
+        blocked.message
+    );
+
+    // One bar comes back to the Moscow till.
+    let original = OriginalSale::Record {
+        record_id: committed.record_id,
+    };
+    let item = ReturnItem {
+        line_no: None,
+        sku: Some(Sku::parse(CATALOG[8].sku)?),
+        quantity: Quantity::ONE,
+    };
+    let returned = moscow_till
+        .return_items(&ReturnRequest {
+            original,
+            lines: vec![item],
+        })
+        .await?;
+    ensure!(
+        returned.refund > Money::ZERO && returned.refund < pricing.total,
+        "the refund {} is not part of the check's {}",
+        returned.refund,
+        pricing.total
+    );
+    println!(
+        "return       1 × «{}» to {}: refund {}, {} taken back, {} given back",
+        CATALOG[8].name,
+        registers[0].name,
+        rub(returned.refund.minor()),
+        points(returned.points_clawed_back),
+        points(returned.points_restored)
+    );
+    Ok(())
+}
+
+fn points(n: i64) -> String {
+    if n == 1 {
+        "1 point".to_owned()
+    } else {
+        format!("{n} points")
+    }
+}
+
+fn rule_name(rule: &RuleRef) -> String {
+    match rule {
+        RuleRef::Tier(t) => format!("tier {t}"),
+        RuleRef::Promotion(p) => p.to_string(),
+        RuleRef::Redemption => "points".into(),
+        RuleRef::Earn => "earn".into(),
+        RuleRef::WelcomeBonus => "welcome".into(),
+        RuleRef::BirthdayBonus => "birthday".into(),
+    }
 }
 
 fn agent_scanner_path(agent: &TestAgent) -> String {
