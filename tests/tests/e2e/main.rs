@@ -417,3 +417,119 @@ async fn bad_input_gets_clear_4xx_and_nothing_is_committed_twice_or_lost() -> an
     agent.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_paid_and_a_return_in_two_parts_settle_at_hq_to_the_point() -> anyhow::Result<()> {
+    use shared::ids::Sku;
+    use shared::money::Quantity;
+    use shared::wire::till::{OriginalSale, ReturnItem, ReturnRequest};
+
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let admin = server.admin();
+    let chain = create_chain(&admin).await?;
+    let mut agent = agent_for(&server, chain.stores[0].id, &tmp.path().join("till")).await?;
+    agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
+    agent
+        .wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
+        .await?;
+    let ivan = &chain.customers[1];
+    let card = AttachCustomer::Card(ivan.card_number.to_string());
+
+    // 16 kg of coffee earn 207 points.
+    let check = agent.till.open().await?;
+    agent.till.attach(check.id, &card).await?;
+    agent
+        .till
+        .add_line(check.id, &line_json(&CATALOG[5], 16))
+        .await?;
+    let first = agent.till.commit(check.id).await?;
+    assert_eq!(first.pricing.points_earned, 207);
+
+    // Ivan (now Silver) pays 150 of them on chocolate and milk.
+    let check = agent.till.open().await?;
+    agent.till.attach(check.id, &card).await?;
+    agent
+        .till
+        .add_line(check.id, &line_json(&CATALOG[8], 3))
+        .await?;
+    agent
+        .till
+        .add_line(check.id, &line_json(&CATALOG[0], 2))
+        .await?;
+    let view = agent.till.redeem(check.id, 150).await?;
+    assert_eq!(view.customer.as_ref().map(|c| c.points_balance), Some(207));
+    assert_eq!(view.pricing.points_redeemed, 150);
+    let second = agent.till.commit(check.id).await?;
+    let sale = second.record_id;
+
+    // One bar back, then the rest.
+    let first_part = agent
+        .till
+        .return_items(&ReturnRequest {
+            original: OriginalSale::Record { record_id: sale },
+            lines: vec![ReturnItem {
+                line_no: None,
+                sku: Some(Sku::parse(CATALOG[8].sku)?),
+                quantity: Quantity::ONE,
+            }],
+        })
+        .await?;
+    let rest = agent
+        .till
+        .return_items(&ReturnRequest {
+            original: OriginalSale::Seq {
+                register_id: agent.till.status().await?.register_id,
+                seq: second.seq,
+            },
+            lines: vec![
+                ReturnItem {
+                    line_no: Some(0),
+                    sku: None,
+                    quantity: Quantity::from_units(2)?,
+                },
+                ReturnItem {
+                    line_no: Some(1),
+                    sku: None,
+                    quantity: Quantity::from_units(2)?,
+                },
+            ],
+        })
+        .await?;
+    assert_eq!(
+        first_part.refund.minor() + rest.refund.minor(),
+        second.pricing.total.minor(),
+        "two returns refund the check to the kopeck"
+    );
+    assert_eq!(first_part.points_restored + rest.points_restored, 150);
+    assert_eq!(
+        first_part.points_clawed_back + rest.points_clawed_back,
+        second.pricing.points_earned
+    );
+    let again = agent
+        .till
+        .return_items(&ReturnRequest {
+            original: OriginalSale::Record { record_id: sale },
+            lines: vec![ReturnItem {
+                line_no: Some(1),
+                sku: None,
+                quantity: Quantity::ONE,
+            }],
+        })
+        .await;
+    expect_status(again, StatusCode::UNPROCESSABLE_ENTITY)?;
+
+    // HQ: the balance and spend are back where the first sale left them.
+    agent.wait_synced(WAIT).await?;
+    let view = admin.customer_view(ivan.id).await?;
+    assert_eq!(view.points_balance, 207);
+    assert_eq!(kopecks(view.lifetime_spend), kopecks(first.pricing.total));
+    assert_eq!(view.purchases.len(), 4);
+    let stats = admin.stats(chain.merchant_id()).await?;
+    assert_eq!((stats.totals.checks, stats.totals.returns), (2, 2));
+    assert_eq!(kopecks(stats.totals.revenue), kopecks(first.pricing.total));
+    let (n, sum) = outbox_totals(agent.data_dir())?;
+    assert_eq!((n, sum), (4, kopecks(first.pricing.total)));
+    agent.stop().await?;
+    Ok(())
+}
