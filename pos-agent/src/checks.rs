@@ -192,6 +192,7 @@ impl Agent {
             .db
             .call(move |conn| identify::resolve(conn, &credential))
             .await?
+            .map_err(CredentialError::from)?
             .ok_or(CheckError::CustomerNotFound(described))?;
         self.update_check(id, |check| {
             check.customer = Some(identified);

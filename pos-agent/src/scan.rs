@@ -92,7 +92,7 @@ async fn handle(agent: &Agent, scan: Scan) -> TillEvent {
         .call(move |conn| identify::resolve(conn, &credential))
         .await;
     match resolved {
-        Ok(Some(identified)) => {
+        Ok(Ok(Some(identified))) => {
             let (customer, check_id) = agent.attach_to_latest_check(identified);
             TillEvent::CustomerIdentified {
                 source,
@@ -100,10 +100,17 @@ async fn handle(agent: &Agent, scan: Scan) -> TillEvent {
                 check_id,
             }
         }
-        Ok(None) => TillEvent::ScanRejected {
+        Ok(Ok(None)) => TillEvent::ScanRejected {
             source,
             reason: format!("unknown {described}"),
         },
+        Ok(Err(refused)) => {
+            info!(reason = %refused, "scan rejected");
+            TillEvent::ScanRejected {
+                source,
+                reason: refused.to_string(),
+            }
+        }
         Err(err) => {
             warn!(error = %err, "customer lookup failed");
             TillEvent::ScanRejected {
@@ -130,11 +137,7 @@ mod tests {
     }
 
     fn token(expires: i64) -> (CustomerToken, String) {
-        let token = CustomerToken {
-            customer_id: CustomerId::new(77).unwrap(),
-            expires_at: at(expires),
-            nonce: 1,
-        };
+        let token = CustomerToken::new(CustomerId::new(77).unwrap(), at(expires - 300), 300, 1);
         let text = token.issue(&server_key());
         (token, text)
     }

@@ -450,12 +450,8 @@ async fn bad_input_gets_a_clear_error_body_and_never_a_panic() {
         (status, error_code(&body)),
         (StatusCode::UNPROCESSABLE_ENTITY, "token_rejected")
     );
-    let foreign = CustomerToken {
-        customer_id: CustomerId::new(42).unwrap(),
-        expires_at: Utc::now() + chrono::TimeDelta::minutes(5),
-        nonce: 1,
-    }
-    .issue(&SigningKey::from_seed(&[9; 32]).unwrap());
+    let foreign = CustomerToken::new(CustomerId::new(42).unwrap(), Utc::now(), 300, 1)
+        .issue(&SigningKey::from_seed(&[9; 32]).unwrap());
     let (status, body) = put(json!({ "token": foreign })).await;
     assert_eq!(
         (status, error_code(&body)),
@@ -493,12 +489,7 @@ async fn bad_input_gets_a_clear_error_body_and_never_a_panic() {
 async fn a_valid_token_identifies_even_an_uncached_customer_until_it_expires() {
     let register = Register::new();
     let now = Utc::now();
-    let token = CustomerToken {
-        customer_id: CustomerId::new(42).unwrap(),
-        expires_at: now + chrono::TimeDelta::minutes(5),
-        nonce: 7,
-    }
-    .issue(&server_key());
+    let token = CustomerToken::new(CustomerId::new(42).unwrap(), now, 300, 7).issue(&server_key());
 
     let agent = Agent::start(register.config(&unreachable_url())).await;
     let check = agent.open_check().await;
@@ -567,12 +558,8 @@ async fn scans_identify_customers_on_the_latest_check_and_pass_products_to_the_t
 
     agent.open_check().await;
     let latest = agent.open_check().await;
-    let token = CustomerToken {
-        customer_id: CustomerId::new(42).unwrap(),
-        expires_at: Utc::now() + chrono::TimeDelta::minutes(5),
-        nonce: 3,
-    }
-    .issue(&server_key());
+    let token =
+        CustomerToken::new(CustomerId::new(42).unwrap(), Utc::now(), 300, 3).issue(&server_key());
     scanner.send(scan(&token)).await.unwrap();
     let event = next_event(&mut events, "customer_identified").await;
     assert_eq!(event["check_id"], latest.as_str());
