@@ -46,6 +46,30 @@ pub struct AgentConfig {
     /// Serial barcode scanners.
     #[serde(default)]
     pub scanners: Vec<hardware::SerialConfig>,
+    /// USB HID keyboard-wedge barcode scanners (Linux evdev).
+    #[serde(default)]
+    pub hid_scanners: Vec<hardware::HidConfig>,
+    /// How scanned codes are read.
+    #[serde(default)]
+    pub scan: ScanConfig,
+}
+
+/// How scanned codes are classified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanConfig {
+    /// The prefix of the merchant's coupon codes (`CPN-` unless set); an
+    /// empty prefix turns coupon recognition off.
+    #[serde(default = "defaults::coupon_prefix")]
+    pub coupon_prefix: String,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            coupon_prefix: defaults::coupon_prefix(),
+        }
+    }
 }
 
 /// The sync server, the register's credentials and the sync cadence.
@@ -164,6 +188,9 @@ mod defaults {
     }
     pub(super) fn listen() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8641))
+    }
+    pub(super) fn coupon_prefix() -> String {
+        shared::coupon::DEFAULT_COUPON_PREFIX.to_owned()
     }
 }
 

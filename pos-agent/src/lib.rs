@@ -11,7 +11,8 @@
 //! - `store/`: the SQLite database (outbox, rulesets, customers).
 //! - `checks`: open checks, pricing and the commit.
 //! - `identify`: customers from tokens, cards and phone numbers.
-//! - `scan`: classification of scans and the scan handler.
+//! - `scan`: classification of scans ([`Classifier`]) and the scan handler.
+//! - `scan_tools`: the scanner commands of the CLI (`scan-image`, …).
 //! - `active_ruleset`: the ruleset in use, swapped without a restart.
 //! - `api/`: the local HTTP API and its event stream; `error`: its errors.
 //! - `sync/`: upload, ruleset long-poll, customer changes, backoff.
@@ -33,6 +34,7 @@ mod enroll;
 mod error;
 mod identify;
 mod scan;
+pub mod scan_tools;
 mod store;
 mod sync;
 
@@ -51,6 +53,8 @@ use tokio::task::JoinSet;
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::AgentConfig;
 pub use crate::enroll::{ExistingEnrollment, enroll, enroll_with};
+pub use crate::identify::Credential;
+pub use crate::scan::{Classified, Classifier, TokenCheck};
 pub use crate::store::Summary;
 
 use crate::active_ruleset::{ActiveRuleset, RulesetSlot};

@@ -1,4 +1,5 @@
-//! The `pos-agent` command line: `enroll`, `run`, `status`, `doctor`.
+//! The `pos-agent` command line: `enroll`, `run`, `status`, `doctor`, and
+//! the scanner tools `scan-image`, `scanners` and `scan-test`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,6 +56,18 @@ enum Command {
     Doctor {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Decode the QR codes in images and show how each would be classified.
+    ScanImage {
+        /// PNG images: screenshots, camera frames.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// An enrolled register's data directory, to verify customer tokens
+        /// with its pinned key (without it, tokens are not verified).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -123,6 +136,19 @@ async fn main() -> anyhow::Result<ExitCode> {
                 show(s.ruleset_version.map(|v| v.get()))
             );
             println!("customers:       {}", s.customers);
+        }
+        Command::ScanImage {
+            files,
+            data_dir,
+            config,
+        } => {
+            let (classifier, note) =
+                pos_agent::scan_tools::classifier_for(data_dir.as_deref(), config.as_deref());
+            let report = pos_agent::scan_tools::scan_images(&files, &classifier, note);
+            print!("{report}");
+            if report.any_failed() {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Doctor { data_dir, config } => {
             let report = pos_agent::doctor::doctor(&data_dir, config.as_deref()).await;

@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use pos_agent::config::{ApiConfig, RegisterConfig, SyncConfig};
+use pos_agent::config::{ApiConfig, RegisterConfig, ScanConfig, SyncConfig};
 use pos_agent::{AgentConfig, Clock, ExistingEnrollment, ScannerSource};
 use ring::rand::SystemRandom;
 use secrecy::SecretString;
@@ -77,6 +77,8 @@ impl Register {
             },
             api: ApiConfig::default(),
             scanners: Vec::new(),
+            hid_scanners: Vec::new(),
+            scan: ScanConfig::default(),
         }
     }
 

@@ -436,7 +436,9 @@ pub mod till {
     use serde::{Deserialize, Serialize};
     use uuid::Uuid;
 
+    use crate::barcode::{Gs1Element, Gtin, ProductFormat};
     use crate::basket::Line;
+    use crate::coupon::CouponCode;
     use crate::ids::{CustomerId, RulesetVersion, Seq};
     use crate::pricing::PricedCheck;
     use crate::record::IdentifiedBy;
@@ -523,10 +525,31 @@ pub mod till {
         ProductScanned {
             /// Scanner.
             source: String,
-            /// The barcode.
+            /// The barcode as scanned (GS1 fields separated by GS, `\u001d`).
             code: String,
             /// AIM symbology id, if the scanner sent one.
             symbology: Option<String>,
+            /// What kind of barcode it was (`other` when the till alone
+            /// knows, such as an internal Code 128).
+            #[serde(default)]
+            format: ProductFormat,
+            /// The product's GTIN as 14 digits, when the code carries one
+            /// with a valid check digit.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            gtin: Option<Gtin>,
+            /// The GS1 fields (application identifier and value) in scan
+            /// order: batch, expiry, serial, net weight, …
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            gs1: Vec<Gs1Element>,
+        },
+        /// A coupon code was scanned or typed in: the till applies it.
+        CouponScanned {
+            /// Scanner.
+            source: String,
+            /// The code, normalised (upper case).
+            code: CouponCode,
+            /// The most recently opened check, if any is open.
+            check_id: Option<Uuid>,
         },
         /// A scan could not be used.
         ScanRejected {
