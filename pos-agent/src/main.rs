@@ -114,12 +114,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(config.api.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.api.listen))?;
-            let mut scanners: Vec<ScannerSource> = config
-                .scanners
-                .iter()
-                .cloned()
-                .map(ScannerSource::Serial)
-                .collect();
+            let mut scanners = ScannerSource::configured(&config);
             if stdin_scanner {
                 scanners.push(ScannerSource::Stdin);
             }

@@ -565,6 +565,41 @@ pub mod till {
         },
     }
 
+    /// `GET /v1/scanners`: one barcode scanner of the register.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ScannerView {
+        /// The source name on its scans, such as
+        /// `serial:/dev/serial/by-id/…` or `hid:/dev/input/by-id/…`.
+        pub name: String,
+        /// Whether it is readable now.
+        pub state: ScannerState,
+        /// Why it is disconnected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub error: Option<String>,
+        /// Scans delivered since the agent started.
+        pub scans: u64,
+        /// Open and read failures (unplugs) since the agent started.
+        pub errors: u64,
+        /// Lines dropped by framing (too long, not text).
+        pub dropped: u64,
+        /// When the last scan arrived.
+        pub last_scan_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+
+    /// The connection state of a scanner.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ScannerState {
+        /// Opening the device.
+        Connecting,
+        /// Open and reading.
+        Connected,
+        /// Not readable (unplugged, missing, busy); retried with backoff.
+        Disconnected,
+        /// The reader has finished.
+        Stopped,
+    }
+
     /// `GET /v1/status`.
     #[derive(Clone, Debug, Serialize, Deserialize)]
     pub struct AgentStatus {
