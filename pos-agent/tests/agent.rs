@@ -1,6 +1,7 @@
 //! The agent in-process: real SQLite files in temporary directories, the
 //! local API on 127.0.0.1 port 0, and small fake sync servers written with
-//! axum for the background tasks.
+//! axum for the background tasks. The `scanning` module drives scanners
+//! through real ptys and the real binary.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -33,6 +34,9 @@ use shared::wire::sync::{
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+#[path = "agent/scanning.rs"]
+mod scanning;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -908,21 +912,48 @@ async fn wait_for_polls(fake: &FakeState, more_than: usize) {
 
 /// Reads server-sent events until one of type `name` arrives.
 async fn next_event(events: &mut reqwest::Response, name: &str) -> Value {
-    let mut buffer = String::new();
+    let mut events = SseReader::new(events);
     loop {
-        let chunk = tokio::time::timeout(WAIT, events.chunk())
-            .await
-            .expect("an event in time")
-            .unwrap()
-            .expect("the stream stays open");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            let is_named = frame.lines().any(|l| l == format!("event: {name}"));
-            let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
-            if let (true, Some(data)) = (is_named, data) {
-                return serde_json::from_str(data).unwrap();
+        let (event, data) = events.next().await;
+        if event == name {
+            return data;
+        }
+    }
+}
+
+/// Server-sent events of `GET /v1/events`, one at a time, in order.
+struct SseReader<'a> {
+    response: &'a mut reqwest::Response,
+    /// Bytes received, so a character split across chunks stays whole.
+    buffer: Vec<u8>,
+}
+
+impl<'a> SseReader<'a> {
+    fn new(response: &'a mut reqwest::Response) -> Self {
+        Self {
+            response,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next event's name and JSON data.
+    async fn next(&mut self) -> (String, Value) {
+        loop {
+            while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let frame = String::from_utf8(frame).unwrap();
+                let name = frame.lines().find_map(|l| l.strip_prefix("event: "));
+                let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
+                if let (Some(name), Some(data)) = (name, data) {
+                    return (name.to_owned(), serde_json::from_str(data).unwrap());
+                }
             }
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
+                .await
+                .expect("an event in time")
+                .unwrap()
+                .expect("the stream stays open");
+            self.buffer.extend_from_slice(&chunk);
         }
     }
 }
