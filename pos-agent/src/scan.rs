@@ -225,6 +225,7 @@ fn scan_rejected(source: String, reason: String) -> TillEvent {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use shared::barcode::{Gtin, ProductFormat};
     use shared::coupon::DEFAULT_COUPON_PREFIX;
     use shared::crypto::SigningKey;
@@ -432,5 +433,22 @@ mod tests {
             panic!("not a product event");
         };
         assert_eq!((format, gtin, gs1.len()), (ProductFormat::Other, None, 0));
+    }
+
+    proptest! {
+        #[test]
+        fn classification_never_panics(
+            text in any::<String>(),
+            symbology in proptest::option::of("\\][A-Za-z][0-9]"),
+            prefix in "[A-Z-]{0,5}",
+        ) {
+            let classifier = Classifier { coupon_prefix: prefix, ..classifier() };
+            let _ = classifier.classify(&text, symbology.as_deref(), at(0));
+        }
+
+        #[test]
+        fn scanner_shaped_text_never_panics(text in "(LT1|CPN-|27|\\+7|01)?[0-9A-Z \u{1d}()-]{0,60}") {
+            let _ = classify(&text);
+        }
     }
 }
