@@ -195,7 +195,11 @@ async fn main() -> anyhow::Result<ExitCode> {
             config,
         } => {
             let register = scan_tools::register_config(data_dir.as_deref(), config.as_deref());
-            let mut device = TestDevice::at(&device, hid, register.as_ref().ok());
+            let mut device = if hid {
+                TestDevice::hid(&device, register.as_ref().ok())
+            } else {
+                TestDevice::serial(&device, register.as_ref().ok())
+            };
             match &mut device {
                 TestDevice::Serial(cfg) => cfg.baud = baud.unwrap_or(cfg.baud),
                 TestDevice::Hid(cfg) => {

@@ -24,29 +24,47 @@ use hardware::{DeviceState, HidConfig, PortInfo, QrError, Scan, ScannerHandle, S
 use shared::wire::till::{ScannerState, ScannerView};
 use tokio::sync::mpsc;
 
-use crate::config::{AgentConfig, ScanConfig};
+use crate::config::{AgentConfig, ConfigError, ScanConfig};
 use crate::identify::Credential;
 use crate::scan::{Classified, Classifier, TokenCheck};
 
 /// How long one image may take to decode.
 const IMAGE_BUDGET: Duration = Duration::from_secs(2);
 
+/// Why a scanner command runs without a register's configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum NoRegister {
+    /// The command was not pointed at a data directory.
+    #[error("no --data-dir of an enrolled register given")]
+    NoDataDir,
+    /// The data directory holds no loadable configuration.
+    #[error("{} is not enrolled ({source})", data_dir.display())]
+    NotEnrolled {
+        /// The data directory given.
+        data_dir: PathBuf,
+        /// Why its configuration did not load.
+        source: ConfigError,
+    },
+}
+
 /// The configuration of the enrolled register in `data_dir`, or why there
 /// is none.
 pub fn register_config(
     data_dir: Option<&Path>,
     config_file: Option<&Path>,
-) -> Result<AgentConfig, String> {
-    let data_dir = data_dir.ok_or("no --data-dir of an enrolled register given")?;
-    AgentConfig::load(data_dir, config_file)
-        .map_err(|err| format!("{} is not enrolled ({err})", data_dir.display()))
+) -> Result<AgentConfig, NoRegister> {
+    let data_dir = data_dir.ok_or(NoRegister::NoDataDir)?;
+    AgentConfig::load(data_dir, config_file).map_err(|source| NoRegister::NotEnrolled {
+        data_dir: data_dir.to_owned(),
+        source,
+    })
 }
 
 /// The classifier of `register`: tokens verified with its pinned key,
 /// coupons with its prefix. Without a register, tokens are recognised but
 /// not verified. The note says which.
 #[must_use]
-pub fn classifier_for(register: &Result<AgentConfig, String>) -> (Classifier, String) {
+pub fn classifier_for(register: &Result<AgentConfig, NoRegister>) -> (Classifier, String) {
     match register {
         Ok(config) => (
             Classifier {
@@ -229,18 +247,21 @@ const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Lists the serial ports and HID keyboards present, the scanners
 /// configured for `register`, and their state in its running agent.
-pub async fn list_scanners(register: &Result<AgentConfig, String>) -> ScannersReport {
-    let configured = register.as_ref().map_err(Clone::clone).map(|config| {
-        let serial = config
-            .scanners
-            .iter()
-            .map(|s| ConfiguredScanner::new("serial", &s.path));
-        let hid = config
-            .hid_scanners
-            .iter()
-            .map(|h| ConfiguredScanner::new("hid", &h.path));
-        serial.chain(hid).collect()
-    });
+pub async fn list_scanners(register: &Result<AgentConfig, NoRegister>) -> ScannersReport {
+    let configured = register
+        .as_ref()
+        .map_err(ToString::to_string)
+        .map(|config| {
+            let serial = config
+                .scanners
+                .iter()
+                .map(|s| ConfiguredScanner::new("serial", &s.path));
+            let hid = config
+                .hid_scanners
+                .iter()
+                .map(|h| ConfiguredScanner::new("hid", &h.path));
+            serial.chain(hid).collect()
+        });
     let running = match register {
         Ok(config) => Some(running_scanners(config.api.listen).await),
         Err(_) => None,
@@ -376,23 +397,26 @@ pub enum TestDevice {
 }
 
 impl TestDevice {
-    /// The device at `path`: with the settings of the scanner configured at
-    /// that path in `register`, if any, else the defaults.
+    /// The serial scanner at `path`, with its settings in `register` if it
+    /// is configured there, else the defaults.
     #[must_use]
-    pub fn at(path: &str, hid: bool, register: Option<&AgentConfig>) -> Self {
-        if hid {
-            let configured = register.and_then(|c| c.hid_scanners.iter().find(|h| h.path == path));
-            TestDevice::Hid(configured.cloned().unwrap_or_else(|| HidConfig {
-                path: path.to_owned(),
-                ..HidConfig::default()
-            }))
-        } else {
-            let configured = register.and_then(|c| c.scanners.iter().find(|s| s.path == path));
-            TestDevice::Serial(configured.cloned().unwrap_or_else(|| SerialConfig {
-                path: path.to_owned(),
-                ..SerialConfig::default()
-            }))
-        }
+    pub fn serial(path: &str, register: Option<&AgentConfig>) -> Self {
+        let configured = register.and_then(|c| c.scanners.iter().find(|s| s.path == path));
+        TestDevice::Serial(configured.cloned().unwrap_or_else(|| SerialConfig {
+            path: path.to_owned(),
+            ..SerialConfig::default()
+        }))
+    }
+
+    /// The HID scanner at `path`, with its settings in `register` if it is
+    /// configured there, else the defaults.
+    #[must_use]
+    pub fn hid(path: &str, register: Option<&AgentConfig>) -> Self {
+        let configured = register.and_then(|c| c.hid_scanners.iter().find(|h| h.path == path));
+        TestDevice::Hid(configured.cloned().unwrap_or_else(|| HidConfig {
+            path: path.to_owned(),
+            ..HidConfig::default()
+        }))
     }
 }
 

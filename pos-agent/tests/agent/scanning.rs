@@ -428,6 +428,26 @@ async fn an_unplugged_scanner_comes_back_under_its_stable_path_without_spinning(
     let view = wait_for_scanner(&agent.http, &agent.url, &name, |_| true).await;
     assert_eq!(view["scans"], 3, "{view}");
 
+    // Store IT's view: the configured path, the device behind it, and the
+    // running agent's state of it.
+    let (code, listing) = run_cli(&[
+        "scanners".as_ref(),
+        "--data-dir".as_ref(),
+        register.dir.path().as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{listing}");
+    let configured = format!(
+        "Configured scanners:\n  serial {} → {}\n",
+        link.display(),
+        pty.slave_path.display()
+    );
+    assert!(listing.contains(&configured), "{listing}");
+    let running = format!(
+        "Running agent ({}/v1/scanners):\n  {name}: connected, 3 scans, {errors} errors, 0 dropped, last scan at ",
+        agent.url
+    );
+    assert!(listing.contains(&running), "{listing}");
+
     drop(response);
     assert!(agent.stop().success(), "a clean shutdown on SIGTERM");
 }
