@@ -46,6 +46,30 @@ pub struct AgentConfig {
     /// Serial barcode scanners.
     #[serde(default)]
     pub scanners: Vec<hardware::SerialConfig>,
+    /// USB HID keyboard-wedge barcode scanners (Linux evdev).
+    #[serde(default)]
+    pub hid_scanners: Vec<hardware::HidConfig>,
+    /// How scanned codes are read.
+    #[serde(default)]
+    pub scan: ScanConfig,
+}
+
+/// How scanned codes are classified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanConfig {
+    /// The prefix of the merchant's coupon codes (`CPN-` unless set); an
+    /// empty prefix turns coupon recognition off.
+    #[serde(default = "defaults::coupon_prefix")]
+    pub coupon_prefix: String,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            coupon_prefix: defaults::coupon_prefix(),
+        }
+    }
 }
 
 /// The sync server, the register's credentials and the sync cadence.
@@ -165,6 +189,9 @@ mod defaults {
     pub(super) fn listen() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8641))
     }
+    pub(super) fn coupon_prefix() -> String {
+        shared::coupon::DEFAULT_COUPON_PREFIX.to_owned()
+    }
 }
 
 fn serialize_secret<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
@@ -221,13 +248,34 @@ mod tests {
     }
 
     #[test]
-    fn the_example_config_parses_with_its_scanner() {
+    fn the_example_config_parses_with_its_scanners() {
         let config = parse(EXAMPLE_CONFIG);
         assert_eq!(config.sync.register_id.get(), 7);
         assert_eq!(config.api.listen, defaults::listen());
         assert_eq!(config.scanners.len(), 1);
         assert_eq!(config.scanners[0].path, "/dev/serial/by-id/usb-scanner");
+        config.scanners[0].validate().unwrap();
+        assert_eq!(config.hid_scanners.len(), 1);
+        let hid = &config.hid_scanners[0];
+        assert_eq!(hid.path, "/dev/input/by-id/usb-scanner-event-kbd");
+        assert_eq!(hid.layout, hardware::KeyboardLayout::Us);
+        assert_eq!(hid.framing.suffix, hardware::Suffix::Cr);
+        assert_eq!(hid.framing.debounce_ms, 300);
+        assert_eq!(config.scan.coupon_prefix, "CPN-");
         assert_eq!(config.register.currency, Currency::RUB);
+    }
+
+    #[test]
+    fn scanners_and_the_coupon_prefix_are_optional() {
+        let text: String = EXAMPLE_CONFIG
+            .split("[scan]")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let config = parse(&text);
+        assert!(config.scanners.is_empty() && config.hid_scanners.is_empty());
+        assert_eq!(config.scan, ScanConfig::default());
+        assert_eq!(config.scan.coupon_prefix, "CPN-");
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! - `store/`: the SQLite database (outbox, rulesets, customers).
 //! - `checks`: open checks, pricing and the commit.
 //! - `identify`: customers from tokens, cards and phone numbers.
-//! - `scan`: classification of scans and the scan handler.
+//! - `scan`: classification of scans ([`Classifier`]) and the scan handler.
+//! - `scanners`: the scanner readers ([`ScannerSource`]) and their states.
+//! - `scan_tools`: the scanner commands of the CLI (`scan-image`, …).
 //! - `active_ruleset`: the ruleset in use, swapped without a restart.
 //! - `api/`: the local HTTP API and its event stream; `error`: its errors.
 //! - `sync/`: upload, ruleset long-poll, customer changes, backoff.
@@ -33,47 +35,36 @@ mod enroll;
 mod error;
 mod identify;
 mod scan;
+pub mod scan_tools;
+mod scanners;
 mod store;
 mod sync;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use hardware::{FramingConfig, Scan, ScannerHandle, SerialConfig};
 use shared::crypto::SigningKey;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::AgentConfig;
 pub use crate::enroll::{ExistingEnrollment, enroll, enroll_with};
+pub use crate::identify::Credential;
+pub use crate::scan::{Classified, Classifier, TokenCheck};
+pub use crate::scanners::ScannerSource;
 pub use crate::store::Summary;
 
 use crate::active_ruleset::{ActiveRuleset, RulesetSlot};
-use crate::agent::{Agent, Stop, stop_signal};
+use crate::agent::{Agent, stop_signal};
+use crate::scanners::Scanners;
 use crate::store::Db;
 
 /// This agent's version: sent at enrollment, checked against a ruleset's
 /// `min_agent_version`.
 const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Scans buffered between the reader threads and the scan handler.
-const SCAN_BUFFER: usize = 64;
-
-/// Where scans come from.
-#[derive(Debug)]
-pub enum ScannerSource {
-    /// A serial or USB-CDC scanner.
-    Serial(SerialConfig),
-    /// Standard input, one code per line (manual entry, scripted tests).
-    Stdin,
-    /// Scans sent by the embedding program (tests, demos).
-    Channel(mpsc::Receiver<Scan>),
-}
 
 /// Runs the agent with the system clock until `shutdown` resolves.
 pub async fn run(
@@ -125,8 +116,7 @@ pub async fn run_with_clock(
     let (trigger, stop) = stop_signal();
     let mut tasks = JoinSet::new();
     sync::spawn(&agent, &stop, &mut tasks)?;
-    let scanner_stop = Arc::new(AtomicBool::new(false));
-    let readers = start_scanners(scanners, &agent, &stop, &scanner_stop, &mut tasks);
+    let scanners = Arc::new(Scanners::start(scanners, &agent, &stop, &mut tasks));
 
     let shutdown_watch = tokio::spawn({
         let trigger = trigger.clone();
@@ -139,6 +129,7 @@ pub async fn run_with_clock(
     let app = api::router(api::ApiState {
         agent: Arc::clone(&agent),
         stop: stop.clone(),
+        scanners: Arc::clone(&scanners),
     });
     let served = axum::serve(api_listener, app)
         .with_graceful_shutdown(async move { stop.requested().await })
@@ -146,9 +137,9 @@ pub async fn run_with_clock(
 
     shutdown_watch.abort();
     trigger.stop();
-    scanner_stop.store(true, Ordering::Relaxed);
+    scanners.stop();
     while tasks.join_next().await.is_some() {}
-    join_readers(readers).await;
+    scanners.join().await;
     tracing::info!("stopped");
     served.context("the local API failed")
 }
@@ -161,67 +152,6 @@ fn load_key(path: &Path) -> anyhow::Result<SigningKey> {
         )
     })?;
     SigningKey::from_pkcs8(&pkcs8).with_context(|| format!("{} is not a valid key", path.display()))
-}
-
-/// Starts a reader per source and the task that handles their scans.
-fn start_scanners(
-    sources: Vec<ScannerSource>,
-    agent: &Arc<Agent>,
-    stop: &Stop,
-    stop_flag: &Arc<AtomicBool>,
-    tasks: &mut JoinSet<()>,
-) -> Vec<ScannerHandle> {
-    if sources.is_empty() {
-        return Vec::new();
-    }
-    let (tx, rx) = mpsc::channel(SCAN_BUFFER);
-    let mut readers = Vec::new();
-    for source in sources {
-        match source {
-            ScannerSource::Serial(cfg) => {
-                readers.push(hardware::spawn_serial(
-                    cfg,
-                    tx.clone(),
-                    Arc::clone(stop_flag),
-                ));
-            }
-            ScannerSource::Stdin => {
-                readers.push(hardware::spawn_stdin(FramingConfig::default(), tx.clone()));
-            }
-            ScannerSource::Channel(mut scans) => {
-                let (tx, stop) = (tx.clone(), stop.clone());
-                tasks.spawn(async move {
-                    let forward = async {
-                        while let Some(scan) = scans.recv().await {
-                            if tx.send(scan).await.is_err() {
-                                return;
-                            }
-                        }
-                    };
-                    tokio::select! {
-                        () = forward => {}
-                        () = stop.requested() => {}
-                    }
-                });
-            }
-        }
-    }
-    tasks.spawn(scan::consume(Arc::clone(agent), rx, stop.clone()));
-    readers
-}
-
-/// Waits for serial readers to notice the stop flag. A stdin reader blocked
-/// in a read cannot be interrupted; it is left to end with the process.
-async fn join_readers(readers: Vec<ScannerHandle>) {
-    let joinable: Vec<ScannerHandle> = readers
-        .into_iter()
-        .filter(|r| r.name() != hardware::STDIN_SOURCE)
-        .collect();
-    let joined =
-        tokio::task::spawn_blocking(move || joinable.into_iter().for_each(ScannerHandle::join));
-    if let Err(err) = joined.await {
-        tracing::warn!(error = %err, "a scanner reader did not stop cleanly");
-    }
 }
 
 /// The agent's SQLite database in a data directory.

@@ -436,7 +436,9 @@ pub mod till {
     use serde::{Deserialize, Serialize};
     use uuid::Uuid;
 
+    use crate::barcode::{Gs1Element, Gtin, ProductFormat};
     use crate::basket::Line;
+    use crate::coupon::CouponCode;
     use crate::ids::{CustomerId, RulesetVersion, Seq};
     use crate::pricing::PricedCheck;
     use crate::record::IdentifiedBy;
@@ -523,10 +525,31 @@ pub mod till {
         ProductScanned {
             /// Scanner.
             source: String,
-            /// The barcode.
+            /// The barcode as scanned (GS1 fields separated by GS, `\u001d`).
             code: String,
             /// AIM symbology id, if the scanner sent one.
             symbology: Option<String>,
+            /// What kind of barcode it was (`other` when the till alone
+            /// knows, such as an internal Code 128).
+            #[serde(default)]
+            format: ProductFormat,
+            /// The product's GTIN as 14 digits, when the code carries one
+            /// with a valid check digit.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            gtin: Option<Gtin>,
+            /// The GS1 fields (application identifier and value) in scan
+            /// order: batch, expiry, serial, net weight, …
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            gs1: Vec<Gs1Element>,
+        },
+        /// A coupon code was scanned or typed in: the till applies it.
+        CouponScanned {
+            /// Scanner.
+            source: String,
+            /// The code, normalised (upper case).
+            code: CouponCode,
+            /// The most recently opened check, if any is open.
+            check_id: Option<Uuid>,
         },
         /// A scan could not be used.
         ScanRejected {
@@ -540,6 +563,41 @@ pub mod till {
             /// Version.
             version: RulesetVersion,
         },
+    }
+
+    /// `GET /v1/scanners`: one barcode scanner of the register.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ScannerView {
+        /// The source name on its scans, such as
+        /// `serial:/dev/serial/by-id/…` or `hid:/dev/input/by-id/…`.
+        pub name: String,
+        /// Whether it is readable now.
+        pub state: ScannerState,
+        /// Why it is disconnected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub error: Option<String>,
+        /// Scans delivered since the agent started.
+        pub scans: u64,
+        /// Open and read failures (unplugs) since the agent started.
+        pub errors: u64,
+        /// Lines dropped by framing (too long, not text).
+        pub dropped: u64,
+        /// When the last scan arrived.
+        pub last_scan_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+
+    /// The connection state of a scanner.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ScannerState {
+        /// Opening the device.
+        Connecting,
+        /// Open and reading.
+        Connected,
+        /// Not readable (unplugged, missing, busy); retried with backoff.
+        Disconnected,
+        /// The reader has finished.
+        Stopped,
     }
 
     /// `GET /v1/status`.

@@ -13,6 +13,7 @@
 //! | `POST /v1/checks/{id}/cancel` | [`checks::cancel`] |
 //! | `GET /v1/events` | [`events::stream`] |
 //! | `GET /v1/status` | [`status::status`] |
+//! | `GET /v1/scanners` | [`scanners::list`] |
 //! | `GET /health` | [`status::health`] |
 //!
 //! Every error is an [`ApiError`] with a JSON `ErrorBody`, including bodies
@@ -20,6 +21,7 @@
 
 pub mod checks;
 pub mod events;
+pub mod scanners;
 pub mod status;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use axum::routing::{delete, get, post, put};
 
 use crate::agent::{Agent, Stop};
 use crate::error::ApiError;
+use crate::scanners::Scanners;
 
 /// State shared by the handlers.
 #[derive(Clone)]
@@ -38,6 +41,8 @@ pub struct ApiState {
     pub agent: Arc<Agent>,
     /// Ends event streams when the agent stops.
     pub stop: Stop,
+    /// The scanner readers.
+    pub scanners: Arc<Scanners>,
 }
 
 /// `axum::Json` whose rejection is an [`ApiError`].
@@ -75,6 +80,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/checks/{id}/cancel", post(checks::cancel))
         .route("/v1/events", get(events::stream))
         .route("/v1/status", get(status::status))
+        .route("/v1/scanners", get(scanners::list))
         .route("/health", get(status::health))
         .fallback(|| async { ApiError::NoRoute })
         .with_state(state)

@@ -4,11 +4,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::DateTime;
 use serde::Deserialize;
 use shared::identity::Ean13;
 use shared::ids::{CustomerId, MerchantId};
-use shared::token::CustomerToken;
+use shared::token::{CustomerToken, MAX_LIFETIME_SECS};
 use shared::wire::admin::{CustomerView, IssuedToken, NewCustomer};
 use shared::wire::sync::CustomerDeltaPage;
 
@@ -91,18 +90,14 @@ pub(crate) async fn issue_token(
     Path(id): Path<CustomerId>,
 ) -> Result<Json<IssuedToken>, ApiError> {
     state.db.customer(id).await?;
-    let ttl = i64::try_from(state.settings.tokens.customer_token_ttl_secs).unwrap_or(i64::MAX);
-    // The token carries whole seconds; so does the reply.
-    let expires_at = DateTime::from_timestamp(state.clock.now().timestamp().saturating_add(ttl), 0)
-        .ok_or_else(|| ApiError::internal(&"the token expiry is out of range"))?;
-    let token = CustomerToken {
-        customer_id: id,
-        expires_at,
-        nonce: random_u32()?,
-    };
+    // The token carries whole seconds and at most MAX_LIFETIME_SECS of
+    // lifetime; the reply says exactly what it carries.
+    let lifetime =
+        u16::try_from(state.settings.tokens.customer_token_ttl_secs).unwrap_or(MAX_LIFETIME_SECS);
+    let token = CustomerToken::new(id, state.clock.now(), lifetime, random_u32()?);
     Ok(Json(IssuedToken {
         token: token.issue(&state.signing_key),
-        expires_at,
+        expires_at: token.expires_at,
     }))
 }
 
