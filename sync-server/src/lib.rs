@@ -26,6 +26,7 @@
 //! - [`stats`]: the statistics, computed from stored records.
 //! - [`keys`]: the server's signing key in the data directory.
 //! - [`clock`]: injected wall-clock time.
+//! - `customer_token`: issuing the rotating token a phone shows.
 //! - `notify`: long-poll wake-ups; `auth`: credentials; `error`: the API's
 //!   error replies.
 
@@ -35,6 +36,7 @@ mod api;
 mod auth;
 pub mod clock;
 pub mod config;
+mod customer_token;
 pub mod db;
 pub mod drift;
 mod error;
