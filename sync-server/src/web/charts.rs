@@ -8,10 +8,6 @@
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-/// The drawing's size in SVG units; the page scales it to its width.
-const WIDTH: u32 = 720;
-/// The drawing's height.
-const HEIGHT: u32 = 280;
 /// The most axis labels under the bars; more bars label every n-th.
 const MAX_LABELS: usize = 14;
 /// The bars' colour (the pages' accent, readable on white).
@@ -30,6 +26,35 @@ pub struct Bar {
     pub value: f64,
 }
 
+/// What the bars measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// An amount (roubles), possibly negative (a day of returns).
+    Amount,
+    /// A count of people or things: whole ticks only.
+    Count,
+}
+
+/// How wide the chart sits on the page; a narrower drawing keeps its text
+/// readable when the page shows it in half a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    /// The full width of the page.
+    Full,
+    /// Half of it.
+    Half,
+}
+
+impl Width {
+    /// The drawing's size in SVG units; the page scales it to fit.
+    const fn size(self) -> (u32, u32) {
+        match self {
+            Width::Full => (720, 280),
+            Width::Half => (420, 240),
+        }
+    }
+}
+
 /// A chart of bars side by side.
 #[derive(Debug, Clone)]
 pub struct BarChart<'a> {
@@ -37,6 +62,10 @@ pub struct BarChart<'a> {
     pub title: &'a str,
     /// The unit of the value axis.
     pub value_axis: &'a str,
+    /// What the values are.
+    pub measure: Measure,
+    /// Where it sits.
+    pub width: Width,
     /// The bars, left to right.
     pub bars: Vec<Bar>,
 }
@@ -60,9 +89,8 @@ impl BarChart<'_> {
             title: self.title.to_owned(),
             cause: cause.to_string(),
         };
-        let count = u32::try_from(self.bars.len()).map_err(|e| fail(&e))?;
-        let highest = self.bars.iter().map(|b| b.value).fold(0.0, f64::max);
-        let top = if highest > 0.0 { highest * 1.15 } else { 1.0 };
+        let last = u32::try_from(self.bars.len() - 1).map_err(|e| fail(&e))?;
+        let (bottom, top, value_labels) = self.value_range();
         let label_every = self.bars.len().div_ceil(MAX_LABELS);
         let label = |x: &SegmentValue<u32>| match x {
             SegmentValue::CenterOf(i) if (*i as usize).is_multiple_of(label_every) => self
@@ -72,16 +100,19 @@ impl BarChart<'_> {
                 .unwrap_or_default(),
             _ => String::new(),
         };
+        let (width, height) = self.width.size();
 
         let mut svg = String::new();
         {
-            let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+            let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
             root.fill(&WHITE).map_err(|e| fail(&e))?;
             let mut chart = ChartBuilder::on(&root)
                 .margin(12)
                 .x_label_area_size(34)
                 .y_label_area_size(72)
-                .build_cartesian_2d((0..count).into_segmented(), 0.0..top)
+                // A discrete range includes its end: 0..last is one
+                // segment per bar.
+                .build_cartesian_2d((0..last).into_segmented(), bottom..top)
                 .map_err(|e| fail(&e))?;
             chart
                 .configure_mesh()
@@ -90,7 +121,7 @@ impl BarChart<'_> {
                 .light_line_style(WHITE)
                 .axis_style(INK)
                 .x_labels(self.bars.len().min(MAX_LABELS * 2))
-                .y_labels(6)
+                .y_labels(value_labels)
                 .x_label_formatter(&label)
                 .y_label_formatter(&axis_number)
                 .y_desc(self.value_axis)
@@ -118,6 +149,28 @@ impl BarChart<'_> {
     }
 }
 
+impl BarChart<'_> {
+    /// The value axis: its ends, with headroom over the highest bar (and
+    /// room below zero for negative amounts), and how many ticks it has.
+    fn value_range(&self) -> (f64, f64, usize) {
+        let highest = self.bars.iter().map(|b| b.value).fold(0.0, f64::max);
+        let lowest = self.bars.iter().map(|b| b.value).fold(0.0, f64::min);
+        match self.measure {
+            Measure::Amount => {
+                let top = if highest > 0.0 { highest * 1.15 } else { 1.0 };
+                (lowest * 1.15, top, 6)
+            }
+            Measure::Count => {
+                let top = (highest * 1.15).ceil().max(1.0);
+                // Whole ticks: at most one per unit.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let ticks = (top as usize + 1).min(6);
+                (0.0, top, ticks)
+            }
+        }
+    }
+}
+
 /// A value-axis number, whole and grouped by thousands with thin spaces.
 fn axis_number(value: &f64) -> String {
     // Axis ticks only: a rounded float is fine here, never for figures.
@@ -141,6 +194,8 @@ mod tests {
         BarChart {
             title: "Выручка по дням",
             value_axis: "₽",
+            measure: Measure::Amount,
+            width: Width::Full,
             bars,
         }
     }
@@ -169,6 +224,39 @@ mod tests {
         assert!(svg.contains("&lt;b&gt;&amp;"), "{svg}");
         assert!(!svg.contains("<b>"));
         assert!(svg.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn one_bar_per_segment_and_negative_days_below_zero() {
+        let svg = chart(vec![
+            Bar {
+                label: "01.03".into(),
+                value: 100.0,
+            },
+            Bar {
+                label: "02.03".into(),
+                value: -40.0,
+            },
+        ])
+        .to_svg()
+        .unwrap()
+        .unwrap();
+        // The background, the plot area, then one filled rect per bar.
+        let bars = svg.matches("fill=\"#1D5FA8\"").count();
+        assert_eq!(bars, 2, "{svg}");
+    }
+
+    #[test]
+    fn counts_get_whole_ticks() {
+        let counts = BarChart {
+            measure: Measure::Count,
+            width: Width::Half,
+            ..chart(vec![Bar {
+                label: "Женщины".into(),
+                value: 2.0,
+            }])
+        };
+        assert_eq!(counts.value_range(), (0.0, 3.0, 4));
     }
 
     #[test]

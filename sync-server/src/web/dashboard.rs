@@ -22,7 +22,7 @@ use crate::alerts::AlertKind;
 use crate::db::{AlertPage, OfferRating, RegisterStatus};
 use crate::state::AppState;
 use crate::stats::{DayRange, compute};
-use crate::web::charts::{Bar, BarChart};
+use crate::web::charts::{Bar, BarChart, Measure, Width};
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
 use crate::web::format;
@@ -56,6 +56,8 @@ struct FiguresRow {
     label: String,
     /// The store's id on per-store rows.
     store_id: Option<StoreId>,
+    /// The local day on per-day rows, `YYYY-MM-DD`.
+    day: Option<String>,
     checks: String,
     returns: String,
     revenue: Amount,
@@ -67,6 +69,8 @@ struct FiguresRow {
 /// A customer segment's row.
 #[derive(Debug, Clone)]
 struct SegmentRow {
+    /// The statistics' segment code (`female`, `25-34`).
+    code: String,
     label: String,
     customers: String,
     checks: String,
@@ -208,7 +212,10 @@ pub async fn dashboard(
             .iter()
             .map(|d| {
                 let label = format!("{} · {}", format::day(d.day), d.store_name);
-                figures_row(&label, Some(d.store_id), &d.figures, currency)
+                FiguresRow {
+                    day: Some(d.day.to_string()),
+                    ..figures_row(&label, Some(d.store_id), &d.figures, currency)
+                }
             })
             .collect(),
         day_chart: day_chart(&stats)?,
@@ -325,6 +332,7 @@ fn figures_row(
     FiguresRow {
         label: label.to_owned(),
         store_id,
+        day: None,
         checks: format::count(f.checks),
         returns: format::count(f.returns),
         revenue: amount(f.revenue, currency),
@@ -336,6 +344,7 @@ fn figures_row(
 
 fn segment_row(label: String, s: &SegmentSales, currency: Currency) -> SegmentRow {
     SegmentRow {
+        code: s.segment.clone(),
         label,
         customers: format::count(s.customers),
         checks: format::count(s.figures.checks),
@@ -371,6 +380,8 @@ fn day_chart(stats: &Stats) -> Result<Chart, PageError> {
     let chart = BarChart {
         title: "Выручка по дням",
         value_axis: "₽",
+        measure: Measure::Amount,
+        width: Width::Full,
         bars: per_day
             .into_iter()
             .map(|(day, kopecks)| Bar {
@@ -386,6 +397,8 @@ fn store_chart(stats: &Stats) -> Result<Chart, PageError> {
     let chart = BarChart {
         title: "Выручка по магазинам",
         value_axis: "₽",
+        measure: Measure::Amount,
+        width: Width::Full,
         bars: stats
             .by_store
             .iter()
@@ -406,6 +419,8 @@ fn segment_chart(
     let chart = BarChart {
         title,
         value_axis: "покупателей",
+        measure: Measure::Count,
+        width: Width::Half,
         bars: segments
             .iter()
             .map(|s| Bar {
@@ -443,7 +458,7 @@ fn register_row(
         head_seq: r.head_seq.map(|s| s.to_string()).unwrap_or_default(),
         drift: status
             .clock
-            .map(|reading| format!("{:+} с", reading.drift.secs()))
+            .map(|reading| format::drift(reading.drift.secs()))
             .unwrap_or_else(|| "—".to_owned()),
         drift_exceeds: status
             .clock

@@ -70,6 +70,9 @@ struct ErrorPage {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        if let PageError::BadRequest(reason) | PageError::Forbidden(reason) = &self {
+            tracing::debug!(reason, "a request to a page was refused");
+        }
         let (status, title, message) = match self {
             PageError::SignInRequired { return_to } => return sign_in_redirect(return_to),
             PageError::NotFound => (

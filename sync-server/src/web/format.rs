@@ -84,6 +84,32 @@ pub fn instant(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%d.%m.%Y %H:%M").to_string()
 }
 
+/// A register's clock drift, its two largest units: `+5 с`,
+/// `−3 мин 20 с`, `−266 дн 3 ч`.
+#[must_use]
+pub fn drift(secs: i64) -> String {
+    let sign = if secs < 0 { "−" } else { "+" };
+    let total = secs.unsigned_abs();
+    let parts = [
+        (total / 86_400, "дн"),
+        (total % 86_400 / 3600, "ч"),
+        (total % 3600 / 60, "мин"),
+        (total % 60, "с"),
+    ];
+    let shown: Vec<String> = parts
+        .iter()
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{GROUP_SEPARATOR}{unit}"))
+        .collect();
+    if shown.is_empty() {
+        format!("0{GROUP_SEPARATOR}с")
+    } else {
+        format!("{sign}{}", shown.join(" "))
+    }
+}
+
 /// The average of `stars_total` over `reviews`, to one decimal, rounded
 /// half up: `4,3`. `None` without reviews.
 #[must_use]
@@ -152,5 +178,13 @@ mod tests {
         assert_eq!(instant(at, chrono_tz::Europe::Moscow), "02.03.2026 01:30");
         assert_eq!(day(at.date_naive()), "01.03.2026");
         assert_eq!(age_band("25-34"), "25–34");
+        assert_eq!(drift(0), "0\u{a0}с");
+        assert_eq!(drift(5), "+5\u{a0}с");
+        assert_eq!(drift(-200), "−3\u{a0}мин 20\u{a0}с");
+        assert_eq!(
+            drift(-(266 * 86_400 + 3 * 3600 + 59)),
+            "−266\u{a0}дн 3\u{a0}ч"
+        );
+        assert_eq!(drift(86_400 + 7), "+1\u{a0}дн");
     }
 }

@@ -2,9 +2,8 @@
 //! a form for a new one); signing in and out.
 
 use askama::Template;
-use axum::extract::{OptionalFromRequestParts, State};
+use axum::extract::State;
 use axum::http::header::{LOCATION, SET_COOKIE};
-use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use secrecy::ExposeSecret as _;
@@ -33,25 +32,6 @@ struct MerchantsPage {
     header: HqHeader,
     merchants: Vec<Merchant>,
     name_error: Option<&'static str>,
-}
-
-impl OptionalFromRequestParts<AppState> for HqSession {
-    type Rejection = PageError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, PageError> {
-        match <HqSession as axum::extract::FromRequestParts<AppState>>::from_request_parts(
-            parts, state,
-        )
-        .await
-        {
-            Ok(session) => Ok(Some(session)),
-            Err(PageError::SignInRequired { .. }) => Ok(None),
-            Err(other) => Err(other),
-        }
-    }
 }
 
 /// `GET /hq?next=…` parameters.
@@ -127,6 +107,7 @@ pub async fn login(
 /// The sign-out form.
 #[derive(Debug, Deserialize)]
 pub struct SignOut {
+    #[serde(default)]
     csrf: String,
 }
 
@@ -149,6 +130,7 @@ pub async fn logout(
 /// The new-merchant form.
 #[derive(Debug, Deserialize)]
 pub struct NewMerchantForm {
+    #[serde(default)]
     csrf: String,
     name: String,
     currency: String,

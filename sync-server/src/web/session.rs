@@ -8,7 +8,7 @@
 //! form: a live session, a same-origin request, and the session's form
 //! token, compared in constant time.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::header::COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method};
@@ -67,6 +67,22 @@ impl FromRequestParts<AppState> for HqSession {
     }
 }
 
+/// `Option<HqSession>`: `None` for a browser that has not signed in.
+impl OptionalFromRequestParts<AppState> for HqSession {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, PageError> {
+        match <HqSession as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(session) => Ok(Some(session)),
+            Err(PageError::SignInRequired { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}
+
 /// Opens a session; returns the `Set-Cookie` value that hands it to the
 /// browser.
 #[tracing::instrument(skip_all)]
@@ -121,7 +137,9 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// A form that carries its session's token in a `csrf` field.
+/// A form that carries its session's token in a `csrf` field. The field
+/// defaults to empty, so a form without it is refused as forbidden (403),
+/// not as unreadable.
 pub trait CsrfProtected {
     /// The token the form carried.
     fn csrf_token(&self) -> &str;
@@ -146,7 +164,9 @@ where
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
         let (mut parts, body) = request.into_parts();
-        let session = HqSession::from_request_parts(&mut parts, state).await?;
+        let session =
+            <HqSession as FromRequestParts<AppState>>::from_request_parts(&mut parts, state)
+                .await?;
         require_same_origin(&parts.headers, &state.settings)?;
         let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state).await?;
         let sent = form.csrf_token().as_bytes();

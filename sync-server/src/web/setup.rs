@@ -410,6 +410,7 @@ fn promotion_row(
 /// The brand form.
 #[derive(Debug, Deserialize)]
 pub struct BrandForm {
+    #[serde(default)]
     csrf: String,
     name: String,
 }
@@ -525,6 +526,7 @@ pub async fn create_store(
 /// A form that carries only its token.
 #[derive(Debug, Deserialize)]
 pub struct TokenOnlyForm {
+    #[serde(default)]
     csrf: String,
 }
 
@@ -593,6 +595,7 @@ pub async fn create_enrollment_token(
 /// The personal-link form.
 #[derive(Debug, Deserialize)]
 pub struct LinkForm {
+    #[serde(default)]
     csrf: String,
     customer_id: String,
 }
