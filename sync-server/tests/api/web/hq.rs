@@ -106,7 +106,7 @@ async fn hq_pages_and_forms_need_a_live_session() {
         assert_eq!(
             location(&response),
             format!(
-                "/hq?next=%2Fhq%2Fmerchants%2F{}%3Ffrom%3D2026%2D03%2D01",
+                "/hq?next=%2Fhq%2Fmerchants%2F{}%3Ffrom%3D2026-03-01",
                 merchant.id
             )
         );
