@@ -7,13 +7,12 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use shared::identity::Ean13;
 use shared::ids::{CustomerId, MerchantId};
-use shared::token::{CustomerToken, MAX_LIFETIME_SECS};
 use shared::wire::admin::{CustomerView, IssuedToken, NewCustomer};
 use shared::wire::sync::CustomerDeltaPage;
 
 use super::extract::{Json, Path, Query};
 use super::long_poll_deadline;
-use crate::auth::{AuthenticatedRegister, random_u32};
+use crate::auth::AuthenticatedRegister;
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::notify::Topic;
@@ -90,15 +89,8 @@ pub(crate) async fn issue_token(
     Path(id): Path<CustomerId>,
 ) -> Result<Json<IssuedToken>, ApiError> {
     state.db.customer(id).await?;
-    // The token carries whole seconds and at most MAX_LIFETIME_SECS of
-    // lifetime; the reply says exactly what it carries.
-    let lifetime =
-        u16::try_from(state.settings.tokens.customer_token_ttl_secs).unwrap_or(MAX_LIFETIME_SECS);
-    let token = CustomerToken::new(id, state.clock.now(), lifetime, random_u32()?);
-    Ok(Json(IssuedToken {
-        token: token.issue(&state.signing_key),
-        expires_at: token.expires_at,
-    }))
+    let issued = crate::customer_token::issue(&state, id).map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(issued))
 }
 
 #[tracing::instrument(skip_all, fields(customer_id = %id))]
