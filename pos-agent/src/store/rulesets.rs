@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
+use shared::ids::RulesetVersion;
 use shared::release::SignedRuleset;
 
 use super::{StoreError, corrupt};
@@ -22,6 +23,30 @@ pub fn save(
     Ok(())
 }
 
+/// The newest stored version, whether in use or waiting for its time.
+pub fn newest_version(conn: &Connection) -> Result<Option<RulesetVersion>, StoreError> {
+    let raw: Option<i64> = conn.query_row("SELECT MAX(version) FROM rulesets", [], |r| r.get(0))?;
+    raw.map(|v| RulesetVersion::new(v).map_err(|e| corrupt("ruleset version", e)))
+        .transpose()
+}
+
+/// Stored releases newer than `version` (all when `None`), newest first,
+/// each parsed or its error in place.
+pub fn newer_than(
+    conn: &Connection,
+    version: Option<RulesetVersion>,
+) -> Result<Vec<Result<SignedRuleset, StoreError>>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT signed FROM rulesets WHERE version > ?1 ORDER BY version DESC")?;
+    let rows = stmt.query_map([version.map_or(0, RulesetVersion::get)], |r| {
+        r.get::<_, String>(0)
+    })?;
+    rows.map(|row| {
+        Ok(serde_json::from_str::<SignedRuleset>(&row?).map_err(|e| corrupt("ruleset", e)))
+    })
+    .collect()
+}
+
 /// Every stored release, newest first. Rows that no longer parse are
 /// reported as errors in place, so the caller can log and skip them.
 pub fn newest_first(
@@ -39,7 +64,7 @@ pub fn newest_first(
 pub(crate) mod tests {
     use chrono::DateTime;
     use shared::crypto::SigningKey;
-    use shared::ids::{MerchantId, RulesetVersion};
+    use shared::ids::MerchantId;
     use shared::money::Currency;
     use shared::release::RulesetRelease;
     use shared::ruleset::{Programme, Ruleset, SCHEMA_VERSION};
@@ -79,6 +104,17 @@ pub(crate) mod tests {
             .collect();
         let versions: Vec<i64> = stored.iter().map(|s| s.version.get()).collect();
         assert_eq!(versions, [3, 2, 1]);
+        assert_eq!(
+            newest_version(&conn).unwrap(),
+            Some(RulesetVersion::new(3).unwrap())
+        );
+        let newer: Vec<i64> = newer_than(&conn, Some(RulesetVersion::new(1).unwrap()))
+            .unwrap()
+            .into_iter()
+            .map(|s| s.unwrap().version.get())
+            .collect();
+        assert_eq!(newer, [3, 2]);
+        assert_eq!(newer_than(&conn, None).unwrap().len(), 3);
         assert!(stored[0].open(&key.public_key(), "0.1.0").is_ok());
     }
 }
