@@ -235,6 +235,14 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join(config::DB_FILE)
 }
 
+/// Creates (if needed) and migrates the database in `data_dir`, as `run`
+/// does when it starts; for installers and for tests that seed an outbox.
+pub fn prepare_database(data_dir: &Path) -> anyhow::Result<()> {
+    let path = database_path(data_dir);
+    store::open(&path).with_context(|| format!("cannot open the database {}", path.display()))?;
+    Ok(())
+}
+
 /// Reads the database beside a running agent, for `pos-agent status`.
 pub fn local_status(data_dir: &Path) -> anyhow::Result<store::Summary> {
     let path = database_path(data_dir);

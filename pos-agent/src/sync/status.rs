@@ -50,6 +50,19 @@ fn dead_letter_alarm(d: &DeadLetterView, pending: i64) -> String {
     )
 }
 
+/// The alarms the database alone can tell: a block recorded before the
+/// agent stopped, and the first dead letter.
+fn stored_alarms(summary: &Summary) -> Vec<String> {
+    let mut alarms: Vec<String> = summary.sync.upload_blocked.iter().cloned().collect();
+    alarms.extend(
+        summary
+            .dead_letters
+            .first()
+            .map(|d| dead_letter_alarm(&view(d), summary.pending)),
+    );
+    alarms
+}
+
 /// The sync status of a running agent.
 #[must_use]
 pub fn sync_status(
@@ -219,7 +232,10 @@ pub fn render(summary: &Summary, live: Option<&AgentStatus>, now: DateTime<Utc>)
             let _ = writeln!(out, "  {}", dead_letter_alarm(&view(d), summary.pending));
         }
     }
-    let alarms = live.map(|l| l.sync.alarms.as_slice()).unwrap_or_default();
+    let alarms = match live {
+        Some(live) => live.sync.alarms.clone(),
+        None => stored_alarms(summary),
+    };
     if !alarms.is_empty() {
         let _ = writeln!(out, "ALARMS:");
         for alarm in alarms {
@@ -269,6 +285,7 @@ mod tests {
         assert!(text.contains("upload progress: 12 / 20 (60.0 %)"), "{text}");
         assert!(text.contains("record 13 refused by the server"), "{text}");
         assert!(text.contains("not running"), "{text}");
+        assert!(text.contains("ALARMS:\n  ! record 13"), "{text}");
     }
 
     #[test]

@@ -307,7 +307,8 @@ impl Uploader {
         } else {
             tracing::warn!(%seq, %status, "dead letter still refused: {summary}");
         }
-        agent.sync_health.failed(true, summary);
+        agent.sync_health.failed(true, summary.clone());
+        persist_error(agent, summary, None, true).await;
         Ok(())
     }
 

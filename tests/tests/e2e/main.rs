@@ -15,6 +15,7 @@ use system_tests::scenario::{self, CATALOG, create_chain, line_json};
 use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
 mod cli;
+mod faults;
 
 const WAIT: Duration = Duration::from_secs(20);
 
