@@ -117,9 +117,11 @@ impl ActiveRuleset {
         ))
     }
 
-    /// The newest stored release that still opens and whose
-    /// `effective_from` is not after `server_now` (newer ones wait for the
-    /// ruleset sync to activate them), else the empty ruleset.
+    /// The newest stored release that still opens and was in use before,
+    /// or whose `effective_from` is not after `server_now` (newer ones wait
+    /// for the ruleset sync to activate them), else the empty ruleset. A
+    /// restart never steps back from the ruleset in use, whatever the
+    /// clock says.
     pub fn load_effective(
         conn: &Connection,
         server_key: &PublicKey,
@@ -127,8 +129,12 @@ impl ActiveRuleset {
         server_now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
         for stored in store::rulesets::newest_first(conn)? {
-            match stored.map(|signed| Self::open(&signed, server_key, register)) {
-                Ok(Ok((_, release))) if release.effective_from > server_now => {
+            let was_in_use = stored.was_in_use;
+            match stored
+                .signed
+                .map(|signed| Self::open(&signed, server_key, register))
+            {
+                Ok(Ok((_, release))) if !was_in_use && release.effective_from > server_now => {
                     tracing::info!(version = %release.version, "a stored ruleset waits for its time");
                 }
                 Ok(Ok((active, _))) => return Ok(active),

@@ -77,6 +77,12 @@ CREATE TABLE sync_state (
     last_pruned_at       TEXT
 );
 INSERT INTO sync_state (id) VALUES (1);
+
+-- When a release was put in use: a restart never steps back from it,
+-- whatever the clock says. Under version 1 every stored release was put in
+-- use when it arrived.
+ALTER TABLE rulesets ADD COLUMN in_use_since TEXT;
+UPDATE rulesets SET in_use_since = activated_at;
 ";
 
 /// Every migration, oldest first.
@@ -103,7 +109,17 @@ mod tests {
             [],
         )
         .unwrap();
+        conn.execute(
+            "INSERT INTO rulesets (version, signed, activated_at)
+             VALUES (1, '{}', '2026-01-01T00:00:00+00:00')",
+            [],
+        )
+        .unwrap();
         super::migrations().to_latest(&mut conn).unwrap();
+        let in_use: Option<String> = conn
+            .query_row("SELECT in_use_since FROM rulesets", [], |r| r.get(0))
+            .unwrap();
+        assert!(in_use.is_some(), "releases stored before were in use");
         let kept: i64 = conn
             .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
             .unwrap();

@@ -47,17 +47,42 @@ pub fn newer_than(
     .collect()
 }
 
+/// A stored release.
+#[derive(Debug)]
+pub struct StoredRelease {
+    /// The release, or why its row no longer parses.
+    pub signed: Result<SignedRuleset, StoreError>,
+    /// Whether it was ever put in use.
+    pub was_in_use: bool,
+}
+
 /// Every stored release, newest first. Rows that no longer parse are
 /// reported as errors in place, so the caller can log and skip them.
-pub fn newest_first(
-    conn: &Connection,
-) -> Result<Vec<Result<SignedRuleset, StoreError>>, StoreError> {
-    let mut stmt = conn.prepare("SELECT signed FROM rulesets ORDER BY version DESC")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+pub fn newest_first(conn: &Connection) -> Result<Vec<StoredRelease>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT signed, in_use_since IS NOT NULL FROM rulesets ORDER BY version DESC")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?;
     rows.map(|row| {
-        Ok(serde_json::from_str::<SignedRuleset>(&row?).map_err(|e| corrupt("ruleset", e)))
+        let (json, was_in_use) = row?;
+        Ok(StoredRelease {
+            signed: serde_json::from_str::<SignedRuleset>(&json).map_err(|e| corrupt("ruleset", e)),
+            was_in_use,
+        })
     })
     .collect()
+}
+
+/// Records that `version` was put in use at `at` (the first time only).
+pub fn mark_in_use(
+    conn: &Connection,
+    version: RulesetVersion,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE rulesets SET in_use_since = ?1 WHERE version = ?2 AND in_use_since IS NULL",
+        params![at.to_rfc3339(), version.get()],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -100,7 +125,7 @@ pub(crate) mod tests {
         let stored: Vec<SignedRuleset> = newest_first(&conn)
             .unwrap()
             .into_iter()
-            .map(Result::unwrap)
+            .map(|s| s.signed.unwrap())
             .collect();
         let versions: Vec<i64> = stored.iter().map(|s| s.version.get()).collect();
         assert_eq!(versions, [3, 2, 1]);
@@ -115,6 +140,14 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(newer, [3, 2]);
         assert_eq!(newer_than(&conn, None).unwrap().len(), 3);
+        assert!(newest_first(&conn).unwrap().iter().all(|s| !s.was_in_use));
+        mark_in_use(&conn, RulesetVersion::new(2).unwrap(), now).unwrap();
+        let in_use: Vec<bool> = newest_first(&conn)
+            .unwrap()
+            .iter()
+            .map(|s| s.was_in_use)
+            .collect();
+        assert_eq!(in_use, [false, true, false]);
         assert!(stored[0].open(&key.public_key(), "0.1.0").is_ok());
     }
 }

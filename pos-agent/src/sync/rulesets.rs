@@ -46,6 +46,7 @@ use shared::release::SignedRuleset;
 use shared::wire::till::{PendingRuleset, TillEvent};
 use tokio::time::Instant;
 
+use super::drift::ClockOffset;
 use super::monitor::RulesetTransport;
 use super::{MIN_POLL_INTERVAL, SyncClient, SyncError, backoff_for};
 use crate::active_ruleset::{ActiveRuleset, ReleaseRejected};
@@ -159,7 +160,9 @@ pub async fn run(agent: Arc<Agent>, client: Arc<SyncClient>, stop: Stop) {
     let mut backoff = backoff_for(config);
     let mut transport = Transport::new(config.ruleset_transport);
     agent.sync_health.set_ruleset_transport(transport.mode);
+    let mut saved_clock = None;
     loop {
+        save_clock_if_moved(&agent, &mut saved_clock).await;
         let due = activate_due(&agent).await;
         let started = Instant::now();
         let mode = transport.mode;
@@ -201,6 +204,30 @@ pub async fn run(agent: Arc<Agent>, client: Arc<SyncClient>, stop: Stop) {
             () = sleep_for(due) => {}
             () = stop.requested() => return,
         }
+    }
+}
+
+/// Stores the clock estimate the replies' `Date` headers gave when it
+/// moved by more than its uncertainty since last stored, so a restart
+/// without a server starts from it. (Upload acknowledgements store theirs.)
+async fn save_clock_if_moved(agent: &Agent, saved: &mut Option<ClockOffset>) {
+    let Some(current) = agent.sync_health.snapshot().clock else {
+        return;
+    };
+    let moved = saved.is_none_or(|s| {
+        (s.offset_ms - current.offset_ms).abs() > current.uncertainty_ms.max(s.uncertainty_ms)
+    });
+    if !moved {
+        return;
+    }
+    let stored = current.into();
+    match agent
+        .db
+        .call(move |conn| store::sync_state::save_clock(conn, stored))
+        .await
+    {
+        Ok(()) => *saved = Some(current),
+        Err(err) => tracing::debug!(error = %err, "could not store the clock estimate"),
     }
 }
 
@@ -313,6 +340,15 @@ async fn activate_due(agent: &Agent) -> Option<Duration> {
             agent.publish(TillEvent::RulesetActivated {
                 version: release.version,
             });
+            let (version, at) = (release.version, agent.clock.now());
+            if let Err(err) = agent
+                .db
+                .call(move |conn| store::rulesets::mark_in_use(conn, version, at))
+                .await
+            {
+                // In use all the same; after a restart the clock decides.
+                tracing::warn!(error = %err, "could not record the ruleset in use");
+            }
             break;
         }
         if pending.is_none_or(|p| release.effective_from < p.effective_from) {
