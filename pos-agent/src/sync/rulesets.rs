@@ -162,8 +162,8 @@ pub async fn run(agent: Arc<Agent>, client: Arc<SyncClient>, stop: Stop) {
     agent.sync_health.set_ruleset_transport(transport.mode);
     let mut saved_clock = None;
     loop {
-        save_clock_if_moved(&agent, &mut saved_clock).await;
         let due = activate_due(&agent).await;
+        save_clock_if_moved(&agent, &mut saved_clock).await;
         let started = Instant::now();
         let mode = transport.mode;
         let outcome = tokio::select! {
