@@ -775,6 +775,95 @@ impl Drop for AgentProcess {
     }
 }
 
+/// `sync-server serve` as a child process, to kill without warning.
+pub struct ServerProcess {
+    child: Option<Child>,
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    /// Its admin token.
+    pub admin_token: String,
+}
+
+impl ServerProcess {
+    /// Starts the server binary over `data_dir` on `listen` and waits until
+    /// it answers.
+    pub async fn spawn(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Self> {
+        let mut server = ServerProcess {
+            child: None,
+            data_dir: data_dir.to_owned(),
+            listen,
+            admin_token: "process-admin-token-0123456789".to_owned(),
+        };
+        server.launch().await?;
+        Ok(server)
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let child = Command::new(workspace_binary("sync-server")?)
+            .args(["serve", "--listen", &self.listen.to_string(), "--data-dir"])
+            .arg(&self.data_dir)
+            .env("SYNC_SERVER__ADMIN_TOKEN", &self.admin_token)
+            .env("SYNC_SERVER__LONGPOLL__MAX_WAIT_SECS", "2")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(r) = http.get(format!("{}/health", self.url())).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "sync-server did not answer"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Its base URL.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+
+    /// An admin client.
+    #[must_use]
+    pub fn admin(&self) -> crate::clients::AdminClient {
+        crate::clients::AdminClient::new(&self.url(), &self.admin_token)
+    }
+
+    /// SIGKILL: no shutdown, no flush, whatever transaction is open.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same data and address.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.launch().await
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A small tmpfs mounted for a test, unmounted on drop.
 pub struct Tmpfs {
     path: PathBuf,
