@@ -237,6 +237,10 @@ impl Uploader {
             Err(SyncError::Refused { status, body }) if refuses_the_records(status, &body) => {
                 if count > 1 {
                     self.limit = count / 2;
+                    if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        // The server takes less than configured: stay below.
+                        self.max_batch = self.limit;
+                    }
                     tracing::warn!(
                         %first, count, %status, code = %body.error,
                         "the server refused a batch for good; narrowing it to find the record"
