@@ -200,3 +200,54 @@ async fn many_registers_reconnecting_at_once_back_off_without_a_storm_and_all_da
     );
     Ok(())
 }
+
+/// Weeks offline, then home: acknowledged records past
+/// `sync.retention_days` are pruned, records still counted in a customer's
+/// standing are kept, and the chain goes on from the head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_records_past_the_retention_are_pruned_and_the_chain_goes_on()
+-> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (server, chain) = server_with_chain(tmp.path(), "").await?;
+    let config = enroll_in(
+        &server,
+        &chain,
+        &tmp.path().join("till"),
+        &server.url(),
+        |c| {
+            c.sync.retention_days = 7;
+        },
+    )
+    .await?;
+    seed_outbox(&config, 40, None)?;
+    let conn = rusqlite::Connection::open(config.db_path())?;
+    let old = (chrono::Utc::now() - chrono::TimeDelta::days(8)).to_rfc3339();
+    conn.execute("UPDATE outbox SET committed_at = ?1 WHERE seq <= 30", [old])?;
+    // Record 5 still counts in a customer's pending standing.
+    conn.execute(
+        "INSERT INTO pending_effects (seq, customer_id, spend_delta, points_delta)
+         VALUES (5, ?1, 100, 1)",
+        [chain.customers[0].id.get()],
+    )?;
+    drop(conn);
+    let mut agent = LiteAgent::start(config.clone()).await?;
+    let status = agent
+        .wait_status(SETTLE, |s| {
+            s.outbox_pending == 0 && s.sync.oldest_kept_seq.is_some_and(|o| o.get() > 1)
+        })
+        .await?;
+    assert_eq!(status.sync.oldest_kept_seq.map(|s| s.get()), Some(5));
+    let committed = system_tests::harness::sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
+    assert_eq!(committed.seq.get(), 41);
+    agent.wait_synced(SETTLE).await?;
+    agent.stop().await?;
+    let conn = rusqlite::Connection::open(config.db_path())?;
+    let kept: Vec<i64> = conn
+        .prepare("SELECT seq FROM outbox ORDER BY seq")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    assert_eq!(kept, [vec![5], (31..=41).collect::<Vec<_>>()].concat());
+    let (rows, _) = server_records(server.data_dir(), config.sync.register_id)?;
+    assert_eq!(rows.len(), 41, "the server has them all");
+    Ok(())
+}
