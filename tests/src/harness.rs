@@ -669,20 +669,23 @@ pub fn server_records(
     Ok((rows, points))
 }
 
-/// A workspace binary beside the test executable's `deps/`.
+/// A workspace binary beside this executable (a binary such as `perf`)
+/// or beside its `deps/` directory (a test executable).
 pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test executable has no target directory")?;
-    let path = dir.join(name);
-    ensure!(
-        path.is_file(),
-        "{} is missing: `cargo test --workspace` builds it",
-        path.display()
-    );
-    Ok(path)
+    let here = exe.parent().context("the executable has no directory")?;
+    let candidates = [Some(here), here.parent()];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!(
+                "{name} is missing beside {}: `cargo test --workspace` or `cargo build` builds it",
+                exe.display()
+            )
+        })
 }
 
 /// A free port on 127.0.0.1.
