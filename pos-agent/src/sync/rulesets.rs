@@ -322,6 +322,7 @@ async fn activate_due(agent: &Agent) -> Option<Duration> {
     };
     let server_now = agent.sync_health.latest_server_time(agent.clock.now());
     let mut pending: Option<PendingRuleset> = None;
+    let mut due_now = None;
     for signed in stored {
         let opened = signed.map_err(|e| e.to_string()).and_then(|s| {
             ActiveRuleset::open(&s, &agent.server_key, &agent.config.register)
@@ -335,20 +336,7 @@ async fn activate_due(agent: &Agent) -> Option<Duration> {
             }
         };
         if release.effective_from <= server_now {
-            agent.rulesets.replace(next);
-            tracing::info!(version = %release.version, "ruleset activated");
-            agent.publish(TillEvent::RulesetActivated {
-                version: release.version,
-            });
-            let (version, at) = (release.version, agent.clock.now());
-            if let Err(err) = agent
-                .db
-                .call(move |conn| store::rulesets::mark_in_use(conn, version, at))
-                .await
-            {
-                // In use all the same; after a restart the clock decides.
-                tracing::warn!(error = %err, "could not record the ruleset in use");
-            }
+            due_now = Some((next, release.version));
             break;
         }
         if pending.is_none_or(|p| release.effective_from < p.effective_from) {
@@ -358,7 +346,22 @@ async fn activate_due(agent: &Agent) -> Option<Duration> {
             });
         }
     }
+    // Whoever sees the new version in the status sees the pending one too.
     agent.sync_health.set_pending_ruleset(pending);
+    if let Some((next, version)) = due_now {
+        agent.rulesets.replace(next);
+        tracing::info!(%version, "ruleset activated");
+        agent.publish(TillEvent::RulesetActivated { version });
+        let at = agent.clock.now();
+        if let Err(err) = agent
+            .db
+            .call(move |conn| store::rulesets::mark_in_use(conn, version, at))
+            .await
+        {
+            // In use all the same; after a restart the clock decides.
+            tracing::warn!(error = %err, "could not record the ruleset in use");
+        }
+    }
     let pending = pending?;
     tracing::debug!(version = %pending.version, effective_from = %pending.effective_from, "ruleset pending");
     let until = (pending.effective_from - server_now)

@@ -181,12 +181,12 @@ pub fn render(summary: &Summary, live: Option<&AgentStatus>, now: DateTime<Utc>)
             let _ = writeln!(
                 out,
                 "storage:         {}",
-                show(s.storage_alarm.clone()).replace("none", "ok")
+                s.storage_alarm.as_deref().unwrap_or("ok")
             );
             let _ = writeln!(
                 out,
                 "upload blocked:  {}",
-                show(s.upload_blocked.clone()).replace("none", "no")
+                s.upload_blocked.as_deref().unwrap_or("no")
             );
         }
         None => {
