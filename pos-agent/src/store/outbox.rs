@@ -158,6 +158,15 @@ pub fn pending_batch(
         if !batch.is_empty() && bytes > max_bytes {
             break;
         }
+        if batch.is_empty() {
+            let acked = acked_seq(conn)?;
+            if seq != acked.map_or(Seq::FIRST, Seq::next) {
+                return Err(corrupt(
+                    "outbox",
+                    format!("the first unacknowledged record is {seq}, not the one after the ack"),
+                ));
+            }
+        }
         if let Some(prev) = batch.last().map(|r: &SignedRecord| r.seq)
             && seq != prev.next()
         {
@@ -186,6 +195,17 @@ fn hash_of(raw: Vec<u8>) -> Result<Hash256, StoreError> {
     raw.try_into()
         .map(Hash256)
         .map_err(|_| corrupt("record hash", "not 32 bytes"))
+}
+
+/// Whether the outbox still holds every record from `from` up to, not
+/// including, `until` (pruning may have deleted acknowledged ones).
+pub fn holds_all(conn: &Connection, from: Seq, until: Seq) -> Result<bool, StoreError> {
+    let held: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE seq >= ?1 AND seq < ?2",
+        [from.get(), until.get()],
+        |r| r.get(0),
+    )?;
+    Ok(held == (until.get() - from.get()).max(0))
 }
 
 /// The oldest record still in the outbox.
@@ -442,6 +462,15 @@ pub(crate) mod tests {
             "referenced and unacknowledged records stay"
         );
         assert_eq!(oldest_seq(&conn).unwrap(), Some(seq(2)));
+        assert!(holds_all(&conn, seq(5), seq(7)).unwrap());
+        assert!(!holds_all(&conn, seq(2), seq(5)).unwrap(), "3 and 4 pruned");
+        // A rewind below what was pruned is refused, not papered over.
+        rewind_to(&conn, seq(3)).unwrap();
+        assert!(matches!(
+            pending_batch(&conn, 10, usize::MAX),
+            Err(StoreError::Corrupt { .. })
+        ));
+        ack_through(&conn, seq(4)).unwrap();
         // The chain goes on from the head.
         let next = commit(&mut conn, &key(), sale).unwrap();
         assert_eq!(next.seq, seq(7));

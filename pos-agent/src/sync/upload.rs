@@ -227,6 +227,21 @@ impl Uploader {
                         "the server expects seq {expected}, which is where the batch starts"
                     )));
                 }
+                let kept = agent
+                    .db
+                    .call(move |conn| outbox::holds_all(conn, expected, first))
+                    .await?;
+                if !kept {
+                    // The server lost records this register pruned after
+                    // they were acknowledged: only a restore can help.
+                    let reason = format!(
+                        "the server lacks records from seq {expected}, which this register \
+                         pruned after the server had acknowledged them; restore the server's \
+                         data. Sales go on and stay in the outbox"
+                    );
+                    self.block(agent, reason).await;
+                    return Ok(Step::Blocked);
+                }
                 tracing::info!(sent = %first, %expected, "the server expects another seq; resuming there");
                 agent
                     .db
