@@ -251,3 +251,59 @@ async fn acknowledged_records_past_the_retention_are_pruned_and_the_chain_goes_o
     assert_eq!(rows.len(), 41, "the server has them all");
     Ok(())
 }
+
+/// The server loses records (restored from an older backup) that the
+/// register had already pruned after their acknowledgement. The register
+/// cannot resend them, and says so instead of rewinding forever; it keeps
+/// selling into its outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_lost_pruned_records_blocks_uploads_loudly_instead_of_looping()
+-> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (server, chain) = server_with_chain(tmp.path(), "").await?;
+    let config = enroll_in(
+        &server,
+        &chain,
+        &tmp.path().join("till"),
+        &server.url(),
+        |c| {
+            c.sync.retention_days = 7;
+        },
+    )
+    .await?;
+    seed_outbox(&config, 30, None)?;
+    let conn = rusqlite::Connection::open(config.db_path())?;
+    let old = (chrono::Utc::now() - chrono::TimeDelta::days(8)).to_rfc3339();
+    conn.execute("UPDATE outbox SET committed_at = ?1", [old])?;
+    drop(conn);
+    let mut agent = LiteAgent::start(config.clone()).await?;
+    agent
+        .wait_status(SETTLE, |s| {
+            s.outbox_pending == 0 && s.sync.oldest_kept_seq.is_none()
+        })
+        .await?;
+
+    // The server's database goes back to when it held ten records.
+    let db = rusqlite::Connection::open(server.data_dir().join("sync-server.db"))?;
+    let register = config.sync.register_id.get();
+    for table in ["record_lines", "promotion_uses", "ledger", "records"] {
+        db.execute(
+            &format!("DELETE FROM {table} WHERE register_id = ?1 AND seq > 10"),
+            [register],
+        )?;
+    }
+    drop(db);
+
+    let committed = system_tests::harness::sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
+    assert_eq!(committed.seq.get(), 31);
+    let status = agent
+        .wait_status(SETTLE, |s| s.sync.upload_blocked.is_some())
+        .await?;
+    let reason = status.sync.upload_blocked.unwrap_or_default();
+    assert!(reason.contains("lacks records from seq 11"), "{reason}");
+    assert!(status.sync.alarms.contains(&reason));
+    let committed = system_tests::harness::sell(&agent.till, &[(&CATALOG[1], 1)]).await?;
+    assert_eq!(committed.seq.get(), 32, "the till keeps selling");
+    agent.stop().await?;
+    Ok(())
+}
