@@ -16,6 +16,8 @@
 //! | 11 | old, forged, truncated, unknown-schema rulesets | [`rulesets`] |
 //! | 12 | agent and server of different protocol versions | [`protocol`] |
 //! | 13 | a flaky proxy drops, delays and truncates | [`flaky`] |
+//! | — | retention pruning; a server that lost pruned records | [`backlog`] |
+//! | — | dead letters (restored backup, rotten record) and recovery | [`exactly_once`] |
 
 mod backlog;
 mod clock;
