@@ -100,6 +100,32 @@ pub struct SyncConfig {
     /// Most records in one upload (the server takes at most 1000).
     #[serde(default = "defaults::batch_records")]
     pub batch_records: usize,
+    /// Days an acknowledged record stays in the outbox before it is pruned
+    /// (0 keeps every record). Records still counted in a customer's
+    /// pending standing, and dead letters, are kept whatever their age.
+    #[serde(default = "defaults::retention_days")]
+    pub retention_days: u32,
+    /// How rulesets are fetched: `auto` long-polls and falls back to ETag
+    /// polling where long requests are cut or not held (a proxy);
+    /// `long_poll` and `etag_poll` force one.
+    #[serde(default)]
+    pub ruleset_transport: RulesetTransportSetting,
+    /// Seconds between ETag polls when polling.
+    #[serde(default = "defaults::ruleset_poll_secs")]
+    pub ruleset_poll_secs: u64,
+}
+
+/// `sync.ruleset_transport`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RulesetTransportSetting {
+    /// Long-poll, falling back to ETag polling when long-polls fail.
+    #[default]
+    Auto,
+    /// Long-poll only.
+    LongPoll,
+    /// ETag polling only, every `ruleset_poll_secs`.
+    EtagPoll,
 }
 
 impl SyncConfig {
@@ -121,6 +147,9 @@ impl SyncConfig {
             backoff_initial_ms: defaults::backoff_initial_ms(),
             backoff_max_ms: defaults::backoff_max_ms(),
             batch_records: defaults::batch_records(),
+            retention_days: defaults::retention_days(),
+            ruleset_transport: RulesetTransportSetting::default(),
+            ruleset_poll_secs: defaults::ruleset_poll_secs(),
         }
     }
 
@@ -134,6 +163,18 @@ impl SyncConfig {
     #[must_use]
     pub fn longpoll_wait(&self) -> Duration {
         Duration::from_secs(self.longpoll_wait_secs)
+    }
+
+    /// [`Self::retention_days`] as a duration; `None` keeps every record.
+    #[must_use]
+    pub fn retention(&self) -> Option<chrono::TimeDelta> {
+        (self.retention_days > 0).then(|| chrono::TimeDelta::days(i64::from(self.retention_days)))
+    }
+
+    /// [`Self::ruleset_poll_secs`] as a duration, at least a second.
+    #[must_use]
+    pub fn ruleset_poll_interval(&self) -> Duration {
+        Duration::from_secs(self.ruleset_poll_secs.max(1))
     }
 }
 
@@ -185,6 +226,12 @@ mod defaults {
     }
     pub(super) fn batch_records() -> usize {
         500
+    }
+    pub(super) fn retention_days() -> u32 {
+        30
+    }
+    pub(super) fn ruleset_poll_secs() -> u64 {
+        60
     }
     pub(super) fn listen() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8641))
@@ -302,6 +349,41 @@ mod tests {
         let config = AgentConfig::load(dir.path(), None).unwrap();
         assert_eq!(config.data_dir, dir.path());
         assert_eq!(config.sync.upload_interval_ms, 1000);
+    }
+
+    #[test]
+    fn sync_hardening_settings_default_and_parse() {
+        let config = parse(EXAMPLE_CONFIG);
+        assert_eq!(config.sync.retention_days, 30);
+        assert_eq!(config.sync.ruleset_transport, RulesetTransportSetting::Auto);
+        assert_eq!(config.sync.ruleset_poll_secs, 60);
+        let minimal: String = EXAMPLE_CONFIG
+            .lines()
+            .filter(|l| {
+                !l.starts_with("retention_days")
+                    && !l.starts_with("ruleset_transport")
+                    && !l.starts_with("ruleset_poll_secs")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let defaulted = parse(&minimal);
+        assert_eq!(defaulted.sync.retention_days, 30);
+        assert_eq!(
+            defaulted.sync.retention(),
+            Some(chrono::TimeDelta::days(30))
+        );
+        let text = EXAMPLE_CONFIG
+            .replace("retention_days = 30", "retention_days = 0")
+            .replace(
+                "ruleset_transport = \"auto\"",
+                "ruleset_transport = \"etag_poll\"",
+            );
+        let forced = parse(&text);
+        assert_eq!(forced.sync.retention(), None, "0 keeps every record");
+        assert_eq!(
+            forced.sync.ruleset_transport,
+            RulesetTransportSetting::EtagPoll
+        );
     }
 
     #[test]

@@ -98,20 +98,25 @@ pub async fn run_with_clock(
     let db_path = config.db_path();
     let conn = store::open(&db_path)
         .with_context(|| format!("cannot open the database {}", db_path.display()))?;
-    let active =
-        ActiveRuleset::load_newest(&conn, &config.sync.server_public_key, &config.register)?;
+    let persisted = store::sync_state::load(&conn)?;
+    let monitor = sync::monitor::SyncMonitor::default();
+    if let Some(offset) = persisted.clock {
+        monitor.observe_clock(offset.into());
+    }
+    let active = ActiveRuleset::load_effective(
+        &conn,
+        &config.sync.server_public_key,
+        &config.register,
+        monitor.latest_server_time(clock.now()),
+    )?;
     tracing::info!(
         register_id = %config.sync.register_id,
         ruleset = ?active.version.map(|v| v.get()),
         "starting"
     );
-    let agent = Arc::new(Agent::new(
-        config,
-        key,
-        Db::new(conn),
-        RulesetSlot::new(active),
-        clock,
-    ));
+    let mut agent = Agent::new(config, key, Db::new(conn), RulesetSlot::new(active), clock);
+    agent.sync_health = Arc::new(monitor);
+    let agent = Arc::new(agent);
 
     let (trigger, stop) = stop_signal();
     let mut tasks = JoinSet::new();
@@ -160,6 +165,14 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join(config::DB_FILE)
 }
 
+/// Creates (if needed) and migrates the database in `data_dir`, as `run`
+/// does when it starts; for installers and for tests that seed an outbox.
+pub fn prepare_database(data_dir: &Path) -> anyhow::Result<()> {
+    let path = database_path(data_dir);
+    store::open(&path).with_context(|| format!("cannot open the database {}", path.display()))?;
+    Ok(())
+}
+
 /// Reads the database beside a running agent, for `pos-agent status`.
 pub fn local_status(data_dir: &Path) -> anyhow::Result<store::Summary> {
     let path = database_path(data_dir);
@@ -171,4 +184,44 @@ pub fn local_status(data_dir: &Path) -> anyhow::Result<store::Summary> {
     let conn =
         store::open_read_only(&path).with_context(|| format!("cannot open {}", path.display()))?;
     Ok(store::summary(&conn)?)
+}
+
+/// How long `pos-agent status` waits for the running agent's own view.
+const LIVE_STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `pos-agent status` as text: the database's figures (upload progress,
+/// dead letters, the last recorded error and clock drift) and, when the
+/// agent answers on its local API, its live view (reachability, alarms
+/// such as a full disk).
+pub async fn status_report(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result<String> {
+    let summary = local_status(data_dir)?;
+    let live = match AgentConfig::load(data_dir, config_file) {
+        Ok(config) => live_status(&config).await,
+        Err(err) => {
+            tracing::debug!(error = %err, "no configuration; not asking the running agent");
+            None
+        }
+    };
+    Ok(sync::status::render(
+        &summary,
+        live.as_ref(),
+        chrono::Utc::now(),
+    ))
+}
+
+async fn live_status(config: &AgentConfig) -> Option<shared::wire::till::AgentStatus> {
+    let mut addr = config.api.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let http = reqwest::Client::builder()
+        .timeout(LIVE_STATUS_TIMEOUT)
+        .build()
+        .ok()?;
+    let reply = http
+        .get(format!("http://{addr}/v1/status"))
+        .send()
+        .await
+        .ok()?;
+    reply.error_for_status().ok()?.json().await.ok()
 }

@@ -51,10 +51,14 @@ enum Command {
         #[arg(long)]
         stdin_scanner: bool,
     },
-    /// Show the outbox and caches, read from the database.
+    /// Show upload progress, dead letters, alarms, clock drift and caches:
+    /// from the database, and live from the running agent if it answers.
     Status {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// Configuration file (default: <data-dir>/agent.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Check the installation: configuration, key, database, server, scanners.
     Doctor {
@@ -157,17 +161,11 @@ async fn main() -> anyhow::Result<ExitCode> {
             }
             pos_agent::run(config, listener, scanners, shutdown_signal()).await?;
         }
-        Command::Status { data_dir } => {
-            let s = pos_agent::local_status(&data_dir)?;
-            let show = |v: Option<i64>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
-            println!("last seq:        {}", show(s.head_seq.map(|v| v.get())));
-            println!("acked seq:       {}", show(s.acked_seq.map(|v| v.get())));
-            println!("pending uploads: {}", s.pending);
-            println!(
-                "ruleset version: {}",
-                show(s.ruleset_version.map(|v| v.get()))
+        Command::Status { data_dir, config } => {
+            print!(
+                "{}",
+                pos_agent::status_report(&data_dir, config.as_deref()).await?
             );
-            println!("customers:       {}", s.customers);
         }
         Command::ScanImage {
             files,

@@ -678,6 +678,9 @@ async fn fake_upload(
         fake.bad_auth += 1;
     }
     let last = batch.records.last().map(|r| r.seq);
+    let head_hash = batch.records.last().map_or(Hash256::GENESIS, |r| {
+        shared::crypto::sha256(&shared::crypto::from_base64(&r.body).unwrap())
+    });
     fake.batches.push((Instant::now(), batch.records));
     match fake.upload_script.pop_front() {
         Some(UploadReply::Conflict(expected)) => (
@@ -698,7 +701,7 @@ async fn fake_upload(
             .into_response(),
         None => Json(UploadAck {
             acked_through: last,
-            head_hash: Hash256::GENESIS,
+            head_hash,
             server_time: Utc::now(),
         })
         .into_response(),

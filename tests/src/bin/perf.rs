@@ -319,5 +319,102 @@ async fn main() -> anyhow::Result<()> {
     bench_till_commit(&agent, tmp.path()).await?;
     agent.stop().await?;
     bench_ingest(&server, chain.stores[0].id, chain.merchant_id()).await?;
+    bench_backlog(&server, &chain, tmp.path()).await?;
+    Ok(())
+}
+
+/// Records in the offline backlog of [`bench_backlog`]; `PERF_BACKLOG`
+/// overrides it (the figure is 1 000 000).
+const DEFAULT_BACKLOG: usize = 200_000;
+
+/// Commit latencies of `n` two-line sales on `till`, sorted.
+async fn commit_samples(
+    till: &system_tests::clients::TillClient,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let check = till.open().await?;
+        till.add_line(check.id, &line_json(&CATALOG[i % CATALOG.len()], 1))
+            .await?;
+        let t = Instant::now();
+        till.commit(check.id).await?;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    Ok(samples)
+}
+
+/// A till back from weeks offline: the real `pos-agent` binary drains a
+/// seeded backlog into the server. Reports the drain rate, the agent's
+/// peak RSS, and another till's commit latency during the drain beside
+/// the same till idle.
+async fn bench_backlog(
+    server: &TestServer,
+    chain: &system_tests::scenario::Chain,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use system_tests::harness::{
+        AgentProcess, LiteAgent, enroll_agent, free_port, seed_outbox, wait_status,
+    };
+    let backlog = std::env::var("PERF_BACKLOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_BACKLOG);
+    println!("\n== offline backlog ({backlog} records) ==");
+    let admin = server.admin();
+    let token = admin.enrollment_token(chain.stores[0].id).await?;
+    let returning = enroll_agent(&server.url(), &token.token, &dir.join("backlog"), |_| {}).await?;
+    let t = Instant::now();
+    seed_outbox(&returning, backlog, Some((chain.customers[0].id, 5)))?;
+    info(
+        "seeding the outbox (sign + insert)",
+        format!("{:.1} s", t.elapsed().as_secs_f64()),
+        "-".into(),
+    );
+    let token = admin.enrollment_token(chain.stores[1].id).await?;
+    let other = enroll_agent(&server.url(), &token.token, &dir.join("other"), |_| {}).await?;
+    let mut other = LiteAgent::start(other).await?;
+    let idle = commit_samples(&other.till, 200).await?;
+
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let t = Instant::now();
+    let agent = AgentProcess::spawn(&returning.data_dir, listen).await?;
+    let busy = commit_samples(&other.till, 200).await?;
+    let drain_limit = Duration::from_secs(3600);
+    wait_status(&agent.till, drain_limit, |s| s.outbox_pending == 0).await?;
+    let drained = t.elapsed();
+    let peak = agent.peak_rss_kib()?;
+    agent.stop().await?;
+    other.stop().await?;
+
+    let rate = backlog as f64 / drained.as_secs_f64();
+    info(
+        "backlog drain, records/s (batches of 500)",
+        format!("{rate:.0}"),
+        format!("{:.1} s", drained.as_secs_f64()),
+    );
+    info(
+        "  time to drain 1 000 000 at this rate",
+        format!("{:.0} s", 1e6 / rate),
+        "-".into(),
+    );
+    info(
+        "agent peak RSS during the drain (VmHWM)",
+        format!("{:.1} MiB", peak as f64 / 1024.0),
+        "-".into(),
+    );
+    let (idle_p99, busy_p99) = (percentile(&idle, 0.99), percentile(&busy, 0.99));
+    info(
+        "other till's commit p50 during / idle",
+        format!("{:.0} µs", us(percentile(&busy, 0.5))),
+        format!("{:.0} µs", us(percentile(&idle, 0.5))),
+    );
+    row(
+        "other till's commit p99 during the drain",
+        format!("{:.0} µs", us(busy_p99)),
+        format!("{:.0} µs", us(idle_p99 * 3)),
+        us(busy_p99) / us(idle_p99 * 3),
+    );
     Ok(())
 }
