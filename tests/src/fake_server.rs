@@ -264,6 +264,8 @@ pub fn offline_config(
         },
         api: pos_agent::config::ApiConfig::default(),
         scanners: Vec::new(),
+        hid_scanners: Vec::new(),
+        scan: Default::default(),
     };
     pos_agent::prepare_database(data_dir)?;
     Ok(config)
