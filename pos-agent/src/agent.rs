@@ -3,9 +3,11 @@
 //! The local API, the scan handler and the sync tasks all hold one
 //! `Arc<Agent>`.
 
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use shared::crypto::{PublicKey, SigningKey};
+use shared::ids::PromotionId;
 use shared::wire::till::{AgentStatus, TillEvent};
 use tokio::sync::{Notify, broadcast, watch};
 
@@ -41,16 +43,20 @@ pub struct Agent {
     pub upload_wake: Notify,
     /// What the sync tasks know of the server now.
     pub sync_health: Arc<SyncMonitor>,
+    /// The till's own use of promotions, `(checks, money given)` each, as
+    /// committed in its outbox; updated after every commit.
+    pub till_usage: Mutex<BTreeMap<PromotionId, (i64, i64)>>,
 }
 
 impl Agent {
-    /// Assembles the state.
+    /// Assembles the state; `till_usage` is what the outbox holds.
     pub fn new(
         config: AgentConfig,
         key: SigningKey,
         db: Db,
         rulesets: RulesetSlot,
         clock: Arc<dyn Clock>,
+        till_usage: BTreeMap<PromotionId, (i64, i64)>,
     ) -> Self {
         Self {
             server_key: config.sync.server_public_key,
@@ -63,6 +69,20 @@ impl Agent {
             clock,
             upload_wake: Notify::new(),
             sync_health: Arc::default(),
+            till_usage: Mutex::new(till_usage),
+        }
+    }
+
+    /// Counts a committed record's promotion uses in [`Self::till_usage`].
+    pub fn count_usage(&self, record: &shared::record::PurchaseRecord) {
+        let mut usage = self
+            .till_usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for d in record.usage_deltas() {
+            let e = usage.entry(d.promotion).or_default();
+            e.0 += d.uses;
+            e.1 += d.spent.minor();
         }
     }
 

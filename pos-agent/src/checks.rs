@@ -13,7 +13,8 @@ use std::sync::{MutexGuard, PoisonError};
 use shared::basket::{BasketError, Line};
 use shared::crypto::Hash256;
 use shared::ids::Seq;
-use shared::pricing::{PricedCheck, PricingContext, PricingError};
+use shared::money::Money;
+use shared::pricing::{PricedCheck, PricingContext, PricingError, PromotionUsage, UsageCounts};
 use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine};
 use shared::wire::till::{AttachCustomer, CheckLine, CheckView, Committed, CustomerBrief};
 use uuid::Uuid;
@@ -38,6 +39,12 @@ pub enum CheckError {
     /// Committing a check without lines.
     #[error("an empty check cannot be committed")]
     Empty,
+    /// Points asked for without a customer on the check.
+    #[error("attach a customer before paying with points")]
+    NoCustomer,
+    /// A request value out of range.
+    #[error("{0}")]
+    Invalid(String),
     /// The customer credential was refused.
     #[error(transparent)]
     Credential(#[from] CredentialError),
@@ -71,6 +78,8 @@ pub(crate) struct OpenCheck {
     lines: Vec<CheckLine>,
     next_line_id: u32,
     customer: Option<Identified>,
+    coupons: Vec<String>,
+    redeem_points: i64,
 }
 
 impl OpenChecks {
@@ -95,18 +104,50 @@ impl Agent {
         self.checks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn pricing_context(&self) -> PricingContext {
+    /// Where, when and with what the check is priced: the store's time
+    /// zone, the coupons and points asked for, and the promotion usage this
+    /// till knows (its own, and the customer's as synced plus pending).
+    fn pricing_context(&self, check: &OpenCheck) -> PricingContext {
+        let mut usage = UsageCounts::default();
+        {
+            let till = self
+                .till_usage
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (id, &(uses, spent)) in till.iter() {
+                usage.promotions.insert(
+                    id.clone(),
+                    PromotionUsage {
+                        uses: u64::try_from(uses).unwrap_or(0),
+                        spent: Money::from_minor(spent).unwrap_or_default(),
+                        ..PromotionUsage::default()
+                    },
+                );
+            }
+        }
+        if let Some(customer) = &check.customer {
+            for (id, &n) in &customer.uses {
+                usage
+                    .promotions
+                    .entry(id.clone())
+                    .or_default()
+                    .customer_uses = n;
+            }
+        }
         PricingContext {
-            store: self.config.register.store_id,
-            now: self.clock.now(),
+            timezone: self.config.register.store_timezone.clone(),
+            coupons: check.coupons.clone(),
+            redeem_points: check.redeem_points,
+            usage,
+            ..PricingContext::new(self.config.register.store_id, self.clock.now())
         }
     }
 
     fn price(&self, active: &ActiveRuleset, check: &OpenCheck) -> Result<PricedCheck, CheckError> {
-        let standing = check.customer.as_ref().map(|c| c.standing);
+        let standing = check.customer.as_ref().map(|c| &c.standing);
         Ok(active
             .engine
-            .price(&check.basket(), standing.as_ref(), &self.pricing_context())?)
+            .price(&check.basket(), standing, &self.pricing_context(check))?)
     }
 
     fn view(&self, id: Uuid, check: &OpenCheck) -> Result<CheckView, CheckError> {
@@ -119,6 +160,8 @@ impl Agent {
                 .as_ref()
                 .map(|c| c.brief(active.engine.ruleset())),
             ruleset_version: active.version,
+            coupons: check.coupons.clone(),
+            redeem_points: check.redeem_points,
             pricing: self.price(&active, check)?,
         })
     }
@@ -145,6 +188,8 @@ impl Agent {
             lines: Vec::new(),
             next_line_id: 1,
             customer: None,
+            coupons: Vec::new(),
+            redeem_points: 0,
         };
         let view = self.view(id, &check)?;
         open.checks.insert(id, check);
@@ -210,10 +255,47 @@ impl Agent {
         })
     }
 
-    /// Removes the customer from the check.
+    /// Removes the customer from the check, and any points asked for.
     pub fn detach_customer(&self, id: Uuid) -> Result<CheckView, CheckError> {
         self.update_check(id, |check| {
             check.customer = None;
+            check.redeem_points = 0;
+            Ok(())
+        })
+    }
+
+    /// Replaces the coupon codes entered on the check.
+    pub fn set_coupons(&self, id: Uuid, codes: Vec<String>) -> Result<CheckView, CheckError> {
+        let codes = valid_coupons(codes)?;
+        self.update_check(id, |check| {
+            check.coupons = codes;
+            Ok(())
+        })
+    }
+
+    /// Adds a coupon code to the check (again is harmless).
+    pub fn add_coupon(&self, id: Uuid, code: String) -> Result<CheckView, CheckError> {
+        let mut open = self.open_checks();
+        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let mut codes = check.coupons.clone();
+        codes.push(code);
+        check.coupons = valid_coupons(codes)?;
+        self.view(id, check)
+    }
+
+    /// Asks to pay with up to `points` points (0 stops). The engine allows
+    /// at most the cached balance, which already counts this till's pending
+    /// redemptions, and what the programme allows on the check; the view's
+    /// `pricing.points_redeemed` says how many.
+    pub fn redeem(&self, id: Uuid, points: i64) -> Result<CheckView, CheckError> {
+        if points < 0 {
+            return Err(CheckError::Invalid("points must not be negative".into()));
+        }
+        self.update_check(id, |check| {
+            if points > 0 && check.customer.is_none() {
+                return Err(CheckError::NoCustomer);
+            }
+            check.redeem_points = points;
             Ok(())
         })
     }
@@ -272,7 +354,7 @@ impl Agent {
 
     async fn commit_taken(&self, id: Uuid, check: &OpenCheck) -> Result<Committed, CheckError> {
         let active = self.rulesets.current();
-        let ctx = self.pricing_context();
+        let ctx = self.pricing_context(check);
         let pricing = self.price(&active, check)?;
         let register = &self.config.register;
         let draft = PurchaseRecord {
@@ -297,7 +379,7 @@ impl Agent {
             discount: pricing.discount,
             total: pricing.total,
             points_earned: pricing.points_earned,
-            points_redeemed: 0,
+            points_redeemed: pricing.points_redeemed,
             applied: pricing.applied.clone(),
         };
         let key = std::sync::Arc::clone(&self.key);
@@ -311,6 +393,7 @@ impl Agent {
                 })
             })
             .await?;
+        self.count_usage(&record);
         Ok(Committed {
             check_id: id,
             record_id: record.id,
@@ -338,4 +421,39 @@ fn record_lines(check: &OpenCheck, pricing: &PricedCheck) -> Vec<RecordLine> {
             applied: p.applied.clone(),
         })
         .collect()
+}
+
+/// The most coupon codes a check takes.
+const MAX_COUPONS: usize = 20;
+/// The longest coupon code.
+const MAX_COUPON_CHARS: usize = 64;
+
+/// Trims codes, drops duplicates (compared as the engine compares them) and
+/// refuses empty or overlong ones.
+fn valid_coupons(codes: Vec<String>) -> Result<Vec<String>, CheckError> {
+    let mut out: Vec<String> = Vec::new();
+    for code in codes {
+        let code = code.trim().to_owned();
+        if code.is_empty()
+            || code.chars().count() > MAX_COUPON_CHARS
+            || code.chars().any(char::is_control)
+        {
+            return Err(CheckError::Invalid(format!(
+                "a coupon code must be 1..={MAX_COUPON_CHARS} printable characters"
+            )));
+        }
+        let key = shared::ruleset::normalize_coupon(&code);
+        if !out
+            .iter()
+            .any(|c| shared::ruleset::normalize_coupon(c) == key)
+        {
+            out.push(code);
+        }
+    }
+    if out.len() > MAX_COUPONS {
+        return Err(CheckError::Invalid(format!(
+            "a check takes at most {MAX_COUPONS} coupons"
+        )));
+    }
+    Ok(out)
 }

@@ -12,6 +12,7 @@ use shared::wire::ErrorBody;
 
 use crate::checks::CheckError;
 use crate::identify::CredentialError;
+use crate::returns::ReturnFailed;
 use crate::store::{StorageFault, StoreError};
 
 /// A failure of a local API call.
@@ -20,6 +21,9 @@ pub enum ApiError {
     /// The operation on the check was refused.
     #[error(transparent)]
     Check(CheckError),
+    /// The return was refused.
+    #[error(transparent)]
+    Return(ReturnFailed),
     /// The body parses as JSON but not as the request (the message names
     /// the field).
     #[error("{0}")]
@@ -64,7 +68,15 @@ impl ApiError {
                     (S::UNPROCESSABLE_ENTITY, "validation")
                 }
                 CheckError::Empty => (S::UNPROCESSABLE_ENTITY, "empty_check"),
+                CheckError::NoCustomer => (S::UNPROCESSABLE_ENTITY, "no_customer"),
+                CheckError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
                 CheckError::Store(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
+            },
+            ApiError::Return(err) => match err {
+                ReturnFailed::OriginalNotFound(_) => (S::NOT_FOUND, "original_not_found"),
+                ReturnFailed::Item(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
+                ReturnFailed::Refused(_) => (S::UNPROCESSABLE_ENTITY, "return_refused"),
+                ReturnFailed::Store(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
             ApiError::BadRequest { status, .. } => (*status, "bad_request"),
@@ -81,6 +93,15 @@ impl From<CheckError> for ApiError {
         match err {
             CheckError::Store(err) => err.into(),
             other => ApiError::Check(other),
+        }
+    }
+}
+
+impl From<ReturnFailed> for ApiError {
+    fn from(err: ReturnFailed) -> Self {
+        match err {
+            ReturnFailed::Store(err) => err.into(),
+            other => ApiError::Return(other),
         }
     }
 }

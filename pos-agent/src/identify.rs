@@ -7,11 +7,13 @@
 //! server's revocation) is refused; for a customer not cached yet the till
 //! relies on the token's short lifetime.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use shared::crypto::PublicKey;
 use shared::identity::{Ean13, IdentityError, PhoneNumber};
-use shared::ids::CustomerId;
+use shared::ids::{CustomerId, PromotionId};
 use shared::pricing::CustomerStanding;
 use shared::record::IdentifiedBy;
 use shared::ruleset::Ruleset;
@@ -91,6 +93,8 @@ pub struct Identified {
     pub identified_by: IdentifiedBy,
     /// Cached standing plus pending local effects, at identification.
     pub standing: CustomerStanding,
+    /// Checks per promotion, synced plus pending, for per-customer limits.
+    pub uses: BTreeMap<PromotionId, u64>,
 }
 
 impl Identified {
@@ -101,7 +105,7 @@ impl Identified {
             id: self.id,
             name: self.name.clone(),
             tier: ruleset
-                .tier_for(self.standing.lifetime_spend)
+                .tier_for_standing(&self.standing)
                 .map(|t| t.name.clone()),
             points_balance: self.standing.points_balance,
             identified_by: self.identified_by,
@@ -135,15 +139,20 @@ pub fn resolve(conn: &Connection, credential: &Credential) -> Result<Resolution,
             name: cached.name,
             identified_by,
             standing: cached.standing,
+            uses: cached.uses,
         })));
     }
     Ok(Ok(match credential {
-        Credential::Token(token) => Some(Identified {
-            id: token.customer_id,
-            name: format!("Customer #{}", token.customer_id),
-            identified_by,
-            standing: customers::uncached_standing(conn, token.customer_id)?,
-        }),
+        Credential::Token(token) => {
+            let (standing, uses) = customers::uncached(conn, token.customer_id)?;
+            Some(Identified {
+                id: token.customer_id,
+                name: format!("Customer #{}", token.customer_id),
+                identified_by,
+                standing,
+                uses,
+            })
+        }
         Credential::Card(_) | Credential::Phone(_) => None,
     }))
 }

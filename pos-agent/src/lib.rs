@@ -9,7 +9,8 @@
 //! - `config`: layered settings ([`AgentConfig`]).
 //! - `enroll`: one-time enrollment with the server.
 //! - `store/`: the SQLite database (outbox, rulesets, customers).
-//! - `checks`: open checks, pricing and the commit.
+//! - `checks`: open checks, pricing (coupons, points) and the commit.
+//! - `returns`: returns of sales in this register's outbox.
 //! - `identify`: customers from tokens, cards and phone numbers.
 //! - `scan`: classification of scans ([`Classifier`]) and the scan handler.
 //! - `scanners`: the scanner readers ([`ScannerSource`]) and their states.
@@ -34,6 +35,7 @@ pub mod doctor;
 mod enroll;
 mod error;
 mod identify;
+mod returns;
 mod scan;
 pub mod scan_tools;
 mod scanners;
@@ -114,7 +116,15 @@ pub async fn run_with_clock(
         ruleset = ?active.version.map(|v| v.get()),
         "starting"
     );
-    let mut agent = Agent::new(config, key, Db::new(conn), RulesetSlot::new(active), clock);
+    let till_usage = store::outbox::till_usage(&conn)?;
+    let mut agent = Agent::new(
+        config,
+        key,
+        Db::new(conn),
+        RulesetSlot::new(active),
+        clock,
+        till_usage,
+    );
     agent.sync_health = Arc::new(monitor);
     let agent = Arc::new(agent);
 

@@ -25,7 +25,7 @@ use shared::ids::{CustomerId, MerchantId, RegisterId, RulesetVersion, Seq, Store
 use shared::money::{BasisPoints, Currency, Money};
 use shared::record::SignedRecord;
 use shared::release::{RulesetRelease, SignedRuleset};
-use shared::ruleset::{Programme, Promotion, Reward, Ruleset, SCHEMA_VERSION, Target};
+use shared::ruleset::{Apply, Programme, Promotion, Reward, Ruleset, SCHEMA_VERSION, Target};
 use shared::token::CustomerToken;
 use shared::wire::ErrorBody;
 use shared::wire::sync::{
@@ -884,6 +884,7 @@ fn release(version: i64, percent: u32) -> RulesetRelease {
                 },
                 reward: Reward::PercentOff {
                     percent: BasisPoints::new(percent).unwrap(),
+                    apply: Apply::Each,
                 },
                 starts_at: None,
                 ends_at: None,
@@ -891,6 +892,11 @@ fn release(version: i64, percent: u32) -> RulesetRelease {
                 priority: 0,
                 combines_with_tier: false,
                 funded_by: None,
+                exclude: Default::default(),
+                conditions: Default::default(),
+                limits: Default::default(),
+                group: None,
+                coupon: None,
             }],
         },
     }
@@ -1028,6 +1034,11 @@ async fn customer_changes_fill_the_cache_for_card_and_phone_lookups() {
         lifetime_spend: Money::from_minor(100_000).unwrap(),
         points_balance: 250,
         tokens_valid_after: None,
+        gender: Default::default(),
+        birth_date: None,
+        purchases: Some(4),
+        tags: vec![],
+        promotion_uses: Default::default(),
     }];
     let url = fake_server(Arc::clone(&fake)).await;
     let agent = Agent::start(register.config(&url)).await;
@@ -1151,4 +1162,204 @@ async fn enrolling_again_never_abandons_records_the_server_lacks() {
         1,
         "the token is not spent"
     );
+}
+
+/// A programme with points paid as money and a coupon promotion limited to
+/// one use per customer.
+fn loyalty_release(version: i64) -> RulesetRelease {
+    let ruleset: Ruleset = serde_json::from_value(json!({
+        "currency": "RUB",
+        "programme": {
+            "tiers": [{"name": "Base", "min_lifetime_spend": 0, "discount": 0}],
+            "earn": {"per": 10_000, "points": 1},
+            "redemption": {"points": 1, "value": 100, "max_share": 5_000, "min_balance": 100}
+        },
+        "promotions": [{
+            "id": "save10", "name": "Купон −10%",
+            "target": {"kind": "basket"},
+            "reward": {"kind": "percent_off", "percent": 1_000},
+            "coupon": "SAVE10",
+            "limits": {"per_customer": 1}
+        }]
+    }))
+    .unwrap();
+    RulesetRelease {
+        ruleset,
+        ..release(version, 1)
+    }
+}
+
+#[tokio::test]
+async fn coupons_points_and_returns_work_offline_from_the_outbox() {
+    let register = Register::new();
+    let fake = FakeState::default();
+    let id = CustomerId::new(5).unwrap();
+    {
+        let mut fake = fake.lock().unwrap();
+        fake.ruleset = Some(loyalty_release(1).seal(&server_key()).unwrap());
+        fake.customers = vec![CustomerSnapshot {
+            id,
+            name: "Анна".into(),
+            card_number: Ean13::card_for(id),
+            phone: None,
+            lifetime_spend: Money::from_minor(100_000).unwrap(),
+            points_balance: 300,
+            tokens_valid_after: None,
+            gender: shared::identity::Gender::Female,
+            birth_date: None,
+            purchases: Some(4),
+            tags: vec![],
+            promotion_uses: Default::default(),
+        }];
+    }
+    let url = fake_server(Arc::clone(&fake)).await;
+    let agent = Agent::start(register.config(&url)).await;
+    agent
+        .wait_for_status("ruleset and customer", |s| {
+            s["ruleset_version"] == 1 && s["cached_customers"] == 1
+        })
+        .await;
+    agent.stop().await;
+
+    // Offline from here on.
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+    let check = agent.open_check().await;
+    let path = |what: &str| format!("/v1/checks/{check}/{what}");
+    agent.add_line(&check, "4601", json!(3), 10_000).await;
+    agent.add_line(&check, "4602", json!(1), 20_000).await;
+    let (status, body) = agent
+        .post(&path("redeem"), Some(json!({"points": 50})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_code(&body), "no_customer");
+    let card = json!({"card": Ean13::card_for(id).as_str()});
+    let (status, _) = agent
+        .call(reqwest::Method::PUT, &path("customer"), Some(card.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, view) = agent
+        .call(
+            reqwest::Method::PUT,
+            &path("coupons"),
+            Some(json!({"codes": [" save10 "]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["coupons"], json!(["save10"]));
+    assert_eq!(view["pricing"]["discount"], 5_000, "10 % of 500.00");
+    let (status, view) = agent
+        .post(&path("redeem"), Some(json!({"points": 1_000})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    // At most half of the 450.00 left to pay: 225 of the 300 points, at
+    // 1.00 each, spread 135.00 and 90.00 over the lines.
+    assert_eq!(view["pricing"]["points_redeemed"], 225);
+    assert_eq!(view["pricing"]["total"], 22_500);
+    let (status, committed) = agent.post(&path("commit"), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{committed}");
+    let sale_seq = committed["seq"].as_i64().unwrap();
+    assert_eq!(committed["pricing"]["points_redeemed"], 225);
+    assert_eq!(committed["pricing"]["points_earned"], 2);
+
+    // The coupon is used up for this customer on this till.
+    let again = agent.open_check().await;
+    agent.add_line(&again, "4601", json!(1), 10_000).await;
+    agent
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/checks/{again}/customer"),
+            Some(card.clone()),
+        )
+        .await;
+    let (_, view) = agent
+        .post(
+            &format!("/v1/checks/{again}/coupons"),
+            Some(json!({"code": "SAVE10"})),
+        )
+        .await;
+    assert_eq!(view["pricing"]["discount"], 0);
+    assert_eq!(
+        view["pricing"]["blocked"][0]["reason"]["code"],
+        "limit_reached"
+    );
+    assert_eq!(
+        view["customer"]["points_balance"],
+        300 - 225 + 2,
+        "pending local effects count"
+    );
+    agent
+        .post(&format!("/v1/checks/{again}/cancel"), None)
+        .await;
+
+    // One of the three 4601 back by SKU, then everything else by line.
+    let (status, first) = agent
+        .post(
+            "/v1/returns",
+            Some(json!({"original": {"register_id": 3, "seq": sale_seq},
+                        "lines": [{"sku": "4601", "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["refund"], 4_500, "a third of 135.00");
+    assert_eq!(first["points_restored"], 45, "a third of 135");
+    assert_eq!(first["points_clawed_back"], 0);
+    let (status, rest) = agent
+        .post(
+            "/v1/returns",
+            Some(json!({"original": {"record_id": committed["record_id"]},
+                        "lines": [{"line_no": 0, "quantity": 2}, {"line_no": 1, "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rest}");
+    assert_eq!(rest["refund"], 22_500 - 4_500);
+    assert_eq!(rest["points_restored"], 225 - 45);
+    assert_eq!(rest["points_clawed_back"], 2);
+    assert_eq!(rest["uses_returned"], json!(["save10"]));
+    let (status, body) = agent
+        .post(
+            "/v1/returns",
+            Some(json!({"original": {"register_id": 3, "seq": sale_seq},
+                        "lines": [{"line_no": 1, "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_code(&body), "return_refused");
+    let (status, body) = agent
+        .post(
+            "/v1/returns",
+            Some(json!({"original": {"register_id": 3, "seq": 99},
+                        "lines": [{"line_no": 0, "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(error_code(&body), "original_not_found");
+
+    // Everything back: the balance and the coupon's use are restored.
+    let last = agent.open_check().await;
+    agent.add_line(&last, "4601", json!(1), 10_000).await;
+    agent
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/checks/{last}/customer"),
+            Some(card),
+        )
+        .await;
+    let (_, view) = agent
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/checks/{last}/coupons"),
+            Some(json!({"codes": ["SAVE10"]})),
+        )
+        .await;
+    assert_eq!(view["customer"]["points_balance"], 300);
+    assert_eq!(view["pricing"]["discount"], 1_000);
+    agent.stop().await;
+
+    let records = register.verified_outbox();
+    assert_eq!(records.len(), 3);
+    let moves: i64 = records
+        .iter()
+        .map(|r| r.points_earned - r.points_redeemed)
+        .sum();
+    assert_eq!(moves, 0);
 }

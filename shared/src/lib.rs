@@ -19,6 +19,7 @@
 //! - [`crypto`]: Ed25519 keys and signatures with domain separation.
 //! - [`token`]: the customer token shown as a QR code.
 //! - [`record`]: the signed purchase record.
+//! - [`returns`]: full and partial returns of a committed sale.
 //! - [`release`]: the signed ruleset release.
 //! - [`wire`]: DTOs of the sync, admin and till APIs.
 
@@ -34,6 +35,7 @@ pub mod money;
 pub mod pricing;
 pub mod record;
 pub mod release;
+pub mod returns;
 pub mod ruleset;
 pub mod token;
 pub mod wire;

@@ -1,8 +1,26 @@
 //! Money in integer minor units (kopecks), percentages in basis points and
 //! quantities in thousandths. No floats anywhere.
 //!
-//! Rounding is declared once, here: [`round_half_up`] (half away from zero)
-//! turns a product of a price and a fraction into minor units.
+//! # Rounding, declared once
+//!
+//! Every rounding in the crate goes through [`round_half_up`] or
+//! [`round_down`], and which one applies where is declared here:
+//!
+//! | what | rule |
+//! | --- | --- |
+//! | a line amount, `unit_price × quantity` | half up ([`Quantity::extend`]) |
+//! | a special price times a quantity | half up |
+//! | a percentage of money taken off (promotions, tier, N-th item, the redemption cap) | **down**: never more than the exact percentage, so a check split in two never gains a kopeck over the whole |
+//! | a fixed amount off per unit of a weighed line | down |
+//! | the value of part of a line's units (buy X get Y, bundles, per-check unit caps) | down |
+//! | points earned (`points` per full `per`) and multiplied points | down |
+//! | points → money at redemption | down, whole points only |
+//! | a partial return: refund of a line's amount and total | half up of the *cumulative* share returned, so the returns of a line always add up to exactly its original figures |
+//! | a partial return: points clawed back and points restored | down of the cumulative share, likewise exact on a full return |
+//! | spreading one amount over lines (check discounts, points, refunds by rule) | largest remainder, [`crate::pricing::allocate`] |
+//!
+//! Points are plain `i64` counts; computations on them are done in `i128`
+//! and clamped to [`MAX_POINTS`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -43,6 +61,24 @@ pub fn round_half_up(numerator: i128, denominator: i128) -> i128 {
     } else {
         q
     }
+}
+
+/// Rounds `numerator / denominator` down (towards negative infinity).
+/// `denominator > 0`.
+#[must_use]
+pub fn round_down(numerator: i128, denominator: i128) -> i128 {
+    debug_assert!(denominator > 0);
+    numerator.div_euclid(denominator)
+}
+
+/// The largest number of points any computation yields; wider results are
+/// clamped to it (no real programme comes near it).
+pub const MAX_POINTS: i64 = 1_000_000_000_000_000;
+
+/// Clamps a wide points figure into `±MAX_POINTS`.
+#[must_use]
+pub fn clamp_points(points: i128) -> i64 {
+    points.clamp(-i128::from(MAX_POINTS), i128::from(MAX_POINTS)) as i64
 }
 
 /// An amount of money in minor units (kopecks), within ±[`Money::MAX_MINOR`].
@@ -104,6 +140,14 @@ impl Money {
     pub fn percent(self, bp: BasisPoints) -> Money {
         // |self| ≤ MAX and bp ≤ 10000, so the result stays in range.
         Money(round_half_up(i128::from(self.0) * i128::from(bp.0), 10_000) as i64)
+    }
+
+    /// `self × bp / 10000`, rounded down: a discount never exceeds the exact
+    /// percentage.
+    #[must_use]
+    pub fn percent_down(self, bp: BasisPoints) -> Money {
+        // |self| ≤ MAX and bp ≤ 10000, so the result stays in range.
+        Money(round_down(i128::from(self.0) * i128::from(bp.0), 10_000) as i64)
     }
 
     /// Negates the amount (always in range).
@@ -365,6 +409,8 @@ mod tests {
         assert_eq!(round_half_up(4, 10), 0);
         assert_eq!(round_half_up(-5, 10), -1);
         assert_eq!(round_half_up(15, 10), 2);
+        assert_eq!(round_down(19, 10), 1);
+        assert_eq!(round_down(-1, 10), -1);
     }
 
     #[test]

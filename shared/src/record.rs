@@ -40,6 +40,19 @@ pub struct RecordCustomer {
 }
 
 /// Sale or return.
+///
+/// # Signs
+///
+/// A sale's amounts, points earned and points redeemed are all zero or
+/// positive. A return (computed by [`crate::returns::return_record`])
+/// carries its lines with positive quantities (what came back) but
+/// **negative** money: each line's `amount`, `discount`, `total` and the
+/// parts of its `applied`, and the record's `subtotal`, `discount`, `total`
+/// and `applied`, are minus what is refunded. Its `points_earned` is minus
+/// the points clawed back and its `points_redeemed` minus the points given
+/// back, so for any record the customer's balance moves by
+/// `points_earned − points_redeemed`, and their spend by `total` (the
+/// server takes a return's spend as `−|total|`, the same number).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RecordKind {
@@ -49,7 +62,28 @@ pub enum RecordKind {
     Return {
         /// The original sale.
         original: RecordRef,
+        /// For each line of the return, the position of the original line
+        /// it returns (from 0).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        original_lines: Vec<u32>,
+        /// Promotions whose use on the original this return gives back:
+        /// every line they discounted is now fully returned.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        uses_returned: Vec<crate::ids::PromotionId>,
     },
+}
+
+impl RecordKind {
+    /// A return of `original` with no line mapping or uses (for records
+    /// made elsewhere, such as a refund entered by hand).
+    #[must_use]
+    pub fn refund_of(original: RecordRef) -> Self {
+        RecordKind::Return {
+            original,
+            original_lines: Vec::new(),
+            uses_returned: Vec::new(),
+        }
+    }
 }
 
 /// A reference to another record.
@@ -179,7 +213,50 @@ pub enum RecordError {
     Serialise(String),
 }
 
+/// How a record moves one promotion's usage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageDelta {
+    /// The promotion.
+    pub promotion: crate::ids::PromotionId,
+    /// Checks: +1 for a sale it applied to, −1 for a return giving its use
+    /// back.
+    pub uses: i64,
+    /// Money it gave (negative for money refunded by a return).
+    pub spent: Money,
+}
+
 impl PurchaseRecord {
+    /// How the record moves promotions' usage: a sale uses every promotion
+    /// in its `applied` once and spends its discount; a return gives back
+    /// the uses it names and the discount it refunds.
+    #[must_use]
+    pub fn usage_deltas(&self) -> Vec<UsageDelta> {
+        use crate::pricing::RuleRef;
+        let mut out: std::collections::BTreeMap<crate::ids::PromotionId, (i64, i64)> =
+            Default::default();
+        for a in &self.applied {
+            if let RuleRef::Promotion(id) = &a.rule {
+                let e = out.entry(id.clone()).or_default();
+                e.1 += a.discount.minor();
+                if self.kind == RecordKind::Sale {
+                    e.0 += 1;
+                }
+            }
+        }
+        if let RecordKind::Return { uses_returned, .. } = &self.kind {
+            for id in uses_returned {
+                out.entry(id.clone()).or_default().0 -= 1;
+            }
+        }
+        out.into_iter()
+            .map(|(promotion, (uses, spent))| UsageDelta {
+                promotion,
+                uses,
+                spent: Money::from_minor(spent).unwrap_or_default(),
+            })
+            .collect()
+    }
+
     /// Serialises and signs. Returns the envelope and the hash of the bytes,
     /// which becomes the next record's `prev_hash`.
     pub fn seal(&self, key: &SigningKey) -> Result<(SignedRecord, Hash256), RecordError> {

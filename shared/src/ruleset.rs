@@ -1,15 +1,39 @@
-//! The loyalty ruleset a merchant publishes: the programme (tiers by
-//! lifetime spend, bonus points) and the promotions. Immutable once
+//! The loyalty ruleset a merchant publishes: the programme (tiers, bonus
+//! points, redemption, stacking policy) and the promotions. Immutable once
 //! published; [`Ruleset::validate`] names the rule and field of every fault.
+//!
+//! # Compatibility
+//!
+//! Rulesets published before a field existed must keep parsing and pricing
+//! the same: every field added since schema 1 has `#[serde(default)]` and a
+//! default that changes nothing, and unknown fields are still refused.
+//!
+//! # Shape
+//!
+//! - [`Programme`]: [`Tier`]s by lifetime spend or by spend over a rolling
+//!   window ([`TierBasis`]), each with a discount and optionally its own
+//!   earn rate; the [`EarnRule`] with per-category rates and exclusions;
+//!   welcome and [`BirthdayBonus`]es; [`Redemption`] of points as money;
+//!   and the [`Stacking`] policy (exclusive groups and price floors).
+//! - [`Promotion`]: a [`Target`] (SKUs, categories or the whole basket,
+//!   minus [`Exclusions`]), a [`Reward`], [`Conditions`] (basket, place,
+//!   local schedule, customer segment), [`Limits`], an exclusive group and
+//!   an optional coupon code that unlocks it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{Category, PromotionId, Sku, StoreId};
-use crate::money::{BasisPoints, Currency, Money};
+use crate::identity::Gender;
+use crate::ids::{BrandId, Category, PromotionId, Sku, StoreId};
+use crate::money::{BasisPoints, Currency, Money, Quantity};
+
+mod validate;
 
 /// The schema version of [`Ruleset`] this build understands.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The name of the exclusive group of promotions that name none.
+pub const DEFAULT_GROUP: &str = "default";
 
 /// A merchant's full set of rules at one version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,13 +52,43 @@ pub struct Ruleset {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Programme {
-    /// Accumulative discount tiers by lifetime spend (net of returns),
-    /// ascending by `min_lifetime_spend`.
+    /// Accumulative discount tiers, ascending by `min_lifetime_spend`.
     #[serde(default)]
     pub tiers: Vec<Tier>,
+    /// Which spend picks the tier: lifetime (the default) or a rolling
+    /// window. Either way it is net of returns and supplied by the caller.
+    #[serde(default)]
+    pub tier_basis: TierBasis,
     /// Bonus points earned per amount spent.
     #[serde(default)]
     pub earn: Option<EarnRule>,
+    /// Points given once, on the customer's first purchase.
+    #[serde(default)]
+    pub welcome_bonus: Option<i64>,
+    /// Points given around the customer's birthday.
+    #[serde(default)]
+    pub birthday_bonus: Option<BirthdayBonus>,
+    /// Paying with points.
+    #[serde(default)]
+    pub redemption: Option<Redemption>,
+    /// How promotions combine, and how low a price may go.
+    #[serde(default)]
+    pub stacking: Stacking,
+}
+
+/// Which spend picks a customer's tier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TierBasis {
+    /// Lifetime spend net of returns.
+    #[default]
+    LifetimeSpend,
+    /// Spend net of returns over the last `days` days, which the caller
+    /// supplies as `CustomerStanding::window_spend`.
+    RollingWindow {
+        /// The window's length in days.
+        days: u32,
+    },
 }
 
 /// One accumulative-discount tier.
@@ -43,10 +97,24 @@ pub struct Programme {
 pub struct Tier {
     /// The name shown to the cashier and the customer.
     pub name: String,
-    /// The lifetime spend from which the tier applies.
+    /// The spend (lifetime, or in the window: see [`TierBasis`]) from which
+    /// the tier applies.
     pub min_lifetime_spend: Money,
     /// The discount on the check.
     pub discount: BasisPoints,
+    /// The tier's own earn rate, replacing the programme's base rate.
+    #[serde(default)]
+    pub earn: Option<EarnRate>,
+}
+
+/// `points` for every full `per` of the amount paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarnRate {
+    /// The amount that earns `points`.
+    pub per: Money,
+    /// Points for each full `per`.
+    pub points: i64,
 }
 
 /// Points earned: `points` for every full `per` of the amount paid.
@@ -60,9 +128,152 @@ pub struct EarnRule {
     /// Categories that earn nothing (tobacco, for example).
     #[serde(default)]
     pub excluded_categories: Vec<Category>,
+    /// Products that earn nothing.
+    #[serde(default)]
+    pub excluded_skus: Vec<Sku>,
+    /// Categories earning at their own rate, which overrides both the base
+    /// and the tier's rate.
+    #[serde(default)]
+    pub category_rates: Vec<CategoryRate>,
 }
 
-/// A promotion: what it targets, what it gives, when and where.
+impl EarnRule {
+    /// The base rate.
+    #[must_use]
+    pub fn rate(&self) -> EarnRate {
+        EarnRate {
+            per: self.per,
+            points: self.points,
+        }
+    }
+}
+
+/// A category's own earn rate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryRate {
+    /// The category.
+    pub category: Category,
+    /// The amount that earns `points`.
+    pub per: Money,
+    /// Points for each full `per`.
+    pub points: i64,
+}
+
+/// Points given when a purchase falls near the customer's birthday (in the
+/// store's local dates), once per birthday.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BirthdayBonus {
+    /// Points given.
+    pub points: i64,
+    /// Days before the birthday.
+    #[serde(default)]
+    pub days_before: u32,
+    /// Days after the birthday.
+    #[serde(default)]
+    pub days_after: u32,
+}
+
+impl BirthdayBonus {
+    /// Its window.
+    #[must_use]
+    pub fn window(&self) -> DayWindow {
+        DayWindow {
+            days_before: self.days_before,
+            days_after: self.days_after,
+        }
+    }
+}
+
+/// Days around a birthday, inclusive: `days_before` the birthday through
+/// `days_after` it. A 29 February birthday falls on 28 February in other
+/// years.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayWindow {
+    /// Days before the birthday.
+    #[serde(default)]
+    pub days_before: u32,
+    /// Days after the birthday.
+    #[serde(default)]
+    pub days_after: u32,
+}
+
+/// Paying with points: `points` points are worth `value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redemption {
+    /// Points …
+    pub points: i64,
+    /// … worth this much.
+    pub value: Money,
+    /// At most this share of the check (after discounts) may be paid with
+    /// points.
+    pub max_share: BasisPoints,
+    /// Points may be spent only from a balance of at least this many.
+    #[serde(default)]
+    pub min_balance: i64,
+}
+
+/// How promotions combine and how low a line's price may go.
+///
+/// Promotions apply group by group, in the order of `groups`; the
+/// [`DEFAULT_GROUP`] of promotions naming no group comes first unless it is
+/// listed. Within a group a line takes at most one promotion's discount,
+/// chosen by the group's [`GroupPolicy`]; discounts of different groups
+/// stack, each on the price the previous groups left.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stacking {
+    /// The exclusive groups, in order of application.
+    #[serde(default)]
+    pub groups: Vec<Group>,
+    /// No line may lose more than this share of its amount to discounts
+    /// (tier and points included).
+    #[serde(default)]
+    pub max_line_discount: Option<BasisPoints>,
+    /// Minimum unit prices no discount may go below (minimum retail prices
+    /// of tobacco or alcohol, for example).
+    #[serde(default)]
+    pub min_prices: Vec<MinPrice>,
+}
+
+/// An exclusive group of promotions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// Its name, which promotions give as `group`.
+    pub name: String,
+    /// How a line's promotion is chosen within it.
+    #[serde(default)]
+    pub policy: GroupPolicy,
+}
+
+/// How a group chooses among promotions competing for the same lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupPolicy {
+    /// The offer saving the most goes first, then the next on the lines
+    /// left, and so on; ties go to the higher priority, then the smaller id.
+    #[default]
+    BestForCustomer,
+    /// Promotions go in order of priority (higher first, then the smaller
+    /// id), each taking the lines still free.
+    FirstByPriority,
+}
+
+/// A minimum unit price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinPrice {
+    /// The product.
+    pub sku: Sku,
+    /// The lowest unit price it may be sold at.
+    pub unit_price: Money,
+}
+
+/// A promotion: what it targets, what it gives, when, where and to whom.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Promotion {
@@ -86,15 +297,35 @@ pub struct Promotion {
     /// Stores where it runs; empty means every store of the merchant.
     #[serde(default)]
     pub stores: Vec<StoreId>,
-    /// Higher wins a tie between promotions giving the same amount.
+    /// Higher wins a tie between offers saving the same; orders a
+    /// first-by-priority group.
     #[serde(default)]
     pub priority: i32,
     /// Whether the customer's tier discount also applies on top of it.
     #[serde(default)]
     pub combines_with_tier: bool,
     /// Who funds it: empty for the merchant, else a partner (a producer).
+    /// Carried into the purchase record with every discount it gives.
     #[serde(default)]
     pub funded_by: Option<String>,
+    /// Lines of the target it never applies to.
+    #[serde(default)]
+    pub exclude: Exclusions,
+    /// When it applies (boxed: most promotions have none, and it is the
+    /// largest part).
+    #[serde(default)]
+    pub conditions: Box<Conditions>,
+    /// How often and how much.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Its exclusive group ([`DEFAULT_GROUP`] if none). Points rewards take
+    /// no part in groups.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// A coupon code that unlocks it: it applies only to checks where the
+    /// code was entered (compared trimmed and case-insensitively).
+    #[serde(default)]
+    pub coupon: Option<String>,
 }
 
 /// The lines a promotion applies to.
@@ -111,27 +342,265 @@ pub enum Target {
         /// The categories.
         categories: Vec<Category>,
     },
+    /// Every line of the check.
+    Basket,
+}
+
+/// Lines excluded from a promotion's target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Exclusions {
+    /// Products excluded.
+    pub skus: Vec<Sku>,
+    /// Categories excluded.
+    pub categories: Vec<Category>,
+}
+
+/// Whether an amount or percentage applies to each targeted line or once
+/// to the targeted lines together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Apply {
+    /// To each line (an amount: to each unit).
+    #[default]
+    Each,
+    /// Once to the targeted lines together, spread over them.
+    Total,
 }
 
 /// What a promotion gives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reward {
-    /// A percentage off each targeted line.
+    /// A percentage off the targeted lines.
     PercentOff {
         /// The discount.
         percent: BasisPoints,
+        /// Off each line (the default), or off their sum.
+        #[serde(default)]
+        apply: Apply,
+    },
+    /// A fixed amount off: off each targeted unit (the default; a weighed
+    /// line pro rata), or once off the targeted lines together.
+    AmountOff {
+        /// The amount.
+        amount: Money,
+        /// Per unit, or once.
+        #[serde(default)]
+        apply: Apply,
+    },
+    /// The targeted lines at a unit price.
+    SpecialPrice {
+        /// The unit price.
+        unit_price: Money,
+    },
+    /// For every `buy` units, `get` units free (or `percent` off): the
+    /// cheapest targeted units, or units of `free_sku`. Applied as many
+    /// times as the basket allows (buy 2 get 1 with 6 units: 2 free).
+    BuyXGetY {
+        /// Units to buy.
+        buy: u32,
+        /// Units given.
+        get: u32,
+        /// The product given; none means the cheapest targeted units.
+        #[serde(default)]
+        free_sku: Option<Sku>,
+        /// Off the units given; 100 % (free) by default.
+        #[serde(default = "full_percent")]
+        percent: BasisPoints,
+    },
+    /// Every `n`-th targeted unit, counting from the dearest, at `percent`
+    /// off.
+    NthItem {
+        /// Which unit: 2 for "every second".
+        n: u32,
+        /// Off that unit.
+        percent: BasisPoints,
+    },
+    /// The listed items together at `price`, as many sets as the basket
+    /// holds (the dearest units first). The target must list their SKUs.
+    Bundle {
+        /// The items of one set.
+        items: Vec<BundleItem>,
+        /// The price of one set.
+        price: Money,
+    },
+    /// Points on the targeted lines multiplied by `percent` / 100 (200 is
+    /// double points). Several on a line: the largest applies.
+    PointsMultiplier {
+        /// The factor in percent, above 100.
+        percent: u32,
+    },
+    /// Extra points once per check.
+    ExtraPoints {
+        /// Points given.
+        points: i64,
     },
 }
 
+fn full_percent() -> BasisPoints {
+    BasisPoints::FULL
+}
+
+impl Reward {
+    /// Whether it gives points rather than money off.
+    #[must_use]
+    pub fn is_points(&self) -> bool {
+        matches!(
+            self,
+            Reward::PointsMultiplier { .. } | Reward::ExtraPoints { .. }
+        )
+    }
+}
+
+/// One item of a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleItem {
+    /// The product.
+    pub sku: Sku,
+    /// Units of it in one set.
+    pub quantity: u32,
+}
+
+/// When a promotion applies, besides its period and stores. Every condition
+/// given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Conditions {
+    /// The check's amount before discounts is at least this.
+    pub min_basket_amount: Option<Money>,
+    /// The check holds at least this many units.
+    pub min_basket_quantity: Option<Quantity>,
+    /// The targeted lines hold at least this many units.
+    pub min_target_quantity: Option<Quantity>,
+    /// The check holds one of these products.
+    pub requires_skus: Vec<Sku>,
+    /// The check holds a product of one of these categories.
+    pub requires_categories: Vec<Category>,
+    /// The store trades under one of these brands.
+    pub brands: Vec<BrandId>,
+    /// Local dates, weekdays and hours, in the store's time zone.
+    pub schedule: Schedule,
+    /// Who the customer must be.
+    pub segment: Segment,
+}
+
+/// A recurring schedule in the store's local time ("happy hours").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Schedule {
+    /// First local date (inclusive).
+    pub from_date: Option<NaiveDate>,
+    /// Last local date (inclusive).
+    pub to_date: Option<NaiveDate>,
+    /// Local weekdays; empty means every day.
+    pub weekdays: Vec<Weekday>,
+    /// Local hours; empty means all day.
+    pub hours: Vec<HourRange>,
+}
+
+impl Schedule {
+    /// Whether it constrains anything.
+    #[must_use]
+    pub fn is_always(&self) -> bool {
+        self.from_date.is_none()
+            && self.to_date.is_none()
+            && self.weekdays.is_empty()
+            && self.hours.is_empty()
+    }
+}
+
+/// Local hours `[from, to)`; a range with `from` after `to` runs past
+/// midnight (the weekday is the one of the moment priced).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HourRange {
+    /// Start (inclusive).
+    pub from: NaiveTime,
+    /// End (exclusive).
+    pub to: NaiveTime,
+}
+
+impl HourRange {
+    /// Whether `t` falls in the range.
+    #[must_use]
+    pub fn contains(&self, t: NaiveTime) -> bool {
+        if self.from <= self.to {
+            self.from <= t && t < self.to
+        } else {
+            t >= self.from || t < self.to
+        }
+    }
+}
+
+/// Who the customer must be. Any condition given needs an identified
+/// customer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Segment {
+    /// Their tier is one of these (by name).
+    pub tiers: Vec<String>,
+    /// Their gender is one of these.
+    pub genders: Vec<Gender>,
+    /// They are at least this old (full years on the store's local date).
+    pub min_age: Option<u32>,
+    /// They are at most this old.
+    pub max_age: Option<u32>,
+    /// The purchase falls in this window around their birthday.
+    pub birthday: Option<DayWindow>,
+    /// They have made no purchase yet.
+    pub new_customer: bool,
+    /// They carry one of these tags.
+    pub tags: Vec<String>,
+}
+
+impl Segment {
+    /// Whether it constrains anything.
+    #[must_use]
+    pub fn is_anyone(&self) -> bool {
+        self == &Segment::default()
+    }
+}
+
+/// How often and how much a promotion may give.
+///
+/// While offline the till enforces what it knows: its own counts and the
+/// customer's counts as last synced, passed in the pricing context.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Checks per customer.
+    pub per_customer: Option<u32>,
+    /// Applications within one check: sets of buy X get Y, N-th units,
+    /// bundles, or discounted units of a per-unit reward.
+    pub per_check: Option<u32>,
+    /// Checks overall.
+    pub total_uses: Option<u64>,
+    /// Money given overall.
+    pub budget: Option<Money>,
+}
+
 impl Promotion {
-    /// Whether it runs at `now` in `store`.
+    /// Whether its publication period and stores include `now` and `store`.
     #[must_use]
     pub fn is_active(&self, now: DateTime<Utc>, store: StoreId) -> bool {
         self.starts_at.is_none_or(|s| now >= s)
             && self.ends_at.is_none_or(|e| now < e)
             && (self.stores.is_empty() || self.stores.contains(&store))
     }
+
+    /// The exclusive group it belongs to.
+    #[must_use]
+    pub fn group_name(&self) -> &str {
+        self.group.as_deref().unwrap_or(DEFAULT_GROUP)
+    }
+}
+
+/// A coupon code as compared: trimmed, ASCII upper-case.
+#[must_use]
+pub fn normalize_coupon(code: &str) -> String {
+    code.trim().to_ascii_uppercase()
 }
 
 /// One fault in a ruleset, naming the rule and the field.
@@ -152,104 +621,25 @@ pub struct RulesetFault {
 pub struct InvalidRuleset(pub Vec<RulesetFault>);
 
 impl Ruleset {
-    /// Checks everything the engine relies on and reports every fault.
-    pub fn validate(&self) -> Result<(), InvalidRuleset> {
-        let mut faults = Vec::new();
-        let mut fault = |rule: String, field: &str, message: String| {
-            faults.push(RulesetFault {
-                rule,
-                field: field.to_owned(),
-                message,
-            });
-        };
-        let mut last: Option<Money> = None;
-        for (i, t) in self.programme.tiers.iter().enumerate() {
-            let rule = format!("tier[{i}] {:?}", t.name);
-            if t.name.trim().is_empty() {
-                fault(rule.clone(), "name", "must not be empty".into());
-            }
-            if t.min_lifetime_spend < Money::ZERO {
-                fault(
-                    rule.clone(),
-                    "min_lifetime_spend",
-                    "must not be negative".into(),
-                );
-            }
-            if let Some(prev) = last
-                && t.min_lifetime_spend <= prev
-            {
-                fault(
-                    rule.clone(),
-                    "min_lifetime_spend",
-                    format!("must be above the previous tier's {prev}"),
-                );
-            }
-            last = Some(t.min_lifetime_spend);
-        }
-        if let Some(earn) = &self.programme.earn {
-            if earn.per <= Money::ZERO {
-                fault("programme.earn".into(), "per", "must be above zero".into());
-            }
-            if !(0..=1_000_000).contains(&earn.points) {
-                fault(
-                    "programme.earn".into(),
-                    "points",
-                    "must be in 0..=1000000".into(),
-                );
-            }
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for p in &self.promotions {
-            let rule = format!("promotion {:?}", p.id.as_str());
-            if !seen.insert(&p.id) {
-                fault(rule.clone(), "id", "is used by another promotion".into());
-            }
-            if p.name.trim().is_empty() {
-                fault(rule.clone(), "name", "must not be empty".into());
-            }
-            match &p.target {
-                Target::Skus { skus } if skus.is_empty() => {
-                    fault(
-                        rule.clone(),
-                        "target.skus",
-                        "must list at least one SKU".into(),
-                    );
-                }
-                Target::Categories { categories } if categories.is_empty() => {
-                    fault(
-                        rule.clone(),
-                        "target.categories",
-                        "must list at least one category".into(),
-                    );
-                }
-                _ => {}
-            }
-            if let (Some(s), Some(e)) = (p.starts_at, p.ends_at)
-                && e <= s
-            {
-                fault(rule.clone(), "ends_at", "must be after starts_at".into());
-            }
-            if let Reward::PercentOff { percent } = p.reward
-                && percent.get() == 0
-            {
-                fault(rule, "reward.percent", "must be above 0".into());
-            }
-        }
-        if faults.is_empty() {
-            Ok(())
-        } else {
-            Err(InvalidRuleset(faults))
-        }
-    }
-
-    /// The tier for a lifetime spend: the highest whose threshold is reached.
+    /// The tier for a spend: the highest whose threshold is reached.
     #[must_use]
-    pub fn tier_for(&self, lifetime_spend: Money) -> Option<&Tier> {
+    pub fn tier_for(&self, spend: Money) -> Option<&Tier> {
         self.programme
             .tiers
             .iter()
             .rev()
-            .find(|t| lifetime_spend >= t.min_lifetime_spend)
+            .find(|t| spend >= t.min_lifetime_spend)
+    }
+
+    /// The tier for a customer's standing by the programme's
+    /// [`TierBasis`]; with a rolling window whose spend the caller does not
+    /// know, none.
+    #[must_use]
+    pub fn tier_for_standing(&self, standing: &crate::pricing::CustomerStanding) -> Option<&Tier> {
+        match self.programme.tier_basis {
+            TierBasis::LifetimeSpend => self.tier_for(standing.lifetime_spend),
+            TierBasis::RollingWindow { .. } => standing.window_spend.and_then(|s| self.tier_for(s)),
+        }
     }
 }
 

@@ -30,12 +30,14 @@ pub struct ErrorBody {
 pub mod sync {
     //! Register ↔ server.
 
-    use chrono::{DateTime, Utc};
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, NaiveDate, Utc};
     use serde::{Deserialize, Serialize};
 
     use crate::crypto::{Hash256, PublicKey};
-    use crate::identity::{Ean13, PhoneNumber};
-    use crate::ids::{CustomerId, MerchantId, RegisterId, Seq, StoreId};
+    use crate::identity::{Ean13, Gender, PhoneNumber};
+    use crate::ids::{CustomerId, MerchantId, PromotionId, RegisterId, Seq, StoreId};
     use crate::money::{Currency, Money};
     use crate::record::SignedRecord;
 
@@ -115,6 +117,22 @@ pub mod sync {
         pub points_balance: i64,
         /// Tokens issued before this instant are refused (revocation).
         pub tokens_valid_after: Option<DateTime<Utc>>,
+        /// Gender as given, for segment promotions.
+        #[serde(default)]
+        pub gender: Gender,
+        /// Birth date, for birthday bonuses and age segments.
+        #[serde(default)]
+        pub birth_date: Option<NaiveDate>,
+        /// Purchases (sales) the server has stored, if it says.
+        #[serde(default)]
+        pub purchases: Option<u64>,
+        /// Tags the merchant gave the customer.
+        #[serde(default)]
+        pub tags: Vec<String>,
+        /// Checks per promotion the customer used it on, as the server
+        /// knows them (for per-customer limits).
+        #[serde(default)]
+        pub promotion_uses: BTreeMap<PromotionId, u64>,
     }
 
     /// `GET /api/v1/customers/changes?after=C`: customers changed after a cursor.
@@ -440,9 +458,10 @@ pub mod till {
     use crate::barcode::{Gs1Element, Gtin, ProductFormat};
     use crate::basket::Line;
     use crate::coupon::CouponCode;
-    use crate::ids::{CustomerId, RulesetVersion, Seq};
+    use crate::ids::{CustomerId, PromotionId, RegisterId, RulesetVersion, Seq, Sku};
+    use crate::money::{Money, Quantity};
     use crate::pricing::PricedCheck;
-    use crate::record::IdentifiedBy;
+    use crate::record::{IdentifiedBy, RecordLine};
 
     /// How the cashier identifies a customer: exactly one field.
     #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -492,8 +511,109 @@ pub mod till {
         pub customer: Option<CustomerBrief>,
         /// The ruleset version priced with.
         pub ruleset_version: Option<RulesetVersion>,
+        /// Coupon codes entered.
+        #[serde(default)]
+        pub coupons: Vec<String>,
+        /// Points the customer asked to pay with; `pricing.points_redeemed`
+        /// says how many the programme allows.
+        #[serde(default)]
+        pub redeem_points: i64,
         /// Pricing of the lines as they stand.
         pub pricing: PricedCheck,
+    }
+
+    /// `PUT /v1/checks/{id}/coupons`: the coupon codes entered on the check
+    /// (replacing any before).
+    #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SetCoupons {
+        /// The codes, as typed or scanned.
+        pub codes: Vec<String>,
+    }
+
+    /// `POST /v1/checks/{id}/coupons`: one more coupon code.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct AddCoupon {
+        /// The code.
+        pub code: String,
+    }
+
+    /// `POST /v1/checks/{id}/redeem`: pay with up to `points` points (0 to
+    /// stop). The agent allows at most the cached balance (pending local
+    /// redemptions already taken off) and what the programme allows on the
+    /// check.
+    #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Redeem {
+        /// Points asked for.
+        pub points: i64,
+    }
+
+    /// The sale a return refers to.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    pub enum OriginalSale {
+        /// By register and seq.
+        Seq {
+            /// The register that sold (this one: the original must be in
+            /// its outbox).
+            register_id: RegisterId,
+            /// Its seq.
+            seq: Seq,
+        },
+        /// By the purchase record's id.
+        Record {
+            /// The id.
+            record_id: Uuid,
+        },
+    }
+
+    /// A line coming back: the original line by position (`line_no`, from
+    /// 0) or by SKU (the earliest lines of that SKU with something left).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReturnItem {
+        /// The original line's position.
+        #[serde(default)]
+        pub line_no: Option<u32>,
+        /// Or its SKU.
+        #[serde(default)]
+        pub sku: Option<Sku>,
+        /// How much comes back.
+        pub quantity: Quantity,
+    }
+
+    /// `POST /v1/returns`: a return of lines of a sale this register made.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReturnRequest {
+        /// The sale.
+        pub original: OriginalSale,
+        /// What comes back.
+        pub lines: Vec<ReturnItem>,
+    }
+
+    /// The reply to a return: the signed return record is durable in the
+    /// outbox.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct ReturnCommitted {
+        /// The return record's id.
+        pub record_id: Uuid,
+        /// Its seq.
+        pub seq: Seq,
+        /// The sale's record id.
+        pub original_record_id: Uuid,
+        /// Money to give back to the customer.
+        pub refund: Money,
+        /// Points taken back from the customer.
+        pub points_clawed_back: i64,
+        /// Points given back to the customer.
+        pub points_restored: i64,
+        /// Promotions whose use was given back.
+        pub uses_returned: Vec<PromotionId>,
+        /// The return's lines as recorded (negative money).
+        pub lines: Vec<RecordLine>,
     }
 
     /// The reply to a commit: the record is durable in the outbox.

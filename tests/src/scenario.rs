@@ -7,7 +7,7 @@ use serde_json::json;
 use shared::identity::{Gender, PhoneNumber};
 use shared::ids::{Category, MerchantId, PromotionId, Sku};
 use shared::money::{BasisPoints, Currency, Money};
-use shared::ruleset::{EarnRule, Programme, Promotion, Reward, Ruleset, Target, Tier};
+use shared::ruleset::{Apply, EarnRule, Programme, Promotion, Reward, Ruleset, Target, Tier};
 use shared::wire::admin::{CustomerView, Merchant, NewCustomer, NewStore, Store};
 
 use crate::clients::AdminClient;
@@ -114,25 +114,54 @@ pub fn programme() -> Ruleset {
                     name: "Bronze".into(),
                     min_lifetime_spend: money(0),
                     discount: bp(0),
+                    earn: None,
                 },
                 Tier {
                     name: "Silver".into(),
                     min_lifetime_spend: money(2_000_000),
                     discount: bp(300),
+                    earn: None,
                 },
                 Tier {
                     name: "Gold".into(),
                     min_lifetime_spend: money(8_000_000),
                     discount: bp(700),
+                    earn: None,
                 },
             ],
             earn: Some(EarnRule {
                 per: money(10_000),
                 points: 1,
                 excluded_categories: vec![Category::parse("tobacco").expect("constant")],
+                excluded_skus: vec![],
+                category_rates: vec![],
             }),
+            ..Programme::default()
         },
         promotions: vec![dairy_promotion()],
+    }
+}
+
+/// The options of a promotion left at their defaults: no exclusions,
+/// conditions, limits, group or coupon.
+fn promotion_defaults() -> Promotion {
+    Promotion {
+        id: PromotionId::parse("defaults").expect("constant"),
+        name: String::new(),
+        description: String::new(),
+        target: Target::Basket,
+        reward: Reward::ExtraPoints { points: 1 },
+        starts_at: None,
+        ends_at: None,
+        stores: vec![],
+        priority: 0,
+        combines_with_tier: false,
+        funded_by: None,
+        exclude: Default::default(),
+        conditions: Default::default(),
+        limits: Default::default(),
+        group: None,
+        coupon: None,
     }
 }
 
@@ -145,13 +174,17 @@ pub fn dairy_promotion() -> Promotion {
         target: Target::Categories {
             categories: vec![Category::parse("dairy").expect("constant")],
         },
-        reward: Reward::PercentOff { percent: bp(1000) },
+        reward: Reward::PercentOff {
+            percent: bp(1000),
+            apply: Apply::Each,
+        },
         starts_at: None,
         ends_at: None,
         stores: vec![],
         priority: 0,
         combines_with_tier: true,
         funded_by: None,
+        ..promotion_defaults()
     }
 }
 
@@ -165,13 +198,17 @@ pub fn bread_promotion() -> Promotion {
         target: Target::Skus {
             skus: vec![Sku::parse(CATALOG[3].sku).expect("constant")],
         },
-        reward: Reward::PercentOff { percent: bp(2000) },
+        reward: Reward::PercentOff {
+            percent: bp(2000),
+            apply: Apply::Each,
+        },
         starts_at: None,
         ends_at: None,
         stores: vec![],
         priority: 10,
         combines_with_tier: false,
         funded_by: Some("Хлебозавод №1".into()),
+        ..promotion_defaults()
     }
 }
 

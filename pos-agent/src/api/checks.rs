@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use shared::basket::Line;
-use shared::wire::till::{AttachCustomer, CheckView, Committed};
+use shared::wire::till::{AddCoupon, AttachCustomer, CheckView, Committed, Redeem, SetCoupons};
 use uuid::Uuid;
 
 use super::{ApiState, Json, Path};
@@ -54,6 +54,34 @@ pub async fn detach_customer(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<CheckView>> {
     Ok(Json(s.agent.detach_customer(id)?))
+}
+
+/// `PUT /v1/checks/{id}/coupons`: the coupon codes entered, replacing any
+/// before.
+pub async fn set_coupons(
+    State(s): State<ApiState>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<SetCoupons>,
+) -> ApiResult<Json<CheckView>> {
+    Ok(Json(s.agent.set_coupons(id, body.codes)?))
+}
+
+/// `POST /v1/checks/{id}/coupons`: one more coupon code.
+pub async fn add_coupon(
+    State(s): State<ApiState>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<AddCoupon>,
+) -> ApiResult<Json<CheckView>> {
+    Ok(Json(s.agent.add_coupon(id, body.code)?))
+}
+
+/// `POST /v1/checks/{id}/redeem`: pay with up to `points` points.
+pub async fn redeem(
+    State(s): State<ApiState>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Redeem>,
+) -> ApiResult<Json<CheckView>> {
+    Ok(Json(s.agent.redeem(id, body.points)?))
 }
 
 /// `POST /v1/checks/{id}/price`: prices with the ruleset in use now.

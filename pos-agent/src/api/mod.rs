@@ -8,9 +8,12 @@
 //! | `POST /v1/checks/{id}/lines` | [`checks::add_line`] |
 //! | `DELETE /v1/checks/{id}/lines/{line_id}` | [`checks::remove_line`] |
 //! | `PUT`, `DELETE /v1/checks/{id}/customer` | [`checks::attach_customer`], [`checks::detach_customer`] |
+//! | `PUT`, `POST /v1/checks/{id}/coupons` | [`checks::set_coupons`], [`checks::add_coupon`] |
+//! | `POST /v1/checks/{id}/redeem` | [`checks::redeem`] |
 //! | `POST /v1/checks/{id}/price` | [`checks::price`] |
 //! | `POST /v1/checks/{id}/commit` | [`checks::commit`] |
 //! | `POST /v1/checks/{id}/cancel` | [`checks::cancel`] |
+//! | `POST /v1/returns` | [`returns::create`] |
 //! | `GET /v1/events` | [`events::stream`] |
 //! | `GET /v1/status` | [`status::status`] |
 //! | `GET /v1/scanners` | [`scanners::list`] |
@@ -21,6 +24,7 @@
 
 pub mod checks;
 pub mod events;
+pub mod returns;
 pub mod scanners;
 pub mod status;
 
@@ -75,9 +79,15 @@ pub fn router(state: ApiState) -> Router {
             "/v1/checks/{id}/customer",
             put(checks::attach_customer).delete(checks::detach_customer),
         )
+        .route(
+            "/v1/checks/{id}/coupons",
+            put(checks::set_coupons).post(checks::add_coupon),
+        )
+        .route("/v1/checks/{id}/redeem", post(checks::redeem))
         .route("/v1/checks/{id}/price", post(checks::price))
         .route("/v1/checks/{id}/commit", post(checks::commit))
         .route("/v1/checks/{id}/cancel", post(checks::cancel))
+        .route("/v1/returns", post(returns::create))
         .route("/v1/events", get(events::stream))
         .route("/v1/status", get(status::status))
         .route("/v1/scanners", get(scanners::list))

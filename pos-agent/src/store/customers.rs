@@ -10,11 +10,17 @@
 //! that stores the record, so such a snapshot already includes it. Until
 //! then the effect counts, so a customer never loses a local purchase from
 //! their standing, and never counts it twice once a fresh snapshot arrived.
+//!
+//! Promotion uses follow the same rule: the snapshot's counts per
+//! promotion plus the pending uses of local commits (`pending_uses`),
+//! settled together with the effects.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use shared::identity::{Ean13, PhoneNumber};
-use shared::ids::{CustomerId, Seq};
+use shared::identity::{Ean13, Gender, PhoneNumber};
+use shared::ids::{CustomerId, PromotionId, Seq};
 use shared::money::Money;
 use shared::pricing::CustomerStanding;
 use shared::wire::sync::CustomerSnapshot;
@@ -41,6 +47,8 @@ pub struct CachedCustomer {
     pub name: String,
     /// Snapshot plus pending effects.
     pub standing: CustomerStanding,
+    /// Checks per promotion: the snapshot's counts plus pending local uses.
+    pub uses: BTreeMap<PromotionId, u64>,
 }
 
 /// Looks a customer up in the cache.
@@ -50,30 +58,55 @@ pub fn find(conn: &Connection, key: CustomerKey<'_>) -> Result<Option<CachedCust
         CustomerKey::Card(card) => ("card_number = ?1", card.as_str().to_owned().into()),
         CustomerKey::Phone(phone) => ("phone = ?1", phone.as_str().to_owned().into()),
     };
-    let sql =
-        format!("SELECT id, name, lifetime_spend, points_balance FROM customers WHERE {clause}");
+    let sql = format!(
+        "SELECT id, name, lifetime_spend, points_balance, gender, birth_date, purchases, tags,
+                promotion_uses
+         FROM customers WHERE {clause}"
+    );
     let row = conn
         .query_row(&sql, [value], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
+            Ok(Row {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                spend: r.get(2)?,
+                points: r.get(3)?,
+                gender: r.get(4)?,
+                birth_date: r.get(5)?,
+                purchases: r.get(6)?,
+                tags: r.get(7)?,
+                uses: r.get(8)?,
+            })
         })
         .optional()?;
-    let Some((id, name, spend, points)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
-    let id = CustomerId::new(id).map_err(|e| corrupt("customer id", e))?;
-    let (pending_spend, pending_points) = pending(conn, id)?;
+    let id = CustomerId::new(row.id).map_err(|e| corrupt("customer id", e))?;
+    let pending = pending(conn, id)?;
+    let birth_date = row
+        .birth_date
+        .map(|d| d.parse::<NaiveDate>())
+        .transpose()
+        .map_err(|e| corrupt("birth date", e))?;
+    let tags: Vec<String> = serde_json::from_str(&row.tags).map_err(|e| corrupt("tags", e))?;
+    let mut uses: BTreeMap<PromotionId, u64> =
+        serde_json::from_str(&row.uses).map_err(|e| corrupt("promotion uses", e))?;
+    add_uses(&mut uses, &pending.uses);
+    let mut standing = standing(
+        i128::from(row.spend) + pending.spend,
+        i128::from(row.points) + pending.points,
+    );
+    standing.gender = Gender::from_code(&row.gender);
+    standing.birth_date = birth_date;
+    standing.purchases = row
+        .purchases
+        .map(|n| u64::try_from(n.saturating_add(pending.purchases)).unwrap_or(0));
+    standing.tags = tags;
     Ok(Some(CachedCustomer {
         id,
-        name,
-        standing: standing(
-            i128::from(spend) + pending_spend,
-            i128::from(points) + pending_points,
-        ),
+        name: row.name,
+        standing,
+        uses,
     }))
 }
 
@@ -100,24 +133,74 @@ pub fn tokens_valid_after(
         .transpose()
 }
 
-/// The standing of a customer who is not in the cache yet: their pending
-/// effects alone.
-pub fn uncached_standing(
-    conn: &Connection,
-    id: CustomerId,
-) -> Result<CustomerStanding, StoreError> {
-    let (spend, points) = pending(conn, id)?;
-    Ok(standing(spend, points))
+/// A `customers` row as stored.
+struct Row {
+    id: i64,
+    name: String,
+    spend: i64,
+    points: i64,
+    gender: String,
+    birth_date: Option<String>,
+    purchases: Option<i64>,
+    tags: String,
+    uses: String,
 }
 
-fn pending(conn: &Connection, id: CustomerId) -> Result<(i128, i128), StoreError> {
-    let (spend, points): (i64, i64) = conn.query_row(
-        "SELECT IFNULL(SUM(spend_delta), 0), IFNULL(SUM(points_delta), 0)
+fn add_uses(into: &mut BTreeMap<PromotionId, u64>, pending: &BTreeMap<PromotionId, i64>) {
+    for (id, &n) in pending {
+        let e = into.entry(id.clone()).or_default();
+        *e = u64::try_from(i64::try_from(*e).unwrap_or(i64::MAX).saturating_add(n)).unwrap_or(0);
+    }
+    into.retain(|_, n| *n > 0);
+}
+
+/// A customer who is not in the cache yet: their pending effects alone
+/// (purchases unknown), and their pending uses.
+pub fn uncached(
+    conn: &Connection,
+    id: CustomerId,
+) -> Result<(CustomerStanding, BTreeMap<PromotionId, u64>), StoreError> {
+    let pending = pending(conn, id)?;
+    let mut uses = BTreeMap::new();
+    add_uses(&mut uses, &pending.uses);
+    Ok((standing(pending.spend, pending.points), uses))
+}
+
+/// A customer's local effects the server has not reflected yet.
+struct Pending {
+    spend: i128,
+    points: i128,
+    purchases: i64,
+    uses: BTreeMap<PromotionId, i64>,
+}
+
+fn pending(conn: &Connection, id: CustomerId) -> Result<Pending, StoreError> {
+    let (spend, points, purchases): (i64, i64, i64) = conn.query_row(
+        "SELECT IFNULL(SUM(spend_delta), 0), IFNULL(SUM(points_delta), 0),
+                IFNULL(SUM(purchases_delta), 0)
          FROM pending_effects WHERE customer_id = ?1",
         [id.get()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    Ok((i128::from(spend), i128::from(points)))
+    let mut stmt = conn.prepare_cached(
+        "SELECT promotion_id, SUM(uses) FROM pending_uses WHERE customer_id = ?1
+         GROUP BY promotion_id",
+    )?;
+    let rows = stmt.query_map([id.get()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut uses = BTreeMap::new();
+    for row in rows {
+        let (promotion, n) = row?;
+        let promotion = PromotionId::parse(promotion).map_err(|e| corrupt("promotion id", e))?;
+        uses.insert(promotion, n);
+    }
+    Ok(Pending {
+        spend: i128::from(spend),
+        points: i128::from(points),
+        purchases,
+        uses,
+    })
 }
 
 /// Standing from wide sums, saturating: it is an estimate for pricing and
@@ -131,6 +214,7 @@ fn standing(spend: i128, points: i128) -> CustomerStanding {
         } else {
             i64::MAX
         }),
+        ..CustomerStanding::default()
     }
 }
 
@@ -158,14 +242,21 @@ pub fn apply_changes(
                 params![phone.as_str(), c.id.get()],
             )?;
         }
+        let tags = serde_json::to_string(&c.tags).map_err(|e| corrupt("tags", e))?;
+        let uses =
+            serde_json::to_string(&c.promotion_uses).map_err(|e| corrupt("promotion uses", e))?;
         tx.execute(
             "INSERT INTO customers
-                 (id, name, card_number, phone, lifetime_spend, points_balance, tokens_valid_after, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 (id, name, card_number, phone, lifetime_spend, points_balance, tokens_valid_after,
+                  updated_at, gender, birth_date, purchases, tags, promotion_uses)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (id) DO UPDATE SET
                  name = excluded.name, card_number = excluded.card_number, phone = excluded.phone,
                  lifetime_spend = excluded.lifetime_spend, points_balance = excluded.points_balance,
-                 tokens_valid_after = excluded.tokens_valid_after, updated_at = excluded.updated_at",
+                 tokens_valid_after = excluded.tokens_valid_after, updated_at = excluded.updated_at,
+                 gender = excluded.gender, birth_date = excluded.birth_date,
+                 purchases = excluded.purchases, tags = excluded.tags,
+                 promotion_uses = excluded.promotion_uses",
             params![
                 c.id.get(),
                 c.name,
@@ -175,11 +266,21 @@ pub fn apply_changes(
                 c.points_balance,
                 c.tokens_valid_after.map(|t| t.to_rfc3339()),
                 now.to_rfc3339(),
+                c.gender.code(),
+                c.birth_date.map(|d| d.to_string()),
+                c.purchases.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+                tags,
+                uses,
             ],
         )?;
+        let settled = acked_before_request.map_or(0, Seq::get);
         tx.execute(
             "DELETE FROM pending_effects WHERE customer_id = ?1 AND seq <= ?2",
-            params![c.id.get(), acked_before_request.map_or(0, Seq::get)],
+            params![c.id.get(), settled],
+        )?;
+        tx.execute(
+            "DELETE FROM pending_uses WHERE customer_id = ?1 AND seq <= ?2",
+            params![c.id.get(), settled],
         )?;
     }
     tx.execute(
@@ -225,6 +326,11 @@ mod tests {
             lifetime_spend: Money::from_minor(spend).unwrap(),
             points_balance: points,
             tokens_valid_after: None,
+            gender: Gender::Female,
+            birth_date: NaiveDate::from_ymd_opt(1990, 9, 23),
+            purchases: Some(3),
+            tags: vec!["staff".into()],
+            promotion_uses: BTreeMap::from([(PromotionId::parse("milk").unwrap(), 2)]),
         }
     }
 
@@ -321,14 +427,60 @@ mod tests {
     }
 
     #[test]
+    fn segments_purchases_and_promotion_uses_come_from_the_snapshot_plus_pending() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(5).unwrap();
+        apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
+        let milk = PromotionId::parse("milk").unwrap();
+        let cached = find(&conn, CustomerKey::Id(id)).unwrap().unwrap();
+        assert_eq!(cached.standing.gender, Gender::Female);
+        assert_eq!(
+            cached.standing.birth_date,
+            NaiveDate::from_ymd_opt(1990, 9, 23)
+        );
+        assert_eq!(cached.standing.purchases, Some(3));
+        assert_eq!(cached.standing.tags, vec!["staff".to_owned()]);
+        assert_eq!(cached.uses, BTreeMap::from([(milk.clone(), 2)]));
+
+        let seq = outbox::commit(&mut conn, &key(), |seq, prev| {
+            let mut r = sale(seq, prev);
+            r.customer = Some(RecordCustomer {
+                id,
+                identified_by: IdentifiedBy::Card,
+            });
+            r.applied = vec![shared::pricing::AppliedRule {
+                rule: shared::pricing::RuleRef::Promotion(milk.clone()),
+                discount: Money::from_minor(50).unwrap(),
+                funded_by: None,
+            }];
+            r
+        })
+        .unwrap()
+        .seq;
+        let cached = find(&conn, CustomerKey::Id(id)).unwrap().unwrap();
+        assert_eq!(cached.standing.purchases, Some(4));
+        assert_eq!(cached.uses, BTreeMap::from([(milk.clone(), 3)]));
+        assert_eq!(
+            outbox::till_usage(&conn).unwrap(),
+            BTreeMap::from([(milk.clone(), (1, 50))])
+        );
+
+        // A snapshot after the ack includes the use; nothing counts twice.
+        let mut settled = snapshot(5, 1000, 10);
+        settled.purchases = Some(4);
+        settled.promotion_uses.insert(milk.clone(), 3);
+        apply_changes(&mut conn, &[settled], Some(seq), 2, now()).unwrap();
+        let cached = find(&conn, CustomerKey::Id(id)).unwrap().unwrap();
+        assert_eq!(cached.standing.purchases, Some(4));
+        assert_eq!(cached.uses, BTreeMap::from([(milk, 3)]));
+    }
+
+    #[test]
     fn an_uncached_customer_stands_on_pending_effects_alone() {
         let (_dir, mut conn) = temp_db();
         let id = CustomerId::new(9).unwrap();
-        assert_eq!(
-            uncached_standing(&conn, id).unwrap(),
-            CustomerStanding::default()
-        );
+        assert_eq!(uncached(&conn, id).unwrap().0, CustomerStanding::default());
         commit_for(&mut conn, id, 300, 3);
-        assert_eq!(uncached_standing(&conn, id).unwrap().points_balance, 3);
+        assert_eq!(uncached(&conn, id).unwrap().0.points_balance, 3);
     }
 }

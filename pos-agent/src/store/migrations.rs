@@ -85,9 +85,43 @@ ALTER TABLE rulesets ADD COLUMN in_use_since TEXT;
 UPDATE rulesets SET in_use_since = activated_at;
 ";
 
+/// The engine of issue 3: what the customer cache knows for segments and
+/// bonuses, per-customer promotion uses (synced and pending), the till's
+/// own promotion usage, and which records return which sale.
+const V3: &str = r"
+ALTER TABLE customers ADD COLUMN gender TEXT NOT NULL DEFAULT 'unspecified';
+ALTER TABLE customers ADD COLUMN birth_date TEXT;
+ALTER TABLE customers ADD COLUMN purchases INTEGER;
+ALTER TABLE customers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE customers ADD COLUMN promotion_uses TEXT NOT NULL DEFAULT '{}';
+
+ALTER TABLE pending_effects ADD COLUMN purchases_delta INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE pending_uses (
+    seq          INTEGER NOT NULL REFERENCES outbox (seq),
+    customer_id  INTEGER NOT NULL,
+    promotion_id TEXT    NOT NULL,
+    uses         INTEGER NOT NULL,
+    PRIMARY KEY (seq, promotion_id)
+);
+CREATE INDEX pending_uses_by_customer ON pending_uses (customer_id);
+
+CREATE TABLE till_usage (
+    promotion_id TEXT    PRIMARY KEY,
+    uses         INTEGER NOT NULL,
+    spent        INTEGER NOT NULL
+);
+
+CREATE TABLE returns (
+    original_id TEXT    NOT NULL,
+    seq         INTEGER NOT NULL REFERENCES outbox (seq),
+    PRIMARY KEY (original_id, seq)
+);
+";
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 #[cfg(test)]

@@ -11,10 +11,11 @@
 //! retention, a chunk at a time.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use shared::crypto::{Hash256, Signature, SigningKey, from_base64};
-use shared::ids::Seq;
-use shared::record::{PurchaseRecord, SignedRecord};
+use shared::ids::{PromotionId, Seq};
+use shared::record::{PurchaseRecord, RecordKind, SignedRecord};
+use uuid::Uuid;
 
 use super::sync_state::{self, StoredClockOffset};
 use super::{StoreError, corrupt, optional_seq};
@@ -67,9 +68,34 @@ pub fn commit(
     key: &SigningKey,
     build: impl FnOnce(Seq, Hash256) -> PurchaseRecord,
 ) -> Result<PurchaseRecord, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    commit_with(conn, key, |_, seq, prev| {
+        Ok::<_, StoreError>(build(seq, prev))
+    })
+}
+
+/// Like [`commit`], but `build` reads the database inside the transaction
+/// (a return reads its sale and the earlier returns) and may refuse.
+pub fn commit_with<E: From<StoreError>>(
+    conn: &mut Connection,
+    key: &SigningKey,
+    build: impl FnOnce(&Connection, Seq, Hash256) -> Result<PurchaseRecord, E>,
+) -> Result<PurchaseRecord, E> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
     let head = head(&tx)?;
-    let record = build(head.next_seq(), head.hash);
+    let record = build(&tx, head.next_seq(), head.hash)?;
+    append(&tx, key, &record)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(record)
+}
+
+/// Appends a built record and its effects inside the caller's transaction.
+fn append(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SigningKey,
+    record: &PurchaseRecord,
+) -> Result<(), StoreError> {
     let (signed, hash) = record.seal(key)?;
     let body = from_base64(&signed.body).ok_or_else(|| corrupt("sealed body", "not base64"))?;
     tx.execute(
@@ -86,24 +112,109 @@ pub fn commit(
             record.wall_time.to_rfc3339(),
         ],
     )?;
+    let deltas = record.usage_deltas();
     if let Some(customer) = record.customer {
+        let purchases = i64::from(record.kind == RecordKind::Sale);
         tx.execute(
-            "INSERT INTO pending_effects (seq, customer_id, spend_delta, points_delta)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO pending_effects (seq, customer_id, spend_delta, points_delta, purchases_delta)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 record.seq.get(),
                 customer.id.get(),
                 record.total.minor(),
                 record.points_earned - record.points_redeemed,
+                purchases,
             ],
+        )?;
+        for d in deltas.iter().filter(|d| d.uses != 0) {
+            tx.execute(
+                "INSERT INTO pending_uses (seq, customer_id, promotion_id, uses)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    record.seq.get(),
+                    customer.id.get(),
+                    d.promotion.as_str(),
+                    d.uses
+                ],
+            )?;
+        }
+    }
+    for d in &deltas {
+        tx.execute(
+            "INSERT INTO till_usage (promotion_id, uses, spent) VALUES (?1, ?2, ?3)
+             ON CONFLICT (promotion_id) DO UPDATE SET
+                 uses = uses + excluded.uses, spent = spent + excluded.spent",
+            params![d.promotion.as_str(), d.uses, d.spent.minor()],
+        )?;
+    }
+    if let RecordKind::Return { original, .. } = &record.kind {
+        tx.execute(
+            "INSERT INTO returns (original_id, seq) VALUES (?1, ?2)",
+            params![original.id.to_string(), record.seq.get()],
         )?;
     }
     tx.execute(
         "UPDATE meta SET head_seq = ?1, head_hash = ?2 WHERE id = 1",
         params![record.seq.get(), hash.0.as_slice()],
     )?;
-    tx.commit()?;
-    Ok(record)
+    Ok(())
+}
+
+/// A committed record of this register, by seq.
+pub fn record_at(conn: &Connection, seq: Seq) -> Result<Option<PurchaseRecord>, StoreError> {
+    record_where(conn, "seq = ?1", seq.get().into())
+}
+
+/// A committed record of this register, by id.
+pub fn record_by_id(conn: &Connection, id: Uuid) -> Result<Option<PurchaseRecord>, StoreError> {
+    record_where(conn, "record_id = ?1", id.to_string().into())
+}
+
+fn record_where(
+    conn: &Connection,
+    clause: &str,
+    value: rusqlite::types::Value,
+) -> Result<Option<PurchaseRecord>, StoreError> {
+    let body: Option<Vec<u8>> = conn
+        .query_row(
+            &format!("SELECT body FROM outbox WHERE {clause}"),
+            [value],
+            |r| r.get(0),
+        )
+        .optional()?;
+    body.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt("outbox record", e)))
+        .transpose()
+}
+
+/// The returns of a sale committed here, in seq order.
+pub fn returns_of(conn: &Connection, original: Uuid) -> Result<Vec<PurchaseRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.body FROM returns r JOIN outbox o ON o.seq = r.seq
+         WHERE r.original_id = ?1 ORDER BY r.seq",
+    )?;
+    let rows = stmt.query_map([original.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+    rows.map(|b| serde_json::from_slice(&b?).map_err(|e| corrupt("outbox record", e)))
+        .collect()
+}
+
+/// The till's own usage of promotions: `(uses, money given)` each.
+pub fn till_usage(
+    conn: &Connection,
+) -> Result<std::collections::BTreeMap<PromotionId, (i64, i64)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT promotion_id, uses, spent FROM till_usage")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, uses, spent) = row?;
+        let id = PromotionId::parse(id).map_err(|e| corrupt("promotion id", e))?;
+        Ok((id, (uses, spent)))
+    })
+    .collect()
 }
 
 /// The next records to upload.

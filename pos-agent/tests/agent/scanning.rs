@@ -233,6 +233,11 @@ async fn revoked_tokens_are_refused_and_typed_phones_identify() {
         lifetime_spend: Money::from_minor(0).unwrap(),
         points_balance: 0,
         tokens_valid_after: Some(revoked_at),
+        gender: Default::default(),
+        birth_date: None,
+        purchases: None,
+        tags: Vec::new(),
+        promotion_uses: Default::default(),
     }];
     let url = fake_server(Arc::clone(&fake)).await;
     let (scanner, scans) = tokio::sync::mpsc::channel(8);

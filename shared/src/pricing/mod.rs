@@ -1,86 +1,78 @@
 //! The pricing engine: a basket, a customer's standing and the ruleset in;
-//! per-line discounts that sum exactly, points to earn, an explanation and
-//! receipt text out. Pure and deterministic; the caller supplies the time.
+//! per-line discounts that sum exactly, points to earn and to spend, an
+//! explanation and receipt text out. Pure and deterministic; the caller
+//! supplies the time, the store's time zone, coupons and usage counts.
 //!
 //! # Order of application
 //!
-//! 1. **Line promotions.** Each line gets the single best active promotion
-//!    targeting its SKU or category: the largest discount, then the higher
-//!    priority, then the smaller id. Discounts are rounded per line.
-//! 2. **Tier discount.** The customer's tier percent of the sum of eligible
-//!    lines (those without a promotion, or whose promotion
-//!    `combines_with_tier`), computed once on the check and allocated over
-//!    those lines by largest remainder.
-//! 3. **Points.** `points` per full `per` of the amount paid on lines not in
-//!    an excluded category, rounded down, allocated over those lines.
+//! 1. **Candidates.** Promotions are found through indexes by SKU and
+//!    category (plus those targeting the whole basket), so the cost grows
+//!    with the rules that can match the lines, not with all rules. A
+//!    promotion locked by a coupon is a candidate only when its code was
+//!    entered.
+//! 2. **Conditions and limits** of each candidate: period, stores, brands,
+//!    the local schedule in the store's time zone, basket minimums, required
+//!    products, the customer segment, and the known usage against uses per
+//!    customer, overall uses and budget. A failing candidate is explained
+//!    and dropped.
+//! 3. **Exclusive groups**, in the order of `programme.stacking.groups`
+//!    (the default group first unless listed). Within a group a line takes
+//!    at most one promotion's discount: *best for customer* applies the
+//!    offer saving the most first (then higher priority, smaller id,
+//!    content rank of the line) and re-evaluates the others on the lines
+//!    left; *first by priority* lets promotions take free lines in priority
+//!    order. Per-line rewards (a percentage or amount off each line, a
+//!    special price) offer each line separately; buy X get Y, N-th item,
+//!    bundles, amounts or percentages off a set, and any reward with a
+//!    per-check limit or a budget make one offer over their lines. Later
+//!    groups stack on the prices earlier ones left.
+//! 4. **Tier discount.** The customer's tier percent of the sum of the
+//!    lines whose promotions all `combine_with_tier`, taken once on the
+//!    check (rounded down) and spread over them by largest remainder.
+//! 5. **Points as money,** if asked: whole points at the programme's rate,
+//!    at most `max_share` of what is left to pay, at most the balance.
+//! 6. **Points earned** on the amount paid: lines grouped by earn rate
+//!    (category rate, else the tier's, else the base) and multiplier, each
+//!    group earning `points` per full `per`; extra points, the welcome bonus
+//!    and the birthday bonus on top. Points are spread over the lines, so a
+//!    return can claw back exactly what its lines earned.
 //!
-//! Rules are indexed by SKU and category, so the cost of pricing grows with
-//! the rules that can match a line, not with all rules.
+//! Every discount is cut to the line's **floor**: never below zero, never
+//! below the merchant's minimum unit price, never more than
+//! `max_line_discount` of the line. Every tie-break between lines goes by
+//! their content ([`allocation`]), so the result never depends on the
+//! order of lines. Rounding is declared in [`crate::money`].
 
 pub mod allocation;
+mod explain;
+mod finish;
+mod input;
+mod offers;
+mod prepared;
 mod receipt;
+mod stacking;
+
+#[cfg(test)]
+pub(crate) mod reference;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::basket::{BasketError, Line, validate_basket};
-use crate::ids::{Category, PromotionId, Sku, StoreId};
-use crate::money::{Money, round_half_up};
-use crate::ruleset::{InvalidRuleset, Promotion, Reward, Ruleset, Target};
+use crate::ids::{Category, Sku};
+use crate::money::Money;
+use crate::ruleset::{
+    DEFAULT_GROUP, GroupPolicy, InvalidRuleset, Reward, Ruleset, Target, normalize_coupon,
+};
 
 pub use allocation::allocate;
+pub use explain::{AppliedRule, BlockReason, BlockedRule, Condition, Limit, PointsAward, RuleRef};
+pub use input::{CustomerStanding, LeasedQuota, PricingContext, PromotionUsage, UsageCounts};
 pub use receipt::Receipt;
 
-/// What the engine knows about the customer, from the till's cache.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustomerStanding {
-    /// Lifetime spend net of returns, which picks the tier.
-    pub lifetime_spend: Money,
-    /// Available points.
-    pub points_balance: i64,
-}
-
-/// Where and when the check is priced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PricingContext {
-    /// The store of the register.
-    pub store: StoreId,
-    /// The time, from the caller's clock.
-    pub now: DateTime<Utc>,
-}
-
-/// A rule that gave something.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
-pub enum RuleRef {
-    /// A programme tier, by name.
-    Tier(String),
-    /// A promotion.
-    Promotion(PromotionId),
-}
-
-/// A discount a rule gave on a line or on the check.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppliedRule {
-    /// The rule.
-    pub rule: RuleRef,
-    /// The amount it took off.
-    pub discount: Money,
-    /// Who funds it, for partner promotions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub funded_by: Option<String>,
-}
-
-/// Why a rule that could have applied did not.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockedRule {
-    /// The rule.
-    pub rule: RuleRef,
-    /// Why, in English.
-    pub reason: String,
-}
+use prepared::{Cand, Prepared, check_eligible, excluded};
+use stacking::{Candidate, Running, apply_group};
 
 /// A priced line, in the order the lines came.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,11 +81,11 @@ pub struct PricedLine {
     pub amount: Money,
     /// Everything taken off this line.
     pub discount: Money,
-    /// `amount − discount`, never negative.
+    /// `amount − discount`, never below the line's floor.
     pub total: Money,
     /// Points this line earns.
     pub points: i64,
-    /// Per-rule parts of `discount`.
+    /// Per-rule parts of `discount`, in the order applied.
     pub applied: Vec<AppliedRule>,
 }
 
@@ -104,18 +96,31 @@ pub struct PricedCheck {
     pub lines: Vec<PricedLine>,
     /// Sum of line amounts.
     pub subtotal: Money,
-    /// Sum of line discounts.
+    /// Sum of line discounts (points paid as money included).
     pub discount: Money,
     /// `subtotal − discount`.
     pub total: Money,
     /// Points earned by the check.
     pub points_earned: i64,
+    /// Points spent on the check.
+    #[serde(default)]
+    pub points_redeemed: i64,
+    /// The most points the customer could spend on this check.
+    #[serde(default)]
+    pub redeemable_points: i64,
     /// The customer's tier, if any.
     pub tier: Option<String>,
-    /// Each rule's total over the check, sorted by rule.
+    /// Each rule's total discount over the check, sorted by rule; a
+    /// promotion giving points only is listed with zero.
     pub applied: Vec<AppliedRule>,
-    /// Rules that matched a line but gave nothing, and why.
+    /// Points by rule.
+    #[serde(default)]
+    pub points: Vec<PointsAward>,
+    /// Rules that did not apply or gave less, and why, sorted.
     pub blocked: Vec<BlockedRule>,
+    /// Entered coupon codes that unlock no promotion.
+    #[serde(default)]
+    pub coupons_rejected: Vec<String>,
     /// Receipt text in Russian and English.
     pub receipt: Receipt,
 }
@@ -128,38 +133,114 @@ pub enum PricingError {
     Basket(#[from] BasketError),
 }
 
+/// How a line reaches a promotion through the SKU index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// The SKU is in its target.
+    Target,
+    /// The SKU is its `free_sku`.
+    Free,
+}
+
 /// A validated ruleset with its promotions indexed by SKU and category.
 #[derive(Clone, Debug)]
 pub struct Engine {
     ruleset: Ruleset,
-    by_sku: HashMap<Sku, Vec<usize>>,
-    by_category: HashMap<Category, Vec<usize>>,
+    by_sku: HashMap<Sku, Vec<(u32, Via)>>,
+    by_category: HashMap<Category, Vec<u32>>,
+    basket_wide: Vec<u32>,
+    coupons: HashMap<String, Vec<u32>>,
+    coupon_of: Vec<Option<String>>,
+    min_price: HashMap<Sku, Money>,
+    groups: Vec<(String, GroupPolicy)>,
+    group_of: Vec<usize>,
+    id_rank: Vec<u32>,
 }
 
 impl Engine {
     /// Validates and indexes a ruleset.
     pub fn new(ruleset: Ruleset) -> Result<Self, InvalidRuleset> {
         ruleset.validate()?;
-        let mut by_sku: HashMap<Sku, Vec<usize>> = HashMap::new();
-        let mut by_category: HashMap<Category, Vec<usize>> = HashMap::new();
+        let mut by_sku: HashMap<Sku, Vec<(u32, Via)>> = HashMap::new();
+        let mut by_category: HashMap<Category, Vec<u32>> = HashMap::new();
+        let mut basket_wide = Vec::new();
+        let mut coupons: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut coupon_of = Vec::with_capacity(ruleset.promotions.len());
         for (i, p) in ruleset.promotions.iter().enumerate() {
+            let i = i as u32;
             match &p.target {
                 Target::Skus { skus } => {
+                    let mut skus: Vec<&Sku> = skus.iter().collect();
+                    skus.sort();
+                    skus.dedup();
                     for s in skus {
-                        by_sku.entry(s.clone()).or_default().push(i);
+                        by_sku.entry(s.clone()).or_default().push((i, Via::Target));
                     }
                 }
                 Target::Categories { categories } => {
-                    for c in categories {
+                    let mut cats: Vec<&Category> = categories.iter().collect();
+                    cats.sort();
+                    cats.dedup();
+                    for c in cats {
                         by_category.entry(c.clone()).or_default().push(i);
                     }
                 }
+                Target::Basket => basket_wide.push(i),
             }
+            if let Reward::BuyXGetY {
+                free_sku: Some(s), ..
+            } = &p.reward
+            {
+                by_sku.entry(s.clone()).or_default().push((i, Via::Free));
+            }
+            let code = p.coupon.as_deref().map(normalize_coupon);
+            if let Some(code) = &code {
+                coupons.entry(code.clone()).or_default().push(i);
+            }
+            coupon_of.push(code);
         }
+        let declared = &ruleset.programme.stacking.groups;
+        let mut groups: Vec<(String, GroupPolicy)> = declared
+            .iter()
+            .map(|g| (g.name.clone(), g.policy))
+            .collect();
+        if !declared.iter().any(|g| g.name == DEFAULT_GROUP) {
+            groups.insert(0, (DEFAULT_GROUP.to_owned(), GroupPolicy::BestForCustomer));
+        }
+        let group_of = ruleset
+            .promotions
+            .iter()
+            .map(|p| {
+                groups
+                    .iter()
+                    .position(|(name, _)| name == p.group_name())
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut by_id: Vec<usize> = (0..ruleset.promotions.len()).collect();
+        by_id.sort_by(|&a, &b| ruleset.promotions[a].id.cmp(&ruleset.promotions[b].id));
+        let mut id_rank = vec![0u32; by_id.len()];
+        for (r, &i) in by_id.iter().enumerate() {
+            id_rank[i] = r as u32;
+        }
+        let min_price = ruleset
+            .programme
+            .stacking
+            .min_prices
+            .iter()
+            .map(|m| (m.sku.clone(), m.unit_price))
+            .collect();
         Ok(Engine {
             ruleset,
             by_sku,
             by_category,
+            basket_wide,
+            coupons,
+            coupon_of,
+            min_price,
+            groups,
+            group_of,
+            id_rank,
         })
     }
 
@@ -169,17 +250,6 @@ impl Engine {
         &self.ruleset
     }
 
-    fn candidates<'a>(&'a self, line: &Line) -> impl Iterator<Item = &'a Promotion> + 'a {
-        let by_sku = self.by_sku.get(&line.sku).into_iter().flatten();
-        let by_cat = line
-            .category
-            .as_ref()
-            .and_then(|c| self.by_category.get(c))
-            .into_iter()
-            .flatten();
-        by_sku.chain(by_cat).map(|&i| &self.ruleset.promotions[i])
-    }
-
     /// Prices a check.
     pub fn price(
         &self,
@@ -187,182 +257,128 @@ impl Engine {
         customer: Option<&CustomerStanding>,
         ctx: &PricingContext,
     ) -> Result<PricedCheck, PricingError> {
-        let subtotal = validate_basket(lines)?;
-        let amounts: Vec<Money> = lines
+        validate_basket(lines)?;
+        let amounts: Vec<i64> = lines
             .iter()
-            .map(Line::amount)
+            .map(|l| l.amount().map(Money::minor))
             .collect::<Result<_, _>>()
             .map_err(BasketError::from)?;
-        let keys: Vec<(&Sku, i64, u64, &str)> = lines
-            .iter()
-            .map(|l| {
-                (
-                    &l.sku,
-                    l.unit_price.minor(),
-                    l.quantity.milli(),
-                    l.name.as_str(),
-                )
-            })
-            .collect();
+        let prep = Prepared::new(
+            &self.ruleset,
+            &self.min_price,
+            lines,
+            amounts,
+            customer,
+            ctx,
+        );
+        let promos = &self.ruleset.promotions;
 
-        let mut priced: Vec<PricedLine> = amounts
-            .iter()
-            .map(|&a| PricedLine {
-                amount: a,
-                discount: Money::ZERO,
-                total: a,
-                points: 0,
-                applied: Vec::new(),
-            })
-            .collect();
-        let mut blocked: Vec<BlockedRule> = Vec::new();
-        let mut tier_eligible = vec![true; lines.len()];
-
-        // 1. Line promotions.
+        // 1. Candidates through the indexes.
+        let mut slot = vec![u32::MAX; promos.len()];
+        let mut lists: Vec<(u32, Vec<Cand>)> = Vec::new();
         for (i, line) in lines.iter().enumerate() {
-            let mut best: Option<(&Promotion, Money)> = None;
-            for p in self.candidates(line) {
-                if !p.is_active(ctx.now, ctx.store) {
-                    blocked.push(BlockedRule {
-                        rule: RuleRef::Promotion(p.id.clone()),
-                        reason: "not active at this time or in this store".into(),
-                    });
-                    continue;
+            let i = i as u32;
+            let mut visit = |p: u32, target: bool, free: bool| {
+                let target = target && !excluded(&promos[p as usize], line);
+                if !(target || free) {
+                    return;
                 }
-                let discount = match p.reward {
-                    Reward::PercentOff { percent } => amounts[i].percent(percent),
-                };
-                let better = match best {
-                    None => true,
-                    Some((b, bd)) => {
-                        (discount, p.priority, std::cmp::Reverse(&p.id))
-                            > (bd, b.priority, std::cmp::Reverse(&b.id))
-                    }
-                };
-                if better {
-                    if let Some((b, _)) = best {
-                        blocked.push(BlockedRule {
-                            rule: RuleRef::Promotion(b.id.clone()),
-                            reason: format!("a better promotion applied to {}", line.sku),
-                        });
-                    }
-                    best = Some((p, discount));
-                } else {
-                    blocked.push(BlockedRule {
-                        rule: RuleRef::Promotion(p.id.clone()),
-                        reason: format!("a better promotion applied to {}", line.sku),
-                    });
+                let s = &mut slot[p as usize];
+                if *s == u32::MAX {
+                    *s = lists.len() as u32;
+                    lists.push((p, Vec::new()));
+                }
+                let cands = &mut lists[*s as usize].1;
+                match cands.last_mut() {
+                    Some(last) if last.line == i => last.target |= target,
+                    _ => cands.push(Cand { line: i, target }),
+                }
+            };
+            for &(p, via) in self.by_sku.get(&line.sku).into_iter().flatten() {
+                visit(p, via == Via::Target, via == Via::Free);
+            }
+            if let Some(cat) = &line.category {
+                for &p in self.by_category.get(cat).into_iter().flatten() {
+                    visit(p, true, false);
                 }
             }
-            if let Some((p, discount)) = best {
-                let pl = &mut priced[i];
-                pl.discount = discount;
-                pl.total =
-                    Money::from_minor(pl.amount.minor() - discount.minor()).unwrap_or(Money::ZERO);
-                pl.applied.push(AppliedRule {
-                    rule: RuleRef::Promotion(p.id.clone()),
-                    discount,
-                    funded_by: p.funded_by.clone(),
-                });
-                tier_eligible[i] = p.combines_with_tier;
+            for &p in &self.basket_wide {
+                visit(p, true, false);
             }
         }
+        lists.sort_unstable_by_key(|(p, _)| *p);
 
-        // 2. Tier discount, once on the check, allocated over eligible lines.
-        let tier = customer.and_then(|c| self.ruleset.tier_for(c.lifetime_spend));
-        if let Some(tier) = tier.filter(|t| t.discount.get() > 0) {
-            let weights: Vec<i64> = priced
-                .iter()
-                .zip(&tier_eligible)
-                .map(|(pl, &ok)| if ok { pl.total.minor() } else { 0 })
-                .collect();
-            let base: i64 = weights.iter().sum();
-            let total =
-                round_half_up(i128::from(base) * i128::from(tier.discount.get()), 10_000) as i64;
-            let parts = allocate(total, &weights, &keys);
-            for (pl, part) in priced.iter_mut().zip(parts) {
-                if part > 0 {
-                    let part_m = Money::from_minor(part).unwrap_or(Money::ZERO);
-                    pl.discount =
-                        Money::from_minor(pl.discount.minor() + part).unwrap_or(pl.amount);
-                    pl.total = Money::from_minor(pl.total.minor() - part).unwrap_or(Money::ZERO);
-                    pl.applied.push(AppliedRule {
-                        rule: RuleRef::Tier(tier.name.clone()),
-                        discount: part_m,
-                        funded_by: None,
-                    });
+        // 2. Coupons, conditions and limits.
+        let mut running = Running::new(&prep);
+        let mut rejected = Vec::new();
+        for code in &prep.coupons {
+            match self.coupons.get(code) {
+                None => rejected.push(code.clone()),
+                Some(unlocked) => {
+                    for &p in unlocked.iter().filter(|&&p| slot[p as usize] == u32::MAX) {
+                        let reason = BlockReason::ConditionNotMet {
+                            condition: Condition::NothingToDiscount,
+                        };
+                        let rule = RuleRef::Promotion(promos[p as usize].id.clone());
+                        running.notes.push(BlockedRule::new(rule, reason));
+                    }
                 }
             }
         }
-
-        // 3. Points on the amount paid.
-        let mut points_earned = 0;
-        if let Some(earn) = &self.ruleset.programme.earn {
-            let weights: Vec<i64> = lines
-                .iter()
-                .zip(&priced)
-                .map(|(l, pl)| {
-                    let excluded = l
-                        .category
-                        .as_ref()
-                        .is_some_and(|c| earn.excluded_categories.contains(c));
-                    if excluded { 0 } else { pl.total.minor() }
-                })
-                .collect();
-            let base: i128 = weights.iter().map(|&w| i128::from(w)).sum();
-            // Points round down: a customer earns for every full `per`.
-            points_earned = (base / i128::from(earn.per.minor()) * i128::from(earn.points)) as i64;
-            for (pl, p) in priced
-                .iter_mut()
-                .zip(allocate(points_earned, &weights, &keys))
+        let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(lists.len());
+        for (p, cands) in lists {
+            let promo = &promos[p as usize];
+            if let Some(code) = &self.coupon_of[p as usize]
+                && !prep.coupons.contains(code)
             {
-                pl.points = p;
+                continue;
+            }
+            let targets = cands.iter().filter(|c| c.target).map(|c| c.line);
+            match check_eligible(promo, &prep, ctx, targets) {
+                Ok(budget_left) => candidates.push(Candidate {
+                    index: p,
+                    promo,
+                    id_rank: self.id_rank[p as usize],
+                    cands,
+                    budget_left,
+                }),
+                Err(reason) => {
+                    let rule = RuleRef::Promotion(promo.id.clone());
+                    running.notes.push(BlockedRule::new(rule, reason));
+                }
             }
         }
 
-        let discount_minor: i64 = priced.iter().map(|pl| pl.discount.minor()).sum();
-        let discount = Money::from_minor(discount_minor).unwrap_or(subtotal);
-        let total = Money::from_minor(subtotal.minor() - discount_minor).unwrap_or(Money::ZERO);
-
-        let mut per_rule: std::collections::BTreeMap<RuleRef, (i64, Option<String>)> =
-            Default::default();
-        for a in priced.iter().flat_map(|pl| &pl.applied) {
-            let e = per_rule
-                .entry(a.rule.clone())
-                .or_insert((0, a.funded_by.clone()));
-            e.0 += a.discount.minor();
+        // 3. Exclusive groups, in order.
+        for (g, (name, policy)) in self.groups.iter().enumerate() {
+            let members: Vec<&Candidate<'_>> = candidates
+                .iter()
+                .filter(|c| !c.promo.reward.is_points() && self.group_of[c.index as usize] == g)
+                .collect();
+            if !members.is_empty() {
+                apply_group(name, *policy, &members, &prep, &mut running);
+            }
         }
-        let applied: Vec<AppliedRule> = per_rule
-            .into_iter()
-            .map(|(rule, (d, funded_by))| AppliedRule {
-                rule,
-                discount: Money::from_minor(d).unwrap_or(Money::ZERO),
-                funded_by,
-            })
-            .collect();
-        blocked.sort_by(|a, b| (&a.rule, &a.reason).cmp(&(&b.rule, &b.reason)));
-        blocked.dedup();
-        let applied_promotions: Vec<&Promotion> = applied
+
+        // 4–6. Tier, points as money, points earned.
+        let points_members: Vec<&Candidate<'_>> = candidates
             .iter()
-            .filter_map(|a| match &a.rule {
-                RuleRef::Promotion(id) => self.ruleset.promotions.iter().find(|p| &p.id == id),
-                RuleRef::Tier(_) => None,
-            })
+            .filter(|c| c.promo.reward.is_points())
             .collect();
-        let receipt = Receipt::build(&applied, &applied_promotions, tier, discount, points_earned);
-        Ok(PricedCheck {
-            lines: priced,
-            subtotal,
-            discount,
-            total,
-            points_earned,
-            tier: tier.map(|t| t.name.clone()),
-            applied,
-            blocked,
-            receipt,
-        })
+        let points = finish::points_promotions(&points_members, prep.len());
+        Ok(finish::finish(
+            &self.ruleset,
+            &prep,
+            ctx,
+            running,
+            &points,
+            rejected,
+        ))
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+
+#[cfg(test)]
+mod golden;

@@ -111,8 +111,16 @@ impl PromotionForm {
             Target::Categories { categories } => {
                 ("categories", join(categories.iter().map(Category::as_str)))
             }
+            Target::Basket => ("basket", String::new()),
         };
-        let Reward::PercentOff { percent } = p.reward;
+        // The form edits percent-off promotions; others start from blank.
+        let percent = match p.reward {
+            Reward::PercentOff { percent, .. } => format::percent(percent)
+                .trim_end_matches('%')
+                .trim_end_matches('\u{a0}')
+                .to_owned(),
+            _ => String::new(),
+        };
         let local = |at: Option<DateTime<Utc>>| {
             at.map(|t| t.with_timezone(&zone).format(LOCAL_MINUTES).to_string())
                 .unwrap_or_default()
@@ -124,10 +132,7 @@ impl PromotionForm {
             description: p.description.clone(),
             target_kind: target_kind.to_owned(),
             targets,
-            percent: format::percent(percent)
-                .trim_end_matches('%')
-                .trim_end_matches('\u{a0}')
-                .to_owned(),
+            percent,
             starts_at: local(p.starts_at),
             ends_at: local(p.ends_at),
             funded_by: p.funded_by.clone().unwrap_or_default(),
@@ -199,13 +204,21 @@ impl PromotionForm {
                 name: name.to_owned(),
                 description: description.to_owned(),
                 target,
-                reward: Reward::PercentOff { percent },
+                reward: Reward::PercentOff {
+                    percent,
+                    apply: Default::default(),
+                },
                 starts_at,
                 ends_at,
                 stores: Vec::new(),
                 priority: 0,
                 combines_with_tier: self.combines_with_tier.is_some(),
                 funded_by,
+                exclude: Default::default(),
+                conditions: Default::default(),
+                limits: Default::default(),
+                group: None,
+                coupon: None,
             }),
             _ => Err(errors),
         }
@@ -407,7 +420,8 @@ mod tests {
         assert_eq!(
             p.reward,
             Reward::PercentOff {
-                percent: BasisPoints::new(1250).unwrap()
+                percent: BasisPoints::new(1250).unwrap(),
+                apply: Default::default(),
             }
         );
         assert!(matches!(&p.target, Target::Skus { skus } if skus.len() == 3));

@@ -361,8 +361,16 @@ pub fn period(p: &Promotion, zone: Tz) -> String {
 
 /// The discount in words: `−10 %`.
 pub fn discount(p: &Promotion) -> String {
-    let Reward::PercentOff { percent } = p.reward;
-    format!("−{}", format::percent(percent))
+    match &p.reward {
+        Reward::PercentOff { percent, .. } => format!("−{}", format::percent(*percent)),
+        Reward::AmountOff { amount, .. } => format!("−{amount}"),
+        Reward::SpecialPrice { unit_price } => format!("цена {unit_price}"),
+        Reward::BuyXGetY { buy, get, .. } => format!("{buy} + {get}"),
+        Reward::NthItem { n, percent } => format!("каждый {n}-й −{}", format::percent(*percent)),
+        Reward::Bundle { price, .. } => format!("комплект за {price}"),
+        Reward::PointsMultiplier { .. } => "больше баллов".to_owned(),
+        Reward::ExtraPoints { points } => format!("+{points} баллов"),
+    }
 }
 
 fn promotion_row(
@@ -392,6 +400,7 @@ fn promotion_row(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Target::Basket => "вся корзина".to_owned(),
         },
         discount: discount(p),
         period: period(p, zone),

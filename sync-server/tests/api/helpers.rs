@@ -356,7 +356,7 @@ impl Purchase {
     /// A refund of `amount` for an earlier sale.
     pub fn refund(amount: i64, original: RecordRef) -> Self {
         Purchase {
-            kind: RecordKind::Return { original },
+            kind: RecordKind::refund_of(original),
             ..Self::sale(amount)
         }
     }

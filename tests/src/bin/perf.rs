@@ -11,7 +11,7 @@ use shared::ids::{Category, MerchantId, PromotionId, RegisterId, Seq, Sku, Store
 use shared::money::{BasisPoints, Currency, Money, Quantity};
 use shared::pricing::{CustomerStanding, Engine, PricingContext};
 use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordKind, RecordLine};
-use shared::ruleset::{Promotion, Reward, Ruleset, Target};
+use shared::ruleset::{Apply, Promotion, Reward, Ruleset, Target};
 use shared::wire::sync::{EnrollRequest, EnrollResponse, UploadAck, UploadBatch};
 use system_tests::scenario::{self, CATALOG, create_chain, line_json};
 use system_tests::system::{TestAgent, TestServer};
@@ -52,6 +52,7 @@ fn many_rules(n: usize, skus: usize) -> Ruleset {
             },
             reward: Reward::PercentOff {
                 percent: BasisPoints::new(100 + (i as u32 % 30) * 100).expect("bp"),
+                apply: Apply::Each,
             },
             starts_at: None,
             ends_at: None,
@@ -59,6 +60,11 @@ fn many_rules(n: usize, skus: usize) -> Ruleset {
             priority: (i % 5) as i32,
             combines_with_tier: i % 2 == 0,
             funded_by: None,
+            exclude: Default::default(),
+            conditions: Default::default(),
+            limits: Default::default(),
+            group: None,
+            coupon: None,
         })
         .collect();
     rs
@@ -81,12 +87,9 @@ fn bench_pricing(lines: usize, rules: usize, limit: Duration) {
     let basket = basket(lines, 2_000);
     let customer = CustomerStanding {
         lifetime_spend: Money::from_minor(2_000_000).expect("m"),
-        points_balance: 0,
+        ..CustomerStanding::default()
     };
-    let ctx = PricingContext {
-        store: StoreId::new(1).expect("id"),
-        now: Utc::now(),
-    };
+    let ctx = PricingContext::new(StoreId::new(1).expect("id"), Utc::now());
     for _ in 0..200 {
         std::hint::black_box(
             engine

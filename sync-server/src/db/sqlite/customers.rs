@@ -26,6 +26,15 @@ const SPEND: &str =
                       FROM records WHERE customer_id = c.id)";
 /// Points balance of customer `c`.
 const BALANCE: &str = "(SELECT COALESCE(SUM(points), 0) FROM ledger WHERE customer_id = c.id)";
+/// Sales of customer `c`.
+const SALES: &str = "(SELECT COUNT(*) FROM records WHERE customer_id = c.id AND kind = 'sale')";
+/// Sales of customer `c` per promotion that discounted them, as a JSON
+/// object (uses given back by returns are not subtracted).
+const PROMOTION_USES: &str = "(SELECT json_group_object(promotion_id, n) FROM (
+        SELECT pu.promotion_id, COUNT(*) AS n FROM promotion_uses pu
+        JOIN records r ON r.register_id = pu.register_id AND r.seq = pu.seq
+        WHERE r.customer_id = c.id AND r.kind = 'sale'
+        GROUP BY pu.promotion_id))";
 
 /// Hands out the merchant's next change cursor and stamps the customer with it.
 pub(super) fn mark_changed(
@@ -158,7 +167,8 @@ pub(super) fn changes(
     limit: usize,
 ) -> Result<CustomerDeltaPage, DbError> {
     let sql = format!(
-        "SELECT c.id, c.name, c.phone, {SPEND}, {BALANCE}, c.tokens_valid_after, c.change_cursor
+        "SELECT c.id, c.name, c.phone, {SPEND}, {BALANCE}, c.tokens_valid_after, c.change_cursor,
+                c.gender, c.birth_date, {SALES}, {PROMOTION_USES}
          FROM customers c
          WHERE c.merchant_id = ?1 AND c.change_cursor > ?2
          ORDER BY c.change_cursor LIMIT ?3"
@@ -190,6 +200,23 @@ fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<(CustomerSnapshot, i64)> {
             lifetime_spend: int(row, 3)?,
             points_balance: row.get(4)?,
             tokens_valid_after: opt_time(row, 5)?,
+            gender: Gender::from_code(&row.get::<_, String>(7)?),
+            birth_date: opt_date(row, 8)?,
+            purchases: u64::try_from(row.get::<_, i64>(9)?).ok(),
+            tags: Vec::new(),
+            promotion_uses: row
+                .get::<_, Option<String>>(10)?
+                .map(|json| {
+                    serde_json::from_str(&json).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            10,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })
+                })
+                .transpose()?
+                .unwrap_or_default(),
         },
         row.get(6)?,
     ))

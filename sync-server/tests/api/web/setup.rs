@@ -85,7 +85,8 @@ async fn a_promotion_published_from_the_form_is_live_on_a_till_within_seconds() 
     assert_eq!(
         promotion.reward,
         Reward::PercentOff {
-            percent: BasisPoints::new(1500).unwrap()
+            percent: BasisPoints::new(1500).unwrap(),
+            apply: Default::default(),
         }
     );
     assert!(

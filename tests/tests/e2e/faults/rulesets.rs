@@ -44,6 +44,7 @@ fn release(
                 },
                 reward: Reward::PercentOff {
                     percent: BasisPoints::new(percent * 100)?,
+                    apply: Default::default(),
                 },
                 starts_at: None,
                 ends_at: None,
@@ -51,6 +52,11 @@ fn release(
                 priority: 0,
                 combines_with_tier: false,
                 funded_by: None,
+                exclude: Default::default(),
+                conditions: Default::default(),
+                limits: Default::default(),
+                group: None,
+                coupon: None,
             }],
         },
     })

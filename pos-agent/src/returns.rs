@@ -1,0 +1,177 @@
+//! Returns of sales this register committed, computed from the original in
+//! the outbox and the returns already made of it, so they work offline and
+//! come out the same as they would online.
+//!
+//! The sale, the earlier returns and the new record are read and written in
+//! one transaction, so two returns of the same line can never both take
+//! the last unit.
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use shared::money::Quantity;
+use shared::record::{PurchaseRecord, RecordKind};
+use shared::returns::{ReturnError, ReturnHeader, ReturnLine, return_record};
+use shared::wire::till::{OriginalSale, ReturnCommitted, ReturnItem, ReturnRequest};
+use uuid::Uuid;
+
+use crate::agent::Agent;
+use crate::store::{StoreError, outbox};
+
+/// Why a return was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReturnFailed {
+    /// The sale is not in this register's outbox.
+    #[error("no sale {0} in this register's outbox")]
+    OriginalNotFound(String),
+    /// A line of the request names neither or both of `line_no` and `sku`,
+    /// or a SKU the sale does not hold enough of.
+    #[error("{0}")]
+    Item(String),
+    /// The return itself is refused (too much, unknown line, not a sale).
+    #[error(transparent)]
+    Refused(#[from] ReturnError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Agent {
+    /// Commits a return of lines of a sale in the outbox and answers once
+    /// the signed return record is durable.
+    #[tracing::instrument(skip_all)]
+    pub async fn return_items(
+        &self,
+        request: ReturnRequest,
+    ) -> Result<ReturnCommitted, ReturnFailed> {
+        let key = Arc::clone(&self.key);
+        let register = &self.config.register;
+        let (merchant_id, store_id) = (register.merchant_id, register.store_id);
+        let register_id = self.config.sync.register_id;
+        let wall_time = self.clock.now();
+        let committed = self
+            .db
+            .call(move |conn| {
+                Ok(outbox::commit_with(conn, &key, |tx, seq, prev_hash| {
+                    let original = find_original(tx, register_id, request.original)?;
+                    let earlier = outbox::returns_of(tx, original.id)?;
+                    let lines = resolve(&original, &earlier, &request.lines)?;
+                    let header = ReturnHeader {
+                        id: Uuid::now_v7(),
+                        merchant_id,
+                        store_id,
+                        register_id,
+                        seq,
+                        prev_hash,
+                        wall_time,
+                    };
+                    Ok::<_, ReturnFailed>(return_record(&original, &earlier, &lines, header)?)
+                }))
+            })
+            .await??;
+        self.count_usage(&committed);
+        self.upload_wake.notify_one();
+        let (original_record_id, uses_returned) = match committed.kind {
+            RecordKind::Return {
+                original,
+                uses_returned,
+                ..
+            } => (original.id, uses_returned),
+            RecordKind::Sale => (Uuid::nil(), Vec::new()),
+        };
+        tracing::info!(seq = %committed.seq, refund = %committed.total.negate(), "return committed");
+        Ok(ReturnCommitted {
+            record_id: committed.id,
+            seq: committed.seq,
+            original_record_id,
+            refund: committed.total.negate(),
+            points_clawed_back: -committed.points_earned,
+            points_restored: -committed.points_redeemed,
+            uses_returned,
+            lines: committed.lines,
+        })
+    }
+}
+
+fn find_original(
+    conn: &Connection,
+    register: shared::ids::RegisterId,
+    original: OriginalSale,
+) -> Result<PurchaseRecord, ReturnFailed> {
+    let found = match original {
+        OriginalSale::Seq { register_id, seq } if register_id == register => {
+            outbox::record_at(conn, seq)?
+        }
+        OriginalSale::Seq { .. } => None,
+        OriginalSale::Record { record_id } => outbox::record_by_id(conn, record_id)?,
+    };
+    found.ok_or_else(|| {
+        ReturnFailed::OriginalNotFound(match original {
+            OriginalSale::Seq { register_id, seq } => format!("{register_id}/{seq}"),
+            OriginalSale::Record { record_id } => record_id.to_string(),
+        })
+    })
+}
+
+/// Turns the request's items into lines of the sale: a `line_no` as given,
+/// a `sku` as the earliest lines of that SKU with something left.
+fn resolve(
+    original: &PurchaseRecord,
+    earlier: &[PurchaseRecord],
+    items: &[ReturnItem],
+) -> Result<Vec<ReturnLine>, ReturnFailed> {
+    let mut left: Vec<u64> = original.lines.iter().map(|l| l.quantity.milli()).collect();
+    for e in earlier {
+        if let RecordKind::Return { original_lines, .. } = &e.kind {
+            for (&j, l) in original_lines.iter().zip(&e.lines) {
+                if let Some(q) = left.get_mut(j as usize) {
+                    *q = q.saturating_sub(l.quantity.milli());
+                }
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    for item in items {
+        match (&item.line_no, &item.sku) {
+            (Some(line_no), None) => {
+                if let Some(q) = left.get_mut(*line_no as usize) {
+                    *q = q.saturating_sub(item.quantity.milli());
+                }
+                lines.push(ReturnLine {
+                    line_no: *line_no,
+                    quantity: item.quantity,
+                });
+            }
+            (None, Some(sku)) => {
+                let mut wanted = item.quantity.milli();
+                for (j, l) in original.lines.iter().enumerate() {
+                    if wanted == 0 {
+                        break;
+                    }
+                    if &l.sku != sku || left[j] == 0 {
+                        continue;
+                    }
+                    let take = wanted.min(left[j]);
+                    left[j] -= take;
+                    wanted -= take;
+                    lines.push(ReturnLine {
+                        line_no: j as u32,
+                        quantity: Quantity::from_milli(take).map_err(ReturnError::from)?,
+                    });
+                }
+                if wanted > 0 {
+                    return Err(ReturnFailed::Item(format!(
+                        "the sale does not hold {} more of {sku} to return",
+                        item.quantity
+                    )));
+                }
+            }
+            _ => {
+                return Err(ReturnFailed::Item(
+                    "each returned line names exactly one of line_no and sku".into(),
+                ));
+            }
+        }
+    }
+    Ok(lines)
+}

@@ -1,0 +1,233 @@
+//! The explanation of a check: which rules gave what, and which did not,
+//! with a typed reason and English text.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::PromotionId;
+use crate::money::Money;
+
+/// A rule that gave something.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum RuleRef {
+    /// A programme tier, by name.
+    Tier(String),
+    /// A promotion.
+    Promotion(PromotionId),
+    /// Points spent as money.
+    Redemption,
+    /// The programme's points per amount spent.
+    Earn,
+    /// The welcome bonus on a first purchase.
+    WelcomeBonus,
+    /// The birthday bonus.
+    BirthdayBonus,
+}
+
+/// A discount a rule gave on a line or on the check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedRule {
+    /// The rule.
+    pub rule: RuleRef,
+    /// The amount it took off (zero for a promotion giving points only).
+    pub discount: Money,
+    /// Who funds it, for partner promotions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funded_by: Option<String>,
+}
+
+/// Points a rule gave on the check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsAward {
+    /// The rule.
+    pub rule: RuleRef,
+    /// Points.
+    pub points: i64,
+}
+
+/// A rule that could have applied and did not, or gave less than it would
+/// have.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BlockedRule {
+    /// The rule.
+    pub rule: RuleRef,
+    /// Why, for machines.
+    pub reason: BlockReason,
+    /// Why, in English.
+    pub message: String,
+}
+
+/// Why a rule did not apply, or gave less.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum BlockReason {
+    /// A condition does not hold.
+    ConditionNotMet {
+        /// Which.
+        condition: Condition,
+    },
+    /// A limit is reached (the rule gave nothing, or less).
+    LimitReached {
+        /// Which.
+        limit: Limit,
+    },
+    /// Another promotion of its exclusive group took its lines.
+    ExcludedByGroup {
+        /// The group.
+        group: String,
+    },
+    /// The promotions on the lines do not combine with the tier.
+    NotCombinable,
+    /// Price floors cut it short by `cut`.
+    FloorReached {
+        /// What the floors kept back.
+        cut: Money,
+    },
+}
+
+/// A condition of a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// The publication period.
+    Period,
+    /// The stores it runs in.
+    Store,
+    /// The brands it runs under.
+    Brand,
+    /// The store's time zone is unknown, so local time is.
+    TimeZone,
+    /// The local date range.
+    LocalDate,
+    /// The local weekdays.
+    Weekday,
+    /// The local hours.
+    Hours,
+    /// The check's amount.
+    MinBasketAmount,
+    /// The check's units.
+    MinBasketQuantity,
+    /// The targeted units.
+    MinTargetQuantity,
+    /// Products the check must hold.
+    RequiredItems,
+    /// An identified customer.
+    Customer,
+    /// The customer's tier.
+    Tier,
+    /// The customer's gender.
+    Gender,
+    /// The customer's age.
+    Age,
+    /// The customer's birthday window.
+    Birthday,
+    /// A customer without purchases.
+    NewCustomer,
+    /// The customer's tags.
+    Tags,
+    /// The lines give it nothing to take off (too few units, a price
+    /// already below the special price).
+    NothingToDiscount,
+    /// Points cannot be spent under this programme.
+    Redemption,
+    /// The balance is below the minimum for spending points.
+    MinBalance,
+}
+
+/// A limit of a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// Checks per customer.
+    PerCustomer,
+    /// Applications per check.
+    PerCheck,
+    /// Checks overall (or the register's lease).
+    TotalUses,
+    /// Money overall (or the register's lease).
+    Budget,
+    /// The share of a check payable with points, or the balance.
+    RedemptionCap,
+    /// Once per birthday.
+    OncePerBirthday,
+}
+
+impl BlockReason {
+    /// English text for the reason.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            BlockReason::ConditionNotMet { condition } => condition.describe().to_owned(),
+            BlockReason::LimitReached { limit } => limit.describe().to_owned(),
+            BlockReason::ExcludedByGroup { group } => {
+                format!("another promotion of the exclusive group {group:?} took its lines")
+            }
+            BlockReason::NotCombinable => {
+                "the promotions on the lines do not combine with the tier discount".to_owned()
+            }
+            BlockReason::FloorReached { cut } => {
+                format!("price floors kept back {cut}")
+            }
+        }
+    }
+}
+
+impl Condition {
+    /// English text for an unmet condition.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Condition::Period => "not running at this time",
+            Condition::Store => "not running in this store",
+            Condition::Brand => "not running under this store's brand",
+            Condition::TimeZone => "the store's time zone is unknown",
+            Condition::LocalDate => "not running on this local date",
+            Condition::Weekday => "not running on this weekday",
+            Condition::Hours => "not running at this local hour",
+            Condition::MinBasketAmount => "the check's amount is below the minimum",
+            Condition::MinBasketQuantity => "the check holds too few units",
+            Condition::MinTargetQuantity => "too few units of the promoted products",
+            Condition::RequiredItems => "the check lacks a required product",
+            Condition::Customer => "needs an identified customer",
+            Condition::Tier => "the customer's tier is not eligible",
+            Condition::Gender => "the customer's gender is not eligible",
+            Condition::Age => "the customer's age is not eligible or unknown",
+            Condition::Birthday => "not within the customer's birthday window",
+            Condition::NewCustomer => "only for a customer's first purchase",
+            Condition::Tags => "the customer lacks an eligible tag",
+            Condition::NothingToDiscount => "the lines give it nothing to take off",
+            Condition::Redemption => "points cannot be spent under this programme",
+            Condition::MinBalance => "the points balance is below the minimum for spending",
+        }
+    }
+}
+
+impl Limit {
+    /// English text for a reached limit.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Limit::PerCustomer => "the customer has used it as often as allowed",
+            Limit::PerCheck => "applied as often as allowed on one check",
+            Limit::TotalUses => "used as often as allowed overall",
+            Limit::Budget => "its budget is spent",
+            Limit::RedemptionCap => {
+                "capped by the share of the check payable with points, the floors or the balance"
+            }
+            Limit::OncePerBirthday => "already given for this birthday",
+        }
+    }
+}
+
+impl BlockedRule {
+    /// A blocked rule with the reason's own text.
+    #[must_use]
+    pub fn new(rule: RuleRef, reason: BlockReason) -> Self {
+        let message = reason.describe();
+        Self {
+            rule,
+            reason,
+            message,
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! After the promotions: the tier discount, points paid as money, points
+//! earned, and the priced check with its explanation and receipt. Shared
+//! by the engine and the reference implementation.
+
+use std::collections::BTreeMap;
+
+use super::allocation::allocate;
+use super::explain::{
+    AppliedRule, BlockReason, BlockedRule, Condition, Limit, PointsAward, RuleRef,
+};
+use super::input::PricingContext;
+use super::prepared::{Prepared, birthday_window_start};
+use super::receipt::Receipt;
+use super::stacking::{Candidate, Running};
+use super::{PricedCheck, PricedLine};
+use crate::money::{Money, clamp_points, round_down};
+use crate::ruleset::{EarnRate, Reward, Ruleset};
+
+/// The group name under which a larger multiplier excludes a smaller one.
+pub(crate) const MULTIPLIER_GROUP: &str = "points multiplier";
+
+/// Points promotions as they fall on the lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PointsPromotions {
+    /// Per line, the multiplier that applies: `(promotion index, percent)`.
+    pub multiplier: Vec<Option<(u32, u32)>>,
+    /// Extra points: `(promotion index, points, target lines)`.
+    pub extra: Vec<(u32, i64, Vec<u32>)>,
+    /// Eligible multipliers that no line took.
+    pub outdone: Vec<u32>,
+}
+
+/// Places the eligible points promotions: on each line the largest
+/// multiplier (then the higher priority, then the smaller id); every extra
+/// points promotion once.
+pub(crate) fn points_promotions(members: &[&Candidate<'_>], lines: usize) -> PointsPromotions {
+    let mut out = PointsPromotions {
+        multiplier: vec![None; lines],
+        ..PointsPromotions::default()
+    };
+    // Per line, the best multiplier's key: larger percent, higher priority,
+    // smaller id.
+    type Key = (std::cmp::Reverse<u32>, std::cmp::Reverse<i32>, u32);
+    let mut best: Vec<Option<Key>> = vec![None; lines];
+    for c in members {
+        match c.promo.reward {
+            Reward::PointsMultiplier { percent } => {
+                let key = (
+                    std::cmp::Reverse(percent),
+                    std::cmp::Reverse(c.promo.priority),
+                    c.id_rank,
+                );
+                for cand in c.cands.iter().filter(|c| c.target) {
+                    let slot = &mut best[cand.line as usize];
+                    if slot.is_none_or(|k| key < k) {
+                        *slot = Some(key);
+                        out.multiplier[cand.line as usize] = Some((c.index, percent));
+                    }
+                }
+            }
+            Reward::ExtraPoints { points } => {
+                let targets: Vec<u32> = c
+                    .cands
+                    .iter()
+                    .filter(|c| c.target)
+                    .map(|c| c.line)
+                    .collect();
+                if !targets.is_empty() {
+                    out.extra.push((c.index, points, targets));
+                }
+            }
+            _ => {}
+        }
+    }
+    for c in members {
+        if matches!(c.promo.reward, Reward::PointsMultiplier { .. })
+            && !out
+                .multiplier
+                .iter()
+                .any(|m| m.is_some_and(|(p, _)| p == c.index))
+        {
+            out.outdone.push(c.index);
+        }
+    }
+    out
+}
+
+/// Weights for spreading points over `lines`: what was paid; if nothing,
+/// the amounts; if nothing either, equal.
+fn points_weights(prep: &Prepared<'_>, cur: &[i64], lines: &[u32]) -> Vec<i64> {
+    let paid: Vec<i64> = lines.iter().map(|&i| cur[i as usize].max(0)).collect();
+    if paid.iter().any(|&w| w > 0) {
+        return paid;
+    }
+    let amounts: Vec<i64> = lines
+        .iter()
+        .map(|&i| prep.amount[i as usize].max(0))
+        .collect();
+    if amounts.iter().any(|&w| w > 0) {
+        return amounts;
+    }
+    vec![1; lines.len()]
+}
+
+fn spread_points(prep: &Prepared<'_>, cur: &[i64], lines: &[u32], points: i64, into: &mut [i64]) {
+    let weights = points_weights(prep, cur, lines);
+    let keys: Vec<u32> = lines.iter().map(|&i| prep.rank[i as usize]).collect();
+    for (&i, p) in lines.iter().zip(allocate(points, &weights, &keys)) {
+        into[i as usize] += p;
+    }
+}
+
+/// Everything after the promotions.
+pub(crate) fn finish(
+    ruleset: &Ruleset,
+    prep: &Prepared<'_>,
+    ctx: &PricingContext,
+    running: Running,
+    points: &PointsPromotions,
+    rejected_coupons: Vec<String>,
+) -> PricedCheck {
+    let Running {
+        mut cur,
+        on_line,
+        mut notes,
+    } = running;
+    let n = prep.len();
+    let all: Vec<u32> = (0..n as u32).collect();
+    let keys: Vec<u32> = prep.rank.clone();
+    let mut extra: Vec<Vec<AppliedRule>> = vec![Vec::new(); n];
+    let room = |cur: &[i64], i: usize| (cur[i] - prep.floor[i]).max(0);
+
+    // Tier discount: once on the eligible lines, spread by their room.
+    let tier = prep.tier;
+    if let Some(t) = tier.filter(|t| t.discount.get() > 0) {
+        let eligible: Vec<bool> = on_line
+            .iter()
+            .map(|ps| {
+                ps.iter()
+                    .all(|&(p, _)| ruleset.promotions[p as usize].combines_with_tier)
+            })
+            .collect();
+        let base: i64 = (0..n).filter(|&i| eligible[i]).map(|i| cur[i]).sum();
+        let weights: Vec<i64> = (0..n)
+            .map(|i| if eligible[i] { room(&cur, i) } else { 0 })
+            .collect();
+        let raw = round_down(i128::from(base) * i128::from(t.discount.get()), 10_000) as i64;
+        let given = raw.min(weights.iter().sum());
+        let rule = RuleRef::Tier(t.name.clone());
+        if n > 0 && !eligible.iter().any(|&e| e) {
+            notes.push(BlockedRule::new(rule.clone(), BlockReason::NotCombinable));
+        }
+        if raw > given {
+            let cut = Money::from_minor(raw - given).unwrap_or_default();
+            notes.push(BlockedRule::new(
+                rule.clone(),
+                BlockReason::FloorReached { cut },
+            ));
+        }
+        for (i, part) in allocate(given, &weights, &keys).into_iter().enumerate() {
+            if part > 0 {
+                cur[i] -= part;
+                extra[i].push(applied(rule.clone(), part, None));
+            }
+        }
+    }
+
+    // Points paid as money.
+    let requested = ctx.redeem_points.max(0);
+    let mut redeemable = 0;
+    let mut redeemed = 0;
+    let mut redeemed_money = 0;
+    let redemption_note = |condition| {
+        BlockedRule::new(
+            RuleRef::Redemption,
+            BlockReason::ConditionNotMet { condition },
+        )
+    };
+    match (prep.customer, &ruleset.programme.redemption) {
+        (Some(c), Some(r)) if c.points_balance > 0 && c.points_balance >= r.min_balance => {
+            let base: i64 = cur.iter().sum();
+            let rooms: i64 = (0..n).map(|i| room(&cur, i)).sum();
+            let cap = (round_down(i128::from(base) * i128::from(r.max_share.get()), 10_000) as i64)
+                .min(rooms);
+            let by_cap = round_down(
+                i128::from(cap) * i128::from(r.points),
+                i128::from(r.value.minor()),
+            );
+            redeemable = clamp_points(by_cap.min(i128::from(c.points_balance))).max(0);
+            if requested > 0 {
+                let wanted = requested.min(redeemable);
+                redeemed_money = round_down(
+                    i128::from(wanted) * i128::from(r.value.minor()),
+                    i128::from(r.points),
+                ) as i64;
+                // The fewest whole points that buy that money.
+                redeemed = clamp_points(-round_down(
+                    -i128::from(redeemed_money) * i128::from(r.points),
+                    i128::from(r.value.minor()),
+                ));
+                if redeemed < requested {
+                    let reason = BlockReason::LimitReached {
+                        limit: Limit::RedemptionCap,
+                    };
+                    notes.push(BlockedRule::new(RuleRef::Redemption, reason));
+                }
+                let weights: Vec<i64> = (0..n).map(|i| room(&cur, i)).collect();
+                for (i, part) in allocate(redeemed_money, &weights, &keys)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if part > 0 {
+                        cur[i] -= part;
+                        extra[i].push(applied(RuleRef::Redemption, part, None));
+                    }
+                }
+            }
+        }
+        (Some(_), Some(_)) if requested > 0 => notes.push(redemption_note(Condition::MinBalance)),
+        (Some(_), None) if requested > 0 => notes.push(redemption_note(Condition::Redemption)),
+        (None, _) if requested > 0 => notes.push(redemption_note(Condition::Customer)),
+        _ => {}
+    }
+
+    // Points earned on what is paid.
+    let mut line_points = vec![0i64; n];
+    let mut awards: BTreeMap<RuleRef, i64> = BTreeMap::new();
+    let earn = ruleset.programme.earn.as_ref();
+    let base_rate = tier.and_then(|t| t.earn).or(earn.map(|e| e.rate()));
+    // Lines by earn rate and multiplier `(promotion index, percent)`.
+    type RateGroup = (EarnRate, Option<(u32, u32)>);
+    let mut groups: BTreeMap<RateGroup, Vec<u32>> = BTreeMap::new();
+    for (i, line) in prep.lines.iter().enumerate() {
+        let cat = line.category.as_ref();
+        let excluded = earn.is_some_and(|e| {
+            e.excluded_skus.contains(&line.sku)
+                || cat.is_some_and(|c| e.excluded_categories.contains(c))
+        });
+        if excluded {
+            continue;
+        }
+        let own = earn.and_then(|e| {
+            cat.and_then(|c| e.category_rates.iter().find(|r| &r.category == c))
+                .map(|r| EarnRate {
+                    per: r.per,
+                    points: r.points,
+                })
+        });
+        if let Some(rate) = own.or(base_rate) {
+            groups
+                .entry((rate, points.multiplier[i]))
+                .or_default()
+                .push(i as u32);
+        }
+    }
+    let mut multiplied: BTreeMap<u32, i64> = BTreeMap::new();
+    for ((rate, mult), lines) in &groups {
+        let paid: i128 = lines
+            .iter()
+            .map(|&i| i128::from(cur[i as usize].max(0)))
+            .sum();
+        let full = paid / i128::from(rate.per.minor().max(1));
+        let base = full * i128::from(rate.points);
+        let total = match mult {
+            Some((_, pct)) => full * i128::from(rate.points) * i128::from(*pct) / 100,
+            None => base,
+        };
+        let (base, total) = (clamp_points(base), clamp_points(total));
+        *awards.entry(RuleRef::Earn).or_default() += base;
+        if let Some((p, _)) = mult {
+            *multiplied.entry(*p).or_default() += total - base;
+        }
+        spread_points(prep, &cur, lines, total, &mut line_points);
+    }
+    let promo_rule = |p: u32| RuleRef::Promotion(ruleset.promotions[p as usize].id.clone());
+    let mut points_applied: Vec<u32> = Vec::new();
+    let chosen: std::collections::BTreeSet<u32> = points
+        .multiplier
+        .iter()
+        .flatten()
+        .map(|&(p, _)| p)
+        .collect();
+    for p in chosen {
+        let gain = multiplied.get(&p).copied().unwrap_or(0);
+        if gain > 0 {
+            awards.insert(promo_rule(p), gain);
+            points_applied.push(p);
+        } else {
+            let reason = BlockReason::ConditionNotMet {
+                condition: Condition::NothingToDiscount,
+            };
+            notes.push(BlockedRule::new(promo_rule(p), reason));
+        }
+    }
+    for &p in &points.outdone {
+        let reason = BlockReason::ExcludedByGroup {
+            group: MULTIPLIER_GROUP.to_owned(),
+        };
+        notes.push(BlockedRule::new(promo_rule(p), reason));
+    }
+    for (p, pts, lines) in &points.extra {
+        *awards.entry(promo_rule(*p)).or_default() += pts;
+        points_applied.push(*p);
+        spread_points(prep, &cur, lines, *pts, &mut line_points);
+    }
+    if let Some(c) = prep.customer {
+        if let Some(bonus) = ruleset.programme.welcome_bonus
+            && c.purchases == Some(0)
+        {
+            awards.insert(RuleRef::WelcomeBonus, bonus);
+            spread_points(prep, &cur, &all, bonus, &mut line_points);
+        }
+        if let Some(b) = ruleset.programme.birthday_bonus
+            && let Some(start) = c
+                .birth_date
+                .zip(prep.local_date())
+                .and_then(|(birth, today)| birthday_window_start(birth, today, b.window()))
+        {
+            if c.last_birthday_bonus.is_some_and(|last| last >= start) {
+                let reason = BlockReason::LimitReached {
+                    limit: Limit::OncePerBirthday,
+                };
+                notes.push(BlockedRule::new(RuleRef::BirthdayBonus, reason));
+            } else {
+                awards.insert(RuleRef::BirthdayBonus, b.points);
+                spread_points(prep, &cur, &all, b.points, &mut line_points);
+            }
+        }
+    }
+    awards.retain(|_, p| *p != 0);
+
+    // The priced check.
+    let mut per_rule: BTreeMap<RuleRef, (i64, Option<String>)> = BTreeMap::new();
+    let mut priced = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut rules: Vec<AppliedRule> = on_line[i]
+            .iter()
+            .map(|&(p, d)| {
+                let promo = &ruleset.promotions[p as usize];
+                applied(promo_rule(p), d, promo.funded_by.clone())
+            })
+            .collect();
+        rules.append(&mut extra[i]);
+        for a in &rules {
+            let e = per_rule
+                .entry(a.rule.clone())
+                .or_insert((0, a.funded_by.clone()));
+            e.0 += a.discount.minor();
+        }
+        let discount: i64 = rules.iter().map(|a| a.discount.minor()).sum();
+        priced.push(PricedLine {
+            amount: money(prep.amount[i]),
+            discount: money(discount),
+            total: money(cur[i]),
+            points: line_points[i],
+            applied: rules,
+        });
+    }
+    for &p in &points_applied {
+        let promo = &ruleset.promotions[p as usize];
+        per_rule
+            .entry(promo_rule(p))
+            .or_insert((0, promo.funded_by.clone()));
+    }
+    let applied_rules: Vec<AppliedRule> = per_rule
+        .into_iter()
+        .map(|(rule, (d, funded_by))| applied(rule, d, funded_by))
+        .collect();
+    notes.sort();
+    notes.dedup();
+    let discount: i64 = priced.iter().map(|l| l.discount.minor()).sum();
+    let points_earned: i64 = line_points.iter().sum();
+    let awards: Vec<PointsAward> = awards
+        .into_iter()
+        .map(|(rule, points)| PointsAward { rule, points })
+        .collect();
+    let receipt = Receipt::build(
+        ruleset,
+        &applied_rules,
+        tier,
+        &awards,
+        (redeemed, money(redeemed_money)),
+        money(discount),
+        points_earned,
+    );
+    PricedCheck {
+        lines: priced,
+        subtotal: money(prep.subtotal),
+        discount: money(discount),
+        total: money(prep.subtotal - discount),
+        points_earned,
+        points_redeemed: redeemed,
+        redeemable_points: redeemable,
+        tier: tier.map(|t| t.name.clone()),
+        applied: applied_rules,
+        points: awards,
+        blocked: notes,
+        coupons_rejected: rejected_coupons,
+        receipt,
+    }
+}
+
+fn money(minor: i64) -> Money {
+    // Every figure here is a part of the validated subtotal.
+    Money::from_minor(minor).unwrap_or_default()
+}
+
+fn applied(rule: RuleRef, discount: i64, funded_by: Option<String>) -> AppliedRule {
+    AppliedRule {
+        rule,
+        discount: money(discount),
+        funded_by,
+    }
+}

@@ -1,0 +1,302 @@
+//! A basket prepared for pricing: amounts, quantities, floors, a
+//! content rank for tie-breaks, the store's local time, and the checks of a
+//! promotion's conditions and limits. Shared by the engine and the
+//! reference implementation.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+
+use super::explain::{BlockReason, Condition, Limit};
+use super::input::{CustomerStanding, PricingContext};
+use crate::basket::Line;
+use crate::ids::{Category, Sku};
+use crate::money::{Money, round_down, round_half_up};
+use crate::ruleset::{DayWindow, Promotion, Ruleset, Tier, normalize_coupon};
+
+/// A candidate line of a promotion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cand {
+    /// The line's index.
+    pub line: u32,
+    /// Whether the line is in the promotion's target (else it is only a
+    /// line of its `free_sku`).
+    pub target: bool,
+}
+
+/// The basket as the engine works on it.
+pub(crate) struct Prepared<'a> {
+    pub lines: &'a [Line],
+    /// `unit_price × quantity`, per line.
+    pub amount: Vec<i64>,
+    /// Quantity in thousandths, per line.
+    pub qty: Vec<u64>,
+    /// Whole units, per line.
+    pub units: Vec<u64>,
+    /// Position of each line when lines are sorted by content (SKU, price,
+    /// quantity, name, category), then input position. Every tie-break
+    /// between lines uses it, so results never depend on line order beyond
+    /// lines identical in content, which are interchangeable.
+    pub rank: Vec<u32>,
+    /// The lowest total each line may reach.
+    pub floor: Vec<i64>,
+    /// Sum of amounts.
+    pub subtotal: i64,
+    /// Sum of quantities in thousandths.
+    pub total_qty: u64,
+    /// The store's local date and time, if the zone is known.
+    pub local: Option<NaiveDateTime>,
+    /// Entered coupon codes, normalised.
+    pub coupons: BTreeSet<String>,
+    /// The customer.
+    pub customer: Option<&'a CustomerStanding>,
+    /// The customer's tier.
+    pub tier: Option<&'a Tier>,
+    skus: BTreeSet<&'a Sku>,
+    categories: BTreeSet<&'a Category>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Prepares validated lines (`amounts` are their amounts).
+    pub fn new(
+        ruleset: &'a Ruleset,
+        min_price: &HashMap<Sku, Money>,
+        lines: &'a [Line],
+        amounts: Vec<i64>,
+        customer: Option<&'a CustomerStanding>,
+        ctx: &PricingContext,
+    ) -> Self {
+        let qty: Vec<u64> = lines.iter().map(|l| l.quantity.milli()).collect();
+        let units = qty.iter().map(|q| q / 1000).collect();
+        let mut order: Vec<usize> = (0..lines.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (x, y) = (&lines[a], &lines[b]);
+            (&x.sku, x.unit_price, x.quantity, &x.name, &x.category)
+                .cmp(&(&y.sku, y.unit_price, y.quantity, &y.name, &y.category))
+                .then(a.cmp(&b))
+        });
+        let mut rank = vec![0u32; lines.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i] = r as u32;
+        }
+        let max_line = ruleset.programme.stacking.max_line_discount;
+        let floor = lines
+            .iter()
+            .zip(&amounts)
+            .map(|(l, &a)| {
+                let by_price = min_price.get(&l.sku).map_or(0, |p| {
+                    round_half_up(i128::from(p.minor()) * i128::from(l.quantity.milli()), 1000)
+                        as i64
+                });
+                let by_share = max_line.map_or(0, |bp| {
+                    a - round_down(i128::from(a) * i128::from(bp.get()), 10_000) as i64
+                });
+                by_price.max(by_share).clamp(0, a.max(0))
+            })
+            .collect();
+        let local = ctx
+            .timezone
+            .parse::<chrono_tz::Tz>()
+            .ok()
+            .map(|tz| ctx.now.with_timezone(&tz).naive_local());
+        let tier = customer.and_then(|c| ruleset.tier_for_standing(c));
+        Prepared {
+            lines,
+            subtotal: amounts.iter().sum(),
+            total_qty: qty.iter().sum(),
+            amount: amounts,
+            qty,
+            units,
+            rank,
+            floor,
+            local,
+            coupons: ctx.coupons.iter().map(|c| normalize_coupon(c)).collect(),
+            customer,
+            tier,
+            skus: lines.iter().map(|l| &l.sku).collect(),
+            categories: lines.iter().filter_map(|l| l.category.as_ref()).collect(),
+        }
+    }
+
+    /// The number of lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The local date, if known.
+    pub fn local_date(&self) -> Option<NaiveDate> {
+        self.local.map(|t| t.date())
+    }
+}
+
+/// Whether the promotion's exclusions take `line` out.
+pub(crate) fn excluded(p: &Promotion, line: &Line) -> bool {
+    p.exclude.skus.contains(&line.sku)
+        || line
+            .category
+            .as_ref()
+            .is_some_and(|c| p.exclude.categories.contains(c))
+}
+
+/// Whether the customer's birthday window includes `today`; returns the
+/// window's first day.
+pub(crate) fn birthday_window_start(
+    birth: NaiveDate,
+    today: NaiveDate,
+    window: DayWindow,
+) -> Option<NaiveDate> {
+    for year in [today.year() - 1, today.year(), today.year() + 1] {
+        let Some(day) = NaiveDate::from_ymd_opt(year, birth.month(), birth.day())
+            .or_else(|| NaiveDate::from_ymd_opt(year, 2, 28))
+        else {
+            continue;
+        };
+        let start = day - chrono::Days::new(u64::from(window.days_before));
+        let end = day + chrono::Days::new(u64::from(window.days_after));
+        if start <= today && today <= end {
+            return Some(start);
+        }
+    }
+    None
+}
+
+/// Full years of age on `today`.
+pub(crate) fn age_on(birth: NaiveDate, today: NaiveDate) -> Option<u32> {
+    let mut years = today.year() - birth.year();
+    if (today.month(), today.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    u32::try_from(years).ok()
+}
+
+/// Checks a promotion's period, place, schedule, basket conditions,
+/// segment and limits. `targets` are its target lines. On success returns
+/// the money it may still give, if it has a budget.
+pub(crate) fn check_eligible(
+    p: &Promotion,
+    prep: &Prepared<'_>,
+    ctx: &PricingContext,
+    targets: impl Iterator<Item = u32>,
+) -> Result<Option<i64>, BlockReason> {
+    let unmet = |condition| Err(BlockReason::ConditionNotMet { condition });
+    if !(p.starts_at.is_none_or(|s| ctx.now >= s) && p.ends_at.is_none_or(|e| ctx.now < e)) {
+        return unmet(Condition::Period);
+    }
+    if !p.stores.is_empty() && !p.stores.contains(&ctx.store) {
+        return unmet(Condition::Store);
+    }
+    let c = &p.conditions;
+    if !c.brands.is_empty() && !ctx.brand.is_some_and(|b| c.brands.contains(&b)) {
+        return unmet(Condition::Brand);
+    }
+    if !c.schedule.is_always() {
+        let Some(local) = prep.local else {
+            return unmet(Condition::TimeZone);
+        };
+        let s = &c.schedule;
+        let date = local.date();
+        if s.from_date.is_some_and(|d| date < d) || s.to_date.is_some_and(|d| date > d) {
+            return unmet(Condition::LocalDate);
+        }
+        if !s.weekdays.is_empty() && !s.weekdays.contains(&date.weekday()) {
+            return unmet(Condition::Weekday);
+        }
+        if !s.hours.is_empty() && !s.hours.iter().any(|h| h.contains(local.time())) {
+            return unmet(Condition::Hours);
+        }
+    }
+    if c.min_basket_amount
+        .is_some_and(|m| prep.subtotal < m.minor())
+    {
+        return unmet(Condition::MinBasketAmount);
+    }
+    if c.min_basket_quantity
+        .is_some_and(|q| prep.total_qty < q.milli())
+    {
+        return unmet(Condition::MinBasketQuantity);
+    }
+    if let Some(q) = c.min_target_quantity {
+        let units: u64 = targets.map(|i| prep.qty[i as usize]).sum();
+        if units < q.milli() {
+            return unmet(Condition::MinTargetQuantity);
+        }
+    }
+    if (!c.requires_skus.is_empty() || !c.requires_categories.is_empty())
+        && !c.requires_skus.iter().any(|s| prep.skus.contains(s))
+        && !c
+            .requires_categories
+            .iter()
+            .any(|cat| prep.categories.contains(cat))
+    {
+        return unmet(Condition::RequiredItems);
+    }
+    let seg = &c.segment;
+    let needs_customer = !seg.is_anyone() || p.limits.per_customer.is_some();
+    let customer = prep.customer;
+    if needs_customer && customer.is_none() {
+        return unmet(Condition::Customer);
+    }
+    if let Some(cust) = customer.filter(|_| !seg.is_anyone()) {
+        if !seg.tiers.is_empty() && !prep.tier.is_some_and(|t| seg.tiers.contains(&t.name)) {
+            return unmet(Condition::Tier);
+        }
+        if !seg.genders.is_empty() && !seg.genders.contains(&cust.gender) {
+            return unmet(Condition::Gender);
+        }
+        if seg.min_age.is_some() || seg.max_age.is_some() {
+            let age = cust
+                .birth_date
+                .zip(prep.local_date())
+                .and_then(|(b, d)| age_on(b, d));
+            let ok = age.is_some_and(|a| {
+                seg.min_age.is_none_or(|m| a >= m) && seg.max_age.is_none_or(|m| a <= m)
+            });
+            if !ok {
+                return unmet(Condition::Age);
+            }
+        }
+        if let Some(window) = seg.birthday {
+            let within = cust
+                .birth_date
+                .zip(prep.local_date())
+                .and_then(|(b, d)| birthday_window_start(b, d, window));
+            if within.is_none() {
+                return unmet(Condition::Birthday);
+            }
+        }
+        if seg.new_customer && cust.purchases != Some(0) {
+            return unmet(Condition::NewCustomer);
+        }
+        if !seg.tags.is_empty() && !seg.tags.iter().any(|t| cust.tags.contains(t)) {
+            return unmet(Condition::Tags);
+        }
+    }
+    let limit = |limit| Err(BlockReason::LimitReached { limit });
+    let usage = ctx.usage.promotions.get(&p.id);
+    let lease = usage.and_then(|u| u.leased);
+    if let Some(max) = p.limits.per_customer
+        && usage.is_some_and(|u| u.customer_uses >= u64::from(max))
+    {
+        return limit(Limit::PerCustomer);
+    }
+    if let Some(max) = p.limits.total_uses {
+        let reached = match lease {
+            Some(lease) => lease.uses == 0,
+            None => usage.is_some_and(|u| u.uses >= max),
+        };
+        if reached {
+            return limit(Limit::TotalUses);
+        }
+    }
+    let Some(budget) = p.limits.budget else {
+        return Ok(None);
+    };
+    let left = match lease {
+        Some(lease) => lease.budget.minor(),
+        None => budget.minor() - usage.map_or(0, |u| u.spent.minor()),
+    };
+    if left <= 0 {
+        return limit(Limit::Budget);
+    }
+    Ok(Some(left))
+}

@@ -1,0 +1,355 @@
+//! Applying one exclusive group of promotions, as the engine does it: the
+//! per-line offers sorted once, multi-line offers re-evaluated only when a
+//! line they could use is taken.
+
+use super::explain::{BlockReason, BlockedRule, Condition, Limit, RuleRef};
+use super::offers::{Offer, evaluate, is_per_line, line_full};
+use super::prepared::{Cand, Prepared};
+use crate::money::Money;
+use crate::ruleset::{GroupPolicy, Promotion};
+
+/// An eligible promotion with its candidate lines.
+#[derive(Clone, Debug)]
+pub(crate) struct Candidate<'r> {
+    /// Its index in the ruleset.
+    pub index: u32,
+    /// The promotion.
+    pub promo: &'r Promotion,
+    /// Its position when promotions are sorted by id.
+    pub id_rank: u32,
+    /// Its candidate lines, by line index.
+    pub cands: Vec<Cand>,
+    /// The money it may still give, if it has a budget.
+    pub budget_left: Option<i64>,
+}
+
+impl Candidate<'_> {
+    /// Sort key among offers of equal value: higher priority, then smaller id.
+    fn tie(&self) -> (std::cmp::Reverse<i32>, u32) {
+        (std::cmp::Reverse(self.promo.priority), self.id_rank)
+    }
+}
+
+/// The running state of the promotions phase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Running {
+    /// Each line's current total.
+    pub cur: Vec<i64>,
+    /// Discounts on each line, `(promotion index, amount)`, in the order
+    /// applied.
+    pub on_line: Vec<Vec<(u32, i64)>>,
+    /// Notes on promotions blocked or cut short.
+    pub notes: Vec<BlockedRule>,
+}
+
+impl Running {
+    /// The state before any promotion: every line at its amount.
+    pub fn new(prep: &Prepared<'_>) -> Self {
+        Running {
+            cur: prep.amount.clone(),
+            on_line: vec![Vec::new(); prep.len()],
+            notes: Vec::new(),
+        }
+    }
+
+    fn give(&mut self, promo: u32, line: u32, d: i64) {
+        self.cur[line as usize] -= d;
+        self.on_line[line as usize].push((promo, d));
+    }
+}
+
+/// What became of one promotion in its group.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    pub applied: bool,
+    pub floor_cut: i64,
+    pub per_check_cut: bool,
+    pub budget_cut: bool,
+}
+
+impl Outcome {
+    fn absorb(&mut self, offer: &Offer) {
+        self.applied = true;
+        self.floor_cut += offer.floor_cut;
+        self.per_check_cut |= offer.per_check_cut;
+        self.budget_cut |= offer.budget_cut;
+    }
+}
+
+/// A line's discount offered by a per-line promotion.
+struct LineOffer {
+    member: usize,
+    line: u32,
+    full: i64,
+    given: i64,
+}
+
+/// Applies the group's promotions (all eligible, all giving money off) to
+/// the lines by the group's policy.
+pub(crate) fn apply_group(
+    group: &str,
+    policy: GroupPolicy,
+    members: &[&Candidate<'_>],
+    prep: &Prepared<'_>,
+    state: &mut Running,
+) {
+    let start = state.cur.clone();
+    let mut claimed = vec![false; prep.len()];
+    let mut outcomes: Vec<Outcome> = members.iter().map(|_| Outcome::default()).collect();
+    match policy {
+        GroupPolicy::BestForCustomer => {
+            best_for_customer(members, prep, state, &mut claimed, &mut outcomes);
+        }
+        GroupPolicy::FirstByPriority => {
+            first_by_priority(members, prep, state, &mut claimed, &mut outcomes);
+        }
+    }
+    explain(group, members, prep, &start, &outcomes, &mut state.notes);
+}
+
+fn room(prep: &Prepared<'_>, cur: &[i64], i: u32) -> i64 {
+    cur[i as usize] - prep.floor[i as usize]
+}
+
+fn avail(c: &Candidate<'_>, claimed: &[bool]) -> Vec<Cand> {
+    c.cands
+        .iter()
+        .copied()
+        .filter(|c| !claimed[c.line as usize])
+        .collect()
+}
+
+fn best_for_customer(
+    members: &[&Candidate<'_>],
+    prep: &Prepared<'_>,
+    state: &mut Running,
+    claimed: &mut [bool],
+    outcomes: &mut [Outcome],
+) {
+    let mut singles: Vec<LineOffer> = Vec::new();
+    let mut multi: Vec<(usize, Offer)> = Vec::new();
+    let mut touching: Vec<Vec<usize>> = vec![Vec::new(); prep.len()];
+    for (m, c) in members.iter().enumerate() {
+        if is_per_line(c.promo) {
+            for cand in c.cands.iter().filter(|c| c.target) {
+                let full = line_full(
+                    &c.promo.reward,
+                    prep,
+                    cand.line as usize,
+                    state.cur[cand.line as usize],
+                );
+                if full > 0 {
+                    let given = full.min(room(prep, &state.cur, cand.line)).max(0);
+                    singles.push(LineOffer {
+                        member: m,
+                        line: cand.line,
+                        full,
+                        given,
+                    });
+                }
+            }
+        } else {
+            let slot = multi.len();
+            for cand in &c.cands {
+                touching[cand.line as usize].push(slot);
+            }
+            multi.push((
+                m,
+                evaluate(c.promo, prep, &state.cur, &c.cands, c.budget_left),
+            ));
+        }
+    }
+    singles.retain(|o| o.given > 0);
+    singles.sort_by(|a, b| {
+        b.given
+            .cmp(&a.given)
+            .then_with(|| members[a.member].tie().cmp(&members[b.member].tie()))
+            .then_with(|| prep.rank[a.line as usize].cmp(&prep.rank[b.line as usize]))
+    });
+    let mut live = vec![true; multi.len()];
+    let mut dirty = vec![false; multi.len()];
+    let mut next = 0;
+    loop {
+        while next < singles.len() && claimed[singles[next].line as usize] {
+            next += 1;
+        }
+        let single = singles.get(next);
+        let mut best: Option<usize> = None;
+        for (slot, (m, offer)) in multi.iter().enumerate() {
+            if !live[slot] || offer.value() <= 0 {
+                continue;
+            }
+            let better = best.is_none_or(|b| {
+                let (bm, bo) = &multi[b];
+                (std::cmp::Reverse(offer.value()), members[*m].tie())
+                    < (std::cmp::Reverse(bo.value()), members[*bm].tie())
+            });
+            if better {
+                best = Some(slot);
+            }
+        }
+        let take_multi = match (single, best) {
+            (None, None) => break,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (Some(s), Some(b)) => {
+                let (bm, bo) = &multi[b];
+                (std::cmp::Reverse(bo.value()), members[*bm].tie())
+                    < (std::cmp::Reverse(s.given), members[s.member].tie())
+            }
+        };
+        let mut taken: Vec<u32> = Vec::new();
+        if take_multi {
+            let slot = best.unwrap_or_default();
+            let (m, offer) = &multi[slot];
+            let index = members[*m].index;
+            for &(line, d) in &offer.parts {
+                state.give(index, line, d);
+            }
+            outcomes[*m].absorb(offer);
+            taken.extend(&offer.claimed);
+            live[slot] = false;
+        } else if let Some(s) = single {
+            state.give(members[s.member].index, s.line, s.given);
+            let o = &mut outcomes[s.member];
+            o.applied = true;
+            o.floor_cut += s.full - s.given;
+            taken.push(s.line);
+            next += 1;
+        }
+        for &line in &taken {
+            claimed[line as usize] = true;
+            for &slot in &touching[line as usize] {
+                dirty[slot] = true;
+            }
+        }
+        for slot in 0..multi.len() {
+            if dirty[slot] && live[slot] {
+                let c = members[multi[slot].0];
+                multi[slot].1 =
+                    evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left);
+            }
+            dirty[slot] = false;
+        }
+    }
+}
+
+fn first_by_priority(
+    members: &[&Candidate<'_>],
+    prep: &Prepared<'_>,
+    state: &mut Running,
+    claimed: &mut [bool],
+    outcomes: &mut [Outcome],
+) {
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    order.sort_by_key(|&m| members[m].tie());
+    for m in order {
+        let c = members[m];
+        if is_per_line(c.promo) {
+            for cand in c.cands.iter().filter(|c| c.target) {
+                if claimed[cand.line as usize] {
+                    continue;
+                }
+                let full = line_full(
+                    &c.promo.reward,
+                    prep,
+                    cand.line as usize,
+                    state.cur[cand.line as usize],
+                );
+                let given = full.min(room(prep, &state.cur, cand.line)).max(0);
+                if given > 0 {
+                    state.give(c.index, cand.line, given);
+                    claimed[cand.line as usize] = true;
+                    outcomes[m].applied = true;
+                    outcomes[m].floor_cut += full - given;
+                }
+            }
+        } else {
+            let offer = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left);
+            if offer.value() > 0 {
+                for &(line, d) in &offer.parts {
+                    state.give(c.index, line, d);
+                }
+                for &line in &offer.claimed {
+                    claimed[line as usize] = true;
+                }
+                outcomes[m].absorb(&offer);
+            }
+        }
+    }
+}
+
+/// What each member would have given on all its lines at the group's
+/// start: `(raw, after floors and budget)`.
+pub(crate) fn alone(c: &Candidate<'_>, prep: &Prepared<'_>, start: &[i64]) -> (i64, i64) {
+    if is_per_line(c.promo) {
+        c.cands
+            .iter()
+            .filter(|c| c.target)
+            .map(|cand| {
+                let full = line_full(
+                    &c.promo.reward,
+                    prep,
+                    cand.line as usize,
+                    start[cand.line as usize],
+                );
+                (full, full.min(room(prep, start, cand.line)).max(0))
+            })
+            .fold((0, 0), |(r, g), (fr, fg)| (r + fr, g + fg))
+    } else {
+        let offer = evaluate(c.promo, prep, start, &c.cands, c.budget_left);
+        (offer.raw, offer.value())
+    }
+}
+
+/// Notes for the members of a group: why those that gave nothing did not,
+/// and what cut the others short.
+pub(crate) fn explain(
+    group: &str,
+    members: &[&Candidate<'_>],
+    prep: &Prepared<'_>,
+    start: &[i64],
+    outcomes: &[Outcome],
+    notes: &mut Vec<BlockedRule>,
+) {
+    for (c, o) in members.iter().zip(outcomes) {
+        let rule = RuleRef::Promotion(c.promo.id.clone());
+        if o.applied {
+            if o.floor_cut > 0 {
+                let cut = Money::from_minor(o.floor_cut).unwrap_or_default();
+                notes.push(BlockedRule::new(
+                    rule.clone(),
+                    BlockReason::FloorReached { cut },
+                ));
+            }
+            if o.per_check_cut {
+                let reason = BlockReason::LimitReached {
+                    limit: Limit::PerCheck,
+                };
+                notes.push(BlockedRule::new(rule.clone(), reason));
+            }
+            if o.budget_cut {
+                let reason = BlockReason::LimitReached {
+                    limit: Limit::Budget,
+                };
+                notes.push(BlockedRule::new(rule, reason));
+            }
+            continue;
+        }
+        let (raw, given) = alone(c, prep, start);
+        let reason = if raw <= 0 {
+            BlockReason::ConditionNotMet {
+                condition: Condition::NothingToDiscount,
+            }
+        } else if given <= 0 {
+            BlockReason::FloorReached {
+                cut: Money::from_minor(raw).unwrap_or_default(),
+            }
+        } else {
+            BlockReason::ExcludedByGroup {
+                group: group.to_owned(),
+            }
+        };
+        notes.push(BlockedRule::new(rule, reason));
+    }
+}
