@@ -1,6 +1,8 @@
 //! The explanation of a check: which rules gave what, and which did not,
 //! with a typed reason and English text.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::PromotionId;
@@ -54,7 +56,7 @@ pub struct BlockedRule {
     /// Why, for machines.
     pub reason: BlockReason,
     /// Why, in English.
-    pub message: String,
+    pub message: Cow<'static, str>,
 }
 
 /// Why a rule did not apply, or gave less.
@@ -155,19 +157,17 @@ pub enum Limit {
 impl BlockReason {
     /// English text for the reason.
     #[must_use]
-    pub fn describe(&self) -> String {
+    pub fn describe(&self) -> Cow<'static, str> {
         match self {
-            BlockReason::ConditionNotMet { condition } => condition.describe().to_owned(),
-            BlockReason::LimitReached { limit } => limit.describe().to_owned(),
-            BlockReason::ExcludedByGroup { group } => {
-                format!("another promotion of the exclusive group {group:?} took its lines")
+            BlockReason::ConditionNotMet { condition } => condition.describe().into(),
+            BlockReason::LimitReached { limit } => limit.describe().into(),
+            BlockReason::ExcludedByGroup { .. } => {
+                "another promotion of its exclusive group took its lines".into()
             }
             BlockReason::NotCombinable => {
-                "the promotions on the lines do not combine with the tier discount".to_owned()
+                "the promotions on the lines do not combine with the tier discount".into()
             }
-            BlockReason::FloorReached { cut } => {
-                format!("price floors kept back {cut}")
-            }
+            BlockReason::FloorReached { cut } => format!("price floors kept back {cut}").into(),
         }
     }
 }
@@ -216,6 +216,62 @@ impl Limit {
             }
             Limit::OncePerBirthday => "already given for this birthday",
         }
+    }
+}
+
+impl RuleRef {
+    /// The position of its kind in the order of rules.
+    pub(crate) fn kind_rank(&self) -> u64 {
+        match self {
+            RuleRef::Tier(_) => 0,
+            RuleRef::Promotion(_) => 1,
+            RuleRef::Redemption => 2,
+            RuleRef::Earn => 3,
+            RuleRef::WelcomeBonus => 4,
+            RuleRef::BirthdayBonus => 5,
+        }
+    }
+}
+
+/// A blocked rule with a cheap sort key: the rule's kind, then for a
+/// promotion its rank by id, which orders notes exactly as [`RuleRef`]
+/// does (a check has one tier at most).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Note {
+    key: u64,
+    pub(crate) blocked: BlockedRule,
+}
+
+impl Note {
+    /// A note on a promotion of rank `id_rank` by id.
+    pub(crate) fn promotion(
+        id: &crate::ids::PromotionId,
+        id_rank: u32,
+        reason: BlockReason,
+    ) -> Self {
+        Note {
+            key: (1 << 32) | u64::from(id_rank),
+            blocked: BlockedRule::new(RuleRef::Promotion(id.clone()), reason),
+        }
+    }
+
+    /// A note on another rule.
+    pub(crate) fn rule(rule: RuleRef, reason: BlockReason) -> Self {
+        Note {
+            key: rule.kind_rank() << 32,
+            blocked: BlockedRule::new(rule, reason),
+        }
+    }
+
+    /// Sorts notes as their rules and reasons sort, and drops repeats.
+    pub(crate) fn sorted(mut notes: Vec<Note>) -> Vec<BlockedRule> {
+        notes.sort_unstable_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then_with(|| a.blocked.reason.cmp(&b.blocked.reason))
+        });
+        notes.dedup_by(|a, b| a.key == b.key && a.blocked.reason == b.blocked.reason);
+        notes.into_iter().map(|n| n.blocked).collect()
     }
 }
 

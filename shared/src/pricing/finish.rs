@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::allocation::allocate;
-use super::explain::{
-    AppliedRule, BlockReason, BlockedRule, Condition, Limit, PointsAward, RuleRef,
-};
+use super::explain::{AppliedRule, BlockReason, Condition, Limit, Note, PointsAward, RuleRef};
 use super::input::PricingContext;
 use super::prepared::{Prepared, birthday_window_start};
 use super::receipt::Receipt;
@@ -118,6 +116,7 @@ pub(crate) fn finish(
     running: Running,
     points: &PointsPromotions,
     rejected_coupons: Vec<String>,
+    id_rank: &[u32],
 ) -> PricedCheck {
     let Running {
         mut cur,
@@ -148,14 +147,11 @@ pub(crate) fn finish(
         let given = raw.min(weights.iter().sum());
         let rule = RuleRef::Tier(t.name.clone());
         if n > 0 && !eligible.iter().any(|&e| e) {
-            notes.push(BlockedRule::new(rule.clone(), BlockReason::NotCombinable));
+            notes.push(Note::rule(rule.clone(), BlockReason::NotCombinable));
         }
         if raw > given {
             let cut = Money::from_minor(raw - given).unwrap_or_default();
-            notes.push(BlockedRule::new(
-                rule.clone(),
-                BlockReason::FloorReached { cut },
-            ));
+            notes.push(Note::rule(rule.clone(), BlockReason::FloorReached { cut }));
         }
         for (i, part) in allocate(given, &weights, &keys).into_iter().enumerate() {
             if part > 0 {
@@ -171,7 +167,7 @@ pub(crate) fn finish(
     let mut redeemed = 0;
     let mut redeemed_money = 0;
     let redemption_note = |condition| {
-        BlockedRule::new(
+        Note::rule(
             RuleRef::Redemption,
             BlockReason::ConditionNotMet { condition },
         )
@@ -202,7 +198,7 @@ pub(crate) fn finish(
                     let reason = BlockReason::LimitReached {
                         limit: Limit::RedemptionCap,
                     };
-                    notes.push(BlockedRule::new(RuleRef::Redemption, reason));
+                    notes.push(Note::rule(RuleRef::Redemption, reason));
                 }
                 let weights: Vec<i64> = (0..n).map(|i| room(&cur, i)).collect();
                 for (i, part) in allocate(redeemed_money, &weights, &keys)
@@ -224,7 +220,9 @@ pub(crate) fn finish(
 
     // Points earned on what is paid.
     let mut line_points = vec![0i64; n];
-    let mut awards: BTreeMap<RuleRef, i64> = BTreeMap::new();
+    let mut earned = 0i64;
+    // Points by promotion index, in the order given.
+    let mut promo_points: Vec<(u32, i64)> = Vec::new();
     let earn = ruleset.programme.earn.as_ref();
     let base_rate = tier.and_then(|t| t.earn).or(earn.map(|e| e.rate()));
     // Lines by earn rate and multiplier `(promotion index, percent)`.
@@ -266,13 +264,20 @@ pub(crate) fn finish(
             None => base,
         };
         let (base, total) = (clamp_points(base), clamp_points(total));
-        *awards.entry(RuleRef::Earn).or_default() += base;
+        earned += base;
         if let Some((p, _)) = mult {
             *multiplied.entry(*p).or_default() += total - base;
         }
         spread_points(prep, &cur, lines, total, &mut line_points);
     }
     let promo_rule = |p: u32| RuleRef::Promotion(ruleset.promotions[p as usize].id.clone());
+    let promo_note = |p: u32, reason| {
+        Note::promotion(
+            &ruleset.promotions[p as usize].id,
+            id_rank[p as usize],
+            reason,
+        )
+    };
     let mut points_applied: Vec<u32> = Vec::new();
     let chosen: std::collections::BTreeSet<u32> = points
         .multiplier
@@ -283,31 +288,32 @@ pub(crate) fn finish(
     for p in chosen {
         let gain = multiplied.get(&p).copied().unwrap_or(0);
         if gain > 0 {
-            awards.insert(promo_rule(p), gain);
+            promo_points.push((p, gain));
             points_applied.push(p);
         } else {
             let reason = BlockReason::ConditionNotMet {
                 condition: Condition::NothingToDiscount,
             };
-            notes.push(BlockedRule::new(promo_rule(p), reason));
+            notes.push(promo_note(p, reason));
         }
     }
     for &p in &points.outdone {
         let reason = BlockReason::ExcludedByGroup {
             group: MULTIPLIER_GROUP.to_owned(),
         };
-        notes.push(BlockedRule::new(promo_rule(p), reason));
+        notes.push(promo_note(p, reason));
     }
     for (p, pts, lines) in &points.extra {
-        *awards.entry(promo_rule(*p)).or_default() += pts;
+        promo_points.push((*p, *pts));
         points_applied.push(*p);
         spread_points(prep, &cur, lines, *pts, &mut line_points);
     }
+    let mut bonuses: Vec<(RuleRef, i64)> = Vec::new();
     if let Some(c) = prep.customer {
         if let Some(bonus) = ruleset.programme.welcome_bonus
             && c.purchases == Some(0)
         {
-            awards.insert(RuleRef::WelcomeBonus, bonus);
+            bonuses.push((RuleRef::WelcomeBonus, bonus));
             spread_points(prep, &cur, &all, bonus, &mut line_points);
         }
         if let Some(b) = ruleset.programme.birthday_bonus
@@ -320,32 +326,58 @@ pub(crate) fn finish(
                 let reason = BlockReason::LimitReached {
                     limit: Limit::OncePerBirthday,
                 };
-                notes.push(BlockedRule::new(RuleRef::BirthdayBonus, reason));
+                notes.push(Note::rule(RuleRef::BirthdayBonus, reason));
             } else {
-                awards.insert(RuleRef::BirthdayBonus, b.points);
+                bonuses.push((RuleRef::BirthdayBonus, b.points));
                 spread_points(prep, &cur, &all, b.points, &mut line_points);
             }
         }
     }
-    awards.retain(|_, p| *p != 0);
+    // Points by rule, in the order of rules: promotions by id, then the
+    // programme's earn rate and bonuses.
+    promo_points.sort_unstable_by_key(|&(p, _)| id_rank[p as usize]);
+    let mut award_names: Vec<&str> = Vec::new();
+    let mut awards: Vec<PointsAward> = Vec::new();
+    for &(p, points) in &promo_points {
+        award_names.push(&ruleset.promotions[p as usize].name);
+        awards.push(PointsAward {
+            rule: promo_rule(p),
+            points,
+        });
+    }
+    for (rule, points) in std::iter::once((RuleRef::Earn, earned)).chain(bonuses) {
+        award_names.push("");
+        awards.push(PointsAward { rule, points });
+    }
+    let kept: Vec<bool> = awards.iter().map(|a| a.points != 0).collect();
+    let mut keep = kept.iter();
+    awards.retain(|_| *keep.next().unwrap_or(&false));
+    let mut keep = kept.iter();
+    award_names.retain(|_| *keep.next().unwrap_or(&false));
 
     // The priced check.
-    let mut per_rule: BTreeMap<RuleRef, (i64, Option<String>)> = BTreeMap::new();
+    // Each rule's total over the check, in the order of rules: the tier,
+    // promotions by id, points as money.
+    let mut by_promo: Vec<(u32, i64)> = Vec::new();
+    let mut tier_total: Option<(RuleRef, i64)> = None;
+    let mut redemption_total = 0i64;
     let mut priced = Vec::with_capacity(n);
     for i in 0..n {
-        let mut rules: Vec<AppliedRule> = on_line[i]
-            .iter()
-            .map(|&(p, d)| {
-                let promo = &ruleset.promotions[p as usize];
-                applied(promo_rule(p), d, promo.funded_by.clone())
-            })
-            .collect();
-        rules.append(&mut extra[i]);
-        for a in &rules {
-            let e = per_rule
-                .entry(a.rule.clone())
-                .or_insert((0, a.funded_by.clone()));
-            e.0 += a.discount.minor();
+        let mut rules: Vec<AppliedRule> = Vec::with_capacity(on_line[i].len() + extra[i].len());
+        for &(p, d) in &on_line[i] {
+            let promo = &ruleset.promotions[p as usize];
+            by_promo.push((p, d));
+            rules.push(applied(promo_rule(p), d, promo.funded_by.clone()));
+        }
+        for a in extra[i].drain(..) {
+            match &a.rule {
+                RuleRef::Redemption => redemption_total += a.discount.minor(),
+                rule => match &mut tier_total {
+                    Some((_, total)) => *total += a.discount.minor(),
+                    None => tier_total = Some((rule.clone(), a.discount.minor())),
+                },
+            }
+            rules.push(a);
         }
         let discount: i64 = rules.iter().map(|a| a.discount.minor()).sum();
         priced.push(PricedLine {
@@ -356,29 +388,37 @@ pub(crate) fn finish(
             applied: rules,
         });
     }
-    for &p in &points_applied {
-        let promo = &ruleset.promotions[p as usize];
-        per_rule
-            .entry(promo_rule(p))
-            .or_insert((0, promo.funded_by.clone()));
+    by_promo.extend(points_applied.iter().map(|&p| (p, 0)));
+    by_promo.sort_unstable_by_key(|&(p, _)| id_rank[p as usize]);
+    let mut applied_rules: Vec<AppliedRule> = Vec::new();
+    let mut applied_names: Vec<&str> = Vec::new();
+    if let Some((rule, total)) = tier_total {
+        applied_rules.push(applied(rule, total, None));
+        applied_names.push("");
     }
-    let applied_rules: Vec<AppliedRule> = per_rule
-        .into_iter()
-        .map(|(rule, (d, funded_by))| applied(rule, d, funded_by))
-        .collect();
-    notes.sort();
-    notes.dedup();
+    let mut k = 0;
+    while k < by_promo.len() {
+        let p = by_promo[k].0;
+        let mut total = 0;
+        while k < by_promo.len() && by_promo[k].0 == p {
+            total += by_promo[k].1;
+            k += 1;
+        }
+        let promo = &ruleset.promotions[p as usize];
+        applied_rules.push(applied(promo_rule(p), total, promo.funded_by.clone()));
+        applied_names.push(&promo.name);
+    }
+    if redemption_total > 0 {
+        applied_rules.push(applied(RuleRef::Redemption, redemption_total, None));
+        applied_names.push("");
+    }
+    let blocked = Note::sorted(notes);
     let discount: i64 = priced.iter().map(|l| l.discount.minor()).sum();
     let points_earned: i64 = line_points.iter().sum();
-    let awards: Vec<PointsAward> = awards
-        .into_iter()
-        .map(|(rule, points)| PointsAward { rule, points })
-        .collect();
     let receipt = Receipt::build(
-        ruleset,
-        &applied_rules,
+        (&applied_rules, &applied_names),
+        (&awards, &award_names),
         tier,
-        &awards,
         (redeemed, money(redeemed_money)),
         money(discount),
         points_earned,
@@ -394,7 +434,7 @@ pub(crate) fn finish(
         tier: tier.map(|t| t.name.clone()),
         applied: applied_rules,
         points: awards,
-        blocked: notes,
+        blocked,
         coupons_rejected: rejected_coupons,
         receipt,
     }

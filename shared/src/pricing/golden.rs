@@ -49,7 +49,11 @@ fn render(lines: &[Line], p: &PricedCheck) -> String {
         p.tier.as_deref().unwrap_or("-")
     );
     for b in &p.blocked {
-        let _ = writeln!(out, "blocked {}: {}", rule(&b.rule), b.message);
+        let group = match &b.reason {
+            BlockReason::ExcludedByGroup { group } => format!(" ({group})"),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "blocked {}: {}{group}", rule(&b.rule), b.message);
     }
     for c in &p.coupons_rejected {
         let _ = writeln!(out, "coupon rejected: {c}");
@@ -413,7 +417,7 @@ fn exclusive_groups_and_stacking() {
             cheese        1 ×  239.00 =   239.00 −   95.96 =   143.04    1 pt  cheese-30:71.70 dairy-10:16.73 basket-5:7.53
             bread         1 ×   62.90 =    62.90 −    7.32 =    55.58    0 pt  basket-5:3.14 tier Gold:4.18
             total 556.20 − 165.77 = 390.43; points +3 −0 (could spend 0); tier Gold
-            blocked cheese-50: another promotion of the exclusive group "partner" took its lines
+            blocked cheese-50: another promotion of its exclusive group took its lines (partner)
             | Скидка по карте «Gold» 7%: −4.18 | Loyalty tier "Gold" 7%: -4.18
             | Акция «Promo basket-5»: −20.76 | Promotion "Promo basket-5": -20.76
             | Акция «Promo cheese-30»: −71.70 (при поддержке Сыроварня) | Promotion "Promo cheese-30": -71.70 (funded by Сыроварня)

@@ -67,6 +67,7 @@ use crate::ruleset::{
 };
 
 pub use allocation::allocate;
+use explain::Note;
 pub use explain::{AppliedRule, BlockReason, BlockedRule, Condition, Limit, PointsAward, RuleRef};
 pub use input::{CustomerStanding, LeasedQuota, PricingContext, PromotionUsage, UsageCounts};
 pub use receipt::Receipt;
@@ -273,25 +274,15 @@ impl Engine {
         );
         let promos = &self.ruleset.promotions;
 
-        // 1. Candidates through the indexes.
-        let mut slot = vec![u32::MAX; promos.len()];
-        let mut lists: Vec<(u32, Vec<Cand>)> = Vec::new();
+        // 1. Candidates through the indexes: every (promotion, line) hit,
+        //    then grouped by promotion, lines in order.
+        let mut hits: Vec<(u32, Cand)> = Vec::new();
         for (i, line) in lines.iter().enumerate() {
             let i = i as u32;
             let mut visit = |p: u32, target: bool, free: bool| {
                 let target = target && !excluded(&promos[p as usize], line);
-                if !(target || free) {
-                    return;
-                }
-                let s = &mut slot[p as usize];
-                if *s == u32::MAX {
-                    *s = lists.len() as u32;
-                    lists.push((p, Vec::new()));
-                }
-                let cands = &mut lists[*s as usize].1;
-                match cands.last_mut() {
-                    Some(last) if last.line == i => last.target |= target,
-                    _ => cands.push(Cand { line: i, target }),
+                if target || free {
+                    hits.push((p, Cand { line: i, target }));
                 }
             };
             for &(p, via) in self.by_sku.get(&line.sku).into_iter().flatten() {
@@ -306,7 +297,51 @@ impl Engine {
                 visit(p, true, false);
             }
         }
-        lists.sort_unstable_by_key(|(p, _)| *p);
+        // Group the hits by promotion (a counting sort: hits come in line
+        // order, so each promotion's lines stay in order); a line reached
+        // twice (by SKU and category, or as a free SKU) is one candidate,
+        // targeted if either way targets it.
+        let mut slot = vec![u32::MAX; promos.len()];
+        let mut order: Vec<u32> = Vec::new();
+        let mut start: Vec<usize> = Vec::new();
+        for &(p, _) in &hits {
+            let s = &mut slot[p as usize];
+            if *s == u32::MAX {
+                *s = order.len() as u32;
+                order.push(p);
+                start.push(0);
+            }
+            start[*s as usize] += 1;
+        }
+        let mut at = 0;
+        for n in &mut start {
+            let count = *n;
+            *n = at;
+            at += count;
+        }
+        let mut end = start.clone();
+        let mut flat = vec![
+            Cand {
+                line: 0,
+                target: false
+            };
+            hits.len()
+        ];
+        for &(p, cand) in &hits {
+            let d = slot[p as usize] as usize;
+            if end[d] > start[d] && flat[end[d] - 1].line == cand.line {
+                flat[end[d] - 1].target |= cand.target;
+            } else {
+                flat[end[d]] = cand;
+                end[d] += 1;
+            }
+        }
+        let mut runs: Vec<(u32, std::ops::Range<usize>)> = order
+            .iter()
+            .enumerate()
+            .map(|(d, &p)| (p, start[d]..end[d]))
+            .collect();
+        runs.sort_unstable_by_key(|(p, _)| *p);
 
         // 2. Coupons, conditions and limits.
         let mut running = Running::new(&prep);
@@ -315,24 +350,31 @@ impl Engine {
             match self.coupons.get(code) {
                 None => rejected.push(code.clone()),
                 Some(unlocked) => {
-                    for &p in unlocked.iter().filter(|&&p| slot[p as usize] == u32::MAX) {
-                        let reason = BlockReason::ConditionNotMet {
-                            condition: Condition::NothingToDiscount,
-                        };
-                        let rule = RuleRef::Promotion(promos[p as usize].id.clone());
-                        running.notes.push(BlockedRule::new(rule, reason));
+                    for &p in unlocked {
+                        if runs.binary_search_by_key(&p, |(q, _)| *q).is_err() {
+                            let reason = BlockReason::ConditionNotMet {
+                                condition: Condition::NothingToDiscount,
+                            };
+                            let promo = &promos[p as usize];
+                            running.notes.push(Note::promotion(
+                                &promo.id,
+                                self.id_rank[p as usize],
+                                reason,
+                            ));
+                        }
                     }
                 }
             }
         }
-        let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(lists.len());
-        for (p, cands) in lists {
+        let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(runs.len());
+        for (p, range) in runs {
             let promo = &promos[p as usize];
             if let Some(code) = &self.coupon_of[p as usize]
                 && !prep.coupons.contains(code)
             {
                 continue;
             }
+            let cands = &flat[range];
             let targets = cands.iter().filter(|c| c.target).map(|c| c.line);
             match check_eligible(promo, &prep, ctx, targets) {
                 Ok(budget_left) => candidates.push(Candidate {
@@ -343,8 +385,8 @@ impl Engine {
                     budget_left,
                 }),
                 Err(reason) => {
-                    let rule = RuleRef::Promotion(promo.id.clone());
-                    running.notes.push(BlockedRule::new(rule, reason));
+                    let note = Note::promotion(&promo.id, self.id_rank[p as usize], reason);
+                    running.notes.push(note);
                 }
             }
         }
@@ -373,6 +415,7 @@ impl Engine {
             running,
             &points,
             rejected,
+            &self.id_rank,
         ))
     }
 }

@@ -23,6 +23,11 @@ pub(crate) struct Offer {
     /// Lines it uses (its exclusive group cannot give them another
     /// discount), by line index.
     pub claimed: Vec<u32>,
+    /// Lines whose loss to another offer could change this one, by line
+    /// index: every line it counts (units bought, given, discounted or put
+    /// in a set, lines of a set total, lines with a discount). Taking any
+    /// other line leaves it exactly as it is.
+    pub depends: Vec<u32>,
     /// What it would give without floors and budget.
     pub raw: i64,
     /// What the floors kept back.
@@ -56,6 +61,28 @@ pub(crate) fn is_per_line(p: &Promotion) -> bool {
         } | Reward::SpecialPrice { .. }
     );
     per_line_reward && p.limits.per_check.is_none() && p.limits.budget.is_none()
+}
+
+/// Whether the promotion's offer can only lose value when lines are taken
+/// from it: a percentage or amount off a set (its base and its room only
+/// shrink), or a per-line reward whose lines are tied only by a budget.
+/// Buy X get Y, bundles, N-th item and per-check limits can gain (a cheaper
+/// unit gone, a set fewer, a line under its floor gone).
+pub(crate) fn only_loses(p: &Promotion) -> bool {
+    match p.reward {
+        Reward::PercentOff {
+            apply: Apply::Total,
+            ..
+        }
+        | Reward::AmountOff {
+            apply: Apply::Total,
+            ..
+        } => true,
+        Reward::PercentOff { .. } | Reward::AmountOff { .. } | Reward::SpecialPrice { .. } => {
+            p.limits.per_check.is_none()
+        }
+        _ => false,
+    }
 }
 
 /// What a per-line reward takes off the whole of line `i` at its current
@@ -189,6 +216,7 @@ fn floored(prep: &Prepared<'_>, cur: &[i64], raw: Vec<(u32, i64)>) -> Offer {
         offer.raw += r;
         offer.floor_cut += r - d;
         offer.claimed.push(i);
+        offer.depends.push(i);
         if d > 0 {
             offer.parts.push((i, d));
         }
@@ -219,6 +247,7 @@ fn weighted(
     let keys: Vec<u32> = lines.iter().map(|&i| prep.rank[i as usize]).collect();
     let parts = allocate(given, &weights, &keys);
     Offer {
+        depends: lines.clone(),
         parts: lines
             .into_iter()
             .zip(parts)
@@ -269,6 +298,7 @@ fn each(
         .filter(|&(_, d)| d > 0)
         .collect();
     let mut cut = false;
+    let mut covered: Option<Vec<u32>> = None;
     if let Some(n) = per_check {
         // Largest discount per unit first: d_a/q_a > d_b/q_b.
         raw.sort_by(|&(a, da), &(b, db)| {
@@ -288,8 +318,14 @@ fn each(
             }
         }
         raw.sort_by_key(|&(i, _)| i);
+        // Every line with a discount counts: one given no units still makes
+        // the limit cut the offer short.
+        covered = Some(raw.iter().map(|&(i, _)| i).collect());
     }
     let mut offer = floored(prep, cur, raw);
+    if let Some(covered) = covered {
+        offer.depends = covered;
+    }
     offer.per_check_cut = cut;
     offer
 }
@@ -343,7 +379,7 @@ fn cheapest_free(
         .map(|(_, &i)| i)
         .collect();
     used.sort_unstable();
-    finish_units(prep, cur, raw, used, cut)
+    finish_units(prep, cur, raw, used, cut, &pool)
 }
 
 /// Buy `buy` targeted units (other than `free_sku`), get `get` units of
@@ -387,7 +423,7 @@ fn sku_free(
     }
     used.sort_unstable();
     raw.sort_unstable_by_key(|&(i, _)| i);
-    finish_units(prep, cur, raw, used, cut)
+    finish_units(prep, cur, raw, used, cut, &[buy_pool, free_pool].concat())
 }
 
 /// Every `n`-th unit counting from the dearest at `bp` off.
@@ -418,20 +454,35 @@ fn nth_item(
     }
     used.sort_unstable();
     raw.sort_unstable_by_key(|&(i, _)| i);
-    finish_units(prep, cur, raw, used, cut)
+    finish_units(prep, cur, raw, used, cut, &pool)
 }
 
+/// A unit reward's offer. It depends on the lines whose units it uses, or,
+/// when the per-check limit cut it short, on every line of its `pool` (one
+/// fewer could lift the cut).
 fn finish_units(
     prep: &Prepared<'_>,
     cur: &[i64],
     raw: Vec<(u32, i64)>,
     used: Vec<u32>,
     cut: bool,
+    pool: &[u32],
 ) -> Offer {
     let mut raw = raw;
     raw.sort_unstable_by_key(|&(i, _)| i);
     let mut offer = floored(prep, cur, raw);
-    offer.claimed = if offer.raw > 0 { used } else { Vec::new() };
+    offer.claimed = if offer.raw > 0 {
+        used.clone()
+    } else {
+        Vec::new()
+    };
+    offer.depends = if cut {
+        let mut all = pool.to_vec();
+        all.sort_unstable();
+        all
+    } else {
+        used
+    };
     offer.per_check_cut = cut;
     offer
 }
@@ -451,6 +502,10 @@ fn bundle(
         .min()
         .unwrap_or(0);
     let (k, cut) = sets(possible, per_check);
+    let every: Vec<u32> = pools
+        .iter()
+        .flat_map(|(pool, _)| pool.iter().copied())
+        .collect();
     let mut taken: Vec<(u32, i64)> = Vec::new();
     for (mut pool, q) in pools {
         pool.sort_by(|&a, &b| dearer(prep, cur, a, b));
@@ -466,8 +521,16 @@ fn bundle(
     taken.sort_unstable_by_key(|&(i, _)| i);
     let value: i128 = taken.iter().map(|&(_, v)| i128::from(v)).sum();
     let raw = (value - i128::from(k) * i128::from(price)).max(0) as i64;
+    let depends = if cut {
+        let mut every = every;
+        every.sort_unstable();
+        every
+    } else {
+        taken.iter().map(|&(i, _)| i).collect()
+    };
     if raw == 0 {
         return Offer {
+            depends,
             per_check_cut: cut,
             ..Offer::default()
         };
@@ -478,6 +541,7 @@ fn bundle(
         .map(|&(i, v)| v.min(cur[i as usize] - prep.floor[i as usize]).max(0))
         .collect();
     let mut offer = weighted(prep, lines.clone(), weights, raw, lines);
+    offer.depends = depends;
     offer.per_check_cut = cut;
     offer
 }

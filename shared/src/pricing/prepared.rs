@@ -272,6 +272,10 @@ pub(crate) fn check_eligible(
         }
     }
     let limit = |limit| Err(BlockReason::LimitReached { limit });
+    if p.limits.per_customer.is_none() && p.limits.total_uses.is_none() && p.limits.budget.is_none()
+    {
+        return Ok(None);
+    }
     let usage = ctx.usage.promotions.get(&p.id);
     let lease = usage.and_then(|u| u.leased);
     if let Some(max) = p.limits.per_customer

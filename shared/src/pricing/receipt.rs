@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppliedRule, PointsAward, RuleRef};
 use crate::money::Money;
-use crate::ruleset::{Ruleset, Tier};
+use crate::ruleset::Tier;
 
 /// Lines to print on the receipt, in two languages.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,66 +16,91 @@ pub struct Receipt {
 }
 
 impl Receipt {
+    /// The receipt for the applied rules and points awards, each with its
+    /// promotion's name (empty for other rules).
     pub(super) fn build(
-        ruleset: &Ruleset,
-        applied: &[AppliedRule],
+        (applied, applied_names): (&[AppliedRule], &[&str]),
+        (awards, award_names): (&[PointsAward], &[&str]),
         tier: Option<&Tier>,
-        awards: &[PointsAward],
         (redeemed, redeemed_money): (i64, Money),
         discount: Money,
         points: i64,
     ) -> Receipt {
         let mut r = Receipt::default();
-        let promotion =
-            |id: &crate::ids::PromotionId| ruleset.promotions.iter().find(|p| &p.id == id);
-        for a in applied.iter().filter(|a| a.discount > Money::ZERO) {
+        let mut both = |ru: String, en: String| {
+            r.ru.push(ru);
+            r.en.push(en);
+        };
+        for (a, name) in applied.iter().zip(applied_names) {
+            if a.discount <= Money::ZERO {
+                continue;
+            }
+            let off = a.discount.to_string();
             match &a.rule {
-                RuleRef::Tier(name) => {
+                RuleRef::Tier(tier_name) => {
                     let pct = tier.map(|t| t.discount.to_string()).unwrap_or_default();
-                    r.ru.push(format!("Скидка по карте «{name}» {pct}: −{}", a.discount));
-                    r.en.push(format!("Loyalty tier \"{name}\" {pct}: -{}", a.discount));
-                }
-                RuleRef::Promotion(id) => {
-                    let name = promotion(id).map_or(id.as_str(), |p| p.name.as_str());
-                    let (ru_by, en_by) = a.funded_by.as_deref().map_or_else(
-                        || (String::new(), String::new()),
-                        |f| (format!(" (при поддержке {f})"), format!(" (funded by {f})")),
+                    both(
+                        format!("Скидка по карте «{tier_name}» {pct}: −{off}"),
+                        format!("Loyalty tier \"{tier_name}\" {pct}: -{off}"),
                     );
-                    r.ru.push(format!("Акция «{name}»: −{}{ru_by}", a.discount));
-                    r.en.push(format!("Promotion \"{name}\": -{}{en_by}", a.discount));
                 }
-                RuleRef::Redemption => {
-                    r.ru.push(format!("Оплачено баллами: {redeemed} (−{redeemed_money})"));
-                    r.en.push(format!("Paid with points: {redeemed} (-{redeemed_money})"));
+                RuleRef::Promotion(_) => {
+                    let mut ru = String::with_capacity(name.len() + off.len() + 24);
+                    let mut en = String::with_capacity(name.len() + off.len() + 24);
+                    ru.push_str("Акция «");
+                    ru.push_str(name);
+                    ru.push_str("»: −");
+                    ru.push_str(&off);
+                    en.push_str("Promotion \"");
+                    en.push_str(name);
+                    en.push_str("\": -");
+                    en.push_str(&off);
+                    if let Some(f) = &a.funded_by {
+                        ru.push_str(" (при поддержке ");
+                        ru.push_str(f);
+                        ru.push(')');
+                        en.push_str(" (funded by ");
+                        en.push_str(f);
+                        en.push(')');
+                    }
+                    both(ru, en);
                 }
+                RuleRef::Redemption => both(
+                    format!("Оплачено баллами: {redeemed} (−{redeemed_money})"),
+                    format!("Paid with points: {redeemed} (-{redeemed_money})"),
+                ),
                 RuleRef::Earn | RuleRef::WelcomeBonus | RuleRef::BirthdayBonus => {}
             }
         }
         if discount > Money::ZERO {
-            r.ru.push(format!("Ваша скидка: {discount}"));
-            r.en.push(format!("You saved: {discount}"));
+            both(
+                format!("Ваша скидка: {discount}"),
+                format!("You saved: {discount}"),
+            );
         }
-        for a in awards {
+        for (a, name) in awards.iter().zip(award_names) {
+            let n = a.points;
             match &a.rule {
-                RuleRef::Promotion(id) => {
-                    let name = promotion(id).map_or(id.as_str(), |p| p.name.as_str());
-                    r.ru.push(format!("Бонусные баллы «{name}»: +{}", a.points));
-                    r.en.push(format!("Bonus points \"{name}\": +{}", a.points));
-                }
-                RuleRef::WelcomeBonus => {
-                    r.ru.push(format!("Приветственные баллы: +{}", a.points));
-                    r.en.push(format!("Welcome bonus: +{} points", a.points));
-                }
-                RuleRef::BirthdayBonus => {
-                    r.ru.push(format!("Баллы ко дню рождения: +{}", a.points));
-                    r.en.push(format!("Birthday bonus: +{} points", a.points));
-                }
+                RuleRef::Promotion(_) => both(
+                    format!("Бонусные баллы «{name}»: +{n}"),
+                    format!("Bonus points \"{name}\": +{n}"),
+                ),
+                RuleRef::WelcomeBonus => both(
+                    format!("Приветственные баллы: +{n}"),
+                    format!("Welcome bonus: +{n} points"),
+                ),
+                RuleRef::BirthdayBonus => both(
+                    format!("Баллы ко дню рождения: +{n}"),
+                    format!("Birthday bonus: +{n} points"),
+                ),
                 RuleRef::Earn | RuleRef::Tier(_) | RuleRef::Redemption => {}
             }
         }
         if points > 0 {
-            r.ru.push(format!("Начислено баллов: {points}"));
-            r.en.push(format!("Points earned: {points}"));
+            both(
+                format!("Начислено баллов: {points}"),
+                format!("Points earned: {points}"),
+            );
         }
         r
     }

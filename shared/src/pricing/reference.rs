@@ -13,7 +13,7 @@
 //! and the phases after the promotions (tier, points as money, points
 //! earned, assembly).
 
-use super::explain::{BlockReason, BlockedRule, Condition, Limit, RuleRef};
+use super::explain::{BlockReason, Condition, Limit, Note};
 use super::finish::{finish, points_promotions};
 use super::offers::{Offer, cheaper, dearer, is_per_line, line_full, units_value};
 use super::prepared::{Cand, Prepared, check_eligible, excluded};
@@ -68,8 +68,14 @@ pub(crate) fn price(
     let prep = Prepared::new(ruleset, &min_price, lines, amounts, customer, ctx);
     let mut running = Running::new(&prep);
 
+    // Each promotion's rank by id, for tie-breaks and the explanation's order.
     let mut ids: Vec<&crate::ids::PromotionId> = ruleset.promotions.iter().map(|p| &p.id).collect();
     ids.sort();
+    let id_rank: Vec<u32> = ruleset
+        .promotions
+        .iter()
+        .map(|p| ids.iter().position(|id| **id == p.id).unwrap_or(0) as u32)
+        .collect();
     let mut rejected = Vec::new();
     for code in &prep.coupons {
         let unlocked: Vec<&Promotion> = ruleset
@@ -88,14 +94,19 @@ pub(crate) fn price(
                 let reason = BlockReason::ConditionNotMet {
                     condition: Condition::NothingToDiscount,
                 };
+                let index = ruleset
+                    .promotions
+                    .iter()
+                    .position(|q| q.id == p.id)
+                    .unwrap_or(0);
                 running
                     .notes
-                    .push(BlockedRule::new(RuleRef::Promotion(p.id.clone()), reason));
+                    .push(Note::promotion(&p.id, id_rank[index], reason));
             }
         }
     }
 
-    let mut candidates = Vec::new();
+    let mut matched: Vec<(usize, Vec<Cand>)> = Vec::new();
     for (index, p) in ruleset.promotions.iter().enumerate() {
         let cands: Vec<Cand> = lines
             .iter()
@@ -117,18 +128,23 @@ pub(crate) fn price(
         {
             continue;
         }
+        matched.push((index, cands));
+    }
+    let mut candidates = Vec::new();
+    for (index, cands) in &matched {
+        let p = &ruleset.promotions[*index];
         let targets = cands.iter().filter(|c| c.target).map(|c| c.line);
         match check_eligible(p, &prep, ctx, targets) {
             Ok(budget_left) => candidates.push(Candidate {
-                index: index as u32,
+                index: *index as u32,
                 promo: p,
-                id_rank: ids.iter().position(|id| **id == p.id).unwrap_or(0) as u32,
+                id_rank: id_rank[*index],
                 cands,
                 budget_left,
             }),
             Err(reason) => running
                 .notes
-                .push(BlockedRule::new(RuleRef::Promotion(p.id.clone()), reason)),
+                .push(Note::promotion(&p.id, id_rank[*index], reason)),
         }
     }
 
@@ -156,7 +172,9 @@ pub(crate) fn price(
         .filter(|c| c.promo.reward.is_points())
         .collect();
     let points = points_promotions(&points_members, prep.len());
-    Ok(finish(ruleset, &prep, ctx, running, &points, rejected))
+    Ok(finish(
+        ruleset, &prep, ctx, running, &points, rejected, &id_rank,
+    ))
 }
 
 /// One step's choice: a member's offer, and for per-line members the line.
@@ -285,26 +303,23 @@ fn group(
         }
     }
     for (m, c) in members.iter().enumerate() {
-        let rule = RuleRef::Promotion(c.promo.id.clone());
+        let note = |reason| Note::promotion(&c.promo.id, c.id_rank, reason);
         if applied[m] {
             if floor_cut[m] > 0 {
                 let cut = Money::from_minor(floor_cut[m]).unwrap_or_default();
-                state.notes.push(BlockedRule::new(
-                    rule.clone(),
-                    BlockReason::FloorReached { cut },
-                ));
+                state.notes.push(note(BlockReason::FloorReached { cut }));
             }
             if per_check_cut[m] {
                 let reason = BlockReason::LimitReached {
                     limit: Limit::PerCheck,
                 };
-                state.notes.push(BlockedRule::new(rule.clone(), reason));
+                state.notes.push(note(reason));
             }
             if budget_cut[m] {
                 let reason = BlockReason::LimitReached {
                     limit: Limit::Budget,
                 };
-                state.notes.push(BlockedRule::new(rule, reason));
+                state.notes.push(note(reason));
             }
             continue;
         }
@@ -320,7 +335,7 @@ fn group(
             }
             (raw, given)
         } else {
-            let offer = evaluate(c.promo, prep, &start, &c.cands, c.budget_left);
+            let offer = evaluate(c.promo, prep, &start, c.cands, c.budget_left);
             (offer.raw, offer.value())
         };
         let reason = if raw <= 0 {
@@ -336,7 +351,7 @@ fn group(
                 group: name.to_owned(),
             }
         };
-        state.notes.push(BlockedRule::new(rule, reason));
+        state.notes.push(note(reason));
     }
 }
 

@@ -2,8 +2,8 @@
 //! per-line offers sorted once, multi-line offers re-evaluated only when a
 //! line they could use is taken.
 
-use super::explain::{BlockReason, BlockedRule, Condition, Limit, RuleRef};
-use super::offers::{Offer, evaluate, is_per_line, line_full};
+use super::explain::{BlockReason, Condition, Limit, Note};
+use super::offers::{Offer, evaluate, is_per_line, line_full, only_loses};
 use super::prepared::{Cand, Prepared};
 use crate::money::Money;
 use crate::ruleset::{GroupPolicy, Promotion};
@@ -18,7 +18,7 @@ pub(crate) struct Candidate<'r> {
     /// Its position when promotions are sorted by id.
     pub id_rank: u32,
     /// Its candidate lines, by line index.
-    pub cands: Vec<Cand>,
+    pub cands: &'r [Cand],
     /// The money it may still give, if it has a budget.
     pub budget_left: Option<i64>,
 }
@@ -39,7 +39,7 @@ pub(crate) struct Running {
     /// applied.
     pub on_line: Vec<Vec<(u32, i64)>>,
     /// Notes on promotions blocked or cut short.
-    pub notes: Vec<BlockedRule>,
+    pub notes: Vec<Note>,
 }
 
 impl Running {
@@ -96,15 +96,24 @@ pub(crate) fn apply_group(
     let start = state.cur.clone();
     let mut claimed = vec![false; prep.len()];
     let mut outcomes: Vec<Outcome> = members.iter().map(|_| Outcome::default()).collect();
-    match policy {
+    let initial = match policy {
         GroupPolicy::BestForCustomer => {
-            best_for_customer(members, prep, state, &mut claimed, &mut outcomes);
+            best_for_customer(members, prep, state, &mut claimed, &mut outcomes)
         }
         GroupPolicy::FirstByPriority => {
             first_by_priority(members, prep, state, &mut claimed, &mut outcomes);
+            vec![None; members.len()]
         }
-    }
-    explain(group, members, prep, &start, &outcomes, &mut state.notes);
+    };
+    explain(
+        group,
+        members,
+        prep,
+        &start,
+        &outcomes,
+        &initial,
+        &mut state.notes,
+    );
 }
 
 fn room(prep: &Prepared<'_>, cur: &[i64], i: u32) -> i64 {
@@ -119,44 +128,55 @@ fn avail(c: &Candidate<'_>, claimed: &[bool]) -> Vec<Cand> {
         .collect()
 }
 
+/// A multi-line offer in the heap: larger value first, then higher
+/// priority, then smaller id; `version` tells a stale entry.
+type HeapEntry = (i64, i32, std::cmp::Reverse<u32>, u32, u32);
+
+/// The greedy choice. Returns, per member, what it would give alone at the
+/// group's start `(raw, after floors and budget)`, for the explanation.
 fn best_for_customer(
     members: &[&Candidate<'_>],
     prep: &Prepared<'_>,
     state: &mut Running,
     claimed: &mut [bool],
     outcomes: &mut [Outcome],
-) {
+) -> Vec<Option<(i64, i64)>> {
+    let mut initial: Vec<Option<(i64, i64)>> = vec![Some((0, 0)); members.len()];
     let mut singles: Vec<LineOffer> = Vec::new();
     let mut multi: Vec<(usize, Offer)> = Vec::new();
-    let mut touching: Vec<Vec<usize>> = vec![Vec::new(); prep.len()];
+    let mut touching: Vec<Vec<u32>> = vec![Vec::new(); prep.len()];
     for (m, c) in members.iter().enumerate() {
         if is_per_line(c.promo) {
+            let (mut raw, mut given_sum) = (0, 0);
             for cand in c.cands.iter().filter(|c| c.target) {
+                let line = cand.line;
                 let full = line_full(
                     &c.promo.reward,
                     prep,
-                    cand.line as usize,
-                    state.cur[cand.line as usize],
+                    line as usize,
+                    state.cur[line as usize],
                 );
                 if full > 0 {
-                    let given = full.min(room(prep, &state.cur, cand.line)).max(0);
+                    let given = full.min(room(prep, &state.cur, line)).max(0);
+                    raw += full;
+                    given_sum += given;
                     singles.push(LineOffer {
                         member: m,
-                        line: cand.line,
+                        line,
                         full,
                         given,
                     });
                 }
             }
+            initial[m] = Some((raw, given_sum));
         } else {
-            let slot = multi.len();
-            for cand in &c.cands {
+            let slot = multi.len() as u32;
+            for cand in c.cands {
                 touching[cand.line as usize].push(slot);
             }
-            multi.push((
-                m,
-                evaluate(c.promo, prep, &state.cur, &c.cands, c.budget_left),
-            ));
+            let offer = evaluate(c.promo, prep, &state.cur, c.cands, c.budget_left);
+            initial[m] = Some((offer.raw, offer.value()));
+            multi.push((m, offer));
         }
     }
     singles.retain(|o| o.given > 0);
@@ -166,41 +186,81 @@ fn best_for_customer(
             .then_with(|| members[a.member].tie().cmp(&members[b.member].tie()))
             .then_with(|| prep.rank[a.line as usize].cmp(&prep.rank[b.line as usize]))
     });
+    let member_of: Vec<usize> = multi.iter().map(|(m, _)| *m).collect();
+    let entry = |slot: usize, value: i64, version: u32| -> HeapEntry {
+        let c = members[member_of[slot]];
+        (
+            value,
+            c.promo.priority,
+            std::cmp::Reverse(c.id_rank),
+            slot as u32,
+            version,
+        )
+    };
+    let mut heap: std::collections::BinaryHeap<HeapEntry> = std::collections::BinaryHeap::new();
+    for (slot, (_, offer)) in multi.iter().enumerate() {
+        let value = offer.value();
+        if value > 0 {
+            heap.push(entry(slot, value, 0));
+        }
+    }
     let mut live = vec![true; multi.len()];
+    let mut version = vec![0u32; multi.len()];
     let mut dirty = vec![false; multi.len()];
+    // Offers that only lose value are re-evaluated lazily: their heap entry
+    // stays as an upper bound until it reaches the top.
+    let lazy: Vec<bool> = multi
+        .iter()
+        .map(|(m, _)| only_loses(members[*m].promo))
+        .collect();
+    let mut stale = vec![false; multi.len()];
+    let mut dirty_list: Vec<u32> = Vec::new();
     let mut next = 0;
     loop {
         while next < singles.len() && claimed[singles[next].line as usize] {
             next += 1;
         }
-        let single = singles.get(next);
-        let mut best: Option<usize> = None;
-        for (slot, (m, offer)) in multi.iter().enumerate() {
-            if !live[slot] || offer.value() <= 0 {
+        while let Some(&(_, _, _, slot, v)) = heap.peek() {
+            let slot = slot as usize;
+            if !live[slot] || version[slot] != v {
+                heap.pop();
                 continue;
             }
-            let better = best.is_none_or(|b| {
-                let (bm, bo) = &multi[b];
-                (std::cmp::Reverse(offer.value()), members[*m].tie())
-                    < (std::cmp::Reverse(bo.value()), members[*bm].tie())
-            });
-            if better {
-                best = Some(slot);
+            if !stale[slot] {
+                break;
+            }
+            // An upper bound at the top: evaluate it now, and let it fall
+            // back in place if it lost.
+            heap.pop();
+            stale[slot] = false;
+            let c = members[multi[slot].0];
+            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left);
+            version[slot] += 1;
+            let value = multi[slot].1.value();
+            if value > 0 {
+                heap.push(entry(slot, value, version[slot]));
             }
         }
+        let single = singles.get(next);
+        let best = heap.peek().copied();
         let take_multi = match (single, best) {
             (None, None) => break,
             (Some(_), None) => false,
             (None, Some(_)) => true,
-            (Some(s), Some(b)) => {
-                let (bm, bo) = &multi[b];
-                (std::cmp::Reverse(bo.value()), members[*bm].tie())
-                    < (std::cmp::Reverse(s.given), members[s.member].tie())
+            (Some(s), Some((value, priority, id_rank, _, _))) => {
+                let single = members[s.member];
+                (value, priority, id_rank)
+                    > (
+                        s.given,
+                        single.promo.priority,
+                        std::cmp::Reverse(single.id_rank),
+                    )
             }
         };
         let mut taken: Vec<u32> = Vec::new();
         if take_multi {
-            let slot = best.unwrap_or_default();
+            let slot = best.map_or(0, |b| b.3 as usize);
+            heap.pop();
             let (m, offer) = &multi[slot];
             let index = members[*m].index;
             for &(line, d) in &offer.parts {
@@ -220,18 +280,28 @@ fn best_for_customer(
         for &line in &taken {
             claimed[line as usize] = true;
             for &slot in &touching[line as usize] {
-                dirty[slot] = true;
+                let (s, depends) = (slot as usize, &multi[slot as usize].1.depends);
+                if lazy[s] && live[s] && depends.contains(&line) {
+                    stale[s] = true;
+                } else if live[s] && !dirty[s] && depends.contains(&line) {
+                    dirty[slot as usize] = true;
+                    dirty_list.push(slot);
+                }
             }
         }
-        for slot in 0..multi.len() {
-            if dirty[slot] && live[slot] {
-                let c = members[multi[slot].0];
-                multi[slot].1 =
-                    evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left);
-            }
+        for slot in dirty_list.drain(..) {
+            let slot = slot as usize;
             dirty[slot] = false;
+            let c = members[multi[slot].0];
+            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left);
+            version[slot] += 1;
+            let value = multi[slot].1.value();
+            if value > 0 {
+                heap.push(entry(slot, value, version[slot]));
+            }
         }
     }
+    initial
 }
 
 fn first_by_priority(
@@ -297,46 +367,45 @@ pub(crate) fn alone(c: &Candidate<'_>, prep: &Prepared<'_>, start: &[i64]) -> (i
             })
             .fold((0, 0), |(r, g), (fr, fg)| (r + fr, g + fg))
     } else {
-        let offer = evaluate(c.promo, prep, start, &c.cands, c.budget_left);
+        let offer = evaluate(c.promo, prep, start, c.cands, c.budget_left);
         (offer.raw, offer.value())
     }
 }
 
 /// Notes for the members of a group: why those that gave nothing did not,
-/// and what cut the others short.
+/// and what cut the others short. `initial` holds what a member would give
+/// alone at the group's start when it is already known.
 pub(crate) fn explain(
     group: &str,
     members: &[&Candidate<'_>],
     prep: &Prepared<'_>,
     start: &[i64],
     outcomes: &[Outcome],
-    notes: &mut Vec<BlockedRule>,
+    initial: &[Option<(i64, i64)>],
+    notes: &mut Vec<Note>,
 ) {
-    for (c, o) in members.iter().zip(outcomes) {
-        let rule = RuleRef::Promotion(c.promo.id.clone());
+    for ((c, o), known) in members.iter().zip(outcomes).zip(initial) {
+        let note = |reason| Note::promotion(&c.promo.id, c.id_rank, reason);
         if o.applied {
             if o.floor_cut > 0 {
                 let cut = Money::from_minor(o.floor_cut).unwrap_or_default();
-                notes.push(BlockedRule::new(
-                    rule.clone(),
-                    BlockReason::FloorReached { cut },
-                ));
+                notes.push(note(BlockReason::FloorReached { cut }));
             }
             if o.per_check_cut {
                 let reason = BlockReason::LimitReached {
                     limit: Limit::PerCheck,
                 };
-                notes.push(BlockedRule::new(rule.clone(), reason));
+                notes.push(note(reason));
             }
             if o.budget_cut {
                 let reason = BlockReason::LimitReached {
                     limit: Limit::Budget,
                 };
-                notes.push(BlockedRule::new(rule, reason));
+                notes.push(note(reason));
             }
             continue;
         }
-        let (raw, given) = alone(c, prep, start);
+        let (raw, given) = known.unwrap_or_else(|| alone(c, prep, start));
         let reason = if raw <= 0 {
             BlockReason::ConditionNotMet {
                 condition: Condition::NothingToDiscount,
@@ -350,6 +419,6 @@ pub(crate) fn explain(
                 group: group.to_owned(),
             }
         };
-        notes.push(BlockedRule::new(rule, reason));
+        notes.push(note(reason));
     }
 }

@@ -352,7 +352,7 @@ fn return_records_serialise_their_line_map_and_old_ones_still_parse() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(crate::pricing::tests::cases())]
 
     /// Returning everything, in any number of parts, refunds exactly the
     /// original total and every line's figures, and restores the points
