@@ -11,7 +11,8 @@
 //! - `framing.rs`: [`Framer`], the sans-IO byte-stream framer ([`FramingConfig`], [`Suffix`]).
 //! - `device.rs`: [`ScannerHandle`], [`DeviceState`] and [`DeviceStatus`] shared by readers.
 //! - `reconnect.rs`: the open → read → back off → reopen loop shared by device readers.
-//! - `serial.rs`: [`spawn_serial`], a reconnecting reader thread per serial device.
+//! - `serial.rs`: [`spawn_serial`], a reconnecting reader thread per serial device
+//!   ([`spawn_serial_with_tap`] also shows the raw bytes).
 //! - `keymap.rs`: [`KeyboardLayout`], what each Linux key code types per layout.
 //! - `hid.rs`: [`HidDecoder`], sans-IO keystrokes to text, and [`spawn_hid`], a
 //!   reconnecting evdev reader thread per keyboard-wedge scanner.
@@ -43,5 +44,5 @@ pub use image_qr::{QR_SYMBOLOGY, QrError, decode_qr_file, decode_qr_image};
 pub use keymap::KeyboardLayout;
 pub use ports::{PortInfo, list_serial_ports};
 pub use scan::Scan;
-pub use serial::{SerialConfig, SerialError, spawn_serial};
+pub use serial::{RawBytesTap, SerialConfig, SerialError, spawn_serial, spawn_serial_with_tap};
 pub use stdin::{STDIN_SOURCE, spawn_stdin};

@@ -172,14 +172,43 @@ impl LineSettings {
 /// [`DeviceState::Disconnected`](crate::DeviceState::Disconnected); check them
 /// beforehand with [`SerialConfig::validate`].
 pub fn spawn_serial(cfg: SerialConfig, tx: Sender<Scan>, stop: Arc<AtomicBool>) -> ScannerHandle {
+    spawn_reader(cfg, tx, stop, None)
+}
+
+/// Sees every chunk of bytes a serial reader receives, before framing.
+pub type RawBytesTap = Box<dyn FnMut(&[u8]) + Send>;
+
+/// [`spawn_serial`], also handing every chunk of bytes read to `tap` before it is
+/// framed, on the reader thread: for diagnostics such as `pos-agent scan-test`.
+pub fn spawn_serial_with_tap(
+    cfg: SerialConfig,
+    tx: Sender<Scan>,
+    stop: Arc<AtomicBool>,
+    tap: RawBytesTap,
+) -> ScannerHandle {
+    spawn_reader(cfg, tx, stop, Some(tap))
+}
+
+fn spawn_reader(
+    cfg: SerialConfig,
+    tx: Sender<Scan>,
+    stop: Arc<AtomicBool>,
+    tap: Option<RawBytesTap>,
+) -> ScannerHandle {
     let status = SharedStatus::new(cfg.source_name());
     let reader_status = status.clone();
     ScannerHandle::spawn("scanner-serial", status, move || {
-        run(cfg, tx, stop, reader_status);
+        run(cfg, tx, stop, reader_status, tap);
     })
 }
 
-fn run(cfg: SerialConfig, tx: Sender<Scan>, stop: Arc<AtomicBool>, status: SharedStatus) {
+fn run(
+    cfg: SerialConfig,
+    tx: Sender<Scan>,
+    stop: Arc<AtomicBool>,
+    status: SharedStatus,
+    tap: Option<RawBytesTap>,
+) {
     let name = cfg.source_name();
     let _span = info_span!("scanner", source = %name).entered();
     match LineSettings::parse(&cfg) {
@@ -191,6 +220,7 @@ fn run(cfg: SerialConfig, tx: Sender<Scan>, stop: Arc<AtomicBool>, status: Share
                 cfg,
                 settings,
                 framer,
+                tap,
             };
             reconnect::run(&mut port, &link, backoff);
         }
@@ -206,6 +236,7 @@ struct SerialDevice {
     cfg: SerialConfig,
     settings: LineSettings,
     framer: Framer,
+    tap: Option<RawBytesTap>,
 }
 
 impl Device for SerialDevice {
@@ -255,6 +286,9 @@ impl Device for SerialDevice {
                     });
                 }
                 Ok(n) => {
+                    if let Some(tap) = self.tap.as_mut() {
+                        tap(&buf[..n]);
+                    }
                     let framed = self.framer.push(&buf[..n], Instant::now());
                     if !link.deliver_all(&self.framer, framed) {
                         return Ended::Finished;

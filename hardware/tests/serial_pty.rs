@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use hardware::{
     DeviceState, FramingConfig, Scan, ScannerHandle, SerialConfig, Suffix, spawn_serial,
+    spawn_serial_with_tap,
 };
 use nix::sys::resource::{UsageWho, getrusage};
 use serialport::{SerialPort, TTYPort};
@@ -303,6 +304,40 @@ fn unplug_backs_off_without_spinning_and_reconnects_under_the_same_name() {
     assert_eq!(after.source, before.source);
     assert_eq!(after.source, format!("serial:{}", link.display()));
     assert_eq!(reader.handle().status().scans, 2);
+}
+
+#[test]
+fn the_tap_sees_raw_bytes_before_framing() {
+    let _serial = serialised();
+    let mut pty = Pty::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let tap = {
+        let seen = Arc::clone(&seen);
+        Box::new(move |bytes: &[u8]| seen.lock().expect("tap lock").extend_from_slice(bytes))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let (tx, mut rx) = mpsc::channel(8);
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = spawn_serial_with_tap(config(&pty.slave_path), tx, Arc::clone(&stop), tap);
+    let deadline = Instant::now() + PATIENCE;
+    while handle.state() != DeviceState::Connected && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    pty.write(b"]E0\x07AB\r");
+    let scan = runtime
+        .block_on(async { tokio::time::timeout(PATIENCE, rx.recv()).await })
+        .expect("a scan in time")
+        .expect("a scan");
+    assert_eq!(
+        (scan.symbology.as_deref(), scan.text.as_str()),
+        (Some("]E0"), "AB")
+    );
+    assert_eq!(*seen.lock().expect("tap lock"), b"]E0\x07AB\r");
+    stop.store(true, Ordering::Relaxed);
+    handle.join();
 }
 
 /// Atomically (re)point the symlink `link` at `target`.

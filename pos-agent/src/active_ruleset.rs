@@ -5,11 +5,13 @@
 //! signature, schema, agent version, validation), belongs to this
 //! register's merchant and is in its currency. Without any accepted release
 //! the agent prices with an empty ruleset, so checks still work. A release
-//! is activated when received; its promotions carry their own publication
+//! is activated once its `effective_from` has passed on the drift-corrected
+//! clock (see `sync::rulesets`); its promotions carry their own publication
 //! windows, which the engine checks at pricing time.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use shared::crypto::PublicKey;
 use shared::ids::RulesetVersion;
@@ -115,14 +117,26 @@ impl ActiveRuleset {
         ))
     }
 
-    /// The newest stored release that still opens, else the empty ruleset.
-    pub fn load_newest(
+    /// The newest stored release that still opens and was in use before,
+    /// or whose `effective_from` is not after `server_now` (newer ones wait
+    /// for the ruleset sync to activate them), else the empty ruleset. A
+    /// restart never steps back from the ruleset in use, whatever the
+    /// clock says.
+    pub fn load_effective(
         conn: &Connection,
         server_key: &PublicKey,
         register: &RegisterConfig,
+        server_now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
         for stored in store::rulesets::newest_first(conn)? {
-            match stored.map(|signed| Self::open(&signed, server_key, register)) {
+            let was_in_use = stored.was_in_use;
+            match stored
+                .signed
+                .map(|signed| Self::open(&signed, server_key, register))
+            {
+                Ok(Ok((_, release))) if !was_in_use && release.effective_from > server_now => {
+                    tracing::info!(version = %release.version, "a stored ruleset waits for its time");
+                }
                 Ok(Ok((active, _))) => return Ok(active),
                 Ok(Err(err)) => tracing::warn!(error = %err, "skipping a stored ruleset"),
                 Err(err) => tracing::warn!(error = %err, "skipping a stored ruleset"),

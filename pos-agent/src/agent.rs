@@ -16,6 +16,7 @@ use crate::checks::OpenChecks;
 use crate::clock::Clock;
 use crate::config::AgentConfig;
 use crate::store::{self, Db, StoreError};
+use crate::sync::monitor::SyncMonitor;
 
 /// How many events a slow subscriber may fall behind before it skips.
 const EVENT_BUFFER: usize = 256;
@@ -40,8 +41,8 @@ pub struct Agent {
     pub clock: Arc<dyn Clock>,
     /// Wakes the uploader after a commit.
     pub upload_wake: Notify,
-    /// The last outcome of talking to the server.
-    pub sync_health: SyncHealth,
+    /// What the sync tasks know of the server now.
+    pub sync_health: Arc<SyncMonitor>,
     /// The till's own use of promotions, `(checks, money given)` each, as
     /// committed in its outbox; updated after every commit.
     pub till_usage: Mutex<BTreeMap<PromotionId, (i64, i64)>>,
@@ -67,7 +68,7 @@ impl Agent {
             events: broadcast::channel(EVENT_BUFFER).0,
             clock,
             upload_wake: Notify::new(),
-            sync_health: SyncHealth::default(),
+            sync_health: Arc::default(),
             till_usage: Mutex::new(till_usage),
         }
     }
@@ -94,6 +95,7 @@ impl Agent {
     pub async fn status(&self) -> Result<AgentStatus, StoreError> {
         let summary = self.db.call(|conn| store::summary(conn)).await?;
         let health = self.sync_health.snapshot();
+        let sync = crate::sync::status::sync_status(&summary, &health, self.db.storage_alarm());
         Ok(AgentStatus {
             register_id: self.config.sync.register_id,
             store_id: self.config.register.store_id,
@@ -104,47 +106,8 @@ impl Agent {
             cached_customers: summary.customers,
             server_reachable: health.reachable,
             last_sync_error: health.last_error,
+            sync,
         })
-    }
-}
-
-/// Whether the server answered lately, for the status page.
-#[derive(Debug, Default)]
-pub struct SyncHealth(Mutex<HealthSnapshot>);
-
-/// A copy of [`SyncHealth`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HealthSnapshot {
-    /// Whether the last exchange reached the server.
-    pub reachable: bool,
-    /// The last error, cleared by a success.
-    pub last_error: Option<String>,
-}
-
-impl SyncHealth {
-    /// Records a successful exchange.
-    pub fn succeeded(&self) {
-        *self.lock() = HealthSnapshot {
-            reachable: true,
-            last_error: None,
-        };
-    }
-
-    /// Records a failed exchange.
-    pub fn failed(&self, reached_server: bool, error: String) {
-        *self.lock() = HealthSnapshot {
-            reachable: reached_server,
-            last_error: Some(error),
-        };
-    }
-
-    /// The current state.
-    pub fn snapshot(&self) -> HealthSnapshot {
-        self.lock().clone()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HealthSnapshot> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

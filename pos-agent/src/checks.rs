@@ -82,6 +82,16 @@ pub(crate) struct OpenCheck {
     redeem_points: i64,
 }
 
+impl OpenChecks {
+    /// The most recently opened check.
+    fn latest(&mut self) -> Option<(Uuid, &mut OpenCheck)> {
+        self.checks
+            .iter_mut()
+            .max_by_key(|(_, check)| check.opened)
+            .map(|(id, check)| (*id, check))
+    }
+}
+
 impl OpenCheck {
     fn basket(&self) -> Vec<Line> {
         self.lines.iter().map(|l| l.line.clone()).collect()
@@ -237,6 +247,7 @@ impl Agent {
             .db
             .call(move |conn| identify::resolve(conn, &credential))
             .await?
+            .map_err(CredentialError::from)?
             .ok_or(CheckError::CustomerNotFound(described))?;
         self.update_check(id, |check| {
             check.customer = Some(identified);
@@ -294,12 +305,17 @@ impl Agent {
     pub fn attach_to_latest_check(&self, identified: Identified) -> (CustomerBrief, Option<Uuid>) {
         let brief = identified.brief(self.rulesets.current().engine.ruleset());
         let mut open = self.open_checks();
-        let latest = open.checks.iter_mut().max_by_key(|(_, check)| check.opened);
-        let check_id = latest.map(|(id, check)| {
+        let check_id = open.latest().map(|(id, check)| {
             check.customer = Some(identified);
-            *id
+            id
         });
         (brief, check_id)
+    }
+
+    /// The most recently opened check, if any is open: where a scanned
+    /// coupon goes.
+    pub fn latest_check_id(&self) -> Option<Uuid> {
+        self.open_checks().latest().map(|(id, _)| id)
     }
 
     /// Drops the check.

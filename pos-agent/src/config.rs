@@ -46,6 +46,30 @@ pub struct AgentConfig {
     /// Serial barcode scanners.
     #[serde(default)]
     pub scanners: Vec<hardware::SerialConfig>,
+    /// USB HID keyboard-wedge barcode scanners (Linux evdev).
+    #[serde(default)]
+    pub hid_scanners: Vec<hardware::HidConfig>,
+    /// How scanned codes are read.
+    #[serde(default)]
+    pub scan: ScanConfig,
+}
+
+/// How scanned codes are classified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanConfig {
+    /// The prefix of the merchant's coupon codes (`CPN-` unless set); an
+    /// empty prefix turns coupon recognition off.
+    #[serde(default = "defaults::coupon_prefix")]
+    pub coupon_prefix: String,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            coupon_prefix: defaults::coupon_prefix(),
+        }
+    }
 }
 
 /// The sync server, the register's credentials and the sync cadence.
@@ -76,6 +100,32 @@ pub struct SyncConfig {
     /// Most records in one upload (the server takes at most 1000).
     #[serde(default = "defaults::batch_records")]
     pub batch_records: usize,
+    /// Days an acknowledged record stays in the outbox before it is pruned
+    /// (0 keeps every record). Records still counted in a customer's
+    /// pending standing, and dead letters, are kept whatever their age.
+    #[serde(default = "defaults::retention_days")]
+    pub retention_days: u32,
+    /// How rulesets are fetched: `auto` long-polls and falls back to ETag
+    /// polling where long requests are cut or not held (a proxy);
+    /// `long_poll` and `etag_poll` force one.
+    #[serde(default)]
+    pub ruleset_transport: RulesetTransportSetting,
+    /// Seconds between ETag polls when polling.
+    #[serde(default = "defaults::ruleset_poll_secs")]
+    pub ruleset_poll_secs: u64,
+}
+
+/// `sync.ruleset_transport`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RulesetTransportSetting {
+    /// Long-poll, falling back to ETag polling when long-polls fail.
+    #[default]
+    Auto,
+    /// Long-poll only.
+    LongPoll,
+    /// ETag polling only, every `ruleset_poll_secs`.
+    EtagPoll,
 }
 
 impl SyncConfig {
@@ -97,6 +147,9 @@ impl SyncConfig {
             backoff_initial_ms: defaults::backoff_initial_ms(),
             backoff_max_ms: defaults::backoff_max_ms(),
             batch_records: defaults::batch_records(),
+            retention_days: defaults::retention_days(),
+            ruleset_transport: RulesetTransportSetting::default(),
+            ruleset_poll_secs: defaults::ruleset_poll_secs(),
         }
     }
 
@@ -110,6 +163,18 @@ impl SyncConfig {
     #[must_use]
     pub fn longpoll_wait(&self) -> Duration {
         Duration::from_secs(self.longpoll_wait_secs)
+    }
+
+    /// [`Self::retention_days`] as a duration; `None` keeps every record.
+    #[must_use]
+    pub fn retention(&self) -> Option<chrono::TimeDelta> {
+        (self.retention_days > 0).then(|| chrono::TimeDelta::days(i64::from(self.retention_days)))
+    }
+
+    /// [`Self::ruleset_poll_secs`] as a duration, at least a second.
+    #[must_use]
+    pub fn ruleset_poll_interval(&self) -> Duration {
+        Duration::from_secs(self.ruleset_poll_secs.max(1))
     }
 }
 
@@ -162,8 +227,17 @@ mod defaults {
     pub(super) fn batch_records() -> usize {
         500
     }
+    pub(super) fn retention_days() -> u32 {
+        30
+    }
+    pub(super) fn ruleset_poll_secs() -> u64 {
+        60
+    }
     pub(super) fn listen() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8641))
+    }
+    pub(super) fn coupon_prefix() -> String {
+        shared::coupon::DEFAULT_COUPON_PREFIX.to_owned()
     }
 }
 
@@ -221,13 +295,34 @@ mod tests {
     }
 
     #[test]
-    fn the_example_config_parses_with_its_scanner() {
+    fn the_example_config_parses_with_its_scanners() {
         let config = parse(EXAMPLE_CONFIG);
         assert_eq!(config.sync.register_id.get(), 7);
         assert_eq!(config.api.listen, defaults::listen());
         assert_eq!(config.scanners.len(), 1);
         assert_eq!(config.scanners[0].path, "/dev/serial/by-id/usb-scanner");
+        config.scanners[0].validate().unwrap();
+        assert_eq!(config.hid_scanners.len(), 1);
+        let hid = &config.hid_scanners[0];
+        assert_eq!(hid.path, "/dev/input/by-id/usb-scanner-event-kbd");
+        assert_eq!(hid.layout, hardware::KeyboardLayout::Us);
+        assert_eq!(hid.framing.suffix, hardware::Suffix::Cr);
+        assert_eq!(hid.framing.debounce_ms, 300);
+        assert_eq!(config.scan.coupon_prefix, "CPN-");
         assert_eq!(config.register.currency, Currency::RUB);
+    }
+
+    #[test]
+    fn scanners_and_the_coupon_prefix_are_optional() {
+        let text: String = EXAMPLE_CONFIG
+            .split("[scan]")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let config = parse(&text);
+        assert!(config.scanners.is_empty() && config.hid_scanners.is_empty());
+        assert_eq!(config.scan, ScanConfig::default());
+        assert_eq!(config.scan.coupon_prefix, "CPN-");
     }
 
     #[test]
@@ -254,6 +349,41 @@ mod tests {
         let config = AgentConfig::load(dir.path(), None).unwrap();
         assert_eq!(config.data_dir, dir.path());
         assert_eq!(config.sync.upload_interval_ms, 1000);
+    }
+
+    #[test]
+    fn sync_hardening_settings_default_and_parse() {
+        let config = parse(EXAMPLE_CONFIG);
+        assert_eq!(config.sync.retention_days, 30);
+        assert_eq!(config.sync.ruleset_transport, RulesetTransportSetting::Auto);
+        assert_eq!(config.sync.ruleset_poll_secs, 60);
+        let minimal: String = EXAMPLE_CONFIG
+            .lines()
+            .filter(|l| {
+                !l.starts_with("retention_days")
+                    && !l.starts_with("ruleset_transport")
+                    && !l.starts_with("ruleset_poll_secs")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let defaulted = parse(&minimal);
+        assert_eq!(defaulted.sync.retention_days, 30);
+        assert_eq!(
+            defaulted.sync.retention(),
+            Some(chrono::TimeDelta::days(30))
+        );
+        let text = EXAMPLE_CONFIG
+            .replace("retention_days = 30", "retention_days = 0")
+            .replace(
+                "ruleset_transport = \"auto\"",
+                "ruleset_transport = \"etag_poll\"",
+            );
+        let forced = parse(&text);
+        assert_eq!(forced.sync.retention(), None, "0 keeps every record");
+        assert_eq!(
+            forced.sync.ruleset_transport,
+            RulesetTransportSetting::EtagPoll
+        );
     }
 
     #[test]

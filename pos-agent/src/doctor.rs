@@ -74,6 +74,12 @@ pub async fn doctor(data_dir: &Path, config_file: Option<&Path>) -> Report {
         for scanner in &config.scanners {
             report.add(format!("scanner {}", scanner.path), check_scanner(scanner));
         }
+        for scanner in &config.hid_scanners {
+            report.add(
+                format!("HID scanner {}", scanner.path),
+                check_hid_scanner(scanner),
+            );
+        }
     }
     report
 }
@@ -121,6 +127,17 @@ async fn check_server(url: &str) -> Result<String, String> {
         Ok("reachable".into())
     } else {
         Err(format!("{url} answered {}", response.status()))
+    }
+}
+
+fn check_hid_scanner(scanner: &hardware::HidConfig) -> Result<String, String> {
+    scanner.validate().map_err(|e| e.to_string())?;
+    match std::fs::File::open(&scanner.path) {
+        Ok(_) => Ok("present and readable".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(format!("{e}: the service user needs the `input` group"))
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -22,7 +22,7 @@ use shared::wire::{ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 use crate::AGENT_VERSION;
 use crate::config::{
-    AgentConfig, ApiConfig, CONFIG_FILE, DB_FILE, KEY_FILE, RegisterConfig, SyncConfig,
+    AgentConfig, ApiConfig, CONFIG_FILE, DB_FILE, KEY_FILE, RegisterConfig, ScanConfig, SyncConfig,
 };
 use crate::store;
 
@@ -104,6 +104,8 @@ pub async fn enroll_with(
         },
         api: ApiConfig::default(),
         scanners: Vec::new(),
+        hid_scanners: Vec::new(),
+        scan: ScanConfig::default(),
     };
     let toml = config.to_toml().context("cannot write the configuration")?;
     write_private(&config_path, toml.as_bytes())?;

@@ -1,7 +1,9 @@
 //! [`ApiError`]: every failure of the local API as a status and a
 //! [`shared::wire::ErrorBody`]. Database faults are logged when they are
 //! converted and answered with a generic message; internals never reach
-//! the till.
+//! the till. A database that cannot be written because the disk is full
+//! answers 507 `storage_full` (503 `storage_failed` for a failing disk):
+//! loyalty is unavailable and the till finishes the sale without it.
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::StatusCode;
@@ -11,7 +13,7 @@ use shared::wire::ErrorBody;
 use crate::checks::CheckError;
 use crate::identify::CredentialError;
 use crate::returns::ReturnFailed;
-use crate::store::StoreError;
+use crate::store::{StorageFault, StoreError};
 
 /// A failure of a local API call.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,15 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NoRoute,
+    /// The database cannot be written; committed records are safe.
+    #[error(
+        "loyalty unavailable: {}; finish the sale without loyalty",
+        match .0 {
+            StorageFault::Full => "the register's disk is full",
+            StorageFault::Io => "the register's disk fails",
+        }
+    )]
+    Storage(StorageFault),
     /// An internal fault, already logged.
     #[error("internal error; see the agent's log")]
     Internal,
@@ -70,6 +81,8 @@ impl ApiError {
             ApiError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
             ApiError::BadRequest { status, .. } => (*status, "bad_request"),
             ApiError::NoRoute => (S::NOT_FOUND, "not_found"),
+            ApiError::Storage(StorageFault::Full) => (S::INSUFFICIENT_STORAGE, "storage_full"),
+            ApiError::Storage(StorageFault::Io) => (S::SERVICE_UNAVAILABLE, "storage_failed"),
             ApiError::Internal => (S::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -95,6 +108,10 @@ impl From<ReturnFailed> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        if let Some(fault) = err.storage_fault() {
+            tracing::error!(error = %err, "the database cannot be written; loyalty unavailable");
+            return ApiError::Storage(fault);
+        }
         tracing::error!(error = %err, "database failure in a till request");
         ApiError::Internal
     }
@@ -133,5 +150,37 @@ impl From<PathRejection> for ApiError {
             status: StatusCode::BAD_REQUEST,
             message: rejection.body_text(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: i32) -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn a_full_disk_is_storage_full_and_never_internal() {
+        let full = ApiError::from(CheckError::Store(sqlite(rusqlite::ffi::SQLITE_FULL)));
+        assert_eq!(
+            full.status_and_code(),
+            (StatusCode::INSUFFICIENT_STORAGE, "storage_full")
+        );
+        assert!(full.to_string().contains("without loyalty"), "{full}");
+        let io = ApiError::from(sqlite(rusqlite::ffi::SQLITE_IOERR));
+        assert_eq!(
+            io.status_and_code(),
+            (StatusCode::SERVICE_UNAVAILABLE, "storage_failed")
+        );
+        let other = ApiError::from(sqlite(rusqlite::ffi::SQLITE_CONSTRAINT));
+        assert_eq!(
+            other.status_and_code(),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
     }
 }

@@ -2,10 +2,10 @@
 //! number, resolved against the customer cache.
 //!
 //! A valid token identifies its customer even before the cache knows them
-//! (they get a placeholder name and their pending effects as standing).
-//! Revocation (`tokens_valid_after`) is not checked here: the token carries
-//! its expiry but not its issue time, so the till relies on the token's
-//! short lifetime; the server still sees every record's customer.
+//! (they get a placeholder name and their pending effects as standing). A
+//! token issued before the cached customer's `tokens_valid_after` (the
+//! server's revocation) is refused; for a customer not cached yet the till
+//! relies on the token's short lifetime.
 
 use std::collections::BTreeMap;
 
@@ -113,12 +113,20 @@ impl Identified {
     }
 }
 
-/// Looks the credential up in the cache. A token always resolves; a card or
-/// phone nobody holds resolves to `None`.
-pub fn resolve(
-    conn: &Connection,
-    credential: &Credential,
-) -> Result<Option<Identified>, StoreError> {
+/// What the cache says about a credential: the customer, `None` for a card
+/// or phone nobody holds, or the refusal of a revoked token.
+pub type Resolution = Result<Option<Identified>, TokenError>;
+
+/// Looks the credential up in the cache. A token resolves unless the
+/// customer's tokens were revoked after it was issued; a card or phone
+/// nobody holds resolves to `None`. The outer error is the database's.
+pub fn resolve(conn: &Connection, credential: &Credential) -> Result<Resolution, StoreError> {
+    if let Credential::Token(token) = credential
+        && let Err(revoked) =
+            token.check_not_revoked(customers::tokens_valid_after(conn, token.customer_id)?)
+    {
+        return Ok(Err(revoked));
+    }
     let identified_by = credential.identified_by();
     let key = match credential {
         Credential::Token(token) => CustomerKey::Id(token.customer_id),
@@ -126,25 +134,25 @@ pub fn resolve(
         Credential::Phone(phone) => CustomerKey::Phone(phone),
     };
     if let Some(cached) = customers::find(conn, key)? {
-        return Ok(Some(Identified {
+        return Ok(Ok(Some(Identified {
             id: cached.id,
             name: cached.name,
             identified_by,
             standing: cached.standing,
             uses: cached.uses,
-        }));
+        })));
     }
-    match credential {
+    Ok(Ok(match credential {
         Credential::Token(token) => {
             let (standing, uses) = customers::uncached(conn, token.customer_id)?;
-            Ok(Some(Identified {
+            Some(Identified {
                 id: token.customer_id,
                 name: format!("Customer #{}", token.customer_id),
                 identified_by,
                 standing,
                 uses,
-            }))
+            })
         }
-        Credential::Card(_) | Credential::Phone(_) => Ok(None),
-    }
+        Credential::Card(_) | Credential::Phone(_) => None,
+    }))
 }

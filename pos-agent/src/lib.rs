@@ -12,7 +12,9 @@
 //! - `checks`: open checks, pricing (coupons, points) and the commit.
 //! - `returns`: returns of sales in this register's outbox.
 //! - `identify`: customers from tokens, cards and phone numbers.
-//! - `scan`: classification of scans and the scan handler.
+//! - `scan`: classification of scans ([`Classifier`]) and the scan handler.
+//! - `scanners`: the scanner readers ([`ScannerSource`]) and their states.
+//! - `scan_tools`: the scanner commands of the CLI (`scan-image`, …).
 //! - `active_ruleset`: the ruleset in use, swapped without a restart.
 //! - `api/`: the local HTTP API and its event stream; `error`: its errors.
 //! - `sync/`: upload, ruleset long-poll, customer changes, backoff.
@@ -35,47 +37,36 @@ mod error;
 mod identify;
 mod returns;
 mod scan;
+pub mod scan_tools;
+mod scanners;
 mod store;
 mod sync;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use hardware::{FramingConfig, Scan, ScannerHandle, SerialConfig};
 use shared::crypto::SigningKey;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::AgentConfig;
 pub use crate::enroll::{ExistingEnrollment, enroll, enroll_with};
+pub use crate::identify::Credential;
+pub use crate::scan::{Classified, Classifier, TokenCheck};
+pub use crate::scanners::ScannerSource;
 pub use crate::store::Summary;
 
 use crate::active_ruleset::{ActiveRuleset, RulesetSlot};
-use crate::agent::{Agent, Stop, stop_signal};
+use crate::agent::{Agent, stop_signal};
+use crate::scanners::Scanners;
 use crate::store::Db;
 
 /// This agent's version: sent at enrollment, checked against a ruleset's
 /// `min_agent_version`.
 const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Scans buffered between the reader threads and the scan handler.
-const SCAN_BUFFER: usize = 64;
-
-/// Where scans come from.
-#[derive(Debug)]
-pub enum ScannerSource {
-    /// A serial or USB-CDC scanner.
-    Serial(SerialConfig),
-    /// Standard input, one code per line (manual entry, scripted tests).
-    Stdin,
-    /// Scans sent by the embedding program (tests, demos).
-    Channel(mpsc::Receiver<Scan>),
-}
 
 /// Runs the agent with the system clock until `shutdown` resolves.
 pub async fn run(
@@ -109,28 +100,38 @@ pub async fn run_with_clock(
     let db_path = config.db_path();
     let conn = store::open(&db_path)
         .with_context(|| format!("cannot open the database {}", db_path.display()))?;
-    let active =
-        ActiveRuleset::load_newest(&conn, &config.sync.server_public_key, &config.register)?;
+    let persisted = store::sync_state::load(&conn)?;
+    let monitor = sync::monitor::SyncMonitor::default();
+    if let Some(offset) = persisted.clock {
+        monitor.observe_clock(offset.into());
+    }
+    let active = ActiveRuleset::load_effective(
+        &conn,
+        &config.sync.server_public_key,
+        &config.register,
+        monitor.latest_server_time(clock.now()),
+    )?;
     tracing::info!(
         register_id = %config.sync.register_id,
         ruleset = ?active.version.map(|v| v.get()),
         "starting"
     );
     let till_usage = store::outbox::till_usage(&conn)?;
-    let agent = Arc::new(Agent::new(
+    let mut agent = Agent::new(
         config,
         key,
         Db::new(conn),
         RulesetSlot::new(active),
         clock,
         till_usage,
-    ));
+    );
+    agent.sync_health = Arc::new(monitor);
+    let agent = Arc::new(agent);
 
     let (trigger, stop) = stop_signal();
     let mut tasks = JoinSet::new();
     sync::spawn(&agent, &stop, &mut tasks)?;
-    let scanner_stop = Arc::new(AtomicBool::new(false));
-    let readers = start_scanners(scanners, &agent, &stop, &scanner_stop, &mut tasks);
+    let scanners = Arc::new(Scanners::start(scanners, &agent, &stop, &mut tasks));
 
     let shutdown_watch = tokio::spawn({
         let trigger = trigger.clone();
@@ -143,6 +144,7 @@ pub async fn run_with_clock(
     let app = api::router(api::ApiState {
         agent: Arc::clone(&agent),
         stop: stop.clone(),
+        scanners: Arc::clone(&scanners),
     });
     let served = axum::serve(api_listener, app)
         .with_graceful_shutdown(async move { stop.requested().await })
@@ -150,9 +152,9 @@ pub async fn run_with_clock(
 
     shutdown_watch.abort();
     trigger.stop();
-    scanner_stop.store(true, Ordering::Relaxed);
+    scanners.stop();
     while tasks.join_next().await.is_some() {}
-    join_readers(readers).await;
+    scanners.join().await;
     tracing::info!("stopped");
     served.context("the local API failed")
 }
@@ -167,71 +169,18 @@ fn load_key(path: &Path) -> anyhow::Result<SigningKey> {
     SigningKey::from_pkcs8(&pkcs8).with_context(|| format!("{} is not a valid key", path.display()))
 }
 
-/// Starts a reader per source and the task that handles their scans.
-fn start_scanners(
-    sources: Vec<ScannerSource>,
-    agent: &Arc<Agent>,
-    stop: &Stop,
-    stop_flag: &Arc<AtomicBool>,
-    tasks: &mut JoinSet<()>,
-) -> Vec<ScannerHandle> {
-    if sources.is_empty() {
-        return Vec::new();
-    }
-    let (tx, rx) = mpsc::channel(SCAN_BUFFER);
-    let mut readers = Vec::new();
-    for source in sources {
-        match source {
-            ScannerSource::Serial(cfg) => {
-                readers.push(hardware::spawn_serial(
-                    cfg,
-                    tx.clone(),
-                    Arc::clone(stop_flag),
-                ));
-            }
-            ScannerSource::Stdin => {
-                readers.push(hardware::spawn_stdin(FramingConfig::default(), tx.clone()));
-            }
-            ScannerSource::Channel(mut scans) => {
-                let (tx, stop) = (tx.clone(), stop.clone());
-                tasks.spawn(async move {
-                    let forward = async {
-                        while let Some(scan) = scans.recv().await {
-                            if tx.send(scan).await.is_err() {
-                                return;
-                            }
-                        }
-                    };
-                    tokio::select! {
-                        () = forward => {}
-                        () = stop.requested() => {}
-                    }
-                });
-            }
-        }
-    }
-    tasks.spawn(scan::consume(Arc::clone(agent), rx, stop.clone()));
-    readers
-}
-
-/// Waits for serial readers to notice the stop flag. A stdin reader blocked
-/// in a read cannot be interrupted; it is left to end with the process.
-async fn join_readers(readers: Vec<ScannerHandle>) {
-    let joinable: Vec<ScannerHandle> = readers
-        .into_iter()
-        .filter(|r| r.name() != hardware::STDIN_SOURCE)
-        .collect();
-    let joined =
-        tokio::task::spawn_blocking(move || joinable.into_iter().for_each(ScannerHandle::join));
-    if let Err(err) = joined.await {
-        tracing::warn!(error = %err, "a scanner reader did not stop cleanly");
-    }
-}
-
 /// The agent's SQLite database in a data directory.
 #[must_use]
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join(config::DB_FILE)
+}
+
+/// Creates (if needed) and migrates the database in `data_dir`, as `run`
+/// does when it starts; for installers and for tests that seed an outbox.
+pub fn prepare_database(data_dir: &Path) -> anyhow::Result<()> {
+    let path = database_path(data_dir);
+    store::open(&path).with_context(|| format!("cannot open the database {}", path.display()))?;
+    Ok(())
 }
 
 /// Reads the database beside a running agent, for `pos-agent status`.
@@ -245,4 +194,44 @@ pub fn local_status(data_dir: &Path) -> anyhow::Result<store::Summary> {
     let conn =
         store::open_read_only(&path).with_context(|| format!("cannot open {}", path.display()))?;
     Ok(store::summary(&conn)?)
+}
+
+/// How long `pos-agent status` waits for the running agent's own view.
+const LIVE_STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `pos-agent status` as text: the database's figures (upload progress,
+/// dead letters, the last recorded error and clock drift) and, when the
+/// agent answers on its local API, its live view (reachability, alarms
+/// such as a full disk).
+pub async fn status_report(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result<String> {
+    let summary = local_status(data_dir)?;
+    let live = match AgentConfig::load(data_dir, config_file) {
+        Ok(config) => live_status(&config).await,
+        Err(err) => {
+            tracing::debug!(error = %err, "no configuration; not asking the running agent");
+            None
+        }
+    };
+    Ok(sync::status::render(
+        &summary,
+        live.as_ref(),
+        chrono::Utc::now(),
+    ))
+}
+
+async fn live_status(config: &AgentConfig) -> Option<shared::wire::till::AgentStatus> {
+    let mut addr = config.api.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let http = reqwest::Client::builder()
+        .timeout(LIVE_STATUS_TIMEOUT)
+        .build()
+        .ok()?;
+    let reply = http
+        .get(format!("http://{addr}/v1/status"))
+        .send()
+        .await
+        .ok()?;
+    reply.error_for_status().ok()?.json().await.ok()
 }

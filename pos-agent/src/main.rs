@@ -1,4 +1,5 @@
-//! The `pos-agent` command line: `enroll`, `run`, `status`, `doctor`.
+//! The `pos-agent` command line: `enroll`, `run`, `status`, `doctor`, and
+//! the scanner tools `scan-image`, `scanners` and `scan-test`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,7 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use hardware::KeyboardLayout;
+use pos_agent::scan_tools::{self, TestDevice};
 use pos_agent::{AgentConfig, ExistingEnrollment, ScannerSource};
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -46,15 +51,62 @@ enum Command {
         #[arg(long)]
         stdin_scanner: bool,
     },
-    /// Show the outbox and caches, read from the database.
+    /// Show upload progress, dead letters, alarms, clock drift and caches:
+    /// from the database, and live from the running agent if it answers.
     Status {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// Configuration file (default: <data-dir>/agent.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Check the installation: configuration, key, database, server, scanners.
     Doctor {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// List serial ports and HID keyboards, the configured scanners, and
+    /// their state in the running agent.
+    Scanners {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Open one scanner and show its raw bytes and scans live, until Ctrl-C.
+    /// Stop the agent first: it holds its scanners exclusively.
+    ScanTest {
+        /// The device, such as /dev/serial/by-id/… or /dev/input/by-id/…-event-kbd.
+        #[arg(long)]
+        device: String,
+        /// A HID keyboard-wedge scanner (evdev) rather than a serial one.
+        #[arg(long)]
+        hid: bool,
+        /// Serial baud rate (default: the configured scanner's, else 9600).
+        #[arg(long, conflicts_with = "hid")]
+        baud: Option<u32>,
+        /// Layout a HID scanner emulates: us, de or fr (default: the
+        /// configured scanner's, else us).
+        #[arg(long, requires = "hid")]
+        layout: Option<String>,
+        /// An enrolled register's data directory, for the configured
+        /// settings of the device and to verify customer tokens.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Decode the QR codes in images and show how each would be classified.
+    ScanImage {
+        /// PNG images: screenshots, camera frames.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// An enrolled register's data directory, to verify customer tokens
+        /// with its pinned key (without it, tokens are not verified).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -64,8 +116,10 @@ const DEFAULT_DATA_DIR: &str = "/var/lib/pos-agent";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
+    // Logs go to stderr, so the commands' reports on stdout stay clean.
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Enroll {
@@ -101,28 +155,65 @@ async fn main() -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(config.api.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.api.listen))?;
-            let mut scanners: Vec<ScannerSource> = config
-                .scanners
-                .iter()
-                .cloned()
-                .map(ScannerSource::Serial)
-                .collect();
+            let mut scanners = ScannerSource::configured(&config);
             if stdin_scanner {
                 scanners.push(ScannerSource::Stdin);
             }
             pos_agent::run(config, listener, scanners, shutdown_signal()).await?;
         }
-        Command::Status { data_dir } => {
-            let s = pos_agent::local_status(&data_dir)?;
-            let show = |v: Option<i64>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
-            println!("last seq:        {}", show(s.head_seq.map(|v| v.get())));
-            println!("acked seq:       {}", show(s.acked_seq.map(|v| v.get())));
-            println!("pending uploads: {}", s.pending);
-            println!(
-                "ruleset version: {}",
-                show(s.ruleset_version.map(|v| v.get()))
+        Command::Status { data_dir, config } => {
+            print!(
+                "{}",
+                pos_agent::status_report(&data_dir, config.as_deref()).await?
             );
-            println!("customers:       {}", s.customers);
+        }
+        Command::ScanImage {
+            files,
+            data_dir,
+            config,
+        } => {
+            let register = scan_tools::register_config(data_dir.as_deref(), config.as_deref());
+            let (classifier, note) = scan_tools::classifier_for(&register);
+            let report = scan_tools::scan_images(&files, &classifier, note);
+            print!("{report}");
+            if report.any_failed() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Scanners { data_dir, config } => {
+            let register = scan_tools::register_config(Some(&data_dir), config.as_deref());
+            print!("{}", scan_tools::list_scanners(&register).await);
+        }
+        Command::ScanTest {
+            device,
+            hid,
+            baud,
+            layout,
+            data_dir,
+            config,
+        } => {
+            let register = scan_tools::register_config(data_dir.as_deref(), config.as_deref());
+            let mut device = if hid {
+                TestDevice::hid(&device, register.as_ref().ok())
+            } else {
+                TestDevice::serial(&device, register.as_ref().ok())
+            };
+            match &mut device {
+                TestDevice::Serial(cfg) => cfg.baud = baud.unwrap_or(cfg.baud),
+                TestDevice::Hid(cfg) => {
+                    if let Some(layout) = layout {
+                        cfg.layout =
+                            KeyboardLayout::deserialize(layout.as_str().into_deserializer())
+                                .map_err(|err: serde::de::value::Error| {
+                                    anyhow::anyhow!("--layout: {err}")
+                                })?;
+                    }
+                }
+            }
+            let (classifier, note) = scan_tools::classifier_for(&register);
+            println!("({note})");
+            let mut out = std::io::stdout();
+            scan_tools::scan_test(device, &classifier, &mut out, shutdown_signal()).await?;
         }
         Command::Doctor { data_dir, config } => {
             let report = pos_agent::doctor::doctor(&data_dir, config.as_deref()).await;

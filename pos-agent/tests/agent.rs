@@ -1,6 +1,7 @@
 //! The agent in-process: real SQLite files in temporary directories, the
 //! local API on 127.0.0.1 port 0, and small fake sync servers written with
-//! axum for the background tasks.
+//! axum for the background tasks. The `scanning` module drives scanners
+//! through real ptys and the real binary.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use pos_agent::config::{ApiConfig, RegisterConfig, SyncConfig};
+use pos_agent::config::{ApiConfig, RegisterConfig, ScanConfig, SyncConfig};
 use pos_agent::{AgentConfig, Clock, ExistingEnrollment, ScannerSource};
 use ring::rand::SystemRandom;
 use secrecy::SecretString;
@@ -33,6 +34,9 @@ use shared::wire::sync::{
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+#[path = "agent/scanning.rs"]
+mod scanning;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -77,6 +81,8 @@ impl Register {
             },
             api: ApiConfig::default(),
             scanners: Vec::new(),
+            hid_scanners: Vec::new(),
+            scan: ScanConfig::default(),
         }
     }
 
@@ -450,12 +456,8 @@ async fn bad_input_gets_a_clear_error_body_and_never_a_panic() {
         (status, error_code(&body)),
         (StatusCode::UNPROCESSABLE_ENTITY, "token_rejected")
     );
-    let foreign = CustomerToken {
-        customer_id: CustomerId::new(42).unwrap(),
-        expires_at: Utc::now() + chrono::TimeDelta::minutes(5),
-        nonce: 1,
-    }
-    .issue(&SigningKey::from_seed(&[9; 32]).unwrap());
+    let foreign = CustomerToken::new(CustomerId::new(42).unwrap(), Utc::now(), 300, 1)
+        .issue(&SigningKey::from_seed(&[9; 32]).unwrap());
     let (status, body) = put(json!({ "token": foreign })).await;
     assert_eq!(
         (status, error_code(&body)),
@@ -493,12 +495,7 @@ async fn bad_input_gets_a_clear_error_body_and_never_a_panic() {
 async fn a_valid_token_identifies_even_an_uncached_customer_until_it_expires() {
     let register = Register::new();
     let now = Utc::now();
-    let token = CustomerToken {
-        customer_id: CustomerId::new(42).unwrap(),
-        expires_at: now + chrono::TimeDelta::minutes(5),
-        nonce: 7,
-    }
-    .issue(&server_key());
+    let token = CustomerToken::new(CustomerId::new(42).unwrap(), now, 300, 7).issue(&server_key());
 
     let agent = Agent::start(register.config(&unreachable_url())).await;
     let check = agent.open_check().await;
@@ -567,12 +564,8 @@ async fn scans_identify_customers_on_the_latest_check_and_pass_products_to_the_t
 
     agent.open_check().await;
     let latest = agent.open_check().await;
-    let token = CustomerToken {
-        customer_id: CustomerId::new(42).unwrap(),
-        expires_at: Utc::now() + chrono::TimeDelta::minutes(5),
-        nonce: 3,
-    }
-    .issue(&server_key());
+    let token =
+        CustomerToken::new(CustomerId::new(42).unwrap(), Utc::now(), 300, 3).issue(&server_key());
     scanner.send(scan(&token)).await.unwrap();
     let event = next_event(&mut events, "customer_identified").await;
     assert_eq!(event["check_id"], latest.as_str());
@@ -685,6 +678,9 @@ async fn fake_upload(
         fake.bad_auth += 1;
     }
     let last = batch.records.last().map(|r| r.seq);
+    let head_hash = batch.records.last().map_or(Hash256::GENESIS, |r| {
+        shared::crypto::sha256(&shared::crypto::from_base64(&r.body).unwrap())
+    });
     fake.batches.push((Instant::now(), batch.records));
     match fake.upload_script.pop_front() {
         Some(UploadReply::Conflict(expected)) => (
@@ -705,7 +701,7 @@ async fn fake_upload(
             .into_response(),
         None => Json(UploadAck {
             acked_through: last,
-            head_hash: Hash256::GENESIS,
+            head_hash,
             server_time: Utc::now(),
         })
         .into_response(),
@@ -925,21 +921,48 @@ async fn wait_for_polls(fake: &FakeState, more_than: usize) {
 
 /// Reads server-sent events until one of type `name` arrives.
 async fn next_event(events: &mut reqwest::Response, name: &str) -> Value {
-    let mut buffer = String::new();
+    let mut events = SseReader::new(events);
     loop {
-        let chunk = tokio::time::timeout(WAIT, events.chunk())
-            .await
-            .expect("an event in time")
-            .unwrap()
-            .expect("the stream stays open");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            let is_named = frame.lines().any(|l| l == format!("event: {name}"));
-            let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
-            if let (true, Some(data)) = (is_named, data) {
-                return serde_json::from_str(data).unwrap();
+        let (event, data) = events.next().await;
+        if event == name {
+            return data;
+        }
+    }
+}
+
+/// Server-sent events of `GET /v1/events`, one at a time, in order.
+struct SseReader<'a> {
+    response: &'a mut reqwest::Response,
+    /// Bytes received, so a character split across chunks stays whole.
+    buffer: Vec<u8>,
+}
+
+impl<'a> SseReader<'a> {
+    fn new(response: &'a mut reqwest::Response) -> Self {
+        Self {
+            response,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next event's name and JSON data.
+    async fn next(&mut self) -> (String, Value) {
+        loop {
+            while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let frame = String::from_utf8(frame).unwrap();
+                let name = frame.lines().find_map(|l| l.strip_prefix("event: "));
+                let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
+                if let (Some(name), Some(data)) = (name, data) {
+                    return (name.to_owned(), serde_json::from_str(data).unwrap());
+                }
             }
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
+                .await
+                .expect("an event in time")
+                .unwrap()
+                .expect("the stream stays open");
+            self.buffer.extend_from_slice(&chunk);
         }
     }
 }

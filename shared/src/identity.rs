@@ -73,13 +73,14 @@ impl Ean13 {
     }
 }
 
-/// The EAN check digit of 12 (or 7) digits.
-fn check_digit(body: &str) -> u32 {
+/// The GS1 check digit (EAN, UPC, GTIN, SSCC, GLN) of the digits before it:
+/// weights 3 and 1 alternating from the right. `body` must be ASCII digits.
+pub(crate) fn check_digit(body: &str) -> u32 {
     let sum: u32 = body
         .bytes()
         .rev()
         .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .map(|(i, b)| u32::from(b.wrapping_sub(b'0')) * if i % 2 == 0 { 3 } else { 1 })
         .sum();
     (10 - sum % 10) % 10
 }

@@ -11,6 +11,8 @@
 //! - [`money`]: `Money` (kopecks), `BasisPoints`, `Quantity`, rounding.
 //! - [`ids`]: numeric ids, SKU and category codes, `Seq`.
 //! - [`identity`]: card numbers (EAN-13), phone numbers, gender, age bands.
+//! - [`barcode`]: product barcodes (EAN-8/13, UPC-A/E) and GS1 data with AIs.
+//! - [`coupon`]: coupon codes.
 //! - [`basket`]: lines of a check.
 //! - [`ruleset`]: the programme and promotions, with validation.
 //! - [`pricing`]: the engine.
@@ -23,7 +25,9 @@
 
 #![deny(missing_docs)]
 
+pub mod barcode;
 pub mod basket;
+pub mod coupon;
 pub mod crypto;
 pub mod identity;
 pub mod ids;

@@ -1,21 +1,24 @@
 //! The customer token a phone shows as a QR code.
 //!
-//! Layout (18 bytes, then a 64-byte Ed25519 signature), base32 without
+//! Layout (20 bytes, then a 64-byte Ed25519 signature), base32 without
 //! padding behind the prefix `LT1`, so it fits QR alphanumeric mode and the
-//! modules stay large on a phone screen:
+//! modules stay large on a phone screen (138 characters: a version 6 code):
 //!
 //! | bytes | field |
 //! | --- | --- |
-//! | 0 | format version (1) |
+//! | 0 | format version (2) |
 //! | 1 | key id (first byte of the signing key's SHA-256) |
 //! | 2..10 | customer id, big-endian |
-//! | 10..14 | expiry, Unix seconds, big-endian |
-//! | 14..18 | nonce, so that every rotation differs |
+//! | 10..14 | issue time, Unix seconds, big-endian |
+//! | 14..16 | lifetime in seconds, big-endian (at most [`MAX_LIFETIME_SECS`]) |
+//! | 16..20 | nonce, so that every rotation differs |
 //!
 //! The till verifies it offline with the pinned server key and checks the
-//! expiry; a screenshot goes stale when the token rotates.
+//! expiry; a screenshot goes stale when the token rotates. The issue time
+//! lets the till honour a revocation: a token issued before the customer's
+//! `tokens_valid_after` is refused ([`CustomerToken::check_not_revoked`]).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{PublicKey, Signature, SigningContext, SigningKey};
@@ -23,9 +26,11 @@ use crate::ids::CustomerId;
 
 /// The text prefix that marks a customer token.
 pub const TOKEN_PREFIX: &str = "LT1";
-const PAYLOAD_LEN: usize = 18;
+/// The longest lifetime a token can carry, in seconds (about 18 hours).
+pub const MAX_LIFETIME_SECS: u16 = u16::MAX;
+const PAYLOAD_LEN: usize = 20;
 const TOKEN_LEN: usize = PAYLOAD_LEN + 64;
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// Why a scanned token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,9 +47,12 @@ pub enum TokenError {
     /// The token is past its expiry: the phone must show a fresh one.
     #[error("customer token expired at {0}")]
     Expired(DateTime<Utc>),
-    /// The token was revoked.
-    #[error("customer token was revoked")]
-    Revoked,
+    /// The customer's tokens were revoked after this one was issued.
+    #[error("customer token was revoked: tokens issued before {valid_after} are refused")]
+    Revoked {
+        /// Tokens issued before this instant are refused.
+        valid_after: DateTime<Utc>,
+    },
 }
 
 /// A verified customer token.
@@ -52,25 +60,55 @@ pub enum TokenError {
 pub struct CustomerToken {
     /// Who the customer is.
     pub customer_id: CustomerId,
-    /// When the token stops being accepted.
+    /// When the server issued it. The token carries whole seconds, so a
+    /// verified token's issue time has no fraction.
+    pub issued_at: DateTime<Utc>,
+    /// When the token stops being accepted. The token carries the lifetime
+    /// from `issued_at` in whole seconds, at most [`MAX_LIFETIME_SECS`].
     pub expires_at: DateTime<Utc>,
     /// Random per issue, so each rotation differs.
     pub nonce: u32,
 }
 
 impl CustomerToken {
+    /// A token issued at `issued_at` (truncated to whole seconds, as the
+    /// token carries it) that lives `lifetime_secs` seconds.
+    #[must_use]
+    pub fn new(
+        customer_id: CustomerId,
+        issued_at: DateTime<Utc>,
+        lifetime_secs: u16,
+        nonce: u32,
+    ) -> Self {
+        let issued_at = DateTime::from_timestamp(issued_at.timestamp(), 0).unwrap_or(issued_at);
+        Self {
+            customer_id,
+            issued_at,
+            expires_at: issued_at + TimeDelta::seconds(i64::from(lifetime_secs)),
+            nonce,
+        }
+    }
+
     fn payload(&self, key_id: u8) -> [u8; PAYLOAD_LEN] {
+        let issued = self.issued_at.timestamp();
+        let lifetime = self.expires_at.timestamp().saturating_sub(issued);
         let mut p = [0u8; PAYLOAD_LEN];
         p[0] = FORMAT;
         p[1] = key_id;
         p[2..10].copy_from_slice(&self.customer_id.get().to_be_bytes());
-        let exp = u32::try_from(self.expires_at.timestamp().max(0)).unwrap_or(u32::MAX);
-        p[10..14].copy_from_slice(&exp.to_be_bytes());
-        p[14..18].copy_from_slice(&self.nonce.to_be_bytes());
+        let issued = u32::try_from(issued.max(0)).unwrap_or(u32::MAX);
+        p[10..14].copy_from_slice(&issued.to_be_bytes());
+        let lifetime = u16::try_from(lifetime.max(0)).unwrap_or(MAX_LIFETIME_SECS);
+        p[14..16].copy_from_slice(&lifetime.to_be_bytes());
+        p[16..20].copy_from_slice(&self.nonce.to_be_bytes());
         p
     }
 
     /// Signs the token and returns the text the phone shows.
+    ///
+    /// The token carries whole seconds: the issue time is truncated, and a
+    /// lifetime over [`MAX_LIFETIME_SECS`] is shortened to it (build tokens
+    /// with [`CustomerToken::new`] to keep `expires_at` exact).
     #[must_use]
     pub fn issue(&self, key: &SigningKey) -> String {
         let payload = self.payload(key.public_key().key_id());
@@ -82,6 +120,8 @@ impl CustomerToken {
     }
 
     /// Parses and verifies a scanned token with the pinned key at `now`.
+    /// Revocation needs the customer's cached state: see
+    /// [`CustomerToken::check_not_revoked`].
     pub fn verify(text: &str, key: &PublicKey, now: DateTime<Utc>) -> Result<Self, TokenError> {
         let body = text
             .trim()
@@ -104,33 +144,42 @@ impl CustomerToken {
             Signature::from_slice(sig).map_err(|_| TokenError::Malformed("signature length"))?;
         key.verify(SigningContext::CustomerToken, payload, &sig)
             .map_err(|_| TokenError::BadSignature)?;
-        let id = i64::from_be_bytes(
-            payload[2..10]
-                .try_into()
-                .map_err(|_| TokenError::Malformed("id"))?,
-        );
-        let customer_id = CustomerId::new(id).map_err(|_| TokenError::Malformed("customer id"))?;
-        let exp = u32::from_be_bytes(
-            payload[10..14]
-                .try_into()
-                .map_err(|_| TokenError::Malformed("expiry"))?,
-        );
-        let expires_at =
-            DateTime::from_timestamp(i64::from(exp), 0).ok_or(TokenError::Malformed("expiry"))?;
-        let nonce = u32::from_be_bytes(
-            payload[14..18]
-                .try_into()
-                .map_err(|_| TokenError::Malformed("nonce"))?,
-        );
-        if now >= expires_at {
-            return Err(TokenError::Expired(expires_at));
+        let customer_id = CustomerId::new(i64::from_be_bytes(field(payload, 2)?))
+            .map_err(|_| TokenError::Malformed("customer id"))?;
+        let issued = u32::from_be_bytes(field(payload, 10)?);
+        let issued_at = DateTime::from_timestamp(i64::from(issued), 0)
+            .ok_or(TokenError::Malformed("issue time"))?;
+        let lifetime = u16::from_be_bytes(field(payload, 14)?);
+        let nonce = u32::from_be_bytes(field(payload, 16)?);
+        let token = CustomerToken::new(customer_id, issued_at, lifetime, nonce);
+        if now >= token.expires_at {
+            return Err(TokenError::Expired(token.expires_at));
         }
-        Ok(CustomerToken {
-            customer_id,
-            expires_at,
-            nonce,
-        })
+        Ok(token)
     }
+
+    /// Refuses the token if it was issued before `tokens_valid_after`, the
+    /// instant the server last revoked the customer's tokens (`None`: never
+    /// revoked, or the customer is not cached yet).
+    pub fn check_not_revoked(
+        &self,
+        tokens_valid_after: Option<DateTime<Utc>>,
+    ) -> Result<(), TokenError> {
+        match tokens_valid_after {
+            Some(valid_after) if self.issued_at < valid_after => {
+                Err(TokenError::Revoked { valid_after })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The `N` payload bytes at `offset`.
+fn field<const N: usize>(payload: &[u8], offset: usize) -> Result<[u8; N], TokenError> {
+    payload
+        .get(offset..offset + N)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(TokenError::Malformed("truncated payload"))
 }
 
 /// Whether scanned text claims to be a customer token (before verifying).
@@ -150,32 +199,44 @@ mod tests {
     }
 
     fn sample() -> CustomerToken {
-        CustomerToken {
-            customer_id: CustomerId::new(42).unwrap(),
-            expires_at: at(1_800_000_000),
-            nonce: 7,
-        }
+        CustomerToken::new(CustomerId::new(42).unwrap(), at(1_799_999_700), 300, 7)
     }
 
     #[test]
     fn issued_token_verifies_and_is_short() {
         let key = test_key(9);
         let text = sample().issue(&key);
-        assert_eq!(text.len(), 3 + 132);
+        assert_eq!(text.len(), 3 + 135);
         assert!(
             text.bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         );
-        assert_eq!(
-            CustomerToken::verify(&text, &key.public_key(), at(1_700_000_000)),
-            Ok(sample())
-        );
+        let verified = CustomerToken::verify(&text, &key.public_key(), at(1_799_999_800));
+        assert_eq!(verified, Ok(sample()));
+        assert_eq!(sample().expires_at, at(1_800_000_000));
     }
 
     #[test]
     fn token_wire_format_is_stable() {
-        expect_test::expect!["LT1AHNQAAAAAAAAAABKNNE5EAAAAAAAOJYDPQXKVFLBWBWOZE3PTCGRZZDAFR7SAYMA6ILNXQWXPILDLEKH5TQEKFBLZBXDXJGQCY6PTVYKBKHZAHDLBQ5CC7AABRNGAE75HADQ"]
-            .assert_eq(&sample().issue(&test_key(9)));
+        expect_test::expect!["LT1ALNQAAAAAAAAAABKNNE5BVABFQAAAAAHAS3KHFLCLW6DMKVOXI3FL3W5RE46NF5WOMNPY22S2KLVK2PODUJPP5Z5SNIOPSRYKATIRLKTYLTJIMWJLKIREQT26R4UBFHRMWAI4CI"].assert_eq(&sample().issue(&test_key(9)));
+    }
+
+    #[test]
+    fn the_issue_time_is_whole_seconds_and_the_lifetime_is_capped() {
+        let key = test_key(9);
+        let issued = at(1_700_000_000) + TimeDelta::milliseconds(750);
+        let token = CustomerToken::new(CustomerId::new(1).unwrap(), issued, 60, 1);
+        assert_eq!(token.issued_at, at(1_700_000_000));
+        assert_eq!(token.expires_at, at(1_700_000_060));
+
+        let long = CustomerToken {
+            expires_at: at(1_700_000_000) + TimeDelta::days(2),
+            ..token
+        };
+        let verified =
+            CustomerToken::verify(&long.issue(&key), &key.public_key(), at(1_700_000_000)).unwrap();
+        let capped = at(1_700_000_000) + TimeDelta::seconds(i64::from(MAX_LIFETIME_SECS));
+        assert_eq!(verified.expires_at, capped);
     }
 
     #[test]
@@ -200,6 +261,33 @@ mod tests {
             CustomerToken::verify("LT1!!", &key.public_key(), at(0)),
             Err(TokenError::Malformed("not base32"))
         );
+        let short = format!(
+            "{TOKEN_PREFIX}{}",
+            data_encoding::BASE32_NOPAD.encode(&[FORMAT; TOKEN_LEN - 1])
+        );
+        assert_eq!(
+            CustomerToken::verify(&short, &key.public_key(), at(0)),
+            Err(TokenError::Malformed("wrong length"))
+        );
+    }
+
+    #[test]
+    fn a_token_issued_before_the_revocation_is_refused() {
+        let token = sample();
+        assert_eq!(token.check_not_revoked(None), Ok(()));
+        assert_eq!(token.check_not_revoked(Some(token.issued_at)), Ok(()));
+        assert_eq!(
+            token.check_not_revoked(Some(at(1_700_000_000))),
+            Ok(()),
+            "revoked before it was issued"
+        );
+        let revoked_at = token.issued_at + TimeDelta::milliseconds(1);
+        assert_eq!(
+            token.check_not_revoked(Some(revoked_at)),
+            Err(TokenError::Revoked {
+                valid_after: revoked_at
+            })
+        );
     }
 
     proptest! {
@@ -207,6 +295,29 @@ mod tests {
         fn verify_never_panics_on_garbage(s in "LT1[A-Z2-7]{0,200}") {
             let key = test_key(9).public_key();
             prop_assert!(CustomerToken::verify(&s, &key, at(0)).is_err());
+        }
+
+        #[test]
+        fn verify_never_panics_on_any_text(s in any::<String>()) {
+            let key = test_key(9).public_key();
+            prop_assert!(CustomerToken::verify(&s, &key, at(0)).is_err());
+        }
+
+        #[test]
+        fn every_issued_token_verifies_until_it_expires(
+            id in 1i64..i64::MAX,
+            issued in 0i64..4_000_000_000,
+            lifetime in 1u16..,
+            nonce in any::<u32>(),
+        ) {
+            let key = test_key(9);
+            let token = CustomerToken::new(CustomerId::new(id).unwrap(), at(issued), lifetime, nonce);
+            let text = token.issue(&key);
+            prop_assert_eq!(CustomerToken::verify(&text, &key.public_key(), token.issued_at), Ok(token));
+            prop_assert_eq!(
+                CustomerToken::verify(&text, &key.public_key(), token.expires_at),
+                Err(TokenError::Expired(token.expires_at))
+            );
         }
     }
 }

@@ -451,10 +451,13 @@ pub mod admin {
 pub mod till {
     //! The agent's local API for the till's own software (127.0.0.1 only).
 
+    use chrono::{DateTime, Utc};
     use serde::{Deserialize, Serialize};
     use uuid::Uuid;
 
+    use crate::barcode::{Gs1Element, Gtin, ProductFormat};
     use crate::basket::Line;
+    use crate::coupon::CouponCode;
     use crate::ids::{CustomerId, PromotionId, RegisterId, RulesetVersion, Seq, Sku};
     use crate::money::{Money, Quantity};
     use crate::pricing::PricedCheck;
@@ -643,10 +646,31 @@ pub mod till {
         ProductScanned {
             /// Scanner.
             source: String,
-            /// The barcode.
+            /// The barcode as scanned (GS1 fields separated by GS, `\u001d`).
             code: String,
             /// AIM symbology id, if the scanner sent one.
             symbology: Option<String>,
+            /// What kind of barcode it was (`other` when the till alone
+            /// knows, such as an internal Code 128).
+            #[serde(default)]
+            format: ProductFormat,
+            /// The product's GTIN as 14 digits, when the code carries one
+            /// with a valid check digit.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            gtin: Option<Gtin>,
+            /// The GS1 fields (application identifier and value) in scan
+            /// order: batch, expiry, serial, net weight, …
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            gs1: Vec<Gs1Element>,
+        },
+        /// A coupon code was scanned or typed in: the till applies it.
+        CouponScanned {
+            /// Scanner.
+            source: String,
+            /// The code, normalised (upper case).
+            code: CouponCode,
+            /// The most recently opened check, if any is open.
+            check_id: Option<Uuid>,
         },
         /// A scan could not be used.
         ScanRejected {
@@ -660,6 +684,41 @@ pub mod till {
             /// Version.
             version: RulesetVersion,
         },
+    }
+
+    /// `GET /v1/scanners`: one barcode scanner of the register.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ScannerView {
+        /// The source name on its scans, such as
+        /// `serial:/dev/serial/by-id/…` or `hid:/dev/input/by-id/…`.
+        pub name: String,
+        /// Whether it is readable now.
+        pub state: ScannerState,
+        /// Why it is disconnected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub error: Option<String>,
+        /// Scans delivered since the agent started.
+        pub scans: u64,
+        /// Open and read failures (unplugs) since the agent started.
+        pub errors: u64,
+        /// Lines dropped by framing (too long, not text).
+        pub dropped: u64,
+        /// When the last scan arrived.
+        pub last_scan_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+
+    /// The connection state of a scanner.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ScannerState {
+        /// Opening the device.
+        Connecting,
+        /// Open and reading.
+        Connected,
+        /// Not readable (unplugged, missing, busy); retried with backoff.
+        Disconnected,
+        /// The reader has finished.
+        Stopped,
     }
 
     /// `GET /v1/status`.
@@ -683,5 +742,74 @@ pub mod till {
         pub server_reachable: bool,
         /// Last error talking to the server.
         pub last_sync_error: Option<String>,
+        /// Upload progress, alarms and the clock, in detail.
+        #[serde(default)]
+        pub sync: SyncStatus,
+    }
+
+    /// The sync health in `GET /v1/status`: upload progress, what stops it,
+    /// the register clock's drift and the ruleset pipeline.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct SyncStatus {
+        /// Thousandths of the committed records the server acknowledged
+        /// (1000 when nothing waits).
+        pub uploaded_permille: u32,
+        /// The oldest record still kept in the outbox; older acknowledged
+        /// ones were pruned.
+        pub oldest_kept_seq: Option<Seq>,
+        /// When the server last answered anything.
+        pub last_contact_at: Option<DateTime<Utc>>,
+        /// How far the register clock is ahead of the server's, in ms
+        /// (negative: behind), as last estimated. Informative only.
+        pub clock_drift_ms: Option<i64>,
+        /// The estimate is good to plus or minus this many ms.
+        pub clock_drift_uncertainty_ms: Option<i64>,
+        /// Why uploads stopped until a person acts: the agent and the server
+        /// speak different protocol versions, or the register's credentials
+        /// are refused.
+        pub upload_blocked: Option<String>,
+        /// Records the server refuses for good. Uploads stop at the first
+        /// (seqs are dense); the records stay in the outbox.
+        pub dead_letters: Vec<DeadLetterView>,
+        /// The database cannot be written (disk full): commits answer
+        /// `storage_full` and sales go on without loyalty.
+        pub storage_alarm: Option<String>,
+        /// A received ruleset waiting for its `effective_from`.
+        pub pending_ruleset: Option<PendingRuleset>,
+        /// Why the last offered ruleset was refused, if it was.
+        pub ruleset_rejected: Option<String>,
+        /// How rulesets are fetched: `long_poll` or `etag_poll`.
+        pub ruleset_transport: String,
+        /// Every alarm above in one line each, for a till's banner.
+        pub alarms: Vec<String>,
+    }
+
+    /// A record the server refused for good.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct DeadLetterView {
+        /// The record.
+        pub seq: Seq,
+        /// The HTTP status of the refusal.
+        pub http_status: u16,
+        /// The server's error code, such as `bad_signature` or `fork`.
+        pub code: String,
+        /// The server's message.
+        pub message: String,
+        /// The first refusal.
+        pub first_failed_at: DateTime<Utc>,
+        /// The latest refusal.
+        pub last_failed_at: DateTime<Utc>,
+        /// How often it was refused.
+        pub attempts: i64,
+    }
+
+    /// A ruleset stored and waiting for its time.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct PendingRuleset {
+        /// Its version.
+        pub version: RulesetVersion,
+        /// When it takes effect, on the server's clock.
+        pub effective_from: DateTime<Utc>,
     }
 }

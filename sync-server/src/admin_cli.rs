@@ -236,6 +236,13 @@ enum CustomerCommand {
         #[arg(long)]
         customer: i64,
     },
+    /// Issues a new personal link to the customer's phone page (the earlier
+    /// one stops working).
+    Link {
+        /// The customer.
+        #[arg(long)]
+        customer: i64,
+    },
 }
 
 /// Runs one admin command and prints the reply.
@@ -340,6 +347,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Customer(CustomerCommand::Token { customer }) => {
             let path = format!("/api/v1/admin/customers/{customer}/token");
+            client.send(Method::POST, &path, None::<&()>).await?
+        }
+        AdminCommand::Customer(CustomerCommand::Link { customer }) => {
+            let path = format!("/api/v1/admin/customers/{customer}/link");
             client.send(Method::POST, &path, None::<&()>).await?
         }
         AdminCommand::Alerts { merchant, limit } => {

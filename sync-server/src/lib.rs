@@ -1,6 +1,7 @@
 //! The central loyalty server: register enrollment, exactly-once ingest of
 //! signed purchase records with the points ledger, signed ruleset and
-//! customer distribution by long-poll, and CRM statistics.
+//! customer distribution by long-poll, CRM statistics, and the browser
+//! pages of HQ, merchants and customers.
 //!
 //! The server is stateless apart from its data directory (the SQLite
 //! database and the signing key), so a restart on the same directory carries
@@ -26,6 +27,9 @@
 //! - [`stats`]: the statistics, computed from stored records.
 //! - [`keys`]: the server's signing key in the data directory.
 //! - [`clock`]: injected wall-clock time.
+//! - `web`: the browser pages (HQ dashboard, merchant set-up, the
+//!   customer's phone page and sign-up), server-rendered HTML.
+//! - `customer_token`: issuing the rotating token a phone shows.
 //! - `notify`: long-poll wake-ups; `auth`: credentials; `error`: the API's
 //!   error replies.
 
@@ -35,6 +39,7 @@ mod api;
 mod auth;
 pub mod clock;
 pub mod config;
+mod customer_token;
 pub mod db;
 pub mod drift;
 mod error;
@@ -45,6 +50,7 @@ pub mod protocol;
 pub mod publish;
 mod state;
 pub mod stats;
+mod web;
 pub mod wire;
 
 use std::future::Future;

@@ -2,7 +2,8 @@
 //! or replaced) is applied to the current head, validated, given the next
 //! version and signed. [`release_builder`] packages that as the closure the
 //! storage runs inside its writer transaction, so versions never skip or
-//! repeat.
+//! repeat. [`publish`] is the one path the admin API and the merchant pages
+//! both take.
 
 use std::sync::Arc;
 
@@ -12,8 +13,11 @@ use shared::ids::{MerchantId, RulesetVersion};
 use shared::money::Currency;
 use shared::release::{ReleaseError, RulesetRelease, SignedRuleset};
 use shared::ruleset::{InvalidRuleset, Promotion, Ruleset, SCHEMA_VERSION};
+use shared::wire::admin::Published;
 
-use crate::db::{CurrentRuleset, ReleaseBuilder};
+use crate::db::{CurrentRuleset, DbError, ReleaseBuilder};
+use crate::notify::Topic;
+use crate::state::AppState;
 
 /// The oldest agent that may load releases this server publishes.
 pub const MIN_AGENT_VERSION: &str = "0.1.0";
@@ -70,6 +74,33 @@ pub enum PublishRefusal {
     /// Signing failed.
     #[error("the release could not be sealed: {0}")]
     Seal(ReleaseError),
+}
+
+/// Why [`publish`] did not publish.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The change was refused; nothing was published.
+    #[error(transparent)]
+    Refused(#[from] PublishRefusal),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] DbError),
+}
+
+/// The one publish path of the admin API and the merchant pages: builds,
+/// versions and signs the release inside the writer transaction, then wakes
+/// the merchant's registers' long-polls so every till has it within seconds.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn publish(
+    state: &AppState,
+    merchant: MerchantId,
+    change: RulesetChange,
+) -> Result<Published, PublishError> {
+    let build = release_builder(change, state.signing_key.clone(), state.clock.now());
+    let published = state.db.publish_ruleset(merchant, build).await??;
+    state.notifier.notify(Topic::Ruleset, merchant);
+    tracing::info!(version = %published.version, "published a ruleset");
+    Ok(published)
 }
 
 /// Packages `change` as the closure storage runs with the current head.

@@ -81,3 +81,16 @@ pub struct ClockDriftView {
     /// Whether it is beyond `clock.max_drift_secs`.
     pub exceeds_limit: bool,
 }
+
+/// The reply to `POST /api/v1/admin/customers/{id}/link`: the customer's
+/// new personal page link, shown once (the server keeps only a hash of its
+/// secret). Any earlier link of the customer stops working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerLink {
+    /// The customer.
+    pub customer_id: shared::ids::CustomerId,
+    /// The page on the server's public address (or the `Host` asked).
+    pub url: String,
+    /// The page's path, `/c/<secret>`.
+    pub path: String,
+}

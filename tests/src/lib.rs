@@ -10,9 +10,17 @@
 //! - [`pty`]: a pseudo-terminal standing in for a serial scanner.
 //! - [`events`]: the agent's server-sent event stream.
 //! - [`scenario`]: the merchant, catalog and programme the demo and tests share.
+//! - [`harness`]: lighter agents, hand-signed registers, seeded backlogs,
+//!   the agent binary as a child process, a tmpfs, for the fault tests.
+//! - [`proxy`]: a TCP proxy that counts uploads and injects faults.
+//! - [`fake_server`]: a scriptable sync server for what the real one never
+//!   sends.
 
 pub mod clients;
 pub mod events;
+pub mod fake_server;
+pub mod harness;
+pub mod proxy;
 pub mod pty;
 pub mod scenario;
 pub mod system;

@@ -16,13 +16,13 @@ use crate::clients::{AdminClient, TillClient};
 use crate::pty::ScannerPty;
 
 /// A running service with a way to stop it.
-struct Running {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
+pub(crate) struct Running {
+    pub(crate) stop: oneshot::Sender<()>,
+    pub(crate) task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Running {
-    async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         tokio::time::timeout(Duration::from_secs(30), self.task)
             .await
@@ -31,7 +31,7 @@ impl Running {
     }
 }
 
-fn shutdown_signal() -> (
+pub(crate) fn shutdown_signal() -> (
     oneshot::Sender<()>,
     impl Future<Output = ()> + Send + 'static,
 ) {
@@ -42,7 +42,7 @@ fn shutdown_signal() -> (
 }
 
 /// Binds `addr`, retrying briefly while a just-closed listener lets go.
-async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let mut last = None;
     for _ in 0..50 {
         match TcpListener::bind(addr).await {
@@ -59,6 +59,8 @@ pub struct TestServer {
     addr: SocketAddr,
     admin_token: String,
     data_dir: PathBuf,
+    /// More settings as TOML, appended to the test defaults.
+    extra_settings: String,
     running: Option<Running>,
 }
 
@@ -70,14 +72,31 @@ impl TestServer {
 
     /// Starts a server on `addr` over `data_dir`.
     pub async fn start_at(data_dir: &Path, addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_with(data_dir, addr, "").await
+    }
+
+    /// Starts a server on `addr` over `data_dir` with more settings, given
+    /// as TOML tables after the test defaults (such as
+    /// `"[ingest]\nmax_concurrent_batches = 2\n"`).
+    pub async fn start_with(
+        data_dir: &Path,
+        addr: SocketAddr,
+        extra_settings: &str,
+    ) -> anyhow::Result<Self> {
         let mut server = TestServer {
             addr,
             admin_token: "test-admin-token-0123456789".to_owned(),
             data_dir: data_dir.to_owned(),
+            extra_settings: extra_settings.to_owned(),
             running: None,
         };
         server.launch().await?;
         Ok(server)
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     async fn launch(&mut self) -> anyhow::Result<()> {
@@ -86,8 +105,8 @@ impl TestServer {
         // Built from TOML, as an operator would write it, so settings added
         // later with defaults need no change here.
         let mut settings = sync_server::Settings::from_toml(&format!(
-            "admin_token = {:?}\n[longpoll]\nmax_wait_secs = 2\n",
-            self.admin_token
+            "admin_token = {:?}\n[longpoll]\nmax_wait_secs = 2\n{}",
+            self.admin_token, self.extra_settings
         ))?;
         settings.data_dir = self.data_dir.clone();
         settings.listen = self.addr;

@@ -33,6 +33,7 @@ fn to_sse(event: &TillEvent) -> Option<Event> {
     let name = match event {
         TillEvent::CustomerIdentified { .. } => "customer_identified",
         TillEvent::ProductScanned { .. } => "product_scanned",
+        TillEvent::CouponScanned { .. } => "coupon_scanned",
         TillEvent::ScanRejected { .. } => "scan_rejected",
         TillEvent::RulesetActivated { .. } => "ruleset_activated",
     };

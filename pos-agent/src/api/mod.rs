@@ -16,6 +16,7 @@
 //! | `POST /v1/returns` | [`returns::create`] |
 //! | `GET /v1/events` | [`events::stream`] |
 //! | `GET /v1/status` | [`status::status`] |
+//! | `GET /v1/scanners` | [`scanners::list`] |
 //! | `GET /health` | [`status::health`] |
 //!
 //! Every error is an [`ApiError`] with a JSON `ErrorBody`, including bodies
@@ -24,6 +25,7 @@
 pub mod checks;
 pub mod events;
 pub mod returns;
+pub mod scanners;
 pub mod status;
 
 use std::sync::Arc;
@@ -34,6 +36,7 @@ use axum::routing::{delete, get, post, put};
 
 use crate::agent::{Agent, Stop};
 use crate::error::ApiError;
+use crate::scanners::Scanners;
 
 /// State shared by the handlers.
 #[derive(Clone)]
@@ -42,6 +45,8 @@ pub struct ApiState {
     pub agent: Arc<Agent>,
     /// Ends event streams when the agent stops.
     pub stop: Stop,
+    /// The scanner readers.
+    pub scanners: Arc<Scanners>,
 }
 
 /// `axum::Json` whose rejection is an [`ApiError`].
@@ -85,6 +90,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/returns", post(returns::create))
         .route("/v1/events", get(events::stream))
         .route("/v1/status", get(status::status))
+        .route("/v1/scanners", get(scanners::list))
         .route("/health", get(status::health))
         .fallback(|| async { ApiError::NoRoute })
         .with_state(state)

@@ -110,6 +110,29 @@ pub fn find(conn: &Connection, key: CustomerKey<'_>) -> Result<Option<CachedCust
     }))
 }
 
+/// When the server last revoked the customer's phone tokens: tokens issued
+/// before are refused. `None` if never, or if the customer is not cached.
+pub fn tokens_valid_after(
+    conn: &Connection,
+    id: CustomerId,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let stored: Option<Option<String>> = conn
+        .query_row(
+            "SELECT tokens_valid_after FROM customers WHERE id = ?1",
+            [id.get()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    stored
+        .flatten()
+        .map(|text| {
+            DateTime::parse_from_rfc3339(&text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| corrupt("tokens_valid_after", e))
+        })
+        .transpose()
+}
+
 /// A `customers` row as stored.
 struct Row {
     id: i64,
@@ -349,6 +372,20 @@ mod tests {
         assert_eq!(count(&conn).unwrap(), 1);
         let other = Ean13::card_for(CustomerId::new(6).unwrap());
         assert_eq!(find(&conn, CustomerKey::Card(&other)).unwrap(), None);
+    }
+
+    #[test]
+    fn the_revocation_instant_is_kept_per_customer() {
+        let (_dir, mut conn) = temp_db();
+        let revoked = DateTime::from_timestamp(1_790_000_123, 456_000_000).unwrap();
+        let mut anna = snapshot(5, 0, 0);
+        anna.tokens_valid_after = Some(revoked);
+        apply_changes(&mut conn, &[anna], None, 1, now()).unwrap();
+        let id = |n| CustomerId::new(n).unwrap();
+        assert_eq!(tokens_valid_after(&conn, id(5)).unwrap(), Some(revoked));
+        assert_eq!(tokens_valid_after(&conn, id(6)).unwrap(), None, "uncached");
+        apply_changes(&mut conn, &[snapshot(5, 0, 0)], None, 2, now()).unwrap();
+        assert_eq!(tokens_valid_after(&conn, id(5)).unwrap(), None);
     }
 
     #[test]

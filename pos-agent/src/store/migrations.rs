@@ -51,10 +51,44 @@ CREATE TABLE customers (
 );
 ";
 
+/// Sync hardening: records the server refuses for good, and the sync
+/// state `pos-agent status` shows when the agent is not running.
+const V2: &str = r"
+CREATE TABLE dead_letters (
+    seq             INTEGER PRIMARY KEY REFERENCES outbox (seq),
+    http_status     INTEGER NOT NULL,
+    code            TEXT    NOT NULL,
+    message         TEXT    NOT NULL,
+    first_failed_at TEXT    NOT NULL,
+    last_failed_at  TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL CHECK (attempts > 0),
+    resolved_at     TEXT
+);
+
+CREATE TABLE sync_state (
+    id                   INTEGER PRIMARY KEY CHECK (id = 1),
+    last_contact_at      TEXT,
+    last_error           TEXT,
+    last_error_at        TEXT,
+    upload_blocked       TEXT,
+    clock_offset_ms      INTEGER,
+    clock_uncertainty_ms INTEGER,
+    clock_measured_at    TEXT,
+    last_pruned_at       TEXT
+);
+INSERT INTO sync_state (id) VALUES (1);
+
+-- When a release was put in use: a restart never steps back from it,
+-- whatever the clock says. Under version 1 every stored release was put in
+-- use when it arrived.
+ALTER TABLE rulesets ADD COLUMN in_use_since TEXT;
+UPDATE rulesets SET in_use_since = activated_at;
+";
+
 /// The engine of issue 3: what the customer cache knows for segments and
 /// bonuses, per-customer promotion uses (synced and pending), the till's
 /// own promotion usage, and which records return which sale.
-const V2: &str = r"
+const V3: &str = r"
 ALTER TABLE customers ADD COLUMN gender TEXT NOT NULL DEFAULT 'unspecified';
 ALTER TABLE customers ADD COLUMN birth_date TEXT;
 ALTER TABLE customers ADD COLUMN purchases INTEGER;
@@ -87,7 +121,7 @@ CREATE TABLE returns (
 
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 #[cfg(test)]
@@ -95,5 +129,38 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn a_version_one_database_keeps_its_records_through_the_upgrade() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        rusqlite_migration::Migrations::new(vec![rusqlite_migration::M::up(super::V1)])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO outbox (seq, record_id, body, signature, hash, total, committed_at)
+             VALUES (1, 'r1', x'7b7d', zeroblob(64), zeroblob(32), 100, '2026-01-01T00:00:00+00:00')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO rulesets (version, signed, activated_at)
+             VALUES (1, '{}', '2026-01-01T00:00:00+00:00')",
+            [],
+        )
+        .unwrap();
+        super::migrations().to_latest(&mut conn).unwrap();
+        let in_use: Option<String> = conn
+            .query_row("SELECT in_use_since FROM rulesets", [], |r| r.get(0))
+            .unwrap();
+        assert!(in_use.is_some(), "releases stored before were in use");
+        let kept: i64 = conn
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1);
+        let state: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sync_state", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(state, 1);
     }
 }

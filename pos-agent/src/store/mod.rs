@@ -7,28 +7,46 @@
 //!   the server acknowledged through, and the customer-changes cursor.
 //!   Acknowledgements are always a prefix of the outbox, so one `acked_seq`
 //!   says which records are pending: those with `seq > acked_seq`.
-//! - `outbox`: every committed record, as the exact signed bytes. Records
-//!   are never deleted by the agent.
+//! - `outbox`: every committed record, as the exact signed bytes. Only
+//!   records the server acknowledged are ever deleted, once older than
+//!   `sync.retention_days` (see [`outbox::prune`]).
 //! - `pending_effects`: what each local commit adds to a customer's
 //!   standing until the server's snapshot reflects it (see [`customers`]).
 //! - `rulesets`: signed releases as received; the newest that still opens
 //!   with the pinned key is the one in use.
 //! - `customers`: snapshots from the server's change feed.
+//! - `dead_letters`: records the server refused for good, with why (see
+//!   [`sync_state`]); their outbox rows stay.
+//! - `sync_state`: one row: what the sync tasks last learnt (contact, last
+//!   error, why uploads are blocked, the clock offset), for
+//!   `pos-agent status` when the agent is not running.
 //!
 //! Connections use WAL and `synchronous=FULL`, so a commit is durable when
 //! `COMMIT` returns.
+//!
+//! # A full disk
+//!
+//! A write that fails because the disk is full (`SQLITE_FULL`) or failing
+//! (`SQLITE_IOERR`) rolls its transaction back whole, so a committed record
+//! is never damaged and a half-written one never exists. [`Db`] raises a
+//! [`StorageAlarm`] on such a failure and clears it at the next write that
+//! succeeds; the local API answers `storage_full` meanwhile.
 
 pub mod customers;
 mod migrations;
 pub mod outbox;
 pub mod rulesets;
+pub mod sync_state;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use shared::ids::{RulesetVersion, Seq};
+
+pub use self::sync_state::{DeadLetter, PersistedSync};
 
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +71,30 @@ pub enum StoreError {
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
+}
+
+/// A failure of the storage underneath the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageFault {
+    /// The disk is full (`SQLITE_FULL`).
+    Full,
+    /// The disk failed a read or write (`SQLITE_IOERR`, `SQLITE_CANTOPEN`).
+    Io,
+}
+
+impl StoreError {
+    /// The storage fault behind this error, if it is one.
+    #[must_use]
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        let StoreError::Sqlite(err) = self else {
+            return None;
+        };
+        match err.sqlite_error_code()? {
+            ErrorCode::DiskFull => Some(StorageFault::Full),
+            ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => Some(StorageFault::Io),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
@@ -91,37 +133,133 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The database cannot be written: raised by a write that failed for a
+/// [`StorageFault`], cleared by the next write that succeeds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageAlarm {
+    /// What failed.
+    pub fault: StorageFault,
+    /// The first failure of this episode.
+    pub since: DateTime<Utc>,
+    /// Failed operations in this episode.
+    pub failures: u64,
+    /// The last failure, for the log and the status page.
+    pub detail: String,
+}
+
+impl StorageAlarm {
+    /// The alarm for a person at the till or in IT.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let what = match self.fault {
+            StorageFault::Full => "the disk is full",
+            StorageFault::Io => "the disk fails to write",
+        };
+        format!(
+            "loyalty unavailable: {what} ({} failed writes since {}; last: {}); \
+             sales go on without loyalty, committed records are safe",
+            self.failures,
+            self.since.to_rfc3339(),
+            self.detail
+        )
+    }
+}
+
 /// The one connection of a running agent, shared by the API and the sync
 /// tasks. Queries run on the blocking pool, one at a time.
 #[derive(Clone)]
-pub struct Db(Arc<Mutex<Connection>>);
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+    alarm: Arc<Mutex<Option<StorageAlarm>>>,
+}
 
 impl Db {
     /// Wraps an open connection.
     pub fn new(conn: Connection) -> Self {
-        Db(Arc::new(Mutex::new(conn)))
+        Db {
+            conn: Arc::new(Mutex::new(conn)),
+            alarm: Arc::default(),
+        }
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on the blocking pool. A storage fault
+    /// raises the [`StorageAlarm`]; a call that wrote and succeeded clears
+    /// it.
     pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let conn = Arc::clone(&self.0);
+        let conn = Arc::clone(&self.conn);
+        let alarm = Arc::clone(&self.alarm);
         tokio::task::spawn_blocking(move || {
             // A panic mid-transaction rolled it back when the guard dropped,
             // so the connection is still consistent.
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn)
+            let changes_before = conn.total_changes();
+            let result = f(&mut conn);
+            let wrote = conn.total_changes() != changes_before;
+            drop(conn);
+            note_storage_outcome(&alarm, &result, wrote);
+            result
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
+
+    /// The storage alarm, if the database cannot be written.
+    #[must_use]
+    pub fn storage_alarm(&self) -> Option<StorageAlarm> {
+        self.alarm
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+fn note_storage_outcome<R>(
+    alarm: &Mutex<Option<StorageAlarm>>,
+    result: &Result<R, StoreError>,
+    wrote: bool,
+) {
+    let mut alarm = alarm.lock().unwrap_or_else(PoisonError::into_inner);
+    match result {
+        Err(err) => {
+            let Some(fault) = err.storage_fault() else {
+                return;
+            };
+            let detail = err.to_string();
+            match alarm.as_mut() {
+                Some(raised) => {
+                    raised.failures += 1;
+                    raised.fault = fault;
+                    raised.detail = detail;
+                }
+                None => {
+                    tracing::error!(error = %err, "storage alarm: the database cannot be written");
+                    *alarm = Some(StorageAlarm {
+                        fault,
+                        since: Utc::now(),
+                        failures: 1,
+                        detail,
+                    });
+                }
+            }
+        }
+        Ok(_) if wrote => {
+            if let Some(cleared) = alarm.take() {
+                tracing::info!(
+                    failures = cleared.failures,
+                    "storage alarm cleared: the database accepts writes again"
+                );
+            }
+        }
+        Ok(_) => {}
+    }
 }
 
 /// Counts for `GET /v1/status` and `pos-agent status`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     /// The last committed record.
     pub head_seq: Option<Seq>,
@@ -133,6 +271,12 @@ pub struct Summary {
     pub ruleset_version: Option<RulesetVersion>,
     /// Customers in the cache.
     pub customers: i64,
+    /// The oldest record still in the outbox (acknowledged ones are pruned).
+    pub oldest_kept_seq: Option<Seq>,
+    /// Records the server refused for good and that are not resolved.
+    pub dead_letters: Vec<DeadLetter>,
+    /// What the sync tasks last recorded.
+    pub sync: PersistedSync,
 }
 
 /// Reads the [`Summary`].
@@ -155,6 +299,9 @@ pub fn summary(conn: &Connection) -> Result<Summary, StoreError> {
         pending,
         ruleset_version,
         customers: customers::count(conn)?,
+        oldest_kept_seq: outbox::oldest_seq(conn)?,
+        dead_letters: sync_state::open_dead_letters(conn)?,
+        sync: sync_state::load(conn)?,
     })
 }
 
@@ -189,16 +336,45 @@ pub(crate) mod tests {
             .pragma_query_value(None, "synchronous", |r| r.get(0))
             .unwrap();
         assert_eq!(sync, 2, "synchronous=FULL");
-        assert_eq!(
-            summary(&conn).unwrap(),
-            Summary {
-                head_seq: None,
-                acked_seq: None,
-                pending: 0,
-                ruleset_version: None,
-                customers: 0
-            }
-        );
+        assert_eq!(summary(&conn).unwrap(), Summary::default());
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_raises_the_storage_alarm_until_a_write_succeeds() {
+        let (_dir, conn) = temp_db();
+        let db = Db::new(conn);
+        let fill = |conn: &mut Connection| -> Result<(), StoreError> {
+            conn.execute(
+                "INSERT INTO rulesets (version, signed, activated_at) VALUES (
+                     (SELECT IFNULL(MAX(version), 0) + 1 FROM rulesets), ?1, 'now')",
+                ["x".repeat(64 * 1024)],
+            )?;
+            Ok(())
+        };
+        db.call(|conn| {
+            let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+            conn.pragma_update(None, "max_page_count", pages + 2)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let err = db.call(fill).await.unwrap_err();
+        assert_eq!(err.storage_fault(), Some(StorageFault::Full));
+        let _ = db.call(fill).await.unwrap_err();
+        let alarm = db.storage_alarm().expect("alarm raised");
+        assert_eq!((alarm.fault, alarm.failures), (StorageFault::Full, 2));
+        assert!(alarm.describe().contains("the disk is full"));
+        // Reads do not clear it; a write that succeeds does.
+        db.call(|conn| summary(conn)).await.unwrap();
+        assert!(db.storage_alarm().is_some());
+        db.call(|conn| {
+            conn.pragma_update(None, "max_page_count", 1_000_000)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        db.call(fill).await.unwrap();
+        assert_eq!(db.storage_alarm(), None);
     }
 
     #[test]

@@ -3,13 +3,21 @@
 //!
 //! [`commit`] appends a record, its effect on the customer's standing and
 //! the new head in one transaction, so either all of it is durable or none.
+//!
+//! The uploader reads the outbox one bounded batch at a time
+//! ([`pending_batch`]: by seq on the primary key, at most `max_records` and
+//! about `max_bytes`), so a backlog of a million records costs no more
+//! memory than one batch. [`prune`] deletes acknowledged records past the
+//! retention, a chunk at a time.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use shared::crypto::{Hash256, Signature, SigningKey, from_base64};
 use shared::ids::{PromotionId, Seq};
 use shared::record::{PurchaseRecord, RecordKind, SignedRecord};
 use uuid::Uuid;
 
+use super::sync_state::{self, StoredClockOffset};
 use super::{StoreError, corrupt, optional_seq};
 
 /// The last committed record.
@@ -209,23 +217,49 @@ pub fn till_usage(
     .collect()
 }
 
+/// The next records to upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingBatch {
+    /// Contiguous records in seq order, the first right after the
+    /// acknowledged seq.
+    pub records: Vec<SignedRecord>,
+    /// The hash of the last record's bytes, to check the server's
+    /// `head_hash` against.
+    pub last_hash: Hash256,
+}
+
+impl PendingBatch {
+    /// The first seq, if any.
+    #[must_use]
+    pub fn first(&self) -> Option<Seq> {
+        self.records.first().map(|r| r.seq)
+    }
+
+    /// The last seq, if any.
+    #[must_use]
+    pub fn last(&self) -> Option<Seq> {
+        self.records.last().map(|r| r.seq)
+    }
+}
+
 /// Up to `max_records` unacknowledged records in seq order, stopping before
 /// the batch's JSON would exceed `max_bytes` (but always at least one).
-pub fn unacked(
+pub fn pending_batch(
     conn: &Connection,
     max_records: usize,
     max_bytes: usize,
-) -> Result<Vec<SignedRecord>, StoreError> {
+) -> Result<PendingBatch, StoreError> {
     /// Envelope bytes around a record's base64 body and signature.
     const ENVELOPE_BYTES: usize = 200;
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, body, signature FROM outbox
+        "SELECT seq, body, signature, hash FROM outbox
          WHERE seq > (SELECT acked_seq FROM meta WHERE id = 1)
          ORDER BY seq LIMIT ?1",
     )?;
     let limit = i64::try_from(max_records).unwrap_or(i64::MAX);
     let mut rows = stmt.query([limit])?;
     let mut batch = Vec::new();
+    let mut last_hash = Hash256::GENESIS;
     let mut bytes = 0;
     while let Some(row) = rows.next()? {
         let seq = Seq::new(row.get(0)?).map_err(|e| corrupt("outbox seq", e))?;
@@ -235,6 +269,24 @@ pub fn unacked(
         if !batch.is_empty() && bytes > max_bytes {
             break;
         }
+        if batch.is_empty() {
+            let acked = acked_seq(conn)?;
+            if seq != acked.map_or(Seq::FIRST, Seq::next) {
+                return Err(corrupt(
+                    "outbox",
+                    format!("the first unacknowledged record is {seq}, not the one after the ack"),
+                ));
+            }
+        }
+        if let Some(prev) = batch.last().map(|r: &SignedRecord| r.seq)
+            && seq != prev.next()
+        {
+            return Err(corrupt(
+                "outbox",
+                format!("seq {seq} follows {prev}: a record is missing"),
+            ));
+        }
+        last_hash = hash_of(row.get(3)?)?;
         let signed = SignedRecord {
             register_id: register_of(&body, seq)?,
             seq,
@@ -244,7 +296,85 @@ pub fn unacked(
         };
         batch.push(signed);
     }
-    Ok(batch)
+    Ok(PendingBatch {
+        records: batch,
+        last_hash,
+    })
+}
+
+fn hash_of(raw: Vec<u8>) -> Result<Hash256, StoreError> {
+    raw.try_into()
+        .map(Hash256)
+        .map_err(|_| corrupt("record hash", "not 32 bytes"))
+}
+
+/// Whether the outbox still holds every record from `from` up to, not
+/// including, `until` (pruning may have deleted acknowledged ones).
+pub fn holds_all(conn: &Connection, from: Seq, until: Seq) -> Result<bool, StoreError> {
+    let held: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE seq >= ?1 AND seq < ?2",
+        [from.get(), until.get()],
+        |r| r.get(0),
+    )?;
+    Ok(held == (until.get() - from.get()).max(0))
+}
+
+/// The oldest record still in the outbox.
+pub fn oldest_seq(conn: &Connection) -> Result<Option<Seq>, StoreError> {
+    let raw: Option<i64> = conn.query_row("SELECT MIN(seq) FROM outbox", [], |r| r.get(0))?;
+    raw.map(|s| Seq::new(s).map_err(|e| corrupt("outbox seq", e)))
+        .transpose()
+}
+
+/// What an acknowledgement carries besides the seq.
+#[derive(Clone, Copy, Debug)]
+pub struct Acknowledgement {
+    /// Everything through this seq is stored on the server.
+    pub through: Seq,
+    /// When the reply arrived (register clock).
+    pub at: DateTime<Utc>,
+    /// A clock offset estimate to store with it, if it changed.
+    pub clock: Option<StoredClockOffset>,
+}
+
+/// Records an acknowledgement in one transaction: the acknowledged seq
+/// (never backwards, never past the head), dead letters it resolves, the
+/// contact with the server and the clock estimate. Returns how many dead
+/// letters were resolved.
+pub fn acknowledge(conn: &mut Connection, ack: &Acknowledgement) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    ack_through(&tx, ack.through)?;
+    let resolved = sync_state::resolve_dead_letters(&tx, ack.through, ack.at)?;
+    sync_state::record_contact(&tx, ack.at, true)?;
+    if let Some(clock) = ack.clock {
+        sync_state::save_clock(&tx, clock)?;
+    }
+    tx.commit()?;
+    Ok(resolved)
+}
+
+/// Deletes up to `max_rows` of the oldest records that the server
+/// acknowledged and that were committed before `cutoff`. A record still
+/// counted in a customer's pending standing, or once dead-lettered, is
+/// kept. Returns how many were deleted; the head and its hash live in
+/// `meta`, so the chain continues whatever is pruned.
+pub fn prune(
+    conn: &Connection,
+    cutoff: DateTime<Utc>,
+    max_rows: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
+    // `committed_at` is RFC 3339 in UTC, so text order is time order.
+    Ok(conn.execute(
+        "DELETE FROM outbox WHERE seq IN (
+             SELECT seq FROM outbox
+             WHERE seq <= (SELECT acked_seq FROM meta WHERE id = 1)
+               AND committed_at < ?1
+               AND seq NOT IN (SELECT seq FROM pending_effects)
+               AND seq NOT IN (SELECT seq FROM dead_letters)
+             ORDER BY seq LIMIT ?2)",
+        params![cutoff.to_rfc3339(), limit],
+    )?)
 }
 
 /// The register id inside a stored body, for the envelope.
@@ -320,13 +450,26 @@ pub(crate) mod tests {
         Seq::new(n).unwrap()
     }
 
+    /// The hash of the stored record at `seq`, if it is still kept.
+    fn record_hash(conn: &Connection, seq: Seq) -> Result<Option<Hash256>, StoreError> {
+        use rusqlite::OptionalExtension as _;
+        conn.query_row("SELECT hash FROM outbox WHERE seq = ?1", [seq.get()], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .optional()?
+        .map(hash_of)
+        .transpose()
+    }
+
     #[test]
     fn commits_chain_densely_and_verify() {
         let (_dir, mut conn) = temp_db();
         for _ in 0..3 {
             commit(&mut conn, &key(), sale).unwrap();
         }
-        let batch = unacked(&conn, 10, usize::MAX).unwrap();
+        let pending = pending_batch(&conn, 10, usize::MAX).unwrap();
+        assert_eq!(Some(pending.last_hash), record_hash(&conn, seq(3)).unwrap());
+        let batch = pending.records;
         let mut prev = Hash256::GENESIS;
         for (i, signed) in batch.iter().enumerate() {
             let verified = signed.open(&key().public_key()).unwrap();
@@ -349,7 +492,7 @@ pub(crate) mod tests {
         ack_through(&conn, seq(9)).unwrap();
         assert_eq!(acked_seq(&conn).unwrap(), Some(seq(5)));
         rewind_to(&conn, seq(2)).unwrap();
-        let batch = unacked(&conn, 10, usize::MAX).unwrap();
+        let batch = pending_batch(&conn, 10, usize::MAX).unwrap().records;
         assert_eq!(batch.first().map(|r| r.seq), Some(seq(2)));
         assert_eq!(batch.len(), 4);
         rewind_to(&conn, seq(5)).unwrap();
@@ -362,8 +505,140 @@ pub(crate) mod tests {
         for _ in 0..4 {
             commit(&mut conn, &key(), sale).unwrap();
         }
-        assert_eq!(unacked(&conn, 3, usize::MAX).unwrap().len(), 3);
-        assert_eq!(unacked(&conn, 10, 1).unwrap().len(), 1, "at least one");
-        assert_eq!(unacked(&conn, 10, 1500).unwrap().len(), 2);
+        let len = |n, bytes| pending_batch(&conn, n, bytes).unwrap().records.len();
+        assert_eq!(len(3, usize::MAX), 3);
+        assert_eq!(len(10, 1), 1, "at least one");
+        assert_eq!(len(10, 1500), 2);
+    }
+
+    #[test]
+    fn an_acknowledgement_is_one_transaction_with_its_dead_letters_and_contact() {
+        let (_dir, mut conn) = temp_db();
+        for _ in 0..3 {
+            commit(&mut conn, &key(), sale).unwrap();
+        }
+        let at = DateTime::from_timestamp(1_790_000_100, 0).unwrap();
+        let refusal = sync_state::Refusal {
+            http_status: 409,
+            code: "fork".into(),
+            message: "differs".into(),
+        };
+        sync_state::dead_letter(&conn, seq(2), &refusal, at).unwrap();
+        let resolved = acknowledge(
+            &mut conn,
+            &Acknowledgement {
+                through: seq(2),
+                at,
+                clock: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(resolved, 1);
+        assert_eq!(acked_seq(&conn).unwrap(), Some(seq(2)));
+        assert_eq!(sync_state::load(&conn).unwrap().last_contact_at, Some(at));
+        let batch = pending_batch(&conn, 10, usize::MAX).unwrap();
+        assert_eq!((batch.first(), batch.last()), (Some(seq(3)), Some(seq(3))));
+    }
+
+    #[test]
+    fn pruning_deletes_only_old_acknowledged_unreferenced_records() {
+        let (_dir, mut conn) = temp_db();
+        for _ in 0..6 {
+            commit(&mut conn, &key(), sale).unwrap();
+        }
+        // Record 2 still counts in a customer's pending standing.
+        conn.execute(
+            "INSERT INTO pending_effects (seq, customer_id, spend_delta, points_delta)
+             VALUES (2, 9, 100, 1)",
+            [],
+        )
+        .unwrap();
+        ack_through(&conn, seq(4)).unwrap();
+        let committed = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let before = committed - chrono::TimeDelta::seconds(1);
+        assert_eq!(prune(&conn, before, 100).unwrap(), 0, "none old enough");
+        let after = committed + chrono::TimeDelta::seconds(1);
+        assert_eq!(prune(&conn, after, 1).unwrap(), 1, "a chunk at a time");
+        assert_eq!(prune(&conn, after, 100).unwrap(), 2);
+        let kept: Vec<i64> = conn
+            .prepare("SELECT seq FROM outbox ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            kept,
+            [2, 5, 6],
+            "referenced and unacknowledged records stay"
+        );
+        assert_eq!(oldest_seq(&conn).unwrap(), Some(seq(2)));
+        assert!(holds_all(&conn, seq(5), seq(7)).unwrap());
+        assert!(!holds_all(&conn, seq(2), seq(5)).unwrap(), "3 and 4 pruned");
+        // A rewind below what was pruned is refused, not papered over.
+        rewind_to(&conn, seq(3)).unwrap();
+        assert!(matches!(
+            pending_batch(&conn, 10, usize::MAX),
+            Err(StoreError::Corrupt { .. })
+        ));
+        ack_through(&conn, seq(4)).unwrap();
+        // The chain goes on from the head.
+        let next = commit(&mut conn, &key(), sale).unwrap();
+        assert_eq!(next.seq, seq(7));
+        let batch = pending_batch(&conn, 10, usize::MAX).unwrap();
+        assert_eq!(seqs_of(&batch), [5, 6, 7]);
+    }
+
+    fn seqs_of(batch: &PendingBatch) -> Vec<i64> {
+        batch.records.iter().map(|r| r.seq.get()).collect()
+    }
+
+    #[test]
+    fn a_full_database_refuses_the_commit_whole_and_keeps_every_record() {
+        let (_dir, mut conn) = temp_db();
+        for _ in 0..3 {
+            commit(&mut conn, &key(), sale).unwrap();
+        }
+        // Simulate a full disk: no page beyond the ones in use.
+        let pages: i64 = conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let big = |seq, prev| PurchaseRecord {
+            lines: (0..200)
+                .map(|i| shared::record::RecordLine {
+                    sku: shared::ids::Sku::parse(format!("sku{i}")).unwrap(),
+                    name: "x".repeat(200),
+                    category: None,
+                    quantity: shared::money::Quantity::ONE,
+                    unit_price: Money::ZERO,
+                    amount: Money::ZERO,
+                    discount: Money::ZERO,
+                    total: Money::ZERO,
+                    points: 0,
+                    applied: vec![],
+                })
+                .collect(),
+            ..sale(seq, prev)
+        };
+        let err = commit(&mut conn, &key(), big).unwrap_err();
+        assert_eq!(err.storage_fault(), Some(crate::store::StorageFault::Full));
+        assert_eq!(
+            head(&conn).unwrap().seq,
+            Some(seq(3)),
+            "nothing half-written"
+        );
+        conn.pragma_update(None, "max_page_count", 1_000_000)
+            .unwrap();
+        let next = commit(&mut conn, &key(), sale).unwrap();
+        assert_eq!(next.seq, seq(4), "the seq stays dense");
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        assert_eq!(
+            pending_batch(&conn, 10, usize::MAX).unwrap().records.len(),
+            4
+        );
     }
 }

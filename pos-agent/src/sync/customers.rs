@@ -57,7 +57,7 @@ async fn poll_once(agent: &Agent, client: &SyncClient) -> Result<bool, SyncError
         ("after", cursor),
         ("wait", i64::try_from(wait.as_secs()).unwrap_or(i64::MAX)),
     ]);
-    let response = SyncClient::send(request).await?;
+    let response = client.send(request).await?;
     if response.status() == StatusCode::NO_CONTENT {
         return Ok(false);
     }

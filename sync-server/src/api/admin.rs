@@ -15,8 +15,7 @@ use super::extract::{Json, Path};
 use crate::auth::{ENROLLMENT_TOKEN_BYTES, hash_secret, random_hex};
 use crate::db::{CurrentRuleset, NewEnrollmentToken as StoredEnrollmentToken, RegisterStatus};
 use crate::error::ApiError;
-use crate::notify::Topic;
-use crate::publish::{PublishRefusal, RulesetChange, release_builder};
+use crate::publish::{PublishError, PublishRefusal, RulesetChange};
 use crate::state::AppState;
 use crate::wire::{ClockDriftView, RegisterView};
 
@@ -149,10 +148,17 @@ async fn publish(
     merchant: MerchantId,
     change: RulesetChange,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
-    let build = release_builder(change, state.signing_key.clone(), state.clock.now());
-    let published = state.db.publish_ruleset(merchant, build).await??;
-    state.notifier.notify(Topic::Ruleset, merchant);
+    let published = crate::publish::publish(state, merchant, change).await?;
     Ok((StatusCode::CREATED, Json(published)))
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::Refused(refusal) => refusal.into(),
+            PublishError::Storage(e) => e.into(),
+        }
+    }
 }
 
 impl From<PublishRefusal> for ApiError {

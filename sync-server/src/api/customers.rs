@@ -4,17 +4,15 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::DateTime;
 use serde::Deserialize;
 use shared::identity::Ean13;
 use shared::ids::{CustomerId, MerchantId};
-use shared::token::CustomerToken;
 use shared::wire::admin::{CustomerView, IssuedToken, NewCustomer};
 use shared::wire::sync::CustomerDeltaPage;
 
 use super::extract::{Json, Path, Query};
 use super::long_poll_deadline;
-use crate::auth::{AuthenticatedRegister, random_u32};
+use crate::auth::AuthenticatedRegister;
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::notify::Topic;
@@ -91,19 +89,8 @@ pub(crate) async fn issue_token(
     Path(id): Path<CustomerId>,
 ) -> Result<Json<IssuedToken>, ApiError> {
     state.db.customer(id).await?;
-    let ttl = i64::try_from(state.settings.tokens.customer_token_ttl_secs).unwrap_or(i64::MAX);
-    // The token carries whole seconds; so does the reply.
-    let expires_at = DateTime::from_timestamp(state.clock.now().timestamp().saturating_add(ttl), 0)
-        .ok_or_else(|| ApiError::internal(&"the token expiry is out of range"))?;
-    let token = CustomerToken {
-        customer_id: id,
-        expires_at,
-        nonce: random_u32()?,
-    };
-    Ok(Json(IssuedToken {
-        token: token.issue(&state.signing_key),
-        expires_at,
-    }))
+    let issued = crate::customer_token::issue(&state, id).map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(issued))
 }
 
 #[tracing::instrument(skip_all, fields(customer_id = %id))]

@@ -7,12 +7,14 @@
 //! | `GET /api/v1/protocol` | anyone (the protocol versions spoken) |
 //! | `POST /api/v1/registers/enroll` | a register, with a one-time token |
 //! | `POST /api/v1/records`, `GET /api/v1/ruleset`, `GET /api/v1/customers/changes` | an enrolled register |
+//! | `/hq/…`, `/c/…`, `/join/…`, `/static/…` | browsers: the pages in `web` |
 //!
 //! Every `/api/v1` route outside the admin API is a register route: it
 //! negotiates the sync protocol (see `protocol`) and marks its replies with
 //! the version. Uploads also pass the ingest admission (see `admission`).
 
 mod admin;
+mod customer_links;
 mod customers;
 mod enroll;
 mod extract;
@@ -70,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/registers/{id}/revoke", post(admin::revoke_register))
         .route("/customers/{id}", get(customers::get_customer))
         .route("/customers/{id}/token", post(customers::issue_token))
+        .route("/customers/{id}/link", post(customer_links::issue_link))
         .route(
             "/customers/{id}/revoke-tokens",
             post(customers::revoke_tokens),
@@ -96,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .nest("/api/v1/admin", admin)
         .nest("/api/v1", registers)
+        .merge(crate::web::routes())
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

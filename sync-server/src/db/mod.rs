@@ -8,6 +8,7 @@
 //! what went wrong with storage itself.
 
 mod sqlite;
+mod web;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
@@ -30,6 +31,7 @@ use crate::publish::{PublishRefusal, RulesetHead, SealedRelease};
 use crate::wire::{Alert, QuarantinedRecord};
 
 pub use sqlite::SqliteDatabase;
+pub use web::{AdminSession, NewAdminSession, OfferRating, OfferReview, Rating, WebStorage};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -282,8 +284,9 @@ pub struct PromotionUseFact {
     pub funded_by: Option<String>,
 }
 
-/// The storage the server needs. Every write is one transaction.
-pub trait Database: Send + Sync + 'static {
+/// The storage the server needs. Every write is one transaction. What only
+/// the browser pages need is in the [`WebStorage`] supertrait.
+pub trait Database: WebStorage + Send + Sync + 'static {
     /// Checks that storage answers.
     fn ping(&self) -> DbFuture<'_, ()>;
 

@@ -10,6 +10,7 @@ mod columns;
 mod customers;
 mod records;
 mod rulesets;
+mod web;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +48,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "sqlite/migrations/002_alerts_and_clock_drift.sql"
         )),
+        M::up(include_str!("sqlite/migrations/003_web_pages.sql")),
     ])
 }
 

@@ -1,5 +1,6 @@
-//! The server's API over real HTTP and real SQLite files: each test starts
-//! its own server on 127.0.0.1:0 with a fresh data directory.
+//! The server's API and pages over real HTTP and real SQLite files: each
+//! test starts its own server on 127.0.0.1:0 with a fresh data directory.
+//! The `web` tests also drive a real headless Chromium.
 
 mod helpers;
 
@@ -15,3 +16,4 @@ mod protocol;
 mod restart;
 mod rulesets;
 mod stats;
+mod web;

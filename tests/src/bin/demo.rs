@@ -362,6 +362,30 @@ async fn main() -> anyhow::Result<()> {
             server.url(),
             chain.merchant_id()
         );
+        println!(
+            "HQ dashboard: {}/hq (sign in with the admin token), merchant page {}/hq/merchants/{}",
+            server.url(),
+            server.url(),
+            chain.merchant_id()
+        );
+        let link: serde_json::Value = reqwest::Client::new()
+            .post(format!(
+                "{}/api/v1/admin/customers/{}/link",
+                server.url(),
+                chain.customers[0].id
+            ))
+            .bearer_auth(server.admin_token())
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        println!(
+            "{}'s phone page: {}{}",
+            chain.customers[0].name,
+            server.url(),
+            link["path"].as_str().unwrap_or("")
+        );
         println!("press Ctrl-C to stop");
         tokio::signal::ctrl_c().await?;
     }

@@ -591,6 +591,9 @@ async fn main() -> anyhow::Result<()> {
     bench_pricing(50, 500, STRESS, None);
     bench_pricing(200, 5_000, STRESS, None);
 
+    println!("\n== scanner: phone-screen QR frames ==");
+    bench_qr_frames();
+
     println!("\n== till and server ==");
     let tmp = tempfile::tempdir()?;
     let server = TestServer::start(&tmp.path().join("server")).await?;
@@ -601,5 +604,144 @@ async fn main() -> anyhow::Result<()> {
     bench_till_commit(&agent, tmp.path()).await?;
     agent.stop().await?;
     bench_ingest(&server, chain.stores[0].id, chain.merchant_id()).await?;
+    bench_backlog(&server, &chain, tmp.path()).await?;
     Ok(())
+}
+
+/// Records in the offline backlog of [`bench_backlog`]; `PERF_BACKLOG`
+/// overrides it (the figure is 1 000 000).
+const DEFAULT_BACKLOG: usize = 200_000;
+
+/// Commit latencies of `n` two-line sales on `till`, sorted.
+async fn commit_samples(
+    till: &system_tests::clients::TillClient,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let check = till.open().await?;
+        till.add_line(check.id, &line_json(&CATALOG[i % CATALOG.len()], 1))
+            .await?;
+        let t = Instant::now();
+        till.commit(check.id).await?;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    Ok(samples)
+}
+
+/// A till back from weeks offline: the real `pos-agent` binary drains a
+/// seeded backlog into the server. Reports the drain rate, the agent's
+/// peak RSS, and another till's commit latency during the drain beside
+/// the same till idle.
+async fn bench_backlog(
+    server: &TestServer,
+    chain: &system_tests::scenario::Chain,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use system_tests::harness::{
+        AgentProcess, LiteAgent, enroll_agent, free_port, seed_outbox, wait_status,
+    };
+    let backlog = std::env::var("PERF_BACKLOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_BACKLOG);
+    println!("\n== offline backlog ({backlog} records) ==");
+    let admin = server.admin();
+    let token = admin.enrollment_token(chain.stores[0].id).await?;
+    let returning = enroll_agent(&server.url(), &token.token, &dir.join("backlog"), |_| {}).await?;
+    let t = Instant::now();
+    seed_outbox(&returning, backlog, Some((chain.customers[0].id, 5)))?;
+    info(
+        "seeding the outbox (sign + insert)",
+        format!("{:.1} s", t.elapsed().as_secs_f64()),
+        "-".into(),
+    );
+    let token = admin.enrollment_token(chain.stores[1].id).await?;
+    let other = enroll_agent(&server.url(), &token.token, &dir.join("other"), |_| {}).await?;
+    let mut other = LiteAgent::start(other).await?;
+    let idle = commit_samples(&other.till, 200).await?;
+
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let t = Instant::now();
+    let agent = AgentProcess::spawn(&returning.data_dir, listen).await?;
+    let busy = commit_samples(&other.till, 200).await?;
+    let drain_limit = Duration::from_secs(3600);
+    wait_status(&agent.till, drain_limit, |s| s.outbox_pending == 0).await?;
+    let drained = t.elapsed();
+    let peak = agent.peak_rss_kib()?;
+    agent.stop().await?;
+    other.stop().await?;
+
+    let rate = backlog as f64 / drained.as_secs_f64();
+    info(
+        "backlog drain, records/s (batches of 500)",
+        format!("{rate:.0}"),
+        format!("{:.1} s", drained.as_secs_f64()),
+    );
+    info(
+        "  time to drain 1 000 000 at this rate",
+        format!("{:.0} s", 1e6 / rate),
+        "-".into(),
+    );
+    info(
+        "agent peak RSS during the drain (VmHWM)",
+        format!("{:.1} MiB", peak as f64 / 1024.0),
+        "-".into(),
+    );
+    let (idle_p99, busy_p99) = (percentile(&idle, 0.99), percentile(&busy, 0.99));
+    info(
+        "other till's commit p50 during / idle",
+        format!("{:.0} µs", us(percentile(&busy, 0.5))),
+        format!("{:.0} µs", us(percentile(&idle, 0.5))),
+    );
+    row(
+        "other till's commit p99 during the drain",
+        format!("{:.0} µs", us(busy_p99)),
+        format!("{:.0} µs", us(idle_p99 * 3)),
+        us(busy_p99) / us(idle_p99 * 3),
+    );
+    Ok(())
+}
+
+/// Frames in the fixed phone-screen set of [`bench_qr_frames`].
+const QR_FRAMES: usize = 300;
+
+/// Decode success rate and time per 1280×720 frame over a fixed, generated
+/// set of phone screens (rotated, scaled, blurred, low contrast, inverted,
+/// noisy), each decoded within a 50 ms budget.
+fn bench_qr_frames() {
+    let budget = Duration::from_millis(50);
+    let frames = hardware::qr_benchmark_set(1, QR_FRAMES);
+    let mut samples = Vec::with_capacity(frames.len());
+    let mut read = 0usize;
+    for (text, frame) in &frames {
+        let image = image::DynamicImage::ImageLuma8(frame.clone());
+        let t = Instant::now();
+        let decoded = hardware::decode_qr_image(&image, budget).unwrap_or_default();
+        samples.push(t.elapsed());
+        if decoded.iter().any(|d| d == text) {
+            read += 1;
+        }
+    }
+    samples.sort();
+    let rate = read as f64 / frames.len().max(1) as f64;
+    row(
+        &format!("QR frames read ({} of {})", read, frames.len()),
+        format!("{:.1} %", rate * 100.0),
+        "≥ 99 %".into(),
+        0.99 / rate.max(f64::MIN_POSITIVE),
+    );
+    info(
+        "QR decode per 1280×720 frame, p50",
+        format!("{:.1} ms", us(percentile(&samples, 0.5)) / 1000.0),
+        "-".into(),
+    );
+    let p99 = percentile(&samples, 0.99);
+    row(
+        "QR decode per 1280×720 frame, p99",
+        format!("{:.1} ms", us(p99) / 1000.0),
+        "50 ms".into(),
+        us(p99) / 50_000.0,
+    );
 }

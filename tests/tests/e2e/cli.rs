@@ -221,6 +221,19 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     );
     let till = TillClient::new(&format!("http://{api}"));
     wait_http(&format!("http://{api}/health")).await?;
+    // The programme arrives by long-poll; price only once it is in use.
+    let mut ruleset_in_use = false;
+    for _ in 0..200 {
+        if till.status().await?.ruleset_version.is_some() {
+            ruleset_in_use = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ensure!(
+        ruleset_in_use,
+        "the agent never received the published ruleset"
+    );
     let check = till.open().await?;
     till.add_line(check.id, &line_json(&CATALOG[1], 2)).await?;
     let committed = till.commit(check.id).await?;

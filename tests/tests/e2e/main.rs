@@ -15,6 +15,7 @@ use system_tests::scenario::{self, CATALOG, create_chain, line_json};
 use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
 mod cli;
+mod faults;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -307,6 +308,7 @@ async fn bad_input_gets_clear_4xx_and_nothing_is_committed_twice_or_lost() -> an
     let enrollment = admin.enrollment_token(chain.stores[0].id).await?;
     let mut agent =
         TestAgent::enroll(&server.url(), &enrollment.token, &tmp.path().join("till")).await?;
+    agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
     let till = agent.till.clone();
 
     // Malformed JSON and an unknown check.

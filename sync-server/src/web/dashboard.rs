@@ -1,0 +1,501 @@
+//! `GET /hq/merchants/{id}?from=YYYY-MM-DD&to=YYYY-MM-DD`: the merchant's
+//! dashboard. The figures come from the same [`stats::compute`] over the
+//! same stored facts as `GET /api/v1/admin/merchants/{id}/stats`, so each
+//! equals the JSON to the kopeck; money is written from integer kopecks.
+//! Charts (sales by day and store, customers by gender and age band) are
+//! drawn from the same figures.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde::Deserialize;
+use shared::ids::{MerchantId, PromotionId, StoreId};
+use shared::money::{Currency, Money, round_half_up};
+use shared::wire::admin::{SalesFigures, SegmentSales, Stats};
+
+use crate::alerts::AlertKind;
+use crate::db::{AlertPage, OfferRating, RegisterStatus};
+use crate::state::AppState;
+use crate::stats::{DayRange, compute};
+use crate::web::charts::{Bar, BarChart, Measure, Width};
+use crate::web::error::PageError;
+use crate::web::extract::{Path, Query};
+use crate::web::format;
+use crate::web::layout::HqHeader;
+use crate::web::session::HqSession;
+
+/// Alerts shown on the dashboard, newest first.
+const ALERTS_SHOWN: usize = 20;
+
+/// The filter form: both days optional, as the browser sends them (an
+/// empty field is an empty string).
+#[derive(Debug, Default, Deserialize)]
+pub struct DashboardQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// An amount with its exact kopecks, which the page also carries in a
+/// `data-kopecks` attribute.
+#[derive(Debug, Clone)]
+struct Amount {
+    kopecks: i64,
+    text: String,
+}
+
+/// One row of sales figures.
+#[derive(Debug, Clone)]
+struct FiguresRow {
+    label: String,
+    /// The store's id on per-store rows.
+    store_id: Option<StoreId>,
+    /// The local day on per-day rows, `YYYY-MM-DD`.
+    day: Option<String>,
+    checks: String,
+    returns: String,
+    revenue: Amount,
+    average_check: Amount,
+    discount: Amount,
+    points_earned: String,
+}
+
+/// A customer segment's row.
+#[derive(Debug, Clone)]
+struct SegmentRow {
+    /// The statistics' segment code (`female`, `25-34`).
+    code: String,
+    label: String,
+    customers: String,
+    checks: String,
+    revenue: Amount,
+    average_check: Amount,
+}
+
+#[derive(Debug, Clone)]
+struct PromotionRow {
+    id: String,
+    name: String,
+    checks: String,
+    customers: String,
+    discount: Amount,
+    funded_by: String,
+    rating: String,
+}
+
+#[derive(Debug, Clone)]
+struct RegisterRow {
+    id: String,
+    store: String,
+    hostname: String,
+    agent_version: String,
+    last_seen: String,
+    records: String,
+    head_seq: String,
+    drift: String,
+    drift_exceeds: bool,
+    revoked: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct AlertRow {
+    at: String,
+    kind: &'static str,
+    register: String,
+    seq: String,
+    detail: String,
+}
+
+/// The chart of a section, or nothing to draw.
+#[derive(Debug, Clone)]
+struct Chart {
+    svg: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "hq/dashboard.html")]
+struct DashboardPage {
+    header: HqHeader,
+    merchant_name: String,
+    from: String,
+    to: String,
+    filter_error: Option<&'static str>,
+    period: String,
+    totals: FiguresRow,
+    identified_share: String,
+    identified: FiguresRow,
+    by_day: Vec<FiguresRow>,
+    day_chart: Chart,
+    by_store: Vec<FiguresRow>,
+    store_chart: Chart,
+    by_gender: Vec<SegmentRow>,
+    gender_chart: Chart,
+    by_age: Vec<SegmentRow>,
+    age_chart: Chart,
+    promotions: Vec<PromotionRow>,
+    registers: Vec<RegisterRow>,
+    time_zone: String,
+    alerts: Vec<AlertRow>,
+}
+
+/// `GET /hq/merchants/{id}`.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant_id))]
+pub async fn dashboard(
+    State(state): State<AppState>,
+    session: HqSession,
+    Path(merchant_id): Path<MerchantId>,
+    Query(query): Query<DashboardQuery>,
+) -> Result<Response, PageError> {
+    let merchant = state.db.merchant(merchant_id).await?;
+    let (range, filter_error) = parse_range(&query);
+    let facts = state.db.stats_facts(merchant_id).await?;
+    let stats = tokio::task::spawn_blocking(move || compute(&facts, range))
+        .await
+        .map_err(|e| PageError::internal(&e))?
+        .map_err(|e| PageError::internal(&e))?;
+    let stores = state.db.stores(merchant_id).await?;
+    let zone = format::display_zone(&stores);
+    let store_names: HashMap<StoreId, String> =
+        stores.into_iter().map(|s| (s.id, s.name)).collect();
+    let registers = state.db.registers(merchant_id).await?;
+    let alerts = state
+        .db
+        .alerts(
+            merchant_id,
+            AlertPage {
+                before: None,
+                limit: ALERTS_SHOWN,
+            },
+        )
+        .await?;
+    let promotion_names: HashMap<PromotionId, String> = state
+        .db
+        .current_ruleset(merchant_id)
+        .await?
+        .map(|current| {
+            current
+                .ruleset
+                .promotions
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ratings: HashMap<PromotionId, OfferRating> = state
+        .db
+        .offer_ratings(merchant_id)
+        .await?
+        .into_iter()
+        .map(|r| (r.promotion_id.clone(), r))
+        .collect();
+    let max_drift_secs = state.settings.clock.max_drift_secs;
+    let currency = stats.currency;
+
+    let page = DashboardPage {
+        header: HqHeader::for_merchant(&session, &merchant),
+        merchant_name: merchant.name.clone(),
+        from: range.from.map(|d| d.to_string()).unwrap_or_default(),
+        to: range.to.map(|d| d.to_string()).unwrap_or_default(),
+        filter_error,
+        period: period_text(range),
+        totals: figures_row("Всего", None, &stats.totals, currency),
+        identified_share: identified_share(&stats),
+        identified: figures_row("С картой", None, &stats.identified, currency),
+        by_day: stats
+            .by_day
+            .iter()
+            .map(|d| {
+                let label = format!("{} · {}", format::day(d.day), d.store_name);
+                FiguresRow {
+                    day: Some(d.day.to_string()),
+                    ..figures_row(&label, Some(d.store_id), &d.figures, currency)
+                }
+            })
+            .collect(),
+        day_chart: day_chart(&stats)?,
+        by_store: stats
+            .by_store
+            .iter()
+            .map(|s| figures_row(&s.store_name, Some(s.store_id), &s.figures, currency))
+            .collect(),
+        store_chart: store_chart(&stats)?,
+        by_gender: stats
+            .by_gender
+            .iter()
+            .map(|s| segment_row(format::gender(&s.segment).to_owned(), s, currency))
+            .collect(),
+        gender_chart: segment_chart(
+            "Покупатели по полу",
+            &stats.by_gender,
+            |s| format::gender(s).to_owned(),
+        )?,
+        by_age: stats
+            .by_age
+            .iter()
+            .map(|s| segment_row(format::age_band(&s.segment), s, currency))
+            .collect(),
+        age_chart: segment_chart("Покупатели по возрасту", &stats.by_age, format::age_band)?,
+        promotions: stats
+            .promotions
+            .iter()
+            .map(|p| PromotionRow {
+                id: p.promotion_id.to_string(),
+                name: promotion_names
+                    .get(&p.promotion_id)
+                    .cloned()
+                    .unwrap_or_else(|| "— (снята)".to_owned()),
+                checks: format::count(p.checks),
+                customers: format::count(p.customers),
+                discount: amount(p.discount, currency),
+                funded_by: p.funded_by.clone().unwrap_or_else(|| "продавец".to_owned()),
+                rating: ratings
+                    .get(&p.promotion_id)
+                    .and_then(|r| {
+                        format::average_rating(r.stars_total, r.reviews)
+                            .map(|avg| format!("★ {avg} ({})", format::count(r.reviews)))
+                    })
+                    .unwrap_or_else(|| "—".to_owned()),
+            })
+            .collect(),
+        registers: registers
+            .into_iter()
+            .map(|r| register_row(r, &store_names, zone, max_drift_secs))
+            .collect(),
+        time_zone: zone.name().to_owned(),
+        alerts: alerts
+            .into_iter()
+            .map(|a| AlertRow {
+                at: format::instant(a.created_at, zone),
+                kind: alert_kind(a.kind),
+                register: a.register_id.to_string(),
+                seq: a.seq.map(|s| s.to_string()).unwrap_or_default(),
+                detail: a.detail,
+            })
+            .collect(),
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// The days asked for; a field that is not a date is ignored and named.
+fn parse_range(query: &DashboardQuery) -> (DayRange, Option<&'static str>) {
+    let parse = |text: &str| -> Result<Option<NaiveDate>, ()> {
+        let text = text.trim();
+        if text.is_empty() {
+            Ok(None)
+        } else {
+            text.parse::<NaiveDate>().map(Some).map_err(|_| ())
+        }
+    };
+    match (parse(&query.from), parse(&query.to)) {
+        (Ok(from), Ok(to)) => match (from, to) {
+            (Some(f), Some(t)) if f > t => (
+                DayRange::default(),
+                Some("Начало периода позже его конца; показан весь период."),
+            ),
+            _ => (DayRange { from, to }, None),
+        },
+        _ => (
+            DayRange::default(),
+            Some("Даты вводятся как ГГГГ-ММ-ДД; показан весь период."),
+        ),
+    }
+}
+
+fn period_text(range: DayRange) -> String {
+    match (range.from, range.to) {
+        (None, None) => "за всё время".to_owned(),
+        (Some(from), None) => format!("с {}", format::day(from)),
+        (None, Some(to)) => format!("по {}", format::day(to)),
+        (Some(from), Some(to)) => format!("с {} по {}", format::day(from), format::day(to)),
+    }
+}
+
+fn amount(money: Money, currency: Currency) -> Amount {
+    Amount {
+        kopecks: money.minor(),
+        text: format::money(money, currency),
+    }
+}
+
+fn figures_row(
+    label: &str,
+    store_id: Option<StoreId>,
+    f: &SalesFigures,
+    currency: Currency,
+) -> FiguresRow {
+    FiguresRow {
+        label: label.to_owned(),
+        store_id,
+        day: None,
+        checks: format::count(f.checks),
+        returns: format::count(f.returns),
+        revenue: amount(f.revenue, currency),
+        average_check: amount(f.average_check, currency),
+        discount: amount(f.discount, currency),
+        points_earned: format::count(f.points_earned),
+    }
+}
+
+fn segment_row(label: String, s: &SegmentSales, currency: Currency) -> SegmentRow {
+    SegmentRow {
+        code: s.segment.clone(),
+        label,
+        customers: format::count(s.customers),
+        checks: format::count(s.figures.checks),
+        revenue: amount(s.figures.revenue, currency),
+        average_check: amount(s.figures.average_check, currency),
+    }
+}
+
+/// The share of sales checks with an identified customer: `42 %`.
+fn identified_share(stats: &Stats) -> String {
+    if stats.totals.checks == 0 {
+        return "—".to_owned();
+    }
+    let percent = round_half_up(
+        i128::from(stats.identified.checks) * 100,
+        i128::from(stats.totals.checks),
+    );
+    format!("{percent}\u{a0}%")
+}
+
+/// Roubles for plotting only; figures are printed from kopecks.
+#[allow(clippy::cast_precision_loss)]
+fn plotted(kopecks: i128) -> f64 {
+    kopecks as f64 / 100.0
+}
+
+/// Revenue per local day, all stores together.
+fn day_chart(stats: &Stats) -> Result<Chart, PageError> {
+    let mut per_day: BTreeMap<NaiveDate, i128> = BTreeMap::new();
+    for d in &stats.by_day {
+        *per_day.entry(d.day).or_default() += i128::from(d.figures.revenue.minor());
+    }
+    let chart = BarChart {
+        title: "Выручка по дням",
+        value_axis: "₽",
+        measure: Measure::Amount,
+        width: Width::Full,
+        bars: per_day
+            .into_iter()
+            .map(|(day, kopecks)| Bar {
+                label: format::short_day(day),
+                value: plotted(kopecks),
+            })
+            .collect(),
+    };
+    draw(&chart)
+}
+
+fn store_chart(stats: &Stats) -> Result<Chart, PageError> {
+    let chart = BarChart {
+        title: "Выручка по магазинам",
+        value_axis: "₽",
+        measure: Measure::Amount,
+        width: Width::Full,
+        bars: stats
+            .by_store
+            .iter()
+            .map(|s| Bar {
+                label: s.store_name.clone(),
+                value: plotted(i128::from(s.figures.revenue.minor())),
+            })
+            .collect(),
+    };
+    draw(&chart)
+}
+
+fn segment_chart(
+    title: &'static str,
+    segments: &[SegmentSales],
+    label: impl Fn(&str) -> String,
+) -> Result<Chart, PageError> {
+    let chart = BarChart {
+        title,
+        value_axis: "покупателей",
+        measure: Measure::Count,
+        width: Width::Half,
+        bars: segments
+            .iter()
+            .map(|s| Bar {
+                label: label(&s.segment),
+                #[allow(clippy::cast_precision_loss)]
+                value: s.customers as f64,
+            })
+            .collect(),
+    };
+    draw(&chart)
+}
+
+fn draw(chart: &BarChart<'_>) -> Result<Chart, PageError> {
+    let svg = chart.to_svg().map_err(|e| PageError::internal(&e))?;
+    Ok(Chart { svg })
+}
+
+fn register_row(
+    status: RegisterStatus,
+    store_names: &HashMap<StoreId, String>,
+    zone: Tz,
+    max_drift_secs: u64,
+) -> RegisterRow {
+    let r = status.register;
+    RegisterRow {
+        id: r.id.to_string(),
+        store: store_names.get(&r.store_id).cloned().unwrap_or_default(),
+        hostname: r.hostname,
+        agent_version: r.agent_version,
+        last_seen: r.last_seen_at.map_or_else(
+            || "ещё не выгружала".to_owned(),
+            |t| format::instant(t, zone),
+        ),
+        records: format::count(r.records),
+        head_seq: r.head_seq.map(|s| s.to_string()).unwrap_or_default(),
+        drift: status
+            .clock
+            .map(|reading| format::drift(reading.drift.secs()))
+            .unwrap_or_else(|| "—".to_owned()),
+        drift_exceeds: status
+            .clock
+            .is_some_and(|reading| reading.drift.exceeds(max_drift_secs)),
+        revoked: status.revoked_at.map(|t| format::instant(t, zone)),
+    }
+}
+
+fn alert_kind(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Fork => "Развилка записей",
+        AlertKind::ChainBroken => "Разрыв цепочки",
+        AlertKind::BadSignature => "Неверная подпись",
+        AlertKind::RevokedRegisterUpload => "Выгрузка отозванной кассы",
+        AlertKind::ClockDrift => "Часы кассы сбиты",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(from: &str, to: &str) -> DashboardQuery {
+        DashboardQuery {
+            from: from.into(),
+            to: to.into(),
+        }
+    }
+
+    #[test]
+    fn empty_fields_mean_no_limit_and_bad_ones_are_named() {
+        let (range, error) = parse_range(&query("", ""));
+        assert!(range.from.is_none() && range.to.is_none() && error.is_none());
+        let (range, error) = parse_range(&query("2026-03-01", " "));
+        assert_eq!(range.from, Some("2026-03-01".parse().unwrap()));
+        assert!(error.is_none());
+        assert!(parse_range(&query("01.03.2026", "")).1.is_some());
+        assert!(parse_range(&query("2026-03-02", "2026-03-01")).1.is_some());
+    }
+}

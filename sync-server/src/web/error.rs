@@ -1,0 +1,120 @@
+//! The one error type of the pages. Each becomes a small HTML page with a
+//! status and a fixed message; internal failures are logged where they are
+//! created ([`PageError::internal`]) and the browser learns nothing more. A
+//! page that needs a signed-in HQ user redirects to the sign-in form.
+
+use std::fmt;
+
+use askama::Template;
+use axum::http::header::LOCATION;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::db::DbError;
+use crate::web::links;
+
+/// Why a page could not be shown or a form not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// No such page, merchant, customer or link.
+    #[error("not found")]
+    NotFound,
+    /// An HQ page without a live session; the user signs in and returns to
+    /// `return_to`.
+    #[error("sign-in required")]
+    SignInRequired {
+        /// The page to return to after signing in (path and query).
+        return_to: Option<String>,
+    },
+    /// A form without its session's token, or sent from another site.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// The request could not be read; the message is safe to show.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// Something failed inside; already logged.
+    #[error("internal error")]
+    Internal,
+}
+
+impl PageError {
+    /// Logs `cause` and hides it from the browser.
+    pub fn internal(cause: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %cause, "a page failed");
+        PageError::Internal
+    }
+}
+
+impl From<DbError> for PageError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound(_) => PageError::NotFound,
+            other => PageError::internal(&other),
+        }
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        PageError::internal(&e)
+    }
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    title: &'static str,
+    message: &'static str,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if let PageError::BadRequest(reason) | PageError::Forbidden(reason) = &self {
+            tracing::debug!(reason, "a request to a page was refused");
+        }
+        let (status, title, message) = match self {
+            PageError::SignInRequired { return_to } => return sign_in_redirect(return_to),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Страница не найдена",
+                "Такой страницы нет. Проверьте ссылку.",
+            ),
+            PageError::Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "Форма отклонена",
+                "Форма устарела или отправлена с другого сайта. Обновите страницу и попробуйте ещё раз.",
+            ),
+            PageError::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "Неверный запрос",
+                "Запрос не удалось прочитать.",
+            ),
+            PageError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Что-то пошло не так",
+                "Ошибка на сервере. Попробуйте позже.",
+            ),
+        };
+        match (ErrorPage { title, message }).render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "the error page failed to render");
+                (status, title).into_response()
+            }
+        }
+    }
+}
+
+/// `303` to the sign-in form, which sends the user back afterwards.
+fn sign_in_redirect(return_to: Option<String>) -> Response {
+    let location = match return_to {
+        Some(path) => format!("/hq?next={}", links::query_value(&path)),
+        None => "/hq".to_owned(),
+    };
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response
+}

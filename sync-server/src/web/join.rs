@@ -1,0 +1,306 @@
+//! `/join/{merchant}`: signing up as a merchant's customer. A lead needs a
+//! name and one channel, a phone or an e-mail; gender and birth date are
+//! optional and feed the statistics. On success the new customer gets a
+//! personal link and lands on their page. A friend's shared offer
+//! (`?offer=<id>`) is shown above the form while it runs.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{Datelike as _, NaiveDate};
+use serde::Deserialize;
+use shared::identity::{Email, Gender, PhoneNumber};
+use shared::ids::MerchantId;
+use shared::wire::admin::NewCustomer;
+
+use crate::db::DbError;
+use crate::notify::Topic;
+use crate::state::AppState;
+use crate::web::error::PageError;
+use crate::web::extract::{Form, Path, Query};
+use crate::web::login::see_other;
+use crate::web::security::require_same_origin;
+use crate::web::setup::{discount, is_running, period};
+use crate::web::{format, links};
+
+/// The longest name accepted.
+const MAX_NAME_CHARS: usize = 100;
+/// The earliest birth year accepted.
+const EARLIEST_BIRTH_YEAR: i32 = 1900;
+
+/// The sign-up form; also what the page shows back.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct JoinForm {
+    name: String,
+    phone: String,
+    email: String,
+    gender: String,
+    birth_date: String,
+    consent: Option<String>,
+    offer: String,
+}
+
+/// Refusals of the sign-up form, by field.
+#[derive(Debug, Clone, Default)]
+struct JoinErrors {
+    name: Option<&'static str>,
+    phone: Option<&'static str>,
+    email: Option<&'static str>,
+    birth_date: Option<&'static str>,
+    consent: Option<&'static str>,
+}
+
+impl JoinErrors {
+    fn any(&self) -> bool {
+        self.name.is_some()
+            || self.phone.is_some()
+            || self.email.is_some()
+            || self.birth_date.is_some()
+            || self.consent.is_some()
+    }
+}
+
+/// A shared offer shown above the form.
+#[derive(Debug, Clone)]
+struct SharedOffer {
+    name: String,
+    description: String,
+    discount: String,
+    period: String,
+    rating: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "customer/join.html")]
+struct JoinPage {
+    merchant_id: MerchantId,
+    merchant_name: String,
+    offer: Option<SharedOffer>,
+    form: JoinForm,
+    errors: JoinErrors,
+}
+
+impl JoinPage {
+    fn gender_is(&self, code: &str) -> bool {
+        self.form.gender == code
+    }
+}
+
+/// `GET /join/{merchant}` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct JoinQuery {
+    /// A shared offer's promotion id.
+    #[serde(default)]
+    offer: String,
+}
+
+/// `GET /join/{merchant}`.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub async fn form(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    Query(query): Query<JoinQuery>,
+) -> Result<Response, PageError> {
+    let form = JoinForm {
+        offer: query.offer,
+        ..JoinForm::default()
+    };
+    let page = build(&state, merchant, form, JoinErrors::default()).await?;
+    Ok(Html(page.render()?).into_response())
+}
+
+/// `POST /join/{merchant}`: creates the customer, gives them a personal
+/// link, and sends them to their page.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    headers: HeaderMap,
+    Form(form): Form<JoinForm>,
+) -> Result<Response, PageError> {
+    require_same_origin(&headers, &state.settings)?;
+    state.db.merchant(merchant).await?;
+    let today = state.clock.now().date_naive();
+    let new = match parse(&form, today) {
+        Ok(new) => new,
+        Err(errors) => return refused(&state, merchant, form, errors).await,
+    };
+    let customer = match state.db.create_customer(merchant, new).await {
+        Ok(id) => id,
+        Err(DbError::Conflict(_)) => {
+            let errors = JoinErrors {
+                phone: Some(
+                    "Телефон: этот номер уже зарегистрирован. Ссылку на вашу страницу выдадут на кассе.",
+                ),
+                ..JoinErrors::default()
+            };
+            return refused(&state, merchant, form, errors).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.notifier.notify(Topic::Customers, merchant);
+    tracing::info!(customer_id = %customer, "a customer signed up");
+    let link = links::issue(&state, customer, &headers).await?;
+    Ok(see_other(&link.path))
+}
+
+async fn refused(
+    state: &AppState,
+    merchant: MerchantId,
+    form: JoinForm,
+    errors: JoinErrors,
+) -> Result<Response, PageError> {
+    let page = build(state, merchant, form, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
+}
+
+/// The lead in the form; `today` bounds the birth date.
+fn parse(form: &JoinForm, today: NaiveDate) -> Result<NewCustomer, JoinErrors> {
+    let mut errors = JoinErrors::default();
+    let name = form.name.trim();
+    if name.is_empty() {
+        errors.name = Some("Имя: обязательно");
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        errors.name = Some("Имя: не длиннее 100 знаков");
+    }
+    let phone = Some(form.phone.trim())
+        .filter(|p| !p.is_empty())
+        .map(PhoneNumber::parse)
+        .transpose()
+        .map_err(|_| errors.phone = Some("Телефон: например +7 916 123-45-67"))
+        .ok()
+        .flatten();
+    let email = Some(form.email.trim())
+        .filter(|e| !e.is_empty())
+        .map(Email::parse)
+        .transpose()
+        .map_err(|_| errors.email = Some("E-mail: например anna@example.com"))
+        .ok()
+        .flatten();
+    if form.phone.trim().is_empty() && form.email.trim().is_empty() {
+        errors.phone = Some("Телефон или e-mail: укажите хотя бы одно, чтобы мы могли связаться");
+    }
+    let birth_date = match form.birth_date.trim() {
+        "" => None,
+        text => match text.parse::<NaiveDate>() {
+            Ok(date) if date.year() >= EARLIEST_BIRTH_YEAR && date <= today => Some(date),
+            _ => {
+                errors.birth_date = Some("Дата рождения: например 1990-06-15");
+                None
+            }
+        },
+    };
+    if form.consent.is_none() {
+        errors.consent = Some("Согласие: без него мы не можем завести карту");
+    }
+    if errors.any() {
+        return Err(errors);
+    }
+    Ok(NewCustomer {
+        name: name.to_owned(),
+        phone,
+        email,
+        gender: Gender::from_code(form.gender.trim()),
+        birth_date,
+    })
+}
+
+async fn build(
+    state: &AppState,
+    merchant_id: MerchantId,
+    form: JoinForm,
+    errors: JoinErrors,
+) -> Result<JoinPage, PageError> {
+    let merchant = state.db.merchant(merchant_id).await?;
+    let zone = format::display_zone(&state.db.stores(merchant_id).await?);
+    let now = state.clock.now();
+    let promotion = if form.offer.is_empty() {
+        None
+    } else {
+        state
+            .db
+            .current_ruleset(merchant_id)
+            .await?
+            .and_then(|c| {
+                c.ruleset
+                    .promotions
+                    .into_iter()
+                    .find(|p| p.id.as_str() == form.offer)
+            })
+            .filter(|p| is_running(p, now))
+    };
+    let offer = match promotion {
+        Some(p) => {
+            let rating = state
+                .db
+                .offer_ratings(merchant_id)
+                .await?
+                .into_iter()
+                .find(|r| r.promotion_id == p.id)
+                .and_then(|r| format::average_rating(r.stars_total, r.reviews));
+            Some(SharedOffer {
+                name: p.name.clone(),
+                description: p.description.clone(),
+                discount: discount(&p),
+                period: period(&p, zone),
+                rating,
+            })
+        }
+        None => None,
+    };
+    Ok(JoinPage {
+        merchant_id,
+        merchant_name: merchant.name,
+        offer,
+        form,
+        errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> JoinForm {
+        JoinForm {
+            name: "Анна".into(),
+            phone: "8 (916) 000-00-01".into(),
+            consent: Some("on".into()),
+            ..JoinForm::default()
+        }
+    }
+
+    fn today() -> NaiveDate {
+        "2026-03-01".parse().unwrap()
+    }
+
+    #[test]
+    fn a_lead_needs_a_name_and_a_channel() {
+        let new = parse(&form(), today()).unwrap();
+        assert_eq!(new.phone.unwrap().as_str(), "+79160000001");
+        let errors = parse(
+            &JoinForm {
+                phone: String::new(),
+                ..form()
+            },
+            today(),
+        )
+        .unwrap_err();
+        assert!(errors.phone.unwrap().starts_with("Телефон или e-mail"));
+        let errors = parse(
+            &JoinForm {
+                name: " ".into(),
+                email: "not-an-email".into(),
+                birth_date: "2026-03-02".into(),
+                consent: None,
+                ..form()
+            },
+            today(),
+        )
+        .unwrap_err();
+        assert!(errors.name.is_some() && errors.email.is_some() && errors.consent.is_some());
+        assert!(errors.birth_date.is_some(), "born tomorrow");
+    }
+}

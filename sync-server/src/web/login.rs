@@ -1,0 +1,222 @@
+//! `/hq`: the sign-in form, or, once signed in, the list of merchants (with
+//! a form for a new one); signing in and out.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use secrecy::ExposeSecret as _;
+use serde::Deserialize;
+use shared::money::Currency;
+use shared::wire::admin::{Merchant, NewMerchant};
+use subtle::ConstantTimeEq as _;
+
+use crate::auth::hash_secret;
+use crate::state::AppState;
+use crate::web::error::PageError;
+use crate::web::extract::{Form, Query};
+use crate::web::layout::HqHeader;
+use crate::web::session::{self, CsrfProtected, HqSession, ProtectedForm};
+
+#[derive(Template)]
+#[template(path = "hq/login.html")]
+struct LoginPage {
+    next: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "hq/merchants.html")]
+struct MerchantsPage {
+    header: HqHeader,
+    merchants: Vec<Merchant>,
+    name_error: Option<&'static str>,
+}
+
+/// `GET /hq?next=…` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct HomeQuery {
+    /// Where to go after signing in.
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// `GET /hq`: the merchants when signed in, else the sign-in form.
+#[tracing::instrument(skip_all)]
+pub async fn home(
+    State(state): State<AppState>,
+    session: Option<HqSession>,
+    Query(query): Query<HomeQuery>,
+) -> Result<Response, PageError> {
+    let Some(session) = session else {
+        let next = query.next.as_deref().and_then(return_path).unwrap_or("/hq");
+        let page = LoginPage {
+            next: next.to_owned(),
+            error: None,
+        };
+        return Ok(Html(page.render()?).into_response());
+    };
+    merchants_page(&state, session, None, StatusCode::OK).await
+}
+
+async fn merchants_page(
+    state: &AppState,
+    session: HqSession,
+    name_error: Option<&'static str>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let page = MerchantsPage {
+        header: HqHeader::plain(&session),
+        merchants: state.db.merchants().await?,
+        name_error,
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct SignIn {
+    token: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /hq/login`: the admin token opens a session and the browser goes
+/// back to where it was sent from. A wrong token shows the form again.
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<AppState>,
+    Form(form): Form<SignIn>,
+) -> Result<Response, PageError> {
+    let expected = hash_secret(state.settings.admin_token.expose_secret());
+    let matches: bool = hash_secret(&form.token).0.ct_eq(&expected.0).into();
+    let next = return_path(&form.next).unwrap_or("/hq").to_owned();
+    if !matches {
+        tracing::warn!("an HQ sign-in with a wrong token");
+        let page = LoginPage {
+            next,
+            error: Some("Неверный токен администратора."),
+        };
+        return Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
+    }
+    let cookie = session::open(&state).await?;
+    redirect_with_cookie(&next, cookie)
+}
+
+/// The sign-out form.
+#[derive(Debug, Deserialize)]
+pub struct SignOut {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl CsrfProtected for SignOut {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /hq/logout`: ends the session.
+#[tracing::instrument(skip_all)]
+pub async fn logout(
+    State(state): State<AppState>,
+    ProtectedForm { session, .. }: ProtectedForm<SignOut>,
+) -> Result<Response, PageError> {
+    let cookie = session::close(&state, &session).await?;
+    redirect_with_cookie("/hq", cookie)
+}
+
+/// The new-merchant form.
+#[derive(Debug, Deserialize)]
+pub struct NewMerchantForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    currency: String,
+}
+
+impl CsrfProtected for NewMerchantForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /hq/merchants`: creates a merchant and opens its set-up page.
+#[tracing::instrument(skip_all)]
+pub async fn create_merchant(
+    State(state): State<AppState>,
+    ProtectedForm { session, form }: ProtectedForm<NewMerchantForm>,
+) -> Result<Response, PageError> {
+    let name = form.name.trim();
+    let currency = form.currency.trim().parse::<Currency>();
+    let (name_error, currency) = match (name.is_empty(), currency) {
+        (true, _) => (Some("Укажите название."), None),
+        (false, Err(_)) => (Some("Валюта — три латинские буквы, например RUB."), None),
+        (false, Ok(currency)) => (None, Some(currency)),
+    };
+    let Some(currency) = currency else {
+        return merchants_page(
+            &state,
+            session,
+            name_error,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let merchant = state
+        .db
+        .create_merchant(NewMerchant {
+            name: name.to_owned(),
+            currency,
+        })
+        .await?;
+    tracing::info!(merchant_id = %merchant.id, "created a merchant");
+    Ok(see_other(&format!("/hq/merchants/{}/setup", merchant.id)))
+}
+
+/// Only local HQ pages are places to return to, never another site.
+fn return_path(next: &str) -> Option<&str> {
+    let local = (next == "/hq" || next.starts_with("/hq/") || next.starts_with("/hq?"))
+        && !next.contains("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    local.then_some(next)
+}
+
+/// `303 See Other` to `location`.
+pub fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(LOCATION, value);
+            response
+        }
+        Err(e) => PageError::internal(&e).into_response(),
+    }
+}
+
+fn redirect_with_cookie(location: &str, cookie: HeaderValue) -> Result<Response, PageError> {
+    let mut response = see_other(location);
+    response.headers_mut().insert(SET_COOKIE, cookie);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_hq_paths_are_returned_to() {
+        assert_eq!(return_path("/hq"), Some("/hq"));
+        assert_eq!(
+            return_path("/hq/merchants/1?from=2026-03-01"),
+            Some("/hq/merchants/1?from=2026-03-01")
+        );
+        assert_eq!(return_path("//evil.example/hq"), None);
+        assert_eq!(return_path("/hq//evil.example"), None);
+        assert_eq!(return_path("https://evil.example/hq"), None);
+        assert_eq!(return_path("/hq/\\evil"), None);
+        assert_eq!(return_path("/c/secret"), None);
+    }
+}

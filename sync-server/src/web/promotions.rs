@@ -1,0 +1,476 @@
+//! The promotion form of the set-up page: percent off listed SKUs or
+//! categories, with a name, a description for customers and a publication
+//! period. `POST /hq/merchants/{id}/promotions` parses it field by field,
+//! then publishes through [`publish::publish`], the admin API's own path, so
+//! the new ruleset version reaches every till's long-poll within seconds.
+//! Every refusal is shown next to the field it concerns, naming it.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::response::Response;
+use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use shared::ids::{Category, MerchantId, PromotionId, Sku};
+use shared::money::BasisPoints;
+use shared::ruleset::{Promotion, Reward, Target};
+
+use crate::publish::{self, PublishError, PublishRefusal, RulesetChange};
+use crate::state::AppState;
+use crate::web::error::PageError;
+use crate::web::extract::Path;
+use crate::web::format;
+use crate::web::login::see_other;
+use crate::web::session::{CsrfProtected, ProtectedForm};
+use crate::web::setup::{self, SetupForms};
+
+/// The longest name shown on receipts and phones.
+const MAX_NAME_CHARS: usize = 120;
+/// The longest description.
+const MAX_DESCRIPTION_CHARS: usize = 2000;
+/// How `datetime-local` fields send an instant.
+const LOCAL_MINUTES: &str = "%Y-%m-%dT%H:%M";
+/// The same with seconds, which some browsers send.
+const LOCAL_SECONDS: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// The form as the browser sends it; also what the page shows back.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PromotionForm {
+    csrf: String,
+    /// The promotion's code; empty for a new one, which gets a generated code.
+    pub id: String,
+    /// Title.
+    pub name: String,
+    /// Text for customers.
+    pub description: String,
+    /// `skus` or `categories`.
+    pub target_kind: String,
+    /// Codes separated by commas, spaces or lines.
+    pub targets: String,
+    /// Percent off, such as `10` or `12,5`.
+    pub percent: String,
+    /// Publication start, `datetime-local` in the merchant's zone.
+    pub starts_at: String,
+    /// Publication end, likewise.
+    pub ends_at: String,
+    /// A partner who funds it, if any.
+    pub funded_by: String,
+    /// `on` when the tier discount applies on top.
+    pub combines_with_tier: Option<String>,
+}
+
+impl CsrfProtected for PromotionForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Refusals by form field (`name`, `targets`, …), plus those of no field.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors {
+    by_field: BTreeMap<&'static str, String>,
+    /// Refusals that concern no single field.
+    pub general: Vec<String>,
+}
+
+impl FieldErrors {
+    fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.by_field.entry(field).or_insert_with(|| message.into());
+    }
+
+    /// The refusal of `field`, if any.
+    #[must_use]
+    pub fn of(&self, field: &str) -> Option<&str> {
+        self.by_field.get(field).map(String::as_str)
+    }
+
+    /// Whether nothing was refused.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_field.is_empty() && self.general.is_empty()
+    }
+}
+
+impl PromotionForm {
+    /// An empty form for a new promotion on SKUs.
+    #[must_use]
+    pub fn blank() -> Self {
+        PromotionForm {
+            target_kind: "skus".to_owned(),
+            ..PromotionForm::default()
+        }
+    }
+
+    /// The form filled in from a published promotion, for editing.
+    #[must_use]
+    pub fn from_promotion(p: &Promotion, zone: Tz) -> Self {
+        let (target_kind, targets) = match &p.target {
+            Target::Skus { skus } => ("skus", join(skus.iter().map(Sku::as_str))),
+            Target::Categories { categories } => {
+                ("categories", join(categories.iter().map(Category::as_str)))
+            }
+            Target::Basket => ("basket", String::new()),
+        };
+        // The form edits percent-off promotions; others start from blank.
+        let percent = match p.reward {
+            Reward::PercentOff { percent, .. } => format::percent(percent)
+                .trim_end_matches('%')
+                .trim_end_matches('\u{a0}')
+                .to_owned(),
+            _ => String::new(),
+        };
+        let local = |at: Option<DateTime<Utc>>| {
+            at.map(|t| t.with_timezone(&zone).format(LOCAL_MINUTES).to_string())
+                .unwrap_or_default()
+        };
+        PromotionForm {
+            csrf: String::new(),
+            id: p.id.as_str().to_owned(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            target_kind: target_kind.to_owned(),
+            targets,
+            percent,
+            starts_at: local(p.starts_at),
+            ends_at: local(p.ends_at),
+            funded_by: p.funded_by.clone().unwrap_or_default(),
+            combines_with_tier: p.combines_with_tier.then(|| "on".to_owned()),
+        }
+    }
+
+    /// Whether the target is categories (else SKUs).
+    #[must_use]
+    pub fn targets_categories(&self) -> bool {
+        self.target_kind == "categories"
+    }
+
+    /// Parses every field; `now` names a new promotion.
+    pub fn parse(&self, zone: Tz, now: DateTime<Utc>) -> Result<Promotion, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let id = if self.id.trim().is_empty() {
+            PromotionId::parse(format!("promo-{}", now.format("%Y%m%d-%H%M%S")))
+        } else {
+            PromotionId::parse(self.id.trim())
+        };
+        let id = id
+            .map_err(|_| {
+                errors.add(
+                    "id",
+                    "Код: до 64 знаков, например milk-10; пусто — создать новый",
+                );
+            })
+            .ok();
+        let name = self.name.trim();
+        if name.is_empty() {
+            errors.add("name", "Название: обязательно");
+        } else if name.chars().count() > MAX_NAME_CHARS {
+            errors.add(
+                "name",
+                format!("Название: не длиннее {MAX_NAME_CHARS} знаков"),
+            );
+        }
+        let description = self.description.trim();
+        if description.chars().count() > MAX_DESCRIPTION_CHARS {
+            errors.add(
+                "description",
+                format!("Описание: не длиннее {MAX_DESCRIPTION_CHARS} знаков"),
+            );
+        }
+        let target = self.parse_target(&mut errors);
+        let percent = parse_percent(&self.percent)
+            .map_err(|message| errors.add("percent", message))
+            .ok();
+        let starts_at = parse_local(&self.starts_at, zone)
+            .map_err(|message| errors.add("starts_at", format!("Начало: {message}")))
+            .ok()
+            .flatten();
+        let ends_at = parse_local(&self.ends_at, zone)
+            .map_err(|message| errors.add("ends_at", format!("Окончание: {message}")))
+            .ok()
+            .flatten();
+        if let (Some(s), Some(e)) = (starts_at, ends_at)
+            && e <= s
+        {
+            errors.add("ends_at", "Окончание: должно быть позже начала");
+        }
+        let funded_by = Some(self.funded_by.trim())
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned);
+        match (id, target, percent) {
+            (Some(id), Some(target), Some(percent)) if errors.is_empty() => Ok(Promotion {
+                id,
+                name: name.to_owned(),
+                description: description.to_owned(),
+                target,
+                reward: Reward::PercentOff {
+                    percent,
+                    apply: Default::default(),
+                },
+                starts_at,
+                ends_at,
+                stores: Vec::new(),
+                priority: 0,
+                combines_with_tier: self.combines_with_tier.is_some(),
+                funded_by,
+                exclude: Default::default(),
+                conditions: Default::default(),
+                limits: Default::default(),
+                group: None,
+                coupon: None,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    fn parse_target(&self, errors: &mut FieldErrors) -> Option<Target> {
+        let codes: Vec<&str> = self
+            .targets
+            .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+            .filter(|code| !code.is_empty())
+            .collect();
+        if codes.is_empty() {
+            errors.add("targets", "Товары: укажите хотя бы один код");
+            return None;
+        }
+        match self.target_kind.as_str() {
+            "skus" => collect_codes(&codes, Sku::parse, errors).map(|skus| Target::Skus { skus }),
+            "categories" => collect_codes(&codes, Category::parse, errors)
+                .map(|categories| Target::Categories { categories }),
+            _ => {
+                errors.add("target_kind", "На что: выберите товары или категории");
+                None
+            }
+        }
+    }
+}
+
+fn collect_codes<T, E>(
+    codes: &[&str],
+    parse: impl Fn(String) -> Result<T, E>,
+    errors: &mut FieldErrors,
+) -> Option<Vec<T>> {
+    let mut parsed = Vec::with_capacity(codes.len());
+    for code in codes {
+        match parse((*code).to_owned()) {
+            Ok(value) => parsed.push(value),
+            Err(_) => {
+                errors.add(
+                    "targets",
+                    format!(
+                        "Товары: код «{code}» длиннее 64 знаков или содержит управляющие символы"
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    Some(parsed)
+}
+
+fn join<'a>(codes: impl Iterator<Item = &'a str>) -> String {
+    codes.collect::<Vec<_>>().join(", ")
+}
+
+/// `10`, `12,5` or `12.5` percent as basis points in `1..=10000`.
+fn parse_percent(text: &str) -> Result<BasisPoints, &'static str> {
+    const MESSAGE: &str = "Скидка: число от 0,01 до 100, например 10 или 12,5";
+    let text = text.trim().trim_end_matches('%').trim();
+    let (whole, fraction) = text.split_once([',', '.']).unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !(fraction.is_empty() || (fraction.len() <= 2 && digits(fraction))) {
+        return Err(MESSAGE);
+    }
+    let whole: u32 = whole.parse().map_err(|_| MESSAGE)?;
+    let hundredths: u32 = match fraction.len() {
+        0 => 0,
+        1 => fraction.parse::<u32>().map_err(|_| MESSAGE)? * 10,
+        _ => fraction.parse().map_err(|_| MESSAGE)?,
+    };
+    let bp = whole * 100 + hundredths;
+    if bp == 0 {
+        return Err(MESSAGE);
+    }
+    BasisPoints::new(bp).map_err(|_| MESSAGE)
+}
+
+/// A `datetime-local` value in `zone`; empty is none.
+fn parse_local(text: &str, zone: Tz) -> Result<Option<DateTime<Utc>>, &'static str> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let local = NaiveDateTime::parse_from_str(text, LOCAL_MINUTES)
+        .or_else(|_| NaiveDateTime::parse_from_str(text, LOCAL_SECONDS))
+        .map_err(|_| "дата и время как ГГГГ-ММ-ДДTЧЧ:ММ")?;
+    zone.from_local_datetime(&local)
+        .earliest()
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .ok_or("такого времени нет в этом часовом поясе (перевод часов)")
+}
+
+/// Where the faults the ruleset validation names land on the form.
+fn field_of_fault(field: &str) -> Option<&'static str> {
+    match field {
+        "id" => Some("id"),
+        "name" => Some("name"),
+        "target.skus" | "target.categories" => Some("targets"),
+        "starts_at" => Some("starts_at"),
+        "ends_at" => Some("ends_at"),
+        "reward.percent" => Some("percent"),
+        _ => None,
+    }
+}
+
+/// The refusals of a publish, by field.
+fn refusal_errors(refusal: &PublishRefusal, promotion: &Promotion) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    match refusal {
+        PublishRefusal::NoRuleset(_) => errors.general.push(
+            "У продавца ещё нет правил программы: сначала опубликуйте их \
+             (sync-server admin ruleset publish), затем добавляйте акции."
+                .to_owned(),
+        ),
+        PublishRefusal::Invalid(invalid) => {
+            let own_rule = format!("promotion {:?}", promotion.id.as_str());
+            for fault in &invalid.0 {
+                match field_of_fault(&fault.field).filter(|_| fault.rule == own_rule) {
+                    Some(field) => errors.add(field, format!("{}: {}", fault.field, fault.message)),
+                    None => errors.general.push(fault.to_string()),
+                }
+            }
+        }
+        other => errors.general.push(other.to_string()),
+    }
+    errors
+}
+
+/// `POST /hq/merchants/{id}/promotions`: publishes the promotion (a new
+/// one, or a replacement of the one with the same code) as the next
+/// ruleset version; a refusal shows the form again with its errors.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub async fn publish_promotion(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    ProtectedForm { session, form }: ProtectedForm<PromotionForm>,
+) -> Result<Response, PageError> {
+    let stores = state.db.stores(merchant).await?;
+    let zone = format::display_zone(&stores);
+    let refused = |errors: FieldErrors| SetupForms {
+        promotion: Some((form.clone(), errors)),
+        ..SetupForms::default()
+    };
+    let promotion = match form.parse(zone, state.clock.now()) {
+        Ok(promotion) => promotion,
+        Err(errors) => {
+            return setup::refused(&state, &session, merchant, refused(errors)).await;
+        }
+    };
+    let change = RulesetChange::UpsertPromotion(promotion.clone());
+    match publish::publish(&state, merchant, change).await {
+        Ok(published) => {
+            tracing::info!(promotion_id = %promotion.id, version = %published.version,
+                "published a promotion from the set-up page");
+            Ok(see_other(&format!(
+                "/hq/merchants/{merchant}/setup?published={}#promotions",
+                published.version
+            )))
+        }
+        Err(PublishError::Refused(
+            refusal @ (PublishRefusal::NoRuleset(_)
+            | PublishRefusal::Invalid(_)
+            | PublishRefusal::Currency { .. }),
+        )) => {
+            let errors = refusal_errors(&refusal, &promotion);
+            setup::refused(&state, &session, merchant, refused(errors)).await
+        }
+        Err(PublishError::Refused(other)) => Err(PageError::internal(&other)),
+        Err(PublishError::Storage(e)) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> PromotionForm {
+        PromotionForm {
+            id: "milk-10".into(),
+            name: "Молоко −10 %".into(),
+            description: "Скидка на молоко".into(),
+            target_kind: "skus".into(),
+            targets: "4601234567893, 4601234567894\n4601234567895".into(),
+            percent: "12,5".into(),
+            starts_at: "2026-03-01T09:00".into(),
+            ends_at: "2026-03-31T21:00".into(),
+            ..PromotionForm::default()
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-02-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_filled_form_becomes_a_promotion_in_the_merchants_zone() {
+        let zone = chrono_tz::Europe::Moscow;
+        let p = form().parse(zone, now()).unwrap();
+        assert_eq!(p.id.as_str(), "milk-10");
+        assert_eq!(
+            p.reward,
+            Reward::PercentOff {
+                percent: BasisPoints::new(1250).unwrap(),
+                apply: Default::default(),
+            }
+        );
+        assert!(matches!(&p.target, Target::Skus { skus } if skus.len() == 3));
+        assert_eq!(p.starts_at, Some("2026-03-01T06:00:00Z".parse().unwrap()));
+        let round_trip = PromotionForm::from_promotion(&p, zone);
+        assert_eq!(round_trip.percent, "12,5");
+        assert_eq!(round_trip.starts_at, "2026-03-01T09:00");
+        assert_eq!(round_trip.parse(zone, now()).unwrap(), p);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let bad = PromotionForm {
+            name: " ".into(),
+            targets: String::new(),
+            percent: "abc".into(),
+            ends_at: "2026-02-01T09:00".into(),
+            ..form()
+        };
+        let errors = bad.parse(chrono_tz::UTC, now()).unwrap_err();
+        assert!(errors.of("name").unwrap().starts_with("Название"));
+        assert!(errors.of("targets").unwrap().starts_with("Товары"));
+        assert!(errors.of("percent").unwrap().starts_with("Скидка"));
+        assert!(errors.of("ends_at").unwrap().starts_with("Окончание"));
+        assert!(errors.of("id").is_none());
+    }
+
+    #[test]
+    fn percents_are_read_as_people_write_them() {
+        let bp = |s| parse_percent(s).map(BasisPoints::get);
+        assert_eq!(bp("10"), Ok(1000));
+        assert_eq!(bp("12.5"), Ok(1250));
+        assert_eq!(bp("0,01"), Ok(1));
+        assert_eq!(bp("100 %"), Ok(10_000));
+        assert!(bp("0").is_err());
+        assert!(bp("100,01").is_err());
+        assert!(bp("-5").is_err());
+        assert!(bp("1,234").is_err());
+        assert!(bp("").is_err());
+    }
+
+    #[test]
+    fn a_blank_code_names_a_new_promotion() {
+        let p = PromotionForm {
+            id: String::new(),
+            ..form()
+        }
+        .parse(chrono_tz::UTC, now())
+        .unwrap();
+        assert_eq!(p.id.as_str(), "promo-20260201-000000");
+    }
+}

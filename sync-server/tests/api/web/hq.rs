@@ -1,0 +1,248 @@
+//! Signing in to HQ, sessions, form tokens and error pages.
+
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, SET_COOKIE};
+use shared::crypto::sha256;
+
+use super::{Hq, input_value, location, no_redirects};
+use crate::helpers::{ADMIN_TOKEN, TestServer};
+
+#[tokio::test]
+async fn signing_in_opens_a_server_side_session_in_an_httponly_strict_cookie() {
+    let server = TestServer::spawn().await;
+    let http = no_redirects();
+
+    let login = http
+        .get(format!("{}/hq?next=%2Fhq%2Fmerchants%2F1", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let csp = login.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let form = login.text().await.unwrap();
+    assert!(form.contains("name=\"token\" type=\"password\""), "{form}");
+    assert_eq!(
+        input_value(&form, "next").as_deref(),
+        Some("/hq/merchants/1")
+    );
+
+    let wrong = http
+        .post(format!("{}/hq/login", server.base))
+        .form(&[("token", "not the token"), ("next", "/hq")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers().get(SET_COOKIE).is_none());
+    assert!(wrong.text().await.unwrap().contains("Неверный токен"));
+
+    let right = http
+        .post(format!("{}/hq/login", server.base))
+        .form(&[("token", ADMIN_TOKEN), ("next", "/hq/merchants/1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&right),
+        "/hq/merchants/1",
+        "back to the page asked for"
+    );
+    let cookie = right.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/hq", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains(ADMIN_TOKEN), "the cookie is not the token");
+    let session_id = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("hq_session=")
+        .unwrap();
+    assert_eq!(
+        server.count_rows(&format!(
+            "SELECT COUNT(*) FROM admin_sessions WHERE id_hash = x'{}'",
+            sha256(session_id.as_bytes()).to_hex()
+        )),
+        1,
+        "the server keeps the id's hash"
+    );
+    assert_eq!(
+        server.count_rows(&format!(
+            "SELECT COUNT(*) FROM admin_sessions WHERE csrf_token = '{session_id}'"
+        )),
+        0
+    );
+
+    // Only local HQ pages are returned to.
+    let elsewhere = http
+        .post(format!("{}/hq/login", server.base))
+        .form(&[("token", ADMIN_TOKEN), ("next", "//evil.example/hq")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&elsewhere), "/hq");
+}
+
+#[tokio::test]
+async fn hq_pages_and_forms_need_a_live_session() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Ромашка").await;
+    let http = no_redirects();
+    let dashboard = format!("/hq/merchants/{}?from=2026-03-01", merchant.id);
+
+    for cookie in [
+        None,
+        Some("hq_session=forged"),
+        Some("hq_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
+        let mut request = http.get(format!("{}{dashboard}", server.base));
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{cookie:?}");
+        assert_eq!(
+            location(&response),
+            format!(
+                "/hq?next=%2Fhq%2Fmerchants%2F{}%3Ffrom%3D2026-03-01",
+                merchant.id
+            )
+        );
+    }
+    let anonymous_form = http
+        .post(format!(
+            "{}/hq/merchants/{}/brands",
+            server.base, merchant.id
+        ))
+        .form(&[("csrf", "x"), ("name", "Чужой")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous_form.status(), StatusCode::SEE_OTHER);
+    assert_eq!(server.count_rows("SELECT COUNT(*) FROM brands"), 0);
+
+    let hq = Hq::sign_in(&server).await;
+    let (status, page) = hq.get(&dashboard).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Ромашка: статистика"));
+
+    // Signing out ends the session on the server, not only in the browser.
+    let out = hq.post("/hq/logout", &[]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        out.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let response = http
+        .get(format!("{}{dashboard}", server.base))
+        .header(COOKIE, &hq.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn forms_without_the_session_token_or_from_another_site_are_refused() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Ромашка").await;
+    let hq = Hq::sign_in(&server).await;
+    let brands = format!("/hq/merchants/{}/brands", merchant.id);
+
+    let missing = hq
+        .post_exactly(&brands, &[("name", "Без токена")], Some(&hq.base))
+        .await;
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    let page = missing.text().await.unwrap();
+    assert!(page.contains("Форма отклонена"), "{page}");
+    assert!(
+        !page.contains("csrf") && !page.contains("token"),
+        "no internals: {page}"
+    );
+
+    let wrong = hq
+        .post_exactly(
+            &brands,
+            &[("csrf", "guessed"), ("name", "Угаданный")],
+            Some(&hq.base),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+
+    let cross_site = hq
+        .post_exactly(
+            &brands,
+            &[("csrf", hq.csrf.as_str()), ("name", "С чужого сайта")],
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    assert_eq!(server.count_rows("SELECT COUNT(*) FROM brands"), 0);
+
+    let accepted = hq.post(&brands, &[("name", "Ромашка Экспресс")]).await;
+    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(server.count_rows("SELECT COUNT(*) FROM brands"), 1);
+
+    // Another session's token is no good either.
+    let other = Hq::sign_in(&server).await;
+    assert_ne!(other.csrf, hq.csrf);
+    let swapped = hq
+        .post_exactly(
+            &brands,
+            &[("csrf", other.csrf.as_str()), ("name", "Чужой")],
+            Some(&hq.base),
+        )
+        .await;
+    assert_eq!(swapped.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn error_pages_are_plain_and_uncached() {
+    let server = TestServer::spawn().await;
+    let hq = Hq::sign_in(&server).await;
+    let (status, page) = hq.get("/hq/merchants/999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("Страница не найдена"));
+    assert!(
+        !page.contains("999999"),
+        "storage's message stays inside: {page}"
+    );
+
+    let response = no_redirects()
+        .get(format!("{}/c/not-a-secret", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+}
+
+#[tokio::test]
+async fn a_merchant_is_created_from_the_merchants_page() {
+    let server = TestServer::spawn().await;
+    let hq = Hq::sign_in(&server).await;
+    let refused = hq
+        .post("/hq/merchants", &[("name", " "), ("currency", "RUB")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"merchant-name-error\"")
+    );
+
+    let created = hq
+        .post("/hq/merchants", &[("name", "Ромашка"), ("currency", "RUB")])
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&created), "/hq/merchants/1/setup");
+    let (_, page) = hq.get("/hq").await;
+    assert!(page.contains("Ромашка"));
+}

@@ -1,0 +1,945 @@
+//! Building blocks of the fault tests: lighter agents, a register that
+//! signs and uploads records by hand, a seeded outbox, the real `pos-agent`
+//! binary as a child process, a stepped clock, a tiny tmpfs, and readers
+//! for what the server stored.
+//!
+//! - [`LiteAgent`]: the real agent in-process without a scanner, so a test
+//!   can run many, or give one an injected clock.
+//! - [`SimRegister`]: an enrolled register that builds, signs and uploads
+//!   records itself, to send what a correct agent never would.
+//! - [`seed_outbox`]: commits a backlog straight into an agent's outbox, as
+//!   weeks offline would leave it.
+//! - [`AgentProcess`]: `pos-agent run` as a child, to SIGKILL and to
+//!   measure.
+//! - [`verify_outbox`]: integrity, dense seqs, the chain and every
+//!   signature of an agent's database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::StatusCode;
+use shared::crypto::{Hash256, PublicKey, Signature, SigningKey, from_base64, generate_pkcs8};
+use shared::ids::{Category, CustomerId, MerchantId, RegisterId, Seq, Sku, StoreId};
+use shared::money::{Currency, Money, Quantity};
+use shared::record::{
+    IdentifiedBy, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine,
+    SignedRecord,
+};
+use shared::wire::sync::{EnrollRequest, EnrollResponse, UploadAck, UploadBatch};
+use shared::wire::till::AgentStatus;
+use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
+
+use crate::clients::TillClient;
+use crate::system::{Running, TestServer, bind, shutdown_signal, tune_for_tests};
+
+/// How long a helper waits for an agent or server to answer.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Polls `till`'s status until `cond` holds or `timeout` passes.
+pub async fn wait_status(
+    till: &TillClient,
+    timeout: Duration,
+    cond: impl Fn(&AgentStatus) -> bool,
+) -> anyhow::Result<AgentStatus> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let last = till.status().await;
+        if let Ok(s) = &last
+            && cond(s)
+        {
+            return last;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("agent status did not reach the expected state within {timeout:?}: {last:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Enrolls a register into `data_dir`, tunes it for tests, applies `tune`,
+/// writes the configuration back (for the binary) and creates the database.
+pub async fn enroll_agent(
+    server_url: &str,
+    enrollment_token: &str,
+    data_dir: &Path,
+    tune: impl FnOnce(&mut pos_agent::AgentConfig),
+) -> anyhow::Result<pos_agent::AgentConfig> {
+    let mut config = pos_agent::enroll(server_url, enrollment_token, data_dir).await?;
+    tune_for_tests(&mut config);
+    tune(&mut config);
+    write_config(&config)?;
+    pos_agent::prepare_database(data_dir)?;
+    Ok(config)
+}
+
+/// Writes `config` to `<data_dir>/agent.toml`, as the binary reads it.
+pub fn write_config(config: &pos_agent::AgentConfig) -> anyhow::Result<()> {
+    let path = config.data_dir.join(pos_agent::config::CONFIG_FILE);
+    std::fs::write(&path, config.to_toml()?).with_context(|| format!("write {}", path.display()))
+}
+
+/// The real agent in-process, without scanners.
+pub struct LiteAgent {
+    /// The till's client for its local API.
+    pub till: TillClient,
+    /// The configuration it runs with.
+    pub config: pos_agent::AgentConfig,
+    clock: Arc<dyn pos_agent::Clock>,
+    api_addr: SocketAddr,
+    running: Option<Running>,
+}
+
+impl LiteAgent {
+    /// Starts an agent with the system clock.
+    pub async fn start(config: pos_agent::AgentConfig) -> anyhow::Result<Self> {
+        Self::start_with_clock(config, Arc::new(pos_agent::SystemClock)).await
+    }
+
+    /// Starts an agent with `clock`.
+    pub async fn start_with_clock(
+        config: pos_agent::AgentConfig,
+        clock: Arc<dyn pos_agent::Clock>,
+    ) -> anyhow::Result<Self> {
+        let mut agent = LiteAgent {
+            till: TillClient::new("http://127.0.0.1:0"),
+            config,
+            clock,
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            running: None,
+        };
+        agent.launch().await?;
+        Ok(agent)
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let listener = bind(self.api_addr).await?;
+        self.api_addr = listener.local_addr()?;
+        self.till = TillClient::new(&format!("http://{}", self.api_addr));
+        let (stop, shutdown) = shutdown_signal();
+        let task = tokio::spawn(pos_agent::run_with_clock(
+            self.config.clone(),
+            listener,
+            Vec::new(),
+            Arc::clone(&self.clock),
+            shutdown,
+        ));
+        self.running = Some(Running { stop, task });
+        wait_status(&self.till, PATIENCE, |_| true).await.map(drop)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// The address of its local API.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// Writes a configuration file naming its real API address, for
+    /// `pos-agent status --config` to find the running agent.
+    pub fn write_status_config(&self, path: &Path) -> anyhow::Result<()> {
+        let mut config = self.config.clone();
+        config.api.listen = self.api_addr;
+        std::fs::write(path, config.to_toml()?)?;
+        Ok(())
+    }
+
+    /// Stops the agent.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(r) = self.running.take() {
+            r.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again with `config` (same data, same API address).
+    pub async fn restart_with(&mut self, config: pos_agent::AgentConfig) -> anyhow::Result<()> {
+        self.stop().await?;
+        self.config = config;
+        self.launch().await
+    }
+
+    /// Waits until `cond` holds on the status.
+    pub async fn wait_status(
+        &self,
+        timeout: Duration,
+        cond: impl Fn(&AgentStatus) -> bool,
+    ) -> anyhow::Result<AgentStatus> {
+        wait_status(&self.till, timeout, cond).await
+    }
+
+    /// Waits until nothing is pending.
+    pub async fn wait_synced(&self, timeout: Duration) -> anyhow::Result<AgentStatus> {
+        self.wait_status(timeout, |s| s.outbox_pending == 0 && s.last_seq.is_some())
+            .await
+    }
+}
+
+/// A sale of `lines` products, through the till API; returns the commit
+/// reply or the error.
+pub async fn sell(
+    till: &TillClient,
+    lines: &[(&crate::scenario::Product, u32)],
+) -> anyhow::Result<shared::wire::till::Committed> {
+    let check = till.open().await?;
+    for (product, qty) in lines {
+        till.add_line(check.id, &crate::scenario::line_json(product, *qty))
+            .await?;
+    }
+    till.commit(check.id).await
+}
+
+/// A clock that can be stepped, like a register whose clock is set by
+/// hand.
+#[derive(Debug, Default)]
+pub struct StepClock {
+    offset_ms: AtomicI64,
+}
+
+impl StepClock {
+    /// Moves the clock by `delta` (negative: back).
+    pub fn step(&self, delta: TimeDelta) {
+        self.offset_ms
+            .fetch_add(delta.num_milliseconds(), Ordering::SeqCst);
+    }
+
+    /// Sets the clock back to the system time.
+    pub fn reset(&self) {
+        self.offset_ms.store(0, Ordering::SeqCst);
+    }
+}
+
+impl pos_agent::Clock for StepClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + TimeDelta::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
+/// A record as the fault tests build them: one line, `total` kopecks.
+pub fn sale_record(
+    ids: (MerchantId, StoreId, RegisterId),
+    seq: Seq,
+    prev_hash: Hash256,
+    total: i64,
+    customer: Option<CustomerId>,
+    wall_time: DateTime<Utc>,
+) -> anyhow::Result<PurchaseRecord> {
+    let (merchant_id, store_id, register_id) = ids;
+    let price = Money::from_minor(total)?;
+    Ok(PurchaseRecord {
+        format: RECORD_FORMAT,
+        id: uuid::Uuid::now_v7(),
+        merchant_id,
+        store_id,
+        register_id,
+        seq,
+        prev_hash,
+        wall_time,
+        ruleset_version: None,
+        kind: RecordKind::Sale,
+        currency: Currency::RUB,
+        customer: customer.map(|id| RecordCustomer {
+            id,
+            identified_by: IdentifiedBy::Card,
+        }),
+        lines: vec![RecordLine {
+            sku: Sku::parse("4600000000066")?,
+            name: "Кофе зерновой 1 кг".into(),
+            category: Some(Category::parse("grocery")?),
+            quantity: Quantity::ONE,
+            unit_price: price,
+            amount: price,
+            discount: Money::ZERO,
+            total: price,
+            points: 0,
+            applied: vec![],
+        }],
+        subtotal: price,
+        discount: Money::ZERO,
+        total: price,
+        points_earned: if customer.is_some() { total / 100 } else { 0 },
+        points_redeemed: 0,
+        applied: vec![],
+    })
+}
+
+/// What [`seed_outbox`] committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seeded {
+    /// Records added.
+    pub records: usize,
+    /// Their totals, in kopecks.
+    pub total: i64,
+    /// Points they earned.
+    pub points: i64,
+}
+
+/// Commits `n` signed, chained sales straight into the outbox of a stopped
+/// agent (its database must exist: see [`pos_agent::prepare_database`]), in
+/// one transaction, as weeks offline would leave it. Every `customer_every`
+/// th record names `customer`.
+pub fn seed_outbox(
+    config: &pos_agent::AgentConfig,
+    n: usize,
+    customer: Option<(CustomerId, usize)>,
+) -> anyhow::Result<Seeded> {
+    let key = SigningKey::from_pkcs8(&std::fs::read(config.key_path())?)?;
+    let ids = (
+        config.register.merchant_id,
+        config.register.store_id,
+        config.sync.register_id,
+    );
+    let mut conn = rusqlite::Connection::open(config.db_path())?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (head, head_hash): (i64, Vec<u8>) = tx.query_row(
+        "SELECT head_seq, head_hash FROM meta WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut prev = Hash256(
+        head_hash
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("head hash is not 32 bytes"))?,
+    );
+    let mut seeded = Seeded::default();
+    let now = Utc::now();
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO outbox (seq, record_id, body, signature, hash, customer_id, total, committed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for i in 0..n {
+            let seq = Seq::new(head + 1 + i as i64)?;
+            let who = customer.and_then(|(id, every)| (i % every.max(1) == 0).then_some(id));
+            let total = 10_000 + (seq.get() % 97) * 10;
+            let record = sale_record(ids, seq, prev, total, who, now)?;
+            let (signed, hash) = record.seal(&key)?;
+            let body = from_base64(&signed.body).context("sealed body is base64")?;
+            insert.execute(rusqlite::params![
+                seq.get(),
+                record.id.to_string(),
+                body,
+                signed.signature.as_bytes().as_slice(),
+                hash.0.as_slice(),
+                who.map(CustomerId::get),
+                total,
+                now.to_rfc3339(),
+            ])?;
+            prev = hash;
+            seeded.records += 1;
+            seeded.total += total;
+            seeded.points += record.points_earned;
+        }
+    }
+    tx.execute(
+        "UPDATE meta SET head_seq = ?1, head_hash = ?2 WHERE id = 1",
+        rusqlite::params![head + n as i64, prev.0.as_slice()],
+    )?;
+    tx.commit()?;
+    Ok(seeded)
+}
+
+/// A record in an agent's outbox, verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedRecord {
+    /// Its seq.
+    pub seq: i64,
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Its total, in kopecks.
+    pub total: i64,
+}
+
+/// Opens a stopped agent's database and checks it: `PRAGMA
+/// integrity_check`, seqs dense from the oldest kept to the head, each
+/// record's `prev_hash` the hash of the one before, every signature valid
+/// with the register key, and the head hash in `meta`.
+pub fn verify_outbox(config: &pos_agent::AgentConfig) -> anyhow::Result<Vec<VerifiedRecord>> {
+    let key = SigningKey::from_pkcs8(&std::fs::read(config.key_path())?)?.public_key();
+    let conn = rusqlite::Connection::open_with_flags(
+        config.db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    ensure!(integrity == "ok", "integrity_check: {integrity}");
+    let (head, head_hash): (i64, Vec<u8>) = conn.query_row(
+        "SELECT head_seq, head_hash FROM meta WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut stmt = conn.prepare("SELECT seq, body, signature, hash FROM outbox ORDER BY seq")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, Vec<u8>>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    let mut prev: Option<Vec<u8>> = None;
+    for row in rows {
+        let (seq, body, signature, hash) = row?;
+        if let Some(last) = out.last().map(|r: &VerifiedRecord| r.seq) {
+            ensure!(seq == last + 1, "seq {seq} follows {last}: a gap");
+        }
+        let signed = SignedRecord {
+            register_id: config.sync.register_id,
+            seq: Seq::new(seq)?,
+            body: shared::crypto::to_base64(&body),
+            signature: Signature::from_slice(&signature)?,
+        };
+        let verified = signed
+            .open(&key)
+            .with_context(|| format!("record {seq} does not verify"))?;
+        ensure!(
+            verified.hash.0.as_slice() == hash,
+            "record {seq}: stored hash"
+        );
+        if let Some(prev) = &prev {
+            ensure!(
+                verified.record.prev_hash.0.as_slice() == prev.as_slice(),
+                "record {seq} does not link to {}",
+                seq - 1
+            );
+        }
+        prev = Some(hash);
+        out.push(VerifiedRecord {
+            seq,
+            id: verified.record.id,
+            total: verified.record.total.minor(),
+        });
+    }
+    ensure!(
+        out.last().map_or(0, |r| r.seq) == head,
+        "meta head {head} is not the last record"
+    );
+    if let Some(prev) = prev {
+        ensure!(prev == head_hash, "meta head hash is not the last record's");
+    }
+    Ok(out)
+}
+
+/// A register that builds, signs and uploads its own records, enrolled
+/// like an agent but without one.
+pub struct SimRegister {
+    /// Its id.
+    pub id: RegisterId,
+    /// Its merchant and store.
+    pub merchant: MerchantId,
+    /// Its store.
+    pub store: StoreId,
+    key: SigningKey,
+    bearer: String,
+    base: String,
+    http: reqwest::Client,
+    prev: Hash256,
+    next: i64,
+}
+
+impl SimRegister {
+    /// Enrolls a new register in `store`.
+    pub async fn enroll(server: &TestServer, store: StoreId) -> anyhow::Result<Self> {
+        let key = SigningKey::from_pkcs8(&generate_pkcs8(&ring::rand::SystemRandom::new())?)?;
+        let http = reqwest::Client::new();
+        let token = server.admin().enrollment_token(store).await?;
+        let enrolled: EnrollResponse = http
+            .post(format!("{}/api/v1/registers/enroll", server.url()))
+            .json(&EnrollRequest {
+                enrollment_token: token.token,
+                public_key: key.public_key(),
+                agent_version: "sim".into(),
+                hostname: "sim".into(),
+            })
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(SimRegister {
+            id: enrolled.register_id,
+            merchant: enrolled.merchant_id,
+            store: enrolled.store_id,
+            bearer: format!("{}.{}", enrolled.register_id, enrolled.register_secret),
+            key,
+            base: server.url(),
+            http,
+            prev: Hash256::GENESIS,
+            next: 1,
+        })
+    }
+
+    /// The public key the server pinned for it.
+    #[must_use]
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    /// The register's signing key, for forging tests.
+    #[must_use]
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The next record in its chain, built by `edit` from a sale of
+    /// `total`, signed with its key.
+    pub fn next_record(
+        &mut self,
+        total: i64,
+        edit: impl FnOnce(&mut PurchaseRecord),
+    ) -> anyhow::Result<SignedRecord> {
+        let mut record = sale_record(
+            (self.merchant, self.store, self.id),
+            Seq::new(self.next)?,
+            self.prev,
+            total,
+            None,
+            Utc::now(),
+        )?;
+        edit(&mut record);
+        let (signed, hash) = record.seal(&self.key)?;
+        self.prev = hash;
+        self.next += 1;
+        Ok(signed)
+    }
+
+    /// `n` sales of `total` each, continuing the chain.
+    pub fn sales(&mut self, n: usize, total: i64) -> anyhow::Result<Vec<SignedRecord>> {
+        (0..n).map(|_| self.next_record(total, |_| {})).collect()
+    }
+
+    /// Uploads `records` as a batch with this register's credentials.
+    pub async fn upload(&self, records: &[SignedRecord]) -> anyhow::Result<(StatusCode, String)> {
+        self.upload_as(&self.http, &self.bearer, records).await
+    }
+
+    /// Uploads with a given client and bearer token.
+    pub async fn upload_as(
+        &self,
+        http: &reqwest::Client,
+        bearer: &str,
+        records: &[SignedRecord],
+    ) -> anyhow::Result<(StatusCode, String)> {
+        let reply = http
+            .post(format!("{}/api/v1/records", self.base))
+            .bearer_auth(bearer)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .json(&UploadBatch {
+                records: records.to_vec(),
+            })
+            .send()
+            .await?;
+        Ok((reply.status(), reply.text().await?))
+    }
+
+    /// Uploads and expects an acknowledgement.
+    pub async fn upload_ok(&self, records: &[SignedRecord]) -> anyhow::Result<UploadAck> {
+        let (status, body) = self.upload(records).await?;
+        ensure!(status == StatusCode::OK, "upload refused: {status} {body}");
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// Its bearer token.
+    #[must_use]
+    pub fn bearer(&self) -> &str {
+        &self.bearer
+    }
+}
+
+/// The admin API's views the fault tests read, by merchant.
+pub struct Oversight {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Oversight {
+    /// For `server`.
+    #[must_use]
+    pub fn new(server: &TestServer) -> Self {
+        Oversight {
+            http: reqwest::Client::new(),
+            base: server.url(),
+            token: server.admin_token().to_owned(),
+        }
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// The merchant's alerts, newest first.
+    pub async fn alerts(
+        &self,
+        merchant: MerchantId,
+    ) -> anyhow::Result<Vec<sync_server::wire::Alert>> {
+        self.get(&format!(
+            "/api/v1/admin/merchants/{merchant}/alerts?limit=1000"
+        ))
+        .await
+    }
+
+    /// The merchant's quarantined records, newest first.
+    pub async fn quarantine(
+        &self,
+        merchant: MerchantId,
+    ) -> anyhow::Result<Vec<sync_server::wire::QuarantinedRecord>> {
+        self.get(&format!(
+            "/api/v1/admin/merchants/{merchant}/quarantine?limit=1000"
+        ))
+        .await
+    }
+
+    /// The merchant's registers with their standing.
+    pub async fn registers(
+        &self,
+        merchant: MerchantId,
+    ) -> anyhow::Result<Vec<sync_server::wire::RegisterView>> {
+        self.get(&format!("/api/v1/admin/merchants/{merchant}/registers"))
+            .await
+    }
+
+    /// One register's view.
+    pub async fn register(
+        &self,
+        merchant: MerchantId,
+        register: RegisterId,
+    ) -> anyhow::Result<sync_server::wire::RegisterView> {
+        self.registers(merchant)
+            .await?
+            .into_iter()
+            .find(|r| r.register.id == register)
+            .with_context(|| format!("register {register} is not listed"))
+    }
+}
+
+/// A record as the server stored it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Its seq.
+    pub seq: i64,
+    /// Its total, in kopecks.
+    pub total: i64,
+    /// The register's wall time, as signed.
+    pub wall_time: String,
+}
+
+/// What the server stored for a register, read from its database: the
+/// records in seq order, and the sum of its points ledger.
+pub fn server_records(
+    server_dir: &Path,
+    register: RegisterId,
+) -> anyhow::Result<(Vec<StoredRecord>, i64)> {
+    let conn = rusqlite::Connection::open_with_flags(
+        server_dir.join("sync-server.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut stmt = conn
+        .prepare("SELECT seq, total, wall_time FROM records WHERE register_id = ?1 ORDER BY seq")?;
+    let rows = stmt
+        .query_map([register.get()], |r| {
+            Ok(StoredRecord {
+                seq: r.get(0)?,
+                total: r.get(1)?,
+                wall_time: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let points: i64 = conn.query_row(
+        "SELECT IFNULL(SUM(points), 0) FROM ledger WHERE register_id = ?1",
+        [register.get()],
+        |r| r.get(0),
+    )?;
+    Ok((rows, points))
+}
+
+/// A workspace binary beside this executable (a binary such as `perf`)
+/// or beside its `deps/` directory (a test executable).
+pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let here = exe.parent().context("the executable has no directory")?;
+    let candidates = [Some(here), here.parent()];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!(
+                "{name} is missing beside {}: `cargo test --workspace` or `cargo build` builds it",
+                exe.display()
+            )
+        })
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `pos-agent run` as a child process.
+pub struct AgentProcess {
+    child: Child,
+    /// Its local API.
+    pub till: TillClient,
+}
+
+impl AgentProcess {
+    /// Runs `pos-agent run --data-dir <data_dir> --listen <listen>` and
+    /// waits until its API answers.
+    pub async fn spawn(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Self> {
+        let child = Command::new(workspace_binary("pos-agent")?)
+            .args(["run", "--listen", &listen.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut process = AgentProcess {
+            child,
+            till: TillClient::new(&format!("http://{listen}")),
+        };
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while process.till.status().await.is_err() {
+            if let Ok(Some(exit)) = process.child.try_wait() {
+                bail!("pos-agent exited early: {exit}");
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "pos-agent did not answer"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(process)
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+    }
+
+    /// SIGKILL, then reaps it.
+    pub fn kill(mut self) {
+        self.signal(nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// SIGINT (a clean stop), then reaps it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGINT);
+        for _ in 0..200 {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.signal(nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait();
+        bail!("pos-agent did not stop on SIGINT")
+    }
+
+    /// Its peak resident memory so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmHWM in /proc/<pid>/status")
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `sync-server serve` as a child process, to kill without warning.
+pub struct ServerProcess {
+    child: Option<Child>,
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    /// Its admin token.
+    pub admin_token: String,
+}
+
+impl ServerProcess {
+    /// Starts the server binary over `data_dir` on `listen` and waits until
+    /// it answers.
+    pub async fn spawn(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Self> {
+        let mut server = ServerProcess {
+            child: None,
+            data_dir: data_dir.to_owned(),
+            listen,
+            admin_token: "process-admin-token-0123456789".to_owned(),
+        };
+        server.launch().await?;
+        Ok(server)
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let child = Command::new(workspace_binary("sync-server")?)
+            .args(["serve", "--listen", &self.listen.to_string(), "--data-dir"])
+            .arg(&self.data_dir)
+            .env("SYNC_SERVER__ADMIN_TOKEN", &self.admin_token)
+            .env("SYNC_SERVER__LONGPOLL__MAX_WAIT_SECS", "2")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(r) = http.get(format!("{}/health", self.url())).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "sync-server did not answer"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Its base URL.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+
+    /// An admin client.
+    #[must_use]
+    pub fn admin(&self) -> crate::clients::AdminClient {
+        crate::clients::AdminClient::new(&self.url(), &self.admin_token)
+    }
+
+    /// SIGKILL: no shutdown, no flush, whatever transaction is open.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same data and address.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.launch().await
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A small tmpfs mounted for a test, unmounted on drop.
+pub struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size_kib` at `path` (created), or returns `None`
+    /// when mounting is not permitted here (not root, no `mount`).
+    pub fn mount(path: &Path, size_kib: u64) -> anyhow::Result<Option<Self>> {
+        std::fs::create_dir_all(path)?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k"), "tmpfs"])
+            .arg(path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        Ok(match mounted {
+            Ok(status) if status.success() => Some(Tmpfs {
+                path: path.to_owned(),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Fills the file system: writes `filler` until no byte more fits.
+    pub fn fill(&self, filler: &str) -> anyhow::Result<u64> {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(self.path.join(filler))?;
+        let block = vec![0u8; 4096];
+        let mut written = 0u64;
+        loop {
+            match file.write(&block) {
+                Ok(0) => break,
+                Ok(n) => written += n as u64,
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Single bytes into the last partial page, too.
+        while let Ok(1) = file.write(&block[..1]) {
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    /// Frees the space taken by `filler`.
+    pub fn free(&self, filler: &str) -> anyhow::Result<()> {
+        Ok(std::fs::remove_file(self.path.join(filler))?)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The soft limit on open files of this process, from `/proc`.
+#[must_use]
+pub fn open_files_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|soft| soft.parse().ok())
+        })
+        .unwrap_or(1024)
+}
