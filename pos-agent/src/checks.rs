@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{MutexGuard, PoisonError};
 
 use shared::basket::{BasketError, Line};
+use shared::coupon::CouponCode;
 use shared::crypto::Hash256;
 use shared::ids::Seq;
 use shared::money::Money;
@@ -62,6 +63,15 @@ impl From<PricingError> for CheckError {
             PricingError::Basket(e) => CheckError::Basket(e),
         }
     }
+}
+
+/// Where a scanned coupon went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScannedCoupon {
+    /// The check that took it, if one is open and had room.
+    pub check_id: Option<Uuid>,
+    /// Whether a promotion of the ruleset in use asks for this code.
+    pub known: bool,
 }
 
 /// The checks open on this register.
@@ -312,10 +322,33 @@ impl Agent {
         (brief, check_id)
     }
 
-    /// The most recently opened check, if any is open: where a scanned
-    /// coupon goes.
-    pub fn latest_check_id(&self) -> Option<Uuid> {
-        self.open_checks().latest().map(|(id, _)| id)
+    /// Enters a scanned coupon on the most recently opened check, if any is
+    /// open. Says which check took it (none when no check is open or it
+    /// already holds the most codes a check takes) and whether a promotion
+    /// of the ruleset in use asks for this code, so the cashier learns at
+    /// once that a coupon unlocks nothing.
+    pub fn add_scanned_coupon(&self, code: &CouponCode) -> ScannedCoupon {
+        let key = shared::ruleset::normalize_coupon(code.as_str());
+        let known = self
+            .rulesets
+            .current()
+            .engine
+            .ruleset()
+            .promotions
+            .iter()
+            .any(|p| {
+                p.coupon
+                    .as_deref()
+                    .is_some_and(|c| shared::ruleset::normalize_coupon(c) == key)
+            });
+        let mut open = self.open_checks();
+        let check_id = open.latest().and_then(|(id, check)| {
+            let mut codes = check.coupons.clone();
+            codes.push(code.as_str().to_owned());
+            check.coupons = valid_coupons(codes).ok()?;
+            Some(id)
+        });
+        ScannedCoupon { check_id, known }
     }
 
     /// Drops the check.

@@ -19,8 +19,9 @@
 //!
 //! [`consume`] applies it to the scanners' stream: a customer credential is
 //! looked up in the cache (refusing a revoked token), attached to the most
-//! recently opened check and announced; coupons and products are announced
-//! for the till; a rejection is announced with its reason. A scan never
+//! recently opened check and announced; a coupon is entered on that check
+//! and announced with whether a promotion asks for it; products are
+//! announced for the till; a rejection is announced with its reason. A scan never
 //! stops the loop.
 
 use std::sync::Arc;
@@ -173,11 +174,15 @@ async fn handle(agent: &Agent, classifier: &Classifier, scan: Scan) -> TillEvent
     } = scan;
     match classifier.classify(&text, symbology.as_deref(), agent.clock.now()) {
         Classified::Customer(credential) => identify(agent, source, credential).await,
-        Classified::Coupon(code) => TillEvent::CouponScanned {
-            source,
-            code,
-            check_id: agent.latest_check_id(),
-        },
+        Classified::Coupon(code) => {
+            let entered = agent.add_scanned_coupon(&code);
+            TillEvent::CouponScanned {
+                source,
+                code,
+                check_id: entered.check_id,
+                known: entered.known,
+            }
+        }
         Classified::Product { code, product } => TillEvent::ProductScanned {
             source,
             code,

@@ -663,14 +663,20 @@ pub mod till {
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
             gs1: Vec<Gs1Element>,
         },
-        /// A coupon code was scanned or typed in: the till applies it.
+        /// A coupon code was scanned or typed in and entered on the most
+        /// recently opened check.
         CouponScanned {
             /// Scanner.
             source: String,
             /// The code, normalised (upper case).
             code: CouponCode,
-            /// The most recently opened check, if any is open.
+            /// The check that took it: the most recently opened one, if any
+            /// is open and has room for another code.
             check_id: Option<Uuid>,
+            /// Whether a promotion of the ruleset in use asks for this code;
+            /// `false` tells the cashier the coupon unlocks nothing.
+            #[serde(default)]
+            known: bool,
         },
         /// A scan could not be used.
         ScanRejected {

@@ -190,7 +190,7 @@ async fn serial_scans_through_a_pty_become_exact_events_in_order() {
     assert_eq!(
         *data[4],
         json!({"type": "coupon_scanned", "source": serial, "code": "CPN-SPRING25",
-               "check_id": check})
+               "check_id": check, "known": false})
     );
     assert_eq!(data[5]["check_id"], check.as_str());
     assert_eq!(data[5]["customer"]["id"], 42);
@@ -216,6 +216,79 @@ async fn serial_scans_through_a_pty_become_exact_events_in_order() {
         hid_view["error"].as_str().unwrap().contains("cannot open"),
         "{hid_view}"
     );
+    agent.stop().await;
+}
+
+/// A printed coupon read by the scanner is entered on the open check and
+/// unlocks its promotion in the next price; one no promotion asks for is
+/// entered too but announced as unknown, for the cashier.
+#[tokio::test]
+async fn a_scanned_coupon_is_entered_on_the_open_check_and_prices() {
+    let register = Register::new();
+    let fake = FakeState::default();
+    {
+        let ruleset: Ruleset = serde_json::from_value(json!({
+            "currency": "RUB",
+            "programme": {"tiers": []},
+            "promotions": [{
+                "id": "spring", "name": "Весна −25%",
+                "target": {"kind": "basket"},
+                "reward": {"kind": "percent_off", "percent": 2_500},
+                "coupon": "CPN-SPRING25"
+            }]
+        }))
+        .unwrap();
+        fake.lock().unwrap().ruleset = Some(
+            RulesetRelease {
+                ruleset,
+                ..release(1, 0)
+            }
+            .seal(&server_key())
+            .unwrap(),
+        );
+    }
+    let url = fake_server(Arc::clone(&fake)).await;
+    let mut pty = Pty::open();
+    let mut config = register.config(&url);
+    config.scanners = vec![serial_scanner(&pty.slave_path)];
+    let sources = ScannerSource::configured(&config);
+    let agent = Agent::start_with(config, Arc::new(pos_agent::SystemClock), sources).await;
+    agent
+        .wait_for_status("the coupon ruleset", |s| s["ruleset_version"] == 1)
+        .await;
+    let serial = format!("serial:{}", pty.slave_path.display());
+    wait_for_scanner(&agent.http, &agent.url, &serial, |s| {
+        s["state"] == "connected"
+    })
+    .await;
+    let mut response = subscribe(&agent.http, &agent.url).await;
+    let mut events = SseReader::new(&mut response);
+    let check = agent.open_check().await;
+    agent.add_line(&check, "4601", json!(2), 10_000).await;
+
+    pty.write(b"cpn-spring25\rCPN-WINTER10\r");
+    let (name, spring) = events.next().await;
+    assert_eq!(name, "coupon_scanned");
+    assert_eq!(
+        spring,
+        json!({"type": "coupon_scanned", "source": serial, "code": "CPN-SPRING25",
+               "check_id": check, "known": true})
+    );
+    let (_, winter) = events.next().await;
+    assert_eq!(winter["known"], false, "{winter}");
+    assert_eq!(winter["check_id"], check.as_str(), "{winter}");
+
+    let (status, view) = agent
+        .call(reqwest::Method::GET, &format!("/v1/checks/{check}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["coupons"], json!(["CPN-SPRING25", "CPN-WINTER10"]));
+    assert_eq!(view["pricing"]["discount"], 5_000, "25 % of 200.00");
+    let (status, committed) = agent
+        .post(&format!("/v1/checks/{check}/commit"), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{committed}");
+    assert_eq!(committed["pricing"]["total"], 15_000);
     agent.stop().await;
 }
 
