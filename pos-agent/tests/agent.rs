@@ -639,6 +639,8 @@ struct Fake {
     ruleset_polls: usize,
     /// Pages served for `after` = 0.
     customers: Vec<CustomerSnapshot>,
+    /// The page served for `after` = 1, once set.
+    second_page: Option<CustomerDeltaPage>,
     enrollments: Vec<Value>,
 }
 
@@ -735,8 +737,14 @@ async fn fake_customers(
                 next_cursor: 1,
                 customers,
                 more: false,
+                stored_through: None,
             })
             .into_response();
+        }
+    }
+    if after.as_deref() == Some("1") {
+        if let Some(page) = fake.lock().unwrap().second_page.clone() {
+            return Json(page).into_response();
         }
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1187,6 +1195,108 @@ fn loyalty_release(version: i64) -> RulesetRelease {
         ruleset,
         ..release(version, 1)
     }
+}
+
+fn anna(id: CustomerId, name: &str, points: i64) -> CustomerSnapshot {
+    CustomerSnapshot {
+        id,
+        name: name.into(),
+        card_number: Ean13::card_for(id),
+        phone: None,
+        lifetime_spend: Money::from_minor(100_000).unwrap(),
+        points_balance: points,
+        tokens_valid_after: None,
+        gender: shared::identity::Gender::Female,
+        birth_date: None,
+        purchases: Some(4),
+        tags: vec![],
+        promotion_uses: Default::default(),
+    }
+}
+
+/// The server stored a sale but its reply was lost, so the till never saw
+/// the acknowledgement; a snapshot that already counts the sale must not
+/// be added to the sale's pending effect. The page says what it counts.
+#[tokio::test]
+async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
+    let register = Register::new();
+    let fake = FakeState::default();
+    let id = CustomerId::new(5).unwrap();
+    {
+        let mut fake = fake.lock().unwrap();
+        fake.ruleset = Some(loyalty_release(1).seal(&server_key()).unwrap());
+        fake.customers = vec![anna(id, "Анна", 300)];
+        // Every upload "fails"; the till never sees an acknowledgement.
+        fake.upload_script = std::iter::repeat_n(UploadReply::Busy(600), 10).collect();
+    }
+    let url = fake_server(Arc::clone(&fake)).await;
+    let agent = Agent::start(register.config(&url)).await;
+    agent
+        .wait_for_status("ruleset and customer", |s| {
+            s["ruleset_version"] == 1 && s["cached_customers"] == 1
+        })
+        .await;
+    let card = json!({"card": Ean13::card_for(id).as_str()});
+    let check = agent.open_check().await;
+    agent.add_line(&check, "4601", json!(2), 10_000).await;
+    agent
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/checks/{check}/customer"),
+            Some(card.clone()),
+        )
+        .await;
+    let (status, committed) = agent
+        .post(&format!("/v1/checks/{check}/commit"), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{committed}");
+    assert_eq!(committed["pricing"]["points_earned"], 2);
+    let seq = committed["seq"].as_i64().unwrap();
+
+    let standing = || async {
+        let check = agent.open_check().await;
+        let (_, view) = agent
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/checks/{check}/customer"),
+                Some(card.clone()),
+            )
+            .await;
+        agent
+            .post(&format!("/v1/checks/{check}/cancel"), None)
+            .await;
+        view["customer"].clone()
+    };
+    assert_eq!(
+        standing().await["points_balance"],
+        302,
+        "snapshot + pending"
+    );
+
+    // The server stored the sale (its snapshot counts the 2 points) and
+    // says so; the name changes too, so the test sees the page arrive.
+    fake.lock().unwrap().second_page = Some(CustomerDeltaPage {
+        next_cursor: 2,
+        customers: vec![anna(id, "Анна К.", 302)],
+        more: false,
+        stored_through: Some(Seq::new(seq).unwrap()),
+    });
+    let deadline = Instant::now() + WAIT;
+    let customer = loop {
+        let customer = standing().await;
+        if customer["name"] == "Анна К." || Instant::now() > deadline {
+            break customer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(customer["name"], "Анна К.", "{customer}");
+    assert_eq!(customer["points_balance"], 302, "counted once: {customer}");
+    assert_eq!(
+        agent.status().await["outbox_pending"],
+        1,
+        "still unacknowledged"
+    );
+    agent.stop().await;
 }
 
 #[tokio::test]

@@ -144,6 +144,13 @@ pub mod sync {
         pub customers: Vec<CustomerSnapshot>,
         /// Whether another page is ready now.
         pub more: bool,
+        /// The requesting register's highest record the server had stored
+        /// when it built the page, read in the same snapshot: the page's
+        /// customers already count every record of that register up to
+        /// here, so the till settles its pending effects through it even
+        /// before it sees the acknowledgement.
+        #[serde(default)]
+        pub stored_through: Option<Seq>,
     }
 }
 

@@ -219,13 +219,14 @@ fn standing(spend: i128, points: i128) -> CustomerStanding {
 }
 
 /// Applies a page of the change feed in one transaction: upserts the
-/// snapshots, settles the effects they include (records acknowledged
-/// through `acked_before_request`, read before the page was requested) and
-/// stores the cursor.
+/// snapshots, settles the effects they include (this register's records
+/// through `settled_through`: the page's `stored_through`, or the
+/// acknowledgement read before the page was requested, whichever is
+/// further) and stores the cursor.
 pub fn apply_changes(
     conn: &mut Connection,
     snapshots: &[CustomerSnapshot],
-    acked_before_request: Option<Seq>,
+    settled_through: Option<Seq>,
     next_cursor: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -273,7 +274,7 @@ pub fn apply_changes(
                 uses,
             ],
         )?;
-        let settled = acked_before_request.map_or(0, Seq::get);
+        let settled = settled_through.map_or(0, Seq::get);
         tx.execute(
             "DELETE FROM pending_effects WHERE customer_id = ?1 AND seq <= ?2",
             params![c.id.get(), settled],

@@ -1,9 +1,12 @@
 //! The customer change feed: `GET /api/v1/customers/changes?after=C&wait=S`
 //! into the cache, page by page, storing the cursor with each page.
 //!
-//! The acknowledged seq is read *before* each request, so the effects the
-//! page settles are only those the server had stored when it built the
-//! page (see [`crate::store::customers`]).
+//! A page settles this register's pending effects through the seq the
+//! server says it had stored when it built the page (`stored_through`,
+//! read in the same snapshot as the customers), so an effect is never
+//! counted twice even when the acknowledgement was lost. A server that
+//! does not say falls back on the acknowledged seq read *before* the
+//! request (see [`crate::store::customers`]).
 
 use std::sync::Arc;
 
@@ -68,10 +71,17 @@ async fn poll_once(agent: &Agent, client: &SyncClient) -> Result<bool, SyncError
     let now = agent.clock.now();
     let changed = page.customers.len();
     let more = page.more;
+    let settled_through = acked.max(page.stored_through);
     agent
         .db
         .call(move |conn| {
-            customers::apply_changes(conn, &page.customers, acked, page.next_cursor, now)
+            customers::apply_changes(
+                conn,
+                &page.customers,
+                settled_through,
+                page.next_cursor,
+                now,
+            )
         })
         .await?;
     if changed > 0 {

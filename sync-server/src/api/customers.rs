@@ -135,7 +135,7 @@ pub(crate) async fn changes(
         .poll_until(deadline, || async {
             let page = state
                 .db
-                .customer_changes(merchant, query.after, limit)
+                .customer_changes(merchant, register.0.register_id, query.after, limit)
                 .await?;
             Ok::<_, ApiError>((!page.customers.is_empty()).then_some(page))
         })
@@ -144,5 +144,6 @@ pub(crate) async fn changes(
         next_cursor: query.after,
         customers: Vec::new(),
         more: false,
+        stored_through: None,
     })))
 }

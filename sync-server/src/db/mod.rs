@@ -336,10 +336,12 @@ pub trait Database: WebStorage + Send + Sync + 'static {
         id: CustomerId,
         now: DateTime<Utc>,
     ) -> DbFuture<'_, MerchantId>;
-    /// Customers of a merchant changed after a cursor, in cursor order.
+    /// Customers of a merchant changed after a cursor, in cursor order, with
+    /// the highest seq of `register` stored when the page was read.
     fn customer_changes(
         &self,
         merchant: MerchantId,
+        register: RegisterId,
         after: i64,
         limit: usize,
     ) -> DbFuture<'_, CustomerDeltaPage>;

@@ -244,10 +244,15 @@ impl Database for SqliteDatabase {
     fn customer_changes(
         &self,
         merchant: MerchantId,
+        register: RegisterId,
         after: i64,
         limit: usize,
     ) -> DbFuture<'_, CustomerDeltaPage> {
-        Box::pin(self.read(move |tx| customers::changes(tx, merchant, after, limit)))
+        Box::pin(self.read(move |tx| {
+            let mut page = customers::changes(tx, merchant, after, limit)?;
+            page.stored_through = records::head(tx, register)?.map(|head| head.seq);
+            Ok(page)
+        }))
     }
 
     fn ingest(

@@ -186,6 +186,7 @@ async fn the_change_feed_pages_by_cursor_and_waits_for_changes() {
         ids[..2]
     );
     assert!(page.more);
+    assert_eq!(page.stored_through, None, "the till has stored nothing yet");
     let rest = changes(&till, &format!("after={}&limit=2", page.next_cursor)).await;
     assert_eq!(
         rest.customers.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -230,4 +231,6 @@ async fn the_change_feed_pages_by_cursor_and_waits_for_changes() {
     assert_eq!(woke.customers[0].lifetime_spend.minor(), 12_345);
     assert_eq!(woke.customers[0].points_balance, 1);
     assert!(woke.next_cursor > cursor);
+    // The page says it counts the till's record: its reply may be lost.
+    assert_eq!(woke.stored_through.map(|s| s.get()), Some(1));
 }

@@ -186,6 +186,7 @@ pub(super) fn changes(
         next_cursor: rows.last().map_or(after, |(_, cursor)| *cursor),
         customers: rows.into_iter().map(|(snapshot, _)| snapshot).collect(),
         more,
+        stored_through: None,
     })
 }
 

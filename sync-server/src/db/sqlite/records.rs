@@ -114,7 +114,10 @@ fn record_clock_drift(
     Ok(drift)
 }
 
-fn head(tx: &Transaction<'_>, register: RegisterId) -> Result<Option<StoredHead>, DbError> {
+pub(super) fn head(
+    tx: &Transaction<'_>,
+    register: RegisterId,
+) -> Result<Option<StoredHead>, DbError> {
     Ok(tx
         .query_row(
             "SELECT seq, hash FROM records WHERE register_id = ?1 ORDER BY seq DESC LIMIT 1",
