@@ -742,10 +742,9 @@ async fn fake_customers(
             .into_response();
         }
     }
-    if after.as_deref() == Some("1") {
-        if let Some(page) = fake.lock().unwrap().second_page.clone() {
-            return Json(page).into_response();
-        }
+    let second = fake.lock().unwrap().second_page.clone();
+    if let (Some("1"), Some(page)) = (after.as_deref(), second) {
+        return Json(page).into_response();
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     StatusCode::NO_CONTENT.into_response()
