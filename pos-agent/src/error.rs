@@ -73,7 +73,7 @@ impl ApiError {
                 CheckError::Store(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Return(err) => match err {
-                ReturnFailed::OriginalNotFound(_) => (S::NOT_FOUND, "original_not_found"),
+                ReturnFailed::OriginalNotFound(..) => (S::NOT_FOUND, "original_not_found"),
                 ReturnFailed::Item(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
                 ReturnFailed::Refused(_) => (S::UNPROCESSABLE_ENTITY, "return_refused"),
                 ReturnFailed::Store(_) => (S::INTERNAL_SERVER_ERROR, "internal"),

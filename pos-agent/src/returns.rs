@@ -1,10 +1,16 @@
-//! Returns of sales this register committed, computed from the original in
-//! the outbox and the returns already made of it, so they work offline and
-//! come out the same as they would online.
+//! Returns of sales, computed from the original and the returns already made
+//! of it, so they work offline and come out the same as they would online.
+//!
+//! The original is this register's own (in the outbox) or one fetched from
+//! the server: a sale of another till, or one pruned from this outbox. When
+//! the server can be reached the till first asks it for the sale and every
+//! return stored of it, wherever taken, and keeps them (see
+//! [`crate::store::fetched`]); offline it goes on with what it holds, so a
+//! second return of a fetched sale works offline too.
 //!
 //! The sale, the earlier returns and the new record are read and written in
-//! one transaction, so two returns of the same line can never both take
-//! the last unit.
+//! one transaction, so two returns of the same line at this till can never
+//! both take the last unit.
 
 use std::sync::Arc;
 
@@ -16,14 +22,15 @@ use shared::wire::till::{OriginalSale, ReturnCommitted, ReturnItem, ReturnReques
 use uuid::Uuid;
 
 use crate::agent::Agent;
-use crate::store::{StoreError, outbox};
+use crate::store::{StoreError, fetched, outbox};
 
 /// Why a return was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ReturnFailed {
-    /// The sale is not in this register's outbox.
-    #[error("no sale {0} in this register's outbox")]
-    OriginalNotFound(String),
+    /// The sale is neither in this register's outbox nor known from the
+    /// server.
+    #[error("no sale {0} in this register's outbox or known from the server{1}")]
+    OriginalNotFound(String, String),
     /// A line of the request names neither or both of `line_no` and `sku`,
     /// or a SKU the sale does not hold enough of.
     #[error("{0}")]
@@ -48,13 +55,27 @@ impl Agent {
         let register = &self.config.register;
         let (merchant_id, store_id) = (register.merchant_id, register.store_id);
         let register_id = self.config.sync.register_id;
+        let fetch_failed = self.fetch_sale(request.original).await;
         let wall_time = self.clock.now();
         let committed = self
             .db
             .call(move |conn| {
                 Ok(outbox::commit_with(conn, &key, |tx, seq, prev_hash| {
-                    let original = find_original(tx, register_id, request.original)?;
-                    let earlier = outbox::returns_of(tx, original.id)?;
+                    let original =
+                        find_original(tx, register_id, request.original).map_err(|e| match e {
+                            ReturnFailed::OriginalNotFound(sale, _) => {
+                                ReturnFailed::OriginalNotFound(
+                                    sale,
+                                    fetch_failed
+                                        .map(|why| {
+                                            format!(" (the server could not be asked: {why})")
+                                        })
+                                        .unwrap_or_default(),
+                                )
+                            }
+                            other => other,
+                        })?;
+                    let earlier = earlier_returns(tx, &original)?;
                     let lines = resolve(&original, &earlier, &request.lines)?;
                     let header = ReturnHeader {
                         id: Uuid::now_v7(),
@@ -93,24 +114,91 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Asks the server for the sale and its stored returns and keeps them.
+    /// Skipped for a sale in this outbox while the server is unreachable,
+    /// so an offline return does not wait; says why the server could not
+    /// be asked, if it could not.
+    async fn fetch_sale(&self, original: OriginalSale) -> Option<String> {
+        let register_id = self.config.sync.register_id;
+        let local = self
+            .db
+            .call(move |conn| Ok(local_original(conn, register_id, original)?.is_some()))
+            .await
+            .unwrap_or(false);
+        if local && !self.sync_health.snapshot().reachable {
+            return None;
+        }
+        let fetched = match crate::sync::sales::fetch_sale(self, original).await {
+            Ok(Some(records)) => records,
+            Ok(None) => return None,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not ask the server for the sale");
+                return Some(err.to_string());
+            }
+        };
+        let now = self.clock.now();
+        let stored = self
+            .db
+            .call(move |conn| fetched::store(conn, &fetched, now))
+            .await;
+        stored.err().map(|err| {
+            tracing::warn!(error = %err, "could not keep the fetched sale");
+            err.to_string()
+        })
+    }
+}
+
+fn local_original(
+    conn: &Connection,
+    register: shared::ids::RegisterId,
+    original: OriginalSale,
+) -> Result<Option<PurchaseRecord>, StoreError> {
+    match original {
+        OriginalSale::Seq { register_id, seq } if register_id == register => {
+            outbox::record_at(conn, seq)
+        }
+        OriginalSale::Seq { .. } => Ok(None),
+        OriginalSale::Record { record_id } => outbox::record_by_id(conn, record_id),
+    }
+}
+
 fn find_original(
     conn: &Connection,
     register: shared::ids::RegisterId,
     original: OriginalSale,
 ) -> Result<PurchaseRecord, ReturnFailed> {
-    let found = match original {
-        OriginalSale::Seq { register_id, seq } if register_id == register => {
-            outbox::record_at(conn, seq)?
-        }
-        OriginalSale::Seq { .. } => None,
-        OriginalSale::Record { record_id } => outbox::record_by_id(conn, record_id)?,
+    let found = match local_original(conn, register, original)? {
+        Some(sale) => Some(sale),
+        None => match original {
+            OriginalSale::Seq { register_id, seq } => fetched::sale_at(conn, register_id, seq)?,
+            OriginalSale::Record { record_id } => fetched::sale_by_id(conn, record_id)?,
+        },
     };
     found.ok_or_else(|| {
-        ReturnFailed::OriginalNotFound(match original {
-            OriginalSale::Seq { register_id, seq } => format!("{register_id}/{seq}"),
-            OriginalSale::Record { record_id } => record_id.to_string(),
-        })
+        ReturnFailed::OriginalNotFound(
+            match original {
+                OriginalSale::Seq { register_id, seq } => format!("{register_id}/{seq}"),
+                OriginalSale::Record { record_id } => record_id.to_string(),
+            },
+            String::new(),
+        )
     })
+}
+
+/// The returns made of `sale`: this till's, and those the server had
+/// stored when last asked (taken at any till), each once.
+fn earlier_returns(
+    conn: &Connection,
+    sale: &PurchaseRecord,
+) -> Result<Vec<PurchaseRecord>, StoreError> {
+    let mut earlier = outbox::returns_of(conn, sale.id)?;
+    for ret in fetched::returns_of(conn, sale.id)? {
+        if !earlier.iter().any(|r| r.id == ret.id) {
+            earlier.push(ret);
+        }
+    }
+    Ok(earlier)
 }
 
 /// Turns the request's items into lines of the sale: a `line_no` as given,

@@ -77,6 +77,28 @@ pub mod sync {
         pub server_public_key: PublicKey,
     }
 
+    /// A stored record with the key of the register that signed it, so the
+    /// receiver verifies it itself.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct StoredRecord {
+        /// The record as signed.
+        pub record: SignedRecord,
+        /// The public key of the register that signed it.
+        pub public_key: PublicKey,
+    }
+
+    /// `GET /api/v1/sales?register_id=R&seq=S` or `?record_id=U`: a sale
+    /// of the register's merchant and every return of it the server has
+    /// stored, so any till can take a return of a sale made at another
+    /// (or pruned from its own outbox).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct SaleWithReturns {
+        /// The sale.
+        pub sale: StoredRecord,
+        /// Its returns, by register and seq.
+        pub returns: Vec<StoredRecord>,
+    }
+
     /// `POST /api/v1/records`: a contiguous range of one register's records.
     #[derive(Clone, Debug, Serialize, Deserialize)]
     pub struct UploadBatch {
@@ -563,8 +585,9 @@ pub mod till {
     pub enum OriginalSale {
         /// By register and seq.
         Seq {
-            /// The register that sold (this one: the original must be in
-            /// its outbox).
+            /// The register that sold: this one, or another of the
+            /// merchant's, whose sale the till fetches from the server (and
+            /// keeps, for later returns offline).
             register_id: RegisterId,
             /// Its seq.
             seq: Seq,

@@ -119,9 +119,27 @@ CREATE TABLE returns (
 );
 ";
 
+/// Sales of other registers (or pruned from this one) fetched from the
+/// server for a return, with the returns the server had stored of them:
+/// verified, kept so a later return of the same sale works offline.
+const V4: &str = r"
+CREATE TABLE fetched_records (
+    record_id   TEXT    PRIMARY KEY,
+    register_id INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    -- Set for a return: the sale it returns.
+    original_id TEXT,
+    body        BLOB    NOT NULL,
+    fetched_at  TEXT    NOT NULL,
+    UNIQUE (register_id, seq)
+);
+CREATE INDEX fetched_records_by_original ON fetched_records (original_id)
+    WHERE original_id IS NOT NULL;
+";
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@
 //! - `customers`: snapshots from the server's change feed.
 //! - `dead_letters`: records the server refused for good, with why (see
 //!   [`sync_state`]); their outbox rows stay.
+//! - `fetched_records`: sales of other tills (or pruned from this outbox)
+//!   fetched from the server for a return, with the returns the server had
+//!   stored of them (see [`fetched`]).
 //! - `sync_state`: one row: what the sync tasks last learnt (contact, last
 //!   error, why uploads are blocked, the clock offset), for
 //!   `pos-agent status` when the agent is not running.
@@ -33,6 +36,7 @@
 //! succeeds; the local API answers `storage_full` meanwhile.
 
 pub mod customers;
+pub mod fetched;
 mod migrations;
 pub mod outbox;
 pub mod rulesets;

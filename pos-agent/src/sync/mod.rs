@@ -25,6 +25,7 @@ pub mod customers;
 pub mod drift;
 pub mod monitor;
 pub mod rulesets;
+pub mod sales;
 pub mod status;
 pub mod upload;
 

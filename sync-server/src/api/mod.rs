@@ -23,6 +23,7 @@ mod oversight;
 mod protocol;
 mod records;
 mod rulesets;
+mod sales;
 mod stats;
 
 use std::time::Duration;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ruleset", get(rulesets::latest))
         .route("/customers/changes", get(customers::changes))
+        .route("/sales", get(sales::sale_with_returns))
         .route("/protocol", get(protocol::protocol))
         .route_layer(middleware::from_fn(negotiate_protocol));
 

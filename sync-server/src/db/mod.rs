@@ -22,7 +22,7 @@ use shared::wire::admin::{
     Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, Published, PurchaseSummary,
     Register, Store,
 };
-use shared::wire::sync::CustomerDeltaPage;
+use shared::wire::sync::{CustomerDeltaPage, SaleWithReturns};
 
 use crate::alerts::NewAlert;
 use crate::drift::ClockReading;
@@ -374,4 +374,20 @@ pub trait Database: WebStorage + Send + Sync + 'static {
 
     /// Everything the statistics of a merchant are computed from.
     fn stats_facts(&self, merchant: MerchantId) -> DbFuture<'_, StatsFacts>;
+
+    /// A sale of the merchant with the returns stored of it, if stored.
+    fn sale_with_returns(
+        &self,
+        merchant: MerchantId,
+        sale: SaleKey,
+    ) -> DbFuture<'_, Option<SaleWithReturns>>;
+}
+
+/// How a till names the sale it takes a return of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaleKey {
+    /// By register and seq, as printed on the receipt.
+    Seq(RegisterId, Seq),
+    /// By record id.
+    Record(uuid::Uuid),
 }

@@ -25,11 +25,11 @@ use shared::release::SignedRuleset;
 use shared::wire::admin::{
     Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, Published, Store,
 };
-use shared::wire::sync::CustomerDeltaPage;
+use shared::wire::sync::{CustomerDeltaPage, SaleWithReturns};
 
 use super::{
     AlertPage, CurrentRuleset, CustomerProfile, Database, DbError, DbFuture, EnrollOutcome,
-    NewEnrollmentToken, NewRegister, RegisterCredentials, RegisterStatus, ReleaseBuilder,
+    NewEnrollmentToken, NewRegister, RegisterCredentials, RegisterStatus, ReleaseBuilder, SaleKey,
     StatsFacts,
 };
 use crate::alerts::NewAlert;
@@ -49,6 +49,9 @@ fn migrations() -> Migrations<'static> {
             "sqlite/migrations/002_alerts_and_clock_drift.sql"
         )),
         M::up(include_str!("sqlite/migrations/003_web_pages.sql")),
+        M::up(include_str!(
+            "sqlite/migrations/004_returns_by_original.sql"
+        )),
     ])
 }
 
@@ -282,6 +285,14 @@ impl Database for SqliteDatabase {
 
     fn stats_facts(&self, merchant: MerchantId) -> DbFuture<'_, StatsFacts> {
         Box::pin(self.read(move |tx| records::stats_facts(tx, merchant)))
+    }
+
+    fn sale_with_returns(
+        &self,
+        merchant: MerchantId,
+        sale: SaleKey,
+    ) -> DbFuture<'_, Option<SaleWithReturns>> {
+        Box::pin(self.read(move |tx| records::sale_with_returns(tx, merchant, sale)))
     }
 }
 

@@ -15,5 +15,6 @@ mod oversight;
 mod protocol;
 mod restart;
 mod rulesets;
+mod sales;
 mod stats;
 mod web;

@@ -535,3 +535,110 @@ async fn points_paid_and_a_return_in_two_parts_settle_at_hq_to_the_point() -> an
     agent.stop().await?;
     Ok(())
 }
+
+/// A sale at one till comes back at another: the second till fetches the
+/// signed sale and the returns stored of it from the server, so no till
+/// gives back more than was sold, and keeps them, so the rest comes back
+/// there even with the server down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_comes_back_at_another_till_even_offline_and_never_twice() -> anyhow::Result<()> {
+    use shared::ids::Sku;
+    use shared::money::Quantity;
+    use shared::wire::till::{OriginalSale, ReturnItem, ReturnRequest};
+
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let mut server = server;
+    let admin = server.admin();
+    let chain = create_chain(&admin).await?;
+    let mut seller = agent_for(&server, chain.stores[0].id, &tmp.path().join("a")).await?;
+    let mut other = agent_for(&server, chain.stores[1].id, &tmp.path().join("b")).await?;
+    for agent in [&seller, &other] {
+        agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
+        agent
+            .wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
+            .await?;
+    }
+    let ivan = &chain.customers[1];
+    let card = AttachCustomer::Card(ivan.card_number.to_string());
+    let points_before = admin.customer_view(ivan.id).await?.points_balance;
+
+    // Three bars of chocolate and 16 kg of coffee at the first till.
+    let check = seller.till.open().await?;
+    seller.till.attach(check.id, &card).await?;
+    seller
+        .till
+        .add_line(check.id, &line_json(&CATALOG[8], 3))
+        .await?;
+    seller
+        .till
+        .add_line(check.id, &line_json(&CATALOG[5], 16))
+        .await?;
+    let sale = seller.till.commit(check.id).await?;
+    assert!(sale.pricing.points_earned > 0);
+    seller.wait_synced(WAIT).await?;
+    let seller_id = seller.till.status().await?.register_id;
+    let chocolate = Sku::parse(CATALOG[8].sku)?;
+    let bars = |n: i64| -> anyhow::Result<ReturnRequest> {
+        Ok(ReturnRequest {
+            original: OriginalSale::Seq {
+                register_id: seller_id,
+                seq: sale.seq,
+            },
+            lines: vec![ReturnItem {
+                line_no: None,
+                sku: Some(chocolate.clone()),
+                quantity: Quantity::from_units(n)?,
+            }],
+        })
+    };
+
+    // One bar back at the other till, which never saw the sale.
+    let first = other.till.return_items(&bars(1)?).await?;
+    assert_eq!(first.original_record_id, sale.record_id);
+    other.wait_synced(WAIT).await?;
+
+    // The seller's till learns of it: three more bars are too many.
+    let too_many = seller.till.return_items(&bars(3)?).await;
+    expect_status(too_many, StatusCode::UNPROCESSABLE_ENTITY)?;
+    let second = seller.till.return_items(&bars(1)?).await?;
+    seller.wait_synced(WAIT).await?;
+
+    // With the server down, the coffee comes back at the other till from
+    // the sale it keeps.
+    server.stop().await?;
+    let coffee = other
+        .till
+        .return_items(&ReturnRequest {
+            original: OriginalSale::Record {
+                record_id: sale.record_id,
+            },
+            lines: vec![ReturnItem {
+                line_no: Some(1),
+                sku: None,
+                quantity: Quantity::from_units(16)?,
+            }],
+        })
+        .await?;
+    server.restart().await?;
+    other.wait_synced(WAIT).await?;
+
+    // HQ: refunds and points settle to the kopeck and the point.
+    let refunds = first.refund.minor() + second.refund.minor() + coffee.refund.minor();
+    let view = admin.customer_view(ivan.id).await?;
+    let clawed = first.points_clawed_back + second.points_clawed_back + coffee.points_clawed_back;
+    assert_eq!(
+        view.points_balance,
+        points_before + sale.pricing.points_earned - clawed
+    );
+    let bar_left =
+        sale.pricing.lines[0].total.minor() - first.refund.minor() - second.refund.minor();
+    assert!(bar_left > 0, "one bar is still sold");
+    assert_eq!(refunds + bar_left, sale.pricing.total.minor());
+    let stats = admin.stats(chain.merchant_id()).await?;
+    assert_eq!((stats.totals.checks, stats.totals.returns), (1, 3));
+    assert_eq!(kopecks(stats.totals.revenue), bar_left);
+    seller.stop().await?;
+    other.stop().await?;
+    Ok(())
+}

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rusqlite::Row;
 use rusqlite::types::Type;
-use shared::crypto::Hash256;
+use shared::crypto::{Hash256, Signature};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -83,6 +83,12 @@ pub(super) fn opt_date(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Nai
             .map_err(|e| conversion(idx, Type::Text, e))
     })
     .transpose()
+}
+
+/// Reads an Ed25519 signature stored as 64 bytes.
+pub(super) fn signature(row: &Row<'_>, idx: usize) -> rusqlite::Result<Signature> {
+    let raw: Vec<u8> = row.get(idx)?;
+    Signature::from_slice(&raw).map_err(|e| conversion(idx, Type::Blob, e))
 }
 
 /// Reads a SHA-256 hash stored as 32 bytes.

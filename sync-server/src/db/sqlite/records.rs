@@ -5,20 +5,22 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension as _, Transaction, params};
-use shared::crypto::Hash256;
+use rusqlite::{OptionalExtension as _, Row, Transaction, params};
+use shared::crypto::{Hash256, PublicKey};
 use shared::identity::Gender;
 use shared::ids::{CustomerId, MerchantId, PromotionId, RegisterId, Seq};
 use shared::pricing::RuleRef;
-use shared::record::RecordKind;
+use shared::record::{RecordKind, SignedRecord};
+use shared::wire::sync::{SaleWithReturns, StoredRecord};
 
 use super::alerts::raise;
 use super::catalog::merchant_currency;
-use super::columns::{hash, int, opt_date, opt_int, parsed, text, time, time_text};
+use super::columns::{hash, int, opt_date, opt_int, parsed, signature, text, time, time_text};
 use super::customers::mark_changed;
 use crate::alerts::NewAlert;
 use crate::db::{
-    CheckFact, CheckKind, CustomerFact, DbError, PromotionUseFact, RecordKey, StatsFacts, StoreFact,
+    CheckFact, CheckKind, CustomerFact, DbError, PromotionUseFact, RecordKey, SaleKey, StatsFacts,
+    StoreFact,
 };
 use crate::drift::ClockDrift;
 use crate::ingest::{
@@ -391,4 +393,58 @@ fn check_kind(code: &str) -> Result<CheckKind, String> {
         "return" => Ok(CheckKind::Return),
         other => Err(format!("unknown record kind {other:?}")),
     }
+}
+
+/// A sale of `merchant` and the returns stored of it, each with the key of
+/// the register that signed it.
+pub(super) fn sale_with_returns(
+    tx: &Transaction<'_>,
+    merchant: MerchantId,
+    key: SaleKey,
+) -> Result<Option<SaleWithReturns>, DbError> {
+    const COLUMNS: &str =
+        "SELECT r.register_id, r.seq, r.body, r.signature, g.public_key, r.record_id
+         FROM records r JOIN registers g ON g.id = r.register_id";
+    let row = |row: &Row<'_>| -> rusqlite::Result<(StoredRecord, String)> {
+        let body: Vec<u8> = row.get(2)?;
+        Ok((
+            StoredRecord {
+                record: SignedRecord {
+                    register_id: int(row, 0)?,
+                    seq: int(row, 1)?,
+                    body: shared::crypto::to_base64(&body),
+                    signature: signature(row, 3)?,
+                },
+                public_key: parsed(row, 4, PublicKey::from_base64)?,
+            },
+            row.get(5)?,
+        ))
+    };
+    let sale = match key {
+        SaleKey::Seq(register, seq) => tx
+            .prepare_cached(&format!(
+                "{COLUMNS} WHERE r.merchant_id = ?1 AND r.kind = 'sale'
+                   AND r.register_id = ?2 AND r.seq = ?3"
+            ))?
+            .query_row(params![merchant.get(), register.get(), seq.get()], row)
+            .optional()?,
+        SaleKey::Record(id) => tx
+            .prepare_cached(&format!(
+                "{COLUMNS} WHERE r.merchant_id = ?1 AND r.kind = 'sale' AND r.record_id = ?2"
+            ))?
+            .query_row(params![merchant.get(), id.to_string()], row)
+            .optional()?,
+    };
+    let Some((sale, record_id)) = sale else {
+        return Ok(None);
+    };
+    let returns = tx
+        .prepare_cached(&format!(
+            "{COLUMNS} WHERE r.original_record_id = ?1 AND r.merchant_id = ?2
+             ORDER BY r.register_id, r.seq"
+        ))?
+        .query_map(params![record_id, merchant.get()], row)?
+        .map(|r| r.map(|(stored, _)| stored))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(SaleWithReturns { sale, returns }))
 }

@@ -1,0 +1,52 @@
+//! `GET /api/v1/sales`: a sale of the register's merchant with the returns
+//! stored of it, so a till can take a return of a sale made at another
+//! till, or one pruned from its own outbox, and never give back more than
+//! was sold across all of them.
+
+use axum::extract::State;
+use serde::Deserialize;
+use shared::ids::{RegisterId, Seq};
+use shared::wire::sync::SaleWithReturns;
+use uuid::Uuid;
+
+use super::extract::{Json, Query};
+use crate::auth::AuthenticatedRegister;
+use crate::db::SaleKey;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Names the sale: `register_id` and `seq`, or `record_id`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SaleQuery {
+    register_id: Option<RegisterId>,
+    seq: Option<Seq>,
+    record_id: Option<Uuid>,
+}
+
+impl SaleQuery {
+    fn key(&self) -> Result<SaleKey, ApiError> {
+        match (self.register_id, self.seq, self.record_id) {
+            (Some(register), Some(seq), None) => Ok(SaleKey::Seq(register, seq)),
+            (None, None, Some(id)) => Ok(SaleKey::Record(id)),
+            _ => Err(ApiError::bad_request(
+                "bad_query",
+                "name the sale by register_id and seq, or by record_id",
+            )),
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(register_id = %register.0.register_id))]
+pub(crate) async fn sale_with_returns(
+    State(state): State<AppState>,
+    register: AuthenticatedRegister,
+    Query(query): Query<SaleQuery>,
+) -> Result<Json<SaleWithReturns>, ApiError> {
+    let key = query.key()?;
+    state
+        .db
+        .sale_with_returns(register.0.merchant_id, key)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("no such sale of this merchant is stored"))
+}
