@@ -234,6 +234,21 @@ impl Agent {
             .await
     }
 
+    /// Identifies the check's customer (`{"card": …}`, `{"token": …}`, …).
+    async fn attach(&self, check: &str, who: Value) -> (StatusCode, Value) {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/v1/checks/{check}/customer"),
+            Some(who),
+        )
+        .await
+    }
+
+    /// Commits the check; returns the reply.
+    async fn commit(&self, check: &str) -> (StatusCode, Value) {
+        self.post(&format!("/v1/checks/{check}/commit"), None).await
+    }
+
     /// Opens a check with one line and commits it; returns the seq.
     async fn sell(&self, sku: &str, price: i64) -> i64 {
         let check = self.open_check().await;
@@ -313,15 +328,11 @@ async fn a_check_is_built_priced_and_committed_once() {
     assert_eq!(view["pricing"]["total"], 17980);
     assert_eq!(view["ruleset_version"], Value::Null);
 
-    let (status, committed) = agent
-        .post(&format!("/v1/checks/{check}/commit"), None)
-        .await;
+    let (status, committed) = agent.commit(&check).await;
     assert_eq!(status, StatusCode::CREATED, "{committed}");
     assert_eq!(committed["seq"], 1);
     assert_eq!(committed["pricing"]["total"], 17980);
-    let (status, body) = agent
-        .post(&format!("/v1/checks/{check}/commit"), None)
-        .await;
+    let (status, body) = agent.commit(&check).await;
     assert_eq!(
         (status, error_code(&body)),
         (StatusCode::NOT_FOUND, "check_not_found")
@@ -337,9 +348,7 @@ async fn a_check_is_built_priced_and_committed_once() {
         .post(&format!("/v1/checks/{cancelled}/cancel"), None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = agent
-        .post(&format!("/v1/checks/{cancelled}/commit"), None)
-        .await;
+    let (status, _) = agent.commit(&cancelled).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let status = agent.status().await;
@@ -420,9 +429,7 @@ async fn bad_input_gets_a_clear_error_body_and_never_a_panic() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let (status, body) = agent
-        .post(&format!("/v1/checks/{check}/commit"), None)
-        .await;
+    let (status, body) = agent.commit(&check).await;
     assert_eq!(
         (status, error_code(&body)),
         (StatusCode::UNPROCESSABLE_ENTITY, "empty_check")
@@ -500,19 +507,11 @@ async fn a_valid_token_identifies_even_an_uncached_customer_until_it_expires() {
     let agent = Agent::start(register.config(&unreachable_url())).await;
     let check = agent.open_check().await;
     agent.add_line(&check, "4601", json!(1), 5000).await;
-    let (status, view) = agent
-        .call(
-            reqwest::Method::PUT,
-            &format!("/v1/checks/{check}/customer"),
-            Some(json!({ "token": token })),
-        )
-        .await;
+    let (status, view) = agent.attach(&check, json!({ "token": token })).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["customer"]["name"], "Customer #42");
     assert_eq!(view["customer"]["identified_by"], "token");
-    let (status, _) = agent
-        .post(&format!("/v1/checks/{check}/commit"), None)
-        .await;
+    let (status, _) = agent.commit(&check).await;
     assert_eq!(status, StatusCode::CREATED);
     agent.stop().await;
     let records = register.verified_outbox();
@@ -521,13 +520,7 @@ async fn a_valid_token_identifies_even_an_uncached_customer_until_it_expires() {
     let later = Arc::new(FixedClock(now + chrono::TimeDelta::hours(1)));
     let agent = Agent::start_with_clock(register.config(&unreachable_url()), later).await;
     let check = agent.open_check().await;
-    let (status, body) = agent
-        .call(
-            reqwest::Method::PUT,
-            &format!("/v1/checks/{check}/customer"),
-            Some(json!({ "token": token })),
-        )
-        .await;
+    let (status, body) = agent.attach(&check, json!({ "token": token })).await;
     assert_eq!(
         (status, error_code(&body)),
         (StatusCode::UNPROCESSABLE_ENTITY, "token_rejected")
@@ -1238,29 +1231,15 @@ async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
     let card = json!({"card": Ean13::card_for(id).as_str()});
     let check = agent.open_check().await;
     agent.add_line(&check, "4601", json!(2), 10_000).await;
-    agent
-        .call(
-            reqwest::Method::PUT,
-            &format!("/v1/checks/{check}/customer"),
-            Some(card.clone()),
-        )
-        .await;
-    let (status, committed) = agent
-        .post(&format!("/v1/checks/{check}/commit"), None)
-        .await;
+    agent.attach(&check, card.clone()).await;
+    let (status, committed) = agent.commit(&check).await;
     assert_eq!(status, StatusCode::CREATED, "{committed}");
     assert_eq!(committed["pricing"]["points_earned"], 2);
     let seq = committed["seq"].as_i64().unwrap();
 
     let standing = || async {
         let check = agent.open_check().await;
-        let (_, view) = agent
-            .call(
-                reqwest::Method::PUT,
-                &format!("/v1/checks/{check}/customer"),
-                Some(card.clone()),
-            )
-            .await;
+        let (_, view) = agent.attach(&check, card.clone()).await;
         agent
             .post(&format!("/v1/checks/{check}/cancel"), None)
             .await;
@@ -1306,20 +1285,7 @@ async fn coupons_points_and_returns_work_offline_from_the_outbox() {
     {
         let mut fake = fake.lock().unwrap();
         fake.ruleset = Some(loyalty_release(1).seal(&server_key()).unwrap());
-        fake.customers = vec![CustomerSnapshot {
-            id,
-            name: "Анна".into(),
-            card_number: Ean13::card_for(id),
-            phone: None,
-            lifetime_spend: Money::from_minor(100_000).unwrap(),
-            points_balance: 300,
-            tokens_valid_after: None,
-            gender: shared::identity::Gender::Female,
-            birth_date: None,
-            purchases: Some(4),
-            tags: vec![],
-            promotion_uses: Default::default(),
-        }];
+        fake.customers = vec![anna(id, "Анна", 300)];
     }
     let url = fake_server(Arc::clone(&fake)).await;
     let agent = Agent::start(register.config(&url)).await;
@@ -1373,13 +1339,7 @@ async fn coupons_points_and_returns_work_offline_from_the_outbox() {
     // The coupon is used up for this customer on this till.
     let again = agent.open_check().await;
     agent.add_line(&again, "4601", json!(1), 10_000).await;
-    agent
-        .call(
-            reqwest::Method::PUT,
-            &format!("/v1/checks/{again}/customer"),
-            Some(card.clone()),
-        )
-        .await;
+    agent.attach(&again, card.clone()).await;
     let (_, view) = agent
         .post(
             &format!("/v1/checks/{again}/coupons"),
@@ -1446,13 +1406,7 @@ async fn coupons_points_and_returns_work_offline_from_the_outbox() {
     // Everything back: the balance and the coupon's use are restored.
     let last = agent.open_check().await;
     agent.add_line(&last, "4601", json!(1), 10_000).await;
-    agent
-        .call(
-            reqwest::Method::PUT,
-            &format!("/v1/checks/{last}/customer"),
-            Some(card),
-        )
-        .await;
+    agent.attach(&last, card).await;
     let (_, view) = agent
         .call(
             reqwest::Method::PUT,
