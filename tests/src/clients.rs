@@ -280,6 +280,25 @@ impl TillClient {
         self.send(Method::POST, "/v1/checks", None::<&()>).await
     }
 
+    /// Opens a check for `customer` (if any) with `lines` of the catalogue
+    /// (product, quantity).
+    pub async fn open_with(
+        &self,
+        customer: Option<&AttachCustomer>,
+        lines: &[(&crate::scenario::Product, u32)],
+    ) -> anyhow::Result<CheckView> {
+        let mut view = self.open().await?;
+        if let Some(customer) = customer {
+            view = self.attach(view.id, customer).await?;
+        }
+        for (product, quantity) in lines {
+            view = self
+                .add_line(view.id, &crate::scenario::line_json(product, *quantity))
+                .await?;
+        }
+        Ok(view)
+    }
+
     /// The check as it stands.
     pub async fn check(&self, id: Uuid) -> anyhow::Result<CheckView> {
         self.send(Method::GET, &format!("/v1/checks/{id}"), None::<&()>)

@@ -47,14 +47,10 @@ async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck
     let anna = &chain.customers[0];
 
     // A first purchase by phone number lifts Anna from Bronze to Silver.
-    let check = agent.till.open().await?;
-    agent
+    let by_phone = AttachCustomer::Phone("8 916 000-00-01".into());
+    let check = agent
         .till
-        .attach(check.id, &AttachCustomer::Phone("8 916 000-00-01".into()))
-        .await?;
-    agent
-        .till
-        .add_line(check.id, &line_json(&CATALOG[5], 16))
+        .open_with(Some(&by_phone), &[(&CATALOG[5], 16)])
         .await?;
     let first = agent.till.commit(check.id).await?;
     assert_eq!(
@@ -66,14 +62,9 @@ async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck
 
     // The cashier scans Anna's phone: the token arrives through the pty.
     let mut events = EventStream::connect(agent.till.base()).await?;
-    let check = agent.till.open().await?;
-    agent
+    let check = agent
         .till
-        .add_line(check.id, &line_json(&CATALOG[0], 2))
-        .await?;
-    agent
-        .till
-        .add_line(check.id, &line_json(&CATALOG[3], 1))
+        .open_with(None, &[(&CATALOG[0], 2), (&CATALOG[3], 1)])
         .await?;
     let token = admin.customer_token(anna.id).await?;
     agent.scanner().scan(&token.token)?;
@@ -158,11 +149,7 @@ async fn a_published_promotion_reaches_the_running_agent_and_prices_the_next_che
     agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
     let mut events = EventStream::connect(agent.till.base()).await?;
 
-    let check = agent.till.open().await?;
-    agent
-        .till
-        .add_line(check.id, &line_json(&CATALOG[3], 2))
-        .await?;
+    let check = agent.till.open_with(None, &[(&CATALOG[3], 2)]).await?;
     let before = agent.till.price(check.id).await?;
     assert_eq!(kopecks(before.pricing.discount), 0);
     assert_eq!(before.ruleset_version, Some(RulesetVersion::new(1)?));
@@ -439,25 +426,17 @@ async fn points_paid_and_a_return_in_two_parts_settle_at_hq_to_the_point() -> an
     let card = AttachCustomer::Card(ivan.card_number.to_string());
 
     // 16 kg of coffee earn 207 points.
-    let check = agent.till.open().await?;
-    agent.till.attach(check.id, &card).await?;
-    agent
+    let check = agent
         .till
-        .add_line(check.id, &line_json(&CATALOG[5], 16))
+        .open_with(Some(&card), &[(&CATALOG[5], 16)])
         .await?;
     let first = agent.till.commit(check.id).await?;
     assert_eq!(first.pricing.points_earned, 207);
 
     // Ivan (now Silver) pays 150 of them on chocolate and milk.
-    let check = agent.till.open().await?;
-    agent.till.attach(check.id, &card).await?;
-    agent
+    let check = agent
         .till
-        .add_line(check.id, &line_json(&CATALOG[8], 3))
-        .await?;
-    agent
-        .till
-        .add_line(check.id, &line_json(&CATALOG[0], 2))
+        .open_with(Some(&card), &[(&CATALOG[8], 3), (&CATALOG[0], 2)])
         .await?;
     let view = agent.till.redeem(check.id, 150).await?;
     assert_eq!(view.customer.as_ref().map(|c| c.points_balance), Some(207));
@@ -564,15 +543,9 @@ async fn a_sale_comes_back_at_another_till_even_offline_and_never_twice() -> any
     let points_before = admin.customer_view(ivan.id).await?.points_balance;
 
     // Three bars of chocolate and 16 kg of coffee at the first till.
-    let check = seller.till.open().await?;
-    seller.till.attach(check.id, &card).await?;
-    seller
+    let check = seller
         .till
-        .add_line(check.id, &line_json(&CATALOG[8], 3))
-        .await?;
-    seller
-        .till
-        .add_line(check.id, &line_json(&CATALOG[5], 16))
+        .open_with(Some(&card), &[(&CATALOG[8], 3), (&CATALOG[5], 16)])
         .await?;
     let sale = seller.till.commit(check.id).await?;
     assert!(sale.pricing.points_earned > 0);
