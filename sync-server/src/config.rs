@@ -50,6 +50,28 @@ pub struct Settings {
     /// How far a register's clock may drift before HQ is alerted.
     #[serde(default)]
     pub clock: ClockSettings,
+    /// Limits of the public web forms.
+    #[serde(default)]
+    pub web: WebSettings,
+}
+
+/// Attempts per client address at the public forms (see `web::throttle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    /// HQ sign-in attempts per minute (also the burst).
+    pub sign_in_attempts_per_minute: u32,
+    /// Customer sign-ups per hour (also the burst).
+    pub sign_ups_per_hour: u32,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            sign_in_attempts_per_minute: 10,
+            sign_ups_per_hour: 30,
+        }
+    }
 }
 
 /// How long a long-poll may be held.

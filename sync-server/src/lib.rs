@@ -82,7 +82,8 @@ pub async fn serve(
         "sync-server listening"
     );
     let stopping = state.clone();
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("sync-server stopping");

@@ -44,6 +44,7 @@ pub struct AppState {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) notifier: Arc<Notifier>,
     pub(crate) ingest_admission: Arc<IngestAdmission>,
+    pub(crate) throttle: Arc<crate::web::throttle::Throttle>,
 }
 
 impl AppState {
@@ -56,6 +57,7 @@ impl AppState {
     ) -> Self {
         AppState {
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
+            throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
             settings: Arc::new(settings),
             db,
             signing_key: Arc::new(signing_key),

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use askama::Template;
-use axum::http::header::LOCATION;
+use axum::http::header::{LOCATION, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -32,6 +32,13 @@ pub enum PageError {
     /// The request could not be read; the message is safe to show.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// The client's address used its allowance of attempts at a public
+    /// form (see [`crate::web::throttle`]).
+    #[error("too many attempts")]
+    TooManyAttempts {
+        /// How long until the next attempt is taken.
+        retry_after: std::time::Duration,
+    },
     /// Something failed inside; already logged.
     #[error("internal error")]
     Internal,
@@ -75,6 +82,20 @@ impl IntoResponse for PageError {
         }
         let (status, title, message) = match self {
             PageError::SignInRequired { return_to } => return sign_in_redirect(return_to),
+            PageError::TooManyAttempts { retry_after } => {
+                let page = ErrorPage {
+                    title: "Слишком много попыток",
+                    message: "С этого адреса было слишком много попыток. Подождите и попробуйте снова.",
+                };
+                let mut response = match page.render() {
+                    Ok(html) => (StatusCode::TOO_MANY_REQUESTS, Html(html)).into_response(),
+                    Err(_) => StatusCode::TOO_MANY_REQUESTS.into_response(),
+                };
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+                return response;
+            }
             PageError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Страница не найдена",

@@ -22,6 +22,7 @@ use crate::web::extract::{Form, Path, Query};
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
 use crate::web::setup::{discount, is_running, period};
+use crate::web::throttle::{ClientAddr, Door};
 use crate::web::{format, links};
 
 /// The longest name accepted.
@@ -118,9 +119,11 @@ pub async fn submit(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
     headers: HeaderMap,
+    client: ClientAddr,
     Form(form): Form<JoinForm>,
 ) -> Result<Response, PageError> {
     require_same_origin(&headers, &state.settings)?;
+    state.throttle.attempt(Door::SignUp, client)?;
     state.db.merchant(merchant).await?;
     let today = state.clock.now().date_naive();
     let new = match parse(&form, today) {

@@ -18,6 +18,7 @@ use crate::web::error::PageError;
 use crate::web::extract::{Form, Query};
 use crate::web::layout::HqHeader;
 use crate::web::session::{self, CsrfProtected, HqSession, ProtectedForm};
+use crate::web::throttle::{ClientAddr, Door};
 
 #[derive(Template)]
 #[template(path = "hq/login.html")]
@@ -87,8 +88,10 @@ pub struct SignIn {
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     Form(form): Form<SignIn>,
 ) -> Result<Response, PageError> {
+    state.throttle.attempt(Door::SignIn, client)?;
     let expected = hash_secret(state.settings.admin_token.expose_secret());
     let matches: bool = hash_secret(&form.token).0.ct_eq(&expected.0).into();
     let next = return_path(&form.next).unwrap_or("/hq").to_owned();

@@ -46,6 +46,7 @@ mod secrets;
 mod security;
 mod session;
 mod setup;
+pub(crate) mod throttle;
 
 use axum::Router;
 use axum::middleware;

@@ -24,7 +24,9 @@ use shared::wire::sync::{EnrollRequest, EnrollResponse};
 use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 use sync_server::Settings;
 use sync_server::clock::ManualClock;
-use sync_server::config::{ClockSettings, IngestSettings, LongPollSettings, TokenSettings};
+use sync_server::config::{
+    ClockSettings, IngestSettings, LongPollSettings, TokenSettings, WebSettings,
+};
 use sync_server::wire::{Alert, RegisterView};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -44,6 +46,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         tokens: TokenSettings::default(),
         ingest: IngestSettings::default(),
         clock: ClockSettings::default(),
+        web: WebSettings::default(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Signing in to HQ, sessions, form tokens and error pages.
 
 use reqwest::StatusCode;
-use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, SET_COOKIE};
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, RETRY_AFTER, SET_COOKIE};
 use shared::crypto::sha256;
 
 use super::{Hq, input_value, location, no_redirects};
@@ -245,4 +245,78 @@ async fn a_merchant_is_created_from_the_merchants_page() {
     assert_eq!(location(&created), "/hq/merchants/1/setup");
     let (_, page) = hq.get("/hq").await;
     assert!(page.contains("Ромашка"));
+}
+
+/// Guessing the admin token, or filling the customer list, from one
+/// address meets 429 with `Retry-After` once the address used its
+/// allowance; while refused, even the right token is not compared.
+#[tokio::test]
+async fn sign_ins_and_sign_ups_from_one_address_are_limited() {
+    let server = TestServer::spawn_with(|settings| {
+        settings.web.sign_in_attempts_per_minute = 3;
+        settings.web.sign_ups_per_hour = 2;
+    })
+    .await;
+    let http = no_redirects();
+    let sign_in = |token: &'static str| {
+        http.post(format!("{}/hq/login", server.base))
+            .form(&[("token", token), ("next", "/hq")])
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            sign_in("a guess").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let refused = sign_in(ADMIN_TOKEN).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().get(SET_COOKIE).is_none());
+    let wait: u64 = refused.headers()[RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Слишком много попыток")
+    );
+
+    let merchant = server.merchant("Ромашка").await;
+    let join = format!("{}/join/{}", server.base, merchant.id);
+    let sign_up = |name: &'static str| {
+        http.post(&join)
+            .form(&[
+                ("name", name),
+                ("email", "x@example.com"),
+                ("consent", "on"),
+            ])
+            .send()
+    };
+    assert_eq!(
+        sign_up("Вера").await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        sign_up("Вера").await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        sign_up("Вера").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let (stored, _) = server
+        .admin(reqwest::Method::GET, "/api/v1/admin/customers/2", None)
+        .await;
+    let (not_stored, _) = server
+        .admin(reqwest::Method::GET, "/api/v1/admin/customers/3", None)
+        .await;
+    assert_eq!(
+        (stored, not_stored),
+        (StatusCode::OK, StatusCode::NOT_FOUND)
+    );
 }
