@@ -11,7 +11,9 @@
 //!   closed. The server has committed by then (it answers after its
 //!   transaction), so the register must replay a batch the server stored.
 //! - **chaos** ([`Chaos`]): chunks are delayed, connections cut at random,
-//!   and replies truncated mid-way, from a seeded generator.
+//!   replies truncated mid-way, and whole uploads delivered twice (the
+//!   copy on a connection of its own, its reply thrown away), from a
+//!   seeded generator.
 //! - **down** ([`FaultProxy::set_down`]): new connections are refused and
 //!   open ones closed, like a cable pulled.
 
@@ -39,6 +41,8 @@ pub struct Chaos {
     pub cut_per_mille: u64,
     /// Per thousand replies, how many are truncated mid-way.
     pub truncate_per_mille: u64,
+    /// Per thousand uploads, how many the server receives a second time.
+    pub duplicate_per_mille: u64,
     /// The generator's seed.
     pub seed: u64,
 }
@@ -50,6 +54,7 @@ struct Shared {
     dropped: AtomicUsize,
     cuts: AtomicUsize,
     truncated: AtomicUsize,
+    duplicated: AtomicUsize,
     statuses: Mutex<BTreeMap<u16, usize>>,
     chaos: Mutex<Option<Chaos>>,
     rng: AtomicU64,
@@ -83,6 +88,8 @@ pub struct ProxyCounts {
     pub cuts: usize,
     /// Replies truncated by chaos.
     pub truncated: usize,
+    /// Uploads delivered twice by chaos.
+    pub duplicated: usize,
     /// Statuses of upload replies passed on.
     pub upload_statuses: BTreeMap<u16, usize>,
 }
@@ -159,6 +166,7 @@ impl FaultProxy {
             dropped_replies: s.dropped.load(Ordering::SeqCst),
             cuts: s.cuts.load(Ordering::SeqCst),
             truncated: s.truncated.load(Ordering::SeqCst),
+            duplicated: s.duplicated.load(Ordering::SeqCst),
             upload_statuses: s
                 .statuses
                 .lock()
@@ -201,7 +209,7 @@ async fn accept(
             };
             let _ = client.set_nodelay(true);
             let _ = server.set_nodelay(true);
-            connection(client, server, shared, stopped).await;
+            connection(client, server, upstream, shared, stopped).await;
         });
     }
 }
@@ -211,6 +219,7 @@ async fn accept(
 async fn connection(
     client: TcpStream,
     server: TcpStream,
+    upstream_addr: SocketAddr,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -222,6 +231,8 @@ async fn connection(
         let (shared, upload) = (Arc::clone(&shared), Arc::clone(&upload));
         async move {
             let mut buf = vec![0u8; 64 * 1024];
+            // The upload being passed on, kept whole to deliver it twice.
+            let mut copy: Option<Vec<u8>> = None;
             loop {
                 let n = match client_read.read(&mut buf).await {
                     Ok(0) | Err(_) => return,
@@ -231,8 +242,22 @@ async fn connection(
                 if METHODS.iter().any(|m| chunk.starts_with(m)) {
                     let is_upload = chunk.starts_with(UPLOAD_LINE);
                     upload.store(is_upload, Ordering::SeqCst);
+                    copy = None;
                     if is_upload {
                         shared.uploads.fetch_add(1, Ordering::SeqCst);
+                        let twice = shared
+                            .chaos()
+                            .is_some_and(|c| shared.below(1000) < c.duplicate_per_mille);
+                        copy = twice.then(Vec::new);
+                    }
+                }
+                if let Some(request) = copy.as_mut() {
+                    request.extend_from_slice(chunk);
+                    if request_complete(request) {
+                        let request = std::mem::take(request);
+                        copy = None;
+                        shared.duplicated.fetch_add(1, Ordering::SeqCst);
+                        tokio::spawn(deliver_again(upstream_addr, request));
                     }
                 }
                 if shared.down.load(Ordering::SeqCst) || !chaos_pause(&shared).await {
@@ -311,6 +336,33 @@ async fn chaos_pause(shared: &Shared) -> bool {
     true
 }
 
+/// Whether `request` holds its headers and the whole body they announce.
+fn request_complete(request: &[u8]) -> bool {
+    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let headers = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+    let length = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    request.len() >= end + 4 + length
+}
+
+/// Sends a copy of a whole request on a connection of its own and reads
+/// the reply to its end, throwing it away.
+async fn deliver_again(upstream: SocketAddr, request: Vec<u8>) {
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    if server.write_all(&request).await.is_ok() {
+        let _ = server.shutdown().await;
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), server.read_to_end(&mut sink)).await;
+    }
+}
+
 /// The status of a reply chunk that starts with its status line.
 fn reply_status(chunk: &[u8]) -> Option<u16> {
     let rest = chunk.strip_prefix(REPLY_LINE)?;
@@ -328,5 +380,14 @@ mod tests {
             Some(429)
         );
         assert_eq!(reply_status(b"{\"a\":1}"), None);
+    }
+
+    #[test]
+    fn a_request_is_complete_with_the_body_its_headers_announce() {
+        let head = b"POST /api/v1/records HTTP/1.1\r\nContent-Length: 4\r\n\r\n";
+        assert!(!request_complete(&head[..20]));
+        assert!(!request_complete(&[&head[..], b"ab"].concat()));
+        assert!(request_complete(&[&head[..], b"abcd"].concat()));
+        assert!(request_complete(b"GET / HTTP/1.1\r\n\r\n"));
     }
 }

@@ -1,11 +1,14 @@
 //! Fault 13: a flaky network between the registers and the server delays
-//! every chunk, cuts connections and truncates replies at random. The
+//! every chunk, cuts connections, truncates replies and delivers uploads
+//! twice at random. The
 //! server's ledger ends equal to the union of the registers' outboxes, and
 //! no register mistakes the noise for a refusal.
 
 use std::time::Duration;
 
-use system_tests::harness::{LiteAgent, seed_outbox, sell, server_records, verify_outbox};
+use system_tests::harness::{
+    LiteAgent, Oversight, seed_outbox, sell, server_records, verify_outbox,
+};
 use system_tests::proxy::{Chaos, FaultProxy};
 use system_tests::scenario::CATALOG;
 
@@ -21,6 +24,7 @@ async fn through_a_flaky_network_the_ledger_equals_the_union_of_the_outboxes() -
         max_delay_ms: 20,
         cut_per_mille: 30,
         truncate_per_mille: 150,
+        duplicate_per_mille: 250,
         seed: 13,
     }));
     let mut agents = Vec::new();
@@ -49,6 +53,7 @@ async fn through_a_flaky_network_the_ledger_equals_the_union_of_the_outboxes() -
     proxy.set_chaos(None);
     let counts = proxy.counts();
     assert!(counts.cuts + counts.truncated > 0, "{counts:?}");
+    assert!(counts.duplicated > 0, "{counts:?}");
     let mut ledger_points = 0;
     for agent in &mut agents {
         agent.stop().await?;
@@ -62,6 +67,9 @@ async fn through_a_flaky_network_the_ledger_equals_the_union_of_the_outboxes() -
     }
     let customer = server.admin().customer_view(chain.customers[2].id).await?;
     assert_eq!(customer.points_balance, ledger_points);
+    // A batch delivered twice is the same bytes: stored once, no fork.
+    let oversight = Oversight::new(&server);
+    assert!(oversight.quarantine(chain.merchant_id()).await?.is_empty());
     eprintln!("flaky network: {counts:?}");
     Ok(())
 }
