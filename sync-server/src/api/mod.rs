@@ -120,8 +120,38 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// When a long-poll asking to `wait` seconds must answer: the request's
-/// wait, capped by the configured maximum (which is also the default).
+/// wait, capped by the configured maximum (which is also the default),
+/// less up to a tenth at random, so thousands of registers that connected
+/// together do not all come back in the same second.
 fn long_poll_deadline(state: &AppState, wait: Option<u64>) -> Instant {
     let max = state.settings.longpoll.max_wait_secs;
-    Instant::now() + Duration::from_secs(wait.unwrap_or(max).min(max))
+    let wait = Duration::from_secs(wait.unwrap_or(max).min(max));
+    Instant::now() + wait - jitter(wait / 10)
+}
+
+/// A duration in `0..=most`, at random (none without randomness).
+fn jitter(most: Duration) -> Duration {
+    use ring::rand::SecureRandom as _;
+    let mut buf = [0u8; 8];
+    let millis = u64::try_from(most.as_millis()).unwrap_or(u64::MAX);
+    match ring::rand::SystemRandom::new().fill(&mut buf) {
+        Ok(()) if millis > 0 => {
+            Duration::from_millis(u64::from_le_bytes(buf) % millis.saturating_add(1))
+        }
+        _ => Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_polls_end_within_a_tenth_before_their_wait() {
+        let most = Duration::from_secs(3);
+        let draws: Vec<Duration> = (0..200).map(|_| jitter(most)).collect();
+        assert!(draws.iter().all(|d| *d <= most));
+        assert!(draws.iter().any(|d| *d != draws[0]), "it varies");
+        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
+    }
 }
