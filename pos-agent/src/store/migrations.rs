@@ -119,9 +119,19 @@ CREATE TABLE returns (
 );
 ";
 
+/// Version 4: what the engine needs beyond spend and points: the last
+/// birthday bonus and the rolling-window spend as the server knows them,
+/// and the time of a pending record that gave the birthday bonus.
+const V4: &str = r"
+ALTER TABLE customers ADD COLUMN last_birthday_bonus TEXT;
+ALTER TABLE customers ADD COLUMN window_spend INTEGER;
+
+ALTER TABLE pending_effects ADD COLUMN birthday_bonus_at TEXT;
+";
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 #[cfg(test)]

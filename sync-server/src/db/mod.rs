@@ -109,6 +109,8 @@ pub struct EnrolledRegister {
     pub store_name: String,
     /// The store's time zone.
     pub store_timezone: String,
+    /// The brand the store trades under.
+    pub store_brand: Option<shared::ids::BrandId>,
     /// The merchant's currency.
     pub currency: Currency,
 }

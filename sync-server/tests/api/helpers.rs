@@ -457,6 +457,8 @@ impl Till {
             points_earned: p.points_earned,
             points_redeemed: p.points_redeemed,
             applied,
+            point_awards: vec![],
+            pricing_inputs: None,
         };
         let (signed, hash) = record.seal(&self.key).expect("seal");
         self.next_seq = self.next_seq.next();
