@@ -135,7 +135,7 @@ pub(crate) async fn changes(
         .poll_until(deadline, || async {
             let page = state
                 .db
-                .customer_changes(merchant, query.after, limit)
+                .customer_changes(merchant, query.after, limit, state.clock.now())
                 .await?;
             Ok::<_, ApiError>((!page.customers.is_empty()).then_some(page))
         })

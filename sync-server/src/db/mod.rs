@@ -7,6 +7,7 @@
 //! enrollment token, a fork in an upload) are values; [`DbError`] is for
 //! what went wrong with storage itself.
 
+pub mod reprice;
 mod sqlite;
 mod web;
 
@@ -287,8 +288,9 @@ pub struct PromotionUseFact {
 }
 
 /// The storage the server needs. Every write is one transaction. What only
-/// the browser pages need is in the [`WebStorage`] supertrait.
-pub trait Database: WebStorage + Send + Sync + 'static {
+/// the browser pages need is in the [`WebStorage`] supertrait, what the
+/// re-pricer needs in [`reprice::RepriceStorage`].
+pub trait Database: WebStorage + reprice::RepriceStorage + Send + Sync + 'static {
     /// Checks that storage answers.
     fn ping(&self) -> DbFuture<'_, ()>;
 
@@ -338,12 +340,14 @@ pub trait Database: WebStorage + Send + Sync + 'static {
         id: CustomerId,
         now: DateTime<Utc>,
     ) -> DbFuture<'_, MerchantId>;
-    /// Customers of a merchant changed after a cursor, in cursor order.
+    /// Customers of a merchant changed after a cursor, in cursor order;
+    /// `now` places the rolling tier window.
     fn customer_changes(
         &self,
         merchant: MerchantId,
         after: i64,
         limit: usize,
+        now: DateTime<Utc>,
     ) -> DbFuture<'_, CustomerDeltaPage>;
 
     /// Stores a verified batch of one register's records exactly once, in one
