@@ -541,10 +541,7 @@ mod tests {
             )]),
         });
         let (signed, _) = with.seal(&test_key(3)).unwrap();
-        assert_eq!(
-            signed.open(&test_key(3).public_key()).unwrap().record,
-            with
-        );
+        assert_eq!(signed.open(&test_key(3).public_key()).unwrap().record, with);
     }
 
     #[test]
@@ -574,7 +571,11 @@ mod tests {
         ctx.redeem_points = 4;
         let inputs = PricingInputs::capture(&ruleset, None, &ctx);
         assert_eq!(
-            inputs.usage.keys().map(PromotionId::as_str).collect::<Vec<_>>(),
+            inputs
+                .usage
+                .keys()
+                .map(PromotionId::as_str)
+                .collect::<Vec<_>>(),
             ["limited"]
         );
         let again = inputs.context(ctx.store, ctx.now, "UTC", None);

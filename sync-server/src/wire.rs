@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::crypto::Hash256;
 use shared::ids::{RegisterId, Seq};
-use uuid::Uuid;
 use shared::wire::admin::Register;
+use uuid::Uuid;
 
 pub use crate::alerts::AlertKind;
 

@@ -454,7 +454,9 @@ mod tests {
         )
         .unwrap();
         let phone = PhoneNumber::parse("+79161234567").unwrap();
-        let owner = find(&conn, CustomerKey::Phone(&phone), None).unwrap().unwrap();
+        let owner = find(&conn, CustomerKey::Phone(&phone), None)
+            .unwrap()
+            .unwrap();
         assert_eq!(owner.id.get(), 6);
         assert_eq!(count(&conn).unwrap(), 2);
     }
@@ -465,8 +467,12 @@ mod tests {
         let id = CustomerId::new(5).unwrap();
         apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
         let seq = commit_for(&mut conn, id, 500, 5);
-        let standing =
-            |conn: &Connection| find(conn, CustomerKey::Id(id), None).unwrap().unwrap().standing;
+        let standing = |conn: &Connection| {
+            find(conn, CustomerKey::Id(id), None)
+                .unwrap()
+                .unwrap()
+                .standing
+        };
         assert_eq!(standing(&conn).lifetime_spend.minor(), 1500);
         assert_eq!(standing(&conn).points_balance, 15);
 
@@ -533,7 +539,10 @@ mod tests {
     fn an_uncached_customer_stands_on_pending_effects_alone() {
         let (_dir, mut conn) = temp_db();
         let id = CustomerId::new(9).unwrap();
-        assert_eq!(uncached(&conn, id, None).unwrap().0, CustomerStanding::default());
+        assert_eq!(
+            uncached(&conn, id, None).unwrap().0,
+            CustomerStanding::default()
+        );
         commit_for(&mut conn, id, 300, 3);
         assert_eq!(uncached(&conn, id, None).unwrap().0.points_balance, 3);
     }

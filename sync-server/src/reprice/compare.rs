@@ -83,7 +83,11 @@ pub(crate) fn compare(till: &Figures, server: &Figures) -> Vec<MismatchedField> 
     field("subtotal".into(), till.subtotal, server.subtotal);
     field("discount".into(), till.discount, server.discount);
     field("total".into(), till.total, server.total);
-    field("points_earned".into(), till.points_earned, server.points_earned);
+    field(
+        "points_earned".into(),
+        till.points_earned,
+        server.points_earned,
+    );
     field(
         "points_redeemed".into(),
         till.points_redeemed,

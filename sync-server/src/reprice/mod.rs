@@ -115,7 +115,9 @@ impl Repricer {
             tracing::warn!(mismatched, "records priced differently by the server");
         }
         let n = candidates.len();
-        self.db.save_reprice(results, last, self.clock.now()).await?;
+        self.db
+            .save_reprice(results, last, self.clock.now())
+            .await?;
         tracing::debug!(records = n, cursor = last, "re-priced a batch");
         Ok(n)
     }
@@ -252,13 +254,8 @@ impl Repricer {
             wall_time: record.wall_time,
         };
         Ok(match return_record(&original, &earlier, &lines, header) {
-            Ok(computed) => outcome(compare(
-                &Figures::from(record),
-                &Figures::from(&computed),
-            )),
-            Err(e) => RepriceOutcome::Skipped(format!(
-                "cannot be computed from its original: {e}"
-            )),
+            Ok(computed) => outcome(compare(&Figures::from(record), &Figures::from(&computed))),
+            Err(e) => RepriceOutcome::Skipped(format!("cannot be computed from its original: {e}")),
         })
     }
 

@@ -19,7 +19,6 @@ use shared::money::{Currency, Money, round_half_up};
 use shared::wire::admin::{SalesFigures, SegmentSales, Stats};
 
 use crate::alerts::AlertKind;
-use crate::wire::{RepriceCounts, SkipCount};
 use crate::db::{AlertPage, OfferRating, RegisterStatus};
 use crate::state::AppState;
 use crate::stats::{DayRange, compute};
@@ -29,6 +28,7 @@ use crate::web::extract::{Path, Query};
 use crate::web::format;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
+use crate::wire::{RepriceCounts, SkipCount};
 
 /// Alerts shown on the dashboard, newest first.
 const ALERTS_SHOWN: usize = 20;

@@ -266,12 +266,18 @@ async fn the_snapshot_names_the_last_birthday_bonus_by_the_stores_local_date() {
     };
     let records = vec![
         till.record_edited(
-            Purchase::sale(1_000).by(anna.id).points(50, 0).at("2025-03-02T22:30:00Z"),
+            Purchase::sale(1_000)
+                .by(anna.id)
+                .points(50, 0)
+                .at("2025-03-02T22:30:00Z"),
             bonus,
         )
         .0,
         till.record_edited(
-            Purchase::sale(1_000).by(anna.id).points(50, 0).at("2026-03-02T22:30:00Z"),
+            Purchase::sale(1_000)
+                .by(anna.id)
+                .points(50, 0)
+                .at("2026-03-02T22:30:00Z"),
             bonus,
         )
         .0,
@@ -308,8 +314,12 @@ async fn the_snapshot_carries_the_spend_of_a_rolling_tier_window() {
     let records = vec![
         old.0,
         sale.0,
-        till.record(Purchase::refund(5_000, original).by(anna.id).made_at(days_ago(1)))
-            .0,
+        till.record(
+            Purchase::refund(5_000, original)
+                .by(anna.id)
+                .made_at(days_ago(1)),
+        )
+        .0,
     ];
     let (status, reply) = till.upload(&records).await;
     assert_eq!(status, StatusCode::OK, "{reply}");

@@ -89,7 +89,11 @@ async fn a_record_priced_right_matches_and_a_kopeck_off_is_flagged_with_its_fiel
         .find(|a| a.kind == AlertKind::PriceMismatch)
         .expect("a price mismatch alert");
     assert_eq!(alert.seq.map(|s| s.get()), Some(2));
-    assert!(alert.detail.contains("total till 9001 server 9000"), "{}", alert.detail);
+    assert!(
+        alert.detail.contains("total till 9001 server 9000"),
+        "{}",
+        alert.detail
+    );
 }
 
 #[tokio::test]
@@ -182,8 +186,7 @@ async fn returns_are_computed_again_from_their_original_and_a_restart_counts_not
     let first = return_record(&sale, &[], &[one(1_000)], header(&till)).expect("return");
     let first_signed = till.seal_next(first.clone());
     // The other two back, computed after the first, but a kopeck more refunded.
-    let mut second =
-        return_record(&sale, &[first], &[one(2_000)], header(&till)).expect("return");
+    let mut second = return_record(&sale, &[first], &[one(2_000)], header(&till)).expect("return");
     second.total = Money::from_minor(second.total.minor() - 1).expect("money");
     let second_signed = till.seal_next(second.clone());
     let (status, reply) = till

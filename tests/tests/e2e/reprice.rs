@@ -15,13 +15,13 @@ use shared::pricing::RuleRef;
 use shared::ruleset::{Apply, BirthdayBonus, Limits, Reward, TierBasis};
 use shared::wire::admin::NewCustomer;
 use shared::wire::till::{AttachCustomer, OriginalSale, ReturnItem, ReturnRequest};
+use sync_server::wire::RepriceReport;
 use system_tests::clients::AdminClient;
 use system_tests::scenario::{
     CATALOG, bread_promotion, chocolate_promotion, create_chain, dairy_promotion, line_json,
     programme,
 };
 use system_tests::system::TestServer;
-use sync_server::wire::RepriceReport;
 
 use super::{WAIT, agent_for};
 
@@ -175,7 +175,9 @@ async fn the_till_prices_with_its_brand_its_window_spend_and_the_last_birthday_b
     let admin = server.admin();
     let chain = create_chain(&admin).await?;
     let merchant = chain.merchant_id();
-    let brand = chain.stores[0].brand_id.expect("the chain's stores have a brand");
+    let brand = chain.stores[0]
+        .brand_id
+        .expect("the chain's stores have a brand");
 
     // Tiers by the last 30 days; a birthday bonus around the day; a
     // promotion for the chain's brand and one for another brand.
@@ -220,9 +222,18 @@ async fn the_till_prices_with_its_brand_its_window_spend_and_the_last_birthday_b
     // The brand: bread is 20 % off, chocolate (another brand's) is not.
     let check = first.till.open().await?;
     first.till.attach(check.id, &phone).await?;
-    first.till.add_line(check.id, &line_json(&CATALOG[3], 1)).await?;
-    first.till.add_line(check.id, &line_json(&CATALOG[8], 3)).await?;
-    first.till.add_line(check.id, &line_json(&CATALOG[5], 16)).await?;
+    first
+        .till
+        .add_line(check.id, &line_json(&CATALOG[3], 1))
+        .await?;
+    first
+        .till
+        .add_line(check.id, &line_json(&CATALOG[8], 3))
+        .await?;
+    first
+        .till
+        .add_line(check.id, &line_json(&CATALOG[5], 16))
+        .await?;
     let view = first.till.price(check.id).await?;
     let applied = |view: &shared::wire::till::CheckView, id: &PromotionId| {
         view.pricing
@@ -240,7 +251,10 @@ async fn the_till_prices_with_its_brand_its_window_spend_and_the_last_birthday_b
             .any(|p| p.rule == RuleRef::BirthdayBonus)
     };
     assert!(birthday(&view), "{view:?}");
-    assert_eq!(view.customer.as_ref().and_then(|c| c.tier.as_deref()), Some("Bronze"));
+    assert_eq!(
+        view.customer.as_ref().and_then(|c| c.tier.as_deref()),
+        Some("Bronze")
+    );
     let sale = first.till.commit(check.id).await?;
     assert!(sale.pricing.total > Money::from_minor(2_000_000)?);
 
@@ -248,10 +262,16 @@ async fn the_till_prices_with_its_brand_its_window_spend_and_the_last_birthday_b
     // (pending too) lifts Vera to Silver.
     let check = first.till.open().await?;
     first.till.attach(check.id, &phone).await?;
-    first.till.add_line(check.id, &line_json(&CATALOG[0], 1)).await?;
+    first
+        .till
+        .add_line(check.id, &line_json(&CATALOG[0], 1))
+        .await?;
     let view = first.till.price(check.id).await?;
     assert!(!birthday(&view), "once per window: {view:?}");
-    assert_eq!(view.customer.as_ref().and_then(|c| c.tier.as_deref()), Some("Silver"));
+    assert_eq!(
+        view.customer.as_ref().and_then(|c| c.tier.as_deref()),
+        Some("Silver")
+    );
     first.till.commit(check.id).await?;
     first.wait_synced(WAIT).await?;
 
@@ -289,7 +309,11 @@ async fn the_till_prices_with_its_brand_its_window_spend_and_the_last_birthday_b
     // And the server agrees with both tills.
     let report = repriced(&admin, merchant, 2).await?;
     assert_eq!(
-        (report.counts.matched, report.counts.mismatched, report.counts.skipped),
+        (
+            report.counts.matched,
+            report.counts.mismatched,
+            report.counts.skipped
+        ),
         (2, 0, 0),
         "{report:?}"
     );

@@ -296,7 +296,14 @@ fn insert_record(
             .iter()
             .find(|d| &d.promotion == id)
             .map_or(0, |d| d.uses);
-        use_stmt.execute(params![register, seq, id.as_str(), discount, funded_by, uses])?;
+        use_stmt.execute(params![
+            register,
+            seq,
+            id.as_str(),
+            discount,
+            funded_by,
+            uses
+        ])?;
     }
     if let Some(customer) = customer {
         record_birthday_bonus(tx, record, customer)?;
