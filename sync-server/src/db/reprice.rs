@@ -17,6 +17,8 @@ pub struct RepriceCandidate {
     pub row: i64,
     /// The merchant.
     pub merchant_id: MerchantId,
+    /// Which record.
+    pub key: RecordKey,
     /// The exact stored bytes (verified at ingest).
     pub body: Vec<u8>,
     /// The store's IANA time zone.

@@ -127,18 +127,21 @@ impl Repricer {
         c: &RepriceCandidate,
         batch_returns: &mut HashMap<RecordKey, Vec<PurchaseRecord>>,
     ) -> Result<RepriceResult, DbError> {
+        let key = c.key;
         let record: PurchaseRecord = match serde_json::from_slice(&c.body) {
             Ok(record) => record,
             Err(e) => {
-                // Verified and parsed at ingest; only a newer format lands here.
-                return Err(DbError::Other(
-                    format!("stored record {} does not parse: {e}", c.row).into(),
-                ));
+                // Verified and parsed at ingest; only a format newer than
+                // this build lands here.
+                return Ok(RepriceResult {
+                    key,
+                    merchant_id: c.merchant_id,
+                    outcome: RepriceOutcome::Skipped(format!(
+                        "the stored body does not parse: {e}"
+                    )),
+                    return_of: None,
+                });
             }
-        };
-        let key = RecordKey {
-            register_id: record.register_id,
-            seq: record.seq,
         };
         let mut return_of = None;
         let outcome = match &record.kind {

@@ -81,7 +81,7 @@ impl RepriceStorage for SqliteDatabase {
 
 fn candidates(tx: &Transaction<'_>, limit: usize) -> Result<Vec<RepriceCandidate>, DbError> {
     let mut stmt = tx.prepare_cached(
-        "SELECT r.id, r.merchant_id, r.body, s.timezone, s.brand_id
+        "SELECT r.id, r.merchant_id, r.body, s.timezone, s.brand_id, r.register_id, r.seq
          FROM records r JOIN stores s ON s.id = r.store_id
          WHERE r.id > (SELECT last_record FROM reprice_cursor WHERE id = 1)
          ORDER BY r.id LIMIT ?1",
@@ -90,6 +90,10 @@ fn candidates(tx: &Transaction<'_>, limit: usize) -> Result<Vec<RepriceCandidate
         Ok(RepriceCandidate {
             row: row.get(0)?,
             merchant_id: int(row, 1)?,
+            key: RecordKey {
+                register_id: int(row, 5)?,
+                seq: int(row, 6)?,
+            },
             body: row.get(2)?,
             store_timezone: row.get(3)?,
             store_brand: opt_int(row, 4)?,
