@@ -536,6 +536,57 @@ mod tests {
     }
 
     #[test]
+    fn window_spend_and_the_last_birthday_bonus_are_the_snapshots_plus_pending_ones() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(5).unwrap();
+        let mut synced = snapshot(5, 100_000, 0);
+        synced.window_spend = Some(Money::from_minor(40_000).unwrap());
+        synced.last_birthday_bonus = NaiveDate::from_ymd_opt(2025, 9, 23);
+        apply_changes(&mut conn, &[synced], None, 1, now()).unwrap();
+        let moscow = Some(chrono_tz::Europe::Moscow);
+        let cached = find(&conn, CustomerKey::Id(id), moscow).unwrap().unwrap();
+        assert_eq!(cached.standing.window_spend.map(Money::minor), Some(40_000));
+        assert_eq!(
+            cached.standing.last_birthday_bonus,
+            NaiveDate::from_ymd_opt(2025, 9, 23)
+        );
+
+        // A local sale at 22:30 UTC on 23 September 2026 gave the bonus: it
+        // is the 24th in Moscow.
+        outbox::commit(&mut conn, &key(), |seq, prev| {
+            let mut r = sale(seq, prev);
+            r.customer = Some(RecordCustomer {
+                id,
+                identified_by: IdentifiedBy::Card,
+            });
+            r.total = Money::from_minor(5_000).unwrap();
+            r.wall_time = "2026-09-23T22:30:00Z".parse().unwrap();
+            r.point_awards = vec![shared::pricing::PointsAward {
+                rule: shared::pricing::RuleRef::BirthdayBonus,
+                points: 50,
+            }];
+            r
+        })
+        .unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), moscow).unwrap().unwrap();
+        assert_eq!(cached.standing.window_spend.map(Money::minor), Some(45_000));
+        assert_eq!(
+            cached.standing.last_birthday_bonus,
+            NaiveDate::from_ymd_opt(2026, 9, 24)
+        );
+        let (standing, _) = uncached(&conn, id, moscow).unwrap();
+        assert_eq!(
+            standing.last_birthday_bonus,
+            NaiveDate::from_ymd_opt(2026, 9, 24)
+        );
+
+        // Tiers by lifetime: no window spend, pending or not.
+        apply_changes(&mut conn, &[snapshot(5, 100_000, 0)], None, 2, now()).unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), moscow).unwrap().unwrap();
+        assert_eq!(cached.standing.window_spend, None);
+    }
+
+    #[test]
     fn an_uncached_customer_stands_on_pending_effects_alone() {
         let (_dir, mut conn) = temp_db();
         let id = CustomerId::new(9).unwrap();
