@@ -244,3 +244,55 @@ async fn the_mismatches_of_an_unknown_merchant_are_not_found() {
         .await;
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_the_counts_and_the_fields_of_a_mismatch() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let (status, reply) = server.publish(merchant.id, milk_ruleset()).await;
+    assert!(status.is_success(), "{reply}");
+    let records = vec![
+        till.record_edited(
+            Purchase::sale(10_000).discounted(1_000, "milk-10", None),
+            |r| {
+                r.ruleset_version = v1();
+                r.pricing_inputs = Some(PricingInputs::default());
+            },
+        )
+        .0,
+        till.record_edited(
+            Purchase::sale(10_000).discounted(1_001, "milk-10", None),
+            |r| {
+                r.ruleset_version = v1();
+                r.pricing_inputs = Some(PricingInputs::default());
+            },
+        )
+        .0,
+        till.record(Purchase::sale(500)).0,
+    ];
+    let (status, reply) = till.upload(&records).await;
+    assert!(status.is_success(), "{reply}");
+    server.repriced(merchant.id).await;
+
+    let hq = crate::web::Hq::sign_in(&server).await;
+    let (status, page) = hq.get(&format!("/hq/merchants/{}", merchant.id)).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    for (count, n) in [
+        ("repriced", 2),
+        ("matched", 1),
+        ("mismatched", 1),
+        ("skipped", 1),
+        ("pending", 0),
+    ] {
+        assert!(
+            page.contains(&format!("<span data-count=\"{count}\">{n}</span>")),
+            "{count} = {n}"
+        );
+    }
+    assert!(page.contains("no pricing inputs recorded (an older agent): 1"));
+    let table = &page[page.find("<table id=\"mismatches\">").expect("the table")..];
+    assert!(
+        table.contains("<td>total</td><td class=\"num\">8999</td><td class=\"num\">9000</td>"),
+        "{table}"
+    );
+}
