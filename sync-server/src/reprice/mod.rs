@@ -19,6 +19,8 @@
 //! - Subtotal, discount, total, points earned and redeemed and each line's
 //!   discount, total and points are compared; any difference is stored
 //!   field by field and raises a `price_mismatch` alert.
+//! - It is a background task: it yields between records and rests between
+//!   batches, and writes one short transaction per batch.
 //! - A record that cannot be priced again (no recorded inputs, an unknown
 //!   ruleset version, a refund without its line mapping, an original not
 //!   stored) is counted as skipped with the reason, never silently.
@@ -44,6 +46,9 @@ use compare::{Figures, compare};
 const BATCH: usize = 200;
 /// How long the re-pricer rests when it has caught up.
 const IDLE: Duration = Duration::from_millis(500);
+/// How long it rests between full batches, so a large backlog never
+/// starves ingest of the CPU or the writer.
+const BETWEEN_BATCHES: Duration = Duration::from_millis(20);
 /// After a storage failure.
 const RETRY: Duration = Duration::from_secs(5);
 /// Engines kept; the cache is emptied beyond (versions come and go slowly).
@@ -58,18 +63,16 @@ pub async fn run(db: Arc<dyn Database>, clock: Arc<dyn Clock>, mut stop: watch::
             break;
         }
         let rest = match repricer.step().await {
-            Ok(n) if n >= BATCH => Duration::ZERO,
+            Ok(n) if n >= BATCH => BETWEEN_BATCHES,
             Ok(_) => IDLE,
             Err(err) => {
                 tracing::error!(error = %err, "re-pricing failed; retrying");
                 RETRY
             }
         };
-        if !rest.is_zero() {
-            tokio::select! {
-                _ = stop.changed() => {}
-                () = tokio::time::sleep(rest) => {}
-            }
+        tokio::select! {
+            _ = stop.changed() => {}
+            () = tokio::time::sleep(rest) => {}
         }
     }
     tracing::info!("re-pricer stopped");
@@ -106,6 +109,8 @@ impl Repricer {
         let mut results = Vec::with_capacity(candidates.len());
         for c in &candidates {
             results.push(self.check(c, &mut batch_returns).await?);
+            // Pricing is CPU work on a shared runtime: let requests in.
+            tokio::task::yield_now().await;
         }
         let mismatched = results
             .iter()

@@ -296,3 +296,31 @@ async fn the_dashboard_shows_the_counts_and_the_fields_of_a_mismatch() {
         "{table}"
     );
 }
+
+#[tokio::test]
+async fn a_backlog_longer_than_a_batch_is_repriced_whole_across_batches() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let (status, reply) = server.publish(merchant.id, ruleset()).await;
+    assert!(status.is_success(), "{reply}");
+    let records: Vec<_> = (0..450)
+        .map(|i| {
+            till.record_edited(Purchase::sale(1_000 + i), |r| {
+                r.ruleset_version = v1();
+                r.pricing_inputs = Some(PricingInputs::default());
+            })
+            .0
+        })
+        .collect();
+    let (status, reply) = till.upload(&records).await;
+    assert!(status.is_success(), "{reply}");
+    let report = server.repriced(merchant.id).await;
+    assert_eq!(
+        (
+            report.counts.matched,
+            report.counts.mismatched,
+            report.counts.skipped
+        ),
+        (450, 0, 0)
+    );
+}
