@@ -319,3 +319,69 @@ async fn the_till_prices_with_its_brand_its_window_spend_and_the_last_birthday_b
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_record_with_totals_the_engine_does_not_give_is_flagged_and_alerted()
+-> anyhow::Result<()> {
+    use shared::record::PricingInputs;
+    use system_tests::harness::{Oversight, SimRegister};
+
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let admin = server.admin();
+    let chain = create_chain(&admin).await?;
+    let mut sim = SimRegister::enroll(&server, chain.stores[0].id).await?;
+    // A kilogram of coffee for an anonymous customer: no discount and 12
+    // points, as the programme says; then the same with a kopeck taken
+    // off, signed all the same.
+    let priced_with_v1 = |r: &mut shared::record::PurchaseRecord| {
+        r.ruleset_version = Some(RulesetVersion::new(1).expect("version"));
+        r.pricing_inputs = Some(PricingInputs::default());
+        r.points_earned = 12;
+        r.lines[0].points = 12;
+    };
+    let honest = sim.next_record(129_900, priced_with_v1)?;
+    let kopeck = Money::from_minor(1)?;
+    let forged = sim.next_record(129_900, |r| {
+        priced_with_v1(r);
+        let line = &mut r.lines[0];
+        line.discount = kopeck;
+        line.total = Money::from_minor(129_899).expect("money");
+        r.discount = kopeck;
+        r.total = line.total;
+    })?;
+    sim.upload_ok(&[honest, forged]).await?;
+
+    let report = repriced(&admin, chain.merchant_id(), 2).await?;
+    assert_eq!(
+        (report.counts.matched, report.counts.mismatched),
+        (1, 1),
+        "{report:?}"
+    );
+    let flagged = &report.mismatches[0];
+    assert_eq!((flagged.register_id, flagged.seq.get()), (sim.id, 2));
+    let fields: Vec<(&str, i64, i64)> = flagged
+        .fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.till, f.server))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("discount", 1, 0),
+            ("total", 129_899, 129_900),
+            ("lines[0].discount", 1, 0),
+            ("lines[0].total", 129_899, 129_900),
+        ]
+    );
+    let alerts = Oversight::new(&server).alerts(chain.merchant_id()).await?;
+    let alert = alerts
+        .iter()
+        .find(|a| a.kind == sync_server::wire::AlertKind::PriceMismatch)
+        .expect("a price mismatch alert");
+    assert_eq!(
+        (alert.register_id, alert.seq.map(|s| s.get())),
+        (sim.id, Some(2))
+    );
+    Ok(())
+}

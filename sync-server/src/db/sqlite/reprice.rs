@@ -243,9 +243,10 @@ fn report(
                 server: row.get(2)?,
             })
         })?;
-        // Fields in a stable, readable order: totals first, then lines.
-        let by_order: BTreeMap<(bool, String), MismatchedField> = rows
-            .map(|f| f.map(|f| ((f.field.starts_with("lines["), f.field.clone()), f)))
+        // In the order they are compared: the check's figures, then line
+        // by line.
+        let by_order: BTreeMap<(usize, usize, usize), MismatchedField> = rows
+            .map(|f| f.map(|f| (field_rank(&f.field), f)))
             .collect::<Result<_, _>>()?;
         m.fields = by_order.into_values().collect();
     }
@@ -254,4 +255,58 @@ fn report(
         skipped,
         mismatches,
     })
+}
+
+/// Where a field comes in the comparison: check figures in their order,
+/// then lines by position, each line's figures in their order.
+fn field_rank(field: &str) -> (usize, usize, usize) {
+    const CHECK: [&str; 6] = [
+        "subtotal",
+        "discount",
+        "total",
+        "points_earned",
+        "points_redeemed",
+        "lines",
+    ];
+    const LINE: [&str; 3] = ["discount", "total", "points"];
+    if let Some(at) = CHECK.iter().position(|f| *f == field) {
+        return (0, at, 0);
+    }
+    let line = field
+        .strip_prefix("lines[")
+        .and_then(|rest| rest.split_once("]."))
+        .and_then(|(i, name)| Some((i.parse().ok()?, LINE.iter().position(|f| *f == name)?)));
+    match line {
+        Some((i, at)) => (1, i, at),
+        None => (2, 0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_rank;
+
+    #[test]
+    fn fields_sort_as_compared_with_lines_by_number() {
+        let mut fields = [
+            "lines[10].total",
+            "lines[2].points",
+            "points_earned",
+            "lines[2].discount",
+            "total",
+            "subtotal",
+        ];
+        fields.sort_by_key(|f| field_rank(f));
+        assert_eq!(
+            fields,
+            [
+                "subtotal",
+                "total",
+                "points_earned",
+                "lines[2].discount",
+                "lines[2].points",
+                "lines[10].total"
+            ]
+        );
+    }
 }
