@@ -16,7 +16,9 @@ use shared::crypto::Hash256;
 use shared::ids::Seq;
 use shared::money::Money;
 use shared::pricing::{PricedCheck, PricingContext, PricingError, PromotionUsage, UsageCounts};
-use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine};
+use shared::record::{
+    PricingInputs, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine,
+};
 use shared::wire::till::{AttachCustomer, CheckLine, CheckView, Committed, CustomerBrief};
 use uuid::Uuid;
 
@@ -146,11 +148,17 @@ impl Agent {
         }
         PricingContext {
             timezone: self.config.register.store_timezone.clone(),
+            brand: self.config.register.store_brand,
             coupons: check.coupons.clone(),
             redeem_points: check.redeem_points,
             usage,
             ..PricingContext::new(self.config.register.store_id, self.clock.now())
         }
+    }
+
+    /// The store's time zone, if it parses.
+    pub(crate) fn store_timezone(&self) -> Option<chrono_tz::Tz> {
+        self.config.register.store_timezone.parse().ok()
     }
 
     fn price(&self, active: &ActiveRuleset, check: &OpenCheck) -> Result<PricedCheck, CheckError> {
@@ -253,9 +261,10 @@ impl Agent {
         self.check(id)?;
         let credential = Credential::parse(attach, &self.server_key, self.clock.now())?;
         let described = credential.describe();
+        let timezone = self.store_timezone();
         let identified = self
             .db
-            .call(move |conn| identify::resolve(conn, &credential))
+            .call(move |conn| identify::resolve(conn, &credential, timezone))
             .await?
             .map_err(CredentialError::from)?
             .ok_or(CheckError::CustomerNotFound(described))?;
@@ -387,8 +396,11 @@ impl Agent {
 
     async fn commit_taken(&self, id: Uuid, check: &OpenCheck) -> Result<Committed, CheckError> {
         let active = self.rulesets.current();
+        // One context for the pricing and the record: the record's wall
+        // time is the time priced at, so the server prices it the same.
         let ctx = self.pricing_context(check);
-        let pricing = self.price(&active, check)?;
+        let standing = check.customer.as_ref().map(|c| &c.standing);
+        let pricing = active.engine.price(&check.basket(), standing, &ctx)?;
         let register = &self.config.register;
         let draft = PurchaseRecord {
             format: RECORD_FORMAT,
@@ -414,6 +426,12 @@ impl Agent {
             points_earned: pricing.points_earned,
             points_redeemed: pricing.points_redeemed,
             applied: pricing.applied.clone(),
+            point_awards: pricing.points.clone(),
+            pricing_inputs: Some(PricingInputs::capture(
+                active.engine.ruleset(),
+                check.customer.as_ref().map(|c| &c.standing),
+                &ctx,
+            )),
         };
         let key = std::sync::Arc::clone(&self.key);
         let record = self

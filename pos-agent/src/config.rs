@@ -15,7 +15,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use shared::crypto::PublicKey;
-use shared::ids::{MerchantId, RegisterId, StoreId};
+use shared::ids::{BrandId, MerchantId, RegisterId, StoreId};
 use shared::money::Currency;
 
 /// The sample configuration shipped with the agent.
@@ -188,6 +188,10 @@ pub struct RegisterConfig {
     pub store_id: StoreId,
     /// The store's IANA time zone.
     pub store_timezone: String,
+    /// The brand the store trades under, for brand conditions (absent in
+    /// configurations written before it was known, or without a brand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_brand: Option<BrandId>,
     /// The merchant's currency.
     pub currency: Currency,
 }

@@ -100,6 +100,7 @@ pub async fn enroll_with(
             merchant_id: enrolled.merchant_id,
             store_id: enrolled.store_id,
             store_timezone: enrolled.store_timezone,
+            store_brand: enrolled.store_brand,
             currency: enrolled.currency,
         },
         api: ApiConfig::default(),

@@ -120,7 +120,14 @@ pub type Resolution = Result<Option<Identified>, TokenError>;
 /// Looks the credential up in the cache. A token resolves unless the
 /// customer's tokens were revoked after it was issued; a card or phone
 /// nobody holds resolves to `None`. The outer error is the database's.
-pub fn resolve(conn: &Connection, credential: &Credential) -> Result<Resolution, StoreError> {
+///
+/// `timezone` is the store's, for the local date of a pending birthday
+/// bonus.
+pub fn resolve(
+    conn: &Connection,
+    credential: &Credential,
+    timezone: Option<chrono_tz::Tz>,
+) -> Result<Resolution, StoreError> {
     if let Credential::Token(token) = credential
         && let Err(revoked) =
             token.check_not_revoked(customers::tokens_valid_after(conn, token.customer_id)?)
@@ -133,7 +140,7 @@ pub fn resolve(conn: &Connection, credential: &Credential) -> Result<Resolution,
         Credential::Card(card) => CustomerKey::Card(card),
         Credential::Phone(phone) => CustomerKey::Phone(phone),
     };
-    if let Some(cached) = customers::find(conn, key)? {
+    if let Some(cached) = customers::find(conn, key, timezone)? {
         return Ok(Ok(Some(Identified {
             id: cached.id,
             name: cached.name,
@@ -144,7 +151,7 @@ pub fn resolve(conn: &Connection, credential: &Credential) -> Result<Resolution,
     }
     Ok(Ok(match credential {
         Credential::Token(token) => {
-            let (standing, uses) = customers::uncached(conn, token.customer_id)?;
+            let (standing, uses) = customers::uncached(conn, token.customer_id, timezone)?;
             Some(Identified {
                 id: token.customer_id,
                 name: format!("Customer #{}", token.customer_id),

@@ -201,9 +201,10 @@ async fn handle(agent: &Agent, classifier: &Classifier, scan: Scan) -> TillEvent
 /// Looks the credential up and attaches the customer to the latest check.
 async fn identify(agent: &Agent, source: String, credential: Credential) -> TillEvent {
     let described = credential.describe();
+    let timezone = agent.store_timezone();
     let resolved = agent
         .db
-        .call(move |conn| identify::resolve(conn, &credential))
+        .call(move |conn| identify::resolve(conn, &credential, timezone))
         .await;
     match resolved {
         Ok(Ok(Some(identified))) => {

@@ -77,6 +77,7 @@ impl Register {
                 merchant_id: MerchantId::new(1).unwrap(),
                 store_id: StoreId::new(2).unwrap(),
                 store_timezone: "Europe/Moscow".into(),
+                store_brand: None,
                 currency: Currency::RUB,
             },
             api: ApiConfig::default(),
@@ -768,6 +769,7 @@ async fn fake_enroll(State(fake): State<FakeState>, Json(request): Json<Value>) 
         store_id: StoreId::new(2).unwrap(),
         store_name: "Тверская".into(),
         store_timezone: "Europe/Moscow".into(),
+        store_brand: None,
         currency: Currency::RUB,
         register_secret: "s3cret".into(),
         server_public_key: server_key().public_key(),
@@ -1039,6 +1041,8 @@ async fn customer_changes_fill_the_cache_for_card_and_phone_lookups() {
         purchases: Some(4),
         tags: vec![],
         promotion_uses: Default::default(),
+        last_birthday_bonus: None,
+        window_spend: None,
     }];
     let url = fake_server(Arc::clone(&fake)).await;
     let agent = Agent::start(register.config(&url)).await;
@@ -1203,6 +1207,8 @@ fn anna(id: CustomerId, name: &str, points: i64) -> CustomerSnapshot {
         purchases: Some(4),
         tags: vec![],
         promotion_uses: Default::default(),
+        last_birthday_bonus: None,
+        window_spend: None,
     }
 }
 

@@ -11,9 +11,18 @@ use uuid::Uuid;
 use crate::crypto::{
     Hash256, PublicKey, Signature, SigningContext, SigningKey, from_base64, sha256, to_base64,
 };
-use crate::ids::{Category, CustomerId, MerchantId, RegisterId, RulesetVersion, Seq, Sku, StoreId};
+use std::collections::BTreeMap;
+
+use crate::basket::Line;
+use crate::ids::{
+    BrandId, Category, CustomerId, MerchantId, PromotionId, RegisterId, RulesetVersion, Seq, Sku,
+    StoreId,
+};
 use crate::money::{Currency, Money, Quantity};
-use crate::pricing::AppliedRule;
+use crate::pricing::{
+    AppliedRule, CustomerStanding, PointsAward, PricingContext, PromotionUsage, UsageCounts,
+};
+use crate::ruleset::Ruleset;
 
 /// The record format this build writes.
 pub const RECORD_FORMAT: u32 = 1;
@@ -164,6 +173,133 @@ pub struct PurchaseRecord {
     pub points_redeemed: i64,
     /// Per-rule totals.
     pub applied: Vec<AppliedRule>,
+    /// Points by rule (promotions, the earn rate, the welcome and birthday
+    /// bonuses), as priced. Added after the first release: absent on older
+    /// records, and on returns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub point_awards: Vec<PointsAward>,
+    /// What the till priced the sale with besides its lines, so the server
+    /// can price it again with the same engine. Added after the first
+    /// release: absent on older records, and on returns (a return is a
+    /// function of its original).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing_inputs: Option<PricingInputs>,
+}
+
+/// The inputs of a sale's pricing that the server cannot know: the
+/// customer's standing as the till knew it, the coupons entered, the points
+/// asked for, and the usage counts of the promotions with limits. The
+/// store, the time (the record's `wall_time`), the store's time zone and
+/// brand, and the ruleset (by `ruleset_version`) the server knows itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricingInputs {
+    /// The customer's standing, when a customer was on the check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing: Option<CustomerStanding>,
+    /// Coupon codes entered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coupons: Vec<String>,
+    /// Points the customer asked to pay with.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redeem_points: i64,
+    /// The known usage of the promotions that have limits (no others, to
+    /// keep records small).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage: BTreeMap<PromotionId, UsageSnapshot>,
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// The known use of one limited promotion when a sale was priced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageSnapshot {
+    /// Checks it applied to, as far as the till knew.
+    #[serde(default)]
+    pub uses: u64,
+    /// Money it gave, likewise.
+    #[serde(default)]
+    pub spent: Money,
+    /// Checks of the customer it applied to.
+    #[serde(default)]
+    pub customer_uses: u64,
+}
+
+impl PricingInputs {
+    /// What to record of `ctx` and `standing`: the usage of the promotions
+    /// of `ruleset` with a limit only.
+    #[must_use]
+    pub fn capture(
+        ruleset: &Ruleset,
+        standing: Option<&CustomerStanding>,
+        ctx: &PricingContext,
+    ) -> Self {
+        let limited = |id: &PromotionId| {
+            ruleset.promotions.iter().any(|p| {
+                &p.id == id
+                    && (p.limits.per_customer.is_some()
+                        || p.limits.total_uses.is_some()
+                        || p.limits.budget.is_some())
+            })
+        };
+        let usage = ctx
+            .usage
+            .promotions
+            .iter()
+            .filter(|(id, u)| limited(id) && **u != PromotionUsage::default())
+            .map(|(id, u)| {
+                (
+                    id.clone(),
+                    UsageSnapshot {
+                        uses: u.uses,
+                        spent: u.spent,
+                        customer_uses: u.customer_uses,
+                    },
+                )
+            })
+            .collect();
+        PricingInputs {
+            standing: standing.cloned(),
+            coupons: ctx.coupons.clone(),
+            redeem_points: ctx.redeem_points,
+            usage,
+        }
+    }
+
+    /// The context to price the record again with, at `now` in `store`
+    /// under the time zone and brand the caller knows.
+    #[must_use]
+    pub fn context(
+        &self,
+        store: StoreId,
+        now: DateTime<Utc>,
+        timezone: &str,
+        brand: Option<BrandId>,
+    ) -> PricingContext {
+        let mut usage = UsageCounts::default();
+        for (id, u) in &self.usage {
+            usage.promotions.insert(
+                id.clone(),
+                PromotionUsage {
+                    uses: u.uses,
+                    spent: u.spent,
+                    customer_uses: u.customer_uses,
+                    leased: None,
+                },
+            );
+        }
+        PricingContext {
+            timezone: timezone.to_owned(),
+            brand,
+            coupons: self.coupons.clone(),
+            redeem_points: self.redeem_points,
+            usage,
+            ..PricingContext::new(store, now)
+        }
+    }
 }
 
 /// A record as signed bytes: what the outbox stores and the wire carries.
@@ -253,6 +389,21 @@ impl PurchaseRecord {
                 promotion,
                 uses,
                 spent: Money::from_minor(spent).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// The lines as the till's basket had them, to price them again.
+    #[must_use]
+    pub fn basket(&self) -> Vec<Line> {
+        self.lines
+            .iter()
+            .map(|l| Line {
+                sku: l.sku.clone(),
+                name: l.name.clone(),
+                category: l.category.clone(),
+                quantity: l.quantity,
+                unit_price: l.unit_price,
             })
             .collect()
     }
@@ -350,6 +501,8 @@ mod tests {
             points_earned: 0,
             points_redeemed: 0,
             applied: vec![],
+            point_awards: vec![],
+            pricing_inputs: None,
         }
     }
 
@@ -358,6 +511,79 @@ mod tests {
         let (signed, _) = sample().seal(&test_key(3)).unwrap();
         let bytes = from_base64(&signed.body).unwrap();
         expect_test::expect![[r#"{"format":1,"id":"01920000-0000-7000-8000-000000000001","merchant_id":1,"store_id":2,"register_id":3,"seq":1,"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","wall_time":"2026-09-21T14:13:20Z","ruleset_version":4,"kind":"sale","currency":"RUB","customer":{"id":5,"identified_by":"token"},"lines":[{"sku":"4601","name":"Молоко","category":null,"quantity":1,"unit_price":8990,"amount":8990,"discount":450,"total":8540,"points":0,"applied":[]}],"subtotal":8990,"discount":450,"total":8540,"points_earned":0,"points_redeemed":0,"applied":[]}"#]].assert_eq(&String::from_utf8(bytes).unwrap());
+    }
+
+    #[test]
+    fn records_without_the_later_fields_still_parse_and_inputs_round_trip() {
+        let (signed, _) = sample().seal(&test_key(3)).unwrap();
+        let bytes = from_base64(&signed.body).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!text.contains("pricing_inputs") && !text.contains("point_awards"));
+        let old: PurchaseRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(old.pricing_inputs, None);
+
+        let mut with = sample();
+        with.pricing_inputs = Some(PricingInputs {
+            standing: Some(CustomerStanding {
+                lifetime_spend: Money::from_minor(100).unwrap(),
+                points_balance: 7,
+                ..CustomerStanding::default()
+            }),
+            coupons: vec!["CPN-1".into()],
+            redeem_points: 5,
+            usage: BTreeMap::from([(
+                PromotionId::parse("milk").unwrap(),
+                UsageSnapshot {
+                    uses: 2,
+                    spent: Money::from_minor(30).unwrap(),
+                    customer_uses: 1,
+                },
+            )]),
+        });
+        let (signed, _) = with.seal(&test_key(3)).unwrap();
+        assert_eq!(signed.open(&test_key(3).public_key()).unwrap().record, with);
+    }
+
+    #[test]
+    fn captured_inputs_keep_the_usage_of_limited_promotions_only() {
+        let ruleset: Ruleset = serde_json::from_value(serde_json::json!({
+            "currency": "RUB",
+            "programme": {"tiers": []},
+            "promotions": [
+                {"id": "limited", "name": "L", "target": {"kind": "basket"},
+                 "reward": {"kind": "percent_off", "percent": 100},
+                 "limits": {"per_customer": 1}},
+                {"id": "open", "name": "O", "target": {"kind": "basket"},
+                 "reward": {"kind": "percent_off", "percent": 100}}
+            ]
+        }))
+        .unwrap();
+        let mut ctx = PricingContext::new(StoreId::new(1).unwrap(), sample().wall_time);
+        for id in ["limited", "open"] {
+            ctx.usage.promotions.insert(
+                PromotionId::parse(id).unwrap(),
+                PromotionUsage {
+                    uses: 3,
+                    ..PromotionUsage::default()
+                },
+            );
+        }
+        ctx.redeem_points = 4;
+        let inputs = PricingInputs::capture(&ruleset, None, &ctx);
+        assert_eq!(
+            inputs
+                .usage
+                .keys()
+                .map(PromotionId::as_str)
+                .collect::<Vec<_>>(),
+            ["limited"]
+        );
+        let again = inputs.context(ctx.store, ctx.now, "UTC", None);
+        assert_eq!(again.redeem_points, 4);
+        assert_eq!(
+            again.usage.promotions[&PromotionId::parse("limited").unwrap()].uses,
+            3
+        );
     }
 
     #[test]

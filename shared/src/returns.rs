@@ -331,6 +331,8 @@ pub fn return_record(
         points_earned: -points,
         points_redeemed: -restored,
         applied,
+        point_awards: Vec::new(),
+        pricing_inputs: None,
     })
 }
 

@@ -37,7 +37,7 @@ pub mod sync {
 
     use crate::crypto::{Hash256, PublicKey};
     use crate::identity::{Ean13, Gender, PhoneNumber};
-    use crate::ids::{CustomerId, MerchantId, PromotionId, RegisterId, Seq, StoreId};
+    use crate::ids::{BrandId, CustomerId, MerchantId, PromotionId, RegisterId, Seq, StoreId};
     use crate::money::{Currency, Money};
     use crate::record::SignedRecord;
 
@@ -68,6 +68,10 @@ pub mod sync {
         pub store_name: String,
         /// The store's IANA time zone.
         pub store_timezone: String,
+        /// The brand the store trades under, for brand conditions of
+        /// promotions (added later: absent from older servers).
+        #[serde(default)]
+        pub store_brand: Option<BrandId>,
         /// The merchant's currency.
         pub currency: Currency,
         /// The register's secret for `Authorization: Bearer <id>.<secret>`;
@@ -155,6 +159,14 @@ pub mod sync {
         /// knows them (for per-customer limits).
         #[serde(default)]
         pub promotion_uses: BTreeMap<PromotionId, u64>,
+        /// The store-local date the birthday bonus was last given, from the
+        /// stored sales that earned it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_birthday_bonus: Option<NaiveDate>,
+        /// Spend net of returns over the programme's rolling tier window,
+        /// when the tiers go by a window, as of the snapshot.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub window_spend: Option<Money>,
     }
 
     /// `GET /api/v1/customers/changes?after=C`: customers changed after a cursor.

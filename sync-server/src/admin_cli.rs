@@ -73,6 +73,16 @@ enum AdminCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// How the server's own pricing of a merchant's records compares with
+    /// the tills': counts, skip reasons and the newest mismatches.
+    Mismatches {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// The most mismatched records.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// A merchant's statistics.
     Stats {
         /// The merchant.
@@ -364,6 +374,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             client
                 .get(&format!(
                     "/api/v1/admin/merchants/{merchant}/quarantine?limit={limit}"
+                ))
+                .await?
+        }
+        AdminCommand::Mismatches { merchant, limit } => {
+            client
+                .get(&format!(
+                    "/api/v1/admin/merchants/{merchant}/mismatches?limit={limit}"
                 ))
                 .await?
         }

@@ -10,6 +10,7 @@
 //! | `bad_signature` | a record's signature does not verify |
 //! | `revoked_register_upload` | a revoked register, with its right secret, tried to upload |
 //! | `clock_drift` | the register's clock seems off by more than `clock.max_drift_secs` |
+//! | `price_mismatch` | the server priced a stored record differently from the till (`reprice`) |
 //!
 //! Registers retry, so an alert is not repeated while the same thing keeps
 //! happening: see [`Repetition`]. A fork alerts whenever a record is newly
@@ -44,6 +45,8 @@ pub enum AlertKind {
     RevokedRegisterUpload,
     /// The register's clock is off.
     ClockDrift,
+    /// The server priced a stored record differently from the till.
+    PriceMismatch,
 }
 
 /// When an alert of a kind is raised again.
@@ -64,12 +67,13 @@ pub struct UnknownAlertKind(String);
 
 impl AlertKind {
     /// Every kind.
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::Fork,
         AlertKind::ChainBroken,
         AlertKind::BadSignature,
         AlertKind::RevokedRegisterUpload,
         AlertKind::ClockDrift,
+        AlertKind::PriceMismatch,
     ];
 
     /// The stable code used in storage and on the wire.
@@ -81,6 +85,7 @@ impl AlertKind {
             AlertKind::BadSignature => "bad_signature",
             AlertKind::RevokedRegisterUpload => "revoked_register_upload",
             AlertKind::ClockDrift => "clock_drift",
+            AlertKind::PriceMismatch => "price_mismatch",
         }
     }
 
@@ -89,7 +94,9 @@ impl AlertKind {
     pub const fn repetition(self) -> Repetition {
         match self {
             AlertKind::Fork => Repetition::Always,
-            AlertKind::ChainBroken | AlertKind::BadSignature => Repetition::OncePerSeq,
+            AlertKind::ChainBroken | AlertKind::BadSignature | AlertKind::PriceMismatch => {
+                Repetition::OncePerSeq
+            }
             AlertKind::RevokedRegisterUpload | AlertKind::ClockDrift => Repetition::OncePerRegister,
         }
     }
@@ -199,6 +206,39 @@ impl NewAlert {
             kind: AlertKind::ClockDrift,
             seq: Some(seq),
             detail: format!("record {seq}: {}", drift.describe()),
+            created_at: at,
+        }
+    }
+}
+
+impl NewAlert {
+    /// The server priced record `seq` differently from the till; `fields`
+    /// names what differs, till value against server value.
+    #[must_use]
+    pub fn price_mismatch(
+        register_id: RegisterId,
+        seq: Seq,
+        fields: &[crate::wire::MismatchedField],
+        at: DateTime<Utc>,
+    ) -> Self {
+        let shown: Vec<String> = fields
+            .iter()
+            .take(5)
+            .map(|f| format!("{} till {} server {}", f.field, f.till, f.server))
+            .collect();
+        let more = fields.len().saturating_sub(shown.len());
+        let mut detail = format!(
+            "record {seq}: the server prices it differently: {}",
+            shown.join(", ")
+        );
+        if more > 0 {
+            detail.push_str(&format!(" and {more} more"));
+        }
+        NewAlert {
+            register_id,
+            kind: AlertKind::PriceMismatch,
+            seq: Some(seq),
+            detail,
             created_at: at,
         }
     }

@@ -314,6 +314,8 @@ mod tests {
                     points_earned: 0,
                     points_redeemed: 0,
                     applied: vec![],
+                    point_awards: vec![],
+                    pricing_inputs: None,
                 };
                 let (signed, hash) = record.seal(&key()).unwrap();
                 prev = hash;

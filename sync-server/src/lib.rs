@@ -25,6 +25,8 @@
 //! - [`wire`]: wire DTOs this server adds to [`shared::wire`].
 //! - [`publish`]: building, versioning and signing ruleset releases.
 //! - [`stats`]: the statistics, computed from stored records.
+//! - [`reprice`]: the background re-pricer that prices every stored record
+//!   again with the same engine and flags mismatches.
 //! - [`keys`]: the server's signing key in the data directory.
 //! - [`clock`]: injected wall-clock time.
 //! - `web`: the browser pages (HQ dashboard, merchant set-up, the
@@ -48,6 +50,7 @@ pub mod keys;
 mod notify;
 pub mod protocol;
 pub mod publish;
+pub mod reprice;
 mod state;
 pub mod stats;
 mod web;
@@ -81,14 +84,25 @@ pub async fn serve(
         server_key = %state.signing_key.public_key().to_base64(),
         "sync-server listening"
     );
+    let (stop_repricer, repricer_stop) = tokio::sync::watch::channel(false);
+    let repricer = tokio::spawn(reprice::run(
+        state.db.clone(),
+        state.clock.clone(),
+        repricer_stop,
+    ));
     let stopping = state.clone();
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("sync-server stopping");
             stopping.begin_shutdown();
         })
-        .await?;
+        .await;
+    let _ = stop_repricer.send(true);
+    if let Err(e) = repricer.await {
+        tracing::error!(error = %e, "the re-pricer task failed");
+    }
+    served?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use shared::crypto::Hash256;
 use shared::ids::{RegisterId, Seq};
 use shared::wire::admin::Register;
+use uuid::Uuid;
 
 pub use crate::alerts::AlertKind;
 
@@ -93,4 +94,68 @@ pub struct CustomerLink {
     pub url: String,
     /// The page's path, `/c/<secret>`.
     pub path: String,
+}
+
+/// `GET /api/v1/admin/merchants/{id}/mismatches`: how the server's own
+/// pricing of the stored records compares with the tills'.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepriceReport {
+    /// Records by outcome.
+    pub counts: RepriceCounts,
+    /// Records not re-priced, by reason, most first.
+    pub skipped: Vec<SkipCount>,
+    /// Records priced differently, newest stored first.
+    pub mismatches: Vec<PriceMismatch>,
+}
+
+/// Records by re-pricing outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepriceCounts {
+    /// Priced again: matched plus mismatched.
+    pub repriced: i64,
+    /// Priced again to the kopeck and point.
+    pub matched: i64,
+    /// Priced again with a difference.
+    pub mismatched: i64,
+    /// Not priced again, with a reason.
+    pub skipped: i64,
+    /// Stored, not looked at yet.
+    pub pending: i64,
+}
+
+/// Records not re-priced for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkipCount {
+    /// Why.
+    pub reason: String,
+    /// How many.
+    pub records: i64,
+}
+
+/// A record the server priced differently from the till.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceMismatch {
+    /// The register.
+    pub register_id: RegisterId,
+    /// The seq there.
+    pub seq: Seq,
+    /// The record's id.
+    pub record_id: Uuid,
+    /// `sale` or `return`.
+    pub kind: String,
+    /// The register's clock when it was made.
+    pub wall_time: DateTime<Utc>,
+    /// What differs.
+    pub fields: Vec<MismatchedField>,
+}
+
+/// One figure that differs: kopecks for money, points for points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MismatchedField {
+    /// `total`, `discount`, `lines[2].total`, `points_earned`, …
+    pub field: String,
+    /// What the till recorded.
+    pub till: i64,
+    /// What the server computes.
+    pub server: i64,
 }

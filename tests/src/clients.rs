@@ -210,6 +210,20 @@ impl AdminClient {
         .await
     }
 
+    /// How the server's own pricing of the merchant's records compares with
+    /// the tills'.
+    pub async fn mismatches(
+        &self,
+        merchant: MerchantId,
+    ) -> anyhow::Result<sync_server::wire::RepriceReport> {
+        self.send(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/mismatches"),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// The merchant's registers.
     pub async fn registers(&self, merchant: MerchantId) -> anyhow::Result<Vec<Register>> {
         self.send(

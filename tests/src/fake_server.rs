@@ -260,6 +260,7 @@ pub fn offline_config(
             merchant_id: MerchantId::new(1)?,
             store_id: StoreId::new(2)?,
             store_timezone: "Europe/Moscow".into(),
+            store_brand: None,
             currency: Currency::RUB,
         },
         api: pos_agent::config::ApiConfig::default(),

@@ -268,6 +268,8 @@ pub fn sale_record(
         points_earned: if customer.is_some() { total / 100 } else { 0 },
         points_redeemed: 0,
         applied: vec![],
+        point_awards: vec![],
+        pricing_inputs: None,
     })
 }
 

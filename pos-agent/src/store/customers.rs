@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use shared::identity::{Ean13, Gender, PhoneNumber};
 use shared::ids::{CustomerId, PromotionId, Seq};
@@ -51,8 +52,13 @@ pub struct CachedCustomer {
     pub uses: BTreeMap<PromotionId, u64>,
 }
 
-/// Looks a customer up in the cache.
-pub fn find(conn: &Connection, key: CustomerKey<'_>) -> Result<Option<CachedCustomer>, StoreError> {
+/// Looks a customer up in the cache; `timezone` is the store's, for the
+/// local date of a pending birthday bonus.
+pub fn find(
+    conn: &Connection,
+    key: CustomerKey<'_>,
+    timezone: Option<Tz>,
+) -> Result<Option<CachedCustomer>, StoreError> {
     let (clause, value): (&str, rusqlite::types::Value) = match key {
         CustomerKey::Id(id) => ("id = ?1", id.get().into()),
         CustomerKey::Card(card) => ("card_number = ?1", card.as_str().to_owned().into()),
@@ -60,7 +66,7 @@ pub fn find(conn: &Connection, key: CustomerKey<'_>) -> Result<Option<CachedCust
     };
     let sql = format!(
         "SELECT id, name, lifetime_spend, points_balance, gender, birth_date, purchases, tags,
-                promotion_uses
+                promotion_uses, last_birthday_bonus, window_spend
          FROM customers WHERE {clause}"
     );
     let row = conn
@@ -75,6 +81,8 @@ pub fn find(conn: &Connection, key: CustomerKey<'_>) -> Result<Option<CachedCust
                 purchases: r.get(6)?,
                 tags: r.get(7)?,
                 uses: r.get(8)?,
+                last_birthday_bonus: r.get(9)?,
+                window_spend: r.get(10)?,
             })
         })
         .optional()?;
@@ -102,6 +110,17 @@ pub fn find(conn: &Connection, key: CustomerKey<'_>) -> Result<Option<CachedCust
         .purchases
         .map(|n| u64::try_from(n.saturating_add(pending.purchases)).unwrap_or(0));
     standing.tags = tags;
+    let synced_birthday = row
+        .last_birthday_bonus
+        .map(|d| d.parse::<NaiveDate>())
+        .transpose()
+        .map_err(|e| corrupt("last birthday bonus", e))?;
+    standing.last_birthday_bonus = synced_birthday.max(pending.birthday_date(timezone));
+    // Local sales are recent: they count in any window.
+    standing.window_spend = row.window_spend.map(|spend| {
+        let max = i128::from(Money::MAX_MINOR);
+        Money::from_wide((i128::from(spend) + pending.spend).clamp(-max, max)).unwrap_or_default()
+    });
     Ok(Some(CachedCustomer {
         id,
         name: row.name,
@@ -144,6 +163,8 @@ struct Row {
     purchases: Option<i64>,
     tags: String,
     uses: String,
+    last_birthday_bonus: Option<String>,
+    window_spend: Option<i64>,
 }
 
 fn add_uses(into: &mut BTreeMap<PromotionId, u64>, pending: &BTreeMap<PromotionId, i64>) {
@@ -159,11 +180,14 @@ fn add_uses(into: &mut BTreeMap<PromotionId, u64>, pending: &BTreeMap<PromotionI
 pub fn uncached(
     conn: &Connection,
     id: CustomerId,
+    timezone: Option<Tz>,
 ) -> Result<(CustomerStanding, BTreeMap<PromotionId, u64>), StoreError> {
     let pending = pending(conn, id)?;
     let mut uses = BTreeMap::new();
     add_uses(&mut uses, &pending.uses);
-    Ok((standing(pending.spend, pending.points), uses))
+    let mut standing = standing(pending.spend, pending.points);
+    standing.last_birthday_bonus = pending.birthday_date(timezone);
+    Ok((standing, uses))
 }
 
 /// A customer's local effects the server has not reflected yet.
@@ -172,6 +196,19 @@ struct Pending {
     points: i128,
     purchases: i64,
     uses: BTreeMap<PromotionId, i64>,
+    /// When the newest pending record giving the birthday bonus was made.
+    birthday_at: Option<DateTime<Utc>>,
+}
+
+impl Pending {
+    /// The store-local date of the pending birthday bonus; in UTC when the
+    /// store's zone is unknown.
+    fn birthday_date(&self, timezone: Option<Tz>) -> Option<NaiveDate> {
+        self.birthday_at.map(|at| match timezone {
+            Some(tz) => at.with_timezone(&tz).date_naive(),
+            None => at.date_naive(),
+        })
+    }
 }
 
 fn pending(conn: &Connection, id: CustomerId) -> Result<Pending, StoreError> {
@@ -182,6 +219,15 @@ fn pending(conn: &Connection, id: CustomerId) -> Result<Pending, StoreError> {
         [id.get()],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
+    let birthday_at: Option<String> = conn.query_row(
+        "SELECT MAX(birthday_bonus_at) FROM pending_effects WHERE customer_id = ?1",
+        [id.get()],
+        |r| r.get(0),
+    )?;
+    let birthday_at = birthday_at
+        .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)))
+        .transpose()
+        .map_err(|e| corrupt("birthday bonus time", e))?;
     let mut stmt = conn.prepare_cached(
         "SELECT promotion_id, SUM(uses) FROM pending_uses WHERE customer_id = ?1
          GROUP BY promotion_id",
@@ -200,6 +246,7 @@ fn pending(conn: &Connection, id: CustomerId) -> Result<Pending, StoreError> {
         points: i128::from(points),
         purchases,
         uses,
+        birthday_at,
     })
 }
 
@@ -249,15 +296,18 @@ pub fn apply_changes(
         tx.execute(
             "INSERT INTO customers
                  (id, name, card_number, phone, lifetime_spend, points_balance, tokens_valid_after,
-                  updated_at, gender, birth_date, purchases, tags, promotion_uses)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                  updated_at, gender, birth_date, purchases, tags, promotion_uses,
+                  last_birthday_bonus, window_spend)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (id) DO UPDATE SET
                  name = excluded.name, card_number = excluded.card_number, phone = excluded.phone,
                  lifetime_spend = excluded.lifetime_spend, points_balance = excluded.points_balance,
                  tokens_valid_after = excluded.tokens_valid_after, updated_at = excluded.updated_at,
                  gender = excluded.gender, birth_date = excluded.birth_date,
                  purchases = excluded.purchases, tags = excluded.tags,
-                 promotion_uses = excluded.promotion_uses",
+                 promotion_uses = excluded.promotion_uses,
+                 last_birthday_bonus = excluded.last_birthday_bonus,
+                 window_spend = excluded.window_spend",
             params![
                 c.id.get(),
                 c.name,
@@ -272,6 +322,8 @@ pub fn apply_changes(
                 c.purchases.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
                 tags,
                 uses,
+                c.last_birthday_bonus.map(|d| d.to_string()),
+                c.window_spend.map(Money::minor),
             ],
         )?;
         let settled = settled_through.map_or(0, Seq::get);
@@ -332,6 +384,8 @@ mod tests {
             purchases: Some(3),
             tags: vec!["staff".into()],
             promotion_uses: BTreeMap::from([(PromotionId::parse("milk").unwrap(), 2)]),
+            last_birthday_bonus: None,
+            window_spend: None,
         }
     }
 
@@ -366,13 +420,13 @@ mod tests {
             CustomerKey::Card(&card),
             CustomerKey::Phone(&phone),
         ] {
-            let c = find(&conn, key).unwrap().unwrap();
+            let c = find(&conn, key, None).unwrap().unwrap();
             assert_eq!((c.id, c.standing.points_balance), (id, 7));
         }
         assert_eq!(cursor(&conn).unwrap(), 10);
         assert_eq!(count(&conn).unwrap(), 1);
         let other = Ean13::card_for(CustomerId::new(6).unwrap());
-        assert_eq!(find(&conn, CustomerKey::Card(&other)).unwrap(), None);
+        assert_eq!(find(&conn, CustomerKey::Card(&other), None).unwrap(), None);
     }
 
     #[test]
@@ -401,7 +455,9 @@ mod tests {
         )
         .unwrap();
         let phone = PhoneNumber::parse("+79161234567").unwrap();
-        let owner = find(&conn, CustomerKey::Phone(&phone)).unwrap().unwrap();
+        let owner = find(&conn, CustomerKey::Phone(&phone), None)
+            .unwrap()
+            .unwrap();
         assert_eq!(owner.id.get(), 6);
         assert_eq!(count(&conn).unwrap(), 2);
     }
@@ -412,8 +468,12 @@ mod tests {
         let id = CustomerId::new(5).unwrap();
         apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
         let seq = commit_for(&mut conn, id, 500, 5);
-        let standing =
-            |conn: &Connection| find(conn, CustomerKey::Id(id)).unwrap().unwrap().standing;
+        let standing = |conn: &Connection| {
+            find(conn, CustomerKey::Id(id), None)
+                .unwrap()
+                .unwrap()
+                .standing
+        };
         assert_eq!(standing(&conn).lifetime_spend.minor(), 1500);
         assert_eq!(standing(&conn).points_balance, 15);
 
@@ -433,7 +493,7 @@ mod tests {
         let id = CustomerId::new(5).unwrap();
         apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
         let milk = PromotionId::parse("milk").unwrap();
-        let cached = find(&conn, CustomerKey::Id(id)).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), None).unwrap().unwrap();
         assert_eq!(cached.standing.gender, Gender::Female);
         assert_eq!(
             cached.standing.birth_date,
@@ -458,7 +518,7 @@ mod tests {
         })
         .unwrap()
         .seq;
-        let cached = find(&conn, CustomerKey::Id(id)).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), None).unwrap().unwrap();
         assert_eq!(cached.standing.purchases, Some(4));
         assert_eq!(cached.uses, BTreeMap::from([(milk.clone(), 3)]));
         assert_eq!(
@@ -471,17 +531,71 @@ mod tests {
         settled.purchases = Some(4);
         settled.promotion_uses.insert(milk.clone(), 3);
         apply_changes(&mut conn, &[settled], Some(seq), 2, now()).unwrap();
-        let cached = find(&conn, CustomerKey::Id(id)).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), None).unwrap().unwrap();
         assert_eq!(cached.standing.purchases, Some(4));
         assert_eq!(cached.uses, BTreeMap::from([(milk, 3)]));
+    }
+
+    #[test]
+    fn window_spend_and_the_last_birthday_bonus_are_the_snapshots_plus_pending_ones() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(5).unwrap();
+        let mut synced = snapshot(5, 100_000, 0);
+        synced.window_spend = Some(Money::from_minor(40_000).unwrap());
+        synced.last_birthday_bonus = NaiveDate::from_ymd_opt(2025, 9, 23);
+        apply_changes(&mut conn, &[synced], None, 1, now()).unwrap();
+        let moscow = Some(chrono_tz::Europe::Moscow);
+        let cached = find(&conn, CustomerKey::Id(id), moscow).unwrap().unwrap();
+        assert_eq!(cached.standing.window_spend.map(Money::minor), Some(40_000));
+        assert_eq!(
+            cached.standing.last_birthday_bonus,
+            NaiveDate::from_ymd_opt(2025, 9, 23)
+        );
+
+        // A local sale at 22:30 UTC on 23 September 2026 gave the bonus: it
+        // is the 24th in Moscow.
+        outbox::commit(&mut conn, &key(), |seq, prev| {
+            let mut r = sale(seq, prev);
+            r.customer = Some(RecordCustomer {
+                id,
+                identified_by: IdentifiedBy::Card,
+            });
+            r.total = Money::from_minor(5_000).unwrap();
+            r.wall_time = "2026-09-23T22:30:00Z".parse().unwrap();
+            r.point_awards = vec![shared::pricing::PointsAward {
+                rule: shared::pricing::RuleRef::BirthdayBonus,
+                points: 50,
+            }];
+            r
+        })
+        .unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), moscow).unwrap().unwrap();
+        assert_eq!(cached.standing.window_spend.map(Money::minor), Some(45_000));
+        assert_eq!(
+            cached.standing.last_birthday_bonus,
+            NaiveDate::from_ymd_opt(2026, 9, 24)
+        );
+        let (standing, _) = uncached(&conn, id, moscow).unwrap();
+        assert_eq!(
+            standing.last_birthday_bonus,
+            NaiveDate::from_ymd_opt(2026, 9, 24)
+        );
+
+        // Tiers by lifetime: no window spend, pending or not.
+        apply_changes(&mut conn, &[snapshot(5, 100_000, 0)], None, 2, now()).unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), moscow).unwrap().unwrap();
+        assert_eq!(cached.standing.window_spend, None);
     }
 
     #[test]
     fn an_uncached_customer_stands_on_pending_effects_alone() {
         let (_dir, mut conn) = temp_db();
         let id = CustomerId::new(9).unwrap();
-        assert_eq!(uncached(&conn, id).unwrap().0, CustomerStanding::default());
+        assert_eq!(
+            uncached(&conn, id, None).unwrap().0,
+            CustomerStanding::default()
+        );
         commit_for(&mut conn, id, 300, 3);
-        assert_eq!(uncached(&conn, id).unwrap().0.points_balance, 3);
+        assert_eq!(uncached(&conn, id, None).unwrap().0.points_balance, 3);
     }
 }

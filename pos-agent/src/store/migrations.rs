@@ -137,9 +137,19 @@ CREATE INDEX fetched_records_by_original ON fetched_records (original_id)
     WHERE original_id IS NOT NULL;
 ";
 
+/// Version 5: what the engine needs beyond spend and points: the last
+/// birthday bonus and the rolling-window spend as the server knows them,
+/// and the time of a pending record that gave the birthday bonus.
+const V5: &str = r"
+ALTER TABLE customers ADD COLUMN last_birthday_bonus TEXT;
+ALTER TABLE customers ADD COLUMN window_spend INTEGER;
+
+ALTER TABLE pending_effects ADD COLUMN birthday_bonus_at TEXT;
+";
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 #[cfg(test)]

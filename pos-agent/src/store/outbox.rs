@@ -126,6 +126,16 @@ fn append(
                 purchases,
             ],
         )?;
+        if record
+            .point_awards
+            .iter()
+            .any(|a| a.rule == shared::pricing::RuleRef::BirthdayBonus)
+        {
+            tx.execute(
+                "UPDATE pending_effects SET birthday_bonus_at = ?1 WHERE seq = ?2",
+                params![record.wall_time.to_rfc3339(), record.seq.get()],
+            )?;
+        }
         for d in deltas.iter().filter(|d| d.uses != 0) {
             tx.execute(
                 "INSERT INTO pending_uses (seq, customer_id, promotion_id, uses)
@@ -443,6 +453,8 @@ pub(crate) mod tests {
             points_earned: 0,
             points_redeemed: 0,
             applied: vec![],
+            point_awards: vec![],
+            pricing_inputs: None,
         }
     }
 

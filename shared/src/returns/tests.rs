@@ -77,6 +77,8 @@ pub(crate) fn sale(lines: &[Line], p: &PricedCheck) -> PurchaseRecord {
         points_earned: p.points_earned,
         points_redeemed: p.points_redeemed,
         applied: p.applied.clone(),
+        point_awards: p.points.clone(),
+        pricing_inputs: None,
     }
 }
 

@@ -135,7 +135,13 @@ pub(crate) async fn changes(
         .poll_until(deadline, || async {
             let page = state
                 .db
-                .customer_changes(merchant, register.0.register_id, query.after, limit)
+                .customer_changes(
+                    merchant,
+                    register.0.register_id,
+                    query.after,
+                    limit,
+                    state.clock.now(),
+                )
                 .await?;
             Ok::<_, ApiError>((!page.customers.is_empty()).then_some(page))
         })

@@ -72,6 +72,7 @@ pub(crate) async fn enroll(
             store_id: enrolled.store_id,
             store_name: enrolled.store_name,
             store_timezone: enrolled.store_timezone,
+            store_brand: enrolled.store_brand,
             currency: enrolled.currency,
             register_secret: secret,
             server_public_key: state.signing_key.public_key(),

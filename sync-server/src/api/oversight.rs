@@ -4,7 +4,9 @@
 //! `GET /api/v1/admin/merchants/{id}/alerts?before=<id>&limit=<n>` pages
 //! back through older alerts; `GET …/quarantine?limit=<n>` lists the newest
 //! quarantined records with the hash stored at their seq and the hash that
-//! arrived.
+//! arrived. `GET …/mismatches?limit=<n>` reports the re-pricer: records
+//! re-priced, matched, mismatched, skipped (by reason) and pending, and the
+//! newest mismatched records with the fields that differ.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -14,7 +16,7 @@ use super::extract::{Json, Path, Query};
 use crate::db::AlertPage;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::wire::{Alert, QuarantinedRecord};
+use crate::wire::{Alert, QuarantinedRecord, RepriceReport};
 
 /// Entries per page when the caller does not say.
 const DEFAULT_LIMIT: usize = 100;
@@ -64,6 +66,28 @@ pub(crate) async fn quarantine(
         state
             .db
             .quarantine(merchant, page_limit(query.limit))
+            .await?,
+    ))
+}
+
+/// `…/mismatches` parameters.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MismatchesQuery {
+    /// The most mismatched records.
+    limit: Option<usize>,
+}
+
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn mismatches(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    Query(query): Query<MismatchesQuery>,
+) -> Result<Json<RepriceReport>, ApiError> {
+    state.db.merchant(merchant).await?;
+    Ok(Json(
+        state
+            .db
+            .reprice_report(merchant, page_limit(query.limit))
             .await?,
     ))
 }

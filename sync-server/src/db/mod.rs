@@ -7,6 +7,7 @@
 //! enrollment token, a fork in an upload) are values; [`DbError`] is for
 //! what went wrong with storage itself.
 
+pub mod reprice;
 mod sqlite;
 mod web;
 
@@ -109,6 +110,8 @@ pub struct EnrolledRegister {
     pub store_name: String,
     /// The store's time zone.
     pub store_timezone: String,
+    /// The brand the store trades under.
+    pub store_brand: Option<shared::ids::BrandId>,
     /// The merchant's currency.
     pub currency: Currency,
 }
@@ -285,8 +288,9 @@ pub struct PromotionUseFact {
 }
 
 /// The storage the server needs. Every write is one transaction. What only
-/// the browser pages need is in the [`WebStorage`] supertrait.
-pub trait Database: WebStorage + Send + Sync + 'static {
+/// the browser pages need is in the [`WebStorage`] supertrait, what the
+/// re-pricer needs in [`reprice::RepriceStorage`].
+pub trait Database: WebStorage + reprice::RepriceStorage + Send + Sync + 'static {
     /// Checks that storage answers.
     fn ping(&self) -> DbFuture<'_, ()>;
 
@@ -337,13 +341,15 @@ pub trait Database: WebStorage + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> DbFuture<'_, MerchantId>;
     /// Customers of a merchant changed after a cursor, in cursor order, with
-    /// the highest seq of `register` stored when the page was read.
+    /// the highest seq of `register` stored when the page was read; `now`
+    /// places the rolling tier window.
     fn customer_changes(
         &self,
         merchant: MerchantId,
         register: RegisterId,
         after: i64,
         limit: usize,
+        now: DateTime<Utc>,
     ) -> DbFuture<'_, CustomerDeltaPage>;
 
     /// Stores a verified batch of one register's records exactly once, in one

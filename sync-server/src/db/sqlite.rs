@@ -9,6 +9,7 @@ mod catalog;
 mod columns;
 mod customers;
 mod records;
+mod reprice;
 mod rulesets;
 mod web;
 
@@ -51,6 +52,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/003_web_pages.sql")),
         M::up(include_str!(
             "sqlite/migrations/004_returns_by_original.sql"
+        )),
+        M::up(include_str!(
+            "sqlite/migrations/005_reprice_and_standing.sql"
         )),
     ])
 }
@@ -250,9 +254,10 @@ impl Database for SqliteDatabase {
         register: RegisterId,
         after: i64,
         limit: usize,
+        now: DateTime<Utc>,
     ) -> DbFuture<'_, CustomerDeltaPage> {
         Box::pin(self.read(move |tx| {
-            let mut page = customers::changes(tx, merchant, after, limit)?;
+            let mut page = customers::changes(tx, merchant, after, limit, now)?;
             page.stored_through = records::head(tx, register)?.map(|head| head.seq);
             Ok(page)
         }))
@@ -339,6 +344,70 @@ mod tests {
         };
         assert!(db.alerts(merchant, page).await.unwrap().is_empty());
         assert!(db.quarantine(merchant, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn promotion_uses_stored_before_are_counted_net_of_returns_with_points_only_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        {
+            let mut conn = connect(&path).unwrap();
+            Migrations::new(vec![
+                M::up(include_str!("sqlite/migrations/001_initial.sql")),
+                M::up(include_str!(
+                    "sqlite/migrations/002_alerts_and_clock_drift.sql"
+                )),
+                M::up(include_str!("sqlite/migrations/003_web_pages.sql")),
+            ])
+            .to_latest(&mut conn)
+            .unwrap();
+            let sale = r#"{"kind":"sale","applied":[{"rule":{"kind":"promotion","id":"milk"},"discount":100},{"rule":{"kind":"promotion","id":"double"},"discount":0},{"rule":{"kind":"tier","id":"Gold"},"discount":5}]}"#;
+            let refund = r#"{"kind":"return","uses_returned":["milk"],"applied":[]}"#;
+            conn.execute_batch(
+                "INSERT INTO merchants (id, name, currency) VALUES (1, 'M', 'RUB');
+                 INSERT INTO stores (id, merchant_id, name, timezone)
+                     VALUES (1, 1, 'S', 'Europe/Moscow');
+                 INSERT INTO registers (id, store_id, public_key, secret_hash, hostname,
+                         agent_version, enrolled_at)
+                     VALUES (1, 1, 'k', x'00', 'till-1', '0.1.0', '2026-03-01T00:00:00Z');
+                 INSERT INTO customers (id, merchant_id, name, gender, change_cursor)
+                     VALUES (1, 1, 'C', 'unspecified', 1);",
+            )
+            .unwrap();
+            for (seq, kind, body) in [(1, "sale", sale), (2, "return", refund)] {
+                conn.execute(
+                    "INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
+                         customer_id, wall_time, subtotal, discount, total, points_earned,
+                         points_redeemed, hash, body, signature, received_at)
+                     VALUES (1, ?1, ?2, 1, 1, ?3, 1, '2026-03-02T10:00:00Z', 0, 0, 0, 0, 0,
+                         zeroblob(32), ?4, x'00', '2026-03-02T10:00:00Z')",
+                    rusqlite::params![seq, format!("r{seq}"), kind, body.as_bytes()],
+                )
+                .unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO promotion_uses (register_id, seq, promotion_id, discount)
+                     VALUES (1, 1, 'milk', 100), (1, 2, 'milk', -100);",
+            )
+            .unwrap();
+        }
+        let db = SqliteDatabase::open(&path).await.unwrap();
+        let page = db
+            .customer_changes(
+                MerchantId::new(1).unwrap(),
+                RegisterId::new(1).unwrap(),
+                0,
+                10,
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let uses: Vec<(String, u64)> = page.customers[0]
+            .promotion_uses
+            .iter()
+            .map(|(id, n)| (id.to_string(), *n))
+            .collect();
+        assert_eq!(uses, [("double".to_owned(), 1)], "milk was given back");
     }
 
     #[tokio::test]

@@ -28,9 +28,12 @@ use crate::web::extract::{Path, Query};
 use crate::web::format;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
+use crate::wire::{RepriceCounts, SkipCount};
 
 /// Alerts shown on the dashboard, newest first.
 const ALERTS_SHOWN: usize = 20;
+/// Mismatched records shown on the dashboard, newest first.
+const MISMATCHES_SHOWN: usize = 20;
 
 /// The filter form: both days optional, as the browser sends them (an
 /// empty field is an empty string).
@@ -112,6 +115,17 @@ struct AlertRow {
     detail: String,
 }
 
+/// One differing field of a record the server priced differently.
+#[derive(Debug, Clone)]
+struct MismatchRow {
+    at: String,
+    register: String,
+    seq: String,
+    field: String,
+    till: String,
+    server: String,
+}
+
 /// The chart of a section, or nothing to draw.
 #[derive(Debug, Clone)]
 struct Chart {
@@ -142,6 +156,9 @@ struct DashboardPage {
     registers: Vec<RegisterRow>,
     time_zone: String,
     alerts: Vec<AlertRow>,
+    reprice: RepriceCounts,
+    reprice_skipped: Vec<SkipCount>,
+    mismatches: Vec<MismatchRow>,
 }
 
 /// `GET /hq/merchants/{id}`.
@@ -196,6 +213,24 @@ pub async fn dashboard(
         .collect();
     let max_drift_secs = state.settings.clock.max_drift_secs;
     let currency = stats.currency;
+    let reprice = state
+        .db
+        .reprice_report(merchant_id, MISMATCHES_SHOWN)
+        .await?;
+    let mismatches = reprice
+        .mismatches
+        .iter()
+        .flat_map(|m| {
+            m.fields.iter().map(move |f| MismatchRow {
+                at: format::instant(m.wall_time, zone),
+                register: m.register_id.to_string(),
+                seq: m.seq.to_string(),
+                field: f.field.clone(),
+                till: f.till.to_string(),
+                server: f.server.to_string(),
+            })
+        })
+        .collect();
 
     let page = DashboardPage {
         header: HqHeader::for_merchant(&session, &merchant),
@@ -278,6 +313,9 @@ pub async fn dashboard(
                 detail: a.detail,
             })
             .collect(),
+        reprice: reprice.counts,
+        reprice_skipped: reprice.skipped,
+        mismatches,
     };
     Ok(Html(page.render()?).into_response())
 }
@@ -474,6 +512,7 @@ fn alert_kind(kind: AlertKind) -> &'static str {
         AlertKind::BadSignature => "Неверная подпись",
         AlertKind::RevokedRegisterUpload => "Выгрузка отозванной кассы",
         AlertKind::ClockDrift => "Часы кассы сбиты",
+        AlertKind::PriceMismatch => "Касса посчитала иначе, чем сервер",
     }
 }
 

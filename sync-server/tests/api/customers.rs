@@ -234,3 +234,181 @@ async fn the_change_feed_pages_by_cursor_and_waits_for_changes() {
     // The page says it counts the till's record: its reply may be lost.
     assert_eq!(woke.stored_through.map(|s| s.get()), Some(1));
 }
+
+/// Anna's snapshot in the change feed.
+async fn snapshot_of(
+    till: &crate::helpers::Till,
+    id: shared::ids::CustomerId,
+) -> shared::wire::sync::CustomerSnapshot {
+    changes(till, "after=0")
+        .await
+        .customers
+        .into_iter()
+        .find(|c| c.id == id)
+        .expect("the customer is in the feed")
+}
+
+#[tokio::test]
+async fn the_snapshot_names_the_last_birthday_bonus_by_the_stores_local_date() {
+    use shared::pricing::{PointsAward, RuleRef};
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    server.publish(merchant.id, ruleset()).await;
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79161234567", "birth_date": "1990-03-03"}),
+        )
+        .await;
+    // 22:30 UTC on 2 March is 01:30 on 3 March in Moscow.
+    let bonus = |r: &mut shared::record::PurchaseRecord| {
+        r.point_awards = vec![PointsAward {
+            rule: RuleRef::BirthdayBonus,
+            points: 50,
+        }];
+    };
+    let records = vec![
+        till.record_edited(
+            Purchase::sale(1_000)
+                .by(anna.id)
+                .points(50, 0)
+                .at("2025-03-02T22:30:00Z"),
+            bonus,
+        )
+        .0,
+        till.record_edited(
+            Purchase::sale(1_000)
+                .by(anna.id)
+                .points(50, 0)
+                .at("2026-03-02T22:30:00Z"),
+            bonus,
+        )
+        .0,
+        till.record(Purchase::sale(1_000).by(anna.id).at("2026-06-01T10:00:00Z"))
+            .0,
+    ];
+    assert_eq!(till.upload(&records).await.0, StatusCode::OK);
+    let snapshot = snapshot_of(&till, anna.id).await;
+    assert_eq!(
+        snapshot.last_birthday_bonus,
+        Some("2026-03-03".parse().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn the_snapshot_carries_the_spend_of_a_rolling_tier_window() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79161234567"}),
+        )
+        .await;
+    let now = chrono::Utc::now();
+    let days_ago = |d: i64| now - chrono::TimeDelta::days(d);
+    let old = till.record(Purchase::sale(70_000).by(anna.id).made_at(days_ago(40)));
+    let sale = till.record(Purchase::sale(30_000).by(anna.id).made_at(days_ago(5)));
+    let original = RecordRef {
+        register_id: till.register_id,
+        seq: sale.1.seq,
+        id: sale.1.id,
+    };
+    let records = vec![
+        old.0,
+        sale.0,
+        till.record(
+            Purchase::refund(5_000, original)
+                .by(anna.id)
+                .made_at(days_ago(1)),
+        )
+        .0,
+    ];
+    let (status, reply) = till.upload(&records).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+
+    // Lifetime tiers: no window spend.
+    server.publish(merchant.id, ruleset()).await;
+    assert_eq!(snapshot_of(&till, anna.id).await.window_spend, None);
+
+    let mut rolling = ruleset();
+    rolling["programme"]["tier_basis"] = json!({"kind": "rolling_window", "days": 30});
+    let (status, reply) = server.publish(merchant.id, rolling).await;
+    assert!(status.is_success(), "{reply}");
+    let snapshot = snapshot_of(&till, anna.id).await;
+    assert_eq!(snapshot.lifetime_spend.minor(), 95_000);
+    assert_eq!(
+        snapshot.window_spend.map(shared::money::Money::minor),
+        Some(25_000),
+        "the last 30 days net of the refund"
+    );
+}
+
+#[tokio::test]
+async fn promotion_uses_count_points_only_promotions_and_give_back_returned_uses() {
+    use shared::pricing::{AppliedRule, RuleRef};
+    use shared::record::RecordKind;
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    server.publish(merchant.id, ruleset()).await;
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79161234567"}),
+        )
+        .await;
+    let double = shared::ids::PromotionId::parse("double-points").unwrap();
+    // Double points gives no discount: it is named only in the record's
+    // `applied`, with zero.
+    let points_only = |r: &mut shared::record::PurchaseRecord| {
+        r.applied.push(AppliedRule {
+            rule: RuleRef::Promotion(double.clone()),
+            discount: shared::money::Money::ZERO,
+            funded_by: None,
+        });
+    };
+    let (first, first_record) = till.record_edited(
+        Purchase::sale(10_000)
+            .by(anna.id)
+            .discounted(1_000, "milk-10", None)
+            .points(20, 0),
+        points_only,
+    );
+    let second = till
+        .record_edited(Purchase::sale(5_000).by(anna.id).points(10, 0), points_only)
+        .0;
+    assert_eq!(till.upload(&[first, second]).await.0, StatusCode::OK);
+    let uses = |s: &shared::wire::sync::CustomerSnapshot| -> Vec<(String, u64)> {
+        s.promotion_uses
+            .iter()
+            .map(|(id, n)| (id.to_string(), *n))
+            .collect()
+    };
+    let snapshot = snapshot_of(&till, anna.id).await;
+    assert_eq!(
+        uses(&snapshot),
+        [("double-points".to_owned(), 2), ("milk-10".to_owned(), 1)]
+    );
+
+    // The first sale comes back whole: both its uses are given back.
+    let original = RecordRef {
+        register_id: till.register_id,
+        seq: first_record.seq,
+        id: first_record.id,
+    };
+    let refund = till
+        .record_edited(Purchase::refund(9_000, original).by(anna.id), |r| {
+            r.kind = RecordKind::Return {
+                original,
+                original_lines: vec![0],
+                uses_returned: vec![
+                    double.clone(),
+                    shared::ids::PromotionId::parse("milk-10").unwrap(),
+                ],
+            };
+        })
+        .0;
+    assert_eq!(till.upload(&[refund]).await.0, StatusCode::OK);
+    let snapshot = snapshot_of(&till, anna.id).await;
+    assert_eq!(uses(&snapshot), [("double-points".to_owned(), 1)]);
+}

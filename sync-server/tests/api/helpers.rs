@@ -27,7 +27,7 @@ use sync_server::clock::ManualClock;
 use sync_server::config::{
     ClockSettings, IngestSettings, LongPollSettings, TokenSettings, WebSettings,
 };
-use sync_server::wire::{Alert, RegisterView};
+use sync_server::wire::{Alert, RegisterView, RepriceReport};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -245,6 +245,28 @@ impl TestServer {
         .await
     }
 
+    /// `GET /api/v1/admin/merchants/{id}/mismatches`.
+    pub async fn mismatches(&self, merchant: MerchantId) -> RepriceReport {
+        self.admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/mismatches"),
+            None,
+        )
+        .await
+    }
+
+    /// The re-pricer's report once nothing stored is pending.
+    pub async fn repriced(&self, merchant: MerchantId) -> RepriceReport {
+        for _ in 0..200 {
+            let report = self.mismatches(merchant).await;
+            if report.counts.pending == 0 {
+                return report;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the re-pricer did not catch up");
+    }
+
     /// `GET /api/v1/admin/merchants/{id}/alerts`, newest first.
     pub async fn alerts(&self, merchant: MerchantId) -> Vec<Alert> {
         self.admin_ok(
@@ -415,6 +437,16 @@ pub struct Till {
 impl Till {
     /// The next record of the chain, signed; advances the chain.
     pub fn record(&mut self, p: Purchase) -> (SignedRecord, PurchaseRecord) {
+        self.record_edited(p, |_| {})
+    }
+
+    /// The next record of the chain as `edit` leaves it, signed (a valid
+    /// signature over whatever it says); advances the chain.
+    pub fn record_edited(
+        &mut self,
+        p: Purchase,
+        edit: impl FnOnce(&mut PurchaseRecord),
+    ) -> (SignedRecord, PurchaseRecord) {
         let money = |m: i64| Money::from_minor(m).expect("money");
         let applied: Vec<AppliedRule> = p
             .promotion
@@ -460,11 +492,25 @@ impl Till {
             points_earned: p.points_earned,
             points_redeemed: p.points_redeemed,
             applied,
+            point_awards: vec![],
+            pricing_inputs: None,
         };
+        let mut record = record;
+        edit(&mut record);
         let (signed, hash) = record.seal(&self.key).expect("seal");
         self.next_seq = self.next_seq.next();
         self.prev_hash = hash;
         (signed, record)
+    }
+
+    /// Seals an already built record as the next of the chain.
+    pub fn seal_next(&mut self, mut record: PurchaseRecord) -> SignedRecord {
+        record.seq = self.next_seq;
+        record.prev_hash = self.prev_hash;
+        let (signed, hash) = record.seal(&self.key).expect("seal");
+        self.next_seq = self.next_seq.next();
+        self.prev_hash = hash;
+        signed
     }
 
     /// Signs several records of the chain.

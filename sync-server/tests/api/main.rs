@@ -13,6 +13,7 @@ mod ingest;
 mod load_shedding;
 mod oversight;
 mod protocol;
+mod reprice;
 mod restart;
 mod rulesets;
 mod sales;

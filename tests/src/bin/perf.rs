@@ -569,6 +569,8 @@ fn record(
         points_earned: 0,
         points_redeemed: 0,
         applied: vec![],
+        point_awards: vec![],
+        pricing_inputs: None,
     }
 }
 

@@ -256,5 +256,26 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     let stats = ok_stdout(&mut admin(&["stats", "--merchant", &merchant.to_string()]))?;
     let stats: shared::wire::admin::Stats = serde_json::from_str(&stats)?;
     ensure!(stats.totals.checks == 1 && stats.totals.revenue == committed.pricing.total);
+
+    // The server prices the check again and agrees: `admin mismatches`.
+    let mut report = None;
+    for _ in 0..200 {
+        let out = ok_stdout(&mut admin(&[
+            "mismatches",
+            "--merchant",
+            &merchant.to_string(),
+        ]))?;
+        let r: sync_server::wire::RepriceReport = serde_json::from_str(&out)?;
+        if r.counts.pending == 0 && r.counts.repriced + r.counts.skipped == 1 {
+            report = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = report.context("the server never re-priced the check")?;
+    ensure!(
+        report.counts.matched == 1 && report.mismatches.is_empty(),
+        "{report:?}"
+    );
     Ok(())
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, Row, Transaction, params};
 use shared::crypto::PublicKey;
-use shared::ids::{MerchantId, RegisterId, StoreId};
+use shared::ids::{BrandId, MerchantId, RegisterId, StoreId};
 use shared::money::Currency;
 use shared::wire::admin::{Brand, Merchant, NewBrand, NewMerchant, NewStore, Register, Store};
 
@@ -167,6 +167,7 @@ struct TokenRow {
     store_id: StoreId,
     store_name: String,
     store_timezone: String,
+    store_brand: Option<BrandId>,
     merchant_id: MerchantId,
     currency: Currency,
 }
@@ -177,7 +178,7 @@ pub(super) fn enroll(tx: &Transaction<'_>, new: &NewRegister) -> Result<EnrollOu
     let token = tx
         .query_row(
             "SELECT t.expires_at, t.register_id IS NOT NULL, s.id, s.name, s.timezone,
-                    s.merchant_id, m.currency
+                    s.merchant_id, m.currency, s.brand_id
              FROM enrollment_tokens t
              JOIN stores s ON s.id = t.store_id
              JOIN merchants m ON m.id = s.merchant_id
@@ -192,6 +193,7 @@ pub(super) fn enroll(tx: &Transaction<'_>, new: &NewRegister) -> Result<EnrollOu
                     store_timezone: row.get(4)?,
                     merchant_id: int(row, 5)?,
                     currency: text(row, 6)?,
+                    store_brand: opt_int(row, 7)?,
                 })
             },
         )
@@ -228,6 +230,7 @@ pub(super) fn enroll(tx: &Transaction<'_>, new: &NewRegister) -> Result<EnrollOu
         store_id: token.store_id,
         store_name: token.store_name,
         store_timezone: token.store_timezone,
+        store_brand: token.store_brand,
         currency: token.currency,
     }))
 }

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, Row, Transaction, params};
 use shared::identity::{Ean13, Gender};
 use shared::ids::{CustomerId, MerchantId};
+use shared::money::Money;
+use shared::ruleset::TierBasis;
 use shared::wire::admin::{NewCustomer, PurchaseSummary};
 use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot};
 
@@ -28,13 +30,22 @@ const SPEND: &str =
 const BALANCE: &str = "(SELECT COALESCE(SUM(points), 0) FROM ledger WHERE customer_id = c.id)";
 /// Sales of customer `c`.
 const SALES: &str = "(SELECT COUNT(*) FROM records WHERE customer_id = c.id AND kind = 'sale')";
-/// Sales of customer `c` per promotion that discounted them, as a JSON
-/// object (uses given back by returns are not subtracted).
+/// Checks of customer `c` per promotion used on them (points-only
+/// promotions included), net of uses given back by returns, as a JSON
+/// object.
 const PROMOTION_USES: &str = "(SELECT json_group_object(promotion_id, n) FROM (
-        SELECT pu.promotion_id, COUNT(*) AS n FROM promotion_uses pu
+        SELECT pu.promotion_id, SUM(pu.uses) AS n FROM promotion_uses pu
         JOIN records r ON r.register_id = pu.register_id AND r.seq = pu.seq
-        WHERE r.customer_id = c.id AND r.kind = 'sale'
-        GROUP BY pu.promotion_id))";
+        WHERE r.customer_id = c.id
+        GROUP BY pu.promotion_id HAVING SUM(pu.uses) > 0))";
+/// The store-local date customer `c` last got the birthday bonus.
+const LAST_BIRTHDAY_BONUS: &str =
+    "(SELECT MAX(local_date) FROM birthday_bonuses WHERE customer_id = c.id)";
+/// Spend of customer `c` since the instant `?4` (net of returns); NULL
+/// when `?4` is NULL (the tiers do not go by a window).
+const WINDOW_SPEND: &str = "(SELECT CASE WHEN ?4 IS NULL THEN NULL ELSE
+        COALESCE(SUM(CASE kind WHEN 'sale' THEN total ELSE -ABS(total) END), 0) END
+        FROM records WHERE customer_id = c.id AND julianday(wall_time) > julianday(?4))";
 
 /// Hands out the merchant's next change cursor and stamps the customer with it.
 pub(super) fn mark_changed(
@@ -165,18 +176,35 @@ pub(super) fn changes(
     merchant: MerchantId,
     after: i64,
     limit: usize,
+    now: DateTime<Utc>,
 ) -> Result<CustomerDeltaPage, DbError> {
     let sql = format!(
         "SELECT c.id, c.name, c.phone, {SPEND}, {BALANCE}, c.tokens_valid_after, c.change_cursor,
-                c.gender, c.birth_date, {SALES}, {PROMOTION_USES}
+                c.gender, c.birth_date, {SALES}, {PROMOTION_USES}, {LAST_BIRTHDAY_BONUS},
+                {WINDOW_SPEND}
          FROM customers c
          WHERE c.merchant_id = ?1 AND c.change_cursor > ?2
          ORDER BY c.change_cursor LIMIT ?3"
     );
+    // The rolling tier window of the current programme, if it has one.
+    let window_start = match super::rulesets::current(tx, merchant)? {
+        Some(current) => match current.ruleset.programme.tier_basis {
+            TierBasis::RollingWindow { days } => {
+                Some(time_text(now - chrono::TimeDelta::days(i64::from(days))))
+            }
+            TierBasis::LifetimeSpend => None,
+        },
+        None => None,
+    };
     let mut stmt = tx.prepare(&sql)?;
     // One row more than asked tells whether another page is ready.
     let rows = stmt.query_map(
-        params![merchant.get(), after, sql_int(limit).saturating_add(1)],
+        params![
+            merchant.get(),
+            after,
+            sql_int(limit).saturating_add(1),
+            window_start
+        ],
         snapshot_row,
     )?;
     let mut rows: Vec<(CustomerSnapshot, i64)> = rows.collect::<Result<_, _>>()?;
@@ -218,6 +246,10 @@ fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<(CustomerSnapshot, i64)> {
                 })
                 .transpose()?
                 .unwrap_or_default(),
+            last_birthday_bonus: opt_date(row, 11)?,
+            window_spend: row
+                .get::<_, Option<i64>>(12)?
+                .map(|spend| Money::from_minor(spend).unwrap_or_default()),
         },
         row.get(6)?,
     ))

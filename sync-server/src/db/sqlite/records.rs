@@ -286,12 +286,32 @@ fn insert_record(
         }
     }
 
+    // Checks per promotion: a sale uses every promotion it names (points
+    // only included), a return gives back the uses it names.
+    let deltas = record.usage_deltas();
+    for d in &deltas {
+        promotions.entry(&d.promotion).or_insert((0, None));
+    }
     let mut use_stmt = tx.prepare_cached(
-        "INSERT INTO promotion_uses (register_id, seq, promotion_id, discount, funded_by)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO promotion_uses (register_id, seq, promotion_id, discount, funded_by, uses)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for (id, (discount, funded_by)) in promotions {
-        use_stmt.execute(params![register, seq, id.as_str(), discount, funded_by])?;
+        let uses = deltas
+            .iter()
+            .find(|d| &d.promotion == id)
+            .map_or(0, |d| d.uses);
+        use_stmt.execute(params![
+            register,
+            seq,
+            id.as_str(),
+            discount,
+            funded_by,
+            uses
+        ])?;
+    }
+    if let Some(customer) = customer {
+        record_birthday_bonus(tx, record, customer)?;
     }
 
     if let Some(customer) = customer {
@@ -305,6 +325,42 @@ fn insert_record(
             record.points_earned.saturating_sub(record.points_redeemed)
         ])?;
     }
+    Ok(())
+}
+
+/// Notes the store-local date of a sale that gave the birthday bonus.
+fn record_birthday_bonus(
+    tx: &Transaction<'_>,
+    record: &shared::record::PurchaseRecord,
+    customer: CustomerId,
+) -> Result<(), DbError> {
+    let gave = record.kind == RecordKind::Sale
+        && record
+            .point_awards
+            .iter()
+            .any(|a| a.rule == RuleRef::BirthdayBonus && a.points > 0);
+    if !gave {
+        return Ok(());
+    }
+    let timezone: String = tx.query_row(
+        "SELECT timezone FROM stores WHERE id = ?1",
+        [record.store_id.get()],
+        |row| row.get(0),
+    )?;
+    let local_date = match timezone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => record.wall_time.with_timezone(&tz).date_naive(),
+        Err(_) => record.wall_time.date_naive(),
+    };
+    tx.prepare_cached(
+        "INSERT INTO birthday_bonuses (register_id, seq, customer_id, local_date)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        record.register_id.get(),
+        record.seq.get(),
+        customer.get(),
+        local_date.to_string()
+    ])?;
     Ok(())
 }
 
