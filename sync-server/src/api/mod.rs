@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/merchants/{id}/registers", get(admin::list_registers))
         .route("/merchants/{id}/alerts", get(oversight::alerts))
         .route("/merchants/{id}/quarantine", get(oversight::quarantine))
+        .route("/merchants/{id}/overdrafts", get(oversight::overdrafts))
         .route(
             "/merchants/{id}/customers",
             post(customers::create_customer),

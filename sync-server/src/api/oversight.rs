@@ -4,11 +4,14 @@
 //! `GET /api/v1/admin/merchants/{id}/alerts?before=<id>&limit=<n>` pages
 //! back through older alerts; `GET …/quarantine?limit=<n>` lists the newest
 //! quarantined records with the hash stored at their seq and the hash that
-//! arrived.
+//! arrived; `GET …/overdrafts` lists the customers whose records left
+//! their points balance negative (offline redemptions on several tills, a
+//! return of points already spent), with those records.
 
 use axum::extract::State;
 use serde::Deserialize;
 use shared::ids::MerchantId;
+use shared::wire::admin::OverdraftReport;
 
 use super::extract::{Json, Path, Query};
 use crate::db::AlertPage;
@@ -65,5 +68,15 @@ pub(crate) async fn quarantine(
             .db
             .quarantine(merchant, page_limit(query.limit))
             .await?,
+    ))
+}
+
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn overdrafts(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+) -> Result<Json<OverdraftReport>, ApiError> {
+    Ok(Json(
+        state.db.overdrafts(merchant, state.clock.now()).await?,
     ))
 }

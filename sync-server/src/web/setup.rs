@@ -633,7 +633,7 @@ pub async fn create_customer_link(
         .ok()
         .and_then(|id| CustomerId::new(id).ok());
     let owned = match customer {
-        Some(id) => match state.db.customer(id).await {
+        Some(id) => match state.db.customer(id, state.clock.now()).await {
             Ok(profile) if profile.merchant_id == merchant => Some(profile),
             Ok(_) | Err(crate::db::DbError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),

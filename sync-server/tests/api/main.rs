@@ -11,6 +11,7 @@ mod customers;
 mod enrollment;
 mod ingest;
 mod load_shedding;
+mod points;
 mod oversight;
 mod protocol;
 mod restart;
