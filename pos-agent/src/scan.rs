@@ -196,9 +196,10 @@ async fn handle(agent: &Agent, classifier: &Classifier, scan: Scan) -> TillEvent
 /// Looks the credential up and attaches the customer to the latest check.
 async fn identify(agent: &Agent, source: String, credential: Credential) -> TillEvent {
     let described = credential.describe();
+    let local = agent.local_points();
     let resolved = agent
         .db
-        .call(move |conn| identify::resolve(conn, &credential))
+        .call(move |conn| identify::resolve(conn, &credential, local))
         .await;
     match resolved {
         Ok(Ok(Some(identified))) => {

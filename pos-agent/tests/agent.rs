@@ -1039,6 +1039,8 @@ async fn customer_changes_fill_the_cache_for_card_and_phone_lookups() {
         purchases: Some(4),
         tags: vec![],
         promotion_uses: Default::default(),
+        points_pending: vec![],
+        points_expiring: vec![],
     }];
     let url = fake_server(Arc::clone(&fake)).await;
     let agent = Agent::start(register.config(&url)).await;
@@ -1210,6 +1212,8 @@ async fn coupons_points_and_returns_work_offline_from_the_outbox() {
             purchases: Some(4),
             tags: vec![],
             promotion_uses: Default::default(),
+            points_pending: vec![],
+            points_expiring: vec![],
         }];
     }
     let url = fake_server(Arc::clone(&fake)).await;

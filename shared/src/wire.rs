@@ -826,6 +826,11 @@ pub mod till {
         pub oldest_kept_seq: Option<Seq>,
         /// When the server last answered anything.
         pub last_contact_at: Option<DateTime<Utc>>,
+        /// Whether the register counts as offline: the server answered
+        /// nothing within `sync.offline_after_secs` (or not since the
+        /// agent started), so the offline redemption cap applies.
+        #[serde(default)]
+        pub offline: bool,
         /// How far the register clock is ahead of the server's, in ms
         /// (negative: behind), as last estimated. Informative only.
         pub clock_drift_ms: Option<i64>,

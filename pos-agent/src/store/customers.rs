@@ -14,6 +14,16 @@
 //! Promotion uses follow the same rule: the snapshot's counts per
 //! promotion plus the pending uses of local commits (`pending_uses`),
 //! settled together with the effects.
+//!
+//! # Points
+//!
+//! The snapshot's `points_balance` is what the customer may spend (the
+//! server's available points). Pending local effects subtract what they
+//! spent and clawed back at once, and add what they gave back; points they
+//! earned count only once the programme's pending period has passed since
+//! the commit ([`LocalPoints`]), as the server will count them. Points that
+//! mature or expire on the server after the snapshot show with the next
+//! snapshot.
 
 use std::collections::BTreeMap;
 
@@ -51,8 +61,28 @@ pub struct CachedCustomer {
     pub uses: BTreeMap<PromotionId, u64>,
 }
 
+/// When points earned by local commits count as available: `pending_days`
+/// (the programme's) after their commit, at `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalPoints {
+    /// The programme's pending period.
+    pub pending_days: u32,
+    /// The register's time.
+    pub now: DateTime<Utc>,
+}
+
+impl LocalPoints {
+    fn matured(&self, committed_at: DateTime<Utc>) -> bool {
+        committed_at + chrono::TimeDelta::days(i64::from(self.pending_days)) <= self.now
+    }
+}
+
 /// Looks a customer up in the cache.
-pub fn find(conn: &Connection, key: CustomerKey<'_>) -> Result<Option<CachedCustomer>, StoreError> {
+pub fn find(
+    conn: &Connection,
+    key: CustomerKey<'_>,
+    local: LocalPoints,
+) -> Result<Option<CachedCustomer>, StoreError> {
     let (clause, value): (&str, rusqlite::types::Value) = match key {
         CustomerKey::Id(id) => ("id = ?1", id.get().into()),
         CustomerKey::Card(card) => ("card_number = ?1", card.as_str().to_owned().into()),
@@ -82,7 +112,7 @@ pub fn find(conn: &Connection, key: CustomerKey<'_>) -> Result<Option<CachedCust
         return Ok(None);
     };
     let id = CustomerId::new(row.id).map_err(|e| corrupt("customer id", e))?;
-    let pending = pending(conn, id)?;
+    let pending = pending(conn, id, local)?;
     let birth_date = row
         .birth_date
         .map(|d| d.parse::<NaiveDate>())
@@ -159,8 +189,9 @@ fn add_uses(into: &mut BTreeMap<PromotionId, u64>, pending: &BTreeMap<PromotionI
 pub fn uncached(
     conn: &Connection,
     id: CustomerId,
+    local: LocalPoints,
 ) -> Result<(CustomerStanding, BTreeMap<PromotionId, u64>), StoreError> {
-    let pending = pending(conn, id)?;
+    let pending = pending(conn, id, local)?;
     let mut uses = BTreeMap::new();
     add_uses(&mut uses, &pending.uses);
     Ok((standing(pending.spend, pending.points), uses))
@@ -174,14 +205,39 @@ struct Pending {
     uses: BTreeMap<PromotionId, i64>,
 }
 
-fn pending(conn: &Connection, id: CustomerId) -> Result<Pending, StoreError> {
-    let (spend, points, purchases): (i64, i64, i64) = conn.query_row(
-        "SELECT IFNULL(SUM(spend_delta), 0), IFNULL(SUM(points_delta), 0),
-                IFNULL(SUM(purchases_delta), 0)
+fn pending(conn: &Connection, id: CustomerId, local: LocalPoints) -> Result<Pending, StoreError> {
+    let (spend, purchases): (i64, i64) = conn.query_row(
+        "SELECT IFNULL(SUM(spend_delta), 0), IFNULL(SUM(purchases_delta), 0)
          FROM pending_effects WHERE customer_id = ?1",
         [id.get()],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.points_delta, p.points_earned, o.committed_at
+         FROM pending_effects p JOIN outbox o ON o.seq = p.seq
+         WHERE p.customer_id = ?1",
+    )?;
+    let rows = stmt.query_map([id.get()], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut points: i128 = 0;
+    for row in rows {
+        let (delta, earned, committed_at) = row?;
+        let committed_at = DateTime::parse_from_rfc3339(&committed_at)
+            .map_err(|e| corrupt("committed_at", e))?
+            .with_timezone(&Utc);
+        // Spent and clawed back count at once; earned once matured.
+        let earned_now = if earned > 0 && !local.matured(committed_at) {
+            earned
+        } else {
+            0
+        };
+        points += i128::from(delta) - i128::from(earned_now);
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT promotion_id, SUM(uses) FROM pending_uses WHERE customer_id = ?1
          GROUP BY promotion_id",
@@ -197,7 +253,7 @@ fn pending(conn: &Connection, id: CustomerId) -> Result<Pending, StoreError> {
     }
     Ok(Pending {
         spend: i128::from(spend),
-        points: i128::from(points),
+        points,
         purchases,
         uses,
     })
@@ -291,6 +347,18 @@ pub fn apply_changes(
     Ok(())
 }
 
+/// Points the customer spent in this till's records the server has not
+/// acknowledged yet (what the offline cap limits).
+pub fn unacknowledged_redeemed(conn: &Connection, id: CustomerId) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT IFNULL(SUM(MAX(p.points_earned - p.points_delta, 0)), 0)
+         FROM pending_effects p
+         WHERE p.customer_id = ?1 AND p.seq > (SELECT acked_seq FROM meta WHERE id = 1)",
+        [id.get()],
+        |r| r.get(0),
+    )?)
+}
+
 /// The change-feed cursor to resume from.
 pub fn cursor(conn: &Connection) -> Result<i64, StoreError> {
     Ok(
@@ -331,6 +399,8 @@ mod tests {
             purchases: Some(3),
             tags: vec!["staff".into()],
             promotion_uses: BTreeMap::from([(PromotionId::parse("milk").unwrap(), 2)]),
+            points_pending: vec![],
+            points_expiring: vec![],
         }
     }
 
@@ -353,6 +423,14 @@ mod tests {
         DateTime::from_timestamp(1_790_000_000, 0).unwrap()
     }
 
+    /// Local earnings available at once, as with no pending period.
+    fn at_once() -> LocalPoints {
+        LocalPoints {
+            pending_days: 0,
+            now: DateTime::<Utc>::MAX_UTC,
+        }
+    }
+
     #[test]
     fn lookups_by_card_phone_and_id() {
         let (_dir, mut conn) = temp_db();
@@ -365,13 +443,13 @@ mod tests {
             CustomerKey::Card(&card),
             CustomerKey::Phone(&phone),
         ] {
-            let c = find(&conn, key).unwrap().unwrap();
+            let c = find(&conn, key, at_once()).unwrap().unwrap();
             assert_eq!((c.id, c.standing.points_balance), (id, 7));
         }
         assert_eq!(cursor(&conn).unwrap(), 10);
         assert_eq!(count(&conn).unwrap(), 1);
         let other = Ean13::card_for(CustomerId::new(6).unwrap());
-        assert_eq!(find(&conn, CustomerKey::Card(&other)).unwrap(), None);
+        assert_eq!(find(&conn, CustomerKey::Card(&other), at_once()).unwrap(), None);
     }
 
     #[test]
@@ -400,7 +478,7 @@ mod tests {
         )
         .unwrap();
         let phone = PhoneNumber::parse("+79161234567").unwrap();
-        let owner = find(&conn, CustomerKey::Phone(&phone)).unwrap().unwrap();
+        let owner = find(&conn, CustomerKey::Phone(&phone), at_once()).unwrap().unwrap();
         assert_eq!(owner.id.get(), 6);
         assert_eq!(count(&conn).unwrap(), 2);
     }
@@ -412,7 +490,7 @@ mod tests {
         apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
         let seq = commit_for(&mut conn, id, 500, 5);
         let standing =
-            |conn: &Connection| find(conn, CustomerKey::Id(id)).unwrap().unwrap().standing;
+            |conn: &Connection| find(conn, CustomerKey::Id(id), at_once()).unwrap().unwrap().standing;
         assert_eq!(standing(&conn).lifetime_spend.minor(), 1500);
         assert_eq!(standing(&conn).points_balance, 15);
 
@@ -432,7 +510,7 @@ mod tests {
         let id = CustomerId::new(5).unwrap();
         apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
         let milk = PromotionId::parse("milk").unwrap();
-        let cached = find(&conn, CustomerKey::Id(id)).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), at_once()).unwrap().unwrap();
         assert_eq!(cached.standing.gender, Gender::Female);
         assert_eq!(
             cached.standing.birth_date,
@@ -457,7 +535,7 @@ mod tests {
         })
         .unwrap()
         .seq;
-        let cached = find(&conn, CustomerKey::Id(id)).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), at_once()).unwrap().unwrap();
         assert_eq!(cached.standing.purchases, Some(4));
         assert_eq!(cached.uses, BTreeMap::from([(milk.clone(), 3)]));
         assert_eq!(
@@ -470,7 +548,7 @@ mod tests {
         settled.purchases = Some(4);
         settled.promotion_uses.insert(milk.clone(), 3);
         apply_changes(&mut conn, &[settled], Some(seq), 2, now()).unwrap();
-        let cached = find(&conn, CustomerKey::Id(id)).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), at_once()).unwrap().unwrap();
         assert_eq!(cached.standing.purchases, Some(4));
         assert_eq!(cached.uses, BTreeMap::from([(milk, 3)]));
     }
@@ -479,8 +557,57 @@ mod tests {
     fn an_uncached_customer_stands_on_pending_effects_alone() {
         let (_dir, mut conn) = temp_db();
         let id = CustomerId::new(9).unwrap();
-        assert_eq!(uncached(&conn, id).unwrap().0, CustomerStanding::default());
+        assert_eq!(uncached(&conn, id, at_once()).unwrap().0, CustomerStanding::default());
         commit_for(&mut conn, id, 300, 3);
-        assert_eq!(uncached(&conn, id).unwrap().0.points_balance, 3);
+        assert_eq!(uncached(&conn, id, at_once()).unwrap().0.points_balance, 3);
+    }
+
+    #[test]
+    fn local_earnings_wait_for_the_pending_period_and_spending_counts_at_once() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(5).unwrap();
+        apply_changes(&mut conn, &[snapshot(5, 1000, 100)], None, 1, now()).unwrap();
+        let earned = commit_for(&mut conn, id, 500, 5);
+        let spent = outbox::commit(&mut conn, &key(), |seq, prev| {
+            let mut r = sale(seq, prev);
+            r.customer = Some(RecordCustomer {
+                id,
+                identified_by: IdentifiedBy::Card,
+            });
+            r.points_redeemed = 30;
+            r
+        })
+        .unwrap();
+        let committed = spent.wall_time;
+        let balance = |now: DateTime<Utc>| {
+            let local = LocalPoints {
+                pending_days: 14,
+                now,
+            };
+            find(&conn, CustomerKey::Id(id), local)
+                .unwrap()
+                .unwrap()
+                .standing
+                .points_balance
+        };
+        assert_eq!(balance(committed), 100 - 30, "the 5 earned are pending");
+        assert_eq!(
+            balance(committed + chrono::TimeDelta::days(14)),
+            100 - 30 + 5
+        );
+
+        assert_eq!(unacknowledged_redeemed(&conn, id).unwrap(), 30);
+        assert_eq!(
+            unacknowledged_redeemed(&conn, CustomerId::new(6).unwrap()).unwrap(),
+            0
+        );
+        outbox::ack_through(&conn, earned).unwrap();
+        assert_eq!(unacknowledged_redeemed(&conn, id).unwrap(), 30);
+        outbox::ack_through(&conn, spent.seq).unwrap();
+        assert_eq!(
+            unacknowledged_redeemed(&conn, id).unwrap(),
+            0,
+            "the server has it"
+        );
     }
 }

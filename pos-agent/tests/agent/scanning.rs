@@ -238,6 +238,8 @@ async fn revoked_tokens_are_refused_and_typed_phones_identify() {
         purchases: None,
         tags: Vec::new(),
         promotion_uses: Default::default(),
+        points_pending: vec![],
+        points_expiring: vec![],
     }];
     let url = fake_server(Arc::clone(&fake)).await;
     let (scanner, scans) = tokio::sync::mpsc::channel(8);
