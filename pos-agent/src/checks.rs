@@ -461,7 +461,7 @@ impl Agent {
         let record = self
             .db
             .call(move |conn| {
-                Ok(outbox::commit_with(conn, &key, |tx, seq, prev_hash| {
+                let committed = outbox::commit_with(conn, &key, |tx, seq, prev_hash| {
                     if let Some((cap, customer)) = cap {
                         let spent = customers::unacknowledged_redeemed(tx, customer)?;
                         within_cap(cap, spent, draft.points_redeemed)?;
@@ -471,7 +471,14 @@ impl Agent {
                         prev_hash,
                         ..draft
                     })
-                }))
+                });
+                // Storage errors go out as such, so the database raises its
+                // storage alarm; a refusal by the cap is a value.
+                match committed {
+                    Ok(record) => Ok(Ok(record)),
+                    Err(CheckError::Store(err)) => Err(err),
+                    Err(refused) => Ok(Err(refused)),
+                }
             })
             .await??;
         self.count_usage(&record);

@@ -145,7 +145,8 @@ pub struct Overdraft {
     pub at: DateTime<Utc>,
     /// Why.
     pub cause: OverdraftCause,
-    /// Points it spent (or clawed back) beyond the available balance.
+    /// Points it took the balance below what was available (net of what
+    /// the same record earned and made available at once).
     pub points: i64,
     /// The available balance after it (negative).
     pub balance_after: i64,

@@ -407,7 +407,8 @@ pub mod admin {
         pub cause: OverdraftCause,
         /// Points the record spent.
         pub points_redeemed: i64,
-        /// Points it took beyond the available balance.
+        /// Points it took beyond the available balance (net of what the
+        /// record itself earned and made available at once).
         pub overdrawn: i64,
         /// The available balance after it.
         pub balance_after: i64,

@@ -449,7 +449,10 @@ mod tests {
         assert_eq!(cursor(&conn).unwrap(), 10);
         assert_eq!(count(&conn).unwrap(), 1);
         let other = Ean13::card_for(CustomerId::new(6).unwrap());
-        assert_eq!(find(&conn, CustomerKey::Card(&other), at_once()).unwrap(), None);
+        assert_eq!(
+            find(&conn, CustomerKey::Card(&other), at_once()).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -478,7 +481,9 @@ mod tests {
         )
         .unwrap();
         let phone = PhoneNumber::parse("+79161234567").unwrap();
-        let owner = find(&conn, CustomerKey::Phone(&phone), at_once()).unwrap().unwrap();
+        let owner = find(&conn, CustomerKey::Phone(&phone), at_once())
+            .unwrap()
+            .unwrap();
         assert_eq!(owner.id.get(), 6);
         assert_eq!(count(&conn).unwrap(), 2);
     }
@@ -489,8 +494,12 @@ mod tests {
         let id = CustomerId::new(5).unwrap();
         apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
         let seq = commit_for(&mut conn, id, 500, 5);
-        let standing =
-            |conn: &Connection| find(conn, CustomerKey::Id(id), at_once()).unwrap().unwrap().standing;
+        let standing = |conn: &Connection| {
+            find(conn, CustomerKey::Id(id), at_once())
+                .unwrap()
+                .unwrap()
+                .standing
+        };
         assert_eq!(standing(&conn).lifetime_spend.minor(), 1500);
         assert_eq!(standing(&conn).points_balance, 15);
 
@@ -510,7 +519,9 @@ mod tests {
         let id = CustomerId::new(5).unwrap();
         apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
         let milk = PromotionId::parse("milk").unwrap();
-        let cached = find(&conn, CustomerKey::Id(id), at_once()).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), at_once())
+            .unwrap()
+            .unwrap();
         assert_eq!(cached.standing.gender, Gender::Female);
         assert_eq!(
             cached.standing.birth_date,
@@ -535,7 +546,9 @@ mod tests {
         })
         .unwrap()
         .seq;
-        let cached = find(&conn, CustomerKey::Id(id), at_once()).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), at_once())
+            .unwrap()
+            .unwrap();
         assert_eq!(cached.standing.purchases, Some(4));
         assert_eq!(cached.uses, BTreeMap::from([(milk.clone(), 3)]));
         assert_eq!(
@@ -548,7 +561,9 @@ mod tests {
         settled.purchases = Some(4);
         settled.promotion_uses.insert(milk.clone(), 3);
         apply_changes(&mut conn, &[settled], Some(seq), 2, now()).unwrap();
-        let cached = find(&conn, CustomerKey::Id(id), at_once()).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), at_once())
+            .unwrap()
+            .unwrap();
         assert_eq!(cached.standing.purchases, Some(4));
         assert_eq!(cached.uses, BTreeMap::from([(milk, 3)]));
     }
@@ -557,7 +572,10 @@ mod tests {
     fn an_uncached_customer_stands_on_pending_effects_alone() {
         let (_dir, mut conn) = temp_db();
         let id = CustomerId::new(9).unwrap();
-        assert_eq!(uncached(&conn, id, at_once()).unwrap().0, CustomerStanding::default());
+        assert_eq!(
+            uncached(&conn, id, at_once()).unwrap().0,
+            CustomerStanding::default()
+        );
         commit_for(&mut conn, id, 300, 3);
         assert_eq!(uncached(&conn, id, at_once()).unwrap().0.points_balance, 3);
     }

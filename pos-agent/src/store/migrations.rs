@@ -195,7 +195,9 @@ mod tests {
         .unwrap();
         super::migrations().to_latest(&mut conn).unwrap();
         let earned: i64 = conn
-            .query_row("SELECT points_earned FROM pending_effects", [], |r| r.get(0))
+            .query_row("SELECT points_earned FROM pending_effects", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(earned, 7);
     }

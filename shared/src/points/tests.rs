@@ -275,7 +275,8 @@ fn ledger(ops: &[(Op, i64)]) -> Vec<LedgerEntry> {
             Op::Earn(p) => entry(seq, at, *p, 0),
             Op::Redeem(p) => entry(seq, at, 0, *p),
             Op::Return(of, pct) => {
-                let sales: Vec<&LedgerEntry> = out.iter().filter(|e| e.original.is_none()).collect();
+                let sales: Vec<&LedgerEntry> =
+                    out.iter().filter(|e| e.original.is_none()).collect();
                 if sales.is_empty() {
                     entry(seq, at, 0, 0)
                 } else {

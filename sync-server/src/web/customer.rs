@@ -319,13 +319,25 @@ async fn build(
             .points
             .pending
             .iter()
-            .map(|p| format!("{} б. в ожидании до {}", format::count(p.points), local_day(p.until, zone)))
+            .map(|p| {
+                format!(
+                    "{} б. в ожидании до {}",
+                    format::count(p.points),
+                    local_day(p.until, zone)
+                )
+            })
             .collect(),
         expiring: profile
             .points
             .expiring
             .iter()
-            .map(|e| format!("{} б. сгорят {}", format::count(e.points), local_day(e.on, zone)))
+            .map(|e| {
+                format!(
+                    "{} б. сгорят {}",
+                    format::count(e.points),
+                    local_day(e.on, zone)
+                )
+            })
             .collect(),
         tier: ruleset
             .as_ref()

@@ -51,7 +51,10 @@ async fn points_are_pending_then_available_and_expire_by_batch_everywhere_they_s
         StatusCode::CREATED
     );
     let anna = server
-        .customer(merchant.id, json!({"name": "Анна", "phone": "+79161234567"}))
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79161234567"}),
+        )
         .await;
     let batch = till.records([
         Purchase::sale(1_000_000)
@@ -142,10 +145,16 @@ async fn records_that_overdraw_are_kept_and_listed_in_the_overdraft_report() {
         StatusCode::CREATED
     );
     let anna = server
-        .customer(merchant.id, json!({"name": "Анна", "phone": "+79161234567"}))
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79161234567"}),
+        )
         .await;
     let boris = server
-        .customer(merchant.id, json!({"name": "Борис", "phone": "+79161234568"}))
+        .customer(
+            merchant.id,
+            json!({"name": "Борис", "phone": "+79161234568"}),
+        )
         .await;
     let (earned, earned_record) = till.record(Purchase::sale(1_000_000).by(anna.id).points(100, 0));
     assert_eq!(till.upload(&[earned]).await.0, StatusCode::OK);
@@ -212,7 +221,11 @@ async fn records_that_overdraw_are_kept_and_listed_in_the_overdraft_report() {
     let (status, html) = hq.get(&format!("/hq/merchants/{}", merchant.id)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Перерасход баллов"), "{html}");
-    assert_eq!(html.matches(&format!("<tr data-customer=\"{}\">", anna.id)).count(), 2);
+    assert_eq!(
+        html.matches(&format!("<tr data-customer=\"{}\">", anna.id))
+            .count(),
+        2
+    );
     assert!(!html.contains(&format!("<tr data-customer=\"{}\">", boris.id)));
     assert!(html.contains("data-overdrawn=\"60\""));
 

@@ -109,12 +109,11 @@ async fn offline_a_customer_spends_at_most_the_merchants_cap_until_the_register_
 
     // 80 + 50 would pass the cap of 100: refused, the check keeps none.
     let (_, second) = pay_with_points(&agent, &card, 50).await?;
-    let refused = expect_status(second, StatusCode::UNPROCESSABLE_ENTITY)?
-        .context("an error body")?;
+    let refused =
+        expect_status(second, StatusCode::UNPROCESSABLE_ENTITY)?.context("an error body")?;
     assert_eq!(refused.error, "offline_cap");
     assert!(
-        refused.message.contains("at most 100 points")
-            && refused.message.contains("80 are spent"),
+        refused.message.contains("at most 100 points") && refused.message.contains("80 are spent"),
         "{}",
         refused.message
     );
@@ -150,7 +149,13 @@ async fn offline_a_customer_spends_at_most_the_merchants_cap_until_the_register_
     let view = admin.customer_view(anna.id).await?;
     assert_eq!(view.points_balance, expected);
     assert_eq!(view.purchases.len(), 3);
-    assert!(admin.overdrafts(chain.merchant_id()).await?.customers.is_empty());
+    assert!(
+        admin
+            .overdrafts(chain.merchant_id())
+            .await?
+            .customers
+            .is_empty()
+    );
     agent.stop().await?;
     Ok(())
 }
@@ -182,7 +187,10 @@ async fn two_registers_spending_offline_overdraw_and_hq_lists_the_overdraft() ->
     for till in &tills {
         let (_, paid) = pay_with_points(till, &card, 150).await?;
         let paid = paid?;
-        assert_eq!(paid.pricing.points_redeemed, 150, "no cap in this programme");
+        assert_eq!(
+            paid.pricing.points_redeemed, 150,
+            "no cap in this programme"
+        );
         spent.push(till.till.commit(paid.id).await?);
     }
 
@@ -193,7 +201,10 @@ async fn two_registers_spending_offline_overdraw_and_hq_lists_the_overdraft() ->
     let view = admin.customer_view(ivan.id).await?;
     let expected = 207 - 300 + spent.iter().map(|c| c.pricing.points_earned).sum::<i64>();
     assert!(expected < 0);
-    assert_eq!(view.points_balance, expected, "the server allows the overdraft");
+    assert_eq!(
+        view.points_balance, expected,
+        "the server allows the overdraft"
+    );
     for c in &spent {
         assert!(
             view.purchases.iter().any(|p| p.id == c.record_id),

@@ -18,11 +18,11 @@ use shared::wire::admin::{
 use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot};
 
 use super::catalog::merchant_currency;
-use super::rulesets;
 use super::columns::{
     int, opt_date, opt_int, opt_text, opt_time, parsed, sql_int, time, time_text,
 };
 use super::is_unique_violation;
+use super::rulesets;
 use crate::db::{CustomerProfile, DbError};
 
 /// The most purchases a customer view lists.
@@ -113,10 +113,7 @@ fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>
          WHERE l.customer_id = ?1 ORDER BY r.id",
     )?;
     let rows = stmt.query_map([customer.get()], |row| {
-        let original = match (
-            opt_int::<RegisterId>(row, 6)?,
-            opt_int::<Seq>(row, 7)?,
-        ) {
+        let original = match (opt_int::<RegisterId>(row, 6)?, opt_int::<Seq>(row, 7)?) {
             (Some(register_id), Some(seq)) => Some(EntryKey { register_id, seq }),
             _ => None,
         };
