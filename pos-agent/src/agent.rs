@@ -87,8 +87,8 @@ impl Agent {
     }
 
     /// Whether the register counts as offline: the server has answered
-    /// nothing within `sync.offline_after_secs`, or nothing since the agent
-    /// started.
+    /// nothing within `sync.offline_after_secs` (the last contact stored
+    /// before a restart counts), or never.
     pub fn is_offline(&self) -> bool {
         let window = chrono::TimeDelta::seconds(
             i64::try_from(self.config.sync.offline_after_secs).unwrap_or(i64::MAX),

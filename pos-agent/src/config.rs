@@ -114,8 +114,8 @@ pub struct SyncConfig {
     #[serde(default = "defaults::ruleset_poll_secs")]
     pub ruleset_poll_secs: u64,
     /// The register counts as offline once the server has answered nothing
-    /// for this long (s), or not at all since the agent started; points
-    /// spent offline are then held to the programme's
+    /// for this long (s), or ever (the last contact stored before a restart
+    /// counts); points spent offline are then held to the programme's
     /// `redemption.offline_cap_points`. Keep it above `longpoll_wait_secs`:
     /// an idle register hears from the server once per long-poll.
     #[serde(default = "defaults::offline_after_secs")]

@@ -828,8 +828,8 @@ pub mod till {
         /// When the server last answered anything.
         pub last_contact_at: Option<DateTime<Utc>>,
         /// Whether the register counts as offline: the server answered
-        /// nothing within `sync.offline_after_secs` (or not since the
-        /// agent started), so the offline redemption cap applies.
+        /// nothing within `sync.offline_after_secs` (or never), so the
+        /// offline redemption cap applies.
         #[serde(default)]
         pub offline: bool,
         /// How far the register clock is ahead of the server's, in ms
