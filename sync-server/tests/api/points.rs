@@ -228,6 +228,17 @@ async fn records_that_overdraw_are_kept_and_listed_in_the_overdraft_report() {
     );
     assert!(!html.contains(&format!("<tr data-customer=\"{}\">", boris.id)));
     assert!(html.contains("data-overdrawn=\"60\""));
+    let (status, html) = hq
+        .get(&format!("/hq/merchants/{}/setup", merchant.id))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(
+            "Баллы доступны сразу, сгорают через 365 дн. после начисления; без связи с сервером \
+             касса даёт списать не больше 50 б. на покупателя."
+        ),
+        "{html}"
+    );
 
     let (status, _) = server
         .admin(Method::GET, "/api/v1/admin/merchants/999/overdrafts", None)
