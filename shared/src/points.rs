@@ -159,6 +159,52 @@ pub struct PendingPoints {
     pub points: i64,
     /// When they become available.
     pub until: DateTime<Utc>,
+    /// When they expire, if ever (so a cached standing can be aged; see
+    /// [`PointsSnapshot::available_at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<DateTime<Utc>>,
+}
+
+/// A standing as a till caches it: the available points when it was taken,
+/// with what was pending and what was going to expire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointsSnapshot<'a> {
+    /// Available when taken.
+    pub available: i64,
+    /// Pending then.
+    pub pending: &'a [PendingPoints],
+    /// Available then, with an expiry.
+    pub expiring: &'a [ExpiringPoints],
+}
+
+impl PointsSnapshot<'_> {
+    /// The available points at `t`, no earlier than the snapshot: pending
+    /// points that became available are added, points that expired are
+    /// taken off. Exact unless the customer was overdrawn when it was
+    /// taken (points maturing then pay the debt before they can expire, so
+    /// this may count fewer than the server will).
+    #[must_use]
+    pub fn available_at(&self, t: DateTime<Utc>) -> i64 {
+        let matured: i64 = self
+            .pending
+            .iter()
+            .filter(|p| p.until <= t)
+            .map(|p| p.points)
+            .sum();
+        let lapsed: i64 = self
+            .pending
+            .iter()
+            .filter(|p| p.expires.is_some_and(|e| e <= t))
+            .map(|p| p.points)
+            .sum::<i64>()
+            + self
+                .expiring
+                .iter()
+                .filter(|e| e.on <= t)
+                .map(|e| e.points)
+                .sum::<i64>();
+        self.available + matured - lapsed
+    }
 }
 
 /// Available points that will expire.
@@ -394,11 +440,11 @@ pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>)
     }
     r.advance(now);
     let at = r.clock.unwrap_or(now);
-    let mut pending: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
+    let mut pending: BTreeMap<(DateTime<Utc>, Option<DateTime<Utc>>), i64> = BTreeMap::new();
     let mut expiring: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
     for b in r.batches.iter().filter(|b| !b.lapsed && b.remaining > 0) {
         if !b.matured {
-            *pending.entry(b.matures_at).or_default() += b.remaining;
+            *pending.entry((b.matures_at, b.expires_at)).or_default() += b.remaining;
         } else if let Some(on) = b.expires_at {
             *expiring.entry(on).or_default() += b.remaining;
         }
@@ -407,7 +453,11 @@ pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>)
         available: r.available(),
         pending: pending
             .into_iter()
-            .map(|(until, points)| PendingPoints { points, until })
+            .map(|((until, expires), points)| PendingPoints {
+                points,
+                until,
+                expires,
+            })
             .collect(),
         expiring: expiring
             .into_iter()

@@ -21,9 +21,12 @@
 //! server's available points). Pending local effects subtract what they
 //! spent and clawed back at once, and add what they gave back; points they
 //! earned count only once the programme's pending period has passed since
-//! the commit ([`LocalPoints`]), as the server will count them. Points that
-//! mature or expire on the server after the snapshot show with the next
-//! snapshot.
+//! the commit ([`LocalPoints`]), as the server will count them. The
+//! snapshot's own points are aged to the till's clock
+//! ([`shared::points::PointsSnapshot::available_at`]): its pending points
+//! count once they become available and its points that expire stop
+//! counting, without waiting for a new snapshot (the server sends one only
+//! when the customer changes).
 
 use std::collections::BTreeMap;
 
@@ -32,6 +35,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use shared::identity::{Ean13, Gender, PhoneNumber};
 use shared::ids::{CustomerId, PromotionId, Seq};
 use shared::money::Money;
+use shared::points::{ExpiringPoints, PendingPoints, PointsSnapshot};
 use shared::pricing::CustomerStanding;
 use shared::wire::sync::CustomerSnapshot;
 
@@ -90,7 +94,7 @@ pub fn find(
     };
     let sql = format!(
         "SELECT id, name, lifetime_spend, points_balance, gender, birth_date, purchases, tags,
-                promotion_uses
+                promotion_uses, points_pending, points_expiring
          FROM customers WHERE {clause}"
     );
     let row = conn
@@ -105,6 +109,8 @@ pub fn find(
                 purchases: r.get(6)?,
                 tags: r.get(7)?,
                 uses: r.get(8)?,
+                points_pending: r.get(9)?,
+                points_expiring: r.get(10)?,
             })
         })
         .optional()?;
@@ -122,9 +128,19 @@ pub fn find(
     let mut uses: BTreeMap<PromotionId, u64> =
         serde_json::from_str(&row.uses).map_err(|e| corrupt("promotion uses", e))?;
     add_uses(&mut uses, &pending.uses);
+    let points_pending: Vec<PendingPoints> =
+        serde_json::from_str(&row.points_pending).map_err(|e| corrupt("pending points", e))?;
+    let points_expiring: Vec<ExpiringPoints> =
+        serde_json::from_str(&row.points_expiring).map_err(|e| corrupt("expiring points", e))?;
+    let available = PointsSnapshot {
+        available: row.points,
+        pending: &points_pending,
+        expiring: &points_expiring,
+    }
+    .available_at(local.now);
     let mut standing = standing(
         i128::from(row.spend) + pending.spend,
-        i128::from(row.points) + pending.points,
+        i128::from(available) + pending.points,
     );
     standing.gender = Gender::from_code(&row.gender);
     standing.birth_date = birth_date;
@@ -174,6 +190,8 @@ struct Row {
     purchases: Option<i64>,
     tags: String,
     uses: String,
+    points_pending: String,
+    points_expiring: String,
 }
 
 fn add_uses(into: &mut BTreeMap<PromotionId, u64>, pending: &BTreeMap<PromotionId, i64>) {
@@ -301,18 +319,25 @@ pub fn apply_changes(
         let tags = serde_json::to_string(&c.tags).map_err(|e| corrupt("tags", e))?;
         let uses =
             serde_json::to_string(&c.promotion_uses).map_err(|e| corrupt("promotion uses", e))?;
+        let points_pending =
+            serde_json::to_string(&c.points_pending).map_err(|e| corrupt("pending points", e))?;
+        let points_expiring =
+            serde_json::to_string(&c.points_expiring).map_err(|e| corrupt("expiring points", e))?;
         tx.execute(
             "INSERT INTO customers
                  (id, name, card_number, phone, lifetime_spend, points_balance, tokens_valid_after,
-                  updated_at, gender, birth_date, purchases, tags, promotion_uses)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                  updated_at, gender, birth_date, purchases, tags, promotion_uses,
+                  points_pending, points_expiring)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (id) DO UPDATE SET
                  name = excluded.name, card_number = excluded.card_number, phone = excluded.phone,
                  lifetime_spend = excluded.lifetime_spend, points_balance = excluded.points_balance,
                  tokens_valid_after = excluded.tokens_valid_after, updated_at = excluded.updated_at,
                  gender = excluded.gender, birth_date = excluded.birth_date,
                  purchases = excluded.purchases, tags = excluded.tags,
-                 promotion_uses = excluded.promotion_uses",
+                 promotion_uses = excluded.promotion_uses,
+                 points_pending = excluded.points_pending,
+                 points_expiring = excluded.points_expiring",
             params![
                 c.id.get(),
                 c.name,
@@ -327,6 +352,8 @@ pub fn apply_changes(
                 c.purchases.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
                 tags,
                 uses,
+                points_pending,
+                points_expiring,
             ],
         )?;
         let settled = acked_before_request.map_or(0, Seq::get);
@@ -627,5 +654,38 @@ mod tests {
             0,
             "the server has it"
         );
+    }
+
+    #[test]
+    fn the_snapshots_points_age_to_the_tills_clock() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(5).unwrap();
+        let day = |n: i64| now() + chrono::TimeDelta::days(n);
+        let mut anna = snapshot(5, 1000, 60);
+        anna.points_pending = vec![PendingPoints {
+            points: 30,
+            until: day(10),
+            expires: Some(day(300)),
+        }];
+        anna.points_expiring = vec![ExpiringPoints {
+            points: 60,
+            on: day(100),
+        }];
+        apply_changes(&mut conn, &[anna], None, 1, now()).unwrap();
+        let balance = |at: DateTime<Utc>| {
+            let local = LocalPoints {
+                pending_days: 14,
+                now: at,
+            };
+            find(&conn, CustomerKey::Id(id), local)
+                .unwrap()
+                .unwrap()
+                .standing
+                .points_balance
+        };
+        assert_eq!(balance(now()), 60);
+        assert_eq!(balance(day(10)), 90, "the pending 30 became available");
+        assert_eq!(balance(day(100)), 30, "the 60 expired");
+        assert_eq!(balance(day(300)), 0);
     }
 }

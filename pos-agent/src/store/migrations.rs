@@ -122,8 +122,12 @@ CREATE TABLE returns (
 /// Points by batch (issue 3) and the offline redemption cap (issue 5):
 /// each pending effect keeps the points its record earned, so the till
 /// counts pending local spending against the customer's available points
-/// but not pending local earnings, and can sum what was spent offline.
+/// but not pending local earnings, and can sum what was spent offline; the
+/// cache keeps the snapshot's pending and expiring points (JSON) to age
+/// the available balance between snapshots.
 const V4: &str = r"
+ALTER TABLE customers ADD COLUMN points_pending TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE customers ADD COLUMN points_expiring TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE pending_effects ADD COLUMN points_earned INTEGER NOT NULL DEFAULT 0;
 UPDATE pending_effects SET points_earned = IFNULL(
     (SELECT json_extract(CAST(o.body AS TEXT), '$.points_earned')

@@ -53,7 +53,8 @@ fn points_are_pending_for_the_period_then_available_until_they_expire() {
         s.pending,
         vec![PendingPoints {
             points: 100,
-            until: days(14)
+            until: days(14),
+            expires: Some(days(365)),
         }]
     );
     assert!(s.expiring.is_empty());
@@ -296,6 +297,28 @@ fn ops() -> impl Strategy<Value = Vec<(Op, i64)>> {
     prop::collection::vec((op(), -200..20_000i64), 0..40)
 }
 
+#[test]
+fn a_cached_standing_ages_like_the_replay() {
+    let ledger = [
+        entry(1, days(0), 100, 0),
+        entry(2, days(10), 50, 0),
+        entry(3, days(20), 0, 30),
+    ];
+    let taken = replay(PENDING_14, &ledger, days(20));
+    let snapshot = PointsSnapshot {
+        available: taken.available,
+        pending: &taken.pending,
+        expiring: &taken.expiring,
+    };
+    for day in [20, 23, 24, 100, 364, 365, 374, 375, 400] {
+        assert_eq!(
+            snapshot.available_at(days(day)),
+            replay(PENDING_14, &ledger, days(day)).available,
+            "day {day}"
+        );
+    }
+}
+
 proptest! {
     #[test]
     fn available_never_exceeds_earned_less_redeemed_less_expired(
@@ -329,6 +352,30 @@ proptest! {
         shuffled.rotate_left(usize::try_from(seed % n as u64).unwrap());
         shuffled.reverse();
         prop_assert_eq!(&first, &replay(policy, &shuffled, now));
+    }
+
+    #[test]
+    fn a_cached_standing_ages_exactly_unless_overdrawn(
+        policy in policy(),
+        ops in ops(),
+        now_hours in 0..30_000i64,
+        later_hours in 0..30_000i64,
+    ) {
+        let ledger = ledger(&ops);
+        let taken = replay(policy, &ledger, t0() + TimeDelta::hours(now_hours));
+        let snapshot = PointsSnapshot {
+            available: taken.available,
+            pending: &taken.pending,
+            expiring: &taken.expiring,
+        };
+        let later = taken.at + TimeDelta::hours(later_hours);
+        let aged = snapshot.available_at(later);
+        let truth = replay(policy, &ledger, later).available;
+        if taken.available >= 0 {
+            prop_assert_eq!(aged, truth);
+        } else {
+            prop_assert!(aged <= truth, "aged {} above {}", aged, truth);
+        }
     }
 
     #[test]
