@@ -86,6 +86,35 @@ impl Agent {
         }
     }
 
+    /// Whether the register counts as offline: the server has answered
+    /// nothing within `sync.offline_after_secs` (the last contact stored
+    /// before a restart counts), or never.
+    pub fn is_offline(&self) -> bool {
+        let window = chrono::TimeDelta::seconds(
+            i64::try_from(self.config.sync.offline_after_secs).unwrap_or(i64::MAX),
+        );
+        self.sync_health
+            .snapshot()
+            .last_contact_at
+            .is_none_or(|at| self.clock.now() - at > window)
+    }
+
+    /// When points earned by this till's pending commits count as
+    /// available: after the programme's pending period, now.
+    pub fn local_points(&self) -> crate::store::customers::LocalPoints {
+        crate::store::customers::LocalPoints {
+            pending_days: self
+                .rulesets
+                .current()
+                .engine
+                .ruleset()
+                .programme
+                .points_pending_days,
+            now: self.clock.now(),
+            timezone: self.store_timezone(),
+        }
+    }
+
     /// Sends an event to every subscriber (none is fine).
     pub fn publish(&self, event: TillEvent) {
         let _no_subscribers_is_fine = self.events.send(event);
@@ -95,7 +124,12 @@ impl Agent {
     pub async fn status(&self) -> Result<AgentStatus, StoreError> {
         let summary = self.db.call(|conn| store::summary(conn)).await?;
         let health = self.sync_health.snapshot();
-        let sync = crate::sync::status::sync_status(&summary, &health, self.db.storage_alarm());
+        let sync = crate::sync::status::sync_status(
+            &summary,
+            &health,
+            self.db.storage_alarm(),
+            self.is_offline(),
+        );
         Ok(AgentStatus {
             register_id: self.config.sync.register_id,
             store_id: self.config.register.store_id,

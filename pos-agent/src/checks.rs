@@ -6,6 +6,17 @@
 //! A commit takes the check out of the open set first, so a second commit of
 //! the same check finds nothing and can never write a second record; if the
 //! commit fails, the check is put back for another try.
+//!
+//! # Points offline
+//!
+//! Points are spent only from the customer's available balance (the cached
+//! snapshot less this till's pending spending, see
+//! [`crate::store::customers`]). While the register is offline
+//! ([`Agent::is_offline`]) the points a customer spends in this till's
+//! records the server has not acknowledged may not pass the programme's
+//! `redemption.offline_cap_points`: asking for more is refused with
+//! [`CheckError::OfflineCap`] (422 `offline_cap`), and a commit re-checks it
+//! inside its transaction.
 
 use std::collections::HashMap;
 use std::sync::{MutexGuard, PoisonError};
@@ -25,7 +36,7 @@ use uuid::Uuid;
 use crate::active_ruleset::ActiveRuleset;
 use crate::agent::Agent;
 use crate::identify::{self, Credential, CredentialError, Identified};
-use crate::store::{StoreError, outbox};
+use crate::store::{StoreError, customers, outbox};
 
 /// Why a check operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +56,20 @@ pub enum CheckError {
     /// Points asked for without a customer on the check.
     #[error("attach a customer before paying with points")]
     NoCustomer,
+    /// Spending these points offline would pass the merchant's cap.
+    #[error(
+        "the register cannot reach the server: at most {cap} points per customer may be \
+         spent offline; {spent} are spent in records not uploaded yet and this check would \
+         spend {asked}"
+    )]
+    OfflineCap {
+        /// The programme's `offline_cap_points`.
+        cap: i64,
+        /// Spent by the customer in records not acknowledged yet.
+        spent: i64,
+        /// What the check would spend.
+        asked: i64,
+    },
     /// A request value out of range.
     #[error("{0}")]
     Invalid(String),
@@ -261,10 +286,10 @@ impl Agent {
         self.check(id)?;
         let credential = Credential::parse(attach, &self.server_key, self.clock.now())?;
         let described = credential.describe();
-        let timezone = self.store_timezone();
+        let local = self.local_points();
         let identified = self
             .db
-            .call(move |conn| identify::resolve(conn, &credential, timezone))
+            .call(move |conn| identify::resolve(conn, &credential, local))
             .await?
             .map_err(CredentialError::from)?
             .ok_or(CheckError::CustomerNotFound(described))?;
@@ -302,21 +327,66 @@ impl Agent {
         self.view(id, check)
     }
 
+    /// The offline cap per customer, while it applies: the programme has
+    /// one and the register is offline.
+    fn offline_cap(&self, active: &ActiveRuleset) -> Option<i64> {
+        let cap = active
+            .engine
+            .ruleset()
+            .programme
+            .redemption
+            .as_ref()?
+            .offline_cap_points?;
+        self.is_offline().then_some(cap)
+    }
+
     /// Asks to pay with up to `points` points (0 stops). The engine allows
-    /// at most the cached balance, which already counts this till's pending
-    /// redemptions, and what the programme allows on the check; the view's
-    /// `pricing.points_redeemed` says how many.
-    pub fn redeem(&self, id: Uuid, points: i64) -> Result<CheckView, CheckError> {
+    /// at most the available balance, which already counts this till's
+    /// pending redemptions, and what the programme allows on the check; the
+    /// view's `pricing.points_redeemed` says how many. Offline, what the
+    /// check would spend must fit under the offline cap, or the request is
+    /// refused and the check keeps the points it had.
+    pub async fn redeem(&self, id: Uuid, points: i64) -> Result<CheckView, CheckError> {
         if points < 0 {
             return Err(CheckError::Invalid("points must not be negative".into()));
         }
-        self.update_check(id, |check| {
-            if points > 0 && check.customer.is_none() {
-                return Err(CheckError::NoCustomer);
+        let customer = {
+            let open = self.open_checks();
+            let check = open.checks.get(&id).ok_or(CheckError::NotFound(id))?;
+            check.customer.as_ref().map(|c| c.id)
+        };
+        let cap = match (customer, self.offline_cap(&self.rulesets.current())) {
+            (Some(customer), Some(cap)) if points > 0 => {
+                let spent = self
+                    .db
+                    .call(move |conn| customers::unacknowledged_redeemed(conn, customer))
+                    .await?;
+                Some((cap, spent))
             }
-            check.redeem_points = points;
-            Ok(())
-        })
+            _ => None,
+        };
+        let mut open = self.open_checks();
+        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        if points > 0 && check.customer.is_none() {
+            return Err(CheckError::NoCustomer);
+        }
+        let before = check.redeem_points;
+        check.redeem_points = points;
+        let view = match self.view(id, check) {
+            Ok(view) => view,
+            Err(err) => {
+                check.redeem_points = before;
+                return Err(err);
+            }
+        };
+        if let Some((cap, spent)) = cap
+            && check.customer.as_ref().map(|c| c.id) == customer
+            && let Err(err) = within_cap(cap, spent, view.pricing.points_redeemed)
+        {
+            check.redeem_points = before;
+            return Err(err);
+        }
+        Ok(view)
     }
 
     /// Attaches a customer identified by a scan to the most recently opened
@@ -434,16 +504,33 @@ impl Agent {
             )),
         };
         let key = std::sync::Arc::clone(&self.key);
+        let cap = self
+            .offline_cap(&active)
+            .zip(draft.customer.map(|c| c.id))
+            .filter(|_| draft.points_redeemed > 0);
         let record = self
             .db
             .call(move |conn| {
-                outbox::commit(conn, &key, |seq, prev_hash| PurchaseRecord {
-                    seq,
-                    prev_hash,
-                    ..draft
-                })
+                let committed = outbox::commit_with(conn, &key, |tx, seq, prev_hash| {
+                    if let Some((cap, customer)) = cap {
+                        let spent = customers::unacknowledged_redeemed(tx, customer)?;
+                        within_cap(cap, spent, draft.points_redeemed)?;
+                    }
+                    Ok::<_, CheckError>(PurchaseRecord {
+                        seq,
+                        prev_hash,
+                        ..draft
+                    })
+                });
+                // Storage errors go out as such, so the database raises its
+                // storage alarm; a refusal by the cap is a value.
+                match committed {
+                    Ok(record) => Ok(Ok(record)),
+                    Err(CheckError::Store(err)) => Err(err),
+                    Err(refused) => Ok(Err(refused)),
+                }
             })
-            .await?;
+            .await??;
         self.count_usage(&record);
         Ok(Committed {
             check_id: id,
@@ -452,6 +539,15 @@ impl Agent {
             pricing,
         })
     }
+}
+
+/// Refuses spending `asked` points offline when `spent` already were and
+/// the cap is `cap`.
+fn within_cap(cap: i64, spent: i64, asked: i64) -> Result<(), CheckError> {
+    if asked > 0 && spent.saturating_add(asked) > cap {
+        return Err(CheckError::OfflineCap { cap, spent, asked });
+    }
+    Ok(())
 }
 
 fn record_lines(check: &OpenCheck, pricing: &PricedCheck) -> Vec<RecordLine> {

@@ -113,6 +113,13 @@ pub struct SyncConfig {
     /// Seconds between ETag polls when polling.
     #[serde(default = "defaults::ruleset_poll_secs")]
     pub ruleset_poll_secs: u64,
+    /// The register counts as offline once the server has answered nothing
+    /// for this long (s), or ever (the last contact stored before a restart
+    /// counts); points spent offline are then held to the programme's
+    /// `redemption.offline_cap_points`. Keep it above `longpoll_wait_secs`:
+    /// an idle register hears from the server once per long-poll.
+    #[serde(default = "defaults::offline_after_secs")]
+    pub offline_after_secs: u64,
 }
 
 /// `sync.ruleset_transport`.
@@ -150,6 +157,7 @@ impl SyncConfig {
             retention_days: defaults::retention_days(),
             ruleset_transport: RulesetTransportSetting::default(),
             ruleset_poll_secs: defaults::ruleset_poll_secs(),
+            offline_after_secs: defaults::offline_after_secs(),
         }
     }
 
@@ -235,6 +243,9 @@ mod defaults {
         30
     }
     pub(super) fn ruleset_poll_secs() -> u64 {
+        60
+    }
+    pub(super) fn offline_after_secs() -> u64 {
         60
     }
     pub(super) fn listen() -> SocketAddr {
@@ -361,17 +372,20 @@ mod tests {
         assert_eq!(config.sync.retention_days, 30);
         assert_eq!(config.sync.ruleset_transport, RulesetTransportSetting::Auto);
         assert_eq!(config.sync.ruleset_poll_secs, 60);
+        assert_eq!(config.sync.offline_after_secs, 60);
         let minimal: String = EXAMPLE_CONFIG
             .lines()
             .filter(|l| {
                 !l.starts_with("retention_days")
                     && !l.starts_with("ruleset_transport")
                     && !l.starts_with("ruleset_poll_secs")
+                    && !l.starts_with("offline_after_secs")
             })
             .map(|l| format!("{l}\n"))
             .collect();
         let defaulted = parse(&minimal);
         assert_eq!(defaulted.sync.retention_days, 30);
+        assert_eq!(defaulted.sync.offline_after_secs, 60);
         assert_eq!(
             defaulted.sync.retention(),
             Some(chrono::TimeDelta::days(30))

@@ -69,6 +69,7 @@ impl ApiError {
                 }
                 CheckError::Empty => (S::UNPROCESSABLE_ENTITY, "empty_check"),
                 CheckError::NoCustomer => (S::UNPROCESSABLE_ENTITY, "no_customer"),
+                CheckError::OfflineCap { .. } => (S::UNPROCESSABLE_ENTITY, "offline_cap"),
                 CheckError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
                 CheckError::Store(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
             },

@@ -21,7 +21,7 @@ use shared::token::{CustomerToken, TokenError};
 use shared::wire::till::{AttachCustomer, CustomerBrief};
 
 use crate::store::StoreError;
-use crate::store::customers::{self, CustomerKey};
+use crate::store::customers::{self, CustomerKey, LocalPoints};
 
 /// A parsed, and for tokens verified, customer credential.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,13 +120,10 @@ pub type Resolution = Result<Option<Identified>, TokenError>;
 /// Looks the credential up in the cache. A token resolves unless the
 /// customer's tokens were revoked after it was issued; a card or phone
 /// nobody holds resolves to `None`. The outer error is the database's.
-///
-/// `timezone` is the store's, for the local date of a pending birthday
-/// bonus.
 pub fn resolve(
     conn: &Connection,
     credential: &Credential,
-    timezone: Option<chrono_tz::Tz>,
+    local: LocalPoints,
 ) -> Result<Resolution, StoreError> {
     if let Credential::Token(token) = credential
         && let Err(revoked) =
@@ -140,7 +137,7 @@ pub fn resolve(
         Credential::Card(card) => CustomerKey::Card(card),
         Credential::Phone(phone) => CustomerKey::Phone(phone),
     };
-    if let Some(cached) = customers::find(conn, key, timezone)? {
+    if let Some(cached) = customers::find(conn, key, local)? {
         return Ok(Ok(Some(Identified {
             id: cached.id,
             name: cached.name,
@@ -151,7 +148,7 @@ pub fn resolve(
     }
     Ok(Ok(match credential {
         Credential::Token(token) => {
-            let (standing, uses) = customers::uncached(conn, token.customer_id, timezone)?;
+            let (standing, uses) = customers::uncached(conn, token.customer_id, local)?;
             Some(Identified {
                 id: token.customer_id,
                 name: format!("Customer #{}", token.customer_id),

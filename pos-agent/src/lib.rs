@@ -105,6 +105,11 @@ pub async fn run_with_clock(
     if let Some(offset) = persisted.clock {
         monitor.observe_clock(offset.into());
     }
+    // A restart does not make a register that just spoke to the server
+    // count as offline (see `Agent::is_offline`).
+    if let Some(at) = persisted.last_contact_at {
+        monitor.contacted(at);
+    }
     let active = ActiveRuleset::load_effective(
         &conn,
         &config.sync.server_public_key,

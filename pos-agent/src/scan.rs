@@ -201,10 +201,10 @@ async fn handle(agent: &Agent, classifier: &Classifier, scan: Scan) -> TillEvent
 /// Looks the credential up and attaches the customer to the latest check.
 async fn identify(agent: &Agent, source: String, credential: Credential) -> TillEvent {
     let described = credential.describe();
-    let timezone = agent.store_timezone();
+    let local = agent.local_points();
     let resolved = agent
         .db
-        .call(move |conn| identify::resolve(conn, &credential, timezone))
+        .call(move |conn| identify::resolve(conn, &credential, local))
         .await;
     match resolved {
         Ok(Ok(Some(identified))) => {

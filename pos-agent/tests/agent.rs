@@ -1043,6 +1043,8 @@ async fn customer_changes_fill_the_cache_for_card_and_phone_lookups() {
         promotion_uses: Default::default(),
         last_birthday_bonus: None,
         window_spend: None,
+        points_pending: vec![],
+        points_expiring: vec![],
     }];
     let url = fake_server(Arc::clone(&fake)).await;
     let agent = Agent::start(register.config(&url)).await;
@@ -1209,6 +1211,8 @@ fn anna(id: CustomerId, name: &str, points: i64) -> CustomerSnapshot {
         promotion_uses: Default::default(),
         last_birthday_bonus: None,
         window_spend: None,
+        points_pending: vec![],
+        points_expiring: vec![],
     }
 }
 

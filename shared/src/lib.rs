@@ -16,6 +16,8 @@
 //! - [`basket`]: lines of a check.
 //! - [`ruleset`]: the programme and promotions, with validation.
 //! - [`pricing`]: the engine.
+//! - [`points`]: the points ledger replayed: pending, available, expiring,
+//!   expired, oldest spent first, overdrafts.
 //! - [`crypto`]: Ed25519 keys and signatures with domain separation.
 //! - [`token`]: the customer token shown as a QR code.
 //! - [`record`]: the signed purchase record.
@@ -32,6 +34,7 @@ pub mod crypto;
 pub mod identity;
 pub mod ids;
 pub mod money;
+pub mod points;
 pub mod pricing;
 pub mod record;
 pub mod release;

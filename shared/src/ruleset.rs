@@ -74,6 +74,14 @@ pub struct Programme {
     /// How promotions combine, and how low a price may go.
     #[serde(default)]
     pub stacking: Stacking,
+    /// Days from earning points to their becoming available (0: at once).
+    /// Until then they show as pending and cannot be spent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub points_pending_days: u32,
+    /// Days from earning points to their expiry; none: they never expire.
+    /// See [`crate::points`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points_expire_days: Option<u32>,
 }
 
 /// Which spend picks a customer's tier.
@@ -214,6 +222,11 @@ pub struct Redemption {
     /// Points may be spent only from a balance of at least this many.
     #[serde(default)]
     pub min_balance: i64,
+    /// While a till cannot reach the server, it lets a customer spend at
+    /// most this many points in records the server has not reflected yet;
+    /// none: only the cached balance limits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_cap_points: Option<i64>,
 }
 
 /// How promotions combine and how low a line's price may go.
@@ -436,6 +449,13 @@ pub enum Reward {
         /// Points given.
         points: i64,
     },
+}
+
+/// Fields added later are left out of the bytes while at their default,
+/// so agents built before them still take the ruleset.
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn full_percent() -> BasisPoints {
@@ -672,6 +692,35 @@ mod tests {
             err.contains(r#"promotion "p": target.skus: must list at least one SKU"#),
             "{err}"
         );
+    }
+
+    #[test]
+    fn points_periods_and_the_offline_cap_are_validated() {
+        let json = r#"{
+            "currency": "RUB",
+            "programme": {
+                "points_pending_days": 30, "points_expire_days": 30,
+                "redemption": {"points": 1, "value": 100, "max_share": 5000,
+                               "offline_cap_points": -1}
+            }
+        }"#;
+        let rs: Ruleset = serde_json::from_str(json).unwrap();
+        let err = rs.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("programme: points_expire_days: must be above points_pending_days (30)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("programme.redemption: offline_cap_points: must be in 0..=1000000"),
+            "{err}"
+        );
+        let old = r#"{"currency":"RUB","programme":{"redemption":
+            {"points": 1, "value": 100, "max_share": 5000}}}"#;
+        let rs: Ruleset = serde_json::from_str(old).unwrap();
+        assert_eq!(rs.programme.points_pending_days, 0);
+        assert_eq!(rs.programme.points_expire_days, None);
+        assert_eq!(rs.programme.redemption.unwrap().offline_cap_points, None);
+        rs.validate().unwrap();
     }
 
     #[test]

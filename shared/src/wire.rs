@@ -39,6 +39,7 @@ pub mod sync {
     use crate::identity::{Ean13, Gender, PhoneNumber};
     use crate::ids::{BrandId, CustomerId, MerchantId, PromotionId, RegisterId, Seq, StoreId};
     use crate::money::{Currency, Money};
+    use crate::points::{ExpiringPoints, PendingPoints};
     use crate::record::SignedRecord;
 
     /// `POST /api/v1/registers/enroll`.
@@ -139,7 +140,8 @@ pub mod sync {
         pub phone: Option<PhoneNumber>,
         /// Lifetime spend net of returns, as the server knows it.
         pub lifetime_spend: Money,
-        /// Points balance, as the server knows it.
+        /// Points available to spend, as the server knows them (negative
+        /// while overdrawn); pending points are not in it.
         pub points_balance: i64,
         /// Tokens issued before this instant are refused (revocation).
         pub tokens_valid_after: Option<DateTime<Utc>>,
@@ -167,6 +169,12 @@ pub mod sync {
         /// when the tiers go by a window, as of the snapshot.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub window_spend: Option<Money>,
+        /// Points earned but not available yet, soonest first.
+        #[serde(default)]
+        pub points_pending: Vec<PendingPoints>,
+        /// Available points that will expire, soonest first.
+        #[serde(default)]
+        pub points_expiring: Vec<ExpiringPoints>,
     }
 
     /// `GET /api/v1/customers/changes?after=C`: customers changed after a cursor.
@@ -200,6 +208,7 @@ pub mod admin {
         BrandId, CustomerId, MerchantId, PromotionId, RegisterId, RulesetVersion, Seq, StoreId,
     };
     use crate::money::{Currency, Money};
+    use crate::points::{ExpiringPoints, OverdraftCause, PendingPoints};
 
     /// `POST /api/v1/admin/merchants`.
     #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -380,12 +389,70 @@ pub mod admin {
         pub card_number: Ean13,
         /// Lifetime spend net of returns.
         pub lifetime_spend: Money,
-        /// Points balance.
+        /// Points available to spend (negative while overdrawn).
         pub points_balance: i64,
+        /// Points earned but not available yet, soonest first.
+        #[serde(default)]
+        pub points_pending: Vec<PendingPoints>,
+        /// Available points that will expire, soonest first.
+        #[serde(default)]
+        pub points_expiring: Vec<ExpiringPoints>,
+        /// Points that expired unspent.
+        #[serde(default)]
+        pub points_expired: i64,
         /// Current tier by the current ruleset.
         pub tier: Option<String>,
         /// Purchases, newest first.
         pub purchases: Vec<PurchaseSummary>,
+    }
+
+    /// `GET /api/v1/admin/merchants/{id}/overdrafts`: customers whose
+    /// balance records left negative, as the server applied them in order.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct OverdraftReport {
+        /// The merchant.
+        pub merchant_id: MerchantId,
+        /// Customers with an overdraft, by id.
+        pub customers: Vec<CustomerOverdraft>,
+    }
+
+    /// A customer's overdrafts.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CustomerOverdraft {
+        /// Who.
+        pub customer_id: CustomerId,
+        /// Their name.
+        pub name: String,
+        /// Their available points now (negative while still overdrawn).
+        pub points_balance: i64,
+        /// Points overdrawn by all the records below.
+        pub overdrawn: i64,
+        /// The records that left the balance negative, in the order applied.
+        pub records: Vec<OverdraftRecord>,
+    }
+
+    /// A record that left a customer's balance negative.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct OverdraftRecord {
+        /// Record id.
+        pub record_id: Uuid,
+        /// Register.
+        pub register_id: RegisterId,
+        /// Seq there.
+        pub seq: Seq,
+        /// Store.
+        pub store_id: StoreId,
+        /// Register time.
+        pub wall_time: DateTime<Utc>,
+        /// Spending beyond the balance, or clawing back points spent.
+        pub cause: OverdraftCause,
+        /// Points the record spent.
+        pub points_redeemed: i64,
+        /// Points it took beyond the available balance (net of what the
+        /// record itself earned and made available at once).
+        pub overdrawn: i64,
+        /// The available balance after it.
+        pub balance_after: i64,
     }
 
     /// A token for the customer's phone.
@@ -808,6 +875,11 @@ pub mod till {
         pub oldest_kept_seq: Option<Seq>,
         /// When the server last answered anything.
         pub last_contact_at: Option<DateTime<Utc>>,
+        /// Whether the register counts as offline: the server answered
+        /// nothing within `sync.offline_after_secs` (or never), so the
+        /// offline redemption cap applies.
+        #[serde(default)]
+        pub offline: bool,
         /// How far the register clock is ahead of the server's, in ms
         /// (negative: behind), as last estimated. Informative only.
         pub clock_drift_ms: Option<i64>,

@@ -83,6 +83,14 @@ enum AdminCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Customers whose points balance records left negative (offline
+    /// redemptions on several tills, returns of points already spent),
+    /// with those records.
+    Overdrafts {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+    },
     /// A merchant's statistics.
     Stats {
         /// The merchant.
@@ -382,6 +390,11 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .get(&format!(
                     "/api/v1/admin/merchants/{merchant}/mismatches?limit={limit}"
                 ))
+                .await?
+        }
+        AdminCommand::Overdrafts { merchant } => {
+            client
+                .get(&format!("/api/v1/admin/merchants/{merchant}/overdrafts"))
                 .await?
         }
         AdminCommand::Stats { merchant, from, to } => {

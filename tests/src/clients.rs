@@ -10,7 +10,7 @@ use shared::ruleset::{Promotion, Ruleset};
 use shared::wire::ErrorBody;
 use shared::wire::admin::{
     Brand, CustomerView, EnrollmentToken, IssuedToken, Merchant, NewBrand, NewCustomer,
-    NewEnrollmentToken, NewMerchant, NewStore, Published, Register, Stats, Store,
+    NewEnrollmentToken, NewMerchant, NewStore, OverdraftReport, Published, Register, Stats, Store,
 };
 use shared::wire::till::{
     AgentStatus, AttachCustomer, CheckView, Committed, Redeem, ReturnCommitted, ReturnRequest,
@@ -219,6 +219,16 @@ impl AdminClient {
         self.send(
             Method::GET,
             &format!("/api/v1/admin/merchants/{merchant}/mismatches"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// The merchant's overdraft report.
+    pub async fn overdrafts(&self, merchant: MerchantId) -> anyhow::Result<OverdraftReport> {
+        self.send(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/overdrafts"),
             None::<&()>,
         )
         .await

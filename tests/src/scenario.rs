@@ -144,6 +144,7 @@ pub fn programme() -> Ruleset {
                 value: money(100),
                 max_share: bp(5000),
                 min_balance: 10,
+                offline_cap_points: None,
             }),
             ..Programme::default()
         },

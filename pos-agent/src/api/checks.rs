@@ -81,7 +81,7 @@ pub async fn redeem(
     Path(id): Path<Uuid>,
     Json(body): Json<Redeem>,
 ) -> ApiResult<Json<CheckView>> {
-    Ok(Json(s.agent.redeem(id, body.points)?))
+    Ok(Json(s.agent.redeem(id, body.points).await?))
 }
 
 /// `POST /v1/checks/{id}/price`: prices with the ruleset in use now.

@@ -14,6 +14,19 @@
 //! Promotion uses follow the same rule: the snapshot's counts per
 //! promotion plus the pending uses of local commits (`pending_uses`),
 //! settled together with the effects.
+//!
+//! # Points
+//!
+//! The snapshot's `points_balance` is what the customer may spend (the
+//! server's available points). Pending local effects subtract what they
+//! spent and clawed back at once, and add what they gave back; points they
+//! earned count only once the programme's pending period has passed since
+//! the commit ([`LocalPoints`]), as the server will count them. The
+//! snapshot's own points are aged to the till's clock
+//! ([`shared::points::PointsSnapshot::available_at`]): its pending points
+//! count once they become available and its points that expire stop
+//! counting, without waiting for a new snapshot (the server sends one only
+//! when the customer changes).
 
 use std::collections::BTreeMap;
 
@@ -23,6 +36,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use shared::identity::{Ean13, Gender, PhoneNumber};
 use shared::ids::{CustomerId, PromotionId, Seq};
 use shared::money::Money;
+use shared::points::{ExpiringPoints, PendingPoints, PointsSnapshot};
 use shared::pricing::CustomerStanding;
 use shared::wire::sync::CustomerSnapshot;
 
@@ -52,12 +66,30 @@ pub struct CachedCustomer {
     pub uses: BTreeMap<PromotionId, u64>,
 }
 
-/// Looks a customer up in the cache; `timezone` is the store's, for the
-/// local date of a pending birthday bonus.
+/// When points earned by local commits count as available: `pending_days`
+/// (the programme's) after their commit, at `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalPoints {
+    /// The programme's pending period.
+    pub pending_days: u32,
+    /// The register's time.
+    pub now: DateTime<Utc>,
+    /// The store's time zone, for the local date of a pending birthday
+    /// bonus (UTC when unknown).
+    pub timezone: Option<Tz>,
+}
+
+impl LocalPoints {
+    fn matured(&self, committed_at: DateTime<Utc>) -> bool {
+        committed_at + chrono::TimeDelta::days(i64::from(self.pending_days)) <= self.now
+    }
+}
+
+/// Looks a customer up in the cache.
 pub fn find(
     conn: &Connection,
     key: CustomerKey<'_>,
-    timezone: Option<Tz>,
+    local: LocalPoints,
 ) -> Result<Option<CachedCustomer>, StoreError> {
     let (clause, value): (&str, rusqlite::types::Value) = match key {
         CustomerKey::Id(id) => ("id = ?1", id.get().into()),
@@ -66,7 +98,8 @@ pub fn find(
     };
     let sql = format!(
         "SELECT id, name, lifetime_spend, points_balance, gender, birth_date, purchases, tags,
-                promotion_uses, last_birthday_bonus, window_spend
+                promotion_uses, last_birthday_bonus, window_spend, points_pending,
+                points_expiring
          FROM customers WHERE {clause}"
     );
     let row = conn
@@ -83,6 +116,8 @@ pub fn find(
                 uses: r.get(8)?,
                 last_birthday_bonus: r.get(9)?,
                 window_spend: r.get(10)?,
+                points_pending: r.get(11)?,
+                points_expiring: r.get(12)?,
             })
         })
         .optional()?;
@@ -90,7 +125,7 @@ pub fn find(
         return Ok(None);
     };
     let id = CustomerId::new(row.id).map_err(|e| corrupt("customer id", e))?;
-    let pending = pending(conn, id)?;
+    let pending = pending(conn, id, local)?;
     let birth_date = row
         .birth_date
         .map(|d| d.parse::<NaiveDate>())
@@ -100,9 +135,19 @@ pub fn find(
     let mut uses: BTreeMap<PromotionId, u64> =
         serde_json::from_str(&row.uses).map_err(|e| corrupt("promotion uses", e))?;
     add_uses(&mut uses, &pending.uses);
+    let points_pending: Vec<PendingPoints> =
+        serde_json::from_str(&row.points_pending).map_err(|e| corrupt("pending points", e))?;
+    let points_expiring: Vec<ExpiringPoints> =
+        serde_json::from_str(&row.points_expiring).map_err(|e| corrupt("expiring points", e))?;
+    let available = PointsSnapshot {
+        available: row.points,
+        pending: &points_pending,
+        expiring: &points_expiring,
+    }
+    .available_at(local.now);
     let mut standing = standing(
         i128::from(row.spend) + pending.spend,
-        i128::from(row.points) + pending.points,
+        i128::from(available) + pending.points,
     );
     standing.gender = Gender::from_code(&row.gender);
     standing.birth_date = birth_date;
@@ -115,7 +160,7 @@ pub fn find(
         .map(|d| d.parse::<NaiveDate>())
         .transpose()
         .map_err(|e| corrupt("last birthday bonus", e))?;
-    standing.last_birthday_bonus = synced_birthday.max(pending.birthday_date(timezone));
+    standing.last_birthday_bonus = synced_birthday.max(pending.birthday_date(local.timezone));
     // Local sales are recent: they count in any window.
     standing.window_spend = row.window_spend.map(|spend| {
         let max = i128::from(Money::MAX_MINOR);
@@ -165,6 +210,8 @@ struct Row {
     uses: String,
     last_birthday_bonus: Option<String>,
     window_spend: Option<i64>,
+    points_pending: String,
+    points_expiring: String,
 }
 
 fn add_uses(into: &mut BTreeMap<PromotionId, u64>, pending: &BTreeMap<PromotionId, i64>) {
@@ -180,13 +227,13 @@ fn add_uses(into: &mut BTreeMap<PromotionId, u64>, pending: &BTreeMap<PromotionI
 pub fn uncached(
     conn: &Connection,
     id: CustomerId,
-    timezone: Option<Tz>,
+    local: LocalPoints,
 ) -> Result<(CustomerStanding, BTreeMap<PromotionId, u64>), StoreError> {
-    let pending = pending(conn, id)?;
+    let pending = pending(conn, id, local)?;
     let mut uses = BTreeMap::new();
     add_uses(&mut uses, &pending.uses);
     let mut standing = standing(pending.spend, pending.points);
-    standing.last_birthday_bonus = pending.birthday_date(timezone);
+    standing.last_birthday_bonus = pending.birthday_date(local.timezone);
     Ok((standing, uses))
 }
 
@@ -211,13 +258,12 @@ impl Pending {
     }
 }
 
-fn pending(conn: &Connection, id: CustomerId) -> Result<Pending, StoreError> {
-    let (spend, points, purchases): (i64, i64, i64) = conn.query_row(
-        "SELECT IFNULL(SUM(spend_delta), 0), IFNULL(SUM(points_delta), 0),
-                IFNULL(SUM(purchases_delta), 0)
+fn pending(conn: &Connection, id: CustomerId, local: LocalPoints) -> Result<Pending, StoreError> {
+    let (spend, purchases): (i64, i64) = conn.query_row(
+        "SELECT IFNULL(SUM(spend_delta), 0), IFNULL(SUM(purchases_delta), 0)
          FROM pending_effects WHERE customer_id = ?1",
         [id.get()],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let birthday_at: Option<String> = conn.query_row(
         "SELECT MAX(birthday_bonus_at) FROM pending_effects WHERE customer_id = ?1",
@@ -228,6 +274,32 @@ fn pending(conn: &Connection, id: CustomerId) -> Result<Pending, StoreError> {
         .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)))
         .transpose()
         .map_err(|e| corrupt("birthday bonus time", e))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.points_delta, p.points_earned, o.committed_at
+         FROM pending_effects p JOIN outbox o ON o.seq = p.seq
+         WHERE p.customer_id = ?1",
+    )?;
+    let rows = stmt.query_map([id.get()], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut points: i128 = 0;
+    for row in rows {
+        let (delta, earned, committed_at) = row?;
+        let committed_at = DateTime::parse_from_rfc3339(&committed_at)
+            .map_err(|e| corrupt("committed_at", e))?
+            .with_timezone(&Utc);
+        // Spent and clawed back count at once; earned once matured.
+        let earned_now = if earned > 0 && !local.matured(committed_at) {
+            earned
+        } else {
+            0
+        };
+        points += i128::from(delta) - i128::from(earned_now);
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT promotion_id, SUM(uses) FROM pending_uses WHERE customer_id = ?1
          GROUP BY promotion_id",
@@ -243,7 +315,7 @@ fn pending(conn: &Connection, id: CustomerId) -> Result<Pending, StoreError> {
     }
     Ok(Pending {
         spend: i128::from(spend),
-        points: i128::from(points),
+        points,
         purchases,
         uses,
         birthday_at,
@@ -293,12 +365,16 @@ pub fn apply_changes(
         let tags = serde_json::to_string(&c.tags).map_err(|e| corrupt("tags", e))?;
         let uses =
             serde_json::to_string(&c.promotion_uses).map_err(|e| corrupt("promotion uses", e))?;
+        let points_pending =
+            serde_json::to_string(&c.points_pending).map_err(|e| corrupt("pending points", e))?;
+        let points_expiring =
+            serde_json::to_string(&c.points_expiring).map_err(|e| corrupt("expiring points", e))?;
         tx.execute(
             "INSERT INTO customers
                  (id, name, card_number, phone, lifetime_spend, points_balance, tokens_valid_after,
                   updated_at, gender, birth_date, purchases, tags, promotion_uses,
-                  last_birthday_bonus, window_spend)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                  last_birthday_bonus, window_spend, points_pending, points_expiring)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (id) DO UPDATE SET
                  name = excluded.name, card_number = excluded.card_number, phone = excluded.phone,
                  lifetime_spend = excluded.lifetime_spend, points_balance = excluded.points_balance,
@@ -307,7 +383,9 @@ pub fn apply_changes(
                  purchases = excluded.purchases, tags = excluded.tags,
                  promotion_uses = excluded.promotion_uses,
                  last_birthday_bonus = excluded.last_birthday_bonus,
-                 window_spend = excluded.window_spend",
+                 window_spend = excluded.window_spend,
+                 points_pending = excluded.points_pending,
+                 points_expiring = excluded.points_expiring",
             params![
                 c.id.get(),
                 c.name,
@@ -324,6 +402,8 @@ pub fn apply_changes(
                 uses,
                 c.last_birthday_bonus.map(|d| d.to_string()),
                 c.window_spend.map(Money::minor),
+                points_pending,
+                points_expiring,
             ],
         )?;
         let settled = settled_through.map_or(0, Seq::get);
@@ -342,6 +422,18 @@ pub fn apply_changes(
     )?;
     tx.commit()?;
     Ok(())
+}
+
+/// Points the customer spent in this till's records the server has not
+/// acknowledged yet (what the offline cap limits).
+pub fn unacknowledged_redeemed(conn: &Connection, id: CustomerId) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT IFNULL(SUM(MAX(p.points_earned - p.points_delta, 0)), 0)
+         FROM pending_effects p
+         WHERE p.customer_id = ?1 AND p.seq > (SELECT acked_seq FROM meta WHERE id = 1)",
+        [id.get()],
+        |r| r.get(0),
+    )?)
 }
 
 /// The change-feed cursor to resume from.
@@ -386,6 +478,8 @@ mod tests {
             promotion_uses: BTreeMap::from([(PromotionId::parse("milk").unwrap(), 2)]),
             last_birthday_bonus: None,
             window_spend: None,
+            points_pending: vec![],
+            points_expiring: vec![],
         }
     }
 
@@ -408,6 +502,15 @@ mod tests {
         DateTime::from_timestamp(1_790_000_000, 0).unwrap()
     }
 
+    /// Local earnings available at once, as with no pending period.
+    fn at_once() -> LocalPoints {
+        LocalPoints {
+            pending_days: 0,
+            now: DateTime::<Utc>::MAX_UTC,
+            timezone: None,
+        }
+    }
+
     #[test]
     fn lookups_by_card_phone_and_id() {
         let (_dir, mut conn) = temp_db();
@@ -420,13 +523,16 @@ mod tests {
             CustomerKey::Card(&card),
             CustomerKey::Phone(&phone),
         ] {
-            let c = find(&conn, key, None).unwrap().unwrap();
+            let c = find(&conn, key, at_once()).unwrap().unwrap();
             assert_eq!((c.id, c.standing.points_balance), (id, 7));
         }
         assert_eq!(cursor(&conn).unwrap(), 10);
         assert_eq!(count(&conn).unwrap(), 1);
         let other = Ean13::card_for(CustomerId::new(6).unwrap());
-        assert_eq!(find(&conn, CustomerKey::Card(&other), None).unwrap(), None);
+        assert_eq!(
+            find(&conn, CustomerKey::Card(&other), at_once()).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -455,7 +561,7 @@ mod tests {
         )
         .unwrap();
         let phone = PhoneNumber::parse("+79161234567").unwrap();
-        let owner = find(&conn, CustomerKey::Phone(&phone), None)
+        let owner = find(&conn, CustomerKey::Phone(&phone), at_once())
             .unwrap()
             .unwrap();
         assert_eq!(owner.id.get(), 6);
@@ -469,7 +575,7 @@ mod tests {
         apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
         let seq = commit_for(&mut conn, id, 500, 5);
         let standing = |conn: &Connection| {
-            find(conn, CustomerKey::Id(id), None)
+            find(conn, CustomerKey::Id(id), at_once())
                 .unwrap()
                 .unwrap()
                 .standing
@@ -493,7 +599,9 @@ mod tests {
         let id = CustomerId::new(5).unwrap();
         apply_changes(&mut conn, &[snapshot(5, 1000, 10)], None, 1, now()).unwrap();
         let milk = PromotionId::parse("milk").unwrap();
-        let cached = find(&conn, CustomerKey::Id(id), None).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), at_once())
+            .unwrap()
+            .unwrap();
         assert_eq!(cached.standing.gender, Gender::Female);
         assert_eq!(
             cached.standing.birth_date,
@@ -518,7 +626,9 @@ mod tests {
         })
         .unwrap()
         .seq;
-        let cached = find(&conn, CustomerKey::Id(id), None).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), at_once())
+            .unwrap()
+            .unwrap();
         assert_eq!(cached.standing.purchases, Some(4));
         assert_eq!(cached.uses, BTreeMap::from([(milk.clone(), 3)]));
         assert_eq!(
@@ -531,7 +641,9 @@ mod tests {
         settled.purchases = Some(4);
         settled.promotion_uses.insert(milk.clone(), 3);
         apply_changes(&mut conn, &[settled], Some(seq), 2, now()).unwrap();
-        let cached = find(&conn, CustomerKey::Id(id), None).unwrap().unwrap();
+        let cached = find(&conn, CustomerKey::Id(id), at_once())
+            .unwrap()
+            .unwrap();
         assert_eq!(cached.standing.purchases, Some(4));
         assert_eq!(cached.uses, BTreeMap::from([(milk, 3)]));
     }
@@ -544,7 +656,10 @@ mod tests {
         synced.window_spend = Some(Money::from_minor(40_000).unwrap());
         synced.last_birthday_bonus = NaiveDate::from_ymd_opt(2025, 9, 23);
         apply_changes(&mut conn, &[synced], None, 1, now()).unwrap();
-        let moscow = Some(chrono_tz::Europe::Moscow);
+        let moscow = LocalPoints {
+            timezone: Some(chrono_tz::Europe::Moscow),
+            ..at_once()
+        };
         let cached = find(&conn, CustomerKey::Id(id), moscow).unwrap().unwrap();
         assert_eq!(cached.standing.window_spend.map(Money::minor), Some(40_000));
         assert_eq!(
@@ -592,10 +707,94 @@ mod tests {
         let (_dir, mut conn) = temp_db();
         let id = CustomerId::new(9).unwrap();
         assert_eq!(
-            uncached(&conn, id, None).unwrap().0,
+            uncached(&conn, id, at_once()).unwrap().0,
             CustomerStanding::default()
         );
         commit_for(&mut conn, id, 300, 3);
-        assert_eq!(uncached(&conn, id, None).unwrap().0.points_balance, 3);
+        assert_eq!(uncached(&conn, id, at_once()).unwrap().0.points_balance, 3);
+    }
+
+    #[test]
+    fn local_earnings_wait_for_the_pending_period_and_spending_counts_at_once() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(5).unwrap();
+        apply_changes(&mut conn, &[snapshot(5, 1000, 100)], None, 1, now()).unwrap();
+        let earned = commit_for(&mut conn, id, 500, 5);
+        let spent = outbox::commit(&mut conn, &key(), |seq, prev| {
+            let mut r = sale(seq, prev);
+            r.customer = Some(RecordCustomer {
+                id,
+                identified_by: IdentifiedBy::Card,
+            });
+            r.points_redeemed = 30;
+            r
+        })
+        .unwrap();
+        let committed = spent.wall_time;
+        let balance = |now: DateTime<Utc>| {
+            let local = LocalPoints {
+                pending_days: 14,
+                now,
+                timezone: None,
+            };
+            find(&conn, CustomerKey::Id(id), local)
+                .unwrap()
+                .unwrap()
+                .standing
+                .points_balance
+        };
+        assert_eq!(balance(committed), 100 - 30, "the 5 earned are pending");
+        assert_eq!(
+            balance(committed + chrono::TimeDelta::days(14)),
+            100 - 30 + 5
+        );
+
+        assert_eq!(unacknowledged_redeemed(&conn, id).unwrap(), 30);
+        assert_eq!(
+            unacknowledged_redeemed(&conn, CustomerId::new(6).unwrap()).unwrap(),
+            0
+        );
+        outbox::ack_through(&conn, earned).unwrap();
+        assert_eq!(unacknowledged_redeemed(&conn, id).unwrap(), 30);
+        outbox::ack_through(&conn, spent.seq).unwrap();
+        assert_eq!(
+            unacknowledged_redeemed(&conn, id).unwrap(),
+            0,
+            "the server has it"
+        );
+    }
+
+    #[test]
+    fn the_snapshots_points_age_to_the_tills_clock() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(5).unwrap();
+        let day = |n: i64| now() + chrono::TimeDelta::days(n);
+        let mut anna = snapshot(5, 1000, 60);
+        anna.points_pending = vec![PendingPoints {
+            points: 30,
+            until: day(10),
+            expires: Some(day(300)),
+        }];
+        anna.points_expiring = vec![ExpiringPoints {
+            points: 60,
+            on: day(100),
+        }];
+        apply_changes(&mut conn, &[anna], None, 1, now()).unwrap();
+        let balance = |at: DateTime<Utc>| {
+            let local = LocalPoints {
+                pending_days: 14,
+                now: at,
+                timezone: None,
+            };
+            find(&conn, CustomerKey::Id(id), local)
+                .unwrap()
+                .unwrap()
+                .standing
+                .points_balance
+        };
+        assert_eq!(balance(now()), 60);
+        assert_eq!(balance(day(10)), 90, "the pending 30 became available");
+        assert_eq!(balance(day(100)), 30, "the 60 expired");
+        assert_eq!(balance(day(300)), 0);
     }
 }

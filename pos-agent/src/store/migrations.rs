@@ -147,9 +147,31 @@ ALTER TABLE customers ADD COLUMN window_spend INTEGER;
 ALTER TABLE pending_effects ADD COLUMN birthday_bonus_at TEXT;
 ";
 
+/// Points by batch (issue 3) and the offline redemption cap (issue 5):
+/// each pending effect keeps the points its record earned, so the till
+/// counts pending local spending against the customer's available points
+/// but not pending local earnings, and can sum what was spent offline; the
+/// cache keeps the snapshot's pending and expiring points (JSON) to age
+/// the available balance between snapshots.
+const V6: &str = r"
+ALTER TABLE customers ADD COLUMN points_pending TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE customers ADD COLUMN points_expiring TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE pending_effects ADD COLUMN points_earned INTEGER NOT NULL DEFAULT 0;
+UPDATE pending_effects SET points_earned = IFNULL(
+    (SELECT json_extract(CAST(o.body AS TEXT), '$.points_earned')
+     FROM outbox o WHERE o.seq = pending_effects.seq), 0);
+";
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 #[cfg(test)]
@@ -190,5 +212,32 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM sync_state", [], |r| r.get(0))
             .unwrap();
         assert_eq!(state, 1);
+    }
+
+    #[test]
+    fn pending_effects_learn_the_points_their_records_earned() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        rusqlite_migration::Migrations::new(vec![
+            rusqlite_migration::M::up(super::V1),
+            rusqlite_migration::M::up(super::V2),
+            rusqlite_migration::M::up(super::V3),
+        ])
+        .to_latest(&mut conn)
+        .unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO outbox (seq, record_id, body, signature, hash, total, committed_at)
+               VALUES (1, 'r1', CAST('{"points_earned":7,"points_redeemed":3}' AS BLOB),
+                       zeroblob(64), zeroblob(32), 100, '2026-01-01T00:00:00+00:00');
+               INSERT INTO pending_effects (seq, customer_id, spend_delta, points_delta)
+               VALUES (1, 9, 100, 4);"#,
+        )
+        .unwrap();
+        super::migrations().to_latest(&mut conn).unwrap();
+        let earned: i64 = conn
+            .query_row("SELECT points_earned FROM pending_effects", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(earned, 7);
     }
 }

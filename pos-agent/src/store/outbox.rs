@@ -62,7 +62,9 @@ pub fn acked_seq(conn: &Connection) -> Result<Option<Seq>, StoreError> {
 
 /// Seals the record `build` makes for the next seq and previous hash, and
 /// appends it with its effect on the customer's standing, in one
-/// transaction. Returns the record as committed.
+/// transaction. Returns the record as committed. (The agent commits
+/// through [`commit_with`], which may refuse inside the transaction.)
+#[cfg(test)]
 pub fn commit(
     conn: &mut Connection,
     key: &SigningKey,
@@ -116,14 +118,16 @@ fn append(
     if let Some(customer) = record.customer {
         let purchases = i64::from(record.kind == RecordKind::Sale);
         tx.execute(
-            "INSERT INTO pending_effects (seq, customer_id, spend_delta, points_delta, purchases_delta)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO pending_effects
+                 (seq, customer_id, spend_delta, points_delta, purchases_delta, points_earned)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 record.seq.get(),
                 customer.id.get(),
                 record.total.minor(),
                 record.points_earned - record.points_redeemed,
                 purchases,
+                record.points_earned,
             ],
         )?;
         if record

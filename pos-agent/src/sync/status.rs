@@ -69,6 +69,7 @@ pub fn sync_status(
     summary: &Summary,
     live: &MonitorState,
     storage: Option<StorageAlarm>,
+    offline: bool,
 ) -> SyncStatus {
     let clock: Option<StoredClockOffset> = live.clock.map(Into::into);
     let dead_letters: Vec<DeadLetterView> = summary.dead_letters.iter().map(view).collect();
@@ -85,6 +86,7 @@ pub fn sync_status(
         uploaded_permille: uploaded_permille(summary.head_seq, summary.acked_seq),
         oldest_kept_seq: summary.oldest_kept_seq,
         last_contact_at: live.last_contact_at.or(summary.sync.last_contact_at),
+        offline,
         clock_drift_ms: clock.map(|c| -c.offset_ms),
         clock_drift_uncertainty_ms: clock.map(|c| c.uncertainty_ms),
         upload_blocked: live.upload_blocked.clone(),
@@ -301,7 +303,7 @@ mod tests {
             failures: 2,
             detail: "database or disk is full".into(),
         };
-        let status = sync_status(&Summary::default(), &live, Some(storage));
+        let status = sync_status(&Summary::default(), &live, Some(storage), false);
         assert_eq!(status.alarms.len(), 2, "{:?}", status.alarms);
         assert!(status.alarms[0].starts_with("loyalty unavailable: the disk is full"));
         assert_eq!(status.ruleset_transport, "long_poll");

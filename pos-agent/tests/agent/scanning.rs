@@ -315,6 +315,8 @@ async fn revoked_tokens_are_refused_and_typed_phones_identify() {
         promotion_uses: Default::default(),
         last_birthday_bonus: None,
         window_spend: None,
+        points_pending: vec![],
+        points_expiring: vec![],
     }];
     let url = fake_server(Arc::clone(&fake)).await;
     let (scanner, scans) = tokio::sync::mpsc::channel(8);

@@ -444,6 +444,7 @@ fn floors_hold_against_every_discount() {
         value: rub(100),
         max_share: bp(10_000),
         min_balance: 0,
+        offline_cap_points: None,
     });
     let customer = CustomerStanding {
         points_balance: 1_000,
@@ -637,6 +638,7 @@ fn points_earned_and_spent() {
         value: rub(100),
         max_share: bp(5_000),
         min_balance: 100,
+        offline_cap_points: None,
     });
     let customer = CustomerStanding {
         points_balance: 400,

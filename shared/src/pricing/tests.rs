@@ -473,6 +473,7 @@ fn build_world(
             value: rub(100),
             max_share: bp(5000),
             min_balance: 10,
+            offline_cap_points: None,
         });
     }
     if welcome {

@@ -104,6 +104,7 @@ fn programme() -> Ruleset {
                 value: rub(100),
                 max_share: BasisPoints::new(3_000).unwrap(),
                 min_balance: 0,
+                offline_cap_points: None,
             }),
             ..Programme::default()
         },

@@ -18,6 +18,8 @@ const MAX_RULE_UNITS: u32 = 10_000;
 const MAX_WINDOW_DAYS: u32 = 183;
 /// The longest rolling window for tiers: ten years.
 const MAX_TIER_WINDOW_DAYS: u32 = 3_660;
+/// The longest pending period or lifetime of points: ten years.
+const MAX_POINTS_DAYS: u32 = 3_660;
 /// The longest coupon code.
 const MAX_COUPON_CHARS: usize = 64;
 
@@ -145,6 +147,32 @@ impl Ruleset {
                 );
             }
         }
+        if programme.points_pending_days > MAX_POINTS_DAYS {
+            f.add(
+                "programme",
+                "points_pending_days",
+                format!("must be at most {MAX_POINTS_DAYS}"),
+            );
+        }
+        if let Some(days) = programme.points_expire_days {
+            if !(1..=MAX_POINTS_DAYS).contains(&days) {
+                f.add(
+                    "programme",
+                    "points_expire_days",
+                    format!("must be in 1..={MAX_POINTS_DAYS}"),
+                );
+            } else if days <= programme.points_pending_days {
+                f.add(
+                    "programme",
+                    "points_expire_days",
+                    format!(
+                        "must be above points_pending_days ({}): points would expire before \
+                         they could be spent",
+                        programme.points_pending_days
+                    ),
+                );
+            }
+        }
         if let Some(points) = programme.welcome_bonus {
             f.points("programme", "welcome_bonus", points);
         }
@@ -171,6 +199,15 @@ impl Ruleset {
             }
             if r.min_balance < 0 {
                 f.add(rule, "min_balance", "must not be negative");
+            }
+            if let Some(cap) = r.offline_cap_points
+                && !(0..=MAX_RULE_POINTS).contains(&cap)
+            {
+                f.add(
+                    rule,
+                    "offline_cap_points",
+                    format!("must be in 0..={MAX_RULE_POINTS}"),
+                );
             }
         }
         let stacking = &programme.stacking;

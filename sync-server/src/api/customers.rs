@@ -59,7 +59,7 @@ pub(crate) async fn get_customer(
 
 /// The customer with the tier the merchant's current ruleset gives.
 async fn view(state: &AppState, id: CustomerId) -> Result<CustomerView, ApiError> {
-    let profile = state.db.customer(id).await?;
+    let profile = state.db.customer(id, state.clock.now()).await?;
     let ruleset = state.db.current_ruleset(profile.merchant_id).await?;
     let tier = ruleset.and_then(|current| {
         current
@@ -77,7 +77,10 @@ async fn view(state: &AppState, id: CustomerId) -> Result<CustomerView, ApiError
         birth_date: profile.birth_date,
         card_number: Ean13::card_for(profile.id),
         lifetime_spend: profile.lifetime_spend,
-        points_balance: profile.points_balance,
+        points_balance: profile.points.available,
+        points_pending: profile.points.pending,
+        points_expiring: profile.points.expiring,
+        points_expired: profile.points.expired,
         tier,
         purchases: profile.purchases,
     })
@@ -88,7 +91,7 @@ pub(crate) async fn issue_token(
     State(state): State<AppState>,
     Path(id): Path<CustomerId>,
 ) -> Result<Json<IssuedToken>, ApiError> {
-    state.db.customer(id).await?;
+    state.db.customer(id, state.clock.now()).await?;
     let issued = crate::customer_token::issue(&state, id).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(issued))
 }

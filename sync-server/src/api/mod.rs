@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/merchants/{id}/alerts", get(oversight::alerts))
         .route("/merchants/{id}/quarantine", get(oversight::quarantine))
         .route("/merchants/{id}/mismatches", get(oversight::mismatches))
+        .route("/merchants/{id}/overdrafts", get(oversight::overdrafts))
         .route(
             "/merchants/{id}/customers",
             post(customers::create_customer),

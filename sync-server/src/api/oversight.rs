@@ -7,10 +7,14 @@
 //! arrived. `GET …/mismatches?limit=<n>` reports the re-pricer: records
 //! re-priced, matched, mismatched, skipped (by reason) and pending, and the
 //! newest mismatched records with the fields that differ.
+//! `GET …/overdrafts` lists the customers whose records left
+//! their points balance negative (offline redemptions on several tills, a
+//! return of points already spent), with those records.
 
 use axum::extract::State;
 use serde::Deserialize;
 use shared::ids::MerchantId;
+use shared::wire::admin::OverdraftReport;
 
 use super::extract::{Json, Path, Query};
 use crate::db::AlertPage;
@@ -89,5 +93,15 @@ pub(crate) async fn mismatches(
             .db
             .reprice_report(merchant, page_limit(query.limit))
             .await?,
+    ))
+}
+
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn overdrafts(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+) -> Result<Json<OverdraftReport>, ApiError> {
+    Ok(Json(
+        state.db.overdrafts(merchant, state.clock.now()).await?,
     ))
 }

@@ -17,11 +17,12 @@ use shared::crypto::{Hash256, PublicKey};
 use shared::identity::{Email, Gender, PhoneNumber};
 use shared::ids::{CustomerId, MerchantId, PromotionId, RegisterId, RulesetVersion, Seq, StoreId};
 use shared::money::{Currency, Money};
+use shared::points::PointsStanding;
 use shared::release::SignedRuleset;
 use shared::ruleset::Ruleset;
 use shared::wire::admin::{
-    Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, Published, PurchaseSummary,
-    Register, Store,
+    Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, OverdraftReport, Published,
+    PurchaseSummary, Register, Store,
 };
 use shared::wire::sync::{CustomerDeltaPage, SaleWithReturns};
 
@@ -183,8 +184,9 @@ pub struct CustomerProfile {
     pub birth_date: Option<NaiveDate>,
     /// Sales minus refunds.
     pub lifetime_spend: Money,
-    /// Points earned minus points spent, from the ledger.
-    pub points_balance: i64,
+    /// Points replayed from the ledger under the current ruleset's
+    /// programme, at the instant asked for.
+    pub points: PointsStanding,
     /// The newest purchases first.
     pub purchases: Vec<PurchaseSummary>,
 }
@@ -332,8 +334,8 @@ pub trait Database: WebStorage + reprice::RepriceStorage + Send + Sync + 'static
 
     /// Creates a customer; a phone taken in the merchant is a conflict.
     fn create_customer(&self, merchant: MerchantId, new: NewCustomer) -> DbFuture<'_, CustomerId>;
-    /// A customer with standing and history.
-    fn customer(&self, id: CustomerId) -> DbFuture<'_, CustomerProfile>;
+    /// A customer with standing (points taken at `now`) and history.
+    fn customer(&self, id: CustomerId, now: DateTime<Utc>) -> DbFuture<'_, CustomerProfile>;
     /// Refuses the customer's tokens issued before `now`; returns the merchant.
     fn revoke_customer_tokens(
         &self,
@@ -342,7 +344,7 @@ pub trait Database: WebStorage + reprice::RepriceStorage + Send + Sync + 'static
     ) -> DbFuture<'_, MerchantId>;
     /// Customers of a merchant changed after a cursor, in cursor order, with
     /// the highest seq of `register` stored when the page was read; `now`
-    /// places the rolling tier window.
+    /// places the rolling tier window and dates their points.
     fn customer_changes(
         &self,
         merchant: MerchantId,
@@ -351,6 +353,10 @@ pub trait Database: WebStorage + reprice::RepriceStorage + Send + Sync + 'static
         limit: usize,
         now: DateTime<Utc>,
     ) -> DbFuture<'_, CustomerDeltaPage>;
+    /// The merchant's customers whose points records overdrew, replayed in
+    /// the server's order, with their balances at `now`.
+    fn overdrafts(&self, merchant: MerchantId, now: DateTime<Utc>)
+    -> DbFuture<'_, OverdraftReport>;
 
     /// Stores a verified batch of one register's records exactly once, in one
     /// transaction, with its ledger entries, the register's clock drift and

@@ -24,7 +24,8 @@ use rusqlite_migration::{M, Migrations};
 use shared::ids::{CustomerId, MerchantId, RegisterId};
 use shared::release::SignedRuleset;
 use shared::wire::admin::{
-    Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, Published, Store,
+    Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, OverdraftReport, Published,
+    Store,
 };
 use shared::wire::sync::{CustomerDeltaPage, SaleWithReturns};
 
@@ -56,6 +57,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "sqlite/migrations/005_reprice_and_standing.sql"
         )),
+        M::up(include_str!("sqlite/migrations/006_points_ledger.sql")),
     ])
 }
 
@@ -236,8 +238,8 @@ impl Database for SqliteDatabase {
         Box::pin(self.write(move |tx| customers::create(tx, merchant, &new)))
     }
 
-    fn customer(&self, id: CustomerId) -> DbFuture<'_, CustomerProfile> {
-        Box::pin(self.read(move |tx| customers::profile(tx, id)))
+    fn customer(&self, id: CustomerId, now: DateTime<Utc>) -> DbFuture<'_, CustomerProfile> {
+        Box::pin(self.read(move |tx| customers::profile(tx, id, now)))
     }
 
     fn revoke_customer_tokens(
@@ -261,6 +263,14 @@ impl Database for SqliteDatabase {
             page.stored_through = records::head(tx, register)?.map(|head| head.seq);
             Ok(page)
         }))
+    }
+
+    fn overdrafts(
+        &self,
+        merchant: MerchantId,
+        now: DateTime<Utc>,
+    ) -> DbFuture<'_, OverdraftReport> {
+        Box::pin(self.read(move |tx| customers::overdrafts(tx, merchant, now)))
     }
 
     fn ingest(
@@ -408,6 +418,72 @@ mod tests {
             .map(|(id, n)| (id.to_string(), *n))
             .collect();
         assert_eq!(uses, [("double".to_owned(), 1)], "milk was given back");
+    }
+
+    #[tokio::test]
+    async fn the_points_ledger_is_filled_in_from_the_stored_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        {
+            let mut conn = connect(&path).unwrap();
+            // The schema as it was before 006 (with 001 to 003 only: the later ones run on open).
+            let old = Migrations::new(vec![
+                M::up(include_str!("sqlite/migrations/001_initial.sql")),
+                M::up(include_str!(
+                    "sqlite/migrations/002_alerts_and_clock_drift.sql"
+                )),
+                M::up(include_str!("sqlite/migrations/003_web_pages.sql")),
+            ]);
+            old.to_latest(&mut conn).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO merchants (id, name, currency) VALUES (1, 'M', 'RUB');
+                 INSERT INTO stores (id, merchant_id, name, timezone)
+                     VALUES (1, 1, 'S', 'Europe/Moscow');
+                 INSERT INTO registers (id, store_id, public_key, secret_hash, hostname,
+                         agent_version, enrolled_at)
+                     VALUES (1, 1, 'k', x'00', 'till-1', '0.1.0', '2026-03-01T00:00:00Z');
+                 INSERT INTO customers (id, merchant_id, name, gender, change_cursor)
+                     VALUES (1, 1, 'Анна', 'unknown', 1);
+                 INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
+                         customer_id, wall_time, subtotal, discount, total, points_earned,
+                         points_redeemed, hash, body, signature, received_at)
+                     VALUES
+                     (1, 1, '01900000-0000-7000-8000-000000000001', 1, 1, 'sale', 1, '2026-03-01T10:00:00Z', 0, 0, 0, 10, 4,
+                      x'00', CAST('{"kind":"sale"}' AS BLOB), x'00', '2026-03-01T10:00:00Z'),
+                     (1, 2, '01900000-0000-7000-8000-000000000002', 1, 1, 'return', 1, '2026-03-02T10:00:00Z', 0, 0, 0, -3, -2,
+                      x'00',
+                      CAST('{"kind":"return","original":{"register_id":1,"seq":1,"id":"a"}}'
+                           AS BLOB),
+                      x'00', '2026-03-02T10:00:00Z');
+                 INSERT INTO ledger (register_id, seq, customer_id, points)
+                     VALUES (1, 1, 1, 6), (1, 2, 1, -1);"#,
+            )
+            .unwrap();
+        }
+        let db = SqliteDatabase::open(&path).await.unwrap();
+        let rows: Vec<(i64, i64, Option<i64>, Option<i64>)> = db
+            .read(|tx| {
+                let mut stmt = tx.prepare(
+                    "SELECT earned, redeemed, original_register_id, original_seq
+                     FROM ledger ORDER BY seq",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![(10, 4, None, None), (-3, -2, Some(1), Some(1))]);
+        let profile = db
+            .customer(CustomerId::new(1).unwrap(), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(profile.points.available, 10 - 4 - 3 + 2);
+        // The sale spent 4 it did not have (paid from its own 10), the
+        // return clawed 3 back from that batch and gave 2 back as a new one.
+        let remaining: Vec<i64> = profile.points.batches.iter().map(|b| b.remaining).collect();
+        assert_eq!(remaining, [3, 2]);
     }
 
     #[tokio::test]

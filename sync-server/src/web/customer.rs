@@ -2,7 +2,8 @@
 //! on the phone: a greeting by name, a QR code of a fresh signed token for
 //! the till (rendered on the server, so it shows without JavaScript; the
 //! page's script fetches `/c/{secret}/token` to rotate it), the points
-//! balance, the tier and the way to the next one, the offers running now
+//! available, those pending until a day and those expiring on a day, the
+//! tier and the way to the next one, the offers running now
 //! with their ratings, a share link and a review form each, and the last
 //! purchases.
 //!
@@ -95,6 +96,10 @@ struct CustomerPage {
     refresh_secs: u64,
     review_action: String,
     points: String,
+    /// "N б. в ожидании до <day>", soonest first.
+    pending: Vec<String>,
+    /// "N б. сгорят <day>", soonest first.
+    expiring: Vec<String>,
     tier: Option<String>,
     next_tier: Option<NextTier>,
     offers: Vec<Offer>,
@@ -136,7 +141,7 @@ pub async fn token(
 ) -> Result<Json<FreshToken>, PageError> {
     let customer = links::customer_of(&state, &secret).await?;
     tracing::Span::current().record("customer_id", tracing::field::display(customer));
-    let profile = state.db.customer(customer).await?;
+    let profile = state.db.customer(customer, state.clock.now()).await?;
     let zone = format::display_zone(&state.db.stores(profile.merchant_id).await?);
     let drawn = fresh_qr(&state, customer)?;
     Ok(Json(FreshToken {
@@ -170,7 +175,7 @@ pub async fn review(
     require_same_origin(&headers, &state.settings)?;
     let customer = links::customer_of(&state, &secret).await?;
     tracing::Span::current().record("customer_id", tracing::field::display(customer));
-    let profile = state.db.customer(customer).await?;
+    let profile = state.db.customer(customer, state.clock.now()).await?;
     let offered = state
         .db
         .current_ruleset(profile.merchant_id)
@@ -240,7 +245,7 @@ async fn build(
     headers: &HeaderMap,
     feedback: Option<ReviewFeedback>,
 ) -> Result<CustomerPage, PageError> {
-    let profile = state.db.customer(customer).await?;
+    let profile = state.db.customer(customer, state.clock.now()).await?;
     let merchant = state.db.merchant(profile.merchant_id).await?;
     let stores = state.db.stores(profile.merchant_id).await?;
     let zone = format::display_zone(&stores);
@@ -309,7 +314,31 @@ async fn build(
         token_url: format!("/c/{secret}/token"),
         refresh_secs: (ttl / 2).clamp(5, MAX_REFRESH_SECS),
         review_action: format!("/c/{secret}/reviews"),
-        points: format::count(profile.points_balance),
+        points: format::count(profile.points.available),
+        pending: profile
+            .points
+            .pending
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} б. в ожидании до {}",
+                    format::count(p.points),
+                    local_day(p.until, zone)
+                )
+            })
+            .collect(),
+        expiring: profile
+            .points
+            .expiring
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} б. сгорят {}",
+                    format::count(e.points),
+                    local_day(e.on, zone)
+                )
+            })
+            .collect(),
         tier: ruleset
             .as_ref()
             .and_then(|r| r.tier_for(profile.lifetime_spend))
@@ -321,6 +350,11 @@ async fn build(
         purchases: purchases(&profile, &store_names, zone, currency),
         star_choices: [1, 2, 3, 4, 5],
     })
+}
+
+/// The local day of an instant: `15.03.2026`.
+fn local_day(at: DateTime<Utc>, zone: Tz) -> String {
+    format::day(at.with_timezone(&zone).date_naive())
 }
 
 /// A token just issued, drawn as a QR code.

@@ -3,7 +3,8 @@
 //! same stored facts as `GET /api/v1/admin/merchants/{id}/stats`, so each
 //! equals the JSON to the kopeck; money is written from integer kopecks.
 //! Charts (sales by day and store, customers by gender and age band) are
-//! drawn from the same figures.
+//! drawn from the same figures. The overdraft table is the same report as
+//! `GET /api/v1/admin/merchants/{id}/overdrafts`.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -16,7 +17,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use shared::ids::{MerchantId, PromotionId, StoreId};
 use shared::money::{Currency, Money, round_half_up};
-use shared::wire::admin::{SalesFigures, SegmentSales, Stats};
+use shared::points::OverdraftCause;
+use shared::wire::admin::{OverdraftReport, SalesFigures, SegmentSales, Stats};
 
 use crate::alerts::AlertKind;
 use crate::db::{AlertPage, OfferRating, RegisterStatus};
@@ -106,6 +108,21 @@ struct RegisterRow {
     revoked: Option<String>,
 }
 
+/// A record that left a customer's points balance negative.
+#[derive(Debug, Clone)]
+struct OverdraftRow {
+    customer_id: String,
+    customer: String,
+    balance: String,
+    at: String,
+    register: String,
+    seq: String,
+    cause: &'static str,
+    redeemed: String,
+    overdrawn: String,
+    balance_after: String,
+}
+
 #[derive(Debug, Clone)]
 struct AlertRow {
     at: String,
@@ -159,6 +176,7 @@ struct DashboardPage {
     reprice: RepriceCounts,
     reprice_skipped: Vec<SkipCount>,
     mismatches: Vec<MismatchRow>,
+    overdrafts: Vec<OverdraftRow>,
 }
 
 /// `GET /hq/merchants/{id}`.
@@ -211,6 +229,7 @@ pub async fn dashboard(
         .into_iter()
         .map(|r| (r.promotion_id.clone(), r))
         .collect();
+    let overdrafts = state.db.overdrafts(merchant_id, state.clock.now()).await?;
     let max_drift_secs = state.settings.clock.max_drift_secs;
     let currency = stats.currency;
     let reprice = state
@@ -316,8 +335,34 @@ pub async fn dashboard(
         reprice: reprice.counts,
         reprice_skipped: reprice.skipped,
         mismatches,
+        overdrafts: overdraft_rows(&overdrafts, zone),
     };
     Ok(Html(page.render()?).into_response())
+}
+
+/// One row per record that overdrew, grouped by customer.
+fn overdraft_rows(report: &OverdraftReport, zone: Tz) -> Vec<OverdraftRow> {
+    report
+        .customers
+        .iter()
+        .flat_map(|c| {
+            c.records.iter().map(move |r| OverdraftRow {
+                customer_id: c.customer_id.to_string(),
+                customer: c.name.clone(),
+                balance: format::count(c.points_balance),
+                at: format::instant(r.wall_time, zone),
+                register: r.register_id.to_string(),
+                seq: r.seq.to_string(),
+                cause: match r.cause {
+                    OverdraftCause::Redemption => "списание сверх баланса",
+                    OverdraftCause::ClawBack => "возврат потраченных баллов",
+                },
+                redeemed: format::count(r.points_redeemed),
+                overdrawn: format::count(r.overdrawn),
+                balance_after: format::count(r.balance_after),
+            })
+        })
+        .collect()
 }
 
 /// The days asked for; a field that is not a date is ignored and named.

@@ -86,6 +86,8 @@ struct Programme {
     version: String,
     tiers: Vec<TierRow>,
     earn: String,
+    /// When points become available and expire, and the offline cap.
+    points_terms: String,
 }
 
 #[derive(Debug, Clone)]
@@ -289,6 +291,7 @@ async fn build(
                     )
                 },
             ),
+            points_terms: points_terms(&c.ruleset.programme),
         }),
         promotions: promotions
             .iter()
@@ -633,7 +636,7 @@ pub async fn create_customer_link(
         .ok()
         .and_then(|id| CustomerId::new(id).ok());
     let owned = match customer {
-        Some(id) => match state.db.customer(id).await {
+        Some(id) => match state.db.customer(id, state.clock.now()).await {
             Ok(profile) if profile.merchant_id == merchant => Some(profile),
             Ok(_) | Err(crate::db::DbError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),
@@ -668,6 +671,31 @@ pub async fn create_customer_link(
         back: format!("/hq/merchants/{merchant}/setup#links"),
     };
     Ok(Html(page.render()?).into_response())
+}
+
+/// When points become available and expire, and what a till without the
+/// server lets a customer spend.
+fn points_terms(programme: &shared::ruleset::Programme) -> String {
+    let pending = match programme.points_pending_days {
+        0 => "доступны сразу".to_owned(),
+        days => format!("доступны через {days} дн."),
+    };
+    let expiry = programme.points_expire_days.map_or_else(
+        || "не сгорают".to_owned(),
+        |days| format!("сгорают через {days} дн. после начисления"),
+    );
+    let cap = match programme
+        .redemption
+        .as_ref()
+        .and_then(|r| r.offline_cap_points)
+    {
+        Some(cap) => format!(
+            "без связи с сервером касса даёт списать не больше {} б. на покупателя",
+            format::count(cap)
+        ),
+        None => "без связи с сервером списание ограничено только балансом".to_owned(),
+    };
+    format!("{pending}, {expiry}; {cap}")
 }
 
 #[cfg(test)]

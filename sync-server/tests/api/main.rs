@@ -12,6 +12,7 @@ mod enrollment;
 mod ingest;
 mod load_shedding;
 mod oversight;
+mod points;
 mod protocol;
 mod reprice;
 mod restart;

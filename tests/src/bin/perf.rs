@@ -124,6 +124,7 @@ fn many_rules(n: usize, skus: usize, mix: Mix) -> Ruleset {
         value: Money::from_minor(100).expect("m"),
         max_share: bp(3_000),
         min_balance: 100,
+        offline_cap_points: None,
     });
     rs.programme.welcome_bonus = Some(50);
     rs.programme.tiers[1].earn = Some(EarnRate {

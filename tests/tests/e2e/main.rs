@@ -16,6 +16,7 @@ use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
 mod cli;
 mod faults;
+mod points;
 mod reprice;
 
 const WAIT: Duration = Duration::from_secs(20);

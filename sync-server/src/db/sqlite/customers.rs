@@ -2,21 +2,29 @@
 //! registers' customer caches.
 //!
 //! Standing is computed from the records and the ledger, never kept as a
-//! running total: lifetime spend is sales minus refunds, the balance is the
-//! sum of ledger entries.
+//! running total: lifetime spend is sales minus refunds; points are the
+//! ledger replayed by [`shared::points::replay`] in the server's order
+//! (`records.id`) under the programme of the merchant's current ruleset,
+//! at the instant the caller passes. The same replay lists overdrafts.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, Row, Transaction, params};
 use shared::identity::{Ean13, Gender};
-use shared::ids::{CustomerId, MerchantId};
+use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
 use shared::money::Money;
+use shared::points::{EntryKey, LedgerEntry, PointsPolicy, PointsStanding, replay};
 use shared::ruleset::TierBasis;
-use shared::wire::admin::{NewCustomer, PurchaseSummary};
+use shared::wire::admin::{
+    CustomerOverdraft, NewCustomer, OverdraftRecord, OverdraftReport, PurchaseSummary,
+};
 use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot};
 
 use super::catalog::merchant_currency;
-use super::columns::{int, opt_date, opt_text, opt_time, parsed, sql_int, time, time_text};
+use super::columns::{
+    int, opt_date, opt_int, opt_text, opt_time, parsed, sql_int, time, time_text,
+};
 use super::is_unique_violation;
+use super::rulesets;
 use crate::db::{CustomerProfile, DbError};
 
 /// The most purchases a customer view lists.
@@ -26,8 +34,6 @@ const PURCHASES_SHOWN: i64 = 100;
 const SPEND: &str =
     "(SELECT COALESCE(SUM(CASE kind WHEN 'sale' THEN total ELSE -ABS(total) END), 0)
                       FROM records WHERE customer_id = c.id)";
-/// Points balance of customer `c`.
-const BALANCE: &str = "(SELECT COALESCE(SUM(points), 0) FROM ledger WHERE customer_id = c.id)";
 /// Sales of customer `c`.
 const SALES: &str = "(SELECT COUNT(*) FROM records WHERE customer_id = c.id AND kind = 'sale')";
 /// Checks of customer `c` per promotion used on them (points-only
@@ -101,10 +107,60 @@ pub(super) fn create(
     })
 }
 
-pub(super) fn profile(tx: &Transaction<'_>, id: CustomerId) -> Result<CustomerProfile, DbError> {
+/// The points policy of the merchant's current ruleset (none published:
+/// points are available at once and never expire).
+fn policy(tx: &Transaction<'_>, merchant: MerchantId) -> Result<PointsPolicy, DbError> {
+    Ok(rulesets::current(tx, merchant)?
+        .map(|c| PointsPolicy::of(&c.ruleset.programme))
+        .unwrap_or_default())
+}
+
+/// The customer's ledger, in the server's order.
+fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>, DbError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT r.id, l.register_id, l.seq, r.wall_time, l.earned, l.redeemed,
+                l.original_register_id, l.original_seq
+         FROM ledger l JOIN records r ON r.register_id = l.register_id AND r.seq = l.seq
+         WHERE l.customer_id = ?1 ORDER BY r.id",
+    )?;
+    let rows = stmt.query_map([customer.get()], |row| {
+        let original = match (opt_int::<RegisterId>(row, 6)?, opt_int::<Seq>(row, 7)?) {
+            (Some(register_id), Some(seq)) => Some(EntryKey { register_id, seq }),
+            _ => None,
+        };
+        Ok(LedgerEntry {
+            order: row.get(0)?,
+            key: EntryKey {
+                register_id: int(row, 1)?,
+                seq: int(row, 2)?,
+            },
+            at: time(row, 3)?,
+            earned: row.get(4)?,
+            redeemed: row.get(5)?,
+            original,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The customer's points at `now`.
+fn points(
+    tx: &Transaction<'_>,
+    policy: PointsPolicy,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+) -> Result<PointsStanding, DbError> {
+    Ok(replay(policy, &ledger(tx, customer)?, now))
+}
+
+pub(super) fn profile(
+    tx: &Transaction<'_>,
+    id: CustomerId,
+    now: DateTime<Utc>,
+) -> Result<CustomerProfile, DbError> {
     let sql = format!(
         "SELECT c.id, c.merchant_id, c.name, c.phone, c.email, c.gender, c.birth_date,
-                {SPEND}, {BALANCE}
+                {SPEND}
          FROM customers c WHERE c.id = ?1"
     );
     let mut profile = tx
@@ -118,13 +174,14 @@ pub(super) fn profile(tx: &Transaction<'_>, id: CustomerId) -> Result<CustomerPr
                 gender: Gender::from_code(&row.get::<_, String>(5)?),
                 birth_date: opt_date(row, 6)?,
                 lifetime_spend: int(row, 7)?,
-                points_balance: row.get(8)?,
+                points: PointsStanding::default(),
                 purchases: Vec::new(),
             })
         })
         .optional()?
         .ok_or_else(|| DbError::NotFound(format!("customer {id}")))?;
     profile.purchases = purchases(tx, id)?;
+    profile.points = points(tx, policy(tx, profile.merchant_id)?, id, now)?;
     Ok(profile)
 }
 
@@ -179,7 +236,7 @@ pub(super) fn changes(
     now: DateTime<Utc>,
 ) -> Result<CustomerDeltaPage, DbError> {
     let sql = format!(
-        "SELECT c.id, c.name, c.phone, {SPEND}, {BALANCE}, c.tokens_valid_after, c.change_cursor,
+        "SELECT c.id, c.name, c.phone, {SPEND}, 0, c.tokens_valid_after, c.change_cursor,
                 c.gender, c.birth_date, {SALES}, {PROMOTION_USES}, {LAST_BIRTHDAY_BONUS},
                 {WINDOW_SPEND}
          FROM customers c
@@ -210,6 +267,13 @@ pub(super) fn changes(
     let mut rows: Vec<(CustomerSnapshot, i64)> = rows.collect::<Result<_, _>>()?;
     let more = rows.len() > limit;
     rows.truncate(limit);
+    let policy = policy(tx, merchant)?;
+    for (snapshot, _) in &mut rows {
+        let standing = points(tx, policy, snapshot.id, now)?;
+        snapshot.points_balance = standing.available;
+        snapshot.points_pending = standing.pending;
+        snapshot.points_expiring = standing.expiring;
+    }
     Ok(CustomerDeltaPage {
         next_cursor: rows.last().map_or(after, |(_, cursor)| *cursor),
         customers: rows.into_iter().map(|(snapshot, _)| snapshot).collect(),
@@ -227,6 +291,7 @@ fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<(CustomerSnapshot, i64)> {
             card_number: Ean13::card_for(id),
             phone: opt_text(row, 2)?,
             lifetime_spend: int(row, 3)?,
+            // Replaced by the replay of the ledger.
             points_balance: row.get(4)?,
             tokens_valid_after: opt_time(row, 5)?,
             gender: Gender::from_code(&row.get::<_, String>(7)?),
@@ -250,7 +315,73 @@ fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<(CustomerSnapshot, i64)> {
             window_spend: row
                 .get::<_, Option<i64>>(12)?
                 .map(|spend| Money::from_minor(spend).unwrap_or_default()),
+            points_pending: Vec::new(),
+            points_expiring: Vec::new(),
         },
         row.get(6)?,
     ))
+}
+
+pub(super) fn overdrafts(
+    tx: &Transaction<'_>,
+    merchant: MerchantId,
+    now: DateTime<Utc>,
+) -> Result<OverdraftReport, DbError> {
+    merchant_currency(tx, merchant)?;
+    let policy = policy(tx, merchant)?;
+    // Only spending and claw-backs can overdraw.
+    let mut stmt = tx.prepare(
+        "SELECT DISTINCT c.id, c.name FROM customers c JOIN ledger l ON l.customer_id = c.id
+         WHERE c.merchant_id = ?1 AND (l.redeemed > 0 OR l.earned < 0)
+         ORDER BY c.id",
+    )?;
+    let candidates: Vec<(CustomerId, String)> = stmt
+        .query_map([merchant.get()], |row| Ok((int(row, 0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut record_stmt = tx.prepare_cached(
+        "SELECT record_id, store_id, points_redeemed FROM records
+         WHERE register_id = ?1 AND seq = ?2",
+    )?;
+    let mut customers = Vec::new();
+    for (customer_id, name) in candidates {
+        let standing = points(tx, policy, customer_id, now)?;
+        if standing.overdrafts.is_empty() {
+            continue;
+        }
+        let mut records = Vec::with_capacity(standing.overdrafts.len());
+        for o in &standing.overdrafts {
+            let (record_id, store_id, points_redeemed) = record_stmt.query_row(
+                params![o.key.register_id.get(), o.key.seq.get()],
+                |row| {
+                    Ok((
+                        parsed(row, 0, uuid::Uuid::parse_str)?,
+                        int(row, 1)?,
+                        row.get(2)?,
+                    ))
+                },
+            )?;
+            records.push(OverdraftRecord {
+                record_id,
+                register_id: o.key.register_id,
+                seq: o.key.seq,
+                store_id,
+                wall_time: o.at,
+                cause: o.cause,
+                points_redeemed,
+                overdrawn: o.points,
+                balance_after: o.balance_after,
+            });
+        }
+        customers.push(CustomerOverdraft {
+            customer_id,
+            name,
+            points_balance: standing.available,
+            overdrawn: standing.overdrafts.iter().map(|o| o.points).sum(),
+            records,
+        });
+    }
+    Ok(OverdraftReport {
+        merchant_id: merchant,
+        customers,
+    })
 }

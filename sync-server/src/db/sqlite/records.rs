@@ -315,14 +315,24 @@ fn insert_record(
     }
 
     if let Some(customer) = customer {
+        let original = match &record.kind {
+            RecordKind::Return { original, .. } => Some(original),
+            RecordKind::Sale => None,
+        };
         tx.prepare_cached(
-            "INSERT INTO ledger (register_id, seq, customer_id, points) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO ledger (register_id, seq, customer_id, points, earned, redeemed,
+                 original_register_id, original_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             register,
             seq,
             customer.get(),
-            record.points_earned.saturating_sub(record.points_redeemed)
+            record.points_earned.saturating_sub(record.points_redeemed),
+            record.points_earned,
+            record.points_redeemed,
+            original.map(|o| o.register_id.get()),
+            original.map(|o| o.seq.get()),
         ])?;
     }
     Ok(())

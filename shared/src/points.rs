@@ -1,0 +1,476 @@
+//! A customer's points standing, replayed from their ledger: what is
+//! available, what is pending and until when, what expires and when, what
+//! has expired, and the overdrafts on the way.
+//!
+//! The caller passes the entries and the instant `now`; nothing here reads
+//! a clock, so the till and the server replay the same entries alike.
+//!
+//! # The model
+//!
+//! - **Order.** Entries apply in the order of [`LedgerEntry::order`] (the
+//!   server's sequence), never by wall time. The replay keeps a clock that
+//!   never goes back: each entry applies at the latest wall time seen so
+//!   far, so a register whose clock is behind cannot make points mature or
+//!   expire twice. The standing is taken at `max(that clock, now)`.
+//! - **Batches.** Every entry that earns points opens a [`Batch`]. It is
+//!   *pending* until `earned_at + pending_days`, then *available*, and
+//!   expires `expire_days` after it was earned (never when the programme
+//!   has no expiry). Expired points are counted in
+//!   [`PointsStanding::expired`].
+//! - **Spending** takes available batches oldest first (FIFO, by order).
+//!   What no available batch covers is an **overdraft**: the balance goes
+//!   negative by that much (a debt), the entry is listed in
+//!   [`PointsStanding::overdrafts`], and batches pay the debt first as
+//!   they become available. Tills only spend available points, so an
+//!   overdraft comes from offline redemptions on several tills or a return
+//!   of points already spent.
+//! - **Claw-backs** (a return's negative `earned`) come out of the batch the
+//!   original sale opened: its unspent points (pending or available), then
+//!   the part of it that expired (those points are gone already, so the
+//!   customer loses nothing twice); what is left is taken like a spend,
+//!   oldest available batch first, and may overdraw.
+//! - **Restored points** (a return's negative `redeemed`) first pay any
+//!   debt, then go back to the batches the original sale spent them from,
+//!   newest first, keeping those batches' dates (a batch that has expired
+//!   meanwhile takes them as expired: a return never extends an expiry).
+//!   Points the original did not spend from a batch (it is unknown, or
+//!   overdrew) come back as a new batch, available at once (they were
+//!   available when spent) and expiring like points earned at the return.
+//! - Within one entry: claw-back, then spend, then restore, then earn.
+//!
+//! For any entries, `available + pending = earned − redeemed − expired`
+//! (the sums of the entries' `earned` and `redeemed`, claw-backs and
+//! restorations included), so available never exceeds it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{RegisterId, Seq};
+use crate::ruleset::Programme;
+
+/// When points become available and when they expire.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PointsPolicy {
+    /// Days from earning to available.
+    pub pending_days: u32,
+    /// Days from earning to expiry; none: never.
+    pub expire_days: Option<u32>,
+}
+
+impl PointsPolicy {
+    /// The programme's policy.
+    #[must_use]
+    pub fn of(programme: &Programme) -> Self {
+        PointsPolicy {
+            pending_days: programme.points_pending_days,
+            expire_days: programme.points_expire_days,
+        }
+    }
+
+    fn matures(&self, earned_at: DateTime<Utc>) -> DateTime<Utc> {
+        earned_at + TimeDelta::days(i64::from(self.pending_days))
+    }
+
+    fn expires(&self, earned_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.expire_days
+            .map(|d| earned_at + TimeDelta::days(i64::from(d)))
+    }
+}
+
+/// A ledger entry's identity: the record it comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EntryKey {
+    /// The register that wrote the record.
+    pub register_id: RegisterId,
+    /// Its seq there.
+    pub seq: Seq,
+}
+
+/// One record of the customer, as the points ledger sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The order entries apply in: the server's sequence.
+    pub order: i64,
+    /// Which record.
+    pub key: EntryKey,
+    /// The record's wall time (the register's clock).
+    pub at: DateTime<Utc>,
+    /// Points earned; negative for points a return claws back.
+    pub earned: i64,
+    /// Points spent; negative for points a return gives back.
+    pub redeemed: i64,
+    /// For a return, the sale it returns.
+    pub original: Option<EntryKey>,
+}
+
+/// Points earned by one entry, as they stand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The entry that earned them (or the return that gave them back).
+    pub source: EntryKey,
+    /// When they were earned (the replay's clock).
+    pub earned_at: DateTime<Utc>,
+    /// When they become available.
+    pub matures_at: DateTime<Utc>,
+    /// When they expire, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Points not spent, clawed back or expired.
+    pub remaining: i64,
+    /// Points of it that expired.
+    pub expired: i64,
+    matured: bool,
+    lapsed: bool,
+}
+
+/// Why an entry overdrew the balance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverdraftCause {
+    /// It spent more than was available.
+    Redemption,
+    /// It clawed back points already spent.
+    ClawBack,
+}
+
+/// An entry that left the balance negative.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overdraft {
+    /// Which entry.
+    pub key: EntryKey,
+    /// Its order.
+    pub order: i64,
+    /// Its wall time.
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub cause: OverdraftCause,
+    /// Points it took the balance below what was available (net of what
+    /// the same record earned and made available at once).
+    pub points: i64,
+    /// The available balance after it (negative).
+    pub balance_after: i64,
+}
+
+/// Points waiting to become available.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPoints {
+    /// How many.
+    pub points: i64,
+    /// When they become available.
+    pub until: DateTime<Utc>,
+    /// When they expire, if ever (so a cached standing can be aged; see
+    /// [`PointsSnapshot::available_at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<DateTime<Utc>>,
+}
+
+/// A standing as a till caches it: the available points when it was taken,
+/// with what was pending and what was going to expire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointsSnapshot<'a> {
+    /// Available when taken.
+    pub available: i64,
+    /// Pending then.
+    pub pending: &'a [PendingPoints],
+    /// Available then, with an expiry.
+    pub expiring: &'a [ExpiringPoints],
+}
+
+impl PointsSnapshot<'_> {
+    /// The available points at `t`, no earlier than the snapshot: pending
+    /// points that became available are added, points that expired are
+    /// taken off. Exact unless the customer was overdrawn when it was
+    /// taken (points maturing then pay the debt before they can expire, so
+    /// this may count fewer than the server will).
+    #[must_use]
+    pub fn available_at(&self, t: DateTime<Utc>) -> i64 {
+        let matured: i64 = self
+            .pending
+            .iter()
+            .filter(|p| p.until <= t)
+            .map(|p| p.points)
+            .sum();
+        let lapsed: i64 = self
+            .pending
+            .iter()
+            .filter(|p| p.expires.is_some_and(|e| e <= t))
+            .map(|p| p.points)
+            .sum::<i64>()
+            + self
+                .expiring
+                .iter()
+                .filter(|e| e.on <= t)
+                .map(|e| e.points)
+                .sum::<i64>();
+        self.available + matured - lapsed
+    }
+}
+
+/// Available points that will expire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiringPoints {
+    /// How many.
+    pub points: i64,
+    /// When they expire.
+    pub on: DateTime<Utc>,
+}
+
+/// A customer's points at an instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PointsStanding {
+    /// Spendable now; negative while overdrawn.
+    pub available: i64,
+    /// Not available yet, soonest first.
+    pub pending: Vec<PendingPoints>,
+    /// Available points with an expiry, soonest first.
+    pub expiring: Vec<ExpiringPoints>,
+    /// Points that expired unspent.
+    pub expired: i64,
+    /// The sum of `earned` over the entries.
+    pub earned: i64,
+    /// The sum of `redeemed` over the entries.
+    pub redeemed: i64,
+    /// Every batch, in order.
+    pub batches: Vec<Batch>,
+    /// Entries that left the balance negative, in order.
+    pub overdrafts: Vec<Overdraft>,
+    /// The instant the standing is taken at: `max(now, latest wall time)`.
+    pub at: DateTime<Utc>,
+}
+
+impl PointsStanding {
+    /// Points pending in total.
+    #[must_use]
+    pub fn pending_total(&self) -> i64 {
+        self.pending.iter().map(|p| p.points).sum()
+    }
+}
+
+/// The replay's state.
+struct Replay {
+    policy: PointsPolicy,
+    clock: Option<DateTime<Utc>>,
+    batches: Vec<Batch>,
+    /// Batch index by the entry that opened it.
+    opened: HashMap<EntryKey, usize>,
+    /// What each entry spent from which batch, not yet given back.
+    draws: HashMap<EntryKey, Vec<(usize, i64)>>,
+    debt: i64,
+    expired: i64,
+    overdrafts: Vec<Overdraft>,
+}
+
+impl Replay {
+    /// Matures and expires batches up to `t`; maturing batches pay the debt
+    /// first.
+    fn advance(&mut self, t: DateTime<Utc>) {
+        self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
+        let now = self.clock.unwrap_or(t);
+        for b in &mut self.batches {
+            if !b.matured && b.matures_at <= now {
+                b.matured = true;
+                let pay = self.debt.min(b.remaining);
+                b.remaining -= pay;
+                self.debt -= pay;
+            }
+            if !b.lapsed && b.expires_at.is_some_and(|e| e <= now) {
+                b.lapsed = true;
+                b.expired += b.remaining;
+                self.expired += b.remaining;
+                b.remaining = 0;
+            }
+        }
+    }
+
+    fn available(&self) -> i64 {
+        self.batches
+            .iter()
+            .filter(|b| b.matured && !b.lapsed)
+            .map(|b| b.remaining)
+            .sum::<i64>()
+            - self.debt
+    }
+
+    /// Takes up to `points` from available batches oldest first; returns
+    /// what it took from each.
+    fn spend(&mut self, points: i64) -> (Vec<(usize, i64)>, i64) {
+        let mut left = points;
+        let mut taken = Vec::new();
+        for (i, b) in self.batches.iter_mut().enumerate() {
+            if left == 0 {
+                break;
+            }
+            if b.matured && !b.lapsed && b.remaining > 0 {
+                let take = left.min(b.remaining);
+                b.remaining -= take;
+                left -= take;
+                taken.push((i, take));
+            }
+        }
+        self.debt += left;
+        (taken, left)
+    }
+
+    fn claw_back(&mut self, points: i64, original: Option<EntryKey>) -> i64 {
+        let mut left = points;
+        if let Some(&i) = original.and_then(|o| self.opened.get(&o)) {
+            let b = &mut self.batches[i];
+            let from_remaining = left.min(b.remaining);
+            b.remaining -= from_remaining;
+            left -= from_remaining;
+            let from_expired = left.min(b.expired);
+            b.expired -= from_expired;
+            self.expired -= from_expired;
+            left -= from_expired;
+        }
+        // A claw-back is not a spend the customer can take back, so its
+        // draws are not kept.
+        self.spend(left).1
+    }
+
+    fn restore(&mut self, points: i64, key: EntryKey, original: Option<EntryKey>) {
+        let mut left = points;
+        let pay = self.debt.min(left);
+        self.debt -= pay;
+        left -= pay;
+        if let Some(draws) = original.and_then(|o| self.draws.get_mut(&o)) {
+            for (i, drawn) in draws.iter_mut().rev() {
+                if left == 0 {
+                    break;
+                }
+                let back = left.min(*drawn);
+                *drawn -= back;
+                left -= back;
+                let b = &mut self.batches[*i];
+                if b.lapsed {
+                    b.expired += back;
+                    self.expired += back;
+                } else {
+                    b.remaining += back;
+                }
+            }
+        }
+        if left > 0 {
+            let now = self.clock.unwrap_or_default();
+            self.batches.push(Batch {
+                source: key,
+                earned_at: now,
+                matures_at: now,
+                expires_at: self.policy.expires(now),
+                remaining: left,
+                expired: 0,
+                matured: false,
+                lapsed: false,
+            });
+        }
+    }
+
+    fn earn(&mut self, points: i64, key: EntryKey) {
+        let now = self.clock.unwrap_or_default();
+        self.opened.insert(key, self.batches.len());
+        self.batches.push(Batch {
+            source: key,
+            earned_at: now,
+            matures_at: self.policy.matures(now),
+            expires_at: self.policy.expires(now),
+            remaining: points,
+            expired: 0,
+            matured: false,
+            lapsed: false,
+        });
+    }
+
+    fn apply(&mut self, e: &LedgerEntry) {
+        self.advance(e.at);
+        let debt_before = self.debt;
+        let mut cause = None;
+        if e.earned < 0 && self.claw_back(-e.earned, e.original) > 0 {
+            cause = Some(OverdraftCause::ClawBack);
+        }
+        if e.redeemed > 0 {
+            let (taken, short) = self.spend(e.redeemed);
+            self.draws.entry(e.key).or_default().extend(taken);
+            if short > 0 {
+                cause = Some(OverdraftCause::Redemption);
+            }
+        }
+        if e.redeemed < 0 {
+            self.restore(-e.redeemed, e.key, e.original);
+        }
+        if e.earned > 0 {
+            self.earn(e.earned, e.key);
+        }
+        // Points available at once (no pending period) pay the debt now.
+        self.advance(e.at);
+        if let Some(cause) = cause
+            && self.debt > debt_before
+            && self.debt > 0
+        {
+            self.overdrafts.push(Overdraft {
+                key: e.key,
+                order: e.order,
+                at: e.at,
+                cause,
+                points: self.debt - debt_before,
+                balance_after: self.available(),
+            });
+        }
+    }
+}
+
+/// Replays `entries` (in any order: they are sorted by
+/// [`LedgerEntry::order`]) under `policy` and takes the standing at `now`.
+#[must_use]
+pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>) -> PointsStanding {
+    let mut sorted: Vec<&LedgerEntry> = entries.iter().collect();
+    sorted.sort_by_key(|e| (e.order, e.key));
+    let mut r = Replay {
+        policy,
+        clock: None,
+        batches: Vec::new(),
+        opened: HashMap::new(),
+        draws: HashMap::new(),
+        debt: 0,
+        expired: 0,
+        overdrafts: Vec::new(),
+    };
+    for e in &sorted {
+        r.apply(e);
+    }
+    r.advance(now);
+    let at = r.clock.unwrap_or(now);
+    let mut pending: BTreeMap<(DateTime<Utc>, Option<DateTime<Utc>>), i64> = BTreeMap::new();
+    let mut expiring: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
+    for b in r.batches.iter().filter(|b| !b.lapsed && b.remaining > 0) {
+        if !b.matured {
+            *pending.entry((b.matures_at, b.expires_at)).or_default() += b.remaining;
+        } else if let Some(on) = b.expires_at {
+            *expiring.entry(on).or_default() += b.remaining;
+        }
+    }
+    PointsStanding {
+        available: r.available(),
+        pending: pending
+            .into_iter()
+            .map(|((until, expires), points)| PendingPoints {
+                points,
+                until,
+                expires,
+            })
+            .collect(),
+        expiring: expiring
+            .into_iter()
+            .map(|(on, points)| ExpiringPoints { points, on })
+            .collect(),
+        expired: r.expired,
+        earned: sorted.iter().map(|e| e.earned).sum(),
+        redeemed: sorted.iter().map(|e| e.redeemed).sum(),
+        batches: r.batches,
+        overdrafts: r.overdrafts,
+        at,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,403 @@
+//! The points replay: examples of each rule, and properties over random
+//! ledgers.
+
+use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
+use proptest::prelude::*;
+
+use super::*;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+}
+
+fn days(n: i64) -> DateTime<Utc> {
+    t0() + TimeDelta::days(n)
+}
+
+fn key(seq: i64) -> EntryKey {
+    EntryKey {
+        register_id: RegisterId::new(1).unwrap(),
+        seq: Seq::new(seq).unwrap(),
+    }
+}
+
+fn entry(seq: i64, at: DateTime<Utc>, earned: i64, redeemed: i64) -> LedgerEntry {
+    LedgerEntry {
+        order: seq,
+        key: key(seq),
+        at,
+        earned,
+        redeemed,
+        original: None,
+    }
+}
+
+fn ret(seq: i64, at: DateTime<Utc>, of: i64, clawed: i64, restored: i64) -> LedgerEntry {
+    LedgerEntry {
+        original: Some(key(of)),
+        ..entry(seq, at, -clawed, -restored)
+    }
+}
+
+const PENDING_14: PointsPolicy = PointsPolicy {
+    pending_days: 14,
+    expire_days: Some(365),
+};
+
+#[test]
+fn points_are_pending_for_the_period_then_available_until_they_expire() {
+    let ledger = [entry(1, days(0), 100, 0)];
+    let s = replay(PENDING_14, &ledger, days(1));
+    assert_eq!(s.available, 0);
+    assert_eq!(
+        s.pending,
+        vec![PendingPoints {
+            points: 100,
+            until: days(14),
+            expires: Some(days(365)),
+        }]
+    );
+    assert!(s.expiring.is_empty());
+
+    let s = replay(PENDING_14, &ledger, days(14));
+    assert_eq!((s.available, s.pending_total()), (100, 0));
+    assert_eq!(
+        s.expiring,
+        vec![ExpiringPoints {
+            points: 100,
+            on: days(365)
+        }]
+    );
+
+    let s = replay(PENDING_14, &ledger, days(365));
+    assert_eq!((s.available, s.expired), (0, 100));
+    assert!(s.expiring.is_empty());
+}
+
+#[test]
+fn spending_takes_the_oldest_available_batch_first() {
+    let ledger = [
+        entry(1, days(0), 100, 0),
+        entry(2, days(10), 50, 0),
+        entry(3, days(30), 0, 120),
+    ];
+    let s = replay(PENDING_14, &ledger, days(30));
+    assert_eq!(s.available, 30);
+    assert_eq!(
+        s.batches.iter().map(|b| b.remaining).collect::<Vec<_>>(),
+        [0, 30]
+    );
+    assert_eq!(
+        s.expiring,
+        vec![ExpiringPoints {
+            points: 30,
+            on: days(375)
+        }]
+    );
+    assert!(s.overdrafts.is_empty());
+    // The first batch was spent, so nothing expires on day 365.
+    assert_eq!(replay(PENDING_14, &ledger, days(366)).expired, 0);
+}
+
+#[test]
+fn pending_points_cannot_be_spent_and_a_redemption_beyond_available_overdraws() {
+    let ledger = [
+        entry(1, days(0), 100, 0),
+        entry(2, days(20), 40, 0),
+        // Two tills offline spend 80 each of the 100 available.
+        entry(3, days(21), 0, 80),
+        entry(4, days(21), 0, 80),
+    ];
+    let s = replay(PENDING_14, &ledger, days(22));
+    assert_eq!(s.available, -60);
+    assert_eq!(s.pending_total(), 40);
+    assert_eq!(
+        s.overdrafts,
+        vec![Overdraft {
+            key: key(4),
+            order: 4,
+            at: days(21),
+            cause: OverdraftCause::Redemption,
+            points: 60,
+            balance_after: -60,
+        }]
+    );
+    // The pending batch pays the debt first when it becomes available.
+    let s = replay(PENDING_14, &ledger, days(34));
+    assert_eq!((s.available, s.pending_total()), (-20, 0));
+    assert_eq!(s.batches[1].remaining, 0);
+}
+
+#[test]
+fn a_return_claws_back_its_own_batch_even_while_pending() {
+    let ledger = [
+        entry(1, days(0), 100, 0),
+        entry(2, days(20), 30, 0),
+        ret(3, days(21), 2, 30, 0),
+    ];
+    let s = replay(PENDING_14, &ledger, days(21));
+    assert_eq!((s.available, s.pending_total()), (100, 0));
+    assert!(s.overdrafts.is_empty());
+}
+
+#[test]
+fn clawing_back_spent_points_overdraws_and_is_listed() {
+    let ledger = [
+        entry(1, days(0), 50, 0),
+        entry(2, days(15), 0, 50),
+        ret(3, days(16), 1, 50, 0),
+    ];
+    let s = replay(PENDING_14, &ledger, days(16));
+    assert_eq!(s.available, -50);
+    assert_eq!(s.overdrafts.len(), 1);
+    assert_eq!(s.overdrafts[0].cause, OverdraftCause::ClawBack);
+    assert_eq!(s.overdrafts[0].points, 50);
+}
+
+#[test]
+fn clawing_back_expired_points_costs_nothing_more() {
+    let policy = PointsPolicy {
+        pending_days: 0,
+        expire_days: Some(30),
+    };
+    let ledger = [entry(1, days(0), 50, 0), ret(2, days(40), 1, 50, 0)];
+    let s = replay(policy, &ledger, days(40));
+    assert_eq!((s.available, s.expired), (0, 0));
+    assert!(s.overdrafts.is_empty());
+}
+
+#[test]
+fn restored_points_go_back_to_their_batch_and_keep_its_expiry() {
+    let policy = PointsPolicy {
+        pending_days: 0,
+        expire_days: Some(100),
+    };
+    let ledger = [
+        entry(1, days(0), 100, 0),
+        // A sale paid with 60 points, then returned.
+        entry(2, days(10), 0, 60),
+        ret(3, days(20), 2, 0, 60),
+    ];
+    let s = replay(policy, &ledger, days(20));
+    assert_eq!(s.available, 100);
+    assert_eq!(s.batches.len(), 1);
+    assert_eq!(
+        s.expiring,
+        vec![ExpiringPoints {
+            points: 100,
+            on: days(100)
+        }]
+    );
+    // Returned after the batch expired: the points come back expired.
+    let late = [ledger[0], ledger[1], ret(3, days(120), 2, 0, 60)];
+    let s = replay(policy, &late, days(120));
+    assert_eq!((s.available, s.expired), (0, 100));
+}
+
+#[test]
+fn restored_points_first_pay_the_debt() {
+    let ledger = [
+        entry(1, days(0), 10, 0),
+        entry(2, days(20), 0, 10),
+        entry(3, days(20), 0, 10),
+        ret(4, days(21), 3, 0, 10),
+    ];
+    let s = replay(PENDING_14, &ledger, days(21));
+    assert_eq!(s.available, 0);
+    assert_eq!(s.overdrafts.len(), 1);
+}
+
+#[test]
+fn a_register_clock_behind_never_steps_the_replay_back() {
+    let policy = PointsPolicy {
+        pending_days: 0,
+        expire_days: Some(30),
+    };
+    // The second record comes from a till whose clock is 40 days behind:
+    // the batch already expired at the first record's time.
+    let ledger = [
+        entry(1, days(0), 50, 0),
+        entry(2, days(31), 0, 0),
+        entry(3, days(-9), 0, 50),
+    ];
+    let s = replay(policy, &ledger, days(31));
+    assert_eq!(s.expired, 50);
+    assert_eq!(s.available, -50);
+}
+
+#[test]
+fn the_policy_comes_from_the_programme() {
+    let programme = Programme {
+        points_pending_days: 14,
+        points_expire_days: Some(365),
+        ..Programme::default()
+    };
+    assert_eq!(PointsPolicy::of(&programme), PENDING_14);
+    assert_eq!(
+        PointsPolicy::of(&Programme::default()),
+        PointsPolicy::default()
+    );
+}
+
+/// What a random ledger is made of.
+#[derive(Clone, Debug)]
+enum Op {
+    Earn(i64),
+    Redeem(i64),
+    /// A return of an earlier entry (by index): share of its earned and
+    /// redeemed points, in percent.
+    Return(usize, i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (1..500i64).prop_map(Op::Earn),
+        2 => (1..400i64).prop_map(Op::Redeem),
+        1 => (any::<prop::sample::Index>().prop_map(|i| i.index(1000)), 1..=100i64)
+            .prop_map(|(i, pct)| Op::Return(i, pct)),
+    ]
+}
+
+fn policy() -> impl Strategy<Value = PointsPolicy> {
+    (0..30u32, prop::option::of(1..400u32)).prop_map(|(pending_days, extra)| PointsPolicy {
+        pending_days,
+        expire_days: extra.map(|e| pending_days + e),
+    })
+}
+
+/// Entries from ops, at hours from `t0()` (some going back, as skewed
+/// register clocks do).
+fn ledger(ops: &[(Op, i64)]) -> Vec<LedgerEntry> {
+    let mut out: Vec<LedgerEntry> = Vec::new();
+    for (i, (op, hours)) in ops.iter().enumerate() {
+        let seq = i64::try_from(i).unwrap() + 1;
+        let at = t0() + TimeDelta::hours(*hours);
+        let e = match op {
+            Op::Earn(p) => entry(seq, at, *p, 0),
+            Op::Redeem(p) => entry(seq, at, 0, *p),
+            Op::Return(of, pct) => {
+                let sales: Vec<&LedgerEntry> =
+                    out.iter().filter(|e| e.original.is_none()).collect();
+                if sales.is_empty() {
+                    entry(seq, at, 0, 0)
+                } else {
+                    let o = sales[of % sales.len()];
+                    let clawed = o.earned * pct / 100;
+                    let restored = o.redeemed * pct / 100;
+                    ret(seq, at, o.key.seq.get(), clawed, restored)
+                }
+            }
+        };
+        out.push(e);
+    }
+    out
+}
+
+fn ops() -> impl Strategy<Value = Vec<(Op, i64)>> {
+    prop::collection::vec((op(), -200..20_000i64), 0..40)
+}
+
+#[test]
+fn a_cached_standing_ages_like_the_replay() {
+    let ledger = [
+        entry(1, days(0), 100, 0),
+        entry(2, days(10), 50, 0),
+        entry(3, days(20), 0, 30),
+    ];
+    let taken = replay(PENDING_14, &ledger, days(20));
+    let snapshot = PointsSnapshot {
+        available: taken.available,
+        pending: &taken.pending,
+        expiring: &taken.expiring,
+    };
+    for day in [20, 23, 24, 100, 364, 365, 374, 375, 400] {
+        assert_eq!(
+            snapshot.available_at(days(day)),
+            replay(PENDING_14, &ledger, days(day)).available,
+            "day {day}"
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn available_never_exceeds_earned_less_redeemed_less_expired(
+        policy in policy(),
+        ops in ops(),
+        now_hours in 0..30_000i64,
+    ) {
+        let ledger = ledger(&ops);
+        let s = replay(policy, &ledger, t0() + TimeDelta::hours(now_hours));
+        prop_assert!(s.available <= s.earned - s.redeemed - s.expired);
+        prop_assert_eq!(s.available + s.pending_total(), s.earned - s.redeemed - s.expired);
+        prop_assert!(s.expired >= 0);
+        prop_assert!(s.batches.iter().all(|b| b.remaining >= 0 && b.expired >= 0));
+        prop_assert!(s.overdrafts.iter().all(|o| o.points > 0 && o.balance_after < 0));
+    }
+
+    #[test]
+    fn replaying_is_deterministic_whatever_order_the_entries_arrive_in(
+        policy in policy(),
+        ops in ops(),
+        now_hours in 0..30_000i64,
+        seed in any::<u64>(),
+    ) {
+        let ledger = ledger(&ops);
+        let now = t0() + TimeDelta::hours(now_hours);
+        let first = replay(policy, &ledger, now);
+        prop_assert_eq!(&first, &replay(policy, &ledger, now));
+        let mut shuffled = ledger.clone();
+        // A fixed permutation from the seed: rotate, then reverse halves.
+        let n = shuffled.len().max(1);
+        shuffled.rotate_left(usize::try_from(seed % n as u64).unwrap());
+        shuffled.reverse();
+        prop_assert_eq!(&first, &replay(policy, &shuffled, now));
+    }
+
+    #[test]
+    fn a_cached_standing_ages_exactly_unless_overdrawn(
+        policy in policy(),
+        ops in ops(),
+        now_hours in 0..30_000i64,
+        later_hours in 0..30_000i64,
+    ) {
+        let ledger = ledger(&ops);
+        let taken = replay(policy, &ledger, t0() + TimeDelta::hours(now_hours));
+        let snapshot = PointsSnapshot {
+            available: taken.available,
+            pending: &taken.pending,
+            expiring: &taken.expiring,
+        };
+        let later = taken.at + TimeDelta::hours(later_hours);
+        let aged = snapshot.available_at(later);
+        let truth = replay(policy, &ledger, later).available;
+        if taken.available >= 0 {
+            prop_assert_eq!(aged, truth);
+        } else {
+            prop_assert!(aged <= truth, "aged {} above {}", aged, truth);
+        }
+    }
+
+    #[test]
+    fn spending_is_oldest_first(
+        ops in prop::collection::vec(
+            prop_oneof![(1..500i64).prop_map(Op::Earn), (1..400i64).prop_map(Op::Redeem)],
+            0..40,
+        ),
+    ) {
+        let timed: Vec<(Op, i64)> = ops.into_iter().zip(0..).collect();
+        let ledger = ledger(&timed);
+        let s = replay(PointsPolicy::default(), &ledger, t0() + TimeDelta::days(1));
+        // Spent batches come first: once a batch holds points, every later
+        // one is untouched.
+        let earned: Vec<i64> = ledger.iter().filter(|e| e.earned > 0).map(|e| e.earned).collect();
+        let mut untouched_from = None;
+        for (i, b) in s.batches.iter().enumerate() {
+            if untouched_from.is_some() {
+                prop_assert_eq!(b.remaining, earned[i], "batch {} was spent before batch {}", i, i - 1);
+            } else if b.remaining > 0 {
+                untouched_from = Some(i);
+            }
+        }
+    }
+}
