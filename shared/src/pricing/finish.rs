@@ -218,7 +218,9 @@ pub(crate) fn finish(
         _ => {}
     }
 
-    // Points earned on what is paid.
+    // Points earned on what is paid, only by an identified customer: an
+    // anonymous check has no one to credit.
+    let earning = prep.customer.is_some();
     let mut line_points = vec![0i64; n];
     let mut earned = 0i64;
     // Points by promotion index, in the order given.
@@ -228,7 +230,7 @@ pub(crate) fn finish(
     // Lines by earn rate and multiplier `(promotion index, percent)`.
     type RateGroup = (EarnRate, Option<(u32, u32)>);
     let mut groups: BTreeMap<RateGroup, Vec<u32>> = BTreeMap::new();
-    for (i, line) in prep.lines.iter().enumerate() {
+    for (i, line) in prep.lines.iter().enumerate().filter(|_| earning) {
         let cat = line.category.as_ref();
         let excluded = earn.is_some_and(|e| {
             e.excluded_skus.contains(&line.sku)
@@ -285,9 +287,14 @@ pub(crate) fn finish(
         .flatten()
         .map(|&(p, _)| p)
         .collect();
+    let no_customer = BlockReason::ConditionNotMet {
+        condition: Condition::Customer,
+    };
     for p in chosen {
         let gain = multiplied.get(&p).copied().unwrap_or(0);
-        if gain > 0 {
+        if !earning {
+            notes.push(promo_note(p, no_customer.clone()));
+        } else if gain > 0 {
             promo_points.push((p, gain));
             points_applied.push(p);
         } else {
@@ -304,6 +311,10 @@ pub(crate) fn finish(
         notes.push(promo_note(p, reason));
     }
     for (p, pts, lines) in &points.extra {
+        if !earning {
+            notes.push(promo_note(*p, no_customer.clone()));
+            continue;
+        }
         promo_points.push((*p, *pts));
         points_applied.push(*p);
         spread_points(prep, &cur, lines, *pts, &mut line_points);

@@ -244,19 +244,42 @@ fn best_promotion_wins_and_the_other_is_explained() {
 #[test]
 fn excluded_categories_earn_no_points() {
     let engine = Engine::new(ruleset(vec![])).unwrap();
-    let p = engine
-        .price(
-            &[
-                line("cig", "tobacco", 1, 25_000),
-                line("bread", "bakery", 1, 25_000),
-            ],
-            None,
-            &ctx(),
-        )
-        .unwrap();
+    let basket = [
+        line("cig", "tobacco", 1, 25_000),
+        line("bread", "bakery", 1, 25_000),
+    ];
+    let customer = CustomerStanding::default();
+    let p = engine.price(&basket, Some(&customer), &ctx()).unwrap();
     assert_eq!(p.points_earned, 2);
     assert_eq!(p.lines[0].points, 0);
     assert_eq!(p.lines[1].points, 2);
+}
+
+#[test]
+fn an_anonymous_check_earns_no_points() {
+    let mut rules = ruleset(vec![]);
+    rules.promotions.push(
+        serde_json::from_value(serde_json::json!({
+            "id": "extra", "name": "Extra",
+            "target": {"kind": "basket"},
+            "reward": {"kind": "extra_points", "points": 50}
+        }))
+        .unwrap(),
+    );
+    let engine = Engine::new(rules).unwrap();
+    let basket = [line("bread", "bakery", 2, 25_000)];
+    let anonymous = engine.price(&basket, None, &ctx()).unwrap();
+    assert_eq!(anonymous.points_earned, 0);
+    assert!(anonymous.lines.iter().all(|l| l.points == 0));
+    assert_eq!(
+        anonymous.blocked[0].reason,
+        BlockReason::ConditionNotMet {
+            condition: Condition::Customer
+        }
+    );
+    let customer = CustomerStanding::default();
+    let known = engine.price(&basket, Some(&customer), &ctx()).unwrap();
+    assert_eq!(known.points_earned, 5 + 50);
 }
 
 #[test]

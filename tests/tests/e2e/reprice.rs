@@ -331,14 +331,12 @@ async fn a_signed_record_with_totals_the_engine_does_not_give_is_flagged_and_ale
     let admin = server.admin();
     let chain = create_chain(&admin).await?;
     let mut sim = SimRegister::enroll(&server, chain.stores[0].id).await?;
-    // A kilogram of coffee for an anonymous customer: no discount and 12
+    // A kilogram of coffee for an anonymous shopper: no discount and no
     // points, as the programme says; then the same with a kopeck taken
     // off, signed all the same.
     let priced_with_v1 = |r: &mut shared::record::PurchaseRecord| {
         r.ruleset_version = Some(RulesetVersion::new(1).expect("version"));
         r.pricing_inputs = Some(PricingInputs::default());
-        r.points_earned = 12;
-        r.lines[0].points = 12;
     };
     let honest = sim.next_record(129_900, priced_with_v1)?;
     let kopeck = Money::from_minor(1)?;
