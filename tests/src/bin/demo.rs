@@ -350,6 +350,28 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    println!("\n== the server prices every record again ==");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let report = loop {
+        let report = admin.mismatches(chain.merchant_id()).await?;
+        if report.counts.pending == 0 || tokio::time::Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let c = &report.counts;
+    println!(
+        "re-priced {} records with the tills' engine: {} matched to the kopeck, {} mismatched, {} not re-priced",
+        c.repriced, c.matched, c.mismatched, c.skipped
+    );
+    for skip in &report.skipped {
+        println!("  not re-priced: {} ({})", skip.reason, skip.records);
+    }
+    ensure!(
+        c.pending == 0 && c.mismatched == 0,
+        "the server's pricing disagrees with the tills: {report:?}"
+    );
+
     if args.keep_running {
         println!(
             "\nserver running at {}  (admin token: {})",
