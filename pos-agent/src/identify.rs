@@ -95,6 +95,8 @@ pub struct Identified {
     pub standing: CustomerStanding,
     /// Checks per promotion, synced plus pending, for per-customer limits.
     pub uses: BTreeMap<PromotionId, u64>,
+    /// Points earned but not available yet, at identification.
+    pub points_pending: i64,
 }
 
 impl Identified {
@@ -108,6 +110,7 @@ impl Identified {
                 .tier_for_standing(&self.standing)
                 .map(|t| t.name.clone()),
             points_balance: self.standing.points_balance,
+            points_pending: self.points_pending,
             identified_by: self.identified_by,
         }
     }
@@ -144,6 +147,7 @@ pub fn resolve(
             identified_by,
             standing: cached.standing,
             uses: cached.uses,
+            points_pending: cached.points_pending,
         })));
     }
     Ok(Ok(match credential {
@@ -155,6 +159,7 @@ pub fn resolve(
                 identified_by,
                 standing,
                 uses,
+                points_pending: 0,
             })
         }
         Credential::Card(_) | Credential::Phone(_) => None,

@@ -205,6 +205,17 @@ impl PointsSnapshot<'_> {
                 .sum::<i64>();
         self.available + matured - lapsed
     }
+
+    /// The points still pending at `t`: earned, not available yet, not
+    /// lapsed.
+    #[must_use]
+    pub fn pending_at(&self, t: DateTime<Utc>) -> i64 {
+        self.pending
+            .iter()
+            .filter(|p| p.until > t && p.expires.is_none_or(|e| e > t))
+            .map(|p| p.points)
+            .sum()
+    }
 }
 
 /// Available points that will expire.

@@ -602,8 +602,12 @@ pub mod till {
         pub name: String,
         /// Tier by the cached lifetime spend.
         pub tier: Option<String>,
-        /// Cached points balance.
+        /// Cached points balance: the points available to spend.
         pub points_balance: i64,
+        /// Points earned but not available yet (the programme's pending
+        /// period), for the cashier to mention.
+        #[serde(default)]
+        pub points_pending: i64,
         /// How they were identified.
         pub identified_by: IdentifiedBy,
     }

@@ -35,7 +35,7 @@ use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use shared::identity::{Ean13, Gender, PhoneNumber};
 use shared::ids::{CustomerId, PromotionId, Seq};
-use shared::money::Money;
+use shared::money::{Money, clamp_points};
 use shared::points::{ExpiringPoints, PendingPoints, PointsSnapshot};
 use shared::pricing::CustomerStanding;
 use shared::wire::sync::CustomerSnapshot;
@@ -64,6 +64,9 @@ pub struct CachedCustomer {
     pub standing: CustomerStanding,
     /// Checks per promotion: the snapshot's counts plus pending local uses.
     pub uses: BTreeMap<PromotionId, u64>,
+    /// Points earned but not available yet: the snapshot's still pending
+    /// and this till's own within the pending period.
+    pub points_pending: i64,
 }
 
 /// When points earned by local commits count as available: `pending_days`
@@ -139,12 +142,13 @@ pub fn find(
         serde_json::from_str(&row.points_pending).map_err(|e| corrupt("pending points", e))?;
     let points_expiring: Vec<ExpiringPoints> =
         serde_json::from_str(&row.points_expiring).map_err(|e| corrupt("expiring points", e))?;
-    let available = PointsSnapshot {
+    let snapshot = PointsSnapshot {
         available: row.points,
         pending: &points_pending,
         expiring: &points_expiring,
-    }
-    .available_at(local.now);
+    };
+    let available = snapshot.available_at(local.now);
+    let points_pending = clamp_points(i128::from(snapshot.pending_at(local.now)) + pending.waiting);
     let mut standing = standing(
         i128::from(row.spend) + pending.spend,
         i128::from(available) + pending.points,
@@ -171,6 +175,7 @@ pub fn find(
         name: row.name,
         standing,
         uses,
+        points_pending,
     }))
 }
 
@@ -241,6 +246,8 @@ pub fn uncached(
 struct Pending {
     spend: i128,
     points: i128,
+    /// Points this till's records earned that are still pending.
+    waiting: i128,
     purchases: i64,
     uses: BTreeMap<PromotionId, i64>,
     /// When the newest pending record giving the birthday bonus was made.
@@ -287,6 +294,7 @@ fn pending(conn: &Connection, id: CustomerId, local: LocalPoints) -> Result<Pend
         ))
     })?;
     let mut points: i128 = 0;
+    let mut waiting: i128 = 0;
     for row in rows {
         let (delta, earned, committed_at) = row?;
         let committed_at = DateTime::parse_from_rfc3339(&committed_at)
@@ -299,6 +307,7 @@ fn pending(conn: &Connection, id: CustomerId, local: LocalPoints) -> Result<Pend
             0
         };
         points += i128::from(delta) - i128::from(earned_now);
+        waiting += i128::from(earned_now);
     }
     let mut stmt = conn.prepare_cached(
         "SELECT promotion_id, SUM(uses) FROM pending_uses WHERE customer_id = ?1
@@ -316,6 +325,7 @@ fn pending(conn: &Connection, id: CustomerId, local: LocalPoints) -> Result<Pend
     Ok(Pending {
         spend: i128::from(spend),
         points,
+        waiting,
         purchases,
         uses,
         birthday_at,
@@ -748,6 +758,19 @@ mod tests {
             balance(committed + chrono::TimeDelta::days(14)),
             100 - 30 + 5
         );
+        let waiting = |now: DateTime<Utc>| {
+            let local = LocalPoints {
+                pending_days: 14,
+                now,
+                timezone: None,
+            };
+            find(&conn, CustomerKey::Id(id), local)
+                .unwrap()
+                .unwrap()
+                .points_pending
+        };
+        assert_eq!(waiting(committed), 5, "shown to the cashier as pending");
+        assert_eq!(waiting(committed + chrono::TimeDelta::days(14)), 0);
 
         assert_eq!(unacknowledged_redeemed(&conn, id).unwrap(), 30);
         assert_eq!(
@@ -794,6 +817,18 @@ mod tests {
         };
         assert_eq!(balance(now()), 60);
         assert_eq!(balance(day(10)), 90, "the pending 30 became available");
+        let waiting = |at: DateTime<Utc>| {
+            let local = LocalPoints {
+                pending_days: 14,
+                now: at,
+                timezone: None,
+            };
+            find(&conn, CustomerKey::Id(id), local)
+                .unwrap()
+                .unwrap()
+                .points_pending
+        };
+        assert_eq!((waiting(now()), waiting(day(10))), (30, 0));
         assert_eq!(balance(day(100)), 30, "the 60 expired");
         assert_eq!(balance(day(300)), 0);
     }
