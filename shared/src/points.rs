@@ -15,7 +15,10 @@
 //! - **Batches.** Every entry that earns points opens a [`Batch`]. It is
 //!   *pending* until `earned_at + pending_days`, then *available*, and
 //!   expires `expire_days` after it was earned (never when the programme
-//!   has no expiry). Expired points are counted in
+//!   has no expiry). The days are the entry's own [`LedgerEntry::terms`]
+//!   (the programme's when the record was priced), so changing the
+//!   programme later re-dates no points already earned; an entry without
+//!   them takes the replay's policy. Expired points are counted in
 //!   [`PointsStanding::expired`].
 //! - **Spending** takes available batches oldest first (FIFO, by order).
 //!   What no available batch covers is an **overdraft**: the balance goes
@@ -103,6 +106,10 @@ pub struct LedgerEntry {
     pub redeemed: i64,
     /// For a return, the sale it returns.
     pub original: Option<EntryKey>,
+    /// The programme's terms when the record was priced, which the points
+    /// it earns keep whatever the programme says later; `None`: the
+    /// replay's policy.
+    pub terms: Option<PointsPolicy>,
 }
 
 /// Points earned by one entry, as they stand.
@@ -340,7 +347,13 @@ impl Replay {
         self.spend(left).1
     }
 
-    fn restore(&mut self, points: i64, key: EntryKey, original: Option<EntryKey>) {
+    fn restore(
+        &mut self,
+        points: i64,
+        key: EntryKey,
+        original: Option<EntryKey>,
+        terms: PointsPolicy,
+    ) {
         let mut left = points;
         let pay = self.debt.min(left);
         self.debt -= pay;
@@ -368,7 +381,7 @@ impl Replay {
                 source: key,
                 earned_at: now,
                 matures_at: now,
-                expires_at: self.policy.expires(now),
+                expires_at: terms.expires(now),
                 remaining: left,
                 expired: 0,
                 matured: false,
@@ -377,14 +390,14 @@ impl Replay {
         }
     }
 
-    fn earn(&mut self, points: i64, key: EntryKey) {
+    fn earn(&mut self, points: i64, key: EntryKey, terms: PointsPolicy) {
         let now = self.clock.unwrap_or_default();
         self.opened.insert(key, self.batches.len());
         self.batches.push(Batch {
             source: key,
             earned_at: now,
-            matures_at: self.policy.matures(now),
-            expires_at: self.policy.expires(now),
+            matures_at: terms.matures(now),
+            expires_at: terms.expires(now),
             remaining: points,
             expired: 0,
             matured: false,
@@ -406,11 +419,12 @@ impl Replay {
                 cause = Some(OverdraftCause::Redemption);
             }
         }
+        let terms = e.terms.unwrap_or(self.policy);
         if e.redeemed < 0 {
-            self.restore(-e.redeemed, e.key, e.original);
+            self.restore(-e.redeemed, e.key, e.original, terms);
         }
         if e.earned > 0 {
-            self.earn(e.earned, e.key);
+            self.earn(e.earned, e.key, terms);
         }
         // Points available at once (no pending period) pay the debt now.
         self.advance(e.at);

@@ -29,6 +29,7 @@ fn entry(seq: i64, at: DateTime<Utc>, earned: i64, redeemed: i64) -> LedgerEntry
         earned,
         redeemed,
         original: None,
+        terms: None,
     }
 }
 
@@ -43,6 +44,29 @@ const PENDING_14: PointsPolicy = PointsPolicy {
     pending_days: 14,
     expire_days: Some(365),
 };
+
+/// Points keep the terms they were earned under: a programme that later
+/// shortens the expiry or lengthens the pending period re-dates nothing.
+#[test]
+fn earned_points_keep_the_terms_they_were_earned_under() {
+    let earned_then = LedgerEntry {
+        terms: Some(PointsPolicy {
+            pending_days: 0,
+            expire_days: None,
+        }),
+        ..entry(1, days(0), 100, 0)
+    };
+    let earned_now = entry(2, days(50), 40, 0);
+    let stricter = PointsPolicy {
+        pending_days: 14,
+        expire_days: Some(30),
+    };
+    let s = replay(stricter, &[earned_then, earned_now], days(70));
+    assert_eq!(s.available, 100 + 40, "the first 100 never expire");
+    assert_eq!(s.expiring[0].on, days(80), "the 40 expire on today's terms");
+    let s = replay(stricter, &[earned_then, earned_now], days(81));
+    assert_eq!((s.available, s.expired), (100, 40));
+}
 
 #[test]
 fn points_are_pending_for_the_period_then_available_until_they_expire() {

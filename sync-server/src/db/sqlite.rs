@@ -58,6 +58,7 @@ fn migrations() -> Migrations<'static> {
             "sqlite/migrations/005_reprice_and_standing.sql"
         )),
         M::up(include_str!("sqlite/migrations/006_points_ledger.sql")),
+        M::up(include_str!("sqlite/migrations/007_points_terms.sql")),
     ])
 }
 

@@ -362,6 +362,7 @@ pub struct Purchase {
     pub points_redeemed: i64,
     pub promotion: Option<(&'static str, Option<&'static str>)>,
     pub wall_time: DateTime<Utc>,
+    pub ruleset_version: Option<i64>,
 }
 
 impl Purchase {
@@ -375,7 +376,14 @@ impl Purchase {
             points_redeemed: 0,
             promotion: None,
             wall_time: "2026-03-02T10:00:00Z".parse().expect("time"),
+            ruleset_version: None,
         }
+    }
+
+    /// Priced with ruleset `version`.
+    pub fn priced_with(mut self, version: i64) -> Self {
+        self.ruleset_version = Some(version);
+        self
     }
 
     /// A refund of `amount` for an earlier sale.
@@ -467,7 +475,9 @@ impl Till {
             seq: self.next_seq,
             prev_hash: self.prev_hash,
             wall_time: p.wall_time,
-            ruleset_version: None,
+            ruleset_version: p
+                .ruleset_version
+                .map(|v| shared::ids::RulesetVersion::new(v).expect("version")),
             kind: p.kind,
             currency: Currency::RUB,
             customer: p.customer.map(|id| RecordCustomer {

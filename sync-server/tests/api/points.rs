@@ -246,3 +246,58 @@ async fn records_that_overdraw_are_kept_and_listed_in_the_overdraft_report() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Points keep the terms of the ruleset they were priced with: a later
+/// programme that shortens the expiry re-dates none of them.
+#[tokio::test]
+async fn points_keep_the_terms_of_the_ruleset_they_were_earned_under() {
+    let clock = Arc::new(ManualClock::new(at("2026-03-01T09:00:00Z")));
+    let server = TestServer::spawn_with_clock(clock.clone()).await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let mut lenient = rules();
+    lenient["programme"]["points_pending_days"] = json!(0);
+    lenient["programme"]["points_expire_days"] = Value::Null;
+    assert_eq!(
+        server.publish(merchant.id, lenient).await.0,
+        StatusCode::CREATED
+    );
+    let mut strict = rules();
+    strict["programme"]["points_pending_days"] = json!(0);
+    strict["programme"]["points_expire_days"] = json!(30);
+    assert_eq!(
+        server.publish(merchant.id, strict).await.0,
+        StatusCode::CREATED
+    );
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79161234567"}),
+        )
+        .await;
+    let batch = till.records([
+        Purchase::sale(1_000_000)
+            .by(anna.id)
+            .points(100, 0)
+            .priced_with(1)
+            .at("2026-03-01T10:00:00Z"),
+        Purchase::sale(400_000)
+            .by(anna.id)
+            .points(40, 0)
+            .priced_with(2)
+            .at("2026-03-01T11:00:00Z"),
+    ]);
+    assert_eq!(till.upload(&batch).await.0, StatusCode::OK);
+    let v = view(&server, anna.id).await;
+    assert_eq!(v.points_balance, 140);
+    assert_eq!(
+        v.points_expiring,
+        vec![ExpiringPoints {
+            points: 40,
+            on: at("2026-03-31T11:00:00Z")
+        }],
+        "only the points priced with the strict ruleset expire"
+    );
+    clock.advance(at("2026-04-15T00:00:00Z") - at("2026-03-01T09:00:00Z"));
+    let v = view(&server, anna.id).await;
+    assert_eq!((v.points_balance, v.points_expired), (100, 40));
+}

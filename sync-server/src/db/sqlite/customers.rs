@@ -119,8 +119,11 @@ fn policy(tx: &Transaction<'_>, merchant: MerchantId) -> Result<PointsPolicy, Db
 fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>, DbError> {
     let mut stmt = tx.prepare_cached(
         "SELECT r.id, l.register_id, l.seq, r.wall_time, l.earned, l.redeemed,
-                l.original_register_id, l.original_seq
+                l.original_register_id, l.original_seq,
+                v.version, v.points_pending_days, v.points_expire_days
          FROM ledger l JOIN records r ON r.register_id = l.register_id AND r.seq = l.seq
+         LEFT JOIN ruleset_releases v
+             ON v.merchant_id = r.merchant_id AND v.version = r.ruleset_version
          WHERE l.customer_id = ?1 ORDER BY r.id",
     )?;
     let rows = stmt.query_map([customer.get()], |row| {
@@ -138,6 +141,14 @@ fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>
             earned: row.get(4)?,
             redeemed: row.get(5)?,
             original,
+            // The terms of the ruleset the record was priced with.
+            terms: match row.get::<_, Option<i64>>(8)? {
+                Some(_) => Some(PointsPolicy {
+                    pending_days: row.get(9)?,
+                    expire_days: row.get(10)?,
+                }),
+                None => None,
+            },
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

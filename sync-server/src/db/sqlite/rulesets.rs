@@ -31,14 +31,17 @@ pub(super) fn publish(
     let ruleset = serde_json::to_string(&release.ruleset).map_err(|e| DbError::Other(e.into()))?;
     let signed = serde_json::to_string(&sealed.signed).map_err(|e| DbError::Other(e.into()))?;
     tx.execute(
-        "INSERT INTO ruleset_releases (merchant_id, version, effective_from, ruleset, signed)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO ruleset_releases (merchant_id, version, effective_from, ruleset, signed,
+             points_pending_days, points_expire_days)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             merchant.get(),
             release.version.get(),
             time_text(release.effective_from),
             ruleset,
-            signed
+            signed,
+            release.ruleset.programme.points_pending_days,
+            release.ruleset.programme.points_expire_days,
         ],
     )?;
     tracing::info!(version = %release.version, "published a ruleset");
