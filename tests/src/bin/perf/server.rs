@@ -231,16 +231,19 @@ fn sample_of(register: &SimRegister) -> anyhow::Result<Sample> {
 
 /// Long-polls whose wake-up is timed in [`bench_push`].
 const PUSH_CLIENTS: usize = 1_000;
-/// Idle long-polls whose memory [`bench_push`] reads.
+/// Promotions in the ruleset pushed to the [`PUSH_CLIENTS`].
+const PUSH_RULES: usize = 500;
+/// Idle long-polls whose memory [`bench_push`] reads (and then wakes with
+/// the small ruleset).
 const IDLE_POLLS: usize = 10_000;
 /// Connections opened at once while the polls are set up.
 const CONNECTING_AT_ONCE: usize = 200;
 /// How long a long-poll waits in the push section; longer than the section.
 const PUSH_WAIT_SECS: u64 = 120;
 
-/// Ruleset push: the time from a publish to the reply reaching each of
-/// [`PUSH_CLIENTS`] waiting long-polls, then the server's memory with
-/// [`IDLE_POLLS`] idle long-polls.
+/// Ruleset push: the time from a publish of [`PUSH_RULES`] promotions to
+/// the reply reaching each of [`PUSH_CLIENTS`] waiting long-polls, then
+/// the server's memory with [`IDLE_POLLS`] idle long-polls.
 pub async fn bench_push(dir: &Path) -> anyhow::Result<()> {
     println!("\n== ruleset push to long-polls (sync-server binary) ==");
     let wanted = PUSH_CLIENTS.max(IDLE_POLLS);
@@ -272,14 +275,23 @@ pub async fn bench_push(dir: &Path) -> anyhow::Result<()> {
     let idle_rss = server.status_field("VmRSS")?;
     let base_files = server.open_files()?;
 
+    // A supermarket's ruleset: 500 promotions of every kind.
+    let rules = PUSH_RULES;
+    let large = super::many_rules(rules, super::TYPICAL.catalogue(rules), super::TYPICAL);
+    let size = serde_json::to_vec(&large)?.len();
     let polls = open_polls(listen, &request, PUSH_CLIENTS).await?;
     wait_held(&server, base_files + PUSH_CLIENTS).await?;
-    let (latencies, version) = publish_to(&admin, merchant, &ruleset, polls).await?;
+    let (latencies, version) = publish_to(&admin, merchant, &large, polls).await?;
     let p99 = percentile(&latencies, 0.99);
     info(
         &format!("publish to {PUSH_CLIENTS} long-polls, p50"),
         format!("{:.1} ms", us(percentile(&latencies, 0.5)) / 1e3),
-        format!("max {:.1} ms", us(latencies[latencies.len() - 1]) / 1e3),
+        format!("{rules} rules, {} KiB", size / 1024),
+    );
+    info(
+        "  slowest",
+        format!("{:.1} ms", us(latencies[latencies.len() - 1]) / 1e3),
+        "-".into(),
     );
     row(
         &format!("publish to {PUSH_CLIENTS} long-polls, p99"),
@@ -289,6 +301,8 @@ pub async fn bench_push(dir: &Path) -> anyhow::Result<()> {
     );
 
     let request = poll_request(listen, &register, version);
+    settle(&server).await?;
+    let before_rss = server.status_field("VmRSS")?;
     let base_files = server.open_files()?;
     let t = Instant::now();
     let polls = open_polls(listen, &request, idle_polls).await?;
@@ -296,18 +310,24 @@ pub async fn bench_push(dir: &Path) -> anyhow::Result<()> {
     let opened = t.elapsed();
     let rss = server.status_field("VmRSS")?;
     let threads = server.status_field("Threads")?;
+    let mib = |kib: u64| kib as f64 / 1024.0;
     info(
         &format!("server RSS, {idle_polls} idle long-polls"),
-        format!("{:.1} MiB", rss as f64 / 1024.0),
-        format!("{:.1} MiB idle", idle_rss as f64 / 1024.0),
+        format!("{:.1} MiB", mib(rss)),
+        format!("{:.1} MiB idle", mib(before_rss)),
     );
     info(
         "  per idle long-poll",
         format!(
             "{:.1} KiB",
-            rss.saturating_sub(idle_rss) as f64 / idle_polls.max(1) as f64
+            rss.saturating_sub(before_rss) as f64 / idle_polls.max(1) as f64
         ),
         format!("{threads} threads, {:.1} s", opened.as_secs_f64()),
+    );
+    info(
+        "  RSS at start, before any long-poll",
+        format!("{:.1} MiB", mib(idle_rss)),
+        "-".into(),
     );
     let (latencies, _) = publish_to(&admin, merchant, &ruleset, polls).await?;
     info(
@@ -431,25 +451,26 @@ async fn settle(server: &ServerProcess) -> anyhow::Result<()> {
 }
 
 /// Reads one HTTP/1.1 reply: its status and the version in its `ETag`.
+/// The body is read to its end and dropped.
 async fn read_reply(stream: &mut TcpStream) -> anyhow::Result<(u16, Option<i64>)> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let (head_end, mut read) = loop {
         let n = stream.read(&mut chunk).await?;
         ensure!(n > 0, "the connection closed before a reply");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+        head.extend_from_slice(&chunk[..n]);
+        if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (i + 4, head.len());
         }
     };
-    let head = std::str::from_utf8(&buf[..head_end])?;
-    let status = head
+    let text = std::str::from_utf8(&head[..head_end])?;
+    let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .context("no status")?;
     let (mut length, mut etag) = (0usize, None);
-    for line in head.lines().skip(1) {
+    for line in text.lines().skip(1) {
         if let Some((name, value)) = line.split_once(':') {
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.trim().parse()?;
@@ -458,10 +479,10 @@ async fn read_reply(stream: &mut TcpStream) -> anyhow::Result<(u16, Option<i64>)
             }
         }
     }
-    while buf.len() < head_end + length {
+    while read < head_end + length {
         let n = stream.read(&mut chunk).await?;
         ensure!(n > 0, "the connection closed inside the body");
-        buf.extend_from_slice(&chunk[..n]);
+        read += n;
     }
     Ok((status, etag))
 }
