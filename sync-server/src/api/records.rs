@@ -103,8 +103,10 @@ async fn check_in_parallel(
         let rest = records.split_off(per_part.min(records.len()));
         let part = std::mem::replace(&mut records, rest);
         let credentials = credentials.clone();
+        // The parts log inside the upload's span.
+        let span = tracing::Span::current();
         tasks.push(tokio::task::spawn_blocking(move || {
-            check_records(&credentials, part)
+            span.in_scope(|| check_records(&credentials, part))
         }));
     }
     let mut checked = Vec::new();
