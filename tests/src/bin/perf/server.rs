@@ -2,10 +2,13 @@
 //!
 //! - **Ingest:** records per second from several registers uploading at
 //!   once (as many tills do), beside ring's Ed25519 verifications per
-//!   second on one core measured in the same run. The goal is
-//!   0.6 × (2 × verifications per core): the server verifies every
-//!   signature, so on two cores it cannot beat twice the per-core rate,
-//!   and should reach 60 % of it with the SQLite writes and HTTP on top.
+//!   second per core, measured with both cores verifying at once right
+//!   before and after each round. The goal is 0.6 × (2 × verifications
+//!   per core): the server verifies every signature, so on two cores it
+//!   cannot beat twice the per-core rate, and should reach 60 % of it with
+//!   the SQLite writes and HTTP on top. The server's CPU time per record
+//!   beside one verification's shows the same without the shared
+//!   machine's noise.
 //! - **Push:** the time for a newly published ruleset to reach 1 000
 //!   waiting long-polls (p99 ≤ 1 s), and the server's resident memory
 //!   with 10 000 idle long-polls beside its idle memory.
@@ -40,13 +43,14 @@ const INGEST_BATCH: usize = 1_000;
 /// Signatures verified to measure the per-core rate.
 const VERIFIES: usize = 20_000;
 
-/// Rounds of [`INGEST_REGISTERS`] uploading at once; the best counts, as
-/// the best verification rate does (the machine is shared).
+/// Rounds of [`INGEST_REGISTERS`] uploading at once; the round nearest its
+/// goal counts (the machine is shared).
 const INGEST_ROUNDS: usize = 3;
 
 /// Ingest by the server binary: a warm-up, one register alone, then
-/// [`INGEST_ROUNDS`] rounds of [`INGEST_REGISTERS`] at once, with the
-/// per-core verification rate measured before and after every round.
+/// [`INGEST_ROUNDS`] rounds of [`INGEST_REGISTERS`] at once, each beside
+/// the per-core verification rate (every core verifying) measured just
+/// before and after it; the round nearest its goal is shown.
 pub async fn bench_ingest(dir: &Path) -> anyhow::Result<()> {
     println!("\n== server ingest (sync-server binary, SQLite, synchronous=FULL) ==");
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
@@ -70,28 +74,33 @@ pub async fn bench_ingest(dir: &Path) -> anyhow::Result<()> {
         uploads.push((register, batches));
     }
     let sample = sample_of(&uploads[0].0)?;
-    let mut verifies = vec![verify_rate(&sample)?];
+    let single = verify_rate(&sample)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut uploads = uploads.into_iter();
     upload_all(uploads.by_ref().take(1).collect()).await?;
     let alone = timed_uploads(&server, uploads.by_ref().take(1).collect()).await?;
-    let mut best = Timed::default();
+    // Each round is compared with the per-core rate measured with every
+    // core verifying just before and just after it (the faster of the
+    // two), so a busy moment on the shared machine weighs on both.
+    let mut best: Option<(Timed, f64)> = None;
+    let mut after = verify_rate_per_core(&sample, cores)?;
     for _ in 0..INGEST_ROUNDS {
+        let before = after;
         let round =
             timed_uploads(&server, uploads.by_ref().take(INGEST_REGISTERS).collect()).await?;
-        if round.rate > best.rate {
-            best = round;
+        after = verify_rate_per_core(&sample, cores)?;
+        let per_core = before.max(after);
+        if best.is_none_or(|(b, p)| round.rate / p > b.rate / per_core) {
+            best = Some((round, per_core));
         }
-        verifies.push(verify_rate(&sample)?);
     }
-    let per_core = verifies.iter().map(|v| v.rate).fold(0.0, f64::max);
-    let slowest = verifies.iter().map(|v| v.rate).fold(f64::MAX, f64::min);
-    let verify_cpu = verifies.iter().map(|v| v.cpu_us).fold(f64::MAX, f64::min);
+    let (best, per_core) = best.context("no round ran")?;
     let goal = 0.6 * 2.0 * per_core;
 
     info(
-        "ring Ed25519 verifications/s, one core (best)",
+        "ring Ed25519 verifications/s per core, all busy",
         format!("{per_core:.0}"),
-        format!("{slowest:.0} slowest"),
+        format!("{:.0} one thread", single.rate),
     );
     info(
         "ingest, one register alone, records/s",
@@ -112,12 +121,12 @@ pub async fn bench_ingest(dir: &Path) -> anyhow::Result<()> {
     info(
         "  server CPU per record (user + system)",
         format!("{:.1} µs", best.cpu_us),
-        format!("{verify_cpu:.1} µs/verify"),
+        format!("{:.1} µs/verify", single.cpu_us),
     );
     info(
         "  records/s if the server had both cores",
         format!("{:.0}", 2e6 / best.cpu_us),
-        format!("goal {goal:.0}"),
+        format!("{:.0} one-thread goal", 1.2e6 / single.cpu_us),
     );
     if best.refused > 0 {
         info(
@@ -211,6 +220,31 @@ fn verify_rate(sample: &Sample) -> anyhow::Result<VerifyRate> {
         rate: VERIFIES as f64 / t.elapsed().as_secs_f64(),
         cpu_us: cpu.as_secs_f64() * 1e6 / VERIFIES as f64,
     })
+}
+
+/// ring's verifications per second per core with `cores` threads
+/// verifying at once (blocks this thread meanwhile).
+fn verify_rate_per_core(sample: &Sample, cores: usize) -> anyhow::Result<f64> {
+    let each = VERIFIES / cores.max(1);
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..cores.max(1))
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    let (public, bytes, signature) = sample;
+                    for _ in 0..each {
+                        public.verify(SigningContext::PurchaseRecord, bytes, signature)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        threads.into_iter().try_for_each(|t| {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("a verifier panicked"))?
+        })
+    })?;
+    Ok(each as f64 / t.elapsed().as_secs_f64())
 }
 
 /// A record signed by `register`'s key, as the server verifies it.
