@@ -2,9 +2,10 @@
 //! decision that does.
 //!
 //! [`check_batch`] runs before the transaction: the batch belongs to the
-//! authenticated register, its seqs are contiguous, every signature verifies
-//! over the exact bytes and every record names the register's merchant and
-//! store. [`place`] runs inside the writer transaction against the stored
+//! authenticated register, its seqs are contiguous ([`check_envelope`]),
+//! every signature verifies over the exact bytes and every record names the
+//! register's merchant and store ([`check_records`], which the upload
+//! handler runs on parts of the batch on every core at once). [`place`] runs inside the writer transaction against the stored
 //! head: records at or below the head must equal what is stored (else a
 //! fork), the first new seq must be head + 1 (else a gap), and each new
 //! record's `prev_hash` must link to its predecessor (else a broken chain).
@@ -102,11 +103,25 @@ pub enum BatchError {
 
 /// Checks a batch from `register` without storage: ownership, contiguity,
 /// signatures over the exact bytes, and where each record says it was made.
+/// The same as [`check_envelope`] followed by [`check_records`] over the
+/// whole batch on this thread.
 pub fn check_batch(
     register: &RegisterCredentials,
     batch: Vec<SignedRecord>,
     max_records: usize,
 ) -> Result<Vec<CheckedRecord>, BatchError> {
+    check_envelope(register, &batch, max_records)?;
+    check_records(register, batch)
+}
+
+/// The checks of a batch as a whole, which are cheap: its size, that every
+/// record is the register's, and that the seqs are contiguous. The records
+/// can then be checked in parts, on several threads, by [`check_records`].
+pub fn check_envelope(
+    register: &RegisterCredentials,
+    batch: &[SignedRecord],
+    max_records: usize,
+) -> Result<(), BatchError> {
     if batch.len() > max_records {
         return Err(BatchError::TooManyRecords {
             count: batch.len(),
@@ -122,40 +137,55 @@ pub fn check_batch(
     {
         return Err(BatchError::NotContiguous { seq: pair[1].seq });
     }
-    batch
+    Ok(())
+}
+
+/// The checks of each record, the CPU work of ingest: the signature over
+/// the exact bytes, then the parsed record's format, merchant, store and
+/// currency. Stops at the first record refused.
+pub fn check_records(
+    register: &RegisterCredentials,
+    records: Vec<SignedRecord>,
+) -> Result<Vec<CheckedRecord>, BatchError> {
+    records
         .into_iter()
-        .map(|signed| {
-            let verified = signed.open(&register.public_key)?;
-            let record = verified.record;
-            let seq = record.seq;
-            if record.format != RECORD_FORMAT {
-                return Err(BatchError::Format {
-                    seq,
-                    format: record.format,
-                });
-            }
-            if record.merchant_id != register.merchant_id || record.store_id != register.store_id {
-                return Err(BatchError::WrongPlace {
-                    seq,
-                    merchant: record.merchant_id,
-                    store: record.store_id,
-                });
-            }
-            if record.currency != register.currency {
-                return Err(BatchError::Currency {
-                    seq,
-                    record: record.currency,
-                    merchant: register.currency,
-                });
-            }
-            Ok(CheckedRecord {
-                record,
-                bytes: verified.bytes,
-                hash: verified.hash,
-                signature: signed.signature,
-            })
-        })
+        .map(|signed| check_record(register, signed))
         .collect()
+}
+
+fn check_record(
+    register: &RegisterCredentials,
+    signed: SignedRecord,
+) -> Result<CheckedRecord, BatchError> {
+    let verified = signed.open(&register.public_key)?;
+    let record = verified.record;
+    let seq = record.seq;
+    if record.format != RECORD_FORMAT {
+        return Err(BatchError::Format {
+            seq,
+            format: record.format,
+        });
+    }
+    if record.merchant_id != register.merchant_id || record.store_id != register.store_id {
+        return Err(BatchError::WrongPlace {
+            seq,
+            merchant: record.merchant_id,
+            store: record.store_id,
+        });
+    }
+    if record.currency != register.currency {
+        return Err(BatchError::Currency {
+            seq,
+            record: record.currency,
+            merchant: register.currency,
+        });
+    }
+    Ok(CheckedRecord {
+        record,
+        bytes: verified.bytes,
+        hash: verified.hash,
+        signature: signed.signature,
+    })
 }
 
 /// The newest stored record of a register.

@@ -91,6 +91,10 @@ pub async fn serve(
         repricer_stop,
     ));
     let stopping = state.clone();
+    // One routing table for every connection: handing axum the `Router`
+    // itself would rebuild its tables for each connection (about 20 KiB
+    // each, which ten thousand waiting registers multiply). The peer's
+    // address goes with each request, for the public forms' limits.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

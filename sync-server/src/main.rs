@@ -67,6 +67,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    raise_open_files_limit();
     let overrides = CliOverrides {
         data_dir: args.data_dir,
         listen: args.listen,
@@ -77,6 +78,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on {}", settings.listen))?;
     sync_server::serve(settings, listener, stop_signal()).await
+}
+
+/// Raises the soft limit on open files to the hard limit, as a server
+/// should: every waiting long-poll holds a socket, and the usual soft limit
+/// of 1 024 would refuse registers long before memory or CPU run short.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open files limit");
+            return;
+        }
+    };
+    if soft >= hard {
+        tracing::info!(open_files = soft, "open files limit");
+        return;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => tracing::info!(from = soft, to = hard, "raised the open files limit"),
+        Err(e) => tracing::warn!(error = %e, soft, hard, "cannot raise the open files limit"),
+    }
 }
 
 /// Completes on Ctrl-C, or on SIGTERM where there is one.

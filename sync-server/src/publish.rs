@@ -5,7 +5,7 @@
 //! repeat. [`publish`] is the one path the admin API and the merchant pages
 //! both take.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use shared::crypto::SigningKey;
@@ -16,7 +16,7 @@ use shared::ruleset::{InvalidRuleset, Promotion, Ruleset, SCHEMA_VERSION};
 use shared::wire::admin::Published;
 
 use crate::db::{CurrentRuleset, DbError, ReleaseBuilder};
-use crate::notify::Topic;
+use crate::notify::ReleaseNews;
 use crate::state::AppState;
 
 /// The oldest agent that may load releases this server publishes.
@@ -88,17 +88,42 @@ pub enum PublishError {
 }
 
 /// The one publish path of the admin API and the merchant pages: builds,
-/// versions and signs the release inside the writer transaction, then wakes
-/// the merchant's registers' long-polls so every till has it within seconds.
+/// versions and signs the release inside the writer transaction, then hands
+/// it to the merchant's registers' long-polls so every till has it within
+/// seconds.
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn publish(
     state: &AppState,
     merchant: MerchantId,
     change: RulesetChange,
 ) -> Result<Published, PublishError> {
-    let build = release_builder(change, state.signing_key.clone(), state.clock.now());
+    let built = Arc::new(Mutex::new(None));
+    let build: ReleaseBuilder = {
+        let built = built.clone();
+        let build = release_builder(change, state.signing_key.clone(), state.clock.now());
+        Box::new(move |head: RulesetHead| {
+            let sealed = build(head)?;
+            *built.lock().unwrap_or_else(PoisonError::into_inner) = Some(sealed.signed.clone());
+            Ok(sealed)
+        })
+    };
     let published = state.db.publish_ruleset(merchant, build).await??;
-    state.notifier.notify(Topic::Ruleset, merchant);
+    // Stored and committed: the release the builder made is the one stored.
+    let signed = built.lock().unwrap_or_else(PoisonError::into_inner).take();
+    match signed.map(|s| serde_json::to_vec(&s)) {
+        Some(Ok(json)) => state.notifier.announce_release(
+            merchant,
+            ReleaseNews {
+                version: published.version,
+                json: json.into(),
+            },
+        ),
+        // The long-polls end at their deadline and read storage again.
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "could not serialise the release for long-polls")
+        }
+        None => tracing::error!("the published release was not handed back by storage"),
+    }
     tracing::info!(version = %published.version, "published a ruleset");
     Ok(published)
 }

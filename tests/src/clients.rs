@@ -152,6 +152,19 @@ impl AdminClient {
         .await
     }
 
+    /// The merchant's current ruleset and its version.
+    pub async fn ruleset(
+        &self,
+        merchant: MerchantId,
+    ) -> anyhow::Result<sync_server::db::CurrentRuleset> {
+        self.send(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/ruleset"),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// Adds or replaces one promotion and publishes.
     pub async fn publish_promotion(
         &self,

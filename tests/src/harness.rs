@@ -450,11 +450,21 @@ pub struct SimRegister {
 impl SimRegister {
     /// Enrolls a new register in `store`.
     pub async fn enroll(server: &TestServer, store: StoreId) -> anyhow::Result<Self> {
+        Self::enroll_at(&server.url(), &server.admin(), store).await
+    }
+
+    /// Enrolls a new register in `store` of the server at `base` (such as a
+    /// [`ServerProcess`]), with a token from `admin`.
+    pub async fn enroll_at(
+        base: &str,
+        admin: &crate::clients::AdminClient,
+        store: StoreId,
+    ) -> anyhow::Result<Self> {
         let key = SigningKey::from_pkcs8(&generate_pkcs8(&ring::rand::SystemRandom::new())?)?;
         let http = reqwest::Client::new();
-        let token = server.admin().enrollment_token(store).await?;
+        let token = admin.enrollment_token(store).await?;
         let enrolled: EnrollResponse = http
-            .post(format!("{}/api/v1/registers/enroll", server.url()))
+            .post(format!("{base}/api/v1/registers/enroll"))
             .json(&EnrollRequest {
                 enrollment_token: token.token,
                 public_key: key.public_key(),
@@ -472,7 +482,7 @@ impl SimRegister {
             store: enrolled.store_id,
             bearer: format!("{}.{}", enrolled.register_id, enrolled.register_secret),
             key,
-            base: server.url(),
+            base: base.to_owned(),
             http,
             prev: Hash256::GENESIS,
             next: 1,
@@ -540,6 +550,27 @@ impl SimRegister {
             .send()
             .await?;
         Ok((reply.status(), reply.text().await?))
+    }
+
+    /// Uploads a batch already serialised as an `UploadBatch` in JSON (see
+    /// [`SimRegister::batch_json`]), so a benchmark times the server rather
+    /// than its own serialisation.
+    pub async fn upload_json(&self, json: Vec<u8>) -> anyhow::Result<(StatusCode, String)> {
+        let reply = self
+            .http
+            .post(format!("{}/api/v1/records", self.base))
+            .bearer_auth(&self.bearer)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(json)
+            .send()
+            .await?;
+        Ok((reply.status(), reply.text().await?))
+    }
+
+    /// `records` as the JSON body of an upload.
+    pub fn batch_json(records: Vec<SignedRecord>) -> anyhow::Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&UploadBatch { records })?)
     }
 
     /// Uploads and expects an acknowledgement.
@@ -762,12 +793,7 @@ impl AgentProcess {
 
     /// Its peak resident memory so far (`VmHWM`), in KiB.
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmHWM in /proc/<pid>/status")
+        proc_status_kib(self.child.id(), "VmHWM")
     }
 }
 
@@ -780,11 +806,23 @@ impl Drop for AgentProcess {
     }
 }
 
-/// `sync-server serve` as a child process, to kill without warning.
+/// A number in `/proc/<pid>/status`, such as `VmRSS` (in KiB).
+fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// `sync-server serve` as a child process, to kill without warning and to
+/// measure.
 pub struct ServerProcess {
     child: Option<Child>,
     data_dir: PathBuf,
     listen: SocketAddr,
+    env: Vec<(String, String)>,
     /// Its admin token.
     pub admin_token: String,
 }
@@ -793,10 +831,24 @@ impl ServerProcess {
     /// Starts the server binary over `data_dir` on `listen` and waits until
     /// it answers.
     pub async fn spawn(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Self> {
+        Self::spawn_with(data_dir, listen, &[]).await
+    }
+
+    /// Starts the server binary with more settings as environment variables
+    /// (`SYNC_SERVER__…`), which win over the test defaults.
+    pub async fn spawn_with(
+        data_dir: &Path,
+        listen: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut server = ServerProcess {
             child: None,
             data_dir: data_dir.to_owned(),
             listen,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             admin_token: "process-admin-token-0123456789".to_owned(),
         };
         server.launch().await?;
@@ -810,6 +862,7 @@ impl ServerProcess {
             .env("SYNC_SERVER__ADMIN_TOKEN", &self.admin_token)
             .env("SYNC_SERVER__LONGPOLL__MAX_WAIT_SECS", "2")
             .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -841,6 +894,41 @@ impl ServerProcess {
     #[must_use]
     pub fn admin(&self) -> crate::clients::AdminClient {
         crate::clients::AdminClient::new(&self.url(), &self.admin_token)
+    }
+
+    /// Its process id while it runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// A number in its `/proc/<pid>/status`, such as `VmRSS` (resident
+    /// memory now, KiB), `VmHWM` (the peak, KiB) or `Threads`.
+    pub fn status_field(&self, field: &str) -> anyhow::Result<u64> {
+        let pid = self.pid().context("the server is not running")?;
+        proc_status_kib(pid, field)
+    }
+
+    /// The CPU time it has used, user and system, from `/proc/<pid>/stat`
+    /// (in steps of 10 ms).
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let pid = self.pid().context("the server is not running")?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name, which is in parentheses.
+        let rest = stat.rsplit_once(')').context("no command in stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks =
+            |i: usize| -> anyhow::Result<u64> { Ok(fields.get(i).context("short stat")?.parse()?) };
+        // utime and stime are fields 14 and 15, the 12th and 13th here.
+        let total = ticks(11)? + ticks(12)?;
+        // `/proc` counts in USER_HZ, which Linux fixes at 100 per second.
+        Ok(Duration::from_millis(total * 10))
+    }
+
+    /// How many files and sockets it has open.
+    pub fn open_files(&self) -> anyhow::Result<usize> {
+        let pid = self.pid().context("the server is not running")?;
+        Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
     }
 
     /// SIGKILL: no shutdown, no flush, whatever transaction is open.

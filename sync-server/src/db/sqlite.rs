@@ -1,8 +1,11 @@
 //! The embedded SQLite backend. One writer connection behind a mutex takes
 //! every write, one `IMMEDIATE` transaction per call; a few reader
 //! connections serve reads from WAL snapshots. Calls run on tokio's
-//! blocking pool. Pragmas: WAL, `synchronous=FULL`, foreign keys, a busy
-//! timeout. Migrations are embedded and run at open.
+//! blocking pool, and wait for a free connection *before* they take a
+//! blocking thread, so a burst of requests (ten thousand long-polls
+//! arriving at once) queues as tasks instead of parking hundreds of
+//! threads on a mutex. Pragmas: WAL, `synchronous=FULL`, foreign keys, a
+//! busy timeout. Migrations are embedded and run at open.
 
 mod alerts;
 mod catalog;
@@ -28,6 +31,7 @@ use shared::wire::admin::{
     Store,
 };
 use shared::wire::sync::{CustomerDeltaPage, SaleWithReturns};
+use tokio::sync::Semaphore;
 
 use super::{
     AlertPage, CurrentRuleset, CustomerProfile, Database, DbError, DbFuture, EnrollOutcome,
@@ -78,6 +82,10 @@ struct Pool {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// One permit for the writer, taken before a blocking thread is.
+    writer_free: Arc<Semaphore>,
+    /// One permit per reader connection, taken before a blocking thread is.
+    readers_free: Arc<Semaphore>,
 }
 
 /// The SQLite backend.
@@ -109,6 +117,8 @@ impl SqliteDatabase {
                     writer: Mutex::new(writer),
                     readers,
                     next_reader: AtomicUsize::new(0),
+                    writer_free: Arc::new(Semaphore::new(1)),
+                    readers_free: Arc::new(Semaphore::new(READERS)),
                 }),
             })
         })
@@ -124,7 +134,14 @@ impl SqliteDatabase {
         F: FnOnce(&Transaction<'_>) -> Result<T, DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let permit = pool
+            .writer_free
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| DbError::Other(Box::new(e)))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = pool.writer.lock().unwrap_or_else(PoisonError::into_inner);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
@@ -142,11 +159,25 @@ impl SqliteDatabase {
         F: FnOnce(&Transaction<'_>) -> Result<T, DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let permit = pool
+            .readers_free
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| DbError::Other(Box::new(e)))?;
         tokio::task::spawn_blocking(move || {
-            let i = pool.next_reader.fetch_add(1, Ordering::Relaxed) % pool.readers.len();
-            let mut conn = pool.readers[i]
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let _permit = permit;
+            // A permit means a connection is free (the lock is let go before
+            // the permit); start the search at the next in turn.
+            let first = pool.next_reader.fetch_add(1, Ordering::Relaxed);
+            let n = pool.readers.len();
+            let mut conn = (0..n)
+                .find_map(|k| pool.readers[(first + k) % n].try_lock().ok())
+                .unwrap_or_else(|| {
+                    pool.readers[first % n]
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                });
             let tx = conn.transaction()?;
             f(&tx)
         })

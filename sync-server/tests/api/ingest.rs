@@ -151,6 +151,33 @@ async fn a_bad_signature_refuses_the_whole_batch() {
     assert_eq!(registers(&server, &till).await[0].records, 0);
 }
 
+/// A batch large enough to be verified in parts on several threads is
+/// refused for its first bad record, whichever part it is in, and the
+/// parts come back in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_verified_in_parts_names_its_first_bad_record() {
+    let server = TestServer::spawn().await;
+    let (_, _, mut till) = merchant_with_till(&server, 1).await;
+    let good = till.records((1..=600).map(Purchase::sale));
+    let forged = Signature::from_slice(&[0; 64]).unwrap();
+    for bad in [[120, 560], [560, 560]] {
+        let mut batch = good.clone();
+        for seq in bad {
+            batch[seq - 1].signature = forged;
+        }
+        let (status, body) = till.upload(&batch).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "bad_signature");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(&format!("record {} ", bad[0])), "{body}");
+        assert_eq!(registers(&server, &till).await[0].records, 0);
+    }
+    let (status, body) = till.upload(&good).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["acked_through"], 600);
+    assert_eq!(registers(&server, &till).await[0].records, 600);
+}
+
 #[tokio::test]
 async fn only_the_register_itself_may_upload_its_records() {
     let server = TestServer::spawn().await;

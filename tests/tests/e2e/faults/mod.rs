@@ -16,6 +16,7 @@
 //! | 11 | old, forged, truncated, unknown-schema rulesets | [`rulesets`] |
 //! | 12 | agent and server of different protocol versions | [`protocol`] |
 //! | 13 | a flaky proxy drops, delays and truncates | [`flaky`] |
+//! | 14 | concurrent publishes skip no version | [`publish`] |
 //! | — | retention pruning; a server that lost pruned records | [`backlog`] |
 //! | — | dead letters (restored backup, rotten record) and recovery | [`exactly_once`] |
 
@@ -26,6 +27,7 @@ mod disk;
 mod exactly_once;
 mod flaky;
 mod protocol;
+mod publish;
 mod rulesets;
 
 use std::net::SocketAddr;

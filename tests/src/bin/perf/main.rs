@@ -8,22 +8,24 @@
 //! percentiles are printed beside it with the machine's load average,
 //! because on a busy machine more than 1 % of calls include another
 //! process's time slice.
+//!
+//! Ingest and ruleset push are measured on the `sync-server` binary as a
+//! child process (see `server`), so its CPU time and memory are its own.
+//! `perf SECTION…` runs only the sections named (see [`SECTIONS`]).
+
+mod server;
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::NaiveTime;
 use chrono::Utc;
-use shared::crypto::{Hash256, SigningContext, SigningKey, generate_pkcs8};
-use shared::ids::{Category, MerchantId, PromotionId, RegisterId, Seq, Sku, StoreId};
-use shared::money::{BasisPoints, Currency, Money, Quantity};
+use shared::ids::{Category, PromotionId, Sku, StoreId};
+use shared::money::{BasisPoints, Money, Quantity};
 use shared::pricing::{CustomerStanding, Engine, PricingContext, PromotionUsage, RuleRef};
-use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordKind, RecordLine};
 use shared::ruleset::{
     Apply, BundleItem, EarnRate, Group, GroupPolicy, HourRange, MinPrice, Promotion, Redemption,
     Reward, Ruleset, Stacking, Target,
 };
-use shared::wire::sync::{EnrollRequest, EnrollResponse, UploadAck, UploadBatch};
 use system_tests::scenario::{self, CATALOG, create_chain, line_json};
 use system_tests::system::{TestAgent, TestServer};
 
@@ -453,161 +455,66 @@ async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::
     Ok(())
 }
 
-async fn bench_ingest(
-    server: &TestServer,
-    store: StoreId,
-    merchant: MerchantId,
-) -> anyhow::Result<()> {
-    let key = SigningKey::from_pkcs8(&generate_pkcs8(&ring::rand::SystemRandom::new())?)?;
-    let http = reqwest::Client::new();
-    let enrollment = server.admin().enrollment_token(store).await?;
-    let enrolled: EnrollResponse = http
-        .post(format!("{}/api/v1/registers/enroll", server.url()))
-        .json(&EnrollRequest {
-            enrollment_token: enrollment.token,
-            public_key: key.public_key(),
-            agent_version: "perf".into(),
-            hostname: "perf".into(),
-        })
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let register = enrolled.register_id;
-    let bearer = format!("{}.{}", register, enrolled.register_secret);
-
-    let total = 20_000usize;
-    let batch_size = 1_000usize;
-    let mut prev = Hash256::GENESIS;
-    let mut batches = Vec::new();
-    let mut batch = Vec::with_capacity(batch_size);
-    for i in 1..=total {
-        let (signed, hash) = record(register, store, merchant, i as i64, prev).seal(&key)?;
-        prev = hash;
-        batch.push(signed);
-        if batch.len() == batch_size {
-            batches.push(std::mem::take(&mut batch));
-        }
-    }
-    let t = Instant::now();
-    for records in batches {
-        let ack: UploadAck = http
-            .post(format!("{}/api/v1/records", server.url()))
-            .bearer_auth(&bearer)
-            .header(
-                shared::wire::PROTOCOL_HEADER,
-                shared::wire::PROTOCOL_VERSION.to_string(),
-            )
-            .json(&UploadBatch { records })
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        std::hint::black_box(ack);
-    }
-    let ingest_rate = total as f64 / t.elapsed().as_secs_f64();
-
-    let (signed, _) = record(register, store, merchant, 1, Hash256::GENESIS).seal(&key)?;
-    let bytes = shared::crypto::from_base64(&signed.body).context("base64")?;
-    let public = key.public_key();
-    let n = 20_000;
-    let t = Instant::now();
-    for _ in 0..n {
-        public.verify(SigningContext::PurchaseRecord, &bytes, &signed.signature)?;
-    }
-    let verify_rate = n as f64 / t.elapsed().as_secs_f64();
-    info(
-        "server ingest, records/s (batches of 1000)",
-        format!("{ingest_rate:.0}"),
-        format!("{verify_rate:.0}"),
-    );
-    println!(
-        "{:<48} {:>14.2}   (ring Ed25519 verifications/s on this machine)",
-        "  ratio ingest / verify",
-        ingest_rate / verify_rate
-    );
-    Ok(())
-}
-
-fn record(
-    register: RegisterId,
-    store: StoreId,
-    merchant: MerchantId,
-    seq: i64,
-    prev: Hash256,
-) -> PurchaseRecord {
-    let price = Money::from_minor(10_000 + seq % 5_000).expect("price");
-    PurchaseRecord {
-        format: RECORD_FORMAT,
-        id: uuid::Uuid::now_v7(),
-        merchant_id: merchant,
-        store_id: store,
-        register_id: register,
-        seq: Seq::new(seq).expect("seq"),
-        prev_hash: prev,
-        wall_time: Utc::now(),
-        ruleset_version: None,
-        kind: RecordKind::Sale,
-        currency: Currency::RUB,
-        customer: None,
-        lines: vec![RecordLine {
-            sku: Sku::parse("4600000000011").expect("sku"),
-            name: "Молоко".into(),
-            category: Some(Category::parse("dairy").expect("cat")),
-            quantity: Quantity::ONE,
-            unit_price: price,
-            amount: price,
-            discount: Money::ZERO,
-            total: price,
-            points: 0,
-            applied: vec![],
-        }],
-        subtotal: price,
-        discount: Money::ZERO,
-        total: price,
-        points_earned: 0,
-        points_redeemed: 0,
-        applied: vec![],
-        point_awards: vec![],
-        pricing_inputs: None,
-    }
-}
+/// The sections of the harness, in the order they run; `perf ingest push`
+/// runs only those two, `perf` all of them.
+const SECTIONS: [&str; 6] = ["pricing", "qr", "till", "backlog", "ingest", "push"];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    let asked: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(unknown) = asked.iter().find(|a| !SECTIONS.contains(&a.as_str())) {
+        anyhow::bail!(
+            "no section {unknown:?}; the sections are {}",
+            SECTIONS.join(", ")
+        );
+    }
+    let runs = |section: &str| asked.is_empty() || asked.iter().any(|a| a == section);
     if cfg!(debug_assertions) {
         println!("note: a debug build; run with --release for figures worth comparing\n");
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "== pricing engine (CPU time of the pricing thread; load average {} on {cores} cores) ==",
+        "load average {} on {cores} cores",
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
             .join(" ")
     );
-    bench_pricing(50, 500, TYPICAL, Some(Duration::from_micros(200)));
-    bench_pricing(200, 5_000, TYPICAL, Some(Duration::from_millis(1)));
-    bench_pricing(50, 500, STRESS, None);
-    bench_pricing(200, 5_000, STRESS, None);
+    if runs("pricing") {
+        println!("\n== pricing engine (CPU time of the pricing thread) ==");
+        bench_pricing(50, 500, TYPICAL, Some(Duration::from_micros(200)));
+        bench_pricing(200, 5_000, TYPICAL, Some(Duration::from_millis(1)));
+        bench_pricing(50, 500, STRESS, None);
+        bench_pricing(200, 5_000, STRESS, None);
+    }
+    if runs("qr") {
+        println!("\n== scanner: phone-screen QR frames ==");
+        bench_qr_frames();
+    }
 
-    println!("\n== scanner: phone-screen QR frames ==");
-    bench_qr_frames();
-
-    println!("\n== till and server ==");
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server")).await?;
-    let chain = create_chain(&server.admin()).await?;
-    let token = server.admin().enrollment_token(chain.stores[0].id).await?;
-    let mut agent =
-        TestAgent::enroll(&server.url(), &token.token, &tmp.path().join("till")).await?;
-    bench_till_commit(&agent, tmp.path()).await?;
-    agent.stop().await?;
-    bench_ingest(&server, chain.stores[0].id, chain.merchant_id()).await?;
-    bench_backlog(&server, &chain, tmp.path()).await?;
+    if runs("till") || runs("backlog") {
+        let server = TestServer::start(&tmp.path().join("server")).await?;
+        let chain = create_chain(&server.admin()).await?;
+        if runs("till") {
+            println!("\n== till ==");
+            let token = server.admin().enrollment_token(chain.stores[0].id).await?;
+            let mut agent =
+                TestAgent::enroll(&server.url(), &token.token, &tmp.path().join("till")).await?;
+            bench_till_commit(&agent, tmp.path()).await?;
+            agent.stop().await?;
+        }
+        if runs("backlog") {
+            bench_backlog(&server, &chain, tmp.path()).await?;
+        }
+    }
+    if runs("ingest") {
+        server::bench_ingest(tmp.path()).await?;
+    }
+    if runs("push") {
+        server::bench_push(tmp.path()).await?;
+    }
     Ok(())
 }
 
