@@ -268,6 +268,14 @@ impl Agent {
         body
     }
 
+    /// Waits for the fake's ruleset v1 and its one customer.
+    async fn wait_for_ruleset_and_customer(&self) {
+        self.wait_for_status("ruleset and customer", |s| {
+            s["ruleset_version"] == 1 && s["cached_customers"] == 1
+        })
+        .await;
+    }
+
     /// Polls the status until `done` holds.
     async fn wait_for_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + WAIT;
@@ -1216,28 +1224,30 @@ fn anna(id: CustomerId, name: &str, points: i64) -> CustomerSnapshot {
     }
 }
 
-/// The server stored a sale but its reply was lost, so the till never saw
-/// the acknowledgement; a snapshot that already counts the sale must not
-/// be added to the sale's pending effect. The page says what it counts.
-#[tokio::test]
-async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
-    let register = Register::new();
+/// A fake server with the loyalty programme (v1) and Анна with 300 points.
+fn loyal_customer_fake() -> (FakeState, CustomerId) {
     let fake = FakeState::default();
     let id = CustomerId::new(5).unwrap();
     {
         let mut fake = fake.lock().unwrap();
         fake.ruleset = Some(loyalty_release(1).seal(&server_key()).unwrap());
         fake.customers = vec![anna(id, "Анна", 300)];
-        // Every upload "fails"; the till never sees an acknowledgement.
-        fake.upload_script = std::iter::repeat_n(UploadReply::Busy(600), 10).collect();
     }
+    (fake, id)
+}
+
+/// The server stored a sale but its reply was lost, so the till never saw
+/// the acknowledgement; a snapshot that already counts the sale must not
+/// be added to the sale's pending effect. The page says what it counts.
+#[tokio::test]
+async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
+    let register = Register::new();
+    let (fake, id) = loyal_customer_fake();
+    // Every upload "fails"; the till never sees an acknowledgement.
+    fake.lock().unwrap().upload_script = std::iter::repeat_n(UploadReply::Busy(600), 10).collect();
     let url = fake_server(Arc::clone(&fake)).await;
     let agent = Agent::start(register.config(&url)).await;
-    agent
-        .wait_for_status("ruleset and customer", |s| {
-            s["ruleset_version"] == 1 && s["cached_customers"] == 1
-        })
-        .await;
+    agent.wait_for_ruleset_and_customer().await;
     let card = json!({"card": Ean13::card_for(id).as_str()});
     let check = agent.open_check().await;
     agent.add_line(&check, "4601", json!(2), 10_000).await;
@@ -1290,20 +1300,10 @@ async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
 #[tokio::test]
 async fn coupons_points_and_returns_work_offline_from_the_outbox() {
     let register = Register::new();
-    let fake = FakeState::default();
-    let id = CustomerId::new(5).unwrap();
-    {
-        let mut fake = fake.lock().unwrap();
-        fake.ruleset = Some(loyalty_release(1).seal(&server_key()).unwrap());
-        fake.customers = vec![anna(id, "Анна", 300)];
-    }
+    let (fake, id) = loyal_customer_fake();
     let url = fake_server(Arc::clone(&fake)).await;
     let agent = Agent::start(register.config(&url)).await;
-    agent
-        .wait_for_status("ruleset and customer", |s| {
-            s["ruleset_version"] == 1 && s["cached_customers"] == 1
-        })
-        .await;
+    agent.wait_for_ruleset_and_customer().await;
     agent.stop().await;
 
     // Offline from here on.

@@ -512,6 +512,16 @@ mod tests {
         DateTime::from_timestamp(1_790_000_000, 0).unwrap()
     }
 
+    /// The cached customer at `now`, with a 14-day pending period.
+    fn cached_at(conn: &Connection, id: CustomerId, now: DateTime<Utc>) -> CachedCustomer {
+        let local = LocalPoints {
+            pending_days: 14,
+            now,
+            timezone: None,
+        };
+        find(conn, CustomerKey::Id(id), local).unwrap().unwrap()
+    }
+
     /// Local earnings available at once, as with no pending period.
     fn at_once() -> LocalPoints {
         LocalPoints {
@@ -741,36 +751,18 @@ mod tests {
         })
         .unwrap();
         let committed = spent.wall_time;
-        let balance = |now: DateTime<Utc>| {
-            let local = LocalPoints {
-                pending_days: 14,
-                now,
-                timezone: None,
-            };
-            find(&conn, CustomerKey::Id(id), local)
-                .unwrap()
-                .unwrap()
-                .standing
-                .points_balance
-        };
-        assert_eq!(balance(committed), 100 - 30, "the 5 earned are pending");
+        let later = committed + chrono::TimeDelta::days(14);
+        let (then, after) = (cached_at(&conn, id, committed), cached_at(&conn, id, later));
         assert_eq!(
-            balance(committed + chrono::TimeDelta::days(14)),
-            100 - 30 + 5
+            then.standing.points_balance,
+            100 - 30,
+            "the 5 earned are pending"
         );
-        let waiting = |now: DateTime<Utc>| {
-            let local = LocalPoints {
-                pending_days: 14,
-                now,
-                timezone: None,
-            };
-            find(&conn, CustomerKey::Id(id), local)
-                .unwrap()
-                .unwrap()
-                .points_pending
-        };
-        assert_eq!(waiting(committed), 5, "shown to the cashier as pending");
-        assert_eq!(waiting(committed + chrono::TimeDelta::days(14)), 0);
+        assert_eq!(then.points_pending, 5, "shown to the cashier as pending");
+        assert_eq!(
+            (after.standing.points_balance, after.points_pending),
+            (100 - 30 + 5, 0)
+        );
 
         assert_eq!(unacknowledged_redeemed(&conn, id).unwrap(), 30);
         assert_eq!(
@@ -803,31 +795,10 @@ mod tests {
             on: day(100),
         }];
         apply_changes(&mut conn, &[anna], None, 1, now()).unwrap();
-        let balance = |at: DateTime<Utc>| {
-            let local = LocalPoints {
-                pending_days: 14,
-                now: at,
-                timezone: None,
-            };
-            find(&conn, CustomerKey::Id(id), local)
-                .unwrap()
-                .unwrap()
-                .standing
-                .points_balance
-        };
+        let balance = |at: DateTime<Utc>| cached_at(&conn, id, at).standing.points_balance;
         assert_eq!(balance(now()), 60);
         assert_eq!(balance(day(10)), 90, "the pending 30 became available");
-        let waiting = |at: DateTime<Utc>| {
-            let local = LocalPoints {
-                pending_days: 14,
-                now: at,
-                timezone: None,
-            };
-            find(&conn, CustomerKey::Id(id), local)
-                .unwrap()
-                .unwrap()
-                .points_pending
-        };
+        let waiting = |at: DateTime<Utc>| cached_at(&conn, id, at).points_pending;
         assert_eq!((waiting(now()), waiting(day(10))), (30, 0));
         assert_eq!(balance(day(100)), 30, "the 60 expired");
         assert_eq!(balance(day(300)), 0);

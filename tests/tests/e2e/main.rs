@@ -34,6 +34,22 @@ async fn agent_for(
     TestAgent::enroll(&server.url(), &token.token, dir).await
 }
 
+/// An agent enrolled in `store` once it prices with the chain's first
+/// ruleset and knows every customer of the chain.
+async fn ready_agent_for(
+    server: &TestServer,
+    chain: &scenario::Chain,
+    store: shared::ids::StoreId,
+    dir: &std::path::Path,
+) -> anyhow::Result<TestAgent> {
+    let agent = agent_for(server, store, dir).await?;
+    agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
+    agent
+        .wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
+        .await?;
+    Ok(agent)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck()
 -> anyhow::Result<()> {
@@ -41,11 +57,13 @@ async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck
     let server = TestServer::start(&tmp.path().join("server")).await?;
     let admin = server.admin();
     let chain = create_chain(&admin).await?;
-    let mut agent = agent_for(&server, chain.stores[0].id, &tmp.path().join("till-1")).await?;
-    agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
-    agent
-        .wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
-        .await?;
+    let mut agent = ready_agent_for(
+        &server,
+        &chain,
+        chain.stores[0].id,
+        &tmp.path().join("till-1"),
+    )
+    .await?;
     let anna = &chain.customers[0];
 
     // A first purchase by phone number lifts Anna from Bronze to Silver.
@@ -419,11 +437,13 @@ async fn points_paid_and_a_return_in_two_parts_settle_at_hq_to_the_point() -> an
     let server = TestServer::start(&tmp.path().join("server")).await?;
     let admin = server.admin();
     let chain = create_chain(&admin).await?;
-    let mut agent = agent_for(&server, chain.stores[0].id, &tmp.path().join("till")).await?;
-    agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
-    agent
-        .wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
-        .await?;
+    let mut agent = ready_agent_for(
+        &server,
+        &chain,
+        chain.stores[0].id,
+        &tmp.path().join("till"),
+    )
+    .await?;
     let ivan = &chain.customers[1];
     let card = AttachCustomer::Card(ivan.card_number.to_string());
 
@@ -528,18 +548,13 @@ async fn a_sale_comes_back_at_another_till_even_offline_and_never_twice() -> any
     use shared::wire::till::{OriginalSale, ReturnItem, ReturnRequest};
 
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server")).await?;
-    let mut server = server;
+    let mut server = TestServer::start(&tmp.path().join("server")).await?;
     let admin = server.admin();
     let chain = create_chain(&admin).await?;
-    let mut seller = agent_for(&server, chain.stores[0].id, &tmp.path().join("a")).await?;
-    let mut other = agent_for(&server, chain.stores[1].id, &tmp.path().join("b")).await?;
-    for agent in [&seller, &other] {
-        agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
-        agent
-            .wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
-            .await?;
-    }
+    let mut seller =
+        ready_agent_for(&server, &chain, chain.stores[0].id, &tmp.path().join("a")).await?;
+    let mut other =
+        ready_agent_for(&server, &chain, chain.stores[1].id, &tmp.path().join("b")).await?;
     let ivan = &chain.customers[1];
     let card = AttachCustomer::Card(ivan.card_number.to_string());
     let points_before = admin.customer_view(ivan.id).await?.points_balance;

@@ -23,7 +23,7 @@ use system_tests::scenario::{
 };
 use system_tests::system::TestServer;
 
-use super::{WAIT, agent_for};
+use super::{WAIT, agent_for, ready_agent_for};
 
 /// The re-pricer's report once it has looked at `records` records.
 async fn repriced(
@@ -53,11 +53,13 @@ async fn every_record_a_real_agent_prices_with_the_demo_programme_reprices_to_th
     let server = TestServer::start(&tmp.path().join("server")).await?;
     let admin = server.admin();
     let chain = create_chain(&admin).await?;
-    let mut agent = agent_for(&server, chain.stores[0].id, &tmp.path().join("till")).await?;
-    agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
-    agent
-        .wait_status(WAIT, |s| s.cached_customers >= chain.customers.len() as i64)
-        .await?;
+    let mut agent = ready_agent_for(
+        &server,
+        &chain,
+        chain.stores[0].id,
+        &tmp.path().join("till"),
+    )
+    .await?;
     let till = &agent.till;
     let anna = AttachCustomer::Phone("8 916 000-00-01".into());
     let ivan = AttachCustomer::Card(chain.customers[1].card_number.to_string());
