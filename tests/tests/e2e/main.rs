@@ -11,7 +11,7 @@ use shared::pricing::RuleRef;
 use shared::wire::till::{AttachCustomer, TillEvent};
 use system_tests::clients::expect_status;
 use system_tests::events::EventStream;
-use system_tests::scenario::{self, CATALOG, create_chain, line_json};
+use system_tests::scenario::{self, CATALOG, line_json};
 use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
 mod cli;
@@ -54,9 +54,8 @@ async fn ready_agent_for(
 async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck()
 -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let (server, chain) = faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
-    let chain = create_chain(&admin).await?;
     let mut agent = ready_agent_for(
         &server,
         &chain,
@@ -162,9 +161,8 @@ async fn a_scanned_phone_token_prices_with_the_tier_and_reaches_hq_to_the_kopeck
 async fn a_published_promotion_reaches_the_running_agent_and_prices_the_next_check()
 -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let (server, chain) = faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
-    let chain = create_chain(&admin).await?;
     let mut agent = agent_for(&server, chain.stores[1].id, &tmp.path().join("till")).await?;
     agent.wait_ruleset(RulesetVersion::new(1)?, WAIT).await?;
     let mut events = EventStream::connect(agent.till.base()).await?;
@@ -215,9 +213,8 @@ async fn a_published_promotion_reaches_the_running_agent_and_prices_the_next_che
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_server_down_checks_commit_and_later_sync_exactly_once() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let mut server = TestServer::start(&tmp.path().join("server")).await?;
+    let (mut server, chain) = faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
-    let chain = create_chain(&admin).await?;
     let mut agents = vec![
         agent_for(&server, chain.stores[0].id, &tmp.path().join("till-1")).await?,
         agent_for(&server, chain.stores[1].id, &tmp.path().join("till-2")).await?,
@@ -309,9 +306,8 @@ async fn with_the_server_down_checks_commit_and_later_sync_exactly_once() -> any
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_clear_4xx_and_nothing_is_committed_twice_or_lost() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let (server, chain) = faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
-    let chain = create_chain(&admin).await?;
     let enrollment = admin.enrollment_token(chain.stores[0].id).await?;
     let mut agent =
         TestAgent::enroll(&server.url(), &enrollment.token, &tmp.path().join("till")).await?;
@@ -434,9 +430,8 @@ async fn points_paid_and_a_return_in_two_parts_settle_at_hq_to_the_point() -> an
     use shared::wire::till::{OriginalSale, ReturnItem, ReturnRequest};
 
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let (server, chain) = faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
-    let chain = create_chain(&admin).await?;
     let mut agent = ready_agent_for(
         &server,
         &chain,
@@ -548,9 +543,8 @@ async fn a_sale_comes_back_at_another_till_even_offline_and_never_twice() -> any
     use shared::wire::till::{OriginalSale, ReturnItem, ReturnRequest};
 
     let tmp = tempfile::tempdir()?;
-    let mut server = TestServer::start(&tmp.path().join("server")).await?;
+    let (mut server, chain) = faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
-    let chain = create_chain(&admin).await?;
     let mut seller =
         ready_agent_for(&server, &chain, chain.stores[0].id, &tmp.path().join("a")).await?;
     let mut other =

@@ -18,10 +18,8 @@ use shared::wire::till::{AttachCustomer, OriginalSale, ReturnItem, ReturnRequest
 use sync_server::wire::RepriceReport;
 use system_tests::clients::AdminClient;
 use system_tests::scenario::{
-    CATALOG, bread_promotion, chocolate_promotion, create_chain, dairy_promotion, line_json,
-    programme,
+    CATALOG, bread_promotion, chocolate_promotion, dairy_promotion, line_json, programme,
 };
-use system_tests::system::TestServer;
 
 use super::{WAIT, agent_for, ready_agent_for};
 
@@ -50,9 +48,8 @@ async fn repriced(
 async fn every_record_a_real_agent_prices_with_the_demo_programme_reprices_to_the_kopeck()
 -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let (server, chain) = crate::faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
-    let chain = create_chain(&admin).await?;
     let mut agent = ready_agent_for(
         &server,
         &chain,
@@ -173,9 +170,8 @@ async fn every_record_a_real_agent_prices_with_the_demo_programme_reprices_to_th
 async fn the_till_prices_with_its_brand_its_window_spend_and_the_last_birthday_bonus()
 -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let (server, chain) = crate::faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
-    let chain = create_chain(&admin).await?;
     let merchant = chain.merchant_id();
     let brand = chain.stores[0]
         .brand_id
@@ -329,9 +325,8 @@ async fn a_signed_record_with_totals_the_engine_does_not_give_is_flagged_and_ale
     use system_tests::harness::{Oversight, SimRegister};
 
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server")).await?;
+    let (server, chain) = crate::faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
-    let chain = create_chain(&admin).await?;
     let mut sim = SimRegister::enroll(&server, chain.stores[0].id).await?;
     // A kilogram of coffee for an anonymous shopper: no discount and no
     // points, as the programme says; then the same with a kopeck taken

@@ -50,7 +50,9 @@ fn addr_of(url: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// A server with the chain set up.
-async fn server_with_chain(
+/// A server started in `dir` (with `extra_settings` TOML) and the demo
+/// chain created on it.
+pub(crate) async fn server_with_chain(
     dir: &Path,
     extra_settings: &str,
 ) -> anyhow::Result<(TestServer, Chain)> {
