@@ -1051,6 +1051,7 @@ async fn customer_changes_fill_the_cache_for_card_and_phone_lookups() {
         promotion_uses: Default::default(),
         last_birthday_bonus: None,
         window_spend: None,
+        window_spend_leaving: vec![],
         points_pending: vec![],
         points_expiring: vec![],
     }];
@@ -1219,6 +1220,7 @@ fn anna(id: CustomerId, name: &str, points: i64) -> CustomerSnapshot {
         promotion_uses: Default::default(),
         last_birthday_bonus: None,
         window_spend: None,
+        window_spend_leaving: vec![],
         points_pending: vec![],
         points_expiring: vec![],
     }

@@ -169,12 +169,27 @@ pub mod sync {
         /// when the tiers go by a window, as of the snapshot.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub window_spend: Option<Money>,
+        /// The parts of `window_spend` that leave the window, soonest
+        /// first, so the till ages it to its own clock between snapshots
+        /// (a customer who stays away drops out of a rolling tier).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub window_spend_leaving: Vec<LeavingSpend>,
         /// Points earned but not available yet, soonest first.
         #[serde(default)]
         pub points_pending: Vec<PendingPoints>,
         /// Available points that will expire, soonest first.
         #[serde(default)]
         pub points_expiring: Vec<ExpiringPoints>,
+    }
+
+    /// Spend that counts in the rolling tier window until `until`: one
+    /// day's records, leaving with the latest of them.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct LeavingSpend {
+        /// When it stops counting.
+        pub until: DateTime<Utc>,
+        /// Spend net of returns.
+        pub spend: Money,
     }
 
     /// `GET /api/v1/customers/changes?after=C`: customers changed after a cursor.

@@ -38,7 +38,7 @@ use shared::ids::{CustomerId, PromotionId, Seq};
 use shared::money::{Money, clamp_points};
 use shared::points::{ExpiringPoints, PendingPoints, PointsSnapshot};
 use shared::pricing::CustomerStanding;
-use shared::wire::sync::CustomerSnapshot;
+use shared::wire::sync::{CustomerSnapshot, LeavingSpend};
 
 use super::{StoreError, corrupt};
 
@@ -102,7 +102,7 @@ pub fn find(
     let sql = format!(
         "SELECT id, name, lifetime_spend, points_balance, gender, birth_date, purchases, tags,
                 promotion_uses, last_birthday_bonus, window_spend, points_pending,
-                points_expiring
+                points_expiring, window_spend_leaving
          FROM customers WHERE {clause}"
     );
     let row = conn
@@ -121,6 +121,7 @@ pub fn find(
                 window_spend: r.get(10)?,
                 points_pending: r.get(11)?,
                 points_expiring: r.get(12)?,
+                window_spend_leaving: r.get(13)?,
             })
         })
         .optional()?;
@@ -165,10 +166,19 @@ pub fn find(
         .transpose()
         .map_err(|e| corrupt("last birthday bonus", e))?;
     standing.last_birthday_bonus = synced_birthday.max(pending.birthday_date(local.timezone));
-    // Local sales are recent: they count in any window.
+    // The snapshot's window spend aged to the till's clock; local sales are
+    // recent: they count in any window.
+    let leaving: Vec<LeavingSpend> = serde_json::from_str(&row.window_spend_leaving)
+        .map_err(|e| corrupt("window spend leaving", e))?;
+    let left: i128 = leaving
+        .iter()
+        .filter(|l| l.until <= local.now)
+        .map(|l| i128::from(l.spend.minor()))
+        .sum();
     standing.window_spend = row.window_spend.map(|spend| {
         let max = i128::from(Money::MAX_MINOR);
-        Money::from_wide((i128::from(spend) + pending.spend).clamp(-max, max)).unwrap_or_default()
+        Money::from_wide((i128::from(spend) - left + pending.spend).clamp(-max, max))
+            .unwrap_or_default()
     });
     Ok(Some(CachedCustomer {
         id,
@@ -217,6 +227,7 @@ struct Row {
     window_spend: Option<i64>,
     points_pending: String,
     points_expiring: String,
+    window_spend_leaving: String,
 }
 
 fn add_uses(into: &mut BTreeMap<PromotionId, u64>, pending: &BTreeMap<PromotionId, i64>) {
@@ -379,12 +390,16 @@ pub fn apply_changes(
             serde_json::to_string(&c.points_pending).map_err(|e| corrupt("pending points", e))?;
         let points_expiring =
             serde_json::to_string(&c.points_expiring).map_err(|e| corrupt("expiring points", e))?;
+        let leaving = serde_json::to_string(&c.window_spend_leaving)
+            .map_err(|e| corrupt("window spend leaving", e))?;
         tx.execute(
             "INSERT INTO customers
                  (id, name, card_number, phone, lifetime_spend, points_balance, tokens_valid_after,
                   updated_at, gender, birth_date, purchases, tags, promotion_uses,
-                  last_birthday_bonus, window_spend, points_pending, points_expiring)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                  last_birthday_bonus, window_spend, points_pending, points_expiring,
+                  window_spend_leaving)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18)
              ON CONFLICT (id) DO UPDATE SET
                  name = excluded.name, card_number = excluded.card_number, phone = excluded.phone,
                  lifetime_spend = excluded.lifetime_spend, points_balance = excluded.points_balance,
@@ -395,7 +410,8 @@ pub fn apply_changes(
                  last_birthday_bonus = excluded.last_birthday_bonus,
                  window_spend = excluded.window_spend,
                  points_pending = excluded.points_pending,
-                 points_expiring = excluded.points_expiring",
+                 points_expiring = excluded.points_expiring,
+                 window_spend_leaving = excluded.window_spend_leaving",
             params![
                 c.id.get(),
                 c.name,
@@ -414,6 +430,7 @@ pub fn apply_changes(
                 c.window_spend.map(Money::minor),
                 points_pending,
                 points_expiring,
+                leaving,
             ],
         )?;
         let settled = settled_through.map_or(0, Seq::get);
@@ -488,6 +505,7 @@ mod tests {
             promotion_uses: BTreeMap::from([(PromotionId::parse("milk").unwrap(), 2)]),
             last_birthday_bonus: None,
             window_spend: None,
+            window_spend_leaving: vec![],
             points_pending: vec![],
             points_expiring: vec![],
         }
@@ -666,6 +684,37 @@ mod tests {
             .unwrap();
         assert_eq!(cached.standing.purchases, Some(4));
         assert_eq!(cached.uses, BTreeMap::from([(milk, 3)]));
+    }
+
+    /// A customer who stays away drops out of a rolling tier at the till
+    /// too: the snapshot's window spend ages to the till's clock.
+    #[test]
+    fn window_spend_leaves_the_window_on_the_tills_clock() {
+        let (_dir, mut conn) = temp_db();
+        let id = CustomerId::new(5).unwrap();
+        let day = |n: i64| now() + chrono::TimeDelta::days(n);
+        let mut synced = snapshot(5, 100_000, 0);
+        synced.window_spend = Some(Money::from_minor(40_000).unwrap());
+        synced.window_spend_leaving = vec![
+            LeavingSpend {
+                until: day(5),
+                spend: Money::from_minor(30_000).unwrap(),
+            },
+            LeavingSpend {
+                until: day(20),
+                spend: Money::from_minor(10_000).unwrap(),
+            },
+        ];
+        apply_changes(&mut conn, &[synced], None, 1, now()).unwrap();
+        let window = |at: DateTime<Utc>| {
+            cached_at(&conn, id, at)
+                .standing
+                .window_spend
+                .map(Money::minor)
+        };
+        assert_eq!(window(now()), Some(40_000));
+        assert_eq!(window(day(5)), Some(10_000), "the first day's 300.00 left");
+        assert_eq!(window(day(20)), Some(0));
     }
 
     #[test]

@@ -162,6 +162,12 @@ UPDATE pending_effects SET points_earned = IFNULL(
      FROM outbox o WHERE o.seq = pending_effects.seq), 0);
 ";
 
+/// The parts of the rolling-window spend that leave the window (JSON), so
+/// the cache ages it to the till's clock between snapshots.
+const V7: &str = r"
+ALTER TABLE customers ADD COLUMN window_spend_leaving TEXT NOT NULL DEFAULT '[]';
+";
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -171,6 +177,7 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 

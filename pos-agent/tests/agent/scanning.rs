@@ -315,6 +315,7 @@ async fn revoked_tokens_are_refused_and_typed_phones_identify() {
         promotion_uses: Default::default(),
         last_birthday_bonus: None,
         window_spend: None,
+        window_spend_leaving: vec![],
         points_pending: vec![],
         points_expiring: vec![],
     }];

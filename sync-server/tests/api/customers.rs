@@ -342,6 +342,17 @@ async fn the_snapshot_carries_the_spend_of_a_rolling_tier_window() {
         Some(25_000),
         "the last 30 days net of the refund"
     );
+    // And when each part leaves the window, for the till to age it.
+    let leaving: Vec<(chrono::DateTime<chrono::Utc>, i64)> = snapshot
+        .window_spend_leaving
+        .iter()
+        .map(|l| (l.until, l.spend.minor()))
+        .collect();
+    let month = chrono::TimeDelta::days(30);
+    assert_eq!(
+        leaving,
+        [(days_ago(5) + month, 30_000), (days_ago(1) + month, -5_000)]
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use shared::ruleset::TierBasis;
 use shared::wire::admin::{
     CustomerOverdraft, NewCustomer, OverdraftRecord, OverdraftReport, PurchaseSummary,
 };
-use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot};
+use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot, LeavingSpend};
 
 use super::catalog::merchant_currency;
 use super::columns::{
@@ -255,15 +255,14 @@ pub(super) fn changes(
          ORDER BY c.change_cursor LIMIT ?3"
     );
     // The rolling tier window of the current programme, if it has one.
-    let window_start = match super::rulesets::current(tx, merchant)? {
+    let window = match super::rulesets::current(tx, merchant)? {
         Some(current) => match current.ruleset.programme.tier_basis {
-            TierBasis::RollingWindow { days } => {
-                Some(time_text(now - chrono::TimeDelta::days(i64::from(days))))
-            }
+            TierBasis::RollingWindow { days } => Some(chrono::TimeDelta::days(i64::from(days))),
             TierBasis::LifetimeSpend => None,
         },
         None => None,
     };
+    let window_start = window.map(|w| time_text(now - w));
     let mut stmt = tx.prepare(&sql)?;
     // One row more than asked tells whether another page is ready.
     let rows = stmt.query_map(
@@ -284,6 +283,9 @@ pub(super) fn changes(
         snapshot.points_balance = standing.available;
         snapshot.points_pending = standing.pending;
         snapshot.points_expiring = standing.expiring;
+        if let (Some(window), Some(start)) = (window, &window_start) {
+            snapshot.window_spend_leaving = leaving_spend(tx, snapshot.id, start, window)?;
+        }
     }
     Ok(CustomerDeltaPage {
         next_cursor: rows.last().map_or(after, |(_, cursor)| *cursor),
@@ -291,6 +293,28 @@ pub(super) fn changes(
         more,
         stored_through: None,
     })
+}
+
+/// The customer's spend in the window by day (UTC), each leaving the window
+/// with the day's latest record.
+fn leaving_spend(
+    tx: &Transaction<'_>,
+    customer: CustomerId,
+    window_start: &str,
+    window: chrono::TimeDelta,
+) -> Result<Vec<LeavingSpend>, DbError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT MAX(wall_time), SUM(CASE kind WHEN 'sale' THEN total ELSE -ABS(total) END)
+         FROM records WHERE customer_id = ?1 AND julianday(wall_time) > julianday(?2)
+         GROUP BY date(wall_time) ORDER BY date(wall_time)",
+    )?;
+    let rows = stmt.query_map(params![customer.get(), window_start], |row| {
+        Ok(LeavingSpend {
+            until: time(row, 0)? + window,
+            spend: int(row, 1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<(CustomerSnapshot, i64)> {
@@ -326,6 +350,7 @@ fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<(CustomerSnapshot, i64)> {
             window_spend: row
                 .get::<_, Option<i64>>(12)?
                 .map(|spend| Money::from_minor(spend).unwrap_or_default()),
+            window_spend_leaving: Vec::new(),
             points_pending: Vec::new(),
             points_expiring: Vec::new(),
         },
