@@ -144,12 +144,13 @@ impl Link {
         self.status.set_dropped(framer.rejected());
         for FramedText { symbology, text } in framed {
             let scan = Scan::now(self.name.clone(), symbology, text);
-            let at = scan.at;
+            // Counted before it is handed on, so whoever receives it sees
+            // it counted.
+            self.status.scanned(scan.at);
             if self.tx.blocking_send(scan).is_err() {
                 debug!("scan receiver dropped; stopping");
                 return false;
             }
-            self.status.scanned(at);
         }
         true
     }

@@ -52,12 +52,10 @@ fn read_lines<R: Read>(
     });
     let deliver = |FramedText { symbology, text }| {
         let scan = Scan::now(name, symbology, text);
-        let at = scan.at;
-        let sent = tx.blocking_send(scan).is_ok();
-        if sent {
-            status.scanned(at);
-        }
-        sent
+        // Counted before it is handed on, so whoever receives it sees it
+        // counted.
+        status.scanned(scan.at);
+        tx.blocking_send(scan).is_ok()
     };
     status.set_state(DeviceState::Connected);
     let mut buf = [0u8; 4096];
