@@ -155,6 +155,13 @@ pub fn render(summary: &Summary, live: Option<&AgentStatus>, now: DateTime<Utc>)
             if let Some(at) = s.last_contact_at {
                 let _ = writeln!(out, "last contact:    {}", ago(at, now));
             }
+            if s.offline {
+                let _ = writeln!(
+                    out,
+                    "offline:         yes: points a customer spends here are held to the \
+                     programme's offline cap until the server is reached"
+                );
+            }
             let _ = writeln!(
                 out,
                 "last error:      {}",
@@ -288,6 +295,29 @@ mod tests {
         assert!(text.contains("record 13 refused by the server"), "{text}");
         assert!(text.contains("not running"), "{text}");
         assert!(text.contains("ALARMS:\n  ! record 13"), "{text}");
+    }
+
+    #[test]
+    fn an_offline_register_says_so_and_why_it_matters() {
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let summary = Summary::default();
+        let live = |offline: bool| AgentStatus {
+            register_id: shared::ids::RegisterId::new(3).unwrap(),
+            store_id: shared::ids::StoreId::new(1).unwrap(),
+            ruleset_version: None,
+            last_seq: None,
+            acked_seq: None,
+            outbox_pending: 0,
+            cached_customers: 0,
+            server_reachable: !offline,
+            last_sync_error: None,
+            sync: sync_status(&summary, &MonitorState::default(), None, offline),
+        };
+        let text = render(&summary, Some(&live(true)), now);
+        assert!(text.contains("offline:         yes"), "{text}");
+        assert!(text.contains("offline cap"), "{text}");
+        let text = render(&summary, Some(&live(false)), now);
+        assert!(!text.contains("offline:"), "{text}");
     }
 
     #[test]
