@@ -45,7 +45,8 @@
 //! (the sums of the entries' `earned` and `redeemed`, claw-backs and
 //! restorations included), so available never exceeds it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -277,37 +278,112 @@ struct Replay {
     debt: i64,
     expired: i64,
     overdrafts: Vec<Overdraft>,
+    /// Batches not matured yet, soonest first, and batches that will
+    /// expire, soonest first, so advancing the clock touches only the
+    /// batches whose time came (a long ledger replays in n log n).
+    to_mature: BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
+    to_lapse: BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
+    /// Available batches with points left, oldest first.
+    spendable: BTreeSet<usize>,
+    /// The points left in available batches.
+    available_sum: i64,
 }
 
 impl Replay {
+    fn new(policy: PointsPolicy) -> Self {
+        Replay {
+            policy,
+            clock: None,
+            batches: Vec::new(),
+            opened: HashMap::new(),
+            draws: HashMap::new(),
+            debt: 0,
+            expired: 0,
+            overdrafts: Vec::new(),
+            to_mature: BinaryHeap::new(),
+            to_lapse: BinaryHeap::new(),
+            spendable: BTreeSet::new(),
+            available_sum: 0,
+        }
+    }
+
+    /// Opens a batch; returns its index.
+    fn open(&mut self, batch: Batch) -> usize {
+        let i = self.batches.len();
+        self.to_mature.push(Reverse((batch.matures_at, i)));
+        if let Some(e) = batch.expires_at {
+            self.to_lapse.push(Reverse((e, i)));
+        }
+        self.batches.push(batch);
+        i
+    }
+
+    /// Due entries of `heap` at `now`, by batch index.
+    fn due(
+        heap: &mut BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
+        now: DateTime<Utc>,
+    ) -> Vec<usize> {
+        let mut due = Vec::new();
+        while let Some(Reverse((at, i))) = heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            heap.pop();
+            due.push(i);
+        }
+        due.sort_unstable();
+        due
+    }
+
     /// Matures and expires batches up to `t`; maturing batches pay the debt
-    /// first.
+    /// first, oldest batch first.
     fn advance(&mut self, t: DateTime<Utc>) {
         self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
         let now = self.clock.unwrap_or(t);
-        for b in &mut self.batches {
-            if !b.matured && b.matures_at <= now {
-                b.matured = true;
-                let pay = self.debt.min(b.remaining);
-                b.remaining -= pay;
-                self.debt -= pay;
+        for i in Self::due(&mut self.to_mature, now) {
+            let b = &mut self.batches[i];
+            if b.matured {
+                continue;
             }
-            if !b.lapsed && b.expires_at.is_some_and(|e| e <= now) {
-                b.lapsed = true;
-                b.expired += b.remaining;
-                self.expired += b.remaining;
-                b.remaining = 0;
+            b.matured = true;
+            let pay = self.debt.min(b.remaining);
+            b.remaining -= pay;
+            self.debt -= pay;
+            if !b.lapsed {
+                self.available_sum += b.remaining;
+                if b.remaining > 0 {
+                    self.spendable.insert(i);
+                }
             }
+        }
+        for i in Self::due(&mut self.to_lapse, now) {
+            let b = &mut self.batches[i];
+            if b.lapsed {
+                continue;
+            }
+            b.lapsed = true;
+            if b.matured {
+                self.available_sum -= b.remaining;
+                self.spendable.remove(&i);
+            }
+            b.expired += b.remaining;
+            self.expired += b.remaining;
+            b.remaining = 0;
         }
     }
 
     fn available(&self) -> i64 {
-        self.batches
-            .iter()
-            .filter(|b| b.matured && !b.lapsed)
-            .map(|b| b.remaining)
-            .sum::<i64>()
-            - self.debt
+        self.available_sum - self.debt
+    }
+
+    /// Takes `points` out of available batch `i`, keeping the sums.
+    fn take_available(&mut self, i: usize, points: i64) {
+        let b = &mut self.batches[i];
+        b.remaining -= points;
+        self.available_sum -= points;
+        if b.remaining == 0 {
+            self.spendable.remove(&i);
+        }
     }
 
     /// Takes up to `points` from available batches oldest first; returns
@@ -315,16 +391,14 @@ impl Replay {
     fn spend(&mut self, points: i64) -> (Vec<(usize, i64)>, i64) {
         let mut left = points;
         let mut taken = Vec::new();
-        for (i, b) in self.batches.iter_mut().enumerate() {
-            if left == 0 {
+        while left > 0 {
+            let Some(&i) = self.spendable.first() else {
                 break;
-            }
-            if b.matured && !b.lapsed && b.remaining > 0 {
-                let take = left.min(b.remaining);
-                b.remaining -= take;
-                left -= take;
-                taken.push((i, take));
-            }
+            };
+            let take = left.min(self.batches[i].remaining);
+            self.take_available(i, take);
+            left -= take;
+            taken.push((i, take));
         }
         self.debt += left;
         (taken, left)
@@ -333,10 +407,14 @@ impl Replay {
     fn claw_back(&mut self, points: i64, original: Option<EntryKey>) -> i64 {
         let mut left = points;
         if let Some(&i) = original.and_then(|o| self.opened.get(&o)) {
-            let b = &mut self.batches[i];
-            let from_remaining = left.min(b.remaining);
-            b.remaining -= from_remaining;
+            let from_remaining = left.min(self.batches[i].remaining);
+            if self.batches[i].matured && !self.batches[i].lapsed {
+                self.take_available(i, from_remaining);
+            } else {
+                self.batches[i].remaining -= from_remaining;
+            }
             left -= from_remaining;
+            let b = &mut self.batches[i];
             let from_expired = left.min(b.expired);
             b.expired -= from_expired;
             self.expired -= from_expired;
@@ -372,12 +450,18 @@ impl Replay {
                     self.expired += back;
                 } else {
                     b.remaining += back;
+                    if b.matured {
+                        self.available_sum += back;
+                        if back > 0 {
+                            self.spendable.insert(*i);
+                        }
+                    }
                 }
             }
         }
         if left > 0 {
             let now = self.clock.unwrap_or_default();
-            self.batches.push(Batch {
+            self.open(Batch {
                 source: key,
                 earned_at: now,
                 matures_at: now,
@@ -392,8 +476,7 @@ impl Replay {
 
     fn earn(&mut self, points: i64, key: EntryKey, terms: PointsPolicy) {
         let now = self.clock.unwrap_or_default();
-        self.opened.insert(key, self.batches.len());
-        self.batches.push(Batch {
+        let i = self.open(Batch {
             source: key,
             earned_at: now,
             matures_at: terms.matures(now),
@@ -403,6 +486,7 @@ impl Replay {
             matured: false,
             lapsed: false,
         });
+        self.opened.insert(key, i);
     }
 
     fn apply(&mut self, e: &LedgerEntry) {
@@ -450,16 +534,7 @@ impl Replay {
 pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>) -> PointsStanding {
     let mut sorted: Vec<&LedgerEntry> = entries.iter().collect();
     sorted.sort_by_key(|e| (e.order, e.key));
-    let mut r = Replay {
-        policy,
-        clock: None,
-        batches: Vec::new(),
-        opened: HashMap::new(),
-        draws: HashMap::new(),
-        debt: 0,
-        expired: 0,
-        overdrafts: Vec::new(),
-    };
+    let mut r = Replay::new(policy);
     for e in &sorted {
         r.apply(e);
     }
