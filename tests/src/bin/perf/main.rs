@@ -59,6 +59,48 @@ fn info(what: &str, value: String, beside: String) {
     println!("{what:<48} {value:>14}   beside {beside:>12}");
 }
 
+/// Replays one customer's ledger of `n` records (spread over 400 days, points
+/// spent on every third, a return of every fiftieth), pending 14 days and
+/// expiring after a year, as the server does for every snapshot, admin
+/// view and phone page of that customer. Its cost must grow as n log n.
+fn bench_points_replay(n: usize) {
+    use shared::ids::{RegisterId, Seq};
+    use shared::points::{EntryKey, LedgerEntry, PointsPolicy, replay};
+    let start = Utc::now() - chrono::TimeDelta::days(400);
+    let key = |i: usize| EntryKey {
+        register_id: RegisterId::new(1).expect("register"),
+        seq: Seq::new(i as i64 + 1).expect("seq"),
+    };
+    let entries: Vec<LedgerEntry> = (0..n)
+        .map(|i| LedgerEntry {
+            order: i as i64,
+            key: key(i),
+            at: start + chrono::TimeDelta::minutes(i as i64 * 400 * 24 * 60 / n as i64),
+            earned: if i % 50 == 49 { -5 } else { 10 },
+            redeemed: if i % 3 == 2 { 12 } else { 0 },
+            original: (i % 50 == 49).then(|| key(i - 1)),
+            terms: None,
+        })
+        .collect();
+    let policy = PointsPolicy {
+        pending_days: 14,
+        expire_days: Some(365),
+    };
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let t = thread_cpu();
+        std::hint::black_box(replay(policy, &entries, Utc::now()));
+        samples.push(thread_cpu().saturating_sub(t));
+    }
+    samples.sort();
+    let p50 = percentile(&samples, 0.5);
+    info(
+        &format!("replay of a {n}-record ledger, p50"),
+        format!("{:.1} ms", us(p50) / 1000.0),
+        format!("{:.0} ns/record", us(p50) * 1000.0 / n as f64),
+    );
+}
+
 /// The kinds of promotion the harness mixes, one after another.
 const KINDS: usize = 12;
 
@@ -457,7 +499,9 @@ async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::
 
 /// The sections of the harness, in the order they run; `perf ingest push`
 /// runs only those two, `perf` all of them.
-const SECTIONS: [&str; 6] = ["pricing", "qr", "till", "backlog", "ingest", "push"];
+const SECTIONS: [&str; 7] = [
+    "pricing", "points", "qr", "till", "backlog", "ingest", "push",
+];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -487,6 +531,11 @@ async fn main() -> anyhow::Result<()> {
         bench_pricing(200, 5_000, TYPICAL, Some(Duration::from_millis(1)));
         bench_pricing(50, 500, STRESS, None);
         bench_pricing(200, 5_000, STRESS, None);
+    }
+    if runs("points") {
+        println!("\n== points ledger replay (CPU time) ==");
+        bench_points_replay(10_000);
+        bench_points_replay(100_000);
     }
     if runs("qr") {
         println!("\n== scanner: phone-screen QR frames ==");
