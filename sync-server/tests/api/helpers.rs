@@ -595,3 +595,51 @@ pub async fn merchant_with_till(server: &TestServer, key_seed: u8) -> (Merchant,
     let till = server.enroll(store.id, key_seed).await;
     (merchant, store, till)
 }
+
+/// A merchant with stores in Moscow and Vladivostok, a till in each and
+/// three customers: Анна (female, 1990), Борис (male, 2005) and Вера (no
+/// gender or birth date).
+pub struct TwoStoreChain {
+    pub merchant: Merchant,
+    pub moscow: Store,
+    pub far: Store,
+    pub moscow_till: Till,
+    pub far_till: Till,
+    pub anna: shared::wire::admin::CustomerView,
+    pub boris: shared::wire::admin::CustomerView,
+    pub vera: shared::wire::admin::CustomerView,
+}
+
+impl TwoStoreChain {
+    pub async fn create(server: &TestServer) -> Self {
+        let merchant = server.merchant("Ромашка").await;
+        let moscow = server.store(merchant.id, "Тверская", "Europe/Moscow").await;
+        let far = server
+            .store(merchant.id, "Светланская", "Asia/Vladivostok")
+            .await;
+        let moscow_till = server.enroll(moscow.id, 1).await;
+        let far_till = server.enroll(far.id, 2).await;
+        let anna = server
+            .customer(merchant.id, json!({"name": "Анна", "phone": "+79160000001", "gender": "female", "birth_date": "1990-06-15"}))
+            .await;
+        let boris = server
+            .customer(merchant.id, json!({"name": "Борис", "phone": "+79160000002", "gender": "male", "birth_date": "2005-01-01"}))
+            .await;
+        let vera = server
+            .customer(
+                merchant.id,
+                json!({"name": "Вера", "email": "vera@example.com"}),
+            )
+            .await;
+        TwoStoreChain {
+            merchant,
+            moscow,
+            far,
+            moscow_till,
+            far_till,
+            anna,
+            boris,
+            vera,
+        }
+    }
+}

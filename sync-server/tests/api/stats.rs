@@ -5,14 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
 use shared::identity::{Gender, age_band};
 use shared::ids::{CustomerId, StoreId};
 use shared::pricing::RuleRef;
 use shared::record::{PurchaseRecord, RecordKind, RecordRef};
 use shared::wire::admin::Stats;
 
-use crate::helpers::{Purchase, TestServer};
+use crate::helpers::{Purchase, TestServer, TwoStoreChain};
 
 /// Per segment: checks, distinct customers, revenue.
 type Expected = BTreeMap<String, (i64, BTreeSet<CustomerId>, i64)>;
@@ -32,26 +31,16 @@ fn add(map: &mut Expected, key: String, record: &PurchaseRecord) {
 #[tokio::test]
 async fn statistics_are_the_sums_of_the_records() {
     let server = TestServer::spawn().await;
-    let merchant = server.merchant("Ромашка").await;
-    let moscow = server.store(merchant.id, "Тверская", "Europe/Moscow").await;
-    let vladivostok = server
-        .store(merchant.id, "Светланская", "Asia/Vladivostok")
-        .await;
-    let mut moscow_till = server.enroll(moscow.id, 1).await;
-    let mut far_till = server.enroll(vladivostok.id, 2).await;
-
-    let anna = server
-        .customer(merchant.id, json!({"name": "Анна", "phone": "+79160000001", "gender": "female", "birth_date": "1990-06-15"}))
-        .await;
-    let boris = server
-        .customer(merchant.id, json!({"name": "Борис", "phone": "+79160000002", "gender": "male", "birth_date": "2005-01-01"}))
-        .await;
-    let vera = server
-        .customer(
-            merchant.id,
-            json!({"name": "Вера", "email": "vera@example.com"}),
-        )
-        .await;
+    let TwoStoreChain {
+        merchant,
+        moscow,
+        far: vladivostok,
+        mut moscow_till,
+        mut far_till,
+        anna,
+        boris,
+        vera,
+    } = TwoStoreChain::create(&server).await;
     let profiles: BTreeMap<CustomerId, (Gender, Option<NaiveDate>)> = [&anna, &boris, &vera]
         .into_iter()
         .map(|c| (c.id, (c.gender, c.birth_date)))

@@ -4,35 +4,24 @@
 //! filter.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
 use shared::record::RecordRef;
 use shared::wire::admin::{SalesFigures, Stats};
 
 use super::{Hq, count, figure, roubles};
-use crate::helpers::{Purchase, TestServer, Till};
+use crate::helpers::{Purchase, TestServer, Till, TwoStoreChain};
 
 /// Two stores in two time zones, three customers, sales with and without
 /// promotions, a return; returns the Moscow till for more sales.
 pub async fn trading_merchant(server: &TestServer) -> (shared::wire::admin::Merchant, Till) {
-    let merchant = server.merchant("Ромашка").await;
-    let moscow = server.store(merchant.id, "Тверская", "Europe/Moscow").await;
-    let far = server
-        .store(merchant.id, "Светланская", "Asia/Vladivostok")
-        .await;
-    let mut moscow_till = server.enroll(moscow.id, 1).await;
-    let mut far_till = server.enroll(far.id, 2).await;
-    let anna = server
-        .customer(merchant.id, json!({"name": "Анна", "phone": "+79160000001", "gender": "female", "birth_date": "1990-06-15"}))
-        .await;
-    let boris = server
-        .customer(merchant.id, json!({"name": "Борис", "phone": "+79160000002", "gender": "male", "birth_date": "2005-01-01"}))
-        .await;
-    let vera = server
-        .customer(
-            merchant.id,
-            json!({"name": "Вера", "email": "vera@example.com"}),
-        )
-        .await;
+    let TwoStoreChain {
+        merchant,
+        mut moscow_till,
+        mut far_till,
+        anna,
+        boris,
+        vera,
+        ..
+    } = TwoStoreChain::create(server).await;
 
     let (first, first_record) = moscow_till.record(
         Purchase::sale(1_234_567)

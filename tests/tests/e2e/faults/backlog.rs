@@ -201,6 +201,30 @@ async fn many_registers_reconnecting_at_once_back_off_without_a_storm_and_all_da
     Ok(())
 }
 
+/// A till (keeping acknowledged records 7 days) enrolled in `dir/till`
+/// whose outbox holds `records` sales, those through `aged_through`
+/// committed 8 days ago.
+async fn till_back_from_weeks_offline(
+    server: &system_tests::system::TestServer,
+    chain: &system_tests::scenario::Chain,
+    dir: &std::path::Path,
+    records: usize,
+    aged_through: i64,
+) -> anyhow::Result<pos_agent::AgentConfig> {
+    let config = enroll_in(server, chain, &dir.join("till"), &server.url(), |c| {
+        c.sync.retention_days = 7;
+    })
+    .await?;
+    seed_outbox(&config, records, None)?;
+    let conn = rusqlite::Connection::open(config.db_path())?;
+    let old = (chrono::Utc::now() - chrono::TimeDelta::days(8)).to_rfc3339();
+    conn.execute(
+        "UPDATE outbox SET committed_at = ?1 WHERE seq <= ?2",
+        rusqlite::params![old, aged_through],
+    )?;
+    Ok(config)
+}
+
 /// Weeks offline, then home: acknowledged records past
 /// `sync.retention_days` are pruned, records still counted in a customer's
 /// standing are kept, and the chain goes on from the head.
@@ -209,20 +233,8 @@ async fn acknowledged_records_past_the_retention_are_pruned_and_the_chain_goes_o
 -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let (server, chain) = server_with_chain(tmp.path(), "").await?;
-    let config = enroll_in(
-        &server,
-        &chain,
-        &tmp.path().join("till"),
-        &server.url(),
-        |c| {
-            c.sync.retention_days = 7;
-        },
-    )
-    .await?;
-    seed_outbox(&config, 40, None)?;
+    let config = till_back_from_weeks_offline(&server, &chain, tmp.path(), 40, 30).await?;
     let conn = rusqlite::Connection::open(config.db_path())?;
-    let old = (chrono::Utc::now() - chrono::TimeDelta::days(8)).to_rfc3339();
-    conn.execute("UPDATE outbox SET committed_at = ?1 WHERE seq <= 30", [old])?;
     // Record 5 still counts in a customer's pending standing.
     conn.execute(
         "INSERT INTO pending_effects (seq, customer_id, spend_delta, points_delta)
@@ -261,21 +273,7 @@ async fn a_server_that_lost_pruned_records_blocks_uploads_loudly_instead_of_loop
 -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let (server, chain) = server_with_chain(tmp.path(), "").await?;
-    let config = enroll_in(
-        &server,
-        &chain,
-        &tmp.path().join("till"),
-        &server.url(),
-        |c| {
-            c.sync.retention_days = 7;
-        },
-    )
-    .await?;
-    seed_outbox(&config, 30, None)?;
-    let conn = rusqlite::Connection::open(config.db_path())?;
-    let old = (chrono::Utc::now() - chrono::TimeDelta::days(8)).to_rfc3339();
-    conn.execute("UPDATE outbox SET committed_at = ?1", [old])?;
-    drop(conn);
+    let config = till_back_from_weeks_offline(&server, &chain, tmp.path(), 30, 30).await?;
     let mut agent = LiteAgent::start(config.clone()).await?;
     agent
         .wait_status(SETTLE, |s| {
