@@ -254,14 +254,14 @@ pub(super) fn changes(
          WHERE c.merchant_id = ?1 AND c.change_cursor > ?2
          ORDER BY c.change_cursor LIMIT ?3"
     );
-    // The rolling tier window of the current programme, if it has one.
-    let window = match super::rulesets::current(tx, merchant)? {
-        Some(current) => match current.ruleset.programme.tier_basis {
-            TierBasis::RollingWindow { days } => Some(chrono::TimeDelta::days(i64::from(days))),
-            TierBasis::LifetimeSpend => None,
-        },
-        None => None,
+    // The current programme, read once: its rolling tier window, if it has
+    // one, and its points policy.
+    let programme = rulesets::current(tx, merchant)?.map(|c| c.ruleset.programme);
+    let window = match programme.as_ref().map(|p| p.tier_basis) {
+        Some(TierBasis::RollingWindow { days }) => Some(chrono::TimeDelta::days(i64::from(days))),
+        _ => None,
     };
+    let policy = programme.as_ref().map(PointsPolicy::of).unwrap_or_default();
     let window_start = window.map(|w| time_text(now - w));
     let mut stmt = tx.prepare(&sql)?;
     // One row more than asked tells whether another page is ready.
@@ -277,7 +277,6 @@ pub(super) fn changes(
     let mut rows: Vec<(CustomerSnapshot, i64)> = rows.collect::<Result<_, _>>()?;
     let more = rows.len() > limit;
     rows.truncate(limit);
-    let policy = policy(tx, merchant)?;
     for (snapshot, _) in &mut rows {
         let standing = points(tx, policy, snapshot.id, now)?;
         snapshot.points_balance = standing.available;
