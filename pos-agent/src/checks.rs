@@ -172,7 +172,7 @@ impl Agent {
             }
         }
         PricingContext {
-            timezone: self.config.register.store_timezone.clone(),
+            timezone: self.config.register.store_timezone.to_string(),
             brand: self.config.register.store_brand,
             coupons: check.coupons.clone(),
             redeem_points: check.redeem_points,
@@ -181,9 +181,9 @@ impl Agent {
         }
     }
 
-    /// The store's time zone, if it parses.
+    /// The store's time zone.
     pub(crate) fn store_timezone(&self) -> Option<chrono_tz::Tz> {
-        self.config.register.store_timezone.parse().ok()
+        Some(self.config.register.store_timezone.tz())
     }
 
     fn price(&self, active: &ActiveRuleset, check: &OpenCheck) -> Result<PricedCheck, CheckError> {

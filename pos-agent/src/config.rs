@@ -194,8 +194,9 @@ pub struct RegisterConfig {
     pub merchant_id: MerchantId,
     /// The store of the register.
     pub store_id: StoreId,
-    /// The store's IANA time zone.
-    pub store_timezone: String,
+    /// The store's IANA time zone (a configuration naming an unknown zone
+    /// is refused when it is read, with the zone named).
+    pub store_timezone: shared::timezone::TimeZone,
     /// The brand the store trades under, for brand conditions (absent in
     /// configurations written before it was known, or without a brand).
     #[serde(default, skip_serializing_if = "Option::is_none")]

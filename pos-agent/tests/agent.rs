@@ -76,7 +76,7 @@ impl Register {
             register: RegisterConfig {
                 merchant_id: MerchantId::new(1).unwrap(),
                 store_id: StoreId::new(2).unwrap(),
-                store_timezone: "Europe/Moscow".into(),
+                store_timezone: "Europe/Moscow".parse().expect("a known zone"),
                 store_brand: None,
                 currency: Currency::RUB,
             },
@@ -776,7 +776,7 @@ async fn fake_enroll(State(fake): State<FakeState>, Json(request): Json<Value>) 
         merchant_id: MerchantId::new(1).unwrap(),
         store_id: StoreId::new(2).unwrap(),
         store_name: "Тверская".into(),
-        store_timezone: "Europe/Moscow".into(),
+        store_timezone: "Europe/Moscow".parse().expect("a known zone"),
         store_brand: None,
         currency: Currency::RUB,
         register_secret: "s3cret".into(),

@@ -19,6 +19,7 @@
 //! - [`points`]: the points ledger replayed: pending, available, expiring,
 //!   expired, oldest spent first, overdrafts.
 //! - [`crypto`]: Ed25519 keys and signatures with domain separation.
+//! - [`timezone`]: a store's IANA time zone, parsed once at the edge.
 //! - [`token`]: the customer token shown as a QR code.
 //! - [`record`]: the signed purchase record.
 //! - [`returns`]: full and partial returns of a committed sale.
@@ -40,5 +41,6 @@ pub mod record;
 pub mod release;
 pub mod returns;
 pub mod ruleset;
+pub mod timezone;
 pub mod token;
 pub mod wire;

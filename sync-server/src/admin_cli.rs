@@ -14,7 +14,7 @@ use shared::identity::{Email, Gender, PhoneNumber};
 use shared::money::Currency;
 use shared::ruleset::{Promotion, Ruleset};
 use shared::wire::ErrorBody;
-use shared::wire::admin::{NewBrand, NewCustomer, NewEnrollmentToken, NewMerchant, NewStore};
+use sync_server::wire::admin::{NewBrand, NewCustomer, NewEnrollmentToken, NewMerchant, NewStore};
 
 /// `sync-server admin` arguments.
 #[derive(Debug, Args)]
@@ -148,7 +148,7 @@ enum StoreCommand {
         name: String,
         /// IANA time zone, such as Europe/Moscow.
         #[arg(long)]
-        timezone: String,
+        timezone: shared::timezone::TimeZone,
     },
     /// Lists a merchant's stores.
     List {

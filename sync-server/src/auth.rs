@@ -24,8 +24,6 @@ use crate::db::{DbError, RegisterCredentials};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Bytes of randomness in an enrollment token (128 bits).
-pub const ENROLLMENT_TOKEN_BYTES: usize = 16;
 /// Bytes of randomness in a register secret (256 bits).
 pub const REGISTER_SECRET_BYTES: usize = 32;
 
@@ -130,7 +128,7 @@ async fn authenticate(
         .ok()
         .and_then(|id| RegisterId::new(id).ok())
         .ok_or(RegisterRefusal::BadCredentials)?;
-    let credentials = match state.db.register_credentials(id).await {
+    let credentials = match state.services.catalog.register_credentials(id).await {
         Ok(credentials) => credentials,
         Err(DbError::NotFound(_)) => return Err(RegisterRefusal::BadCredentials),
         Err(e) => return Err(RegisterRefusal::Storage(e)),
@@ -173,7 +171,7 @@ impl FromRequestParts<AppState> for UploadingRegister {
             Err(RegisterRefusal::Revoked(credentials)) => {
                 let alert =
                     NewAlert::revoked_register_upload(credentials.register_id, state.clock.now());
-                if let Err(e) = state.db.raise_alert(alert).await {
+                if let Err(e) = state.services.oversight.raise(alert).await {
                     tracing::error!(error = %e, register_id = %credentials.register_id,
                         "could not record the upload of a revoked register");
                 }

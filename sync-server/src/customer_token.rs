@@ -2,9 +2,9 @@
 //! admin API's `POST /customers/{id}/token` and the customer's own page
 //! both issue it here, with the configured lifetime.
 
+use crate::wire::admin::IssuedToken;
 use shared::ids::CustomerId;
 use shared::token::{CustomerToken, MAX_LIFETIME_SECS};
-use shared::wire::admin::IssuedToken;
 
 use crate::state::AppState;
 

@@ -15,18 +15,19 @@
 //!   `oneshot`; handlers live one module per resource under `api/`.
 //! - [`config`]: [`Settings`], layered from defaults, a TOML file, the
 //!   environment and the command line.
-//! - [`db`]: the [`Database`](db::Database) trait and its SQLite backend.
-//! - [`ingest`]: batch checks and the decision against the stored chain.
+//! - [`services`]: the use cases (catalog, ingest, customers, publish,
+//!   statistics, oversight, sales, the pages' own data, the re-pricer),
+//!   each over the repository; the API and the pages call them.
+//! - [`db`]: the repository: transaction-scoped primitives behind the
+//!   [`Tx`](db::Tx) traits, and the SQLite backend.
+//! - [`ingest`]: batch checks and the decision against the stored chain,
+//!   which need no storage.
 //! - `admission`: load shedding of uploads (429 with `Retry-After`).
 //! - [`protocol`]: sync protocol negotiation with registers.
 //! - [`alerts`]: what HQ is told about (forks, broken chains, bad
 //!   signatures, uploads of revoked registers, clock drift).
 //! - [`drift`]: the crude, flagged estimate of a register's clock drift.
 //! - [`wire`]: wire DTOs this server adds to [`shared::wire`].
-//! - [`publish`]: building, versioning and signing ruleset releases.
-//! - [`stats`]: the statistics, computed from stored records.
-//! - [`reprice`]: the background re-pricer that prices every stored record
-//!   again with the same engine and flags mismatches.
 //! - [`keys`]: the server's signing key in the data directory.
 //! - [`clock`]: injected wall-clock time.
 //! - `web`: the browser pages (HQ dashboard, merchant set-up, the
@@ -49,10 +50,8 @@ pub mod ingest;
 pub mod keys;
 mod notify;
 pub mod protocol;
-pub mod publish;
-pub mod reprice;
+pub mod services;
 mod state;
-pub mod stats;
 mod web;
 pub mod wire;
 
@@ -85,7 +84,7 @@ pub async fn serve(
         "sync-server listening"
     );
     let (stop_repricer, repricer_stop) = tokio::sync::watch::channel(false);
-    let repricer = tokio::spawn(reprice::run(
+    let repricer = tokio::spawn(services::reprice::run(
         state.db.clone(),
         state.clock.clone(),
         repricer_stop,

@@ -9,9 +9,10 @@ use shared::crypto::SigningKey;
 use crate::admission::IngestAdmission;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::db::{Database, DbError, SqliteDatabase};
+use crate::db::{DbError, Repository, SqliteRepository};
 use crate::keys::{self, KeyError};
 use crate::notify::Notifier;
+use crate::services::Services;
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "sync-server.db";
@@ -39,7 +40,8 @@ pub enum OpenError {
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) settings: Arc<Settings>,
-    pub(crate) db: Arc<dyn Database>,
+    pub(crate) db: Arc<dyn Repository>,
+    pub(crate) services: Services,
     pub(crate) signing_key: Arc<SigningKey>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) notifier: Arc<Notifier>,
@@ -51,18 +53,21 @@ impl AppState {
     /// State over explicit parts.
     pub fn new(
         settings: Settings,
-        db: Arc<dyn Database>,
+        db: Arc<dyn Repository>,
         signing_key: SigningKey,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let signing_key = Arc::new(signing_key);
+        let notifier = Arc::new(Notifier::default());
         AppState {
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
             settings: Arc::new(settings),
+            services: Services::new(&db, &clock, &signing_key, &notifier),
             db,
-            signing_key: Arc::new(signing_key),
+            signing_key,
             clock,
-            notifier: Arc::new(Notifier::default()),
+            notifier,
         }
     }
 
@@ -75,7 +80,7 @@ impl AppState {
             source,
         })?;
         let key = keys::load_or_generate(&dir)?;
-        let db = SqliteDatabase::open(&dir.join(DATABASE_FILE)).await?;
+        let db = SqliteRepository::open(&dir.join(DATABASE_FILE)).await?;
         Ok(Self::new(settings, Arc::new(db), key, clock))
     }
 

@@ -8,13 +8,13 @@ use serde::de::DeserializeOwned;
 use shared::ids::{CustomerId, MerchantId, StoreId};
 use shared::ruleset::{Promotion, Ruleset};
 use shared::wire::ErrorBody;
-use shared::wire::admin::{
-    Brand, CustomerView, EnrollmentToken, IssuedToken, Merchant, NewBrand, NewCustomer,
-    NewEnrollmentToken, NewMerchant, NewStore, OverdraftReport, Published, Register, Stats, Store,
-};
 use shared::wire::till::{
     AgentStatus, AttachCustomer, CheckView, Committed, Redeem, ReturnCommitted, ReturnRequest,
     SetCoupons,
+};
+use sync_server::wire::admin::{
+    Brand, CustomerView, EnrollmentToken, IssuedToken, Merchant, NewBrand, NewCustomer,
+    NewEnrollmentToken, NewMerchant, NewStore, OverdraftReport, Published, Register, Stats, Store,
 };
 use uuid::Uuid;
 

@@ -259,7 +259,7 @@ pub fn offline_config(
         register: pos_agent::config::RegisterConfig {
             merchant_id: MerchantId::new(1)?,
             store_id: StoreId::new(2)?,
-            store_timezone: "Europe/Moscow".into(),
+            store_timezone: "Europe/Moscow".parse().expect("a known zone"),
             store_brand: None,
             currency: Currency::RUB,
         },

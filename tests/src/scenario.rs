@@ -10,7 +10,7 @@ use shared::money::{BasisPoints, Currency, Money};
 use shared::ruleset::{
     Apply, EarnRule, HourRange, Programme, Promotion, Redemption, Reward, Ruleset, Target, Tier,
 };
-use shared::wire::admin::{CustomerView, Merchant, NewCustomer, NewStore, Store};
+use sync_server::wire::admin::{CustomerView, Merchant, NewCustomer, NewStore, Store};
 
 use crate::clients::AdminClient;
 
@@ -338,7 +338,7 @@ pub async fn create_chain(admin: &AdminClient) -> anyhow::Result<Chain> {
         let store = NewStore {
             brand_id: Some(brand.id),
             name: name.into(),
-            timezone: tz.into(),
+            timezone: tz.parse()?,
         };
         stores.push(admin.store(merchant.id, &store).await?);
     }

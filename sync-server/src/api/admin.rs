@@ -1,54 +1,36 @@
 //! Merchant set-up (admin token): merchants, brands, stores, enrollment
 //! tokens, rulesets and promotions, registers.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use chrono::TimeDelta;
-use shared::ids::{MerchantId, RegisterId, StoreId};
-use shared::ruleset::{Promotion, Ruleset};
-use shared::wire::admin::{
+use crate::wire::admin::{
     Brand, EnrollmentToken, Merchant, NewBrand, NewEnrollmentToken, NewMerchant, NewStore,
     Published, Store,
 };
+use axum::extract::State;
+use axum::http::StatusCode;
+use shared::ids::{MerchantId, RegisterId, StoreId};
+use shared::ruleset::{Promotion, Ruleset};
 
 use super::extract::{Json, Path};
-use crate::auth::{ENROLLMENT_TOKEN_BYTES, hash_secret, random_hex};
-use crate::db::{CurrentRuleset, NewEnrollmentToken as StoredEnrollmentToken, RegisterStatus};
+use crate::db::{CurrentRuleset, RegisterStatus};
 use crate::error::ApiError;
-use crate::publish::{PublishError, PublishRefusal, RulesetChange};
+use crate::services::catalog::CatalogError;
+use crate::services::publish::{PublishError, PublishRefusal, RulesetChange};
 use crate::state::AppState;
 use crate::wire::{ClockDriftView, RegisterView};
-
-/// An enrollment token's lifetime when none is asked for: one day.
-const DEFAULT_ENROLLMENT_TTL_SECS: u64 = 86_400;
-/// The longest enrollment token lifetime: thirty days.
-const MAX_ENROLLMENT_TTL_SECS: u64 = 30 * 86_400;
-
-/// Refuses a blank name.
-fn require_name(what: &str, name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() {
-        return Err(ApiError::validation(format!(
-            "{what} name must not be empty"
-        )));
-    }
-    Ok(())
-}
 
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create_merchant(
     State(state): State<AppState>,
     Json(new): Json<NewMerchant>,
 ) -> Result<(StatusCode, Json<Merchant>), ApiError> {
-    require_name("merchant", &new.name)?;
-    let merchant = state.db.create_merchant(new).await?;
-    tracing::info!(merchant_id = %merchant.id, "created a merchant");
+    let merchant = state.services.catalog.create_merchant(new).await?;
     Ok((StatusCode::CREATED, Json(merchant)))
 }
 
 pub(crate) async fn list_merchants(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<Merchant>>, ApiError> {
-    Ok(Json(state.db.merchants().await?))
+    Ok(Json(state.services.catalog.merchants().await?))
 }
 
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
@@ -57,10 +39,9 @@ pub(crate) async fn create_brand(
     Path(merchant): Path<MerchantId>,
     Json(new): Json<NewBrand>,
 ) -> Result<(StatusCode, Json<Brand>), ApiError> {
-    require_name("brand", &new.name)?;
     Ok((
         StatusCode::CREATED,
-        Json(state.db.create_brand(merchant, new).await?),
+        Json(state.services.catalog.create_brand(merchant, new).await?),
     ))
 }
 
@@ -70,16 +51,9 @@ pub(crate) async fn create_store(
     Path(merchant): Path<MerchantId>,
     Json(new): Json<NewStore>,
 ) -> Result<(StatusCode, Json<Store>), ApiError> {
-    require_name("store", &new.name)?;
-    if new.timezone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(ApiError::validation(format!(
-            "time zone {:?} is not an IANA time zone such as \"Europe/Moscow\"",
-            new.timezone
-        )));
-    }
     Ok((
         StatusCode::CREATED,
-        Json(state.db.create_store(merchant, new).await?),
+        Json(state.services.catalog.create_store(merchant, new).await?),
     ))
 }
 
@@ -87,7 +61,7 @@ pub(crate) async fn list_stores(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
 ) -> Result<Json<Vec<Store>>, ApiError> {
-    Ok(Json(state.db.stores(merchant).await?))
+    Ok(Json(state.services.catalog.stores(merchant).await?))
 }
 
 #[tracing::instrument(skip_all, fields(store_id = %store))]
@@ -96,33 +70,12 @@ pub(crate) async fn create_enrollment_token(
     Path(store): Path<StoreId>,
     Json(new): Json<NewEnrollmentToken>,
 ) -> Result<(StatusCode, Json<EnrollmentToken>), ApiError> {
-    let ttl_secs = new.ttl_secs.unwrap_or(DEFAULT_ENROLLMENT_TTL_SECS);
-    if !(1..=MAX_ENROLLMENT_TTL_SECS).contains(&ttl_secs) {
-        return Err(ApiError::validation(format!(
-            "ttl_secs must be 1..={MAX_ENROLLMENT_TTL_SECS}, got {ttl_secs}"
-        )));
-    }
-    let token = random_hex(ENROLLMENT_TOKEN_BYTES)?;
-    // In range by the check above, so the conversion cannot fail.
-    let ttl = TimeDelta::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
-    let expires_at = state.clock.now() + ttl;
-    state
-        .db
-        .create_enrollment_token(StoredEnrollmentToken {
-            store_id: store,
-            token_hash: hash_secret(&token),
-            expires_at,
-        })
+    let token = state
+        .services
+        .catalog
+        .issue_enrollment_token(store, new.ttl_secs)
         .await?;
-    tracing::info!(%expires_at, "issued an enrollment token");
-    Ok((
-        StatusCode::CREATED,
-        Json(EnrollmentToken {
-            token,
-            store_id: store,
-            expires_at,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(token)))
 }
 
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
@@ -148,7 +101,7 @@ async fn publish(
     merchant: MerchantId,
     change: RulesetChange,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
-    let published = crate::publish::publish(state, merchant, change).await?;
+    let published = state.services.publisher.publish(merchant, change).await?;
     Ok((StatusCode::CREATED, Json(published)))
 }
 
@@ -181,10 +134,11 @@ pub(crate) async fn get_ruleset(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
 ) -> Result<Json<CurrentRuleset>, ApiError> {
-    state.db.merchant(merchant).await?;
+    state.services.catalog.merchant(merchant).await?;
     state
-        .db
-        .current_ruleset(merchant)
+        .services
+        .publisher
+        .current(merchant)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("merchant {merchant} has no ruleset yet")))
@@ -197,7 +151,7 @@ pub(crate) async fn list_registers(
     Path(merchant): Path<MerchantId>,
 ) -> Result<Json<Vec<RegisterView>>, ApiError> {
     let max_drift_secs = state.settings.clock.max_drift_secs;
-    let registers = state.db.registers(merchant).await?;
+    let registers = state.services.catalog.registers(merchant).await?;
     Ok(Json(
         registers
             .into_iter()
@@ -224,10 +178,15 @@ pub(crate) async fn revoke_register(
     State(state): State<AppState>,
     Path(register): Path<RegisterId>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .db
-        .revoke_register(register, state.clock.now())
-        .await?;
-    tracing::warn!("revoked a register");
+    state.services.catalog.revoke_register(register).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Invalid(message) => ApiError::validation(message),
+            CatalogError::Db(e) => e.into(),
+        }
+    }
 }

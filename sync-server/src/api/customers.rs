@@ -2,12 +2,12 @@
 //! and their revocation (admin token); and the change feed registers use
 //! to keep their customer caches fresh (long-poll).
 
+use crate::wire::admin::{CustomerView, IssuedToken, NewCustomer};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use shared::identity::Ean13;
 use shared::ids::{CustomerId, MerchantId};
-use shared::wire::admin::{CustomerView, IssuedToken, NewCustomer};
 use shared::wire::sync::CustomerDeltaPage;
 
 use super::extract::{Json, Path, Query};
@@ -38,8 +38,9 @@ pub(crate) async fn create_customer(
         ));
     }
     let id = state
-        .db
-        .create_customer(merchant, new)
+        .services
+        .customers
+        .create(merchant, new)
         .await
         .map_err(|e| match e {
             DbError::Conflict(message) => ApiError::conflict("phone_taken", message),
@@ -59,8 +60,16 @@ pub(crate) async fn get_customer(
 
 /// The customer with the tier the merchant's current ruleset gives.
 async fn view(state: &AppState, id: CustomerId) -> Result<CustomerView, ApiError> {
-    let profile = state.db.customer(id, state.clock.now()).await?;
-    let ruleset = state.db.current_ruleset(profile.merchant_id).await?;
+    let profile = state
+        .services
+        .customers
+        .profile(id, state.clock.now())
+        .await?;
+    let ruleset = state
+        .services
+        .publisher
+        .current(profile.merchant_id)
+        .await?;
     let tier = ruleset.and_then(|current| {
         current
             .ruleset
@@ -91,7 +100,11 @@ pub(crate) async fn issue_token(
     State(state): State<AppState>,
     Path(id): Path<CustomerId>,
 ) -> Result<Json<IssuedToken>, ApiError> {
-    state.db.customer(id, state.clock.now()).await?;
+    state
+        .services
+        .customers
+        .profile(id, state.clock.now())
+        .await?;
     let issued = crate::customer_token::issue(&state, id).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(issued))
 }
@@ -102,8 +115,9 @@ pub(crate) async fn revoke_tokens(
     Path(id): Path<CustomerId>,
 ) -> Result<StatusCode, ApiError> {
     let merchant = state
-        .db
-        .revoke_customer_tokens(id, state.clock.now())
+        .services
+        .customers
+        .revoke_tokens(id, state.clock.now())
         .await?;
     state.notifier.notify(Topic::Customers, merchant);
     tracing::info!("revoked the customer's tokens");
@@ -137,8 +151,9 @@ pub(crate) async fn changes(
     let page = subscription
         .poll_until(deadline, || async {
             let page = state
-                .db
-                .customer_changes(
+                .services
+                .customers
+                .changes(
                     merchant,
                     register.0.register_id,
                     query.after,

@@ -7,8 +7,9 @@ use shared::wire::sync::{EnrollRequest, EnrollResponse};
 
 use super::extract::Json;
 use crate::auth::{REGISTER_SECRET_BYTES, hash_secret, random_hex};
-use crate::db::{EnrollOutcome, NewRegister};
+use crate::db::NewRegister;
 use crate::error::ApiError;
+use crate::services::catalog::EnrollOutcome;
 use crate::state::AppState;
 
 /// The longest host name or agent version accepted.
@@ -31,7 +32,8 @@ pub(crate) async fn enroll(
     }
     let secret = random_hex(REGISTER_SECRET_BYTES)?;
     let outcome = state
-        .db
+        .services
+        .catalog
         .enroll(NewRegister {
             token_hash: hash_secret(request.enrollment_token.trim()),
             public_key: request.public_key,

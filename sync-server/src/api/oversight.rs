@@ -11,10 +11,10 @@
 //! their points balance negative (offline redemptions on several tills, a
 //! return of points already spent), with those records.
 
+use crate::wire::admin::OverdraftReport;
 use axum::extract::State;
 use serde::Deserialize;
 use shared::ids::MerchantId;
-use shared::wire::admin::OverdraftReport;
 
 use super::extract::{Json, Path, Query};
 use crate::db::AlertPage;
@@ -57,7 +57,7 @@ pub(crate) async fn alerts(
         before: query.before,
         limit: page_limit(query.limit),
     };
-    Ok(Json(state.db.alerts(merchant, page).await?))
+    Ok(Json(state.services.oversight.alerts(merchant, page).await?))
 }
 
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
@@ -68,7 +68,8 @@ pub(crate) async fn quarantine(
 ) -> Result<Json<Vec<QuarantinedRecord>>, ApiError> {
     Ok(Json(
         state
-            .db
+            .services
+            .oversight
             .quarantine(merchant, page_limit(query.limit))
             .await?,
     ))
@@ -87,11 +88,12 @@ pub(crate) async fn mismatches(
     Path(merchant): Path<MerchantId>,
     Query(query): Query<MismatchesQuery>,
 ) -> Result<Json<RepriceReport>, ApiError> {
-    state.db.merchant(merchant).await?;
+    state.services.catalog.merchant(merchant).await?;
     Ok(Json(
         state
-            .db
-            .reprice_report(merchant, page_limit(query.limit))
+            .services
+            .oversight
+            .mismatches(merchant, page_limit(query.limit))
             .await?,
     ))
 }
@@ -102,6 +104,10 @@ pub(crate) async fn overdrafts(
     Path(merchant): Path<MerchantId>,
 ) -> Result<Json<OverdraftReport>, ApiError> {
     Ok(Json(
-        state.db.overdrafts(merchant, state.clock.now()).await?,
+        state
+            .services
+            .customers
+            .overdrafts(merchant, state.clock.now())
+            .await?,
     ))
 }

@@ -54,7 +54,12 @@ pub(crate) async fn upload(
         max_clock_drift_secs: state.settings.clock.max_drift_secs,
     };
     let now = context.now;
-    match state.db.ingest(register_id, records, context).await? {
+    match state
+        .services
+        .ingest
+        .store(register_id, records, context)
+        .await?
+    {
         IngestOutcome::Stored(stored) => {
             if stored.customers_changed {
                 state.notifier.notify(Topic::Customers, merchant);
@@ -129,7 +134,7 @@ async fn alert_on_bad_signature(
 ) {
     if let BatchError::Record(RecordError::BadSignature { seq }) = refusal {
         let alert = NewAlert::bad_signature(register, *seq, state.clock.now());
-        if let Err(e) = state.db.raise_alert(alert).await {
+        if let Err(e) = state.services.oversight.raise(alert).await {
             tracing::error!(error = %e, "could not record a bad signature alert");
         }
     }

@@ -45,19 +45,21 @@ pub(crate) async fn latest(
 
     if cached.is_some() {
         // A conditional request is answered at once.
-        return Ok(match state.db.latest_release(merchant).await? {
-            Some(release) if release.version.get() > known => with_etag(release),
-            Some(release) => {
-                (StatusCode::NOT_MODIFIED, [(ETAG, etag(release.version))]).into_response()
-            }
-            None => StatusCode::NO_CONTENT.into_response(),
-        });
+        return Ok(
+            match state.services.publisher.latest_release(merchant).await? {
+                Some(release) if release.version.get() > known => with_etag(release),
+                Some(release) => {
+                    (StatusCode::NOT_MODIFIED, [(ETAG, etag(release.version))]).into_response()
+                }
+                None => StatusCode::NO_CONTENT.into_response(),
+            },
+        );
     }
 
     let deadline = long_poll_deadline(&state, query.wait);
     // Subscribed before storage is read, so a publish in between is seen.
     let releases = state.notifier.watch_releases(merchant);
-    let stored = state.db.latest_release(merchant).await?;
+    let stored = state.services.publisher.latest_release(merchant).await?;
     if let Some(release) = stored.filter(|r| r.version.get() > known) {
         return Ok(with_etag(release));
     }

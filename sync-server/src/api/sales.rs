@@ -44,8 +44,9 @@ pub(crate) async fn sale_with_returns(
 ) -> Result<Json<SaleWithReturns>, ApiError> {
     let key = query.key()?;
     state
-        .db
-        .sale_with_returns(register.0.merchant_id, key)
+        .services
+        .sales
+        .with_returns(register.0.merchant_id, key)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("no such sale of this merchant is stored"))

@@ -1,14 +1,14 @@
 //! `GET /api/v1/admin/merchants/{id}/stats?from=YYYY-MM-DD&to=YYYY-MM-DD`:
 //! the merchant's CRM statistics over local days (both ends inclusive).
 
+use crate::wire::admin::Stats;
 use axum::extract::State;
 use shared::ids::MerchantId;
-use shared::wire::admin::Stats;
 
 use super::extract::{Json, Path, Query};
 use crate::error::ApiError;
+use crate::services::stats::{DayRange, StatsError};
 use crate::state::AppState;
-use crate::stats::{DayRange, compute};
 
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn merchant_stats(
@@ -16,10 +16,9 @@ pub(crate) async fn merchant_stats(
     Path(merchant): Path<MerchantId>,
     Query(range): Query<DayRange>,
 ) -> Result<Json<Stats>, ApiError> {
-    let facts = state.db.stats_facts(merchant).await?;
-    let stats = tokio::task::spawn_blocking(move || compute(&facts, range))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(stats))
+    match state.services.stats.stats(merchant, range).await {
+        Ok(stats) => Ok(Json(stats)),
+        Err(StatsError::Db(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::internal(&e)),
+    }
 }

@@ -1,79 +1,77 @@
-//! The storage the re-pricer needs: stored records after its cursor, the
-//! ruleset at a version, originals and earlier returns, and where it keeps
-//! its outcomes. A supertrait of [`Database`](super::Database), like
-//! [`WebStorage`](super::WebStorage).
+//! Primitives of the re-pricer: stored records after its cursor, originals
+//! and earlier returns, and where it keeps its outcomes.
 
 use chrono::{DateTime, Utc};
-use shared::ids::{BrandId, MerchantId, RulesetVersion};
-use shared::ruleset::Ruleset;
+use shared::ids::{BrandId, MerchantId};
+use shared::timezone::TimeZone;
 
-use super::{DbFuture, RecordKey};
+use super::{DbError, RecordKey};
 use crate::wire::{MismatchedField, RepriceReport};
 
-/// A stored record to price again, with what the server knows of its store.
+/// A stored record the re-pricer has not looked at.
 #[derive(Debug, Clone)]
 pub struct RepriceCandidate {
-    /// Its place in the server's insert order: the cursor.
+    /// The server's order of the record; the cursor.
     pub row: i64,
-    /// The merchant.
+    /// Whose record.
     pub merchant_id: MerchantId,
     /// Which record.
     pub key: RecordKey,
-    /// The exact stored bytes (verified at ingest).
+    /// The exact signed bytes.
     pub body: Vec<u8>,
-    /// The store's IANA time zone.
-    pub store_timezone: String,
-    /// The brand the store trades under.
+    /// The store's time zone.
+    pub store_timezone: TimeZone,
+    /// The store's brand.
     pub store_brand: Option<BrandId>,
 }
 
-/// What the re-pricer concluded about one record.
+/// What re-pricing one record found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepriceOutcome {
-    /// Priced again to the kopeck and point.
+    /// The same to the kopeck and the point.
     Matched,
-    /// Priced again with differences.
+    /// These fields differ.
     Mismatched(Vec<MismatchedField>),
-    /// Not priced again, and why.
+    /// It could not be re-priced, for this reason.
     Skipped(String),
 }
 
-/// The outcome of one record, to store.
+/// The outcome of one record.
 #[derive(Debug, Clone)]
 pub struct RepriceResult {
     /// Which record.
     pub key: RecordKey,
-    /// Its merchant.
+    /// Whose record.
     pub merchant_id: MerchantId,
-    /// The outcome.
+    /// What was found.
     pub outcome: RepriceOutcome,
-    /// For a return computed from its original: the original.
+    /// For a return: the sale it returns, so later returns of it are
+    /// recomputed with this one counted.
     pub return_of: Option<RecordKey>,
 }
 
-/// Storage for the re-pricer.
-pub trait RepriceStorage {
-    /// Up to `limit` stored records after the cursor, in insert order.
-    fn reprice_candidates(&self, limit: usize) -> DbFuture<'_, Vec<RepriceCandidate>>;
-    /// The ruleset a merchant published as `version`, if any.
-    fn ruleset_at(
-        &self,
-        merchant: MerchantId,
-        version: RulesetVersion,
-    ) -> DbFuture<'_, Option<Ruleset>>;
-    /// A stored record's bytes.
-    fn record_body(&self, key: RecordKey) -> DbFuture<'_, Option<Vec<u8>>>;
-    /// The bytes of the returns of `original` the re-pricer already saw, in
-    /// insert order.
-    fn seen_returns(&self, original: RecordKey) -> DbFuture<'_, Vec<Vec<u8>>>;
-    /// Stores the outcomes, raises an alert per mismatch and moves the
-    /// cursor to `cursor`, in one transaction.
-    fn save_reprice(
-        &self,
-        results: Vec<RepriceResult>,
-        cursor: i64,
+/// Reads and writes of the re-pricer.
+pub trait RepriceTx {
+    /// Up to `limit` stored records after the cursor, in the server's order.
+    fn reprice_candidates(&mut self, limit: usize) -> Result<Vec<RepriceCandidate>, DbError>;
+    /// A stored record's signed bytes.
+    fn record_body(&mut self, key: RecordKey) -> Result<Option<Vec<u8>>, DbError>;
+    /// The signed bytes of the returns of `original` re-priced so far, in
+    /// the server's order.
+    fn seen_returns(&mut self, original: RecordKey) -> Result<Vec<Vec<u8>>, DbError>;
+    /// Stores one outcome, replacing an earlier one of the record.
+    fn save_reprice_result(
+        &mut self,
+        result: &RepriceResult,
         now: DateTime<Utc>,
-    ) -> DbFuture<'_, ()>;
-    /// A merchant's counts, skip reasons and newest `limit` mismatches.
-    fn reprice_report(&self, merchant: MerchantId, limit: usize) -> DbFuture<'_, RepriceReport>;
+    ) -> Result<(), DbError>;
+    /// Moves the cursor forward to `cursor` (never back).
+    fn advance_reprice_cursor(&mut self, cursor: i64) -> Result<(), DbError>;
+    /// The merchant's counts, skip reasons and newest `limit` mismatches
+    /// (their fields in no particular order).
+    fn reprice_report(
+        &mut self,
+        merchant: MerchantId,
+        limit: usize,
+    ) -> Result<RepriceReport, DbError>;
 }

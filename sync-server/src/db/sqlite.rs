@@ -21,27 +21,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use std::any::Any;
+
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
-use shared::ids::{CustomerId, MerchantId, RegisterId};
-use shared::release::SignedRuleset;
-use shared::wire::admin::{
-    Brand, Merchant, NewBrand, NewCustomer, NewMerchant, NewStore, OverdraftReport, Published,
-    Store,
-};
-use shared::wire::sync::{CustomerDeltaPage, SaleWithReturns};
 use tokio::sync::Semaphore;
 
-use super::{
-    AlertPage, CurrentRuleset, CustomerProfile, Database, DbError, DbFuture, EnrollOutcome,
-    NewEnrollmentToken, NewRegister, RegisterCredentials, RegisterStatus, ReleaseBuilder, SaleKey,
-    StatsFacts,
-};
-use crate::alerts::NewAlert;
-use crate::ingest::{CheckedRecord, IngestContext, IngestOutcome};
-use crate::publish::PublishRefusal;
-use crate::wire::{Alert, QuarantinedRecord};
+use super::{Access, DbError, DbFuture, Repository, Work};
 
 /// Reader connections kept open.
 const READERS: usize = 4;
@@ -63,6 +49,7 @@ fn migrations() -> Migrations<'static> {
         )),
         M::up(include_str!("sqlite/migrations/006_points_ledger.sql")),
         M::up(include_str!("sqlite/migrations/007_points_terms.sql")),
+        M::up(include_str!("sqlite/migrations/008_record_spend.sql")),
     ])
 }
 
@@ -90,17 +77,17 @@ struct Pool {
 
 /// The SQLite backend.
 #[derive(Clone)]
-pub struct SqliteDatabase {
+pub struct SqliteRepository {
     pool: Arc<Pool>,
 }
 
-impl std::fmt::Debug for SqliteDatabase {
+impl std::fmt::Debug for SqliteRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteDatabase").finish_non_exhaustive()
+        f.debug_struct("SqliteRepository").finish_non_exhaustive()
     }
 }
 
-impl SqliteDatabase {
+impl SqliteRepository {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub async fn open(path: &Path) -> Result<Self, DbError> {
         let path = path.to_owned();
@@ -112,7 +99,7 @@ impl SqliteDatabase {
             let readers = (0..READERS)
                 .map(|_| connect(&path).map(Mutex::new))
                 .collect::<Result<_, _>>()?;
-            Ok(SqliteDatabase {
+            Ok(SqliteRepository {
                 pool: Arc::new(Pool {
                     writer: Mutex::new(writer),
                     readers,
@@ -186,6 +173,25 @@ impl SqliteDatabase {
     }
 }
 
+/// The primitives of every area on one SQLite transaction.
+pub(crate) struct SqliteTx<'a> {
+    tx: &'a Transaction<'a>,
+}
+
+impl Repository for SqliteRepository {
+    fn ping(&self) -> DbFuture<'_, ()> {
+        Box::pin(self.read(|tx| Ok(tx.query_row("SELECT 1", [], |_| Ok(()))?)))
+    }
+
+    fn transact(&self, access: Access, work: Work) -> DbFuture<'_, Box<dyn Any + Send>> {
+        let run = move |tx: &Transaction<'_>| work(&mut SqliteTx { tx });
+        match access {
+            Access::Read => Box::pin(self.read(run)),
+            Access::Write => Box::pin(self.write(run)),
+        }
+    }
+}
+
 fn connect(path: &Path) -> Result<Connection, DbError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -201,151 +207,18 @@ fn connect(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
-impl Database for SqliteDatabase {
-    fn ping(&self) -> DbFuture<'_, ()> {
-        Box::pin(self.read(|tx| Ok(tx.query_row("SELECT 1", [], |_| Ok(()))?)))
-    }
-
-    fn create_merchant(&self, new: NewMerchant) -> DbFuture<'_, Merchant> {
-        Box::pin(self.write(move |tx| catalog::create_merchant(tx, &new)))
-    }
-
-    fn merchants(&self) -> DbFuture<'_, Vec<Merchant>> {
-        Box::pin(self.read(catalog::merchants))
-    }
-
-    fn merchant(&self, id: MerchantId) -> DbFuture<'_, Merchant> {
-        Box::pin(self.read(move |tx| catalog::merchant(tx, id)))
-    }
-
-    fn create_brand(&self, merchant: MerchantId, new: NewBrand) -> DbFuture<'_, Brand> {
-        Box::pin(self.write(move |tx| catalog::create_brand(tx, merchant, &new)))
-    }
-
-    fn create_store(&self, merchant: MerchantId, new: NewStore) -> DbFuture<'_, Store> {
-        Box::pin(self.write(move |tx| catalog::create_store(tx, merchant, &new)))
-    }
-
-    fn stores(&self, merchant: MerchantId) -> DbFuture<'_, Vec<Store>> {
-        Box::pin(self.read(move |tx| catalog::stores(tx, merchant)))
-    }
-
-    fn create_enrollment_token(&self, token: NewEnrollmentToken) -> DbFuture<'_, ()> {
-        Box::pin(self.write(move |tx| catalog::create_enrollment_token(tx, &token)))
-    }
-
-    fn enroll(&self, register: NewRegister) -> DbFuture<'_, EnrollOutcome> {
-        Box::pin(self.write(move |tx| catalog::enroll(tx, &register)))
-    }
-
-    fn register_credentials(&self, id: RegisterId) -> DbFuture<'_, RegisterCredentials> {
-        Box::pin(self.read(move |tx| catalog::register_credentials(tx, id)))
-    }
-
-    fn registers(&self, merchant: MerchantId) -> DbFuture<'_, Vec<RegisterStatus>> {
-        Box::pin(self.read(move |tx| catalog::registers(tx, merchant)))
-    }
-
-    fn revoke_register(&self, id: RegisterId, now: DateTime<Utc>) -> DbFuture<'_, MerchantId> {
-        Box::pin(self.write(move |tx| catalog::revoke_register(tx, id, now)))
-    }
-
-    fn publish_ruleset(
-        &self,
-        merchant: MerchantId,
-        build: ReleaseBuilder,
-    ) -> DbFuture<'_, Result<Published, PublishRefusal>> {
-        Box::pin(self.write(move |tx| rulesets::publish(tx, merchant, build)))
-    }
-
-    fn current_ruleset(&self, merchant: MerchantId) -> DbFuture<'_, Option<CurrentRuleset>> {
-        Box::pin(self.read(move |tx| rulesets::current(tx, merchant)))
-    }
-
-    fn latest_release(&self, merchant: MerchantId) -> DbFuture<'_, Option<SignedRuleset>> {
-        Box::pin(self.read(move |tx| rulesets::latest_release(tx, merchant)))
-    }
-
-    fn create_customer(&self, merchant: MerchantId, new: NewCustomer) -> DbFuture<'_, CustomerId> {
-        Box::pin(self.write(move |tx| customers::create(tx, merchant, &new)))
-    }
-
-    fn customer(&self, id: CustomerId, now: DateTime<Utc>) -> DbFuture<'_, CustomerProfile> {
-        Box::pin(self.read(move |tx| customers::profile(tx, id, now)))
-    }
-
-    fn revoke_customer_tokens(
-        &self,
-        id: CustomerId,
-        now: DateTime<Utc>,
-    ) -> DbFuture<'_, MerchantId> {
-        Box::pin(self.write(move |tx| customers::revoke_tokens(tx, id, now)))
-    }
-
-    fn customer_changes(
-        &self,
-        merchant: MerchantId,
-        register: RegisterId,
-        after: i64,
-        limit: usize,
-        now: DateTime<Utc>,
-    ) -> DbFuture<'_, CustomerDeltaPage> {
-        Box::pin(self.read(move |tx| {
-            let mut page = customers::changes(tx, merchant, after, limit, now)?;
-            page.stored_through = records::head(tx, register)?.map(|head| head.seq);
-            Ok(page)
-        }))
-    }
-
-    fn overdrafts(
-        &self,
-        merchant: MerchantId,
-        now: DateTime<Utc>,
-    ) -> DbFuture<'_, OverdraftReport> {
-        Box::pin(self.read(move |tx| customers::overdrafts(tx, merchant, now)))
-    }
-
-    fn ingest(
-        &self,
-        register: RegisterId,
-        records: Vec<CheckedRecord>,
-        context: IngestContext,
-    ) -> DbFuture<'_, IngestOutcome> {
-        Box::pin(self.write(move |tx| records::ingest(tx, register, &records, context)))
-    }
-
-    fn raise_alert(&self, alert: NewAlert) -> DbFuture<'_, bool> {
-        Box::pin(self.write(move |tx| alerts::raise(tx, &alert)))
-    }
-
-    fn alerts(&self, merchant: MerchantId, page: AlertPage) -> DbFuture<'_, Vec<Alert>> {
-        Box::pin(self.read(move |tx| alerts::list(tx, merchant, page)))
-    }
-
-    fn quarantine(
-        &self,
-        merchant: MerchantId,
-        limit: usize,
-    ) -> DbFuture<'_, Vec<QuarantinedRecord>> {
-        Box::pin(self.read(move |tx| alerts::quarantine(tx, merchant, limit)))
-    }
-
-    fn stats_facts(&self, merchant: MerchantId) -> DbFuture<'_, StatsFacts> {
-        Box::pin(self.read(move |tx| records::stats_facts(tx, merchant)))
-    }
-
-    fn sale_with_returns(
-        &self,
-        merchant: MerchantId,
-        sale: SaleKey,
-    ) -> DbFuture<'_, Option<SaleWithReturns>> {
-        Box::pin(self.read(move |tx| records::sale_with_returns(tx, merchant, sale)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+    use shared::ids::{CustomerId, MerchantId};
+
     use super::*;
+    use crate::db::AlertPage;
+    use crate::wire::admin::NewMerchant;
+
+    async fn open(path: &Path) -> Arc<dyn Repository> {
+        Arc::new(SqliteRepository::open(path).await.unwrap())
+    }
 
     #[test]
     fn migrations_are_valid() {
@@ -374,18 +247,27 @@ mod tests {
             )
             .unwrap();
         }
-        let db = SqliteDatabase::open(&path).await.unwrap();
+        let db = open(&path).await;
         let merchant = MerchantId::new(1).unwrap();
-        let registers = db.registers(merchant).await.unwrap();
-        assert_eq!(registers.len(), 1);
-        assert!(registers[0].revoked_at.is_some());
-        assert_eq!(registers[0].clock, None);
         let page = AlertPage {
             before: None,
             limit: 10,
         };
-        assert!(db.alerts(merchant, page).await.unwrap().is_empty());
-        assert!(db.quarantine(merchant, 10).await.unwrap().is_empty());
+        let (registers, alerts, quarantined) = db
+            .read(move |tx| {
+                Ok((
+                    tx.registers(merchant)?,
+                    tx.alerts(merchant, page)?,
+                    tx.quarantined(merchant, 10)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(registers.len(), 1);
+        assert!(registers[0].revoked_at.is_some());
+        assert_eq!(registers[0].clock, None);
+        assert!(alerts.is_empty());
+        assert!(quarantined.is_empty());
     }
 
     #[tokio::test]
@@ -433,18 +315,12 @@ mod tests {
             )
             .unwrap();
         }
-        let db = SqliteDatabase::open(&path).await.unwrap();
-        let page = db
-            .customer_changes(
-                MerchantId::new(1).unwrap(),
-                RegisterId::new(1).unwrap(),
-                0,
-                10,
-                Utc::now(),
-            )
+        let db = open(&path).await;
+        let changed = db
+            .read(|tx| tx.changed_customers(MerchantId::new(1).unwrap(), 0, 10, None))
             .await
             .unwrap();
-        let uses: Vec<(String, u64)> = page.customers[0]
+        let uses: Vec<(String, u64)> = changed[0]
             .promotion_uses
             .iter()
             .map(|(id, n)| (id.to_string(), *n))
@@ -492,9 +368,9 @@ mod tests {
             )
             .unwrap();
         }
-        let db = SqliteDatabase::open(&path).await.unwrap();
+        let db = SqliteRepository::open(&path).await.unwrap();
         let rows: Vec<(i64, i64, Option<i64>, Option<i64>)> = db
-            .read(|tx| {
+            .read(|tx: &Transaction<'_>| {
                 let mut stmt = tx.prepare(
                     "SELECT earned, redeemed, original_register_id, original_seq
                      FROM ledger ORDER BY seq",
@@ -507,14 +383,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows, vec![(10, 4, None, None), (-3, -2, Some(1), Some(1))]);
-        let profile = db
-            .customer(CustomerId::new(1).unwrap(), Utc::now())
+        let db: Arc<dyn Repository> = Arc::new(db);
+        let ledger = db
+            .read(|tx| tx.ledger(CustomerId::new(1).unwrap()))
             .await
             .unwrap();
-        assert_eq!(profile.points.available, 10 - 4 - 3 + 2);
+        let points = shared::points::replay(Default::default(), &ledger, Utc::now());
+        assert_eq!(points.available, 10 - 4 - 3 + 2);
         // The sale spent 4 it did not have (paid from its own 10), the
         // return clawed 3 back from that batch and gave 2 back as a new one.
-        let remaining: Vec<i64> = profile.points.batches.iter().map(|b| b.remaining).collect();
+        let remaining: Vec<i64> = points.batches.iter().map(|b| b.remaining).collect();
         assert_eq!(remaining, [3, 2]);
     }
 
@@ -522,18 +400,25 @@ mod tests {
     async fn open_sets_wal_and_reopens_an_existing_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test.db");
-        let db = SqliteDatabase::open(&path).await.unwrap();
+        let db = open(&path).await;
         db.ping().await.unwrap();
         let merchant = db
-            .create_merchant(NewMerchant {
-                name: "Ромашка".into(),
-                currency: shared::money::Currency::RUB,
+            .write(|tx| {
+                tx.insert_merchant(&NewMerchant {
+                    name: "Ромашка".into(),
+                    currency: shared::money::Currency::RUB,
+                })
             })
             .await
             .unwrap();
         drop(db);
-        let db = SqliteDatabase::open(&path).await.unwrap();
-        assert_eq!(db.merchant(merchant.id).await.unwrap(), merchant);
+        let db = SqliteRepository::open(&path).await.unwrap();
+        let id = merchant.id;
+        let dyn_db: Arc<dyn Repository> = Arc::new(db.clone());
+        assert_eq!(
+            dyn_db.read(move |tx| tx.merchant(id)).await.unwrap(),
+            Some(merchant)
+        );
         let synchronous: i64 = db
             .read(|tx| Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
             .await

@@ -1,41 +1,36 @@
-//! The storage the browser pages add: HQ sessions, customers' personal
-//! links, offer reviews, and the brand list. It is a supertrait of
-//! [`Database`](super::Database), so every backend provides it and handlers
-//! reach it through the same `Arc<dyn Database>`.
-//!
-//! Secrets (session ids, link secrets) arrive here already hashed; storage
-//! never sees them in the clear.
+//! Primitives the browser pages add: HQ sessions, customers' personal
+//! links and offer reviews. Secrets (session ids, link secrets) arrive
+//! here already hashed; storage never sees them in the clear.
 
 use chrono::{DateTime, Utc};
 use shared::crypto::Hash256;
 use shared::ids::{CustomerId, MerchantId, PromotionId};
-use shared::wire::admin::Brand;
 
-use super::DbFuture;
+use super::DbError;
 
-/// A signed-in HQ browser, as stored.
+/// A new HQ browser session.
 #[derive(Debug, Clone)]
 pub struct NewAdminSession {
-    /// SHA-256 of the session id the cookie carries.
+    /// SHA-256 of the cookie's session id.
     pub id_hash: Hash256,
-    /// The token every form of the session must send back.
+    /// The token its forms carry.
     pub csrf_token: String,
     /// When it was opened.
     pub created_at: DateTime<Utc>,
-    /// When it stops working.
+    /// When it ends.
     pub expires_at: DateTime<Utc>,
 }
 
 /// A live HQ session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminSession {
-    /// The token its forms must send back.
+    /// The token its forms carry.
     pub csrf_token: String,
-    /// When it stops working.
+    /// When it ends.
     pub expires_at: DateTime<Utc>,
 }
 
-/// Stars given to an offer: 1 to 5.
+/// Stars from 1 to [`Rating::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rating(u8);
 
@@ -43,7 +38,7 @@ impl Rating {
     /// The most stars.
     pub const MAX: u8 = 5;
 
-    /// Stars in `1..=5`, or `None`.
+    /// A rating, if `stars` is in range.
     #[must_use]
     pub fn new(stars: i64) -> Option<Rating> {
         u8::try_from(stars)
@@ -52,77 +47,72 @@ impl Rating {
             .map(Rating)
     }
 
-    /// The number of stars.
+    /// The stars.
     #[must_use]
     pub const fn stars(self) -> u8 {
         self.0
     }
 }
 
-/// One customer's review of one offer; a later one replaces it.
+/// A customer's review of an offer; one per customer and offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferReview {
-    /// Who wrote it.
+    /// Who.
     pub customer_id: CustomerId,
-    /// The customer's merchant, whose promotion it is.
+    /// Whose offer.
     pub merchant_id: MerchantId,
-    /// The promotion reviewed.
+    /// Which offer.
     pub promotion_id: PromotionId,
     /// Stars.
     pub rating: Rating,
-    /// The text; may be empty.
+    /// Text, possibly empty.
     pub text: String,
-    /// When it was last written.
+    /// Last changed.
     pub updated_at: DateTime<Utc>,
 }
 
-/// What the reviews of one promotion add up to.
+/// The reviews of one offer, summed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferRating {
-    /// The promotion.
+    /// Which offer.
     pub promotion_id: PromotionId,
-    /// Reviews written.
+    /// How many reviews.
     pub reviews: i64,
     /// Their stars added up.
     pub stars_total: i64,
 }
 
-/// Storage for the browser pages.
-pub trait WebStorage {
-    /// A merchant's brands, by id.
-    fn brands(&self, merchant: MerchantId) -> DbFuture<'_, Vec<Brand>>;
-
-    /// Stores a new HQ session and forgets expired ones.
-    fn create_admin_session(&self, session: NewAdminSession) -> DbFuture<'_, ()>;
-    /// The session whose id hashes to `id_hash`, unless it expired by `now`.
+/// Reads and writes of the pages' own data.
+pub trait WebTx {
+    /// Stores a session.
+    fn insert_admin_session(&mut self, session: &NewAdminSession) -> Result<(), DbError>;
+    /// A session live at `now`.
     fn admin_session(
-        &self,
-        id_hash: Hash256,
+        &mut self,
+        id_hash: &Hash256,
         now: DateTime<Utc>,
-    ) -> DbFuture<'_, Option<AdminSession>>;
-    /// Ends a session (sign-out); unknown ids are ignored.
-    fn end_admin_session(&self, id_hash: Hash256) -> DbFuture<'_, ()>;
-
-    /// Gives the customer a new personal link, replacing any earlier one.
+    ) -> Result<Option<AdminSession>, DbError>;
+    /// Ends a session.
+    fn delete_admin_session(&mut self, id_hash: &Hash256) -> Result<(), DbError>;
+    /// Gives the customer a new link; the old one stops working.
     fn set_customer_link(
-        &self,
+        &mut self,
         customer: CustomerId,
-        secret_hash: Hash256,
+        secret_hash: &Hash256,
         now: DateTime<Utc>,
-    ) -> DbFuture<'_, ()>;
-    /// The customer whose current link secret hashes to `secret_hash`.
-    fn customer_by_link(&self, secret_hash: Hash256) -> DbFuture<'_, Option<CustomerId>>;
-
-    /// Writes a customer's review of an offer, replacing their earlier one.
-    fn save_offer_review(&self, review: OfferReview) -> DbFuture<'_, ()>;
-    /// The reviews of each reviewed promotion of a merchant, by promotion id.
-    fn offer_ratings(&self, merchant: MerchantId) -> DbFuture<'_, Vec<OfferRating>>;
-    /// A customer's own reviews.
-    fn customer_reviews(&self, customer: CustomerId) -> DbFuture<'_, Vec<OfferReview>>;
-    /// A merchant's newest reviews first.
+    ) -> Result<(), DbError>;
+    /// Whose link this is.
+    fn customer_by_link(&mut self, secret_hash: &Hash256) -> Result<Option<CustomerId>, DbError>;
+    /// Stores or replaces a review.
+    fn save_offer_review(&mut self, review: &OfferReview) -> Result<(), DbError>;
+    /// The merchant's offers' ratings.
+    fn offer_ratings(&mut self, merchant: MerchantId) -> Result<Vec<OfferRating>, DbError>;
+    /// A customer's reviews, by offer.
+    fn customer_reviews(&mut self, customer: CustomerId) -> Result<Vec<OfferReview>, DbError>;
+    /// The merchant's newest reviews.
     fn recent_offer_reviews(
-        &self,
+        &mut self,
         merchant: MerchantId,
         limit: usize,
-    ) -> DbFuture<'_, Vec<OfferReview>>;
+    ) -> Result<Vec<OfferReview>, DbError>;
 }

@@ -26,7 +26,8 @@ use shared::money::{Money, round_half_up};
 use shared::ruleset::{Promotion, Ruleset};
 
 use crate::customer_token;
-use crate::db::{CustomerProfile, OfferRating, OfferReview, Rating};
+use crate::db::{OfferRating, OfferReview, Rating};
+use crate::services::customers::CustomerProfile;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path};
@@ -141,8 +142,12 @@ pub async fn token(
 ) -> Result<Json<FreshToken>, PageError> {
     let customer = links::customer_of(&state, &secret).await?;
     tracing::Span::current().record("customer_id", tracing::field::display(customer));
-    let profile = state.db.customer(customer, state.clock.now()).await?;
-    let zone = format::display_zone(&state.db.stores(profile.merchant_id).await?);
+    let profile = state
+        .services
+        .customers
+        .profile(customer, state.clock.now())
+        .await?;
+    let zone = format::display_zone(&state.services.catalog.stores(profile.merchant_id).await?);
     let drawn = fresh_qr(&state, customer)?;
     Ok(Json(FreshToken {
         expires_text: expiry_text(drawn.expires_at, zone),
@@ -175,10 +180,15 @@ pub async fn review(
     require_same_origin(&headers, &state.settings)?;
     let customer = links::customer_of(&state, &secret).await?;
     tracing::Span::current().record("customer_id", tracing::field::display(customer));
-    let profile = state.db.customer(customer, state.clock.now()).await?;
+    let profile = state
+        .services
+        .customers
+        .profile(customer, state.clock.now())
+        .await?;
     let offered = state
-        .db
-        .current_ruleset(profile.merchant_id)
+        .services
+        .publisher
+        .current(profile.merchant_id)
         .await?
         .and_then(|current| {
             current
@@ -201,8 +211,9 @@ pub async fn review(
         }
     };
     state
-        .db
-        .save_offer_review(OfferReview {
+        .services
+        .pages
+        .save_review(OfferReview {
             customer_id: customer,
             merchant_id: profile.merchant_id,
             promotion_id: offered.id.clone(),
@@ -245,25 +256,32 @@ async fn build(
     headers: &HeaderMap,
     feedback: Option<ReviewFeedback>,
 ) -> Result<CustomerPage, PageError> {
-    let profile = state.db.customer(customer, state.clock.now()).await?;
-    let merchant = state.db.merchant(profile.merchant_id).await?;
-    let stores = state.db.stores(profile.merchant_id).await?;
+    let profile = state
+        .services
+        .customers
+        .profile(customer, state.clock.now())
+        .await?;
+    let merchant = state.services.catalog.merchant(profile.merchant_id).await?;
+    let stores = state.services.catalog.stores(profile.merchant_id).await?;
     let zone = format::display_zone(&stores);
     let store_names: HashMap<_, _> = stores.into_iter().map(|s| (s.id, s.name)).collect();
     let ruleset = state
-        .db
-        .current_ruleset(profile.merchant_id)
+        .services
+        .publisher
+        .current(profile.merchant_id)
         .await?
         .map(|c| c.ruleset);
     let ratings: HashMap<PromotionId, OfferRating> = state
-        .db
-        .offer_ratings(profile.merchant_id)
+        .services
+        .pages
+        .ratings(profile.merchant_id)
         .await?
         .into_iter()
         .map(|r| (r.promotion_id.clone(), r))
         .collect();
     let mine: HashMap<PromotionId, OfferReview> = state
-        .db
+        .services
+        .pages
         .customer_reviews(customer)
         .await?
         .into_iter()

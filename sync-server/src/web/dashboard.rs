@@ -1,5 +1,5 @@
 //! `GET /hq/merchants/{id}?from=YYYY-MM-DD&to=YYYY-MM-DD`: the merchant's
-//! dashboard. The figures come from the same [`stats::compute`] over the
+//! dashboard. The figures come from the same [`crate::services::stats::compute`] over the
 //! same stored facts as `GET /api/v1/admin/merchants/{id}/stats`, so each
 //! equals the JSON to the kopeck; money is written from integer kopecks.
 //! Charts (sales by day and store, customers by gender and age band) are
@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 
+use crate::wire::admin::{OverdraftReport, SalesFigures, SegmentSales, Stats};
 use askama::Template;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
@@ -18,12 +19,11 @@ use serde::Deserialize;
 use shared::ids::{MerchantId, PromotionId, StoreId};
 use shared::money::{Currency, Money, round_half_up};
 use shared::points::OverdraftCause;
-use shared::wire::admin::{OverdraftReport, SalesFigures, SegmentSales, Stats};
 
 use crate::alerts::AlertKind;
 use crate::db::{AlertPage, OfferRating, RegisterStatus};
+use crate::services::stats::{DayRange, StatsError};
 use crate::state::AppState;
-use crate::stats::{DayRange, compute};
 use crate::web::charts::{Bar, BarChart, Measure, Width};
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
@@ -187,20 +187,21 @@ pub async fn dashboard(
     Path(merchant_id): Path<MerchantId>,
     Query(query): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
-    let merchant = state.db.merchant(merchant_id).await?;
+    let merchant = state.services.catalog.merchant(merchant_id).await?;
     let (range, filter_error) = parse_range(&query);
-    let facts = state.db.stats_facts(merchant_id).await?;
-    let stats = tokio::task::spawn_blocking(move || compute(&facts, range))
-        .await
-        .map_err(|e| PageError::internal(&e))?
-        .map_err(|e| PageError::internal(&e))?;
-    let stores = state.db.stores(merchant_id).await?;
+    let stats = match state.services.stats.stats(merchant_id, range).await {
+        Ok(stats) => stats,
+        Err(StatsError::Db(e)) => return Err(e.into()),
+        Err(e) => return Err(PageError::internal(&e)),
+    };
+    let stores = state.services.catalog.stores(merchant_id).await?;
     let zone = format::display_zone(&stores);
     let store_names: HashMap<StoreId, String> =
         stores.into_iter().map(|s| (s.id, s.name)).collect();
-    let registers = state.db.registers(merchant_id).await?;
+    let registers = state.services.catalog.registers(merchant_id).await?;
     let alerts = state
-        .db
+        .services
+        .oversight
         .alerts(
             merchant_id,
             AlertPage {
@@ -210,8 +211,9 @@ pub async fn dashboard(
         )
         .await?;
     let promotion_names: HashMap<PromotionId, String> = state
-        .db
-        .current_ruleset(merchant_id)
+        .services
+        .publisher
+        .current(merchant_id)
         .await?
         .map(|current| {
             current
@@ -223,18 +225,24 @@ pub async fn dashboard(
         })
         .unwrap_or_default();
     let ratings: HashMap<PromotionId, OfferRating> = state
-        .db
-        .offer_ratings(merchant_id)
+        .services
+        .pages
+        .ratings(merchant_id)
         .await?
         .into_iter()
         .map(|r| (r.promotion_id.clone(), r))
         .collect();
-    let overdrafts = state.db.overdrafts(merchant_id, state.clock.now()).await?;
+    let overdrafts = state
+        .services
+        .customers
+        .overdrafts(merchant_id, state.clock.now())
+        .await?;
     let max_drift_secs = state.settings.clock.max_drift_secs;
     let currency = stats.currency;
     let reprice = state
-        .db
-        .reprice_report(merchant_id, MISMATCHES_SHOWN)
+        .services
+        .oversight
+        .mismatches(merchant_id, MISMATCHES_SHOWN)
         .await?;
     let mismatches = reprice
         .mismatches

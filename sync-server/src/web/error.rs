@@ -61,6 +61,18 @@ impl From<DbError> for PageError {
     }
 }
 
+impl From<crate::services::catalog::CatalogError> for PageError {
+    fn from(e: crate::services::catalog::CatalogError) -> Self {
+        match e {
+            crate::services::catalog::CatalogError::Invalid(message) => {
+                tracing::warn!(%message, "a form the page checked was refused by the catalog");
+                PageError::BadRequest("the form's content was refused")
+            }
+            crate::services::catalog::CatalogError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<askama::Error> for PageError {
     fn from(e: askama::Error) -> Self {
         PageError::internal(&e)

@@ -4,10 +4,10 @@
 //! Money is formatted from integer kopecks with integer arithmetic, never
 //! through a float, so a page shows exactly what the JSON statistics say.
 
+use crate::wire::admin::Store;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use shared::money::{BasisPoints, Currency, Money, round_half_up};
-use shared::wire::admin::Store;
 
 /// Groups digits by thousands; a no-break space keeps a number on one line.
 const GROUP_SEPARATOR: char = '\u{a0}';
@@ -74,7 +74,8 @@ pub fn short_day(day: NaiveDate) -> String {
 pub fn display_zone(stores: &[Store]) -> Tz {
     stores
         .iter()
-        .find_map(|s| s.timezone.parse::<Tz>().ok())
+        .map(|s| s.timezone.tz())
+        .next()
         .unwrap_or(Tz::UTC)
 }
 

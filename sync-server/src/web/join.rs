@@ -4,6 +4,7 @@
 //! personal link and lands on their page. A friend's shared offer
 //! (`?offer=<id>`) is shown above the form while it runs.
 
+use crate::wire::admin::NewCustomer;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +13,6 @@ use chrono::{Datelike as _, NaiveDate};
 use serde::Deserialize;
 use shared::identity::{Email, Gender, PhoneNumber};
 use shared::ids::MerchantId;
-use shared::wire::admin::NewCustomer;
 
 use crate::db::DbError;
 use crate::notify::Topic;
@@ -124,13 +124,13 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     require_same_origin(&headers, &state.settings)?;
     state.throttle.attempt(Door::SignUp, client)?;
-    state.db.merchant(merchant).await?;
+    state.services.catalog.merchant(merchant).await?;
     let today = state.clock.now().date_naive();
     let new = match parse(&form, today) {
         Ok(new) => new,
         Err(errors) => return refused(&state, merchant, form, errors).await,
     };
-    let customer = match state.db.create_customer(merchant, new).await {
+    let customer = match state.services.customers.create(merchant, new).await {
         Ok(id) => id,
         Err(DbError::Conflict(_)) => {
             let errors = JoinErrors {
@@ -216,15 +216,16 @@ async fn build(
     form: JoinForm,
     errors: JoinErrors,
 ) -> Result<JoinPage, PageError> {
-    let merchant = state.db.merchant(merchant_id).await?;
-    let zone = format::display_zone(&state.db.stores(merchant_id).await?);
+    let merchant = state.services.catalog.merchant(merchant_id).await?;
+    let zone = format::display_zone(&state.services.catalog.stores(merchant_id).await?);
     let now = state.clock.now();
     let promotion = if form.offer.is_empty() {
         None
     } else {
         state
-            .db
-            .current_ruleset(merchant_id)
+            .services
+            .publisher
+            .current(merchant_id)
             .await?
             .and_then(|c| {
                 c.ruleset
@@ -237,8 +238,9 @@ async fn build(
     let offer = match promotion {
         Some(p) => {
             let rating = state
-                .db
-                .offer_ratings(merchant_id)
+                .services
+                .pages
+                .ratings(merchant_id)
                 .await?
                 .into_iter()
                 .find(|r| r.promotion_id == p.id)

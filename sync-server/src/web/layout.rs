@@ -1,8 +1,8 @@
 //! What every HQ page's header shows: the merchant whose pages it links, if
 //! any, and the sign-out form with the session's form token.
 
+use crate::wire::admin::Merchant;
 use shared::ids::MerchantId;
-use shared::wire::admin::Merchant;
 
 use crate::web::session::HqSession;
 

@@ -64,7 +64,8 @@ pub async fn issue(
 ) -> Result<PersonalLink, LinkError> {
     let secret = random_secret()?;
     state
-        .db
+        .services
+        .pages
         .set_customer_link(customer, hash_secret(&secret), state.clock.now())
         .await?;
     tracing::info!("issued a personal link");
@@ -81,7 +82,8 @@ pub async fn customer_of(state: &AppState, secret: &str) -> Result<CustomerId, P
         return Err(PageError::NotFound);
     }
     state
-        .db
+        .services
+        .pages
         .customer_by_link(hash_secret(secret))
         .await?
         .ok_or(PageError::NotFound)

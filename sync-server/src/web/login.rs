@@ -1,6 +1,7 @@
 //! `/hq`: the sign-in form, or, once signed in, the list of merchants (with
 //! a form for a new one); signing in and out.
 
+use crate::wire::admin::{Merchant, NewMerchant};
 use askama::Template;
 use axum::extract::State;
 use axum::http::header::{LOCATION, SET_COOKIE};
@@ -9,7 +10,6 @@ use axum::response::{Html, IntoResponse, Response};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use shared::money::Currency;
-use shared::wire::admin::{Merchant, NewMerchant};
 use subtle::ConstantTimeEq as _;
 
 use crate::auth::hash_secret;
@@ -69,7 +69,7 @@ async fn merchants_page(
 ) -> Result<Response, PageError> {
     let page = MerchantsPage {
         header: HqHeader::plain(&session),
-        merchants: state.db.merchants().await?,
+        merchants: state.services.catalog.merchants().await?,
         name_error,
     };
     Ok((status, Html(page.render()?)).into_response())
@@ -168,7 +168,8 @@ pub async fn create_merchant(
         .await;
     };
     let merchant = state
-        .db
+        .services
+        .catalog
         .create_merchant(NewMerchant {
             name: name.to_owned(),
             currency,

@@ -1,7 +1,7 @@
 //! The promotion form of the set-up page: percent off listed SKUs or
 //! categories, with a name, a description for customers and a publication
 //! period. `POST /hq/merchants/{id}/promotions` parses it field by field,
-//! then publishes through [`publish::publish`], the admin API's own path, so
+//! then publishes through [`Publisher::publish`](crate::services::Publisher::publish), the admin API's own path, so
 //! the new ruleset version reaches every till's long-poll within seconds.
 //! Every refusal is shown next to the field it concerns, naming it.
 
@@ -16,7 +16,7 @@ use shared::ids::{Category, MerchantId, PromotionId, Sku};
 use shared::money::BasisPoints;
 use shared::ruleset::{Promotion, Reward, Target};
 
-use crate::publish::{self, PublishError, PublishRefusal, RulesetChange};
+use crate::services::publish::{PublishError, PublishRefusal, RulesetChange};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
@@ -355,7 +355,7 @@ pub async fn publish_promotion(
     Path(merchant): Path<MerchantId>,
     ProtectedForm { session, form }: ProtectedForm<PromotionForm>,
 ) -> Result<Response, PageError> {
-    let stores = state.db.stores(merchant).await?;
+    let stores = state.services.catalog.stores(merchant).await?;
     let zone = format::display_zone(&stores);
     let refused = |errors: FieldErrors| SetupForms {
         promotion: Some((form.clone(), errors)),
@@ -368,7 +368,7 @@ pub async fn publish_promotion(
         }
     };
     let change = RulesetChange::UpsertPromotion(promotion.clone());
-    match publish::publish(&state, merchant, change).await {
+    match state.services.publisher.publish(merchant, change).await {
         Ok(published) => {
             tracing::info!(promotion_id = %promotion.id, version = %published.version,
                 "published a promotion from the set-up page");

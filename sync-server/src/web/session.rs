@@ -56,8 +56,9 @@ impl FromRequestParts<AppState> for HqSession {
             .ok_or_else(sign_in)?;
         let id_hash = hash_secret(id);
         let stored = state
-            .db
-            .admin_session(id_hash, state.clock.now())
+            .services
+            .pages
+            .session(id_hash, state.clock.now())
             .await?
             .ok_or_else(sign_in)?;
         Ok(HqSession {
@@ -90,8 +91,9 @@ pub async fn open(state: &AppState) -> Result<HeaderValue, PageError> {
     let id = random_secret()?;
     let now = state.clock.now();
     state
-        .db
-        .create_admin_session(NewAdminSession {
+        .services
+        .pages
+        .open_session(NewAdminSession {
             id_hash: hash_secret(&id),
             csrf_token: random_secret()?,
             created_at: now,
@@ -105,7 +107,7 @@ pub async fn open(state: &AppState) -> Result<HeaderValue, PageError> {
 
 /// Ends `session`; returns the `Set-Cookie` value that clears the cookie.
 pub async fn close(state: &AppState, session: &HqSession) -> Result<HeaderValue, PageError> {
-    state.db.end_admin_session(session.id_hash).await?;
+    state.services.pages.end_session(session.id_hash).await?;
     tracing::info!("an HQ session was closed");
     set_cookie(state, "; Max-Age=0")
 }

@@ -11,19 +11,19 @@
 
 use std::collections::HashMap;
 
+use crate::wire::admin::{NewBrand, NewStore};
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use shared::ids::{BrandId, CustomerId, MerchantId, PromotionId, StoreId};
 use shared::ruleset::{Promotion, Reward, Target};
-use shared::wire::admin::{NewBrand, NewStore};
+use shared::timezone::TimeZone;
 
-use crate::auth::{ENROLLMENT_TOKEN_BYTES, hash_secret, random_hex};
-use crate::db::{NewEnrollmentToken, OfferRating};
+use crate::db::OfferRating;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
@@ -35,7 +35,7 @@ use crate::web::{format, links, qr};
 
 /// A register enrollment token issued here lives one day, as the API's
 /// default.
-const ENROLLMENT_TOKEN_HOURS: i64 = 24;
+const ENROLLMENT_TOKEN_SECS: u64 = 24 * 3600;
 /// Reviews listed, newest first.
 const REVIEWS_SHOWN: usize = 20;
 /// Time zones offered for a new store; any IANA zone is accepted.
@@ -189,21 +189,23 @@ async fn build(
     notice: Option<String>,
     edit: Option<String>,
 ) -> Result<SetupPage, PageError> {
-    let merchant = state.db.merchant(merchant_id).await?;
-    let brands = state.db.brands(merchant_id).await?;
-    let stores = state.db.stores(merchant_id).await?;
+    let merchant = state.services.catalog.merchant(merchant_id).await?;
+    let brands = state.services.catalog.brands(merchant_id).await?;
+    let stores = state.services.catalog.stores(merchant_id).await?;
     let zone = format::display_zone(&stores);
-    let current = state.db.current_ruleset(merchant_id).await?;
+    let current = state.services.publisher.current(merchant_id).await?;
     let ratings: HashMap<PromotionId, OfferRating> = state
-        .db
-        .offer_ratings(merchant_id)
+        .services
+        .pages
+        .ratings(merchant_id)
         .await?
         .into_iter()
         .map(|r| (r.promotion_id.clone(), r))
         .collect();
     let reviews = state
-        .db
-        .recent_offer_reviews(merchant_id, REVIEWS_SHOWN)
+        .services
+        .pages
+        .recent_reviews(merchant_id, REVIEWS_SHOWN)
         .await?;
     let now = state.clock.now();
     let currency = merchant.currency;
@@ -262,7 +264,7 @@ async fn build(
                     .and_then(|b| brand_names.get(&b).cloned())
                     .unwrap_or_default(),
                 name: s.name,
-                timezone: s.timezone,
+                timezone: s.timezone.to_string(),
             })
             .collect(),
         store_form,
@@ -449,7 +451,8 @@ pub async fn create_brand(
         return refused(&state, &session, merchant, forms).await;
     }
     let brand = state
-        .db
+        .services
+        .catalog
         .create_brand(
             merchant,
             NewBrand {
@@ -506,33 +509,39 @@ pub async fn create_store(
             .map(Some)
             .ok_or("Бренд: выберите из списка"),
     };
+    let zone = timezone.parse::<TimeZone>();
     let refusal = if name.is_empty() {
         Some("Название магазина: обязательно")
-    } else if timezone.parse::<Tz>().is_err() {
+    } else if zone.is_err() {
         Some("Часовой пояс: нужен пояс IANA, например Europe/Moscow")
     } else {
         brand_id.err()
     };
-    if let Some(message) = refusal {
-        let forms = SetupForms {
-            store: Some((form.clone(), message.to_owned())),
-            ..SetupForms::default()
-        };
-        return refused(&state, &session, merchant, forms).await;
+    match (refusal, zone, brand_id) {
+        (None, Ok(zone), Ok(brand_id)) => {
+            state
+                .services
+                .catalog
+                .create_store(
+                    merchant,
+                    NewStore {
+                        brand_id,
+                        name: name.to_owned(),
+                        timezone: zone,
+                    },
+                )
+                .await?;
+            Ok(see_other(&format!("/hq/merchants/{merchant}/setup#stores")))
+        }
+        (refusal, ..) => {
+            let message = refusal.unwrap_or("Форма не заполнена");
+            let forms = SetupForms {
+                store: Some((form.clone(), message.to_owned())),
+                ..SetupForms::default()
+            };
+            refused(&state, &session, merchant, forms).await
+        }
     }
-    let store = state
-        .db
-        .create_store(
-            merchant,
-            NewStore {
-                brand_id: brand_id.ok().flatten(),
-                name: name.to_owned(),
-                timezone: timezone.to_owned(),
-            },
-        )
-        .await?;
-    tracing::info!(store_id = %store.id, "created a store");
-    Ok(see_other(&format!("/hq/merchants/{merchant}/setup#stores")))
 }
 
 /// A form that carries only its token.
@@ -569,24 +578,18 @@ pub async fn create_enrollment_token(
     Path((merchant, store)): Path<(MerchantId, StoreId)>,
     ProtectedForm { session, .. }: ProtectedForm<TokenOnlyForm>,
 ) -> Result<Response, PageError> {
-    let merchant_row = state.db.merchant(merchant).await?;
-    let stores = state.db.stores(merchant).await?;
+    let merchant_row = state.services.catalog.merchant(merchant).await?;
+    let stores = state.services.catalog.stores(merchant).await?;
     let store_row = stores
         .iter()
         .find(|s| s.id == store)
         .ok_or(PageError::NotFound)?;
-    // The API's token shape: 128 random bits in hex.
-    let token = random_hex(ENROLLMENT_TOKEN_BYTES).map_err(|_| PageError::Internal)?;
-    let expires_at = state.clock.now() + TimeDelta::hours(ENROLLMENT_TOKEN_HOURS);
-    state
-        .db
-        .create_enrollment_token(NewEnrollmentToken {
-            store_id: store,
-            token_hash: hash_secret(&token),
-            expires_at,
-        })
+    let issued = state
+        .services
+        .catalog
+        .issue_enrollment_token(store, Some(ENROLLMENT_TOKEN_SECS))
         .await?;
-    tracing::info!(%expires_at, "issued an enrollment token from the set-up page");
+    let (token, expires_at) = (issued.token, issued.expires_at);
     let zone = format::display_zone(&stores);
     let page = SecretOncePage {
         header: HqHeader::for_merchant(&session, &merchant_row),
@@ -628,7 +631,7 @@ pub async fn create_customer_link(
     headers: HeaderMap,
     ProtectedForm { session, form }: ProtectedForm<LinkForm>,
 ) -> Result<Response, PageError> {
-    let merchant_row = state.db.merchant(merchant).await?;
+    let merchant_row = state.services.catalog.merchant(merchant).await?;
     let customer = form
         .customer_id
         .trim()
@@ -636,7 +639,12 @@ pub async fn create_customer_link(
         .ok()
         .and_then(|id| CustomerId::new(id).ok());
     let owned = match customer {
-        Some(id) => match state.db.customer(id, state.clock.now()).await {
+        Some(id) => match state
+            .services
+            .customers
+            .profile(id, state.clock.now())
+            .await
+        {
             Ok(profile) if profile.merchant_id == merchant => Some(profile),
             Ok(_) | Err(crate::db::DbError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),

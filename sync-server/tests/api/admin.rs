@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use shared::wire::ErrorBody;
-use shared::wire::admin::{Brand, Merchant, Store};
+use sync_server::wire::admin::{Brand, Merchant, Store};
 
 use crate::helpers::{ADMIN_TOKEN, TestServer};
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Method, StatusCode};
 use shared::ids::{RegisterId, Seq};
-use shared::wire::admin::Stats;
 use sync_server::clock::ManualClock;
+use sync_server::wire::admin::Stats;
 use sync_server::wire::{AlertKind, RegisterView};
 
 use crate::helpers::{Purchase, TestServer};

@@ -10,8 +10,8 @@ use serde_json::json;
 use shared::ids::Seq;
 use shared::record::SignedRecord;
 use shared::wire::ErrorBody;
-use shared::wire::admin::CustomerView;
 use shared::wire::sync::UploadAck;
+use sync_server::wire::admin::CustomerView;
 use tokio::sync::Barrier;
 
 use crate::helpers::{Purchase, TestServer, Till, merchant_with_till};

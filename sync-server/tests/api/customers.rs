@@ -8,8 +8,8 @@ use serde_json::json;
 use shared::identity::Ean13;
 use shared::record::RecordRef;
 use shared::token::CustomerToken;
-use shared::wire::admin::{CustomerView, IssuedToken};
 use shared::wire::sync::CustomerDeltaPage;
+use sync_server::wire::admin::{CustomerView, IssuedToken};
 
 use crate::helpers::{Purchase, TestServer, merchant_with_till, ruleset};
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use shared::crypto::SigningKey;
 use shared::wire::sync::EnrollResponse;
 use sync_server::clock::ManualClock;
-use sync_server::db::SqliteDatabase;
+use sync_server::db::SqliteRepository;
 use sync_server::{AppState, router};
 use tower::ServiceExt as _;
 
@@ -30,7 +30,7 @@ async fn a_token_enrolls_exactly_one_register() {
     assert_eq!(enrolled.merchant_id, merchant.id);
     assert_eq!(enrolled.store_id, store.id);
     assert_eq!(enrolled.store_name, "Тверская");
-    assert_eq!(enrolled.store_timezone, "Europe/Moscow");
+    assert_eq!(enrolled.store_timezone.name(), "Europe/Moscow");
     assert_eq!(enrolled.register_secret.len(), 64);
 
     let (status, body) = server.enroll_with(&token.token, &key).await;
@@ -43,7 +43,7 @@ async fn a_token_enrolls_exactly_one_register() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "enrollment_token_unknown");
 
-    let registers: Vec<shared::wire::admin::Register> = server
+    let registers: Vec<sync_server::wire::admin::Register> = server
         .admin_ok(
             reqwest::Method::GET,
             &format!("/api/v1/admin/merchants/{}/registers", merchant.id),
@@ -112,7 +112,7 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: Value) -> (Stat
 #[tokio::test]
 async fn an_expired_token_is_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDatabase::open(&dir.path().join("test.db"))
+    let db = SqliteRepository::open(&dir.path().join("test.db"))
         .await
         .unwrap();
     let clock = Arc::new(ManualClock::new(

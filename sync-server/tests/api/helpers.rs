@@ -19,7 +19,6 @@ use shared::record::{
     IdentifiedBy, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine, RecordRef,
     SignedRecord,
 };
-use shared::wire::admin::{EnrollmentToken, Merchant, Store};
 use shared::wire::sync::{EnrollRequest, EnrollResponse};
 use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 use sync_server::Settings;
@@ -27,6 +26,7 @@ use sync_server::clock::ManualClock;
 use sync_server::config::{
     ClockSettings, IngestSettings, LongPollSettings, TokenSettings, WebSettings,
 };
+use sync_server::wire::admin::{EnrollmentToken, Merchant, Store};
 use sync_server::wire::{Alert, RegisterView, RepriceReport};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -225,7 +225,7 @@ impl TestServer {
         &self,
         merchant: MerchantId,
         body: Value,
-    ) -> shared::wire::admin::CustomerView {
+    ) -> sync_server::wire::admin::CustomerView {
         self.admin_ok(
             Method::POST,
             &format!("/api/v1/admin/merchants/{merchant}/customers"),
@@ -605,9 +605,9 @@ pub struct TwoStoreChain {
     pub far: Store,
     pub moscow_till: Till,
     pub far_till: Till,
-    pub anna: shared::wire::admin::CustomerView,
-    pub boris: shared::wire::admin::CustomerView,
-    pub vera: shared::wire::admin::CustomerView,
+    pub anna: sync_server::wire::admin::CustomerView,
+    pub boris: sync_server::wire::admin::CustomerView,
+    pub vera: sync_server::wire::admin::CustomerView,
 }
 
 impl TwoStoreChain {

@@ -3,8 +3,8 @@
 use reqwest::{Method, StatusCode};
 use shared::crypto::{Hash256, Signature};
 use shared::ids::Seq;
-use shared::wire::admin::{Register, Stats};
 use shared::wire::sync::UploadAck;
+use sync_server::wire::admin::{Register, Stats};
 
 use crate::helpers::{Purchase, TestServer, merchant_with_till};
 

@@ -5,7 +5,7 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use shared::crypto::{Hash256, Signature};
 use shared::ids::Seq;
-use shared::wire::admin::{Register, Stats};
+use sync_server::wire::admin::{Register, Stats};
 use sync_server::wire::{Alert, AlertKind, QuarantinedRecord};
 
 use crate::helpers::{Purchase, TestServer, Till, merchant_with_till};

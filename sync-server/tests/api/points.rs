@@ -10,9 +10,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::points::{ExpiringPoints, OverdraftCause, PendingPoints};
 use shared::record::RecordRef;
-use shared::wire::admin::{CustomerView, OverdraftReport};
 use shared::wire::sync::CustomerDeltaPage;
 use sync_server::clock::ManualClock;
+use sync_server::wire::admin::{CustomerView, OverdraftReport};
 
 use crate::helpers::{Purchase, TestServer, merchant_with_till};
 use crate::web::Hq;

@@ -4,8 +4,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use shared::ids::Seq;
 use shared::token::CustomerToken;
-use shared::wire::admin::{IssuedToken, Merchant};
 use shared::wire::sync::UploadAck;
+use sync_server::wire::admin::{IssuedToken, Merchant};
 
 use crate::helpers::{Purchase, TestServer, merchant_with_till, ruleset};
 

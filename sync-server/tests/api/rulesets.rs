@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::release::SignedRuleset;
-use shared::wire::admin::Published;
 use shared::wire::{ErrorBody, PROTOCOL_HEADER};
+use sync_server::wire::admin::Published;
 
 use crate::helpers::{TestServer, merchant_with_till, promotion, ruleset};
 

@@ -9,7 +9,7 @@ use shared::identity::{Gender, age_band};
 use shared::ids::{CustomerId, StoreId};
 use shared::pricing::RuleRef;
 use shared::record::{PurchaseRecord, RecordKind, RecordRef};
-use shared::wire::admin::Stats;
+use sync_server::wire::admin::Stats;
 
 use crate::helpers::{Purchase, TestServer, TwoStoreChain};
 
@@ -221,16 +221,17 @@ async fn statistics_are_the_sums_of_the_records() {
         .collect();
     assert_eq!(got_days, want_days);
 
-    let segments = |s: &[shared::wire::admin::SegmentSales]| -> BTreeMap<String, (i64, i64, i64)> {
-        s.iter()
-            .map(|s| {
-                (
-                    s.segment.clone(),
-                    (s.figures.checks, s.customers, s.figures.revenue.minor()),
-                )
-            })
-            .collect()
-    };
+    let segments =
+        |s: &[sync_server::wire::admin::SegmentSales]| -> BTreeMap<String, (i64, i64, i64)> {
+            s.iter()
+                .map(|s| {
+                    (
+                        s.segment.clone(),
+                        (s.figures.checks, s.customers, s.figures.revenue.minor()),
+                    )
+                })
+                .collect()
+        };
     let want = |e: &Expected| -> BTreeMap<String, (i64, i64, i64)> {
         flatten(e)
             .into_iter()

@@ -254,7 +254,7 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     }
     ensure!(synced, "the committed check did not sync");
     let stats = ok_stdout(&mut admin(&["stats", "--merchant", &merchant.to_string()]))?;
-    let stats: shared::wire::admin::Stats = serde_json::from_str(&stats)?;
+    let stats: sync_server::wire::admin::Stats = serde_json::from_str(&stats)?;
     ensure!(stats.totals.checks == 1 && stats.totals.revenue == committed.pricing.total);
 
     // The server prices the check again and agrees: `admin mismatches`.

@@ -13,9 +13,9 @@ use shared::ids::{PromotionId, RulesetVersion, Sku};
 use shared::money::{BasisPoints, Money, Quantity};
 use shared::pricing::RuleRef;
 use shared::ruleset::{Apply, BirthdayBonus, Limits, Reward, TierBasis};
-use shared::wire::admin::NewCustomer;
 use shared::wire::till::{AttachCustomer, OriginalSale, ReturnItem, ReturnRequest};
 use sync_server::wire::RepriceReport;
+use sync_server::wire::admin::NewCustomer;
 use system_tests::clients::AdminClient;
 use system_tests::scenario::{
     CATALOG, bread_promotion, chocolate_promotion, dairy_promotion, line_json, programme,

@@ -116,3 +116,8 @@ where
 pub(super) fn sql_int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+/// Reads a time zone column (an IANA name).
+pub(super) fn zone(row: &Row<'_>, idx: usize) -> rusqlite::Result<shared::timezone::TimeZone> {
+    parsed(row, idx, str::parse::<shared::timezone::TimeZone>)
+}

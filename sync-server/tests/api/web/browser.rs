@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::response::Html;
 use reqwest::Method;
 use shared::token::CustomerToken;
-use shared::wire::admin::Stats;
+use sync_server::wire::admin::Stats;
 
 use super::customer::{personal_link, shop_with_customer};
 use super::dashboard::trading_merchant;

@@ -5,14 +5,14 @@
 
 use reqwest::{Method, StatusCode};
 use shared::record::RecordRef;
-use shared::wire::admin::{SalesFigures, Stats};
+use sync_server::wire::admin::{SalesFigures, Stats};
 
 use super::{Hq, count, figure, roubles};
 use crate::helpers::{Purchase, TestServer, Till, TwoStoreChain};
 
 /// Two stores in two time zones, three customers, sales with and without
 /// promotions, a return; returns the Moscow till for more sales.
-pub async fn trading_merchant(server: &TestServer) -> (shared::wire::admin::Merchant, Till) {
+pub async fn trading_merchant(server: &TestServer) -> (sync_server::wire::admin::Merchant, Till) {
     let TwoStoreChain {
         merchant,
         mut moscow_till,

@@ -1,23 +1,22 @@
 //! Publishing a ruleset: the change (a whole ruleset, or one promotion added
 //! or replaced) is applied to the current head, validated, given the next
-//! version and signed. [`release_builder`] packages that as the closure the
-//! storage runs inside its writer transaction, so versions never skip or
-//! repeat. [`publish`] is the one path the admin API and the merchant pages
-//! both take.
+//! version and signed, all inside one write transaction, so versions never
+//! skip or repeat. [`Publisher::publish`] is the one path the admin API and
+//! the merchant pages both take.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
+use crate::wire::admin::Published;
 use chrono::{DateTime, Utc};
 use shared::crypto::SigningKey;
 use shared::ids::{MerchantId, RulesetVersion};
 use shared::money::Currency;
 use shared::release::{ReleaseError, RulesetRelease, SignedRuleset};
 use shared::ruleset::{InvalidRuleset, Promotion, Ruleset, SCHEMA_VERSION};
-use shared::wire::admin::Published;
 
-use crate::db::{CurrentRuleset, DbError, ReleaseBuilder};
-use crate::notify::ReleaseNews;
-use crate::state::AppState;
+use crate::clock::Clock;
+use crate::db::{CurrentRuleset, DbError, Repository};
+use crate::notify::{Notifier, ReleaseNews};
 
 /// The oldest agent that may load releases this server publishes.
 pub const MIN_AGENT_VERSION: &str = "0.1.0";
@@ -87,54 +86,92 @@ pub enum PublishError {
     Storage(#[from] DbError),
 }
 
-/// The one publish path of the admin API and the merchant pages: builds,
-/// versions and signs the release inside the writer transaction, then hands
-/// it to the merchant's registers' long-polls so every till has it within
-/// seconds.
-#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
-pub(crate) async fn publish(
-    state: &AppState,
-    merchant: MerchantId,
-    change: RulesetChange,
-) -> Result<Published, PublishError> {
-    let built = Arc::new(Mutex::new(None));
-    let build: ReleaseBuilder = {
-        let built = built.clone();
-        let build = release_builder(change, state.signing_key.clone(), state.clock.now());
-        Box::new(move |head: RulesetHead| {
-            let sealed = build(head)?;
-            *built.lock().unwrap_or_else(PoisonError::into_inner) = Some(sealed.signed.clone());
-            Ok(sealed)
-        })
-    };
-    let published = state.db.publish_ruleset(merchant, build).await??;
-    // Stored and committed: the release the builder made is the one stored.
-    let signed = built.lock().unwrap_or_else(PoisonError::into_inner).take();
-    match signed.map(|s| serde_json::to_vec(&s)) {
-        Some(Ok(json)) => state.notifier.announce_release(
-            merchant,
-            ReleaseNews {
-                version: published.version,
-                json: json.into(),
-            },
-        ),
-        // The long-polls end at their deadline and read storage again.
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "could not serialise the release for long-polls")
-        }
-        None => tracing::error!("the published release was not handed back by storage"),
-    }
-    tracing::info!(version = %published.version, "published a ruleset");
-    Ok(published)
+/// Publishes rulesets and hands them to the registers' long-polls.
+#[derive(Clone)]
+pub struct Publisher {
+    repo: Arc<dyn Repository>,
+    key: Arc<SigningKey>,
+    clock: Arc<dyn Clock>,
+    notifier: Arc<Notifier>,
 }
 
-/// Packages `change` as the closure storage runs with the current head.
-pub fn release_builder(
-    change: RulesetChange,
-    key: Arc<SigningKey>,
-    now: DateTime<Utc>,
-) -> ReleaseBuilder {
-    Box::new(move |head| build_release(head, change, &key, now))
+impl Publisher {
+    /// The service: releases are stored in `repo`, signed with `key`, dated
+    /// by `clock` and announced through `notifier`.
+    pub fn new(
+        repo: Arc<dyn Repository>,
+        key: Arc<SigningKey>,
+        clock: Arc<dyn Clock>,
+        notifier: Arc<Notifier>,
+    ) -> Self {
+        Publisher {
+            repo,
+            key,
+            clock,
+            notifier,
+        }
+    }
+
+    /// The one publish path of the admin API and the merchant pages:
+    /// builds, versions and signs the release inside the write
+    /// transaction, then hands it to the merchant's registers' long-polls
+    /// so every till has it within seconds.
+    #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+    pub async fn publish(
+        &self,
+        merchant: MerchantId,
+        change: RulesetChange,
+    ) -> Result<Published, PublishError> {
+        let key = self.key.clone();
+        let now = self.clock.now();
+        let sealed = self
+            .repo
+            .write(move |tx| {
+                let head = RulesetHead {
+                    merchant_id: merchant,
+                    currency: tx.merchant_currency(merchant)?,
+                    current: tx.current_ruleset(merchant)?,
+                };
+                let sealed = match build_release(head, change, &key, now) {
+                    Ok(sealed) => sealed,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                tx.insert_release(&sealed.release, &sealed.signed)?;
+                Ok(Ok(sealed))
+            })
+            .await??;
+        let published = Published {
+            version: sealed.release.version,
+            effective_from: sealed.release.effective_from,
+        };
+        // Stored and committed: announce it.
+        match serde_json::to_vec(&sealed.signed) {
+            Ok(json) => self.notifier.announce_release(
+                merchant,
+                ReleaseNews {
+                    version: published.version,
+                    json: json.into(),
+                },
+            ),
+            // The long-polls end at their deadline and read storage again.
+            Err(e) => tracing::error!(error = %e, "could not serialise the release for long-polls"),
+        }
+        tracing::info!(version = %published.version, "published a ruleset");
+        Ok(published)
+    }
+
+    /// The merchant's current rules, if any were published.
+    pub async fn current(&self, merchant: MerchantId) -> Result<Option<CurrentRuleset>, DbError> {
+        self.repo.read(move |tx| tx.current_ruleset(merchant)).await
+    }
+
+    /// The merchant's newest signed release, if any.
+    pub async fn latest_release(
+        &self,
+        merchant: MerchantId,
+    ) -> Result<Option<SignedRuleset>, DbError> {
+        self.repo.read(move |tx| tx.latest_release(merchant)).await
+    }
 }
 
 fn build_release(

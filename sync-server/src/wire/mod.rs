@@ -1,14 +1,16 @@
-//! Wire DTOs that only this server speaks so far; the shared ones are in
-//! [`shared::wire`]. They extend the shared contract without changing it:
+//! Wire DTOs that only this server speaks: the admin API ([`admin`]) and
+//! the oversight replies; the agent-server contract is in [`shared::wire`]. They extend the shared contract without changing it:
 //! [`RegisterView`] is the shared [`Register`] with more fields, so a
 //! client decoding `Register` from the same reply keeps working.
 
+use admin::Register;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::crypto::Hash256;
 use shared::ids::{RegisterId, Seq};
-use shared::wire::admin::Register;
 use uuid::Uuid;
+
+pub mod admin;
 
 pub use crate::alerts::AlertKind;
 

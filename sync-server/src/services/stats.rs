@@ -8,17 +8,16 @@
 //! Outputs are sorted by store id, day, segment and promotion id.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
+use crate::wire::admin::{DaySales, PromotionStats, SalesFigures, SegmentSales, Stats, StoreSales};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use shared::identity::{AGE_BANDS, age_band};
-use shared::ids::{CustomerId, PromotionId, StoreId};
+use shared::ids::{CustomerId, MerchantId, PromotionId, StoreId};
 use shared::money::{AmountError, Money, round_half_up};
-use shared::wire::admin::{
-    DaySales, PromotionStats, SalesFigures, SegmentSales, Stats, StoreSales,
-};
 
-use crate::db::{CheckFact, CheckKind, RecordKey, StatsFacts};
+use crate::db::{CheckFact, CheckKind, DbError, RecordKey, Repository, StatsFacts};
 
 /// The local days to include, both ends inclusive.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
@@ -38,14 +37,12 @@ impl DayRange {
 /// Why statistics could not be computed.
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
-    /// A stored store has a time zone chrono-tz does not know.
-    #[error("store {store} has an unknown time zone {timezone:?}")]
-    TimeZone {
-        /// The store.
-        store: StoreId,
-        /// Its time zone.
-        timezone: String,
-    },
+    /// Storage failed, or the merchant does not exist.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The computation's thread failed.
+    #[error("the statistics computation failed: {0}")]
+    Task(String),
     /// A record names a store the merchant does not have.
     #[error("a record names store {0}, which is not the merchant's")]
     UnknownStore(StoreId),
@@ -54,19 +51,35 @@ pub enum StatsError {
     Amount(#[from] AmountError),
 }
 
+/// The statistics of merchants.
+#[derive(Clone)]
+pub struct Statistics {
+    repo: Arc<dyn Repository>,
+}
+
+impl Statistics {
+    /// The service over `repo`.
+    pub fn new(repo: Arc<dyn Repository>) -> Self {
+        Statistics { repo }
+    }
+
+    /// The merchant's statistics over the local days in `range`, computed
+    /// on a blocking thread.
+    pub async fn stats(&self, merchant: MerchantId, range: DayRange) -> Result<Stats, StatsError> {
+        let facts = self.repo.read(move |tx| tx.stats_facts(merchant)).await?;
+        tokio::task::spawn_blocking(move || compute(&facts, range))
+            .await
+            .map_err(|e| StatsError::Task(e.to_string()))?
+    }
+}
+
 /// Computes the statistics of `facts` over the local days in `range`.
 pub fn compute(facts: &StatsFacts, range: DayRange) -> Result<Stats, StatsError> {
     let stores: HashMap<StoreId, (&str, Tz)> = facts
         .stores
         .iter()
-        .map(|s| {
-            let tz = s.timezone.parse::<Tz>().map_err(|_| StatsError::TimeZone {
-                store: s.id,
-                timezone: s.timezone.clone(),
-            })?;
-            Ok((s.id, (s.name.as_str(), tz)))
-        })
-        .collect::<Result<_, StatsError>>()?;
+        .map(|s| (s.id, (s.name.as_str(), s.timezone.tz())))
+        .collect();
 
     let mut totals = Figures::default();
     let mut identified = Figures::default();
@@ -319,12 +332,12 @@ mod tests {
                 StoreFact {
                     id: StoreId::new(1).unwrap(),
                     name: "Moscow".into(),
-                    timezone: "Europe/Moscow".into(),
+                    timezone: "Europe/Moscow".parse().unwrap(),
                 },
                 StoreFact {
                     id: StoreId::new(2).unwrap(),
                     name: "Vladivostok".into(),
-                    timezone: "Asia/Vladivostok".into(),
+                    timezone: "Asia/Vladivostok".parse().unwrap(),
                 },
             ],
             checks: vec![

@@ -37,9 +37,10 @@ use shared::record::{PurchaseRecord, RecordKind};
 use shared::returns::{ReturnHeader, ReturnLine, return_record};
 use tokio::sync::watch;
 
+use crate::alerts::NewAlert;
 use crate::clock::Clock;
-use crate::db::reprice::{RepriceCandidate, RepriceOutcome, RepriceResult};
-use crate::db::{Database, DbError, RecordKey};
+use crate::db::{DbError, RecordKey, Repository, RepriceCandidate, RepriceOutcome, RepriceResult};
+use crate::services::oversight::raise_in;
 use compare::{Figures, compare};
 
 /// Records read per batch.
@@ -55,7 +56,7 @@ const RETRY: Duration = Duration::from_secs(5);
 const MAX_ENGINES: usize = 64;
 
 /// Runs the re-pricer until `stop` turns true.
-pub async fn run(db: Arc<dyn Database>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
+pub async fn run(db: Arc<dyn Repository>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
     let mut repricer = Repricer::new(db, clock);
     tracing::info!("re-pricer started");
     loop {
@@ -80,7 +81,7 @@ pub async fn run(db: Arc<dyn Database>, clock: Arc<dyn Clock>, mut stop: watch::
 
 /// The re-pricer's state: its storage, clock and engines by version.
 pub struct Repricer {
-    db: Arc<dyn Database>,
+    db: Arc<dyn Repository>,
     clock: Arc<dyn Clock>,
     engines: HashMap<(MerchantId, RulesetVersion), Option<Arc<Engine>>>,
 }
@@ -88,7 +89,7 @@ pub struct Repricer {
 impl Repricer {
     /// A re-pricer over `db`.
     #[must_use]
-    pub fn new(db: Arc<dyn Database>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(db: Arc<dyn Repository>, clock: Arc<dyn Clock>) -> Self {
         Repricer {
             db,
             clock,
@@ -100,7 +101,7 @@ impl Repricer {
     /// returns how many records it looked at.
     #[tracing::instrument(skip_all)]
     pub async fn step(&mut self) -> Result<usize, DbError> {
-        let candidates = self.db.reprice_candidates(BATCH).await?;
+        let candidates = self.db.read(|tx| tx.reprice_candidates(BATCH)).await?;
         let Some(last) = candidates.last().map(|c| c.row) else {
             return Ok(0);
         };
@@ -120,8 +121,21 @@ impl Repricer {
             tracing::warn!(mismatched, "records priced differently by the server");
         }
         let n = candidates.len();
+        let now = self.clock.now();
         self.db
-            .save_reprice(results, last, self.clock.now())
+            .write(move |tx| {
+                for r in &results {
+                    tx.save_reprice_result(r, now)?;
+                    // Each mismatch is an alert for HQ, in the same
+                    // transaction as its outcome.
+                    if let RepriceOutcome::Mismatched(fields) = &r.outcome {
+                        let alert =
+                            NewAlert::price_mismatch(r.key.register_id, r.key.seq, fields, now);
+                        raise_in(tx, &alert)?;
+                    }
+                }
+                tx.advance_reprice_cursor(last)
+            })
             .await?;
         tracing::debug!(records = n, cursor = last, "re-priced a batch");
         Ok(n)
@@ -201,7 +215,7 @@ impl Repricer {
         let ctx = inputs.context(
             record.store_id,
             record.wall_time,
-            &c.store_timezone,
+            c.store_timezone.name(),
             c.store_brand,
         );
         let priced = match engine.price(&record.basket(), inputs.standing.as_ref(), &ctx) {
@@ -229,7 +243,7 @@ impl Repricer {
         if original_lines.is_empty() {
             return Ok(skipped("a refund without its line mapping"));
         }
-        let Some(body) = self.db.record_body(of).await? else {
+        let Some(body) = self.db.read(move |tx| tx.record_body(of)).await? else {
             return Ok(skipped("its original sale is not stored"));
         };
         let original = match serde_json::from_slice::<PurchaseRecord>(&body) {
@@ -237,7 +251,7 @@ impl Repricer {
             _ => return Ok(skipped("its original sale is not the one stored")),
         };
         let mut earlier = Vec::new();
-        for bytes in self.db.seen_returns(of).await? {
+        for bytes in self.db.read(move |tx| tx.seen_returns(of)).await? {
             if let Ok(r) = serde_json::from_slice::<PurchaseRecord>(&bytes) {
                 earlier.push(r);
             }
@@ -277,7 +291,11 @@ impl Repricer {
         if let Some(engine) = self.engines.get(&(merchant, version)) {
             return Ok(engine.clone());
         }
-        let engine = match self.db.ruleset_at(merchant, version).await? {
+        let engine = match self
+            .db
+            .read(move |tx| tx.ruleset_at(merchant, version))
+            .await?
+        {
             Some(ruleset) => match Engine::new(ruleset) {
                 Ok(engine) => Some(Arc::new(engine)),
                 Err(e) => {

@@ -1,0 +1,237 @@
+//! Primitives of stored purchase records: the chain head, the records with
+//! their lines, promotion uses, ledger entries and birthday bonuses, and
+//! the facts statistics are computed from. What goes into each row is
+//! decided by the ingest service.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use shared::crypto::{Hash256, PublicKey};
+use shared::identity::Gender;
+use shared::ids::{CustomerId, MerchantId, PromotionId, RegisterId, Seq, StoreId};
+use shared::money::{Currency, Money};
+use shared::record::SignedRecord;
+use shared::timezone::TimeZone;
+
+use super::DbError;
+use crate::ingest::{CheckedRecord, StoredHead};
+
+/// Whether a stored record is a sale or a return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// A sale.
+    Sale,
+    /// A return.
+    Return,
+}
+
+impl CheckKind {
+    /// The stable code used in storage and on the wire.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            CheckKind::Sale => "sale",
+            CheckKind::Return => "return",
+        }
+    }
+
+    /// Parses [`code`](Self::code).
+    pub fn from_code(code: &str) -> Result<Self, String> {
+        match code {
+            "sale" => Ok(CheckKind::Sale),
+            "return" => Ok(CheckKind::Return),
+            other => Err(format!("unknown record kind {other:?}")),
+        }
+    }
+}
+
+/// A stored record's identity: the register and its seq there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordKey {
+    /// The register.
+    pub register_id: RegisterId,
+    /// The seq.
+    pub seq: Seq,
+}
+
+/// A record to store, with what the ingest service decided about it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRow<'a> {
+    /// The verified record and its bytes.
+    pub checked: &'a CheckedRecord,
+    /// Sale or return.
+    pub kind: CheckKind,
+    /// The customer, when the merchant has them; a stranger is not kept.
+    pub customer: Option<CustomerId>,
+    /// What the record adds to the customer's spend: the total of a sale,
+    /// minus the refund of a return.
+    pub spend: Money,
+    /// When the server received it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// One promotion's part of a stored record.
+#[derive(Debug, Clone)]
+pub struct PromotionUseRow {
+    /// Which promotion.
+    pub promotion_id: PromotionId,
+    /// The discount it gave on the record.
+    pub discount: Money,
+    /// Who funds it.
+    pub funded_by: Option<String>,
+    /// Uses: 1 for a sale that used it, -1 for a return giving it back.
+    pub uses: i64,
+}
+
+/// A customer's points entry of one record.
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerRow {
+    /// Whose points.
+    pub customer_id: CustomerId,
+    /// Earned (negative when a return claws back).
+    pub earned: i64,
+    /// Redeemed (negative when a return gives back).
+    pub redeemed: i64,
+    /// The sale a return is of.
+    pub original: Option<RecordKey>,
+}
+
+/// How a till names the sale it takes a return of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaleKey {
+    /// By register and seq, as printed on the receipt.
+    Seq(RegisterId, Seq),
+    /// By record id.
+    Record(uuid::Uuid),
+}
+
+/// A stored signed record with its register's key.
+#[derive(Debug, Clone)]
+pub struct SignedRow {
+    /// The record as the register signed it.
+    pub record: SignedRecord,
+    /// The exact signed bytes.
+    pub body: Vec<u8>,
+    /// The register's key.
+    pub public_key: PublicKey,
+}
+
+/// The stored records of a merchant, as statistics need them.
+#[derive(Debug, Clone)]
+pub struct StatsFacts {
+    /// The merchant's currency.
+    pub currency: Currency,
+    /// The merchant's stores.
+    pub stores: Vec<StoreFact>,
+    /// Every stored record.
+    pub checks: Vec<CheckFact>,
+    /// Every promotion's part of every record.
+    pub promotion_uses: Vec<PromotionUseFact>,
+}
+
+/// A store as statistics need it.
+#[derive(Debug, Clone)]
+pub struct StoreFact {
+    /// Id.
+    pub id: StoreId,
+    /// Name.
+    pub name: String,
+    /// Its time zone.
+    pub timezone: TimeZone,
+}
+
+/// An identified customer as statistics group them.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerFact {
+    /// Id.
+    pub id: CustomerId,
+    /// Gender.
+    pub gender: Gender,
+    /// Birth date.
+    pub birth_date: Option<NaiveDate>,
+}
+
+/// A stored record as statistics need it.
+#[derive(Debug, Clone)]
+pub struct CheckFact {
+    /// Which record.
+    pub key: RecordKey,
+    /// Where.
+    pub store_id: StoreId,
+    /// Sale or return.
+    pub kind: CheckKind,
+    /// The identified customer, if known to the merchant.
+    pub customer: Option<CustomerFact>,
+    /// The register's clock.
+    pub wall_time: DateTime<Utc>,
+    /// Discount given.
+    pub discount: Money,
+    /// Paid, or refunded for a return.
+    pub total: Money,
+    /// Points earned (negative on returns).
+    pub points_earned: i64,
+}
+
+/// One promotion's discount on one record.
+#[derive(Debug, Clone)]
+pub struct PromotionUseFact {
+    /// Which record.
+    pub record: RecordKey,
+    /// Which promotion.
+    pub promotion_id: PromotionId,
+    /// The discount it gave on the record.
+    pub discount: Money,
+    /// Who funds it.
+    pub funded_by: Option<String>,
+}
+
+/// Reads and writes of stored records.
+pub trait RecordsTx {
+    /// The register's highest stored record.
+    fn head(&mut self, register: RegisterId) -> Result<Option<StoredHead>, DbError>;
+    /// Hashes of the register's stored records from `first` through `last`.
+    fn stored_hashes(
+        &mut self,
+        register: RegisterId,
+        first: Seq,
+        last: Seq,
+    ) -> Result<BTreeMap<Seq, Hash256>, DbError>;
+    /// Which of `customers` the merchant has.
+    fn merchant_customers(
+        &mut self,
+        merchant: MerchantId,
+        customers: &[CustomerId],
+    ) -> Result<HashSet<CustomerId>, DbError>;
+    /// Stores a record with its lines.
+    fn insert_record(&mut self, row: &RecordRow<'_>) -> Result<(), DbError>;
+    /// Stores the promotions' parts of a stored record.
+    fn insert_promotion_uses(
+        &mut self,
+        record: RecordKey,
+        uses: &[PromotionUseRow],
+    ) -> Result<(), DbError>;
+    /// Stores a record's points entry.
+    fn insert_ledger_entry(&mut self, record: RecordKey, entry: &LedgerRow) -> Result<(), DbError>;
+    /// Notes the store-local date on which a record gave a customer the
+    /// birthday bonus.
+    fn insert_birthday_bonus(
+        &mut self,
+        record: RecordKey,
+        customer: CustomerId,
+        local_date: NaiveDate,
+    ) -> Result<(), DbError>;
+    /// Everything the statistics of a merchant are computed from.
+    fn stats_facts(&mut self, merchant: MerchantId) -> Result<StatsFacts, DbError>;
+    /// A sale of the merchant, if stored, and its record id.
+    fn sale(
+        &mut self,
+        merchant: MerchantId,
+        key: SaleKey,
+    ) -> Result<Option<(SignedRow, uuid::Uuid)>, DbError>;
+    /// The returns stored of the sale with this record id, in key order.
+    fn returns_of(
+        &mut self,
+        merchant: MerchantId,
+        sale: uuid::Uuid,
+    ) -> Result<Vec<SignedRow>, DbError>;
+}

@@ -1,0 +1,37 @@
+//! Primitives of ruleset releases: immutable, one row per (merchant,
+//! version).
+
+use shared::ids::{MerchantId, RulesetVersion};
+use shared::release::{RulesetRelease, SignedRuleset};
+use shared::ruleset::Ruleset;
+
+use super::DbError;
+
+/// The current ruleset of a merchant.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CurrentRuleset {
+    /// Its version.
+    pub version: RulesetVersion,
+    /// The rules.
+    pub ruleset: Ruleset,
+}
+
+/// Reads and writes of ruleset releases.
+pub trait RulesetsTx {
+    /// The merchant's current rules, if any were published.
+    fn current_ruleset(&mut self, merchant: MerchantId) -> Result<Option<CurrentRuleset>, DbError>;
+    /// The merchant's newest signed release, if any.
+    fn latest_release(&mut self, merchant: MerchantId) -> Result<Option<SignedRuleset>, DbError>;
+    /// The rules of one version, if stored.
+    fn ruleset_at(
+        &mut self,
+        merchant: MerchantId,
+        version: RulesetVersion,
+    ) -> Result<Option<Ruleset>, DbError>;
+    /// Stores a release; its version must be new.
+    fn insert_release(
+        &mut self,
+        release: &RulesetRelease,
+        signed: &SignedRuleset,
+    ) -> Result<(), DbError>;
+}

@@ -1,0 +1,342 @@
+//! The ingest use case: a verified batch of one register's records is
+//! decided against the stored chain and stored exactly once, in one write
+//! transaction, with everything that follows from it: the points ledger,
+//! promotion uses, birthday bonuses, the customers' change cursor, the
+//! register's clock drift, and the alerts a refused batch raises (a fork
+//! quarantines the records, a broken chain is reported).
+//!
+//! The checks that need no storage and the chain decision itself are in
+//! [`crate::ingest`]; the primitives that read and write rows are in
+//! [`crate::db`]. Nothing about what a record means is decided in SQL.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use shared::ids::{CustomerId, PromotionId, RegisterId};
+use shared::money::Money;
+use shared::pricing::RuleRef;
+use shared::record::{PurchaseRecord, RecordKind};
+
+use super::oversight::raise_in;
+use crate::alerts::NewAlert;
+use crate::db::{
+    CheckKind, DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, Repository, Tx,
+};
+use crate::drift::ClockDrift;
+use crate::ingest::{
+    ChainRefusal, CheckedRecord, IngestContext, IngestOutcome, StoredBatch, StoredHead, place,
+};
+
+/// Stores uploads.
+#[derive(Clone)]
+pub struct Ingest {
+    repo: Arc<dyn Repository>,
+}
+
+impl Ingest {
+    /// The service over `repo`.
+    pub fn new(repo: Arc<dyn Repository>) -> Self {
+        Ingest { repo }
+    }
+
+    /// Stores a verified batch of one register's records exactly once.
+    ///
+    /// Batches of one register are decided one after another against the
+    /// head the previous one left (the write transaction), so the same
+    /// batch arriving twice at once is stored once and both get the same
+    /// acknowledgement.
+    pub async fn store(
+        &self,
+        register: RegisterId,
+        records: Vec<CheckedRecord>,
+        context: IngestContext,
+    ) -> Result<IngestOutcome, DbError> {
+        self.repo
+            .write(move |tx| store_batch(tx, register, &records, context))
+            .await
+    }
+}
+
+/// The whole use case inside one transaction.
+#[tracing::instrument(skip_all, fields(register_id = %register, records = records.len()))]
+fn store_batch(
+    tx: &mut dyn Tx,
+    register: RegisterId,
+    records: &[CheckedRecord],
+    context: IngestContext,
+) -> Result<IngestOutcome, DbError> {
+    let now = context.now;
+    tx.touch_register(register, now)?;
+    let head = tx.head(register)?;
+    let stored = match (head, records.first()) {
+        (Some(head), Some(first)) => tx.stored_hashes(register, first.record.seq, head.seq)?,
+        _ => BTreeMap::new(),
+    };
+    let first_new = match place(head, &stored, records) {
+        Ok(first_new) => first_new,
+        Err(refusal) => {
+            refuse(tx, register, records, &refusal, context)?;
+            return Ok(IngestOutcome::Refused(refusal));
+        }
+    };
+    let new = &records[first_new..];
+    let merchant = register_merchant(new);
+    let named: Vec<CustomerId> = new
+        .iter()
+        .filter_map(|r| r.record.customer.map(|c| c.id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let known = match merchant {
+        Some(merchant) if !named.is_empty() => tx.merchant_customers(merchant, &named)?,
+        _ => Default::default(),
+    };
+    let mut changed = BTreeSet::new();
+    for r in new {
+        // A record naming a customer the merchant does not have is stored,
+        // but earns no ledger entry and counts as unidentified.
+        let customer = r.record.customer.map(|c| c.id);
+        let customer = match customer {
+            Some(id) if known.contains(&id) => Some(id),
+            Some(id) => {
+                tracing::warn!(customer_id = %id, merchant_id = %r.record.merchant_id,
+                    "a record names a customer the merchant does not have");
+                None
+            }
+            None => None,
+        };
+        store_record(tx, r, customer, context)?;
+        if let Some(customer) = customer {
+            changed.insert((r.record.merchant_id, customer));
+        }
+    }
+    for &(merchant, customer) in &changed {
+        tx.mark_customer_changed(merchant, customer)?;
+    }
+    let clock_drift = match new.last() {
+        Some(newest) => Some(note_clock_drift(tx, register, newest, context)?),
+        None => None,
+    };
+    Ok(IngestOutcome::Stored(StoredBatch {
+        head: new
+            .last()
+            .map(|r| StoredHead {
+                seq: r.record.seq,
+                hash: r.hash,
+            })
+            .or(head),
+        new_records: new.len(),
+        customers_changed: !changed.is_empty(),
+        clock_drift,
+    }))
+}
+
+/// The merchant of a batch (every record names the register's; checked
+/// before the transaction).
+fn register_merchant(records: &[CheckedRecord]) -> Option<shared::ids::MerchantId> {
+    records.first().map(|r| r.record.merchant_id)
+}
+
+/// What a refused batch leaves behind: a fork's records in quarantine and
+/// an alert, a broken chain's alert. A gap needs neither: the register
+/// rewinds.
+fn refuse(
+    tx: &mut dyn Tx,
+    register: RegisterId,
+    records: &[CheckedRecord],
+    refusal: &ChainRefusal,
+    context: IngestContext,
+) -> Result<(), DbError> {
+    let now = context.now;
+    let alert = match refusal {
+        ChainRefusal::Fork { seqs } => {
+            let mut quarantined = Vec::new();
+            for r in records.iter().filter(|r| seqs.contains(&r.record.seq)) {
+                if tx.quarantine_record(r, now)? {
+                    tracing::error!(
+                        register_id = %register,
+                        seq = %r.record.seq,
+                        hash = %r.hash,
+                        "fork: a stored seq arrived with other bytes; quarantined"
+                    );
+                    quarantined.push(r.record.seq);
+                }
+            }
+            NewAlert::fork(register, &quarantined, now)
+        }
+        ChainRefusal::ChainBroken { seq } => Some(NewAlert::chain_broken(register, *seq, now)),
+        ChainRefusal::SeqGap { .. } => None,
+    };
+    if let Some(alert) = alert {
+        raise_in(tx, &alert)?;
+    }
+    Ok(())
+}
+
+/// What a record adds to its customer's spend: a sale its total, a return
+/// its refund taken off (records of returns may carry it either way).
+#[must_use]
+pub fn spend_of(record: &PurchaseRecord) -> Money {
+    match record.kind {
+        RecordKind::Sale => record.total,
+        RecordKind::Return { .. } if record.total.minor() > 0 => record.total.negate(),
+        RecordKind::Return { .. } => record.total,
+    }
+}
+
+/// Stores one new record and what follows from it.
+fn store_record(
+    tx: &mut dyn Tx,
+    r: &CheckedRecord,
+    customer: Option<CustomerId>,
+    context: IngestContext,
+) -> Result<(), DbError> {
+    let record = &r.record;
+    let key = RecordKey {
+        register_id: record.register_id,
+        seq: record.seq,
+    };
+    let kind = match record.kind {
+        RecordKind::Sale => CheckKind::Sale,
+        RecordKind::Return { .. } => CheckKind::Return,
+    };
+    tx.insert_record(&RecordRow {
+        checked: r,
+        kind,
+        customer,
+        spend: spend_of(record),
+        received_at: context.now,
+    })?;
+    tx.insert_promotion_uses(key, &promotion_uses(record)?)?;
+    let Some(customer) = customer else {
+        return Ok(());
+    };
+    let gave_birthday_bonus = record.kind == RecordKind::Sale
+        && record
+            .point_awards
+            .iter()
+            .any(|a| a.rule == RuleRef::BirthdayBonus && a.points > 0);
+    if gave_birthday_bonus {
+        // The bonus window is the store's, so its date is the store's.
+        let zone = tx
+            .store(record.store_id)?
+            .ok_or_else(|| DbError::NotFound(format!("store {}", record.store_id)))?
+            .timezone;
+        tx.insert_birthday_bonus(key, customer, zone.local_date(record.wall_time))?;
+    }
+    let original = match &record.kind {
+        RecordKind::Return { original, .. } => Some(RecordKey {
+            register_id: original.register_id,
+            seq: original.seq,
+        }),
+        RecordKind::Sale => None,
+    };
+    tx.insert_ledger_entry(
+        key,
+        &LedgerRow {
+            customer_id: customer,
+            earned: record.points_earned,
+            redeemed: record.points_redeemed,
+            original,
+        },
+    )
+}
+
+/// Each promotion's part of a record: the discount it gave over the lines
+/// and who funds it, and its uses: a sale uses every promotion it names
+/// (points only included), a return gives back the uses it names.
+fn promotion_uses(record: &PurchaseRecord) -> Result<Vec<PromotionUseRow>, DbError> {
+    let mut parts: BTreeMap<&PromotionId, (Money, Option<&str>)> = BTreeMap::new();
+    for line in &record.lines {
+        for applied in &line.applied {
+            if let RuleRef::Promotion(id) = &applied.rule {
+                let part = parts.entry(id).or_insert((Money::ZERO, None));
+                part.0 = part.0.checked_add(applied.discount).map_err(|e| {
+                    DbError::other(format!("promotion {id} on record {}: {e}", record.seq))
+                })?;
+                part.1 = part.1.or(applied.funded_by.as_deref());
+            }
+        }
+    }
+    let deltas = record.usage_deltas();
+    for d in &deltas {
+        parts.entry(&d.promotion).or_insert((Money::ZERO, None));
+    }
+    Ok(parts
+        .into_iter()
+        .map(|(id, (discount, funded_by))| PromotionUseRow {
+            promotion_id: id.clone(),
+            discount,
+            funded_by: funded_by.map(str::to_owned),
+            uses: deltas
+                .iter()
+                .find(|d| &d.promotion == id)
+                .map_or(0, |d| d.uses),
+        })
+        .collect())
+}
+
+/// Estimates the register's drift from its newest new record, stores it,
+/// and alerts when it is beyond the limit.
+fn note_clock_drift(
+    tx: &mut dyn Tx,
+    register: RegisterId,
+    newest: &CheckedRecord,
+    context: IngestContext,
+) -> Result<ClockDrift, DbError> {
+    let drift = ClockDrift::estimate(newest.record.wall_time, context.now);
+    tx.set_clock_drift(register, drift.secs(), context.now)?;
+    if drift.exceeds(context.max_clock_drift_secs) {
+        let alert = NewAlert::clock_drift(register, newest.record.seq, drift, context.now);
+        if raise_in(tx, &alert)? {
+            tracing::warn!(register_id = %register, drift_secs = drift.secs(), "register clock drift");
+        }
+    }
+    Ok(drift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_return_takes_its_refund_off_the_spend_however_it_signs_its_total() {
+        let sale = PurchaseRecord {
+            format: shared::record::RECORD_FORMAT,
+            id: uuid::Uuid::from_u128(1),
+            merchant_id: shared::ids::MerchantId::new(1).unwrap(),
+            store_id: shared::ids::StoreId::new(1).unwrap(),
+            register_id: RegisterId::new(1).unwrap(),
+            seq: shared::ids::Seq::FIRST,
+            prev_hash: shared::crypto::Hash256::GENESIS,
+            wall_time: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+            ruleset_version: None,
+            kind: RecordKind::Sale,
+            currency: shared::money::Currency::RUB,
+            customer: None,
+            lines: vec![],
+            subtotal: Money::from_minor(500).unwrap(),
+            discount: Money::ZERO,
+            total: Money::from_minor(500).unwrap(),
+            points_earned: 0,
+            points_redeemed: 0,
+            applied: vec![],
+            point_awards: vec![],
+            pricing_inputs: None,
+        };
+        assert_eq!(spend_of(&sale).minor(), 500);
+        let mut refund = sale.clone();
+        refund.kind = RecordKind::Return {
+            original: shared::record::RecordRef {
+                register_id: sale.register_id,
+                seq: sale.seq,
+                id: sale.id,
+            },
+            original_lines: vec![],
+            uses_returned: vec![],
+        };
+        assert_eq!(spend_of(&refund).minor(), -500);
+        refund.total = Money::from_minor(-500).unwrap();
+        assert_eq!(spend_of(&refund).minor(), -500);
+    }
+}

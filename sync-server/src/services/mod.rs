@@ -1,0 +1,77 @@
+//! The use cases, one service each, between the handlers (the JSON API and
+//! the pages, which parse, authorise and render) and the repository
+//! ([`crate::db`], which reads and writes rows). Every decision about
+//! loyalty data is made here or in `shared`, never in SQL; the API and
+//! the pages call the same service for the same thing.
+//!
+//! Each service holds only what it needs (the repository, the clock, the
+//! signing key, the notifier), never the whole `AppState`.
+
+pub mod catalog;
+pub mod customers;
+pub mod ingest;
+pub mod oversight;
+pub mod pages;
+pub mod publish;
+pub mod reprice;
+pub mod sales;
+pub mod stats;
+
+use std::sync::Arc;
+
+use shared::crypto::SigningKey;
+
+use crate::clock::Clock;
+use crate::db::Repository;
+use crate::notify::Notifier;
+
+pub use catalog::Catalog;
+pub use customers::Customers;
+pub use ingest::Ingest;
+pub use oversight::Oversight;
+pub use pages::Pages;
+pub use publish::Publisher;
+pub use sales::Sales;
+pub use stats::Statistics;
+
+/// Every service over one repository.
+#[derive(Clone)]
+pub struct Services {
+    /// Merchants, stores, enrollment and registers.
+    pub catalog: Catalog,
+    /// Storing uploads.
+    pub ingest: Ingest,
+    /// Customers and their standing.
+    pub customers: Customers,
+    /// Publishing rulesets.
+    pub publisher: Publisher,
+    /// Statistics.
+    pub stats: Statistics,
+    /// Alerts, quarantine and mismatches.
+    pub oversight: Oversight,
+    /// Sales with their returns.
+    pub sales: Sales,
+    /// HQ sessions, personal links and reviews.
+    pub pages: Pages,
+}
+
+impl Services {
+    /// The services over `repo`.
+    pub fn new(
+        repo: &Arc<dyn Repository>,
+        clock: &Arc<dyn Clock>,
+        key: &Arc<SigningKey>,
+        notifier: &Arc<Notifier>,
+    ) -> Self {
+        Services {
+            catalog: Catalog::new(repo.clone(), clock.clone()),
+            ingest: Ingest::new(repo.clone()),
+            customers: Customers::new(repo.clone()),
+            publisher: Publisher::new(repo.clone(), key.clone(), clock.clone(), notifier.clone()),
+            stats: Statistics::new(repo.clone()),
+            oversight: Oversight::new(repo.clone()),
+            sales: Sales::new(repo.clone()),
+            pages: Pages::new(repo.clone()),
+        }
+    }
+}

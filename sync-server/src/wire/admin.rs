@@ -1,0 +1,360 @@
+//! DTOs of the admin API: merchant set-up, customers and statistics
+//! (admin bearer token). Only this server and its clients (the admin CLI,
+//! the tests) speak them, so they live here, not in `shared::wire`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use shared::identity::{Ean13, Email, Gender, PhoneNumber};
+use shared::ids::{
+    BrandId, CustomerId, MerchantId, PromotionId, RegisterId, RulesetVersion, Seq, StoreId,
+};
+use shared::money::{Currency, Money};
+use shared::points::{ExpiringPoints, OverdraftCause, PendingPoints};
+use shared::timezone::TimeZone;
+
+/// `POST /api/v1/admin/merchants`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewMerchant {
+    /// Display name.
+    pub name: String,
+    /// Currency of the programme.
+    pub currency: Currency,
+}
+
+/// A merchant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merchant {
+    /// Id.
+    pub id: MerchantId,
+    /// Name.
+    pub name: String,
+    /// Currency.
+    pub currency: Currency,
+}
+
+/// `POST /api/v1/admin/merchants/{id}/brands`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewBrand {
+    /// Name.
+    pub name: String,
+}
+
+/// A brand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Brand {
+    /// Id.
+    pub id: BrandId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// Name.
+    pub name: String,
+}
+
+/// `POST /api/v1/admin/merchants/{id}/stores`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewStore {
+    /// The brand it trades under.
+    pub brand_id: Option<BrandId>,
+    /// Name.
+    pub name: String,
+    /// IANA time zone, such as `Europe/Moscow`.
+    pub timezone: TimeZone,
+}
+
+/// A store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Store {
+    /// Id.
+    pub id: StoreId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// Brand.
+    pub brand_id: Option<BrandId>,
+    /// Name.
+    pub name: String,
+    /// IANA time zone.
+    pub timezone: TimeZone,
+}
+
+/// `POST /api/v1/admin/stores/{id}/enrollment-tokens`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct NewEnrollmentToken {
+    /// Lifetime in seconds; default one day.
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+}
+
+/// A one-time register enrollment token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrollmentToken {
+    /// The token; shown once.
+    pub token: String,
+    /// The store the register will belong to.
+    pub store_id: StoreId,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An enrolled register.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Register {
+    /// Id.
+    pub id: RegisterId,
+    /// Store.
+    pub store_id: StoreId,
+    /// Host name given at enrollment.
+    pub hostname: String,
+    /// Agent version at enrollment.
+    pub agent_version: String,
+    /// The highest stored seq.
+    pub head_seq: Option<Seq>,
+    /// Records stored.
+    pub records: i64,
+    /// Last upload.
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// The reply to a publish.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Published {
+    /// The new version.
+    pub version: RulesetVersion,
+    /// When it takes effect.
+    pub effective_from: DateTime<Utc>,
+}
+
+/// `POST /api/v1/admin/merchants/{id}/customers`: a lead with a name and a
+/// channel (phone or e-mail).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewCustomer {
+    /// Name.
+    pub name: String,
+    /// Phone, if given.
+    #[serde(default)]
+    pub phone: Option<PhoneNumber>,
+    /// E-mail, if given.
+    #[serde(default)]
+    pub email: Option<Email>,
+    /// Gender.
+    #[serde(default)]
+    pub gender: Gender,
+    /// Birth date.
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
+}
+
+/// A purchase in a customer's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseSummary {
+    /// Record id.
+    pub id: Uuid,
+    /// Register.
+    pub register_id: RegisterId,
+    /// Seq there.
+    pub seq: Seq,
+    /// Store.
+    pub store_id: StoreId,
+    /// `sale` or `return`.
+    pub kind: String,
+    /// Register time.
+    pub wall_time: DateTime<Utc>,
+    /// Amount before discounts.
+    pub subtotal: Money,
+    /// Discount.
+    pub discount: Money,
+    /// Paid (negative for returns).
+    pub total: Money,
+    /// Points earned.
+    pub points_earned: i64,
+    /// Points spent.
+    pub points_redeemed: i64,
+}
+
+/// A customer with standing and history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CustomerView {
+    /// Id.
+    pub id: CustomerId,
+    /// Merchant.
+    pub merchant_id: MerchantId,
+    /// Name.
+    pub name: String,
+    /// Phone.
+    pub phone: Option<PhoneNumber>,
+    /// E-mail.
+    pub email: Option<Email>,
+    /// Gender.
+    pub gender: Gender,
+    /// Birth date.
+    pub birth_date: Option<NaiveDate>,
+    /// Printed card number.
+    pub card_number: Ean13,
+    /// Lifetime spend net of returns.
+    pub lifetime_spend: Money,
+    /// Points available to spend (negative while overdrawn).
+    pub points_balance: i64,
+    /// Points earned but not available yet, soonest first.
+    #[serde(default)]
+    pub points_pending: Vec<PendingPoints>,
+    /// Available points that will expire, soonest first.
+    #[serde(default)]
+    pub points_expiring: Vec<ExpiringPoints>,
+    /// Points that expired unspent.
+    #[serde(default)]
+    pub points_expired: i64,
+    /// Current tier by the current ruleset.
+    pub tier: Option<String>,
+    /// Purchases, newest first.
+    pub purchases: Vec<PurchaseSummary>,
+}
+
+/// `GET /api/v1/admin/merchants/{id}/overdrafts`: customers whose
+/// balance records left negative, as the server applied them in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverdraftReport {
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// Customers with an overdraft, by id.
+    pub customers: Vec<CustomerOverdraft>,
+}
+
+/// A customer's overdrafts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerOverdraft {
+    /// Who.
+    pub customer_id: CustomerId,
+    /// Their name.
+    pub name: String,
+    /// Their available points now (negative while still overdrawn).
+    pub points_balance: i64,
+    /// Points overdrawn by all the records below.
+    pub overdrawn: i64,
+    /// The records that left the balance negative, in the order applied.
+    pub records: Vec<OverdraftRecord>,
+}
+
+/// A record that left a customer's balance negative.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverdraftRecord {
+    /// Record id.
+    pub record_id: Uuid,
+    /// Register.
+    pub register_id: RegisterId,
+    /// Seq there.
+    pub seq: Seq,
+    /// Store.
+    pub store_id: StoreId,
+    /// Register time.
+    pub wall_time: DateTime<Utc>,
+    /// Spending beyond the balance, or clawing back points spent.
+    pub cause: OverdraftCause,
+    /// Points the record spent.
+    pub points_redeemed: i64,
+    /// Points it took beyond the available balance (net of what the
+    /// record itself earned and made available at once).
+    pub overdrawn: i64,
+    /// The available balance after it.
+    pub balance_after: i64,
+}
+
+/// A token for the customer's phone.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IssuedToken {
+    /// The text to show as a QR code.
+    pub token: String,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Sales figures over a set of checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesFigures {
+    /// Sales checks.
+    pub checks: i64,
+    /// Return records.
+    pub returns: i64,
+    /// Paid on sales minus refunded on returns.
+    pub revenue: Money,
+    /// Discount given on sales.
+    pub discount: Money,
+    /// Sales paid ÷ sales checks, rounded half up.
+    pub average_check: Money,
+    /// Points earned.
+    pub points_earned: i64,
+}
+
+/// A store's sales.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreSales {
+    /// Store.
+    pub store_id: StoreId,
+    /// Its name.
+    pub store_name: String,
+    /// Figures.
+    #[serde(flatten)]
+    pub figures: SalesFigures,
+}
+
+/// A store's sales on one day of the store's own time zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaySales {
+    /// The local day.
+    pub day: NaiveDate,
+    /// Store.
+    pub store_id: StoreId,
+    /// Its name.
+    pub store_name: String,
+    /// Figures.
+    #[serde(flatten)]
+    pub figures: SalesFigures,
+}
+
+/// Buyers in one segment (a gender or an age band).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentSales {
+    /// The segment label.
+    pub segment: String,
+    /// Distinct customers who bought.
+    pub customers: i64,
+    /// Figures.
+    #[serde(flatten)]
+    pub figures: SalesFigures,
+}
+
+/// How a promotion worked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionStats {
+    /// Promotion.
+    pub promotion_id: PromotionId,
+    /// Checks it applied to.
+    pub checks: i64,
+    /// Distinct identified customers who used it.
+    pub customers: i64,
+    /// Discount it gave.
+    pub discount: Money,
+    /// Who funds it, for partner promotions.
+    pub funded_by: Option<String>,
+}
+
+/// `GET /api/v1/admin/merchants/{id}/stats`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Currency.
+    pub currency: Currency,
+    /// All checks.
+    pub totals: SalesFigures,
+    /// Checks with an identified customer.
+    pub identified: SalesFigures,
+    /// Per store.
+    pub by_store: Vec<StoreSales>,
+    /// Per day and store.
+    pub by_day: Vec<DaySales>,
+    /// Per gender of identified customers.
+    pub by_gender: Vec<SegmentSales>,
+    /// Per age band of identified customers, on the day of purchase.
+    pub by_age: Vec<SegmentSales>,
+    /// Per promotion.
+    pub promotions: Vec<PromotionStats>,
+}
