@@ -92,6 +92,11 @@ pub struct RegisterStatus {
 
 /// Reads and writes of the catalog.
 pub trait CatalogTx {
+    /// Holds the merchant's row until the transaction ends, so writes that
+    /// decide on the merchant's head (the next ruleset version) take turns
+    /// across connections and server instances; `NotFound` for an unknown
+    /// merchant. A backend with a single writer has nothing more to do.
+    fn lock_merchant(&mut self, merchant: MerchantId) -> Result<(), DbError>;
     /// The merchant's currency, or `NotFound`.
     fn merchant_currency(&mut self, merchant: MerchantId) -> Result<Currency, DbError>;
     /// Inserts a merchant.

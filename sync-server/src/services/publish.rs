@@ -127,6 +127,7 @@ impl Publisher {
         let sealed = self
             .repo
             .write(move |tx| {
+                tx.lock_merchant(merchant)?;
                 let head = RulesetHead {
                     merchant_id: merchant,
                     currency: tx.merchant_currency(merchant)?,

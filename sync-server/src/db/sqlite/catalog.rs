@@ -37,6 +37,11 @@ fn store_row(row: &Row<'_>) -> rusqlite::Result<Store> {
 const STORE_COLUMNS: &str = "id, merchant_id, brand_id, name, timezone";
 
 impl CatalogTx for SqliteTx<'_> {
+    fn lock_merchant(&mut self, merchant: MerchantId) -> Result<(), DbError> {
+        // One writer connection: the transaction holds the write lock.
+        self.merchant_currency(merchant).map(|_| ())
+    }
+
     fn merchant_currency(&mut self, merchant: MerchantId) -> Result<Currency, DbError> {
         self.tx
             .query_row(
