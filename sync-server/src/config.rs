@@ -53,6 +53,28 @@ pub struct Settings {
     /// Limits of the public web forms.
     #[serde(default)]
     pub web: WebSettings,
+    /// Where the data lives: embedded SQLite in `data_dir` unless a
+    /// PostgreSQL URL is given.
+    #[serde(default)]
+    pub database: DatabaseSettings,
+}
+
+/// The storage backend.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://USER@HOST/DB` selects PostgreSQL, shared by every server
+    /// instance pointed at it; without it the server keeps SQLite in
+    /// `data_dir`. A URL may carry a password, so `Debug` hides it.
+    pub url: Option<SecretString>,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_ref().map(|_| "[set]"))
+            .finish()
+    }
 }
 
 /// Attempts per client address at the public forms (see `web::throttle`).
@@ -167,6 +189,16 @@ pub struct CliOverrides {
     /// `--admin-token`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// `--database-url`, as `database.url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<CliDatabase>,
+}
+
+/// `--database-url`, nested as the file's `[database]` table.
+#[derive(Debug, Clone, Serialize)]
+pub struct CliDatabase {
+    /// The PostgreSQL URL.
+    pub url: String,
 }
 
 /// Why the settings could not be loaded.

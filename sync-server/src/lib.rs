@@ -47,6 +47,7 @@ pub mod db;
 pub mod drift;
 mod error;
 pub mod ingest;
+mod instances;
 pub mod keys;
 mod notify;
 pub mod protocol;
@@ -84,6 +85,16 @@ pub async fn serve(
         "sync-server listening"
     );
     let (stop_repricer, repricer_stop) = tokio::sync::watch::channel(false);
+    // Several instances on one PostgreSQL wake each other's long-polls.
+    let instance_listener = state.settings.database.url.as_ref().map(|url| {
+        use secrecy::ExposeSecret as _;
+        tokio::spawn(instances::listen(
+            url.expose_secret().to_owned(),
+            state.db.clone(),
+            state.notifier.clone(),
+            repricer_stop.clone(),
+        ))
+    });
     let repricer = tokio::spawn(services::reprice::run(
         state.db.clone(),
         state.clock.clone(),
@@ -103,6 +114,11 @@ pub async fn serve(
         })
         .await;
     let _ = stop_repricer.send(true);
+    if let Some(listener) = instance_listener
+        && let Err(e) = listener.await
+    {
+        tracing::error!(error = %e, "the listener of the other instances failed");
+    }
     if let Err(e) = repricer.await {
         tracing::error!(error = %e, "the re-pricer task failed");
     }

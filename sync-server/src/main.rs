@@ -43,6 +43,11 @@ struct ServeArgs {
     /// SYNC_SERVER__ADMIN_TOKEN: flags show in the process list).
     #[arg(long)]
     admin_token: Option<String>,
+    /// A PostgreSQL URL (`postgres://USER@HOST/DB`) to keep the data in,
+    /// shared by every instance pointed at it [default: SQLite in the data
+    /// directory]; also `[database] url` or SYNC_SERVER__DATABASE__URL.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 #[tokio::main]
@@ -72,6 +77,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         listen: args.listen,
         admin_token: args.admin_token,
+        database: args
+            .database_url
+            .map(|url| sync_server::config::CliDatabase { url }),
     };
     let settings = Settings::load(args.config.as_deref(), &overrides)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)

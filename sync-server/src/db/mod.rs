@@ -11,13 +11,14 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
 mod alerts;
 mod catalog;
 mod customers;
+pub mod events;
 mod records;
 mod reprice;
 mod rulesets;
@@ -34,6 +35,7 @@ pub use catalog::{
     RegisterStatus,
 };
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
+pub use events::{Announcement, EventsTx};
 pub use records::{
     CheckFact, CheckKind, CustomerFact, LedgerRow, PromotionUseFact, PromotionUseRow, RecordKey,
     RecordRow, RecordsTx, SaleKey, SignedRow, StatsFacts, StoreFact,
@@ -69,12 +71,20 @@ pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 
 /// Every primitive of every area, on one transaction.
 pub trait Tx:
-    CatalogTx + RecordsTx + CustomersTx + RulesetsTx + AlertsTx + WebTx + RepriceTx
+    CatalogTx + RecordsTx + CustomersTx + RulesetsTx + AlertsTx + WebTx + RepriceTx + EventsTx
 {
 }
 
 impl<T> Tx for T where
-    T: CatalogTx + RecordsTx + CustomersTx + RulesetsTx + AlertsTx + WebTx + RepriceTx + ?Sized
+    T: CatalogTx
+        + RecordsTx
+        + CustomersTx
+        + RulesetsTx
+        + AlertsTx
+        + WebTx
+        + RepriceTx
+        + EventsTx
+        + ?Sized
 {
 }
 

@@ -178,6 +178,14 @@ pub(crate) struct SqliteTx<'a> {
     tx: &'a Transaction<'a>,
 }
 
+impl super::EventsTx for SqliteTx<'_> {
+    fn announce(&mut self, _event: super::Announcement) -> Result<(), DbError> {
+        // One process per SQLite file: its own notifier wakes its
+        // long-polls; there is no other instance to tell.
+        Ok(())
+    }
+}
+
 impl Repository for SqliteRepository {
     fn ping(&self) -> DbFuture<'_, ()> {
         Box::pin(self.read(|tx| Ok(tx.query_row("SELECT 1", [], |_| Ok(()))?)))

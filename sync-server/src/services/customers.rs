@@ -18,7 +18,7 @@ use shared::points::{PointsPolicy, PointsStanding, replay};
 use shared::ruleset::TierBasis;
 use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot, LeavingSpend};
 
-use crate::db::{ChangedCustomer, DbError, Repository, Tx};
+use crate::db::{Announcement, ChangedCustomer, DbError, Repository, Tx};
 use crate::wire::admin::{
     CustomerOverdraft, NewCustomer, OverdraftRecord, OverdraftReport, PurchaseSummary,
 };
@@ -90,7 +90,11 @@ impl Customers {
         new: NewCustomer,
     ) -> Result<CustomerId, DbError> {
         self.repo
-            .write(move |tx| tx.insert_customer(merchant, &new))
+            .write(move |tx| {
+                let id = tx.insert_customer(merchant, &new)?;
+                tx.announce(Announcement::Customers { merchant })?;
+                Ok(id)
+            })
             .await
     }
 
@@ -135,6 +139,7 @@ impl Customers {
                     .set_tokens_valid_after(id, now)?
                     .ok_or_else(|| DbError::NotFound(format!("customer {id}")))?;
                 tx.mark_customer_changed(merchant, id)?;
+                tx.announce(Announcement::Customers { merchant })?;
                 Ok(merchant)
             })
             .await

@@ -20,7 +20,8 @@ use shared::record::{PurchaseRecord, RecordKind};
 use super::oversight::raise_in;
 use crate::alerts::NewAlert;
 use crate::db::{
-    CheckKind, DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, Repository, Tx,
+    Announcement, CheckKind, DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, Repository,
+    Tx,
 };
 use crate::drift::ClockDrift;
 use crate::ingest::{
@@ -112,6 +113,10 @@ fn store_batch(
     }
     for &(merchant, customer) in &changed {
         tx.mark_customer_changed(merchant, customer)?;
+    }
+    let merchants: BTreeSet<_> = changed.iter().map(|&(merchant, _)| merchant).collect();
+    for merchant in merchants {
+        tx.announce(Announcement::Customers { merchant })?;
     }
     let clock_drift = match new.last() {
         Some(newest) => Some(note_clock_drift(tx, register, newest, context)?),

@@ -15,7 +15,7 @@ use shared::release::{ReleaseError, RulesetRelease, SignedRuleset};
 use shared::ruleset::{InvalidRuleset, Promotion, Ruleset, SCHEMA_VERSION};
 
 use crate::clock::Clock;
-use crate::db::{CurrentRuleset, DbError, Repository};
+use crate::db::{Announcement, CurrentRuleset, DbError, Repository};
 use crate::notify::{Notifier, ReleaseNews};
 
 /// The oldest agent that may load releases this server publishes.
@@ -138,6 +138,10 @@ impl Publisher {
                     Err(refusal) => return Ok(Err(refusal)),
                 };
                 tx.insert_release(&sealed.release, &sealed.signed)?;
+                tx.announce(Announcement::Release {
+                    merchant,
+                    version: sealed.release.version,
+                })?;
                 Ok(Ok(sealed))
             })
             .await??;

@@ -47,6 +47,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         ingest: IngestSettings::default(),
         clock: ClockSettings::default(),
         web: WebSettings::default(),
+        database: Default::default(),
     }
 }
 
