@@ -145,6 +145,8 @@ pub struct SetupQuery {
     published: Option<u64>,
     /// A promotion to load into the form.
     edit: Option<String>,
+    /// A promotion just saved unchanged.
+    unchanged: Option<String>,
 }
 
 /// `GET /hq/merchants/{id}/setup`.
@@ -155,9 +157,15 @@ pub async fn setup(
     Path(merchant): Path<MerchantId>,
     Query(query): Query<SetupQuery>,
 ) -> Result<Response, PageError> {
-    let notice = query
-        .published
-        .map(|v| format!("Опубликована версия правил {v}: кассы получат её в течение секунд."));
+    let notice = match (query.published, &query.unchanged) {
+        (Some(v), _) => Some(format!(
+            "Опубликована версия правил {v}: кассы получат её в течение секунд."
+        )),
+        (None, Some(id)) => Some(format!(
+            "Акция {id} не изменилась: новая версия правил не нужна."
+        )),
+        (None, None) => None,
+    };
     let page = build(
         &state,
         &session,

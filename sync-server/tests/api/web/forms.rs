@@ -270,3 +270,54 @@ async fn a_form_on_another_site_is_refused_in_chromium() {
     serving.abort();
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_happy_hour_3_for_2_saved_unchanged_in_chromium_stays_as_it_was() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Ромашка").await.id;
+    server.store(merchant, "Тверская", "Europe/Moscow").await;
+    let happy_hour = serde_json::json!({
+        "id": "happy-3for2", "name": "Счастливые часы: 3 по цене 2",
+        "target": {"kind": "categories", "categories": ["dairy"]},
+        "reward": {"kind": "buy_x_get_y", "buy": 2, "get": 1},
+        "starts_at": "2026-01-01T06:00:30Z",
+        "stores": [1], "priority": 5, "coupon": "HAPPY",
+        "conditions": {"schedule": {"hours": [{"from": "17:00:00", "to": "19:00:00"}]}},
+        "limits": {"per_check": 1}
+    });
+    let mut rules = ruleset();
+    rules["promotions"] = serde_json::json!([happy_hour]);
+    let (status, body) = server.publish(merchant, rules).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let before = current_ruleset(&server, merchant).await;
+
+    let mut browser = Browser::start("a_happy_hour_3_for_2_saved_unchanged").await;
+    sign_in(&mut browser, &server).await;
+    browser
+        .open(&format!("{}/hq/merchants/{merchant}/setup", server.base))
+        .await;
+    browser.click_link("Изменить").await;
+    browser.wait_for_text("h3", "Изменить акцию").await;
+    browser.click_button("Опубликовать на всех кассах").await;
+    browser.wait_for_text("p", "не изменилась").await;
+    assert_eq!(
+        current_ruleset(&server, merchant).await,
+        before,
+        "nothing published"
+    );
+
+    // A new name keeps the hours, the reward and all the rest.
+    browser.click_link("Изменить").await;
+    browser.wait_for_text("h3", "Изменить акцию").await;
+    browser.wait_for_text("p", "Сейчас: ").await;
+    browser.type_into("#promo-name", "Вечер: 3 по цене 2").await;
+    browser.click_button("Опубликовать на всех кассах").await;
+    browser
+        .wait_for_text("p", "Опубликована версия правил 2")
+        .await;
+    let after = current_ruleset(&server, merchant).await;
+    let mut expected = before["ruleset"]["promotions"][0].clone();
+    expected["name"] = "Вечер: 3 по цене 2".into();
+    assert_eq!(after["ruleset"]["promotions"][0], expected);
+    browser.close().await;
+}
