@@ -450,8 +450,8 @@ fn refusal_errors(refusal: &PublishRefusal, promotion: &Promotion) -> FieldError
     let mut errors = FieldErrors::default();
     match refusal {
         PublishRefusal::NoRuleset(_) => errors.general.push(
-            "У продавца ещё нет правил программы: сначала опубликуйте их \
-             (sync-server admin ruleset publish), затем добавляйте акции."
+            "У продавца ещё нет правил программы: сначала начните с образца \
+             в разделе «Программа лояльности», затем добавляйте акции."
                 .to_owned(),
         ),
         PublishRefusal::Invalid(invalid) => {

@@ -24,12 +24,14 @@ use shared::wire::admin::{NewBrand, NewStore};
 
 use crate::auth::{ENROLLMENT_TOKEN_BYTES, hash_secret, random_hex};
 use crate::db::{NewEnrollmentToken, OfferRating};
+use crate::publish::{self, PublishError, RulesetChange};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
 use crate::web::layout::HqHeader;
 use crate::web::login::see_other;
 use crate::web::promotions::{FieldErrors, PromotionForm};
+use crate::web::samples::{self, SAMPLES, Sample};
 use crate::web::session::{CsrfProtected, HqSession, ProtectedForm};
 use crate::web::{format, links, qr};
 
@@ -128,6 +130,7 @@ struct SetupPage {
     store_error: Option<String>,
     zones: &'static [&'static str],
     programme: Option<Programme>,
+    samples: &'static [Sample],
     promotions: Vec<PromotionRow>,
     promotion_form: PromotionForm,
     promotion_errors: FieldErrors,
@@ -276,6 +279,7 @@ async fn build(
         store_form,
         store_error,
         zones: &COMMON_ZONES,
+        samples: &SAMPLES,
         programme: current.as_ref().map(|c| Programme {
             version: c.version.to_string(),
             tiers: c
@@ -425,6 +429,55 @@ fn promotion_row(
             })
             .unwrap_or_else(|| "—".to_owned()),
     }
+}
+
+/// The form that starts the programme from a sample ruleset.
+#[derive(Debug, Deserialize)]
+pub struct SampleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    sample: String,
+}
+
+impl CsrfProtected for SampleForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /hq/merchants/{id}/ruleset`: publishes a sample ruleset as the
+/// merchant's first, in the merchant's currency. A merchant who already has
+/// rules is sent back to them unchanged: the samples only start a
+/// programme, they never overwrite one.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub async fn start_from_sample(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    ProtectedForm { form, .. }: ProtectedForm<SampleForm>,
+) -> Result<Response, PageError> {
+    let merchant_row = state.db.merchant(merchant).await?;
+    if state.db.current_ruleset(merchant).await?.is_some() {
+        return Ok(see_other(&format!(
+            "/hq/merchants/{merchant}/setup#programme"
+        )));
+    }
+    let sample = samples::find(&form.sample).ok_or(PageError::BadRequest("unknown sample"))?;
+    let ruleset = sample
+        .ruleset(merchant_row.currency)
+        .map_err(|e| PageError::internal(&e))?;
+    let published = publish::publish(&state, merchant, RulesetChange::Replace(ruleset))
+        .await
+        .map_err(|e| match e {
+            PublishError::Storage(e) => e.into(),
+            PublishError::Refused(refusal) => PageError::internal(&refusal),
+        })?;
+    tracing::info!(sample = sample.key, version = %published.version,
+        "started the programme from a sample ruleset");
+    Ok(see_other(&format!(
+        "/hq/merchants/{merchant}/setup?published={}#programme",
+        published.version
+    )))
 }
 
 /// The brand form.

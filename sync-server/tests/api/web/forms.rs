@@ -12,6 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use shared::crypto::SigningKey;
 use shared::ids::MerchantId;
+use shared::ruleset::Ruleset;
 
 use super::chrome::Browser;
 use crate::helpers::{ADMIN_TOKEN, TestServer, promotion, ruleset};
@@ -27,6 +28,14 @@ async fn current_ruleset(server: &TestServer, merchant: MerchantId) -> Value {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
+}
+
+/// The promotion `id` of a ruleset as the admin API shows it.
+fn promotion_in<'a>(current: &'a Value, id: &str) -> &'a Value {
+    current["ruleset"]["promotions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["id"] == id))
+        .unwrap_or_else(|| panic!("no promotion {id} in {current}"))
 }
 
 /// Signs in at `/hq` by typing the admin token.
@@ -98,14 +107,25 @@ async fn hq_sets_up_a_merchant_by_clicking_and_typing_in_chromium() {
     browser.click_link("← Вернуться к настройке").await;
     browser.wait_for_text("h1", "Ромашка: настройка").await;
 
-    // The programme, then a promotion published from the form.
-    assert_eq!(
-        server.publish(merchant, ruleset()).await.0,
-        StatusCode::CREATED
-    );
+    // The programme from a sample, then a promotion published from the form.
     browser
-        .open(&format!("{}/hq/merchants/{merchant}/setup", server.base))
+        .click_xpath("//input[@name='sample'][@value='cafe']", "the café sample")
         .await;
+    browser.click_button("Начать с образца").await;
+    browser
+        .wait_for_text("p", "Опубликована версия правил 1")
+        .await;
+    browser.wait_for_text("td", "Утренний кофе −20 %").await;
+    let stored = current_ruleset(&server, merchant).await;
+    let typed =
+        |json: &Value| -> Ruleset { serde_json::from_value(json.clone()).expect("a ruleset") };
+    let cafe: Value = serde_json::from_str(include_str!("../../../examples/rulesets/cafe.json"))
+        .expect("the café sample");
+    assert_eq!(
+        typed(&stored["ruleset"]),
+        typed(&cafe),
+        "published as it is"
+    );
     browser.type_into("#promo-id", "milk-15").await;
     browser.type_into("#promo-name", "Молоко −15 %").await;
     browser.type_into("#promo-targets", "4601234567893").await;
@@ -117,14 +137,15 @@ async fn hq_sets_up_a_merchant_by_clicking_and_typing_in_chromium() {
     browser.wait_for_text("td", "Молоко −15 %").await;
     let stored = current_ruleset(&server, merchant).await;
     assert_eq!(stored["version"], 2);
-    assert_eq!(stored["ruleset"]["promotions"][0]["id"], "milk-15");
-    assert_eq!(
-        stored["ruleset"]["promotions"][0]["reward"]["percent"],
-        1500
-    );
+    assert_eq!(promotion_in(&stored, "milk-15")["reward"]["percent"], 1500);
 
     // Changed through «Изменить».
-    browser.click_link("Изменить").await;
+    browser
+        .click_xpath(
+            "//tr[@data-promotion='milk-15']//a[normalize-space(.)='Изменить']",
+            "«Изменить» of milk-15",
+        )
+        .await;
     browser.wait_for_text("h3", "Изменить акцию").await;
     browser.type_into("#promo-percent", "20").await;
     browser.click_button("Опубликовать на всех кассах").await;
@@ -132,11 +153,13 @@ async fn hq_sets_up_a_merchant_by_clicking_and_typing_in_chromium() {
         .wait_for_text("p", "Опубликована версия правил 3")
         .await;
     let stored = current_ruleset(&server, merchant).await;
+    assert_eq!(promotion_in(&stored, "milk-15")["reward"]["percent"], 2000);
+    assert_eq!(promotion_in(&stored, "milk-15")["name"], "Молоко −15 %");
     assert_eq!(
-        stored["ruleset"]["promotions"][0]["reward"]["percent"],
-        2000
+        stored["ruleset"]["promotions"].as_array().map(Vec::len),
+        Some(4),
+        "the café's three and this one"
     );
-    assert_eq!(stored["ruleset"]["promotions"][0]["name"], "Молоко −15 %");
 
     // A customer's personal link.
     let customer = server
