@@ -173,7 +173,9 @@ enum EnrollmentTokenCommand {
 
 #[derive(Debug, Subcommand)]
 enum RulesetCommand {
-    /// Publishes a whole ruleset from a JSON file as the next version.
+    /// Publishes a whole ruleset from a JSON file as the next version: a
+    /// bare ruleset (see `sync-server/examples/rulesets/`), or what
+    /// `ruleset show` printed, edited or not.
     Publish {
         /// The merchant.
         #[arg(long)]
@@ -311,7 +313,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             client.post(&path, &NewEnrollmentToken { ttl_secs }).await?
         }
         AdminCommand::Ruleset(RulesetCommand::Publish { merchant, file }) => {
-            let ruleset: Ruleset = read_json(&file)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("read {}", file.display()))?;
+            let ruleset =
+                ruleset_file(&text).with_context(|| format!("parse {}", file.display()))?;
             let path = format!("/api/v1/admin/merchants/{merchant}/ruleset");
             client.send(Method::PUT, &path, Some(&ruleset)).await?
         }
@@ -424,6 +429,26 @@ fn parse_gender(text: &str) -> anyhow::Result<Gender> {
     }
 }
 
+/// A ruleset file: a bare ruleset, or what `ruleset show` prints, the
+/// version it was shown at and the ruleset (`{"version": 3, "ruleset":
+/// {…}}`), so that show, edit, publish round-trips. The version shown is
+/// not checked: publishing makes the next version either way.
+fn ruleset_file(text: &str) -> anyhow::Result<Ruleset> {
+    let value: serde_json::Value = serde_json::from_str(text)?;
+    let shown = value.as_object().is_some_and(|fields| {
+        fields.contains_key("ruleset") && fields.keys().all(|k| k == "ruleset" || k == "version")
+    });
+    let ruleset = if shown {
+        value
+            .get("ruleset")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    } else {
+        value
+    };
+    Ok(serde_json::from_value(ruleset)?)
+}
+
 fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))
@@ -481,5 +506,27 @@ impl Client {
             }
             Err(_) => bail!("{status}: {text}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_reads_a_bare_ruleset_and_what_show_printed() {
+        let bare = include_str!("../examples/rulesets/grocery.json");
+        let ruleset = ruleset_file(bare).expect("a bare ruleset");
+        let shown = serde_json::to_string_pretty(&serde_json::json!({
+            "version": 3,
+            "ruleset": ruleset,
+        }))
+        .expect("json");
+        assert_eq!(ruleset_file(&shown).expect("the show output"), ruleset);
+        let unknown = ruleset_file(r#"{"rules": {}}"#).unwrap_err();
+        assert!(
+            format!("{unknown:#}").contains("unknown field"),
+            "{unknown:#}"
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! | `GET /hq/merchants/{id}?from=&to=` | HQ | the dashboard: sales, customers, promotions, registers, alerts |
 //! | `GET /hq/merchants/{id}/setup` | HQ | brands, stores, register tokens, promotions, reviews |
 //! | `POST /hq/merchants/{id}/{brands,stores,promotions,customer-links}` | HQ | set-up forms |
+//! | `POST /hq/merchants/{id}/ruleset` | HQ | the first ruleset, from a sample |
 //! | `POST /hq/merchants/{id}/stores/{store}/enrollment-tokens` | HQ | a one-time register token, shown once |
 //! | `GET /c/{secret}`, `GET /c/{secret}/token`, `POST /c/{secret}/reviews` | a customer | their page, a fresh QR token, a review |
 //! | `GET/POST /join/{merchant}` | anyone | sign up as the merchant's customer |
@@ -21,7 +22,8 @@
 //!   `promotions`, `customer`, `join`.
 //! - `session`: HQ sessions (cookie, server-side store, form tokens);
 //!   `security`: response headers and the same-origin check; `links`:
-//!   customers' personal links and public URLs; `secrets`: randomness.
+//!   customers' personal links and public URLs; `secrets`: randomness;
+//!   `samples`: the sample rulesets a programme can start from.
 //! - `charts` (plotters → SVG), `qr` (qrcode → SVG), `format` (money from
 //!   kopecks, dates, labels), `layout` (the HQ header).
 //! - `error`: [`PageError`](error::PageError), the one error type of the
@@ -42,6 +44,7 @@ pub(crate) mod links;
 mod login;
 mod promotions;
 mod qr;
+mod samples;
 mod secrets;
 mod security;
 mod session;
@@ -63,6 +66,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/hq/merchants", post(login::create_merchant))
         .route("/hq/merchants/{id}", get(dashboard::dashboard))
         .route("/hq/merchants/{id}/setup", get(setup::setup))
+        .route("/hq/merchants/{id}/ruleset", post(setup::start_from_sample))
         .route("/hq/merchants/{id}/brands", post(setup::create_brand))
         .route("/hq/merchants/{id}/stores", post(setup::create_store))
         .route(

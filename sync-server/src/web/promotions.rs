@@ -1,9 +1,22 @@
-//! The promotion form of the set-up page: percent off listed SKUs or
-//! categories, with a name, a description for customers and a publication
-//! period. `POST /hq/merchants/{id}/promotions` parses it field by field,
-//! then publishes through [`Publisher::publish`](crate::services::Publisher::publish), the admin API's own path, so
-//! the new ruleset version reaches every till's long-poll within seconds.
-//! Every refusal is shown next to the field it concerns, naming it.
+//! The promotion form of the set-up page: percent off listed SKUs,
+//! categories or the whole check, with a name, a description for customers
+//! and a publication period. `POST /hq/merchants/{id}/promotions` parses it
+//! field by field, then publishes through [`Publisher::publish`](crate::services::Publisher::publish), the admin
+//! API's own path, so the new ruleset version reaches every till's
+//! long-poll within seconds. Every refusal is shown next to the field it
+//! concerns, naming it.
+//!
+//! # Editing keeps what the form cannot show
+//!
+//! The form shows a part of a promotion: not its hours, conditions,
+//! limits, coupon, stores, priority or group, and a reward other than
+//! percent off only as a note. So a form whose code names a promotion of
+//! the current rules is laid over the stored promotion, re-read on the
+//! server, never rebuilt from the form alone: a field whose text is still
+//! what the form showed for that promotion keeps the stored value exactly
+//! (an instant with seconds, a "3 for 2" reward), and only a field the
+//! person changed is parsed. Opening a promotion and saving it unchanged
+//! therefore yields the same promotion, and publishes nothing.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +27,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use shared::ids::{Category, MerchantId, PromotionId, Sku};
 use shared::money::BasisPoints;
-use shared::ruleset::{Promotion, Reward, Target};
+use shared::ruleset::{Apply, Promotion, Reward, Target};
 
 use crate::services::publish::{PublishError, PublishRefusal, RulesetChange};
 use crate::state::AppState;
@@ -59,6 +72,11 @@ pub struct PromotionForm {
     pub funded_by: String,
     /// `on` when the tier discount applies on top.
     pub combines_with_tier: Option<String>,
+    /// The reward of an edited promotion that the percent field cannot
+    /// show ("3 по цене 2"), kept unless a percent is typed. Never read
+    /// from the browser.
+    #[serde(skip)]
+    pub reward_note: Option<String>,
 }
 
 impl CsrfProtected for PromotionForm {
@@ -113,7 +131,8 @@ impl PromotionForm {
             }
             Target::Basket => ("basket", String::new()),
         };
-        // The form edits percent-off promotions; others start from blank.
+        // The form edits percent-off rewards; others show as a note and are
+        // kept while the field stays empty.
         let percent = match p.reward {
             Reward::PercentOff { percent, .. } => format::percent(percent)
                 .trim_end_matches('%')
@@ -137,17 +156,45 @@ impl PromotionForm {
             ends_at: local(p.ends_at),
             funded_by: p.funded_by.clone().unwrap_or_default(),
             combines_with_tier: p.combines_with_tier.then(|| "on".to_owned()),
+            reward_note: reward_note(p),
         }
     }
 
-    /// Whether the target is categories (else SKUs).
+    /// Whether the target is the whole check.
+    #[must_use]
+    pub fn targets_basket(&self) -> bool {
+        self.target_kind == "basket"
+    }
+
+    /// Whether the target is categories.
     #[must_use]
     pub fn targets_categories(&self) -> bool {
         self.target_kind == "categories"
     }
 
-    /// Parses every field; `now` names a new promotion.
+    /// Parses every field into a new promotion; `now` names it if the code
+    /// is empty.
+    #[cfg(test)]
     pub fn parse(&self, zone: Tz, now: DateTime<Utc>) -> Result<Promotion, FieldErrors> {
+        self.parse_over(None, zone, now)
+    }
+
+    /// Parses the form laid over `stored`, the promotion of the current
+    /// rules with the form's code, if any: a field still as the form showed
+    /// `stored` keeps its stored value, and what the form does not show is
+    /// kept (see the module doc).
+    pub fn parse_over(
+        &self,
+        stored: Option<&Promotion>,
+        zone: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Promotion, FieldErrors> {
+        let shown = stored.map(|p| PromotionForm::from_promotion(p, zone));
+        let kept = |field: fn(&PromotionForm) -> &str| {
+            shown
+                .as_ref()
+                .is_some_and(|shown| same_text(field(shown), field(self)))
+        };
         let mut errors = FieldErrors::default();
         let id = if self.id.trim().is_empty() {
             PromotionId::parse(format!("promo-{}", now.format("%Y%m%d-%H%M%S")))
@@ -163,65 +210,123 @@ impl PromotionForm {
             })
             .ok();
         let name = self.name.trim();
-        if name.is_empty() {
+        let name_kept = kept(|f| &f.name);
+        if !name_kept && name.is_empty() {
             errors.add("name", "Название: обязательно");
-        } else if name.chars().count() > MAX_NAME_CHARS {
+        } else if !name_kept && name.chars().count() > MAX_NAME_CHARS {
             errors.add(
                 "name",
                 format!("Название: не длиннее {MAX_NAME_CHARS} знаков"),
             );
         }
-        let description = self.description.trim();
-        if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        let description = self.description.replace("\r\n", "\n");
+        let description = description.trim();
+        let description_kept = kept(|f| &f.description);
+        if !description_kept && description.chars().count() > MAX_DESCRIPTION_CHARS {
             errors.add(
                 "description",
                 format!("Описание: не длиннее {MAX_DESCRIPTION_CHARS} знаков"),
             );
         }
-        let target = self.parse_target(&mut errors);
-        let percent = parse_percent(&self.percent)
-            .map_err(|message| errors.add("percent", message))
-            .ok();
-        let starts_at = parse_local(&self.starts_at, zone)
-            .map_err(|message| errors.add("starts_at", format!("Начало: {message}")))
-            .ok()
-            .flatten();
-        let ends_at = parse_local(&self.ends_at, zone)
-            .map_err(|message| errors.add("ends_at", format!("Окончание: {message}")))
-            .ok()
-            .flatten();
+        let target = match stored {
+            Some(p) if kept(|f| &f.target_kind) && kept(|f| &f.targets) => Some(p.target.clone()),
+            _ => self.parse_target(&mut errors),
+        };
+        let reward = match stored {
+            Some(p) if kept(|f| &f.percent) => Some(p.reward.clone()),
+            _ => parse_percent(&self.percent)
+                .map_err(|message| errors.add("percent", message))
+                .ok()
+                .map(|percent| Reward::PercentOff {
+                    percent,
+                    apply: match stored.map(|p| &p.reward) {
+                        Some(Reward::PercentOff { apply, .. }) => *apply,
+                        _ => Apply::default(),
+                    },
+                }),
+        };
+        let starts_at = match stored {
+            Some(p) if kept(|f| &f.starts_at) => p.starts_at,
+            _ => parse_local(&self.starts_at, zone)
+                .map_err(|message| errors.add("starts_at", format!("Начало: {message}")))
+                .ok()
+                .flatten(),
+        };
+        let ends_at = match stored {
+            Some(p) if kept(|f| &f.ends_at) => p.ends_at,
+            _ => parse_local(&self.ends_at, zone)
+                .map_err(|message| errors.add("ends_at", format!("Окончание: {message}")))
+                .ok()
+                .flatten(),
+        };
         if let (Some(s), Some(e)) = (starts_at, ends_at)
             && e <= s
         {
             errors.add("ends_at", "Окончание: должно быть позже начала");
         }
-        let funded_by = Some(self.funded_by.trim())
-            .filter(|f| !f.is_empty())
-            .map(str::to_owned);
-        match (id, target, percent) {
-            (Some(id), Some(target), Some(percent)) if errors.is_empty() => Ok(Promotion {
-                id,
-                name: name.to_owned(),
-                description: description.to_owned(),
-                target,
-                reward: Reward::PercentOff {
-                    percent,
-                    apply: Default::default(),
-                },
-                starts_at,
-                ends_at,
-                stores: Vec::new(),
-                priority: 0,
-                combines_with_tier: self.combines_with_tier.is_some(),
-                funded_by,
-                exclude: Default::default(),
-                conditions: Default::default(),
-                limits: Default::default(),
-                group: None,
-                coupon: None,
-            }),
+        let funded_by = match stored {
+            Some(p) if kept(|f| &f.funded_by) => p.funded_by.clone(),
+            _ => Some(self.funded_by.trim())
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned),
+        };
+        let combines_with_tier = match (stored, &shown) {
+            (Some(p), Some(shown))
+                if shown.combines_with_tier.is_some() == self.combines_with_tier.is_some() =>
+            {
+                p.combines_with_tier
+            }
+            _ => self.combines_with_tier.is_some(),
+        };
+        match (id, target, reward) {
+            (Some(id), Some(target), Some(reward)) if errors.is_empty() => {
+                // What the form does not show comes from the stored one.
+                let base = stored.cloned().unwrap_or_else(|| Promotion {
+                    id: id.clone(),
+                    name: String::new(),
+                    description: String::new(),
+                    target: target.clone(),
+                    reward: reward.clone(),
+                    starts_at: None,
+                    ends_at: None,
+                    stores: Vec::new(),
+                    priority: 0,
+                    combines_with_tier: false,
+                    funded_by: None,
+                    exclude: Default::default(),
+                    conditions: Default::default(),
+                    limits: Default::default(),
+                    group: None,
+                    coupon: None,
+                });
+                Ok(Promotion {
+                    id,
+                    name: match stored {
+                        Some(p) if name_kept => p.name.clone(),
+                        _ => name.to_owned(),
+                    },
+                    description: match stored {
+                        Some(p) if description_kept => p.description.clone(),
+                        _ => description.to_owned(),
+                    },
+                    target,
+                    reward,
+                    starts_at,
+                    ends_at,
+                    combines_with_tier,
+                    funded_by,
+                    ..base
+                })
+            }
             _ => Err(errors),
         }
+    }
+
+    /// The code the form names, trimmed: the promotion it edits, if the
+    /// current rules hold one with it.
+    #[must_use]
+    pub fn code(&self) -> &str {
+        self.id.trim()
     }
 
     fn parse_target(&self, errors: &mut FieldErrors) -> Option<Target> {
@@ -230,6 +335,9 @@ impl PromotionForm {
             .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
             .filter(|code| !code.is_empty())
             .collect();
+        if self.targets_basket() {
+            return Some(Target::Basket);
+        }
         if codes.is_empty() {
             errors.add("targets", "Товары: укажите хотя бы один код");
             return None;
@@ -267,6 +375,20 @@ fn collect_codes<T, E>(
         }
     }
     Some(parsed)
+}
+
+/// Whether a field's text is what the form showed: a browser sends a
+/// textarea's lines with CRLF, and the form trims what it reads.
+fn same_text(shown: &str, sent: &str) -> bool {
+    shown.replace("\r\n", "\n").trim() == sent.replace("\r\n", "\n").trim()
+}
+
+/// How the form shows a reward its percent field cannot: "3 по цене 2".
+fn reward_note(p: &Promotion) -> Option<String> {
+    match p.reward {
+        Reward::PercentOff { .. } => None,
+        _ => Some(setup::discount(p)),
+    }
 }
 
 fn join<'a>(codes: impl Iterator<Item = &'a str>) -> String {
@@ -328,8 +450,8 @@ fn refusal_errors(refusal: &PublishRefusal, promotion: &Promotion) -> FieldError
     let mut errors = FieldErrors::default();
     match refusal {
         PublishRefusal::NoRuleset(_) => errors.general.push(
-            "У продавца ещё нет правил программы: сначала опубликуйте их \
-             (sync-server admin ruleset publish), затем добавляйте акции."
+            "У продавца ещё нет правил программы: сначала начните с образца \
+             в разделе «Программа лояльности», затем добавляйте акции."
                 .to_owned(),
         ),
         PublishRefusal::Invalid(invalid) => {
@@ -357,16 +479,40 @@ pub async fn publish_promotion(
 ) -> Result<Response, PageError> {
     let stores = state.services.catalog.stores(merchant).await?;
     let zone = format::display_zone(&stores);
+    let stored = state
+        .services
+        .publisher
+        .current(merchant)
+        .await?
+        .and_then(|current| {
+            current
+                .ruleset
+                .promotions
+                .into_iter()
+                .find(|p| p.id.as_str() == form.code())
+        });
+    let mut form = form;
+    form.reward_note = stored.as_ref().and_then(reward_note);
     let refused = |errors: FieldErrors| SetupForms {
         promotion: Some((form.clone(), errors)),
         ..SetupForms::default()
     };
-    let promotion = match form.parse(zone, state.clock.now()) {
+    let promotion = match form.parse_over(stored.as_ref(), zone, state.clock.now()) {
         Ok(promotion) => promotion,
         Err(errors) => {
             return setup::refused(&state, &session, merchant, refused(errors)).await;
         }
     };
+    if stored.as_ref() == Some(&promotion) {
+        tracing::info!(promotion_id = %promotion.id, "a promotion saved unchanged: nothing to publish");
+        return Ok(see_other(&format!(
+            "/hq/merchants/{merchant}/setup?unchanged={}#promotions",
+            percent_encoding::utf8_percent_encode(
+                promotion.id.as_str(),
+                percent_encoding::NON_ALPHANUMERIC
+            )
+        )));
+    }
     let change = RulesetChange::UpsertPromotion(promotion.clone());
     match state.services.publisher.publish(merchant, change).await {
         Ok(published) => {
@@ -461,6 +607,140 @@ mod tests {
         assert!(bp("-5").is_err());
         assert!(bp("1,234").is_err());
         assert!(bp("").is_err());
+    }
+
+    /// A promotion with every field the form does not show set, and
+    /// instants with seconds, which the form shows only to the minute.
+    fn rich(target: serde_json::Value, reward: serde_json::Value) -> Promotion {
+        serde_json::from_value(serde_json::json!({
+            "id": "happy-3for2",
+            "name": "  Счастливые часы ",
+            "description": "Первая строка\nвторая строка",
+            "target": target,
+            "reward": reward,
+            "starts_at": "2026-03-01T06:00:30Z",
+            "ends_at": "2026-04-01T06:00:00Z",
+            "stores": [2, 3],
+            "priority": 7,
+            "combines_with_tier": true,
+            "funded_by": "Молочный завод",
+            "exclude": {"skus": ["4601234567894"]},
+            "conditions": {
+                "min_basket_amount": 50000,
+                "requires_skus": ["4601234567895"],
+                "schedule": {"weekdays": ["mon", "fri"],
+                             "hours": [{"from": "17:00:00", "to": "19:00:00"}]},
+                "segment": {"tiers": ["Gold"], "new_customer": true}
+            },
+            "limits": {"per_customer": 3, "per_check": 1, "total_uses": 1000, "budget": 1000000},
+            "group": "dairy",
+            "coupon": "SPRING"
+        }))
+        .expect("a valid promotion")
+    }
+
+    /// Every reward kind of the ruleset model, each on every kind of target.
+    fn every_promotion() -> Vec<Promotion> {
+        use serde_json::json;
+        let targets = [
+            json!({"kind": "skus", "skus": ["4601234567893", "4601234567896"]}),
+            json!({"kind": "categories", "categories": ["dairy"]}),
+            json!({"kind": "basket"}),
+        ];
+        let rewards = [
+            json!({"kind": "percent_off", "percent": 1250}),
+            json!({"kind": "percent_off", "percent": 1000, "apply": "total"}),
+            json!({"kind": "amount_off", "amount": 5000, "apply": "total"}),
+            json!({"kind": "special_price", "unit_price": 9990}),
+            json!({"kind": "buy_x_get_y", "buy": 2, "get": 1}),
+            json!({"kind": "buy_x_get_y", "buy": 1, "get": 1, "free_sku": "4601234567897",
+                   "percent": 5000}),
+            json!({"kind": "nth_item", "n": 2, "percent": 5000}),
+            json!({"kind": "bundle", "items": [{"sku": "4601234567893", "quantity": 2}],
+                   "price": 15000}),
+            json!({"kind": "points_multiplier", "percent": 200}),
+            json!({"kind": "extra_points", "points": 50}),
+        ];
+        let mut all = Vec::new();
+        for target in &targets {
+            for reward in &rewards {
+                all.push(rich(target.clone(), reward.clone()));
+            }
+        }
+        all
+    }
+
+    /// What a browser sends back for a form it was shown: a textarea's
+    /// lines with CRLF, an unchecked box not at all.
+    fn as_sent(form: &PromotionForm) -> PromotionForm {
+        PromotionForm {
+            description: form.description.replace('\n', "\r\n"),
+            targets: form.targets.replace('\n', "\r\n"),
+            reward_note: None,
+            ..form.clone()
+        }
+    }
+
+    #[test]
+    fn every_promotion_opened_and_saved_unchanged_stays_the_same() {
+        for zone in [chrono_tz::Europe::Moscow, chrono_tz::Asia::Vladivostok] {
+            for stored in every_promotion() {
+                let shown = PromotionForm::from_promotion(&stored, zone);
+                assert_eq!(
+                    shown.reward_note.is_some(),
+                    !matches!(stored.reward, Reward::PercentOff { .. }),
+                    "{:?}",
+                    stored.reward
+                );
+                let saved = as_sent(&shown)
+                    .parse_over(Some(&stored), zone, now())
+                    .unwrap_or_else(|e| panic!("{:?}: {e:?}", stored.reward));
+                assert_eq!(saved, stored);
+            }
+        }
+    }
+
+    #[test]
+    fn an_edit_changes_only_the_fields_changed() {
+        let zone = chrono_tz::Europe::Moscow;
+        for stored in every_promotion() {
+            let edited = PromotionForm {
+                name: "Вечерние часы".into(),
+                ends_at: "2026-05-01T09:00".into(),
+                ..as_sent(&PromotionForm::from_promotion(&stored, zone))
+            };
+            let saved = edited.parse_over(Some(&stored), zone, now()).unwrap();
+            assert_eq!(
+                saved,
+                Promotion {
+                    name: "Вечерние часы".into(),
+                    ends_at: Some("2026-05-01T06:00:00Z".parse().unwrap()),
+                    ..stored.clone()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_percent_typed_over_another_reward_replaces_it_and_keeps_the_rest() {
+        let zone = chrono_tz::UTC;
+        for stored in every_promotion() {
+            let edited = PromotionForm {
+                percent: "15".into(),
+                ..as_sent(&PromotionForm::from_promotion(&stored, zone))
+            };
+            let saved = edited.parse_over(Some(&stored), zone, now()).unwrap();
+            let apply = match stored.reward {
+                Reward::PercentOff { apply, .. } => apply,
+                _ => Apply::Each,
+            };
+            let percent = BasisPoints::new(1500).unwrap();
+            assert_eq!(saved.reward, Reward::PercentOff { percent, apply });
+            assert_eq!(saved.conditions, stored.conditions);
+            assert_eq!(saved.limits, stored.limits);
+            assert_eq!(saved.coupon, stored.coupon);
+            assert_eq!(saved.target, stored.target);
+        }
     }
 
     #[test]

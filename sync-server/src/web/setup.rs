@@ -24,12 +24,14 @@ use shared::ruleset::{Promotion, Reward, Target};
 use shared::timezone::TimeZone;
 
 use crate::db::OfferRating;
+use crate::services::publish::{PublishError, RulesetChange};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
 use crate::web::layout::HqHeader;
 use crate::web::login::see_other;
 use crate::web::promotions::{FieldErrors, PromotionForm};
+use crate::web::samples::{self, SAMPLES, Sample};
 use crate::web::session::{CsrfProtected, HqSession, ProtectedForm};
 use crate::web::{format, links, qr};
 
@@ -128,6 +130,7 @@ struct SetupPage {
     store_error: Option<String>,
     zones: &'static [&'static str],
     programme: Option<Programme>,
+    samples: &'static [Sample],
     promotions: Vec<PromotionRow>,
     promotion_form: PromotionForm,
     promotion_errors: FieldErrors,
@@ -145,6 +148,8 @@ pub struct SetupQuery {
     published: Option<u64>,
     /// A promotion to load into the form.
     edit: Option<String>,
+    /// A promotion just saved unchanged.
+    unchanged: Option<String>,
 }
 
 /// `GET /hq/merchants/{id}/setup`.
@@ -155,9 +160,15 @@ pub async fn setup(
     Path(merchant): Path<MerchantId>,
     Query(query): Query<SetupQuery>,
 ) -> Result<Response, PageError> {
-    let notice = query
-        .published
-        .map(|v| format!("Опубликована версия правил {v}: кассы получат её в течение секунд."));
+    let notice = match (query.published, &query.unchanged) {
+        (Some(v), _) => Some(format!(
+            "Опубликована версия правил {v}: кассы получат её в течение секунд."
+        )),
+        (None, Some(id)) => Some(format!(
+            "Акция {id} не изменилась: новая версия правил не нужна."
+        )),
+        (None, None) => None,
+    };
     let page = build(
         &state,
         &session,
@@ -270,6 +281,7 @@ async fn build(
         store_form,
         store_error,
         zones: &COMMON_ZONES,
+        samples: &SAMPLES,
         programme: current.as_ref().map(|c| Programme {
             version: c.version.to_string(),
             tiers: c
@@ -419,6 +431,58 @@ fn promotion_row(
             })
             .unwrap_or_else(|| "—".to_owned()),
     }
+}
+
+/// The form that starts the programme from a sample ruleset.
+#[derive(Debug, Deserialize)]
+pub struct SampleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    sample: String,
+}
+
+impl CsrfProtected for SampleForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /hq/merchants/{id}/ruleset`: publishes a sample ruleset as the
+/// merchant's first, in the merchant's currency. A merchant who already has
+/// rules is sent back to them unchanged: the samples only start a
+/// programme, they never overwrite one.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub async fn start_from_sample(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    ProtectedForm { form, .. }: ProtectedForm<SampleForm>,
+) -> Result<Response, PageError> {
+    let merchant_row = state.services.catalog.merchant(merchant).await?;
+    if state.services.publisher.current(merchant).await?.is_some() {
+        return Ok(see_other(&format!(
+            "/hq/merchants/{merchant}/setup#programme"
+        )));
+    }
+    let sample = samples::find(&form.sample).ok_or(PageError::BadRequest("unknown sample"))?;
+    let ruleset = sample
+        .ruleset(merchant_row.currency)
+        .map_err(|e| PageError::internal(&e))?;
+    let published = state
+        .services
+        .publisher
+        .publish(merchant, RulesetChange::Replace(ruleset))
+        .await
+        .map_err(|e| match e {
+            PublishError::Storage(e) => e.into(),
+            PublishError::Refused(refusal) => PageError::internal(&refusal),
+        })?;
+    tracing::info!(sample = sample.key, version = %published.version,
+        "started the programme from a sample ruleset");
+    Ok(see_other(&format!(
+        "/hq/merchants/{merchant}/setup?published={}#programme",
+        published.version
+    )))
 }
 
 /// The brand form.

@@ -9,7 +9,7 @@ use shared::release::SignedRuleset;
 use shared::wire::{ErrorBody, PROTOCOL_HEADER};
 use sync_server::wire::admin::Published;
 
-use crate::helpers::{TestServer, merchant_with_till, promotion, ruleset};
+use crate::helpers::{ADMIN_TOKEN, TestServer, merchant_with_till, promotion, ruleset};
 
 #[tokio::test]
 async fn publish_validates_and_versions() {
@@ -256,4 +256,83 @@ async fn another_protocol_version_is_refused() {
     assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
     let body: ErrorBody = response.json().await.unwrap();
     assert_eq!(body.error, "protocol_unsupported");
+}
+
+/// Runs `sync-server admin …` against `server`; returns its standard output.
+async fn admin_cli(server: &TestServer, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-server"))
+        .arg("admin")
+        .args(["--server", &server.base, "--admin-token", ADMIN_TOKEN])
+        .args(args)
+        .output()
+        .await
+        .expect("the CLI runs");
+    assert!(
+        output.status.success(),
+        "sync-server admin {args:?}: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+#[tokio::test]
+async fn each_sample_ruleset_publishes_and_show_then_publish_round_trips_through_the_cli() {
+    let server = TestServer::spawn().await;
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rulesets");
+    let mut files: Vec<_> = std::fs::read_dir(&samples)
+        .expect("the sample rulesets")
+        .map(|entry| entry.expect("an entry").path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "a grocery chain, a café, a clothing store");
+    let shown_file = tempfile::NamedTempFile::new().expect("temp file");
+    for file in files {
+        let merchant = server.merchant("Образец").await.id.to_string();
+        let file = file.to_str().expect("a UTF-8 path");
+        admin_cli(
+            &server,
+            &[
+                "ruleset",
+                "publish",
+                "--merchant",
+                &merchant,
+                "--file",
+                file,
+            ],
+        )
+        .await;
+        let shown = admin_cli(&server, &["ruleset", "show", "--merchant", &merchant]).await;
+        let first: Value = serde_json::from_str(&shown).expect("show prints JSON");
+        assert_eq!(first["version"], 1, "{file}");
+        let sample: Value =
+            serde_json::from_str(&std::fs::read_to_string(file).expect("read")).expect("JSON");
+        assert_eq!(
+            first["ruleset"]["promotions"].as_array().map(Vec::len),
+            sample["promotions"].as_array().map(Vec::len),
+            "{file}"
+        );
+
+        // What show printed is accepted by publish, as it is.
+        std::fs::write(shown_file.path(), &shown).expect("write");
+        let path = shown_file.path().to_str().expect("a UTF-8 path");
+        admin_cli(
+            &server,
+            &[
+                "ruleset",
+                "publish",
+                "--merchant",
+                &merchant,
+                "--file",
+                path,
+            ],
+        )
+        .await;
+        let again: Value = serde_json::from_str(
+            &admin_cli(&server, &["ruleset", "show", "--merchant", &merchant]).await,
+        )
+        .expect("JSON");
+        assert_eq!(again["version"], 2, "{file}");
+        assert_eq!(again["ruleset"], first["ruleset"], "{file}");
+    }
 }

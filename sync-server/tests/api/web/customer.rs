@@ -2,7 +2,7 @@
 //! new one), the rotating token, offers with reviews and ratings, sign-up,
 //! and escaping of what customers type.
 
-use reqwest::header::{CACHE_CONTROL, ORIGIN};
+use reqwest::header::CACHE_CONTROL;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::crypto::sha256;
@@ -10,7 +10,7 @@ use shared::ids::{CustomerId, MerchantId};
 use shared::token::CustomerToken;
 use sync_server::wire::CustomerLink;
 
-use super::{Hq, location, no_redirects};
+use super::{Hq, Sender, location, no_redirects};
 use crate::helpers::{Purchase, TestServer, Till, merchant_with_till};
 
 /// Rules with an offer running now (`milk`), one not yet started and one
@@ -80,15 +80,12 @@ async fn review(
     server: &TestServer,
     link: &CustomerLink,
     fields: &[(&str, &str)],
-    origin: &str,
+    sender: Sender<'_>,
 ) -> reqwest::Response {
-    no_redirects()
+    let request = no_redirects()
         .post(format!("{}{}/reviews", server.base, link.path))
-        .header(ORIGIN, origin)
-        .form(fields)
-        .send()
-        .await
-        .unwrap()
+        .form(fields);
+    sender.apply(request).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -105,7 +102,7 @@ async fn a_personal_link_opens_the_page_and_a_new_link_retires_the_old() {
     let response = no_redirects().get(&link.url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
-    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(response.headers()["referrer-policy"], "same-origin");
     let html = response.text().await.unwrap();
     assert!(html.contains("Здравствуйте, Анна!"));
     assert!(html.contains("<svg class=\"qr-svg\" role=\"img\""));
@@ -206,7 +203,6 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
         .await;
     let anna_link = personal_link(&server, anna).await;
     let boris_link = personal_link(&server, boris.id).await;
-    let origin = server.base.clone();
 
     let saved = review(
         &server,
@@ -216,7 +212,7 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
             ("rating", "4"),
             ("text", "Хорошо"),
         ],
-        &origin,
+        Sender::Client,
     )
     .await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
@@ -231,7 +227,7 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
         &server,
         &boris_link,
         &[("promotion_id", "milk"), ("rating", "5"), ("text", "")],
-        &origin,
+        Sender::Client,
     )
     .await;
     // Anna changes her mind: her review is replaced, not added.
@@ -243,7 +239,7 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
             ("rating", "2"),
             ("text", "Молоко кончилось"),
         ],
-        &origin,
+        Sender::Client,
     )
     .await;
     assert_eq!(edited.status(), StatusCode::SEE_OTHER);
@@ -259,7 +255,7 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
             ("rating", "9"),
             ("text", "десять из пяти"),
         ],
-        &origin,
+        Sender::Client,
     )
     .await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -274,7 +270,7 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
         &server,
         &anna_link,
         &[("promotion_id", "nope"), ("rating", "3")],
-        &origin,
+        Sender::Client,
     )
     .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
@@ -282,7 +278,7 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
         &server,
         &anna_link,
         &[("promotion_id", "milk"), ("rating", "1")],
-        "https://evil.example",
+        Sender::OtherSite("https://evil.example"),
     )
     .await;
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
@@ -390,7 +386,7 @@ async fn what_customers_type_is_escaped_everywhere() {
         &server,
         &link,
         &[("promotion_id", "milk"), ("rating", "1"), ("text", evil)],
-        &server.base,
+        Sender::Client,
     )
     .await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);

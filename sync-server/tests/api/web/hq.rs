@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, RETRY_AFTER, SET_COOKIE};
 use shared::crypto::sha256;
 
-use super::{Hq, input_value, location, no_redirects};
+use super::{Hq, Sender, input_value, location, no_redirects};
 use crate::helpers::{ADMIN_TOKEN, TestServer};
 
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn forms_without_the_session_token_or_from_another_site_are_refused() {
     let brands = format!("/hq/merchants/{}/brands", merchant.id);
 
     let missing = hq
-        .post_exactly(&brands, &[("name", "Без токена")], Some(&hq.base))
+        .post_exactly(&brands, &[("name", "Без токена")], Sender::Client)
         .await;
     assert_eq!(missing.status(), StatusCode::FORBIDDEN);
     let page = missing.text().await.unwrap();
@@ -168,7 +168,7 @@ async fn forms_without_the_session_token_or_from_another_site_are_refused() {
         .post_exactly(
             &brands,
             &[("csrf", "guessed"), ("name", "Угаданный")],
-            Some(&hq.base),
+            Sender::Client,
         )
         .await;
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
@@ -177,7 +177,7 @@ async fn forms_without_the_session_token_or_from_another_site_are_refused() {
         .post_exactly(
             &brands,
             &[("csrf", hq.csrf.as_str()), ("name", "С чужого сайта")],
-            Some("https://evil.example"),
+            Sender::OtherSite("https://evil.example"),
         )
         .await;
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
@@ -194,7 +194,7 @@ async fn forms_without_the_session_token_or_from_another_site_are_refused() {
         .post_exactly(
             &brands,
             &[("csrf", other.csrf.as_str()), ("name", "Чужой")],
-            Some(&hq.base),
+            Sender::Client,
         )
         .await;
     assert_eq!(swapped.status(), StatusCode::FORBIDDEN);
@@ -219,7 +219,7 @@ async fn error_pages_are_plain_and_uncached() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
-    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(response.headers()["referrer-policy"], "same-origin");
 }
 
 #[tokio::test]

@@ -7,13 +7,15 @@
 //! a cookie) and reads values out of the returned HTML.
 
 mod browser;
+mod chrome;
 mod customer;
 mod dashboard;
+mod forms;
 mod hq;
 mod setup;
 
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::{COOKIE, HeaderName, LOCATION, ORIGIN, SET_COOKIE};
 
 use crate::helpers::{ADMIN_TOKEN, TestServer};
 
@@ -87,30 +89,50 @@ impl Hq {
         (status, response.text().await.expect("body"))
     }
 
-    /// A form with the session cookie and its token, from this server's
-    /// origin, as the browser sends it.
+    /// A form with the session cookie and its token, from a plain client.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut all = vec![("csrf", self.csrf.as_str())];
         all.extend_from_slice(fields);
-        self.post_exactly(path, &all, Some(&self.base)).await
+        self.post_exactly(path, &all, Sender::Client).await
     }
 
-    /// A form with the session cookie and exactly `fields`, with `origin`.
+    /// A form with the session cookie and exactly `fields`, from `sender`.
     pub async fn post_exactly(
         &self,
         path: &str,
         fields: &[(&str, &str)],
-        origin: Option<&str>,
+        sender: Sender<'_>,
     ) -> reqwest::Response {
-        let mut request = self
+        let request = self
             .http
             .post(format!("{}{path}", self.base))
             .header(COOKIE, &self.cookie)
             .form(fields);
-        if let Some(origin) = origin {
-            request = request.header(ORIGIN, origin);
+        sender.apply(request).send().await.expect("post")
+    }
+}
+
+/// Who sends a form in the HTTP-level tests. None of them pretends to be
+/// the browser on these pages: the headers a browser sets itself are
+/// tested by a real Chromium (`forms`), never made by hand.
+#[derive(Debug, Clone, Copy)]
+pub enum Sender<'a> {
+    /// A plain HTTP client: no `Origin`, no fetch metadata.
+    Client,
+    /// An attacker's page at this origin, as a browser reports it posting
+    /// across sites.
+    OtherSite(&'a str),
+}
+
+impl Sender<'_> {
+    /// The request with this sender's headers.
+    pub fn apply(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Sender::Client => request,
+            Sender::OtherSite(origin) => request
+                .header(ORIGIN, origin)
+                .header(HeaderName::from_static("sec-fetch-site"), "cross-site"),
         }
-        request.send().await.expect("post")
     }
 }
 

@@ -1,0 +1,348 @@
+//! A person at a real browser: Debian's headless Chromium driven through
+//! `chromedriver` (WebDriver, via fantoccini) by clicking and typing.
+//!
+//! The tests never set a header the browser sets itself (`Origin`,
+//! `Referer`, `Sec-Fetch-*`): Chromium sends what it sends, so the pages'
+//! same-origin checks meet real traffic.
+//!
+//! Each [`Browser`] starts its own `chromedriver` on a port it chooses
+//! (`--port=0`, read back from its output) with a fresh profile, and takes a
+//! screenshot after every step into a temporary directory. When a step
+//! fails the screenshots are kept in `WEB_SCREENSHOT_DIR`, or else in
+//! `target/browser-screenshots/<test>/`, and the panic message says where.
+//! Waits use fantoccini's wait API: no fixed sleeps.
+//!
+//! Chromium and chromedriver are system packages (`apt-get install chromium
+//! chromium-driver`; CI's `.ci/run` installs them). Without them these
+//! tests fail and say so.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long a page or an element may take to appear.
+const WAIT: Duration = Duration::from_secs(30);
+/// How long chromedriver may take to start listening.
+const DRIVER_START: Duration = Duration::from_secs(30);
+
+const INSTALL: &str = "install them with `apt-get install chromium chromium-driver` \
+     (CI's .ci/run installs them)";
+
+/// An executable named `name` on `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Where failed tests keep their screenshots: `WEB_SCREENSHOT_DIR`, or
+/// `browser-screenshots` in the target directory that holds this test
+/// binary.
+fn kept_screenshots(test: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("WEB_SCREENSHOT_DIR") {
+        return PathBuf::from(dir).join(test);
+    }
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(std::env::temp_dir);
+    target.join("browser-screenshots").join(test)
+}
+
+/// Headless Chromium driven by its own chromedriver.
+pub struct Browser {
+    client: Client,
+    _driver: Child,
+    _profile: tempfile::TempDir,
+    shots: tempfile::TempDir,
+    step: u32,
+    test: String,
+}
+
+impl Browser {
+    /// Starts chromedriver and a fresh headless Chromium; `test` names the
+    /// directory its screenshots are kept in when it fails.
+    pub async fn start(test: &str) -> Self {
+        let driver_path = on_path("chromedriver").unwrap_or_else(|| {
+            panic!(
+                "`chromedriver` is not installed, and these tests drive a real browser: {INSTALL}"
+            )
+        });
+        let chromium = on_path("chromium").unwrap_or_else(|| {
+            panic!("Debian's `chromium` is not installed, and these tests drive it: {INSTALL}")
+        });
+        let mut driver = Command::new(driver_path)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("chromedriver does not start ({e}): {INSTALL}"));
+        let stdout = driver.stdout.take().expect("chromedriver's output");
+        let port = tokio::time::timeout(DRIVER_START, async {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(line) = lines.next_line().await.expect("chromedriver's output") {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    let port: u16 = rest
+                        .trim_end_matches('.')
+                        .trim()
+                        .parse()
+                        .expect("chromedriver names its port");
+                    // Keep draining its output so it never blocks on a full pipe.
+                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                    return port;
+                }
+            }
+            panic!("chromedriver exited before listening: {INSTALL}")
+        })
+        .await
+        .expect("chromedriver starts listening in time");
+
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1600",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), "chrome".into());
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": chromium, "args": args }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap_or_else(|e| panic!("chromedriver starts no Chromium ({e}): {INSTALL}"));
+        Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+            shots: tempfile::tempdir().expect("screenshot dir"),
+            step: 0,
+            test: test.to_owned(),
+        }
+    }
+
+    /// Takes a screenshot named after the step.
+    pub async fn shot(&mut self, what: &str) {
+        self.step += 1;
+        let name = format!("{:02}-{what}.png", self.step);
+        if let Ok(png) = self.client.screenshot().await {
+            // A lost screenshot must not hide the step's own outcome.
+            let _ = std::fs::write(self.shots.path().join(name), png);
+        }
+    }
+
+    /// Fails the test: keeps the screenshots, with one of the page as it
+    /// is now, and says where they are.
+    pub async fn fail(&mut self, message: impl std::fmt::Display) -> ! {
+        self.shot("failed").await;
+        let page = self.client.source().await.unwrap_or_default();
+        let url = self
+            .client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let kept = kept_screenshots(&self.test);
+        let kept_note = match keep(self.shots.path(), &kept) {
+            Ok(()) => format!("screenshots of each step are in {}", kept.display()),
+            Err(e) => format!(
+                "the screenshots could not be kept in {}: {e}",
+                kept.display()
+            ),
+        };
+        panic!("{message}\nat {url}\n{kept_note}\npage:\n{page}");
+    }
+
+    /// Fails with `message` unless `ok`.
+    pub async fn ensure(&mut self, ok: bool, message: impl std::fmt::Display) {
+        if !ok {
+            self.fail(message).await;
+        }
+    }
+
+    /// Opens `url` as if typed into the address bar.
+    pub async fn open(&mut self, url: &str) {
+        if let Err(e) = self.client.goto(url).await {
+            self.fail(format!("cannot open {url}: {e}")).await;
+        }
+        self.shot("open").await;
+    }
+
+    /// Waits for the element `css` to appear.
+    pub async fn wait_for(&mut self, css: &str) -> Element {
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => self.fail(format!("`{css}` never appeared: {e}")).await,
+        }
+    }
+
+    /// Waits for the text `text` somewhere on the page (in an element
+    /// matched by `css`).
+    pub async fn wait_for_text(&mut self, css: &str, text: &str) -> Element {
+        let xpath = format!(
+            "//*[self::{css} and contains(normalize-space(.), {})]",
+            xpath_literal(text)
+        );
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(&xpath))
+            .await
+        {
+            Ok(element) => {
+                self.shot("seen").await;
+                element
+            }
+            Err(e) => {
+                self.fail(format!("no <{css}> with «{text}» on the page: {e}"))
+                    .await
+            }
+        }
+    }
+
+    /// Types `text` into the field `css`, replacing what it holds.
+    pub async fn type_into(&mut self, css: &str, text: &str) {
+        let field = self.wait_for(css).await;
+        if let Err(e) = field.clear().await {
+            self.fail(format!("cannot clear `{css}`: {e}")).await;
+        }
+        if let Err(e) = field.send_keys(text).await {
+            self.fail(format!("cannot type into `{css}`: {e}")).await;
+        }
+    }
+
+    /// Clicks the element `css`.
+    pub async fn click(&mut self, css: &str) {
+        let element = self.wait_for(css).await;
+        self.shot("before-click").await;
+        if let Err(e) = element.click().await {
+            self.fail(format!("cannot click `{css}`: {e}")).await;
+        }
+    }
+
+    /// Clicks the button whose text is `text`.
+    pub async fn click_button(&mut self, text: &str) {
+        let xpath = format!("//button[normalize-space(.)={}]", xpath_literal(text));
+        self.click_xpath(&xpath, text).await;
+    }
+
+    /// Clicks the link whose text is `text`.
+    pub async fn click_link(&mut self, text: &str) {
+        let xpath = format!("//a[normalize-space(.)={}]", xpath_literal(text));
+        self.click_xpath(&xpath, text).await;
+    }
+
+    /// Clicks the element at `xpath`, described as `what`.
+    pub async fn click_xpath(&mut self, xpath: &str, what: &str) {
+        let element = match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(xpath))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => self.fail(format!("no «{what}» to click: {e}")).await,
+        };
+        self.shot("before-click").await;
+        if let Err(e) = element.click().await {
+            self.fail(format!("cannot click «{what}»: {e}")).await;
+        }
+    }
+
+    /// The `value` of the field `css`.
+    pub async fn value_of(&mut self, css: &str) -> String {
+        let field = self.wait_for(css).await;
+        match field.prop("value").await {
+            Ok(value) => value.unwrap_or_default(),
+            Err(e) => self.fail(format!("no value in `{css}`: {e}")).await,
+        }
+    }
+
+    /// The visible text of the element `css`.
+    pub async fn text_of(&mut self, css: &str) -> String {
+        let element = self.wait_for(css).await;
+        match element.text().await {
+            Ok(text) => text,
+            Err(e) => self.fail(format!("no text in `{css}`: {e}")).await,
+        }
+    }
+
+    /// The address of the page shown.
+    pub async fn url(&mut self) -> String {
+        match self.client.current_url().await {
+            Ok(url) => url.to_string(),
+            Err(e) => self.fail(format!("no current address: {e}")).await,
+        }
+    }
+
+    /// Ends the browser session.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    /// A test that failed outside [`Browser::fail`] (an assertion on the
+    /// API, say) keeps its screenshots too.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let kept = kept_screenshots(&self.test);
+            if keep(self.shots.path(), &kept).is_ok() {
+                eprintln!("browser screenshots of each step are in {}", kept.display());
+            }
+        }
+    }
+}
+
+/// Copies the screenshots in `from` to `to`.
+fn keep(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
+/// `text` as an XPath string literal.
+fn xpath_literal(text: &str) -> String {
+    if !text.contains('\'') {
+        format!("'{text}'")
+    } else if !text.contains('"') {
+        format!("\"{text}\"")
+    } else {
+        let parts: Vec<String> = text.split('\'').map(|p| format!("'{p}'")).collect();
+        format!("concat({})", parts.join(", \"'\", "))
+    }
+}
