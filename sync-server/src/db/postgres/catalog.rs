@@ -10,8 +10,8 @@ use shared::money::Currency;
 use super::PgTx;
 use super::columns::{all, hash, int, opt_int, parsed, text, zone};
 use crate::db::{
-    CatalogTx, DbError, EnrollmentTokenRow, NewEnrollmentToken, NewRegister, RegisterCredentials,
-    RegisterStatus,
+    Access, CatalogTx, DbError, EnrollmentTokenRow, NewEnrollmentToken, NewRegister,
+    RegisterCredentials, RegisterStatus,
 };
 use crate::drift::{ClockDrift, ClockReading};
 use crate::wire::admin::{Brand, Merchant, NewBrand, NewMerchant, NewStore, Register, Store};
@@ -38,12 +38,13 @@ impl CatalogTx for PgTx<'_, '_> {
     fn lock_merchant(&mut self, merchant: MerchantId) -> Result<(), DbError> {
         // Held until the transaction ends: writers deciding on the
         // merchant's head take turns across connections and instances.
-        self.query_opt(
-            "SELECT 1 FROM merchants WHERE id = $1 FOR UPDATE",
-            &[&merchant.get()],
-        )?
-        .map(|_| ())
-        .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))
+        let sql = match self.access {
+            Access::Write => "SELECT 1 FROM merchants WHERE id = $1 FOR UPDATE",
+            Access::Read => "SELECT 1 FROM merchants WHERE id = $1",
+        };
+        self.query_opt(sql, &[&merchant.get()])?
+            .map(|_| ())
+            .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))
     }
 
     fn merchant_currency(&mut self, merchant: MerchantId) -> Result<Currency, DbError> {
@@ -149,31 +150,36 @@ impl CatalogTx for PgTx<'_, '_> {
     }
 
     fn enrollment_token(&mut self, hash: &Hash256) -> Result<Option<EnrollmentTokenRow>, DbError> {
-        // Locked, so of two enrollments with one token the second sees it
-        // used.
-        self.query_opt(
-            "SELECT t.expires_at, t.register_id IS NOT NULL, s.id, s.name, s.timezone,
-                    s.merchant_id, m.currency, s.brand_id
-             FROM enrollment_tokens t
-             JOIN stores s ON s.id = t.store_id
-             JOIN merchants m ON m.id = s.merchant_id
-             WHERE t.token_hash = $1
-             FOR UPDATE OF t",
-            &[&hash.0.as_slice()],
-        )?
-        .map(|row| {
-            Ok(EnrollmentTokenRow {
-                expires_at: row.try_get(0)?,
-                used: row.try_get(1)?,
-                store_id: int(&row, 2)?,
-                store_name: row.try_get(3)?,
-                store_timezone: zone(&row, 4)?,
-                merchant_id: int(&row, 5)?,
-                currency: text(&row, 6)?,
-                store_brand: opt_int(&row, 7)?,
+        // Locked in a write, so of two enrollments with one token the
+        // second waits for the first and sees the token used.
+        macro_rules! token {
+            () => {
+                "SELECT t.expires_at, t.register_id IS NOT NULL, s.id, s.name, s.timezone,
+                        s.merchant_id, m.currency, s.brand_id
+                 FROM enrollment_tokens t
+                 JOIN stores s ON s.id = t.store_id
+                 JOIN merchants m ON m.id = s.merchant_id
+                 WHERE t.token_hash = $1"
+            };
+        }
+        let sql = match self.access {
+            Access::Write => concat!(token!(), " FOR UPDATE OF t"),
+            Access::Read => token!(),
+        };
+        self.query_opt(sql, &[&hash.0.as_slice()])?
+            .map(|row| {
+                Ok(EnrollmentTokenRow {
+                    expires_at: row.try_get(0)?,
+                    used: row.try_get(1)?,
+                    store_id: int(&row, 2)?,
+                    store_name: row.try_get(3)?,
+                    store_timezone: zone(&row, 4)?,
+                    merchant_id: int(&row, 5)?,
+                    currency: text(&row, 6)?,
+                    store_brand: opt_int(&row, 7)?,
+                })
             })
-        })
-        .transpose()
+            .transpose()
     }
 
     fn insert_register(
