@@ -617,6 +617,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn of_two_enrollments_with_one_token_the_second_waits_and_sees_it_used() {
+        let scratch = Scratch::new();
+        let repo = scratch.repo().await;
+        let shop = shop(&repo).await;
+        let store = shop.store;
+        let token_hash = sha256(b"second token");
+        repo.write(move |tx| {
+            tx.insert_enrollment_token(&NewEnrollmentToken {
+                store_id: store,
+                token_hash,
+                expires_at: at("2026-03-02T00:00:00Z"),
+            })
+        })
+        .await
+        .unwrap();
+        // What the enrollment service does with the primitives.
+        let enroll = move |tx: &mut dyn crate::db::Tx,
+                           pause: Option<tokio::sync::oneshot::Sender<()>>| {
+            let token = tx.enrollment_token(&token_hash)?.unwrap();
+            if let Some(read) = pause {
+                let _ = read.send(());
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            if token.used {
+                return Ok(None);
+            }
+            tx.insert_register(
+                token.store_id,
+                &NewRegister {
+                    token_hash,
+                    public_key: SigningKey::from_seed(&[8; 32]).unwrap().public_key(),
+                    secret_hash: sha256(b"secret"),
+                    hostname: "till-2".into(),
+                    agent_version: "0.1.0".into(),
+                    now: at("2026-03-01T08:00:00Z"),
+                },
+            )
+            .map(Some)
+        };
+        let (read_tx, read_rx) = tokio::sync::oneshot::channel();
+        let first = {
+            let repo = repo.clone();
+            tokio::spawn(async move { repo.write(move |tx| enroll(tx, Some(read_tx))).await })
+        };
+        read_rx.await.unwrap();
+        let second = repo.write(move |tx| enroll(tx, None)).await.unwrap();
+        let first = first.await.unwrap().unwrap();
+        assert!(first.is_some());
+        assert_eq!(second, None, "the token was spent by the first");
+    }
+
+    #[tokio::test]
     async fn a_locked_merchant_waits_for_the_first_transaction() {
         let scratch = Scratch::new();
         let repo = scratch.repo().await;
