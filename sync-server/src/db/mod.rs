@@ -1,6 +1,7 @@
 //! The repository: transaction-scoped storage primitives, one
 //! implementation per backend. SQLite ([`SqliteRepository`]) is the
-//! embedded default.
+//! embedded default; PostgreSQL ([`PostgresRepository`]) serves several
+//! server instances over one database.
 //!
 //! A service runs its use case as one closure over a [`Tx`], inside one
 //! transaction: `repo.write(|tx| …)` or `repo.read(|tx| …)`. The closure
@@ -19,6 +20,7 @@ mod alerts;
 mod catalog;
 mod customers;
 pub mod events;
+mod postgres;
 mod records;
 mod reprice;
 mod rulesets;
@@ -36,6 +38,10 @@ pub use catalog::{
 };
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
+pub use postgres::{
+    POOL_SIZE as POSTGRES_POOL_SIZE, PostgresRepository, postgres_drop_test_schema,
+    postgres_test_schema_url,
+};
 pub use records::{
     CheckFact, CheckKind, CustomerFact, LedgerRow, PromotionUseFact, PromotionUseRow, RecordKey,
     RecordRow, RecordsTx, SaleKey, SignedRow, StatsFacts, StoreFact,
@@ -93,8 +99,10 @@ impl<T> Tx for T where
 pub enum Access {
     /// A consistent snapshot; writes fail.
     Read,
-    /// The writer: transactions run one at a time, so a decision made on
-    /// what it read still holds when it commits.
+    /// A write: a decision made on what it read still holds when it
+    /// commits. SQLite runs writes one at a time; PostgreSQL runs them side
+    /// by side, and the primitives a decision rests on lock the rows it
+    /// reads (the merchant, the enrollment token, the register).
     Write,
 }
 

@@ -1,0 +1,293 @@
+//! [`CustomersTx`] on PostgreSQL: customers, the change cursor, the ledger
+//! and the purchase history. Spend sums add up the `spend` ingest stored
+//! per record; no rule of what counts is written here.
+
+use chrono::{DateTime, Utc};
+use postgres::Row;
+use shared::identity::Gender;
+use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
+use shared::money::Money;
+use shared::points::{EntryKey, LedgerEntry, PointsPolicy};
+
+use super::PgTx;
+use super::columns::{all, days, int, opt_days, opt_int, opt_text, sql_int};
+use crate::db::{
+    CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, OverdrawnRecord, RecordKey,
+};
+use crate::wire::admin::{NewCustomer, PurchaseSummary};
+
+/// Lifetime spend of customer `c`.
+macro_rules! spend {
+    () => {
+        "(SELECT COALESCE(SUM(spend), 0)::BIGINT FROM records WHERE customer_id = c.id)"
+    };
+}
+
+/// The columns [`customer_row`] reads, over `customers c`, with the spend.
+macro_rules! customer_columns {
+    () => {
+        concat!(
+            "c.id, c.merchant_id, c.name, c.phone, c.email, c.gender, c.birth_date, ",
+            spend!()
+        )
+    };
+}
+
+fn customer_row(row: &Row) -> Result<CustomerRow, DbError> {
+    Ok(CustomerRow {
+        id: int(row, 0)?,
+        merchant_id: int(row, 1)?,
+        name: row.try_get(2)?,
+        phone: opt_text(row, 3)?,
+        email: opt_text(row, 4)?,
+        gender: Gender::from_code(row.try_get(5)?),
+        birth_date: row.try_get(6)?,
+        lifetime_spend: int(row, 7)?,
+    })
+}
+
+impl PgTx<'_, '_> {
+    /// The merchant's next change cursor. The row stays locked until the
+    /// transaction ends, so cursors commit in the order they are handed
+    /// out and a reader never skips one committed late.
+    fn next_cursor(&mut self, merchant: MerchantId) -> Result<i64, DbError> {
+        self.query_opt(
+            "UPDATE merchants SET customer_cursor = customer_cursor + 1 WHERE id = $1
+             RETURNING customer_cursor",
+            &[&merchant.get()],
+        )?
+        .map(|row| row.try_get(0))
+        .transpose()?
+        .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))
+    }
+}
+
+impl CustomersTx for PgTx<'_, '_> {
+    fn mark_customer_changed(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+    ) -> Result<(), DbError> {
+        let cursor = self.next_cursor(merchant)?;
+        self.execute(
+            "UPDATE customers SET change_cursor = $1 WHERE id = $2",
+            &[&cursor, &customer.get()],
+        )?;
+        Ok(())
+    }
+
+    fn insert_customer(
+        &mut self,
+        merchant: MerchantId,
+        new: &NewCustomer,
+    ) -> Result<CustomerId, DbError> {
+        self.merchant_currency(merchant)?;
+        let cursor = self.next_cursor(merchant)?;
+        // A taken phone inserts nothing (rather than failing, which would
+        // abort the whole transaction).
+        let row = self.query_opt(
+            "INSERT INTO customers (merchant_id, name, phone, email, gender, birth_date,
+                 change_cursor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (merchant_id, phone) DO NOTHING
+             RETURNING id",
+            &[
+                &merchant.get(),
+                &new.name,
+                &new.phone.as_ref().map(|p| p.as_str()),
+                &new.email.as_ref().map(|e| e.as_str()),
+                &new.gender.code(),
+                &new.birth_date,
+                &cursor,
+            ],
+        )?;
+        match (row, &new.phone) {
+            (Some(row), _) => int(&row, 0),
+            (None, Some(phone)) => Err(DbError::Conflict(format!(
+                "phone {phone} is already registered with merchant {merchant}"
+            ))),
+            (None, None) => Err(DbError::other("a customer without a phone was not stored")),
+        }
+    }
+
+    fn customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>, DbError> {
+        self.query_opt(
+            concat!(
+                "SELECT ",
+                customer_columns!(),
+                " FROM customers c WHERE c.id = $1"
+            ),
+            &[&id.get()],
+        )?
+        .map(|row| customer_row(&row))
+        .transpose()
+    }
+
+    fn ledger(&mut self, customer: CustomerId) -> Result<Vec<LedgerEntry>, DbError> {
+        let rows = self.query(
+            "SELECT r.id, l.register_id, l.seq, r.wall_time, l.earned, l.redeemed,
+                    l.original_register_id, l.original_seq,
+                    v.version, v.points_pending_days, v.points_expire_days
+             FROM ledger l JOIN records r ON r.register_id = l.register_id AND r.seq = l.seq
+             LEFT JOIN ruleset_releases v
+                 ON v.merchant_id = r.merchant_id AND v.version = r.ruleset_version
+             WHERE l.customer_id = $1 ORDER BY r.id",
+            &[&customer.get()],
+        )?;
+        all(&rows, |row| {
+            let original = match (opt_int::<RegisterId>(row, 6)?, opt_int::<Seq>(row, 7)?) {
+                (Some(register_id), Some(seq)) => Some(EntryKey { register_id, seq }),
+                _ => None,
+            };
+            Ok(LedgerEntry {
+                order: row.try_get(0)?,
+                key: EntryKey {
+                    register_id: int(row, 1)?,
+                    seq: int(row, 2)?,
+                },
+                at: row.try_get(3)?,
+                earned: row.try_get(4)?,
+                redeemed: row.try_get(5)?,
+                original,
+                // The terms of the ruleset the record was priced with.
+                terms: match row.try_get::<_, Option<i64>>(8)? {
+                    Some(_) => Some(PointsPolicy {
+                        pending_days: days(row, 9)?,
+                        expire_days: opt_days(row, 10)?,
+                    }),
+                    None => None,
+                },
+            })
+        })
+    }
+
+    fn purchases(
+        &mut self,
+        customer: CustomerId,
+        limit: usize,
+    ) -> Result<Vec<PurchaseSummary>, DbError> {
+        let rows = self.query(
+            "SELECT record_id, register_id, seq, store_id, kind, wall_time, subtotal, discount,
+                    spend, points_earned, points_redeemed
+             FROM records WHERE customer_id = $1 ORDER BY id DESC LIMIT $2",
+            &[&customer.get(), &sql_int(limit)],
+        )?;
+        all(&rows, |row| {
+            Ok(PurchaseSummary {
+                id: row.try_get(0)?,
+                register_id: int(row, 1)?,
+                seq: int(row, 2)?,
+                store_id: int(row, 3)?,
+                kind: row.try_get(4)?,
+                wall_time: row.try_get(5)?,
+                subtotal: int(row, 6)?,
+                discount: int(row, 7)?,
+                total: int(row, 8)?,
+                points_earned: row.try_get(9)?,
+                points_redeemed: row.try_get(10)?,
+            })
+        })
+    }
+
+    fn set_tokens_valid_after(
+        &mut self,
+        customer: CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MerchantId>, DbError> {
+        self.query_opt(
+            "UPDATE customers SET tokens_valid_after = $1 WHERE id = $2 RETURNING merchant_id",
+            &[&now, &customer.get()],
+        )?
+        .map(|row| int(&row, 0))
+        .transpose()
+    }
+
+    fn changed_customers(
+        &mut self,
+        merchant: MerchantId,
+        after: i64,
+        limit: usize,
+        window_start: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ChangedCustomer>, DbError> {
+        let rows = self.query(
+            concat!(
+                "SELECT ",
+                customer_columns!(),
+                ", c.change_cursor, c.tokens_valid_after,
+                    (SELECT COUNT(*) FROM records WHERE customer_id = c.id AND kind = 'sale'),
+                    (SELECT json_object_agg(promotion_id, n)::TEXT FROM (
+                        SELECT pu.promotion_id, SUM(pu.uses)::BIGINT AS n
+                        FROM promotion_uses pu
+                        JOIN records r ON r.register_id = pu.register_id AND r.seq = pu.seq
+                        WHERE r.customer_id = c.id
+                        GROUP BY pu.promotion_id HAVING SUM(pu.uses) > 0) uses),
+                    (SELECT MAX(local_date) FROM birthday_bonuses WHERE customer_id = c.id),
+                    (SELECT CASE WHEN $4::TIMESTAMPTZ IS NULL THEN NULL
+                                 ELSE COALESCE(SUM(spend), 0)::BIGINT END
+                     FROM records WHERE customer_id = c.id AND wall_time > $4::TIMESTAMPTZ)
+                 FROM customers c
+                 WHERE c.merchant_id = $1 AND c.change_cursor > $2
+                 ORDER BY c.change_cursor LIMIT $3"
+            ),
+            &[&merchant.get(), &after, &sql_int(limit), &window_start],
+        )?;
+        all(&rows, |row| {
+            Ok(ChangedCustomer {
+                row: customer_row(row)?,
+                cursor: row.try_get(8)?,
+                tokens_valid_after: row.try_get(9)?,
+                sales: row.try_get(10)?,
+                promotion_uses: row
+                    .try_get::<_, Option<&str>>(11)?
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(DbError::other)?
+                    .unwrap_or_default(),
+                last_birthday_bonus: row.try_get(12)?,
+                window_spend: opt_int(row, 13)?,
+            })
+        })
+    }
+
+    fn spend_by_day(
+        &mut self,
+        customer: CustomerId,
+        window_start: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Money)>, DbError> {
+        let rows = self.query(
+            "SELECT MAX(wall_time), SUM(spend)::BIGINT
+             FROM records WHERE customer_id = $1 AND wall_time > $2
+             GROUP BY (wall_time AT TIME ZONE 'UTC')::DATE
+             ORDER BY (wall_time AT TIME ZONE 'UTC')::DATE",
+            &[&customer.get(), &window_start],
+        )?;
+        all(&rows, |row| Ok((row.try_get(0)?, int(row, 1)?)))
+    }
+
+    fn spending_customers(
+        &mut self,
+        merchant: MerchantId,
+    ) -> Result<Vec<(CustomerId, String)>, DbError> {
+        self.merchant_currency(merchant)?;
+        let rows = self.query(
+            "SELECT DISTINCT c.id, c.name FROM customers c JOIN ledger l ON l.customer_id = c.id
+             WHERE c.merchant_id = $1 AND (l.redeemed > 0 OR l.earned < 0)
+             ORDER BY c.id",
+            &[&merchant.get()],
+        )?;
+        all(&rows, |row| Ok((int(row, 0)?, row.try_get(1)?)))
+    }
+
+    fn overdrawn_record(&mut self, key: RecordKey) -> Result<OverdrawnRecord, DbError> {
+        let row = self.query_one(
+            "SELECT record_id, store_id, points_redeemed FROM records
+             WHERE register_id = $1 AND seq = $2",
+            &[&key.register_id.get(), &key.seq.get()],
+        )?;
+        Ok(OverdrawnRecord {
+            record_id: row.try_get(0)?,
+            store_id: int(&row, 1)?,
+            points_redeemed: row.try_get(2)?,
+        })
+    }
+}

@@ -1,0 +1,322 @@
+//! [`RecordsTx`] on PostgreSQL: stored records with their lines, promotion
+//! uses, ledger entries and birthday bonuses, and the facts statistics
+//! are computed from.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::NaiveDate;
+use postgres::Row;
+use shared::crypto::{Hash256, PublicKey};
+use shared::identity::Gender;
+use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
+use shared::record::{RecordKind, SignedRecord};
+
+use super::PgTx;
+use super::columns::{all, hash, int, opt_int, parsed, signature, text, zone};
+use crate::db::{
+    CatalogTx as _, CheckFact, CheckKind, CustomerFact, DbError, LedgerRow, PromotionUseFact,
+    PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow, StatsFacts, StoreFact,
+};
+use crate::ingest::StoredHead;
+
+/// The columns [`signed_row`] reads, over `records r JOIN registers g`.
+macro_rules! signed_columns {
+    () => {
+        "SELECT r.register_id, r.seq, r.body, r.signature, g.public_key, r.record_id
+         FROM records r JOIN registers g ON g.id = r.register_id"
+    };
+}
+
+fn signed_row(row: &Row) -> Result<(SignedRow, uuid::Uuid), DbError> {
+    let body: Vec<u8> = row.try_get(2)?;
+    Ok((
+        SignedRow {
+            record: SignedRecord {
+                register_id: int(row, 0)?,
+                seq: int(row, 1)?,
+                body: shared::crypto::to_base64(&body),
+                signature: signature(row, 3)?,
+            },
+            body,
+            public_key: parsed(row, 4, PublicKey::from_base64)?,
+        },
+        row.try_get(5)?,
+    ))
+}
+
+impl RecordsTx for PgTx<'_, '_> {
+    fn head(&mut self, register: RegisterId) -> Result<Option<StoredHead>, DbError> {
+        self.query_opt(
+            "SELECT seq, hash FROM records WHERE register_id = $1 ORDER BY seq DESC LIMIT 1",
+            &[&register.get()],
+        )?
+        .map(|row| {
+            Ok(StoredHead {
+                seq: int(&row, 0)?,
+                hash: hash(&row, 1)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn stored_hashes(
+        &mut self,
+        register: RegisterId,
+        first: Seq,
+        last: Seq,
+    ) -> Result<BTreeMap<Seq, Hash256>, DbError> {
+        let rows = self.query(
+            "SELECT seq, hash FROM records WHERE register_id = $1 AND seq BETWEEN $2 AND $3",
+            &[&register.get(), &first.get(), &last.get()],
+        )?;
+        rows.iter()
+            .map(|row| Ok((int(row, 0)?, hash(row, 1)?)))
+            .collect()
+    }
+
+    fn merchant_customers(
+        &mut self,
+        merchant: MerchantId,
+        customers: &[CustomerId],
+    ) -> Result<HashSet<CustomerId>, DbError> {
+        let ids: Vec<i64> = customers.iter().map(|c| c.get()).collect();
+        let rows = self.query(
+            "SELECT id FROM customers WHERE id = ANY($1) AND merchant_id = $2",
+            &[&ids, &merchant.get()],
+        )?;
+        rows.iter().map(|row| int(row, 0)).collect()
+    }
+
+    fn insert_record(&mut self, row: &RecordRow<'_>) -> Result<(), DbError> {
+        let record = &row.checked.record;
+        let (register, seq) = (record.register_id.get(), record.seq.get());
+        let original = match &record.kind {
+            RecordKind::Return { original, .. } => Some(original.id),
+            RecordKind::Sale => None,
+        };
+        self.execute(
+            "INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
+                 customer_id, wall_time, subtotal, discount, total, points_earned,
+                 points_redeemed, ruleset_version, hash, body, signature, received_at, spend,
+                 original_record_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                 $17, $18, $19, $20)",
+            &[
+                &register,
+                &seq,
+                &record.id,
+                &record.merchant_id.get(),
+                &record.store_id.get(),
+                &row.kind.code(),
+                &row.customer.map(CustomerId::get),
+                &record.wall_time,
+                &record.subtotal.minor(),
+                &record.discount.minor(),
+                &record.total.minor(),
+                &record.points_earned,
+                &record.points_redeemed,
+                &record.ruleset_version.map(|v| v.get()),
+                &row.checked.hash.0.as_slice(),
+                &row.checked.bytes,
+                &row.checked.signature.as_bytes().as_slice(),
+                &row.received_at,
+                &row.spend.minor(),
+                &original,
+            ],
+        )?;
+        for (line_no, line) in record.lines.iter().enumerate() {
+            self.execute(
+                "INSERT INTO record_lines (register_id, seq, line_no, sku, category,
+                     quantity_milli, amount, discount, total)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &register,
+                    &seq,
+                    &i64::try_from(line_no).map_err(DbError::other)?,
+                    &line.sku.as_str(),
+                    &line.category.as_ref().map(|c| c.as_str()),
+                    &i64::try_from(line.quantity.milli()).map_err(DbError::other)?,
+                    &line.amount.minor(),
+                    &line.discount.minor(),
+                    &line.total.minor(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn insert_promotion_uses(
+        &mut self,
+        record: RecordKey,
+        uses: &[PromotionUseRow],
+    ) -> Result<(), DbError> {
+        for u in uses {
+            self.execute(
+                "INSERT INTO promotion_uses (register_id, seq, promotion_id, discount, funded_by,
+                     uses)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &record.register_id.get(),
+                    &record.seq.get(),
+                    &u.promotion_id.as_str(),
+                    &u.discount.minor(),
+                    &u.funded_by,
+                    &u.uses,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn insert_ledger_entry(&mut self, record: RecordKey, entry: &LedgerRow) -> Result<(), DbError> {
+        self.execute(
+            "INSERT INTO ledger (register_id, seq, customer_id, points, earned, redeemed,
+                 original_register_id, original_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &record.register_id.get(),
+                &record.seq.get(),
+                &entry.customer_id.get(),
+                &entry.earned.saturating_sub(entry.redeemed),
+                &entry.earned,
+                &entry.redeemed,
+                &entry.original.map(|o| o.register_id.get()),
+                &entry.original.map(|o| o.seq.get()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert_birthday_bonus(
+        &mut self,
+        record: RecordKey,
+        customer: CustomerId,
+        local_date: NaiveDate,
+    ) -> Result<(), DbError> {
+        self.execute(
+            "INSERT INTO birthday_bonuses (register_id, seq, customer_id, local_date)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &record.register_id.get(),
+                &record.seq.get(),
+                &customer.get(),
+                &local_date,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn stats_facts(&mut self, merchant: MerchantId) -> Result<StatsFacts, DbError> {
+        let currency = self.merchant_currency(merchant)?;
+        let rows = self.query(
+            "SELECT id, name, timezone FROM stores WHERE merchant_id = $1 ORDER BY id",
+            &[&merchant.get()],
+        )?;
+        let stores = all(&rows, |row| {
+            Ok(StoreFact {
+                id: int(row, 0)?,
+                name: row.try_get(1)?,
+                timezone: zone(row, 2)?,
+            })
+        })?;
+
+        let rows = self.query(
+            "SELECT r.register_id, r.seq, r.store_id, r.kind, r.customer_id, c.gender,
+                    c.birth_date, r.wall_time, r.discount, r.total, r.points_earned
+             FROM records r LEFT JOIN customers c ON c.id = r.customer_id
+             WHERE r.merchant_id = $1",
+            &[&merchant.get()],
+        )?;
+        let checks = all(&rows, |row| {
+            let customer = opt_int::<CustomerId>(row, 4)?
+                .map(|id| -> Result<CustomerFact, DbError> {
+                    Ok(CustomerFact {
+                        id,
+                        gender: Gender::from_code(row.try_get(5)?),
+                        birth_date: row.try_get(6)?,
+                    })
+                })
+                .transpose()?;
+            Ok(CheckFact {
+                key: RecordKey {
+                    register_id: int(row, 0)?,
+                    seq: int(row, 1)?,
+                },
+                store_id: int(row, 2)?,
+                kind: parsed(row, 3, CheckKind::from_code)?,
+                customer,
+                wall_time: row.try_get(7)?,
+                discount: int(row, 8)?,
+                total: int(row, 9)?,
+                points_earned: row.try_get(10)?,
+            })
+        })?;
+
+        let rows = self.query(
+            "SELECT u.register_id, u.seq, u.promotion_id, u.discount, u.funded_by
+             FROM promotion_uses u
+             JOIN records r ON r.register_id = u.register_id AND r.seq = u.seq
+             WHERE r.merchant_id = $1",
+            &[&merchant.get()],
+        )?;
+        let promotion_uses = all(&rows, |row| {
+            Ok(PromotionUseFact {
+                record: RecordKey {
+                    register_id: int(row, 0)?,
+                    seq: int(row, 1)?,
+                },
+                promotion_id: text(row, 2)?,
+                discount: int(row, 3)?,
+                funded_by: row.try_get(4)?,
+            })
+        })?;
+
+        Ok(StatsFacts {
+            currency,
+            stores,
+            checks,
+            promotion_uses,
+        })
+    }
+
+    fn sale(
+        &mut self,
+        merchant: MerchantId,
+        key: SaleKey,
+    ) -> Result<Option<(SignedRow, uuid::Uuid)>, DbError> {
+        let row = match key {
+            SaleKey::Seq(register, seq) => self.query_opt(
+                concat!(
+                    signed_columns!(),
+                    " WHERE r.merchant_id = $1 AND r.kind = 'sale'
+                      AND r.register_id = $2 AND r.seq = $3"
+                ),
+                &[&merchant.get(), &register.get(), &seq.get()],
+            )?,
+            SaleKey::Record(id) => self.query_opt(
+                concat!(
+                    signed_columns!(),
+                    " WHERE r.merchant_id = $1 AND r.kind = 'sale' AND r.record_id = $2"
+                ),
+                &[&merchant.get(), &id],
+            )?,
+        };
+        row.map(|row| signed_row(&row)).transpose()
+    }
+
+    fn returns_of(
+        &mut self,
+        merchant: MerchantId,
+        sale: uuid::Uuid,
+    ) -> Result<Vec<SignedRow>, DbError> {
+        let rows = self.query(
+            concat!(
+                signed_columns!(),
+                " WHERE r.original_record_id = $1 AND r.merchant_id = $2
+                  ORDER BY r.register_id, r.seq"
+            ),
+            &[&sale, &merchant.get()],
+        )?;
+        all(&rows, |row| signed_row(row).map(|(row, _)| row))
+    }
+}
