@@ -40,6 +40,7 @@ mod admission;
 pub mod alerts;
 mod api;
 mod auth;
+pub mod backup;
 pub mod clock;
 pub mod config;
 mod customer_token;

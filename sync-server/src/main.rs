@@ -1,5 +1,5 @@
 //! `sync-server`: `serve` runs the server; `admin` talks to a running
-//! server's admin API.
+//! server's admin API; `backup` and `restore` copy its data and key.
 
 mod admin_cli;
 
@@ -26,6 +26,34 @@ enum Command {
     Serve(ServeArgs),
     /// Calls the admin API of a running server.
     Admin(admin_cli::AdminArgs),
+    /// Copies the database and the signing key into a new directory, while
+    /// the server runs.
+    Backup(BackupArgs),
+    /// Puts a backup back into an empty data directory of a stopped server.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BackupArgs {
+    /// The server's data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The server's configuration file [default: <data_dir>/server.toml if present].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A new (or empty) directory to write the backup into.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct RestoreArgs {
+    /// The backup directory.
+    #[arg(long)]
+    from: PathBuf,
+    /// The data directory to restore into; it must hold no database.
+    #[arg(long)]
+    data_dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +83,10 @@ async fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Admin(args) => admin_cli::run(args).await,
+        Command::Backup(args) => backup(args).await,
+        Command::Restore(args) => {
+            sync_server::backup::restore(&args.from, &args.data_dir).map_err(Into::into)
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,6 +118,48 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on {}", settings.listen))?;
     sync_server::serve(settings, listener, stop_signal()).await
+}
+
+/// `sync-server backup`: the data directory's key and SQLite database (or
+/// the key and `pg_dump` guidance on PostgreSQL), with a progress bar.
+async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    // The admin token is not needed to copy files; a placeholder satisfies
+    // the settings check when no configuration names one.
+    let overrides = CliOverrides {
+        data_dir: args.data_dir,
+        admin_token: Some("unused-by-backup".into()),
+        ..CliOverrides::default()
+    };
+    let settings = Settings::load(args.config.as_deref(), &overrides)?;
+    let on_postgres = settings.database.url.is_some();
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} pages")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("backing up");
+    let (data_dir, out) = (settings.data_dir.clone(), args.out.clone());
+    let progress_bar = bar.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        sync_server::backup::backup(&data_dir, &out, !on_postgres, |done, total| {
+            progress_bar.set_length(total);
+            progress_bar.set_position(done);
+        })
+    })
+    .await??;
+    bar.finish_and_clear();
+    println!("backed up into {}", report.dir.display());
+    if let Some(database) = &report.database {
+        println!("  database: {}", database.display());
+    }
+    println!("  signing key: {}", report.key.display());
+    if on_postgres {
+        println!("  {}", sync_server::backup::pg_dump_guidance());
+    }
+    println!(
+        "restore with: sync-server restore --from {} --data-dir <empty data directory>",
+        report.dir.display()
+    );
+    Ok(())
 }
 
 /// Raises the soft limit on open files to the hard limit, as a server

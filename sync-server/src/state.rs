@@ -9,7 +9,7 @@ use shared::crypto::SigningKey;
 use crate::admission::IngestAdmission;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::db::{DbError, Repository, SqliteRepository};
+use crate::db::{DbError, PostgresRepository, Repository, SqliteRepository};
 use crate::keys::{self, KeyError};
 use crate::notify::Notifier;
 use crate::services::Services;
@@ -72,7 +72,9 @@ impl AppState {
     }
 
     /// Opens the data directory of `settings`: creates it if needed, loads
-    /// or generates the signing key, opens and migrates the SQLite database.
+    /// or generates the signing key, and opens and migrates the database:
+    /// PostgreSQL at `database.url` when it is set, else SQLite in the data
+    /// directory.
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, OpenError> {
         let dir = settings.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| OpenError::DataDir {
@@ -80,8 +82,14 @@ impl AppState {
             source,
         })?;
         let key = keys::load_or_generate(&dir)?;
-        let db = SqliteRepository::open(&dir.join(DATABASE_FILE)).await?;
-        Ok(Self::new(settings, Arc::new(db), key, clock))
+        let db: Arc<dyn Repository> = match &settings.database.url {
+            Some(url) => {
+                use secrecy::ExposeSecret as _;
+                Arc::new(PostgresRepository::connect(url.expose_secret()).await?)
+            }
+            None => Arc::new(SqliteRepository::open(&dir.join(DATABASE_FILE)).await?),
+        };
+        Ok(Self::new(settings, db, key, clock))
     }
 
     /// Ends every long-poll: the server is stopping.

@@ -533,6 +533,25 @@ impl SimRegister {
         self.upload_as(&self.http, &self.bearer, records).await
     }
 
+    /// Uploads `records` to the server at `base` (another instance).
+    pub async fn upload_to(
+        &self,
+        base: &str,
+        records: &[SignedRecord],
+    ) -> anyhow::Result<(StatusCode, String)> {
+        let reply = self
+            .http
+            .post(format!("{base}/api/v1/records"))
+            .bearer_auth(&self.bearer)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .json(&UploadBatch {
+                records: records.to_vec(),
+            })
+            .send()
+            .await?;
+        Ok((reply.status(), reply.text().await?))
+    }
+
     /// Uploads with a given client and bearer token.
     pub async fn upload_as(
         &self,
@@ -679,6 +698,32 @@ pub fn server_records(
     server_dir: &Path,
     register: RegisterId,
 ) -> anyhow::Result<(Vec<StoredRecord>, i64)> {
+    if let Some(url) = crate::system::test_database_url(server_dir)? {
+        return on_postgres(url, move |db| {
+            let rows = db
+                .query(
+                    "SELECT seq, total, wall_time FROM records WHERE register_id = $1
+                     ORDER BY seq",
+                    &[&register.get()],
+                )?
+                .iter()
+                .map(|r| StoredRecord {
+                    seq: r.get(0),
+                    total: r.get(1),
+                    wall_time: r
+                        .get::<_, chrono::DateTime<Utc>>(2)
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                })
+                .collect();
+            let points: i64 = db
+                .query_one(
+                    "SELECT COALESCE(SUM(points), 0)::BIGINT FROM ledger WHERE register_id = $1",
+                    &[&register.get()],
+                )?
+                .get(0);
+            Ok((rows, points))
+        });
+    }
     let conn = rusqlite::Connection::open_with_flags(
         server_dir.join("sync-server.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -700,6 +745,59 @@ pub fn server_records(
         |r| r.get(0),
     )?;
     Ok((rows, points))
+}
+
+/// Forgets everything the server stored of `register` after `seq`, as a
+/// server restored from an older backup would have (SQLite or PostgreSQL,
+/// whichever the test servers use).
+pub fn forget_records_after(
+    server_dir: &Path,
+    register: RegisterId,
+    seq: i64,
+) -> anyhow::Result<()> {
+    const TABLES: [&str; 8] = [
+        "price_mismatches",
+        "reprice_returns",
+        "reprice_results",
+        "record_lines",
+        "promotion_uses",
+        "ledger",
+        "birthday_bonuses",
+        "records",
+    ];
+    if let Some(url) = crate::system::test_database_url(server_dir)? {
+        return on_postgres(url, move |db| {
+            for table in TABLES {
+                db.execute(
+                    &format!("DELETE FROM {table} WHERE register_id = $1 AND seq > $2"),
+                    &[&register.get(), &seq],
+                )?;
+            }
+            Ok(())
+        });
+    }
+    let db = rusqlite::Connection::open(server_dir.join("sync-server.db"))?;
+    for table in TABLES {
+        db.execute(
+            &format!("DELETE FROM {table} WHERE register_id = ?1 AND seq > ?2"),
+            [register.get(), seq],
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `work` on a connection to the test server's PostgreSQL schema, on
+/// a thread of its own (the client is synchronous).
+fn on_postgres<T: Send + 'static>(
+    url: String,
+    work: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+) -> anyhow::Result<T> {
+    std::thread::spawn(move || -> anyhow::Result<T> {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+        Ok(work(&mut client)?)
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the PostgreSQL helper thread panicked"))?
 }
 
 /// A workspace binary beside this executable (a binary such as `perf`)
@@ -856,12 +954,15 @@ impl ServerProcess {
     }
 
     async fn launch(&mut self) -> anyhow::Result<()> {
+        let database = crate::system::test_database_url(&self.data_dir)?
+            .map(|url| ("SYNC_SERVER__DATABASE__URL", url));
         let child = Command::new(workspace_binary("sync-server")?)
             .args(["serve", "--listen", &self.listen.to_string(), "--data-dir"])
             .arg(&self.data_dir)
             .env("SYNC_SERVER__ADMIN_TOKEN", &self.admin_token)
             .env("SYNC_SERVER__LONGPOLL__MAX_WAIT_SECS", "2")
             .env("RUST_LOG", "warn")
+            .envs(database)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

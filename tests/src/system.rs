@@ -15,6 +15,44 @@ use tokio::task::JoinHandle;
 use crate::clients::{AdminClient, TillClient};
 use crate::pty::ScannerPty;
 
+/// The PostgreSQL the tests use: `LOYALTY_TEST_POSTGRES_URL`, else the one
+/// every machine of this project runs.
+#[must_use]
+pub fn postgres_base_url() -> String {
+    std::env::var("LOYALTY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Whether the test servers keep their data in PostgreSQL
+/// (`LOYALTY_TEST_DATABASE=postgres`) instead of SQLite in their data
+/// directories.
+#[must_use]
+pub fn on_postgres() -> bool {
+    std::env::var("LOYALTY_TEST_DATABASE").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
+}
+
+/// The database URL of the test server over `data_dir` when the tests run
+/// on PostgreSQL: a schema of its own, made the first time and remembered
+/// in the data directory, so a restarted server finds its data again.
+pub fn test_database_url(data_dir: &Path) -> anyhow::Result<Option<String>> {
+    if !on_postgres() {
+        return Ok(None);
+    }
+    let remembered = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return Ok(Some(url));
+    }
+    let base = postgres_base_url();
+    // The helper speaks PostgreSQL synchronously: keep it off the runtime.
+    let (url, _schema) =
+        std::thread::spawn(move || sync_server::db::postgres_test_schema_url(&base))
+            .join()
+            .map_err(|_| anyhow::anyhow!("making a test schema panicked"))??;
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::write(&remembered, &url)?;
+    Ok(Some(url))
+}
+
 /// A running service with a way to stop it.
 pub(crate) struct Running {
     pub(crate) stop: oneshot::Sender<()>,
@@ -110,6 +148,9 @@ impl TestServer {
         ))?;
         settings.data_dir = self.data_dir.clone();
         settings.listen = self.addr;
+        if let Some(url) = test_database_url(&self.data_dir)? {
+            settings.database.url = Some(url.into());
+        }
         let (stop, shutdown) = shutdown_signal();
         let task = tokio::spawn(sync_server::serve(settings, listener, shutdown));
         self.running = Some(Running { stop, task });

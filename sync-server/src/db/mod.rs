@@ -48,7 +48,7 @@ pub use records::{
 };
 pub use reprice::{RepriceCandidate, RepriceOutcome, RepriceResult, RepriceTx};
 pub use rulesets::{CurrentRuleset, RulesetsTx};
-pub use sqlite::SqliteRepository;
+pub use sqlite::{SqliteRepository, backup_file};
 pub use web::{AdminSession, NewAdminSession, OfferRating, OfferReview, Rating, WebTx};
 
 /// A storage failure.

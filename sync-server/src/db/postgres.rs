@@ -18,6 +18,7 @@ mod alerts;
 mod catalog;
 mod columns;
 mod customers;
+mod events;
 mod records;
 mod reprice;
 mod rulesets;

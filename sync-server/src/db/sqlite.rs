@@ -173,6 +173,44 @@ impl SqliteRepository {
     }
 }
 
+/// Copies the SQLite database at `source` into a new file `target` with
+/// SQLite's online backup, a consistent snapshot even while a server writes
+/// to it; `progress` hears (pages copied, pages in all) after each step.
+pub fn backup_file(
+    source: &Path,
+    target: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(), DbError> {
+    let from = Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    from.busy_timeout(BUSY_TIMEOUT)?;
+    let mut to = Connection::open(target)?;
+    let backup = rusqlite::backup::Backup::new(&from, &mut to)?;
+    loop {
+        let step = backup.step(256)?;
+        let p = backup.progress();
+        let total = u64::try_from(p.pagecount).unwrap_or(0);
+        let remaining = u64::try_from(p.remaining).unwrap_or(0);
+        progress(total.saturating_sub(remaining), total);
+        match step {
+            rusqlite::backup::StepResult::Done => break,
+            rusqlite::backup::StepResult::More => {}
+            // Another connection holds a lock: wait a moment and go on.
+            rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    drop(backup);
+    let check: String = to.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    if check != "ok" {
+        return Err(DbError::other(format!(
+            "the copy failed its integrity check: {check}"
+        )));
+    }
+    Ok(())
+}
+
 /// The primitives of every area on one SQLite transaction.
 pub(crate) struct SqliteTx<'a> {
     tx: &'a Transaction<'a>,

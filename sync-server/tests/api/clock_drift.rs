@@ -98,14 +98,7 @@ async fn drift_is_flagged_but_never_orders_records_or_changes_statistics() {
     assert_eq!(server.alerts(merchant.id).await.len(), 2);
 
     // Stored in seq order whatever the clocks said.
-    let seqs_in_storage_order = rusqlite::Connection::open(server.database_path())
-        .unwrap()
-        .prepare("SELECT seq FROM records WHERE register_id = ?1 ORDER BY id")
-        .unwrap()
-        .query_map([behind.register_id.get()], |row| row.get::<_, i64>(0))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
+    let seqs_in_storage_order = server.seqs_in_storage_order(behind.register_id);
     assert_eq!(seqs_in_storage_order, vec![1, 2, 3, 4]);
 
     // Statistics add up every record, each on the day its register signed.

@@ -47,8 +47,38 @@ pub fn settings(data_dir: &Path) -> Settings {
         ingest: IngestSettings::default(),
         clock: ClockSettings::default(),
         web: WebSettings::default(),
-        database: Default::default(),
+        database: sync_server::config::DatabaseSettings {
+            url: test_database_url(data_dir).map(SecretString::from),
+        },
     }
+}
+
+/// Whether the test servers keep their data in PostgreSQL
+/// (`LOYALTY_TEST_DATABASE=postgres`, at `LOYALTY_TEST_POSTGRES_URL` or
+/// the machine's own) instead of SQLite in their data directories.
+pub fn on_postgres() -> bool {
+    std::env::var("LOYALTY_TEST_DATABASE").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
+}
+
+/// On PostgreSQL, the URL of a schema of the server's own, made the first
+/// time and remembered in its data directory so a restart finds its data.
+fn test_database_url(data_dir: &Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let remembered = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return Some(url);
+    }
+    let base = std::env::var("LOYALTY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let (url, _schema) =
+        std::thread::spawn(move || sync_server::db::postgres_test_schema_url(&base))
+            .join()
+            .expect("the schema helper")
+            .expect("a test schema in PostgreSQL");
+    std::fs::write(&remembered, &url).expect("remember the test schema");
+    Some(url)
 }
 
 /// A server running in this process.
@@ -79,6 +109,23 @@ impl TestServer {
             None,
         )
         .await
+    }
+
+    /// Starts a server over `data_dir`, such as one a backup was restored
+    /// into.
+    pub async fn spawn_over(data_dir: TempDir) -> Self {
+        Self::start(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            |_| {},
+            None,
+        )
+        .await
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
     }
 
     /// Starts a server whose clock moves only when the test says. It runs
@@ -278,12 +325,55 @@ impl TestServer {
         .await
     }
 
-    /// Rows of a table in the server's database file.
+    /// A number the server's database answers to `sql` (one row, one
+    /// column): in its SQLite file, or in its PostgreSQL schema, where
+    /// `x'…'` blob literals are read as `bytea`.
     pub fn count_rows(&self, sql: &str) -> i64 {
-        rusqlite::Connection::open(self.database_path())
-            .expect("open the database")
-            .query_row(sql, [], |row| row.get(0))
-            .expect("count")
+        match test_database_url(self.data_dir.path()) {
+            None => rusqlite::Connection::open(self.database_path())
+                .expect("open the database")
+                .query_row(sql, [], |row| row.get(0))
+                .expect("count"),
+            Some(url) => {
+                // SQLite's blob literal x'ab' is PostgreSQL's '\xab'.
+                let sql = format!("SELECT ({})::BIGINT", sql.replace("x'", "'\\x"));
+                std::thread::spawn(move || {
+                    let mut db = postgres::Client::connect(&url, postgres::NoTls)
+                        .expect("connect to the test schema");
+                    let row = db.query_one(&sql, &[]).expect("count");
+                    row.get::<_, Option<i64>>(0).unwrap_or(0)
+                })
+                .join()
+                .expect("the PostgreSQL query")
+            }
+        }
+    }
+
+    /// The seqs of `register` in the order the server stored them.
+    pub fn seqs_in_storage_order(&self, register: RegisterId) -> Vec<i64> {
+        match test_database_url(self.data_dir.path()) {
+            None => rusqlite::Connection::open(self.database_path())
+                .unwrap()
+                .prepare("SELECT seq FROM records WHERE register_id = ?1 ORDER BY id")
+                .unwrap()
+                .query_map([register.get()], |row| row.get::<_, i64>(0))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap(),
+            Some(url) => std::thread::spawn(move || {
+                let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                db.query(
+                    "SELECT seq FROM records WHERE register_id = $1 ORDER BY id",
+                    &[&register.get()],
+                )
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<_, i64>(0))
+                .collect()
+            })
+            .join()
+            .unwrap(),
+        }
     }
 
     pub async fn publish(&self, merchant: MerchantId, ruleset: Value) -> (StatusCode, Value) {
@@ -536,6 +626,27 @@ impl Till {
     /// `POST /api/v1/records`.
     pub async fn upload(&self, records: &[SignedRecord]) -> (StatusCode, Value) {
         reply(self.upload_via(&self.http, records).await).await
+    }
+
+    /// `POST /api/v1/records` to another server (such as one restored from
+    /// a backup).
+    pub async fn upload_to(
+        &self,
+        server: &TestServer,
+        records: &[SignedRecord],
+    ) -> (StatusCode, Value) {
+        reply(
+            server
+                .http
+                .post(format!("{}/api/v1/records", server.base))
+                .bearer_auth(self.bearer())
+                .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+                .json(&json!({ "records": records }))
+                .send()
+                .await
+                .expect("upload"),
+        )
+        .await
     }
 
     /// `POST /api/v1/records` through `http`, with the whole response.

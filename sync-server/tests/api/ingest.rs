@@ -104,12 +104,7 @@ async fn a_gap_a_fork_and_a_broken_chain_are_refused() {
         body["message"].as_str().unwrap().starts_with("record 2 "),
         "{body}"
     );
-    let quarantined: i64 = rusqlite::Connection::open(server.database_path())
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM quarantine WHERE seq = 2", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let quarantined = server.count_rows("SELECT COUNT(*) FROM quarantine WHERE seq = 2");
     assert_eq!(quarantined, 1);
 
     // Seq 3 whose prev_hash is not the stored seq 2.

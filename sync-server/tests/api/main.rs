@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin;
+mod backup;
 mod clock_drift;
 mod concurrency;
 mod customers;

@@ -16,6 +16,7 @@ use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
 mod cli;
 mod faults;
+mod instances;
 mod points;
 mod reprice;
 

@@ -282,15 +282,7 @@ async fn a_server_that_lost_pruned_records_blocks_uploads_loudly_instead_of_loop
         .await?;
 
     // The server's database goes back to when it held ten records.
-    let db = rusqlite::Connection::open(server.data_dir().join("sync-server.db"))?;
-    let register = config.sync.register_id.get();
-    for table in ["record_lines", "promotion_uses", "ledger", "records"] {
-        db.execute(
-            &format!("DELETE FROM {table} WHERE register_id = ?1 AND seq > 10"),
-            [register],
-        )?;
-    }
-    drop(db);
+    system_tests::harness::forget_records_after(server.data_dir(), config.sync.register_id, 10)?;
 
     let committed = system_tests::harness::sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
     assert_eq!(committed.seq.get(), 31);
