@@ -12,6 +12,7 @@
 //! | `POST /v1/checks/{id}/redeem` | [`checks::redeem`] |
 //! | `POST /v1/checks/{id}/price` | [`checks::price`] |
 //! | `POST /v1/checks/{id}/commit` | [`checks::commit`] |
+//! | `GET /v1/sales/{sale_id}` | [`checks::sale`] |
 //! | `POST /v1/checks/{id}/cancel` | [`checks::cancel`] |
 //! | `POST /v1/returns` | [`returns::create`] |
 //! | `GET /v1/events` | [`events::stream`] |
@@ -60,6 +61,36 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
+/// A JSON body that may be absent: an empty body is `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(
+            axum::extract::Request::from_parts(parts.clone(), body),
+            state,
+        )
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            status: e.status(),
+            message: e.body_text(),
+        })?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
 /// `axum::extract::Path` whose rejection is an [`ApiError`].
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
@@ -87,6 +118,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/checks/{id}/price", post(checks::price))
         .route("/v1/checks/{id}/commit", post(checks::commit))
         .route("/v1/checks/{id}/cancel", post(checks::cancel))
+        .route("/v1/sales/{sale_id}", get(checks::sale))
         .route("/v1/returns", post(returns::create))
         .route("/v1/events", get(events::stream))
         .route("/v1/status", get(status::status))

@@ -20,6 +20,8 @@
 //! - `fetched_records`: sales of other tills (or pruned from this outbox)
 //!   fetched from the server for a return, with the returns the server had
 //!   stored of them (see [`fetched`]).
+//! - `sales`: the till's sale ids (idempotency keys) with the reply each
+//!   commit was given (see [`sales`]).
 //! - `sync_state`: one row: what the sync tasks last learnt (contact, last
 //!   error, why uploads are blocked, the clock offset), for
 //!   `pos-agent status` when the agent is not running.
@@ -40,6 +42,7 @@ pub mod fetched;
 mod migrations;
 pub mod outbox;
 pub mod rulesets;
+pub mod sales;
 pub mod sync_state;
 
 use std::path::Path;

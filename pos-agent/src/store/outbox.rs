@@ -379,7 +379,7 @@ pub fn prune(
 ) -> Result<usize, StoreError> {
     let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
     // `committed_at` is RFC 3339 in UTC, so text order is time order.
-    Ok(conn.execute(
+    let pruned = conn.execute(
         "DELETE FROM outbox WHERE seq IN (
              SELECT seq FROM outbox
              WHERE seq <= (SELECT acked_seq FROM meta WHERE id = 1)
@@ -388,7 +388,13 @@ pub fn prune(
                AND seq NOT IN (SELECT seq FROM dead_letters)
              ORDER BY seq LIMIT ?2)",
         params![cutoff.to_rfc3339(), limit],
-    )?)
+    )?;
+    // A sale id lives as long as its record.
+    conn.execute(
+        "DELETE FROM sales WHERE seq NOT IN (SELECT seq FROM outbox)",
+        [],
+    )?;
+    Ok(pruned)
 }
 
 /// The register id inside a stored body, for the envelope.
