@@ -1,8 +1,8 @@
 //! `pos-agent enroll`: generates the register's Ed25519 key, enrolls it
 //! with a one-time token, pins the server's key and writes `agent.toml`.
 //!
-//! The key and the configuration (which holds the register secret) are
-//! written with mode 0600, each through a temporary file and a rename, and
+//! The key, the configuration (which holds the register secret) and the
+//! till's token for the local API (`api-token`) are written with mode 0600, each through a temporary file and a rename, and
 //! only after the server accepted the enrollment, so a refused token leaves
 //! nothing behind. An existing enrollment is kept unless replacing it is
 //! asked for; replacing never discards records the server has not stored.
@@ -110,6 +110,7 @@ pub async fn enroll_with(
     };
     let toml = config.to_toml().context("cannot write the configuration")?;
     write_private(&config_path, toml.as_bytes())?;
+    crate::till_token::ensure(data_dir).context("cannot write the till's token")?;
     tracing::info!(
         register_id = %config.sync.register_id,
         store = %enrolled.store_name,

@@ -39,6 +39,20 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NoRoute,
+    /// Refused at the edge of the API: the caller, the method or the media
+    /// type.
+    #[error("{message}")]
+    Refused {
+        /// The status to answer with.
+        status: StatusCode,
+        /// The error code.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// The till's token is required and was missing or wrong.
+    #[error("send the till's token as Authorization: Bearer <token> (see <data_dir>/api-token)")]
+    Unauthorized,
     /// The database cannot be written; committed records are safe.
     #[error(
         "loyalty unavailable: {}; finish the sale without loyalty",
@@ -54,6 +68,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A refusal at the edge of the API.
+    pub fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Refused {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         use StatusCode as S;
         match self {
@@ -85,6 +108,8 @@ impl ApiError {
             ApiError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
             ApiError::BadRequest { status, .. } => (*status, "bad_request"),
             ApiError::NoRoute => (S::NOT_FOUND, "not_found"),
+            ApiError::Refused { status, code, .. } => (*status, code),
+            ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized"),
             ApiError::Storage(StorageFault::Full) => (S::INSUFFICIENT_STORAGE, "storage_full"),
             ApiError::Storage(StorageFault::Io) => (S::SERVICE_UNAVAILABLE, "storage_failed"),
             ApiError::Internal => (S::INTERNAL_SERVER_ERROR, "internal"),
@@ -130,7 +155,14 @@ impl IntoResponse for ApiError {
             expected_seq: None,
             faults: Vec::new(),
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 

@@ -20,11 +20,15 @@
 //! | `GET /v1/scanners` | [`scanners::list`] |
 //! | `GET /health` | [`status::health`] |
 //!
+//! Every request passes the [`guard`] first: its `Host`, its `Origin`, the
+//! till's token when required and the media type of its body.
+//!
 //! Every error is an [`ApiError`] with a JSON `ErrorBody`, including bodies
 //! and paths that do not parse and unknown routes.
 
 pub mod checks;
 pub mod events;
+pub mod guard;
 pub mod returns;
 pub mod scanners;
 pub mod status;
@@ -48,6 +52,8 @@ pub struct ApiState {
     pub stop: Stop,
     /// The scanner readers.
     pub scanners: Arc<Scanners>,
+    /// Who may call.
+    pub guard: Arc<guard::Guard>,
 }
 
 /// `axum::Json` whose rejection is an [`ApiError`].
@@ -125,5 +131,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/scanners", get(scanners::list))
         .route("/health", get(status::health))
         .fallback(|| async { ApiError::NoRoute })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.guard),
+            guard::guard,
+        ))
         .with_state(state)
 }

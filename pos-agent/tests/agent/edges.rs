@@ -90,3 +90,126 @@ async fn a_commit_repeated_with_its_sale_id_answers_the_same_record_even_after_a
 
     assert_eq!(register.verified_outbox().len(), 1, "one sale, one record");
 }
+
+#[tokio::test]
+async fn the_local_api_refuses_foreign_hosts_origins_media_types_and_callers_without_the_token() {
+    let register = Register::new();
+    let mut config = register.config(&unreachable_url());
+    config.api.require_token = true;
+    let agent = Agent::start(config).await;
+    let port = agent.url.rsplit(':').next().unwrap().to_owned();
+    let checks = format!("{}/v1/checks", agent.url);
+
+    // Without the token nothing but the health check answers; once it
+    // answers, the agent has made its token.
+    let health = agent
+        .http
+        .get(format!("{}/health", agent.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let token_path = register.dir.path().join("api-token");
+    assert_eq!(mode(&token_path), 0o600);
+    let token = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(token.len() >= 32, "{token}");
+
+    let refused = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        let body: ErrorBody = response.json().await.expect("a JSON error body");
+        (status, body.error)
+    };
+    let send = |request: reqwest::RequestBuilder| async move { request.send().await.unwrap() };
+
+    assert_eq!(
+        refused(send(agent.http.post(&checks)).await).await,
+        (401, "unauthorized".to_owned())
+    );
+    assert_eq!(
+        refused(send(agent.http.post(&checks).bearer_auth("wrong")).await).await,
+        (401, "unauthorized".to_owned())
+    );
+    let opened = send(agent.http.post(&checks).bearer_auth(&token)).await;
+    assert_eq!(opened.status().as_u16(), 201);
+
+    // DNS rebinding: a page at evil.example reaches 127.0.0.1 by name.
+    let rebound = agent
+        .http
+        .post(&checks)
+        .bearer_auth(&token)
+        .header("host", format!("evil.example:{port}"));
+    assert_eq!(
+        refused(send(rebound).await).await,
+        (403, "host_not_allowed".to_owned())
+    );
+    let by_name = agent
+        .http
+        .post(&checks)
+        .bearer_auth(&token)
+        .header("host", format!("localhost:{port}"));
+    assert_eq!(send(by_name).await.status().as_u16(), 201);
+
+    // A cross-site request from a browser.
+    let cross_site = agent
+        .http
+        .post(&checks)
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example");
+    assert_eq!(
+        refused(send(cross_site).await).await,
+        (403, "origin_not_allowed".to_owned())
+    );
+    let same_origin = agent
+        .http
+        .post(&checks)
+        .bearer_auth(&token)
+        .header("origin", format!("http://127.0.0.1:{port}"));
+    assert_eq!(send(same_origin).await.status().as_u16(), 201);
+
+    // A text/plain body (what a cross-site form sends) is not JSON.
+    let plain = agent
+        .http
+        .post(&checks)
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("{}");
+    assert_eq!(
+        refused(send(plain).await).await,
+        (415, "unsupported_media_type".to_owned())
+    );
+    let untyped = agent.http.post(&checks).bearer_auth(&token).body("{}");
+    assert_eq!(
+        refused(send(untyped).await).await,
+        (415, "unsupported_media_type".to_owned())
+    );
+
+    let status = send(
+        agent
+            .http
+            .get(format!("{}/v1/status", agent.url))
+            .bearer_auth(&token),
+    )
+    .await;
+    let status: Value = status.json().await.unwrap();
+    assert_eq!(status["last_seq"], Value::Null, "nothing was committed");
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn without_require_token_the_till_needs_no_token_but_hosts_are_still_checked() {
+    let register = Register::new();
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+    agent.open_check().await;
+    let rebound = agent
+        .http
+        .post(format!("{}/v1/checks", agent.url))
+        .header("host", "evil.example:8641")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 403);
+    agent.stop().await;
+}
