@@ -7,6 +7,11 @@
 //! the same check finds nothing and can never write a second record; if the
 //! commit fails, the check is put back for another try.
 //!
+//! At most `api.max_open_checks` are open at once (one more is refused with
+//! [`CheckError::TooManyOpen`], 429), and a check nobody opened, changed or
+//! read for `api.check_idle_secs` by the agent's clock expires: it is
+//! dropped the next time the open checks are looked at.
+//!
 //! # Idempotent commits
 //!
 //! A commit may carry the till's own [`SaleId`]. It is stored with the reply
@@ -32,6 +37,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{MutexGuard, PoisonError};
 
+use chrono::{DateTime, Utc};
+
 use shared::basket::{BasketError, Line};
 use shared::coupon::CouponCode;
 use shared::crypto::Hash256;
@@ -54,9 +61,21 @@ use crate::store::{StoreError, customers, outbox, sales};
 /// Why a check operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    /// No open check has this id: never opened, committed or cancelled.
-    #[error("no open check {0}")]
+    /// No open check has this id: never opened, committed, cancelled or
+    /// expired.
+    #[error("no open check {0}: never opened, committed, cancelled or expired untouched")]
     NotFound(Uuid),
+    /// As many checks as `api.max_open_checks` are open.
+    #[error(
+        "{max} checks are open, the most this register keeps: commit or cancel one \
+         (an untouched check expires after {idle_secs} s)"
+    )]
+    TooManyOpen {
+        /// `api.max_open_checks`.
+        max: usize,
+        /// `api.check_idle_secs`.
+        idle_secs: u64,
+    },
     /// The check has no such line.
     #[error("the check has no line {0}")]
     LineNotFound(u32),
@@ -150,6 +169,8 @@ pub struct OpenChecks {
 pub(crate) struct OpenCheck {
     /// Order of opening, to find the most recent check.
     opened: u64,
+    /// When the check was last opened, changed or read.
+    touched: DateTime<Utc>,
     lines: Vec<CheckLine>,
     next_line_id: u32,
     customer: Option<Identified>,
@@ -158,12 +179,22 @@ pub(crate) struct OpenCheck {
 }
 
 impl OpenChecks {
-    /// The most recently opened check.
-    fn latest(&mut self) -> Option<(Uuid, &mut OpenCheck)> {
+    /// The most recently opened check, touched now.
+    fn latest(&mut self, now: DateTime<Utc>) -> Option<(Uuid, &mut OpenCheck)> {
         self.checks
             .iter_mut()
             .max_by_key(|(_, check)| check.opened)
-            .map(|(id, check)| (*id, check))
+            .map(|(id, check)| {
+                check.touched = now;
+                (*id, check)
+            })
+    }
+
+    /// The open check `id`, touched now.
+    fn live(&mut self, id: Uuid, now: DateTime<Utc>) -> Result<&mut OpenCheck, CheckError> {
+        let check = self.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        check.touched = now;
+        Ok(check)
     }
 }
 
@@ -174,9 +205,22 @@ impl OpenCheck {
 }
 
 impl Agent {
+    /// The open checks, those idle past `api.check_idle_secs` dropped.
     fn open_checks(&self) -> MutexGuard<'_, OpenChecks> {
         // Plain data: a panic elsewhere leaves it usable.
-        self.checks.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut open = self.checks.lock().unwrap_or_else(PoisonError::into_inner);
+        let idle = self.config.api.check_idle_secs;
+        if idle > 0 {
+            let idle = chrono::TimeDelta::seconds(i64::try_from(idle).unwrap_or(i64::MAX));
+            let now = self.clock.now();
+            let before = open.checks.len();
+            open.checks.retain(|_, check| now - check.touched <= idle);
+            let expired = before - open.checks.len();
+            if expired > 0 {
+                tracing::info!(expired, "open checks expired untouched");
+            }
+        }
+        open
     }
 
     /// Where, when and with what the check is priced: the store's time
@@ -254,7 +298,7 @@ impl Agent {
         f: impl FnOnce(&mut OpenCheck) -> Result<(), CheckError>,
     ) -> Result<CheckView, CheckError> {
         let mut open = self.open_checks();
-        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let check = open.live(id, self.clock.now())?;
         f(check)?;
         self.view(id, check)
     }
@@ -263,9 +307,17 @@ impl Agent {
     pub fn open_check(&self) -> Result<CheckView, CheckError> {
         let id = Uuid::now_v7();
         let mut open = self.open_checks();
+        let max = self.config.api.max_open_checks;
+        if open.checks.len() >= max {
+            return Err(CheckError::TooManyOpen {
+                max,
+                idle_secs: self.config.api.check_idle_secs,
+            });
+        }
         open.opened += 1;
         let check = OpenCheck {
             opened: open.opened,
+            touched: self.clock.now(),
             lines: Vec::new(),
             next_line_id: 1,
             customer: None,
@@ -286,7 +338,7 @@ impl Agent {
     pub fn add_line(&self, id: Uuid, line: Line) -> Result<CheckView, CheckError> {
         line.validate()?;
         let mut open = self.open_checks();
-        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let check = open.live(id, self.clock.now())?;
         let line_id = check.next_line_id;
         check.lines.push(CheckLine { line_id, line });
         match self.view(id, check) {
@@ -358,7 +410,7 @@ impl Agent {
     /// Adds a coupon code to the check (again is harmless).
     pub fn add_coupon(&self, id: Uuid, code: String) -> Result<CheckView, CheckError> {
         let mut open = self.open_checks();
-        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let check = open.live(id, self.clock.now())?;
         let mut codes = check.coupons.clone();
         codes.push(code);
         check.coupons = valid_coupons(codes)?;
@@ -404,7 +456,7 @@ impl Agent {
             _ => None,
         };
         let mut open = self.open_checks();
-        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let check = open.live(id, self.clock.now())?;
         if points > 0 && check.customer.is_none() {
             return Err(CheckError::NoCustomer);
         }
@@ -432,7 +484,7 @@ impl Agent {
     pub fn attach_to_latest_check(&self, identified: Identified) -> (CustomerBrief, Option<Uuid>) {
         let brief = identified.brief(self.rulesets.current().engine.ruleset());
         let mut open = self.open_checks();
-        let check_id = open.latest().map(|(id, check)| {
+        let check_id = open.latest(self.clock.now()).map(|(id, check)| {
             check.customer = Some(identified);
             id
         });
@@ -459,7 +511,7 @@ impl Agent {
                     .is_some_and(|c| shared::ruleset::normalize_coupon(c) == key)
             });
         let mut open = self.open_checks();
-        let check_id = open.latest().and_then(|(id, check)| {
+        let check_id = open.latest(self.clock.now()).and_then(|(id, check)| {
             let mut codes = check.coupons.clone();
             codes.push(code.as_str().to_owned());
             check.coupons = valid_coupons(codes).ok()?;

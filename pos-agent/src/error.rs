@@ -94,6 +94,7 @@ impl ApiError {
                 CheckError::NoCustomer => (S::UNPROCESSABLE_ENTITY, "no_customer"),
                 CheckError::OfflineCap { .. } => (S::UNPROCESSABLE_ENTITY, "offline_cap"),
                 CheckError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
+                CheckError::TooManyOpen { .. } => (S::TOO_MANY_REQUESTS, "too_many_open_checks"),
                 CheckError::SaleIdReused { .. } => (S::CONFLICT, "sale_id_conflict"),
                 CheckError::CommitInProgress(_) => (S::CONFLICT, "commit_in_progress"),
                 CheckError::SaleNotFound(_) => (S::NOT_FOUND, "sale_not_found"),

@@ -213,3 +213,82 @@ async fn without_require_token_the_till_needs_no_token_but_hosts_are_still_check
     assert_eq!(rebound.status().as_u16(), 403);
     agent.stop().await;
 }
+
+/// A clock the test moves by hand.
+struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    fn advance(&self, by: chrono::TimeDelta) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn open_checks_are_capped_with_a_429_and_expire_when_left_untouched() {
+    let register = Register::new();
+    let mut config = register.config(&unreachable_url());
+    config.api.max_open_checks = 3;
+    config.api.check_idle_secs = 60;
+    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let agent = Agent::start_with_clock(config, Arc::clone(&clock) as Arc<dyn Clock>).await;
+
+    let first = check_with_a_line(&agent).await;
+    let second = agent.open_check().await;
+    let third = agent.open_check().await;
+    let (status, body) = agent.post("/v1/checks", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_open_checks"),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 checks are open"),
+        "{body}"
+    );
+
+    // Cancelling one makes room.
+    let (status, _) = agent
+        .post(&format!("/v1/checks/{third}/cancel"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let fourth = agent.open_check().await;
+
+    // A check in use stays; the others expire once untouched for a minute.
+    clock.advance(chrono::TimeDelta::seconds(40));
+    let (status, _) = agent
+        .call(reqwest::Method::GET, &format!("/v1/checks/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    clock.advance(chrono::TimeDelta::seconds(21));
+    for gone in [&second, &fourth] {
+        let (status, body) = agent
+            .call(reqwest::Method::GET, &format!("/v1/checks/{gone}"), None)
+            .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::NOT_FOUND, "check_not_found"),
+            "{body}"
+        );
+    }
+    let (status, committed) = agent.commit(&first).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the check in use commits: {committed}"
+    );
+
+    // Expired checks no longer count against the cap.
+    for _ in 0..3 {
+        agent.open_check().await;
+    }
+    agent.stop().await;
+}
