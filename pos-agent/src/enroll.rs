@@ -9,7 +9,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -61,11 +61,14 @@ pub async fn enroll_with(
     data_dir: &Path,
     existing: ExistingEnrollment,
 ) -> anyhow::Result<AgentConfig> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    if !data_dir.is_dir() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .and_then(|()| fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700)))
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    }
     let key_path = data_dir.join(KEY_FILE);
     let config_path = data_dir.join(CONFIG_FILE);
     let db_path = data_dir.join(DB_FILE);
