@@ -39,6 +39,9 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NoRoute,
+    /// The route does not take this method.
+    #[error("this endpoint does not accept that method")]
+    MethodNotAllowed,
     /// Refused at the edge of the API: the caller, the method or the media
     /// type.
     #[error("{message}")]
@@ -107,7 +110,8 @@ impl ApiError {
                 ReturnFailed::Store(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
-            ApiError::BadRequest { status, .. } => (*status, "bad_request"),
+            ApiError::BadRequest { status, .. } => (*status, code_for(*status)),
+            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::NoRoute => (S::NOT_FOUND, "not_found"),
             ApiError::Refused { status, code, .. } => (*status, code),
             ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized"),
@@ -179,6 +183,43 @@ impl From<JsonRejection> for ApiError {
             },
         }
     }
+}
+
+/// The error code of a framework refusal with this status.
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// Middleware: a 4xx or 5xx reply that is not JSON (the framework's own
+/// refusals, which come with an empty or plain-text body) becomes an
+/// [`ErrorBody`] with the code its status calls for.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let message = status
+        .canonical_reason()
+        .unwrap_or("the request failed")
+        .to_lowercase();
+    ApiError::BadRequest { status, message }.into_response()
 }
 
 impl From<PathRejection> for ApiError {

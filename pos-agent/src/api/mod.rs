@@ -24,7 +24,8 @@
 //! till's token when required and the media type of its body.
 //!
 //! Every error is an [`ApiError`] with a JSON `ErrorBody`, including bodies
-//! and paths that do not parse and unknown routes.
+//! and paths that do not parse, unknown routes and methods, and whatever
+//! else the framework refuses ([`crate::error::json_errors`]).
 
 pub mod checks;
 pub mod events;
@@ -131,9 +132,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/scanners", get(scanners::list))
         .route("/health", get(status::health))
         .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.guard),
             guard::guard,
         ))
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
         .with_state(state)
 }

@@ -292,3 +292,73 @@ async fn open_checks_are_capped_with_a_429_and_expire_when_left_untouched() {
     }
     agent.stop().await;
 }
+
+#[tokio::test]
+async fn every_error_of_the_local_api_is_a_json_error_body() {
+    let register = Register::new();
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+    let check = agent.open_check().await;
+    let expect_json = |status: u16| {
+        move |response: reqwest::Response| async move {
+            assert_eq!(response.status().as_u16(), status);
+            let text = response.text().await.unwrap();
+            let body: ErrorBody = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("not an error body: {status} {text:?}"));
+            assert!(!body.error.is_empty() && !body.message.is_empty(), "{text}");
+            body.error
+        }
+    };
+
+    let patch = agent
+        .http
+        .patch(format!("{}/v1/checks", agent.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(405)(patch).await, "method_not_allowed");
+    let get_commit = agent
+        .http
+        .get(format!("{}/v1/checks/{check}/commit", agent.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(405)(get_commit).await, "method_not_allowed");
+    let unknown = agent
+        .http
+        .get(format!("{}/v1/nothing", agent.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(404)(unknown).await, "not_found");
+    let too_big = agent
+        .http
+        .post(format!("{}/v1/checks/{check}/lines", agent.url))
+        .header("content-type", "application/json")
+        .body(format!("{{\"sku\": \"{}\"}}", "x".repeat(3 * 1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(413)(too_big).await, "payload_too_large");
+    let too_big_commit = agent
+        .http
+        .post(format!("{}/v1/checks/{check}/commit", agent.url))
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"sale_id\": \"{}\"}}",
+            "x".repeat(3 * 1024 * 1024)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(413)(too_big_commit).await, "payload_too_large");
+    let broken = agent
+        .http
+        .put(format!("{}/v1/checks/{check}/coupons", agent.url))
+        .header("content-type", "application/json")
+        .body("{\"codes\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(400)(broken).await, "bad_request");
+    agent.stop().await;
+}
