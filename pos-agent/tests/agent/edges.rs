@@ -362,3 +362,33 @@ async fn every_error_of_the_local_api_is_a_json_error_body() {
     assert_eq!(expect_json(400)(broken).await, "bad_request");
     agent.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_issued_in_the_second_of_a_revocation_is_accepted_and_an_earlier_one_refused() {
+    let register = Register::new();
+    let (fake, id) = loyal_customer_fake();
+    // Revoked at T + 0.7 s; tokens carry whole seconds.
+    let second = DateTime::from_timestamp(Utc::now().timestamp() - 10, 0).unwrap();
+    let revoked_at = second + chrono::TimeDelta::milliseconds(700);
+    fake.lock().unwrap().customers[0].tokens_valid_after = Some(revoked_at);
+    let url = fake_server(Arc::clone(&fake)).await;
+    let clock = Arc::new(FixedClock(second + chrono::TimeDelta::seconds(5)));
+    let agent = Agent::start_with_clock(register.config(&url), clock).await;
+    agent.wait_for_ruleset_and_customer().await;
+
+    let check = agent.open_check().await;
+    let before =
+        CustomerToken::new(id, second - chrono::TimeDelta::seconds(1), 300, 1).issue(&server_key());
+    let (status, body) = agent.attach(&check, json!({ "token": before })).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "token_rejected"),
+        "a token of the second before the revocation: {body}"
+    );
+    // Issued right after the revocation, in the same second.
+    let after = CustomerToken::new(id, second, 300, 2).issue(&server_key());
+    let (status, view) = agent.attach(&check, json!({ "token": after })).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["customer"]["id"], id.get());
+    agent.stop().await;
+}
