@@ -668,6 +668,7 @@ impl Agent {
             )),
         };
         let key = std::sync::Arc::clone(&self.key);
+        let max_upload_bytes = self.config.sync.max_upload_bytes;
         let cap = self
             .offline_cap(&active)
             .zip(draft.customer.map(|c| c.id))
@@ -683,28 +684,29 @@ impl Agent {
             .db
             .call(move |conn| {
                 let mut reply = reply;
-                let committed = outbox::commit_with(conn, &key, |tx, seq, prev_hash| {
-                    if let Some((cap, customer)) = cap {
-                        let spent = customers::unacknowledged_redeemed(tx, customer)?;
-                        within_cap(cap, spent, draft.points_redeemed)?;
-                    }
-                    reply.seq = seq;
-                    if let Some(sale) = &reply.sale_id {
-                        if let Some(earlier) = sales::find(tx, sale)? {
-                            return Err(CheckError::SaleIdReused {
-                                sale_id: sale.clone(),
-                                check_id: earlier.check_id,
-                            });
+                let committed =
+                    outbox::commit_with(conn, &key, max_upload_bytes, |tx, seq, prev_hash| {
+                        if let Some((cap, customer)) = cap {
+                            let spent = customers::unacknowledged_redeemed(tx, customer)?;
+                            within_cap(cap, spent, draft.points_redeemed)?;
                         }
-                        sales::insert(tx, sale, &reply, draft.wall_time)?;
-                    }
-                    Ok::<_, CheckError>(PurchaseRecord {
-                        seq,
-                        prev_hash,
-                        ..draft
+                        reply.seq = seq;
+                        if let Some(sale) = &reply.sale_id {
+                            if let Some(earlier) = sales::find(tx, sale)? {
+                                return Err(CheckError::SaleIdReused {
+                                    sale_id: sale.clone(),
+                                    check_id: earlier.check_id,
+                                });
+                            }
+                            sales::insert(tx, sale, &reply, draft.wall_time)?;
+                        }
+                        Ok::<_, CheckError>(PurchaseRecord {
+                            seq,
+                            prev_hash,
+                            ..draft
+                        })
                     })
-                })
-                .map(|record| (record, reply));
+                    .map(|record| (record, reply));
                 // Storage errors go out as such, so the database raises its
                 // storage alarm; a refusal by the cap is a value.
                 match committed {

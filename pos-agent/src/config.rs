@@ -122,6 +122,11 @@ pub struct SyncConfig {
     /// an idle register hears from the server once per long-poll.
     #[serde(default = "defaults::offline_after_secs")]
     pub offline_after_secs: u64,
+    /// The largest upload the server takes (bytes; the server announces
+    /// its `max_batch_bytes` at `GET /api/v1/protocol`). A commit whose
+    /// record alone would be larger is refused (422 `record_too_large`).
+    #[serde(default = "defaults::max_upload_bytes")]
+    pub max_upload_bytes: usize,
 }
 
 /// `sync.ruleset_transport`.
@@ -160,6 +165,7 @@ impl SyncConfig {
             ruleset_transport: RulesetTransportSetting::default(),
             ruleset_poll_secs: defaults::ruleset_poll_secs(),
             offline_after_secs: defaults::offline_after_secs(),
+            max_upload_bytes: defaults::max_upload_bytes(),
         }
     }
 
@@ -268,6 +274,9 @@ mod defaults {
     }
     pub(super) fn offline_after_secs() -> u64 {
         60
+    }
+    pub(super) fn max_upload_bytes() -> usize {
+        shared::wire::sync::MAX_BATCH_BYTES
     }
     pub(super) fn max_open_checks() -> usize {
         100

@@ -142,6 +142,13 @@ impl From<ReturnFailed> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        if let StoreError::RecordTooLarge { .. } = err {
+            return ApiError::refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "record_too_large",
+                format!("{err}; the check stays open"),
+            );
+        }
         if let Some(fault) = err.storage_fault() {
             tracing::error!(error = %err, "the database cannot be written; loyalty unavailable");
             return ApiError::Storage(fault);

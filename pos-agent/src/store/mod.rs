@@ -75,6 +75,17 @@ pub enum StoreError {
         /// Why.
         detail: String,
     },
+    /// The record, uploaded alone, would pass the server's limit.
+    #[error(
+        "the record would be {bytes} bytes to upload, over the server's limit of {max}: \
+         split the sale into smaller checks"
+    )]
+    RecordTooLarge {
+        /// Its upload's size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The database file could not be made private.
     #[error("cannot make {path} private: {source}")]
     Private {

@@ -392,3 +392,91 @@ async fn a_token_issued_in_the_second_of_a_revocation_is_accepted_and_an_earlier
     assert_eq!(view["customer"]["id"], id.get());
     agent.stop().await;
 }
+
+/// Opens a check of `lines` lines with long Cyrillic names.
+async fn big_check(agent: &Agent, lines: usize) -> String {
+    let check = agent.open_check().await;
+    for i in 0..lines {
+        let line = json!({
+            "sku": format!("46{i:04}"),
+            "name": format!("Молоко отборное пастеризованное 3,2% {}", "ж".repeat(40)),
+            "quantity": 1,
+            "unit_price": 8990,
+        });
+        let (status, view) = agent
+            .post(&format!("/v1/checks/{check}/lines"), Some(line))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{view}");
+    }
+    check
+}
+
+#[tokio::test]
+async fn a_record_that_would_not_upload_alone_is_refused_at_commit_and_one_at_the_limit_is_not() {
+    let at = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let clock = || Arc::new(FixedClock(at)) as Arc<dyn Clock>;
+
+    // The size of this check's record uploaded alone, from a first till.
+    let probe = Register::new();
+    let agent = Agent::start_with_clock(probe.config(&unreachable_url()), clock()).await;
+    let check = big_check(&agent, 40).await;
+    assert_eq!(agent.commit(&check).await.0, StatusCode::CREATED);
+    agent.stop().await;
+    let conn = rusqlite::Connection::open(probe.dir.path().join("agent.db")).unwrap();
+    let (body, signature): (Vec<u8>, Vec<u8>) = conn
+        .query_row(
+            "SELECT body, signature FROM outbox WHERE seq = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let alone = UploadBatch {
+        records: vec![SignedRecord {
+            register_id: RegisterId::new(3).unwrap(),
+            seq: Seq::FIRST,
+            body: shared::crypto::to_base64(&body),
+            signature: shared::crypto::Signature::from_slice(&signature).unwrap(),
+        }],
+    };
+    let size = serde_json::to_vec(&alone).unwrap().len();
+
+    // Exactly at the limit: committed.
+    let register = Register::new();
+    let mut config = register.config(&unreachable_url());
+    config.sync.max_upload_bytes = size;
+    let agent = Agent::start_with_clock(config, clock()).await;
+    let check = big_check(&agent, 40).await;
+    let (status, body) = agent.commit(&check).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    agent.stop().await;
+    assert_eq!(register.verified_outbox().len(), 1);
+
+    // One byte over: refused before the reply, nothing written, the check
+    // stays open.
+    let register = Register::new();
+    let mut config = register.config(&unreachable_url());
+    config.sync.max_upload_bytes = size - 1;
+    let agent = Agent::start_with_clock(config, clock()).await;
+    let check = big_check(&agent, 40).await;
+    let (status, body) = agent.commit(&check).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "record_too_large"),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&size.to_string()),
+        "{body}"
+    );
+    let (status, view) = agent
+        .call(reqwest::Method::GET, &format!("/v1/checks/{check}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "the check stays open");
+    assert_eq!(view["lines"].as_array().unwrap().len(), 40);
+    assert_eq!(agent.status().await["last_seq"], Value::Null);
+    agent.stop().await;
+    assert!(register.verified_outbox().is_empty());
+}
