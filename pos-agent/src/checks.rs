@@ -9,8 +9,10 @@
 //!
 //! At most `api.max_open_checks` are open at once (one more is refused with
 //! [`CheckError::TooManyOpen`], 429), and a check nobody opened, changed or
-//! read for `api.check_idle_secs` by the agent's clock expires: it is
-//! dropped the next time the open checks are looked at.
+//! read for `api.check_idle_secs` expires: it is dropped the next time the
+//! open checks are looked at. Idle time is monotonic
+//! ([`crate::Clock::monotonic`]): a wall clock stepping forward expires
+//! nothing.
 //!
 //! # Idempotent commits
 //!
@@ -36,8 +38,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{MutexGuard, PoisonError};
-
-use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 use shared::basket::{BasketError, Line};
 use shared::coupon::CouponCode;
@@ -169,8 +170,9 @@ pub struct OpenChecks {
 pub(crate) struct OpenCheck {
     /// Order of opening, to find the most recent check.
     opened: u64,
-    /// When the check was last opened, changed or read.
-    touched: DateTime<Utc>,
+    /// When the check was last opened, changed or read
+    /// ([`crate::Clock::monotonic`]).
+    touched: Duration,
     lines: Vec<CheckLine>,
     next_line_id: u32,
     customer: Option<Identified>,
@@ -180,7 +182,7 @@ pub(crate) struct OpenCheck {
 
 impl OpenChecks {
     /// The most recently opened check, touched now.
-    fn latest(&mut self, now: DateTime<Utc>) -> Option<(Uuid, &mut OpenCheck)> {
+    fn latest(&mut self, now: Duration) -> Option<(Uuid, &mut OpenCheck)> {
         self.checks
             .iter_mut()
             .max_by_key(|(_, check)| check.opened)
@@ -191,7 +193,7 @@ impl OpenChecks {
     }
 
     /// The open check `id`, touched now.
-    fn live(&mut self, id: Uuid, now: DateTime<Utc>) -> Result<&mut OpenCheck, CheckError> {
+    fn live(&mut self, id: Uuid, now: Duration) -> Result<&mut OpenCheck, CheckError> {
         let check = self.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
         check.touched = now;
         Ok(check)
@@ -211,10 +213,11 @@ impl Agent {
         let mut open = self.checks.lock().unwrap_or_else(PoisonError::into_inner);
         let idle = self.config.api.check_idle_secs;
         if idle > 0 {
-            let idle = chrono::TimeDelta::seconds(i64::try_from(idle).unwrap_or(i64::MAX));
-            let now = self.clock.now();
+            let idle = Duration::from_secs(idle);
+            let now = self.clock.monotonic();
             let before = open.checks.len();
-            open.checks.retain(|_, check| now - check.touched <= idle);
+            open.checks
+                .retain(|_, check| now.saturating_sub(check.touched) <= idle);
             let expired = before - open.checks.len();
             if expired > 0 {
                 tracing::info!(expired, "open checks expired untouched");
@@ -298,7 +301,7 @@ impl Agent {
         f: impl FnOnce(&mut OpenCheck) -> Result<(), CheckError>,
     ) -> Result<CheckView, CheckError> {
         let mut open = self.open_checks();
-        let check = open.live(id, self.clock.now())?;
+        let check = open.live(id, self.clock.monotonic())?;
         f(check)?;
         self.view(id, check)
     }
@@ -317,7 +320,7 @@ impl Agent {
         open.opened += 1;
         let check = OpenCheck {
             opened: open.opened,
-            touched: self.clock.now(),
+            touched: self.clock.monotonic(),
             lines: Vec::new(),
             next_line_id: 1,
             customer: None,
@@ -338,7 +341,7 @@ impl Agent {
     pub fn add_line(&self, id: Uuid, line: Line) -> Result<CheckView, CheckError> {
         line.validate()?;
         let mut open = self.open_checks();
-        let check = open.live(id, self.clock.now())?;
+        let check = open.live(id, self.clock.monotonic())?;
         let line_id = check.next_line_id;
         check.lines.push(CheckLine { line_id, line });
         match self.view(id, check) {
@@ -410,7 +413,7 @@ impl Agent {
     /// Adds a coupon code to the check (again is harmless).
     pub fn add_coupon(&self, id: Uuid, code: String) -> Result<CheckView, CheckError> {
         let mut open = self.open_checks();
-        let check = open.live(id, self.clock.now())?;
+        let check = open.live(id, self.clock.monotonic())?;
         let mut codes = check.coupons.clone();
         codes.push(code);
         check.coupons = valid_coupons(codes)?;
@@ -456,7 +459,7 @@ impl Agent {
             _ => None,
         };
         let mut open = self.open_checks();
-        let check = open.live(id, self.clock.now())?;
+        let check = open.live(id, self.clock.monotonic())?;
         if points > 0 && check.customer.is_none() {
             return Err(CheckError::NoCustomer);
         }
@@ -484,7 +487,7 @@ impl Agent {
     pub fn attach_to_latest_check(&self, identified: Identified) -> (CustomerBrief, Option<Uuid>) {
         let brief = identified.brief(self.rulesets.current().engine.ruleset());
         let mut open = self.open_checks();
-        let check_id = open.latest(self.clock.now()).map(|(id, check)| {
+        let check_id = open.latest(self.clock.monotonic()).map(|(id, check)| {
             check.customer = Some(identified);
             id
         });
@@ -511,7 +514,7 @@ impl Agent {
                     .is_some_and(|c| shared::ruleset::normalize_coupon(c) == key)
             });
         let mut open = self.open_checks();
-        let check_id = open.latest(self.clock.now()).and_then(|(id, check)| {
+        let check_id = open.latest(self.clock.monotonic()).and_then(|(id, check)| {
             let mut codes = check.coupons.clone();
             codes.push(code.as_str().to_owned());
             check.coupons = valid_coupons(codes).ok()?;

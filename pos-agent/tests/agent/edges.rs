@@ -214,18 +214,40 @@ async fn without_require_token_the_till_needs_no_token_but_hosts_are_still_check
     agent.stop().await;
 }
 
-/// A clock the test moves by hand.
-struct ManualClock(Mutex<DateTime<Utc>>);
+/// A clock the test moves by hand: its wall time, and its monotonic time
+/// apart, as a wall clock can step without time passing.
+struct ManualClock {
+    wall: Mutex<DateTime<Utc>>,
+    monotonic: Mutex<Duration>,
+}
 
 impl ManualClock {
-    fn advance(&self, by: chrono::TimeDelta) {
-        *self.0.lock().unwrap() += by;
+    fn new() -> Self {
+        Self {
+            wall: Mutex::new(Utc::now()),
+            monotonic: Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// Time passes.
+    fn advance(&self, secs: u64) {
+        *self.wall.lock().unwrap() += chrono::TimeDelta::seconds(secs as i64);
+        *self.monotonic.lock().unwrap() += Duration::from_secs(secs);
+    }
+
+    /// The wall clock steps; no time passes.
+    fn step_wall(&self, by: chrono::TimeDelta) {
+        *self.wall.lock().unwrap() += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
+        *self.wall.lock().unwrap()
+    }
+
+    fn monotonic(&self) -> Duration {
+        *self.monotonic.lock().unwrap()
     }
 }
 
@@ -235,7 +257,7 @@ async fn open_checks_are_capped_with_a_429_and_expire_when_left_untouched() {
     let mut config = register.config(&unreachable_url());
     config.api.max_open_checks = 3;
     config.api.check_idle_secs = 60;
-    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let clock = Arc::new(ManualClock::new());
     let agent = Agent::start_with_clock(config, Arc::clone(&clock) as Arc<dyn Clock>).await;
 
     let first = check_with_a_line(&agent).await;
@@ -262,13 +284,20 @@ async fn open_checks_are_capped_with_a_429_and_expire_when_left_untouched() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let fourth = agent.open_check().await;
 
+    // The wall clock stepping a year (NTP, a dead battery) expires nothing.
+    clock.step_wall(chrono::TimeDelta::days(365));
+    let (status, _) = agent
+        .call(reqwest::Method::GET, &format!("/v1/checks/{second}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "a wall clock step is not idle time");
+
     // A check in use stays; the others expire once untouched for a minute.
-    clock.advance(chrono::TimeDelta::seconds(40));
+    clock.advance(40);
     let (status, _) = agent
         .call(reqwest::Method::GET, &format!("/v1/checks/{first}"), None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    clock.advance(chrono::TimeDelta::seconds(21));
+    clock.advance(21);
     for gone in [&second, &fourth] {
         let (status, body) = agent
             .call(reqwest::Method::GET, &format!("/v1/checks/{gone}"), None)
