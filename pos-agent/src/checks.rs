@@ -7,6 +7,24 @@
 //! the same check finds nothing and can never write a second record; if the
 //! commit fails, the check is put back for another try.
 //!
+//! At most `api.max_open_checks` are open at once (one more is refused with
+//! [`CheckError::TooManyOpen`], 429), and a check nobody opened, changed or
+//! read for `api.check_idle_secs` expires: it is dropped the next time the
+//! open checks are looked at. Idle time is monotonic
+//! ([`crate::Clock::monotonic`]): a wall clock stepping forward expires
+//! nothing.
+//!
+//! # Idempotent commits
+//!
+//! A commit may carry the till's own [`SaleId`]. It is stored with the reply
+//! in the transaction that appends the record (see
+//! [`crate::store::sales`]), so a till that lost the reply (the agent was
+//! killed, the request timed out) repeats the commit and gets the same
+//! reply, same seq and same receipt, even after a restart; or asks
+//! `GET /v1/sales/{sale_id}`. While a commit with that id is in flight, a
+//! second one is refused with [`CheckError::CommitInProgress`]; an id used
+//! for another check is refused with [`CheckError::SaleIdReused`].
+//!
 //! # Points offline
 //!
 //! Points are spent only from the customer's available balance (the cached
@@ -18,32 +36,47 @@
 //! [`CheckError::OfflineCap`] (422 `offline_cap`), and a commit re-checks it
 //! inside its transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{MutexGuard, PoisonError};
+use std::time::Duration;
 
 use shared::basket::{BasketError, Line};
 use shared::coupon::CouponCode;
 use shared::crypto::Hash256;
-use shared::ids::Seq;
+use shared::ids::{SaleId, Seq};
 use shared::money::Money;
 use shared::pricing::{PricedCheck, PricingContext, PricingError, PromotionUsage, UsageCounts};
 use shared::record::{
     PricingInputs, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine,
 };
-use shared::wire::till::{AttachCustomer, CheckLine, CheckView, Committed, CustomerBrief};
+use shared::wire::till::{
+    AttachCustomer, CheckLine, CheckView, Committed, CustomerBrief, SaleOutcome,
+};
 use uuid::Uuid;
 
 use crate::active_ruleset::ActiveRuleset;
 use crate::agent::Agent;
 use crate::identify::{self, Credential, CredentialError, Identified};
-use crate::store::{StoreError, customers, outbox};
+use crate::store::{StoreError, customers, outbox, sales};
 
 /// Why a check operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    /// No open check has this id: never opened, committed or cancelled.
-    #[error("no open check {0}")]
+    /// No open check has this id: never opened, committed, cancelled or
+    /// expired.
+    #[error("no open check {0}: never opened, committed, cancelled or expired untouched")]
     NotFound(Uuid),
+    /// As many checks as `api.max_open_checks` are open.
+    #[error(
+        "{max} checks are open, the most this register keeps: commit or cancel one \
+         (an untouched check expires after {idle_secs} s)"
+    )]
+    TooManyOpen {
+        /// `api.max_open_checks`.
+        max: usize,
+        /// `api.check_idle_secs`.
+        idle_secs: u64,
+    },
     /// The check has no such line.
     #[error("the check has no line {0}")]
     LineNotFound(u32),
@@ -73,6 +106,20 @@ pub enum CheckError {
     /// A request value out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The sale id was committed already, from another check.
+    #[error("sale id {sale_id} was already committed from check {check_id}")]
+    SaleIdReused {
+        /// The sale id.
+        sale_id: SaleId,
+        /// The check it was committed from.
+        check_id: Uuid,
+    },
+    /// A commit with this sale id is under way; ask again.
+    #[error("a commit of sale {0} is under way; repeat the request to learn its outcome")]
+    CommitInProgress(SaleId),
+    /// No sale was committed with this id.
+    #[error("no sale {0} was committed on this register")]
+    SaleNotFound(SaleId),
     /// The customer credential was refused.
     #[error(transparent)]
     Credential(#[from] CredentialError),
@@ -92,6 +139,15 @@ impl From<PricingError> for CheckError {
     }
 }
 
+/// The outcome of a commit.
+#[derive(Clone, Debug)]
+pub enum Commit {
+    /// Committed now.
+    New(Committed),
+    /// Committed before with the same sale id: its first reply.
+    Replayed(Committed),
+}
+
 /// Where a scanned coupon went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScannedCoupon {
@@ -106,12 +162,17 @@ pub struct ScannedCoupon {
 pub struct OpenChecks {
     checks: HashMap<Uuid, OpenCheck>,
     opened: u64,
+    /// Sale ids of commits under way.
+    committing: HashSet<SaleId>,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct OpenCheck {
     /// Order of opening, to find the most recent check.
     opened: u64,
+    /// When the check was last opened, changed or read
+    /// ([`crate::Clock::monotonic`]).
+    touched: Duration,
     lines: Vec<CheckLine>,
     next_line_id: u32,
     customer: Option<Identified>,
@@ -120,12 +181,22 @@ pub(crate) struct OpenCheck {
 }
 
 impl OpenChecks {
-    /// The most recently opened check.
-    fn latest(&mut self) -> Option<(Uuid, &mut OpenCheck)> {
+    /// The most recently opened check, touched now.
+    fn latest(&mut self, now: Duration) -> Option<(Uuid, &mut OpenCheck)> {
         self.checks
             .iter_mut()
             .max_by_key(|(_, check)| check.opened)
-            .map(|(id, check)| (*id, check))
+            .map(|(id, check)| {
+                check.touched = now;
+                (*id, check)
+            })
+    }
+
+    /// The open check `id`, touched now.
+    fn live(&mut self, id: Uuid, now: Duration) -> Result<&mut OpenCheck, CheckError> {
+        let check = self.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        check.touched = now;
+        Ok(check)
     }
 }
 
@@ -136,9 +207,23 @@ impl OpenCheck {
 }
 
 impl Agent {
+    /// The open checks, those idle past `api.check_idle_secs` dropped.
     fn open_checks(&self) -> MutexGuard<'_, OpenChecks> {
         // Plain data: a panic elsewhere leaves it usable.
-        self.checks.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut open = self.checks.lock().unwrap_or_else(PoisonError::into_inner);
+        let idle = self.config.api.check_idle_secs;
+        if idle > 0 {
+            let idle = Duration::from_secs(idle);
+            let now = self.clock.monotonic();
+            let before = open.checks.len();
+            open.checks
+                .retain(|_, check| now.saturating_sub(check.touched) <= idle);
+            let expired = before - open.checks.len();
+            if expired > 0 {
+                tracing::info!(expired, "open checks expired untouched");
+            }
+        }
+        open
     }
 
     /// Where, when and with what the check is priced: the store's time
@@ -216,7 +301,7 @@ impl Agent {
         f: impl FnOnce(&mut OpenCheck) -> Result<(), CheckError>,
     ) -> Result<CheckView, CheckError> {
         let mut open = self.open_checks();
-        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let check = open.live(id, self.clock.monotonic())?;
         f(check)?;
         self.view(id, check)
     }
@@ -225,9 +310,17 @@ impl Agent {
     pub fn open_check(&self) -> Result<CheckView, CheckError> {
         let id = Uuid::now_v7();
         let mut open = self.open_checks();
+        let max = self.config.api.max_open_checks;
+        if open.checks.len() >= max {
+            return Err(CheckError::TooManyOpen {
+                max,
+                idle_secs: self.config.api.check_idle_secs,
+            });
+        }
         open.opened += 1;
         let check = OpenCheck {
             opened: open.opened,
+            touched: self.clock.monotonic(),
             lines: Vec::new(),
             next_line_id: 1,
             customer: None,
@@ -248,7 +341,7 @@ impl Agent {
     pub fn add_line(&self, id: Uuid, line: Line) -> Result<CheckView, CheckError> {
         line.validate()?;
         let mut open = self.open_checks();
-        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let check = open.live(id, self.clock.monotonic())?;
         let line_id = check.next_line_id;
         check.lines.push(CheckLine { line_id, line });
         match self.view(id, check) {
@@ -320,7 +413,7 @@ impl Agent {
     /// Adds a coupon code to the check (again is harmless).
     pub fn add_coupon(&self, id: Uuid, code: String) -> Result<CheckView, CheckError> {
         let mut open = self.open_checks();
-        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let check = open.live(id, self.clock.monotonic())?;
         let mut codes = check.coupons.clone();
         codes.push(code);
         check.coupons = valid_coupons(codes)?;
@@ -366,7 +459,7 @@ impl Agent {
             _ => None,
         };
         let mut open = self.open_checks();
-        let check = open.checks.get_mut(&id).ok_or(CheckError::NotFound(id))?;
+        let check = open.live(id, self.clock.monotonic())?;
         if points > 0 && check.customer.is_none() {
             return Err(CheckError::NoCustomer);
         }
@@ -394,7 +487,7 @@ impl Agent {
     pub fn attach_to_latest_check(&self, identified: Identified) -> (CustomerBrief, Option<Uuid>) {
         let brief = identified.brief(self.rulesets.current().engine.ruleset());
         let mut open = self.open_checks();
-        let check_id = open.latest().map(|(id, check)| {
+        let check_id = open.latest(self.clock.monotonic()).map(|(id, check)| {
             check.customer = Some(identified);
             id
         });
@@ -421,7 +514,7 @@ impl Agent {
                     .is_some_and(|c| shared::ruleset::normalize_coupon(c) == key)
             });
         let mut open = self.open_checks();
-        let check_id = open.latest().and_then(|(id, check)| {
+        let check_id = open.latest(self.clock.monotonic()).and_then(|(id, check)| {
             let mut codes = check.coupons.clone();
             codes.push(code.as_str().to_owned());
             check.coupons = valid_coupons(codes).ok()?;
@@ -440,31 +533,105 @@ impl Agent {
     }
 
     /// Prices the check a last time, seals its record and makes it durable
-    /// in the outbox. The reply follows the SQLite `COMMIT`.
+    /// in the outbox. The reply follows the SQLite `COMMIT`. With a sale
+    /// id, a sale already committed with it answers its first reply
+    /// ([`Commit::Replayed`]).
     #[tracing::instrument(skip_all, fields(check_id = %id))]
-    pub async fn commit(&self, id: Uuid) -> Result<Committed, CheckError> {
-        let check = {
+    pub async fn commit(&self, id: Uuid, sale_id: Option<SaleId>) -> Result<Commit, CheckError> {
+        if let Some(sale) = &sale_id
+            && let Some(replayed) = self.committed_sale(id, sale).await?
+        {
+            return Ok(Commit::Replayed(replayed));
+        }
+        let taken = {
             let mut open = self.open_checks();
             match open.checks.get(&id) {
-                None => return Err(CheckError::NotFound(id)),
                 Some(check) if check.lines.is_empty() => return Err(CheckError::Empty),
-                Some(_) => open.checks.remove(&id).ok_or(CheckError::NotFound(id))?,
+                Some(_) => {
+                    if let Some(sale) = &sale_id
+                        && !open.committing.insert(sale.clone())
+                    {
+                        return Err(CheckError::CommitInProgress(sale.clone()));
+                    }
+                    open.checks.remove(&id)
+                }
+                None => match &sale_id {
+                    Some(sale) if open.committing.contains(sale) => {
+                        return Err(CheckError::CommitInProgress(sale.clone()));
+                    }
+                    _ => None,
+                },
             }
         };
-        match self.commit_taken(id, &check).await {
+        let Some(check) = taken else {
+            // Committed since the first look, by a request that has ended.
+            if let Some(sale) = &sale_id
+                && let Some(replayed) = self.committed_sale(id, sale).await?
+            {
+                return Ok(Commit::Replayed(replayed));
+            }
+            return Err(CheckError::NotFound(id));
+        };
+        let result = self.commit_taken(id, &check, sale_id.clone()).await;
+        let mut open = self.open_checks();
+        if let Some(sale) = &sale_id {
+            open.committing.remove(sale);
+        }
+        match result {
             Ok(committed) => {
+                drop(open);
                 tracing::info!(seq = %committed.seq, total = %committed.pricing.total, "committed");
                 self.upload_wake.notify_one();
-                Ok(committed)
+                Ok(Commit::New(committed))
             }
             Err(err) => {
-                self.open_checks().checks.insert(id, check);
+                open.checks.insert(id, check);
                 Err(err)
             }
         }
     }
 
-    async fn commit_taken(&self, id: Uuid, check: &OpenCheck) -> Result<Committed, CheckError> {
+    /// The reply given to the commit of `sale`, if it was committed; an
+    /// error if it was committed from another check.
+    async fn committed_sale(
+        &self,
+        id: Uuid,
+        sale: &SaleId,
+    ) -> Result<Option<Committed>, CheckError> {
+        let key = sale.clone();
+        let Some(recorded) = self.db.call(move |conn| sales::find(conn, &key)).await? else {
+            return Ok(None);
+        };
+        if recorded.check_id != id {
+            return Err(CheckError::SaleIdReused {
+                sale_id: sale.clone(),
+                check_id: recorded.check_id,
+            });
+        }
+        Ok(Some(recorded.committed))
+    }
+
+    /// `GET /v1/sales/{sale_id}`: the outcome of the commit of `sale`.
+    pub async fn sale(&self, sale: SaleId) -> Result<SaleOutcome, CheckError> {
+        if self.open_checks().committing.contains(&sale) {
+            return Err(CheckError::CommitInProgress(sale));
+        }
+        let key = sale.clone();
+        match self.db.call(move |conn| sales::find(conn, &key)).await? {
+            Some(recorded) => Ok(SaleOutcome {
+                committed: recorded.committed,
+                uploaded: recorded.uploaded,
+            }),
+            None => Err(CheckError::SaleNotFound(sale)),
+        }
+    }
+
+    async fn commit_taken(
+        &self,
+        id: Uuid,
+        check: &OpenCheck,
+        sale_id: Option<SaleId>,
+    ) -> Result<Committed, CheckError> {
         let active = self.rulesets.current();
         // One context for the pricing and the record: the record's wall
         // time is the time priced at, so the server prices it the same.
@@ -504,24 +671,45 @@ impl Agent {
             )),
         };
         let key = std::sync::Arc::clone(&self.key);
+        let max_upload_bytes = self.config.sync.max_upload_bytes;
         let cap = self
             .offline_cap(&active)
             .zip(draft.customer.map(|c| c.id))
             .filter(|_| draft.points_redeemed > 0);
-        let record = self
+        let reply = Committed {
+            sale_id,
+            check_id: id,
+            record_id: draft.id,
+            seq: Seq::FIRST,
+            pricing,
+        };
+        let (record, reply) = self
             .db
             .call(move |conn| {
-                let committed = outbox::commit_with(conn, &key, |tx, seq, prev_hash| {
-                    if let Some((cap, customer)) = cap {
-                        let spent = customers::unacknowledged_redeemed(tx, customer)?;
-                        within_cap(cap, spent, draft.points_redeemed)?;
-                    }
-                    Ok::<_, CheckError>(PurchaseRecord {
-                        seq,
-                        prev_hash,
-                        ..draft
+                let mut reply = reply;
+                let committed =
+                    outbox::commit_with(conn, &key, max_upload_bytes, |tx, seq, prev_hash| {
+                        if let Some((cap, customer)) = cap {
+                            let spent = customers::unacknowledged_redeemed(tx, customer)?;
+                            within_cap(cap, spent, draft.points_redeemed)?;
+                        }
+                        reply.seq = seq;
+                        if let Some(sale) = &reply.sale_id {
+                            if let Some(earlier) = sales::find(tx, sale)? {
+                                return Err(CheckError::SaleIdReused {
+                                    sale_id: sale.clone(),
+                                    check_id: earlier.check_id,
+                                });
+                            }
+                            sales::insert(tx, sale, &reply, draft.wall_time)?;
+                        }
+                        Ok::<_, CheckError>(PurchaseRecord {
+                            seq,
+                            prev_hash,
+                            ..draft
+                        })
                     })
-                });
+                    .map(|record| (record, reply));
                 // Storage errors go out as such, so the database raises its
                 // storage alarm; a refusal by the cap is a value.
                 match committed {
@@ -532,12 +720,7 @@ impl Agent {
             })
             .await??;
         self.count_usage(&record);
-        Ok(Committed {
-            check_id: id,
-            record_id: record.id,
-            seq: record.seq,
-            pricing,
-        })
+        Ok(reply)
     }
 }
 

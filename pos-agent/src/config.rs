@@ -27,6 +27,8 @@ pub const CONFIG_FILE: &str = "agent.toml";
 pub const KEY_FILE: &str = "register.pk8";
 /// The SQLite database in the data directory.
 pub const DB_FILE: &str = "agent.db";
+/// The till's bearer token for the local API, in the data directory.
+pub const API_TOKEN_FILE: &str = "api-token";
 /// The prefix of environment overrides.
 pub const ENV_PREFIX: &str = "POS_AGENT__";
 
@@ -120,6 +122,11 @@ pub struct SyncConfig {
     /// an idle register hears from the server once per long-poll.
     #[serde(default = "defaults::offline_after_secs")]
     pub offline_after_secs: u64,
+    /// The largest upload the server takes (bytes; the server announces
+    /// its `max_batch_bytes` at `GET /api/v1/protocol`). A commit whose
+    /// record alone would be larger is refused (422 `record_too_large`).
+    #[serde(default = "defaults::max_upload_bytes")]
+    pub max_upload_bytes: usize,
 }
 
 /// `sync.ruleset_transport`.
@@ -158,6 +165,7 @@ impl SyncConfig {
             ruleset_transport: RulesetTransportSetting::default(),
             ruleset_poll_secs: defaults::ruleset_poll_secs(),
             offline_after_secs: defaults::offline_after_secs(),
+            max_upload_bytes: defaults::max_upload_bytes(),
         }
     }
 
@@ -209,15 +217,34 @@ pub struct RegisterConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Address to listen on; keep it on loopback.
+    /// Address to listen on; keep it on loopback. Requests must name it,
+    /// `127.0.0.1`, `localhost` or `[::1]` in their `Host`.
     #[serde(default = "defaults::listen")]
     pub listen: SocketAddr,
+    /// Refuse (401) every call without `Authorization: Bearer <token>`,
+    /// the token in `<data_dir>/api-token`.
+    #[serde(default)]
+    pub require_token: bool,
+    /// Web origins (`http://localhost:3000`) allowed to call the API from
+    /// a browser besides the API's own; any other `Origin` is refused.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// The most checks open at once; opening one more answers 429.
+    #[serde(default = "defaults::max_open_checks")]
+    pub max_open_checks: usize,
+    /// An open check untouched for this long (s) expires.
+    #[serde(default = "defaults::check_idle_secs")]
+    pub check_idle_secs: u64,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: defaults::listen(),
+            require_token: false,
+            allowed_origins: Vec::new(),
+            max_open_checks: defaults::max_open_checks(),
+            check_idle_secs: defaults::check_idle_secs(),
         }
     }
 }
@@ -248,6 +275,15 @@ mod defaults {
     }
     pub(super) fn offline_after_secs() -> u64 {
         60
+    }
+    pub(super) fn max_upload_bytes() -> usize {
+        shared::wire::sync::MAX_BATCH_BYTES
+    }
+    pub(super) fn max_open_checks() -> usize {
+        100
+    }
+    pub(super) fn check_idle_secs() -> u64 {
+        4 * 3600
     }
     pub(super) fn listen() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8641))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use shared::crypto::SigningKey;
 
-use crate::config::{AgentConfig, DB_FILE, KEY_FILE};
+use crate::config::{API_TOKEN_FILE, AgentConfig, CONFIG_FILE, DB_FILE, KEY_FILE};
 use crate::store;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,6 +66,7 @@ pub async fn doctor(data_dir: &Path, config_file: Option<&Path>) -> Report {
     );
     report.add("register key", check_key(&data_dir.join(KEY_FILE)));
     report.add("database", check_database(&data_dir.join(DB_FILE)));
+    report.add("file modes", check_modes(data_dir));
     if let Ok(config) = config {
         report.add(
             format!("server {}", config.sync.url),
@@ -96,6 +97,41 @@ fn check_key(path: &Path) -> Result<String, String> {
     let pkcs8 = std::fs::read(path).map_err(|e| e.to_string())?;
     let key = SigningKey::from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
     Ok(format!("public key {}", key.public_key().to_base64()))
+}
+
+/// The data directory and the files holding secrets or personal data must
+/// not be open to group or others.
+fn check_modes(data_dir: &Path) -> Result<String, String> {
+    let mut open_to_others = Vec::new();
+    let files = [
+        CONFIG_FILE.to_owned(),
+        API_TOKEN_FILE.to_owned(),
+        DB_FILE.to_owned(),
+        format!("{DB_FILE}-wal"),
+        format!("{DB_FILE}-shm"),
+    ];
+    let paths = std::iter::once((data_dir.to_path_buf(), 0o700))
+        .chain(files.iter().map(|f| (data_dir.join(f), 0o600)));
+    for (path, wanted) in paths {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            open_to_others.push(format!(
+                "{} has mode {mode:o} (chmod {wanted:o} it)",
+                path.display()
+            ));
+        }
+    }
+    if open_to_others.is_empty() {
+        Ok("the data directory and its files are private to the agent's user".into())
+    } else {
+        Err(format!(
+            "readable by others, and they hold secrets or customers' data: {}",
+            open_to_others.join("; ")
+        ))
+    }
 }
 
 fn check_database(path: &Path) -> Result<String, String> {

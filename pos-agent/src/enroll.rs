@@ -1,15 +1,15 @@
 //! `pos-agent enroll`: generates the register's Ed25519 key, enrolls it
 //! with a one-time token, pins the server's key and writes `agent.toml`.
 //!
-//! The key and the configuration (which holds the register secret) are
-//! written with mode 0600, each through a temporary file and a rename, and
+//! The key, the configuration (which holds the register secret) and the
+//! till's token for the local API (`api-token`) are written with mode 0600, each through a temporary file and a rename, and
 //! only after the server accepted the enrollment, so a refused token leaves
 //! nothing behind. An existing enrollment is kept unless replacing it is
 //! asked for; replacing never discards records the server has not stored.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -61,11 +61,14 @@ pub async fn enroll_with(
     data_dir: &Path,
     existing: ExistingEnrollment,
 ) -> anyhow::Result<AgentConfig> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    if !data_dir.is_dir() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .and_then(|()| fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700)))
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    }
     let key_path = data_dir.join(KEY_FILE);
     let config_path = data_dir.join(CONFIG_FILE);
     let db_path = data_dir.join(DB_FILE);
@@ -110,6 +113,7 @@ pub async fn enroll_with(
     };
     let toml = config.to_toml().context("cannot write the configuration")?;
     write_private(&config_path, toml.as_bytes())?;
+    crate::till_token::ensure(data_dir).context("cannot write the till's token")?;
     tracing::info!(
         register_id = %config.sync.register_id,
         store = %enrolled.store_name,

@@ -39,6 +39,23 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NoRoute,
+    /// The route does not take this method.
+    #[error("this endpoint does not accept that method")]
+    MethodNotAllowed,
+    /// Refused at the edge of the API: the caller, the method or the media
+    /// type.
+    #[error("{message}")]
+    Refused {
+        /// The status to answer with.
+        status: StatusCode,
+        /// The error code.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// The till's token is required and was missing or wrong.
+    #[error("send the till's token as Authorization: Bearer <token> (see <data_dir>/api-token)")]
+    Unauthorized,
     /// The database cannot be written; committed records are safe.
     #[error(
         "loyalty unavailable: {}; finish the sale without loyalty",
@@ -54,6 +71,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A refusal at the edge of the API.
+    pub fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Refused {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         use StatusCode as S;
         match self {
@@ -71,6 +97,10 @@ impl ApiError {
                 CheckError::NoCustomer => (S::UNPROCESSABLE_ENTITY, "no_customer"),
                 CheckError::OfflineCap { .. } => (S::UNPROCESSABLE_ENTITY, "offline_cap"),
                 CheckError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
+                CheckError::TooManyOpen { .. } => (S::TOO_MANY_REQUESTS, "too_many_open_checks"),
+                CheckError::SaleIdReused { .. } => (S::CONFLICT, "sale_id_conflict"),
+                CheckError::CommitInProgress(_) => (S::CONFLICT, "commit_in_progress"),
+                CheckError::SaleNotFound(_) => (S::NOT_FOUND, "sale_not_found"),
                 CheckError::Store(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Return(err) => match err {
@@ -80,8 +110,11 @@ impl ApiError {
                 ReturnFailed::Store(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
-            ApiError::BadRequest { status, .. } => (*status, "bad_request"),
+            ApiError::BadRequest { status, .. } => (*status, code_for(*status)),
+            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::NoRoute => (S::NOT_FOUND, "not_found"),
+            ApiError::Refused { status, code, .. } => (*status, code),
+            ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized"),
             ApiError::Storage(StorageFault::Full) => (S::INSUFFICIENT_STORAGE, "storage_full"),
             ApiError::Storage(StorageFault::Io) => (S::SERVICE_UNAVAILABLE, "storage_failed"),
             ApiError::Internal => (S::INTERNAL_SERVER_ERROR, "internal"),
@@ -109,6 +142,13 @@ impl From<ReturnFailed> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        if let StoreError::RecordTooLarge { .. } = err {
+            return ApiError::refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "record_too_large",
+                format!("{err}; the check stays open"),
+            );
+        }
         if let Some(fault) = err.storage_fault() {
             tracing::error!(error = %err, "the database cannot be written; loyalty unavailable");
             return ApiError::Storage(fault);
@@ -127,7 +167,14 @@ impl IntoResponse for ApiError {
             expected_seq: None,
             faults: Vec::new(),
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 
@@ -143,6 +190,43 @@ impl From<JsonRejection> for ApiError {
             },
         }
     }
+}
+
+/// The error code of a framework refusal with this status.
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// Middleware: a 4xx or 5xx reply that is not JSON (the framework's own
+/// refusals, which come with an empty or plain-text body) becomes an
+/// [`ErrorBody`] with the code its status calls for.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let message = status
+        .canonical_reason()
+        .unwrap_or("the request failed")
+        .to_lowercase();
+    ApiError::BadRequest { status, message }.into_response()
 }
 
 impl From<PathRejection> for ApiError {

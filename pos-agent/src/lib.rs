@@ -41,6 +41,7 @@ pub mod scan_tools;
 mod scanners;
 mod store;
 mod sync;
+mod till_token;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -97,6 +98,18 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let key = load_key(&config.key_path())?;
+    let till_token = till_token::ensure(&config.data_dir).with_context(|| {
+        format!(
+            "cannot read or make the till's token {}",
+            config.data_dir.join(config::API_TOKEN_FILE).display()
+        )
+    })?;
+    let guard = api::guard::Guard::new(
+        config.api.listen,
+        api_listener.local_addr()?,
+        &config.api.allowed_origins,
+        config.api.require_token.then_some(till_token),
+    );
     let db_path = config.db_path();
     let conn = store::open(&db_path)
         .with_context(|| format!("cannot open the database {}", db_path.display()))?;
@@ -150,6 +163,7 @@ pub async fn run_with_clock(
         agent: Arc::clone(&agent),
         stop: stop.clone(),
         scanners: Arc::clone(&scanners),
+        guard: Arc::new(guard),
     });
     let served = axum::serve(api_listener, app)
         .with_graceful_shutdown(async move { stop.requested().await })
@@ -233,10 +247,11 @@ async fn live_status(config: &AgentConfig) -> Option<shared::wire::till::AgentSt
         .timeout(LIVE_STATUS_TIMEOUT)
         .build()
         .ok()?;
-    let reply = http
-        .get(format!("http://{addr}/v1/status"))
-        .send()
-        .await
-        .ok()?;
+    let mut request = http.get(format!("http://{addr}/v1/status"));
+    if let Ok(token) = till_token::read(&config.data_dir) {
+        use secrecy::ExposeSecret as _;
+        request = request.bearer_auth(token.expose_secret());
+    }
+    let reply = request.send().await.ok()?;
     reply.error_for_status().ok()?.json().await.ok()
 }

@@ -52,6 +52,7 @@ impl Agent {
         request: ReturnRequest,
     ) -> Result<ReturnCommitted, ReturnFailed> {
         let key = Arc::clone(&self.key);
+        let max_upload_bytes = self.config.sync.max_upload_bytes;
         let register = &self.config.register;
         let (merchant_id, store_id) = (register.merchant_id, register.store_id);
         let register_id = self.config.sync.register_id;
@@ -60,34 +61,40 @@ impl Agent {
         let committed = self
             .db
             .call(move |conn| {
-                Ok(outbox::commit_with(conn, &key, |tx, seq, prev_hash| {
-                    let original =
-                        find_original(tx, register_id, request.original).map_err(|e| match e {
-                            ReturnFailed::OriginalNotFound(sale, _) => {
-                                ReturnFailed::OriginalNotFound(
-                                    sale,
-                                    fetch_failed
-                                        .map(|why| {
-                                            format!(" (the server could not be asked: {why})")
-                                        })
-                                        .unwrap_or_default(),
-                                )
-                            }
-                            other => other,
-                        })?;
-                    let earlier = earlier_returns(tx, &original)?;
-                    let lines = resolve(&original, &earlier, &request.lines)?;
-                    let header = ReturnHeader {
-                        id: Uuid::now_v7(),
-                        merchant_id,
-                        store_id,
-                        register_id,
-                        seq,
-                        prev_hash,
-                        wall_time,
-                    };
-                    Ok::<_, ReturnFailed>(return_record(&original, &earlier, &lines, header)?)
-                }))
+                Ok(outbox::commit_with(
+                    conn,
+                    &key,
+                    max_upload_bytes,
+                    |tx, seq, prev_hash| {
+                        let original = find_original(tx, register_id, request.original).map_err(
+                            |e| match e {
+                                ReturnFailed::OriginalNotFound(sale, _) => {
+                                    ReturnFailed::OriginalNotFound(
+                                        sale,
+                                        fetch_failed
+                                            .map(|why| {
+                                                format!(" (the server could not be asked: {why})")
+                                            })
+                                            .unwrap_or_default(),
+                                    )
+                                }
+                                other => other,
+                            },
+                        )?;
+                        let earlier = earlier_returns(tx, &original)?;
+                        let lines = resolve(&original, &earlier, &request.lines)?;
+                        let header = ReturnHeader {
+                            id: Uuid::now_v7(),
+                            merchant_id,
+                            store_id,
+                            register_id,
+                            seq,
+                            prev_hash,
+                            wall_time,
+                        };
+                        Ok::<_, ReturnFailed>(return_record(&original, &earlier, &lines, header)?)
+                    },
+                ))
             })
             .await??;
         self.count_usage(&committed);

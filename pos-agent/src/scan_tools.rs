@@ -13,7 +13,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -263,7 +263,7 @@ pub async fn list_scanners(register: &Result<AgentConfig, NoRegister>) -> Scanne
             serial.chain(hid).collect()
         });
     let running = match register {
-        Ok(config) => Some(running_scanners(config.api.listen).await),
+        Ok(config) => Some(running_scanners(config).await),
         Err(_) => None,
     };
     ScannersReport {
@@ -274,22 +274,22 @@ pub async fn list_scanners(register: &Result<AgentConfig, NoRegister>) -> Scanne
     }
 }
 
-/// `GET /v1/scanners` of the agent listening on `listen`.
-async fn running_scanners(listen: SocketAddr) -> (String, Result<Vec<ScannerView>, String>) {
-    let mut addr = listen;
+/// `GET /v1/scanners` of the running agent, with the till's token when
+/// there is one.
+async fn running_scanners(config: &AgentConfig) -> (String, Result<Vec<ScannerView>, String>) {
+    let mut addr = config.api.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(Ipv4Addr::LOCALHOST.into());
     }
     let url = format!("http://{addr}/v1/scanners");
     let fetched = async {
         let client = reqwest::Client::builder().timeout(AGENT_TIMEOUT).build()?;
-        client
-            .get(&url)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await
+        let mut request = client.get(&url);
+        if let Ok(token) = crate::till_token::read(&config.data_dir) {
+            use secrecy::ExposeSecret as _;
+            request = request.bearer_auth(token.expose_secret());
+        }
+        request.send().await?.error_for_status()?.json().await
     }
     .await
     .map_err(|err: reqwest::Error| format!("not reachable: {}", error_chain(&err)));

@@ -35,6 +35,8 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+#[path = "agent/edges.rs"]
+mod edges;
 #[path = "agent/scanning.rs"]
 mod scanning;
 

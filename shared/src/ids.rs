@@ -190,6 +190,14 @@ text_code!(
     "promotion id",
     64
 );
+text_code!(
+    /// The till's own id of a sale, its idempotency key at the agent: a
+    /// commit repeated with the same id answers the record already
+    /// committed instead of writing a second one.
+    SaleId,
+    "sale id",
+    64
+);
 
 #[cfg(test)]
 mod tests {
@@ -217,6 +225,15 @@ mod tests {
         fn sku_parse_never_panics_and_round_trips(s in any::<String>()) {
             if let Ok(sku) = Sku::parse(s.clone()) {
                 prop_assert_eq!(sku.as_str(), s.as_str());
+            }
+        }
+
+        #[test]
+        fn sale_id_parse_never_panics_and_round_trips(s in any::<String>()) {
+            if let Ok(id) = SaleId::parse(s.clone()) {
+                prop_assert_eq!(id.as_str(), s.as_str());
+                let json = serde_json::to_string(&id).unwrap();
+                prop_assert_eq!(serde_json::from_str::<SaleId>(&json).unwrap(), id);
             }
         }
     }

@@ -161,12 +161,17 @@ impl CustomerToken {
     /// Refuses the token if it was issued before `tokens_valid_after`, the
     /// instant the server last revoked the customer's tokens (`None`: never
     /// revoked, or the customer is not cached yet).
+    ///
+    /// A token carries whole seconds, so the two are compared in whole
+    /// seconds: a token issued in the second of the revocation is accepted
+    /// (it may be the one issued right after it), one of any earlier second
+    /// is refused.
     pub fn check_not_revoked(
         &self,
         tokens_valid_after: Option<DateTime<Utc>>,
     ) -> Result<(), TokenError> {
         match tokens_valid_after {
-            Some(valid_after) if self.issued_at < valid_after => {
+            Some(valid_after) if self.issued_at.timestamp() < valid_after.timestamp() => {
                 Err(TokenError::Revoked { valid_after })
             }
             _ => Ok(()),
@@ -281,7 +286,11 @@ mod tests {
             Ok(()),
             "revoked before it was issued"
         );
-        let revoked_at = token.issued_at + TimeDelta::milliseconds(1);
+        // Tokens carry whole seconds: one of the revocation's second may
+        // have been issued right after it.
+        let same_second = token.issued_at + TimeDelta::milliseconds(999);
+        assert_eq!(token.check_not_revoked(Some(same_second)), Ok(()));
+        let revoked_at = token.issued_at + TimeDelta::milliseconds(1_001);
         assert_eq!(
             token.check_not_revoked(Some(revoked_at)),
             Err(TokenError::Revoked {

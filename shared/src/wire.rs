@@ -221,7 +221,7 @@ pub mod till {
     use crate::barcode::{Gs1Element, Gtin, ProductFormat};
     use crate::basket::Line;
     use crate::coupon::CouponCode;
-    use crate::ids::{CustomerId, PromotionId, RegisterId, RulesetVersion, Seq, Sku};
+    use crate::ids::{CustomerId, PromotionId, RegisterId, RulesetVersion, SaleId, Seq, Sku};
     use crate::money::{Money, Quantity};
     use crate::pricing::PricedCheck;
     use crate::record::{IdentifiedBy, RecordLine};
@@ -384,9 +384,24 @@ pub mod till {
         pub lines: Vec<RecordLine>,
     }
 
+    /// `POST /v1/checks/{id}/commit`: the body is optional. With a
+    /// `sale_id`, the commit is idempotent: repeated with the same id it
+    /// answers the record already committed (same seq, same receipt), and
+    /// `GET /v1/sales/{sale_id}` tells whether the sale was recorded.
+    #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct CommitRequest {
+        /// The till's own id of the sale.
+        #[serde(default)]
+        pub sale_id: Option<SaleId>,
+    }
+
     /// The reply to a commit: the record is durable in the outbox.
     #[derive(Clone, Debug, Serialize, Deserialize)]
     pub struct Committed {
+        /// The till's id of the sale, when the commit carried one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sale_id: Option<SaleId>,
         /// The check.
         pub check_id: Uuid,
         /// The purchase record's id.
@@ -395,6 +410,15 @@ pub mod till {
         pub seq: Seq,
         /// The final pricing.
         pub pricing: PricedCheck,
+    }
+
+    /// `GET /v1/sales/{sale_id}`: a sale committed with this id.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct SaleOutcome {
+        /// The commit's reply, exactly as it was first given.
+        pub committed: Committed,
+        /// Whether the server has acknowledged the record.
+        pub uploaded: bool,
     }
 
     /// An event on `GET /v1/events` (server-sent events, JSON data).

@@ -66,6 +66,41 @@ pub fn load_or_generate(data_dir: &Path) -> Result<SigningKey, KeyError> {
     SigningKey::from_pkcs8(&document).map_err(|source| KeyError::Crypto { path, source })
 }
 
+/// Creates `dir` and its missing parents with mode 0700, whatever the
+/// umask; a directory that exists already is left as it is.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        builder.mode(0o700).create(dir)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
+/// Makes `path` readable and writable by its owner only, whatever the
+/// umask: created empty with mode 0600 if missing (so SQLite opens a file
+/// it did not create with its own mode), else set to 0600.
+pub fn ensure_private_file(path: &Path) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    options.open(path).map(drop)
+}
+
 fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);

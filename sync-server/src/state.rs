@@ -71,23 +71,35 @@ impl AppState {
         }
     }
 
-    /// Opens the data directory of `settings`: creates it if needed, loads
-    /// or generates the signing key, and opens and migrates the database:
-    /// PostgreSQL at `database.url` when it is set, else SQLite in the data
-    /// directory.
+    /// Opens the data directory of `settings`: creates it if needed (mode
+    /// 0700), loads or generates the signing key, and opens and migrates the
+    /// database: PostgreSQL at `database.url` when it is set, else SQLite in
+    /// the data directory, whose file and its `-wal` and `-shm` files are
+    /// made mode 0600 before SQLite opens them, whatever the umask: they
+    /// hold customers' names and phones.
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, OpenError> {
         let dir = settings.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| OpenError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
+        let data_dir_err = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| OpenError::DataDir { path, source }
+        };
+        keys::create_private_dir(&dir).map_err(data_dir_err(&dir))?;
         let key = keys::load_or_generate(&dir)?;
         let db: Arc<dyn Repository> = match &settings.database.url {
             Some(url) => {
                 use secrecy::ExposeSecret as _;
                 Arc::new(PostgresRepository::connect(url.expose_secret()).await?)
             }
-            None => Arc::new(SqliteRepository::open(&dir.join(DATABASE_FILE)).await?),
+            None => {
+                let db_path = dir.join(DATABASE_FILE);
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut name = db_path.clone().into_os_string();
+                    name.push(suffix);
+                    let path = std::path::PathBuf::from(name);
+                    keys::ensure_private_file(&path).map_err(data_dir_err(&path))?;
+                }
+                Arc::new(SqliteRepository::open(&db_path).await?)
+            }
         };
         Ok(Self::new(settings, db, key, clock))
     }

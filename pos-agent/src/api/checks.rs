@@ -4,10 +4,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use shared::basket::Line;
-use shared::wire::till::{AddCoupon, AttachCustomer, CheckView, Committed, Redeem, SetCoupons};
+use shared::ids::SaleId;
+use shared::wire::till::{
+    AddCoupon, AttachCustomer, CheckView, CommitRequest, Committed, Redeem, SaleOutcome, SetCoupons,
+};
 use uuid::Uuid;
 
-use super::{ApiState, Json, Path};
+use super::{ApiState, Json, OptionalJson, Path};
+use crate::checks::Commit;
 use crate::error::ApiError;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -89,12 +93,27 @@ pub async fn price(State(s): State<ApiState>, Path(id): Path<Uuid>) -> ApiResult
     Ok(Json(s.agent.check(id)?))
 }
 
-/// `POST /v1/checks/{id}/commit`: answers once the record is durable.
+/// `POST /v1/checks/{id}/commit`, optionally `{"sale_id": …}`: answers 201
+/// once the record is durable, or 200 with the first reply when the sale id
+/// was committed before.
 pub async fn commit(
     State(s): State<ApiState>,
     Path(id): Path<Uuid>,
+    OptionalJson(body): OptionalJson<CommitRequest>,
 ) -> ApiResult<(StatusCode, Json<Committed>)> {
-    Ok((StatusCode::CREATED, Json(s.agent.commit(id).await?)))
+    Ok(match s.agent.commit(id, body.sale_id).await? {
+        Commit::New(committed) => (StatusCode::CREATED, Json(committed)),
+        Commit::Replayed(committed) => (StatusCode::OK, Json(committed)),
+    })
+}
+
+/// `GET /v1/sales/{sale_id}`: whether the sale was committed, with the
+/// commit's reply.
+pub async fn sale(
+    State(s): State<ApiState>,
+    Path(sale): Path<SaleId>,
+) -> ApiResult<Json<SaleOutcome>> {
+    Ok(Json(s.agent.sale(sale).await?))
 }
 
 /// `POST /v1/checks/{id}/cancel`.

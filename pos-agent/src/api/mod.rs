@@ -12,6 +12,7 @@
 //! | `POST /v1/checks/{id}/redeem` | [`checks::redeem`] |
 //! | `POST /v1/checks/{id}/price` | [`checks::price`] |
 //! | `POST /v1/checks/{id}/commit` | [`checks::commit`] |
+//! | `GET /v1/sales/{sale_id}` | [`checks::sale`] |
 //! | `POST /v1/checks/{id}/cancel` | [`checks::cancel`] |
 //! | `POST /v1/returns` | [`returns::create`] |
 //! | `GET /v1/events` | [`events::stream`] |
@@ -19,11 +20,16 @@
 //! | `GET /v1/scanners` | [`scanners::list`] |
 //! | `GET /health` | [`status::health`] |
 //!
+//! Every request passes the [`guard`] first: its `Host`, its `Origin`, the
+//! till's token when required and the media type of its body.
+//!
 //! Every error is an [`ApiError`] with a JSON `ErrorBody`, including bodies
-//! and paths that do not parse and unknown routes.
+//! and paths that do not parse, unknown routes and methods, and whatever
+//! else the framework refuses ([`crate::error::json_errors`]).
 
 pub mod checks;
 pub mod events;
+pub mod guard;
 pub mod returns;
 pub mod scanners;
 pub mod status;
@@ -47,6 +53,8 @@ pub struct ApiState {
     pub stop: Stop,
     /// The scanner readers.
     pub scanners: Arc<Scanners>,
+    /// Who may call.
+    pub guard: Arc<guard::Guard>,
 }
 
 /// `axum::Json` whose rejection is an [`ApiError`].
@@ -57,6 +65,36 @@ pub struct Json<T>(pub T);
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// A JSON body that may be absent: an empty body is `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(
+            axum::extract::Request::from_parts(parts.clone(), body),
+            state,
+        )
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            status: e.status(),
+            message: e.body_text(),
+        })?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
     }
 }
 
@@ -87,11 +125,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/checks/{id}/price", post(checks::price))
         .route("/v1/checks/{id}/commit", post(checks::commit))
         .route("/v1/checks/{id}/cancel", post(checks::cancel))
+        .route("/v1/sales/{sale_id}", get(checks::sale))
         .route("/v1/returns", post(returns::create))
         .route("/v1/events", get(events::stream))
         .route("/v1/status", get(status::status))
         .route("/v1/scanners", get(scanners::list))
         .route("/health", get(status::health))
         .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.guard),
+            guard::guard,
+        ))
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
         .with_state(state)
 }

@@ -168,6 +168,20 @@ const V7: &str = r"
 ALTER TABLE customers ADD COLUMN window_spend_leaving TEXT NOT NULL DEFAULT '[]';
 ";
 
+/// Idempotent commits (issue 9): the till's own sale id of each commit
+/// that carried one, with the reply it was given, written in the same
+/// transaction as the record. A key lives as long as its record is in the
+/// outbox (see `outbox::prune`).
+const V8: &str = r"
+CREATE TABLE sales (
+    sale_id      TEXT    PRIMARY KEY,
+    check_id     TEXT    NOT NULL,
+    seq          INTEGER NOT NULL UNIQUE,
+    reply        TEXT    NOT NULL,
+    committed_at TEXT    NOT NULL
+);
+";
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -178,6 +192,7 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7),
+        M::up(V8),
     ])
 }
 

@@ -20,6 +20,8 @@
 //! - `fetched_records`: sales of other tills (or pruned from this outbox)
 //!   fetched from the server for a return, with the returns the server had
 //!   stored of them (see [`fetched`]).
+//! - `sales`: the till's sale ids (idempotency keys) with the reply each
+//!   commit was given (see [`sales`]).
 //! - `sync_state`: one row: what the sync tasks last learnt (contact, last
 //!   error, why uploads are blocked, the clock offset), for
 //!   `pos-agent status` when the agent is not running.
@@ -40,6 +42,7 @@ pub mod fetched;
 mod migrations;
 pub mod outbox;
 pub mod rulesets;
+pub mod sales;
 pub mod sync_state;
 
 use std::path::Path;
@@ -71,6 +74,25 @@ pub enum StoreError {
         what: &'static str,
         /// Why.
         detail: String,
+    },
+    /// The record, uploaded alone, would pass the server's limit.
+    #[error(
+        "the record would be {bytes} bytes to upload, over the server's limit of {max}: \
+         split the sale into smaller checks"
+    )]
+    RecordTooLarge {
+        /// Its upload's size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The database file could not be made private.
+    #[error("cannot make {path} private: {source}")]
+    Private {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
     },
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
@@ -110,12 +132,36 @@ pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens (creating if needed) and migrates the database for writing.
+/// Opens (creating if needed) and migrates the database for writing. The
+/// database and its `-wal` and `-shm` files are made mode 0600 first,
+/// whatever the umask: they hold customers' names and phones.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        private_file(Path::new(&name)).map_err(|e| StoreError::Private {
+            path: name.to_string_lossy().into_owned(),
+            source: e,
+        })?;
+    }
     let mut conn = Connection::open(path)?;
     configure(&conn)?;
     migrations::migrations().to_latest(&mut conn)?;
     Ok(conn)
+}
+
+/// Makes `path` readable by its owner only: created empty with mode 0600
+/// if missing (so SQLite opens a file it did not create itself), else set
+/// to 0600.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
 }
 
 /// Opens an existing database for reading, as the CLI does beside a running

@@ -15,6 +15,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use shared::crypto::{Hash256, Signature, SigningKey, from_base64};
 use shared::ids::{PromotionId, Seq};
 use shared::record::{PurchaseRecord, RecordKind, SignedRecord};
+#[cfg(test)]
+use shared::wire::sync::MAX_BATCH_BYTES;
+use shared::wire::sync::UploadBatch;
 use uuid::Uuid;
 
 use super::sync_state::{self, StoredClockOffset};
@@ -70,16 +73,21 @@ pub fn commit(
     key: &SigningKey,
     build: impl FnOnce(Seq, Hash256) -> PurchaseRecord,
 ) -> Result<PurchaseRecord, StoreError> {
-    commit_with(conn, key, |_, seq, prev| {
+    commit_with(conn, key, MAX_BATCH_BYTES, |_, seq, prev| {
         Ok::<_, StoreError>(build(seq, prev))
     })
 }
 
 /// Like [`commit`], but `build` reads the database inside the transaction
-/// (a return reads its sale and the earlier returns) and may refuse.
+/// (a return reads its sale and the earlier returns) and may refuse. A
+/// record whose upload alone (`{"records": [it]}`) would pass
+/// `max_upload_bytes` is refused with [`StoreError::RecordTooLarge`] and
+/// nothing is written: the server would refuse it for good, and every later
+/// record would wait behind it.
 pub fn commit_with<E: From<StoreError>>(
     conn: &mut Connection,
     key: &SigningKey,
+    max_upload_bytes: usize,
     build: impl FnOnce(&Connection, Seq, Hash256) -> Result<PurchaseRecord, E>,
 ) -> Result<PurchaseRecord, E> {
     let tx = conn
@@ -87,7 +95,7 @@ pub fn commit_with<E: From<StoreError>>(
         .map_err(StoreError::from)?;
     let head = head(&tx)?;
     let record = build(&tx, head.next_seq(), head.hash)?;
-    append(&tx, key, &record)?;
+    append(&tx, key, &record, max_upload_bytes)?;
     tx.commit().map_err(StoreError::from)?;
     Ok(record)
 }
@@ -97,8 +105,16 @@ fn append(
     tx: &rusqlite::Transaction<'_>,
     key: &SigningKey,
     record: &PurchaseRecord,
+    max_upload_bytes: usize,
 ) -> Result<(), StoreError> {
     let (signed, hash) = record.seal(key)?;
+    let upload_bytes = upload_size(&signed)?;
+    if upload_bytes > max_upload_bytes {
+        return Err(StoreError::RecordTooLarge {
+            bytes: upload_bytes,
+            max: max_upload_bytes,
+        });
+    }
     let body = from_base64(&signed.body).ok_or_else(|| corrupt("sealed body", "not base64"))?;
     tx.execute(
         "INSERT INTO outbox (seq, record_id, body, signature, hash, customer_id, total, committed_at)
@@ -172,6 +188,16 @@ fn append(
         params![record.seq.get(), hash.0.as_slice()],
     )?;
     Ok(())
+}
+
+/// The bytes of the upload of `signed` alone, as the uploader sends it.
+pub fn upload_size(signed: &SignedRecord) -> Result<usize, StoreError> {
+    let batch = UploadBatch {
+        records: vec![signed.clone()],
+    };
+    serde_json::to_vec(&batch)
+        .map(|b| b.len())
+        .map_err(|e| corrupt("upload batch", e))
 }
 
 /// A committed record of this register, by seq.
@@ -379,7 +405,7 @@ pub fn prune(
 ) -> Result<usize, StoreError> {
     let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
     // `committed_at` is RFC 3339 in UTC, so text order is time order.
-    Ok(conn.execute(
+    let pruned = conn.execute(
         "DELETE FROM outbox WHERE seq IN (
              SELECT seq FROM outbox
              WHERE seq <= (SELECT acked_seq FROM meta WHERE id = 1)
@@ -388,7 +414,13 @@ pub fn prune(
                AND seq NOT IN (SELECT seq FROM dead_letters)
              ORDER BY seq LIMIT ?2)",
         params![cutoff.to_rfc3339(), limit],
-    )?)
+    )?;
+    // A sale id lives as long as its record.
+    conn.execute(
+        "DELETE FROM sales WHERE seq NOT IN (SELECT seq FROM outbox)",
+        [],
+    )?;
+    Ok(pruned)
 }
 
 /// The register id inside a stored body, for the envelope.

@@ -1,13 +1,22 @@
-//! `GET /api/v1/protocol`: the sync protocol versions this server speaks,
-//! for an agent to ask before it talks. No credentials needed.
+//! `GET /api/v1/protocol`: the sync protocol versions this server speaks
+//! and the limits of an upload, for an agent to ask before it talks. No
+//! credentials needed.
+
+use axum::extract::State;
 
 use super::extract::Json;
 use crate::protocol::SUPPORTED_VERSIONS;
-use crate::wire::ProtocolInfo;
+use crate::state::AppState;
+use crate::wire::{ProtocolInfo, UploadLimits};
 
-pub(crate) async fn protocol() -> Json<ProtocolInfo> {
+pub(crate) async fn protocol(State(state): State<AppState>) -> Json<ProtocolInfo> {
+    let ingest = &state.settings.ingest;
     Json(ProtocolInfo {
         versions: SUPPORTED_VERSIONS.to_vec(),
         server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        limits: Some(UploadLimits {
+            max_batch_records: ingest.max_batch_records,
+            max_batch_bytes: ingest.max_batch_bytes,
+        }),
     })
 }

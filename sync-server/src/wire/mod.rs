@@ -21,6 +21,19 @@ pub struct ProtocolInfo {
     pub versions: Vec<u32>,
     /// This server's version.
     pub server_version: String,
+    /// What one upload may hold; a register refuses at commit a record
+    /// that would not upload alone.
+    #[serde(default)]
+    pub limits: Option<UploadLimits>,
+}
+
+/// The limits of `POST /api/v1/records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadLimits {
+    /// The most records in one batch.
+    pub max_batch_records: usize,
+    /// The largest batch body in bytes (413 beyond).
+    pub max_batch_bytes: usize,
 }
 
 /// An entry of `GET /api/v1/admin/merchants/{id}/alerts`.

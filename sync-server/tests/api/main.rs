@@ -10,6 +10,7 @@ mod clock_drift;
 mod concurrency;
 mod customers;
 mod enrollment;
+mod errors;
 mod ingest;
 mod load_shedding;
 mod oversight;

@@ -33,6 +33,10 @@ async fn the_server_says_which_versions_it_speaks() {
         ProtocolInfo {
             versions: vec![1],
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            limits: Some(sync_server::wire::UploadLimits {
+                max_batch_records: shared::wire::sync::MAX_BATCH_RECORDS,
+                max_batch_bytes: shared::wire::sync::MAX_BATCH_BYTES,
+            }),
         }
     );
 }

@@ -279,3 +279,139 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     );
     Ok(())
 }
+
+/// `bin` run by a shell that first sets the umask to 000, the most open.
+fn with_open_umask(bin: &Path) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "umask 000 && exec \"$0\" \"$@\""]).arg(bin);
+    cmd
+}
+
+fn mode_of(path: &Path) -> anyhow::Result<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    Ok(std::fs::metadata(path)
+        .with_context(|| format!("{}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777)
+}
+
+fn ensure_mode(path: &Path, wanted: u32) -> anyhow::Result<()> {
+    let mode = mode_of(path)?;
+    ensure!(
+        mode == wanted,
+        "{} has mode {mode:o}, not {wanted:o}",
+        path.display()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binaries_keep_personal_data_private_whatever_the_umask_and_doctor_checks_it()
+-> anyhow::Result<()> {
+    let server_bin = binary("sync-server")?;
+    let agent_bin = binary("pos-agent")?;
+    let tmp = tempfile::tempdir()?;
+    let url = format!("http://127.0.0.1:{}", free_port()?);
+    let token = "cli-admin-token-0123456789";
+
+    let server_dir = tmp.path().join("srv").join("data");
+    let _server = Daemon(
+        with_open_umask(&server_bin)
+            .args(["serve", "--data-dir"])
+            .arg(&server_dir)
+            .args(["--listen", url.trim_start_matches("http://")])
+            .env("SYNC_SERVER__ADMIN_TOKEN", token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_http(&format!("{url}/health")).await?;
+    ensure_mode(&server_dir, 0o700)?;
+    for file in [
+        "sync-server.db",
+        "sync-server.db-wal",
+        "sync-server.db-shm",
+        "server-signing.pk8",
+    ] {
+        ensure_mode(&server_dir.join(file), 0o600)?;
+    }
+
+    let admin = |args: &[&str]| {
+        let mut c = Command::new(&server_bin);
+        c.args(["admin", "--server", &url, "--admin-token", token])
+            .args(args);
+        c
+    };
+    let merchant = id_of(&ok_stdout(&mut admin(&[
+        "merchant",
+        "create",
+        "--name",
+        "Ромашка",
+    ]))?)?;
+    let store = id_of(&ok_stdout(&mut admin(&[
+        "store",
+        "create",
+        "--merchant",
+        &merchant.to_string(),
+        "--name",
+        "Тверская",
+        "--timezone",
+        "Europe/Moscow",
+    ]))?)?;
+    let enrollment: serde_json::Value = serde_json::from_str(&ok_stdout(&mut admin(&[
+        "enrollment-token",
+        "create",
+        "--store",
+        &store.to_string(),
+    ]))?)?;
+    let enrollment = enrollment["token"].as_str().context("token")?.to_owned();
+
+    let till_dir = tmp.path().join("till").join("data");
+    ok_stdout(
+        with_open_umask(&agent_bin)
+            .args(["enroll", "--server", &url, "--token", &enrollment])
+            .arg("--data-dir")
+            .arg(&till_dir),
+    )?;
+    ensure_mode(&till_dir, 0o700)?;
+    for file in ["agent.toml", "register.pk8", "api-token"] {
+        ensure_mode(&till_dir.join(file), 0o600)?;
+    }
+
+    let api = format!("127.0.0.1:{}", free_port()?);
+    let agent = Daemon(
+        with_open_umask(&agent_bin)
+            .args(["run", "--listen", &api, "--data-dir"])
+            .arg(&till_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_http(&format!("http://{api}/health")).await?;
+    for file in ["agent.db", "agent.db-wal", "agent.db-shm"] {
+        ensure_mode(&till_dir.join(file), 0o600)?;
+    }
+    let doctor = |dir: &Path| {
+        run(Command::new(&agent_bin)
+            .args(["doctor", "--data-dir"])
+            .arg(dir))
+    };
+    let healthy = String::from_utf8(doctor(&till_dir)?.stdout)?;
+    ensure!(healthy.contains("✓ file modes"), "{healthy}");
+    drop(agent);
+
+    // A database someone made world-readable is a problem doctor reports.
+    std::fs::set_permissions(
+        till_dir.join("agent.db"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
+    let out = doctor(&till_dir)?;
+    let report = String::from_utf8(out.stdout)?;
+    ensure!(!out.status.success(), "{report}");
+    ensure!(
+        report.contains("✗ file modes") && report.contains("agent.db has mode 644"),
+        "{report}"
+    );
+    Ok(())
+}
