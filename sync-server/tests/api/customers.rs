@@ -305,7 +305,13 @@ async fn the_snapshot_carries_the_spend_of_a_rolling_tier_window() {
             json!({"name": "Анна", "phone": "+79161234567"}),
         )
         .await;
-    let now = chrono::Utc::now();
+    // To the microsecond, as PostgreSQL keeps instants (the signed record
+    // keeps the register's own nanoseconds either way).
+    let now = chrono::DurationRound::duration_trunc(
+        chrono::Utc::now(),
+        chrono::TimeDelta::microseconds(1),
+    )
+    .unwrap();
     let days_ago = |d: i64| now - chrono::TimeDelta::days(d);
     let old = till.record(Purchase::sale(70_000).by(anna.id).made_at(days_ago(40)));
     let sale = till.record(Purchase::sale(30_000).by(anna.id).made_at(days_ago(5)));

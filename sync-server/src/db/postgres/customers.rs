@@ -82,9 +82,23 @@ impl CustomersTx for PgTx<'_, '_> {
         new: &NewCustomer,
     ) -> Result<CustomerId, DbError> {
         self.merchant_currency(merchant)?;
+        // A taken phone is found before an id is drawn, so refusals leave
+        // no gaps in the ids; one taken meanwhile by another connection
+        // inserts nothing below (rather than failing, which would abort the
+        // whole transaction).
+        if let Some(phone) = &new.phone
+            && self
+                .query_opt(
+                    "SELECT 1 FROM customers WHERE merchant_id = $1 AND phone = $2",
+                    &[&merchant.get(), &phone.as_str()],
+                )?
+                .is_some()
+        {
+            return Err(DbError::Conflict(format!(
+                "phone {phone} is already registered with merchant {merchant}"
+            )));
+        }
         let cursor = self.next_cursor(merchant)?;
-        // A taken phone inserts nothing (rather than failing, which would
-        // abort the whole transaction).
         let row = self.query_opt(
             "INSERT INTO customers (merchant_id, name, phone, email, gender, birth_date,
                  change_cursor)
