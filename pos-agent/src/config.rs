@@ -80,6 +80,11 @@ impl Default for ScanConfig {
 pub struct SyncConfig {
     /// Base URL of the sync server, such as `https://loyalty.example`.
     pub url: String,
+    /// More URLs of the same server (other instances on one database), tried
+    /// in order when the one in use does not answer or answers 502, 503 or
+    /// 504; after the last, `url` again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_urls: Vec<String>,
     /// This register's id.
     pub register_id: RegisterId,
     /// This register's secret for `Authorization: Bearer <id>.<secret>`.
@@ -143,6 +148,11 @@ pub enum RulesetTransportSetting {
 }
 
 impl SyncConfig {
+    /// The server's URL, then the ones to fail over to.
+    pub fn server_urls(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.url.as_str()).chain(self.fallback_urls.iter().map(String::as_str))
+    }
+
     /// Settings for a newly enrolled register, with the default cadence.
     #[must_use]
     pub fn new(
@@ -153,6 +163,7 @@ impl SyncConfig {
     ) -> Self {
         Self {
             url,
+            fallback_urls: Vec::new(),
             register_id,
             secret,
             server_public_key,

@@ -68,10 +68,9 @@ pub async fn doctor(data_dir: &Path, config_file: Option<&Path>) -> Report {
     report.add("database", check_database(&data_dir.join(DB_FILE)));
     report.add("file modes", check_modes(data_dir));
     if let Ok(config) = config {
-        report.add(
-            format!("server {}", config.sync.url),
-            check_server(&config.sync.url).await,
-        );
+        for url in config.sync.server_urls() {
+            report.add(format!("server {url}"), check_server(url).await);
+        }
         for scanner in &config.scanners {
             report.add(format!("scanner {}", scanner.path), check_scanner(scanner));
         }

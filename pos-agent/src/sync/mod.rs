@@ -165,7 +165,10 @@ async fn persist_error(agent: &Agent, error: String, blocked: Option<String>, re
 /// `Date` on every reply as a clock measurement.
 pub struct SyncClient {
     http: reqwest::Client,
-    base: String,
+    /// The server's URL and the others it may fail over to, in order.
+    bases: Arc<[String]>,
+    /// Which of `bases` requests go to now.
+    current: Arc<std::sync::atomic::AtomicUsize>,
     clock: Arc<dyn Clock>,
     monitor: Arc<SyncMonitor>,
 }
@@ -173,7 +176,7 @@ pub struct SyncClient {
 impl std::fmt::Debug for SyncClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyncClient")
-            .field("base", &self.base)
+            .field("base", &self.base())
             .finish_non_exhaustive()
     }
 }
@@ -207,26 +210,61 @@ impl SyncClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()?;
+        let bases: Vec<String> = config
+            .server_urls()
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .collect();
         Ok(Self {
             http,
-            base: config.url.trim_end_matches('/').to_owned(),
+            bases: bases.into(),
+            current: Arc::default(),
             clock,
             monitor,
         })
     }
 
+    /// The server requests go to now.
+    fn base(&self) -> &str {
+        let at = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        &self.bases[at % self.bases.len()]
+    }
+
+    /// Moves on to the next server URL, if the register has more than one:
+    /// the one in use did not answer, or answered that it is unwell.
+    fn fail_over(&self, why: &str) {
+        if self.bases.len() < 2 {
+            return;
+        }
+        let from = self.base().to_owned();
+        self.current
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(from = %from, to = %self.base(), reason = why,
+            "sync: failing over to the next server");
+    }
+
     fn get(&self, path: &str) -> RequestBuilder {
-        self.http.get(format!("{}{path}", self.base))
+        self.http.get(format!("{}{path}", self.base()))
     }
 
     fn post(&self, path: &str) -> RequestBuilder {
-        self.http.post(format!("{}{path}", self.base))
+        self.http.post(format!("{}{path}", self.base()))
     }
 
     /// Sends the request; a non-2xx reply becomes a [`SyncError`], and so
     /// does a reply in another protocol version.
     async fn send(&self, request: RequestBuilder) -> Result<Response, SyncError> {
-        let response = request.send().await?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                // No answer (refused, reset, timed out): the next request
+                // goes to the next server, if there is one. A long-poll that
+                // simply ran its course answers, so it never lands here.
+                if e.is_connect() || e.is_timeout() || e.is_request() {
+                    self.fail_over("no answer");
+                }
+                return Err(e.into());
+            }
+        };
         let received = self.clock.now();
         self.monitor.contacted(received);
         if let Some(measured) = response
@@ -267,6 +305,12 @@ impl SyncClient {
         if status == StatusCode::UPGRADE_REQUIRED {
             return Err(SyncError::Incompatible(body.message));
         }
+        if matches!(
+            status,
+            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+        ) {
+            self.fail_over(status.as_str());
+        }
         if status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::REQUEST_TIMEOUT
             || status.is_server_error()
@@ -288,7 +332,7 @@ impl SyncClient {
 
     /// The protocol versions the server speaks (`GET /api/v1/protocol`).
     async fn server_versions(&self) -> Result<Vec<u32>, SyncError> {
-        let response = self.http.get(format!("{}/api/v1/protocol", self.base));
+        let response = self.http.get(format!("{}/api/v1/protocol", self.base()));
         let reply = response.send().await?;
         if !reply.status().is_success() {
             return Err(SyncError::Protocol(format!(

@@ -241,3 +241,53 @@ async fn two_instances_on_one_postgres_store_every_record_once_and_wake_each_oth
     assert_eq!(stats.totals.revenue.minor(), expected);
     Ok(())
 }
+
+/// A till given both instances' URLs keeps uploading when the one it uses
+/// dies: its next requests go to the other, and every sale is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_till_with_both_urls_fails_over_when_its_instance_dies() -> anyhow::Result<()> {
+    use system_tests::harness::{LiteAgent, enroll_agent, sell};
+    use system_tests::scenario::CATALOG;
+
+    let tmp = tempfile::tempdir()?;
+    let (database_url, _schema) = sync_server::db::postgres_test_schema_url(&postgres_base_url())
+        .context("PostgreSQL for the failover test")?;
+    let mut a = instance(tmp.path(), "a", &database_url, None).await?;
+    let b = instance(tmp.path(), "b", &database_url, Some(&tmp.path().join("a"))).await?;
+    let chain = scenario::create_chain(&a.admin()).await?;
+    let token = a.admin().enrollment_token(chain.stores[0].id).await?;
+    let b_url = b.url();
+    let config = enroll_agent(&a.url(), &token.token, &tmp.path().join("till"), move |c| {
+        c.sync.fallback_urls = vec![b_url];
+    })
+    .await?;
+    let register = config.sync.register_id;
+    let mut agent = LiteAgent::start(config).await?;
+    let wait = Duration::from_secs(30);
+
+    for _ in 0..3 {
+        sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
+    }
+    agent.wait_synced(wait).await?;
+
+    // A dies; the till's next uploads go to B.
+    a.kill();
+    for _ in 0..4 {
+        sell(&agent.till, &[(&CATALOG[1], 2)]).await?;
+    }
+    let status = agent.wait_synced(wait).await?;
+    assert_eq!(status.outbox_pending, 0);
+
+    let stored = b.admin().registers(chain.merchant_id()).await?;
+    let view = stored
+        .iter()
+        .find(|v| v.id == register)
+        .context("the till's register")?;
+    assert_eq!(
+        view.records, 7,
+        "every sale stored once, on either instance"
+    );
+    assert_eq!(view.head_seq.map(|s| s.get()), Some(7));
+    agent.stop().await?;
+    Ok(())
+}
