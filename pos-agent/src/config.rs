@@ -45,11 +45,12 @@ pub struct AgentConfig {
     /// The local API for the till.
     #[serde(default)]
     pub api: ApiConfig,
-    /// Serial barcode scanners.
-    #[serde(default)]
+    /// Serial barcode scanners. None are written when there are none, so
+    /// an operator appends `[[scanners]]` tables to the enrolled file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scanners: Vec<hardware::SerialConfig>,
     /// USB HID keyboard-wedge barcode scanners (Linux evdev).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hid_scanners: Vec<hardware::HidConfig>,
     /// How scanned codes are read.
     #[serde(default)]
@@ -450,6 +451,31 @@ mod tests {
             forced.sync.ruleset_transport,
             RulesetTransportSetting::EtagPoll
         );
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's type"
+    )]
+    fn a_scanner_appended_to_a_written_config_is_read_with_it() {
+        figment::Jail::expect_with(|jail| {
+            // What enroll writes: no scanners yet.
+            let mut enrolled = parse(EXAMPLE_CONFIG);
+            enrolled.scanners.clear();
+            enrolled.hid_scanners.clear();
+            let written = enrolled.to_toml().map_err(|e| e.to_string())?;
+            assert!(!written.contains("scanners = []"), "{written}");
+            // INSTALL.md step 3: append a scanner table.
+            jail.create_file(
+                CONFIG_FILE,
+                &format!("{written}\n[[scanners]]\npath = \"/dev/ttyACM0\"\n"),
+            )?;
+            let config = AgentConfig::load(jail.directory(), None).map_err(|e| e.to_string())?;
+            assert_eq!(config.scanners.len(), 1);
+            assert_eq!(config.scanners[0].path, "/dev/ttyACM0");
+            Ok(())
+        });
     }
 
     #[test]

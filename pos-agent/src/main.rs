@@ -12,13 +12,37 @@ use pos_agent::scan_tools::{self, TestDevice};
 use pos_agent::{AgentConfig, ExistingEnrollment, ScannerSource};
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(version, about = "The loyalty daemon on each register")]
 struct Cli {
+    /// How log lines are written.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Plain lines; coloured only on a terminal (never in a pipe or journald).
+    Text,
+    /// One JSON object per line, with the span fields (request id, register).
+    Json,
+}
+
+/// Logs to stderr at `RUST_LOG` (default info) in `format`.
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -115,13 +139,23 @@ enum Command {
 const DEFAULT_DATA_DIR: &str = "/var/lib/pos-agent";
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
     // Logs go to stderr, so the commands' reports on stdout stay clean.
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    // An error is one line with its causes, never a backtrace, whatever
+    // RUST_BACKTRACE says: an operator reads it, not a debugger.
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Enroll {
             server,
             token,

@@ -22,9 +22,18 @@ pub struct AdminArgs {
     /// The server's base URL.
     #[arg(long, env = "SYNC_SERVER_URL", default_value = "http://127.0.0.1:8640")]
     server: String,
-    /// The admin API's bearer token.
-    #[arg(long, env = "SYNC_SERVER_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: String,
+    /// The admin API's bearer token [default: SYNC_SERVER__ADMIN_TOKEN, as
+    /// the server reads it, else `admin_token` of the server's configuration
+    /// file].
+    #[arg(long, env = "SYNC_SERVER__ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The server's configuration file to read the admin token from
+    /// [default: <data_dir>/server.toml].
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// The server's data directory, whose server.toml holds the admin token.
+    #[arg(long, default_value = "/var/lib/sync-server")]
+    data_dir: std::path::PathBuf,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -265,12 +274,36 @@ enum CustomerCommand {
     },
 }
 
+/// The admin token: the flag or `SYNC_SERVER__ADMIN_TOKEN` (the server's
+/// own variable; the older `SYNC_SERVER_ADMIN_TOKEN` is still read), else
+/// the server's configuration file, read as the server reads it.
+fn admin_token(args: &AdminArgs) -> anyhow::Result<String> {
+    use secrecy::ExposeSecret as _;
+    if let Some(token) = args.admin_token.clone() {
+        return Ok(token);
+    }
+    if let Ok(token) = std::env::var("SYNC_SERVER_ADMIN_TOKEN") {
+        return Ok(token);
+    }
+    let cli = sync_server::config::CliOverrides {
+        data_dir: Some(args.data_dir.clone()),
+        ..Default::default()
+    };
+    let settings = sync_server::Settings::load(args.config.as_deref(), &cli).map_err(|e| {
+        anyhow::anyhow!(
+            "no admin token: pass --admin-token, set SYNC_SERVER__ADMIN_TOKEN, or point \
+             --config/--data-dir at the server's configuration ({e})"
+        )
+    })?;
+    Ok(settings.admin_token.expose_secret().to_owned())
+}
+
 /// Runs one admin command and prints the reply.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let client = Client {
         http: reqwest::Client::new(),
         base: args.server.trim_end_matches('/').to_owned(),
-        token: args.admin_token,
+        token: admin_token(&args)?,
     };
     let reply = match args.command {
         AdminCommand::Merchant(MerchantCommand::Create { name, currency }) => {

@@ -16,8 +16,33 @@ use sync_server::config::CliOverrides;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// How log lines are written.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Plain lines; coloured only on a terminal (never in a pipe or journald).
+    Text,
+    /// One JSON object per line, with the span fields (request id, register).
+    Json,
+}
+
+/// Logs to stderr at `RUST_LOG` (default info) in `format`.
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,7 +105,9 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let outcome = match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let outcome = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Admin(args) => admin_cli::run(args).await,
         Command::Backup(args) => backup(args).await,
@@ -98,12 +125,6 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     raise_open_files_limit();
     let overrides = CliOverrides {
         data_dir: args.data_dir,

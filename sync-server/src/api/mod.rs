@@ -27,6 +27,8 @@ mod sales;
 mod stats;
 
 use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -108,7 +110,35 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(json_errors))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_request(())
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
         .with_state(state)
+}
+
+/// The access log's span of a request: method, path and request id. A
+/// customer's page address is their secret, so it is never logged.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let path = request.uri().path();
+    let shown = if path.starts_with("/c/") {
+        "/c/…"
+    } else {
+        path
+    };
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), path = shown, request_id = id)
 }
 
 /// Middleware: a 4xx or 5xx reply of an `/api` route that is not JSON (a

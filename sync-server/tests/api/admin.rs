@@ -137,3 +137,55 @@ async fn merchants_brands_stores_and_enrollment_tokens() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// `sync-server admin` finds the admin token where the server does: the
+/// server's own variable, or its configuration file in the data directory;
+/// without either it says where to put it.
+#[tokio::test]
+async fn the_admin_cli_reads_the_token_from_the_servers_configuration() {
+    let server = TestServer::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("server.toml"),
+        format!("admin_token = {ADMIN_TOKEN:?}\n"),
+    )
+    .unwrap();
+    let run = async |args: Vec<String>, env: Option<(&'static str, &'static str)>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-server"));
+        command
+            .arg("admin")
+            .args(["--server", &server.base])
+            .args(args)
+            .args(["merchant", "list"])
+            .env_remove("SYNC_SERVER__ADMIN_TOKEN")
+            .env_remove("SYNC_SERVER_ADMIN_TOKEN");
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        command.output().await.expect("the CLI runs")
+    };
+    let from_file = run(
+        vec!["--data-dir".into(), dir.path().display().to_string()],
+        None,
+    )
+    .await;
+    assert!(
+        from_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    let from_env = run(
+        vec!["--data-dir".into(), "/nonexistent".into()],
+        Some(("SYNC_SERVER__ADMIN_TOKEN", ADMIN_TOKEN)),
+    )
+    .await;
+    assert!(
+        from_env.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_env.stderr)
+    );
+    let nowhere = run(vec!["--data-dir".into(), "/nonexistent".into()], None).await;
+    assert!(!nowhere.status.success());
+    let said = String::from_utf8_lossy(&nowhere.stderr);
+    assert!(said.contains("SYNC_SERVER__ADMIN_TOKEN"), "{said}");
+}

@@ -13,6 +13,7 @@ mod enrollment;
 mod errors;
 mod ingest;
 mod load_shedding;
+mod logs;
 mod oversight;
 mod points;
 mod protocol;
