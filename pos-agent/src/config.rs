@@ -96,6 +96,10 @@ pub struct SyncConfig {
     /// Upload at least this often (ms); a commit wakes the uploader at once.
     #[serde(default = "defaults::upload_interval_ms")]
     pub upload_interval_ms: u64,
+    /// Seconds between heartbeats to the server (version, backlog, alarms),
+    /// sent whether or not there is anything to upload; 0 sends none.
+    #[serde(default = "defaults::heartbeat_secs")]
+    pub heartbeat_secs: u64,
     /// How long the server may hold a long-poll (s).
     #[serde(default = "defaults::longpoll_wait_secs")]
     pub longpoll_wait_secs: u64,
@@ -169,6 +173,7 @@ impl SyncConfig {
             secret,
             server_public_key,
             upload_interval_ms: defaults::upload_interval_ms(),
+            heartbeat_secs: defaults::heartbeat_secs(),
             longpoll_wait_secs: defaults::longpoll_wait_secs(),
             backoff_initial_ms: defaults::backoff_initial_ms(),
             backoff_max_ms: defaults::backoff_max_ms(),
@@ -266,6 +271,9 @@ mod defaults {
 
     pub(super) fn upload_interval_ms() -> u64 {
         1000
+    }
+    pub(super) fn heartbeat_secs() -> u64 {
+        60
     }
     pub(super) fn longpoll_wait_secs() -> u64 {
         25

@@ -116,6 +116,25 @@ pub mod sync {
     /// The largest batch body in bytes.
     pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
+    /// `POST /api/v1/heartbeat`: how a register is, sent every minute or so
+    /// whether or not it has records to upload, so HQ sees a till that is
+    /// up but stuck apart from one that is down.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Heartbeat {
+        /// The agent's version.
+        pub agent_version: String,
+        /// Records committed and not yet acknowledged.
+        pub backlog: i64,
+        /// Records the server refused for good, waiting for HQ.
+        pub dead_letters: u32,
+        /// The ruleset version it prices with.
+        pub ruleset_version: Option<crate::ids::RulesetVersion>,
+        /// Its alarms, as `pos-agent status` shows them (full disk, uploads
+        /// blocked, a scanner down, …).
+        #[serde(default)]
+        pub alarms: Vec<String>,
+    }
+
     /// The server's acknowledgement.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
     pub struct UploadAck {

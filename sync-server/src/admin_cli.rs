@@ -370,7 +370,14 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Register(RegisterCommand::Revoke { register }) => {
             let path = format!("/api/v1/admin/registers/{register}/revoke");
-            client.send(Method::POST, &path, None::<&()>).await?
+            client.send(Method::POST, &path, None::<&()>).await?;
+            // Say what happened: revoking is not undone by running it again.
+            println!(
+                "revoked register {register}: its uploads and long-polls are refused from now \
+                 on; the records it stored stay and count. To use the till again, enroll it \
+                 with a new token (pos-agent enroll)."
+            );
+            serde_json::Value::Null
         }
         AdminCommand::Customer(CustomerCommand::Create {
             merchant,

@@ -203,6 +203,7 @@ impl TestServer {
 /// How agents under test are tuned: short waits so tests stay quick.
 pub fn tune_for_tests(config: &mut pos_agent::AgentConfig) {
     config.sync.upload_interval_ms = 100;
+    config.sync.heartbeat_secs = 1;
     config.sync.longpoll_wait_secs = 2;
     config.sync.backoff_initial_ms = 50;
     config.sync.backoff_max_ms = 400;

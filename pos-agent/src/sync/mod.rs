@@ -23,6 +23,7 @@
 pub mod backoff;
 pub mod customers;
 pub mod drift;
+mod heartbeat;
 pub mod monitor;
 pub mod rulesets;
 pub mod sales;
@@ -415,6 +416,11 @@ pub fn spawn(agent: &Arc<Agent>, stop: &Stop, tasks: &mut JoinSet<()>) -> Result
         stop.clone(),
     ));
     tasks.spawn(rulesets::run(
+        Arc::clone(agent),
+        Arc::clone(&client),
+        stop.clone(),
+    ));
+    tasks.spawn(heartbeat::run(
         Arc::clone(agent),
         Arc::clone(&client),
         stop.clone(),

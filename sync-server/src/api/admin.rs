@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::services::catalog::CatalogError;
 use crate::services::publish::{PublishError, PublishRefusal, RulesetChange};
 use crate::state::AppState;
-use crate::wire::{ClockDriftView, RegisterView};
+use crate::wire::{ClockDriftView, HeartbeatView, RegisterView};
 
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create_merchant(
@@ -169,6 +169,13 @@ fn register_view(status: RegisterStatus, max_drift_secs: u64) -> RegisterView {
             secs: reading.drift.secs(),
             measured_at: reading.measured_at,
             exceeds_limit: reading.drift.exceeds(max_drift_secs),
+        }),
+        heartbeat: status.heartbeat.map(|h| HeartbeatView {
+            at: h.at,
+            backlog: h.backlog,
+            dead_letters: h.dead_letters,
+            ruleset_version: h.ruleset_version,
+            alarms: h.alarms,
         }),
     }
 }

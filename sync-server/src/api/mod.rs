@@ -19,6 +19,7 @@ mod customers;
 mod enroll;
 mod extract;
 mod health;
+mod heartbeat;
 mod oversight;
 mod protocol;
 mod records;
@@ -100,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/changes", get(customers::changes))
         .route("/sales", get(sales::sale_with_returns))
         .route("/protocol", get(protocol::protocol))
+        .route("/heartbeat", post(heartbeat::heartbeat))
         .route_layer(middleware::from_fn(negotiate_protocol));
 
     Router::new()

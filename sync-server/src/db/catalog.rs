@@ -88,6 +88,23 @@ pub struct RegisterStatus {
     pub revoked_at: Option<DateTime<Utc>>,
     /// The last clock drift estimate.
     pub clock: Option<ClockReading>,
+    /// What its last heartbeat said, if it sent one.
+    pub heartbeat: Option<HeartbeatRow>,
+}
+
+/// A register's last heartbeat, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatRow {
+    /// When the server received it.
+    pub at: DateTime<Utc>,
+    /// Records not yet acknowledged.
+    pub backlog: i64,
+    /// Records refused for good.
+    pub dead_letters: i64,
+    /// The ruleset version in use.
+    pub ruleset_version: Option<i64>,
+    /// Its alarms.
+    pub alarms: Vec<String>,
 }
 
 /// Reads and writes of the catalog.
@@ -134,6 +151,13 @@ pub trait CatalogTx {
     fn registers(&mut self, merchant: MerchantId) -> Result<Vec<RegisterStatus>, DbError>;
     /// Marks a register revoked at `now`, unless it already was.
     fn revoke_register(&mut self, id: RegisterId, now: DateTime<Utc>) -> Result<(), DbError>;
+    /// Stores the register's heartbeat and the agent version it reports.
+    fn record_heartbeat(
+        &mut self,
+        id: RegisterId,
+        agent_version: &str,
+        heartbeat: &HeartbeatRow,
+    ) -> Result<(), DbError>;
     /// Notes that the register was heard from at `now`.
     fn touch_register(&mut self, id: RegisterId, now: DateTime<Utc>) -> Result<(), DbError>;
     /// Stores the register's clock drift estimate.

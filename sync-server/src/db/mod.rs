@@ -33,8 +33,8 @@ use futures::future::BoxFuture;
 
 pub use alerts::{AlertPage, AlertsTx};
 pub use catalog::{
-    CatalogTx, EnrollmentTokenRow, NewEnrollmentToken, NewRegister, RegisterCredentials,
-    RegisterStatus,
+    CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
+    RegisterCredentials, RegisterStatus,
 };
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};

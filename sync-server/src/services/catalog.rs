@@ -276,6 +276,44 @@ impl Catalog {
             .await
     }
 
+    /// Stores a register's heartbeat, received now. Oversized fields are
+    /// refused by name: a heartbeat is a few hundred bytes.
+    pub async fn heartbeat(
+        &self,
+        register: RegisterId,
+        heartbeat: shared::wire::sync::Heartbeat,
+    ) -> Result<(), CatalogError> {
+        const MAX_ALARMS: usize = 32;
+        const MAX_TEXT: usize = 256;
+        if heartbeat.agent_version.chars().count() > MAX_TEXT {
+            return Err(CatalogError::Invalid(format!(
+                "agent_version must be at most {MAX_TEXT} characters"
+            )));
+        }
+        if heartbeat.alarms.len() > MAX_ALARMS
+            || heartbeat
+                .alarms
+                .iter()
+                .any(|a| a.chars().count() > MAX_TEXT)
+        {
+            return Err(CatalogError::Invalid(format!(
+                "alarms: at most {MAX_ALARMS}, each at most {MAX_TEXT} characters"
+            )));
+        }
+        let row = crate::db::HeartbeatRow {
+            at: self.clock.now(),
+            backlog: heartbeat.backlog.max(0),
+            dead_letters: i64::from(heartbeat.dead_letters),
+            ruleset_version: heartbeat.ruleset_version.map(|v| v.get()),
+            alarms: heartbeat.alarms,
+        };
+        let version = heartbeat.agent_version;
+        self.repo
+            .write(move |tx| tx.record_heartbeat(register, &version, &row))
+            .await?;
+        Ok(())
+    }
+
     /// Revokes a register (again is harmless); returns its merchant.
     pub async fn revoke_register(&self, id: RegisterId) -> Result<MerchantId, DbError> {
         let now = self.clock.now();

@@ -29,7 +29,8 @@ use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
 use crate::web::format;
 use crate::web::layout::HqHeader;
-use crate::web::session::HqSession;
+use crate::web::login::see_other;
+use crate::web::session::{CsrfProtected, HqSession, ProtectedForm};
 use crate::wire::{RepriceCounts, SkipCount};
 
 /// Alerts shown on the dashboard, newest first.
@@ -106,6 +107,54 @@ struct RegisterRow {
     drift: String,
     drift_exceeds: bool,
     revoked: Option<String>,
+    /// Its last heartbeat, or that it sent none.
+    contact: String,
+    /// Records waiting to upload there, by its last heartbeat.
+    backlog: String,
+    /// Its alarms, with dead letters first.
+    alarms: Vec<String>,
+}
+
+/// The revoke form of a register on the dashboard.
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    /// The box "revoke register №N", which must be ticked.
+    #[serde(default)]
+    confirm: String,
+}
+
+impl CsrfProtected for RevokeForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /hq/merchants/{id}/registers/{register}/revoke`: revokes a
+/// register of the merchant once HQ ticked the confirmation; its stored
+/// records stay and count, its uploads are refused from now on.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant, register_id = %register))]
+pub async fn revoke_register(
+    State(state): State<AppState>,
+    Path((merchant, register)): Path<(MerchantId, shared::ids::RegisterId)>,
+    ProtectedForm { form, .. }: ProtectedForm<RevokeForm>,
+) -> Result<Response, PageError> {
+    if form.confirm != "yes" {
+        return Err(PageError::BadRequest("the revocation was not confirmed"));
+    }
+    let owner = state
+        .services
+        .catalog
+        .register_credentials(register)
+        .await?;
+    if owner.merchant_id != merchant {
+        return Err(PageError::NotFound);
+    }
+    state.services.catalog.revoke_register(register).await?;
+    Ok(see_other(&format!(
+        "/hq/merchants/{merchant}#registers-title"
+    )))
 }
 
 /// A record that left a customer's points balance negative.
@@ -153,6 +202,7 @@ struct Chart {
 #[template(path = "hq/dashboard.html")]
 struct DashboardPage {
     header: HqHeader,
+    merchant_id: MerchantId,
     merchant_name: String,
     from: String,
     to: String,
@@ -261,6 +311,7 @@ pub async fn dashboard(
 
     let page = DashboardPage {
         header: HqHeader::for_merchant(&session, &merchant),
+        merchant_id,
         merchant_name: merchant.name.clone(),
         from: range.from.map(|d| d.to_string()).unwrap_or_default(),
         to: range.to.map(|d| d.to_string()).unwrap_or_default(),
@@ -555,6 +606,22 @@ fn register_row(
             .clock
             .is_some_and(|reading| reading.drift.exceeds(max_drift_secs)),
         revoked: status.revoked_at.map(|t| format::instant(t, zone)),
+        contact: status
+            .heartbeat
+            .as_ref()
+            .map_or_else(|| "нет данных".to_owned(), |h| format::instant(h.at, zone)),
+        backlog: status
+            .heartbeat
+            .as_ref()
+            .map_or_else(|| "—".to_owned(), |h| format::count(h.backlog)),
+        alarms: status
+            .heartbeat
+            .map(|h| {
+                let dead =
+                    (h.dead_letters > 0).then(|| format!("отказано записей: {}", h.dead_letters));
+                dead.into_iter().chain(h.alarms).collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

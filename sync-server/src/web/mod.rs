@@ -66,6 +66,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/hq/merchants", post(login::create_merchant))
         .route("/hq/merchants/{id}", get(dashboard::dashboard))
         .route("/hq/merchants/{id}/setup", get(setup::setup))
+        .route(
+            "/hq/merchants/{id}/registers/{register}/revoke",
+            post(dashboard::revoke_register),
+        )
         .route("/hq/merchants/{id}/ruleset", post(setup::start_from_sample))
         .route("/hq/merchants/{id}/brands", post(setup::create_brand))
         .route("/hq/merchants/{id}/stores", post(setup::create_store))

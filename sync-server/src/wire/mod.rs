@@ -85,6 +85,24 @@ pub struct RegisterView {
     /// The last clock drift estimate, if a batch stored records since
     /// the server began estimating.
     pub clock_drift: Option<ClockDriftView>,
+    /// Its last heartbeat, if it sent one.
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatView>,
+}
+
+/// A register's last heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatView {
+    /// When the server received it: the register's last contact.
+    pub at: DateTime<Utc>,
+    /// Records committed there and not yet acknowledged.
+    pub backlog: i64,
+    /// Records refused for good.
+    pub dead_letters: i64,
+    /// The ruleset version it prices with.
+    pub ruleset_version: Option<i64>,
+    /// Its alarms.
+    pub alarms: Vec<String>,
 }
 
 /// A register's last clock drift estimate.

@@ -189,3 +189,37 @@ async fn the_admin_cli_reads_the_token_from_the_servers_configuration() {
     let said = String::from_utf8_lossy(&nowhere.stderr);
     assert!(said.contains("SYNC_SERVER__ADMIN_TOKEN"), "{said}");
 }
+
+/// `sync-server admin register revoke` says what it did and what follows.
+#[tokio::test]
+async fn revoking_a_register_from_the_cli_says_what_it_did() {
+    let server = TestServer::spawn().await;
+    let (_, _, till) = crate::helpers::merchant_with_till(&server, 3).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-server"))
+        .args([
+            "admin",
+            "--server",
+            &server.base,
+            "--admin-token",
+            ADMIN_TOKEN,
+        ])
+        .args([
+            "register",
+            "revoke",
+            "--register",
+            &till.register_id.to_string(),
+        ])
+        .output()
+        .await
+        .expect("the CLI runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains(&format!("revoked register {}", till.register_id)) && said.contains("enroll"),
+        "{said}"
+    );
+}

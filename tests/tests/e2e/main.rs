@@ -16,6 +16,7 @@ use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
 mod cli;
 mod faults;
+mod fleet;
 mod instances;
 mod points;
 mod reprice;

@@ -10,7 +10,7 @@ use shared::money::Currency;
 use super::PgTx;
 use super::columns::{all, hash, int, opt_int, parsed, text, zone};
 use crate::db::{
-    Access, CatalogTx, DbError, EnrollmentTokenRow, NewEnrollmentToken, NewRegister,
+    Access, CatalogTx, DbError, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
     RegisterCredentials, RegisterStatus,
 };
 use crate::drift::{ClockDrift, ClockReading};
@@ -240,7 +240,9 @@ impl CatalogTx for PgTx<'_, '_> {
             "SELECT r.id, r.store_id, r.hostname, r.agent_version,
                     (SELECT MAX(seq) FROM records WHERE register_id = r.id),
                     (SELECT COUNT(*) FROM records WHERE register_id = r.id),
-                    r.last_seen_at, r.revoked_at, r.clock_drift_secs, r.clock_drift_measured_at
+                    r.last_seen_at, r.revoked_at, r.clock_drift_secs, r.clock_drift_measured_at,
+                    r.heartbeat_at, r.heartbeat_backlog, r.heartbeat_dead_letters,
+                    r.heartbeat_ruleset_version, r.heartbeat_alarms
              FROM registers r JOIN stores s ON s.id = r.store_id
              WHERE s.merchant_id = $1 ORDER BY r.id",
             &[&merchant.get()],
@@ -267,6 +269,19 @@ impl CatalogTx for PgTx<'_, '_> {
                 },
                 revoked_at: row.try_get(7)?,
                 clock,
+                heartbeat: match row.try_get::<_, Option<DateTime<Utc>>>(10)? {
+                    Some(at) => Some(HeartbeatRow {
+                        at,
+                        backlog: row.try_get::<_, Option<i64>>(11)?.unwrap_or(0),
+                        dead_letters: row.try_get::<_, Option<i64>>(12)?.unwrap_or(0),
+                        ruleset_version: row.try_get(13)?,
+                        alarms: row
+                            .try_get::<_, Option<String>>(14)?
+                            .and_then(|json| serde_json::from_str(&json).ok())
+                            .unwrap_or_default(),
+                    }),
+                    None => None,
+                },
             })
         })
     }
@@ -275,6 +290,31 @@ impl CatalogTx for PgTx<'_, '_> {
         self.execute(
             "UPDATE registers SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
             &[&now, &id.get()],
+        )?;
+        Ok(())
+    }
+
+    fn record_heartbeat(
+        &mut self,
+        id: RegisterId,
+        agent_version: &str,
+        heartbeat: &HeartbeatRow,
+    ) -> Result<(), DbError> {
+        let alarms = serde_json::to_string(&heartbeat.alarms).map_err(DbError::other)?;
+        self.execute(
+            "UPDATE registers SET agent_version = $1, heartbeat_at = $2,
+                 heartbeat_backlog = $3, heartbeat_dead_letters = $4,
+                 heartbeat_ruleset_version = $5, heartbeat_alarms = $6
+             WHERE id = $7",
+            &[
+                &agent_version,
+                &heartbeat.at,
+                &heartbeat.backlog,
+                &heartbeat.dead_letters,
+                &heartbeat.ruleset_version,
+                &alarms,
+                &id.get(),
+            ],
         )?;
         Ok(())
     }

@@ -10,8 +10,8 @@ use shared::money::Currency;
 use super::SqliteTx;
 use super::columns::{hash, int, opt_int, opt_time, parsed, text, time, time_text, zone};
 use crate::db::{
-    CatalogTx, DbError, EnrollmentTokenRow, NewEnrollmentToken, NewRegister, RegisterCredentials,
-    RegisterStatus,
+    CatalogTx, DbError, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
+    RegisterCredentials, RegisterStatus,
 };
 use crate::drift::{ClockDrift, ClockReading};
 use crate::wire::admin::{Brand, Merchant, NewBrand, NewMerchant, NewStore, Register, Store};
@@ -242,7 +242,9 @@ impl CatalogTx for SqliteTx<'_> {
             "SELECT r.id, r.store_id, r.hostname, r.agent_version,
                     (SELECT MAX(seq) FROM records WHERE register_id = r.id),
                     (SELECT COUNT(*) FROM records WHERE register_id = r.id),
-                    r.last_seen_at, r.revoked_at, r.clock_drift_secs, r.clock_drift_measured_at
+                    r.last_seen_at, r.revoked_at, r.clock_drift_secs, r.clock_drift_measured_at,
+                    r.heartbeat_at, r.heartbeat_backlog, r.heartbeat_dead_letters,
+                    r.heartbeat_ruleset_version, r.heartbeat_alarms
              FROM registers r JOIN stores s ON s.id = r.store_id
              WHERE s.merchant_id = ?1 ORDER BY r.id",
         )?;
@@ -267,6 +269,19 @@ impl CatalogTx for SqliteTx<'_> {
                 },
                 revoked_at: opt_time(row, 7)?,
                 clock,
+                heartbeat: match opt_time(row, 10)? {
+                    Some(at) => Some(HeartbeatRow {
+                        at,
+                        backlog: row.get::<_, Option<i64>>(11)?.unwrap_or(0),
+                        dead_letters: row.get::<_, Option<i64>>(12)?.unwrap_or(0),
+                        ruleset_version: row.get(13)?,
+                        alarms: row
+                            .get::<_, Option<String>>(14)?
+                            .and_then(|json| serde_json::from_str(&json).ok())
+                            .unwrap_or_default(),
+                    }),
+                    None => None,
+                },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -277,6 +292,32 @@ impl CatalogTx for SqliteTx<'_> {
             "UPDATE registers SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2",
             params![time_text(now), id.get()],
         )?;
+        Ok(())
+    }
+
+    fn record_heartbeat(
+        &mut self,
+        id: RegisterId,
+        agent_version: &str,
+        heartbeat: &HeartbeatRow,
+    ) -> Result<(), DbError> {
+        let alarms = serde_json::to_string(&heartbeat.alarms).map_err(DbError::other)?;
+        self.tx
+            .prepare_cached(
+                "UPDATE registers SET agent_version = ?1, heartbeat_at = ?2,
+                     heartbeat_backlog = ?3, heartbeat_dead_letters = ?4,
+                     heartbeat_ruleset_version = ?5, heartbeat_alarms = ?6
+                 WHERE id = ?7",
+            )?
+            .execute(params![
+                agent_version,
+                time_text(heartbeat.at),
+                heartbeat.backlog,
+                heartbeat.dead_letters,
+                heartbeat.ruleset_version,
+                alarms,
+                id.get()
+            ])?;
         Ok(())
     }
 

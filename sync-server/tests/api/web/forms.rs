@@ -344,3 +344,69 @@ async fn a_happy_hour_3_for_2_saved_unchanged_in_chromium_stays_as_it_was() {
     assert_eq!(after["ruleset"]["promotions"][0], expected);
     browser.close().await;
 }
+
+/// The fleet on the dashboard: a register's heartbeat shows its last
+/// contact, backlog and alarms; HQ revokes it by ticking the confirmation
+/// and clicking, and its uploads are refused from then on.
+#[tokio::test]
+async fn hq_sees_a_registers_heartbeat_and_revokes_it_after_confirming_in_chromium() {
+    use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
+
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = crate::helpers::merchant_with_till(&server, 9).await;
+    let beat = server
+        .http
+        .post(format!("{}/api/v1/heartbeat", server.base))
+        .bearer_auth(till.bearer())
+        .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+        .json(&serde_json::json!({
+            "agent_version": "9.9.9",
+            "backlog": 17,
+            "dead_letters": 2,
+            "ruleset_version": null,
+            "alarms": ["сканер недоступен"]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beat.status(), StatusCode::NO_CONTENT);
+    let registers: Value = server
+        .admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{}/registers", merchant.id),
+            None,
+        )
+        .await;
+    assert_eq!(registers[0]["agent_version"], "9.9.9");
+    assert_eq!(registers[0]["heartbeat"]["backlog"], 17);
+
+    let mut browser = Browser::start("hq_revokes_a_register").await;
+    sign_in(&mut browser, &server).await;
+    browser
+        .open(&format!("{}/hq/merchants/{}", server.base, merchant.id))
+        .await;
+    browser.wait_for_text("td", "сканер недоступен").await;
+    browser.wait_for_text("td", "отказано записей: 2").await;
+    // Without the confirmation the browser itself refuses to send.
+    browser.click_button("Отозвать").await;
+    browser.wait_for_text("td", "работает").await;
+    browser.click("input[name=confirm]").await;
+    browser.click_button("Отозвать").await;
+    browser.wait_for_text("td", "отозвана").await;
+
+    let registers: Value = server
+        .admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{}/registers", merchant.id),
+            None,
+        )
+        .await;
+    assert_eq!(registers[0]["revoked"], true);
+    let records = till.records([crate::helpers::Purchase::sale(100)]);
+    let (status, _) = till.upload(&records).await;
+    assert!(
+        status.is_client_error(),
+        "a revoked register uploads nothing: {status}"
+    );
+    browser.close().await;
+}
