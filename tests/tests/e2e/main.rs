@@ -18,6 +18,7 @@ mod cli;
 mod faults;
 mod instances;
 mod points;
+mod privacy;
 mod reprice;
 
 const WAIT: Duration = Duration::from_secs(20);
