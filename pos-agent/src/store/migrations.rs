@@ -325,7 +325,9 @@ mod tests {
         )
         .unwrap();
         super::migrations().to_latest(&mut conn).unwrap();
-        let rows: Vec<(String, Option<String>, Option<i64>, Option<i64>, i64)> = conn
+        /// Name, birthday, age year, age turned, points.
+        type Cached = (String, Option<String>, Option<i64>, Option<i64>, i64);
+        let rows: Vec<Cached> = conn
             .prepare("SELECT name, birthday, age_year, age_turns, points_balance FROM customers ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
