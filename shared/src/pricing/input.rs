@@ -182,3 +182,27 @@ pub struct LeasedQuota {
     /// Money left.
     pub budget: Money,
 }
+
+#[cfg(test)]
+mod standing_tests {
+    use super::*;
+
+    /// A standing recorded before tills lost the birth date reads as the
+    /// birthday and an anchor that give the same ages; a new one writes
+    /// no birth date.
+    #[test]
+    fn an_older_records_birth_date_reads_as_birthday_and_age() {
+        let old = r#"{"lifetime_spend":0,"points_balance":5,"birth_date":"1990-09-23"}"#;
+        let standing: CustomerStanding = serde_json::from_str(old).unwrap();
+        assert_eq!(standing.birthday, MonthDay::new(9, 23));
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(standing.age_on(day(2026, 9, 22)), Some(35));
+        assert_eq!(standing.age_on(day(2026, 9, 23)), Some(36));
+        let written = serde_json::to_string(&standing).unwrap();
+        assert!(!written.contains("1990-09-23"), "{written}");
+        assert_eq!(
+            serde_json::from_str::<CustomerStanding>(&written).unwrap(),
+            standing
+        );
+    }
+}
