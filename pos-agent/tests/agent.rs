@@ -41,6 +41,8 @@ mod edges;
 mod scanning;
 
 const WAIT: Duration = Duration::from_secs(10);
+/// The merchant's phone salt the fake server hands out with its pages.
+const FAKE_SALT: &str = "fake-merchant-salt";
 
 fn server_key() -> SigningKey {
     SigningKey::from_seed(&[42; 32]).unwrap()
@@ -742,6 +744,7 @@ async fn fake_customers(
                 customers,
                 more: false,
                 stored_through: None,
+                phone_salt: Some(FAKE_SALT.to_owned()),
             })
             .into_response();
         }
@@ -1042,12 +1045,17 @@ async fn customer_changes_fill_the_cache_for_card_and_phone_lookups() {
         id,
         name: "Анна".into(),
         card_number: Ean13::card_for(id),
-        phone: Some(shared::identity::PhoneNumber::parse("+79161234567").unwrap()),
+        phone_hash: Some(
+            shared::identity::PhoneNumber::parse("+79161234567")
+                .unwrap()
+                .salted_hash(FAKE_SALT),
+        ),
         lifetime_spend: Money::from_minor(100_000).unwrap(),
         points_balance: 250,
         tokens_valid_after: None,
         gender: Default::default(),
-        birth_date: None,
+        birthday: None,
+        age: None,
         purchases: Some(4),
         tags: vec![],
         promotion_uses: Default::default(),
@@ -1211,12 +1219,13 @@ fn anna(id: CustomerId, name: &str, points: i64) -> CustomerSnapshot {
         id,
         name: name.into(),
         card_number: Ean13::card_for(id),
-        phone: None,
+        phone_hash: None,
         lifetime_spend: Money::from_minor(100_000).unwrap(),
         points_balance: points,
         tokens_valid_after: None,
         gender: shared::identity::Gender::Female,
-        birth_date: None,
+        birthday: None,
+        age: None,
         purchases: Some(4),
         tags: vec![],
         promotion_uses: Default::default(),
@@ -1279,19 +1288,20 @@ async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
     // says so; the name changes too, so the test sees the page arrive.
     fake.lock().unwrap().second_page = Some(CustomerDeltaPage {
         next_cursor: 2,
-        customers: vec![anna(id, "Анна К.", 302)],
+        customers: vec![anna(id, "Аня", 302)],
         more: false,
         stored_through: Some(Seq::new(seq).unwrap()),
+        phone_salt: Some(FAKE_SALT.to_owned()),
     });
     let deadline = Instant::now() + WAIT;
     let customer = loop {
         let customer = standing().await;
-        if customer["name"] == "Анна К." || Instant::now() > deadline {
+        if customer["name"] == "Аня" || Instant::now() > deadline {
             break customer;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(customer["name"], "Анна К.", "{customer}");
+    assert_eq!(customer["name"], "Аня", "{customer}");
     assert_eq!(customer["points_balance"], 302, "counted once: {customer}");
     assert_eq!(
         agent.status().await["outbox_pending"],

@@ -15,6 +15,9 @@ pub enum IdentityError {
     /// Not 13 digits.
     #[error("card number {0:?} must be 13 digits")]
     CardSyntax(String),
+    /// Not a month and day (`MM-DD`).
+    #[error("birthday {0:?} must be a month and day, MM-DD")]
+    MonthDay(String),
     /// The EAN-13 check digit does not match.
     #[error("card number {0:?} has a wrong check digit")]
     CardCheckDigit(String),
@@ -157,6 +160,124 @@ impl From<PhoneNumber> for String {
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl PhoneNumber {
+    /// The number hashed with a merchant's salt: what a till keeps to find
+    /// a customer by a typed phone without holding the number (SHA-256 over
+    /// a domain tag, the salt and the normalised number).
+    #[must_use]
+    pub fn salted_hash(&self, salt: &str) -> crate::crypto::Hash256 {
+        let mut bytes = Vec::with_capacity(32 + salt.len() + self.0.len());
+        bytes.extend_from_slice(b"loyalty phone v1\0");
+        bytes.extend_from_slice(salt.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(self.0.as_bytes());
+        crate::crypto::sha256(&bytes)
+    }
+}
+
+/// The first word of a name: all a till keeps of it, to greet the
+/// customer.
+#[must_use]
+pub fn first_name(name: &str) -> String {
+    name.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A birthday without its year (`MM-DD` on the wire): what a till keeps
+/// of a birth date for birthday windows. 29 February falls on 28 February
+/// in other years.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MonthDay {
+    month: u32,
+    day: u32,
+}
+
+impl MonthDay {
+    /// The month and day of a date.
+    #[must_use]
+    pub fn of(date: NaiveDate) -> Self {
+        MonthDay {
+            month: date.month(),
+            day: date.day(),
+        }
+    }
+
+    /// A month and day that exist in a leap year.
+    #[must_use]
+    pub fn new(month: u32, day: u32) -> Option<Self> {
+        NaiveDate::from_ymd_opt(2000, month, day).map(Self::of)
+    }
+
+    /// The month, 1 to 12.
+    #[must_use]
+    pub fn month(self) -> u32 {
+        self.month
+    }
+
+    /// The day of the month.
+    #[must_use]
+    pub fn day(self) -> u32 {
+        self.day
+    }
+
+    /// The day in `year` (28 February for 29 February outside leap years).
+    #[must_use]
+    pub fn in_year(self, year: i32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(year, self.month, self.day)
+            .or_else(|| NaiveDate::from_ymd_opt(year, 2, 28).filter(|_| self.month == 2))
+    }
+}
+
+impl TryFrom<String> for MonthDay {
+    type Error = IdentityError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        let err = || IdentityError::MonthDay(s.clone());
+        let (m, d) = s.split_once('-').ok_or_else(err)?;
+        let (m, d) = (m.parse().map_err(|_| err())?, d.parse().map_err(|_| err())?);
+        MonthDay::new(m, d).ok_or_else(err)
+    }
+}
+
+impl From<MonthDay> for String {
+    fn from(m: MonthDay) -> String {
+        format!("{:02}-{:02}", m.month, m.day)
+    }
+}
+
+/// What a till keeps to know a customer's age: the full years they turn
+/// on their birthday in one year, so the age on any day follows with the
+/// [`MonthDay`], without the birth date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AgeAnchor {
+    /// The year.
+    pub year: i32,
+    /// The age they turn on their birthday in `year`.
+    pub turns: u32,
+}
+
+impl AgeAnchor {
+    /// The anchor of a birth date in `year`.
+    #[must_use]
+    pub fn of(birth: NaiveDate, year: i32) -> Option<Self> {
+        let turns = u32::try_from(year - birth.year()).ok()?;
+        Some(AgeAnchor { year, turns })
+    }
+
+    /// Full years of age on `day` of someone with this birthday; `None`
+    /// before they were born.
+    #[must_use]
+    pub fn age_on(self, birthday: MonthDay, day: NaiveDate) -> Option<u32> {
+        let mut years = i64::from(self.turns) + i64::from(day.year()) - i64::from(self.year);
+        if (day.month(), day.day()) < (birthday.month, birthday.day) {
+            years -= 1;
+        }
+        u32::try_from(years).ok()
     }
 }
 
@@ -317,6 +438,61 @@ mod tests {
         assert_eq!(age_on(d(2000, 6, 15), d(2026, 6, 15)), 26);
         assert_eq!(age_band(Some(d(2003, 1, 1)), d(2026, 11, 23)), "under 25");
         assert_eq!(age_band(None, d(2026, 11, 23)), "unknown");
+    }
+
+    #[test]
+    fn a_birthday_and_an_anchor_give_the_age_of_the_birth_date() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        for birth in [
+            d(2000, 6, 15),
+            d(1996, 2, 29),
+            d(1990, 1, 1),
+            d(1985, 12, 31),
+        ] {
+            let birthday = MonthDay::of(birth);
+            let text = String::from(birthday);
+            assert_eq!(MonthDay::try_from(text).unwrap(), birthday);
+            for year in [2024, 2026] {
+                let anchor = AgeAnchor::of(birth, year).unwrap();
+                for day in [
+                    d(2025, 2, 28),
+                    d(2025, 3, 1),
+                    d(2026, 6, 14),
+                    d(2026, 6, 15),
+                    d(2028, 2, 29),
+                    d(2026, 12, 31),
+                    d(2027, 1, 1),
+                ] {
+                    assert_eq!(
+                        anchor.age_on(birthday, day),
+                        Some(age_on(birth, day)),
+                        "{birth} {year} {day}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            AgeAnchor::of(d(2020, 6, 1), 2026)
+                .unwrap()
+                .age_on(MonthDay::of(d(2020, 6, 1)), d(2020, 5, 1)),
+            None
+        );
+        assert!(MonthDay::try_from("02-30".to_owned()).is_err());
+        assert!(MonthDay::try_from("1990-09-23".to_owned()).is_err());
+        assert_eq!(
+            MonthDay::new(2, 29).unwrap().in_year(2025),
+            Some(d(2025, 2, 28))
+        );
+    }
+
+    #[test]
+    fn a_phone_hash_depends_on_the_salt_and_the_number_only() {
+        let typed = PhoneNumber::parse("8 (916) 123-45-67").unwrap();
+        let stored = PhoneNumber::parse("+79161234567").unwrap();
+        assert_eq!(typed.salted_hash("a"), stored.salted_hash("a"));
+        assert_ne!(stored.salted_hash("a"), stored.salted_hash("b"));
+        assert_eq!(first_name("  Anna Petrova "), "Anna");
+        assert_eq!(first_name(""), "");
     }
 
     proptest! {

@@ -36,7 +36,9 @@ pub mod sync {
     use serde::{Deserialize, Serialize};
 
     use crate::crypto::{Hash256, PublicKey};
-    use crate::identity::{Ean13, Gender, PhoneNumber};
+    #[cfg(doc)]
+    use crate::identity::PhoneNumber;
+    use crate::identity::{AgeAnchor, Ean13, Gender, MonthDay};
     use crate::ids::{BrandId, CustomerId, MerchantId, PromotionId, RegisterId, Seq, StoreId};
     use crate::money::{Currency, Money};
     use crate::points::{ExpiringPoints, PendingPoints};
@@ -146,17 +148,21 @@ pub mod sync {
         pub server_time: DateTime<Utc>,
     }
 
-    /// A customer as a till caches it.
+    /// A customer as a till caches it: what pricing needs and a first name
+    /// to greet, never a full name, phone, e-mail or birth date (152-FZ).
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
     pub struct CustomerSnapshot {
         /// Who.
         pub id: CustomerId,
-        /// Name, for the cashier's greeting.
+        /// The first name, for the cashier's greeting.
         pub name: String,
         /// Printed card number.
         pub card_number: Ean13,
-        /// Phone number, if given.
-        pub phone: Option<PhoneNumber>,
+        /// The phone, if given, hashed with the merchant's salt
+        /// ([`PhoneNumber::salted_hash`] with the page's `phone_salt`), for
+        /// a typed phone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub phone_hash: Option<Hash256>,
         /// Lifetime spend net of returns, as the server knows it.
         pub lifetime_spend: Money,
         /// Points available to spend, as the server knows them (negative
@@ -167,9 +173,13 @@ pub mod sync {
         /// Gender as given, for segment promotions.
         #[serde(default)]
         pub gender: Gender,
-        /// Birth date, for birthday bonuses and age segments.
-        #[serde(default)]
-        pub birth_date: Option<NaiveDate>,
+        /// The birthday's month and day, for birthday bonuses and windows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub birthday: Option<MonthDay>,
+        /// The age the customer turns on their birthday in a year, for age
+        /// segments.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub age: Option<AgeAnchor>,
         /// Purchases (sales) the server has stored, if it says.
         #[serde(default)]
         pub purchases: Option<u64>,
@@ -220,6 +230,10 @@ pub mod sync {
         pub customers: Vec<CustomerSnapshot>,
         /// Whether another page is ready now.
         pub more: bool,
+        /// The merchant's salt of the customers' `phone_hash` (added
+        /// later: absent from older servers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub phone_salt: Option<String>,
         /// The requesting register's highest record the server had stored
         /// when it built the page, read in the same snapshot: the page's
         /// customers already count every record of that register up to

@@ -4,7 +4,7 @@
 
 use chrono::{NaiveDate, NaiveTime};
 use serde_json::json;
-use shared::identity::{Gender, PhoneNumber};
+use shared::identity::{Email, Gender, PhoneNumber};
 use shared::ids::{Category, MerchantId, PromotionId, Sku};
 use shared::money::{BasisPoints, Currency, Money};
 use shared::ruleset::{
@@ -270,6 +270,8 @@ pub struct Shopper {
     pub name: &'static str,
     /// Phone number.
     pub phone: &'static str,
+    /// E-mail address.
+    pub email: &'static str,
     /// Gender.
     pub gender: Gender,
     /// Birth date as (year, month, day).
@@ -281,36 +283,42 @@ pub const CUSTOMERS: &[Shopper] = &[
     Shopper {
         name: "Анна Смирнова",
         phone: "+79160000001",
+        email: "anna.smirnova@example.ru",
         gender: Gender::Female,
         born: (1994, 3, 12),
     },
     Shopper {
         name: "Иван Петров",
         phone: "+79160000002",
+        email: "ivan.petrov@example.ru",
         gender: Gender::Male,
         born: (1981, 7, 30),
     },
     Shopper {
         name: "Мария Иванова",
         phone: "+79160000003",
+        email: "maria.ivanova@example.ru",
         gender: Gender::Female,
         born: (1968, 11, 2),
     },
     Shopper {
         name: "Олег Кузнецов",
         phone: "+79160000004",
+        email: "oleg.kuznetsov@example.ru",
         gender: Gender::Male,
         born: (2003, 1, 19),
     },
     Shopper {
         name: "Елена Соколова",
         phone: "+79160000005",
+        email: "elena.sokolova@example.ru",
         gender: Gender::Female,
         born: (1957, 5, 8),
     },
     Shopper {
         name: "Дмитрий Волков",
         phone: "+79160000006",
+        email: "dmitry.volkov@example.ru",
         gender: Gender::Male,
         born: (1990, 9, 23),
     },
@@ -349,7 +357,7 @@ pub async fn create_chain(admin: &AdminClient) -> anyhow::Result<Chain> {
         let new = NewCustomer {
             name: shopper.name.into(),
             phone: Some(PhoneNumber::parse(shopper.phone)?),
-            email: None,
+            email: Some(Email::parse(shopper.email)?),
             gender: shopper.gender,
             birth_date: NaiveDate::from_ymd_opt(y, m, d),
         };

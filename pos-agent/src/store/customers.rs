@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use shared::identity::{Ean13, Gender, PhoneNumber};
+use shared::identity::{AgeAnchor, Ean13, Gender, MonthDay, PhoneNumber, first_name};
 use shared::ids::{CustomerId, PromotionId, Seq};
 use shared::money::{Money, clamp_points};
 use shared::points::{ExpiringPoints, PendingPoints, PointsSnapshot};
@@ -97,12 +97,19 @@ pub fn find(
     let (clause, value): (&str, rusqlite::types::Value) = match key {
         CustomerKey::Id(id) => ("id = ?1", id.get().into()),
         CustomerKey::Card(card) => ("card_number = ?1", card.as_str().to_owned().into()),
-        CustomerKey::Phone(phone) => ("phone = ?1", phone.as_str().to_owned().into()),
+        CustomerKey::Phone(phone) => {
+            // The cache keeps the phone's hash under the merchant's salt;
+            // without the salt no phone is known yet.
+            let Some(salt) = phone_salt(conn)? else {
+                return Ok(None);
+            };
+            ("phone_hash = ?1", phone.salted_hash(&salt).to_hex().into())
+        }
     };
     let sql = format!(
-        "SELECT id, name, lifetime_spend, points_balance, gender, birth_date, purchases, tags,
+        "SELECT id, name, lifetime_spend, points_balance, gender, birthday, purchases, tags,
                 promotion_uses, last_birthday_bonus, window_spend, points_pending,
-                points_expiring, window_spend_leaving
+                points_expiring, window_spend_leaving, age_year, age_turns
          FROM customers WHERE {clause}"
     );
     let row = conn
@@ -113,7 +120,7 @@ pub fn find(
                 spend: r.get(2)?,
                 points: r.get(3)?,
                 gender: r.get(4)?,
-                birth_date: r.get(5)?,
+                birthday: r.get(5)?,
                 purchases: r.get(6)?,
                 tags: r.get(7)?,
                 uses: r.get(8)?,
@@ -122,6 +129,8 @@ pub fn find(
                 points_pending: r.get(11)?,
                 points_expiring: r.get(12)?,
                 window_spend_leaving: r.get(13)?,
+                age_year: r.get(14)?,
+                age_turns: r.get(15)?,
             })
         })
         .optional()?;
@@ -130,11 +139,18 @@ pub fn find(
     };
     let id = CustomerId::new(row.id).map_err(|e| corrupt("customer id", e))?;
     let pending = pending(conn, id, local)?;
-    let birth_date = row
-        .birth_date
-        .map(|d| d.parse::<NaiveDate>())
+    let birthday = row
+        .birthday
+        .map(MonthDay::try_from)
         .transpose()
-        .map_err(|e| corrupt("birth date", e))?;
+        .map_err(|e| corrupt("birthday", e))?;
+    let age = match (row.age_year, row.age_turns) {
+        (Some(year), Some(turns)) => Some(AgeAnchor {
+            year: i32::try_from(year).map_err(|e| corrupt("age year", e))?,
+            turns: u32::try_from(turns).map_err(|e| corrupt("age", e))?,
+        }),
+        _ => None,
+    };
     let tags: Vec<String> = serde_json::from_str(&row.tags).map_err(|e| corrupt("tags", e))?;
     let mut uses: BTreeMap<PromotionId, u64> =
         serde_json::from_str(&row.uses).map_err(|e| corrupt("promotion uses", e))?;
@@ -155,7 +171,8 @@ pub fn find(
         i128::from(available) + pending.points,
     );
     standing.gender = Gender::from_code(&row.gender);
-    standing.birth_date = birth_date;
+    standing.birthday = birthday;
+    standing.age = age;
     standing.purchases = row
         .purchases
         .map(|n| u64::try_from(n.saturating_add(pending.purchases)).unwrap_or(0));
@@ -212,6 +229,11 @@ pub fn tokens_valid_after(
         .transpose()
 }
 
+/// The merchant's salt of the cached phone hashes, once the feed gave it.
+fn phone_salt(conn: &Connection) -> Result<Option<String>, StoreError> {
+    Ok(conn.query_row("SELECT phone_salt FROM meta WHERE id = 1", [], |r| r.get(0))?)
+}
+
 /// A `customers` row as stored.
 struct Row {
     id: i64,
@@ -219,7 +241,9 @@ struct Row {
     spend: i64,
     points: i64,
     gender: String,
-    birth_date: Option<String>,
+    birthday: Option<String>,
+    age_year: Option<i64>,
+    age_turns: Option<i64>,
     purchases: Option<i64>,
     tags: String,
     uses: String,
@@ -363,6 +387,7 @@ fn standing(spend: i128, points: i128) -> CustomerStanding {
 /// through `settled_through`: the page's `stored_through`, or the
 /// acknowledgement read before the page was requested, whichever is
 /// further) and stores the cursor.
+#[cfg(test)]
 pub fn apply_changes(
     conn: &mut Connection,
     snapshots: &[CustomerSnapshot],
@@ -370,17 +395,34 @@ pub fn apply_changes(
     next_cursor: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    apply_page(conn, snapshots, None, settled_through, next_cursor, now)
+}
+
+/// [`apply_changes`] with the merchant's phone salt the page carried,
+/// stored for typed phones.
+pub fn apply_page(
+    conn: &mut Connection,
+    snapshots: &[CustomerSnapshot],
+    phone_salt: Option<&str>,
+    settled_through: Option<Seq>,
+    next_cursor: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if let Some(salt) = phone_salt {
+        tx.execute("UPDATE meta SET phone_salt = ?1 WHERE id = 1", [salt])?;
+    }
     for c in snapshots {
         // A card or phone moved to this customer is no longer another's.
         tx.execute(
             "DELETE FROM customers WHERE card_number = ?1 AND id != ?2",
             params![c.card_number.as_str(), c.id.get()],
         )?;
-        if let Some(phone) = &c.phone {
+        let phone_hash = c.phone_hash.map(|h| h.to_hex());
+        if let Some(hash) = &phone_hash {
             tx.execute(
-                "UPDATE customers SET phone = NULL WHERE phone = ?1 AND id != ?2",
-                params![phone.as_str(), c.id.get()],
+                "UPDATE customers SET phone_hash = NULL WHERE phone_hash = ?1 AND id != ?2",
+                params![hash, c.id.get()],
             )?;
         }
         let tags = serde_json::to_string(&c.tags).map_err(|e| corrupt("tags", e))?;
@@ -394,17 +436,19 @@ pub fn apply_changes(
             .map_err(|e| corrupt("window spend leaving", e))?;
         tx.execute(
             "INSERT INTO customers
-                 (id, name, card_number, phone, lifetime_spend, points_balance, tokens_valid_after,
-                  updated_at, gender, birth_date, purchases, tags, promotion_uses,
-                  last_birthday_bonus, window_spend, points_pending, points_expiring,
-                  window_spend_leaving)
+                 (id, name, card_number, phone_hash, lifetime_spend, points_balance,
+                  tokens_valid_after, updated_at, gender, birthday, purchases, tags,
+                  promotion_uses, last_birthday_bonus, window_spend, points_pending,
+                  points_expiring, window_spend_leaving, age_year, age_turns)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18)
+                     ?18, ?19, ?20)
              ON CONFLICT (id) DO UPDATE SET
-                 name = excluded.name, card_number = excluded.card_number, phone = excluded.phone,
+                 name = excluded.name, card_number = excluded.card_number,
+                 phone_hash = excluded.phone_hash,
                  lifetime_spend = excluded.lifetime_spend, points_balance = excluded.points_balance,
                  tokens_valid_after = excluded.tokens_valid_after, updated_at = excluded.updated_at,
-                 gender = excluded.gender, birth_date = excluded.birth_date,
+                 gender = excluded.gender, birthday = excluded.birthday,
+                 age_year = excluded.age_year, age_turns = excluded.age_turns,
                  purchases = excluded.purchases, tags = excluded.tags,
                  promotion_uses = excluded.promotion_uses,
                  last_birthday_bonus = excluded.last_birthday_bonus,
@@ -414,15 +458,16 @@ pub fn apply_changes(
                  window_spend_leaving = excluded.window_spend_leaving",
             params![
                 c.id.get(),
-                c.name,
+                // Only the first name, whatever an older server sends.
+                first_name(&c.name),
                 c.card_number.as_str(),
-                c.phone.as_ref().map(PhoneNumber::as_str),
+                phone_hash,
                 c.lifetime_spend.minor(),
                 c.points_balance,
                 c.tokens_valid_after.map(|t| t.to_rfc3339()),
                 now.to_rfc3339(),
                 c.gender.code(),
-                c.birth_date.map(|d| d.to_string()),
+                c.birthday.map(String::from),
                 c.purchases.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
                 tags,
                 uses,
@@ -431,6 +476,8 @@ pub fn apply_changes(
                 points_pending,
                 points_expiring,
                 leaving,
+                c.age.map(|a| a.year),
+                c.age.map(|a| i64::from(a.turns)),
             ],
         )?;
         let settled = settled_through.map_or(0, Seq::get);
@@ -488,18 +535,28 @@ mod tests {
     };
     use crate::store::tests::temp_db;
 
+    const SALT: &str = "0123456789abcdef";
+
     fn snapshot(id: i64, spend: i64, points: i64) -> CustomerSnapshot {
         let id = CustomerId::new(id).unwrap();
         CustomerSnapshot {
             id,
             name: format!("Customer {id}"),
             card_number: Ean13::card_for(id),
-            phone: Some(PhoneNumber::parse("+79161234567").unwrap()),
+            phone_hash: Some(
+                PhoneNumber::parse("+79161234567")
+                    .unwrap()
+                    .salted_hash(SALT),
+            ),
             lifetime_spend: Money::from_minor(spend).unwrap(),
             points_balance: points,
             tokens_valid_after: None,
             gender: Gender::Female,
-            birth_date: NaiveDate::from_ymd_opt(1990, 9, 23),
+            birthday: MonthDay::new(9, 23),
+            age: Some(AgeAnchor {
+                year: 2026,
+                turns: 36,
+            }),
             purchases: Some(3),
             tags: vec!["staff".into()],
             promotion_uses: BTreeMap::from([(PromotionId::parse("milk").unwrap(), 2)]),
@@ -552,10 +609,24 @@ mod tests {
     #[test]
     fn lookups_by_card_phone_and_id() {
         let (_dir, mut conn) = temp_db();
-        apply_changes(&mut conn, &[snapshot(5, 100, 7)], None, 10, now()).unwrap();
+        let phone = PhoneNumber::parse("8 916 123 45 67").unwrap();
+        apply_changes(&mut conn, &[snapshot(5, 100, 7)], None, 9, now()).unwrap();
+        assert_eq!(
+            find(&conn, CustomerKey::Phone(&phone), at_once()).unwrap(),
+            None,
+            "no salt yet: no phone is known"
+        );
+        apply_page(
+            &mut conn,
+            &[snapshot(5, 100, 7)],
+            Some(SALT),
+            None,
+            10,
+            now(),
+        )
+        .unwrap();
         let id = CustomerId::new(5).unwrap();
         let card = Ean13::card_for(id);
-        let phone = PhoneNumber::parse("8 916 123 45 67").unwrap();
         for key in [
             CustomerKey::Id(id),
             CustomerKey::Card(&card),
@@ -590,9 +661,10 @@ mod tests {
     #[test]
     fn a_phone_moves_to_its_new_owner() {
         let (_dir, mut conn) = temp_db();
-        apply_changes(
+        apply_page(
             &mut conn,
             &[snapshot(5, 0, 0), snapshot(6, 0, 0)],
+            Some(SALT),
             None,
             1,
             now(),
@@ -641,9 +713,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(cached.standing.gender, Gender::Female);
+        assert_eq!(cached.standing.birthday, MonthDay::new(9, 23));
         assert_eq!(
-            cached.standing.birth_date,
-            NaiveDate::from_ymd_opt(1990, 9, 23)
+            cached
+                .standing
+                .age_on(NaiveDate::from_ymd_opt(2026, 9, 22).unwrap()),
+            Some(35)
         );
         assert_eq!(cached.standing.purchases, Some(3));
         assert_eq!(cached.standing.tags, vec!["staff".to_owned()]);

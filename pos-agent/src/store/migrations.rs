@@ -182,6 +182,63 @@ CREATE TABLE sales (
 );
 ";
 
+/// Tills keep no one's personal data (issue 10, part 4; 152-FZ): the
+/// customer cache is rebuilt without phones, full names or birth dates.
+/// A name keeps its first word, a birth date its month and day and the age
+/// turned on it this year; phones go, and the change feed starts over so
+/// the server sends every customer again with the hash of their phone
+/// under the merchant's salt (kept in `meta`). The store VACUUMs after
+/// this migration, so the old pages leave the file.
+const V9: &str = r"
+CREATE TABLE customers_v9 (
+    id                   INTEGER PRIMARY KEY CHECK (id > 0),
+    name                 TEXT    NOT NULL,
+    card_number          TEXT    NOT NULL UNIQUE,
+    phone_hash           TEXT    UNIQUE,
+    lifetime_spend       INTEGER NOT NULL,
+    points_balance       INTEGER NOT NULL,
+    tokens_valid_after   TEXT,
+    updated_at           TEXT    NOT NULL,
+    gender               TEXT    NOT NULL DEFAULT 'unspecified',
+    birthday             TEXT,
+    age_year             INTEGER,
+    age_turns            INTEGER,
+    purchases            INTEGER,
+    tags                 TEXT    NOT NULL DEFAULT '[]',
+    promotion_uses       TEXT    NOT NULL DEFAULT '{}',
+    last_birthday_bonus  TEXT,
+    window_spend         INTEGER,
+    points_pending       TEXT    NOT NULL DEFAULT '[]',
+    points_expiring      TEXT    NOT NULL DEFAULT '[]',
+    window_spend_leaving TEXT    NOT NULL DEFAULT '[]'
+);
+INSERT INTO customers_v9
+    (id, name, card_number, phone_hash, lifetime_spend, points_balance, tokens_valid_after,
+     updated_at, gender, birthday, age_year, age_turns, purchases, tags, promotion_uses,
+     last_birthday_bonus, window_spend, points_pending, points_expiring, window_spend_leaving)
+SELECT id,
+       CASE WHEN instr(trim(name), ' ') > 0
+            THEN substr(trim(name), 1, instr(trim(name), ' ') - 1)
+            ELSE trim(name) END,
+       card_number, NULL, lifetime_spend, points_balance, tokens_valid_after, updated_at,
+       gender,
+       CASE WHEN length(birth_date) = 10 THEN substr(birth_date, 6, 5) END,
+       CASE WHEN length(birth_date) = 10 THEN CAST(strftime('%Y', 'now') AS INTEGER) END,
+       CASE WHEN length(birth_date) = 10
+            THEN MAX(CAST(strftime('%Y', 'now') AS INTEGER)
+                     - CAST(substr(birth_date, 1, 4) AS INTEGER), 0) END,
+       purchases, tags, promotion_uses, last_birthday_bonus, window_spend, points_pending,
+       points_expiring, window_spend_leaving
+FROM customers;
+DROP TABLE customers;
+ALTER TABLE customers_v9 RENAME TO customers;
+ALTER TABLE meta ADD COLUMN phone_salt TEXT;
+UPDATE meta SET customer_cursor = 0;
+";
+
+/// The migration after which the store VACUUMs once.
+pub(super) const SCRUBBING_VERSION: usize = 9;
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -193,6 +250,7 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 
@@ -234,6 +292,68 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM sync_state", [], |r| r.get(0))
             .unwrap();
         assert_eq!(state, 1);
+    }
+
+    #[test]
+    fn the_cache_loses_phones_surnames_and_birth_dates() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        rusqlite_migration::Migrations::new(
+            [
+                super::V1,
+                super::V2,
+                super::V3,
+                super::V4,
+                super::V5,
+                super::V6,
+                super::V7,
+                super::V8,
+            ]
+            .into_iter()
+            .map(rusqlite_migration::M::up)
+            .collect(),
+        )
+        .to_latest(&mut conn)
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO customers (id, name, card_number, phone, lifetime_spend, points_balance,
+                                    updated_at, gender, birth_date, purchases)
+             VALUES (5, ' Anna Petrova', '2700000000053', '+79161234567', 1000, 7,
+                     '2026-01-01T00:00:00+00:00', 'female', '1990-09-23', 3),
+                    (6, 'Boris', '2700000000060', NULL, 0, 0,
+                     '2026-01-01T00:00:00+00:00', 'male', NULL, 0);
+             UPDATE meta SET customer_cursor = 42;",
+        )
+        .unwrap();
+        super::migrations().to_latest(&mut conn).unwrap();
+        /// Name, birthday, age year, age turned, points.
+        type Cached = (String, Option<String>, Option<i64>, Option<i64>, i64);
+        let rows: Vec<Cached> = conn
+            .prepare("SELECT name, birthday, age_year, age_turns, points_balance FROM customers ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let (year, turns) = (rows[0].2.unwrap(), rows[0].3.unwrap());
+        assert_eq!(year - turns, 1990);
+        assert_eq!(rows[0].0, "Anna");
+        assert_eq!(rows[0].1.as_deref(), Some("09-23"));
+        assert_eq!(rows[0].4, 7, "the standing stays");
+        assert_eq!(rows[1], ("Boris".to_owned(), None, None, None, 0));
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('customers')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for gone in ["phone", "birth_date", "email"] {
+            assert!(!columns.iter().any(|c| c == gone), "{gone} in {columns:?}");
+        }
+        let cursor: i64 = conn
+            .query_row("SELECT customer_cursor FROM meta", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cursor, 0, "the feed starts over, with phone hashes");
     }
 
     #[test]

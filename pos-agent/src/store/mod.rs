@@ -134,7 +134,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens (creating if needed) and migrates the database for writing. The
 /// database and its `-wal` and `-shm` files are made mode 0600 first,
-/// whatever the umask: they hold customers' names and phones.
+/// whatever the umask: they hold customers' first names and standing.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     for suffix in ["", "-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();
@@ -146,7 +146,14 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     }
     let mut conn = Connection::open(path)?;
     configure(&conn)?;
+    // rusqlite_migration keeps the schema version in `user_version`.
+    let before: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     migrations::migrations().to_latest(&mut conn)?;
+    if (1..migrations::SCRUBBING_VERSION).contains(&before) {
+        // The migration dropped customers' personal data: rewrite the file
+        // and empty the log, so none of it is left in free pages.
+        conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+    }
     Ok(conn)
 }
 

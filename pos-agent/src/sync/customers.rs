@@ -75,9 +75,10 @@ async fn poll_once(agent: &Agent, client: &SyncClient) -> Result<bool, SyncError
     agent
         .db
         .call(move |conn| {
-            customers::apply_changes(
+            customers::apply_page(
                 conn,
                 &page.customers,
+                page.phone_salt.as_deref(),
                 settled_through,
                 page.next_cursor,
                 now,

@@ -304,12 +304,17 @@ async fn revoked_tokens_are_refused_and_typed_phones_identify() {
         id,
         name: "Анна".into(),
         card_number: Ean13::card_for(id),
-        phone: Some(PhoneNumber::parse("+79161234567").unwrap()),
+        phone_hash: Some(
+            PhoneNumber::parse("+79161234567")
+                .unwrap()
+                .salted_hash(super::FAKE_SALT),
+        ),
         lifetime_spend: Money::from_minor(0).unwrap(),
         points_balance: 0,
         tokens_valid_after: Some(revoked_at),
         gender: Default::default(),
-        birth_date: None,
+        birthday: None,
+        age: None,
         purchases: None,
         tags: Vec::new(),
         promotion_uses: Default::default(),

@@ -329,7 +329,7 @@ pub(crate) fn finish(
         }
         if let Some(b) = ruleset.programme.birthday_bonus
             && let Some(start) = c
-                .birth_date
+                .birthday
                 .zip(prep.local_date())
                 .and_then(|(birth, today)| birthday_window_start(birth, today, b.window()))
         {

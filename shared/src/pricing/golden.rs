@@ -633,12 +633,12 @@ fn points_earned_and_spent() {
         min_balance: 100,
         offline_cap_points: None,
     });
-    let customer = CustomerStanding {
+    let mut customer = CustomerStanding {
         points_balance: 400,
         purchases: Some(0),
-        birth_date: NaiveDate::from_ymd_opt(1990, 9, 23),
         ..gold()
     };
+    customer.set_birth_date(NaiveDate::from_ymd_opt(1990, 9, 23), 2026);
     let mut ctx = ctx();
     ctx.redeem_points = 400;
     check(

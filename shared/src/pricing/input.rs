@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::identity::Gender;
+use crate::identity::{AgeAnchor, Gender, MonthDay};
 use crate::ids::{BrandId, PromotionId, StoreId};
 use crate::money::Money;
 
@@ -14,8 +14,14 @@ use crate::money::Money;
 ///
 /// Fields added after the first release default to "unknown", which never
 /// grants anything: no window spend means no window tier, unknown
-/// purchases mean not a new customer, no birth date means no birthday.
+/// purchases mean not a new customer, no birthday means no birthday.
+///
+/// It holds no birth date (tills keep no one's personal data): the
+/// birthday's month and day, and the age the customer turns on it in one
+/// year, give every birthday window and age the date would. A standing
+/// recorded before, with a `birth_date`, reads as the two.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StandingOnWire")]
 pub struct CustomerStanding {
     /// Lifetime spend net of returns, which picks the tier.
     pub lifetime_spend: Money,
@@ -23,24 +29,83 @@ pub struct CustomerStanding {
     pub points_balance: i64,
     /// Spend net of returns over the programme's rolling window, when the
     /// tiers go by a window and the caller knows it.
-    #[serde(default)]
     pub window_spend: Option<Money>,
     /// Purchases made so far, if known; `Some(0)` is a new customer.
-    #[serde(default)]
     pub purchases: Option<u64>,
     /// Gender as given.
-    #[serde(default)]
     pub gender: Gender,
-    /// Birth date, if given.
-    #[serde(default)]
-    pub birth_date: Option<NaiveDate>,
+    /// The birthday's month and day, if given: birthday windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<MonthDay>,
+    /// The age they turn on their birthday in a year, with `birthday`:
+    /// age conditions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age: Option<AgeAnchor>,
     /// Tags the merchant gave the customer (segments such as `staff`).
-    #[serde(default)]
     pub tags: Vec<String>,
     /// The local date the birthday bonus was last given, if known; it is
     /// given once per birthday window.
-    #[serde(default)]
     pub last_birthday_bonus: Option<NaiveDate>,
+}
+
+impl CustomerStanding {
+    /// The birthday and age anchor of a birth date, as the server derives
+    /// them for a till (the anchor in `year`).
+    pub fn set_birth_date(&mut self, birth: Option<NaiveDate>, year: i32) {
+        self.birthday = birth.map(MonthDay::of);
+        self.age = birth.and_then(|b| AgeAnchor::of(b, year));
+    }
+
+    /// Full years of age on `day`, when the birthday and anchor are known.
+    #[must_use]
+    pub fn age_on(&self, day: NaiveDate) -> Option<u32> {
+        self.age
+            .zip(self.birthday)
+            .and_then(|(a, b)| a.age_on(b, day))
+    }
+}
+
+/// [`CustomerStanding`] as read: also a `birth_date` of older records.
+#[derive(Deserialize)]
+struct StandingOnWire {
+    lifetime_spend: Money,
+    points_balance: i64,
+    #[serde(default)]
+    window_spend: Option<Money>,
+    #[serde(default)]
+    purchases: Option<u64>,
+    #[serde(default)]
+    gender: Gender,
+    #[serde(default)]
+    birthday: Option<MonthDay>,
+    #[serde(default)]
+    age: Option<AgeAnchor>,
+    #[serde(default)]
+    birth_date: Option<NaiveDate>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    last_birthday_bonus: Option<NaiveDate>,
+}
+
+impl From<StandingOnWire> for CustomerStanding {
+    fn from(w: StandingOnWire) -> Self {
+        let mut standing = CustomerStanding {
+            lifetime_spend: w.lifetime_spend,
+            points_balance: w.points_balance,
+            window_spend: w.window_spend,
+            purchases: w.purchases,
+            gender: w.gender,
+            birthday: w.birthday,
+            age: w.age,
+            tags: w.tags,
+            last_birthday_bonus: w.last_birthday_bonus,
+        };
+        if let Some(birth) = w.birth_date {
+            standing.set_birth_date(Some(birth), birth.year());
+        }
+        standing
+    }
 }
 
 /// Where, when and how the check is priced.
@@ -116,4 +181,28 @@ pub struct LeasedQuota {
     pub uses: u64,
     /// Money left.
     pub budget: Money,
+}
+
+#[cfg(test)]
+mod standing_tests {
+    use super::*;
+
+    /// A standing recorded before tills lost the birth date reads as the
+    /// birthday and an anchor that give the same ages; a new one writes
+    /// no birth date.
+    #[test]
+    fn an_older_records_birth_date_reads_as_birthday_and_age() {
+        let old = r#"{"lifetime_spend":0,"points_balance":5,"birth_date":"1990-09-23"}"#;
+        let standing: CustomerStanding = serde_json::from_str(old).unwrap();
+        assert_eq!(standing.birthday, MonthDay::new(9, 23));
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(standing.age_on(day(2026, 9, 22)), Some(35));
+        assert_eq!(standing.age_on(day(2026, 9, 23)), Some(36));
+        let written = serde_json::to_string(&standing).unwrap();
+        assert!(!written.contains("1990-09-23"), "{written}");
+        assert_eq!(
+            serde_json::from_str::<CustomerStanding>(&written).unwrap(),
+            standing
+        );
+    }
 }

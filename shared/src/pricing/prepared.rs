@@ -10,6 +10,7 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use super::explain::{BlockReason, Condition, Limit};
 use super::input::{CustomerStanding, PricingContext};
 use crate::basket::Line;
+use crate::identity::MonthDay;
 use crate::ids::{Category, Sku};
 use crate::money::{Money, round_down, round_half_up};
 use crate::ruleset::{DayWindow, Promotion, Ruleset, Tier, normalize_coupon};
@@ -141,14 +142,12 @@ pub(crate) fn excluded(p: &Promotion, line: &Line) -> bool {
 /// Whether the customer's birthday window includes `today`; returns the
 /// window's first day.
 pub(crate) fn birthday_window_start(
-    birth: NaiveDate,
+    birthday: MonthDay,
     today: NaiveDate,
     window: DayWindow,
 ) -> Option<NaiveDate> {
     for year in [today.year() - 1, today.year(), today.year() + 1] {
-        let Some(day) = NaiveDate::from_ymd_opt(year, birth.month(), birth.day())
-            .or_else(|| NaiveDate::from_ymd_opt(year, 2, 28))
-        else {
+        let Some(day) = birthday.in_year(year) else {
             continue;
         };
         let start = day - chrono::Days::new(u64::from(window.days_before));
@@ -158,15 +157,6 @@ pub(crate) fn birthday_window_start(
         }
     }
     None
-}
-
-/// Full years of age on `today`.
-pub(crate) fn age_on(birth: NaiveDate, today: NaiveDate) -> Option<u32> {
-    let mut years = today.year() - birth.year();
-    if (today.month(), today.day()) < (birth.month(), birth.day()) {
-        years -= 1;
-    }
-    u32::try_from(years).ok()
 }
 
 /// Checks a promotion's period, place, schedule, basket conditions,
@@ -244,10 +234,7 @@ pub(crate) fn check_eligible(
             return unmet(Condition::Gender);
         }
         if seg.min_age.is_some() || seg.max_age.is_some() {
-            let age = cust
-                .birth_date
-                .zip(prep.local_date())
-                .and_then(|(b, d)| age_on(b, d));
+            let age = prep.local_date().and_then(|d| cust.age_on(d));
             let ok = age.is_some_and(|a| {
                 seg.min_age.is_none_or(|m| a >= m) && seg.max_age.is_none_or(|m| a <= m)
             });
@@ -257,7 +244,7 @@ pub(crate) fn check_eligible(
         }
         if let Some(window) = seg.birthday {
             let within = cust
-                .birth_date
+                .birthday
                 .zip(prep.local_date())
                 .and_then(|(b, d)| birthday_window_start(b, d, window));
             if within.is_none() {

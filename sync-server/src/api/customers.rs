@@ -169,5 +169,6 @@ pub(crate) async fn changes(
         customers: Vec::new(),
         more: false,
         stored_through: None,
+        phone_salt: None,
     })))
 }

@@ -108,6 +108,9 @@ pub trait CustomersTx {
         limit: usize,
         window_start: Option<DateTime<Utc>>,
     ) -> Result<Vec<ChangedCustomer>, DbError>;
+    /// The merchant's salt of the phone hashes its tills keep (empty for
+    /// an unknown merchant).
+    fn phone_salt(&mut self, merchant: MerchantId) -> Result<String, DbError>;
     /// The customer's spend since `window_start` by day (UTC): each day's
     /// latest record and its sum.
     fn spend_by_day(

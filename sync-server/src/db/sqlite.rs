@@ -50,7 +50,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/006_points_ledger.sql")),
         M::up(include_str!("sqlite/migrations/007_points_terms.sql")),
         M::up(include_str!("sqlite/migrations/008_record_spend.sql")),
-        M::up(include_str!("sqlite/migrations/009_register_heartbeat.sql")),
+        M::up(include_str!("sqlite/migrations/009_phone_salt.sql")),
+        M::up(include_str!("sqlite/migrations/010_register_heartbeat.sql")),
     ])
 }
 

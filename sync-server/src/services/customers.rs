@@ -10,11 +10,12 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use shared::identity::{Ean13, Email, Gender, PhoneNumber};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use shared::identity::{Ean13, Email, Gender, PhoneNumber, first_name};
 use shared::ids::{CustomerId, MerchantId, RegisterId};
 use shared::money::Money;
 use shared::points::{PointsPolicy, PointsStanding, replay};
+use shared::pricing::CustomerStanding;
 use shared::ruleset::TierBasis;
 use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot, LeavingSpend};
 
@@ -200,6 +201,7 @@ fn change_page(
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next_cursor = rows.last().map_or(after, |c| c.cursor);
+    let salt = tx.phone_salt(merchant)?;
     let mut customers = Vec::with_capacity(rows.len());
     for changed in rows {
         let standing = points(tx, policy, changed.row.id, now)?;
@@ -214,33 +216,43 @@ fn change_page(
                 .collect(),
             _ => Vec::new(),
         };
-        customers.push(snapshot(changed, standing, leaving));
+        customers.push(snapshot(changed, standing, leaving, &salt, now));
     }
     Ok(CustomerDeltaPage {
         next_cursor,
         customers,
         more,
         stored_through: None,
+        phone_salt: Some(salt),
     })
 }
 
-/// What a register caches of a customer.
+/// What a register caches of a customer: what pricing needs and a first
+/// name to greet, never a full name, phone, e-mail or birth date. The
+/// phone is hashed with the merchant's `salt`; the birth date becomes the
+/// birthday's month and day and the age turned on it in `now`'s year,
+/// which give every birthday window and age the date would.
 fn snapshot(
     changed: ChangedCustomer,
     standing: PointsStanding,
     window_spend_leaving: Vec<LeavingSpend>,
+    salt: &str,
+    now: DateTime<Utc>,
 ) -> CustomerSnapshot {
     let row = changed.row;
+    let mut priced = CustomerStanding::default();
+    priced.set_birth_date(row.birth_date, now.year());
     CustomerSnapshot {
         id: row.id,
-        name: row.name,
+        name: first_name(&row.name),
         card_number: Ean13::card_for(row.id),
-        phone: row.phone,
+        phone_hash: row.phone.map(|p| p.salted_hash(salt)),
         lifetime_spend: row.lifetime_spend,
         points_balance: standing.available,
         tokens_valid_after: changed.tokens_valid_after,
         gender: row.gender,
-        birth_date: row.birth_date,
+        birthday: priced.birthday,
+        age: priced.age,
         purchases: u64::try_from(changed.sales).ok(),
         tags: Vec::new(),
         promotion_uses: changed.promotion_uses,

@@ -295,6 +295,45 @@ async fn the_snapshot_names_the_last_birthday_bonus_by_the_stores_local_date() {
     );
 }
 
+/// A till is sent what pricing needs and a first name, never a full name,
+/// phone, e-mail or birth date (issue 10, part 4): the phone as its hash
+/// under the merchant's salt, the birth date as the birthday and the age
+/// turned on it this year.
+#[tokio::test]
+async fn the_snapshot_holds_no_personal_data() {
+    use chrono::Datelike as _;
+    use shared::identity::{MonthDay, PhoneNumber};
+    let server = TestServer::spawn().await;
+    let (merchant, _, till) = merchant_with_till(&server, 1).await;
+    let (other, _, other_till) = merchant_with_till(&server, 2).await;
+    let body = json!({"name": "Анна Петровна Смирнова", "phone": "+79161234567",
+                      "email": "anna@example.ru", "birth_date": "1990-03-03"});
+    let anna = server.customer(merchant.id, body.clone()).await;
+    server.customer(other.id, body).await;
+    let page = changes(&till, "after=0").await;
+    let salt = page.phone_salt.clone().expect("the page carries the salt");
+    let other_salt = changes(&other_till, "after=0").await.phone_salt.unwrap();
+    assert_ne!(salt, other_salt, "a salt per merchant");
+    let snapshot = page.customers.iter().find(|c| c.id == anna.id).unwrap();
+    assert_eq!(snapshot.name, "Анна");
+    let phone = PhoneNumber::parse("8 916 123-45-67").unwrap();
+    assert_eq!(snapshot.phone_hash, Some(phone.salted_hash(&salt)));
+    assert_eq!(snapshot.birthday, MonthDay::new(3, 3));
+    let age = snapshot.age.expect("an age anchor");
+    assert_eq!(age.year - i32::try_from(age.turns).unwrap(), 1990);
+    assert_eq!(age.year, chrono::Utc::now().year());
+    let json = serde_json::to_string(&page).unwrap();
+    for personal in [
+        "79161234567",
+        "anna@example.ru",
+        "Смирнова",
+        "Петровна",
+        "1990-03-03",
+    ] {
+        assert!(!json.contains(personal), "{personal} in {json}");
+    }
+}
+
 #[tokio::test]
 async fn the_snapshot_carries_the_spend_of_a_rolling_tier_window() {
     let server = TestServer::spawn().await;

@@ -19,6 +19,7 @@ mod faults;
 mod fleet;
 mod instances;
 mod points;
+mod privacy;
 mod reprice;
 
 const WAIT: Duration = Duration::from_secs(20);

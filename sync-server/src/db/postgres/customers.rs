@@ -10,7 +10,7 @@ use shared::money::Money;
 use shared::points::{EntryKey, LedgerEntry, PointsPolicy};
 
 use super::PgTx;
-use super::columns::{all, days, int, opt_days, opt_int, opt_text, sql_int};
+use super::columns::{all, days, int, opt_days, opt_int, opt_text, sql_int, text};
 use crate::db::{
     CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, OverdrawnRecord, RecordKey,
 };
@@ -261,6 +261,16 @@ impl CustomersTx for PgTx<'_, '_> {
                 window_spend: opt_int(row, 13)?,
             })
         })
+    }
+
+    fn phone_salt(&mut self, merchant: MerchantId) -> Result<String, DbError> {
+        self.query_opt(
+            "SELECT phone_salt FROM merchants WHERE id = $1",
+            &[&merchant.get()],
+        )?
+        .map(|row| text(&row, 0))
+        .transpose()
+        .map(Option::unwrap_or_default)
     }
 
     fn spend_by_day(

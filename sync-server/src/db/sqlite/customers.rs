@@ -216,6 +216,19 @@ impl CustomersTx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn phone_salt(&mut self, merchant: MerchantId) -> Result<String, DbError> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT phone_salt FROM merchants WHERE id = ?1",
+                [merchant.get()],
+                |row| row.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten()
+            .unwrap_or_default())
+    }
+
     fn spend_by_day(
         &mut self,
         customer: CustomerId,
