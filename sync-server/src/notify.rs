@@ -1,18 +1,21 @@
-//! Wake-ups for long-polls. A customer change wakes the merchant's
-//! customer long-polls, which read storage again. A publish hands the new
-//! release itself, serialised once, to the merchant's ruleset long-polls
-//! ([`ReleaseNews`] in a `watch` channel per merchant): a thousand waiting
-//! registers cost one serialisation and a thousand writes, not a thousand
-//! storage reads. Waiters subscribe *before* they read storage, so a change
-//! between the read and the wait is never missed.
+//! Wake-ups for long-polls. A customer change moves the merchant's
+//! customer generation forward and wakes its customer long-polls, which
+//! ask the customers service again: the service builds one page for every
+//! waiter at the same cursor and generation (see
+//! `services::customers`), so a sale wakes N registers for one page
+//! computation, not N. A publish hands the new release itself, serialised
+//! once, to the merchant's ruleset long-polls ([`ReleaseNews`] in a
+//! `watch` channel per merchant): a thousand waiting registers cost one
+//! serialisation and a thousand writes, not a thousand storage reads.
+//! Waiters subscribe *before* they read storage, so a change between the
+//! read and the wait is never missed.
 //!
-//! Wake-ups stay inside one process. Several instances behind one
-//! PostgreSQL would add `LISTEN/NOTIFY`; until then their long-polls end at
-//! the timeout and the registers ask again (a long-poll always reads
-//! storage first, so it never answers from another instance's stale news).
+//! Wake-ups here stay inside one process; between instances on one
+//! PostgreSQL, `instances` hands what `LISTEN` hears to this notifier.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -39,13 +42,19 @@ pub struct ReleaseNews {
 /// The newest release announced for a merchant, if any.
 type ReleaseFeed = watch::Sender<Option<Arc<ReleaseNews>>>;
 
-/// Per-merchant wake-up channels, and the shutdown signal that ends every
-/// long-poll at once.
+/// A topic's generation for a merchant: how many changes this process
+/// has heard of. It only moves forward.
+pub type Generation = u64;
+
+/// Per-merchant wake-up channels (each holding its generation), and the
+/// shutdown signal that ends every long-poll at once.
 #[derive(Debug)]
 pub struct Notifier {
-    channels: Mutex<HashMap<(Topic, MerchantId), watch::Sender<()>>>,
+    channels: Mutex<HashMap<(Topic, MerchantId), watch::Sender<Generation>>>,
     releases: Mutex<HashMap<MerchantId, ReleaseFeed>>,
     closing: watch::Sender<bool>,
+    /// Long-polls waiting for a change right now, every topic.
+    parked: Arc<AtomicUsize>,
 }
 
 impl Default for Notifier {
@@ -54,6 +63,7 @@ impl Default for Notifier {
             channels: Mutex::default(),
             releases: Mutex::default(),
             closing: watch::Sender::new(false),
+            parked: Arc::default(),
         }
     }
 }
@@ -96,11 +106,20 @@ impl Notifier {
         }
     }
 
-    /// Wakes everyone waiting on `topic` for `merchant`.
+    /// Moves `topic`'s generation for `merchant` forward and wakes everyone
+    /// waiting on it.
     pub fn notify(&self, topic: Topic, merchant: MerchantId) {
-        if let Some(tx) = self.lock().get(&(topic, merchant)) {
-            tx.send_replace(());
-        }
+        self.lock()
+            .entry((topic, merchant))
+            .or_insert_with(|| watch::Sender::new(0))
+            .send_modify(|generation| *generation += 1);
+    }
+
+    /// `topic`'s generation for `merchant` now.
+    pub fn generation(&self, topic: Topic, merchant: MerchantId) -> Generation {
+        self.lock()
+            .get(&(topic, merchant))
+            .map_or(0, |tx| *tx.borrow())
     }
 
     /// Starts listening for `topic` of `merchant`.
@@ -108,12 +127,20 @@ impl Notifier {
         let changes = self
             .lock()
             .entry((topic, merchant))
-            .or_insert_with(|| watch::Sender::new(()))
+            .or_insert_with(|| watch::Sender::new(0))
             .subscribe();
         Subscription {
             changes,
             closing: self.closing.subscribe(),
+            parked: self.parked.clone(),
+            first: true,
         }
+    }
+
+    /// Long-polls of any topic waiting for a change right now (not those
+    /// reading storage).
+    pub fn parked(&self) -> usize {
+        self.parked.load(Ordering::SeqCst)
     }
 
     /// Ends every long-poll now and any started later: the server is stopping.
@@ -121,7 +148,9 @@ impl Notifier {
         self.closing.send_replace(true);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Topic, MerchantId), watch::Sender<()>>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(Topic, MerchantId), watch::Sender<Generation>>> {
         self.channels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -156,11 +185,41 @@ impl ReleaseWatch {
     }
 }
 
+/// What a check of [`Subscription::poll_until`] is asked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wake {
+    /// The topic's generation, read after the subscription (first check)
+    /// or after the wake-up: every change announced at or before it was
+    /// committed before the check began.
+    pub generation: Generation,
+    /// The request's first check, right after it arrived; later checks
+    /// follow a wake-up.
+    pub first: bool,
+}
+
 /// One waiter's view of a topic.
 #[derive(Debug)]
 pub struct Subscription {
-    changes: watch::Receiver<()>,
+    changes: watch::Receiver<Generation>,
     closing: watch::Receiver<bool>,
+    parked: Arc<AtomicUsize>,
+    first: bool,
+}
+
+/// Counts a waiter as parked while it lives.
+struct Parked<'a>(&'a AtomicUsize);
+
+impl<'a> Parked<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Parked(count)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Subscription {
@@ -170,11 +229,22 @@ impl Subscription {
         if *self.closing.borrow() {
             return false;
         }
+        let _parked = Parked::new(&self.parked);
         tokio::select! {
             changed = self.changes.changed() => changed.is_ok(),
             () = tokio::time::sleep_until(deadline) => false,
             _ = self.closing.wait_for(|closing| *closing) => false,
         }
+    }
+
+    /// The generation now, marked seen.
+    fn wake(&mut self) -> Wake {
+        let wake = Wake {
+            generation: *self.changes.borrow_and_update(),
+            first: self.first,
+        };
+        self.first = false;
+        wake
     }
 
     /// Asks `check` until it finds something, waiting for a change between
@@ -185,11 +255,11 @@ impl Subscription {
         mut check: F,
     ) -> Result<Option<T>, E>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(Wake) -> Fut,
         Fut: Future<Output = Result<Option<T>, E>>,
     {
         loop {
-            if let Some(found) = check().await? {
+            if let Some(found) = check(self.wake()).await? {
                 return Ok(Some(found));
             }
             if !self.changed_before(deadline).await {
@@ -215,7 +285,7 @@ mod tests {
         let notifier = Notifier::default();
         let sub = notifier.subscribe(Topic::Customers, merchant());
         let deadline = Instant::now() + Duration::from_secs(5);
-        let found: Result<Option<()>, ()> = sub.poll_until(deadline, || async { Ok(None) }).await;
+        let found: Result<Option<()>, ()> = sub.poll_until(deadline, |_| async { Ok(None) }).await;
         assert_eq!(found, Ok(None));
         assert!(Instant::now() >= deadline);
     }
@@ -228,7 +298,7 @@ mod tests {
         let waiter = {
             let version = version.clone();
             tokio::spawn(
-                sub.poll_until(Instant::now() + Duration::from_secs(30), move || {
+                sub.poll_until(Instant::now() + Duration::from_secs(30), move |_| {
                     let v = version.load(Ordering::SeqCst);
                     async move { Ok::<_, ()>((v > 0).then_some(v)) }
                 }),
@@ -284,7 +354,7 @@ mod tests {
         notifier.close();
         let started = Instant::now();
         let found: Result<Option<()>, ()> = sub
-            .poll_until(started + Duration::from_secs(30), || async { Ok(None) })
+            .poll_until(started + Duration::from_secs(30), |_| async { Ok(None) })
             .await;
         assert_eq!(found, Ok(None));
         let releases = notifier.watch_releases(merchant());

@@ -98,6 +98,14 @@ impl AdminClient {
         .await
     }
 
+    /// The customer change feed's work so far.
+    pub async fn customer_feed(
+        &self,
+    ) -> anyhow::Result<sync_server::wire::admin::CustomerFeedMetrics> {
+        self.send(Method::GET, "/api/v1/admin/customer-feed", None::<&()>)
+            .await
+    }
+
     /// Creates a merchant.
     pub async fn merchant(&self, name: &str) -> anyhow::Result<Merchant> {
         let body = NewMerchant {

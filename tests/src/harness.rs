@@ -460,8 +460,19 @@ impl SimRegister {
         admin: &crate::clients::AdminClient,
         store: StoreId,
     ) -> anyhow::Result<Self> {
+        Self::enroll_via(base, admin, store, reqwest::Client::new()).await
+    }
+
+    /// Enrolls a new register in `store` as [`SimRegister::enroll_at`]
+    /// does, over `http` (one client, and its connections, for many
+    /// registers).
+    pub async fn enroll_via(
+        base: &str,
+        admin: &crate::clients::AdminClient,
+        store: StoreId,
+        http: reqwest::Client,
+    ) -> anyhow::Result<Self> {
         let key = SigningKey::from_pkcs8(&generate_pkcs8(&ring::rand::SystemRandom::new())?)?;
-        let http = reqwest::Client::new();
         let token = admin.enrollment_token(store).await?;
         let enrolled: EnrollResponse = http
             .post(format!("{base}/api/v1/registers/enroll"))
@@ -517,6 +528,22 @@ impl SimRegister {
             Utc::now(),
         )?;
         edit(&mut record);
+        let (signed, hash) = record.seal(&self.key)?;
+        self.prev = hash;
+        self.next += 1;
+        Ok(signed)
+    }
+
+    /// The next sale in its chain, of `total` to `customer`.
+    pub fn sale_to(&mut self, total: i64, customer: CustomerId) -> anyhow::Result<SignedRecord> {
+        let record = sale_record(
+            (self.merchant, self.store, self.id),
+            Seq::new(self.next)?,
+            self.prev,
+            total,
+            Some(customer),
+            Utc::now(),
+        )?;
         let (signed, hash) = record.seal(&self.key)?;
         self.prev = hash;
         self.next += 1;
@@ -767,13 +794,18 @@ pub fn forget_records_after(
     ];
     if let Some(url) = crate::system::test_database_url(server_dir)? {
         return on_postgres(url, move |db| {
+            // One transaction that holds off the server's re-pricer, which
+            // would otherwise file an outcome for a record between the
+            // deletes (and so refuse the record's).
+            let mut tx = db.transaction()?;
+            tx.batch_execute("LOCK TABLE records, reprice_results IN SHARE ROW EXCLUSIVE MODE")?;
             for table in TABLES {
-                db.execute(
+                tx.execute(
                     &format!("DELETE FROM {table} WHERE register_id = $1 AND seq > $2"),
                     &[&register.get(), &seq],
                 )?;
             }
-            Ok(())
+            tx.commit()
         });
     }
     let db = rusqlite::Connection::open(server_dir.join("sync-server.db"))?;

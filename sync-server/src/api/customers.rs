@@ -2,7 +2,7 @@
 //! and their revocation (admin token); and the change feed registers use
 //! to keep their customer caches fresh (long-poll).
 
-use crate::wire::admin::{CustomerView, IssuedToken, NewCustomer};
+use crate::wire::admin::{CustomerFeedMetrics, CustomerView, IssuedToken, NewCustomer};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -124,6 +124,17 @@ pub(crate) async fn revoke_tokens(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /api/v1/admin/customer-feed`: the change feed's work so far and
+/// the long-polls waiting now (for tests and the perf harness).
+pub(crate) async fn feed_metrics(State(state): State<AppState>) -> Json<CustomerFeedMetrics> {
+    let counters = state.services.customers.feed_counters();
+    Json(CustomerFeedMetrics {
+        pages_computed: counters.pages_computed,
+        checks_answered: counters.checks_answered,
+        long_polls_waiting: state.notifier.parked() as u64,
+    })
+}
+
 /// `GET /api/v1/customers/changes` parameters.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ChangesQuery {
@@ -148,17 +159,19 @@ pub(crate) async fn changes(
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let deadline = long_poll_deadline(&state, query.wait);
     let subscription = state.notifier.subscribe(Topic::Customers, merchant);
+    let (state_ref, register_id, after) = (&state, register.0.register_id, query.after);
     let page = subscription
-        .poll_until(deadline, || async {
-            let page = state
+        .poll_until(deadline, move |wake| async move {
+            let page = state_ref
                 .services
                 .customers
                 .changes(
                     merchant,
-                    register.0.register_id,
-                    query.after,
+                    register_id,
+                    after,
                     limit,
-                    state.clock.now(),
+                    state_ref.clock.now(),
+                    wake,
                 )
                 .await?;
             Ok::<_, ApiError>((!page.customers.is_empty()).then_some(page))

@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
             post(admin::create_enrollment_token),
         )
         .route("/registers/{id}/revoke", post(admin::revoke_register))
+        .route("/customer-feed", get(customers::feed_metrics))
         .route("/customers/{id}", get(customers::get_customer))
         .route("/customers/{id}/token", post(customers::issue_token))
         .route("/customers/{id}/link", post(customer_links::issue_link))

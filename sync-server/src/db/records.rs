@@ -189,6 +189,9 @@ pub struct PromotionUseFact {
 pub trait RecordsTx {
     /// The register's highest stored record.
     fn head(&mut self, register: RegisterId) -> Result<Option<StoredHead>, DbError>;
+    /// The highest stored seq of each of the merchant's registers that has
+    /// stored any (one read for a page many registers share).
+    fn merchant_heads(&mut self, merchant: MerchantId) -> Result<Vec<(RegisterId, Seq)>, DbError>;
     /// Hashes of the register's stored records from `first` through `last`.
     fn stored_hashes(
         &mut self,

@@ -2,17 +2,24 @@
 //! revoking their tokens, the change feed that fills the registers' caches,
 //! and the overdraft report.
 //!
+//! The change feed is built once for many registers: a sale wakes every
+//! register waiting on its merchant's feed, and those at the same cursor
+//! share one page (see [`Customers::changes`]), with each register's own
+//! `stored_through` read in the page's snapshot.
+//!
 //! Standing is computed, never kept as a running total: lifetime spend is
 //! the sum of what ingest stored per record; points are the ledger replayed
 //! by [`shared::points::replay`] in the server's order under the
 //! programme of the merchant's current ruleset, at the instant the caller
 //! passes.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use shared::identity::{Ean13, Email, Gender, PhoneNumber, first_name};
-use shared::ids::{CustomerId, MerchantId, RegisterId};
+use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
 use shared::money::Money;
 use shared::points::{PointsPolicy, PointsStanding, replay};
 use shared::pricing::CustomerStanding;
@@ -20,6 +27,7 @@ use shared::ruleset::TierBasis;
 use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot, LeavingSpend};
 
 use crate::db::{Announcement, ChangedCustomer, DbError, Repository, Tx};
+use crate::notify::{Generation, Wake};
 use crate::wire::admin::{
     CustomerOverdraft, NewCustomer, OverdraftRecord, OverdraftReport, PurchaseSummary,
 };
@@ -57,6 +65,91 @@ pub struct CustomerProfile {
 #[derive(Clone)]
 pub struct Customers {
     repo: Arc<dyn Repository>,
+    feed: Arc<Feed>,
+}
+
+/// A change page built once for every register that asks for it at one
+/// generation, with the head of each of the merchant's registers read in
+/// the same snapshot.
+#[derive(Debug)]
+struct SharedPage {
+    /// The page, `stored_through` left out.
+    page: CustomerDeltaPage,
+    /// Each register's highest stored seq in the page's snapshot.
+    heads: HashMap<RegisterId, Seq>,
+}
+
+/// A shared page, built by the first register that needs it.
+type PageCell = Arc<tokio::sync::OnceCell<Arc<SharedPage>>>;
+
+/// What one merchant's feed knows at one generation of its customers.
+#[derive(Debug, Default)]
+struct MerchantPages {
+    /// The generation everything below was read at (or after).
+    generation: Generation,
+    /// Shared pages by (after, limit).
+    pages: HashMap<(i64, usize), PageCell>,
+    /// Cursors after which nothing had changed, in a snapshot begun at
+    /// this generation.
+    quiet: HashSet<i64>,
+}
+
+/// The pages the change feed shares, and its counters.
+#[derive(Debug, Default)]
+struct Feed {
+    merchants: Mutex<HashMap<MerchantId, MerchantPages>>,
+    computed: AtomicU64,
+    answered: AtomicU64,
+}
+
+impl Feed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MerchantId, MerchantPages>> {
+        self.merchants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Notes that nothing changed after `cursor` in a snapshot begun at
+    /// `generation`.
+    fn quiet(&self, merchant: MerchantId, generation: Generation, cursor: i64) {
+        if let Some(pages) = self.lock().get_mut(&merchant)
+            && pages.generation == generation
+        {
+            pages.quiet.insert(cursor);
+        }
+    }
+}
+
+/// The change feed's work so far, for tests and the perf harness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedCounters {
+    /// Pages built from storage (each a ruleset read, the changed
+    /// customers' aggregates and a points replay per customer).
+    pub pages_computed: u64,
+    /// Checks of a register's feed answered, whether with a page built
+    /// for it, one shared with others, or nothing new.
+    pub checks_answered: u64,
+}
+
+/// How [`Customers::changes`] answers one check.
+enum Plan {
+    /// Nothing changed after the cursor: no page.
+    Quiet,
+    /// A page shared with the other registers at the cursor.
+    Shared(PageCell),
+    /// A page of the register's own, as a fresh request gets.
+    Own,
+}
+
+/// An empty page: nothing after `after`.
+fn nothing_after(after: i64) -> CustomerDeltaPage {
+    CustomerDeltaPage {
+        next_cursor: after,
+        customers: Vec::new(),
+        more: false,
+        stored_through: None,
+        phone_salt: None,
+    }
 }
 
 /// The points policy of the merchant's current ruleset (none published:
@@ -81,7 +174,10 @@ fn points(
 impl Customers {
     /// The service over `repo`.
     pub fn new(repo: Arc<dyn Repository>) -> Self {
-        Customers { repo }
+        Customers {
+            repo,
+            feed: Arc::default(),
+        }
     }
 
     /// Signs a customer up; a phone taken in the merchant is a conflict.
@@ -149,7 +245,30 @@ impl Customers {
     /// A page of the merchant's customers changed after `after`, in cursor
     /// order, with the highest seq of `register` stored when the page was
     /// read (the same snapshot); `now` places the rolling tier window and
-    /// dates their points.
+    /// dates their points. An empty page when nothing changed.
+    ///
+    /// `wake` says when the register asks: its first check, or after a
+    /// wake-up, at the generation of the merchant's customers read after
+    /// its subscription. Every register asking at the same generation and
+    /// cursor shares one page, so a sale that wakes N registers costs one
+    /// page, not N:
+    ///
+    /// - The page is built in one read transaction, begun after the
+    ///   generation was read, that also reads the head of each of the
+    ///   merchant's registers. A change announced at or before that
+    ///   generation was committed before, so the page has it; a change
+    ///   announced after moves the generation and wakes the waiter again.
+    ///   Each register's `stored_through` is its head in the page's own
+    ///   snapshot, exactly as a page built for it alone.
+    /// - A page with nothing more after its `next_cursor` notes that
+    ///   cursor as quiet at the generation, so the registers' next
+    ///   long-polls (at that cursor) wait without building a page.
+    /// - A register's first check may take a shared page only if its head
+    ///   now is the head the page read (a record it uploaded since, whose
+    ///   announcement from another instance has not arrived yet, must not
+    ///   count as settled), and builds a page of its own otherwise, as
+    ///   before. Its points are then dated at its own `now`; a shared
+    ///   page's at the instant the first register asked for it.
     pub async fn changes(
         &self,
         merchant: MerchantId,
@@ -157,14 +276,124 @@ impl Customers {
         after: i64,
         limit: usize,
         now: DateTime<Utc>,
+        wake: Wake,
     ) -> Result<CustomerDeltaPage, DbError> {
-        self.repo
+        self.feed.answered.fetch_add(1, Ordering::Relaxed);
+        let plan = {
+            let mut merchants = self.feed.lock();
+            let pages = merchants.entry(merchant).or_default();
+            if pages.generation < wake.generation {
+                *pages = MerchantPages {
+                    generation: wake.generation,
+                    ..MerchantPages::default()
+                };
+            }
+            if pages.generation != wake.generation {
+                // A newer generation is known already: this check's
+                // answers would be stale for others.
+                Plan::Own
+            } else if pages.quiet.contains(&after) {
+                Plan::Quiet
+            } else if let Some(cell) = pages.pages.get(&(after, limit)) {
+                Plan::Shared(cell.clone())
+            } else if wake.first {
+                Plan::Own
+            } else {
+                let cell = PageCell::default();
+                pages.pages.insert((after, limit), cell.clone());
+                Plan::Shared(cell)
+            }
+        };
+        match plan {
+            Plan::Quiet => Ok(nothing_after(after)),
+            Plan::Own => {
+                self.own_page(merchant, register, after, limit, now, wake)
+                    .await
+            }
+            Plan::Shared(cell) => {
+                let shared = cell
+                    .get_or_try_init(|| self.shared_page(merchant, after, limit, now, wake))
+                    .await?
+                    .clone();
+                if shared.page.customers.is_empty() {
+                    return Ok(nothing_after(after));
+                }
+                let stored_through = shared.heads.get(&register).copied();
+                if wake.first {
+                    let head = self
+                        .repo
+                        .read(move |tx| Ok(tx.head(register)?.map(|head| head.seq)))
+                        .await?;
+                    if head != stored_through {
+                        return self
+                            .own_page(merchant, register, after, limit, now, wake)
+                            .await;
+                    }
+                }
+                let mut page = shared.page.clone();
+                page.stored_through = stored_through;
+                Ok(page)
+            }
+        }
+    }
+
+    /// A page for `register` alone, with its head in the same snapshot.
+    async fn own_page(
+        &self,
+        merchant: MerchantId,
+        register: RegisterId,
+        after: i64,
+        limit: usize,
+        now: DateTime<Utc>,
+        wake: Wake,
+    ) -> Result<CustomerDeltaPage, DbError> {
+        self.feed.computed.fetch_add(1, Ordering::Relaxed);
+        let page = self
+            .repo
             .read(move |tx| {
                 let mut page = change_page(tx, merchant, after, limit, now)?;
                 page.stored_through = tx.head(register)?.map(|head| head.seq);
                 Ok(page)
             })
-            .await
+            .await?;
+        if !page.more {
+            self.feed.quiet(merchant, wake.generation, page.next_cursor);
+        }
+        Ok(page)
+    }
+
+    /// A page for every register at `after`, with every register's head
+    /// in the same snapshot.
+    async fn shared_page(
+        &self,
+        merchant: MerchantId,
+        after: i64,
+        limit: usize,
+        now: DateTime<Utc>,
+        wake: Wake,
+    ) -> Result<Arc<SharedPage>, DbError> {
+        self.feed.computed.fetch_add(1, Ordering::Relaxed);
+        let shared = self
+            .repo
+            .read(move |tx| {
+                let page = change_page(tx, merchant, after, limit, now)?;
+                let heads = tx.merchant_heads(merchant)?.into_iter().collect();
+                Ok(SharedPage { page, heads })
+            })
+            .await?;
+        if !shared.page.more {
+            self.feed
+                .quiet(merchant, wake.generation, shared.page.next_cursor);
+        }
+        Ok(Arc::new(shared))
+    }
+
+    /// The change feed's work so far.
+    pub fn feed_counters(&self) -> FeedCounters {
+        FeedCounters {
+            pages_computed: self.feed.computed.load(Ordering::Relaxed),
+            checks_answered: self.feed.answered.load(Ordering::Relaxed),
+        }
     }
 
     /// The merchant's customers whose points records overdrew, replayed in

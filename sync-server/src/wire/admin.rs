@@ -358,3 +358,17 @@ pub struct Stats {
     /// Per promotion.
     pub promotions: Vec<PromotionStats>,
 }
+
+/// The customer change feed's work since the server started
+/// (`GET /api/v1/admin/customer-feed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerFeedMetrics {
+    /// Change pages built from storage; registers at one cursor woken by
+    /// one change share one.
+    pub pages_computed: u64,
+    /// Checks of registers' feeds answered (a page, shared or not, or
+    /// nothing new).
+    pub checks_answered: u64,
+    /// Customer long-polls waiting for a change right now.
+    pub long_polls_waiting: u64,
+}

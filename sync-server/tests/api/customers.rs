@@ -468,3 +468,157 @@ async fn promotion_uses_count_points_only_promotions_and_give_back_returned_uses
     let snapshot = snapshot_of(&till, anna.id).await;
     assert_eq!(uses(&snapshot), [("double-points".to_owned(), 1)]);
 }
+
+/// The change feed's counters.
+async fn feed_metrics(server: &TestServer) -> sync_server::wire::admin::CustomerFeedMetrics {
+    server
+        .admin_ok(Method::GET, "/api/v1/admin/customer-feed", None)
+        .await
+}
+
+#[tokio::test]
+async fn a_sale_wakes_every_waiting_register_for_one_page_computation() {
+    const REGISTERS: usize = 12;
+    let server = TestServer::spawn().await;
+    let (merchant, store, first) = merchant_with_till(&server, 1).await;
+    let mut tills = vec![first];
+    for seed in 2..=REGISTERS {
+        tills.push(server.enroll(store.id, seed as u8).await);
+    }
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79160000011"}),
+        )
+        .await
+        .id;
+    // Till i has stored i sales without a customer: its own head.
+    for (i, till) in tills.iter_mut().enumerate() {
+        if i > 0 {
+            let batch = till.records((0..i).map(|_| Purchase::sale(100)));
+            assert_eq!(till.upload(&batch).await.0, StatusCode::OK);
+        }
+    }
+    let cursor = changes(&tills[0], "after=0").await.next_cursor;
+
+    let base_waiting = feed_metrics(&server).await.long_polls_waiting;
+    let feeds: Vec<_> = tills
+        .iter()
+        .map(|till| {
+            let (base, bearer, http) = (till.base.clone(), till.bearer(), till.http.clone());
+            tokio::spawn(async move {
+                http.get(format!(
+                    "{base}/api/v1/customers/changes?after={cursor}&wait=5"
+                ))
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .unwrap()
+                .json::<CustomerDeltaPage>()
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    // Every feed is parked before the sale.
+    let mut parked = false;
+    for _ in 0..200 {
+        if feed_metrics(&server).await.long_polls_waiting >= base_waiting + REGISTERS as u64 {
+            parked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(parked, "every register's feed waits");
+    let before = feed_metrics(&server).await;
+
+    let sale = tills[0].records([Purchase::sale(12_345).by(anna).points(1, 0)]);
+    assert_eq!(tills[0].upload(&sale).await.0, StatusCode::OK);
+    for (i, feed) in feeds.into_iter().enumerate() {
+        let page = feed.await.unwrap();
+        assert_eq!(page.customers.len(), 1, "register {i} hears of the sale");
+        assert_eq!(page.customers[0].id, anna);
+        assert_eq!(page.customers[0].lifetime_spend.minor(), 12_345);
+        assert_eq!(page.customers[0].points_balance, 1);
+        assert!(page.next_cursor > cursor);
+        // Each register's own head, read in the page's snapshot.
+        let head = if i == 0 { 1 } else { i as i64 };
+        assert_eq!(
+            page.stored_through.map(|s| s.get()),
+            Some(head),
+            "register {i}'s stored_through"
+        );
+    }
+    let after = feed_metrics(&server).await;
+    // On PostgreSQL the server also hears its own NOTIFY of the sale, a
+    // second wake-up for the same change: a waiter that checks after it
+    // builds one page more.
+    let most = if crate::helpers::on_postgres() { 2 } else { 1 };
+    let computed = after.pages_computed - before.pages_computed;
+    assert!(
+        (1..=most).contains(&computed),
+        "{REGISTERS} registers at one cursor share one page, not {computed}"
+    );
+    assert!(after.checks_answered - before.checks_answered >= REGISTERS as u64);
+}
+
+#[tokio::test]
+async fn a_register_that_stored_more_since_a_shared_page_gets_a_page_of_its_own() {
+    let server = TestServer::spawn().await;
+    let (merchant, store, mut till) = merchant_with_till(&server, 1).await;
+    let mut other = server.enroll(store.id, 2).await;
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79160000012"}),
+        )
+        .await
+        .id;
+    let cursor = changes(&till, "after=0").await.next_cursor;
+    // Two waiting registers share the page of Анна's sale.
+    let feed = |till: &crate::helpers::Till| {
+        let (base, bearer, http) = (till.base.clone(), till.bearer(), till.http.clone());
+        tokio::spawn(async move {
+            http.get(format!(
+                "{base}/api/v1/customers/changes?after={cursor}&wait=5"
+            ))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap()
+            .json::<CustomerDeltaPage>()
+            .await
+            .unwrap()
+        })
+    };
+    let base_waiting = feed_metrics(&server).await.long_polls_waiting;
+    let feeds = [feed(&till), feed(&other)];
+    for _ in 0..200 {
+        if feed_metrics(&server).await.long_polls_waiting >= base_waiting + 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let sale = till.records([Purchase::sale(5_000).by(anna)]);
+    assert_eq!(till.upload(&sale).await.0, StatusCode::OK);
+    for feed in feeds {
+        assert_eq!(feed.await.unwrap().customers.len(), 1);
+    }
+    // The other register stores a sale without a customer (no wake-up),
+    // then asks at the same cursor: the shared page read its old head, so
+    // it gets a page of its own that says what it stored.
+    let quiet = other.records([Purchase::sale(700)]);
+    assert_eq!(other.upload(&quiet).await.0, StatusCode::OK);
+    let page = changes(&other, &format!("after={cursor}")).await;
+    assert_eq!(page.customers.len(), 1);
+    assert_eq!(page.stored_through.map(|s| s.get()), Some(1));
+    // The till that stored nothing since shares the page.
+    let before = feed_metrics(&server).await.pages_computed;
+    let page = changes(&till, &format!("after={cursor}")).await;
+    assert_eq!(page.customers.len(), 1);
+    assert_eq!(page.stored_through.map(|s| s.get()), Some(1));
+    if !crate::helpers::on_postgres() {
+        // (On PostgreSQL the NOTIFY heard back moved the generation on.)
+        assert_eq!(feed_metrics(&server).await.pages_computed, before);
+    }
+}

@@ -59,6 +59,22 @@ impl RecordsTx for PgTx<'_, '_> {
         .transpose()
     }
 
+    fn merchant_heads(&mut self, merchant: MerchantId) -> Result<Vec<(RegisterId, Seq)>, DbError> {
+        let rows = self.query(
+            "SELECT r.id, (SELECT MAX(seq) FROM records WHERE register_id = r.id)
+             FROM registers r JOIN stores s ON s.id = r.store_id
+             WHERE s.merchant_id = $1",
+            &[&merchant.get()],
+        )?;
+        let mut heads = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(seq) = opt_int::<Seq>(row, 1)? {
+                heads.push((int(row, 0)?, seq));
+            }
+        }
+        Ok(heads)
+    }
+
     fn stored_hashes(
         &mut self,
         register: RegisterId,

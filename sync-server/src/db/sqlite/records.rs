@@ -59,6 +59,24 @@ impl RecordsTx for SqliteTx<'_> {
             .optional()?)
     }
 
+    fn merchant_heads(&mut self, merchant: MerchantId) -> Result<Vec<(RegisterId, Seq)>, DbError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT r.id, (SELECT MAX(seq) FROM records WHERE register_id = r.id)
+             FROM registers r JOIN stores s ON s.id = r.store_id
+             WHERE s.merchant_id = ?1",
+        )?;
+        let rows = stmt.query_map([merchant.get()], |row| {
+            Ok((int(row, 0)?, opt_int::<Seq>(row, 1)?))
+        })?;
+        let mut heads = Vec::new();
+        for row in rows {
+            if let (id, Some(seq)) = row? {
+                heads.push((id, seq));
+            }
+        }
+        Ok(heads)
+    }
+
     fn stored_hashes(
         &mut self,
         register: RegisterId,

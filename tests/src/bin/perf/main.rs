@@ -499,8 +499,8 @@ async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::
 
 /// The sections of the harness, in the order they run; `perf ingest push`
 /// runs only those two, `perf` all of them.
-const SECTIONS: [&str; 7] = [
-    "pricing", "points", "qr", "till", "backlog", "ingest", "push",
+const SECTIONS: [&str; 8] = [
+    "pricing", "points", "qr", "till", "backlog", "ingest", "push", "fanout",
 ];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -563,6 +563,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("push") {
         server::bench_push(tmp.path()).await?;
+    }
+    if runs("fanout") {
+        server::bench_fanout(tmp.path()).await?;
     }
     Ok(())
 }

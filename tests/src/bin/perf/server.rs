@@ -52,9 +52,65 @@ const INGEST_ROUNDS: usize = 3;
 /// the per-core verification rate (every core verifying) measured just
 /// before and after it; the round nearest its goal is shown.
 pub async fn bench_ingest(dir: &Path) -> anyhow::Result<()> {
-    println!("\n== server ingest (sync-server binary, SQLite, synchronous=FULL) ==");
+    let sqlite = bench_ingest_on(dir, "SQLite, synchronous=FULL", None).await?;
+    let base = system_tests::system::postgres_base_url();
+    let schema = {
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || sync_server::db::postgres_test_schema_url(&base))
+            .await?
+    };
+    let (url, schema) = match schema {
+        Ok(made) => made,
+        Err(e) => {
+            println!("\nnote: PostgreSQL at {base} is unreachable ({e}); no PostgreSQL row");
+            return Ok(());
+        }
+    };
+    let postgres = bench_ingest_on(dir, "PostgreSQL, a fresh schema", Some(&url)).await;
+    let dropped = {
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || {
+            sync_server::db::postgres_drop_test_schema(&base, &schema)
+        })
+        .await?
+    };
+    if let Err(e) = dropped {
+        println!("note: the schema was not dropped: {e}");
+    }
+    let postgres = postgres?;
+    println!("\n== ingest, PostgreSQL beside SQLite (same run) ==");
+    info(
+        &format!("ingest, {INGEST_REGISTERS} registers at once, PostgreSQL"),
+        format!("{:.0} rec/s", postgres.rate),
+        format!("{:.0} SQLite", sqlite.rate),
+    );
+    info(
+        "  server CPU per record, PostgreSQL",
+        format!("{:.1} µs", postgres.cpu_us),
+        format!("{:.1} µs SQLite", sqlite.cpu_us),
+    );
+    Ok(())
+}
+
+/// [`bench_ingest`] on SQLite (`database_url` `None`) or PostgreSQL; the
+/// best round.
+async fn bench_ingest_on(
+    dir: &Path,
+    backend: &str,
+    database_url: Option<&str>,
+) -> anyhow::Result<Timed> {
+    println!("\n== server ingest (sync-server binary, {backend}) ==");
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    let server = ServerProcess::spawn(&dir.join("ingest-server"), listen).await?;
+    let env: Vec<(&str, &str)> = database_url
+        .map(|url| ("SYNC_SERVER__DATABASE__URL", url))
+        .into_iter()
+        .collect();
+    let name = if database_url.is_some() {
+        "ingest-postgres"
+    } else {
+        "ingest-server"
+    };
+    let server = ServerProcess::spawn_with(&dir.join(name), listen, &env).await?;
     let admin = server.admin();
     let chain = create_chain(&admin).await?;
     let per_register = std::env::var("PERF_INGEST_BATCHES")
@@ -135,7 +191,7 @@ pub async fn bench_ingest(dir: &Path) -> anyhow::Result<()> {
             "-".into(),
         );
     }
-    Ok(())
+    Ok(best)
 }
 
 /// One timed round of uploads.
@@ -536,4 +592,309 @@ fn raise_open_files_limit() -> u64 {
         Ok((soft, _)) => soft,
         Err(_) => system_tests::harness::open_files_limit(),
     }
+}
+
+/// Registers whose customer long-polls [`bench_fanout`] holds;
+/// `PERF_FANOUT_REGISTERS` overrides it.
+const FANOUT_REGISTERS: usize = 5_000;
+/// Sales [`bench_fanout`] measures, one after another.
+const FANOUT_SALES: usize = 5;
+/// Fresh pages measured alone, for the cost of a page per register.
+const ALONE_PAGES: usize = 200;
+/// The goal for the server's CPU time per sale at [`FANOUT_REGISTERS`],
+/// every register woken and polling again, in ms: 40 µs per register.
+const FANOUT_CPU_GOAL_MS: f64 = 200.0;
+
+/// Server work per sale at chain scale: [`FANOUT_REGISTERS`] enrolled
+/// registers of one merchant hold a customer long-poll at one cursor
+/// (raw HTTP/1.1, kept alive); each of [`FANOUT_SALES`] sales with a
+/// customer wakes them all, every one reads the page and polls again at
+/// the new cursor. Printed: the pages computed per sale (the service's
+/// counter, `GET /api/v1/admin/customer-feed`) and the server's CPU time
+/// per sale (from `/proc`), for the wake-up and for the polls again,
+/// beside a page computed for one register alone times the registers.
+pub async fn bench_fanout(dir: &Path) -> anyhow::Result<()> {
+    println!("\n== server work per sale, customer long-polls held (sync-server binary, SQLite) ==");
+    let wanted = std::env::var("PERF_FANOUT_REGISTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FANOUT_REGISTERS);
+    let open_files = raise_open_files_limit();
+    let registers = if open_files < wanted as u64 + 300 {
+        let n = usize::try_from(open_files.saturating_sub(300)).unwrap_or(0);
+        println!("note: open files limited to {open_files}; {n} registers instead");
+        n
+    } else {
+        wanted
+    };
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let wait = PUSH_WAIT_SECS.to_string();
+    let server = ServerProcess::spawn_with(
+        &dir.join("fanout-server"),
+        listen,
+        &[("SYNC_SERVER__LONGPOLL__MAX_WAIT_SECS", wait.as_str())],
+    )
+    .await?;
+    let admin = server.admin();
+    let chain = create_chain(&admin).await?;
+    admin
+        .publish(chain.merchant_id(), &scenario::programme())
+        .await?;
+    let t = Instant::now();
+    let http = reqwest::Client::new();
+    let enrolled: Vec<SimRegister> = futures::stream::iter(0..registers + 1)
+        .map(|i| {
+            let (url, admin, http) = (server.url(), admin.clone(), http.clone());
+            let store = chain.stores[i % chain.stores.len()].id;
+            async move { SimRegister::enroll_via(&url, &admin, store, http).await }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    drop(http);
+    let mut enrolled = enrolled.into_iter();
+    let mut seller = enrolled.next().context("a register")?;
+    let bearers: Vec<String> = enrolled.map(|r| r.bearer().to_owned()).collect();
+    info(
+        "registers enrolled (admin API, 16 at once)",
+        format!("{registers}"),
+        format!("{:.1} s", t.elapsed().as_secs_f64()),
+    );
+
+    // Every register at the head of the feed.
+    let first = reqwest::Client::new()
+        .get(format!("{}/api/v1/customers/changes?after=0", server.url()))
+        .bearer_auth(seller.bearer())
+        .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+        .send()
+        .await?
+        .error_for_status()?
+        .json::<shared::wire::sync::CustomerDeltaPage>()
+        .await?;
+    ensure!(!first.more, "the chain's customers fit one page");
+    let mut cursor = first.next_cursor;
+    let mut polls: Vec<TcpStream> = futures::stream::iter(bearers.iter())
+        .map(|bearer| async move {
+            let mut stream = TcpStream::connect(listen).await?;
+            stream
+                .write_all(&changes_request(listen, bearer, cursor))
+                .await?;
+            anyhow::Ok(stream)
+        })
+        .buffered(CONNECTING_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    wait_parked(&server, &admin, registers).await?;
+
+    // A page for one register alone, with nothing shared: `limit=499`
+    // is a page no long-poll asks for, at the cursor before the last one.
+    let alone = {
+        let http = reqwest::Client::new();
+        let before = admin.customer_feed().await?.pages_computed;
+        let cpu = server.cpu_time()?;
+        for _ in 0..ALONE_PAGES {
+            http.get(format!(
+                "{}/api/v1/customers/changes?after=0&limit=499",
+                server.url()
+            ))
+            .bearer_auth(seller.bearer())
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        }
+        let cpu = server.cpu_time()?.saturating_sub(cpu);
+        let computed = admin.customer_feed().await?.pages_computed - before;
+        ensure!(
+            computed == ALONE_PAGES as u64,
+            "{computed} pages for {ALONE_PAGES} requests alone"
+        );
+        cpu / ALONE_PAGES as u32
+    };
+
+    let customers = &chain.customers;
+    let (mut wake_cpu, mut repoll_cpu) = (Duration::ZERO, Duration::ZERO);
+    let (mut wake_pages, mut repoll_pages) = (0u64, 0u64);
+    let mut wake_latency = Vec::new();
+    for sale in 0..FANOUT_SALES {
+        settle(&server).await?;
+        let before = admin.customer_feed().await?;
+        let cpu = server.cpu_time()?;
+        let readers: Vec<_> = polls
+            .into_iter()
+            .map(|mut stream| {
+                tokio::spawn(async move {
+                    let reply = read_reply_body(&mut stream).await;
+                    (stream, Instant::now(), reply)
+                })
+            })
+            .collect();
+        let customer = customers[sale % customers.len()].id;
+        let t = Instant::now();
+        let record = seller.sale_to(10_000, customer)?;
+        seller.upload_ok(&[record]).await?;
+        let mut next = None;
+        let mut streams = Vec::with_capacity(readers.len());
+        for reader in readers {
+            let (stream, arrived, reply) = tokio::time::timeout(Duration::from_secs(60), reader)
+                .await
+                .context("a long-poll got no reply within 60 s")??;
+            let (status, body) = reply?;
+            ensure!(status == 200, "a long-poll got {status}");
+            let page: shared::wire::sync::CustomerDeltaPage = serde_json::from_slice(&body)?;
+            ensure!(
+                page.customers.iter().any(|c| c.id == customer),
+                "a register's page lacks the customer of the sale"
+            );
+            ensure!(
+                next.is_none_or(|n| n == page.next_cursor),
+                "registers got different pages"
+            );
+            next = Some(page.next_cursor);
+            wake_latency.push(arrived.saturating_duration_since(t));
+            streams.push(stream);
+        }
+        let woke_cpu = server.cpu_time()?.saturating_sub(cpu);
+        let woke = admin.customer_feed().await?;
+        // One upload's own check (the seller holds no poll) is no page.
+        wake_cpu += woke_cpu;
+        wake_pages += woke.pages_computed - before.pages_computed;
+        cursor = next.context("no register")?;
+        let cpu = server.cpu_time()?;
+        // In the order of `bearers`, as the polls were opened.
+        for (stream, bearer) in streams.iter_mut().zip(&bearers) {
+            stream
+                .write_all(&changes_request(listen, bearer, cursor))
+                .await?;
+        }
+        polls = streams;
+        wait_parked(&server, &admin, registers).await?;
+        repoll_cpu += server.cpu_time()?.saturating_sub(cpu);
+        repoll_pages += admin.customer_feed().await?.pages_computed - woke.pages_computed;
+    }
+    drop(polls);
+    wake_latency.sort();
+    let sales = FANOUT_SALES as f64;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let pages = wake_pages as f64 / sales;
+    row(
+        &format!("pages computed per sale, {registers} woken"),
+        format!("{pages:.2}"),
+        "≤ 1".into(),
+        pages,
+    );
+    info(
+        "  pages computed per sale, every register again",
+        format!("{:.2}", repoll_pages as f64 / sales),
+        format!("{registers} polls"),
+    );
+    let per_sale = ms(wake_cpu + repoll_cpu) / sales;
+    row(
+        &format!("server CPU per sale, {registers} registers"),
+        format!("{per_sale:.1} ms"),
+        format!("{FANOUT_CPU_GOAL_MS:.0} ms"),
+        per_sale / FANOUT_CPU_GOAL_MS,
+    );
+    info(
+        "  of which the wake-up / the polls again",
+        format!(
+            "{:.1} / {:.1} ms",
+            ms(wake_cpu) / sales,
+            ms(repoll_cpu) / sales
+        ),
+        format!(
+            "{:.1} µs/register",
+            per_sale * 1e3 / registers.max(1) as f64
+        ),
+    );
+    info(
+        "  a page computed for one register alone",
+        format!("{:.0} µs", alone.as_secs_f64() * 1e6),
+        format!(
+            "×{registers} = {:.0} ms",
+            alone.as_secs_f64() * 1e3 * registers as f64
+        ),
+    );
+    info(
+        "  sale to the last register's page, p50 / max",
+        format!(
+            "{:.0} / {:.0} ms",
+            ms(percentile(&wake_latency, 0.5)),
+            ms(wake_latency[wake_latency.len() - 1])
+        ),
+        format!("{FANOUT_SALES} sales"),
+    );
+    Ok(())
+}
+
+/// A customer long-poll after `cursor`, kept alive, as raw HTTP/1.1.
+fn changes_request(listen: SocketAddr, bearer: &str, cursor: i64) -> Vec<u8> {
+    format!(
+        "GET /api/v1/customers/changes?after={cursor}&wait={PUSH_WAIT_SECS} HTTP/1.1\r\n\
+         Host: {listen}\r\nAuthorization: Bearer {bearer}\r\n\
+         {PROTOCOL_HEADER}: {PROTOCOL_VERSION}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Waits until `registers` customer long-polls are parked and the
+/// server's CPU time stops growing.
+async fn wait_parked(
+    server: &ServerProcess,
+    admin: &system_tests::clients::AdminClient,
+    registers: usize,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let waiting = admin.customer_feed().await?.long_polls_waiting;
+        if waiting >= registers as u64 {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{waiting} long-polls wait, not {registers}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    settle(server).await
+}
+
+/// Reads one HTTP/1.1 reply with a `Content-Length`: its status and body.
+async fn read_reply_body(stream: &mut TcpStream) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let head_end = loop {
+        let n = stream.read(&mut chunk).await?;
+        ensure!(n > 0, "the connection closed before a reply");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let text = std::str::from_utf8(&buf[..head_end])?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status")?;
+    let length: usize = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .map(|(_, value)| value.trim().parse())
+        .transpose()?
+        .context("no Content-Length")?;
+    while buf.len() < head_end + length {
+        let n = stream.read(&mut chunk).await?;
+        ensure!(n > 0, "the connection closed inside the body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok((status, buf[head_end..head_end + length].to_vec()))
 }
