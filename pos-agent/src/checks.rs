@@ -377,7 +377,12 @@ impl Agent {
         attach: &AttachCustomer,
     ) -> Result<CheckView, CheckError> {
         self.check(id)?;
-        let credential = Credential::parse(attach, &self.server_key, self.clock.now())?;
+        let credential = Credential::parse(
+            attach,
+            &self.server_key,
+            self.config.register.merchant_id,
+            self.clock.now(),
+        )?;
         let described = credential.describe();
         let local = self.local_points();
         let identified = self

@@ -50,6 +50,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/006_points_ledger.sql")),
         M::up(include_str!("sqlite/migrations/007_points_terms.sql")),
         M::up(include_str!("sqlite/migrations/008_record_spend.sql")),
+        M::up(include_str!("sqlite/migrations/009_record_alerts.sql")),
     ])
 }
 

@@ -94,14 +94,17 @@ fn store_batch(
     };
     let mut changed = BTreeSet::new();
     for r in new {
-        // A record naming a customer the merchant does not have is stored,
-        // but earns no ledger entry and counts as unidentified.
+        // A record naming a customer the merchant does not have is stored
+        // (the sale happened), but earns no ledger entry and counts as
+        // unidentified: HQ is alerted, never silently.
         let customer = r.record.customer.map(|c| c.id);
         let customer = match customer {
             Some(id) if known.contains(&id) => Some(id),
             Some(id) => {
                 tracing::warn!(customer_id = %id, merchant_id = %r.record.merchant_id,
                     "a record names a customer the merchant does not have");
+                let alert = NewAlert::unknown_customer(register, r.record.seq, id, context.now);
+                raise_in(tx, &alert)?;
                 None
             }
             None => None,

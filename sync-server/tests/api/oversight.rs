@@ -320,3 +320,36 @@ async fn a_revoked_register_keeps_its_records_and_its_uploads_are_alerted() {
         "a revoked register's records still count"
     );
 }
+
+#[tokio::test]
+async fn a_record_naming_another_merchants_customer_is_stored_and_alerted() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let (other, _, _) = merchant_with_till(&server, 2).await;
+    let theirs = server
+        .customer(
+            other.id,
+            serde_json::json!({"name": "Борис", "phone": "+79161234567"}),
+        )
+        .await;
+    let stored = till.records([sale(500).by(theirs.id).points(5, 0)]);
+    let (status, body) = till.upload(&stored).await;
+    assert_eq!(status, StatusCode::OK, "the sale happened: {body}");
+    assert_eq!(server.count_rows("SELECT COUNT(*) FROM records"), 1);
+    assert_eq!(
+        server.count_rows("SELECT COUNT(*) FROM records WHERE customer_id IS NULL"),
+        1
+    );
+    let alerts = server.alerts(merchant.id).await;
+    assert_eq!(
+        summary(&alerts),
+        vec![(AlertKind::UnknownCustomer, Some(1))],
+        "the customer is not dropped silently"
+    );
+    assert!(
+        alerts[0].detail.contains(&theirs.id.to_string()),
+        "{}",
+        alerts[0].detail
+    );
+    assert!(server.alerts(other.id).await.is_empty());
+}
