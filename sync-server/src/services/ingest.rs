@@ -15,7 +15,7 @@ use std::sync::Arc;
 use shared::ids::{CustomerId, PromotionId, RegisterId};
 use shared::money::Money;
 use shared::pricing::RuleRef;
-use shared::record::{PurchaseRecord, RecordKind};
+use shared::record::{PurchaseRecord, RecordKind, SumError};
 
 use super::oversight::raise_in;
 use crate::alerts::NewAlert;
@@ -54,6 +54,35 @@ impl Ingest {
     ) -> Result<IngestOutcome, DbError> {
         self.repo
             .write(move |tx| store_batch(tx, register, &records, context))
+            .await
+    }
+
+    /// Keeps a validly signed record whose own sums do not add up in
+    /// quarantine and alerts HQ (once per seq while it is retried); its
+    /// batch is refused by the caller.
+    pub async fn quarantine_bad_record(
+        &self,
+        register: RegisterId,
+        record: CheckedRecord,
+        error: &SumError,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), DbError> {
+        let why = error.to_string();
+        self.repo
+            .write(move |tx| {
+                if tx.quarantine_record(&record, now)? {
+                    tracing::error!(
+                        register_id = %register,
+                        seq = %record.record.seq,
+                        hash = %record.hash,
+                        error = %why,
+                        "a signed record does not add up; quarantined"
+                    );
+                }
+                let alert = NewAlert::bad_record(register, record.record.seq, &why, now);
+                raise_in(tx, &alert)?;
+                Ok(())
+            })
             .await
     }
 }
