@@ -47,7 +47,7 @@ use shared::ids::{SaleId, Seq};
 use shared::money::Money;
 use shared::pricing::{PricedCheck, PricingContext, PricingError, PromotionUsage, UsageCounts};
 use shared::record::{
-    PricingInputs, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine,
+    PricingInputs, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine, SumError,
 };
 use shared::wire::till::{
     AttachCustomer, CheckLine, CheckView, Committed, CustomerBrief, SaleOutcome,
@@ -126,6 +126,10 @@ pub enum CheckError {
     /// No cached customer holds the card or phone.
     #[error("no customer with {0}")]
     CustomerNotFound(String),
+    /// The record the check would make does not add up (a defect of the
+    /// engine): refused before it is signed, as the server would refuse it.
+    #[error("the record of this check would not add up: {0}")]
+    Sums(#[from] SumError),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -377,7 +381,12 @@ impl Agent {
         attach: &AttachCustomer,
     ) -> Result<CheckView, CheckError> {
         self.check(id)?;
-        let credential = Credential::parse(attach, &self.server_key, self.clock.now())?;
+        let credential = Credential::parse(
+            attach,
+            &self.server_key,
+            self.config.register.merchant_id,
+            self.clock.now(),
+        )?;
         let described = credential.describe();
         let local = self.local_points();
         let identified = self
@@ -670,6 +679,9 @@ impl Agent {
                 &ctx,
             )),
         };
+        // The server refuses a record whose sums do not add up; so does the
+        // till, before it signs one.
+        draft.check_sums()?;
         let key = std::sync::Arc::clone(&self.key);
         let max_upload_bytes = self.config.sync.max_upload_bytes;
         let cap = self

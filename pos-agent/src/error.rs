@@ -94,6 +94,7 @@ impl ApiError {
                     (S::UNPROCESSABLE_ENTITY, "validation")
                 }
                 CheckError::Empty => (S::UNPROCESSABLE_ENTITY, "empty_check"),
+                CheckError::Sums(_) => (S::UNPROCESSABLE_ENTITY, "bad_record"),
                 CheckError::NoCustomer => (S::UNPROCESSABLE_ENTITY, "no_customer"),
                 CheckError::OfflineCap { .. } => (S::UNPROCESSABLE_ENTITY, "offline_cap"),
                 CheckError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use shared::crypto::PublicKey;
 use shared::identity::{Ean13, IdentityError, PhoneNumber};
-use shared::ids::{CustomerId, PromotionId};
+use shared::ids::{CustomerId, MerchantId, PromotionId};
 use shared::pricing::CustomerStanding;
 use shared::record::IdentifiedBy;
 use shared::ruleset::Ruleset;
@@ -50,11 +50,12 @@ impl Credential {
     pub fn parse(
         attach: &AttachCustomer,
         server_key: &PublicKey,
+        merchant: MerchantId,
         now: DateTime<Utc>,
     ) -> Result<Self, CredentialError> {
         Ok(match attach {
             AttachCustomer::Token(text) => {
-                Credential::Token(CustomerToken::verify(text, server_key, now)?)
+                Credential::Token(CustomerToken::verify(text, server_key, merchant, now)?)
             }
             AttachCustomer::Card(text) => Credential::Card(Ean13::parse(text.trim())?),
             AttachCustomer::Phone(text) => Credential::Phone(PhoneNumber::parse(text)?),

@@ -2,7 +2,7 @@
 //!
 //! [`Classifier::classify`] is pure. In order, scanned or typed text is:
 //!
-//! 1. a **customer token** (`LT1…`), verified with the pinned key and
+//! 1. a **customer token** (`LT2…`), verified with the pinned key and
 //!    checked for expiry;
 //! 2. a **coupon code** behind the configured prefix (`CPN-…`);
 //! 3. a **printed loyalty card**: EAN-13 in the `27` range with a valid
@@ -32,6 +32,7 @@ use shared::barcode::ProductCode;
 use shared::coupon::{CouponCode, looks_like_coupon};
 use shared::crypto::PublicKey;
 use shared::identity::{Ean13, PhoneNumber};
+use shared::ids::MerchantId;
 use shared::token::{CustomerToken, looks_like_token};
 use shared::wire::till::TillEvent;
 use tokio::sync::mpsc;
@@ -67,8 +68,9 @@ pub enum Classified {
 /// How customer tokens are checked.
 #[derive(Clone, Copy, Debug)]
 pub enum TokenCheck {
-    /// Verify the signature with the pinned server key, and the expiry.
-    Verify(PublicKey),
+    /// Verify the signature with the pinned server key, the expiry, and
+    /// that the token is of this merchant's customer.
+    Verify(PublicKey, MerchantId),
     /// No key at hand (`scan-image` outside an enrolled register): report
     /// tokens as [`Classified::UnverifiedToken`].
     Skip,
@@ -90,10 +92,12 @@ impl Classifier {
     pub fn classify(&self, text: &str, symbology: Option<&str>, now: DateTime<Utc>) -> Classified {
         if looks_like_token(text) {
             return match self.tokens {
-                TokenCheck::Verify(key) => match CustomerToken::verify(text, &key, now) {
-                    Ok(token) => Classified::Customer(Credential::Token(token)),
-                    Err(err) => rejected(err),
-                },
+                TokenCheck::Verify(key, merchant) => {
+                    match CustomerToken::verify(text, &key, merchant, now) {
+                        Ok(token) => Classified::Customer(Credential::Token(token)),
+                        Err(err) => rejected(err),
+                    }
+                }
                 TokenCheck::Skip => Classified::UnverifiedToken,
             };
         }
@@ -150,7 +154,7 @@ fn typed_phone(text: &str) -> Option<PhoneNumber> {
 /// Handles scans until the scanners close the channel or the agent stops.
 pub async fn consume(agent: Arc<Agent>, mut scans: mpsc::Receiver<Scan>, stop: Stop) {
     let classifier = Classifier {
-        tokens: TokenCheck::Verify(agent.server_key),
+        tokens: TokenCheck::Verify(agent.server_key, agent.config.register.merchant_id),
         coupon_prefix: agent.config.scan.coupon_prefix.clone(),
     };
     loop {
@@ -251,7 +255,7 @@ mod tests {
 
     fn classifier() -> Classifier {
         Classifier {
-            tokens: TokenCheck::Verify(server_key().public_key()),
+            tokens: TokenCheck::Verify(server_key().public_key(), MerchantId::new(1).unwrap()),
             coupon_prefix: DEFAULT_COUPON_PREFIX.into(),
         }
     }
@@ -261,7 +265,13 @@ mod tests {
     }
 
     fn token(expires: i64) -> (CustomerToken, String) {
-        let token = CustomerToken::new(CustomerId::new(77).unwrap(), at(expires - 300), 300, 1);
+        let token = CustomerToken::new(
+            MerchantId::new(1).unwrap(),
+            CustomerId::new(77).unwrap(),
+            at(expires - 300),
+            300,
+            1,
+        );
         let text = token.issue(&server_key());
         (token, text)
     }
@@ -301,11 +311,15 @@ mod tests {
         assert!(reason(&classify(&tampered)).contains("customer token"));
 
         let foreign = Classifier {
-            tokens: TokenCheck::Verify(SigningKey::from_seed(&[43; 32]).unwrap().public_key()),
+            tokens: TokenCheck::Verify(
+                SigningKey::from_seed(&[43; 32]).unwrap().public_key(),
+                MerchantId::new(1).unwrap(),
+            ),
             ..classifier()
         };
         assert!(reason(&foreign.classify(&text, None, at(1_000))).contains("customer token"));
-        assert!(reason(&classify("LT1garbage")).contains("malformed"));
+        assert!(reason(&classify("LT2garbage")).contains("malformed"));
+        assert!(reason(&classify("LT1garbage")).contains("old format"));
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub fn classifier_for(register: &Result<AgentConfig, NoRegister>) -> (Classifier
     match register {
         Ok(config) => (
             Classifier {
-                tokens: TokenCheck::Verify(config.sync.server_public_key),
+                tokens: TokenCheck::Verify(
+                    config.sync.server_public_key,
+                    config.register.merchant_id,
+                ),
                 coupon_prefix: config.scan.coupon_prefix.clone(),
             },
             format!(

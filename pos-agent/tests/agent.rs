@@ -476,8 +476,14 @@ async fn bad_input_gets_a_clear_error_body_and_never_a_panic() {
         (status, error_code(&body)),
         (StatusCode::UNPROCESSABLE_ENTITY, "token_rejected")
     );
-    let foreign = CustomerToken::new(CustomerId::new(42).unwrap(), Utc::now(), 300, 1)
-        .issue(&SigningKey::from_seed(&[9; 32]).unwrap());
+    let foreign = CustomerToken::new(
+        MerchantId::new(1).unwrap(),
+        CustomerId::new(42).unwrap(),
+        Utc::now(),
+        300,
+        1,
+    )
+    .issue(&SigningKey::from_seed(&[9; 32]).unwrap());
     let (status, body) = put(json!({ "token": foreign })).await;
     assert_eq!(
         (status, error_code(&body)),
@@ -515,7 +521,14 @@ async fn bad_input_gets_a_clear_error_body_and_never_a_panic() {
 async fn a_valid_token_identifies_even_an_uncached_customer_until_it_expires() {
     let register = Register::new();
     let now = Utc::now();
-    let token = CustomerToken::new(CustomerId::new(42).unwrap(), now, 300, 7).issue(&server_key());
+    let token = CustomerToken::new(
+        MerchantId::new(1).unwrap(),
+        CustomerId::new(42).unwrap(),
+        now,
+        300,
+        7,
+    )
+    .issue(&server_key());
 
     let agent = Agent::start(register.config(&unreachable_url())).await;
     let check = agent.open_check().await;
@@ -570,8 +583,14 @@ async fn scans_identify_customers_on_the_latest_check_and_pass_products_to_the_t
 
     agent.open_check().await;
     let latest = agent.open_check().await;
-    let token =
-        CustomerToken::new(CustomerId::new(42).unwrap(), Utc::now(), 300, 3).issue(&server_key());
+    let token = CustomerToken::new(
+        MerchantId::new(1).unwrap(),
+        CustomerId::new(42).unwrap(),
+        Utc::now(),
+        300,
+        3,
+    )
+    .issue(&server_key());
     scanner.send(scan(&token)).await.unwrap();
     let event = next_event(&mut events, "customer_identified").await;
     assert_eq!(event["check_id"], latest.as_str());

@@ -349,6 +349,157 @@ pub enum RecordError {
     Serialise(String),
 }
 
+/// The most points one record may earn or redeem, either sign: far beyond
+/// any real check (a rule names at most a million points), far below what
+/// would overflow a customer's ledger. A record past it is refused as
+/// [`SumError::PointsOutOfRange`].
+pub const MAX_RECORD_POINTS: i64 = 1_000_000_000;
+
+/// Why a record's own figures do not add up ([`PurchaseRecord::check_sums`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SumError {
+    /// A line's `amount` is not `unit_price × quantity` (a sale's lines).
+    #[error("line {line}: amount {amount} is not unit price {unit_price} × quantity {quantity}")]
+    LineAmount {
+        /// The line, from 0.
+        line: usize,
+        /// Its amount.
+        amount: i64,
+        /// Its unit price.
+        unit_price: i64,
+        /// Its quantity.
+        quantity: Quantity,
+    },
+    /// A line's `total` is not `amount − discount`.
+    #[error("line {line}: total {total} is not amount {amount} − discount {discount}")]
+    LineTotal {
+        /// The line, from 0.
+        line: usize,
+        /// Its amount.
+        amount: i64,
+        /// Its discount.
+        discount: i64,
+        /// Its total.
+        total: i64,
+    },
+    /// A record figure is not the sum of its lines' (`subtotal`,
+    /// `discount`, `points_earned`), or `total` is not `subtotal −
+    /// discount`.
+    #[error("{field} is {stated}, its parts add up to {computed}")]
+    Sum {
+        /// Which figure.
+        field: &'static str,
+        /// What the record says.
+        stated: i64,
+        /// What its parts add up to.
+        computed: i128,
+    },
+    /// A sale's figure below zero.
+    #[error("{field} is {value}, the wrong sign for a {kind}")]
+    Sign {
+        /// Which figure.
+        field: &'static str,
+        /// Its value.
+        value: i64,
+        /// `sale` or `return`.
+        kind: &'static str,
+    },
+    /// Points beyond [`MAX_RECORD_POINTS`].
+    #[error("{field} is {value}, beyond the {MAX_RECORD_POINTS} points one record may carry")]
+    PointsOutOfRange {
+        /// Which figure.
+        field: &'static str,
+        /// Its value.
+        value: i64,
+    },
+}
+
+impl PurchaseRecord {
+    /// Checks that the record's own figures add up, without any ruleset:
+    /// each line's total is its amount less its discount (and a sale's
+    /// amount is unit price × quantity), the record's subtotal, discount
+    /// and points earned are the sums of its lines', its total is subtotal
+    /// less discount, a sale's figures are not negative, and points stay
+    /// within [`MAX_RECORD_POINTS`]. The till checks this before it signs,
+    /// the server before it stores.
+    pub fn check_sums(&self) -> Result<(), SumError> {
+        let sale = self.kind == RecordKind::Sale;
+        let kind = if sale { "sale" } else { "return" };
+        // A sale's figures are zero or positive. Returns made elsewhere
+        // (a refund entered by hand) may carry their figures either way
+        // (see `RecordKind`), so only their sums are checked.
+        let signed = |field: &'static str, value: i64| {
+            if !sale || value >= 0 {
+                Ok(())
+            } else {
+                Err(SumError::Sign { field, value, kind })
+            }
+        };
+        let (mut subtotal, mut discount, mut points) = (0i128, 0i128, 0i128);
+        for (i, line) in self.lines.iter().enumerate() {
+            let (amount, cut, total) = (
+                line.amount.minor(),
+                line.discount.minor(),
+                line.total.minor(),
+            );
+            signed("a line's amount", amount)?;
+            signed("a line's discount", cut)?;
+            signed("a line's total", total)?;
+            signed("a line's points", line.points)?;
+            if sale && line.quantity.extend(line.unit_price) != Ok(line.amount) {
+                return Err(SumError::LineAmount {
+                    line: i,
+                    amount,
+                    unit_price: line.unit_price.minor(),
+                    quantity: line.quantity,
+                });
+            }
+            if i128::from(amount) - i128::from(cut) != i128::from(total) {
+                return Err(SumError::LineTotal {
+                    line: i,
+                    amount,
+                    discount: cut,
+                    total,
+                });
+            }
+            subtotal += i128::from(amount);
+            discount += i128::from(cut);
+            points += i128::from(line.points);
+        }
+        let sum = |field: &'static str, stated: i64, computed: i128| {
+            if i128::from(stated) == computed {
+                Ok(())
+            } else {
+                Err(SumError::Sum {
+                    field,
+                    stated,
+                    computed,
+                })
+            }
+        };
+        sum("subtotal", self.subtotal.minor(), subtotal)?;
+        sum("discount", self.discount.minor(), discount)?;
+        sum(
+            "total",
+            self.total.minor(),
+            i128::from(self.subtotal.minor()) - i128::from(self.discount.minor()),
+        )?;
+        for (field, value) in [
+            ("points_earned", self.points_earned),
+            ("points_redeemed", self.points_redeemed),
+        ] {
+            if value.unsigned_abs() > MAX_RECORD_POINTS.unsigned_abs() {
+                return Err(SumError::PointsOutOfRange { field, value });
+            }
+            signed(field, value)?;
+        }
+        sum("points_earned", self.points_earned, points)?;
+        signed("subtotal", self.subtotal.minor())?;
+        signed("discount", self.discount.minor())?;
+        signed("total", self.total.minor())
+    }
+}
+
 /// How a record moves one promotion's usage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageDelta {

@@ -11,6 +11,8 @@
 //! | `revoked_register_upload` | a revoked register, with its right secret, tried to upload |
 //! | `clock_drift` | the register's clock seems off by more than `clock.max_drift_secs` |
 //! | `price_mismatch` | the server priced a stored record differently from the till (`reprice`) |
+//! | `unknown_customer` | a stored record names a customer the merchant does not have; it earned no one points |
+//! | `bad_record` | a validly signed record's own sums do not add up; it is quarantined and the batch refused |
 //!
 //! Registers retry, so an alert is not repeated while the same thing keeps
 //! happening: see [`Repetition`]. A fork alerts whenever a record is newly
@@ -47,6 +49,10 @@ pub enum AlertKind {
     ClockDrift,
     /// The server priced a stored record differently from the till.
     PriceMismatch,
+    /// A stored record names a customer the merchant does not have.
+    UnknownCustomer,
+    /// A validly signed record's own sums do not add up.
+    BadRecord,
 }
 
 /// When an alert of a kind is raised again.
@@ -67,13 +73,15 @@ pub struct UnknownAlertKind(String);
 
 impl AlertKind {
     /// Every kind.
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 8] = [
         AlertKind::Fork,
         AlertKind::ChainBroken,
         AlertKind::BadSignature,
         AlertKind::RevokedRegisterUpload,
         AlertKind::ClockDrift,
         AlertKind::PriceMismatch,
+        AlertKind::UnknownCustomer,
+        AlertKind::BadRecord,
     ];
 
     /// The stable code used in storage and on the wire.
@@ -86,6 +94,8 @@ impl AlertKind {
             AlertKind::RevokedRegisterUpload => "revoked_register_upload",
             AlertKind::ClockDrift => "clock_drift",
             AlertKind::PriceMismatch => "price_mismatch",
+            AlertKind::UnknownCustomer => "unknown_customer",
+            AlertKind::BadRecord => "bad_record",
         }
     }
 
@@ -94,9 +104,11 @@ impl AlertKind {
     pub const fn repetition(self) -> Repetition {
         match self {
             AlertKind::Fork => Repetition::Always,
-            AlertKind::ChainBroken | AlertKind::BadSignature | AlertKind::PriceMismatch => {
-                Repetition::OncePerSeq
-            }
+            AlertKind::ChainBroken
+            | AlertKind::BadSignature
+            | AlertKind::PriceMismatch
+            | AlertKind::UnknownCustomer
+            | AlertKind::BadRecord => Repetition::OncePerSeq,
             AlertKind::RevokedRegisterUpload | AlertKind::ClockDrift => Repetition::OncePerRegister,
         }
     }
@@ -212,6 +224,42 @@ impl NewAlert {
 }
 
 impl NewAlert {
+    /// Record `seq`, stored, names customer `customer`, whom the merchant
+    /// does not have: its points were credited to no one.
+    #[must_use]
+    pub fn unknown_customer(
+        register_id: RegisterId,
+        seq: Seq,
+        customer: shared::ids::CustomerId,
+        at: DateTime<Utc>,
+    ) -> Self {
+        NewAlert {
+            register_id,
+            kind: AlertKind::UnknownCustomer,
+            seq: Some(seq),
+            detail: format!(
+                "record {seq} names customer {customer}, whom the merchant does not have; \
+                 it was stored without a customer and its points were credited to no one"
+            ),
+            created_at: at,
+        }
+    }
+
+    /// Record `seq`, validly signed, does not add up: `why`. It was
+    /// quarantined and its batch refused.
+    #[must_use]
+    pub fn bad_record(register_id: RegisterId, seq: Seq, why: &str, at: DateTime<Utc>) -> Self {
+        NewAlert {
+            register_id,
+            kind: AlertKind::BadRecord,
+            seq: Some(seq),
+            detail: format!(
+                "record {seq} does not add up ({why}); quarantined, the batch was refused"
+            ),
+            created_at: at,
+        }
+    }
+
     /// The server priced record `seq` differently from the till; `fields`
     /// names what differs, till value against server value.
     #[must_use]

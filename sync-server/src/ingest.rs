@@ -3,8 +3,8 @@
 //!
 //! [`check_batch`] runs before the transaction: the batch belongs to the
 //! authenticated register, its seqs are contiguous ([`check_envelope`]),
-//! every signature verifies over the exact bytes and every record names the
-//! register's merchant and store ([`check_records`], which the upload
+//! every signature verifies over the exact bytes, every record names the
+//! register's merchant and store and its own sums add up ([`check_records`], which the upload
 //! handler runs on parts of the batch on every core at once). [`place`] runs inside the writer transaction against the stored
 //! head: records at or below the head must equal what is stored (else a
 //! fork), the first new seq must be head + 1 (else a gap), and each new
@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use shared::crypto::{Hash256, Signature};
 use shared::ids::Seq;
 use shared::money::Currency;
-use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordError, SignedRecord};
+use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordError, SignedRecord, SumError};
 
 use crate::db::RegisterCredentials;
 use crate::drift::ClockDrift;
@@ -88,6 +88,16 @@ pub enum BatchError {
         seq: Seq,
         /// Its format.
         format: u32,
+    },
+    /// A validly signed record whose own figures do not add up
+    /// ([`PurchaseRecord::check_sums`]): it is quarantined and alerted,
+    /// and the batch refused.
+    #[error("record {} does not add up: {error}", record.record.seq)]
+    BadSums {
+        /// The record, verified, to quarantine.
+        record: Box<CheckedRecord>,
+        /// What does not add up.
+        error: SumError,
     },
     /// A record in another currency than the merchant's.
     #[error("record {seq} is in {record}, the merchant trades in {merchant}")]
@@ -180,12 +190,20 @@ fn check_record(
             merchant: register.currency,
         });
     }
-    Ok(CheckedRecord {
+    let sums = record.check_sums();
+    let checked = CheckedRecord {
         record,
         bytes: verified.bytes,
         hash: verified.hash,
         signature: signed.signature,
-    })
+    };
+    match sums {
+        Ok(()) => Ok(checked),
+        Err(error) => Err(BatchError::BadSums {
+            record: Box::new(checked),
+            error,
+        }),
+    }
 }
 
 /// The newest stored record of a register.
@@ -337,7 +355,18 @@ mod tests {
                     kind: RecordKind::Sale,
                     currency: Currency::RUB,
                     customer: None,
-                    lines: vec![],
+                    lines: vec![shared::record::RecordLine {
+                        sku: shared::ids::Sku::parse("4601234567893").unwrap(),
+                        name: "Молоко".into(),
+                        category: None,
+                        quantity: shared::money::Quantity::ONE,
+                        unit_price: Money::from_minor(total).unwrap(),
+                        amount: Money::from_minor(total).unwrap(),
+                        discount: Money::ZERO,
+                        total: Money::from_minor(total).unwrap(),
+                        points: 0,
+                        applied: vec![],
+                    }],
                     subtotal: Money::from_minor(total).unwrap(),
                     discount: Money::ZERO,
                     total: Money::from_minor(total).unwrap(),

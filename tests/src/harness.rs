@@ -234,6 +234,8 @@ pub fn sale_record(
 ) -> anyhow::Result<PurchaseRecord> {
     let (merchant_id, store_id, register_id) = ids;
     let price = Money::from_minor(total)?;
+    // The line carries the points, so the record's own sums add up.
+    let points = if customer.is_some() { total / 100 } else { 0 };
     Ok(PurchaseRecord {
         format: RECORD_FORMAT,
         id: uuid::Uuid::now_v7(),
@@ -259,13 +261,13 @@ pub fn sale_record(
             amount: price,
             discount: Money::ZERO,
             total: price,
-            points: 0,
+            points,
             applied: vec![],
         }],
         subtotal: price,
         discount: Money::ZERO,
         total: price,
-        points_earned: if customer.is_some() { total / 100 } else { 0 },
+        points_earned: points,
         points_redeemed: 0,
         applied: vec![],
         point_awards: vec![],

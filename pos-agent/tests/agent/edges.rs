@@ -406,8 +406,14 @@ async fn a_token_issued_in_the_second_of_a_revocation_is_accepted_and_an_earlier
     agent.wait_for_ruleset_and_customer().await;
 
     let check = agent.open_check().await;
-    let before =
-        CustomerToken::new(id, second - chrono::TimeDelta::seconds(1), 300, 1).issue(&server_key());
+    let before = CustomerToken::new(
+        MerchantId::new(1).unwrap(),
+        id,
+        second - chrono::TimeDelta::seconds(1),
+        300,
+        1,
+    )
+    .issue(&server_key());
     let (status, body) = agent.attach(&check, json!({ "token": before })).await;
     assert_eq!(
         (status, error_code(&body)),
@@ -415,7 +421,8 @@ async fn a_token_issued_in_the_second_of_a_revocation_is_accepted_and_an_earlier
         "a token of the second before the revocation: {body}"
     );
     // Issued right after the revocation, in the same second.
-    let after = CustomerToken::new(id, second, 300, 2).issue(&server_key());
+    let after =
+        CustomerToken::new(MerchantId::new(1).unwrap(), id, second, 300, 2).issue(&server_key());
     let (status, view) = agent.attach(&check, json!({ "token": after })).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["customer"]["id"], id.get());
@@ -508,4 +515,47 @@ async fn a_record_that_would_not_upload_alone_is_refused_at_commit_and_one_at_th
     assert_eq!(agent.status().await["last_seq"], Value::Null);
     agent.stop().await;
     assert!(register.verified_outbox().is_empty());
+}
+
+#[tokio::test]
+async fn another_merchants_token_is_refused_and_the_customer_on_the_check_stays() {
+    let register = Register::new();
+    let (fake, id) = loyal_customer_fake();
+    let url = fake_server(Arc::clone(&fake)).await;
+    let agent = Agent::start(register.config(&url)).await;
+    agent.wait_for_ruleset_and_customer().await;
+
+    let check = agent.open_check().await;
+    agent.add_line(&check, "4601", json!(1), 5000).await;
+    let ours = CustomerToken::new(MerchantId::new(1).unwrap(), id, Utc::now(), 300, 1)
+        .issue(&server_key());
+    let (status, view) = agent.attach(&check, json!({ "token": ours })).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let name = view["customer"]["name"].clone();
+
+    // Signed by the same server key, for merchant 2's customer number 2.
+    let theirs = CustomerToken::new(
+        MerchantId::new(2).unwrap(),
+        CustomerId::new(2).unwrap(),
+        Utc::now(),
+        300,
+        2,
+    )
+    .issue(&server_key());
+    let (status, body) = agent.attach(&check, json!({ "token": theirs })).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "token_rejected"),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("another merchant"), "{message}");
+
+    let (status, view) = agent
+        .call(reqwest::Method::GET, &format!("/v1/checks/{check}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["customer"]["id"], id.get(), "{view}");
+    assert_eq!(view["customer"]["name"], name);
+    agent.stop().await;
 }

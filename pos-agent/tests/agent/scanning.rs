@@ -72,6 +72,7 @@ fn serial_scanner(path: &Path) -> SerialConfig {
 
 fn token_for(customer: i64, issued_at: DateTime<Utc>, lifetime_secs: u16) -> String {
     CustomerToken::new(
+        MerchantId::new(1).unwrap(),
         CustomerId::new(customer).unwrap(),
         issued_at,
         lifetime_secs,

@@ -100,12 +100,13 @@ pub(crate) async fn issue_token(
     State(state): State<AppState>,
     Path(id): Path<CustomerId>,
 ) -> Result<Json<IssuedToken>, ApiError> {
-    state
+    let profile = state
         .services
         .customers
         .profile(id, state.clock.now())
         .await?;
-    let issued = crate::customer_token::issue(&state, id).map_err(|e| ApiError::internal(&e))?;
+    let issued = crate::customer_token::issue(&state, profile.merchant_id, id)
+        .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(issued))
 }
 

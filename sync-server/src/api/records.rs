@@ -46,6 +46,7 @@ pub(crate) async fn upload(
         Ok(records) => records,
         Err(refusal) => {
             alert_on_bad_signature(&state, register_id, &refusal).await;
+            quarantine_bad_record(&state, register_id, &refusal).await?;
             return Err(refusal.into());
         }
     };
@@ -140,6 +141,23 @@ async fn alert_on_bad_signature(
     }
 }
 
+/// Quarantines and alerts a validly signed record whose sums do not add
+/// up, so the refusal is never silent; a storage failure is the reply.
+async fn quarantine_bad_record(
+    state: &AppState,
+    register: shared::ids::RegisterId,
+    refusal: &BatchError,
+) -> Result<(), ApiError> {
+    if let BatchError::BadSums { record, error } = refusal {
+        state
+            .services
+            .ingest
+            .quarantine_bad_record(register, (**record).clone(), error, state.clock.now())
+            .await?;
+    }
+    Ok(())
+}
+
 impl From<BatchError> for ApiError {
     fn from(e: BatchError) -> Self {
         let message = e.to_string();
@@ -154,6 +172,7 @@ impl From<BatchError> for ApiError {
                 ApiError::bad_request("bad_signature", message)
             }
             BatchError::Record(_) => ApiError::bad_request("bad_record", message),
+            BatchError::BadSums { .. } => ApiError::bad_request("bad_record", message),
             BatchError::Format { .. } => ApiError::bad_request("unsupported_format", message),
             BatchError::Currency { .. } => ApiError::bad_request("currency_mismatch", message),
         }

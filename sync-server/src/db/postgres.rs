@@ -557,7 +557,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(applied, 3, "V1 to V3, once each");
+        assert_eq!(applied, 4, "V1 to V4, once each");
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

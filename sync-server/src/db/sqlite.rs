@@ -52,6 +52,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/008_record_spend.sql")),
         M::up(include_str!("sqlite/migrations/009_phone_salt.sql")),
         M::up(include_str!("sqlite/migrations/010_register_heartbeat.sql")),
+        M::up(include_str!("sqlite/migrations/011_record_alerts.sql")),
     ])
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use shared::ids::{CustomerId, PromotionId, RegisterId};
 use shared::money::Money;
 use shared::pricing::RuleRef;
-use shared::record::{PurchaseRecord, RecordKind};
+use shared::record::{PurchaseRecord, RecordKind, SumError};
 
 use super::oversight::raise_in;
 use crate::alerts::NewAlert;
@@ -56,6 +56,35 @@ impl Ingest {
             .write(move |tx| store_batch(tx, register, &records, context))
             .await
     }
+
+    /// Keeps a validly signed record whose own sums do not add up in
+    /// quarantine and alerts HQ (once per seq while it is retried); its
+    /// batch is refused by the caller.
+    pub async fn quarantine_bad_record(
+        &self,
+        register: RegisterId,
+        record: CheckedRecord,
+        error: &SumError,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), DbError> {
+        let why = error.to_string();
+        self.repo
+            .write(move |tx| {
+                if tx.quarantine_record(&record, now)? {
+                    tracing::error!(
+                        register_id = %register,
+                        seq = %record.record.seq,
+                        hash = %record.hash,
+                        error = %why,
+                        "a signed record does not add up; quarantined"
+                    );
+                }
+                let alert = NewAlert::bad_record(register, record.record.seq, &why, now);
+                raise_in(tx, &alert)?;
+                Ok(())
+            })
+            .await
+    }
 }
 
 /// The whole use case inside one transaction.
@@ -94,14 +123,17 @@ fn store_batch(
     };
     let mut changed = BTreeSet::new();
     for r in new {
-        // A record naming a customer the merchant does not have is stored,
-        // but earns no ledger entry and counts as unidentified.
+        // A record naming a customer the merchant does not have is stored
+        // (the sale happened), but earns no ledger entry and counts as
+        // unidentified: HQ is alerted, never silently.
         let customer = r.record.customer.map(|c| c.id);
         let customer = match customer {
             Some(id) if known.contains(&id) => Some(id),
             Some(id) => {
                 tracing::warn!(customer_id = %id, merchant_id = %r.record.merchant_id,
                     "a record names a customer the merchant does not have");
+                let alert = NewAlert::unknown_customer(register, r.record.seq, id, context.now);
+                raise_in(tx, &alert)?;
                 None
             }
             None => None,

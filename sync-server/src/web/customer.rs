@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use shared::identity::Ean13;
-use shared::ids::{CustomerId, PromotionId};
+use shared::ids::{CustomerId, MerchantId, PromotionId};
 use shared::money::{Money, round_half_up};
 use shared::ruleset::{Promotion, Ruleset};
 
@@ -148,7 +148,7 @@ pub async fn token(
         .profile(customer, state.clock.now())
         .await?;
     let zone = format::display_zone(&state.services.catalog.stores(profile.merchant_id).await?);
-    let drawn = fresh_qr(&state, customer)?;
+    let drawn = fresh_qr(&state, profile.merchant_id, customer)?;
     Ok(Json(FreshToken {
         expires_text: expiry_text(drawn.expires_at, zone),
         token: drawn.token,
@@ -289,7 +289,7 @@ async fn build(
         .collect();
     let now = state.clock.now();
     let currency = merchant.currency;
-    let drawn = fresh_qr(state, customer)?;
+    let drawn = fresh_qr(state, merchant.id, customer)?;
     let ttl = state.settings.tokens.customer_token_ttl_secs;
 
     let offers = ruleset
@@ -383,8 +383,13 @@ struct DrawnToken {
 }
 
 /// A new token for `customer`, drawn.
-fn fresh_qr(state: &AppState, customer: CustomerId) -> Result<DrawnToken, PageError> {
-    let issued = customer_token::issue(state, customer).map_err(|e| PageError::internal(&e))?;
+fn fresh_qr(
+    state: &AppState,
+    merchant: MerchantId,
+    customer: CustomerId,
+) -> Result<DrawnToken, PageError> {
+    let issued =
+        customer_token::issue(state, merchant, customer).map_err(|e| PageError::internal(&e))?;
     let svg = qr::qr_svg(&issued.token, QR_LABEL).map_err(|e| PageError::internal(&e))?;
     Ok(DrawnToken {
         token: issued.token,

@@ -633,6 +633,8 @@ fn alert_kind(kind: AlertKind) -> &'static str {
         AlertKind::RevokedRegisterUpload => "Выгрузка отозванной кассы",
         AlertKind::ClockDrift => "Часы кассы сбиты",
         AlertKind::PriceMismatch => "Касса посчитала иначе, чем сервер",
+        AlertKind::UnknownCustomer => "Покупатель не найден у сети",
+        AlertKind::BadRecord => "Суммы записи не сходятся",
     }
 }
 

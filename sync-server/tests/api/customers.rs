@@ -86,7 +86,13 @@ async fn an_issued_token_verifies_with_the_key_pinned_at_enrollment() {
             None,
         )
         .await;
-    let token = CustomerToken::verify(&issued.token, &till.server_key, chrono::Utc::now()).unwrap();
+    let token = CustomerToken::verify(
+        &issued.token,
+        &till.server_key,
+        till.merchant_id,
+        chrono::Utc::now(),
+    )
+    .unwrap();
     assert_eq!(token.customer_id, anna.id);
     assert_eq!(token.expires_at, issued.expires_at);
     let ttl = issued.expires_at - chrono::Utc::now();

@@ -320,3 +320,98 @@ async fn a_revoked_register_keeps_its_records_and_its_uploads_are_alerted() {
         "a revoked register's records still count"
     );
 }
+
+#[tokio::test]
+async fn a_record_naming_another_merchants_customer_is_stored_and_alerted() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let (other, _, _) = merchant_with_till(&server, 2).await;
+    let theirs = server
+        .customer(
+            other.id,
+            serde_json::json!({"name": "Борис", "phone": "+79161234567"}),
+        )
+        .await;
+    let stored = till.records([sale(500).by(theirs.id).points(5, 0)]);
+    let (status, body) = till.upload(&stored).await;
+    assert_eq!(status, StatusCode::OK, "the sale happened: {body}");
+    assert_eq!(server.count_rows("SELECT COUNT(*) FROM records"), 1);
+    assert_eq!(
+        server.count_rows("SELECT COUNT(*) FROM records WHERE customer_id IS NULL"),
+        1
+    );
+    let alerts = server.alerts(merchant.id).await;
+    assert_eq!(
+        summary(&alerts),
+        vec![(AlertKind::UnknownCustomer, Some(1))],
+        "the customer is not dropped silently"
+    );
+    assert!(
+        alerts[0].detail.contains(&theirs.id.to_string()),
+        "{}",
+        alerts[0].detail
+    );
+    assert!(server.alerts(other.id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_record_that_does_not_add_up_is_refused_quarantined_and_alerted() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let customer = server
+        .customer(
+            merchant.id,
+            serde_json::json!({"name": "Анна", "phone": "+79160000001"}),
+        )
+        .await;
+    let stored = till.records([sale(100)]);
+    assert_eq!(till.upload(&stored).await.0, StatusCode::OK);
+
+    // Validly signed and chained, but total ≠ subtotal − discount.
+    let (wrong_total, _) = till.record_edited(sale(500).by(customer.id), |r| {
+        r.total = shared::money::Money::from_minor(50_000).unwrap();
+    });
+    for _ in 0..2 {
+        let (status, body) = till.upload(std::slice::from_ref(&wrong_total)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_record")),
+            "{body}"
+        );
+        assert!(
+            body["message"].as_str().unwrap().contains("total"),
+            "{body}"
+        );
+    }
+    let alerts = server.alerts(merchant.id).await;
+    assert_eq!(summary(&alerts), vec![(AlertKind::BadRecord, Some(2))]);
+    assert!(
+        alerts[0].detail.contains("quarantined"),
+        "{}",
+        alerts[0].detail
+    );
+    let kept = quarantine(&server, &till).await;
+    assert_eq!(kept.len(), 1, "a retried bad record is kept once");
+    assert_eq!(kept[0].seq.get(), 2);
+    assert_eq!(kept[0].stored_hash, None);
+
+    // Absurd points that add up line by line are refused too.
+    till.next_seq = Seq::new(2).unwrap();
+    till.prev_hash = stored[0].open(&till.key.public_key()).unwrap().hash;
+    let (absurd, _) = till.record_edited(
+        sale(500).by(customer.id).points(1_000_000_000_000, 0),
+        |_| {},
+    );
+    let (status, body) = till.upload(&[absurd]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_record")),
+        "{body}"
+    );
+    assert_eq!(quarantine(&server, &till).await.len(), 2);
+
+    // Nothing entered the records or the ledger.
+    assert_eq!(server.count_rows("SELECT COUNT(*) FROM records"), 1);
+    assert_eq!(server.count_rows("SELECT SUM(total) FROM records"), 100);
+    assert_eq!(server.count_rows("SELECT COUNT(*) FROM ledger"), 0);
+}

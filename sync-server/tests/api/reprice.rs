@@ -185,9 +185,15 @@ async fn returns_are_computed_again_from_their_original_and_a_restart_counts_not
     // One unit back, computed as the till does: matches.
     let first = return_record(&sale, &[], &[one(1_000)], header(&till)).expect("return");
     let first_signed = till.seal_next(first.clone());
-    // The other two back, computed after the first, but a kopeck more refunded.
+    // The other two back, computed after the first, but a kopeck more
+    // refunded (a kopeck less discount given back): the record's own sums
+    // still add up, so it is stored, and re-pricing flags it.
     let mut second = return_record(&sale, &[first], &[one(2_000)], header(&till)).expect("return");
-    second.total = Money::from_minor(second.total.minor() - 1).expect("money");
+    let kopeck = |m: Money, by: i64| Money::from_minor(m.minor() + by).expect("money");
+    second.total = kopeck(second.total, -1);
+    second.discount = kopeck(second.discount, 1);
+    second.lines[0].total = kopeck(second.lines[0].total, -1);
+    second.lines[0].discount = kopeck(second.lines[0].discount, 1);
     let second_signed = till.seal_next(second.clone());
     let (status, reply) = till
         .upload(&[sale_signed, first_signed, second_signed])
@@ -202,13 +208,19 @@ async fn returns_are_computed_again_from_their_original_and_a_restart_counts_not
     );
     let flagged = &report.mismatches[0];
     assert_eq!((flagged.seq.get(), flagged.kind.as_str()), (3, "return"));
+    let field = |name: &str, till: Money, by: i64| MismatchedField {
+        field: name.into(),
+        till: till.minor(),
+        server: till.minor() + by,
+    };
     assert_eq!(
         flagged.fields,
-        [MismatchedField {
-            field: "total".into(),
-            till: second.total.minor(),
-            server: second.total.minor() + 1,
-        }]
+        [
+            field("discount", second.discount, -1),
+            field("total", second.total, 1),
+            field("lines[0].discount", second.lines[0].discount, -1),
+            field("lines[0].total", second.lines[0].total, 1),
+        ]
     );
     // The promotion use comes back with the last unit.
     assert_eq!(

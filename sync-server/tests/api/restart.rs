@@ -42,8 +42,13 @@ async fn a_restarted_server_keeps_its_data_and_key() {
             None,
         )
         .await;
-    CustomerToken::verify(&issued.token, &till.server_key, chrono::Utc::now())
-        .expect("the key pinned before the restart still verifies");
+    CustomerToken::verify(
+        &issued.token,
+        &till.server_key,
+        till.merchant_id,
+        chrono::Utc::now(),
+    )
+    .expect("the key pinned before the restart still verifies");
 
     // The register carries on from its head with the same credentials.
     let next = till.records([Purchase::sale(1)]);

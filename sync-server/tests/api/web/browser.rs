@@ -112,8 +112,13 @@ async fn the_qr_code_chromium_shows_on_a_phone_verifies_as_the_customers_token()
     let scans = hardware::decode_qr_file(&screenshot, Duration::from_secs(10))
         .expect("the screenshot is an image");
     let scan = scans.first().expect("a QR code on the phone screen");
-    let token = CustomerToken::verify(&scan.text, &till.server_key, chrono::Utc::now())
-        .expect("the code is a token signed by the server, still valid");
+    let token = CustomerToken::verify(
+        &scan.text,
+        &till.server_key,
+        till.merchant_id,
+        chrono::Utc::now(),
+    )
+    .expect("the code is a token signed by the server, still valid");
     assert_eq!(token.customer_id, anna, "and it names the customer");
 }
 

@@ -174,8 +174,13 @@ async fn the_page_fetches_fresh_tokens_that_verify_for_the_customer() {
             .await
             .unwrap();
         let text = fresh["token"].as_str().unwrap().to_owned();
-        let token = CustomerToken::verify(&text, &till.server_key, chrono::Utc::now())
-            .expect("signed by the server");
+        let token = CustomerToken::verify(
+            &text,
+            &till.server_key,
+            till.merchant_id,
+            chrono::Utc::now(),
+        )
+        .expect("signed by the server");
         assert_eq!(token.customer_id, anna);
         assert!(
             fresh["svg"]
