@@ -61,7 +61,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::basket::{BasketError, Line, validate_basket};
 use crate::ids::{Category, Sku};
-use crate::money::Money;
+use crate::money::{AmountError, Money};
 use crate::ruleset::{
     DEFAULT_GROUP, GroupPolicy, InvalidRuleset, Reward, Ruleset, Target, normalize_coupon,
 };
@@ -132,6 +132,10 @@ pub enum PricingError {
     /// A line or the basket is invalid.
     #[error(transparent)]
     Basket(#[from] BasketError),
+    /// A figure of the check left the money range while it was priced:
+    /// refused, never replaced by zero.
+    #[error("a figure of this check is out of range: {0}")]
+    Amount(#[from] AmountError),
 }
 
 /// How a line reaches a promotion through the SKU index.
@@ -398,7 +402,7 @@ impl Engine {
                 .filter(|c| !c.promo.reward.is_points() && self.group_of[c.index as usize] == g)
                 .collect();
             if !members.is_empty() {
-                apply_group(name, *policy, &members, &prep, &mut running);
+                apply_group(name, *policy, &members, &prep, &mut running)?;
             }
         }
 
@@ -416,7 +420,7 @@ impl Engine {
             &points,
             rejected,
             &self.id_rank,
-        ))
+        )?)
     }
 }
 

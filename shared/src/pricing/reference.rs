@@ -21,7 +21,7 @@ use super::stacking::{Candidate, Running};
 use super::{CustomerStanding, PricedCheck, PricingContext, PricingError, allocate};
 use crate::basket::{BasketError, Line, validate_basket};
 use crate::ids::Sku;
-use crate::money::{Money, round_down};
+use crate::money::{AmountError, Money, round_down};
 use crate::ruleset::{
     Apply, DEFAULT_GROUP, GroupPolicy, Promotion, Reward, Ruleset, Target, normalize_coupon,
 };
@@ -164,7 +164,7 @@ pub(crate) fn price(
             .filter(|c| !c.promo.reward.is_points() && c.promo.group_name() == name)
             .collect();
         if !members.is_empty() {
-            group(name, *policy, &members, &prep, &mut running);
+            group(name, *policy, &members, &prep, &mut running)?;
         }
     }
     let points_members: Vec<&Candidate<'_>> = candidates
@@ -174,7 +174,7 @@ pub(crate) fn price(
     let points = points_promotions(&points_members, prep.len());
     Ok(finish(
         ruleset, &prep, ctx, running, &points, rejected, &id_rank,
-    ))
+    )?)
 }
 
 /// One step's choice: a member's offer, and for per-line members the line.
@@ -191,7 +191,7 @@ fn group(
     members: &[&Candidate<'_>],
     prep: &Prepared<'_>,
     state: &mut Running,
-) {
+) -> Result<(), AmountError> {
     let start = state.cur.clone();
     let mut claimed = vec![false; prep.len()];
     let mut done = vec![false; members.len()];
@@ -306,7 +306,7 @@ fn group(
         let note = |reason| Note::promotion(&c.promo.id, c.id_rank, reason);
         if applied[m] {
             if floor_cut[m] > 0 {
-                let cut = Money::from_minor(floor_cut[m]).unwrap_or_default();
+                let cut = Money::from_minor(floor_cut[m])?;
                 state.notes.push(note(BlockReason::FloorReached { cut }));
             }
             if per_check_cut[m] {
@@ -344,7 +344,7 @@ fn group(
             }
         } else if given <= 0 {
             BlockReason::FloorReached {
-                cut: Money::from_minor(raw).unwrap_or_default(),
+                cut: Money::from_minor(raw)?,
             }
         } else {
             BlockReason::ExcludedByGroup {
@@ -353,6 +353,7 @@ fn group(
         };
         state.notes.push(note(reason));
     }
+    Ok(())
 }
 
 fn take(members: &[&Candidate<'_>], choice: &Choice, state: &mut Running, claimed: &mut [bool]) {

@@ -5,7 +5,7 @@
 use super::explain::{BlockReason, Condition, Limit, Note};
 use super::offers::{Offer, evaluate, is_per_line, line_full, only_loses};
 use super::prepared::{Cand, Prepared};
-use crate::money::Money;
+use crate::money::{AmountError, Money};
 use crate::ruleset::{GroupPolicy, Promotion};
 
 /// An eligible promotion with its candidate lines.
@@ -92,7 +92,7 @@ pub(crate) fn apply_group(
     members: &[&Candidate<'_>],
     prep: &Prepared<'_>,
     state: &mut Running,
-) {
+) -> Result<(), AmountError> {
     let start = state.cur.clone();
     let mut claimed = vec![false; prep.len()];
     let mut outcomes: Vec<Outcome> = members.iter().map(|_| Outcome::default()).collect();
@@ -113,7 +113,7 @@ pub(crate) fn apply_group(
         &outcomes,
         &initial,
         &mut state.notes,
-    );
+    )
 }
 
 fn room(prep: &Prepared<'_>, cur: &[i64], i: u32) -> i64 {
@@ -383,12 +383,12 @@ pub(crate) fn explain(
     outcomes: &[Outcome],
     initial: &[Option<(i64, i64)>],
     notes: &mut Vec<Note>,
-) {
+) -> Result<(), AmountError> {
     for ((c, o), known) in members.iter().zip(outcomes).zip(initial) {
         let note = |reason| Note::promotion(&c.promo.id, c.id_rank, reason);
         if o.applied {
             if o.floor_cut > 0 {
-                let cut = Money::from_minor(o.floor_cut).unwrap_or_default();
+                let cut = Money::from_minor(o.floor_cut)?;
                 notes.push(note(BlockReason::FloorReached { cut }));
             }
             if o.per_check_cut {
@@ -412,7 +412,7 @@ pub(crate) fn explain(
             }
         } else if given <= 0 {
             BlockReason::FloorReached {
-                cut: Money::from_minor(raw).unwrap_or_default(),
+                cut: Money::from_minor(raw)?,
             }
         } else {
             BlockReason::ExcludedByGroup {
@@ -421,4 +421,5 @@ pub(crate) fn explain(
         };
         notes.push(note(reason));
     }
+    Ok(())
 }
