@@ -11,7 +11,7 @@ use super::prepared::{Prepared, birthday_window_start};
 use super::receipt::Receipt;
 use super::stacking::{Candidate, Running};
 use super::{PricedCheck, PricedLine};
-use crate::money::{AmountError, Money, clamp_points, round_down};
+use crate::money::{AmountError, Money, clamp_points, narrow_index, round_down};
 use crate::ruleset::{EarnRate, Reward, Ruleset};
 
 /// The group name under which a larger multiplier excludes a smaller one.
@@ -124,7 +124,7 @@ pub(crate) fn finish(
         mut notes,
     } = running;
     let n = prep.len();
-    let all: Vec<u32> = (0..n as u32).collect();
+    let all: Vec<u32> = (0..n).map(narrow_index).collect();
     let keys: Vec<u32> = prep.rank.clone();
     let mut extra: Vec<Vec<AppliedRule>> = vec![Vec::new(); n];
     let room = |cur: &[i64], i: usize| (cur[i] - prep.floor[i]).max(0);
@@ -256,7 +256,7 @@ pub(crate) fn finish(
             groups
                 .entry((rate, points.multiplier[i]))
                 .or_default()
-                .push(i as u32);
+                .push(narrow_index(i));
         }
     }
     let mut multiplied: BTreeMap<u32, i64> = BTreeMap::new();

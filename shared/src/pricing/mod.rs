@@ -61,7 +61,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::basket::{BasketError, Line, validate_basket};
 use crate::ids::{Category, Sku};
-use crate::money::{AmountError, Money};
+use crate::money::{AmountError, Money, narrow_index};
 use crate::ruleset::{
     DEFAULT_GROUP, GroupPolicy, InvalidRuleset, Reward, Ruleset, Target, normalize_coupon,
 };
@@ -172,7 +172,7 @@ impl Engine {
         let mut coupons: HashMap<String, Vec<u32>> = HashMap::new();
         let mut coupon_of = Vec::with_capacity(ruleset.promotions.len());
         for (i, p) in ruleset.promotions.iter().enumerate() {
-            let i = i as u32;
+            let i = narrow_index(i);
             match &p.target {
                 Target::Skus { skus } => {
                     let mut skus: Vec<&Sku> = skus.iter().collect();
@@ -226,7 +226,7 @@ impl Engine {
         by_id.sort_by(|&a, &b| ruleset.promotions[a].id.cmp(&ruleset.promotions[b].id));
         let mut id_rank = vec![0u32; by_id.len()];
         for (r, &i) in by_id.iter().enumerate() {
-            id_rank[i] = r as u32;
+            id_rank[i] = narrow_index(r);
         }
         let min_price = ruleset
             .programme
@@ -282,7 +282,7 @@ impl Engine {
         //    then grouped by promotion, lines in order.
         let mut hits: Vec<(u32, Cand)> = Vec::new();
         for (i, line) in lines.iter().enumerate() {
-            let i = i as u32;
+            let i = narrow_index(i);
             let mut visit = |p: u32, target: bool, free: bool| {
                 let target = target && !excluded(&promos[p as usize], line);
                 if target || free {
@@ -311,7 +311,7 @@ impl Engine {
         for &(p, _) in &hits {
             let s = &mut slot[p as usize];
             if *s == u32::MAX {
-                *s = order.len() as u32;
+                *s = narrow_index(order.len());
                 order.push(p);
                 start.push(0);
             }

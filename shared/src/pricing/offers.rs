@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 
 use super::allocation::allocate;
 use super::prepared::{Cand, Prepared};
-use crate::money::{round_down, round_half_up};
+use crate::money::{narrow_bounded, round_down, round_half_up};
 use crate::ruleset::{Apply, Promotion, Reward};
 
 /// Discounts a promotion offers on some lines.
@@ -90,16 +90,17 @@ pub(crate) fn only_loses(p: &Promotion) -> bool {
 pub(crate) fn line_full(reward: &Reward, prep: &Prepared<'_>, i: usize, cur: i64) -> i64 {
     let qty = i128::from(prep.qty[i]);
     match reward {
-        Reward::PercentOff { percent, .. } => {
-            round_down(i128::from(cur) * i128::from(percent.get()), 10_000) as i64
-        }
+        Reward::PercentOff { percent, .. } => narrow_bounded(round_down(
+            i128::from(cur) * i128::from(percent.get()),
+            10_000,
+        )),
         Reward::AmountOff { amount, .. } => {
             let off = round_down(i128::from(amount.minor()) * qty, 1000);
-            off.min(i128::from(cur)) as i64
+            narrow_bounded(off.min(i128::from(cur)))
         }
         Reward::SpecialPrice { unit_price } => {
             let target = round_half_up(i128::from(unit_price.minor()) * qty, 1000);
-            (i128::from(cur) - target).max(0) as i64
+            narrow_bounded((i128::from(cur) - target).max(0))
         }
         _ => 0,
     }
@@ -107,10 +108,11 @@ pub(crate) fn line_full(reward: &Reward, prep: &Prepared<'_>, i: usize, cur: i64
 
 /// The value of `m` whole units of line `i` at `percent`/10000 of it.
 pub(crate) fn units_value(prep: &Prepared<'_>, cur: &[i64], i: usize, m: u64, bp: u32) -> i64 {
-    round_down(
+    // At most the line's current total: `m` units of its quantity.
+    narrow_bounded(round_down(
         i128::from(cur[i]) * i128::from(m) * 1000 * i128::from(bp),
         i128::from(prep.qty[i]) * 10_000,
-    ) as i64
+    ))
 }
 
 /// Orders lines by the current value of one unit, cheapest first, then by
@@ -148,7 +150,10 @@ pub(crate) fn evaluate(
             apply: Apply::Total,
         } => {
             let base: i64 = targets().map(|i| cur[i as usize]).sum();
-            let raw = round_down(i128::from(base) * i128::from(percent.get()), 10_000) as i64;
+            let raw = narrow_bounded(round_down(
+                i128::from(base) * i128::from(percent.get()),
+                10_000,
+            ));
             spread(prep, cur, targets().collect(), raw)
         }
         Reward::AmountOff {
@@ -314,7 +319,7 @@ fn each(
             left -= m;
             if m < q {
                 cut = true;
-                *d = round_down(i128::from(*d) * i128::from(m), i128::from(q)) as i64;
+                *d = narrow_bounded(round_down(i128::from(*d) * i128::from(m), i128::from(q)));
             }
         }
         raw.sort_by_key(|&(i, _)| i);
@@ -520,7 +525,8 @@ fn bundle(
     }
     taken.sort_unstable_by_key(|&(i, _)| i);
     let value: i128 = taken.iter().map(|&(_, v)| i128::from(v)).sum();
-    let raw = (value - i128::from(k) * i128::from(price)).max(0) as i64;
+    // At most the value of the lines taken, a part of the subtotal.
+    let raw = narrow_bounded((value - i128::from(k) * i128::from(price)).max(0));
     let depends = if cut {
         let mut every = every;
         every.sort_unstable();

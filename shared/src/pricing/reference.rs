@@ -21,7 +21,7 @@ use super::stacking::{Candidate, Running};
 use super::{CustomerStanding, PricedCheck, PricingContext, PricingError, allocate};
 use crate::basket::{BasketError, Line, validate_basket};
 use crate::ids::Sku;
-use crate::money::{AmountError, Money, round_down};
+use crate::money::{AmountError, Money, narrow_bounded, narrow_index, round_down};
 use crate::ruleset::{
     Apply, DEFAULT_GROUP, GroupPolicy, Promotion, Reward, Ruleset, Target, normalize_coupon,
 };
@@ -74,7 +74,7 @@ pub(crate) fn price(
     let id_rank: Vec<u32> = ruleset
         .promotions
         .iter()
-        .map(|p| ids.iter().position(|id| **id == p.id).unwrap_or(0) as u32)
+        .map(|p| narrow_index(ids.iter().position(|id| **id == p.id).unwrap_or(0)))
         .collect();
     let mut rejected = Vec::new();
     for code in &prep.coupons {
@@ -115,7 +115,7 @@ pub(crate) fn price(
                 let target = targets_line(p, l);
                 let free = free_sku(p) == Some(&l.sku);
                 (target || free).then_some(Cand {
-                    line: i as u32,
+                    line: narrow_index(i),
                     target,
                 })
             })
@@ -136,7 +136,7 @@ pub(crate) fn price(
         let targets = cands.iter().filter(|c| c.target).map(|c| c.line);
         match check_eligible(p, &prep, ctx, targets) {
             Ok(budget_left) => candidates.push(Candidate {
-                index: *index as u32,
+                index: narrow_index(*index),
                 promo: p,
                 id_rank: id_rank[*index],
                 cands,
@@ -374,7 +374,7 @@ type Unit = u32;
 
 fn expand(prep: &Prepared<'_>, lines: impl Iterator<Item = u32>) -> Vec<Unit> {
     lines
-        .flat_map(|i| std::iter::repeat_n(i, prep.units[i as usize] as usize))
+        .flat_map(|i| std::iter::repeat_n(i, units_count(prep.units[i as usize])))
         .collect()
 }
 
@@ -410,7 +410,10 @@ fn evaluate(
             apply: Apply::Total,
         } => {
             let base: i64 = targets.iter().map(|&i| cur[i as usize]).sum();
-            let off = round_down(i128::from(base) * i128::from(percent.get()), 10_000) as i64;
+            let off = narrow_bounded(round_down(
+                i128::from(base) * i128::from(percent.get()),
+                10_000,
+            ));
             total = Some((off, targets.iter().map(|&i| (i, room(i))).collect()));
             used = targets.clone();
         }
@@ -453,7 +456,10 @@ fn evaluate(
                         }
                         raw.push((
                             i,
-                            round_down(i128::from(d) * i128::from(m), i128::from(q)) as i64,
+                            narrow_bounded(round_down(
+                                i128::from(d) * i128::from(m),
+                                i128::from(q),
+                            )),
                         ));
                     }
                 }
@@ -477,8 +483,8 @@ fn evaluate(
                     units.sort_by(|&a, &b| cheaper(prep, cur, a, b));
                     let (k, cut) = capped(units.len() as u64 / (buy + get), p.limits.per_check);
                     per_check_cut = cut;
-                    let free: Vec<Unit> = units[..(k * get) as usize].to_vec();
-                    let bought: Vec<Unit> = units[units.len() - (k * buy) as usize..].to_vec();
+                    let free: Vec<Unit> = units[..units_count(k * get)].to_vec();
+                    let bought: Vec<Unit> = units[units.len() - units_count(k * buy)..].to_vec();
                     (free, bought, k)
                 }
                 Some(sku) => {
@@ -491,8 +497,8 @@ fn evaluate(
                     let (k, cut) = capped(possible, p.limits.per_check);
                     per_check_cut = cut;
                     (
-                        freebies[..(k * get) as usize].to_vec(),
-                        buying[..(k * buy) as usize].to_vec(),
+                        freebies[..units_count(k * get)].to_vec(),
+                        buying[..units_count(k * buy)].to_vec(),
                         k,
                     )
                 }
@@ -513,7 +519,7 @@ fn evaluate(
             units.sort_by(|&a, &b| dearer(prep, cur, a, b));
             let (k, cut) = capped(units.len() as u64 / n, p.limits.per_check);
             per_check_cut = cut;
-            let reach = &units[..(k * n) as usize];
+            let reach = &units[..units_count(k * n)];
             let discounted: Vec<Unit> = reach
                 .iter()
                 .enumerate()
@@ -553,7 +559,7 @@ fn evaluate(
             per_check_cut = cut;
             let taken: Vec<Unit> = pools
                 .iter()
-                .flat_map(|(u, q)| u[..(k * q) as usize].iter().copied())
+                .flat_map(|(u, q)| u[..units_count(k * q)].iter().copied())
                 .collect();
             let mut lines: Vec<u32> = taken.clone();
             lines.sort_unstable();
@@ -633,4 +639,11 @@ fn evaluate(
         offer.budget_cut = true;
     }
     offer
+}
+
+/// A count of units as an index: at most the units of the basket, which
+/// the reference holds in memory. Fallback: `usize::MAX`, which fails the
+/// slice loudly rather than take fewer units.
+fn units_count(units: u64) -> usize {
+    usize::try_from(units).unwrap_or(usize::MAX)
 }

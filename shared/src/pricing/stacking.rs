@@ -5,7 +5,7 @@
 use super::explain::{BlockReason, Condition, Limit, Note};
 use super::offers::{Offer, evaluate, is_per_line, line_full, only_loses};
 use super::prepared::{Cand, Prepared};
-use crate::money::{AmountError, Money};
+use crate::money::{AmountError, Money, narrow_index};
 use crate::ruleset::{GroupPolicy, Promotion};
 
 /// An eligible promotion with its candidate lines.
@@ -170,7 +170,7 @@ fn best_for_customer(
             }
             initial[m] = Some((raw, given_sum));
         } else {
-            let slot = multi.len() as u32;
+            let slot = narrow_index(multi.len());
             for cand in c.cands {
                 touching[cand.line as usize].push(slot);
             }
@@ -193,7 +193,7 @@ fn best_for_customer(
             value,
             c.promo.priority,
             std::cmp::Reverse(c.id_rank),
-            slot as u32,
+            narrow_index(slot),
             version,
         )
     };
