@@ -435,6 +435,21 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn wide_results_narrow_without_wrapping() {
+        assert_eq!(narrow_bounded(-5), -5);
+        assert_eq!(narrow_bounded(i128::from(i64::MAX) + 1), i64::MAX);
+        assert_eq!(narrow_bounded(i128::from(i64::MIN) - 1), i64::MIN);
+        assert!(Money::from_minor(narrow_bounded(i128::MAX)).is_err());
+        assert_eq!(narrow_index(7), 7);
+        assert_eq!(clamp_points(i128::MAX), MAX_POINTS);
+        assert_eq!(clamp_points(i128::MIN), -MAX_POINTS);
+        assert_eq!(
+            Money::from_wide(i128::from(i64::MAX) * 2),
+            Err(AmountError::MoneyOutOfRange(i128::from(i64::MAX) * 2))
+        );
+    }
+
+    #[test]
     fn rounding_is_half_away_from_zero() {
         assert_eq!(round_half_up(5, 10), 1);
         assert_eq!(round_half_up(4, 10), 0);

@@ -663,6 +663,28 @@ mod tests {
     }
 
     #[test]
+    fn a_promotion_spend_past_the_money_range_is_an_error_not_zero() {
+        let milk = || AppliedRule {
+            rule: crate::pricing::RuleRef::Promotion(
+                crate::ids::PromotionId::parse("milk").unwrap(),
+            ),
+            discount: Money::from_minor(Money::MAX_MINOR).unwrap(),
+            funded_by: None,
+        };
+        let mut record = sample();
+        record.applied = vec![milk()];
+        let deltas = record.usage_deltas().unwrap();
+        assert_eq!(deltas[0].spent.minor(), Money::MAX_MINOR);
+        record.applied = vec![milk(), milk()];
+        assert_eq!(
+            record.usage_deltas(),
+            Err(AmountError::MoneyOutOfRange(
+                2 * i128::from(Money::MAX_MINOR)
+            ))
+        );
+    }
+
+    #[test]
     fn signed_bytes_are_stable() {
         let (signed, _) = sample().seal(&test_key(3)).unwrap();
         let bytes = from_base64(&signed.body).unwrap();
