@@ -15,7 +15,7 @@
 
 use super::explain::{BlockReason, Condition, Limit, Note};
 use super::finish::{finish, points_promotions};
-use super::offers::{Offer, cheaper, dearer, is_per_line, line_full, units_value};
+use super::offers::{Offer, cheaper, dearer, is_per_line};
 use super::prepared::{Cand, Prepared, check_eligible, excluded};
 use super::stacking::{Candidate, Running};
 use super::{CustomerStanding, PricedCheck, PricingContext, PricingError, allocate};
@@ -646,4 +646,16 @@ fn evaluate(
 /// slice loudly rather than take fewer units.
 fn units_count(units: u64) -> usize {
     usize::try_from(units).unwrap_or(usize::MAX)
+}
+
+/// The engine's [`super::offers::line_full`]. The oracle prices validated
+/// baskets only, whose figures stay in range: an out-of-range one is a
+/// defect and fails the test loudly.
+fn line_full(reward: &crate::ruleset::Reward, prep: &Prepared<'_>, i: usize, cur: i64) -> i64 {
+    super::offers::line_full(reward, prep, i, cur).expect("a line's discount in range")
+}
+
+/// The engine's [`super::offers::units_value`], likewise.
+fn units_value(prep: &Prepared<'_>, cur: &[i64], i: usize, m: u64, bp: u32) -> i64 {
+    super::offers::units_value(prep, cur, i, m, bp).expect("a value of units in range")
 }
