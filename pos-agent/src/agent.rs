@@ -79,10 +79,12 @@ impl Agent {
             .till_usage
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for d in record.usage_deltas() {
+        // The record was appended to the outbox, which refuses one whose
+        // deltas are out of range, so there is nothing to skip here.
+        for d in record.usage_deltas().into_iter().flatten() {
             let e = usage.entry(d.promotion).or_default();
-            e.0 += d.uses;
-            e.1 += d.spent.minor();
+            e.0 = e.0.saturating_add(d.uses);
+            e.1 = e.1.saturating_add(d.spent.minor());
         }
     }
 

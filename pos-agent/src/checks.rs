@@ -43,8 +43,8 @@ use std::time::Duration;
 use shared::basket::{BasketError, Line};
 use shared::coupon::CouponCode;
 use shared::crypto::Hash256;
-use shared::ids::{SaleId, Seq};
-use shared::money::Money;
+use shared::ids::{PromotionId, SaleId, Seq};
+use shared::money::{AmountError, Money};
 use shared::pricing::{PricedCheck, PricingContext, PricingError, PromotionUsage, UsageCounts};
 use shared::record::{
     PricingInputs, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine, SumError,
@@ -130,6 +130,10 @@ pub enum CheckError {
     /// engine): refused before it is signed, as the server would refuse it.
     #[error("the record of this check would not add up: {0}")]
     Sums(#[from] SumError),
+    /// A figure of the check, or a promotion's spend the till counts,
+    /// left the money range: the check is refused, never priced at zero.
+    #[error("this check cannot be priced: {0}")]
+    Amount(#[from] AmountError),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -139,6 +143,7 @@ impl From<PricingError> for CheckError {
     fn from(err: PricingError) -> Self {
         match err {
             PricingError::Basket(e) => CheckError::Basket(e),
+            PricingError::Amount(e) => CheckError::Amount(e),
         }
     }
 }
@@ -233,7 +238,24 @@ impl Agent {
     /// Where, when and with what the check is priced: the store's time
     /// zone, the coupons and points asked for, and the promotion usage this
     /// till knows (its own, and the customer's as synced plus pending).
-    fn pricing_context(&self, check: &OpenCheck) -> PricingContext {
+    ///
+    /// A promotion's spend is read only against its budget: one with a
+    /// budget whose spend on this till left the money range refuses the
+    /// check ([`CheckError::Amount`]) rather than read as zero, which would
+    /// give the whole budget again.
+    fn pricing_context(
+        &self,
+        active: &ActiveRuleset,
+        check: &OpenCheck,
+    ) -> Result<PricingContext, CheckError> {
+        let budgeted: HashSet<&PromotionId> = active
+            .engine
+            .ruleset()
+            .promotions
+            .iter()
+            .filter(|p| p.limits.budget.is_some())
+            .map(|p| &p.id)
+            .collect();
         let mut usage = UsageCounts::default();
         {
             let till = self
@@ -245,7 +267,13 @@ impl Agent {
                     id.clone(),
                     PromotionUsage {
                         uses: u64::try_from(uses).unwrap_or(0),
-                        spent: Money::from_minor(spent).unwrap_or_default(),
+                        // What this till gave on the promotion; the engine
+                        // reads it only against a budget.
+                        spent: if budgeted.contains(id) {
+                            Money::from_minor(spent)?
+                        } else {
+                            Money::ZERO
+                        },
                         ..PromotionUsage::default()
                     },
                 );
@@ -260,14 +288,14 @@ impl Agent {
                     .customer_uses = n;
             }
         }
-        PricingContext {
+        Ok(PricingContext {
             timezone: self.config.register.store_timezone.to_string(),
             brand: self.config.register.store_brand,
             coupons: check.coupons.clone(),
             redeem_points: check.redeem_points,
             usage,
             ..PricingContext::new(self.config.register.store_id, self.clock.now())
-        }
+        })
     }
 
     /// The store's time zone.
@@ -277,9 +305,11 @@ impl Agent {
 
     fn price(&self, active: &ActiveRuleset, check: &OpenCheck) -> Result<PricedCheck, CheckError> {
         let standing = check.customer.as_ref().map(|c| &c.standing);
-        Ok(active
-            .engine
-            .price(&check.basket(), standing, &self.pricing_context(check))?)
+        Ok(active.engine.price(
+            &check.basket(),
+            standing,
+            &self.pricing_context(active, check)?,
+        )?)
     }
 
     fn view(&self, id: Uuid, check: &OpenCheck) -> Result<CheckView, CheckError> {
@@ -644,7 +674,7 @@ impl Agent {
         let active = self.rulesets.current();
         // One context for the pricing and the record: the record's wall
         // time is the time priced at, so the server prices it the same.
-        let ctx = self.pricing_context(check);
+        let ctx = self.pricing_context(&active, check)?;
         let standing = check.customer.as_ref().map(|c| &c.standing);
         let pricing = active.engine.price(&check.basket(), standing, &ctx)?;
         let register = &self.config.register;

@@ -95,6 +95,7 @@ impl ApiError {
                 }
                 CheckError::Empty => (S::UNPROCESSABLE_ENTITY, "empty_check"),
                 CheckError::Sums(_) => (S::UNPROCESSABLE_ENTITY, "bad_record"),
+                CheckError::Amount(_) => (S::UNPROCESSABLE_ENTITY, "amount_out_of_range"),
                 CheckError::NoCustomer => (S::UNPROCESSABLE_ENTITY, "no_customer"),
                 CheckError::OfflineCap { .. } => (S::UNPROCESSABLE_ENTITY, "offline_cap"),
                 CheckError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),

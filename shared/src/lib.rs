@@ -26,6 +26,7 @@
 //! - [`release`]: the signed ruleset release.
 //! - [`wire`]: DTOs of the sync, admin and till APIs.
 
+#![deny(clippy::cast_possible_truncation)]
 #![deny(missing_docs)]
 
 pub mod barcode;

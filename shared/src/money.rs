@@ -71,6 +71,28 @@ pub fn round_down(numerator: i128, denominator: i128) -> i128 {
     numerator.div_euclid(denominator)
 }
 
+/// Narrows a wide result that the caller's bounds keep within `i64` (a
+/// part of a validated amount, a share of one, a count of lines).
+///
+/// Fallback: should a defect break those bounds, the result saturates at
+/// `i64::MIN`/`i64::MAX` instead of wrapping, far outside
+/// ±[`Money::MAX_MINOR`], so the figure it reaches fails
+/// [`Money::from_minor`] and the check is refused with a typed error
+/// rather than priced with a wrapped or zero amount.
+#[must_use]
+pub(crate) fn narrow_bounded(wide: i128) -> i64 {
+    i64::try_from(wide).unwrap_or(if wide < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Narrows an index or count bounded by the basket's or ruleset's limits
+/// ([`crate::basket::MAX_LINES`], the promotions of a ruleset) to `u32`.
+/// Fallback: `u32::MAX`, which no index reaches, so a lookup with it fails
+/// loudly rather than aliasing another line.
+#[must_use]
+pub(crate) fn narrow_index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
 /// The largest number of points any computation yields; wider results are
 /// clamped to it (no real programme comes near it).
 pub const MAX_POINTS: i64 = 1_000_000_000_000_000;
@@ -78,7 +100,9 @@ pub const MAX_POINTS: i64 = 1_000_000_000_000_000;
 /// Clamps a wide points figure into `±MAX_POINTS`.
 #[must_use]
 pub fn clamp_points(points: i128) -> i64 {
-    points.clamp(-i128::from(MAX_POINTS), i128::from(MAX_POINTS)) as i64
+    let clamped = points.clamp(-i128::from(MAX_POINTS), i128::from(MAX_POINTS));
+    // Clamped to ±MAX_POINTS, so it fits; the fallback is the same bound.
+    i64::try_from(clamped).unwrap_or(if points < 0 { -MAX_POINTS } else { MAX_POINTS })
 }
 
 /// An amount of money in minor units (kopecks), within ±[`Money::MAX_MINOR`].
@@ -107,7 +131,8 @@ impl Money {
             return Err(AmountError::MoneyOutOfRange(minor));
         }
         // In range, so it fits in i64.
-        Ok(Money(minor as i64))
+        let narrow = i64::try_from(minor).map_err(|_| AmountError::MoneyOutOfRange(minor))?;
+        Ok(Money(narrow))
     }
 
     /// Parses a non-negative amount such as a unit price.
@@ -139,7 +164,10 @@ impl Money {
     #[must_use]
     pub fn percent(self, bp: BasisPoints) -> Money {
         // |self| ≤ MAX and bp ≤ 10000, so the result stays in range.
-        Money(round_half_up(i128::from(self.0) * i128::from(bp.0), 10_000) as i64)
+        Money(narrow_bounded(round_half_up(
+            i128::from(self.0) * i128::from(bp.0),
+            10_000,
+        )))
     }
 
     /// `self × bp / 10000`, rounded down: a discount never exceeds the exact
@@ -147,7 +175,10 @@ impl Money {
     #[must_use]
     pub fn percent_down(self, bp: BasisPoints) -> Money {
         // |self| ≤ MAX and bp ≤ 10000, so the result stays in range.
-        Money(round_down(i128::from(self.0) * i128::from(bp.0), 10_000) as i64)
+        Money(narrow_bounded(round_down(
+            i128::from(self.0) * i128::from(bp.0),
+            10_000,
+        )))
     }
 
     /// Negates the amount (always in range).
@@ -402,6 +433,21 @@ impl<'de> Deserialize<'de> for Quantity {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn wide_results_narrow_without_wrapping() {
+        assert_eq!(narrow_bounded(-5), -5);
+        assert_eq!(narrow_bounded(i128::from(i64::MAX) + 1), i64::MAX);
+        assert_eq!(narrow_bounded(i128::from(i64::MIN) - 1), i64::MIN);
+        assert!(Money::from_minor(narrow_bounded(i128::MAX)).is_err());
+        assert_eq!(narrow_index(7), 7);
+        assert_eq!(clamp_points(i128::MAX), MAX_POINTS);
+        assert_eq!(clamp_points(i128::MIN), -MAX_POINTS);
+        assert_eq!(
+            Money::from_wide(i128::from(i64::MAX) * 2),
+            Err(AmountError::MoneyOutOfRange(i128::from(i64::MAX) * 2))
+        );
+    }
 
     #[test]
     fn rounding_is_half_away_from_zero() {

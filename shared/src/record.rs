@@ -18,7 +18,7 @@ use crate::ids::{
     BrandId, Category, CustomerId, MerchantId, PromotionId, RegisterId, RulesetVersion, Seq, Sku,
     StoreId,
 };
-use crate::money::{Currency, Money, Quantity};
+use crate::money::{AmountError, Currency, Money, Quantity};
 use crate::pricing::{
     AppliedRule, CustomerStanding, PointsAward, PricingContext, PromotionUsage, UsageCounts,
 };
@@ -516,15 +516,18 @@ impl PurchaseRecord {
     /// How the record moves promotions' usage: a sale uses every promotion
     /// in its `applied` once and spends its discount; a return gives back
     /// the uses it names and the discount it refunds.
-    #[must_use]
-    pub fn usage_deltas(&self) -> Vec<UsageDelta> {
+    ///
+    /// # Errors
+    /// A promotion's spend over the record outside the money range (a
+    /// record whose figures do not add up): an error, never zero.
+    pub fn usage_deltas(&self) -> Result<Vec<UsageDelta>, AmountError> {
         use crate::pricing::RuleRef;
-        let mut out: std::collections::BTreeMap<crate::ids::PromotionId, (i64, i64)> =
+        let mut out: std::collections::BTreeMap<crate::ids::PromotionId, (i64, i128)> =
             Default::default();
         for a in &self.applied {
             if let RuleRef::Promotion(id) = &a.rule {
                 let e = out.entry(id.clone()).or_default();
-                e.1 += a.discount.minor();
+                e.1 += i128::from(a.discount.minor());
                 if self.kind == RecordKind::Sale {
                     e.0 += 1;
                 }
@@ -536,10 +539,12 @@ impl PurchaseRecord {
             }
         }
         out.into_iter()
-            .map(|(promotion, (uses, spent))| UsageDelta {
-                promotion,
-                uses,
-                spent: Money::from_minor(spent).unwrap_or_default(),
+            .map(|(promotion, (uses, spent))| {
+                Ok(UsageDelta {
+                    promotion,
+                    uses,
+                    spent: Money::from_wide(spent)?,
+                })
             })
             .collect()
     }
@@ -655,6 +660,28 @@ mod tests {
             point_awards: vec![],
             pricing_inputs: None,
         }
+    }
+
+    #[test]
+    fn a_promotion_spend_past_the_money_range_is_an_error_not_zero() {
+        let milk = || AppliedRule {
+            rule: crate::pricing::RuleRef::Promotion(
+                crate::ids::PromotionId::parse("milk").unwrap(),
+            ),
+            discount: Money::from_minor(Money::MAX_MINOR).unwrap(),
+            funded_by: None,
+        };
+        let mut record = sample();
+        record.applied = vec![milk()];
+        let deltas = record.usage_deltas().unwrap();
+        assert_eq!(deltas[0].spent.minor(), Money::MAX_MINOR);
+        record.applied = vec![milk(), milk()];
+        assert_eq!(
+            record.usage_deltas(),
+            Err(AmountError::MoneyOutOfRange(
+                2 * i128::from(Money::MAX_MINOR)
+            ))
+        );
     }
 
     #[test]

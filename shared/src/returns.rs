@@ -38,7 +38,9 @@ use uuid::Uuid;
 
 use crate::crypto::Hash256;
 use crate::ids::{MerchantId, PromotionId, RegisterId, Seq, StoreId};
-use crate::money::{AmountError, Money, Quantity, clamp_points, round_down, round_half_up};
+use crate::money::{
+    AmountError, Money, Quantity, clamp_points, narrow_bounded, round_down, round_half_up,
+};
 use crate::pricing::{AppliedRule, RuleRef, allocate};
 use crate::record::{PurchaseRecord, RECORD_FORMAT, RecordKind, RecordLine, RecordRef};
 
@@ -197,7 +199,11 @@ pub fn return_record(
         }
         let after = before + q;
         let share = |value: i64, k: u64| {
-            round_half_up(i128::from(value) * i128::from(k), i128::from(full)) as i64
+            // A share `k/full ≤ 1` of a recorded figure, so it fits.
+            narrow_bounded(round_half_up(
+                i128::from(value) * i128::from(k),
+                i128::from(full),
+            ))
         };
         let down = |value: i64, k: u64| {
             clamp_points(round_down(

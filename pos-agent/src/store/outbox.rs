@@ -130,7 +130,10 @@ fn append(
             record.wall_time.to_rfc3339(),
         ],
     )?;
-    let deltas = record.usage_deltas();
+    let deltas = record.usage_deltas().map_err(|e| StoreError::Corrupt {
+        what: "promotion spend of the record",
+        detail: e.to_string(),
+    })?;
     if let Some(customer) = record.customer {
         let purchases = i64::from(record.kind == RecordKind::Sale);
         tx.execute(

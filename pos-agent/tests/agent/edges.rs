@@ -559,3 +559,54 @@ async fn another_merchants_token_is_refused_and_the_customer_on_the_check_stays(
     assert_eq!(view["customer"]["name"], name);
     agent.stop().await;
 }
+
+#[tokio::test]
+async fn a_promotion_spend_past_the_money_range_is_refused_with_a_422_not_reset_to_zero() {
+    // The till counts what it gave on each promotion. Two checks at the
+    // largest price, wholly off, give twice the money range on "milk".
+    let register = Register::new();
+    let fake = FakeState::default();
+    fake.lock().unwrap().ruleset = Some(release(1, 10_000).seal(&server_key()).unwrap());
+    let url = fake_server(Arc::clone(&fake)).await;
+    let agent = Agent::start(register.config(&url)).await;
+    agent
+        .wait_for_status("ruleset 1", |s| s["ruleset_version"] == 1)
+        .await;
+    for sale in ["s-1", "s-2"] {
+        let check = agent.open_check().await;
+        let (status, view) = agent
+            .add_line(&check, "4601", json!(1), Money::MAX_MINOR)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{view}");
+        assert_eq!(view["pricing"]["discount"], Money::MAX_MINOR, "{view}");
+        let (status, body) = commit_sale(&agent, &check, sale).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    // A budget arrives: the till has spent past it, and past the money
+    // range. The spend must not read as zero, which would give the whole
+    // budget again: checks are refused with a clear 422.
+    let mut budgeted = release(2, 10_000);
+    budgeted.ruleset.promotions[0].limits.budget = Some(Money::from_minor(1_000_000).unwrap());
+    fake.lock().unwrap().ruleset = Some(budgeted.seal(&server_key()).unwrap());
+    agent
+        .wait_for_status("ruleset 2", |s| s["ruleset_version"] == 2)
+        .await;
+    let (status, body) = agent.post("/v1/checks", None).await;
+    if status == StatusCode::CREATED {
+        let check = body["id"].as_str().unwrap();
+        let (_, view) = agent.add_line(check, "4601", json!(1), 8990).await;
+        panic!("the spend read as zero and the budget was given again: {view}");
+    }
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "amount_out_of_range"),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("2000000000000") && message.contains("money range"),
+        "{body}"
+    );
+    agent.stop().await;
+}

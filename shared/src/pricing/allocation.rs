@@ -2,6 +2,8 @@
 //! the parts sum exactly. Ties go to the larger weight, then to the smaller
 //! key, which callers derive from line content, never from line order.
 
+use crate::money::narrow_bounded;
+
 /// Splits `total` (≥ 0) in proportion to `weights` (each ≥ 0). The parts sum
 /// to `total` exactly when any weight is positive; with all weights zero
 /// every part is zero. `keys` break ties and must have the same length.
@@ -39,7 +41,7 @@ pub fn allocate<K: Ord>(total: i64, weights: &[i64], keys: &[K]) -> Vec<i64> {
         }
     }
     // Every part is at most `total`, which fits in i64.
-    parts.into_iter().map(|p| p as i64).collect()
+    parts.into_iter().map(narrow_bounded).collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::prepared::{Prepared, birthday_window_start};
 use super::receipt::Receipt;
 use super::stacking::{Candidate, Running};
 use super::{PricedCheck, PricedLine};
-use crate::money::{Money, clamp_points, round_down};
+use crate::money::{AmountError, Money, clamp_points, narrow_index, round_down};
 use crate::ruleset::{EarnRate, Reward, Ruleset};
 
 /// The group name under which a larger multiplier excludes a smaller one.
@@ -117,14 +117,14 @@ pub(crate) fn finish(
     points: &PointsPromotions,
     rejected_coupons: Vec<String>,
     id_rank: &[u32],
-) -> PricedCheck {
+) -> Result<PricedCheck, AmountError> {
     let Running {
         mut cur,
         on_line,
         mut notes,
     } = running;
     let n = prep.len();
-    let all: Vec<u32> = (0..n as u32).collect();
+    let all: Vec<u32> = (0..n).map(narrow_index).collect();
     let keys: Vec<u32> = prep.rank.clone();
     let mut extra: Vec<Vec<AppliedRule>> = vec![Vec::new(); n];
     let room = |cur: &[i64], i: usize| (cur[i] - prep.floor[i]).max(0);
@@ -143,20 +143,23 @@ pub(crate) fn finish(
         let weights: Vec<i64> = (0..n)
             .map(|i| if eligible[i] { room(&cur, i) } else { 0 })
             .collect();
-        let raw = round_down(i128::from(base) * i128::from(t.discount.get()), 10_000) as i64;
+        let raw = narrow(round_down(
+            i128::from(base) * i128::from(t.discount.get()),
+            10_000,
+        ))?;
         let given = raw.min(weights.iter().sum());
         let rule = RuleRef::Tier(t.name.clone());
         if n > 0 && !eligible.iter().any(|&e| e) {
             notes.push(Note::rule(rule.clone(), BlockReason::NotCombinable));
         }
         if raw > given {
-            let cut = Money::from_minor(raw - given).unwrap_or_default();
+            let cut = Money::from_minor(raw - given)?;
             notes.push(Note::rule(rule.clone(), BlockReason::FloorReached { cut }));
         }
         for (i, part) in allocate(given, &weights, &keys).into_iter().enumerate() {
             if part > 0 {
                 cur[i] -= part;
-                extra[i].push(applied(rule.clone(), part, None));
+                extra[i].push(applied(rule.clone(), part, None)?);
             }
         }
     }
@@ -176,8 +179,11 @@ pub(crate) fn finish(
         (Some(c), Some(r)) if c.points_balance > 0 && c.points_balance >= r.min_balance => {
             let base: i64 = cur.iter().sum();
             let rooms: i64 = (0..n).map(|i| room(&cur, i)).sum();
-            let cap = (round_down(i128::from(base) * i128::from(r.max_share.get()), 10_000) as i64)
-                .min(rooms);
+            let cap = narrow(round_down(
+                i128::from(base) * i128::from(r.max_share.get()),
+                10_000,
+            ))?
+            .min(rooms);
             let by_cap = round_down(
                 i128::from(cap) * i128::from(r.points),
                 i128::from(r.value.minor()),
@@ -185,10 +191,10 @@ pub(crate) fn finish(
             redeemable = clamp_points(by_cap.min(i128::from(c.points_balance))).max(0);
             if requested > 0 {
                 let wanted = requested.min(redeemable);
-                redeemed_money = round_down(
+                redeemed_money = narrow(round_down(
                     i128::from(wanted) * i128::from(r.value.minor()),
                     i128::from(r.points),
-                ) as i64;
+                ))?;
                 // The fewest whole points that buy that money.
                 redeemed = clamp_points(-round_down(
                     -i128::from(redeemed_money) * i128::from(r.points),
@@ -207,7 +213,7 @@ pub(crate) fn finish(
                 {
                     if part > 0 {
                         cur[i] -= part;
-                        extra[i].push(applied(RuleRef::Redemption, part, None));
+                        extra[i].push(applied(RuleRef::Redemption, part, None)?);
                     }
                 }
             }
@@ -250,7 +256,7 @@ pub(crate) fn finish(
             groups
                 .entry((rate, points.multiplier[i]))
                 .or_default()
-                .push(i as u32);
+                .push(narrow_index(i));
         }
     }
     let mut multiplied: BTreeMap<u32, i64> = BTreeMap::new();
@@ -378,7 +384,7 @@ pub(crate) fn finish(
         for &(p, d) in &on_line[i] {
             let promo = &ruleset.promotions[p as usize];
             by_promo.push((p, d));
-            rules.push(applied(promo_rule(p), d, promo.funded_by.clone()));
+            rules.push(applied(promo_rule(p), d, promo.funded_by.clone())?);
         }
         for a in extra[i].drain(..) {
             match &a.rule {
@@ -392,9 +398,9 @@ pub(crate) fn finish(
         }
         let discount: i64 = rules.iter().map(|a| a.discount.minor()).sum();
         priced.push(PricedLine {
-            amount: money(prep.amount[i]),
-            discount: money(discount),
-            total: money(cur[i]),
+            amount: money(prep.amount[i])?,
+            discount: money(discount)?,
+            total: money(cur[i])?,
             points: line_points[i],
             applied: rules,
         });
@@ -404,7 +410,7 @@ pub(crate) fn finish(
     let mut applied_rules: Vec<AppliedRule> = Vec::new();
     let mut applied_names: Vec<&str> = Vec::new();
     if let Some((rule, total)) = tier_total {
-        applied_rules.push(applied(rule, total, None));
+        applied_rules.push(applied(rule, total, None)?);
         applied_names.push("");
     }
     let mut k = 0;
@@ -416,11 +422,11 @@ pub(crate) fn finish(
             k += 1;
         }
         let promo = &ruleset.promotions[p as usize];
-        applied_rules.push(applied(promo_rule(p), total, promo.funded_by.clone()));
+        applied_rules.push(applied(promo_rule(p), total, promo.funded_by.clone())?);
         applied_names.push(&promo.name);
     }
     if redemption_total > 0 {
-        applied_rules.push(applied(RuleRef::Redemption, redemption_total, None));
+        applied_rules.push(applied(RuleRef::Redemption, redemption_total, None)?);
         applied_names.push("");
     }
     let blocked = Note::sorted(notes);
@@ -430,15 +436,15 @@ pub(crate) fn finish(
         (&applied_rules, &applied_names),
         (&awards, &award_names),
         tier,
-        (redeemed, money(redeemed_money)),
-        money(discount),
+        (redeemed, money(redeemed_money)?),
+        money(discount)?,
         points_earned,
     );
-    PricedCheck {
+    Ok(PricedCheck {
         lines: priced,
-        subtotal: money(prep.subtotal),
-        discount: money(discount),
-        total: money(prep.subtotal - discount),
+        subtotal: money(prep.subtotal)?,
+        discount: money(discount)?,
+        total: money(prep.subtotal - discount)?,
         points_earned,
         points_redeemed: redeemed,
         redeemable_points: redeemable,
@@ -448,18 +454,30 @@ pub(crate) fn finish(
         blocked,
         coupons_rejected: rejected_coupons,
         receipt,
-    }
+    })
 }
 
-fn money(minor: i64) -> Money {
-    // Every figure here is a part of the validated subtotal.
-    Money::from_minor(minor).unwrap_or_default()
+/// A figure of the check as money. Every figure here is a part of the
+/// validated subtotal, so this never fails on a sound engine; should one
+/// leave the range it is an error, never zero.
+fn money(minor: i64) -> Result<Money, AmountError> {
+    Money::from_minor(minor)
 }
 
-fn applied(rule: RuleRef, discount: i64, funded_by: Option<String>) -> AppliedRule {
-    AppliedRule {
+/// A wide intermediate result narrowed to `i64`, an error when it does not
+/// fit in the money range.
+pub(crate) fn narrow(wide: i128) -> Result<i64, AmountError> {
+    Money::from_wide(wide).map(Money::minor)
+}
+
+fn applied(
+    rule: RuleRef,
+    discount: i64,
+    funded_by: Option<String>,
+) -> Result<AppliedRule, AmountError> {
+    Ok(AppliedRule {
         rule,
-        discount: money(discount),
+        discount: money(discount)?,
         funded_by,
-    }
+    })
 }

@@ -61,7 +61,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::basket::{BasketError, Line, validate_basket};
 use crate::ids::{Category, Sku};
-use crate::money::Money;
+use crate::money::{AmountError, Money, narrow_index};
 use crate::ruleset::{
     DEFAULT_GROUP, GroupPolicy, InvalidRuleset, Reward, Ruleset, Target, normalize_coupon,
 };
@@ -132,6 +132,10 @@ pub enum PricingError {
     /// A line or the basket is invalid.
     #[error(transparent)]
     Basket(#[from] BasketError),
+    /// A figure of the check left the money range while it was priced:
+    /// refused, never replaced by zero.
+    #[error("a figure of this check is out of range: {0}")]
+    Amount(#[from] AmountError),
 }
 
 /// How a line reaches a promotion through the SKU index.
@@ -168,7 +172,7 @@ impl Engine {
         let mut coupons: HashMap<String, Vec<u32>> = HashMap::new();
         let mut coupon_of = Vec::with_capacity(ruleset.promotions.len());
         for (i, p) in ruleset.promotions.iter().enumerate() {
-            let i = i as u32;
+            let i = narrow_index(i);
             match &p.target {
                 Target::Skus { skus } => {
                     let mut skus: Vec<&Sku> = skus.iter().collect();
@@ -222,7 +226,7 @@ impl Engine {
         by_id.sort_by(|&a, &b| ruleset.promotions[a].id.cmp(&ruleset.promotions[b].id));
         let mut id_rank = vec![0u32; by_id.len()];
         for (r, &i) in by_id.iter().enumerate() {
-            id_rank[i] = r as u32;
+            id_rank[i] = narrow_index(r);
         }
         let min_price = ruleset
             .programme
@@ -278,7 +282,7 @@ impl Engine {
         //    then grouped by promotion, lines in order.
         let mut hits: Vec<(u32, Cand)> = Vec::new();
         for (i, line) in lines.iter().enumerate() {
-            let i = i as u32;
+            let i = narrow_index(i);
             let mut visit = |p: u32, target: bool, free: bool| {
                 let target = target && !excluded(&promos[p as usize], line);
                 if target || free {
@@ -307,7 +311,7 @@ impl Engine {
         for &(p, _) in &hits {
             let s = &mut slot[p as usize];
             if *s == u32::MAX {
-                *s = order.len() as u32;
+                *s = narrow_index(order.len());
                 order.push(p);
                 start.push(0);
             }
@@ -398,7 +402,7 @@ impl Engine {
                 .filter(|c| !c.promo.reward.is_points() && self.group_of[c.index as usize] == g)
                 .collect();
             if !members.is_empty() {
-                apply_group(name, *policy, &members, &prep, &mut running);
+                apply_group(name, *policy, &members, &prep, &mut running)?;
             }
         }
 
@@ -416,7 +420,7 @@ impl Engine {
             &points,
             rejected,
             &self.id_rank,
-        ))
+        )?)
     }
 }
 

@@ -11,8 +11,9 @@
 use std::cmp::Ordering;
 
 use super::allocation::allocate;
+use super::finish::narrow;
 use super::prepared::{Cand, Prepared};
-use crate::money::{round_down, round_half_up};
+use crate::money::{AmountError, round_down, round_half_up};
 use crate::ruleset::{Apply, Promotion, Reward};
 
 /// Discounts a promotion offers on some lines.
@@ -87,30 +88,47 @@ pub(crate) fn only_loses(p: &Promotion) -> bool {
 
 /// What a per-line reward takes off the whole of line `i` at its current
 /// total `cur`, before floors. Zero for other rewards.
-pub(crate) fn line_full(reward: &Reward, prep: &Prepared<'_>, i: usize, cur: i64) -> i64 {
+///
+/// An error outside the money range (never on a validated basket: it is at
+/// most `cur`).
+pub(crate) fn line_full(
+    reward: &Reward,
+    prep: &Prepared<'_>,
+    i: usize,
+    cur: i64,
+) -> Result<i64, AmountError> {
     let qty = i128::from(prep.qty[i]);
     match reward {
-        Reward::PercentOff { percent, .. } => {
-            round_down(i128::from(cur) * i128::from(percent.get()), 10_000) as i64
-        }
+        Reward::PercentOff { percent, .. } => narrow(round_down(
+            i128::from(cur) * i128::from(percent.get()),
+            10_000,
+        )),
         Reward::AmountOff { amount, .. } => {
             let off = round_down(i128::from(amount.minor()) * qty, 1000);
-            off.min(i128::from(cur)) as i64
+            narrow(off.min(i128::from(cur)))
         }
         Reward::SpecialPrice { unit_price } => {
             let target = round_half_up(i128::from(unit_price.minor()) * qty, 1000);
-            (i128::from(cur) - target).max(0) as i64
+            narrow((i128::from(cur) - target).max(0))
         }
-        _ => 0,
+        _ => Ok(0),
     }
 }
 
 /// The value of `m` whole units of line `i` at `percent`/10000 of it.
-pub(crate) fn units_value(prep: &Prepared<'_>, cur: &[i64], i: usize, m: u64, bp: u32) -> i64 {
-    round_down(
+/// At most the line's current total (`m` units of its quantity); an error
+/// outside the money range.
+pub(crate) fn units_value(
+    prep: &Prepared<'_>,
+    cur: &[i64],
+    i: usize,
+    m: u64,
+    bp: u32,
+) -> Result<i64, AmountError> {
+    narrow(round_down(
         i128::from(cur[i]) * i128::from(m) * 1000 * i128::from(bp),
         i128::from(prep.qty[i]) * 10_000,
-    ) as i64
+    ))
 }
 
 /// Orders lines by the current value of one unit, cheapest first, then by
@@ -139,7 +157,7 @@ pub(crate) fn evaluate(
     cur: &[i64],
     avail: &[Cand],
     budget_left: Option<i64>,
-) -> Offer {
+) -> Result<Offer, AmountError> {
     let per_check = p.limits.per_check.map(u64::from);
     let targets = || avail.iter().filter(|c| c.target).map(|c| c.line);
     let mut offer = match &p.reward {
@@ -148,7 +166,10 @@ pub(crate) fn evaluate(
             apply: Apply::Total,
         } => {
             let base: i64 = targets().map(|i| cur[i as usize]).sum();
-            let raw = round_down(i128::from(base) * i128::from(percent.get()), 10_000) as i64;
+            let raw = narrow(round_down(
+                i128::from(base) * i128::from(percent.get()),
+                10_000,
+            ))?;
             spread(prep, cur, targets().collect(), raw)
         }
         Reward::AmountOff {
@@ -159,7 +180,7 @@ pub(crate) fn evaluate(
             spread(prep, cur, targets().collect(), amount.minor().min(base))
         }
         Reward::PercentOff { .. } | Reward::AmountOff { .. } | Reward::SpecialPrice { .. } => {
-            each(p, prep, cur, targets(), per_check)
+            each(p, prep, cur, targets(), per_check)?
         }
         Reward::BuyXGetY {
             buy,
@@ -169,14 +190,14 @@ pub(crate) fn evaluate(
         } => {
             let (buy, get) = (u64::from(*buy), u64::from(*get));
             match free_sku {
-                None => cheapest_free(prep, cur, targets(), buy, get, percent.get(), per_check),
+                None => cheapest_free(prep, cur, targets(), buy, get, percent.get(), per_check)?,
                 Some(sku) => {
                     let free = avail
                         .iter()
                         .filter(|c| &prep.lines[c.line as usize].sku == sku)
                         .map(|c| c.line);
                     let buying = targets().filter(|&i| &prep.lines[i as usize].sku != sku);
-                    sku_free(prep, cur, buying, free, buy, get, percent.get(), per_check)
+                    sku_free(prep, cur, buying, free, buy, get, percent.get(), per_check)?
                 }
             }
         }
@@ -187,7 +208,7 @@ pub(crate) fn evaluate(
             u64::from(*n),
             percent.get(),
             per_check,
-        ),
+        )?,
         Reward::Bundle { items, price } => {
             let mut pools = Vec::with_capacity(items.len());
             for item in items {
@@ -196,12 +217,12 @@ pub(crate) fn evaluate(
                     .collect();
                 pools.push((pool, u64::from(item.quantity)));
             }
-            bundle(prep, cur, pools, price.minor(), per_check)
+            bundle(prep, cur, pools, price.minor(), per_check)?
         }
         Reward::PointsMultiplier { .. } | Reward::ExtraPoints { .. } => Offer::default(),
     };
     cap_budget(prep, &mut offer, budget_left);
-    offer
+    Ok(offer)
 }
 
 /// Cuts per-line raw discounts to the floors.
@@ -292,11 +313,11 @@ fn each(
     cur: &[i64],
     targets: impl Iterator<Item = u32>,
     per_check: Option<u64>,
-) -> Offer {
+) -> Result<Offer, AmountError> {
     let mut raw: Vec<(u32, i64)> = targets
-        .map(|i| (i, line_full(&p.reward, prep, i as usize, cur[i as usize])))
-        .filter(|&(_, d)| d > 0)
-        .collect();
+        .map(|i| line_full(&p.reward, prep, i as usize, cur[i as usize]).map(|d| (i, d)))
+        .collect::<Result<_, _>>()?;
+    raw.retain(|&(_, d)| d > 0);
     let mut cut = false;
     let mut covered: Option<Vec<u32>> = None;
     if let Some(n) = per_check {
@@ -314,7 +335,7 @@ fn each(
             left -= m;
             if m < q {
                 cut = true;
-                *d = round_down(i128::from(*d) * i128::from(m), i128::from(q)) as i64;
+                *d = narrow(round_down(i128::from(*d) * i128::from(m), i128::from(q)))?;
             }
         }
         raw.sort_by_key(|&(i, _)| i);
@@ -327,7 +348,7 @@ fn each(
         offer.depends = covered;
     }
     offer.per_check_cut = cut;
-    offer
+    Ok(offer)
 }
 
 /// The number of sets the basket allows, capped by the per-check limit.
@@ -348,7 +369,7 @@ fn cheapest_free(
     get: u64,
     bp: u32,
     per_check: Option<u64>,
-) -> Offer {
+) -> Result<Offer, AmountError> {
     let mut pool: Vec<u32> = targets.filter(|&i| prep.units[i as usize] > 0).collect();
     let total: u64 = pool.iter().map(|&i| prep.units[i as usize]).sum();
     let (k, cut) = sets(total / (buy + get), per_check);
@@ -370,8 +391,8 @@ fn cheapest_free(
     let raw = pool
         .iter()
         .zip(&free)
-        .map(|(&i, &m)| (i, units_value(prep, cur, i as usize, m, bp)))
-        .collect::<Vec<_>>();
+        .map(|(&i, &m)| units_value(prep, cur, i as usize, m, bp).map(|v| (i, v)))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut used: Vec<u32> = pool
         .iter()
         .enumerate()
@@ -379,7 +400,7 @@ fn cheapest_free(
         .map(|(_, &i)| i)
         .collect();
     used.sort_unstable();
-    finish_units(prep, cur, raw, used, cut, &pool)
+    Ok(finish_units(prep, cur, raw, used, cut, &pool))
 }
 
 /// Buy `buy` targeted units (other than `free_sku`), get `get` units of
@@ -394,7 +415,7 @@ fn sku_free(
     get: u64,
     bp: u32,
     per_check: Option<u64>,
-) -> Offer {
+) -> Result<Offer, AmountError> {
     let mut buy_pool: Vec<u32> = buying.filter(|&i| prep.units[i as usize] > 0).collect();
     let mut free_pool: Vec<u32> = free.filter(|&i| prep.units[i as usize] > 0).collect();
     let ub: u64 = buy_pool.iter().map(|&i| prep.units[i as usize]).sum();
@@ -410,7 +431,7 @@ fn sku_free(
         left -= m;
         if m > 0 {
             used.push(i);
-            raw.push((i, units_value(prep, cur, i as usize, m, bp)));
+            raw.push((i, units_value(prep, cur, i as usize, m, bp)?));
         }
     }
     let mut left = k * buy;
@@ -423,7 +444,14 @@ fn sku_free(
     }
     used.sort_unstable();
     raw.sort_unstable_by_key(|&(i, _)| i);
-    finish_units(prep, cur, raw, used, cut, &[buy_pool, free_pool].concat())
+    Ok(finish_units(
+        prep,
+        cur,
+        raw,
+        used,
+        cut,
+        &[buy_pool, free_pool].concat(),
+    ))
 }
 
 /// Every `n`-th unit counting from the dearest at `bp` off.
@@ -434,7 +462,7 @@ fn nth_item(
     n: u64,
     bp: u32,
     per_check: Option<u64>,
-) -> Offer {
+) -> Result<Offer, AmountError> {
     let mut pool: Vec<u32> = targets.filter(|&i| prep.units[i as usize] > 0).collect();
     let total: u64 = pool.iter().map(|&i| prep.units[i as usize]).sum();
     let (k, cut) = sets(total / n, per_check);
@@ -448,13 +476,13 @@ fn nth_item(
         if start < reach {
             used.push(i);
             let m = end.min(reach) / n - start.min(reach) / n;
-            raw.push((i, units_value(prep, cur, i as usize, m, bp)));
+            raw.push((i, units_value(prep, cur, i as usize, m, bp)?));
         }
         start = end;
     }
     used.sort_unstable();
     raw.sort_unstable_by_key(|&(i, _)| i);
-    finish_units(prep, cur, raw, used, cut, &pool)
+    Ok(finish_units(prep, cur, raw, used, cut, &pool))
 }
 
 /// A unit reward's offer. It depends on the lines whose units it uses, or,
@@ -495,7 +523,7 @@ fn bundle(
     pools: Vec<(Vec<u32>, u64)>,
     price: i64,
     per_check: Option<u64>,
-) -> Offer {
+) -> Result<Offer, AmountError> {
     let possible = pools
         .iter()
         .map(|(pool, q)| pool.iter().map(|&i| prep.units[i as usize]).sum::<u64>() / q)
@@ -514,13 +542,14 @@ fn bundle(
             let m = prep.units[i as usize].min(left);
             left -= m;
             if m > 0 {
-                taken.push((i, units_value(prep, cur, i as usize, m, 10_000)));
+                taken.push((i, units_value(prep, cur, i as usize, m, 10_000)?));
             }
         }
     }
     taken.sort_unstable_by_key(|&(i, _)| i);
     let value: i128 = taken.iter().map(|&(_, v)| i128::from(v)).sum();
-    let raw = (value - i128::from(k) * i128::from(price)).max(0) as i64;
+    // At most the value of the lines taken, a part of the subtotal.
+    let raw = narrow((value - i128::from(k) * i128::from(price)).max(0))?;
     let depends = if cut {
         let mut every = every;
         every.sort_unstable();
@@ -529,11 +558,11 @@ fn bundle(
         taken.iter().map(|&(i, _)| i).collect()
     };
     if raw == 0 {
-        return Offer {
+        return Ok(Offer {
             depends,
             per_check_cut: cut,
             ..Offer::default()
-        };
+        });
     }
     let lines: Vec<u32> = taken.iter().map(|&(i, _)| i).collect();
     let weights: Vec<i64> = taken
@@ -543,5 +572,5 @@ fn bundle(
     let mut offer = weighted(prep, lines.clone(), weights, raw, lines);
     offer.depends = depends;
     offer.per_check_cut = cut;
-    offer
+    Ok(offer)
 }

@@ -12,7 +12,7 @@ use super::input::{CustomerStanding, PricingContext};
 use crate::basket::Line;
 use crate::identity::MonthDay;
 use crate::ids::{Category, Sku};
-use crate::money::{Money, round_down, round_half_up};
+use crate::money::{Money, narrow_bounded, narrow_index, round_down, round_half_up};
 use crate::ruleset::{DayWindow, Promotion, Ruleset, Tier, normalize_coupon};
 
 /// A candidate line of a promotion.
@@ -78,7 +78,7 @@ impl<'a> Prepared<'a> {
         });
         let mut rank = vec![0u32; lines.len()];
         for (r, &i) in order.iter().enumerate() {
-            rank[i] = r as u32;
+            rank[i] = narrow_index(r);
         }
         let max_line = ruleset.programme.stacking.max_line_discount;
         let floor = lines
@@ -86,11 +86,14 @@ impl<'a> Prepared<'a> {
             .zip(&amounts)
             .map(|(l, &a)| {
                 let by_price = min_price.get(&l.sku).map_or(0, |p| {
-                    round_half_up(i128::from(p.minor()) * i128::from(l.quantity.milli()), 1000)
-                        as i64
+                    // Saturates when wide; clamped to the amount below.
+                    narrow_bounded(round_half_up(
+                        i128::from(p.minor()) * i128::from(l.quantity.milli()),
+                        1000,
+                    ))
                 });
                 let by_share = max_line.map_or(0, |bp| {
-                    a - round_down(i128::from(a) * i128::from(bp.get()), 10_000) as i64
+                    a - narrow_bounded(round_down(i128::from(a) * i128::from(bp.get()), 10_000))
                 });
                 by_price.max(by_share).clamp(0, a.max(0))
             })

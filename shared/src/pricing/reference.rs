@@ -15,13 +15,13 @@
 
 use super::explain::{BlockReason, Condition, Limit, Note};
 use super::finish::{finish, points_promotions};
-use super::offers::{Offer, cheaper, dearer, is_per_line, line_full, units_value};
+use super::offers::{Offer, cheaper, dearer, is_per_line};
 use super::prepared::{Cand, Prepared, check_eligible, excluded};
 use super::stacking::{Candidate, Running};
 use super::{CustomerStanding, PricedCheck, PricingContext, PricingError, allocate};
 use crate::basket::{BasketError, Line, validate_basket};
 use crate::ids::Sku;
-use crate::money::{Money, round_down};
+use crate::money::{AmountError, Money, narrow_bounded, narrow_index, round_down};
 use crate::ruleset::{
     Apply, DEFAULT_GROUP, GroupPolicy, Promotion, Reward, Ruleset, Target, normalize_coupon,
 };
@@ -74,7 +74,7 @@ pub(crate) fn price(
     let id_rank: Vec<u32> = ruleset
         .promotions
         .iter()
-        .map(|p| ids.iter().position(|id| **id == p.id).unwrap_or(0) as u32)
+        .map(|p| narrow_index(ids.iter().position(|id| **id == p.id).unwrap_or(0)))
         .collect();
     let mut rejected = Vec::new();
     for code in &prep.coupons {
@@ -115,7 +115,7 @@ pub(crate) fn price(
                 let target = targets_line(p, l);
                 let free = free_sku(p) == Some(&l.sku);
                 (target || free).then_some(Cand {
-                    line: i as u32,
+                    line: narrow_index(i),
                     target,
                 })
             })
@@ -136,7 +136,7 @@ pub(crate) fn price(
         let targets = cands.iter().filter(|c| c.target).map(|c| c.line);
         match check_eligible(p, &prep, ctx, targets) {
             Ok(budget_left) => candidates.push(Candidate {
-                index: *index as u32,
+                index: narrow_index(*index),
                 promo: p,
                 id_rank: id_rank[*index],
                 cands,
@@ -164,7 +164,7 @@ pub(crate) fn price(
             .filter(|c| !c.promo.reward.is_points() && c.promo.group_name() == name)
             .collect();
         if !members.is_empty() {
-            group(name, *policy, &members, &prep, &mut running);
+            group(name, *policy, &members, &prep, &mut running)?;
         }
     }
     let points_members: Vec<&Candidate<'_>> = candidates
@@ -174,7 +174,7 @@ pub(crate) fn price(
     let points = points_promotions(&points_members, prep.len());
     Ok(finish(
         ruleset, &prep, ctx, running, &points, rejected, &id_rank,
-    ))
+    )?)
 }
 
 /// One step's choice: a member's offer, and for per-line members the line.
@@ -191,7 +191,7 @@ fn group(
     members: &[&Candidate<'_>],
     prep: &Prepared<'_>,
     state: &mut Running,
-) {
+) -> Result<(), AmountError> {
     let start = state.cur.clone();
     let mut claimed = vec![false; prep.len()];
     let mut done = vec![false; members.len()];
@@ -306,7 +306,7 @@ fn group(
         let note = |reason| Note::promotion(&c.promo.id, c.id_rank, reason);
         if applied[m] {
             if floor_cut[m] > 0 {
-                let cut = Money::from_minor(floor_cut[m]).unwrap_or_default();
+                let cut = Money::from_minor(floor_cut[m])?;
                 state.notes.push(note(BlockReason::FloorReached { cut }));
             }
             if per_check_cut[m] {
@@ -344,7 +344,7 @@ fn group(
             }
         } else if given <= 0 {
             BlockReason::FloorReached {
-                cut: Money::from_minor(raw).unwrap_or_default(),
+                cut: Money::from_minor(raw)?,
             }
         } else {
             BlockReason::ExcludedByGroup {
@@ -353,6 +353,7 @@ fn group(
         };
         state.notes.push(note(reason));
     }
+    Ok(())
 }
 
 fn take(members: &[&Candidate<'_>], choice: &Choice, state: &mut Running, claimed: &mut [bool]) {
@@ -373,7 +374,7 @@ type Unit = u32;
 
 fn expand(prep: &Prepared<'_>, lines: impl Iterator<Item = u32>) -> Vec<Unit> {
     lines
-        .flat_map(|i| std::iter::repeat_n(i, prep.units[i as usize] as usize))
+        .flat_map(|i| std::iter::repeat_n(i, units_count(prep.units[i as usize])))
         .collect()
 }
 
@@ -409,7 +410,10 @@ fn evaluate(
             apply: Apply::Total,
         } => {
             let base: i64 = targets.iter().map(|&i| cur[i as usize]).sum();
-            let off = round_down(i128::from(base) * i128::from(percent.get()), 10_000) as i64;
+            let off = narrow_bounded(round_down(
+                i128::from(base) * i128::from(percent.get()),
+                10_000,
+            ));
             total = Some((off, targets.iter().map(|&i| (i, room(i))).collect()));
             used = targets.clone();
         }
@@ -452,7 +456,10 @@ fn evaluate(
                         }
                         raw.push((
                             i,
-                            round_down(i128::from(d) * i128::from(m), i128::from(q)) as i64,
+                            narrow_bounded(round_down(
+                                i128::from(d) * i128::from(m),
+                                i128::from(q),
+                            )),
                         ));
                     }
                 }
@@ -476,8 +483,8 @@ fn evaluate(
                     units.sort_by(|&a, &b| cheaper(prep, cur, a, b));
                     let (k, cut) = capped(units.len() as u64 / (buy + get), p.limits.per_check);
                     per_check_cut = cut;
-                    let free: Vec<Unit> = units[..(k * get) as usize].to_vec();
-                    let bought: Vec<Unit> = units[units.len() - (k * buy) as usize..].to_vec();
+                    let free: Vec<Unit> = units[..units_count(k * get)].to_vec();
+                    let bought: Vec<Unit> = units[units.len() - units_count(k * buy)..].to_vec();
                     (free, bought, k)
                 }
                 Some(sku) => {
@@ -490,8 +497,8 @@ fn evaluate(
                     let (k, cut) = capped(possible, p.limits.per_check);
                     per_check_cut = cut;
                     (
-                        freebies[..(k * get) as usize].to_vec(),
-                        buying[..(k * buy) as usize].to_vec(),
+                        freebies[..units_count(k * get)].to_vec(),
+                        buying[..units_count(k * buy)].to_vec(),
                         k,
                     )
                 }
@@ -512,7 +519,7 @@ fn evaluate(
             units.sort_by(|&a, &b| dearer(prep, cur, a, b));
             let (k, cut) = capped(units.len() as u64 / n, p.limits.per_check);
             per_check_cut = cut;
-            let reach = &units[..(k * n) as usize];
+            let reach = &units[..units_count(k * n)];
             let discounted: Vec<Unit> = reach
                 .iter()
                 .enumerate()
@@ -552,7 +559,7 @@ fn evaluate(
             per_check_cut = cut;
             let taken: Vec<Unit> = pools
                 .iter()
-                .flat_map(|(u, q)| u[..(k * q) as usize].iter().copied())
+                .flat_map(|(u, q)| u[..units_count(k * q)].iter().copied())
                 .collect();
             let mut lines: Vec<u32> = taken.clone();
             lines.sort_unstable();
@@ -632,4 +639,23 @@ fn evaluate(
         offer.budget_cut = true;
     }
     offer
+}
+
+/// A count of units as an index: at most the units of the basket, which
+/// the reference holds in memory. Fallback: `usize::MAX`, which fails the
+/// slice loudly rather than take fewer units.
+fn units_count(units: u64) -> usize {
+    usize::try_from(units).unwrap_or(usize::MAX)
+}
+
+/// The engine's [`super::offers::line_full`]. The oracle prices validated
+/// baskets only, whose figures stay in range: an out-of-range one is a
+/// defect and fails the test loudly.
+fn line_full(reward: &crate::ruleset::Reward, prep: &Prepared<'_>, i: usize, cur: i64) -> i64 {
+    super::offers::line_full(reward, prep, i, cur).expect("a line's discount in range")
+}
+
+/// The engine's [`super::offers::units_value`], likewise.
+fn units_value(prep: &Prepared<'_>, cur: &[i64], i: usize, m: u64, bp: u32) -> i64 {
+    super::offers::units_value(prep, cur, i, m, bp).expect("a value of units in range")
 }

@@ -5,7 +5,7 @@
 use super::explain::{BlockReason, Condition, Limit, Note};
 use super::offers::{Offer, evaluate, is_per_line, line_full, only_loses};
 use super::prepared::{Cand, Prepared};
-use crate::money::Money;
+use crate::money::{AmountError, Money, narrow_index};
 use crate::ruleset::{GroupPolicy, Promotion};
 
 /// An eligible promotion with its candidate lines.
@@ -92,16 +92,16 @@ pub(crate) fn apply_group(
     members: &[&Candidate<'_>],
     prep: &Prepared<'_>,
     state: &mut Running,
-) {
+) -> Result<(), AmountError> {
     let start = state.cur.clone();
     let mut claimed = vec![false; prep.len()];
     let mut outcomes: Vec<Outcome> = members.iter().map(|_| Outcome::default()).collect();
     let initial = match policy {
         GroupPolicy::BestForCustomer => {
-            best_for_customer(members, prep, state, &mut claimed, &mut outcomes)
+            best_for_customer(members, prep, state, &mut claimed, &mut outcomes)?
         }
         GroupPolicy::FirstByPriority => {
-            first_by_priority(members, prep, state, &mut claimed, &mut outcomes);
+            first_by_priority(members, prep, state, &mut claimed, &mut outcomes)?;
             vec![None; members.len()]
         }
     };
@@ -113,7 +113,7 @@ pub(crate) fn apply_group(
         &outcomes,
         &initial,
         &mut state.notes,
-    );
+    )
 }
 
 fn room(prep: &Prepared<'_>, cur: &[i64], i: u32) -> i64 {
@@ -140,7 +140,7 @@ fn best_for_customer(
     state: &mut Running,
     claimed: &mut [bool],
     outcomes: &mut [Outcome],
-) -> Vec<Option<(i64, i64)>> {
+) -> Result<Vec<Option<(i64, i64)>>, AmountError> {
     let mut initial: Vec<Option<(i64, i64)>> = vec![Some((0, 0)); members.len()];
     let mut singles: Vec<LineOffer> = Vec::new();
     let mut multi: Vec<(usize, Offer)> = Vec::new();
@@ -155,7 +155,7 @@ fn best_for_customer(
                     prep,
                     line as usize,
                     state.cur[line as usize],
-                );
+                )?;
                 if full > 0 {
                     let given = full.min(room(prep, &state.cur, line)).max(0);
                     raw += full;
@@ -170,11 +170,11 @@ fn best_for_customer(
             }
             initial[m] = Some((raw, given_sum));
         } else {
-            let slot = multi.len() as u32;
+            let slot = narrow_index(multi.len());
             for cand in c.cands {
                 touching[cand.line as usize].push(slot);
             }
-            let offer = evaluate(c.promo, prep, &state.cur, c.cands, c.budget_left);
+            let offer = evaluate(c.promo, prep, &state.cur, c.cands, c.budget_left)?;
             initial[m] = Some((offer.raw, offer.value()));
             multi.push((m, offer));
         }
@@ -193,7 +193,7 @@ fn best_for_customer(
             value,
             c.promo.priority,
             std::cmp::Reverse(c.id_rank),
-            slot as u32,
+            narrow_index(slot),
             version,
         )
     };
@@ -234,7 +234,7 @@ fn best_for_customer(
             heap.pop();
             stale[slot] = false;
             let c = members[multi[slot].0];
-            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left);
+            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left)?;
             version[slot] += 1;
             let value = multi[slot].1.value();
             if value > 0 {
@@ -293,7 +293,7 @@ fn best_for_customer(
             let slot = slot as usize;
             dirty[slot] = false;
             let c = members[multi[slot].0];
-            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left);
+            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left)?;
             version[slot] += 1;
             let value = multi[slot].1.value();
             if value > 0 {
@@ -301,7 +301,7 @@ fn best_for_customer(
             }
         }
     }
-    initial
+    Ok(initial)
 }
 
 fn first_by_priority(
@@ -310,7 +310,7 @@ fn first_by_priority(
     state: &mut Running,
     claimed: &mut [bool],
     outcomes: &mut [Outcome],
-) {
+) -> Result<(), AmountError> {
     let mut order: Vec<usize> = (0..members.len()).collect();
     order.sort_by_key(|&m| members[m].tie());
     for m in order {
@@ -325,7 +325,7 @@ fn first_by_priority(
                     prep,
                     cand.line as usize,
                     state.cur[cand.line as usize],
-                );
+                )?;
                 let given = full.min(room(prep, &state.cur, cand.line)).max(0);
                 if given > 0 {
                     state.give(c.index, cand.line, given);
@@ -335,7 +335,7 @@ fn first_by_priority(
                 }
             }
         } else {
-            let offer = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left);
+            let offer = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left)?;
             if offer.value() > 0 {
                 for &(line, d) in &offer.parts {
                     state.give(c.index, line, d);
@@ -347,28 +347,32 @@ fn first_by_priority(
             }
         }
     }
+    Ok(())
 }
 
 /// What each member would have given on all its lines at the group's
 /// start: `(raw, after floors and budget)`.
-pub(crate) fn alone(c: &Candidate<'_>, prep: &Prepared<'_>, start: &[i64]) -> (i64, i64) {
+pub(crate) fn alone(
+    c: &Candidate<'_>,
+    prep: &Prepared<'_>,
+    start: &[i64],
+) -> Result<(i64, i64), AmountError> {
     if is_per_line(c.promo) {
         c.cands
             .iter()
             .filter(|c| c.target)
-            .map(|cand| {
+            .try_fold((0, 0), |(r, g), cand| {
                 let full = line_full(
                     &c.promo.reward,
                     prep,
                     cand.line as usize,
                     start[cand.line as usize],
-                );
-                (full, full.min(room(prep, start, cand.line)).max(0))
+                )?;
+                Ok((r + full, g + full.min(room(prep, start, cand.line)).max(0)))
             })
-            .fold((0, 0), |(r, g), (fr, fg)| (r + fr, g + fg))
     } else {
-        let offer = evaluate(c.promo, prep, start, c.cands, c.budget_left);
-        (offer.raw, offer.value())
+        let offer = evaluate(c.promo, prep, start, c.cands, c.budget_left)?;
+        Ok((offer.raw, offer.value()))
     }
 }
 
@@ -383,12 +387,12 @@ pub(crate) fn explain(
     outcomes: &[Outcome],
     initial: &[Option<(i64, i64)>],
     notes: &mut Vec<Note>,
-) {
+) -> Result<(), AmountError> {
     for ((c, o), known) in members.iter().zip(outcomes).zip(initial) {
         let note = |reason| Note::promotion(&c.promo.id, c.id_rank, reason);
         if o.applied {
             if o.floor_cut > 0 {
-                let cut = Money::from_minor(o.floor_cut).unwrap_or_default();
+                let cut = Money::from_minor(o.floor_cut)?;
                 notes.push(note(BlockReason::FloorReached { cut }));
             }
             if o.per_check_cut {
@@ -405,14 +409,17 @@ pub(crate) fn explain(
             }
             continue;
         }
-        let (raw, given) = known.unwrap_or_else(|| alone(c, prep, start));
+        let (raw, given) = match known {
+            Some(known) => *known,
+            None => alone(c, prep, start)?,
+        };
         let reason = if raw <= 0 {
             BlockReason::ConditionNotMet {
                 condition: Condition::NothingToDiscount,
             }
         } else if given <= 0 {
             BlockReason::FloorReached {
-                cut: Money::from_minor(raw).unwrap_or_default(),
+                cut: Money::from_minor(raw)?,
             }
         } else {
             BlockReason::ExcludedByGroup {
@@ -421,4 +428,5 @@ pub(crate) fn explain(
         };
         notes.push(note(reason));
     }
+    Ok(())
 }

@@ -554,7 +554,7 @@ fn build_world(
                 .enumerate()
                 .map(|(k, s)| crate::ruleset::BundleItem {
                     sku: s.clone(),
-                    quantity: 1 + k as u32,
+                    quantity: 1 + u32::try_from(k).unwrap(),
                 })
                 .collect();
             target = Target::Skus { skus };

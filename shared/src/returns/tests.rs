@@ -378,10 +378,10 @@ proptest! {
             let q = q.min(left[j]);
             if q == 0 { continue; }
             left[j] -= q;
-            plan.push(vec![ReturnLine { line_no: j as u32, quantity: Quantity::from_milli(q).unwrap() }]);
+            plan.push(vec![ReturnLine { line_no: u32::try_from(j).unwrap(), quantity: Quantity::from_milli(q).unwrap() }]);
         }
         let rest: Vec<ReturnLine> = left.iter().enumerate().filter(|&(_, &q)| q > 0)
-            .map(|(j, &q)| ReturnLine { line_no: j as u32, quantity: Quantity::from_milli(q).unwrap() })
+            .map(|(j, &q)| ReturnLine { line_no: u32::try_from(j).unwrap(), quantity: Quantity::from_milli(q).unwrap() })
             .collect();
         if !rest.is_empty() { plan.push(rest); }
         for (k, request) in plan.iter().enumerate() {

@@ -295,7 +295,9 @@ fn promotion_uses(record: &PurchaseRecord) -> Result<Vec<PromotionUseRow>, DbErr
             }
         }
     }
-    let deltas = record.usage_deltas();
+    let deltas = record
+        .usage_deltas()
+        .map_err(|e| DbError::other(format!("record {}: {e}", record.seq)))?;
     for d in &deltas {
         parts.entry(&d.promotion).or_insert((Money::ZERO, None));
     }
