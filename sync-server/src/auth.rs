@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::ExposeSecret as _;
-use shared::crypto::{Hash256, sha256};
+use shared::crypto::Hash256;
 use shared::ids::RegisterId;
 use subtle::ConstantTimeEq as _;
 
@@ -27,13 +27,12 @@ use crate::state::AppState;
 /// Bytes of randomness in a register secret (256 bits).
 pub const REGISTER_SECRET_BYTES: usize = 32;
 
-/// Fresh random bytes as lower-case hex.
+pub use crate::services::catalog::hash_secret;
+
+/// Fresh random bytes as lower-case hex (the catalog's secrets, with the
+/// API's error).
 pub fn random_hex(bytes: usize) -> Result<String, ApiError> {
-    let mut buf = vec![0u8; bytes];
-    SystemRandom::new()
-        .fill(&mut buf)
-        .map_err(|_| ApiError::internal(&"the system random source failed"))?;
-    Ok(data_encoding::HEXLOWER.encode(&buf))
+    crate::services::catalog::random_hex(bytes).map_err(|e| ApiError::internal(&e))
 }
 
 /// A fresh random `u32`, such as a token nonce.
@@ -43,12 +42,6 @@ pub fn random_u32() -> Result<u32, ApiError> {
         .fill(&mut buf)
         .map_err(|_| ApiError::internal(&"the system random source failed"))?;
     Ok(u32::from_be_bytes(buf))
-}
-
-/// The stored form of a secret.
-#[must_use]
-pub fn hash_secret(secret: &str) -> Hash256 {
-    sha256(secret.as_bytes())
 }
 
 fn hashes_match(a: &Hash256, b: &Hash256) -> bool {

@@ -84,6 +84,36 @@ async fn wait_http(url: &str) -> anyhow::Result<()> {
     bail!("{url} did not answer")
 }
 
+/// `sync-server admin --server URL --admin-token TOKEN ARGS…`.
+fn admin_command(server_bin: &Path, url: &str, token: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(server_bin);
+    c.args(["admin", "--server", url, "--admin-token", token])
+        .args(args);
+    c
+}
+
+/// A merchant «Ромашка» with a store «Тверская» in Moscow, made through
+/// the admin CLI; their ids.
+fn merchant_and_store(admin: &dyn Fn(&[&str]) -> Command) -> anyhow::Result<(i64, i64)> {
+    let merchant = id_of(&ok_stdout(&mut admin(&[
+        "merchant",
+        "create",
+        "--name",
+        "Ромашка",
+    ]))?)?;
+    let store = id_of(&ok_stdout(&mut admin(&[
+        "store",
+        "create",
+        "--merchant",
+        &merchant.to_string(),
+        "--name",
+        "Тверская",
+        "--timezone",
+        "Europe/Moscow",
+    ]))?)?;
+    Ok((merchant, store))
+}
+
 fn id_of(json: &str) -> anyhow::Result<i64> {
     let v: serde_json::Value = serde_json::from_str(json)?;
     v["id"].as_i64().context("reply has no id")
@@ -110,28 +140,8 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     );
     wait_http(&format!("{url}/health")).await?;
 
-    let admin = |args: &[&str]| {
-        let mut c = Command::new(&server_bin);
-        c.args(["admin", "--server", &url, "--admin-token", token])
-            .args(args);
-        c
-    };
-    let merchant = id_of(&ok_stdout(&mut admin(&[
-        "merchant",
-        "create",
-        "--name",
-        "Ромашка",
-    ]))?)?;
-    let store = id_of(&ok_stdout(&mut admin(&[
-        "store",
-        "create",
-        "--merchant",
-        &merchant.to_string(),
-        "--name",
-        "Тверская",
-        "--timezone",
-        "Europe/Moscow",
-    ]))?)?;
+    let admin = |args: &[&str]| admin_command(&server_bin, &url, token, args);
+    let (merchant, store) = merchant_and_store(&admin)?;
     let bad_tz = run(&mut admin(&[
         "store",
         "create",
@@ -337,28 +347,8 @@ async fn the_binaries_keep_personal_data_private_whatever_the_umask_and_doctor_c
         ensure_mode(&server_dir.join(file), 0o600)?;
     }
 
-    let admin = |args: &[&str]| {
-        let mut c = Command::new(&server_bin);
-        c.args(["admin", "--server", &url, "--admin-token", token])
-            .args(args);
-        c
-    };
-    let merchant = id_of(&ok_stdout(&mut admin(&[
-        "merchant",
-        "create",
-        "--name",
-        "Ромашка",
-    ]))?)?;
-    let store = id_of(&ok_stdout(&mut admin(&[
-        "store",
-        "create",
-        "--merchant",
-        &merchant.to_string(),
-        "--name",
-        "Тверская",
-        "--timezone",
-        "Europe/Moscow",
-    ]))?)?;
+    let admin = |args: &[&str]| admin_command(&server_bin, &url, token, args);
+    let (_, store) = merchant_and_store(&admin)?;
     let enrollment: serde_json::Value = serde_json::from_str(&ok_stdout(&mut admin(&[
         "enrollment-token",
         "create",
