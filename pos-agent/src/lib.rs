@@ -164,6 +164,7 @@ pub async fn run_with_clock(
         stop: stop.clone(),
         scanners: Arc::clone(&scanners),
         guard: Arc::new(guard),
+        metrics: Arc::default(),
     });
     let served = axum::serve(api_listener, app)
         .with_graceful_shutdown(async move { stop.requested().await })

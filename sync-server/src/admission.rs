@@ -30,6 +30,7 @@ use crate::state::AppState;
 #[derive(Debug)]
 pub struct IngestAdmission {
     slots: Arc<Semaphore>,
+    capacity: usize,
     retry_after_max_secs: u64,
 }
 
@@ -37,8 +38,10 @@ impl IngestAdmission {
     /// Admission sized by `settings`.
     #[must_use]
     pub fn new(settings: &IngestSettings) -> Self {
+        let capacity = settings.max_concurrent_batches.max(1);
         IngestAdmission {
-            slots: Arc::new(Semaphore::new(settings.max_concurrent_batches.max(1))),
+            slots: Arc::new(Semaphore::new(capacity)),
+            capacity,
             retry_after_max_secs: settings.retry_after_secs.max(1),
         }
     }
@@ -50,6 +53,12 @@ impl IngestAdmission {
             .clone()
             .try_acquire_owned()
             .map_err(|_| self.retry_after_secs())
+    }
+
+    /// Batches being handled now.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.capacity.saturating_sub(self.slots.available_permits())
     }
 
     /// A wait in `1..=retry_after_max_secs`, at random.
@@ -72,6 +81,7 @@ pub async fn shed_ingest_load(
 ) -> Result<Response, ApiError> {
     let permit = state.ingest_admission.try_admit().map_err(|retry_after| {
         tracing::debug!(retry_after, "ingest is at capacity; shedding an upload");
+        state.metrics.shed();
         ApiError::overloaded(retry_after)
     })?;
     let response = next.run(request).await;

@@ -44,11 +44,11 @@ pub fn random_u32() -> Result<u32, ApiError> {
     Ok(u32::from_be_bytes(buf))
 }
 
-fn hashes_match(a: &Hash256, b: &Hash256) -> bool {
+pub(crate) fn hashes_match(a: &Hash256, b: &Hash256) -> bool {
     a.0.ct_eq(&b.0).into()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

@@ -34,6 +34,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The bearer token of the admin API.
     pub admin_token: SecretString,
+    /// The bearer token Prometheus scrapes `/metrics` with; the admin token
+    /// when unset.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
     /// The URL registers reach the server at, if it differs from `listen`
     /// (behind a proxy); shown in the start-up log.
     #[serde(default)]

@@ -50,6 +50,7 @@ mod error;
 pub mod ingest;
 mod instances;
 pub mod keys;
+pub mod metrics;
 mod notify;
 pub mod protocol;
 pub mod services;

@@ -47,6 +47,7 @@ pub struct AppState {
     pub(crate) notifier: Arc<Notifier>,
     pub(crate) ingest_admission: Arc<IngestAdmission>,
     pub(crate) throttle: Arc<crate::web::throttle::Throttle>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -62,6 +63,7 @@ impl AppState {
         AppState {
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
+            metrics: Arc::default(),
             settings: Arc::new(settings),
             services: Services::new(&db, &clock, &signing_key, &notifier),
             db,

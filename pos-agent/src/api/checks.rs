@@ -101,7 +101,10 @@ pub async fn commit(
     Path(id): Path<Uuid>,
     OptionalJson(body): OptionalJson<CommitRequest>,
 ) -> ApiResult<(StatusCode, Json<Committed>)> {
-    Ok(match s.agent.commit(id, body.sale_id).await? {
+    let started = std::time::Instant::now();
+    let commit = s.agent.commit(id, body.sale_id).await?;
+    s.metrics.committed(started.elapsed());
+    Ok(match commit {
         Commit::New(committed) => (StatusCode::CREATED, Json(committed)),
         Commit::Replayed(committed) => (StatusCode::OK, Json(committed)),
     })

@@ -19,6 +19,7 @@
 //! | `GET /v1/status` | [`status::status`] |
 //! | `GET /v1/scanners` | [`scanners::list`] |
 //! | `GET /health` | [`status::health`] |
+//! | `GET /metrics` | [`metrics::scrape`] (Prometheus) |
 //!
 //! Every request passes the [`guard`] first: its `Host`, its `Origin`, the
 //! till's token when required and the media type of its body.
@@ -30,6 +31,7 @@
 pub mod checks;
 pub mod events;
 pub mod guard;
+pub mod metrics;
 pub mod returns;
 pub mod scanners;
 pub mod status;
@@ -55,6 +57,8 @@ pub struct ApiState {
     pub scanners: Arc<Scanners>,
     /// Who may call.
     pub guard: Arc<guard::Guard>,
+    /// The Prometheus metrics.
+    pub metrics: Arc<metrics::AgentMetrics>,
 }
 
 /// `axum::Json` whose rejection is an [`ApiError`].
@@ -131,6 +135,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", get(status::status))
         .route("/v1/scanners", get(scanners::list))
         .route("/health", get(status::health))
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(

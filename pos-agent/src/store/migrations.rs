@@ -239,19 +239,16 @@ UPDATE meta SET customer_cursor = 0;
 /// The migration after which the store VACUUMs once.
 pub(super) const SCRUBBING_VERSION: usize = 9;
 
+/// Every migration's SQL, oldest first: the schema version after step `n`
+/// (1-based) is `n`.
+pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+
+/// The schema version this build migrates to, and the newest it can run on.
+pub(super) const LATEST_VERSION: usize = STEPS.len();
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(V1),
-        M::up(V2),
-        M::up(V3),
-        M::up(V4),
-        M::up(V5),
-        M::up(V6),
-        M::up(V7),
-        M::up(V8),
-        M::up(V9),
-    ])
+    Migrations::new(STEPS.iter().map(|sql| M::up(sql)).collect())
 }
 
 #[cfg(test)]

@@ -64,6 +64,34 @@ pub enum StoreError {
     /// The schema could not be migrated.
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    /// An upgrade's migration failed; the database was put back as it was.
+    #[error(
+        "upgrading the database from schema {from} to {to} failed: {source}; \
+         it was restored from {backup}, unchanged. This version cannot run on it: \
+         reinstall the previous package and report the error"
+    )]
+    UpgradeFailed {
+        /// The schema before.
+        from: usize,
+        /// The schema this build wanted.
+        to: usize,
+        /// The copy taken before the migration.
+        backup: String,
+        /// Why the migration failed.
+        source: Box<rusqlite_migration::Error>,
+    },
+    /// The database was written by a newer version (a downgrade).
+    #[error(
+        "the database has schema {found}, newer than this version's {supported}: \
+         it was written by a newer pos-agent. Refusing to run over it; \
+         install that version again"
+    )]
+    SchemaTooNew {
+        /// The database's schema.
+        found: usize,
+        /// The newest this build knows.
+        supported: usize,
+    },
     /// A record could not be sealed.
     #[error(transparent)]
     Record(#[from] shared::record::RecordError),
@@ -148,13 +176,56 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     configure(&conn)?;
     // rusqlite_migration keeps the schema version in `user_version`.
     let before: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    migrations::migrations().to_latest(&mut conn)?;
+    let latest = migrations::LATEST_VERSION;
+    if before > latest {
+        return Err(StoreError::SchemaTooNew {
+            found: before,
+            supported: latest,
+        });
+    }
+    if (1..latest).contains(&before) {
+        upgrade(&mut conn, path, before, latest)?;
+    } else {
+        migrations::migrations().to_latest(&mut conn)?;
+    }
     if (1..migrations::SCRUBBING_VERSION).contains(&before) {
         // The migration dropped customers' personal data: rewrite the file
         // and empty the log, so none of it is left in free pages.
         conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
     }
     Ok(conn)
+}
+
+/// Migrates an existing database from schema `from` to `to`, after copying
+/// it to `<file>.schema-<from>.bak` (mode 0600, kept). If a migration fails,
+/// the copy is restored over the database and the error says so: an upgrade
+/// never leaves the outbox half-migrated.
+fn upgrade(conn: &mut Connection, path: &Path, from: usize, to: usize) -> Result<(), StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".schema-{from}.bak"));
+    let backup = std::path::PathBuf::from(name);
+    private_file(&backup).map_err(|e| StoreError::Private {
+        path: backup.display().to_string(),
+        source: e,
+    })?;
+    conn.backup(rusqlite::DatabaseName::Main, &backup, None)?;
+    tracing::info!(from, to, backup = %backup.display(), "database backed up before its upgrade");
+    match migrations::migrations().to_latest(conn) {
+        Ok(()) => Ok(()),
+        Err(source) => {
+            conn.restore(
+                rusqlite::DatabaseName::Main,
+                &backup,
+                None::<fn(rusqlite::backup::Progress)>,
+            )?;
+            Err(StoreError::UpgradeFailed {
+                from,
+                to,
+                backup: backup.display().to_string(),
+                source: Box::new(source),
+            })
+        }
+    }
 }
 
 /// Makes `path` readable by its owner only: created empty with mode 0600
@@ -443,5 +514,93 @@ pub(crate) mod tests {
         assert!(summary(&conn).is_ok());
         let ro = open_read_only(&path).unwrap();
         assert!(summary(&ro).is_ok());
+    }
+
+    /// A database at schema 8, as the release before the customer scrub
+    /// left it, with one sale's worth of state.
+    fn schema_8_database(path: &Path) {
+        let mut conn = Connection::open(path).unwrap();
+        rusqlite_migration::Migrations::new(
+            migrations::STEPS[..8]
+                .iter()
+                .map(|sql| rusqlite_migration::M::up(sql))
+                .collect(),
+        )
+        .to_latest(&mut conn)
+        .unwrap();
+        conn.execute_batch("UPDATE meta SET customer_cursor = 42;")
+            .unwrap();
+    }
+
+    fn schema_of(path: &Path) -> usize {
+        let conn = Connection::open(path).unwrap();
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_upgrade_keeps_a_private_copy_of_the_database_before_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.db");
+        schema_8_database(&path);
+        drop(open(&path).unwrap());
+        assert_eq!(schema_of(&path), migrations::LATEST_VERSION);
+        let backup = dir.path().join("agent.db.schema-8.bak");
+        assert_eq!(
+            schema_of(&backup),
+            8,
+            "the copy is the database before the upgrade"
+        );
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the copy holds customers too");
+    }
+
+    #[test]
+    fn a_failed_upgrade_restores_the_database_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.db");
+        schema_8_database(&path);
+        // Migration 9 creates this table: the upgrade fails half-way.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE customers_v9 (squatter INTEGER);")
+            .unwrap();
+        let err = open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::UpgradeFailed { from: 8, .. }),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("restored from"), "{message}");
+        assert!(
+            message.contains("reinstall the previous package"),
+            "{message}"
+        );
+        assert_eq!(schema_of(&path), 8, "the database is as it was");
+        let cursor: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT customer_cursor FROM meta", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cursor, 42);
+    }
+
+    #[test]
+    fn a_downgrade_refuses_to_run_over_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.db");
+        drop(open(&path).unwrap());
+        let newer = migrations::LATEST_VERSION + 1;
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", newer)
+            .unwrap();
+        let err = open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found, .. } if found == newer),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer pos-agent"), "{err}");
+        assert_eq!(schema_of(&path), newer, "nothing was written");
     }
 }

@@ -610,3 +610,69 @@ async fn a_promotion_spend_past_the_money_range_is_refused_with_a_422_not_reset_
     );
     agent.stop().await;
 }
+
+/// The value of the sample `name` (with its labels) in Prometheus text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_commit_latency_and_the_offline_backlog() {
+    let register = Register::new();
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+    agent.sell("4601", 100).await;
+    agent.sell("4601", 250).await;
+    let response = agent
+        .http
+        .get(format!("{}/metrics", agent.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let kind = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        sample(&text, "pos_agent_commit_seconds_count"),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "pos_agent_commit_seconds_sum").is_some_and(|s| s > 0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "pos_agent_outbox_pending_records"),
+        Some(2.0),
+        "the server is unreachable: both sales wait\n{text}"
+    );
+    assert_eq!(
+        sample(&text, "pos_agent_server_reachable"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "pos_agent_dead_letters"), Some(0.0), "{text}");
+    // The sample Grafana dashboard asks only for metrics the agent has.
+    let dashboard = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/grafana/loyalty.json"),
+    )
+    .unwrap();
+    let mut asked = 0;
+    for (at, _) in dashboard.match_indices("pos_agent_") {
+        let name: String = dashboard[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        assert!(
+            text.contains(&name),
+            "the dashboard asks for {name}:\n{text}"
+        );
+        asked += 1;
+    }
+    assert!(asked >= 5, "{asked}");
+    agent.stop().await;
+}

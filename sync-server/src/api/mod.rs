@@ -105,14 +105,26 @@ pub fn router(state: AppState) -> Router {
         .route("/heartbeat", post(heartbeat::heartbeat))
         .route_layer(middleware::from_fn(negotiate_protocol));
 
+    let metrics = state.metrics.clone();
     Router::new()
         .route("/health", get(health::health))
+        .route(
+            "/metrics",
+            get(crate::metrics::scrape).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::metrics::require_metrics_token,
+            )),
+        )
         .nest("/api/v1/admin", admin)
         .nest("/api/v1", registers)
         .merge(crate::web::routes())
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::count_responses,
+        ))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

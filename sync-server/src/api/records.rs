@@ -25,6 +25,7 @@ use crate::ingest::{
     BatchError, ChainRefusal, CheckedRecord, IngestContext, IngestOutcome, check_envelope,
     check_records,
 };
+use crate::metrics::RecordOutcome;
 use crate::notify::Topic;
 use crate::state::AppState;
 
@@ -38,13 +39,18 @@ pub(crate) async fn upload(
     let max_records = state.settings.ingest.max_batch_records;
     let register_id = credentials.register_id;
     let merchant = credentials.merchant_id;
+    let uploaded = batch.records.len() as u64;
+    state.metrics.batch(batch.records.len());
+    let verifying = std::time::Instant::now();
     let checked = match check_envelope(&credentials, &batch.records, max_records) {
         Ok(()) => check_in_parallel(credentials, batch.records).await?,
         Err(refusal) => Err(refusal),
     };
+    state.metrics.verified(verifying.elapsed());
     let records = match checked {
         Ok(records) => records,
         Err(refusal) => {
+            state.metrics.records(RecordOutcome::Refused, uploaded);
             alert_on_bad_signature(&state, register_id, &refusal).await;
             quarantine_bad_record(&state, register_id, &refusal).await?;
             return Err(refusal.into());
@@ -55,13 +61,20 @@ pub(crate) async fn upload(
         max_clock_drift_secs: state.settings.clock.max_drift_secs,
     };
     let now = context.now;
-    match state
+    let storing = std::time::Instant::now();
+    let outcome = state
         .services
         .ingest
         .store(register_id, records, context)
-        .await?
-    {
+        .await?;
+    state.metrics.stored(storing.elapsed());
+    match outcome {
         IngestOutcome::Stored(stored) => {
+            let new = stored.new_records as u64;
+            state.metrics.records(RecordOutcome::Stored, new);
+            state
+                .metrics
+                .records(RecordOutcome::Duplicate, uploaded.saturating_sub(new));
             if stored.customers_changed {
                 state.notifier.notify(Topic::Customers, merchant);
             }
@@ -78,7 +91,10 @@ pub(crate) async fn upload(
                 server_time: now,
             }))
         }
-        IngestOutcome::Refused(refusal) => Err(refusal.into()),
+        IngestOutcome::Refused(refusal) => {
+            state.metrics.records(RecordOutcome::Refused, uploaded);
+            Err(refusal.into())
+        }
     }
 }
 

@@ -41,6 +41,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         data_dir: data_dir.to_owned(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         admin_token: SecretString::from(ADMIN_TOKEN),
+        metrics_token: None,
         public_url: None,
         longpoll: LongPollSettings { max_wait_secs: 5 },
         tokens: TokenSettings::default(),

@@ -14,6 +14,7 @@ mod errors;
 mod ingest;
 mod load_shedding;
 mod logs;
+mod metrics;
 mod oversight;
 mod points;
 mod protocol;
