@@ -56,16 +56,30 @@ impl fmt::Display for Report {
 /// Runs every check.
 pub async fn doctor(data_dir: &Path, config_file: Option<&Path>) -> Report {
     let mut report = Report::default();
+    // Paths are shown whole, whatever directory the operator is in.
+    let data_dir = &std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let config_path = config_file.map_or_else(|| data_dir.join(CONFIG_FILE), Path::to_path_buf);
+    let enrolled = config_path.exists() && data_dir.join(KEY_FILE).exists();
     let config = AgentConfig::load(data_dir, config_file);
     report.add(
         "configuration",
-        config
-            .as_ref()
-            .map(|c| format!("register {}", c.sync.register_id))
-            .map_err(ToString::to_string),
+        if config_path.exists() {
+            config
+                .as_ref()
+                .map(|c| format!("register {}", c.sync.register_id))
+                .map_err(|e| one_line(&e.to_string()))
+        } else {
+            Err(format!(
+                "{} is missing: {NOT_ENROLLED}",
+                config_path.display()
+            ))
+        },
     );
     report.add("register key", check_key(&data_dir.join(KEY_FILE)));
-    report.add("database", check_database(&data_dir.join(DB_FILE)));
+    report.add(
+        "database",
+        check_database(&data_dir.join(DB_FILE), enrolled),
+    );
     report.add("file modes", check_modes(data_dir));
     if let Ok(config) = config {
         for url in config.sync.server_urls() {
@@ -84,7 +98,19 @@ pub async fn doctor(data_dir: &Path, config_file: Option<&Path>) -> Report {
     report
 }
 
+/// What to do in a directory that was never enrolled.
+const NOT_ENROLLED: &str = "the register is not enrolled; run \
+    `pos-agent enroll --server URL --token TOKEN --data-dir DIR` with the one-time token HQ gives";
+
+/// An error of several lines (figment's) as one.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn check_key(path: &Path) -> Result<String, String> {
+    if !path.exists() {
+        return Err(format!("{} is missing: {NOT_ENROLLED}", path.display()));
+    }
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode != 0o600 {
@@ -133,9 +159,16 @@ fn check_modes(data_dir: &Path) -> Result<String, String> {
     }
 }
 
-fn check_database(path: &Path) -> Result<String, String> {
+fn check_database(path: &Path, enrolled: bool) -> Result<String, String> {
     if !path.exists() {
-        return Ok("not created yet; `pos-agent run` creates it".into());
+        return if enrolled {
+            Ok("not created yet; `pos-agent run` creates it".into())
+        } else {
+            Err(format!(
+                "{} does not exist, and `pos-agent run` cannot create it before enrollment",
+                path.display()
+            ))
+        };
     }
     let conn = store::open_read_only(path).map_err(|e| e.to_string())?;
     let verdict: String = conn

@@ -205,12 +205,23 @@ pub fn prepare_database(data_dir: &Path) -> anyhow::Result<()> {
 
 /// Reads the database beside a running agent, for `pos-agent status`.
 pub fn local_status(data_dir: &Path) -> anyhow::Result<store::Summary> {
+    let data_dir = &std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let path = database_path(data_dir);
-    anyhow::ensure!(
-        path.exists(),
-        "{} does not exist yet: `pos-agent run` creates it",
-        path.display()
-    );
+    if !path.exists() {
+        if data_dir.join(config::CONFIG_FILE).exists() {
+            anyhow::bail!(
+                "{} does not exist yet: start the agent (`pos-agent run` or `systemctl start pos-agent`) and it is created",
+                path.display()
+            );
+        }
+        anyhow::bail!(
+            "{} is not an enrolled register's directory (no {}): run \
+             `pos-agent enroll --server URL --token TOKEN --data-dir {}` first",
+            data_dir.display(),
+            config::CONFIG_FILE,
+            data_dir.display()
+        );
+    }
     let conn =
         store::open_read_only(&path).with_context(|| format!("cannot open {}", path.display()))?;
     Ok(store::summary(&conn)?)

@@ -405,3 +405,54 @@ async fn the_binaries_keep_personal_data_private_whatever_the_umask_and_doctor_c
     );
     Ok(())
 }
+
+#[test]
+fn doctor_and_status_tell_an_unenrolled_directory_to_enroll_with_whole_paths() -> anyhow::Result<()>
+{
+    let agent_bin = binary("pos-agent")?;
+    let cwd = tempfile::tempdir()?;
+    // A relative path, as an operator types it.
+    let out = run(Command::new(&agent_bin).current_dir(cwd.path()).args([
+        "doctor",
+        "--data-dir",
+        "till",
+    ]))?;
+    let report = String::from_utf8(out.stdout)?;
+    ensure!(
+        !out.status.success(),
+        "doctor passes an unenrolled register:\n{report}"
+    );
+    let whole = std::fs::canonicalize(cwd.path())?.join("till");
+    for check in ["configuration", "register key", "database"] {
+        let line = report
+            .lines()
+            .find(|l| l.contains(check))
+            .with_context(|| format!("no {check} line in:\n{report}"))?;
+        ensure!(line.starts_with('✗'), "{check} is not failed: {line}");
+    }
+    ensure!(
+        report
+            .lines()
+            .all(|l| l.starts_with('✓') || l.starts_with('✗')),
+        "a check wraps onto a second line:\n{report}"
+    );
+    ensure!(
+        report.contains(&whole.join("agent.toml").display().to_string()),
+        "paths are not whole:\n{report}"
+    );
+    ensure!(report.contains("pos-agent enroll"), "{report}");
+
+    let out = run(Command::new(&agent_bin).current_dir(cwd.path()).args([
+        "status",
+        "--data-dir",
+        "till",
+    ]))?;
+    let said = String::from_utf8(out.stderr)?;
+    ensure!(!out.status.success());
+    ensure!(
+        said.contains("not an enrolled register") && said.contains("pos-agent enroll"),
+        "{said}"
+    );
+    ensure!(!said.contains("`pos-agent run` creates it"), "{said}");
+    Ok(())
+}
