@@ -20,7 +20,8 @@ use crate::ids::{
 };
 use crate::money::{AmountError, Currency, Money, Quantity};
 use crate::pricing::{
-    AppliedRule, CustomerStanding, PointsAward, PricingContext, PromotionUsage, UsageCounts,
+    AppliedRule, CustomerStanding, LeasedQuota, PointsAward, PricingContext, PromotionUsage,
+    UsageCounts,
 };
 use crate::ruleset::Ruleset;
 
@@ -226,6 +227,11 @@ pub struct UsageSnapshot {
     /// Checks of the customer it applied to.
     #[serde(default)]
     pub customer_uses: u64,
+    /// What was left of the register's lease of the promotion, when the
+    /// till priced under one (added with quota leases: absent on older
+    /// records, whose bytes are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leased: Option<LeasedQuota>,
 }
 
 impl PricingInputs {
@@ -257,6 +263,7 @@ impl PricingInputs {
                         uses: u.uses,
                         spent: u.spent,
                         customer_uses: u.customer_uses,
+                        leased: u.leased,
                     },
                 )
             })
@@ -287,7 +294,7 @@ impl PricingInputs {
                     uses: u.uses,
                     spent: u.spent,
                     customer_uses: u.customer_uses,
-                    leased: None,
+                    leased: u.leased,
                 },
             );
         }
