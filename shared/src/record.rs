@@ -722,6 +722,7 @@ mod tests {
                     uses: 2,
                     spent: Money::from_minor(30).unwrap(),
                     customer_uses: 1,
+                    leased: None,
                 },
             )]),
         });
@@ -769,6 +770,41 @@ mod tests {
             again.usage.promotions[&PromotionId::parse("limited").unwrap()].uses,
             3
         );
+    }
+
+    /// The lease a sale was priced under is recorded, so the server prices
+    /// it again alike; a snapshot without one writes no `leased` field.
+    #[test]
+    fn captured_inputs_keep_the_lease_priced_under() {
+        let ruleset: Ruleset = serde_json::from_value(serde_json::json!({
+            "currency": "RUB",
+            "programme": {"tiers": []},
+            "promotions": [
+                {"id": "leased", "name": "L", "target": {"kind": "basket"},
+                 "reward": {"kind": "percent_off", "percent": 100},
+                 "limits": {"total_uses": 10, "budget": 5000}}
+            ]
+        }))
+        .unwrap();
+        let id = PromotionId::parse("leased").unwrap();
+        let lease = LeasedQuota {
+            uses: 2,
+            budget: Money::from_minor(700).unwrap(),
+        };
+        let mut ctx = PricingContext::new(StoreId::new(1).unwrap(), sample().wall_time);
+        ctx.usage.promotions.insert(
+            id.clone(),
+            PromotionUsage {
+                leased: Some(lease),
+                ..PromotionUsage::default()
+            },
+        );
+        let inputs = PricingInputs::capture(&ruleset, None, &ctx);
+        assert_eq!(inputs.usage[&id].leased, Some(lease));
+        let again = inputs.context(ctx.store, ctx.now, "UTC", None);
+        assert_eq!(again.usage.promotions[&id].leased, Some(lease));
+        let plain = serde_json::to_string(&UsageSnapshot::default()).unwrap();
+        assert!(!plain.contains("leased"), "{plain}");
     }
 
     #[test]
