@@ -627,6 +627,15 @@ fn a_registers_lease_bounds_the_global_limits() {
         None,
         &ctx,
         expect![[r#"
+            a             1 ×   10.00 =    10.00 −    0.00 =    10.00    0 pt  
+            b             1 ×   10.00 =    10.00 −    3.00 =     7.00    0 pt  capped:3.00
+            c             1 ×   10.00 =    10.00 −    1.00 =     9.00    0 pt  lease-left:1.00
+            total 30.00 − 4.00 = 26.00; points +0 −0 (could spend 0); tier -
+            blocked capped: this till's share of its budget is spent; the till gets a new share when it syncs with the server
+            blocked spent-lease: this till's share of its total uses is spent; the till gets a new share when it syncs with the server
+            | Акция «Promo capped»: −3.00 | Promotion "Promo capped": -3.00
+            | Акция «Promo lease-left»: −1.00 | Promotion "Promo lease-left": -1.00
+            | Ваша скидка: 4.00 | You saved: 4.00
         "#]],
     );
 }

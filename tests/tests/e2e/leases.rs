@@ -48,7 +48,6 @@ fn promotion(id: &str, product: &Product, limits: Limits) -> anyhow::Result<Prom
         percent: BasisPoints::new(1000)?,
         apply: Apply::Each,
     };
-    p.group = Some(id.to_owned());
     p.limits = limits;
     Ok(p)
 }
