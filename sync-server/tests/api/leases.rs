@@ -212,3 +212,47 @@ async fn leases_need_the_registers_credentials() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body["error"].is_string(), "{body}");
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_the_leases_and_the_spend_per_register() {
+    let server = TestServer::spawn().await;
+    let (merchant, store, mut a) = merchant_with_till(&server, 1).await;
+    let b = server.enroll(store.id, 2).await;
+    let (status, body) = server.publish(merchant.id, limited()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Two registers: half each.
+    assert_eq!(share(&lease(&a).await, "milk"), (6, 0));
+    assert_eq!(share(&lease(&b).await, "milk"), (6, 0));
+    let records = a.records((0..2).map(|_| Purchase::sale(1_000).discounted(100, "milk", None)));
+    assert_eq!(a.upload(&records).await.0, StatusCode::OK);
+
+    let hq = crate::web::Hq::sign_in(&server).await;
+    let (status, page) = hq.get(&format!("/hq/merchants/{}", merchant.id)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let start = page
+        .find("<table id=\"leases-milk\"")
+        .unwrap_or_else(|| panic!("no leases table for milk: {page}"));
+    let table = &page[start..start + page[start..].find("</table>").expect("table end")];
+    assert!(
+        table.contains("израсходовано <span data-counted>2 чек.</span>")
+            && table.contains("в долях у касс <span data-outstanding>10 чек.</span>"),
+        "spend and leases outstanding: {table}"
+    );
+    let row = |register: shared::ids::RegisterId| {
+        let at = table
+            .find(&format!("<tr data-register=\"{register}\">"))
+            .unwrap_or_else(|| panic!("no row of register {register}: {table}"));
+        &table[at..at + table[at..].find("</tr>").expect("row end")]
+    };
+    let a_row = row(a.register_id);
+    assert!(
+        a_row.contains("<td data-spent>2 чек.</td><td>6 чек.</td><td>2 чек.</td><td>4 чек.</td>")
+            && a_row.contains("действует"),
+        "A's spend, lease, use of it and what is left: {a_row}"
+    );
+    assert!(
+        row(b.register_id).contains("<td data-spent>0 чек.</td><td>6 чек.</td>"),
+        "{table}"
+    );
+    assert!(page.contains("<table id=\"leases-kefir\""), "the budget's table too");
+}
