@@ -124,7 +124,8 @@ pub fn check_covered(
             continue;
         };
         let left = book.pricing_input(p, now).unwrap_or_default();
-        let short_of_uses = p.limits.total_uses.is_some() && d.uses > i64::try_from(left.uses).unwrap_or(i64::MAX);
+        let short_of_uses =
+            p.limits.total_uses.is_some() && d.uses > i64::try_from(left.uses).unwrap_or(i64::MAX);
         let short_of_money = p.limits.budget.is_some() && d.spent.minor() > left.budget.minor();
         if short_of_uses || short_of_money {
             return Err(CheckError::LeaseChanged {

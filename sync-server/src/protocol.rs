@@ -94,9 +94,10 @@ pub async fn negotiate_protocol(request: Request, next: Next) -> Response {
     response
         .headers_mut()
         .insert(PROTOCOL_HEADER, HeaderValue::from(answered_in));
-    response
-        .headers_mut()
-        .insert(FEATURES_HEADER, HeaderValue::from_static(FEATURE_QUOTA_LEASES));
+    response.headers_mut().insert(
+        FEATURES_HEADER,
+        HeaderValue::from_static(FEATURE_QUOTA_LEASES),
+    );
     response
 }
 

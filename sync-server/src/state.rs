@@ -62,8 +62,9 @@ impl AppState {
         AppState {
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
-            services: Services::new(&db, &clock, &signing_key, &notifier)
-                .with_leases(crate::services::Leases::new(db.clone(), clock.clone(), settings.leases)),
+            services: Services::new(&db, &clock, &signing_key, &notifier).with_leases(
+                crate::services::Leases::new(db.clone(), clock.clone(), settings.leases),
+            ),
             settings: Arc::new(settings),
             db,
             signing_key,

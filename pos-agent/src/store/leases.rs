@@ -113,7 +113,11 @@ pub fn replace(
             ],
         )?;
     }
-    let oldest = leases.iter().map(|l| l.through_seq).min().unwrap_or(i64::MAX);
+    let oldest = leases
+        .iter()
+        .map(|l| l.through_seq)
+        .min()
+        .unwrap_or(i64::MAX);
     tx.execute("DELETE FROM lease_spend WHERE seq <= ?1", [oldest])?;
     tx.commit()?;
     Ok(())

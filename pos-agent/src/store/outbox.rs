@@ -177,7 +177,12 @@ fn append(
     for d in deltas.iter().filter(|d| d.uses > 0) {
         tx.execute(
             "INSERT INTO lease_spend (seq, promotion_id, uses, spent) VALUES (?1, ?2, ?3, ?4)",
-            params![record.seq.get(), d.promotion.as_str(), d.uses, d.spent.minor()],
+            params![
+                record.seq.get(),
+                d.promotion.as_str(),
+                d.uses,
+                d.spent.minor()
+            ],
         )?;
     }
     for d in &deltas {

@@ -72,11 +72,17 @@ async fn renew(agent: &Agent, client: &SyncClient) -> Result<(), SyncError> {
         committed_through: head.seq,
     };
     let sent = agent.clock.now();
-    let response = match client.send(client.post("/api/v1/leases").json(&request)).await {
+    let response = match client
+        .send(client.post("/api/v1/leases").json(&request))
+        .await
+    {
         Ok(response) => response,
         Err(SyncError::Refused { status, .. }) if status == StatusCode::NOT_FOUND => {
             // An older server: no leases; the global limits apply as before.
-            agent.db.call(|conn| leases::set_offered(conn, false)).await?;
+            agent
+                .db
+                .call(|conn| leases::set_offered(conn, false))
+                .await?;
             agent.reload_leases().await?;
             return Ok(());
         }

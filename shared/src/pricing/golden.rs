@@ -615,7 +615,9 @@ fn a_registers_lease_bounds_the_global_limits() {
         ..PromotionUsage::default()
     };
     ctx.usage.promotions.insert(spent.id.clone(), lease(0, 0));
-    ctx.usage.promotions.insert(capped.id.clone(), lease(0, 300));
+    ctx.usage
+        .promotions
+        .insert(capped.id.clone(), lease(0, 300));
     ctx.usage.promotions.insert(left.id.clone(), lease(2, 0));
     check(
         ruleset(vec![spent, capped, left]),

@@ -101,7 +101,11 @@ pub trait LeasesTx {
         promotion: &PromotionId,
     ) -> Result<LeasePool, DbError>;
     /// Stores `lease` in place of the register's lease of its promotion.
-    fn replace_lease(&mut self, merchant: MerchantId, lease: &NewLease) -> Result<LeaseRow, DbError>;
+    fn replace_lease(
+        &mut self,
+        merchant: MerchantId,
+        lease: &NewLease,
+    ) -> Result<LeaseRow, DbError>;
     /// Every lease of the merchant with its consumption, by promotion and
     /// register.
     fn merchant_leases(&mut self, merchant: MerchantId) -> Result<Vec<LeaseAccount>, DbError>;

@@ -39,9 +39,7 @@ pub use catalog::{
 };
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
-pub use leases::{
-    LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum,
-};
+pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};
 pub use postgres::{
     POOL_SIZE as POSTGRES_POOL_SIZE, PostgresRepository, postgres_drop_test_schema,
     postgres_test_schema_url,

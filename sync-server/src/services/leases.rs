@@ -132,7 +132,9 @@ impl Leases {
         let merchant = register.merchant_id;
         let register_id = register.register_id;
         let ttl = TimeDelta::seconds(i64::try_from(settings.lease_secs).unwrap_or(i64::MAX));
-        let expires_at = now.checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let expires_at = now
+            .checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let leases = self
             .repo
             .write(move |tx| {
@@ -156,8 +158,17 @@ impl Leases {
                     if p.ends_at.is_some_and(|end| end <= now) {
                         continue;
                     }
-                    let lease =
-                        grant_one(tx, merchant, register_id, p, through, in_service, &settings, now, expires_at)?;
+                    let lease = grant_one(
+                        tx,
+                        merchant,
+                        register_id,
+                        p,
+                        through,
+                        in_service,
+                        &settings,
+                        now,
+                        expires_at,
+                    )?;
                     granted.push(lease);
                 }
                 Ok(granted)
@@ -371,7 +382,13 @@ mod tests {
             ..inputs(30, 0, 0)
         };
         assert_eq!(share(few), 5, "the floor, while the pool has it");
-        assert_eq!(share(ShareInputs { others_outstanding: 28, ..few }), 2);
+        assert_eq!(
+            share(ShareInputs {
+                others_outstanding: 28,
+                ..few
+            }),
+            2
+        );
         let capped = ShareInputs {
             registers: 1,
             max_share_percent: 25,
@@ -408,7 +425,10 @@ mod tests {
         let later = now + TimeDelta::hours(1);
         assert_eq!(
             outstanding(&account(10, 500, 3, 200, later), now),
-            UseSum { uses: 7, spent: 300 }
+            UseSum {
+                uses: 7,
+                spent: 300
+            }
         );
         assert_eq!(
             outstanding(&account(10, 500, 12, 900, later), now),
@@ -417,7 +437,10 @@ mod tests {
         );
         assert_eq!(
             outstanding(&account(10, 500, -2, -100, later), now),
-            UseSum { uses: 10, spent: 500 },
+            UseSum {
+                uses: 10,
+                spent: 500
+            },
             "returns of earlier sales never hold back more than the lease"
         );
         assert_eq!(

@@ -430,12 +430,7 @@ pub async fn dashboard(
 }
 
 /// Checks and money of a promotion, as far as it has those limits.
-fn uses_and_money(
-    value: UsesAndMoney,
-    uses: bool,
-    money: bool,
-    currency: Currency,
-) -> String {
+fn uses_and_money(value: UsesAndMoney, uses: bool, money: bool, currency: Currency) -> String {
     let mut parts = Vec::new();
     if uses {
         parts.push(format!("{} чек.", format::count(value.uses)));
@@ -456,7 +451,10 @@ fn lease_rows(report: &LeaseReport, zone: Tz, currency: Currency) -> Vec<LeasedP
             let show = |v: UsesAndMoney| uses_and_money(v, uses, money, currency);
             let mut limit = Vec::new();
             if let Some(n) = p.total_uses {
-                limit.push(format!("{} чек.", format::count(i64::try_from(n).unwrap_or(i64::MAX))));
+                limit.push(format!(
+                    "{} чек.",
+                    format::count(i64::try_from(n).unwrap_or(i64::MAX))
+                ));
             }
             if let Some(b) = p.budget {
                 limit.push(format::money(b, currency));
@@ -479,9 +477,8 @@ fn lease_rows(report: &LeaseReport, zone: Tz, currency: Currency) -> Vec<LeasedP
                             used: lease.map_or_else(|| "—".to_owned(), |l| show(l.used)),
                             outstanding: lease
                                 .map_or_else(|| "—".to_owned(), |l| show(l.outstanding)),
-                            expires: lease.map_or_else(String::new, |l| {
-                                format::instant(l.expires_at, zone)
-                            }),
+                            expires: lease
+                                .map_or_else(String::new, |l| format::instant(l.expires_at, zone)),
                             state: match lease {
                                 None => "без доли",
                                 Some(l) if l.expired => "истекла, возвращена",

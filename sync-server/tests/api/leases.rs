@@ -64,7 +64,11 @@ fn share(grant: &LeaseGrant, promotion: &str) -> (u64, i64) {
 
 async fn report(server: &TestServer, merchant: shared::ids::MerchantId) -> LeaseReport {
     server
-        .admin_ok(reqwest::Method::GET, &format!("/api/v1/admin/merchants/{merchant}/leases"), None)
+        .admin_ok(
+            reqwest::Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/leases"),
+            None,
+        )
         .await
 }
 
@@ -117,7 +121,10 @@ async fn leases_share_what_remains_and_reconcile_with_the_stored_records() {
     let r = report(&server, merchant.id).await;
     let milk = of(&r, "milk");
     assert_eq!(milk.counted.uses, 3);
-    assert_eq!(milk.outstanding.uses, 9, "1 left with A, 4 with B and C each");
+    assert_eq!(
+        milk.outstanding.uses, 9,
+        "1 left with A, 4 with B and C each"
+    );
     let a_row = milk
         .registers
         .iter()
@@ -125,9 +132,19 @@ async fn leases_share_what_remains_and_reconcile_with_the_stored_records() {
         .expect("A in the report");
     assert_eq!(a_row.spent.uses, 3, "HQ sees the spend per register");
     let a_lease = a_row.lease.as_ref().expect("A's lease");
-    assert_eq!((a_lease.granted.uses, a_lease.used.uses, a_lease.outstanding.uses), (4, 3, 1));
+    assert_eq!(
+        (
+            a_lease.granted.uses,
+            a_lease.used.uses,
+            a_lease.outstanding.uses
+        ),
+        (4, 3, 1)
+    );
     assert_eq!(of(&r, "kefir").counted.money.minor(), 200);
-    assert_eq!(of(&r, "kefir").outstanding.money.minor(), 3_134 + 3_334 + 3_332);
+    assert_eq!(
+        of(&r, "kefir").outstanding.money.minor(),
+        3_134 + 3_334 + 3_332
+    );
 
     // A renews: its old lease returns to the pool and it gets a share of
     // what remains (9 over three, 3), but only what B and C leave free (1).
@@ -149,13 +166,25 @@ async fn leases_share_what_remains_and_reconcile_with_the_stored_records() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let r = report(&server, merchant.id).await;
     assert_eq!(of(&r, "milk").counted.uses, 6);
-    assert_eq!(of(&r, "milk").outstanding.uses, 8, "A holds nothing back now");
-    assert_eq!(share(&lease(&b).await, "milk"), (2, 0), "6 remain, B and C share them: 2 for B");
+    assert_eq!(
+        of(&r, "milk").outstanding.uses,
+        8,
+        "A holds nothing back now"
+    );
+    assert_eq!(
+        share(&lease(&b).await, "milk"),
+        (2, 0),
+        "6 remain, B and C share them: 2 for B"
+    );
     assert_eq!(share(&lease(&c).await, "milk"), (2, 0));
 
     // The report is the admin API's: an unknown merchant is a JSON 404.
     let (status, body) = server
-        .admin(reqwest::Method::GET, "/api/v1/admin/merchants/999/leases", None)
+        .admin(
+            reqwest::Method::GET,
+            "/api/v1/admin/merchants/999/leases",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["error"], "not_found");
@@ -175,12 +204,20 @@ async fn an_expired_lease_goes_back_to_the_pool() {
     assert_eq!(share(&lease(&a).await, "milk"), (6, 0));
     assert_eq!(share(&lease(&b).await, "milk"), (6, 0));
     let c = server.enroll(store.id, 3).await;
-    assert_eq!(share(&lease(&c).await, "milk"), (0, 0), "all of it is leased");
+    assert_eq!(
+        share(&lease(&c).await, "milk"),
+        (0, 0),
+        "all of it is leased"
+    );
 
     // A day later A has not renewed: its lease ends and returns to the
     // pool; B's renewal kept B's.
     clock.advance(TimeDelta::hours(23));
-    assert_eq!(share(&lease(&b).await, "milk"), (4, 0), "12 over three, all free but C's 0");
+    assert_eq!(
+        share(&lease(&b).await, "milk"),
+        (4, 0),
+        "12 over three, all free but C's 0"
+    );
     clock.advance(TimeDelta::hours(2));
     let r = report(&server, merchant.id).await;
     let milk = of(&r, "milk");
@@ -193,7 +230,11 @@ async fn an_expired_lease_goes_back_to_the_pool() {
     assert!(a_lease.expired, "{a_lease:?}");
     assert_eq!(a_lease.outstanding.uses, 0);
     assert_eq!(milk.outstanding.uses, 4, "only B's lease is held back");
-    assert_eq!(share(&lease(&c).await, "milk"), (4, 0), "C gets a share of what A gave back");
+    assert_eq!(
+        share(&lease(&c).await, "milk"),
+        (4, 0),
+        "C gets a share of what A gave back"
+    );
 }
 
 #[tokio::test]
@@ -254,5 +295,8 @@ async fn the_dashboard_shows_the_leases_and_the_spend_per_register() {
         row(b.register_id).contains("<td data-spent>0 чек.</td><td>6 чек.</td>"),
         "{table}"
     );
-    assert!(page.contains("<table id=\"leases-kefir\""), "the budget's table too");
+    assert!(
+        page.contains("<table id=\"leases-kefir\""),
+        "the budget's table too"
+    );
 }

@@ -102,7 +102,10 @@ async fn sell_until_refused(
     anyhow::bail!("{id} was never refused")
 }
 
-async fn report(admin: &AdminClient, merchant: shared::ids::MerchantId) -> anyhow::Result<LeaseReport> {
+async fn report(
+    admin: &AdminClient,
+    merchant: shared::ids::MerchantId,
+) -> anyhow::Result<LeaseReport> {
     admin.leases(merchant).await
 }
 
@@ -203,7 +206,10 @@ async fn three_tills_offline_together_never_spend_past_a_global_limit_and_rebala
     let mut offline_money = 0;
     for till in &tills {
         let gave = sell_until_refused(&till.till, APPLES, &uses.id).await?;
-        ensure!(gave.len() == 3, "a till gave its lease of 3 uses, not {gave:?}");
+        ensure!(
+            gave.len() == 3,
+            "a till gave its lease of 3 uses, not {gave:?}"
+        );
         offline_uses += gave.len();
         let gave = sell_until_refused(&till.till, BUCKWHEAT, &budget.id).await?;
         // 10 % of 114.90 twice, then what is left of 30.00, capped.
@@ -236,7 +242,10 @@ async fn three_tills_offline_together_never_spend_past_a_global_limit_and_rebala
     })
     .await?;
     for reg in &of(&after, &uses.id)?.registers {
-        ensure!(reg.spent.uses == 3, "HQ sees each register's spend: {reg:?}");
+        ensure!(
+            reg.spent.uses == 3,
+            "HQ sees each register's spend: {reg:?}"
+        );
     }
     for till in &tills {
         wait_status(&till.till, SETTLE, |s| {
@@ -263,7 +272,8 @@ async fn three_tills_offline_together_never_spend_past_a_global_limit_and_rebala
         "selling until refused ends at the limits exactly"
     );
     let last = wait_report(&admin, merchant, "everything is counted", |r| {
-        Ok(of(r, &uses.id)?.counted.uses == 12 && of(r, &budget.id)?.counted.money.minor() == BUDGET)
+        Ok(of(r, &uses.id)?.counted.uses == 12
+            && of(r, &budget.id)?.counted.money.minor() == BUDGET)
     })
     .await?;
     ensure!(of(&last, &uses.id)?.outstanding.uses == 0, "{last:#?}");

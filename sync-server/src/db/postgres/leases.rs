@@ -80,7 +80,11 @@ impl LeasesTx for PgTx<'_, '_> {
         Ok(pool)
     }
 
-    fn replace_lease(&mut self, merchant: MerchantId, lease: &NewLease) -> Result<LeaseRow, DbError> {
+    fn replace_lease(
+        &mut self,
+        merchant: MerchantId,
+        lease: &NewLease,
+    ) -> Result<LeaseRow, DbError> {
         self.execute(
             "DELETE FROM quota_leases WHERE register_id = $1 AND promotion_id = $2",
             &[&lease.register_id.get(), &lease.promotion_id.as_str()],

@@ -76,10 +76,19 @@ impl LeasesTx for SqliteTx<'_> {
         Ok(LeasePool { counted, leases })
     }
 
-    fn replace_lease(&mut self, merchant: MerchantId, lease: &NewLease) -> Result<LeaseRow, DbError> {
+    fn replace_lease(
+        &mut self,
+        merchant: MerchantId,
+        lease: &NewLease,
+    ) -> Result<LeaseRow, DbError> {
         self.tx
-            .prepare_cached("DELETE FROM quota_leases WHERE register_id = ?1 AND promotion_id = ?2")?
-            .execute(params![lease.register_id.get(), lease.promotion_id.as_str()])?;
+            .prepare_cached(
+                "DELETE FROM quota_leases WHERE register_id = ?1 AND promotion_id = ?2",
+            )?
+            .execute(params![
+                lease.register_id.get(),
+                lease.promotion_id.as_str()
+            ])?;
         self.tx
             .prepare_cached(
                 "INSERT INTO quota_leases (merchant_id, register_id, promotion_id, through_seq,
