@@ -135,3 +135,67 @@ pub fn check_covered(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    fn promotion(limits: serde_json::Value) -> Promotion {
+        serde_json::from_value(serde_json::json!({
+            "id": "milk", "name": "M", "target": {"kind": "basket"},
+            "reward": {"kind": "percent_off", "percent": 1000},
+            "limits": limits
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_engine_gets_what_is_left_of_a_live_lease_and_zero_without_one() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let limited = promotion(serde_json::json!({"total_uses": 10, "budget": 5000}));
+        let open = promotion(serde_json::json!({"per_customer": 1}));
+        let mut book = LeaseBook::default();
+        assert_eq!(
+            book.pricing_input(&limited, now),
+            None,
+            "a server without leases: the global limits apply"
+        );
+        book.offered = true;
+        assert_eq!(
+            book.pricing_input(&limited, now),
+            Some(LeasedQuota::default()),
+            "no lease held: refused until the next sync"
+        );
+        assert_eq!(book.pricing_input(&open, now), None, "no global limit");
+        book.held.insert(
+            limited.id.clone(),
+            HeldLease {
+                lease_id: 1,
+                through_seq: 0,
+                uses: 3,
+                budget: 2_000,
+                expires_at: now + TimeDelta::hours(1),
+                used_uses: 1,
+                used_spent: 1_500,
+            },
+        );
+        assert_eq!(
+            book.pricing_input(&limited, now),
+            Some(LeasedQuota {
+                uses: 2,
+                budget: Money::from_minor(500).unwrap(),
+            })
+        );
+        assert_eq!(
+            book.pricing_input(&limited, now + TimeDelta::hours(1)),
+            Some(LeasedQuota::default()),
+            "expired: nothing left"
+        );
+        let status = book.status(now);
+        assert_eq!(
+            (status[0].uses_left, status[0].budget_left.minor()),
+            (2, 500)
+        );
+    }
+}
