@@ -15,6 +15,7 @@ use crate::active_ruleset::RulesetSlot;
 use crate::checks::OpenChecks;
 use crate::clock::Clock;
 use crate::config::AgentConfig;
+use crate::quota::LeaseBook;
 use crate::store::{self, Db, StoreError};
 use crate::sync::monitor::SyncMonitor;
 
@@ -46,6 +47,11 @@ pub struct Agent {
     /// The till's own use of promotions, `(checks, money given)` each, as
     /// committed in its outbox; updated after every commit.
     pub till_usage: Mutex<BTreeMap<PromotionId, (i64, i64)>>,
+    /// The till's quota leases as stored; read again after every commit
+    /// and renewal.
+    pub leases: Mutex<LeaseBook>,
+    /// Wakes the lease renewal (after an upload stored records).
+    pub lease_wake: Notify,
 }
 
 impl Agent {
@@ -70,7 +76,16 @@ impl Agent {
             upload_wake: Notify::new(),
             sync_health: Arc::default(),
             till_usage: Mutex::new(till_usage),
+            leases: Mutex::default(),
+            lease_wake: Notify::new(),
         }
+    }
+
+    /// The leases as the database holds them now, into [`Self::leases`].
+    pub async fn reload_leases(&self) -> Result<(), StoreError> {
+        let book = self.db.call(|conn| LeaseBook::load(conn)).await?;
+        *self.leases.lock().unwrap_or_else(PoisonError::into_inner) = book;
+        Ok(())
     }
 
     /// Counts a committed record's promotion uses in [`Self::till_usage`].
@@ -126,12 +141,17 @@ impl Agent {
     pub async fn status(&self) -> Result<AgentStatus, StoreError> {
         let summary = self.db.call(|conn| store::summary(conn)).await?;
         let health = self.sync_health.snapshot();
-        let sync = crate::sync::status::sync_status(
+        let mut sync = crate::sync::status::sync_status(
             &summary,
             &health,
             self.db.storage_alarm(),
             self.is_offline(),
         );
+        sync.leases = self
+            .leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .status(self.clock.now());
         Ok(AgentStatus {
             register_id: self.config.sync.register_id,
             store_id: self.config.register.store_id,

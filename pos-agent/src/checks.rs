@@ -103,6 +103,17 @@ pub enum CheckError {
         /// What the check would spend.
         asked: i64,
     },
+    /// The till's lease of a promotion no longer covers what the check
+    /// was priced to give (another commit used it, or a renewal shrank
+    /// it, meanwhile); the check stays open, priced again.
+    #[error(
+        "this till's share of promotion {promotion} changed while the check was priced; \
+         look at the check again and commit"
+    )]
+    LeaseChanged {
+        /// The promotion.
+        promotion: PromotionId,
+    },
     /// A request value out of range.
     #[error("{0}")]
     Invalid(String),
@@ -279,6 +290,18 @@ impl Agent {
                 );
             }
         }
+        let now = self.clock.now();
+        {
+            let book = self
+                .leases
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for p in &active.engine.ruleset().promotions {
+                if let Some(left) = book.pricing_input(p, now) {
+                    usage.promotions.entry(p.id.clone()).or_default().leased = Some(left);
+                }
+            }
+        }
         if let Some(customer) = &check.customer {
             for (id, &n) in &customer.uses {
                 usage
@@ -294,7 +317,7 @@ impl Agent {
             coupons: check.coupons.clone(),
             redeem_points: check.redeem_points,
             usage,
-            ..PricingContext::new(self.config.register.store_id, self.clock.now())
+            ..PricingContext::new(self.config.register.store_id, now)
         })
     }
 
@@ -718,6 +741,7 @@ impl Agent {
             .offline_cap(&active)
             .zip(draft.customer.map(|c| c.id))
             .filter(|_| draft.points_redeemed > 0);
+        let leased = crate::quota::leased_promotions(active.engine.ruleset());
         let reply = Committed {
             sale_id,
             check_id: id,
@@ -725,7 +749,7 @@ impl Agent {
             seq: Seq::FIRST,
             pricing,
         };
-        let (record, reply) = self
+        let (record, reply, book) = self
             .db
             .call(move |conn| {
                 let mut reply = reply;
@@ -735,6 +759,7 @@ impl Agent {
                             let spent = customers::unacknowledged_redeemed(tx, customer)?;
                             within_cap(cap, spent, draft.points_redeemed)?;
                         }
+                        crate::quota::check_covered(tx, &leased, &draft, draft.wall_time)?;
                         reply.seq = seq;
                         if let Some(sale) = &reply.sale_id {
                             if let Some(earlier) = sales::find(tx, sale)? {
@@ -755,13 +780,21 @@ impl Agent {
                 // Storage errors go out as such, so the database raises its
                 // storage alarm; a refusal by the cap is a value.
                 match committed {
-                    Ok(record) => Ok(Ok(record)),
+                    Ok((record, reply)) => {
+                        // What is left of the leases now counts this sale.
+                        let book = crate::quota::LeaseBook::load(conn)?;
+                        Ok(Ok((record, reply, book)))
+                    }
                     Err(CheckError::Store(err)) => Err(err),
                     Err(refused) => Ok(Err(refused)),
                 }
             })
             .await??;
         self.count_usage(&record);
+        *self
+            .leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = book;
         Ok(reply)
     }
 }

@@ -137,6 +137,11 @@ pub struct SyncConfig {
     /// record alone would be larger is refused (422 `record_too_large`).
     #[serde(default = "defaults::max_upload_bytes")]
     pub max_upload_bytes: usize,
+    /// Seconds between renewals of the till's quota leases (its shares of
+    /// promotions' global limits) while the server answers; every upload
+    /// that stores records renews them too.
+    #[serde(default = "defaults::lease_renew_secs")]
+    pub lease_renew_secs: u64,
 }
 
 /// `sync.ruleset_transport`.
@@ -183,6 +188,7 @@ impl SyncConfig {
             ruleset_poll_secs: defaults::ruleset_poll_secs(),
             offline_after_secs: defaults::offline_after_secs(),
             max_upload_bytes: defaults::max_upload_bytes(),
+            lease_renew_secs: defaults::lease_renew_secs(),
         }
     }
 
@@ -274,6 +280,9 @@ mod defaults {
     }
     pub(super) fn heartbeat_secs() -> u64 {
         60
+    }
+    pub(super) fn lease_renew_secs() -> u64 {
+        30
     }
     pub(super) fn longpoll_wait_secs() -> u64 {
         25

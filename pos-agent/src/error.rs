@@ -98,6 +98,7 @@ impl ApiError {
                 CheckError::Amount(_) => (S::UNPROCESSABLE_ENTITY, "amount_out_of_range"),
                 CheckError::NoCustomer => (S::UNPROCESSABLE_ENTITY, "no_customer"),
                 CheckError::OfflineCap { .. } => (S::UNPROCESSABLE_ENTITY, "offline_cap"),
+                CheckError::LeaseChanged { .. } => (S::CONFLICT, "lease_changed"),
                 CheckError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "validation"),
                 CheckError::TooManyOpen { .. } => (S::TOO_MANY_REQUESTS, "too_many_open_checks"),
                 CheckError::SaleIdReused { .. } => (S::CONFLICT, "sale_id_conflict"),

@@ -35,6 +35,7 @@ pub mod doctor;
 mod enroll;
 mod error;
 mod identify;
+mod quota;
 mod returns;
 mod scan;
 pub mod scan_tools;
@@ -144,6 +145,7 @@ pub async fn run_with_clock(
         till_usage,
     );
     agent.sync_health = Arc::new(monitor);
+    agent.leases = std::sync::Mutex::new(agent.db.call(|conn| quota::LeaseBook::load(conn)).await?);
     let agent = Arc::new(agent);
 
     let (trigger, stop) = stop_signal();

@@ -20,7 +20,8 @@ use crate::ids::{
 };
 use crate::money::{AmountError, Currency, Money, Quantity};
 use crate::pricing::{
-    AppliedRule, CustomerStanding, PointsAward, PricingContext, PromotionUsage, UsageCounts,
+    AppliedRule, CustomerStanding, LeasedQuota, PointsAward, PricingContext, PromotionUsage,
+    UsageCounts,
 };
 use crate::ruleset::Ruleset;
 
@@ -226,6 +227,11 @@ pub struct UsageSnapshot {
     /// Checks of the customer it applied to.
     #[serde(default)]
     pub customer_uses: u64,
+    /// What was left of the register's lease of the promotion, when the
+    /// till priced under one (added with quota leases: absent on older
+    /// records, whose bytes are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leased: Option<LeasedQuota>,
 }
 
 impl PricingInputs {
@@ -257,6 +263,7 @@ impl PricingInputs {
                         uses: u.uses,
                         spent: u.spent,
                         customer_uses: u.customer_uses,
+                        leased: u.leased,
                     },
                 )
             })
@@ -287,7 +294,7 @@ impl PricingInputs {
                     uses: u.uses,
                     spent: u.spent,
                     customer_uses: u.customer_uses,
-                    leased: None,
+                    leased: u.leased,
                 },
             );
         }
@@ -715,6 +722,7 @@ mod tests {
                     uses: 2,
                     spent: Money::from_minor(30).unwrap(),
                     customer_uses: 1,
+                    leased: None,
                 },
             )]),
         });
@@ -762,6 +770,41 @@ mod tests {
             again.usage.promotions[&PromotionId::parse("limited").unwrap()].uses,
             3
         );
+    }
+
+    /// The lease a sale was priced under is recorded, so the server prices
+    /// it again alike; a snapshot without one writes no `leased` field.
+    #[test]
+    fn captured_inputs_keep_the_lease_priced_under() {
+        let ruleset: Ruleset = serde_json::from_value(serde_json::json!({
+            "currency": "RUB",
+            "programme": {"tiers": []},
+            "promotions": [
+                {"id": "leased", "name": "L", "target": {"kind": "basket"},
+                 "reward": {"kind": "percent_off", "percent": 100},
+                 "limits": {"total_uses": 10, "budget": 5000}}
+            ]
+        }))
+        .unwrap();
+        let id = PromotionId::parse("leased").unwrap();
+        let lease = LeasedQuota {
+            uses: 2,
+            budget: Money::from_minor(700).unwrap(),
+        };
+        let mut ctx = PricingContext::new(StoreId::new(1).unwrap(), sample().wall_time);
+        ctx.usage.promotions.insert(
+            id.clone(),
+            PromotionUsage {
+                leased: Some(lease),
+                ..PromotionUsage::default()
+            },
+        );
+        let inputs = PricingInputs::capture(&ruleset, None, &ctx);
+        assert_eq!(inputs.usage[&id].leased, Some(lease));
+        let again = inputs.context(ctx.store, ctx.now, "UTC", None);
+        assert_eq!(again.usage.promotions[&id].leased, Some(lease));
+        let plain = serde_json::to_string(&UsageSnapshot::default()).unwrap();
+        assert!(!plain.contains("leased"), "{plain}");
     }
 
     #[test]

@@ -11,6 +11,14 @@
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The header carrying [`PROTOCOL_VERSION`].
 pub const PROTOCOL_HEADER: &str = "x-loyalty-protocol";
+/// The header in which the server lists, on every reply of a register
+/// route, the optional parts of the protocol it offers (comma-separated),
+/// so an agent learns them from its first exchange without asking.
+pub const FEATURES_HEADER: &str = "x-loyalty-features";
+/// The feature of quota leases (`POST /api/v1/leases`): an agent that
+/// sees it enforces its lease of every promotion with a global limit, and
+/// refuses those it holds no lease of.
+pub const FEATURE_QUOTA_LEASES: &str = "quota-leases";
 
 /// An error reply of any API: a stable machine code and a human message.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -146,6 +154,52 @@ pub mod sync {
         pub head_hash: Hash256,
         /// The server's clock, for drift estimation.
         pub server_time: DateTime<Utc>,
+    }
+
+    /// `POST /api/v1/leases`: a register asks for its shares of the
+    /// promotions with global limits (total uses, budget), given back in a
+    /// [`LeaseGrant`]. Each new grant replaces the register's leases.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct LeaseRequest {
+        /// The register's own head, for HQ's view (the server counts only
+        /// the records it stored).
+        #[serde(default)]
+        pub committed_through: Option<Seq>,
+    }
+
+    /// The reply to [`LeaseRequest`].
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct LeaseGrant {
+        /// One lease per promotion of the current ruleset with a global
+        /// limit; a limited promotion missing here has no lease (refused).
+        pub leases: Vec<QuotaLease>,
+        /// The server's clock when it granted them: a lease lasts
+        /// `expires_at - server_time` by the till's own clock from receipt.
+        pub server_time: DateTime<Utc>,
+    }
+
+    /// A register's share of a promotion's global limits.
+    ///
+    /// It covers the register's records after `through_seq` (the
+    /// register's head as stored when it was granted): what those records
+    /// gave of the promotion comes off it, on the till and on the server
+    /// alike, so a record is never counted both in the pool and the lease.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct QuotaLease {
+        /// Which promotion.
+        pub promotion: PromotionId,
+        /// The lease's id, for HQ and the logs.
+        pub lease_id: i64,
+        /// The register's stored head when granted (none: no record yet).
+        pub through_seq: Option<Seq>,
+        /// Checks it may apply to after `through_seq` (0 when the promotion
+        /// has no total-uses limit, which the engine then ignores).
+        pub uses: u64,
+        /// Money it may give after `through_seq` (0 when the promotion has
+        /// no budget).
+        pub budget: Money,
+        /// When the server takes the unspent part back.
+        pub expires_at: DateTime<Utc>,
     }
 
     /// A customer as a till caches it: what pricing needs and a first name
@@ -619,6 +673,25 @@ pub mod till {
         pub ruleset_transport: String,
         /// Every alarm above in one line each, for a till's banner.
         pub alarms: Vec<String>,
+        /// What is left of the till's quota leases (its shares of the
+        /// promotions' global limits), by promotion; empty when the
+        /// server offers none.
+        pub leases: Vec<LeaseStatus>,
+    }
+
+    /// What is left of one quota lease at the till.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct LeaseStatus {
+        /// The promotion.
+        pub promotion: crate::ids::PromotionId,
+        /// The server's id of the lease.
+        pub lease_id: i64,
+        /// Checks left.
+        pub uses_left: i64,
+        /// Money left.
+        pub budget_left: crate::money::Money,
+        /// When it ends, by the till's clock.
+        pub expires_at: DateTime<Utc>,
     }
 
     /// A record the server refused for good.

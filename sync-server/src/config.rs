@@ -57,6 +57,9 @@ pub struct Settings {
     /// Limits of the public web forms.
     #[serde(default)]
     pub web: WebSettings,
+    /// How promotions' global limits are leased to registers.
+    #[serde(default)]
+    pub leases: LeaseSettings,
     /// Where the data lives: embedded SQLite in `data_dir` unless a
     /// PostgreSQL URL is given.
     #[serde(default)]
@@ -152,6 +155,37 @@ impl Default for IngestSettings {
             max_batch_bytes: shared::wire::sync::MAX_BATCH_BYTES,
             max_concurrent_batches: 8,
             retry_after_secs: 2,
+        }
+    }
+}
+
+/// Quota leases: how much of a promotion's global limits (total uses,
+/// budget) a register may give while it cannot reach the server. A share
+/// is what remains over the merchant's registers in service, at least the
+/// floor, at most `max_share_percent` of the limit, and never more than
+/// the pool not leased to others (see `services::leases`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeaseSettings {
+    /// How long a lease lasts; a register renews it at every sync, and the
+    /// server takes the unspent part of one not renewed back when it ends.
+    pub lease_secs: u64,
+    /// The most one lease may hold, in percent of the limit (1..=100): the
+    /// rest stays in the pool for the registers that come back first.
+    pub max_share_percent: u8,
+    /// The least a share of total uses is, while the pool has it.
+    pub min_share_uses: u64,
+    /// The least a share of a budget is in kopecks, while the pool has it.
+    pub min_share_kopecks: i64,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        LeaseSettings {
+            lease_secs: 24 * 3600,
+            max_share_percent: 50,
+            min_share_uses: 1,
+            min_share_kopecks: 100,
         }
     }
 }
@@ -278,6 +312,17 @@ impl Settings {
         {
             return Err(ConfigError::Unusable("ingest limits must be above zero"));
         }
+        let leases = &self.leases;
+        if leases.lease_secs == 0 || !(1..=100).contains(&leases.max_share_percent) {
+            return Err(ConfigError::Unusable(
+                "leases.lease_secs must be above zero and leases.max_share_percent within 1..=100",
+            ));
+        }
+        if leases.min_share_kopecks < 0 {
+            return Err(ConfigError::Unusable(
+                "leases.min_share_kopecks must not be negative",
+            ));
+        }
         Ok(())
     }
 }
@@ -298,6 +343,7 @@ mod tests {
         assert_eq!(settings.longpoll, LongPollSettings::default());
         assert_eq!(settings.ingest, IngestSettings::default());
         assert_eq!(settings.clock, ClockSettings::default());
+        assert_eq!(settings.leases, LeaseSettings::default());
     }
 
     #[test]

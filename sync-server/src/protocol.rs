@@ -7,18 +7,24 @@
 //! Every reply on a register route carries `x-loyalty-protocol` with the
 //! version the server answered in, refusals included, and
 //! `GET /api/v1/protocol` lists the supported versions for an agent that
-//! wants to ask first.
+//! wants to ask first. Every such reply also lists, in
+//! `x-loyalty-features`, the optional parts of the protocol this server
+//! offers ([`FEATURES`]): an agent learns them from its first exchange,
+//! and an older agent, which ignores the header, goes on as before.
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
-use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
+use shared::wire::{FEATURE_QUOTA_LEASES, FEATURES_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 use crate::error::ApiError;
 
 /// The sync protocol versions this server speaks, ascending.
 pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
+
+/// The optional parts of the protocol this server offers.
+pub const FEATURES: &[&str] = &[FEATURE_QUOTA_LEASES];
 
 /// The version assumed when a request does not name one.
 pub const IMPLIED_VERSION: u32 = 1;
@@ -88,6 +94,10 @@ pub async fn negotiate_protocol(request: Request, next: Next) -> Response {
     response
         .headers_mut()
         .insert(PROTOCOL_HEADER, HeaderValue::from(answered_in));
+    response.headers_mut().insert(
+        FEATURES_HEADER,
+        HeaderValue::from_static(FEATURE_QUOTA_LEASES),
+    );
     response
 }
 

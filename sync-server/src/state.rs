@@ -64,8 +64,10 @@ impl AppState {
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
             metrics: Arc::default(),
+            services: Services::new(&db, &clock, &signing_key, &notifier).with_leases(
+                crate::services::Leases::new(db.clone(), clock.clone(), settings.leases),
+            ),
             settings: Arc::new(settings),
-            services: Services::new(&db, &clock, &signing_key, &notifier),
             db,
             signing_key,
             clock,

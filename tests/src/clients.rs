@@ -255,6 +255,19 @@ impl AdminClient {
         .await
     }
 
+    /// The merchant's quota leases and the spend per register.
+    pub async fn leases(
+        &self,
+        merchant: MerchantId,
+    ) -> anyhow::Result<sync_server::wire::admin::LeaseReport> {
+        self.send(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/leases"),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// The merchant's registers.
     pub async fn registers(&self, merchant: MerchantId) -> anyhow::Result<Vec<Register>> {
         self.send(

@@ -236,12 +236,45 @@ ALTER TABLE meta ADD COLUMN phone_salt TEXT;
 UPDATE meta SET customer_cursor = 0;
 ";
 
+/// Quota leases (issue 9, item 11): this till's share of each promotion's
+/// global limits, as the server last granted it, and what each committed
+/// sale gave of a promotion (written in the sale's transaction), so the
+/// lease left is the share less the sales after its `through_seq`.
+/// `lease_mode` remembers whether the server offers leases (one row once
+/// it was heard), so a restart offline enforces them as before.
+const V10: &str = r"
+CREATE TABLE quota_leases (
+    promotion_id TEXT    PRIMARY KEY,
+    lease_id     INTEGER NOT NULL,
+    through_seq  INTEGER NOT NULL CHECK (through_seq >= 0),
+    uses         INTEGER NOT NULL CHECK (uses >= 0),
+    budget       INTEGER NOT NULL CHECK (budget >= 0),
+    -- By this till's own clock: receipt plus the lease's lifetime, less
+    -- a margin for the time the reply took.
+    expires_at   TEXT    NOT NULL,
+    granted_at   TEXT    NOT NULL
+);
+
+CREATE TABLE lease_spend (
+    seq          INTEGER NOT NULL,
+    promotion_id TEXT    NOT NULL,
+    uses         INTEGER NOT NULL,
+    spent        INTEGER NOT NULL,
+    PRIMARY KEY (promotion_id, seq)
+);
+
+CREATE TABLE lease_mode (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    offered INTEGER NOT NULL CHECK (offered IN (0, 1))
+);
+";
+
 /// The migration after which the store VACUUMs once.
 pub(super) const SCRUBBING_VERSION: usize = 9;
 
 /// Every migration's SQL, oldest first: the schema version after step `n`
 /// (1-based) is `n`.
-pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The schema version this build migrates to, and the newest it can run on.
 pub(super) const LATEST_VERSION: usize = STEPS.len();

@@ -22,6 +22,9 @@
 //!   stored of them (see [`fetched`]).
 //! - `sales`: the till's sale ids (idempotency keys) with the reply each
 //!   commit was given (see [`sales`]).
+//! - `quota_leases`, `lease_spend`, `lease_mode`: the till's shares of
+//!   promotions' global limits and what its sales used of them (see
+//!   [`leases`]).
 //! - `sync_state`: one row: what the sync tasks last learnt (contact, last
 //!   error, why uploads are blocked, the clock offset), for
 //!   `pos-agent status` when the agent is not running.
@@ -39,6 +42,7 @@
 
 pub mod customers;
 pub mod fetched;
+pub mod leases;
 mod migrations;
 pub mod outbox;
 pub mod rulesets;

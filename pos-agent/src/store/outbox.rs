@@ -172,6 +172,19 @@ fn append(
             )?;
         }
     }
+    // What a sale gave of each promotion comes off the till's lease of it
+    // (returns give nothing back to a lease: the server counts them).
+    for d in deltas.iter().filter(|d| d.uses > 0) {
+        tx.execute(
+            "INSERT INTO lease_spend (seq, promotion_id, uses, spent) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                record.seq.get(),
+                d.promotion.as_str(),
+                d.uses,
+                d.spent.minor()
+            ],
+        )?;
+    }
     for d in &deltas {
         tx.execute(
             "INSERT INTO till_usage (promotion_id, uses, spent) VALUES (?1, ?2, ?3)

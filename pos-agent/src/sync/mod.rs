@@ -7,6 +7,8 @@
 //! - [`rulesets`]: fetches newer signed rulesets (long-poll, or ETag
 //!   polling) and activates each at its `effective_from`.
 //! - [`customers`]: long-polls the customer change feed into the cache.
+//! - [`leases`]: renews the till's quota leases of promotions' global
+//!   limits.
 //! - [`backoff`]: retry delays with full jitter.
 //! - [`drift`]: the estimate of the server's clock.
 //! - [`monitor`]: what the tasks know now, for the status page.
@@ -24,6 +26,7 @@ pub mod backoff;
 pub mod customers;
 pub mod drift;
 mod heartbeat;
+pub mod leases;
 pub mod monitor;
 pub mod rulesets;
 pub mod sales;
@@ -421,6 +424,11 @@ pub fn spawn(agent: &Arc<Agent>, stop: &Stop, tasks: &mut JoinSet<()>) -> Result
         stop.clone(),
     ));
     tasks.spawn(heartbeat::run(
+        Arc::clone(agent),
+        Arc::clone(&client),
+        stop.clone(),
+    ));
+    tasks.spawn(leases::run(
         Arc::clone(agent),
         Arc::clone(&client),
         stop.clone(),

@@ -171,6 +171,11 @@ pub async fn run(agent: Arc<Agent>, client: Arc<SyncClient>, stop: Stop) {
             () = sleep_for(due) => continue,
             () = stop.requested() => return,
         };
+        if matches!(outcome, Ok(Polled::Stored(_))) {
+            // A new ruleset may bring promotions with global limits: take
+            // their leases before it prices anything.
+            super::leases::renew_now(&agent, &client).await;
+        }
         let next_mode = transport.observe(&outcome, config.longpoll_wait());
         agent.sync_health.set_ruleset_transport(next_mode);
         let delay = match outcome {

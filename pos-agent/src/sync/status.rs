@@ -96,6 +96,7 @@ pub fn sync_status(
         ruleset_rejected: live.ruleset_rejected.clone(),
         ruleset_transport: live.ruleset_transport.name().to_owned(),
         alarms,
+        leases: Vec::new(),
     }
 }
 

@@ -138,6 +138,8 @@ pub async fn run(agent: Arc<Agent>, client: Arc<SyncClient>, stop: Stop) {
             }
             Ok(Step::Advanced(_) | Step::Rewound(_)) => {
                 agent.sync_health.succeeded();
+                // The server counts the records now: renew the leases.
+                agent.lease_wake.notify_one();
                 uploader.backoff.reset();
                 Duration::ZERO
             }

@@ -144,10 +144,16 @@ pub enum Limit {
     PerCustomer,
     /// Applications per check.
     PerCheck,
-    /// Checks overall (or the register's lease).
+    /// Checks overall.
     TotalUses,
-    /// Money overall (or the register's lease).
+    /// Money overall.
     Budget,
+    /// The checks of the share of its total uses leased to this register
+    /// (none leased counts as spent): renewed when the till syncs.
+    LeasedUses,
+    /// The money of the share of its budget leased to this register (none
+    /// leased counts as spent): renewed when the till syncs.
+    LeasedBudget,
     /// The share of a check payable with points, or the balance.
     RedemptionCap,
     /// Once per birthday.
@@ -211,6 +217,12 @@ impl Limit {
             Limit::PerCheck => "applied as often as allowed on one check",
             Limit::TotalUses => "used as often as allowed overall",
             Limit::Budget => "its budget is spent",
+            Limit::LeasedUses => {
+                "this till's share of its total uses is spent; the till gets a new share when it syncs with the server"
+            }
+            Limit::LeasedBudget => {
+                "this till's share of its budget is spent; the till gets a new share when it syncs with the server"
+            }
             Limit::RedemptionCap => {
                 "capped by the share of the check payable with points, the floors or the balance"
             }

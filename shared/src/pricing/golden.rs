@@ -591,6 +591,57 @@ fn limits_use_the_counts_the_till_knows() {
     );
 }
 
+/// Quota leases: a till that holds a lease enforces it instead of the
+/// global counts. A spent lease refuses the promotion though the global
+/// count would allow it, a lease of 3.00 caps a budget of 1 000.00, and a
+/// lease left lets a promotion the till counts as used up globally apply
+/// (the server leased it from what really remains). Each refusal names
+/// the till's share.
+#[test]
+fn a_registers_lease_bounds_the_global_limits() {
+    let mut spent = promo("spent-lease", cats(&["x"]), 1_000);
+    spent.limits.total_uses = Some(100);
+    let mut capped = promo("capped", cats(&["y"]), 5_000);
+    capped.limits.budget = Some(rub(100_000));
+    let mut left = promo("lease-left", cats(&["z"]), 1_000);
+    left.limits.total_uses = Some(5);
+    let mut ctx = ctx();
+    let lease = |uses, budget| PromotionUsage {
+        uses: 5,
+        leased: Some(LeasedQuota {
+            uses,
+            budget: rub(budget),
+        }),
+        ..PromotionUsage::default()
+    };
+    ctx.usage.promotions.insert(spent.id.clone(), lease(0, 0));
+    ctx.usage
+        .promotions
+        .insert(capped.id.clone(), lease(0, 300));
+    ctx.usage.promotions.insert(left.id.clone(), lease(2, 0));
+    check(
+        ruleset(vec![spent, capped, left]),
+        &[
+            line("a", "x", 1, 1_000),
+            line("b", "y", 1, 1_000),
+            line("c", "z", 1, 1_000),
+        ],
+        None,
+        &ctx,
+        expect![[r#"
+            a             1 ×   10.00 =    10.00 −    0.00 =    10.00    0 pt  
+            b             1 ×   10.00 =    10.00 −    3.00 =     7.00    0 pt  capped:3.00
+            c             1 ×   10.00 =    10.00 −    1.00 =     9.00    0 pt  lease-left:1.00
+            total 30.00 − 4.00 = 26.00; points +0 −0 (could spend 0); tier -
+            blocked capped: this till's share of its budget is spent; the till gets a new share when it syncs with the server
+            blocked spent-lease: this till's share of its total uses is spent; the till gets a new share when it syncs with the server
+            | Акция «Promo capped»: −3.00 | Promotion "Promo capped": -3.00
+            | Акция «Promo lease-left»: −1.00 | Promotion "Promo lease-left": -1.00
+            | Ваша скидка: 4.00 | You saved: 4.00
+        "#]],
+    );
+}
+
 /// The programme: a tier with its own earn rate, a category rate, an
 /// excluded product, double points, welcome and birthday bonuses, and
 /// points paid as money capped at half the check.

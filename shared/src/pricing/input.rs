@@ -164,18 +164,22 @@ pub struct PromotionUsage {
     pub spent: Money,
     /// Checks of the identified customer it applied to.
     pub customer_uses: u64,
-    /// A share of the global quota leased to this register by the server.
+    /// What is left of the share of the global limits leased to this
+    /// register by the server (`POST /api/v1/leases`), as the caller
+    /// reckons it: the lease less what the till's own records gave under
+    /// it. When `Some`, the engine enforces it instead of the global
+    /// `total_uses` and `budget` against the counts above, and a spent
+    /// lease blocks the promotion as [`Limit::LeasedUses`] or caps it as
+    /// [`Limit::LeasedBudget`]; a till that holds no lease passes a zero
+    /// one. `None` (a server that leases nothing) keeps the global limits.
     ///
-    /// The place for register-leased quotas, which come with the sync
-    /// protocol; until then it is always `None`. When `Some`, the till
-    /// enforces the lease instead of the global `total_uses` and `budget`
-    /// against the counts above: the lease is exactly what it may still
-    /// give.
+    /// [`Limit::LeasedUses`]: super::Limit::LeasedUses
+    /// [`Limit::LeasedBudget`]: super::Limit::LeasedBudget
     pub leased: Option<LeasedQuota>,
 }
 
 /// What a register may still give of a promotion under its lease.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeasedQuota {
     /// Checks left.
     pub uses: u64,

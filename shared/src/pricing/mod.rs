@@ -381,12 +381,13 @@ impl Engine {
             let cands = &flat[range];
             let targets = cands.iter().filter(|c| c.target).map(|c| c.line);
             match check_eligible(promo, &prep, ctx, targets) {
-                Ok(budget_left) => candidates.push(Candidate {
+                Ok(budget) => candidates.push(Candidate {
                     index: p,
                     promo,
                     id_rank: self.id_rank[p as usize],
                     cands,
-                    budget_left,
+                    budget_left: budget.map(|(left, _)| left),
+                    budget_limit: budget.map_or(Limit::Budget, |(_, limit)| limit),
                 }),
                 Err(reason) => {
                     let note = Note::promotion(&promo.id, self.id_rank[p as usize], reason);

@@ -164,13 +164,14 @@ pub(crate) fn birthday_window_start(
 
 /// Checks a promotion's period, place, schedule, basket conditions,
 /// segment and limits. `targets` are its target lines. On success returns
-/// the money it may still give, if it has a budget.
+/// the money it may still give, if it has a budget, with the limit that
+/// money comes from (the budget, or the register's lease of it).
 pub(crate) fn check_eligible(
     p: &Promotion,
     prep: &Prepared<'_>,
     ctx: &PricingContext,
     targets: impl Iterator<Item = u32>,
-) -> Result<Option<i64>, BlockReason> {
+) -> Result<Option<(i64, Limit)>, BlockReason> {
     let unmet = |condition| Err(BlockReason::ConditionNotMet { condition });
     if !(p.starts_at.is_none_or(|s| ctx.now >= s) && p.ends_at.is_none_or(|e| ctx.now < e)) {
         return unmet(Condition::Period);
@@ -274,23 +275,25 @@ pub(crate) fn check_eligible(
         return limit(Limit::PerCustomer);
     }
     if let Some(max) = p.limits.total_uses {
-        let reached = match lease {
-            Some(lease) => lease.uses == 0,
-            None => usage.is_some_and(|u| u.uses >= max),
-        };
-        if reached {
-            return limit(Limit::TotalUses);
+        match lease {
+            Some(lease) if lease.uses == 0 => return limit(Limit::LeasedUses),
+            Some(_) => {}
+            None if usage.is_some_and(|u| u.uses >= max) => return limit(Limit::TotalUses),
+            None => {}
         }
     }
     let Some(budget) = p.limits.budget else {
         return Ok(None);
     };
-    let left = match lease {
-        Some(lease) => lease.budget.minor(),
-        None => budget.minor() - usage.map_or(0, |u| u.spent.minor()),
+    let (left, source) = match lease {
+        Some(lease) => (lease.budget.minor(), Limit::LeasedBudget),
+        None => (
+            budget.minor() - usage.map_or(0, |u| u.spent.minor()),
+            Limit::Budget,
+        ),
     };
     if left <= 0 {
-        return limit(Limit::Budget);
+        return limit(source);
     }
-    Ok(Some(left))
+    Ok(Some((left, source)))
 }

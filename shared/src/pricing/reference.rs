@@ -135,12 +135,13 @@ pub(crate) fn price(
         let p = &ruleset.promotions[*index];
         let targets = cands.iter().filter(|c| c.target).map(|c| c.line);
         match check_eligible(p, &prep, ctx, targets) {
-            Ok(budget_left) => candidates.push(Candidate {
+            Ok(budget) => candidates.push(Candidate {
                 index: narrow_index(*index),
                 promo: p,
                 id_rank: id_rank[*index],
                 cands,
-                budget_left,
+                budget_left: budget.map(|(left, _)| left),
+                budget_limit: budget.map_or(Limit::Budget, |(_, limit)| limit),
             }),
             Err(reason) => running
                 .notes
@@ -317,7 +318,7 @@ fn group(
             }
             if budget_cut[m] {
                 let reason = BlockReason::LimitReached {
-                    limit: Limit::Budget,
+                    limit: c.budget_limit,
                 };
                 state.notes.push(note(reason));
             }

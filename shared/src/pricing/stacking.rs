@@ -21,6 +21,8 @@ pub(crate) struct Candidate<'r> {
     pub cands: &'r [Cand],
     /// The money it may still give, if it has a budget.
     pub budget_left: Option<i64>,
+    /// Where that money comes from: the budget, or the register's lease.
+    pub budget_limit: Limit,
 }
 
 impl Candidate<'_> {
@@ -403,7 +405,7 @@ pub(crate) fn explain(
             }
             if o.budget_cut {
                 let reason = BlockReason::LimitReached {
-                    limit: Limit::Budget,
+                    limit: c.budget_limit,
                 };
                 notes.push(note(reason));
             }

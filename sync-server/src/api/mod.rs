@@ -6,7 +6,7 @@
 //! | `/api/v1/admin/…` | HQ, with the admin token |
 //! | `GET /api/v1/protocol` | anyone (the protocol versions spoken) |
 //! | `POST /api/v1/registers/enroll` | a register, with a one-time token |
-//! | `POST /api/v1/records`, `GET /api/v1/ruleset`, `GET /api/v1/customers/changes` | an enrolled register |
+//! | `POST /api/v1/records`, `GET /api/v1/ruleset`, `GET /api/v1/customers/changes`, `POST /api/v1/leases` | an enrolled register |
 //! | `/hq/…`, `/c/…`, `/join/…`, `/static/…` | browsers: the pages in `web` |
 //!
 //! Every `/api/v1` route outside the admin API is a register route: it
@@ -20,6 +20,7 @@ mod enroll;
 mod extract;
 mod health;
 mod heartbeat;
+mod leases;
 mod oversight;
 mod protocol;
 mod records;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/merchants/{id}/quarantine", get(oversight::quarantine))
         .route("/merchants/{id}/mismatches", get(oversight::mismatches))
         .route("/merchants/{id}/overdrafts", get(oversight::overdrafts))
+        .route("/merchants/{id}/leases", get(oversight::leases))
         .route(
             "/merchants/{id}/customers",
             post(customers::create_customer),
@@ -103,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sales", get(sales::sale_with_returns))
         .route("/protocol", get(protocol::protocol))
         .route("/heartbeat", post(heartbeat::heartbeat))
+        .route("/leases", post(leases::leases))
         .route_layer(middleware::from_fn(negotiate_protocol));
 
     let metrics = state.metrics.clone();

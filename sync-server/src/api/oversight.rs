@@ -111,3 +111,13 @@ pub(crate) async fn overdrafts(
             .await?,
     ))
 }
+
+/// `GET /api/v1/admin/merchants/{id}/leases`: the promotions with global
+/// limits, their spend, the leases outstanding, and each register's spend
+/// and lease.
+pub(crate) async fn leases(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+) -> Result<Json<crate::wire::admin::LeaseReport>, ApiError> {
+    Ok(Json(state.services.leases.report(merchant).await?))
+}

@@ -5,7 +5,7 @@
 use axum::extract::State;
 
 use super::extract::Json;
-use crate::protocol::SUPPORTED_VERSIONS;
+use crate::protocol::{FEATURES, SUPPORTED_VERSIONS};
 use crate::state::AppState;
 use crate::wire::{ProtocolInfo, UploadLimits};
 
@@ -18,5 +18,6 @@ pub(crate) async fn protocol(State(state): State<AppState>) -> Json<ProtocolInfo
             max_batch_records: ingest.max_batch_records,
             max_batch_bytes: ingest.max_batch_bytes,
         }),
+        features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
     })
 }

@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -20,6 +20,7 @@ mod alerts;
 mod catalog;
 mod customers;
 pub mod events;
+mod leases;
 mod postgres;
 mod records;
 mod reprice;
@@ -38,6 +39,7 @@ pub use catalog::{
 };
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
+pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};
 pub use postgres::{
     POOL_SIZE as POSTGRES_POOL_SIZE, PostgresRepository, postgres_drop_test_schema,
     postgres_test_schema_url,
@@ -77,7 +79,15 @@ pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 
 /// Every primitive of every area, on one transaction.
 pub trait Tx:
-    CatalogTx + RecordsTx + CustomersTx + RulesetsTx + AlertsTx + WebTx + RepriceTx + EventsTx
+    CatalogTx
+    + RecordsTx
+    + CustomersTx
+    + RulesetsTx
+    + AlertsTx
+    + WebTx
+    + RepriceTx
+    + EventsTx
+    + LeasesTx
 {
 }
 
@@ -90,6 +100,7 @@ impl<T> Tx for T where
         + WebTx
         + RepriceTx
         + EventsTx
+        + LeasesTx
         + ?Sized
 {
 }

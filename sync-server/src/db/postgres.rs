@@ -19,6 +19,7 @@ mod catalog;
 mod columns;
 mod customers;
 mod events;
+mod leases;
 mod records;
 mod reprice;
 mod rulesets;
@@ -549,15 +550,19 @@ mod tests {
             repo.read(move |tx| tx.merchant_currency(unknown)).await,
             Err(DbError::NotFound(_))
         ));
-        let applied: i64 = again
+        let (highest, applied, distinct): (i32, i64, i64) = again
             .run(Access::Read, |tx| {
-                Ok(tx
-                    .query_one("SELECT COUNT(*) FROM refinery_schema_history", &[])?
-                    .try_get(0)?)
+                let row = tx.query_one(
+                    "SELECT MAX(version), COUNT(*), COUNT(DISTINCT version)
+                     FROM refinery_schema_history",
+                    &[],
+                )?;
+                Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
             })
             .await
             .unwrap();
-        assert_eq!(applied, 4, "V1 to V4, once each");
+        assert_eq!(highest, 8, "every migration through V8 ran");
+        assert_eq!(applied, distinct, "each migration ran once");
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod customers;
 pub mod ingest;
+pub mod leases;
 pub mod oversight;
 pub mod pages;
 pub mod publish;
@@ -28,6 +29,7 @@ use crate::notify::Notifier;
 pub use catalog::Catalog;
 pub use customers::Customers;
 pub use ingest::Ingest;
+pub use leases::Leases;
 pub use oversight::Oversight;
 pub use pages::Pages;
 pub use publish::Publisher;
@@ -53,6 +55,8 @@ pub struct Services {
     pub sales: Sales,
     /// HQ sessions, personal links and reviews.
     pub pages: Pages,
+    /// Quota leases of promotions' global limits.
+    pub leases: Leases,
 }
 
 impl Services {
@@ -72,6 +76,17 @@ impl Services {
             oversight: Oversight::new(repo.clone()),
             sales: Sales::new(repo.clone()),
             pages: Pages::new(repo.clone()),
+            leases: Leases::new(
+                repo.clone(),
+                clock.clone(),
+                crate::config::LeaseSettings::default(),
+            ),
         }
+    }
+
+    /// The same services with `leases` (its settings from the config).
+    #[must_use]
+    pub fn with_leases(self, leases: Leases) -> Self {
+        Services { leases, ..self }
     }
 }

@@ -4,12 +4,15 @@
 //! equals the JSON to the kopeck; money is written from integer kopecks.
 //! Charts (sales by day and store, customers by gender and age band) are
 //! drawn from the same figures. The overdraft table is the same report as
-//! `GET /api/v1/admin/merchants/{id}/overdrafts`.
+//! `GET /api/v1/admin/merchants/{id}/overdrafts`, the quota leases table
+//! the same as `GET /api/v1/admin/merchants/{id}/leases`.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 
-use crate::wire::admin::{OverdraftReport, SalesFigures, SegmentSales, Stats};
+use crate::wire::admin::{
+    LeaseReport, OverdraftReport, SalesFigures, SegmentSales, Stats, UsesAndMoney,
+};
 use askama::Template;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
@@ -172,6 +175,30 @@ struct OverdraftRow {
     balance_after: String,
 }
 
+/// A promotion with a global limit: its limits, spend and leases
+/// outstanding, with a row per register below it.
+#[derive(Debug, Clone)]
+struct LeasedPromotionRow {
+    id: String,
+    name: String,
+    limit: String,
+    counted: String,
+    outstanding: String,
+    registers: Vec<RegisterLeaseRow>,
+}
+
+/// A register's spend on a promotion and its lease.
+#[derive(Debug, Clone)]
+struct RegisterLeaseRow {
+    register: String,
+    spent: String,
+    granted: String,
+    used: String,
+    outstanding: String,
+    expires: String,
+    state: &'static str,
+}
+
 #[derive(Debug, Clone)]
 struct AlertRow {
     at: String,
@@ -227,6 +254,7 @@ struct DashboardPage {
     reprice_skipped: Vec<SkipCount>,
     mismatches: Vec<MismatchRow>,
     overdrafts: Vec<OverdraftRow>,
+    leases: Vec<LeasedPromotionRow>,
 }
 
 /// `GET /hq/merchants/{id}`.
@@ -287,6 +315,7 @@ pub async fn dashboard(
         .customers
         .overdrafts(merchant_id, state.clock.now())
         .await?;
+    let leases = state.services.leases.report(merchant_id).await?;
     let max_drift_secs = state.settings.clock.max_drift_secs;
     let currency = stats.currency;
     let reprice = state
@@ -395,8 +424,72 @@ pub async fn dashboard(
         reprice_skipped: reprice.skipped,
         mismatches,
         overdrafts: overdraft_rows(&overdrafts, zone),
+        leases: lease_rows(&leases, zone, currency),
     };
     Ok(Html(page.render()?).into_response())
+}
+
+/// Checks and money of a promotion, as far as it has those limits.
+fn uses_and_money(value: UsesAndMoney, uses: bool, money: bool, currency: Currency) -> String {
+    let mut parts = Vec::new();
+    if uses {
+        parts.push(format!("{} чек.", format::count(value.uses)));
+    }
+    if money {
+        parts.push(format::money(value.money, currency));
+    }
+    parts.join(" · ")
+}
+
+/// A section per promotion with a global limit, a row per register.
+fn lease_rows(report: &LeaseReport, zone: Tz, currency: Currency) -> Vec<LeasedPromotionRow> {
+    report
+        .promotions
+        .iter()
+        .map(|p| {
+            let (uses, money) = (p.total_uses.is_some(), p.budget.is_some());
+            let show = |v: UsesAndMoney| uses_and_money(v, uses, money, currency);
+            let mut limit = Vec::new();
+            if let Some(n) = p.total_uses {
+                limit.push(format!(
+                    "{} чек.",
+                    format::count(i64::try_from(n).unwrap_or(i64::MAX))
+                ));
+            }
+            if let Some(b) = p.budget {
+                limit.push(format::money(b, currency));
+            }
+            LeasedPromotionRow {
+                id: p.promotion_id.to_string(),
+                name: p.name.clone(),
+                limit: limit.join(" · "),
+                counted: show(p.counted),
+                outstanding: show(p.outstanding),
+                registers: p
+                    .registers
+                    .iter()
+                    .map(|r| {
+                        let lease = r.lease.as_ref();
+                        RegisterLeaseRow {
+                            register: r.register_id.to_string(),
+                            spent: show(r.spent),
+                            granted: lease.map_or_else(|| "—".to_owned(), |l| show(l.granted)),
+                            used: lease.map_or_else(|| "—".to_owned(), |l| show(l.used)),
+                            outstanding: lease
+                                .map_or_else(|| "—".to_owned(), |l| show(l.outstanding)),
+                            expires: lease
+                                .map_or_else(String::new, |l| format::instant(l.expires_at, zone)),
+                            state: match lease {
+                                None => "без доли",
+                                Some(l) if l.expired => "истекла, возвращена",
+                                Some(_) => "действует",
+                            },
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// One row per record that overdrew, grouped by customer.

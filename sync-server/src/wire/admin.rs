@@ -372,3 +372,79 @@ pub struct CustomerFeedMetrics {
     /// Customer long-polls waiting for a change right now.
     pub long_polls_waiting: u64,
 }
+
+/// `GET /api/v1/admin/merchants/{id}/leases`: the promotions with global
+/// limits, what the stored records gave of each, the leases outstanding
+/// and each register's spend and lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseReport {
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// When the report was made (a lease is live until its `expires_at`).
+    pub at: DateTime<Utc>,
+    /// The current ruleset's promotions with a global limit, by id.
+    pub promotions: Vec<PromotionLeases>,
+}
+
+/// Checks and money together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsesAndMoney {
+    /// Checks.
+    pub uses: i64,
+    /// Money.
+    pub money: Money,
+}
+
+/// One promotion's limits, spend and leases.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionLeases {
+    /// The promotion.
+    pub promotion_id: PromotionId,
+    /// Its name.
+    pub name: String,
+    /// Its total-uses limit.
+    pub total_uses: Option<u64>,
+    /// Its budget.
+    pub budget: Option<Money>,
+    /// What the stored records gave of it, net of returns.
+    pub counted: UsesAndMoney,
+    /// What the live leases may still give beyond the stored records:
+    /// the most the spend can still grow by while the tills are offline.
+    pub outstanding: UsesAndMoney,
+    /// Each register that spent on it or holds a lease of it.
+    pub registers: Vec<RegisterLease>,
+}
+
+/// A register's spend on a promotion and its lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterLease {
+    /// The register.
+    pub register_id: RegisterId,
+    /// What its stored records gave of the promotion, net of returns.
+    pub spent: UsesAndMoney,
+    /// Its lease, if it ever took one.
+    pub lease: Option<LeaseView>,
+}
+
+/// A lease as HQ sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseView {
+    /// Its id.
+    pub lease_id: i64,
+    /// The register's stored head when granted; the lease covers the
+    /// records after it.
+    pub through_seq: Option<Seq>,
+    /// What was leased.
+    pub granted: UsesAndMoney,
+    /// What the register's stored records after `through_seq` gave.
+    pub used: UsesAndMoney,
+    /// What it may still give as far as the server knows (zero once
+    /// expired: back in the pool).
+    pub outstanding: UsesAndMoney,
+    /// When it was granted.
+    pub issued_at: DateTime<Utc>,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it has ended (its unspent part returned to the pool).
+    pub expired: bool,
+}

@@ -25,6 +25,10 @@ pub struct ProtocolInfo {
     /// that would not upload alone.
     #[serde(default)]
     pub limits: Option<UploadLimits>,
+    /// The optional parts of the protocol offered, as in the
+    /// `x-loyalty-features` header (`quota-leases`).
+    #[serde(default)]
+    pub features: Vec<String>,
 }
 
 /// The limits of `POST /api/v1/records`.

@@ -48,6 +48,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         ingest: IngestSettings::default(),
         clock: ClockSettings::default(),
         web: WebSettings::default(),
+        leases: sync_server::config::LeaseSettings::default(),
         database: sync_server::config::DatabaseSettings {
             url: test_database_url(data_dir).map(SecretString::from),
         },

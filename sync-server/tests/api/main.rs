@@ -12,6 +12,7 @@ mod customers;
 mod enrollment;
 mod errors;
 mod ingest;
+mod leases;
 mod load_shedding;
 mod logs;
 mod metrics;

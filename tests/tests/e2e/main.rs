@@ -18,6 +18,7 @@ mod cli;
 mod faults;
 mod fleet;
 mod instances;
+mod leases;
 mod points;
 mod privacy;
 mod reprice;
