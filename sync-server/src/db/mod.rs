@@ -12,10 +12,11 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`AccountsTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
+pub mod accounts;
 mod alerts;
 mod catalog;
 mod customers;
@@ -31,6 +32,10 @@ use std::any::Any;
 
 use futures::future::BoxFuture;
 
+pub use accounts::{
+    AccountId, AccountLinkRow, AccountRow, AccountSessionRow, AccountsTx, ApiKeyId, ApiKeyRow,
+    AuditEntry, AuditFilter, AuditRow, LinkPurpose, NewAccount, NewApiKey,
+};
 pub use alerts::{AlertPage, AlertsTx};
 pub use catalog::{
     CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
@@ -77,7 +82,15 @@ pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 
 /// Every primitive of every area, on one transaction.
 pub trait Tx:
-    CatalogTx + RecordsTx + CustomersTx + RulesetsTx + AlertsTx + WebTx + RepriceTx + EventsTx
+    CatalogTx
+    + RecordsTx
+    + CustomersTx
+    + RulesetsTx
+    + AlertsTx
+    + WebTx
+    + RepriceTx
+    + EventsTx
+    + AccountsTx
 {
 }
 
@@ -90,6 +103,7 @@ impl<T> Tx for T where
         + WebTx
         + RepriceTx
         + EventsTx
+        + AccountsTx
         + ?Sized
 {
 }

@@ -14,6 +14,7 @@
 //! cursors are handed out by an `UPDATE … RETURNING` of the merchant's row,
 //! so they commit in order.
 
+mod accounts;
 mod alerts;
 mod catalog;
 mod columns;
@@ -557,7 +558,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(applied, 4, "V1 to V4, once each");
+        assert_eq!(applied, 5, "V1 to V5, once each");
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {
@@ -1175,6 +1176,8 @@ mod tests {
             csrf_token: "form token".into(),
             created_at: at("2026-03-01T08:00:00Z"),
             expires_at: at("2026-03-01T20:00:00Z"),
+            account_id: None,
+            public_id: "s1".into(),
         };
         repo.write(move |tx| tx.insert_admin_session(&session))
             .await

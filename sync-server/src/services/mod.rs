@@ -7,6 +7,7 @@
 //! Each service holds only what it needs (the repository, the clock, the
 //! signing key, the notifier), never the whole `AppState`.
 
+pub mod accounts;
 pub mod catalog;
 pub mod customers;
 pub mod ingest;
@@ -25,6 +26,7 @@ use crate::clock::Clock;
 use crate::db::Repository;
 use crate::notify::Notifier;
 
+pub use accounts::Accounts;
 pub use catalog::Catalog;
 pub use customers::Customers;
 pub use ingest::Ingest;
@@ -53,6 +55,8 @@ pub struct Services {
     pub sales: Sales,
     /// HQ sessions, personal links and reviews.
     pub pages: Pages,
+    /// People, API keys and the audit trail.
+    pub accounts: Accounts,
 }
 
 impl Services {
@@ -72,6 +76,7 @@ impl Services {
             oversight: Oversight::new(repo.clone()),
             sales: Sales::new(repo.clone()),
             pages: Pages::new(repo.clone()),
+            accounts: Accounts::new(repo.clone(), clock.clone()),
         }
     }
 }
