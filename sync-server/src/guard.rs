@@ -13,7 +13,7 @@
 //! action), the guard writes the audit trail's entry: who, what, when, on
 //! what, and the before and after a handler noted in an [`AuditNote`].
 
-use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -189,12 +189,17 @@ async fn api_principal(
 
 /// Middleware: the guard (see the module's documentation).
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let api = request.uri().path().starts_with("/api/");
+    // Nested routers see their own part of the path; the original is kept.
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().clone(), |o| o.0.clone());
+    let path = uri.path().to_owned();
+    let api = path.starts_with("/api/");
     let method = request.method().clone();
     let return_to = (method == axum::http::Method::GET)
-        .then(|| request.uri().path_and_query().map(|pq| pq.as_str().to_owned()))
+        .then(|| uri.path_and_query().map(|pq| pq.as_str().to_owned()))
         .flatten();
-    let path = request.uri().path().to_owned();
     let Some(route) = request
         .extensions()
         .get::<MatchedPath>()
