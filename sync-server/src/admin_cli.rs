@@ -506,7 +506,14 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .context("--store")?;
             let path = format!("/api/v1/admin/merchants/{merchant}/invitations");
             let reply = client
-                .post(&path, &NewInvitation { email, role, stores })
+                .post(
+                    &path,
+                    &NewInvitation {
+                        email,
+                        role,
+                        stores,
+                    },
+                )
                 .await?;
             print_link(&reply)?;
             serde_json::Value::Null

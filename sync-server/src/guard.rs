@@ -147,7 +147,9 @@ fn refuse(api: bool, why: Refusal, return_to: Option<String>) -> Response {
             "your role does not permit this, or it is another merchant's",
         )
         .into_response(),
-        (false, Refusal::Unauthenticated) => PageError::SignInRequired { return_to }.into_response(),
+        (false, Refusal::Unauthenticated) => {
+            PageError::SignInRequired { return_to }.into_response()
+        }
         (false, Refusal::Forbidden) => PageError::NotPermitted.into_response(),
     }
 }
@@ -216,7 +218,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             Err(refusal) => return refusal,
         }
     } else {
-        match session::identify(&mut parts, &state).await {
+        match session::identify(&parts, &state).await {
             Ok(Some((hq, view))) => {
                 let actor = match view.account {
                     Some(account) => Actor::Person(account),

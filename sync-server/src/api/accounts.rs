@@ -16,8 +16,8 @@ use crate::services::accounts::{AccountError, IssuedLink};
 use crate::state::AppState;
 use crate::web::links::public_base;
 use crate::wire::admin::{
-    AccountView, ApiKeyView, AuditView, CreatedApiKey, NewApiKey, NewInvitation,
-    NewPasswordReset, OneTimeLink,
+    AccountView, ApiKeyView, AuditView, CreatedApiKey, NewApiKey, NewInvitation, NewPasswordReset,
+    OneTimeLink,
 };
 
 /// The most audit entries one call returns.
@@ -50,7 +50,10 @@ fn role(text: &str) -> Result<Role, ApiError> {
 
 /// The address of a one-time link's page.
 pub(crate) fn link_url(state: &AppState, headers: &HeaderMap, secret: &str) -> String {
-    format!("{}/hq/welcome/{secret}", public_base(&state.settings, headers))
+    format!(
+        "{}/hq/welcome/{secret}",
+        public_base(&state.settings, headers)
+    )
 }
 
 fn link_view(state: &AppState, headers: &HeaderMap, link: &IssuedLink) -> OneTimeLink {
@@ -107,7 +110,10 @@ pub(crate) async fn invite(
         .accounts
         .invite(merchant, &new.email, role, new.stores)
         .await?;
-    Ok((StatusCode::CREATED, Json(link_view(&state, &headers, &link))))
+    Ok((
+        StatusCode::CREATED,
+        Json(link_view(&state, &headers, &link)),
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
@@ -122,7 +128,10 @@ pub(crate) async fn password_reset(
         .accounts
         .reset_link_by_email(merchant, &new.email)
         .await?;
-    Ok((StatusCode::CREATED, Json(link_view(&state, &headers, &link))))
+    Ok((
+        StatusCode::CREATED,
+        Json(link_view(&state, &headers, &link)),
+    ))
 }
 
 pub(crate) async fn accounts(

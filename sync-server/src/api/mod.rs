@@ -42,8 +42,8 @@ use axum::routing::{get, post};
 use tokio::time::Instant;
 
 use crate::admission::shed_ingest_load;
-use crate::guard::guard;
 use crate::error::ApiError;
+use crate::guard::guard;
 use crate::protocol::negotiate_protocol;
 use crate::state::AppState;
 

@@ -10,7 +10,9 @@ use super::DbError;
 use crate::access::Role;
 
 /// A person's account id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct AccountId(pub i64);
 
 impl std::fmt::Display for AccountId {
@@ -20,7 +22,9 @@ impl std::fmt::Display for AccountId {
 }
 
 /// An API key's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ApiKeyId(pub i64);
 
 impl std::fmt::Display for ApiKeyId {

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use shared::identity::Email;
 use shared::ids::{MerchantId, StoreId};
@@ -148,12 +148,9 @@ fn password_matches(password: &str, stored: &str) -> bool {
 
 /// A PHC string no password matches, verified when the address is
 /// unknown so that an unknown address takes as long as a wrong password.
-const DECOY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0P+7C0q7vGC9V5w9m5qwq1lS8lq0OZp6m7n3V9s2c2Q";
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0P+7C0q7vGC9V5w9m5qwq1lS8lq0OZp6m7n3V9s2c2Q";
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, DbError> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, DbError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| DbError::other(e.to_string()))
@@ -203,10 +200,12 @@ impl Accounts {
                 for store in &stores {
                     match tx.store(*store)? {
                         Some(s) if s.merchant_id == merchant => {}
-                        _ => return Ok(Err(AccountError::Invalid {
-                            field: "stores",
-                            message: "Такого магазина у продавца нет.",
-                        })),
+                        _ => {
+                            return Ok(Err(AccountError::Invalid {
+                                field: "stores",
+                                message: "Такого магазина у продавца нет.",
+                            }));
+                        }
                     }
                 }
                 let id = tx.insert_account(&NewAccount {
@@ -290,10 +289,7 @@ impl Accounts {
     }
 
     /// The person and purpose of a live one-time link.
-    pub async fn link(
-        &self,
-        secret: &str,
-    ) -> Result<Option<(AccountRow, LinkPurpose)>, DbError> {
+    pub async fn link(&self, secret: &str) -> Result<Option<(AccountRow, LinkPurpose)>, DbError> {
         let hash = hash_secret(secret);
         let now = self.now();
         self.repo
@@ -408,10 +404,12 @@ impl Accounts {
                 for store in &stores {
                     match tx.store(*store)? {
                         Some(s) if s.merchant_id == merchant => {}
-                        _ => return Ok(Err(AccountError::Invalid {
-                            field: "stores",
-                            message: "Такого магазина у продавца нет.",
-                        })),
+                        _ => {
+                            return Ok(Err(AccountError::Invalid {
+                                field: "stores",
+                                message: "Такого магазина у продавца нет.",
+                            }));
+                        }
                     }
                 }
                 tx.set_role(account, role, &stores)?;
@@ -452,7 +450,11 @@ impl Accounts {
     }
 
     /// Ends one of the person's sessions; whether there was one.
-    pub async fn end_session(&self, account: AccountId, public_id: String) -> Result<bool, DbError> {
+    pub async fn end_session(
+        &self,
+        account: AccountId,
+        public_id: String,
+    ) -> Result<bool, DbError> {
         self.repo
             .write(move |tx| tx.delete_account_session(account, &public_id))
             .await
@@ -596,7 +598,11 @@ impl Accounts {
                         None => None,
                     },
                     Scope::Register | Scope::MerchantRegister => {
-                        let register = if scope == Scope::Register { Some(id) } else { nested };
+                        let register = if scope == Scope::Register {
+                            Some(id)
+                        } else {
+                            nested
+                        };
                         match register.and_then(|n| shared::ids::RegisterId::new(n).ok()) {
                             Some(register) => tx.register_credentials(register)?.map(|r| Target {
                                 merchant: Some(r.merchant_id),

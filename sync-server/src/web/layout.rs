@@ -53,7 +53,10 @@ pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, S
                 store: Some(*store),
             };
             if session.may(Permission::ViewStore, target) && member.merchant == merchant {
-                nav.push((format!("{base}/stores/{store}"), format!("Магазин №{store}")));
+                nav.push((
+                    format!("{base}/stores/{store}"),
+                    format!("Магазин №{store}"),
+                ));
             }
         }
     }

@@ -13,10 +13,10 @@ use shared::money::Currency;
 use subtle::ConstantTimeEq as _;
 
 use crate::auth::hash_secret;
+use crate::guard::AuditNote;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Query};
-use crate::guard::AuditNote;
 use crate::web::layout::{HqHeader, merchant_nav};
 use crate::web::session::{self, CsrfProtected, HqSession, ProtectedForm};
 use crate::web::throttle::{ClientAddr, Door};

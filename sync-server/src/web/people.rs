@@ -14,7 +14,7 @@ use shared::ids::{MerchantId, StoreId};
 use crate::access::Role;
 use crate::db::{AccountId, ApiKeyId};
 use crate::guard::AuditNote;
-use crate::services::accounts::AccountError;
+use crate::services::accounts::{AccountError, IssuedLink};
 use crate::state::AppState;
 use crate::web::account::utc;
 use crate::web::error::PageError;
@@ -79,7 +79,12 @@ async fn render(
         .into_iter()
         .map(|a| PersonRow {
             id: a.id,
-            stores: a.stores.iter().map(store_name).collect::<Vec<_>>().join(", "),
+            stores: a
+                .stores
+                .iter()
+                .map(store_name)
+                .collect::<Vec<_>>()
+                .join(", "),
             email: a.email,
             role: a.role.label(),
             role_code: a.role.as_str(),
@@ -185,16 +190,15 @@ async fn link_once(
     headers: &HeaderMap,
     title: &'static str,
     explanation: String,
-    secret: &str,
-    expires_at_unix: i64,
+    issued: &IssuedLink,
 ) -> Result<Response, PageError> {
     let merchant_row = state.services.catalog.merchant(merchant).await?;
     let page = LinkOncePage {
         header: HqHeader::for_merchant(session, &merchant_row),
         title,
         explanation,
-        secret: crate::api::link_url(state, headers, secret),
-        expires: Some(utc(expires_at_unix)),
+        secret: crate::api::link_url(state, headers, &issued.secret),
+        expires: Some(utc(issued.expires_at_unix)),
         qr: None,
         back: format!("/hq/merchants/{merchant}/people"),
         back_label: "Вернуться к сотрудникам",
@@ -246,8 +250,7 @@ pub async fn invite(
         format!(
             "Передайте ссылку {email}: по ней задают пароль и входят. Она одноразовая и показана один раз."
         ),
-        &issued.secret,
-        issued.expires_at_unix,
+        &issued,
     )
     .await?;
     let stores = form
@@ -371,8 +374,7 @@ pub async fn reset_link(
         "Ссылка для нового пароля",
         "Передайте ссылку сотруднику: по ней задают новый пароль. Она одноразовая и действует сутки."
             .to_owned(),
-        &issued.secret,
-        issued.expires_at_unix,
+        &issued,
     )
     .await?;
     let note = AuditNote {

@@ -20,16 +20,16 @@ use serde::de::DeserializeOwned;
 use shared::crypto::Hash256;
 use subtle::ConstantTimeEq as _;
 
+use crate::access::{self, Membership, Permission, Target};
 use crate::auth::hash_secret;
 use crate::db::{AccountId, NewAdminSession};
-use crate::access::{self, Membership, Permission, Target};
 use crate::services::accounts::{SessionView, membership_of};
-use shared::ids::MerchantId;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::Form;
 use crate::web::secrets::{looks_like_secret, random_secret};
 use crate::web::security::require_same_origin;
+use shared::ids::MerchantId;
 
 /// The cookie's name.
 const COOKIE_NAME: &str = "hq_session";

@@ -54,7 +54,12 @@ pub async fn page(
         .find(|s| s.id == store)
         .ok_or(PageError::NotFound)?;
     let zone: Tz = store_row.timezone.tz();
-    let stats = match state.services.stats.stats(merchant, DayRange::default()).await {
+    let stats = match state
+        .services
+        .stats
+        .stats(merchant, DayRange::default())
+        .await
+    {
         Ok(stats) => stats,
         Err(StatsError::Db(e)) => return Err(e.into()),
         Err(other) => return Err(PageError::internal(&other)),

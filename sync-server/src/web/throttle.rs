@@ -87,13 +87,18 @@ impl Throttle {
         if self.accounts.len() > FORGET_AFTER_KEYS {
             self.accounts.retain_recent();
         }
-        self.accounts.check_key(&email.to_owned()).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            tracing::warn!(wait_secs = wait.as_secs(), "too many sign-in attempts at one account");
-            PageError::TooManyAttempts {
-                retry_after: wait.max(Duration::from_secs(1)),
-            }
-        })
+        self.accounts
+            .check_key(&email.to_owned())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                tracing::warn!(
+                    wait_secs = wait.as_secs(),
+                    "too many sign-in attempts at one account"
+                );
+                PageError::TooManyAttempts {
+                    retry_after: wait.max(Duration::from_secs(1)),
+                }
+            })
     }
 }
 

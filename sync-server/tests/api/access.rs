@@ -148,8 +148,7 @@ fn case(
 fn api_refused(status: StatusCode, body: &str) -> bool {
     status == StatusCode::UNAUTHORIZED
         || (status == StatusCode::FORBIDDEN
-            && serde_json::from_str::<Value>(body)
-                .is_ok_and(|v| v["error"] == "forbidden"))
+            && serde_json::from_str::<Value>(body).is_ok_and(|v| v["error"] == "forbidden"))
 }
 
 /// Whether the guard refused a page or form.
@@ -173,17 +172,35 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
 
     // A's people, one per role; B's owner; the admin token's session.
     let mut sessions: Vec<(&str, Session)> = vec![
-        (OWNER, person(&server, a.id, "owner@a.example", OWNER, &[]).await),
-        (MARKETER, person(&server, a.id, "marketer@a.example", MARKETER, &[]).await),
-        (ANALYST, person(&server, a.id, "analyst@a.example", ANALYST, &[]).await),
+        (
+            OWNER,
+            person(&server, a.id, "owner@a.example", OWNER, &[]).await,
+        ),
+        (
+            MARKETER,
+            person(&server, a.id, "marketer@a.example", MARKETER, &[]).await,
+        ),
+        (
+            ANALYST,
+            person(&server, a.id, "analyst@a.example", ANALYST, &[]).await,
+        ),
         (
             MANAGER,
             person(&server, a.id, "manager@a.example", MANAGER, &[a1.id.get()]).await,
         ),
-        (SUPPORT, person(&server, a.id, "support@a.example", SUPPORT, &[]).await),
-        ("foreign", person(&server, b.id, "owner@b.example", OWNER, &[]).await),
+        (
+            SUPPORT,
+            person(&server, a.id, "support@a.example", SUPPORT, &[]).await,
+        ),
+        (
+            "foreign",
+            person(&server, b.id, "owner@b.example", OWNER, &[]).await,
+        ),
     ];
-    sessions.push(("admin", sign_in_with(&server, &[("token", ADMIN_TOKEN)]).await));
+    sessions.push((
+        "admin",
+        sign_in_with(&server, &[("token", ADMIN_TOKEN)]).await,
+    ));
     // A's keys, one per role a key may have; B's owner key; the token.
     let mut bearers: Vec<(&str, String)> = Vec::new();
     for role in [OWNER, MARKETER, ANALYST, SUPPORT] {
@@ -199,63 +216,318 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
     let v = victim.account_id;
     use Method as H;
     let api: Vec<Case> = vec![
-        case(H::POST, "/api/v1/admin/merchants", "/api/v1/admin/merchants".into(), &[]),
-        case(H::GET, "/api/v1/admin/merchants", "/api/v1/admin/merchants".into(), &[]),
-        case(H::POST, "/api/v1/admin/merchants/{id}/brands", format!("/api/v1/admin/merchants/{m}/brands"), &[OWNER]),
-        case(H::POST, "/api/v1/admin/merchants/{id}/stores", format!("/api/v1/admin/merchants/{m}/stores"), &[OWNER]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/stores", format!("/api/v1/admin/merchants/{m}/stores"), &[OWNER, MARKETER]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/ruleset", format!("/api/v1/admin/merchants/{m}/ruleset"), &[OWNER, MARKETER]),
-        case(H::PUT, "/api/v1/admin/merchants/{id}/ruleset", format!("/api/v1/admin/merchants/{m}/ruleset"), &[OWNER, MARKETER]),
-        case(H::POST, "/api/v1/admin/merchants/{id}/promotions", format!("/api/v1/admin/merchants/{m}/promotions"), &[OWNER, MARKETER]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/registers", format!("/api/v1/admin/merchants/{m}/registers"), &[OWNER]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/alerts", format!("/api/v1/admin/merchants/{m}/alerts"), &[OWNER, ANALYST]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/quarantine", format!("/api/v1/admin/merchants/{m}/quarantine"), &[OWNER, ANALYST]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/mismatches", format!("/api/v1/admin/merchants/{m}/mismatches"), &[OWNER, ANALYST]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/overdrafts", format!("/api/v1/admin/merchants/{m}/overdrafts"), &[OWNER, ANALYST]),
-        case(H::POST, "/api/v1/admin/merchants/{id}/customers", format!("/api/v1/admin/merchants/{m}/customers"), &[OWNER, SUPPORT]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/stats", format!("/api/v1/admin/merchants/{m}/stats"), &[OWNER, ANALYST]),
-        case(H::POST, "/api/v1/admin/merchants/{id}/invitations", format!("/api/v1/admin/merchants/{m}/invitations"), &[OWNER]),
-        case(H::POST, "/api/v1/admin/merchants/{id}/password-resets", format!("/api/v1/admin/merchants/{m}/password-resets"), &[OWNER]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/accounts", format!("/api/v1/admin/merchants/{m}/accounts"), &[OWNER]),
-        case(H::POST, "/api/v1/admin/merchants/{id}/api-keys", format!("/api/v1/admin/merchants/{m}/api-keys"), &[OWNER]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/api-keys", format!("/api/v1/admin/merchants/{m}/api-keys"), &[OWNER]),
-        case(H::GET, "/api/v1/admin/merchants/{id}/audit", format!("/api/v1/admin/merchants/{m}/audit"), &[OWNER]),
-        case(H::POST, "/api/v1/admin/stores/{id}/enrollment-tokens", format!("/api/v1/admin/stores/{s1}/enrollment-tokens"), &[OWNER]),
-        case(H::GET, "/api/v1/admin/customer-feed", "/api/v1/admin/customer-feed".into(), &[]),
-        case(H::GET, "/api/v1/admin/customers/{id}", format!("/api/v1/admin/customers/{c}"), &[OWNER, SUPPORT]),
-        case(H::POST, "/api/v1/admin/customers/{id}/token", format!("/api/v1/admin/customers/{c}/token"), &[OWNER, SUPPORT]),
-        case(H::POST, "/api/v1/admin/customers/{id}/link", format!("/api/v1/admin/customers/{c}/link"), &[OWNER, SUPPORT]),
-        case(H::POST, "/api/v1/admin/customers/{id}/revoke-tokens", format!("/api/v1/admin/customers/{c}/revoke-tokens"), &[OWNER, SUPPORT]),
-        case(H::POST, "/api/v1/admin/registers/{id}/revoke", format!("/api/v1/admin/registers/{r}/revoke"), &[OWNER]),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants",
+            "/api/v1/admin/merchants".into(),
+            &[],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants",
+            "/api/v1/admin/merchants".into(),
+            &[],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/brands",
+            format!("/api/v1/admin/merchants/{m}/brands"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/stores",
+            format!("/api/v1/admin/merchants/{m}/stores"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/stores",
+            format!("/api/v1/admin/merchants/{m}/stores"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/ruleset",
+            format!("/api/v1/admin/merchants/{m}/ruleset"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::PUT,
+            "/api/v1/admin/merchants/{id}/ruleset",
+            format!("/api/v1/admin/merchants/{m}/ruleset"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/promotions",
+            format!("/api/v1/admin/merchants/{m}/promotions"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/registers",
+            format!("/api/v1/admin/merchants/{m}/registers"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/alerts",
+            format!("/api/v1/admin/merchants/{m}/alerts"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/quarantine",
+            format!("/api/v1/admin/merchants/{m}/quarantine"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/mismatches",
+            format!("/api/v1/admin/merchants/{m}/mismatches"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/overdrafts",
+            format!("/api/v1/admin/merchants/{m}/overdrafts"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/customers",
+            format!("/api/v1/admin/merchants/{m}/customers"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/stats",
+            format!("/api/v1/admin/merchants/{m}/stats"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/invitations",
+            format!("/api/v1/admin/merchants/{m}/invitations"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/password-resets",
+            format!("/api/v1/admin/merchants/{m}/password-resets"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/accounts",
+            format!("/api/v1/admin/merchants/{m}/accounts"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/api-keys",
+            format!("/api/v1/admin/merchants/{m}/api-keys"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/api-keys",
+            format!("/api/v1/admin/merchants/{m}/api-keys"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/audit",
+            format!("/api/v1/admin/merchants/{m}/audit"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/stores/{id}/enrollment-tokens",
+            format!("/api/v1/admin/stores/{s1}/enrollment-tokens"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/customer-feed",
+            "/api/v1/admin/customer-feed".into(),
+            &[],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/customers/{id}",
+            format!("/api/v1/admin/customers/{c}"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/customers/{id}/token",
+            format!("/api/v1/admin/customers/{c}/token"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/customers/{id}/link",
+            format!("/api/v1/admin/customers/{c}/link"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/customers/{id}/revoke-tokens",
+            format!("/api/v1/admin/customers/{c}/revoke-tokens"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/registers/{id}/revoke",
+            format!("/api/v1/admin/registers/{r}/revoke"),
+            &[OWNER],
+        ),
     ];
     let pages: Vec<Case> = vec![
         case(H::GET, "/hq", "/hq".into(), &[ANYONE]),
         case(H::POST, "/hq/login", "/hq/login".into(), &[ANYONE]),
-        case(H::GET, "/hq/welcome/{secret}", "/hq/welcome/0000".into(), &[ANYONE]),
-        case(H::POST, "/hq/welcome/{secret}", "/hq/welcome/0000".into(), &[ANYONE]),
+        case(
+            H::GET,
+            "/hq/welcome/{secret}",
+            "/hq/welcome/0000".into(),
+            &[ANYONE],
+        ),
+        case(
+            H::POST,
+            "/hq/welcome/{secret}",
+            "/hq/welcome/0000".into(),
+            &[ANYONE],
+        ),
         case(H::GET, "/hq/account", "/hq/account".into(), &[ANYONE]),
-        case(H::POST, "/hq/account/sessions/{session}/revoke", "/hq/account/sessions/nothing/revoke".into(), &[ANYONE]),
+        case(
+            H::POST,
+            "/hq/account/sessions/{session}/revoke",
+            "/hq/account/sessions/nothing/revoke".into(),
+            &[ANYONE],
+        ),
         case(H::POST, "/hq/merchants", "/hq/merchants".into(), &[]),
-        case(H::GET, "/hq/merchants/{id}", format!("/hq/merchants/{m}"), &[OWNER, ANALYST]),
-        case(H::GET, "/hq/merchants/{id}/setup", format!("/hq/merchants/{m}/setup"), &[OWNER, MARKETER]),
-        case(H::POST, "/hq/merchants/{id}/ruleset", format!("/hq/merchants/{m}/ruleset"), &[OWNER, MARKETER]),
-        case(H::POST, "/hq/merchants/{id}/brands", format!("/hq/merchants/{m}/brands"), &[OWNER]),
-        case(H::POST, "/hq/merchants/{id}/stores", format!("/hq/merchants/{m}/stores"), &[OWNER]),
-        case(H::GET, "/hq/merchants/{id}/stores/{store}", format!("/hq/merchants/{m}/stores/{s1}"), &[OWNER, MANAGER]),
-        case(H::GET, "/hq/merchants/{id}/stores/{store}", format!("/hq/merchants/{m}/stores/{s2}"), &[OWNER]),
-        case(H::POST, "/hq/merchants/{id}/stores/{store}/enrollment-tokens", format!("/hq/merchants/{m}/stores/{s1}/enrollment-tokens"), &[OWNER, MANAGER]),
-        case(H::POST, "/hq/merchants/{id}/stores/{store}/enrollment-tokens", format!("/hq/merchants/{m}/stores/{s2}/enrollment-tokens"), &[OWNER]),
-        case(H::POST, "/hq/merchants/{id}/promotions", format!("/hq/merchants/{m}/promotions"), &[OWNER, MARKETER]),
-        case(H::GET, "/hq/merchants/{id}/customers", format!("/hq/merchants/{m}/customers"), &[OWNER, SUPPORT]),
-        case(H::POST, "/hq/merchants/{id}/customer-links", format!("/hq/merchants/{m}/customer-links"), &[OWNER, SUPPORT]),
-        case(H::GET, "/hq/merchants/{id}/people", format!("/hq/merchants/{m}/people"), &[OWNER]),
-        case(H::POST, "/hq/merchants/{id}/people", format!("/hq/merchants/{m}/people"), &[OWNER]),
-        case(H::POST, "/hq/merchants/{id}/people/{account}/role", format!("/hq/merchants/{m}/people/{v}/role"), &[OWNER]),
-        case(H::POST, "/hq/merchants/{id}/people/{account}/reset", format!("/hq/merchants/{m}/people/{v}/reset"), &[OWNER]),
-        case(H::POST, "/hq/merchants/{id}/api-keys", format!("/hq/merchants/{m}/api-keys"), &[OWNER]),
-        case(H::POST, "/hq/merchants/{id}/api-keys/{key}/revoke", format!("/hq/merchants/{m}/api-keys/{victim_key}/revoke"), &[OWNER]),
-        case(H::GET, "/hq/merchants/{id}/audit", format!("/hq/merchants/{m}/audit"), &[OWNER]),
-        case(H::POST, "/hq/merchants/{id}/registers/{register}/revoke", format!("/hq/merchants/{m}/registers/{r}/revoke"), &[OWNER, MANAGER]),
+        case(
+            H::GET,
+            "/hq/merchants/{id}",
+            format!("/hq/merchants/{m}"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/setup",
+            format!("/hq/merchants/{m}/setup"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/ruleset",
+            format!("/hq/merchants/{m}/ruleset"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/brands",
+            format!("/hq/merchants/{m}/brands"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/stores",
+            format!("/hq/merchants/{m}/stores"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/stores/{store}",
+            format!("/hq/merchants/{m}/stores/{s1}"),
+            &[OWNER, MANAGER],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/stores/{store}",
+            format!("/hq/merchants/{m}/stores/{s2}"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/stores/{store}/enrollment-tokens",
+            format!("/hq/merchants/{m}/stores/{s1}/enrollment-tokens"),
+            &[OWNER, MANAGER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/stores/{store}/enrollment-tokens",
+            format!("/hq/merchants/{m}/stores/{s2}/enrollment-tokens"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/promotions",
+            format!("/hq/merchants/{m}/promotions"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/customers",
+            format!("/hq/merchants/{m}/customers"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/customer-links",
+            format!("/hq/merchants/{m}/customer-links"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/people",
+            format!("/hq/merchants/{m}/people"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/people",
+            format!("/hq/merchants/{m}/people"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/people/{account}/role",
+            format!("/hq/merchants/{m}/people/{v}/role"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/people/{account}/reset",
+            format!("/hq/merchants/{m}/people/{v}/reset"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/api-keys",
+            format!("/hq/merchants/{m}/api-keys"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/api-keys/{key}/revoke",
+            format!("/hq/merchants/{m}/api-keys/{victim_key}/revoke"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/audit",
+            format!("/hq/merchants/{m}/audit"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/registers/{register}/revoke",
+            format!("/hq/merchants/{m}/registers/{r}/revoke"),
+            &[OWNER, MANAGER],
+        ),
         // Last: it ends every session.
         case(H::POST, "/hq/logout", "/hq/logout".into(), &[ANYONE]),
     ];
@@ -286,7 +558,8 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             let status = response.status();
             let body = response.text().await.unwrap();
             let refused = api_refused(status, &body);
-            let expected = *who == "admin" || c.allowed.contains(who) || c.allowed.contains(&ANYONE);
+            let expected =
+                *who == "admin" || c.allowed.contains(who) || c.allowed.contains(&ANYONE);
             if refused == expected {
                 wrong.push(format!(
                     "{} {} as {who}: {status} (expected {}) {body}",
@@ -315,7 +588,8 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
                 .to_owned();
             let body = response.text().await.unwrap();
             let refused = page_refused(status, &location, &body);
-            let expected = *who == "admin" || c.allowed.contains(who) || c.allowed.contains(&ANYONE);
+            let expected =
+                *who == "admin" || c.allowed.contains(who) || c.allowed.contains(&ANYONE);
             if refused == expected {
                 wrong.push(format!(
                     "{} {} as {who}: {status} {location} (expected {})",
@@ -326,7 +600,12 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             }
         }
     }
-    assert!(wrong.is_empty(), "{} answers differ from the table:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} answers differ from the table:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 
     // Nobody signed in is sent to sign in; a bad bearer is 401.
     let anonymous = http
@@ -351,7 +630,10 @@ async fn api_keys_work_until_revoked_and_show_their_last_use() {
     let created = key(&server, merchant.id, "отчёты", ANALYST).await;
     assert!(created.token.starts_with("lk_"));
     assert!(created.key.last_used_at.is_none());
-    let stats = format!("{}/api/v1/admin/merchants/{}/stats", server.base, merchant.id);
+    let stats = format!(
+        "{}/api/v1/admin/merchants/{}/stats",
+        server.base, merchant.id
+    );
     let ok = server
         .http
         .get(&stats)
@@ -409,7 +691,10 @@ async fn api_keys_work_until_revoked_and_show_their_last_use() {
         .await;
     assert_eq!(trail.len(), 1, "{trail:?}");
     assert_eq!(trail[0].actor, "owner@a.example");
-    assert_eq!((trail[0].before.as_str(), trail[0].after.as_str()), ("active", "revoked"));
+    assert_eq!(
+        (trail[0].before.as_str(), trail[0].after.as_str()),
+        ("active", "revoked")
+    );
 }
 
 #[tokio::test]
@@ -439,7 +724,11 @@ async fn a_password_reset_link_sets_a_new_password_once_and_ends_the_old_session
     };
     assert_eq!(set("short").await, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(set(new_password).await, StatusCode::SEE_OTHER);
-    assert_eq!(set(new_password).await, StatusCode::NOT_FOUND, "the link is used up");
+    assert_eq!(
+        set(new_password).await,
+        StatusCode::NOT_FOUND,
+        "the link is used up"
+    );
     // The old session is over; the old password no longer works.
     let old = no_redirects()
         .get(format!("{}/hq/account", server.base))
@@ -455,5 +744,9 @@ async fn a_password_reset_link_sets_a_new_password_once_and_ends_the_old_session
         .await
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    sign_in_with(&server, &[("email", "anna@a.example"), ("password", new_password)]).await;
+    sign_in_with(
+        &server,
+        &[("email", "anna@a.example"), ("password", new_password)],
+    )
+    .await;
 }

@@ -107,7 +107,11 @@ impl AccountsTx for SqliteTx<'_> {
     fn account(&mut self, id: AccountId) -> Result<Option<AccountRow>, DbError> {
         let found = self
             .tx
-            .query_row(&format!("{ACCOUNT_COLUMNS} WHERE id = ?1"), [id.0], account_row)
+            .query_row(
+                &format!("{ACCOUNT_COLUMNS} WHERE id = ?1"),
+                [id.0],
+                account_row,
+            )
             .optional()?;
         found.map(|a| self.with_stores(a)).transpose()
     }
@@ -126,9 +130,9 @@ impl AccountsTx for SqliteTx<'_> {
 
     fn accounts(&mut self, merchant: MerchantId) -> Result<Vec<AccountRow>, DbError> {
         let rows = {
-            let mut stmt = self
-                .tx
-                .prepare(&format!("{ACCOUNT_COLUMNS} WHERE merchant_id = ?1 ORDER BY id"))?;
+            let mut stmt = self.tx.prepare(&format!(
+                "{ACCOUNT_COLUMNS} WHERE merchant_id = ?1 ORDER BY id"
+            ))?;
             stmt.query_map([merchant.get()], account_row)?
                 .collect::<Result<Vec<_>, _>>()?
         };
@@ -238,8 +242,10 @@ impl AccountsTx for SqliteTx<'_> {
     }
 
     fn delete_account_sessions(&mut self, account: AccountId) -> Result<(), DbError> {
-        self.tx
-            .execute("DELETE FROM admin_sessions WHERE account_id = ?1", [account.0])?;
+        self.tx.execute(
+            "DELETE FROM admin_sessions WHERE account_id = ?1",
+            [account.0],
+        )?;
         Ok(())
     }
 
@@ -343,10 +349,7 @@ impl AccountsTx for SqliteTx<'_> {
                 Ok(AuditRow {
                     id: row.get(0)?,
                     entry: AuditEntry {
-                        merchant_id: row
-                            .get::<_, Option<i64>>(1)?
-                            .map(merchant_of)
-                            .transpose()?,
+                        merchant_id: row.get::<_, Option<i64>>(1)?.map(merchant_of).transpose()?,
                         at_unix: row.get(2)?,
                         actor: row.get(3)?,
                         action: row.get(4)?,

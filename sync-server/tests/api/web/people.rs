@@ -92,13 +92,16 @@ async fn an_owner_invites_a_store_manager_and_an_analyst_who_see_only_what_their
     .await;
     let analyst_link =
         invite_on_page(&mut browser, "analyst@romashka.example", "Аналитик", None).await;
-    browser.wait_for_text("td", "manager@romashka.example").await;
+    browser
+        .wait_for_text("td", "manager@romashka.example")
+        .await;
     sign_out(&mut browser, &server).await;
 
     // The manager: their store and nothing else.
     accept(&mut browser, &manager_link).await;
     sign_in(&mut browser, "manager@romashka.example").await;
-    for hidden in ["Статистика", "Настройка", "Сотрудники", "Журнал"] {
+    for hidden in ["Статистика", "Настройка", "Сотрудники", "Журнал"]
+    {
         let links = browser
             .count_xpath(&format!("//a[normalize-space(.)='{hidden}']"))
             .await;
@@ -135,7 +138,10 @@ async fn an_owner_invites_a_store_manager_and_an_analyst_who_see_only_what_their
         .count_xpath("//a[normalize-space(.)='Настройка']")
         .await;
     browser
-        .ensure(publish == 0 && setup == 0, "the analyst has nothing to publish with")
+        .ensure(
+            publish == 0 && setup == 0,
+            "the analyst has nothing to publish with",
+        )
         .await;
     browser
         .open(&format!("{}/hq/merchants/{m}/setup", server.base))
@@ -147,7 +153,10 @@ async fn an_owner_invites_a_store_manager_and_an_analyst_who_see_only_what_their
     // own session is refused, and nothing is published.
     let analyst = sign_in_with(
         &server,
-        &[("email", "analyst@romashka.example"), ("password", PASSWORD)],
+        &[
+            ("email", "analyst@romashka.example"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     let posted = no_redirects()
@@ -193,7 +202,9 @@ async fn an_owner_invites_a_store_manager_and_an_analyst_who_see_only_what_their
         .type_into("#audit-actor", "manager@romashka.example")
         .await;
     browser.click_button("Показать").await;
-    browser.wait_for_text("td", &format!("/hq/merchants/{m}/stores/{a}")).await;
+    browser
+        .wait_for_text("td", &format!("/hq/merchants/{m}/stores/{a}"))
+        .await;
     let rows = browser.count_xpath("//table[@id='audit']/tbody/tr").await;
     let foreign = browser
         .count_xpath("//table[@id='audit']//td[normalize-space(.)='owner@romashka.example' or normalize-space(.)='analyst@romashka.example']")
