@@ -141,11 +141,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The access log's span of a request: method, path and request id. A
-/// customer's page address is their secret, so it is never logged.
+/// customer's page address and a one-time HQ link are secrets, so they are
+/// never logged.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let path = request.uri().path();
     let shown = if path.starts_with("/c/") {
         "/c/…"
+    } else if path.starts_with("/hq/welcome/") {
+        "/hq/welcome/…"
     } else {
         path
     };

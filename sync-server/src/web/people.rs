@@ -13,7 +13,7 @@ use shared::ids::{MerchantId, StoreId};
 
 use crate::access::Role;
 use crate::db::{AccountId, ApiKeyId};
-use crate::guard::AuditNote;
+use crate::guard::{AuditNote, Principal};
 use crate::services::accounts::{AccountError, IssuedLink};
 use crate::state::AppState;
 use crate::web::account::utc;
@@ -299,6 +299,7 @@ impl CsrfProtected for RoleForm {
 pub async fn change_role(
     State(state): State<AppState>,
     Path((merchant, account)): Path<(MerchantId, i64)>,
+    principal: Principal,
     ProtectedForm { session, form }: ProtectedForm<RoleForm>,
 ) -> Result<Response, PageError> {
     let refused = |message| {
@@ -314,6 +315,13 @@ pub async fn change_role(
     let Ok(role) = form.role.parse::<Role>() else {
         return refused("Выберите роль.").await;
     };
+    // An owner who demoted themselves could not undo it.
+    if principal
+        .account()
+        .is_some_and(|me| me.id == AccountId(account))
+    {
+        return refused("Свою роль сменить нельзя: попросите другого владельца.").await;
+    }
     let before = match state
         .services
         .accounts

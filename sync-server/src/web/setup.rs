@@ -726,11 +726,19 @@ pub async fn create_customer_link(
         None => None,
     };
     let Some(profile) = owned else {
-        let forms = SetupForms {
-            link: Some((
+        let error = "Покупатель: нет покупателя с таким номером у этого продавца";
+        if !session.may_in(crate::access::Permission::Setup, merchant) {
+            return crate::web::support::refused(
+                &state,
+                &session,
+                merchant,
                 form.customer_id.clone(),
-                "Покупатель: нет покупателя с таким номером у этого продавца".to_owned(),
-            )),
+                error.to_owned(),
+            )
+            .await;
+        }
+        let forms = SetupForms {
+            link: Some((form.customer_id.clone(), error.to_owned())),
             ..SetupForms::default()
         };
         return refused(&state, &session, merchant, forms).await;

@@ -4,6 +4,7 @@
 
 use askama::Template;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use shared::ids::MerchantId;
 
@@ -18,6 +19,8 @@ use crate::web::session::HqSession;
 struct CustomersPage {
     header: HqHeader,
     merchant_id: MerchantId,
+    link_customer: String,
+    link_error: Option<String>,
 }
 
 /// `GET /hq/merchants/{id}/customers`.
@@ -31,6 +34,27 @@ pub async fn page(
     let page = CustomersPage {
         header: HqHeader::for_merchant(&session, &merchant_row),
         merchant_id: merchant,
+        link_customer: String::new(),
+        link_error: None,
     };
     Ok(Html(page.render()?).into_response())
+}
+
+/// This page again with the refused link form, as `422` (for those who
+/// may not see the set-up page, where the owner's form is).
+pub async fn refused(
+    state: &AppState,
+    session: &HqSession,
+    merchant: MerchantId,
+    customer: String,
+    error: String,
+) -> Result<Response, PageError> {
+    let merchant_row = state.services.catalog.merchant(merchant).await?;
+    let page = CustomersPage {
+        header: HqHeader::for_merchant(session, &merchant_row),
+        merchant_id: merchant,
+        link_customer: customer,
+        link_error: Some(error),
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
 }
