@@ -51,7 +51,7 @@ impl Throttle {
             ))),
             sign_up: RateLimiter::keyed(Quota::per_hour(at_least_one(settings.sign_ups_per_hour))),
             accounts: RateLimiter::keyed(Quota::per_minute(at_least_one(
-                settings.sign_in_attempts_per_minute,
+                settings.account_sign_in_attempts_per_minute,
             ))),
         }
     }

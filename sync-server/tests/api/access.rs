@@ -750,3 +750,146 @@ async fn a_password_reset_link_sets_a_new_password_once_and_ends_the_old_session
     )
     .await;
 }
+
+#[tokio::test]
+async fn sign_ins_are_limited_per_account_from_any_address() {
+    let server = TestServer::spawn_with(|s| {
+        s.web.sign_in_attempts_per_minute = 1000;
+        s.web.account_sign_in_attempts_per_minute = 3;
+    })
+    .await;
+    let merchant = server.merchant("Альфа").await;
+    person(&server, merchant.id, "anna@a.example", SUPPORT, &[]).await; // one attempt
+    person(&server, merchant.id, "boris@a.example", SUPPORT, &[]).await;
+    let attempt = |email: &'static str, password: &'static str| {
+        let base = server.base.clone();
+        async move {
+            no_redirects()
+                .post(format!("{base}/hq/login"))
+                .form(&[("email", email), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        attempt("anna@a.example", "wrong password!").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        attempt("ANNA@a.example", "wrong password!").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Anna's address used its allowance, even with the right password…
+    assert_eq!(
+        attempt("anna@a.example", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // …while the same client signs Boris in.
+    assert_eq!(
+        attempt("boris@a.example", PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn an_owner_cannot_change_their_own_role_but_changes_others_with_the_change_in_the_trail() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Альфа").await;
+    let store = server.store(merchant.id, "Альфа-1", "Europe/Moscow").await;
+    let owner = person(&server, merchant.id, "owner@a.example", OWNER, &[]).await;
+    let anna = person(&server, merchant.id, "anna@a.example", SUPPORT, &[]).await;
+    let people: Vec<sync_server::wire::admin::AccountView> = server
+        .admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{}/accounts", merchant.id),
+            None,
+        )
+        .await;
+    let id_of = |email: &str| people.iter().find(|p| p.email == email).unwrap().id;
+    let post = |path: String, fields: Vec<(&'static str, String)>| {
+        let (base, cookie, csrf) = (
+            server.base.clone(),
+            owner.cookie.clone(),
+            owner.csrf.clone(),
+        );
+        async move {
+            let mut form = vec![("csrf", csrf)];
+            form.extend(fields);
+            no_redirects()
+                .post(format!("{base}{path}"))
+                .header(COOKIE, cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let me = format!(
+        "/hq/merchants/{}/people/{}/role",
+        merchant.id,
+        id_of("owner@a.example")
+    );
+    assert_eq!(
+        post(me, vec![("role", "analyst".into())]).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let hers = format!(
+        "/hq/merchants/{}/people/{}/role",
+        merchant.id,
+        id_of("anna@a.example")
+    );
+    assert_eq!(
+        post(hers.clone(), vec![("role", "store_manager".into())]).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a store manager needs a store"
+    );
+    assert_eq!(
+        post(
+            hers,
+            vec![
+                ("role", "store_manager".into()),
+                ("store", store.id.to_string())
+            ]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    // Her session now opens her store and not the customers page.
+    let page = |path: String| {
+        let (base, cookie) = (server.base.clone(), anna.cookie.clone());
+        async move {
+            no_redirects()
+                .get(format!("{base}{path}"))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        page(format!("/hq/merchants/{}/stores/{}", merchant.id, store.id)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        page(format!("/hq/merchants/{}/customers", merchant.id)).await,
+        StatusCode::FORBIDDEN
+    );
+    let trail: Vec<sync_server::wire::admin::AuditView> = server
+        .admin_ok(
+            Method::GET,
+            &format!(
+                "/api/v1/admin/merchants/{}/audit?action=account.role",
+                merchant.id
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0].actor, "owner@a.example");
+    assert_eq!(trail[0].before, "support []");
+    assert_eq!(trail[0].after, format!("store_manager [{}]", store.id));
+}
