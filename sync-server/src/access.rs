@@ -258,6 +258,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/hq/merchants/{id}/people", P::ManageAccounts, S::Merchant, "account.invite"),
     r("POST", "/hq/merchants/{id}/people/{account}/role", P::ManageAccounts, S::MerchantAccount, "account.role"),
     r("POST", "/hq/merchants/{id}/people/{account}/reset", P::ManageAccounts, S::MerchantAccount, "account.reset_link"),
+    r("POST", "/hq/merchants/{id}/people/{account}/disable", P::ManageAccounts, S::MerchantAccount, "account.disable"),
     r("POST", "/hq/merchants/{id}/api-keys", P::ManageAccounts, S::Merchant, "api_key.create"),
     r("POST", "/hq/merchants/{id}/api-keys/{key}/revoke", P::ManageAccounts, S::MerchantKey, "api_key.revoke"),
     r("GET", "/hq/merchants/{id}/audit", P::ViewAudit, S::Merchant, ""),

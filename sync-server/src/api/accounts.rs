@@ -70,7 +70,7 @@ pub(crate) fn account_view(a: &AccountRow) -> AccountView {
         email: a.email.clone(),
         role: a.role.as_str().to_owned(),
         stores: a.stores.clone(),
-        active: a.password_hash.is_some(),
+        active: a.password_hash.is_some() && a.disabled_at_unix.is_none(),
     }
 }
 

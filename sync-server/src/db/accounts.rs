@@ -50,6 +50,8 @@ pub struct AccountRow {
     pub stores: Vec<StoreId>,
     /// When invited.
     pub created_at_unix: i64,
+    /// When an owner took their access away.
+    pub disabled_at_unix: Option<i64>,
 }
 
 /// A new account (an invitation).
@@ -211,6 +213,8 @@ pub trait AccountsTx {
     fn accounts(&mut self, merchant: MerchantId) -> Result<Vec<AccountRow>, DbError>;
     /// Sets the password.
     fn set_password_hash(&mut self, id: AccountId, hash: &str) -> Result<(), DbError>;
+    /// Takes the person's access away (their sessions end separately).
+    fn disable_account(&mut self, id: AccountId, now_unix: i64) -> Result<(), DbError>;
     /// Sets the role and stores.
     fn set_role(&mut self, id: AccountId, role: Role, stores: &[StoreId]) -> Result<(), DbError>;
     /// Stores a one-time link.

@@ -300,7 +300,10 @@ impl Accounts {
                 if link.used || link.expires_at_unix <= now {
                     return Ok(None);
                 }
-                Ok(tx.account(link.account_id)?.map(|a| (a, link.purpose)))
+                Ok(tx
+                    .account(link.account_id)?
+                    .filter(|a| a.disabled_at_unix.is_none())
+                    .map(|a| (a, link.purpose)))
             })
             .await
     }
@@ -334,6 +337,13 @@ impl Accounts {
                 let link = tx
                     .account_link(&secret_hash)?
                     .filter(|l| !l.used && l.expires_at_unix > now);
+                let disabled = match &link {
+                    Some(l) => tx
+                        .account(l.account_id)?
+                        .is_none_or(|a| a.disabled_at_unix.is_some()),
+                    None => true,
+                };
+                let link = link.filter(|_| !disabled);
                 let Some(link) = link else {
                     return Ok(Err(AccountError::LinkInvalid));
                 };
@@ -362,7 +372,10 @@ impl Accounts {
             .unwrap_or_else(|| DECOY_HASH.to_owned());
         let password = password.to_owned();
         let matches = blocking(move || password_matches(&password, &stored)).await?;
-        Ok(account.filter(|a| matches && a.password_hash.is_some()))
+        Ok(
+            account
+                .filter(|a| matches && a.password_hash.is_some() && a.disabled_at_unix.is_none()),
+        )
     }
 
     /// A person by id.
@@ -418,6 +431,27 @@ impl Accounts {
             .await?
     }
 
+    /// Takes the merchant's `account`'s access away and ends their
+    /// sessions; returns the person.
+    pub async fn disable(
+        &self,
+        merchant: MerchantId,
+        account: AccountId,
+    ) -> Result<AccountRow, AccountError> {
+        let now = self.now();
+        self.repo
+            .write(move |tx| match tx.account(account)? {
+                Some(a) if a.merchant_id == merchant => {
+                    tx.disable_account(account, now)?;
+                    tx.use_account_links(account)?;
+                    tx.delete_account_sessions(account)?;
+                    Ok(Ok(a))
+                }
+                _ => Ok(Err(AccountError::NotFound)),
+            })
+            .await?
+    }
+
     /// A session with its person, if it is live.
     pub async fn session(
         &self,
@@ -431,8 +465,8 @@ impl Accounts {
                 };
                 let account = match session.account_id {
                     Some(id) => match tx.account(id)? {
-                        Some(a) => Some(a),
-                        None => return Ok(None),
+                        Some(a) if a.disabled_at_unix.is_none() => Some(a),
+                        _ => return Ok(None),
                     },
                     None => None,
                 };

@@ -120,6 +120,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             "/hq/merchants/{id}/people/{account}/reset",
             post(people::reset_link),
         )
+        .route(
+            "/hq/merchants/{id}/people/{account}/disable",
+            post(people::disable),
+        )
         .route("/hq/merchants/{id}/api-keys", post(people::create_api_key))
         .route(
             "/hq/merchants/{id}/api-keys/{key}/revoke",

@@ -43,6 +43,7 @@ struct PersonRow {
     role_code: &'static str,
     stores: String,
     active: bool,
+    disabled: bool,
 }
 
 struct KeyRow {
@@ -89,6 +90,7 @@ async fn render(
             role: a.role.label(),
             role_code: a.role.as_str(),
             active: a.password_hash.is_some(),
+            disabled: a.disabled_at_unix.is_some(),
         })
         .collect();
     let keys = state
@@ -391,6 +393,48 @@ pub async fn reset_link(
         ..AuditNote::default()
     };
     Ok(note.attach(response))
+}
+
+/// `POST /hq/merchants/{id}/people/{account}/disable`: takes a person's
+/// access away; their sessions end at once.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant, account_id = account))]
+pub async fn disable(
+    State(state): State<AppState>,
+    Path((merchant, account)): Path<(MerchantId, i64)>,
+    principal: Principal,
+    ProtectedForm { session, .. }: ProtectedForm<TokenOnly>,
+) -> Result<Response, PageError> {
+    if principal
+        .account()
+        .is_some_and(|me| me.id == AccountId(account))
+    {
+        return render(
+            &state,
+            &session,
+            merchant,
+            Some("Себя отключить нельзя: попросите другого владельца."),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let before = state
+        .services
+        .accounts
+        .disable(merchant, AccountId(account))
+        .await?;
+    let note = AuditNote {
+        subject: Some(format!("account {account} ({})", before.email)),
+        before: if before.disabled_at_unix.is_some() {
+            "disabled"
+        } else {
+            "active"
+        }
+        .to_owned(),
+        after: "disabled".to_owned(),
+        ..AuditNote::default()
+    };
+    Ok(note.attach(see_other(&format!("/hq/merchants/{merchant}/people"))))
 }
 
 /// The new-key form.

@@ -414,7 +414,8 @@ pub struct AccountView {
     pub role: String,
     /// A store manager's stores.
     pub stores: Vec<StoreId>,
-    /// Whether they set a password (accepted the invitation).
+    /// Whether they set a password (accepted the invitation) and were not
+    /// disabled since.
     pub active: bool,
 }
 

@@ -506,6 +506,12 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
         ),
         case(
             H::POST,
+            "/hq/merchants/{id}/people/{account}/disable",
+            format!("/hq/merchants/{m}/people/{v}/disable"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
             "/hq/merchants/{id}/api-keys",
             format!("/hq/merchants/{m}/api-keys"),
             &[OWNER],
@@ -892,4 +898,71 @@ async fn an_owner_cannot_change_their_own_role_but_changes_others_with_the_chang
     assert_eq!(trail[0].actor, "owner@a.example");
     assert_eq!(trail[0].before, "support []");
     assert_eq!(trail[0].after, format!("store_manager [{}]", store.id));
+}
+
+#[tokio::test]
+async fn a_disabled_person_is_signed_out_everywhere_and_signs_in_no_more() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Альфа").await;
+    let owner = person(&server, merchant.id, "owner@a.example", OWNER, &[]).await;
+    let anna = person(&server, merchant.id, "anna@a.example", SUPPORT, &[]).await;
+    let people: Vec<sync_server::wire::admin::AccountView> = server
+        .admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{}/accounts", merchant.id),
+            None,
+        )
+        .await;
+    let anna_id = people
+        .iter()
+        .find(|p| p.email == "anna@a.example")
+        .unwrap()
+        .id;
+    let disabled = no_redirects()
+        .post(format!(
+            "{}/hq/merchants/{}/people/{anna_id}/disable",
+            server.base, merchant.id
+        ))
+        .header(COOKIE, &owner.cookie)
+        .form(&[("csrf", owner.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
+    let her_page = no_redirects()
+        .get(format!(
+            "{}/hq/merchants/{}/customers",
+            server.base, merchant.id
+        ))
+        .header(COOKIE, &anna.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(her_page.status(), StatusCode::SEE_OTHER, "sent to sign in");
+    let again = no_redirects()
+        .post(format!("{}/hq/login", server.base))
+        .form(&[("email", "anna@a.example"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    // A reset link cannot bring her back either.
+    let link: OneTimeLink = server
+        .admin_ok(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{}/password-resets", merchant.id),
+            Some(json!({"email": "anna@a.example"})),
+        )
+        .await;
+    let opened = no_redirects().get(&link.link).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::NOT_FOUND);
+    let people: Vec<sync_server::wire::admin::AccountView> = server
+        .admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{}/accounts", merchant.id),
+            None,
+        )
+        .await;
+    let anna = people.iter().find(|p| p.email == "anna@a.example").unwrap();
+    assert!(!anna.active, "{anna:?}");
 }

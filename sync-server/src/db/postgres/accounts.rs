@@ -20,8 +20,7 @@ fn merchant_of(id: i64) -> Result<MerchantId, DbError> {
     MerchantId::new(id).map_err(DbError::other)
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "SELECT id, merchant_id, email, role, password_hash, created_at_unix FROM accounts ";
+const ACCOUNT_COLUMNS: &str = "SELECT id, merchant_id, email, role, password_hash, created_at_unix, disabled_at_unix FROM accounts ";
 
 fn account_row(row: &Row) -> Result<AccountRow, DbError> {
     Ok(AccountRow {
@@ -32,6 +31,7 @@ fn account_row(row: &Row) -> Result<AccountRow, DbError> {
         password_hash: row.try_get(4)?,
         stores: Vec::new(),
         created_at_unix: row.try_get(5)?,
+        disabled_at_unix: row.try_get(6)?,
     })
 }
 
@@ -127,6 +127,14 @@ impl AccountsTx for PgTx<'_, '_> {
         self.execute(
             "UPDATE accounts SET password_hash = $2 WHERE id = $1",
             &[&id.0, &hash],
+        )?;
+        Ok(())
+    }
+
+    fn disable_account(&mut self, id: AccountId, now_unix: i64) -> Result<(), DbError> {
+        self.execute(
+            "UPDATE accounts SET disabled_at_unix = $2 WHERE id = $1 AND disabled_at_unix IS NULL",
+            &[&id.0, &now_unix],
         )?;
         Ok(())
     }

@@ -23,8 +23,7 @@ fn merchant_of(id: i64) -> rusqlite::Result<MerchantId> {
     MerchantId::new(id).map_err(bad)
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "SELECT id, merchant_id, email, role, password_hash, created_at_unix FROM accounts ";
+const ACCOUNT_COLUMNS: &str = "SELECT id, merchant_id, email, role, password_hash, created_at_unix, disabled_at_unix FROM accounts ";
 
 fn account_row(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
     Ok(AccountRow {
@@ -35,6 +34,7 @@ fn account_row(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
         password_hash: row.get(4)?,
         stores: Vec::new(),
         created_at_unix: row.get(5)?,
+        disabled_at_unix: row.get(6)?,
     })
 }
 
@@ -143,6 +143,14 @@ impl AccountsTx for SqliteTx<'_> {
         self.tx.execute(
             "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
             params![id.0, hash],
+        )?;
+        Ok(())
+    }
+
+    fn disable_account(&mut self, id: AccountId, now_unix: i64) -> Result<(), DbError> {
+        self.tx.execute(
+            "UPDATE accounts SET disabled_at_unix = ?2 WHERE id = ?1 AND disabled_at_unix IS NULL",
+            [id.0, now_unix],
         )?;
         Ok(())
     }

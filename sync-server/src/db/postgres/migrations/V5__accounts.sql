@@ -7,7 +7,8 @@ CREATE TABLE accounts (
     email           TEXT NOT NULL UNIQUE,
     role            TEXT NOT NULL,
     password_hash   TEXT,
-    created_at_unix BIGINT NOT NULL
+    created_at_unix BIGINT NOT NULL,
+    disabled_at_unix BIGINT
 );
 CREATE INDEX accounts_by_merchant ON accounts (merchant_id, id);
 

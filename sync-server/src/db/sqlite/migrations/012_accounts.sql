@@ -12,7 +12,9 @@ CREATE TABLE accounts (
     role            TEXT NOT NULL,
     -- NULL until the invitation is accepted.
     password_hash   TEXT,
-    created_at_unix INTEGER NOT NULL
+    created_at_unix INTEGER NOT NULL,
+    -- Set when an owner took their access away; they sign in no more.
+    disabled_at_unix INTEGER
 );
 CREATE INDEX accounts_by_merchant ON accounts (merchant_id, id);
 
