@@ -14,7 +14,10 @@ use shared::identity::{Email, Gender, PhoneNumber};
 use shared::money::Currency;
 use shared::ruleset::{Promotion, Ruleset};
 use shared::wire::ErrorBody;
-use sync_server::wire::admin::{NewBrand, NewCustomer, NewEnrollmentToken, NewMerchant, NewStore};
+use sync_server::wire::admin::{
+    NewApiKey, NewBrand, NewCustomer, NewEnrollmentToken, NewInvitation, NewMerchant,
+    NewPasswordReset, NewStore, OneTimeLink,
+};
 
 /// `sync-server admin` arguments.
 #[derive(Debug, Args)]
@@ -64,6 +67,24 @@ enum AdminCommand {
     /// Customers.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// A merchant's people: invitations, password resets.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// A merchant's API keys for automation.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// A merchant's audit trail, newest first.
+    Audit {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// Only this actor (an e-mail address, `admin-token`, `key:<name>#<id>`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only actions starting with this, such as `promotion`.
+        #[arg(long)]
+        action: Option<String>,
+    },
     /// A merchant's alerts, newest first.
     Alerts {
         /// The merchant.
@@ -127,6 +148,62 @@ enum MerchantCommand {
     },
     /// Lists merchants.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Invites a person; prints the one-time link that sets their password.
+    Invite {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// Their e-mail address.
+        #[arg(long)]
+        email: String,
+        /// owner, marketer, analyst, store_manager or support.
+        #[arg(long)]
+        role: String,
+        /// A store manager's store (repeat for several).
+        #[arg(long = "store")]
+        stores: Vec<i64>,
+    },
+    /// Prints a one-time link that sets a new password.
+    ResetPassword {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// Their e-mail address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Lists the merchant's people.
+    List {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Creates a key with a role; its token is shown once.
+    Create {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+        /// What it is for.
+        #[arg(long)]
+        name: String,
+        /// owner, marketer, analyst or support.
+        #[arg(long)]
+        role: String,
+    },
+    /// Lists the merchant's keys (never their tokens).
+    List {
+        /// The merchant.
+        #[arg(long)]
+        merchant: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -416,6 +493,78 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let path = format!("/api/v1/admin/customers/{customer}/link");
             client.send(Method::POST, &path, None::<&()>).await?
         }
+        AdminCommand::User(UserCommand::Invite {
+            merchant,
+            email,
+            role,
+            stores,
+        }) => {
+            let stores = stores
+                .into_iter()
+                .map(shared::ids::StoreId::new)
+                .collect::<Result<Vec<_>, _>>()
+                .context("--store")?;
+            let path = format!("/api/v1/admin/merchants/{merchant}/invitations");
+            let reply = client
+                .post(
+                    &path,
+                    &NewInvitation {
+                        email,
+                        role,
+                        stores,
+                    },
+                )
+                .await?;
+            print_link(&reply)?;
+            serde_json::Value::Null
+        }
+        AdminCommand::User(UserCommand::ResetPassword { merchant, email }) => {
+            let path = format!("/api/v1/admin/merchants/{merchant}/password-resets");
+            let reply = client.post(&path, &NewPasswordReset { email }).await?;
+            print_link(&reply)?;
+            serde_json::Value::Null
+        }
+        AdminCommand::User(UserCommand::List { merchant }) => {
+            client
+                .get(&format!("/api/v1/admin/merchants/{merchant}/accounts"))
+                .await?
+        }
+        AdminCommand::ApiKey(ApiKeyCommand::Create {
+            merchant,
+            name,
+            role,
+        }) => {
+            let path = format!("/api/v1/admin/merchants/{merchant}/api-keys");
+            client.post(&path, &NewApiKey { name, role }).await?
+        }
+        AdminCommand::ApiKey(ApiKeyCommand::List { merchant }) => {
+            client
+                .get(&format!("/api/v1/admin/merchants/{merchant}/api-keys"))
+                .await?
+        }
+        AdminCommand::Audit {
+            merchant,
+            actor,
+            action,
+        } => {
+            let mut query: Vec<String> = Vec::new();
+            for (key, value) in [("actor", actor), ("action", action)] {
+                if let Some(value) = value {
+                    query.push(format!(
+                        "{key}={}",
+                        percent_encoding::utf8_percent_encode(
+                            &value,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    ));
+                }
+            }
+            let mut path = format!("/api/v1/admin/merchants/{merchant}/audit");
+            if !query.is_empty() {
+                path = format!("{path}?{}", query.join("&"));
+            }
+            client.get(&path).await?
+        }
         AdminCommand::Alerts { merchant, limit } => {
             client
                 .get(&format!(
@@ -457,6 +606,15 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     if !reply.is_null() {
         println!("{}", serde_json::to_string_pretty(&reply)?);
     }
+    Ok(())
+}
+
+/// Prints a one-time link from the server's reply, alone on its line.
+fn print_link(reply: &serde_json::Value) -> anyhow::Result<()> {
+    let link: OneTimeLink =
+        serde_json::from_value(reply.clone()).context("the server's reply is not a link")?;
+    println!("{}", link.link);
+    eprintln!("one-time; valid until {}", link.expires_at);
     Ok(())
 }
 

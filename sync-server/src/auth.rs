@@ -2,19 +2,16 @@
 //! register secrets. Only hashes of issued secrets are stored, and every
 //! comparison is constant-time.
 //!
-//! Admin routes sit behind [`require_admin`]; register routes take an
+//! Admin routes sit behind the guard (`crate::guard`); register routes take an
 //! [`AuthenticatedRegister`] (`Authorization: Bearer <register_id>.<secret>`),
 //! and the upload route an [`UploadingRegister`], which also raises an
 //! alert when a revoked register tries to upload.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::Response;
 use ring::rand::{SecureRandom, SystemRandom};
-use secrecy::ExposeSecret as _;
 use shared::crypto::Hash256;
 use shared::ids::RegisterId;
 use subtle::ConstantTimeEq as _;
@@ -55,26 +52,6 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
-}
-
-/// Lets a request through only with the admin bearer token.
-pub async fn require_admin(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let expected = hash_secret(state.settings.admin_token.expose_secret());
-    match bearer(request.headers()) {
-        Some(token) if hashes_match(&hash_secret(token), &expected) => Ok(next.run(request).await),
-        Some(_) => Err(ApiError::unauthorized(
-            "unauthorized",
-            "the admin token is wrong",
-        )),
-        None => Err(ApiError::unauthorized(
-            "unauthorized",
-            "send the admin token as `Authorization: Bearer <token>`",
-        )),
-    }
 }
 
 /// Why a register's credentials were refused.

@@ -92,6 +92,9 @@ pub struct WebSettings {
     pub sign_in_attempts_per_minute: u32,
     /// Customer sign-ups per hour (also the burst).
     pub sign_ups_per_hour: u32,
+    /// HQ sign-in attempts per minute at one person's address, from any
+    /// client address (also the burst).
+    pub account_sign_in_attempts_per_minute: u32,
 }
 
 impl Default for WebSettings {
@@ -99,6 +102,7 @@ impl Default for WebSettings {
         WebSettings {
             sign_in_attempts_per_minute: 10,
             sign_ups_per_hour: 30,
+            account_sign_in_attempts_per_minute: 5,
         }
     }
 }

@@ -36,6 +36,7 @@
 //! - `notify`: long-poll wake-ups; `auth`: credentials; `error`: the API's
 //!   error replies.
 
+pub mod access;
 mod admission;
 pub mod alerts;
 mod api;
@@ -47,6 +48,7 @@ mod customer_token;
 pub mod db;
 pub mod drift;
 mod error;
+mod guard;
 pub mod ingest;
 mod instances;
 pub mod keys;

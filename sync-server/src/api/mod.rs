@@ -3,7 +3,7 @@
 //! | route | who |
 //! | --- | --- |
 //! | `GET /health` | anyone |
-//! | `/api/v1/admin/…` | HQ, with the admin token |
+//! | `/api/v1/admin/…` | the admin token, or a merchant's API key within its role (the guard, `crate::guard`, from the table in `crate::access`) |
 //! | `GET /api/v1/protocol` | anyone (the protocol versions spoken) |
 //! | `POST /api/v1/registers/enroll` | a register, with a one-time token |
 //! | `POST /api/v1/records`, `GET /api/v1/ruleset`, `GET /api/v1/customers/changes`, `POST /api/v1/leases` | an enrolled register |
@@ -13,6 +13,8 @@
 //! negotiates the sync protocol (see `protocol`) and marks its replies with
 //! the version. Uploads also pass the ingest admission (see `admission`).
 
+mod accounts;
+pub(crate) use accounts::link_url;
 mod admin;
 mod customer_links;
 mod customers;
@@ -41,8 +43,8 @@ use axum::routing::{get, post};
 use tokio::time::Instant;
 
 use crate::admission::shed_ingest_load;
-use crate::auth::require_admin;
 use crate::error::ApiError;
+use crate::guard::guard;
 use crate::protocol::negotiate_protocol;
 use crate::state::AppState;
 
@@ -74,6 +76,17 @@ pub fn router(state: AppState) -> Router {
             post(customers::create_customer),
         )
         .route("/merchants/{id}/stats", get(stats::merchant_stats))
+        .route("/merchants/{id}/invitations", post(accounts::invite))
+        .route(
+            "/merchants/{id}/password-resets",
+            post(accounts::password_reset),
+        )
+        .route("/merchants/{id}/accounts", get(accounts::accounts))
+        .route(
+            "/merchants/{id}/api-keys",
+            post(accounts::create_api_key).get(accounts::api_keys),
+        )
+        .route("/merchants/{id}/audit", get(accounts::audit))
         .route(
             "/stores/{id}/enrollment-tokens",
             post(admin::create_enrollment_token),
@@ -87,7 +100,7 @@ pub fn router(state: AppState) -> Router {
             "/customers/{id}/revoke-tokens",
             post(customers::revoke_tokens),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard));
 
     let registers = Router::new()
         .route("/registers/enroll", post(enroll::enroll))
@@ -120,7 +133,7 @@ pub fn router(state: AppState) -> Router {
         )
         .nest("/api/v1/admin", admin)
         .nest("/api/v1", registers)
-        .merge(crate::web::routes())
+        .merge(crate::web::routes(&state))
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(json_errors))
@@ -143,11 +156,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The access log's span of a request: method, path and request id. A
-/// customer's page address is their secret, so it is never logged.
+/// customer's page address and a one-time HQ link are secrets, so they are
+/// never logged.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let path = request.uri().path();
     let shown = if path.starts_with("/c/") {
         "/c/…"
+    } else if path.starts_with("/hq/welcome/") {
+        "/hq/welcome/…"
     } else {
         path
     };

@@ -12,10 +12,11 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
+pub mod accounts;
 mod alerts;
 mod catalog;
 mod customers;
@@ -32,6 +33,10 @@ use std::any::Any;
 
 use futures::future::BoxFuture;
 
+pub use accounts::{
+    AccountId, AccountLinkRow, AccountRow, AccountSessionRow, AccountsTx, ApiKeyId, ApiKeyRow,
+    AuditEntry, AuditFilter, AuditRow, LinkPurpose, NewAccount, NewApiKey,
+};
 pub use alerts::{AlertPage, AlertsTx};
 pub use catalog::{
     CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
@@ -88,6 +93,7 @@ pub trait Tx:
     + RepriceTx
     + EventsTx
     + LeasesTx
+    + AccountsTx
 {
 }
 
@@ -101,6 +107,7 @@ impl<T> Tx for T where
         + RepriceTx
         + EventsTx
         + LeasesTx
+        + AccountsTx
         + ?Sized
 {
 }

@@ -14,6 +14,7 @@
 //! cursors are handed out by an `UPDATE … RETURNING` of the merchant's row,
 //! so they commit in order.
 
+mod accounts;
 mod alerts;
 mod catalog;
 mod columns;
@@ -1180,6 +1181,8 @@ mod tests {
             csrf_token: "form token".into(),
             created_at: at("2026-03-01T08:00:00Z"),
             expires_at: at("2026-03-01T20:00:00Z"),
+            account_id: None,
+            public_id: "s1".into(),
         };
         repo.write(move |tx| tx.insert_admin_session(&session))
             .await

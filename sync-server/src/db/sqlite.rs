@@ -7,6 +7,7 @@
 //! threads on a mutex. Pragmas: WAL, `synchronous=FULL`, foreign keys, a
 //! busy timeout. Migrations are embedded and run at open.
 
+mod accounts;
 mod alerts;
 mod catalog;
 mod columns;
@@ -54,6 +55,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/009_phone_salt.sql")),
         M::up(include_str!("sqlite/migrations/010_register_heartbeat.sql")),
         M::up(include_str!("sqlite/migrations/011_record_alerts.sql")),
+        M::up(include_str!("sqlite/migrations/012_accounts.sql")),
         M::up(include_str!("sqlite/migrations/015_quota_leases.sql")),
     ])
 }

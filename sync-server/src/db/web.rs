@@ -19,6 +19,10 @@ pub struct NewAdminSession {
     pub created_at: DateTime<Utc>,
     /// When it ends.
     pub expires_at: DateTime<Utc>,
+    /// The person who opened it (`None`: the admin token).
+    pub account_id: Option<super::AccountId>,
+    /// Its name on the account page.
+    pub public_id: String,
 }
 
 /// A live HQ session.
@@ -28,6 +32,8 @@ pub struct AdminSession {
     pub csrf_token: String,
     /// When it ends.
     pub expires_at: DateTime<Utc>,
+    /// The person who opened it (`None`: the admin token).
+    pub account_id: Option<super::AccountId>,
 }
 
 /// Stars from 1 to [`Rating::MAX`].

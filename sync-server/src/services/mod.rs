@@ -7,6 +7,7 @@
 //! Each service holds only what it needs (the repository, the clock, the
 //! signing key, the notifier), never the whole `AppState`.
 
+pub mod accounts;
 pub mod catalog;
 pub mod customers;
 pub mod ingest;
@@ -26,6 +27,7 @@ use crate::clock::Clock;
 use crate::db::Repository;
 use crate::notify::Notifier;
 
+pub use accounts::Accounts;
 pub use catalog::Catalog;
 pub use customers::Customers;
 pub use ingest::Ingest;
@@ -57,6 +59,8 @@ pub struct Services {
     pub pages: Pages,
     /// Quota leases of promotions' global limits.
     pub leases: Leases,
+    /// People, API keys and the audit trail.
+    pub accounts: Accounts,
 }
 
 impl Services {
@@ -81,6 +85,7 @@ impl Services {
                 clock.clone(),
                 crate::config::LeaseSettings::default(),
             ),
+            accounts: Accounts::new(repo.clone(), clock.clone()),
         }
     }
 

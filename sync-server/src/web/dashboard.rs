@@ -141,7 +141,7 @@ impl CsrfProtected for RevokeForm {
 pub async fn revoke_register(
     State(state): State<AppState>,
     Path((merchant, register)): Path<(MerchantId, shared::ids::RegisterId)>,
-    ProtectedForm { form, .. }: ProtectedForm<RevokeForm>,
+    ProtectedForm { session, form }: ProtectedForm<RevokeForm>,
 ) -> Result<Response, PageError> {
     if form.confirm != "yes" {
         return Err(PageError::BadRequest("the revocation was not confirmed"));
@@ -155,9 +155,18 @@ pub async fn revoke_register(
         return Err(PageError::NotFound);
     }
     state.services.catalog.revoke_register(register).await?;
-    Ok(see_other(&format!(
-        "/hq/merchants/{merchant}#registers-title"
-    )))
+    let back = if session.may_in(crate::access::Permission::ViewStats, merchant) {
+        format!("/hq/merchants/{merchant}#registers-title")
+    } else {
+        format!("/hq/merchants/{merchant}/stores/{}", owner.store_id)
+    };
+    let note = crate::guard::AuditNote {
+        subject: Some(format!("register {register}")),
+        before: if owner.revoked { "revoked" } else { "active" }.to_owned(),
+        after: "revoked".to_owned(),
+        ..crate::guard::AuditNote::default()
+    };
+    Ok(note.attach(see_other(&back)))
 }
 
 /// A record that left a customer's points balance negative.
@@ -229,6 +238,8 @@ struct Chart {
 #[template(path = "hq/dashboard.html")]
 struct DashboardPage {
     header: HqHeader,
+    /// Whether the session may revoke registers (the owner).
+    can_revoke: bool,
     merchant_id: MerchantId,
     merchant_name: String,
     from: String,
@@ -340,6 +351,7 @@ pub async fn dashboard(
 
     let page = DashboardPage {
         header: HqHeader::for_merchant(&session, &merchant),
+        can_revoke: session.may_in(crate::access::Permission::ManageRegisters, merchant_id),
         merchant_id,
         merchant_name: merchant.name.clone(),
         from: range.from.map(|d| d.to_string()).unwrap_or_default(),

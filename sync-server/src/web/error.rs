@@ -29,6 +29,10 @@ pub enum PageError {
     /// A form without its session's token, or sent from another site.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// Signed in, but their role does not permit this, or it is another
+    /// merchant's or store's.
+    #[error("not permitted")]
+    NotPermitted,
     /// The request could not be read; the message is safe to show.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
@@ -117,6 +121,11 @@ impl IntoResponse for PageError {
                 StatusCode::FORBIDDEN,
                 "Форма отклонена",
                 "Форма устарела или отправлена с другого сайта. Обновите страницу и попробуйте ещё раз.",
+            ),
+            PageError::NotPermitted => (
+                StatusCode::FORBIDDEN,
+                "Недостаточно прав",
+                "Эта страница или действие вам недоступны. Обратитесь к владельцу.",
             ),
             PageError::BadRequest(_) => (
                 StatusCode::BAD_REQUEST,

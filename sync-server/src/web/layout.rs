@@ -1,9 +1,11 @@
 //! What every HQ page's header shows: the merchant whose pages it links, if
-//! any, and the sign-out form with the session's form token.
+//! any, the links the session may follow (by its role), the account page,
+//! and the sign-out form with the session's form token.
 
 use crate::wire::admin::Merchant;
 use shared::ids::MerchantId;
 
+use crate::access::{Permission, Target};
 use crate::web::session::HqSession;
 
 /// The header of an HQ page.
@@ -13,15 +15,52 @@ pub struct HqHeader {
     pub csrf: String,
     /// The merchant the page is about.
     pub merchant: Option<MerchantLink>,
+    /// The merchant's pages the session may open: address and label.
+    pub nav: Vec<(String, String)>,
+    /// The signed-in person's address (none for the admin token).
+    pub email: Option<String>,
 }
 
 /// A merchant named in the header.
 #[derive(Debug, Clone)]
 pub struct MerchantLink {
-    /// Id, for the links.
-    pub id: MerchantId,
     /// Name.
     pub name: String,
+}
+
+/// The pages of `merchant` that `session` may open, for the header and the
+/// home page.
+#[must_use]
+pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, String)> {
+    let base = format!("/hq/merchants/{merchant}");
+    let mut nav = Vec::new();
+    let pages = [
+        (Permission::ViewStats, "", "Статистика"),
+        (Permission::Setup, "/setup", "Настройка"),
+        (Permission::Customers, "/customers", "Покупатели"),
+        (Permission::ManageAccounts, "/people", "Сотрудники"),
+        (Permission::ViewAudit, "/audit", "Журнал"),
+    ];
+    for (permission, suffix, label) in pages {
+        if session.may_in(permission, merchant) {
+            nav.push((format!("{base}{suffix}"), label.to_owned()));
+        }
+    }
+    if let Some(member) = &session.member {
+        for store in &member.stores {
+            let target = Target {
+                merchant: Some(merchant),
+                store: Some(*store),
+            };
+            if session.may(Permission::ViewStore, target) && member.merchant == merchant {
+                nav.push((
+                    format!("{base}/stores/{store}"),
+                    format!("Магазин №{store}"),
+                ));
+            }
+        }
+    }
+    nav
 }
 
 impl HqHeader {
@@ -31,6 +70,8 @@ impl HqHeader {
         HqHeader {
             csrf: session.csrf_token.clone(),
             merchant: None,
+            nav: Vec::new(),
+            email: session.email.clone(),
         }
     }
 
@@ -40,9 +81,10 @@ impl HqHeader {
         HqHeader {
             csrf: session.csrf_token.clone(),
             merchant: Some(MerchantLink {
-                id: merchant.id,
                 name: merchant.name.clone(),
             }),
+            nav: merchant_nav(session, merchant.id),
+            email: session.email.clone(),
         }
     }
 }

@@ -13,10 +13,11 @@ use shared::money::Currency;
 use subtle::ConstantTimeEq as _;
 
 use crate::auth::hash_secret;
+use crate::guard::AuditNote;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Query};
-use crate::web::layout::HqHeader;
+use crate::web::layout::{HqHeader, merchant_nav};
 use crate::web::session::{self, CsrfProtected, HqSession, ProtectedForm};
 use crate::web::throttle::{ClientAddr, Door};
 
@@ -24,14 +25,23 @@ use crate::web::throttle::{ClientAddr, Door};
 #[template(path = "hq/login.html")]
 struct LoginPage {
     next: String,
+    email: String,
     error: Option<&'static str>,
+}
+
+/// A merchant on the home page with the pages the session may open.
+struct MerchantRow {
+    merchant: Merchant,
+    nav: Vec<(String, String)>,
 }
 
 #[derive(Template)]
 #[template(path = "hq/merchants.html")]
 struct MerchantsPage {
     header: HqHeader,
-    merchants: Vec<Merchant>,
+    merchants: Vec<MerchantRow>,
+    /// Whether the session may create merchants (the admin token).
+    can_create: bool,
     name_error: Option<&'static str>,
 }
 
@@ -54,6 +64,7 @@ pub async fn home(
         let next = query.next.as_deref().and_then(return_path).unwrap_or("/hq");
         let page = LoginPage {
             next: next.to_owned(),
+            email: String::new(),
             error: None,
         };
         return Ok(Html(page.render()?).into_response());
@@ -67,24 +78,43 @@ async fn merchants_page(
     name_error: Option<&'static str>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
+    let all = match &session.member {
+        None => state.services.catalog.merchants().await?,
+        Some(member) => vec![state.services.catalog.merchant(member.merchant).await?],
+    };
+    let merchants = all
+        .into_iter()
+        .map(|merchant| MerchantRow {
+            nav: merchant_nav(&session, merchant.id),
+            merchant,
+        })
+        .collect();
     let page = MerchantsPage {
         header: HqHeader::plain(&session),
-        merchants: state.services.catalog.merchants().await?,
+        merchants,
+        can_create: session.member.is_none(),
         name_error,
     };
     Ok((status, Html(page.render()?)).into_response())
 }
 
-/// The sign-in form.
+/// The sign-in form: an e-mail address and password, or the admin token.
 #[derive(Debug, Deserialize)]
 pub struct SignIn {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
     token: String,
     #[serde(default)]
     next: String,
 }
 
-/// `POST /hq/login`: the admin token opens a session and the browser goes
-/// back to where it was sent from. A wrong token shows the form again.
+/// `POST /hq/login`: a person's address and password, or the admin token,
+/// opens a session and the browser goes back to where it was sent from.
+/// Attempts are limited per client address and per address typed; wrong
+/// credentials show the form again.
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
@@ -92,19 +122,53 @@ pub async fn login(
     Form(form): Form<SignIn>,
 ) -> Result<Response, PageError> {
     state.throttle.attempt(Door::SignIn, client)?;
+    let next = return_path(&form.next).unwrap_or("/hq").to_owned();
+    let refused = |email: String, error: &'static str| -> Result<Response, PageError> {
+        let page = LoginPage {
+            next: next.clone(),
+            email,
+            error: Some(error),
+        };
+        Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response())
+    };
+    if form.token.is_empty() {
+        let email = form.email.trim().to_lowercase();
+        if email.is_empty() || form.password.is_empty() {
+            return refused(email, "Укажите адрес и пароль.");
+        }
+        state.throttle.attempt_account(&email)?;
+        let Some(account) = state
+            .services
+            .accounts
+            .verify(&email, &form.password)
+            .await?
+        else {
+            tracing::warn!("an HQ sign-in with a wrong address or password");
+            return refused(email, "Неверный адрес или пароль.");
+        };
+        let cookie = session::open(&state, Some(account.id)).await?;
+        let note = AuditNote {
+            actor: Some(account.email.clone()),
+            merchant: Some(account.merchant_id),
+            subject: Some(format!("account {}", account.id)),
+            before: String::new(),
+            after: "signed in".to_owned(),
+        };
+        return Ok(note.attach(redirect_with_cookie(&next, cookie)?));
+    }
     let expected = hash_secret(state.settings.admin_token.expose_secret());
     let matches: bool = hash_secret(&form.token).0.ct_eq(&expected.0).into();
-    let next = return_path(&form.next).unwrap_or("/hq").to_owned();
     if !matches {
         tracing::warn!("an HQ sign-in with a wrong token");
-        let page = LoginPage {
-            next,
-            error: Some("Неверный токен администратора."),
-        };
-        return Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
+        return refused(String::new(), "Неверный токен администратора.");
     }
-    let cookie = session::open(&state).await?;
-    redirect_with_cookie(&next, cookie)
+    let cookie = session::open(&state, None).await?;
+    let note = AuditNote {
+        actor: Some("admin-token".to_owned()),
+        after: "signed in".to_owned(),
+        ..AuditNote::default()
+    };
+    Ok(note.attach(redirect_with_cookie(&next, cookie)?))
 }
 
 /// The sign-out form.

@@ -5,7 +5,13 @@
 //!
 //! | route | who | what |
 //! | --- | --- | --- |
-//! | `GET /hq`, `POST /hq/login`, `POST /hq/logout` | HQ | sign in with the admin token; the merchants |
+//! | `GET /hq`, `POST /hq/login`, `POST /hq/logout` | anyone; signed in | sign in with e-mail and password or the admin token; the merchants one may see |
+//! | `GET/POST /hq/welcome/{secret}` | a one-time link's holder | accept an invitation or reset the password |
+//! | `GET /hq/account`, `POST /hq/account/sessions/{session}/revoke` | a person | their sessions |
+//! | `GET /hq/merchants/{id}/stores/{store}` | owner, the store's manager | the store: registers, tokens, figures |
+//! | `GET /hq/merchants/{id}/customers` | owner, support | customers: a new personal link |
+//! | `GET/POST /hq/merchants/{id}/people`, `POST …/people/{account}/{role,reset}`, `POST …/api-keys`, `POST …/api-keys/{key}/revoke` | owner | people, invitations, roles, reset links, API keys |
+//! | `GET /hq/merchants/{id}/audit?actor=&action=&from=&to=` | owner | the audit trail |
 //! | `POST /hq/merchants` | HQ | a new merchant |
 //! | `GET /hq/merchants/{id}?from=&to=` | HQ | the dashboard: sales, customers, promotions, registers, alerts |
 //! | `GET /hq/merchants/{id}/setup` | HQ | brands, stores, register tokens, promotions, reviews |
@@ -31,24 +37,29 @@
 //! - Templates (askama, auto-escaped) live in `sync-server/templates/`,
 //!   static files in `sync-server/static/`.
 
+mod account;
 mod assets;
+mod audit;
 mod charts;
 mod customer;
 mod dashboard;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod format;
 mod join;
 mod layout;
 pub(crate) mod links;
 mod login;
+mod people;
 mod promotions;
 mod qr;
 mod samples;
 mod secrets;
 mod security;
-mod session;
+pub(crate) mod session;
 mod setup;
+mod store;
+mod support;
 pub(crate) mod throttle;
 
 use axum::Router;
@@ -57,12 +68,22 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
-/// The pages' routes, merged into the server's router.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+/// The pages' routes, merged into the server's router. Every `/hq` route
+/// is behind the guard (`crate::guard`, with the table in `crate::access`).
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    let hq = Router::new()
         .route("/hq", get(login::home))
         .route("/hq/login", post(login::login))
         .route("/hq/logout", post(login::logout))
+        .route(
+            "/hq/welcome/{secret}",
+            get(account::welcome).post(account::set_password),
+        )
+        .route("/hq/account", get(account::page))
+        .route(
+            "/hq/account/sessions/{session}/revoke",
+            post(account::revoke_session),
+        )
         .route("/hq/merchants", post(login::create_merchant))
         .route("/hq/merchants/{id}", get(dashboard::dashboard))
         .route("/hq/merchants/{id}/setup", get(setup::setup))
@@ -73,6 +94,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/hq/merchants/{id}/ruleset", post(setup::start_from_sample))
         .route("/hq/merchants/{id}/brands", post(setup::create_brand))
         .route("/hq/merchants/{id}/stores", post(setup::create_store))
+        .route("/hq/merchants/{id}/stores/{store}", get(store::page))
         .route(
             "/hq/merchants/{id}/stores/{store}/enrollment-tokens",
             post(setup::create_enrollment_token),
@@ -81,10 +103,39 @@ pub(crate) fn routes() -> Router<AppState> {
             "/hq/merchants/{id}/promotions",
             post(promotions::publish_promotion),
         )
+        .route("/hq/merchants/{id}/customers", get(support::page))
         .route(
             "/hq/merchants/{id}/customer-links",
             post(setup::create_customer_link),
         )
+        .route(
+            "/hq/merchants/{id}/people",
+            get(people::page).post(people::invite),
+        )
+        .route(
+            "/hq/merchants/{id}/people/{account}/role",
+            post(people::change_role),
+        )
+        .route(
+            "/hq/merchants/{id}/people/{account}/reset",
+            post(people::reset_link),
+        )
+        .route(
+            "/hq/merchants/{id}/people/{account}/disable",
+            post(people::disable),
+        )
+        .route("/hq/merchants/{id}/api-keys", post(people::create_api_key))
+        .route(
+            "/hq/merchants/{id}/api-keys/{key}/revoke",
+            post(people::revoke_api_key),
+        )
+        .route("/hq/merchants/{id}/audit", get(audit::page))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::guard::guard,
+        ));
+    Router::new()
+        .merge(hq)
         .route("/c/{secret}", get(customer::page))
         .route("/c/{secret}/token", get(customer::token))
         .route("/c/{secret}/reviews", post(customer::review))

@@ -4,6 +4,9 @@
 //! session's form token. The admin token itself never leaves the sign-in
 //! form.
 //!
+//! A session is the admin token's or a person's (`account_id`); the guard
+//! (`crate::guard`) reads it through [`identify`].
+//!
 //! [`HqSession`] guards every HQ page; [`ProtectedForm`] guards every HQ
 //! form: a live session, a same-origin request, and the session's form
 //! token, compared in constant time.
@@ -17,13 +20,16 @@ use serde::de::DeserializeOwned;
 use shared::crypto::Hash256;
 use subtle::ConstantTimeEq as _;
 
+use crate::access::{self, Membership, Permission, Target};
 use crate::auth::hash_secret;
-use crate::db::NewAdminSession;
+use crate::db::{AccountId, NewAdminSession};
+use crate::services::accounts::{SessionView, membership_of};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::Form;
 use crate::web::secrets::{looks_like_secret, random_secret};
 use crate::web::security::require_same_origin;
+use shared::ids::MerchantId;
 
 /// The cookie's name.
 const COOKIE_NAME: &str = "hq_session";
@@ -37,34 +43,73 @@ pub struct HqSession {
     pub id_hash: Hash256,
     /// The token the session's forms carry.
     pub csrf_token: String,
+    /// The person's merchant and role (`None`: the admin token).
+    pub member: Option<Membership>,
+    /// The person's address.
+    pub email: Option<String>,
+}
+
+impl HqSession {
+    /// Whether the session may do `permission` on `target` (to show or
+    /// hide links and forms; the guard decides the request).
+    #[must_use]
+    pub fn may(&self, permission: Permission, target: Target) -> bool {
+        access::permits(self.member.as_ref(), permission, target)
+    }
+
+    /// Whether the session may do `permission` on `merchant` as a whole.
+    #[must_use]
+    pub fn may_in(&self, permission: Permission, merchant: MerchantId) -> bool {
+        self.may(
+            permission,
+            Target {
+                merchant: Some(merchant),
+                store: None,
+            },
+        )
+    }
+}
+
+/// The live session the request's cookie names, with its person.
+pub async fn identify(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<(HqSession, SessionView)>, PageError> {
+    let Some(id) = cookie(&parts.headers, COOKIE_NAME).filter(|id| looks_like_secret(id)) else {
+        return Ok(None);
+    };
+    let id_hash = hash_secret(id);
+    let Some(view) = state.services.accounts.session(id_hash).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        HqSession {
+            id_hash,
+            csrf_token: view.session.csrf_token.clone(),
+            member: view.account.as_ref().map(membership_of),
+            email: view.account.as_ref().map(|a| a.email.clone()),
+        },
+        view,
+    )))
 }
 
 impl FromRequestParts<AppState> for HqSession {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        // The guard found it already.
+        if let Some(session) = parts.extensions.get::<HqSession>() {
+            return Ok(session.clone());
+        }
         // A GET comes back to the same page after signing in; a form does
         // not resubmit itself.
         let return_to = (parts.method == Method::GET)
             .then(|| parts.uri.path_and_query().map(|pq| pq.as_str().to_owned()))
             .flatten();
-        let sign_in = || PageError::SignInRequired {
-            return_to: return_to.clone(),
-        };
-        let id = cookie(&parts.headers, COOKIE_NAME)
-            .filter(|id| looks_like_secret(id))
-            .ok_or_else(sign_in)?;
-        let id_hash = hash_secret(id);
-        let stored = state
-            .services
-            .pages
-            .session(id_hash, state.clock.now())
+        identify(parts, state)
             .await?
-            .ok_or_else(sign_in)?;
-        Ok(HqSession {
-            id_hash,
-            csrf_token: stored.csrf_token,
-        })
+            .map(|(session, _)| session)
+            .ok_or(PageError::SignInRequired { return_to })
     }
 }
 
@@ -84,12 +129,13 @@ impl OptionalFromRequestParts<AppState> for HqSession {
     }
 }
 
-/// Opens a session; returns the `Set-Cookie` value that hands it to the
-/// browser.
+/// Opens a session of `account` (`None`: the admin token's); returns the
+/// `Set-Cookie` value that hands it to the browser.
 #[tracing::instrument(skip_all)]
-pub async fn open(state: &AppState) -> Result<HeaderValue, PageError> {
+pub async fn open(state: &AppState, account: Option<AccountId>) -> Result<HeaderValue, PageError> {
     let id = random_secret()?;
     let now = state.clock.now();
+    let public_id: String = random_secret()?.chars().take(12).collect();
     state
         .services
         .pages
@@ -98,6 +144,8 @@ pub async fn open(state: &AppState) -> Result<HeaderValue, PageError> {
             csrf_token: random_secret()?,
             created_at: now,
             expires_at: now + TimeDelta::hours(SESSION_HOURS),
+            account_id: account,
+            public_id,
         })
         .await?;
     tracing::info!("an HQ session was opened");

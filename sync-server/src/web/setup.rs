@@ -632,6 +632,7 @@ struct SecretOncePage {
     expires: Option<String>,
     qr: Option<String>,
     back: String,
+    back_label: &'static str,
 }
 
 /// `POST /hq/merchants/{id}/stores/{store}/enrollment-tokens`: a one-time
@@ -666,7 +667,16 @@ pub async fn create_enrollment_token(
         secret: token,
         expires: Some(format::instant(expires_at, zone)),
         qr: None,
-        back: format!("/hq/merchants/{merchant}/setup#stores"),
+        back: if session.may_in(crate::access::Permission::Setup, merchant) {
+            format!("/hq/merchants/{merchant}/setup#stores")
+        } else {
+            format!("/hq/merchants/{merchant}/stores/{store}")
+        },
+        back_label: if session.may_in(crate::access::Permission::Setup, merchant) {
+            "Вернуться к настройке"
+        } else {
+            "Вернуться к магазину"
+        },
     };
     Ok(Html(page.render()?).into_response())
 }
@@ -716,11 +726,19 @@ pub async fn create_customer_link(
         None => None,
     };
     let Some(profile) = owned else {
-        let forms = SetupForms {
-            link: Some((
+        let error = "Покупатель: нет покупателя с таким номером у этого продавца";
+        if !session.may_in(crate::access::Permission::Setup, merchant) {
+            return crate::web::support::refused(
+                &state,
+                &session,
+                merchant,
                 form.customer_id.clone(),
-                "Покупатель: нет покупателя с таким номером у этого продавца".to_owned(),
-            )),
+                error.to_owned(),
+            )
+            .await;
+        }
+        let forms = SetupForms {
+            link: Some((form.customer_id.clone(), error.to_owned())),
             ..SetupForms::default()
         };
         return refused(&state, &session, merchant, forms).await;
@@ -740,7 +758,16 @@ pub async fn create_customer_link(
         secret: link.url,
         expires: None,
         qr: Some(qr),
-        back: format!("/hq/merchants/{merchant}/setup#links"),
+        back: if session.may_in(crate::access::Permission::Setup, merchant) {
+            format!("/hq/merchants/{merchant}/setup#links")
+        } else {
+            format!("/hq/merchants/{merchant}/customers")
+        },
+        back_label: if session.may_in(crate::access::Permission::Setup, merchant) {
+            "Вернуться к настройке"
+        } else {
+            "Вернуться к покупателям"
+        },
     };
     Ok(Html(page.render()?).into_response())
 }

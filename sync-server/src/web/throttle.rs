@@ -1,6 +1,7 @@
 //! Attempts per client address at the doors anyone can knock on: the HQ
 //! sign-in (guessing the admin token) and the customer sign-up (filling the
-//! merchant's customer list). Each address gets a small burst, then one
+//! merchant's customer list); HQ sign-ins are also limited per account
+//! address typed, from any client address. Each address gets a small burst, then one
 //! attempt per interval; past that the page answers 429 with
 //! `Retry-After`, before the token is compared or a customer is stored.
 //!
@@ -27,6 +28,8 @@ const FORGET_AFTER_KEYS: usize = 10_000;
 pub struct Throttle {
     sign_in: DefaultKeyedRateLimiter<IpAddr>,
     sign_up: DefaultKeyedRateLimiter<IpAddr>,
+    /// Sign-ins per account address typed, wherever they come from.
+    accounts: DefaultKeyedRateLimiter<String>,
 }
 
 /// Which door.
@@ -47,6 +50,9 @@ impl Throttle {
                 settings.sign_in_attempts_per_minute,
             ))),
             sign_up: RateLimiter::keyed(Quota::per_hour(at_least_one(settings.sign_ups_per_hour))),
+            accounts: RateLimiter::keyed(Quota::per_minute(at_least_one(
+                settings.account_sign_in_attempts_per_minute,
+            ))),
         }
     }
 
@@ -70,6 +76,29 @@ impl Throttle {
                 retry_after: wait.max(Duration::from_secs(1)),
             }
         })
+    }
+}
+
+impl Throttle {
+    /// Counts a sign-in attempt at the account `email` (lower-cased), from
+    /// any address: guessing one person's password from many addresses is
+    /// limited as well.
+    pub fn attempt_account(&self, email: &str) -> Result<(), PageError> {
+        if self.accounts.len() > FORGET_AFTER_KEYS {
+            self.accounts.retain_recent();
+        }
+        self.accounts
+            .check_key(&email.to_owned())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                tracing::warn!(
+                    wait_secs = wait.as_secs(),
+                    "too many sign-in attempts at one account"
+                );
+                PageError::TooManyAttempts {
+                    retry_after: wait.max(Duration::from_secs(1)),
+                }
+            })
     }
 }
 

@@ -448,3 +448,103 @@ pub struct LeaseView {
     /// Whether it has ended (its unspent part returned to the pool).
     pub expired: bool,
 }
+
+/// `POST /api/v1/admin/merchants/{id}/invitations`: invite a person.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewInvitation {
+    /// Their e-mail address.
+    pub email: String,
+    /// `owner`, `marketer`, `analyst`, `store_manager` or `support`.
+    pub role: String,
+    /// A store manager's stores.
+    #[serde(default)]
+    pub stores: Vec<StoreId>,
+}
+
+/// `POST /api/v1/admin/merchants/{id}/password-resets`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewPasswordReset {
+    /// The person's e-mail address.
+    pub email: String,
+}
+
+/// A one-time link (an invitation or a password reset), shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneTimeLink {
+    /// The person.
+    pub account_id: i64,
+    /// The page that sets the password.
+    pub link: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A person of a merchant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    /// Id.
+    pub id: i64,
+    /// E-mail address.
+    pub email: String,
+    /// Role.
+    pub role: String,
+    /// A store manager's stores.
+    pub stores: Vec<StoreId>,
+    /// Whether they set a password (accepted the invitation) and were not
+    /// disabled since.
+    pub active: bool,
+}
+
+/// `POST /api/v1/admin/merchants/{id}/api-keys`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewApiKey {
+    /// What it is for.
+    pub name: String,
+    /// Its role (not `store_manager`).
+    pub role: String,
+}
+
+/// An API key (never its secret, except once in [`CreatedApiKey`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    /// Id.
+    pub id: i64,
+    /// What it is for.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last accepted.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A new API key with its bearer token, shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    /// The key.
+    pub key: ApiKeyView,
+    /// `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+/// An entry of the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    /// Its place in the trail.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub subject: String,
+    /// Before.
+    pub before: String,
+    /// After.
+    pub after: String,
+}

@@ -456,3 +456,114 @@ fn doctor_and_status_tell_an_unenrolled_directory_to_enroll_with_whole_paths() -
     ensure!(!said.contains("`pos-agent run` creates it"), "{said}");
     Ok(())
 }
+
+/// People and keys from the command line (issue 12): `admin user invite`
+/// prints a one-time link whose page names the person; an API key from
+/// `admin api-key create` works as the CLI's bearer within its role and
+/// no further; `admin audit` shows who did it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_invites_people_and_its_api_keys_act_within_their_role() -> anyhow::Result<()> {
+    let server_bin = binary("sync-server")?;
+    let tmp = tempfile::tempdir()?;
+    let url = format!("http://127.0.0.1:{}", free_port()?);
+    let token = "cli-admin-token-0123456789";
+    let _server = Daemon(
+        Command::new(&server_bin)
+            .args(["serve", "--data-dir"])
+            .arg(tmp.path().join("server"))
+            .args(["--listen", url.trim_start_matches("http://")])
+            .env("SYNC_SERVER__ADMIN_TOKEN", token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_http(&format!("{url}/health")).await?;
+    let admin = |args: &[&str]| admin_command(&server_bin, &url, token, args);
+    let (merchant, store) = merchant_and_store(&admin)?;
+    let merchant = merchant.to_string();
+
+    let link = ok_stdout(&mut admin(&[
+        "user",
+        "invite",
+        "--merchant",
+        &merchant,
+        "--email",
+        "Oleg@Example.ru",
+        "--role",
+        "store_manager",
+        "--store",
+        &store.to_string(),
+    ]))?;
+    let link = link.trim();
+    ensure!(
+        link.starts_with(&format!("{url}/hq/welcome/")),
+        "the invitation prints its link: {link:?}"
+    );
+    let page = reqwest::get(link).await?;
+    ensure!(
+        page.status().is_success(),
+        "the link opens: {}",
+        page.status()
+    );
+    ensure!(page.text().await?.contains("oleg@example.ru"));
+    let unknown_role = run(&mut admin(&[
+        "user",
+        "invite",
+        "--merchant",
+        &merchant,
+        "--email",
+        "x@example.ru",
+        "--role",
+        "boss",
+    ]))?;
+    ensure!(!unknown_role.status.success(), "an unknown role must fail");
+
+    let key: serde_json::Value = serde_json::from_str(&ok_stdout(&mut admin(&[
+        "api-key",
+        "create",
+        "--merchant",
+        &merchant,
+        "--name",
+        "BI",
+        "--role",
+        "analyst",
+    ]))?)?;
+    let key = key["token"].as_str().context("the key's token")?.to_owned();
+    let as_key = |args: &[&str]| admin_command(&server_bin, &url, &key, args);
+    ok_stdout(&mut as_key(&["stats", "--merchant", &merchant]))?;
+    let refused = run(&mut as_key(&[
+        "store",
+        "create",
+        "--merchant",
+        &merchant,
+        "--name",
+        "Арбат",
+        "--timezone",
+        "Europe/Moscow",
+    ]))?;
+    ensure!(
+        !refused.status.success(),
+        "an analyst's key creates no store"
+    );
+    ensure!(
+        String::from_utf8_lossy(&refused.stderr).contains("role"),
+        "the refusal says why: {}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let trail: serde_json::Value = serde_json::from_str(&ok_stdout(&mut admin(&[
+        "audit",
+        "--merchant",
+        &merchant,
+        "--action",
+        "account",
+    ]))?)?;
+    let trail = trail.as_array().context("the trail is a list")?;
+    ensure!(
+        trail.len() == 1
+            && trail[0]["actor"] == "admin-token"
+            && trail[0]["action"] == "account.invite",
+        "the trail: {trail:?}"
+    );
+    Ok(())
+}

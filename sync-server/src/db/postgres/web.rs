@@ -24,13 +24,17 @@ impl WebTx for PgTx<'_, '_> {
             &[&session.created_at.timestamp()],
         )?;
         self.execute(
-            "INSERT INTO admin_sessions (id_hash, csrf_token, created_at, expires_at_unix)
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO admin_sessions (id_hash, csrf_token, created_at, expires_at_unix,
+                 account_id, public_id, created_at_unix)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &&session.id_hash.0[..],
                 &session.csrf_token,
                 &session.created_at,
                 &session.expires_at.timestamp(),
+                &session.account_id.map(|a| a.0),
+                &session.public_id,
+                &session.created_at.timestamp(),
             ],
         )?;
         Ok(())
@@ -42,7 +46,7 @@ impl WebTx for PgTx<'_, '_> {
         now: DateTime<Utc>,
     ) -> Result<Option<AdminSession>, DbError> {
         let found = self.query_opt(
-            "SELECT csrf_token, expires_at_unix FROM admin_sessions
+            "SELECT csrf_token, expires_at_unix, account_id FROM admin_sessions
              WHERE id_hash = $1 AND expires_at_unix > $2",
             &[&&id_hash.0[..], &now.timestamp()],
         )?;
@@ -50,12 +54,14 @@ impl WebTx for PgTx<'_, '_> {
             .map(|row| {
                 let csrf_token: String = row.try_get(0)?;
                 let expires: i64 = row.try_get(1)?;
+                let account: Option<i64> = row.try_get(2)?;
                 let expires_at = DateTime::from_timestamp(expires, 0).ok_or_else(|| {
                     DbError::other(format!("session expiry {expires} is out of range"))
                 })?;
                 Ok(AdminSession {
                     csrf_token,
                     expires_at,
+                    account_id: account.map(crate::db::AccountId),
                 })
             })
             .transpose()

@@ -16,13 +16,17 @@ impl WebTx for SqliteTx<'_> {
             [session.created_at.timestamp()],
         )?;
         self.tx.execute(
-            "INSERT INTO admin_sessions (id_hash, csrf_token, created_at, expires_at_unix)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO admin_sessions (id_hash, csrf_token, created_at, expires_at_unix,
+                 account_id, public_id, created_at_unix)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 &session.id_hash.0[..],
                 session.csrf_token,
                 time_text(session.created_at),
-                session.expires_at.timestamp()
+                session.expires_at.timestamp(),
+                session.account_id.map(|a| a.0),
+                session.public_id,
+                session.created_at.timestamp()
             ],
         )?;
         Ok(())
@@ -36,20 +40,27 @@ impl WebTx for SqliteTx<'_> {
         let found = self
             .tx
             .query_row(
-                "SELECT csrf_token, expires_at_unix FROM admin_sessions
+                "SELECT csrf_token, expires_at_unix, account_id FROM admin_sessions
                  WHERE id_hash = ?1 AND expires_at_unix > ?2",
                 params![&id_hash.0[..], now.timestamp()],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                    ))
+                },
             )
             .optional()?;
         found
-            .map(|(csrf_token, expires)| {
+            .map(|(csrf_token, expires, account)| {
                 let expires_at = DateTime::from_timestamp(expires, 0).ok_or_else(|| {
                     DbError::other(format!("session expiry {expires} is out of range"))
                 })?;
                 Ok(AdminSession {
                     csrf_token,
                     expires_at,
+                    account_id: account.map(crate::db::AccountId),
                 })
             })
             .transpose()
@@ -225,6 +236,8 @@ mod tests {
             csrf_token: "form token".into(),
             created_at: at("2026-03-01T08:00:00Z"),
             expires_at: at("2026-03-01T20:00:00Z"),
+            account_id: None,
+            public_id: "s1".into(),
         };
         repo.write(move |tx| tx.insert_admin_session(&session))
             .await

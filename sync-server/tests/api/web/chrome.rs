@@ -299,6 +299,15 @@ impl Browser {
     }
 
     /// The address of the page shown.
+    /// How many elements match `xpath` on the page as it is now (to check
+    /// that something is absent, after waiting for what is there).
+    pub async fn count_xpath(&mut self, xpath: &str) -> usize {
+        match self.client.find_all(Locator::XPath(xpath)).await {
+            Ok(found) => found.len(),
+            Err(e) => self.fail(format!("cannot search for {xpath}: {e}")).await,
+        }
+    }
+
     pub async fn url(&mut self) -> String {
         match self.client.current_url().await {
             Ok(url) => url.to_string(),

@@ -1,0 +1,200 @@
+//! People, API keys and the audit trail of a merchant over the admin API
+//! (the CLI's `admin user …` and `admin api-key …`). Who may call them is
+//! the guard's decision (`crate::access`).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use shared::ids::MerchantId;
+
+use super::extract::{Json, Path, Query};
+use crate::access::Role;
+use crate::db::{AccountRow, ApiKeyRow, AuditFilter, AuditRow};
+use crate::error::ApiError;
+use crate::services::accounts::{AccountError, IssuedLink};
+use crate::state::AppState;
+use crate::web::links::public_base;
+use crate::wire::admin::{
+    AccountView, ApiKeyView, AuditView, CreatedApiKey, NewApiKey, NewInvitation, NewPasswordReset,
+    OneTimeLink,
+};
+
+/// The most audit entries one call returns.
+const AUDIT_LIMIT: usize = 500;
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid { field, message } => {
+                ApiError::validation(format!("{field}: {message}"))
+            }
+            AccountError::Conflict(message) => ApiError::conflict("conflict", message),
+            AccountError::NotFound => ApiError::not_found("no such person or key of this merchant"),
+            AccountError::LinkInvalid => {
+                ApiError::not_found("the link is unknown, used or expired")
+            }
+            AccountError::Db(e) => e.into(),
+        }
+    }
+}
+
+fn time(unix: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(unix, 0).unwrap_or_default()
+}
+
+fn role(text: &str) -> Result<Role, ApiError> {
+    text.parse::<Role>()
+        .map_err(|e| ApiError::validation(e.to_string()))
+}
+
+/// The address of a one-time link's page.
+pub(crate) fn link_url(state: &AppState, headers: &HeaderMap, secret: &str) -> String {
+    format!(
+        "{}/hq/welcome/{secret}",
+        public_base(&state.settings, headers)
+    )
+}
+
+fn link_view(state: &AppState, headers: &HeaderMap, link: &IssuedLink) -> OneTimeLink {
+    OneTimeLink {
+        account_id: link.account.0,
+        link: link_url(state, headers, &link.secret),
+        expires_at: time(link.expires_at_unix),
+    }
+}
+
+pub(crate) fn account_view(a: &AccountRow) -> AccountView {
+    AccountView {
+        id: a.id.0,
+        email: a.email.clone(),
+        role: a.role.as_str().to_owned(),
+        stores: a.stores.clone(),
+        active: a.password_hash.is_some() && a.disabled_at_unix.is_none(),
+    }
+}
+
+fn key_view(k: &ApiKeyRow) -> ApiKeyView {
+    ApiKeyView {
+        id: k.id.0,
+        name: k.name.clone(),
+        role: k.role.as_str().to_owned(),
+        created_at: time(k.created_at_unix),
+        last_used_at: k.last_used_at_unix.map(time),
+        revoked_at: k.revoked_at_unix.map(time),
+    }
+}
+
+fn audit_view(row: &AuditRow) -> AuditView {
+    AuditView {
+        id: row.id,
+        at: time(row.entry.at_unix),
+        actor: row.entry.actor.clone(),
+        action: row.entry.action.clone(),
+        subject: row.entry.subject.clone(),
+        before: row.entry.before.clone(),
+        after: row.entry.after.clone(),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn invite(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    headers: HeaderMap,
+    Json(new): Json<NewInvitation>,
+) -> Result<(StatusCode, Json<OneTimeLink>), ApiError> {
+    let role = role(&new.role)?;
+    let link = state
+        .services
+        .accounts
+        .invite(merchant, &new.email, role, new.stores)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(link_view(&state, &headers, &link)),
+    ))
+}
+
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn password_reset(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    headers: HeaderMap,
+    Json(new): Json<NewPasswordReset>,
+) -> Result<(StatusCode, Json<OneTimeLink>), ApiError> {
+    let link = state
+        .services
+        .accounts
+        .reset_link_by_email(merchant, &new.email)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(link_view(&state, &headers, &link)),
+    ))
+}
+
+pub(crate) async fn accounts(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+) -> Result<Json<Vec<AccountView>>, ApiError> {
+    let people = state.services.accounts.members(merchant).await?;
+    Ok(Json(people.iter().map(account_view).collect()))
+}
+
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub(crate) async fn create_api_key(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    Json(new): Json<NewApiKey>,
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+    let role = role(&new.role)?;
+    let issued = state
+        .services
+        .accounts
+        .create_api_key(merchant, &new.name, role)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiKey {
+            key: key_view(&issued.key),
+            token: issued.secret,
+        }),
+    ))
+}
+
+pub(crate) async fn api_keys(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
+    let keys = state.services.accounts.api_keys(merchant).await?;
+    Ok(Json(keys.iter().map(key_view).collect()))
+}
+
+/// `GET …/audit` filters.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    limit: Option<usize>,
+}
+
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditView>>, ApiError> {
+    let day_start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
+    let filter = AuditFilter {
+        merchant_id: Some(merchant),
+        actor: query.actor.filter(|a| !a.is_empty()),
+        action: query.action.filter(|a| !a.is_empty()),
+        from_unix: query.from.and_then(day_start),
+        until_unix: query.to.and_then(|d| d.succ_opt()).and_then(day_start),
+        limit: query.limit.unwrap_or(AUDIT_LIMIT).min(AUDIT_LIMIT),
+    };
+    let rows = state.services.accounts.audit(filter).await?;
+    Ok(Json(rows.iter().map(audit_view).collect()))
+}
