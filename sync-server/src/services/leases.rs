@@ -138,11 +138,12 @@ impl Leases {
         let leases = self
             .repo
             .write(move |tx| {
-                // Grants of one merchant take turns; the register's row
-                // lock orders this grant with its own uploads, so its head
-                // and the records counted agree.
+                // The register's row lock orders this grant with its own
+                // uploads, so its head and the records counted agree; then
+                // grants of one merchant take turns. Ingest takes the same
+                // rows in the same order (register, then merchant).
+                tx.lock_register(register_id)?;
                 tx.lock_merchant(merchant)?;
-                tx.touch_register(register_id, now)?;
                 let through = tx.head(register_id)?.map_or(0, |h| h.seq.get());
                 let Some(current) = tx.current_ruleset(merchant)? else {
                     return Ok(Vec::new());
