@@ -25,6 +25,9 @@ use crate::agent::{Agent, Stop};
 use crate::store::leases::{self, NewHeldLease};
 use crate::store::outbox;
 
+/// The shortest time between two renewals.
+const MIN_GAP: Duration = Duration::from_millis(500);
+
 /// The most a lease's life is shortened by at the till.
 const MAX_MARGIN: TimeDelta = TimeDelta::minutes(5);
 
@@ -43,9 +46,14 @@ pub async fn run(agent: Arc<Agent>, client: Arc<SyncClient>, stop: Stop) {
                 e.retry_delay(&mut backoff).min(every)
             }
         };
+        // Uploads wake the renewal after each batch; a backlog of many
+        // batches renews at most once per `MIN_GAP`.
+        if !pause(MIN_GAP.min(delay), &stop).await {
+            return;
+        }
         let go_on = tokio::select! {
             () = agent.lease_wake.notified() => true,
-            go_on = pause(delay, &stop) => go_on,
+            go_on = pause(delay.saturating_sub(MIN_GAP), &stop) => go_on,
         };
         if !go_on {
             return;

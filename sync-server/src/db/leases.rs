@@ -91,6 +91,11 @@ pub struct RegisterSpend {
 
 /// Reads and writes of quota leases.
 pub trait LeasesTx {
+    /// Holds the register's row until the transaction ends, so a grant and
+    /// the register's own uploads (which update that row first) take
+    /// turns. Taken before the merchant's row, in the order ingest takes
+    /// them. A backend with a single writer has nothing more to do.
+    fn lock_register(&mut self, register: RegisterId) -> Result<(), DbError>;
     /// The promotion's pool at one instant: the sums over the merchant's
     /// stored records and every lease with its consumption, in one
     /// statement so that a record stored meanwhile is counted in both or

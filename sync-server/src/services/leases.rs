@@ -138,15 +138,26 @@ impl Leases {
         let leases = self
             .repo
             .write(move |tx| {
-                // Grants of one merchant take turns; the register's row
-                // lock orders this grant with its own uploads, so its head
-                // and the records counted agree.
-                tx.lock_merchant(merchant)?;
-                tx.touch_register(register_id, now)?;
-                let through = tx.head(register_id)?.map_or(0, |h| h.seq.get());
                 let Some(current) = tx.current_ruleset(merchant)? else {
                     return Ok(Vec::new());
                 };
+                let leased: Vec<&Promotion> = current
+                    .ruleset
+                    .promotions
+                    .iter()
+                    .filter(|p| is_leased(p) && p.ends_at.is_none_or(|end| end > now))
+                    .collect();
+                if leased.is_empty() {
+                    // Nothing to lease: no locks, no sums.
+                    return Ok(Vec::new());
+                }
+                // The register's row lock orders this grant with its own
+                // uploads, so its head and the records counted agree; then
+                // grants of one merchant take turns. Ingest takes the same
+                // rows in the same order (register, then merchant).
+                tx.lock_register(register_id)?;
+                tx.lock_merchant(merchant)?;
+                let through = tx.head(register_id)?.map_or(0, |h| h.seq.get());
                 let in_service = tx
                     .registers(merchant)?
                     .iter()
@@ -154,11 +165,8 @@ impl Leases {
                     .count();
                 let in_service = u64::try_from(in_service).unwrap_or(u64::MAX).max(1);
                 let mut granted = Vec::new();
-                for p in current.ruleset.promotions.iter().filter(|p| is_leased(p)) {
-                    if p.ends_at.is_some_and(|end| end <= now) {
-                        continue;
-                    }
-                    let lease = grant_one(
+                for p in leased {
+                    granted.push(grant_one(
                         tx,
                         merchant,
                         register_id,
@@ -168,13 +176,12 @@ impl Leases {
                         &settings,
                         now,
                         expires_at,
-                    )?;
-                    granted.push(lease);
+                    )?);
                 }
                 Ok(granted)
             })
             .await?;
-        tracing::info!(register_id = %register_id, leases = leases.len(), "quota leases granted");
+        tracing::debug!(register_id = %register_id, leases = leases.len(), "quota leases granted");
         Ok(LeaseGrant {
             leases,
             server_time: now,

@@ -4,12 +4,12 @@
 //! consumption, or in neither.
 
 use postgres::Row;
-use shared::ids::{MerchantId, PromotionId};
+use shared::ids::{MerchantId, PromotionId, RegisterId};
 
 use super::PgTx;
 use super::columns::{int, text};
 use crate::db::{
-    DbError, LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum,
+    Access, DbError, LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum,
 };
 
 /// What a lease's register gave of its promotion after its `through_seq`,
@@ -46,6 +46,16 @@ fn account(row: &Row, at: usize) -> Result<LeaseAccount, DbError> {
 }
 
 impl LeasesTx for PgTx<'_, '_> {
+    fn lock_register(&mut self, register: RegisterId) -> Result<(), DbError> {
+        let sql = match self.access {
+            Access::Write => "SELECT 1 FROM registers WHERE id = $1 FOR UPDATE",
+            Access::Read => "SELECT 1 FROM registers WHERE id = $1",
+        };
+        self.query_opt(sql, &[&register.get()])?
+            .map(|_| ())
+            .ok_or_else(|| DbError::NotFound(format!("register {register}")))
+    }
+
     fn lease_pool(
         &mut self,
         merchant: MerchantId,

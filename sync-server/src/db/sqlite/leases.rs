@@ -2,7 +2,7 @@
 //! until it commits.
 
 use rusqlite::{Row, params};
-use shared::ids::{MerchantId, PromotionId};
+use shared::ids::{MerchantId, PromotionId, RegisterId};
 
 use super::SqliteTx;
 use super::columns::{int, text, time, time_text};
@@ -44,6 +44,11 @@ fn account(row: &Row<'_>, at: usize) -> rusqlite::Result<LeaseAccount> {
 }
 
 impl LeasesTx for SqliteTx<'_> {
+    fn lock_register(&mut self, _register: RegisterId) -> Result<(), DbError> {
+        // One writer: the write transaction holds everything it read.
+        Ok(())
+    }
+
     fn lease_pool(
         &mut self,
         merchant: MerchantId,
