@@ -86,6 +86,7 @@ pub async fn serve(
         "sync-server listening"
     );
     let (stop_repricer, repricer_stop) = tokio::sync::watch::channel(false);
+    let campaigns_stop = repricer_stop.clone();
     // Several instances on one PostgreSQL wake each other's long-polls.
     let instance_listener = state.settings.database.url.as_ref().map(|url| {
         use secrecy::ExposeSecret as _;
@@ -101,6 +102,15 @@ pub async fn serve(
         state.clock.clone(),
         repricer_stop,
     ));
+    let campaigns = {
+        let messaging = match &state.settings.public_url {
+            Some(_) => state.messaging.clone(),
+            None => state
+                .messaging
+                .with_base_url(&format!("http://{}", listener.local_addr()?)),
+        };
+        tokio::spawn(services::messaging::run(messaging, campaigns_stop))
+    };
     let stopping = state.clone();
     // One routing table for every connection: handing axum the `Router`
     // itself would rebuild its tables for each connection (about 20 KiB
@@ -119,6 +129,9 @@ pub async fn serve(
         && let Err(e) = listener.await
     {
         tracing::error!(error = %e, "the listener of the other instances failed");
+    }
+    if let Err(e) = campaigns.await {
+        tracing::error!(error = %e, "the campaign task failed");
     }
     if let Err(e) = repricer.await {
         tracing::error!(error = %e, "the re-pricer task failed");

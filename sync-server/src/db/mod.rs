@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`MessagingTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -20,6 +20,7 @@ mod alerts;
 mod catalog;
 mod customers;
 pub mod events;
+pub mod messaging;
 mod postgres;
 mod records;
 mod reprice;
@@ -38,6 +39,10 @@ pub use catalog::{
 };
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
+pub use messaging::{
+    CampaignReport, Channel, ConsentRow, MessageRow, MessageStatus, MessagingTx, NewCampaign,
+    NewMessage, PendingSignupRow,
+};
 pub use postgres::{
     POOL_SIZE as POSTGRES_POOL_SIZE, PostgresRepository, postgres_drop_test_schema,
     postgres_test_schema_url,
@@ -77,7 +82,15 @@ pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 
 /// Every primitive of every area, on one transaction.
 pub trait Tx:
-    CatalogTx + RecordsTx + CustomersTx + RulesetsTx + AlertsTx + WebTx + RepriceTx + EventsTx
+    CatalogTx
+    + RecordsTx
+    + CustomersTx
+    + RulesetsTx
+    + AlertsTx
+    + WebTx
+    + RepriceTx
+    + EventsTx
+    + MessagingTx
 {
 }
 
@@ -90,6 +103,7 @@ impl<T> Tx for T where
         + WebTx
         + RepriceTx
         + EventsTx
+        + MessagingTx
         + ?Sized
 {
 }

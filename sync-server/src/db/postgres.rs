@@ -19,6 +19,7 @@ mod catalog;
 mod columns;
 mod customers;
 mod events;
+mod messaging;
 mod records;
 mod reprice;
 mod rulesets;
@@ -557,7 +558,17 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(applied, 4, "V1 to V4, once each");
+        let embedded = i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
+        assert_eq!(applied, embedded, "every migration, once each");
+        let newest: i32 = again
+            .run(Access::Read, |tx| {
+                Ok(tx
+                    .query_one("SELECT MAX(version) FROM refinery_schema_history", &[])?
+                    .try_get(0)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(newest, 7, "V7 (notifications) is the newest");
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

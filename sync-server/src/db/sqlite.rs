@@ -11,6 +11,7 @@ mod alerts;
 mod catalog;
 mod columns;
 mod customers;
+mod messaging;
 mod records;
 mod reprice;
 mod rulesets;
@@ -53,6 +54,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/009_phone_salt.sql")),
         M::up(include_str!("sqlite/migrations/010_register_heartbeat.sql")),
         M::up(include_str!("sqlite/migrations/011_record_alerts.sql")),
+        M::up(include_str!("sqlite/migrations/014_notifications.sql")),
     ])
 }
 

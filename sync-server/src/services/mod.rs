@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod customers;
 pub mod ingest;
+pub mod messaging;
 pub mod oversight;
 pub mod pages;
 pub mod publish;

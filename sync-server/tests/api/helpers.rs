@@ -50,6 +50,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         database: sync_server::config::DatabaseSettings {
             url: test_database_url(data_dir).map(SecretString::from),
         },
+        notify: sync_server::config::NotifySettings::default(),
     }
 }
 
