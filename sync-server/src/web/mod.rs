@@ -14,6 +14,10 @@
 //! | `POST /hq/merchants/{id}/stores/{store}/enrollment-tokens` | HQ | a one-time register token, shown once |
 //! | `GET /c/{secret}`, `GET /c/{secret}/token`, `POST /c/{secret}/reviews` | a customer | their page, a fresh QR token, a review |
 //! | `GET/POST /join/{merchant}` | anyone | sign up as the merchant's customer |
+//! | `GET/POST /join/{merchant}/confirm/{token}` | anyone | the sign-up's one-time code |
+//! | `GET /hq/merchants/{id}/campaigns` | HQ | campaigns: planned, sent, failed, clicked, purchases after |
+//! | `GET /m/{token}`, `POST /m/{token}/card` | a message's reader | the tracked link: the offer, the card |
+//! | `GET/POST /m/{token}/unsubscribe` | a message's reader or mail client | one-click opt-out (RFC 8058) |
 //! | `GET /static/…` | anyone | the stylesheet and the customer script |
 //!
 //! # Layout
@@ -32,6 +36,7 @@
 //!   static files in `sync-server/static/`.
 
 mod assets;
+mod campaigns;
 mod charts;
 mod customer;
 mod dashboard;
@@ -42,6 +47,7 @@ mod join;
 mod layout;
 pub(crate) mod links;
 mod login;
+mod messages;
 mod promotions;
 mod qr;
 mod samples;
@@ -89,6 +95,17 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/c/{secret}/token", get(customer::token))
         .route("/c/{secret}/reviews", post(customer::review))
         .route("/join/{merchant}", get(join::form).post(join::submit))
+        .route(
+            "/join/{merchant}/confirm/{token}",
+            get(join::confirm_form).post(join::confirm),
+        )
+        .route("/hq/merchants/{id}/campaigns", get(campaigns::campaigns))
+        .route("/m/{token}", get(messages::open))
+        .route("/m/{token}/card", post(messages::card))
+        .route(
+            "/m/{token}/unsubscribe",
+            get(messages::unsubscribe_form).post(messages::unsubscribe),
+        )
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/customer.js", get(assets::customer_script))
         .layer(middleware::from_fn(security::headers))
