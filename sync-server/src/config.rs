@@ -403,8 +403,9 @@ impl Settings {
             ));
         }
         if let Some(url) = &notify.smtp_url {
-            crate::services::messaging::channels::Mailer::new(url, &notify.from)
-                .map_err(|_| ConfigError::Unusable("notify.smtp_url or notify.from is not usable"))?;
+            crate::services::messaging::channels::Mailer::new(url, &notify.from).map_err(|_| {
+                ConfigError::Unusable("notify.smtp_url or notify.from is not usable")
+            })?;
         }
         if notify.email_per_second == 0
             || notify.poll_secs == 0

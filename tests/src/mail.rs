@@ -51,7 +51,9 @@ impl ReceivedMail {
 }
 
 fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
 }
 
 fn spawn_ready(mut command: Command) -> anyhow::Result<Child> {
@@ -64,7 +66,10 @@ fn spawn_ready(mut command: Command) -> anyhow::Result<Child> {
     let stdout = child.stdout.take().context("stdout")?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
-    anyhow::ensure!(line.trim() == "ready", "the test server did not start: {line:?}");
+    anyhow::ensure!(
+        line.trim() == "ready",
+        "the test server did not start: {line:?}"
+    );
     Ok(child)
 }
 
@@ -85,7 +90,12 @@ impl SmtpSink {
         let mut command = Command::new("python3");
         command
             .arg(script("smtp_sink.py"))
-            .args(["--port", &port.to_string(), "--delay", &delay_secs.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--delay",
+                &delay_secs.to_string(),
+            ])
             .arg("--dir")
             .arg(dir.path());
         for r in reject {
@@ -111,7 +121,9 @@ impl SmtpSink {
             .map(|e| e.path())
             .filter(|p| {
                 p.extension().is_some_and(|x| x == "json")
-                    && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
             })
             .collect();
         names.sort();

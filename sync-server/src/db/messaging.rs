@@ -319,15 +319,10 @@ pub trait MessagingTx {
     /// Marks a claimed message sent.
     fn mark_sent(&mut self, id: i64, now: i64) -> Result<(), DbError>;
     /// Puts a message back to planned, due at `not_before`.
-    fn reschedule_message(&mut self, id: i64, not_before: i64, note: &str)
-    -> Result<(), DbError>;
+    fn reschedule_message(&mut self, id: i64, not_before: i64, note: &str) -> Result<(), DbError>;
     /// Ends a message as failed or skipped, with the reason.
-    fn finish_message(
-        &mut self,
-        id: i64,
-        status: MessageStatus,
-        note: &str,
-    ) -> Result<(), DbError>;
+    fn finish_message(&mut self, id: i64, status: MessageStatus, note: &str)
+    -> Result<(), DbError>;
     /// Marks messages claimed before `claimed_before` and never marked as
     /// unconfirmed; how many.
     fn expire_claims(&mut self, claimed_before: i64) -> Result<u64, DbError>;
@@ -355,7 +350,8 @@ fn need_int(v: &SqlValue) -> Result<i64, DbError> {
 }
 
 fn need_text(v: &SqlValue) -> Result<String, DbError> {
-    v.text()?.ok_or_else(|| DbError::other("an unexpected NULL"))
+    v.text()?
+        .ok_or_else(|| DbError::other("an unexpected NULL"))
 }
 
 fn promotion(v: &SqlValue) -> Result<PromotionId, DbError> {
@@ -529,12 +525,7 @@ impl<T: SqlRows + ?Sized> MessagingTx for T {
         self.exec(
             "INSERT INTO suppressed_addresses (channel, address, reason, at)
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT (channel, address) DO NOTHING",
-            &[
-                text(channel.as_str()),
-                text(address),
-                text(reason),
-                int(at),
-            ],
+            &[text(channel.as_str()), text(address), text(reason), int(at)],
         )?;
         Ok(())
     }
@@ -629,12 +620,7 @@ impl<T: SqlRows + ?Sized> MessagingTx for T {
         Ok(())
     }
 
-    fn reschedule_message(
-        &mut self,
-        id: i64,
-        not_before: i64,
-        note: &str,
-    ) -> Result<(), DbError> {
+    fn reschedule_message(&mut self, id: i64, not_before: i64, note: &str) -> Result<(), DbError> {
         self.exec(
             "UPDATE message_outbox SET status = 'planned', not_before = ?2, note = ?3
              WHERE id = ?1 AND status IN ('planned', 'sending')",

@@ -558,7 +558,8 @@ mod tests {
             })
             .await
             .unwrap();
-        let embedded = i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
+        let embedded =
+            i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
         assert_eq!(applied, embedded, "every migration, once each");
         let newest: i32 = again
             .run(Access::Read, |tx| {

@@ -22,10 +22,8 @@ use shared::identity::{Email, Gender, PhoneNumber};
 use shared::ids::MerchantId;
 
 use crate::db::{Channel, DbError};
-use crate::services::messaging::{
-    EMAIL_CONSENT_WORDING, SMS_CONSENT_WORDING, Signup, SignupError,
-};
 use crate::notify::Topic;
+use crate::services::messaging::{EMAIL_CONSENT_WORDING, SMS_CONSENT_WORDING, Signup, SignupError};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path, Query};
@@ -195,7 +193,10 @@ pub async fn submit(
     };
     // No channel can carry a code: the consents are kept, unconfirmed,
     // and nothing is sent on them.
-    state.messaging.record_unconfirmed(customer, &signup).await?;
+    state
+        .messaging
+        .record_unconfirmed(customer, &signup)
+        .await?;
     state.notifier.notify(Topic::Customers, merchant);
     tracing::info!(customer_id = %customer, "a customer signed up");
     let link = links::issue(&state, customer, &headers).await?;
@@ -266,7 +267,8 @@ pub async fn confirm_form(
 
 async fn expired(state: &AppState, merchant: MerchantId) -> Result<Response, PageError> {
     let mut page = build(state, merchant, JoinForm::default(), JoinErrors::default()).await?;
-    page.notice = Some("Код устарел или введён неверно слишком много раз. Заполните форму ещё раз.");
+    page.notice =
+        Some("Код устарел или введён неверно слишком много раз. Заполните форму ещё раз.");
     Ok((StatusCode::GONE, Html(page.render()?)).into_response())
 }
 
@@ -288,12 +290,20 @@ pub async fn confirm(
     let confirmed = match state.messaging.confirm_signup(&token, &form.code).await {
         Ok(c) => c,
         Err(SignupError::WrongCode) => {
-            return confirm_page(&state, merchant, token, Some("Код не подходит: проверьте его")).await;
+            return confirm_page(
+                &state,
+                merchant,
+                token,
+                Some("Код не подходит: проверьте его"),
+            )
+            .await;
         }
         Err(SignupError::Expired) => return expired(&state, merchant).await,
         Err(SignupError::Storage(DbError::Conflict(_))) => {
-            let mut page = build(&state, merchant, JoinForm::default(), JoinErrors::default()).await?;
-            page.notice = Some("Этот номер уже зарегистрирован. Ссылку на вашу страницу выдадут на кассе.");
+            let mut page =
+                build(&state, merchant, JoinForm::default(), JoinErrors::default()).await?;
+            page.notice =
+                Some("Этот номер уже зарегистрирован. Ссылку на вашу страницу выдадут на кассе.");
             return Ok((StatusCode::CONFLICT, Html(page.render()?)).into_response());
         }
         Err(e) => return Err(PageError::internal(&e)),

@@ -12,13 +12,13 @@ use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::db::{Channel, MessageRow};
+use crate::services::messaging::looks_like_token;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
 use crate::web::links;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
-use crate::services::messaging::looks_like_token;
 
 #[derive(Template)]
 #[template(path = "customer/message.html")]
@@ -45,7 +45,7 @@ fn channel_words(channel: Channel) -> &'static str {
 }
 
 fn known(message: Option<MessageRow>) -> Result<MessageRow, PageError> {
-    message.ok_or_else(|| PageError::NotFound)
+    message.ok_or(PageError::NotFound)
 }
 
 fn token_of(token: &str) -> Result<&str, PageError> {

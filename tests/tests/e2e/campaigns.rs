@@ -48,7 +48,10 @@ async fn until<T>(
         if let Some(found) = probe()? {
             return Ok(found);
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -90,9 +93,16 @@ async fn sign_up(
         .form(&form)
         .send()
         .await?;
-    anyhow::ensure!(reply.status() == StatusCode::SEE_OTHER, "{}", reply.text().await?);
+    anyhow::ensure!(
+        reply.status() == StatusCode::SEE_OTHER,
+        "{}",
+        reply.text().await?
+    );
     let confirm = reply.headers()[LOCATION].to_str()?.to_owned();
-    anyhow::ensure!(confirm.starts_with(&format!("/join/{merchant}/confirm/")), "{confirm}");
+    anyhow::ensure!(
+        confirm.starts_with(&format!("/join/{merchant}/confirm/")),
+        "{confirm}"
+    );
     let code = match who.email {
         Some(email) => {
             until("the code by e-mail", || {
@@ -101,7 +111,11 @@ async fn sign_up(
             .await?
         }
         None => {
-            let phone = who.phone.expect("a phone").trim_start_matches('+').to_owned();
+            let phone = who
+                .phone
+                .expect("a phone")
+                .trim_start_matches('+')
+                .to_owned();
             until("the code by SMS", || {
                 Ok(sms.requests()?.iter().find_map(|r| {
                     (r.field("to") == phone)
@@ -121,13 +135,21 @@ async fn sign_up(
         .form(&[("code", "000000x")])
         .send()
         .await?;
-    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY, "a wrong code is refused");
+    assert_eq!(
+        wrong.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a wrong code is refused"
+    );
     let reply = http
         .post(format!("{base}{confirm}"))
         .form(&[("code", code.as_str())])
         .send()
         .await?;
-    anyhow::ensure!(reply.status() == StatusCode::SEE_OTHER, "{}", reply.text().await?);
+    anyhow::ensure!(
+        reply.status() == StatusCode::SEE_OTHER,
+        "{}",
+        reply.text().await?
+    );
     let page = reply.headers()[LOCATION].to_str()?.to_owned();
     anyhow::ensure!(page.starts_with("/c/"), "{page}");
     Ok(page)
@@ -200,41 +222,65 @@ async fn a_campaign_goes_out_once_at_the_start_survives_a_kill_and_honours_unsub
     let subscribers: Vec<String> = (1..=6).map(|i| format!("reader{i}@example.com")).collect();
     for (i, email) in subscribers.iter().enumerate() {
         let name = format!("Читатель {i}");
-        sign_up(&base, day.id, &Person {
-            name: &name,
-            email: Some(email),
-            phone: None,
-            marketing_email: true,
-            marketing_sms: false,
-        }, &smtp, &sms)
+        sign_up(
+            &base,
+            day.id,
+            &Person {
+                name: &name,
+                email: Some(email),
+                phone: None,
+                marketing_email: true,
+                marketing_sms: false,
+            },
+            &smtp,
+            &sms,
+        )
         .await?;
     }
     // Signed up, but said no to offers.
-    sign_up(&base, day.id, &Person {
-        name: "Без рассылок",
-        email: Some("quiet@example.com"),
-        phone: None,
-        marketing_email: false,
-        marketing_sms: false,
-    }, &smtp, &sms)
+    sign_up(
+        &base,
+        day.id,
+        &Person {
+            name: "Без рассылок",
+            email: Some("quiet@example.com"),
+            phone: None,
+            marketing_email: false,
+            marketing_sms: false,
+        },
+        &smtp,
+        &sms,
+    )
     .await?;
     // SMS only: the code came by SMS, which confirms the number.
-    sign_up(&base, day.id, &Person {
-        name: "По SMS",
-        email: None,
-        phone: Some("+79160000077"),
-        marketing_email: false,
-        marketing_sms: true,
-    }, &smtp, &sms)
+    sign_up(
+        &base,
+        day.id,
+        &Person {
+            name: "По SMS",
+            email: None,
+            phone: Some("+79160000077"),
+            marketing_email: false,
+            marketing_sms: true,
+        },
+        &smtp,
+        &sms,
+    )
     .await?;
     // In the night merchant's zone: quiet hours.
-    sign_up(&base, night.id, &Person {
-        name: "Сова",
-        email: Some("owl@example.com"),
-        phone: None,
-        marketing_email: true,
-        marketing_sms: false,
-    }, &smtp, &sms)
+    sign_up(
+        &base,
+        night.id,
+        &Person {
+            name: "Сова",
+            email: Some("owl@example.com"),
+            phone: None,
+            marketing_email: true,
+            marketing_sms: false,
+        },
+        &smtp,
+        &sms,
+    )
     .await?;
 
     // A bounce: the relay refuses the address at RCPT, so no code can reach
@@ -258,12 +304,21 @@ async fn a_campaign_goes_out_once_at_the_start_survives_a_kill_and_honours_unsub
     // Publication starts in three seconds.
     let title = "Хлеб −20 % с сегодняшнего дня";
     admin
-        .publish_promotion(day.id, &promotion("bread-week", title, TimeDelta::seconds(3)))
+        .publish_promotion(
+            day.id,
+            &promotion("bread-week", title, TimeDelta::seconds(3)),
+        )
         .await?;
     admin
-        .publish_promotion(night.id, &promotion("night-bread", title, TimeDelta::seconds(3)))
+        .publish_promotion(
+            night.id,
+            &promotion("night-bread", title, TimeDelta::seconds(3)),
+        )
         .await?;
-    assert!(campaign_mail(&smtp, title)?.is_empty(), "nothing before the start");
+    assert!(
+        campaign_mail(&smtp, title)?.is_empty(),
+        "nothing before the start"
+    );
 
     // Kill the server once two messages have arrived: the third is in
     // flight (the relay holds its answer).
@@ -273,10 +328,17 @@ async fn a_campaign_goes_out_once_at_the_start_survives_a_kill_and_honours_unsub
     .await?;
     server.kill();
     let at_kill = campaign_mail(&smtp, title)?.len();
-    assert!(at_kill < subscribers.len() - 1, "killed mid-campaign ({at_kill} sent)");
+    assert!(
+        at_kill < subscribers.len() - 1,
+        "killed mid-campaign ({at_kill} sent)"
+    );
 
     let mut server = ServerProcess::spawn_with(tmp.path(), listen, &env).await?;
-    let mut expected: Vec<String> = subscribers.iter().filter(|s| **s != gone).cloned().collect();
+    let mut expected: Vec<String> = subscribers
+        .iter()
+        .filter(|s| **s != gone)
+        .cloned()
+        .collect();
     expected.sort();
     until("every subscriber's message", || {
         let got = campaign_mail(&smtp, title)?;
@@ -299,7 +361,10 @@ async fn a_campaign_goes_out_once_at_the_start_survives_a_kill_and_honours_unsub
     assert_eq!(texts.len(), 1, "one SMS: {texts:?}");
     assert_eq!(texts[0].field("to"), "79160000077");
     assert_eq!(texts[0].field("api_id"), "test-api-id");
-    assert!(texts[0].field("msg").contains("/unsubscribe"), "an opt-out link");
+    assert!(
+        texts[0].field("msg").contains("/unsubscribe"),
+        "an opt-out link"
+    );
 
     // The received e-mail: title, text, a tracked link, and RFC 8058's
     // headers.
@@ -339,7 +404,11 @@ async fn a_campaign_goes_out_once_at_the_start_survives_a_kill_and_honours_unsub
     })
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(campaign_mail(&smtp, next)?, others, "the unsubscribed reader got nothing");
+    assert_eq!(
+        campaign_mail(&smtp, next)?,
+        others,
+        "the unsubscribed reader got nothing"
+    );
 
     // The bounced address was tried once, in the first campaign, and never
     // again.
@@ -347,7 +416,11 @@ async fn a_campaign_goes_out_once_at_the_start_survives_a_kill_and_honours_unsub
     assert_eq!(bounce_refusals, 1, "a hard bounce stops further sends");
 
     // The night merchant's customer still waits for the morning.
-    assert!(smtp.to("owl@example.com")?.iter().all(|m| m.subject != title));
+    assert!(
+        smtp.to("owl@example.com")?
+            .iter()
+            .all(|m| m.subject != title)
+    );
     server.kill();
     Ok(())
 }

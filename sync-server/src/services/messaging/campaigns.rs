@@ -100,13 +100,18 @@ impl Messaging {
             .write(move |tx| tx.expire_claims(now.timestamp() - lease))
             .await?;
         if expired > 0 {
-            tracing::warn!(expired, "messages a dead sender had claimed are unconfirmed");
+            tracing::warn!(
+                expired,
+                "messages a dead sender had claimed are unconfirmed"
+            );
         }
         self.plan(now).await?;
         loop {
             let due = {
                 let now = self.now().timestamp();
-                self.repo.read(move |tx| tx.due_messages(now, BATCH)).await?
+                self.repo
+                    .read(move |tx| tx.due_messages(now, BATCH))
+                    .await?
             };
             if due.is_empty() {
                 return Ok(());
@@ -268,7 +273,8 @@ impl Messaging {
             Err(SendError::Transient(why)) => {
                 let attempts = u32::try_from(message.attempts + 1).unwrap_or(u32::MAX);
                 let max = self.settings.max_attempts;
-                let next = now + schedule::backoff(self.settings.retry_base_secs, attempts).num_seconds();
+                let next =
+                    now + schedule::backoff(self.settings.retry_base_secs, attempts).num_seconds();
                 tracing::warn!(%why, attempts, "not sent; retrying later");
                 self.repo
                     .write(move |tx| {
@@ -313,7 +319,8 @@ impl Messaging {
                     .sms
                     .as_ref()
                     .ok_or_else(|| SendError::Transient("no SMS gateway".into()))?;
-                sms.send(&m.address, &content::promotion_sms(&content)).await
+                sms.send(&m.address, &content::promotion_sms(&content))
+                    .await
             }
         }
     }

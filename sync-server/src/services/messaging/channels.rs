@@ -226,7 +226,9 @@ impl SmsGateway for SmsRu {
             let why = per_number["status_text"].as_str().unwrap_or("").to_owned();
             match (body["status"].as_str(), code) {
                 (Some("OK"), 100) => Ok(()),
-                (_, 202 | 207) => Err(SendError::Permanent(format!("number refused ({code}): {why}"))),
+                (_, 202 | 207) => Err(SendError::Permanent(format!(
+                    "number refused ({code}): {why}"
+                ))),
                 _ => Err(SendError::Transient(format!(
                     "gateway refused ({code}): {why} {}",
                     body["status_text"].as_str().unwrap_or("")
@@ -274,7 +276,10 @@ impl SmsGateway for TemplateSms {
                 } else {
                     url_escaped
                 };
-                let body = s.body.replace("{to}", &escape(to)).replace("{text}", &escape(text));
+                let body = s
+                    .body
+                    .replace("{to}", &escape(to))
+                    .replace("{text}", &escape(text));
                 self.http
                     .post(url)
                     .header(reqwest::header::CONTENT_TYPE, s.content_type.clone())

@@ -59,7 +59,11 @@ pub struct PromotionMessage<'a> {
 }
 
 /// The e-mail of a promotion.
-pub fn promotion_email(to: &str, m: &PromotionMessage<'_>, message_id: String) -> Result<Email, askama::Error> {
+pub fn promotion_email(
+    to: &str,
+    m: &PromotionMessage<'_>,
+    message_id: String,
+) -> Result<Email, askama::Error> {
     let en = m.locale == "en";
     Ok(Email {
         to: to.to_owned(),
@@ -155,7 +159,9 @@ mod tests {
         };
         let mail = promotion_email("a@example.com", &m, "<k@l>".into()).unwrap();
         assert!(mail.text.contains("Milk <−10 %>") && mail.text.contains("Unsubscribe"));
-        assert!(mail.html.contains("Milk &#60;−10 %&#62;") || mail.html.contains("Milk &lt;−10 %&gt;"));
+        assert!(
+            mail.html.contains("Milk &#60;−10 %&#62;") || mail.html.contains("Milk &lt;−10 %&gt;")
+        );
         let ru = PromotionMessage { locale: "ru", ..m };
         let mail = promotion_email("a@example.com", &ru, "<k@l>".into()).unwrap();
         assert!(mail.text.contains("Отписаться"));

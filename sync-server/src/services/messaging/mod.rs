@@ -241,8 +241,7 @@ impl Messaging {
                     .as_ref()
                     .map(|e| e.as_str().to_owned())
                     .unwrap_or_default();
-                let mail =
-                    content::code_email(&to, &signup.locale, merchant_name, &code, minutes)?;
+                let mail = content::code_email(&to, &signup.locale, merchant_name, &code, minutes)?;
                 mailer.send(&mail).await
             }
             Channel::Sms => {
@@ -253,8 +252,11 @@ impl Messaging {
                     .as_ref()
                     .map(|p| p.as_str().to_owned())
                     .unwrap_or_default();
-                sms.send(&to, &content::code_sms(&signup.locale, merchant_name, &code))
-                    .await
+                sms.send(
+                    &to,
+                    &content::code_sms(&signup.locale, merchant_name, &code),
+                )
+                .await
             }
         };
         sent.map_err(SignupError::Undeliverable)?;
@@ -295,8 +297,7 @@ impl Messaging {
         let code_hash = hashed(code.trim());
         let now = self.now().timestamp();
         let max_attempts = i64::from(self.settings.code_attempts);
-        let outcome = self
-            .repo
+        self.repo
             .write(move |tx| {
                 let Some(p) = tx.pending_signup(&hash)? else {
                     return Ok(Err(SignupError::Expired));
@@ -345,8 +346,7 @@ impl Messaging {
                     merchant: p.merchant_id,
                 }))
             })
-            .await?;
-        outcome
+            .await?
     }
 
     /// Records marketing consents given without a code (no channel to send
@@ -361,7 +361,11 @@ impl Messaging {
         if signup.email_consent
             && let Some(email) = &signup.customer.email
         {
-            rows.push((Channel::Email, email.as_str().to_owned(), EMAIL_CONSENT_WORDING));
+            rows.push((
+                Channel::Email,
+                email.as_str().to_owned(),
+                EMAIL_CONSENT_WORDING,
+            ));
         }
         if signup.sms_consent
             && let Some(phone) = &signup.customer.phone
@@ -396,9 +400,7 @@ impl Messaging {
     /// The message of a link token, if any.
     pub async fn message(&self, token: &str) -> Result<Option<MessageRow>, DbError> {
         let token = token.to_owned();
-        self.repo
-            .read(move |tx| tx.message_by_token(&token))
-            .await
+        self.repo.read(move |tx| tx.message_by_token(&token)).await
     }
 
     /// Follows a message's tracked link: notes the click.
@@ -440,6 +442,8 @@ impl Messaging {
 
     /// The merchant's campaigns with their figures.
     pub async fn reports(&self, merchant: MerchantId) -> Result<Vec<CampaignReport>, DbError> {
-        self.repo.read(move |tx| tx.campaign_reports(merchant)).await
+        self.repo
+            .read(move |tx| tx.campaign_reports(merchant))
+            .await
     }
 }

@@ -222,7 +222,10 @@ async fn hq_sees_a_campaign_sent_clicked_and_the_purchase_that_followed() {
         .to_rfc3339()
         .into();
     rules["promotions"] = serde_json::json!([milk]);
-    assert_eq!(server.publish(merchant.id, rules).await.0, StatusCode::CREATED);
+    assert_eq!(
+        server.publish(merchant.id, rules).await.0,
+        StatusCode::CREATED
+    );
     let mail = smtp
         .wait_for("buyer@example.com", |m| m.subject == "Milk -10%")
         .await;
@@ -248,7 +251,12 @@ async fn hq_sees_a_campaign_sent_clicked_and_the_purchase_that_followed() {
         .await
         .expect("card");
     assert_eq!(card.status(), StatusCode::SEE_OTHER);
-    assert!(card.headers()[LOCATION].to_str().unwrap().starts_with("/c/"));
+    assert!(
+        card.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/c/")
+    );
     let (sale, _) = till.record(
         Purchase::sale(10_000)
             .by(buyer)
@@ -263,7 +271,10 @@ async fn hq_sees_a_campaign_sent_clicked_and_the_purchase_that_followed() {
     assert_eq!(status, StatusCode::OK, "{page}");
     let figure = |name: &str| -> String {
         let marker = format!("data-figure=\"{name}\">");
-        let at = page.find(&marker).unwrap_or_else(|| panic!("{name} in {page}")) + marker.len();
+        let at = page
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{name} in {page}"))
+            + marker.len();
         page[at..].split('<').next().unwrap_or_default().to_owned()
     };
     assert_eq!(figure("planned"), "2");
