@@ -16,7 +16,8 @@
 //! - [`config`]: [`Settings`], layered from defaults, a TOML file, the
 //!   environment and the command line.
 //! - [`services`]: the use cases (catalog, ingest, customers, publish,
-//!   statistics, oversight, sales, the pages' own data, the re-pricer),
+//!   statistics, oversight, sales, the pages' own data, the re-pricer,
+//!   messages to customers and their campaign task),
 //!   each over the repository; the API and the pages call them.
 //! - [`db`]: the repository: transaction-scoped primitives behind the
 //!   [`Tx`](db::Tx) traits, and the SQLite backend.

@@ -4,11 +4,12 @@
 Appends every request it receives to LOG as one JSON line (method, path,
 query, form or body) and answers like SMS.ru's `POST /sms/send` (`json=1`):
 status_code 100 for a number, 202 ("invalid number") for numbers named with
---invalid. Any other path answers 200 (400 for an invalid `to`), as a
+--invalid or listed (one a line) in invalid.txt beside LOG at the time. Any other path answers 200 (400 for an invalid `to`), as a
 templated gateway. Prints `ready` once it listens.
 """
 import argparse
 import json
+import os
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,8 +42,14 @@ def handler(log_path, invalid, lock):
                 with open(log_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(entry, ensure_ascii=False) + "\n")
             to = str(form.get("to") or query.get("to") or "").lstrip("+")
+            listed = set()
+            listed_path = os.path.join(os.path.dirname(log_path), "invalid.txt")
+            if os.path.exists(listed_path):
+                with open(listed_path, encoding="utf-8") as f:
+                    listed = set(line.strip().lstrip("+") for line in f if line.strip())
+            invalid_now = invalid | listed
             if url.path == "/sms/send":
-                code = 202 if to in invalid else 100
+                code = 202 if to in invalid_now else 100
                 reply = {
                     "status": "OK",
                     "status_code": 100,
@@ -51,7 +58,7 @@ def handler(log_path, invalid, lock):
                 }
                 self.answer(200, reply)
             else:
-                self.answer(400 if to in invalid else 200, {"ok": to not in invalid})
+                self.answer(400 if to in invalid_now else 200, {"ok": to not in invalid_now})
 
         def answer(self, status, body):
             data = json.dumps(body, ensure_ascii=False).encode()

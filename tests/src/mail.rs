@@ -233,6 +233,17 @@ impl SmsGatewayProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Calls `number` invalid from now on.
+    pub fn start_refusing(&self, number: &str) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("invalid.txt"))?;
+        writeln!(f, "{number}")?;
+        Ok(())
+    }
+
     /// Every request received so far.
     pub fn requests(&self) -> anyhow::Result<Vec<GatewayRequest>> {
         let path = self.dir.path().join("requests.jsonl");

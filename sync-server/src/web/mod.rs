@@ -23,7 +23,8 @@
 //! # Layout
 //!
 //! - One module per page or resource: `login`, `dashboard`, `setup`,
-//!   `promotions`, `customer`, `join`.
+//!   `promotions`, `customer`, `join`, `messages` (a message's links),
+//!   `campaigns` (HQ's campaign figures).
 //! - `session`: HQ sessions (cookie, server-side store, form tokens);
 //!   `security`: response headers and the same-origin check; `links`:
 //!   customers' personal links and public URLs; `secrets`: randomness;

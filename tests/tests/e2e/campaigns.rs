@@ -424,3 +424,82 @@ async fn a_campaign_goes_out_once_at_the_start_survives_a_kill_and_honours_unsub
     server.kill();
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_templated_sms_gateway_carries_codes_and_campaigns_and_an_invalid_number_stops_sends()
+-> anyhow::Result<()> {
+    let smtp = SmtpSink::start(0.0, &[])?;
+    let sms = SmsGatewayProcess::start(&[])?;
+    let tmp = tempfile::tempdir()?;
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let send_url = format!("{}/send", sms.url());
+    let env = [
+        ("SYNC_SERVER__NOTIFY__POLL_SECS", "1"),
+        ("SYNC_SERVER__NOTIFY__SMS__DRIVER", "template"),
+        ("SYNC_SERVER__NOTIFY__SMS__URL", send_url.as_str()),
+        ("SYNC_SERVER__NOTIFY__SMS__BODY", "to={to}&text={text}"),
+        (
+            "SYNC_SERVER__NOTIFY__SMS__CONTENT_TYPE",
+            "application/x-www-form-urlencoded",
+        ),
+        ("SYNC_SERVER__NOTIFY__QUIET_START", "00:00"),
+        ("SYNC_SERVER__NOTIFY__QUIET_END", "00:00"),
+    ];
+    let server = ServerProcess::spawn_with(tmp.path(), listen, &env).await?;
+    let base = server.url();
+    let admin = server.admin();
+    let shop = admin.merchant("Смс").await?;
+    admin.publish(shop.id, &scenario::programme()).await?;
+    let (kept, lost) = ("+79160000101", "+79160000102");
+    for (name, phone) in [("Первый", kept), ("Второй", lost)] {
+        sign_up(&base, shop.id, &Person {
+            name,
+            email: None,
+            phone: Some(phone),
+            marketing_email: false,
+            marketing_sms: true,
+        }, &smtp, &sms)
+        .await?;
+    }
+    // The second number is given up after sign-up: the gateway now calls it
+    // invalid (400).
+    sms.start_refusing(lost)?;
+    let to_of = |title: &str| -> anyhow::Result<Vec<String>> {
+        let mut to: Vec<String> = sms
+            .requests()?
+            .into_iter()
+            .filter(|r| r.path == "/send" && r.field("text").starts_with(title))
+            .map(|r| r.field("to"))
+            .collect();
+        to.sort();
+        Ok(to)
+    };
+    for (id, title) in [("first-sms", "Первая акция"), ("second-sms", "Вторая акция")] {
+        admin
+            .publish_promotion(shop.id, &promotion(id, title, TimeDelta::seconds(1)))
+            .await?;
+        until("the SMS to the kept number", || {
+            Ok(to_of(title)?.contains(&kept.to_owned()).then_some(()))
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert_eq!(
+        to_of("Первая акция")?,
+        vec![kept.to_owned(), lost.to_owned()],
+        "the first campaign tried both, the invalid number once"
+    );
+    assert_eq!(
+        to_of("Вторая акция")?,
+        vec![kept.to_owned()],
+        "an invalid number gets nothing more"
+    );
+    let text = sms
+        .requests()?
+        .into_iter()
+        .find(|r| r.field("text").starts_with("Вторая акция"))
+        .map(|r| r.field("text"))
+        .unwrap_or_default();
+    assert!(text.contains(&format!("{base}/m/")) && text.contains("Отписаться: "), "{text}");
+    Ok(())
+}
