@@ -126,6 +126,23 @@ pub struct PendingSignupRow {
     pub expires_at: i64,
 }
 
+/// A lost link being recovered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryRow {
+    /// SHA-256 (hex) of the token in the code page's URL.
+    pub token_hash: String,
+    /// Where.
+    pub merchant_id: MerchantId,
+    /// Whose link, if the address is a customer's.
+    pub customer_id: Option<CustomerId>,
+    /// SHA-256 (hex) of the code.
+    pub code_hash: String,
+    /// Wrong codes entered so far.
+    pub attempts: i64,
+    /// When the code stops working (Unix seconds).
+    pub expires_at: i64,
+}
+
 /// A campaign to plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCampaign {
@@ -279,6 +296,21 @@ pub trait MessagingTx {
     fn count_signup_attempt(&mut self, token_hash: &str) -> Result<(), DbError>;
     /// Forgets a sign-up (confirmed, or out of attempts).
     fn delete_pending_signup(&mut self, token_hash: &str) -> Result<(), DbError>;
+    /// The merchant's customer with this e-mail address or phone number.
+    fn customer_by_contact(
+        &mut self,
+        merchant: MerchantId,
+        channel: Channel,
+        address: &str,
+    ) -> Result<Option<CustomerId>, DbError>;
+    /// Stores a link recovery waiting for its code.
+    fn insert_recovery(&mut self, row: &RecoveryRow) -> Result<(), DbError>;
+    /// A link recovery by its token's hash.
+    fn recovery(&mut self, token_hash: &str) -> Result<Option<RecoveryRow>, DbError>;
+    /// Counts a wrong code.
+    fn count_recovery_attempt(&mut self, token_hash: &str) -> Result<(), DbError>;
+    /// Forgets a link recovery.
+    fn delete_recovery(&mut self, token_hash: &str) -> Result<(), DbError>;
     /// Stores or replaces a customer's consent on a channel.
     fn put_consent(&mut self, consent: &ConsentRow) -> Result<(), DbError>;
     /// A customer's consents.
@@ -452,6 +484,85 @@ impl<T: SqlRows + ?Sized> MessagingTx for T {
     fn delete_pending_signup(&mut self, token_hash: &str) -> Result<(), DbError> {
         self.exec(
             "DELETE FROM pending_signups WHERE token_hash = ?1",
+            &[text(token_hash)],
+        )?;
+        Ok(())
+    }
+
+    fn customer_by_contact(
+        &mut self,
+        merchant: MerchantId,
+        channel: Channel,
+        address: &str,
+    ) -> Result<Option<CustomerId>, DbError> {
+        let sql = match channel {
+            Channel::Email => {
+                "SELECT id FROM customers WHERE merchant_id = ?1 AND email = ?2 ORDER BY id LIMIT 1"
+            }
+            Channel::Sms => {
+                "SELECT id FROM customers WHERE merchant_id = ?1 AND phone = ?2 ORDER BY id LIMIT 1"
+            }
+        };
+        one(self.rows(sql, &[int(merchant.get()), text(address)])?)
+            .map(|r| id_of(&r[0]))
+            .transpose()
+    }
+
+    fn insert_recovery(&mut self, row: &RecoveryRow) -> Result<(), DbError> {
+        self.exec(
+            "DELETE FROM link_recoveries WHERE expires_at <= ?1",
+            &[int(row.expires_at - 86_400)],
+        )?;
+        self.exec(
+            "INSERT INTO link_recoveries
+                 (token_hash, merchant_id, customer_id, code_hash, attempts, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                text(&row.token_hash),
+                int(row.merchant_id.get()),
+                opt_int(row.customer_id.map(CustomerId::get)),
+                text(&row.code_hash),
+                int(row.attempts),
+                int(row.expires_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn recovery(&mut self, token_hash: &str) -> Result<Option<RecoveryRow>, DbError> {
+        let rows = self.rows(
+            "SELECT token_hash, merchant_id, customer_id, code_hash, attempts, expires_at
+             FROM link_recoveries WHERE token_hash = ?1",
+            &[text(token_hash)],
+        )?;
+        one(rows)
+            .map(|r| {
+                Ok(RecoveryRow {
+                    token_hash: need_text(&r[0])?,
+                    merchant_id: id_of(&r[1])?,
+                    customer_id: match r[2].int()? {
+                        Some(_) => Some(id_of(&r[2])?),
+                        None => None,
+                    },
+                    code_hash: need_text(&r[3])?,
+                    attempts: need_int(&r[4])?,
+                    expires_at: need_int(&r[5])?,
+                })
+            })
+            .transpose()
+    }
+
+    fn count_recovery_attempt(&mut self, token_hash: &str) -> Result<(), DbError> {
+        self.exec(
+            "UPDATE link_recoveries SET attempts = attempts + 1 WHERE token_hash = ?1",
+            &[text(token_hash)],
+        )?;
+        Ok(())
+    }
+
+    fn delete_recovery(&mut self, token_hash: &str) -> Result<(), DbError> {
+        self.exec(
+            "DELETE FROM link_recoveries WHERE token_hash = ?1",
             &[text(token_hash)],
         )?;
         Ok(())

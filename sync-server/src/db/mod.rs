@@ -41,7 +41,7 @@ pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
 pub use messaging::{
     CampaignReport, Channel, ConsentRow, MessageRow, MessageStatus, MessagingTx, NewCampaign,
-    NewMessage, PendingSignupRow,
+    NewMessage, PendingSignupRow, RecoveryRow,
 };
 pub use postgres::{
     POOL_SIZE as POSTGRES_POOL_SIZE, PostgresRepository, postgres_drop_test_schema,

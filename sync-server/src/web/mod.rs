@@ -15,6 +15,7 @@
 //! | `GET /c/{secret}`, `GET /c/{secret}/token`, `POST /c/{secret}/reviews` | a customer | their page, a fresh QR token, a review |
 //! | `GET/POST /join/{merchant}` | anyone | sign up as the merchant's customer |
 //! | `GET/POST /join/{merchant}/confirm/{token}` | anyone | the sign-up's one-time code |
+//! | `GET/POST /join/{merchant}/recover[/{token}]` | a customer | a lost link back by a one-time code |
 //! | `GET /hq/merchants/{id}/campaigns` | HQ | campaigns: planned, sent, failed, clicked, purchases after |
 //! | `GET /m/{token}`, `POST /m/{token}/card` | a message's reader | the tracked link: the offer, the card |
 //! | `GET/POST /m/{token}/unsubscribe` | a message's reader or mail client | one-click opt-out (RFC 8058) |
@@ -51,6 +52,7 @@ mod login;
 mod messages;
 mod promotions;
 mod qr;
+mod recover;
 mod samples;
 mod secrets;
 mod security;
@@ -99,6 +101,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/join/{merchant}/confirm/{token}",
             get(join::confirm_form).post(join::confirm),
+        )
+        .route(
+            "/join/{merchant}/recover",
+            get(recover::form).post(recover::submit),
+        )
+        .route(
+            "/join/{merchant}/recover/{token}",
+            get(recover::code_form).post(recover::confirm),
         )
         .route("/hq/merchants/{id}/campaigns", get(campaigns::campaigns))
         .route("/m/{token}", get(messages::open))

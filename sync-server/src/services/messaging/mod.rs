@@ -440,6 +440,104 @@ impl Messaging {
         Ok(message)
     }
 
+    /// Lost-link recovery: sends a one-time code to `address` if it is a
+    /// customer's of the merchant. The answer is the same either way (a
+    /// token for the code page), so the page never tells which addresses
+    /// are registered.
+    #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+    pub async fn start_recovery(
+        &self,
+        merchant: MerchantId,
+        merchant_name: &str,
+        channel: Channel,
+        address: String,
+        locale: &str,
+    ) -> Result<String, SignupError> {
+        let token = random_token()?;
+        let code = random_code()?;
+        let lookup = address.clone();
+        let customer = self
+            .repo
+            .read(move |tx| tx.customer_by_contact(merchant, channel, &lookup))
+            .await?;
+        // An unknown address gets no message, and a code no one has.
+        let code_hash = if customer.is_some() {
+            let minutes = self.settings.code_ttl_secs.div_ceil(60);
+            let sent = match (channel, &self.mailer, &self.sms) {
+                (Channel::Email, Some(mailer), _) => {
+                    let mail =
+                        content::code_email(&address, locale, merchant_name, &code, minutes)?;
+                    mailer.send(&mail).await
+                }
+                (Channel::Sms, _, Some(sms)) => {
+                    sms.send(&address, &content::code_sms(locale, merchant_name, &code))
+                        .await
+                }
+                _ => return Err(SignupError::Expired),
+            };
+            sent.map_err(SignupError::Undeliverable)?;
+            hashed(&code)
+        } else {
+            hashed(&random_token()?)
+        };
+        let row = crate::db::RecoveryRow {
+            token_hash: hashed(&token),
+            merchant_id: merchant,
+            customer_id: customer,
+            code_hash,
+            attempts: 0,
+            expires_at: self.now().timestamp()
+                + i64::try_from(self.settings.code_ttl_secs).unwrap_or(i64::MAX / 2),
+        };
+        self.repo.write(move |tx| tx.insert_recovery(&row)).await?;
+        Ok(token)
+    }
+
+    /// Whether a recovery waits under this token, and for which merchant.
+    pub async fn pending_recovery(&self, token: &str) -> Result<Option<MerchantId>, DbError> {
+        let hash = hashed(token);
+        let now = self.now().timestamp();
+        Ok(self
+            .repo
+            .read(move |tx| tx.recovery(&hash))
+            .await?
+            .filter(|r| r.expires_at > now)
+            .map(|r| r.merchant_id))
+    }
+
+    /// Takes a recovery's code back: whose link to issue anew.
+    pub async fn confirm_recovery(
+        &self,
+        token: &str,
+        code: &str,
+    ) -> Result<CustomerId, SignupError> {
+        let hash = hashed(token);
+        let code_hash = hashed(code.trim());
+        let now = self.now().timestamp();
+        let max_attempts = i64::from(self.settings.code_attempts);
+        self.repo
+            .write(move |tx| {
+                let Some(r) = tx.recovery(&hash)? else {
+                    return Ok(Err(SignupError::Expired));
+                };
+                if r.expires_at <= now || r.attempts >= max_attempts {
+                    tx.delete_recovery(&hash)?;
+                    return Ok(Err(SignupError::Expired));
+                }
+                match r.customer_id {
+                    Some(customer) if r.code_hash == code_hash => {
+                        tx.delete_recovery(&hash)?;
+                        Ok(Ok(customer))
+                    }
+                    _ => {
+                        tx.count_recovery_attempt(&hash)?;
+                        Ok(Err(SignupError::WrongCode))
+                    }
+                }
+            })
+            .await?
+    }
+
     /// The merchant's campaigns with their figures.
     pub async fn reports(&self, merchant: MerchantId) -> Result<Vec<CampaignReport>, DbError> {
         self.repo

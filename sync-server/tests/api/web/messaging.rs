@@ -336,3 +336,113 @@ async fn without_a_channel_sign_up_needs_no_code_and_consent_stays_unconfirmed()
         "kept, but nothing is sent on an unconfirmed address"
     );
 }
+
+#[tokio::test]
+async fn a_lost_link_comes_back_with_a_code_and_the_old_one_retires() {
+    let smtp = SmtpSink::start();
+    let server = TestServer::spawn_with_notify(smtp.notify()).await;
+    let merchant = server.merchant("Ромашка").await;
+    let http = no_redirects();
+    // Signs up; the first page link.
+    let reply = http
+        .post(format!("{}/join/{}", server.base, merchant.id))
+        .form(&[
+            ("name", "Вера"),
+            ("email", "vera@example.com"),
+            ("consent", "on"),
+        ])
+        .send()
+        .await
+        .expect("sign up");
+    let confirm = location(&reply);
+    let first_code = smtp
+        .wait_for("vera@example.com", |m| m.code().is_some())
+        .await
+        .code()
+        .expect("code");
+    let reply = http
+        .post(format!("{}{confirm}", server.base))
+        .form(&[("code", first_code.as_str())])
+        .send()
+        .await
+        .expect("confirm");
+    let old_link = location(&reply);
+    assert!(old_link.starts_with("/c/"));
+
+    // The link is lost: the recovery form sends a new code.
+    let recover = format!("{}/join/{}/recover", server.base, merchant.id);
+    let reply = http
+        .post(&recover)
+        .form(&[("contact", "Vera@Example.com")])
+        .send()
+        .await
+        .expect("recover");
+    assert_eq!(reply.status(), StatusCode::SEE_OTHER);
+    let code_page = location(&reply);
+    let code = smtp
+        .wait_for("vera@example.com", |m| {
+            m.code().is_some_and(|c| c != first_code)
+        })
+        .await
+        .code()
+        .expect("a second code");
+    let wrong = http
+        .post(format!("{}{code_page}", server.base))
+        .form(&[("code", "x")])
+        .send()
+        .await
+        .expect("wrong");
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let reply = http
+        .post(format!("{}{code_page}", server.base))
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .expect("code");
+    assert_eq!(reply.status(), StatusCode::SEE_OTHER);
+    let new_link = location(&reply);
+    assert!(new_link.starts_with("/c/") && new_link != old_link);
+    let page = |path: String| {
+        let url = format!("{}{path}", server.base);
+        async move { reqwest::get(url).await.expect("page").status() }
+    };
+    assert_eq!(page(new_link).await, StatusCode::OK);
+    assert_eq!(
+        page(old_link).await,
+        StatusCode::NOT_FOUND,
+        "the old link retired"
+    );
+    // The code works once.
+    let again = http
+        .post(format!("{}{code_page}", server.base))
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .expect("again");
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    // An address nobody registered looks the same from outside, sends
+    // nothing, and no code opens anything.
+    let before = smtp.messages().len();
+    let reply = http
+        .post(&recover)
+        .form(&[("contact", "nobody@example.com")])
+        .send()
+        .await
+        .expect("recover unknown");
+    assert_eq!(reply.status(), StatusCode::SEE_OTHER);
+    let unknown_page = location(&reply);
+    let guess = http
+        .post(format!("{}{unknown_page}", server.base))
+        .form(&[("code", "123456")])
+        .send()
+        .await
+        .expect("guess");
+    assert_eq!(guess.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        smtp.messages().len(),
+        before,
+        "nothing sent to an unknown address"
+    );
+}

@@ -30,6 +30,19 @@ CREATE TABLE pending_signups (
     expires_at  INTEGER NOT NULL
 );
 
+-- A lost page link being recovered: a code went to the customer's phone
+-- or e-mail; typing it issues a new link and retires the old one. A
+-- request for an unknown address is kept too (no customer, a code no one
+-- has), so the page never tells which addresses are registered.
+CREATE TABLE link_recoveries (
+    token_hash  TEXT PRIMARY KEY,
+    merchant_id INTEGER NOT NULL REFERENCES merchants (id),
+    customer_id INTEGER REFERENCES customers (id),
+    code_hash   TEXT NOT NULL,
+    attempts    INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+
 -- Addresses never written to again: hard bounces and invalid numbers.
 CREATE TABLE suppressed_addresses (
     channel TEXT NOT NULL,
