@@ -246,6 +246,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/hq/merchants", P::Superuser, S::Global, "merchant.create"),
     r("GET", "/hq/merchants/{id}", P::ViewStats, S::Merchant, ""),
     r("GET", "/hq/merchants/{id}/setup", P::Setup, S::Merchant, ""),
+    r("GET", "/hq/merchants/{id}/campaigns", P::Publish, S::Merchant, ""),
     r("POST", "/hq/merchants/{id}/registers/{register}/revoke", P::ManageRegisters, S::MerchantRegister, "register.revoke"),
     r("POST", "/hq/merchants/{id}/ruleset", P::Publish, S::Merchant, "ruleset.publish"),
     r("POST", "/hq/merchants/{id}/brands", P::ManageCatalog, S::Merchant, "brand.create"),

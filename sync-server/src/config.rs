@@ -64,6 +64,123 @@ pub struct Settings {
     /// PostgreSQL URL is given.
     #[serde(default)]
     pub database: DatabaseSettings,
+    /// Messages to customers: e-mail, SMS, campaigns.
+    #[serde(default)]
+    pub notify: NotifySettings,
+}
+
+/// Reaching customers (`[notify]`): the SMTP relay, the SMS gateway, and
+/// the campaigns' limits. Without `smtp_url` and `[notify.sms]` nothing is
+/// sent and sign-up needs no code.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// `smtp://host:port` (plain, as to a local relay), `smtp://…?tls=required`
+    /// (STARTTLS) or `smtps://host:port`, with `user:pass@` if the relay
+    /// wants it.
+    pub smtp_url: Option<String>,
+    /// The sender of e-mails.
+    pub from: String,
+    /// Local start of the quiet hours (`HH:MM`), in the customer's zone.
+    pub quiet_start: String,
+    /// Local end of the quiet hours (`HH:MM`).
+    pub quiet_end: String,
+    /// The most campaign messages one customer receives per window.
+    pub max_per_customer: u32,
+    /// The frequency cap's window, in hours.
+    pub cap_window_hours: u32,
+    /// E-mails handed to the relay per second, at most.
+    pub email_per_second: u32,
+    /// How often the campaign task looks for work, in seconds.
+    pub poll_secs: u64,
+    /// Promotions whose publication started at most this long ago still get
+    /// their campaign (after a server was down at the start), in hours.
+    pub catch_up_hours: u32,
+    /// The first retry's delay, in seconds; each retry doubles it.
+    pub retry_base_secs: u64,
+    /// Attempts before a message fails for good.
+    pub max_attempts: u32,
+    /// A message claimed longer ago than this without being marked was
+    /// claimed by a sender that died; it is never sent again.
+    pub claim_lease_secs: u64,
+    /// How long a sign-up's one-time code works, in seconds.
+    pub code_ttl_secs: u64,
+    /// Wrong codes before the sign-up must start over.
+    pub code_attempts: u32,
+    /// The SMS gateway, if any.
+    pub sms: Option<SmsSettings>,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            smtp_url: None,
+            from: "Loyalty <noreply@localhost>".to_owned(),
+            quiet_start: "21:00".to_owned(),
+            quiet_end: "09:00".to_owned(),
+            max_per_customer: 3,
+            cap_window_hours: 24 * 7,
+            email_per_second: 10,
+            poll_secs: 5,
+            catch_up_hours: 24,
+            retry_base_secs: 30,
+            max_attempts: 5,
+            claim_lease_secs: 300,
+            code_ttl_secs: 900,
+            code_attempts: 5,
+            sms: None,
+        }
+    }
+}
+
+/// An HTTP SMS gateway (`[notify.sms]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    /// `sms_ru` (SMS.ru's `sms/send` API) or `template` (any gateway, by a
+    /// URL and body template).
+    pub driver: SmsDriverKind,
+    /// SMS.ru: the API's base URL (`https://sms.ru`); template: the URL,
+    /// with `{to}` and `{text}` placeholders (URL-encoded).
+    pub url: String,
+    /// SMS.ru: the `api_id`.
+    #[serde(default)]
+    pub api_id: String,
+    /// Template: the body, with `{to}` and `{text}` placeholders (encoded
+    /// for `content_type`); empty sends a GET.
+    #[serde(default)]
+    pub body: String,
+    /// Template: `application/json` or `application/x-www-form-urlencoded`.
+    #[serde(default = "default_sms_content_type")]
+    pub content_type: String,
+    /// Template: the HTTP statuses that mean "this number is invalid".
+    #[serde(default = "default_invalid_statuses")]
+    pub invalid_number_statuses: Vec<u16>,
+    /// Messages per second the gateway accepts.
+    #[serde(default = "default_sms_rate")]
+    pub per_second: u32,
+}
+
+/// Which SMS driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsDriverKind {
+    /// SMS.ru's HTTP API.
+    SmsRu,
+    /// A templated HTTP request.
+    Template,
+}
+
+fn default_sms_content_type() -> String {
+    "application/json".to_owned()
+}
+
+fn default_invalid_statuses() -> Vec<u16> {
+    vec![400, 404, 422]
+}
+
+fn default_sms_rate() -> u32 {
+    5
 }
 
 /// The storage backend.
@@ -326,6 +443,30 @@ impl Settings {
             return Err(ConfigError::Unusable(
                 "leases.min_share_kopecks must not be negative",
             ));
+        }
+        let notify = &self.notify;
+        if crate::services::messaging::schedule::QuietHours::parse(
+            &notify.quiet_start,
+            &notify.quiet_end,
+        )
+        .is_none()
+        {
+            return Err(ConfigError::Unusable(
+                "notify.quiet_start and notify.quiet_end must be HH:MM",
+            ));
+        }
+        if let Some(url) = &notify.smtp_url {
+            crate::services::messaging::channels::Mailer::new(url, &notify.from).map_err(|_| {
+                ConfigError::Unusable("notify.smtp_url or notify.from is not usable")
+            })?;
+        }
+        if notify.email_per_second == 0
+            || notify.poll_secs == 0
+            || notify.max_attempts == 0
+            || notify.code_attempts == 0
+            || notify.sms.as_ref().is_some_and(|s| s.per_second == 0)
+        {
+            return Err(ConfigError::Unusable("notify limits must be above zero"));
         }
         Ok(())
     }

@@ -16,7 +16,8 @@
 //! - [`config`]: [`Settings`], layered from defaults, a TOML file, the
 //!   environment and the command line.
 //! - [`services`]: the use cases (catalog, ingest, customers, publish,
-//!   statistics, oversight, sales, the pages' own data, the re-pricer),
+//!   statistics, oversight, sales, the pages' own data, the re-pricer,
+//!   messages to customers and their campaign task),
 //!   each over the repository; the API and the pages call them.
 //! - [`db`]: the repository: transaction-scoped primitives behind the
 //!   [`Tx`](db::Tx) traits, and the SQLite backend.
@@ -89,6 +90,7 @@ pub async fn serve(
         "sync-server listening"
     );
     let (stop_repricer, repricer_stop) = tokio::sync::watch::channel(false);
+    let campaigns_stop = repricer_stop.clone();
     // Several instances on one PostgreSQL wake each other's long-polls.
     let instance_listener = state.settings.database.url.as_ref().map(|url| {
         use secrecy::ExposeSecret as _;
@@ -104,6 +106,15 @@ pub async fn serve(
         state.clock.clone(),
         repricer_stop,
     ));
+    let campaigns = {
+        let messaging = match &state.settings.public_url {
+            Some(_) => state.messaging.clone(),
+            None => state
+                .messaging
+                .with_base_url(&format!("http://{}", listener.local_addr()?)),
+        };
+        tokio::spawn(services::messaging::run(messaging, campaigns_stop))
+    };
     let stopping = state.clone();
     // One routing table for every connection: handing axum the `Router`
     // itself would rebuild its tables for each connection (about 20 KiB
@@ -122,6 +133,9 @@ pub async fn serve(
         && let Err(e) = listener.await
     {
         tracing::error!(error = %e, "the listener of the other instances failed");
+    }
+    if let Err(e) = campaigns.await {
+        tracing::error!(error = %e, "the campaign task failed");
     }
     if let Err(e) = repricer.await {
         tracing::error!(error = %e, "the re-pricer task failed");

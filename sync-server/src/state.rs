@@ -48,6 +48,7 @@ pub struct AppState {
     pub(crate) ingest_admission: Arc<IngestAdmission>,
     pub(crate) throttle: Arc<crate::web::throttle::Throttle>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) messaging: crate::services::messaging::Messaging,
 }
 
 impl AppState {
@@ -60,7 +61,24 @@ impl AppState {
     ) -> Self {
         let signing_key = Arc::new(signing_key);
         let notifier = Arc::new(Notifier::default());
+        let base_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", settings.listen));
+        let messaging = crate::services::messaging::Messaging::new(
+            db.clone(),
+            clock.clone(),
+            settings.notify.clone(),
+            base_url,
+        )
+        .unwrap_or_else(|e| {
+            // `Settings::check` builds the same channels, so only settings
+            // made by hand get here.
+            tracing::error!(error = %e, "messages to customers are off");
+            crate::services::messaging::Messaging::without_channels(db.clone(), clock.clone())
+        });
         AppState {
+            messaging,
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
             metrics: Arc::default(),

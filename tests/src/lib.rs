@@ -20,6 +20,7 @@ pub mod clients;
 pub mod events;
 pub mod fake_server;
 pub mod harness;
+pub mod mail;
 pub mod proxy;
 pub mod pty;
 pub mod scenario;

@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -22,6 +22,7 @@ mod catalog;
 mod customers;
 pub mod events;
 mod leases;
+pub mod messaging;
 mod postgres;
 mod records;
 mod reprice;
@@ -45,6 +46,10 @@ pub use catalog::{
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
 pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};
+pub use messaging::{
+    CampaignReport, Channel, ConsentRow, MessageRow, MessageStatus, MessagingTx, NewCampaign,
+    NewMessage, PendingSignupRow, RecoveryRow,
+};
 pub use postgres::{
     POOL_SIZE as POSTGRES_POOL_SIZE, PostgresRepository, postgres_drop_test_schema,
     postgres_test_schema_url,
@@ -94,6 +99,7 @@ pub trait Tx:
     + EventsTx
     + LeasesTx
     + AccountsTx
+    + MessagingTx
 {
 }
 
@@ -108,6 +114,7 @@ impl<T> Tx for T where
         + EventsTx
         + LeasesTx
         + AccountsTx
+        + MessagingTx
         + ?Sized
 {
 }

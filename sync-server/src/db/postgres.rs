@@ -21,6 +21,7 @@ mod columns;
 mod customers;
 mod events;
 mod leases;
+mod messaging;
 mod records;
 mod reprice;
 mod rulesets;
@@ -562,8 +563,11 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(highest, 8, "every migration through V8 ran");
+        let embedded =
+            i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
+        assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
+        assert_eq!(highest, 8, "V8 (quota leases) is the newest");
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

@@ -13,6 +13,7 @@ mod catalog;
 mod columns;
 mod customers;
 mod leases;
+mod messaging;
 mod records;
 mod reprice;
 mod rulesets;
@@ -56,6 +57,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/010_register_heartbeat.sql")),
         M::up(include_str!("sqlite/migrations/011_record_alerts.sql")),
         M::up(include_str!("sqlite/migrations/012_accounts.sql")),
+        M::up(include_str!("sqlite/migrations/014_notifications.sql")),
         M::up(include_str!("sqlite/migrations/015_quota_leases.sql")),
     ])
 }

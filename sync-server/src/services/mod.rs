@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod customers;
 pub mod ingest;
 pub mod leases;
+pub mod messaging;
 pub mod oversight;
 pub mod pages;
 pub mod publish;

@@ -3,6 +3,13 @@
 //! optional and feed the statistics. On success the new customer gets a
 //! personal link and lands on their page. A friend's shared offer
 //! (`?offer=<id>`) is shown above the form while it runs.
+//!
+//! Marketing consent is asked apart from the personal-data consent, one
+//! box per channel. Where a channel can carry it (an SMTP relay, an SMS
+//! gateway), sign-up is double opt-in: a one-time code goes to the e-mail
+//! (else the phone), and the customer exists only once the code is typed
+//! at `/join/{merchant}/confirm/{token}`; that proves the address is
+//! theirs and confirms its marketing consent.
 
 use crate::wire::admin::NewCustomer;
 use askama::Template;
@@ -14,8 +21,9 @@ use serde::Deserialize;
 use shared::identity::{Email, Gender, PhoneNumber};
 use shared::ids::MerchantId;
 
-use crate::db::DbError;
+use crate::db::{Channel, DbError};
 use crate::notify::Topic;
+use crate::services::messaging::{EMAIL_CONSENT_WORDING, SMS_CONSENT_WORDING, Signup, SignupError};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path, Query};
@@ -40,6 +48,8 @@ pub struct JoinForm {
     gender: String,
     birth_date: String,
     consent: Option<String>,
+    marketing_email: Option<String>,
+    marketing_sms: Option<String>,
     offer: String,
 }
 
@@ -81,6 +91,9 @@ struct JoinPage {
     offer: Option<SharedOffer>,
     form: JoinForm,
     errors: JoinErrors,
+    email_wording: &'static str,
+    sms_wording: &'static str,
+    notice: Option<&'static str>,
 }
 
 impl JoinPage {
@@ -130,6 +143,41 @@ pub async fn submit(
         Ok(new) => new,
         Err(errors) => return refused(&state, merchant, form, errors).await,
     };
+    let signup = Signup {
+        customer: new.clone(),
+        email_consent: form.marketing_email.is_some(),
+        sms_consent: form.marketing_sms.is_some(),
+        locale: locale(&headers).to_owned(),
+    };
+    if let Some(channel) = state.messaging.code_channel(&new) {
+        let name = state.services.catalog.merchant(merchant).await?.name;
+        return match state
+            .messaging
+            .start_signup(merchant, &name, signup, channel)
+            .await
+        {
+            Ok(sent) => Ok(see_other(&format!(
+                "/join/{merchant}/confirm/{}",
+                sent.token
+            ))),
+            Err(SignupError::Undeliverable(e)) => {
+                tracing::warn!(error = %e, "a sign-up code could not be sent");
+                let mut errors = JoinErrors::default();
+                match channel {
+                    Channel::Email => {
+                        errors.email =
+                            Some("E-mail: не удалось отправить код на этот адрес, проверьте его");
+                    }
+                    Channel::Sms => {
+                        errors.phone =
+                            Some("Телефон: не удалось отправить код на этот номер, проверьте его");
+                    }
+                }
+                refused(&state, merchant, form, errors).await
+            }
+            Err(e) => Err(PageError::internal(&e)),
+        };
+    }
     let customer = match state.services.customers.create(merchant, new).await {
         Ok(id) => id,
         Err(DbError::Conflict(_)) => {
@@ -143,9 +191,126 @@ pub async fn submit(
         }
         Err(e) => return Err(e.into()),
     };
+    // No channel can carry a code: the consents are kept, unconfirmed,
+    // and nothing is sent on them.
+    state
+        .messaging
+        .record_unconfirmed(customer, &signup)
+        .await?;
     state.notifier.notify(Topic::Customers, merchant);
     tracing::info!(customer_id = %customer, "a customer signed up");
     let link = links::issue(&state, customer, &headers).await?;
+    Ok(see_other(&link.path))
+}
+
+/// The language of messages to a customer: English if the browser asks
+/// for it first, else Russian.
+fn locale(headers: &HeaderMap) -> &'static str {
+    let first = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .unwrap_or("");
+    if first.trim().to_ascii_lowercase().starts_with("en") {
+        "en"
+    } else {
+        "ru"
+    }
+}
+
+#[derive(Template)]
+#[template(path = "customer/join_confirm.html")]
+struct ConfirmPage {
+    merchant_id: MerchantId,
+    merchant_name: String,
+    token: String,
+    error: Option<&'static str>,
+}
+
+/// The code form.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CodeForm {
+    code: String,
+}
+
+async fn confirm_page(
+    state: &AppState,
+    merchant: MerchantId,
+    token: String,
+    error: Option<&'static str>,
+) -> Result<Response, PageError> {
+    let page = ConfirmPage {
+        merchant_id: merchant,
+        merchant_name: state.services.catalog.merchant(merchant).await?.name,
+        token,
+        error,
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+/// `GET /join/{merchant}/confirm/{token}`: where the code is typed.
+pub async fn confirm_form(
+    State(state): State<AppState>,
+    Path((merchant, token)): Path<(MerchantId, String)>,
+) -> Result<Response, PageError> {
+    match state.messaging.pending(&token).await? {
+        Some(m) if m == merchant => confirm_page(&state, merchant, token, None).await,
+        _ => expired(&state, merchant).await,
+    }
+}
+
+async fn expired(state: &AppState, merchant: MerchantId) -> Result<Response, PageError> {
+    let mut page = build(state, merchant, JoinForm::default(), JoinErrors::default()).await?;
+    page.notice =
+        Some("Код устарел или введён неверно слишком много раз. Заполните форму ещё раз.");
+    Ok((StatusCode::GONE, Html(page.render()?)).into_response())
+}
+
+/// `POST /join/{merchant}/confirm/{token}`: the code; a match creates the
+/// customer and opens their page.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path((merchant, token)): Path<(MerchantId, String)>,
+    headers: HeaderMap,
+    client: ClientAddr,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, PageError> {
+    require_same_origin(&headers, &state.settings)?;
+    state.throttle.attempt(Door::SignUp, client)?;
+    if state.messaging.pending(&token).await? != Some(merchant) {
+        return expired(&state, merchant).await;
+    }
+    let confirmed = match state.messaging.confirm_signup(&token, &form.code).await {
+        Ok(c) => c,
+        Err(SignupError::WrongCode) => {
+            return confirm_page(
+                &state,
+                merchant,
+                token,
+                Some("Код не подходит: проверьте его"),
+            )
+            .await;
+        }
+        Err(SignupError::Expired) => return expired(&state, merchant).await,
+        Err(SignupError::Storage(DbError::Conflict(_))) => {
+            let mut page =
+                build(&state, merchant, JoinForm::default(), JoinErrors::default()).await?;
+            page.notice =
+                Some("Этот номер уже зарегистрирован. Ссылку на вашу страницу выдадут на кассе.");
+            return Ok((StatusCode::CONFLICT, Html(page.render()?)).into_response());
+        }
+        Err(e) => return Err(PageError::internal(&e)),
+    };
+    state.notifier.notify(Topic::Customers, confirmed.merchant);
+    tracing::info!(customer_id = %confirmed.customer, "a customer signed up with a code");
+    let link = links::issue(&state, confirmed.customer, &headers).await?;
     Ok(see_other(&link.path))
 }
 
@@ -261,6 +426,9 @@ async fn build(
         offer,
         form,
         errors,
+        email_wording: EMAIL_CONSENT_WORDING,
+        sms_wording: SMS_CONSENT_WORDING,
+        notice: None,
     })
 }
 

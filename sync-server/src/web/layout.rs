@@ -37,6 +37,7 @@ pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, S
     let pages = [
         (Permission::ViewStats, "", "Статистика"),
         (Permission::Setup, "/setup", "Настройка"),
+        (Permission::Publish, "/campaigns", "Рассылки"),
         (Permission::Customers, "/customers", "Покупатели"),
         (Permission::ManageAccounts, "/people", "Сотрудники"),
         (Permission::ViewAudit, "/audit", "Журнал"),

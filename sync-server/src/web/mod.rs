@@ -20,12 +20,18 @@
 //! | `POST /hq/merchants/{id}/stores/{store}/enrollment-tokens` | HQ | a one-time register token, shown once |
 //! | `GET /c/{secret}`, `GET /c/{secret}/token`, `POST /c/{secret}/reviews` | a customer | their page, a fresh QR token, a review |
 //! | `GET/POST /join/{merchant}` | anyone | sign up as the merchant's customer |
+//! | `GET/POST /join/{merchant}/confirm/{token}` | anyone | the sign-up's one-time code |
+//! | `GET/POST /join/{merchant}/recover[/{token}]` | a customer | a lost link back by a one-time code |
+//! | `GET /hq/merchants/{id}/campaigns` | HQ | campaigns: planned, sent, failed, clicked, purchases after |
+//! | `GET /m/{token}`, `POST /m/{token}/card` | a message's reader | the tracked link: the offer, the card |
+//! | `GET/POST /m/{token}/unsubscribe` | a message's reader or mail client | one-click opt-out (RFC 8058) |
 //! | `GET /static/…` | anyone | the stylesheet and the customer script |
 //!
 //! # Layout
 //!
 //! - One module per page or resource: `login`, `dashboard`, `setup`,
-//!   `promotions`, `customer`, `join`.
+//!   `promotions`, `customer`, `join`, `messages` (a message's links),
+//!   `campaigns` (HQ's campaign figures).
 //! - `session`: HQ sessions (cookie, server-side store, form tokens);
 //!   `security`: response headers and the same-origin check; `links`:
 //!   customers' personal links and public URLs; `secrets`: randomness;
@@ -40,6 +46,7 @@
 mod account;
 mod assets;
 mod audit;
+mod campaigns;
 mod charts;
 mod customer;
 mod dashboard;
@@ -50,9 +57,11 @@ mod join;
 mod layout;
 pub(crate) mod links;
 mod login;
+mod messages;
 mod people;
 mod promotions;
 mod qr;
+mod recover;
 mod samples;
 mod secrets;
 mod security;
@@ -130,6 +139,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(people::revoke_api_key),
         )
         .route("/hq/merchants/{id}/audit", get(audit::page))
+        .route("/hq/merchants/{id}/campaigns", get(campaigns::campaigns))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::guard::guard,
@@ -140,6 +150,24 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/c/{secret}/token", get(customer::token))
         .route("/c/{secret}/reviews", post(customer::review))
         .route("/join/{merchant}", get(join::form).post(join::submit))
+        .route(
+            "/join/{merchant}/confirm/{token}",
+            get(join::confirm_form).post(join::confirm),
+        )
+        .route(
+            "/join/{merchant}/recover",
+            get(recover::form).post(recover::submit),
+        )
+        .route(
+            "/join/{merchant}/recover/{token}",
+            get(recover::code_form).post(recover::confirm),
+        )
+        .route("/m/{token}", get(messages::open))
+        .route("/m/{token}/card", post(messages::card))
+        .route(
+            "/m/{token}/unsubscribe",
+            get(messages::unsubscribe_form).post(messages::unsubscribe),
+        )
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/customer.js", get(assets::customer_script))
         .layer(middleware::from_fn(security::headers))

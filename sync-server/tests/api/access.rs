@@ -427,6 +427,12 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             &[OWNER, MARKETER],
         ),
         case(
+            H::GET,
+            "/hq/merchants/{id}/campaigns",
+            format!("/hq/merchants/{m}/campaigns"),
+            &[OWNER, MARKETER],
+        ),
+        case(
             H::POST,
             "/hq/merchants/{id}/ruleset",
             format!("/hq/merchants/{m}/ruleset"),

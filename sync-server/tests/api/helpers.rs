@@ -52,6 +52,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         database: sync_server::config::DatabaseSettings {
             url: test_database_url(data_dir).map(SecretString::from),
         },
+        notify: sync_server::config::NotifySettings::default(),
     }
 }
 
@@ -113,6 +114,20 @@ impl TestServer {
         .await
     }
 
+    /// Starts a server that sends messages as `notify` says (an SMTP relay
+    /// the test started).
+    pub async fn spawn_with_notify(notify: sync_server::config::NotifySettings) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start_with(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            |_| {},
+            None,
+            Some(notify),
+        )
+        .await
+    }
+
     /// Starts a server over `data_dir`, such as one a backup was restored
     /// into.
     pub async fn spawn_over(data_dir: TempDir) -> Self {
@@ -150,11 +165,24 @@ impl TestServer {
         configure: fn(&mut Settings),
         clock: Option<Arc<ManualClock>>,
     ) -> Self {
+        Self::start_with(data_dir, addr, configure, clock, None).await
+    }
+
+    async fn start_with(
+        data_dir: TempDir,
+        addr: SocketAddr,
+        configure: fn(&mut Settings),
+        clock: Option<Arc<ManualClock>>,
+        notify: Option<sync_server::config::NotifySettings>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let mut settings = settings(data_dir.path());
         configure(&mut settings);
+        if let Some(notify) = notify {
+            settings.notify = notify;
+        }
         let shutdown = async move {
             let _ = stopped.await;
         };

@@ -14,6 +14,7 @@ use system_tests::events::EventStream;
 use system_tests::scenario::{self, CATALOG, line_json};
 use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
+mod campaigns;
 mod cli;
 mod faults;
 mod fleet;

@@ -12,6 +12,7 @@ mod customer;
 mod dashboard;
 mod forms;
 mod hq;
+mod messaging;
 mod people;
 mod setup;
 
