@@ -101,6 +101,7 @@ impl AppState {
                 Arc::new(SqliteRepository::open(&db_path).await?)
             }
         };
+        crate::services::analytics::backfill(&db).await?;
         Ok(Self::new(settings, db, key, clock))
     }
 

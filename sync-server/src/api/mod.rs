@@ -26,6 +26,7 @@ mod records;
 mod rulesets;
 mod sales;
 mod stats;
+mod analytics;
 
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -72,6 +73,11 @@ pub fn router(state: AppState) -> Router {
             post(customers::create_customer),
         )
         .route("/merchants/{id}/stats", get(stats::merchant_stats))
+        .route("/merchants/{id}/analytics/{view}", get(analytics::view))
+        .route(
+            "/merchants/{id}/analytics/export/{table}",
+            get(analytics::export_csv),
+        )
         .route(
             "/stores/{id}/enrollment-tokens",
             post(admin::create_enrollment_token),

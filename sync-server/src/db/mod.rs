@@ -17,6 +17,7 @@
 //! connection, so a transaction is never held across an `.await`.
 
 mod alerts;
+pub mod analytics;
 mod catalog;
 mod customers;
 pub mod events;
@@ -32,6 +33,7 @@ use std::any::Any;
 use futures::future::BoxFuture;
 
 pub use alerts::{AlertPage, AlertsTx};
+pub use analytics::AnalyticsTx;
 pub use catalog::{
     CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
     RegisterCredentials, RegisterStatus,
@@ -77,12 +79,14 @@ pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 
 /// Every primitive of every area, on one transaction.
 pub trait Tx:
-    CatalogTx + RecordsTx + CustomersTx + RulesetsTx + AlertsTx + WebTx + RepriceTx + EventsTx
+    AnalyticsTx
+    + CatalogTx + RecordsTx + CustomersTx + RulesetsTx + AlertsTx + WebTx + RepriceTx + EventsTx
 {
 }
 
 impl<T> Tx for T where
-    T: CatalogTx
+    T: AnalyticsTx
+        + CatalogTx
         + RecordsTx
         + CustomersTx
         + RulesetsTx

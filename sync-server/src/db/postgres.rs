@@ -15,6 +15,7 @@
 //! so they commit in order.
 
 mod alerts;
+mod analytics;
 mod catalog;
 mod columns;
 mod customers;
@@ -557,7 +558,22 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(applied, 4, "V1 to V4, once each");
+        let newest: i32 = again
+            .run(Access::Read, |tx| {
+                Ok(tx
+                    .query_one("SELECT MAX(version) FROM refinery_schema_history", &[])?
+                    .try_get(0)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (applied, newest),
+            (
+                i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap(),
+                6
+            ),
+            "every migration once, through V6"
+        );
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

@@ -8,6 +8,7 @@
 //! busy timeout. Migrations are embedded and run at open.
 
 mod alerts;
+mod analytics;
 mod catalog;
 mod columns;
 mod customers;
@@ -53,6 +54,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/009_phone_salt.sql")),
         M::up(include_str!("sqlite/migrations/010_register_heartbeat.sql")),
         M::up(include_str!("sqlite/migrations/011_record_alerts.sql")),
+        M::up(include_str!("sqlite/migrations/013_rollups.sql")),
     ])
 }
 

@@ -16,6 +16,7 @@ use shared::ids::{CustomerId, PromotionId, RegisterId};
 use shared::money::Money;
 use shared::pricing::RuleRef;
 use shared::record::{PurchaseRecord, RecordKind, SumError};
+use shared::timezone::TimeZone;
 
 use super::oversight::raise_in;
 use crate::alerts::NewAlert;
@@ -122,6 +123,7 @@ fn store_batch(
         _ => Default::default(),
     };
     let mut changed = BTreeSet::new();
+    let mut zones = std::collections::HashMap::new();
     for r in new {
         // A record naming a customer the merchant does not have is stored
         // (the sale happened), but earns no ledger entry and counts as
@@ -138,7 +140,18 @@ fn store_batch(
             }
             None => None,
         };
-        store_record(tx, r, customer, context)?;
+        let zone = match zones.get(&r.record.store_id) {
+            Some(zone) => *zone,
+            None => {
+                let zone = tx
+                    .store(r.record.store_id)?
+                    .ok_or_else(|| DbError::NotFound(format!("store {}", r.record.store_id)))?
+                    .timezone;
+                zones.insert(r.record.store_id, zone);
+                zone
+            }
+        };
+        store_record(tx, r, customer, zone, context)?;
         if let Some(customer) = customer {
             changed.insert((r.record.merchant_id, customer));
         }
@@ -226,6 +239,7 @@ fn store_record(
     tx: &mut dyn Tx,
     r: &CheckedRecord,
     customer: Option<CustomerId>,
+    zone: TimeZone,
     context: IngestContext,
 ) -> Result<(), DbError> {
     let record = &r.record;
@@ -244,7 +258,10 @@ fn store_record(
         spend: spend_of(record),
         received_at: context.now,
     })?;
-    tx.insert_promotion_uses(key, &promotion_uses(record)?)?;
+    let uses = promotion_uses(record)?;
+    tx.insert_promotion_uses(key, &uses)?;
+    // The statistics' rollups, in the record's own transaction.
+    super::analytics::rollup_record(tx, record, customer, zone, &uses)?;
     let Some(customer) = customer else {
         return Ok(());
     };
@@ -255,10 +272,6 @@ fn store_record(
             .any(|a| a.rule == RuleRef::BirthdayBonus && a.points > 0);
     if gave_birthday_bonus {
         // The bonus window is the store's, so its date is the store's.
-        let zone = tx
-            .store(record.store_id)?
-            .ok_or_else(|| DbError::NotFound(format!("store {}", record.store_id)))?
-            .timezone;
         tx.insert_birthday_bonus(key, customer, zone.local_date(record.wall_time))?;
     }
     let original = match &record.kind {
@@ -282,7 +295,7 @@ fn store_record(
 /// Each promotion's part of a record: the discount it gave over the lines
 /// and who funds it, and its uses: a sale uses every promotion it names
 /// (points only included), a return gives back the uses it names.
-fn promotion_uses(record: &PurchaseRecord) -> Result<Vec<PromotionUseRow>, DbError> {
+pub(crate) fn promotion_uses(record: &PurchaseRecord) -> Result<Vec<PromotionUseRow>, DbError> {
     let mut parts: BTreeMap<&PromotionId, (Money, Option<&str>)> = BTreeMap::new();
     for line in &record.lines {
         for applied in &line.applied {

@@ -7,6 +7,7 @@
 //! Each service holds only what it needs (the repository, the clock, the
 //! signing key, the notifier), never the whole `AppState`.
 
+pub mod analytics;
 pub mod catalog;
 pub mod customers;
 pub mod ingest;
@@ -25,6 +26,7 @@ use crate::clock::Clock;
 use crate::db::Repository;
 use crate::notify::Notifier;
 
+pub use analytics::Analytics;
 pub use catalog::Catalog;
 pub use customers::Customers;
 pub use ingest::Ingest;
@@ -39,6 +41,8 @@ pub use stats::Statistics;
 pub struct Services {
     /// Merchants, stores, enrollment and registers.
     pub catalog: Catalog,
+    /// Analytics views over the rollups.
+    pub analytics: Analytics,
     /// Storing uploads.
     pub ingest: Ingest,
     /// Customers and their standing.
@@ -65,6 +69,7 @@ impl Services {
     ) -> Self {
         Services {
             catalog: Catalog::new(repo.clone(), clock.clone()),
+            analytics: Analytics::new(repo.clone()),
             ingest: Ingest::new(repo.clone()),
             customers: Customers::new(repo.clone()),
             publisher: Publisher::new(repo.clone(), key.clone(), clock.clone(), notifier.clone()),

@@ -31,11 +31,13 @@
 //! - Templates (askama, auto-escaped) live in `sync-server/templates/`,
 //!   static files in `sync-server/static/`.
 
+pub(crate) mod analytics;
 mod assets;
 mod charts;
 mod customer;
 mod dashboard;
 mod error;
+pub(crate) mod export;
 mod extract;
 mod format;
 mod join;
@@ -66,6 +68,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/hq/merchants", post(login::create_merchant))
         .route("/hq/merchants/{id}", get(dashboard::dashboard))
         .route("/hq/merchants/{id}/setup", get(setup::setup))
+        .route("/hq/merchants/{id}/analytics", get(analytics::sales_page))
+        .route("/hq/merchants/{id}/analytics/{view}", get(analytics::page))
+        .route(
+            "/hq/merchants/{id}/analytics/export/{table}",
+            get(analytics::export_csv),
+        )
         .route(
             "/hq/merchants/{id}/registers/{register}/revoke",
             post(dashboard::revoke_register),

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin;
+mod analytics;
 mod backup;
 mod clock_drift;
 mod concurrency;
