@@ -59,11 +59,13 @@ impl AppState {
     ) -> Self {
         let signing_key = Arc::new(signing_key);
         let notifier = Arc::new(Notifier::default());
+        let rollups = settings.ingest.rollups;
         AppState {
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
             settings: Arc::new(settings),
-            services: Services::new(&db, &clock, &signing_key, &notifier),
+            services: Services::new(&db, &clock, &signing_key, &notifier)
+                .with_rollups(rollups),
             db,
             signing_key,
             clock,

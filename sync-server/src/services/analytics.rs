@@ -370,10 +370,15 @@ fn bucket(grain: Grain, from: NaiveDate, day: NaiveDate) -> (i64, String) {
     }
 }
 
+/// The buckets of `filter`'s rows. A previous period's day counts in the
+/// bucket of its counterpart `shift` days later in the period shown, so
+/// each bucket sits beside the same stretch of days before it.
 fn time_buckets(
     tx: &mut dyn Tx,
     filter: &RollupFilter,
     grain: Grain,
+    start: NaiveDate,
+    shift: Days,
 ) -> Result<BTreeMap<i64, (String, StoreFigures)>, DbError> {
     let mut out: BTreeMap<i64, (String, StoreFigures)> = BTreeMap::new();
     if grain == Grain::Hour {
@@ -386,7 +391,8 @@ fn time_buckets(
     }
     for (key, f) in tx.store_figures(filter, StoreGrouping::Day)? {
         if let GroupKey::Day(day) = key {
-            let (n, label) = bucket(grain, filter.from, day);
+            let counterpart = day.checked_add_days(shift).unwrap_or(day);
+            let (n, label) = bucket(grain, start, counterpart);
             add(&mut out.entry(n).or_insert((label, StoreFigures::default())).1, &f);
         }
     }
@@ -394,8 +400,11 @@ fn time_buckets(
 }
 
 fn sales(tx: &mut dyn Tx, r: &Resolved, grain: Grain) -> Result<SalesView, DbError> {
-    let mut current = time_buckets(tx, &r.current, grain)?;
-    let previous = time_buckets(tx, &r.previous, grain)?;
+    let length = Days::new(
+        u64::try_from((r.current.from - r.previous.from).num_days()).unwrap_or(0),
+    );
+    let mut current = time_buckets(tx, &r.current, grain, r.current.from, Days::new(0))?;
+    let previous = time_buckets(tx, &r.previous, grain, r.current.from, length)?;
     // Every bucket of the period is shown, empty ones included.
     let mut day = r.current.from;
     if grain == Grain::Hour {

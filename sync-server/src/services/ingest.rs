@@ -33,12 +33,28 @@ use crate::ingest::{
 #[derive(Clone)]
 pub struct Ingest {
     repo: Arc<dyn Repository>,
+    /// Whether records are added to the analytics rollups.
+    rollups: bool,
 }
 
 impl Ingest {
     /// The service over `repo`.
     pub fn new(repo: Arc<dyn Repository>) -> Self {
-        Ingest { repo }
+        Ingest {
+            repo,
+            rollups: true,
+        }
+    }
+
+    /// The service keeping the analytics rollups or not (off only to
+    /// measure their cost).
+    #[must_use]
+    pub fn with_rollups(mut self, rollups: bool) -> Self {
+        if !rollups {
+            tracing::warn!("analytics rollups are off: the analytics views miss new records");
+        }
+        self.rollups = rollups;
+        self
     }
 
     /// Stores a verified batch of one register's records exactly once.
@@ -53,8 +69,9 @@ impl Ingest {
         records: Vec<CheckedRecord>,
         context: IngestContext,
     ) -> Result<IngestOutcome, DbError> {
+        let rollups = self.rollups;
         self.repo
-            .write(move |tx| store_batch(tx, register, &records, context))
+            .write(move |tx| store_batch(tx, register, &records, context, rollups))
             .await
     }
 
@@ -95,6 +112,7 @@ fn store_batch(
     register: RegisterId,
     records: &[CheckedRecord],
     context: IngestContext,
+    rollups: bool,
 ) -> Result<IngestOutcome, DbError> {
     let now = context.now;
     tx.touch_register(register, now)?;
@@ -151,7 +169,7 @@ fn store_batch(
                 zone
             }
         };
-        store_record(tx, r, customer, zone, context)?;
+        store_record(tx, r, customer, zone, rollups, context)?;
         if let Some(customer) = customer {
             changed.insert((r.record.merchant_id, customer));
         }
@@ -240,6 +258,7 @@ fn store_record(
     r: &CheckedRecord,
     customer: Option<CustomerId>,
     zone: TimeZone,
+    rollups: bool,
     context: IngestContext,
 ) -> Result<(), DbError> {
     let record = &r.record;
@@ -261,7 +280,9 @@ fn store_record(
     let uses = promotion_uses(record)?;
     tx.insert_promotion_uses(key, &uses)?;
     // The statistics' rollups, in the record's own transaction.
-    super::analytics::rollup_record(tx, record, customer, zone, &uses)?;
+    if rollups {
+        super::analytics::rollup_record(tx, record, customer, zone, &uses)?;
+    }
     let Some(customer) = customer else {
         return Ok(());
     };

@@ -60,6 +60,14 @@ pub struct Services {
 }
 
 impl Services {
+    /// The same services, with ingest keeping the analytics rollups or
+    /// not (see [`crate::config::IngestSettings::rollups`]).
+    #[must_use]
+    pub fn with_rollups(mut self, rollups: bool) -> Self {
+        self.ingest = self.ingest.with_rollups(rollups);
+        self
+    }
+
     /// The services over `repo`.
     pub fn new(
         repo: &Arc<dyn Repository>,

@@ -77,11 +77,11 @@ impl Stored {
     }
 }
 
-struct Data {
-    merchant: sync_server::wire::admin::Merchant,
-    moscow: StoreId,
-    far: StoreId,
-    brand: Brand,
+pub struct Data {
+    pub merchant: sync_server::wire::admin::Merchant,
+    pub moscow: StoreId,
+    pub far: StoreId,
+    pub brand: Brand,
     records: Vec<Stored>,
 }
 
@@ -212,7 +212,7 @@ fn refund(
 }
 
 /// The data set, uploaded.
-async fn data_set(server: &TestServer) -> Data {
+pub async fn data_set(server: &TestServer) -> Data {
     let merchant = server.merchant("Ромашка").await;
     let brand: Brand = server
         .admin_ok(
@@ -334,6 +334,23 @@ struct Filter {
     stores: Option<&'static [i64]>,
 }
 
+impl Data {
+    /// The figures of `store`'s records (all stores when `None`) in the
+    /// local days `from`..=`to`.
+    pub fn figures(&self, from: &str, to: &str, store: Option<StoreId>) -> Figures {
+        let (from, to): (NaiveDate, NaiveDate) = (from.parse().unwrap(), to.parse().unwrap());
+        let records: Vec<&Stored> = self
+            .records
+            .iter()
+            .filter(|s| {
+                let day = s.local_day();
+                day >= from && day <= to && store.is_none_or(|id| s.record.store_id == id)
+            })
+            .collect();
+        expected(&records)
+    }
+}
+
 impl Filter {
     fn has(&self, s: &Stored, from: NaiveDate, to: NaiveDate) -> bool {
         let day = s.local_day();
@@ -357,9 +374,12 @@ impl Filter {
     }
 }
 
+/// `n / d` rounded half away from zero; 0 when `d` is not positive.
 fn half_up(n: i64, d: i64) -> i64 {
-    if d == 0 {
+    if d <= 0 {
         0
+    } else if n < 0 {
+        -((2 * -n + d) / (2 * d))
     } else {
         (2 * n + d) / (2 * d)
     }
@@ -564,10 +584,10 @@ async fn check_stores(server: &TestServer, data: &Data, f: &Filter, extra: &str)
     let mut want: Vec<(i64, Figures, i64)> = [data.moscow, data.far]
         .into_iter()
         .map(|id| {
-            let of = |rs: &[&Stored]| -> Vec<&Stored> {
-                rs.iter().copied().filter(|s| s.record.store_id == id).collect()
-            };
-            (id.get(), expected(&of(&current)), revenue(&of(&previous)))
+            let here: Vec<&Stored> = current.iter().copied().filter(|s| s.record.store_id == id).collect();
+            let before: Vec<&Stored> =
+                previous.iter().copied().filter(|s| s.record.store_id == id).collect();
+            (id.get(), expected(&here), revenue(&before))
         })
         .filter(|(_, f, _)| f.checks + f.returns > 0)
         .collect();
