@@ -64,8 +64,7 @@ impl AppState {
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
             settings: Arc::new(settings),
-            services: Services::new(&db, &clock, &signing_key, &notifier)
-                .with_rollups(rollups),
+            services: Services::new(&db, &clock, &signing_key, &notifier).with_rollups(rollups),
             db,
             signing_key,
             clock,

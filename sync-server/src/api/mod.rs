@@ -14,6 +14,7 @@
 //! the version. Uploads also pass the ingest admission (see `admission`).
 
 mod admin;
+mod analytics;
 mod customer_links;
 mod customers;
 mod enroll;
@@ -26,7 +27,6 @@ mod records;
 mod rulesets;
 mod sales;
 mod stats;
-mod analytics;
 
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};

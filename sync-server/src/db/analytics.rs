@@ -247,14 +247,18 @@ pub trait AnalyticsTx {
         grouping: ItemGrouping,
     ) -> Result<Vec<ItemFigures>, DbError>;
     /// Every identified customer active in `filter`.
-    fn customer_activity(&mut self, filter: &RollupFilter)
-    -> Result<Vec<CustomerActivity>, DbError>;
+    fn customer_activity(
+        &mut self,
+        filter: &RollupFilter,
+    ) -> Result<Vec<CustomerActivity>, DbError>;
     /// Cohort retention: customers whose first purchase month is in the
     /// period, per month they were active in it.
     fn cohorts(&mut self, filter: &RollupFilter) -> Result<Vec<CohortCell>, DbError>;
     /// Promotion figures over `filter`.
-    fn promotion_figures(&mut self, filter: &RollupFilter)
-    -> Result<Vec<PromotionFigures>, DbError>;
+    fn promotion_figures(
+        &mut self,
+        filter: &RollupFilter,
+    ) -> Result<Vec<PromotionFigures>, DbError>;
     /// One promotion's figures over `filter`, grouped (`Day`, `Hour`, `Store`).
     fn promotion_groups(
         &mut self,

@@ -80,7 +80,14 @@ pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 /// Every primitive of every area, on one transaction.
 pub trait Tx:
     AnalyticsTx
-    + CatalogTx + RecordsTx + CustomersTx + RulesetsTx + AlertsTx + WebTx + RepriceTx + EventsTx
+    + CatalogTx
+    + RecordsTx
+    + CustomersTx
+    + RulesetsTx
+    + AlertsTx
+    + WebTx
+    + RepriceTx
+    + EventsTx
 {
 }
 

@@ -393,16 +393,18 @@ fn time_buckets(
         if let GroupKey::Day(day) = key {
             let counterpart = day.checked_add_days(shift).unwrap_or(day);
             let (n, label) = bucket(grain, start, counterpart);
-            add(&mut out.entry(n).or_insert((label, StoreFigures::default())).1, &f);
+            add(
+                &mut out.entry(n).or_insert((label, StoreFigures::default())).1,
+                &f,
+            );
         }
     }
     Ok(out)
 }
 
 fn sales(tx: &mut dyn Tx, r: &Resolved, grain: Grain) -> Result<SalesView, DbError> {
-    let length = Days::new(
-        u64::try_from((r.current.from - r.previous.from).num_days()).unwrap_or(0),
-    );
+    let length =
+        Days::new(u64::try_from((r.current.from - r.previous.from).num_days()).unwrap_or(0));
     let mut current = time_buckets(tx, &r.current, grain, r.current.from, Days::new(0))?;
     let previous = time_buckets(tx, &r.previous, grain, r.current.from, length)?;
     // Every bucket of the period is shown, empty ones included.
@@ -613,7 +615,10 @@ fn customers(tx: &mut dyn Tx, r: &Resolved) -> Result<CustomersView, DbError> {
     let end = r.current.to;
     let from = r.current.from;
     let high = high_spend_threshold(&activity);
-    let ages = AGE_BANDS.iter().map(|(band, _, _)| *band).chain(["unknown"]);
+    let ages = AGE_BANDS
+        .iter()
+        .map(|(band, _, _)| *band)
+        .chain(["unknown"]);
     let mut cohorts: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
     for cell in tx.cohorts(&r.current)? {
         cohorts
@@ -689,7 +694,10 @@ fn promotions(
                 basket_with: per(p.sales, sales_checks),
                 basket_without: per(all.sales - p.sales, all.checks - sales_checks),
                 items_with_milli: per(p.items_milli, sales_checks),
-                items_without_milli: per(all.items_milli - p.items_milli, all.checks - sales_checks),
+                items_without_milli: per(
+                    all.items_milli - p.items_milli,
+                    all.checks - sales_checks,
+                ),
                 promotion_id: p.promotion_id,
             }
         })
@@ -872,7 +880,10 @@ pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
                 added += 1;
             }
         }
-        tracing::info!(records = added, "analytics rollups filled in for earlier records");
+        tracing::info!(
+            records = added,
+            "analytics rollups filled in for earlier records"
+        );
         Ok(added)
     })
     .await
@@ -905,7 +916,10 @@ pub struct AnalyticsParams {
 impl AnalyticsParams {
     /// The query, or what is wrong with it, in Russian.
     pub fn parse(&self) -> Result<AnalyticsQuery, &'static str> {
-        fn opt<T: std::str::FromStr>(text: &str, why: &'static str) -> Result<Option<T>, &'static str> {
+        fn opt<T: std::str::FromStr>(
+            text: &str,
+            why: &'static str,
+        ) -> Result<Option<T>, &'static str> {
             let text = text.trim();
             if text.is_empty() {
                 Ok(None)

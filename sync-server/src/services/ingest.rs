@@ -313,10 +313,11 @@ fn store_record(
     )
 }
 
-/// Each promotion's part of a record: the discount it gave over the lines
+/// Each promotion's part of a record (public for the perf harness, which
+/// seeds the analytics rollups through the same code as ingest): the discount it gave over the lines
 /// and who funds it, and its uses: a sale uses every promotion it names
 /// (points only included), a return gives back the uses it names.
-pub(crate) fn promotion_uses(record: &PurchaseRecord) -> Result<Vec<PromotionUseRow>, DbError> {
+pub fn promotion_uses(record: &PurchaseRecord) -> Result<Vec<PromotionUseRow>, DbError> {
     let mut parts: BTreeMap<&PromotionId, (Money, Option<&str>)> = BTreeMap::new();
     for line in &record.lines {
         for applied in &line.applied {

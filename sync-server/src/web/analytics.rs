@@ -156,7 +156,9 @@ fn kpis(o: &Overview) -> Vec<Kpi> {
             previous: format::count(p.checks),
             change: change(t.checks, p.checks),
         },
-        money("average_check", "Средний чек", |f| f.average_check),
+        money("average_check", "Средний чек", |f| {
+            f.average_check
+        }),
         Kpi {
             code: "items_per_check",
             label: "Товаров в чеке",
@@ -187,10 +189,19 @@ fn plotted(kopecks: i64) -> f64 {
     kopecks as f64 / 100.0
 }
 
-fn bars(title: &'static str, measure: Measure, bars: Vec<Bar>, previous: Option<Vec<f64>>) -> Result<Option<String>, PageError> {
+fn bars(
+    title: &'static str,
+    measure: Measure,
+    bars: Vec<Bar>,
+    previous: Option<Vec<f64>>,
+) -> Result<Option<String>, PageError> {
     BarChart {
         title,
-        value_axis: if measure == Measure::Amount { "₽" } else { "" },
+        value_axis: if measure == Measure::Amount {
+            "₽"
+        } else {
+            ""
+        },
         measure,
         width: Width::Full,
         bars,
@@ -200,7 +211,11 @@ fn bars(title: &'static str, measure: Measure, bars: Vec<Bar>, previous: Option<
     .map_err(|e| PageError::internal(&e))
 }
 
-fn revenue_bars<T>(rows: &[T], label: impl Fn(&T) -> String, revenue: impl Fn(&T) -> i64) -> Vec<Bar> {
+fn revenue_bars<T>(
+    rows: &[T],
+    label: impl Fn(&T) -> String,
+    revenue: impl Fn(&T) -> i64,
+) -> Vec<Bar> {
     rows.iter()
         .take(TOP_BARS)
         .map(|r| Bar {
@@ -245,13 +260,23 @@ fn place_chart(title: &'static str, rows: &[PlaceRow]) -> Result<Option<String>,
     )
 }
 
-fn item_chart(title: &'static str, rows: &[ItemRow], named: bool) -> Result<Option<String>, PageError> {
+fn item_chart(
+    title: &'static str,
+    rows: &[ItemRow],
+    named: bool,
+) -> Result<Option<String>, PageError> {
     bars(
         title,
         Measure::Amount,
         revenue_bars(
             rows,
-            |r| if named && !r.name.is_empty() { r.name.clone() } else { r.key.clone() },
+            |r| {
+                if named && !r.name.is_empty() {
+                    r.name.clone()
+                } else {
+                    r.key.clone()
+                }
+            },
             |r| r.revenue,
         ),
         None,
@@ -259,7 +284,11 @@ fn item_chart(title: &'static str, rows: &[ItemRow], named: bool) -> Result<Opti
 }
 
 #[allow(clippy::cast_precision_loss)]
-fn group_chart(title: &'static str, groups: &[CustomerGroup], label: fn(&str) -> String) -> Result<Option<String>, PageError> {
+fn group_chart(
+    title: &'static str,
+    groups: &[CustomerGroup],
+    label: fn(&str) -> String,
+) -> Result<Option<String>, PageError> {
     bars(
         title,
         Measure::Amount,
@@ -275,7 +304,10 @@ fn group_chart(title: &'static str, groups: &[CustomerGroup], label: fn(&str) ->
 }
 
 #[allow(clippy::cast_precision_loss)]
-fn slice_chart(title: &'static str, slices: &[PromotionSlice]) -> Result<Option<String>, PageError> {
+fn slice_chart(
+    title: &'static str,
+    slices: &[PromotionSlice],
+) -> Result<Option<String>, PageError> {
     bars(
         title,
         Measure::Count,
@@ -352,7 +384,11 @@ async fn render(
         }
         Err(AnalyticsError::Db(e)) => return Err(e.into()),
     };
-    let query = if error.is_some() { AnalyticsQuery::default() } else { query };
+    let query = if error.is_some() {
+        AnalyticsQuery::default()
+    } else {
+        query
+    };
     let stores = state.services.catalog.stores(merchant_id).await?;
     let brands = state.services.catalog.brands(merchant_id).await?;
 
@@ -386,7 +422,11 @@ async fn render(
                 .iter()
                 .map(|p| Choice {
                     value: p.promotion_id.clone(),
-                    label: if p.name.is_empty() { p.promotion_id.clone() } else { p.name.clone() },
+                    label: if p.name.is_empty() {
+                        p.promotion_id.clone()
+                    } else {
+                        p.name.clone()
+                    },
                     selected: v.selected.as_deref() == Some(p.promotion_id.as_str()),
                 })
                 .collect()
@@ -477,12 +517,48 @@ async fn render(
             .to_svg()
             .map_err(|e| PageError::internal(&e))?;
             vec![
-                section(Table::Genders, "По полу", group_chart("Выручка по полу", &v.genders, group_label)?, csv(Table::Genders), data.clone()),
-                section(Table::Ages, "По возрасту", group_chart("Выручка по возрасту", &v.ages, group_label)?, csv(Table::Ages), data.clone()),
-                section(Table::NewReturning, "Новые и вернувшиеся", group_chart("Выручка новых и вернувшихся", &v.new_returning, group_label)?, csv(Table::NewReturning), data.clone()),
-                section(Table::Frequency, "Частота покупок за период", group_chart("Выручка по частоте покупок", &v.frequency, frequency_label)?, csv(Table::Frequency), data.clone()),
-                section(Table::Cohorts, "Когорты по месяцу первой покупки", heat, csv(Table::Cohorts), data.clone()),
-                section(Table::Rfm, "Сегменты RFM", group_chart("Выручка по сегментам RFM", &v.rfm, group_label)?, csv(Table::Rfm), data.clone()),
+                section(
+                    Table::Genders,
+                    "По полу",
+                    group_chart("Выручка по полу", &v.genders, group_label)?,
+                    csv(Table::Genders),
+                    data.clone(),
+                ),
+                section(
+                    Table::Ages,
+                    "По возрасту",
+                    group_chart("Выручка по возрасту", &v.ages, group_label)?,
+                    csv(Table::Ages),
+                    data.clone(),
+                ),
+                section(
+                    Table::NewReturning,
+                    "Новые и вернувшиеся",
+                    group_chart("Выручка новых и вернувшихся", &v.new_returning, group_label)?,
+                    csv(Table::NewReturning),
+                    data.clone(),
+                ),
+                section(
+                    Table::Frequency,
+                    "Частота покупок за период",
+                    group_chart("Выручка по частоте покупок", &v.frequency, frequency_label)?,
+                    csv(Table::Frequency),
+                    data.clone(),
+                ),
+                section(
+                    Table::Cohorts,
+                    "Когорты по месяцу первой покупки",
+                    heat,
+                    csv(Table::Cohorts),
+                    data.clone(),
+                ),
+                section(
+                    Table::Rfm,
+                    "Сегменты RFM",
+                    group_chart("Выручка по сегментам RFM", &v.rfm, group_label)?,
+                    csv(Table::Rfm),
+                    data.clone(),
+                ),
             ]
         }
         ViewData::Promotions(v) => {
@@ -496,13 +572,40 @@ async fn render(
             let by_weekday: Vec<PromotionSlice> = v
                 .by_weekday
                 .iter()
-                .map(|s| PromotionSlice { label: weekday(&s.label), ..s.clone() })
+                .map(|s| PromotionSlice {
+                    label: weekday(&s.label),
+                    ..s.clone()
+                })
                 .collect();
             vec![
-                section(Table::Promotions, "Акции", cost_chart, csv(Table::Promotions), data.clone()),
-                section(Table::PromotionHours, format!("«{selected}» по часам"), slice_chart("Применения по часам", &v.by_hour)?, csv(Table::PromotionHours), data.clone()),
-                section(Table::PromotionWeekdays, format!("«{selected}» по дням недели"), slice_chart("Применения по дням недели", &by_weekday)?, csv(Table::PromotionWeekdays), data.clone()),
-                section(Table::PromotionStores, format!("«{selected}» по магазинам"), slice_chart("Применения по магазинам", &v.by_store)?, csv(Table::PromotionStores), data.clone()),
+                section(
+                    Table::Promotions,
+                    "Акции",
+                    cost_chart,
+                    csv(Table::Promotions),
+                    data.clone(),
+                ),
+                section(
+                    Table::PromotionHours,
+                    format!("«{selected}» по часам"),
+                    slice_chart("Применения по часам", &v.by_hour)?,
+                    csv(Table::PromotionHours),
+                    data.clone(),
+                ),
+                section(
+                    Table::PromotionWeekdays,
+                    format!("«{selected}» по дням недели"),
+                    slice_chart("Применения по дням недели", &by_weekday)?,
+                    csv(Table::PromotionWeekdays),
+                    data.clone(),
+                ),
+                section(
+                    Table::PromotionStores,
+                    format!("«{selected}» по магазинам"),
+                    slice_chart("Применения по магазинам", &v.by_store)?,
+                    csv(Table::PromotionStores),
+                    data.clone(),
+                ),
             ]
         }
     };
@@ -518,11 +621,17 @@ async fn render(
         header: HqHeader::for_merchant(&session, &merchant),
         merchant_name: merchant.name.clone(),
         view: view.code(),
-        view_title: VIEWS.iter().find(|(v, _)| *v == view).map_or("", |(_, t)| t),
+        view_title: VIEWS
+            .iter()
+            .find(|(v, _)| *v == view)
+            .map_or("", |(_, t)| t),
         tabs: VIEWS
             .iter()
             .map(|(v, label)| Tab {
-                href: format!("/hq/merchants/{merchant_id}/analytics/{}?{tab_query}", v.code()),
+                href: format!(
+                    "/hq/merchants/{merchant_id}/analytics/{}?{tab_query}",
+                    v.code()
+                ),
                 label,
                 current: *v == view,
             })
@@ -562,8 +671,16 @@ async fn render(
         show_grain: view == View::Sales,
         show_promotion: view == View::Promotions,
         error,
-        period: format!("{} — {}", format::day(scope.period.from), format::day(scope.period.to)),
-        previous: format!("{} — {}", format::day(scope.previous.from), format::day(scope.previous.to)),
+        period: format!(
+            "{} — {}",
+            format::day(scope.period.from),
+            format::day(scope.period.to)
+        ),
+        previous: format!(
+            "{} — {}",
+            format::day(scope.previous.from),
+            format::day(scope.previous.to)
+        ),
         kpis: kpis(&overview),
         sections,
     };

@@ -226,7 +226,10 @@ impl HeatMap<'_> {
             title: self.title.to_owned(),
             cause: cause.to_string(),
         };
-        let (width, height) = (720_u32, 60 + 28 * u32::try_from(self.rows.len()).unwrap_or(40).min(40));
+        let (width, height) = (
+            720_u32,
+            60 + 28 * u32::try_from(self.rows.len()).unwrap_or(40).min(40),
+        );
         let cols = self.columns.len();
         let rows = self.rows.len();
         let mut svg = String::new();
@@ -261,7 +264,11 @@ impl HeatMap<'_> {
                 let r = self.rows.iter().position(|x| x == row)?;
                 let c = self.columns.iter().position(|x| x == column)?;
                 #[allow(clippy::cast_precision_loss)]
-                let share = if *size > 0 { (*n as f64 / *size as f64).clamp(0.0, 1.0) } else { 0.0 };
+                let share = if *size > 0 {
+                    (*n as f64 / *size as f64).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
                 let y = rows - 1 - r;
                 Some(Rectangle::new(
                     [(c, y), (c + 1, y + 1)],

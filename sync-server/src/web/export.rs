@@ -345,7 +345,12 @@ pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row
             ),
         ),
         (Table::Cohorts, ViewData::Customers(v)) => (
-            vec!["Месяц первой покупки", "Покупателей в когорте", "Месяц", "Активных покупателей"],
+            vec![
+                "Месяц первой покупки",
+                "Покупателей в когорте",
+                "Месяц",
+                "Активных покупателей",
+            ],
             cohort_lines(v.cohorts),
         ),
         (

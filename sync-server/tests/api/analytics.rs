@@ -251,10 +251,7 @@ pub async fn data_set(server: &TestServer) -> Data {
     let mut stored = Vec::new();
     let mut moscow_batch = Vec::new();
     let mut far_batch = Vec::new();
-    let promotions = [
-        ("milk", Some("Молочный завод")),
-        ("bread", None),
-    ];
+    let promotions = [("milk", Some("Молочный завод")), ("bread", None)];
     for i in 0..160 {
         let at = start
             + Duration::days(i64::try_from(rng.next(86)).unwrap())
@@ -273,17 +270,28 @@ pub async fn data_set(server: &TestServer) -> Data {
         let mut lines = Vec::new();
         for _ in 0..n {
             let p = usize::try_from(rng.next(5)).unwrap();
-            let qty = if p == 3 { 500 + rng.next(1500) } else { 1000 * (1 + rng.next(3)) };
+            let qty = if p == 3 {
+                500 + rng.next(1500)
+            } else {
+                1000 * (1 + rng.next(3))
+            };
             let promo = match (p, rng.next(3)) {
                 (0 | 1, 0) => Some(promotions[0]),
                 (2, 0) => Some(promotions[1]),
                 _ => None,
             };
-            let discount = if promo.is_some() { 100 * i64::try_from(1 + rng.next(5)).unwrap() } else { 0 };
+            let discount = if promo.is_some() {
+                100 * i64::try_from(1 + rng.next(5)).unwrap()
+            } else {
+                0
+            };
             lines.push((p, qty, discount, promo));
         }
         let points = if customer.is_some() {
-            (i64::try_from(rng.next(50)).unwrap(), i64::try_from(rng.next(2) * 10).unwrap())
+            (
+                i64::try_from(rng.next(50)).unwrap(),
+                i64::try_from(rng.next(2) * 10).unwrap(),
+            )
         } else {
             (0, 0)
         };
@@ -370,7 +378,10 @@ impl Filter {
         let days = (self.to - self.from).num_days() + 1;
         let to = self.from - Duration::days(1);
         let from = self.from - Duration::days(days);
-        data.records.iter().filter(|s| self.has(s, from, to)).collect()
+        data.records
+            .iter()
+            .filter(|s| self.has(s, from, to))
+            .collect()
     }
 }
 
@@ -517,23 +528,37 @@ async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) 
     let previous = f.previous(data);
     assert!(current.len() > 5, "the period has records");
     if f.stores.is_none() {
-        assert!(
-            current.iter().any(|s| !s.sale()),
-            "the period has returns"
-        );
+        assert!(current.iter().any(|s| !s.sale()), "the period has returns");
     }
     // Day by day, with the previous period's day at the same offset.
-    let v: SalesView = view(server, data, "sales", &query(f, &format!("grain=day&{extra}"))).await;
+    let v: SalesView = view(
+        server,
+        data,
+        "sales",
+        &query(f, &format!("grain=day&{extra}")),
+    )
+    .await;
     assert_eq!(v.overview.totals, expected(&current), "totals");
     assert_eq!(v.overview.previous, expected(&previous), "previous totals");
     assert_eq!(v.rows.len(), 31);
     let prev_from = f.from - Duration::days(31);
-    let mut csv_rows = csv(server, data, "revenue", &query(f, &format!("grain=day&{extra}")), "Период;Чеков").await;
+    let mut csv_rows = csv(
+        server,
+        data,
+        "revenue",
+        &query(f, &format!("grain=day&{extra}")),
+        "Период;Чеков",
+    )
+    .await;
     assert_eq!(csv_rows.len(), 31);
     for (i, row) in v.rows.iter().enumerate() {
         let day = f.from + Duration::days(i64::try_from(i).unwrap());
         let prev_day = prev_from + Duration::days(i64::try_from(i).unwrap());
-        let on: Vec<&Stored> = current.iter().copied().filter(|s| s.local_day() == day).collect();
+        let on: Vec<&Stored> = current
+            .iter()
+            .copied()
+            .filter(|s| s.local_day() == day)
+            .collect();
         let before: Vec<&Stored> = previous
             .iter()
             .copied()
@@ -549,7 +574,13 @@ async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) 
         assert_eq!(line[7], rub(revenue(&before)));
     }
     // By hour of the day.
-    let v: SalesView = view(server, data, "sales", &query(f, &format!("grain=hour&{extra}"))).await;
+    let v: SalesView = view(
+        server,
+        data,
+        "sales",
+        &query(f, &format!("grain=hour&{extra}")),
+    )
+    .await;
     assert_eq!(v.rows.len(), 24);
     for (h, row) in v.rows.iter().enumerate() {
         let at: Vec<&Stored> = current
@@ -560,7 +591,13 @@ async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) 
         assert_eq!(row.figures, expected(&at), "hour {h}");
     }
     // By week from the period's first day, and by month.
-    let v: SalesView = view(server, data, "sales", &query(f, &format!("grain=week&{extra}"))).await;
+    let v: SalesView = view(
+        server,
+        data,
+        "sales",
+        &query(f, &format!("grain=week&{extra}")),
+    )
+    .await;
     assert_eq!(v.rows.len(), 5);
     for (w, row) in v.rows.iter().enumerate() {
         let week: Vec<&Stored> = current
@@ -570,7 +607,13 @@ async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) 
             .collect();
         assert_eq!(row.figures.revenue, revenue(&week), "week {w}");
     }
-    let v: SalesView = view(server, data, "sales", &query(f, &format!("grain=month&{extra}"))).await;
+    let v: SalesView = view(
+        server,
+        data,
+        "sales",
+        &query(f, &format!("grain=month&{extra}")),
+    )
+    .await;
     assert_eq!(v.rows.len(), 1);
     assert_eq!(v.rows[0].label, "2026-03");
     assert_eq!(v.rows[0].figures, expected(&current));
@@ -584,9 +627,16 @@ async fn check_stores(server: &TestServer, data: &Data, f: &Filter, extra: &str)
     let mut want: Vec<(i64, Figures, i64)> = [data.moscow, data.far]
         .into_iter()
         .map(|id| {
-            let here: Vec<&Stored> = current.iter().copied().filter(|s| s.record.store_id == id).collect();
-            let before: Vec<&Stored> =
-                previous.iter().copied().filter(|s| s.record.store_id == id).collect();
+            let here: Vec<&Stored> = current
+                .iter()
+                .copied()
+                .filter(|s| s.record.store_id == id)
+                .collect();
+            let before: Vec<&Stored> = previous
+                .iter()
+                .copied()
+                .filter(|s| s.record.store_id == id)
+                .collect();
             (id.get(), expected(&here), revenue(&before))
         })
         .filter(|(_, f, _)| f.checks + f.returns > 0)
@@ -602,7 +652,11 @@ async fn check_stores(server: &TestServer, data: &Data, f: &Filter, extra: &str)
     let brands: BTreeMap<i64, i64> = v.brands.iter().map(|b| (b.id, b.figures.revenue)).collect();
     let mut want_brands = BTreeMap::new();
     for (id, figures, _) in &want {
-        let brand = if *id == data.moscow.get() { data.brand.id.get() } else { 0 };
+        let brand = if *id == data.moscow.get() {
+            data.brand.id.get()
+        } else {
+            0
+        };
         *want_brands.entry(brand).or_insert(0) += figures.revenue;
     }
     assert_eq!(brands, want_brands, "by brand");
@@ -626,7 +680,10 @@ async fn check_products(server: &TestServer, data: &Data, f: &Filter, extra: &st
     for s in &current {
         let mut seen = BTreeSet::new();
         for l in &s.record.lines {
-            let category = l.category.as_ref().map_or("—".to_owned(), |c| c.as_str().to_owned());
+            let category = l
+                .category
+                .as_ref()
+                .map_or("—".to_owned(), |c| c.as_str().to_owned());
             for (key, map, distinct) in [
                 (l.sku.as_str().to_owned(), &mut by_sku, true),
                 (category, &mut by_category, false),
@@ -647,7 +704,12 @@ async fn check_products(server: &TestServer, data: &Data, f: &Filter, extra: &st
     let got: BTreeMap<String, (i64, i64, i64, i64)> = v
         .products
         .iter()
-        .map(|p| (p.key.clone(), (p.checks, p.items_milli, p.revenue, p.discount)))
+        .map(|p| {
+            (
+                p.key.clone(),
+                (p.checks, p.items_milli, p.revenue, p.discount),
+            )
+        })
         .collect();
     assert_eq!(got, by_sku, "by product");
     assert!(
@@ -658,10 +720,21 @@ async fn check_products(server: &TestServer, data: &Data, f: &Filter, extra: &st
     for p in &v.products {
         assert_eq!(p.name, product_names[p.key.as_str()]);
     }
-    let got: BTreeMap<String, i64> = v.categories.iter().map(|c| (c.key.clone(), c.revenue)).collect();
+    let got: BTreeMap<String, i64> = v
+        .categories
+        .iter()
+        .map(|c| (c.key.clone(), c.revenue))
+        .collect();
     let want: BTreeMap<String, i64> = by_category.iter().map(|(k, v)| (k.clone(), v.2)).collect();
     assert_eq!(got, want, "by category");
-    let rows = csv(server, data, "products", &query(f, extra), "Артикул;Название").await;
+    let rows = csv(
+        server,
+        data,
+        "products",
+        &query(f, extra),
+        "Артикул;Название",
+    )
+    .await;
     let got: BTreeMap<String, (String, String)> = rows
         .iter()
         .map(|r| (r[0].clone(), (r[3].clone(), r[4].clone())))
@@ -698,7 +771,10 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
     for s in &data.records {
         if let Some((id, _, _)) = &s.customer {
             let day = s.local_day();
-            first.entry(*id).and_modify(|d| *d = (*d).min(day)).or_insert(day);
+            first
+                .entry(*id)
+                .and_modify(|d| *d = (*d).min(day))
+                .or_insert(day);
         }
     }
     let v: CustomersView = view(server, data, "customers", &query(f, extra)).await;
@@ -733,7 +809,11 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
     );
     assert_eq!(
         got(&v.new_returning),
-        groups(&|id| if first[id] >= f.from { "new".into() } else { "returning".into() }),
+        groups(&|id| if first[id] >= f.from {
+            "new".into()
+        } else {
+            "returning".into()
+        }),
         "new and returning"
     );
     assert_eq!(
@@ -757,8 +837,18 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
         groups(&|id| {
             let (_, _, days, _, spend) = &who[id];
             let since = (f.to - *days.last().unwrap()).num_days();
-            let r = if since <= 30 { 3 } else if since <= 90 { 2 } else { 1 };
-            let fr = match days.len() { 1 => 1, 2..=4 => 2, _ => 3 };
+            let r = if since <= 30 {
+                3
+            } else if since <= 90 {
+                2
+            } else {
+                1
+            };
+            let fr = match days.len() {
+                1 => 1,
+                2..=4 => 2,
+                _ => 3,
+            };
             let m = *spend >= high && *spend > 0;
             match (r, fr, m) {
                 (3, 3, _) | (3, 2, true) => "champions",
@@ -780,7 +870,10 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
             let cohort = format!("{:04}-{:02}", first[id].year(), first[id].month());
             if cohort.as_str() >= "2026-03" {
                 cohorts
-                    .entry((cohort, format!("{:04}-{:02}", s.local_day().year(), s.local_day().month())))
+                    .entry((
+                        cohort,
+                        format!("{:04}-{:02}", s.local_day().year(), s.local_day().month()),
+                    ))
                     .or_default()
                     .insert(*id);
             }
@@ -789,7 +882,11 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
     let got_cohorts: BTreeMap<(String, String), i64> = v
         .cohorts
         .iter()
-        .flat_map(|c| c.months.iter().map(|(m, n)| ((c.cohort.clone(), m.clone()), *n)))
+        .flat_map(|c| {
+            c.months
+                .iter()
+                .map(|(m, n)| ((c.cohort.clone(), m.clone()), *n))
+        })
         .collect();
     let want_cohorts: BTreeMap<(String, String), i64> = cohorts
         .into_iter()
@@ -798,16 +895,33 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
     assert_eq!(got_cohorts, want_cohorts, "cohorts");
 
     // The exports: labels in Russian, the same numbers.
-    let rows = csv(server, data, "genders", &query(f, extra), "Группа;Покупателей").await;
+    let rows = csv(
+        server,
+        data,
+        "genders",
+        &query(f, extra),
+        "Группа;Покупателей",
+    )
+    .await;
     let csv_revenue: i64 = rows.iter().map(|r| parse_rub(&r[4])).sum();
     assert_eq!(csv_revenue, who.values().map(|w| w.4).sum::<i64>());
-    assert!(rows.iter().all(|r| ["Женщины", "Мужчины", "Не указан"].contains(&r[0].as_str())));
+    assert!(
+        rows.iter()
+            .all(|r| ["Женщины", "Мужчины", "Не указан"].contains(&r[0].as_str()))
+    );
     for table in ["ages", "new-returning", "frequency", "rfm"] {
         let rows = csv(server, data, table, &query(f, extra), "Группа;").await;
         let customers: i64 = rows.iter().map(|r| r[1].parse::<i64>().unwrap()).sum();
         assert_eq!(customers, i64::try_from(who.len()).unwrap(), "{table}");
     }
-    let rows = csv(server, data, "cohorts", &query(f, extra), "Месяц первой покупки;").await;
+    let rows = csv(
+        server,
+        data,
+        "cohorts",
+        &query(f, extra),
+        "Месяц первой покупки;",
+    )
+    .await;
     assert_eq!(rows.len(), want_cohorts.len());
 }
 
@@ -845,12 +959,23 @@ async fn check_promotions(server: &TestServer, data: &Data, f: &Filter, extra: &
         assert_eq!(p.basket_with, half_up(w.3, w.0));
         assert_eq!(p.basket_without, half_up(all.sales - w.3, all.checks - w.0));
         assert_eq!(p.items_with_milli, half_up(w.4, w.0));
-        assert_eq!(p.items_without_milli, half_up(all.items_milli - w.4, all.checks - w.0));
+        assert_eq!(
+            p.items_without_milli,
+            half_up(all.items_milli - w.4, all.checks - w.0)
+        );
     }
-    assert!(v.promotions.windows(2).all(|w| w[0].cost >= w[1].cost), "costliest first");
+    assert!(
+        v.promotions.windows(2).all(|w| w[0].cost >= w[1].cost),
+        "costliest first"
+    );
     // The breakdown of "milk": when and where.
-    let v: PromotionsView =
-        view(server, data, "promotions", &query(f, &format!("promotion=milk&{extra}"))).await;
+    let v: PromotionsView = view(
+        server,
+        data,
+        "promotions",
+        &query(f, &format!("promotion=milk&{extra}")),
+    )
+    .await;
     assert_eq!(v.selected.as_deref(), Some("milk"));
     let milk: Vec<&Stored> = current
         .iter()
@@ -867,22 +992,44 @@ async fn check_promotions(server: &TestServer, data: &Data, f: &Filter, extra: &
             .or_default() += 1;
         *stores.entry(s.record.store_id).or_default() += 1;
     }
-    let got: BTreeMap<String, i64> = v.by_hour.iter().map(|s| (s.label.clone(), s.uses)).collect();
+    let got: BTreeMap<String, i64> = v
+        .by_hour
+        .iter()
+        .map(|s| (s.label.clone(), s.uses))
+        .collect();
     assert_eq!(got, hours, "by hour");
-    let got: BTreeMap<String, i64> = v.by_weekday.iter().map(|s| (s.label.clone(), s.uses)).collect();
+    let got: BTreeMap<String, i64> = v
+        .by_weekday
+        .iter()
+        .map(|s| (s.label.clone(), s.uses))
+        .collect();
     assert_eq!(got, weekdays, "by weekday");
     assert_eq!(
         v.by_store.iter().map(|s| s.uses).sum::<i64>(),
         stores.values().sum::<i64>()
     );
-    let rows = csv(server, data, "promotions", &query(f, extra), "Акция;Название").await;
+    let rows = csv(
+        server,
+        data,
+        "promotions",
+        &query(f, extra),
+        "Акция;Название",
+    )
+    .await;
     for row in rows {
         let w = &want[&row[0]];
         assert_eq!(row[2], w.0.to_string());
         assert_eq!(row[4], rub(w.2));
     }
     for table in ["promotion-hours", "promotion-weekdays", "promotion-stores"] {
-        let rows = csv(server, data, table, &query(f, &format!("promotion=milk&{extra}")), "Когда или где;").await;
+        let rows = csv(
+            server,
+            data,
+            table,
+            &query(f, &format!("promotion=milk&{extra}")),
+            "Когда или где;",
+        )
+        .await;
         let uses: i64 = rows.iter().map(|r| r[1].parse::<i64>().unwrap()).sum();
         assert_eq!(uses, i64::try_from(milk.len()).unwrap(), "{table}");
     }
@@ -901,7 +1048,10 @@ async fn bad_filters_are_refused_with_a_reason() {
         let (status, body) = server
             .admin(
                 Method::GET,
-                &format!("/api/v1/admin/merchants/{}/analytics/sales?{q}", merchant.id),
+                &format!(
+                    "/api/v1/admin/merchants/{}/analytics/sales?{q}",
+                    merchant.id
+                ),
                 None,
             )
             .await;

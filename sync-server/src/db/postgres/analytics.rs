@@ -10,9 +10,9 @@ use super::PgTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, CohortCell, CustomerActivity, GroupKey, ItemFigures,
-    ItemGrouping, ProductDelta, PromotionDelta, PromotionFigures, RollupFilter, StoreFigures,
-    StoreGrouping, StoreHour, parse_day,
+    AnalyticsTx, BackfillRecord, CohortCell, CustomerActivity, GroupKey, ItemFigures, ItemGrouping,
+    ProductDelta, PromotionDelta, PromotionFigures, RollupFilter, StoreFigures, StoreGrouping,
+    StoreHour, parse_day,
 };
 
 fn day_text(day: NaiveDate) -> String {

@@ -8,12 +8,12 @@ use shared::ids::CustomerId;
 
 use super::SqliteTx;
 use super::columns::{int, opt_int};
-use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, CohortCell, CustomerActivity, GroupKey, ItemFigures,
-    ItemGrouping, ProductDelta, PromotionDelta, PromotionFigures, RollupFilter, StoreFigures,
-    StoreGrouping, StoreHour, parse_day, stores_json,
-};
 use crate::db::DbError;
+use crate::db::analytics::{
+    AnalyticsTx, BackfillRecord, CohortCell, CustomerActivity, GroupKey, ItemFigures, ItemGrouping,
+    ProductDelta, PromotionDelta, PromotionFigures, RollupFilter, StoreFigures, StoreGrouping,
+    StoreHour, parse_day, stores_json,
+};
 
 fn day_text(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()

@@ -31,7 +31,11 @@ async fn downloaded(dir: &Path, name: &str) -> Vec<u8> {
             started.elapsed() < DOWNLOAD_WAIT,
             "{name} was not downloaded into {}: {:?}",
             dir.display(),
-            std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>()
+            std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -47,14 +51,16 @@ async fn hq_filters_every_analytics_view_and_downloads_a_csv_in_chromium() {
     let server = TestServer::spawn().await;
     let data = data_set(&server).await;
     let downloads = tempfile::tempdir().unwrap();
-    let mut browser =
-        Browser::start_downloading("hq_analytics_views", downloads.path()).await;
+    let mut browser = Browser::start_downloading("hq_analytics_views", downloads.path()).await;
     browser.open(&format!("{}/hq", server.base)).await;
     browser.type_into("#token", ADMIN_TOKEN).await;
     browser.click_button("Войти").await;
     browser.wait_for_text("h1", "Продавцы").await;
     browser
-        .open(&format!("{}/hq/merchants/{}", server.base, data.merchant.id))
+        .open(&format!(
+            "{}/hq/merchants/{}",
+            server.base, data.merchant.id
+        ))
         .await;
     browser.click_link("Аналитика").await;
     browser.wait_for_text("h1", "аналитика").await;
@@ -148,7 +154,11 @@ async fn hq_filters_every_analytics_view_and_downloads_a_csv_in_chromium() {
     assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a UTF-8 BOM");
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
-    assert!(lines[0].starts_with("Период;Чеков;Возвратов;Выручка, ₽"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("Период;Чеков;Возвратов;Выручка, ₽"),
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines.len(), 1 + 31, "a header and a row a day: {text}");
     let total: i64 = lines[1..]
         .iter()
