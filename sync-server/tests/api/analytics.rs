@@ -89,13 +89,17 @@ fn money(minor: i64) -> Money {
     Money::from_minor(minor).unwrap()
 }
 
+/// A line to sell: product index, quantity in thousandths, discount, and
+/// the promotion (with its funder) that gave it.
+type SaleLine<'a> = (usize, u64, i64, Option<(&'a str, Option<&'a str>)>);
+
 /// A sale of `lines` (product index, quantity in thousandths, discount,
 /// promotion), made at `at` by `customer`.
 fn sale(
     till: &mut Till,
     at: DateTime<Utc>,
     customer: Option<CustomerId>,
-    lines: &[(usize, u64, i64, Option<(&str, Option<&str>)>)],
+    lines: &[SaleLine<'_>],
     points: (i64, i64),
 ) -> (shared::record::SignedRecord, PurchaseRecord) {
     let mut purchase = Purchase::sale(0).made_at(at);
@@ -485,10 +489,10 @@ fn rub(kopecks: i64) -> String {
 
 fn query(f: &Filter, extra: &str) -> String {
     let mut q = format!("from={}&to={}", f.from, f.to);
-    if let Some(ids) = f.stores {
-        if ids.len() == 1 {
-            q.push_str(&format!("&store={}", ids[0]));
-        }
+    if let Some(ids) = f.stores
+        && ids.len() == 1
+    {
+        q.push_str(&format!("&store={}", ids[0]));
     }
     if !extra.is_empty() {
         q.push('&');
@@ -641,7 +645,7 @@ async fn check_stores(server: &TestServer, data: &Data, f: &Filter, extra: &str)
         })
         .filter(|(_, f, _)| f.checks + f.returns > 0)
         .collect();
-    want.sort_by(|a, b| b.1.revenue.cmp(&a.1.revenue));
+    want.sort_by_key(|w| std::cmp::Reverse(w.1.revenue));
     let got: Vec<(i64, Figures, i64)> = v
         .stores
         .iter()
@@ -751,11 +755,16 @@ async fn check_products(server: &TestServer, data: &Data, f: &Filter, extra: &st
     assert_eq!(rows.len(), by_category.len());
 }
 
+/// A customer's gender, birth date, days with a record, checks, revenue.
+type Activity = (String, Option<NaiveDate>, BTreeSet<NaiveDate>, i64, i64);
+
+/// A promotion's uses, customers, cost, basket totals, basket items and funder.
+type PromotionTally = (i64, BTreeSet<CustomerId>, i64, i64, i64, Option<String>);
+
 async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &str) {
     let current = f.current(data);
     // Per customer: visits (distinct local days), checks, revenue, last day.
-    let mut who: BTreeMap<CustomerId, (String, Option<NaiveDate>, BTreeSet<NaiveDate>, i64, i64)> =
-        BTreeMap::new();
+    let mut who: BTreeMap<CustomerId, Activity> = BTreeMap::new();
     for s in &current {
         if let Some((id, gender, birth)) = &s.customer {
             let e = who
@@ -935,8 +944,7 @@ async fn check_promotions(server: &TestServer, data: &Data, f: &Filter, extra: &
     let current = f.current(data);
     let all = expected(&current);
     // uses, customers, cost, basket totals, basket items, funded by.
-    let mut want: BTreeMap<String, (i64, BTreeSet<CustomerId>, i64, i64, i64, Option<String>)> =
-        BTreeMap::new();
+    let mut want: BTreeMap<String, PromotionTally> = BTreeMap::new();
     for s in current.iter().filter(|s| s.sale()) {
         for a in &s.record.applied {
             let e = want.entry(a.rule_id()).or_default();

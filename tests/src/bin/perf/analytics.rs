@@ -32,14 +32,11 @@ use chrono::{DateTime, Duration as TimeDelta, NaiveDate, Utc};
 use reqwest::StatusCode;
 use shared::crypto::Hash256;
 use shared::identity::Gender;
-use shared::ids::{
-    Category, CustomerId, MerchantId, PromotionId, RegisterId, Seq, Sku, StoreId,
-};
+use shared::ids::{Category, CustomerId, MerchantId, PromotionId, RegisterId, Seq, Sku, StoreId};
 use shared::money::{Currency, Money, Quantity};
 use shared::pricing::{AppliedRule, RuleRef};
 use shared::record::{
-    IdentifiedBy, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine,
-    RecordRef,
+    IdentifiedBy, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine, RecordRef,
 };
 use shared::timezone::TimeZone;
 use sync_server::db::{PostgresRepository, Repository, SqliteRepository};
@@ -176,12 +173,19 @@ async fn bench_on(dir: &Path, records: u64, database_url: Option<&str>) -> anyho
 
     let http = reqwest::Client::new();
     let token = server.admin_token().to_owned();
-    let base = format!("{}/api/v1/admin/merchants/{}/analytics", server.url(), merchant.id);
+    let base = format!(
+        "{}/api/v1/admin/merchants/{}/analytics",
+        server.url(),
+        merchant.id
+    );
     let year = "from=2025-12-01&to=2026-11-30";
     let month = format!("from=2026-11-01&to=2026-11-30&store={}", stores[0].0);
     let mut timed = Vec::new();
     for view in ["sales", "stores", "products", "customers", "promotions"] {
-        for (what, query) in [("a year", year.to_owned()), ("a month, one store", month.clone())] {
+        for (what, query) in [
+            ("a year", year.to_owned()),
+            ("a month, one store", month.clone()),
+        ] {
             let query = if view == "sales" {
                 format!("{query}&grain=day")
             } else {
@@ -261,7 +265,11 @@ async fn get_json(
     url: &str,
 ) -> anyhow::Result<serde_json::Value> {
     let reply = http.get(url).bearer_auth(token).send().await?;
-    anyhow::ensure!(reply.status() == StatusCode::OK, "{url}: {}", reply.status());
+    anyhow::ensure!(
+        reply.status() == StatusCode::OK,
+        "{url}: {}",
+        reply.status()
+    );
     Ok(reply.json().await?)
 }
 
@@ -340,7 +348,11 @@ fn generate(
         let price = 3_000 + i64::try_from(product % 97).unwrap_or(0) * 1_000;
         let quantity = Quantity::from_milli(1_000 * (1 + rng.next(3)))?;
         let amount = quantity.extend(money(price))?;
-        let discount = if promoted && l == 0 { amount.minor() / 10 } else { 0 };
+        let discount = if promoted && l == 0 {
+            amount.minor() / 10
+        } else {
+            0
+        };
         lines.push(RecordLine {
             sku: Sku::parse(format!("46{product:011}"))?,
             name: format!("Товар {product}"),
@@ -358,7 +370,7 @@ fn generate(
                         product % 20
                     ))?),
                     discount: money(discount),
-                    funded_by: (product % 2 == 0).then(|| "Поставщик".to_owned()),
+                    funded_by: product.is_multiple_of(2).then(|| "Поставщик".to_owned()),
                 }]
             } else {
                 vec![]
@@ -401,7 +413,11 @@ fn generate(
         subtotal: money(subtotal),
         discount: money(discount),
         total: money(subtotal - discount),
-        points_earned: if customer.is_some() { subtotal / 1_000 } else { 0 },
+        points_earned: if customer.is_some() {
+            subtotal / 1_000
+        } else {
+            0
+        },
         points_redeemed: 0,
         applied: if returned { vec![] } else { applied },
         point_awards: vec![],
@@ -432,8 +448,8 @@ async fn seed_rollups(
             .write(move |tx| {
                 let mut rng = Lcg(rng_state);
                 for i in 0..chunk {
-                    let (store, zone) = stores[usize::try_from(rng.next(stores.len() as u64))
-                        .unwrap_or(0)];
+                    let (store, zone) =
+                        stores[usize::try_from(rng.next(stores.len() as u64)).unwrap_or(0)];
                     // Busier evenings and a year of days.
                     let minutes = rng.next(365 * 24 * 60);
                     let at = last - TimeDelta::minutes(i64::try_from(minutes).unwrap_or(0));
