@@ -31,7 +31,7 @@ pub struct StoreFigures {
 }
 
 /// A place in time of one store: its local day and hour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StoreHour {
     /// The merchant.
     pub merchant_id: MerchantId,
@@ -227,6 +227,13 @@ pub trait AnalyticsTx {
         at: StoreHour,
         delta: &PromotionDelta,
         customer: Option<CustomerId>,
+    ) -> Result<(), DbError>;
+    /// Notes that `customer` took the promotion on `at`'s local day.
+    fn add_promotion_customer(
+        &mut self,
+        at: StoreHour,
+        promotion_id: &str,
+        customer: CustomerId,
     ) -> Result<(), DbError>;
     /// Takes the start-up backfill marker: true once, for the transaction
     /// that must add the records stored before the rollups.

@@ -758,10 +758,138 @@ fn promotions(
     })
 }
 
-/// Adds one new record to the rollups, in the ingest transaction: its
-/// store's local hour in `zone`, its products' day, its customer's day
-/// and its promotions' hour. A return takes its refund, items, discount
-/// and uses off on its own day.
+/// The rollup deltas of several records, merged by row, so a batch adds
+/// to each row once (most of a register's batch falls in a few hours).
+#[derive(Debug, Default)]
+pub struct Rollups {
+    store_hours: BTreeMap<StoreHour, StoreFigures>,
+    products: BTreeMap<(StoreHour, String, String), ProductDelta>,
+    customers: BTreeMap<(StoreHour, CustomerId), (i64, i64)>,
+    promotions: BTreeMap<(StoreHour, String), PromotionDelta>,
+    promotion_customers: std::collections::BTreeSet<(StoreHour, String, CustomerId)>,
+}
+
+impl Rollups {
+    /// Adds one record: its store's local hour in `zone`, its products'
+    /// day, its customer's day and its promotions' hour. A return takes
+    /// its refund, items, discount and uses off on its own day.
+    pub fn add(
+        &mut self,
+        record: &PurchaseRecord,
+        customer: Option<CustomerId>,
+        zone: TimeZone,
+        promotion_uses: &[crate::db::PromotionUseRow],
+    ) {
+        let local = zone.local(record.wall_time);
+        let at = StoreHour {
+            merchant_id: record.merchant_id,
+            store_id: record.store_id,
+            local_day: local.date(),
+            hour: local.hour(),
+        };
+        let day = StoreHour { hour: 0, ..at };
+        let is_sale = record.kind == RecordKind::Sale;
+        // Returns may carry their amounts either way; their sign is decided here.
+        let signed = |minor: i64| {
+            if is_sale {
+                minor
+            } else {
+                -minor.saturating_abs()
+            }
+        };
+        let mut items = 0_i64;
+        let mut in_record = std::collections::BTreeSet::new();
+        for line in &record.lines {
+            let quantity = signed(i64::try_from(line.quantity.milli()).unwrap_or(i64::MAX));
+            items = items.saturating_add(quantity);
+            let category = line.category.as_ref().map_or("", |c| c.as_str());
+            let key = (day, line.sku.as_str().to_owned(), category.to_owned());
+            // A sale counts once per product row, however many lines it has.
+            let first_line = in_record.insert((key.1.clone(), key.2.clone()));
+            let delta = self.products.entry(key).or_insert_with(|| ProductDelta {
+                sku: line.sku.as_str().to_owned(),
+                category: category.to_owned(),
+                name: line.name.clone(),
+                checks: 0,
+                items_milli: 0,
+                revenue: 0,
+                discount: 0,
+            });
+            line.name.clone_into(&mut delta.name);
+            delta.checks += i64::from(is_sale && first_line);
+            delta.items_milli = delta.items_milli.saturating_add(quantity);
+            delta.revenue = delta.revenue.saturating_add(signed(line.total.minor()));
+            delta.discount = delta.discount.saturating_add(signed(line.discount.minor()));
+        }
+        let total = record.total.minor();
+        add(
+            self.store_hours.entry(at).or_default(),
+            &StoreFigures {
+                checks: i64::from(is_sale),
+                returns: i64::from(!is_sale),
+                sales: if is_sale { total } else { 0 },
+                refunds: if is_sale { 0 } else { total.saturating_abs() },
+                discount: signed(record.discount.minor()),
+                items_milli: items,
+                points_earned: record.points_earned,
+                points_spent: record.points_redeemed,
+            },
+        );
+        if let Some(customer) = customer {
+            let e = self.customers.entry((day, customer)).or_default();
+            e.0 += i64::from(is_sale);
+            e.1 = e.1.saturating_add(signed(total));
+        }
+        for used in promotion_uses {
+            let id = used.promotion_id.to_string();
+            let delta = self
+                .promotions
+                .entry((at, id.clone()))
+                .or_insert_with(|| PromotionDelta {
+                    promotion_id: id.clone(),
+                    checks: 0,
+                    discount: 0,
+                    sales: 0,
+                    items_milli: 0,
+                    funded_by: None,
+                });
+            delta.checks += used.uses;
+            delta.discount = delta.discount.saturating_add(signed(used.discount.minor()));
+            if is_sale {
+                delta.sales = delta.sales.saturating_add(total);
+                delta.items_milli = delta.items_milli.saturating_add(items);
+            }
+            if delta.funded_by.is_none() {
+                delta.funded_by.clone_from(&used.funded_by);
+            }
+            if let Some(customer) = customer.filter(|_| is_sale && used.uses > 0) {
+                self.promotion_customers.insert((day, id, customer));
+            }
+        }
+    }
+
+    /// Adds the merged deltas to the stored rows.
+    pub fn flush(self, tx: &mut dyn Tx) -> Result<(), DbError> {
+        for (at, figures) in &self.store_hours {
+            tx.add_store_hour(*at, figures)?;
+        }
+        for ((day, _, _), delta) in &self.products {
+            tx.add_product_day(*day, delta)?;
+        }
+        for ((day, customer), (checks, revenue)) in &self.customers {
+            tx.add_customer_day(*day, *customer, *checks, *revenue)?;
+        }
+        for ((at, _), delta) in &self.promotions {
+            tx.add_promotion_hour(*at, delta, None)?;
+        }
+        for (day, id, customer) in &self.promotion_customers {
+            tx.add_promotion_customer(*day, id, *customer)?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds one new record to the rollups (see [`Rollups::add`]).
 pub fn rollup_record(
     tx: &mut dyn Tx,
     record: &PurchaseRecord,
@@ -769,78 +897,9 @@ pub fn rollup_record(
     zone: TimeZone,
     promotion_uses: &[crate::db::PromotionUseRow],
 ) -> Result<(), DbError> {
-    let local = zone.local(record.wall_time);
-    let at = StoreHour {
-        merchant_id: record.merchant_id,
-        store_id: record.store_id,
-        local_day: local.date(),
-        hour: local.hour(),
-    };
-    let is_sale = record.kind == RecordKind::Sale;
-    // Returns may carry their amounts either way; their sign is decided here.
-    let signed = |minor: i64| {
-        if is_sale {
-            minor
-        } else {
-            -minor.saturating_abs()
-        }
-    };
-    let mut items = 0_i64;
-    let mut products: BTreeMap<(&str, &str), ProductDelta> = BTreeMap::new();
-    for line in &record.lines {
-        let quantity = signed(i64::try_from(line.quantity.milli()).unwrap_or(i64::MAX));
-        items = items.saturating_add(quantity);
-        let category = line.category.as_ref().map_or("", |c| c.as_str());
-        let delta = products
-            .entry((line.sku.as_str(), category))
-            .or_insert_with(|| ProductDelta {
-                sku: line.sku.as_str().to_owned(),
-                category: category.to_owned(),
-                name: line.name.clone(),
-                checks: i64::from(is_sale),
-                items_milli: 0,
-                revenue: 0,
-                discount: 0,
-            });
-        delta.items_milli = delta.items_milli.saturating_add(quantity);
-        delta.revenue = delta.revenue.saturating_add(signed(line.total.minor()));
-        delta.discount = delta.discount.saturating_add(signed(line.discount.minor()));
-    }
-    let total = record.total.minor();
-    tx.add_store_hour(
-        at,
-        &StoreFigures {
-            checks: i64::from(is_sale),
-            returns: i64::from(!is_sale),
-            sales: if is_sale { total } else { 0 },
-            refunds: if is_sale { 0 } else { total.saturating_abs() },
-            discount: signed(record.discount.minor()),
-            items_milli: items,
-            points_earned: record.points_earned,
-            points_spent: record.points_redeemed,
-        },
-    )?;
-    for delta in products.values() {
-        tx.add_product_day(at, delta)?;
-    }
-    if let Some(customer) = customer {
-        tx.add_customer_day(at, customer, i64::from(is_sale), signed(total))?;
-    }
-    for used in promotion_uses {
-        tx.add_promotion_hour(
-            at,
-            &PromotionDelta {
-                promotion_id: used.promotion_id.to_string(),
-                checks: used.uses,
-                discount: signed(used.discount.minor()),
-                sales: if is_sale { total } else { 0 },
-                items_milli: if is_sale { items } else { 0 },
-                funded_by: used.funded_by.clone(),
-            },
-            customer.filter(|_| is_sale && used.uses > 0),
-        )?;
-    }
-    Ok(())
+    let mut rollups = Rollups::default();
+    rollups.add(record, customer, zone, promotion_uses);
+    rollups.flush(tx)
 }
 
 /// How many stored records one backfill step reads.
@@ -861,6 +920,7 @@ pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
             let batch = tx.records_after(cursor, BACKFILL_BATCH)?;
             let Some(last) = batch.last() else { break };
             cursor = last.id;
+            let mut rollups = Rollups::default();
             for stored in batch {
                 let record: PurchaseRecord = serde_json::from_slice(&stored.body)
                     .map_err(|e| DbError::other(format!("stored record {}: {e}", stored.id)))?;
@@ -876,9 +936,10 @@ pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
                     }
                 };
                 let uses = super::ingest::promotion_uses(&record)?;
-                rollup_record(tx, &record, stored.customer, zone, &uses)?;
+                rollups.add(&record, stored.customer, zone, &uses);
                 added += 1;
             }
+            rollups.flush(tx)?;
         }
         tracing::info!(
             records = added,

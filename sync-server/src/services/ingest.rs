@@ -142,6 +142,8 @@ fn store_batch(
     };
     let mut changed = BTreeSet::new();
     let mut zones = std::collections::HashMap::new();
+    // The batch's rollups, merged and added once at its end.
+    let mut rollups = rollups.then(super::analytics::Rollups::default);
     for r in new {
         // A record naming a customer the merchant does not have is stored
         // (the sale happened), but earns no ledger entry and counts as
@@ -169,10 +171,13 @@ fn store_batch(
                 zone
             }
         };
-        store_record(tx, r, customer, zone, rollups, context)?;
+        store_record(tx, r, customer, zone, rollups.as_mut(), context)?;
         if let Some(customer) = customer {
             changed.insert((r.record.merchant_id, customer));
         }
+    }
+    if let Some(rollups) = rollups {
+        rollups.flush(tx)?;
     }
     for &(merchant, customer) in &changed {
         tx.mark_customer_changed(merchant, customer)?;
@@ -258,7 +263,7 @@ fn store_record(
     r: &CheckedRecord,
     customer: Option<CustomerId>,
     zone: TimeZone,
-    rollups: bool,
+    rollups: Option<&mut super::analytics::Rollups>,
     context: IngestContext,
 ) -> Result<(), DbError> {
     let record = &r.record;
@@ -280,8 +285,8 @@ fn store_record(
     let uses = promotion_uses(record)?;
     tx.insert_promotion_uses(key, &uses)?;
     // The statistics' rollups, in the record's own transaction.
-    if rollups {
-        super::analytics::rollup_record(tx, record, customer, zone, &uses)?;
+    if let Some(rollups) = rollups {
+        rollups.add(record, customer, zone, &uses);
     }
     let Some(customer) = customer else {
         return Ok(());

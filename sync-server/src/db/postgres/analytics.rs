@@ -194,6 +194,27 @@ impl AnalyticsTx for PgTx<'_, '_> {
         Ok(())
     }
 
+    fn add_promotion_customer(
+        &mut self,
+        at: StoreHour,
+        promotion_id: &str,
+        customer: CustomerId,
+    ) -> Result<(), DbError> {
+        self.execute(
+            "INSERT INTO rollup_promotion_customers (merchant_id, promotion_id, customer_id,
+                 local_day, store_id)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[
+                &at.merchant_id.get(),
+                &promotion_id,
+                &customer.get(),
+                &day_text(at.local_day),
+                &at.store_id.get(),
+            ],
+        )?;
+        Ok(())
+    }
+
     fn take_rollup_backfill(&mut self) -> Result<bool, DbError> {
         // Another instance starting at once waits on the row and then
         // finds it gone.

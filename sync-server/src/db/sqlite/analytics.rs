@@ -204,6 +204,28 @@ impl AnalyticsTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn add_promotion_customer(
+        &mut self,
+        at: StoreHour,
+        promotion_id: &str,
+        customer: CustomerId,
+    ) -> Result<(), DbError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO rollup_promotion_customers (merchant_id, promotion_id,
+                     customer_id, local_day, store_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                at.merchant_id.get(),
+                promotion_id,
+                customer.get(),
+                day_text(at.local_day),
+                at.store_id.get(),
+            ])?;
+        Ok(())
+    }
+
     fn take_rollup_backfill(&mut self) -> Result<bool, DbError> {
         Ok(self
             .tx
