@@ -267,6 +267,10 @@ pub struct IngestSettings {
     /// The most seconds a shed upload is told to wait (`Retry-After`); the
     /// value sent is drawn from `1..=retry_after_secs` so retries spread out.
     pub retry_after_secs: u64,
+    /// Whether ingest keeps the analytics rollups. Always on in service:
+    /// off, the analytics views miss every record stored meanwhile. The
+    /// perf harness turns it off only to measure what the rollups cost.
+    pub rollups: bool,
 }
 
 impl Default for IngestSettings {
@@ -276,6 +280,7 @@ impl Default for IngestSettings {
             max_batch_bytes: shared::wire::sync::MAX_BATCH_BYTES,
             max_concurrent_batches: 8,
             retry_after_secs: 2,
+            rollups: true,
         }
     }
 }

@@ -77,14 +77,19 @@ impl AppState {
             tracing::error!(error = %e, "messages to customers are off");
             crate::services::messaging::Messaging::without_channels(db.clone(), clock.clone())
         });
+        let rollups = settings.ingest.rollups;
         AppState {
             messaging,
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
             metrics: Arc::default(),
-            services: Services::new(&db, &clock, &signing_key, &notifier).with_leases(
-                crate::services::Leases::new(db.clone(), clock.clone(), settings.leases),
-            ),
+            services: Services::new(&db, &clock, &signing_key, &notifier)
+                .with_leases(crate::services::Leases::new(
+                    db.clone(),
+                    clock.clone(),
+                    settings.leases,
+                ))
+                .with_rollups(rollups),
             settings: Arc::new(settings),
             db,
             signing_key,
@@ -123,6 +128,7 @@ impl AppState {
                 Arc::new(SqliteRepository::open(&db_path).await?)
             }
         };
+        crate::services::analytics::backfill(&db).await?;
         Ok(Self::new(settings, db, key, clock))
     }
 

@@ -1019,6 +1019,12 @@ impl ServerProcess {
         }
     }
 
+    /// The admin token it was started with.
+    #[must_use]
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
     /// Its base URL.
     #[must_use]
     pub fn url(&self) -> String {

@@ -16,6 +16,7 @@
 mod accounts;
 pub(crate) use accounts::link_url;
 mod admin;
+mod analytics;
 mod customer_links;
 mod customers;
 mod enroll;
@@ -87,6 +88,11 @@ pub fn router(state: AppState) -> Router {
             post(accounts::create_api_key).get(accounts::api_keys),
         )
         .route("/merchants/{id}/audit", get(accounts::audit))
+        .route("/merchants/{id}/analytics/{view}", get(analytics::view))
+        .route(
+            "/merchants/{id}/analytics/export/{table}",
+            get(analytics::export_csv),
+        )
         .route(
             "/stores/{id}/enrollment-tokens",
             post(admin::create_enrollment_token),

@@ -18,6 +18,7 @@
 
 pub mod accounts;
 mod alerts;
+pub mod analytics;
 mod catalog;
 mod customers;
 pub mod events;
@@ -39,6 +40,7 @@ pub use accounts::{
     AuditEntry, AuditFilter, AuditRow, LinkPurpose, NewAccount, NewApiKey,
 };
 pub use alerts::{AlertPage, AlertsTx};
+pub use analytics::AnalyticsTx;
 pub use catalog::{
     CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
     RegisterCredentials, RegisterStatus,
@@ -89,7 +91,8 @@ pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 
 /// Every primitive of every area, on one transaction.
 pub trait Tx:
-    CatalogTx
+    AnalyticsTx
+    + CatalogTx
     + RecordsTx
     + CustomersTx
     + RulesetsTx
@@ -104,7 +107,8 @@ pub trait Tx:
 }
 
 impl<T> Tx for T where
-    T: CatalogTx
+    T: AnalyticsTx
+        + CatalogTx
         + RecordsTx
         + CustomersTx
         + RulesetsTx

@@ -16,6 +16,7 @@
 
 mod accounts;
 mod alerts;
+mod analytics;
 mod catalog;
 mod columns;
 mod customers;

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod alerts;
+mod analytics;
 mod catalog;
 mod columns;
 mod customers;
@@ -57,6 +58,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/010_register_heartbeat.sql")),
         M::up(include_str!("sqlite/migrations/011_record_alerts.sql")),
         M::up(include_str!("sqlite/migrations/012_accounts.sql")),
+        M::up(include_str!("sqlite/migrations/013_rollups.sql")),
         M::up(include_str!("sqlite/migrations/014_notifications.sql")),
         M::up(include_str!("sqlite/migrations/015_quota_leases.sql")),
     ])

@@ -16,6 +16,7 @@ use shared::ids::{CustomerId, PromotionId, RegisterId};
 use shared::money::Money;
 use shared::pricing::RuleRef;
 use shared::record::{PurchaseRecord, RecordKind, SumError};
+use shared::timezone::TimeZone;
 
 use super::oversight::raise_in;
 use crate::alerts::NewAlert;
@@ -32,12 +33,28 @@ use crate::ingest::{
 #[derive(Clone)]
 pub struct Ingest {
     repo: Arc<dyn Repository>,
+    /// Whether records are added to the analytics rollups.
+    rollups: bool,
 }
 
 impl Ingest {
     /// The service over `repo`.
     pub fn new(repo: Arc<dyn Repository>) -> Self {
-        Ingest { repo }
+        Ingest {
+            repo,
+            rollups: true,
+        }
+    }
+
+    /// The service keeping the analytics rollups or not (off only to
+    /// measure their cost).
+    #[must_use]
+    pub fn with_rollups(mut self, rollups: bool) -> Self {
+        if !rollups {
+            tracing::warn!("analytics rollups are off: the analytics views miss new records");
+        }
+        self.rollups = rollups;
+        self
     }
 
     /// Stores a verified batch of one register's records exactly once.
@@ -52,8 +69,9 @@ impl Ingest {
         records: Vec<CheckedRecord>,
         context: IngestContext,
     ) -> Result<IngestOutcome, DbError> {
+        let rollups = self.rollups;
         self.repo
-            .write(move |tx| store_batch(tx, register, &records, context))
+            .write(move |tx| store_batch(tx, register, &records, context, rollups))
             .await
     }
 
@@ -94,6 +112,7 @@ fn store_batch(
     register: RegisterId,
     records: &[CheckedRecord],
     context: IngestContext,
+    rollups: bool,
 ) -> Result<IngestOutcome, DbError> {
     let now = context.now;
     tx.touch_register(register, now)?;
@@ -122,6 +141,9 @@ fn store_batch(
         _ => Default::default(),
     };
     let mut changed = BTreeSet::new();
+    let mut zones = std::collections::HashMap::new();
+    // The batch's rollups, merged and added once at its end.
+    let mut rollups = rollups.then(super::analytics::Rollups::default);
     for r in new {
         // A record naming a customer the merchant does not have is stored
         // (the sale happened), but earns no ledger entry and counts as
@@ -138,10 +160,24 @@ fn store_batch(
             }
             None => None,
         };
-        store_record(tx, r, customer, context)?;
+        let zone = match zones.get(&r.record.store_id) {
+            Some(zone) => *zone,
+            None => {
+                let zone = tx
+                    .store(r.record.store_id)?
+                    .ok_or_else(|| DbError::NotFound(format!("store {}", r.record.store_id)))?
+                    .timezone;
+                zones.insert(r.record.store_id, zone);
+                zone
+            }
+        };
+        store_record(tx, r, customer, zone, rollups.as_mut(), context)?;
         if let Some(customer) = customer {
             changed.insert((r.record.merchant_id, customer));
         }
+    }
+    if let Some(rollups) = rollups {
+        rollups.flush(tx)?;
     }
     for &(merchant, customer) in &changed {
         tx.mark_customer_changed(merchant, customer)?;
@@ -226,6 +262,8 @@ fn store_record(
     tx: &mut dyn Tx,
     r: &CheckedRecord,
     customer: Option<CustomerId>,
+    zone: TimeZone,
+    rollups: Option<&mut super::analytics::Rollups>,
     context: IngestContext,
 ) -> Result<(), DbError> {
     let record = &r.record;
@@ -244,7 +282,12 @@ fn store_record(
         spend: spend_of(record),
         received_at: context.now,
     })?;
-    tx.insert_promotion_uses(key, &promotion_uses(record)?)?;
+    let uses = promotion_uses(record)?;
+    tx.insert_promotion_uses(key, &uses)?;
+    // The statistics' rollups, in the record's own transaction.
+    if let Some(rollups) = rollups {
+        rollups.add(record, customer, zone, &uses);
+    }
     let Some(customer) = customer else {
         return Ok(());
     };
@@ -255,10 +298,6 @@ fn store_record(
             .any(|a| a.rule == RuleRef::BirthdayBonus && a.points > 0);
     if gave_birthday_bonus {
         // The bonus window is the store's, so its date is the store's.
-        let zone = tx
-            .store(record.store_id)?
-            .ok_or_else(|| DbError::NotFound(format!("store {}", record.store_id)))?
-            .timezone;
         tx.insert_birthday_bonus(key, customer, zone.local_date(record.wall_time))?;
     }
     let original = match &record.kind {
@@ -279,10 +318,11 @@ fn store_record(
     )
 }
 
-/// Each promotion's part of a record: the discount it gave over the lines
+/// Each promotion's part of a record (public for the perf harness, which
+/// seeds the analytics rollups through the same code as ingest): the discount it gave over the lines
 /// and who funds it, and its uses: a sale uses every promotion it names
 /// (points only included), a return gives back the uses it names.
-fn promotion_uses(record: &PurchaseRecord) -> Result<Vec<PromotionUseRow>, DbError> {
+pub fn promotion_uses(record: &PurchaseRecord) -> Result<Vec<PromotionUseRow>, DbError> {
     let mut parts: BTreeMap<&PromotionId, (Money, Option<&str>)> = BTreeMap::new();
     for line in &record.lines {
         for applied in &line.applied {

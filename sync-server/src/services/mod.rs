@@ -8,6 +8,7 @@
 //! signing key, the notifier), never the whole `AppState`.
 
 pub mod accounts;
+pub mod analytics;
 pub mod catalog;
 pub mod customers;
 pub mod ingest;
@@ -29,6 +30,7 @@ use crate::db::Repository;
 use crate::notify::Notifier;
 
 pub use accounts::Accounts;
+pub use analytics::Analytics;
 pub use catalog::Catalog;
 pub use customers::Customers;
 pub use ingest::Ingest;
@@ -44,6 +46,8 @@ pub use stats::Statistics;
 pub struct Services {
     /// Merchants, stores, enrollment and registers.
     pub catalog: Catalog,
+    /// Analytics views over the rollups.
+    pub analytics: Analytics,
     /// Storing uploads.
     pub ingest: Ingest,
     /// Customers and their standing.
@@ -65,6 +69,14 @@ pub struct Services {
 }
 
 impl Services {
+    /// The same services, with ingest keeping the analytics rollups or
+    /// not (see [`crate::config::IngestSettings::rollups`]).
+    #[must_use]
+    pub fn with_rollups(mut self, rollups: bool) -> Self {
+        self.ingest = self.ingest.with_rollups(rollups);
+        self
+    }
+
     /// The services over `repo`.
     pub fn new(
         repo: &Arc<dyn Repository>,
@@ -74,6 +86,7 @@ impl Services {
     ) -> Self {
         Services {
             catalog: Catalog::new(repo.clone(), clock.clone()),
+            analytics: Analytics::new(repo.clone()),
             ingest: Ingest::new(repo.clone()),
             customers: Customers::new(repo.clone()),
             publisher: Publisher::new(repo.clone(), key.clone(), clock.clone(), notifier.clone()),

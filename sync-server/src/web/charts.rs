@@ -12,6 +12,8 @@ use plotters::prelude::*;
 const MAX_LABELS: usize = 14;
 /// The bars' colour (the pages' accent, readable on white).
 const BAR: RGBColor = RGBColor(0x1d, 0x5f, 0xa8);
+/// The previous period's line.
+const PREVIOUS: RGBColor = RGBColor(0xc2, 0x5b, 0x12);
 /// Grid lines.
 const GRID: RGBColor = RGBColor(0xdd, 0xe1, 0xe6);
 /// Axes and labels.
@@ -68,6 +70,9 @@ pub struct BarChart<'a> {
     pub width: Width,
     /// The bars, left to right.
     pub bars: Vec<Bar>,
+    /// The previous period's values at the same places, drawn as a line
+    /// over the bars.
+    pub previous: Option<Vec<f64>>,
 }
 
 /// Why a chart could not be drawn.
@@ -136,6 +141,17 @@ impl BarChart<'_> {
                         .data(self.bars.iter().zip(0u32..).map(|(b, i)| (i, b.value))),
                 )
                 .map_err(|e| fail(&e))?;
+            if let Some(previous) = &self.previous {
+                chart
+                    .draw_series(LineSeries::new(
+                        previous
+                            .iter()
+                            .zip(0u32..)
+                            .map(|(v, i)| (SegmentValue::CenterOf(i), *v)),
+                        PREVIOUS.stroke_width(2),
+                    ))
+                    .map_err(|e| fail(&e))?;
+            }
             root.present().map_err(|e| fail(&e))?;
         }
         Ok(Some(svg.replacen(
@@ -153,8 +169,14 @@ impl BarChart<'_> {
     /// The value axis: its ends, with headroom over the highest bar (and
     /// room below zero for negative amounts), and how many ticks it has.
     fn value_range(&self) -> (f64, f64, usize) {
-        let highest = self.bars.iter().map(|b| b.value).fold(0.0, f64::max);
-        let lowest = self.bars.iter().map(|b| b.value).fold(0.0, f64::min);
+        let values = || {
+            self.bars
+                .iter()
+                .map(|b| b.value)
+                .chain(self.previous.iter().flatten().copied())
+        };
+        let highest = values().fold(0.0, f64::max);
+        let lowest = values().fold(0.0, f64::min);
         match self.measure {
             Measure::Amount => {
                 let top = if highest > 0.0 { highest * 1.15 } else { 1.0 };
@@ -179,6 +201,94 @@ fn axis_number(value: &f64) -> String {
     crate::web::format::count(whole)
 }
 
+/// A heat map: rows × columns of shaded cells, each a count out of its
+/// row's size (cohort retention: cohorts × months).
+#[derive(Debug, Clone)]
+pub struct HeatMap<'a> {
+    /// What it shows, for screen readers.
+    pub title: &'a str,
+    /// Row labels, top to bottom.
+    pub rows: Vec<String>,
+    /// Column labels, left to right.
+    pub columns: Vec<String>,
+    /// (row, column, count, row size).
+    pub cells: Vec<(String, String, i64, i64)>,
+}
+
+impl HeatMap<'_> {
+    /// The map as an `<svg>` element, or `None` when there is nothing to
+    /// draw.
+    pub fn to_svg(&self) -> Result<Option<String>, ChartError> {
+        if self.rows.is_empty() || self.columns.is_empty() {
+            return Ok(None);
+        }
+        let fail = |cause: &dyn std::fmt::Display| ChartError {
+            title: self.title.to_owned(),
+            cause: cause.to_string(),
+        };
+        let (width, height) = (
+            720_u32,
+            60 + 28 * u32::try_from(self.rows.len()).unwrap_or(40).min(40),
+        );
+        let cols = self.columns.len();
+        let rows = self.rows.len();
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| fail(&e))?;
+            let col_labels = self.columns.clone();
+            let row_labels = self.rows.clone();
+            let mut chart = ChartBuilder::on(&root)
+                .margin(12)
+                .x_label_area_size(30)
+                .y_label_area_size(72)
+                .build_cartesian_2d(0..cols, 0..rows)
+                .map_err(|e| fail(&e))?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .axis_style(INK)
+                .x_labels(cols.min(MAX_LABELS))
+                .y_labels(rows)
+                .x_label_formatter(&|i| col_labels.get(*i).cloned().unwrap_or_default())
+                .y_label_formatter(&|i| {
+                    row_labels
+                        .get(rows.saturating_sub(1 + *i))
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .label_style(("sans-serif", 13).into_font().color(&INK))
+                .draw()
+                .map_err(|e| fail(&e))?;
+            let cells = self.cells.iter().filter_map(|(row, column, n, size)| {
+                let r = self.rows.iter().position(|x| x == row)?;
+                let c = self.columns.iter().position(|x| x == column)?;
+                #[allow(clippy::cast_precision_loss)]
+                let share = if *size > 0 {
+                    (*n as f64 / *size as f64).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                let y = rows - 1 - r;
+                Some(Rectangle::new(
+                    [(c, y), (c + 1, y + 1)],
+                    BAR.mix(0.1 + 0.9 * share).filled(),
+                ))
+            });
+            chart.draw_series(cells).map_err(|e| fail(&e))?;
+            root.present().map_err(|e| fail(&e))?;
+        }
+        Ok(Some(svg.replacen(
+            "<svg ",
+            &format!(
+                "<svg class=\"chart-svg\" role=\"img\" aria-label=\"{}\" ",
+                escape_attribute(self.title)
+            ),
+            1,
+        )))
+    }
+}
+
 fn escape_attribute(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('"', "&quot;")
@@ -197,6 +307,7 @@ mod tests {
             measure: Measure::Amount,
             width: Width::Full,
             bars,
+            previous: None,
         }
     }
 

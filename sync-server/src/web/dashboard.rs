@@ -636,6 +636,7 @@ fn day_chart(stats: &Stats) -> Result<Chart, PageError> {
                 value: plotted(kopecks),
             })
             .collect(),
+        previous: None,
     };
     draw(&chart)
 }
@@ -654,6 +655,7 @@ fn store_chart(stats: &Stats) -> Result<Chart, PageError> {
                 value: plotted(i128::from(s.figures.revenue.minor())),
             })
             .collect(),
+        previous: None,
     };
     draw(&chart)
 }
@@ -676,6 +678,7 @@ fn segment_chart(
                 value: s.customers as f64,
             })
             .collect(),
+        previous: None,
     };
     draw(&chart)
 }

@@ -36,9 +36,10 @@ pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, S
     let mut nav = Vec::new();
     let pages = [
         (Permission::ViewStats, "", "Статистика"),
+        (Permission::ViewStats, "/analytics", "Аналитика"),
         (Permission::Setup, "/setup", "Настройка"),
         (Permission::Publish, "/campaigns", "Рассылки"),
-        (Permission::Customers, "/customers", "Покупатели"),
+        (Permission::Customers, "/customers", "Поддержка"),
         (Permission::ManageAccounts, "/people", "Сотрудники"),
         (Permission::ViewAudit, "/audit", "Журнал"),
     ];

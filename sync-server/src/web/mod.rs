@@ -44,6 +44,7 @@
 //!   static files in `sync-server/static/`.
 
 mod account;
+pub(crate) mod analytics;
 mod assets;
 mod audit;
 mod campaigns;
@@ -51,6 +52,7 @@ mod charts;
 mod customer;
 mod dashboard;
 pub(crate) mod error;
+pub(crate) mod export;
 mod extract;
 mod format;
 mod join;
@@ -96,6 +98,12 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/hq/merchants", post(login::create_merchant))
         .route("/hq/merchants/{id}", get(dashboard::dashboard))
         .route("/hq/merchants/{id}/setup", get(setup::setup))
+        .route("/hq/merchants/{id}/analytics", get(analytics::sales_page))
+        .route("/hq/merchants/{id}/analytics/{view}", get(analytics::page))
+        .route(
+            "/hq/merchants/{id}/analytics/export/{table}",
+            get(analytics::export_csv),
+        )
         .route(
             "/hq/merchants/{id}/registers/{register}/revoke",
             post(dashboard::revoke_register),

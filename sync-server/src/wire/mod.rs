@@ -11,6 +11,7 @@ use shared::ids::{RegisterId, Seq};
 use uuid::Uuid;
 
 pub mod admin;
+pub mod analytics;
 
 pub use crate::alerts::AlertKind;
 

@@ -313,6 +313,18 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             &[OWNER, ANALYST],
         ),
         case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/analytics/{view}",
+            format!("/api/v1/admin/merchants/{m}/analytics/sales"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/analytics/export/{table}",
+            format!("/api/v1/admin/merchants/{m}/analytics/export/stores"),
+            &[OWNER, ANALYST],
+        ),
+        case(
             H::POST,
             "/api/v1/admin/merchants/{id}/invitations",
             format!("/api/v1/admin/merchants/{m}/invitations"),
@@ -418,6 +430,24 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             H::GET,
             "/hq/merchants/{id}",
             format!("/hq/merchants/{m}"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/analytics",
+            format!("/hq/merchants/{m}/analytics"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/analytics/{view}",
+            format!("/hq/merchants/{m}/analytics/customers"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/analytics/export/{table}",
+            format!("/hq/merchants/{m}/analytics/export/products"),
             &[OWNER, ANALYST],
         ),
         case(

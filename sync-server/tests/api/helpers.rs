@@ -379,6 +379,27 @@ impl TestServer {
         }
     }
 
+    /// Runs statements (`;`-separated, no parameters) on the server's
+    /// database, as an operator with a SQL shell would.
+    pub fn execute(&self, sql: &str) {
+        match test_database_url(self.data_dir.path()) {
+            None => rusqlite::Connection::open(self.database_path())
+                .expect("open the database")
+                .execute_batch(sql)
+                .expect("execute"),
+            Some(url) => {
+                let sql = sql.to_owned();
+                std::thread::spawn(move || {
+                    let mut db = postgres::Client::connect(&url, postgres::NoTls)
+                        .expect("connect to the test schema");
+                    db.batch_execute(&sql).expect("execute");
+                })
+                .join()
+                .expect("the PostgreSQL statements");
+            }
+        }
+    }
+
     /// The seqs of `register` in the order the server stored them.
     pub fn seqs_in_storage_order(&self, register: RegisterId) -> Vec<i64> {
         match test_database_url(self.data_dir.path()) {

@@ -6,6 +6,7 @@ mod helpers;
 
 mod access;
 mod admin;
+mod analytics;
 mod backup;
 mod clock_drift;
 mod concurrency;

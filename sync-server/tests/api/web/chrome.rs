@@ -71,6 +71,16 @@ impl Browser {
     /// Starts chromedriver and a fresh headless Chromium; `test` names the
     /// directory its screenshots are kept in when it fails.
     pub async fn start(test: &str) -> Self {
+        Self::start_with(test, None).await
+    }
+
+    /// Starts a browser that saves downloads into `downloads` without
+    /// asking, as a person's browser set to do so would.
+    pub async fn start_downloading(test: &str, downloads: &Path) -> Self {
+        Self::start_with(test, Some(downloads)).await
+    }
+
+    async fn start_with(test: &str, downloads: Option<&Path>) -> Self {
         let driver_path = on_path("chromedriver").unwrap_or_else(|| {
             panic!(
                 "`chromedriver` is not installed, and these tests drive a real browser: {INSTALL}"
@@ -127,7 +137,17 @@ impl Browser {
         capabilities.insert("browserName".into(), "chrome".into());
         capabilities.insert(
             "goog:chromeOptions".into(),
-            serde_json::json!({ "binary": chromium, "args": args }),
+            match downloads {
+                None => serde_json::json!({ "binary": chromium, "args": args }),
+                Some(dir) => serde_json::json!({
+                    "binary": chromium,
+                    "args": args,
+                    "prefs": {
+                        "download.default_directory": dir,
+                        "download.prompt_for_download": false,
+                    },
+                }),
+            },
         );
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
@@ -277,6 +297,15 @@ impl Browser {
         self.shot("before-click").await;
         if let Err(e) = element.click().await {
             self.fail(format!("cannot click «{what}»: {e}")).await;
+        }
+    }
+
+    /// Chooses the option labelled `label` in the list `css`.
+    pub async fn choose(&mut self, css: &str, label: &str) {
+        let list = self.wait_for(css).await;
+        if let Err(e) = list.select_by_label(label).await {
+            self.fail(format!("cannot choose «{label}» in `{css}`: {e}"))
+                .await;
         }
     }
 

@@ -6,6 +6,7 @@
 //! Page helpers: an HQ browser that signs in like a person (a form post,
 //! a cookie) and reads values out of the returned HTML.
 
+mod analytics;
 mod browser;
 mod chrome;
 mod customer;

@@ -13,6 +13,7 @@
 //! child process (see `server`), so its CPU time and memory are its own.
 //! `perf SECTION…` runs only the sections named (see [`SECTIONS`]).
 
+mod analytics;
 mod server;
 
 use std::time::{Duration, Instant};
@@ -499,8 +500,16 @@ async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::
 
 /// The sections of the harness, in the order they run; `perf ingest push`
 /// runs only those two, `perf` all of them.
-const SECTIONS: [&str; 8] = [
-    "pricing", "points", "qr", "till", "backlog", "ingest", "push", "fanout",
+const SECTIONS: [&str; 9] = [
+    "pricing",
+    "points",
+    "qr",
+    "till",
+    "backlog",
+    "ingest",
+    "push",
+    "fanout",
+    "analytics",
 ];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -563,6 +572,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("push") {
         server::bench_push(tmp.path()).await?;
+    }
+    if runs("analytics") {
+        analytics::bench_analytics(tmp.path()).await?;
     }
     if runs("fanout") {
         server::bench_fanout(tmp.path()).await?;

@@ -1,0 +1,1015 @@
+//! Analytics kept as rollups at ingest and read as views.
+//!
+//! At ingest ([`rollup_record`], called by the ingest service in the
+//! record's own transaction) each record adds to its store's local hour,
+//! its products' local day, its customer's local day and its promotions'
+//! local hour; a return is netted on the day of the return. Records
+//! stored before the rollups existed are added once at start-up
+//! ([`backfill`]). The views sum those rows over a filter (a period of
+//! local days, a store, a brand) beside the previous period of the same
+//! length; customer views are SQL aggregates over the customer-day rows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{Datelike as _, Days, NaiveDate, Timelike as _};
+use serde::Deserialize;
+use shared::identity::{AGE_BANDS, age_band};
+use shared::ids::{BrandId, CustomerId, MerchantId, StoreId};
+use shared::money::round_half_up;
+use shared::record::{PurchaseRecord, RecordKind};
+use shared::timezone::TimeZone;
+
+use crate::db::analytics::{
+    CustomerActivity, GroupKey, ItemFigures, ItemGrouping, ProductDelta, PromotionDelta,
+    RollupFilter, StoreFigures, StoreGrouping, StoreHour,
+};
+use crate::db::{DbError, Repository, Tx};
+use crate::wire::analytics::{
+    CohortRow, CustomerGroup, CustomersView, Figures, ItemRow, Overview, Period, PlaceRow,
+    ProductsView, PromotionRow, PromotionSlice, PromotionsView, SalesView, Scope, StoresView,
+    TimeRow,
+};
+
+/// The longest period a view covers, in days.
+pub const MAX_PERIOD_DAYS: u64 = 3 * 366;
+/// The period shown when none is asked for: the last 30 days.
+pub const DEFAULT_PERIOD_DAYS: u64 = 30;
+
+/// How revenue over time is bucketed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grain {
+    /// Local hour of the day, over the whole period.
+    Hour,
+    /// Local day.
+    #[default]
+    Day,
+    /// Seven days from the period's first.
+    Week,
+    /// Calendar month.
+    Month,
+}
+
+impl Grain {
+    /// The code in URLs and the API.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Grain::Hour => "hour",
+            Grain::Day => "day",
+            Grain::Week => "week",
+            Grain::Month => "month",
+        }
+    }
+}
+
+/// What a view is asked for, parsed at the edge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnalyticsQuery {
+    /// The first day; default 29 days before `to`.
+    pub from: Option<NaiveDate>,
+    /// The last day; default today.
+    pub to: Option<NaiveDate>,
+    /// Only this store.
+    pub store: Option<StoreId>,
+    /// Only this brand's stores.
+    pub brand: Option<BrandId>,
+    /// Buckets of revenue over time.
+    pub grain: Grain,
+    /// The promotion to break down.
+    pub promotion: Option<String>,
+}
+
+/// Why a view could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    /// Storage failed, or the merchant does not exist.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The filter makes no sense; the message says why, in Russian.
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// The analytics views of merchants.
+#[derive(Clone)]
+pub struct Analytics {
+    repo: Arc<dyn Repository>,
+}
+
+/// A resolved filter: the scope shown and the rollup filters of both periods.
+struct Resolved {
+    scope: Scope,
+    current: RollupFilter,
+    previous: RollupFilter,
+    stores: Vec<crate::wire::admin::Store>,
+}
+
+impl Analytics {
+    /// The service over `repo`.
+    pub fn new(repo: Arc<dyn Repository>) -> Self {
+        Analytics { repo }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        merchant: MerchantId,
+        query: AnalyticsQuery,
+        today: NaiveDate,
+        view: impl FnOnce(&mut dyn Tx, &Resolved, &AnalyticsQuery) -> Result<T, DbError>
+        + Send
+        + 'static,
+    ) -> Result<T, AnalyticsError> {
+        let resolved = self
+            .repo
+            .read(move |tx| {
+                let resolved = match resolve(tx, merchant, &query, today)? {
+                    Ok(resolved) => resolved,
+                    Err(why) => return Ok(Err(why)),
+                };
+                Ok(Ok(view(tx, &resolved, &query)?))
+            })
+            .await?;
+        resolved.map_err(AnalyticsError::Invalid)
+    }
+
+    /// The totals only.
+    pub async fn overview(
+        &self,
+        merchant: MerchantId,
+        query: AnalyticsQuery,
+        today: NaiveDate,
+    ) -> Result<Overview, AnalyticsError> {
+        self.run(merchant, query, today, |tx, r, _| overview(tx, r))
+            .await
+    }
+
+    /// Revenue over time with the previous period beside it.
+    pub async fn sales(
+        &self,
+        merchant: MerchantId,
+        query: AnalyticsQuery,
+        today: NaiveDate,
+    ) -> Result<SalesView, AnalyticsError> {
+        self.run(merchant, query, today, |tx, r, q| sales(tx, r, q.grain))
+            .await
+    }
+
+    /// By store and by brand.
+    pub async fn stores(
+        &self,
+        merchant: MerchantId,
+        query: AnalyticsQuery,
+        today: NaiveDate,
+    ) -> Result<StoresView, AnalyticsError> {
+        self.run(merchant, query, today, |tx, r, _| stores(tx, r))
+            .await
+    }
+
+    /// By product and by category.
+    pub async fn products(
+        &self,
+        merchant: MerchantId,
+        query: AnalyticsQuery,
+        today: NaiveDate,
+    ) -> Result<ProductsView, AnalyticsError> {
+        self.run(merchant, query, today, |tx, r, _| {
+            Ok(ProductsView {
+                overview: overview(tx, r)?,
+                products: tx
+                    .item_figures(&r.current, ItemGrouping::Product)?
+                    .into_iter()
+                    .map(item_row)
+                    .collect(),
+                categories: tx
+                    .item_figures(&r.current, ItemGrouping::Category)?
+                    .into_iter()
+                    .map(item_row)
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    /// Who the customers are and how they come back.
+    pub async fn customers(
+        &self,
+        merchant: MerchantId,
+        query: AnalyticsQuery,
+        today: NaiveDate,
+    ) -> Result<CustomersView, AnalyticsError> {
+        self.run(merchant, query, today, |tx, r, _| customers(tx, r))
+            .await
+    }
+
+    /// What each promotion did.
+    pub async fn promotions(
+        &self,
+        merchant: MerchantId,
+        query: AnalyticsQuery,
+        today: NaiveDate,
+    ) -> Result<PromotionsView, AnalyticsError> {
+        self.run(merchant, query, today, |tx, r, q| {
+            promotions(tx, r, q.promotion.as_deref())
+        })
+        .await
+    }
+}
+
+fn resolve(
+    tx: &mut dyn Tx,
+    merchant: MerchantId,
+    query: &AnalyticsQuery,
+    today: NaiveDate,
+) -> Result<Result<Resolved, &'static str>, DbError> {
+    tx.merchant_currency(merchant)?;
+    let to = query.to.unwrap_or(today);
+    let from = match query.from {
+        Some(from) => from,
+        None => to
+            .checked_sub_days(Days::new(DEFAULT_PERIOD_DAYS - 1))
+            .unwrap_or(to),
+    };
+    if from > to {
+        return Ok(Err("Начало периода позже его конца."));
+    }
+    let days = u64::try_from((to - from).num_days()).unwrap_or(u64::MAX) + 1;
+    if days > MAX_PERIOD_DAYS {
+        return Ok(Err("Период длиннее трёх лет."));
+    }
+    let Some(prev_to) = from.checked_sub_days(Days::new(1)) else {
+        return Ok(Err("Период начинается слишком рано."));
+    };
+    let Some(prev_from) = from.checked_sub_days(Days::new(days)) else {
+        return Ok(Err("Период начинается слишком рано."));
+    };
+    let stores = tx.stores(merchant)?;
+    if let Some(store) = query.store
+        && !stores.iter().any(|s| s.id == store)
+    {
+        return Ok(Err("У сети нет такого магазина."));
+    }
+    if let Some(brand) = query.brand
+        && !tx.brands(merchant)?.iter().any(|b| b.id == brand)
+    {
+        return Ok(Err("У сети нет такого бренда."));
+    }
+    let filter_stores = match (query.store, query.brand) {
+        (None, None) => None,
+        (store, brand) => Some(
+            stores
+                .iter()
+                .filter(|s| store.is_none_or(|id| s.id == id))
+                .filter(|s| brand.is_none_or(|b| s.brand_id == Some(b)))
+                .map(|s| s.id)
+                .collect(),
+        ),
+    };
+    let filter = |from, to| RollupFilter {
+        merchant_id: merchant,
+        from,
+        to,
+        stores: filter_stores.clone(),
+    };
+    Ok(Ok(Resolved {
+        scope: Scope {
+            period: Period { from, to },
+            previous: Period {
+                from: prev_from,
+                to: prev_to,
+            },
+            store_id: query.store,
+            brand_id: query.brand,
+        },
+        current: filter(from, to),
+        previous: filter(prev_from, prev_to),
+        stores,
+    }))
+}
+
+fn wide_to_i64(n: i128) -> i64 {
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Half-up `numerator / denominator`, 0 when nothing to divide by.
+fn per(numerator: i64, denominator: i64) -> i64 {
+    if denominator <= 0 {
+        return 0;
+    }
+    wide_to_i64(round_half_up(
+        i128::from(numerator),
+        i128::from(denominator),
+    ))
+}
+
+/// The figures of summed rows.
+#[must_use]
+pub fn figures(f: &StoreFigures) -> Figures {
+    Figures {
+        checks: f.checks,
+        returns: f.returns,
+        revenue: f.sales.saturating_sub(f.refunds),
+        sales: f.sales,
+        refunds: f.refunds,
+        discount: f.discount,
+        average_check: per(f.sales, f.checks),
+        items_milli: f.items_milli,
+        items_per_check_milli: per(f.items_milli, f.checks),
+        points_earned: f.points_earned,
+        points_spent: f.points_spent,
+    }
+}
+
+fn total(tx: &mut dyn Tx, filter: &RollupFilter) -> Result<StoreFigures, DbError> {
+    Ok(tx
+        .store_figures(filter, StoreGrouping::Total)?
+        .into_iter()
+        .next()
+        .map(|(_, f)| f)
+        .unwrap_or_default())
+}
+
+fn overview(tx: &mut dyn Tx, r: &Resolved) -> Result<Overview, DbError> {
+    Ok(Overview {
+        scope: r.scope.clone(),
+        totals: figures(&total(tx, &r.current)?),
+        previous: figures(&total(tx, &r.previous)?),
+    })
+}
+
+fn add(into: &mut StoreFigures, f: &StoreFigures) {
+    into.checks += f.checks;
+    into.returns += f.returns;
+    into.sales += f.sales;
+    into.refunds += f.refunds;
+    into.discount += f.discount;
+    into.items_milli += f.items_milli;
+    into.points_earned += f.points_earned;
+    into.points_spent += f.points_spent;
+}
+
+/// The bucket of `day` in a period starting `from`: its offset and label.
+fn bucket(grain: Grain, from: NaiveDate, day: NaiveDate) -> (i64, String) {
+    match grain {
+        Grain::Hour => (0, String::new()),
+        Grain::Day => ((day - from).num_days(), day.to_string()),
+        Grain::Week => {
+            let n = (day - from).num_days() / 7;
+            let start = from
+                .checked_add_days(Days::new(u64::try_from(n * 7).unwrap_or(0)))
+                .unwrap_or(from);
+            (n, start.to_string())
+        }
+        Grain::Month => {
+            let months = (i64::from(day.year()) - i64::from(from.year())) * 12
+                + i64::from(day.month())
+                - i64::from(from.month());
+            (months, format!("{:04}-{:02}", day.year(), day.month()))
+        }
+    }
+}
+
+/// The buckets of `filter`'s rows. A previous period's day counts in the
+/// bucket of its counterpart `shift` days later in the period shown, so
+/// each bucket sits beside the same stretch of days before it.
+fn time_buckets(
+    tx: &mut dyn Tx,
+    filter: &RollupFilter,
+    grain: Grain,
+    start: NaiveDate,
+    shift: Days,
+) -> Result<BTreeMap<i64, (String, StoreFigures)>, DbError> {
+    let mut out: BTreeMap<i64, (String, StoreFigures)> = BTreeMap::new();
+    if grain == Grain::Hour {
+        for (key, f) in tx.store_figures(filter, StoreGrouping::Hour)? {
+            if let GroupKey::Hour(h) = key {
+                out.insert(i64::from(h), (format!("{h:02}"), f));
+            }
+        }
+        return Ok(out);
+    }
+    for (key, f) in tx.store_figures(filter, StoreGrouping::Day)? {
+        if let GroupKey::Day(day) = key {
+            let counterpart = day.checked_add_days(shift).unwrap_or(day);
+            let (n, label) = bucket(grain, start, counterpart);
+            add(
+                &mut out.entry(n).or_insert((label, StoreFigures::default())).1,
+                &f,
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn sales(tx: &mut dyn Tx, r: &Resolved, grain: Grain) -> Result<SalesView, DbError> {
+    let length =
+        Days::new(u64::try_from((r.current.from - r.previous.from).num_days()).unwrap_or(0));
+    let mut current = time_buckets(tx, &r.current, grain, r.current.from, Days::new(0))?;
+    let previous = time_buckets(tx, &r.previous, grain, r.current.from, length)?;
+    // Every bucket of the period is shown, empty ones included.
+    let mut day = r.current.from;
+    if grain == Grain::Hour {
+        for h in 0..24 {
+            current
+                .entry(h)
+                .or_insert_with(|| (format!("{h:02}"), StoreFigures::default()));
+        }
+    } else {
+        while day <= r.current.to {
+            let (n, label) = bucket(grain, r.current.from, day);
+            current
+                .entry(n)
+                .or_insert_with(|| (label, StoreFigures::default()));
+            day = day.succ_opt().unwrap_or(NaiveDate::MAX);
+            if day == NaiveDate::MAX {
+                break;
+            }
+        }
+    }
+    Ok(SalesView {
+        overview: overview(tx, r)?,
+        grain: grain.code().to_owned(),
+        rows: current
+            .into_iter()
+            .map(|(n, (label, f))| TimeRow {
+                label,
+                figures: figures(&f),
+                previous_revenue: previous
+                    .get(&n)
+                    .map_or(0, |(_, p)| p.sales.saturating_sub(p.refunds)),
+            })
+            .collect(),
+    })
+}
+
+fn stores(tx: &mut dyn Tx, r: &Resolved) -> Result<StoresView, DbError> {
+    let by_store = |tx: &mut dyn Tx, filter| -> Result<HashMap<StoreId, StoreFigures>, DbError> {
+        Ok(tx
+            .store_figures(filter, StoreGrouping::Store)?
+            .into_iter()
+            .filter_map(|(k, f)| match k {
+                GroupKey::Store(id) => Some((id, f)),
+                _ => None,
+            })
+            .collect())
+    };
+    let current = by_store(tx, &r.current)?;
+    let previous = by_store(tx, &r.previous)?;
+    let brands: HashMap<BrandId, String> = tx
+        .brands(r.current.merchant_id)?
+        .into_iter()
+        .map(|b| (b.id, b.name))
+        .collect();
+    let mut store_rows = Vec::new();
+    let mut brand_sums: BTreeMap<i64, (String, StoreFigures, i64)> = BTreeMap::new();
+    for s in &r.stores {
+        let (Some(f), p) = (current.get(&s.id), previous.get(&s.id)) else {
+            continue;
+        };
+        let prev = p.map_or(0, |p| p.sales.saturating_sub(p.refunds));
+        store_rows.push(PlaceRow {
+            id: s.id.get(),
+            name: s.name.clone(),
+            figures: figures(f),
+            previous_revenue: prev,
+        });
+        let (brand_id, brand_name) = match s.brand_id {
+            Some(b) => (b.get(), brands.get(&b).cloned().unwrap_or_default()),
+            None => (0, "Без бренда".to_owned()),
+        };
+        let entry = brand_sums
+            .entry(brand_id)
+            .or_insert((brand_name, StoreFigures::default(), 0));
+        add(&mut entry.1, f);
+        entry.2 += prev;
+    }
+    let mut brand_rows: Vec<PlaceRow> = brand_sums
+        .into_iter()
+        .map(|(id, (name, f, prev))| PlaceRow {
+            id,
+            name,
+            figures: figures(&f),
+            previous_revenue: prev,
+        })
+        .collect();
+    let by_revenue = |a: &PlaceRow, b: &PlaceRow| {
+        b.figures
+            .revenue
+            .cmp(&a.figures.revenue)
+            .then(a.id.cmp(&b.id))
+    };
+    store_rows.sort_by(by_revenue);
+    brand_rows.sort_by(by_revenue);
+    Ok(StoresView {
+        overview: overview(tx, r)?,
+        stores: store_rows,
+        brands: brand_rows,
+    })
+}
+
+fn item_row(f: ItemFigures) -> ItemRow {
+    ItemRow {
+        key: if f.key.is_empty() {
+            "—".to_owned()
+        } else {
+            f.key
+        },
+        name: f.name,
+        checks: f.checks,
+        items_milli: f.items_milli,
+        revenue: f.revenue,
+        discount: f.discount,
+    }
+}
+
+/// Visits in the period, bucketed.
+pub const FREQUENCY_BANDS: [(&str, i64, i64); 5] = [
+    ("1", 1, 1),
+    ("2", 2, 2),
+    ("3-4", 3, 4),
+    ("5-9", 5, 9),
+    ("10+", 10, i64::MAX),
+];
+
+/// RFM segments, in the order shown.
+pub const RFM_SEGMENTS: [&str; 6] = [
+    "champions",
+    "loyal",
+    "new",
+    "lapsed_high_spenders",
+    "lapsing",
+    "other",
+];
+
+/// A customer's RFM segment: recency by days from their last purchase to
+/// the period's end (≤ 30 recent, ≤ 90 cooling, else lapsed), frequency
+/// by visits (1, 2–4, 5+), money against `high` (the period's upper
+/// third of spend, at least).
+#[must_use]
+pub fn rfm_segment(a: &CustomerActivity, end: NaiveDate, high: i64) -> &'static str {
+    let since = (end - a.last_day).num_days();
+    let recency = if since <= 30 {
+        3
+    } else if since <= 90 {
+        2
+    } else {
+        1
+    };
+    let frequency = match a.visits {
+        ..=1 => 1,
+        2..=4 => 2,
+        _ => 3,
+    };
+    let spends_high = a.revenue >= high && a.revenue > 0;
+    match (recency, frequency, spends_high) {
+        (3, 3, _) | (3, 2, true) => "champions",
+        (3 | 2, 2 | 3, _) => "loyal",
+        (3, 1, _) if a.first_day >= end.checked_sub_days(Days::new(30)).unwrap_or(end) => "new",
+        (1 | 2, _, true) => "lapsed_high_spenders",
+        (1, _, _) => "lapsing",
+        _ => "other",
+    }
+}
+
+/// The revenue at or above which a customer is a high spender: the lower
+/// bound of the top third (by revenue, ties broken by id).
+#[must_use]
+pub fn high_spend_threshold(activity: &[CustomerActivity]) -> i64 {
+    let mut spends: Vec<i64> = activity.iter().map(|a| a.revenue).collect();
+    if spends.is_empty() {
+        return i64::MAX;
+    }
+    spends.sort_unstable();
+    let index = spends.len() - spends.len().div_ceil(3);
+    spends[index]
+}
+
+fn group(code: &str, members: &[&CustomerActivity]) -> CustomerGroup {
+    CustomerGroup {
+        code: code.to_owned(),
+        customers: i64::try_from(members.len()).unwrap_or(i64::MAX),
+        visits: members.iter().map(|a| a.visits).sum(),
+        checks: members.iter().map(|a| a.checks).sum(),
+        revenue: members.iter().map(|a| a.revenue).sum(),
+    }
+}
+
+fn grouped<'a>(
+    order: impl IntoIterator<Item = &'a str>,
+    activity: &'a [CustomerActivity],
+    key: impl Fn(&CustomerActivity) -> &'a str,
+) -> Vec<CustomerGroup> {
+    let mut by: HashMap<&str, Vec<&CustomerActivity>> = HashMap::new();
+    for a in activity {
+        by.entry(key(a)).or_default().push(a);
+    }
+    order
+        .into_iter()
+        .filter_map(|code| by.get(code).map(|members| group(code, members)))
+        .collect()
+}
+
+fn customers(tx: &mut dyn Tx, r: &Resolved) -> Result<CustomersView, DbError> {
+    let activity = tx.customer_activity(&r.current)?;
+    let end = r.current.to;
+    let from = r.current.from;
+    let high = high_spend_threshold(&activity);
+    let ages = AGE_BANDS
+        .iter()
+        .map(|(band, _, _)| *band)
+        .chain(["unknown"]);
+    let mut cohorts: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for cell in tx.cohorts(&r.current)? {
+        cohorts
+            .entry(cell.cohort)
+            .or_default()
+            .push((cell.month, cell.customers));
+    }
+    Ok(CustomersView {
+        overview: overview(tx, r)?,
+        genders: grouped(["female", "male", "unspecified"], &activity, |a| {
+            match a.gender.as_str() {
+                "female" => "female",
+                "male" => "male",
+                _ => "unspecified",
+            }
+        }),
+        ages: grouped(ages, &activity, |a| age_band(a.birth_date, end)),
+        new_returning: grouped(["new", "returning"], &activity, |a| {
+            if a.first_day >= from {
+                "new"
+            } else {
+                "returning"
+            }
+        }),
+        frequency: grouped(FREQUENCY_BANDS.map(|(b, _, _)| b), &activity, |a| {
+            FREQUENCY_BANDS
+                .iter()
+                .find(|(_, lo, hi)| (*lo..=*hi).contains(&a.visits))
+                .map_or("1", |(b, _, _)| b)
+        }),
+        cohorts: cohorts
+            .into_iter()
+            .map(|(cohort, months)| CohortRow {
+                size: months
+                    .iter()
+                    .find(|(m, _)| *m == cohort)
+                    .map_or(0, |(_, n)| *n),
+                cohort,
+                months,
+            })
+            .collect(),
+        rfm: grouped(RFM_SEGMENTS, &activity, |a| rfm_segment(a, end, high)),
+    })
+}
+
+fn promotions(
+    tx: &mut dyn Tx,
+    r: &Resolved,
+    selected: Option<&str>,
+) -> Result<PromotionsView, DbError> {
+    let all = figures(&total(tx, &r.current)?);
+    let names: HashMap<String, String> = tx
+        .current_ruleset(r.current.merchant_id)?
+        .map(|c| {
+            c.ruleset
+                .promotions
+                .into_iter()
+                .map(|p| (p.id.to_string(), p.name))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows: Vec<PromotionRow> = tx
+        .promotion_figures(&r.current)?
+        .into_iter()
+        .map(|p| {
+            let sales_checks = p.checks.max(0);
+            PromotionRow {
+                name: names.get(&p.promotion_id).cloned().unwrap_or_default(),
+                uses: p.checks,
+                customers: p.customers,
+                cost: p.discount,
+                funded_by: p.funded_by,
+                basket_with: per(p.sales, sales_checks),
+                basket_without: per(all.sales - p.sales, all.checks - sales_checks),
+                items_with_milli: per(p.items_milli, sales_checks),
+                items_without_milli: per(
+                    all.items_milli - p.items_milli,
+                    all.checks - sales_checks,
+                ),
+                promotion_id: p.promotion_id,
+            }
+        })
+        .collect();
+    let selected = selected
+        .filter(|id| rows.iter().any(|p| p.promotion_id == *id))
+        .or_else(|| rows.first().map(|p| p.promotion_id.as_str()))
+        .map(str::to_owned);
+    let (mut by_hour, mut by_weekday, mut by_store) = (Vec::new(), Vec::new(), Vec::new());
+    if let Some(id) = &selected {
+        for (key, f) in tx.promotion_groups(&r.current, id, StoreGrouping::Hour)? {
+            if let GroupKey::Hour(h) = key {
+                by_hour.push(PromotionSlice {
+                    label: format!("{h:02}"),
+                    uses: f.checks,
+                    cost: f.discount,
+                });
+            }
+        }
+        let mut weekdays = [(0_i64, 0_i64); 7];
+        for (key, f) in tx.promotion_groups(&r.current, id, StoreGrouping::Day)? {
+            if let GroupKey::Day(day) = key {
+                let w = day.weekday().num_days_from_monday() as usize;
+                weekdays[w].0 += f.checks;
+                weekdays[w].1 += f.discount;
+            }
+        }
+        by_weekday = weekdays
+            .iter()
+            .enumerate()
+            .filter(|(_, (uses, cost))| *uses != 0 || *cost != 0)
+            .map(|(w, (uses, cost))| PromotionSlice {
+                label: (w + 1).to_string(),
+                uses: *uses,
+                cost: *cost,
+            })
+            .collect();
+        let names: HashMap<StoreId, &str> =
+            r.stores.iter().map(|s| (s.id, s.name.as_str())).collect();
+        for (key, f) in tx.promotion_groups(&r.current, id, StoreGrouping::Store)? {
+            if let GroupKey::Store(s) = key {
+                by_store.push(PromotionSlice {
+                    label: names.get(&s).copied().unwrap_or_default().to_owned(),
+                    uses: f.checks,
+                    cost: f.discount,
+                });
+            }
+        }
+        by_store.sort_by(|a, b| b.uses.cmp(&a.uses).then(a.label.cmp(&b.label)));
+    }
+    Ok(PromotionsView {
+        overview: overview(tx, r)?,
+        promotions: rows,
+        selected,
+        by_hour,
+        by_weekday,
+        by_store,
+    })
+}
+
+/// The rollup deltas of several records, merged by row, so a batch adds
+/// to each row once (most of a register's batch falls in a few hours).
+#[derive(Debug, Default)]
+pub struct Rollups {
+    store_hours: BTreeMap<StoreHour, StoreFigures>,
+    products: BTreeMap<(StoreHour, String, String), ProductDelta>,
+    customers: BTreeMap<(StoreHour, CustomerId), (i64, i64)>,
+    promotions: BTreeMap<(StoreHour, String), PromotionDelta>,
+    promotion_customers: std::collections::BTreeSet<(StoreHour, String, CustomerId)>,
+}
+
+impl Rollups {
+    /// Adds one record: its store's local hour in `zone`, its products'
+    /// day, its customer's day and its promotions' hour. A return takes
+    /// its refund, items, discount and uses off on its own day.
+    pub fn add(
+        &mut self,
+        record: &PurchaseRecord,
+        customer: Option<CustomerId>,
+        zone: TimeZone,
+        promotion_uses: &[crate::db::PromotionUseRow],
+    ) {
+        let local = zone.local(record.wall_time);
+        let at = StoreHour {
+            merchant_id: record.merchant_id,
+            store_id: record.store_id,
+            local_day: local.date(),
+            hour: local.hour(),
+        };
+        let day = StoreHour { hour: 0, ..at };
+        let is_sale = record.kind == RecordKind::Sale;
+        // Returns may carry their amounts either way; their sign is decided here.
+        let signed = |minor: i64| {
+            if is_sale {
+                minor
+            } else {
+                -minor.saturating_abs()
+            }
+        };
+        let mut items = 0_i64;
+        let mut in_record = std::collections::BTreeSet::new();
+        for line in &record.lines {
+            let quantity = signed(i64::try_from(line.quantity.milli()).unwrap_or(i64::MAX));
+            items = items.saturating_add(quantity);
+            let category = line.category.as_ref().map_or("", |c| c.as_str());
+            let key = (day, line.sku.as_str().to_owned(), category.to_owned());
+            // A sale counts once per product row, however many lines it has.
+            let first_line = in_record.insert((key.1.clone(), key.2.clone()));
+            let delta = self.products.entry(key).or_insert_with(|| ProductDelta {
+                sku: line.sku.as_str().to_owned(),
+                category: category.to_owned(),
+                name: line.name.clone(),
+                checks: 0,
+                items_milli: 0,
+                revenue: 0,
+                discount: 0,
+            });
+            line.name.clone_into(&mut delta.name);
+            delta.checks += i64::from(is_sale && first_line);
+            delta.items_milli = delta.items_milli.saturating_add(quantity);
+            delta.revenue = delta.revenue.saturating_add(signed(line.total.minor()));
+            delta.discount = delta.discount.saturating_add(signed(line.discount.minor()));
+        }
+        let total = record.total.minor();
+        add(
+            self.store_hours.entry(at).or_default(),
+            &StoreFigures {
+                checks: i64::from(is_sale),
+                returns: i64::from(!is_sale),
+                sales: if is_sale { total } else { 0 },
+                refunds: if is_sale { 0 } else { total.saturating_abs() },
+                discount: signed(record.discount.minor()),
+                items_milli: items,
+                points_earned: record.points_earned,
+                points_spent: record.points_redeemed,
+            },
+        );
+        if let Some(customer) = customer {
+            let e = self.customers.entry((day, customer)).or_default();
+            e.0 += i64::from(is_sale);
+            e.1 = e.1.saturating_add(signed(total));
+        }
+        for used in promotion_uses {
+            let id = used.promotion_id.to_string();
+            let delta = self
+                .promotions
+                .entry((at, id.clone()))
+                .or_insert_with(|| PromotionDelta {
+                    promotion_id: id.clone(),
+                    checks: 0,
+                    discount: 0,
+                    sales: 0,
+                    items_milli: 0,
+                    funded_by: None,
+                });
+            delta.checks += used.uses;
+            delta.discount = delta.discount.saturating_add(signed(used.discount.minor()));
+            if is_sale {
+                delta.sales = delta.sales.saturating_add(total);
+                delta.items_milli = delta.items_milli.saturating_add(items);
+            }
+            if delta.funded_by.is_none() {
+                delta.funded_by.clone_from(&used.funded_by);
+            }
+            if let Some(customer) = customer.filter(|_| is_sale && used.uses > 0) {
+                self.promotion_customers.insert((day, id, customer));
+            }
+        }
+    }
+
+    /// Adds the merged deltas to the stored rows.
+    pub fn flush(self, tx: &mut dyn Tx) -> Result<(), DbError> {
+        for (at, figures) in &self.store_hours {
+            tx.add_store_hour(*at, figures)?;
+        }
+        for ((day, _, _), delta) in &self.products {
+            tx.add_product_day(*day, delta)?;
+        }
+        for ((day, customer), (checks, revenue)) in &self.customers {
+            tx.add_customer_day(*day, *customer, *checks, *revenue)?;
+        }
+        for ((at, _), delta) in &self.promotions {
+            tx.add_promotion_hour(*at, delta, None)?;
+        }
+        for (day, id, customer) in &self.promotion_customers {
+            tx.add_promotion_customer(*day, id, *customer)?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds one new record to the rollups (see [`Rollups::add`]).
+pub fn rollup_record(
+    tx: &mut dyn Tx,
+    record: &PurchaseRecord,
+    customer: Option<CustomerId>,
+    zone: TimeZone,
+    promotion_uses: &[crate::db::PromotionUseRow],
+) -> Result<(), DbError> {
+    let mut rollups = Rollups::default();
+    rollups.add(record, customer, zone, promotion_uses);
+    rollups.flush(tx)
+}
+
+/// How many stored records one backfill step reads.
+const BACKFILL_BATCH: i64 = 1000;
+
+/// Adds the records stored before the rollups existed, once: the
+/// migration leaves a marker when there were any, and the first server
+/// to start takes it and adds every record in the same transaction.
+pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
+    repo.write(|tx| {
+        if !tx.take_rollup_backfill()? {
+            return Ok(0);
+        }
+        let mut zones: HashMap<StoreId, TimeZone> = HashMap::new();
+        let mut cursor = 0;
+        let mut added = 0_u64;
+        loop {
+            let batch = tx.records_after(cursor, BACKFILL_BATCH)?;
+            let Some(last) = batch.last() else { break };
+            cursor = last.id;
+            let mut rollups = Rollups::default();
+            for stored in batch {
+                let record: PurchaseRecord = serde_json::from_slice(&stored.body)
+                    .map_err(|e| DbError::other(format!("stored record {}: {e}", stored.id)))?;
+                let zone = match zones.get(&record.store_id) {
+                    Some(zone) => *zone,
+                    None => {
+                        let zone = tx
+                            .store(record.store_id)?
+                            .ok_or_else(|| DbError::NotFound(format!("store {}", record.store_id)))?
+                            .timezone;
+                        zones.insert(record.store_id, zone);
+                        zone
+                    }
+                };
+                let uses = super::ingest::promotion_uses(&record)?;
+                rollups.add(&record, stored.customer, zone, &uses);
+                added += 1;
+            }
+            rollups.flush(tx)?;
+        }
+        tracing::info!(
+            records = added,
+            "analytics rollups filled in for earlier records"
+        );
+        Ok(added)
+    })
+    .await
+}
+
+/// A view's filter as a form or URL sends it: every field a string, empty
+/// meaning "not set".
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AnalyticsParams {
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub from: String,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub to: String,
+    /// A store id.
+    #[serde(default)]
+    pub store: String,
+    /// A brand id.
+    #[serde(default)]
+    pub brand: String,
+    /// `hour`, `day`, `week` or `month`.
+    #[serde(default)]
+    pub grain: String,
+    /// A promotion id.
+    #[serde(default)]
+    pub promotion: String,
+}
+
+impl AnalyticsParams {
+    /// The query, or what is wrong with it, in Russian.
+    pub fn parse(&self) -> Result<AnalyticsQuery, &'static str> {
+        fn opt<T: std::str::FromStr>(
+            text: &str,
+            why: &'static str,
+        ) -> Result<Option<T>, &'static str> {
+            let text = text.trim();
+            if text.is_empty() {
+                Ok(None)
+            } else {
+                text.parse().map(Some).map_err(|_| why)
+            }
+        }
+        let id = |text: &str, why| -> Result<Option<i64>, &'static str> { opt(text, why) };
+        Ok(AnalyticsQuery {
+            from: opt(&self.from, "Даты вводятся как ГГГГ-ММ-ДД.")?,
+            to: opt(&self.to, "Даты вводятся как ГГГГ-ММ-ДД.")?,
+            store: id(&self.store, "Магазин указан неверно.")?
+                .map(StoreId::new)
+                .transpose()
+                .map_err(|_| "Магазин указан неверно.")?,
+            brand: id(&self.brand, "Бренд указан неверно.")?
+                .map(BrandId::new)
+                .transpose()
+                .map_err(|_| "Бренд указан неверно.")?,
+            grain: match self.grain.trim() {
+                "" | "day" => Grain::Day,
+                "hour" => Grain::Hour,
+                "week" => Grain::Week,
+                "month" => Grain::Month,
+                _ => return Err("Шаг — час, день, неделя или месяц."),
+            },
+            promotion: Some(self.promotion.trim())
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+        })
+    }
+}

@@ -1,0 +1,707 @@
+//! `GET /hq/merchants/{id}/analytics/{view}`: the analytics pages (sales
+//! over time, stores and brands, products and categories, customers,
+//! promotions), each with its filter (period, store, brand, and the
+//! grain or promotion where they apply), the previous period beside it,
+//! charts drawn by plotters and a table under each chart with its CSV
+//! export (`GET /hq/merchants/{id}/analytics/export/{table}`, see
+//! [`crate::web::export`]). Every figure comes from
+//! [`crate::services::analytics`], the same as the admin API's.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::NaiveDate;
+use shared::ids::MerchantId;
+
+use crate::services::analytics::{AnalyticsError, AnalyticsParams, AnalyticsQuery, Grain};
+use crate::state::AppState;
+use crate::web::charts::{Bar, BarChart, HeatMap, Measure, Width};
+use crate::web::error::PageError;
+use crate::web::export::{self, Table, View, ViewData, frequency_label, group_label};
+use crate::web::extract::{Path, Query};
+use crate::web::format;
+use crate::web::layout::HqHeader;
+use crate::web::session::HqSession;
+use crate::wire::analytics::{CustomerGroup, Figures, ItemRow, Overview, PlaceRow, PromotionSlice};
+
+/// The most bars a breakdown chart shows (the table has every row).
+const TOP_BARS: usize = 20;
+
+/// The merchant's "today": the local day of its first store's zone.
+pub fn today(state: &AppState, stores: &[crate::wire::admin::Store]) -> NaiveDate {
+    state
+        .clock
+        .now()
+        .with_timezone(&format::display_zone(stores))
+        .date_naive()
+}
+
+/// Loads a view's data.
+pub async fn load_view(
+    state: &AppState,
+    merchant: MerchantId,
+    view: View,
+    query: AnalyticsQuery,
+) -> Result<ViewData, AnalyticsError> {
+    let stores = state.services.catalog.stores(merchant).await?;
+    let today = today(state, &stores);
+    let a = &state.services.analytics;
+    Ok(match view {
+        View::Sales => ViewData::Sales(a.sales(merchant, query, today).await?),
+        View::Stores => ViewData::Stores(a.stores(merchant, query, today).await?),
+        View::Products => ViewData::Products(a.products(merchant, query, today).await?),
+        View::Customers => ViewData::Customers(a.customers(merchant, query, today).await?),
+        View::Promotions => ViewData::Promotions(a.promotions(merchant, query, today).await?),
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Kpi {
+    code: &'static str,
+    label: &'static str,
+    value: String,
+    previous: String,
+    /// Change against the previous period: `+12 %`, or empty.
+    change: String,
+}
+
+#[derive(Debug, Clone)]
+struct Section {
+    table: &'static str,
+    title: String,
+    chart: Option<String>,
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+    csv: String,
+}
+
+#[derive(Debug, Clone)]
+struct Tab {
+    href: String,
+    label: &'static str,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "hq/analytics.html")]
+struct AnalyticsPage {
+    header: HqHeader,
+    merchant_name: String,
+    view: &'static str,
+    view_title: &'static str,
+    tabs: Vec<Tab>,
+    from: String,
+    to: String,
+    stores: Vec<Choice>,
+    brands: Vec<Choice>,
+    grains: Vec<Choice>,
+    promotions: Vec<Choice>,
+    show_grain: bool,
+    show_promotion: bool,
+    error: Option<&'static str>,
+    period: String,
+    previous: String,
+    kpis: Vec<Kpi>,
+    sections: Vec<Section>,
+}
+
+const VIEWS: [(View, &str); 5] = [
+    (View::Sales, "Выручка"),
+    (View::Stores, "Магазины и бренды"),
+    (View::Products, "Товары"),
+    (View::Customers, "Покупатели"),
+    (View::Promotions, "Акции"),
+];
+
+fn rub(kopecks: i64) -> String {
+    format::money(
+        shared::money::Money::from_minor(kopecks).unwrap_or(shared::money::Money::ZERO),
+        shared::money::Currency::RUB,
+    )
+}
+
+fn change(now: i64, before: i64) -> String {
+    if before == 0 {
+        return String::new();
+    }
+    let percent = shared::money::round_half_up(
+        (i128::from(now) - i128::from(before)) * 100,
+        i128::from(before.abs()),
+    );
+    format!("{percent:+}\u{a0}%")
+}
+
+fn kpis(o: &Overview) -> Vec<Kpi> {
+    let (t, p) = (&o.totals, &o.previous);
+    let money = |code, label, f: fn(&Figures) -> i64| Kpi {
+        code,
+        label,
+        value: rub(f(t)),
+        previous: rub(f(p)),
+        change: change(f(t), f(p)),
+    };
+    vec![
+        money("revenue", "Выручка", |f| f.revenue),
+        Kpi {
+            code: "checks",
+            label: "Чеки",
+            value: format::count(t.checks),
+            previous: format::count(p.checks),
+            change: change(t.checks, p.checks),
+        },
+        money("average_check", "Средний чек", |f| {
+            f.average_check
+        }),
+        Kpi {
+            code: "items_per_check",
+            label: "Товаров в чеке",
+            value: export::milli(t.items_per_check_milli),
+            previous: export::milli(p.items_per_check_milli),
+            change: change(t.items_per_check_milli, p.items_per_check_milli),
+        },
+        money("discount", "Скидки", |f| f.discount),
+        Kpi {
+            code: "points_earned",
+            label: "Начислено баллов",
+            value: format::count(t.points_earned),
+            previous: format::count(p.points_earned),
+            change: change(t.points_earned, p.points_earned),
+        },
+        Kpi {
+            code: "points_spent",
+            label: "Списано баллов",
+            value: format::count(t.points_spent),
+            previous: format::count(p.points_spent),
+            change: change(t.points_spent, p.points_spent),
+        },
+    ]
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn plotted(kopecks: i64) -> f64 {
+    kopecks as f64 / 100.0
+}
+
+fn bars(
+    title: &'static str,
+    measure: Measure,
+    bars: Vec<Bar>,
+    previous: Option<Vec<f64>>,
+) -> Result<Option<String>, PageError> {
+    BarChart {
+        title,
+        value_axis: if measure == Measure::Amount {
+            "₽"
+        } else {
+            ""
+        },
+        measure,
+        width: Width::Full,
+        bars,
+        previous,
+    }
+    .to_svg()
+    .map_err(|e| PageError::internal(&e))
+}
+
+fn revenue_bars<T>(
+    rows: &[T],
+    label: impl Fn(&T) -> String,
+    revenue: impl Fn(&T) -> i64,
+) -> Vec<Bar> {
+    rows.iter()
+        .take(TOP_BARS)
+        .map(|r| Bar {
+            label: label(r),
+            value: plotted(revenue(r)),
+        })
+        .collect()
+}
+
+/// The CSV link of `table` with the page's filter.
+fn csv_href(merchant: MerchantId, table: Table, query: &str) -> String {
+    format!(
+        "/hq/merchants/{merchant}/analytics/export/{}?{query}",
+        table.code()
+    )
+}
+
+fn section(
+    table: Table,
+    title: impl Into<String>,
+    chart: Option<String>,
+    csv: String,
+    data: ViewData,
+) -> Section {
+    let (headers, rows) = export::table(table, data).unwrap_or_default();
+    Section {
+        table: table.code(),
+        title: title.into(),
+        chart,
+        headers,
+        rows: rows.into_iter().map(|row| row()).collect(),
+        csv,
+    }
+}
+
+fn place_chart(title: &'static str, rows: &[PlaceRow]) -> Result<Option<String>, PageError> {
+    bars(
+        title,
+        Measure::Amount,
+        revenue_bars(rows, |r| r.name.clone(), |r| r.figures.revenue),
+        None,
+    )
+}
+
+fn item_chart(
+    title: &'static str,
+    rows: &[ItemRow],
+    named: bool,
+) -> Result<Option<String>, PageError> {
+    bars(
+        title,
+        Measure::Amount,
+        revenue_bars(
+            rows,
+            |r| {
+                if named && !r.name.is_empty() {
+                    r.name.clone()
+                } else {
+                    r.key.clone()
+                }
+            },
+            |r| r.revenue,
+        ),
+        None,
+    )
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn group_chart(
+    title: &'static str,
+    groups: &[CustomerGroup],
+    label: fn(&str) -> String,
+) -> Result<Option<String>, PageError> {
+    bars(
+        title,
+        Measure::Amount,
+        groups
+            .iter()
+            .map(|g| Bar {
+                label: label(&g.code),
+                value: plotted(g.revenue),
+            })
+            .collect(),
+        None,
+    )
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn slice_chart(
+    title: &'static str,
+    slices: &[PromotionSlice],
+) -> Result<Option<String>, PageError> {
+    bars(
+        title,
+        Measure::Count,
+        slices
+            .iter()
+            .map(|s| Bar {
+                label: s.label.clone(),
+                value: s.uses as f64,
+            })
+            .collect(),
+        None,
+    )
+}
+
+fn weekday(label: &str) -> String {
+    match label {
+        "1" => "пн",
+        "2" => "вт",
+        "3" => "ср",
+        "4" => "чт",
+        "5" => "пт",
+        "6" => "сб",
+        "7" => "вс",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// `GET /hq/merchants/{id}/analytics` and `.../analytics/{view}`.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant_id))]
+pub async fn page(
+    State(state): State<AppState>,
+    session: HqSession,
+    Path((merchant_id, view)): Path<(MerchantId, String)>,
+    Query(params): Query<AnalyticsParams>,
+) -> Result<Response, PageError> {
+    let view = View::parse(&view).ok_or(PageError::NotFound)?;
+    render(state, session, merchant_id, view, params).await
+}
+
+/// `GET /hq/merchants/{id}/analytics`: the sales view.
+pub async fn sales_page(
+    State(state): State<AppState>,
+    session: HqSession,
+    Path(merchant_id): Path<MerchantId>,
+    Query(params): Query<AnalyticsParams>,
+) -> Result<Response, PageError> {
+    render(state, session, merchant_id, View::Sales, params).await
+}
+
+#[allow(clippy::too_many_lines)]
+async fn render(
+    state: AppState,
+    session: HqSession,
+    merchant_id: MerchantId,
+    view: View,
+    params: AnalyticsParams,
+) -> Result<Response, PageError> {
+    let merchant = state.services.catalog.merchant(merchant_id).await?;
+    let (query, mut error) = match params.parse() {
+        Ok(query) => (query, None),
+        Err(why) => (AnalyticsQuery::default(), Some(why)),
+    };
+    let data = match load_view(&state, merchant_id, view, query.clone()).await {
+        Ok(data) => data,
+        Err(AnalyticsError::Invalid(why)) => {
+            error = Some(why);
+            load_view(&state, merchant_id, view, AnalyticsQuery::default())
+                .await
+                .map_err(|e| match e {
+                    AnalyticsError::Db(e) => PageError::from(e),
+                    AnalyticsError::Invalid(why) => PageError::BadRequest(why),
+                })?
+        }
+        Err(AnalyticsError::Db(e)) => return Err(e.into()),
+    };
+    let query = if error.is_some() {
+        AnalyticsQuery::default()
+    } else {
+        query
+    };
+    let stores = state.services.catalog.stores(merchant_id).await?;
+    let brands = state.services.catalog.brands(merchant_id).await?;
+
+    let overview = match &data {
+        ViewData::Sales(v) => v.overview.clone(),
+        ViewData::Stores(v) => v.overview.clone(),
+        ViewData::Products(v) => v.overview.clone(),
+        ViewData::Customers(v) => v.overview.clone(),
+        ViewData::Promotions(v) => v.overview.clone(),
+    };
+    let scope = &overview.scope;
+    let mut filter = vec![
+        ("from", scope.period.from.to_string()),
+        ("to", scope.period.to.to_string()),
+    ];
+    if let Some(s) = scope.store_id {
+        filter.push(("store", s.to_string()));
+    }
+    if let Some(b) = scope.brand_id {
+        filter.push(("brand", b.to_string()));
+    }
+    if view == View::Sales {
+        filter.push(("grain", query.grain.code().to_owned()));
+    }
+    let promotion_choices: Vec<Choice> = match &data {
+        ViewData::Promotions(v) => {
+            if let Some(p) = &v.selected {
+                filter.push(("promotion", p.clone()));
+            }
+            v.promotions
+                .iter()
+                .map(|p| Choice {
+                    value: p.promotion_id.clone(),
+                    label: if p.name.is_empty() {
+                        p.promotion_id.clone()
+                    } else {
+                        p.name.clone()
+                    },
+                    selected: v.selected.as_deref() == Some(p.promotion_id.as_str()),
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let query_string = serde_urlencoded::to_string(&filter).unwrap_or_default();
+    let csv = |table: Table| csv_href(merchant_id, table, &query_string);
+
+    let sections = match data.clone() {
+        ViewData::Sales(v) => {
+            let chart = bars(
+                "Выручка и прошлый период",
+                Measure::Amount,
+                v.rows
+                    .iter()
+                    .map(|r| Bar {
+                        label: r.label.clone(),
+                        value: plotted(r.figures.revenue),
+                    })
+                    .collect(),
+                Some(v.rows.iter().map(|r| plotted(r.previous_revenue)).collect()),
+            )?;
+            vec![section(
+                Table::Revenue,
+                "Выручка по времени (линия — прошлый период)",
+                chart,
+                csv(Table::Revenue),
+                data.clone(),
+            )]
+        }
+        ViewData::Stores(v) => vec![
+            section(
+                Table::Stores,
+                "По магазинам",
+                place_chart("Выручка по магазинам", &v.stores)?,
+                csv(Table::Stores),
+                data.clone(),
+            ),
+            section(
+                Table::Brands,
+                "По брендам",
+                place_chart("Выручка по брендам", &v.brands)?,
+                csv(Table::Brands),
+                data.clone(),
+            ),
+        ],
+        ViewData::Products(v) => vec![
+            section(
+                Table::Products,
+                "По товарам",
+                item_chart("Выручка по товарам", &v.products, true)?,
+                csv(Table::Products),
+                data.clone(),
+            ),
+            section(
+                Table::Categories,
+                "По категориям",
+                item_chart("Выручка по категориям", &v.categories, false)?,
+                csv(Table::Categories),
+                data.clone(),
+            ),
+        ],
+        ViewData::Customers(v) => {
+            let heat = HeatMap {
+                title: "Удержание когорт",
+                rows: v.cohorts.iter().map(|c| c.cohort.clone()).collect(),
+                columns: {
+                    let mut months: Vec<String> = v
+                        .cohorts
+                        .iter()
+                        .flat_map(|c| c.months.iter().map(|(m, _)| m.clone()))
+                        .collect();
+                    months.sort();
+                    months.dedup();
+                    months
+                },
+                cells: v
+                    .cohorts
+                    .iter()
+                    .flat_map(|c| {
+                        c.months
+                            .iter()
+                            .map(|(m, n)| (c.cohort.clone(), m.clone(), *n, c.size))
+                    })
+                    .collect(),
+            }
+            .to_svg()
+            .map_err(|e| PageError::internal(&e))?;
+            vec![
+                section(
+                    Table::Genders,
+                    "По полу",
+                    group_chart("Выручка по полу", &v.genders, group_label)?,
+                    csv(Table::Genders),
+                    data.clone(),
+                ),
+                section(
+                    Table::Ages,
+                    "По возрасту",
+                    group_chart("Выручка по возрасту", &v.ages, group_label)?,
+                    csv(Table::Ages),
+                    data.clone(),
+                ),
+                section(
+                    Table::NewReturning,
+                    "Новые и вернувшиеся",
+                    group_chart("Выручка новых и вернувшихся", &v.new_returning, group_label)?,
+                    csv(Table::NewReturning),
+                    data.clone(),
+                ),
+                section(
+                    Table::Frequency,
+                    "Частота покупок за период",
+                    group_chart("Выручка по частоте покупок", &v.frequency, frequency_label)?,
+                    csv(Table::Frequency),
+                    data.clone(),
+                ),
+                section(
+                    Table::Cohorts,
+                    "Когорты по месяцу первой покупки",
+                    heat,
+                    csv(Table::Cohorts),
+                    data.clone(),
+                ),
+                section(
+                    Table::Rfm,
+                    "Сегменты RFM",
+                    group_chart("Выручка по сегментам RFM", &v.rfm, group_label)?,
+                    csv(Table::Rfm),
+                    data.clone(),
+                ),
+            ]
+        }
+        ViewData::Promotions(v) => {
+            let cost_chart = bars(
+                "Затраты на акции",
+                Measure::Amount,
+                revenue_bars(&v.promotions, |p| p.promotion_id.clone(), |p| p.cost),
+                None,
+            )?;
+            let selected = v.selected.clone().unwrap_or_default();
+            let by_weekday: Vec<PromotionSlice> = v
+                .by_weekday
+                .iter()
+                .map(|s| PromotionSlice {
+                    label: weekday(&s.label),
+                    ..s.clone()
+                })
+                .collect();
+            vec![
+                section(
+                    Table::Promotions,
+                    "Акции",
+                    cost_chart,
+                    csv(Table::Promotions),
+                    data.clone(),
+                ),
+                section(
+                    Table::PromotionHours,
+                    format!("«{selected}» по часам"),
+                    slice_chart("Применения по часам", &v.by_hour)?,
+                    csv(Table::PromotionHours),
+                    data.clone(),
+                ),
+                section(
+                    Table::PromotionWeekdays,
+                    format!("«{selected}» по дням недели"),
+                    slice_chart("Применения по дням недели", &by_weekday)?,
+                    csv(Table::PromotionWeekdays),
+                    data.clone(),
+                ),
+                section(
+                    Table::PromotionStores,
+                    format!("«{selected}» по магазинам"),
+                    slice_chart("Применения по магазинам", &v.by_store)?,
+                    csv(Table::PromotionStores),
+                    data.clone(),
+                ),
+            ]
+        }
+    };
+
+    let tab_query = serde_urlencoded::to_string(
+        filter
+            .iter()
+            .filter(|(k, _)| *k != "grain" && *k != "promotion")
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
+    let page = AnalyticsPage {
+        header: HqHeader::for_merchant(&session, &merchant),
+        merchant_name: merchant.name.clone(),
+        view: view.code(),
+        view_title: VIEWS
+            .iter()
+            .find(|(v, _)| *v == view)
+            .map_or("", |(_, t)| t),
+        tabs: VIEWS
+            .iter()
+            .map(|(v, label)| Tab {
+                href: format!(
+                    "/hq/merchants/{merchant_id}/analytics/{}?{tab_query}",
+                    v.code()
+                ),
+                label,
+                current: *v == view,
+            })
+            .collect(),
+        from: scope.period.from.to_string(),
+        to: scope.period.to.to_string(),
+        stores: stores
+            .iter()
+            .map(|s| Choice {
+                value: s.id.to_string(),
+                label: s.name.clone(),
+                selected: scope.store_id == Some(s.id),
+            })
+            .collect(),
+        brands: brands
+            .iter()
+            .map(|b| Choice {
+                value: b.id.to_string(),
+                label: b.name.clone(),
+                selected: scope.brand_id == Some(b.id),
+            })
+            .collect(),
+        grains: [
+            (Grain::Hour, "по часам"),
+            (Grain::Day, "по дням"),
+            (Grain::Week, "по неделям"),
+            (Grain::Month, "по месяцам"),
+        ]
+        .into_iter()
+        .map(|(g, label)| Choice {
+            value: g.code().to_owned(),
+            label: label.to_owned(),
+            selected: g == query.grain,
+        })
+        .collect(),
+        promotions: promotion_choices,
+        show_grain: view == View::Sales,
+        show_promotion: view == View::Promotions,
+        error,
+        period: format!(
+            "{} — {}",
+            format::day(scope.period.from),
+            format::day(scope.period.to)
+        ),
+        previous: format!(
+            "{} — {}",
+            format::day(scope.previous.from),
+            format::day(scope.previous.to)
+        ),
+        kpis: kpis(&overview),
+        sections,
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// `GET /hq/merchants/{id}/analytics/export/{table}`: one table as CSV.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant_id))]
+pub async fn export_csv(
+    State(state): State<AppState>,
+    _session: HqSession,
+    Path((merchant_id, table)): Path<(MerchantId, String)>,
+    Query(params): Query<AnalyticsParams>,
+) -> Result<Response, PageError> {
+    let table = Table::parse(&table).ok_or(PageError::NotFound)?;
+    let query = params.parse().map_err(PageError::BadRequest)?;
+    let data = load_view(&state, merchant_id, table.view(), query)
+        .await
+        .map_err(|e| match e {
+            AnalyticsError::Db(e) => PageError::from(e),
+            AnalyticsError::Invalid(why) => PageError::BadRequest(why),
+        })?;
+    Ok(export::response(table, data, "analytics"))
+}

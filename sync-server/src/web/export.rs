@@ -1,0 +1,480 @@
+//! CSV exports of the analytics tables, for Excel in Russian: a UTF-8 BOM
+//! (so Cyrillic opens correctly), `;` between fields, Russian headers,
+//! money as roubles with two decimals and a decimal comma, items with
+//! three. The body is a stream of one chunk per row, produced as the
+//! client reads it; what is held is the view's aggregated rows, never the
+//! records.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures::stream;
+
+use crate::web::format;
+use crate::wire::analytics::{
+    CohortRow, CustomerGroup, CustomersView, ItemRow, PlaceRow, ProductsView, PromotionSlice,
+    PromotionsView, SalesView, StoresView,
+};
+
+/// The UTF-8 byte order mark.
+pub const BOM: &str = "\u{feff}";
+
+/// Every exported table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Revenue over time.
+    Revenue,
+    /// By store.
+    Stores,
+    /// By brand.
+    Brands,
+    /// By product.
+    Products,
+    /// By category.
+    Categories,
+    /// Customers by gender.
+    Genders,
+    /// By age band.
+    Ages,
+    /// New and returning.
+    NewReturning,
+    /// By visits.
+    Frequency,
+    /// Cohort retention.
+    Cohorts,
+    /// RFM segments.
+    Rfm,
+    /// Promotions.
+    Promotions,
+    /// One promotion by hour.
+    PromotionHours,
+    /// By weekday.
+    PromotionWeekdays,
+    /// By store.
+    PromotionStores,
+}
+
+/// The view a table is part of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Revenue over time.
+    Sales,
+    /// Stores and brands.
+    Stores,
+    /// Products and categories.
+    Products,
+    /// Customers.
+    Customers,
+    /// Promotions.
+    Promotions,
+}
+
+impl View {
+    /// The code in URLs.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            View::Sales => "sales",
+            View::Stores => "stores",
+            View::Products => "products",
+            View::Customers => "customers",
+            View::Promotions => "promotions",
+        }
+    }
+
+    /// Parses [`code`](Self::code).
+    #[must_use]
+    pub fn parse(code: &str) -> Option<View> {
+        [
+            View::Sales,
+            View::Stores,
+            View::Products,
+            View::Customers,
+            View::Promotions,
+        ]
+        .into_iter()
+        .find(|v| v.code() == code)
+    }
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 15] = [
+        Table::Revenue,
+        Table::Stores,
+        Table::Brands,
+        Table::Products,
+        Table::Categories,
+        Table::Genders,
+        Table::Ages,
+        Table::NewReturning,
+        Table::Frequency,
+        Table::Cohorts,
+        Table::Rfm,
+        Table::Promotions,
+        Table::PromotionHours,
+        Table::PromotionWeekdays,
+        Table::PromotionStores,
+    ];
+
+    /// The code in URLs and the file's name.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Table::Revenue => "revenue",
+            Table::Stores => "stores",
+            Table::Brands => "brands",
+            Table::Products => "products",
+            Table::Categories => "categories",
+            Table::Genders => "genders",
+            Table::Ages => "ages",
+            Table::NewReturning => "new-returning",
+            Table::Frequency => "frequency",
+            Table::Cohorts => "cohorts",
+            Table::Rfm => "rfm",
+            Table::Promotions => "promotions",
+            Table::PromotionHours => "promotion-hours",
+            Table::PromotionWeekdays => "promotion-weekdays",
+            Table::PromotionStores => "promotion-stores",
+        }
+    }
+
+    /// Parses [`code`](Self::code).
+    #[must_use]
+    pub fn parse(code: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    /// The view it comes from.
+    #[must_use]
+    pub const fn view(self) -> View {
+        match self {
+            Table::Revenue => View::Sales,
+            Table::Stores | Table::Brands => View::Stores,
+            Table::Products | Table::Categories => View::Products,
+            Table::Genders
+            | Table::Ages
+            | Table::NewReturning
+            | Table::Frequency
+            | Table::Cohorts
+            | Table::Rfm => View::Customers,
+            Table::Promotions
+            | Table::PromotionHours
+            | Table::PromotionWeekdays
+            | Table::PromotionStores => View::Promotions,
+        }
+    }
+}
+
+/// A view's data, to export one of its tables.
+#[derive(Debug, Clone)]
+pub enum ViewData {
+    /// Revenue over time.
+    Sales(SalesView),
+    /// Stores.
+    Stores(StoresView),
+    /// Products.
+    Products(ProductsView),
+    /// Customers.
+    Customers(CustomersView),
+    /// Promotions.
+    Promotions(PromotionsView),
+}
+
+/// Kopecks as roubles with two decimals: `-1234,50`.
+#[must_use]
+pub fn roubles(kopecks: i64) -> String {
+    let sign = if kopecks < 0 { "-" } else { "" };
+    let abs = kopecks.unsigned_abs();
+    format!("{sign}{},{:02}", abs / 100, abs % 100)
+}
+
+/// Thousandths with three decimals: `1,500`.
+#[must_use]
+pub fn milli(value: i64) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let abs = value.unsigned_abs();
+    format!("{sign}{},{:03}", abs / 1000, abs % 1000)
+}
+
+/// One CSV field, quoted when it must be.
+fn field(text: &str) -> String {
+    if text.contains([';', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn line(fields: &[String]) -> Bytes {
+    let mut out = fields
+        .iter()
+        .map(|f| field(f))
+        .collect::<Vec<_>>()
+        .join(";");
+    out.push_str("\r\n");
+    Bytes::from(out)
+}
+
+type Row = Box<dyn FnOnce() -> Vec<String> + Send>;
+
+fn rows<T: Send + 'static>(items: Vec<T>, f: fn(T) -> Vec<String>) -> Vec<Row> {
+    items
+        .into_iter()
+        .map(|item| Box::new(move || f(item)) as Row)
+        .collect()
+}
+
+fn place(p: PlaceRow) -> Vec<String> {
+    vec![
+        p.name,
+        p.figures.checks.to_string(),
+        p.figures.returns.to_string(),
+        roubles(p.figures.revenue),
+        roubles(p.figures.average_check),
+        milli(p.figures.items_per_check_milli),
+        roubles(p.figures.discount),
+        roubles(p.previous_revenue),
+    ]
+}
+
+fn item(i: ItemRow) -> Vec<String> {
+    vec![
+        i.key,
+        i.name,
+        i.checks.to_string(),
+        milli(i.items_milli),
+        roubles(i.revenue),
+        roubles(i.discount),
+    ]
+}
+
+fn group(g: CustomerGroup) -> Vec<String> {
+    vec![
+        group_label(&g.code),
+        g.customers.to_string(),
+        g.visits.to_string(),
+        g.checks.to_string(),
+        roubles(g.revenue),
+    ]
+}
+
+fn slice(s: PromotionSlice) -> Vec<String> {
+    vec![s.label, s.uses.to_string(), roubles(s.cost)]
+}
+
+fn cohort_lines(cohorts: Vec<CohortRow>) -> Vec<Row> {
+    cohorts
+        .into_iter()
+        .flat_map(|c| {
+            let (cohort, size) = (c.cohort, c.size);
+            c.months.into_iter().map(move |(month, n)| {
+                let cohort = cohort.clone();
+                Box::new(move || vec![cohort, size.to_string(), month, n.to_string()]) as Row
+            })
+        })
+        .collect()
+}
+
+const PLACE_HEADERS: [&str; 8] = [
+    "Название",
+    "Чеков",
+    "Возвратов",
+    "Выручка, ₽",
+    "Средний чек, ₽",
+    "Товаров в чеке",
+    "Скидки, ₽",
+    "Выручка прошлого периода, ₽",
+];
+const GROUP_HEADERS: [&str; 5] = ["Группа", "Покупателей", "Визитов", "Чеков", "Выручка, ₽"];
+const SLICE_HEADERS: [&str; 3] = ["Когда или где", "Применений", "Затраты, ₽"];
+
+/// The headers and rows of `table` in `data`, or `None` when the data is
+/// of another view.
+#[must_use]
+pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row>)> {
+    Some(match (table, data) {
+        (Table::Revenue, ViewData::Sales(v)) => (
+            vec![
+                "Период",
+                "Чеков",
+                "Возвратов",
+                "Выручка, ₽",
+                "Средний чек, ₽",
+                "Товаров в чеке",
+                "Скидки, ₽",
+                "Выручка прошлого периода, ₽",
+            ],
+            rows(v.rows, |r| {
+                vec![
+                    r.label,
+                    r.figures.checks.to_string(),
+                    r.figures.returns.to_string(),
+                    roubles(r.figures.revenue),
+                    roubles(r.figures.average_check),
+                    milli(r.figures.items_per_check_milli),
+                    roubles(r.figures.discount),
+                    roubles(r.previous_revenue),
+                ]
+            }),
+        ),
+        (Table::Stores, ViewData::Stores(v)) => (PLACE_HEADERS.to_vec(), rows(v.stores, place)),
+        (Table::Brands, ViewData::Stores(v)) => (PLACE_HEADERS.to_vec(), rows(v.brands, place)),
+        (Table::Products | Table::Categories, ViewData::Products(v)) => (
+            vec![
+                if table == Table::Products {
+                    "Артикул"
+                } else {
+                    "Категория"
+                },
+                "Название",
+                "Чеков",
+                "Количество",
+                "Выручка, ₽",
+                "Скидки, ₽",
+            ],
+            rows(
+                if table == Table::Products {
+                    v.products
+                } else {
+                    v.categories
+                },
+                item,
+            ),
+        ),
+        (Table::Cohorts, ViewData::Customers(v)) => (
+            vec![
+                "Месяц первой покупки",
+                "Покупателей в когорте",
+                "Месяц",
+                "Активных покупателей",
+            ],
+            cohort_lines(v.cohorts),
+        ),
+        (
+            Table::Genders | Table::Ages | Table::NewReturning | Table::Frequency | Table::Rfm,
+            ViewData::Customers(v),
+        ) => {
+            let groups = match table {
+                Table::Genders => v.genders,
+                Table::Ages => v.ages,
+                Table::NewReturning => v.new_returning,
+                Table::Frequency => v.frequency,
+                _ => v.rfm,
+            };
+            if table == Table::Frequency {
+                (
+                    GROUP_HEADERS.to_vec(),
+                    rows(groups, |g| {
+                        let mut fields = group(g);
+                        fields[0] = frequency_label(&fields[0]);
+                        fields
+                    }),
+                )
+            } else {
+                (GROUP_HEADERS.to_vec(), rows(groups, group))
+            }
+        }
+        (Table::Promotions, ViewData::Promotions(v)) => (
+            vec![
+                "Акция",
+                "Название",
+                "Применений",
+                "Покупателей",
+                "Затраты, ₽",
+                "Кто оплачивает",
+                "Средний чек с акцией, ₽",
+                "Средний чек без акции, ₽",
+                "Товаров в чеке с акцией",
+                "Товаров в чеке без акции",
+            ],
+            rows(v.promotions, |p| {
+                vec![
+                    p.promotion_id,
+                    p.name,
+                    p.uses.to_string(),
+                    p.customers.to_string(),
+                    roubles(p.cost),
+                    p.funded_by.unwrap_or_else(|| "продавец".to_owned()),
+                    roubles(p.basket_with),
+                    roubles(p.basket_without),
+                    milli(p.items_with_milli),
+                    milli(p.items_without_milli),
+                ]
+            }),
+        ),
+        (Table::PromotionHours, ViewData::Promotions(v)) => {
+            (SLICE_HEADERS.to_vec(), rows(v.by_hour, slice))
+        }
+        (Table::PromotionWeekdays, ViewData::Promotions(v)) => {
+            (SLICE_HEADERS.to_vec(), rows(v.by_weekday, slice))
+        }
+        (Table::PromotionStores, ViewData::Promotions(v)) => {
+            (SLICE_HEADERS.to_vec(), rows(v.by_store, slice))
+        }
+        _ => return None,
+    })
+}
+
+/// The CSV response of `table`: the header line after the BOM, then one
+/// chunk per row as the body is read.
+#[must_use]
+pub fn response(t: Table, data: ViewData, file_stem: &str) -> Response {
+    let Some((headers, rows)) = table(t, data) else {
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "the table is not part of its view",
+        )
+            .into_response();
+    };
+    let head = {
+        let fields: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+        let mut first = BOM.as_bytes().to_vec();
+        first.extend_from_slice(&line(&fields));
+        Bytes::from(first)
+    };
+    let body = stream::iter(
+        std::iter::once(head)
+            .chain(rows.into_iter().map(|row| line(&row())))
+            .map(Ok::<_, Infallible>),
+    );
+    let disposition = format!("attachment; filename=\"{file_stem}-{}.csv\"", t.code());
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+/// A group's code as the pages and exports name it.
+#[must_use]
+pub fn group_label(code: &str) -> String {
+    match code {
+        "female" | "male" | "unspecified" => format::gender(code).to_owned(),
+        "new" => "Новые".to_owned(),
+        "returning" => "Вернувшиеся".to_owned(),
+        "champions" => "Лучшие".to_owned(),
+        "loyal" => "Постоянные".to_owned(),
+        "lapsed_high_spenders" => "Ушедшие с большими тратами".to_owned(),
+        "lapsing" => "Уходящие".to_owned(),
+        "other" => "Прочие".to_owned(),
+        code if code.contains('-') || code == "under 25" || code == "unknown" => {
+            format::age_band(code)
+        }
+        code if code.ends_with('+') => format::age_band(code),
+        code => code.to_owned(),
+    }
+}
+
+/// A frequency band (`1`, `3-4`, `10+`) as the pages and exports name it.
+#[must_use]
+pub fn frequency_label(code: &str) -> String {
+    format!("{} визит.", code.replace('-', "–"))
+}

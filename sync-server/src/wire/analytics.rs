@@ -1,0 +1,240 @@
+//! The analytics views as the admin API sends them and the HQ pages and
+//! CSV exports render them. Money is integer kopecks, items are quantity
+//! thousandths, days are the stores' local days.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use shared::ids::{BrandId, StoreId};
+
+/// A period of local days, both ends inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    /// The first day.
+    pub from: NaiveDate,
+    /// The last day.
+    pub to: NaiveDate,
+}
+
+/// Sums of sales over some rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Sales checks.
+    pub checks: i64,
+    /// Returns.
+    pub returns: i64,
+    /// Sales minus refunds, kopecks.
+    pub revenue: i64,
+    /// Sales totals, kopecks.
+    pub sales: i64,
+    /// Refunds, kopecks.
+    pub refunds: i64,
+    /// Discount given, net of returns, kopecks.
+    pub discount: i64,
+    /// Sales totals per sales check, rounded half up, kopecks.
+    pub average_check: i64,
+    /// Items sold net of returns, thousandths.
+    pub items_milli: i64,
+    /// Items per sales check, thousandths, rounded half up.
+    pub items_per_check_milli: i64,
+    /// Points earned.
+    pub points_earned: i64,
+    /// Points spent.
+    pub points_spent: i64,
+}
+
+/// The filter every view takes, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// The period shown.
+    pub period: Period,
+    /// The period before it, of the same length.
+    pub previous: Period,
+    /// Only this store.
+    pub store_id: Option<StoreId>,
+    /// Only stores of this brand.
+    pub brand_id: Option<BrandId>,
+}
+
+/// The totals of the period and of the previous one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    /// The filter.
+    pub scope: Scope,
+    /// This period.
+    pub totals: Figures,
+    /// The previous period.
+    pub previous: Figures,
+}
+
+/// One bucket of revenue over time with the previous period's bucket at
+/// the same offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRow {
+    /// `2026-03-02`, `2026-03-02` (a week's first day), `2026-03` or `14` (hour).
+    pub label: String,
+    /// This period's figures.
+    pub figures: Figures,
+    /// The previous period's revenue at the same offset, kopecks.
+    pub previous_revenue: i64,
+}
+
+/// `sales`: revenue over time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesView {
+    /// Totals.
+    pub overview: Overview,
+    /// `hour`, `day`, `week` or `month`.
+    pub grain: String,
+    /// The buckets in order.
+    pub rows: Vec<TimeRow>,
+}
+
+/// A store's or brand's row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceRow {
+    /// Store or brand id (0: stores of no brand).
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// This period.
+    pub figures: Figures,
+    /// The previous period's revenue, kopecks.
+    pub previous_revenue: i64,
+}
+
+/// `stores`: by store and by brand, highest revenue first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoresView {
+    /// Totals.
+    pub overview: Overview,
+    /// Per store.
+    pub stores: Vec<PlaceRow>,
+    /// Per brand.
+    pub brands: Vec<PlaceRow>,
+}
+
+/// A product's or category's row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRow {
+    /// SKU or category (`—` for lines with none).
+    pub key: String,
+    /// The product's name (empty for categories).
+    pub name: String,
+    /// Sales checks with it.
+    pub checks: i64,
+    /// Items, thousandths.
+    pub items_milli: i64,
+    /// Net revenue, kopecks.
+    pub revenue: i64,
+    /// Discount, kopecks.
+    pub discount: i64,
+}
+
+/// `products`: by product and by category, highest revenue first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductsView {
+    /// Totals.
+    pub overview: Overview,
+    /// Per product.
+    pub products: Vec<ItemRow>,
+    /// Per category.
+    pub categories: Vec<ItemRow>,
+}
+
+/// A group of identified customers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerGroup {
+    /// The group's code (`female`, `25-34`, `new`, `2-4`, `champions`).
+    pub code: String,
+    /// Customers.
+    pub customers: i64,
+    /// Days with a purchase, summed over the customers.
+    pub visits: i64,
+    /// Sales checks.
+    pub checks: i64,
+    /// Net revenue, kopecks.
+    pub revenue: i64,
+}
+
+/// One cell of the cohort heat map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CohortRow {
+    /// The month of first purchase, `YYYY-MM`.
+    pub cohort: String,
+    /// Customers of the cohort.
+    pub size: i64,
+    /// Active customers in each month from the cohort's, `YYYY-MM`.
+    pub months: Vec<(String, i64)>,
+}
+
+/// `customers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomersView {
+    /// Totals.
+    pub overview: Overview,
+    /// By gender.
+    pub genders: Vec<CustomerGroup>,
+    /// By age band on the period's last day.
+    pub ages: Vec<CustomerGroup>,
+    /// `new` (first purchase in the period) and `returning`.
+    pub new_returning: Vec<CustomerGroup>,
+    /// By visits in the period: `1`, `2`, `3-4`, `5-9`, `10+`.
+    pub frequency: Vec<CustomerGroup>,
+    /// Cohort retention by month of first purchase.
+    pub cohorts: Vec<CohortRow>,
+    /// RFM segments.
+    pub rfm: Vec<CustomerGroup>,
+}
+
+/// A promotion's row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionRow {
+    /// The promotion.
+    pub promotion_id: String,
+    /// Its name in the current ruleset, if still there.
+    pub name: String,
+    /// Net uses.
+    pub uses: i64,
+    /// Distinct identified customers.
+    pub customers: i64,
+    /// Discount given: its cost, kopecks.
+    pub cost: i64,
+    /// Who funds it.
+    pub funded_by: Option<String>,
+    /// Average basket with it, kopecks.
+    pub basket_with: i64,
+    /// Average basket of the other checks, kopecks.
+    pub basket_without: i64,
+    /// Items per basket with it, thousandths.
+    pub items_with_milli: i64,
+    /// Items per basket without it, thousandths.
+    pub items_without_milli: i64,
+}
+
+/// A breakdown row of one promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionSlice {
+    /// Hour `0`..`23`, weekday `1` (Monday)..`7`, or store name.
+    pub label: String,
+    /// Net uses.
+    pub uses: i64,
+    /// Discount, kopecks.
+    pub cost: i64,
+}
+
+/// `promotions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionsView {
+    /// Totals.
+    pub overview: Overview,
+    /// Per promotion, costliest first.
+    pub promotions: Vec<PromotionRow>,
+    /// The promotion broken down below.
+    pub selected: Option<String>,
+    /// Its uses by local hour.
+    pub by_hour: Vec<PromotionSlice>,
+    /// By weekday.
+    pub by_weekday: Vec<PromotionSlice>,
+    /// By store.
+    pub by_store: Vec<PromotionSlice>,
+}
