@@ -202,9 +202,14 @@ impl std::fmt::Debug for DatabaseSettings {
 }
 
 /// Attempts per client address at the public forms (see `web::throttle`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebSettings {
+    /// The reverse proxies in front of the server (addresses or networks,
+    /// such as `"127.0.0.1"` or `"10.0.0.0/8"`). A request from one of
+    /// them is counted against the client it names in `X-Forwarded-For`;
+    /// the header of anyone else is ignored.
+    pub trusted_proxies: Vec<TrustedProxy>,
     /// HQ sign-in attempts per minute (also the burst).
     pub sign_in_attempts_per_minute: u32,
     /// Customer sign-ups per hour (also the burst).
@@ -217,10 +222,34 @@ pub struct WebSettings {
 impl Default for WebSettings {
     fn default() -> Self {
         WebSettings {
+            trusted_proxies: Vec::new(),
             sign_in_attempts_per_minute: 10,
             sign_ups_per_hour: 30,
             account_sign_in_attempts_per_minute: 5,
         }
+    }
+}
+
+/// A trusted reverse proxy: one address (`"127.0.0.1"`) or a network
+/// (`"10.0.0.0/8"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy(pub ipnet::IpNet);
+
+impl<'de> Deserialize<'de> for TrustedProxy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let net = match text.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => text
+                .parse::<std::net::IpAddr>()
+                .map(ipnet::IpNet::from)
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is not an address or a network such as 10.0.0.0/8"
+                    ))
+                })?,
+        };
+        Ok(TrustedProxy(net))
     }
 }
 

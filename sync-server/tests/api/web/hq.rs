@@ -320,3 +320,62 @@ async fn sign_ins_and_sign_ups_from_one_address_are_limited() {
         (StatusCode::OK, StatusCode::NOT_FOUND)
     );
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_sign_ins_are_limited_per_forwarded_client() {
+    let server = TestServer::spawn_with(|settings| {
+        settings.web.sign_in_attempts_per_minute = 2;
+        settings.web.trusted_proxies =
+            vec![serde_json::from_value(serde_json::json!("127.0.0.1")).unwrap()];
+    })
+    .await;
+    let http = no_redirects();
+    // What nginx in front of the server sends: the client it saw.
+    let sign_in = |client: &'static str| {
+        http.post(format!("{}/hq/login", server.base))
+            .header("x-forwarded-for", client)
+            .form(&[("token", "a guess"), ("next", "/hq")])
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            sign_in("198.51.100.7").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        sign_in("198.51.100.7").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same proxy has its own allowance.
+    assert_eq!(
+        sign_in("198.51.100.8").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_address_buys_no_new_attempts() {
+    let server = TestServer::spawn_with(|settings| {
+        settings.web.sign_in_attempts_per_minute = 2;
+    })
+    .await;
+    let http = no_redirects();
+    let sign_in = |client: &'static str| {
+        http.post(format!("{}/hq/login", server.base))
+            .header("x-forwarded-for", client)
+            .form(&[("token", "a guess"), ("next", "/hq")])
+            .send()
+    };
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        assert_eq!(
+            sign_in(client).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        sign_in("198.51.100.3").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the header is the client's own claim and is ignored"
+    );
+}
