@@ -84,6 +84,27 @@ async fn wait_http(url: &str) -> anyhow::Result<()> {
     bail!("{url} did not answer")
 }
 
+/// The admin token the CLI tests' servers start with.
+const ADMIN_TOKEN: &str = "cli-admin-token-0123456789";
+
+/// Runs `command` (the server binary) as `serve` over `data_dir` on a free
+/// port with [`ADMIN_TOKEN`], and waits until it answers; its URL.
+async fn serve(mut command: Command, data_dir: &Path) -> anyhow::Result<(Daemon, String)> {
+    let url = format!("http://127.0.0.1:{}", free_port()?);
+    let server = Daemon(
+        command
+            .args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .args(["--listen", url.trim_start_matches("http://")])
+            .env("SYNC_SERVER__ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_http(&format!("{url}/health")).await?;
+    Ok((server, url))
+}
+
 /// `sync-server admin --server URL --admin-token TOKEN ARGS…`.
 fn admin_command(server_bin: &Path, url: &str, token: &str, args: &[&str]) -> Command {
     let mut c = Command::new(server_bin);
@@ -125,20 +146,8 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     let server_bin = binary("sync-server")?;
     let agent_bin = binary("pos-agent")?;
     let tmp = tempfile::tempdir()?;
-    let url = format!("http://127.0.0.1:{}", free_port()?);
-    let token = "cli-admin-token-0123456789";
-
-    let _server = Daemon(
-        Command::new(&server_bin)
-            .args(["serve", "--data-dir"])
-            .arg(tmp.path().join("server"))
-            .args(["--listen", url.trim_start_matches("http://")])
-            .env("SYNC_SERVER__ADMIN_TOKEN", token)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    wait_http(&format!("{url}/health")).await?;
+    let (_server, url) = serve(Command::new(&server_bin), &tmp.path().join("server")).await?;
+    let token = ADMIN_TOKEN;
 
     let admin = |args: &[&str]| admin_command(&server_bin, &url, token, args);
     let (merchant, store) = merchant_and_store(&admin)?;
@@ -322,21 +331,10 @@ async fn the_binaries_keep_personal_data_private_whatever_the_umask_and_doctor_c
     let server_bin = binary("sync-server")?;
     let agent_bin = binary("pos-agent")?;
     let tmp = tempfile::tempdir()?;
-    let url = format!("http://127.0.0.1:{}", free_port()?);
-    let token = "cli-admin-token-0123456789";
+    let token = ADMIN_TOKEN;
 
     let server_dir = tmp.path().join("srv").join("data");
-    let _server = Daemon(
-        with_open_umask(&server_bin)
-            .args(["serve", "--data-dir"])
-            .arg(&server_dir)
-            .args(["--listen", url.trim_start_matches("http://")])
-            .env("SYNC_SERVER__ADMIN_TOKEN", token)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    wait_http(&format!("{url}/health")).await?;
+    let (_server, url) = serve(with_open_umask(&server_bin), &server_dir).await?;
     ensure_mode(&server_dir, 0o700)?;
     for file in [
         "sync-server.db",
@@ -465,19 +463,8 @@ fn doctor_and_status_tell_an_unenrolled_directory_to_enroll_with_whole_paths() -
 async fn the_cli_invites_people_and_its_api_keys_act_within_their_role() -> anyhow::Result<()> {
     let server_bin = binary("sync-server")?;
     let tmp = tempfile::tempdir()?;
-    let url = format!("http://127.0.0.1:{}", free_port()?);
-    let token = "cli-admin-token-0123456789";
-    let _server = Daemon(
-        Command::new(&server_bin)
-            .args(["serve", "--data-dir"])
-            .arg(tmp.path().join("server"))
-            .args(["--listen", url.trim_start_matches("http://")])
-            .env("SYNC_SERVER__ADMIN_TOKEN", token)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    wait_http(&format!("{url}/health")).await?;
+    let (_server, url) = serve(Command::new(&server_bin), &tmp.path().join("server")).await?;
+    let token = ADMIN_TOKEN;
     let admin = |args: &[&str]| admin_command(&server_bin, &url, token, args);
     let (merchant, store) = merchant_and_store(&admin)?;
     let merchant = merchant.to_string();
