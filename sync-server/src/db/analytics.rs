@@ -1,10 +1,12 @@
 //! Primitives of the analytics rollups: the rows ingest adds to (per store
-//! and local hour, per product and local day, per customer and local day,
-//! per promotion and local hour) and the sums the analytics views read.
-//! What each delta holds is decided by `services::analytics`; here rows
-//! are only added to and summed.
+//! and local hour and day; per product and per promotion by day and by
+//! month, chain-wide and per store; each customer's packed visits) and
+//! the sums the analytics views read. What each delta holds is decided by
+//! `services::analytics`; here rows are only added to and summed. A period
+//! is read as its whole months plus the days at its edges
+//! ([`PeriodParts`]), so a year reads a few thousand rows.
 
-use chrono::NaiveDate;
+use chrono::{Datelike as _, Days, NaiveDate};
 use shared::ids::{CustomerId, MerchantId, StoreId};
 
 use super::DbError;
@@ -41,6 +43,137 @@ pub struct StoreHour {
     pub local_day: NaiveDate,
     /// The store's local hour, 0..=23.
     pub hour: u32,
+}
+
+/// A calendar month, stored as `YYYY-MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    /// The year.
+    pub year: i32,
+    /// The month, 1..=12.
+    pub month: u32,
+}
+
+impl Month {
+    /// The month `day` is in.
+    #[must_use]
+    pub fn of(day: NaiveDate) -> Self {
+        Month {
+            year: day.year(),
+            month: day.month(),
+        }
+    }
+
+    /// `YYYY-MM`, as stored.
+    #[must_use]
+    pub fn text(self) -> String {
+        format!("{:04}-{:02}", self.year, self.month)
+    }
+
+    fn first_day(self) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1)
+    }
+
+    fn next(self) -> Self {
+        if self.month == 12 {
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Month {
+                month: self.month + 1,
+                ..self
+            }
+        }
+    }
+}
+
+/// The stretch of time a product or promotion row sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Span {
+    /// A local day.
+    Day(NaiveDate),
+    /// A calendar month of local days.
+    Month(Month),
+}
+
+/// A product or promotion row's place: its span, at one store or (for
+/// products, `None`) chain-wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RollupAt {
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// The store, or `None` for the chain's row.
+    pub store_id: Option<StoreId>,
+    /// The day or month.
+    pub span: Span,
+}
+
+/// A period cut into the whole months it covers and the days at its edges
+/// (each part `None` when empty). Text bounds are as stored; an empty part
+/// binds as a range no row falls in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodParts {
+    /// The first and last whole month.
+    pub months: Option<(Month, Month)>,
+    /// The days before the first whole month.
+    pub head: Option<(NaiveDate, NaiveDate)>,
+    /// The days after the last whole month.
+    pub tail: Option<(NaiveDate, NaiveDate)>,
+}
+
+impl PeriodParts {
+    /// The parts of the local days `from..=to`.
+    #[must_use]
+    pub fn of(from: NaiveDate, to: NaiveDate) -> Self {
+        let whole = || -> Option<(Month, Month, NaiveDate, NaiveDate)> {
+            let first = if from.day() == 1 {
+                Month::of(from)
+            } else {
+                Month::of(from).next()
+            };
+            let after_to = to.checked_add_days(Days::new(1))?;
+            let last_next = if after_to.day() == 1 {
+                Month::of(after_to)
+            } else {
+                Month::of(to)
+            };
+            // `last_next` is the month after the last whole one.
+            let start = first.first_day()?;
+            let end = last_next.first_day()?.pred_opt()?;
+            (start <= end).then(|| (first, Month::of(end), start, end))
+        };
+        match whole() {
+            None => PeriodParts {
+                months: None,
+                head: (from <= to).then_some((from, to)),
+                tail: None,
+            },
+            Some((first, last, start, end)) => PeriodParts {
+                months: Some((first, last)),
+                head: start.pred_opt().filter(|d| from <= *d).map(|d| (from, d)),
+                tail: end.succ_opt().filter(|d| *d <= to).map(|d| (d, to)),
+            },
+        }
+    }
+
+    /// The six text bounds: first and last month, head and tail days.
+    #[must_use]
+    pub fn bounds(&self) -> [String; 6] {
+        let none = || ("9".to_owned(), "0".to_owned());
+        let (m0, m1) = self
+            .months
+            .map_or_else(none, |(a, b)| (a.text(), b.text()));
+        let days = |part: Option<(NaiveDate, NaiveDate)>| {
+            part.map_or_else(none, |(a, b)| {
+                (a.format("%Y-%m-%d").to_string(), b.format("%Y-%m-%d").to_string())
+            })
+        };
+        let (h0, h1) = days(self.head);
+        let (t0, t1) = days(self.tail);
+        [m0, m1, h0, h1, t0, t1]
+    }
 }
 
 /// What one record adds to one product's local day.
@@ -145,36 +278,17 @@ pub enum ItemGrouping {
     Category,
 }
 
-/// One identified customer's activity in a period.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerActivity {
+/// One identified customer's packed visits, with what the views group by.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerVisitsRow<'a> {
     /// Who.
     pub customer_id: CustomerId,
     /// Gender code as stored.
-    pub gender: String,
+    pub gender: &'a str,
     /// Birth date, if given.
     pub birth_date: Option<NaiveDate>,
-    /// The customer's first purchase day at the merchant, ever.
-    pub first_day: NaiveDate,
-    /// The last day with a record in the period.
-    pub last_day: NaiveDate,
-    /// Days with a record in the period (visits).
-    pub visits: i64,
-    /// Sales checks in the period.
-    pub checks: i64,
-    /// Net revenue in the period, kopecks.
-    pub revenue: i64,
-}
-
-/// Customers of a cohort (month of first purchase) active in a month.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CohortCell {
-    /// First purchase month, `YYYY-MM`.
-    pub cohort: String,
-    /// Active month, `YYYY-MM`.
-    pub month: String,
-    /// Distinct customers.
-    pub customers: i64,
+    /// The visits as the analytics service packed them.
+    pub visits: &'a [u8],
 }
 
 /// Sums of a promotion.
@@ -211,29 +325,40 @@ pub struct BackfillRecord {
 pub trait AnalyticsTx {
     /// Adds `figures` to a store's local hour.
     fn add_store_hour(&mut self, at: StoreHour, figures: &StoreFigures) -> Result<(), DbError>;
-    /// Adds to a product's local day at a store.
-    fn add_product_day(&mut self, at: StoreHour, delta: &ProductDelta) -> Result<(), DbError>;
-    /// Adds a record of an identified customer to their local day.
-    fn add_customer_day(
-        &mut self,
-        at: StoreHour,
-        customer: CustomerId,
-        checks: i64,
-        revenue: i64,
-    ) -> Result<(), DbError>;
-    /// Adds to a promotion's local hour, and notes its customer.
-    fn add_promotion_hour(
-        &mut self,
-        at: StoreHour,
-        delta: &PromotionDelta,
-        customer: Option<CustomerId>,
-    ) -> Result<(), DbError>;
+    /// Adds `figures` to a store's local day (`at.hour` is not read).
+    fn add_store_day(&mut self, at: StoreHour, figures: &StoreFigures) -> Result<(), DbError>;
+    /// Adds to a product's day or month, at a store or chain-wide.
+    fn add_product(&mut self, at: RollupAt, delta: &ProductDelta) -> Result<(), DbError>;
+    /// Adds to a promotion's local hour at a store.
+    fn add_promotion_hour(&mut self, at: StoreHour, delta: &PromotionDelta)
+    -> Result<(), DbError>;
+    /// Adds to a promotion's day or month at a store (`at.store_id` is set).
+    fn add_promotion(&mut self, at: RollupAt, delta: &PromotionDelta) -> Result<(), DbError>;
     /// Notes that `customer` took the promotion on `at`'s local day.
     fn add_promotion_customer(
         &mut self,
         at: StoreHour,
         promotion_id: &str,
         customer: CustomerId,
+    ) -> Result<(), DbError>;
+    /// A customer's packed visits, if any.
+    fn customer_visits(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+    ) -> Result<Option<Vec<u8>>, DbError>;
+    /// Replaces a customer's packed visits.
+    fn put_customer_visits(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        visits: &[u8],
+    ) -> Result<(), DbError>;
+    /// Calls `each` with every customer of `merchant` who has visits.
+    fn each_customer_visits(
+        &mut self,
+        merchant: MerchantId,
+        each: &mut dyn FnMut(CustomerVisitsRow<'_>),
     ) -> Result<(), DbError>;
     /// Takes the start-up backfill marker: true once, for the transaction
     /// that must add the records stored before the rollups.
@@ -253,14 +378,6 @@ pub trait AnalyticsTx {
         filter: &RollupFilter,
         grouping: ItemGrouping,
     ) -> Result<Vec<ItemFigures>, DbError>;
-    /// Every identified customer active in `filter`.
-    fn customer_activity(
-        &mut self,
-        filter: &RollupFilter,
-    ) -> Result<Vec<CustomerActivity>, DbError>;
-    /// Cohort retention: customers whose first purchase month is in the
-    /// period, per month they were active in it.
-    fn cohorts(&mut self, filter: &RollupFilter) -> Result<Vec<CohortCell>, DbError>;
     /// Promotion figures over `filter`.
     fn promotion_figures(
         &mut self,
@@ -287,4 +404,54 @@ pub(super) fn stores_json(filter: &RollupFilter) -> Option<String> {
         let ids: Vec<i64> = stores.iter().map(|s| s.get()).collect();
         serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn a_period_is_its_whole_months_and_the_days_at_its_edges() {
+        let ym = |year, month| Month { year, month };
+        assert_eq!(
+            PeriodParts::of(d(2025, 12, 1), d(2026, 11, 30)),
+            PeriodParts {
+                months: Some((ym(2025, 12), ym(2026, 11))),
+                head: None,
+                tail: None
+            }
+        );
+        assert_eq!(
+            PeriodParts::of(d(2026, 1, 15), d(2026, 3, 3)),
+            PeriodParts {
+                months: Some((ym(2026, 2), ym(2026, 2))),
+                head: Some((d(2026, 1, 15), d(2026, 1, 31))),
+                tail: Some((d(2026, 3, 1), d(2026, 3, 3)))
+            }
+        );
+        assert_eq!(
+            PeriodParts::of(d(2026, 2, 2), d(2026, 2, 27)),
+            PeriodParts {
+                months: None,
+                head: Some((d(2026, 2, 2), d(2026, 2, 27))),
+                tail: None
+            }
+        );
+        assert_eq!(
+            PeriodParts::of(d(2026, 2, 2), d(2026, 3, 31)),
+            PeriodParts {
+                months: Some((ym(2026, 3), ym(2026, 3))),
+                head: Some((d(2026, 2, 2), d(2026, 2, 28))),
+                tail: None
+            }
+        );
+        assert_eq!(
+            PeriodParts::of(d(2026, 12, 1), d(2026, 12, 31)).bounds(),
+            ["2026-12", "2026-12", "9", "0", "9", "0"].map(str::to_owned)
+        );
+    }
 }

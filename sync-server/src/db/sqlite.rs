@@ -61,6 +61,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/013_rollups.sql")),
         M::up(include_str!("sqlite/migrations/014_notifications.sql")),
         M::up(include_str!("sqlite/migrations/015_quota_leases.sql")),
+        M::up(include_str!("sqlite/migrations/016_rollups_at_scale.sql")),
     ])
 }
 

@@ -518,6 +518,32 @@ async fn every_view_and_export_equals_a_direct_computation() {
         (march(Some(far)), String::new()),
         // The brand has the Moscow store only.
         (march(Some(moscow)), format!("brand={}", data.brand.id)),
+        // Edge days of January and March around the whole February.
+        (
+            Filter {
+                from: "2026-01-20".parse().unwrap(),
+                to: "2026-03-10".parse().unwrap(),
+                stores: None,
+            },
+            String::new(),
+        ),
+        (
+            Filter {
+                from: "2026-01-20".parse().unwrap(),
+                to: "2026-03-10".parse().unwrap(),
+                stores: Some(far),
+            },
+            String::new(),
+        ),
+        // Days only, within two months.
+        (
+            Filter {
+                from: "2026-02-10".parse().unwrap(),
+                to: "2026-03-20".parse().unwrap(),
+                stores: Some(moscow),
+            },
+            String::new(),
+        ),
     ] {
         check_sales(&server, &data, &filter, &extra).await;
         check_stores(&server, &data, &filter, &extra).await;
@@ -544,8 +570,9 @@ async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) 
     .await;
     assert_eq!(v.overview.totals, expected(&current), "totals");
     assert_eq!(v.overview.previous, expected(&previous), "previous totals");
-    assert_eq!(v.rows.len(), 31);
-    let prev_from = f.from - Duration::days(31);
+    let days = usize::try_from((f.to - f.from).num_days() + 1).unwrap();
+    assert_eq!(v.rows.len(), days);
+    let prev_from = f.from - Duration::days(i64::try_from(days).unwrap());
     let mut csv_rows = csv(
         server,
         data,
@@ -554,7 +581,7 @@ async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) 
         "Период;Чеков",
     )
     .await;
-    assert_eq!(csv_rows.len(), 31);
+    assert_eq!(csv_rows.len(), days);
     for (i, row) in v.rows.iter().enumerate() {
         let day = f.from + Duration::days(i64::try_from(i).unwrap());
         let prev_day = prev_from + Duration::days(i64::try_from(i).unwrap());
@@ -602,7 +629,7 @@ async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) 
         &query(f, &format!("grain=week&{extra}")),
     )
     .await;
-    assert_eq!(v.rows.len(), 5);
+    assert_eq!(v.rows.len(), days.div_ceil(7));
     for (w, row) in v.rows.iter().enumerate() {
         let week: Vec<&Stored> = current
             .iter()
@@ -618,10 +645,27 @@ async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) 
         &query(f, &format!("grain=month&{extra}")),
     )
     .await;
-    assert_eq!(v.rows.len(), 1);
-    assert_eq!(v.rows[0].label, "2026-03");
-    assert_eq!(v.rows[0].figures, expected(&current));
-    assert_eq!(v.rows[0].previous_revenue, revenue(&previous));
+    if f.from.month() == f.to.month() {
+        assert_eq!(v.rows.len(), 1);
+        assert_eq!(v.rows[0].label, f.from.format("%Y-%m").to_string());
+        assert_eq!(v.rows[0].figures, expected(&current));
+        assert_eq!(v.rows[0].previous_revenue, revenue(&previous));
+    } else {
+        let label = |s: &&Stored| s.local_day().format("%Y-%m").to_string();
+        let months: BTreeSet<String> = current.iter().map(label).collect();
+        assert_eq!(
+            v.rows.iter().map(|r| r.label.clone()).collect::<BTreeSet<_>>(),
+            months
+        );
+        for row in &v.rows {
+            let within: Vec<&Stored> = current
+                .iter()
+                .copied()
+                .filter(|s| label(s) == row.label)
+                .collect();
+            assert_eq!(row.figures, expected(&within), "month {}", row.label);
+        }
+    }
 }
 
 async fn check_stores(server: &TestServer, data: &Data, f: &Filter, extra: &str) {
@@ -877,7 +921,7 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
     for s in &current {
         if let Some((id, _, _)) = &s.customer {
             let cohort = format!("{:04}-{:02}", first[id].year(), first[id].month());
-            if cohort.as_str() >= "2026-03" {
+            if cohort >= f.from.format("%Y-%m").to_string() {
                 cohorts
                     .entry((
                         cohort,
@@ -1091,8 +1135,11 @@ async fn records_stored_before_the_rollups_are_added_at_start_up() {
     let before: SalesView = view(&server, &data, "sales", &query(&f, "grain=day")).await;
     assert_eq!(before.overview.totals, expected(&f.current(&data)));
     server.execute(
-        "DELETE FROM rollup_store_hours; DELETE FROM rollup_product_days;
-         DELETE FROM rollup_customer_days; DELETE FROM rollup_promotion_hours;
+        "DELETE FROM rollup_store_hours; DELETE FROM rollup_store_days;
+         DELETE FROM rollup_product_days; DELETE FROM rollup_product_store_days;
+         DELETE FROM rollup_product_months; DELETE FROM rollup_product_store_months;
+         DELETE FROM rollup_customer_visits; DELETE FROM rollup_promotion_hours;
+         DELETE FROM rollup_promotion_days; DELETE FROM rollup_promotion_months;
          DELETE FROM rollup_promotion_customers; INSERT INTO rollup_backfill (pending) VALUES (1);",
     );
     let emptied: SalesView = view(&server, &data, "sales", &query(&f, "grain=day")).await;

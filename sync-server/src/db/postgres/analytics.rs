@@ -1,6 +1,7 @@
 //! [`AnalyticsTx`] on PostgreSQL: rollup rows added with `ON CONFLICT DO
-//! UPDATE`, views summed over their primary keys. A store filter is passed
-//! as an array (`NULL` for all stores).
+//! UPDATE`, views summed over their primary keys, a period as its whole
+//! months plus its edge days. A store filter is passed as an array (`NULL`
+//! for all stores).
 
 use chrono::NaiveDate;
 use postgres::Row;
@@ -10,10 +11,11 @@ use super::PgTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, CohortCell, CustomerActivity, GroupKey, ItemFigures, ItemGrouping,
-    ProductDelta, PromotionDelta, PromotionFigures, RollupFilter, StoreFigures, StoreGrouping,
-    StoreHour, parse_day,
+    AnalyticsTx, BackfillRecord, CustomerVisitsRow, GroupKey, ItemFigures, ItemGrouping,
+    PeriodParts, ProductDelta, PromotionDelta, PromotionFigures, RollupAt, RollupFilter, Span,
+    StoreFigures, StoreGrouping, StoreHour, parse_day,
 };
+use shared::ids::MerchantId;
 
 fn day_text(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
@@ -33,6 +35,32 @@ fn filter_params(f: &RollupFilter) -> (i64, String, String, Option<Vec<i64>>) {
 
 const WHERE: &str = "merchant_id = $1 AND local_day BETWEEN $2 AND $3
     AND ($4::BIGINT[] IS NULL OR store_id = ANY($4))";
+
+/// Rows of a period from a month table and its day table: $1 the merchant,
+/// $2..$7 the [`PeriodParts::bounds`], $8 the stores (`NULL`: every store).
+fn period_rows(columns: &str, months: &str, days: &str) -> String {
+    let store = " AND ($8::BIGINT[] IS NULL OR store_id = ANY($8))";
+    format!(
+        "SELECT {columns} FROM {months} WHERE merchant_id = $1 AND month BETWEEN $2 AND $3{store}
+         UNION ALL
+         SELECT {columns} FROM {days} WHERE merchant_id = $1
+             AND (local_day BETWEEN $4 AND $5 OR local_day BETWEEN $6 AND $7){store}"
+    )
+}
+
+/// The parameters of [`period_rows`]: merchant, six bounds, stores.
+fn period_params(f: &RollupFilter) -> (i64, [String; 6], Option<Vec<i64>>) {
+    let (m, _, _, stores) = filter_params(f);
+    (m, PeriodParts::of(f.from, f.to).bounds(), stores)
+}
+
+/// The key column of a product or promotion row's span, and its value.
+fn span_key(span: Span) -> (&'static str, String) {
+    match span {
+        Span::Day(day) => ("local_day", day_text(day)),
+        Span::Month(month) => ("month", month.text()),
+    }
+}
 
 fn group_sql(grouping: StoreGrouping) -> &'static str {
     match grouping {
@@ -98,63 +126,78 @@ impl AnalyticsTx for PgTx<'_, '_> {
         Ok(())
     }
 
-    fn add_product_day(&mut self, at: StoreHour, d: &ProductDelta) -> Result<(), DbError> {
+    fn add_store_day(&mut self, at: StoreHour, f: &StoreFigures) -> Result<(), DbError> {
         self.execute(
-            "INSERT INTO rollup_product_days AS t (merchant_id, local_day, store_id, sku,
-                 category, name, checks, items_milli, revenue, discount)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (merchant_id, local_day, store_id, sku, category) DO UPDATE SET
+            "INSERT INTO rollup_store_days AS t (merchant_id, local_day, store_id, checks,
+                 returns, sales, refunds, discount, items_milli, points_earned, points_spent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (merchant_id, local_day, store_id) DO UPDATE SET
+                 checks = t.checks + excluded.checks, returns = t.returns + excluded.returns,
+                 sales = t.sales + excluded.sales, refunds = t.refunds + excluded.refunds,
+                 discount = t.discount + excluded.discount,
+                 items_milli = t.items_milli + excluded.items_milli,
+                 points_earned = t.points_earned + excluded.points_earned,
+                 points_spent = t.points_spent + excluded.points_spent",
+            &[
+                &at.merchant_id.get(),
+                &day_text(at.local_day),
+                &at.store_id.get(),
+                &f.checks,
+                &f.returns,
+                &f.sales,
+                &f.refunds,
+                &f.discount,
+                &f.items_milli,
+                &f.points_earned,
+                &f.points_spent,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn add_product(&mut self, at: RollupAt, d: &ProductDelta) -> Result<(), DbError> {
+        let (span_column, span) = span_key(at.span);
+        let table = match (at.span, at.store_id) {
+            (Span::Day(_), None) => "rollup_product_days",
+            (Span::Day(_), Some(_)) => "rollup_product_store_days",
+            (Span::Month(_), None) => "rollup_product_months",
+            (Span::Month(_), Some(_)) => "rollup_product_store_months",
+        };
+        let (store_column, store_value) = match at.store_id {
+            Some(_) => ("store_id, ", "$10, "),
+            None => ("", ""),
+        };
+        let sql = format!(
+            "INSERT INTO {table} AS t (merchant_id, {store_column}{span_column}, sku, category,
+                 name, checks, items_milli, revenue, discount)
+             VALUES ($1, {store_value}$2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (merchant_id, {store_column}{span_column}, sku, category) DO UPDATE SET
                  name = excluded.name, checks = t.checks + excluded.checks,
                  items_milli = t.items_milli + excluded.items_milli,
                  revenue = t.revenue + excluded.revenue,
-                 discount = t.discount + excluded.discount",
-            &[
-                &at.merchant_id.get(),
-                &day_text(at.local_day),
-                &at.store_id.get(),
-                &d.sku,
-                &d.category,
-                &d.name,
-                &d.checks,
-                &d.items_milli,
-                &d.revenue,
-                &d.discount,
-            ],
-        )?;
+                 discount = t.discount + excluded.discount"
+        );
+        let merchant = at.merchant_id.get();
+        let store = at.store_id.map(|s| s.get());
+        let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+            &merchant,
+            &span,
+            &d.sku,
+            &d.category,
+            &d.name,
+            &d.checks,
+            &d.items_milli,
+            &d.revenue,
+            &d.discount,
+        ];
+        if let Some(store) = &store {
+            values.push(store);
+        }
+        self.execute(&sql, &values)?;
         Ok(())
     }
 
-    fn add_customer_day(
-        &mut self,
-        at: StoreHour,
-        customer: CustomerId,
-        checks: i64,
-        revenue: i64,
-    ) -> Result<(), DbError> {
-        self.execute(
-            "INSERT INTO rollup_customer_days AS t (merchant_id, customer_id, local_day,
-                 store_id, checks, revenue)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (merchant_id, customer_id, local_day, store_id) DO UPDATE SET
-                 checks = t.checks + excluded.checks, revenue = t.revenue + excluded.revenue",
-            &[
-                &at.merchant_id.get(),
-                &customer.get(),
-                &day_text(at.local_day),
-                &at.store_id.get(),
-                &checks,
-                &revenue,
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn add_promotion_hour(
-        &mut self,
-        at: StoreHour,
-        d: &PromotionDelta,
-        customer: Option<CustomerId>,
-    ) -> Result<(), DbError> {
+    fn add_promotion_hour(&mut self, at: StoreHour, d: &PromotionDelta) -> Result<(), DbError> {
         self.execute(
             "INSERT INTO rollup_promotion_hours AS t (merchant_id, promotion_id, local_day,
                  store_id, hour, checks, discount, sales, items_milli, funded_by)
@@ -177,20 +220,45 @@ impl AnalyticsTx for PgTx<'_, '_> {
                 &d.funded_by,
             ],
         )?;
-        if let Some(customer) = customer {
-            self.execute(
-                "INSERT INTO rollup_promotion_customers (merchant_id, promotion_id, customer_id,
-                     local_day, store_id)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &[
-                    &at.merchant_id.get(),
-                    &d.promotion_id,
-                    &customer.get(),
-                    &day_text(at.local_day),
-                    &at.store_id.get(),
-                ],
-            )?;
-        }
+        Ok(())
+    }
+
+    fn add_promotion(&mut self, at: RollupAt, d: &PromotionDelta) -> Result<(), DbError> {
+        let store = at
+            .store_id
+            .ok_or_else(|| DbError::other("a promotion's rollup row names its store"))?;
+        let (span_column, span) = span_key(at.span);
+        let (table, key) = match at.span {
+            Span::Day(_) => (
+                "rollup_promotion_days",
+                "promotion_id, local_day, store_id",
+            ),
+            Span::Month(_) => ("rollup_promotion_months", "month, promotion_id, store_id"),
+        };
+        let sql = format!(
+            "INSERT INTO {table} AS t (merchant_id, promotion_id, {span_column}, store_id, checks,
+                 discount, sales, items_milli, funded_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (merchant_id, {key}) DO UPDATE SET
+                 checks = t.checks + excluded.checks, discount = t.discount + excluded.discount,
+                 sales = t.sales + excluded.sales,
+                 items_milli = t.items_milli + excluded.items_milli,
+                 funded_by = COALESCE(t.funded_by, excluded.funded_by)"
+        );
+        self.execute(
+            &sql,
+            &[
+                &at.merchant_id.get(),
+                &d.promotion_id,
+                &span,
+                &store.get(),
+                &d.checks,
+                &d.discount,
+                &d.sales,
+                &d.items_milli,
+                &d.funded_by,
+            ],
+        )?;
         Ok(())
     }
 
@@ -212,6 +280,56 @@ impl AnalyticsTx for PgTx<'_, '_> {
                 &at.store_id.get(),
             ],
         )?;
+        Ok(())
+    }
+
+    fn customer_visits(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+    ) -> Result<Option<Vec<u8>>, DbError> {
+        self.query_opt(
+            "SELECT visits FROM rollup_customer_visits WHERE customer_id = $1 AND merchant_id = $2",
+            &[&customer.get(), &merchant.get()],
+        )?
+        .map(|row| Ok(row.try_get(0)?))
+        .transpose()
+    }
+
+    fn put_customer_visits(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        visits: &[u8],
+    ) -> Result<(), DbError> {
+        self.execute(
+            "INSERT INTO rollup_customer_visits (customer_id, merchant_id, visits)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (customer_id) DO UPDATE SET visits = excluded.visits",
+            &[&customer.get(), &merchant.get(), &visits],
+        )?;
+        Ok(())
+    }
+
+    fn each_customer_visits(
+        &mut self,
+        merchant: MerchantId,
+        each: &mut dyn FnMut(CustomerVisitsRow<'_>),
+    ) -> Result<(), DbError> {
+        let rows = self.query(
+            "SELECT v.customer_id, c.gender, c.birth_date, v.visits
+             FROM rollup_customer_visits v JOIN customers c ON c.id = v.customer_id
+             WHERE v.merchant_id = $1 ORDER BY v.customer_id",
+            &[&merchant.get()],
+        )?;
+        for row in &rows {
+            each(CustomerVisitsRow {
+                customer_id: int(row, 0)?,
+                gender: row.try_get(1)?,
+                birth_date: row.try_get(2)?,
+                visits: row.try_get(3)?,
+            });
+        }
         Ok(())
     }
 
@@ -248,7 +366,12 @@ impl AnalyticsTx for PgTx<'_, '_> {
                  COALESCE(SUM(sales), 0)::BIGINT, COALESCE(SUM(refunds), 0)::BIGINT,
                  COALESCE(SUM(discount), 0)::BIGINT, COALESCE(SUM(items_milli), 0)::BIGINT,
                  COALESCE(SUM(points_earned), 0)::BIGINT, COALESCE(SUM(points_spent), 0)::BIGINT
-             FROM rollup_store_hours WHERE {WHERE} {}",
+             FROM {} WHERE {WHERE} {}",
+            if grouping == StoreGrouping::Hour {
+                "rollup_store_hours"
+            } else {
+                "rollup_store_days"
+            },
             group_by(grouping)
         );
         let (m, from, to, stores) = filter_params(filter);
@@ -281,111 +404,85 @@ impl AnalyticsTx for PgTx<'_, '_> {
             ItemGrouping::Product => ("sku", "MAX(name)"),
             ItemGrouping::Category => ("category", "''"),
         };
+        let (months, days) = if filter.stores.is_some() {
+            ("rollup_product_store_months", "rollup_product_store_days")
+        } else {
+            ("rollup_product_months", "rollup_product_days")
+        };
+        let columns = "sku, category, name, checks, items_milli, revenue, discount";
+        // The chain's tables have no store column; $8 is NULL for them.
+        let rows = if filter.stores.is_some() {
+            period_rows(columns, months, days)
+        } else {
+            period_rows(columns, months, days).replace(
+                " AND ($8::BIGINT[] IS NULL OR store_id = ANY($8))",
+                " AND $8::BIGINT[] IS NULL",
+            )
+        };
         let sql = format!(
             "SELECT {key}, {name}, SUM(checks)::BIGINT, SUM(items_milli)::BIGINT,
                  SUM(revenue)::BIGINT, SUM(discount)::BIGINT
-             FROM rollup_product_days WHERE {WHERE}
-             GROUP BY {key} ORDER BY SUM(revenue) DESC, {key}"
+             FROM ({rows}) r GROUP BY {key} ORDER BY SUM(revenue) DESC, {key}"
         );
-        let (m, from, to, stores) = filter_params(filter);
-        self.query(&sql, &[&m, &from, &to, &stores])?
-            .iter()
-            .map(|row| {
-                Ok(ItemFigures {
-                    key: row.try_get(0)?,
-                    name: row.try_get(1)?,
-                    checks: row.try_get(2)?,
-                    items_milli: row.try_get(3)?,
-                    revenue: row.try_get(4)?,
-                    discount: row.try_get(5)?,
-                })
+        let (m, b, stores) = period_params(filter);
+        self.query(
+            &sql,
+            &[&m, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &stores],
+        )?
+        .iter()
+        .map(|row| {
+            Ok(ItemFigures {
+                key: row.try_get(0)?,
+                name: row.try_get(1)?,
+                checks: row.try_get(2)?,
+                items_milli: row.try_get(3)?,
+                revenue: row.try_get(4)?,
+                discount: row.try_get(5)?,
             })
-            .collect()
-    }
-
-    fn customer_activity(
-        &mut self,
-        filter: &RollupFilter,
-    ) -> Result<Vec<CustomerActivity>, DbError> {
-        let sql = format!(
-            "SELECT d.customer_id, c.gender, c.birth_date,
-                 (SELECT MIN(f.local_day) FROM rollup_customer_days f
-                  WHERE f.merchant_id = $1 AND f.customer_id = d.customer_id),
-                 MAX(d.local_day), COUNT(DISTINCT d.local_day), SUM(d.checks)::BIGINT,
-                 SUM(d.revenue)::BIGINT
-             FROM (SELECT * FROM rollup_customer_days WHERE {WHERE}) d
-             JOIN customers c ON c.id = d.customer_id
-             GROUP BY d.customer_id, c.gender, c.birth_date ORDER BY d.customer_id"
-        );
-        let (m, from, to, stores) = filter_params(filter);
-        self.query(&sql, &[&m, &from, &to, &stores])?
-            .iter()
-            .map(|row| {
-                Ok(CustomerActivity {
-                    customer_id: int(row, 0)?,
-                    gender: row.try_get(1)?,
-                    birth_date: row.try_get(2)?,
-                    first_day: day_column(row, 3)?,
-                    last_day: day_column(row, 4)?,
-                    visits: row.try_get(5)?,
-                    checks: row.try_get(6)?,
-                    revenue: row.try_get(7)?,
-                })
-            })
-            .collect()
-    }
-
-    fn cohorts(&mut self, filter: &RollupFilter) -> Result<Vec<CohortCell>, DbError> {
-        let sql = format!(
-            "WITH firsts AS (
-                 SELECT customer_id, substr(MIN(local_day), 1, 7) AS cohort
-                 FROM rollup_customer_days WHERE merchant_id = $1 GROUP BY customer_id)
-             SELECT f.cohort, substr(d.local_day, 1, 7) AS month, COUNT(DISTINCT d.customer_id)
-             FROM (SELECT * FROM rollup_customer_days WHERE {WHERE}) d
-             JOIN firsts f ON f.customer_id = d.customer_id
-             WHERE f.cohort >= substr($2, 1, 7)
-             GROUP BY f.cohort, month ORDER BY f.cohort, month"
-        );
-        let (m, from, to, stores) = filter_params(filter);
-        self.query(&sql, &[&m, &from, &to, &stores])?
-            .iter()
-            .map(|row| {
-                Ok(CohortCell {
-                    cohort: row.try_get(0)?,
-                    month: row.try_get(1)?,
-                    customers: row.try_get(2)?,
-                })
-            })
-            .collect()
+        })
+        .collect()
     }
 
     fn promotion_figures(
         &mut self,
         filter: &RollupFilter,
     ) -> Result<Vec<PromotionFigures>, DbError> {
+        let rows = period_rows(
+            "promotion_id, checks, discount, sales, items_milli, funded_by",
+            "rollup_promotion_months",
+            "rollup_promotion_days",
+        );
         let sql = format!(
             "SELECT h.promotion_id, SUM(h.checks)::BIGINT, SUM(h.discount)::BIGINT,
                  SUM(h.sales)::BIGINT, SUM(h.items_milli)::BIGINT, MAX(h.funded_by),
                  (SELECT COUNT(DISTINCT c.customer_id) FROM rollup_promotion_customers c
-                  WHERE c.promotion_id = h.promotion_id AND {WHERE})
-             FROM rollup_promotion_hours h WHERE {WHERE}
+                  WHERE c.merchant_id = $1 AND c.promotion_id = h.promotion_id
+                      AND c.local_day BETWEEN $9 AND $10
+                      AND ($8::BIGINT[] IS NULL OR c.store_id = ANY($8)))
+             FROM ({rows}) h
              GROUP BY h.promotion_id ORDER BY SUM(h.discount) DESC, h.promotion_id"
         );
-        let (m, from, to, stores) = filter_params(filter);
-        self.query(&sql, &[&m, &from, &to, &stores])?
-            .iter()
-            .map(|row| {
-                Ok(PromotionFigures {
-                    promotion_id: row.try_get(0)?,
-                    checks: row.try_get(1)?,
-                    discount: row.try_get(2)?,
-                    sales: row.try_get(3)?,
-                    items_milli: row.try_get(4)?,
-                    funded_by: row.try_get(5)?,
-                    customers: row.try_get(6)?,
-                })
+        let (m, b, stores) = period_params(filter);
+        let (from, to) = (day_text(filter.from), day_text(filter.to));
+        self.query(
+            &sql,
+            &[
+                &m, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &stores, &from, &to,
+            ],
+        )?
+        .iter()
+        .map(|row| {
+            Ok(PromotionFigures {
+                promotion_id: row.try_get(0)?,
+                checks: row.try_get(1)?,
+                discount: row.try_get(2)?,
+                sales: row.try_get(3)?,
+                items_milli: row.try_get(4)?,
+                funded_by: row.try_get(5)?,
+                customers: row.try_get(6)?,
             })
-            .collect()
+        })
+        .collect()
     }
 
     fn promotion_groups(
@@ -399,7 +496,12 @@ impl AnalyticsTx for PgTx<'_, '_> {
             "SELECT {group}, COALESCE(SUM(checks), 0)::BIGINT, COALESCE(SUM(discount), 0)::BIGINT,
                  COALESCE(SUM(sales), 0)::BIGINT, COALESCE(SUM(items_milli), 0)::BIGINT,
                  MAX(funded_by)
-             FROM rollup_promotion_hours WHERE {WHERE} AND promotion_id = $5 {}",
+             FROM {} WHERE {WHERE} AND promotion_id = $5 {}",
+            if grouping == StoreGrouping::Hour {
+                "rollup_promotion_hours"
+            } else {
+                "rollup_promotion_days"
+            },
             group_by(grouping)
         );
         let (m, from, to, stores) = filter_params(filter);

@@ -1,6 +1,7 @@
 //! [`AnalyticsTx`] on SQLite: rollup rows added with `ON CONFLICT DO
-//! UPDATE`, views summed over their primary keys. A store filter is passed
-//! as a JSON array and read with `json_each`.
+//! UPDATE`, views summed over their primary keys, a period as its whole
+//! months plus its edge days. A store filter is passed as a JSON array and
+//! read with `json_each`.
 
 use chrono::NaiveDate;
 use rusqlite::{Row, params};
@@ -10,10 +11,11 @@ use super::SqliteTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, CohortCell, CustomerActivity, GroupKey, ItemFigures, ItemGrouping,
-    ProductDelta, PromotionDelta, PromotionFigures, RollupFilter, StoreFigures, StoreGrouping,
-    StoreHour, parse_day, stores_json,
+    AnalyticsTx, BackfillRecord, CustomerVisitsRow, GroupKey, ItemFigures, ItemGrouping,
+    PeriodParts, ProductDelta, PromotionDelta, PromotionFigures, RollupAt, RollupFilter, Span,
+    StoreFigures, StoreGrouping, StoreHour, parse_day, stores_json,
 };
+use shared::ids::MerchantId;
 
 fn day_text(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
@@ -31,6 +33,40 @@ fn filter_params(f: &RollupFilter) -> (i64, String, String, Option<String>) {
 
 const WHERE: &str = "merchant_id = ?1 AND local_day BETWEEN ?2 AND ?3
     AND (?4 IS NULL OR store_id IN (SELECT value FROM json_each(?4)))";
+
+/// Rows of a period from a month table and its day table: ?1 the merchant,
+/// ?2..?7 the [`PeriodParts::bounds`], and when `stores`, the stores as a
+/// JSON array in ?8.
+fn period_rows(columns: &str, months: &str, days: &str, stores: bool) -> String {
+    let store = if stores {
+        " AND store_id IN (SELECT value FROM json_each(?8))"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT {columns} FROM {months} WHERE merchant_id = ?1 AND month BETWEEN ?2 AND ?3{store}
+         UNION ALL
+         SELECT {columns} FROM {days} WHERE merchant_id = ?1
+             AND (local_day BETWEEN ?4 AND ?5 OR local_day BETWEEN ?6 AND ?7){store}"
+    )
+}
+
+/// The parameters of [`period_rows`]: merchant, six bounds, stores.
+fn period_params(f: &RollupFilter) -> (i64, [String; 6], Option<String>) {
+    (
+        f.merchant_id.get(),
+        PeriodParts::of(f.from, f.to).bounds(),
+        stores_json(f),
+    )
+}
+
+/// The key column of a product or promotion row's span, and its value.
+fn span_key(span: Span) -> (&'static str, String) {
+    match span {
+        Span::Day(day) => ("local_day", day_text(day)),
+        Span::Month(month) => ("month", month.text()),
+    }
+}
 
 fn group_sql(grouping: StoreGrouping) -> &'static str {
     match grouping {
@@ -65,11 +101,12 @@ fn group_key(row: &Row<'_>, grouping: StoreGrouping) -> rusqlite::Result<GroupKe
     })
 }
 
-fn day_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<NaiveDate> {
-    let text: String = row.get(idx)?;
-    parse_day(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-    })
+/// A text column as `&str`, if it is text.
+fn text_ref(value: rusqlite::types::ValueRef<'_>) -> Option<&str> {
+    match value {
+        rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok(),
+        _ => None,
+    }
 }
 
 impl AnalyticsTx for SqliteTx<'_> {
@@ -104,65 +141,81 @@ impl AnalyticsTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn add_product_day(&mut self, at: StoreHour, d: &ProductDelta) -> Result<(), DbError> {
+    fn add_store_day(&mut self, at: StoreHour, f: &StoreFigures) -> Result<(), DbError> {
         self.tx
             .prepare_cached(
-                "INSERT INTO rollup_product_days (merchant_id, local_day, store_id, sku, category,
-                     name, checks, items_milli, revenue, discount)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (merchant_id, local_day, store_id, sku, category) DO UPDATE SET
-                     name = excluded.name, checks = checks + excluded.checks,
+                "INSERT INTO rollup_store_days (merchant_id, local_day, store_id, checks,
+                     returns, sales, refunds, discount, items_milli, points_earned, points_spent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (merchant_id, local_day, store_id) DO UPDATE SET
+                     checks = checks + excluded.checks, returns = returns + excluded.returns,
+                     sales = sales + excluded.sales, refunds = refunds + excluded.refunds,
+                     discount = discount + excluded.discount,
                      items_milli = items_milli + excluded.items_milli,
-                     revenue = revenue + excluded.revenue,
-                     discount = discount + excluded.discount",
+                     points_earned = points_earned + excluded.points_earned,
+                     points_spent = points_spent + excluded.points_spent",
             )?
             .execute(params![
                 at.merchant_id.get(),
                 day_text(at.local_day),
                 at.store_id.get(),
-                d.sku,
-                d.category,
-                d.name,
-                d.checks,
-                d.items_milli,
-                d.revenue,
-                d.discount,
+                f.checks,
+                f.returns,
+                f.sales,
+                f.refunds,
+                f.discount,
+                f.items_milli,
+                f.points_earned,
+                f.points_spent,
             ])?;
         Ok(())
     }
 
-    fn add_customer_day(
-        &mut self,
-        at: StoreHour,
-        customer: CustomerId,
-        checks: i64,
-        revenue: i64,
-    ) -> Result<(), DbError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO rollup_customer_days (merchant_id, customer_id, local_day, store_id,
-                     checks, revenue)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (merchant_id, customer_id, local_day, store_id) DO UPDATE SET
-                     checks = checks + excluded.checks, revenue = revenue + excluded.revenue",
-            )?
-            .execute(params![
-                at.merchant_id.get(),
-                customer.get(),
-                day_text(at.local_day),
-                at.store_id.get(),
-                checks,
-                revenue,
-            ])?;
+    fn add_product(&mut self, at: RollupAt, d: &ProductDelta) -> Result<(), DbError> {
+        let (span_column, span) = span_key(at.span);
+        let table = match (at.span, at.store_id) {
+            (Span::Day(_), None) => "rollup_product_days",
+            (Span::Day(_), Some(_)) => "rollup_product_store_days",
+            (Span::Month(_), None) => "rollup_product_months",
+            (Span::Month(_), Some(_)) => "rollup_product_store_months",
+        };
+        // The chain's rows bind NULL for ?10 and do not name a store.
+        let (store_column, store_value) = match at.store_id {
+            Some(_) => ("store_id, ", "?10, "),
+            None => ("", ""),
+        };
+        let sql = format!(
+            "INSERT INTO {table} (merchant_id, {store_column}{span_column}, sku, category,
+                 name, checks, items_milli, revenue, discount)
+             VALUES (?1, {store_value}?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (merchant_id, {store_column}{span_column}, sku, category) DO UPDATE SET
+                 name = excluded.name, checks = checks + excluded.checks,
+                 items_milli = items_milli + excluded.items_milli,
+                 revenue = revenue + excluded.revenue,
+                 discount = discount + excluded.discount"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let merchant = at.merchant_id.get();
+        let store = at.store_id.map(|s| s.get());
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+            &merchant,
+            &span,
+            &d.sku,
+            &d.category,
+            &d.name,
+            &d.checks,
+            &d.items_milli,
+            &d.revenue,
+            &d.discount,
+        ];
+        if let Some(store) = &store {
+            values.push(store);
+        }
+        stmt.execute(values.as_slice())?;
         Ok(())
     }
 
-    fn add_promotion_hour(
-        &mut self,
-        at: StoreHour,
-        d: &PromotionDelta,
-        customer: Option<CustomerId>,
-    ) -> Result<(), DbError> {
+    fn add_promotion_hour(&mut self, at: StoreHour, d: &PromotionDelta) -> Result<(), DbError> {
         self.tx
             .prepare_cached(
                 "INSERT INTO rollup_promotion_hours (merchant_id, promotion_id, local_day,
@@ -186,21 +239,42 @@ impl AnalyticsTx for SqliteTx<'_> {
                 d.items_milli,
                 d.funded_by,
             ])?;
-        if let Some(customer) = customer {
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO rollup_promotion_customers (merchant_id, promotion_id,
-                         customer_id, local_day, store_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![
-                    at.merchant_id.get(),
-                    d.promotion_id,
-                    customer.get(),
-                    day_text(at.local_day),
-                    at.store_id.get(),
-                ])?;
-        }
+        Ok(())
+    }
+
+    fn add_promotion(&mut self, at: RollupAt, d: &PromotionDelta) -> Result<(), DbError> {
+        let store = at
+            .store_id
+            .ok_or_else(|| DbError::other("a promotion's rollup row names its store"))?;
+        let (span_column, span) = span_key(at.span);
+        let (table, key) = match at.span {
+            Span::Day(_) => (
+                "rollup_promotion_days",
+                "promotion_id, local_day, store_id",
+            ),
+            Span::Month(_) => ("rollup_promotion_months", "month, promotion_id, store_id"),
+        };
+        let sql = format!(
+            "INSERT INTO {table} (merchant_id, promotion_id, {span_column}, store_id, checks,
+                 discount, sales, items_milli, funded_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (merchant_id, {key}) DO UPDATE SET
+                 checks = checks + excluded.checks, discount = discount + excluded.discount,
+                 sales = sales + excluded.sales,
+                 items_milli = items_milli + excluded.items_milli,
+                 funded_by = COALESCE(funded_by, excluded.funded_by)"
+        );
+        self.tx.prepare_cached(&sql)?.execute(params![
+            at.merchant_id.get(),
+            d.promotion_id,
+            span,
+            store.get(),
+            d.checks,
+            d.discount,
+            d.sales,
+            d.items_milli,
+            d.funded_by,
+        ])?;
         Ok(())
     }
 
@@ -223,6 +297,66 @@ impl AnalyticsTx for SqliteTx<'_> {
                 day_text(at.local_day),
                 at.store_id.get(),
             ])?;
+        Ok(())
+    }
+
+    fn customer_visits(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+    ) -> Result<Option<Vec<u8>>, DbError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT visits FROM rollup_customer_visits WHERE customer_id = ?1 AND merchant_id = ?2",
+        )?;
+        let mut rows = stmt.query(params![customer.get(), merchant.get()])?;
+        Ok(match rows.next()? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        })
+    }
+
+    fn put_customer_visits(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        visits: &[u8],
+    ) -> Result<(), DbError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO rollup_customer_visits (customer_id, merchant_id, visits)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (customer_id) DO UPDATE SET visits = excluded.visits",
+            )?
+            .execute(params![customer.get(), merchant.get(), visits])?;
+        Ok(())
+    }
+
+    fn each_customer_visits(
+        &mut self,
+        merchant: MerchantId,
+        each: &mut dyn FnMut(CustomerVisitsRow<'_>),
+    ) -> Result<(), DbError> {
+        use rusqlite::types::ValueRef;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT v.customer_id, c.gender, c.birth_date, v.visits
+             FROM rollup_customer_visits v JOIN customers c ON c.id = v.customer_id
+             WHERE v.merchant_id = ?1 ORDER BY v.customer_id",
+        )?;
+        let mut rows = stmt.query(params![merchant.get()])?;
+        while let Some(row) = rows.next()? {
+            let gender = text_ref(row.get_ref(1)?).unwrap_or("");
+            let birth_date = text_ref(row.get_ref(2)?).and_then(|t| parse_day(t).ok());
+            let visits = match row.get_ref(3)? {
+                ValueRef::Blob(b) => b,
+                _ => &[],
+            };
+            each(CustomerVisitsRow {
+                customer_id: int(row, 0)?,
+                gender,
+                birth_date,
+                visits,
+            });
+        }
         Ok(())
     }
 
@@ -259,7 +393,12 @@ impl AnalyticsTx for SqliteTx<'_> {
                  COALESCE(SUM(sales), 0), COALESCE(SUM(refunds), 0), COALESCE(SUM(discount), 0),
                  COALESCE(SUM(items_milli), 0), COALESCE(SUM(points_earned), 0),
                  COALESCE(SUM(points_spent), 0)
-             FROM rollup_store_hours WHERE {WHERE} {}",
+             FROM {} WHERE {WHERE} {}",
+            if grouping == StoreGrouping::Hour {
+                "rollup_store_hours"
+            } else {
+                "rollup_store_days"
+            },
             group_by(grouping)
         );
         let (m, from, to, stores) = filter_params(filter);
@@ -291,14 +430,29 @@ impl AnalyticsTx for SqliteTx<'_> {
             ItemGrouping::Product => ("sku", "MAX(name)"),
             ItemGrouping::Category => ("category", "''"),
         };
+        let (months, days) = if filter.stores.is_some() {
+            ("rollup_product_store_months", "rollup_product_store_days")
+        } else {
+            ("rollup_product_months", "rollup_product_days")
+        };
+        let rows = period_rows(
+            "sku, category, name, checks, items_milli, revenue, discount",
+            months,
+            days,
+            filter.stores.is_some(),
+        );
         let sql = format!(
             "SELECT {key}, {name}, SUM(checks), SUM(items_milli), SUM(revenue), SUM(discount)
-             FROM rollup_product_days WHERE {WHERE}
-             GROUP BY {key} ORDER BY SUM(revenue) DESC, {key}"
+             FROM ({rows}) GROUP BY {key} ORDER BY SUM(revenue) DESC, {key}"
         );
-        let (m, from, to, stores) = filter_params(filter);
+        let (m, b, stores) = period_params(filter);
         let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![m, from, to, stores], |row| {
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&m];
+        values.extend(b.iter().map(|b| b as &dyn rusqlite::ToSql));
+        if let Some(stores) = &stores {
+            values.push(stores);
+        }
+        let rows = stmt.query_map(values.as_slice(), |row| {
             Ok(ItemFigures {
                 key: row.get(0)?,
                 name: row.get(1)?,
@@ -311,85 +465,48 @@ impl AnalyticsTx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn customer_activity(
-        &mut self,
-        filter: &RollupFilter,
-    ) -> Result<Vec<CustomerActivity>, DbError> {
-        let sql = format!(
-            "SELECT d.customer_id, c.gender, c.birth_date,
-                 (SELECT MIN(f.local_day) FROM rollup_customer_days f
-                  WHERE f.merchant_id = ?1 AND f.customer_id = d.customer_id),
-                 MAX(d.local_day), COUNT(DISTINCT d.local_day), SUM(d.checks), SUM(d.revenue)
-             FROM (SELECT * FROM rollup_customer_days WHERE {WHERE}) d
-             JOIN customers c ON c.id = d.customer_id
-             GROUP BY d.customer_id ORDER BY d.customer_id"
-        );
-        let (m, from, to, stores) = filter_params(filter);
-        let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![m, from, to, stores], |row| {
-            let birth: Option<String> = row.get(2)?;
-            Ok(CustomerActivity {
-                customer_id: int(row, 0)?,
-                gender: row.get(1)?,
-                birth_date: birth.and_then(|b| parse_day(&b).ok()),
-                first_day: day_column(row, 3)?,
-                last_day: day_column(row, 4)?,
-                visits: row.get(5)?,
-                checks: row.get(6)?,
-                revenue: row.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn cohorts(&mut self, filter: &RollupFilter) -> Result<Vec<CohortCell>, DbError> {
-        let sql = format!(
-            "WITH firsts AS (
-                 SELECT customer_id, substr(MIN(local_day), 1, 7) AS cohort
-                 FROM rollup_customer_days WHERE merchant_id = ?1 GROUP BY customer_id)
-             SELECT f.cohort, substr(d.local_day, 1, 7) AS month, COUNT(DISTINCT d.customer_id)
-             FROM (SELECT * FROM rollup_customer_days WHERE {WHERE}) d
-             JOIN firsts f ON f.customer_id = d.customer_id
-             WHERE f.cohort >= substr(?2, 1, 7)
-             GROUP BY f.cohort, month ORDER BY f.cohort, month"
-        );
-        let (m, from, to, stores) = filter_params(filter);
-        let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![m, from, to, stores], |row| {
-            Ok(CohortCell {
-                cohort: row.get(0)?,
-                month: row.get(1)?,
-                customers: row.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     fn promotion_figures(
         &mut self,
         filter: &RollupFilter,
     ) -> Result<Vec<PromotionFigures>, DbError> {
+        let rows = period_rows(
+            "promotion_id, checks, discount, sales, items_milli, funded_by",
+            "rollup_promotion_months",
+            "rollup_promotion_days",
+            true,
+        );
+        // ?8 is the stores (NULL: every store), ?9 and ?10 the period.
+        let rows = rows.replace(
+            "AND store_id IN (SELECT value FROM json_each(?8))",
+            "AND (?8 IS NULL OR store_id IN (SELECT value FROM json_each(?8)))",
+        );
         let sql = format!(
             "SELECT h.promotion_id, SUM(h.checks), SUM(h.discount), SUM(h.sales),
                  SUM(h.items_milli), MAX(h.funded_by),
                  (SELECT COUNT(DISTINCT c.customer_id) FROM rollup_promotion_customers c
-                  WHERE c.promotion_id = h.promotion_id AND {WHERE})
-             FROM rollup_promotion_hours h WHERE {WHERE}
+                  WHERE c.merchant_id = ?1 AND c.promotion_id = h.promotion_id
+                      AND c.local_day BETWEEN ?9 AND ?10
+                      AND (?8 IS NULL OR c.store_id IN (SELECT value FROM json_each(?8))))
+             FROM ({rows}) h
              GROUP BY h.promotion_id ORDER BY SUM(h.discount) DESC, h.promotion_id"
         );
-        let (m, from, to, stores) = filter_params(filter);
+        let (m, b, stores) = period_params(filter);
+        let (from, to) = (day_text(filter.from), day_text(filter.to));
         let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![m, from, to, stores], |row| {
-            Ok(PromotionFigures {
-                promotion_id: row.get(0)?,
-                checks: row.get(1)?,
-                discount: row.get(2)?,
-                sales: row.get(3)?,
-                items_milli: row.get(4)?,
-                funded_by: row.get(5)?,
-                customers: row.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map(
+            params![m, b[0], b[1], b[2], b[3], b[4], b[5], stores, from, to],
+            |row| {
+                Ok(PromotionFigures {
+                    promotion_id: row.get(0)?,
+                    checks: row.get(1)?,
+                    discount: row.get(2)?,
+                    sales: row.get(3)?,
+                    items_milli: row.get(4)?,
+                    funded_by: row.get(5)?,
+                    customers: row.get(6)?,
+                })
+            },
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -403,7 +520,12 @@ impl AnalyticsTx for SqliteTx<'_> {
         let sql = format!(
             "SELECT {group}, COALESCE(SUM(checks), 0), COALESCE(SUM(discount), 0),
                  COALESCE(SUM(sales), 0), COALESCE(SUM(items_milli), 0), MAX(funded_by)
-             FROM rollup_promotion_hours WHERE {WHERE} AND promotion_id = ?5 {}",
+             FROM {} WHERE {WHERE} AND promotion_id = ?5 {}",
+            if grouping == StoreGrouping::Hour {
+                "rollup_promotion_hours"
+            } else {
+                "rollup_promotion_days"
+            },
             group_by(grouping)
         );
         let (m, from, to, stores) = filter_params(filter);

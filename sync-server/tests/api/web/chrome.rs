@@ -263,11 +263,7 @@ impl Browser {
 
     /// Clicks the element `css`.
     pub async fn click(&mut self, css: &str) {
-        let element = self.wait_for(css).await;
-        self.shot("before-click").await;
-        if let Err(e) = element.click().await {
-            self.fail(format!("cannot click `{css}`: {e}")).await;
-        }
+        self.click_found(css, None, css).await;
     }
 
     /// Clicks the button whose text is `text`.
@@ -284,19 +280,33 @@ impl Browser {
 
     /// Clicks the element at `xpath`, described as `what`.
     pub async fn click_xpath(&mut self, xpath: &str, what: &str) {
-        let element = match self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::XPath(xpath))
-            .await
-        {
-            Ok(element) => element,
-            Err(e) => self.fail(format!("no «{what}» to click: {e}")).await,
-        };
-        self.shot("before-click").await;
-        if let Err(e) = element.click().await {
-            self.fail(format!("cannot click «{what}»: {e}")).await;
+        self.click_found("", Some(xpath), what).await;
+    }
+
+    /// Finds the element (`xpath`, else `css`) and clicks it. An element
+    /// found on the page the last click was leaving is gone by the time it
+    /// is clicked; it is looked for again on the page that replaced it, as
+    /// a person clicks again once the page has settled.
+    async fn click_found(&mut self, css: &str, xpath: Option<&str>, what: &str) {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let locator = match xpath {
+                Some(xpath) => Locator::XPath(xpath),
+                None => Locator::Css(css),
+            };
+            let element = match self.client.wait().at_most(WAIT).for_element(locator).await {
+                Ok(element) => element,
+                Err(e) => self.fail(format!("no «{what}» to click: {e}")).await,
+            };
+            self.shot("before-click").await;
+            match element.click().await {
+                Ok(()) => return,
+                Err(e) if attempts < 5 && e.to_string().contains("stale element") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => self.fail(format!("cannot click «{what}»: {e}")).await,
+            }
         }
     }
 

@@ -17,9 +17,9 @@
 //! about 200 000 customers, 5 000 products in 50 categories, a year, one
 //! to seven lines a basket, a third identified, one in eight with a
 //! promotion, one in forty a return) are generated in memory and added
-//! to the rollups by the server's own `services::analytics::rollup_record`
-//! (the code ingest runs in the record's transaction), 10 000 records a
-//! transaction. The records themselves are not written: no view reads
+//! to the rollups by the server's own `services::analytics::Rollups` (the
+//! code ingest runs in a batch's transaction), 10 000 records a
+//! transaction, walking the year forward as registers upload it. The records themselves are not written: no view reads
 //! them, and ingest itself is measured beside. The customers scale with
 //! the records (one per 50).
 
@@ -441,17 +441,25 @@ async fn seed_rollups(
         .and_utc();
     let mut rng_state = 42;
     let mut done = 0;
+    // The year walked forward, as registers upload it: a chunk is a few
+    // hours of the chain's sales, merged by row as ingest merges a batch.
+    let year_minutes: u64 = 365 * 24 * 60;
     while done < records {
         let chunk = SEED_CHUNK.min(records - done);
         let (stores, customers) = (stores.clone(), customers.clone());
         rng_state = repo
             .write(move |tx| {
                 let mut rng = Lcg(rng_state);
+                let mut rollups = sync_server::services::analytics::Rollups::default();
                 for i in 0..chunk {
                     let (store, zone) =
                         stores[usize::try_from(rng.next(stores.len() as u64)).unwrap_or(0)];
-                    // Busier evenings and a year of days.
-                    let minutes = rng.next(365 * 24 * 60);
+                    let n = u128::from(done + i);
+                    let minutes = u64::try_from(
+                        u128::from(year_minutes) * (u128::from(records) - n) / u128::from(records),
+                    )
+                    .unwrap_or(0)
+                    .saturating_sub(rng.next(30));
                     let at = last - TimeDelta::minutes(i64::try_from(minutes).unwrap_or(0));
                     let customer = (rng.next(3) == 0).then(|| {
                         customers[usize::try_from(rng.next(customers.len() as u64)).unwrap_or(0)]
@@ -459,10 +467,9 @@ async fn seed_rollups(
                     let record = generate(&mut rng, done + i, merchant, store, customer, at)
                         .map_err(|e| sync_server::db::DbError::other(e.to_string()))?;
                     let uses = sync_server::services::ingest::promotion_uses(&record)?;
-                    sync_server::services::analytics::rollup_record(
-                        tx, &record, customer, zone, &uses,
-                    )?;
+                    rollups.add(&record, customer, zone, &uses);
                 }
+                rollups.flush(tx)?;
                 Ok(rng.0)
             })
             .await?;

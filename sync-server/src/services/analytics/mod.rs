@@ -1,15 +1,18 @@
 //! Analytics kept as rollups at ingest and read as views.
 //!
 //! At ingest ([`rollup_record`], called by the ingest service in the
-//! record's own transaction) each record adds to its store's local hour,
-//! its products' local day, its customer's local day and its promotions'
-//! local hour; a return is netted on the day of the return. Records
+//! record's own transaction) each record adds to its store's local hour
+//! and day, its products' and promotions' day and month (at the store and,
+//! for products, chain-wide), its promotions' hour and its customer's
+//! packed [`visits`]; a return is netted on the day of the return. Records
 //! stored before the rollups existed are added once at start-up
 //! ([`backfill`]). The views sum those rows over a filter (a period of
 //! local days, a store, a brand) beside the previous period of the same
-//! length; customer views are SQL aggregates over the customer-day rows.
+//! length; customer views read one row per customer.
 
-use std::collections::{BTreeMap, HashMap};
+pub mod visits;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Datelike as _, Days, NaiveDate, Timelike as _};
@@ -21,8 +24,8 @@ use shared::record::{PurchaseRecord, RecordKind};
 use shared::timezone::TimeZone;
 
 use crate::db::analytics::{
-    CustomerActivity, GroupKey, ItemFigures, ItemGrouping, ProductDelta, PromotionDelta,
-    RollupFilter, StoreFigures, StoreGrouping, StoreHour,
+    GroupKey, ItemFigures, ItemGrouping, Month, ProductDelta, PromotionDelta, RollupAt,
+    RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour,
 };
 use crate::db::{DbError, Repository, Tx};
 use crate::wire::analytics::{
@@ -523,6 +526,103 @@ fn item_row(f: ItemFigures) -> ItemRow {
     }
 }
 
+/// One identified customer's activity in a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerActivity {
+    /// Who.
+    pub customer_id: CustomerId,
+    /// Gender code as stored.
+    pub gender: String,
+    /// Birth date, if given.
+    pub birth_date: Option<NaiveDate>,
+    /// The customer's first purchase day at the merchant, ever.
+    pub first_day: NaiveDate,
+    /// The last day with a record in the period.
+    pub last_day: NaiveDate,
+    /// Days with a record in the period (visits).
+    pub visits: i64,
+    /// Sales checks in the period.
+    pub checks: i64,
+    /// Net revenue in the period, kopecks.
+    pub revenue: i64,
+}
+
+/// Every customer active in `filter`, and the cohort cells: customers
+/// whose first purchase month is `filter`'s first month or later, by that
+/// month and each month they were active in the period.
+fn customer_activity(
+    tx: &mut dyn Tx,
+    filter: &RollupFilter,
+) -> Result<(Vec<CustomerActivity>, BTreeMap<(Month, Month), i64>), DbError> {
+    let stores: Option<HashSet<StoreId>> =
+        filter.stores.as_ref().map(|s| s.iter().copied().collect());
+    let floor = Month::of(filter.from);
+    let mut activity = Vec::new();
+    let mut cohorts: BTreeMap<(Month, Month), i64> = BTreeMap::new();
+    let mut damaged = None;
+    tx.each_customer_visits(filter.merchant_id, &mut |row| {
+        let mut first = None;
+        let mut seen: Option<CustomerActivity> = None;
+        let mut months: Vec<Month> = Vec::new();
+        let entries = match visits::entries(row.visits) {
+            Ok(entries) => entries,
+            Err(e) => {
+                damaged.get_or_insert(e);
+                return;
+            }
+        };
+        for visit in entries {
+            let visit = match visit {
+                Ok(visit) => visit,
+                Err(e) => {
+                    damaged.get_or_insert(e);
+                    return;
+                }
+            };
+            let first = *first.get_or_insert(visit.day);
+            if visit.day < filter.from
+                || visit.day > filter.to
+                || stores.as_ref().is_some_and(|s| !s.contains(&visit.store))
+            {
+                continue;
+            }
+            let a = seen.get_or_insert_with(|| CustomerActivity {
+                customer_id: row.customer_id,
+                gender: row.gender.to_owned(),
+                birth_date: row.birth_date,
+                first_day: first,
+                last_day: visit.day,
+                visits: 0,
+                checks: 0,
+                revenue: 0,
+            });
+            if a.visits == 0 || a.last_day != visit.day {
+                a.visits += 1;
+            }
+            a.last_day = visit.day;
+            a.checks = a.checks.saturating_add(visit.checks);
+            a.revenue = a.revenue.saturating_add(visit.revenue);
+            let month = Month::of(visit.day);
+            if months.last() != Some(&month) {
+                months.push(month);
+            }
+        }
+        if let Some(a) = seen {
+            let cohort = Month::of(a.first_day);
+            if cohort >= floor {
+                for month in months {
+                    *cohorts.entry((cohort, month)).or_default() += 1;
+                }
+            }
+            activity.push(a);
+        }
+    })?;
+    match damaged {
+        Some(e) => Err(e),
+        None => Ok((activity, cohorts)),
+    }
+}
+
 /// Visits in the period, bucketed.
 pub const FREQUENCY_BANDS: [(&str, i64, i64); 5] = [
     ("1", 1, 1),
@@ -611,7 +711,7 @@ fn grouped<'a>(
 }
 
 fn customers(tx: &mut dyn Tx, r: &Resolved) -> Result<CustomersView, DbError> {
-    let activity = tx.customer_activity(&r.current)?;
+    let (activity, cells) = customer_activity(tx, &r.current)?;
     let end = r.current.to;
     let from = r.current.from;
     let high = high_spend_threshold(&activity);
@@ -620,11 +720,11 @@ fn customers(tx: &mut dyn Tx, r: &Resolved) -> Result<CustomersView, DbError> {
         .map(|(band, _, _)| *band)
         .chain(["unknown"]);
     let mut cohorts: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
-    for cell in tx.cohorts(&r.current)? {
+    for ((cohort, month), customers) in cells {
         cohorts
-            .entry(cell.cohort)
+            .entry(cohort.text())
             .or_default()
-            .push((cell.month, cell.customers));
+            .push((month.text(), customers));
     }
     Ok(CustomersView {
         overview: overview(tx, r)?,
@@ -763,16 +863,54 @@ fn promotions(
 #[derive(Debug, Default)]
 pub struct Rollups {
     store_hours: BTreeMap<StoreHour, StoreFigures>,
-    products: BTreeMap<(StoreHour, String, String), ProductDelta>,
-    customers: BTreeMap<(StoreHour, CustomerId), (i64, i64)>,
-    promotions: BTreeMap<(StoreHour, String), PromotionDelta>,
-    promotion_customers: std::collections::BTreeSet<(StoreHour, String, CustomerId)>,
+    store_days: BTreeMap<StoreHour, StoreFigures>,
+    products: BTreeMap<(RollupAt, String, String), ProductDelta>,
+    customers: BTreeMap<(MerchantId, CustomerId), Vec<(NaiveDate, StoreId, i64, i64)>>,
+    promotion_hours: BTreeMap<(StoreHour, String), PromotionDelta>,
+    promotions: BTreeMap<(RollupAt, String), PromotionDelta>,
+    promotion_customers: BTreeSet<(StoreHour, String, CustomerId)>,
+}
+
+/// The rows a record at `store` on `day` adds to: its day and month, at
+/// the store and chain-wide.
+fn spans(merchant: MerchantId, store: StoreId, day: NaiveDate) -> [RollupAt; 4] {
+    let at = |store_id, span| RollupAt {
+        merchant_id: merchant,
+        store_id,
+        span,
+    };
+    let month = Span::Month(Month::of(day));
+    [
+        at(Some(store), Span::Day(day)),
+        at(None, Span::Day(day)),
+        at(Some(store), month),
+        at(None, month),
+    ]
+}
+
+fn add_product(into: &mut ProductDelta, from: &ProductDelta) {
+    from.name.clone_into(&mut into.name);
+    into.checks += from.checks;
+    into.items_milli = into.items_milli.saturating_add(from.items_milli);
+    into.revenue = into.revenue.saturating_add(from.revenue);
+    into.discount = into.discount.saturating_add(from.discount);
+}
+
+fn add_promotion(into: &mut PromotionDelta, from: &PromotionDelta) {
+    into.checks += from.checks;
+    into.discount = into.discount.saturating_add(from.discount);
+    into.sales = into.sales.saturating_add(from.sales);
+    into.items_milli = into.items_milli.saturating_add(from.items_milli);
+    if into.funded_by.is_none() {
+        into.funded_by.clone_from(&from.funded_by);
+    }
 }
 
 impl Rollups {
-    /// Adds one record: its store's local hour in `zone`, its products'
-    /// day, its customer's day and its promotions' hour. A return takes
-    /// its refund, items, discount and uses off on its own day.
+    /// Adds one record: its store's local hour and day in `zone`, its
+    /// products' and promotions' day and month, its promotions' hour and
+    /// its customer's visits. A return takes its refund, items, discount
+    /// and uses off on its own day.
     pub fn add(
         &mut self,
         record: &PurchaseRecord,
@@ -788,6 +926,7 @@ impl Rollups {
             hour: local.hour(),
         };
         let day = StoreHour { hour: 0, ..at };
+        let spans = spans(record.merchant_id, record.store_id, at.local_day);
         let is_sale = record.kind == RecordKind::Sale;
         // Returns may carry their amounts either way; their sign is decided here.
         let signed = |minor: i64| {
@@ -798,69 +937,86 @@ impl Rollups {
             }
         };
         let mut items = 0_i64;
-        let mut in_record = std::collections::BTreeSet::new();
+        let mut lines: BTreeMap<(String, String), ProductDelta> = BTreeMap::new();
         for line in &record.lines {
             let quantity = signed(i64::try_from(line.quantity.milli()).unwrap_or(i64::MAX));
             items = items.saturating_add(quantity);
             let category = line.category.as_ref().map_or("", |c| c.as_str());
-            let key = (day, line.sku.as_str().to_owned(), category.to_owned());
+            let key = (line.sku.as_str().to_owned(), category.to_owned());
             // A sale counts once per product row, however many lines it has.
-            let first_line = in_record.insert((key.1.clone(), key.2.clone()));
-            let delta = self.products.entry(key).or_insert_with(|| ProductDelta {
+            let delta = lines.entry(key).or_insert_with(|| ProductDelta {
                 sku: line.sku.as_str().to_owned(),
                 category: category.to_owned(),
                 name: line.name.clone(),
-                checks: 0,
+                checks: i64::from(is_sale),
                 items_milli: 0,
                 revenue: 0,
                 discount: 0,
             });
             line.name.clone_into(&mut delta.name);
-            delta.checks += i64::from(is_sale && first_line);
             delta.items_milli = delta.items_milli.saturating_add(quantity);
             delta.revenue = delta.revenue.saturating_add(signed(line.total.minor()));
             delta.discount = delta.discount.saturating_add(signed(line.discount.minor()));
         }
+        for ((sku, category), delta) in lines {
+            for span in spans {
+                let key = (span, sku.clone(), category.clone());
+                match self.products.get_mut(&key) {
+                    Some(into) => add_product(into, &delta),
+                    None => {
+                        self.products.insert(key, delta.clone());
+                    }
+                }
+            }
+        }
         let total = record.total.minor();
-        add(
-            self.store_hours.entry(at).or_default(),
-            &StoreFigures {
-                checks: i64::from(is_sale),
-                returns: i64::from(!is_sale),
-                sales: if is_sale { total } else { 0 },
-                refunds: if is_sale { 0 } else { total.saturating_abs() },
-                discount: signed(record.discount.minor()),
-                items_milli: items,
-                points_earned: record.points_earned,
-                points_spent: record.points_redeemed,
-            },
-        );
+        let figures = StoreFigures {
+            checks: i64::from(is_sale),
+            returns: i64::from(!is_sale),
+            sales: if is_sale { total } else { 0 },
+            refunds: if is_sale { 0 } else { total.saturating_abs() },
+            discount: signed(record.discount.minor()),
+            items_milli: items,
+            points_earned: record.points_earned,
+            points_spent: record.points_redeemed,
+        };
+        add(self.store_hours.entry(at).or_default(), &figures);
+        add(self.store_days.entry(day).or_default(), &figures);
         if let Some(customer) = customer {
-            let e = self.customers.entry((day, customer)).or_default();
-            e.0 += i64::from(is_sale);
-            e.1 = e.1.saturating_add(signed(total));
+            self.customers
+                .entry((record.merchant_id, customer))
+                .or_default()
+                .push((
+                    at.local_day,
+                    record.store_id,
+                    i64::from(is_sale),
+                    signed(total),
+                ));
         }
         for used in promotion_uses {
             let id = used.promotion_id.to_string();
-            let delta = self
-                .promotions
-                .entry((at, id.clone()))
-                .or_insert_with(|| PromotionDelta {
-                    promotion_id: id.clone(),
-                    checks: 0,
-                    discount: 0,
-                    sales: 0,
-                    items_milli: 0,
-                    funded_by: None,
-                });
-            delta.checks += used.uses;
-            delta.discount = delta.discount.saturating_add(signed(used.discount.minor()));
-            if is_sale {
-                delta.sales = delta.sales.saturating_add(total);
-                delta.items_milli = delta.items_milli.saturating_add(items);
+            let delta = PromotionDelta {
+                promotion_id: id.clone(),
+                checks: used.uses,
+                discount: signed(used.discount.minor()),
+                sales: if is_sale { total } else { 0 },
+                items_milli: if is_sale { items } else { 0 },
+                funded_by: used.funded_by.clone(),
+            };
+            let rows = [spans[0], spans[2]];
+            for span in rows {
+                match self.promotions.get_mut(&(span, id.clone())) {
+                    Some(into) => add_promotion(into, &delta),
+                    None => {
+                        self.promotions.insert((span, id.clone()), delta.clone());
+                    }
+                }
             }
-            if delta.funded_by.is_none() {
-                delta.funded_by.clone_from(&used.funded_by);
+            match self.promotion_hours.get_mut(&(at, id.clone())) {
+                Some(into) => add_promotion(into, &delta),
+                None => {
+                    self.promotion_hours.insert((at, id.clone()), delta);
+                }
             }
             if let Some(customer) = customer.filter(|_| is_sale && used.uses > 0) {
                 self.promotion_customers.insert((day, id, customer));
@@ -873,14 +1029,27 @@ impl Rollups {
         for (at, figures) in &self.store_hours {
             tx.add_store_hour(*at, figures)?;
         }
-        for ((day, _, _), delta) in &self.products {
-            tx.add_product_day(*day, delta)?;
+        for (day, figures) in &self.store_days {
+            tx.add_store_day(*day, figures)?;
         }
-        for ((day, customer), (checks, revenue)) in &self.customers {
-            tx.add_customer_day(*day, *customer, *checks, *revenue)?;
+        for ((at, _, _), delta) in &self.products {
+            tx.add_product(*at, delta)?;
+        }
+        for ((merchant, customer), days) in &self.customers {
+            let mut visits = match tx.customer_visits(*merchant, *customer)? {
+                Some(stored) => visits::Visits::decode(&stored)?,
+                None => visits::Visits::default(),
+            };
+            for (day, store, checks, revenue) in days {
+                visits.add(*day, *store, *checks, *revenue);
+            }
+            tx.put_customer_visits(*merchant, *customer, &visits.encode())?;
+        }
+        for ((at, _), delta) in &self.promotion_hours {
+            tx.add_promotion_hour(*at, delta)?;
         }
         for ((at, _), delta) in &self.promotions {
-            tx.add_promotion_hour(*at, delta, None)?;
+            tx.add_promotion(*at, delta)?;
         }
         for (day, id, customer) in &self.promotion_customers {
             tx.add_promotion_customer(*day, id, *customer)?;
