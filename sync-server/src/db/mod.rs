@@ -57,8 +57,8 @@ pub use postgres::{
     postgres_test_schema_url,
 };
 pub use records::{
-    CheckFact, CheckKind, CustomerFact, LedgerRow, PromotionUseFact, PromotionUseRow, RecordKey,
-    RecordRow, RecordsTx, SaleKey, SignedRow, StatsFacts, StoreFact,
+    CheckKind, LedgerRow, PromotionUseRow, RecordKey,
+    RecordRow, RecordsTx, SaleKey, SignedRow,
 };
 pub use reprice::{RepriceCandidate, RepriceOutcome, RepriceResult, RepriceTx};
 pub use rulesets::{CurrentRuleset, RulesetsTx};

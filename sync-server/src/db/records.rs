@@ -116,75 +116,6 @@ pub struct SignedRow {
     pub public_key: PublicKey,
 }
 
-/// The stored records of a merchant, as statistics need them.
-#[derive(Debug, Clone)]
-pub struct StatsFacts {
-    /// The merchant's currency.
-    pub currency: Currency,
-    /// The merchant's stores.
-    pub stores: Vec<StoreFact>,
-    /// Every stored record.
-    pub checks: Vec<CheckFact>,
-    /// Every promotion's part of every record.
-    pub promotion_uses: Vec<PromotionUseFact>,
-}
-
-/// A store as statistics need it.
-#[derive(Debug, Clone)]
-pub struct StoreFact {
-    /// Id.
-    pub id: StoreId,
-    /// Name.
-    pub name: String,
-    /// Its time zone.
-    pub timezone: TimeZone,
-}
-
-/// An identified customer as statistics group them.
-#[derive(Debug, Clone, Copy)]
-pub struct CustomerFact {
-    /// Id.
-    pub id: CustomerId,
-    /// Gender.
-    pub gender: Gender,
-    /// Birth date.
-    pub birth_date: Option<NaiveDate>,
-}
-
-/// A stored record as statistics need it.
-#[derive(Debug, Clone)]
-pub struct CheckFact {
-    /// Which record.
-    pub key: RecordKey,
-    /// Where.
-    pub store_id: StoreId,
-    /// Sale or return.
-    pub kind: CheckKind,
-    /// The identified customer, if known to the merchant.
-    pub customer: Option<CustomerFact>,
-    /// The register's clock.
-    pub wall_time: DateTime<Utc>,
-    /// Discount given.
-    pub discount: Money,
-    /// Paid, or refunded for a return.
-    pub total: Money,
-    /// Points earned (negative on returns).
-    pub points_earned: i64,
-}
-
-/// One promotion's discount on one record.
-#[derive(Debug, Clone)]
-pub struct PromotionUseFact {
-    /// Which record.
-    pub record: RecordKey,
-    /// Which promotion.
-    pub promotion_id: PromotionId,
-    /// The discount it gave on the record.
-    pub discount: Money,
-    /// Who funds it.
-    pub funded_by: Option<String>,
-}
-
 /// Reads and writes of stored records.
 pub trait RecordsTx {
     /// The register's highest stored record.
@@ -223,8 +154,6 @@ pub trait RecordsTx {
         customer: CustomerId,
         local_date: NaiveDate,
     ) -> Result<(), DbError>;
-    /// Everything the statistics of a merchant are computed from.
-    fn stats_facts(&mut self, merchant: MerchantId) -> Result<StatsFacts, DbError>;
     /// A sale of the merchant, if stored, and its record id.
     fn sale(
         &mut self,

@@ -14,8 +14,8 @@ use shared::record::{RecordKind, SignedRecord};
 use super::PgTx;
 use super::columns::{all, hash, int, opt_int, parsed, signature, text, zone};
 use crate::db::{
-    CatalogTx as _, CheckFact, CheckKind, CustomerFact, DbError, LedgerRow, PromotionUseFact,
-    PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow, StatsFacts, StoreFact,
+    CatalogTx as _, CheckKind, DbError, LedgerRow, 
+    PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow, 
 };
 use crate::ingest::StoredHead;
 
@@ -220,79 +220,6 @@ impl RecordsTx for PgTx<'_, '_> {
             ],
         )?;
         Ok(())
-    }
-
-    fn stats_facts(&mut self, merchant: MerchantId) -> Result<StatsFacts, DbError> {
-        let currency = self.merchant_currency(merchant)?;
-        let rows = self.query(
-            "SELECT id, name, timezone FROM stores WHERE merchant_id = $1 ORDER BY id",
-            &[&merchant.get()],
-        )?;
-        let stores = all(&rows, |row| {
-            Ok(StoreFact {
-                id: int(row, 0)?,
-                name: row.try_get(1)?,
-                timezone: zone(row, 2)?,
-            })
-        })?;
-
-        let rows = self.query(
-            "SELECT r.register_id, r.seq, r.store_id, r.kind, r.customer_id, c.gender,
-                    c.birth_date, r.wall_time, r.discount, r.total, r.points_earned
-             FROM records r LEFT JOIN customers c ON c.id = r.customer_id
-             WHERE r.merchant_id = $1",
-            &[&merchant.get()],
-        )?;
-        let checks = all(&rows, |row| {
-            let customer = opt_int::<CustomerId>(row, 4)?
-                .map(|id| -> Result<CustomerFact, DbError> {
-                    Ok(CustomerFact {
-                        id,
-                        gender: Gender::from_code(row.try_get(5)?),
-                        birth_date: row.try_get(6)?,
-                    })
-                })
-                .transpose()?;
-            Ok(CheckFact {
-                key: RecordKey {
-                    register_id: int(row, 0)?,
-                    seq: int(row, 1)?,
-                },
-                store_id: int(row, 2)?,
-                kind: parsed(row, 3, CheckKind::from_code)?,
-                customer,
-                wall_time: row.try_get(7)?,
-                discount: int(row, 8)?,
-                total: int(row, 9)?,
-                points_earned: row.try_get(10)?,
-            })
-        })?;
-
-        let rows = self.query(
-            "SELECT u.register_id, u.seq, u.promotion_id, u.discount, u.funded_by
-             FROM promotion_uses u
-             JOIN records r ON r.register_id = u.register_id AND r.seq = u.seq
-             WHERE r.merchant_id = $1",
-            &[&merchant.get()],
-        )?;
-        let promotion_uses = all(&rows, |row| {
-            Ok(PromotionUseFact {
-                record: RecordKey {
-                    register_id: int(row, 0)?,
-                    seq: int(row, 1)?,
-                },
-                promotion_id: text(row, 2)?,
-                discount: int(row, 3)?,
-                funded_by: row.try_get(4)?,
-            })
-        })?;
-
-        Ok(StatsFacts {
-            currency,
-            stores,
-            checks,
-            promotion_uses,
-        })
     }
 
     fn sale(

@@ -16,8 +16,8 @@ use super::columns::{
     hash, int, opt_date, opt_int, parsed, signature, text, time, time_text, zone,
 };
 use crate::db::{
-    CatalogTx as _, CheckFact, CheckKind, CustomerFact, DbError, LedgerRow, PromotionUseFact,
-    PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow, StatsFacts, StoreFact,
+    CatalogTx as _, CheckKind, DbError, LedgerRow, 
+    PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow, 
 };
 use crate::ingest::StoredHead;
 
@@ -222,82 +222,6 @@ impl RecordsTx for SqliteTx<'_> {
                 local_date.to_string()
             ])?;
         Ok(())
-    }
-
-    fn stats_facts(&mut self, merchant: MerchantId) -> Result<StatsFacts, DbError> {
-        let currency = self.merchant_currency(merchant)?;
-        let tx = self.tx;
-        let mut stmt =
-            tx.prepare("SELECT id, name, timezone FROM stores WHERE merchant_id = ?1 ORDER BY id")?;
-        let stores = stmt
-            .query_map([merchant.get()], |row| {
-                Ok(StoreFact {
-                    id: int(row, 0)?,
-                    name: row.get(1)?,
-                    timezone: zone(row, 2)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-
-        let mut stmt = tx.prepare(
-            "SELECT r.register_id, r.seq, r.store_id, r.kind, r.customer_id, c.gender,
-                    c.birth_date, r.wall_time, r.discount, r.total, r.points_earned
-             FROM records r LEFT JOIN customers c ON c.id = r.customer_id
-             WHERE r.merchant_id = ?1",
-        )?;
-        let checks = stmt
-            .query_map([merchant.get()], |row| {
-                let customer = opt_int::<CustomerId>(row, 4)?
-                    .map(|id| -> rusqlite::Result<CustomerFact> {
-                        Ok(CustomerFact {
-                            id,
-                            gender: Gender::from_code(&row.get::<_, String>(5)?),
-                            birth_date: opt_date(row, 6)?,
-                        })
-                    })
-                    .transpose()?;
-                Ok(CheckFact {
-                    key: RecordKey {
-                        register_id: int(row, 0)?,
-                        seq: int(row, 1)?,
-                    },
-                    store_id: int(row, 2)?,
-                    kind: parsed(row, 3, CheckKind::from_code)?,
-                    customer,
-                    wall_time: time(row, 7)?,
-                    discount: int(row, 8)?,
-                    total: int(row, 9)?,
-                    points_earned: row.get(10)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-
-        let mut stmt = tx.prepare(
-            "SELECT u.register_id, u.seq, u.promotion_id, u.discount, u.funded_by
-             FROM promotion_uses u
-             JOIN records r ON r.register_id = u.register_id AND r.seq = u.seq
-             WHERE r.merchant_id = ?1",
-        )?;
-        let promotion_uses = stmt
-            .query_map([merchant.get()], |row| {
-                Ok(PromotionUseFact {
-                    record: RecordKey {
-                        register_id: int(row, 0)?,
-                        seq: int(row, 1)?,
-                    },
-                    promotion_id: text(row, 2)?,
-                    discount: int(row, 3)?,
-                    funded_by: row.get(4)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-
-        Ok(StatsFacts {
-            currency,
-            stores,
-            checks,
-            promotion_uses,
-        })
     }
 
     fn sale(

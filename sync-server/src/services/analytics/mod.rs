@@ -600,8 +600,8 @@ fn customer_activity(
                 a.visits += 1;
             }
             a.last_day = visit.day;
-            a.checks = a.checks.saturating_add(visit.checks);
-            a.revenue = a.revenue.saturating_add(visit.revenue);
+            a.checks = a.checks.saturating_add(visit.figures.checks);
+            a.revenue = a.revenue.saturating_add(visit.figures.revenue());
             let month = Month::of(visit.day);
             if months.last() != Some(&month) {
                 months.push(month);
@@ -865,7 +865,7 @@ pub struct Rollups {
     store_hours: BTreeMap<StoreHour, StoreFigures>,
     store_days: BTreeMap<StoreHour, StoreFigures>,
     products: BTreeMap<(RollupAt, String, String), ProductDelta>,
-    customers: BTreeMap<(MerchantId, CustomerId), Vec<(NaiveDate, StoreId, i64, i64)>>,
+    customers: BTreeMap<(MerchantId, CustomerId), Vec<(NaiveDate, StoreId, visits::VisitFigures)>>,
     promotion_hours: BTreeMap<(StoreHour, String), PromotionDelta>,
     promotions: BTreeMap<(RollupAt, String), PromotionDelta>,
     promotion_customers: BTreeSet<(StoreHour, String, CustomerId)>,
@@ -989,8 +989,14 @@ impl Rollups {
                 .push((
                     at.local_day,
                     record.store_id,
-                    i64::from(is_sale),
-                    signed(total),
+                    visits::VisitFigures {
+                        checks: i64::from(is_sale),
+                        returns: i64::from(!is_sale),
+                        sales: figures.sales,
+                        refunds: figures.refunds,
+                        discount: figures.discount,
+                        points_earned: record.points_earned,
+                    },
                 ));
         }
         for used in promotion_uses {
@@ -1040,8 +1046,8 @@ impl Rollups {
                 Some(stored) => visits::Visits::decode(&stored)?,
                 None => visits::Visits::default(),
             };
-            for (day, store, checks, revenue) in days {
-                visits.add(*day, *store, *checks, *revenue);
+            for (day, store, figures) in days {
+                visits.add(*day, *store, figures);
             }
             tx.put_customer_visits(*merchant, *customer, &visits.encode())?;
         }
