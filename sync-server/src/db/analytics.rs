@@ -162,12 +162,13 @@ impl PeriodParts {
     #[must_use]
     pub fn bounds(&self) -> [String; 6] {
         let none = || ("9".to_owned(), "0".to_owned());
-        let (m0, m1) = self
-            .months
-            .map_or_else(none, |(a, b)| (a.text(), b.text()));
+        let (m0, m1) = self.months.map_or_else(none, |(a, b)| (a.text(), b.text()));
         let days = |part: Option<(NaiveDate, NaiveDate)>| {
             part.map_or_else(none, |(a, b)| {
-                (a.format("%Y-%m-%d").to_string(), b.format("%Y-%m-%d").to_string())
+                (
+                    a.format("%Y-%m-%d").to_string(),
+                    b.format("%Y-%m-%d").to_string(),
+                )
             })
         };
         let (h0, h1) = days(self.head);
@@ -330,8 +331,7 @@ pub trait AnalyticsTx {
     /// Adds to a product's day or month, at a store or chain-wide.
     fn add_product(&mut self, at: RollupAt, delta: &ProductDelta) -> Result<(), DbError>;
     /// Adds to a promotion's local hour at a store.
-    fn add_promotion_hour(&mut self, at: StoreHour, delta: &PromotionDelta)
-    -> Result<(), DbError>;
+    fn add_promotion_hour(&mut self, at: StoreHour, delta: &PromotionDelta) -> Result<(), DbError>;
     /// Adds to a promotion's day or month at a store (`at.store_id` is set).
     fn add_promotion(&mut self, at: RollupAt, delta: &PromotionDelta) -> Result<(), DbError>;
     /// Notes that `customer` took the promotion on `at`'s local day.

@@ -57,8 +57,7 @@ pub use postgres::{
     postgres_test_schema_url,
 };
 pub use records::{
-    CheckKind, LedgerRow, PromotionUseRow, RecordKey,
-    RecordRow, RecordsTx, SaleKey, SignedRow,
+    CheckKind, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow,
 };
 pub use reprice::{RepriceCandidate, RepriceOutcome, RepriceResult, RepriceTx};
 pub use rulesets::{CurrentRuleset, RulesetsTx};

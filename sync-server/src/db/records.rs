@@ -7,11 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use shared::crypto::{Hash256, PublicKey};
-use shared::identity::Gender;
-use shared::ids::{CustomerId, MerchantId, PromotionId, RegisterId, Seq, StoreId};
-use shared::money::{Currency, Money};
+use shared::ids::{CustomerId, MerchantId, PromotionId, RegisterId, Seq};
+use shared::money::Money;
 use shared::record::SignedRecord;
-use shared::timezone::TimeZone;
 
 use super::DbError;
 use crate::ingest::{CheckedRecord, StoredHead};

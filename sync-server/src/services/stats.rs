@@ -60,11 +60,9 @@ impl Statistics {
 
     /// The merchant's statistics over the local days in `range`.
     pub async fn stats(&self, merchant: MerchantId, range: DayRange) -> Result<Stats, StatsError> {
-        let read = self
-            .repo
+        self.repo
             .read(move |tx| Ok(compute(tx, merchant, range)))
-            .await?;
-        read
+            .await?
     }
 }
 

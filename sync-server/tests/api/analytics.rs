@@ -654,7 +654,10 @@ async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) 
         let label = |s: &&Stored| s.local_day().format("%Y-%m").to_string();
         let months: BTreeSet<String> = current.iter().map(label).collect();
         assert_eq!(
-            v.rows.iter().map(|r| r.label.clone()).collect::<BTreeSet<_>>(),
+            v.rows
+                .iter()
+                .map(|r| r.label.clone())
+                .collect::<BTreeSet<_>>(),
             months
         );
         for row in &v.rows {

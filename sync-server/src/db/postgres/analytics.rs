@@ -229,10 +229,7 @@ impl AnalyticsTx for PgTx<'_, '_> {
             .ok_or_else(|| DbError::other("a promotion's rollup row names its store"))?;
         let (span_column, span) = span_key(at.span);
         let (table, key) = match at.span {
-            Span::Day(_) => (
-                "rollup_promotion_days",
-                "promotion_id, local_day, store_id",
-            ),
+            Span::Day(_) => ("rollup_promotion_days", "promotion_id, local_day, store_id"),
             Span::Month(_) => ("rollup_promotion_months", "month, promotion_id, store_id"),
         };
         let sql = format!(

@@ -7,15 +7,13 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::NaiveDate;
 use postgres::Row;
 use shared::crypto::{Hash256, PublicKey};
-use shared::identity::Gender;
 use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
 use shared::record::{RecordKind, SignedRecord};
 
 use super::PgTx;
-use super::columns::{all, hash, int, opt_int, parsed, signature, text, zone};
+use super::columns::{all, hash, int, opt_int, parsed, signature};
 use crate::db::{
-    CatalogTx as _, CheckKind, DbError, LedgerRow, 
-    PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow, 
+    DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow,
 };
 use crate::ingest::StoredHead;
 

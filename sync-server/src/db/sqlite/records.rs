@@ -7,17 +7,13 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::NaiveDate;
 use rusqlite::{OptionalExtension as _, Row, params};
 use shared::crypto::{Hash256, PublicKey};
-use shared::identity::Gender;
 use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
 use shared::record::SignedRecord;
 
 use super::SqliteTx;
-use super::columns::{
-    hash, int, opt_date, opt_int, parsed, signature, text, time, time_text, zone,
-};
+use super::columns::{hash, int, opt_int, parsed, signature, time_text};
 use crate::db::{
-    CatalogTx as _, CheckKind, DbError, LedgerRow, 
-    PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow, 
+    DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow,
 };
 use crate::ingest::StoredHead;
 

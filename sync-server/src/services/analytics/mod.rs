@@ -547,13 +547,16 @@ pub struct CustomerActivity {
     pub revenue: i64,
 }
 
+/// Distinct customers by (month of first purchase, month active).
+type CohortCells = BTreeMap<(Month, Month), i64>;
+
 /// Every customer active in `filter`, and the cohort cells: customers
 /// whose first purchase month is `filter`'s first month or later, by that
 /// month and each month they were active in the period.
 fn customer_activity(
     tx: &mut dyn Tx,
     filter: &RollupFilter,
-) -> Result<(Vec<CustomerActivity>, BTreeMap<(Month, Month), i64>), DbError> {
+) -> Result<(Vec<CustomerActivity>, CohortCells), DbError> {
     let stores: Option<HashSet<StoreId>> =
         filter.stores.as_ref().map(|s| s.iter().copied().collect());
     let floor = Month::of(filter.from);
@@ -858,6 +861,9 @@ fn promotions(
     })
 }
 
+/// What a record adds to its customer's visits: its day, store and figures.
+type CustomerDay = (NaiveDate, StoreId, visits::VisitFigures);
+
 /// The rollup deltas of several records, merged by row, so a batch adds
 /// to each row once (most of a register's batch falls in a few hours).
 #[derive(Debug, Default)]
@@ -865,7 +871,7 @@ pub struct Rollups {
     store_hours: BTreeMap<StoreHour, StoreFigures>,
     store_days: BTreeMap<StoreHour, StoreFigures>,
     products: BTreeMap<(RollupAt, String, String), ProductDelta>,
-    customers: BTreeMap<(MerchantId, CustomerId), Vec<(NaiveDate, StoreId, visits::VisitFigures)>>,
+    customers: BTreeMap<(MerchantId, CustomerId), Vec<CustomerDay>>,
     promotion_hours: BTreeMap<(StoreHour, String), PromotionDelta>,
     promotions: BTreeMap<(RollupAt, String), PromotionDelta>,
     promotion_customers: BTreeSet<(StoreHour, String, CustomerId)>,

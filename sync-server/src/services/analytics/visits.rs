@@ -179,11 +179,7 @@ mod tests {
         assert_eq!(packed.len(), 1 + 3 * ENTRY);
         let back = Visits::decode(&packed).unwrap();
         assert_eq!(back, visits);
-        let days: Vec<_> = back
-            .0
-            .iter()
-            .map(|v| (v.day, v.store, v.figures))
-            .collect();
+        let days: Vec<_> = back.0.iter().map(|v| (v.day, v.store, v.figures)).collect();
         assert_eq!(
             days,
             vec![
