@@ -253,13 +253,16 @@ pub enum GroupKey {
     Store(StoreId),
 }
 
-/// Sums of a product or category.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemFigures {
-    /// The SKU or category (empty: none).
-    pub key: String,
-    /// A name seen on its lines (products only).
-    pub name: String,
+/// One product row of a period: a day's or a month's sums of a product
+/// (with the category its lines named), at a store or chain-wide.
+#[derive(Debug, Clone, Copy)]
+pub struct ProductRow<'a> {
+    /// The SKU.
+    pub sku: &'a str,
+    /// The category, or empty.
+    pub category: &'a str,
+    /// A name seen on its lines.
+    pub name: &'a str,
     /// Sales checks with it.
     pub checks: i64,
     /// Items, thousandths.
@@ -268,15 +271,6 @@ pub struct ItemFigures {
     pub revenue: i64,
     /// Discount, kopecks.
     pub discount: i64,
-}
-
-/// Products or categories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemGrouping {
-    /// Per SKU.
-    Product,
-    /// Per category.
-    Category,
 }
 
 /// One identified customer's packed visits, with what the views group by.
@@ -372,12 +366,13 @@ pub trait AnalyticsTx {
         filter: &RollupFilter,
         grouping: StoreGrouping,
     ) -> Result<Vec<(GroupKey, StoreFigures)>, DbError>;
-    /// Product or category figures over `filter`, highest revenue first.
-    fn item_figures(
+    /// Calls `each` with every product row of `filter`'s period: its whole
+    /// months' rows and its edge days' rows, at its stores or chain-wide.
+    fn each_product_row(
         &mut self,
         filter: &RollupFilter,
-        grouping: ItemGrouping,
-    ) -> Result<Vec<ItemFigures>, DbError>;
+        each: &mut dyn FnMut(ProductRow<'_>),
+    ) -> Result<(), DbError>;
     /// Promotion figures over `filter`.
     fn promotion_figures(
         &mut self,

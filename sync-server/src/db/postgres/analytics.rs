@@ -11,9 +11,9 @@ use super::PgTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, CustomerVisitsRow, GroupKey, ItemFigures, ItemGrouping,
-    PeriodParts, ProductDelta, PromotionDelta, PromotionFigures, RollupAt, RollupFilter, Span,
-    StoreFigures, StoreGrouping, StoreHour, parse_day,
+    AnalyticsTx, BackfillRecord, CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta,
+    ProductRow, PromotionDelta, PromotionFigures, RollupAt, RollupFilter, Span, StoreFigures,
+    StoreGrouping, StoreHour, parse_day,
 };
 use shared::ids::MerchantId;
 
@@ -392,15 +392,11 @@ impl AnalyticsTx for PgTx<'_, '_> {
             .collect()
     }
 
-    fn item_figures(
+    fn each_product_row(
         &mut self,
         filter: &RollupFilter,
-        grouping: ItemGrouping,
-    ) -> Result<Vec<ItemFigures>, DbError> {
-        let (key, name) = match grouping {
-            ItemGrouping::Product => ("sku", "MAX(name)"),
-            ItemGrouping::Category => ("category", "''"),
-        };
+        each: &mut dyn FnMut(ProductRow<'_>),
+    ) -> Result<(), DbError> {
         let (months, days) = if filter.stores.is_some() {
             ("rollup_product_store_months", "rollup_product_store_days")
         } else {
@@ -408,7 +404,7 @@ impl AnalyticsTx for PgTx<'_, '_> {
         };
         let columns = "sku, category, name, checks, items_milli, revenue, discount";
         // The chain's tables have no store column; $8 is NULL for them.
-        let rows = if filter.stores.is_some() {
+        let sql = if filter.stores.is_some() {
             period_rows(columns, months, days)
         } else {
             period_rows(columns, months, days).replace(
@@ -416,28 +412,22 @@ impl AnalyticsTx for PgTx<'_, '_> {
                 " AND $8::BIGINT[] IS NULL",
             )
         };
-        let sql = format!(
-            "SELECT {key}, {name}, SUM(checks)::BIGINT, SUM(items_milli)::BIGINT,
-                 SUM(revenue)::BIGINT, SUM(discount)::BIGINT
-             FROM ({rows}) r GROUP BY {key} ORDER BY SUM(revenue) DESC, {key}"
-        );
         let (m, b, stores) = period_params(filter);
-        self.query(
+        for row in &self.query(
             &sql,
             &[&m, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &stores],
-        )?
-        .iter()
-        .map(|row| {
-            Ok(ItemFigures {
-                key: row.try_get(0)?,
-                name: row.try_get(1)?,
-                checks: row.try_get(2)?,
-                items_milli: row.try_get(3)?,
-                revenue: row.try_get(4)?,
-                discount: row.try_get(5)?,
-            })
-        })
-        .collect()
+        )? {
+            each(ProductRow {
+                sku: row.try_get(0)?,
+                category: row.try_get(1)?,
+                name: row.try_get(2)?,
+                checks: row.try_get(3)?,
+                items_milli: row.try_get(4)?,
+                revenue: row.try_get(5)?,
+                discount: row.try_get(6)?,
+            });
+        }
+        Ok(())
     }
 
     fn promotion_figures(

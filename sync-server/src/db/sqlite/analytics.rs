@@ -11,9 +11,9 @@ use super::SqliteTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, CustomerVisitsRow, GroupKey, ItemFigures, ItemGrouping,
-    PeriodParts, ProductDelta, PromotionDelta, PromotionFigures, RollupAt, RollupFilter, Span,
-    StoreFigures, StoreGrouping, StoreHour, parse_day, stores_json,
+    AnalyticsTx, BackfillRecord, CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta,
+    ProductRow, PromotionDelta, PromotionFigures, RollupAt, RollupFilter, Span, StoreFigures,
+    StoreGrouping, StoreHour, parse_day, stores_json,
 };
 use shared::ids::MerchantId;
 
@@ -418,29 +418,21 @@ impl AnalyticsTx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn item_figures(
+    fn each_product_row(
         &mut self,
         filter: &RollupFilter,
-        grouping: ItemGrouping,
-    ) -> Result<Vec<ItemFigures>, DbError> {
-        let (key, name) = match grouping {
-            ItemGrouping::Product => ("sku", "MAX(name)"),
-            ItemGrouping::Category => ("category", "''"),
-        };
+        each: &mut dyn FnMut(ProductRow<'_>),
+    ) -> Result<(), DbError> {
         let (months, days) = if filter.stores.is_some() {
             ("rollup_product_store_months", "rollup_product_store_days")
         } else {
             ("rollup_product_months", "rollup_product_days")
         };
-        let rows = period_rows(
+        let sql = period_rows(
             "sku, category, name, checks, items_milli, revenue, discount",
             months,
             days,
             filter.stores.is_some(),
-        );
-        let sql = format!(
-            "SELECT {key}, {name}, SUM(checks), SUM(items_milli), SUM(revenue), SUM(discount)
-             FROM ({rows}) GROUP BY {key} ORDER BY SUM(revenue) DESC, {key}"
         );
         let (m, b, stores) = period_params(filter);
         let mut stmt = self.tx.prepare_cached(&sql)?;
@@ -449,17 +441,19 @@ impl AnalyticsTx for SqliteTx<'_> {
         if let Some(stores) = &stores {
             values.push(stores);
         }
-        let rows = stmt.query_map(values.as_slice(), |row| {
-            Ok(ItemFigures {
-                key: row.get(0)?,
-                name: row.get(1)?,
-                checks: row.get(2)?,
-                items_milli: row.get(3)?,
-                revenue: row.get(4)?,
-                discount: row.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = stmt.query(values.as_slice())?;
+        while let Some(row) = rows.next()? {
+            each(ProductRow {
+                sku: text_ref(row.get_ref(0)?).unwrap_or(""),
+                category: text_ref(row.get_ref(1)?).unwrap_or(""),
+                name: text_ref(row.get_ref(2)?).unwrap_or(""),
+                checks: row.get(3)?,
+                items_milli: row.get(4)?,
+                revenue: row.get(5)?,
+                discount: row.get(6)?,
+            });
+        }
+        Ok(())
     }
 
     fn promotion_figures(

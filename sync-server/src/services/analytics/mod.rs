@@ -24,8 +24,8 @@ use shared::record::{PurchaseRecord, RecordKind};
 use shared::timezone::TimeZone;
 
 use crate::db::analytics::{
-    GroupKey, ItemFigures, ItemGrouping, Month, ProductDelta, PromotionDelta, RollupAt,
-    RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour,
+    GroupKey, Month, ProductDelta, ProductRow, PromotionDelta, RollupAt, RollupFilter, Span,
+    StoreFigures, StoreGrouping, StoreHour,
 };
 use crate::db::{DbError, Repository, Tx};
 use crate::wire::analytics::{
@@ -178,18 +178,11 @@ impl Analytics {
         today: NaiveDate,
     ) -> Result<ProductsView, AnalyticsError> {
         self.run(merchant, query, today, |tx, r, _| {
+            let (products, categories) = item_figures(tx, &r.current)?;
             Ok(ProductsView {
                 overview: overview(tx, r)?,
-                products: tx
-                    .item_figures(&r.current, ItemGrouping::Product)?
-                    .into_iter()
-                    .map(item_row)
-                    .collect(),
-                categories: tx
-                    .item_figures(&r.current, ItemGrouping::Category)?
-                    .into_iter()
-                    .map(item_row)
-                    .collect(),
+                products: products.into_iter().map(item_row).collect(),
+                categories: categories.into_iter().map(item_row).collect(),
             })
         })
         .await
@@ -509,6 +502,73 @@ fn stores(tx: &mut dyn Tx, r: &Resolved) -> Result<StoresView, DbError> {
         stores: store_rows,
         brands: brand_rows,
     })
+}
+
+/// Sums of a product or category.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemFigures {
+    /// The SKU or category (empty: none).
+    pub key: String,
+    /// A name seen on its lines (products only; the greatest, as text).
+    pub name: String,
+    /// Sales checks with it.
+    pub checks: i64,
+    /// Items, thousandths.
+    pub items_milli: i64,
+    /// Net revenue, kopecks.
+    pub revenue: i64,
+    /// Discount, kopecks.
+    pub discount: i64,
+}
+
+impl ItemFigures {
+    fn add(&mut self, row: &ProductRow<'_>) {
+        self.checks += row.checks;
+        self.items_milli = self.items_milli.saturating_add(row.items_milli);
+        self.revenue = self.revenue.saturating_add(row.revenue);
+        self.discount = self.discount.saturating_add(row.discount);
+    }
+}
+
+/// Products and categories over `filter`, each highest revenue first:
+/// one pass over the period's product rows, summed here.
+fn item_figures(
+    tx: &mut dyn Tx,
+    filter: &RollupFilter,
+) -> Result<(Vec<ItemFigures>, Vec<ItemFigures>), DbError> {
+    let mut products: HashMap<String, ItemFigures> = HashMap::new();
+    let mut categories: HashMap<String, ItemFigures> = HashMap::new();
+    tx.each_product_row(filter, &mut |row| {
+        let product = match products.get_mut(row.sku) {
+            Some(product) => product,
+            None => products
+                .entry(row.sku.to_owned())
+                .or_insert_with(|| ItemFigures {
+                    key: row.sku.to_owned(),
+                    ..ItemFigures::default()
+                }),
+        };
+        product.add(&row);
+        if row.name > product.name.as_str() {
+            row.name.clone_into(&mut product.name);
+        }
+        let category = match categories.get_mut(row.category) {
+            Some(category) => category,
+            None => categories
+                .entry(row.category.to_owned())
+                .or_insert_with(|| ItemFigures {
+                    key: row.category.to_owned(),
+                    ..ItemFigures::default()
+                }),
+        };
+        category.add(&row);
+    })?;
+    let sorted = |map: HashMap<String, ItemFigures>| {
+        let mut rows: Vec<ItemFigures> = map.into_values().collect();
+        rows.sort_by(|a, b| b.revenue.cmp(&a.revenue).then_with(|| a.key.cmp(&b.key)));
+        rows
+    };
+    Ok((sorted(products), sorted(categories)))
 }
 
 fn item_row(f: ItemFigures) -> ItemRow {
