@@ -15,6 +15,7 @@ use shared::ids::MerchantId;
 
 use crate::services::analytics::{AnalyticsError, AnalyticsParams, AnalyticsQuery, Grain};
 use crate::state::AppState;
+use crate::web::i18n;
 use crate::web::charts::{Bar, BarChart, HeatMap, Measure, Width};
 use crate::web::error::PageError;
 use crate::web::export::{self, Table, View, ViewData, frequency_label, group_label};

@@ -11,6 +11,7 @@ use shared::ids::MerchantId;
 
 use crate::db::CampaignReport;
 use crate::state::AppState;
+use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
 use crate::web::format;

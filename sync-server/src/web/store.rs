@@ -12,6 +12,7 @@ use shared::ids::{MerchantId, StoreId};
 use crate::access::{Permission, Target};
 use crate::services::stats::{DayRange, StatsError};
 use crate::state::AppState;
+use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
 use crate::web::format;

@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use shared::ids::MerchantId;
 
 use crate::state::AppState;
+use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
 use crate::web::layout::HqHeader;
