@@ -13,9 +13,9 @@ use crate::db::LinkPurpose;
 use crate::guard::{AuditNote, Principal};
 use crate::services::accounts::AccountError;
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path};
+use crate::web::i18n;
 use crate::web::layout::{HqHeader, role_label};
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
@@ -173,7 +173,11 @@ pub async fn page(
                     ends: utc(s.expires_at_unix),
                 })
                 .collect();
-            (Some(account.email.clone()), role_label(account.role), sessions)
+            (
+                Some(account.email.clone()),
+                role_label(account.role),
+                sessions,
+            )
         }
         None => (None, i18n::t("account-admin-token"), Vec::new()),
     };

@@ -12,10 +12,10 @@ use shared::ids::MerchantId;
 
 use crate::db::AuditFilter;
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::account::utc;
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
 

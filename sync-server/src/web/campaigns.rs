@@ -11,10 +11,10 @@ use shared::ids::MerchantId;
 
 use crate::db::CampaignReport;
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
 use crate::web::format;
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
 

@@ -29,9 +29,9 @@ use crate::customer_token;
 use crate::db::{OfferRating, OfferReview, Rating};
 use crate::services::customers::CustomerProfile;
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path};
+use crate::web::i18n;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
 use crate::web::setup::{discount, is_running, period};
@@ -310,16 +310,15 @@ async fn build(
                 discount: discount(p),
                 period: period(p, zone),
                 rating: ratings.get(&p.id).and_then(|r| {
-                    format::average_rating(r.stars_total, r.reviews)
-                        .map(|avg| {
-                            i18n::t2(
-                                "customer-rating-summary",
-                                "average",
-                                avg,
-                                "reviews",
-                                r.reviews,
-                            )
-                        })
+                    format::average_rating(r.stars_total, r.reviews).map(|avg| {
+                        i18n::t2(
+                            "customer-rating-summary",
+                            "average",
+                            avg,
+                            "reviews",
+                            r.reviews,
+                        )
+                    })
                 }),
                 share_url: links::share_url(&state.settings, headers, merchant.id, &p.id),
                 my_stars: own.map_or(0, |r| r.rating.stars()),

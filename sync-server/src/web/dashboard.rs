@@ -27,11 +27,11 @@ use crate::alerts::AlertKind;
 use crate::db::{AlertPage, OfferRating, RegisterStatus};
 use crate::services::stats::{DayRange, StatsError};
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::charts::{Bar, BarChart, Measure, Width};
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
 use crate::web::format;
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::login::see_other;
 use crate::web::session::{CsrfProtected, HqSession, ProtectedForm};
@@ -361,7 +361,12 @@ pub async fn dashboard(
         period: period_text(range),
         totals: figures_row(&i18n::t("dash-all"), None, &stats.totals, currency),
         identified_share: identified_share(&stats),
-        identified: figures_row(&i18n::t("dash-with-card"), None, &stats.identified, currency),
+        identified: figures_row(
+            &i18n::t("dash-with-card"),
+            None,
+            &stats.identified,
+            currency,
+        ),
         by_day: stats
             .by_day
             .iter()
@@ -385,11 +390,7 @@ pub async fn dashboard(
             .iter()
             .map(|s| segment_row(format::gender(&s.segment), s, currency))
             .collect(),
-        gender_chart: segment_chart(
-            "dash-customers-by-gender",
-            &stats.by_gender,
-            format::gender,
-        )?,
+        gender_chart: segment_chart("dash-customers-by-gender", &stats.by_gender, format::gender)?,
         by_age: stats
             .by_age
             .iter()
@@ -408,7 +409,10 @@ pub async fn dashboard(
                 checks: format::count(p.checks),
                 customers: format::count(p.customers),
                 discount: amount(p.discount, currency),
-                funded_by: p.funded_by.clone().unwrap_or_else(|| i18n::t("dash-funded-by-merchant")),
+                funded_by: p
+                    .funded_by
+                    .clone()
+                    .unwrap_or_else(|| i18n::t("dash-funded-by-merchant")),
                 rating: ratings
                     .get(&p.promotion_id)
                     .and_then(|r| {
@@ -446,7 +450,11 @@ pub async fn dashboard(
 fn uses_and_money(value: UsesAndMoney, uses: bool, money: bool, currency: Currency) -> String {
     let mut parts = Vec::new();
     if uses {
-        parts.push(i18n::t1("dash-n-checks", "checks", format::count(value.uses)));
+        parts.push(i18n::t1(
+            "dash-n-checks",
+            "checks",
+            format::count(value.uses),
+        ));
     }
     if money {
         parts.push(format::money(value.money, currency));
@@ -543,16 +551,10 @@ fn parse_range(query: &DashboardQuery) -> (DayRange, Option<&'static str>) {
     };
     match (parse(&query.from), parse(&query.to)) {
         (Ok(from), Ok(to)) => match (from, to) {
-            (Some(f), Some(t)) if f > t => (
-                DayRange::default(),
-                Some("dash-error-range-reversed"),
-            ),
+            (Some(f), Some(t)) if f > t => (DayRange::default(), Some("dash-error-range-reversed")),
             _ => (DayRange { from, to }, None),
         },
-        _ => (
-            DayRange::default(),
-            Some("dash-error-range-format"),
-        ),
+        _ => (DayRange::default(), Some("dash-error-range-format")),
     }
 }
 

@@ -23,13 +23,11 @@ use shared::ids::MerchantId;
 
 use crate::db::{Channel, DbError};
 use crate::notify::Topic;
-use crate::services::messaging::{
-    Signup, SignupError, email_consent_wording, sms_consent_wording,
-};
+use crate::services::messaging::{Signup, SignupError, email_consent_wording, sms_consent_wording};
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path, Query};
+use crate::web::i18n;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
 use crate::web::setup::{discount, is_running, period};
@@ -168,12 +166,10 @@ pub async fn submit(
                 let mut errors = JoinErrors::default();
                 match channel {
                     Channel::Email => {
-                        errors.email =
-                            Some("join-error-email-undeliverable");
+                        errors.email = Some("join-error-email-undeliverable");
                     }
                     Channel::Sms => {
-                        errors.phone =
-                            Some("join-error-phone-undeliverable");
+                        errors.phone = Some("join-error-phone-undeliverable");
                     }
                 }
                 refused(&state, merchant, form, errors).await
@@ -253,8 +249,7 @@ pub async fn confirm_form(
 
 async fn expired(state: &AppState, merchant: MerchantId) -> Result<Response, PageError> {
     let mut page = build(state, merchant, JoinForm::default(), JoinErrors::default()).await?;
-    page.notice =
-        Some("join-notice-code-expired");
+    page.notice = Some("join-notice-code-expired");
     Ok((StatusCode::GONE, Html(page.render()?)).into_response())
 }
 
@@ -276,20 +271,13 @@ pub async fn confirm(
     let confirmed = match state.messaging.confirm_signup(&token, &form.code).await {
         Ok(c) => c,
         Err(SignupError::WrongCode) => {
-            return confirm_page(
-                &state,
-                merchant,
-                token,
-                Some("code-error-wrong"),
-            )
-            .await;
+            return confirm_page(&state, merchant, token, Some("code-error-wrong")).await;
         }
         Err(SignupError::Expired) => return expired(&state, merchant).await,
         Err(SignupError::Storage(DbError::Conflict(_))) => {
             let mut page =
                 build(&state, merchant, JoinForm::default(), JoinErrors::default()).await?;
-            page.notice =
-                Some("join-notice-phone-taken");
+            page.notice = Some("join-notice-phone-taken");
             return Ok((StatusCode::CONFLICT, Html(page.render()?)).into_response());
         }
         Err(e) => return Err(PageError::internal(&e)),

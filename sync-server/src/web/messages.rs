@@ -14,9 +14,9 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::db::{Channel, MessageRow};
 use crate::services::messaging::looks_like_token;
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
+use crate::web::i18n;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
 

@@ -372,10 +372,7 @@ fn collect_codes<T, E>(
         match parse((*code).to_owned()) {
             Ok(value) => parsed.push(value),
             Err(_) => {
-                errors.add(
-                    "targets",
-                    i18n::t1("promo-error-bad-code", "code", *code),
-                );
+                errors.add("targets", i18n::t1("promo-error-bad-code", "code", *code));
                 return None;
             }
         }
@@ -455,9 +452,7 @@ fn field_of_fault(field: &str) -> Option<&'static str> {
 fn refusal_errors(refusal: &PublishRefusal, promotion: &Promotion) -> FieldErrors {
     let mut errors = FieldErrors::default();
     match refusal {
-        PublishRefusal::NoRuleset(_) => errors.general.push(
-            i18n::t("promo-error-no-ruleset"),
-        ),
+        PublishRefusal::NoRuleset(_) => errors.general.push(i18n::t("promo-error-no-ruleset")),
         PublishRefusal::Invalid(invalid) => {
             let own_rule = format!("promotion {:?}", promotion.id.as_str());
             for fault in &invalid.0 {

@@ -26,9 +26,9 @@ use shared::timezone::TimeZone;
 use crate::db::OfferRating;
 use crate::services::publish::{PublishError, RulesetChange};
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::login::see_other;
 use crate::web::promotions::{FieldErrors, PromotionForm};
@@ -418,7 +418,7 @@ fn promotion_row(
                 skus.iter()
                     .map(|s| s.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
             ),
             Target::Categories { categories } => i18n::t1(
                 "setup-target-categories-list",
@@ -427,7 +427,7 @@ fn promotion_row(
                     .iter()
                     .map(|c| c.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
             ),
             Target::Basket => i18n::t("setup-target-basket-row"),
         },

@@ -12,10 +12,10 @@ use shared::ids::{MerchantId, StoreId};
 use crate::access::{Permission, Target};
 use crate::services::stats::{DayRange, StatsError};
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
 use crate::web::format;
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
 

@@ -147,7 +147,10 @@ impl Browser {
         .map(|a| (*a).to_owned())
         .chain([
             format!("--user-data-dir={}", profile.path().display()),
-            format!("--lang={}", languages.split(',').next().unwrap_or(languages)),
+            format!(
+                "--lang={}",
+                languages.split(',').next().unwrap_or(languages)
+            ),
         ])
         .collect::<Vec<_>>();
         let mut prefs = serde_json::json!({ "intl": { "accept_languages": languages } });

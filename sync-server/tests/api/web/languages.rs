@@ -14,10 +14,7 @@ const ENGLISH: &str = "en-US,en";
 
 /// Whether the page's `<html lang>` is `lang`.
 async fn page_language_is(browser: &mut Browser, lang: &str) -> bool {
-    browser
-        .count_xpath(&format!("/html[@lang='{lang}']"))
-        .await
-        == 1
+    browser.count_xpath(&format!("/html[@lang='{lang}']")).await == 1
 }
 
 #[tokio::test]
@@ -43,15 +40,15 @@ async fn an_english_browser_gets_english_pages_and_the_switch_keeps_russian() {
         .await;
     browser.wait_for_text("h2", "Get a card").await;
     browser.wait_for_text("label", "Name").await;
-    browser
-        .wait_for_text("button", "Get my card")
-        .await;
+    browser.wait_for_text("button", "Get my card").await;
 
     // The person switches to Russian in the page header.
     browser.click_link("Русский").await;
     browser.wait_for_text("h2", "Заведите карту").await;
     let russian = page_language_is(&mut browser, "ru").await;
-    browser.ensure(russian, "<html lang=\"ru\"> after the switch").await;
+    browser
+        .ensure(russian, "<html lang=\"ru\"> after the switch")
+        .await;
     let url = browser.url().await;
     browser
         .ensure(
@@ -71,7 +68,9 @@ async fn an_english_browser_gets_english_pages_and_the_switch_keeps_russian() {
     browser.wait_for_text("span", "250,00").await;
 
     // And back to English from the footer.
-    browser.click_xpath("//footer//a[normalize-space(.)='English']", "English").await;
+    browser
+        .click_xpath("//footer//a[normalize-space(.)='English']", "English")
+        .await;
     browser.wait_for_text("h1", "Hello, Anna!").await;
 
     // An English sign-up: its form errors and the new card are English.
@@ -111,23 +110,27 @@ async fn hq_signs_in_and_shows_the_dashboard_in_english_to_an_english_browser() 
     browser.wait_for_text("h1", "statistics").await;
     browser.wait_for_text("h2", "Sales by day").await;
     // Two sales, 250,00 ₽ and 12,50 ₽.
-    browser
-        .wait_for_text("dd", "₽262.50")
-        .await;
+    browser.wait_for_text("dd", "₽262.50").await;
     let english = page_language_is(&mut browser, "en").await;
     browser.ensure(english, "<html lang=\"en\"> in HQ").await;
     browser.click_link("Setup").await;
     browser.wait_for_text("h2", "Stores and registers").await;
+    browser.click_link("Analytics").await;
+    browser.wait_for_text("h1", "analytics").await;
+    browser.wait_for_text("h2", "Revenue over time").await;
+    browser.wait_for_text("th", "Revenue, ₽").await;
+    browser.click_link("Products").await;
+    browser.wait_for_text("h2", "By product").await;
 
     // The header's switch works in HQ as well.
     browser
         .click_xpath("//header//a[normalize-space(.)='Русский']", "Русский")
         .await;
+    browser.wait_for_text("h2", "По товарам").await;
+    browser.click_link("Настройка").await;
     browser.wait_for_text("h2", "Магазины и кассы").await;
     browser.click_link("Статистика").await;
-    browser
-        .wait_for_text("dd", "262,50")
-        .await;
+    browser.wait_for_text("dd", "262,50").await;
     browser.close().await;
 }
 
