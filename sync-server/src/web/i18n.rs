@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use axum::extract::Request;
-use axum::http::header::{ACCEPT_LANGUAGE, CONTENT_LANGUAGE, LOCATION, SET_COOKIE};
+use axum::http::header::{ACCEPT_LANGUAGE, CONTENT_LANGUAGE, LOCATION, SET_COOKIE, VARY};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -160,16 +160,18 @@ fn from_accept_language(value: &str) -> Option<Lang> {
 }
 
 /// Layer over every page: chooses the request's language, makes it current
-/// while the request is handled, and names it in `Content-Language`.
+/// while the request is handled, and names it in `Content-Language`
+/// (with `Vary`, for caches).
 pub async fn negotiate(request: Request, next: Next) -> Response {
     let lang = choose(request.headers());
     let back = return_path(request.method(), request.uri());
     let mut response = CURRENT
         .scope(Locale { lang, back }, next.run(request))
         .await;
-    response
-        .headers_mut()
-        .insert(CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
+    // The same address answers in either language, by these headers.
+    headers.append(VARY, HeaderValue::from_static("Accept-Language, Cookie"));
     response
 }
 

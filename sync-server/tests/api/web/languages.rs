@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 
 use super::chrome::{Browser, RUSSIAN};
 use super::customer::{personal_link, shop_with_customer};
+use super::{location, no_redirects};
 use crate::helpers::{ADMIN_TOKEN, TestServer};
 
 /// An English-speaking person's browser languages.
@@ -153,7 +154,41 @@ async fn a_russian_browser_gets_russian_and_a_page_without_languages_too() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-language"], "ru");
+    assert!(
+        response.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .contains("Accept-Language")
+    );
     let html = response.text().await.unwrap();
     assert!(html.contains("<html lang=\"ru\">"), "{html}");
     assert!(html.contains("Заведите карту"));
+
+    // The switch keeps the choice in a cookie for the whole site and
+    // returns only to a page of this server.
+    let http = no_redirects();
+    let switched = http
+        .get(format!("{}/lang/en?back=/join/{merchant}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&switched), format!("/join/{merchant}"));
+    let cookie = switched.headers()["set-cookie"].to_str().unwrap();
+    for part in ["lang=en", "Path=/", "SameSite=Lax", "Max-Age="] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    let elsewhere = http
+        .get(format!("{}/lang/ru?back=//evil.example/", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&elsewhere), "/hq");
+    let unknown = http
+        .get(format!("{}/lang/de?back=/hq", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
