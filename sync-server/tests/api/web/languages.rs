@@ -85,8 +85,18 @@ async fn an_english_browser_gets_english_pages_and_the_switch_keeps_russian() {
         .await;
     browser.type_into("#join-phone", "+7 916 765-43-21").await;
     browser.click("input[name=consent]").await;
+    browser.click("input[name=marketing_sms]").await;
     browser.click_button("Get my card").await;
     browser.wait_for_text("h1", "Hello, Bella!").await;
+    // The consent recorded is the wording the person read, and messages
+    // to them will be in English.
+    assert_eq!(
+        server.count_rows(
+            "SELECT count(*) FROM marketing_consents WHERE channel = 'sms' AND locale = 'en' \
+             AND wording LIKE 'I agree to receive the shop''s offers and promotions by SMS%'"
+        ),
+        1
+    );
 
     // An error page follows the language as well.
     browser
@@ -163,6 +173,20 @@ async fn a_russian_browser_gets_russian_and_a_page_without_languages_too() {
     let html = response.text().await.unwrap();
     assert!(html.contains("<html lang=\"ru\">"), "{html}");
     assert!(html.contains("Заведите карту"));
+
+    // A notice kept as a message id reads as its text.
+    let expired = reqwest::get(format!(
+        "{}/join/{merchant}/confirm/no-such-token",
+        server.base
+    ))
+    .await
+    .unwrap();
+    assert_eq!(expired.status(), StatusCode::GONE);
+    let html = expired.text().await.unwrap();
+    assert!(
+        html.contains("Код устарел или введён неверно слишком много раз"),
+        "{html}"
+    );
 
     // The switch keeps the choice in a cookie for the whole site and
     // returns only to a page of this server.
