@@ -47,18 +47,6 @@ impl Role {
         }
     }
 
-    /// The name on the pages.
-    #[must_use]
-    pub const fn label(self) -> &'static str {
-        match self {
-            Role::Owner => "Владелец",
-            Role::Marketer => "Маркетолог",
-            Role::Analyst => "Аналитик",
-            Role::StoreManager => "Управляющий магазином",
-            Role::Support => "Поддержка",
-        }
-    }
-
     /// What the role is permitted (within its merchant; a store manager
     /// only within their stores).
     #[must_use]

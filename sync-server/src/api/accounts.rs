@@ -27,7 +27,9 @@ impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
             AccountError::Invalid { field, message } => {
-                ApiError::validation(format!("{field}: {message}"))
+                // The message is an id of the pages' catalogues; the API
+                // writes it in Russian, as it always has.
+                ApiError::validation(format!("{field}: {}", crate::web::i18n::t(message)))
             }
             AccountError::Conflict(message) => ApiError::conflict("conflict", message),
             AccountError::NotFound => ApiError::not_found("no such person or key of this merchant"),

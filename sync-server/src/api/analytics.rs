@@ -17,7 +17,9 @@ use crate::web::export::{self, Table, View, ViewData};
 fn refused(e: AnalyticsError) -> ApiError {
     match e {
         AnalyticsError::Db(e) => e.into(),
-        AnalyticsError::Invalid(why) => ApiError::bad_request("invalid_filter", why),
+        AnalyticsError::Invalid(why) => {
+            ApiError::bad_request("invalid_filter", crate::web::i18n::t(why))
+        }
     }
 }
 

@@ -41,7 +41,8 @@ pub enum AccountError {
     Invalid {
         /// Which field.
         field: &'static str,
-        /// What is wrong, in Russian.
+        /// What is wrong: a message id of the pages' catalogues
+        /// (`locales/*/people.ftl`), which the API writes in Russian.
         message: &'static str,
     },
     /// The address already has an account.
@@ -120,7 +121,7 @@ fn email_of(text: &str) -> Result<String, AccountError> {
         .map(|e| e.as_str().to_lowercase())
         .map_err(|_| AccountError::Invalid {
             field: "email",
-            message: "Укажите адрес электронной почты.",
+            message: "account-error-email",
         })
 }
 
@@ -181,7 +182,7 @@ impl Accounts {
             if stores.is_empty() {
                 return Err(AccountError::Invalid {
                     field: "stores",
-                    message: "Выберите хотя бы один магазин управляющего.",
+                    message: "account-error-stores",
                 });
             }
             stores
@@ -203,7 +204,7 @@ impl Accounts {
                         _ => {
                             return Ok(Err(AccountError::Invalid {
                                 field: "stores",
-                                message: "Такого магазина у продавца нет.",
+                                message: "account-error-no-store",
                             }));
                         }
                     }
@@ -319,13 +320,13 @@ impl Accounts {
         if chars < MIN_PASSWORD_CHARS {
             return Err(AccountError::Invalid {
                 field: "password",
-                message: "Пароль — не короче 10 символов.",
+                message: "account-error-password-short",
             });
         }
         if chars > MAX_PASSWORD_CHARS {
             return Err(AccountError::Invalid {
                 field: "password",
-                message: "Пароль — не длиннее 200 символов.",
+                message: "account-error-password-long",
             });
         }
         let password = password.to_owned();
@@ -401,7 +402,7 @@ impl Accounts {
             if stores.is_empty() {
                 return Err(AccountError::Invalid {
                     field: "stores",
-                    message: "Выберите хотя бы один магазин управляющего.",
+                    message: "account-error-stores",
                 });
             }
             stores
@@ -420,7 +421,7 @@ impl Accounts {
                         _ => {
                             return Ok(Err(AccountError::Invalid {
                                 field: "stores",
-                                message: "Такого магазина у продавца нет.",
+                                message: "account-error-no-store",
                             }));
                         }
                     }
@@ -505,13 +506,13 @@ impl Accounts {
         if name.is_empty() || name.chars().count() > 100 {
             return Err(AccountError::Invalid {
                 field: "name",
-                message: "Назовите ключ (до 100 символов).",
+                message: "account-error-key-name",
             });
         }
         if role == Role::StoreManager {
             return Err(AccountError::Invalid {
                 field: "role",
-                message: "Ключ не может быть управляющим магазином.",
+                message: "account-error-key-role",
             });
         }
         let secret = format!("{API_KEY_PREFIX}{}", random_hex(32)?);

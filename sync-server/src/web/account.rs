@@ -15,7 +15,8 @@ use crate::services::accounts::AccountError;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path};
-use crate::web::layout::HqHeader;
+use crate::web::i18n;
+use crate::web::layout::{HqHeader, role_label};
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
 use crate::web::session::{CsrfProtected, HqSession, ProtectedForm};
@@ -50,8 +51,8 @@ struct WelcomePage {
 
 fn welcome_title(purpose: LinkPurpose) -> &'static str {
     match purpose {
-        LinkPurpose::Invitation => "Приглашение в HQ",
-        LinkPurpose::Reset => "Новый пароль",
+        LinkPurpose::Invitation => "welcome-invitation",
+        LinkPurpose::Reset => "welcome-reset",
     }
 }
 
@@ -109,7 +110,7 @@ pub async fn set_password(
         Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
     };
     if form.password != form.repeat {
-        return again("Пароли не совпадают.");
+        return again("welcome-error-mismatch");
     }
     let account = match state
         .services
@@ -147,7 +148,7 @@ struct SessionRow {
 struct AccountPage {
     header: HqHeader,
     email: Option<String>,
-    role: &'static str,
+    role: String,
     sessions: Vec<SessionRow>,
 }
 
@@ -172,9 +173,13 @@ pub async fn page(
                     ends: utc(s.expires_at_unix),
                 })
                 .collect();
-            (Some(account.email.clone()), account.role.label(), sessions)
+            (
+                Some(account.email.clone()),
+                role_label(account.role),
+                sessions,
+            )
         }
-        None => (None, "Администратор (токен)", Vec::new()),
+        None => (None, i18n::t("account-admin-token"), Vec::new()),
     };
     let page = AccountPage {
         header: HqHeader::plain(&session),

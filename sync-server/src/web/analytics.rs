@@ -20,6 +20,7 @@ use crate::web::error::PageError;
 use crate::web::export::{self, Table, View, ViewData, frequency_label, group_label};
 use crate::web::extract::{Path, Query};
 use crate::web::format;
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
 use crate::wire::analytics::{CustomerGroup, Figures, ItemRow, Overview, PlaceRow, PromotionSlice};
@@ -113,11 +114,11 @@ struct AnalyticsPage {
 }
 
 const VIEWS: [(View, &str); 5] = [
-    (View::Sales, "Выручка"),
-    (View::Stores, "Магазины и бренды"),
-    (View::Products, "Товары"),
-    (View::Customers, "Покупатели"),
-    (View::Promotions, "Акции"),
+    (View::Sales, "an-tab-sales"),
+    (View::Stores, "an-tab-stores"),
+    (View::Products, "an-tab-products"),
+    (View::Customers, "an-tab-customers"),
+    (View::Promotions, "an-tab-promotions"),
 ];
 
 fn rub(kopecks: i64) -> String {
@@ -148,35 +149,33 @@ fn kpis(o: &Overview) -> Vec<Kpi> {
         change: change(f(t), f(p)),
     };
     vec![
-        money("revenue", "Выручка", |f| f.revenue),
+        money("revenue", "an-kpi-revenue", |f| f.revenue),
         Kpi {
             code: "checks",
-            label: "Чеки",
+            label: "an-kpi-checks",
             value: format::count(t.checks),
             previous: format::count(p.checks),
             change: change(t.checks, p.checks),
         },
-        money("average_check", "Средний чек", |f| {
-            f.average_check
-        }),
+        money("average_check", "an-kpi-average-check", |f| f.average_check),
         Kpi {
             code: "items_per_check",
-            label: "Товаров в чеке",
+            label: "an-kpi-items-per-check",
             value: export::milli(t.items_per_check_milli),
             previous: export::milli(p.items_per_check_milli),
             change: change(t.items_per_check_milli, p.items_per_check_milli),
         },
-        money("discount", "Скидки", |f| f.discount),
+        money("discount", "an-kpi-discount", |f| f.discount),
         Kpi {
             code: "points_earned",
-            label: "Начислено баллов",
+            label: "an-kpi-points-earned",
             value: format::count(t.points_earned),
             previous: format::count(p.points_earned),
             change: change(t.points_earned, p.points_earned),
         },
         Kpi {
             code: "points_spent",
-            label: "Списано баллов",
+            label: "an-kpi-points-spent",
             value: format::count(t.points_spent),
             previous: format::count(p.points_spent),
             change: change(t.points_spent, p.points_spent),
@@ -195,8 +194,9 @@ fn bars(
     bars: Vec<Bar>,
     previous: Option<Vec<f64>>,
 ) -> Result<Option<String>, PageError> {
+    let title = i18n::t(title);
     BarChart {
-        title,
+        title: &title,
         value_axis: if measure == Measure::Amount {
             "₽"
         } else {
@@ -225,6 +225,31 @@ fn revenue_bars<T>(
         .collect()
 }
 
+/// A table's cells as the page shows them: the CSV's decimal commas
+/// become points on an English page.
+fn page_cells(cells: Vec<String>) -> Vec<String> {
+    if i18n::current() == i18n::Lang::Ru {
+        return cells;
+    }
+    cells
+        .into_iter()
+        .map(|cell| {
+            let digits = cell.trim_start_matches('-');
+            let decimal = digits.split_once(',').is_some_and(|(whole, part)| {
+                !whole.is_empty()
+                    && !part.is_empty()
+                    && whole.bytes().all(|b| b.is_ascii_digit())
+                    && part.bytes().all(|b| b.is_ascii_digit())
+            });
+            if decimal {
+                cell.replace(',', ".")
+            } else {
+                cell
+            }
+        })
+        .collect()
+}
+
 /// The CSV link of `table` with the page's filter.
 fn csv_href(merchant: MerchantId, table: Table, query: &str) -> String {
     format!(
@@ -246,7 +271,7 @@ fn section(
         title: title.into(),
         chart,
         headers,
-        rows: rows.into_iter().map(|row| row()).collect(),
+        rows: rows.into_iter().map(|row| page_cells(row())).collect(),
         csv,
     }
 }
@@ -324,16 +349,15 @@ fn slice_chart(
 
 fn weekday(label: &str) -> String {
     match label {
-        "1" => "пн",
-        "2" => "вт",
-        "3" => "ср",
-        "4" => "чт",
-        "5" => "пт",
-        "6" => "сб",
-        "7" => "вс",
-        other => other,
+        "1" => i18n::t("weekday-mon"),
+        "2" => i18n::t("weekday-tue"),
+        "3" => i18n::t("weekday-wed"),
+        "4" => i18n::t("weekday-thu"),
+        "5" => i18n::t("weekday-fri"),
+        "6" => i18n::t("weekday-sat"),
+        "7" => i18n::t("weekday-sun"),
+        other => other.to_owned(),
     }
-    .to_owned()
 }
 
 /// `GET /hq/merchants/{id}/analytics` and `.../analytics/{view}`.
@@ -439,7 +463,7 @@ async fn render(
     let sections = match data.clone() {
         ViewData::Sales(v) => {
             let chart = bars(
-                "Выручка и прошлый период",
+                "an-chart-revenue-previous",
                 Measure::Amount,
                 v.rows
                     .iter()
@@ -452,7 +476,7 @@ async fn render(
             )?;
             vec![section(
                 Table::Revenue,
-                "Выручка по времени (линия — прошлый период)",
+                i18n::t("an-section-revenue"),
                 chart,
                 csv(Table::Revenue),
                 data.clone(),
@@ -461,15 +485,15 @@ async fn render(
         ViewData::Stores(v) => vec![
             section(
                 Table::Stores,
-                "По магазинам",
-                place_chart("Выручка по магазинам", &v.stores)?,
+                i18n::t("an-section-stores"),
+                place_chart("an-chart-stores", &v.stores)?,
                 csv(Table::Stores),
                 data.clone(),
             ),
             section(
                 Table::Brands,
-                "По брендам",
-                place_chart("Выручка по брендам", &v.brands)?,
+                i18n::t("an-section-brands"),
+                place_chart("an-chart-brands", &v.brands)?,
                 csv(Table::Brands),
                 data.clone(),
             ),
@@ -477,22 +501,23 @@ async fn render(
         ViewData::Products(v) => vec![
             section(
                 Table::Products,
-                "По товарам",
-                item_chart("Выручка по товарам", &v.products, true)?,
+                i18n::t("an-section-products"),
+                item_chart("an-chart-products", &v.products, true)?,
                 csv(Table::Products),
                 data.clone(),
             ),
             section(
                 Table::Categories,
-                "По категориям",
-                item_chart("Выручка по категориям", &v.categories, false)?,
+                i18n::t("an-section-categories"),
+                item_chart("an-chart-categories", &v.categories, false)?,
                 csv(Table::Categories),
                 data.clone(),
             ),
         ],
         ViewData::Customers(v) => {
+            let heat_title = i18n::t("an-chart-cohorts");
             let heat = HeatMap {
-                title: "Удержание когорт",
+                title: &heat_title,
                 rows: v.cohorts.iter().map(|c| c.cohort.clone()).collect(),
                 columns: {
                     let mut months: Vec<String> = v
@@ -519,43 +544,43 @@ async fn render(
             vec![
                 section(
                     Table::Genders,
-                    "По полу",
-                    group_chart("Выручка по полу", &v.genders, group_label)?,
+                    i18n::t("an-section-genders"),
+                    group_chart("an-chart-genders", &v.genders, group_label)?,
                     csv(Table::Genders),
                     data.clone(),
                 ),
                 section(
                     Table::Ages,
-                    "По возрасту",
-                    group_chart("Выручка по возрасту", &v.ages, group_label)?,
+                    i18n::t("an-section-ages"),
+                    group_chart("an-chart-ages", &v.ages, group_label)?,
                     csv(Table::Ages),
                     data.clone(),
                 ),
                 section(
                     Table::NewReturning,
-                    "Новые и вернувшиеся",
-                    group_chart("Выручка новых и вернувшихся", &v.new_returning, group_label)?,
+                    i18n::t("an-section-new-returning"),
+                    group_chart("an-chart-new-returning", &v.new_returning, group_label)?,
                     csv(Table::NewReturning),
                     data.clone(),
                 ),
                 section(
                     Table::Frequency,
-                    "Частота покупок за период",
-                    group_chart("Выручка по частоте покупок", &v.frequency, frequency_label)?,
+                    i18n::t("an-section-frequency"),
+                    group_chart("an-chart-frequency", &v.frequency, frequency_label)?,
                     csv(Table::Frequency),
                     data.clone(),
                 ),
                 section(
                     Table::Cohorts,
-                    "Когорты по месяцу первой покупки",
+                    i18n::t("an-section-cohorts"),
                     heat,
                     csv(Table::Cohorts),
                     data.clone(),
                 ),
                 section(
                     Table::Rfm,
-                    "Сегменты RFM",
-                    group_chart("Выручка по сегментам RFM", &v.rfm, group_label)?,
+                    i18n::t("an-section-rfm"),
+                    group_chart("an-chart-rfm", &v.rfm, group_label)?,
                     csv(Table::Rfm),
                     data.clone(),
                 ),
@@ -563,7 +588,7 @@ async fn render(
         }
         ViewData::Promotions(v) => {
             let cost_chart = bars(
-                "Затраты на акции",
+                "an-chart-promotion-cost",
                 Measure::Amount,
                 revenue_bars(&v.promotions, |p| p.promotion_id.clone(), |p| p.cost),
                 None,
@@ -580,29 +605,29 @@ async fn render(
             vec![
                 section(
                     Table::Promotions,
-                    "Акции",
+                    i18n::t("an-section-promotions"),
                     cost_chart,
                     csv(Table::Promotions),
                     data.clone(),
                 ),
                 section(
                     Table::PromotionHours,
-                    format!("«{selected}» по часам"),
-                    slice_chart("Применения по часам", &v.by_hour)?,
+                    i18n::t1("an-section-promotion-hours", "promotion", &selected),
+                    slice_chart("an-chart-uses-hours", &v.by_hour)?,
                     csv(Table::PromotionHours),
                     data.clone(),
                 ),
                 section(
                     Table::PromotionWeekdays,
-                    format!("«{selected}» по дням недели"),
-                    slice_chart("Применения по дням недели", &by_weekday)?,
+                    i18n::t1("an-section-promotion-weekdays", "promotion", &selected),
+                    slice_chart("an-chart-uses-weekdays", &by_weekday)?,
                     csv(Table::PromotionWeekdays),
                     data.clone(),
                 ),
                 section(
                     Table::PromotionStores,
-                    format!("«{selected}» по магазинам"),
-                    slice_chart("Применения по магазинам", &v.by_store)?,
+                    i18n::t1("an-section-promotion-stores", "promotion", &selected),
+                    slice_chart("an-chart-uses-stores", &v.by_store)?,
                     csv(Table::PromotionStores),
                     data.clone(),
                 ),
@@ -655,15 +680,15 @@ async fn render(
             })
             .collect(),
         grains: [
-            (Grain::Hour, "по часам"),
-            (Grain::Day, "по дням"),
-            (Grain::Week, "по неделям"),
-            (Grain::Month, "по месяцам"),
+            (Grain::Hour, "an-grain-hour"),
+            (Grain::Day, "an-grain-day"),
+            (Grain::Week, "an-grain-week"),
+            (Grain::Month, "an-grain-month"),
         ]
         .into_iter()
         .map(|(g, label)| Choice {
             value: g.code().to_owned(),
-            label: label.to_owned(),
+            label: i18n::t(label),
             selected: g == query.grain,
         })
         .collect(),

@@ -15,6 +15,7 @@ use crate::state::AppState;
 use crate::web::account::utc;
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
 
@@ -100,7 +101,7 @@ pub async fn page(
                 .collect();
             (rows, None)
         }
-        _ => (Vec::new(), Some("Даты — в виде ГГГГ-ММ-ДД.")),
+        _ => (Vec::new(), Some("audit-error-dates")),
     };
     let page = AuditPage {
         header: HqHeader::for_merchant(&session, &merchant_row),

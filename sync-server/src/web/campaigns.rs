@@ -14,6 +14,7 @@ use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
 use crate::web::format;
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
 

@@ -31,6 +31,7 @@ use crate::services::customers::CustomerProfile;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path};
+use crate::web::i18n;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
 use crate::web::setup::{discount, is_running, period};
@@ -42,8 +43,8 @@ const PURCHASES_SHOWN: usize = 10;
 const MAX_REVIEW_CHARS: usize = 1000;
 /// How often the page fetches a fresh token, at most.
 const MAX_REFRESH_SECS: u64 = 60;
-/// What screen readers say for the QR code.
-const QR_LABEL: &str = "QR-код карты для кассы";
+/// What screen readers say for the QR code (a message id).
+const QR_LABEL: &str = "customer-qr-label";
 
 /// The way to the next tier.
 #[derive(Debug, Clone)]
@@ -234,10 +235,10 @@ fn parse_review(form: &ReviewForm) -> Result<(Rating, String), &'static str> {
         .parse::<i64>()
         .ok()
         .and_then(Rating::new)
-        .ok_or("Оценка: выберите от 1 до 5 звёзд")?;
+        .ok_or("review-error-rating")?;
     let text = form.text.trim();
     if text.chars().count() > MAX_REVIEW_CHARS {
-        return Err("Отзыв: не длиннее 1000 знаков");
+        return Err("review-error-too-long");
     }
     Ok((rating, text.to_owned()))
 }
@@ -309,8 +310,15 @@ async fn build(
                 discount: discount(p),
                 period: period(p, zone),
                 rating: ratings.get(&p.id).and_then(|r| {
-                    format::average_rating(r.stars_total, r.reviews)
-                        .map(|avg| format!("{avg} из 5 · {} оц.", format::count(r.reviews)))
+                    format::average_rating(r.stars_total, r.reviews).map(|avg| {
+                        i18n::t2(
+                            "customer-rating-summary",
+                            "average",
+                            avg,
+                            "reviews",
+                            r.reviews,
+                        )
+                    })
                 }),
                 share_url: links::share_url(&state.settings, headers, merchant.id, &p.id),
                 my_stars: own.map_or(0, |r| r.rating.stars()),
@@ -338,10 +346,12 @@ async fn build(
             .pending
             .iter()
             .map(|p| {
-                format!(
-                    "{} б. в ожидании до {}",
+                i18n::t2(
+                    "customer-points-pending",
+                    "points",
                     format::count(p.points),
-                    local_day(p.until, zone)
+                    "day",
+                    local_day(p.until, zone),
                 )
             })
             .collect(),
@@ -350,10 +360,12 @@ async fn build(
             .expiring
             .iter()
             .map(|e| {
-                format!(
-                    "{} б. сгорят {}",
+                i18n::t2(
+                    "customer-points-expiring",
+                    "points",
                     format::count(e.points),
-                    local_day(e.on, zone)
+                    "day",
+                    local_day(e.on, zone),
                 )
             })
             .collect(),
@@ -390,7 +402,7 @@ fn fresh_qr(
 ) -> Result<DrawnToken, PageError> {
     let issued =
         customer_token::issue(state, merchant, customer).map_err(|e| PageError::internal(&e))?;
-    let svg = qr::qr_svg(&issued.token, QR_LABEL).map_err(|e| PageError::internal(&e))?;
+    let svg = qr::qr_svg(&issued.token, &i18n::t(QR_LABEL)).map_err(|e| PageError::internal(&e))?;
     Ok(DrawnToken {
         token: issued.token,
         svg,

@@ -31,6 +31,7 @@ use crate::web::charts::{Bar, BarChart, Measure, Width};
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
 use crate::web::format;
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::login::see_other;
 use crate::web::session::{CsrfProtected, HqSession, ProtectedForm};
@@ -358,9 +359,14 @@ pub async fn dashboard(
         to: range.to.map(|d| d.to_string()).unwrap_or_default(),
         filter_error,
         period: period_text(range),
-        totals: figures_row("Всего", None, &stats.totals, currency),
+        totals: figures_row(&i18n::t("dash-all"), None, &stats.totals, currency),
         identified_share: identified_share(&stats),
-        identified: figures_row("С картой", None, &stats.identified, currency),
+        identified: figures_row(
+            &i18n::t("dash-with-card"),
+            None,
+            &stats.identified,
+            currency,
+        ),
         by_day: stats
             .by_day
             .iter()
@@ -382,19 +388,15 @@ pub async fn dashboard(
         by_gender: stats
             .by_gender
             .iter()
-            .map(|s| segment_row(format::gender(&s.segment).to_owned(), s, currency))
+            .map(|s| segment_row(format::gender(&s.segment), s, currency))
             .collect(),
-        gender_chart: segment_chart(
-            "Покупатели по полу",
-            &stats.by_gender,
-            |s| format::gender(s).to_owned(),
-        )?,
+        gender_chart: segment_chart("dash-customers-by-gender", &stats.by_gender, format::gender)?,
         by_age: stats
             .by_age
             .iter()
             .map(|s| segment_row(format::age_band(&s.segment), s, currency))
             .collect(),
-        age_chart: segment_chart("Покупатели по возрасту", &stats.by_age, format::age_band)?,
+        age_chart: segment_chart("dash-customers-by-age", &stats.by_age, format::age_band)?,
         promotions: stats
             .promotions
             .iter()
@@ -403,11 +405,14 @@ pub async fn dashboard(
                 name: promotion_names
                     .get(&p.promotion_id)
                     .cloned()
-                    .unwrap_or_else(|| "— (снята)".to_owned()),
+                    .unwrap_or_else(|| i18n::t("dash-promotion-withdrawn")),
                 checks: format::count(p.checks),
                 customers: format::count(p.customers),
                 discount: amount(p.discount, currency),
-                funded_by: p.funded_by.clone().unwrap_or_else(|| "продавец".to_owned()),
+                funded_by: p
+                    .funded_by
+                    .clone()
+                    .unwrap_or_else(|| i18n::t("dash-funded-by-merchant")),
                 rating: ratings
                     .get(&p.promotion_id)
                     .and_then(|r| {
@@ -445,7 +450,11 @@ pub async fn dashboard(
 fn uses_and_money(value: UsesAndMoney, uses: bool, money: bool, currency: Currency) -> String {
     let mut parts = Vec::new();
     if uses {
-        parts.push(format!("{} чек.", format::count(value.uses)));
+        parts.push(i18n::t1(
+            "dash-n-checks",
+            "checks",
+            format::count(value.uses),
+        ));
     }
     if money {
         parts.push(format::money(value.money, currency));
@@ -463,9 +472,10 @@ fn lease_rows(report: &LeaseReport, zone: Tz, currency: Currency) -> Vec<LeasedP
             let show = |v: UsesAndMoney| uses_and_money(v, uses, money, currency);
             let mut limit = Vec::new();
             if let Some(n) = p.total_uses {
-                limit.push(format!(
-                    "{} чек.",
-                    format::count(i64::try_from(n).unwrap_or(i64::MAX))
+                limit.push(i18n::t1(
+                    "dash-n-checks",
+                    "checks",
+                    format::count(i64::try_from(n).unwrap_or(i64::MAX)),
                 ));
             }
             if let Some(b) = p.budget {
@@ -492,9 +502,9 @@ fn lease_rows(report: &LeaseReport, zone: Tz, currency: Currency) -> Vec<LeasedP
                             expires: lease
                                 .map_or_else(String::new, |l| format::instant(l.expires_at, zone)),
                             state: match lease {
-                                None => "без доли",
-                                Some(l) if l.expired => "истекла, возвращена",
-                                Some(_) => "действует",
+                                None => "dash-lease-none",
+                                Some(l) if l.expired => "dash-lease-expired",
+                                Some(_) => "dash-lease-live",
                             },
                         }
                     })
@@ -518,8 +528,8 @@ fn overdraft_rows(report: &OverdraftReport, zone: Tz) -> Vec<OverdraftRow> {
                 register: r.register_id.to_string(),
                 seq: r.seq.to_string(),
                 cause: match r.cause {
-                    OverdraftCause::Redemption => "списание сверх баланса",
-                    OverdraftCause::ClawBack => "возврат потраченных баллов",
+                    OverdraftCause::Redemption => "dash-overdraft-redemption",
+                    OverdraftCause::ClawBack => "dash-overdraft-claw-back",
                 },
                 redeemed: format::count(r.points_redeemed),
                 overdrawn: format::count(r.overdrawn),
@@ -541,25 +551,25 @@ fn parse_range(query: &DashboardQuery) -> (DayRange, Option<&'static str>) {
     };
     match (parse(&query.from), parse(&query.to)) {
         (Ok(from), Ok(to)) => match (from, to) {
-            (Some(f), Some(t)) if f > t => (
-                DayRange::default(),
-                Some("Начало периода позже его конца; показан весь период."),
-            ),
+            (Some(f), Some(t)) if f > t => (DayRange::default(), Some("dash-error-range-reversed")),
             _ => (DayRange { from, to }, None),
         },
-        _ => (
-            DayRange::default(),
-            Some("Даты вводятся как ГГГГ-ММ-ДД; показан весь период."),
-        ),
+        _ => (DayRange::default(), Some("dash-error-range-format")),
     }
 }
 
 fn period_text(range: DayRange) -> String {
     match (range.from, range.to) {
-        (None, None) => "за всё время".to_owned(),
-        (Some(from), None) => format!("с {}", format::day(from)),
-        (None, Some(to)) => format!("по {}", format::day(to)),
-        (Some(from), Some(to)) => format!("с {} по {}", format::day(from), format::day(to)),
+        (None, None) => i18n::t("dash-period-all"),
+        (Some(from), None) => i18n::t1("dash-period-from", "from", format::day(from)),
+        (None, Some(to)) => i18n::t1("dash-period-to", "to", format::day(to)),
+        (Some(from), Some(to)) => i18n::t2(
+            "dash-period-between",
+            "from",
+            format::day(from),
+            "to",
+            format::day(to),
+        ),
     }
 }
 
@@ -624,8 +634,9 @@ fn day_chart(stats: &Stats) -> Result<Chart, PageError> {
     for d in &stats.by_day {
         *per_day.entry(d.day).or_default() += i128::from(d.figures.revenue.minor());
     }
+    let title = i18n::t("dash-chart-by-day");
     let chart = BarChart {
-        title: "Выручка по дням",
+        title: &title,
         value_axis: "₽",
         measure: Measure::Amount,
         width: Width::Full,
@@ -642,8 +653,9 @@ fn day_chart(stats: &Stats) -> Result<Chart, PageError> {
 }
 
 fn store_chart(stats: &Stats) -> Result<Chart, PageError> {
+    let title = i18n::t("dash-chart-by-store");
     let chart = BarChart {
-        title: "Выручка по магазинам",
+        title: &title,
         value_axis: "₽",
         measure: Measure::Amount,
         width: Width::Full,
@@ -665,9 +677,11 @@ fn segment_chart(
     segments: &[SegmentSales],
     label: impl Fn(&str) -> String,
 ) -> Result<Chart, PageError> {
+    let title = i18n::t(title);
+    let axis = i18n::t("dash-chart-customers-axis");
     let chart = BarChart {
-        title,
-        value_axis: "покупателей",
+        title: &title,
+        value_axis: &axis,
         measure: Measure::Count,
         width: Width::Half,
         bars: segments
@@ -701,7 +715,7 @@ fn register_row(
         hostname: r.hostname,
         agent_version: r.agent_version,
         last_seen: r.last_seen_at.map_or_else(
-            || "ещё не выгружала".to_owned(),
+            || i18n::t("dash-never-uploaded"),
             |t| format::instant(t, zone),
         ),
         records: format::count(r.records),
@@ -717,7 +731,7 @@ fn register_row(
         contact: status
             .heartbeat
             .as_ref()
-            .map_or_else(|| "нет данных".to_owned(), |h| format::instant(h.at, zone)),
+            .map_or_else(|| i18n::t("dash-no-data"), |h| format::instant(h.at, zone)),
         backlog: status
             .heartbeat
             .as_ref()
@@ -725,8 +739,8 @@ fn register_row(
         alarms: status
             .heartbeat
             .map(|h| {
-                let dead =
-                    (h.dead_letters > 0).then(|| format!("отказано записей: {}", h.dead_letters));
+                let dead = (h.dead_letters > 0)
+                    .then(|| i18n::t1("dash-dead-letters", "records", h.dead_letters));
                 dead.into_iter().chain(h.alarms).collect()
             })
             .unwrap_or_default(),
@@ -735,14 +749,14 @@ fn register_row(
 
 fn alert_kind(kind: AlertKind) -> &'static str {
     match kind {
-        AlertKind::Fork => "Развилка записей",
-        AlertKind::ChainBroken => "Разрыв цепочки",
-        AlertKind::BadSignature => "Неверная подпись",
-        AlertKind::RevokedRegisterUpload => "Выгрузка отозванной кассы",
-        AlertKind::ClockDrift => "Часы кассы сбиты",
-        AlertKind::PriceMismatch => "Касса посчитала иначе, чем сервер",
-        AlertKind::UnknownCustomer => "Покупатель не найден у сети",
-        AlertKind::BadRecord => "Суммы записи не сходятся",
+        AlertKind::Fork => "alert-fork",
+        AlertKind::ChainBroken => "alert-chain-broken",
+        AlertKind::BadSignature => "alert-bad-signature",
+        AlertKind::RevokedRegisterUpload => "alert-revoked-upload",
+        AlertKind::ClockDrift => "alert-clock-drift",
+        AlertKind::PriceMismatch => "alert-price-mismatch",
+        AlertKind::UnknownCustomer => "alert-unknown-customer",
+        AlertKind::BadRecord => "alert-bad-record",
     }
 }
 

@@ -1,5 +1,6 @@
 //! The one error type of the pages. Each becomes a small HTML page with a
-//! status and a fixed message; internal failures are logged where they are
+//! status and a fixed message from the catalogues, in the request's
+//! language; internal failures are logged where they are
 //! created ([`PageError::internal`]) and the browser learns nothing more. A
 //! page that needs a signed-in HQ user redirects to the sign-in form.
 
@@ -11,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::db::DbError;
+use crate::web::i18n;
 use crate::web::links;
 
 /// Why a page could not be shown or a form not taken.
@@ -83,7 +85,7 @@ impl From<askama::Error> for PageError {
     }
 }
 
-/// The error page.
+/// The error page: message ids of its title and text.
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
@@ -100,8 +102,8 @@ impl IntoResponse for PageError {
             PageError::SignInRequired { return_to } => return sign_in_redirect(return_to),
             PageError::TooManyAttempts { retry_after } => {
                 let page = ErrorPage {
-                    title: "Слишком много попыток",
-                    message: "С этого адреса было слишком много попыток. Подождите и попробуйте снова.",
+                    title: "error-too-many-title",
+                    message: "error-too-many-text",
                 };
                 let mut response = match page.render() {
                     Ok(html) => (StatusCode::TOO_MANY_REQUESTS, Html(html)).into_response(),
@@ -114,35 +116,35 @@ impl IntoResponse for PageError {
             }
             PageError::NotFound => (
                 StatusCode::NOT_FOUND,
-                "Страница не найдена",
-                "Такой страницы нет. Проверьте ссылку.",
+                "error-not-found-title",
+                "error-not-found-text",
             ),
             PageError::Forbidden(_) => (
                 StatusCode::FORBIDDEN,
-                "Форма отклонена",
-                "Форма устарела или отправлена с другого сайта. Обновите страницу и попробуйте ещё раз.",
+                "error-forbidden-title",
+                "error-forbidden-text",
             ),
             PageError::NotPermitted => (
                 StatusCode::FORBIDDEN,
-                "Недостаточно прав",
-                "Эта страница или действие вам недоступны. Обратитесь к владельцу.",
+                "error-not-permitted-title",
+                "error-not-permitted-text",
             ),
             PageError::BadRequest(_) => (
                 StatusCode::BAD_REQUEST,
-                "Неверный запрос",
-                "Запрос не удалось прочитать.",
+                "error-bad-request-title",
+                "error-bad-request-text",
             ),
             PageError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Что-то пошло не так",
-                "Ошибка на сервере. Попробуйте позже.",
+                "error-internal-title",
+                "error-internal-text",
             ),
         };
         match (ErrorPage { title, message }).render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "the error page failed to render");
-                (status, title).into_response()
+                (status, i18n::t(title)).into_response()
             }
         }
     }

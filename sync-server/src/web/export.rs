@@ -1,5 +1,7 @@
 //! CSV exports of the analytics tables, for Excel in Russian: a UTF-8 BOM
-//! (so Cyrillic opens correctly), `;` between fields, Russian headers,
+//! (so Cyrillic opens correctly), `;` between fields, Russian headers
+//! (message ids of the catalogues, written in Russian whatever the page's
+//! language; the analytics page shows them in its own),
 //! money as roubles with two decimals and a decimal comma, items with
 //! three. The body is a stream of one chunk per row, produced as the
 //! client reads it; what is held is the view's aggregated rows, never the
@@ -13,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures::stream;
 
 use crate::web::format;
+use crate::web::i18n::{self, Lang};
 use crate::wire::analytics::{
     CohortRow, CustomerGroup, CustomersView, ItemRow, PlaceRow, ProductsView, PromotionSlice,
     PromotionsView, SalesView, StoresView,
@@ -279,17 +282,23 @@ fn cohort_lines(cohorts: Vec<CohortRow>) -> Vec<Row> {
 }
 
 const PLACE_HEADERS: [&str; 8] = [
-    "Название",
-    "Чеков",
-    "Возвратов",
-    "Выручка, ₽",
-    "Средний чек, ₽",
-    "Товаров в чеке",
-    "Скидки, ₽",
-    "Выручка прошлого периода, ₽",
+    "an-col-name",
+    "an-col-checks",
+    "an-col-returns",
+    "an-col-revenue",
+    "an-col-average-check",
+    "an-col-items-per-check",
+    "an-col-discount",
+    "an-col-previous-revenue",
 ];
-const GROUP_HEADERS: [&str; 5] = ["Группа", "Покупателей", "Визитов", "Чеков", "Выручка, ₽"];
-const SLICE_HEADERS: [&str; 3] = ["Когда или где", "Применений", "Затраты, ₽"];
+const GROUP_HEADERS: [&str; 5] = [
+    "an-col-group",
+    "an-col-customers",
+    "an-col-visits",
+    "an-col-checks",
+    "an-col-revenue",
+];
+const SLICE_HEADERS: [&str; 3] = ["an-col-when-where", "an-col-uses", "an-col-cost"];
 
 /// The headers and rows of `table` in `data`, or `None` when the data is
 /// of another view.
@@ -298,14 +307,14 @@ pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row
     Some(match (table, data) {
         (Table::Revenue, ViewData::Sales(v)) => (
             vec![
-                "Период",
-                "Чеков",
-                "Возвратов",
-                "Выручка, ₽",
-                "Средний чек, ₽",
-                "Товаров в чеке",
-                "Скидки, ₽",
-                "Выручка прошлого периода, ₽",
+                "an-col-period",
+                "an-col-checks",
+                "an-col-returns",
+                "an-col-revenue",
+                "an-col-average-check",
+                "an-col-items-per-check",
+                "an-col-discount",
+                "an-col-previous-revenue",
             ],
             rows(v.rows, |r| {
                 vec![
@@ -325,15 +334,15 @@ pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row
         (Table::Products | Table::Categories, ViewData::Products(v)) => (
             vec![
                 if table == Table::Products {
-                    "Артикул"
+                    "an-col-sku"
                 } else {
-                    "Категория"
+                    "an-col-category"
                 },
-                "Название",
-                "Чеков",
-                "Количество",
-                "Выручка, ₽",
-                "Скидки, ₽",
+                "an-col-name",
+                "an-col-checks",
+                "an-col-quantity",
+                "an-col-revenue",
+                "an-col-discount",
             ],
             rows(
                 if table == Table::Products {
@@ -346,10 +355,10 @@ pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row
         ),
         (Table::Cohorts, ViewData::Customers(v)) => (
             vec![
-                "Месяц первой покупки",
-                "Покупателей в когорте",
-                "Месяц",
-                "Активных покупателей",
+                "an-col-first-month",
+                "an-col-cohort-size",
+                "an-col-month",
+                "an-col-active",
             ],
             cohort_lines(v.cohorts),
         ),
@@ -379,16 +388,16 @@ pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row
         }
         (Table::Promotions, ViewData::Promotions(v)) => (
             vec![
-                "Акция",
-                "Название",
-                "Применений",
-                "Покупателей",
-                "Затраты, ₽",
-                "Кто оплачивает",
-                "Средний чек с акцией, ₽",
-                "Средний чек без акции, ₽",
-                "Товаров в чеке с акцией",
-                "Товаров в чеке без акции",
+                "an-col-promotion",
+                "an-col-name",
+                "an-col-uses",
+                "an-col-customers",
+                "an-col-cost",
+                "an-col-funded-by",
+                "an-col-basket-with",
+                "an-col-basket-without",
+                "an-col-items-with",
+                "an-col-items-without",
             ],
             rows(v.promotions, |p| {
                 vec![
@@ -397,7 +406,8 @@ pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row
                     p.uses.to_string(),
                     p.customers.to_string(),
                     roubles(p.cost),
-                    p.funded_by.unwrap_or_else(|| "продавец".to_owned()),
+                    p.funded_by
+                        .unwrap_or_else(|| i18n::t("dash-funded-by-merchant")),
                     roubles(p.basket_with),
                     roubles(p.basket_without),
                     milli(p.items_with_milli),
@@ -429,15 +439,22 @@ pub fn response(t: Table, data: ViewData, file_stem: &str) -> Response {
         )
             .into_response();
     };
+    // The CSV is for Excel in Russian whatever the page's language: its
+    // header and every row (produced as the body is read) are written in
+    // Russian.
     let head = {
-        let fields: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+        let fields: Vec<String> =
+            i18n::with_lang(Lang::Ru, || headers.iter().map(|h| i18n::t(h)).collect());
         let mut first = BOM.as_bytes().to_vec();
         first.extend_from_slice(&line(&fields));
         Bytes::from(first)
     };
     let body = stream::iter(
         std::iter::once(head)
-            .chain(rows.into_iter().map(|row| line(&row())))
+            .chain(
+                rows.into_iter()
+                    .map(|row| line(&i18n::with_lang(Lang::Ru, row))),
+            )
             .map(Ok::<_, Infallible>),
     );
     let disposition = format!("attachment; filename=\"{file_stem}-{}.csv\"", t.code());
@@ -457,14 +474,14 @@ pub fn response(t: Table, data: ViewData, file_stem: &str) -> Response {
 #[must_use]
 pub fn group_label(code: &str) -> String {
     match code {
-        "female" | "male" | "unspecified" => format::gender(code).to_owned(),
-        "new" => "Новые".to_owned(),
-        "returning" => "Вернувшиеся".to_owned(),
-        "champions" => "Лучшие".to_owned(),
-        "loyal" => "Постоянные".to_owned(),
-        "lapsed_high_spenders" => "Ушедшие с большими тратами".to_owned(),
-        "lapsing" => "Уходящие".to_owned(),
-        "other" => "Прочие".to_owned(),
+        "female" | "male" | "unspecified" => format::gender(code),
+        "new" => i18n::t("group-new"),
+        "returning" => i18n::t("group-returning"),
+        "champions" => i18n::t("group-champions"),
+        "loyal" => i18n::t("group-loyal"),
+        "lapsed_high_spenders" => i18n::t("group-lapsed-high-spenders"),
+        "lapsing" => i18n::t("group-lapsing"),
+        "other" => i18n::t("group-other"),
         code if code.contains('-') || code == "under 25" || code == "unknown" => {
             format::age_band(code)
         }
@@ -476,5 +493,5 @@ pub fn group_label(code: &str) -> String {
 /// A frequency band (`1`, `3-4`, `10+`) as the pages and exports name it.
 #[must_use]
 pub fn frequency_label(code: &str) -> String {
-    format!("{} визит.", code.replace('-', "–"))
+    i18n::t1("group-visits", "visits", code.replace('-', "–"))
 }

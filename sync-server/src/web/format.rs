@@ -1,5 +1,7 @@
-//! How the pages write numbers, money, dates and labels, in Russian
-//! conventions: `1 234,56 ₽`, `02.03.2026`, `12,5 %`.
+//! How the pages write numbers, money, dates and labels, in the request's
+//! language ([`i18n::current`]): Russian `1 234,56 ₽`, `02.03.2026`,
+//! `12,5 %`; English `₽1,234.56`, `2 Mar 2026`, `12.5%`. Money is roubles
+//! and kopecks in both.
 //!
 //! Money is formatted from integer kopecks with integer arithmetic, never
 //! through a float, so a page shows exactly what the JSON statistics say.
@@ -9,28 +11,38 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use shared::money::{BasisPoints, Currency, Money, round_half_up};
 
-/// Groups digits by thousands; a no-break space keeps a number on one line.
+use crate::web::i18n::{self, Lang};
+
+/// Groups digits by thousands in Russian; a no-break space keeps a number
+/// on one line.
 const GROUP_SEPARATOR: char = '\u{a0}';
 
-/// `1 234,56 ₽` for roubles, `1 234,56 EUR` for other currencies.
+/// The thousands separator and the decimal mark of the current language.
+fn marks() -> (char, char) {
+    match i18n::current() {
+        Lang::Ru => (GROUP_SEPARATOR, ','),
+        Lang::En => (',', '.'),
+    }
+}
+
+/// Roubles: `1 234,56 ₽` in Russian, `₽1,234.56` in English; other
+/// currencies by their code: `1 234,56 EUR`, `EUR 1,234.56`.
 #[must_use]
 pub fn money(amount: Money, currency: Currency) -> String {
     let minor = amount.minor();
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
-    let symbol = if currency == Currency::RUB {
-        "₽"
-    } else {
-        currency.as_str()
-    };
-    format!(
-        "{sign}{},{:02}{GROUP_SEPARATOR}{symbol}",
-        grouped(abs / 100),
-        abs % 100
-    )
+    let (_, decimal) = marks();
+    let number = format!("{}{decimal}{:02}", grouped(abs / 100), abs % 100);
+    match (i18n::current(), currency == Currency::RUB) {
+        (Lang::Ru, true) => format!("{sign}{number}{GROUP_SEPARATOR}₽"),
+        (Lang::Ru, false) => format!("{sign}{number}{GROUP_SEPARATOR}{}", currency.as_str()),
+        (Lang::En, true) => format!("{sign}₽{number}"),
+        (Lang::En, false) => format!("{sign}{}{GROUP_SEPARATOR}{number}", currency.as_str()),
+    }
 }
 
-/// A count with its thousands grouped: `12 345`.
+/// A count with its thousands grouped: `12 345`, `12,345`.
 #[must_use]
 pub fn count(n: i64) -> String {
     let sign = if n < 0 { "-" } else { "" };
@@ -38,35 +50,45 @@ pub fn count(n: i64) -> String {
 }
 
 fn grouped(n: u64) -> String {
+    let (separator, _) = marks();
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(GROUP_SEPARATOR);
+            out.push(separator);
         }
         out.push(digit);
     }
     out
 }
 
-/// A percentage in basis points: `10 %`, `12,5 %`.
+/// A percentage in basis points: `10 %`, `12,5 %`; `10%`, `12.5%`.
 #[must_use]
 pub fn percent(bp: BasisPoints) -> String {
     let text = bp.to_string();
-    let number = text.trim_end_matches('%').replace('.', ",");
-    format!("{number}{GROUP_SEPARATOR}%")
+    let number = text.trim_end_matches('%');
+    match i18n::current() {
+        Lang::Ru => format!("{}{GROUP_SEPARATOR}%", number.replace('.', ",")),
+        Lang::En => format!("{number}%"),
+    }
 }
 
-/// A calendar day: `02.03.2026`.
+/// A calendar day: `02.03.2026`, `2 Mar 2026`.
 #[must_use]
 pub fn day(day: NaiveDate) -> String {
-    day.format("%d.%m.%Y").to_string()
+    match i18n::current() {
+        Lang::Ru => day.format("%d.%m.%Y").to_string(),
+        Lang::En => day.format("%-d %b %Y").to_string(),
+    }
 }
 
-/// A short day for chart axes: `02.03`.
+/// A short day for chart axes: `02.03`, `2 Mar`.
 #[must_use]
 pub fn short_day(day: NaiveDate) -> String {
-    day.format("%d.%m").to_string()
+    match i18n::current() {
+        Lang::Ru => day.format("%d.%m").to_string(),
+        Lang::En => day.format("%-d %b").to_string(),
+    }
 }
 
 /// The zone a merchant's pages show times in: its first store's, else UTC.
@@ -79,23 +101,31 @@ pub fn display_zone(stores: &[Store]) -> Tz {
         .unwrap_or(Tz::UTC)
 }
 
-/// An instant in a time zone: `02.03.2026 13:00`.
+/// An instant in a time zone: `02.03.2026 13:00`, `2 Mar 2026 13:00`.
 #[must_use]
 pub fn instant(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%d.%m.%Y %H:%M").to_string()
+    let local = at.with_timezone(&tz);
+    match i18n::current() {
+        Lang::Ru => local.format("%d.%m.%Y %H:%M").to_string(),
+        Lang::En => local.format("%-d %b %Y %H:%M").to_string(),
+    }
 }
 
 /// A register's clock drift, its two largest units: `+5 с`,
-/// `−3 мин 20 с`, `−266 дн 3 ч`.
+/// `−3 мин 20 с`, `−266 дн 3 ч` (`−266 d 3 h` in English).
 #[must_use]
 pub fn drift(secs: i64) -> String {
     let sign = if secs < 0 { "−" } else { "+" };
     let total = secs.unsigned_abs();
+    let (d, h, min, s) = match i18n::current() {
+        Lang::Ru => ("дн", "ч", "мин", "с"),
+        Lang::En => ("d", "h", "min", "s"),
+    };
     let parts = [
-        (total / 86_400, "дн"),
-        (total % 86_400 / 3600, "ч"),
-        (total % 3600 / 60, "мин"),
-        (total % 60, "с"),
+        (total / 86_400, d),
+        (total % 86_400 / 3600, h),
+        (total % 3600 / 60, min),
+        (total % 60, s),
     ];
     let shown: Vec<String> = parts
         .iter()
@@ -105,39 +135,40 @@ pub fn drift(secs: i64) -> String {
         .map(|(n, unit)| format!("{n}{GROUP_SEPARATOR}{unit}"))
         .collect();
     if shown.is_empty() {
-        format!("0{GROUP_SEPARATOR}с")
+        format!("0{GROUP_SEPARATOR}{s}")
     } else {
         format!("{sign}{}", shown.join(" "))
     }
 }
 
 /// The average of `stars_total` over `reviews`, to one decimal, rounded
-/// half up: `4,3`. `None` without reviews.
+/// half up: `4,3`, `4.3`. `None` without reviews.
 #[must_use]
 pub fn average_rating(stars_total: i64, reviews: i64) -> Option<String> {
     if reviews <= 0 {
         return None;
     }
     let tenths = round_half_up(i128::from(stars_total) * 10, i128::from(reviews));
-    Some(format!("{},{}", tenths / 10, tenths % 10))
+    let (_, decimal) = marks();
+    Some(format!("{}{decimal}{}", tenths / 10, tenths % 10))
 }
 
 /// A gender code as the pages show it.
 #[must_use]
-pub fn gender(code: &str) -> &'static str {
-    match code {
-        "female" => "Женщины",
-        "male" => "Мужчины",
-        _ => "Не указан",
-    }
+pub fn gender(code: &str) -> String {
+    i18n::t(match code {
+        "female" => "gender-female",
+        "male" => "gender-male",
+        _ => "gender-unknown",
+    })
 }
 
 /// An age band label of the statistics as the pages show it.
 #[must_use]
 pub fn age_band(label: &str) -> String {
     match label {
-        "under 25" => "до 25".to_owned(),
-        "unknown" => "возраст не указан".to_owned(),
+        "under 25" => i18n::t("age-under-25"),
+        "unknown" => i18n::t("age-unknown"),
         band => band.replace('-', "–"),
     }
 }
@@ -187,5 +218,25 @@ mod tests {
             "−266\u{a0}дн 3\u{a0}ч"
         );
         assert_eq!(drift(86_400 + 7), "+1\u{a0}дн");
+    }
+
+    #[test]
+    fn english_pages_write_roubles_numbers_and_days_in_english() {
+        i18n::with_lang(Lang::En, || {
+            assert_eq!(rub(123_456), "₽1,234.56");
+            assert_eq!(rub(-5), "-₽0.05");
+            let eur = money(Money::from_minor(199_999).unwrap(), "EUR".parse().unwrap());
+            assert_eq!(eur, "EUR\u{a0}1,999.99");
+            assert_eq!(count(-1_234_567), "-1,234,567");
+            assert_eq!(percent(BasisPoints::new(1250).unwrap()), "12.5%");
+            assert_eq!(average_rating(13, 3).as_deref(), Some("4.3"));
+            let at: DateTime<Utc> = "2026-03-01T22:30:00Z".parse().unwrap();
+            assert_eq!(instant(at, chrono_tz::Europe::Moscow), "2 Mar 2026 01:30");
+            assert_eq!(day(at.date_naive()), "1 Mar 2026");
+            assert_eq!(short_day(at.date_naive()), "1 Mar");
+            assert_eq!(drift(-200), "−3\u{a0}min 20\u{a0}s");
+            assert_eq!(gender("female"), "Women");
+            assert_eq!(age_band("unknown"), "age not given");
+        });
     }
 }

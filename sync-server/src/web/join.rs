@@ -23,10 +23,11 @@ use shared::ids::MerchantId;
 
 use crate::db::{Channel, DbError};
 use crate::notify::Topic;
-use crate::services::messaging::{EMAIL_CONSENT_WORDING, SMS_CONSENT_WORDING, Signup, SignupError};
+use crate::services::messaging::{Signup, SignupError, email_consent_wording, sms_consent_wording};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path, Query};
+use crate::web::i18n;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
 use crate::web::setup::{discount, is_running, period};
@@ -147,7 +148,7 @@ pub async fn submit(
         customer: new.clone(),
         email_consent: form.marketing_email.is_some(),
         sms_consent: form.marketing_sms.is_some(),
-        locale: locale(&headers).to_owned(),
+        locale: i18n::lang().to_owned(),
     };
     if let Some(channel) = state.messaging.code_channel(&new) {
         let name = state.services.catalog.merchant(merchant).await?.name;
@@ -165,12 +166,10 @@ pub async fn submit(
                 let mut errors = JoinErrors::default();
                 match channel {
                     Channel::Email => {
-                        errors.email =
-                            Some("E-mail: не удалось отправить код на этот адрес, проверьте его");
+                        errors.email = Some("join-error-email-undeliverable");
                     }
                     Channel::Sms => {
-                        errors.phone =
-                            Some("Телефон: не удалось отправить код на этот номер, проверьте его");
+                        errors.phone = Some("join-error-phone-undeliverable");
                     }
                 }
                 refused(&state, merchant, form, errors).await
@@ -182,9 +181,7 @@ pub async fn submit(
         Ok(id) => id,
         Err(DbError::Conflict(_)) => {
             let errors = JoinErrors {
-                phone: Some(
-                    "Телефон: этот номер уже зарегистрирован. Ссылку на вашу страницу выдадут на кассе.",
-                ),
+                phone: Some("join-error-phone-taken"),
                 ..JoinErrors::default()
             };
             return refused(&state, merchant, form, errors).await;
@@ -201,21 +198,6 @@ pub async fn submit(
     tracing::info!(customer_id = %customer, "a customer signed up");
     let link = links::issue(&state, customer, &headers).await?;
     Ok(see_other(&link.path))
-}
-
-/// The language of messages to a customer: English if the browser asks
-/// for it first, else Russian.
-fn locale(headers: &HeaderMap) -> &'static str {
-    let first = headers
-        .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .unwrap_or("");
-    if first.trim().to_ascii_lowercase().starts_with("en") {
-        "en"
-    } else {
-        "ru"
-    }
 }
 
 #[derive(Template)]
@@ -267,8 +249,7 @@ pub async fn confirm_form(
 
 async fn expired(state: &AppState, merchant: MerchantId) -> Result<Response, PageError> {
     let mut page = build(state, merchant, JoinForm::default(), JoinErrors::default()).await?;
-    page.notice =
-        Some("Код устарел или введён неверно слишком много раз. Заполните форму ещё раз.");
+    page.notice = Some("join-notice-code-expired");
     Ok((StatusCode::GONE, Html(page.render()?)).into_response())
 }
 
@@ -290,20 +271,13 @@ pub async fn confirm(
     let confirmed = match state.messaging.confirm_signup(&token, &form.code).await {
         Ok(c) => c,
         Err(SignupError::WrongCode) => {
-            return confirm_page(
-                &state,
-                merchant,
-                token,
-                Some("Код не подходит: проверьте его"),
-            )
-            .await;
+            return confirm_page(&state, merchant, token, Some("code-error-wrong")).await;
         }
         Err(SignupError::Expired) => return expired(&state, merchant).await,
         Err(SignupError::Storage(DbError::Conflict(_))) => {
             let mut page =
                 build(&state, merchant, JoinForm::default(), JoinErrors::default()).await?;
-            page.notice =
-                Some("Этот номер уже зарегистрирован. Ссылку на вашу страницу выдадут на кассе.");
+            page.notice = Some("join-notice-phone-taken");
             return Ok((StatusCode::CONFLICT, Html(page.render()?)).into_response());
         }
         Err(e) => return Err(PageError::internal(&e)),
@@ -329,39 +303,39 @@ fn parse(form: &JoinForm, today: NaiveDate) -> Result<NewCustomer, JoinErrors> {
     let mut errors = JoinErrors::default();
     let name = form.name.trim();
     if name.is_empty() {
-        errors.name = Some("Имя: обязательно");
+        errors.name = Some("join-error-name-required");
     } else if name.chars().count() > MAX_NAME_CHARS {
-        errors.name = Some("Имя: не длиннее 100 знаков");
+        errors.name = Some("join-error-name-too-long");
     }
     let phone = Some(form.phone.trim())
         .filter(|p| !p.is_empty())
         .map(PhoneNumber::parse)
         .transpose()
-        .map_err(|_| errors.phone = Some("Телефон: например +7 916 123-45-67"))
+        .map_err(|_| errors.phone = Some("join-error-phone-invalid"))
         .ok()
         .flatten();
     let email = Some(form.email.trim())
         .filter(|e| !e.is_empty())
         .map(Email::parse)
         .transpose()
-        .map_err(|_| errors.email = Some("E-mail: например anna@example.com"))
+        .map_err(|_| errors.email = Some("join-error-email-invalid"))
         .ok()
         .flatten();
     if form.phone.trim().is_empty() && form.email.trim().is_empty() {
-        errors.phone = Some("Телефон или e-mail: укажите хотя бы одно, чтобы мы могли связаться");
+        errors.phone = Some("join-error-contact-required");
     }
     let birth_date = match form.birth_date.trim() {
         "" => None,
         text => match text.parse::<NaiveDate>() {
             Ok(date) if date.year() >= EARLIEST_BIRTH_YEAR && date <= today => Some(date),
             _ => {
-                errors.birth_date = Some("Дата рождения: например 1990-06-15");
+                errors.birth_date = Some("join-error-birth-date");
                 None
             }
         },
     };
     if form.consent.is_none() {
-        errors.consent = Some("Согласие: без него мы не можем завести карту");
+        errors.consent = Some("join-error-consent");
     }
     if errors.any() {
         return Err(errors);
@@ -426,8 +400,8 @@ async fn build(
         offer,
         form,
         errors,
-        email_wording: EMAIL_CONSENT_WORDING,
-        sms_wording: SMS_CONSENT_WORDING,
+        email_wording: email_consent_wording(i18n::lang()),
+        sms_wording: sms_consent_wording(i18n::lang()),
         notice: None,
     })
 }
@@ -461,7 +435,7 @@ mod tests {
             today(),
         )
         .unwrap_err();
-        assert!(errors.phone.unwrap().starts_with("Телефон или e-mail"));
+        assert_eq!(errors.phone, Some("join-error-contact-required"));
         let errors = parse(
             &JoinForm {
                 name: " ".into(),

@@ -5,7 +5,8 @@
 use crate::wire::admin::Merchant;
 use shared::ids::MerchantId;
 
-use crate::access::{Permission, Target};
+use crate::access::{Permission, Role, Target};
+use crate::web::i18n;
 use crate::web::session::HqSession;
 
 /// The header of an HQ page.
@@ -29,23 +30,23 @@ pub struct MerchantLink {
 }
 
 /// The pages of `merchant` that `session` may open, for the header and the
-/// home page.
+/// home page, labelled in the request's language.
 #[must_use]
 pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, String)> {
     let base = format!("/hq/merchants/{merchant}");
     let mut nav = Vec::new();
     let pages = [
-        (Permission::ViewStats, "", "Статистика"),
-        (Permission::ViewStats, "/analytics", "Аналитика"),
-        (Permission::Setup, "/setup", "Настройка"),
-        (Permission::Publish, "/campaigns", "Рассылки"),
-        (Permission::Customers, "/customers", "Поддержка"),
-        (Permission::ManageAccounts, "/people", "Сотрудники"),
-        (Permission::ViewAudit, "/audit", "Журнал"),
+        (Permission::ViewStats, "", "nav-stats"),
+        (Permission::ViewStats, "/analytics", "nav-analytics"),
+        (Permission::Setup, "/setup", "nav-setup"),
+        (Permission::Publish, "/campaigns", "nav-campaigns"),
+        (Permission::Customers, "/customers", "nav-customers"),
+        (Permission::ManageAccounts, "/people", "nav-people"),
+        (Permission::ViewAudit, "/audit", "nav-audit"),
     ];
     for (permission, suffix, label) in pages {
         if session.may_in(permission, merchant) {
-            nav.push((format!("{base}{suffix}"), label.to_owned()));
+            nav.push((format!("{base}{suffix}"), i18n::t(label)));
         }
     }
     if let Some(member) = &session.member {
@@ -57,7 +58,7 @@ pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, S
             if session.may(Permission::ViewStore, target) && member.merchant == merchant {
                 nav.push((
                     format!("{base}/stores/{store}"),
-                    format!("Магазин №{store}"),
+                    i18n::t1("nav-store", "store", store.to_string()),
                 ));
             }
         }
@@ -89,4 +90,10 @@ impl HqHeader {
             email: session.email.clone(),
         }
     }
+}
+
+/// A role's name in the request's language.
+#[must_use]
+pub fn role_label(role: Role) -> String {
+    i18n::t(&format!("role-{}", role.as_str().replace('_', "-")))
 }

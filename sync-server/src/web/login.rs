@@ -17,6 +17,7 @@ use crate::guard::AuditNote;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Query};
+use crate::web::i18n;
 use crate::web::layout::{HqHeader, merchant_nav};
 use crate::web::session::{self, CsrfProtected, HqSession, ProtectedForm};
 use crate::web::throttle::{ClientAddr, Door};
@@ -134,7 +135,7 @@ pub async fn login(
     if form.token.is_empty() {
         let email = form.email.trim().to_lowercase();
         if email.is_empty() || form.password.is_empty() {
-            return refused(email, "Укажите адрес и пароль.");
+            return refused(email, "login-error-missing");
         }
         state.throttle.attempt_account(&email)?;
         let Some(account) = state
@@ -144,7 +145,7 @@ pub async fn login(
             .await?
         else {
             tracing::warn!("an HQ sign-in with a wrong address or password");
-            return refused(email, "Неверный адрес или пароль.");
+            return refused(email, "login-error-wrong");
         };
         let cookie = session::open(&state, Some(account.id)).await?;
         let note = AuditNote {
@@ -160,7 +161,7 @@ pub async fn login(
     let matches: bool = hash_secret(&form.token).0.ct_eq(&expected.0).into();
     if !matches {
         tracing::warn!("an HQ sign-in with a wrong token");
-        return refused(String::new(), "Неверный токен администратора.");
+        return refused(String::new(), "login-error-token");
     }
     let cookie = session::open(&state, None).await?;
     let note = AuditNote {
@@ -218,8 +219,8 @@ pub async fn create_merchant(
     let name = form.name.trim();
     let currency = form.currency.trim().parse::<Currency>();
     let (name_error, currency) = match (name.is_empty(), currency) {
-        (true, _) => (Some("Укажите название."), None),
-        (false, Err(_)) => (Some("Валюта — три латинские буквы, например RUB."), None),
+        (true, _) => (Some("merchant-error-name"), None),
+        (false, Err(_)) => (Some("merchant-error-currency"), None),
         (false, Ok(currency)) => (None, Some(currency)),
     };
     let Some(currency) = currency else {

@@ -16,6 +16,7 @@ use crate::services::messaging::looks_like_token;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
+use crate::web::i18n;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
 
@@ -25,6 +26,7 @@ struct MessagePage {
     token: String,
     title: String,
     body: String,
+    /// The message id of the opt-out button.
     channel: &'static str,
 }
 
@@ -32,14 +34,18 @@ struct MessagePage {
 #[template(path = "customer/unsubscribe.html")]
 struct UnsubscribePage {
     token: String,
+    /// The message id of the opt-out button.
     channel: &'static str,
+    /// The message id of the note after opting out.
+    done_note: &'static str,
     done: bool,
 }
 
-fn channel_words(channel: Channel) -> &'static str {
+/// The message ids of the opt-out button and of the note after it.
+fn channel_words(channel: Channel) -> (&'static str, &'static str) {
     match channel {
-        Channel::Email => "по e-mail",
-        Channel::Sms => "по SMS",
+        Channel::Email => ("unsubscribe-email", "unsubscribe-email-done"),
+        Channel::Sms => ("unsubscribe-sms", "unsubscribe-sms-done"),
     }
 }
 
@@ -66,7 +72,7 @@ pub async fn open(
         token,
         title: m.title,
         body: m.body,
-        channel: channel_words(m.channel),
+        channel: channel_words(m.channel).0,
     };
     Ok(Html(page.render()?).into_response())
 }
@@ -94,7 +100,8 @@ pub async fn unsubscribe_form(
     let m = known(state.messaging.message(token_of(&token)?).await?)?;
     let page = UnsubscribePage {
         token,
-        channel: channel_words(m.channel),
+        channel: channel_words(m.channel).0,
+        done_note: channel_words(m.channel).1,
         done: false,
     };
     Ok(Html(page.render()?).into_response())
@@ -108,7 +115,8 @@ pub async fn unsubscribe(
     let m = known(state.messaging.unsubscribe(token_of(&token)?).await?)?;
     let page = UnsubscribePage {
         token,
-        channel: channel_words(m.channel),
+        channel: channel_words(m.channel).0,
+        done_note: channel_words(m.channel).1,
         done: true,
     };
     Ok(Html(page.render()?).into_response())

@@ -25,6 +25,7 @@
 //! | `GET /hq/merchants/{id}/campaigns` | HQ | campaigns: planned, sent, failed, clicked, purchases after |
 //! | `GET /m/{token}`, `POST /m/{token}/card` | a message's reader | the tracked link: the offer, the card |
 //! | `GET/POST /m/{token}/unsubscribe` | a message's reader or mail client | one-click opt-out (RFC 8058) |
+//! | `GET /lang/{ru,en}?back=…` | anyone | the language switch: keeps the choice in the `lang` cookie |
 //! | `GET /static/…` | anyone | the stylesheet and the customer script |
 //!
 //! # Layout
@@ -38,6 +39,9 @@
 //!   `samples`: the sample rulesets a programme can start from.
 //! - `charts` (plotters → SVG), `qr` (qrcode → SVG), `format` (money from
 //!   kopecks, dates, labels), `layout` (the HQ header).
+//! - `i18n`: the pages' languages (Russian, English): Fluent catalogues in
+//!   `sync-server/locales/{ru,en}/`, the language chosen per request (the
+//!   `lang` cookie, else `Accept-Language`, else Russian).
 //! - `error`: [`PageError`](error::PageError), the one error type of the
 //!   pages; `extract`: extractors that reject with it.
 //! - Templates (askama, auto-escaped) live in `sync-server/templates/`,
@@ -55,6 +59,7 @@ pub(crate) mod error;
 pub(crate) mod export;
 mod extract;
 mod format;
+pub(crate) mod i18n;
 mod join;
 mod layout;
 pub(crate) mod links;
@@ -176,7 +181,9 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             "/m/{token}/unsubscribe",
             get(messages::unsubscribe_form).post(messages::unsubscribe),
         )
+        .route("/lang/{code}", get(i18n::switch))
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/customer.js", get(assets::customer_script))
+        .layer(middleware::from_fn(i18n::negotiate))
         .layer(middleware::from_fn(security::headers))
 }

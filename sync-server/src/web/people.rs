@@ -19,7 +19,8 @@ use crate::state::AppState;
 use crate::web::account::utc;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
-use crate::web::layout::HqHeader;
+use crate::web::i18n;
+use crate::web::layout::{HqHeader, role_label};
 use crate::web::login::see_other;
 use crate::web::session::{CsrfProtected, HqSession, ProtectedForm};
 
@@ -30,7 +31,7 @@ struct PeoplePage {
     merchant_id: MerchantId,
     people: Vec<PersonRow>,
     keys: Vec<KeyRow>,
-    roles: Vec<(&'static str, &'static str)>,
+    roles: Vec<(&'static str, String)>,
     stores: Vec<(StoreId, String)>,
     invite_error: Option<&'static str>,
     key_error: Option<&'static str>,
@@ -39,7 +40,7 @@ struct PeoplePage {
 struct PersonRow {
     id: AccountId,
     email: String,
-    role: &'static str,
+    role: String,
     role_code: &'static str,
     stores: String,
     active: bool,
@@ -49,7 +50,7 @@ struct PersonRow {
 struct KeyRow {
     id: ApiKeyId,
     name: String,
-    role: &'static str,
+    role: String,
     created: String,
     last_used: String,
     revoked: Option<String>,
@@ -87,7 +88,7 @@ async fn render(
                 .collect::<Vec<_>>()
                 .join(", "),
             email: a.email,
-            role: a.role.label(),
+            role: role_label(a.role),
             role_code: a.role.as_str(),
             active: a.password_hash.is_some(),
             disabled: a.disabled_at_unix.is_some(),
@@ -102,7 +103,7 @@ async fn render(
         .map(|k| KeyRow {
             id: k.id,
             name: k.name,
-            role: k.role.label(),
+            role: role_label(k.role),
             created: utc(k.created_at_unix),
             last_used: k.last_used_at_unix.map_or_else(|| "—".to_owned(), utc),
             revoked: k.revoked_at_unix.map(utc),
@@ -113,7 +114,10 @@ async fn render(
         merchant_id: merchant,
         people,
         keys,
-        roles: Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
+        roles: Role::ALL
+            .iter()
+            .map(|r| (r.as_str(), role_label(*r)))
+            .collect(),
         stores: stores.iter().map(|s| (s.id, s.name.clone())).collect(),
         invite_error,
         key_error,
@@ -203,7 +207,7 @@ async fn link_once(
         expires: Some(utc(issued.expires_at_unix)),
         qr: None,
         back: format!("/hq/merchants/{merchant}/people"),
-        back_label: "Вернуться к сотрудникам",
+        back_label: "back-to-people",
     };
     Ok(Html(page.render()?).into_response())
 }
@@ -227,7 +231,7 @@ pub async fn invite(
         )
     };
     let Ok(role) = form.role.parse::<Role>() else {
-        return refused("Выберите роль.").await;
+        return refused("people-error-role").await;
     };
     let issued = match state
         .services
@@ -238,7 +242,7 @@ pub async fn invite(
         Ok(issued) => issued,
         Err(AccountError::Invalid { message, .. }) => return refused(message).await,
         Err(AccountError::Conflict(_)) => {
-            return refused("У этого адреса уже есть учётная запись.").await;
+            return refused("people-error-taken").await;
         }
         Err(other) => return Err(other.into()),
     };
@@ -248,10 +252,8 @@ pub async fn invite(
         &session,
         merchant,
         &headers,
-        "Ссылка-приглашение",
-        format!(
-            "Передайте ссылку {email}: по ней задают пароль и входят. Она одноразовая и показана один раз."
-        ),
+        "people-invitation-title",
+        i18n::t1("people-invitation-text", "email", &email),
         &issued,
     )
     .await?;
@@ -315,14 +317,14 @@ pub async fn change_role(
         )
     };
     let Ok(role) = form.role.parse::<Role>() else {
-        return refused("Выберите роль.").await;
+        return refused("people-error-role").await;
     };
     // An owner who demoted themselves could not undo it.
     if principal
         .account()
         .is_some_and(|me| me.id == AccountId(account))
     {
-        return refused("Свою роль сменить нельзя: попросите другого владельца.").await;
+        return refused("people-error-own-role").await;
     }
     let before = match state
         .services
@@ -381,9 +383,8 @@ pub async fn reset_link(
         &session,
         merchant,
         &headers,
-        "Ссылка для нового пароля",
-        "Передайте ссылку сотруднику: по ней задают новый пароль. Она одноразовая и действует сутки."
-            .to_owned(),
+        "people-reset-title",
+        i18n::t("people-reset-text"),
         &issued,
     )
     .await?;
@@ -412,7 +413,7 @@ pub async fn disable(
             &state,
             &session,
             merchant,
-            Some("Себя отключить нельзя: попросите другого владельца."),
+            Some("people-error-disable-self"),
             None,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
@@ -472,7 +473,7 @@ pub async fn create_api_key(
         )
     };
     let Ok(role) = form.role.parse::<Role>() else {
-        return refused("Выберите роль.").await;
+        return refused("people-error-role").await;
     };
     let issued = match state
         .services
@@ -487,18 +488,19 @@ pub async fn create_api_key(
     let merchant_row = state.services.catalog.merchant(merchant).await?;
     let page = LinkOncePage {
         header: HqHeader::for_merchant(&session, &merchant_row),
-        title: "Ключ API",
-        explanation: format!(
-            "Ключ «{}» с ролью «{}»: передавайте его в заголовке Authorization: Bearer. \
-             Хранится только его хеш.",
-            issued.key.name,
-            role.label()
+        title: "secret-api-key-title",
+        explanation: i18n::t2(
+            "secret-api-key-text",
+            "name",
+            &issued.key.name,
+            "role",
+            role_label(role),
         ),
         secret: issued.secret,
         expires: None,
         qr: None,
         back: format!("/hq/merchants/{merchant}/people"),
-        back_label: "Вернуться к сотрудникам",
+        back_label: "back-to-people",
     };
     let note = AuditNote {
         subject: Some(format!("API key {} ({})", issued.key.id, issued.key.name)),

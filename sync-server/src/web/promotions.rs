@@ -34,6 +34,7 @@ use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
 use crate::web::format;
+use crate::web::i18n;
 use crate::web::login::see_other;
 use crate::web::session::{CsrfProtected, ProtectedForm};
 use crate::web::setup::{self, SetupForms};
@@ -203,20 +204,17 @@ impl PromotionForm {
         };
         let id = id
             .map_err(|_| {
-                errors.add(
-                    "id",
-                    "Код: до 64 знаков, например milk-10; пусто — создать новый",
-                );
+                errors.add("id", i18n::t("promo-error-id"));
             })
             .ok();
         let name = self.name.trim();
         let name_kept = kept(|f| &f.name);
         if !name_kept && name.is_empty() {
-            errors.add("name", "Название: обязательно");
+            errors.add("name", i18n::t("promo-error-name"));
         } else if !name_kept && name.chars().count() > MAX_NAME_CHARS {
             errors.add(
                 "name",
-                format!("Название: не длиннее {MAX_NAME_CHARS} знаков"),
+                i18n::t1("promo-error-name-long", "max", MAX_NAME_CHARS),
             );
         }
         let description = self.description.replace("\r\n", "\n");
@@ -225,7 +223,7 @@ impl PromotionForm {
         if !description_kept && description.chars().count() > MAX_DESCRIPTION_CHARS {
             errors.add(
                 "description",
-                format!("Описание: не длиннее {MAX_DESCRIPTION_CHARS} знаков"),
+                i18n::t1("promo-error-description-long", "max", MAX_DESCRIPTION_CHARS),
             );
         }
         let target = match stored {
@@ -235,7 +233,7 @@ impl PromotionForm {
         let reward = match stored {
             Some(p) if kept(|f| &f.percent) => Some(p.reward.clone()),
             _ => parse_percent(&self.percent)
-                .map_err(|message| errors.add("percent", message))
+                .map_err(|message| errors.add("percent", i18n::t(message)))
                 .ok()
                 .map(|percent| Reward::PercentOff {
                     percent,
@@ -248,21 +246,31 @@ impl PromotionForm {
         let starts_at = match stored {
             Some(p) if kept(|f| &f.starts_at) => p.starts_at,
             _ => parse_local(&self.starts_at, zone)
-                .map_err(|message| errors.add("starts_at", format!("Начало: {message}")))
+                .map_err(|message| {
+                    errors.add(
+                        "starts_at",
+                        i18n::t1("promo-error-starts", "reason", i18n::t(message)),
+                    );
+                })
                 .ok()
                 .flatten(),
         };
         let ends_at = match stored {
             Some(p) if kept(|f| &f.ends_at) => p.ends_at,
             _ => parse_local(&self.ends_at, zone)
-                .map_err(|message| errors.add("ends_at", format!("Окончание: {message}")))
+                .map_err(|message| {
+                    errors.add(
+                        "ends_at",
+                        i18n::t1("promo-error-ends", "reason", i18n::t(message)),
+                    );
+                })
                 .ok()
                 .flatten(),
         };
         if let (Some(s), Some(e)) = (starts_at, ends_at)
             && e <= s
         {
-            errors.add("ends_at", "Окончание: должно быть позже начала");
+            errors.add("ends_at", i18n::t("promo-error-ends-before-start"));
         }
         let funded_by = match stored {
             Some(p) if kept(|f| &f.funded_by) => p.funded_by.clone(),
@@ -339,7 +347,7 @@ impl PromotionForm {
             return Some(Target::Basket);
         }
         if codes.is_empty() {
-            errors.add("targets", "Товары: укажите хотя бы один код");
+            errors.add("targets", i18n::t("promo-error-no-targets"));
             return None;
         }
         match self.target_kind.as_str() {
@@ -347,7 +355,7 @@ impl PromotionForm {
             "categories" => collect_codes(&codes, Category::parse, errors)
                 .map(|categories| Target::Categories { categories }),
             _ => {
-                errors.add("target_kind", "На что: выберите товары или категории");
+                errors.add("target_kind", i18n::t("promo-error-target-kind"));
                 None
             }
         }
@@ -364,12 +372,7 @@ fn collect_codes<T, E>(
         match parse((*code).to_owned()) {
             Ok(value) => parsed.push(value),
             Err(_) => {
-                errors.add(
-                    "targets",
-                    format!(
-                        "Товары: код «{code}» длиннее 64 знаков или содержит управляющие символы"
-                    ),
-                );
+                errors.add("targets", i18n::t1("promo-error-bad-code", "code", *code));
                 return None;
             }
         }
@@ -397,7 +400,7 @@ fn join<'a>(codes: impl Iterator<Item = &'a str>) -> String {
 
 /// `10`, `12,5` or `12.5` percent as basis points in `1..=10000`.
 fn parse_percent(text: &str) -> Result<BasisPoints, &'static str> {
-    const MESSAGE: &str = "Скидка: число от 0,01 до 100, например 10 или 12,5";
+    const MESSAGE: &str = "promo-error-percent";
     let text = text.trim().trim_end_matches('%').trim();
     let (whole, fraction) = text.split_once([',', '.']).unwrap_or((text, ""));
     let digits = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
@@ -425,11 +428,11 @@ fn parse_local(text: &str, zone: Tz) -> Result<Option<DateTime<Utc>>, &'static s
     }
     let local = NaiveDateTime::parse_from_str(text, LOCAL_MINUTES)
         .or_else(|_| NaiveDateTime::parse_from_str(text, LOCAL_SECONDS))
-        .map_err(|_| "дата и время как ГГГГ-ММ-ДДTЧЧ:ММ")?;
+        .map_err(|_| "promo-error-datetime-format")?;
     zone.from_local_datetime(&local)
         .earliest()
         .map(|t| Some(t.with_timezone(&Utc)))
-        .ok_or("такого времени нет в этом часовом поясе (перевод часов)")
+        .ok_or("promo-error-datetime-gap")
 }
 
 /// Where the faults the ruleset validation names land on the form.
@@ -449,11 +452,7 @@ fn field_of_fault(field: &str) -> Option<&'static str> {
 fn refusal_errors(refusal: &PublishRefusal, promotion: &Promotion) -> FieldErrors {
     let mut errors = FieldErrors::default();
     match refusal {
-        PublishRefusal::NoRuleset(_) => errors.general.push(
-            "У продавца ещё нет правил программы: сначала начните с образца \
-             в разделе «Программа лояльности», затем добавляйте акции."
-                .to_owned(),
-        ),
+        PublishRefusal::NoRuleset(_) => errors.general.push(i18n::t("promo-error-no-ruleset")),
         PublishRefusal::Invalid(invalid) => {
             let own_rule = format!("promotion {:?}", promotion.id.as_str());
             for fault in &invalid.0 {

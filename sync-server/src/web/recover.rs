@@ -17,6 +17,7 @@ use crate::services::messaging::SignupError;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path};
+use crate::web::i18n;
 use crate::web::links;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
@@ -90,7 +91,7 @@ pub async fn submit(
             .map(|p| (Channel::Sms, p.as_str().to_owned()))
     };
     let Some((channel, address)) = parsed else {
-        let error = Some("Телефон или e-mail: например +7 916 123-45-67 или anna@example.com");
+        let error = Some("recover-error-contact-invalid");
         return render(
             &state,
             merchant,
@@ -102,7 +103,7 @@ pub async fn submit(
         .await;
     };
     if !state.messaging.has_channel(channel) {
-        let error = Some("Сюда код отправить нельзя: укажите другой способ связи");
+        let error = Some("recover-error-no-channel");
         return render(
             &state,
             merchant,
@@ -115,13 +116,13 @@ pub async fn submit(
     }
     match state
         .messaging
-        .start_recovery(merchant, &name, channel, address, "ru")
+        .start_recovery(merchant, &name, channel, address, i18n::lang())
         .await
     {
         Ok(token) => Ok(see_other(&format!("/join/{merchant}/recover/{token}"))),
         Err(SignupError::Undeliverable(e)) => {
             tracing::warn!(error = %e, "a recovery code could not be sent");
-            let error = Some("Не удалось отправить код: проверьте адрес");
+            let error = Some("recover-error-undeliverable");
             render(
                 &state,
                 merchant,
@@ -177,7 +178,7 @@ pub async fn confirm(
             Ok(see_other(&link.path))
         }
         Err(SignupError::WrongCode) => {
-            let error = Some("Код не подходит: проверьте его");
+            let error = Some("code-error-wrong");
             render(
                 &state,
                 merchant,
@@ -189,7 +190,7 @@ pub async fn confirm(
             .await
         }
         Err(SignupError::Expired) => {
-            let error = Some("Код устарел или введён неверно слишком много раз: запросите новый");
+            let error = Some("recover-error-expired");
             render(
                 &state,
                 merchant,

@@ -11,7 +11,7 @@ use shared::ruleset::Ruleset;
 pub struct Sample {
     /// The form's value.
     pub key: &'static str,
-    /// What the set-up page calls it.
+    /// What the set-up page calls it: a message id.
     pub label: &'static str,
     json: &'static str,
 }
@@ -20,17 +20,17 @@ pub struct Sample {
 pub const SAMPLES: [Sample; 3] = [
     Sample {
         key: "grocery",
-        label: "Продуктовая сеть: уровни, баллы, вечерняя выпечка, 3 по цене 2",
+        label: "sample-grocery",
         json: include_str!("../../examples/rulesets/grocery.json"),
     },
     Sample {
         key: "cafe",
-        label: "Кофейня: утренний кофе, комбо, второй десерт",
+        label: "sample-cafe",
         json: include_str!("../../examples/rulesets/cafe.json"),
     },
     Sample {
         key: "clothing",
-        label: "Магазин одежды: распродажа, подарок от суммы, двойные баллы",
+        label: "sample-clothing",
         json: include_str!("../../examples/rulesets/clothing.json"),
     },
 ];

@@ -176,7 +176,7 @@ fn set_cookie(state: &AppState, value_and_age: &str) -> Result<HeaderValue, Page
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)
         .iter()

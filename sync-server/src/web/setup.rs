@@ -28,6 +28,7 @@ use crate::services::publish::{PublishError, RulesetChange};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::login::see_other;
 use crate::web::promotions::{FieldErrors, PromotionForm};
@@ -100,7 +101,7 @@ struct PromotionRow {
     target: String,
     discount: String,
     period: String,
-    status: &'static str,
+    status: String,
     status_class: &'static str,
     funded_by: String,
     rating: String,
@@ -161,12 +162,8 @@ pub async fn setup(
     Query(query): Query<SetupQuery>,
 ) -> Result<Response, PageError> {
     let notice = match (query.published, &query.unchanged) {
-        (Some(v), _) => Some(format!(
-            "Опубликована версия правил {v}: кассы получат её в течение секунд."
-        )),
-        (None, Some(id)) => Some(format!(
-            "Акция {id} не изменилась: новая версия правил не нужна."
-        )),
+        (Some(v), _) => Some(i18n::t1("setup-notice-published", "version", v)),
+        (None, Some(id)) => Some(i18n::t1("setup-notice-unchanged", "id", id)),
         (None, None) => None,
     };
     let page = build(
@@ -296,12 +293,14 @@ async fn build(
                 })
                 .collect(),
             earn: c.ruleset.programme.earn.as_ref().map_or_else(
-                || "баллы не начисляются".to_owned(),
+                || i18n::t("setup-earn-none"),
                 |e| {
-                    format!(
-                        "{} б. за каждые {}",
+                    i18n::t2(
+                        "setup-earn",
+                        "points",
                         format::count(e.points),
-                        format::money(e.per, currency)
+                        "per",
+                        format::money(e.per, currency),
                     )
                 },
             ),
@@ -352,26 +351,29 @@ pub fn is_running(p: &Promotion, now: DateTime<Utc>) -> bool {
 }
 
 /// Where a promotion stands at `now`: label and style.
-pub fn promotion_status(p: &Promotion, now: DateTime<Utc>) -> (&'static str, &'static str) {
-    if p.starts_at.is_some_and(|s| now < s) {
-        ("запланирована", "warn")
+pub fn promotion_status(p: &Promotion, now: DateTime<Utc>) -> (String, &'static str) {
+    let (id, style) = if p.starts_at.is_some_and(|s| now < s) {
+        ("promotion-status-planned", "warn")
     } else if p.ends_at.is_some_and(|e| now >= e) {
-        ("завершена", "muted")
+        ("promotion-status-over", "muted")
     } else {
-        ("идёт", "ok")
-    }
+        ("promotion-status-running", "ok")
+    };
+    (i18n::t(id), style)
 }
 
 /// The publication period in words: `с 01.03.2026 09:00 по 31.03.2026 21:00`.
 pub fn period(p: &Promotion, zone: Tz) -> String {
     match (p.starts_at, p.ends_at) {
-        (None, None) => "бессрочно".to_owned(),
-        (Some(s), None) => format!("с {}", format::instant(s, zone)),
-        (None, Some(e)) => format!("до {}", format::instant(e, zone)),
-        (Some(s), Some(e)) => format!(
-            "с {} по {}",
+        (None, None) => i18n::t("period-open"),
+        (Some(s), None) => i18n::t1("period-from", "from", format::instant(s, zone)),
+        (None, Some(e)) => i18n::t1("period-until", "until", format::instant(e, zone)),
+        (Some(s), Some(e)) => i18n::t2(
+            "period-between",
+            "from",
             format::instant(s, zone),
-            format::instant(e, zone)
+            "until",
+            format::instant(e, zone),
         ),
     }
 }
@@ -381,12 +383,20 @@ pub fn discount(p: &Promotion) -> String {
     match &p.reward {
         Reward::PercentOff { percent, .. } => format!("−{}", format::percent(*percent)),
         Reward::AmountOff { amount, .. } => format!("−{amount}"),
-        Reward::SpecialPrice { unit_price } => format!("цена {unit_price}"),
+        Reward::SpecialPrice { unit_price } => {
+            i18n::t1("discount-special-price", "price", unit_price.to_string())
+        }
         Reward::BuyXGetY { buy, get, .. } => format!("{buy} + {get}"),
-        Reward::NthItem { n, percent } => format!("каждый {n}-й −{}", format::percent(*percent)),
-        Reward::Bundle { price, .. } => format!("комплект за {price}"),
-        Reward::PointsMultiplier { .. } => "больше баллов".to_owned(),
-        Reward::ExtraPoints { points } => format!("+{points} баллов"),
+        Reward::NthItem { n, percent } => i18n::t2(
+            "discount-nth-item",
+            "n",
+            u64::from(*n),
+            "percent",
+            format::percent(*percent),
+        ),
+        Reward::Bundle { price, .. } => i18n::t1("discount-bundle", "price", price.to_string()),
+        Reward::PointsMultiplier { .. } => i18n::t("discount-more-points"),
+        Reward::ExtraPoints { points } => i18n::t1("discount-extra-points", "points", *points),
     }
 }
 
@@ -402,22 +412,24 @@ fn promotion_row(
         name: p.name.clone(),
         description: p.description.clone(),
         target: match &p.target {
-            Target::Skus { skus } => format!(
-                "товары: {}",
+            Target::Skus { skus } => i18n::t1(
+                "setup-target-skus-list",
+                "codes",
                 skus.iter()
                     .map(|s| s.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
             ),
-            Target::Categories { categories } => format!(
-                "категории: {}",
+            Target::Categories { categories } => i18n::t1(
+                "setup-target-categories-list",
+                "codes",
                 categories
                     .iter()
                     .map(|c| c.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
             ),
-            Target::Basket => "вся корзина".to_owned(),
+            Target::Basket => i18n::t("setup-target-basket-row"),
         },
         discount: discount(p),
         period: period(p, zone),
@@ -509,7 +521,7 @@ pub async fn create_brand(
     let name = form.name.trim();
     if name.is_empty() {
         let forms = SetupForms {
-            brand: Some((form.name.clone(), "Название бренда: обязательно".to_owned())),
+            brand: Some((form.name.clone(), i18n::t("setup-error-brand-name"))),
             ..SetupForms::default()
         };
         return refused(&state, &session, merchant, forms).await;
@@ -571,13 +583,13 @@ pub async fn create_store(
             .ok()
             .and_then(|id| BrandId::new(id).ok())
             .map(Some)
-            .ok_or("Бренд: выберите из списка"),
+            .ok_or("setup-error-brand"),
     };
     let zone = timezone.parse::<TimeZone>();
     let refusal = if name.is_empty() {
-        Some("Название магазина: обязательно")
+        Some("setup-error-store-name")
     } else if zone.is_err() {
-        Some("Часовой пояс: нужен пояс IANA, например Europe/Moscow")
+        Some("setup-error-time-zone")
     } else {
         brand_id.err()
     };
@@ -598,9 +610,9 @@ pub async fn create_store(
             Ok(see_other(&format!("/hq/merchants/{merchant}/setup#stores")))
         }
         (refusal, ..) => {
-            let message = refusal.unwrap_or("Форма не заполнена");
+            let message = refusal.unwrap_or("setup-error-incomplete");
             let forms = SetupForms {
-                store: Some((form.clone(), message.to_owned())),
+                store: Some((form.clone(), i18n::t(message))),
                 ..SetupForms::default()
             };
             refused(&state, &session, merchant, forms).await
@@ -658,12 +670,8 @@ pub async fn create_enrollment_token(
     let zone = format::display_zone(&stores);
     let page = SecretOncePage {
         header: HqHeader::for_merchant(&session, &merchant_row),
-        title: "Токен регистрации кассы",
-        explanation: format!(
-            "Одноразовый токен для новой кассы магазина «{}». Он показан один раз: \
-             на кассе выполните pos-agent enroll с этим токеном.",
-            store_row.name
-        ),
+        title: "secret-enrollment-title",
+        explanation: i18n::t1("secret-enrollment-text", "store", &store_row.name),
         secret: token,
         expires: Some(format::instant(expires_at, zone)),
         qr: None,
@@ -673,9 +681,9 @@ pub async fn create_enrollment_token(
             format!("/hq/merchants/{merchant}/stores/{store}")
         },
         back_label: if session.may_in(crate::access::Permission::Setup, merchant) {
-            "Вернуться к настройке"
+            "back-to-setup"
         } else {
-            "Вернуться к магазину"
+            "back-to-store"
         },
     };
     Ok(Html(page.render()?).into_response())
@@ -726,34 +734,35 @@ pub async fn create_customer_link(
         None => None,
     };
     let Some(profile) = owned else {
-        let error = "Покупатель: нет покупателя с таким номером у этого продавца";
+        let error = i18n::t("setup-error-no-customer");
         if !session.may_in(crate::access::Permission::Setup, merchant) {
             return crate::web::support::refused(
                 &state,
                 &session,
                 merchant,
                 form.customer_id.clone(),
-                error.to_owned(),
+                error.clone(),
             )
             .await;
         }
         let forms = SetupForms {
-            link: Some((form.customer_id.clone(), error.to_owned())),
+            link: Some((form.customer_id.clone(), error.clone())),
             ..SetupForms::default()
         };
         return refused(&state, &session, merchant, forms).await;
     };
     let link = links::issue(&state, profile.id, &headers).await?;
     let qr =
-        qr::qr_svg(&link.url, "QR-код персональной ссылки").map_err(|e| PageError::internal(&e))?;
+        qr::qr_svg(&link.url, &i18n::t("secret-link-qr")).map_err(|e| PageError::internal(&e))?;
     let page = SecretOncePage {
         header: HqHeader::for_merchant(&session, &merchant_row),
-        title: "Персональная ссылка покупателя",
-        explanation: format!(
-            "Ссылка на личную страницу покупателя «{}» (№ {}). Она показана один раз; \
-             прежняя ссылка больше не работает. Покупатель может открыть её, \
-             отсканировав QR-код камерой телефона.",
-            profile.name, profile.id
+        title: "secret-link-title",
+        explanation: i18n::t2(
+            "secret-link-text",
+            "name",
+            &profile.name,
+            "id",
+            profile.id.to_string(),
         ),
         secret: link.url,
         expires: None,
@@ -764,9 +773,9 @@ pub async fn create_customer_link(
             format!("/hq/merchants/{merchant}/customers")
         },
         back_label: if session.may_in(crate::access::Permission::Setup, merchant) {
-            "Вернуться к настройке"
+            "back-to-setup"
         } else {
-            "Вернуться к покупателям"
+            "back-to-customers"
         },
     };
     Ok(Html(page.render()?).into_response())
@@ -776,23 +785,20 @@ pub async fn create_customer_link(
 /// server lets a customer spend.
 fn points_terms(programme: &shared::ruleset::Programme) -> String {
     let pending = match programme.points_pending_days {
-        0 => "доступны сразу".to_owned(),
-        days => format!("доступны через {days} дн."),
+        0 => i18n::t("setup-points-at-once"),
+        days => i18n::t1("setup-points-after", "days", days),
     };
     let expiry = programme.points_expire_days.map_or_else(
-        || "не сгорают".to_owned(),
-        |days| format!("сгорают через {days} дн. после начисления"),
+        || i18n::t("setup-points-never-expire"),
+        |days| i18n::t1("setup-points-expire", "days", days),
     );
     let cap = match programme
         .redemption
         .as_ref()
         .and_then(|r| r.offline_cap_points)
     {
-        Some(cap) => format!(
-            "без связи с сервером касса даёт списать не больше {} б. на покупателя",
-            format::count(cap)
-        ),
-        None => "без связи с сервером списание ограничено только балансом".to_owned(),
+        Some(cap) => i18n::t1("setup-offline-cap", "points", format::count(cap)),
+        None => i18n::t("setup-offline-no-cap"),
     };
     format!("{pending}, {expiry}; {cap}")
 }

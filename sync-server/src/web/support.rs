@@ -11,6 +11,7 @@ use shared::ids::MerchantId;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
 

@@ -90,7 +90,8 @@ pub enum AnalyticsError {
     /// Storage failed, or the merchant does not exist.
     #[error(transparent)]
     Db(#[from] DbError),
-    /// The filter makes no sense; the message says why, in Russian.
+    /// The filter makes no sense: a message id of the pages' catalogues
+    /// (`locales/*/analytics.ftl`), which the API writes in Russian.
     #[error("{0}")]
     Invalid(&'static str),
 }
@@ -228,28 +229,28 @@ fn resolve(
             .unwrap_or(to),
     };
     if from > to {
-        return Ok(Err("Начало периода позже его конца."));
+        return Ok(Err("analytics-error-reversed"));
     }
     let days = u64::try_from((to - from).num_days()).unwrap_or(u64::MAX) + 1;
     if days > MAX_PERIOD_DAYS {
-        return Ok(Err("Период длиннее трёх лет."));
+        return Ok(Err("analytics-error-too-long"));
     }
     let Some(prev_to) = from.checked_sub_days(Days::new(1)) else {
-        return Ok(Err("Период начинается слишком рано."));
+        return Ok(Err("analytics-error-too-early"));
     };
     let Some(prev_from) = from.checked_sub_days(Days::new(days)) else {
-        return Ok(Err("Период начинается слишком рано."));
+        return Ok(Err("analytics-error-too-early"));
     };
     let stores = tx.stores(merchant)?;
     if let Some(store) = query.store
         && !stores.iter().any(|s| s.id == store)
     {
-        return Ok(Err("У сети нет такого магазина."));
+        return Ok(Err("analytics-error-no-store"));
     }
     if let Some(brand) = query.brand
         && !tx.brands(merchant)?.iter().any(|b| b.id == brand)
     {
-        return Ok(Err("У сети нет такого бренда."));
+        return Ok(Err("analytics-error-no-brand"));
     }
     let filter_stores = match (query.store, query.brand) {
         (None, None) => None,
@@ -1216,7 +1217,7 @@ pub struct AnalyticsParams {
 }
 
 impl AnalyticsParams {
-    /// The query, or what is wrong with it, in Russian.
+    /// The query, or what is wrong with it (a message id).
     pub fn parse(&self) -> Result<AnalyticsQuery, &'static str> {
         fn opt<T: std::str::FromStr>(
             text: &str,
@@ -1231,22 +1232,22 @@ impl AnalyticsParams {
         }
         let id = |text: &str, why| -> Result<Option<i64>, &'static str> { opt(text, why) };
         Ok(AnalyticsQuery {
-            from: opt(&self.from, "Даты вводятся как ГГГГ-ММ-ДД.")?,
-            to: opt(&self.to, "Даты вводятся как ГГГГ-ММ-ДД.")?,
-            store: id(&self.store, "Магазин указан неверно.")?
+            from: opt(&self.from, "analytics-error-date")?,
+            to: opt(&self.to, "analytics-error-date")?,
+            store: id(&self.store, "analytics-error-store")?
                 .map(StoreId::new)
                 .transpose()
-                .map_err(|_| "Магазин указан неверно.")?,
-            brand: id(&self.brand, "Бренд указан неверно.")?
+                .map_err(|_| "analytics-error-store")?,
+            brand: id(&self.brand, "analytics-error-brand")?
                 .map(BrandId::new)
                 .transpose()
-                .map_err(|_| "Бренд указан неверно.")?,
+                .map_err(|_| "analytics-error-brand")?,
             grain: match self.grain.trim() {
                 "" | "day" => Grain::Day,
                 "hour" => Grain::Hour,
                 "week" => Grain::Week,
                 "month" => Grain::Month,
-                _ => return Err("Шаг — час, день, неделя или месяц."),
+                _ => return Err("analytics-error-grain"),
             },
             promotion: Some(self.promotion.trim())
                 .filter(|p| !p.is_empty())

@@ -35,6 +35,31 @@ use channels::{Mailer, SendError, SmsGateway};
 pub const EMAIL_CONSENT_WORDING: &str = "Согласен(на) получать предложения и акции магазина по e-mail. Отписаться можно в любой момент по ссылке в каждом письме.";
 /// The wording of the SMS consent, as shown beside its box.
 pub const SMS_CONSENT_WORDING: &str = "Согласен(на) получать предложения и акции магазина по SMS. Отписаться можно по ссылке в каждом сообщении.";
+/// The e-mail consent's wording on the English sign-up page.
+pub const EMAIL_CONSENT_WORDING_EN: &str = "I agree to receive the shop's offers and promotions by e-mail. I can unsubscribe at any time by the link in every e-mail.";
+/// The SMS consent's wording on the English sign-up page.
+pub const SMS_CONSENT_WORDING_EN: &str = "I agree to receive the shop's offers and promotions by SMS. I can unsubscribe by the link in every message.";
+
+/// The e-mail consent's wording in `locale` (`ru`, `en`): the text shown
+/// beside the box is the text recorded with the consent.
+#[must_use]
+pub fn email_consent_wording(locale: &str) -> &'static str {
+    if locale == "en" {
+        EMAIL_CONSENT_WORDING_EN
+    } else {
+        EMAIL_CONSENT_WORDING
+    }
+}
+
+/// The SMS consent's wording in `locale` (`ru`, `en`).
+#[must_use]
+pub fn sms_consent_wording(locale: &str) -> &'static str {
+    if locale == "en" {
+        SMS_CONSENT_WORDING_EN
+    } else {
+        SMS_CONSENT_WORDING
+    }
+}
 
 /// A sign-up as the form gave it, kept while its code is on its way.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -318,12 +343,20 @@ impl Messaging {
                 if signup.email_consent
                     && let Some(email) = &signup.customer.email
                 {
-                    consents.push((Channel::Email, email.as_str(), EMAIL_CONSENT_WORDING));
+                    consents.push((
+                        Channel::Email,
+                        email.as_str(),
+                        email_consent_wording(&signup.locale),
+                    ));
                 }
                 if signup.sms_consent
                     && let Some(phone) = &signup.customer.phone
                 {
-                    consents.push((Channel::Sms, phone.as_str(), SMS_CONSENT_WORDING));
+                    consents.push((
+                        Channel::Sms,
+                        phone.as_str(),
+                        sms_consent_wording(&signup.locale),
+                    ));
                 }
                 for (channel, address, wording) in consents {
                     tx.put_consent(&ConsentRow {
@@ -364,13 +397,17 @@ impl Messaging {
             rows.push((
                 Channel::Email,
                 email.as_str().to_owned(),
-                EMAIL_CONSENT_WORDING,
+                email_consent_wording(&signup.locale),
             ));
         }
         if signup.sms_consent
             && let Some(phone) = &signup.customer.phone
         {
-            rows.push((Channel::Sms, phone.as_str().to_owned(), SMS_CONSENT_WORDING));
+            rows.push((
+                Channel::Sms,
+                phone.as_str().to_owned(),
+                sms_consent_wording(&signup.locale),
+            ));
         }
         let locale = signup.locale.clone();
         self.repo

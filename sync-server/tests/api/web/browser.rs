@@ -55,6 +55,9 @@ async fn run_chromium(url: &str, extra: &[String]) -> String {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            // A Russian person's browser: the pages follow its languages.
+            "--lang=ru-RU",
+            "--accept-lang=ru-RU,ru",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)

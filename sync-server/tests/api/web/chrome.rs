@@ -12,6 +12,11 @@
 //! `target/browser-screenshots/<test>/`, and the panic message says where.
 //! Waits use fantoccini's wait API: no fixed sleeps.
 //!
+//! The browser's languages are a setting of the browser, as a person sets
+//! them: Russian (`ru-RU,ru`) unless a test starts it with others
+//! ([`Browser::start_in_language`]); Chromium then sends them in
+//! `Accept-Language` by itself.
+//!
 //! Chromium and chromedriver are system packages (`apt-get install chromium
 //! chromium-driver`; CI's `.ci/run` installs them). Without them these
 //! tests fail and say so.
@@ -30,6 +35,9 @@ use tokio::process::{Child, Command};
 const WAIT: Duration = Duration::from_secs(30);
 /// How long chromedriver may take to start listening.
 const DRIVER_START: Duration = Duration::from_secs(30);
+/// The browser's languages unless a test asks for others: a Russian
+/// person's.
+pub const RUSSIAN: &str = "ru-RU,ru";
 
 const INSTALL: &str = "install them with `apt-get install chromium chromium-driver` \
      (CI's .ci/run installs them)";
@@ -71,16 +79,22 @@ impl Browser {
     /// Starts chromedriver and a fresh headless Chromium; `test` names the
     /// directory its screenshots are kept in when it fails.
     pub async fn start(test: &str) -> Self {
-        Self::start_with(test, None).await
+        Self::start_with(test, None, RUSSIAN).await
+    }
+
+    /// Starts a browser whose person prefers `languages` (as in the
+    /// browser's language settings, e.g. `en-US,en`).
+    pub async fn start_in_language(test: &str, languages: &str) -> Self {
+        Self::start_with(test, None, languages).await
     }
 
     /// Starts a browser that saves downloads into `downloads` without
     /// asking, as a person's browser set to do so would.
     pub async fn start_downloading(test: &str, downloads: &Path) -> Self {
-        Self::start_with(test, Some(downloads)).await
+        Self::start_with(test, Some(downloads), RUSSIAN).await
     }
 
-    async fn start_with(test: &str, downloads: Option<&Path>) -> Self {
+    async fn start_with(test: &str, downloads: Option<&Path>, languages: &str) -> Self {
         let driver_path = on_path("chromedriver").unwrap_or_else(|| {
             panic!(
                 "`chromedriver` is not installed, and these tests drive a real browser: {INSTALL}"
@@ -131,23 +145,26 @@ impl Browser {
         ]
         .iter()
         .map(|a| (*a).to_owned())
-        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .chain([
+            format!("--user-data-dir={}", profile.path().display()),
+            format!(
+                "--lang={}",
+                languages.split(',').next().unwrap_or(languages)
+            ),
+        ])
         .collect::<Vec<_>>();
+        let mut prefs = serde_json::json!({ "intl": { "accept_languages": languages } });
+        if let Some(dir) = downloads {
+            prefs["download"] = serde_json::json!({
+                "default_directory": dir,
+                "prompt_for_download": false,
+            });
+        }
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), "chrome".into());
         capabilities.insert(
             "goog:chromeOptions".into(),
-            match downloads {
-                None => serde_json::json!({ "binary": chromium, "args": args }),
-                Some(dir) => serde_json::json!({
-                    "binary": chromium,
-                    "args": args,
-                    "prefs": {
-                        "download.default_directory": dir,
-                        "download.prompt_for_download": false,
-                    },
-                }),
-            },
+            serde_json::json!({ "binary": chromium, "args": args, "prefs": prefs }),
         );
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)

@@ -13,6 +13,7 @@ mod customer;
 mod dashboard;
 mod forms;
 mod hq;
+mod languages;
 mod messaging;
 mod people;
 mod setup;

@@ -1,0 +1,29 @@
+# HQ: campaigns, customers (support), the audit trail, a store's page.
+
+campaigns-lead = A campaign goes out when a promotion's publication starts: to the customers who agreed to it and confirmed their address.
+campaigns-none = No campaigns yet.
+campaigns-started = Start
+campaigns-planned = Planned
+campaigns-waiting = Waiting
+campaigns-sent = Sent
+campaigns-failed = Not delivered
+campaigns-skipped = Skipped
+campaigns-clicked = Clicks
+campaigns-purchases = Purchases after
+customers-title = Customers
+customers-link-lead = A new link replaces the previous one: the old one stops working.
+audit-title = Audit trail
+audit-filter = Filter
+audit-who = Who
+audit-action = Action
+audit-none = No entries.
+audit-caption = Audit trail
+audit-before = Before
+audit-after = After
+store-all-time = Sales for all time
+store-checks = Checks
+store-no-registers = No registers yet.
+store-computer = Computer
+campaigns-heading = { $merchant }: campaigns
+store-heading = Store “{ $store }”
+audit-error-dates = Dates as YYYY-MM-DD.

@@ -1,0 +1,29 @@
+# HQ: campaigns, customers (support), the audit trail, a store's page.
+
+campaigns-lead = Рассылка уходит, когда начинается публикация акции: покупателям, которые согласились на неё и подтвердили адрес.
+campaigns-none = Рассылок пока не было.
+campaigns-started = Начало
+campaigns-planned = Запланировано
+campaigns-waiting = Ждут
+campaigns-sent = Отправлено
+campaigns-failed = Не доставлено
+campaigns-skipped = Пропущено
+campaigns-clicked = Переходы
+campaigns-purchases = Покупки после
+customers-title = Покупатели
+customers-link-lead = Новая ссылка заменяет прежнюю: старая перестаёт работать.
+audit-title = Журнал действий
+audit-filter = Фильтр
+audit-who = Кто
+audit-action = Действие
+audit-none = Записей нет.
+audit-caption = Журнал
+audit-before = Было
+audit-after = Стало
+store-all-time = Продажи за всё время
+store-checks = Чеков
+store-no-registers = Касс пока нет.
+store-computer = Компьютер
+campaigns-heading = { $merchant }: рассылки
+store-heading = Магазин «{ $store }»
+audit-error-dates = Даты — в виде ГГГГ-ММ-ДД.
