@@ -237,6 +237,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/admin/customers/{id}/token", P::Customers, S::Customer, "customer.token"),
     r("POST", "/api/v1/admin/customers/{id}/link", P::Customers, S::Customer, "customer.link"),
     r("POST", "/api/v1/admin/customers/{id}/revoke-tokens", P::Customers, S::Customer, "customer.revoke_tokens"),
+    r("POST", "/api/v1/admin/customers/{id}/adjustments", P::Customers, S::Customer, "customer.adjust_points"),
     // The HQ pages.
     r("GET", "/hq", P::Public, S::Global, ""),
     r("POST", "/hq/login", P::Public, S::Global, "sign_in"),
@@ -261,6 +262,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/hq/merchants/{id}/promotions", P::Publish, S::Merchant, "promotion.publish"),
     r("GET", "/hq/merchants/{id}/customers", P::Customers, S::Merchant, ""),
     r("POST", "/hq/merchants/{id}/customer-links", P::Customers, S::Merchant, "customer.link"),
+    r("POST", "/hq/merchants/{id}/customers/{customer}/adjustments", P::Customers, S::Merchant, "customer.adjust_points"),
     r("GET", "/hq/merchants/{id}/people", P::ManageAccounts, S::Merchant, ""),
     r("POST", "/hq/merchants/{id}/people", P::ManageAccounts, S::Merchant, "account.invite"),
     r("POST", "/hq/merchants/{id}/people/{account}/role", P::ManageAccounts, S::MerchantAccount, "account.role"),

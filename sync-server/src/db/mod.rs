@@ -45,7 +45,7 @@ pub use catalog::{
     CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
     RegisterCredentials, RegisterStatus,
 };
-pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
+pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, NewAdjustment, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
 pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};
 pub use messaging::{

@@ -568,7 +568,10 @@ mod tests {
             i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
-        assert_eq!(highest, 8, "V8 (quota leases) is the newest");
+        assert_eq!(
+            highest, 10,
+            "V10 (adjustments, referrals, moderation) is the newest"
+        );
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

@@ -61,6 +61,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/013_rollups.sql")),
         M::up(include_str!("sqlite/migrations/014_notifications.sql")),
         M::up(include_str!("sqlite/migrations/015_quota_leases.sql")),
+        M::up(include_str!(
+            "sqlite/migrations/017_adjustments_referrals_moderation.sql"
+        )),
     ])
 }
 

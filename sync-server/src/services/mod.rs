@@ -8,6 +8,7 @@
 //! signing key, the notifier), never the whole `AppState`.
 
 pub mod accounts;
+pub mod adjustments;
 pub mod analytics;
 pub mod catalog;
 pub mod customers;
@@ -30,6 +31,7 @@ use crate::db::Repository;
 use crate::notify::Notifier;
 
 pub use accounts::Accounts;
+pub use adjustments::Adjustments;
 pub use analytics::Analytics;
 pub use catalog::Catalog;
 pub use customers::Customers;
@@ -66,6 +68,8 @@ pub struct Services {
     pub leases: Leases,
     /// People, API keys and the audit trail.
     pub accounts: Accounts,
+    /// Points credited or debited outside a purchase.
+    pub adjustments: Adjustments,
 }
 
 impl Services {
@@ -100,6 +104,7 @@ impl Services {
                 crate::config::LeaseSettings::default(),
             ),
             accounts: Accounts::new(repo.clone(), clock.clone()),
+            adjustments: Adjustments::new(repo.clone()),
         }
     }
 

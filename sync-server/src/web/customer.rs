@@ -85,6 +85,14 @@ struct Purchase {
     points: String,
 }
 
+/// A points adjustment in the customer's history.
+#[derive(Debug, Clone)]
+struct AdjustmentLine {
+    at: String,
+    reason: String,
+    points: String,
+}
+
 #[derive(Template)]
 #[template(path = "customer/page.html")]
 struct CustomerPage {
@@ -105,6 +113,7 @@ struct CustomerPage {
     next_tier: Option<NextTier>,
     offers: Vec<Offer>,
     purchases: Vec<Purchase>,
+    adjustments: Vec<AdjustmentLine>,
     star_choices: [u8; 5],
 }
 
@@ -366,6 +375,20 @@ async fn build(
             .and_then(|r| next_tier(r, profile.lifetime_spend, currency)),
         offers,
         purchases: purchases(&profile, &store_names, zone, currency),
+        adjustments: profile
+            .adjustments
+            .iter()
+            .take(PURCHASES_SHOWN)
+            .map(|a| AdjustmentLine {
+                at: format::instant(a.created_at, zone),
+                reason: a.reason.clone(),
+                points: if a.points > 0 {
+                    format!("+{}", format::count(a.points))
+                } else {
+                    format::count(a.points)
+                },
+            })
+            .collect(),
         star_choices: [1, 2, 3, 4, 5],
     })
 }

@@ -9,7 +9,7 @@
 //! | `GET/POST /hq/welcome/{secret}` | a one-time link's holder | accept an invitation or reset the password |
 //! | `GET /hq/account`, `POST /hq/account/sessions/{session}/revoke` | a person | their sessions |
 //! | `GET /hq/merchants/{id}/stores/{store}` | owner, the store's manager | the store: registers, tokens, figures |
-//! | `GET /hq/merchants/{id}/customers` | owner, support | customers: a new personal link |
+//! | `GET /hq/merchants/{id}/customers?customer=N`, `POST …/customers/{customer}/adjustments` | owner, support | customers: standing and history, points adjustments with a reason, a new personal link |
 //! | `GET/POST /hq/merchants/{id}/people`, `POST …/people/{account}/{role,reset}`, `POST …/api-keys`, `POST …/api-keys/{key}/revoke` | owner | people, invitations, roles, reset links, API keys |
 //! | `GET /hq/merchants/{id}/audit?actor=&action=&from=&to=` | owner | the audit trail |
 //! | `POST /hq/merchants` | HQ | a new merchant |
@@ -121,6 +121,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(promotions::publish_promotion),
         )
         .route("/hq/merchants/{id}/customers", get(support::page))
+        .route(
+            "/hq/merchants/{id}/customers/{customer}/adjustments",
+            post(support::adjust),
+        )
         .route(
             "/hq/merchants/{id}/customer-links",
             post(setup::create_customer_link),

@@ -16,6 +16,7 @@ mod hq;
 mod messaging;
 mod people;
 mod setup;
+mod support;
 
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, HeaderName, LOCATION, ORIGIN, SET_COOKIE};
