@@ -103,8 +103,10 @@ fn adjustments_replay_after_the_record_of_their_order() {
     assert_eq!(s.pending_total(), 100);
     let s = replay(PENDING_14, &ledger, days(15));
     assert_eq!(s.available, 100 + 50 - 40 - 30);
-    assert!(EntryKey::record(RegisterId::new(9).unwrap(), Seq::new(9).unwrap())
-        < EntryKey::Adjustment { id: 1 });
+    assert!(
+        EntryKey::record(RegisterId::new(9).unwrap(), Seq::new(9).unwrap())
+            < EntryKey::Adjustment { id: 1 }
+    );
 }
 
 #[test]
@@ -347,7 +349,13 @@ fn ledger(ops: &[(Op, i64)]) -> Vec<LedgerEntry> {
                     let o = sales[of % sales.len()];
                     let clawed = o.earned * pct / 100;
                     let restored = o.redeemed * pct / 100;
-                    ret(seq, at, o.key.as_record().expect("a record").1.get(), clawed, restored)
+                    ret(
+                        seq,
+                        at,
+                        o.key.as_record().expect("a record").1.get(),
+                        clawed,
+                        restored,
+                    )
                 }
             }
         };

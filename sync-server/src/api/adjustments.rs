@@ -12,7 +12,7 @@ use super::extract::{Json, Path};
 use crate::error::ApiError;
 use crate::guard::{AuditNote, Principal};
 use crate::notify::Topic;
-use crate::services::adjustments::{AdjustmentError, AdjustmentRequest, Adjusted};
+use crate::services::adjustments::{Adjusted, AdjustmentError, AdjustmentRequest};
 use crate::state::AppState;
 use crate::wire::admin::{AdjustmentReceipt, NewPointsAdjustment};
 
@@ -21,10 +21,14 @@ impl From<AdjustmentError> for ApiError {
         match e {
             AdjustmentError::Storage(e) => e.into(),
             AdjustmentError::Invalid { .. } => ApiError::validation(e.to_string()),
-            AdjustmentError::Insufficient { .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "insufficient_points", e.to_string())
+            AdjustmentError::Insufficient { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insufficient_points",
+                e.to_string(),
+            ),
+            AdjustmentError::KeyReused => {
+                ApiError::conflict("idempotency_key_reused", e.to_string())
             }
-            AdjustmentError::KeyReused => ApiError::conflict("idempotency_key_reused", e.to_string()),
         }
     }
 }

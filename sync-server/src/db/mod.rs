@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -26,6 +26,7 @@ mod leases;
 pub mod messaging;
 mod postgres;
 mod records;
+mod referrals;
 mod reprice;
 mod rulesets;
 mod sqlite;
@@ -60,10 +61,13 @@ pub use records::{
     CheckFact, CheckKind, CustomerFact, LedgerRow, PromotionUseFact, PromotionUseRow, RecordKey,
     RecordRow, RecordsTx, SaleKey, SignedRow, StatsFacts, StoreFact,
 };
+pub use referrals::{NewReferral, ReferralRow, ReferralsTx, RewardCandidate};
 pub use reprice::{RepriceCandidate, RepriceOutcome, RepriceResult, RepriceTx};
 pub use rulesets::{CurrentRuleset, RulesetsTx};
 pub use sqlite::{SqliteRepository, backup_file};
-pub use web::{AdminSession, NewAdminSession, OfferRating, OfferReview, Rating, WebTx};
+pub use web::{
+    AdminSession, NewAdminSession, OfferRating, OfferReview, Rating, ReviewStatus, WebTx,
+};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +107,7 @@ pub trait Tx:
     + LeasesTx
     + AccountsTx
     + MessagingTx
+    + ReferralsTx
 {
 }
 
@@ -119,6 +124,7 @@ impl<T> Tx for T where
         + LeasesTx
         + AccountsTx
         + MessagingTx
+        + ReferralsTx
         + ?Sized
 {
 }

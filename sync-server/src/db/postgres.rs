@@ -24,6 +24,7 @@ mod events;
 mod leases;
 mod messaging;
 mod records;
+mod referrals;
 mod reprice;
 mod rulesets;
 mod web;
@@ -1267,11 +1268,33 @@ mod tests {
                 rating: Rating::new(stars).unwrap(),
                 text: text.into(),
                 updated_at: now,
+                status: crate::db::ReviewStatus::Pending,
+                reply: None,
             };
             repo.write(move |tx| tx.save_offer_review(&review))
                 .await
                 .unwrap();
         }
+        let waiting = repo
+            .read(move |tx| tx.offer_ratings(merchant))
+            .await
+            .unwrap();
+        assert!(waiting.is_empty(), "a review counts once approved");
+        let approved = milk.clone();
+        assert!(
+            repo.write(move |tx| {
+                tx.moderate_offer_review(
+                    merchant,
+                    customer,
+                    &approved,
+                    crate::db::ReviewStatus::Approved,
+                    Some("Спасибо!"),
+                    now,
+                )
+            })
+            .await
+            .unwrap()
+        );
         let (ratings, mine, recent) = repo
             .read(move |tx| {
                 Ok((

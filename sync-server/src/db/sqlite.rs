@@ -16,6 +16,7 @@ mod customers;
 mod leases;
 mod messaging;
 mod records;
+mod referrals;
 mod reprice;
 mod rulesets;
 mod web;

@@ -59,9 +59,7 @@ pub enum AdjustmentError {
         message: &'static str,
     },
     /// The debit would take the balance below zero.
-    #[error(
-        "a debit of {debit} points would take the balance below zero: {available} available"
-    )]
+    #[error("a debit of {debit} points would take the balance below zero: {available} available")]
     Insufficient {
         /// Available now.
         available: i64,
@@ -146,7 +144,10 @@ impl Adjustments {
 fn checked(mut request: AdjustmentRequest) -> Result<AdjustmentRequest, AdjustmentError> {
     let invalid = |field, message| Err(AdjustmentError::Invalid { field, message });
     if request.points == 0 {
-        return invalid("points", "must not be zero: a credit is positive, a debit negative");
+        return invalid(
+            "points",
+            "must not be zero: a credit is positive, a debit negative",
+        );
     }
     if request.points.abs() > MAX_POINTS {
         return invalid("points", "at most 1 000 000 either way");

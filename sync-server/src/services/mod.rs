@@ -18,6 +18,7 @@ pub mod messaging;
 pub mod oversight;
 pub mod pages;
 pub mod publish;
+pub mod referrals;
 pub mod reprice;
 pub mod sales;
 pub mod stats;
@@ -40,6 +41,7 @@ pub use leases::Leases;
 pub use oversight::Oversight;
 pub use pages::Pages;
 pub use publish::Publisher;
+pub use referrals::Referrals;
 pub use sales::Sales;
 pub use stats::Statistics;
 
@@ -70,6 +72,8 @@ pub struct Services {
     pub accounts: Accounts,
     /// Points credited or debited outside a purchase.
     pub adjustments: Adjustments,
+    /// Referral codes, referrals and their rewards.
+    pub referrals: Referrals,
 }
 
 impl Services {
@@ -105,6 +109,7 @@ impl Services {
             ),
             accounts: Accounts::new(repo.clone(), clock.clone()),
             adjustments: Adjustments::new(repo.clone()),
+            referrals: Referrals::new(repo.clone()),
         }
     }
 

@@ -39,6 +39,8 @@ pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, S
         (Permission::ViewStats, "/analytics", "Аналитика"),
         (Permission::Setup, "/setup", "Настройка"),
         (Permission::Publish, "/campaigns", "Рассылки"),
+        (Permission::Publish, "/reviews", "Отзывы"),
+        (Permission::ViewStats, "/referrals", "Приглашения"),
         (Permission::Customers, "/customers", "Поддержка"),
         (Permission::ManageAccounts, "/people", "Сотрудники"),
         (Permission::ViewAudit, "/audit", "Журнал"),

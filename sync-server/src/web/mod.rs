@@ -23,6 +23,8 @@
 //! | `GET/POST /join/{merchant}/confirm/{token}` | anyone | the sign-up's one-time code |
 //! | `GET/POST /join/{merchant}/recover[/{token}]` | a customer | a lost link back by a one-time code |
 //! | `GET /hq/merchants/{id}/campaigns` | HQ | campaigns: planned, sent, failed, clicked, purchases after |
+//! | `GET /hq/merchants/{id}/reviews`, `POST …/reviews/moderate` | owner, marketer | the moderation queue: approve, hide, reply |
+//! | `GET /hq/merchants/{id}/referrals` | owner, analyst | referrals per customer and per offer, each with its first purchase and reward |
 //! | `GET /m/{token}`, `POST /m/{token}/card` | a message's reader | the tracked link: the offer, the card |
 //! | `GET/POST /m/{token}/unsubscribe` | a message's reader or mail client | one-click opt-out (RFC 8058) |
 //! | `GET /static/…` | anyone | the stylesheet and the customer script |
@@ -64,6 +66,8 @@ mod people;
 mod promotions;
 mod qr;
 mod recover;
+mod referrals;
+mod reviews;
 mod samples;
 mod secrets;
 mod security;
@@ -152,6 +156,12 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/hq/merchants/{id}/audit", get(audit::page))
         .route("/hq/merchants/{id}/campaigns", get(campaigns::campaigns))
+        .route("/hq/merchants/{id}/referrals", get(referrals::page))
+        .route("/hq/merchants/{id}/reviews", get(reviews::page))
+        .route(
+            "/hq/merchants/{id}/reviews/moderate",
+            post(reviews::moderate),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::guard::guard,

@@ -155,7 +155,11 @@ async fn found(
                 at: format::instant(p.wall_time, zone),
                 what: format!(
                     "{} {} · {}",
-                    if p.kind == "return" { "Возврат" } else { "Покупка" },
+                    if p.kind == "return" {
+                        "Возврат"
+                    } else {
+                        "Покупка"
+                    },
                     format::money(p.total, merchant_row.currency),
                     store_names.get(&p.store_id).cloned().unwrap_or_default()
                 ),
@@ -326,7 +330,9 @@ pub async fn adjust(
     {
         Ok(adjusted) => adjusted,
         Err(AdjustmentError::Storage(e)) => return Err(e.into()),
-        Err(AdjustmentError::Invalid { field: "reason", .. }) => {
+        Err(AdjustmentError::Invalid {
+            field: "reason", ..
+        }) => {
             sent.reason_error = Some("Причина: обязательна, не длиннее 500 знаков".into());
             return again(&state, &session, merchant, customer, sent).await;
         }

@@ -469,6 +469,24 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             &[OWNER, MARKETER],
         ),
         case(
+            H::GET,
+            "/hq/merchants/{id}/referrals",
+            format!("/hq/merchants/{m}/referrals"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/reviews",
+            format!("/hq/merchants/{m}/reviews"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/reviews/moderate",
+            format!("/hq/merchants/{m}/reviews/moderate"),
+            &[OWNER, MARKETER],
+        ),
+        case(
             H::POST,
             "/hq/merchants/{id}/ruleset",
             format!("/hq/merchants/{m}/ruleset"),

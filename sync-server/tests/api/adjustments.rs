@@ -166,13 +166,25 @@ async fn adjustments_count_everywhere_once_per_key_and_never_below_zero() {
 
     // Bad input is refused by field.
     for (bad, field) in [
-        (json!({"points": 0, "reason": "r", "idempotency_key": "z"}), "points"),
-        (json!({"points": 5, "reason": "  ", "idempotency_key": "z"}), "reason"),
-        (json!({"points": 5, "reason": "r", "idempotency_key": ""}), "idempotency_key"),
+        (
+            json!({"points": 0, "reason": "r", "idempotency_key": "z"}),
+            "points",
+        ),
+        (
+            json!({"points": 5, "reason": "  ", "idempotency_key": "z"}),
+            "reason",
+        ),
+        (
+            json!({"points": 5, "reason": "r", "idempotency_key": ""}),
+            "idempotency_key",
+        ),
     ] {
         let (status, body) = adjust(&server, anna.id, bad).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert!(body["message"].as_str().unwrap().starts_with(field), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().starts_with(field),
+            "{body}"
+        );
     }
     let (status, _) = adjust(
         &server,
@@ -201,14 +213,18 @@ async fn adjustments_count_everywhere_once_per_key_and_never_below_zero() {
     assert_eq!(trail[0].before, "balance 20");
     assert_eq!(
         trail[0].after,
-        format!("balance 20; repeated key k2: adjustment {first_id} was made before, nothing changed")
+        format!(
+            "balance 20; repeated key k2: adjustment {first_id} was made before, nothing changed"
+        )
     );
     let debit = &trail[1];
     assert_eq!(debit.actor, "admin-token");
     assert_eq!(debit.subject, format!("customer {}", anna.id));
     assert_eq!(debit.before, "balance 50");
     assert!(
-        debit.after.starts_with("balance 20; -30 points, reason: Ошибка кассира"),
+        debit
+            .after
+            .starts_with("balance 20; -30 points, reason: Ошибка кассира"),
         "{debit:?}"
     );
     assert_eq!(trail[2].before, "balance 0");

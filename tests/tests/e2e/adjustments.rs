@@ -46,8 +46,8 @@ async fn adjust(browser: &mut Browser, direction: &str, points: &str, reason: &s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn points_adjusted_on_the_support_page_reach_the_till_and_price_offline()
--> anyhow::Result<()> {
+async fn points_adjusted_on_the_support_page_reach_the_till_and_price_offline() -> anyhow::Result<()>
+{
     let tmp = tempfile::tempdir()?;
     let (mut server, chain) = faults::server_with_chain(tmp.path(), "").await?;
     let admin = server.admin();
@@ -88,7 +88,13 @@ async fn points_adjusted_on_the_support_page_reach_the_till_and_price_offline()
     browser.wait_for("#adjust-form").await;
 
     // A credit: the till's next sync brings it.
-    adjust(&mut browser, "credit", "250", "Компенсация: касса не начислила").await;
+    adjust(
+        &mut browser,
+        "credit",
+        "250",
+        "Компенсация: касса не начислила",
+    )
+    .await;
     wait_balance(&agent, &card, before + 250).await?;
     // A debit, likewise.
     adjust(&mut browser, "debit", "100", "Ошибочное начисление").await;

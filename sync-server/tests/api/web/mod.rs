@@ -15,6 +15,8 @@ mod forms;
 mod hq;
 mod messaging;
 mod people;
+mod referrals;
+mod reviews;
 mod setup;
 mod support;
 

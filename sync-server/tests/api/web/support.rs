@@ -47,7 +47,9 @@ async fn support_credits_points_with_a_reason_and_is_refused_a_debit_below_zero(
         .wait_for_text("h2", &format!("Анна Петрова · № {}", anna.id))
         .await;
     let balance = browser.text_of("#balance").await;
-    browser.ensure(balance == "40", format!("balance {balance}")).await;
+    browser
+        .ensure(balance == "40", format!("balance {balance}"))
+        .await;
 
     // A debit of more than is available: refused, the balance in the message.
     browser.click("#adjust-debit").await;
@@ -61,7 +63,9 @@ async fn support_credits_points_with_a_reason_and_is_refused_a_debit_below_zero(
         )
         .await;
     let balance = browser.text_of("#balance").await;
-    browser.ensure(balance == "40", format!("balance {balance}")).await;
+    browser
+        .ensure(balance == "40", format!("balance {balance}"))
+        .await;
 
     // A credit with a reason.
     browser.click("#adjust-credit").await;
@@ -74,7 +78,9 @@ async fn support_credits_points_with_a_reason_and_is_refused_a_debit_below_zero(
         .wait_for_text("td", "Компенсация за долгую очередь")
         .await;
     let balance = browser.text_of("#balance").await;
-    browser.ensure(balance == "100", format!("balance {balance}")).await;
+    browser
+        .ensure(balance == "100", format!("balance {balance}"))
+        .await;
     browser.wait_for_text("td", "+60").await;
     browser.wait_for_text("td", "help@romashka.example").await;
     // Without a reason nothing is sent (the field is required), and the
@@ -89,7 +95,9 @@ async fn support_credits_points_with_a_reason_and_is_refused_a_debit_below_zero(
     let rows = browser
         .count_xpath("//table[@id='adjustments']/tbody/tr")
         .await;
-    browser.ensure(rows == 1, format!("{rows} adjustments")).await;
+    browser
+        .ensure(rows == 1, format!("{rows} adjustments"))
+        .await;
 
     // The customer's phone page shows the credit.
     let link: Value = server
