@@ -958,7 +958,13 @@ mod tests {
         assert_eq!((ledger[0].earned, ledger[0].redeemed), (85, 10));
         assert_eq!(ledger[0].at, at("2026-03-01T10:00:00Z"));
         assert_eq!(ledger[0].terms, None, "no release of version 1 is stored");
-        assert_eq!(ledger[1].original.map(|o| o.seq), Some(Seq::FIRST));
+        assert_eq!(
+            ledger[1]
+                .original
+                .and_then(|o| o.as_record())
+                .map(|(_, seq)| seq),
+            Some(Seq::FIRST)
+        );
         assert_eq!(changed[0].row.lifetime_spend, Money::ZERO);
         assert!(changed[0].promotion_uses.is_empty(), "milk was given back");
         assert_eq!(changed[0].sales, 1);
