@@ -93,9 +93,13 @@ pub trait ReferralsTx {
     fn insert_referral(&mut self, new: &NewReferral) -> Result<Option<i64>, DbError>;
     /// The merchant's referrals, newest first.
     fn referrals(&mut self, merchant: MerchantId) -> Result<Vec<ReferralRow>, DbError>;
-    /// Up to `limit` referrals of any merchant not rewarded yet whose
-    /// friend has a stored sale, oldest first.
-    fn reward_candidates(&mut self, limit: usize) -> Result<Vec<RewardCandidate>, DbError>;
+    /// Up to `limit` referrals of any merchant with an id above `after`,
+    /// not rewarded yet, whose friend has a stored sale, by id.
+    fn reward_candidates(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RewardCandidate>, DbError>;
     /// Marks a referral rewarded at `at`; `false` when it was already (by
     /// another instance), which then rewards nothing.
     fn mark_referral_rewarded(&mut self, id: i64, at: DateTime<Utc>) -> Result<bool, DbError>;

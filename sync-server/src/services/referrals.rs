@@ -13,13 +13,14 @@
 //!
 //! [`ReferralReward`]: shared::ruleset::ReferralReward
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use shared::ids::{CustomerId, MerchantId};
+use shared::ruleset::Programme;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
@@ -156,81 +157,119 @@ impl Referrals {
     /// Rewards every referral that came due by `now`; the merchants whose
     /// customers got points.
     pub async fn reward_due(&self, now: DateTime<Utc>) -> Result<Vec<MerchantId>, DbError> {
-        let candidates = self
-            .repo
-            .read(|tx| tx.reward_candidates(REWARD_BATCH))
-            .await?;
+        // Each merchant's programme, read once a round: most candidates
+        // are still pending, and those are passed over without a write.
+        let mut programmes: HashMap<MerchantId, Option<Programme>> = HashMap::new();
         let mut rewarded = Vec::new();
-        for c in candidates {
-            let (merchant, id) = (c.merchant_id, c.id);
-            let done = self
+        let mut after = 0;
+        loop {
+            let candidates = self
                 .repo
-                .write(move |tx| {
-                    let Some(current) = tx.current_ruleset(merchant)? else {
-                        return Ok(false);
-                    };
-                    let programme = current.ruleset.programme;
-                    let Some(reward) = programme.referral_reward else {
-                        return Ok(false);
-                    };
-                    if !is_due(&c, programme.points_pending_days, now) {
-                        return Ok(false);
-                    }
-                    if !tx.mark_referral_rewarded(c.id, now)? {
-                        return Ok(false);
-                    }
-                    let referrer_name = tx
-                        .customer(c.referrer_id)?
-                        .map(|r| shared::identity::first_name(&r.name))
-                        .unwrap_or_default();
-                    for (customer, role, points, reason) in [
-                        (
-                            c.referrer_id,
-                            "referrer",
-                            reward.referrer_points,
-                            format!(
-                                "Бонус за приглашённого друга: {}",
-                                shared::identity::first_name(&c.referred_name)
-                            ),
-                        ),
-                        (
-                            c.referred_id,
-                            "friend",
-                            reward.friend_points,
-                            format!("Бонус за первую покупку по приглашению: {referrer_name}"),
-                        ),
-                    ] {
-                        if points == 0 {
-                            continue;
-                        }
-                        let new = NewAdjustment {
-                            merchant_id: merchant,
-                            customer_id: customer,
-                            points,
-                            reason,
-                            kind: AdjustmentKind::Referral,
-                            actor: REWARD_ACTOR.to_owned(),
-                            account_id: None,
-                            idempotency_key: format!("referral:{}:{role}", c.id),
-                            at: now,
-                            expire_days: None,
-                        };
-                        match apply(tx, new, now)? {
-                            // Credited before: exactly once.
-                            Ok(_) | Err(AdjustmentError::KeyReused) => {}
-                            Err(e) => return Err(DbError::other(e.to_string())),
-                        }
-                    }
-                    Ok(true)
-                })
+                .read(move |tx| tx.reward_candidates(after, REWARD_BATCH))
                 .await?;
-            if done {
-                tracing::info!(referral = id, "rewarded a referral");
-                rewarded.push(merchant);
+            let Some(last) = candidates.last() else {
+                break;
+            };
+            after = last.id;
+            let full = candidates.len() == REWARD_BATCH;
+            for c in candidates {
+                let merchant = c.merchant_id;
+                let programme = match programmes.get(&merchant) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = self
+                            .repo
+                            .read(move |tx| {
+                                Ok(tx.current_ruleset(merchant)?.map(|c| c.ruleset.programme))
+                            })
+                            .await?;
+                        programmes.insert(merchant, p.clone());
+                        p
+                    }
+                };
+                let Some(programme) = programme else {
+                    continue;
+                };
+                if programme.referral_reward.is_none()
+                    || !is_due(&c, programme.points_pending_days, now)
+                {
+                    continue;
+                }
+                let id = c.id;
+                if self.repo.write(move |tx| reward(tx, &c, now)).await? {
+                    tracing::info!(referral = id, "rewarded a referral");
+                    rewarded.push(merchant);
+                }
+            }
+            if !full {
+                break;
             }
         }
         Ok(rewarded)
     }
+}
+
+/// Rewards referral `c` in `tx` under the current programme, if it is
+/// due and not rewarded yet (by another instance meanwhile); whether it
+/// was.
+fn reward(tx: &mut dyn Tx, c: &RewardCandidate, now: DateTime<Utc>) -> Result<bool, DbError> {
+    let merchant = c.merchant_id;
+    let Some(current) = tx.current_ruleset(merchant)? else {
+        return Ok(false);
+    };
+    let programme = current.ruleset.programme;
+    let Some(reward) = programme.referral_reward else {
+        return Ok(false);
+    };
+    if !is_due(c, programme.points_pending_days, now) {
+        return Ok(false);
+    }
+    if !tx.mark_referral_rewarded(c.id, now)? {
+        return Ok(false);
+    }
+    let referrer_name = tx
+        .customer(c.referrer_id)?
+        .map(|r| shared::identity::first_name(&r.name))
+        .unwrap_or_default();
+    for (customer, role, points, reason) in [
+        (
+            c.referrer_id,
+            "referrer",
+            reward.referrer_points,
+            format!(
+                "Бонус за приглашённого друга: {}",
+                shared::identity::first_name(&c.referred_name)
+            ),
+        ),
+        (
+            c.referred_id,
+            "friend",
+            reward.friend_points,
+            format!("Бонус за первую покупку по приглашению: {referrer_name}"),
+        ),
+    ] {
+        if points == 0 {
+            continue;
+        }
+        let new = NewAdjustment {
+            merchant_id: merchant,
+            customer_id: customer,
+            points,
+            reason,
+            kind: AdjustmentKind::Referral,
+            actor: REWARD_ACTOR.to_owned(),
+            account_id: None,
+            idempotency_key: format!("referral:{}:{role}", c.id),
+            at: now,
+            expire_days: None,
+        };
+        match apply(tx, new, now)? {
+            // Credited before: exactly once.
+            Ok(_) | Err(AdjustmentError::KeyReused) => {}
+            Err(e) => return Err(DbError::other(e.to_string())),
+        }
+    }
+    Ok(true)
 }
 
 /// Whether the points of the friend's first purchase cleared their

@@ -114,7 +114,11 @@ impl ReferralsTx for PgTx<'_, '_> {
         all(&rows, referral_row)
     }
 
-    fn reward_candidates(&mut self, limit: usize) -> Result<Vec<RewardCandidate>, DbError> {
+    fn reward_candidates(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RewardCandidate>, DbError> {
         let rows = self.query(
             concat!(
                 "SELECT f.id, f.merchant_id, f.referrer_id, f.referred_id, b.name, r.wall_time,
@@ -126,10 +130,10 @@ impl ReferralsTx for PgTx<'_, '_> {
                 "
                  LEFT JOIN ruleset_releases v
                      ON v.merchant_id = r.merchant_id AND v.version = r.ruleset_version
-                 WHERE f.rewarded_at IS NULL
-                 ORDER BY f.id LIMIT $1"
+                 WHERE f.rewarded_at IS NULL AND f.id > $1
+                 ORDER BY f.id LIMIT $2"
             ),
-            &[&sql_int(limit)],
+            &[&after, &sql_int(limit)],
         )?;
         all(&rows, |row| {
             Ok(RewardCandidate {

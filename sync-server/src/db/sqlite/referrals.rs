@@ -110,7 +110,11 @@ impl ReferralsTx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn reward_candidates(&mut self, limit: usize) -> Result<Vec<RewardCandidate>, DbError> {
+    fn reward_candidates(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RewardCandidate>, DbError> {
         let sql = format!(
             "SELECT f.id, f.merchant_id, f.referrer_id, f.referred_id, b.name, r.wall_time,
                     v.version, v.points_pending_days
@@ -119,11 +123,11 @@ impl ReferralsTx for SqliteTx<'_> {
              JOIN records r ON r.id = {FIRST_SALE}
              LEFT JOIN ruleset_releases v
                  ON v.merchant_id = r.merchant_id AND v.version = r.ruleset_version
-             WHERE f.rewarded_at IS NULL
-             ORDER BY f.id LIMIT ?1"
+             WHERE f.rewarded_at IS NULL AND f.id > ?1
+             ORDER BY f.id LIMIT ?2"
         );
         let mut stmt = self.tx.prepare(&sql)?;
-        let rows = stmt.query_map([sql_int(limit)], |row| {
+        let rows = stmt.query_map(params![after, sql_int(limit)], |row| {
             Ok(RewardCandidate {
                 id: row.get(0)?,
                 merchant_id: int(row, 1)?,
