@@ -83,21 +83,52 @@ impl PointsPolicy {
     }
 }
 
-/// A ledger entry's identity: the record it comes from.
+/// A ledger entry's identity: the record it comes from, or the server's
+/// adjustment. At one [`LedgerEntry::order`] a record comes before an
+/// adjustment (the variants' order), and adjustments by their id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct EntryKey {
-    /// The register that wrote the record.
-    pub register_id: RegisterId,
-    /// Its seq there.
-    pub seq: Seq,
+#[serde(rename_all = "snake_case")]
+pub enum EntryKey {
+    /// A purchase record.
+    Record {
+        /// The register that wrote the record.
+        register_id: RegisterId,
+        /// Its seq there.
+        seq: Seq,
+    },
+    /// A points credit or debit made on the server, not tied to a record
+    /// (support's adjustment, a referral reward): its id.
+    Adjustment {
+        /// The adjustment's id.
+        id: i64,
+    },
 }
 
-/// One record of the customer, as the points ledger sees it.
+impl EntryKey {
+    /// The key of a record.
+    #[must_use]
+    pub const fn record(register_id: RegisterId, seq: Seq) -> Self {
+        EntryKey::Record { register_id, seq }
+    }
+
+    /// The record's register and seq; `None` for an adjustment.
+    #[must_use]
+    pub const fn as_record(&self) -> Option<(RegisterId, Seq)> {
+        match *self {
+            EntryKey::Record { register_id, seq } => Some((register_id, seq)),
+            EntryKey::Adjustment { .. } => None,
+        }
+    }
+}
+
+/// One record of the customer, or one adjustment, as the points ledger
+/// sees it. An adjustment credits as `earned` (with terms that make it
+/// available at once) or debits as `redeemed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LedgerEntry {
     /// The order entries apply in: the server's sequence.
     pub order: i64,
-    /// Which record.
+    /// Which record or adjustment.
     pub key: EntryKey,
     /// The record's wall time (the register's clock).
     pub at: DateTime<Utc>,

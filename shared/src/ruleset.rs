@@ -82,6 +82,23 @@ pub struct Programme {
     /// See [`crate::points`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points_expire_days: Option<u32>,
+    /// Points to a customer who brought a friend and to the friend, once
+    /// the friend's first purchase clears its pending period. Credited by
+    /// the server as ledger adjustments (tills price nothing with it); left
+    /// out of the bytes when absent, so older agents still take the
+    /// ruleset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_reward: Option<ReferralReward>,
+}
+
+/// The referral reward: points to both sides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralReward {
+    /// To the customer whose link the friend signed up through.
+    pub referrer_points: i64,
+    /// To the friend.
+    pub friend_points: i64,
 }
 
 /// Which spend picks a customer's tier.

@@ -91,6 +91,7 @@ pub async fn serve(
     );
     let (stop_repricer, repricer_stop) = tokio::sync::watch::channel(false);
     let campaigns_stop = repricer_stop.clone();
+    let referral_rewards = tokio::spawn(state.referral_rewards(repricer_stop.clone()));
     // Several instances on one PostgreSQL wake each other's long-polls.
     let instance_listener = state.settings.database.url.as_ref().map(|url| {
         use secrecy::ExposeSecret as _;
@@ -133,6 +134,9 @@ pub async fn serve(
         && let Err(e) = listener.await
     {
         tracing::error!(error = %e, "the listener of the other instances failed");
+    }
+    if let Err(e) = referral_rewards.await {
+        tracing::error!(error = %e, "the referral reward task failed");
     }
     if let Err(e) = campaigns.await {
         tracing::error!(error = %e, "the campaign task failed");

@@ -132,6 +132,22 @@ impl AppState {
         Ok(Self::new(settings, db, key, clock))
     }
 
+    /// The task that rewards referrals as they come due (see
+    /// [`crate::services::referrals`]), until `stop` turns true. `serve`
+    /// runs it; a server built by hand (tests with their own clock) spawns
+    /// it itself.
+    pub fn referral_rewards(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        crate::services::referrals::run(
+            self.services.referrals.clone(),
+            self.clock.clone(),
+            self.notifier.clone(),
+            stop,
+        )
+    }
+
     /// Ends every long-poll: the server is stopping.
     pub fn begin_shutdown(&self) {
         self.notifier.close();

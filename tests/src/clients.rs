@@ -106,6 +106,35 @@ impl AdminClient {
             .await
     }
 
+    /// Invites a person of `merchant` with `role`; the one-time link.
+    pub async fn invite(
+        &self,
+        merchant: MerchantId,
+        email: &str,
+        role: &str,
+    ) -> anyhow::Result<sync_server::wire::admin::OneTimeLink> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{merchant}/invitations"),
+            Some(&serde_json::json!({"email": email, "role": role, "stores": []})),
+        )
+        .await
+    }
+
+    /// Credits (positive) or debits (negative) a customer's points.
+    pub async fn adjust_points(
+        &self,
+        customer: CustomerId,
+        adjustment: &sync_server::wire::admin::NewPointsAdjustment,
+    ) -> anyhow::Result<sync_server::wire::admin::AdjustmentReceipt> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/customers/{customer}/adjustments"),
+            Some(adjustment),
+        )
+        .await
+    }
+
     /// Creates a merchant.
     pub async fn merchant(&self, name: &str) -> anyhow::Result<Merchant> {
         let body = NewMerchant {

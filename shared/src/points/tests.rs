@@ -15,10 +15,7 @@ fn days(n: i64) -> DateTime<Utc> {
 }
 
 fn key(seq: i64) -> EntryKey {
-    EntryKey {
-        register_id: RegisterId::new(1).unwrap(),
-        seq: Seq::new(seq).unwrap(),
-    }
+    EntryKey::record(RegisterId::new(1).unwrap(), Seq::new(seq).unwrap())
 }
 
 fn entry(seq: i64, at: DateTime<Utc>, earned: i64, redeemed: i64) -> LedgerEntry {
@@ -66,6 +63,50 @@ fn earned_points_keep_the_terms_they_were_earned_under() {
     assert_eq!(s.expiring[0].on, days(80), "the 40 expire on today's terms");
     let s = replay(stricter, &[earned_then, earned_now], days(81));
     assert_eq!((s.available, s.expired), (100, 40));
+}
+
+/// An adjustment at the order of the last record stored before it comes
+/// after that record: a credit (available at once) pays what it spent; a
+/// debit takes the oldest available batch.
+#[test]
+fn adjustments_replay_after_the_record_of_their_order() {
+    let credit = LedgerEntry {
+        order: 2,
+        key: EntryKey::Adjustment { id: 1 },
+        at: days(1),
+        earned: 50,
+        redeemed: 0,
+        original: None,
+        terms: Some(PointsPolicy {
+            pending_days: 0,
+            expire_days: Some(365),
+        }),
+    };
+    let debit = LedgerEntry {
+        key: EntryKey::Adjustment { id: 2 },
+        earned: 0,
+        redeemed: 30,
+        terms: None,
+        ..credit
+    };
+    let ledger = [
+        debit,
+        credit,
+        entry(1, days(0), 100, 0),
+        entry(2, days(1), 0, 40),
+    ];
+    let s = replay(PENDING_14, &ledger, days(2));
+    // The record of order 2 spends 40 with nothing available (a debt of
+    // 40); the credit pays it and leaves 10; the debit takes those and
+    // owes 20 until the sale's 100 mature.
+    assert_eq!(s.available, 50 - 40 - 30);
+    assert_eq!(s.pending_total(), 100);
+    let s = replay(PENDING_14, &ledger, days(15));
+    assert_eq!(s.available, 100 + 50 - 40 - 30);
+    assert!(
+        EntryKey::record(RegisterId::new(9).unwrap(), Seq::new(9).unwrap())
+            < EntryKey::Adjustment { id: 1 }
+    );
 }
 
 #[test]
@@ -308,7 +349,13 @@ fn ledger(ops: &[(Op, i64)]) -> Vec<LedgerEntry> {
                     let o = sales[of % sales.len()];
                     let clawed = o.earned * pct / 100;
                     let restored = o.redeemed * pct / 100;
-                    ret(seq, at, o.key.seq.get(), clawed, restored)
+                    ret(
+                        seq,
+                        at,
+                        o.key.as_record().expect("a record").1.get(),
+                        clawed,
+                        restored,
+                    )
                 }
             }
         };

@@ -188,6 +188,20 @@ impl Ruleset {
                 }
             }
         }
+        if let Some(r) = &programme.referral_reward {
+            let rule = "programme.referral_reward";
+            for (field, points) in [
+                ("referrer_points", r.referrer_points),
+                ("friend_points", r.friend_points),
+            ] {
+                if !(0..=MAX_RULE_POINTS).contains(&points) {
+                    f.add(rule, field, format!("must be in 0..={MAX_RULE_POINTS}"));
+                }
+            }
+            if r.referrer_points == 0 && r.friend_points == 0 {
+                f.add(rule, "referrer_points", "a reward gives someone points");
+            }
+        }
         if let Some(r) = &programme.redemption {
             let rule = "programme.redemption";
             f.points(rule, "points", r.points);

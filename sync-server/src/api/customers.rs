@@ -92,6 +92,7 @@ async fn view(state: &AppState, id: CustomerId) -> Result<CustomerView, ApiError
         points_expired: profile.points.expired,
         tier,
         purchases: profile.purchases,
+        adjustments: profile.adjustments,
     })
 }
 

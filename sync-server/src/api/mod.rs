@@ -14,7 +14,9 @@
 //! the version. Uploads also pass the ingest admission (see `admission`).
 
 mod accounts;
+mod adjustments;
 pub(crate) use accounts::link_url;
+pub(crate) use adjustments::audit_note as audit_note_of_adjustment;
 mod admin;
 mod analytics;
 mod customer_links;
@@ -102,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}", get(customers::get_customer))
         .route("/customers/{id}/token", post(customers::issue_token))
         .route("/customers/{id}/link", post(customer_links::issue_link))
+        .route("/customers/{id}/adjustments", post(adjustments::adjust))
         .route(
             "/customers/{id}/revoke-tokens",
             post(customers::revoke_tokens),

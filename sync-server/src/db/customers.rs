@@ -11,8 +11,33 @@ use shared::ids::{CustomerId, MerchantId, PromotionId, StoreId};
 use shared::money::Money;
 use shared::points::LedgerEntry;
 
-use super::{DbError, RecordKey};
-use crate::wire::admin::{NewCustomer, PurchaseSummary};
+use super::{AccountId, DbError, RecordKey};
+use crate::wire::admin::{AdjustmentKind, NewCustomer, PointsAdjustment, PurchaseSummary};
+
+/// A points adjustment to store.
+#[derive(Debug, Clone)]
+pub struct NewAdjustment {
+    /// The customer's merchant.
+    pub merchant_id: MerchantId,
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Positive credits, negative debits; never zero.
+    pub points: i64,
+    /// Why.
+    pub reason: String,
+    /// Where it comes from.
+    pub kind: AdjustmentKind,
+    /// Who, as the audit trail names them.
+    pub actor: String,
+    /// Their account, when a person made it.
+    pub account_id: Option<AccountId>,
+    /// Unique in the merchant.
+    pub idempotency_key: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The programme's expiry days now, which the credit keeps.
+    pub expire_days: Option<u32>,
+}
 
 /// A customer as stored, with their lifetime spend.
 #[derive(Debug, Clone)]
@@ -83,8 +108,10 @@ pub trait CustomersTx {
     ) -> Result<CustomerId, DbError>;
     /// One customer, if they exist.
     fn customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>, DbError>;
-    /// The customer's points entries, in the server's order, each with the
-    /// points terms of the ruleset its record was priced with.
+    /// The customer's points entries, in the server's order: records, each
+    /// with the points terms of the ruleset it was priced with, and
+    /// adjustments (credits available at once, with the expiry they were
+    /// made under).
     fn ledger(&mut self, customer: CustomerId) -> Result<Vec<LedgerEntry>, DbError>;
     /// The customer's newest records first.
     fn purchases(
@@ -126,4 +153,23 @@ pub trait CustomersTx {
     ) -> Result<Vec<(CustomerId, String)>, DbError>;
     /// A stored record as the overdraft report names it.
     fn overdrawn_record(&mut self, key: RecordKey) -> Result<OverdrawnRecord, DbError>;
+    /// Holds the customer's row until the transaction ends, so a decision
+    /// on their balance holds until it commits (PostgreSQL; SQLite has one
+    /// writer). `NotFound` for an unknown customer.
+    fn lock_customer(&mut self, customer: CustomerId) -> Result<(), DbError>;
+    /// Stores an adjustment, ordered after every record stored so far; a
+    /// key used in the merchant is a `Conflict`.
+    fn insert_adjustment(&mut self, new: &NewAdjustment) -> Result<PointsAdjustment, DbError>;
+    /// The merchant's adjustment made under `key`, if any.
+    fn adjustment_by_key(
+        &mut self,
+        merchant: MerchantId,
+        key: &str,
+    ) -> Result<Option<PointsAdjustment>, DbError>;
+    /// The customer's newest adjustments first.
+    fn adjustments(
+        &mut self,
+        customer: CustomerId,
+        limit: usize,
+    ) -> Result<Vec<PointsAdjustment>, DbError>;
 }

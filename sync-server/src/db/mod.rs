@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -26,6 +26,7 @@ mod leases;
 pub mod messaging;
 mod postgres;
 mod records;
+mod referrals;
 mod reprice;
 mod rulesets;
 mod sqlite;
@@ -45,7 +46,7 @@ pub use catalog::{
     CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
     RegisterCredentials, RegisterStatus,
 };
-pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, OverdrawnRecord};
+pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, NewAdjustment, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
 pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};
 pub use messaging::{
@@ -59,10 +60,13 @@ pub use postgres::{
 pub use records::{
     CheckKind, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow,
 };
+pub use referrals::{NewReferral, ReferralRow, ReferralsTx, RewardCandidate};
 pub use reprice::{RepriceCandidate, RepriceOutcome, RepriceResult, RepriceTx};
 pub use rulesets::{CurrentRuleset, RulesetsTx};
 pub use sqlite::{SqliteRepository, backup_file};
-pub use web::{AdminSession, NewAdminSession, OfferRating, OfferReview, Rating, WebTx};
+pub use web::{
+    AdminSession, NewAdminSession, OfferRating, OfferReview, Rating, ReviewStatus, WebTx,
+};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +106,7 @@ pub trait Tx:
     + LeasesTx
     + AccountsTx
     + MessagingTx
+    + ReferralsTx
 {
 }
 
@@ -118,6 +123,7 @@ impl<T> Tx for T where
         + LeasesTx
         + AccountsTx
         + MessagingTx
+        + ReferralsTx
         + ?Sized
 {
 }

@@ -24,6 +24,7 @@ mod events;
 mod leases;
 mod messaging;
 mod records;
+mod referrals;
 mod reprice;
 mod rulesets;
 mod web;
@@ -568,7 +569,10 @@ mod tests {
             i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
-        assert_eq!(highest, 9, "V9 (rollups at scale) is the newest");
+        assert_eq!(
+            highest, 10,
+            "V10 (adjustments, referrals, moderation) is the newest"
+        );
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {
@@ -954,7 +958,13 @@ mod tests {
         assert_eq!((ledger[0].earned, ledger[0].redeemed), (85, 10));
         assert_eq!(ledger[0].at, at("2026-03-01T10:00:00Z"));
         assert_eq!(ledger[0].terms, None, "no release of version 1 is stored");
-        assert_eq!(ledger[1].original.map(|o| o.seq), Some(Seq::FIRST));
+        assert_eq!(
+            ledger[1]
+                .original
+                .and_then(|o| o.as_record())
+                .map(|(_, seq)| seq),
+            Some(Seq::FIRST)
+        );
         assert_eq!(changed[0].row.lifetime_spend, Money::ZERO);
         assert!(changed[0].promotion_uses.is_empty(), "milk was given back");
         assert_eq!(changed[0].sales, 1);
@@ -1251,11 +1261,33 @@ mod tests {
                 rating: Rating::new(stars).unwrap(),
                 text: text.into(),
                 updated_at: now,
+                status: crate::db::ReviewStatus::Pending,
+                reply: None,
             };
             repo.write(move |tx| tx.save_offer_review(&review))
                 .await
                 .unwrap();
         }
+        let waiting = repo
+            .read(move |tx| tx.offer_ratings(merchant))
+            .await
+            .unwrap();
+        assert!(waiting.is_empty(), "a review counts once approved");
+        let approved = milk.clone();
+        assert!(
+            repo.write(move |tx| {
+                tx.moderate_offer_review(
+                    merchant,
+                    customer,
+                    &approved,
+                    crate::db::ReviewStatus::Approved,
+                    Some("Спасибо!"),
+                    now,
+                )
+            })
+            .await
+            .unwrap()
+        );
         let (ratings, mine, recent) = repo
             .read(move |tx| {
                 Ok((

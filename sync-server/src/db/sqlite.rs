@@ -16,6 +16,7 @@ mod customers;
 mod leases;
 mod messaging;
 mod records;
+mod referrals;
 mod reprice;
 mod rulesets;
 mod web;
@@ -62,6 +63,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/014_notifications.sql")),
         M::up(include_str!("sqlite/migrations/015_quota_leases.sql")),
         M::up(include_str!("sqlite/migrations/016_rollups_at_scale.sql")),
+        M::up(include_str!(
+            "sqlite/migrations/017_adjustments_referrals_moderation.sql"
+        )),
     ])
 }
 

@@ -75,6 +75,45 @@ pub struct OfferReview {
     pub text: String,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Where moderation left it; a review saved again waits anew.
+    pub status: ReviewStatus,
+    /// The merchant's reply, shown under it once approved.
+    pub reply: Option<String>,
+}
+
+/// A review's moderation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewStatus {
+    /// Waiting for the merchant.
+    Pending,
+    /// Shown on the customers' pages and counted in ratings.
+    Approved,
+    /// Not shown.
+    Hidden,
+}
+
+impl ReviewStatus {
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReviewStatus::Pending => "pending",
+            ReviewStatus::Approved => "approved",
+            ReviewStatus::Hidden => "hidden",
+        }
+    }
+
+    /// The status stored as `s`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            ReviewStatus::Pending,
+            ReviewStatus::Approved,
+            ReviewStatus::Hidden,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
 }
 
 /// The reviews of one offer, summed.
@@ -82,7 +121,7 @@ pub struct OfferReview {
 pub struct OfferRating {
     /// Which offer.
     pub promotion_id: PromotionId,
-    /// How many reviews.
+    /// How many approved reviews.
     pub reviews: i64,
     /// Their stars added up.
     pub stars_total: i64,
@@ -121,4 +160,22 @@ pub trait WebTx {
         merchant: MerchantId,
         limit: usize,
     ) -> Result<Vec<OfferReview>, DbError>;
+    /// The merchant's newest approved reviews.
+    fn approved_offer_reviews(
+        &mut self,
+        merchant: MerchantId,
+        limit: usize,
+    ) -> Result<Vec<OfferReview>, DbError>;
+    /// Sets the moderation of the customer's review of the offer, and the
+    /// merchant's reply (`None`: none); `false` when there is no such
+    /// review of the merchant's.
+    fn moderate_offer_review(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        promotion: &PromotionId,
+        status: ReviewStatus,
+        reply: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DbError>;
 }

@@ -29,7 +29,8 @@ use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot, LeavingSpend};
 use crate::db::{Announcement, ChangedCustomer, DbError, Repository, Tx};
 use crate::notify::{Generation, Wake};
 use crate::wire::admin::{
-    CustomerOverdraft, NewCustomer, OverdraftRecord, OverdraftReport, PurchaseSummary,
+    CustomerOverdraft, NewCustomer, OverdraftRecord, OverdraftReport, PointsAdjustment,
+    PurchaseSummary,
 };
 
 /// The most purchases a customer view lists.
@@ -59,6 +60,8 @@ pub struct CustomerProfile {
     pub points: PointsStanding,
     /// The newest purchases first.
     pub purchases: Vec<PurchaseSummary>,
+    /// The newest points adjustments first.
+    pub adjustments: Vec<PointsAdjustment>,
 }
 
 /// Customers and their standing.
@@ -210,6 +213,7 @@ impl Customers {
                 Ok(CustomerProfile {
                     points: points(tx, policy, id, now)?,
                     purchases: tx.purchases(id, PURCHASES_SHOWN)?,
+                    adjustments: tx.adjustments(id, PURCHASES_SHOWN)?,
                     id: row.id,
                     merchant_id: row.merchant_id,
                     name: row.name,
@@ -506,15 +510,17 @@ fn overdrafts(
             continue;
         }
         let mut records = Vec::with_capacity(standing.overdrafts.len());
+        // Adjustments never overdraw when made (a debit below zero is
+        // refused); the report lists the records.
         for o in &standing.overdrafts {
-            let stored = tx.overdrawn_record(crate::db::RecordKey {
-                register_id: o.key.register_id,
-                seq: o.key.seq,
-            })?;
+            let Some((register_id, seq)) = o.key.as_record() else {
+                continue;
+            };
+            let stored = tx.overdrawn_record(crate::db::RecordKey { register_id, seq })?;
             records.push(OverdraftRecord {
                 record_id: stored.record_id,
-                register_id: o.key.register_id,
-                seq: o.key.seq,
+                register_id,
+                seq,
                 store_id: stored.store_id,
                 wall_time: o.at,
                 cause: o.cause,

@@ -8,6 +8,7 @@
 //! signing key, the notifier), never the whole `AppState`.
 
 pub mod accounts;
+pub mod adjustments;
 pub mod analytics;
 pub mod catalog;
 pub mod customers;
@@ -17,6 +18,7 @@ pub mod messaging;
 pub mod oversight;
 pub mod pages;
 pub mod publish;
+pub mod referrals;
 pub mod reprice;
 pub mod sales;
 pub mod stats;
@@ -30,6 +32,7 @@ use crate::db::Repository;
 use crate::notify::Notifier;
 
 pub use accounts::Accounts;
+pub use adjustments::Adjustments;
 pub use analytics::Analytics;
 pub use catalog::Catalog;
 pub use customers::Customers;
@@ -38,6 +41,7 @@ pub use leases::Leases;
 pub use oversight::Oversight;
 pub use pages::Pages;
 pub use publish::Publisher;
+pub use referrals::Referrals;
 pub use sales::Sales;
 pub use stats::Statistics;
 
@@ -66,6 +70,10 @@ pub struct Services {
     pub leases: Leases,
     /// People, API keys and the audit trail.
     pub accounts: Accounts,
+    /// Points credited or debited outside a purchase.
+    pub adjustments: Adjustments,
+    /// Referral codes, referrals and their rewards.
+    pub referrals: Referrals,
 }
 
 impl Services {
@@ -100,6 +108,8 @@ impl Services {
                 crate::config::LeaseSettings::default(),
             ),
             accounts: Accounts::new(repo.clone(), clock.clone()),
+            adjustments: Adjustments::new(repo.clone()),
+            referrals: Referrals::new(repo.clone()),
         }
     }
 

@@ -1,6 +1,7 @@
 //! What only the browser pages keep: HQ sessions, customers' personal
-//! links, and offer reviews with their ratings. Secrets arrive already
-//! hashed.
+//! links, and offer reviews with their moderation (a review is shown and
+//! counted in ratings once the merchant approves it; saved again, it waits
+//! again) and ratings. Secrets arrive already hashed.
 
 use std::sync::Arc;
 
@@ -8,7 +9,10 @@ use chrono::{DateTime, Utc};
 use shared::crypto::Hash256;
 use shared::ids::{CustomerId, MerchantId};
 
-use crate::db::{AdminSession, DbError, NewAdminSession, OfferRating, OfferReview, Repository};
+use crate::db::{
+    AdminSession, DbError, NewAdminSession, OfferRating, OfferReview, Repository, ReviewStatus,
+};
+use shared::ids::PromotionId;
 
 /// HQ sessions, personal links and reviews.
 #[derive(Clone)]
@@ -76,7 +80,50 @@ impl Pages {
             .await
     }
 
-    /// The ratings of the merchant's offers.
+    /// The merchant's newest approved reviews, as customers see them.
+    pub async fn approved_reviews(
+        &self,
+        merchant: MerchantId,
+        limit: usize,
+    ) -> Result<Vec<OfferReview>, DbError> {
+        self.repo
+            .read(move |tx| tx.approved_offer_reviews(merchant, limit))
+            .await
+    }
+
+    /// Approves or hides a review, with the merchant's reply (blank: none);
+    /// `NotFound` for a review that is not the merchant's.
+    pub async fn moderate_review(
+        &self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        promotion: PromotionId,
+        status: ReviewStatus,
+        reply: String,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let reply = Some(reply.trim().to_owned()).filter(|r| !r.is_empty());
+        let found = self
+            .repo
+            .write(move |tx| {
+                tx.moderate_offer_review(
+                    merchant,
+                    customer,
+                    &promotion,
+                    status,
+                    reply.as_deref(),
+                    at,
+                )
+            })
+            .await?;
+        if found {
+            Ok(())
+        } else {
+            Err(DbError::NotFound("review".into()))
+        }
+    }
+
+    /// The ratings of the merchant's offers (approved reviews only).
     pub async fn ratings(&self, merchant: MerchantId) -> Result<Vec<OfferRating>, DbError> {
         self.repo.read(move |tx| tx.offer_ratings(merchant)).await
     }

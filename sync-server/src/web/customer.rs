@@ -41,6 +41,8 @@ use crate::web::{format, links, qr};
 const PURCHASES_SHOWN: usize = 10;
 /// The longest review text.
 const MAX_REVIEW_CHARS: usize = 1000;
+/// Approved reviews shown per offer.
+const REVIEWS_PER_OFFER: usize = 3;
 /// How often the page fetches a fresh token, at most.
 const MAX_REFRESH_SECS: u64 = 60;
 /// What screen readers say for the QR code (a message id).
@@ -67,6 +69,10 @@ struct Offer {
     share_url: String,
     my_stars: u8,
     my_text: String,
+    /// The customer's own review waits for moderation.
+    my_waiting: bool,
+    /// Approved reviews, newest first: stars, text, the merchant's reply.
+    reviews: Vec<(u8, String, Option<String>)>,
     error: Option<&'static str>,
 }
 
@@ -86,6 +92,14 @@ struct Purchase {
     points: String,
 }
 
+/// A points adjustment in the customer's history.
+#[derive(Debug, Clone)]
+struct AdjustmentLine {
+    at: String,
+    reason: String,
+    points: String,
+}
+
 #[derive(Template)]
 #[template(path = "customer/page.html")]
 struct CustomerPage {
@@ -97,6 +111,8 @@ struct CustomerPage {
     token_url: String,
     refresh_secs: u64,
     review_action: String,
+    /// The customer's invitation link: sign-up with their referral code.
+    invite_url: String,
     points: String,
     /// "N б. в ожидании до <day>", soonest first.
     pending: Vec<String>,
@@ -106,6 +122,7 @@ struct CustomerPage {
     next_tier: Option<NextTier>,
     offers: Vec<Offer>,
     purchases: Vec<Purchase>,
+    adjustments: Vec<AdjustmentLine>,
     star_choices: [u8; 5],
 }
 
@@ -221,6 +238,8 @@ pub async fn review(
             rating,
             text,
             updated_at: state.clock.now(),
+            status: crate::db::ReviewStatus::Pending,
+            reply: None,
         })
         .await?;
     tracing::info!(promotion_id = %offered.id, stars = rating.stars(), "saved an offer review");
@@ -288,9 +307,26 @@ async fn build(
         .into_iter()
         .map(|r| (r.promotion_id.clone(), r))
         .collect();
+    let mut approved: HashMap<PromotionId, Vec<(u8, String, Option<String>)>> = HashMap::new();
+    for r in state
+        .services
+        .pages
+        .approved_reviews(profile.merchant_id, 500)
+        .await?
+    {
+        let shown = approved.entry(r.promotion_id).or_default();
+        if shown.len() < REVIEWS_PER_OFFER && !r.text.is_empty() {
+            shown.push((r.rating.stars(), r.text, r.reply));
+        }
+    }
     let now = state.clock.now();
     let currency = merchant.currency;
     let drawn = fresh_qr(state, merchant.id, customer)?;
+    let referral_code = state
+        .services
+        .referrals
+        .code_for(merchant.id, customer)
+        .await?;
     let ttl = state.settings.tokens.customer_token_ttl_secs;
 
     let offers = ruleset
@@ -320,8 +356,16 @@ async fn build(
                         )
                     })
                 }),
-                share_url: links::share_url(&state.settings, headers, merchant.id, &p.id),
+                share_url: links::share_url(
+                    &state.settings,
+                    headers,
+                    merchant.id,
+                    Some(&p.id),
+                    &referral_code,
+                ),
                 my_stars: own.map_or(0, |r| r.rating.stars()),
+                my_waiting: own.is_some_and(|r| r.status == crate::db::ReviewStatus::Pending),
+                reviews: approved.get(&p.id).cloned().unwrap_or_default(),
                 my_text: refused
                     .map(|f| f.text.clone())
                     .or_else(|| own.map(|r| r.text.clone()))
@@ -340,6 +384,7 @@ async fn build(
         token_url: format!("/c/{secret}/token"),
         refresh_secs: (ttl / 2).clamp(5, MAX_REFRESH_SECS),
         review_action: format!("/c/{secret}/reviews"),
+        invite_url: links::share_url(&state.settings, headers, merchant.id, None, &referral_code),
         points: format::count(profile.points.available),
         pending: profile
             .points
@@ -378,6 +423,20 @@ async fn build(
             .and_then(|r| next_tier(r, profile.lifetime_spend, currency)),
         offers,
         purchases: purchases(&profile, &store_names, zone, currency),
+        adjustments: profile
+            .adjustments
+            .iter()
+            .take(PURCHASES_SHOWN)
+            .map(|a| AdjustmentLine {
+                at: format::instant(a.created_at, zone),
+                reason: a.reason.clone(),
+                points: if a.points > 0 {
+                    format!("+{}", format::count(a.points))
+                } else {
+                    format::count(a.points)
+                },
+            })
+            .collect(),
         star_choices: [1, 2, 3, 4, 5],
     })
 }

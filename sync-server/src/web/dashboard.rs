@@ -259,6 +259,8 @@ struct DashboardPage {
     by_age: Vec<SegmentRow>,
     age_chart: Chart,
     promotions: Vec<PromotionRow>,
+    /// Every offer with approved reviews: name, id, average, reviews.
+    offer_ratings: Vec<(String, String, String, String)>,
     registers: Vec<RegisterRow>,
     time_zone: String,
     alerts: Vec<AlertRow>,
@@ -350,7 +352,25 @@ pub async fn dashboard(
         })
         .collect();
 
+    let mut offer_ratings: Vec<(String, String, String, String)> = ratings
+        .values()
+        .filter_map(|r| {
+            let avg = format::average_rating(r.stars_total, r.reviews)?;
+            let name = promotion_names
+                .get(&r.promotion_id)
+                .cloned()
+                .unwrap_or_else(|| "— (снята)".to_owned());
+            Some((
+                name,
+                r.promotion_id.to_string(),
+                avg,
+                format::count(r.reviews),
+            ))
+        })
+        .collect();
+    offer_ratings.sort_by(|a, b| a.1.cmp(&b.1));
     let page = DashboardPage {
+        offer_ratings,
         header: HqHeader::for_merchant(&session, &merchant),
         can_revoke: session.may_in(crate::access::Permission::ManageRegisters, merchant_id),
         merchant_id,

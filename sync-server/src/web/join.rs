@@ -2,7 +2,10 @@
 //! name and one channel, a phone or an e-mail; gender and birth date are
 //! optional and feed the statistics. On success the new customer gets a
 //! personal link and lands on their page. A friend's shared offer
-//! (`?offer=<id>`) is shown above the form while it runs.
+//! (`?offer=<id>`) is shown above the form while it runs. A share link's
+//! referral code (`&ref=<code>`) goes with the sign-up: the new customer is
+//! recorded as the sharer's referral (not one's own, not a phone referred
+//! before: the form says so and comes back without it).
 //!
 //! Marketing consent is asked apart from the personal-data consent, one
 //! box per channel. Where a channel can carry it (an SMTP relay, an SMS
@@ -24,6 +27,7 @@ use shared::ids::MerchantId;
 use crate::db::{Channel, DbError};
 use crate::notify::Topic;
 use crate::services::messaging::{Signup, SignupError, email_consent_wording, sms_consent_wording};
+use crate::services::referrals::ReferralRefusal;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path, Query};
@@ -52,6 +56,9 @@ pub struct JoinForm {
     marketing_email: Option<String>,
     marketing_sms: Option<String>,
     offer: String,
+    /// The referral code of the share link.
+    #[serde(rename = "ref")]
+    referral: String,
 }
 
 /// Refusals of the sign-up form, by field.
@@ -62,6 +69,7 @@ struct JoinErrors {
     email: Option<&'static str>,
     birth_date: Option<&'static str>,
     consent: Option<&'static str>,
+    referral: Option<&'static str>,
 }
 
 impl JoinErrors {
@@ -71,6 +79,7 @@ impl JoinErrors {
             || self.email.is_some()
             || self.birth_date.is_some()
             || self.consent.is_some()
+            || self.referral.is_some()
     }
 }
 
@@ -109,6 +118,9 @@ pub struct JoinQuery {
     /// A shared offer's promotion id.
     #[serde(default)]
     offer: String,
+    /// The sharer's referral code.
+    #[serde(default, rename = "ref")]
+    referral: String,
 }
 
 /// `GET /join/{merchant}`.
@@ -120,6 +132,7 @@ pub async fn form(
 ) -> Result<Response, PageError> {
     let form = JoinForm {
         offer: query.offer,
+        referral: query.referral,
         ..JoinForm::default()
     };
     let page = build(&state, merchant, form, JoinErrors::default()).await?;
@@ -144,11 +157,50 @@ pub async fn submit(
         Ok(new) => new,
         Err(errors) => return refused(&state, merchant, form, errors).await,
     };
+    // A referral the sign-up may not carry is refused by name, and the
+    // form comes back without it: signing up stays possible.
+    let referral = if form.referral.trim().is_empty() {
+        None
+    } else {
+        match state
+            .services
+            .referrals
+            .check(merchant, form.referral.clone(), new.clone())
+            .await?
+        {
+            Ok(Some(_)) => Some(form.referral.trim().to_owned()),
+            Ok(None) => {
+                tracing::info!("a sign-up came with an unknown referral code");
+                None
+            }
+            Err(refusal) => {
+                let errors = JoinErrors {
+                    referral: Some(match refusal {
+                        ReferralRefusal::SelfReferral => {
+                            "Приглашение: нельзя пригласить самого себя. Зарегистрироваться можно и без приглашения — отправьте форму ещё раз."
+                        }
+                        ReferralRefusal::PhoneReferred => {
+                            "Приглашение: этот телефон уже приглашали, второй раз бонус не начисляется. Зарегистрироваться можно без приглашения — отправьте форму ещё раз."
+                        }
+                    }),
+                    ..JoinErrors::default()
+                };
+                let form = JoinForm {
+                    referral: String::new(),
+                    ..form
+                };
+                return refused(&state, merchant, form, errors).await;
+            }
+        }
+    };
+    let offer = Some(form.offer.trim().to_owned()).filter(|o| !o.is_empty());
     let signup = Signup {
         customer: new.clone(),
         email_consent: form.marketing_email.is_some(),
         sms_consent: form.marketing_sms.is_some(),
         locale: i18n::lang().to_owned(),
+        referral: referral.clone(),
+        offer: offer.clone(),
     };
     if let Some(channel) = state.messaging.code_channel(&new) {
         let name = state.services.catalog.merchant(merchant).await?.name;
@@ -177,7 +229,7 @@ pub async fn submit(
             Err(e) => Err(PageError::internal(&e)),
         };
     }
-    let customer = match state.services.customers.create(merchant, new).await {
+    let customer = match state.services.customers.create(merchant, new.clone()).await {
         Ok(id) => id,
         Err(DbError::Conflict(_)) => {
             let errors = JoinErrors {
@@ -188,6 +240,13 @@ pub async fn submit(
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(code) = referral {
+        state
+            .services
+            .referrals
+            .record(merchant, customer, new, code, offer, state.clock.now())
+            .await?;
+    }
     // No channel can carry a code: the consents are kept, unconfirmed,
     // and nothing is sent on them.
     state

@@ -40,6 +40,8 @@ pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, S
         (Permission::ViewStats, "/analytics", "nav-analytics"),
         (Permission::Setup, "/setup", "nav-setup"),
         (Permission::Publish, "/campaigns", "nav-campaigns"),
+        (Permission::Publish, "/reviews", "nav-reviews"),
+        (Permission::ViewStats, "/referrals", "nav-referrals"),
         (Permission::Customers, "/customers", "nav-customers"),
         (Permission::ManageAccounts, "/people", "nav-people"),
         (Permission::ViewAudit, "/audit", "nav-audit"),

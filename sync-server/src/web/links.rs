@@ -89,18 +89,23 @@ pub async fn customer_of(state: &AppState, secret: &str) -> Result<CustomerId, P
         .ok_or(PageError::NotFound)
 }
 
-/// Where a friend is sent to see a shared offer and join.
+/// Where a friend is sent to join (and see the shared offer, if one is
+/// named), with the sharer's referral code, never their id or page secret.
 #[must_use]
 pub fn share_url(
     settings: &Settings,
     headers: &HeaderMap,
     merchant: MerchantId,
-    offer: &PromotionId,
+    offer: Option<&PromotionId>,
+    referral_code: &str,
 ) -> String {
+    let offer = offer
+        .map(|o| format!("offer={}&", query_value(o.as_str())))
+        .unwrap_or_default();
     format!(
-        "{}/join/{merchant}?offer={}",
+        "{}/join/{merchant}?{offer}ref={}",
         public_base(settings, headers),
-        query_value(offer.as_str())
+        query_value(referral_code)
     )
 }
 

@@ -9,7 +9,7 @@
 //! | `GET/POST /hq/welcome/{secret}` | a one-time link's holder | accept an invitation or reset the password |
 //! | `GET /hq/account`, `POST /hq/account/sessions/{session}/revoke` | a person | their sessions |
 //! | `GET /hq/merchants/{id}/stores/{store}` | owner, the store's manager | the store: registers, tokens, figures |
-//! | `GET /hq/merchants/{id}/customers` | owner, support | customers: a new personal link |
+//! | `GET /hq/merchants/{id}/customers?customer=N`, `POST …/customers/{customer}/adjustments` | owner, support | customers: standing and history, points adjustments with a reason, a new personal link |
 //! | `GET/POST /hq/merchants/{id}/people`, `POST …/people/{account}/{role,reset}`, `POST …/api-keys`, `POST …/api-keys/{key}/revoke` | owner | people, invitations, roles, reset links, API keys |
 //! | `GET /hq/merchants/{id}/audit?actor=&action=&from=&to=` | owner | the audit trail |
 //! | `POST /hq/merchants` | HQ | a new merchant |
@@ -23,6 +23,8 @@
 //! | `GET/POST /join/{merchant}/confirm/{token}` | anyone | the sign-up's one-time code |
 //! | `GET/POST /join/{merchant}/recover[/{token}]` | a customer | a lost link back by a one-time code |
 //! | `GET /hq/merchants/{id}/campaigns` | HQ | campaigns: planned, sent, failed, clicked, purchases after |
+//! | `GET /hq/merchants/{id}/reviews`, `POST …/reviews/moderate` | owner, marketer | the moderation queue: approve, hide, reply |
+//! | `GET /hq/merchants/{id}/referrals` | owner, analyst | referrals per customer and per offer, each with its first purchase and reward |
 //! | `GET /m/{token}`, `POST /m/{token}/card` | a message's reader | the tracked link: the offer, the card |
 //! | `GET/POST /m/{token}/unsubscribe` | a message's reader or mail client | one-click opt-out (RFC 8058) |
 //! | `GET /lang/{ru,en}?back=…` | anyone | the language switch: keeps the choice in the `lang` cookie |
@@ -69,6 +71,8 @@ mod people;
 mod promotions;
 mod qr;
 mod recover;
+mod referrals;
+mod reviews;
 mod samples;
 mod secrets;
 mod security;
@@ -127,6 +131,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/hq/merchants/{id}/customers", get(support::page))
         .route(
+            "/hq/merchants/{id}/customers/{customer}/adjustments",
+            post(support::adjust),
+        )
+        .route(
             "/hq/merchants/{id}/customer-links",
             post(setup::create_customer_link),
         )
@@ -153,6 +161,12 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/hq/merchants/{id}/audit", get(audit::page))
         .route("/hq/merchants/{id}/campaigns", get(campaigns::campaigns))
+        .route("/hq/merchants/{id}/referrals", get(referrals::page))
+        .route("/hq/merchants/{id}/reviews", get(reviews::page))
+        .route(
+            "/hq/merchants/{id}/reviews/moderate",
+            post(reviews::moderate),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::guard::guard,

@@ -208,6 +208,84 @@ pub struct CustomerView {
     pub tier: Option<String>,
     /// Purchases, newest first.
     pub purchases: Vec<PurchaseSummary>,
+    /// Points adjustments (support's, referral rewards), newest first.
+    #[serde(default)]
+    pub adjustments: Vec<PointsAdjustment>,
+}
+
+/// Where an adjustment comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentKind {
+    /// Made by a person or key of the merchant, with a reason.
+    Manual,
+    /// A referral reward, credited by the server.
+    Referral,
+}
+
+impl AdjustmentKind {
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AdjustmentKind::Manual => "manual",
+            AdjustmentKind::Referral => "referral",
+        }
+    }
+
+    /// The kind stored as `s`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "manual" => Some(AdjustmentKind::Manual),
+            "referral" => Some(AdjustmentKind::Referral),
+            _ => None,
+        }
+    }
+}
+
+/// A points credit (positive) or debit (negative) not tied to a purchase.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsAdjustment {
+    /// Id.
+    pub id: i64,
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Points: positive credits, negative debits.
+    pub points: i64,
+    /// Why.
+    pub reason: String,
+    /// Where it comes from.
+    pub kind: AdjustmentKind,
+    /// Who made it, as the audit trail names them.
+    pub actor: String,
+    /// The key that makes it once.
+    pub idempotency_key: String,
+    /// When (the server's clock).
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/admin/customers/{id}/adjustments`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewPointsAdjustment {
+    /// Points: positive to credit, negative to debit; never zero.
+    pub points: i64,
+    /// Why; required.
+    pub reason: String,
+    /// A key of the caller's choosing: the same key again answers the
+    /// adjustment made the first time instead of making another.
+    pub idempotency_key: String,
+}
+
+/// The reply to an adjustment: it, and the balance after it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdjustmentReceipt {
+    /// The adjustment.
+    pub adjustment: PointsAdjustment,
+    /// Available points after it.
+    pub points_balance: i64,
+    /// `false` when the key had been used: this is the first adjustment.
+    pub created: bool,
 }
 
 /// `GET /api/v1/admin/merchants/{id}/overdrafts`: customers whose

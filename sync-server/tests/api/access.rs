@@ -398,6 +398,12 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
         ),
         case(
             H::POST,
+            "/api/v1/admin/customers/{id}/adjustments",
+            format!("/api/v1/admin/customers/{c}/adjustments"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::POST,
             "/api/v1/admin/registers/{id}/revoke",
             format!("/api/v1/admin/registers/{r}/revoke"),
             &[OWNER],
@@ -463,6 +469,24 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             &[OWNER, MARKETER],
         ),
         case(
+            H::GET,
+            "/hq/merchants/{id}/referrals",
+            format!("/hq/merchants/{m}/referrals"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/reviews",
+            format!("/hq/merchants/{m}/reviews"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/reviews/moderate",
+            format!("/hq/merchants/{m}/reviews/moderate"),
+            &[OWNER, MARKETER],
+        ),
+        case(
             H::POST,
             "/hq/merchants/{id}/ruleset",
             format!("/hq/merchants/{m}/ruleset"),
@@ -520,6 +544,12 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             H::POST,
             "/hq/merchants/{id}/customer-links",
             format!("/hq/merchants/{m}/customer-links"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/customers/{customer}/adjustments",
+            format!("/hq/merchants/{m}/customers/{c}/adjustments"),
             &[OWNER, SUPPORT],
         ),
         case(

@@ -159,6 +159,23 @@ impl TestServer {
         .await
     }
 
+    /// Starts a server whose clock moves only when the test says, sending
+    /// messages through `notify`'s channels.
+    pub async fn spawn_with_clock_and_notify(
+        clock: Arc<ManualClock>,
+        notify: sync_server::config::NotifySettings,
+    ) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start_with(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            |_| {},
+            Some(clock),
+            Some(notify),
+        )
+        .await
+    }
+
     async fn start(
         data_dir: TempDir,
         addr: SocketAddr,
@@ -191,12 +208,18 @@ impl TestServer {
             Some(clock) => tokio::spawn(async move {
                 let state = sync_server::AppState::open(settings, clock).await?;
                 let stopping = state.clone();
+                // The referral rewards run on the test's clock, as `serve`
+                // runs them on the system's.
+                let (stop_rewards, rewards_stop) = tokio::sync::watch::channel(false);
+                let rewards = tokio::spawn(state.referral_rewards(rewards_stop));
                 axum::serve(listener, sync_server::router(state))
                     .with_graceful_shutdown(async move {
                         shutdown.await;
                         stopping.begin_shutdown();
                     })
                     .await?;
+                let _ = stop_rewards.send(true);
+                rewards.await?;
                 Ok(())
             }),
         };

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod access;
+mod adjustments;
 mod admin;
 mod analytics;
 mod backup;

@@ -14,7 +14,13 @@ use system_tests::events::EventStream;
 use system_tests::scenario::{self, CATALOG, line_json};
 use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
+mod adjustments;
 mod campaigns;
+// The browser kit of sync-server's tests, shared by path; not every
+// helper is used here.
+#[allow(dead_code)]
+#[path = "../../../sync-server/tests/api/web/chrome.rs"]
+mod chrome;
 mod cli;
 mod faults;
 mod fleet;

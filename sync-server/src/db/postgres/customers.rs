@@ -12,9 +12,32 @@ use shared::points::{EntryKey, LedgerEntry, PointsPolicy};
 use super::PgTx;
 use super::columns::{all, days, int, opt_days, opt_int, opt_text, sql_int, text};
 use crate::db::{
-    CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, OverdrawnRecord, RecordKey,
+    AccountId, CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, NewAdjustment,
+    OverdrawnRecord, RecordKey,
 };
-use crate::wire::admin::{NewCustomer, PurchaseSummary};
+use crate::wire::admin::{AdjustmentKind, NewCustomer, PointsAdjustment, PurchaseSummary};
+
+/// The columns [`adjustment_row`] reads.
+macro_rules! adjustment_columns {
+    () => {
+        "id, customer_id, points, reason, kind, actor, idempotency_key, created_at"
+    };
+}
+
+fn adjustment_row(row: &Row) -> Result<PointsAdjustment, DbError> {
+    let kind: String = row.try_get(4)?;
+    Ok(PointsAdjustment {
+        id: row.try_get(0)?,
+        customer_id: int(row, 1)?,
+        points: row.try_get(2)?,
+        reason: row.try_get(3)?,
+        kind: AdjustmentKind::parse(&kind)
+            .ok_or_else(|| DbError::other(format!("unknown adjustment kind {kind:?}")))?,
+        actor: row.try_get(5)?,
+        idempotency_key: row.try_get(6)?,
+        created_at: row.try_get(7)?,
+    })
+}
 
 /// Lifetime spend of customer `c`.
 macro_rules! spend {
@@ -148,17 +171,14 @@ impl CustomersTx for PgTx<'_, '_> {
              WHERE l.customer_id = $1 ORDER BY r.id",
             &[&customer.get()],
         )?;
-        all(&rows, |row| {
+        let mut entries = all(&rows, |row| {
             let original = match (opt_int::<RegisterId>(row, 6)?, opt_int::<Seq>(row, 7)?) {
-                (Some(register_id), Some(seq)) => Some(EntryKey { register_id, seq }),
+                (Some(register_id), Some(seq)) => Some(EntryKey::record(register_id, seq)),
                 _ => None,
             };
             Ok(LedgerEntry {
                 order: row.try_get(0)?,
-                key: EntryKey {
-                    register_id: int(row, 1)?,
-                    seq: int(row, 2)?,
-                },
+                key: EntryKey::record(int(row, 1)?, int(row, 2)?),
                 at: row.try_get(3)?,
                 earned: row.try_get(4)?,
                 redeemed: row.try_get(5)?,
@@ -172,7 +192,33 @@ impl CustomersTx for PgTx<'_, '_> {
                     None => None,
                 },
             })
-        })
+        })?;
+        let rows = self.query(
+            "SELECT ledger_order, id, created_at, points, expire_days
+             FROM points_adjustments WHERE customer_id = $1 ORDER BY id",
+            &[&customer.get()],
+        )?;
+        let adjustments = all(&rows, |row| {
+            let points: i64 = row.try_get(3)?;
+            Ok(LedgerEntry {
+                order: row.try_get(0)?,
+                key: EntryKey::Adjustment {
+                    id: row.try_get(1)?,
+                },
+                at: row.try_get(2)?,
+                earned: points.max(0),
+                redeemed: (-points).max(0),
+                original: None,
+                // A credit is available at once and keeps the expiry of
+                // when it was made.
+                terms: Some(PointsPolicy {
+                    pending_days: 0,
+                    expire_days: opt_days(row, 4)?,
+                }),
+            })
+        })?;
+        entries.extend(adjustments);
+        Ok(entries)
     }
 
     fn purchases(
@@ -294,8 +340,12 @@ impl CustomersTx for PgTx<'_, '_> {
     ) -> Result<Vec<(CustomerId, String)>, DbError> {
         self.merchant_currency(merchant)?;
         let rows = self.query(
-            "SELECT DISTINCT c.id, c.name FROM customers c JOIN ledger l ON l.customer_id = c.id
-             WHERE c.merchant_id = $1 AND (l.redeemed > 0 OR l.earned < 0)
+            "SELECT c.id, c.name FROM customers c
+             WHERE c.merchant_id = $1
+               AND (EXISTS (SELECT 1 FROM ledger l WHERE l.customer_id = c.id
+                              AND (l.redeemed > 0 OR l.earned < 0))
+                    OR EXISTS (SELECT 1 FROM points_adjustments a
+                               WHERE a.customer_id = c.id AND a.points < 0))
              ORDER BY c.id",
             &[&merchant.get()],
         )?;
@@ -313,5 +363,84 @@ impl CustomersTx for PgTx<'_, '_> {
             store_id: int(&row, 1)?,
             points_redeemed: row.try_get(2)?,
         })
+    }
+
+    fn lock_customer(&mut self, customer: CustomerId) -> Result<(), DbError> {
+        self.query_opt(
+            "SELECT 1 FROM customers WHERE id = $1 FOR UPDATE",
+            &[&customer.get()],
+        )?
+        .map(|_| ())
+        .ok_or_else(|| DbError::NotFound(format!("customer {customer}")))
+    }
+
+    fn insert_adjustment(&mut self, new: &NewAdjustment) -> Result<PointsAdjustment, DbError> {
+        // A key taken (by another connection, too) inserts nothing rather
+        // than failing, which would abort the whole transaction. The order
+        // is drawn from the records' own id sequence.
+        let row = self.query_opt(
+            concat!(
+                "INSERT INTO points_adjustments (merchant_id, customer_id, points, reason,
+                     kind, actor, account_id, idempotency_key, ledger_order, created_at,
+                     expire_days)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                     nextval(pg_get_serial_sequence('records', 'id')), $9, $10)
+                 ON CONFLICT (merchant_id, idempotency_key) DO NOTHING
+                 RETURNING ",
+                adjustment_columns!()
+            ),
+            &[
+                &new.merchant_id.get(),
+                &new.customer_id.get(),
+                &new.points,
+                &new.reason,
+                &new.kind.as_str(),
+                &new.actor,
+                &new.account_id.map(|AccountId(id)| id),
+                &new.idempotency_key,
+                &new.at,
+                &new.expire_days.map(i64::from),
+            ],
+        )?;
+        match row {
+            Some(row) => adjustment_row(&row),
+            None => Err(DbError::Conflict(format!(
+                "the idempotency key {:?} is used already",
+                new.idempotency_key
+            ))),
+        }
+    }
+
+    fn adjustment_by_key(
+        &mut self,
+        merchant: MerchantId,
+        key: &str,
+    ) -> Result<Option<PointsAdjustment>, DbError> {
+        self.query_opt(
+            concat!(
+                "SELECT ",
+                adjustment_columns!(),
+                " FROM points_adjustments WHERE merchant_id = $1 AND idempotency_key = $2"
+            ),
+            &[&merchant.get(), &key],
+        )?
+        .map(|row| adjustment_row(&row))
+        .transpose()
+    }
+
+    fn adjustments(
+        &mut self,
+        customer: CustomerId,
+        limit: usize,
+    ) -> Result<Vec<PointsAdjustment>, DbError> {
+        let rows = self.query(
+            concat!(
+                "SELECT ",
+                adjustment_columns!(),
+                " FROM points_adjustments WHERE customer_id = $1 ORDER BY id DESC LIMIT $2"
+            ),
+            &[&customer.get(), &sql_int(limit)],
+        )?;
+        all(&rows, adjustment_row)
     }
 }

@@ -7,12 +7,15 @@ use shared::ids::{CustomerId, MerchantId};
 
 use super::PgTx;
 use super::columns::{all, int, sql_int, text};
-use crate::db::{AdminSession, DbError, NewAdminSession, OfferRating, OfferReview, Rating, WebTx};
+use crate::db::{
+    AdminSession, DbError, NewAdminSession, OfferRating, OfferReview, Rating, ReviewStatus, WebTx,
+};
+use shared::ids::PromotionId;
 
 /// The columns [`review_row`] reads.
 macro_rules! review_columns {
     () => {
-        "SELECT customer_id, merchant_id, promotion_id, rating, body, updated_at
+        "SELECT customer_id, merchant_id, promotion_id, rating, body, updated_at, status, reply
          FROM offer_reviews "
     };
 }
@@ -110,7 +113,7 @@ impl WebTx for PgTx<'_, '_> {
              VALUES ($1, $2, $3, $4, $5, $6, $6)
              ON CONFLICT (customer_id, promotion_id) DO UPDATE
                  SET rating = excluded.rating, body = excluded.body,
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at, status = 'pending'",
             &[
                 &review.customer_id.get(),
                 &review.merchant_id.get(),
@@ -126,7 +129,8 @@ impl WebTx for PgTx<'_, '_> {
     fn offer_ratings(&mut self, merchant: MerchantId) -> Result<Vec<OfferRating>, DbError> {
         let rows = self.query(
             "SELECT promotion_id, COUNT(*), SUM(rating)::BIGINT FROM offer_reviews
-             WHERE merchant_id = $1 GROUP BY promotion_id ORDER BY promotion_id",
+             WHERE merchant_id = $1 AND status = 'approved'
+             GROUP BY promotion_id ORDER BY promotion_id",
             &[&merchant.get()],
         )?;
         all(&rows, |row| {
@@ -163,6 +167,46 @@ impl WebTx for PgTx<'_, '_> {
         )?;
         all(&rows, review_row)
     }
+
+    fn approved_offer_reviews(
+        &mut self,
+        merchant: MerchantId,
+        limit: usize,
+    ) -> Result<Vec<OfferReview>, DbError> {
+        let rows = self.query(
+            concat!(
+                review_columns!(),
+                "WHERE merchant_id = $1 AND status = 'approved'
+                 ORDER BY updated_at DESC, customer_id LIMIT $2"
+            ),
+            &[&merchant.get(), &sql_int(limit)],
+        )?;
+        all(&rows, review_row)
+    }
+
+    fn moderate_offer_review(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        promotion: &PromotionId,
+        status: ReviewStatus,
+        reply: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let changed = self.execute(
+            "UPDATE offer_reviews SET status = $1, reply = $2, moderated_at = $3
+             WHERE merchant_id = $4 AND customer_id = $5 AND promotion_id = $6",
+            &[
+                &status.as_str(),
+                &reply,
+                &at,
+                &merchant.get(),
+                &customer.get(),
+                &promotion.as_str(),
+            ],
+        )?;
+        Ok(changed == 1)
+    }
 }
 
 fn review_row(row: &Row) -> Result<OfferReview, DbError> {
@@ -175,5 +219,11 @@ fn review_row(row: &Row) -> Result<OfferReview, DbError> {
             .ok_or_else(|| DbError::other(format!("a rating must be 1..=5, not {stars}")))?,
         text: row.try_get(4)?,
         updated_at: row.try_get(5)?,
+        status: {
+            let status: String = row.try_get(6)?;
+            ReviewStatus::parse(&status)
+                .ok_or_else(|| DbError::other(format!("unknown review status {status:?}")))?
+        },
+        reply: row.try_get(7)?,
     })
 }

@@ -14,9 +14,29 @@ use super::columns::{
 };
 use super::{SqliteTx, is_unique_violation};
 use crate::db::{
-    CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, OverdrawnRecord, RecordKey,
+    AccountId, CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, NewAdjustment,
+    OverdrawnRecord, RecordKey,
 };
-use crate::wire::admin::{NewCustomer, PurchaseSummary};
+use crate::wire::admin::{AdjustmentKind, NewCustomer, PointsAdjustment, PurchaseSummary};
+
+/// The columns [`adjustment_row`] reads.
+const ADJUSTMENT_COLUMNS: &str =
+    "id, customer_id, points, reason, kind, actor, idempotency_key, created_at";
+
+fn adjustment_row(row: &Row<'_>) -> rusqlite::Result<PointsAdjustment> {
+    Ok(PointsAdjustment {
+        id: row.get(0)?,
+        customer_id: int(row, 1)?,
+        points: row.get(2)?,
+        reason: row.get(3)?,
+        kind: parsed(row, 4, |s| {
+            AdjustmentKind::parse(s).ok_or_else(|| format!("unknown adjustment kind {s:?}"))
+        })?,
+        actor: row.get(5)?,
+        idempotency_key: row.get(6)?,
+        created_at: time(row, 7)?,
+    })
+}
 
 /// Lifetime spend of customer `c`.
 const SPEND: &str = "(SELECT COALESCE(SUM(spend), 0) FROM records WHERE customer_id = c.id)";
@@ -251,8 +271,12 @@ impl CustomersTx for SqliteTx<'_> {
     ) -> Result<Vec<(CustomerId, String)>, DbError> {
         self.merchant_currency(merchant)?;
         let mut stmt = self.tx.prepare(
-            "SELECT DISTINCT c.id, c.name FROM customers c JOIN ledger l ON l.customer_id = c.id
-             WHERE c.merchant_id = ?1 AND (l.redeemed > 0 OR l.earned < 0)
+            "SELECT c.id, c.name FROM customers c
+             WHERE c.merchant_id = ?1
+               AND (EXISTS (SELECT 1 FROM ledger l WHERE l.customer_id = c.id
+                              AND (l.redeemed > 0 OR l.earned < 0))
+                    OR EXISTS (SELECT 1 FROM points_adjustments a
+                               WHERE a.customer_id = c.id AND a.points < 0))
              ORDER BY c.id",
         )?;
         let rows = stmt.query_map([merchant.get()], |row| Ok((int(row, 0)?, row.get(1)?)))?;
@@ -274,6 +298,80 @@ impl CustomersTx for SqliteTx<'_> {
                 })
             })?)
     }
+
+    fn lock_customer(&mut self, customer: CustomerId) -> Result<(), DbError> {
+        // One writer at a time: the transaction holds the database already.
+        self.tx
+            .prepare_cached("SELECT 1 FROM customers WHERE id = ?1")?
+            .query_row([customer.get()], |_| Ok(()))
+            .optional()?
+            .ok_or_else(|| DbError::NotFound(format!("customer {customer}")))
+    }
+
+    fn insert_adjustment(&mut self, new: &NewAdjustment) -> Result<PointsAdjustment, DbError> {
+        self.tx
+            .query_row(
+                &format!(
+                    "INSERT INTO points_adjustments (merchant_id, customer_id, points, reason,
+                         kind, actor, account_id, idempotency_key, ledger_order, created_at,
+                         expire_days)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+                         (SELECT COALESCE(MAX(id), 0) FROM records), ?9, ?10)
+                     RETURNING {ADJUSTMENT_COLUMNS}"
+                ),
+                params![
+                    new.merchant_id.get(),
+                    new.customer_id.get(),
+                    new.points,
+                    new.reason,
+                    new.kind.as_str(),
+                    new.actor,
+                    new.account_id.map(|AccountId(id)| id),
+                    new.idempotency_key,
+                    time_text(new.at),
+                    new.expire_days,
+                ],
+                adjustment_row,
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    DbError::Conflict(format!(
+                        "the idempotency key {:?} is used already",
+                        new.idempotency_key
+                    ))
+                } else {
+                    e.into()
+                }
+            })
+    }
+
+    fn adjustment_by_key(
+        &mut self,
+        merchant: MerchantId,
+        key: &str,
+    ) -> Result<Option<PointsAdjustment>, DbError> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {ADJUSTMENT_COLUMNS} FROM points_adjustments
+                 WHERE merchant_id = ?1 AND idempotency_key = ?2"
+            ))?
+            .query_row(params![merchant.get(), key], adjustment_row)
+            .optional()?)
+    }
+
+    fn adjustments(
+        &mut self,
+        customer: CustomerId,
+        limit: usize,
+    ) -> Result<Vec<PointsAdjustment>, DbError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {ADJUSTMENT_COLUMNS} FROM points_adjustments
+             WHERE customer_id = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![customer.get(), sql_int(limit)], adjustment_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>, DbError> {
@@ -288,15 +386,12 @@ fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>
     )?;
     let rows = stmt.query_map([customer.get()], |row| {
         let original = match (opt_int::<RegisterId>(row, 6)?, opt_int::<Seq>(row, 7)?) {
-            (Some(register_id), Some(seq)) => Some(EntryKey { register_id, seq }),
+            (Some(register_id), Some(seq)) => Some(EntryKey::record(register_id, seq)),
             _ => None,
         };
         Ok(LedgerEntry {
             order: row.get(0)?,
-            key: EntryKey {
-                register_id: int(row, 1)?,
-                seq: int(row, 2)?,
-            },
+            key: EntryKey::record(int(row, 1)?, int(row, 2)?),
             at: time(row, 3)?,
             earned: row.get(4)?,
             redeemed: row.get(5)?,
@@ -311,5 +406,30 @@ fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>
             },
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut entries: Vec<LedgerEntry> = rows.collect::<Result<_, _>>()?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT ledger_order, id, created_at, points, expire_days
+         FROM points_adjustments WHERE customer_id = ?1 ORDER BY id",
+    )?;
+    let adjustments = stmt.query_map([customer.get()], |row| {
+        let points: i64 = row.get(3)?;
+        Ok(LedgerEntry {
+            order: row.get(0)?,
+            key: EntryKey::Adjustment { id: row.get(1)? },
+            at: time(row, 2)?,
+            earned: points.max(0),
+            redeemed: (-points).max(0),
+            original: None,
+            // A credit is available at once and keeps the expiry of when
+            // it was made.
+            terms: Some(PointsPolicy {
+                pending_days: 0,
+                expire_days: row.get(4)?,
+            }),
+        })
+    })?;
+    for adjustment in adjustments {
+        entries.push(adjustment?);
+    }
+    Ok(entries)
 }

@@ -7,7 +7,10 @@ use shared::ids::{CustomerId, MerchantId};
 
 use super::SqliteTx;
 use super::columns::{int, sql_int, text, time, time_text};
-use crate::db::{AdminSession, DbError, NewAdminSession, OfferRating, OfferReview, Rating, WebTx};
+use crate::db::{
+    AdminSession, DbError, NewAdminSession, OfferRating, OfferReview, Rating, ReviewStatus, WebTx,
+};
+use shared::ids::PromotionId;
 
 impl WebTx for SqliteTx<'_> {
     fn insert_admin_session(&mut self, session: &NewAdminSession) -> Result<(), DbError> {
@@ -119,7 +122,7 @@ impl WebTx for SqliteTx<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
              ON CONFLICT (customer_id, promotion_id) DO UPDATE
                  SET rating = excluded.rating, body = excluded.body,
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at, status = 'pending'",
             params![
                 review.customer_id.get(),
                 review.merchant_id.get(),
@@ -135,7 +138,8 @@ impl WebTx for SqliteTx<'_> {
     fn offer_ratings(&mut self, merchant: MerchantId) -> Result<Vec<OfferRating>, DbError> {
         let mut stmt = self.tx.prepare(
             "SELECT promotion_id, COUNT(*), SUM(rating) FROM offer_reviews
-             WHERE merchant_id = ?1 GROUP BY promotion_id ORDER BY promotion_id",
+             WHERE merchant_id = ?1 AND status = 'approved'
+             GROUP BY promotion_id ORDER BY promotion_id",
         )?;
         let rows = stmt.query_map([merchant.get()], |row| {
             Ok(OfferRating {
@@ -166,6 +170,43 @@ impl WebTx for SqliteTx<'_> {
             params![merchant.get(), sql_int(limit)],
         )
     }
+
+    fn approved_offer_reviews(
+        &mut self,
+        merchant: MerchantId,
+        limit: usize,
+    ) -> Result<Vec<OfferReview>, DbError> {
+        reviews(
+            self.tx,
+            "WHERE merchant_id = ?1 AND status = 'approved'
+             ORDER BY updated_at DESC, customer_id LIMIT ?2",
+            params![merchant.get(), sql_int(limit)],
+        )
+    }
+
+    fn moderate_offer_review(
+        &mut self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        promotion: &PromotionId,
+        status: ReviewStatus,
+        reply: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let changed = self.tx.execute(
+            "UPDATE offer_reviews SET status = ?1, reply = ?2, moderated_at = ?3
+             WHERE merchant_id = ?4 AND customer_id = ?5 AND promotion_id = ?6",
+            params![
+                status.as_str(),
+                reply,
+                time_text(at),
+                merchant.get(),
+                customer.get(),
+                promotion.as_str()
+            ],
+        )?;
+        Ok(changed == 1)
+    }
 }
 
 fn reviews(
@@ -174,7 +215,7 @@ fn reviews(
     params: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<OfferReview>, DbError> {
     let sql = format!(
-        "SELECT customer_id, merchant_id, promotion_id, rating, body, updated_at
+        "SELECT customer_id, merchant_id, promotion_id, rating, body, updated_at, status, reply
          FROM offer_reviews {filter}"
     );
     let mut stmt = tx.prepare(&sql)?;
@@ -190,6 +231,10 @@ fn review_row(row: &Row<'_>) -> rusqlite::Result<OfferReview> {
         rating: parsed_rating(row, 3)?,
         text: row.get(4)?,
         updated_at: time(row, 5)?,
+        status: super::columns::parsed(row, 6, |s| {
+            ReviewStatus::parse(s).ok_or_else(|| format!("unknown review status {s:?}"))
+        })?,
+        reply: row.get(7)?,
     })
 }
 
@@ -321,11 +366,33 @@ mod tests {
                 rating: Rating::new(stars).unwrap(),
                 text: text.into(),
                 updated_at: now,
+                status: ReviewStatus::Pending,
+                reply: None,
             };
             repo.write(move |tx| tx.save_offer_review(&review))
                 .await
                 .unwrap();
         }
+        let waiting = repo
+            .read(move |tx| tx.offer_ratings(merchant))
+            .await
+            .unwrap();
+        assert!(waiting.is_empty(), "a review counts once approved");
+        let approved = milk.clone();
+        assert!(
+            repo.write(move |tx| {
+                tx.moderate_offer_review(
+                    merchant,
+                    customer,
+                    &approved,
+                    crate::db::ReviewStatus::Approved,
+                    Some("Спасибо!"),
+                    now,
+                )
+            })
+            .await
+            .unwrap()
+        );
         let (ratings, mine, recent) = repo
             .read(move |tx| {
                 Ok((

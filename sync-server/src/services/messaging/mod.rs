@@ -72,6 +72,12 @@ pub struct Signup {
     pub sms_consent: bool,
     /// `ru` or `en`.
     pub locale: String,
+    /// The referral code of the share link the sign-up came through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<String>,
+    /// The shared offer of that link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<String>,
 }
 
 /// Where a sign-up's code went.
@@ -320,7 +326,8 @@ impl Messaging {
     pub async fn confirm_signup(&self, token: &str, code: &str) -> Result<Confirmed, SignupError> {
         let hash = hashed(token);
         let code_hash = hashed(code.trim());
-        let now = self.now().timestamp();
+        let now_at = self.now();
+        let now = now_at.timestamp();
         let max_attempts = i64::from(self.settings.code_attempts);
         self.repo
             .write(move |tx| {
@@ -339,6 +346,17 @@ impl Messaging {
                     serde_json::from_str(&p.signup).map_err(DbError::other)?;
                 let confirmed = Channel::parse(&confirmed)?;
                 let customer = tx.insert_customer(p.merchant_id, &signup.customer)?;
+                if let Some(referral) = &signup.referral {
+                    crate::services::referrals::record(
+                        tx,
+                        p.merchant_id,
+                        customer,
+                        &signup.customer,
+                        referral,
+                        signup.offer.clone(),
+                        now_at,
+                    )?;
+                }
                 let mut consents = Vec::new();
                 if signup.email_consent
                     && let Some(email) = &signup.customer.email
@@ -550,7 +568,8 @@ impl Messaging {
     ) -> Result<CustomerId, SignupError> {
         let hash = hashed(token);
         let code_hash = hashed(code.trim());
-        let now = self.now().timestamp();
+        let now_at = self.now();
+        let now = now_at.timestamp();
         let max_attempts = i64::from(self.settings.code_attempts);
         self.repo
             .write(move |tx| {

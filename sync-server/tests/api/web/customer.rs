@@ -199,6 +199,23 @@ async fn the_page_fetches_fresh_tokens_that_verify_for_the_customer() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Approves the customer's review of `milk` through HQ's moderation form.
+async fn approve(hq: &Hq, merchant: shared::ids::MerchantId, customer: shared::ids::CustomerId) {
+    let id = customer.to_string();
+    let done = hq
+        .post(
+            &format!("/hq/merchants/{merchant}/reviews/moderate"),
+            &[
+                ("customer_id", id.as_str()),
+                ("promotion_id", "milk"),
+                ("action", "approve"),
+                ("reply", ""),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+}
+
 #[tokio::test]
 async fn reviews_are_one_per_customer_per_offer_and_editable() {
     let server = TestServer::spawn().await;
@@ -223,7 +240,16 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&saved), format!("{}#offers", anna_link.path));
     let (_, html) = page(&server, &anna_link.path).await;
+    assert!(
+        html.contains("Пока без оценок") && !html.contains("из 5 · 1 оц."),
+        "a review counts once approved: {html}"
+    );
+    assert!(html.contains("Ваш отзыв появится здесь после проверки"));
+    let hq = Hq::sign_in(&server).await;
+    approve(&hq, merchant, anna).await;
+    let (_, html) = page(&server, &anna_link.path).await;
     assert!(html.contains("4,0 из 5 · 1 оц."), "{html}");
+    assert!(!html.contains("Ваш отзыв появится здесь после проверки"));
     assert!(html.contains("Ваша оценка: 4 из 5"));
     assert!(html.contains("value=\"4\" checked"));
     assert!(html.contains(">Хорошо</textarea>"));
@@ -249,6 +275,11 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
     .await;
     assert_eq!(edited.status(), StatusCode::SEE_OTHER);
     assert_eq!(server.count_rows("SELECT COUNT(*) FROM offer_reviews"), 2);
+    // Edited, Anna's review waits again; both approved, both count.
+    let (_, html) = page(&server, &boris_link.path).await;
+    assert!(html.contains("Пока без оценок"), "{html}");
+    approve(&hq, merchant, anna).await;
+    approve(&hq, merchant, boris.id).await;
     let (_, html) = page(&server, &boris_link.path).await;
     assert!(html.contains("3,5 из 5 · 2 оц."), "(2 + 5) / 2");
 
@@ -289,7 +320,6 @@ async fn reviews_are_one_per_customer_per_offer_and_editable() {
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
 
     // HQ sees the rating and the texts.
-    let hq = Hq::sign_in(&server).await;
     let (_, setup) = hq.get(&format!("/hq/merchants/{merchant}/setup")).await;
     assert!(setup.contains("★ 3,5 (2)"));
     assert!(setup.contains("Молоко кончилось"));

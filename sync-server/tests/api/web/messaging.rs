@@ -21,7 +21,7 @@ use crate::helpers::{Purchase, TestServer, merchant_with_till, promotion, rulese
 
 /// A message the SMTP server accepted, decoded by it.
 #[derive(Debug, Clone, Deserialize)]
-struct Mail {
+pub(super) struct Mail {
     to: Vec<String>,
     subject: String,
     list_unsubscribe: String,
@@ -31,7 +31,7 @@ struct Mail {
 }
 
 impl Mail {
-    fn code(&self) -> Option<String> {
+    pub(super) fn code(&self) -> Option<String> {
         self.text
             .split(|c: char| !c.is_ascii_digit())
             .find(|w| w.len() == 6)
@@ -40,14 +40,14 @@ impl Mail {
 }
 
 /// A real SMTP server as a child process.
-struct SmtpSink {
+pub(super) struct SmtpSink {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
 }
 
 impl SmtpSink {
-    fn start() -> SmtpSink {
+    pub(super) fn start() -> SmtpSink {
         let dir = tempfile::tempdir().expect("dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -70,7 +70,7 @@ impl SmtpSink {
         SmtpSink { child, port, dir }
     }
 
-    fn notify(&self) -> NotifySettings {
+    pub(super) fn notify(&self) -> NotifySettings {
         NotifySettings {
             smtp_url: Some(format!("smtp://127.0.0.1:{}", self.port)),
             poll_secs: 1,
@@ -101,7 +101,7 @@ impl SmtpSink {
     }
 
     /// Waits for a message to `to` that `pick` accepts.
-    async fn wait_for(&self, to: &str, pick: impl Fn(&Mail) -> bool) -> Mail {
+    pub(super) async fn wait_for(&self, to: &str, pick: impl Fn(&Mail) -> bool) -> Mail {
         for _ in 0..800 {
             if let Some(m) = self
                 .messages()

@@ -16,7 +16,10 @@ mod hq;
 mod languages;
 mod messaging;
 mod people;
+mod referrals;
+mod reviews;
 mod setup;
+mod support;
 
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, HeaderName, LOCATION, ORIGIN, SET_COOKIE};

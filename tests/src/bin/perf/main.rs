@@ -68,9 +68,11 @@ fn bench_points_replay(n: usize) {
     use shared::ids::{RegisterId, Seq};
     use shared::points::{EntryKey, LedgerEntry, PointsPolicy, replay};
     let start = Utc::now() - chrono::TimeDelta::days(400);
-    let key = |i: usize| EntryKey {
-        register_id: RegisterId::new(1).expect("register"),
-        seq: Seq::new(i as i64 + 1).expect("seq"),
+    let key = |i: usize| {
+        EntryKey::record(
+            RegisterId::new(1).expect("register"),
+            Seq::new(i as i64 + 1).expect("seq"),
+        )
     };
     let entries: Vec<LedgerEntry> = (0..n)
         .map(|i| LedgerEntry {
