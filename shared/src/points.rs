@@ -85,6 +85,7 @@ impl PointsPolicy {
 
 /// A ledger entry's identity: the record it comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntryKey {
     /// The register that wrote the record.
     pub register_id: RegisterId,
@@ -115,6 +116,7 @@ pub struct LedgerEntry {
 
 /// Points earned by one entry, as they stand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Batch {
     /// The entry that earned them (or the return that gave them back).
     pub source: EntryKey,
@@ -134,6 +136,7 @@ pub struct Batch {
 
 /// Why an entry overdrew the balance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OverdraftCause {
     /// It spent more than was available.
@@ -144,6 +147,7 @@ pub enum OverdraftCause {
 
 /// An entry that left the balance negative.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Overdraft {
     /// Which entry.
     pub key: EntryKey,
@@ -162,6 +166,7 @@ pub struct Overdraft {
 
 /// Points waiting to become available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingPoints {
     /// How many.
     pub points: i64,
@@ -228,6 +233,7 @@ impl PointsSnapshot<'_> {
 
 /// Available points that will expire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExpiringPoints {
     /// How many.
     pub points: i64,

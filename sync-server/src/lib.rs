@@ -64,7 +64,7 @@ pub mod wire;
 use std::future::Future;
 use std::sync::Arc;
 
-pub use api::router;
+pub use api::{openapi, router};
 pub use config::Settings;
 pub use state::{AppState, DATABASE_FILE, OpenError};
 

@@ -9,6 +9,7 @@ use super::DbError;
 
 /// The current ruleset of a merchant.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CurrentRuleset {
     /// Its version.
     pub version: RulesetVersion,

@@ -21,6 +21,8 @@ use crate::db::{CheckFact, CheckKind, DbError, RecordKey, Repository, StatsFacts
 
 /// The local days to include, both ends inclusive.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DayRange {
     /// The first day.
     pub from: Option<NaiveDate>,

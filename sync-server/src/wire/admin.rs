@@ -16,6 +16,7 @@ use shared::timezone::TimeZone;
 
 /// `POST /api/v1/admin/merchants`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct NewMerchant {
     /// Display name.
     pub name: String,
@@ -25,6 +26,7 @@ pub struct NewMerchant {
 
 /// A merchant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Merchant {
     /// Id.
     pub id: MerchantId,
@@ -36,6 +38,7 @@ pub struct Merchant {
 
 /// `POST /api/v1/admin/merchants/{id}/brands`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct NewBrand {
     /// Name.
     pub name: String,
@@ -43,6 +46,7 @@ pub struct NewBrand {
 
 /// A brand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Brand {
     /// Id.
     pub id: BrandId,
@@ -54,6 +58,7 @@ pub struct Brand {
 
 /// `POST /api/v1/admin/merchants/{id}/stores`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct NewStore {
     /// The brand it trades under.
     pub brand_id: Option<BrandId>,
@@ -65,6 +70,7 @@ pub struct NewStore {
 
 /// A store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Store {
     /// Id.
     pub id: StoreId,
@@ -80,6 +86,7 @@ pub struct Store {
 
 /// `POST /api/v1/admin/stores/{id}/enrollment-tokens`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct NewEnrollmentToken {
     /// Lifetime in seconds; default one day.
     #[serde(default)]
@@ -88,6 +95,7 @@ pub struct NewEnrollmentToken {
 
 /// A one-time register enrollment token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct EnrollmentToken {
     /// The token; shown once.
     pub token: String,
@@ -99,6 +107,7 @@ pub struct EnrollmentToken {
 
 /// An enrolled register.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Register {
     /// Id.
     pub id: RegisterId,
@@ -118,6 +127,7 @@ pub struct Register {
 
 /// The reply to a publish.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Published {
     /// The new version.
     pub version: RulesetVersion,
@@ -128,6 +138,7 @@ pub struct Published {
 /// `POST /api/v1/admin/merchants/{id}/customers`: a lead with a name and a
 /// channel (phone or e-mail).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct NewCustomer {
     /// Name.
     pub name: String,
@@ -147,6 +158,7 @@ pub struct NewCustomer {
 
 /// A purchase in a customer's history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct PurchaseSummary {
     /// Record id.
     pub id: Uuid,
@@ -174,6 +186,7 @@ pub struct PurchaseSummary {
 
 /// A customer with standing and history.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CustomerView {
     /// Id.
     pub id: CustomerId,
@@ -213,6 +226,7 @@ pub struct CustomerView {
 /// `GET /api/v1/admin/merchants/{id}/overdrafts`: customers whose
 /// balance records left negative, as the server applied them in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct OverdraftReport {
     /// The merchant.
     pub merchant_id: MerchantId,
@@ -222,6 +236,7 @@ pub struct OverdraftReport {
 
 /// A customer's overdrafts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CustomerOverdraft {
     /// Who.
     pub customer_id: CustomerId,
@@ -237,6 +252,7 @@ pub struct CustomerOverdraft {
 
 /// A record that left a customer's balance negative.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct OverdraftRecord {
     /// Record id.
     pub record_id: Uuid,
@@ -261,6 +277,7 @@ pub struct OverdraftRecord {
 
 /// A token for the customer's phone.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct IssuedToken {
     /// The text to show as a QR code.
     pub token: String,
@@ -270,6 +287,7 @@ pub struct IssuedToken {
 
 /// Sales figures over a set of checks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct SalesFigures {
     /// Sales checks.
     pub checks: i64,
@@ -287,6 +305,7 @@ pub struct SalesFigures {
 
 /// A store's sales.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct StoreSales {
     /// Store.
     pub store_id: StoreId,
@@ -299,6 +318,7 @@ pub struct StoreSales {
 
 /// A store's sales on one day of the store's own time zone.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct DaySales {
     /// The local day.
     pub day: NaiveDate,
@@ -313,6 +333,7 @@ pub struct DaySales {
 
 /// Buyers in one segment (a gender or an age band).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct SegmentSales {
     /// The segment label.
     pub segment: String,
@@ -325,6 +346,7 @@ pub struct SegmentSales {
 
 /// How a promotion worked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct PromotionStats {
     /// Promotion.
     pub promotion_id: PromotionId,
@@ -340,6 +362,7 @@ pub struct PromotionStats {
 
 /// `GET /api/v1/admin/merchants/{id}/stats`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Stats {
     /// Currency.
     pub currency: Currency,
@@ -362,6 +385,7 @@ pub struct Stats {
 /// The customer change feed's work since the server started
 /// (`GET /api/v1/admin/customer-feed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CustomerFeedMetrics {
     /// Change pages built from storage; registers at one cursor woken by
     /// one change share one.
@@ -377,6 +401,7 @@ pub struct CustomerFeedMetrics {
 /// limits, what the stored records gave of each, the leases outstanding
 /// and each register's spend and lease.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct LeaseReport {
     /// The merchant.
     pub merchant_id: MerchantId,
@@ -388,6 +413,7 @@ pub struct LeaseReport {
 
 /// Checks and money together.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct UsesAndMoney {
     /// Checks.
     pub uses: i64,
@@ -397,6 +423,7 @@ pub struct UsesAndMoney {
 
 /// One promotion's limits, spend and leases.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct PromotionLeases {
     /// The promotion.
     pub promotion_id: PromotionId,
@@ -417,6 +444,7 @@ pub struct PromotionLeases {
 
 /// A register's spend on a promotion and its lease.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct RegisterLease {
     /// The register.
     pub register_id: RegisterId,
@@ -428,6 +456,7 @@ pub struct RegisterLease {
 
 /// A lease as HQ sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct LeaseView {
     /// Its id.
     pub lease_id: i64,
@@ -451,6 +480,7 @@ pub struct LeaseView {
 
 /// `POST /api/v1/admin/merchants/{id}/invitations`: invite a person.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct NewInvitation {
     /// Their e-mail address.
     pub email: String,
@@ -463,6 +493,7 @@ pub struct NewInvitation {
 
 /// `POST /api/v1/admin/merchants/{id}/password-resets`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct NewPasswordReset {
     /// The person's e-mail address.
     pub email: String,
@@ -470,6 +501,7 @@ pub struct NewPasswordReset {
 
 /// A one-time link (an invitation or a password reset), shown once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct OneTimeLink {
     /// The person.
     pub account_id: i64,
@@ -481,6 +513,7 @@ pub struct OneTimeLink {
 
 /// A person of a merchant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct AccountView {
     /// Id.
     pub id: i64,
@@ -497,6 +530,7 @@ pub struct AccountView {
 
 /// `POST /api/v1/admin/merchants/{id}/api-keys`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct NewApiKey {
     /// What it is for.
     pub name: String,
@@ -506,6 +540,7 @@ pub struct NewApiKey {
 
 /// An API key (never its secret, except once in [`CreatedApiKey`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ApiKeyView {
     /// Id.
     pub id: i64,
@@ -523,6 +558,7 @@ pub struct ApiKeyView {
 
 /// A new API key with its bearer token, shown once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CreatedApiKey {
     /// The key.
     pub key: ApiKeyView,
@@ -532,6 +568,7 @@ pub struct CreatedApiKey {
 
 /// An entry of the audit trail.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct AuditView {
     /// Its place in the trail.
     pub id: i64,

@@ -8,6 +8,7 @@ use shared::ids::{BrandId, StoreId};
 
 /// A period of local days, both ends inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Period {
     /// The first day.
     pub from: NaiveDate,
@@ -17,6 +18,7 @@ pub struct Period {
 
 /// Sums of sales over some rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Figures {
     /// Sales checks.
     pub checks: i64,
@@ -44,6 +46,7 @@ pub struct Figures {
 
 /// The filter every view takes, resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Scope {
     /// The period shown.
     pub period: Period,
@@ -57,6 +60,7 @@ pub struct Scope {
 
 /// The totals of the period and of the previous one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Overview {
     /// The filter.
     pub scope: Scope,
@@ -69,6 +73,7 @@ pub struct Overview {
 /// One bucket of revenue over time with the previous period's bucket at
 /// the same offset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct TimeRow {
     /// `2026-03-02`, `2026-03-02` (a week's first day), `2026-03` or `14` (hour).
     pub label: String,
@@ -80,6 +85,7 @@ pub struct TimeRow {
 
 /// `sales`: revenue over time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct SalesView {
     /// Totals.
     pub overview: Overview,
@@ -91,6 +97,7 @@ pub struct SalesView {
 
 /// A store's or brand's row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct PlaceRow {
     /// Store or brand id (0: stores of no brand).
     pub id: i64,
@@ -104,6 +111,7 @@ pub struct PlaceRow {
 
 /// `stores`: by store and by brand, highest revenue first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct StoresView {
     /// Totals.
     pub overview: Overview,
@@ -115,6 +123,7 @@ pub struct StoresView {
 
 /// A product's or category's row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ItemRow {
     /// SKU or category (`—` for lines with none).
     pub key: String,
@@ -132,6 +141,7 @@ pub struct ItemRow {
 
 /// `products`: by product and by category, highest revenue first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ProductsView {
     /// Totals.
     pub overview: Overview,
@@ -143,6 +153,7 @@ pub struct ProductsView {
 
 /// A group of identified customers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CustomerGroup {
     /// The group's code (`female`, `25-34`, `new`, `2-4`, `champions`).
     pub code: String,
@@ -158,6 +169,7 @@ pub struct CustomerGroup {
 
 /// One cell of the cohort heat map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CohortRow {
     /// The month of first purchase, `YYYY-MM`.
     pub cohort: String,
@@ -169,6 +181,7 @@ pub struct CohortRow {
 
 /// `customers`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CustomersView {
     /// Totals.
     pub overview: Overview,
@@ -188,6 +201,7 @@ pub struct CustomersView {
 
 /// A promotion's row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct PromotionRow {
     /// The promotion.
     pub promotion_id: String,
@@ -213,6 +227,7 @@ pub struct PromotionRow {
 
 /// A breakdown row of one promotion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct PromotionSlice {
     /// Hour `0`..`23`, weekday `1` (Monday)..`7`, or store name.
     pub label: String,
@@ -224,6 +239,7 @@ pub struct PromotionSlice {
 
 /// `promotions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct PromotionsView {
     /// Totals.
     pub overview: Overview,

@@ -17,6 +17,7 @@ pub use crate::alerts::AlertKind;
 
 /// `GET /api/v1/protocol`: what an agent may speak to this server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ProtocolInfo {
     /// The sync protocol versions spoken, ascending.
     pub versions: Vec<u32>,
@@ -34,6 +35,7 @@ pub struct ProtocolInfo {
 
 /// The limits of `POST /api/v1/records`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct UploadLimits {
     /// The most records in one batch.
     pub max_batch_records: usize,
@@ -43,6 +45,7 @@ pub struct UploadLimits {
 
 /// An entry of `GET /api/v1/admin/merchants/{id}/alerts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Alert {
     /// Id; larger is newer.
     pub id: i64,
@@ -61,6 +64,7 @@ pub struct Alert {
 /// An entry of `GET /api/v1/admin/merchants/{id}/quarantine`: a record that
 /// arrived at a stored seq with other bytes (a fork), kept, never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct QuarantinedRecord {
     /// Id; larger is newer.
     pub id: i64,
@@ -79,6 +83,7 @@ pub struct QuarantinedRecord {
 /// An entry of `GET /api/v1/admin/merchants/{id}/registers`: the shared
 /// [`Register`] and the register's standing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct RegisterView {
     /// The shared fields.
     #[serde(flatten)]
@@ -97,6 +102,7 @@ pub struct RegisterView {
 
 /// A register's last heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct HeartbeatView {
     /// When the server received it: the register's last contact.
     pub at: DateTime<Utc>,
@@ -112,6 +118,7 @@ pub struct HeartbeatView {
 
 /// A register's last clock drift estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ClockDriftView {
     /// Seconds the register's clock is ahead (negative: behind).
     pub secs: i64,
@@ -125,6 +132,7 @@ pub struct ClockDriftView {
 /// new personal page link, shown once (the server keeps only a hash of its
 /// secret). Any earlier link of the customer stops working.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CustomerLink {
     /// The customer.
     pub customer_id: shared::ids::CustomerId,
@@ -137,6 +145,7 @@ pub struct CustomerLink {
 /// `GET /api/v1/admin/merchants/{id}/mismatches`: how the server's own
 /// pricing of the stored records compares with the tills'.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct RepriceReport {
     /// Records by outcome.
     pub counts: RepriceCounts,
@@ -148,6 +157,7 @@ pub struct RepriceReport {
 
 /// Records by re-pricing outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct RepriceCounts {
     /// Priced again: matched plus mismatched.
     pub repriced: i64,
@@ -163,6 +173,7 @@ pub struct RepriceCounts {
 
 /// Records not re-priced for one reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct SkipCount {
     /// Why.
     pub reason: String,
@@ -172,6 +183,7 @@ pub struct SkipCount {
 
 /// A record the server priced differently from the till.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct PriceMismatch {
     /// The register.
     pub register_id: RegisterId,
@@ -189,6 +201,7 @@ pub struct PriceMismatch {
 
 /// One figure that differs: kopecks for money, points for points.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct MismatchedField {
     /// `total`, `discount`, `lines[2].total`, `points_earned`, …
     pub field: String,

@@ -16,6 +16,7 @@ use system_tests::system::{TestAgent, TestServer, outbox_totals};
 
 mod campaigns;
 mod cli;
+mod contract;
 mod faults;
 mod fleet;
 mod instances;
