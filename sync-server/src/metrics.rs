@@ -219,7 +219,7 @@ impl Metrics {
     tag = "server",
     summary = "Prometheus metrics (text exposition format).",
     responses(
-        (status = 200, description = "The metrics.", content_type = "text/plain", body = String),
+        (status = 200, description = "The metrics (OpenMetrics text).", content_type = "application/openmetrics-text", body = String),
         (status = 401, description = "No metrics token (the admin token when none is set), or a wrong one.", body = ErrorBody),
     ),
     security(("metrics_token" = [])),

@@ -220,7 +220,13 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(super::openapi_json()).unwrap();
         let mut targets = BTreeSet::new();
         refs(&json, &mut targets);
-        for schema in ["CheckView", "Line", "Committed", "ReturnRequest", "TillEvent"] {
+        for schema in [
+            "CheckView",
+            "Line",
+            "Committed",
+            "ReturnRequest",
+            "TillEvent",
+        ] {
             assert!(
                 targets.contains(&format!("#/components/schemas/{schema}")),
                 "{schema} is described"
@@ -251,14 +257,10 @@ mod tests {
             if let Some((method, path)) = call.split_once(' ') {
                 listed.insert(path.to_owned());
                 assert!(
-                    super::openapi()
-                        .paths
-                        .paths
-                        .get(path)
-                        .is_some_and(|item| {
-                            let item = serde_json::to_value(item).unwrap();
-                            item.get(method.to_lowercase()).is_some()
-                        }),
+                    super::openapi().paths.paths.get(path).is_some_and(|item| {
+                        let item = serde_json::to_value(item).unwrap();
+                        item.get(method.to_lowercase()).is_some()
+                    }),
                     "the README lists {method} {path}, which the document does not"
                 );
             }

@@ -104,7 +104,7 @@ fn audit_view(row: &AuditRow) -> AuditView {
     path = "/api/v1/admin/merchants/{id}/invitations",
     tag = "accounts",
     summary = "Invites a person: a one-time link to set a password.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     request_body = NewInvitation,
     responses(
         (status = 201, description = "The link.", body = OneTimeLink),
@@ -142,7 +142,7 @@ pub(crate) async fn invite(
     path = "/api/v1/admin/merchants/{id}/password-resets",
     tag = "accounts",
     summary = "A one-time link for a person of the merchant to set a new password.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     request_body = NewPasswordReset,
     responses(
         (status = 201, description = "The link.", body = OneTimeLink),
@@ -178,7 +178,7 @@ pub(crate) async fn password_reset(
     path = "/api/v1/admin/merchants/{id}/accounts",
     tag = "accounts",
     summary = "The merchant's people.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     responses(
         (status = 200, description = "People.", body = Vec<AccountView>),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -201,7 +201,7 @@ pub(crate) async fn accounts(
     path = "/api/v1/admin/merchants/{id}/api-keys",
     tag = "accounts",
     summary = "Creates an API key with a role; its token is shown once.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     request_body = NewApiKey,
     responses(
         (status = 201, description = "The key and its token.", body = CreatedApiKey),
@@ -240,7 +240,7 @@ pub(crate) async fn create_api_key(
     path = "/api/v1/admin/merchants/{id}/api-keys",
     tag = "accounts",
     summary = "The merchant's API keys (never their tokens).",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     responses(
         (status = 200, description = "Keys.", body = Vec<ApiKeyView>),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -259,8 +259,7 @@ pub(crate) async fn api_keys(
 }
 
 /// `GET …/audit` filters.
-#[derive(Debug, Default, Deserialize)]
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
     actor: Option<String>,
@@ -275,7 +274,7 @@ pub(crate) struct AuditQuery {
     path = "/api/v1/admin/merchants/{id}/audit",
     tag = "accounts",
     summary = "The merchant's audit trail, newest first.",
-    params(("id" = MerchantId, Path, description = "The merchant."), AuditQuery),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1), AuditQuery),
     responses(
         (status = 200, description = "Entries.", body = Vec<AuditView>),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),

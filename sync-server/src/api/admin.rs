@@ -68,7 +68,7 @@ pub(crate) async fn list_merchants(
     path = "/api/v1/admin/merchants/{id}/brands",
     tag = "merchants",
     summary = "Creates a brand of the merchant.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     request_body = NewBrand,
     responses(
         (status = 201, description = "The brand.", body = Brand),
@@ -98,7 +98,7 @@ pub(crate) async fn create_brand(
     path = "/api/v1/admin/merchants/{id}/stores",
     tag = "merchants",
     summary = "Creates a store of the merchant.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     request_body = NewStore,
     responses(
         (status = 201, description = "The store.", body = Store),
@@ -128,7 +128,7 @@ pub(crate) async fn create_store(
     path = "/api/v1/admin/merchants/{id}/stores",
     tag = "merchants",
     summary = "Lists the merchant's stores.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     responses(
         (status = 200, description = "The stores.", body = Vec<Store>),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -150,7 +150,7 @@ pub(crate) async fn list_stores(
     path = "/api/v1/admin/stores/{id}/enrollment-tokens",
     tag = "registers",
     summary = "Issues a one-time token that enrolls one register in the store.",
-    params(("id" = StoreId, Path, description = "The store.")),
+    params(("id" = StoreId, Path, description = "The store.", example = 1)),
     request_body = NewEnrollmentToken,
     responses(
         (status = 201, description = "The token.", body = EnrollmentToken),
@@ -182,7 +182,7 @@ pub(crate) async fn create_enrollment_token(
     path = "/api/v1/admin/merchants/{id}/ruleset",
     tag = "rulesets",
     summary = "Publishes a new ruleset (the next version), signed for the registers.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     request_body = Ruleset,
     responses(
         (status = 201, description = "Published.", body = Published),
@@ -209,7 +209,7 @@ pub(crate) async fn put_ruleset(
     path = "/api/v1/admin/merchants/{id}/promotions",
     tag = "rulesets",
     summary = "Adds or replaces one promotion, publishing the next ruleset version.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     request_body = Promotion,
     responses(
         (status = 201, description = "Published.", body = Published),
@@ -271,7 +271,7 @@ impl From<PublishRefusal> for ApiError {
     path = "/api/v1/admin/merchants/{id}/ruleset",
     tag = "rulesets",
     summary = "The merchant's current ruleset and its version.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     responses(
         (status = 200, description = "The current ruleset.", body = CurrentRuleset),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -302,7 +302,7 @@ pub(crate) async fn get_ruleset(
     path = "/api/v1/admin/merchants/{id}/registers",
     tag = "registers",
     summary = "The merchant's registers with revocation, clock drift and last heartbeat.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     responses(
         (status = 200, description = "The registers.", body = Vec<RegisterView>),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -351,7 +351,7 @@ fn register_view(status: RegisterStatus, max_drift_secs: u64) -> RegisterView {
     path = "/api/v1/admin/registers/{id}/revoke",
     tag = "registers",
     summary = "Revokes a register: its credentials stop working.",
-    params(("id" = RegisterId, Path, description = "The register.")),
+    params(("id" = RegisterId, Path, description = "The register.", example = 1)),
     responses(
         (status = 204, description = "Revoked."),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),

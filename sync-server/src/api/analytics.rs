@@ -14,13 +14,11 @@ use serde::Serialize;
 
 use super::openapi::{AnalyticsTableCode, AnalyticsViewCode};
 use crate::error::ApiError;
-use crate::wire::analytics::{
-    CustomersView, ProductsView, PromotionsView, SalesView, StoresView,
-};
 use crate::services::analytics::{AnalyticsError, AnalyticsParams};
 use crate::state::AppState;
 use crate::web::analytics::load_view;
 use crate::web::export::{self, Table, View, ViewData};
+use crate::wire::analytics::{CustomersView, ProductsView, PromotionsView, SalesView, StoresView};
 
 /// One analytics view as JSON: which one the path names.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -62,7 +60,7 @@ fn refused(e: AnalyticsError) -> ApiError {
     path = "/api/v1/admin/merchants/{id}/analytics/{view}",
     tag = "analytics",
     summary = "One analytics view as JSON, with the HQ pages' filter.",
-    params(("id" = MerchantId, Path, description = "The merchant."), ("view" = AnalyticsViewCode, Path, description = "The view."), AnalyticsParams),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1), ("view" = AnalyticsViewCode, Path, description = "The view."), AnalyticsParams),
     responses(
         (status = 200, description = "The view; its shape depends on `view`.", body = AnalyticsView),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -94,7 +92,7 @@ pub(crate) async fn view(
     path = "/api/v1/admin/merchants/{id}/analytics/export/{table}",
     tag = "analytics",
     summary = "One analytics table as CSV (UTF-8 with a BOM, for spreadsheets).",
-    params(("id" = MerchantId, Path, description = "The merchant."), ("table" = AnalyticsTableCode, Path, description = "The table."), AnalyticsParams),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1), ("table" = AnalyticsTableCode, Path, description = "The table."), AnalyticsParams),
     responses(
         (status = 200, description = "The table.", content_type = "text/csv", body = String),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),

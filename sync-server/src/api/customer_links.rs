@@ -19,7 +19,7 @@ use crate::wire::CustomerLink;
     path = "/api/v1/admin/customers/{id}/link",
     tag = "customers",
     summary = "A new personal link to the customer's phone page; the earlier one stops working.",
-    params(("id" = CustomerId, Path, description = "The customer.")),
+    params(("id" = CustomerId, Path, description = "The customer.", example = 1)),
     responses(
         (status = 201, description = "The link.", body = CustomerLink),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),

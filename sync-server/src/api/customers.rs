@@ -30,7 +30,7 @@ const MAX_PAGE: usize = 1000;
     path = "/api/v1/admin/merchants/{id}/customers",
     tag = "customers",
     summary = "Creates a customer of the merchant.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     request_body = NewCustomer,
     responses(
         (status = 201, description = "The customer.", body = CustomerView),
@@ -77,7 +77,7 @@ pub(crate) async fn create_customer(
     path = "/api/v1/admin/customers/{id}",
     tag = "customers",
     summary = "A customer with standing, points and purchases.",
-    params(("id" = CustomerId, Path, description = "The customer.")),
+    params(("id" = CustomerId, Path, description = "The customer.", example = 1)),
     responses(
         (status = 200, description = "The customer.", body = CustomerView),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -136,7 +136,7 @@ async fn view(state: &AppState, id: CustomerId) -> Result<CustomerView, ApiError
     path = "/api/v1/admin/customers/{id}/token",
     tag = "customers",
     summary = "Issues a signed rotating token for the customer's phone.",
-    params(("id" = CustomerId, Path, description = "The customer.")),
+    params(("id" = CustomerId, Path, description = "The customer.", example = 1)),
     responses(
         (status = 200, description = "The token.", body = IssuedToken),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -166,7 +166,7 @@ pub(crate) async fn issue_token(
     path = "/api/v1/admin/customers/{id}/revoke-tokens",
     tag = "customers",
     summary = "Revokes every token issued to the customer so far.",
-    params(("id" = CustomerId, Path, description = "The customer.")),
+    params(("id" = CustomerId, Path, description = "The customer.", example = 1)),
     responses(
         (status = 204, description = "Revoked."),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -215,8 +215,7 @@ pub(crate) async fn feed_metrics(State(state): State<AppState>) -> Json<Customer
 }
 
 /// `GET /api/v1/customers/changes` parameters.
-#[derive(Debug, Deserialize)]
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ChangesQuery {
     /// The cursor of the last page seen; 0 for everything.

@@ -30,8 +30,7 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
 /// `…/alerts` parameters.
-#[derive(Debug, Deserialize)]
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AlertsQuery {
     /// Only alerts older than this id.
@@ -41,8 +40,7 @@ pub(crate) struct AlertsQuery {
 }
 
 /// `…/quarantine` parameters.
-#[derive(Debug, Deserialize)]
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct QuarantineQuery {
     /// The most records.
@@ -58,7 +56,7 @@ fn page_limit(asked: Option<usize>) -> usize {
     path = "/api/v1/admin/merchants/{id}/alerts",
     tag = "oversight",
     summary = "The merchant's alerts, newest first, paged back by `before`.",
-    params(("id" = MerchantId, Path, description = "The merchant."), AlertsQuery),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1), AlertsQuery),
     responses(
         (status = 200, description = "Alerts.", body = Vec<Alert>),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -86,7 +84,7 @@ pub(crate) async fn alerts(
     path = "/api/v1/admin/merchants/{id}/quarantine",
     tag = "oversight",
     summary = "The newest quarantined (forked) records.",
-    params(("id" = MerchantId, Path, description = "The merchant."), QuarantineQuery),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1), QuarantineQuery),
     responses(
         (status = 200, description = "Quarantined records.", body = Vec<QuarantinedRecord>),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -112,8 +110,7 @@ pub(crate) async fn quarantine(
 }
 
 /// `…/mismatches` parameters.
-#[derive(Debug, Deserialize)]
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct MismatchesQuery {
     /// The most mismatched records.
@@ -125,7 +122,7 @@ pub(crate) struct MismatchesQuery {
     path = "/api/v1/admin/merchants/{id}/mismatches",
     tag = "oversight",
     summary = "The re-pricer's report: records whose server pricing differs from the till's.",
-    params(("id" = MerchantId, Path, description = "The merchant."), MismatchesQuery),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1), MismatchesQuery),
     responses(
         (status = 200, description = "The report.", body = RepriceReport),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -156,7 +153,7 @@ pub(crate) async fn mismatches(
     path = "/api/v1/admin/merchants/{id}/overdrafts",
     tag = "oversight",
     summary = "Customers whose records left their points balance negative.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     responses(
         (status = 200, description = "The report.", body = OverdraftReport),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
@@ -188,7 +185,7 @@ pub(crate) async fn overdrafts(
     path = "/api/v1/admin/merchants/{id}/leases",
     tag = "oversight",
     summary = "Promotions with global limits, their spend and the registers' leases.",
-    params(("id" = MerchantId, Path, description = "The merchant.")),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
     responses(
         (status = 200, description = "The report.", body = LeaseReport),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),

@@ -25,8 +25,7 @@ use crate::notify::ReleaseNews;
 use crate::state::AppState;
 
 /// `GET /api/v1/ruleset` parameters.
-#[derive(Debug, Deserialize)]
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct RulesetQuery {
     /// The version the register has; 0 or absent for none.

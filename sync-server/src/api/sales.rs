@@ -18,8 +18,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Names the sale: `register_id` and `seq`, or `record_id`.
-#[derive(Debug, Deserialize)]
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SaleQuery {
     register_id: Option<RegisterId>,

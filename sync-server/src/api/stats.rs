@@ -17,7 +17,7 @@ use crate::state::AppState;
     path = "/api/v1/admin/merchants/{id}/stats",
     tag = "analytics",
     summary = "CRM statistics over local days, both ends inclusive.",
-    params(("id" = MerchantId, Path, description = "The merchant."), DayRange),
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1), DayRange),
     responses(
         (status = 200, description = "The statistics.", body = Stats),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),

@@ -20,8 +20,7 @@ use shared::money::{AmountError, Money, round_half_up};
 use crate::db::{CheckFact, CheckKind, DbError, RecordKey, Repository, StatsFacts};
 
 /// The local days to include, both ends inclusive.
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DayRange {
     /// The first day.

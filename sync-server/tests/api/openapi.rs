@@ -177,9 +177,13 @@ async fn the_served_document_is_valid_openapi_and_names_every_api_route_of_the_r
 fn the_route_walk_reads_methods_and_paths() {
     let debug = r#"Router { path_router: PathRouter { routes: {RouteId(1): MethodRouter(MethodRouter { get: BoxedHandler, head: None, delete: None, options: None, patch: None, post: Route, put: None, trace: None, connect: None, fallback: Fallback, allow_header: Bytes(b"GET,HEAD,POST") }), RouteId(2): Route(Route)}, node: Node { paths: {RouteId(2): "/static/{*rest}", RouteId(1): "/a/{id}"} } }, fallback_router: PathRouter { routes: {RouteId(1): MethodRouter(MethodRouter { get: None }) }, node: Node { paths: {RouteId(1): "/x"} } } }"#;
     let routes = routes_of(debug);
-    let expected: Routes = [("GET", "/a/{id}"), ("POST", "/a/{id}"), ("ANY", "/static/{*rest}")]
-        .into_iter()
-        .map(|(m, p)| (m.to_owned(), p.to_owned()))
-        .collect();
+    let expected: Routes = [
+        ("GET", "/a/{id}"),
+        ("POST", "/a/{id}"),
+        ("ANY", "/static/{*rest}"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p.to_owned()))
+    .collect();
     assert_eq!(routes, expected);
 }

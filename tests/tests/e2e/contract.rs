@@ -16,8 +16,12 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret as _;
+use serde_json::json;
+use shared::wire::till::AttachCustomer;
 use system_tests::harness::{LiteAgent, enroll_agent};
+use system_tests::scenario::CATALOG;
 
 use crate::faults::server_with_chain;
 
@@ -54,15 +58,46 @@ fn schemathesis() -> anyhow::Result<Option<Vec<String>>> {
 
 /// Runs schemathesis against the document at `schema_url` with `args`,
 /// and fails with its report unless every check passed.
-async fn run(command: &[String], name: &str, schema_url: &str, args: &[&str]) -> anyhow::Result<()> {
+///
+/// `known` maps path parameters to values that name stored things (a
+/// merchant, an open check): schemathesis draws them half the time, and
+/// generates the rest, so requests reach past "not found".
+async fn run(
+    command: &[String],
+    name: &str,
+    schema_url: &str,
+    known: &[(&str, Vec<serde_json::Value>)],
+    args: &[&str],
+) -> anyhow::Result<()> {
     let report = tempfile::tempdir()?;
+    let mut config = String::new();
+    for (parameter, values) in known {
+        config.push_str(&format!(
+            "[dictionaries.{parameter}]\nvalues = {}\n",
+            serde_json::to_string(values)?
+        ));
+    }
+    if !known.is_empty() {
+        config.push_str("[parameters]\n");
+    }
+    for (parameter, _) in known {
+        config.push_str(&format!(
+            "\"path.{parameter}\" = {{ dictionary = \"{parameter}\", probability = 0.5 }}\n"
+        ));
+    }
+    let config_file = report.path().join("schemathesis.toml");
+    std::fs::write(&config_file, config)?;
     let mut st = tokio::process::Command::new(&command[0]);
     st.args(&command[1..])
+        .arg("--config-file")
+        .arg(&config_file)
         .args(["--no-color", "run", schema_url])
         .args(["--checks", CHECKS])
         .args(["--max-examples", MAX_EXAMPLES])
         .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--workers", "2"])
+        // One worker: hypothesis's lambda descriptions are not thread-safe
+        // on every Python (a `SystemError` from its AST parsing).
+        .args(["--workers", "1"])
         .args(["--request-timeout", "10"])
         .args(["--seed", "15"])
         .args(["--generation-database", "none"])
@@ -79,32 +114,52 @@ async fn run(command: &[String], name: &str, schema_url: &str, args: &[&str]) ->
     // Its summary: how many operations and cases, and any failures.
     eprintln!("schemathesis on {name}:\n{stdout}{stderr}");
     if !output.status.success() {
-        bail!("schemathesis found failures in {name} (exit {})", output.status);
+        bail!(
+            "schemathesis found failures in {name} (exit {})",
+            output.status
+        );
     }
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schemathesis_finds_no_server_error_and_no_answer_off_the_documents() -> anyhow::Result<()> {
+async fn schemathesis_finds_no_server_error_and_no_answer_off_the_documents() -> anyhow::Result<()>
+{
     let Some(command) = schemathesis()? else {
         return Ok(());
     };
     let tmp = tempfile::tempdir()?;
-    let (server, chain) = server_with_chain(tmp.path(), "").await?;
+    // Long-polls answer at once: each generated request would otherwise
+    // wait out the server's longest hold.
+    let (server, chain) = server_with_chain(tmp.path(), "[longpoll]\nmax_wait_secs = 0\n").await?;
     let admin = server.admin();
 
     // The agent whose local API is tested, enrolled and running.
     let token = admin.enrollment_token(chain.stores[0].id).await?;
-    let config = enroll_agent(&server.url(), &token.token, &tmp.path().join("till"), |_| {})
-        .await?;
+    let config = enroll_agent(
+        &server.url(),
+        &token.token,
+        &tmp.path().join("till"),
+        |_| {},
+    )
+    .await?;
     let agent = LiteAgent::start(config).await?;
-    agent.wait_synced(Duration::from_secs(30)).await?;
+    agent
+        .wait_status(Duration::from_secs(30), |s| {
+            s.ruleset_version.is_some() && s.cached_customers > 0
+        })
+        .await?;
 
     // A register of its own for the sync API, so the agent's own chain
     // is not what schemathesis uploads to.
     let token = admin.enrollment_token(chain.stores[0].id).await?;
-    let fuzzed = enroll_agent(&server.url(), &token.token, &tmp.path().join("fuzzed"), |_| {})
-        .await?;
+    let fuzzed = enroll_agent(
+        &server.url(),
+        &token.token,
+        &tmp.path().join("fuzzed"),
+        |_| {},
+    )
+    .await?;
     let register = format!(
         "Authorization: Bearer {}.{}",
         fuzzed.sync.register_id,
@@ -118,21 +173,80 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_documents() ->
         &command,
         "the sync API",
         &document,
+        &[],
         &["--include-path-regex", sync_routes, "--header", &register],
     )
     .await?;
+    // Merchant, store, customer and register ids of the chain.
+    let ids = vec![json!(1), json!(2)];
     run(
         &command,
         "the admin API",
         &document,
-        &["--exclude-path-regex", sync_routes, "--header", &admin_token],
+        &[("id", ids)],
+        &[
+            "--exclude-path-regex",
+            sync_routes,
+            "--header",
+            &admin_token,
+        ],
+    )
+    .await?;
+
+    // Open checks, empty, with lines and with a customer, and a committed
+    // sale with the till's id.
+    let till = &agent.till;
+    let customer = AttachCustomer::Card(String::from(chain.customers[0].card_number.clone()));
+    let mut checks = vec![
+        till.open().await?.id,
+        till.open_with(None, &[(&CATALOG[0], 2), (&CATALOG[1], 1)])
+            .await?
+            .id,
+        till.open_with(Some(&customer), &[(&CATALOG[2], 1)])
+            .await?
+            .id,
+    ];
+    let sold = till
+        .open_with(Some(&customer), &[(&CATALOG[0], 1)])
+        .await?
+        .id;
+    let (status, reply) = till
+        .raw(
+            Method::POST,
+            &format!("/v1/checks/{sold}/commit"),
+            r#"{"sale_id": "contract-sale-1"}"#,
+        )
+        .await?;
+    anyhow::ensure!(status == StatusCode::CREATED, "commit: {status} {reply}");
+    checks.push(sold);
+    let document = format!("{}/v1/openapi.json", till.base());
+    let known = [
+        ("id", checks.iter().map(|c| json!(c)).collect()),
+        ("sale_id", vec![json!("contract-sale-1")]),
+        ("line_id", vec![json!(1), json!(2)]),
+    ];
+    // The checks stay open for the calls that use them, then the calls
+    // that close them (cancel, commit) run.
+    let closing = "^/v1/checks/\\{id\\}/(cancel|commit)$";
+    run(
+        &command,
+        "the agent's local API",
+        &document,
+        &known,
+        &[
+            "--exclude-path",
+            "/v1/events",
+            "--exclude-path-regex",
+            closing,
+        ],
     )
     .await?;
     run(
         &command,
-        "the agent's local API",
-        &format!("{}/v1/openapi.json", agent.till.base()),
-        &["--exclude-path", "/v1/events"],
+        "the agent's commit and cancel",
+        &document,
+        &known,
+        &["--include-path-regex", closing],
     )
     .await?;
     Ok(())
