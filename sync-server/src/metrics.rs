@@ -216,6 +216,7 @@ impl Metrics {
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = "server",
     summary = "Prometheus metrics (text exposition format).",
     responses(

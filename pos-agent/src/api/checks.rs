@@ -22,6 +22,7 @@ type ApiResult<T> = Result<T, ApiError>;
 #[utoipa::path(
     post,
     path = "/v1/checks",
+    operation_id = "open_check",
     tag = "checks",
     summary = "Opens an empty check.",
     responses(
@@ -41,6 +42,7 @@ pub async fn open(State(s): State<ApiState>) -> ApiResult<(StatusCode, Json<Chec
 #[utoipa::path(
     get,
     path = "/v1/checks/{id}",
+    operation_id = "get_check",
     tag = "checks",
     summary = "An open check with its current pricing.",
     params(("id" = Uuid, Path, description = "The check.")),
@@ -60,6 +62,7 @@ pub async fn get(State(s): State<ApiState>, Path(id): Path<Uuid>) -> ApiResult<J
 #[utoipa::path(
     post,
     path = "/v1/checks/{id}/lines",
+    operation_id = "add_line",
     tag = "checks",
     summary = "Adds a line.",
     params(("id" = Uuid, Path, description = "The check.")),
@@ -86,6 +89,7 @@ pub async fn add_line(
 #[utoipa::path(
     delete,
     path = "/v1/checks/{id}/lines/{line_id}",
+    operation_id = "remove_line",
     tag = "checks",
     summary = "Removes a line.",
     params(("id" = Uuid, Path, description = "The check."), ("line_id" = u32, Path, description = "The line.")),
@@ -235,6 +239,7 @@ pub async fn redeem(
 #[utoipa::path(
     post,
     path = "/v1/checks/{id}/price",
+    operation_id = "price_check",
     tag = "checks",
     summary = "Prices the check with the ruleset in use now.",
     params(("id" = Uuid, Path, description = "The check.")),
@@ -256,6 +261,7 @@ pub async fn price(State(s): State<ApiState>, Path(id): Path<Uuid>) -> ApiResult
 #[utoipa::path(
     post,
     path = "/v1/checks/{id}/commit",
+    operation_id = "commit_check",
     tag = "checks",
     summary = "Commits the sale as a signed record, durable in the outbox; idempotent by `sale_id`.",
     params(("id" = Uuid, Path, description = "The check.")),
@@ -293,6 +299,7 @@ pub async fn commit(
 #[utoipa::path(
     get,
     path = "/v1/sales/{sale_id}",
+    operation_id = "get_sale",
     tag = "checks",
     summary = "Whether a sale was committed with this id, with the commit's reply.",
     params(("sale_id" = SaleId, Path, description = "The till's id of the sale.")),
@@ -317,6 +324,7 @@ pub async fn sale(
 #[utoipa::path(
     post,
     path = "/v1/checks/{id}/cancel",
+    operation_id = "cancel_check",
     tag = "checks",
     summary = "Cancels an open check.",
     params(("id" = Uuid, Path, description = "The check.")),

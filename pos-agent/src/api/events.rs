@@ -22,6 +22,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[utoipa::path(
     get,
     path = "/v1/events",
+    operation_id = "events",
     tag = "events",
     summary = "Server-sent events: one JSON `TillEvent` per `data:` line, named by its `type`.",
     responses(

@@ -155,6 +155,7 @@ fn to_i64<T: TryInto<i64>>(value: T) -> i64 {
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = "agent",
     summary = "Prometheus metrics (OpenMetrics text).",
     responses(

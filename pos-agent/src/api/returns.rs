@@ -14,6 +14,7 @@ use crate::error::ApiError;
 #[utoipa::path(
     post,
     path = "/v1/returns",
+    operation_id = "create_return",
     tag = "returns",
     summary = "Returns lines of a sale (of this register or another of the merchant's) as a signed return record.",
     request_body = ReturnRequest,

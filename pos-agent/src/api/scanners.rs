@@ -12,6 +12,7 @@ use super::{ApiState, Json};
 #[utoipa::path(
     get,
     path = "/v1/scanners",
+    operation_id = "list_scanners",
     tag = "agent",
     summary = "Each barcode scanner's state and counters.",
     responses(

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 #[utoipa::path(
     get,
     path = "/v1/status",
+    operation_id = "status",
     tag = "agent",
     summary = "The register, the ruleset in use, the outbox backlog, sync health and alarms.",
     responses(
@@ -30,6 +31,7 @@ pub async fn status(State(s): State<ApiState>) -> Result<Json<AgentStatus>, ApiE
 #[utoipa::path(
     get,
     path = "/health",
+    operation_id = "health",
     tag = "agent",
     summary = "Liveness: the agent answers (open without the till's token).",
     responses(

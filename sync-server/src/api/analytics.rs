@@ -58,6 +58,7 @@ fn refused(e: AnalyticsError) -> ApiError {
 #[utoipa::path(
     get,
     path = "/api/v1/admin/merchants/{id}/analytics/{view}",
+    operation_id = "analytics_view",
     tag = "analytics",
     summary = "One analytics view as JSON, with the HQ pages' filter.",
     params(("id" = MerchantId, Path, description = "The merchant.", example = 1), ("view" = AnalyticsViewCode, Path, description = "The view."), AnalyticsParams),
@@ -90,6 +91,7 @@ pub(crate) async fn view(
 #[utoipa::path(
     get,
     path = "/api/v1/admin/merchants/{id}/analytics/export/{table}",
+    operation_id = "analytics_export",
     tag = "analytics",
     summary = "One analytics table as CSV (UTF-8 with a BOM, for spreadsheets).",
     params(("id" = MerchantId, Path, description = "The merchant.", example = 1), ("table" = AnalyticsTableCode, Path, description = "The table."), AnalyticsParams),

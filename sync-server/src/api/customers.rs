@@ -232,6 +232,7 @@ pub(crate) struct ChangesQuery {
 #[utoipa::path(
     get,
     path = "/api/v1/customers/changes",
+    operation_id = "customer_changes",
     tag = "sync",
     summary = "Long-poll for customers of the register's merchant changed after a cursor.",
     params(ChangesQuery),

@@ -14,6 +14,7 @@ use crate::state::AppState;
 #[utoipa::path(
     post,
     path = "/api/v1/leases",
+    operation_id = "renew_leases",
     tag = "sync",
     summary = "The register's shares of the promotions with global limits.",
     request_body = LeaseRequest,

@@ -165,6 +165,7 @@ fn openapi_json() -> &'static str {
 #[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
+    operation_id = "openapi_document",
     tag = "server",
     summary = "This document.",
     responses(

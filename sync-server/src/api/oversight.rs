@@ -183,6 +183,7 @@ pub(crate) async fn overdrafts(
 #[utoipa::path(
     get,
     path = "/api/v1/admin/merchants/{id}/leases",
+    operation_id = "lease_report",
     tag = "oversight",
     summary = "Promotions with global limits, their spend and the registers' leases.",
     params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),

@@ -38,6 +38,7 @@ pub(crate) struct RulesetQuery {
 #[utoipa::path(
     get,
     path = "/api/v1/ruleset",
+    operation_id = "latest_ruleset",
     tag = "sync",
     summary = "Long-poll for the merchant's newest signed ruleset; `If-None-Match` answers at once.",
     params(RulesetQuery, ("If-None-Match" = Option<String>, Header, description = "`\"<version>\"` of the ruleset held: answered at once.")),

@@ -107,7 +107,13 @@ async fn the_served_document_is_valid_openapi_and_names_every_api_route_of_the_r
     let version = spec.validate_version().expect("an OpenAPI 3.1 version");
     assert_eq!((version.major, version.minor), (3, 1));
     let mut documented = Routes::new();
+    let mut operation_ids = std::collections::BTreeSet::new();
     for (path, method, operation) in spec.operations() {
+        let id = operation.operation_id.clone().unwrap_or_default();
+        assert!(
+            operation_ids.insert(id.clone()),
+            "{method} {path}: operation id {id:?} is not unique"
+        );
         operation
             .parameters(&spec)
             .unwrap_or_else(|e| panic!("{method} {path}: parameters: {e}"));
