@@ -13,6 +13,7 @@
 //!   signal, so tests start it on port 0.
 //! - [`router`] over an [`AppState`]: the routing table, tested with
 //!   `oneshot`; handlers live one module per resource under `api/`.
+//!   [`openapi`]: the JSON API's OpenAPI document, generated from them.
 //! - [`config`]: [`Settings`], layered from defaults, a TOML file, the
 //!   environment and the command line.
 //! - [`services`]: the use cases (catalog, ingest, customers, publish,

@@ -3,11 +3,12 @@
 //! and invalid requests to every documented operation must never get a 5xx
 //! and every answer must fit the document (status, content type, schema).
 //!
-//! Three runs, each with the credentials its routes take: the registers'
-//! sync API with a register's `Bearer <id>.<secret>`, the admin API (and
-//! health, metrics, protocol) with the admin token, then the agent's local
-//! API. The event stream (`GET /v1/events`) never ends, so it is left out;
-//! the agent tests read it.
+//! Separate runs, each with the credentials its routes take: the
+//! registers' sync API with a register's `Bearer <id>.<secret>`, the admin
+//! API (and health, metrics, protocol) with the admin token, then the
+//! agent's local API over open checks and a committed sale, the calls that
+//! close a check last. The event stream (`GET /v1/events`) never ends, so
+//! it is left out; the agent tests read it.
 //!
 //! Without schemathesis the test says so and passes, unless
 //! `LOYALTY_REQUIRE_SCHEMATHESIS=1` (set by `.ci/run`, which installs it),
