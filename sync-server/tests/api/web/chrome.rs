@@ -283,20 +283,31 @@ impl Browser {
     }
 
     /// Clicks the element at `xpath`, described as `what`.
+    ///
+    /// Right after a form is sent, the element found may belong to the page
+    /// being left, gone ("stale") by the time of the click; a person clicks
+    /// again on the page that came, and so does this, until `WAIT` passes.
     pub async fn click_xpath(&mut self, xpath: &str, what: &str) {
-        let element = match self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::XPath(xpath))
-            .await
-        {
-            Ok(element) => element,
-            Err(e) => self.fail(format!("no «{what}» to click: {e}")).await,
-        };
-        self.shot("before-click").await;
-        if let Err(e) = element.click().await {
-            self.fail(format!("cannot click «{what}»: {e}")).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let element = match self
+                .client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath(xpath))
+                .await
+            {
+                Ok(element) => element,
+                Err(e) => self.fail(format!("no «{what}» to click: {e}")).await,
+            };
+            self.shot("before-click").await;
+            match element.click().await {
+                Ok(()) => return,
+                Err(e)
+                    if e.is_stale_element_reference() && tokio::time::Instant::now() < deadline => {
+                }
+                Err(e) => self.fail(format!("cannot click «{what}»: {e}")).await,
+            }
         }
     }
 
