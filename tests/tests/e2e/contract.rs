@@ -105,6 +105,8 @@ async fn run(
         .arg("--report-dir")
         .arg(report.path())
         .args(args)
+        // Its caches (`.schemathesis`, `.hypothesis`) go with the report.
+        .current_dir(report.path())
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(600), st.output())
         .await
