@@ -383,6 +383,42 @@ async fn a_check_is_built_priced_and_committed_once() {
 }
 
 #[tokio::test]
+async fn the_agent_serves_the_openapi_document_of_its_local_api() {
+    let register = Register::new();
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+    let response = agent
+        .http
+        .get(format!("{}/v1/openapi.json", agent.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let spec = oas3::from_json(response.text().await.unwrap()).expect("valid OpenAPI 3.1");
+    let commit = spec
+        .operation(&reqwest::Method::POST, "/v1/checks/{id}/commit")
+        .expect("the commit is documented");
+    let replies = commit.responses(&spec);
+    for status in ["200", "201", "409", "507"] {
+        assert!(replies.contains_key(status), "the commit's {status}");
+    }
+    assert!(
+        spec.operation(&reqwest::Method::GET, "/v1/openapi.json")
+            .is_some()
+    );
+    // The guard stands in front of it like every route.
+    let response = agent
+        .http
+        .get(format!("{}/v1/openapi.json", agent.url))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    agent.stop().await;
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_clear_error_body_and_never_a_panic() {
     let register = Register::new();
     let agent = Agent::start(register.config(&unreachable_url())).await;

@@ -59,6 +59,7 @@ pub enum BarcodeError {
 
 /// What kind of product barcode a scan was.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProductFormat {
     /// EAN-8.
@@ -146,6 +147,7 @@ impl fmt::Display for Gtin {
 
 /// One field of GS1 data: an application identifier and its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Gs1Element {
     /// The application identifier, 2 to 4 digits, such as `01` or `3103`.
     pub ai: String,

@@ -7,6 +7,7 @@ use crate::money::{AmountError, Money, Quantity};
 
 /// A line of a check: a product at a unit price times a quantity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Line {
     /// The product.
     pub sku: Sku,

@@ -254,6 +254,7 @@ impl From<MonthDay> for String {
 /// on their birthday in one year, so the age on any day follows with the
 /// [`MonthDay`], without the birth date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgeAnchor {
     /// The year.
     pub year: i32,
@@ -334,6 +335,7 @@ impl From<Email> for String {
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Gender {
     /// Female.

@@ -25,6 +25,8 @@
 //! - [`returns`]: full and partial returns of a committed sale.
 //! - [`release`]: the signed ruleset release.
 //! - [`wire`]: DTOs of the sync, admin and till APIs.
+//! - `openapi` (feature `openapi`): the OpenAPI schemas of the types whose
+//!   serde form is hand-written; the rest derive `utoipa::ToSchema`.
 
 #![deny(clippy::cast_possible_truncation)]
 #![deny(missing_docs)]
@@ -36,6 +38,8 @@ pub mod crypto;
 pub mod identity;
 pub mod ids;
 pub mod money;
+#[cfg(feature = "openapi")]
+pub(crate) mod openapi;
 pub mod points;
 pub mod pricing;
 pub mod record;

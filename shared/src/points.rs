@@ -87,6 +87,7 @@ impl PointsPolicy {
 /// adjustment. At one [`LedgerEntry::order`] a record comes before an
 /// adjustment (the variants' order), and adjustments by their id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKey {
     /// A purchase record.
@@ -146,6 +147,7 @@ pub struct LedgerEntry {
 
 /// Points earned by one entry, as they stand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Batch {
     /// The entry that earned them (or the return that gave them back).
     pub source: EntryKey,
@@ -165,6 +167,7 @@ pub struct Batch {
 
 /// Why an entry overdrew the balance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OverdraftCause {
     /// It spent more than was available.
@@ -175,6 +178,7 @@ pub enum OverdraftCause {
 
 /// An entry that left the balance negative.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Overdraft {
     /// Which entry.
     pub key: EntryKey,
@@ -193,6 +197,7 @@ pub struct Overdraft {
 
 /// Points waiting to become available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingPoints {
     /// How many.
     pub points: i64,
@@ -259,6 +264,7 @@ impl PointsSnapshot<'_> {
 
 /// Available points that will expire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExpiringPoints {
     /// How many.
     pub points: i64,

@@ -30,6 +30,7 @@ pub const RECORD_FORMAT: u32 = 1;
 
 /// How the customer was identified at the till.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IdentifiedBy {
     /// A phone token scanned as a QR code.
@@ -42,6 +43,7 @@ pub enum IdentifiedBy {
 
 /// The customer of a check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordCustomer {
     /// Who.
     pub id: CustomerId,
@@ -64,6 +66,7 @@ pub struct RecordCustomer {
 /// `points_earned − points_redeemed`, and their spend by `total` (the
 /// server takes a return's spend as `−|total|`, the same number).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RecordKind {
     /// A sale.
@@ -98,6 +101,7 @@ impl RecordKind {
 
 /// A reference to another record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordRef {
     /// The register that wrote it.
     pub register_id: RegisterId,
@@ -109,6 +113,7 @@ pub struct RecordRef {
 
 /// A line as committed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordLine {
     /// The product.
     pub sku: Sku,
@@ -134,6 +139,7 @@ pub struct RecordLine {
 
 /// A purchase as the register committed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PurchaseRecord {
     /// [`RECORD_FORMAT`].
     pub format: u32,
@@ -193,6 +199,7 @@ pub struct PurchaseRecord {
 /// store, the time (the record's `wall_time`), the store's time zone and
 /// brand, and the ruleset (by `ruleset_version`) the server knows itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricingInputs {
     /// The customer's standing, when a customer was on the check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -217,6 +224,7 @@ fn is_zero(n: &i64) -> bool {
 
 /// The known use of one limited promotion when a sale was priced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageSnapshot {
     /// Checks it applied to, as far as the till knew.
     #[serde(default)]
@@ -311,6 +319,7 @@ impl PricingInputs {
 
 /// A record as signed bytes: what the outbox stores and the wire carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedRecord {
     /// The register, repeated outside the body for routing.
     pub register_id: RegisterId,

@@ -13,6 +13,7 @@ use crate::ruleset::{InvalidRuleset, Ruleset, SCHEMA_VERSION};
 
 /// A ruleset version with its metadata: the signed content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RulesetRelease {
     /// Whose rules.
     pub merchant_id: MerchantId,
@@ -30,6 +31,7 @@ pub struct RulesetRelease {
 
 /// A release on the wire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedRuleset {
     /// The version, outside the body for routing.
     pub version: RulesetVersion,
@@ -139,6 +141,7 @@ impl SignedRuleset {
         key.verify(SigningContext::Ruleset, &bytes, &self.signature)
             .map_err(|_| ReleaseError::BadSignature(v))?;
         #[derive(Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         struct Header {
             schema_version: u32,
         }

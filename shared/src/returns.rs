@@ -46,6 +46,7 @@ use crate::record::{PurchaseRecord, RECORD_FORMAT, RecordKind, RecordLine, Recor
 
 /// A line to return: the original line's position and how much of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnLine {
     /// The line's position in the original record, from 0.
     pub line_no: u32,

@@ -37,6 +37,7 @@ pub const DEFAULT_GROUP: &str = "default";
 
 /// A merchant's full set of rules at one version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Ruleset {
     /// The currency every amount in it is in.
@@ -50,6 +51,7 @@ pub struct Ruleset {
 
 /// The standing loyalty programme.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Programme {
     /// Accumulative discount tiers, ascending by `min_lifetime_spend`.
@@ -94,6 +96,7 @@ pub struct Programme {
 /// The referral reward: points to both sides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferralReward {
     /// To the customer whose link the friend signed up through.
     pub referrer_points: i64,
@@ -103,6 +106,7 @@ pub struct ReferralReward {
 
 /// Which spend picks a customer's tier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TierBasis {
     /// Lifetime spend net of returns.
@@ -118,6 +122,7 @@ pub enum TierBasis {
 
 /// One accumulative-discount tier.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// The name shown to the cashier and the customer.
@@ -134,6 +139,7 @@ pub struct Tier {
 
 /// `points` for every full `per` of the amount paid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EarnRate {
     /// The amount that earns `points`.
@@ -144,6 +150,7 @@ pub struct EarnRate {
 
 /// Points earned: `points` for every full `per` of the amount paid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EarnRule {
     /// The amount that earns `points`.
@@ -175,6 +182,7 @@ impl EarnRule {
 
 /// A category's own earn rate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CategoryRate {
     /// The category.
@@ -188,6 +196,7 @@ pub struct CategoryRate {
 /// Points given when a purchase falls near the customer's birthday (in the
 /// store's local dates), once per birthday.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BirthdayBonus {
     /// Points given.
@@ -215,6 +224,7 @@ impl BirthdayBonus {
 /// `days_after` it. A 29 February birthday falls on 28 February in other
 /// years.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DayWindow {
     /// Days before the birthday.
@@ -227,6 +237,7 @@ pub struct DayWindow {
 
 /// Paying with points: `points` points are worth `value`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Redemption {
     /// Points …
@@ -254,6 +265,7 @@ pub struct Redemption {
 /// chosen by the group's [`GroupPolicy`]; discounts of different groups
 /// stack, each on the price the previous groups left.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Stacking {
     /// The exclusive groups, in order of application.
@@ -271,6 +283,7 @@ pub struct Stacking {
 
 /// An exclusive group of promotions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Group {
     /// Its name, which promotions give as `group`.
@@ -282,6 +295,7 @@ pub struct Group {
 
 /// How a group chooses among promotions competing for the same lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GroupPolicy {
     /// The offer saving the most goes first, then the next on the lines
@@ -295,6 +309,7 @@ pub enum GroupPolicy {
 
 /// A minimum unit price.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MinPrice {
     /// The product.
@@ -305,6 +320,7 @@ pub struct MinPrice {
 
 /// A promotion: what it targets, what it gives, when, where and to whom.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Promotion {
     /// Unique within the ruleset.
@@ -360,6 +376,7 @@ pub struct Promotion {
 
 /// The lines a promotion applies to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Target {
     /// Lines whose SKU is listed.
@@ -378,6 +395,7 @@ pub enum Target {
 
 /// Lines excluded from a promotion's target.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Exclusions {
     /// Products excluded.
@@ -389,6 +407,7 @@ pub struct Exclusions {
 /// Whether an amount or percentage applies to each targeted line or once
 /// to the targeted lines together.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Apply {
     /// To each line (an amount: to each unit).
@@ -400,6 +419,7 @@ pub enum Apply {
 
 /// What a promotion gives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reward {
     /// A percentage off the targeted lines.
@@ -492,6 +512,7 @@ impl Reward {
 
 /// One item of a bundle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BundleItem {
     /// The product.
@@ -503,6 +524,7 @@ pub struct BundleItem {
 /// When a promotion applies, besides its period and stores. Every condition
 /// given must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Conditions {
     /// The check's amount before discounts is at least this.
@@ -525,6 +547,7 @@ pub struct Conditions {
 
 /// A recurring schedule in the store's local time ("happy hours").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Schedule {
     /// First local date (inclusive).
@@ -532,6 +555,7 @@ pub struct Schedule {
     /// Last local date (inclusive).
     pub to_date: Option<NaiveDate>,
     /// Local weekdays; empty means every day.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::openapi::WeekdayName>))]
     pub weekdays: Vec<Weekday>,
     /// Local hours; empty means all day.
     pub hours: Vec<HourRange>,
@@ -551,6 +575,7 @@ impl Schedule {
 /// Local hours `[from, to)`; a range with `from` after `to` runs past
 /// midnight (the weekday is the one of the moment priced).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HourRange {
     /// Start (inclusive).
@@ -574,6 +599,7 @@ impl HourRange {
 /// Who the customer must be. Any condition given needs an identified
 /// customer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Segment {
     /// Their tier is one of these (by name).
@@ -605,6 +631,7 @@ impl Segment {
 /// While offline the till enforces what it knows: its own counts and the
 /// customer's counts as last synced, passed in the pricing context.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Checks per customer.

@@ -87,6 +87,7 @@ pub enum TokenError {
 
 /// A verified customer token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerToken {
     /// The merchant whose customer it is.
     pub merchant_id: MerchantId,

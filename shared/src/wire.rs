@@ -22,6 +22,7 @@ pub const FEATURE_QUOTA_LEASES: &str = "quota-leases";
 
 /// An error reply of any API: a stable machine code and a human message.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable code, such as `validation`, `not_found`, `seq_gap`.
     pub error: String,
@@ -54,6 +55,7 @@ pub mod sync {
 
     /// `POST /api/v1/registers/enroll`.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct EnrollRequest {
         /// The one-time enrollment token.
         pub enrollment_token: String,
@@ -68,6 +70,7 @@ pub mod sync {
 
     /// The reply to enrollment.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct EnrollResponse {
         /// The new register.
         pub register_id: RegisterId,
@@ -95,6 +98,7 @@ pub mod sync {
     /// A stored record with the key of the register that signed it, so the
     /// receiver verifies it itself.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct StoredRecord {
         /// The record as signed.
         pub record: SignedRecord,
@@ -107,6 +111,7 @@ pub mod sync {
     /// stored, so any till can take a return of a sale made at another
     /// (or pruned from its own outbox).
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct SaleWithReturns {
         /// The sale.
         pub sale: StoredRecord,
@@ -116,6 +121,7 @@ pub mod sync {
 
     /// `POST /api/v1/records`: a contiguous range of one register's records.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct UploadBatch {
         /// Records in seq order.
         pub records: Vec<SignedRecord>,
@@ -130,6 +136,7 @@ pub mod sync {
     /// whether or not it has records to upload, so HQ sees a till that is
     /// up but stuck apart from one that is down.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Heartbeat {
         /// The agent's version.
         pub agent_version: String,
@@ -147,6 +154,7 @@ pub mod sync {
 
     /// The server's acknowledgement.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct UploadAck {
         /// Every record up to this seq is stored.
         pub acked_through: Option<Seq>,
@@ -160,6 +168,7 @@ pub mod sync {
     /// promotions with global limits (total uses, budget), given back in a
     /// [`LeaseGrant`]. Each new grant replaces the register's leases.
     #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct LeaseRequest {
         /// The register's own head, for HQ's view (the server counts only
         /// the records it stored).
@@ -169,6 +178,7 @@ pub mod sync {
 
     /// The reply to [`LeaseRequest`].
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct LeaseGrant {
         /// One lease per promotion of the current ruleset with a global
         /// limit; a limited promotion missing here has no lease (refused).
@@ -185,6 +195,7 @@ pub mod sync {
     /// gave of the promotion comes off it, on the till and on the server
     /// alike, so a record is never counted both in the pool and the lease.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct QuotaLease {
         /// Which promotion.
         pub promotion: PromotionId,
@@ -205,6 +216,7 @@ pub mod sync {
     /// A customer as a till caches it: what pricing needs and a first name
     /// to greet, never a full name, phone, e-mail or birth date (152-FZ).
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct CustomerSnapshot {
         /// Who.
         pub id: CustomerId,
@@ -268,6 +280,7 @@ pub mod sync {
     /// Spend that counts in the rolling tier window until `until`: one
     /// day's records, leaving with the latest of them.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct LeavingSpend {
         /// When it stops counting.
         pub until: DateTime<Utc>,
@@ -277,6 +290,7 @@ pub mod sync {
 
     /// `GET /api/v1/customers/changes?after=C`: customers changed after a cursor.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct CustomerDeltaPage {
         /// Pass as `after` next time.
         pub next_cursor: i64,
@@ -315,6 +329,7 @@ pub mod till {
 
     /// How the cashier identifies a customer: exactly one field.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "snake_case", deny_unknown_fields)]
     pub enum AttachCustomer {
         /// A scanned phone token.
@@ -327,6 +342,7 @@ pub mod till {
 
     /// A line on an open check, with its id for removal.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct CheckLine {
         /// Id within the check.
         pub line_id: u32,
@@ -337,6 +353,7 @@ pub mod till {
 
     /// The identified customer of a check.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct CustomerBrief {
         /// Id.
         pub id: CustomerId,
@@ -356,6 +373,7 @@ pub mod till {
 
     /// An open check with its current pricing.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct CheckView {
         /// Id.
         pub id: Uuid,
@@ -379,6 +397,7 @@ pub mod till {
     /// `PUT /v1/checks/{id}/coupons`: the coupon codes entered on the check
     /// (replacing any before).
     #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct SetCoupons {
         /// The codes, as typed or scanned.
@@ -387,6 +406,7 @@ pub mod till {
 
     /// `POST /v1/checks/{id}/coupons`: one more coupon code.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct AddCoupon {
         /// The code.
@@ -398,6 +418,7 @@ pub mod till {
     /// redemptions already taken off) and what the programme allows on the
     /// check.
     #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct Redeem {
         /// Points asked for.
@@ -406,6 +427,7 @@ pub mod till {
 
     /// The sale a return refers to.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(untagged)]
     pub enum OriginalSale {
         /// By register and seq.
@@ -427,6 +449,7 @@ pub mod till {
     /// A line coming back: the original line by position (`line_no`, from
     /// 0) or by SKU (the earliest lines of that SKU with something left).
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct ReturnItem {
         /// The original line's position.
@@ -441,6 +464,7 @@ pub mod till {
 
     /// `POST /v1/returns`: a return of lines of a sale this register made.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct ReturnRequest {
         /// The sale.
@@ -452,6 +476,7 @@ pub mod till {
     /// The reply to a return: the signed return record is durable in the
     /// outbox.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct ReturnCommitted {
         /// The return record's id.
         pub record_id: Uuid,
@@ -476,6 +501,7 @@ pub mod till {
     /// answers the record already committed (same seq, same receipt), and
     /// `GET /v1/sales/{sale_id}` tells whether the sale was recorded.
     #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct CommitRequest {
         /// The till's own id of the sale.
@@ -485,6 +511,7 @@ pub mod till {
 
     /// The reply to a commit: the record is durable in the outbox.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Committed {
         /// The till's id of the sale, when the commit carried one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -501,6 +528,7 @@ pub mod till {
 
     /// `GET /v1/sales/{sale_id}`: a sale committed with this id.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct SaleOutcome {
         /// The commit's reply, exactly as it was first given.
         pub committed: Committed,
@@ -510,6 +538,7 @@ pub mod till {
 
     /// An event on `GET /v1/events` (server-sent events, JSON data).
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(tag = "type", rename_all = "snake_case")]
     pub enum TillEvent {
         /// A customer was identified by a scan.
@@ -573,6 +602,7 @@ pub mod till {
 
     /// `GET /v1/scanners`: one barcode scanner of the register.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct ScannerView {
         /// The source name on its scans, such as
         /// `serial:/dev/serial/by-id/…` or `hid:/dev/input/by-id/…`.
@@ -594,6 +624,7 @@ pub mod till {
 
     /// The connection state of a scanner.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "snake_case")]
     pub enum ScannerState {
         /// Opening the device.
@@ -608,6 +639,7 @@ pub mod till {
 
     /// `GET /v1/status`.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct AgentStatus {
         /// The register.
         pub register_id: crate::ids::RegisterId,
@@ -635,6 +667,7 @@ pub mod till {
     /// The sync health in `GET /v1/status`: upload progress, what stops it,
     /// the register clock's drift and the ruleset pipeline.
     #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(default)]
     pub struct SyncStatus {
         /// Thousandths of the committed records the server acknowledged
@@ -681,6 +714,7 @@ pub mod till {
 
     /// What is left of one quota lease at the till.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct LeaseStatus {
         /// The promotion.
         pub promotion: crate::ids::PromotionId,
@@ -696,6 +730,7 @@ pub mod till {
 
     /// A record the server refused for good.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct DeadLetterView {
         /// The record.
         pub seq: Seq,
@@ -715,6 +750,7 @@ pub mod till {
 
     /// A ruleset stored and waiting for its time.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct PendingRuleset {
         /// Its version.
         pub version: RulesetVersion,

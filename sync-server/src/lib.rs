@@ -13,6 +13,7 @@
 //!   signal, so tests start it on port 0.
 //! - [`router`] over an [`AppState`]: the routing table, tested with
 //!   `oneshot`; handlers live one module per resource under `api/`.
+//!   [`openapi`]: the JSON API's OpenAPI document, generated from them.
 //! - [`config`]: [`Settings`], layered from defaults, a TOML file, the
 //!   environment and the command line.
 //! - [`services`]: the use cases (catalog, ingest, customers, publish,
@@ -64,7 +65,7 @@ pub mod wire;
 use std::future::Future;
 use std::sync::Arc;
 
-pub use api::router;
+pub use api::{openapi, router};
 pub use config::Settings;
 pub use state::{AppState, DATABASE_FILE, OpenError};
 

@@ -9,6 +9,8 @@
 //! with the admin token when no metrics token is set: the figures are the
 //! chain's business volumes.
 
+use shared::wire::ErrorBody;
+
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -211,6 +213,18 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "server",
+    summary = "Prometheus metrics (text exposition format).",
+    responses(
+        (status = 200, description = "The metrics (OpenMetrics text).", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "No metrics token (the admin token when none is set), or a wrong one.", body = ErrorBody),
+    ),
+    security(("metrics_token" = [])),
+)]
 pub(crate) async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
     let text = state
         .metrics

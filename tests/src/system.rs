@@ -115,7 +115,8 @@ impl TestServer {
 
     /// Starts a server on `addr` over `data_dir` with more settings, given
     /// as TOML tables after the test defaults (such as
-    /// `"[ingest]\nmax_concurrent_batches = 2\n"`).
+    /// `"[ingest]\nmax_concurrent_batches = 2\n"`); a `[longpoll]` table
+    /// there replaces the tests' 2 s long-polls.
     pub async fn start_with(
         data_dir: &Path,
         addr: SocketAddr,
@@ -142,8 +143,14 @@ impl TestServer {
         self.addr = listener.local_addr()?;
         // Built from TOML, as an operator would write it, so settings added
         // later with defaults need no change here.
+        // Short long-polls, unless the extra settings say how long.
+        let longpoll = if self.extra_settings.contains("[longpoll]") {
+            ""
+        } else {
+            "[longpoll]\nmax_wait_secs = 2\n"
+        };
         let mut settings = sync_server::Settings::from_toml(&format!(
-            "admin_token = {:?}\n[longpoll]\nmax_wait_secs = 2\n{}",
+            "admin_token = {:?}\n{longpoll}{}",
             self.admin_token, self.extra_settings
         ))?;
         settings.data_dir = self.data_dir.clone();

@@ -3,6 +3,8 @@
 //! falls behind skips the events it missed; streams end when the agent
 //! stops.
 
+use shared::wire::ErrorBody;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -17,6 +19,18 @@ use super::ApiState;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Streams events until the client leaves or the agent stops.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    operation_id = "events",
+    tag = "events",
+    summary = "Server-sent events: one JSON `TillEvent` per `data:` line, named by its `type`.",
+    responses(
+        (status = 200, description = "An event stream; each event's data is a `TillEvent`.", content_type = "text/event-stream", body = TillEvent),
+        (status = 401, description = "The till's token is required and was missing or wrong.", body = ErrorBody),
+        (status = 403, description = "The `Host` or `Origin` is not allowed.", body = ErrorBody),
+    ),
+)]
 pub async fn stream(
     State(s): State<ApiState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

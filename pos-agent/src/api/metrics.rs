@@ -6,6 +6,8 @@
 //! state and counters) is read from the agent's status at scrape time, so
 //! the figures are the ones `GET /v1/status` shows.
 
+use shared::wire::ErrorBody;
+
 use std::time::Duration;
 
 use axum::extract::State;
@@ -150,6 +152,18 @@ fn to_i64<T: TryInto<i64>>(value: T) -> i64 {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "agent",
+    summary = "Prometheus metrics (OpenMetrics text).",
+    responses(
+        (status = 200, description = "The metrics.", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "The till's token is required and was missing or wrong.", body = ErrorBody),
+        (status = 403, description = "The `Host` or `Origin` is not allowed.", body = ErrorBody),
+    ),
+)]
 pub async fn scrape(State(s): State<ApiState>) -> Result<Response, ApiError> {
     let status = s.agent.status().await?;
     let m = &s.metrics;

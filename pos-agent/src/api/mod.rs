@@ -20,6 +20,7 @@
 //! | `GET /v1/scanners` | [`scanners::list`] |
 //! | `GET /health` | [`status::health`] |
 //! | `GET /metrics` | [`metrics::scrape`] (Prometheus) |
+//! | `GET /v1/openapi.json` | [`openapi::document`]: the OpenAPI document of every route here |
 //!
 //! Every request passes the [`guard`] first: its `Host`, its `Origin`, the
 //! till's token when required and the media type of its body.
@@ -32,6 +33,7 @@ pub mod checks;
 pub mod events;
 pub mod guard;
 pub mod metrics;
+pub mod openapi;
 pub mod returns;
 pub mod scanners;
 pub mod status;
@@ -109,6 +111,20 @@ pub struct Path<T>(pub T);
 
 /// The router of the local API.
 pub fn router(state: ApiState) -> Router {
+    routes()
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.guard),
+            guard::guard,
+        ))
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
+        .with_state(state)
+}
+
+/// The routing table: every route of the local API (each documented in
+/// [`openapi`]).
+fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/checks", post(checks::open))
         .route("/v1/checks/{id}", get(checks::get))
@@ -136,12 +152,5 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/scanners", get(scanners::list))
         .route("/health", get(status::health))
         .route("/metrics", get(metrics::scrape))
-        .fallback(|| async { ApiError::NoRoute })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.guard),
-            guard::guard,
-        ))
-        .layer(axum::middleware::from_fn(crate::error::json_errors))
-        .with_state(state)
+        .route("/v1/openapi.json", get(openapi::document))
 }

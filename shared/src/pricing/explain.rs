@@ -10,6 +10,7 @@ use crate::money::Money;
 
 /// A rule that gave something.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum RuleRef {
     /// A programme tier, by name.
@@ -28,6 +29,7 @@ pub enum RuleRef {
 
 /// A discount a rule gave on a line or on the check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppliedRule {
     /// The rule.
     pub rule: RuleRef,
@@ -40,6 +42,7 @@ pub struct AppliedRule {
 
 /// Points a rule gave on the check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PointsAward {
     /// The rule.
     pub rule: RuleRef,
@@ -50,6 +53,7 @@ pub struct PointsAward {
 /// A rule that could have applied and did not, or gave less than it would
 /// have.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockedRule {
     /// The rule.
     pub rule: RuleRef,
@@ -61,6 +65,7 @@ pub struct BlockedRule {
 
 /// Why a rule did not apply, or gave less.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum BlockReason {
     /// A condition does not hold.
@@ -89,6 +94,7 @@ pub enum BlockReason {
 
 /// A condition of a rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
     /// The publication period.
@@ -138,6 +144,7 @@ pub enum Condition {
 
 /// A limit of a rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Limit {
     /// Checks per customer.

@@ -21,6 +21,7 @@ use crate::money::Money;
 /// year, give every birthday window and age the date would. A standing
 /// recorded before, with a `birth_date`, reads as the two.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(from = "StandingOnWire")]
 pub struct CustomerStanding {
     /// Lifetime spend net of returns, which picks the tier.
@@ -67,6 +68,7 @@ impl CustomerStanding {
 
 /// [`CustomerStanding`] as read: also a `birth_date` of older records.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct StandingOnWire {
     lifetime_spend: Money,
     points_balance: i64,
@@ -180,6 +182,7 @@ pub struct PromotionUsage {
 
 /// What a register may still give of a promotion under its lease.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeasedQuota {
     /// Checks left.
     pub uses: u64,

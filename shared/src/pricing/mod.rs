@@ -77,6 +77,7 @@ use stacking::{Candidate, Running, apply_group};
 
 /// A priced line, in the order the lines came.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricedLine {
     /// `unit_price × quantity`.
     pub amount: Money,
@@ -92,6 +93,7 @@ pub struct PricedLine {
 
 /// The result of pricing a check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricedCheck {
     /// Lines, in input order.
     pub lines: Vec<PricedLine>,

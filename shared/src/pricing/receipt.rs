@@ -8,6 +8,7 @@ use crate::ruleset::Tier;
 
 /// Lines to print on the receipt, in two languages.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     /// Russian.
     pub ru: Vec<String>,

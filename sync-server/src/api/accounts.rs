@@ -2,6 +2,8 @@
 //! (the CLI's `admin user …` and `admin api-key …`). Who may call them is
 //! the guard's decision (`crate::access`).
 
+use shared::wire::ErrorBody;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -99,6 +101,25 @@ fn audit_view(row: &AuditRow) -> AuditView {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/merchants/{id}/invitations",
+    tag = "accounts",
+    summary = "Invites a person: a one-time link to set a password.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    request_body = NewInvitation,
+    responses(
+        (status = 201, description = "The link.", body = OneTimeLink),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 409, description = "The e-mail is taken.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn invite(
     State(state): State<AppState>,
@@ -118,6 +139,24 @@ pub(crate) async fn invite(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/merchants/{id}/password-resets",
+    tag = "accounts",
+    summary = "A one-time link for a person of the merchant to set a new password.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    request_body = NewPasswordReset,
+    responses(
+        (status = 201, description = "The link.", body = OneTimeLink),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant or person.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn password_reset(
     State(state): State<AppState>,
@@ -136,6 +175,21 @@ pub(crate) async fn password_reset(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/merchants/{id}/accounts",
+    tag = "accounts",
+    summary = "The merchant's people.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    responses(
+        (status = 200, description = "People.", body = Vec<AccountView>),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 pub(crate) async fn accounts(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
@@ -144,6 +198,24 @@ pub(crate) async fn accounts(
     Ok(Json(people.iter().map(account_view).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/merchants/{id}/api-keys",
+    tag = "accounts",
+    summary = "Creates an API key with a role; its token is shown once.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    request_body = NewApiKey,
+    responses(
+        (status = 201, description = "The key and its token.", body = CreatedApiKey),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn create_api_key(
     State(state): State<AppState>,
@@ -165,6 +237,21 @@ pub(crate) async fn create_api_key(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/merchants/{id}/api-keys",
+    tag = "accounts",
+    summary = "The merchant's API keys (never their tokens).",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    responses(
+        (status = 200, description = "Keys.", body = Vec<ApiKeyView>),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 pub(crate) async fn api_keys(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
@@ -174,7 +261,8 @@ pub(crate) async fn api_keys(
 }
 
 /// `GET …/audit` filters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
     actor: Option<String>,
     action: Option<String>,
@@ -183,6 +271,21 @@ pub(crate) struct AuditQuery {
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/merchants/{id}/audit",
+    tag = "accounts",
+    summary = "The merchant's audit trail, newest first.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1), AuditQuery),
+    responses(
+        (status = 200, description = "Entries.", body = Vec<AuditView>),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 400, description = "A query parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 pub(crate) async fn audit(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,

@@ -1,6 +1,8 @@
 //! Merchant set-up (admin token): merchants, brands, stores, enrollment
 //! tokens, rulesets and promotions, registers.
 
+use shared::wire::ErrorBody;
+
 use crate::wire::admin::{
     Brand, EnrollmentToken, Merchant, NewBrand, NewEnrollmentToken, NewMerchant, NewStore,
     Published, Store,
@@ -18,6 +20,22 @@ use crate::services::publish::{PublishError, PublishRefusal, RulesetChange};
 use crate::state::AppState;
 use crate::wire::{ClockDriftView, HeartbeatView, RegisterView};
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/merchants",
+    tag = "merchants",
+    summary = "Creates a merchant (admin token only).",
+    request_body = NewMerchant,
+    responses(
+        (status = 201, description = "The merchant.", body = Merchant),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 400, description = "Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create_merchant(
     State(state): State<AppState>,
@@ -27,12 +45,42 @@ pub(crate) async fn create_merchant(
     Ok((StatusCode::CREATED, Json(merchant)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/merchants",
+    tag = "merchants",
+    summary = "Lists the merchants the caller may see.",
+    responses(
+        (status = 200, description = "The merchants.", body = Vec<Merchant>),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 pub(crate) async fn list_merchants(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<Merchant>>, ApiError> {
     Ok(Json(state.services.catalog.merchants().await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/merchants/{id}/brands",
+    tag = "merchants",
+    summary = "Creates a brand of the merchant.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    request_body = NewBrand,
+    responses(
+        (status = 201, description = "The brand.", body = Brand),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn create_brand(
     State(state): State<AppState>,
@@ -45,6 +93,24 @@ pub(crate) async fn create_brand(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/merchants/{id}/stores",
+    tag = "merchants",
+    summary = "Creates a store of the merchant.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    request_body = NewStore,
+    responses(
+        (status = 201, description = "The store.", body = Store),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn create_store(
     State(state): State<AppState>,
@@ -57,6 +123,21 @@ pub(crate) async fn create_store(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/merchants/{id}/stores",
+    tag = "merchants",
+    summary = "Lists the merchant's stores.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    responses(
+        (status = 200, description = "The stores.", body = Vec<Store>),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 pub(crate) async fn list_stores(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
@@ -64,6 +145,24 @@ pub(crate) async fn list_stores(
     Ok(Json(state.services.catalog.stores(merchant).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/stores/{id}/enrollment-tokens",
+    tag = "registers",
+    summary = "Issues a one-time token that enrolls one register in the store.",
+    params(("id" = StoreId, Path, description = "The store.", example = 1)),
+    request_body = NewEnrollmentToken,
+    responses(
+        (status = 201, description = "The token.", body = EnrollmentToken),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such store.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(store_id = %store))]
 pub(crate) async fn create_enrollment_token(
     State(state): State<AppState>,
@@ -78,6 +177,24 @@ pub(crate) async fn create_enrollment_token(
     Ok((StatusCode::CREATED, Json(token)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/merchants/{id}/ruleset",
+    tag = "rulesets",
+    summary = "Publishes a new ruleset (the next version), signed for the registers.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    request_body = Ruleset,
+    responses(
+        (status = 201, description = "Published.", body = Published),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn put_ruleset(
     State(state): State<AppState>,
@@ -87,6 +204,25 @@ pub(crate) async fn put_ruleset(
     publish(&state, merchant, RulesetChange::Replace(ruleset)).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/merchants/{id}/promotions",
+    tag = "rulesets",
+    summary = "Adds or replaces one promotion, publishing the next ruleset version.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    request_body = Promotion,
+    responses(
+        (status = 201, description = "Published.", body = Published),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 409, description = "The merchant has no ruleset to add to.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn post_promotion(
     State(state): State<AppState>,
@@ -130,6 +266,21 @@ impl From<PublishRefusal> for ApiError {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/merchants/{id}/ruleset",
+    tag = "rulesets",
+    summary = "The merchant's current ruleset and its version.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    responses(
+        (status = 200, description = "The current ruleset.", body = CurrentRuleset),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant, or no ruleset published yet.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 pub(crate) async fn get_ruleset(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
@@ -146,6 +297,21 @@ pub(crate) async fn get_ruleset(
 
 /// The merchant's registers: the shared `Register` fields, whether each is
 /// revoked, and its last clock drift estimate.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/merchants/{id}/registers",
+    tag = "registers",
+    summary = "The merchant's registers with revocation, clock drift and last heartbeat.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    responses(
+        (status = 200, description = "The registers.", body = Vec<RegisterView>),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 pub(crate) async fn list_registers(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
@@ -180,6 +346,21 @@ fn register_view(status: RegisterStatus, max_drift_secs: u64) -> RegisterView {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/registers/{id}/revoke",
+    tag = "registers",
+    summary = "Revokes a register: its credentials stop working.",
+    params(("id" = RegisterId, Path, description = "The register.", example = 1)),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such register.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(register_id = %register))]
 pub(crate) async fn revoke_register(
     State(state): State<AppState>,

@@ -2,6 +2,8 @@
 //! and their revocation (admin token); and the change feed registers use
 //! to keep their customer caches fresh (long-poll).
 
+use shared::wire::ErrorBody;
+
 use crate::wire::admin::{CustomerFeedMetrics, CustomerView, IssuedToken, NewCustomer};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,6 +25,25 @@ const DEFAULT_PAGE: usize = 500;
 /// The most customers per change page.
 const MAX_PAGE: usize = 1000;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/merchants/{id}/customers",
+    tag = "customers",
+    summary = "Creates a customer of the merchant.",
+    params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
+    request_body = NewCustomer,
+    responses(
+        (status = 201, description = "The customer.", body = CustomerView),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such merchant.", body = ErrorBody),
+        (status = 409, description = "The phone belongs to another customer.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
 pub(crate) async fn create_customer(
     State(state): State<AppState>,
@@ -51,6 +72,21 @@ pub(crate) async fn create_customer(
     Ok((StatusCode::CREATED, Json(view(&state, id).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/customers/{id}",
+    tag = "customers",
+    summary = "A customer with standing, points and purchases.",
+    params(("id" = CustomerId, Path, description = "The customer.", example = 1)),
+    responses(
+        (status = 200, description = "The customer.", body = CustomerView),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such customer.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 pub(crate) async fn get_customer(
     State(state): State<AppState>,
     Path(id): Path<CustomerId>,
@@ -96,6 +132,21 @@ async fn view(state: &AppState, id: CustomerId) -> Result<CustomerView, ApiError
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/customers/{id}/token",
+    tag = "customers",
+    summary = "Issues a signed rotating token for the customer's phone.",
+    params(("id" = CustomerId, Path, description = "The customer.", example = 1)),
+    responses(
+        (status = 200, description = "The token.", body = IssuedToken),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such customer.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(customer_id = %id))]
 pub(crate) async fn issue_token(
     State(state): State<AppState>,
@@ -111,6 +162,21 @@ pub(crate) async fn issue_token(
     Ok(Json(issued))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/customers/{id}/revoke-tokens",
+    tag = "customers",
+    summary = "Revokes every token issued to the customer so far.",
+    params(("id" = CustomerId, Path, description = "The customer.", example = 1)),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such customer.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(customer_id = %id))]
 pub(crate) async fn revoke_tokens(
     State(state): State<AppState>,
@@ -128,6 +194,18 @@ pub(crate) async fn revoke_tokens(
 
 /// `GET /api/v1/admin/customer-feed`: the change feed's work so far and
 /// the long-polls waiting now (for tests and the perf harness).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/customer-feed",
+    tag = "customers",
+    summary = "The customer change feed's work so far and the long-polls waiting now.",
+    responses(
+        (status = 200, description = "Counters.", body = CustomerFeedMetrics),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 pub(crate) async fn feed_metrics(State(state): State<AppState>) -> Json<CustomerFeedMetrics> {
     let counters = state.services.customers.feed_counters();
     Json(CustomerFeedMetrics {
@@ -138,7 +216,8 @@ pub(crate) async fn feed_metrics(State(state): State<AppState>) -> Json<Customer
 }
 
 /// `GET /api/v1/customers/changes` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ChangesQuery {
     /// The cursor of the last page seen; 0 for everything.
     #[serde(default)]
@@ -151,6 +230,21 @@ pub(crate) struct ChangesQuery {
 
 /// Customers of the register's merchant changed after `after`; held until
 /// one changes, then an empty page at the timeout.
+#[utoipa::path(
+    get,
+    path = "/api/v1/customers/changes",
+    operation_id = "customer_changes",
+    tag = "sync",
+    summary = "Long-poll for customers of the register's merchant changed after a cursor.",
+    params(ChangesQuery),
+    responses(
+        (status = 200, description = "A page (empty at the timeout).", body = CustomerDeltaPage),
+        (status = 400, description = "A query parameter does not parse.", body = ErrorBody),
+        (status = 401, description = "Missing or wrong register credentials, or a revoked register.", body = ErrorBody),
+        (status = 426, description = "A sync protocol version this server does not speak.", body = ErrorBody),
+    ),
+    security(("register" = [])),
+)]
 #[tracing::instrument(skip_all, fields(register_id = %register.0.register_id))]
 pub(crate) async fn changes(
     State(state): State<AppState>,

@@ -1,6 +1,8 @@
 //! `POST /api/v1/registers/enroll`: a register trades a one-time enrollment
 //! token and its public key for an id, a secret and the server's key.
 
+use shared::wire::ErrorBody;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use shared::wire::sync::{EnrollRequest, EnrollResponse};
@@ -15,6 +17,24 @@ use crate::state::AppState;
 /// The longest host name or agent version accepted.
 const MAX_LABEL_CHARS: usize = 255;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/registers/enroll",
+    tag = "sync",
+    summary = "A register trades a one-time enrollment token and its public key for credentials.",
+    request_body = EnrollRequest,
+    responses(
+        (status = 201, description = "Enrolled.", body = EnrollResponse),
+        (status = 401, description = "Unknown enrollment token.", body = ErrorBody),
+        (status = 409, description = "The token enrolled another register already.", body = ErrorBody),
+        (status = 410, description = "The token expired.", body = ErrorBody),
+        (status = 400, description = "Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+        (status = 426, description = "A sync protocol version this server does not speak.", body = ErrorBody),
+    ),
+    security(()),
+)]
 #[tracing::instrument(skip_all, fields(hostname = %request.hostname))]
 pub(crate) async fn enroll(
     State(state): State<AppState>,

@@ -1,5 +1,7 @@
 //! `GET /health`: the server is up and its database answers.
 
+use shared::wire::ErrorBody;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -9,7 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The health reply.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// Always `ok` when the reply is 200.
     status: &'static str,
@@ -17,6 +19,17 @@ pub struct Health {
     version: &'static str,
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "server",
+    summary = "Liveness: the server is up and its database answers.",
+    responses(
+        (status = 200, description = "Up.", body = Health),
+        (status = 503, description = "The database does not answer.", body = ErrorBody),
+    ),
+    security(()),
+)]
 pub(crate) async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if let Err(e) = state.db.ping().await {
         tracing::error!(error = %e, "health check: the database does not answer");

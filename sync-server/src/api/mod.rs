@@ -5,6 +5,7 @@
 //! | `GET /health` | anyone |
 //! | `/api/v1/admin/…` | the admin token, or a merchant's API key within its role (the guard, `crate::guard`, from the table in `crate::access`) |
 //! | `GET /api/v1/protocol` | anyone (the protocol versions spoken) |
+//! | `GET /api/v1/openapi.json` | anyone (the OpenAPI document of these routes, see `openapi`) |
 //! | `POST /api/v1/registers/enroll` | a register, with a one-time token |
 //! | `POST /api/v1/records`, `GET /api/v1/ruleset`, `GET /api/v1/customers/changes`, `POST /api/v1/leases` | an enrolled register |
 //! | `/hq/…`, `/c/…`, `/join/…`, `/static/…` | browsers: the pages in `web` |
@@ -26,6 +27,8 @@ mod extract;
 mod health;
 mod heartbeat;
 mod leases;
+mod openapi;
+pub use openapi::openapi;
 mod oversight;
 mod protocol;
 mod records;
@@ -140,6 +143,7 @@ pub fn router(state: AppState) -> Router {
                 crate::metrics::require_metrics_token,
             )),
         )
+        .route("/api/v1/openapi.json", get(openapi::document))
         .nest("/api/v1/admin", admin)
         .nest("/api/v1", registers)
         .merge(crate::web::routes(&state))

@@ -2,6 +2,8 @@
 //! and the limits of an upload, for an agent to ask before it talks. No
 //! credentials needed.
 
+use shared::wire::ErrorBody;
+
 use axum::extract::State;
 
 use super::extract::Json;
@@ -9,6 +11,17 @@ use crate::protocol::{FEATURES, SUPPORTED_VERSIONS};
 use crate::state::AppState;
 use crate::wire::{ProtocolInfo, UploadLimits};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/protocol",
+    tag = "sync",
+    summary = "The sync protocol versions, features and upload limits of this server.",
+    responses(
+        (status = 200, description = "What the server speaks.", body = ProtocolInfo),
+        (status = 426, description = "A sync protocol version this server does not speak.", body = ErrorBody),
+    ),
+    security(()),
+)]
 pub(crate) async fn protocol(State(state): State<AppState>) -> Json<ProtocolInfo> {
     let ingest = &state.settings.ingest;
     Json(ProtocolInfo {

@@ -8,6 +8,8 @@
 //! blocking pool; the write transaction then runs on the writer connection
 //! while other registers' batches are being verified.
 
+use shared::wire::ErrorBody;
+
 use std::sync::OnceLock;
 
 use axum::extract::State;
@@ -29,6 +31,26 @@ use crate::metrics::RecordOutcome;
 use crate::notify::Topic;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/records",
+    tag = "sync",
+    summary = "Uploads a contiguous range of the register's signed records (exactly once).",
+    request_body = UploadBatch,
+    responses(
+        (status = 200, description = "Stored (or already stored).", body = UploadAck),
+        (status = 400, description = "A record is malformed, badly signed or not contiguous.", body = ErrorBody),
+        (status = 403, description = "A record names another register or store.", body = ErrorBody),
+        (status = 409, description = "A fork, a gap (`expected_seq`) or a broken chain.", body = ErrorBody),
+        (status = 413, description = "Too many records or bytes.", body = ErrorBody),
+        (status = 429, description = "The server sheds load; see `Retry-After`.", body = ErrorBody),
+        (status = 401, description = "Missing or wrong register credentials, or a revoked register.", body = ErrorBody),
+        (status = 426, description = "A sync protocol version this server does not speak.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or its content is invalid.", body = ErrorBody),
+    ),
+    security(("register" = [])),
+)]
 #[tracing::instrument(skip_all, fields(register_id = %register.0.register_id, records = batch.records.len()))]
 pub(crate) async fn upload(
     State(state): State<AppState>,

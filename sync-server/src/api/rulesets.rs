@@ -7,6 +7,8 @@
 //! the publish serialised, so a publish to thousands of waiting registers
 //! costs no storage read per register.
 
+use shared::wire::ErrorBody;
+
 use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -23,7 +25,8 @@ use crate::notify::ReleaseNews;
 use crate::state::AppState;
 
 /// `GET /api/v1/ruleset` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RulesetQuery {
     /// The version the register has; 0 or absent for none.
     #[serde(default)]
@@ -32,6 +35,23 @@ pub(crate) struct RulesetQuery {
     wait: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/ruleset",
+    operation_id = "latest_ruleset",
+    tag = "sync",
+    summary = "Long-poll for the merchant's newest signed ruleset; `If-None-Match` answers at once.",
+    params(RulesetQuery, ("If-None-Match" = Option<String>, Header, description = "`\"<version>\"` of the ruleset held: answered at once.")),
+    responses(
+        (status = 200, description = "A newer signed ruleset.", body = SignedRuleset, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 204, description = "Nothing newer before the wait ended."),
+        (status = 304, description = "The version in `If-None-Match` is the newest."),
+        (status = 400, description = "A query parameter does not parse.", body = ErrorBody),
+        (status = 401, description = "Missing or wrong register credentials, or a revoked register.", body = ErrorBody),
+        (status = 426, description = "A sync protocol version this server does not speak.", body = ErrorBody),
+    ),
+    security(("register" = [])),
+)]
 #[tracing::instrument(skip_all, fields(register_id = %register.0.register_id, after = query.after))]
 pub(crate) async fn latest(
     State(state): State<AppState>,

@@ -3,6 +3,8 @@
 //! till, or one pruned from its own outbox, and never give back more than
 //! was sold across all of them.
 
+use shared::wire::ErrorBody;
+
 use axum::extract::State;
 use serde::Deserialize;
 use shared::ids::{RegisterId, Seq};
@@ -16,7 +18,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Names the sale: `register_id` and `seq`, or `record_id`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SaleQuery {
     register_id: Option<RegisterId>,
     seq: Option<Seq>,
@@ -36,6 +39,21 @@ impl SaleQuery {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sales",
+    tag = "sync",
+    summary = "A sale of the register's merchant with its stored returns, by register and seq or by record id.",
+    params(SaleQuery),
+    responses(
+        (status = 200, description = "The sale and its returns.", body = SaleWithReturns),
+        (status = 400, description = "Name the sale by `register_id` and `seq`, or by `record_id`.", body = ErrorBody),
+        (status = 404, description = "No such sale of this merchant.", body = ErrorBody),
+        (status = 401, description = "Missing or wrong register credentials, or a revoked register.", body = ErrorBody),
+        (status = 426, description = "A sync protocol version this server does not speak.", body = ErrorBody),
+    ),
+    security(("register" = [])),
+)]
 #[tracing::instrument(skip_all, fields(register_id = %register.0.register_id))]
 pub(crate) async fn sale_with_returns(
     State(state): State<AppState>,

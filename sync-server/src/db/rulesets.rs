@@ -8,7 +8,7 @@ use shared::ruleset::Ruleset;
 use super::DbError;
 
 /// The current ruleset of a merchant.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct CurrentRuleset {
     /// Its version.
     pub version: RulesetVersion,

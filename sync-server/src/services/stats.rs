@@ -24,7 +24,8 @@ use crate::db::analytics::{GroupKey, RollupFilter, StoreFigures, StoreGrouping};
 use crate::db::{DbError, Repository, Tx};
 
 /// The local days to include, both ends inclusive.
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DayRange {
     /// The first day.
     pub from: Option<NaiveDate>,

@@ -75,6 +75,15 @@ pub enum View {
 }
 
 impl View {
+    /// Every view.
+    pub const ALL: [View; 5] = [
+        View::Sales,
+        View::Stores,
+        View::Products,
+        View::Customers,
+        View::Promotions,
+    ];
+
     /// The code in URLs.
     #[must_use]
     pub const fn code(self) -> &'static str {
@@ -90,15 +99,7 @@ impl View {
     /// Parses [`code`](Self::code).
     #[must_use]
     pub fn parse(code: &str) -> Option<View> {
-        [
-            View::Sales,
-            View::Stores,
-            View::Products,
-            View::Customers,
-            View::Promotions,
-        ]
-        .into_iter()
-        .find(|v| v.code() == code)
+        View::ALL.into_iter().find(|v| v.code() == code)
     }
 }
 

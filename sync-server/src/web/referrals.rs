@@ -8,10 +8,10 @@ use axum::response::{Html, IntoResponse, Response};
 use shared::ids::MerchantId;
 
 use crate::state::AppState;
-use crate::web::i18n;
 use crate::web::error::PageError;
 use crate::web::extract::Path;
 use crate::web::format;
+use crate::web::i18n;
 use crate::web::layout::HqHeader;
 use crate::web::session::HqSession;
 

@@ -15,16 +15,17 @@ use shared::points::{ExpiringPoints, OverdraftCause, PendingPoints};
 use shared::timezone::TimeZone;
 
 /// `POST /api/v1/admin/merchants`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewMerchant {
     /// Display name.
+    #[schema(pattern = r"\S")]
     pub name: String,
     /// Currency of the programme.
     pub currency: Currency,
 }
 
 /// A merchant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Merchant {
     /// Id.
     pub id: MerchantId,
@@ -35,14 +36,15 @@ pub struct Merchant {
 }
 
 /// `POST /api/v1/admin/merchants/{id}/brands`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewBrand {
     /// Name.
+    #[schema(pattern = r"\S")]
     pub name: String,
 }
 
 /// A brand.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Brand {
     /// Id.
     pub id: BrandId,
@@ -53,18 +55,19 @@ pub struct Brand {
 }
 
 /// `POST /api/v1/admin/merchants/{id}/stores`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewStore {
     /// The brand it trades under.
     pub brand_id: Option<BrandId>,
     /// Name.
+    #[schema(pattern = r"\S")]
     pub name: String,
     /// IANA time zone, such as `Europe/Moscow`.
     pub timezone: TimeZone,
 }
 
 /// A store.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Store {
     /// Id.
     pub id: StoreId,
@@ -79,7 +82,7 @@ pub struct Store {
 }
 
 /// `POST /api/v1/admin/stores/{id}/enrollment-tokens`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewEnrollmentToken {
     /// Lifetime in seconds; default one day.
     #[serde(default)]
@@ -87,7 +90,7 @@ pub struct NewEnrollmentToken {
 }
 
 /// A one-time register enrollment token.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnrollmentToken {
     /// The token; shown once.
     pub token: String,
@@ -98,7 +101,7 @@ pub struct EnrollmentToken {
 }
 
 /// An enrolled register.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Register {
     /// Id.
     pub id: RegisterId,
@@ -117,7 +120,7 @@ pub struct Register {
 }
 
 /// The reply to a publish.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Published {
     /// The new version.
     pub version: RulesetVersion,
@@ -127,9 +130,10 @@ pub struct Published {
 
 /// `POST /api/v1/admin/merchants/{id}/customers`: a lead with a name and a
 /// channel (phone or e-mail).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewCustomer {
     /// Name.
+    #[schema(pattern = r"\S")]
     pub name: String,
     /// Phone, if given.
     #[serde(default)]
@@ -146,7 +150,7 @@ pub struct NewCustomer {
 }
 
 /// A purchase in a customer's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PurchaseSummary {
     /// Record id.
     pub id: Uuid,
@@ -173,7 +177,7 @@ pub struct PurchaseSummary {
 }
 
 /// A customer with standing and history.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerView {
     /// Id.
     pub id: CustomerId,
@@ -214,7 +218,7 @@ pub struct CustomerView {
 }
 
 /// Where an adjustment comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustmentKind {
     /// Made by a person or key of the merchant, with a reason.
@@ -245,7 +249,7 @@ impl AdjustmentKind {
 }
 
 /// A points credit (positive) or debit (negative) not tied to a purchase.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PointsAdjustment {
     /// Id.
     pub id: i64,
@@ -266,7 +270,7 @@ pub struct PointsAdjustment {
 }
 
 /// `POST /api/v1/admin/customers/{id}/adjustments`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewPointsAdjustment {
     /// Points: positive to credit, negative to debit; never zero.
     pub points: i64,
@@ -278,7 +282,7 @@ pub struct NewPointsAdjustment {
 }
 
 /// The reply to an adjustment: it, and the balance after it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AdjustmentReceipt {
     /// The adjustment.
     pub adjustment: PointsAdjustment,
@@ -290,7 +294,7 @@ pub struct AdjustmentReceipt {
 
 /// `GET /api/v1/admin/merchants/{id}/overdrafts`: customers whose
 /// balance records left negative, as the server applied them in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OverdraftReport {
     /// The merchant.
     pub merchant_id: MerchantId,
@@ -299,7 +303,7 @@ pub struct OverdraftReport {
 }
 
 /// A customer's overdrafts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerOverdraft {
     /// Who.
     pub customer_id: CustomerId,
@@ -314,7 +318,7 @@ pub struct CustomerOverdraft {
 }
 
 /// A record that left a customer's balance negative.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OverdraftRecord {
     /// Record id.
     pub record_id: Uuid,
@@ -338,7 +342,7 @@ pub struct OverdraftRecord {
 }
 
 /// A token for the customer's phone.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     /// The text to show as a QR code.
     pub token: String,
@@ -347,7 +351,7 @@ pub struct IssuedToken {
 }
 
 /// Sales figures over a set of checks.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SalesFigures {
     /// Sales checks.
     pub checks: i64,
@@ -364,7 +368,7 @@ pub struct SalesFigures {
 }
 
 /// A store's sales.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoreSales {
     /// Store.
     pub store_id: StoreId,
@@ -376,7 +380,7 @@ pub struct StoreSales {
 }
 
 /// A store's sales on one day of the store's own time zone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DaySales {
     /// The local day.
     pub day: NaiveDate,
@@ -390,7 +394,7 @@ pub struct DaySales {
 }
 
 /// Buyers in one segment (a gender or an age band).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SegmentSales {
     /// The segment label.
     pub segment: String,
@@ -402,7 +406,7 @@ pub struct SegmentSales {
 }
 
 /// How a promotion worked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PromotionStats {
     /// Promotion.
     pub promotion_id: PromotionId,
@@ -417,7 +421,7 @@ pub struct PromotionStats {
 }
 
 /// `GET /api/v1/admin/merchants/{id}/stats`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stats {
     /// Currency.
     pub currency: Currency,
@@ -439,7 +443,7 @@ pub struct Stats {
 
 /// The customer change feed's work since the server started
 /// (`GET /api/v1/admin/customer-feed`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerFeedMetrics {
     /// Change pages built from storage; registers at one cursor woken by
     /// one change share one.
@@ -454,7 +458,7 @@ pub struct CustomerFeedMetrics {
 /// `GET /api/v1/admin/merchants/{id}/leases`: the promotions with global
 /// limits, what the stored records gave of each, the leases outstanding
 /// and each register's spend and lease.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LeaseReport {
     /// The merchant.
     pub merchant_id: MerchantId,
@@ -465,7 +469,7 @@ pub struct LeaseReport {
 }
 
 /// Checks and money together.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsesAndMoney {
     /// Checks.
     pub uses: i64,
@@ -474,7 +478,7 @@ pub struct UsesAndMoney {
 }
 
 /// One promotion's limits, spend and leases.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PromotionLeases {
     /// The promotion.
     pub promotion_id: PromotionId,
@@ -494,7 +498,7 @@ pub struct PromotionLeases {
 }
 
 /// A register's spend on a promotion and its lease.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisterLease {
     /// The register.
     pub register_id: RegisterId,
@@ -505,7 +509,7 @@ pub struct RegisterLease {
 }
 
 /// A lease as HQ sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LeaseView {
     /// Its id.
     pub lease_id: i64,
@@ -528,11 +532,13 @@ pub struct LeaseView {
 }
 
 /// `POST /api/v1/admin/merchants/{id}/invitations`: invite a person.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewInvitation {
     /// Their e-mail address.
+    #[schema(format = Email)]
     pub email: String,
     /// `owner`, `marketer`, `analyst`, `store_manager` or `support`.
+    #[schema(pattern = "^(owner|marketer|analyst|store_manager|support)$")]
     pub role: String,
     /// A store manager's stores.
     #[serde(default)]
@@ -540,14 +546,15 @@ pub struct NewInvitation {
 }
 
 /// `POST /api/v1/admin/merchants/{id}/password-resets`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewPasswordReset {
     /// The person's e-mail address.
+    #[schema(format = Email)]
     pub email: String,
 }
 
 /// A one-time link (an invitation or a password reset), shown once.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OneTimeLink {
     /// The person.
     pub account_id: i64,
@@ -558,7 +565,7 @@ pub struct OneTimeLink {
 }
 
 /// A person of a merchant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccountView {
     /// Id.
     pub id: i64,
@@ -574,16 +581,18 @@ pub struct AccountView {
 }
 
 /// `POST /api/v1/admin/merchants/{id}/api-keys`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewApiKey {
     /// What it is for.
+    #[schema(pattern = r"\S")]
     pub name: String,
     /// Its role (not `store_manager`).
+    #[schema(pattern = "^(owner|marketer|analyst|store_manager|support)$")]
     pub role: String,
 }
 
 /// An API key (never its secret, except once in [`CreatedApiKey`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     /// Id.
     pub id: i64,
@@ -600,7 +609,7 @@ pub struct ApiKeyView {
 }
 
 /// A new API key with its bearer token, shown once.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     /// The key.
     pub key: ApiKeyView,
@@ -609,7 +618,7 @@ pub struct CreatedApiKey {
 }
 
 /// An entry of the audit trail.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditView {
     /// Its place in the trail.
     pub id: i64,

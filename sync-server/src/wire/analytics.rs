@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use shared::ids::{BrandId, StoreId};
 
 /// A period of local days, both ends inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Period {
     /// The first day.
     pub from: NaiveDate,
@@ -16,7 +16,7 @@ pub struct Period {
 }
 
 /// Sums of sales over some rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Figures {
     /// Sales checks.
     pub checks: i64,
@@ -43,7 +43,7 @@ pub struct Figures {
 }
 
 /// The filter every view takes, resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Scope {
     /// The period shown.
     pub period: Period,
@@ -56,7 +56,7 @@ pub struct Scope {
 }
 
 /// The totals of the period and of the previous one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Overview {
     /// The filter.
     pub scope: Scope,
@@ -68,7 +68,7 @@ pub struct Overview {
 
 /// One bucket of revenue over time with the previous period's bucket at
 /// the same offset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimeRow {
     /// `2026-03-02`, `2026-03-02` (a week's first day), `2026-03` or `14` (hour).
     pub label: String,
@@ -79,7 +79,7 @@ pub struct TimeRow {
 }
 
 /// `sales`: revenue over time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SalesView {
     /// Totals.
     pub overview: Overview,
@@ -90,7 +90,7 @@ pub struct SalesView {
 }
 
 /// A store's or brand's row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlaceRow {
     /// Store or brand id (0: stores of no brand).
     pub id: i64,
@@ -103,7 +103,7 @@ pub struct PlaceRow {
 }
 
 /// `stores`: by store and by brand, highest revenue first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoresView {
     /// Totals.
     pub overview: Overview,
@@ -114,7 +114,7 @@ pub struct StoresView {
 }
 
 /// A product's or category's row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemRow {
     /// SKU or category (`—` for lines with none).
     pub key: String,
@@ -131,7 +131,7 @@ pub struct ItemRow {
 }
 
 /// `products`: by product and by category, highest revenue first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductsView {
     /// Totals.
     pub overview: Overview,
@@ -142,7 +142,7 @@ pub struct ProductsView {
 }
 
 /// A group of identified customers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerGroup {
     /// The group's code (`female`, `25-34`, `new`, `2-4`, `champions`).
     pub code: String,
@@ -157,7 +157,7 @@ pub struct CustomerGroup {
 }
 
 /// One cell of the cohort heat map.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CohortRow {
     /// The month of first purchase, `YYYY-MM`.
     pub cohort: String,
@@ -168,7 +168,7 @@ pub struct CohortRow {
 }
 
 /// `customers`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomersView {
     /// Totals.
     pub overview: Overview,
@@ -187,7 +187,7 @@ pub struct CustomersView {
 }
 
 /// A promotion's row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PromotionRow {
     /// The promotion.
     pub promotion_id: String,
@@ -212,7 +212,7 @@ pub struct PromotionRow {
 }
 
 /// A breakdown row of one promotion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PromotionSlice {
     /// Hour `0`..`23`, weekday `1` (Monday)..`7`, or store name.
     pub label: String,
@@ -223,7 +223,7 @@ pub struct PromotionSlice {
 }
 
 /// `promotions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PromotionsView {
     /// Totals.
     pub overview: Overview,

@@ -16,7 +16,7 @@ pub mod analytics;
 pub use crate::alerts::AlertKind;
 
 /// `GET /api/v1/protocol`: what an agent may speak to this server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProtocolInfo {
     /// The sync protocol versions spoken, ascending.
     pub versions: Vec<u32>,
@@ -33,7 +33,7 @@ pub struct ProtocolInfo {
 }
 
 /// The limits of `POST /api/v1/records`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UploadLimits {
     /// The most records in one batch.
     pub max_batch_records: usize,
@@ -42,7 +42,7 @@ pub struct UploadLimits {
 }
 
 /// An entry of `GET /api/v1/admin/merchants/{id}/alerts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Id; larger is newer.
     pub id: i64,
@@ -60,7 +60,7 @@ pub struct Alert {
 
 /// An entry of `GET /api/v1/admin/merchants/{id}/quarantine`: a record that
 /// arrived at a stored seq with other bytes (a fork), kept, never stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuarantinedRecord {
     /// Id; larger is newer.
     pub id: i64,
@@ -78,7 +78,7 @@ pub struct QuarantinedRecord {
 
 /// An entry of `GET /api/v1/admin/merchants/{id}/registers`: the shared
 /// [`Register`] and the register's standing.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisterView {
     /// The shared fields.
     #[serde(flatten)]
@@ -96,7 +96,7 @@ pub struct RegisterView {
 }
 
 /// A register's last heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeartbeatView {
     /// When the server received it: the register's last contact.
     pub at: DateTime<Utc>,
@@ -111,7 +111,7 @@ pub struct HeartbeatView {
 }
 
 /// A register's last clock drift estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClockDriftView {
     /// Seconds the register's clock is ahead (negative: behind).
     pub secs: i64,
@@ -124,7 +124,7 @@ pub struct ClockDriftView {
 /// The reply to `POST /api/v1/admin/customers/{id}/link`: the customer's
 /// new personal page link, shown once (the server keeps only a hash of its
 /// secret). Any earlier link of the customer stops working.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerLink {
     /// The customer.
     pub customer_id: shared::ids::CustomerId,
@@ -136,7 +136,7 @@ pub struct CustomerLink {
 
 /// `GET /api/v1/admin/merchants/{id}/mismatches`: how the server's own
 /// pricing of the stored records compares with the tills'.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RepriceReport {
     /// Records by outcome.
     pub counts: RepriceCounts,
@@ -147,7 +147,7 @@ pub struct RepriceReport {
 }
 
 /// Records by re-pricing outcome.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RepriceCounts {
     /// Priced again: matched plus mismatched.
     pub repriced: i64,
@@ -162,7 +162,7 @@ pub struct RepriceCounts {
 }
 
 /// Records not re-priced for one reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SkipCount {
     /// Why.
     pub reason: String,
@@ -171,7 +171,7 @@ pub struct SkipCount {
 }
 
 /// A record the server priced differently from the till.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PriceMismatch {
     /// The register.
     pub register_id: RegisterId,
@@ -188,7 +188,7 @@ pub struct PriceMismatch {
 }
 
 /// One figure that differs: kopecks for money, points for points.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MismatchedField {
     /// `total`, `discount`, `lines[2].total`, `points_earned`, …
     pub field: String,

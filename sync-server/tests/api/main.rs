@@ -19,6 +19,7 @@ mod leases;
 mod load_shedding;
 mod logs;
 mod metrics;
+mod openapi;
 mod oversight;
 mod points;
 mod protocol;

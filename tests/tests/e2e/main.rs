@@ -22,6 +22,7 @@ mod campaigns;
 #[path = "../../../sync-server/tests/api/web/chrome.rs"]
 mod chrome;
 mod cli;
+mod contract;
 mod faults;
 mod fleet;
 mod instances;

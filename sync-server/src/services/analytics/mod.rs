@@ -1194,7 +1194,8 @@ pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
 
 /// A view's filter as a form or URL sends it: every field a string, empty
 /// meaning "not set".
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AnalyticsParams {
     /// `YYYY-MM-DD`.
     #[serde(default)]

@@ -319,7 +319,7 @@ impl Browser {
             self.shot("before-click").await;
             match element.click().await {
                 Ok(()) => return,
-                Err(e) if attempts < 5 && e.to_string().contains("stale element") => {
+                Err(e) if attempts < 5 && e.is_stale_element_reference() => {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
                 Err(e) => self.fail(format!("cannot click «{what}»: {e}")).await,
