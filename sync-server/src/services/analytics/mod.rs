@@ -1144,17 +1144,23 @@ pub fn rollup_record(
     rollups.flush(tx)
 }
 
-/// How many stored records one backfill step reads.
-const BACKFILL_BATCH: i64 = 1000;
+/// How many stored records one backfill step reads (and merges by row).
+const BACKFILL_BATCH: i64 = 10_000;
+/// A progress line in the log every this many records.
+const BACKFILL_PROGRESS: u64 = 100_000;
 
 /// Adds the records stored before the rollups existed, once: the
 /// migration leaves a marker when there were any, and the first server
-/// to start takes it and adds every record in the same transaction.
+/// to start takes it and adds every record in the same transaction. A
+/// large store of records takes minutes (the log says how far it is); the
+/// server serves once it is done, and registers keep their sales until then.
 pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
     repo.write(|tx| {
         if !tx.take_rollup_backfill()? {
             return Ok(0);
         }
+        let started = std::time::Instant::now();
+        tracing::info!("adding the stored records to the analytics rollups");
         let mut zones: HashMap<StoreId, TimeZone> = HashMap::new();
         let mut cursor = 0;
         let mut added = 0_u64;
@@ -1180,6 +1186,13 @@ pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
                 let uses = super::ingest::promotion_uses(&record)?;
                 rollups.add(&record, stored.customer, zone, &uses);
                 added += 1;
+                if added.is_multiple_of(BACKFILL_PROGRESS) {
+                    tracing::info!(
+                        records = added,
+                        seconds = started.elapsed().as_secs(),
+                        "analytics rollups: records added so far"
+                    );
+                }
             }
             rollups.flush(tx)?;
         }

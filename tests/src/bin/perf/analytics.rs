@@ -91,8 +91,8 @@ pub async fn bench_analytics(dir: &Path) -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_RECORDS);
-    let backends = std::env::var("PERF_ANALYTICS_BACKENDS")
-        .unwrap_or_else(|_| "sqlite,postgres".to_owned());
+    let backends =
+        std::env::var("PERF_ANALYTICS_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
     let wants = |name: &str| backends.split(',').any(|b| b.trim() == name);
     if wants("sqlite") {
         bench_on(dir, records, None).await?;
