@@ -318,4 +318,3 @@ pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>)
         at,
     }
 }
-

@@ -55,7 +55,10 @@ pub fn allocate<K: Ord>(total: i64, weights: &[i64], keys: &[K]) -> Vec<i64> {
             .then_with(|| ia.cmp(ib))
     });
     // Fewer kopecks are left than there are positive weights.
-    for &(_, i) in remainders.iter().take(usize::try_from(left).unwrap_or(usize::MAX)) {
+    for &(_, i) in remainders
+        .iter()
+        .take(usize::try_from(left).unwrap_or(usize::MAX))
+    {
         parts[i] += 1;
     }
     parts

@@ -289,7 +289,8 @@ impl Note {
         };
         order.sort_unstable_by(cmp);
         order.dedup_by(|a, b| cmp(a, b).is_eq());
-        let mut slots: Vec<Option<BlockedRule>> = notes.into_iter().map(|n| Some(n.blocked)).collect();
+        let mut slots: Vec<Option<BlockedRule>> =
+            notes.into_iter().map(|n| Some(n.blocked)).collect();
         order
             .into_iter()
             .filter_map(|i| slots[i as usize].take())

@@ -711,7 +711,9 @@ const IDLE_RULES: usize = 500;
 /// resident memory and its CPU time over the interval are read from
 /// `/proc`.
 async fn bench_idle_agent(dir: &std::path::Path) -> anyhow::Result<()> {
-    use system_tests::harness::{AgentProcess, ServerProcess, free_port, wait_status, write_config};
+    use system_tests::harness::{
+        AgentProcess, ServerProcess, free_port, wait_status, write_config,
+    };
     use system_tests::pty::ScannerPty;
     let secs = std::env::var("PERF_IDLE_SECS")
         .ok()
@@ -745,9 +747,11 @@ async fn bench_idle_agent(dir: &std::path::Path) -> anyhow::Result<()> {
         .collect();
     write_config(&config)?;
     pos_agent::prepare_database(&data_dir)?;
-    let agent =
-        AgentProcess::spawn(&data_dir, std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?)))
-            .await?;
+    let agent = AgentProcess::spawn(
+        &data_dir,
+        std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+    )
+    .await?;
     wait_status(&agent.till, Duration::from_secs(60), |s| {
         s.ruleset_version == Some(version) && s.server_reachable
     })
