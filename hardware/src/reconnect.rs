@@ -20,8 +20,12 @@ use crate::scan::Scan;
 
 /// First pause before reopening a device that failed.
 pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest a reader blocks before rechecking its stop flag.
+/// Longest a pause between reopen attempts sleeps before rechecking the
+/// stop flag.
 pub(crate) const STOP_POLL: Duration = Duration::from_millis(100);
+/// Longest a reader blocks waiting for input before rechecking its stop
+/// flag: an idle till's scanner threads wake four times a second, not ten.
+pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// A connection that lasted this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(1);
 
@@ -124,14 +128,14 @@ impl Link {
     }
 
     /// How long to block waiting for input at `now`: until `framer`'s inter-character
-    /// deadline, at most [`STOP_POLL`], at least 1 ms (never a busy loop).
+    /// deadline, at most [`IDLE_WAIT`], at least 1 ms (never a busy loop).
     pub(crate) fn wait_time(framer: &Framer, now: Instant) -> Duration {
         framer
             .next_deadline()
-            .map_or(STOP_POLL, |deadline| {
+            .map_or(IDLE_WAIT, |deadline| {
                 deadline.saturating_duration_since(now)
             })
-            .clamp(Duration::from_millis(1), STOP_POLL)
+            .clamp(Duration::from_millis(1), IDLE_WAIT)
     }
 
     /// Send framed codes as scans and publish `framer`'s drop count; false if the

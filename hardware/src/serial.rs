@@ -13,7 +13,7 @@ use tracing::{debug, error, info_span};
 
 use crate::device::{ScannerHandle, SharedStatus};
 use crate::framing::{Framer, FramingConfig};
-use crate::reconnect::{self, Backoff, Device, Ended, Link, STOP_POLL};
+use crate::reconnect::{self, Backoff, Device, Ended, IDLE_WAIT, Link};
 use crate::scan::Scan;
 
 /// Settings of one serial scanner. Framing settings are flattened into the same table.
@@ -167,7 +167,7 @@ impl LineSettings {
 /// Each code read is sent to `tx` as a [`Scan`] named [`SerialConfig::source_name`]. When
 /// the device is missing, unplugged or fails, the reader closes it and reopens it with
 /// exponential backoff (100 ms doubling up to `reopen_backoff_max_ms`). It stops, within
-/// about 100 ms, once `stop` is set or the receiver is dropped; a full channel blocks it.
+/// about 250 ms, once `stop` is set or the receiver is dropped; a full channel blocks it.
 /// Invalid settings end the reader at once in
 /// [`DeviceState::Disconnected`](crate::DeviceState::Disconnected); check them
 /// beforehand with [`SerialConfig::validate`].
@@ -249,7 +249,7 @@ impl Device for SerialDevice {
             .parity(self.settings.parity)
             .stop_bits(self.settings.stop_bits)
             .flow_control(self.settings.flow_control)
-            .timeout(STOP_POLL);
+            .timeout(IDLE_WAIT);
         let opened = match builder.clone().exclusive(true).open_native() {
             // A driver that rejects TIOCEXCL or flock fails with `Unknown`: read it shared.
             // A port held exclusively by someone else fails with `NoDevice` instead, and
@@ -275,7 +275,7 @@ impl Device for SerialDevice {
             if !link.deliver_all(&self.framer, timed_out) {
                 return Ended::Finished;
             }
-            // Wake for the inter-character deadline, or at least every STOP_POLL.
+            // Wake for the inter-character deadline, or at least every IDLE_WAIT.
             if let Err(source) = port.set_timeout(Link::wait_time(&self.framer, now)) {
                 return Ended::Failed(self.open_error(source));
             }

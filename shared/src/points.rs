@@ -46,9 +46,10 @@
 //! restorations included), so available never exceeds it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{RegisterId, Seq};
@@ -303,6 +304,61 @@ impl PointsStanding {
     }
 }
 
+/// Batches due at instants (to mature, or to lapse), soonest first.
+/// Batches are opened in the order of the replay's clock, which never goes
+/// back, so under one policy their instants come in order: those wait in a
+/// queue, and only an instant earlier than the last queued (another
+/// policy's terms, a restoration) goes to a heap. A long ledger replays in
+/// linear time, however many batches wait.
+#[derive(Default)]
+struct Schedule {
+    in_order: VecDeque<(DateTime<Utc>, usize)>,
+    others: BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
+}
+
+impl Schedule {
+    fn push(&mut self, at: DateTime<Utc>, i: usize) {
+        if self.in_order.back().is_none_or(|&(last, _)| last <= at) {
+            self.in_order.push_back((at, i));
+        } else {
+            self.others.push(Reverse((at, i)));
+        }
+    }
+
+    /// Moves the batches due at `now` into `due`, sorted by batch index.
+    fn take_due(&mut self, now: DateTime<Utc>, due: &mut Vec<usize>) {
+        due.clear();
+        while let Some(&(at, i)) = self.in_order.front() {
+            if at > now {
+                break;
+            }
+            self.in_order.pop_front();
+            due.push(i);
+        }
+        while let Some(&Reverse((at, i))) = self.others.peek() {
+            if at > now {
+                break;
+            }
+            self.others.pop();
+            due.push(i);
+        }
+        if due.len() > 1 {
+            due.sort_unstable();
+        }
+    }
+}
+
+/// No draw: the end of an entry's list of draws.
+const NO_DRAW: usize = usize::MAX;
+
+/// Points an entry spent from a batch, not yet given back.
+struct Draw {
+    batch: usize,
+    points: i64,
+    /// The same entry's draw before this one, or [`NO_DRAW`].
+    earlier: usize,
+}
+
 /// The replay's state.
 struct Replay {
     policy: PointsPolicy,
@@ -310,66 +366,111 @@ struct Replay {
     batches: Vec<Batch>,
     /// Batch index by the entry that opened it.
     opened: HashMap<EntryKey, usize>,
-    /// What each entry spent from which batch, not yet given back.
-    draws: HashMap<EntryKey, Vec<(usize, i64)>>,
+    /// Every draw; an entry's draws are linked newest first from
+    /// `last_draw`.
+    draws: Vec<Draw>,
+    last_draw: HashMap<EntryKey, usize>,
     debt: i64,
     expired: i64,
     overdrafts: Vec<Overdraft>,
-    /// Batches not matured yet, soonest first, and batches that will
-    /// expire, soonest first, so advancing the clock touches only the
-    /// batches whose time came (a long ledger replays in n log n).
-    to_mature: BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
-    to_lapse: BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
-    /// Available batches with points left, oldest first.
-    spendable: BTreeSet<usize>,
+    /// Batches not matured yet, and batches that will expire, so advancing
+    /// the clock touches only the batches whose time came.
+    to_mature: Schedule,
+    to_lapse: Schedule,
+    /// Available batches with points left, oldest first: a batch is in it
+    /// exactly when it is matured, not lapsed and holds points. Kept
+    /// lazily: batch indices are queued (in order, mostly, as batches
+    /// mature in order; else in a heap) and one that left is dropped only
+    /// when it reaches the front. `queued` tells which are in either.
+    spendable_in_order: VecDeque<usize>,
+    spendable_others: BinaryHeap<Reverse<usize>>,
+    queued: Vec<bool>,
     /// The points left in available batches.
     available_sum: i64,
+    /// Scratch for the batches due.
+    due: Vec<usize>,
 }
 
 impl Replay {
-    fn new(policy: PointsPolicy) -> Self {
+    fn new(policy: PointsPolicy, entries: usize) -> Self {
         Replay {
             policy,
             clock: None,
-            batches: Vec::new(),
-            opened: HashMap::new(),
-            draws: HashMap::new(),
+            batches: Vec::with_capacity(entries),
+            opened: HashMap::with_capacity_and_hasher(entries, Default::default()),
+            draws: Vec::new(),
+            last_draw: HashMap::default(),
             debt: 0,
             expired: 0,
             overdrafts: Vec::new(),
-            to_mature: BinaryHeap::new(),
-            to_lapse: BinaryHeap::new(),
-            spendable: BTreeSet::new(),
+            to_mature: Schedule::default(),
+            to_lapse: Schedule::default(),
+            spendable_in_order: VecDeque::new(),
+            spendable_others: BinaryHeap::new(),
+            queued: Vec::with_capacity(entries),
             available_sum: 0,
+            due: Vec::new(),
         }
     }
 
     /// Opens a batch; returns its index.
     fn open(&mut self, batch: Batch) -> usize {
         let i = self.batches.len();
-        self.to_mature.push(Reverse((batch.matures_at, i)));
+        self.to_mature.push(batch.matures_at, i);
         if let Some(e) = batch.expires_at {
-            self.to_lapse.push(Reverse((e, i)));
+            self.to_lapse.push(e, i);
         }
         self.batches.push(batch);
+        self.queued.push(false);
         i
     }
 
-    /// Due entries of `heap` at `now`, by batch index.
-    fn due(
-        heap: &mut BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
-        now: DateTime<Utc>,
-    ) -> Vec<usize> {
-        let mut due = Vec::new();
-        while let Some(Reverse((at, i))) = heap.peek().copied() {
-            if at > now {
-                break;
-            }
-            heap.pop();
-            due.push(i);
+    /// Whether batch `i` can be spent from.
+    fn is_spendable(&self, i: usize) -> bool {
+        let b = &self.batches[i];
+        b.matured && !b.lapsed && b.remaining > 0
+    }
+
+    /// Notes that batch `i` became spendable.
+    fn mark_spendable(&mut self, i: usize) {
+        if self.queued[i] {
+            return;
         }
-        due.sort_unstable();
-        due
+        self.queued[i] = true;
+        if self.spendable_in_order.back().is_none_or(|&last| last < i) {
+            self.spendable_in_order.push_back(i);
+        } else {
+            self.spendable_others.push(Reverse(i));
+        }
+    }
+
+    /// The oldest spendable batch, dropping those that left on the way.
+    fn first_spendable(&mut self) -> Option<usize> {
+        loop {
+            let front = self.spendable_in_order.front().copied();
+            let other = self.spendable_others.peek().map(|r| r.0);
+            let (i, from_queue) = match (front, other) {
+                (None, None) => return None,
+                (Some(f), None) => (f, true),
+                (None, Some(o)) => (o, false),
+                (Some(f), Some(o)) => {
+                    if f < o {
+                        (f, true)
+                    } else {
+                        (o, false)
+                    }
+                }
+            };
+            if self.is_spendable(i) {
+                return Some(i);
+            }
+            if from_queue {
+                self.spendable_in_order.pop_front();
+            } else {
+                self.spendable_others.pop();
+            }
+            self.queued[i] = false;
+        }
     }
 
     /// Matures and expires batches up to `t`; maturing batches pay the debt
@@ -377,7 +478,9 @@ impl Replay {
     fn advance(&mut self, t: DateTime<Utc>) {
         self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
         let now = self.clock.unwrap_or(t);
-        for i in Self::due(&mut self.to_mature, now) {
+        let mut due = std::mem::take(&mut self.due);
+        self.to_mature.take_due(now, &mut due);
+        for &i in &due {
             let b = &mut self.batches[i];
             if b.matured {
                 continue;
@@ -389,11 +492,12 @@ impl Replay {
             if !b.lapsed {
                 self.available_sum += b.remaining;
                 if b.remaining > 0 {
-                    self.spendable.insert(i);
+                    self.mark_spendable(i);
                 }
             }
         }
-        for i in Self::due(&mut self.to_lapse, now) {
+        self.to_lapse.take_due(now, &mut due);
+        for &i in &due {
             let b = &mut self.batches[i];
             if b.lapsed {
                 continue;
@@ -401,12 +505,12 @@ impl Replay {
             b.lapsed = true;
             if b.matured {
                 self.available_sum -= b.remaining;
-                self.spendable.remove(&i);
             }
             b.expired += b.remaining;
             self.expired += b.remaining;
             b.remaining = 0;
         }
+        self.due = due;
     }
 
     fn available(&self) -> i64 {
@@ -415,30 +519,42 @@ impl Replay {
 
     /// Takes `points` out of available batch `i`, keeping the sums.
     fn take_available(&mut self, i: usize, points: i64) {
-        let b = &mut self.batches[i];
-        b.remaining -= points;
+        self.batches[i].remaining -= points;
         self.available_sum -= points;
-        if b.remaining == 0 {
-            self.spendable.remove(&i);
-        }
     }
 
-    /// Takes up to `points` from available batches oldest first; returns
-    /// what it took from each.
-    fn spend(&mut self, points: i64) -> (Vec<(usize, i64)>, i64) {
+    /// Takes up to `points` from available batches oldest first; with
+    /// `key`, records what it took from each as that entry's draws.
+    /// Returns the points no batch covered.
+    fn spend(&mut self, points: i64, key: Option<EntryKey>) -> i64 {
         let mut left = points;
-        let mut taken = Vec::new();
+        let mut last = key.map_or(NO_DRAW, |k| {
+            self.last_draw.get(&k).copied().unwrap_or(NO_DRAW)
+        });
+        let before = last;
         while left > 0 {
-            let Some(&i) = self.spendable.first() else {
+            let Some(i) = self.first_spendable() else {
                 break;
             };
             let take = left.min(self.batches[i].remaining);
             self.take_available(i, take);
             left -= take;
-            taken.push((i, take));
+            if key.is_some() {
+                self.draws.push(Draw {
+                    batch: i,
+                    points: take,
+                    earlier: last,
+                });
+                last = self.draws.len() - 1;
+            }
+        }
+        if let Some(k) = key
+            && last != before
+        {
+            self.last_draw.insert(k, last);
         }
         self.debt += left;
-        (taken, left)
+        left
     }
 
     fn claw_back(&mut self, points: i64, original: Option<EntryKey>) -> i64 {
@@ -459,7 +575,7 @@ impl Replay {
         }
         // A claw-back is not a spend the customer can take back, so its
         // draws are not kept.
-        self.spend(left).1
+        self.spend(left, None)
     }
 
     fn restore(
@@ -473,28 +589,29 @@ impl Replay {
         let pay = self.debt.min(left);
         self.debt -= pay;
         left -= pay;
-        if let Some(draws) = original.and_then(|o| self.draws.get_mut(&o)) {
-            for (i, drawn) in draws.iter_mut().rev() {
-                if left == 0 {
-                    break;
-                }
-                let back = left.min(*drawn);
-                *drawn -= back;
-                left -= back;
-                let b = &mut self.batches[*i];
-                if b.lapsed {
-                    b.expired += back;
-                    self.expired += back;
-                } else {
-                    b.remaining += back;
-                    if b.matured {
-                        self.available_sum += back;
-                        if back > 0 {
-                            self.spendable.insert(*i);
-                        }
+        let mut d = original
+            .and_then(|o| self.last_draw.get(&o).copied())
+            .unwrap_or(NO_DRAW);
+        while d != NO_DRAW && left > 0 {
+            let draw = &mut self.draws[d];
+            let (i, earlier) = (draw.batch, draw.earlier);
+            let back = left.min(draw.points);
+            draw.points -= back;
+            left -= back;
+            let b = &mut self.batches[i];
+            if b.lapsed {
+                b.expired += back;
+                self.expired += back;
+            } else {
+                b.remaining += back;
+                if b.matured {
+                    self.available_sum += back;
+                    if back > 0 {
+                        self.mark_spendable(i);
                     }
                 }
             }
+            d = earlier;
         }
         if left > 0 {
             let now = self.clock.unwrap_or_default();
@@ -533,12 +650,8 @@ impl Replay {
         if e.earned < 0 && self.claw_back(-e.earned, e.original) > 0 {
             cause = Some(OverdraftCause::ClawBack);
         }
-        if e.redeemed > 0 {
-            let (taken, short) = self.spend(e.redeemed);
-            self.draws.entry(e.key).or_default().extend(taken);
-            if short > 0 {
-                cause = Some(OverdraftCause::Redemption);
-            }
+        if e.redeemed > 0 && self.spend(e.redeemed, Some(e.key)) > 0 {
+            cause = Some(OverdraftCause::Redemption);
         }
         let terms = e.terms.unwrap_or(self.policy);
         if e.redeemed < 0 {
@@ -571,19 +684,29 @@ impl Replay {
 pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>) -> PointsStanding {
     let mut sorted: Vec<&LedgerEntry> = entries.iter().collect();
     sorted.sort_by_key(|e| (e.order, e.key));
-    let mut r = Replay::new(policy);
+    let mut r = Replay::new(policy, sorted.len());
     for e in &sorted {
         r.apply(e);
     }
     r.advance(now);
     let at = r.clock.unwrap_or(now);
     let mut pending: BTreeMap<(DateTime<Utc>, Option<DateTime<Utc>>), i64> = BTreeMap::new();
-    let mut expiring: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
+    // Batches expire in the order they were opened, mostly: sorted, then
+    // summed by day.
+    let mut expiring: Vec<(DateTime<Utc>, i64)> = Vec::new();
     for b in r.batches.iter().filter(|b| !b.lapsed && b.remaining > 0) {
         if !b.matured {
             *pending.entry((b.matures_at, b.expires_at)).or_default() += b.remaining;
         } else if let Some(on) = b.expires_at {
-            *expiring.entry(on).or_default() += b.remaining;
+            expiring.push((on, b.remaining));
+        }
+    }
+    expiring.sort_by_key(|&(on, _)| on);
+    let mut merged: Vec<ExpiringPoints> = Vec::new();
+    for (on, points) in expiring {
+        match merged.last_mut() {
+            Some(last) if last.on == on => last.points += points,
+            _ => merged.push(ExpiringPoints { points, on }),
         }
     }
     PointsStanding {
@@ -596,10 +719,7 @@ pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>)
                 expires,
             })
             .collect(),
-        expiring: expiring
-            .into_iter()
-            .map(|(on, points)| ExpiringPoints { points, on })
-            .collect(),
+        expiring: merged,
         expired: r.expired,
         earned: sorted.iter().map(|e| e.earned).sum(),
         redeemed: sorted.iter().map(|e| e.redeemed).sum(),
@@ -608,6 +728,9 @@ pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>)
         at,
     }
 }
+
+#[cfg(test)]
+mod reference;
 
 #[cfg(test)]
 mod tests;

@@ -927,6 +927,22 @@ impl AgentProcess {
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         proc_status_kib(self.child.id(), "VmHWM")
     }
+
+    /// Its resident memory now (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        proc_status_kib(self.child.id(), "VmRSS")
+    }
+
+    /// The CPU time it has used, user and system (in steps of 10 ms).
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        proc_cpu_time(self.child.id())
+    }
+
+    /// Its process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for AgentProcess {
@@ -946,6 +962,21 @@ fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// The CPU time process `pid` has used, user and system, from
+/// `/proc/<pid>/stat` (in steps of 10 ms).
+fn proc_cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').context("no command in stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks =
+        |i: usize| -> anyhow::Result<u64> { Ok(fields.get(i).context("short stat")?.parse()?) };
+    // utime and stime are fields 14 and 15, the 12th and 13th here.
+    let total = ticks(11)? + ticks(12)?;
+    // `/proc` counts in USER_HZ, which Linux fixes at 100 per second.
+    Ok(Duration::from_millis(total * 10))
 }
 
 /// `sync-server serve` as a child process, to kill without warning and to
@@ -1053,17 +1084,7 @@ impl ServerProcess {
     /// The CPU time it has used, user and system, from `/proc/<pid>/stat`
     /// (in steps of 10 ms).
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let pid = self.pid().context("the server is not running")?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // Fields after the command name, which is in parentheses.
-        let rest = stat.rsplit_once(')').context("no command in stat")?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks =
-            |i: usize| -> anyhow::Result<u64> { Ok(fields.get(i).context("short stat")?.parse()?) };
-        // utime and stime are fields 14 and 15, the 12th and 13th here.
-        let total = ticks(11)? + ticks(12)?;
-        // `/proc` counts in USER_HZ, which Linux fixes at 100 per second.
-        Ok(Duration::from_millis(total * 10))
+        proc_cpu_time(self.pid().context("the server is not running")?)
     }
 
     /// How many files and sockets it has open.

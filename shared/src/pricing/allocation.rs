@@ -15,33 +15,53 @@ pub fn allocate<K: Ord>(total: i64, weights: &[i64], keys: &[K]) -> Vec<i64> {
         return vec![0; weights.len()];
     }
     let total_w = i128::from(total);
-    let mut parts = Vec::with_capacity(weights.len());
-    let mut remainders = Vec::with_capacity(weights.len());
+    let max_w = weights.iter().map(|&w| w.max(0)).max().unwrap_or(0);
+    // Narrow arithmetic when every product fits, as it does for any real
+    // check: the same quotients and remainders, without 128-bit division.
+    let narrow = i64::try_from(sum)
+        .ok()
+        .filter(|_| total.checked_mul(max_w).is_some());
+    let mut parts: Vec<i64> = Vec::with_capacity(weights.len());
+    let mut remainders: Vec<(i128, usize)> = Vec::with_capacity(weights.len());
     let mut given: i128 = 0;
     for (i, &w) in weights.iter().enumerate() {
-        let num = total_w * i128::from(w.max(0));
-        let share = num / sum;
+        let w = w.max(0);
+        let (share, rest) = if let Some(sum) = narrow {
+            // Fits: checked above.
+            let num = total * w;
+            (i128::from(num / sum), i128::from(num % sum))
+        } else {
+            let num = total_w * i128::from(w);
+            (num / sum, num % sum)
+        };
         given += share;
-        parts.push(share);
-        remainders.push((num % sum, i));
+        // Every share is at most `total`, which fits in i64.
+        parts.push(narrow_bounded(share));
+        // A zero weight never takes a remainder kopeck.
+        if w > 0 {
+            remainders.push((rest, i));
+        }
     }
-    let mut left = total_w - given;
-    remainders.sort_by(|(ra, ia), (rb, ib)| {
+    let left = total_w - given;
+    if left == 0 {
+        return parts;
+    }
+    // Largest remainder first, then larger weight, then smaller key, then
+    // smaller index: a total order, so the unstable sort is exact.
+    remainders.sort_unstable_by(|(ra, ia), (rb, ib)| {
         rb.cmp(ra)
             .then_with(|| weights[*ib].cmp(&weights[*ia]))
             .then_with(|| keys[*ia].cmp(&keys[*ib]))
+            .then_with(|| ia.cmp(ib))
     });
-    for (_, i) in remainders {
-        if left == 0 {
-            break;
-        }
-        if weights[i] > 0 {
-            parts[i] += 1;
-            left -= 1;
-        }
+    // Fewer kopecks are left than there are positive weights.
+    for &(_, i) in remainders
+        .iter()
+        .take(usize::try_from(left).unwrap_or(usize::MAX))
+    {
+        parts[i] += 1;
     }
-    // Every part is at most `total`, which fits in i64.
-    parts.into_iter().map(narrow_bounded).collect()
+    parts
 }
 
 #[cfg(test)]
@@ -56,7 +76,58 @@ mod tests {
         assert_eq!(allocate(7, &[0, 5], &[0, 1]), vec![0, 7]);
     }
 
+    /// The allocation as first written: 128-bit arithmetic throughout and
+    /// a stable sort of every remainder.
+    fn straightforward(total: i64, weights: &[i64], keys: &[u32]) -> Vec<i64> {
+        let sum: i128 = weights.iter().map(|&w| i128::from(w.max(0))).sum();
+        if sum == 0 || total <= 0 {
+            return vec![0; weights.len()];
+        }
+        let total_w = i128::from(total);
+        let mut parts = Vec::new();
+        let mut remainders = Vec::new();
+        let mut given: i128 = 0;
+        for (i, &w) in weights.iter().enumerate() {
+            let num = total_w * i128::from(w.max(0));
+            given += num / sum;
+            parts.push(num / sum);
+            remainders.push((num % sum, i));
+        }
+        let mut left = total_w - given;
+        remainders.sort_by(|(ra, ia), (rb, ib)| {
+            rb.cmp(ra)
+                .then_with(|| weights[*ib].cmp(&weights[*ia]))
+                .then_with(|| keys[*ia].cmp(&keys[*ib]))
+        });
+        for (_, i) in remainders {
+            if left == 0 {
+                break;
+            }
+            if weights[i] > 0 {
+                parts[i] += 1;
+                left -= 1;
+            }
+        }
+        parts.into_iter().map(narrow_bounded).collect()
+    }
+
     proptest! {
+        /// Equal remainders, weights and keys, zero and negative weights,
+        /// and figures too wide for 64-bit products all allocate as the
+        /// straightforward version does.
+        #[test]
+        fn allocates_as_the_straightforward_version(
+            total in prop_oneof![0i64..50, 0i64..i64::MAX / 4],
+            weights in proptest::collection::vec(
+                prop_oneof![-2i64..6, 0i64..1_000_000_000_000, 0i64..i64::MAX / 64],
+                1..40,
+            ),
+            keys in proptest::collection::vec(0u32..4, 40),
+        ) {
+            let keys = &keys[..weights.len()];
+            prop_assert_eq!(allocate(total, &weights, keys), straightforward(total, &weights, keys));
+        }
+
         #[test]
         fn parts_sum_exactly_and_never_exceed_their_share(
             total in 0i64..1_000_000_000,

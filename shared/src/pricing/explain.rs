@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::PromotionId;
-use crate::money::Money;
+use crate::money::{Money, narrow_index};
 
 /// A rule that gave something.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -283,14 +283,25 @@ impl Note {
     }
 
     /// Sorts notes as their rules and reasons sort, and drops repeats.
-    pub(crate) fn sorted(mut notes: Vec<Note>) -> Vec<BlockedRule> {
-        notes.sort_unstable_by(|a, b| {
+    pub(crate) fn sorted(notes: Vec<Note>) -> Vec<BlockedRule> {
+        // Positions are sorted rather than the notes themselves, which are
+        // large; each note then moves once. Notes equal in key and reason
+        // are the same note, so which of them is kept does not matter.
+        let mut order: Vec<u32> = (0..narrow_index(notes.len())).collect();
+        let cmp = |a: &u32, b: &u32| {
+            let (a, b) = (&notes[*a as usize], &notes[*b as usize]);
             a.key
                 .cmp(&b.key)
                 .then_with(|| a.blocked.reason.cmp(&b.blocked.reason))
-        });
-        notes.dedup_by(|a, b| a.key == b.key && a.blocked.reason == b.blocked.reason);
-        notes.into_iter().map(|n| n.blocked).collect()
+        };
+        order.sort_unstable_by(cmp);
+        order.dedup_by(|a, b| cmp(a, b).is_eq());
+        let mut slots: Vec<Option<BlockedRule>> =
+            notes.into_iter().map(|n| Some(n.blocked)).collect();
+        order
+            .into_iter()
+            .filter_map(|i| slots[i as usize].take())
+            .collect()
     }
 }
 

@@ -55,8 +55,7 @@ mod stacking;
 #[cfg(test)]
 pub(crate) mod reference;
 
-use std::collections::HashMap;
-
+use foldhash::{HashMap, HashMapExt as _};
 use serde::{Deserialize, Serialize};
 
 use crate::basket::{BasketError, Line, validate_basket};
@@ -351,6 +350,7 @@ impl Engine {
 
         // 2. Coupons, conditions and limits.
         let mut running = Running::new(&prep);
+        running.notes.reserve(runs.len());
         let mut rejected = Vec::new();
         for code in &prep.coupons {
             match self.coupons.get(code) {

@@ -227,7 +227,12 @@ pub(crate) fn evaluate(
 
 /// Cuts per-line raw discounts to the floors.
 fn floored(prep: &Prepared<'_>, cur: &[i64], raw: Vec<(u32, i64)>) -> Offer {
-    let mut offer = Offer::default();
+    let mut offer = Offer {
+        claimed: Vec::with_capacity(raw.len()),
+        depends: Vec::with_capacity(raw.len()),
+        parts: Vec::with_capacity(raw.len()),
+        ..Offer::default()
+    };
     for (i, r) in raw {
         if r <= 0 {
             continue;

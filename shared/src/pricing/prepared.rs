@@ -3,7 +3,10 @@
 //! promotion's conditions and limits. Shared by the engine and the
 //! reference implementation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cell::OnceCell;
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
@@ -53,8 +56,9 @@ pub(crate) struct Prepared<'a> {
     pub customer: Option<&'a CustomerStanding>,
     /// The customer's tier.
     pub tier: Option<&'a Tier>,
-    skus: BTreeSet<&'a Sku>,
-    categories: BTreeSet<&'a Category>,
+    /// The SKUs and categories of the lines, built when a promotion
+    /// requires products (most do not).
+    present: OnceCell<(BTreeSet<&'a Sku>, BTreeSet<&'a Category>)>,
 }
 
 impl<'a> Prepared<'a> {
@@ -70,7 +74,8 @@ impl<'a> Prepared<'a> {
         let qty: Vec<u64> = lines.iter().map(|l| l.quantity.milli()).collect();
         let units = qty.iter().map(|q| q / 1000).collect();
         let mut order: Vec<usize> = (0..lines.len()).collect();
-        order.sort_by(|&a, &b| {
+        // Ties go to the input position: a total order, so unstable is exact.
+        order.sort_unstable_by(|&a, &b| {
             let (x, y) = (&lines[a], &lines[b]);
             (&x.sku, x.unit_price, x.quantity, &x.name, &x.category)
                 .cmp(&(&y.sku, y.unit_price, y.quantity, &y.name, &y.category))
@@ -117,14 +122,26 @@ impl<'a> Prepared<'a> {
             coupons: ctx.coupons.iter().map(|c| normalize_coupon(c)).collect(),
             customer,
             tier,
-            skus: lines.iter().map(|l| &l.sku).collect(),
-            categories: lines.iter().filter_map(|l| l.category.as_ref()).collect(),
+            present: OnceCell::new(),
         }
     }
 
     /// The number of lines.
     pub fn len(&self) -> usize {
         self.lines.len()
+    }
+
+    /// The SKUs and the categories of the lines.
+    fn present(&self) -> &(BTreeSet<&'a Sku>, BTreeSet<&'a Category>) {
+        self.present.get_or_init(|| {
+            (
+                self.lines.iter().map(|l| &l.sku).collect(),
+                self.lines
+                    .iter()
+                    .filter_map(|l| l.category.as_ref())
+                    .collect(),
+            )
+        })
     }
 
     /// The local date, if known.
@@ -216,11 +233,11 @@ pub(crate) fn check_eligible(
         }
     }
     if (!c.requires_skus.is_empty() || !c.requires_categories.is_empty())
-        && !c.requires_skus.iter().any(|s| prep.skus.contains(s))
+        && !c.requires_skus.iter().any(|s| prep.present().0.contains(s))
         && !c
             .requires_categories
             .iter()
-            .any(|cat| prep.categories.contains(cat))
+            .any(|cat| prep.present().1.contains(cat))
     {
         return unmet(Condition::RequiredItems);
     }

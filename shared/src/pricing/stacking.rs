@@ -123,11 +123,20 @@ fn room(prep: &Prepared<'_>, cur: &[i64], i: u32) -> i64 {
 }
 
 fn avail(c: &Candidate<'_>, claimed: &[bool]) -> Vec<Cand> {
-    c.cands
-        .iter()
-        .copied()
-        .filter(|c| !claimed[c.line as usize])
-        .collect()
+    let mut out = Vec::new();
+    avail_into(c, claimed, &mut out);
+    out
+}
+
+/// The candidate lines of `c` not claimed yet, into `out`.
+fn avail_into(c: &Candidate<'_>, claimed: &[bool], out: &mut Vec<Cand>) {
+    out.clear();
+    out.extend(
+        c.cands
+            .iter()
+            .copied()
+            .filter(|c| !claimed[c.line as usize]),
+    );
 }
 
 /// A multi-line offer in the heap: larger value first, then higher
@@ -144,9 +153,27 @@ fn best_for_customer(
     outcomes: &mut [Outcome],
 ) -> Result<Vec<Option<(i64, i64)>>, AmountError> {
     let mut initial: Vec<Option<(i64, i64)>> = vec![Some((0, 0)); members.len()];
-    let mut singles: Vec<LineOffer> = Vec::new();
+    // The multi-line offers touching each line, as one flat list per line
+    // (`touching[touch_at[line]..touch_at[line + 1]]`), and the per-line
+    // offers, sized first.
+    let mut touch_at = vec![0usize; prep.len() + 1];
+    let mut per_line_cands = 0;
+    for c in members {
+        if is_per_line(c.promo) {
+            per_line_cands += c.cands.len();
+        } else {
+            for cand in c.cands {
+                touch_at[cand.line as usize + 1] += 1;
+            }
+        }
+    }
+    for i in 0..prep.len() {
+        touch_at[i + 1] += touch_at[i];
+    }
+    let mut touching = vec![0u32; touch_at[prep.len()]];
+    let mut touch_fill = touch_at.clone();
+    let mut singles: Vec<LineOffer> = Vec::with_capacity(per_line_cands);
     let mut multi: Vec<(usize, Offer)> = Vec::new();
-    let mut touching: Vec<Vec<u32>> = vec![Vec::new(); prep.len()];
     for (m, c) in members.iter().enumerate() {
         if is_per_line(c.promo) {
             let (mut raw, mut given_sum) = (0, 0);
@@ -174,7 +201,9 @@ fn best_for_customer(
         } else {
             let slot = narrow_index(multi.len());
             for cand in c.cands {
-                touching[cand.line as usize].push(slot);
+                let at = &mut touch_fill[cand.line as usize];
+                touching[*at] = slot;
+                *at += 1;
             }
             let offer = evaluate(c.promo, prep, &state.cur, c.cands, c.budget_left)?;
             initial[m] = Some((offer.raw, offer.value()));
@@ -182,11 +211,14 @@ fn best_for_customer(
         }
     }
     singles.retain(|o| o.given > 0);
-    singles.sort_by(|a, b| {
-        b.given
-            .cmp(&a.given)
-            .then_with(|| members[a.member].tie().cmp(&members[b.member].tie()))
-            .then_with(|| prep.rank[a.line as usize].cmp(&prep.rank[b.line as usize]))
+    // Larger given first, then the member's tie, then the line's rank: a
+    // total order (a member offers each line once), so unstable is exact.
+    singles.sort_unstable_by_key(|o| {
+        (
+            std::cmp::Reverse(o.given),
+            members[o.member].tie(),
+            prep.rank[o.line as usize],
+        )
     });
     let member_of: Vec<usize> = multi.iter().map(|(m, _)| *m).collect();
     let entry = |slot: usize, value: i64, version: u32| -> HeapEntry {
@@ -217,6 +249,8 @@ fn best_for_customer(
         .collect();
     let mut stale = vec![false; multi.len()];
     let mut dirty_list: Vec<u32> = Vec::new();
+    let mut taken: Vec<u32> = Vec::new();
+    let mut scratch: Vec<Cand> = Vec::new();
     let mut next = 0;
     loop {
         while next < singles.len() && claimed[singles[next].line as usize] {
@@ -236,7 +270,8 @@ fn best_for_customer(
             heap.pop();
             stale[slot] = false;
             let c = members[multi[slot].0];
-            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left)?;
+            avail_into(c, claimed, &mut scratch);
+            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &scratch, c.budget_left)?;
             version[slot] += 1;
             let value = multi[slot].1.value();
             if value > 0 {
@@ -259,7 +294,7 @@ fn best_for_customer(
                     )
             }
         };
-        let mut taken: Vec<u32> = Vec::new();
+        taken.clear();
         if take_multi {
             let slot = best.map_or(0, |b| b.3 as usize);
             heap.pop();
@@ -281,7 +316,7 @@ fn best_for_customer(
         }
         for &line in &taken {
             claimed[line as usize] = true;
-            for &slot in &touching[line as usize] {
+            for &slot in &touching[touch_at[line as usize]..touch_at[line as usize + 1]] {
                 let (s, depends) = (slot as usize, &multi[slot as usize].1.depends);
                 if lazy[s] && live[s] && depends.contains(&line) {
                     stale[s] = true;
@@ -295,7 +330,8 @@ fn best_for_customer(
             let slot = slot as usize;
             dirty[slot] = false;
             let c = members[multi[slot].0];
-            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left)?;
+            avail_into(c, claimed, &mut scratch);
+            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &scratch, c.budget_left)?;
             version[slot] += 1;
             let value = multi[slot].1.value();
             if value > 0 {
