@@ -116,7 +116,6 @@ CREATE TABLE rollup_customer_visits (
     merchant_id BIGINT NOT NULL,
     visits      BYTEA NOT NULL
 );
-CREATE INDEX rollup_customer_visits_by_merchant ON rollup_customer_visits (merchant_id);
 
 INSERT INTO rollup_backfill (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM records)
     ON CONFLICT DO NOTHING;

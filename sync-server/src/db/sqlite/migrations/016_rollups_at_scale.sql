@@ -110,12 +110,12 @@ CREATE TABLE rollup_promotion_months (
 
 -- Each identified customer's visits: one row per customer, its days (with
 -- the store, the sales checks and the net revenue of each) packed by the
--- analytics service. A rowid table, so a long history stays in its row.
+-- analytics service. A rowid table, so a long history stays in its row,
+-- read in one pass in customer order.
 CREATE TABLE rollup_customer_visits (
     customer_id INTEGER PRIMARY KEY,
     merchant_id INTEGER NOT NULL,
     visits      BLOB NOT NULL
 );
-CREATE INDEX rollup_customer_visits_by_merchant ON rollup_customer_visits (merchant_id);
 
 INSERT OR IGNORE INTO rollup_backfill (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM records);
