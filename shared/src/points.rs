@@ -87,9 +87,13 @@ impl PointsPolicy {
 /// A ledger entry's identity: the record it comes from, or the server's
 /// adjustment. At one [`LedgerEntry::order`] a record comes before an
 /// adjustment (the variants' order), and adjustments by their id.
+///
+/// Its serde form is untagged, so a record's key reads and writes exactly
+/// as when the key was a struct of the record alone
+/// (`{"register_id":1,"seq":5}`), and an adjustment's is `{"id":7}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
+#[serde(untagged)]
 pub enum EntryKey {
     /// A purchase record.
     Record {

@@ -110,6 +110,30 @@ fn adjustments_replay_after_the_record_of_their_order() {
 }
 
 #[test]
+fn a_record_key_keeps_the_serde_form_it_had_as_a_struct() {
+    // The form of the key before adjustments existed: the record alone.
+    let old = r#"{"register_id":3,"seq":41}"#;
+    let record = EntryKey::record(RegisterId::new(3).unwrap(), Seq::new(41).unwrap());
+    assert_eq!(serde_json::from_str::<EntryKey>(old).unwrap(), record);
+    assert_eq!(serde_json::to_string(&record).unwrap(), old);
+    let adjustment = EntryKey::Adjustment { id: 7 };
+    assert_eq!(serde_json::to_string(&adjustment).unwrap(), r#"{"id":7}"#);
+    assert_eq!(
+        serde_json::from_str::<EntryKey>(r#"{"id":7}"#).unwrap(),
+        adjustment
+    );
+    // A batch or an overdraft of an older writer still reads.
+    let overdraft: Overdraft = serde_json::from_str(
+        r#"{"key":{"register_id":3,"seq":41},"order":9,"at":"2026-03-01T12:00:00Z",
+            "cause":"redemption","points":5,"balance_after":-5}"#,
+    )
+    .unwrap();
+    assert_eq!(overdraft.key, record);
+    assert!(serde_json::from_str::<EntryKey>(r#"{"register_id":0,"seq":1}"#).is_err());
+    assert!(serde_json::from_str::<EntryKey>(r#"{"seq":1}"#).is_err());
+}
+
+#[test]
 fn points_are_pending_for_the_period_then_available_until_they_expire() {
     let ledger = [entry(1, days(0), 100, 0)];
     let s = replay(PENDING_14, &ledger, days(1));

@@ -11,6 +11,8 @@ nav-campaigns = Campaigns
 nav-customers = Support
 nav-people = People
 nav-audit = Audit trail
+nav-reviews = Reviews
+nav-referrals = Referrals
 nav-store = Store no. { $store }
 
 role-owner = Owner

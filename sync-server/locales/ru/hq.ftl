@@ -11,6 +11,8 @@ nav-campaigns = Рассылки
 nav-customers = Поддержка
 nav-people = Сотрудники
 nav-audit = Журнал
+nav-reviews = Отзывы
+nav-referrals = Приглашения
 nav-store = Магазин №{ $store }
 
 role-owner = Владелец

@@ -15,6 +15,7 @@ use crate::notify::Topic;
 use crate::services::adjustments::{Adjusted, AdjustmentError, AdjustmentRequest};
 use crate::state::AppState;
 use crate::wire::admin::{AdjustmentReceipt, NewPointsAdjustment};
+use shared::wire::ErrorBody;
 
 impl From<AdjustmentError> for ApiError {
     fn from(e: AdjustmentError) -> Self {
@@ -57,6 +58,26 @@ pub(crate) fn audit_note(adjusted: &Adjusted) -> AuditNote {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/customers/{id}/adjustments",
+    tag = "customers",
+    summary = "Credits (positive) or debits (negative) the customer's points, with a reason, once per idempotency key.",
+    params(("id" = CustomerId, Path, description = "The customer.", example = 1)),
+    request_body = NewPointsAdjustment,
+    responses(
+        (status = 201, description = "The adjustment was made: it, and the balance after it.", body = AdjustmentReceipt),
+        (status = 200, description = "The key was used before for the same customer and points: the first adjustment, nothing changed.", body = AdjustmentReceipt),
+        (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),
+        (status = 403, description = "The key's role does not permit this, or it is another merchant's.", body = ErrorBody),
+        (status = 404, description = "No such customer.", body = ErrorBody),
+        (status = 409, description = "`idempotency_key_reused`: the key was used for another adjustment.", body = ErrorBody),
+        (status = 400, description = "A path parameter does not parse. Malformed JSON.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 422, description = "The body does not fit the schema or a field is invalid (zero points, more than 1 000 000 either way, an empty reason), or `insufficient_points`: the debit would take the balance below zero.", body = ErrorBody),
+    ),
+    security(("admin_token" = []), ("api_key" = [])),
+)]
 #[tracing::instrument(skip_all, fields(customer_id = %id))]
 pub(crate) async fn adjust(
     State(state): State<AppState>,

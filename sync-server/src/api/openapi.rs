@@ -60,6 +60,7 @@ customer long-polls, sales, leases, heartbeats). Money is integer kopecks. Every
         super::customers::get_customer,
         super::customers::issue_token,
         super::customer_links::issue_link,
+        super::adjustments::adjust,
         super::customers::revoke_tokens,
         super::enroll::enroll,
         super::records::upload,

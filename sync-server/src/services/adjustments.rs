@@ -149,7 +149,7 @@ fn checked(mut request: AdjustmentRequest) -> Result<AdjustmentRequest, Adjustme
             "must not be zero: a credit is positive, a debit negative",
         );
     }
-    if request.points.abs() > MAX_POINTS {
+    if request.points.unsigned_abs() > MAX_POINTS.unsigned_abs() {
         return invalid("points", "at most 1 000 000 either way");
     }
     request.reason = request.reason.trim().to_owned();
@@ -244,6 +244,7 @@ mod tests {
         for (bad, field) in [
             (request(0, "r", "k"), "points"),
             (request(MAX_POINTS + 1, "r", "k"), "points"),
+            (request(i64::MIN, "r", "k"), "points"),
             (request(5, "  ", "k"), "reason"),
             (request(5, &"x".repeat(501), "k"), "reason"),
             (request(5, "r", ""), "idempotency_key"),

@@ -359,7 +359,7 @@ pub async fn dashboard(
             let name = promotion_names
                 .get(&r.promotion_id)
                 .cloned()
-                .unwrap_or_else(|| "— (снята)".to_owned());
+                .unwrap_or_else(|| i18n::t("dash-ratings-withdrawn"));
             Some((
                 name,
                 r.promotion_id.to_string(),

@@ -176,12 +176,8 @@ pub async fn submit(
             Err(refusal) => {
                 let errors = JoinErrors {
                     referral: Some(match refusal {
-                        ReferralRefusal::SelfReferral => {
-                            "Приглашение: нельзя пригласить самого себя. Зарегистрироваться можно и без приглашения — отправьте форму ещё раз."
-                        }
-                        ReferralRefusal::PhoneReferred => {
-                            "Приглашение: этот телефон уже приглашали, второй раз бонус не начисляется. Зарегистрироваться можно без приглашения — отправьте форму ещё раз."
-                        }
+                        ReferralRefusal::SelfReferral => "join-error-self-referral",
+                        ReferralRefusal::PhoneReferred => "join-error-phone-referred",
                     }),
                     ..JoinErrors::default()
                 };

@@ -67,7 +67,8 @@ pub async fn page(
         .and_then(|c| c.ruleset.programme.referral_reward)
         .map(|r| (r.referrer_points, r.friend_points));
     let report = state.services.referrals.report(merchant).await?;
-    let offer_name = |o: &Option<String>| o.clone().unwrap_or_else(|| "без акции".to_owned());
+    let offer_name =
+        |o: &Option<String>| o.clone().unwrap_or_else(|| i18n::t("referrals-no-offer"));
     let page = ReferralsPage {
         header: HqHeader::for_merchant(&session, &m),
         merchant_name: m.name,

@@ -51,9 +51,9 @@ struct ReviewsPage {
 
 fn status_label(status: ReviewStatus) -> &'static str {
     match status {
-        ReviewStatus::Pending => "ждёт проверки",
-        ReviewStatus::Approved => "опубликован",
-        ReviewStatus::Hidden => "скрыт",
+        ReviewStatus::Pending => "reviews-status-pending",
+        ReviewStatus::Approved => "reviews-status-approved",
+        ReviewStatus::Hidden => "reviews-status-hidden",
     }
 }
 

@@ -53,6 +53,32 @@ struct Found {
     purchases: Vec<HistoryLine>,
 }
 
+/// Why the adjustment form was refused: a message id, with the figures of
+/// a debit below zero; put in words when the page is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// A message without arguments.
+    Message(&'static str),
+    /// The debit would take the balance below zero.
+    Insufficient { available: i64, debit: i64 },
+}
+
+impl Refusal {
+    /// The refusal in the request's language.
+    fn text(&self) -> String {
+        match *self {
+            Refusal::Message(id) => i18n::t(id),
+            Refusal::Insufficient { available, debit } => i18n::t2(
+                "support-error-insufficient",
+                "available",
+                format::count(available),
+                "debit",
+                format::count(debit),
+            ),
+        }
+    }
+}
+
 /// The adjustment form as sent, with its refusals by field.
 #[derive(Debug, Clone, Default)]
 struct AdjustState {
@@ -60,8 +86,8 @@ struct AdjustState {
     points: String,
     reason: String,
     key: String,
-    points_error: Option<String>,
-    reason_error: Option<String>,
+    points_error: Option<Refusal>,
+    reason_error: Option<Refusal>,
 }
 
 #[derive(Template)]
@@ -70,7 +96,7 @@ struct CustomersPage {
     header: HqHeader,
     merchant_id: MerchantId,
     query: String,
-    find_error: Option<String>,
+    find_error: Option<&'static str>,
     found: Option<Found>,
     adjust: AdjustState,
     link_customer: String,
@@ -156,16 +182,16 @@ async fn found(
                 at: format::instant(p.wall_time, zone),
                 what: format!(
                     "{} {} · {}",
-                    if p.kind == "return" {
-                        "Возврат"
+                    i18n::t(if p.kind == "return" {
+                        "support-return"
                     } else {
-                        "Покупка"
-                    },
+                        "support-purchase"
+                    }),
                     format::money(p.total, merchant_row.currency),
                     store_names.get(&p.store_id).cloned().unwrap_or_default()
                 ),
                 points: signed(p.points_earned.saturating_sub(p.points_redeemed)),
-                who: format!("касса {}", p.register_id),
+                who: i18n::t1("support-register", "register", p.register_id.to_string()),
             })
             .collect(),
     })
@@ -191,8 +217,8 @@ async fn render(
     } else {
         find(state, merchant, &query).await?
     };
-    let find_error = (!query.trim().is_empty() && profile.is_none())
-        .then(|| "Покупатель: нет покупателя с таким номером у этого продавца".to_owned());
+    let find_error =
+        (!query.trim().is_empty() && profile.is_none()).then_some("support-error-not-found");
     let found = match profile {
         Some(p) => Some(found(state, merchant, p).await?),
         None => None,
@@ -311,8 +337,7 @@ pub async fn adjust(
         _ => None,
     };
     let (Some(amount), Some(sign)) = (amount, sign) else {
-        sent.points_error =
-            Some("Баллы: целое число от 1 до 1 000 000, и выберите начисление или списание".into());
+        sent.points_error = Some(Refusal::Message("support-error-points"));
         return again(&state, &session, merchant, customer, sent).await;
     };
     let request = AdjustmentRequest {
@@ -334,21 +359,17 @@ pub async fn adjust(
         Err(AdjustmentError::Invalid {
             field: "reason", ..
         }) => {
-            sent.reason_error = Some("Причина: обязательна, не длиннее 500 знаков".into());
+            sent.reason_error = Some(Refusal::Message("support-error-reason"));
             return again(&state, &session, merchant, customer, sent).await;
         }
         Err(AdjustmentError::Invalid { .. } | AdjustmentError::KeyReused) => {
             // The key is the page's own: a form this old is drawn anew.
             sent.key = fresh_key()?;
-            sent.points_error = Some("Форма устарела: проверьте и отправьте её ещё раз".into());
+            sent.points_error = Some(Refusal::Message("support-error-stale-form"));
             return again(&state, &session, merchant, customer, sent).await;
         }
         Err(AdjustmentError::Insufficient { available, debit }) => {
-            sent.points_error = Some(format!(
-                "Списание: доступно {} б., списать {} б. нельзя — баланс не может стать меньше нуля",
-                format::count(available),
-                format::count(debit)
-            ));
+            sent.points_error = Some(Refusal::Insufficient { available, debit });
             return again(&state, &session, merchant, customer, sent).await;
         }
     };

@@ -273,11 +273,15 @@ pub struct PointsAdjustment {
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewPointsAdjustment {
     /// Points: positive to credit, negative to debit; never zero.
+    #[schema(minimum = -1_000_000, maximum = 1_000_000)]
     pub points: i64,
-    /// Why; required.
+    /// Why; required, at most 500 characters.
+    #[schema(pattern = r"\S", max_length = 500)]
     pub reason: String,
-    /// A key of the caller's choosing: the same key again answers the
-    /// adjustment made the first time instead of making another.
+    /// A key of the caller's choosing (1 to 100 characters): the same key
+    /// again answers the adjustment made the first time instead of making
+    /// another.
+    #[schema(pattern = r"\S", max_length = 100)]
     pub idempotency_key: String,
 }
 

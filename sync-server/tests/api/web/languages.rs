@@ -4,11 +4,12 @@
 //! across pages; a browser left at its Russian setting gets Russian.
 
 use reqwest::StatusCode;
+use serde_json::json;
 
 use super::chrome::{Browser, RUSSIAN};
 use super::customer::{personal_link, shop_with_customer};
 use super::{location, no_redirects};
-use crate::helpers::{ADMIN_TOKEN, TestServer};
+use crate::helpers::{ADMIN_TOKEN, Purchase, TestServer, merchant_with_till};
 
 /// An English-speaking person's browser languages.
 const ENGLISH: &str = "en-US,en";
@@ -215,4 +216,83 @@ async fn a_russian_browser_gets_russian_and_a_page_without_languages_too() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn support_referrals_and_reviews_speak_english_to_an_english_browser() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let m = merchant.id;
+    let anna = server
+        .customer(m, json!({"name": "Anna Petrova", "phone": "+79161234567"}))
+        .await;
+    // No ruleset: the 40 points of this sale are available at once.
+    let batch = till.records([Purchase::sale(40_000).by(anna.id).points(40, 0)]);
+    assert_eq!(till.upload(&batch).await.0, StatusCode::OK);
+    let mut browser = Browser::start_in_language("english_support", ENGLISH).await;
+
+    browser.open(&format!("{}/hq", server.base)).await;
+    browser.type_into("#token", ADMIN_TOKEN).await;
+    browser.click_button("Sign in").await;
+    browser.wait_for_text("h1", "Merchants").await;
+    browser
+        .open(&format!("{}/hq/merchants/{m}/customers", server.base))
+        .await;
+    browser.wait_for_text("h1", "Customers").await;
+    browser.type_into("#find-customer", "999999").await;
+    browser.click_button("Find").await;
+    browser
+        .wait_for_text(
+            "p",
+            "Customer: this merchant has no customer with that number",
+        )
+        .await;
+    browser
+        .type_into("#find-customer", &anna.id.to_string())
+        .await;
+    browser.click_button("Find").await;
+    browser
+        .wait_for_text("h2", &format!("Anna Petrova · № {}", anna.id))
+        .await;
+    browser.wait_for_text("dt", "Points available").await;
+    browser.wait_for_text("td", "Purchase ₽400.00").await;
+
+    // A debit beyond the balance is refused in English, with the figures.
+    browser.click("#adjust-debit").await;
+    browser.type_into("#adjust-points", "100").await;
+    browser
+        .type_into("#adjust-reason", "Cashier's mistake")
+        .await;
+    browser.click_button("Apply").await;
+    browser
+        .wait_for_text(
+            "p",
+            "Debit: 40 pts available, 100 pts cannot be debited — the balance cannot go below zero",
+        )
+        .await;
+    browser.type_into("#adjust-points", "many").await;
+    browser.click_button("Apply").await;
+    browser
+        .wait_for_text("p", "Points: a whole number from 1 to 1,000,000")
+        .await;
+    browser.click("#adjust-credit").await;
+    browser.type_into("#adjust-points", "60").await;
+    browser.type_into("#adjust-reason", "Long queue").await;
+    browser.click_button("Apply").await;
+    browser.wait_for_text("td", "Long queue").await;
+    browser
+        .wait_for_text("h3", "Credits and debits outside purchases")
+        .await;
+
+    // The header's new sections, in English too.
+    browser.click_link("Referrals").await;
+    browser.wait_for_text("h2", "All referrals").await;
+    browser.wait_for_text("p", "No referrals yet.").await;
+    browser.click_link("Reviews").await;
+    browser.wait_for_text("p", "No reviews yet.").await;
+    let english = page_language_is(&mut browser, "en").await;
+    browser
+        .ensure(english, "<html lang=\"en\"> on the reviews page")
+        .await;
+    browser.close().await;
 }
