@@ -4,11 +4,12 @@
 //! there are, and any period or store filter is exact, because every day
 //! is kept.
 //!
-//! The packing is a version byte (1) and then 52 bytes per day and store,
-//! in day order, little-endian: the day (days from 0001-01-01, `i32`), the
-//! store (`i64`), the sales checks and the returns (`i32` each), then the
-//! sales, refunds, discount given (net of returns; kopecks) and points earned
-//! (`i64` each).
+//! The packing is a version byte (1) and then, per day and store in day
+//! order, LEB128 varints: the day (days from 0001-01-01 for the first, then
+//! the days since the one before), the store, and zigzag-coded the sales
+//! checks, returns, sales, refunds, discount given (net of returns; kopecks)
+//! and points earned. A typical day takes about a dozen bytes, so a
+//! customer view reads little more than one small row per customer.
 
 use chrono::{Datelike as _, NaiveDate};
 use shared::ids::StoreId;
@@ -16,7 +17,39 @@ use shared::ids::StoreId;
 use crate::db::DbError;
 
 const VERSION: u8 = 1;
-const ENTRY: usize = 52;
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_signed(out: &mut Vec<u8>, n: i64) {
+    put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
+}
+
+/// Reads a varint at `at`, moving `at` past it.
+fn varint(bytes: &[u8], at: &mut usize) -> Result<u64, DbError> {
+    let mut n = 0_u64;
+    for shift in (0..64).step_by(7) {
+        let Some(&byte) = bytes.get(*at) else {
+            return Err(DbError::other("customer visits cut short"));
+        };
+        *at += 1;
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(n);
+        }
+    }
+    Err(DbError::other("customer visits: a number too long"))
+}
+
+fn signed(bytes: &[u8], at: &mut usize) -> Result<i64, DbError> {
+    let n = varint(bytes, at)?;
+    Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
+}
 
 /// One day at one store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +97,6 @@ impl VisitFigures {
     }
 }
 
-fn narrow(n: i64) -> i32 {
-    i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
-}
-
 /// A customer's visits, in (day, store) order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Visits(Vec<Visit>);
@@ -97,16 +126,24 @@ impl Visits {
     /// Packs the row.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + self.0.len() * ENTRY);
+        let mut out = Vec::with_capacity(1 + self.0.len() * 16);
         out.push(VERSION);
+        let mut before = 0_i64;
         for v in &self.0 {
-            out.extend_from_slice(&v.day.num_days_from_ce().to_le_bytes());
-            out.extend_from_slice(&v.store.get().to_le_bytes());
+            let day = i64::from(v.day.num_days_from_ce());
+            put_varint(&mut out, u64::try_from(day - before).unwrap_or(0));
+            before = day;
+            put_varint(&mut out, u64::try_from(v.store.get()).unwrap_or(0));
             let f = &v.figures;
-            out.extend_from_slice(&narrow(f.checks).to_le_bytes());
-            out.extend_from_slice(&narrow(f.returns).to_le_bytes());
-            for n in [f.sales, f.refunds, f.discount, f.points_earned] {
-                out.extend_from_slice(&n.to_le_bytes());
+            for n in [
+                f.checks,
+                f.returns,
+                f.sales,
+                f.refunds,
+                f.discount,
+                f.points_earned,
+            ] {
+                put_signed(&mut out, n);
             }
         }
         out
@@ -116,8 +153,7 @@ impl Visits {
 /// The visits of a stored row, in order, without unpacking them all.
 pub fn entries(bytes: &[u8]) -> Result<impl Iterator<Item = Result<Visit, DbError>> + '_, DbError> {
     let body = match bytes.split_first() {
-        Some((&VERSION, body)) if body.len() % ENTRY == 0 => body,
-        Some((&VERSION, _)) => return Err(DbError::other("customer visits cut short")),
+        Some((&VERSION, body)) => body,
         Some((version, _)) => {
             return Err(DbError::other(format!(
                 "customer visits packed as version {version}, this server reads {VERSION}"
@@ -125,24 +161,43 @@ pub fn entries(bytes: &[u8]) -> Result<impl Iterator<Item = Result<Visit, DbErro
         }
         None => return Err(DbError::other("customer visits empty")),
     };
-    Ok(body.chunks_exact(ENTRY).map(|e| {
-        let small = |at: usize| i32::from_le_bytes(e[at..at + 4].try_into().unwrap_or_default());
-        let wide = |at: usize| i64::from_le_bytes(e[at..at + 8].try_into().unwrap_or_default());
-        let (day, store) = (small(0), wide(4));
-        Ok(Visit {
-            day: NaiveDate::from_num_days_from_ce_opt(day)
-                .ok_or_else(|| DbError::other(format!("customer visits: day {day}")))?,
-            store: StoreId::new(store)
-                .map_err(|_| DbError::other(format!("customer visits: store {store}")))?,
-            figures: VisitFigures {
-                checks: i64::from(small(12)),
-                returns: i64::from(small(16)),
-                sales: wide(20),
-                refunds: wide(28),
-                discount: wide(36),
-                points_earned: wide(44),
-            },
-        })
+    let mut at = 0;
+    let mut day = 0_i64;
+    let mut failed = false;
+    Ok(std::iter::from_fn(move || {
+        if at >= body.len() || failed {
+            return None;
+        }
+        let mut next = || -> Result<Visit, DbError> {
+            day = day.saturating_add(i64::try_from(varint(body, &mut at)?).unwrap_or(i64::MAX));
+            let store = varint(body, &mut at)?;
+            let mut figures = [0_i64; 6];
+            for n in &mut figures {
+                *n = signed(body, &mut at)?;
+            }
+            let [checks, returns, sales, refunds, discount, points_earned] = figures;
+            Ok(Visit {
+                day: i32::try_from(day)
+                    .ok()
+                    .and_then(NaiveDate::from_num_days_from_ce_opt)
+                    .ok_or_else(|| DbError::other(format!("customer visits: day {day}")))?,
+                store: i64::try_from(store)
+                    .ok()
+                    .and_then(|s| StoreId::new(s).ok())
+                    .ok_or_else(|| DbError::other(format!("customer visits: store {store}")))?,
+                figures: VisitFigures {
+                    checks,
+                    returns,
+                    sales,
+                    refunds,
+                    discount,
+                    points_earned,
+                },
+            })
+        };
+        let visit = next();
+        failed = visit.is_err();
+        Some(visit)
     }))
 }
 
@@ -176,7 +231,11 @@ mod tests {
         };
         visits.add(day(5), a, &refund);
         let packed = visits.encode();
-        assert_eq!(packed.len(), 1 + 3 * ENTRY);
+        assert!(
+            packed.len() < 1 + 3 * 16,
+            "a dozen bytes a day: {}",
+            packed.len()
+        );
         let back = Visits::decode(&packed).unwrap();
         assert_eq!(back, visits);
         let days: Vec<_> = back.0.iter().map(|v| (v.day, v.store, v.figures)).collect();
@@ -202,9 +261,28 @@ mod tests {
     fn a_damaged_row_is_an_error_not_a_panic() {
         assert!(Visits::decode(&[]).is_err());
         assert!(Visits::decode(&[2]).is_err());
-        assert!(Visits::decode(&[1, 0, 0]).is_err());
+        assert_eq!(Visits::decode(&[1]).unwrap(), Visits::default());
+        // Cut inside an entry.
+        assert!(Visits::decode(&[1, 0x80]).is_err());
+        assert!(Visits::decode(&[1, 5, 1, 2]).is_err());
+        // A number longer than 64 bits, a day past the calendar, store 0.
         let mut row = vec![1];
-        row.extend_from_slice(&[0xff; ENTRY]);
+        row.extend_from_slice(&[0xff; 11]);
         assert!(Visits::decode(&row).is_err());
+        assert!(Visits::decode(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(Visits::decode(&[1, 5, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        // Extremes survive.
+        let mut visits = Visits::default();
+        let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let extreme = VisitFigures {
+            checks: i64::MAX,
+            returns: i64::MIN,
+            sales: i64::MIN,
+            refunds: i64::MAX,
+            discount: -1,
+            points_earned: 0,
+        };
+        visits.add(day, StoreId::new(i64::MAX).unwrap(), &extreme);
+        assert_eq!(Visits::decode(&visits.encode()).unwrap(), visits);
     }
 }
