@@ -130,22 +130,10 @@ fn compute(tx: &mut dyn Tx, merchant: MerchantId, range: DayRange) -> Result<Sta
     let mut damaged = None;
     tx.each_customer_visits(merchant, &mut |row| {
         let gender = shared::identity::Gender::from_code(row.gender).code();
-        let entries = match visits::entries(row.visits) {
-            Ok(entries) => entries,
-            Err(e) => {
-                damaged.get_or_insert(e);
+        let read = visits::for_each(row.visits, |visit| {
+            if visit.day < from || visit.day > to {
                 return;
             }
-        };
-        for visit in entries {
-            let visit = match visit {
-                Ok(visit) if visit.day < from || visit.day > to => continue,
-                Ok(visit) => visit,
-                Err(e) => {
-                    damaged.get_or_insert(e);
-                    return;
-                }
-            };
             identified.add(&visit.figures);
             by_gender
                 .entry(gender)
@@ -155,6 +143,9 @@ fn compute(tx: &mut dyn Tx, merchant: MerchantId, range: DayRange) -> Result<Sta
                 .entry(age_band_rank(age_band(row.birth_date, visit.day)))
                 .or_default()
                 .add(row.customer_id, &visit.figures);
+        });
+        if let Err(e) = read {
+            damaged.get_or_insert(e);
         }
     })?;
     if let Some(e) = damaged {

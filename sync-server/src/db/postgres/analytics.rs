@@ -36,10 +36,15 @@ fn filter_params(f: &RollupFilter) -> (i64, String, String, Option<Vec<i64>>) {
 const WHERE: &str = "merchant_id = $1 AND local_day BETWEEN $2 AND $3
     AND ($4::BIGINT[] IS NULL OR store_id = ANY($4))";
 
+/// The stores of the array in $8, or every store when it is NULL.
+const IN_STORES_OR_ALL: &str = " AND ($8::BIGINT[] IS NULL OR store_id = ANY($8))";
+/// A chain-wide table, without a store column: $8 is NULL for it.
+const CHAIN_WIDE: &str = " AND $8::BIGINT[] IS NULL";
+
 /// Rows of a period from a month table and its day table: $1 the merchant,
-/// $2..$7 the [`PeriodParts::bounds`], $8 the stores (`NULL`: every store).
-fn period_rows(columns: &str, months: &str, days: &str) -> String {
-    let store = " AND ($8::BIGINT[] IS NULL OR store_id = ANY($8))";
+/// $2..$7 the [`PeriodParts::bounds`], then `store` ([`IN_STORES_OR_ALL`]
+/// or [`CHAIN_WIDE`]) on both.
+fn period_rows(columns: &str, months: &str, days: &str, store: &str) -> String {
     format!(
         "SELECT {columns} FROM {months} WHERE merchant_id = $1 AND month BETWEEN $2 AND $3{store}
          UNION ALL
@@ -403,15 +408,12 @@ impl AnalyticsTx for PgTx<'_, '_> {
             ("rollup_product_months", "rollup_product_days")
         };
         let columns = "sku, category, name, checks, items_milli, revenue, discount";
-        // The chain's tables have no store column; $8 is NULL for them.
-        let sql = if filter.stores.is_some() {
-            period_rows(columns, months, days)
+        let store = if filter.stores.is_some() {
+            IN_STORES_OR_ALL
         } else {
-            period_rows(columns, months, days).replace(
-                " AND ($8::BIGINT[] IS NULL OR store_id = ANY($8))",
-                " AND $8::BIGINT[] IS NULL",
-            )
+            CHAIN_WIDE
         };
+        let sql = period_rows(columns, months, days, store);
         let (m, b, stores) = period_params(filter);
         for row in &self.query(
             &sql,
@@ -438,6 +440,7 @@ impl AnalyticsTx for PgTx<'_, '_> {
             "promotion_id, checks, discount, sales, items_milli, funded_by",
             "rollup_promotion_months",
             "rollup_promotion_days",
+            IN_STORES_OR_ALL,
         );
         let sql = format!(
             "SELECT h.promotion_id, SUM(h.checks)::BIGINT, SUM(h.discount)::BIGINT,

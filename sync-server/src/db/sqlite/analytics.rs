@@ -34,15 +34,15 @@ fn filter_params(f: &RollupFilter) -> (i64, String, String, Option<String>) {
 const WHERE: &str = "merchant_id = ?1 AND local_day BETWEEN ?2 AND ?3
     AND (?4 IS NULL OR store_id IN (SELECT value FROM json_each(?4)))";
 
+/// Only the stores of the JSON array in ?8.
+const IN_STORES: &str = " AND store_id IN (SELECT value FROM json_each(?8))";
+/// The stores of the JSON array in ?8, or every store when it is NULL.
+const IN_STORES_OR_ALL: &str = " AND (?8 IS NULL OR store_id IN (SELECT value FROM json_each(?8)))";
+
 /// Rows of a period from a month table and its day table: ?1 the merchant,
-/// ?2..?7 the [`PeriodParts::bounds`], and when `stores`, the stores as a
-/// JSON array in ?8.
-fn period_rows(columns: &str, months: &str, days: &str, stores: bool) -> String {
-    let store = if stores {
-        " AND store_id IN (SELECT value FROM json_each(?8))"
-    } else {
-        ""
-    };
+/// ?2..?7 the [`PeriodParts::bounds`], then `store` (`""`, [`IN_STORES`] or
+/// [`IN_STORES_OR_ALL`]) on both.
+fn period_rows(columns: &str, months: &str, days: &str, store: &str) -> String {
     format!(
         "SELECT {columns} FROM {months} WHERE merchant_id = ?1 AND month BETWEEN ?2 AND ?3{store}
          UNION ALL
@@ -451,7 +451,11 @@ impl AnalyticsTx for SqliteTx<'_> {
             "sku, category, name, checks, items_milli, revenue, discount",
             months,
             days,
-            filter.stores.is_some(),
+            if filter.stores.is_some() {
+                IN_STORES
+            } else {
+                ""
+            },
         );
         let (m, b, stores) = period_params(filter);
         let mut stmt = self.tx.prepare_cached(&sql)?;
@@ -483,13 +487,9 @@ impl AnalyticsTx for SqliteTx<'_> {
             "promotion_id, checks, discount, sales, items_milli, funded_by",
             "rollup_promotion_months",
             "rollup_promotion_days",
-            true,
+            IN_STORES_OR_ALL,
         );
-        // ?8 is the stores (NULL: every store), ?9 and ?10 the period.
-        let rows = rows.replace(
-            "AND store_id IN (SELECT value FROM json_each(?8))",
-            "AND (?8 IS NULL OR store_id IN (SELECT value FROM json_each(?8)))",
-        );
+        // ?9 and ?10 are the period, for the customers.
         let sql = format!(
             "SELECT h.promotion_id, SUM(h.checks), SUM(h.discount), SUM(h.sales),
                  SUM(h.items_milli), MAX(h.funded_by),

@@ -628,27 +628,13 @@ fn customer_activity(
         let mut first = None;
         let mut seen: Option<CustomerActivity> = None;
         let mut months: Vec<Month> = Vec::new();
-        let entries = match visits::entries(row.visits) {
-            Ok(entries) => entries,
-            Err(e) => {
-                damaged.get_or_insert(e);
-                return;
-            }
-        };
-        for visit in entries {
-            let visit = match visit {
-                Ok(visit) => visit,
-                Err(e) => {
-                    damaged.get_or_insert(e);
-                    return;
-                }
-            };
+        let read = visits::for_each(row.visits, |visit| {
             let first = *first.get_or_insert(visit.day);
             if visit.day < filter.from
                 || visit.day > filter.to
                 || stores.as_ref().is_some_and(|s| !s.contains(&visit.store))
             {
-                continue;
+                return;
             }
             let a = seen.get_or_insert_with(|| CustomerActivity {
                 customer_id: row.customer_id,
@@ -670,6 +656,10 @@ fn customer_activity(
             if months.last() != Some(&month) {
                 months.push(month);
             }
+        });
+        if let Err(e) = read {
+            damaged.get_or_insert(e);
+            return;
         }
         if let Some(a) = seen {
             let cohort = Month::of(a.first_day);

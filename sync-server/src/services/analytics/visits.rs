@@ -150,6 +150,15 @@ impl Visits {
     }
 }
 
+/// Calls `each` with the visits of a stored row, in order, without
+/// unpacking them all; the first damaged visit ends the row with its error.
+pub fn for_each(bytes: &[u8], mut each: impl FnMut(Visit)) -> Result<(), DbError> {
+    for visit in entries(bytes)? {
+        each(visit?);
+    }
+    Ok(())
+}
+
 /// The visits of a stored row, in order, without unpacking them all.
 pub fn entries(bytes: &[u8]) -> Result<impl Iterator<Item = Result<Visit, DbError>> + '_, DbError> {
     let body = match bytes.split_first() {
