@@ -93,6 +93,10 @@ pub async fn serve(
     let (stop_repricer, repricer_stop) = tokio::sync::watch::channel(false);
     let campaigns_stop = repricer_stop.clone();
     let referral_rewards = tokio::spawn(state.referral_rewards(repricer_stop.clone()));
+    let segment_tags = tokio::spawn(services::segments::run(
+        state.services.segments.clone(),
+        repricer_stop.clone(),
+    ));
     // Several instances on one PostgreSQL wake each other's long-polls.
     let instance_listener = state.settings.database.url.as_ref().map(|url| {
         use secrecy::ExposeSecret as _;
@@ -138,6 +142,9 @@ pub async fn serve(
     }
     if let Err(e) = referral_rewards.await {
         tracing::error!(error = %e, "the referral reward task failed");
+    }
+    if let Err(e) = segment_tags.await {
+        tracing::error!(error = %e, "the segment tags task failed");
     }
     if let Err(e) = campaigns.await {
         tracing::error!(error = %e, "the campaign task failed");

@@ -34,6 +34,7 @@ mod protocol;
 mod records;
 mod rulesets;
 mod sales;
+mod segments;
 mod stats;
 
 use std::time::Duration;
@@ -93,6 +94,15 @@ pub fn router(state: AppState) -> Router {
             post(accounts::create_api_key).get(accounts::api_keys),
         )
         .route("/merchants/{id}/audit", get(accounts::audit))
+        .route(
+            "/merchants/{id}/segments",
+            get(segments::list).post(segments::create),
+        )
+        .route("/merchants/{id}/segments/refresh", post(segments::refresh))
+        .route(
+            "/merchants/{id}/segments/{code}",
+            axum::routing::delete(segments::delete),
+        )
         .route("/merchants/{id}/analytics/{view}", get(analytics::view))
         .route(
             "/merchants/{id}/analytics/export/{table}",

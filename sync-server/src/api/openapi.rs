@@ -52,6 +52,10 @@ customer long-polls, sales, leases, heartbeats). Money is integer kopecks. Every
         super::accounts::create_api_key,
         super::accounts::api_keys,
         super::accounts::audit,
+        super::segments::list,
+        super::segments::create,
+        super::segments::refresh,
+        super::segments::delete,
         super::analytics::view,
         super::analytics::export_csv,
         super::admin::create_enrollment_token,
@@ -93,6 +97,7 @@ customer long-polls, sales, leases, heartbeats). Money is integer kopecks. Every
         (name = "accounts", description = "People, API keys and the audit trail (admin API)."),
         (name = "oversight", description = "Alerts, quarantine, re-pricing, overdrafts, leases (admin API)."),
         (name = "analytics", description = "Statistics and analytics (admin API)."),
+        (name = "segments", description = "Customer segments, which promotions target by tag (admin API)."),
         (name = "sync", description = "The registers' sync protocol."),
         (name = "server", description = "Health, metrics and this document."),
     )

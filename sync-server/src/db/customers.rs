@@ -78,6 +78,8 @@ pub struct ChangedCustomer {
     pub last_birthday_bonus: Option<NaiveDate>,
     /// Spend after the window start asked for, when one was.
     pub window_spend: Option<Money>,
+    /// Their tags (segments among them), sorted.
+    pub tags: Vec<String>,
 }
 
 /// A record that overdrew a customer's points, as the report shows it.

@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -29,6 +29,7 @@ mod records;
 mod referrals;
 mod reprice;
 mod rulesets;
+mod segments;
 mod sqlite;
 mod web;
 
@@ -63,6 +64,7 @@ pub use records::{
 pub use referrals::{NewReferral, ReferralRow, ReferralsTx, RewardCandidate};
 pub use reprice::{RepriceCandidate, RepriceOutcome, RepriceResult, RepriceTx};
 pub use rulesets::{CurrentRuleset, RulesetsTx};
+pub use segments::{SegmentRow, SegmentsTx};
 pub use sqlite::{SqliteRepository, backup_file};
 pub use web::{
     AdminSession, NewAdminSession, OfferRating, OfferReview, Rating, ReviewStatus, WebTx,
@@ -107,6 +109,7 @@ pub trait Tx:
     + AccountsTx
     + MessagingTx
     + ReferralsTx
+    + SegmentsTx
 {
 }
 
@@ -124,6 +127,7 @@ impl<T> Tx for T where
         + AccountsTx
         + MessagingTx
         + ReferralsTx
+        + SegmentsTx
         + ?Sized
 {
 }

@@ -27,6 +27,7 @@ mod records;
 mod referrals;
 mod reprice;
 mod rulesets;
+mod segments;
 mod web;
 
 use std::any::Any;
@@ -569,10 +570,7 @@ mod tests {
             i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
-        assert_eq!(
-            highest, 10,
-            "V10 (adjustments, referrals, moderation) is the newest"
-        );
+        assert_eq!(highest, 11, "V11 (segments) is the newest");
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

@@ -19,6 +19,7 @@ mod records;
 mod referrals;
 mod reprice;
 mod rulesets;
+mod segments;
 mod web;
 
 use std::path::Path;
@@ -66,6 +67,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "sqlite/migrations/017_adjustments_referrals_moderation.sql"
         )),
+        M::up(include_str!("sqlite/migrations/018_segments.sql")),
     ])
 }
 

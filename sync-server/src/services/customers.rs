@@ -487,7 +487,7 @@ fn snapshot(
         birthday: priced.birthday,
         age: priced.age,
         purchases: u64::try_from(changed.sales).ok(),
-        tags: Vec::new(),
+        tags: changed.tags,
         promotion_uses: changed.promotion_uses,
         last_birthday_bonus: changed.last_birthday_bonus,
         window_spend: changed.window_spend,

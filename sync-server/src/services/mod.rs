@@ -21,6 +21,7 @@ pub mod publish;
 pub mod referrals;
 pub mod reprice;
 pub mod sales;
+pub mod segments;
 pub mod stats;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub use pages::Pages;
 pub use publish::Publisher;
 pub use referrals::Referrals;
 pub use sales::Sales;
+pub use segments::Segments;
 pub use stats::Statistics;
 
 /// Every service over one repository.
@@ -74,6 +76,8 @@ pub struct Services {
     pub adjustments: Adjustments,
     /// Referral codes, referrals and their rewards.
     pub referrals: Referrals,
+    /// Customer segments and their tags.
+    pub segments: Segments,
 }
 
 impl Services {
@@ -110,6 +114,7 @@ impl Services {
             accounts: Accounts::new(repo.clone(), clock.clone()),
             adjustments: Adjustments::new(repo.clone()),
             referrals: Referrals::new(repo.clone()),
+            segments: Segments::new(repo.clone(), clock.clone(), notifier.clone()),
         }
     }
 

@@ -361,6 +361,30 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             &[OWNER],
         ),
         case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/segments",
+            format!("/api/v1/admin/merchants/{m}/segments"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/segments",
+            format!("/api/v1/admin/merchants/{m}/segments"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/segments/refresh",
+            format!("/api/v1/admin/merchants/{m}/segments/refresh"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::DELETE,
+            "/api/v1/admin/merchants/{id}/segments/{code}",
+            format!("/api/v1/admin/merchants/{m}/segments/none"),
+            &[OWNER, MARKETER],
+        ),
+        case(
             H::POST,
             "/api/v1/admin/stores/{id}/enrollment-tokens",
             format!("/api/v1/admin/stores/{s1}/enrollment-tokens"),

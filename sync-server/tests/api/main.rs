@@ -27,5 +27,6 @@ mod reprice;
 mod restart;
 mod rulesets;
 mod sales;
+mod segments;
 mod stats;
 mod web;

@@ -284,7 +284,8 @@ impl CustomersTx for PgTx<'_, '_> {
                     (SELECT MAX(local_date) FROM birthday_bonuses WHERE customer_id = c.id),
                     (SELECT CASE WHEN $4::TIMESTAMPTZ IS NULL THEN NULL
                                  ELSE COALESCE(SUM(spend), 0)::BIGINT END
-                     FROM records WHERE customer_id = c.id AND wall_time > $4::TIMESTAMPTZ)
+                     FROM records WHERE customer_id = c.id AND wall_time > $4::TIMESTAMPTZ),
+                    ARRAY(SELECT tag FROM customer_tags WHERE customer_id = c.id ORDER BY tag)
                  FROM customers c
                  WHERE c.merchant_id = $1 AND c.change_cursor > $2
                  ORDER BY c.change_cursor LIMIT $3"
@@ -305,6 +306,7 @@ impl CustomersTx for PgTx<'_, '_> {
                     .unwrap_or_default(),
                 last_birthday_bonus: row.try_get(12)?,
                 window_spend: opt_int(row, 13)?,
+                tags: row.try_get(14)?,
             })
         })
     }

@@ -196,7 +196,9 @@ impl CustomersTx for SqliteTx<'_> {
     ) -> Result<Vec<ChangedCustomer>, DbError> {
         let sql = format!(
             "SELECT {CUSTOMER_COLUMNS}, {SPEND}, c.change_cursor, c.tokens_valid_after,
-                    {SALES}, {PROMOTION_USES}, {LAST_BIRTHDAY_BONUS}, {WINDOW_SPEND}
+                    {SALES}, {PROMOTION_USES}, {LAST_BIRTHDAY_BONUS}, {WINDOW_SPEND},
+                    (SELECT json_group_array(tag) FROM (
+                        SELECT tag FROM customer_tags WHERE customer_id = c.id ORDER BY tag))
              FROM customers c
              WHERE c.merchant_id = ?1 AND c.change_cursor > ?2
              ORDER BY c.change_cursor LIMIT ?3"
@@ -230,6 +232,16 @@ impl CustomersTx for SqliteTx<'_> {
                         .unwrap_or_default(),
                     last_birthday_bonus: opt_date(row, 12)?,
                     window_spend: opt_int(row, 13)?,
+                    tags: {
+                        let json: String = row.get(14)?;
+                        serde_json::from_str(&json).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                14,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })?
+                    },
                 })
             },
         )?;

@@ -609,12 +609,12 @@ pub struct CustomerActivity {
 }
 
 /// Distinct customers by (month of first purchase, month active).
-type CohortCells = BTreeMap<(Month, Month), i64>;
+pub(crate) type CohortCells = BTreeMap<(Month, Month), i64>;
 
 /// Every customer active in `filter`, and the cohort cells: customers
 /// whose first purchase month is `filter`'s first month or later, by that
 /// month and each month they were active in the period.
-fn customer_activity(
+pub(crate) fn customer_activity(
     tx: &mut dyn Tx,
     filter: &RollupFilter,
 ) -> Result<(Vec<CustomerActivity>, CohortCells), DbError> {

@@ -132,7 +132,21 @@ async fn bench_on(dir: &Path, records: u64, database_url: Option<&str>) -> anyho
         "SQLite"
     };
     println!("\n== analytics ({backend}, {records} records seeded) ==");
-    let data_dir = dir.join(format!("analytics-{}", backend.to_lowercase()));
+    // `PERF_ANALYTICS_KEEP=<dir>` keeps the seeded SQLite chain there and
+    // reuses it on the next run with as many records (for profiling).
+    let keep = std::env::var_os("PERF_ANALYTICS_KEEP")
+        .filter(|_| database_url.is_none())
+        .map(std::path::PathBuf::from);
+    let data_dir = keep
+        .clone()
+        .unwrap_or_else(|| dir.to_owned())
+        .join(format!("analytics-{}", backend.to_lowercase()));
+    let marker = data_dir.join("perf-seeded.json");
+    let kept: Option<Seeded> = keep
+        .as_ref()
+        .and_then(|_| std::fs::read(&marker).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(|s: &Seeded| s.records == records);
     let env: Vec<(&str, &str)> = database_url
         .map(|url| ("SYNC_SERVER__DATABASE__URL", url))
         .into_iter()
@@ -140,52 +154,25 @@ async fn bench_on(dir: &Path, records: u64, database_url: Option<&str>) -> anyho
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let server = ServerProcess::spawn_with(&data_dir, listen, &env).await?;
     let admin = server.admin();
-    let merchant = admin.merchant("Сеть").await?;
-    let mut brands = Vec::new();
-    for name in ["Сеть у дома", "Сеть Гипер", "Сеть Экспресс"] {
-        brands.push(admin.brand(merchant.id, name).await?);
-    }
-    let mut stores = Vec::new();
-    for i in 0..STORES {
-        let store = admin
-            .store(
-                merchant.id,
-                &NewStore {
-                    brand_id: Some(brands[i % brands.len()].id),
-                    name: format!("Магазин {:02}", i + 1),
-                    timezone: ZONES[i % ZONES.len()].parse()?,
-                },
-            )
-            .await?;
-        stores.push((store.id, store.timezone));
-    }
-    let repo: Arc<dyn Repository> = match database_url {
-        Some(url) => Arc::new(PostgresRepository::connect(url).await?),
-        None => Arc::new(SqliteRepository::open(&data_dir.join(sync_server::DATABASE_FILE)).await?),
+    let (merchant, stores) = match kept {
+        Some(kept) => {
+            println!("reusing the chain seeded in {}", data_dir.display());
+            (kept.merchant, kept.stores)
+        }
+        None => {
+            let seeded = seed_chain(&server, &data_dir, database_url, records).await?;
+            if keep.is_some() {
+                std::fs::write(&marker, serde_json::to_vec(&seeded)?)?;
+            }
+            (seeded.merchant, seeded.stores)
+        }
     };
-    let customers = (records / 50).max(100);
-    let started = Instant::now();
-    let ids = seed_customers(&repo, merchant.id, customers).await?;
-    println!(
-        "seeded {} customers in {:.1} s",
-        ids.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let started = Instant::now();
-    seed_rollups(&repo, merchant.id, &stores, &ids, records).await?;
-    let seeding = started.elapsed();
-    println!(
-        "seeded the rollups of {records} records in {:.1} s ({:.0} records/s through rollup_record)",
-        seeding.as_secs_f64(),
-        records as f64 / seeding.as_secs_f64().max(1e-9)
-    );
-
     let http = reqwest::Client::new();
     let token = server.admin_token().to_owned();
     let base = format!(
         "{}/api/v1/admin/merchants/{}/analytics",
         server.url(),
-        merchant.id
+        merchant
     );
     let year = "from=2025-12-01&to=2026-11-30";
     let month = format!("from=2026-11-01&to=2026-11-30&store={}", stores[0].0);
@@ -266,6 +253,70 @@ async fn bench_on(dir: &Path, records: u64, database_url: Option<&str>) -> anyho
     drop(server);
 
     ingest_cost(dir, backend, &env).await
+}
+
+/// What a kept seeding (`PERF_ANALYTICS_KEEP`) was made of.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Seeded {
+    records: u64,
+    merchant: MerchantId,
+    stores: Vec<(StoreId, TimeZone)>,
+}
+
+/// The chain's brands and stores through the admin API, then its
+/// customers and rollups through the repository.
+async fn seed_chain(
+    server: &ServerProcess,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    records: u64,
+) -> anyhow::Result<Seeded> {
+    let admin = server.admin();
+    let merchant = admin.merchant("Сеть").await?;
+    let mut brands = Vec::new();
+    for name in ["Сеть у дома", "Сеть Гипер", "Сеть Экспресс"] {
+        brands.push(admin.brand(merchant.id, name).await?);
+    }
+    let mut stores = Vec::new();
+    for i in 0..STORES {
+        let store = admin
+            .store(
+                merchant.id,
+                &NewStore {
+                    brand_id: Some(brands[i % brands.len()].id),
+                    name: format!("Магазин {:02}", i + 1),
+                    timezone: ZONES[i % ZONES.len()].parse()?,
+                },
+            )
+            .await?;
+        stores.push((store.id, store.timezone));
+    }
+    let repo: Arc<dyn Repository> = match database_url {
+        Some(url) => Arc::new(PostgresRepository::connect(url).await?),
+        None => Arc::new(SqliteRepository::open(&data_dir.join(sync_server::DATABASE_FILE)).await?),
+    };
+    let customers = (records / 50).max(100);
+    let started = Instant::now();
+    let ids = seed_customers(&repo, merchant.id, customers).await?;
+    println!(
+        "seeded {} customers in {:.1} s",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    seed_rollups(&repo, merchant.id, &stores, &ids, records).await?;
+    let seeding = started.elapsed();
+    println!(
+        "seeded the rollups of {records} records in {:.1} s ({:.0} records/s through rollup_record)",
+        seeding.as_secs_f64(),
+        records as f64 / seeding.as_secs_f64().max(1e-9)
+    );
+
+    Ok(Seeded {
+        records,
+        merchant: merchant.id,
+        stores,
+    })
 }
 
 async fn get_json(
