@@ -153,6 +153,33 @@ pub fn average_rating(stars_total: i64, reviews: i64) -> Option<String> {
     Some(format!("{}{decimal}{}", tenths / 10, tenths % 10))
 }
 
+/// An amount typed in roubles (`1500`, `1 500,50`, `1500.5`), in kopecks;
+/// none when it is not one.
+#[must_use]
+pub fn parse_roubles(text: &str) -> Option<i64> {
+    let digits: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '₽')
+        .collect();
+    let (whole, fraction) = match digits.split_once([',', '.']) {
+        Some((w, f)) => (w, f),
+        None => (digits.as_str(), ""),
+    };
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || fraction.len() > 2
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let kopecks: i64 = format!("{fraction:0<2}").parse().ok()?;
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(kopecks)
+}
+
 /// A gender code as the pages show it.
 #[must_use]
 pub fn gender(code: &str) -> String {
@@ -189,6 +216,16 @@ mod tests {
         assert_eq!(rub(-100_000_000), "-1\u{a0}000\u{a0}000,00\u{a0}₽");
         let eur = money(Money::from_minor(1999).unwrap(), "EUR".parse().unwrap());
         assert_eq!(eur, "19,99\u{a0}EUR");
+    }
+
+    #[test]
+    fn roubles_are_read_with_either_decimal_mark_and_spaces() {
+        assert_eq!(parse_roubles("1500"), Some(150_000));
+        assert_eq!(parse_roubles("1 500,5"), Some(150_050));
+        assert_eq!(parse_roubles("1\u{a0}500.05 ₽"), Some(150_005));
+        for bad in ["", "-5", "1,005", "abc", "1,2,3", ",50"] {
+            assert_eq!(parse_roubles(bad), None, "{bad}");
+        }
     }
 
     #[test]

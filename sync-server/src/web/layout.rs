@@ -41,6 +41,7 @@ pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, S
         (Permission::Setup, "/setup", "nav-setup"),
         (Permission::Publish, "/campaigns", "nav-campaigns"),
         (Permission::Publish, "/reviews", "nav-reviews"),
+        (Permission::Publish, "/segments", "nav-segments"),
         (Permission::ViewStats, "/referrals", "nav-referrals"),
         (Permission::Customers, "/customers", "nav-customers"),
         (Permission::ManageAccounts, "/people", "nav-people"),

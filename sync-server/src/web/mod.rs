@@ -24,6 +24,7 @@
 //! | `GET/POST /join/{merchant}/recover[/{token}]` | a customer | a lost link back by a one-time code |
 //! | `GET /hq/merchants/{id}/campaigns` | HQ | campaigns: planned, sent, failed, clicked, purchases after |
 //! | `GET /hq/merchants/{id}/reviews`, `POST …/reviews/moderate` | owner, marketer | the moderation queue: approve, hide, reply |
+//! | `GET`/`POST /hq/merchants/{id}/segments`, `POST …/segments/refresh`, `POST …/segments/{code}/delete` | owner, marketer | customer segments: sizes, tags, saving, deleting, computing now |
 //! | `GET /hq/merchants/{id}/referrals` | owner, analyst | referrals per customer and per offer, each with its first purchase and reward |
 //! | `GET /m/{token}`, `POST /m/{token}/card` | a message's reader | the tracked link: the offer, the card |
 //! | `GET/POST /m/{token}/unsubscribe` | a message's reader or mail client | one-click opt-out (RFC 8058) |
@@ -76,6 +77,7 @@ mod reviews;
 mod samples;
 mod secrets;
 mod security;
+mod segments;
 pub(crate) mod session;
 mod setup;
 mod store;
@@ -163,6 +165,18 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/hq/merchants/{id}/campaigns", get(campaigns::campaigns))
         .route("/hq/merchants/{id}/referrals", get(referrals::page))
         .route("/hq/merchants/{id}/reviews", get(reviews::page))
+        .route(
+            "/hq/merchants/{id}/segments",
+            get(segments::page).post(segments::save),
+        )
+        .route(
+            "/hq/merchants/{id}/segments/refresh",
+            post(segments::refresh),
+        )
+        .route(
+            "/hq/merchants/{id}/segments/{code}/delete",
+            post(segments::delete),
+        )
         .route(
             "/hq/merchants/{id}/reviews/moderate",
             post(reviews::moderate),

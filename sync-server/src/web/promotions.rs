@@ -73,6 +73,10 @@ pub struct PromotionForm {
     pub funded_by: String,
     /// `on` when the tier discount applies on top.
     pub combines_with_tier: Option<String>,
+    /// Who it is for: a segment's tag (`rfm:lapsed_high_spenders`,
+    /// `seg:big`), or empty for anyone. Tags a promotion got through the
+    /// API show separated by spaces and are kept while unchanged.
+    pub segment: String,
     /// The reward of an edited promotion that the percent field cannot
     /// show ("3 по цене 2"), kept unless a percent is typed. Never read
     /// from the browser.
@@ -157,6 +161,7 @@ impl PromotionForm {
             ends_at: local(p.ends_at),
             funded_by: p.funded_by.clone().unwrap_or_default(),
             combines_with_tier: p.combines_with_tier.then(|| "on".to_owned()),
+            segment: p.conditions.segment.tags.join(" "),
             reward_note: reward_note(p),
         }
     }
@@ -286,6 +291,10 @@ impl PromotionForm {
             }
             _ => self.combines_with_tier.is_some(),
         };
+        let tags: Option<Vec<String>> = match stored {
+            Some(_) if kept(|f| &f.segment) => None,
+            _ => Some(self.segment.split_whitespace().map(str::to_owned).collect()),
+        };
         match (id, target, reward) {
             (Some(id), Some(target), Some(reward)) if errors.is_empty() => {
                 // What the form does not show comes from the stored one.
@@ -307,8 +316,13 @@ impl PromotionForm {
                     group: None,
                     coupon: None,
                 });
+                let mut conditions = base.conditions.clone();
+                if let Some(tags) = tags {
+                    conditions.segment.tags = tags;
+                }
                 Ok(Promotion {
                     id,
+                    conditions,
                     name: match stored {
                         Some(p) if name_kept => p.name.clone(),
                         _ => name.to_owned(),

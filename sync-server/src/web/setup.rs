@@ -135,6 +135,8 @@ struct SetupPage {
     promotions: Vec<PromotionRow>,
     promotion_form: PromotionForm,
     promotion_errors: FieldErrors,
+    /// The segments a promotion may be for: tag and label.
+    segment_choices: Vec<(String, String)>,
     editing: bool,
     zone_name: String,
     reviews: Vec<ReviewRow>,
@@ -242,6 +244,34 @@ async fn build(
             None => (PromotionForm::blank(), FieldErrors::default(), false),
         },
     };
+    // Every segment's tag, and the form's own value when it is none of
+    // them (tags a promotion got through the API), so the select shows it.
+    let mut segment_choices: Vec<(String, String)> = state
+        .services
+        .segments
+        .list(merchant_id)
+        .await?
+        .tags()
+        .into_iter()
+        .map(|(tag, name)| {
+            let label = if tag.starts_with(crate::services::segments::RFM_PREFIX) {
+                crate::web::export::group_label(&name)
+            } else {
+                name
+            };
+            (tag, label)
+        })
+        .collect();
+    if !promotion_form.segment.is_empty()
+        && !segment_choices
+            .iter()
+            .any(|(tag, _)| *tag == promotion_form.segment)
+    {
+        segment_choices.push((
+            promotion_form.segment.clone(),
+            i18n::t("setup-segment-tags"),
+        ));
+    }
     let (brand_name, brand_error) = split(forms.brand);
     let (store_form, store_error) = match forms.store {
         Some((form, error)) => (form, Some(error)),
@@ -310,6 +340,7 @@ async fn build(
             .iter()
             .map(|p| promotion_row(p, zone, now, ratings.get(&p.id)))
             .collect(),
+        segment_choices,
         promotion_form,
         promotion_errors,
         editing,

@@ -620,6 +620,30 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
         ),
         case(
             H::GET,
+            "/hq/merchants/{id}/segments",
+            format!("/hq/merchants/{m}/segments"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/segments",
+            format!("/hq/merchants/{m}/segments"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/segments/refresh",
+            format!("/hq/merchants/{m}/segments/refresh"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/segments/{code}/delete",
+            format!("/hq/merchants/{m}/segments/none/delete"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::GET,
             "/hq/merchants/{id}/audit",
             format!("/hq/merchants/{m}/audit"),
             &[OWNER],

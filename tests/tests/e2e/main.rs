@@ -30,6 +30,7 @@ mod leases;
 mod points;
 mod privacy;
 mod reprice;
+mod segments;
 
 const WAIT: Duration = Duration::from_secs(20);
 

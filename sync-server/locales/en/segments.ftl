@@ -1,0 +1,35 @@
+# Customer segments (HQ).
+
+nav-segments = Segments
+seg-title = Segments
+seg-heading = Customer segments: { $merchant }
+seg-lead = Every day the server puts customers into segments by their purchases over the last year and sends the tills the segments' tags. A promotion for a segment names its tag in its "Who" condition, and the till applies it even offline.
+seg-as-of = Computed as of { $day }.
+seg-never = not computed yet
+seg-refresh = Compute now
+seg-rfm-heading = RFM segments
+seg-saved-heading = Saved segments
+seg-none = No saved segments yet.
+seg-col-segment = Segment
+seg-col-tag = Tag
+seg-col-rule = Who is in
+seg-col-customers = Customers
+seg-delete = Delete
+seg-new-heading = New segment
+seg-name = Name
+seg-code = Code (Latin letters, digits, "-" and "_")
+seg-min-visits = At least this many visits in a year
+seg-min-revenue = At least this much spent in a year, ₽
+seg-save = Save segment
+seg-rule-rfm = RFM segment
+seg-rule-gender = Gender
+seg-rule-age = Age
+seg-rule-visits = at least { $visits } visits
+seg-rule-revenue = spent at least { $amount }
+seg-rule-anyone = every customer with purchases in the year
+seg-error-code = Code: 1 to 40 of Latin letters, digits, "-" and "_"
+seg-error-name = Name: 1 to 80 characters
+seg-error-taken = Code: a segment with this code exists
+seg-error-filter = Conditions: choose from those offered
+seg-error-visits = Visits: a whole number, at least 1
+seg-error-revenue = Spend: an amount in roubles, such as 1,500 or 1,500.50

@@ -1,0 +1,35 @@
+# Customer segments (HQ).
+
+nav-segments = Сегменты
+seg-title = Сегменты
+seg-heading = Сегменты покупателей: { $merchant }
+seg-lead = Каждый день сервер относит покупателей к сегментам по их покупкам за последний год и передаёт кассам метки сегментов. Акция для сегмента указывает его метку в условии «Для кого», и касса применяет её даже без связи.
+seg-as-of = Рассчитано на { $day }.
+seg-never = ещё не рассчитывалось
+seg-refresh = Пересчитать сейчас
+seg-rfm-heading = Сегменты RFM
+seg-saved-heading = Свои сегменты
+seg-none = Своих сегментов пока нет.
+seg-col-segment = Сегмент
+seg-col-tag = Метка
+seg-col-rule = Кто входит
+seg-col-customers = Покупателей
+seg-delete = Удалить
+seg-new-heading = Новый сегмент
+seg-name = Название
+seg-code = Код (латиница, цифры, «-» и «_»)
+seg-min-visits = Не меньше визитов за год
+seg-min-revenue = Не меньше покупок за год, ₽
+seg-save = Сохранить сегмент
+seg-rule-rfm = Сегмент RFM
+seg-rule-gender = Пол
+seg-rule-age = Возраст
+seg-rule-visits = визитов не меньше { $visits }
+seg-rule-revenue = покупок не меньше чем на { $amount }
+seg-rule-anyone = все покупатели с покупками за год
+seg-error-code = Код: от 1 до 40 знаков из латиницы, цифр, «-» и «_»
+seg-error-name = Название: от 1 до 80 знаков
+seg-error-taken = Код: сегмент с таким кодом уже есть
+seg-error-filter = Условия: выберите из предложенного
+seg-error-visits = Визиты: целое число не меньше 1
+seg-error-revenue = Покупки: сумма в рублях, например 1 500 или 1 500,50
