@@ -276,6 +276,48 @@ fn section(
     }
 }
 
+/// The RFM transitions as a heat map: the previous period's segment down,
+/// this one's across, each cell shaded by its share of its row.
+fn transitions_map(
+    transitions: &[crate::wire::analytics::RfmTransition],
+) -> Result<Option<String>, PageError> {
+    let title = i18n::t("an-chart-rfm-transitions");
+    let mut states: Vec<String> = Vec::new();
+    for t in transitions {
+        for s in [&t.from, &t.to] {
+            let label = export::transition_state(s);
+            if !states.contains(&label) {
+                states.push(label);
+            }
+        }
+    }
+    let row_size = |from: &str| -> i64 {
+        transitions
+            .iter()
+            .filter(|t| t.from == from)
+            .map(|t| t.customers)
+            .sum()
+    };
+    HeatMap {
+        title: &title,
+        rows: states.clone(),
+        columns: states,
+        cells: transitions
+            .iter()
+            .map(|t| {
+                (
+                    export::transition_state(&t.from),
+                    export::transition_state(&t.to),
+                    t.customers,
+                    row_size(&t.from),
+                )
+            })
+            .collect(),
+    }
+    .to_svg()
+    .map_err(|e| PageError::internal(&e))
+}
+
 fn place_chart(title: &'static str, rows: &[PlaceRow]) -> Result<Option<String>, PageError> {
     bars(
         title,
@@ -582,6 +624,13 @@ async fn render(
                     i18n::t("an-section-rfm"),
                     group_chart("an-chart-rfm", &v.rfm, group_label)?,
                     csv(Table::Rfm),
+                    data.clone(),
+                ),
+                section(
+                    Table::RfmTransitions,
+                    i18n::t("an-section-rfm-transitions"),
+                    transitions_map(&v.rfm_transitions)?,
+                    csv(Table::RfmTransitions),
                     data.clone(),
                 ),
             ]

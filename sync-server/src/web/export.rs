@@ -49,6 +49,8 @@ pub enum Table {
     Cohorts,
     /// RFM segments.
     Rfm,
+    /// Moves between RFM segments from the previous period.
+    RfmTransitions,
     /// Promotions.
     Promotions,
     /// One promotion by hour.
@@ -105,7 +107,7 @@ impl View {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 15] = [
+    pub const ALL: [Table; 16] = [
         Table::Revenue,
         Table::Stores,
         Table::Brands,
@@ -117,6 +119,7 @@ impl Table {
         Table::Frequency,
         Table::Cohorts,
         Table::Rfm,
+        Table::RfmTransitions,
         Table::Promotions,
         Table::PromotionHours,
         Table::PromotionWeekdays,
@@ -138,6 +141,7 @@ impl Table {
             Table::Frequency => "frequency",
             Table::Cohorts => "cohorts",
             Table::Rfm => "rfm",
+            Table::RfmTransitions => "rfm-transitions",
             Table::Promotions => "promotions",
             Table::PromotionHours => "promotion-hours",
             Table::PromotionWeekdays => "promotion-weekdays",
@@ -163,7 +167,8 @@ impl Table {
             | Table::NewReturning
             | Table::Frequency
             | Table::Cohorts
-            | Table::Rfm => View::Customers,
+            | Table::Rfm
+            | Table::RfmTransitions => View::Customers,
             Table::Promotions
             | Table::PromotionHours
             | Table::PromotionWeekdays
@@ -363,6 +368,16 @@ pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row
             ],
             cohort_lines(v.cohorts),
         ),
+        (Table::RfmTransitions, ViewData::Customers(v)) => (
+            vec!["an-col-rfm-from", "an-col-rfm-to", "an-col-customers"],
+            rows(v.rfm_transitions, |t| {
+                vec![
+                    transition_state(&t.from),
+                    transition_state(&t.to),
+                    t.customers.to_string(),
+                ]
+            }),
+        ),
         (
             Table::Genders | Table::Ages | Table::NewReturning | Table::Frequency | Table::Rfm,
             ViewData::Customers(v),
@@ -469,6 +484,16 @@ pub fn response(t: Table, data: ViewData, file_stem: &str) -> Response {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
+}
+
+/// An RFM segment, or `inactive`, as the transitions name it.
+#[must_use]
+pub fn transition_state(code: &str) -> String {
+    if code == crate::services::analytics::INACTIVE {
+        i18n::t("group-inactive")
+    } else {
+        group_label(code)
+    }
 }
 
 /// A group's code as the pages and exports name it.

@@ -184,6 +184,21 @@ pub struct CustomersView {
     pub cohorts: Vec<CohortRow>,
     /// RFM segments.
     pub rfm: Vec<CustomerGroup>,
+    /// How customers moved between RFM segments from the previous period
+    /// to this one (`inactive`: no purchase in that period).
+    pub rfm_transitions: Vec<RfmTransition>,
+}
+
+/// Customers who were in one RFM segment at the previous period's end and
+/// are in another (or the same) at this one's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RfmTransition {
+    /// The segment at the previous period's end, or `inactive`.
+    pub from: String,
+    /// The segment at this period's end, or `inactive`.
+    pub to: String,
+    /// Customers.
+    pub customers: i64,
 }
 
 /// A promotion's row.

@@ -808,11 +808,11 @@ type Activity = (String, Option<NaiveDate>, BTreeSet<NaiveDate>, i64, i64);
 /// A promotion's uses, customers, cost, basket totals, basket items and funder.
 type PromotionTally = (i64, BTreeSet<CustomerId>, i64, i64, i64, Option<String>);
 
-async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &str) {
-    let current = f.current(data);
-    // Per customer: visits (distinct local days), checks, revenue, last day.
+/// Per customer in `records`: visits (distinct local days), checks,
+/// revenue, last day.
+fn activity_of(records: &[&Stored]) -> BTreeMap<CustomerId, Activity> {
     let mut who: BTreeMap<CustomerId, Activity> = BTreeMap::new();
-    for s in &current {
+    for s in records {
         if let Some((id, gender, birth)) = &s.customer {
             let e = who
                 .entry(*id)
@@ -822,6 +822,54 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
             e.4 += s.signed(s.record.total.minor());
         }
     }
+    who
+}
+
+/// Each active customer's RFM segment at `end`: recency from the last day
+/// to the period's end, frequency by visits, money against the top third's
+/// lower bound.
+fn rfm_of(
+    who: &BTreeMap<CustomerId, Activity>,
+    first: &BTreeMap<CustomerId, NaiveDate>,
+    end: NaiveDate,
+) -> BTreeMap<CustomerId, &'static str> {
+    let mut spends: Vec<i64> = who.values().map(|w| w.4).collect();
+    spends.sort_unstable();
+    let Some(&high) = spends.get(spends.len() - spends.len().div_ceil(3)) else {
+        return BTreeMap::new();
+    };
+    who.iter()
+        .map(|(id, (_, _, days, _, spend))| {
+            let since = (end - *days.last().unwrap()).num_days();
+            let r = if since <= 30 {
+                3
+            } else if since <= 90 {
+                2
+            } else {
+                1
+            };
+            let fr = match days.len() {
+                1 => 1,
+                2..=4 => 2,
+                _ => 3,
+            };
+            let m = *spend >= high && *spend > 0;
+            let segment = match (r, fr, m) {
+                (3, 3, _) | (3, 2, true) => "champions",
+                (3 | 2, 2 | 3, _) => "loyal",
+                (3, 1, _) if first[id] >= end - Duration::days(30) => "new",
+                (1 | 2, _, true) => "lapsed_high_spenders",
+                (1, _, _) => "lapsing",
+                _ => "other",
+            };
+            (*id, segment)
+        })
+        .collect()
+}
+
+async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &str) {
+    let current = f.current(data);
+    let who = activity_of(&current);
     // First purchase day at the merchant, ever, in any store.
     let mut first: BTreeMap<CustomerId, NaiveDate> = BTreeMap::new();
     for s in &data.records {
@@ -883,40 +931,39 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
         }),
         "purchase frequency"
     );
-    // RFM: recency from the last day to the period's end, frequency by
-    // visits, money against the top third's lower bound.
-    let mut spends: Vec<i64> = who.values().map(|w| w.4).collect();
-    spends.sort_unstable();
-    let high = spends[spends.len() - spends.len().div_ceil(3)];
+    let segments = rfm_of(&who, &first, f.to);
     assert_eq!(
         got(&v.rfm),
-        groups(&|id| {
-            let (_, _, days, _, spend) = &who[id];
-            let since = (f.to - *days.last().unwrap()).num_days();
-            let r = if since <= 30 {
-                3
-            } else if since <= 90 {
-                2
-            } else {
-                1
-            };
-            let fr = match days.len() {
-                1 => 1,
-                2..=4 => 2,
-                _ => 3,
-            };
-            let m = *spend >= high && *spend > 0;
-            match (r, fr, m) {
-                (3, 3, _) | (3, 2, true) => "champions",
-                (3 | 2, 2 | 3, _) => "loyal",
-                (3, 1, _) if first[id] >= f.to - Duration::days(30) => "new",
-                (1 | 2, _, true) => "lapsed_high_spenders",
-                (1, _, _) => "lapsing",
-                _ => "other",
-            }
-            .to_owned()
-        }),
+        groups(&|id| segments[id].to_owned()),
         "RFM segments"
+    );
+    // Moves from the previous period's segments (`inactive`: no purchase).
+    let before_end = f.from - Duration::days(1);
+    let before = rfm_of(&activity_of(&f.previous(data)), &first, before_end);
+    let mut moves: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for id in before
+        .keys()
+        .chain(segments.keys())
+        .collect::<BTreeSet<_>>()
+    {
+        let state = |m: &BTreeMap<CustomerId, &'static str>| -> &'static str {
+            m.get(id).copied().unwrap_or("inactive")
+        };
+        *moves
+            .entry((state(&before).to_owned(), state(&segments).to_owned()))
+            .or_default() += 1;
+    }
+    let got_moves: BTreeMap<(String, String), i64> = v
+        .rfm_transitions
+        .iter()
+        .map(|t| ((t.from.clone(), t.to.clone()), t.customers))
+        .collect();
+    assert_eq!(got_moves, moves, "RFM transitions");
+    assert!(
+        moves
+            .keys()
+            .any(|(from, to)| from != "inactive" && to != "inactive"),
+        "the data set has customers in both periods: {moves:?}"
     );
     // Cohorts: customers whose first month is in the period, per month
     // active (here one month).
@@ -964,6 +1011,20 @@ async fn check_customers(server: &TestServer, data: &Data, f: &Filter, extra: &s
     assert!(
         rows.iter()
             .all(|r| ["Женщины", "Мужчины", "Не указан"].contains(&r[0].as_str()))
+    );
+    let rows = csv(
+        server,
+        data,
+        "rfm-transitions",
+        &query(f, extra),
+        "Сегмент в прошлом периоде;",
+    )
+    .await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| r[2].parse::<i64>().unwrap())
+            .sum::<i64>(),
+        moves.values().sum::<i64>()
     );
     for table in ["ages", "new-returning", "frequency", "rfm"] {
         let rows = csv(server, data, table, &query(f, extra), "Группа;").await;

@@ -24,14 +24,14 @@ use shared::record::{PurchaseRecord, RecordKind};
 use shared::timezone::TimeZone;
 
 use crate::db::analytics::{
-    GroupKey, Month, ProductDelta, ProductRow, PromotionDelta, RollupAt, RollupFilter, Span,
-    StoreFigures, StoreGrouping, StoreHour,
+    CustomerVisitsRow, GroupKey, Month, ProductDelta, ProductRow, PromotionDelta, RollupAt,
+    RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour,
 };
 use crate::db::{DbError, Repository, Tx};
 use crate::wire::analytics::{
     CohortRow, CustomerGroup, CustomersView, Figures, ItemRow, Overview, Period, PlaceRow,
-    ProductsView, PromotionRow, PromotionSlice, PromotionsView, SalesView, Scope, StoresView,
-    TimeRow,
+    ProductsView, PromotionRow, PromotionSlice, PromotionsView, RfmTransition, SalesView, Scope,
+    StoresView, TimeRow,
 };
 
 /// The longest period a view covers, in days.
@@ -618,40 +618,69 @@ pub(crate) fn customer_activity(
     tx: &mut dyn Tx,
     filter: &RollupFilter,
 ) -> Result<(Vec<CustomerActivity>, CohortCells), DbError> {
+    let (activity, cohorts, _) = customer_activity_beside(tx, filter, None)?;
+    Ok((activity, cohorts))
+}
+
+/// Adds one visit to a customer's activity in a period.
+fn add_visit(
+    a: &mut Option<CustomerActivity>,
+    row: &CustomerVisitsRow<'_>,
+    first: NaiveDate,
+    visit: &visits::Visit,
+) {
+    let a = a.get_or_insert_with(|| CustomerActivity {
+        customer_id: row.customer_id,
+        gender: row.gender.to_owned(),
+        birth_date: row.birth_date,
+        first_day: first,
+        last_day: visit.day,
+        visits: 0,
+        checks: 0,
+        revenue: 0,
+    });
+    if a.visits == 0 || a.last_day != visit.day {
+        a.visits += 1;
+    }
+    a.last_day = visit.day;
+    a.checks = a.checks.saturating_add(visit.figures.checks);
+    a.revenue = a.revenue.saturating_add(visit.figures.revenue());
+}
+
+/// [`customer_activity`], and in the same pass every customer active in
+/// `previous` (same merchant and stores), for the RFM transitions.
+fn customer_activity_beside(
+    tx: &mut dyn Tx,
+    filter: &RollupFilter,
+    previous: Option<&RollupFilter>,
+) -> Result<(Vec<CustomerActivity>, CohortCells, Vec<CustomerActivity>), DbError> {
     let stores: Option<HashSet<StoreId>> =
         filter.stores.as_ref().map(|s| s.iter().copied().collect());
     let floor = Month::of(filter.from);
     let mut activity = Vec::new();
+    let mut before = Vec::new();
     let mut cohorts: BTreeMap<(Month, Month), i64> = BTreeMap::new();
     let mut damaged = None;
     tx.each_customer_visits(filter.merchant_id, &mut |row| {
         let mut first = None;
         let mut seen: Option<CustomerActivity> = None;
+        let mut seen_before: Option<CustomerActivity> = None;
         let mut months: Vec<Month> = Vec::new();
         let read = visits::for_each(row.visits, |visit| {
             let first = *first.get_or_insert(visit.day);
-            if visit.day < filter.from
-                || visit.day > filter.to
-                || stores.as_ref().is_some_and(|s| !s.contains(&visit.store))
-            {
+            if stores.as_ref().is_some_and(|s| !s.contains(&visit.store)) {
                 return;
             }
-            let a = seen.get_or_insert_with(|| CustomerActivity {
-                customer_id: row.customer_id,
-                gender: row.gender.to_owned(),
-                birth_date: row.birth_date,
-                first_day: first,
-                last_day: visit.day,
-                visits: 0,
-                checks: 0,
-                revenue: 0,
-            });
-            if a.visits == 0 || a.last_day != visit.day {
-                a.visits += 1;
+            if let Some(p) = previous
+                && visit.day >= p.from
+                && visit.day <= p.to
+            {
+                add_visit(&mut seen_before, &row, first, &visit);
             }
-            a.last_day = visit.day;
-            a.checks = a.checks.saturating_add(visit.figures.checks);
-            a.revenue = a.revenue.saturating_add(visit.figures.revenue());
+            if visit.day < filter.from || visit.day > filter.to {
+                return;
+            }
+            add_visit(&mut seen, &row, first, &visit);
             let month = Month::of(visit.day);
             if months.last() != Some(&month) {
                 months.push(month);
@@ -670,12 +699,63 @@ pub(crate) fn customer_activity(
             }
             activity.push(a);
         }
+        before.extend(seen_before);
     })?;
     match damaged {
         Some(e) => Err(e),
-        None => Ok((activity, cohorts)),
+        None => Ok((activity, cohorts, before)),
     }
 }
+
+/// How many customers moved from each RFM segment at the end of `before`'s
+/// period to each at the end of `now`'s (`inactive`: no purchase in that
+/// period), both periods' segments computed as the view computes them.
+fn rfm_transitions(
+    before: &[CustomerActivity],
+    before_end: NaiveDate,
+    now: &[CustomerActivity],
+    end: NaiveDate,
+) -> Vec<RfmTransition> {
+    let segments =
+        |activity: &[CustomerActivity], end: NaiveDate| -> HashMap<CustomerId, &'static str> {
+            let high = high_spend_threshold(activity);
+            activity
+                .iter()
+                .map(|a| (a.customer_id, rfm_segment(a, end, high)))
+                .collect()
+        };
+    let (was, is) = (segments(before, before_end), segments(now, end));
+    let mut counts: HashMap<(&str, &str), i64> = HashMap::new();
+    for (id, from) in &was {
+        *counts
+            .entry((from, is.get(id).copied().unwrap_or(INACTIVE)))
+            .or_default() += 1;
+    }
+    for (id, to) in &is {
+        if !was.contains_key(id) {
+            *counts.entry((INACTIVE, to)).or_default() += 1;
+        }
+    }
+    let order = |code: &str| {
+        RFM_SEGMENTS
+            .iter()
+            .position(|s| *s == code)
+            .unwrap_or(RFM_SEGMENTS.len())
+    };
+    let mut rows: Vec<RfmTransition> = counts
+        .into_iter()
+        .map(|((from, to), customers)| RfmTransition {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            customers,
+        })
+        .collect();
+    rows.sort_by_key(|t| (order(&t.from), order(&t.to)));
+    rows
+}
+
+/// The state of a customer with no purchase in a period, in transitions.
+pub const INACTIVE: &str = "inactive";
 
 /// Visits in the period, bucketed.
 pub const FREQUENCY_BANDS: [(&str, i64, i64); 5] = [
@@ -765,7 +845,7 @@ fn grouped<'a>(
 }
 
 fn customers(tx: &mut dyn Tx, r: &Resolved) -> Result<CustomersView, DbError> {
-    let (activity, cells) = customer_activity(tx, &r.current)?;
+    let (activity, cells, before) = customer_activity_beside(tx, &r.current, Some(&r.previous))?;
     let end = r.current.to;
     let from = r.current.from;
     let high = high_spend_threshold(&activity);
@@ -815,6 +895,7 @@ fn customers(tx: &mut dyn Tx, r: &Resolved) -> Result<CustomersView, DbError> {
             })
             .collect(),
         rfm: grouped(RFM_SEGMENTS, &activity, |a| rfm_segment(a, end, high)),
+        rfm_transitions: rfm_transitions(&before, r.previous.to, &activity, end),
     })
 }
 
