@@ -43,6 +43,12 @@ pub trait SegmentsTx {
     fn remove_customer_tag(&mut self, customer: CustomerId, tag: &str) -> Result<(), DbError>;
     /// Customers of the merchant per tag, by tag.
     fn tag_counts(&mut self, merchant: MerchantId) -> Result<Vec<(String, i64)>, DbError>;
+    /// The merchant's customers carrying `tag`.
+    fn customers_with_tag(
+        &mut self,
+        merchant: MerchantId,
+        tag: &str,
+    ) -> Result<Vec<CustomerId>, DbError>;
     /// The customer's tags, sorted.
     fn customer_tags(&mut self, customer: CustomerId) -> Result<Vec<String>, DbError>;
     /// The day the merchant's segment tags were last computed as of.

@@ -104,8 +104,10 @@ struct AnalyticsPage {
     brands: Vec<Choice>,
     grains: Vec<Choice>,
     promotions: Vec<Choice>,
+    segments: Vec<Choice>,
     show_grain: bool,
     show_promotion: bool,
+    show_segment: bool,
     error: Option<&'static str>,
     period: String,
     previous: String,
@@ -479,6 +481,27 @@ async fn render(
     if view == View::Sales {
         filter.push(("grain", query.grain.code().to_owned()));
     }
+    if view == View::Customers
+        && let Some(tag) = &query.segment
+    {
+        filter.push(("segment", tag.clone()));
+    }
+    let segment_choices: Vec<Choice> = if view == View::Customers {
+        let listed = state.services.segments.list(merchant_id).await?;
+        listed
+            .rfm
+            .iter()
+            .map(|r| (r.tag.clone(), group_label(&r.segment)))
+            .chain(listed.saved.iter().map(|s| (s.tag.clone(), s.name.clone())))
+            .map(|(tag, label)| Choice {
+                selected: query.segment.as_deref() == Some(tag.as_str()),
+                label,
+                value: tag,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let promotion_choices: Vec<Choice> = match &data {
         ViewData::Promotions(v) => {
             if let Some(p) = &v.selected {
@@ -687,7 +710,7 @@ async fn render(
     let tab_query = serde_urlencoded::to_string(
         filter
             .iter()
-            .filter(|(k, _)| *k != "grain" && *k != "promotion")
+            .filter(|(k, _)| *k != "grain" && *k != "promotion" && *k != "segment")
             .collect::<Vec<_>>(),
     )
     .unwrap_or_default();
@@ -742,8 +765,10 @@ async fn render(
         })
         .collect(),
         promotions: promotion_choices,
+        segments: segment_choices,
         show_grain: view == View::Sales,
         show_promotion: view == View::Promotions,
+        show_segment: view == View::Customers,
         error,
         period: format!(
             "{} — {}",

@@ -131,6 +131,38 @@ async fn segments_are_computed_from_purchases_and_reach_the_tills_as_tags() {
     assert_eq!(sizes["seg:big"], 2);
     assert_eq!(view["saved"][0]["name"], "Крупные");
 
+    // The customers view counts a segment's customers only; other views
+    // refuse the filter.
+    let customers_in = async |segment: &str| -> i64 {
+        let (status, view) = server
+            .admin(
+                Method::GET,
+                &format!(
+                    "/api/v1/admin/merchants/{m}/analytics/customers?from=2026-01-01&to=2026-06-30&segment={segment}"
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        view["genders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["customers"].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(customers_in("").await, 4);
+    assert_eq!(customers_in("seg:big").await, 2);
+    assert_eq!(customers_in("rfm:new").await, 1);
+    let (status, body) = server
+        .admin(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{m}/analytics/sales?segment=seg:big"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
     // Computing again changes nothing, and the feed has nothing new.
     let refresh = format!("/api/v1/admin/merchants/{m}/segments/refresh");
     let (status, body) = server.admin(Method::POST, &refresh, None).await;

@@ -1,4 +1,4 @@
-//! Segments feed back into promotions (issue 13): a marketer saves a
+//! Segments feed back into promotions (issue 13): the owner saves a
 //! segment on the HQ page in a real Chromium and publishes a promotion for
 //! it from the promotion form; a real pos-agent gets the segment's tag with
 //! the customer's standing and gives the promotion to the customers in it
@@ -64,18 +64,16 @@ async fn a_segment_saved_in_hq_prices_its_customers_at_the_till_even_offline() -
     sell(&agent, &ivan, bread).await?;
     agent.wait_synced(WAIT).await?;
 
-    // A marketer saves "women" and publishes 15 % off buckwheat for them.
+    // The owner saves "women" and publishes 15 % off buckwheat for them.
     let m = chain.merchant_id();
-    let link = admin
-        .invite(m, "marketing@chain.example", "marketer")
-        .await?;
+    let link = admin.invite(m, "head@chain.example", "owner").await?;
     let mut browser = Browser::start("a_segment_prices_its_customers").await;
     browser.open(&link.link).await;
     browser.type_into("#new-password", PASSWORD).await;
     browser.type_into("#repeat-password", PASSWORD).await;
     browser.click_button("Сохранить пароль").await;
     browser.wait_for_text("h1", "Вход в HQ").await;
-    browser.type_into("#email", "marketing@chain.example").await;
+    browser.type_into("#email", "head@chain.example").await;
     browser.type_into("#password", PASSWORD).await;
     browser.click_button("Войти").await;
     browser.wait_for_text("h1", "Продавцы").await;
@@ -94,6 +92,21 @@ async fn a_segment_saved_in_hq_prices_its_customers_at_the_till_even_offline() -
         .text()
         .await?;
     ensure!(members == "1", "the segment holds {members} customers");
+
+    // The customers view filtered to the segment counts Анна alone.
+    browser
+        .open(&format!(
+            "{}/hq/merchants/{m}/analytics/customers",
+            server.url()
+        ))
+        .await;
+    browser.choose("#segment", "Покупательницы").await;
+    browser.click_button("Показать").await;
+    browser.wait_for("select#segment").await;
+    let url = browser.url().await;
+    ensure!(url.contains("segment=seg%3Awomen"), "{url}");
+    let shown = browser.value_of("#segment").await;
+    ensure!(shown == "seg:women", "the filter shows {shown:?}");
 
     browser
         .open(&format!("{}/hq/merchants/{m}/setup", server.url()))

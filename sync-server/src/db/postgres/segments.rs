@@ -94,6 +94,20 @@ impl SegmentsTx for PgTx<'_, '_> {
         all(&rows, |row| Ok((row.try_get(0)?, row.try_get(1)?)))
     }
 
+    fn customers_with_tag(
+        &mut self,
+        merchant: MerchantId,
+        tag: &str,
+    ) -> Result<Vec<CustomerId>, DbError> {
+        let rows = self.query(
+            "SELECT t.customer_id FROM customer_tags t
+             JOIN customers c ON c.id = t.customer_id
+             WHERE c.merchant_id = $1 AND t.tag = $2",
+            &[&merchant.get(), &tag],
+        )?;
+        all(&rows, |row| int(row, 0))
+    }
+
     fn customer_tags(&mut self, customer: CustomerId) -> Result<Vec<String>, DbError> {
         let rows = self.query(
             "SELECT tag FROM customer_tags WHERE customer_id = $1 ORDER BY tag",

@@ -98,6 +98,20 @@ impl SegmentsTx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn customers_with_tag(
+        &mut self,
+        merchant: MerchantId,
+        tag: &str,
+    ) -> Result<Vec<CustomerId>, DbError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT t.customer_id FROM customer_tags t
+             JOIN customers c ON c.id = t.customer_id
+             WHERE c.merchant_id = ?1 AND t.tag = ?2",
+        )?;
+        let rows = stmt.query_map(params![merchant.get(), tag], |row| int(row, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn customer_tags(&mut self, customer: CustomerId) -> Result<Vec<String>, DbError> {
         let mut stmt = self
             .tx

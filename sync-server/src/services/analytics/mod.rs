@@ -82,6 +82,9 @@ pub struct AnalyticsQuery {
     pub grain: Grain,
     /// The promotion to break down.
     pub promotion: Option<String>,
+    /// Only customers with this segment tag (`rfm:loyal`, `seg:big`); the
+    /// customers view only.
+    pub segment: Option<String>,
 }
 
 /// Why a view could not be made.
@@ -125,6 +128,23 @@ impl Analytics {
         + Send
         + 'static,
     ) -> Result<T, AnalyticsError> {
+        self.run_with_segment(merchant, query, today, false, view)
+            .await
+    }
+
+    async fn run_with_segment<T: Send + 'static>(
+        &self,
+        merchant: MerchantId,
+        query: AnalyticsQuery,
+        today: NaiveDate,
+        allows_segment: bool,
+        view: impl FnOnce(&mut dyn Tx, &Resolved, &AnalyticsQuery) -> Result<T, DbError>
+        + Send
+        + 'static,
+    ) -> Result<T, AnalyticsError> {
+        if query.segment.is_some() && !allows_segment {
+            return Err(AnalyticsError::Invalid("analytics-error-segment-view"));
+        }
         let resolved = self
             .repo
             .read(move |tx| {
@@ -196,8 +216,10 @@ impl Analytics {
         query: AnalyticsQuery,
         today: NaiveDate,
     ) -> Result<CustomersView, AnalyticsError> {
-        self.run(merchant, query, today, |tx, r, _| customers(tx, r))
-            .await
+        self.run_with_segment(merchant, query, today, true, |tx, r, q| {
+            customers(tx, r, q.segment.as_deref())
+        })
+        .await
     }
 
     /// What each promotion did.
@@ -618,7 +640,7 @@ pub(crate) fn customer_activity(
     tx: &mut dyn Tx,
     filter: &RollupFilter,
 ) -> Result<(Vec<CustomerActivity>, CohortCells), DbError> {
-    let (activity, cohorts, _) = customer_activity_beside(tx, filter, None)?;
+    let (activity, cohorts, _) = customer_activity_beside(tx, filter, None, None)?;
     Ok((activity, cohorts))
 }
 
@@ -648,11 +670,13 @@ fn add_visit(
 }
 
 /// [`customer_activity`], and in the same pass every customer active in
-/// `previous` (same merchant and stores), for the RFM transitions.
+/// `previous` (same merchant and stores), for the RFM transitions; only
+/// `members`, when given.
 fn customer_activity_beside(
     tx: &mut dyn Tx,
     filter: &RollupFilter,
     previous: Option<&RollupFilter>,
+    members: Option<&HashSet<CustomerId>>,
 ) -> Result<(Vec<CustomerActivity>, CohortCells, Vec<CustomerActivity>), DbError> {
     let stores: Option<HashSet<StoreId>> =
         filter.stores.as_ref().map(|s| s.iter().copied().collect());
@@ -662,6 +686,9 @@ fn customer_activity_beside(
     let mut cohorts: BTreeMap<(Month, Month), i64> = BTreeMap::new();
     let mut damaged = None;
     tx.each_customer_visits(filter.merchant_id, &mut |row| {
+        if members.is_some_and(|m| !m.contains(&row.customer_id)) {
+            return;
+        }
         let mut first = None;
         let mut seen: Option<CustomerActivity> = None;
         let mut seen_before: Option<CustomerActivity> = None;
@@ -844,8 +871,21 @@ fn grouped<'a>(
         .collect()
 }
 
-fn customers(tx: &mut dyn Tx, r: &Resolved) -> Result<CustomersView, DbError> {
-    let (activity, cells, before) = customer_activity_beside(tx, &r.current, Some(&r.previous))?;
+fn customers(
+    tx: &mut dyn Tx,
+    r: &Resolved,
+    segment: Option<&str>,
+) -> Result<CustomersView, DbError> {
+    let members: Option<HashSet<CustomerId>> = match segment {
+        Some(tag) => Some(
+            tx.customers_with_tag(r.current.merchant_id, tag)?
+                .into_iter()
+                .collect(),
+        ),
+        None => None,
+    };
+    let (activity, cells, before) =
+        customer_activity_beside(tx, &r.current, Some(&r.previous), members.as_ref())?;
     let end = r.current.to;
     let from = r.current.from;
     let high = high_spend_threshold(&activity);
@@ -1299,6 +1339,10 @@ pub struct AnalyticsParams {
     /// A promotion id.
     #[serde(default)]
     pub promotion: String,
+    /// A segment's tag (`rfm:loyal`, `seg:big`): only its customers, in
+    /// the customers view (other views refuse it).
+    #[serde(default)]
+    pub segment: String,
 }
 
 impl AnalyticsParams {
@@ -1335,6 +1379,9 @@ impl AnalyticsParams {
                 _ => return Err("analytics-error-grain"),
             },
             promotion: Some(self.promotion.trim())
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+            segment: Some(self.segment.trim())
                 .filter(|p| !p.is_empty())
                 .map(str::to_owned),
         })

@@ -14,6 +14,7 @@ CREATE TABLE customer_tags (
     tag         TEXT   NOT NULL,
     PRIMARY KEY (customer_id, tag)
 );
+CREATE INDEX customer_tags_by_tag ON customer_tags (tag, customer_id);
 
 CREATE TABLE segment_refreshes (
     merchant_id BIGINT      PRIMARY KEY REFERENCES merchants (id),

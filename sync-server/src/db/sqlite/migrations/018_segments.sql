@@ -28,3 +28,4 @@ CREATE TABLE segment_refreshes (
     as_of       TEXT    NOT NULL,
     at          TEXT    NOT NULL
 );
+CREATE INDEX customer_tags_by_tag ON customer_tags (tag, customer_id);
