@@ -614,8 +614,8 @@ fn item_row(f: ItemFigures) -> ItemRow {
 pub struct CustomerActivity {
     /// Who.
     pub customer_id: CustomerId,
-    /// Gender code as stored.
-    pub gender: String,
+    /// Gender: `female`, `male` or `unspecified`.
+    pub gender: &'static str,
     /// Birth date, if given.
     pub birth_date: Option<NaiveDate>,
     /// The customer's first purchase day at the merchant, ever.
@@ -653,7 +653,11 @@ fn add_visit(
 ) {
     let a = a.get_or_insert_with(|| CustomerActivity {
         customer_id: row.customer_id,
-        gender: row.gender.to_owned(),
+        gender: match row.gender {
+            "female" => "female",
+            "male" => "male",
+            _ => "unspecified",
+        },
         birth_date: row.birth_date,
         first_day: first,
         last_day: visit.day,
@@ -846,28 +850,31 @@ pub fn high_spend_threshold(activity: &[CustomerActivity]) -> i64 {
     spends[index]
 }
 
-fn group(code: &str, members: &[&CustomerActivity]) -> CustomerGroup {
-    CustomerGroup {
-        code: code.to_owned(),
-        customers: i64::try_from(members.len()).unwrap_or(i64::MAX),
-        visits: members.iter().map(|a| a.visits).sum(),
-        checks: members.iter().map(|a| a.checks).sum(),
-        revenue: members.iter().map(|a| a.revenue).sum(),
-    }
-}
-
 fn grouped<'a>(
     order: impl IntoIterator<Item = &'a str>,
     activity: &'a [CustomerActivity],
     key: impl Fn(&CustomerActivity) -> &'a str,
 ) -> Vec<CustomerGroup> {
-    let mut by: HashMap<&str, Vec<&CustomerActivity>> = HashMap::new();
+    // Customers, visits, checks, revenue per group, summed in one pass.
+    let mut by: HashMap<&str, [i64; 4]> = HashMap::new();
     for a in activity {
-        by.entry(key(a)).or_default().push(a);
+        let sums = by.entry(key(a)).or_default();
+        sums[0] += 1;
+        sums[1] += a.visits;
+        sums[2] += a.checks;
+        sums[3] += a.revenue;
     }
     order
         .into_iter()
-        .filter_map(|code| by.get(code).map(|members| group(code, members)))
+        .filter_map(|code| {
+            by.get(code).map(|[customers, visits, checks, revenue]| CustomerGroup {
+                code: code.to_owned(),
+                customers: *customers,
+                visits: *visits,
+                checks: *checks,
+                revenue: *revenue,
+            })
+        })
         .collect()
 }
 
@@ -902,13 +909,7 @@ fn customers(
     }
     Ok(CustomersView {
         overview: overview(tx, r)?,
-        genders: grouped(["female", "male", "unspecified"], &activity, |a| {
-            match a.gender.as_str() {
-                "female" => "female",
-                "male" => "male",
-                _ => "unspecified",
-            }
-        }),
+        genders: grouped(["female", "male", "unspecified"], &activity, |a| a.gender),
         ages: grouped(ages, &activity, |a| age_band(a.birth_date, end)),
         new_returning: grouped(["new", "returning"], &activity, |a| {
             if a.first_day >= from {
