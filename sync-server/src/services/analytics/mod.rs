@@ -867,13 +867,14 @@ fn grouped<'a>(
     order
         .into_iter()
         .filter_map(|code| {
-            by.get(code).map(|[customers, visits, checks, revenue]| CustomerGroup {
-                code: code.to_owned(),
-                customers: *customers,
-                visits: *visits,
-                checks: *checks,
-                revenue: *revenue,
-            })
+            by.get(code)
+                .map(|[customers, visits, checks, revenue]| CustomerGroup {
+                    code: code.to_owned(),
+                    customers: *customers,
+                    visits: *visits,
+                    checks: *checks,
+                    revenue: *revenue,
+                })
         })
         .collect()
 }

@@ -173,6 +173,11 @@ impl Messaging {
                             let who = Recipient {
                                 gender: customer.gender,
                                 birth_date: customer.birth_date,
+                                tags: if p.conditions.segment.tags.is_empty() {
+                                    Vec::new()
+                                } else {
+                                    tx.customer_tags(consent.customer_id)?
+                                },
                             };
                             if !schedule::targets(&p.conditions.segment, &who, today) {
                                 continue;

@@ -74,14 +74,20 @@ pub struct Recipient {
     pub gender: Gender,
     /// Birth date, if given.
     pub birth_date: Option<chrono::NaiveDate>,
+    /// Their tags, segments' among them (`services::segments`).
+    pub tags: Vec<String>,
 }
 
 /// Whether the promotion's segment takes this customer on `today` (the
-/// customer's local date). Tiers, tags, the birthday window and "new
-/// customer" depend on purchases the campaign does not weigh: they do not
-/// narrow the audience (the till still applies them at the purchase).
+/// customer's local date): gender, age, and tags (a segment's, as last
+/// computed). Tiers, the birthday window and "new customer" depend on
+/// purchases the campaign does not weigh: they do not narrow the audience
+/// (the till still applies them at the purchase).
 #[must_use]
 pub fn targets(segment: &Segment, who: &Recipient, today: chrono::NaiveDate) -> bool {
+    if !segment.tags.is_empty() && !segment.tags.iter().any(|t| who.tags.contains(t)) {
+        return false;
+    }
     if !segment.genders.is_empty() && !segment.genders.contains(&who.gender) {
         return false;
     }
@@ -143,6 +149,7 @@ mod tests {
         let anna = Recipient {
             gender: Gender::Female,
             birth_date: Some("2000-03-02".parse().unwrap()),
+            tags: vec!["rfm:loyal".into()],
         };
         assert!(targets(&Segment::default(), &anna, today));
         let men = Segment {
@@ -160,5 +167,15 @@ mod tests {
             ..anna
         };
         assert!(!targets(&over_26, &unknown_age, today));
+        let loyal = Segment {
+            tags: vec!["rfm:champions".into(), "rfm:loyal".into()],
+            ..Segment::default()
+        };
+        assert!(targets(&loyal, &unknown_age, today));
+        let lapsed = Segment {
+            tags: vec!["rfm:lapsed_high_spenders".into()],
+            ..Segment::default()
+        };
+        assert!(!targets(&lapsed, &unknown_age, today));
     }
 }

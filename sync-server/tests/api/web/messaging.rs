@@ -446,3 +446,56 @@ async fn a_lost_link_comes_back_with_a_code_and_the_old_one_retires() {
         "nothing sent to an unknown address"
     );
 }
+
+#[tokio::test]
+async fn a_campaign_for_a_segment_goes_only_to_the_customers_in_it() {
+    let smtp = SmtpSink::start();
+    let server = TestServer::spawn_with_notify(smtp.notify()).await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 42).await;
+    server.publish(merchant.id, ruleset()).await;
+    let buyer = sign_up(&server, &smtp, merchant.id.get(), "new@example.com").await;
+    sign_up(&server, &smtp, merchant.id.get(), "idle@example.com").await;
+    // The buyer's first purchase, today: they are in `rfm:new`.
+    let (sale, _) = till.record(Purchase::sale(10_000).by(buyer).made_at(chrono::Utc::now()));
+    assert_eq!(till.upload(&[sale]).await.0, StatusCode::OK);
+    let (status, body) = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/merchants/{}/segments/refresh", merchant.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changed"], 1, "{body}");
+
+    let mut rules = ruleset();
+    let mut milk = promotion("milk-newcomers");
+    milk["name"] = "Молоко новичкам".into();
+    milk["conditions"] = serde_json::json!({"segment": {"tags": ["rfm:new"]}});
+    milk["starts_at"] = (chrono::Utc::now() + chrono::TimeDelta::seconds(1))
+        .to_rfc3339()
+        .into();
+    rules["promotions"] = serde_json::json!([milk]);
+    assert_eq!(
+        server.publish(merchant.id, rules).await.0,
+        StatusCode::CREATED
+    );
+    smtp.wait_for("new@example.com", |m| m.subject == "Молоко новичкам")
+        .await;
+    let hq = Hq::sign_in(&server).await;
+    let (status, page) = hq
+        .get(&format!("/hq/merchants/{}/campaigns", merchant.id))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("data-figure=\"planned\">1<"),
+        "one message planned, to the segment's customer only: {page}"
+    );
+    assert!(
+        !smtp
+            .messages()
+            .iter()
+            .any(|m| m.to.iter().any(|t| t == "idle@example.com") && m.subject == "Молоко новичкам"),
+        "the customer outside the segment got the campaign"
+    );
+}
