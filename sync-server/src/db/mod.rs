@@ -12,10 +12,11 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`], [`AccountSettingsTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
+mod account_settings;
 pub mod accounts;
 mod alerts;
 pub mod analytics;
@@ -37,6 +38,7 @@ use std::any::Any;
 
 use futures::future::BoxFuture;
 
+pub use account_settings::{AccountSettings, AccountSettingsTx};
 pub use accounts::{
     AccountId, AccountLinkRow, AccountRow, AccountSessionRow, AccountsTx, ApiKeyId, ApiKeyRow,
     AuditEntry, AuditFilter, AuditRow, LinkPurpose, NewAccount, NewApiKey,
@@ -110,6 +112,7 @@ pub trait Tx:
     + MessagingTx
     + ReferralsTx
     + SegmentsTx
+    + AccountSettingsTx
 {
 }
 
@@ -128,6 +131,7 @@ impl<T> Tx for T where
         + MessagingTx
         + ReferralsTx
         + SegmentsTx
+        + AccountSettingsTx
         + ?Sized
 {
 }

@@ -14,6 +14,7 @@
 //! cursors are handed out by an `UPDATE … RETURNING` of the merchant's row,
 //! so they commit in order.
 
+mod account_settings;
 mod accounts;
 mod alerts;
 mod analytics;
@@ -570,7 +571,7 @@ mod tests {
             i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
-        assert_eq!(highest, 11, "V11 (segments) is the newest");
+        assert_eq!(highest, 12, "V12 (account settings) is the newest");
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

@@ -7,6 +7,7 @@
 //! threads on a mutex. Pragmas: WAL, `synchronous=FULL`, foreign keys, a
 //! busy timeout. Migrations are embedded and run at open.
 
+mod account_settings;
 mod accounts;
 mod alerts;
 mod analytics;
@@ -68,6 +69,7 @@ fn migrations() -> Migrations<'static> {
             "sqlite/migrations/017_adjustments_referrals_moderation.sql"
         )),
         M::up(include_str!("sqlite/migrations/018_segments.sql")),
+        M::up(include_str!("sqlite/migrations/019_account_settings.sql")),
     ])
 }
 

@@ -158,6 +158,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 impl Accounts {
+    /// The repository, for the settings in [`super::totp`].
+    pub(super) fn repo(&self) -> &Arc<dyn Repository> {
+        &self.repo
+    }
+
     /// The service over `repo`.
     pub fn new(repo: Arc<dyn Repository>, clock: Arc<dyn Clock>) -> Self {
         Accounts { repo, clock }

@@ -23,6 +23,7 @@ pub mod reprice;
 pub mod sales;
 pub mod segments;
 pub mod stats;
+pub mod totp;
 
 use std::sync::Arc;
 

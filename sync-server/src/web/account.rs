@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::db::LinkPurpose;
 use crate::guard::{AuditNote, Principal};
 use crate::services::accounts::AccountError;
+use crate::services::totp::{CodeError, SecondFactor};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path};
@@ -148,18 +149,39 @@ struct SessionRow {
 struct AccountPage {
     header: HqHeader,
     email: Option<String>,
+    /// A person (not the admin token): their settings show.
+    person: bool,
     role: String,
     sessions: Vec<SessionRow>,
+    totp_on: bool,
+    /// A secret waiting for its first code, and its QR code.
+    totp_pending: Option<(String, String)>,
+    /// `ru`, `en` or empty.
+    language: String,
+    /// Every language: code and name in itself.
+    languages: Vec<(&'static str, &'static str)>,
+    error: Option<&'static str>,
 }
 
-/// `GET /hq/account`: who is signed in, and their open sessions.
+/// `GET /hq/account`: who is signed in, their open sessions, their second
+/// factor and language.
 #[tracing::instrument(skip_all)]
 pub async fn page(
     State(state): State<AppState>,
     session: HqSession,
     principal: Principal,
 ) -> Result<Response, PageError> {
-    let (email, role, sessions) = match principal.account() {
+    render(&state, &session, &principal, None, None).await
+}
+
+async fn render(
+    state: &AppState,
+    session: &HqSession,
+    principal: &Principal,
+    factor: Option<SecondFactor>,
+    error: Option<&'static str>,
+) -> Result<Response, PageError> {
+    let (email, role, sessions, factor, language) = match principal.account() {
         Some(account) => {
             let sessions = state
                 .services
@@ -173,21 +195,251 @@ pub async fn page(
                     ends: utc(s.expires_at_unix),
                 })
                 .collect();
+            let factor = match factor {
+                Some(f) => f,
+                None => {
+                    state
+                        .services
+                        .accounts
+                        .second_factor(account.id, &account.email)
+                        .await?
+                }
+            };
+            let language = state
+                .services
+                .accounts
+                .settings(account.id)
+                .await?
+                .language
+                .unwrap_or_default();
             (
                 Some(account.email.clone()),
                 role_label(account.role),
                 sessions,
+                Some(factor),
+                language,
             )
         }
-        None => (None, i18n::t("account-admin-token"), Vec::new()),
+        None => (
+            None,
+            i18n::t("account-admin-token"),
+            Vec::new(),
+            None,
+            String::new(),
+        ),
+    };
+    let (totp_on, totp_pending) = match &factor {
+        Some(SecondFactor::On) => (true, None),
+        Some(SecondFactor::Pending { secret, url }) => {
+            let qr = crate::web::qr::qr_svg(url, &i18n::t("account-totp-qr"))
+                .map_err(|e| PageError::internal(&e))?;
+            (false, Some((secret.clone(), qr)))
+        }
+        _ => (false, None),
     };
     let page = AccountPage {
-        header: HqHeader::plain(&session),
+        header: HqHeader::plain(session),
+        person: email.is_some(),
         email,
         role,
         sessions,
+        totp_on,
+        totp_pending,
+        language,
+        languages: i18n::Lang::ALL
+            .iter()
+            .map(|l| (l.code(), l.native_name()))
+            .collect(),
+        error,
     };
-    Ok(Html(page.render()?).into_response())
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+/// A code from the authenticator app.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+impl CsrfProtected for CodeForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn unix_now(state: &AppState) -> u64 {
+    u64::try_from(state.clock.now().timestamp()).unwrap_or(0)
+}
+
+/// `POST /hq/account/totp`: makes a secret to type or scan into an app;
+/// the page shows it with a field for its first code.
+#[tracing::instrument(skip_all)]
+pub async fn begin_totp(
+    State(state): State<AppState>,
+    principal: Principal,
+    ProtectedForm { session, .. }: ProtectedForm<TokenOnly>,
+) -> Result<Response, PageError> {
+    let account = principal.account().ok_or(PageError::NotFound)?;
+    match state
+        .services
+        .accounts
+        .begin_totp(account.id, &account.email)
+        .await
+    {
+        Ok(factor) => render(&state, &session, &principal, Some(factor), None).await,
+        Err(CodeError::Db(e)) => Err(e.into()),
+        Err(_) => {
+            render(
+                &state,
+                &session,
+                &principal,
+                None,
+                Some("account-totp-error-state"),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /hq/account/totp/confirm`: the first code turns the second factor on.
+#[tracing::instrument(skip_all)]
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    principal: Principal,
+    ProtectedForm { session, form }: ProtectedForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let account = principal.account().ok_or(PageError::NotFound)?;
+    match state
+        .services
+        .accounts
+        .confirm_totp(account.id, &account.email, &form.code, unix_now(&state))
+        .await
+    {
+        Ok(()) => {
+            let note = AuditNote {
+                merchant: Some(account.merchant_id),
+                subject: Some(format!("account {}", account.id)),
+                before: "password".to_owned(),
+                after: "password and TOTP code".to_owned(),
+                ..AuditNote::default()
+            };
+            Ok(note.attach(see_other("/hq/account")))
+        }
+        Err(CodeError::Db(e)) => Err(e.into()),
+        Err(_) => {
+            render(
+                &state,
+                &session,
+                &principal,
+                None,
+                Some("account-totp-error-code"),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /hq/account/totp/disable`: a current code turns it off.
+#[tracing::instrument(skip_all)]
+pub async fn disable_totp(
+    State(state): State<AppState>,
+    principal: Principal,
+    ProtectedForm { session, form }: ProtectedForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let account = principal.account().ok_or(PageError::NotFound)?;
+    match state
+        .services
+        .accounts
+        .disable_totp(account.id, &account.email, &form.code, unix_now(&state))
+        .await
+    {
+        Ok(()) => {
+            let note = AuditNote {
+                merchant: Some(account.merchant_id),
+                subject: Some(format!("account {}", account.id)),
+                before: "password and TOTP code".to_owned(),
+                after: "password".to_owned(),
+                ..AuditNote::default()
+            };
+            Ok(note.attach(see_other("/hq/account")))
+        }
+        Err(CodeError::Db(e)) => Err(e.into()),
+        Err(_) => {
+            render(
+                &state,
+                &session,
+                &principal,
+                None,
+                Some("account-totp-error-code"),
+            )
+            .await
+        }
+    }
+}
+
+/// The language form.
+#[derive(Debug, Deserialize)]
+pub struct LanguageForm {
+    #[serde(default)]
+    csrf: String,
+    /// `ru`, `en`, or empty for the browser's.
+    #[serde(default)]
+    language: String,
+}
+
+impl CsrfProtected for LanguageForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /hq/account/language`: keeps the person's language, which every
+/// sign-in of theirs then sets (over the browser's); the pages switch at once.
+#[tracing::instrument(skip_all)]
+pub async fn set_language(
+    State(state): State<AppState>,
+    principal: Principal,
+    ProtectedForm { form, .. }: ProtectedForm<LanguageForm>,
+) -> Result<Response, PageError> {
+    let account = principal.account().ok_or(PageError::NotFound)?;
+    let language = match form.language.as_str() {
+        "" => None,
+        code => Some(
+            i18n::Lang::ALL
+                .into_iter()
+                .find(|l| l.code() == code)
+                .ok_or(PageError::BadRequest("language: ru, en or none"))?,
+        ),
+    };
+    state
+        .services
+        .accounts
+        .set_language(account.id, language.map(i18n::Lang::code))
+        .await?;
+    let mut response = see_other("/hq/account");
+    if let Some(lang) = language {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, i18n::cookie(lang)?);
+    }
+    let note = AuditNote {
+        merchant: Some(account.merchant_id),
+        subject: Some(format!("account {}", account.id)),
+        after: format!(
+            "language {}",
+            language.map_or("of the browser", i18n::Lang::code)
+        ),
+        ..AuditNote::default()
+    };
+    Ok(note.attach(response))
 }
 
 /// A form with only its token.

@@ -237,6 +237,15 @@ pub fn choices() -> Vec<Choice> {
         .collect()
 }
 
+/// The `lang` cookie that keeps `lang` for a year.
+pub fn cookie(lang: Lang) -> Result<HeaderValue, PageError> {
+    let cookie = format!(
+        "{COOKIE_NAME}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; SameSite=Lax; HttpOnly",
+        lang.code()
+    );
+    HeaderValue::from_str(&cookie).map_err(|e| PageError::internal(&e))
+}
+
 /// The switch's query.
 #[derive(Debug, Deserialize)]
 pub struct SwitchQuery {
@@ -256,16 +265,9 @@ pub async fn switch(
         .back
         .filter(|b| is_local_path(b))
         .unwrap_or_else(|| "/hq".to_owned());
-    let cookie = format!(
-        "{COOKIE_NAME}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; SameSite=Lax; HttpOnly",
-        lang.code()
-    );
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| PageError::internal(&e))?,
-    );
+    headers.insert(SET_COOKIE, cookie(lang)?);
     headers.insert(
         LOCATION,
         HeaderValue::from_str(&back).map_err(|_| PageError::BadRequest("bad return path"))?,

@@ -108,6 +108,10 @@ pub struct SignIn {
     password: String,
     #[serde(default)]
     token: String,
+    /// The code from the person's authenticator app, when they turned the
+    /// second factor on.
+    #[serde(default)]
+    code: String,
     #[serde(default)]
     next: String,
 }
@@ -147,7 +151,23 @@ pub async fn login(
             tracing::warn!("an HQ sign-in with a wrong address or password");
             return refused(email, "login-error-wrong");
         };
+        let now = u64::try_from(state.clock.now().timestamp()).unwrap_or(0);
+        if !state
+            .services
+            .accounts
+            .second_factor_passes(account.id, &account.email, &form.code, now)
+            .await?
+        {
+            tracing::warn!("an HQ sign-in without the right second-factor code");
+            let why = if form.code.trim().is_empty() {
+                "login-error-code-needed"
+            } else {
+                "login-error-code"
+            };
+            return refused(email, why);
+        }
         let cookie = session::open(&state, Some(account.id)).await?;
+        let language = state.services.accounts.settings(account.id).await?.language;
         let note = AuditNote {
             actor: Some(account.email.clone()),
             merchant: Some(account.merchant_id),
@@ -155,7 +175,14 @@ pub async fn login(
             before: String::new(),
             after: "signed in".to_owned(),
         };
-        return Ok(note.attach(redirect_with_cookie(&next, cookie)?));
+        let mut response = redirect_with_cookie(&next, cookie)?;
+        // The person's own language, over the browser's.
+        if let Some(lang) = language.as_deref().and_then(i18n::Lang::from_tag) {
+            response
+                .headers_mut()
+                .append(SET_COOKIE, i18n::cookie(lang)?);
+        }
+        return Ok(note.attach(response));
     }
     let expected = hash_secret(state.settings.admin_token.expose_secret());
     let matches: bool = hash_secret(&form.token).0.ct_eq(&expected.0).into();

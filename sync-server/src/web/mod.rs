@@ -102,6 +102,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             get(account::welcome).post(account::set_password),
         )
         .route("/hq/account", get(account::page))
+        .route("/hq/account/totp", post(account::begin_totp))
+        .route("/hq/account/totp/confirm", post(account::confirm_totp))
+        .route("/hq/account/totp/disable", post(account::disable_totp))
+        .route("/hq/account/language", post(account::set_language))
         .route(
             "/hq/account/sessions/{session}/revoke",
             post(account::revoke_session),

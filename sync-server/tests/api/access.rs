@@ -451,6 +451,30 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
         case(H::GET, "/hq/account", "/hq/account".into(), &[ANYONE]),
         case(
             H::POST,
+            "/hq/account/totp",
+            "/hq/account/totp".into(),
+            &[ANYONE],
+        ),
+        case(
+            H::POST,
+            "/hq/account/totp/confirm",
+            "/hq/account/totp/confirm".into(),
+            &[ANYONE],
+        ),
+        case(
+            H::POST,
+            "/hq/account/totp/disable",
+            "/hq/account/totp/disable".into(),
+            &[ANYONE],
+        ),
+        case(
+            H::POST,
+            "/hq/account/language",
+            "/hq/account/language".into(),
+            &[ANYONE],
+        ),
+        case(
+            H::POST,
             "/hq/account/sessions/{session}/revoke",
             "/hq/account/sessions/nothing/revoke".into(),
             &[ANYONE],

@@ -217,3 +217,86 @@ async fn an_owner_invites_a_store_manager_and_an_analyst_who_see_only_what_their
         .await;
     browser.close().await;
 }
+
+/// The current code of the base32 `secret`, as an authenticator app shows it.
+fn app_code(secret: &str, at: std::time::SystemTime) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
+        .to_bytes()
+        .expect("a base32 secret");
+    let totp = totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        None,
+        String::new(),
+    );
+    let unix = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    totp.generate(unix)
+}
+
+#[tokio::test]
+async fn a_person_turns_on_sign_in_with_a_code_and_their_language_follows_them() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Ромашка").await;
+    let link = invite(&server, merchant.id, "owner@romashka.example", "owner", &[]).await;
+    let mut browser = Browser::start("a_person_turns_on_sign_in_with_a_code").await;
+    accept(&mut browser, &link.link).await;
+    sign_in(&mut browser, "owner@romashka.example").await;
+
+    // On the account page: turn on, scan (read the key), confirm.
+    browser.open(&format!("{}/hq/account", server.base)).await;
+    browser.click_button("Включить").await;
+    let secret = browser.text_of("#totp-secret").await;
+    browser.wait_for("#totp svg").await;
+    browser.type_into("#totp-code", "000000").await;
+    browser.click_button("Подтвердить и включить").await;
+    browser.wait_for_text("p", "Код неверен").await;
+    // The same key waits for its first right code.
+    let again = browser.text_of("#totp-secret").await;
+    assert_eq!(again, secret);
+    let first = app_code(&secret, std::time::SystemTime::now());
+    browser.type_into("#totp-code", &first).await;
+    browser.click_button("Подтвердить и включить").await;
+    browser.wait_for_text("p", "Включён").await;
+    // English for this person, wherever they sign in.
+    browser.choose("#account-language", "English").await;
+    browser.click_button("Сохранить").await;
+    browser.wait_for_text("h1", "Account").await;
+    sign_out_in(&mut browser, &server, "Sign out").await;
+
+    // Sign-in now asks for the code: none, a used one, then a fresh one.
+    let mut fresh = Browser::start("a_person_signs_in_with_a_code").await;
+    fresh.open(&format!("{}/hq", server.base)).await;
+    fresh.type_into("#email", "owner@romashka.example").await;
+    fresh.type_into("#password", PASSWORD).await;
+    fresh.click_button("Войти").await;
+    fresh.wait_for_text("p", "введите код из приложения").await;
+    fresh.type_into("#password", PASSWORD).await;
+    fresh.type_into("#code", &first).await;
+    fresh.click_button("Войти").await;
+    fresh.wait_for_text("p", "уже использован").await;
+    // The next time step's code (one step of skew is allowed).
+    let next = app_code(
+        &secret,
+        std::time::SystemTime::now() + std::time::Duration::from_secs(30),
+    );
+    fresh.type_into("#password", PASSWORD).await;
+    fresh.type_into("#code", &next).await;
+    fresh.click_button("Войти").await;
+    // Signed in, in the person's language, not the browser's Russian.
+    fresh.wait_for_text("h1", "Merchants").await;
+    fresh.close().await;
+    browser.close().await;
+}
+
+/// Signs out from the account page with the button labelled `label`.
+async fn sign_out_in(browser: &mut Browser, server: &TestServer, label: &str) {
+    browser.open(&format!("{}/hq/account", server.base)).await;
+    browser.click_button(label).await;
+    browser.wait_for("#email").await;
+}
