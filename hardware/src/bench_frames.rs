@@ -1,71 +1,211 @@
-//! A fixed, generated set of phone-screen frames for the perf harness: QR codes as a
-//! till camera sees them on a customer's phone, for measuring [`decode_qr_image`]'s
-//! success rate and time per frame.
+//! Generated phone-screen frames for tests and the perf harness: QR codes as a till's
+//! camera or 2D imager sees them on a customer's phone, for measuring
+//! [`decode_qr_image`]'s success rate and time per frame.
 //!
 //! Everything is generated from a seed (a small xorshift, no `rand`), so a set is the
-//! same on every machine and run. Each frame is 1280×720: a counter-top background, a
-//! phone with its bezel, and on its screen an app's status bar, text, a button and the
-//! code; the phone rotated a few degrees and scaled down (bilinear sampling), then
-//! optionally blurred (box blur), squeezed into a narrow gray range, inverted (dark
-//! mode: light modules on a dark screen) and noisy.
+//! same on every machine and run. A frame (1280×720 or 640×480) shows a counter-top
+//! background and a phone with its bezel; on its screen an app's status bar, text, a
+//! button and the code, which carries a customer-token-shaped payload (`LT2` and 148
+//! base32 characters, 151 in QR alphanumeric mode). The phone is rotated, scaled
+//! (bilinear sampling) and optionally tilted away (keystone); then, each optional and
+//! parameterised: the screen's pixel grid beating with the sensor (moiré), a thumb over
+//! a corner of the quiet zone, contrast squeezed into a narrow gray range, uneven light
+//! and glare, motion blur, box blur, dark mode, sensor noise and JPEG compression.
+//!
+//! Two sets: [`qr_benchmark_set`], the classic mix of moderate distortions, and
+//! [`qr_hard_set`], the grid of hard conditions ([`HardCondition`] × imager size ×
+//! error-correction level, codes at 2.2–5 pixels per module).
 //!
 //! [`decode_qr_image`]: crate::decode_qr_image
 
 use image::{GrayImage, Luma};
-use qrcode::{Color, QrCode};
+use qrcode::{Color, EcLevel, QrCode};
 
-/// Width of the generated camera frames, in pixels.
+/// Width of the classic set's camera frames, in pixels.
 pub(crate) const FRAME_WIDTH: u32 = 1280;
-/// Height of the generated camera frames, in pixels.
+/// Height of the classic set's camera frames, in pixels.
 pub(crate) const FRAME_HEIGHT: u32 = 720;
+/// The imagers of the hard set: a webcam's 1280×720 and a 2D imager's 640×480.
+pub const IMAGER_SIZES: [(u32, u32); 2] = [(1280, 720), (640, 480)];
 
 /// Modules of light margin a QR code needs around it.
 const QUIET_ZONE: f32 = 4.0;
 /// Characters of the base32 alphabet (RFC 4648), all in QR alphanumeric mode.
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/// Bytes of a customer token (payload and signature), base32-encoded behind `LT2`.
+const TOKEN_BYTES: usize = 92;
+
+/// The error-correction level of a generated code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QrEcc {
+    /// About 7 % of the codewords can be restored.
+    L,
+    /// About 15 %: the level of the phone page's codes.
+    M,
+    /// About 25 %.
+    Q,
+}
+
+impl QrEcc {
+    /// The levels of the hard set.
+    pub const ALL: [Self; 3] = [Self::L, Self::M, Self::Q];
+
+    fn level(self) -> EcLevel {
+        match self {
+            Self::L => EcLevel::L,
+            Self::M => EcLevel::M,
+            Self::Q => EcLevel::Q,
+        }
+    }
+}
+
+/// A corner of the code's quiet zone, as the screen is upright.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Corner {
+    /// Top left.
+    TopLeft,
+    /// Top right.
+    TopRight,
+    /// Bottom right.
+    BottomRight,
+    /// Bottom left.
+    BottomLeft,
+}
 
 /// How a code is shown on a phone screen and seen by the camera.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PhoneFrame {
+    /// Width and height of the camera frame, in pixels.
+    pub frame_size: (u32, u32),
+    /// Error-correction level of the code.
+    pub ecc: QrEcc,
     /// Rotation of the phone in the frame, in degrees (positive: clockwise on screen).
     pub rotation_deg: f32,
-    /// Size of one QR module in the frame, in pixels.
+    /// Size of one QR module in the frame at the code's centre, in pixels.
     pub module_px: f32,
     /// Centre of the code in the frame, as fractions of the frame's width and height.
     pub center: (f32, f32),
-    /// Radius of the box blur applied to the frame, in pixels (0: sharp).
-    pub blur_radius: u32,
+    /// The phone tilted away: how much narrower the code's top edge is than its bottom
+    /// edge, as a fraction of the width (negative: the bottom edge is the narrower).
+    pub keystone: f32,
+    /// Depth of the screen's pixel grid (dark gaps between its pixels), 0 to 1, which
+    /// sampled by the sensor beats into moiré bands (0: none).
+    pub moire: f32,
+    /// Pitch of the screen's pixel grid at the code's centre, in frame pixels.
+    pub screen_pitch_px: f32,
+    /// A thumb over this corner of the quiet zone.
+    pub thumb: Option<Corner>,
     /// The darkest and lightest gray of the frame: contrast is squeezed into this range.
     pub levels: (u8, u8),
+    /// Strength of uneven light, 0 to 1: a shadow falling across the frame and a glare
+    /// on the screen near the code (0: even).
+    pub uneven_light: f32,
+    /// Length of the motion blur, in pixels (0: none).
+    pub motion_blur_px: f32,
+    /// Direction of the motion, in degrees from the horizontal.
+    pub motion_angle_deg: f32,
+    /// Radius of the box blur applied to the frame, in pixels (0: sharp).
+    pub blur_radius: u32,
     /// Dark mode: the app shows light modules and text on a dark screen.
     pub inverted: bool,
     /// Largest deviation of the uniform per-pixel noise, in gray levels (0: none).
     pub noise: u8,
-    /// Seed of the screen's decoration, the background and the noise.
+    /// JPEG quality the frame is compressed at (`None`: not compressed).
+    pub jpeg_quality: Option<u8>,
+    /// Seed of the screen's decoration, the background, the light and the noise.
     pub seed: u64,
 }
 
 impl Default for PhoneFrame {
-    /// An upright, sharp, full-contrast code of 5 px modules in the middle of the frame.
+    /// An upright, sharp, full-contrast level-M code of 5 px modules in the middle of a
+    /// 1280×720 frame.
     fn default() -> Self {
         Self {
+            frame_size: (FRAME_WIDTH, FRAME_HEIGHT),
+            ecc: QrEcc::M,
             rotation_deg: 0.0,
             module_px: 5.0,
             center: (0.5, 0.5),
-            blur_radius: 0,
+            keystone: 0.0,
+            moire: 0.0,
+            screen_pitch_px: 1.0,
+            thumb: None,
             levels: (0, 255),
+            uneven_light: 0.0,
+            motion_blur_px: 0.0,
+            motion_angle_deg: 0.0,
+            blur_radius: 0,
             inverted: false,
             noise: 0,
+            jpeg_quality: None,
             seed: 1,
         }
     }
 }
 
-/// A fixed set of `n` 1280×720 phone-screen frames and the text each one encodes:
-/// "LT1" and 132 random base32 characters (135, the size of the longest codes the till
-/// reads), with varied rotation (±8°), module size (3–6 px), position, blur, contrast,
-/// dark mode and noise. The same `seed` and `n` always give the same frames, and the
-/// first `k` frames of a larger set are the set of `k`.
+/// The hard conditions of [`qr_hard_set`]: each one what a till's imager really sees,
+/// at full strength, over mild rotation, contrast and noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HardCondition {
+    /// The phone tilted away: keystone of 15–33 % of the width.
+    Keystone,
+    /// The screen's pixel grid beating with the sensor: depth 0.25–0.5, pitch 0.7–1.6 px.
+    Moire,
+    /// JPEG at quality 35–70.
+    Jpeg,
+    /// Motion blur of 3–5 px in any direction.
+    MotionBlur,
+    /// A shadow across the frame and a glare on the screen, strength 0.5–1.
+    UnevenLight,
+    /// A thumb over a corner of the quiet zone.
+    Thumb,
+    /// All of the above at once, each milder.
+    AllAtOnce,
+}
+
+impl HardCondition {
+    /// Every condition, in the order the harness prints them.
+    pub const ALL: [Self; 7] = [
+        Self::Keystone,
+        Self::Moire,
+        Self::Jpeg,
+        Self::MotionBlur,
+        Self::UnevenLight,
+        Self::Thumb,
+        Self::AllAtOnce,
+    ];
+
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Keystone => "keystone",
+            Self::Moire => "moiré",
+            Self::Jpeg => "JPEG q35–70",
+            Self::MotionBlur => "motion blur 3–5 px",
+            Self::UnevenLight => "uneven light",
+            Self::Thumb => "thumb on the quiet zone",
+            Self::AllAtOnce => "all at once",
+        }
+    }
+}
+
+/// One frame of [`qr_hard_set`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct HardFrame {
+    /// The condition the frame shows.
+    pub condition: HardCondition,
+    /// The text the code encodes.
+    pub text: String,
+    /// How it was rendered.
+    pub style: PhoneFrame,
+    /// The camera frame.
+    pub image: GrayImage,
+}
+
+/// A fixed set of `n` 1280×720 phone-screen frames and the text each one encodes (a
+/// customer-token-shaped payload), with varied rotation (±8°), module size (3–6 px),
+/// position, blur, contrast, dark mode and noise. The same `seed` and `n` always give
+/// the same frames, and the first `k` frames of a larger set are the set of `k`.
 pub fn qr_benchmark_set(seed: u64, n: usize) -> Vec<(String, GrayImage)> {
     qr_benchmark_styles(seed, n)
         .into_iter()
@@ -84,24 +224,89 @@ pub fn qr_benchmark_styles(seed: u64, n: usize) -> Vec<(String, PhoneFrame)> {
         .collect()
 }
 
-/// Render `text` as a QR code on a phone screen in a 1280×720 camera frame styled by
-/// `frame`; `None` if `text` does not fit in a QR code.
+/// The grid of hard conditions: for every [`HardCondition`], imager size
+/// ([`IMAGER_SIZES`]) and error-correction level ([`QrEcc::ALL`]), `per_cell` frames
+/// with codes spread evenly over 2.2–5 pixels per module. The same `seed` and
+/// `per_cell` always give the same frames.
+pub fn qr_hard_set(seed: u64, per_cell: usize) -> Vec<HardFrame> {
+    qr_hard_styles(seed, per_cell)
+        .into_iter()
+        .filter_map(|(condition, text, style)| {
+            let image = render_phone_frame(&text, &style)?;
+            Some(HardFrame {
+                condition,
+                text,
+                style,
+                image,
+            })
+        })
+        .collect()
+}
+
+/// The conditions, texts and styles [`qr_hard_set`] renders.
+pub fn qr_hard_styles(seed: u64, per_cell: usize) -> Vec<(HardCondition, String, PhoneFrame)> {
+    let mut out = Vec::new();
+    for (c, condition) in HardCondition::ALL.into_iter().enumerate() {
+        for (s, size) in IMAGER_SIZES.into_iter().enumerate() {
+            for (e, ecc) in QrEcc::ALL.into_iter().enumerate() {
+                for i in 0..per_cell {
+                    let cell = ((c * 8 + s) * 4 + e) as u64;
+                    let mut rng = XorShift::new(
+                        seed ^ cell.wrapping_mul(0x9FB2_1C65_1E98_DF25)
+                            ^ (i as u64).wrapping_mul(0xA076_1D64_78BD_642F),
+                    );
+                    let text = token_like(&mut rng);
+                    // Stratified: frame i of the cell lies in the i-th slice of the range.
+                    let slice = (i as f32 + rng.range(0.0, 1.0)) / per_cell.max(1) as f32;
+                    let module_px = 2.2 + (5.0 - 2.2) * slice;
+                    let style = hard_frame(condition, size, ecc, module_px, &mut rng);
+                    out.push((condition, text, style));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Render `text` as a QR code on a phone screen in a camera frame styled by `frame`;
+/// `None` if `text` does not fit in a QR code at its level or the frame is empty.
 pub fn render_phone_frame(text: &str, frame: &PhoneFrame) -> Option<GrayImage> {
-    let code = QrCode::new(text.as_bytes()).ok()?;
+    let code = QrCode::with_error_correction_level(text.as_bytes(), frame.ecc.level()).ok()?;
+    let (width, height) = frame.frame_size;
+    if width == 0 || height == 0 {
+        return None;
+    }
     let mut rng = XorShift::new(frame.seed);
-    let screen = Screen::render(&code, frame.module_px, frame.inverted, &mut rng);
+    let screen = Screen::render(&code, frame, &mut rng);
     let mut img = compose(&screen, frame, &mut rng);
     let (lo, hi) = frame.levels;
     squeeze(&mut img, lo, hi);
+    uneven_light(&mut img, frame, code.width() as f32, &mut rng);
+    motion_blur(&mut img, frame.motion_blur_px, frame.motion_angle_deg);
     box_blur(&mut img, frame.blur_radius);
     add_noise(&mut img, frame.noise, &mut rng);
-    Some(img)
+    match frame.jpeg_quality {
+        Some(quality) => jpeg_round_trip(&img, quality),
+        None => Some(img),
+    }
 }
 
-/// A customer-token-sized payload: "LT1" and 132 base32 characters.
+/// A customer-token-shaped payload: `LT2` and 92 random bytes in unpadded base32.
 fn token_like(rng: &mut XorShift) -> String {
-    let mut text = String::from("LT1");
-    text.extend((0..132).map(|_| char::from(BASE32[rng.below(32) as usize])));
+    let bytes: Vec<u8> = (0..TOKEN_BYTES).map(|_| rng.below(256) as u8).collect();
+    let mut text = String::from("LT2");
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            text.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        text.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
+    }
     text
 }
 
@@ -128,7 +333,76 @@ fn random_frame(rng: &mut XorShift) -> PhoneFrame {
         inverted: rng.below(4) == 0,
         noise: rng.below(25) as u8,
         seed: rng.next_u64(),
+        ..PhoneFrame::default()
     }
+}
+
+/// A frame of `condition`: mild rotation, contrast, dark mode and noise, and the
+/// condition's distortion drawn from its range.
+fn hard_frame(
+    condition: HardCondition,
+    frame_size: (u32, u32),
+    ecc: QrEcc,
+    module_px: f32,
+    rng: &mut XorShift,
+) -> PhoneFrame {
+    let sign = |rng: &mut XorShift| if rng.below(2) == 0 { -1.0 } else { 1.0 };
+    let corner = |rng: &mut XorShift| {
+        [
+            Corner::TopLeft,
+            Corner::TopRight,
+            Corner::BottomRight,
+            Corner::BottomLeft,
+        ][rng.below(4) as usize]
+    };
+    let mut frame = PhoneFrame {
+        frame_size,
+        ecc,
+        rotation_deg: rng.range(-8.0, 8.0),
+        module_px,
+        levels: (rng.below(40) as u8, 200 + rng.below(56) as u8),
+        inverted: rng.below(6) == 0,
+        noise: rng.below(9) as u8,
+        seed: rng.next_u64(),
+        ..PhoneFrame::default()
+    };
+    match condition {
+        HardCondition::Keystone => frame.keystone = sign(rng) * rng.range(0.15, 1.0 / 3.0),
+        HardCondition::Moire => {
+            frame.moire = rng.range(0.25, 0.5);
+            frame.screen_pitch_px = rng.range(0.7, 1.6);
+        }
+        HardCondition::Jpeg => frame.jpeg_quality = Some(35 + rng.below(36) as u8),
+        HardCondition::MotionBlur => {
+            frame.motion_blur_px = rng.range(3.0, 5.0);
+            frame.motion_angle_deg = rng.range(0.0, 180.0);
+        }
+        HardCondition::UnevenLight => frame.uneven_light = rng.range(0.5, 1.0),
+        HardCondition::Thumb => frame.thumb = Some(corner(rng)),
+        HardCondition::AllAtOnce => {
+            frame.keystone = sign(rng) * rng.range(0.05, 0.2);
+            frame.moire = rng.range(0.1, 0.25);
+            frame.screen_pitch_px = rng.range(0.7, 1.6);
+            frame.jpeg_quality = Some(50 + rng.below(21) as u8);
+            frame.motion_blur_px = 3.0;
+            frame.motion_angle_deg = rng.range(0.0, 180.0);
+            frame.uneven_light = rng.range(0.3, 0.6);
+            frame.thumb = Some(corner(rng));
+        }
+    }
+    // Keep the code and its quiet zone inside the frame: a version 8 code (level Q) is
+    // 49 modules, 57 with the quiet zone; rotation and keystone widen it.
+    let half = 57.0 * module_px * 0.75 / (1.0 - frame.keystone.abs() / 2.0);
+    let (w, h) = (frame_size.0 as f32, frame_size.1 as f32);
+    let place = |rng: &mut XorShift, side: f32| {
+        if 2.0 * half < side {
+            rng.range(half, side - half) / side
+        } else {
+            0.5
+        }
+    };
+    frame.center = (place(rng, w), place(rng, h));
+    frame
 }
 
 /// The phone's screen, rendered upright at a whole number of pixels per module.
@@ -140,12 +414,14 @@ struct Screen {
     code_center: (f32, f32),
     /// Width of the bezel around the screen, in texture pixels.
     bezel: f32,
+    /// Modules across the code.
+    modules: f32,
 }
 
 impl Screen {
-    fn render(code: &QrCode, module_px: f32, inverted: bool, rng: &mut XorShift) -> Self {
+    fn render(code: &QrCode, frame: &PhoneFrame, rng: &mut XorShift) -> Self {
         // Supersample a little so the bilinear resampling averages, not skips, pixels.
-        let scale = module_px.max(1.0).ceil();
+        let scale = frame.module_px.max(1.0).ceil();
         let modules = code.width() as f32;
         let card = modules + 2.0 * QUIET_ZONE;
         let width_m = (card * 1.35).round();
@@ -199,8 +475,23 @@ impl Screen {
                 painter.text_line(3.0, y, width_m - 3.0, 1.2, 110, rng);
             }
         }
-        if inverted {
+        if frame.inverted {
             image::imageops::invert(&mut img);
+        }
+        if let Some(corner) = frame.thumb {
+            let (x, y) = match corner {
+                Corner::TopLeft => (left, top),
+                Corner::TopRight => (left + card, top),
+                Corner::BottomRight => (left + card, top + card),
+                Corner::BottomLeft => (left, top + card),
+            };
+            let outward = match corner {
+                Corner::TopLeft => (-1.0, -1.0),
+                Corner::TopRight => (1.0, -1.0),
+                Corner::BottomRight => (1.0, 1.0),
+                Corner::BottomLeft => (-1.0, 1.0),
+            };
+            thumb(&mut img, scale, (x, y), outward, rng);
         }
         let code_center = ((left + card / 2.0) * scale, (top + card / 2.0) * scale);
         Self {
@@ -208,6 +499,48 @@ impl Screen {
             scale,
             code_center,
             bezel: 2.5 * scale,
+            modules,
+        }
+    }
+}
+
+/// A thumb over the quiet zone's corner at `corner` (module units): an ellipse along
+/// the diagonal `outward`, its tip a little short of the code's own corner, lit at its
+/// middle and darker towards its rim.
+fn thumb(
+    img: &mut GrayImage,
+    scale: f32,
+    corner: (f32, f32),
+    outward: (f32, f32),
+    rng: &mut XorShift,
+) {
+    // The code's corner is QUIET_ZONE·√2 ≈ 5.7 modules in along the diagonal; the tip
+    // stops 0.3–1.2 modules short of it.
+    let (along, across) = (rng.range(7.0, 8.0), rng.range(4.5, 5.5));
+    let diagonal = QUIET_ZONE * std::f32::consts::SQRT_2;
+    let reach = diagonal - rng.range(0.3, 1.2);
+    let norm = std::f32::consts::FRAC_1_SQRT_2;
+    let (ox, oy) = (outward.0 * norm, outward.1 * norm);
+    let centre = (
+        corner.0 + ox * (along - reach),
+        corner.1 + oy * (along - reach),
+    );
+    let skin = rng.range(150.0, 200.0);
+    let (w, h) = img.dimensions();
+    let extent = along + 1.0;
+    let px = |v: f32, max: u32| ((v * scale).max(0.0) as u32).min(max);
+    for y in px(centre.1 - extent, h)..px(centre.1 + extent, h) {
+        for x in px(centre.0 - extent, w)..px(centre.0 + extent, w) {
+            let (dx, dy) = (
+                (x as f32 + 0.5) / scale - centre.0,
+                (y as f32 + 0.5) / scale - centre.1,
+            );
+            let (a, b) = (dx * ox + dy * oy, -dx * oy + dy * ox);
+            let r2 = (a / along).powi(2) + (b / across).powi(2);
+            if r2 < 1.0 {
+                let gray = skin * (1.0 - 0.45 * r2 * r2);
+                img.put_pixel(x, y, Luma([gray.round().clamp(0.0, 255.0) as u8]));
+            }
         }
     }
 }
@@ -240,24 +573,49 @@ impl Painter<'_> {
     }
 }
 
-/// Place the rotated, scaled screen on a background, sampling it bilinearly.
+/// Place the rotated, scaled and tilted screen on a background, sampling it bilinearly,
+/// with the screen's pixel grid over it.
 fn compose(screen: &Screen, frame: &PhoneFrame, rng: &mut XorShift) -> GrayImage {
-    let background = Background::new(rng);
+    let (width, height) = frame.frame_size;
+    let background = Background::new(rng, width, height);
     let (tw, th) = (screen.img.width() as f32, screen.img.height() as f32);
     let (sin, cos) = frame.rotation_deg.to_radians().sin_cos();
-    // Texture pixels per frame pixel.
-    let step = screen.scale / frame.module_px.max(0.5);
+    let module_px = frame.module_px.max(0.5);
+    // Texture pixels per frame pixel at the code's centre.
+    let step = screen.scale / module_px;
     let (cx, cy) = (
-        frame.center.0 * FRAME_WIDTH as f32,
-        frame.center.1 * FRAME_HEIGHT as f32,
+        frame.center.0 * width as f32,
+        frame.center.1 * height as f32,
     );
-    GrayImage::from_fn(FRAME_WIDTH, FRAME_HEIGHT, |x, y| {
-        let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+    // Keystone: an offset (X, Y) on the untilted screen lands at (X, Y) / (1 - kY), so
+    // a row at Y is scaled by 1 / (1 - kY); the code's top and bottom rows, half a code
+    // (`half`) from its centre, then differ in width by the factor 1 - keystone.
+    let keystone = frame.keystone.clamp(-0.9, 0.9);
+    let half = 0.5 * screen.modules * module_px;
+    let k = keystone / (2.0 - keystone.abs()) / half;
+    // The screen's pixel pitch in texture pixels.
+    let pitch = frame.screen_pitch_px.max(0.1) * step;
+    let depth = frame.moire.clamp(0.0, 1.0);
+    GrayImage::from_fn(width, height, |x, y| {
+        let (mut dx, mut dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+        if k != 0.0 {
+            let w = 1.0 + k * dy;
+            if w <= 0.05 {
+                return Luma([background.at(x, y).round().clamp(0.0, 255.0) as u8]);
+            }
+            (dx, dy) = (dx / w, dy / w);
+        }
         // Rotate the frame offset back into the upright screen.
         let u = (dx * cos + dy * sin) * step + screen.code_center.0;
         let v = (-dx * sin + dy * cos) * step + screen.code_center.1;
         let gray = if u >= 0.0 && v >= 0.0 && u < tw && v < th {
-            bilinear(&screen.img, u - 0.5, v - 0.5)
+            let lit = bilinear(&screen.img, u - 0.5, v - 0.5);
+            if depth > 0.0 {
+                let gap = |t: f32| 0.5 - 0.5 * (std::f32::consts::TAU * t / pitch).cos();
+                lit * (1.0 - depth * 0.5 * (gap(u) + gap(v)))
+            } else {
+                lit
+            }
         } else if u >= -screen.bezel
             && v >= -screen.bezel
             && u < tw + screen.bezel
@@ -291,7 +649,7 @@ struct Background {
 }
 
 impl Background {
-    fn new(rng: &mut XorShift) -> Self {
+    fn new(rng: &mut XorShift, width: u32, height: u32) -> Self {
         let gradient = (
             rng.range(80.0, 170.0),
             rng.range(-0.05, 0.05),
@@ -299,7 +657,7 @@ impl Background {
         );
         let objects = (0..rng.below(4))
             .map(|_| {
-                let (x, y) = (rng.below(FRAME_WIDTH), rng.below(FRAME_HEIGHT));
+                let (x, y) = (rng.below(width), rng.below(height));
                 let (w, h) = (40 + rng.below(300), 40 + rng.below(200));
                 (x, y, x + w, y + h, rng.range(30.0, 230.0))
             })
@@ -326,6 +684,59 @@ fn squeeze(img: &mut GrayImage, lo: u8, hi: u8) {
     for pixel in img.pixels_mut() {
         let v = u32::from(pixel[0]);
         pixel[0] = u8::try_from(lo + v * (hi - lo) / 255).unwrap_or(u8::MAX);
+    }
+}
+
+/// Uneven light of `frame.uneven_light`'s strength: a shadow darkening the frame by up
+/// to 60 % along a random direction, and a glare (a Gaussian spot, up to +110 gray
+/// levels) on the screen within a code's width of the code's centre.
+fn uneven_light(img: &mut GrayImage, frame: &PhoneFrame, modules: f32, rng: &mut XorShift) {
+    let strength = frame.uneven_light.clamp(0.0, 1.0);
+    if strength == 0.0 {
+        return;
+    }
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let (sin, cos) = rng.range(0.0, std::f32::consts::TAU).sin_cos();
+    let reach = 0.5 * (w.abs() + h.abs());
+    let code_px = modules * frame.module_px;
+    let glare = (
+        frame.center.0 * w + rng.range(-0.5, 0.5) * code_px,
+        frame.center.1 * h + rng.range(-0.5, 0.5) * code_px,
+    );
+    let sigma = code_px * rng.range(0.25, 0.45);
+    let peak = 110.0 * strength;
+    for (x, y, pixel) in img.enumerate_pixels_mut() {
+        let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+        let along = ((px - w / 2.0) * cos + (py - h / 2.0) * sin) / reach + 0.5;
+        let light = 1.0 - 0.6 * strength * along.clamp(0.0, 1.0);
+        let r2 = (px - glare.0).powi(2) + (py - glare.1).powi(2);
+        let shine = peak * (-r2 / (2.0 * sigma * sigma)).exp();
+        let v = f32::from(pixel[0]) * light + shine;
+        pixel[0] = v.round().clamp(0.0, 255.0) as u8;
+    }
+}
+
+/// Linear motion blur: each pixel the mean of the image along a segment of `length`
+/// pixels through it at `angle_deg`, sampled bilinearly every half pixel or so.
+fn motion_blur(img: &mut GrayImage, length: f32, angle_deg: f32) {
+    if length < 1.0 {
+        return;
+    }
+    let source = img.clone();
+    let (sin, cos) = angle_deg.to_radians().sin_cos();
+    let samples = (length * 1.5).ceil() as usize + 1;
+    let offsets: Vec<(f32, f32)> = (0..samples)
+        .map(|i| {
+            let t = (i as f32 / (samples - 1) as f32 - 0.5) * length;
+            (t * cos, t * sin)
+        })
+        .collect();
+    for (x, y, pixel) in img.enumerate_pixels_mut() {
+        let sum: f32 = offsets
+            .iter()
+            .map(|(dx, dy)| bilinear(&source, x as f32 + dx, y as f32 + dy))
+            .sum();
+        pixel[0] = (sum / samples as f32).round().clamp(0.0, 255.0) as u8;
     }
 }
 
@@ -378,6 +789,17 @@ fn add_noise(img: &mut GrayImage, amplitude: u8, rng: &mut XorShift) {
     }
 }
 
+/// The frame as a JPEG encoder at `quality` (1–100) leaves it, decoded again.
+fn jpeg_round_trip(img: &GrayImage, quality: u8) -> Option<GrayImage> {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100))
+        .encode_image(img)
+        .ok()?;
+    image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)
+        .ok()
+        .map(|decoded| decoded.to_luma8())
+}
+
 /// xorshift64*: small, fast, and the same everywhere.
 struct XorShift(u64);
 
@@ -414,6 +836,12 @@ impl XorShift {
 mod tests {
     use super::*;
 
+    fn is_token(text: &str) -> bool {
+        text.len() == 151
+            && text.starts_with("LT2")
+            && text.bytes().skip(3).all(|b| BASE32.contains(&b))
+    }
+
     #[test]
     fn sets_are_deterministic_and_prefix_stable() {
         let a = qr_benchmark_set(7, 3);
@@ -422,11 +850,149 @@ mod tests {
         assert_eq!(a[..2], b[..]);
         assert_ne!(a[0].0, qr_benchmark_set(8, 1)[0].0);
         for (text, img) in &a {
-            assert_eq!(text.len(), 135);
-            assert!(text.starts_with("LT1"));
-            assert!(text.bytes().skip(3).all(|b| BASE32.contains(&b)));
+            assert!(is_token(text), "{text}");
             assert_eq!(img.dimensions(), (FRAME_WIDTH, FRAME_HEIGHT));
         }
+    }
+
+    #[test]
+    fn tokens_are_version_6_at_level_m_in_alphanumeric_mode() {
+        let text = token_like(&mut XorShift::new(3));
+        assert!(is_token(&text), "{text}");
+        // 92 bytes are 736 bits: the last character carries one bit.
+        assert!(text.ends_with('A') || text.ends_with('Q'), "{text}");
+        let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).unwrap();
+        assert_eq!(code.version(), qrcode::Version::Normal(6));
+    }
+
+    #[test]
+    fn the_hard_grid_covers_every_condition_imager_and_level() {
+        let styles = qr_hard_styles(5, 2);
+        assert_eq!(styles.len(), 7 * 2 * 3 * 2);
+        assert_eq!(styles, qr_hard_styles(5, 2));
+        for condition in HardCondition::ALL {
+            for size in IMAGER_SIZES {
+                for ecc in QrEcc::ALL {
+                    let cell: Vec<_> = styles
+                        .iter()
+                        .filter(|(c, _, s)| *c == condition && s.frame_size == size && s.ecc == ecc)
+                        .collect();
+                    assert_eq!(cell.len(), 2, "{condition:?} {size:?} {ecc:?}");
+                    // Stratified module sizes: one in each half of 2.2–5 px.
+                    assert!((2.2..3.6).contains(&cell[0].2.module_px));
+                    assert!((3.6..5.0).contains(&cell[1].2.module_px));
+                }
+            }
+        }
+        for (condition, text, s) in &styles {
+            assert!(is_token(text));
+            let hard = match condition {
+                HardCondition::Keystone => (0.15..=0.34).contains(&s.keystone.abs()),
+                HardCondition::Moire => s.moire >= 0.25 && (0.7..1.6).contains(&s.screen_pitch_px),
+                HardCondition::Jpeg => s.jpeg_quality.is_some_and(|q| (35..=70).contains(&q)),
+                HardCondition::MotionBlur => (3.0..5.0).contains(&s.motion_blur_px),
+                HardCondition::UnevenLight => s.uneven_light >= 0.5,
+                HardCondition::Thumb => s.thumb.is_some(),
+                HardCondition::AllAtOnce => {
+                    s.keystone != 0.0
+                        && s.moire > 0.0
+                        && s.jpeg_quality.is_some()
+                        && s.motion_blur_px >= 3.0
+                        && s.uneven_light > 0.0
+                        && s.thumb.is_some()
+                }
+            };
+            assert!(hard, "{condition:?}: {s:?}");
+        }
+    }
+
+    #[test]
+    fn levels_choose_the_code_version() {
+        let text = token_like(&mut XorShift::new(4));
+        let version = |ecc: QrEcc| {
+            QrCode::with_error_correction_level(text.as_bytes(), ecc.level())
+                .unwrap()
+                .version()
+        };
+        assert_eq!(version(QrEcc::L), qrcode::Version::Normal(5));
+        assert_eq!(version(QrEcc::M), qrcode::Version::Normal(6));
+        assert_eq!(version(QrEcc::Q), qrcode::Version::Normal(8));
+    }
+
+    #[test]
+    fn each_distortion_changes_the_frame_and_keeps_its_size() {
+        let text = token_like(&mut XorShift::new(6));
+        let base = PhoneFrame {
+            frame_size: (640, 480),
+            module_px: 3.0,
+            ..PhoneFrame::default()
+        };
+        let plain = render_phone_frame(&text, &base).unwrap();
+        assert_eq!(plain.dimensions(), (640, 480));
+        let variants = [
+            PhoneFrame {
+                keystone: 0.3,
+                ..base.clone()
+            },
+            PhoneFrame {
+                moire: 0.4,
+                screen_pitch_px: 1.1,
+                ..base.clone()
+            },
+            PhoneFrame {
+                jpeg_quality: Some(35),
+                ..base.clone()
+            },
+            PhoneFrame {
+                motion_blur_px: 4.0,
+                motion_angle_deg: 30.0,
+                ..base.clone()
+            },
+            PhoneFrame {
+                uneven_light: 1.0,
+                ..base.clone()
+            },
+            PhoneFrame {
+                thumb: Some(Corner::BottomLeft),
+                ..base.clone()
+            },
+        ];
+        for style in variants {
+            let img = render_phone_frame(&text, &style).unwrap();
+            assert_eq!(img.dimensions(), (640, 480));
+            assert_ne!(img, plain, "{style:?}");
+        }
+    }
+
+    #[test]
+    fn keystone_narrows_the_top_of_the_code() {
+        // A white code card on a dark screen: measure its width near the top and bottom.
+        let text = token_like(&mut XorShift::new(7));
+        let style = PhoneFrame {
+            keystone: 0.3,
+            module_px: 4.0,
+            ..PhoneFrame::default()
+        };
+        let img = render_phone_frame(&text, &style).unwrap();
+        let code = 41.0 * 4.0;
+        let white_run = |y: f32| {
+            let y = (360.0 + y) as u32;
+            (0..img.width())
+                .filter(|&x| img.get_pixel(x, y)[0] == 255)
+                .count() as f32
+        };
+        // The card is 49 modules wide; its rows just inside the quiet zone are white.
+        let (top, bottom) = (white_run(-code / 2.0 - 6.0), white_run(code / 2.0 + 6.0));
+        assert!(top < bottom * 0.8, "top {top} bottom {bottom}");
+    }
+
+    #[test]
+    fn jpeg_round_trip_keeps_the_picture_roughly() {
+        let img = GrayImage::from_fn(64, 64, |x, _| Luma([if x < 32 { 20 } else { 230 }]));
+        let out = jpeg_round_trip(&img, 35).unwrap();
+        assert_eq!(out.dimensions(), (64, 64));
+        assert!(out.get_pixel(5, 5)[0] < 60 && out.get_pixel(60, 5)[0] > 190);
+        assert_ne!(out, img);
     }
 
     #[test]
@@ -443,6 +1009,19 @@ mod tests {
         box_blur(&mut img, 1);
         assert!(img.pixels().all(|p| (90..=170).contains(&p[0])));
         assert_eq!(u32::from(img.get_pixel(4, 1)[0]), (170 + 90 + 170) / 3);
+    }
+
+    #[test]
+    fn motion_blur_spreads_an_edge_along_its_direction_only() {
+        let mut img = GrayImage::from_fn(20, 20, |x, _| Luma([if x < 10 { 0 } else { 255 }]));
+        let before = img.clone();
+        // Vertical motion leaves a vertical edge alone.
+        motion_blur(&mut img, 4.0, 90.0);
+        assert_eq!(img.get_pixel(9, 10), before.get_pixel(9, 10));
+        // Horizontal motion spreads it.
+        motion_blur(&mut img, 4.0, 0.0);
+        let mid = img.get_pixel(10, 10)[0];
+        assert!((60..200).contains(&mid), "{mid}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! QR codes from still images (camera frames, screenshots), via `rqrr`.
+//! QR codes from still images (camera frames, screenshots), via rxing and `rqrr`.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -9,11 +9,15 @@ use rqrr::BitGrid;
 use tracing::{debug, info_span, warn};
 
 use crate::framing::clean;
-use crate::qr_grid;
 use crate::scan::Scan;
+use crate::{qr_grid, qr_rxing};
 
 /// AIM symbology identifier of a QR Code (model 2, no ECI).
 pub const QR_SYMBOLOGY: &str = "]Q1";
+
+/// The time a live camera frame may take to decode: the harness's goal is a p99 of
+/// 30 ms per frame, and a frame checks the budget between passes.
+pub const QR_FRAME_BUDGET: Duration = Duration::from_millis(25);
 
 /// Largest image side accepted, in pixels.
 const MAX_SIDE: u32 = 16_384;
@@ -57,25 +61,30 @@ pub enum QrError {
 
 /// Decode every QR code in `img`, in order of discovery, without duplicates.
 ///
-/// Large frames are first narrowed to their busy regions (clusters of high-variance blocks),
-/// so a phone on a counter costs a fraction of the frame. Then passes, in order, until
-/// one finds a code. The first step always runs; a later one is skipped when, at the
-/// mean cost per pixel of the steps so far, it would end past `budget`:
+/// Passes, in order, until one finds a code. The first always runs; a later one is
+/// skipped when, at its engine's mean cost per pixel so far, it would end past
+/// `budget`, counted in the calling thread's CPU time (the wall time of an idle till):
 ///
-/// 1. the grayscale image;
-/// 2. its inverse (light-on-dark codes, phones in dark mode);
-/// 3. and 4. both again after a 3×3 mean filter, for noisy frames;
-/// 5. and 6. regions up to 1024 pixels a side upscaled 2×, for tiny or blurred codes,
-///    in both polarities.
+/// 1. rxing (see `qr_rxing`) on the whole grayscale image;
+/// 2. rxing on its inverse (light-on-dark codes, phones in dark mode);
+/// 3. and 4. rqrr on the grayscale image and its inverse;
+/// 5. to 8. rqrr on both again after a 3×3 and a 5×5 mean filter, for noisy frames;
+/// 9. and 10. rxing on regions up to 1024 pixels a side upscaled 2×, for codes of two
+///    or three pixels a module, in both polarities;
+/// 11. and 12. rqrr on them.
 ///
-/// In each pass rqrr locates codes; one it cannot decode is re-read from the gray image
-/// with a refined geometry (see `qr_grid`). Undecodable candidates are skipped.
+/// rqrr's passes search only the busy regions of large frames (clusters of
+/// high-variance blocks), so a phone on a counter costs a fraction of the frame; a code
+/// rqrr locates but cannot decode is re-read from the gray image with a refined
+/// geometry (see `qr_grid`). rxing reads the codes rqrr misses under keystone, JPEG,
+/// moiré, glare and a thumb over the quiet zone at a tenth of rqrr's cost, and rqrr
+/// with its re-reading reads blurred and tiny codes rxing misses: see ARCHITECTURE.md.
 ///
 /// # Errors
 ///
 /// [`QrError::TooLarge`] for images over 16384 pixels a side or 50 megapixels.
 pub fn decode_qr_image(img: &DynamicImage, budget: Duration) -> Result<Vec<String>, QrError> {
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let (width, height) = (img.width(), img.height());
     if u64::from(width) * u64::from(height) > MAX_PIXELS || width.max(height) > MAX_SIDE {
         return Err(QrError::TooLarge { width, height });
@@ -85,65 +94,165 @@ pub fn decode_qr_image(img: &DynamicImage, budget: Duration) -> Result<Vec<Strin
     }
     let _span = info_span!("decode_qr", width, height).entered();
     let gray = img.to_luma8();
-    let regions: Vec<GrayImage> = regions_of_interest(&gray)
+    let whole = [gray.clone()];
+    let rois: Vec<GrayImage> = regions_of_interest(&gray)
         .into_iter()
         .map(|r| imageops::crop_imm(&gray, r.x, r.y, r.width, r.height).to_image())
         .collect();
     let upscaled = |region: &GrayImage| {
-        (region.width().max(region.height()) <= UPSCALE_MAX_SIDE).then(|| {
-            let (w, h) = region.dimensions();
-            imageops::resize(region, w * 2, h * 2, imageops::FilterType::Triangle)
-        })
+        (region.width().max(region.height()) <= UPSCALE_MAX_SIDE).then(|| upscale2(region))
     };
-    // (name, pixels of the prepared image per region pixel, preparation)
-    let passes: [(&'static str, f64, &Prepare<'_>); 8] = [
-        ("grayscale", 1.0, &|region| Some(region.clone())),
-        ("inverted", 1.0, &|region| Some(inverted(region))),
-        ("smoothed", 1.0, &|region| Some(mean3(region))),
-        ("smoothed inverted", 1.0, &|region| {
+    use Engine::{Rqrr, Rxing};
+    // (name, engine, whole image or regions, pixels per region pixel, preparation)
+    let passes: [(&'static str, Engine, &[GrayImage], f64, &Prepare<'_>); 12] = [
+        ("rxing", Rxing, &whole, 1.0, &|region| Some(region.clone())),
+        ("rxing inverted", Rxing, &whole, 1.0, &|region| {
+            Some(inverted(region))
+        }),
+        ("grayscale", Rqrr, &rois, 1.0, &|region| {
+            Some(region.clone())
+        }),
+        ("inverted", Rqrr, &rois, 1.0, &|region| {
+            Some(inverted(region))
+        }),
+        ("smoothed", Rqrr, &rois, 1.0, &|region| Some(mean3(region))),
+        ("smoothed inverted", Rqrr, &rois, 1.0, &|region| {
             Some(inverted(&mean3(region)))
         }),
-        ("smoothed more", 1.0, &|region| {
+        ("smoothed more", Rqrr, &rois, 1.0, &|region| {
             Some(qr_grid::box_mean(region, 2))
         }),
-        ("smoothed more inverted", 1.0, &|region| {
+        ("smoothed more inverted", Rqrr, &rois, 1.0, &|region| {
             Some(inverted(&qr_grid::box_mean(region, 2)))
         }),
-        ("upscaled", 4.0, &upscaled),
-        ("upscaled inverted", 4.0, &|region| {
+        ("rxing upscaled", Rxing, &rois, 4.0, &upscaled),
+        ("rxing upscaled inverted", Rxing, &rois, 4.0, &|region| {
+            upscaled(region).map(|up| inverted(&up))
+        }),
+        ("upscaled", Rqrr, &rois, 4.0, &upscaled),
+        ("upscaled inverted", Rqrr, &rois, 4.0, &|region| {
             upscaled(region).map(|up| inverted(&up))
         }),
     ];
     let mut found = Vec::new();
     let mut first = true;
-    // Time and pixels of the steps so far, to predict the next one's cost.
-    let (mut spent, mut searched) = (0.0_f64, 0.0_f64);
-    'passes: for (pass, scale, prepare) in passes {
-        for region in &regions {
+    // Time and pixels of each engine's steps so far, to predict the next one's cost.
+    let mut costs = [(0.0_f64, 0.0_f64); 2];
+    'passes: for (pass, engine, regions, scale, prepare) in passes {
+        for region in regions {
             let pixels = f64::from(region.width()) * f64::from(region.height()) * scale;
-            let per_pixel = if searched > 0.0 {
-                spent / searched
-            } else {
-                0.0
-            };
+            let per_pixel = engine.per_pixel(&costs);
             let expected = Duration::try_from_secs_f64(per_pixel * pixels).unwrap_or(budget);
             if !first && started.elapsed() + expected >= budget {
                 debug!(elapsed = ?started.elapsed(), ?budget, pass, "QR time budget used up");
                 break 'passes;
             }
             first = false;
-            let step = Instant::now();
+            let step = Stopwatch::start();
             if let Some(image) = prepare(region) {
-                search(pass, image, &mut found);
+                match engine {
+                    Rxing => add_texts(pass, qr_rxing::read(&image), &mut found),
+                    Rqrr => search(pass, image, &mut found),
+                }
             }
-            spent += step.elapsed().as_secs_f64();
-            searched += pixels;
+            let cost = &mut costs[engine as usize];
+            cost.0 += step.elapsed().as_secs_f64();
+            cost.1 += pixels;
         }
         if !found.is_empty() {
             break;
         }
     }
     Ok(found)
+}
+
+/// Time the calling thread spent computing since the start (wall time where the
+/// thread's CPU clock cannot be read). A decoding budget counted in it buys the same
+/// passes on a busy till as on an idle one, so what a frame reads does not depend on
+/// the load; on an idle till it is the wall time.
+struct Stopwatch {
+    cpu: Option<Duration>,
+    wall: Instant,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Self {
+            cpu: thread_cpu(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        match (self.cpu, thread_cpu()) {
+            (Some(start), Some(now)) => now.saturating_sub(start),
+            _ => self.wall.elapsed(),
+        }
+    }
+}
+
+/// The CPU time the calling thread has used.
+fn thread_cpu() -> Option<Duration> {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).ok()?;
+    Some(Duration::new(
+        u64::try_from(t.tv_sec()).ok()?,
+        u32::try_from(t.tv_nsec()).ok()?,
+    ))
+}
+
+/// The decoders `decode_qr_image` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    Rxing = 0,
+    Rqrr = 1,
+}
+
+impl Engine {
+    /// rqrr's search costs about this many times rxing's per pixel (measured on the
+    /// hard frames of the perf harness), for predicting its first step.
+    const RQRR_PER_RXING: f64 = 8.0;
+
+    /// The predicted seconds per pixel of this engine's next step, from the (seconds,
+    /// pixels) of each engine's steps so far; 0 when nothing has run.
+    fn per_pixel(self, costs: &[(f64, f64); 2]) -> f64 {
+        let mean = |(spent, pixels): (f64, f64)| (pixels > 0.0).then(|| spent / pixels);
+        let (rxing, rqrr) = (mean(costs[0]), mean(costs[1]));
+        match self {
+            Self::Rxing => rxing.or(rqrr.map(|c| c / Self::RQRR_PER_RXING)),
+            Self::Rqrr => rqrr.or(rxing.map(|c| c * Self::RQRR_PER_RXING)),
+        }
+        .unwrap_or(0.0)
+    }
+}
+
+/// `gray` upscaled 2× bilinearly (each output pixel ¾ of its nearer source pixel and
+/// ¼ of the next, per axis), edges clamped.
+fn upscale2(gray: &GrayImage) -> GrayImage {
+    let (w, h) = (gray.width() as usize, gray.height() as usize);
+    let src = gray.as_raw();
+    // Horizontal pass into 4× fixed point, then vertical into 16× and rounded.
+    let mut wide = vec![0u16; 2 * w * h];
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        for x in 0..w {
+            let (left, right) = (row[x.saturating_sub(1)], row[(x + 1).min(w - 1)]);
+            let c = 3 * u16::from(row[x]);
+            wide[y * 2 * w + 2 * x] = c + u16::from(left);
+            wide[y * 2 * w + 2 * x + 1] = c + u16::from(right);
+        }
+    }
+    let mut out = vec![0u8; 4 * w * h];
+    for y in 0..h {
+        let (above, below) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        for x in 0..2 * w {
+            let c = 3 * wide[y * 2 * w + x];
+            let up = (c + wide[above * 2 * w + x] + 8) / 16;
+            let down = (c + wide[below * 2 * w + x] + 8) / 16;
+            out[(2 * y) * 2 * w + x] = u8::try_from(up).unwrap_or(u8::MAX);
+            out[(2 * y + 1) * 2 * w + x] = u8::try_from(down).unwrap_or(u8::MAX);
+        }
+    }
+    GrayImage::from_raw(gray.width() * 2, gray.height() * 2, out).unwrap_or_else(|| gray.clone())
 }
 
 /// How one pass prepares a region; `None` skips the region.
@@ -321,10 +430,10 @@ fn mean3(gray: &GrayImage) -> GrayImage {
 ///
 /// # Errors
 ///
-/// [`QrError::Load`] if the file cannot be read or is not a supported image (PNG),
+/// [`QrError::Load`] if the file cannot be read or is not a supported image (PNG or JPEG),
 /// [`QrError::TooLarge`] as for [`decode_qr_image`].
 pub fn decode_qr_file(path: &Path, budget: Duration) -> Result<Vec<Scan>, QrError> {
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let img = load(path)?;
     let texts = decode_qr_image(&img, budget.saturating_sub(started.elapsed()))?;
     let source = format!("image:{}", path.display());
@@ -374,6 +483,11 @@ fn search(pass: &'static str, img: GrayImage, found: &mut Vec<String>) {
         warn!(pass, "QR decoder panicked; pass skipped");
         return;
     };
+    add_texts(pass, texts, found);
+}
+
+/// Append the newly decoded, non-empty texts of one pass to `found`.
+fn add_texts(pass: &'static str, texts: Vec<String>, found: &mut Vec<String>) {
     debug!(pass, codes = texts.len(), "QR pass done");
     for text in texts.iter().map(|text| clean(text)) {
         if !text.is_empty() && !found.contains(&text) {

@@ -124,7 +124,7 @@ enum Command {
     },
     /// Decode the QR codes in images and show how each would be classified.
     ScanImage {
-        /// PNG images: screenshots, camera frames.
+        /// PNG or JPEG images: screenshots, camera frames, photos.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// An enrolled register's data directory, to verify customer tokens

@@ -14,6 +14,7 @@
 //! `perf SECTION…` runs only the sections named (see [`SECTIONS`]).
 
 mod analytics;
+mod qr;
 mod server;
 
 use std::time::{Duration, Instant};
@@ -566,7 +567,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("qr") {
         println!("\n== scanner: phone-screen QR frames ==");
-        bench_qr_frames();
+        qr::bench_qr();
     }
 
     let tmp = tempfile::tempdir()?;
@@ -796,46 +797,4 @@ async fn bench_idle_agent(dir: &std::path::Path) -> anyhow::Result<()> {
         format!("{threads} threads"),
     );
     Ok(())
-}
-
-/// Frames in the fixed phone-screen set of [`bench_qr_frames`].
-const QR_FRAMES: usize = 300;
-
-/// Decode success rate and time per 1280×720 frame over a fixed, generated
-/// set of phone screens (rotated, scaled, blurred, low contrast, inverted,
-/// noisy), each decoded within a 50 ms budget.
-fn bench_qr_frames() {
-    let budget = Duration::from_millis(50);
-    let frames = hardware::qr_benchmark_set(1, QR_FRAMES);
-    let mut samples = Vec::with_capacity(frames.len());
-    let mut read = 0usize;
-    for (text, frame) in &frames {
-        let image = image::DynamicImage::ImageLuma8(frame.clone());
-        let t = Instant::now();
-        let decoded = hardware::decode_qr_image(&image, budget).unwrap_or_default();
-        samples.push(t.elapsed());
-        if decoded.iter().any(|d| d == text) {
-            read += 1;
-        }
-    }
-    samples.sort();
-    let rate = read as f64 / frames.len().max(1) as f64;
-    row(
-        &format!("QR frames read ({} of {})", read, frames.len()),
-        format!("{:.1} %", rate * 100.0),
-        "≥ 99 %".into(),
-        0.99 / rate.max(f64::MIN_POSITIVE),
-    );
-    info(
-        "QR decode per 1280×720 frame, p50",
-        format!("{:.1} ms", us(percentile(&samples, 0.5)) / 1000.0),
-        "-".into(),
-    );
-    let p99 = percentile(&samples, 0.99);
-    row(
-        "QR decode per 1280×720 frame, p99",
-        format!("{:.1} ms", us(p99) / 1000.0),
-        "50 ms".into(),
-        us(p99) / 50_000.0,
-    );
 }
