@@ -317,6 +317,7 @@ impl Agent {
             coupons: check.coupons.clone(),
             redeem_points: check.redeem_points,
             usage,
+            customer: check.customer.as_ref().map(|c| c.id),
             ..PricingContext::new(self.config.register.store_id, now)
         })
     }

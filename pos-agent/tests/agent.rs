@@ -967,6 +967,7 @@ fn release(version: i64, percent: u32) -> RulesetRelease {
                 limits: Default::default(),
                 group: None,
                 coupon: None,
+                holdout: None,
             }],
         },
     }
@@ -1364,6 +1365,96 @@ async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
         "still unacknowledged"
     );
     agent.stop().await;
+}
+
+/// A promotion holding out half of the customers: offline, the till
+/// prices a held-out customer without it (and says why), an exposed
+/// customer and an anonymous check with it, from the ids it holds; the
+/// records say the same.
+#[tokio::test]
+async fn a_held_out_customer_is_priced_without_the_promotion_offline() {
+    let promotion = shared::ids::PromotionId::parse("milk-holdout").unwrap();
+    let half = BasisPoints::new(5_000).unwrap();
+    let ids = (6..).map(|n| CustomerId::new(n).unwrap());
+    let held = ids
+        .clone()
+        .find(|&c| shared::holdout::is_held_out(c, &promotion, half))
+        .unwrap();
+    let exposed = ids
+        .clone()
+        .find(|&c| !shared::holdout::is_held_out(c, &promotion, half))
+        .unwrap();
+    let fake = FakeState::default();
+    {
+        let mut fake = fake.lock().unwrap();
+        let ruleset: Ruleset = serde_json::from_value(json!({
+            "currency": "RUB",
+            "programme": {},
+            "promotions": [{
+                "id": "milk-holdout", "name": "Молоко −10%",
+                "target": {"kind": "skus", "skus": ["4601"]},
+                "reward": {"kind": "percent_off", "percent": 1_000},
+                "holdout": 5_000
+            }]
+        }))
+        .unwrap();
+        fake.ruleset = Some(
+            RulesetRelease {
+                ruleset,
+                ..release(1, 1)
+            }
+            .seal(&server_key())
+            .unwrap(),
+        );
+        fake.customers = vec![anna(held, "Анна", 0), anna(exposed, "Вера", 0)];
+    }
+    let register = Register::new();
+    let url = fake_server(Arc::clone(&fake)).await;
+    let agent = Agent::start(register.config(&url)).await;
+    agent
+        .wait_for_status("ruleset and customers", |s| {
+            s["ruleset_version"] == 1 && s["cached_customers"] == 2
+        })
+        .await;
+    agent.stop().await;
+
+    // Offline from here on.
+    let agent = Agent::start(register.config(&unreachable_url())).await;
+    let sell = |customer: Option<CustomerId>| {
+        let agent = &agent;
+        async move {
+            let check = agent.open_check().await;
+            agent.add_line(&check, "4601", json!(1), 10_000).await;
+            if let Some(c) = customer {
+                agent
+                    .attach(&check, json!({"card": Ean13::card_for(c).as_str()}))
+                    .await;
+            }
+            let (status, committed) = agent.commit(&check).await;
+            assert_eq!(status, StatusCode::CREATED, "{committed}");
+            committed["pricing"].clone()
+        }
+    };
+    let priced = sell(Some(held)).await;
+    assert_eq!(priced["discount"], 0, "{priced}");
+    assert_eq!(priced["blocked"][0]["rule"]["id"], "milk-holdout");
+    assert_eq!(
+        priced["blocked"][0]["reason"],
+        json!({"code": "condition_not_met", "condition": "held_out"})
+    );
+    assert_eq!(sell(Some(exposed)).await["discount"], 1_000);
+    assert_eq!(sell(None).await["discount"], 1_000, "anonymous: no holdout");
+    agent.stop().await;
+    let records = register.verified_outbox();
+    let discounts: Vec<(Option<CustomerId>, i64)> = records
+        .iter()
+        .map(|r| (r.customer.map(|c| c.id), r.discount.minor()))
+        .collect();
+    assert_eq!(
+        discounts,
+        [(Some(held), 0), (Some(exposed), 1_000), (None, 1_000)]
+    );
+    assert!(records[0].applied.is_empty());
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@
 //! - [`identity`]: card numbers (EAN-13), phone numbers, gender, age bands.
 //! - [`barcode`]: product barcodes (EAN-8/13, UPC-A/E) and GS1 data with AIs.
 //! - [`coupon`]: coupon codes.
+//! - [`holdout`]: which customers a promotion holds out, by a stable hash.
 //! - [`basket`]: lines of a check.
 //! - [`ruleset`]: the programme and promotions, with validation.
 //! - [`pricing`]: the engine.
@@ -35,6 +36,7 @@ pub mod barcode;
 pub mod basket;
 pub mod coupon;
 pub mod crypto;
+pub mod holdout;
 pub mod identity;
 pub mod ids;
 pub mod money;

@@ -285,7 +285,8 @@ impl PricingInputs {
     }
 
     /// The context to price the record again with, at `now` in `store`
-    /// under the time zone and brand the caller knows.
+    /// under the time zone and brand the caller knows, for the record's
+    /// `customer` (whose id decides their holdouts).
     #[must_use]
     pub fn context(
         &self,
@@ -293,6 +294,7 @@ impl PricingInputs {
         now: DateTime<Utc>,
         timezone: &str,
         brand: Option<BrandId>,
+        customer: Option<CustomerId>,
     ) -> PricingContext {
         let mut usage = UsageCounts::default();
         for (id, u) in &self.usage {
@@ -312,6 +314,7 @@ impl PricingInputs {
             coupons: self.coupons.clone(),
             redeem_points: self.redeem_points,
             usage,
+            customer,
             ..PricingContext::new(store, now)
         }
     }
@@ -773,7 +776,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["limited"]
         );
-        let again = inputs.context(ctx.store, ctx.now, "UTC", None);
+        let again = inputs.context(ctx.store, ctx.now, "UTC", None, None);
         assert_eq!(again.redeem_points, 4);
         assert_eq!(
             again.usage.promotions[&PromotionId::parse("limited").unwrap()].uses,
@@ -810,7 +813,7 @@ mod tests {
         );
         let inputs = PricingInputs::capture(&ruleset, None, &ctx);
         assert_eq!(inputs.usage[&id].leased, Some(lease));
-        let again = inputs.context(ctx.store, ctx.now, "UTC", None);
+        let again = inputs.context(ctx.store, ctx.now, "UTC", None, None);
         assert_eq!(again.usage.promotions[&id].leased, Some(lease));
         let plain = serde_json::to_string(&UsageSnapshot::default()).unwrap();
         assert!(!plain.contains("leased"), "{plain}");

@@ -372,6 +372,14 @@ pub struct Promotion {
     /// code was entered (compared trimmed and case-insensitively).
     #[serde(default)]
     pub coupon: Option<String>,
+    /// The share of identified customers held out of it (a control group,
+    /// 0.01 %..=50 %), picked by [`crate::holdout::is_held_out`] from the
+    /// customer's and the promotion's ids: it never applies to them, and
+    /// the analytics compare them with the others. Anonymous checks are
+    /// never held out. Left out of the bytes when absent, so agents built
+    /// before holdouts still take rulesets without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<BasisPoints>,
 }
 
 /// The lines a promotion applies to.
@@ -765,6 +773,38 @@ mod tests {
         assert_eq!(rs.programme.points_expire_days, None);
         assert_eq!(rs.programme.redemption.unwrap().offline_cap_points, None);
         rs.validate().unwrap();
+    }
+
+    #[test]
+    fn a_holdout_is_validated_and_absent_from_the_bytes_without_one() {
+        let with = |share: u32| {
+            format!(
+                r#"{{"currency":"RUB","programme":{{}},"promotions":[
+                {{"id":"p","name":"P","target":{{"kind":"basket"}},
+                 "reward":{{"kind":"percent_off","percent":1000}},"holdout":{share}}}]}}"#
+            )
+        };
+        for bad in [0, 5_001, 10_000] {
+            let rs: Ruleset = serde_json::from_str(&with(bad)).unwrap();
+            let err = rs.validate().unwrap_err().to_string();
+            assert!(
+                err.contains(r#"promotion "p": holdout: must be in 1..=5000 basis points"#),
+                "{err}"
+            );
+        }
+        assert!(serde_json::from_str::<Ruleset>(&with(10_001)).is_err());
+        let rs: Ruleset = serde_json::from_str(&with(1_000)).unwrap();
+        rs.validate().unwrap();
+        assert_eq!(rs.promotions[0].holdout, BasisPoints::new(1_000).ok());
+        assert!(
+            serde_json::to_string(&rs)
+                .unwrap()
+                .contains(r#""holdout":1000"#)
+        );
+        let mut none = rs;
+        none.promotions[0].holdout = None;
+        let bytes = serde_json::to_string(&none).unwrap();
+        assert!(!bytes.contains("holdout"), "older agents take it: {bytes}");
     }
 
     #[test]

@@ -172,6 +172,7 @@ fn promotion_defaults() -> Promotion {
         limits: Default::default(),
         group: None,
         coupon: None,
+        holdout: None,
     }
 }
 

@@ -140,6 +140,10 @@ pub enum Condition {
     Redemption,
     /// The balance is below the minimum for spending points.
     MinBalance,
+    /// The customer is in the promotion's holdout: the share of customers
+    /// it leaves out on purpose, to measure what it earns (see
+    /// [`crate::holdout`]).
+    HeldOut,
 }
 
 /// A limit of a rule.
@@ -211,6 +215,9 @@ impl Condition {
             Condition::NothingToDiscount => "the lines give it nothing to take off",
             Condition::Redemption => "points cannot be spent under this programme",
             Condition::MinBalance => "the points balance is below the minimum for spending",
+            Condition::HeldOut => {
+                "the customer is in its holdout, the control group it leaves out to measure its effect"
+            }
         }
     }
 }

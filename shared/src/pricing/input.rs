@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{AgeAnchor, Gender, MonthDay};
-use crate::ids::{BrandId, PromotionId, StoreId};
+use crate::ids::{BrandId, CustomerId, PromotionId, StoreId};
 use crate::money::Money;
 
 /// What the engine knows about the customer, from the till's cache.
@@ -129,10 +129,15 @@ pub struct PricingContext {
     pub redeem_points: i64,
     /// Usage of limited promotions known to the caller.
     pub usage: UsageCounts,
+    /// The identified customer's id, which decides their holdouts
+    /// ([`crate::holdout`]); `None` on an anonymous check, which no
+    /// promotion holds out. Pass it whenever a standing is passed.
+    pub customer: Option<CustomerId>,
 }
 
 impl PricingContext {
-    /// A context in UTC with no brand, coupons, redemption or usage.
+    /// A context in UTC with no brand, coupons, redemption, usage or
+    /// customer id.
     #[must_use]
     pub fn new(store: StoreId, now: DateTime<Utc>) -> Self {
         Self {
@@ -143,6 +148,7 @@ impl PricingContext {
             coupons: Vec::new(),
             redeem_points: 0,
             usage: UsageCounts::default(),
+            customer: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use super::explain::{BlockReason, Condition, Limit};
 use super::input::{CustomerStanding, PricingContext};
 use crate::basket::Line;
+use crate::holdout;
 use crate::identity::MonthDay;
 use crate::ids::{Category, Sku};
 use crate::money::{Money, narrow_bounded, narrow_index, round_down, round_half_up};
@@ -180,7 +181,7 @@ pub(crate) fn birthday_window_start(
 }
 
 /// Checks a promotion's period, place, schedule, basket conditions,
-/// segment and limits. `targets` are its target lines. On success returns
+/// segment, holdout and limits. `targets` are its target lines. On success returns
 /// the money it may still give, if it has a budget, with the limit that
 /// money comes from (the budget, or the register's lease of it).
 pub(crate) fn check_eligible(
@@ -278,6 +279,14 @@ pub(crate) fn check_eligible(
         if !seg.tags.is_empty() && !seg.tags.iter().any(|t| cust.tags.contains(t)) {
             return unmet(Condition::Tags);
         }
+    }
+    // Last of the conditions, so a held-out customer is told so only when
+    // nothing else kept the promotion away. Anonymous checks have no
+    // holdout: the split is of identified customers.
+    if let (Some(share), Some(id)) = (p.holdout, ctx.customer)
+        && holdout::is_held_out(id, &p.id, share)
+    {
+        return unmet(Condition::HeldOut);
     }
     let limit = |limit| Err(BlockReason::LimitReached { limit });
     if p.limits.per_customer.is_none() && p.limits.total_uses.is_none() && p.limits.budget.is_none()

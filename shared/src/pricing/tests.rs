@@ -61,6 +61,7 @@ pub(super) fn promotion(id: &str, target: Target, reward: Reward) -> Promotion {
         limits: Limits::default(),
         group: None,
         coupon: None,
+        holdout: None,
     }
 }
 
@@ -308,6 +309,56 @@ fn promotions_outside_their_period_or_store_do_not_apply() {
     assert_eq!(priced.blocked.len(), 2);
 }
 
+/// A held-out customer does not get the promotion and is told why; an
+/// exposed customer and an anonymous check get it as before.
+#[test]
+fn a_held_out_customer_is_priced_without_the_promotion() {
+    let mut p = promo(
+        "milk-10",
+        Target::Skus {
+            skus: vec![Sku::parse("a").unwrap()],
+        },
+        1000,
+    );
+    p.holdout = Some(bp(3000));
+    let engine = Engine::new(ruleset(vec![p])).unwrap();
+    let id = |n| crate::ids::CustomerId::new(n).unwrap();
+    let share = bp(3000);
+    let promotion = PromotionId::parse("milk-10").unwrap();
+    let held = (1..)
+        .map(id)
+        .find(|&c| crate::holdout::is_held_out(c, &promotion, share))
+        .unwrap();
+    let exposed = (1..)
+        .map(id)
+        .find(|&c| !crate::holdout::is_held_out(c, &promotion, share))
+        .unwrap();
+    let basket = [line("a", "x", 1, 1000)];
+    let standing = CustomerStanding::default();
+    let price = |customer: Option<crate::ids::CustomerId>| {
+        let ctx = PricingContext { customer, ..ctx() };
+        engine
+            .price(&basket, customer.map(|_| &standing), &ctx)
+            .unwrap()
+    };
+    let held_out = price(Some(held));
+    assert_eq!(held_out.discount, Money::ZERO);
+    assert_eq!(held_out.blocked.len(), 1);
+    assert_eq!(
+        held_out.blocked[0].reason,
+        BlockReason::ConditionNotMet {
+            condition: Condition::HeldOut
+        }
+    );
+    assert!(held_out.blocked[0].message.contains("holdout"));
+    assert_eq!(price(Some(exposed)).discount, rub(100));
+    assert_eq!(
+        price(None).discount,
+        rub(100),
+        "anonymous checks have no holdout"
+    );
+}
+
 #[test]
 fn invalid_baskets_are_refused() {
     let engine = Engine::new(ruleset(vec![])).unwrap();
@@ -410,6 +461,7 @@ struct PromoSpec {
     happy_hour: Option<u32>,
     new_customer: bool,
     total_uses: Option<u64>,
+    holdout: Option<u32>,
 }
 
 fn arb_promo() -> impl Strategy<Value = PromoSpec> {
@@ -424,6 +476,7 @@ fn arb_promo() -> impl Strategy<Value = PromoSpec> {
             proptest::option::weighted(0.15, 0u32..24),
             proptest::bool::weighted(0.1),
             proptest::option::weighted(0.1, 1u64..4),
+            proptest::option::weighted(0.2, 1u32..=5_000),
         ),
     )
         .prop_map(
@@ -438,6 +491,7 @@ fn arb_promo() -> impl Strategy<Value = PromoSpec> {
                     happy_hour,
                     new_customer,
                     total_uses,
+                    holdout,
                 ),
             )| PromoSpec {
                 target,
@@ -453,6 +507,7 @@ fn arb_promo() -> impl Strategy<Value = PromoSpec> {
                 happy_hour,
                 new_customer,
                 total_uses,
+                holdout,
             },
         )
 }
@@ -470,7 +525,7 @@ fn build_world(
     policies: (bool, bool, bool),
     floors: (Option<u32>, Option<i64>),
     extras: (bool, bool, bool),
-    customer: Option<(i64, i64, Option<u64>)>,
+    customer: Option<(i64, i64, Option<u64>, i64)>,
     redeem: i64,
     coupon_entered: bool,
     uses: u64,
@@ -574,6 +629,7 @@ fn build_world(
         p.limits.total_uses = s.total_uses;
         p.conditions.min_basket_amount = s.min_amount.map(rub);
         p.conditions.segment.new_customer = s.new_customer;
+        p.holdout = s.holdout.map(bp);
         if let Some(h) = s.happy_hour {
             p.conditions.schedule.hours = vec![crate::ruleset::HourRange {
                 from: chrono::NaiveTime::from_hms_opt(h, 0, 0).unwrap(),
@@ -606,7 +662,8 @@ fn build_world(
     if coupon_entered {
         ctx.coupons = vec![" CODE0 ".into(), "nope".into()];
     }
-    let customer = customer.map(|(spend, balance, purchases)| CustomerStanding {
+    ctx.customer = customer.map(|c| crate::ids::CustomerId::new(c.3).unwrap());
+    let customer = customer.map(|(spend, balance, purchases, _)| CustomerStanding {
         lifetime_spend: rub(spend),
         points_balance: balance,
         purchases,
@@ -630,7 +687,12 @@ pub(crate) fn arb_world() -> impl Strategy<Value = World> {
         (any::<bool>(), any::<bool>(), any::<bool>()),
         proptest::option::weighted(
             0.8,
-            (0i64..10_000_000, 0i64..5_000, proptest::option::of(0u64..3)),
+            (
+                0i64..10_000_000,
+                0i64..5_000,
+                proptest::option::of(0u64..3),
+                1i64..1_000,
+            ),
         ),
         prop_oneof![Just(0i64), 0i64..3_000],
         any::<bool>(),

@@ -132,6 +132,7 @@ fn programme() -> Ruleset {
             limits: Default::default(),
             group: None,
             coupon: None,
+            holdout: None,
         }],
     }
 }

@@ -8,6 +8,7 @@ use super::{
     DEFAULT_GROUP, EarnRate, InvalidRuleset, Promotion, Reward, Ruleset, RulesetFault, Target,
     TierBasis, normalize_coupon,
 };
+use crate::holdout::{MAX_SHARE_BP, MIN_SHARE_BP};
 use crate::money::Money;
 
 /// The largest points figure a rule may name.
@@ -313,6 +314,15 @@ fn validate_promotion(
                 format!("must be 1..={MAX_COUPON_CHARS} characters without spaces"),
             );
         }
+    }
+    if let Some(share) = p.holdout
+        && !(MIN_SHARE_BP..=MAX_SHARE_BP).contains(&share.get())
+    {
+        f.add(
+            rule,
+            "holdout",
+            format!("must be in {MIN_SHARE_BP}..={MAX_SHARE_BP} basis points (0.01 %..=50 %)"),
+        );
     }
     let c = &p.conditions;
     if c.min_basket_amount.is_some_and(|m| m < Money::ZERO) {

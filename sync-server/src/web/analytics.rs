@@ -81,6 +81,8 @@ struct Section {
     headers: Vec<&'static str>,
     rows: Vec<Vec<String>>,
     csv: String,
+    /// What the table means, under its title.
+    note: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +277,7 @@ fn section(
         headers,
         rows: rows.into_iter().map(|row| page_cells(row())).collect(),
         csv,
+        note: None,
     }
 }
 
@@ -674,14 +677,26 @@ async fn render(
                     ..s.clone()
                 })
                 .collect();
-            vec![
-                section(
-                    Table::Promotions,
-                    i18n::t("an-section-promotions"),
-                    cost_chart,
-                    csv(Table::Promotions),
-                    data.clone(),
-                ),
+            let mut sections = vec![section(
+                Table::Promotions,
+                i18n::t("an-section-promotions"),
+                cost_chart,
+                csv(Table::Promotions),
+                data.clone(),
+            )];
+            if !v.uplift.is_empty() {
+                sections.push(Section {
+                    note: Some(i18n::t("an-uplift-note")),
+                    ..section(
+                        Table::Uplift,
+                        i18n::t("an-section-uplift"),
+                        None,
+                        csv(Table::Uplift),
+                        data.clone(),
+                    )
+                });
+            }
+            sections.extend([
                 section(
                     Table::PromotionHours,
                     i18n::t1("an-section-promotion-hours", "promotion", &selected),
@@ -703,7 +718,8 @@ async fn render(
                     csv(Table::PromotionStores),
                     data.clone(),
                 ),
-            ]
+            ]);
+            sections
         }
     };
 

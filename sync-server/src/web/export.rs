@@ -16,9 +16,12 @@ use futures::stream;
 
 use crate::web::format;
 use crate::web::i18n::{self, Lang};
+use shared::money::BasisPoints;
+
+use crate::services::analytics::uplift::MIN_GROUP;
 use crate::wire::analytics::{
-    CohortRow, CustomerGroup, CustomersView, ItemRow, PlaceRow, ProductsView, PromotionSlice,
-    PromotionsView, SalesView, StoresView,
+    CohortRow, CustomerGroup, CustomersView, ItemRow, Period, PlaceRow, ProductsView,
+    PromotionSlice, PromotionsView, SalesView, StoresView, UpliftRow, UpliftVerdict,
 };
 
 /// The UTF-8 byte order mark.
@@ -59,6 +62,8 @@ pub enum Table {
     PromotionWeekdays,
     /// By store.
     PromotionStores,
+    /// Promotions against their holdouts.
+    Uplift,
 }
 
 /// The view a table is part of.
@@ -107,7 +112,7 @@ impl View {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 16] = [
+    pub const ALL: [Table; 17] = [
         Table::Revenue,
         Table::Stores,
         Table::Brands,
@@ -124,6 +129,7 @@ impl Table {
         Table::PromotionHours,
         Table::PromotionWeekdays,
         Table::PromotionStores,
+        Table::Uplift,
     ];
 
     /// The code in URLs and the file's name.
@@ -146,6 +152,7 @@ impl Table {
             Table::PromotionHours => "promotion-hours",
             Table::PromotionWeekdays => "promotion-weekdays",
             Table::PromotionStores => "promotion-stores",
+            Table::Uplift => "uplift",
         }
     }
 
@@ -172,7 +179,8 @@ impl Table {
             Table::Promotions
             | Table::PromotionHours
             | Table::PromotionWeekdays
-            | Table::PromotionStores => View::Promotions,
+            | Table::PromotionStores
+            | Table::Uplift => View::Promotions,
         }
     }
 }
@@ -274,6 +282,45 @@ fn slice(s: PromotionSlice) -> Vec<String> {
     vec![s.label, s.uses.to_string(), roubles(s.cost)]
 }
 
+fn uplift(u: UpliftRow) -> Vec<String> {
+    let period = |p: Period| format!("{} — {}", format::day(p.from), format::day(p.to));
+    let end = |n: Option<i64>, show: fn(i64) -> String| n.map(show).unwrap_or_default();
+    vec![
+        u.promotion_id,
+        u.name,
+        BasisPoints::new(u.holdout_bp)
+            .map(format::percent)
+            .unwrap_or_default(),
+        period(u.window),
+        period(u.baseline),
+        u.exposed.customers.to_string(),
+        u.held_out.customers.to_string(),
+        roubles(u.exposed.spend),
+        roubles(u.held_out.spend),
+        roubles(u.spend.difference),
+        end(u.spend.low, roubles),
+        end(u.spend.high, roubles),
+        verdict_label(u.spend.verdict),
+        milli(u.exposed.visits_milli),
+        milli(u.held_out.visits_milli),
+        milli(u.visits.difference),
+        end(u.visits.low, milli),
+        end(u.visits.high, milli),
+        verdict_label(u.visits.verdict),
+    ]
+}
+
+/// What an uplift says, in words.
+#[must_use]
+pub fn verdict_label(v: UpliftVerdict) -> String {
+    match v {
+        UpliftVerdict::TooFew => i18n::t1("uplift-too-few", "min", MIN_GROUP),
+        UpliftVerdict::Unclear => i18n::t("uplift-unclear"),
+        UpliftVerdict::Higher => i18n::t("uplift-higher"),
+        UpliftVerdict::Lower => i18n::t("uplift-lower"),
+    }
+}
+
 fn cohort_lines(cohorts: Vec<CohortRow>) -> Vec<Row> {
     cohorts
         .into_iter()
@@ -305,6 +352,27 @@ const GROUP_HEADERS: [&str; 5] = [
     "an-col-revenue",
 ];
 const SLICE_HEADERS: [&str; 3] = ["an-col-when-where", "an-col-uses", "an-col-cost"];
+const UPLIFT_HEADERS: [&str; 19] = [
+    "an-col-promotion",
+    "an-col-name",
+    "an-col-holdout",
+    "an-col-window",
+    "an-col-baseline",
+    "an-col-exposed",
+    "an-col-held-out",
+    "an-col-spend-exposed",
+    "an-col-spend-held-out",
+    "an-col-spend-difference",
+    "an-col-spend-low",
+    "an-col-spend-high",
+    "an-col-spend-verdict",
+    "an-col-visits-exposed",
+    "an-col-visits-held-out",
+    "an-col-visits-difference",
+    "an-col-visits-low",
+    "an-col-visits-high",
+    "an-col-visits-verdict",
+];
 
 /// The headers and rows of `table` in `data`, or `None` when the data is
 /// of another view.
@@ -439,6 +507,9 @@ pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row
         }
         (Table::PromotionStores, ViewData::Promotions(v)) => {
             (SLICE_HEADERS.to_vec(), rows(v.by_store, slice))
+        }
+        (Table::Uplift, ViewData::Promotions(v)) => {
+            (UPLIFT_HEADERS.to_vec(), rows(v.uplift, uplift))
         }
         _ => return None,
     })

@@ -8,7 +8,8 @@
 //!
 //! # Editing keeps what the form cannot show
 //!
-//! The form shows a part of a promotion: not its hours, conditions,
+//! The form shows a part of a promotion (its holdout share among it): not
+//! its hours, conditions,
 //! limits, coupon, stores, priority or group, and a reward other than
 //! percent off only as a note. So a form whose code names a promotion of
 //! the current rules is laid over the stored promotion, re-read on the
@@ -77,6 +78,9 @@ pub struct PromotionForm {
     /// `seg:big`), or empty for anyone. Tags a promotion got through the
     /// API show separated by spaces and are kept while unchanged.
     pub segment: String,
+    /// The share of customers held out, in percent (`10`, `2,5`); empty
+    /// for none.
+    pub holdout: String,
     /// The reward of an edited promotion that the percent field cannot
     /// show ("3 по цене 2"), kept unless a percent is typed. Never read
     /// from the browser.
@@ -139,10 +143,7 @@ impl PromotionForm {
         // The form edits percent-off rewards; others show as a note and are
         // kept while the field stays empty.
         let percent = match p.reward {
-            Reward::PercentOff { percent, .. } => format::percent(percent)
-                .trim_end_matches('%')
-                .trim_end_matches('\u{a0}')
-                .to_owned(),
+            Reward::PercentOff { percent, .. } => percent_text(percent),
             _ => String::new(),
         };
         let local = |at: Option<DateTime<Utc>>| {
@@ -162,6 +163,7 @@ impl PromotionForm {
             funded_by: p.funded_by.clone().unwrap_or_default(),
             combines_with_tier: p.combines_with_tier.then(|| "on".to_owned()),
             segment: p.conditions.segment.tags.join(" "),
+            holdout: p.holdout.map(percent_text).unwrap_or_default(),
             reward_note: reward_note(p),
         }
     }
@@ -283,6 +285,13 @@ impl PromotionForm {
                 .filter(|f| !f.is_empty())
                 .map(str::to_owned),
         };
+        let holdout = match stored {
+            Some(p) if kept(|f| &f.holdout) => p.holdout,
+            _ => parse_holdout(&self.holdout)
+                .map_err(|message| errors.add("holdout", i18n::t(message)))
+                .ok()
+                .flatten(),
+        };
         let combines_with_tier = match (stored, &shown) {
             (Some(p), Some(shown))
                 if shown.combines_with_tier.is_some() == self.combines_with_tier.is_some() =>
@@ -315,6 +324,7 @@ impl PromotionForm {
                     limits: Default::default(),
                     group: None,
                     coupon: None,
+                    holdout: None,
                 });
                 let mut conditions = base.conditions.clone();
                 if let Some(tags) = tags {
@@ -337,6 +347,7 @@ impl PromotionForm {
                     ends_at,
                     combines_with_tier,
                     funded_by,
+                    holdout,
                     ..base
                 })
             }
@@ -434,6 +445,27 @@ fn parse_percent(text: &str) -> Result<BasisPoints, &'static str> {
     BasisPoints::new(bp).map_err(|_| MESSAGE)
 }
 
+/// A percentage as the form shows it: `12,5` (without the sign).
+fn percent_text(bp: BasisPoints) -> String {
+    format::percent(bp)
+        .trim_end_matches('%')
+        .trim_end_matches('\u{a0}')
+        .to_owned()
+}
+
+/// A holdout share in percent, `0,01`..=`50`; empty is none.
+fn parse_holdout(text: &str) -> Result<Option<BasisPoints>, &'static str> {
+    const MESSAGE: &str = "promo-error-holdout";
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let bp = parse_percent(text).map_err(|_| MESSAGE)?;
+    if bp.get() > shared::holdout::MAX_SHARE_BP {
+        return Err(MESSAGE);
+    }
+    Ok(Some(bp))
+}
+
 /// A `datetime-local` value in `zone`; empty is none.
 fn parse_local(text: &str, zone: Tz) -> Result<Option<DateTime<Utc>>, &'static str> {
     let text = text.trim();
@@ -458,6 +490,7 @@ fn field_of_fault(field: &str) -> Option<&'static str> {
         "starts_at" => Some("starts_at"),
         "ends_at" => Some("ends_at"),
         "reward.percent" => Some("percent"),
+        "holdout" => Some("holdout"),
         _ => None,
     }
 }
@@ -606,6 +639,35 @@ mod tests {
         assert!(errors.of("percent").unwrap().starts_with("Скидка"));
         assert!(errors.of("ends_at").unwrap().starts_with("Окончание"));
         assert!(errors.of("id").is_none());
+    }
+
+    #[test]
+    fn a_holdout_share_is_read_in_percent_and_refused_past_half() {
+        let zone = chrono_tz::UTC;
+        let with = |holdout: &str| PromotionForm {
+            holdout: holdout.into(),
+            ..form()
+        };
+        let p = with("12,5").parse(zone, now()).unwrap();
+        assert_eq!(p.holdout, BasisPoints::new(1250).ok());
+        let shown = PromotionForm::from_promotion(&p, zone);
+        assert_eq!(shown.holdout, "12,5");
+        assert_eq!(shown.parse(zone, now()).unwrap(), p);
+        assert_eq!(with(" ").parse(zone, now()).unwrap().holdout, None);
+        for bad in ["50,01", "0", "abc", "-1"] {
+            let errors = with(bad).parse(zone, now()).unwrap_err();
+            assert!(
+                errors
+                    .of("holdout")
+                    .unwrap()
+                    .starts_with("Контрольная группа"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            with("50").parse(zone, now()).unwrap().holdout,
+            BasisPoints::new(5000).ok()
+        );
     }
 
     #[test]

@@ -252,4 +252,77 @@ pub struct PromotionsView {
     pub by_weekday: Vec<PromotionSlice>,
     /// By store.
     pub by_store: Vec<PromotionSlice>,
+    /// Each promotion of the current ruleset with a holdout that ran in
+    /// the period, against its holdout, by promotion id.
+    pub uplift: Vec<UpliftRow>,
+}
+
+/// What a promotion changed, measured against the customers it held out.
+///
+/// The customers compared are every identified customer with a visit (at
+/// the filter's stores) in the `baseline` days, narrowed by the
+/// promotion's genders and ages, split by [`shared::holdout`] into exposed
+/// and held out whatever they did afterwards (intention to treat); each
+/// one's net spend and visits over the `window` days count, zero included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UpliftRow {
+    /// The promotion.
+    pub promotion_id: String,
+    /// Its name in the current ruleset.
+    pub name: String,
+    /// The share it holds out, basis points.
+    pub holdout_bp: u32,
+    /// The days measured: the period within the promotion's dates (in the
+    /// zone of the merchant's first store).
+    pub window: Period,
+    /// The days that choose the customers: as many days, just before.
+    pub baseline: Period,
+    /// The customers it applied to.
+    pub exposed: UpliftGroup,
+    /// The customers it held out.
+    pub held_out: UpliftGroup,
+    /// Exposed less held out: mean net spend per customer, kopecks.
+    pub spend: UpliftEstimate,
+    /// Exposed less held out: mean visits (days with a record) per
+    /// customer, thousandths.
+    pub visits: UpliftEstimate,
+}
+
+/// One side of an uplift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UpliftGroup {
+    /// Customers.
+    pub customers: i64,
+    /// Mean net spend per customer over the window, kopecks, half up.
+    pub spend: i64,
+    /// Mean visits per customer over the window, thousandths, half up.
+    pub visits_milli: i64,
+}
+
+/// A difference of means with its 95 % confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UpliftEstimate {
+    /// Exposed mean less held-out mean, half up.
+    pub difference: i64,
+    /// The interval's lower end (normal approximation of Welch's test),
+    /// when each group has at least two customers.
+    pub low: Option<i64>,
+    /// Its upper end.
+    pub high: Option<i64>,
+    /// What it says.
+    pub verdict: UpliftVerdict,
+}
+
+/// What an uplift says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpliftVerdict {
+    /// A group has fewer customers than the minimum: too few to tell.
+    TooFew,
+    /// The interval holds zero: no difference can be told.
+    Unclear,
+    /// Exposed customers did more, beyond the interval.
+    Higher,
+    /// Exposed customers did less, beyond the interval.
+    Lower,
 }

@@ -2,8 +2,9 @@
 //! over a generated data set: signed records of two stores in two time
 //! zones (one under a brand), five customers, several products and
 //! categories, promotions, returns, spread over three months, uploaded by
-//! real tills over HTTP. Every view is checked with and without a store
-//! or brand filter, beside the previous period.
+//! real tills over HTTP, and a panel of customers two promotions hold out
+//! or not by the documented hash (the uplift). Every view is checked with
+//! and without a store or brand filter, beside the previous period.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,7 +19,8 @@ use shared::pricing::{AppliedRule, RuleRef};
 use shared::record::{PurchaseRecord, RecordKind, RecordLine, RecordRef};
 use sync_server::wire::admin::Brand;
 use sync_server::wire::analytics::{
-    CustomersView, Figures, ProductsView, PromotionsView, SalesView, StoresView,
+    CustomersView, Figures, Period, ProductsView, PromotionsView, SalesView, StoresView,
+    UpliftEstimate, UpliftGroup, UpliftRow, UpliftVerdict,
 };
 
 use crate::helpers::{ADMIN_TOKEN, Purchase, TestServer, Till};
@@ -44,6 +46,85 @@ const PRODUCTS: [(&str, &str, Option<&str>, i64); 5] = [
     ("4600000000024", "Яблоки, кг", Some("fruit"), 12_990),
     ("4600000000031", "Пакет", None, 500),
 ];
+
+/// Customers besides the five, for the holdouts.
+const PANEL: usize = 150;
+
+/// The share of customers "milk" holds out, basis points.
+const MILK_HOLDOUT_BP: u64 = 3_000;
+
+/// A promotion with a holdout as the test knows it: id, name, share,
+/// first and last local day (Moscow, the first store's zone), genders and
+/// the least age.
+type HoldoutSpec = (
+    &'static str,
+    &'static str,
+    u64,
+    &'static str,
+    Option<&'static str>,
+    &'static [&'static str],
+    Option<i32>,
+);
+
+const HOLDOUTS: [HoldoutSpec; 2] = [
+    (
+        "kefir-women",
+        "Кефир для женщин",
+        5_000,
+        "2026-03-01",
+        Some("2026-03-20"),
+        &["female"],
+        Some(30),
+    ),
+    (
+        "milk",
+        "Молоко и кефир −5 %",
+        MILK_HOLDOUT_BP,
+        "2026-03-01",
+        None,
+        &[],
+        None,
+    ),
+];
+
+/// The merchant's rules: "milk" from 1 March (Moscow) holding out 30 %,
+/// "kefir-women" for women of 30 and more from 1 to 20 March holding out
+/// half, and "bread" with no holdout.
+fn holdout_ruleset() -> serde_json::Value {
+    json!({
+        "currency": "RUB",
+        "programme": {},
+        "promotions": [
+            {"id": "milk", "name": "Молоко и кефир −5 %",
+             "target": {"kind": "skus", "skus": ["4601234567893", "4607001234565"]},
+             "reward": {"kind": "percent_off", "percent": 500},
+             "starts_at": "2026-02-28T21:00:00Z", "funded_by": "Молочный завод",
+             "holdout": MILK_HOLDOUT_BP},
+            {"id": "bread", "name": "Хлеб",
+             "target": {"kind": "skus", "skus": ["4600000000017"]},
+             "reward": {"kind": "amount_off", "amount": 100}},
+            {"id": "kefir-women", "name": "Кефир для женщин",
+             "target": {"kind": "skus", "skus": ["4607001234565"]},
+             "reward": {"kind": "percent_off", "percent": 1000},
+             "starts_at": "2026-02-28T21:00:00Z", "ends_at": "2026-03-20T21:00:00Z",
+             "conditions": {"segment": {"genders": ["female"], "min_age": 30}},
+             "holdout": 5_000}
+        ]
+    })
+}
+
+/// Whether the customer is held out of the promotion, by the hash as
+/// documented, computed here on its own: SHA-256 of the domain tag, the
+/// id as 8 bytes big-endian and the promotion's id; the first 8 bytes
+/// big-endian modulo 10 000 against the share.
+fn held_out(customer: CustomerId, promotion: &str, share_bp: u64) -> bool {
+    let mut input = b"loyalty/holdout/v1\0".to_vec();
+    input.extend_from_slice(&customer.get().to_be_bytes());
+    input.extend_from_slice(promotion.as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+    let first: [u8; 8] = digest.as_ref()[..8].try_into().unwrap();
+    u64::from_be_bytes(first) % 10_000 < share_bp
+}
 
 /// A stored record with what the test needs to compute from it.
 #[derive(Clone)]
@@ -323,6 +404,80 @@ pub async fn data_set(server: &TestServer) -> Data {
             });
         }
     }
+    // The panel: customers with a visit in February (most of them), whom
+    // the promotion "milk" holds out or not from March; those it applies
+    // to come more often and buy more.
+    server
+        .publish(merchant.id, holdout_ruleset())
+        .await
+        .0
+        .is_success()
+        .then_some(())
+        .expect("the ruleset with holdouts is published");
+    let mut rng = Lcg(31);
+    for i in 0..PANEL {
+        let gender = match i % 5 {
+            0 | 2 => Some("female"),
+            1 | 3 => Some("male"),
+            _ => None,
+        };
+        let birth = format!(
+            "{}-{:02}-{:02}",
+            1950 + (i * 7) % 56,
+            1 + i % 12,
+            1 + i % 28
+        );
+        let mut body = json!({"name": format!("Покупатель {i}"),
+            "phone": format!("+7917{i:07}"), "birth_date": birth});
+        if let Some(g) = gender {
+            body["gender"] = json!(g);
+        }
+        let c = server.customer(merchant.id, body).await;
+        let who = (c.id, c.gender.code().to_owned(), c.birth_date);
+        let exposed = !held_out(c.id, "milk", MILK_HOLDOUT_BP);
+        let mut visits: Vec<(DateTime<Utc>, bool)> = Vec::new();
+        if i % 10 != 9 {
+            let feb = "2026-02-01T05:00:00Z".parse::<DateTime<Utc>>().unwrap();
+            visits.push((
+                feb + Duration::days(i64::try_from(rng.next(27)).unwrap()),
+                false,
+            ));
+        }
+        let march = if exposed {
+            1 + rng.next(3)
+        } else {
+            rng.next(2)
+        };
+        for _ in 0..march {
+            let mar = "2026-03-01T05:00:00Z".parse::<DateTime<Utc>>().unwrap();
+            visits.push((
+                mar + Duration::days(i64::try_from(rng.next(28)).unwrap()),
+                exposed,
+            ));
+        }
+        for (day, with_milk) in visits {
+            let at = day + Duration::minutes(i64::try_from(rng.next(12 * 60)).unwrap());
+            let mut lines: Vec<SaleLine<'_>> = vec![(2, 1000, 0, None)];
+            if with_milk {
+                lines.push((0, 1000 * (1 + rng.next(3)), 450, Some(promotions[0])));
+                lines.push((3, 500 + rng.next(1500), 0, None));
+            } else if rng.next(2) == 0 {
+                lines.push((1, 1000, 0, None));
+            }
+            let (till, batch, tz) = if rng.next(4) != 0 {
+                (&mut moscow_till, &mut moscow_batch, Tz::Europe__Moscow)
+            } else {
+                (&mut far_till, &mut far_batch, Tz::Asia__Vladivostok)
+            };
+            let (signed, record) = sale(till, at, Some(who.0), &lines, (0, 0));
+            batch.push(signed);
+            stored.push(Stored {
+                record,
+                tz,
+                customer: Some(who.clone()),
+            });
+        }
+    }
     for (till, batch) in [(&moscow_till, moscow_batch), (&far_till, far_batch)] {
         for chunk in batch.chunks(50) {
             let (status, body) = till.upload(chunk).await;
@@ -507,6 +662,7 @@ async fn every_view_and_export_equals_a_direct_computation() {
     let data = data_set(&server).await;
     let moscow: &'static [i64] = Box::leak(vec![data.moscow.get()].into_boxed_slice());
     let far: &'static [i64] = Box::leak(vec![data.far.get()].into_boxed_slice());
+    let mut verdicts = Vec::new();
     let march = |stores| Filter {
         from: "2026-03-01".parse().unwrap(),
         to: "2026-03-31".parse().unwrap(),
@@ -550,7 +706,11 @@ async fn every_view_and_export_equals_a_direct_computation() {
         check_products(&server, &data, &filter, &extra).await;
         check_customers(&server, &data, &filter, &extra).await;
         check_promotions(&server, &data, &filter, &extra).await;
+        verdicts.extend(check_uplift(&server, &data, &filter, &extra).await);
     }
+    // The data set reaches a clear uplift and a sample too small to tell.
+    assert!(verdicts.contains(&UpliftVerdict::Higher), "{verdicts:?}");
+    assert!(verdicts.contains(&UpliftVerdict::TooFew), "{verdicts:?}");
 }
 
 async fn check_sales(server: &TestServer, data: &Data, f: &Filter, extra: &str) {
@@ -1149,6 +1309,196 @@ async fn check_promotions(server: &TestServer, data: &Data, f: &Filter, extra: &
         let uses: i64 = rows.iter().map(|r| r[1].parse::<i64>().unwrap()).sum();
         assert_eq!(uses, i64::try_from(milk.len()).unwrap(), "{table}");
     }
+}
+
+/// `n / d` rounded half away from zero, wide.
+fn half_up_wide(n: i128, d: i128) -> i64 {
+    let q = if n < 0 {
+        -((2 * -n + d) / (2 * d))
+    } else {
+        (2 * n + d) / (2 * d)
+    };
+    i64::try_from(q).unwrap()
+}
+
+/// The difference of the means of `exposed` and `held` (times `scale`),
+/// its 95 % interval and verdict, computed directly from the figures.
+#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+fn expected_estimate(exposed: &[i64], held: &[i64], scale: i64) -> UpliftEstimate {
+    let (ne, nh) = (exposed.len() as i128, held.len() as i128);
+    let sum = |xs: &[i64]| xs.iter().map(|&x| i128::from(x)).sum::<i128>();
+    let sum_sq = |xs: &[i64]| {
+        xs.iter()
+            .map(|&x| i128::from(x) * i128::from(x))
+            .sum::<i128>()
+    };
+    let numerator = i128::from(scale) * (sum(exposed) * nh - sum(held) * ne);
+    let difference = if ne == 0 || nh == 0 {
+        let mean = |xs: &[i64]| {
+            if xs.is_empty() {
+                0
+            } else {
+                half_up_wide(sum(xs) * i128::from(scale), xs.len() as i128)
+            }
+        };
+        mean(exposed) - mean(held)
+    } else {
+        half_up_wide(numerator, ne * nh)
+    };
+    // s²/n of each group: (nΣx² − (Σx)²) / (n²(n−1)).
+    let var = |xs: &[i64]| {
+        let n = xs.len() as i128;
+        (n * sum_sq(xs) - sum(xs) * sum(xs)) as f64 / (n * n * (n - 1)) as f64
+    };
+    let (low, high) = if ne >= 2 && nh >= 2 {
+        let centre = numerator as f64 / (ne * nh) as f64;
+        let margin = 1.96 * (var(exposed) + var(held)).sqrt() * scale as f64;
+        (
+            Some((centre - margin).round() as i64),
+            Some((centre + margin).round() as i64),
+        )
+    } else {
+        (None, None)
+    };
+    let verdict = if ne < 30 || nh < 30 {
+        UpliftVerdict::TooFew
+    } else if low.unwrap() > 0 {
+        UpliftVerdict::Higher
+    } else if high.unwrap() < 0 {
+        UpliftVerdict::Lower
+    } else {
+        UpliftVerdict::Unclear
+    };
+    UpliftEstimate {
+        difference,
+        low,
+        high,
+        verdict,
+    }
+}
+
+/// Each promotion with a holdout against its holdout, computed from the
+/// records: customers with a record (at the filter's stores) in the days
+/// before the window, of the promotion's genders and ages, split by the
+/// hash; their net spend and days with a record in the window. Returns
+/// the verdicts on spend.
+async fn check_uplift(
+    server: &TestServer,
+    data: &Data,
+    f: &Filter,
+    extra: &str,
+) -> Vec<UpliftVerdict> {
+    let mut want = Vec::new();
+    for (id, name, share, starts, ends, genders, min_age) in HOLDOUTS {
+        let from = f.from.max(starts.parse().unwrap());
+        let to = ends.map_or(f.to, |e| f.to.min(e.parse().unwrap()));
+        if from > to {
+            continue;
+        }
+        let days = (to - from).num_days() + 1;
+        let baseline = (from - Duration::days(days), from - Duration::days(1));
+        let mut who: BTreeMap<CustomerId, (i64, BTreeSet<NaiveDate>, bool)> = BTreeMap::new();
+        for s in data.records.iter().filter(|s| {
+            f.stores
+                .is_none_or(|ids| ids.contains(&s.record.store_id.get()))
+        }) {
+            let Some((c, gender, birth)) = &s.customer else {
+                continue;
+            };
+            if !genders.is_empty() && !genders.contains(&gender.as_str()) {
+                continue;
+            }
+            if let Some(min) = min_age {
+                let Some(b) = birth else { continue };
+                let before_birthday = (from.month(), from.day()) < (b.month(), b.day());
+                if from.year() - b.year() - i32::from(before_birthday) < min {
+                    continue;
+                }
+            }
+            let e = who.entry(*c).or_default();
+            let day = s.local_day();
+            if day >= baseline.0 && day <= baseline.1 {
+                e.2 = true;
+            } else if day >= from && day <= to {
+                e.0 += s.signed(s.record.total.minor());
+                e.1.insert(day);
+            }
+        }
+        let (mut exposed, mut held) = ((vec![], vec![]), (vec![], vec![]));
+        for (c, (spend, visits, before)) in who {
+            if !before {
+                continue;
+            }
+            let side = if held_out(c, id, share) {
+                &mut held
+            } else {
+                &mut exposed
+            };
+            side.0.push(spend);
+            side.1.push(i64::try_from(visits.len()).unwrap());
+        }
+        let group = |g: &(Vec<i64>, Vec<i64>)| UpliftGroup {
+            customers: i64::try_from(g.0.len()).unwrap(),
+            spend: if g.0.is_empty() {
+                0
+            } else {
+                half_up(g.0.iter().sum(), i64::try_from(g.0.len()).unwrap())
+            },
+            visits_milli: if g.1.is_empty() {
+                0
+            } else {
+                half_up(
+                    1000 * g.1.iter().sum::<i64>(),
+                    i64::try_from(g.1.len()).unwrap(),
+                )
+            },
+        };
+        want.push(UpliftRow {
+            promotion_id: id.to_owned(),
+            name: name.to_owned(),
+            holdout_bp: u32::try_from(share).unwrap(),
+            window: Period { from, to },
+            baseline: Period {
+                from: baseline.0,
+                to: baseline.1,
+            },
+            exposed: group(&exposed),
+            held_out: group(&held),
+            spend: expected_estimate(&exposed.0, &held.0, 1),
+            visits: expected_estimate(&exposed.1, &held.1, 1000),
+        });
+    }
+    let v: PromotionsView = view(server, data, "promotions", &query(f, extra)).await;
+    assert_eq!(v.uplift, want, "uplift against the holdouts");
+    let rows = csv(
+        server,
+        data,
+        "uplift",
+        &query(f, extra),
+        "Акция;Название;Контрольная группа;Дни сравнения",
+    )
+    .await;
+    assert_eq!(rows.len(), want.len());
+    for (row, w) in rows.iter().zip(&want) {
+        assert_eq!(row[0], w.promotion_id);
+        assert_eq!(row[5], w.exposed.customers.to_string());
+        assert_eq!(row[6], w.held_out.customers.to_string());
+        assert_eq!(row[9], rub(w.spend.difference));
+        assert_eq!(row[10], w.spend.low.map(rub).unwrap_or_default());
+        let words = match w.spend.verdict {
+            UpliftVerdict::TooFew => "Слишком мало покупателей",
+            UpliftVerdict::Unclear => "Разница не доказана",
+            UpliftVerdict::Higher => "Выше",
+            UpliftVerdict::Lower => "Ниже",
+        };
+        assert!(
+            row[12].starts_with(words),
+            "{}: {}",
+            w.promotion_id,
+            row[12]
+        );
+    }
+    want.iter().map(|w| w.spend.verdict).collect()
 }
 
 #[tokio::test]

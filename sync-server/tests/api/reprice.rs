@@ -96,6 +96,82 @@ async fn a_record_priced_right_matches_and_a_kopeck_off_is_flagged_with_its_fiel
     );
 }
 
+/// The server decides a holdout as the till did, from the record's
+/// customer: a held-out customer's sale without the promotion matches, and
+/// one that got it anyway (a till that ignored the holdout) is flagged.
+#[tokio::test]
+async fn the_repricer_holds_out_the_customers_the_till_held_out() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let mut milk = promotion("milk-10");
+    milk["holdout"] = json!(5_000);
+    let rules = json!({"currency": "RUB", "programme": {}, "promotions": [milk]});
+    let (status, reply) = server.publish(merchant.id, rules).await;
+    assert!(status.is_success(), "{reply}");
+    let id = PromotionId::parse("milk-10").unwrap();
+    let half = shared::money::BasisPoints::new(5_000).unwrap();
+    let (mut held, mut exposed) = (None, None);
+    for i in 0..40 {
+        let c = server
+            .customer(
+                merchant.id,
+                json!({"name": "Покупатель", "phone": format!("+7916555{i:04}")}),
+            )
+            .await;
+        if shared::holdout::is_held_out(c.id, &id, half) {
+            held.get_or_insert(c.id);
+        } else {
+            exposed.get_or_insert(c.id);
+        }
+    }
+    let (held, exposed) = (held.unwrap(), exposed.unwrap());
+    let inputs = || PricingInputs {
+        standing: Some(shared::pricing::CustomerStanding::default()),
+        ..PricingInputs::default()
+    };
+    let mut sale = |purchase: Purchase| {
+        till.record_edited(purchase, |r| {
+            r.ruleset_version = v1();
+            r.pricing_inputs = Some(inputs());
+        })
+        .0
+    };
+    let records = [
+        sale(Purchase::sale(10_000).by(held)),
+        sale(
+            Purchase::sale(10_000)
+                .discounted(1_000, "milk-10", None)
+                .by(exposed),
+        ),
+        sale(
+            Purchase::sale(10_000)
+                .discounted(1_000, "milk-10", None)
+                .by(held),
+        ),
+    ];
+    let (status, reply) = till.upload(&records).await;
+    assert!(status.is_success(), "{reply}");
+    let report = server.repriced(merchant.id).await;
+    assert_eq!(
+        (
+            report.counts.repriced,
+            report.counts.matched,
+            report.counts.mismatched,
+            report.counts.skipped
+        ),
+        (3, 2, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.mismatches[0].seq.get(), 3);
+    assert!(
+        report.mismatches[0]
+            .fields
+            .iter()
+            .any(|f| f.field == "discount" && f.till == 1_000 && f.server == 0),
+        "{report:?}"
+    );
+}
+
 #[tokio::test]
 async fn records_that_cannot_be_repriced_are_counted_with_the_reason() {
     let server = TestServer::spawn().await;

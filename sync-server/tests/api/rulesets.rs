@@ -80,6 +80,50 @@ async fn publish_validates_and_versions() {
     assert_eq!(promotions[0]["reward"]["percent"], 2000);
 }
 
+/// A promotion's holdout goes through the admin API with the ruleset: a
+/// share past half is refused naming the promotion and the field, a valid
+/// one is stored and signed into the release the tills get.
+#[tokio::test]
+async fn a_promotions_holdout_is_validated_and_published() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, till) = merchant_with_till(&server, 1).await;
+    let path = format!("/api/v1/admin/merchants/{}", merchant.id);
+    let (status, body) = server.publish(merchant.id, ruleset()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut milk = promotion("milk");
+    milk["holdout"] = json!(6_000);
+    let (status, body) = server
+        .admin(
+            Method::POST,
+            &format!("{path}/promotions"),
+            Some(milk.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let body: ErrorBody = serde_json::from_value(body).unwrap();
+    assert_eq!(
+        body.faults,
+        [r#"promotion "milk": holdout: must be in 1..=5000 basis points (0.01 %..=50 %)"#]
+    );
+    milk["holdout"] = json!(1_500);
+    let published: Published = server
+        .admin_ok(Method::POST, &format!("{path}/promotions"), Some(milk))
+        .await;
+    let current: Value = server
+        .admin_ok(Method::GET, &format!("{path}/ruleset"), None)
+        .await;
+    assert_eq!(current["ruleset"]["promotions"][0]["holdout"], 1_500);
+    let response = till.get("/api/v1/ruleset?after=1&wait=0").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let signed: SignedRuleset = response.json().await.unwrap();
+    let release = signed.open(&till.server_key, "9.9.9").unwrap();
+    assert_eq!(release.version, published.version);
+    assert_eq!(
+        release.ruleset.promotions[0].holdout.map(|b| b.get()),
+        Some(1_500)
+    );
+}
+
 #[tokio::test]
 async fn concurrent_publishes_get_every_version_once() {
     let server = Arc::new(TestServer::spawn().await);

@@ -8,8 +8,10 @@
 //! stored before the rollups existed are added once at start-up
 //! ([`backfill`]). The views sum those rows over a filter (a period of
 //! local days, a store, a brand) beside the previous period of the same
-//! length; customer views read one row per customer.
+//! length; customer views read one row per customer. The promotions view
+//! measures each promotion with a holdout against it ([`uplift`]).
 
+pub mod uplift;
 pub mod visits;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -947,16 +949,20 @@ fn promotions(
     selected: Option<&str>,
 ) -> Result<PromotionsView, DbError> {
     let all = figures(&total(tx, &r.current)?);
-    let names: HashMap<String, String> = tx
+    let current = tx
         .current_ruleset(r.current.merchant_id)?
-        .map(|c| {
-            c.ruleset
-                .promotions
-                .into_iter()
-                .map(|p| (p.id.to_string(), p.name))
-                .collect()
-        })
+        .map(|c| c.ruleset.promotions)
         .unwrap_or_default();
+    let names: HashMap<String, String> = current
+        .iter()
+        .map(|p| (p.id.to_string(), p.name.clone()))
+        .collect();
+    // Promotions' dates are read in the zone of the merchant's first store.
+    let zone = r
+        .stores
+        .first()
+        .map_or(chrono_tz::Tz::UTC, |s| s.timezone.tz());
+    let uplift = uplift::uplift(tx, &r.current, &current, zone)?;
     let rows: Vec<PromotionRow> = tx
         .promotion_figures(&r.current)?
         .into_iter()
@@ -1032,6 +1038,7 @@ fn promotions(
         by_hour,
         by_weekday,
         by_store,
+        uplift,
     })
 }
 

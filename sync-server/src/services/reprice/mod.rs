@@ -217,6 +217,7 @@ impl Repricer {
             record.wall_time,
             c.store_timezone.name(),
             c.store_brand,
+            record.customer.map(|c| c.id),
         );
         let priced = match engine.price(&record.basket(), inputs.standing.as_ref(), &ctx) {
             Ok(priced) => priced,

@@ -1,6 +1,7 @@
 //! The analytics pages in a real Chromium: HQ opens every view from the
 //! tabs, narrows it by typing the period and choosing a store, a brand, a
-//! grain and a promotion, reads the figures, and downloads a CSV, whose
+//! grain and a promotion, reads the figures (the uplift against the
+//! holdouts in words among them), and downloads a CSV, whose
 //! bytes (BOM, header, rows) are checked against the data set.
 
 use std::path::Path;
@@ -141,7 +142,23 @@ async fn hq_filters_every_analytics_view_and_downloads_a_csv_in_chromium() {
 
     browser.click_link("Акции").await;
     browser.wait_for("[data-table=promotions]").await;
-    browser.choose("#promotion", "bread").await;
+    // The uplift against the holdouts, in words: "milk" clearly raised
+    // spend in March; "kefir-women" has too few customers to tell.
+    browser
+        .wait_for_text("h2", "Эффект против контрольной группы")
+        .await;
+    let uplift = browser.text_of("[data-table=uplift] tbody").await;
+    browser
+        .ensure(
+            uplift.contains("Молоко и кефир −5 %")
+                && uplift.contains("Выше, чем в контрольной группе")
+                && uplift.contains("Кефир для женщин")
+                && uplift.contains("Слишком мало покупателей, чтобы судить"),
+            format!("uplift: {uplift}"),
+        )
+        .await;
+    browser.wait_for("[data-csv=uplift]").await;
+    browser.choose("#promotion", "Хлеб").await;
     browser.click_button("Показать").await;
     browser.wait_for_text("h2", "«bread» по часам").await;
     browser.wait_for("[data-table=promotion-hours]").await;

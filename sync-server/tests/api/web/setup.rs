@@ -126,6 +126,7 @@ async fn a_promotion_published_from_the_form_is_live_on_a_till_within_seconds() 
     );
     let mut replacement = promotion_form("Молоко −20 %", "20");
     replacement[0] = ("id", &id);
+    replacement.push(("holdout", "12,5"));
     assert_eq!(
         hq.post(&path, &replacement).await.status(),
         StatusCode::SEE_OTHER
@@ -145,6 +146,17 @@ async fn a_promotion_published_from_the_form_is_live_on_a_till_within_seconds() 
     assert_eq!(
         current["ruleset"]["promotions"][0]["reward"]["percent"],
         2000
+    );
+    assert_eq!(
+        current["ruleset"]["promotions"][0]["holdout"], 1250,
+        "the holdout share, in basis points"
+    );
+    let (_, edit) = hq
+        .get(&format!("/hq/merchants/{}/setup?edit={id}", merchant.id))
+        .await;
+    assert!(
+        edit.contains("name=\"holdout\" value=\"12,5\""),
+        "the form shows the share: {edit}"
     );
 }
 
@@ -168,6 +180,7 @@ async fn form_refusals_are_shown_next_to_the_field_they_name() {
     let mut bad = promotion_form(" ", "сто");
     bad[4] = ("targets", "");
     bad[6] = ("starts_at", "2030-02-01T00:00");
+    bad.push(("holdout", "60"));
     let refused = hq.post(&path, &bad).await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = refused.text().await.unwrap();
@@ -190,6 +203,11 @@ async fn form_refusals_are_shown_next_to_the_field_they_name() {
         text_of(&page, "promo-ends-error")
             .unwrap()
             .starts_with("Окончание")
+    );
+    assert!(
+        text_of(&page, "promo-holdout-error")
+            .unwrap()
+            .starts_with("Контрольная группа: число от 0,01 до 50")
     );
     assert!(page.contains("aria-describedby=\"promo-percent-error\""));
     assert!(

@@ -11,7 +11,9 @@
 //!   goal ≥ 0.9 ×.
 //!
 //! **How the chain is seeded** (the fastest honest path): the stores,
-//! brands and a promotion ruleset through the admin API; the customers
+//! brands and a ruleset of the records' twenty promotions (two with a
+//! holdout, so the promotions view computes their uplift) through the
+//! admin API; the customers
 //! through the repository in one transaction; then `PERF_ANALYTICS_RECORDS`
 //! purchase records (default 10 000 000: 50 stores in six time zones,
 //! about 200 000 customers, 5 000 products in 50 categories, a year, one
@@ -209,6 +211,7 @@ async fn bench_on(dir: &Path, records: u64, database_url: Option<&str>) -> anyho
         "promotion-hours",
         "promotion-weekdays",
         "promotion-stores",
+        "uplift",
     ] {
         timed.push((
             format!("export {table}.csv, a year"),
@@ -291,6 +294,25 @@ async fn seed_chain(
             .await?;
         stores.push((store.id, store.timezone));
     }
+    // The promotions the records name; two hold customers out, so the
+    // promotions view and export measure their uplift too.
+    let promotions: Vec<serde_json::Value> = (0..20)
+        .map(|i| {
+            let mut p = serde_json::json!({
+                "id": format!("promo-{i}"), "name": format!("Акция {i}"),
+                "target": {"kind": "categories", "categories": [format!("cat-{i}")]},
+                "reward": {"kind": "percent_off", "percent": 1000}
+            });
+            if i < 2 {
+                p["holdout"] = serde_json::json!(1000 * (i + 1));
+            }
+            p
+        })
+        .collect();
+    let ruleset: shared::ruleset::Ruleset = serde_json::from_value(serde_json::json!({
+        "currency": "RUB", "programme": {}, "promotions": promotions
+    }))?;
+    admin.publish(merchant.id, &ruleset).await?;
     let repo: Arc<dyn Repository> = match database_url {
         Some(url) => Arc::new(PostgresRepository::connect(url).await?),
         None => Arc::new(SqliteRepository::open(&data_dir.join(sync_server::DATABASE_FILE)).await?),

@@ -314,6 +314,7 @@ fn many_rules(n: usize, skus: usize, mix: Mix) -> Ruleset {
                 limits: Default::default(),
                 group: None,
                 coupon: None,
+                holdout: None,
             };
             if !p.reward.is_points() {
                 p.group = match i % 7 {

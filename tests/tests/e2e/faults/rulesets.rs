@@ -57,6 +57,7 @@ fn release(
                 limits: Default::default(),
                 group: None,
                 coupon: None,
+                holdout: None,
             }],
         },
     })
