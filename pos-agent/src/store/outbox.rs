@@ -216,7 +216,7 @@ pub fn upload_size(record: &PurchaseRecord, sealed: &SealedBytes) -> Result<usiz
             register_id: record.register_id,
             seq: record.seq,
             body: String::new(),
-            signature: sealed.signature.clone(),
+            signature: sealed.signature,
         }],
     };
     let envelope = serde_json::to_vec(&envelope).map_err(|e| corrupt("upload batch", e))?;
