@@ -586,19 +586,42 @@ impl PurchaseRecord {
     /// Serialises and signs. Returns the envelope and the hash of the bytes,
     /// which becomes the next record's `prev_hash`.
     pub fn seal(&self, key: &SigningKey) -> Result<(SignedRecord, Hash256), RecordError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| RecordError::Serialise(e.to_string()))?;
-        let signature = key.sign(SigningContext::PurchaseRecord, &bytes);
-        let hash = sha256(&bytes);
+        let sealed = self.seal_bytes(key)?;
         Ok((
             SignedRecord {
                 register_id: self.register_id,
                 seq: self.seq,
-                body: to_base64(&bytes),
-                signature,
+                body: to_base64(&sealed.bytes),
+                signature: sealed.signature,
             },
-            hash,
+            sealed.hash,
         ))
     }
+
+    /// Serialises and signs, without the envelope: the exact bytes, as a
+    /// till stores them, their signature and their hash.
+    pub fn seal_bytes(&self, key: &SigningKey) -> Result<SealedBytes, RecordError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| RecordError::Serialise(e.to_string()))?;
+        let signature = key.sign(SigningContext::PurchaseRecord, &bytes);
+        let hash = sha256(&bytes);
+        Ok(SealedBytes {
+            bytes,
+            signature,
+            hash,
+        })
+    }
+}
+
+/// A record's exact signed bytes with their signature and hash
+/// ([`PurchaseRecord::seal_bytes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedBytes {
+    /// The exact bytes.
+    pub bytes: Vec<u8>,
+    /// Ed25519 signature over them.
+    pub signature: Signature,
+    /// SHA-256 of them.
+    pub hash: Hash256,
 }
 
 /// A record whose signature verified, with its bytes' hash.

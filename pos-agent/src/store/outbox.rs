@@ -12,9 +12,9 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use shared::crypto::{Hash256, Signature, SigningKey, from_base64};
-use shared::ids::{PromotionId, Seq};
-use shared::record::{PurchaseRecord, RecordKind, SignedRecord};
+use shared::crypto::{Hash256, Signature, SigningKey};
+use shared::ids::{PromotionId, RegisterId, Seq};
+use shared::record::{PurchaseRecord, RecordKind, SealedBytes, SignedRecord};
 #[cfg(test)]
 use shared::wire::sync::MAX_BATCH_BYTES;
 use shared::wire::sync::UploadBatch;
@@ -107,15 +107,16 @@ fn append(
     record: &PurchaseRecord,
     max_upload_bytes: usize,
 ) -> Result<(), StoreError> {
-    let (signed, hash) = record.seal(key)?;
-    let upload_bytes = upload_size(&signed)?;
+    let sealed = record.seal_bytes(key)?;
+    let hash = sealed.hash;
+    let upload_bytes = upload_size(record, &sealed)?;
     if upload_bytes > max_upload_bytes {
         return Err(StoreError::RecordTooLarge {
             bytes: upload_bytes,
             max: max_upload_bytes,
         });
     }
-    let body = from_base64(&signed.body).ok_or_else(|| corrupt("sealed body", "not base64"))?;
+    let body = sealed.bytes;
     tx.execute(
         "INSERT INTO outbox (seq, record_id, body, signature, hash, customer_id, total, committed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -123,7 +124,7 @@ fn append(
             record.seq.get(),
             record.id.to_string(),
             body,
-            signed.signature.as_bytes().as_slice(),
+            sealed.signature.as_bytes().as_slice(),
             hash.0.as_slice(),
             record.customer.map(|c| c.id.get()),
             record.total.minor(),
@@ -206,14 +207,20 @@ fn append(
     Ok(())
 }
 
-/// The bytes of the upload of `signed` alone, as the uploader sends it.
-pub fn upload_size(signed: &SignedRecord) -> Result<usize, StoreError> {
-    let batch = UploadBatch {
-        records: vec![signed.clone()],
+/// The bytes of the upload of `record` alone (`{"records": [it]}`), as the
+/// uploader sends it: the envelope's JSON with an empty body, plus the
+/// body's base64, which JSON carries as it is.
+pub fn upload_size(record: &PurchaseRecord, sealed: &SealedBytes) -> Result<usize, StoreError> {
+    let envelope = UploadBatch {
+        records: vec![SignedRecord {
+            register_id: record.register_id,
+            seq: record.seq,
+            body: String::new(),
+            signature: sealed.signature,
+        }],
     };
-    serde_json::to_vec(&batch)
-        .map(|b| b.len())
-        .map_err(|e| corrupt("upload batch", e))
+    let envelope = serde_json::to_vec(&envelope).map_err(|e| corrupt("upload batch", e))?;
+    Ok(envelope.len() + sealed.bytes.len().div_ceil(3) * 4)
 }
 
 /// A committed record of this register, by seq.
@@ -300,8 +307,11 @@ impl PendingBatch {
 
 /// Up to `max_records` unacknowledged records in seq order, stopping before
 /// the batch's JSON would exceed `max_bytes` (but always at least one).
+/// The outbox is `register`'s chain: every record in it is that
+/// register's, so the envelope takes its id without reading the bodies.
 pub fn pending_batch(
     conn: &Connection,
+    register: RegisterId,
     max_records: usize,
     max_bytes: usize,
 ) -> Result<PendingBatch, StoreError> {
@@ -344,7 +354,7 @@ pub fn pending_batch(
         }
         last_hash = hash_of(row.get(3)?)?;
         let signed = SignedRecord {
-            register_id: register_of(&body, seq)?,
+            register_id: register,
             seq,
             body: shared::crypto::to_base64(&body),
             signature: Signature::from_slice(&signature)
@@ -439,17 +449,6 @@ pub fn prune(
     Ok(pruned)
 }
 
-/// The register id inside a stored body, for the envelope.
-fn register_of(body: &[u8], seq: Seq) -> Result<shared::ids::RegisterId, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Routing {
-        register_id: shared::ids::RegisterId,
-    }
-    serde_json::from_slice::<Routing>(body)
-        .map(|r| r.register_id)
-        .map_err(|e| corrupt("outbox body", format!("seq {seq}: {e}")))
-}
-
 /// Records that the server stored everything through `seq`. Never moves the
 /// acknowledgement backwards or past the head.
 pub fn ack_through(conn: &Connection, seq: Seq) -> Result<(), StoreError> {
@@ -473,7 +472,7 @@ pub fn rewind_to(conn: &Connection, expected: Seq) -> Result<(), StoreError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use chrono::DateTime;
-    use shared::ids::{MerchantId, RegisterId, StoreId};
+    use shared::ids::{MerchantId, StoreId};
     use shared::money::{Currency, Money};
     use shared::record::{RECORD_FORMAT, RecordKind};
 
@@ -514,6 +513,26 @@ pub(crate) mod tests {
         Seq::new(n).unwrap()
     }
 
+    fn register() -> RegisterId {
+        RegisterId::new(3).unwrap()
+    }
+
+    #[test]
+    fn the_upload_size_is_that_of_the_batch_as_sent() {
+        let mut record = sale(seq(41), Hash256::GENESIS);
+        // Bodies a byte longer each: every base64 padding.
+        for points in [0, 10, 100, 1000] {
+            record.points_earned = points;
+            let sealed = record.seal_bytes(&key()).unwrap();
+            let (signed, _) = record.seal(&key()).unwrap();
+            let sent = serde_json::to_vec(&UploadBatch {
+                records: vec![signed],
+            })
+            .unwrap();
+            assert_eq!(upload_size(&record, &sealed).unwrap(), sent.len());
+        }
+    }
+
     /// The hash of the stored record at `seq`, if it is still kept.
     fn record_hash(conn: &Connection, seq: Seq) -> Result<Option<Hash256>, StoreError> {
         use rusqlite::OptionalExtension as _;
@@ -531,7 +550,7 @@ pub(crate) mod tests {
         for _ in 0..3 {
             commit(&mut conn, &key(), sale).unwrap();
         }
-        let pending = pending_batch(&conn, 10, usize::MAX).unwrap();
+        let pending = pending_batch(&conn, register(), 10, usize::MAX).unwrap();
         assert_eq!(Some(pending.last_hash), record_hash(&conn, seq(3)).unwrap());
         let batch = pending.records;
         let mut prev = Hash256::GENESIS;
@@ -556,7 +575,9 @@ pub(crate) mod tests {
         ack_through(&conn, seq(9)).unwrap();
         assert_eq!(acked_seq(&conn).unwrap(), Some(seq(5)));
         rewind_to(&conn, seq(2)).unwrap();
-        let batch = pending_batch(&conn, 10, usize::MAX).unwrap().records;
+        let batch = pending_batch(&conn, register(), 10, usize::MAX)
+            .unwrap()
+            .records;
         assert_eq!(batch.first().map(|r| r.seq), Some(seq(2)));
         assert_eq!(batch.len(), 4);
         rewind_to(&conn, seq(5)).unwrap();
@@ -569,7 +590,12 @@ pub(crate) mod tests {
         for _ in 0..4 {
             commit(&mut conn, &key(), sale).unwrap();
         }
-        let len = |n, bytes| pending_batch(&conn, n, bytes).unwrap().records.len();
+        let len = |n, bytes| {
+            pending_batch(&conn, register(), n, bytes)
+                .unwrap()
+                .records
+                .len()
+        };
         assert_eq!(len(3, usize::MAX), 3);
         assert_eq!(len(10, 1), 1, "at least one");
         assert_eq!(len(10, 1500), 2);
@@ -600,7 +626,7 @@ pub(crate) mod tests {
         assert_eq!(resolved, 1);
         assert_eq!(acked_seq(&conn).unwrap(), Some(seq(2)));
         assert_eq!(sync_state::load(&conn).unwrap().last_contact_at, Some(at));
-        let batch = pending_batch(&conn, 10, usize::MAX).unwrap();
+        let batch = pending_batch(&conn, register(), 10, usize::MAX).unwrap();
         assert_eq!((batch.first(), batch.last()), (Some(seq(3)), Some(seq(3))));
     }
 
@@ -642,14 +668,14 @@ pub(crate) mod tests {
         // A rewind below what was pruned is refused, not papered over.
         rewind_to(&conn, seq(3)).unwrap();
         assert!(matches!(
-            pending_batch(&conn, 10, usize::MAX),
+            pending_batch(&conn, register(), 10, usize::MAX),
             Err(StoreError::Corrupt { .. })
         ));
         ack_through(&conn, seq(4)).unwrap();
         // The chain goes on from the head.
         let next = commit(&mut conn, &key(), sale).unwrap();
         assert_eq!(next.seq, seq(7));
-        let batch = pending_batch(&conn, 10, usize::MAX).unwrap();
+        let batch = pending_batch(&conn, register(), 10, usize::MAX).unwrap();
         assert_eq!(seqs_of(&batch), [5, 6, 7]);
     }
 
@@ -701,7 +727,10 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(ok, "ok");
         assert_eq!(
-            pending_batch(&conn, 10, usize::MAX).unwrap().records.len(),
+            pending_batch(&conn, register(), 10, usize::MAX)
+                .unwrap()
+                .records
+                .len(),
             4
         );
     }

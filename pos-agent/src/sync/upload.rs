@@ -168,9 +168,10 @@ impl Uploader {
             self.protocol_blocked = false;
         }
         let limit = self.limit;
+        let register = agent.config.sync.register_id;
         let batch = agent
             .db
-            .call(move |conn| outbox::pending_batch(conn, limit, MAX_BATCH_BYTES))
+            .call(move |conn| outbox::pending_batch(conn, register, limit, MAX_BATCH_BYTES))
             .await?;
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return Ok(Step::Idle);

@@ -9,10 +9,27 @@ use crate::money::narrow_bounded;
 /// every part is zero. `keys` break ties and must have the same length.
 #[must_use]
 pub fn allocate<K: Ord>(total: i64, weights: &[i64], keys: &[K]) -> Vec<i64> {
+    let mut parts = Vec::with_capacity(weights.len());
+    allocate_into(total, weights, keys, &mut parts, &mut Vec::new());
+    parts
+}
+
+/// [`allocate`] into `parts` (emptied first), with `remainders` as room to
+/// sort in: the engine reuses both from one allocation to the next.
+pub(crate) fn allocate_into<K: Ord>(
+    total: i64,
+    weights: &[i64],
+    keys: &[K],
+    parts: &mut Vec<i64>,
+    remainders: &mut Vec<(i128, usize)>,
+) {
     debug_assert_eq!(weights.len(), keys.len());
+    parts.clear();
+    remainders.clear();
     let sum: i128 = weights.iter().map(|&w| i128::from(w.max(0))).sum();
     if sum == 0 || total <= 0 {
-        return vec![0; weights.len()];
+        parts.resize(weights.len(), 0);
+        return;
     }
     let total_w = i128::from(total);
     let max_w = weights.iter().map(|&w| w.max(0)).max().unwrap_or(0);
@@ -21,8 +38,6 @@ pub fn allocate<K: Ord>(total: i64, weights: &[i64], keys: &[K]) -> Vec<i64> {
     let narrow = i64::try_from(sum)
         .ok()
         .filter(|_| total.checked_mul(max_w).is_some());
-    let mut parts: Vec<i64> = Vec::with_capacity(weights.len());
-    let mut remainders: Vec<(i128, usize)> = Vec::with_capacity(weights.len());
     let mut given: i128 = 0;
     for (i, &w) in weights.iter().enumerate() {
         let w = w.max(0);
@@ -44,7 +59,7 @@ pub fn allocate<K: Ord>(total: i64, weights: &[i64], keys: &[K]) -> Vec<i64> {
     }
     let left = total_w - given;
     if left == 0 {
-        return parts;
+        return;
     }
     // Largest remainder first, then larger weight, then smaller key, then
     // smaller index: a total order, so the unstable sort is exact.
@@ -61,7 +76,6 @@ pub fn allocate<K: Ord>(total: i64, weights: &[i64], keys: &[K]) -> Vec<i64> {
     {
         parts[i] += 1;
     }
-    parts
 }
 
 #[cfg(test)]

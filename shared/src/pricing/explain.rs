@@ -290,10 +290,11 @@ impl Note {
     }
 
     /// Sorts notes as their rules and reasons sort, and drops repeats.
-    pub(crate) fn sorted(notes: Vec<Note>) -> Vec<BlockedRule> {
+    pub(crate) fn sorted(mut notes: Vec<Note>) -> Vec<BlockedRule> {
         // Positions are sorted rather than the notes themselves, which are
-        // large; each note then moves once. Notes equal in key and reason
-        // are the same note, so which of them is kept does not matter.
+        // large; each note then moves once, out of its place. Notes equal
+        // in key and reason are the same note, so which of them is kept
+        // does not matter.
         let mut order: Vec<u32> = (0..narrow_index(notes.len())).collect();
         let cmp = |a: &u32, b: &u32| {
             let (a, b) = (&notes[*a as usize], &notes[*b as usize]);
@@ -303,12 +304,19 @@ impl Note {
         };
         order.sort_unstable_by(cmp);
         order.dedup_by(|a, b| cmp(a, b).is_eq());
-        let mut slots: Vec<Option<BlockedRule>> =
-            notes.into_iter().map(|n| Some(n.blocked)).collect();
-        order
-            .into_iter()
-            .filter_map(|i| slots[i as usize].take())
-            .collect()
+        let mut out = Vec::with_capacity(order.len());
+        for i in order {
+            let taken = std::mem::replace(
+                &mut notes[i as usize].blocked,
+                BlockedRule {
+                    rule: RuleRef::Earn,
+                    reason: BlockReason::NotCombinable,
+                    message: Cow::Borrowed(""),
+                },
+            );
+            out.push(taken);
+        }
+        out
     }
 }
 

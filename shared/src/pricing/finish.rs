@@ -45,7 +45,7 @@ pub(crate) fn points_promotions(members: &[&Candidate<'_>], lines: usize) -> Poi
             Reward::PointsMultiplier { percent } => {
                 let key = (
                     std::cmp::Reverse(percent),
-                    std::cmp::Reverse(c.promo.priority),
+                    std::cmp::Reverse(c.facts.priority),
                     c.id_rank,
                 );
                 for cand in c.cands.iter().filter(|c| c.target) {

@@ -72,7 +72,7 @@ pub use input::{CustomerStanding, LeasedQuota, PricingContext, PromotionUsage, U
 pub use receipt::Receipt;
 
 use prepared::{Cand, Prepared, check_eligible, excluded};
-use stacking::{Candidate, Running, apply_group};
+use stacking::{Candidate, Facts, Running, apply_group};
 
 /// A priced line, in the order the lines came.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +161,8 @@ pub struct Engine {
     groups: Vec<(String, GroupPolicy)>,
     group_of: Vec<usize>,
     id_rank: Vec<u32>,
+    /// Per promotion, what pricing reads of it again and again.
+    facts: Vec<Facts>,
 }
 
 impl Engine {
@@ -229,6 +231,7 @@ impl Engine {
         for (r, &i) in by_id.iter().enumerate() {
             id_rank[i] = narrow_index(r);
         }
+        let facts = ruleset.promotions.iter().map(Facts::of).collect();
         let min_price = ruleset
             .programme
             .stacking
@@ -247,6 +250,7 @@ impl Engine {
             groups,
             group_of,
             id_rank,
+            facts,
         })
     }
 
@@ -285,7 +289,8 @@ impl Engine {
         for (i, line) in lines.iter().enumerate() {
             let i = narrow_index(i);
             let mut visit = |p: u32, target: bool, free: bool| {
-                let target = target && !excluded(&promos[p as usize], line);
+                let target = target
+                    && !(self.facts[p as usize].excludes && excluded(&promos[p as usize], line));
                 if target || free {
                     hits.push((p, Cand { line: i, target }));
                 }
@@ -382,7 +387,13 @@ impl Engine {
             }
             let cands = &flat[range];
             let targets = cands.iter().filter(|c| c.target).map(|c| c.line);
-            match check_eligible(promo, &prep, ctx, targets) {
+            let facts = self.facts[p as usize];
+            let eligible = if facts.gated {
+                check_eligible(promo, &prep, ctx, targets)
+            } else {
+                Ok(None)
+            };
+            match eligible {
                 Ok(budget) => candidates.push(Candidate {
                     index: p,
                     promo,
@@ -390,6 +401,7 @@ impl Engine {
                     cands,
                     budget_left: budget.map(|(left, _)| left),
                     budget_limit: budget.map_or(Limit::Budget, |(_, limit)| limit),
+                    facts,
                 }),
                 Err(reason) => {
                     let note = Note::promotion(&promo.id, self.id_rank[p as usize], reason);
@@ -402,7 +414,7 @@ impl Engine {
         for (g, (name, policy)) in self.groups.iter().enumerate() {
             let members: Vec<&Candidate<'_>> = candidates
                 .iter()
-                .filter(|c| !c.promo.reward.is_points() && self.group_of[c.index as usize] == g)
+                .filter(|c| !c.facts.points && self.group_of[c.index as usize] == g)
                 .collect();
             if !members.is_empty() {
                 apply_group(name, *policy, &members, &prep, &mut running)?;
@@ -410,10 +422,8 @@ impl Engine {
         }
 
         // 4–6. Tier, points as money, points earned.
-        let points_members: Vec<&Candidate<'_>> = candidates
-            .iter()
-            .filter(|c| c.promo.reward.is_points())
-            .collect();
+        let points_members: Vec<&Candidate<'_>> =
+            candidates.iter().filter(|c| c.facts.points).collect();
         let points = finish::points_promotions(&points_members, prep.len());
         Ok(finish::finish(
             &self.ruleset,

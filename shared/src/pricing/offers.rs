@@ -10,7 +10,7 @@
 
 use std::cmp::Ordering;
 
-use super::allocation::allocate;
+use super::allocation::allocate_into;
 use super::finish::narrow;
 use super::prepared::{Cand, Prepared};
 use crate::money::{AmountError, round_down, round_half_up};
@@ -149,6 +149,36 @@ pub(crate) fn dearer(prep: &Prepared<'_>, cur: &[i64], a: u32, b: u32) -> Orderi
         .then(prep.rank[ai].cmp(&prep.rank[bi]))
 }
 
+/// Buffers reused by the evaluations of one check, so re-evaluating an
+/// offer in the greedy loop allocates nothing once they have grown.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    lines: Vec<u32>,
+    weights: Vec<i64>,
+    keys: Vec<u32>,
+    parts: Vec<i64>,
+    remainders: Vec<(i128, usize)>,
+    raw: Vec<(u32, i64)>,
+    used: Vec<u32>,
+    pool: Vec<u32>,
+    pool2: Vec<u32>,
+    free: Vec<u64>,
+    bought: Vec<u64>,
+}
+
+impl Offer {
+    /// Empties the offer, keeping its buffers.
+    fn reset(&mut self) {
+        self.parts.clear();
+        self.claimed.clear();
+        self.depends.clear();
+        self.raw = 0;
+        self.floor_cut = 0;
+        self.per_check_cut = false;
+        self.budget_cut = false;
+    }
+}
+
 /// Evaluates a promotion's discount reward on the available candidate
 /// lines `avail` (by line index) at the current totals `cur`.
 pub(crate) fn evaluate(
@@ -158,9 +188,33 @@ pub(crate) fn evaluate(
     avail: &[Cand],
     budget_left: Option<i64>,
 ) -> Result<Offer, AmountError> {
+    let mut offer = Offer::default();
+    evaluate_into(
+        p,
+        prep,
+        cur,
+        avail,
+        budget_left,
+        &mut Scratch::default(),
+        &mut offer,
+    )?;
+    Ok(offer)
+}
+
+/// [`evaluate`] into `out`, reusing its buffers and `s`'s.
+pub(crate) fn evaluate_into(
+    p: &Promotion,
+    prep: &Prepared<'_>,
+    cur: &[i64],
+    avail: &[Cand],
+    budget_left: Option<i64>,
+    s: &mut Scratch,
+    out: &mut Offer,
+) -> Result<(), AmountError> {
+    out.reset();
     let per_check = p.limits.per_check.map(u64::from);
     let targets = || avail.iter().filter(|c| c.target).map(|c| c.line);
-    let mut offer = match &p.reward {
+    match &p.reward {
         Reward::PercentOff {
             percent,
             apply: Apply::Total,
@@ -170,17 +224,17 @@ pub(crate) fn evaluate(
                 i128::from(base) * i128::from(percent.get()),
                 10_000,
             ))?;
-            spread(prep, cur, targets().collect(), raw)
+            spread(prep, cur, targets(), raw, s, out);
         }
         Reward::AmountOff {
             amount,
             apply: Apply::Total,
         } => {
             let base: i64 = targets().map(|i| cur[i as usize]).sum();
-            spread(prep, cur, targets().collect(), amount.minor().min(base))
+            spread(prep, cur, targets(), amount.minor().min(base), s, out);
         }
         Reward::PercentOff { .. } | Reward::AmountOff { .. } | Reward::SpecialPrice { .. } => {
-            each(p, prep, cur, targets(), per_check)?
+            each(p, prep, cur, targets(), per_check, s, out)?;
         }
         Reward::BuyXGetY {
             buy,
@@ -190,14 +244,30 @@ pub(crate) fn evaluate(
         } => {
             let (buy, get) = (u64::from(*buy), u64::from(*get));
             match free_sku {
-                None => cheapest_free(prep, cur, targets(), buy, get, percent.get(), per_check)?,
+                None => cheapest_free(
+                    prep,
+                    cur,
+                    targets(),
+                    (buy, get, percent.get()),
+                    per_check,
+                    s,
+                    out,
+                )?,
                 Some(sku) => {
                     let free = avail
                         .iter()
                         .filter(|c| &prep.lines[c.line as usize].sku == sku)
                         .map(|c| c.line);
                     let buying = targets().filter(|&i| &prep.lines[i as usize].sku != sku);
-                    sku_free(prep, cur, buying, free, buy, get, percent.get(), per_check)?
+                    sku_free(
+                        prep,
+                        cur,
+                        (buying, free),
+                        (buy, get, percent.get()),
+                        per_check,
+                        s,
+                        out,
+                    )?;
                 }
             }
         }
@@ -205,9 +275,10 @@ pub(crate) fn evaluate(
             prep,
             cur,
             targets(),
-            u64::from(*n),
-            percent.get(),
+            (u64::from(*n), percent.get()),
             per_check,
+            s,
+            out,
         )?,
         Reward::Bundle { items, price } => {
             let mut pools = Vec::with_capacity(items.len());
@@ -217,96 +288,103 @@ pub(crate) fn evaluate(
                     .collect();
                 pools.push((pool, u64::from(item.quantity)));
             }
-            bundle(prep, cur, pools, price.minor(), per_check)?
+            *out = bundle(prep, cur, pools, price.minor(), per_check)?;
         }
-        Reward::PointsMultiplier { .. } | Reward::ExtraPoints { .. } => Offer::default(),
-    };
-    cap_budget(prep, &mut offer, budget_left);
-    Ok(offer)
+        Reward::PointsMultiplier { .. } | Reward::ExtraPoints { .. } => {}
+    }
+    cap_budget(prep, out, budget_left, s);
+    Ok(())
 }
 
-/// Cuts per-line raw discounts to the floors.
-fn floored(prep: &Prepared<'_>, cur: &[i64], raw: Vec<(u32, i64)>) -> Offer {
-    let mut offer = Offer {
-        claimed: Vec::with_capacity(raw.len()),
-        depends: Vec::with_capacity(raw.len()),
-        parts: Vec::with_capacity(raw.len()),
-        ..Offer::default()
-    };
-    for (i, r) in raw {
+/// Cuts per-line raw discounts to the floors, into `out` (emptied).
+fn floored(prep: &Prepared<'_>, cur: &[i64], raw: &[(u32, i64)], out: &mut Offer) {
+    for &(i, r) in raw {
         if r <= 0 {
             continue;
         }
         let room = cur[i as usize] - prep.floor[i as usize];
         let d = r.min(room).max(0);
-        offer.raw += r;
-        offer.floor_cut += r - d;
-        offer.claimed.push(i);
-        offer.depends.push(i);
+        out.raw += r;
+        out.floor_cut += r - d;
+        out.claimed.push(i);
+        out.depends.push(i);
         if d > 0 {
-            offer.parts.push((i, d));
+            out.parts.push((i, d));
         }
     }
-    offer
 }
 
 /// One amount spread over `lines` in proportion to their room above the
 /// floors; the lines are all claimed.
-fn spread(prep: &Prepared<'_>, cur: &[i64], lines: Vec<u32>, raw: i64) -> Offer {
-    let rooms: Vec<i64> = lines
-        .iter()
-        .map(|&i| cur[i as usize] - prep.floor[i as usize])
-        .collect();
-    weighted(prep, lines.clone(), rooms, raw.max(0), lines)
+fn spread(
+    prep: &Prepared<'_>,
+    cur: &[i64],
+    lines: impl Iterator<Item = u32>,
+    raw: i64,
+    s: &mut Scratch,
+    out: &mut Offer,
+) {
+    s.lines.clear();
+    s.lines.extend(lines);
+    s.weights.clear();
+    s.weights.extend(
+        s.lines
+            .iter()
+            .map(|&i| cur[i as usize] - prep.floor[i as usize]),
+    );
+    weighted(prep, raw.max(0), s, out);
 }
 
-/// `raw` spread over `lines` by `weights` (each a cap), largest remainder.
-fn weighted(
-    prep: &Prepared<'_>,
-    lines: Vec<u32>,
-    weights: Vec<i64>,
-    raw: i64,
-    claimed: Vec<u32>,
-) -> Offer {
-    let room: i64 = weights.iter().sum();
+/// `raw` spread over `s.lines` by `s.weights` (each a cap), largest
+/// remainder; the lines are all claimed, and all counted.
+fn weighted(prep: &Prepared<'_>, raw: i64, s: &mut Scratch, out: &mut Offer) {
+    let room: i64 = s.weights.iter().sum();
     let given = raw.min(room);
-    let keys: Vec<u32> = lines.iter().map(|&i| prep.rank[i as usize]).collect();
-    let parts = allocate(given, &weights, &keys);
-    Offer {
-        depends: lines.clone(),
-        parts: lines
-            .into_iter()
-            .zip(parts)
-            .filter(|&(_, d)| d > 0)
-            .collect(),
-        claimed,
-        raw,
-        floor_cut: raw - given,
-        ..Offer::default()
-    }
+    s.keys.clear();
+    s.keys
+        .extend(s.lines.iter().map(|&i| prep.rank[i as usize]));
+    allocate_into(given, &s.weights, &s.keys, &mut s.parts, &mut s.remainders);
+    out.depends.extend_from_slice(&s.lines);
+    out.claimed.extend_from_slice(&s.lines);
+    out.parts.extend(
+        s.lines
+            .iter()
+            .zip(&s.parts)
+            .filter(|&(_, &d)| d > 0)
+            .map(|(&i, &d)| (i, d)),
+    );
+    out.raw = raw;
+    out.floor_cut = raw - given;
 }
 
 /// Spreads the remaining budget over the offer's parts when it gives more.
-fn cap_budget(prep: &Prepared<'_>, offer: &mut Offer, budget_left: Option<i64>) {
+fn cap_budget(prep: &Prepared<'_>, offer: &mut Offer, budget_left: Option<i64>, s: &mut Scratch) {
     let Some(left) = budget_left else { return };
     let value = offer.value();
     if value <= left {
         return;
     }
-    let weights: Vec<i64> = offer.parts.iter().map(|&(_, d)| d).collect();
-    let keys: Vec<u32> = offer
-        .parts
-        .iter()
-        .map(|&(i, _)| prep.rank[i as usize])
-        .collect();
-    let parts = allocate(left.max(0), &weights, &keys);
-    offer.parts = offer
-        .parts
-        .iter()
-        .zip(parts)
-        .map(|(&(i, _), d)| (i, d))
-        .filter(|&(_, d)| d > 0)
-        .collect();
+    s.weights.clear();
+    s.weights.extend(offer.parts.iter().map(|&(_, d)| d));
+    s.keys.clear();
+    s.keys
+        .extend(offer.parts.iter().map(|&(i, _)| prep.rank[i as usize]));
+    allocate_into(
+        left.max(0),
+        &s.weights,
+        &s.keys,
+        &mut s.parts,
+        &mut s.remainders,
+    );
+    let mut kept = 0;
+    for j in 0..offer.parts.len() {
+        let d = s.parts[j];
+        if d > 0 {
+            offer.parts[kept] = (offer.parts[j].0, d);
+            kept += 1;
+        }
+    }
+    offer.parts.truncate(kept);
     offer.budget_cut = true;
 }
 
@@ -318,13 +396,18 @@ fn each(
     cur: &[i64],
     targets: impl Iterator<Item = u32>,
     per_check: Option<u64>,
-) -> Result<Offer, AmountError> {
-    let mut raw: Vec<(u32, i64)> = targets
-        .map(|i| line_full(&p.reward, prep, i as usize, cur[i as usize]).map(|d| (i, d)))
-        .collect::<Result<_, _>>()?;
-    raw.retain(|&(_, d)| d > 0);
+    s: &mut Scratch,
+    out: &mut Offer,
+) -> Result<(), AmountError> {
+    let raw = &mut s.raw;
+    raw.clear();
+    for i in targets {
+        let d = line_full(&p.reward, prep, i as usize, cur[i as usize])?;
+        if d > 0 {
+            raw.push((i, d));
+        }
+    }
     let mut cut = false;
-    let mut covered: Option<Vec<u32>> = None;
     if let Some(n) = per_check {
         // Largest discount per unit first: d_a/q_a > d_b/q_b.
         raw.sort_by(|&(a, da), &(b, db)| {
@@ -334,7 +417,7 @@ fn each(
                 .then(prep.rank[a as usize].cmp(&prep.rank[b as usize]))
         });
         let mut left = n.saturating_mul(1000);
-        for (i, d) in &mut raw {
+        for (i, d) in raw.iter_mut() {
             let q = prep.qty[*i as usize];
             let m = q.min(left);
             left -= m;
@@ -344,16 +427,16 @@ fn each(
             }
         }
         raw.sort_by_key(|&(i, _)| i);
+    }
+    floored(prep, cur, raw, out);
+    if per_check.is_some() {
         // Every line with a discount counts: one given no units still makes
         // the limit cut the offer short.
-        covered = Some(raw.iter().map(|&(i, _)| i).collect());
+        out.depends.clear();
+        out.depends.extend(raw.iter().map(|&(i, _)| i));
     }
-    let mut offer = floored(prep, cur, raw);
-    if let Some(covered) = covered {
-        offer.depends = covered;
-    }
-    offer.per_check_cut = cut;
-    Ok(offer)
+    out.per_check_cut = cut;
+    Ok(())
 }
 
 /// The number of sets the basket allows, capped by the per-check limit.
@@ -364,160 +447,159 @@ fn sets(possible: u64, per_check: Option<u64>) -> (u64, bool) {
     }
 }
 
-/// Buy `buy` get `get`: the cheapest `sets × get` units are discounted,
-/// the dearest `sets × buy` units are the ones bought.
+/// Buy `buy` get `get` (`(buy, get, bp)`): the cheapest `sets × get` units
+/// are discounted at `bp`, the dearest `sets × buy` units are the ones
+/// bought.
 fn cheapest_free(
     prep: &Prepared<'_>,
     cur: &[i64],
     targets: impl Iterator<Item = u32>,
-    buy: u64,
-    get: u64,
-    bp: u32,
+    (buy, get, bp): (u64, u64, u32),
     per_check: Option<u64>,
-) -> Result<Offer, AmountError> {
-    let mut pool: Vec<u32> = targets.filter(|&i| prep.units[i as usize] > 0).collect();
+    s: &mut Scratch,
+    out: &mut Offer,
+) -> Result<(), AmountError> {
+    let pool = &mut s.pool;
+    pool.clear();
+    pool.extend(targets.filter(|&i| prep.units[i as usize] > 0));
     let total: u64 = pool.iter().map(|&i| prep.units[i as usize]).sum();
     let (k, cut) = sets(total / (buy + get), per_check);
     pool.sort_by(|&a, &b| cheaper(prep, cur, a, b));
-    let mut free = vec![0u64; pool.len()];
+    let free = &mut s.free;
+    free.clear();
+    free.resize(pool.len(), 0);
     let mut left = k * get;
     for (slot, &i) in pool.iter().enumerate() {
         let m = prep.units[i as usize].min(left);
         free[slot] = m;
         left -= m;
     }
-    let mut bought = vec![0u64; pool.len()];
+    let bought = &mut s.bought;
+    bought.clear();
+    bought.resize(pool.len(), 0);
     let mut left = k * buy;
     for (slot, &i) in pool.iter().enumerate().rev() {
         let m = (prep.units[i as usize] - free[slot]).min(left);
         bought[slot] = m;
         left -= m;
     }
-    let raw = pool
-        .iter()
-        .zip(&free)
-        .map(|(&i, &m)| units_value(prep, cur, i as usize, m, bp).map(|v| (i, v)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut used: Vec<u32> = pool
-        .iter()
-        .enumerate()
-        .filter(|&(slot, _)| free[slot] + bought[slot] > 0)
-        .map(|(_, &i)| i)
-        .collect();
-    used.sort_unstable();
-    Ok(finish_units(prep, cur, raw, used, cut, &pool))
+    s.raw.clear();
+    for (&i, &m) in pool.iter().zip(free.iter()) {
+        s.raw.push((i, units_value(prep, cur, i as usize, m, bp)?));
+    }
+    s.used.clear();
+    s.used.extend(
+        pool.iter()
+            .enumerate()
+            .filter(|&(slot, _)| free[slot] + bought[slot] > 0)
+            .map(|(_, &i)| i),
+    );
+    s.used.sort_unstable();
+    s.pool2.clear();
+    finish_units(prep, cur, cut, s, out);
+    Ok(())
 }
 
 /// Buy `buy` targeted units (other than `free_sku`), get `get` units of
-/// `free_sku`: the cheapest of those are discounted.
-#[allow(clippy::too_many_arguments)]
+/// `free_sku`: the cheapest of those are discounted at `bp`.
 fn sku_free(
     prep: &Prepared<'_>,
     cur: &[i64],
-    buying: impl Iterator<Item = u32>,
-    free: impl Iterator<Item = u32>,
-    buy: u64,
-    get: u64,
-    bp: u32,
+    (buying, free): (impl Iterator<Item = u32>, impl Iterator<Item = u32>),
+    (buy, get, bp): (u64, u64, u32),
     per_check: Option<u64>,
-) -> Result<Offer, AmountError> {
-    let mut buy_pool: Vec<u32> = buying.filter(|&i| prep.units[i as usize] > 0).collect();
-    let mut free_pool: Vec<u32> = free.filter(|&i| prep.units[i as usize] > 0).collect();
+    s: &mut Scratch,
+    out: &mut Offer,
+) -> Result<(), AmountError> {
+    let (buy_pool, free_pool) = (&mut s.pool, &mut s.pool2);
+    buy_pool.clear();
+    buy_pool.extend(buying.filter(|&i| prep.units[i as usize] > 0));
+    free_pool.clear();
+    free_pool.extend(free.filter(|&i| prep.units[i as usize] > 0));
     let ub: u64 = buy_pool.iter().map(|&i| prep.units[i as usize]).sum();
     let uf: u64 = free_pool.iter().map(|&i| prep.units[i as usize]).sum();
     let (k, cut) = sets((ub / buy).min(uf / get), per_check);
     free_pool.sort_by(|&a, &b| cheaper(prep, cur, a, b));
     buy_pool.sort_by(|&a, &b| dearer(prep, cur, a, b));
-    let mut raw = Vec::new();
-    let mut used = Vec::new();
+    s.raw.clear();
+    s.used.clear();
     let mut left = k * get;
-    for &i in &free_pool {
+    for &i in free_pool.iter() {
         let m = prep.units[i as usize].min(left);
         left -= m;
         if m > 0 {
-            used.push(i);
-            raw.push((i, units_value(prep, cur, i as usize, m, bp)?));
+            s.used.push(i);
+            s.raw.push((i, units_value(prep, cur, i as usize, m, bp)?));
         }
     }
     let mut left = k * buy;
-    for &i in &buy_pool {
+    for &i in buy_pool.iter() {
         let m = prep.units[i as usize].min(left);
         left -= m;
         if m > 0 {
-            used.push(i);
+            s.used.push(i);
         }
     }
-    used.sort_unstable();
-    raw.sort_unstable_by_key(|&(i, _)| i);
-    Ok(finish_units(
-        prep,
-        cur,
-        raw,
-        used,
-        cut,
-        &[buy_pool, free_pool].concat(),
-    ))
+    s.used.sort_unstable();
+    finish_units(prep, cur, cut, s, out);
+    Ok(())
 }
 
-/// Every `n`-th unit counting from the dearest at `bp` off.
+/// Every `n`-th unit counting from the dearest at `bp` off (`(n, bp)`).
 fn nth_item(
     prep: &Prepared<'_>,
     cur: &[i64],
     targets: impl Iterator<Item = u32>,
-    n: u64,
-    bp: u32,
+    (n, bp): (u64, u32),
     per_check: Option<u64>,
-) -> Result<Offer, AmountError> {
-    let mut pool: Vec<u32> = targets.filter(|&i| prep.units[i as usize] > 0).collect();
+    s: &mut Scratch,
+    out: &mut Offer,
+) -> Result<(), AmountError> {
+    let pool = &mut s.pool;
+    pool.clear();
+    pool.extend(targets.filter(|&i| prep.units[i as usize] > 0));
     let total: u64 = pool.iter().map(|&i| prep.units[i as usize]).sum();
     let (k, cut) = sets(total / n, per_check);
     let reach = k * n;
     pool.sort_by(|&a, &b| dearer(prep, cur, a, b));
-    let mut raw = Vec::new();
-    let mut used = Vec::new();
+    s.raw.clear();
+    s.used.clear();
     let mut start = 0u64;
-    for &i in &pool {
+    for &i in pool.iter() {
         let end = start + prep.units[i as usize];
         if start < reach {
-            used.push(i);
+            s.used.push(i);
             let m = end.min(reach) / n - start.min(reach) / n;
-            raw.push((i, units_value(prep, cur, i as usize, m, bp)?));
+            s.raw.push((i, units_value(prep, cur, i as usize, m, bp)?));
         }
         start = end;
     }
-    used.sort_unstable();
-    raw.sort_unstable_by_key(|&(i, _)| i);
-    Ok(finish_units(prep, cur, raw, used, cut, &pool))
+    s.used.sort_unstable();
+    s.pool2.clear();
+    finish_units(prep, cur, cut, s, out);
+    Ok(())
 }
 
-/// A unit reward's offer. It depends on the lines whose units it uses, or,
-/// when the per-check limit cut it short, on every line of its `pool` (one
-/// fewer could lift the cut).
-fn finish_units(
-    prep: &Prepared<'_>,
-    cur: &[i64],
-    raw: Vec<(u32, i64)>,
-    used: Vec<u32>,
-    cut: bool,
-    pool: &[u32],
-) -> Offer {
-    let mut raw = raw;
-    raw.sort_unstable_by_key(|&(i, _)| i);
-    let mut offer = floored(prep, cur, raw);
-    offer.claimed = if offer.raw > 0 {
-        used.clone()
+/// A unit reward's offer from `s.raw` and the lines it uses, `s.used`. It
+/// depends on those lines, or, when the per-check limit cut it short, on
+/// every line of its pools `s.pool` and `s.pool2` (one fewer could lift
+/// the cut).
+fn finish_units(prep: &Prepared<'_>, cur: &[i64], cut: bool, s: &mut Scratch, out: &mut Offer) {
+    s.raw.sort_unstable_by_key(|&(i, _)| i);
+    floored(prep, cur, &s.raw, out);
+    out.claimed.clear();
+    if out.raw > 0 {
+        out.claimed.extend_from_slice(&s.used);
+    }
+    out.depends.clear();
+    if cut {
+        out.depends.extend_from_slice(&s.pool);
+        out.depends.extend_from_slice(&s.pool2);
+        out.depends.sort_unstable();
     } else {
-        Vec::new()
-    };
-    offer.depends = if cut {
-        let mut all = pool.to_vec();
-        all.sort_unstable();
-        all
-    } else {
-        used
-    };
-    offer.per_check_cut = cut;
-    offer
+        out.depends.extend_from_slice(&s.used);
+    }
+    out.per_check_cut = cut;
 }
 
 /// Bundles: each item's pool of lines and units per set; the dearest units
@@ -569,12 +651,16 @@ fn bundle(
             ..Offer::default()
         });
     }
-    let lines: Vec<u32> = taken.iter().map(|&(i, _)| i).collect();
-    let weights: Vec<i64> = taken
-        .iter()
-        .map(|&(i, v)| v.min(cur[i as usize] - prep.floor[i as usize]).max(0))
-        .collect();
-    let mut offer = weighted(prep, lines.clone(), weights, raw, lines);
+    let mut s = Scratch {
+        lines: taken.iter().map(|&(i, _)| i).collect(),
+        weights: taken
+            .iter()
+            .map(|&(i, v)| v.min(cur[i as usize] - prep.floor[i as usize]).max(0))
+            .collect(),
+        ..Scratch::default()
+    };
+    let mut offer = Offer::default();
+    weighted(prep, raw, &mut s, &mut offer);
     offer.depends = depends;
     offer.per_check_cut = cut;
     Ok(offer)

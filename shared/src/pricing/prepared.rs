@@ -180,6 +180,20 @@ pub(crate) fn birthday_window_start(
     None
 }
 
+/// Whether [`check_eligible`] passes the promotion whatever the basket,
+/// customer and context: no period, stores, conditions or limits that it
+/// checks. The engine marks these once, so the check of most candidates
+/// reads no more of the promotion than a flag.
+pub(crate) fn always_eligible(p: &Promotion) -> bool {
+    p.starts_at.is_none()
+        && p.ends_at.is_none()
+        && p.stores.is_empty()
+        && *p.conditions == crate::ruleset::Conditions::default()
+        && p.limits.per_customer.is_none()
+        && p.limits.total_uses.is_none()
+        && p.limits.budget.is_none()
+}
+
 /// Checks a promotion's period, place, schedule, basket conditions,
 /// segment, holdout and limits. `targets` are its target lines. On success returns
 /// the money it may still give, if it has a budget, with the limit that

@@ -36,7 +36,7 @@ impl Receipt {
             if a.discount <= Money::ZERO {
                 continue;
             }
-            let off = a.discount.to_string();
+            let off = a.discount;
             match &a.rule {
                 RuleRef::Tier(tier_name) => {
                     let pct = tier.map(|t| t.discount.to_string()).unwrap_or_default();
@@ -46,16 +46,16 @@ impl Receipt {
                     );
                 }
                 RuleRef::Promotion(_) => {
-                    let mut ru = String::with_capacity(name.len() + off.len() + 24);
-                    let mut en = String::with_capacity(name.len() + off.len() + 24);
+                    use std::fmt::Write as _;
+                    let mut ru = String::with_capacity(name.len() + 48);
+                    let mut en = String::with_capacity(name.len() + 48);
                     ru.push_str("Акция «");
                     ru.push_str(name);
-                    ru.push_str("»: −");
-                    ru.push_str(&off);
+                    // Writing to a `String` cannot fail.
+                    let _ = write!(ru, "»: −{off}");
                     en.push_str("Promotion \"");
                     en.push_str(name);
-                    en.push_str("\": -");
-                    en.push_str(&off);
+                    let _ = write!(en, "\": -{off}");
                     if let Some(f) = &a.funded_by {
                         ru.push_str(" (при поддержке ");
                         ru.push_str(f);

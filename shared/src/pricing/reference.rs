@@ -17,7 +17,7 @@ use super::explain::{BlockReason, Condition, Limit, Note};
 use super::finish::{finish, points_promotions};
 use super::offers::{Offer, cheaper, dearer, is_per_line};
 use super::prepared::{Cand, Prepared, check_eligible, excluded};
-use super::stacking::{Candidate, Running};
+use super::stacking::{Candidate, Facts, Running};
 use super::{CustomerStanding, PricedCheck, PricingContext, PricingError, allocate};
 use crate::basket::{BasketError, Line, validate_basket};
 use crate::ids::Sku;
@@ -142,6 +142,7 @@ pub(crate) fn price(
                 cands,
                 budget_left: budget.map(|(left, _)| left),
                 budget_limit: budget.map_or(Limit::Budget, |(_, limit)| limit),
+                facts: Facts::of(p),
             }),
             Err(reason) => running
                 .notes

@@ -3,10 +3,44 @@
 //! line they could use is taken.
 
 use super::explain::{BlockReason, Condition, Limit, Note};
-use super::offers::{Offer, evaluate, is_per_line, line_full, only_loses};
+use super::offers::{Offer, Scratch, evaluate, evaluate_into, is_per_line, line_full, only_loses};
 use super::prepared::{Cand, Prepared};
 use crate::money::{AmountError, Money, narrow_index};
 use crate::ruleset::{GroupPolicy, Promotion};
+
+/// What the engine reads of a promotion again and again, copied out of
+/// it: the engine keeps these for every promotion in one dense array, so
+/// finding and stacking candidates reads a few bytes each instead of the
+/// promotion's scattered fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Facts {
+    /// Its priority.
+    pub priority: i32,
+    /// Whether each line's discount is its own offer ([`is_per_line`]).
+    pub per_line: bool,
+    /// Whether its offer can only lose value ([`only_loses`]).
+    pub only_loses: bool,
+    /// Whether it gives points, not money.
+    pub points: bool,
+    /// Whether it has exclusions.
+    pub excludes: bool,
+    /// Whether it has a period, stores, conditions or limits to check.
+    pub gated: bool,
+}
+
+impl Facts {
+    /// The facts of `p`.
+    pub fn of(p: &Promotion) -> Facts {
+        Facts {
+            priority: p.priority,
+            per_line: is_per_line(p),
+            only_loses: only_loses(p),
+            points: p.reward.is_points(),
+            excludes: !p.exclude.skus.is_empty() || !p.exclude.categories.is_empty(),
+            gated: !super::prepared::always_eligible(p),
+        }
+    }
+}
 
 /// An eligible promotion with its candidate lines.
 #[derive(Clone, Debug)]
@@ -23,12 +57,14 @@ pub(crate) struct Candidate<'r> {
     pub budget_left: Option<i64>,
     /// Where that money comes from: the budget, or the register's lease.
     pub budget_limit: Limit,
+    /// Its facts.
+    pub facts: Facts,
 }
 
 impl Candidate<'_> {
     /// Sort key among offers of equal value: higher priority, then smaller id.
     fn tie(&self) -> (std::cmp::Reverse<i32>, u32) {
-        (std::cmp::Reverse(self.promo.priority), self.id_rank)
+        (std::cmp::Reverse(self.facts.priority), self.id_rank)
     }
 }
 
@@ -159,7 +195,7 @@ fn best_for_customer(
     let mut touch_at = vec![0usize; prep.len() + 1];
     let mut per_line_cands = 0;
     for c in members {
-        if is_per_line(c.promo) {
+        if c.facts.per_line {
             per_line_cands += c.cands.len();
         } else {
             for cand in c.cands {
@@ -174,8 +210,9 @@ fn best_for_customer(
     let mut touch_fill = touch_at.clone();
     let mut singles: Vec<LineOffer> = Vec::with_capacity(per_line_cands);
     let mut multi: Vec<(usize, Offer)> = Vec::new();
+    let mut buffers = Scratch::default();
     for (m, c) in members.iter().enumerate() {
-        if is_per_line(c.promo) {
+        if c.facts.per_line {
             let (mut raw, mut given_sum) = (0, 0);
             for cand in c.cands.iter().filter(|c| c.target) {
                 let line = cand.line;
@@ -205,7 +242,16 @@ fn best_for_customer(
                 touching[*at] = slot;
                 *at += 1;
             }
-            let offer = evaluate(c.promo, prep, &state.cur, c.cands, c.budget_left)?;
+            let mut offer = Offer::default();
+            evaluate_into(
+                c.promo,
+                prep,
+                &state.cur,
+                c.cands,
+                c.budget_left,
+                &mut buffers,
+                &mut offer,
+            )?;
             initial[m] = Some((offer.raw, offer.value()));
             multi.push((m, offer));
         }
@@ -225,7 +271,7 @@ fn best_for_customer(
         let c = members[member_of[slot]];
         (
             value,
-            c.promo.priority,
+            c.facts.priority,
             std::cmp::Reverse(c.id_rank),
             narrow_index(slot),
             version,
@@ -245,7 +291,7 @@ fn best_for_customer(
     // stays as an upper bound until it reaches the top.
     let lazy: Vec<bool> = multi
         .iter()
-        .map(|(m, _)| only_loses(members[*m].promo))
+        .map(|(m, _)| members[*m].facts.only_loses)
         .collect();
     let mut stale = vec![false; multi.len()];
     let mut dirty_list: Vec<u32> = Vec::new();
@@ -271,7 +317,15 @@ fn best_for_customer(
             stale[slot] = false;
             let c = members[multi[slot].0];
             avail_into(c, claimed, &mut scratch);
-            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &scratch, c.budget_left)?;
+            evaluate_into(
+                c.promo,
+                prep,
+                &state.cur,
+                &scratch,
+                c.budget_left,
+                &mut buffers,
+                &mut multi[slot].1,
+            )?;
             version[slot] += 1;
             let value = multi[slot].1.value();
             if value > 0 {
@@ -289,7 +343,7 @@ fn best_for_customer(
                 (value, priority, id_rank)
                     > (
                         s.given,
-                        single.promo.priority,
+                        single.facts.priority,
                         std::cmp::Reverse(single.id_rank),
                     )
             }
@@ -331,7 +385,15 @@ fn best_for_customer(
             dirty[slot] = false;
             let c = members[multi[slot].0];
             avail_into(c, claimed, &mut scratch);
-            multi[slot].1 = evaluate(c.promo, prep, &state.cur, &scratch, c.budget_left)?;
+            evaluate_into(
+                c.promo,
+                prep,
+                &state.cur,
+                &scratch,
+                c.budget_left,
+                &mut buffers,
+                &mut multi[slot].1,
+            )?;
             version[slot] += 1;
             let value = multi[slot].1.value();
             if value > 0 {
@@ -353,7 +415,7 @@ fn first_by_priority(
     order.sort_by_key(|&m| members[m].tie());
     for m in order {
         let c = members[m];
-        if is_per_line(c.promo) {
+        if c.facts.per_line {
             for cand in c.cands.iter().filter(|c| c.target) {
                 if claimed[cand.line as usize] {
                     continue;
@@ -395,7 +457,7 @@ pub(crate) fn alone(
     prep: &Prepared<'_>,
     start: &[i64],
 ) -> Result<(i64, i64), AmountError> {
-    if is_per_line(c.promo) {
+    if c.facts.per_line {
         c.cands
             .iter()
             .filter(|c| c.target)
