@@ -206,10 +206,12 @@ fn append(
     Ok(())
 }
 
-/// The bytes of the upload of `signed` alone, as the uploader sends it.
+/// The bytes of the upload of `signed` alone, as the uploader sends it
+/// (with a chain signature, which the chain path adds).
 pub fn upload_size(signed: &SignedRecord) -> Result<usize, StoreError> {
     let batch = UploadBatch {
         records: vec![signed.clone()],
+        chain_signature: Some(signed.signature),
     };
     serde_json::to_vec(&batch)
         .map(|b| b.len())

@@ -480,6 +480,7 @@ mod tests {
             hash: sha256(&bytes),
             bytes,
             signature: Signature::from_slice(&[9; 64]).unwrap(),
+            verified: true,
             record,
         }
     }
@@ -570,8 +571,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 10,
-            "V10 (adjustments, referrals, moderation) is the newest"
+            highest, 13,
+            "V13 (the audit of records' own signatures) is the newest"
         );
         // Reads cannot write.
         assert!(

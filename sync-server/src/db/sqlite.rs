@@ -66,6 +66,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "sqlite/migrations/017_adjustments_referrals_moderation.sql"
         )),
+        M::up(include_str!("sqlite/migrations/020_record_audit.sql")),
     ])
 }
 
