@@ -710,30 +710,31 @@ pub enum ChainError {
     },
 }
 
-/// Verifies a batch's chain: each record's `prev_hash` is its
-/// predecessor's hash, and `signature` is the register's over the hash of
-/// the last. `links` gives, in seq order, each record's seq, `prev_hash`
-/// and own hash. Under SHA-256's collision resistance every record is then
-/// exactly the one the register chained into the head it signed.
+/// Verifies a batch's chain: `signature` is the register's over the hash
+/// of the last record, and each record's `prev_hash` is its predecessor's
+/// hash. `links` gives, in seq order, each record's seq, `prev_hash` and
+/// own hash. Under SHA-256's collision resistance every record is then
+/// exactly the one the register chained into the head it signed. The
+/// chain is followed back from the signed head, so a refusal names the
+/// last record not bound to it (the one edited or swapped).
 pub fn verify_chain(
     key: &PublicKey,
     links: impl IntoIterator<Item = (Seq, Hash256, Hash256)>,
     signature: &Signature,
 ) -> Result<(), ChainError> {
-    let mut last: Option<(Seq, Hash256)> = None;
-    for (seq, prev_hash, hash) in links {
-        if let Some((before, before_hash)) = last
-            && prev_hash != before_hash
-        {
-            return Err(ChainError::Unbound { seq: before });
-        }
-        last = Some((seq, hash));
-    }
-    let Some((seq, head)) = last else {
+    let links: Vec<(Seq, Hash256, Hash256)> = links.into_iter().collect();
+    let Some(&(seq, _, head)) = links.last() else {
         return Ok(());
     };
     key.verify(SigningContext::ChainHead, &head.0, signature)
-        .map_err(|_| ChainError::BadSignature { seq })
+        .map_err(|_| ChainError::BadSignature { seq })?;
+    for pair in links.windows(2).rev() {
+        let ((before, _, before_hash), (_, prev_hash, _)) = (pair[0], pair[1]);
+        if prev_hash != before_hash {
+            return Err(ChainError::Unbound { seq: before });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
