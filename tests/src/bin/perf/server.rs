@@ -218,7 +218,10 @@ async fn bench_ingest_on(
             timed_uploads(&server, chained.by_ref().take(INGEST_REGISTERS).collect()).await?;
         let spent = breakdown(&server).await?.since(&before);
         let insert = if database_url.is_none() {
-            sqlite_batched_insert_rate(&dir.join(format!("plain-insert-{round}.db")), &baseline_rows)?
+            sqlite_batched_insert_rate(
+                &dir.join(format!("plain-insert-{round}.db")),
+                &baseline_rows,
+            )?
         } else {
             f64::NAN
         };
