@@ -20,6 +20,9 @@ pub enum SigningContext {
     CustomerToken,
     /// A customer delta page, signed by the server.
     CustomerDelta,
+    /// The hash of the last record of an upload batch, signed by the
+    /// register: with the hash chain it binds every record of the batch.
+    ChainHead,
 }
 
 impl SigningContext {
@@ -29,6 +32,7 @@ impl SigningContext {
             SigningContext::Ruleset => b"loyalty/ruleset/v1\0",
             SigningContext::CustomerToken => b"loyalty/customer-token/v1\0",
             SigningContext::CustomerDelta => b"loyalty/customer-delta/v1\0",
+            SigningContext::ChainHead => b"loyalty/chain-head/v1\0",
         }
     }
 }

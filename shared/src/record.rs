@@ -635,13 +635,49 @@ pub struct VerifiedRecord {
     pub hash: Hash256,
 }
 
+/// A record decoded and parsed **without** its signature checked: what
+/// [`SignedRecord::read_unverified`] gives. It proves nothing by itself; on
+/// the chain path the batch's [`ChainHead`](SigningContext::ChainHead)
+/// signature and the hash links authenticate it (see [`verify_chain`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnverifiedRecord {
+    /// The parsed record.
+    pub record: PurchaseRecord,
+    /// The exact bytes.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of the bytes.
+    pub hash: Hash256,
+}
+
 impl SignedRecord {
     /// Verifies the bytes with the register's key, then parses them.
     pub fn open(&self, key: &PublicKey) -> Result<VerifiedRecord, RecordError> {
         let seq = self.seq;
         let bytes = from_base64(&self.body).ok_or(RecordError::Encoding { seq })?;
-        key.verify(SigningContext::PurchaseRecord, &bytes, &self.signature)
-            .map_err(|_| RecordError::BadSignature { seq })?;
+        verify_record_bytes(key, seq, &bytes, &self.signature)?;
+        let UnverifiedRecord {
+            record,
+            bytes,
+            hash,
+        } = self.parse(bytes)?;
+        Ok(VerifiedRecord {
+            record,
+            bytes,
+            hash,
+        })
+    }
+
+    /// Decodes and parses the bytes and hashes them, without checking the
+    /// record's own signature. Only for records a verified chain binds
+    /// ([`verify_chain`]); their own signatures are checked later, before
+    /// they are ever used as evidence.
+    pub fn read_unverified(&self) -> Result<UnverifiedRecord, RecordError> {
+        let bytes = from_base64(&self.body).ok_or(RecordError::Encoding { seq: self.seq })?;
+        self.parse(bytes)
+    }
+
+    fn parse(&self, bytes: Vec<u8>) -> Result<UnverifiedRecord, RecordError> {
+        let seq = self.seq;
         let record: PurchaseRecord =
             serde_json::from_slice(&bytes).map_err(|e| RecordError::Parse {
                 seq,
@@ -651,12 +687,80 @@ impl SignedRecord {
             return Err(RecordError::EnvelopeMismatch { seq });
         }
         let hash = sha256(&bytes);
-        Ok(VerifiedRecord {
+        Ok(UnverifiedRecord {
             record,
             bytes,
             hash,
         })
     }
+}
+
+/// Checks a record's own signature over its exact bytes (record `seq` of
+/// the register whose key is `key`).
+pub fn verify_record_bytes(
+    key: &PublicKey,
+    seq: Seq,
+    bytes: &[u8],
+    signature: &Signature,
+) -> Result<(), RecordError> {
+    key.verify(SigningContext::PurchaseRecord, bytes, signature)
+        .map_err(|_| RecordError::BadSignature { seq })
+}
+
+/// The register's signature over the hash of the last record of a batch
+/// (the chain head it uploads up to), under
+/// [`SigningContext::ChainHead`]. The hash is of bytes that name the
+/// register and the seq, so the signature names them too.
+#[must_use]
+pub fn sign_chain_head(key: &SigningKey, head: &Hash256) -> Signature {
+    key.sign(SigningContext::ChainHead, &head.0)
+}
+
+/// Why a batch's chain does not authenticate its records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// A record's hash is not the next record's `prev_hash`: it is not
+    /// bound to the signed head (edited, swapped, or not the register's).
+    #[error(
+        "record {seq} is not bound to the batch's signature: the next record's prev_hash is not its hash"
+    )]
+    Unbound {
+        /// The record whose bytes do not hash to the next one's link.
+        seq: Seq,
+    },
+    /// The signature over the last record's hash does not verify.
+    #[error("the batch's signature over the hash of record {seq} does not verify")]
+    BadSignature {
+        /// The last record of the batch.
+        seq: Seq,
+    },
+}
+
+/// Verifies a batch's chain: `signature` is the register's over the hash
+/// of the last record, and each record's `prev_hash` is its predecessor's
+/// hash. `links` gives, in seq order, each record's seq, `prev_hash` and
+/// own hash. Under SHA-256's collision resistance every record is then
+/// exactly the one the register chained into the head it signed. The
+/// chain is followed back from the signed head, so a refusal names the
+/// last record not bound to it (the one edited or swapped).
+pub fn verify_chain(
+    key: &PublicKey,
+    links: impl IntoIterator<Item = (Seq, Hash256, Hash256)>,
+    signature: &Signature,
+) -> Result<(), ChainError> {
+    let links: Vec<(Seq, Hash256, Hash256)> = links.into_iter().collect();
+    let Some(&(seq, _, head)) = links.last() else {
+        return Ok(());
+    };
+    key.verify(SigningContext::ChainHead, &head.0, signature)
+        .map_err(|_| ChainError::BadSignature { seq })?;
+    for pair in links.windows(2).rev() {
+        let ((before, _, before_hash), (_, prev_hash, _)) = (pair[0], pair[1]);
+        if prev_hash != before_hash {
+            return Err(ChainError::Unbound { seq: before });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -840,6 +944,72 @@ mod tests {
         assert_eq!(again.usage.promotions[&id].leased, Some(lease));
         let plain = serde_json::to_string(&UsageSnapshot::default()).unwrap();
         assert!(!plain.contains("leased"), "{plain}");
+    }
+
+    /// A sealed chain of `n` records from seq 1, with each record's hash.
+    fn sealed_chain(n: i64) -> Vec<(SignedRecord, Hash256)> {
+        let mut prev = Hash256::GENESIS;
+        (1..=n)
+            .map(|seq| {
+                let mut r = sample();
+                r.seq = Seq::new(seq).unwrap();
+                r.prev_hash = prev;
+                let sealed = r.seal(&test_key(3)).unwrap();
+                prev = sealed.1;
+                sealed
+            })
+            .collect()
+    }
+
+    fn links(chain: &[(SignedRecord, Hash256)]) -> Vec<(Seq, Hash256, Hash256)> {
+        chain
+            .iter()
+            .map(|(s, _)| {
+                let r = s.read_unverified().unwrap();
+                (r.record.seq, r.record.prev_hash, r.hash)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chain_binds_every_record_to_the_signed_head() {
+        let key = test_key(3);
+        let chain = sealed_chain(4);
+        let head = chain[3].1;
+        let sig = sign_chain_head(&key, &head);
+        assert_eq!(verify_chain(&key.public_key(), links(&chain), &sig), Ok(()));
+        // Another key, or the head signed as a record, does not verify.
+        let stranger = sign_chain_head(&test_key(4), &head);
+        let as_record = key.sign(SigningContext::PurchaseRecord, &head.0);
+        for sig in [stranger, as_record] {
+            assert_eq!(
+                verify_chain(&key.public_key(), links(&chain), &sig),
+                Err(ChainError::BadSignature {
+                    seq: Seq::new(4).unwrap()
+                })
+            );
+        }
+        // A middle record edited (and even re-signed on its own) no longer
+        // hashes to its successor's link.
+        let mut edited = chain.clone();
+        let mut two = edited[1].0.read_unverified().unwrap().record;
+        two.total = Money::from_minor(1).unwrap();
+        edited[1] = two.seal(&key).unwrap();
+        assert_eq!(
+            verify_chain(&key.public_key(), links(&edited), &sig),
+            Err(ChainError::Unbound {
+                seq: Seq::new(2).unwrap()
+            })
+        );
+        // The parse without verification still refuses a moved envelope.
+        let moved = SignedRecord {
+            seq: Seq::new(9).unwrap(),
+            ..chain[0].0.clone()
+        };
+        assert!(matches!(
+            moved.read_unverified(),
+            Err(RecordError::EnvelopeMismatch { .. })
+        ));
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub const FEATURES_HEADER: &str = "x-loyalty-features";
 /// sees it enforces its lease of every promotion with a global limit, and
 /// refuses those it holds no lease of.
 pub const FEATURE_QUOTA_LEASES: &str = "quota-leases";
+/// The feature of chain-verified ingest: an agent that sees it sends each
+/// upload with [`sync::UploadBatch::chain_signature`], and the server
+/// verifies that one signature and the hash chain instead of every
+/// record's own signature (kept and audited). Without it, or from an
+/// agent that does not send one, every record's signature is verified.
+pub const FEATURE_CHAIN_INGEST: &str = "chain-ingest";
 
 /// An error reply of any API: a stable machine code and a human message.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -125,6 +131,15 @@ pub mod sync {
     pub struct UploadBatch {
         /// Records in seq order.
         pub records: Vec<SignedRecord>,
+        /// The register's signature over the hash of the last record's
+        /// bytes (`record::sign_chain_head`), sent to a server that offers
+        /// [`FEATURE_CHAIN_INGEST`](crate::wire::FEATURE_CHAIN_INGEST).
+        /// With it the server checks that each record's `prev_hash` is its
+        /// predecessor's hash and verifies this one signature; without it
+        /// (older agents), every record's own signature. A server that
+        /// does not know the field ignores it and verifies every record.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub chain_signature: Option<crate::crypto::Signature>,
     }
 
     /// The most records in one batch.

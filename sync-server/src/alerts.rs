@@ -191,6 +191,48 @@ impl NewAlert {
         }
     }
 
+    /// On the chain path: a record not bound to the batch's signature, or
+    /// a batch signature that does not verify; the batch was refused.
+    #[must_use]
+    pub fn bad_chain(
+        register_id: RegisterId,
+        error: &shared::record::ChainError,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let seq = match error {
+            shared::record::ChainError::Unbound { seq }
+            | shared::record::ChainError::BadSignature { seq } => *seq,
+        };
+        NewAlert {
+            register_id,
+            kind: AlertKind::BadSignature,
+            seq: Some(seq),
+            detail: format!("{error}; the batch was refused"),
+            created_at: at,
+        }
+    }
+
+    /// A stored record's own signature does not verify: found by the
+    /// background audit of records that came by the chain path, or when
+    /// the record was about to be used as evidence (`during`).
+    #[must_use]
+    pub fn stored_signature_fails(
+        register_id: RegisterId,
+        seq: Seq,
+        during: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        NewAlert {
+            register_id,
+            kind: AlertKind::BadSignature,
+            seq: Some(seq),
+            detail: format!(
+                "stored record {seq} has a signature of its own that does not verify with the register's key (found by {during}); it was stored by the chain path and is not used as evidence"
+            ),
+            created_at: at,
+        }
+    }
+
     /// A revoked register presented its secret to upload.
     #[must_use]
     pub fn revoked_register_upload(register_id: RegisterId, at: DateTime<Utc>) -> Self {

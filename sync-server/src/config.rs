@@ -300,6 +300,16 @@ pub struct IngestSettings {
     /// off, the analytics views miss every record stored meanwhile. The
     /// perf harness turns it off only to measure what the rollups cost.
     pub rollups: bool,
+    /// Whether the server offers chain-verified ingest
+    /// (`x-loyalty-features: chain-ingest`): a batch that carries a
+    /// signature over its last record's hash is authenticated by the hash
+    /// chain and that one signature, and each record's own signature is
+    /// audited in the background. Off, every record's signature is
+    /// verified at ingest, whatever the agent sends.
+    pub chain_verified: bool,
+    /// Records the background audit checks per pass (their own
+    /// signatures, for records that came by the chain path).
+    pub audit_batch: usize,
 }
 
 impl Default for IngestSettings {
@@ -310,6 +320,8 @@ impl Default for IngestSettings {
             max_concurrent_batches: 8,
             retry_after_secs: 2,
             rollups: true,
+            chain_verified: true,
+            audit_batch: 1000,
         }
     }
 }

@@ -5,7 +5,19 @@
 //! authenticated register, its seqs are contiguous ([`check_envelope`]),
 //! every signature verifies over the exact bytes, every record names the
 //! register's merchant and store and its own sums add up ([`check_records`], which the upload
-//! handler runs on parts of the batch on every core at once). [`place`] runs inside the writer transaction against the stored
+//! handler runs on parts of the batch on every core at once).
+//!
+//! On the chain path (the batch carries `chain_signature`, see
+//! [`shared::wire::FEATURE_CHAIN_INGEST`]) the records are parsed and
+//! checked alike but their own signatures are not verified
+//! ([`Authentication::Chain`]); [`check_chain`] then checks that each
+//! record's `prev_hash` is its predecessor's hash and verifies the one
+//! signature over the last record's hash. The records are stored as not
+//! yet audited ([`CheckedRecord::verified`] false) and their own
+//! signatures are verified by `services::audit` in the background, and
+//! before a record is used as evidence (`services::sales`).
+//!
+//! [`place`] runs inside the writer transaction against the stored
 //! head: records at or below the head must equal what is stored (else a
 //! fork), the first new seq must be head + 1 (else a gap), and each new
 //! record's `prev_hash` must link to its predecessor (else a broken chain).
@@ -27,7 +39,10 @@ use chrono::{DateTime, Utc};
 use shared::crypto::{Hash256, Signature};
 use shared::ids::Seq;
 use shared::money::Currency;
-use shared::record::{PurchaseRecord, RECORD_FORMAT, RecordError, SignedRecord, SumError};
+use shared::record::{
+    ChainError, PurchaseRecord, RECORD_FORMAT, RecordError, SignedRecord, SumError,
+    verify_record_bytes,
+};
 
 use crate::db::RegisterCredentials;
 use crate::drift::ClockDrift;
@@ -43,6 +58,20 @@ pub struct CheckedRecord {
     pub hash: Hash256,
     /// The register's signature over the bytes.
     pub signature: Signature,
+    /// Whether that signature was verified at ingest (the per-record
+    /// path); on the chain path the chain authenticated the record and its
+    /// own signature awaits the audit.
+    pub verified: bool,
+}
+
+/// How the records of a batch are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authentication {
+    /// Each record's own signature is verified (older agents).
+    EachRecord,
+    /// The hash chain and one signature over the last record's hash
+    /// ([`check_chain`]); each record's own signature is audited later.
+    Chain,
 }
 
 /// Why a batch was refused before storage was consulted.
@@ -71,6 +100,10 @@ pub enum BatchError {
     /// A signature that does not verify, or bytes that do not parse.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// On the chain path: a record not bound to the batch's signature, or
+    /// a batch signature that does not verify.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
     /// A record naming another merchant or store than the register's.
     #[error("record {seq} names merchant {merchant} and store {store}, not the register's")]
     WrongPlace {
@@ -121,7 +154,7 @@ pub fn check_batch(
     max_records: usize,
 ) -> Result<Vec<CheckedRecord>, BatchError> {
     check_envelope(register, &batch, max_records)?;
-    check_records(register, batch)
+    check_records(register, batch, Authentication::EachRecord)
 }
 
 /// The checks of a batch as a whole, which are cheap: its size, that every
@@ -151,24 +184,59 @@ pub fn check_envelope(
 }
 
 /// The checks of each record, the CPU work of ingest: the signature over
-/// the exact bytes, then the parsed record's format, merchant, store and
-/// currency. Stops at the first record refused.
+/// the exact bytes (unless the chain authenticates the batch), then the
+/// parsed record's format, merchant, store and currency. Stops at the
+/// first record refused.
 pub fn check_records(
     register: &RegisterCredentials,
     records: Vec<SignedRecord>,
+    authentication: Authentication,
 ) -> Result<Vec<CheckedRecord>, BatchError> {
     records
         .into_iter()
-        .map(|signed| check_record(register, signed))
+        .map(|signed| check_record(register, signed, authentication))
         .collect()
+}
+
+/// On the chain path, after [`check_records`] over the whole batch: every
+/// record's `prev_hash` is its predecessor's hash and `signature` is the
+/// register's over the last record's hash, so every record is the one the
+/// register chained into the head it signed.
+pub fn check_chain(
+    register: &RegisterCredentials,
+    records: &[CheckedRecord],
+    signature: &Signature,
+) -> Result<(), BatchError> {
+    let links = records
+        .iter()
+        .map(|r| (r.record.seq, r.record.prev_hash, r.hash));
+    Ok(shared::record::verify_chain(
+        &register.public_key,
+        links,
+        signature,
+    )?)
 }
 
 fn check_record(
     register: &RegisterCredentials,
     signed: SignedRecord,
+    authentication: Authentication,
 ) -> Result<CheckedRecord, BatchError> {
-    let verified = signed.open(&register.public_key)?;
-    let record = verified.record;
+    let (opened, verified) = match authentication {
+        Authentication::EachRecord => {
+            let v = signed.open(&register.public_key)?;
+            (
+                shared::record::UnverifiedRecord {
+                    record: v.record,
+                    bytes: v.bytes,
+                    hash: v.hash,
+                },
+                true,
+            )
+        }
+        Authentication::Chain => (signed.read_unverified()?, false),
+    };
+    let record = opened.record;
     let seq = record.seq;
     if record.format != RECORD_FORMAT {
         return Err(BatchError::Format {
@@ -191,18 +259,27 @@ fn check_record(
         });
     }
     let sums = record.check_sums();
-    let checked = CheckedRecord {
+    let mut checked = CheckedRecord {
         record,
-        bytes: verified.bytes,
-        hash: verified.hash,
+        bytes: opened.bytes,
+        hash: opened.hash,
         signature: signed.signature,
+        verified,
     };
     match sums {
         Ok(()) => Ok(checked),
-        Err(error) => Err(BatchError::BadSums {
-            record: Box::new(checked),
-            error,
-        }),
+        Err(error) => {
+            // Only a record the register provably signed is quarantined:
+            // on the chain path its own signature is checked here (rare).
+            if !checked.verified {
+                verify_record_bytes(&register.public_key, seq, &checked.bytes, &signed.signature)?;
+                checked.verified = true;
+            }
+            Err(BatchError::BadSums {
+                record: Box::new(checked),
+                error,
+            })
+        }
     }
 }
 
@@ -434,6 +511,46 @@ mod tests {
                 seq: Seq::new(3).unwrap()
             })
         );
+    }
+
+    fn chained(batch: Vec<SignedRecord>) -> Result<Vec<CheckedRecord>, BatchError> {
+        let last = batch.last().unwrap();
+        let head = shared::crypto::sha256(&shared::crypto::from_base64(&last.body).unwrap());
+        let signature = shared::record::sign_chain_head(&key(), &head);
+        let checked = check_records(&credentials(), batch, Authentication::Chain)?;
+        check_chain(&credentials(), &checked, &signature)?;
+        Ok(checked)
+    }
+
+    #[test]
+    fn the_chain_path_binds_records_without_verifying_each() {
+        let checked = chained(chain(3, 100)).unwrap();
+        assert!(checked.iter().all(|r| !r.verified));
+        assert_eq!(place(None, &BTreeMap::new(), &checked), Ok(0));
+
+        // A record's own signature is not what the chain path checks…
+        let mut batch = chain(3, 100);
+        batch[1].signature = batch[0].signature;
+        assert!(chained(batch).is_ok());
+        // …but its bytes are: an edited middle record is unbound.
+        let mut batch = chain(3, 100);
+        let other = chain(3, 999);
+        batch[1] = other[1].clone();
+        assert!(matches!(
+            chained(batch),
+            Err(BatchError::Chain(ChainError::Unbound { seq })) if seq.get() == 2
+        ));
+        // A head signed by another key does not verify.
+        let batch = chain(2, 100);
+        let checked = check_records(&credentials(), batch, Authentication::Chain).unwrap();
+        let forged = shared::record::sign_chain_head(
+            &SigningKey::from_seed(&[8; 32]).unwrap(),
+            &checked[1].hash,
+        );
+        assert!(matches!(
+            check_chain(&credentials(), &checked, &forged),
+            Err(BatchError::Chain(ChainError::BadSignature { .. }))
+        ));
     }
 
     #[test]

@@ -107,6 +107,20 @@ pub async fn serve(
             repricer_stop.clone(),
         ))
     });
+    let audit = {
+        let admission = state.ingest_admission.clone();
+        let metrics = state.metrics.clone();
+        tokio::spawn(services::audit::run(
+            services::audit::Audit::new(
+                state.db.clone(),
+                state.clock.clone(),
+                state.settings.ingest.audit_batch,
+            ),
+            move || admission.in_flight() > 0,
+            move |pass| metrics.audited(pass.verified, pass.failed),
+            repricer_stop.clone(),
+        ))
+    };
     let repricer = tokio::spawn(services::reprice::run(
         state.db.clone(),
         state.clock.clone(),
@@ -148,6 +162,9 @@ pub async fn serve(
     }
     if let Err(e) = campaigns.await {
         tracing::error!(error = %e, "the campaign task failed");
+    }
+    if let Err(e) = audit.await {
+        tracing::error!(error = %e, "the audit task failed");
     }
     if let Err(e) = repricer.await {
         tracing::error!(error = %e, "the re-pricer task failed");

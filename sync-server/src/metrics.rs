@@ -57,6 +57,12 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabel {
+    /// `chain` or `each_record`.
+    path: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResponseLabels {
     /// `api`, `admin`, `web` or `other`: bounded, unlike paths.
     area: &'static str,
@@ -68,6 +74,8 @@ struct ResponseLabels {
 pub struct Metrics {
     registry: Registry,
     records: Family<OutcomeLabel, Counter>,
+    batches: Family<PathLabel, Counter>,
+    audited: Family<OutcomeLabel, Counter>,
     batch_records: Histogram,
     verify_seconds: Histogram,
     store_seconds: Histogram,
@@ -91,6 +99,18 @@ impl Default for Metrics {
             "ingest_records",
             "Uploaded purchase records, by outcome",
             records.clone(),
+        );
+        let batches = Family::<PathLabel, Counter>::default();
+        registry.register(
+            "ingest_batches",
+            "Upload batches, by how their records were authenticated (chain or each_record)",
+            batches.clone(),
+        );
+        let audited = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "audit_records",
+            "Stored records whose own signature the audit checked, by outcome (verified or failed)",
+            audited.clone(),
         );
         let batch_records = Histogram::new(exponential_buckets(1.0, 2.0, 12));
         registry.register(
@@ -137,6 +157,8 @@ impl Default for Metrics {
         Metrics {
             registry,
             records,
+            batches,
+            audited,
             batch_records,
             verify_seconds,
             store_seconds,
@@ -156,6 +178,23 @@ impl Metrics {
                 outcome: outcome.label(),
             })
             .inc_by(count);
+    }
+
+    /// One batch was authenticated by its chain (`true`) or record by
+    /// record.
+    pub fn authenticated(&self, chain: bool) {
+        let path = if chain { "chain" } else { "each_record" };
+        self.batches.get_or_create(&PathLabel { path }).inc();
+    }
+
+    /// The audit checked `verified` records' own signatures and found
+    /// `failed` that do not verify.
+    pub fn audited(&self, verified: u64, failed: u64) {
+        for (outcome, n) in [("verified", verified), ("failed", failed)] {
+            self.audited
+                .get_or_create(&OutcomeLabel { outcome })
+                .inc_by(n);
+        }
     }
 
     /// One batch of `records` arrived.

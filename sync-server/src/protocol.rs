@@ -9,22 +9,59 @@
 //! `GET /api/v1/protocol` lists the supported versions for an agent that
 //! wants to ask first. Every such reply also lists, in
 //! `x-loyalty-features`, the optional parts of the protocol this server
-//! offers ([`FEATURES`]): an agent learns them from its first exchange,
+//! offers ([`features`]): an agent learns them from its first exchange,
 //! and an older agent, which ignores the header, goes on as before.
+//!
+//! Chain-verified ingest ([`FEATURE_CHAIN_INGEST`]) needs no new version:
+//! its one addition to the upload, `chain_signature`, is optional, every
+//! record still carries its own signature, and a server that does not
+//! offer the feature (or predates it) ignores the field and verifies each
+//! record. So old agents and old servers work with new ones either way.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
-use shared::wire::{FEATURE_QUOTA_LEASES, FEATURES_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION};
+use shared::wire::{
+    FEATURE_CHAIN_INGEST, FEATURE_QUOTA_LEASES, FEATURES_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
 
+use crate::config::IngestSettings;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The sync protocol versions this server speaks, ascending.
 pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
 
-/// The optional parts of the protocol this server offers.
-pub const FEATURES: &[&str] = &[FEATURE_QUOTA_LEASES];
+/// Every optional part of the protocol this server may offer.
+pub const FEATURES: &[&str] = &[FEATURE_QUOTA_LEASES, FEATURE_CHAIN_INGEST];
+
+/// The optional parts of the protocol this server offers under `ingest`.
+#[must_use]
+pub fn features(ingest: &IngestSettings) -> Vec<&'static str> {
+    FEATURES
+        .iter()
+        .copied()
+        .filter(|f| *f != FEATURE_CHAIN_INGEST || ingest.chain_verified)
+        .collect()
+}
+
+/// [`features`] as the header lists them.
+fn features_header(ingest: &IngestSettings) -> HeaderValue {
+    // Both lists are known now; the header is built once for each.
+    static WITH: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    static WITHOUT: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    let cell = if ingest.chain_verified {
+        &WITH
+    } else {
+        &WITHOUT
+    };
+    cell.get_or_init(|| {
+        HeaderValue::from_str(&features(ingest).join(","))
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    })
+    .clone()
+}
 
 /// The version assumed when a request does not name one.
 pub const IMPLIED_VERSION: u32 = 1;
@@ -86,7 +123,11 @@ impl From<ProtocolRefusal> for ApiError {
 
 /// Refuses requests in a version this server does not speak, and marks
 /// every reply with the version it is in.
-pub async fn negotiate_protocol(request: Request, next: Next) -> Response {
+pub async fn negotiate_protocol(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (mut response, answered_in) = match negotiate(request.headers()) {
         Ok(version) => (next.run(request).await, version),
         Err(refusal) => (ApiError::from(refusal).into_response(), PROTOCOL_VERSION),
@@ -94,10 +135,9 @@ pub async fn negotiate_protocol(request: Request, next: Next) -> Response {
     response
         .headers_mut()
         .insert(PROTOCOL_HEADER, HeaderValue::from(answered_in));
-    response.headers_mut().insert(
-        FEATURES_HEADER,
-        HeaderValue::from_static(FEATURE_QUOTA_LEASES),
-    );
+    response
+        .headers_mut()
+        .insert(FEATURES_HEADER, features_header(&state.settings.ingest));
     response
 }
 
@@ -109,6 +149,18 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(PROTOCOL_HEADER, HeaderValue::from_static(value));
         headers
+    }
+
+    #[test]
+    fn chain_ingest_is_offered_unless_turned_off() {
+        let mut ingest = IngestSettings::default();
+        assert_eq!(
+            features_header(&ingest).to_str().unwrap(),
+            "quota-leases,chain-ingest"
+        );
+        ingest.chain_verified = false;
+        assert_eq!(features(&ingest), [FEATURE_QUOTA_LEASES]);
+        assert_eq!(features_header(&ingest).to_str().unwrap(), "quota-leases");
     }
 
     #[test]

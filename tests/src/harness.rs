@@ -575,6 +575,60 @@ impl SimRegister {
             .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
             .json(&UploadBatch {
                 records: records.to_vec(),
+                chain_signature: None,
+            })
+            .send()
+            .await?;
+        Ok((reply.status(), reply.text().await?))
+    }
+
+    /// `GET /api/v1/sales` for the sale `seq` of `register`, as a till
+    /// taking a return asks for it.
+    pub async fn fetch_sale(
+        &self,
+        register: RegisterId,
+        seq: Seq,
+    ) -> anyhow::Result<(StatusCode, String)> {
+        let reply = self
+            .http
+            .get(format!("{}/api/v1/sales", self.base))
+            .query(&[
+                ("register_id", register.to_string()),
+                ("seq", seq.to_string()),
+            ])
+            .bearer_auth(&self.bearer)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .send()
+            .await?;
+        Ok((reply.status(), reply.text().await?))
+    }
+
+    /// The chain path's signature of `records`: this register's over the
+    /// hash of the last record's bytes.
+    pub fn chain_signature(&self, records: &[SignedRecord]) -> anyhow::Result<Signature> {
+        let last = records.last().context("an empty batch has no head")?;
+        let bytes = shared::crypto::from_base64(&last.body).context("base64")?;
+        Ok(shared::record::sign_chain_head(
+            self.key(),
+            &shared::crypto::sha256(&bytes),
+        ))
+    }
+
+    /// Uploads `records` on the chain path, with `signature` as the
+    /// batch's (see [`SimRegister::chain_signature`]).
+    pub async fn upload_chained(
+        &self,
+        records: &[SignedRecord],
+        signature: Signature,
+    ) -> anyhow::Result<(StatusCode, String)> {
+        let reply = self
+            .http
+            .post(format!("{}/api/v1/records", self.base))
+            .bearer_auth(&self.bearer)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .json(&UploadBatch {
+                records: records.to_vec(),
+                chain_signature: Some(signature),
             })
             .send()
             .await?;
@@ -594,6 +648,7 @@ impl SimRegister {
             .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
             .json(&UploadBatch {
                 records: records.to_vec(),
+                chain_signature: None,
             })
             .send()
             .await?;
@@ -616,9 +671,22 @@ impl SimRegister {
         Ok((reply.status(), reply.text().await?))
     }
 
-    /// `records` as the JSON body of an upload.
+    /// `records` as the JSON body of an upload (the per-record path).
     pub fn batch_json(records: Vec<SignedRecord>) -> anyhow::Result<Vec<u8>> {
-        Ok(serde_json::to_vec(&UploadBatch { records })?)
+        Ok(serde_json::to_vec(&UploadBatch {
+            records,
+            chain_signature: None,
+        })?)
+    }
+
+    /// `records` as the JSON body of an upload on the chain path, signed
+    /// by this register.
+    pub fn chained_json(&self, records: Vec<SignedRecord>) -> anyhow::Result<Vec<u8>> {
+        let chain_signature = Some(self.chain_signature(&records)?);
+        Ok(serde_json::to_vec(&UploadBatch {
+            records,
+            chain_signature,
+        })?)
     }
 
     /// Uploads and expects an acknowledgement.
@@ -774,6 +842,34 @@ pub fn server_records(
         |r| r.get(0),
     )?;
     Ok((rows, points))
+}
+
+/// The audit state of each stored record of `register`, by seq: 1 its own
+/// signature verified, 0 awaiting the audit (it came by the chain path),
+/// −1 it does not verify (SQLite or PostgreSQL).
+pub fn server_audit(server_dir: &Path, register: RegisterId) -> anyhow::Result<Vec<(i64, i64)>> {
+    if let Some(url) = crate::system::test_database_url(server_dir)? {
+        return on_postgres(url, move |db| {
+            Ok(db
+                .query(
+                    "SELECT seq, audit::BIGINT FROM records WHERE register_id = $1 ORDER BY seq",
+                    &[&register.get()],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        });
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        server_dir.join("sync-server.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut stmt =
+        conn.prepare("SELECT seq, audit FROM records WHERE register_id = ?1 ORDER BY seq")?;
+    let rows = stmt
+        .query_map([register.get()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// Forgets everything the server stored of `register` after `seq`, as a

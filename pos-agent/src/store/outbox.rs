@@ -207,9 +207,10 @@ fn append(
     Ok(())
 }
 
-/// The bytes of the upload of `record` alone (`{"records": [it]}`), as the
-/// uploader sends it: the envelope's JSON with an empty body, plus the
-/// body's base64, which JSON carries as it is.
+/// The bytes of the upload of `record` alone (`{"records": [it]}`, with a
+/// chain signature, which the chain path adds), as the uploader sends it:
+/// the envelope's JSON with an empty body, plus the body's base64, which
+/// JSON carries as it is.
 pub fn upload_size(record: &PurchaseRecord, sealed: &SealedBytes) -> Result<usize, StoreError> {
     let envelope = UploadBatch {
         records: vec![SignedRecord {
@@ -218,6 +219,7 @@ pub fn upload_size(record: &PurchaseRecord, sealed: &SealedBytes) -> Result<usiz
             body: String::new(),
             signature: sealed.signature,
         }],
+        chain_signature: Some(sealed.signature),
     };
     let envelope = serde_json::to_vec(&envelope).map_err(|e| corrupt("upload batch", e))?;
     Ok(envelope.len() + sealed.bytes.len().div_ceil(3) * 4)
@@ -526,6 +528,7 @@ pub(crate) mod tests {
             let sealed = record.seal_bytes(&key()).unwrap();
             let (signed, _) = record.seal(&key()).unwrap();
             let sent = serde_json::to_vec(&UploadBatch {
+                chain_signature: Some(signed.signature),
                 records: vec![signed],
             })
             .unwrap();

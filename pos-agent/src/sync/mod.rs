@@ -39,7 +39,7 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, DATE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::ExposeSecret;
-use shared::wire::{ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION};
+use shared::wire::{ErrorBody, FEATURES_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION};
 use tokio::task::JoinSet;
 
 use self::backoff::Backoff;
@@ -278,6 +278,13 @@ impl SyncClient {
             .and_then(|date| ClockOffset::from_date_header(received, date))
         {
             self.monitor.observe_clock(measured);
+        }
+        if let Some(features) = response
+            .headers()
+            .get(FEATURES_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.monitor.observe_features(features);
         }
         let status = response.status();
         let answered_in = response

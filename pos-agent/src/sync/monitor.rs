@@ -55,6 +55,9 @@ pub struct MonitorState {
     pub ruleset_rejected: Option<String>,
     /// How rulesets are fetched now.
     pub ruleset_transport: RulesetTransport,
+    /// Whether the server offers chain-verified ingest, as its last reply
+    /// that listed its features said.
+    pub chain_ingest: bool,
 }
 
 impl SyncMonitor {
@@ -70,6 +73,20 @@ impl SyncMonitor {
     /// Notes that the server answered (with any status) at `at`.
     pub fn contacted(&self, at: DateTime<Utc>) {
         self.lock().last_contact_at = Some(at);
+    }
+
+    /// Takes the features a reply listed (`x-loyalty-features`); the
+    /// uploader signs its batches' chain heads while the server offers
+    /// [`FEATURE_CHAIN_INGEST`](shared::wire::FEATURE_CHAIN_INGEST).
+    pub fn observe_features(&self, features: &str) {
+        self.lock().chain_ingest = features
+            .split(',')
+            .any(|f| f.trim() == shared::wire::FEATURE_CHAIN_INGEST);
+    }
+
+    /// Whether the server offers chain-verified ingest.
+    pub fn chain_ingest(&self) -> bool {
+        self.lock().chain_ingest
     }
 
     /// Records a successful exchange.

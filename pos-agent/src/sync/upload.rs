@@ -20,6 +20,15 @@
 //! the server proves it holds the same records or refuses with
 //! `chain_broken`.
 //!
+//! # Chain-verified ingest
+//!
+//! While the server lists `chain-ingest` in `x-loyalty-features` (noted
+//! from every reply), each batch carries the register's signature over the
+//! hash of its last record, as computed at commit; the server then checks
+//! the hash chain and that one signature instead of every record's. Each
+//! record is still sent with its own signature, so a server that does not
+//! offer the feature verifies those instead.
+//!
 //! # Retries
 //!
 //! Transport errors, 408, 429 and 5xx are retried with exponential backoff
@@ -58,6 +67,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use shared::crypto::Hash256;
 use shared::ids::Seq;
+use shared::record::sign_chain_head;
 use shared::wire::ErrorBody;
 use shared::wire::sync::{MAX_BATCH_BYTES, MAX_BATCH_RECORDS, UploadAck, UploadBatch};
 use tokio::time::Instant;
@@ -177,9 +187,18 @@ impl Uploader {
             return Ok(Step::Idle);
         };
         let count = batch.records.len();
+        // On the chain path the register signs the hash of the batch's
+        // last record as it was computed at commit (kept in the outbox),
+        // never the bytes as read back now: a record that rotted on disk
+        // no longer chains and the batch is refused.
+        let chain_signature = agent
+            .sync_health
+            .chain_ingest()
+            .then(|| sign_chain_head(&agent.key, &batch.last_hash));
         let sent = agent.clock.now();
         let request = client.post("/api/v1/records").json(&UploadBatch {
             records: batch.records,
+            chain_signature,
         });
         match client.send(request).await {
             Ok(response) => {

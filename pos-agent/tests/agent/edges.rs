@@ -473,6 +473,7 @@ async fn a_record_that_would_not_upload_alone_is_refused_at_commit_and_one_at_th
             body: shared::crypto::to_base64(&body),
             signature: shared::crypto::Signature::from_slice(&signature).unwrap(),
         }],
+        chain_signature: Some(shared::crypto::Signature::from_slice(&signature).unwrap()),
     };
     let size = serde_json::to_vec(&alone).unwrap().len();
 

@@ -141,7 +141,10 @@ pub fn router(state: AppState) -> Router {
         .route("/protocol", get(protocol::protocol))
         .route("/heartbeat", post(heartbeat::heartbeat))
         .route("/leases", post(leases::leases))
-        .route_layer(middleware::from_fn(negotiate_protocol));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            negotiate_protocol,
+        ));
 
     let metrics = state.metrics.clone();
     Router::new()

@@ -7,7 +7,7 @@ use shared::wire::ErrorBody;
 use axum::extract::State;
 
 use super::extract::Json;
-use crate::protocol::{FEATURES, SUPPORTED_VERSIONS};
+use crate::protocol::{SUPPORTED_VERSIONS, features};
 use crate::state::AppState;
 use crate::wire::{ProtocolInfo, UploadLimits};
 
@@ -31,6 +31,6 @@ pub(crate) async fn protocol(State(state): State<AppState>) -> Json<ProtocolInfo
             max_batch_records: ingest.max_batch_records,
             max_batch_bytes: ingest.max_batch_bytes,
         }),
-        features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+        features: features(ingest).into_iter().map(str::to_owned).collect(),
     })
 }

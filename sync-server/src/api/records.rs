@@ -7,6 +7,13 @@
 //! is cut into one part per core and the parts are verified at once on the
 //! blocking pool; the write transaction then runs on the writer connection
 //! while other registers' batches are being verified.
+//!
+//! A batch that carries `chain_signature` (from an agent that saw
+//! `x-loyalty-features: chain-ingest`) takes the chain path when the
+//! server offers it: the parts are parsed and checked without verifying
+//! each record's signature, then the links and the one signature over the
+//! last record's hash are checked ([`check_chain`]). Its records are
+//! stored for the background audit of their own signatures.
 
 use shared::wire::ErrorBody;
 
@@ -24,8 +31,8 @@ use crate::auth::UploadingRegister;
 use crate::db::RegisterCredentials;
 use crate::error::ApiError;
 use crate::ingest::{
-    BatchError, ChainRefusal, CheckedRecord, IngestContext, IngestOutcome, check_envelope,
-    check_records,
+    Authentication, BatchError, ChainRefusal, CheckedRecord, IngestContext, IngestOutcome,
+    check_chain, check_envelope, check_records,
 };
 use crate::metrics::RecordOutcome;
 use crate::notify::Topic;
@@ -39,7 +46,7 @@ use crate::state::AppState;
     request_body = UploadBatch,
     responses(
         (status = 200, description = "Stored (or already stored).", body = UploadAck),
-        (status = 400, description = "A record is malformed, badly signed or not contiguous.", body = ErrorBody),
+        (status = 400, description = "A record is malformed, badly signed or not contiguous; on the chain path, a record not bound to the batch's signature or a batch signature that does not verify (`bad_signature`).", body = ErrorBody),
         (status = 403, description = "A record names another register or store.", body = ErrorBody),
         (status = 409, description = "A fork, a gap (`expected_seq`) or a broken chain.", body = ErrorBody),
         (status = 413, description = "Too many records or bytes.", body = ErrorBody),
@@ -63,9 +70,28 @@ pub(crate) async fn upload(
     let merchant = credentials.merchant_id;
     let uploaded = batch.records.len() as u64;
     state.metrics.batch(batch.records.len());
+    let chain_signature = batch
+        .chain_signature
+        .filter(|_| state.settings.ingest.chain_verified);
+    let authentication = match chain_signature {
+        Some(_) => Authentication::Chain,
+        None => Authentication::EachRecord,
+    };
+    state.metrics.authenticated(chain_signature.is_some());
     let verifying = std::time::Instant::now();
     let checked = match check_envelope(&credentials, &batch.records, max_records) {
-        Ok(()) => check_in_parallel(credentials, batch.records).await?,
+        Ok(()) => {
+            let key = credentials.clone();
+            check_in_parallel(credentials, batch.records, authentication)
+                .await?
+                .and_then(|records| match &chain_signature {
+                    Some(signature) => {
+                        check_chain(&key, &records, signature)?;
+                        Ok(records)
+                    }
+                    None => Ok(records),
+                })
+        }
         Err(refusal) => Err(refusal),
     };
     state.metrics.verified(verifying.elapsed());
@@ -136,6 +162,7 @@ fn cores() -> usize {
 async fn check_in_parallel(
     credentials: RegisterCredentials,
     mut records: Vec<SignedRecord>,
+    authentication: Authentication,
 ) -> Result<Result<Vec<CheckedRecord>, BatchError>, ApiError> {
     let parts = cores()
         .min(records.len().div_ceil(MIN_RECORDS_PER_PART))
@@ -150,7 +177,7 @@ async fn check_in_parallel(
         // The parts log inside the upload's span.
         let span = tracing::Span::current();
         tasks.push(tokio::task::spawn_blocking(move || {
-            span.in_scope(|| check_records(&credentials, part))
+            span.in_scope(|| check_records(&credentials, part, authentication))
         }));
     }
     let mut checked = Vec::new();
@@ -171,11 +198,15 @@ async fn alert_on_bad_signature(
     register: shared::ids::RegisterId,
     refusal: &BatchError,
 ) {
-    if let BatchError::Record(RecordError::BadSignature { seq }) = refusal {
-        let alert = NewAlert::bad_signature(register, *seq, state.clock.now());
-        if let Err(e) = state.services.oversight.raise(alert).await {
-            tracing::error!(error = %e, "could not record a bad signature alert");
+    let alert = match refusal {
+        BatchError::Record(RecordError::BadSignature { seq }) => {
+            NewAlert::bad_signature(register, *seq, state.clock.now())
         }
+        BatchError::Chain(chain) => NewAlert::bad_chain(register, chain, state.clock.now()),
+        _ => return,
+    };
+    if let Err(e) = state.services.oversight.raise(alert).await {
+        tracing::error!(error = %e, "could not record a bad signature alert");
     }
 }
 
@@ -210,6 +241,7 @@ impl From<BatchError> for ApiError {
                 ApiError::bad_request("bad_signature", message)
             }
             BatchError::Record(_) => ApiError::bad_request("bad_record", message),
+            BatchError::Chain(_) => ApiError::bad_request("bad_signature", message),
             BatchError::BadSums { .. } => ApiError::bad_request("bad_record", message),
             BatchError::Format { .. } => ApiError::bad_request("unsupported_format", message),
             BatchError::Currency { .. } => ApiError::bad_request("currency_mismatch", message),

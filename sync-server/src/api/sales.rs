@@ -15,6 +15,7 @@ use super::extract::{Json, Query};
 use crate::auth::AuthenticatedRegister;
 use crate::db::SaleKey;
 use crate::error::ApiError;
+use crate::services::sales::SalesError;
 use crate::state::AppState;
 
 /// Names the sale: `register_id` and `seq`, or `record_id`.
@@ -49,6 +50,7 @@ impl SaleQuery {
         (status = 200, description = "The sale and its returns.", body = SaleWithReturns),
         (status = 400, description = "Name the sale by `register_id` and `seq`, or by `record_id`.", body = ErrorBody),
         (status = 404, description = "No such sale of this merchant.", body = ErrorBody),
+        (status = 409, description = "A stored record of the sale does not verify with its register's key (`record_unverified`); it is never sent as evidence.", body = ErrorBody),
         (status = 401, description = "Missing or wrong register credentials, or a revoked register.", body = ErrorBody),
         (status = 426, description = "A sync protocol version this server does not speak.", body = ErrorBody),
     ),
@@ -65,7 +67,11 @@ pub(crate) async fn sale_with_returns(
         .services
         .sales
         .with_returns(register.0.merchant_id, key)
-        .await?
+        .await
+        .map_err(|e| match e {
+            SalesError::Unverified { .. } => ApiError::conflict("record_unverified", e.to_string()),
+            SalesError::Db(e) => e.into(),
+        })?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("no such sale of this merchant is stored"))
 }

@@ -62,6 +62,7 @@ pub use postgres::{
 };
 pub use records::{
     CheckKind, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow,
+    UnauditedRecord,
 };
 pub use referrals::{NewReferral, ReferralRow, ReferralsTx, RewardCandidate};
 pub use reprice::{RepriceCandidate, RepriceOutcome, RepriceResult, RepriceTx};

@@ -482,6 +482,7 @@ mod tests {
             hash: sha256(&bytes),
             bytes,
             signature: Signature::from_slice(&[9; 64]).unwrap(),
+            verified: true,
             record,
         }
     }
@@ -571,7 +572,10 @@ mod tests {
             i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
-        assert_eq!(highest, 12, "V12 (account settings) is the newest");
+        assert_eq!(
+            highest, 13,
+            "V13 (the audit of records' own signatures) is the newest"
+        );
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

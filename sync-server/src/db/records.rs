@@ -114,6 +114,20 @@ pub struct SignedRow {
     pub public_key: PublicKey,
 }
 
+/// A stored record whose own signature awaits the audit (it came by the
+/// chain path), with its register's key.
+#[derive(Debug, Clone)]
+pub struct UnauditedRecord {
+    /// Which record.
+    pub key: RecordKey,
+    /// The exact signed bytes.
+    pub body: Vec<u8>,
+    /// The register's signature over them.
+    pub signature: shared::crypto::Signature,
+    /// The register's key.
+    pub public_key: PublicKey,
+}
+
 /// Reads and writes of stored records.
 pub trait RecordsTx {
     /// The register's highest stored record.
@@ -164,4 +178,12 @@ pub trait RecordsTx {
         merchant: MerchantId,
         sale: uuid::Uuid,
     ) -> Result<Vec<SignedRow>, DbError>;
+    /// Up to `limit` stored records whose own signature was not verified
+    /// at ingest and not yet audited, in insert order.
+    fn unaudited(&mut self, limit: usize) -> Result<Vec<UnauditedRecord>, DbError>;
+    /// Notes that a stored record's own signature verified (`true`) or
+    /// does not (`false`).
+    fn set_audited(&mut self, record: RecordKey, verified: bool) -> Result<(), DbError>;
+    /// How many stored records await the audit.
+    fn audit_backlog(&mut self) -> Result<u64, DbError>;
 }

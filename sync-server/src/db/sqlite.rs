@@ -70,6 +70,7 @@ fn migrations() -> Migrations<'static> {
         )),
         M::up(include_str!("sqlite/migrations/018_segments.sql")),
         M::up(include_str!("sqlite/migrations/019_account_settings.sql")),
+        M::up(include_str!("sqlite/migrations/020_record_audit.sql")),
     ])
 }
 

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod adjustments;
 pub mod analytics;
+pub mod audit;
 pub mod catalog;
 pub mod customers;
 pub mod ingest;
@@ -105,7 +106,7 @@ impl Services {
             publisher: Publisher::new(repo.clone(), key.clone(), clock.clone(), notifier.clone()),
             stats: Statistics::new(repo.clone()),
             oversight: Oversight::new(repo.clone()),
-            sales: Sales::new(repo.clone()),
+            sales: Sales::new(repo.clone(), clock.clone()),
             pages: Pages::new(repo.clone()),
             leases: Leases::new(
                 repo.clone(),

@@ -37,7 +37,7 @@ async fn the_server_says_which_versions_it_speaks() {
                 max_batch_records: shared::wire::sync::MAX_BATCH_RECORDS,
                 max_batch_bytes: shared::wire::sync::MAX_BATCH_BYTES,
             }),
-            features: vec!["quota-leases".to_owned()],
+            features: vec!["quota-leases".to_owned(), "chain-ingest".to_owned()],
         }
     );
 }
@@ -143,4 +143,70 @@ async fn versions_the_server_does_not_speak_are_refused() {
     }
     // Nothing was stored by the refused uploads.
     assert_eq!(server.count_rows("SELECT COUNT(*) FROM records"), 0);
+}
+
+/// `POST /api/v1/records` with a chain signature over the batch's last
+/// record, made with the till's key.
+async fn upload_chained(
+    till: &crate::helpers::Till,
+    records: &[shared::record::SignedRecord],
+) -> (StatusCode, serde_json::Value) {
+    let last = records.last().expect("a batch");
+    let head = shared::crypto::sha256(&shared::crypto::from_base64(&last.body).expect("base64"));
+    let signature = shared::record::sign_chain_head(&till.key, &head);
+    crate::helpers::reply(
+        till.http
+            .post(format!("{}/api/v1/records", till.base))
+            .bearer_auth(till.bearer())
+            .header(PROTOCOL_HEADER, "1")
+            .json(&serde_json::json!({ "records": records, "chain_signature": signature }))
+            .send()
+            .await
+            .expect("upload"),
+    )
+    .await
+}
+
+/// Chain-verified ingest is chosen by negotiation: a server that offers it
+/// lists `chain-ingest` and takes a batch on its chain signature (a record
+/// whose own signature is bad is stored for the audit), and one that does
+/// not offer it leaves it out and verifies every record of the same batch
+/// (refused). Old agents, which send no chain signature, are verified
+/// record by record on both.
+#[tokio::test]
+async fn chain_ingest_is_offered_and_taken_only_when_turned_on() {
+    for chain_verified in [true, false] {
+        let server = if chain_verified {
+            TestServer::spawn().await
+        } else {
+            TestServer::spawn_with(|s| s.ingest.chain_verified = false).await
+        };
+        let (_, _, mut till) = merchant_with_till(&server, 1).await;
+        let old_agent = till.records([Purchase::sale(100)]);
+        let uploaded = till.upload_via(&till.http, &old_agent).await;
+        assert_eq!(uploaded.status(), StatusCode::OK);
+        let features = uploaded
+            .headers()
+            .get(shared::wire::FEATURES_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(
+            features.split(',').any(|f| f == "chain-ingest"),
+            chain_verified,
+            "{features}"
+        );
+
+        let mut batch = till.records([Purchase::sale(200), Purchase::sale(300)]);
+        let mut bad = *batch[0].signature.as_bytes();
+        bad[0] ^= 0xff;
+        batch[0].signature = shared::crypto::Signature::from_slice(&bad).unwrap();
+        let (status, body) = upload_chained(&till, &batch).await;
+        if chain_verified {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(body["error"], "bad_signature", "{body}");
+        }
+    }
 }

@@ -200,7 +200,10 @@ async fn two_instances_on_one_postgres_store_every_record_once_and_wake_each_oth
                 .post(format!("{base}/api/v1/records"))
                 .bearer_auth(bearer)
                 .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-                .json(&shared::wire::sync::UploadBatch { records: batch })
+                .json(&shared::wire::sync::UploadBatch {
+                    records: batch,
+                    chain_signature: None,
+                })
                 .send()
                 .await;
         }));

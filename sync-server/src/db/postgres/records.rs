@@ -14,6 +14,7 @@ use super::PgTx;
 use super::columns::{all, hash, int, opt_int, parsed, signature};
 use crate::db::{
     DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow,
+    UnauditedRecord,
 };
 use crate::ingest::StoredHead;
 
@@ -112,9 +113,9 @@ impl RecordsTx for PgTx<'_, '_> {
             "INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
                  customer_id, wall_time, subtotal, discount, total, points_earned,
                  points_redeemed, ruleset_version, hash, body, signature, received_at, spend,
-                 original_record_id)
+                 original_record_id, audit)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 $17, $18, $19, $20)",
+                 $17, $18, $19, $20, $21)",
             &[
                 &register,
                 &seq,
@@ -136,6 +137,7 @@ impl RecordsTx for PgTx<'_, '_> {
                 &row.received_at,
                 &row.spend.minor(),
                 &original,
+                &i16::from(row.checked.verified),
             ],
         )?;
         for (line_no, line) in record.lines.iter().enumerate() {
@@ -259,5 +261,43 @@ impl RecordsTx for PgTx<'_, '_> {
             &[&sale, &merchant.get()],
         )?;
         all(&rows, |row| signed_row(row).map(|(row, _)| row))
+    }
+
+    fn unaudited(&mut self, limit: usize) -> Result<Vec<UnauditedRecord>, DbError> {
+        let rows = self.query(
+            "SELECT r.register_id, r.seq, r.body, r.signature, g.public_key
+             FROM records r JOIN registers g ON g.id = r.register_id
+             WHERE r.audit = 0 ORDER BY r.id LIMIT $1",
+            &[&i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?;
+        all(&rows, |row| {
+            Ok(UnauditedRecord {
+                key: RecordKey {
+                    register_id: int(row, 0)?,
+                    seq: int(row, 1)?,
+                },
+                body: row.try_get(2)?,
+                signature: signature(row, 3)?,
+                public_key: parsed(row, 4, PublicKey::from_base64)?,
+            })
+        })
+    }
+
+    fn set_audited(&mut self, record: RecordKey, verified: bool) -> Result<(), DbError> {
+        self.execute(
+            "UPDATE records SET audit = $3 WHERE register_id = $1 AND seq = $2",
+            &[
+                &record.register_id.get(),
+                &record.seq.get(),
+                &if verified { 1i16 } else { -1i16 },
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn audit_backlog(&mut self) -> Result<u64, DbError> {
+        let row = self.query_one("SELECT COUNT(*) FROM records WHERE audit = 0", &[])?;
+        let n: i64 = row.try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }

@@ -14,6 +14,7 @@ use super::SqliteTx;
 use super::columns::{hash, int, opt_int, parsed, signature, time_text};
 use crate::db::{
     DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow,
+    UnauditedRecord,
 };
 use crate::ingest::StoredHead;
 
@@ -112,9 +113,10 @@ impl RecordsTx for SqliteTx<'_> {
             .prepare_cached(
                 "INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
                      customer_id, wall_time, subtotal, discount, total, points_earned,
-                     points_redeemed, ruleset_version, hash, body, signature, received_at, spend)
+                     points_redeemed, ruleset_version, hash, body, signature, received_at, spend,
+                     audit)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19)",
+                     ?17, ?18, ?19, ?20)",
             )?
             .execute(params![
                 register,
@@ -136,6 +138,7 @@ impl RecordsTx for SqliteTx<'_> {
                 row.checked.signature.as_bytes().as_slice(),
                 time_text(row.received_at),
                 row.spend.minor(),
+                i64::from(row.checked.verified),
             ])?;
         let mut line_stmt = self.tx.prepare_cached(
             "INSERT INTO record_lines (register_id, seq, line_no, sku, category, quantity_milli,
@@ -261,5 +264,44 @@ impl RecordsTx for SqliteTx<'_> {
         Ok(rows
             .map(|r| r.map(|(row, _)| row))
             .collect::<Result<_, _>>()?)
+    }
+
+    fn unaudited(&mut self, limit: usize) -> Result<Vec<UnauditedRecord>, DbError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT r.register_id, r.seq, r.body, r.signature, g.public_key
+             FROM records r JOIN registers g ON g.id = r.register_id
+             WHERE r.audit = 0 ORDER BY r.id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok(UnauditedRecord {
+                key: RecordKey {
+                    register_id: int(row, 0)?,
+                    seq: int(row, 1)?,
+                },
+                body: row.get(2)?,
+                signature: signature(row, 3)?,
+                public_key: parsed(row, 4, PublicKey::from_base64)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn set_audited(&mut self, record: RecordKey, verified: bool) -> Result<(), DbError> {
+        self.tx
+            .prepare_cached("UPDATE records SET audit = ?3 WHERE register_id = ?1 AND seq = ?2")?
+            .execute(params![
+                record.register_id.get(),
+                record.seq.get(),
+                if verified { 1 } else { -1 }
+            ])?;
+        Ok(())
+    }
+
+    fn audit_backlog(&mut self) -> Result<u64, DbError> {
+        let n: i64 = self
+            .tx
+            .prepare_cached("SELECT COUNT(*) FROM records WHERE audit = 0")?
+            .query_row([], |row| row.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }

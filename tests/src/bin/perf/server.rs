@@ -129,6 +129,18 @@ async fn bench_ingest_on(
         }
         uploads.push((register, batches));
     }
+    // The same uploads on the chain path, by registers of their own.
+    let mut chained: Uploads = Vec::new();
+    for i in 0..CHAIN_ROUNDS * INGEST_REGISTERS {
+        let store = chain.stores[i % chain.stores.len()].id;
+        let mut register = SimRegister::enroll_at(&server.url(), &admin, store).await?;
+        let mut batches = Vec::with_capacity(per_register);
+        for _ in 0..per_register {
+            let records = register.sales(INGEST_BATCH, 10_000)?;
+            batches.push(register.chained_json(records)?);
+        }
+        chained.push((register, batches));
+    }
     let sample = sample_of(&uploads[0].0)?;
     let single = verify_rate(&sample)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -191,7 +203,268 @@ async fn bench_ingest_on(
             "-".into(),
         );
     }
+
+    // The chain path: one signature per batch, each record's own audited
+    // later (the audit takes at most a fifth of a core while uploads go
+    // on). Its limit is SQLite's own batched insert of the same rows on
+    // the same disk, measured right after each round.
+    println!("\n-- chain-verified ingest (x-loyalty-features: chain-ingest) --");
+    let baseline_rows = rows_of(&chained)?;
+    let mut chained = chained.into_iter();
+    let mut best_chain: Option<(Timed, f64, Breakdown)> = None;
+    for round in 0..CHAIN_ROUNDS {
+        let before = breakdown(&server).await?;
+        let timed =
+            timed_uploads(&server, chained.by_ref().take(INGEST_REGISTERS).collect()).await?;
+        let spent = breakdown(&server).await?.since(&before);
+        let insert = if database_url.is_none() {
+            sqlite_batched_insert_rate(
+                &dir.join(format!("plain-insert-{round}.db")),
+                &baseline_rows,
+            )?
+        } else {
+            f64::NAN
+        };
+        if best_chain.is_none_or(|(b, ..)| timed.rate > b.rate) {
+            best_chain = Some((timed, insert, spent));
+        }
+    }
+    let (chain_best, insert, spent) = best_chain.context("no chain round ran")?;
+    let records = (INGEST_REGISTERS * per_register * INGEST_BATCH) as f64;
+    if database_url.is_none() {
+        row(
+            &format!("ingest, {INGEST_REGISTERS} registers, chain path, records/s"),
+            format!("{:.0}", chain_best.rate),
+            format!("≥ {CHAIN_GOAL:.0}"),
+            CHAIN_GOAL / chain_best.rate,
+        );
+        info(
+            "  SQLite's own batched INSERT of the same rows",
+            format!("{insert:.0} rec/s"),
+            format!("{:.2} of it", chain_best.rate / insert),
+        );
+    } else {
+        info(
+            &format!("ingest, {INGEST_REGISTERS} registers, chain path, records/s"),
+            format!("{:.0}", chain_best.rate),
+            format!("{:.0} per-record", best.rate),
+        );
+    }
+    info(
+        "  beside the per-record path (same run)",
+        format!("{:.0} rec/s", best.rate),
+        format!("{:.1}× faster", chain_best.rate / best.rate),
+    );
+    info(
+        "  server CPU per record, chain path",
+        format!("{:.1} µs", chain_best.cpu_us),
+        format!("{:.1} µs per-record", best.cpu_us),
+    );
+    info(
+        "  of which parse + chain check (all parts, µs)",
+        format!("{:.1} µs", spent.verify_s * 1e6 / records),
+        "per record".into(),
+    );
+    info(
+        "  of which the write transaction (µs, wall)",
+        format!("{:.1} µs", spent.store_s * 1e6 / records),
+        "per record".into(),
+    );
+    info(
+        "  records audited during the round",
+        format!("{:.0}", spent.audited),
+        format!("{records:.0} stored"),
+    );
+    if chain_best.refused > 0 {
+        info(
+            "  uploads refused 429 and retried",
+            format!("{}", chain_best.refused),
+            "-".into(),
+        );
+    }
     Ok(best)
+}
+
+/// Rounds of the chain path.
+const CHAIN_ROUNDS: usize = 2;
+/// The issue's goal for the chain path on SQLite, records per second.
+const CHAIN_GOAL: f64 = 100_000.0;
+
+/// A record's row as the server stores it, for the plain insert.
+struct PlainRow {
+    register: i64,
+    seq: i64,
+    record: shared::record::PurchaseRecord,
+    body: Vec<u8>,
+    hash: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// The rows of one round of `uploads` (its first [`INGEST_REGISTERS`]
+/// registers), as batches, decoded before any timing.
+fn rows_of(uploads: &Uploads) -> anyhow::Result<Vec<Vec<PlainRow>>> {
+    let mut batches = Vec::new();
+    for (_, jsons) in uploads.iter().take(INGEST_REGISTERS) {
+        for json in jsons {
+            let batch: shared::wire::sync::UploadBatch = serde_json::from_slice(json)?;
+            let rows = batch
+                .records
+                .iter()
+                .map(|signed| {
+                    let body = from_base64(&signed.body).context("base64")?;
+                    Ok(PlainRow {
+                        register: signed.register_id.get(),
+                        seq: signed.seq.get(),
+                        record: serde_json::from_slice(&body)?,
+                        hash: shared::crypto::sha256(&body).0.to_vec(),
+                        body,
+                        signature: signed.signature.as_bytes().to_vec(),
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            batches.push(rows);
+        }
+    }
+    Ok(batches)
+}
+
+/// SQLite's own rate for the rows the server stores of `batches`: a
+/// fresh file at `path` with the server's settings (WAL,
+/// `synchronous=FULL`), the `records` table with its unique key and
+/// indexes and `record_lines`, one transaction per batch on one
+/// connection (the server's single writer), prepared statements. Nothing
+/// else: no parsing, no ledger, no rollups, no HTTP. The file is removed.
+fn sqlite_batched_insert_rate(path: &Path, batches: &[Vec<PlainRow>]) -> anyhow::Result<f64> {
+    let _ = std::fs::remove_file(path);
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE records (
+             id INTEGER PRIMARY KEY, register_id INTEGER NOT NULL, seq INTEGER NOT NULL,
+             record_id TEXT NOT NULL, merchant_id INTEGER NOT NULL, store_id INTEGER NOT NULL,
+             kind TEXT NOT NULL, customer_id INTEGER, wall_time TEXT NOT NULL,
+             subtotal INTEGER NOT NULL, discount INTEGER NOT NULL, total INTEGER NOT NULL,
+             points_earned INTEGER NOT NULL, points_redeemed INTEGER NOT NULL,
+             ruleset_version INTEGER, hash BLOB NOT NULL, body BLOB NOT NULL,
+             signature BLOB NOT NULL, received_at TEXT NOT NULL, spend INTEGER NOT NULL,
+             audit INTEGER NOT NULL, UNIQUE (register_id, seq));
+         CREATE INDEX records_by_merchant ON records (merchant_id);
+         CREATE INDEX records_by_customer ON records (customer_id) WHERE customer_id IS NOT NULL;
+         CREATE INDEX records_by_record_id ON records (record_id);
+         CREATE INDEX records_to_audit ON records (id) WHERE audit = 0;
+         CREATE TABLE record_lines (
+             register_id INTEGER NOT NULL, seq INTEGER NOT NULL, line_no INTEGER NOT NULL,
+             sku TEXT NOT NULL, category TEXT, quantity_milli INTEGER NOT NULL,
+             amount INTEGER NOT NULL, discount INTEGER NOT NULL, total INTEGER NOT NULL,
+             PRIMARY KEY (register_id, seq, line_no)) WITHOUT ROWID;",
+    )?;
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut count = 0usize;
+    let t = Instant::now();
+    for batch in batches {
+        let tx = conn.transaction()?;
+        {
+            let mut record = tx.prepare_cached(
+                "INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
+                     customer_id, wall_time, subtotal, discount, total, points_earned,
+                     points_redeemed, ruleset_version, hash, body, signature, received_at,
+                     spend, audit)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'sale', NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                     ?13, ?14, ?15, ?16, ?9, 0)",
+            )?;
+            let mut line = tx.prepare_cached(
+                "INSERT INTO record_lines (register_id, seq, line_no, sku, category,
+                     quantity_milli, amount, discount, total)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for row in batch {
+                let r = &row.record;
+                record.execute(rusqlite::params![
+                    row.register,
+                    row.seq,
+                    r.id.to_string(),
+                    r.merchant_id.get(),
+                    r.store_id.get(),
+                    r.wall_time.to_rfc3339(),
+                    r.subtotal.minor(),
+                    r.discount.minor(),
+                    r.total.minor(),
+                    r.points_earned,
+                    r.points_redeemed,
+                    r.ruleset_version.map(|v| v.get()),
+                    row.hash,
+                    row.body,
+                    row.signature,
+                    now,
+                ])?;
+                for (no, l) in r.lines.iter().enumerate() {
+                    line.execute(rusqlite::params![
+                        row.register,
+                        row.seq,
+                        i64::try_from(no)?,
+                        l.sku.as_str(),
+                        l.category.as_ref().map(|c| c.as_str()),
+                        i64::try_from(l.quantity.milli())?,
+                        l.amount.minor(),
+                        l.discount.minor(),
+                        l.total.minor(),
+                    ])?;
+                }
+                count += 1;
+            }
+        }
+        tx.commit()?;
+    }
+    let rate = count as f64 / t.elapsed().as_secs_f64();
+    drop(conn);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    Ok(rate)
+}
+
+/// The server's own accounts of where ingest time went, from its
+/// metrics: seconds verifying (on the chain path: parsing and the chain
+/// check) summed over batches, seconds in write transactions, records
+/// audited.
+#[derive(Clone, Copy, Debug, Default)]
+struct Breakdown {
+    verify_s: f64,
+    store_s: f64,
+    audited: f64,
+}
+
+impl Breakdown {
+    fn since(&self, before: &Breakdown) -> Breakdown {
+        Breakdown {
+            verify_s: self.verify_s - before.verify_s,
+            store_s: self.store_s - before.store_s,
+            audited: self.audited - before.audited,
+        }
+    }
+}
+
+async fn breakdown(server: &ServerProcess) -> anyhow::Result<Breakdown> {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", server.url()))
+        .bearer_auth(server.admin_token())
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let sample = |name: &str| -> f64 {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter_map(|rest| rest.trim().parse::<f64>().ok())
+            .sum()
+    };
+    Ok(Breakdown {
+        verify_s: sample("sync_server_ingest_verify_seconds_sum"),
+        store_s: sample("sync_server_ingest_store_seconds_sum"),
+        audited: sample("sync_server_audit_records_total{outcome=\"verified\"}"),
+    })
 }
 
 /// One timed round of uploads.
