@@ -121,11 +121,16 @@ mod tests {
             let held = (0..i64::from(n))
                 .filter(|i| is_held_out(customer(start + i), &p, bp(share)))
                 .count();
-            let expected = f64::from(n) * f64::from(share) / 10_000.0;
-            let sd = (expected * (1.0 - f64::from(share) / 10_000.0)).sqrt();
-            #[allow(clippy::cast_precision_loss)]
-            let diff = (held as f64 - expected).abs();
-            prop_assert!(diff <= 5.0 * sd + 1.0, "{held} held out of {n}, expected {expected}");
+            // In units of 1/10 000 of a customer, so that it stays integer:
+            // |held − n·p| ≤ 5·sd + 1, squared.
+            let (n, share) = (i128::from(n), i128::from(share));
+            let held = i128::try_from(held).unwrap_or(i128::MAX);
+            let excess = ((held * 10_000 - n * share).abs() - 10_000).max(0);
+            let variance = n * share * (10_000 - share);
+            prop_assert!(
+                excess * excess <= 25 * variance,
+                "{held} held out of {n}, expected {}", n * share / 10_000
+            );
         }
 
         /// The same ids give the same answer; a larger share only adds
