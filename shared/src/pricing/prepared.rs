@@ -181,13 +181,14 @@ pub(crate) fn birthday_window_start(
 }
 
 /// Whether [`check_eligible`] passes the promotion whatever the basket,
-/// customer and context: no period, stores, conditions or limits that it
-/// checks. The engine marks these once, so the check of most candidates
+/// customer and context: no period, stores, conditions, holdout or limits
+/// that it checks. The engine marks these once, so the check of most candidates
 /// reads no more of the promotion than a flag.
 pub(crate) fn always_eligible(p: &Promotion) -> bool {
     p.starts_at.is_none()
         && p.ends_at.is_none()
         && p.stores.is_empty()
+        && p.holdout.is_none()
         && *p.conditions == crate::ruleset::Conditions::default()
         && p.limits.per_customer.is_none()
         && p.limits.total_uses.is_none()
