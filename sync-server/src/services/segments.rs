@@ -137,6 +137,8 @@ impl Segments {
     pub async fn list(&self, merchant: MerchantId) -> Result<SegmentsView, DbError> {
         self.repo
             .read(move |tx| {
+                // An unknown merchant is not found, not an empty list.
+                tx.merchant_currency(merchant)?;
                 let counts: HashMap<String, i64> = tx.tag_counts(merchant)?.into_iter().collect();
                 let count = |tag: &str| counts.get(tag).copied().unwrap_or(0);
                 let rfm = RFM_SEGMENTS
@@ -202,7 +204,10 @@ impl Segments {
         };
         let stored = self
             .repo
-            .write(move |tx| tx.insert_segment(merchant, &row))
+            .write(move |tx| {
+                tx.merchant_currency(merchant)?;
+                tx.insert_segment(merchant, &row)
+            })
             .await?;
         if !stored {
             return Err(SegmentError::Taken);
@@ -240,6 +245,7 @@ impl Segments {
         let (wanted, active) = self
             .repo
             .read(move |tx| {
+                tx.merchant_currency(merchant)?;
                 let saved = tx
                     .segments(merchant)?
                     .iter()

@@ -241,4 +241,23 @@ async fn a_bad_segment_is_refused_naming_its_field_and_a_taken_code_is_a_conflic
         .admin(Method::DELETE, &format!("{path}/nobody"), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Another merchant id that does not exist: not found, never a 500.
+    for (method, path) in [
+        (Method::GET, "/api/v1/admin/merchants/999999/segments"),
+        (
+            Method::POST,
+            "/api/v1/admin/merchants/999999/segments/refresh",
+        ),
+    ] {
+        let (status, reply) = server.admin(method, path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {reply}");
+    }
+    let (status, reply) = server
+        .admin(
+            Method::POST,
+            "/api/v1/admin/merchants/999999/segments",
+            Some(json!({"code": "a", "name": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
 }
