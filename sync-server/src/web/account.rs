@@ -309,6 +309,43 @@ pub async fn begin_totp(
     }
 }
 
+/// The page after a code was given: back to the account with the change
+/// in the audit trail (`before` → `after`), or the page again saying the
+/// code was not taken.
+async fn after_code(
+    state: &AppState,
+    session: &HqSession,
+    principal: &Principal,
+    used: Result<(), CodeError>,
+    before: &str,
+    after: &str,
+) -> Result<Response, PageError> {
+    let account = principal.account().ok_or(PageError::NotFound)?;
+    match used {
+        Ok(()) => {
+            let note = AuditNote {
+                merchant: Some(account.merchant_id),
+                subject: Some(format!("account {}", account.id)),
+                before: before.to_owned(),
+                after: after.to_owned(),
+                ..AuditNote::default()
+            };
+            Ok(note.attach(see_other("/hq/account")))
+        }
+        Err(CodeError::Db(e)) => Err(e.into()),
+        Err(_) => {
+            render(
+                state,
+                session,
+                principal,
+                None,
+                Some("account-totp-error-code"),
+            )
+            .await
+        }
+    }
+}
+
 /// `POST /hq/account/totp/confirm`: the first code turns the second factor on.
 #[tracing::instrument(skip_all)]
 pub async fn confirm_totp(
@@ -317,34 +354,13 @@ pub async fn confirm_totp(
     ProtectedForm { session, form }: ProtectedForm<CodeForm>,
 ) -> Result<Response, PageError> {
     let account = principal.account().ok_or(PageError::NotFound)?;
-    match state
+    let used = state
         .services
         .accounts
         .confirm_totp(account.id, &account.email, &form.code, unix_now(&state))
-        .await
-    {
-        Ok(()) => {
-            let note = AuditNote {
-                merchant: Some(account.merchant_id),
-                subject: Some(format!("account {}", account.id)),
-                before: "password".to_owned(),
-                after: "password and TOTP code".to_owned(),
-                ..AuditNote::default()
-            };
-            Ok(note.attach(see_other("/hq/account")))
-        }
-        Err(CodeError::Db(e)) => Err(e.into()),
-        Err(_) => {
-            render(
-                &state,
-                &session,
-                &principal,
-                None,
-                Some("account-totp-error-code"),
-            )
-            .await
-        }
-    }
+        .await;
+    let (before, after) = ("password", "password and TOTP code");
+    after_code(&state, &session, &principal, used, before, after).await
 }
 
 /// `POST /hq/account/totp/disable`: a current code turns it off.
@@ -355,34 +371,13 @@ pub async fn disable_totp(
     ProtectedForm { session, form }: ProtectedForm<CodeForm>,
 ) -> Result<Response, PageError> {
     let account = principal.account().ok_or(PageError::NotFound)?;
-    match state
+    let used = state
         .services
         .accounts
         .disable_totp(account.id, &account.email, &form.code, unix_now(&state))
-        .await
-    {
-        Ok(()) => {
-            let note = AuditNote {
-                merchant: Some(account.merchant_id),
-                subject: Some(format!("account {}", account.id)),
-                before: "password and TOTP code".to_owned(),
-                after: "password".to_owned(),
-                ..AuditNote::default()
-            };
-            Ok(note.attach(see_other("/hq/account")))
-        }
-        Err(CodeError::Db(e)) => Err(e.into()),
-        Err(_) => {
-            render(
-                &state,
-                &session,
-                &principal,
-                None,
-                Some("account-totp-error-code"),
-            )
-            .await
-        }
-    }
+        .await;
+    let (before, after) = ("password and TOTP code", "password");
+    after_code(&state, &session, &principal, used, before, after).await
 }
 
 /// The language form.
