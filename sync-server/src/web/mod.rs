@@ -141,6 +141,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(support::adjust),
         )
         .route(
+            "/hq/merchants/{id}/holds/{register}/{seq}",
+            post(support::resolve_hold),
+        )
+        .route(
             "/hq/merchants/{id}/customer-links",
             post(setup::create_customer_link),
         )
