@@ -1301,7 +1301,8 @@ mod tests {
 
     #[test]
     fn each_reward_kind_is_read_from_its_own_fields() {
-        let cases: Vec<(&str, Vec<(&str, &str)>, Reward)> = vec![
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Reward);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "percent_off",
                 vec![("percent", "15"), ("percent_apply", "total")],
@@ -1703,6 +1704,37 @@ mod tests {
     }
 
     #[test]
+    fn the_rulesets_own_refusals_land_on_the_field_they_name() {
+        use shared::ruleset::{InvalidRuleset, RulesetFault};
+        let p = rich(
+            serde_json::json!({"kind": "basket"}),
+            serde_json::json!({"kind": "points_multiplier", "percent": 200}),
+        );
+        let fault = |rule: &str, field: &str| RulesetFault {
+            rule: rule.into(),
+            field: field.into(),
+            message: "wrong".into(),
+        };
+        let own = "promotion \"happy-3for2\"";
+        let refusal = PublishRefusal::Invalid(InvalidRuleset(vec![
+            fault(own, "group"),
+            fault(own, "reward.percent"),
+            fault(own, "conditions.schedule.hours[1]"),
+            fault(own, "conditions.segment.tiers[0]"),
+            fault("promotion \"other\"", "coupon"),
+        ]));
+        let errors = refusal_errors(&refusal, &p);
+        assert_eq!(errors.of("group"), Some("group: wrong"));
+        assert_eq!(errors.of("multiplier"), Some("reward.percent: wrong"));
+        assert_eq!(
+            errors.of("hours"),
+            Some("conditions.schedule.hours[1]: wrong")
+        );
+        assert!(errors.of("coupon").is_none(), "another promotion's");
+        assert_eq!(errors.general.len(), 2, "{:?}", errors.general);
+    }
+
+    #[test]
     fn a_blank_code_names_a_new_promotion() {
         let p = PromotionForm {
             id: String::new(),
@@ -1740,7 +1772,7 @@ mod tests {
     }
 
     fn percent() -> impl Strategy<Value = BasisPoints> {
-        prop_oneof![1..=10_000_u32, (1..=100_u32).prop_map(|p| p * 100)].prop_map(|b| bp(b))
+        prop_oneof![1..=10_000_u32, (1..=100_u32).prop_map(|p| p * 100)].prop_map(bp)
     }
 
     fn apply() -> impl Strategy<Value = Apply> {
@@ -1934,7 +1966,7 @@ mod tests {
             limits(),
             prop::option::of("[a-z][a-z0-9_-]{0,10}"),
             prop::option::of("[A-Z0-9]{1,12}"),
-            prop::option::of((1..=5_000_u32).prop_map(|b| bp(b))),
+            prop::option::of((1..=5_000_u32).prop_map(bp)),
         );
         (target(), head, tail).prop_flat_map(|(target, head, tail)| {
             reward(&target).prop_map(move |reward| {
