@@ -1,6 +1,7 @@
 //! The promotion editor in a real Chromium ([`Browser`]), clicking and
 //! typing only: a «3 по цене 2» and an evening points multiplier created,
-//! a wrong field named with what was typed kept, the published promotions
+//! a wrong field named with what was typed kept, another kind chosen for a
+//! promotion (the reward replaced, the rest kept), the published promotions
 //! compared with the expected values and priced by the engine; and every
 //! promotion of the sample rulesets and of the Quick start demo's opened
 //! with «Изменить» and saved unchanged without a new ruleset version.
@@ -175,10 +176,40 @@ async fn hq_creates_a_3_for_2_and_an_evening_points_multiplier_by_clicking_in_ch
         .wait_for_text("p", "Опубликована версия правил 3")
         .await;
     browser.wait_for_text("td", "Вечером баллы ×2").await;
+    let (_, before_switch) = current(&server, merchant).await;
+
+    // Another kind chosen for the yogurt three for two of the sample: the
+    // reward is replaced, the rest kept.
+    browser
+        .click_xpath(
+            "//tr[@data-promotion='yogurt-3for2']//a[normalize-space(.)='Изменить']",
+            "«Изменить» of yogurt-3for2",
+        )
+        .await;
+    browser.wait_for_text("h3", "Изменить акцию").await;
+    browser
+        .choose("#promo-reward-kind", "Скидка на каждый N-й товар")
+        .await;
+    browser.type_into("#promo-nth", "2").await;
+    browser.type_into("#promo-nth-percent", "50").await;
+    browser.click_button("Опубликовать на всех кассах").await;
+    browser
+        .wait_for_text("p", "Опубликована версия правил 4")
+        .await;
     browser.close().await;
+    let (_, switched) = current(&server, merchant).await;
+    let yogurt = promotion(&before_switch, "yogurt-3for2").clone();
+    assert_eq!(
+        promotion(&switched, "yogurt-3for2"),
+        &Promotion {
+            reward: serde_json::from_value(json!({"kind": "nth_item", "n": 2, "percent": 5000}))
+                .expect("a reward"),
+            ..yogurt
+        }
+    );
 
     let (version, ruleset) = current(&server, merchant).await;
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let expected =
         |value: Value| -> Promotion { serde_json::from_value(value).expect("a promotion") };
     assert_eq!(
