@@ -63,15 +63,20 @@ pub enum QrError {
 ///
 /// Passes, in order, until one finds a code. The first always runs; a later one is
 /// skipped when, at its engine's mean cost per pixel so far, it would end past
-/// `budget`, counted in the calling thread's CPU time (the wall time of an idle till):
+/// `budget`, counted in the calling thread's CPU time (the wall time of an idle till).
+/// Each pass runs in both polarities (the inverse for light-on-dark codes, phones in
+/// dark mode); the polarity the largest busy region looks like (its background, the
+/// majority of its pixels, dark or light) goes first:
 ///
-/// 1. rxing (see `qr_rxing`) on the whole grayscale image;
-/// 2. rxing on its inverse (light-on-dark codes, phones in dark mode);
-/// 3. and 4. rqrr on the grayscale image and its inverse;
-/// 5. to 8. rqrr on both again after a 3×3 and a 5×5 mean filter, for noisy frames;
-/// 9. and 10. rxing on regions up to 1024 pixels a side upscaled 2×, for codes of two
-///    or three pixels a module, in both polarities;
-/// 11. and 12. rqrr on them.
+/// 1. and 2. rxing (see `qr_rxing`) on the busy regions, in both polarities;
+/// 3. rqrr on them;
+/// 4. and 5. rqrr on them after a 3×3 and a 5×5 mean filter, for noisy frames;
+/// 6. and 7. rxing on the whole frame in both polarities, when the regions are parts
+///    of it (a region cut short by a thumb or a glare);
+/// 8. rxing on regions up to 1024 pixels a side upscaled 2×, for codes of two or three
+///    pixels a module;
+/// 9. rqrr on them;
+/// 10. to 14. passes 3 to 5, 8 and 9 in the other polarity.
 ///
 /// rqrr's passes search only the busy regions of large frames (clusters of
 /// high-variance blocks), so a phone on a counter costs a fraction of the frame; a code
@@ -104,36 +109,94 @@ pub fn decode_qr_image(img: &DynamicImage, budget: Duration) -> Result<Vec<Strin
     };
     use Engine::{Rqrr, Rxing};
     // (name, engine, whole image or regions, pixels per region pixel, preparation)
-    let passes: [(&'static str, Engine, &[GrayImage], f64, &Prepare<'_>); 12] = [
-        ("rxing", Rxing, &whole, 1.0, &|region| Some(region.clone())),
-        ("rxing inverted", Rxing, &whole, 1.0, &|region| {
-            Some(inverted(region))
-        }),
-        ("grayscale", Rqrr, &rois, 1.0, &|region| {
-            Some(region.clone())
-        }),
-        ("inverted", Rqrr, &rois, 1.0, &|region| {
-            Some(inverted(region))
-        }),
-        ("smoothed", Rqrr, &rois, 1.0, &|region| Some(mean3(region))),
-        ("smoothed inverted", Rqrr, &rois, 1.0, &|region| {
-            Some(inverted(&mean3(region)))
-        }),
-        ("smoothed more", Rqrr, &rois, 1.0, &|region| {
-            Some(qr_grid::box_mean(region, 2))
-        }),
-        ("smoothed more inverted", Rqrr, &rois, 1.0, &|region| {
-            Some(inverted(&qr_grid::box_mean(region, 2)))
-        }),
-        ("rxing upscaled", Rxing, &rois, 4.0, &upscaled),
-        ("rxing upscaled inverted", Rxing, &rois, 4.0, &|region| {
-            upscaled(region).map(|up| inverted(&up))
-        }),
-        ("upscaled", Rqrr, &rois, 4.0, &upscaled),
-        ("upscaled inverted", Rqrr, &rois, 4.0, &|region| {
-            upscaled(region).map(|up| inverted(&up))
-        }),
+    type Pass<'p> = (&'static str, Engine, &'p [GrayImage], f64, &'p Prepare<'p>);
+    let same = |region: &GrayImage| Some(region.clone());
+    let inverse = |region: &GrayImage| Some(inverted(region));
+    let smoothed = |region: &GrayImage| Some(mean3(region));
+    let smoothed_inverse = |region: &GrayImage| Some(inverted(&mean3(region)));
+    let smoother = |region: &GrayImage| Some(qr_grid::box_mean(region, 2));
+    let smoother_inverse = |region: &GrayImage| Some(inverted(&qr_grid::box_mean(region, 2)));
+    let upscaled_inverse = |region: &GrayImage| upscaled(region).map(|up| inverted(&up));
+    // Each pass with its light-on-dark twin.
+    let pairs: [(Pass<'_>, Pass<'_>); 6] = [
+        (
+            ("rxing", Rxing, &rois, 1.0, &same),
+            ("rxing inverted", Rxing, &rois, 1.0, &inverse),
+        ),
+        (
+            ("grayscale", Rqrr, &rois, 1.0, &same),
+            ("inverted", Rqrr, &rois, 1.0, &inverse),
+        ),
+        (
+            ("smoothed", Rqrr, &rois, 1.0, &smoothed),
+            ("smoothed inverted", Rqrr, &rois, 1.0, &smoothed_inverse),
+        ),
+        (
+            ("smoothed more", Rqrr, &rois, 1.0, &smoother),
+            (
+                "smoothed more inverted",
+                Rqrr,
+                &rois,
+                1.0,
+                &smoother_inverse,
+            ),
+        ),
+        (
+            ("rxing upscaled", Rxing, &rois, 4.0, &upscaled),
+            (
+                "rxing upscaled inverted",
+                Rxing,
+                &rois,
+                4.0,
+                &upscaled_inverse,
+            ),
+        ),
+        (
+            ("upscaled", Rqrr, &rois, 4.0, &upscaled),
+            ("upscaled inverted", Rqrr, &rois, 4.0, &upscaled_inverse),
+        ),
     ];
+    // The polarity the frame looks like goes first: rxing on the busy regions in both
+    // polarities (cheap), then every pass in that polarity, then the other polarity's.
+    // A noisy frame thus gets its smoothed passes within the budget, and a
+    // light-on-dark one its inverted passes, instead of spending it on passes of the
+    // wrong polarity or on the whole frame.
+    let light_on_dark = rois
+        .first()
+        .or(whole.first())
+        .is_some_and(looks_light_on_dark);
+    let (mut likely, mut other): (Vec<Pass<'_>>, Vec<Pass<'_>>) = pairs
+        .iter()
+        .map(|&(normal, inverse)| {
+            if light_on_dark {
+                (inverse, normal)
+            } else {
+                (normal, inverse)
+            }
+        })
+        .unzip();
+    let second_rxing = other.remove(0);
+    likely.insert(1, second_rxing);
+    // rxing on the whole frame when the regions are parts of it (a code whose region
+    // was cut short by a thumb or a glare is still read there), after rqrr's passes
+    // at full size.
+    let (whole_likely, whole_other): (Pass<'_>, Pass<'_>) = (
+        ("rxing whole", Rxing, &whole, 1.0, &same),
+        ("rxing whole inverted", Rxing, &whole, 1.0, &inverse),
+    );
+    let whole_rxing = if light_on_dark {
+        [whole_other, whole_likely]
+    } else {
+        [whole_likely, whole_other]
+    };
+    let split = rois.len() != 1 || rois[0].dimensions() != gray.dimensions();
+    let upscaled_passes = likely.split_off(5);
+    let passes: Vec<Pass<'_>> = likely
+        .into_iter()
+        .chain(whole_rxing.into_iter().filter(|_| split))
+        .chain(upscaled_passes)
+        .chain(other)
+        .collect();
     let mut found = Vec::new();
     let mut first = true;
     // Time and pixels of each engine's steps so far, to predict the next one's cost.
@@ -208,9 +271,10 @@ enum Engine {
 }
 
 impl Engine {
-    /// rqrr's search costs about this many times rxing's per pixel (measured on the
-    /// hard frames of the perf harness), for predicting its first step.
-    const RQRR_PER_RXING: f64 = 8.0;
+    /// rqrr's search costs about this many times rxing's per pixel on a busy region
+    /// (1–3× measured on the classic frames of the perf harness), for predicting its
+    /// first step.
+    const RQRR_PER_RXING: f64 = 3.0;
 
     /// The predicted seconds per pixel of this engine's next step, from the (seconds,
     /// pixels) of each engine's steps so far; 0 when nothing has run.
@@ -223,6 +287,30 @@ impl Engine {
         }
         .unwrap_or(0.0)
     }
+}
+
+/// Whether `gray` looks like a light code on a dark screen: most of a region around a
+/// code is its background (the quiet zone and the screen), so more dark pixels than
+/// light ones, between the region's 2nd and 98th percentile, mark it light-on-dark.
+fn looks_light_on_dark(gray: &GrayImage) -> bool {
+    let mut histogram = [0u64; 256];
+    for &v in gray.as_raw() {
+        histogram[usize::from(v)] += 1;
+    }
+    let total: u64 = histogram.iter().sum();
+    let percentile = |q: u64| {
+        let mut seen = 0;
+        for (v, &n) in histogram.iter().enumerate() {
+            seen += n;
+            if seen * 100 >= total * q {
+                return v;
+            }
+        }
+        255
+    };
+    let middle = (percentile(2) + percentile(98)) / 2;
+    let dark: u64 = histogram[..middle].iter().sum();
+    dark * 2 > total
 }
 
 /// `gray` upscaled 2× bilinearly (each output pixel ¾ of its nearer source pixel and
