@@ -22,6 +22,7 @@ mod admin;
 mod analytics;
 mod customer_links;
 mod customers;
+mod drafts;
 mod enroll;
 mod extract;
 mod health;
@@ -102,6 +103,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/merchants/{id}/segments/{code}",
             axum::routing::delete(segments::delete),
+        )
+        .route(
+            "/merchants/{id}/drafts",
+            get(drafts::list).post(drafts::create),
+        )
+        .route(
+            "/merchants/{id}/drafts/{draft}",
+            get(drafts::get).delete(drafts::delete),
+        )
+        .route(
+            "/merchants/{id}/drafts/{draft}/what-if",
+            post(drafts::what_if),
+        )
+        .route(
+            "/merchants/{id}/drafts/{draft}/publish",
+            post(drafts::publish),
         )
         .route("/merchants/{id}/analytics/{view}", get(analytics::view))
         .route(

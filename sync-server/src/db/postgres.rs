@@ -21,6 +21,7 @@ mod analytics;
 mod catalog;
 mod columns;
 mod customers;
+mod drafts;
 mod events;
 mod leases;
 mod messaging;
@@ -572,10 +573,7 @@ mod tests {
             i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
-        assert_eq!(
-            highest, 13,
-            "V13 (the audit of records' own signatures) is the newest"
-        );
+        assert_eq!(highest, 15, "V15 (promotion drafts) is the newest");
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {
