@@ -69,7 +69,7 @@ fn note(merchant: MerchantId, draft: &DraftView, after: String) -> AuditNote {
     security(("admin_token" = []), ("api_key" = [])),
 )]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
-pub(crate) async fn list(
+pub(crate) async fn list_drafts(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
 ) -> Result<Json<Vec<DraftView>>, ApiError> {
@@ -95,7 +95,7 @@ pub(crate) async fn list(
     security(("admin_token" = []), ("api_key" = [])),
 )]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
-pub(crate) async fn create(
+pub(crate) async fn create_draft(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
     principal: Principal,
@@ -129,7 +129,7 @@ pub(crate) async fn create(
     security(("admin_token" = []), ("api_key" = [])),
 )]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant, draft_id = draft))]
-pub(crate) async fn get(
+pub(crate) async fn get_draft(
     State(state): State<AppState>,
     Path((merchant, draft)): Path<(MerchantId, i64)>,
 ) -> Result<Json<DraftView>, ApiError> {
@@ -155,7 +155,7 @@ pub(crate) async fn get(
     security(("admin_token" = []), ("api_key" = [])),
 )]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant, draft_id = draft))]
-pub(crate) async fn delete(
+pub(crate) async fn delete_draft(
     State(state): State<AppState>,
     Path((merchant, draft)): Path<(MerchantId, i64)>,
 ) -> Result<Response, ApiError> {
@@ -187,7 +187,7 @@ pub(crate) async fn delete(
     security(("admin_token" = []), ("api_key" = [])),
 )]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant, draft_id = draft))]
-pub(crate) async fn what_if(
+pub(crate) async fn draft_what_if(
     State(state): State<AppState>,
     Path((merchant, draft)): Path<(MerchantId, i64)>,
     Json(body): Json<WhatIfRequest>,
@@ -231,7 +231,7 @@ pub(crate) async fn what_if(
     security(("admin_token" = []), ("api_key" = [])),
 )]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant, draft_id = draft))]
-pub(crate) async fn publish(
+pub(crate) async fn publish_draft(
     State(state): State<AppState>,
     Path((merchant, draft)): Path<(MerchantId, i64)>,
     Json(body): Json<PublishDraft>,

@@ -106,19 +106,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/merchants/{id}/drafts",
-            get(drafts::list).post(drafts::create),
+            get(drafts::list_drafts).post(drafts::create_draft),
         )
         .route(
             "/merchants/{id}/drafts/{draft}",
-            get(drafts::get).delete(drafts::delete),
+            get(drafts::get_draft).delete(drafts::delete_draft),
         )
         .route(
             "/merchants/{id}/drafts/{draft}/what-if",
-            post(drafts::what_if),
+            post(drafts::draft_what_if),
         )
         .route(
             "/merchants/{id}/drafts/{draft}/publish",
-            post(drafts::publish),
+            post(drafts::publish_draft),
         )
         .route("/merchants/{id}/analytics/{view}", get(analytics::view))
         .route(
