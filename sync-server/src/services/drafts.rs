@@ -316,8 +316,7 @@ impl Drafts {
         let already = current.as_ref().and_then(|c| {
             c.ruleset
                 .promotions
-                .iter()
-                .any(|p| *p == promotion)
+                .contains(&promotion)
                 .then_some(c.version)
         });
         let outcome = match already {
@@ -336,7 +335,7 @@ impl Drafts {
         match &outcome {
             Ok(version) => {
                 row.status = DraftStatus::Published;
-                row.published_version = Some(i64::from(version.get()));
+                row.published_version = Some(version.get());
                 row.published_at = Some(now);
                 row.failure = None;
                 tracing::info!(draft_id = row.id, %version, "published a draft");

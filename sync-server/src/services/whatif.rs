@@ -167,7 +167,7 @@ impl Scenario {
             after,
             draft: draft.id.clone(),
             groups,
-            version: i64::from(current.version.get()),
+            version: current.version.get(),
         })
     }
 
