@@ -133,3 +133,100 @@ async fn current_ruleset(server: &TestServer, merchant: shared::ids::MerchantId)
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
+
+/// The draft page's own refusals and its schedule at a local time, over
+/// plain HTTP (a client that sends no browser headers).
+#[tokio::test]
+async fn a_draft_page_schedules_at_a_local_time_and_refuses_by_field() {
+    use std::sync::Arc;
+    use sync_server::clock::ManualClock;
+
+    use super::{Hq, location};
+
+    let start: chrono::DateTime<chrono::Utc> = "2026-03-29T09:00:00Z".parse().expect("time");
+    let clock = Arc::new(ManualClock::new(start));
+    let server = TestServer::spawn_with_clock(clock.clone()).await;
+    let merchant = server.merchant("Ромашка").await;
+    let other = server.merchant("Лютик").await;
+    server.store(merchant.id, "Тверская", "Europe/Moscow").await;
+    let mut rules = ruleset();
+    rules["promotions"] = json!([promotion("milk-10")]);
+    let (status, reply) = server.publish(merchant.id, rules).await;
+    assert!(status.is_success(), "{reply}");
+    let mut draft = promotion("milk-20");
+    draft["reward"]["percent"] = json!(2000);
+    let (status, body) = server
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{}/drafts", merchant.id),
+            Some(draft),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().expect("an id");
+    let hq = Hq::sign_in(&server).await;
+    let page = format!("/hq/merchants/{}/drafts/{id}", merchant.id);
+
+    // Another merchant's path does not show it.
+    let (status, _) = hq
+        .get(&format!("/hq/merchants/{}/drafts/{id}", other.id))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A bad number of days is refused next to its field.
+    let (status, html) = hq.get(&format!("{page}?days=0&what_if=1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("id=\"what-if-days-error\""), "{html}");
+    // A local time gone by is refused next to its field.
+    let response = hq
+        .post(
+            &format!("{page}/publish"),
+            &[("when", "at"), ("at", "2026-03-29T11:00")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .contains("id=\"publish-at-error\"")
+    );
+
+    // 15:30 in Moscow is 12:30 UTC.
+    let response = hq
+        .post(
+            &format!("{page}/publish"),
+            &[("when", "at"), ("at", "2026-03-29T15:30")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), page);
+    let (_, body) = server
+        .admin(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{}/drafts/{id}", merchant.id),
+            None,
+        )
+        .await;
+    assert_eq!(body["status"], "scheduled", "{body}");
+    assert_eq!(body["publish_at"], "2026-03-29T12:30:00Z");
+    let (_, html) = hq.get(&page).await;
+    assert!(
+        html.contains("id=\"draft-scheduled-for\">29.03.2026 15:30"),
+        "{html}"
+    );
+
+    clock.advance(chrono::TimeDelta::hours(4));
+    let mut published = false;
+    for _ in 0..200 {
+        if current_ruleset(&server, merchant.id).await["version"] == 2 {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(published, "published by the task once its time came");
+    let (_, html) = hq.get(&page).await;
+    assert!(html.contains("id=\"draft-status\">опубликован"), "{html}");
+    assert!(!html.contains("id=\"publish-now\""), "no second publish");
+}
