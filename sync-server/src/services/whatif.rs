@@ -521,3 +521,64 @@ fn report(
         displaced,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_one_to_ninety_and_twenty_eight_by_default() {
+        assert_eq!(Days::parse(None).map(Days::get).ok(), Some(DEFAULT_DAYS));
+        assert_eq!(Days::parse(Some(1)).map(Days::get).ok(), Some(1));
+        assert_eq!(Days::parse(Some(90)).map(Days::get).ok(), Some(90));
+        for bad in [0, 91, -1, i64::MAX] {
+            match Days::parse(Some(bad)) {
+                Err(WhatIfError::Invalid { field, .. }) => assert_eq!(field, "days"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn running_promotions_lose_their_periods_and_the_rest_are_left_out() {
+        let now: DateTime<Utc> = "2026-03-10T00:00:00Z".parse().unwrap();
+        let promotion = |id: &str, starts: Option<&str>, ends: Option<&str>| -> Promotion {
+            let mut p = serde_json::json!({
+                "id": id, "name": id,
+                "target": {"kind": "skus", "skus": ["4601234567893"]},
+                "reward": {"kind": "percent_off", "percent": 1000}
+            });
+            if let Some(s) = starts {
+                p["starts_at"] = serde_json::json!(s);
+            }
+            if let Some(e) = ends {
+                p["ends_at"] = serde_json::json!(e);
+            }
+            serde_json::from_value(p).unwrap()
+        };
+        let rules: Ruleset = serde_json::from_value(serde_json::json!({
+            "currency": "RUB", "programme": {}, "promotions": []
+        }))
+        .unwrap();
+        let rules = Ruleset {
+            promotions: vec![
+                promotion("always", None, None),
+                promotion(
+                    "now",
+                    Some("2026-03-01T00:00:00Z"),
+                    Some("2026-04-01T00:00:00Z"),
+                ),
+                promotion("ended", None, Some("2026-03-01T00:00:00Z")),
+                promotion("later", Some("2026-04-01T00:00:00Z"), None),
+            ],
+            ..rules
+        };
+        let kept = running(&rules, now);
+        let ids: Vec<&str> = kept.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["always", "now"]);
+        assert!(
+            kept.iter()
+                .all(|p| p.starts_at.is_none() && p.ends_at.is_none())
+        );
+    }
+}
