@@ -93,6 +93,7 @@ pub async fn serve(
     let (stop_repricer, repricer_stop) = tokio::sync::watch::channel(false);
     let campaigns_stop = repricer_stop.clone();
     let referral_rewards = tokio::spawn(state.referral_rewards(repricer_stop.clone()));
+    let scheduled_publishing = tokio::spawn(state.scheduled_publishing(repricer_stop.clone()));
     let segment_tags = tokio::spawn(services::segments::run(
         state.services.segments.clone(),
         repricer_stop.clone(),
@@ -157,6 +158,9 @@ pub async fn serve(
     }
     if let Err(e) = referral_rewards.await {
         tracing::error!(error = %e, "the referral reward task failed");
+    }
+    if let Err(e) = scheduled_publishing.await {
+        tracing::error!(error = %e, "the scheduled publishing task failed");
     }
     if let Err(e) = segment_tags.await {
         tracing::error!(error = %e, "the segment tags task failed");

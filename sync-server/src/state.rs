@@ -148,6 +148,17 @@ impl AppState {
         )
     }
 
+    /// The task that publishes scheduled drafts as their time comes (see
+    /// [`crate::services::drafts`]), until `stop` turns true. `serve` runs
+    /// it; a server built by hand (tests with their own clock) spawns it
+    /// itself.
+    pub fn scheduled_publishing(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        crate::services::drafts::run(self.services.drafts.clone(), stop)
+    }
+
     /// Ends every long-poll: the server is stopping.
     pub fn begin_shutdown(&self) {
         self.notifier.close();

@@ -23,6 +23,7 @@ mod admin;
 mod analytics;
 mod customer_links;
 mod customers;
+mod drafts;
 mod enroll;
 mod extract;
 mod health;
@@ -109,6 +110,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/merchants/{id}/segments/{code}",
             axum::routing::delete(segments::delete),
+        )
+        .route(
+            "/merchants/{id}/drafts",
+            get(drafts::list_drafts).post(drafts::create_draft),
+        )
+        .route(
+            "/merchants/{id}/drafts/{draft}",
+            get(drafts::get_draft).delete(drafts::delete_draft),
+        )
+        .route(
+            "/merchants/{id}/drafts/{draft}/what-if",
+            post(drafts::draft_what_if),
+        )
+        .route(
+            "/merchants/{id}/drafts/{draft}/publish",
+            post(drafts::publish_draft),
         )
         .route("/merchants/{id}/analytics/{view}", get(analytics::view))
         .route(

@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`], [`AccountSettingsTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`], [`AccountSettingsTx`], [`DraftsTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -22,6 +22,7 @@ mod alerts;
 pub mod analytics;
 mod catalog;
 mod customers;
+mod drafts;
 pub mod events;
 mod holds;
 mod leases;
@@ -51,6 +52,7 @@ pub use catalog::{
     RegisterCredentials, RegisterStatus,
 };
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, NewAdjustment, OverdrawnRecord};
+pub use drafts::{DraftRow, DraftStatus, DraftsTx, NewDraft, StoredSale};
 pub use events::{Announcement, EventsTx};
 pub use holds::{HoldRow, HoldStatus, HoldsTx, NewHold};
 pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};
@@ -117,6 +119,7 @@ pub trait Tx:
     + SegmentsTx
     + AccountSettingsTx
     + HoldsTx
+    + DraftsTx
 {
 }
 
@@ -137,6 +140,7 @@ impl<T> Tx for T where
         + SegmentsTx
         + AccountSettingsTx
         + HoldsTx
+        + DraftsTx
         + ?Sized
 {
 }

@@ -21,6 +21,7 @@ mod analytics;
 mod catalog;
 mod columns;
 mod customers;
+mod drafts;
 mod events;
 mod holds;
 mod leases;

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod catalog;
 pub mod customers;
 pub mod holds;
+pub mod drafts;
 pub mod ingest;
 pub mod leases;
 pub mod messaging;
@@ -26,6 +27,7 @@ pub mod sales;
 pub mod segments;
 pub mod stats;
 pub mod totp;
+pub mod whatif;
 
 use std::sync::Arc;
 
@@ -41,6 +43,7 @@ pub use analytics::Analytics;
 pub use catalog::Catalog;
 pub use customers::Customers;
 pub use holds::Holds;
+pub use drafts::Drafts;
 pub use ingest::Ingest;
 pub use leases::Leases;
 pub use oversight::Oversight;
@@ -84,6 +87,8 @@ pub struct Services {
     pub segments: Segments,
     /// Points held while HQ checks a flagged sale.
     pub holds: Holds,
+    /// Promotion drafts, their what-if and their publishing.
+    pub drafts: Drafts,
 }
 
 impl Services {
@@ -102,12 +107,14 @@ impl Services {
         key: &Arc<SigningKey>,
         notifier: &Arc<Notifier>,
     ) -> Self {
+        let publisher = Publisher::new(repo.clone(), key.clone(), clock.clone(), notifier.clone());
         Services {
+            drafts: Drafts::new(repo.clone(), clock.clone(), publisher.clone()),
             catalog: Catalog::new(repo.clone(), clock.clone()),
             analytics: Analytics::new(repo.clone()),
             ingest: Ingest::new(repo.clone()),
             customers: Customers::new(repo.clone()),
-            publisher: Publisher::new(repo.clone(), key.clone(), clock.clone(), notifier.clone()),
+            publisher,
             stats: Statistics::new(repo.clone()),
             oversight: Oversight::new(repo.clone()),
             sales: Sales::new(repo.clone(), clock.clone()),

@@ -23,6 +23,7 @@
 //! | `GET/POST /join/{merchant}` | anyone | sign up as the merchant's customer |
 //! | `GET/POST /join/{merchant}/confirm/{token}` | anyone | the sign-up's one-time code |
 //! | `GET/POST /join/{merchant}/recover[/{token}]` | a customer | a lost link back by a one-time code |
+//! | `GET/POST /hq/merchants/{id}/drafts`, `GET …/drafts/{draft}?days=&what_if=1`, `POST …/drafts/{draft}/{publish,delete}` | owner, marketer (publishing: the publish permission) | promotion drafts: saved from the promotion form, their what-if over stored sales, publishing now or at a local time |
 //! | `GET /hq/merchants/{id}/campaigns` | HQ | campaigns: planned, sent, failed, clicked, purchases after |
 //! | `GET /hq/merchants/{id}/reviews`, `POST …/reviews/moderate` | owner, marketer | the moderation queue: approve, hide, reply |
 //! | `GET`/`POST /hq/merchants/{id}/segments`, `POST …/segments/refresh`, `POST …/segments/{code}/delete` | owner, marketer | customer segments: sizes, tags, saving, deleting, computing now |
@@ -59,6 +60,7 @@ mod campaigns;
 mod charts;
 mod customer;
 mod dashboard;
+mod drafts;
 pub(crate) mod error;
 pub(crate) mod export;
 mod extract;
@@ -136,6 +138,19 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/hq/merchants/{id}/promotions",
             post(promotions::publish_promotion),
+        )
+        .route(
+            "/hq/merchants/{id}/drafts",
+            get(drafts::list).post(drafts::save),
+        )
+        .route("/hq/merchants/{id}/drafts/{draft}", get(drafts::page))
+        .route(
+            "/hq/merchants/{id}/drafts/{draft}/publish",
+            post(drafts::publish),
+        )
+        .route(
+            "/hq/merchants/{id}/drafts/{draft}/delete",
+            post(drafts::delete),
         )
         .route("/hq/merchants/{id}/customers", get(support::page))
         .route(

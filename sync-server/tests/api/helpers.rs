@@ -211,7 +211,9 @@ impl TestServer {
                 // The referral rewards run on the test's clock, as `serve`
                 // runs them on the system's.
                 let (stop_rewards, rewards_stop) = tokio::sync::watch::channel(false);
-                let rewards = tokio::spawn(state.referral_rewards(rewards_stop));
+                let rewards = tokio::spawn(state.referral_rewards(rewards_stop.clone()));
+                // So do scheduled publishes of drafts.
+                let publishing = tokio::spawn(state.scheduled_publishing(rewards_stop));
                 axum::serve(listener, sync_server::router(state))
                     .with_graceful_shutdown(async move {
                         shutdown.await;
@@ -220,6 +222,7 @@ impl TestServer {
                     .await?;
                 let _ = stop_rewards.send(true);
                 rewards.await?;
+                publishing.await?;
                 Ok(())
             }),
         };

@@ -12,6 +12,7 @@ mod backup;
 mod clock_drift;
 mod concurrency;
 mod customers;
+mod drafts;
 mod enrollment;
 mod errors;
 mod holds;

@@ -16,6 +16,7 @@
 mod analytics;
 mod qr;
 mod server;
+mod whatif;
 
 use std::time::{Duration, Instant};
 
@@ -520,7 +521,7 @@ async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::
 
 /// The sections of the harness, in the order they run; `perf ingest push`
 /// runs only those two, `perf` all of them.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "pricing",
     "points",
     "qr",
@@ -531,6 +532,7 @@ const SECTIONS: [&str; 10] = [
     "push",
     "fanout",
     "analytics",
+    "whatif",
 ];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -599,6 +601,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("analytics") {
         analytics::bench_analytics(tmp.path()).await?;
+    }
+    if runs("whatif") {
+        whatif::bench_whatif(tmp.path()).await?;
     }
     if runs("fanout") {
         server::bench_fanout(tmp.path()).await?;
