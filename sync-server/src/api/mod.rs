@@ -19,6 +19,7 @@ mod adjustments;
 pub(crate) use accounts::link_url;
 pub(crate) use adjustments::audit_note as audit_note_of_adjustment;
 mod admin;
+mod content;
 mod analytics;
 mod customer_links;
 mod customers;
@@ -72,6 +73,14 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_ruleset).put(admin::put_ruleset),
         )
         .route("/merchants/{id}/promotions", post(admin::post_promotion))
+        .route(
+            "/merchants/{id}/media",
+            post(content::upload).layer(DefaultBodyLimit::max(crate::media::MAX_BYTES)),
+        )
+        .route(
+            "/merchants/{id}/promotions/{promotion}/content",
+            get(content::get_content).put(content::put_content),
+        )
         .route("/merchants/{id}/registers", get(admin::list_registers))
         .route("/merchants/{id}/alerts", get(oversight::alerts))
         .route("/merchants/{id}/quarantine", get(oversight::quarantine))

@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`], [`AccountSettingsTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`], [`AccountSettingsTx`], [`ContentTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -21,6 +21,7 @@ pub mod accounts;
 mod alerts;
 pub mod analytics;
 mod catalog;
+mod content;
 mod customers;
 pub mod events;
 mod leases;
@@ -45,6 +46,7 @@ pub use accounts::{
 };
 pub use alerts::{AlertPage, AlertsTx};
 pub use analytics::AnalyticsTx;
+pub use content::{ContentRow, ContentTx, MediaInfo, MediaRow, MediaVariant};
 pub use catalog::{
     CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
     RegisterCredentials, RegisterStatus,
@@ -114,6 +116,7 @@ pub trait Tx:
     + ReferralsTx
     + SegmentsTx
     + AccountSettingsTx
+    + ContentTx
 {
 }
 
@@ -133,6 +136,7 @@ impl<T> Tx for T where
         + ReferralsTx
         + SegmentsTx
         + AccountSettingsTx
+        + ContentTx
         + ?Sized
 {
 }

@@ -20,6 +20,7 @@ mod alerts;
 mod analytics;
 mod catalog;
 mod columns;
+mod content;
 mod customers;
 mod events;
 mod leases;
@@ -573,8 +574,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 13,
-            "V13 (the audit of records' own signatures) is the newest"
+            highest, 14,
+            "V14 (promotions' content: pictures, descriptions) is the newest"
         );
         // Reads cannot write.
         assert!(

@@ -12,6 +12,7 @@ pub mod adjustments;
 pub mod analytics;
 pub mod audit;
 pub mod catalog;
+pub mod content;
 pub mod customers;
 pub mod ingest;
 pub mod leases;
@@ -38,6 +39,7 @@ pub use accounts::Accounts;
 pub use adjustments::Adjustments;
 pub use analytics::Analytics;
 pub use catalog::Catalog;
+pub use content::Content;
 pub use customers::Customers;
 pub use ingest::Ingest;
 pub use leases::Leases;
@@ -80,6 +82,8 @@ pub struct Services {
     pub referrals: Referrals,
     /// Customer segments and their tags.
     pub segments: Segments,
+    /// Promotions' pictures, descriptions and publication periods.
+    pub content: Content,
 }
 
 impl Services {
@@ -117,6 +121,7 @@ impl Services {
             adjustments: Adjustments::new(repo.clone()),
             referrals: Referrals::new(repo.clone()),
             segments: Segments::new(repo.clone(), clock.clone(), notifier.clone()),
+            content: Content::new(repo.clone(), clock.clone()),
         }
     }
 

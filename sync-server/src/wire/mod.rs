@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 pub mod admin;
 pub mod analytics;
+pub mod content;
 pub mod segments;
 
 pub use crate::alerts::AlertKind;
