@@ -291,7 +291,11 @@ mod tests {
     /// A photo-like gradient, encoded as `format`.
     fn picture(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
         let img = RgbImage::from_fn(width, height, |x, y| {
-            Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, ((x + y) % 256) as u8])
+            Rgb([
+                (x * 7 % 256) as u8,
+                (y * 5 % 256) as u8,
+                ((x + y) % 256) as u8,
+            ])
         });
         let mut out = Cursor::new(Vec::new());
         DynamicImage::ImageRgb8(img)
@@ -405,7 +409,10 @@ mod tests {
     fn exif_is_stripped_by_re_encoding() {
         let secret = b"GPS 55.7558N 37.6173E owner Ivan";
         let upload = with_exif(&picture(64, 48, ImageFormat::Jpeg), secret);
-        assert!(upload.windows(4).any(|w| w == b"Exif"), "the upload has EXIF");
+        assert!(
+            upload.windows(4).any(|w| w == b"Exif"),
+            "the upload has EXIF"
+        );
         let kept = process(&upload).expect("a JPEG photo is taken");
         assert_eq!(kept.kind, StoredKind::Jpeg);
         assert_eq!((kept.width, kept.height), (64, 48));
@@ -442,7 +449,9 @@ mod tests {
 
     #[test]
     fn transparency_and_drawings_stay_png_and_photos_become_jpeg() {
-        let clear = RgbaImage::from_fn(20, 20, |x, _| Rgba([255, 0, 0, if x < 10 { 0 } else { 255 }]));
+        let clear = RgbaImage::from_fn(20, 20, |x, _| {
+            Rgba([255, 0, 0, if x < 10 { 0 } else { 255 }])
+        });
         let mut png = Cursor::new(Vec::new());
         DynamicImage::ImageRgba8(clear)
             .write_to(&mut png, ImageFormat::WebP)

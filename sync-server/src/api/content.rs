@@ -99,7 +99,7 @@ fn promotion_id(text: String) -> Result<PromotionId, ApiError> {
     security(("admin_token" = []), ("api_key" = [])),
 )]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
-pub(crate) async fn upload(
+pub(crate) async fn upload_media(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
     body: Bytes,
@@ -142,7 +142,7 @@ pub(crate) async fn upload(
     security(("admin_token" = []), ("api_key" = [])),
 )]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
-pub(crate) async fn get_content(
+pub(crate) async fn get_promotion_content(
     State(state): State<AppState>,
     Path((merchant, promotion)): Path<(MerchantId, String)>,
 ) -> Result<Json<PromotionContent>, ApiError> {
@@ -177,7 +177,7 @@ pub(crate) async fn get_content(
     security(("admin_token" = []), ("api_key" = [])),
 )]
 #[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
-pub(crate) async fn put_content(
+pub(crate) async fn put_promotion_content(
     State(state): State<AppState>,
     Path((merchant, promotion)): Path<(MerchantId, String)>,
     Json(body): Json<PromotionContentUpdate>,

@@ -19,8 +19,8 @@ mod adjustments;
 pub(crate) use accounts::link_url;
 pub(crate) use adjustments::audit_note as audit_note_of_adjustment;
 mod admin;
-mod content;
 mod analytics;
+mod content;
 mod customer_links;
 mod customers;
 mod enroll;
@@ -75,11 +75,11 @@ pub fn router(state: AppState) -> Router {
         .route("/merchants/{id}/promotions", post(admin::post_promotion))
         .route(
             "/merchants/{id}/media",
-            post(content::upload).layer(DefaultBodyLimit::max(crate::media::MAX_BYTES)),
+            post(content::upload_media).layer(DefaultBodyLimit::max(crate::media::MAX_BYTES)),
         )
         .route(
             "/merchants/{id}/promotions/{promotion}/content",
-            get(content::get_content).put(content::put_content),
+            get(content::get_promotion_content).put(content::put_promotion_content),
         )
         .route("/merchants/{id}/registers", get(admin::list_registers))
         .route("/merchants/{id}/alerts", get(oversight::alerts))

@@ -46,11 +46,11 @@ pub use accounts::{
 };
 pub use alerts::{AlertPage, AlertsTx};
 pub use analytics::AnalyticsTx;
-pub use content::{ContentRow, ContentTx, MediaInfo, MediaRow, MediaVariant};
 pub use catalog::{
     CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
     RegisterCredentials, RegisterStatus,
 };
+pub use content::{ContentRow, ContentTx, MediaInfo, MediaRow, MediaVariant};
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, NewAdjustment, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
 pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};

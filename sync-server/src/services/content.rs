@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use shared::crypto::Hash256;
 use shared::ids::{MerchantId, PromotionId};
 use shared::ruleset::Promotion;
@@ -190,7 +190,9 @@ impl Content {
         update: ContentUpdate,
     ) -> Result<(Option<ContentRow>, ContentRow), ContentError> {
         check(&update)?;
-        let now = self.clock.now();
+        // Instants as both backends keep them: to the microsecond.
+        let now = self.clock.now().trunc_subsecs(6);
+        let micros = |t: Option<DateTime<Utc>>| t.map(|t| t.trunc_subsecs(6));
         self.repo
             .write(move |tx| {
                 if current_promotion(tx, merchant, &promotion)?.is_none() {
@@ -213,8 +215,8 @@ impl Content {
                     picture: update.picture,
                     poster: update.poster,
                     description: update.description,
-                    shown_from: update.shown_from,
-                    shown_until: update.shown_until,
+                    shown_from: micros(update.shown_from),
+                    shown_until: micros(update.shown_until),
                     updated_at: now,
                 };
                 tx.put_promotion_content(&row)?;

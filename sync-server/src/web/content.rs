@@ -265,13 +265,19 @@ struct Sent {
 
 /// Reads the multipart form; a file field without a file is none, a file
 /// past [`media::MAX_BYTES`] is noted and not kept.
-async fn read_form(multipart: &mut Multipart) -> Result<Sent, axum::extract::multipart::MultipartError> {
+async fn read_form(
+    multipart: &mut Multipart,
+) -> Result<Sent, axum::extract::multipart::MultipartError> {
     let mut sent = Sent::default();
     while let Some(mut field) = multipart.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "picture" | "poster" => {
-                let which = if name == "picture" { "picture" } else { "poster" };
+                let which = if name == "picture" {
+                    "picture"
+                } else {
+                    "poster"
+                };
                 let mut bytes = Vec::new();
                 let mut over = false;
                 while let Some(chunk) = field.chunk().await? {
@@ -328,7 +334,8 @@ pub async fn save(
 ) -> Result<Response, PageError> {
     require_same_origin(&headers, &state.settings)?;
     let promotion = PromotionId::parse(promotion).map_err(|_| PageError::NotFound)?;
-    let mut multipart = multipart.map_err(|_| PageError::BadRequest("the form could not be read"))?;
+    let mut multipart =
+        multipart.map_err(|_| PageError::BadRequest("the form could not be read"))?;
     let sent = match read_form(&mut multipart).await {
         Ok(sent) => sent,
         Err(e) => {
@@ -338,7 +345,11 @@ pub async fn save(
             let mut errors = BTreeMap::new();
             errors.insert(
                 "picture",
-                i18n::t1("media-error-too-big", "max", media::MAX_BYTES / (1024 * 1024)),
+                i18n::t1(
+                    "media-error-too-big",
+                    "max",
+                    media::MAX_BYTES / (1024 * 1024),
+                ),
             );
             return render(&state, &session, merchant, promotion, None, errors, false).await;
         }
@@ -347,7 +358,12 @@ pub async fn save(
         tracing::warn!("refused an HQ form without its session's token");
         return Err(PageError::Forbidden("missing or wrong form token"));
     }
-    let (_, stored) = match state.services.content.content(merchant, promotion.clone()).await {
+    let (_, stored) = match state
+        .services
+        .content
+        .content(merchant, promotion.clone())
+        .await
+    {
         Ok(found) => found,
         Err(ContentError::UnknownPromotion) => return Err(PageError::NotFound),
         Err(ContentError::Db(e)) => return Err(e.into()),
@@ -358,7 +374,11 @@ pub async fn save(
     for field in &sent.too_big {
         errors.insert(
             field,
-            i18n::t1("media-error-too-big", "max", media::MAX_BYTES / (1024 * 1024)),
+            i18n::t1(
+                "media-error-too-big",
+                "max",
+                media::MAX_BYTES / (1024 * 1024),
+            ),
         );
     }
     let mut update = ContentUpdate {
@@ -399,7 +419,16 @@ pub async fn save(
         }
     }
     if !errors.is_empty() {
-        return render(&state, &session, merchant, promotion, Some(sent.form), errors, false).await;
+        return render(
+            &state,
+            &session,
+            merchant,
+            promotion,
+            Some(sent.form),
+            errors,
+            false,
+        )
+        .await;
     }
     match state
         .services
@@ -423,7 +452,16 @@ pub async fn save(
         Err(ContentError::Invalid { field, message_id }) => {
             let mut errors = BTreeMap::new();
             errors.insert(field, content_message(message_id));
-            render(&state, &session, merchant, promotion, Some(sent.form), errors, false).await
+            render(
+                &state,
+                &session,
+                merchant,
+                promotion,
+                Some(sent.form),
+                errors,
+                false,
+            )
+            .await
         }
         Err(ContentError::UnknownPromotion) => Err(PageError::NotFound),
         Err(ContentError::Db(e)) => Err(e.into()),

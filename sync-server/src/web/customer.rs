@@ -30,12 +30,12 @@ use crate::customer_token;
 use crate::db::{ContentRow, OfferRating, OfferReview, Rating};
 use crate::services::customers::CustomerProfile;
 use crate::state::AppState;
+use crate::web::content::{OfferCard, offer_card, pictures_of};
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path};
 use crate::web::i18n;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
-use crate::web::content::{OfferCard, offer_card, pictures_of};
 use crate::web::{format, links, qr};
 
 /// Purchases shown, newest first.

@@ -145,7 +145,9 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             "/hq/merchants/{id}/promotions/{promotion}/content",
             get(content::page)
                 .post(content::save)
-                .layer(axum::extract::DefaultBodyLimit::max(content::MAX_FORM_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    content::MAX_FORM_BYTES,
+                )),
         )
         .route("/hq/merchants/{id}/customers", get(support::page))
         .route(

@@ -255,7 +255,8 @@ async fn content_is_saved_for_the_merchants_promotion_and_shown_on_the_phone_in_
     let photo: MediaView = serde_json::from_value(body).unwrap();
     assert_eq!(photo.content_type, "image/jpeg");
 
-    let path = |m: MerchantId, p: &str| format!("/api/v1/admin/merchants/{m}/promotions/{p}/content");
+    let path =
+        |m: MerchantId, p: &str| format!("/api/v1/admin/merchants/{m}/promotions/{p}/content");
     // Nothing saved yet: empty.
     let empty: PromotionContent = server
         .admin_ok(Method::GET, &path(merchant, "milk"), None)
@@ -346,7 +347,10 @@ async fn content_is_saved_for_the_merchants_promotion_and_shown_on_the_phone_in_
         .text()
         .await
         .unwrap();
-    assert!(page.contains(&format!("src=\"{}\"", photo.thumbnail_url)), "{page}");
+    assert!(
+        page.contains(&format!("src=\"{}\"", photo.thumbnail_url)),
+        "{page}"
+    );
     assert!(page.contains("loading=\"lazy\""));
     assert!(page.contains("<strong>Свежее</strong> молоко &lt;script&gt;"));
     assert!(!page.contains("<script>alert(1)"));

@@ -42,9 +42,7 @@ async fn picture_width(browser: &mut Browser, css: &str) -> i64 {
 async fn a_person_adds_a_picture_and_description_and_the_phone_shows_them() {
     let server = TestServer::spawn().await;
     let merchant = server.merchant("Ромашка").await;
-    server
-        .store(merchant.id, "Тверская", "Europe/Moscow")
-        .await;
+    server.store(merchant.id, "Тверская", "Europe/Moscow").await;
     let mut rules = ruleset();
     rules["promotions"] = json!([
         {"id": "milk", "name": "Молоко −10 %",
@@ -92,7 +90,10 @@ async fn a_person_adds_a_picture_and_description_and_the_phone_shows_them() {
     browser.click_button("Войти").await;
     browser.wait_for_text("h1", "Продавцы").await;
     browser
-        .open(&format!("{}/hq/merchants/{}/setup", server.base, merchant.id))
+        .open(&format!(
+            "{}/hq/merchants/{}/setup",
+            server.base, merchant.id
+        ))
         .await;
     browser
         .click_xpath(
@@ -121,7 +122,10 @@ async fn a_person_adds_a_picture_and_description_and_the_phone_shows_them() {
     // The preview: the offer as on the phone, its picture loaded.
     let width = picture_width(&mut browser, "#phone-preview .offer-picture img").await;
     browser
-        .ensure(width == 640, format!("the preview's picture loaded: {width}"))
+        .ensure(
+            width == 640,
+            format!("the preview's picture loaded: {width}"),
+        )
         .await;
     let bold = browser.text_of("#phone-preview .rich-text strong").await;
     browser
@@ -145,7 +149,10 @@ async fn a_person_adds_a_picture_and_description_and_the_phone_shows_them() {
 
     // The customer's phone page.
     let customer = server
-        .customer(merchant.id, json!({"name": "Анна", "phone": "+79160000001"}))
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79160000001"}),
+        )
         .await;
     let link: CustomerLink = server
         .admin_ok(
