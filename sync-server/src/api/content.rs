@@ -20,7 +20,7 @@ use crate::rich_text;
 use crate::services::content::{ContentError, ContentUpdate};
 use crate::state::AppState;
 use crate::web::content::audit_text;
-use crate::wire::content::{MediaView, PromotionContent, PromotionContentUpdate};
+use crate::wire::content::{MediaView, PictureBytes, PromotionContent, PromotionContentUpdate};
 
 impl From<ContentError> for ApiError {
     fn from(e: ContentError) -> Self {
@@ -87,7 +87,7 @@ fn promotion_id(text: String) -> Result<PromotionId, ApiError> {
     tag = "content",
     summary = "Uploads a picture or poster: the body is the file's bytes (JPEG, PNG or WebP, told by the bytes, at most 8 MiB and 40 megapixels). It is re-encoded (no metadata kept), thumbnailed and stored once by the SHA-256 of what is kept.",
     params(("id" = MerchantId, Path, description = "The merchant.", example = 1)),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The picture's bytes."),
+    request_body(content = inline(PictureBytes), content_type = "application/octet-stream", description = "The picture's bytes (its kind is told by them, whatever the `Content-Type`)."),
     responses(
         (status = 201, description = "Stored (or stored before: `new` is false).", body = MediaView),
         (status = 401, description = "No admin token or API key, or a wrong or revoked one.", body = ErrorBody),

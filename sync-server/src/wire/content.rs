@@ -65,3 +65,8 @@ pub struct PromotionContentUpdate {
     /// Shown until (exclusive); after `shown_from`.
     pub shown_until: Option<DateTime<Utc>>,
 }
+
+/// A picture's bytes as uploaded: the body of `POST …/media`.
+#[derive(Debug, Clone, utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PictureBytes(pub Vec<u8>);
