@@ -188,3 +188,165 @@ async fn a_person_adds_a_picture_and_description_and_the_phone_shows_them() {
         .await;
     browser.close().await;
 }
+
+/// A `multipart/form-data` body of text fields and files (name, file
+/// name, type, bytes), as a browser sends the content form.
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----content-form-boundary-7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (name, file, kind, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                 filename=\"{file}\"\r\nContent-Type: {kind}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn the_content_form_names_each_refused_picture_by_its_field_and_takes_large_photos() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Ромашка").await;
+    let mut rules = ruleset();
+    rules["promotions"] = json!([
+        {"id": "milk", "name": "Молоко −10 %",
+         "target": {"kind": "skus", "skus": ["4601234567893"]},
+         "reward": {"kind": "percent_off", "percent": 1000}}
+    ]);
+    assert_eq!(
+        server.publish(merchant.id, rules).await.0,
+        StatusCode::CREATED
+    );
+    let hq = super::Hq::sign_in(&server).await;
+    let path = format!("/hq/merchants/{}/promotions/milk/content", merchant.id);
+    let send = |fields: Vec<(&'static str, String)>,
+                files: Vec<(&'static str, &'static str, &'static str, Vec<u8>)>| {
+        let fields: Vec<(&str, String)> = fields;
+        let mut all = vec![("csrf", hq.csrf.clone())];
+        all.extend(fields);
+        let text: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let parts: Vec<(&str, &str, &str, &[u8])> = files
+            .iter()
+            .map(|(n, f, k, b)| (*n, *f, *k, b.as_slice()))
+            .collect();
+        let (kind, body) = multipart(&text, &parts);
+        hq.http
+            .post(format!("{}{path}", server.base))
+            .header(reqwest::header::COOKIE, &hq.cookie)
+            .header(reqwest::header::CONTENT_TYPE, kind)
+            .body(body)
+    };
+
+    // A text file named like a photo, and a poster whose header claims
+    // 100000 × 100000 pixels: each refused by its own field, nothing saved.
+    let mut bomb = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bomb.extend_from_slice(&100_000u32.to_be_bytes());
+    bomb.extend_from_slice(&100_000u32.to_be_bytes());
+    bomb.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let crc = {
+        let mut crc = u32::MAX;
+        for &b in &bomb[12..] {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    };
+    bomb.extend_from_slice(&crc.to_be_bytes());
+    bomb.extend_from_slice(b"\0\0\0\x09IDAT\x78\x9c\x63\0\0\0\x01\0\x01\0\0\0\0");
+    let response = send(
+        vec![("description", "Молоко".to_owned())],
+        vec![
+            (
+                "picture",
+                "menu.jpg",
+                "image/jpeg",
+                b"not a picture at all".to_vec(),
+            ),
+            ("poster", "poster.png", "image/png", bomb),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    let error_of = |id: &str| {
+        page.split(&format!("id=\"{id}\""))
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .map(|text| {
+                text.trim_start_matches([' ', '>'])
+                    .trim_start_matches("role=\"alert\">")
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        error_of("content-picture-error").contains("Это не картинка"),
+        "{page}"
+    );
+    assert!(
+        error_of("content-poster-error").contains("Слишком много пикселей: 100000×100000"),
+        "{page}"
+    );
+    assert!(
+        page.contains(">Молоко</textarea>"),
+        "what was typed is kept"
+    );
+    assert_eq!(
+        server.count_rows("SELECT COUNT(*) FROM promotion_content"),
+        0
+    );
+
+    // A photo of some 3 MB (past axum's default limit of 2 MB) is taken.
+    let mut seed = 7u32;
+    let noise = RgbImage::from_fn(1200, 1200, |_, _| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let [a, b, c, _] = seed.to_be_bytes();
+        Rgb([a, b, c])
+    });
+    let mut photo = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut photo, 100)
+        .encode_image(&DynamicImage::ImageRgb8(noise))
+        .expect("encodes");
+    assert!(photo.len() > 2 * 1024 * 1024, "{} bytes", photo.len());
+    let response = send(
+        vec![("description", "Молоко".to_owned())],
+        vec![("picture", "photo.jpg", "image/jpeg", photo)],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let stored: PromotionContent = server
+        .admin_ok(
+            Method::GET,
+            &format!(
+                "/api/v1/admin/merchants/{}/promotions/milk/content",
+                merchant.id
+            ),
+            None,
+        )
+        .await;
+    assert!(stored.picture.is_some());
+}
