@@ -24,6 +24,7 @@ mod catalog;
 mod content;
 mod customers;
 pub mod events;
+mod holds;
 mod leases;
 pub mod messaging;
 mod postgres;
@@ -53,6 +54,7 @@ pub use catalog::{
 pub use content::{ContentRow, ContentTx, MediaInfo, MediaRow, MediaVariant};
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, NewAdjustment, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
+pub use holds::{HoldRow, HoldStatus, HoldsTx, NewHold};
 pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};
 pub use messaging::{
     CampaignReport, Channel, ConsentRow, MessageRow, MessageStatus, MessagingTx, NewCampaign,
@@ -117,6 +119,7 @@ pub trait Tx:
     + SegmentsTx
     + AccountSettingsTx
     + ContentTx
+    + HoldsTx
 {
 }
 
@@ -137,6 +140,7 @@ impl<T> Tx for T where
         + SegmentsTx
         + AccountSettingsTx
         + ContentTx
+        + HoldsTx
         + ?Sized
 {
 }

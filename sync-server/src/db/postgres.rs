@@ -23,6 +23,7 @@ mod columns;
 mod content;
 mod customers;
 mod events;
+mod holds;
 mod leases;
 mod messaging;
 mod records;
@@ -574,8 +575,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 14,
-            "V14 (promotions' content: pictures, descriptions) is the newest"
+            highest, 16,
+            "V16 (points held while a flagged sale is checked) is the newest"
         );
         // Reads cannot write.
         assert!(

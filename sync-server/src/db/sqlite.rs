@@ -15,6 +15,7 @@ mod catalog;
 mod columns;
 mod content;
 mod customers;
+mod holds;
 mod leases;
 mod messaging;
 mod records;
@@ -73,6 +74,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/019_account_settings.sql")),
         M::up(include_str!("sqlite/migrations/020_record_audit.sql")),
         M::up(include_str!("sqlite/migrations/021_promotion_content.sql")),
+        M::up(include_str!("sqlite/migrations/023_points_holds.sql")),
     ])
 }
 

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod catalog;
 pub mod content;
 pub mod customers;
+pub mod holds;
 pub mod ingest;
 pub mod leases;
 pub mod messaging;
@@ -41,6 +42,7 @@ pub use analytics::Analytics;
 pub use catalog::Catalog;
 pub use content::Content;
 pub use customers::Customers;
+pub use holds::Holds;
 pub use ingest::Ingest;
 pub use leases::Leases;
 pub use oversight::Oversight;
@@ -84,6 +86,8 @@ pub struct Services {
     pub segments: Segments,
     /// Promotions' pictures, descriptions and publication periods.
     pub content: Content,
+    /// Points held while HQ checks a flagged sale.
+    pub holds: Holds,
 }
 
 impl Services {
@@ -122,6 +126,7 @@ impl Services {
             referrals: Referrals::new(repo.clone()),
             segments: Segments::new(repo.clone(), clock.clone(), notifier.clone()),
             content: Content::new(repo.clone(), clock.clone()),
+            holds: Holds::new(repo.clone(), notifier.clone()),
         }
     }
 

@@ -15,6 +15,7 @@ mod content;
 mod customers;
 mod enrollment;
 mod errors;
+mod holds;
 mod ingest;
 mod leases;
 mod load_shedding;

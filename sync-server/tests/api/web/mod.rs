@@ -12,6 +12,7 @@ mod chrome;
 mod content;
 mod customer;
 mod dashboard;
+mod editor;
 mod forms;
 mod hq;
 mod languages;
