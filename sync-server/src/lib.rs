@@ -29,6 +29,9 @@
 //! - [`alerts`]: what HQ is told about (forks, broken chains, bad
 //!   signatures, uploads of revoked registers, clock drift).
 //! - [`drift`]: the crude, flagged estimate of a register's clock drift.
+//! - [`media`]: promotions' pictures checked (kind by their bytes, size
+//!   before decoding) and re-encoded with a thumbnail; [`rich_text`]:
+//!   their descriptions, Markdown rendered into safe HTML.
 //! - [`wire`]: wire DTOs this server adds to [`shared::wire`].
 //! - [`keys`]: the server's signing key in the data directory.
 //! - [`clock`]: injected wall-clock time.
@@ -54,9 +57,11 @@ mod guard;
 pub mod ingest;
 mod instances;
 pub mod keys;
+pub mod media;
 pub mod metrics;
 mod notify;
 pub mod protocol;
+pub mod rich_text;
 pub mod services;
 mod state;
 mod web;

@@ -21,6 +21,7 @@ pub(crate) use adjustments::audit_note as audit_note_of_adjustment;
 pub(crate) use holds::audit_note as audit_note_of_hold;
 mod admin;
 mod analytics;
+mod content;
 mod customer_links;
 mod customers;
 mod drafts;
@@ -75,6 +76,14 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_ruleset).put(admin::put_ruleset),
         )
         .route("/merchants/{id}/promotions", post(admin::post_promotion))
+        .route(
+            "/merchants/{id}/media",
+            post(content::upload_media).layer(DefaultBodyLimit::max(crate::media::MAX_BYTES)),
+        )
+        .route(
+            "/merchants/{id}/promotions/{promotion}/content",
+            get(content::get_promotion_content).put(content::put_promotion_content),
+        )
         .route("/merchants/{id}/registers", get(admin::list_registers))
         .route("/merchants/{id}/alerts", get(oversight::alerts))
         .route("/merchants/{id}/quarantine", get(oversight::quarantine))

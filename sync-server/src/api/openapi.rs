@@ -38,6 +38,9 @@ customer long-polls, sales, leases, heartbeats). Money is integer kopecks. Every
         super::admin::get_ruleset,
         super::admin::put_ruleset,
         super::admin::post_promotion,
+        super::content::upload_media,
+        super::content::get_promotion_content,
+        super::content::put_promotion_content,
         super::admin::list_registers,
         super::oversight::alerts,
         super::oversight::quarantine,
@@ -107,6 +110,7 @@ customer long-polls, sales, leases, heartbeats). Money is integer kopecks. Every
         (name = "analytics", description = "Statistics and analytics (admin API)."),
         (name = "segments", description = "Customer segments, which promotions target by tag (admin API)."),
         (name = "drafts", description = "Promotion drafts, their what-if over stored sales, and publishing them now or at a set time (admin API)."),
+        (name = "content", description = "Promotions' pictures, descriptions and publication periods on the customers' phones (admin API)."),
         (name = "sync", description = "The registers' sync protocol."),
         (name = "server", description = "Health, metrics and this document."),
     )

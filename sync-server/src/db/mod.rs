@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`], [`AccountSettingsTx`], [`DraftsTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`], [`AccountSettingsTx`], [`DraftsTx`], [`ContentTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -21,6 +21,7 @@ pub mod accounts;
 mod alerts;
 pub mod analytics;
 mod catalog;
+mod content;
 mod customers;
 mod drafts;
 pub mod events;
@@ -51,6 +52,7 @@ pub use catalog::{
     CatalogTx, EnrollmentTokenRow, HeartbeatRow, NewEnrollmentToken, NewRegister,
     RegisterCredentials, RegisterStatus,
 };
+pub use content::{ContentRow, ContentTx, MediaInfo, MediaRow, MediaVariant};
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, NewAdjustment, OverdrawnRecord};
 pub use drafts::{DraftRow, DraftStatus, DraftsTx, NewDraft, StoredSale};
 pub use events::{Announcement, EventsTx};
@@ -118,6 +120,7 @@ pub trait Tx:
     + ReferralsTx
     + SegmentsTx
     + AccountSettingsTx
+    + ContentTx
     + HoldsTx
     + DraftsTx
 {
@@ -139,6 +142,7 @@ impl<T> Tx for T where
         + ReferralsTx
         + SegmentsTx
         + AccountSettingsTx
+        + ContentTx
         + HoldsTx
         + DraftsTx
         + ?Sized

@@ -20,6 +20,7 @@ mod alerts;
 mod analytics;
 mod catalog;
 mod columns;
+mod content;
 mod customers;
 mod drafts;
 mod events;

@@ -13,6 +13,7 @@ mod alerts;
 mod analytics;
 mod catalog;
 mod columns;
+mod content;
 mod customers;
 mod drafts;
 mod holds;
@@ -73,6 +74,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/018_segments.sql")),
         M::up(include_str!("sqlite/migrations/019_account_settings.sql")),
         M::up(include_str!("sqlite/migrations/020_record_audit.sql")),
+        M::up(include_str!("sqlite/migrations/021_promotion_content.sql")),
         M::up(include_str!("sqlite/migrations/022_promotion_drafts.sql")),
         M::up(include_str!("sqlite/migrations/023_points_holds.sql")),
     ])

@@ -12,6 +12,7 @@ pub mod adjustments;
 pub mod analytics;
 pub mod audit;
 pub mod catalog;
+pub mod content;
 pub mod customers;
 pub mod holds;
 pub mod drafts;
@@ -41,6 +42,7 @@ pub use accounts::Accounts;
 pub use adjustments::Adjustments;
 pub use analytics::Analytics;
 pub use catalog::Catalog;
+pub use content::Content;
 pub use customers::Customers;
 pub use holds::Holds;
 pub use drafts::Drafts;
@@ -85,6 +87,8 @@ pub struct Services {
     pub referrals: Referrals,
     /// Customer segments and their tags.
     pub segments: Segments,
+    /// Promotions' pictures, descriptions and publication periods.
+    pub content: Content,
     /// Points held while HQ checks a flagged sale.
     pub holds: Holds,
     /// Promotion drafts, their what-if and their publishing.
@@ -128,6 +132,7 @@ impl Services {
             adjustments: Adjustments::new(repo.clone()),
             referrals: Referrals::new(repo.clone()),
             segments: Segments::new(repo.clone(), clock.clone(), notifier.clone()),
+            content: Content::new(repo.clone(), clock.clone()),
             holds: Holds::new(repo.clone(), notifier.clone()),
         }
     }

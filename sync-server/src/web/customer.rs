@@ -3,8 +3,9 @@
 //! the till (rendered on the server, so it shows without JavaScript; the
 //! page's script fetches `/c/{secret}/token` to rotate it), the points
 //! available, those pending until a day and those expiring on a day, the
-//! tier and the way to the next one, the offers running now
-//! with their ratings, a share link and a review form each, and the last
+//! tier and the way to the next one, the offers shown now (by their
+//! content's publication period, else their pricing period) with their
+//! pictures, rich descriptions and ratings, a share link and a review form each, and the last
 //! purchases.
 //!
 //! The secret in the path is the only credential: a wrong one is a plain
@@ -26,15 +27,15 @@ use shared::money::{Money, round_half_up};
 use shared::ruleset::{Promotion, Ruleset};
 
 use crate::customer_token;
-use crate::db::{OfferRating, OfferReview, Rating};
+use crate::db::{ContentRow, OfferRating, OfferReview, Rating};
 use crate::services::customers::CustomerProfile;
 use crate::state::AppState;
+use crate::web::content::{OfferCard, offer_card, pictures_of};
 use crate::web::error::PageError;
 use crate::web::extract::{Form, Path};
 use crate::web::i18n;
 use crate::web::login::see_other;
 use crate::web::security::require_same_origin;
-use crate::web::setup::{discount, is_running, period};
 use crate::web::{format, links, qr};
 
 /// Purchases shown, newest first.
@@ -62,9 +63,8 @@ struct Offer {
     anchor: String,
     id: String,
     name: String,
-    description: String,
-    discount: String,
-    period: String,
+    /// What the offer shows: picture, description, discount, period.
+    card: OfferCard,
     rating: Option<String>,
     share_url: String,
     my_stars: u8,
@@ -320,6 +320,12 @@ async fn build(
         }
     }
     let now = state.clock.now();
+    let contents = state.services.content.contents(merchant.id).await?;
+    let media = state
+        .services
+        .content
+        .media_infos(pictures_of(contents.values()))
+        .await?;
     let currency = merchant.currency;
     let drawn = fresh_qr(state, merchant.id, customer)?;
     let referral_code = state
@@ -331,7 +337,7 @@ async fn build(
 
     let offers = ruleset
         .as_ref()
-        .map(|r| running_now(r, now))
+        .map(|r| running_now(r, &contents, now))
         .unwrap_or_default()
         .into_iter()
         .enumerate()
@@ -342,9 +348,7 @@ async fn build(
                 anchor: format!("offer-{}", i + 1),
                 id: p.id.to_string(),
                 name: p.name.clone(),
-                description: p.description.clone(),
-                discount: discount(p),
-                period: period(p, zone),
+                card: offer_card(p, contents.get(&p.id), &media, zone),
                 rating: ratings.get(&p.id).and_then(|r| {
                     format::average_rating(r.stars_total, r.reviews).map(|avg| {
                         i18n::t2(
@@ -478,12 +482,18 @@ fn expiry_text(at: DateTime<Utc>, zone: Tz) -> String {
     at.with_timezone(&zone).format("%H:%M").to_string()
 }
 
-/// The promotions whose publication period includes `now`.
-fn running_now(ruleset: &Ruleset, now: DateTime<Utc>) -> Vec<&Promotion> {
+/// The promotions shown on the phones at `now`: by the publication period
+/// of their content, else by their pricing period
+/// ([`is_published`](crate::services::content::is_published)).
+fn running_now<'a>(
+    ruleset: &'a Ruleset,
+    contents: &HashMap<PromotionId, ContentRow>,
+    now: DateTime<Utc>,
+) -> Vec<&'a Promotion> {
     ruleset
         .promotions
         .iter()
-        .filter(|p| is_running(p, now))
+        .filter(|p| crate::services::content::is_published(p, contents.get(&p.id), now))
         .collect()
 }
 
@@ -572,7 +582,7 @@ mod tests {
     fn only_offers_in_their_publication_period_are_shown() {
         let now = "2026-03-10T00:00:00Z".parse().unwrap();
         let rules = ruleset();
-        let ids: Vec<&str> = running_now(&rules, now)
+        let ids: Vec<&str> = running_now(&rules, &HashMap::new(), now)
             .iter()
             .map(|p| p.id.as_str())
             .collect();

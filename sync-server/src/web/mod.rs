@@ -19,6 +19,8 @@
 //! | `POST /hq/merchants/{id}/{brands,stores,promotions,customer-links}` | HQ | set-up forms |
 //! | `POST /hq/merchants/{id}/ruleset` | HQ | the first ruleset, from a sample |
 //! | `POST /hq/merchants/{id}/stores/{store}/enrollment-tokens` | HQ | a one-time register token, shown once |
+//! | `GET/POST /hq/merchants/{id}/promotions/{promotion}/content` | owner, marketer | a promotion's picture, poster, rich description and publication period, with a preview on a phone |
+//! | `GET /media/{hash}`, `GET /media/{hash}/thumbnail` | anyone | promotions' pictures, cached for a year |
 //! | `GET /c/{secret}`, `GET /c/{secret}/token`, `POST /c/{secret}/reviews` | a customer | their page, a fresh QR token, a review |
 //! | `GET/POST /join/{merchant}` | anyone | sign up as the merchant's customer |
 //! | `GET/POST /join/{merchant}/confirm/{token}` | anyone | the sign-up's one-time code |
@@ -36,7 +38,10 @@
 //! # Layout
 //!
 //! - One module per page or resource: `login`, `dashboard`, `setup`,
-//!   `promotions` (with `promotion_fields`, each field's text), `customer`, `join`, `messages` (a message's links),
+//!   `promotions` (with `promotion_fields`, each field's text), `content`
+//!   (a promotion's pictures and description, and the offer card the phone
+//!   page shares), `media` (the pictures served), `customer`, `join`,
+//!   `messages` (a message's links),
 //!   `campaigns` (HQ's campaign figures).
 //! - `session`: HQ sessions (cookie, server-side store, form tokens);
 //!   `security`: response headers and the same-origin check; `links`:
@@ -58,6 +63,7 @@ mod assets;
 mod audit;
 mod campaigns;
 mod charts;
+pub(crate) mod content;
 mod customer;
 mod dashboard;
 mod drafts;
@@ -70,6 +76,7 @@ mod join;
 mod layout;
 pub(crate) mod links;
 mod login;
+pub(crate) mod media;
 mod messages;
 mod people;
 mod promotion_fields;
@@ -151,6 +158,14 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/hq/merchants/{id}/drafts/{draft}/delete",
             post(drafts::delete),
+        )
+        .route(
+            "/hq/merchants/{id}/promotions/{promotion}/content",
+            get(content::page)
+                .post(content::save)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    content::MAX_FORM_BYTES,
+                )),
         )
         .route("/hq/merchants/{id}/customers", get(support::page))
         .route(
@@ -234,6 +249,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             "/m/{token}/unsubscribe",
             get(messages::unsubscribe_form).post(messages::unsubscribe),
         )
+        .route("/media/{hash}", get(media::picture))
+        .route("/media/{hash}/thumbnail", get(media::thumbnail))
         .route("/lang/{code}", get(i18n::switch))
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/customer.js", get(assets::customer_script))

@@ -13,6 +13,7 @@ use uuid::Uuid;
 pub mod admin;
 pub mod analytics;
 pub mod drafts;
+pub mod content;
 pub mod segments;
 
 pub use crate::alerts::AlertKind;

@@ -265,6 +265,24 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             &[OWNER, MARKETER],
         ),
         case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/media",
+            format!("/api/v1/admin/merchants/{m}/media"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/promotions/{promotion}/content",
+            format!("/api/v1/admin/merchants/{m}/promotions/milk/content"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::PUT,
+            "/api/v1/admin/merchants/{id}/promotions/{promotion}/content",
+            format!("/api/v1/admin/merchants/{m}/promotions/milk/content"),
+            &[OWNER, MARKETER],
+        ),
+        case(
             H::GET,
             "/api/v1/admin/merchants/{id}/registers",
             format!("/api/v1/admin/merchants/{m}/registers"),
@@ -658,6 +676,18 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             H::POST,
             "/hq/merchants/{id}/drafts/{draft}/publish",
             format!("/hq/merchants/{m}/drafts/999999/publish"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/promotions/{promotion}/content",
+            format!("/hq/merchants/{m}/promotions/milk/content"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/promotions/{promotion}/content",
+            format!("/hq/merchants/{m}/promotions/milk/content"),
             &[OWNER, MARKETER],
         ),
         case(

@@ -11,6 +11,7 @@ mod analytics;
 mod backup;
 mod clock_drift;
 mod concurrency;
+mod content;
 mod customers;
 mod drafts;
 mod enrollment;

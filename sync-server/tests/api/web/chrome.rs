@@ -371,6 +371,17 @@ impl Browser {
         }
     }
 
+    /// Runs `js` in the page as an asynchronous script (it ends by calling
+    /// its last argument with the value) and returns that value: for what
+    /// a person sees but the DOM's text does not say, such as whether a
+    /// picture loaded.
+    pub async fn run_async_script(&mut self, js: &str) -> serde_json::Value {
+        match self.client.execute_async(js, Vec::new()).await {
+            Ok(value) => value,
+            Err(e) => self.fail(format!("the script failed: {e}\n{js}")).await,
+        }
+    }
+
     /// Ends the browser session.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;

@@ -9,6 +9,7 @@
 mod analytics;
 mod browser;
 mod chrome;
+mod content;
 mod customer;
 mod dashboard;
 mod drafts;

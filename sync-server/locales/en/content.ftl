@@ -1,0 +1,35 @@
+# The content of a promotion (pictures, description, publication period)
+# and the pictures' refusals.
+content-link = Picture and description
+content-title = Picture and description
+content-heading = { $promotion }: picture and description
+content-back = ← Back to set-up
+content-lead = What the customer sees on their phone page. Tills do not get it: prices and the discount's dates are set in the rules.
+content-saved = Saved. This is how the offer looks on the customer's phone.
+content-picture = Picture
+content-picture-hint = JPEG, PNG or WebP, up to { $max } MB
+content-picture-current = The current picture
+content-remove-picture = Remove the picture
+content-poster = Poster
+content-poster-current = The current poster
+content-remove-poster = Remove the poster
+content-description = Description
+content-description-hint = Markdown: **bold**, *italics*, lists, links
+content-period = Shown on phones
+content-period-hint = Apart from the discount's own dates. When not set, the offer is shown while the discount runs.
+content-shown-from = From
+content-shown-until = Until
+content-save = Save
+content-preview = What the customer sees
+content-error-datetime = Date and time: as YYYY-MM-DDTHH:MM
+content-error-datetime-gap = That time does not exist in the store's time zone (the clocks change)
+content-error-period = "Until" must be later than "From"
+content-error-description-long = Description: at most { $max } characters
+content-error-unknown-picture = No such picture on the server: upload it again
+offer-poster-link = Open the poster
+media-error-empty = The file is empty: choose a picture
+media-error-too-big = The file is too big: at most { $max } MB
+media-error-not-a-picture = This is not a picture: JPEG, PNG and WebP are taken
+media-error-unsupported = { $kind } pictures are not taken: only JPEG, PNG and WebP
+media-error-too-many-pixels = Too many pixels: { $size }, at most { $max } megapixels
+media-error-damaged = The picture is damaged or cut short and cannot be read

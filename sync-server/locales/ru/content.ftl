@@ -1,0 +1,35 @@
+# The content of a promotion (pictures, description, publication period)
+# and the pictures' refusals.
+content-link = Картинка и описание
+content-title = Картинка и описание
+content-heading = { $promotion }: картинка и описание
+content-back = ← Вернуться к настройке
+content-lead = То, что видит покупатель на своей странице в телефоне. Кассы это не получают: цены и сроки скидки задаются в правилах.
+content-saved = Сохранено. Так предложение выглядит на телефоне покупателя.
+content-picture = Картинка
+content-picture-hint = JPEG, PNG или WebP, до { $max } МБ
+content-picture-current = Текущая картинка
+content-remove-picture = Убрать картинку
+content-poster = Постер
+content-poster-current = Текущий постер
+content-remove-poster = Убрать постер
+content-description = Описание
+content-description-hint = Markdown: **жирный**, *курсив*, списки, ссылки
+content-period = Показывать на телефонах
+content-period-hint = Отдельно от срока действия скидки. Если не задано, предложение показывается, пока действует скидка.
+content-shown-from = С
+content-shown-until = До
+content-save = Сохранить
+content-preview = Как это видит покупатель
+content-error-datetime = Дата и время: формат ГГГГ-ММ-ДДTЧЧ:ММ
+content-error-datetime-gap = Такого времени в часовом поясе магазина нет (перевод часов)
+content-error-period = «До» должно быть позже «С»
+content-error-description-long = Описание: не больше { $max } символов
+content-error-unknown-picture = Такой картинки нет на сервере: загрузите её заново
+offer-poster-link = Открыть постер
+media-error-empty = Файл пуст: выберите картинку
+media-error-too-big = Файл слишком большой: не больше { $max } МБ
+media-error-not-a-picture = Это не картинка: подходят JPEG, PNG и WebP
+media-error-unsupported = Картинки { $kind } не подходят: только JPEG, PNG и WebP
+media-error-too-many-pixels = Слишком много пикселей: { $size }, не больше { $max } мегапикселей
+media-error-damaged = Картинка повреждена или обрезана и не читается
