@@ -17,6 +17,7 @@
 //! | `GET /hq/merchants/{id}/setup` | HQ | brands, stores, register tokens, promotions, reviews |
 //! | `POST /hq/merchants/{id}/{brands,stores,promotions,customer-links}` | HQ | set-up forms |
 //! | `POST /hq/merchants/{id}/ruleset` | HQ | the first ruleset, from a sample |
+//! | `GET/POST /hq/merchants/{id}/programme` | owner, marketer | the programme in forms: tiers, paying with points, pending period and expiry, bonuses |
 //! | `POST /hq/merchants/{id}/stores/{store}/enrollment-tokens` | HQ | a one-time register token, shown once |
 //! | `GET /c/{secret}`, `GET /c/{secret}/token`, `POST /c/{secret}/reviews` | a customer | their page, a fresh QR token, a review |
 //! | `GET/POST /join/{merchant}` | anyone | sign up as the merchant's customer |
@@ -34,7 +35,7 @@
 //! # Layout
 //!
 //! - One module per page or resource: `login`, `dashboard`, `setup`,
-//!   `promotions`, `customer`, `join`, `messages` (a message's links),
+//!   `promotions`, `programme`, `customer`, `join`, `messages` (a message's links),
 //!   `campaigns` (HQ's campaign figures).
 //! - `session`: HQ sessions (cookie, server-side store, form tokens);
 //!   `security`: response headers and the same-origin check; `links`:
@@ -69,6 +70,7 @@ pub(crate) mod links;
 mod login;
 mod messages;
 mod people;
+mod programme;
 mod promotions;
 mod qr;
 mod recover;
@@ -124,6 +126,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(dashboard::revoke_register),
         )
         .route("/hq/merchants/{id}/ruleset", post(setup::start_from_sample))
+        .route(
+            "/hq/merchants/{id}/programme",
+            get(programme::page).post(programme::save),
+        )
         .route("/hq/merchants/{id}/brands", post(setup::create_brand))
         .route("/hq/merchants/{id}/stores", post(setup::create_store))
         .route("/hq/merchants/{id}/stores/{store}", get(store::page))
