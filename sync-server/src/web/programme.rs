@@ -745,8 +745,17 @@ pub async fn save(
     Path(merchant): Path<MerchantId>,
     ProtectedForm { session, form }: ProtectedForm<SentFields>,
 ) -> Result<Response, PageError> {
-    let form = ProgrammeForm::from_sent(&form);
     let merchant_row = state.services.catalog.merchant(merchant).await?;
+    // The page always sends the basis (a radio button, one checked): a
+    // form without it is not this page's, and must not publish a
+    // programme emptied of everything it lacks.
+    if !matches!(
+        form.0.get("tier_basis").map(String::as_str),
+        Some("lifetime" | "rolling")
+    ) {
+        return Err(PageError::BadRequest("the programme form is incomplete"));
+    }
+    let form = ProgrammeForm::from_sent(&form);
     let current = state.services.publisher.current(merchant).await?;
     let base = current
         .as_ref()
