@@ -39,6 +39,7 @@ programme-birthday-before = Days before the birthday
 programme-birthday-after = Days after
 programme-kept = Earning, promotion groups, minimum prices and the referral reward are not changed by this form; promotions stay as they are.
 programme-save = Save and publish
+programme-error-summary = The programme is not saved: correct the fields marked below.
 programme-error-tier-name = Type the tier's name.
 programme-error-tier-name-taken = Another tier has this name.
 programme-error-tier-threshold-order = The threshold must be above the previous tier's.

@@ -39,6 +39,7 @@ programme-birthday-before = За сколько дней до дня рожде�
 programme-birthday-after = Сколько дней после
 programme-kept = Начисление баллов, группы акций, минимальные цены и реферальная награда не меняются этой формой; акции остаются как есть.
 programme-save = Сохранить и опубликовать
+programme-error-summary = Программа не сохранена: исправьте поля, отмеченные ниже.
 programme-error-tier-name = Введите название уровня.
 programme-error-tier-name-taken = Такое название уже есть у другого уровня.
 programme-error-tier-threshold-order = Порог должен быть выше порога предыдущего уровня.

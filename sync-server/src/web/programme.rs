@@ -325,15 +325,24 @@ impl ProgrammeForm {
         };
 
         let redemption = if self.redemption_on {
-            let points = field(&mut errors, "redeem_points", "programme-error-redeem-points", {
-                required(&self.redeem_points, parse_count)
-            });
-            let value = field(&mut errors, "redeem_value", "programme-error-money-positive", {
-                required(&self.redeem_value, parse_money)
-            });
-            let cap = field(&mut errors, "redeem_cap", "programme-error-redeem-cap", {
-                required(&self.redeem_cap, parse_percent)
-            });
+            let points = field(
+                &mut errors,
+                "redeem_points",
+                "programme-error-redeem-points",
+                required(&self.redeem_points, parse_count),
+            );
+            let value = field(
+                &mut errors,
+                "redeem_value",
+                "programme-error-money-positive",
+                required(&self.redeem_value, parse_money),
+            );
+            let cap = field(
+                &mut errors,
+                "redeem_cap",
+                "programme-error-redeem-cap",
+                required(&self.redeem_cap, parse_percent),
+            );
             let min_balance = field(
                 &mut errors,
                 "redeem_min_balance",
@@ -674,7 +683,15 @@ pub async fn page(
             .map(|c| c.ruleset.programme.clone())
             .unwrap_or_default(),
     );
-    let page = render(&state, &session, merchant, form, FieldErrors::default(), notice).await?;
+    let page = render(
+        &state,
+        &session,
+        merchant,
+        form,
+        FieldErrors::default(),
+        notice,
+    )
+    .await?;
     Ok(Html(page.render()?).into_response())
 }
 
@@ -965,13 +982,28 @@ mod tests {
             ("0,99", 99),
             ("10 000", 1_000_000),
         ] {
-            assert_eq!(parse_money(typed).map(Money::minor), Some(kopecks), "{typed}");
+            assert_eq!(
+                parse_money(typed).map(Money::minor),
+                Some(kopecks),
+                "{typed}"
+            );
         }
         for bad in ["", "1,2,3", "1,505", "-5", "abc", "1 5OO", "12.3.4"] {
             assert_eq!(parse_money(bad), None, "{bad}");
         }
-        for (typed, bp) in [("5", 500), ("12,5", 1250), ("12.5 %", 1250), ("0", 0), ("100", 10_000), ("0,01", 1)] {
-            assert_eq!(parse_percent(typed).map(BasisPoints::get), Some(bp), "{typed}");
+        for (typed, bp) in [
+            ("5", 500),
+            ("12,5", 1250),
+            ("12.5 %", 1250),
+            ("0", 0),
+            ("100", 10_000),
+            ("0,01", 1),
+        ] {
+            assert_eq!(
+                parse_percent(typed).map(BasisPoints::get),
+                Some(bp),
+                "{typed}"
+            );
         }
         for bad in ["", "150", "100,01", "5,555", "-1", "пять"] {
             assert_eq!(parse_percent(bad), None, "{bad}");

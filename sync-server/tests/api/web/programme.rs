@@ -6,10 +6,11 @@
 //! refused field comes back beside its message with what was typed.
 
 use reqwest::{Method, StatusCode};
-use sync_server::wire::admin::AuditView;
 use shared::ids::MerchantId;
 use shared::ruleset::Ruleset;
+use sync_server::wire::admin::AuditView;
 
+use super::chrome::Browser;
 use super::{Hq, attribute, location};
 use crate::access::{PASSWORD, invite, sign_in_with};
 use crate::helpers::TestServer;
@@ -90,7 +91,11 @@ async fn has_no_rules(server: &TestServer, merchant: MerchantId) -> bool {
 }
 
 /// Posts `fields` as the programme form.
-async fn post_form(hq: &Hq, merchant: MerchantId, fields: &[(String, String)]) -> reqwest::Response {
+async fn post_form(
+    hq: &Hq,
+    merchant: MerchantId,
+    fields: &[(String, String)],
+) -> reqwest::Response {
     let pairs: Vec<(&str, &str)> = fields
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -109,7 +114,10 @@ async fn started_from(server: &TestServer, hq: &Hq, sample: &str) -> MerchantId 
     let merchant = server.merchant(&format!("Образец {sample}")).await.id;
     let (status, page) = hq.get(&format!("/hq/merchants/{merchant}/programme")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("id=\"start\""), "a merchant without rules is offered a start");
+    assert!(
+        page.contains("id=\"start\""),
+        "a merchant without rules is offered a start"
+    );
     let posted = hq
         .post(
             &format!("/hq/merchants/{merchant}/ruleset"),
@@ -136,7 +144,9 @@ async fn every_sample_opens_in_the_form_and_saves_unchanged_without_a_new_versio
         assert_eq!(status, StatusCode::OK, "{sample}");
         let fields = sent_as_shown(&page, "programme-form");
         assert!(
-            fields.iter().any(|(n, v)| n == "tier-0-name" && !v.is_empty()),
+            fields
+                .iter()
+                .any(|(n, v)| n == "tier-0-name" && !v.is_empty()),
             "{sample}: the tiers are shown: {fields:?}"
         );
 
@@ -147,10 +157,16 @@ async fn every_sample_opens_in_the_form_and_saves_unchanged_without_a_new_versio
             format!("/hq/merchants/{merchant}/programme?unchanged=1"),
             "{sample}"
         );
-        assert_eq!(current(&server, merchant).await, (1, before), "{sample}: nothing published");
+        assert_eq!(
+            current(&server, merchant).await,
+            (1, before),
+            "{sample}: nothing published"
+        );
         let (_, page) = hq.get(&location(&saved)).await;
         assert!(
-            page.contains("Ничего не изменилось: новая версия не опубликована, действует версия 1."),
+            page.contains(
+                "Ничего не изменилось: новая версия не опубликована, действует версия 1."
+            ),
             "{sample}: the page says so"
         );
     }
@@ -182,7 +198,12 @@ async fn a_saved_change_publishes_one_version_with_every_promotion_and_hidden_fi
     );
     let (version, after) = current(&server, merchant).await;
     assert_eq!(version, 2, "one version");
-    let names: Vec<&str> = after.programme.tiers.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = after
+        .programme
+        .tiers
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     assert_eq!(names, ["Базовый", "Золотой", "Платиновый"]);
     let added = &after.programme.tiers[2];
     assert_eq!(added.min_lifetime_spend.minor(), 10_000_050);
@@ -197,9 +218,18 @@ async fn a_saved_change_publishes_one_version_with_every_promotion_and_hidden_fi
     assert_eq!(after.currency, before.currency);
     assert_eq!(after.programme.earn, before.programme.earn);
     assert_eq!(after.programme.stacking, before.programme.stacking);
-    assert_eq!(after.programme.referral_reward, before.programme.referral_reward);
-    assert_eq!(after.programme.birthday_bonus, before.programme.birthday_bonus);
-    assert_eq!(after.programme.points_pending_days, before.programme.points_pending_days);
+    assert_eq!(
+        after.programme.referral_reward,
+        before.programme.referral_reward
+    );
+    assert_eq!(
+        after.programme.birthday_bonus,
+        before.programme.birthday_bonus
+    );
+    assert_eq!(
+        after.programme.points_pending_days,
+        before.programme.points_pending_days
+    );
 
     // The trail names it.
     let audit: Vec<AuditView> = server
@@ -217,7 +247,9 @@ async fn a_saved_change_publishes_one_version_with_every_promotion_and_hidden_fi
     );
 
     // Shown again, it saves unchanged.
-    let (_, page) = hq.get(&format!("/hq/merchants/{merchant}/programme?published=2")).await;
+    let (_, page) = hq
+        .get(&format!("/hq/merchants/{merchant}/programme?published=2"))
+        .await;
     assert!(page.contains("опубликована версия правил 2"));
     let fields = sent_as_shown(&page, "programme-form");
     let saved = post_form(&hq, merchant, &fields).await;
@@ -262,7 +294,11 @@ async fn a_refused_field_comes_back_beside_its_message_with_what_was_typed() {
             "{name} keeps «{typed}»: {shown:?}"
         );
     }
-    assert_eq!(page.matches("class=\"field-error\"").count(), 1, "only that field");
+    assert_eq!(
+        page.matches("class=\"field-error\"").count(),
+        1,
+        "only that field"
+    );
 
     // A rule across fields, the ruleset's own: expiry before points are available.
     set(&mut fields, "redeem_cap", "20");
@@ -274,7 +310,11 @@ async fn a_refused_field_comes_back_beside_its_message_with_what_was_typed() {
         page.contains("id=\"expire-days-error\">Баллы сгорели бы раньше, чем станут доступны"),
         "{page}"
     );
-    assert_eq!(current(&server, merchant).await, (1, before), "nothing published");
+    assert_eq!(
+        current(&server, merchant).await,
+        (1, before),
+        "nothing published"
+    );
 }
 
 #[tokio::test]
@@ -285,7 +325,12 @@ async fn a_merchant_without_rules_starts_from_an_empty_programme() {
     let (status, page) = hq.get(&format!("/hq/merchants/{merchant}/programme")).await;
     assert_eq!(status, StatusCode::OK);
     let mut fields = sent_as_shown(&page, "programme-form");
-    assert!(fields.iter().all(|(n, v)| n == "csrf" || n == "tier_basis" || n == "pending_days" || v.is_empty()), "{fields:?}");
+    assert!(
+        fields
+            .iter()
+            .all(|(n, v)| n == "csrf" || n == "tier_basis" || n == "pending_days" || v.is_empty()),
+        "{fields:?}"
+    );
     set(&mut fields, "tier-0-name", "Все");
     set(&mut fields, "tier-0-threshold", "0");
     set(&mut fields, "tier-0-discount", "3");
@@ -301,7 +346,10 @@ async fn a_merchant_without_rules_starts_from_an_empty_programme() {
     assert_eq!(ruleset.programme.tiers.len(), 1);
     assert_eq!(ruleset.programme.tiers[0].discount.get(), 300);
     assert_eq!(ruleset.programme.welcome_bonus, Some(100));
-    assert_eq!(ruleset.programme.redemption, None, "paying with points left off");
+    assert_eq!(
+        ruleset.programme.redemption, None,
+        "paying with points left off"
+    );
 }
 
 #[tokio::test]
@@ -313,7 +361,10 @@ async fn a_merchant_that_does_not_exist_has_no_programme_page() {
     let (status, _) = hq.get(&format!("/hq/merchants/{missing}/programme")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let posted = hq
-        .post(&format!("/hq/merchants/{missing}/programme"), &[("tier_basis", "lifetime")])
+        .post(
+            &format!("/hq/merchants/{missing}/programme"),
+            &[("tier_basis", "lifetime")],
+        )
         .await;
     assert_eq!(posted.status(), StatusCode::NOT_FOUND);
     assert!(has_no_rules(&server, merchant).await);
@@ -344,11 +395,143 @@ async fn another_merchants_owner_is_refused_the_page_and_the_form() {
         cookie: session.cookie,
         csrf: session.csrf,
     };
-    let (status, page) = stranger.get(&format!("/hq/merchants/{ours}/programme")).await;
+    let (status, page) = stranger
+        .get(&format!("/hq/merchants/{ours}/programme"))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
-    let (_, own) = stranger.get(&format!("/hq/merchants/{theirs}/programme")).await;
+    let (_, own) = stranger
+        .get(&format!("/hq/merchants/{theirs}/programme"))
+        .await;
     let fields = sent_as_shown(&own, "programme-form");
     let posted = post_form(&stranger, ours, &fields).await;
     assert_eq!(posted.status(), StatusCode::FORBIDDEN);
     assert_eq!(current(&server, ours).await.0, 1, "nothing published");
+}
+
+/// A tablet held upright, in CSS pixels.
+const TABLET: (u32, u32) = (768, 1024);
+
+#[tokio::test]
+async fn a_person_sets_up_the_programme_by_clicking_and_typing_in_chromium() {
+    let server = TestServer::spawn().await;
+    let merchant = server.merchant("Ромашка").await.id;
+    let link = invite(
+        &server,
+        merchant,
+        "marketer@romashka.example",
+        "marketer",
+        &[],
+    )
+    .await;
+
+    let mut browser = Browser::start("a_person_sets_up_the_programme").await;
+    browser.open(&link.link).await;
+    browser.type_into("#new-password", PASSWORD).await;
+    browser.type_into("#repeat-password", PASSWORD).await;
+    browser.click_button("Сохранить пароль").await;
+    browser.wait_for_text("h1", "Вход в HQ").await;
+    browser
+        .type_into("#email", "marketer@romashka.example")
+        .await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click_button("Войти").await;
+    browser.wait_for_text("h1", "Продавцы").await;
+    browser.click_link("Программа").await;
+    browser
+        .wait_for_text("h1", "Ромашка: программа лояльности")
+        .await;
+
+    // No rules yet: the grocery sample, then the programme in the form.
+    browser
+        .click_xpath(
+            "//input[@name='sample'][@value='grocery']",
+            "the grocery sample",
+        )
+        .await;
+    browser.click_button("Начать с образца").await;
+    browser
+        .wait_for_text("p", "опубликована версия правил 1")
+        .await;
+    let (_, sample) = current(&server, merchant).await;
+
+    // A tier «Золото» from 10 000 ₽ with 5 %, in the blank row after the
+    // sample's three, and a cap no check can have.
+    browser.type_into("#tier-3-name", "Золото").await;
+    browser.type_into("#tier-3-threshold", "10 000").await;
+    browser.type_into("#tier-3-discount", "5").await;
+    browser.type_into("#redeem-cap", "150").await;
+    browser.click_button("Сохранить и опубликовать").await;
+    let message = browser
+        .wait_for_text("p", "Введите долю чека в процентах")
+        .await;
+    let beside = message.attr("id").await.ok().flatten().unwrap_or_default();
+    browser
+        .ensure(
+            beside == "redeem-cap-error",
+            format!("the message is the cap's: #{beside}"),
+        )
+        .await;
+    let invalid = browser
+        .wait_for("#redeem-cap")
+        .await
+        .attr("aria-invalid")
+        .await
+        .ok()
+        .flatten();
+    browser
+        .ensure(invalid.as_deref() == Some("true"), "the cap is marked")
+        .await;
+    for (field, typed) in [
+        ("#tier-3-name", "Золото"),
+        ("#tier-3-threshold", "10 000"),
+        ("#tier-3-discount", "5"),
+        ("#redeem-cap", "150"),
+    ] {
+        let value = browser.value_of(field).await;
+        browser
+            .ensure(
+                value == typed,
+                format!("{field} keeps «{typed}»: «{value}»"),
+            )
+            .await;
+    }
+    assert_eq!(current(&server, merchant).await.0, 1, "nothing published");
+
+    // On a tablet the refused form fits the screen: nothing scrolls sideways.
+    browser.resize(TABLET.0, TABLET.1).await;
+    browser.shot("tablet").await;
+    let (page, viewport) = browser.page_and_viewport_width().await;
+    browser
+        .ensure(
+            page <= viewport,
+            format!("the page is {page} px wide in a {viewport} px viewport"),
+        )
+        .await;
+
+    browser.type_into("#redeem-cap", "30").await;
+    browser.click_button("Сохранить и опубликовать").await;
+    browser
+        .wait_for_text("p", "опубликована версия правил 2")
+        .await;
+    browser.close().await;
+
+    let (version, ruleset) = current(&server, merchant).await;
+    assert_eq!(version, 2);
+    let gold = ruleset
+        .programme
+        .tiers
+        .iter()
+        .find(|t| t.name == "Золото")
+        .expect("the tier is published");
+    assert_eq!(gold.min_lifetime_spend.minor(), 1_000_000);
+    assert_eq!(gold.discount.get(), 500);
+    assert_eq!(
+        ruleset.programme.redemption.map(|r| r.max_share.get()),
+        Some(3_000)
+    );
+    assert_eq!(ruleset.programme.tiers.len(), 4);
+    assert_eq!(
+        ruleset.promotions, sample.promotions,
+        "promotions untouched"
+    );
 }
