@@ -513,6 +513,20 @@ async fn a_person_sets_up_the_programme_by_clicking_and_typing_in_chromium() {
     browser
         .wait_for_text("p", "опубликована версия правил 2")
         .await;
+    // The set-up page, linked from here, fits the tablet too, and links back.
+    browser.click_link("← К настройке").await;
+    browser.wait_for_text("h1", "Ромашка: настройка").await;
+    let (page, viewport) = browser.page_and_viewport_width().await;
+    browser
+        .ensure(
+            page <= viewport,
+            format!("the set-up page is {page} px wide in a {viewport} px viewport"),
+        )
+        .await;
+    browser.click_link("Настроить программу в формах →").await;
+    browser
+        .wait_for_text("h1", "Ромашка: программа лояльности")
+        .await;
     browser.close().await;
 
     let (version, ruleset) = current(&server, merchant).await;
