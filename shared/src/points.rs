@@ -40,6 +40,13 @@
 //!   overdrew) come back as a new batch, available at once (they were
 //!   available when spent) and expiring like points earned at the return.
 //! - Within one entry: claw-back, then spend, then restore, then earn.
+//! - **Holds.** Points a sale earned while HQ checks it (the server priced
+//!   it differently) are [`PointsHold::Held`]: their batch is pending
+//!   until [`held_until`] (never, in practice), so no till and no replay
+//!   makes them available; they still expire on their date. Once HQ
+//!   releases them the entry is clear and they mature as earned. Points
+//!   HQ voided ([`PointsHold::Voided`]) were never earned: the entry earns
+//!   nothing and a return of that sale claws nothing back.
 //!
 //! For any entries, `available + pending = earned − redeemed − expired`
 //! (the sums of the entries' `earned` and `redeemed`, claw-backs and
@@ -148,6 +155,52 @@ pub struct LedgerEntry {
     /// it earns keep whatever the programme says later; `None`: the
     /// replay's policy.
     pub terms: Option<PointsPolicy>,
+    /// Whether HQ holds or voided the points it earned.
+    pub hold: PointsHold,
+}
+
+/// HQ's hold on the points a sale earned, while the server's pricing of it
+/// is checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PointsHold {
+    /// No hold: the points mature as the terms say.
+    #[default]
+    Clear,
+    /// Held: pending until HQ releases them.
+    Held,
+    /// Voided by HQ: the entry earns nothing.
+    Voided,
+}
+
+/// The date held points show as pending until: the last second of year
+/// 9999, which every RFC 3339 parser reads, so a till built before holds
+/// keeps them pending too.
+#[must_use]
+pub fn held_until() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The entries as the replay applies them: a voided entry earns nothing,
+/// and a return of a voided sale claws nothing back.
+fn without_voided(entries: &[LedgerEntry]) -> Vec<LedgerEntry> {
+    let voided: std::collections::HashSet<EntryKey> = entries
+        .iter()
+        .filter(|e| e.hold == PointsHold::Voided)
+        .map(|e| e.key)
+        .collect();
+    entries
+        .iter()
+        .map(|e| {
+            let mut e = *e;
+            if e.hold == PointsHold::Voided {
+                e.earned = e.earned.min(0);
+            }
+            if e.earned < 0 && e.original.is_some_and(|o| voided.contains(&o)) {
+                e.earned = 0;
+            }
+            e
+        })
+        .collect()
 }
 
 /// Points earned by one entry, as they stand.
@@ -212,6 +265,10 @@ pub struct PendingPoints {
     /// [`PointsSnapshot::available_at`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<DateTime<Utc>>,
+    /// Held by HQ while the sale that earned them is checked (`until` is
+    /// then [`held_until`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 /// A standing as a till caches it: the available points when it was taken,
@@ -243,7 +300,9 @@ impl PointsSnapshot<'_> {
         let lapsed: i64 = self
             .pending
             .iter()
-            .filter(|p| p.expires.is_some_and(|e| e <= t))
+            // Only points that matured were added; held points that lapse
+            // while held never were.
+            .filter(|p| p.until <= t && p.expires.is_some_and(|e| e <= t))
             .map(|p| p.points)
             .sum::<i64>()
             + self
@@ -305,6 +364,16 @@ impl PointsStanding {
     #[must_use]
     pub fn pending_total(&self) -> i64 {
         self.pending.iter().map(|p| p.points).sum()
+    }
+
+    /// Points of the pending that HQ holds.
+    #[must_use]
+    pub fn held_total(&self) -> i64 {
+        self.pending
+            .iter()
+            .filter(|p| p.held)
+            .map(|p| p.points)
+            .sum()
     }
 }
 
@@ -632,12 +701,16 @@ impl Replay {
         }
     }
 
-    fn earn(&mut self, points: i64, key: EntryKey, terms: PointsPolicy) {
+    fn earn(&mut self, points: i64, key: EntryKey, terms: PointsPolicy, hold: PointsHold) {
         let now = self.clock.unwrap_or_default();
         let i = self.open(Batch {
             source: key,
             earned_at: now,
-            matures_at: terms.matures(now),
+            matures_at: if hold == PointsHold::Held {
+                held_until()
+            } else {
+                terms.matures(now)
+            },
             expires_at: terms.expires(now),
             remaining: points,
             expired: 0,
@@ -662,7 +735,7 @@ impl Replay {
             self.restore(-e.redeemed, e.key, e.original, terms);
         }
         if e.earned > 0 {
-            self.earn(e.earned, e.key, terms);
+            self.earn(e.earned, e.key, terms, e.hold);
         }
         // Points available at once (no pending period) pay the debt now.
         self.advance(e.at);
@@ -686,6 +759,7 @@ impl Replay {
 /// [`LedgerEntry::order`]) under `policy` and takes the standing at `now`.
 #[must_use]
 pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>) -> PointsStanding {
+    let entries = without_voided(entries);
     let mut sorted: Vec<&LedgerEntry> = entries.iter().collect();
     sorted.sort_by_key(|e| (e.order, e.key));
     let mut r = Replay::new(policy, sorted.len());
@@ -721,6 +795,7 @@ pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>)
                 points,
                 until,
                 expires,
+                held: until == held_until(),
             })
             .collect(),
         expiring: merged,

@@ -124,6 +124,7 @@ pub async fn serve(
     let repricer = tokio::spawn(services::reprice::run(
         state.db.clone(),
         state.clock.clone(),
+        state.notifier.clone(),
         repricer_stop,
     ));
     let campaigns = {

@@ -913,6 +913,7 @@ mod tests {
             points: 30,
             until: day(10),
             expires: Some(day(300)),
+            held: false,
         }];
         anna.points_expiring = vec![ExpiringPoints {
             points: 60,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Batch, EntryKey, ExpiringPoints, LedgerEntry, Overdraft, OverdraftCause, PendingPoints,
-    PointsPolicy, PointsStanding,
+    PointsHold, PointsPolicy, PointsStanding, held_until, without_voided,
 };
 
 /// The replay's state.
@@ -221,12 +221,16 @@ impl Replay {
         }
     }
 
-    fn earn(&mut self, points: i64, key: EntryKey, terms: PointsPolicy) {
+    fn earn(&mut self, points: i64, key: EntryKey, terms: PointsPolicy, hold: PointsHold) {
         let now = self.clock.unwrap_or_default();
         let i = self.open(Batch {
             source: key,
             earned_at: now,
-            matures_at: terms.matures(now),
+            matures_at: if hold == PointsHold::Held {
+                held_until()
+            } else {
+                terms.matures(now)
+            },
             expires_at: terms.expires(now),
             remaining: points,
             expired: 0,
@@ -255,7 +259,7 @@ impl Replay {
             self.restore(-e.redeemed, e.key, e.original, terms);
         }
         if e.earned > 0 {
-            self.earn(e.earned, e.key, terms);
+            self.earn(e.earned, e.key, terms, e.hold);
         }
         // Points available at once (no pending period) pay the debt now.
         self.advance(e.at);
@@ -279,6 +283,7 @@ impl Replay {
 /// [`LedgerEntry::order`]) under `policy` and takes the standing at `now`.
 #[must_use]
 pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>) -> PointsStanding {
+    let entries = without_voided(entries);
     let mut sorted: Vec<&LedgerEntry> = entries.iter().collect();
     sorted.sort_by_key(|e| (e.order, e.key));
     let mut r = Replay::new(policy);
@@ -304,6 +309,7 @@ pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>)
                 points,
                 until,
                 expires,
+                held: until == held_until(),
             })
             .collect(),
         expiring: expiring

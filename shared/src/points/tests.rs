@@ -27,6 +27,7 @@ fn entry(seq: i64, at: DateTime<Utc>, earned: i64, redeemed: i64) -> LedgerEntry
         redeemed,
         original: None,
         terms: None,
+        hold: PointsHold::Clear,
     }
 }
 
@@ -81,6 +82,7 @@ fn adjustments_replay_after_the_record_of_their_order() {
             pending_days: 0,
             expire_days: Some(365),
         }),
+        hold: PointsHold::Clear,
     };
     let debit = LedgerEntry {
         key: EntryKey::Adjustment { id: 2 },
@@ -144,6 +146,7 @@ fn points_are_pending_for_the_period_then_available_until_they_expire() {
             points: 100,
             until: days(14),
             expires: Some(days(365)),
+            held: false,
         }]
     );
     assert!(s.expiring.is_empty());
@@ -331,7 +334,7 @@ fn the_policy_comes_from_the_programme() {
 /// What a random ledger is made of.
 #[derive(Clone, Debug)]
 enum Op {
-    Earn(i64),
+    Earn(i64, PointsHold),
     Redeem(i64),
     /// A return of an earlier entry (by index): share of its earned and
     /// redeemed points, in percent.
@@ -340,7 +343,12 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (1..500i64).prop_map(Op::Earn),
+        3 => (1..500i64, prop_oneof![
+            6 => Just(PointsHold::Clear),
+            1 => Just(PointsHold::Held),
+            1 => Just(PointsHold::Voided),
+        ])
+            .prop_map(|(p, hold)| Op::Earn(p, hold)),
         2 => (1..400i64).prop_map(Op::Redeem),
         1 => (any::<prop::sample::Index>().prop_map(|i| i.index(1000)), 1..=100i64)
             .prop_map(|(i, pct)| Op::Return(i, pct)),
@@ -362,7 +370,10 @@ fn ledger(ops: &[(Op, i64)]) -> Vec<LedgerEntry> {
         let seq = i64::try_from(i).unwrap() + 1;
         let at = t0() + TimeDelta::hours(*hours);
         let e = match op {
-            Op::Earn(p) => entry(seq, at, *p, 0),
+            Op::Earn(p, hold) => LedgerEntry {
+                hold: *hold,
+                ..entry(seq, at, *p, 0)
+            },
             Op::Redeem(p) => entry(seq, at, 0, *p),
             Op::Return(of, pct) => {
                 let sales: Vec<&LedgerEntry> =
@@ -390,6 +401,61 @@ fn ledger(ops: &[(Op, i64)]) -> Vec<LedgerEntry> {
 
 fn ops() -> impl Strategy<Value = Vec<(Op, i64)>> {
     prop::collection::vec((op(), -200..20_000i64), 0..40)
+}
+
+/// Points HQ holds stay pending whatever the date, a till's cached
+/// standing never makes them available, and once released they mature as
+/// earned; voided points were never earned and their return claws
+/// nothing back.
+#[test]
+fn held_points_wait_for_hq_and_voided_points_were_never_earned() {
+    let held = LedgerEntry {
+        hold: PointsHold::Held,
+        ..entry(2, days(1), 70, 0)
+    };
+    let ledger = [entry(1, days(0), 100, 0), held];
+    let s = replay(PENDING_14, &ledger, days(300));
+    assert_eq!(
+        (s.available, s.held_total(), s.pending_total()),
+        (100, 70, 70)
+    );
+    // They still expire on their date.
+    let s = replay(PENDING_14, &ledger, days(400));
+    assert_eq!((s.available, s.held_total(), s.expired), (0, 0, 170));
+    let taken = replay(PENDING_14, &ledger, days(20));
+    assert_eq!((taken.available, taken.held_total()), (100, 70));
+    let snapshot = PointsSnapshot {
+        available: taken.available,
+        pending: &taken.pending,
+        expiring: &taken.expiring,
+    };
+    assert_eq!(snapshot.available_at(days(300)), 100);
+    assert!(
+        taken
+            .pending
+            .iter()
+            .all(|p| p.held && p.until == held_until())
+    );
+    let json = serde_json::to_string(&taken.pending[0]).unwrap();
+    assert!(json.contains("\"held\":true"), "{json}");
+    assert!(json.contains("9999-12-31T23:59:59Z"), "{json}");
+
+    // Released: the same entry, clear, matures 14 days after it was earned.
+    let released = [entry(1, days(0), 100, 0), entry(2, days(1), 70, 0)];
+    assert_eq!(replay(PENDING_14, &released, days(15)).available, 170);
+
+    // Voided: it earns nothing, and a return of half of it claws nothing.
+    let voided = [
+        entry(1, days(0), 100, 0),
+        LedgerEntry {
+            hold: PointsHold::Voided,
+            ..entry(2, days(1), 70, 0)
+        },
+        ret(3, days(2), 2, 35, 0),
+    ];
+    let s = replay(PENDING_14, &voided, days(20));
+    assert_eq!((s.available, s.pending_total(), s.earned), (100, 0, 100));
+    assert!(s.overdrafts.is_empty());
 }
 
 #[test]
@@ -476,7 +542,10 @@ proptest! {
     #[test]
     fn spending_is_oldest_first(
         ops in prop::collection::vec(
-            prop_oneof![(1..500i64).prop_map(Op::Earn), (1..400i64).prop_map(Op::Redeem)],
+            prop_oneof![
+                (1..500i64).prop_map(|p| Op::Earn(p, PointsHold::Clear)),
+                (1..400i64).prop_map(Op::Redeem)
+            ],
             0..40,
         ),
     ) {

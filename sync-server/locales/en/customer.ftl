@@ -33,6 +33,7 @@ customer-no-purchases = No purchases yet.
 customer-return = return
 customer-points-short = { $points } pts
 customer-points-pending = { $points } pts pending until { $day }
+customer-points-held = { $points } pts being checked by the store
 customer-points-expiring = { $points } pts expire on { $day }
 review-error-rating = Rating: choose from 1 to 5 stars
 review-error-too-long = Review: 1000 characters at most

@@ -30,6 +30,7 @@ customer-no-purchases = Покупок пока нет.
 customer-return = возврат
 customer-points-short = { $points } б.
 customer-points-pending = { $points } б. в ожидании до { $day }
+customer-points-held = { $points } б. на проверке у магазина
 customer-points-expiring = { $points } б. сгорят { $day }
 review-error-rating = Оценка: выберите от 1 до 5 звёзд
 review-error-too-long = Отзыв: не длиннее 1000 знаков

@@ -18,6 +18,7 @@ mod accounts;
 mod adjustments;
 pub(crate) use accounts::link_url;
 pub(crate) use adjustments::audit_note as audit_note_of_adjustment;
+pub(crate) use holds::audit_note as audit_note_of_hold;
 mod admin;
 mod analytics;
 mod customer_links;
@@ -26,6 +27,7 @@ mod enroll;
 mod extract;
 mod health;
 mod heartbeat;
+mod holds;
 mod leases;
 mod openapi;
 pub use openapi::openapi;
@@ -77,6 +79,11 @@ pub fn router(state: AppState) -> Router {
         .route("/merchants/{id}/quarantine", get(oversight::quarantine))
         .route("/merchants/{id}/mismatches", get(oversight::mismatches))
         .route("/merchants/{id}/overdrafts", get(oversight::overdrafts))
+        .route("/merchants/{id}/holds", get(holds::holds))
+        .route(
+            "/merchants/{id}/holds/{register}/{seq}",
+            post(holds::resolve_hold),
+        )
         .route("/merchants/{id}/leases", get(oversight::leases))
         .route(
             "/merchants/{id}/customers",

@@ -42,6 +42,8 @@ customer long-polls, sales, leases, heartbeats). Money is integer kopecks. Every
         super::oversight::alerts,
         super::oversight::quarantine,
         super::oversight::mismatches,
+        super::holds::holds,
+        super::holds::resolve_hold,
         super::oversight::overdrafts,
         super::oversight::leases,
         super::customers::create_customer,

@@ -23,6 +23,7 @@ pub mod analytics;
 mod catalog;
 mod customers;
 pub mod events;
+mod holds;
 mod leases;
 pub mod messaging;
 mod postgres;
@@ -51,6 +52,7 @@ pub use catalog::{
 };
 pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, NewAdjustment, OverdrawnRecord};
 pub use events::{Announcement, EventsTx};
+pub use holds::{HoldRow, HoldStatus, HoldsTx, NewHold};
 pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};
 pub use messaging::{
     CampaignReport, Channel, ConsentRow, MessageRow, MessageStatus, MessagingTx, NewCampaign,
@@ -114,6 +116,7 @@ pub trait Tx:
     + ReferralsTx
     + SegmentsTx
     + AccountSettingsTx
+    + HoldsTx
 {
 }
 
@@ -133,6 +136,7 @@ impl<T> Tx for T where
         + ReferralsTx
         + SegmentsTx
         + AccountSettingsTx
+        + HoldsTx
         + ?Sized
 {
 }

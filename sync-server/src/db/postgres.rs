@@ -22,6 +22,7 @@ mod catalog;
 mod columns;
 mod customers;
 mod events;
+mod holds;
 mod leases;
 mod messaging;
 mod records;
@@ -573,8 +574,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 13,
-            "V13 (the audit of records' own signatures) is the newest"
+            highest, 16,
+            "V16 (points held while a flagged sale is checked) is the newest"
         );
         // Reads cannot write.
         assert!(

@@ -14,6 +14,7 @@ mod analytics;
 mod catalog;
 mod columns;
 mod customers;
+mod holds;
 mod leases;
 mod messaging;
 mod records;
@@ -71,6 +72,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/018_segments.sql")),
         M::up(include_str!("sqlite/migrations/019_account_settings.sql")),
         M::up(include_str!("sqlite/migrations/020_record_audit.sql")),
+        M::up(include_str!("sqlite/migrations/023_points_holds.sql")),
     ])
 }
 

@@ -13,6 +13,7 @@ pub mod analytics;
 pub mod audit;
 pub mod catalog;
 pub mod customers;
+pub mod holds;
 pub mod ingest;
 pub mod leases;
 pub mod messaging;
@@ -39,6 +40,7 @@ pub use adjustments::Adjustments;
 pub use analytics::Analytics;
 pub use catalog::Catalog;
 pub use customers::Customers;
+pub use holds::Holds;
 pub use ingest::Ingest;
 pub use leases::Leases;
 pub use oversight::Oversight;
@@ -80,6 +82,8 @@ pub struct Services {
     pub referrals: Referrals,
     /// Customer segments and their tags.
     pub segments: Segments,
+    /// Points held while HQ checks a flagged sale.
+    pub holds: Holds,
 }
 
 impl Services {
@@ -117,6 +121,7 @@ impl Services {
             adjustments: Adjustments::new(repo.clone()),
             referrals: Referrals::new(repo.clone()),
             segments: Segments::new(repo.clone(), clock.clone(), notifier.clone()),
+            holds: Holds::new(repo.clone(), notifier.clone()),
         }
     }
 

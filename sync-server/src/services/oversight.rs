@@ -96,7 +96,7 @@ pub(crate) fn raise_in(tx: &mut dyn Tx, alert: &NewAlert) -> Result<bool, DbErro
 
 /// Where a field comes in the comparison: check figures in their order,
 /// then lines by position, each line's figures in their order.
-fn field_rank(field: &str) -> (usize, usize, usize) {
+pub(crate) fn field_rank(field: &str) -> (usize, usize, usize) {
     const CHECK: [&str; 6] = [
         "subtotal",
         "discount",

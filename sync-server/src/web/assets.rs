@@ -1,5 +1,6 @@
-//! The pages' only static files, built into the binary: one stylesheet and
-//! the customer page's small script (token rotation, sharing).
+//! The pages' only static files, built into the binary: one stylesheet,
+//! the customer page's small script (token rotation, sharing) and the
+//! promotion form's (showing the chosen reward kind's fields).
 
 use axum::http::HeaderValue;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -7,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 const STYLESHEET: &str = include_str!("../../static/app.css");
 const CUSTOMER_SCRIPT: &str = include_str!("../../static/customer.js");
+const PROMOTION_SCRIPT: &str = include_str!("../../static/promotion.js");
 /// Browsers may keep them an hour; a new release changes them.
 const CACHE_FOR_AN_HOUR: &str = "public, max-age=3600";
 
@@ -16,6 +18,10 @@ pub async fn stylesheet() -> Response {
 
 pub async fn customer_script() -> Response {
     asset(CUSTOMER_SCRIPT, "text/javascript; charset=utf-8")
+}
+
+pub async fn promotion_script() -> Response {
+    asset(PROMOTION_SCRIPT, "text/javascript; charset=utf-8")
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {

@@ -391,13 +391,18 @@ async fn build(
             .pending
             .iter()
             .map(|p| {
-                i18n::t2(
-                    "customer-points-pending",
-                    "points",
-                    format::count(p.points),
-                    "day",
-                    local_day(p.until, zone),
-                )
+                if p.held {
+                    // Held while HQ checks the sale: no date to promise.
+                    i18n::t1("customer-points-held", "points", format::count(p.points))
+                } else {
+                    i18n::t2(
+                        "customer-points-pending",
+                        "points",
+                        format::count(p.points),
+                        "day",
+                        local_day(p.until, zone),
+                    )
+                }
             })
             .collect(),
         expiring: profile

@@ -25,6 +25,13 @@ fn marks() -> (char, char) {
     }
 }
 
+/// The decimal mark of the page's language: `,` in Russian, `.` in
+/// English.
+#[must_use]
+pub fn decimal_mark() -> char {
+    marks().1
+}
+
 /// Roubles: `1 234,56 ₽` in Russian, `₽1,234.56` in English; other
 /// currencies by their code: `1 234,56 EUR`, `EUR 1,234.56`.
 #[must_use]

@@ -1,7 +1,8 @@
 //! The browser pages, rendered on the server: plain HTML forms, inline SVG
-//! charts and QR codes, one stylesheet and one small script. They work
+//! charts and QR codes, one stylesheet and two small scripts. They work
 //! without JavaScript; the customer page's script only rotates the QR code
-//! and offers the phone's share sheet.
+//! and offers the phone's share sheet, the promotion form's only shows the
+//! chosen reward kind's fields.
 //!
 //! | route | who | what |
 //! | --- | --- | --- |
@@ -30,12 +31,12 @@
 //! | `GET /m/{token}`, `POST /m/{token}/card` | a message's reader | the tracked link: the offer, the card |
 //! | `GET/POST /m/{token}/unsubscribe` | a message's reader or mail client | one-click opt-out (RFC 8058) |
 //! | `GET /lang/{ru,en}?back=…` | anyone | the language switch: keeps the choice in the `lang` cookie |
-//! | `GET /static/…` | anyone | the stylesheet and the customer script |
+//! | `GET /static/…` | anyone | the stylesheet, the customer script and the promotion form's |
 //!
 //! # Layout
 //!
 //! - One module per page or resource: `login`, `dashboard`, `setup`,
-//!   `promotions`, `programme`, `customer`, `join`, `messages` (a message's links),
+//!   `promotions` (with `promotion_fields`, each field's text), `programme`, `customer`, `join`, `messages` (a message's links),
 //!   `campaigns` (HQ's campaign figures).
 //! - `session`: HQ sessions (cookie, server-side store, form tokens);
 //!   `security`: response headers and the same-origin check; `links`:
@@ -71,6 +72,7 @@ mod login;
 mod messages;
 mod people;
 mod programme;
+mod promotion_fields;
 mod promotions;
 mod qr;
 mod recover;
@@ -145,6 +147,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/hq/merchants/{id}/customers/{customer}/adjustments",
             post(support::adjust),
+        )
+        .route(
+            "/hq/merchants/{id}/holds/{register}/{seq}",
+            post(support::resolve_hold),
         )
         .route(
             "/hq/merchants/{id}/customer-links",
@@ -222,6 +228,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/lang/{code}", get(i18n::switch))
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/customer.js", get(assets::customer_script))
+        .route("/static/promotion.js", get(assets::promotion_script))
         .layer(middleware::from_fn(i18n::negotiate))
         .layer(middleware::from_fn(security::headers))
 }

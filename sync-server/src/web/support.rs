@@ -4,7 +4,9 @@
 //! or a debit with a required reason, made once however often the form is
 //! sent (it carries an idempotency key drawn when the page was drawn). A
 //! debit below zero is refused with the balance. The personal-link form
-//! posts to the same handler as the set-up page's.
+//! posts to the same handler as the set-up page's. Points held while HQ
+//! checks a sale the server priced differently (`services::holds`) are
+//! listed with what differs, each with a release and a void button.
 
 use std::collections::HashMap;
 
@@ -13,23 +15,25 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
-use shared::ids::{CustomerId, MerchantId};
+use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
 
 use crate::api::audit_note_of_adjustment;
-use crate::db::DbError;
+use crate::db::{DbError, HoldStatus, RecordKey};
 use crate::guard::Principal;
 use crate::notify::Topic;
 use crate::services::adjustments::{AdjustmentError, AdjustmentRequest};
 use crate::services::customers::CustomerProfile;
+use crate::services::holds::HoldError;
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::{Path, Query};
 use crate::web::format;
-use crate::web::i18n;
+use crate::web::i18n::{self, ToArg as _};
 use crate::web::layout::HqHeader;
 use crate::web::login::see_other;
 use crate::web::secrets::random_secret;
 use crate::web::session::{CsrfProtected, HqSession, ProtectedForm};
+use crate::wire::HoldResolution;
 
 /// One line of a customer's history.
 #[derive(Debug, Clone)]
@@ -49,6 +53,7 @@ struct Found {
     balance: i64,
     balance_text: String,
     pending: String,
+    held: String,
     adjustments: Vec<HistoryLine>,
     purchases: Vec<HistoryLine>,
 }
@@ -101,6 +106,18 @@ struct CustomersPage {
     adjust: AdjustState,
     link_customer: String,
     link_error: Option<String>,
+    holds: Vec<HeldLine>,
+}
+
+/// Points held for a flagged sale, as the page lists them.
+#[derive(Debug, Clone)]
+struct HeldLine {
+    register: String,
+    seq: String,
+    customer: String,
+    points: String,
+    at: String,
+    differs: String,
 }
 
 impl CustomersPage {
@@ -165,6 +182,7 @@ async fn found(
         balance: profile.points.available,
         balance_text: format::count(profile.points.available),
         pending: format::count(profile.points.pending_total()),
+        held: format::count(profile.points.held_total()),
         adjustments: profile
             .adjustments
             .iter()
@@ -197,6 +215,9 @@ async fn found(
     })
 }
 
+/// Held sales listed at most.
+const HOLDS_SHOWN: usize = 50;
+
 /// A fresh idempotency key for the adjustment form.
 fn fresh_key() -> Result<String, PageError> {
     Ok(random_secret()?)
@@ -223,6 +244,36 @@ async fn render(
         Some(p) => Some(found(state, merchant, p).await?),
         None => None,
     };
+    let zone = format::display_zone(&state.services.catalog.stores(merchant).await?);
+    let holds = state
+        .services
+        .holds
+        .list(merchant, Some(HoldStatus::Held), HOLDS_SHOWN)
+        .await?
+        .into_iter()
+        .map(|h| HeldLine {
+            register: h.register_id.to_string(),
+            seq: h.seq.to_string(),
+            customer: h.customer_id.to_string(),
+            points: format::count(h.points),
+            at: format::instant(h.held_at, zone),
+            differs: h
+                .fields
+                .iter()
+                .map(|f| {
+                    i18n::t_args(
+                        "holds-field",
+                        [
+                            ("field", f.field.to_arg()),
+                            ("till", f.till.to_arg()),
+                            ("server", f.server.to_arg()),
+                        ],
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect();
     let page = CustomersPage {
         header: HqHeader::for_merchant(session, &merchant_row),
         merchant_id: merchant,
@@ -232,6 +283,7 @@ async fn render(
         adjust,
         link_customer: link.0,
         link_error: link.1,
+        holds,
     };
     Ok((status, Html(page.render()?)).into_response())
 }
@@ -397,4 +449,66 @@ async fn again(
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await
+}
+
+/// The release-or-void form of a held sale.
+#[derive(Debug, Deserialize)]
+pub struct HoldForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    resolution: String,
+}
+
+impl CsrfProtected for HoldForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /hq/merchants/{id}/holds/{register}/{seq}`: releases or voids the
+/// held points of a flagged sale; back to the list.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant, register_id = %register, seq = %seq))]
+pub async fn resolve_hold(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((merchant, register, seq)): Path<(MerchantId, RegisterId, Seq)>,
+    ProtectedForm { session: _, form }: ProtectedForm<HoldForm>,
+) -> Result<Response, PageError> {
+    let resolution = match form.resolution.as_str() {
+        "release" => HoldResolution::Release,
+        "void" => HoldResolution::Void,
+        other => {
+            tracing::warn!(resolution = other, "an unknown resolution of held points");
+            return Err(PageError::BadRequest("unknown resolution"));
+        }
+    };
+    let key = RecordKey {
+        register_id: register,
+        seq,
+    };
+    match state
+        .services
+        .holds
+        .resolve(
+            merchant,
+            key,
+            resolution,
+            principal.name(),
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(hold) => {
+            let response = see_other(&format!("/hq/merchants/{merchant}/customers#holds"));
+            Ok(crate::api::audit_note_of_hold(&hold).attach(response))
+        }
+        // Resolved meanwhile (another tab, another person): the list shows
+        // how it stands.
+        Err(HoldError::AlreadyResolved(_)) => Ok(see_other(&format!(
+            "/hq/merchants/{merchant}/customers#holds"
+        ))),
+        Err(HoldError::NotFound) => Err(PageError::NotFound),
+        Err(HoldError::Storage(e)) => Err(e.into()),
+    }
 }

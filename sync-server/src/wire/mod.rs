@@ -7,7 +7,7 @@ use admin::Register;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::crypto::Hash256;
-use shared::ids::{RegisterId, Seq};
+use shared::ids::{CustomerId, RegisterId, Seq};
 use uuid::Uuid;
 
 pub mod admin;
@@ -186,6 +186,47 @@ pub struct PriceMismatch {
     pub wall_time: DateTime<Utc>,
     /// What differs.
     pub fields: Vec<MismatchedField>,
+}
+
+/// Points of a flagged sale held until HQ resolves the flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PointsHoldView {
+    /// The register.
+    pub register_id: RegisterId,
+    /// The seq there.
+    pub seq: Seq,
+    /// Whose points.
+    pub customer_id: CustomerId,
+    /// The points the till says the sale earned.
+    pub points: i64,
+    /// `held`, `released` or `voided`.
+    pub status: String,
+    /// When the re-pricer flagged the sale.
+    pub held_at: DateTime<Utc>,
+    /// When HQ resolved it.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Who resolved it.
+    pub resolved_by: Option<String>,
+    /// What the server priced differently.
+    pub fields: Vec<MismatchedField>,
+}
+
+/// What HQ decides about held points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldResolution {
+    /// The till's figures stand: the points mature as earned.
+    Release,
+    /// The sale earns no points.
+    Void,
+}
+
+/// `POST …/holds/{register}/{seq}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveHold {
+    /// Release or void.
+    pub resolution: HoldResolution,
 }
 
 /// One figure that differs: kopecks for money, points for points.

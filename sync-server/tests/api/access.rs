@@ -296,6 +296,18 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
         ),
         case(
             H::GET,
+            "/api/v1/admin/merchants/{id}/holds",
+            format!("/api/v1/admin/merchants/{m}/holds"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/merchants/{id}/holds/{register}/{seq}",
+            format!("/api/v1/admin/merchants/{m}/holds/1/1"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::GET,
             "/api/v1/admin/merchants/{id}/leases",
             format!("/api/v1/admin/merchants/{m}/leases"),
             &[OWNER, ANALYST],
@@ -610,6 +622,12 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             H::POST,
             "/hq/merchants/{id}/customers/{customer}/adjustments",
             format!("/hq/merchants/{m}/customers/{c}/adjustments"),
+            &[OWNER, SUPPORT],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/holds/{register}/{seq}",
+            format!("/hq/merchants/{m}/holds/1/1"),
             &[OWNER, SUPPORT],
         ),
         case(

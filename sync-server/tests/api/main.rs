@@ -14,6 +14,7 @@ mod concurrency;
 mod customers;
 mod enrollment;
 mod errors;
+mod holds;
 mod ingest;
 mod leases;
 mod load_shedding;

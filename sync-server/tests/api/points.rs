@@ -78,6 +78,7 @@ async fn points_are_pending_then_available_and_expire_by_batch_everywhere_they_s
         points: 30,
         until: at("2026-04-01T10:00:00Z"),
         expires: Some(at("2027-03-18T10:00:00Z")),
+        held: false,
     }];
     assert_eq!(v.points_pending, pending);
     assert_eq!(

@@ -7,13 +7,13 @@ use postgres::Row;
 use shared::identity::Gender;
 use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
 use shared::money::Money;
-use shared::points::{EntryKey, LedgerEntry, PointsPolicy};
+use shared::points::{EntryKey, LedgerEntry, PointsHold, PointsPolicy};
 
 use super::PgTx;
-use super::columns::{all, days, int, opt_days, opt_int, opt_text, sql_int, text};
+use super::columns::{all, days, int, opt_days, opt_int, opt_text, parsed, sql_int, text};
 use crate::db::{
-    AccountId, CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, NewAdjustment,
-    OverdrawnRecord, RecordKey,
+    AccountId, CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, HoldStatus,
+    NewAdjustment, OverdrawnRecord, RecordKey,
 };
 use crate::wire::admin::{AdjustmentKind, NewCustomer, PointsAdjustment, PurchaseSummary};
 
@@ -164,10 +164,11 @@ impl CustomersTx for PgTx<'_, '_> {
         let rows = self.query(
             "SELECT r.id, l.register_id, l.seq, r.wall_time, l.earned, l.redeemed,
                     l.original_register_id, l.original_seq,
-                    v.version, v.points_pending_days, v.points_expire_days
+                    v.version, v.points_pending_days, v.points_expire_days, h.status
              FROM ledger l JOIN records r ON r.register_id = l.register_id AND r.seq = l.seq
              LEFT JOIN ruleset_releases v
                  ON v.merchant_id = r.merchant_id AND v.version = r.ruleset_version
+             LEFT JOIN points_holds h ON h.register_id = l.register_id AND h.seq = l.seq
              WHERE l.customer_id = $1 ORDER BY r.id",
             &[&customer.get()],
         )?;
@@ -190,6 +191,10 @@ impl CustomersTx for PgTx<'_, '_> {
                         expire_days: opt_days(row, 10)?,
                     }),
                     None => None,
+                },
+                hold: match row.try_get::<_, Option<&str>>(11)? {
+                    Some(_) => parsed(row, 11, HoldStatus::parse)?.points_hold(),
+                    None => PointsHold::Clear,
                 },
             })
         })?;
@@ -215,6 +220,7 @@ impl CustomersTx for PgTx<'_, '_> {
                     pending_days: 0,
                     expire_days: opt_days(row, 4)?,
                 }),
+                hold: PointsHold::Clear,
             })
         })?;
         entries.extend(adjustments);

@@ -7,15 +7,15 @@ use rusqlite::{OptionalExtension as _, Row, Transaction, params};
 use shared::identity::Gender;
 use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
 use shared::money::Money;
-use shared::points::{EntryKey, LedgerEntry, PointsPolicy};
+use shared::points::{EntryKey, LedgerEntry, PointsHold, PointsPolicy};
 
 use super::columns::{
     int, opt_date, opt_int, opt_text, opt_time, parsed, sql_int, time, time_text,
 };
 use super::{SqliteTx, is_unique_violation};
 use crate::db::{
-    AccountId, CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, NewAdjustment,
-    OverdrawnRecord, RecordKey,
+    AccountId, CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, HoldStatus,
+    NewAdjustment, OverdrawnRecord, RecordKey,
 };
 use crate::wire::admin::{AdjustmentKind, NewCustomer, PointsAdjustment, PurchaseSummary};
 
@@ -390,10 +390,11 @@ fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>
     let mut stmt = tx.prepare_cached(
         "SELECT r.id, l.register_id, l.seq, r.wall_time, l.earned, l.redeemed,
                 l.original_register_id, l.original_seq,
-                v.version, v.points_pending_days, v.points_expire_days
+                v.version, v.points_pending_days, v.points_expire_days, h.status
          FROM ledger l JOIN records r ON r.register_id = l.register_id AND r.seq = l.seq
          LEFT JOIN ruleset_releases v
              ON v.merchant_id = r.merchant_id AND v.version = r.ruleset_version
+             LEFT JOIN points_holds h ON h.register_id = l.register_id AND h.seq = l.seq
          WHERE l.customer_id = ?1 ORDER BY r.id",
     )?;
     let rows = stmt.query_map([customer.get()], |row| {
@@ -415,6 +416,10 @@ fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>
                     expire_days: row.get(10)?,
                 }),
                 None => None,
+            },
+            hold: match row.get::<_, Option<String>>(11)? {
+                Some(_) => parsed(row, 11, HoldStatus::parse)?.points_hold(),
+                None => PointsHold::Clear,
             },
         })
     })?;
@@ -438,6 +443,7 @@ fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>
                 pending_days: 0,
                 expire_days: row.get(4)?,
             }),
+            hold: PointsHold::Clear,
         })
     })?;
     for adjustment in adjustments {

@@ -18,7 +18,8 @@
 //!   its original and the returns of it seen before.
 //! - Subtotal, discount, total, points earned and redeemed and each line's
 //!   discount, total and points are compared; any difference is stored
-//!   field by field and raises a `price_mismatch` alert.
+//!   field by field and raises a `price_mismatch` alert, and the points the
+//!   record earned are held until HQ resolves it (`services::holds`).
 //! - It is a background task: it yields between records and rests between
 //!   batches, and writes one short transaction per batch.
 //! - A record that cannot be priced again (no recorded inputs, an unknown
@@ -40,6 +41,8 @@ use tokio::sync::watch;
 use crate::alerts::NewAlert;
 use crate::clock::Clock;
 use crate::db::{DbError, RecordKey, Repository, RepriceCandidate, RepriceOutcome, RepriceResult};
+use crate::notify::{Notifier, Topic};
+use crate::services::holds::hold_in;
 use crate::services::oversight::raise_in;
 use compare::{Figures, compare};
 
@@ -56,8 +59,13 @@ const RETRY: Duration = Duration::from_secs(5);
 const MAX_ENGINES: usize = 64;
 
 /// Runs the re-pricer until `stop` turns true.
-pub async fn run(db: Arc<dyn Repository>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
-    let mut repricer = Repricer::new(db, clock);
+pub async fn run(
+    db: Arc<dyn Repository>,
+    clock: Arc<dyn Clock>,
+    notifier: Arc<Notifier>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut repricer = Repricer::new(db, clock).with_notifier(notifier);
     tracing::info!("re-pricer started");
     loop {
         if *stop.borrow() {
@@ -84,6 +92,8 @@ pub struct Repricer {
     db: Arc<dyn Repository>,
     clock: Arc<dyn Clock>,
     engines: HashMap<(MerchantId, RulesetVersion), Option<Arc<Engine>>>,
+    /// Wakes the registers' customer feed when points are held.
+    notifier: Option<Arc<Notifier>>,
 }
 
 impl Repricer {
@@ -94,6 +104,17 @@ impl Repricer {
             db,
             clock,
             engines: HashMap::new(),
+            notifier: None,
+        }
+    }
+
+    /// The same re-pricer, waking the registers' customer feed through
+    /// `notifier` when it holds points.
+    #[must_use]
+    pub fn with_notifier(self, notifier: Arc<Notifier>) -> Self {
+        Repricer {
+            notifier: Some(notifier),
+            ..self
         }
     }
 
@@ -122,21 +143,33 @@ impl Repricer {
         }
         let n = candidates.len();
         let now = self.clock.now();
-        self.db
+        let held = self
+            .db
             .write(move |tx| {
+                let mut held = Vec::new();
                 for r in &results {
                     tx.save_reprice_result(r, now)?;
-                    // Each mismatch is an alert for HQ, in the same
-                    // transaction as its outcome.
+                    // Each mismatch is an alert for HQ, and the points it
+                    // earned wait for HQ, in the same transaction as its
+                    // outcome.
                     if let RepriceOutcome::Mismatched(fields) = &r.outcome {
                         let alert =
                             NewAlert::price_mismatch(r.key.register_id, r.key.seq, fields, now);
                         raise_in(tx, &alert)?;
+                        if hold_in(tx, r.key, r.merchant_id, now)? {
+                            held.push(r.merchant_id);
+                        }
                     }
                 }
-                tx.advance_reprice_cursor(last)
+                tx.advance_reprice_cursor(last)?;
+                Ok(held)
             })
             .await?;
+        if let Some(notifier) = &self.notifier {
+            for merchant in held {
+                notifier.notify(Topic::Customers, merchant);
+            }
+        }
         tracing::debug!(records = n, cursor = last, "re-priced a batch");
         Ok(n)
     }

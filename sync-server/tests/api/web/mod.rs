@@ -11,6 +11,7 @@ mod browser;
 mod chrome;
 mod customer;
 mod dashboard;
+mod editor;
 mod forms;
 mod hq;
 mod languages;

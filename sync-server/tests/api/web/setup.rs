@@ -207,7 +207,7 @@ async fn form_refusals_are_shown_next_to_the_field_they_name() {
     assert!(
         text_of(&page, "promo-holdout-error")
             .unwrap()
-            .starts_with("Контрольная группа: число от 0,01 до 50")
+            .starts_with("Контрольная группа, %: число от 0,01 до 50")
     );
     assert!(page.contains("aria-describedby=\"promo-percent-error\""));
     assert!(

@@ -142,3 +142,114 @@ async fn support_credits_points_with_a_reason_and_is_refused_a_debit_below_zero(
         "{trail:?}"
     );
 }
+
+/// Support resolves the points of sales the server priced differently
+/// (issue 9, item 9), clicking only: the list names each flagged sale with
+/// what differs; voiding one removes it from the list and its points from
+/// the customer; releasing the other makes its points available, and the
+/// phone page then shows nothing under review.
+#[tokio::test]
+async fn support_releases_and_voids_the_points_of_flagged_sales_in_chromium() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let m = merchant.id;
+    let anna = server
+        .customer(m, json!({"name": "Анна Петрова", "phone": "+79161234567"}))
+        .await;
+    crate::holds::flagged_sales(&server, m, &mut till, anna.id).await;
+    let link = invite(&server, m, "help@romashka.example", "support", &[]).await;
+
+    let mut browser = Browser::start("support_resolves_held_points").await;
+    browser.open(&link.link).await;
+    browser.type_into("#new-password", PASSWORD).await;
+    browser.type_into("#repeat-password", PASSWORD).await;
+    browser.click_button("Сохранить пароль").await;
+    browser.wait_for_text("h1", "Вход в HQ").await;
+    browser.type_into("#email", "help@romashka.example").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click_button("Войти").await;
+    browser.wait_for_text("h1", "Продавцы").await;
+    browser
+        .open(&format!("{}/hq/merchants/{m}/customers", server.base))
+        .await;
+    browser.wait_for_text("h2", "Баллы на проверке").await;
+    browser.wait_for_text("td", "discount: 9999 → 10000").await;
+    let rows = browser
+        .count_xpath("//table[@id='held-points']/tbody/tr")
+        .await;
+    browser
+        .ensure(rows == 2, format!("{rows} held sales"))
+        .await;
+
+    // The customer's card: 5 available, 49 under review.
+    browser
+        .type_into("#find-customer", &anna.id.to_string())
+        .await;
+    browser.click_button("Найти").await;
+    browser
+        .wait_for_text("h2", &format!("Анна Петрова · № {}", anna.id))
+        .await;
+    let (balance, held) = (
+        browser.text_of("#balance").await,
+        browser.text_of("[data-figure=points_held]").await,
+    );
+    browser
+        .ensure(
+            balance == "5" && held == "49",
+            format!("balance {balance}, held {held}"),
+        )
+        .await;
+
+    // Void the 40 points of seq 3, release the 9 of seq 2.
+    browser
+        .click("tr[data-sale='1-3'] button[data-action=void]")
+        .await;
+    browser.wait_for_text("h2", "Баллы на проверке").await;
+    let rows = browser
+        .count_xpath("//table[@id='held-points']/tbody/tr")
+        .await;
+    browser
+        .ensure(rows == 1, format!("{rows} held sales"))
+        .await;
+    browser
+        .click("tr[data-sale='1-2'] button[data-action=release]")
+        .await;
+    browser.wait_for_text("p", "Нет продаж на проверке.").await;
+    browser
+        .type_into("#find-customer", &anna.id.to_string())
+        .await;
+    browser.click_button("Найти").await;
+    browser
+        .wait_for_text("h2", &format!("Анна Петрова · № {}", anna.id))
+        .await;
+    let (balance, held) = (
+        browser.text_of("#balance").await,
+        browser.text_of("[data-figure=points_held]").await,
+    );
+    browser
+        .ensure(
+            balance == "14" && held == "0",
+            format!("balance {balance}, held {held}"),
+        )
+        .await;
+    browser.close().await;
+
+    let view: CustomerView = server
+        .admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/customers/{}", anna.id),
+            None,
+        )
+        .await;
+    assert_eq!(view.points_balance, 14);
+    assert!(view.points_pending.is_empty());
+    let trail: Vec<AuditView> = server
+        .admin_ok(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{m}/audit?action=points_hold.resolve"),
+            None,
+        )
+        .await;
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    assert!(trail.iter().all(|t| t.actor == "help@romashka.example"));
+}

@@ -85,6 +85,7 @@ fn bench_points_replay(n: usize, limit_ns: Option<f64>) {
             redeemed: if i % 3 == 2 { 12 } else { 0 },
             original: (i % 50 == 49).then(|| key(i - 1)),
             terms: None,
+            hold: shared::points::PointsHold::Clear,
         })
         .collect();
     let policy = PointsPolicy {

@@ -1,0 +1,13 @@
+holds-title = Points under review
+holds-lead = The server priced these sales differently from the till. The points they earned stay pending until you decide: “Release” keeps the till's figures, “Void” cancels the points of that sale.
+holds-none = No sales under review.
+holds-of-customer = Under review
+holds-col-when = Flagged
+holds-col-sale = Sale
+holds-col-customer = Customer
+holds-col-points = Points
+holds-col-differs = Difference (till → server)
+holds-col-decision = Decision
+holds-field = { $field }: { $till } → { $server }
+holds-release = Release
+holds-void = Void

@@ -1,0 +1,13 @@
+holds-title = Баллы на проверке
+holds-lead = Сервер посчитал эти продажи иначе, чем касса. Начисленные по ним баллы не станут доступны, пока вы не решите: «Засчитать» оставляет цифры кассы, «Аннулировать» отменяет баллы этой продажи.
+holds-none = Нет продаж на проверке.
+holds-of-customer = На проверке
+holds-col-when = Когда отмечена
+holds-col-sale = Продажа
+holds-col-customer = Покупатель
+holds-col-points = Баллы
+holds-col-differs = Расхождение (касса → сервер)
+holds-col-decision = Решение
+holds-field = { $field }: { $till } → { $server }
+holds-release = Засчитать
+holds-void = Аннулировать
