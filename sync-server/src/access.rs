@@ -269,6 +269,8 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/hq/merchants/{id}/segments/{code}/delete", P::Publish, S::Merchant, "segment.delete"),
     r("POST", "/hq/merchants/{id}/registers/{register}/revoke", P::ManageRegisters, S::MerchantRegister, "register.revoke"),
     r("POST", "/hq/merchants/{id}/ruleset", P::Publish, S::Merchant, "ruleset.publish"),
+    r("GET", "/hq/merchants/{id}/programme", P::Setup, S::Merchant, ""),
+    r("POST", "/hq/merchants/{id}/programme", P::Publish, S::Merchant, "programme.publish"),
     r("POST", "/hq/merchants/{id}/brands", P::ManageCatalog, S::Merchant, "brand.create"),
     r("POST", "/hq/merchants/{id}/stores", P::ManageCatalog, S::Merchant, "store.create"),
     r("GET", "/hq/merchants/{id}/stores/{store}", P::ViewStore, S::MerchantStore, ""),

@@ -12,7 +12,7 @@ use shared::crypto::SigningKey;
 use shared::ids::{MerchantId, RulesetVersion};
 use shared::money::Currency;
 use shared::release::{ReleaseError, RulesetRelease, SignedRuleset};
-use shared::ruleset::{InvalidRuleset, Promotion, Ruleset, SCHEMA_VERSION};
+use shared::ruleset::{InvalidRuleset, Programme, Promotion, Ruleset, SCHEMA_VERSION};
 
 use crate::clock::Clock;
 use crate::db::{Announcement, CurrentRuleset, DbError, Repository};
@@ -28,6 +28,11 @@ pub enum RulesetChange {
     Replace(Ruleset),
     /// Replace the promotion with the same id, or append it.
     UpsertPromotion(Promotion),
+    /// Replace the programme and keep the head's promotions as they are
+    /// (read inside the writer transaction, so a promotion published
+    /// meanwhile is kept too); without a head, a ruleset of this
+    /// programme alone in the merchant's currency.
+    ReplaceProgramme(Programme),
 }
 
 /// A merchant's ruleset head, read inside the writer transaction.
@@ -199,6 +204,17 @@ fn build_release(
             }
             ruleset
         }
+        RulesetChange::ReplaceProgramme(programme) => match head.current {
+            Some(current) => Ruleset {
+                programme,
+                ..current.ruleset
+            },
+            None => Ruleset {
+                currency: head.currency,
+                programme,
+                promotions: Vec::new(),
+            },
+        },
     };
     ruleset.validate().map_err(PublishRefusal::Invalid)?;
     if ruleset.currency != head.currency {
@@ -226,7 +242,6 @@ fn build_release(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::ruleset::Programme;
 
     fn key() -> SigningKey {
         SigningKey::from_seed(&[1; 32]).unwrap()
@@ -322,5 +337,42 @@ mod tests {
             build_release(head(None), RulesetChange::Replace(euros), &key(), now),
             Err(PublishRefusal::Currency { .. })
         ));
+    }
+
+    #[test]
+    fn a_programme_replaces_the_programme_and_keeps_every_promotion() {
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let first = build_release(
+            head(None),
+            RulesetChange::ReplaceProgramme(Programme::default()),
+            &key(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(first.release.version.get(), 1);
+        assert_eq!(first.release.ruleset, empty_ruleset(), "a programme alone");
+
+        let current = CurrentRuleset {
+            version: first.release.version,
+            ruleset: Ruleset {
+                promotions: vec![promotion("milk", 1000), promotion("bread", 500)],
+                ..empty_ruleset()
+            },
+        };
+        let programme = Programme {
+            welcome_bonus: Some(100),
+            ..Programme::default()
+        };
+        let next = build_release(
+            head(Some(current.clone())),
+            RulesetChange::ReplaceProgramme(programme.clone()),
+            &key(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(next.release.version.get(), 2);
+        assert_eq!(next.release.ruleset.programme, programme);
+        assert_eq!(next.release.ruleset.promotions, current.ruleset.promotions);
+        assert_eq!(next.release.ruleset.currency, current.ruleset.currency);
     }
 }

@@ -195,6 +195,7 @@ fn return_path(method: &Method, uri: &Uri) -> String {
             | ["m", _, "unsubscribe"]
             | ["hq", "welcome", _]
             | ["hq", "merchants", _, "people"]
+            | ["hq", "merchants", _, "programme"]
     );
     if also_a_page {
         return path.to_owned();

@@ -39,6 +39,7 @@ pub fn merchant_nav(session: &HqSession, merchant: MerchantId) -> Vec<(String, S
         (Permission::ViewStats, "", "nav-stats"),
         (Permission::ViewStats, "/analytics", "nav-analytics"),
         (Permission::Setup, "/setup", "nav-setup"),
+        (Permission::Setup, "/programme", "nav-programme"),
         (Permission::Setup, "/drafts", "nav-drafts"),
         (Permission::Publish, "/campaigns", "nav-campaigns"),
         (Permission::Publish, "/reviews", "nav-reviews"),

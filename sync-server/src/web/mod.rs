@@ -18,6 +18,7 @@
 //! | `GET /hq/merchants/{id}/setup` | HQ | brands, stores, register tokens, promotions, reviews |
 //! | `POST /hq/merchants/{id}/{brands,stores,promotions,customer-links}` | HQ | set-up forms |
 //! | `POST /hq/merchants/{id}/ruleset` | HQ | the first ruleset, from a sample |
+//! | `GET/POST /hq/merchants/{id}/programme` | owner, marketer | the programme in forms: tiers, paying with points, pending period and expiry, bonuses |
 //! | `POST /hq/merchants/{id}/stores/{store}/enrollment-tokens` | HQ | a one-time register token, shown once |
 //! | `GET/POST /hq/merchants/{id}/promotions/{promotion}/content` | owner, marketer | a promotion's picture, poster, rich description and publication period, with a preview on a phone |
 //! | `GET /media/{hash}`, `GET /media/{hash}/thumbnail` | anyone | promotions' pictures, cached for a year |
@@ -38,7 +39,7 @@
 //! # Layout
 //!
 //! - One module per page or resource: `login`, `dashboard`, `setup`,
-//!   `promotions` (with `promotion_fields`, each field's text), `content`
+//!   `promotions` (with `promotion_fields`, each field's text), `programme`, `content`
 //!   (a promotion's pictures and description, and the offer card the phone
 //!   page shares), `media` (the pictures served), `customer`, `join`,
 //!   `messages` (a message's links),
@@ -79,6 +80,7 @@ mod login;
 pub(crate) mod media;
 mod messages;
 mod people;
+mod programme;
 mod promotion_fields;
 mod promotions;
 mod qr;
@@ -135,6 +137,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(dashboard::revoke_register),
         )
         .route("/hq/merchants/{id}/ruleset", post(setup::start_from_sample))
+        .route(
+            "/hq/merchants/{id}/programme",
+            get(programme::page).post(programme::save),
+        )
         .route("/hq/merchants/{id}/brands", post(setup::create_brand))
         .route("/hq/merchants/{id}/stores", post(setup::create_store))
         .route("/hq/merchants/{id}/stores/{store}", get(store::page))

@@ -483,6 +483,9 @@ pub struct SampleForm {
     csrf: String,
     #[serde(default)]
     sample: String,
+    /// `programme`: back to the programme page rather than set-up.
+    #[serde(default)]
+    then: String,
 }
 
 impl CsrfProtected for SampleForm {
@@ -502,10 +505,13 @@ pub async fn start_from_sample(
     ProtectedForm { form, .. }: ProtectedForm<SampleForm>,
 ) -> Result<Response, PageError> {
     let merchant_row = state.services.catalog.merchant(merchant).await?;
+    let back = if form.then == "programme" {
+        format!("/hq/merchants/{merchant}/programme")
+    } else {
+        format!("/hq/merchants/{merchant}/setup")
+    };
     if state.services.publisher.current(merchant).await?.is_some() {
-        return Ok(see_other(&format!(
-            "/hq/merchants/{merchant}/setup#programme"
-        )));
+        return Ok(see_other(&format!("{back}#programme")));
     }
     let sample = samples::find(&form.sample).ok_or(PageError::BadRequest("unknown sample"))?;
     let ruleset = sample
@@ -523,7 +529,7 @@ pub async fn start_from_sample(
     tracing::info!(sample = sample.key, version = %published.version,
         "started the programme from a sample ruleset");
     Ok(see_other(&format!(
-        "/hq/merchants/{merchant}/setup?published={}#programme",
+        "{back}?published={}#programme",
         published.version
     )))
 }

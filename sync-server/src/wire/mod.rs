@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 pub mod admin;
 pub mod analytics;
-pub mod drafts;
 pub mod content;
+pub mod drafts;
 pub mod segments;
 
 pub use crate::alerts::AlertKind;

@@ -607,6 +607,18 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             &[OWNER, MARKETER],
         ),
         case(
+            H::GET,
+            "/hq/merchants/{id}/programme",
+            format!("/hq/merchants/{m}/programme"),
+            &[OWNER, MARKETER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/programme",
+            format!("/hq/merchants/{m}/programme"),
+            &[OWNER, MARKETER],
+        ),
+        case(
             H::POST,
             "/hq/merchants/{id}/brands",
             format!("/hq/merchants/{m}/brands"),

@@ -382,6 +382,29 @@ impl Browser {
         }
     }
 
+    /// Resizes the window to `width`×`height` CSS pixels, as a person
+    /// turns a tablet or narrows the window.
+    pub async fn resize(&mut self, width: u32, height: u32) {
+        if let Err(e) = self.client.set_window_size(width, height).await {
+            self.fail(format!("cannot resize the window to {width}×{height}: {e}"))
+                .await;
+        }
+    }
+
+    /// How wide the page is against the window's viewport, in CSS pixels:
+    /// a page wider than its viewport scrolls sideways.
+    pub async fn page_and_viewport_width(&mut self) -> (u64, u64) {
+        let script = "return [document.documentElement.scrollWidth, \
+                      document.documentElement.clientWidth];";
+        match self.client.execute(script, Vec::new()).await {
+            Ok(value) => {
+                let width = |i: usize| value[i].as_u64().unwrap_or_default();
+                (width(0), width(1))
+            }
+            Err(e) => self.fail(format!("cannot measure the page: {e}")).await,
+        }
+    }
+
     /// Ends the browser session.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;

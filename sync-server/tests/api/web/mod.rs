@@ -19,6 +19,7 @@ mod hq;
 mod languages;
 mod messaging;
 mod people;
+mod programme;
 mod referrals;
 mod reviews;
 mod setup;
