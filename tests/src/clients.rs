@@ -240,6 +240,19 @@ impl AdminClient {
         .await
     }
 
+    /// Issues a personal page link for a customer.
+    pub async fn customer_link(
+        &self,
+        customer: CustomerId,
+    ) -> anyhow::Result<sync_server::wire::CustomerLink> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/customers/{customer}/link"),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// Issues a token for a customer's phone.
     pub async fn customer_token(&self, customer: CustomerId) -> anyhow::Result<IssuedToken> {
         self.send(

@@ -26,6 +26,7 @@ mod contract;
 mod faults;
 mod fleet;
 mod instances;
+mod journey;
 mod leases;
 mod points;
 mod privacy;
