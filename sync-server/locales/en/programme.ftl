@@ -1,4 +1,4 @@
-# The programme page: tiers, paying with points, pending period and expiry, bonuses.
+# The programme page: tiers, earning, paying with points, pending period and expiry, bonuses.
 nav-programme = Programme
 programme-open = Set up the programme in forms →
 programme-heading = { $merchant }: loyalty programme
@@ -22,6 +22,17 @@ programme-tier-discount = Discount, %
 programme-tier-earn-points = Own points: how many
 programme-tier-earn-per = per every, ₽
 programme-tier-remove = Remove this tier
+programme-earning = Earning points
+programme-earn-on = Purchases earn points
+programme-earn-points = Points
+programme-earn-per = per every, ₽
+programme-earn-excluded-categories = Categories earning nothing (comma separated)
+programme-earn-excluded-skus = Products (codes) earning nothing (comma separated)
+programme-earn-category-rates = Categories' own rates
+programme-earn-category-rates-hint = One line per category: "category: N per X", for example "coffee: 2 per 100". A category's rate replaces both the base and the tier's rate.
+programme-error-category-rate = line "{ $value }": write "category: N per X", for example "coffee: 2 per 100".
+programme-error-category-rate-twice = One category has two rates: keep one line per category.
+programme-error-category-rate-values = On each line: a whole number of points from 0 to 1,000,000 per an amount in roubles above zero.
 programme-redemption = Paying with points
 programme-redemption-on = Customers may pay with points
 programme-redeem-points = Points
@@ -37,7 +48,7 @@ programme-welcome-bonus = On the first purchase, points (empty: none)
 programme-birthday-points = On the birthday, points (empty: none)
 programme-birthday-before = Days before the birthday
 programme-birthday-after = Days after
-programme-kept = Earning, promotion groups, minimum prices and the referral reward are not changed by this form; promotions stay as they are.
+programme-kept = Promotion groups, minimum prices and the referral reward are not changed by this form; promotions stay as they are.
 programme-save = Save and publish
 programme-error-summary = The programme is not saved: correct the fields marked below.
 programme-error-tier-name = Type the tier's name.

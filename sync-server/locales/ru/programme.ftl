@@ -1,4 +1,4 @@
-# The programme page: tiers, paying with points, pending period and expiry, bonuses.
+# The programme page: tiers, earning, paying with points, pending period and expiry, bonuses.
 nav-programme = Программа
 programme-open = Настроить программу в формах →
 programme-heading = { $merchant }: программа лояльности
@@ -22,6 +22,17 @@ programme-tier-discount = Скидка, %
 programme-tier-earn-points = Свои баллы: сколько
 programme-tier-earn-per = за каждые, ₽
 programme-tier-remove = Удалить уровень
+programme-earning = Начисление баллов
+programme-earn-on = Начислять баллы за покупки
+programme-earn-points = Баллов
+programme-earn-per = за каждые, ₽
+programme-earn-excluded-categories = Категории без баллов (через запятую)
+programme-earn-excluded-skus = Товары (коды) без баллов (через запятую)
+programme-earn-category-rates = Свои ставки категорий
+programme-earn-category-rates-hint = По строке на категорию: «категория: N за X», например «coffee: 2 за 100». Ставка категории заменяет и базовую ставку, и ставку уровня.
+programme-error-category-rate = строка «{ $value }»: пишите «категория: N за X», например «coffee: 2 за 100».
+programme-error-category-rate-twice = У одной категории две ставки: оставьте одну строку на категорию.
+programme-error-category-rate-values = В каждой строке: целое число баллов от 0 до 1 000 000 за сумму в рублях больше нуля.
 programme-redemption = Оплата баллами
 programme-redemption-on = Клиенты могут платить баллами
 programme-redeem-points = Баллов
@@ -37,7 +48,7 @@ programme-welcome-bonus = За первую покупку, баллов (пус
 programme-birthday-points = В день рождения, баллов (пусто — нет)
 programme-birthday-before = За сколько дней до дня рождения
 programme-birthday-after = Сколько дней после
-programme-kept = Начисление баллов, группы акций, минимальные цены и реферальная награда не меняются этой формой; акции остаются как есть.
+programme-kept = Группы акций, минимальные цены и реферальная награда не меняются этой формой; акции остаются как есть.
 programme-save = Сохранить и опубликовать
 programme-error-summary = Программа не сохранена: исправьте поля, отмеченные ниже.
 programme-error-tier-name = Введите название уровня.

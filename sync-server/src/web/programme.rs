@@ -1,8 +1,9 @@
 //! `GET/POST /hq/merchants/{id}/programme`: the loyalty programme set up in
 //! forms, without JSON: the tiers (added, edited, removed; picked by
-//! lifetime spend or by spend over a rolling window), paying with points,
-//! when points become available and expire, and the welcome and birthday
-//! bonuses.
+//! lifetime spend or by spend over a rolling window), earning (the base
+//! rate, excluded categories and SKUs, categories' own rates), paying with
+//! points, when points become available and expire, and the welcome and
+//! birthday bonuses.
 //!
 //! Money is typed in roubles with a comma or a point and spaces
 //! (`1 500,50`) and kept in kopecks; percents as people write them (`5`,
@@ -14,8 +15,7 @@
 //!
 //! Saving publishes the next ruleset version through the one publish path
 //! ([`RulesetChange::ReplaceProgramme`]): the promotions and every field of
-//! the programme this form does not show (the earn rule, stacking, the
-//! referral reward) stay exactly as they were. A save that changes nothing
+//! the programme this form does not show (stacking, the referral reward) stay exactly as they were. A save that changes nothing
 //! publishes nothing and says so. A merchant without rules starts from an
 //! empty programme or from a sample.
 
@@ -29,7 +29,8 @@ use serde::Deserialize;
 use shared::ids::MerchantId;
 use shared::money::{BasisPoints, Money};
 use shared::ruleset::{
-    BirthdayBonus, EarnRate, InvalidRuleset, Programme, Redemption, Ruleset, Tier, TierBasis,
+    BirthdayBonus, CategoryRate, EarnRate, EarnRule, InvalidRuleset, Programme, Redemption,
+    Ruleset, Tier, TierBasis,
 };
 
 use crate::guard::AuditNote;
@@ -40,6 +41,7 @@ use crate::web::extract::{Path, Query};
 use crate::web::i18n::{self, Lang};
 use crate::web::layout::HqHeader;
 use crate::web::login::see_other;
+use crate::web::promotion_fields::{self as list, Refusal};
 use crate::web::samples::{SAMPLES, Sample};
 use crate::web::session::{CsrfProtected, HqSession, ProtectedForm};
 
@@ -89,6 +91,18 @@ pub struct ProgrammeForm {
     pub tier_basis: String,
     /// The rolling window in days.
     pub window_days: String,
+    /// Ticked: purchases earn points.
+    pub earn_on: bool,
+    /// The base rate: points …
+    pub earn_points: String,
+    /// … for every this many roubles.
+    pub earn_per: String,
+    /// Categories that earn nothing, separated by commas, semicolons or lines.
+    pub earn_excluded_categories: String,
+    /// SKUs that earn nothing, likewise.
+    pub earn_excluded_skus: String,
+    /// Categories' own rates, one a line: `coffee: 2 за 100`.
+    pub earn_category_rates: String,
     /// Ticked: customers may pay with points.
     pub redemption_on: bool,
     /// Points …
@@ -188,12 +202,25 @@ impl ProgrammeForm {
         };
         let r = programme.redemption.as_ref();
         let b = programme.birthday_bonus.as_ref();
+        let e = programme.earn.as_ref();
         let text = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
         ProgrammeForm {
             csrf: String::new(),
             tiers,
             tier_basis: tier_basis.to_owned(),
             window_days,
+            earn_on: e.is_some(),
+            earn_points: text(e.map(|e| e.points)),
+            earn_per: e.map(|e| money_text(e.per)).unwrap_or_default(),
+            earn_excluded_categories: e
+                .map(|e| list::show_codes(e.excluded_categories.iter().map(|c| c.as_str())))
+                .unwrap_or_default(),
+            earn_excluded_skus: e
+                .map(|e| list::show_codes(e.excluded_skus.iter().map(|s| s.as_str())))
+                .unwrap_or_default(),
+            earn_category_rates: e
+                .map(|e| category_rates_text(&e.category_rates))
+                .unwrap_or_default(),
             redemption_on: r.is_some(),
             redeem_points: text(r.map(|r| r.points)),
             redeem_value: r.map(|r| money_text(r.value)).unwrap_or_default(),
@@ -238,6 +265,12 @@ impl ProgrammeForm {
             tiers,
             tier_basis: get("tier_basis"),
             window_days: get("window_days"),
+            earn_on: fields.contains_key("earn_on"),
+            earn_points: get("earn_points"),
+            earn_per: get("earn_per"),
+            earn_excluded_categories: get("earn_excluded_categories"),
+            earn_excluded_skus: get("earn_excluded_skus"),
+            earn_category_rates: get("earn_category_rates"),
             redemption_on: fields.contains_key("redemption_on"),
             redeem_points: get("redeem_points"),
             redeem_value: get("redeem_value"),
@@ -322,6 +355,12 @@ impl ProgrammeForm {
             }
         } else {
             TierBasis::LifetimeSpend
+        };
+
+        let earn = if self.earn_on {
+            self.parse_earn(&mut errors)
+        } else {
+            None
         };
 
         let redemption = if self.redemption_on {
@@ -425,6 +464,7 @@ impl ProgrammeForm {
         let programme = Programme {
             tiers: tiers.into_iter().map(|(_, t)| t).collect(),
             tier_basis,
+            earn,
             welcome_bonus: welcome,
             birthday_bonus: birthday,
             redemption,
@@ -434,6 +474,102 @@ impl ProgrammeForm {
         };
         Ok(Parsed { programme, rows })
     }
+
+    /// The earn rule as typed, its refusals noted in `errors` (then none).
+    fn parse_earn(&self, errors: &mut FieldErrors) -> Option<EarnRule> {
+        let points = field(
+            errors,
+            "earn_points",
+            "programme-error-earn-points",
+            required(&self.earn_points, parse_count),
+        );
+        let per = field(
+            errors,
+            "earn_per",
+            "programme-error-money-positive",
+            required(&self.earn_per, parse_money),
+        );
+        let mut refuse = |name: &str, refusal: Refusal| {
+            let message = match &refusal.value {
+                Some(value) => i18n::t1(refusal.message, "value", value.as_str()),
+                None => i18n::t(refusal.message),
+            };
+            errors.add(name, message);
+        };
+        let categories = list::read_categories(&self.earn_excluded_categories)
+            .map_err(|r| refuse("earn_excluded_categories", r))
+            .ok();
+        let skus = list::read_skus(&self.earn_excluded_skus)
+            .map_err(|r| refuse("earn_excluded_skus", r))
+            .ok();
+        let rates = read_category_rates(&self.earn_category_rates)
+            .map_err(|r| refuse("earn_category_rates", r))
+            .ok();
+        Some(EarnRule {
+            per: per?,
+            points: points?,
+            excluded_categories: categories?,
+            excluded_skus: skus?,
+            category_rates: rates?,
+        })
+    }
+}
+
+/// The word between points and roubles in a category's rate line.
+fn per_word() -> &'static str {
+    match i18n::current() {
+        Lang::Ru => "за",
+        Lang::En => "per",
+    }
+}
+
+/// Categories' own rates as the form shows them, one a line:
+/// `coffee: 2 за 100`.
+fn category_rates_text(rates: &[CategoryRate]) -> String {
+    rates
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {} {} {}",
+                r.category,
+                r.points,
+                per_word(),
+                money_text(r.per)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Categories' own rates, one a line (`coffee: 2 за 100`, `coffee: 2 per
+/// 100` in either language); blank lines skipped. A refusal quotes the line.
+fn read_category_rates(text: &str) -> Result<Vec<CategoryRate>, Refusal> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let bad = || Refusal::quoting("programme-error-category-rate", line);
+            let (category, rate) = line.rsplit_once(':').ok_or_else(bad)?;
+            if category.trim().is_empty() {
+                return Err(bad());
+            }
+            let category = shared::ids::Category::parse(category.trim())
+                .map_err(|_| Refusal::quoting("promo-reason-bad-category", category.trim()))?;
+            let rate = rate.trim();
+            let (points, per) = ["за", "per"]
+                .iter()
+                .find_map(|word| {
+                    let (points, per) = rate.split_once(word)?;
+                    Some((parse_count(points.trim())?, parse_money(per.trim())?))
+                })
+                .ok_or_else(bad)?;
+            Ok(CategoryRate {
+                category,
+                per,
+                points,
+            })
+        })
+        .collect()
 }
 
 /// A parsed form: the programme, and for each of its tiers the form row it
@@ -569,6 +705,21 @@ fn form_field(rule: &str, field: &str, message: &str, rows: &[usize]) -> Option<
             _ => return None,
         };
         return Some((tier_field(row, name), i18n::t(id)));
+    }
+    if rule == "programme.earn" {
+        let (name, id) = match field {
+            "points" => ("earn_points", "programme-error-earn-points"),
+            "per" => ("earn_per", "programme-error-money-positive"),
+            f if f.starts_with("category_rates[") && f.ends_with("category") => {
+                ("earn_category_rates", "programme-error-category-rate-twice")
+            }
+            f if f.starts_with("category_rates[") => (
+                "earn_category_rates",
+                "programme-error-category-rate-values",
+            ),
+            _ => return None,
+        };
+        return Some((name.to_owned(), i18n::t(id)));
     }
     let (name, id) = match (rule, field) {
         ("programme", "tier_basis.days") => ("window_days", "programme-error-window-days"),
@@ -873,7 +1024,15 @@ mod tests {
         if form.redemption_on {
             put("redemption_on".into(), "on");
         }
+        if form.earn_on {
+            put("earn_on".into(), "on");
+        }
         for (name, value) in [
+            ("earn_points", &form.earn_points),
+            ("earn_per", &form.earn_per),
+            ("earn_excluded_categories", &form.earn_excluded_categories),
+            ("earn_excluded_skus", &form.earn_excluded_skus),
+            ("earn_category_rates", &form.earn_category_rates),
             ("redeem_points", &form.redeem_points),
             ("redeem_value", &form.redeem_value),
             ("redeem_cap", &form.redeem_cap),
@@ -1031,6 +1190,11 @@ mod tests {
         form.birthday_after = "three".into();
         form.tier_basis = "rolling".into();
         form.window_days = "".into();
+        form.earn_points = "1,5".into();
+        form.earn_per = "".into();
+        form.earn_excluded_categories = "tobacco, \u{7}".into();
+        form.earn_excluded_skus = "4600001\u{1}".into();
+        form.earn_category_rates = "coffee: 2 за 100\nчай два за сто".into();
         let errors = form.parse_over(&base).expect_err("refused");
         let fields: Vec<&str> = errors.fields().collect();
         assert_eq!(
@@ -1039,6 +1203,11 @@ mod tests {
                 "birthday_after",
                 "birthday_before",
                 "birthday_points",
+                "earn_category_rates",
+                "earn_excluded_categories",
+                "earn_excluded_skus",
+                "earn_per",
+                "earn_points",
                 "expire_days",
                 "pending_days",
                 "redeem_cap",
@@ -1058,7 +1227,65 @@ mod tests {
             errors.of("redeem_cap"),
             Some(i18n::t("programme-error-redeem-cap").as_str())
         );
+        assert!(
+            errors
+                .of("earn_category_rates")
+                .is_some_and(|e| e.contains("чай два за сто")),
+            "the refused line is quoted: {:?}",
+            errors.of("earn_category_rates")
+        );
         assert!(errors.general.is_empty());
+    }
+
+    #[test]
+    fn earning_is_typed_as_a_rate_lists_and_lines_and_untick_stops_it() {
+        let base = grocery();
+        let mut form = ProgrammeForm::from_programme(&base);
+        assert!(form.earn_on);
+        assert_eq!(form.earn_excluded_categories, "tobacco, alcohol");
+        form.earn_points = "3".into();
+        form.earn_per = "50,50".into();
+        form.earn_excluded_categories = "tobacco;\nalcohol, lottery".into();
+        form.earn_excluded_skus = "4600001 4600002".into();
+        form.earn_category_rates = "\ncoffee: 2 за 100\n  tea : 1 per 1 000,50 \n".into();
+        let parsed = ProgrammeForm::from_sent(&as_sent(&form))
+            .parse_over(&base)
+            .expect("parses");
+        let category = |c: &str| shared::ids::Category::parse(c).unwrap();
+        assert_eq!(
+            parsed.programme.earn,
+            Some(EarnRule {
+                per: Money::from_minor(5_050).unwrap(),
+                points: 3,
+                excluded_categories: vec![
+                    category("tobacco"),
+                    category("alcohol"),
+                    category("lottery")
+                ],
+                excluded_skus: vec![
+                    shared::ids::Sku::parse("4600001").unwrap(),
+                    shared::ids::Sku::parse("4600002").unwrap()
+                ],
+                category_rates: vec![
+                    CategoryRate {
+                        category: category("coffee"),
+                        per: Money::from_minor(10_000).unwrap(),
+                        points: 2
+                    },
+                    CategoryRate {
+                        category: category("tea"),
+                        per: Money::from_minor(100_050).unwrap(),
+                        points: 1
+                    },
+                ],
+            })
+        );
+        form.earn_on = false;
+        form.earn_points = "не важно".into();
+        let parsed = ProgrammeForm::from_sent(&as_sent(&form))
+            .parse_over(&base)
+            .expect("what an unticked box covers is not read");
+        assert_eq!(parsed.programme.earn, None);
     }
 
     #[test]
@@ -1079,6 +1306,9 @@ mod tests {
         form.pending_days = "30".into();
         form.expire_days = "30".into();
         form.birthday_before = "200".into();
+        form.earn_per = "0".into();
+        form.earn_points = "2 000 000".into();
+        form.earn_category_rates = "coffee: 1 за 100\ncoffee: 2 за 100".into();
         let parsed = form.parse_over(&base).expect("the syntax is right");
         let ruleset = Ruleset {
             currency: Currency::RUB,
@@ -1092,6 +1322,9 @@ mod tests {
             fields,
             [
                 "birthday_before",
+                "earn_category_rates",
+                "earn_per",
+                "earn_points",
                 "expire_days",
                 "redeem_cap",
                 "redeem_points",
@@ -1103,6 +1336,10 @@ mod tests {
         assert_eq!(
             errors.of("expire_days"),
             Some(i18n::t("programme-error-expire-before-pending").as_str())
+        );
+        assert_eq!(
+            errors.of("earn_category_rates"),
+            Some(i18n::t("programme-error-category-rate-twice").as_str())
         );
         assert!(errors.general.is_empty(), "{:?}", errors.general);
     }
@@ -1164,8 +1401,37 @@ mod tests {
                     days_after,
                 })
             });
+        let code = "[a-z][a-z0-9_-]{0,10}";
+        let earn = proptest::option::of((
+            (1..=10_000_000_i64, 0..=1_000_000_i64),
+            proptest::collection::vec(code, 0..4),
+            proptest::collection::vec("[0-9A-Z][0-9A-Za-z_.-]{0,12}", 0..4),
+            proptest::collection::vec((code, 1..=10_000_000_i64, 0..=1_000_000_i64), 0..4),
+        ))
+        .prop_map(|e| {
+            e.map(|((per, points), categories, skus, rates)| EarnRule {
+                per: Money::from_minor(per).expect("in range"),
+                points,
+                excluded_categories: categories
+                    .into_iter()
+                    .map(|c| shared::ids::Category::parse(c).expect("a code"))
+                    .collect(),
+                excluded_skus: skus
+                    .into_iter()
+                    .map(|s| shared::ids::Sku::parse(s).expect("a code"))
+                    .collect(),
+                category_rates: rates
+                    .into_iter()
+                    .map(|(c, per, points)| CategoryRate {
+                        category: shared::ids::Category::parse(c).expect("a code"),
+                        per: Money::from_minor(per).expect("in range"),
+                        points,
+                    })
+                    .collect(),
+            })
+        });
         (
-            tiers,
+            (tiers, earn),
             basis,
             redemption,
             0..=5_000_u32,
@@ -1174,15 +1440,18 @@ mod tests {
             birthday,
         )
             .prop_map(
-                |(tiers, tier_basis, redemption, pending, expire, welcome, birthday)| Programme {
-                    tiers,
-                    tier_basis,
-                    redemption,
-                    points_pending_days: pending,
-                    points_expire_days: expire,
-                    welcome_bonus: welcome,
-                    birthday_bonus: birthday,
-                    ..grocery()
+                |((tiers, earn), tier_basis, redemption, pending, expire, welcome, birthday)| {
+                    Programme {
+                        tiers,
+                        earn,
+                        tier_basis,
+                        redemption,
+                        points_pending_days: pending,
+                        points_expire_days: expire,
+                        welcome_bonus: welcome,
+                        birthday_bonus: birthday,
+                        ..grocery()
+                    }
                 },
             )
     }
