@@ -29,7 +29,8 @@ fn unescape(text: &str) -> String {
 }
 
 /// What a browser sends for the form `form_id` as the page shows it:
-/// every input with its value, boxes and radio buttons only when checked.
+/// every input with its value, boxes and radio buttons only when checked,
+/// and every text area with its text.
 pub fn sent_as_shown(html: &str, form_id: &str) -> Vec<(String, String)> {
     let start = html
         .find(&format!("id=\"{form_id}\""))
@@ -50,6 +51,18 @@ pub fn sent_as_shown(html: &str, form_id: &str) -> Vec<(String, String)> {
         let default = if kind == "checkbox" { "on" } else { "" };
         let value = attribute(tag, "value").unwrap_or_else(|| default.to_owned());
         fields.push((name, unescape(&value)));
+    }
+    for (at, _) in form.match_indices("<textarea") {
+        let open_end = at + form[at..].find('>').expect("tag end");
+        let Some(name) = attribute(&form[at..open_end], "name") else {
+            continue;
+        };
+        let text_start = open_end + 1;
+        let text_end = text_start + form[text_start..].find("</textarea>").expect("text end");
+        // As a browser reads it: one newline right after the tag is dropped.
+        let text = &form[text_start..text_end];
+        let text = text.strip_prefix('\n').unwrap_or(text);
+        fields.push((name, unescape(text)));
     }
     fields
 }
@@ -261,6 +274,99 @@ async fn a_saved_change_publishes_one_version_with_every_promotion_and_hidden_fi
 }
 
 #[tokio::test]
+async fn earning_is_set_up_in_the_form_published_and_switched_off() {
+    let server = TestServer::spawn().await;
+    let hq = Hq::sign_in(&server).await;
+    let merchant = started_from(&server, &hq, "grocery").await;
+    let (_, page) = hq.get(&format!("/hq/merchants/{merchant}/programme")).await;
+    let mut fields = sent_as_shown(&page, "programme-form");
+    assert!(
+        fields.contains(&(
+            "earn_excluded_categories".to_owned(),
+            "tobacco, alcohol".to_owned()
+        )),
+        "the sample's exclusions are shown: {fields:?}"
+    );
+    set(&mut fields, "earn_points", "3");
+    set(&mut fields, "earn_per", "150,50");
+    set(&mut fields, "earn_excluded_skus", "4600001; 4600002");
+    set(
+        &mut fields,
+        "earn_category_rates",
+        "coffee: 2 за 100\r\nbread 1 за 10",
+    );
+
+    // A line not written as «категория: N за X» is refused, quoted, kept.
+    let refused = post_form(&hq, merchant, &fields).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.expect("the page");
+    assert!(
+        page.contains("id=\"earn-category-rates-error\">строка «bread 1 за 10»"),
+        "{page}"
+    );
+    let shown = sent_as_shown(&page, "programme-form");
+    assert!(
+        shown.contains(&(
+            "earn_category_rates".to_owned(),
+            "coffee: 2 за 100\r\nbread 1 за 10".to_owned()
+        )),
+        "{shown:?}"
+    );
+    assert_eq!(current(&server, merchant).await.0, 1, "nothing published");
+
+    // Two rates for one category: the ruleset's fault, beside the field.
+    set(
+        &mut fields,
+        "earn_category_rates",
+        "coffee: 2 за 100\ncoffee: 1 за 10",
+    );
+    let refused = post_form(&hq, merchant, &fields).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.expect("the page");
+    assert!(
+        page.contains("id=\"earn-category-rates-error\">У одной категории две ставки"),
+        "{page}"
+    );
+
+    set(
+        &mut fields,
+        "earn_category_rates",
+        "coffee: 2 за 100\nbread: 1 за 10",
+    );
+    let saved = post_form(&hq, merchant, &fields).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (version, after) = current(&server, merchant).await;
+    assert_eq!(version, 2);
+    let earn = after.programme.earn.expect("earning");
+    assert_eq!((earn.points, earn.per.minor()), (3, 15_050));
+    let skus: Vec<&str> = earn.excluded_skus.iter().map(|s| s.as_str()).collect();
+    assert_eq!(skus, ["4600001", "4600002"]);
+    let rates: Vec<(&str, i64, i64)> = earn
+        .category_rates
+        .iter()
+        .map(|r| (r.category.as_str(), r.points, r.per.minor()))
+        .collect();
+    assert_eq!(rates, [("coffee", 2, 10_000), ("bread", 1, 1_000)]);
+
+    // Shown again (the rates in their text area), it saves unchanged.
+    let (_, page) = hq.get(&format!("/hq/merchants/{merchant}/programme")).await;
+    let mut fields = sent_as_shown(&page, "programme-form");
+    let saved = post_form(&hq, merchant, &fields).await;
+    assert_eq!(
+        location(&saved),
+        format!("/hq/merchants/{merchant}/programme?unchanged=1")
+    );
+
+    // Unticked, purchases earn nothing.
+    fields.retain(|(name, _)| name != "earn_on");
+    let saved = post_form(&hq, merchant, &fields).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (version, after) = current(&server, merchant).await;
+    assert_eq!(version, 3);
+    assert_eq!(after.programme.earn, None);
+}
+
+#[tokio::test]
 async fn a_refused_field_comes_back_beside_its_message_with_what_was_typed() {
     let server = TestServer::spawn().await;
     let hq = Hq::sign_in(&server).await;
@@ -455,7 +561,20 @@ async fn a_person_sets_up_the_programme_by_clicking_and_typing_in_chromium() {
     let (_, sample) = current(&server, merchant).await;
 
     // A tier «Золото» from 10 000 ₽ with 5 %, in the blank row after the
-    // sample's three, and a cap no check can have.
+    // sample's three, earning at 2 points per 50 ₽ with lottery tickets
+    // earning nothing, and a cap no check can have.
+    let base_rate = browser.value_of("#earn-per").await;
+    browser
+        .ensure(
+            base_rate == "100",
+            format!("the sample's base rate is shown in roubles: «{base_rate}»"),
+        )
+        .await;
+    browser.type_into("#earn-points", "2").await;
+    browser.type_into("#earn-per", "50").await;
+    browser
+        .type_into("#earn-excluded-categories", "tobacco, alcohol, lottery")
+        .await;
     browser.type_into("#tier-3-name", "Золото").await;
     browser.type_into("#tier-3-threshold", "10 000").await;
     browser.type_into("#tier-3-discount", "5").await;
@@ -486,6 +605,9 @@ async fn a_person_sets_up_the_programme_by_clicking_and_typing_in_chromium() {
         ("#tier-3-threshold", "10 000"),
         ("#tier-3-discount", "5"),
         ("#redeem-cap", "150"),
+        ("#earn-points", "2"),
+        ("#earn-per", "50"),
+        ("#earn-excluded-categories", "tobacco, alcohol, lottery"),
     ] {
         let value = browser.value_of(field).await;
         browser
@@ -544,6 +666,23 @@ async fn a_person_sets_up_the_programme_by_clicking_and_typing_in_chromium() {
         Some(3_000)
     );
     assert_eq!(ruleset.programme.tiers.len(), 4);
+    let earn = ruleset.programme.earn.expect("still earning");
+    assert_eq!((earn.points, earn.per.minor()), (2, 5_000));
+    let excluded: Vec<&str> = earn
+        .excluded_categories
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(excluded, ["tobacco", "alcohol", "lottery"]);
+    assert_eq!(
+        earn.category_rates,
+        sample
+            .programme
+            .earn
+            .expect("the sample earns")
+            .category_rates,
+        "the rest of the rule as it was"
+    );
     assert_eq!(
         ruleset.promotions, sample.promotions,
         "promotions untouched"
