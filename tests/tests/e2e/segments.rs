@@ -95,6 +95,16 @@ async fn a_segment_saved_in_hq_prices_its_customers_at_the_till_even_offline() -
     // Computing again by the button changes nothing and keeps the row.
     browser.click("#segments-refresh").await;
     browser.wait_for("#segment-women").await;
+    // A segment saved by mistake goes by its delete button; the other stays.
+    browser.type_into("#segment-name", "Ошибка").await;
+    browser.type_into("#segment-code", "oops").await;
+    browser.type_into("#segment-min-visits", "1").await;
+    browser.click_button("Сохранить сегмент").await;
+    browser.wait_for("#segment-oops").await;
+    browser.click("#segment-oops button").await;
+    browser.wait_for("#segment-women").await;
+    let left = browser.count_xpath("//tr[@id='segment-oops']").await;
+    ensure!(left == 0, "the deleted segment is still listed");
 
     // The customers view filtered to the segment counts Анна alone.
     browser

@@ -119,6 +119,33 @@ async fn a_draft_is_saved_tried_on_past_sales_and_published_by_clicking_in_chrom
         .cloned()
         .unwrap_or_default();
     assert_eq!(published["reward"]["percent"], 2000, "{current}");
+
+    // A second draft, thought better of: deleted by its button, gone from
+    // the list, and nothing published.
+    browser
+        .open(&format!(
+            "{}/hq/merchants/{}/setup#promotion-form",
+            server.base, merchant.id
+        ))
+        .await;
+    browser.type_into("#promo-id", "kefir-50").await;
+    browser.type_into("#promo-name", "Кефир −50 %").await;
+    browser.type_into("#promo-targets", "4601234567893").await;
+    browser.type_into("#promo-percent", "50").await;
+    browser.click_button("Сохранить черновик").await;
+    browser.wait_for_text("h1", "Черновик: Кефир −50 %").await;
+    browser.click("#draft-delete").await;
+    browser.wait_for_text("td", "Молоко −20 %").await;
+    let left = browser
+        .count_xpath("//td[contains(., 'Кефир −50 %')]")
+        .await;
+    browser
+        .ensure(
+            left == 0,
+            format!("the deleted draft is listed {left} times"),
+        )
+        .await;
+    assert_eq!(current_ruleset(&server, merchant.id).await["version"], 2);
     browser.close().await;
 }
 
