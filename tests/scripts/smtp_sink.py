@@ -3,7 +3,8 @@
 
 Writes each message it accepts to DIR as NNNNNN.eml (as received) and
 NNNNNN.json (the envelope's recipients, the decoded subject, the
-List-Unsubscribe headers, the plain-text and HTML parts) before it
+List-Unsubscribe headers, the plain-text and HTML parts, and each
+picture's type, Content-ID, disposition and SHA-256) before it
 answers 250; then
 waits --delay seconds before answering, so a test can kill a sender while a
 message is in flight. Recipients named with --reject, or listed (one a
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import email
 import email.policy
+import hashlib
 import json
 import itertools
 import os
@@ -50,9 +52,18 @@ class Sink:
             body = body.encode()
         message = email.message_from_bytes(body, policy=email.policy.default)
         parts = {}
+        images = []
         for part in message.walk():
             if part.get_content_type() in ("text/plain", "text/html"):
                 parts[part.get_content_type()] = part.get_content()
+            elif part.get_content_maintype() == "image":
+                data = part.get_payload(decode=True) or b""
+                images.append({
+                    "content_type": part.get_content_type(),
+                    "content_id": str(part.get("Content-ID", "")).strip("<>"),
+                    "disposition": part.get_content_disposition() or "",
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                })
         summary = {
             "to": list(envelope.rcpt_tos),
             "from": envelope.mail_from,
@@ -62,6 +73,7 @@ class Sink:
             "list_unsubscribe_post": str(message.get("List-Unsubscribe-Post", "")),
             "text": parts.get("text/plain", ""),
             "html": parts.get("text/html", ""),
+            "images": images,
         }
         with open(os.path.join(self.directory, f".{n:06}.eml"), "wb") as f:
             f.write(head.encode() + body)

@@ -32,10 +32,12 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::watch;
 
 use super::channels::SendError;
-use super::content::{self, PromotionMessage};
+use super::content::{self, PromotionMessage, RichContent};
 use super::schedule::{self, QuietHours, Recipient};
 use super::{Messaging, random_token};
-use crate::db::{Channel, DbError, MessageRow, MessageStatus, NewCampaign, NewMessage, Tx};
+use crate::db::{
+    Channel, DbError, MediaVariant, MessageRow, MessageStatus, NewCampaign, NewMessage, Tx,
+};
 
 /// Messages read per round.
 const BATCH: usize = 50;
@@ -295,15 +297,46 @@ impl Messaging {
         Ok(())
     }
 
+    /// The content the merchant gave the message's promotion, as it is
+    /// when the message leaves: its description and its picture's
+    /// thumbnail (at most 640 pixels a side, right for a mail).
+    async fn rich_content(&self, m: &MessageRow) -> Result<Option<RichContent>, DbError> {
+        let (merchant, promotion) = (m.merchant_id, m.promotion_id.clone());
+        self.repo
+            .read(move |tx| {
+                let Some(row) = tx.promotion_content(merchant, &promotion)? else {
+                    return Ok(None);
+                };
+                let picture = match row.picture {
+                    Some(hash) => tx.media_bytes(&hash, MediaVariant::Thumbnail)?,
+                    None => None,
+                };
+                Ok(Some(RichContent {
+                    html: crate::rich_text::render(&row.description),
+                    markdown: row.description,
+                    picture,
+                }))
+            })
+            .await
+    }
+
     async fn send(&self, m: &MessageRow) -> Result<(), SendError> {
         let link = format!("{}/m/{}", self.base_url, m.token);
         let unsubscribe = format!("{link}/unsubscribe");
+        let rich = match m.channel {
+            Channel::Email => self
+                .rich_content(m)
+                .await
+                .map_err(|e| SendError::Transient(format!("the promotion's content: {e}")))?,
+            Channel::Sms => None,
+        };
         let content = PromotionMessage {
             locale: &m.locale,
             title: &m.title,
             body: &m.body,
             link: &link,
             unsubscribe: &unsubscribe,
+            content: rich.as_ref(),
         };
         match m.channel {
             Channel::Email => {

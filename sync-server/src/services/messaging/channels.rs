@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart, SinglePart, header};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport as _, Message, Tokio1Executor};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -45,6 +45,21 @@ pub struct Email {
     pub unsubscribe: Option<String>,
     /// A stable `Message-ID` (the outbox key), so a copy is recognisable.
     pub message_id: Option<String>,
+    /// A picture the HTML part shows as `cid:…`.
+    pub picture: Option<InlinePicture>,
+}
+
+/// A picture carried inside the e-mail (`multipart/related`), so that it
+/// shows without the mail client fetching anything from the server.
+#[derive(Debug, Clone)]
+pub struct InlinePicture {
+    /// Its `Content-ID`, without the angle brackets: the HTML names it
+    /// `cid:{content_id}`.
+    pub content_id: String,
+    /// `image/jpeg` or `image/png`.
+    pub content_type: String,
+    /// The picture.
+    pub bytes: Vec<u8>,
 }
 
 /// The SMTP relay.
@@ -92,20 +107,28 @@ impl Mailer {
                 .header(ListUnsubscribe(format!("<{url}>")))
                 .header(ListUnsubscribePost);
         }
-        let message = builder
-            .multipart(
-                MultiPart::alternative()
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(header::ContentType::TEXT_PLAIN)
-                            .body(email.text.clone()),
-                    )
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(header::ContentType::TEXT_HTML)
-                            .body(email.html.clone()),
+        let text = SinglePart::builder()
+            .header(header::ContentType::TEXT_PLAIN)
+            .body(email.text.clone());
+        let html = SinglePart::builder()
+            .header(header::ContentType::TEXT_HTML)
+            .body(email.html.clone());
+        let body = match &email.picture {
+            None => MultiPart::alternative().singlepart(text).singlepart(html),
+            Some(picture) => {
+                let kind = header::ContentType::parse(&picture.content_type).map_err(|e| {
+                    SendError::Permanent(format!("picture type {:?}: {e}", picture.content_type))
+                })?;
+                MultiPart::alternative().singlepart(text).multipart(
+                    MultiPart::related().singlepart(html).singlepart(
+                        Attachment::new_inline(picture.content_id.clone())
+                            .body(picture.bytes.clone(), kind),
                     ),
-            )
+                )
+            }
+        };
+        let message = builder
+            .multipart(body)
             .map_err(|e| SendError::Permanent(format!("message: {e}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),

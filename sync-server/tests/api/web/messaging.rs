@@ -28,6 +28,17 @@ pub(super) struct Mail {
     list_unsubscribe_post: String,
     text: String,
     html: String,
+    #[serde(default)]
+    images: Vec<MailImage>,
+}
+
+/// A picture carried in a received message.
+#[derive(Debug, Clone, Deserialize)]
+struct MailImage {
+    content_type: String,
+    content_id: String,
+    disposition: String,
+    sha256: String,
 }
 
 impl Mail {
@@ -308,6 +319,103 @@ async fn hq_sees_a_campaign_sent_clicked_and_the_purchase_that_followed() {
         .await
         .expect("unknown");
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_campaign_mail_carries_the_promotions_picture_inline_and_its_rich_description() {
+    let smtp = SmtpSink::start();
+    let server = TestServer::spawn_with_notify(smtp.notify()).await;
+    let (merchant, _, _) = merchant_with_till(&server, 42).await;
+    server.publish(merchant.id, ruleset()).await;
+    sign_up(&server, &smtp, merchant.id.get(), "reader@example.com").await;
+
+    // The promotion is in the rules an hour ahead, so the merchant can
+    // give it a picture and a description before it starts.
+    let mut rules = ruleset();
+    let mut milk = promotion("milk");
+    milk["description"] = "Всю неделю".into();
+    milk["starts_at"] = (chrono::Utc::now() + chrono::TimeDelta::hours(1))
+        .to_rfc3339()
+        .into();
+    rules["promotions"] = serde_json::json!([milk]);
+    assert_eq!(
+        server.publish(merchant.id, rules.clone()).await.0,
+        StatusCode::CREATED
+    );
+    let uploaded = server
+        .http
+        .post(format!(
+            "{}/api/v1/admin/merchants/{}/media",
+            server.base, merchant.id
+        ))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .body(crate::content::picture(1200, 800, image::ImageFormat::Jpeg))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let uploaded: serde_json::Value = uploaded.json().await.expect("json");
+    let hash = uploaded["hash"].as_str().expect("a hash").to_owned();
+    let _: serde_json::Value = server
+        .admin_ok(
+            reqwest::Method::PUT,
+            &format!(
+                "/api/v1/admin/merchants/{}/promotions/milk/content",
+                merchant.id
+            ),
+            Some(serde_json::json!({
+                "picture": hash,
+                "description": "**Свежее** молоко, <b>всю</b> неделю",
+            })),
+        )
+        .await;
+    // Now it starts.
+    rules["promotions"][0]["starts_at"] = (chrono::Utc::now() + chrono::TimeDelta::seconds(1))
+        .to_rfc3339()
+        .into();
+    assert_eq!(
+        server.publish(merchant.id, rules).await.0,
+        StatusCode::CREATED
+    );
+
+    let mail = smtp
+        .wait_for("reader@example.com", |m| m.subject == "Milk -10%")
+        .await;
+    // The picture travels inside the mail: the thumbnail the phone page
+    // shows, named by the HTML part.
+    let thumbnail = reqwest::get(format!("{}/media/{hash}/thumbnail", server.base))
+        .await
+        .expect("thumbnail")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(mail.images.len(), 1, "{mail:?}");
+    let picture = &mail.images[0];
+    assert_eq!(picture.content_type, "image/jpeg");
+    assert_eq!(picture.disposition, "inline");
+    assert_eq!(
+        picture.sha256,
+        shared::crypto::sha256(&thumbnail).to_string()
+    );
+    assert!(
+        mail.html
+            .contains(&format!("<img src=\"cid:{}\"", picture.content_id)),
+        "{}",
+        mail.html
+    );
+    // The description as the merchant typed it: rendered and made safe
+    // in HTML, as typed in plain text.
+    assert!(
+        mail.html
+            .contains("<strong>Свежее</strong> молоко, &lt;b&gt;всю&lt;/b&gt; неделю"),
+        "{}",
+        mail.html
+    );
+    assert!(
+        mail.text.contains("**Свежее** молоко, <b>всю</b> неделю"),
+        "{}",
+        mail.text
+    );
 }
 
 #[tokio::test]
