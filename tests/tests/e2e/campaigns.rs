@@ -427,7 +427,7 @@ async fn a_campaign_goes_out_once_at_the_start_survives_a_kill_and_honours_unsub
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_templated_sms_gateway_carries_codes_and_campaigns_and_an_invalid_number_stops_sends()
+async fn a_templated_sms_gateway_carries_codes_and_campaigns_and_an_invalid_number_or_the_opt_out_link_stops_sends()
 -> anyhow::Result<()> {
     let smtp = SmtpSink::start(0.0, &[])?;
     let sms = SmsGatewayProcess::start(&[])?;
@@ -513,6 +513,58 @@ async fn a_templated_sms_gateway_carries_codes_and_campaigns_and_an_invalid_numb
     assert!(
         text.contains(&format!("{base}/m/")) && text.contains("Отписаться: "),
         "{text}"
+    );
+
+    // The kept number's owner follows the SMS's opt-out link on the phone:
+    // the page asks, its button posts; the next campaign sends them nothing.
+    let stop = text
+        .split("Отписаться: ")
+        .nth(1)
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let page = reqwest::get(&stop).await?;
+    assert_eq!(page.status(), reqwest::StatusCode::OK, "{stop}");
+    let page = page.text().await?;
+    assert!(page.contains("method=\"post\""), "{page}");
+    let done = reqwest::Client::new().post(&stop).send().await?;
+    assert_eq!(done.status(), reqwest::StatusCode::OK);
+    let newcomer = "+79160000103";
+    sign_up(
+        &base,
+        shop.id,
+        &Person {
+            name: "Третий",
+            email: None,
+            phone: Some(newcomer),
+            marketing_email: false,
+            marketing_sms: true,
+        },
+        &smtp,
+        &sms,
+    )
+    .await?;
+    admin
+        .publish_promotion(
+            shop.id,
+            &promotion("third-sms", "Третья акция", TimeDelta::seconds(1)),
+        )
+        .await?;
+    until("the SMS to the newcomer", || {
+        Ok(to_of("Третья акция")?
+            .contains(&newcomer.to_owned())
+            .then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        to_of("Третья акция")?,
+        vec![newcomer.to_owned()],
+        "the number that opted out gets nothing more"
     );
     Ok(())
 }
