@@ -87,7 +87,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::open(settings, Arc::new(SystemClock)).await?;
+    serve_with_clock(settings, Arc::new(SystemClock), listener, shutdown).await
+}
+
+/// [`serve`] on `clock` instead of the system's: the requests and every
+/// background task (referral rewards, scheduled publishes, campaigns, the
+/// re-pricer, the audit) read the time from it. Tests pass a
+/// [`clock::ManualClock`] to move days on in a moment.
+pub async fn serve_with_clock(
+    settings: Settings,
+    clock: Arc<dyn clock::Clock>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::open(settings, clock).await?;
     tracing::info!(
         addr = %listener.local_addr()?,
         public_url = state.settings.public_url.as_deref().unwrap_or("-"),

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -99,6 +100,8 @@ pub struct TestServer {
     data_dir: PathBuf,
     /// More settings as TOML, appended to the test defaults.
     extra_settings: String,
+    /// The server's clock, when the test moves time on.
+    clock: Option<Arc<sync_server::clock::ManualClock>>,
     running: Option<Running>,
 }
 
@@ -122,11 +125,33 @@ impl TestServer {
         addr: SocketAddr,
         extra_settings: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_on_clock(data_dir, addr, extra_settings, None).await
+    }
+
+    /// [`Self::start_with`] on `clock`: the server and its background tasks
+    /// (referral rewards, campaigns, scheduled publishes) read the time from
+    /// it, so a test can move days on; restarts keep it.
+    pub async fn start_with_clock(
+        data_dir: &Path,
+        addr: SocketAddr,
+        extra_settings: &str,
+        clock: Arc<sync_server::clock::ManualClock>,
+    ) -> anyhow::Result<Self> {
+        Self::start_on_clock(data_dir, addr, extra_settings, Some(clock)).await
+    }
+
+    async fn start_on_clock(
+        data_dir: &Path,
+        addr: SocketAddr,
+        extra_settings: &str,
+        clock: Option<Arc<sync_server::clock::ManualClock>>,
+    ) -> anyhow::Result<Self> {
         let mut server = TestServer {
             addr,
             admin_token: "test-admin-token-0123456789".to_owned(),
             data_dir: data_dir.to_owned(),
             extra_settings: extra_settings.to_owned(),
+            clock,
             running: None,
         };
         server.launch().await?;
@@ -159,7 +184,12 @@ impl TestServer {
             settings.database.url = Some(url.into());
         }
         let (stop, shutdown) = shutdown_signal();
-        let task = tokio::spawn(sync_server::serve(settings, listener, shutdown));
+        let task = match self.clock.clone() {
+            None => tokio::spawn(sync_server::serve(settings, listener, shutdown)),
+            Some(clock) => tokio::spawn(sync_server::serve_with_clock(
+                settings, clock, listener, shutdown,
+            )),
+        };
         self.running = Some(Running { stop, task });
         self.wait_healthy().await
     }

@@ -205,26 +205,11 @@ impl TestServer {
         };
         let task = match clock.clone() {
             None => tokio::spawn(sync_server::serve(settings, listener, shutdown)),
-            Some(clock) => tokio::spawn(async move {
-                let state = sync_server::AppState::open(settings, clock).await?;
-                let stopping = state.clone();
-                // The referral rewards run on the test's clock, as `serve`
-                // runs them on the system's.
-                let (stop_rewards, rewards_stop) = tokio::sync::watch::channel(false);
-                let rewards = tokio::spawn(state.referral_rewards(rewards_stop.clone()));
-                // So do scheduled publishes of drafts.
-                let publishing = tokio::spawn(state.scheduled_publishing(rewards_stop));
-                axum::serve(listener, sync_server::router(state))
-                    .with_graceful_shutdown(async move {
-                        shutdown.await;
-                        stopping.begin_shutdown();
-                    })
-                    .await?;
-                let _ = stop_rewards.send(true);
-                rewards.await?;
-                publishing.await?;
-                Ok(())
-            }),
+            // Every background task (referral rewards, scheduled publishes,
+            // campaigns, the re-pricer) runs on the test's clock.
+            Some(clock) => tokio::spawn(sync_server::serve_with_clock(
+                settings, clock, listener, shutdown,
+            )),
         };
         let server = TestServer {
             base: format!("http://{addr}"),

@@ -30,6 +30,7 @@ mod journey;
 mod leases;
 mod points;
 mod privacy;
+mod referrals;
 mod reprice;
 mod segments;
 

@@ -191,6 +191,18 @@ impl Browser {
         }
     }
 
+    /// The page as a PNG, as the screen shows it now.
+    #[allow(
+        dead_code,
+        reason = "system-tests' e2e reads a phone's QR code from it; this kit is shared by path"
+    )]
+    pub async fn screenshot(&mut self) -> Vec<u8> {
+        match self.client.screenshot().await {
+            Ok(png) => png,
+            Err(e) => self.fail(format!("cannot take a screenshot: {e}")).await,
+        }
+    }
+
     /// Fails the test: keeps the screenshots, with one of the page as it
     /// is now, and says where they are.
     pub async fn fail(&mut self, message: impl std::fmt::Display) -> ! {
