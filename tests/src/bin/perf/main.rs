@@ -14,6 +14,7 @@
 //! `perf SECTION…` runs only the sections named (see [`SECTIONS`]).
 
 mod analytics;
+mod peer;
 mod qr;
 mod server;
 mod whatif;
@@ -521,7 +522,7 @@ async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::
 
 /// The sections of the harness, in the order they run; `perf ingest push`
 /// runs only those two, `perf` all of them.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "pricing",
     "points",
     "qr",
@@ -533,6 +534,7 @@ const SECTIONS: [&str; 11] = [
     "fanout",
     "analytics",
     "whatif",
+    "peer",
 ];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -607,6 +609,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if runs("fanout") {
         server::bench_fanout(tmp.path()).await?;
+    }
+    if runs("peer") {
+        peer::bench_peer(tmp.path()).await?;
     }
     Ok(())
 }
