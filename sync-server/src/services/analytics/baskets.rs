@@ -163,7 +163,7 @@ fn levels_reached(before: i64, after: i64) -> impl Iterator<Item = u32> {
 /// The level whose marks hold every pair with at least `per_row` in some
 /// row: the greatest `l` with `2^l ≤ per_row` (`per_row ≥ 2`).
 fn level_for(per_row: i64) -> u32 {
-    63 - per_row.max(2).leading_zeros() - 1
+    63 - per_row.max(2).leading_zeros()
 }
 
 /// `n / d` rounded up, for `n ≥ 0`, `d > 0`.
