@@ -39,7 +39,7 @@ const EVERYDAY: u64 = 12;
 /// The promotion, on product 0's lines.
 const PROMO: &str = "milk-pair";
 
-fn sku(i: u64) -> String {
+pub fn sku(i: u64) -> String {
     format!("46{i:011}")
 }
 
@@ -131,15 +131,15 @@ fn refund(till: &mut Till, at: DateTime<Utc>, original: &PurchaseRecord) -> Made
 
 type Made = (shared::record::SignedRecord, PurchaseRecord);
 
-struct Data {
-    merchant: sync_server::wire::admin::Merchant,
+pub struct Data {
+    pub merchant: sync_server::wire::admin::Merchant,
     moscow: StoreId,
     far: StoreId,
     /// Each record with its store's zone.
     records: Vec<(PurchaseRecord, Tz)>,
 }
 
-async fn data_set(server: &TestServer) -> Data {
+pub async fn data_set(server: &TestServer) -> Data {
     let merchant = server.merchant("Ромашка").await;
     let moscow = server.store(merchant.id, "Тверская", "Europe/Moscow").await;
     let far = server
