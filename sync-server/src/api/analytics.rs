@@ -1,7 +1,8 @@
 //! `GET /api/v1/admin/merchants/{id}/analytics/{view}` (JSON) and
 //! `GET /api/v1/admin/merchants/{id}/analytics/export/{table}` (CSV): the
 //! analytics views and their tables, with the same filter as the HQ pages
-//! (`from`, `to`, `store`, `brand`, `grain`, `promotion`).
+//! (`from`, `to`, `store`, `brand`, `grain`, `promotion`, `segment`,
+//! and for `baskets` `product` and `min_checks`).
 
 use shared::wire::ErrorBody;
 
@@ -18,7 +19,9 @@ use crate::services::analytics::{AnalyticsError, AnalyticsParams};
 use crate::state::AppState;
 use crate::web::analytics::load_view;
 use crate::web::export::{self, Table, View, ViewData};
-use crate::wire::analytics::{CustomersView, ProductsView, PromotionsView, SalesView, StoresView};
+use crate::wire::analytics::{
+    BasketsView, CustomersView, ProductsView, PromotionsView, SalesView, StoresView,
+};
 
 /// One analytics view as JSON: which one the path names.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -34,6 +37,8 @@ pub(crate) enum AnalyticsView {
     Customers(CustomersView),
     /// `promotions`.
     Promotions(PromotionsView),
+    /// `baskets`.
+    Baskets(BasketsView),
 }
 
 impl From<ViewData> for AnalyticsView {
@@ -44,6 +49,7 @@ impl From<ViewData> for AnalyticsView {
             ViewData::Products(v) => AnalyticsView::Products(v),
             ViewData::Customers(v) => AnalyticsView::Customers(v),
             ViewData::Promotions(v) => AnalyticsView::Promotions(v),
+            ViewData::Baskets(v) => AnalyticsView::Baskets(v),
         }
     }
 }

@@ -70,11 +70,15 @@ impl Month {
         format!("{:04}-{:02}", self.year, self.month)
     }
 
-    fn first_day(self) -> Option<NaiveDate> {
+    /// Its first day.
+    #[must_use]
+    pub fn first_day(self) -> Option<NaiveDate> {
         NaiveDate::from_ymd_opt(self.year, self.month, 1)
     }
 
-    fn next(self) -> Self {
+    /// The month after it.
+    #[must_use]
+    pub fn next(self) -> Self {
         if self.month == 12 {
             Month {
                 year: self.year + 1,
@@ -316,6 +320,93 @@ pub struct BackfillRecord {
     pub customer: Option<CustomerId>,
 }
 
+/// What a basket rollup row counts (see `services::analytics::baskets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BasketKind {
+    /// Checks with both products `a` < `b` (SKUs).
+    ProductPair,
+    /// Checks with both categories `a` < `b`.
+    CategoryPair,
+    /// Checks with the product `a` (`b` empty; the row carries its name).
+    Product,
+    /// Checks with the category `a` (`b` empty).
+    Category,
+    /// Checks (`a` and `b` empty).
+    Checks,
+}
+
+impl BasketKind {
+    /// The stored code.
+    #[must_use]
+    pub const fn code(self) -> i64 {
+        match self {
+            BasketKind::ProductPair => 0,
+            BasketKind::CategoryPair => 1,
+            BasketKind::Product => 2,
+            BasketKind::Category => 3,
+            BasketKind::Checks => 4,
+        }
+    }
+
+    /// Whether rows of this kind are pairs (and get marks).
+    #[must_use]
+    pub const fn is_pair(self) -> bool {
+        matches!(self, BasketKind::ProductPair | BasketKind::CategoryPair)
+    }
+}
+
+/// One basket rollup row: a month's count of checks in a scope (all
+/// checks, `""`, or the checks a promotion applied to, its id), at a
+/// store or (`store_id` `None`) chain-wide.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BasketKey {
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// `""` for every check, else a promotion's id.
+    pub scope: String,
+    /// What is counted.
+    pub kind: BasketKind,
+    /// The month of local days.
+    pub month: Month,
+    /// The store, or `None` for the chain's row.
+    pub store_id: Option<StoreId>,
+    /// The first item (or empty).
+    pub a: String,
+    /// The second item (or empty).
+    pub b: String,
+}
+
+/// Which basket rows a read sums: one scope and kind, whole months, the
+/// chain's rows or these stores' rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasketFilter {
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// `""` or a promotion's id.
+    pub scope: String,
+    /// What is summed.
+    pub kind: BasketKind,
+    /// The first month.
+    pub first: Month,
+    /// The last month.
+    pub last: Month,
+    /// `None`: the chain-wide rows; else only these stores' rows.
+    pub stores: Option<Vec<StoreId>>,
+}
+
+/// A basket row summed over a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasketSum {
+    /// The first item.
+    pub a: String,
+    /// The second item.
+    pub b: String,
+    /// A name seen (product rows only; the greatest, as text).
+    pub name: String,
+    /// Checks.
+    pub checks: i64,
+}
+
 /// Adds to and sums the rollups.
 pub trait AnalyticsTx {
     /// Adds `figures` to a store's local hour.
@@ -378,6 +469,40 @@ pub trait AnalyticsTx {
         &mut self,
         filter: &RollupFilter,
     ) -> Result<Vec<PromotionFigures>, DbError>;
+    /// Takes the basket backfill marker: true once, for the transaction
+    /// that must add the records stored before the basket rollups (to
+    /// those alone).
+    fn take_basket_backfill(&mut self) -> Result<bool, DbError>;
+    /// Adds `checks` to a basket row (setting its name when not empty) and
+    /// returns the row's count after it.
+    fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError>;
+    /// Notes that a pair row's count reached `2^level` (once per level).
+    fn add_basket_mark(&mut self, key: &BasketKey, level: u32) -> Result<(), DbError>;
+    /// The rows of `filter` summed by item (`a`, `b`); only `a == item` when given.
+    fn basket_sums(
+        &mut self,
+        filter: &BasketFilter,
+        item: Option<&str>,
+    ) -> Result<Vec<BasketSum>, DbError>;
+    /// The pairs of `filter` with a mark of `level` in one of its months
+    /// (at one of its stores, or chain-wide), each summed over `filter`.
+    fn basket_marked_pairs(
+        &mut self,
+        filter: &BasketFilter,
+        level: u32,
+    ) -> Result<Vec<BasketSum>, DbError>;
+    /// The pairs of `filter` that have `item` on either side, summed.
+    fn basket_pairs_with(
+        &mut self,
+        filter: &BasketFilter,
+        item: &str,
+    ) -> Result<Vec<BasketSum>, DbError>;
+    /// These pairs summed over `filter` (pairs without rows are left out).
+    fn basket_pair_sums(
+        &mut self,
+        filter: &BasketFilter,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<BasketSum>, DbError>;
     /// One promotion's figures over `filter`, grouped (`Day`, `Hour`, `Store`).
     fn promotion_groups(
         &mut self,

@@ -53,6 +53,7 @@ pub async fn load_view(
         View::Products => ViewData::Products(a.products(merchant, query, today).await?),
         View::Customers => ViewData::Customers(a.customers(merchant, query, today).await?),
         View::Promotions => ViewData::Promotions(a.promotions(merchant, query, today).await?),
+        View::Baskets => ViewData::Baskets(a.baskets(merchant, query, today).await?),
     })
 }
 
@@ -73,13 +74,20 @@ struct Kpi {
     change: String,
 }
 
+/// A table's cell, with a link when it leads somewhere.
+#[derive(Debug, Clone)]
+struct Cell {
+    text: String,
+    href: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 struct Section {
     table: &'static str,
     title: String,
     chart: Option<String>,
     headers: Vec<&'static str>,
-    rows: Vec<Vec<String>>,
+    rows: Vec<Vec<Cell>>,
     csv: String,
     /// What the table means, under its title.
     note: Option<String>,
@@ -110,6 +118,11 @@ struct AnalyticsPage {
     show_grain: bool,
     show_promotion: bool,
     show_segment: bool,
+    show_baskets: bool,
+    product: String,
+    min_checks: String,
+    /// What the baskets view says about its figures.
+    basket_note: Option<String>,
     error: Option<&'static str>,
     period: String,
     previous: String,
@@ -117,12 +130,13 @@ struct AnalyticsPage {
     sections: Vec<Section>,
 }
 
-const VIEWS: [(View, &str); 5] = [
+const VIEWS: [(View, &str); 6] = [
     (View::Sales, "an-tab-sales"),
     (View::Stores, "an-tab-stores"),
     (View::Products, "an-tab-products"),
     (View::Customers, "an-tab-customers"),
     (View::Promotions, "an-tab-promotions"),
+    (View::Baskets, "an-tab-baskets"),
 ];
 
 fn rub(kopecks: i64) -> String {
@@ -275,10 +289,71 @@ fn section(
         title: title.into(),
         chart,
         headers,
-        rows: rows.into_iter().map(|row| page_cells(row())).collect(),
+        rows: rows
+            .into_iter()
+            .map(|row| {
+                page_cells(row())
+                    .into_iter()
+                    .map(|text| Cell { text, href: None })
+                    .collect()
+            })
+            .collect(),
         csv,
         note: None,
     }
+}
+
+/// A pairs section whose item cells (columns 0 and 2) link to that
+/// product's pairs with the page's filter.
+fn pairs_section(section: Section, product_href: Option<&dyn Fn(&str) -> String>) -> Section {
+    let Some(href) = product_href else {
+        return section;
+    };
+    Section {
+        rows: section
+            .rows
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .enumerate()
+                    .map(|(i, cell)| Cell {
+                        href: (i == 0 || i == 2).then(|| href(&cell.text)),
+                        ..cell
+                    })
+                    .collect()
+            })
+            .collect(),
+        ..section
+    }
+}
+
+/// Lift of the first pairs as bars, as multiples.
+#[allow(clippy::cast_precision_loss)]
+fn lift_chart(
+    title: &'static str,
+    pairs: &[crate::wire::analytics::PairRow],
+    named: bool,
+) -> Result<Option<String>, PageError> {
+    let label = |code: &str, name: &str| {
+        if named && !name.is_empty() {
+            name.to_owned()
+        } else {
+            code.to_owned()
+        }
+    };
+    bars(
+        title,
+        Measure::Count,
+        pairs
+            .iter()
+            .take(TOP_BARS)
+            .map(|p| Bar {
+                label: format!("{} + {}", label(&p.a, &p.a_name), label(&p.b, &p.b_name)),
+                value: p.lift_milli as f64 / 1000.0,
+            })
+            .collect(),
+        None,
+    )
 }
 
 /// The RFM transitions as a heat map: the previous period's segment down,
@@ -469,6 +544,7 @@ async fn render(
         ViewData::Products(v) => v.overview.clone(),
         ViewData::Customers(v) => v.overview.clone(),
         ViewData::Promotions(v) => v.overview.clone(),
+        ViewData::Baskets(v) => v.overview.clone(),
     };
     let scope = &overview.scope;
     let mut filter = vec![
@@ -505,7 +581,30 @@ async fn render(
     } else {
         Vec::new()
     };
+    if view == View::Baskets {
+        if let Some(n) = query.min_checks {
+            filter.push(("min_checks", n.to_string()));
+        }
+        if let ViewData::Baskets(v) = &data
+            && let Some(p) = &v.promotion
+        {
+            filter.push(("promotion", p.promotion_id.clone()));
+        }
+    }
     let promotion_choices: Vec<Choice> = match &data {
+        ViewData::Baskets(v) => v
+            .promotions
+            .iter()
+            .map(|(id, name)| Choice {
+                value: id.clone(),
+                label: if name.is_empty() {
+                    id.clone()
+                } else {
+                    name.clone()
+                },
+                selected: v.promotion.as_ref().is_some_and(|p| p.promotion_id == *id),
+            })
+            .collect(),
         ViewData::Promotions(v) => {
             if let Some(p) = &v.selected {
                 filter.push(("promotion", p.clone()));
@@ -525,6 +624,14 @@ async fn render(
         }
         _ => Vec::new(),
     };
+    // A product's pairs link keeps the filter but its own product.
+    let without_product = serde_urlencoded::to_string(&filter).unwrap_or_default();
+    if view == View::Baskets
+        && let ViewData::Baskets(v) = &data
+        && let Some(p) = &v.product
+    {
+        filter.push(("product", p.sku.clone()));
+    }
     let query_string = serde_urlencoded::to_string(&filter).unwrap_or_default();
     let csv = |table: Table| csv_href(merchant_id, table, &query_string);
 
@@ -721,12 +828,100 @@ async fn render(
             ]);
             sections
         }
+        ViewData::Baskets(v) => {
+            let product_href = |sku: &str| {
+                let product = serde_urlencoded::to_string([("product", sku)]).unwrap_or_default();
+                format!("/hq/merchants/{merchant_id}/analytics/baskets?{without_product}&{product}")
+            };
+            let mut sections = Vec::new();
+            if let Some(p) = &v.product {
+                sections.push(pairs_section(
+                    Section {
+                        note: Some(i18n::t2(
+                            "an-basket-product-note",
+                            "checks",
+                            format::count(p.checks),
+                            "min",
+                            format::count(p.min_checks),
+                        )),
+                        ..section(
+                            Table::BasketProduct,
+                            i18n::t1(
+                                "an-section-basket-product",
+                                "product",
+                                if p.name.is_empty() {
+                                    p.sku.clone()
+                                } else {
+                                    format!("{} ({})", p.name, p.sku)
+                                },
+                            ),
+                            lift_chart("an-chart-lift", &p.pairs, true)?,
+                            csv(Table::BasketProduct),
+                            data.clone(),
+                        )
+                    },
+                    Some(&product_href),
+                ));
+            }
+            sections.push(pairs_section(
+                section(
+                    Table::Baskets,
+                    i18n::t("an-section-baskets"),
+                    lift_chart("an-chart-lift", &v.pairs, true)?,
+                    csv(Table::Baskets),
+                    data.clone(),
+                ),
+                Some(&product_href),
+            ));
+            sections.push(section(
+                Table::BasketCategories,
+                i18n::t("an-section-basket-categories"),
+                lift_chart("an-chart-lift", &v.categories, false)?,
+                csv(Table::BasketCategories),
+                data.clone(),
+            ));
+            if let Some(p) = &v.promotion {
+                sections.push(pairs_section(
+                    Section {
+                        note: Some(i18n::t2(
+                            "an-basket-promotion-note",
+                            "checks",
+                            format::count(p.checks),
+                            "min",
+                            format::count(p.min_checks),
+                        )),
+                        ..section(
+                            Table::BasketPromotion,
+                            i18n::t1(
+                                "an-section-basket-promotion",
+                                "promotion",
+                                if p.name.is_empty() {
+                                    p.promotion_id.clone()
+                                } else {
+                                    p.name.clone()
+                                },
+                            ),
+                            None,
+                            csv(Table::BasketPromotion),
+                            data.clone(),
+                        )
+                    },
+                    Some(&product_href),
+                ));
+            }
+            sections
+        }
     };
 
     let tab_query = serde_urlencoded::to_string(
         filter
             .iter()
-            .filter(|(k, _)| *k != "grain" && *k != "promotion" && *k != "segment")
+            .filter(|(k, _)| {
+                !matches!(
+                    *k,
+                    "grain" | "promotion" | "segment" | "product" | "min_checks"
+                )
+            })
             .collect::<Vec<_>>(),
     )
     .unwrap_or_default();
@@ -783,8 +978,21 @@ async fn render(
         promotions: promotion_choices,
         segments: segment_choices,
         show_grain: view == View::Sales,
-        show_promotion: view == View::Promotions,
+        show_promotion: view == View::Promotions || view == View::Baskets,
         show_segment: view == View::Customers,
+        show_baskets: view == View::Baskets,
+        product: query.product.clone().unwrap_or_default(),
+        min_checks: query.min_checks.map(|n| n.to_string()).unwrap_or_default(),
+        basket_note: match &data {
+            ViewData::Baskets(v) => Some(i18n::t2(
+                "an-basket-note",
+                "checks",
+                format::count(v.checks),
+                "min",
+                format::count(v.min_checks),
+            )),
+            _ => None,
+        },
         error,
         period: format!(
             "{} — {}",

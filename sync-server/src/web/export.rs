@@ -20,8 +20,9 @@ use shared::money::BasisPoints;
 
 use crate::services::analytics::uplift::MIN_GROUP;
 use crate::wire::analytics::{
-    CohortRow, CustomerGroup, CustomersView, ItemRow, Period, PlaceRow, ProductsView,
-    PromotionSlice, PromotionsView, SalesView, StoresView, UpliftRow, UpliftVerdict,
+    BasketsView, CohortRow, CustomerGroup, CustomersView, ItemRow, PairRow, Period, PlaceRow,
+    ProductsView, PromotionPairRow, PromotionSlice, PromotionsView, SalesView, StoresView,
+    UpliftRow, UpliftVerdict,
 };
 
 /// The UTF-8 byte order mark.
@@ -64,6 +65,14 @@ pub enum Table {
     PromotionStores,
     /// Promotions against their holdouts.
     Uplift,
+    /// Product pairs bought together.
+    Baskets,
+    /// Category pairs.
+    BasketCategories,
+    /// One product's pairs.
+    BasketProduct,
+    /// The pairs a promotion moved.
+    BasketPromotion,
 }
 
 /// The view a table is part of.
@@ -79,16 +88,19 @@ pub enum View {
     Customers,
     /// Promotions.
     Promotions,
+    /// Products and categories bought together.
+    Baskets,
 }
 
 impl View {
     /// Every view.
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Sales,
         View::Stores,
         View::Products,
         View::Customers,
         View::Promotions,
+        View::Baskets,
     ];
 
     /// The code in URLs.
@@ -100,6 +112,7 @@ impl View {
             View::Products => "products",
             View::Customers => "customers",
             View::Promotions => "promotions",
+            View::Baskets => "baskets",
         }
     }
 
@@ -112,7 +125,7 @@ impl View {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 17] = [
+    pub const ALL: [Table; 21] = [
         Table::Revenue,
         Table::Stores,
         Table::Brands,
@@ -130,6 +143,10 @@ impl Table {
         Table::PromotionWeekdays,
         Table::PromotionStores,
         Table::Uplift,
+        Table::Baskets,
+        Table::BasketCategories,
+        Table::BasketProduct,
+        Table::BasketPromotion,
     ];
 
     /// The code in URLs and the file's name.
@@ -153,6 +170,10 @@ impl Table {
             Table::PromotionWeekdays => "promotion-weekdays",
             Table::PromotionStores => "promotion-stores",
             Table::Uplift => "uplift",
+            Table::Baskets => "baskets",
+            Table::BasketCategories => "basket-categories",
+            Table::BasketProduct => "basket-product",
+            Table::BasketPromotion => "basket-promotion",
         }
     }
 
@@ -181,6 +202,10 @@ impl Table {
             | Table::PromotionWeekdays
             | Table::PromotionStores
             | Table::Uplift => View::Promotions,
+            Table::Baskets
+            | Table::BasketCategories
+            | Table::BasketProduct
+            | Table::BasketPromotion => View::Baskets,
         }
     }
 }
@@ -198,6 +223,8 @@ pub enum ViewData {
     Customers(CustomersView),
     /// Promotions.
     Promotions(PromotionsView),
+    /// Baskets.
+    Baskets(BasketsView),
 }
 
 /// Kopecks as roubles with two decimals: `-1234,50`.
@@ -320,6 +347,62 @@ pub fn verdict_label(v: UpliftVerdict) -> String {
         UpliftVerdict::Lower => i18n::t("uplift-lower"),
     }
 }
+
+/// Per million as a percent with two decimals: `12,35 %`-style `12,35`.
+#[must_use]
+pub fn ppm_percent(ppm: i64) -> String {
+    let hundredths = shared::money::round_half_up(i128::from(ppm), 100);
+    let hundredths = i64::try_from(hundredths).unwrap_or(i64::MAX);
+    let sign = if hundredths < 0 { "-" } else { "" };
+    let abs = hundredths.unsigned_abs();
+    format!("{sign}{},{:02}", abs / 100, abs % 100)
+}
+
+fn pair(p: PairRow) -> Vec<String> {
+    vec![
+        p.a,
+        p.a_name,
+        p.b,
+        p.b_name,
+        p.checks.to_string(),
+        p.a_checks.to_string(),
+        p.b_checks.to_string(),
+        ppm_percent(p.support_ppm),
+        ppm_percent(p.confidence_ab_ppm),
+        ppm_percent(p.confidence_ba_ppm),
+        milli(p.lift_milli),
+    ]
+}
+
+fn promotion_pair(p: PromotionPairRow) -> Vec<String> {
+    vec![
+        p.a,
+        p.a_name,
+        p.b,
+        p.b_name,
+        p.with_checks.to_string(),
+        ppm_percent(p.with_ppm),
+        p.without_checks.to_string(),
+        ppm_percent(p.without_ppm),
+        p.uplift_milli
+            .map_or_else(|| i18n::t("an-basket-only-with"), milli),
+    ]
+}
+
+/// The headers of a pairs table.
+pub const PAIR_HEADERS: [&str; 11] = [
+    "an-col-item-a",
+    "an-col-name-a",
+    "an-col-item-b",
+    "an-col-name-b",
+    "an-col-checks-both",
+    "an-col-checks-a",
+    "an-col-checks-b",
+    "an-col-support",
+    "an-col-confidence-ab",
+    "an-col-confidence-ba",
+    "an-col-lift",
+];
 
 fn cohort_lines(cohorts: Vec<CohortRow>) -> Vec<Row> {
     cohorts
@@ -511,6 +594,31 @@ pub fn table(table: Table, data: ViewData) -> Option<(Vec<&'static str>, Vec<Row
         (Table::Uplift, ViewData::Promotions(v)) => {
             (UPLIFT_HEADERS.to_vec(), rows(v.uplift, uplift))
         }
+        (Table::Baskets, ViewData::Baskets(v)) => (PAIR_HEADERS.to_vec(), rows(v.pairs, pair)),
+        (Table::BasketCategories, ViewData::Baskets(v)) => {
+            (PAIR_HEADERS.to_vec(), rows(v.categories, pair))
+        }
+        (Table::BasketProduct, ViewData::Baskets(v)) => (
+            PAIR_HEADERS.to_vec(),
+            rows(v.product.map(|p| p.pairs).unwrap_or_default(), pair),
+        ),
+        (Table::BasketPromotion, ViewData::Baskets(v)) => (
+            vec![
+                "an-col-item-a",
+                "an-col-name-a",
+                "an-col-item-b",
+                "an-col-name-b",
+                "an-col-checks-with",
+                "an-col-share-with",
+                "an-col-checks-without",
+                "an-col-share-without",
+                "an-col-moved",
+            ],
+            rows(
+                v.promotion.map(|p| p.pairs).unwrap_or_default(),
+                promotion_pair,
+            ),
+        ),
         _ => return None,
     })
 }

@@ -326,3 +326,107 @@ pub enum UpliftVerdict {
     /// Exposed customers did less, beyond the interval.
     Lower,
 }
+
+/// Two items bought together: products (SKUs) or categories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PairRow {
+    /// The first item (for a chosen product's pairs, that product).
+    pub a: String,
+    /// Its name (products only).
+    pub a_name: String,
+    /// The second item.
+    pub b: String,
+    /// Its name (products only).
+    pub b_name: String,
+    /// Checks with both.
+    pub checks: i64,
+    /// Checks with `a`.
+    pub a_checks: i64,
+    /// Checks with `b`.
+    pub b_checks: i64,
+    /// Support: checks with both per million checks, half up.
+    pub support_ppm: i64,
+    /// Confidence a → b: checks with both per million checks with `a`.
+    pub confidence_ab_ppm: i64,
+    /// Confidence b → a: checks with both per million checks with `b`.
+    pub confidence_ba_ppm: i64,
+    /// Lift: support ÷ (support of a × support of b), thousandths, half up.
+    pub lift_milli: i64,
+}
+
+/// A pair in the checks a promotion applied to, against the same pair in
+/// the other checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PromotionPairRow {
+    /// The first product.
+    pub a: String,
+    /// Its name.
+    pub a_name: String,
+    /// The second product.
+    pub b: String,
+    /// Its name.
+    pub b_name: String,
+    /// Checks with the promotion that have both.
+    pub with_checks: i64,
+    /// Of the checks with the promotion, per million.
+    pub with_ppm: i64,
+    /// Checks without the promotion that have both.
+    pub without_checks: i64,
+    /// Of the checks without the promotion, per million.
+    pub without_ppm: i64,
+    /// How many times more often the pair is bought with the promotion,
+    /// thousandths; `None` when no check without it has the pair.
+    pub uplift_milli: Option<i64>,
+}
+
+/// `baskets`: which products and categories are bought together, over
+/// whole months (the period asked for is widened to them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BasketsView {
+    /// Totals over the whole months.
+    pub overview: Overview,
+    /// Sales checks the basket figures count (returns leave baskets alone).
+    pub checks: i64,
+    /// The least checks with both items a pair needs to be listed.
+    pub min_checks: i64,
+    /// Product pairs, highest lift first (at most [`crate::services::analytics::baskets::TOP_PAIRS`]).
+    pub pairs: Vec<PairRow>,
+    /// Category pairs, highest lift first.
+    pub categories: Vec<PairRow>,
+    /// The chosen product's pairs (it is `a`), highest lift first.
+    pub product: Option<ProductPairs>,
+    /// The chosen promotion's pairs, most moved first.
+    pub promotion: Option<PromotionPairs>,
+    /// The promotions one can choose: id and name.
+    pub promotions: Vec<(String, String)>,
+}
+
+/// One product's pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProductPairs {
+    /// The SKU.
+    pub sku: String,
+    /// Its name.
+    pub name: String,
+    /// Checks with it.
+    pub checks: i64,
+    /// The least checks with both a pair needs.
+    pub min_checks: i64,
+    /// Its pairs.
+    pub pairs: Vec<PairRow>,
+}
+
+/// One promotion's pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PromotionPairs {
+    /// The promotion.
+    pub promotion_id: String,
+    /// Its name.
+    pub name: String,
+    /// Sales checks it applied to.
+    pub checks: i64,
+    /// The least checks with the promotion and both items a pair needs.
+    pub min_checks: i64,
+    /// Its pairs.
+    pub pairs: Vec<PromotionPairRow>,
+}

@@ -354,6 +354,19 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             format!("/api/v1/admin/merchants/{m}/analytics/export/stores"),
             &[OWNER, ANALYST],
         ),
+        // Basket analysis, a view and exports like the others.
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/analytics/{view}",
+            format!("/api/v1/admin/merchants/{m}/analytics/baskets"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/analytics/export/{table}",
+            format!("/api/v1/admin/merchants/{m}/analytics/export/baskets"),
+            &[OWNER, ANALYST],
+        ),
         case(
             H::POST,
             "/api/v1/admin/merchants/{id}/invitations",
@@ -568,6 +581,18 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             H::GET,
             "/hq/merchants/{id}/analytics/export/{table}",
             format!("/hq/merchants/{m}/analytics/export/products"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/analytics/{view}",
+            format!("/hq/merchants/{m}/analytics/baskets"),
+            &[OWNER, ANALYST],
+        ),
+        case(
+            H::GET,
+            "/hq/merchants/{id}/analytics/export/{table}",
+            format!("/hq/merchants/{m}/analytics/export/basket-categories"),
             &[OWNER, ANALYST],
         ),
         case(

@@ -9,6 +9,7 @@ mod adjustments;
 mod admin;
 mod analytics;
 mod backup;
+mod baskets;
 mod clock_drift;
 mod concurrency;
 mod content;

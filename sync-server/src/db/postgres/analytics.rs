@@ -11,9 +11,9 @@ use super::PgTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta,
-    ProductRow, PromotionDelta, PromotionFigures, RollupAt, RollupFilter, Span, StoreFigures,
-    StoreGrouping, StoreHour, parse_day,
+    AnalyticsTx, BackfillRecord, BasketFilter, BasketKey, BasketSum, CustomerVisitsRow, GroupKey,
+    PeriodParts, ProductDelta, ProductRow, PromotionDelta, PromotionFigures, RollupAt,
+    RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour, parse_day,
 };
 use shared::ids::MerchantId;
 
@@ -98,6 +98,50 @@ fn group_key(row: &Row, grouping: StoreGrouping) -> Result<GroupKey, DbError> {
 fn day_column(row: &Row, idx: usize) -> Result<NaiveDate, DbError> {
     let text: &str = row.try_get(idx)?;
     parse_day(text)
+}
+
+/// The basket table of a filter or key: chain-wide, or per store.
+fn basket_table(per_store: bool) -> &'static str {
+    if per_store {
+        "rollup_basket_store_months"
+    } else {
+        "rollup_basket_months"
+    }
+}
+
+/// Basket rows of `f`: $1 merchant, $2 scope, $3 kind, $4..$5 months, $6
+/// the stores (per-store rows only), on the table aliased `p`.
+fn basket_where(f: &BasketFilter) -> String {
+    let stores = if f.stores.is_some() {
+        " AND p.store_id = ANY($6)"
+    } else {
+        " AND $6::BIGINT[] IS NULL"
+    };
+    format!(
+        "p.merchant_id = $1 AND p.scope = $2 AND p.kind = $3 AND p.month BETWEEN $4 AND $5{stores}"
+    )
+}
+
+fn basket_params(f: &BasketFilter) -> (i64, String, i64, String, String, Option<Vec<i64>>) {
+    (
+        f.merchant_id.get(),
+        f.scope.clone(),
+        f.kind.code(),
+        f.first.text(),
+        f.last.text(),
+        f.stores
+            .as_ref()
+            .map(|stores| stores.iter().map(|s| s.get()).collect()),
+    )
+}
+
+fn basket_sum(row: &Row) -> Result<BasketSum, DbError> {
+    Ok(BasketSum {
+        a: row.try_get(0)?,
+        b: row.try_get(1)?,
+        name: row.try_get(2)?,
+        checks: row.try_get(3)?,
+    })
 }
 
 impl AnalyticsTx for PgTx<'_, '_> {
@@ -511,6 +555,158 @@ impl AnalyticsTx for PgTx<'_, '_> {
                     },
                 ))
             })
+            .collect()
+    }
+    fn take_basket_backfill(&mut self) -> Result<bool, DbError> {
+        Ok(self.execute("DELETE FROM rollup_basket_backfill", &[])? > 0)
+    }
+
+    fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError> {
+        let sql = match key.store_id {
+            None => {
+                "INSERT INTO rollup_basket_months AS t (merchant_id, scope, kind, a, b, month,
+                     name, checks)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (merchant_id, scope, kind, a, b, month) DO UPDATE SET
+                     checks = t.checks + excluded.checks,
+                     name = CASE WHEN excluded.name = '' THEN t.name ELSE excluded.name END
+                 RETURNING checks"
+            }
+            Some(_) => {
+                "INSERT INTO rollup_basket_store_months AS t (merchant_id, scope, kind, a, b,
+                     month, name, checks, store_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (merchant_id, scope, kind, store_id, a, b, month) DO UPDATE SET
+                     checks = t.checks + excluded.checks,
+                     name = CASE WHEN excluded.name = '' THEN t.name ELSE excluded.name END
+                 RETURNING checks"
+            }
+        };
+        let merchant = key.merchant_id.get();
+        let kind = key.kind.code();
+        let month = key.month.text();
+        let store = key.store_id.map(|s| s.get());
+        let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+            &merchant, &key.scope, &kind, &key.a, &key.b, &month, &name, &checks,
+        ];
+        if let Some(store) = &store {
+            values.push(store);
+        }
+        Ok(self.query_one(sql, &values)?.try_get(0)?)
+    }
+
+    fn add_basket_mark(&mut self, key: &BasketKey, level: u32) -> Result<(), DbError> {
+        self.execute(
+            "INSERT INTO rollup_basket_marks (merchant_id, scope, kind, level, month, store_id,
+                 a, b)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            &[
+                &key.merchant_id.get(),
+                &key.scope,
+                &key.kind.code(),
+                &i64::from(level),
+                &key.month.text(),
+                &key.store_id.map_or(0, |s| s.get()),
+                &key.a,
+                &key.b,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn basket_sums(
+        &mut self,
+        filter: &BasketFilter,
+        item: Option<&str>,
+    ) -> Result<Vec<BasketSum>, DbError> {
+        let sql = format!(
+            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT FROM {} p
+             WHERE {}{} GROUP BY p.a, p.b",
+            basket_table(filter.stores.is_some()),
+            basket_where(filter),
+            if item.is_some() {
+                " AND p.a = $7"
+            } else {
+                " AND $7::TEXT IS NULL"
+            }
+        );
+        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        self.query(&sql, &[&m, &scope, &kind, &first, &last, &stores, &item])?
+            .iter()
+            .map(basket_sum)
+            .collect()
+    }
+
+    fn basket_marked_pairs(
+        &mut self,
+        filter: &BasketFilter,
+        level: u32,
+    ) -> Result<Vec<BasketSum>, DbError> {
+        let marks_stores = if filter.stores.is_some() {
+            "c.store_id = ANY($6)"
+        } else {
+            "c.store_id = 0"
+        };
+        let sql = format!(
+            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT
+             FROM (SELECT DISTINCT c.a, c.b FROM rollup_basket_marks c
+                   WHERE c.merchant_id = $1 AND c.scope = $2 AND c.kind = $3 AND c.level = $7
+                       AND c.month BETWEEN $4 AND $5 AND {marks_stores}) k
+             JOIN {} p ON p.merchant_id = $1 AND p.scope = $2 AND p.kind = $3
+                 AND p.a = k.a AND p.b = k.b
+             WHERE {} GROUP BY p.a, p.b",
+            basket_table(filter.stores.is_some()),
+            basket_where(filter),
+        );
+        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        self.query(
+            &sql,
+            &[&m, &scope, &kind, &first, &last, &stores, &i64::from(level)],
+        )?
+        .iter()
+        .map(basket_sum)
+        .collect()
+    }
+
+    fn basket_pairs_with(
+        &mut self,
+        filter: &BasketFilter,
+        item: &str,
+    ) -> Result<Vec<BasketSum>, DbError> {
+        let table = basket_table(filter.stores.is_some());
+        let w = basket_where(filter);
+        let sql = format!(
+            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT FROM {table} p
+             WHERE {w} AND p.a = $7 GROUP BY p.a, p.b
+             UNION ALL
+             SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT FROM {table} p
+             WHERE {w} AND p.b = $7 GROUP BY p.a, p.b"
+        );
+        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        self.query(&sql, &[&m, &scope, &kind, &first, &last, &stores, &item])?
+            .iter()
+            .map(basket_sum)
+            .collect()
+    }
+
+    fn basket_pair_sums(
+        &mut self,
+        filter: &BasketFilter,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<BasketSum>, DbError> {
+        let sql = format!(
+            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT FROM {} p
+             JOIN UNNEST($7::TEXT[], $8::TEXT[]) AS k(a, b) ON p.a = k.a AND p.b = k.b
+             WHERE {} GROUP BY p.a, p.b",
+            basket_table(filter.stores.is_some()),
+            basket_where(filter),
+        );
+        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        let a: Vec<&str> = pairs.iter().map(|(a, _)| a.as_str()).collect();
+        let b: Vec<&str> = pairs.iter().map(|(_, b)| b.as_str()).collect();
+        self.query(&sql, &[&m, &scope, &kind, &first, &last, &stores, &a, &b])?
+            .iter()
+            .map(basket_sum)
             .collect()
     }
 }

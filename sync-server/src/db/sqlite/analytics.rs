@@ -11,9 +11,9 @@ use super::SqliteTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta,
-    ProductRow, PromotionDelta, PromotionFigures, RollupAt, RollupFilter, Span, StoreFigures,
-    StoreGrouping, StoreHour, parse_day, stores_json,
+    AnalyticsTx, BackfillRecord, BasketFilter, BasketKey, BasketSum, CustomerVisitsRow, GroupKey,
+    PeriodParts, ProductDelta, ProductRow, PromotionDelta, PromotionFigures, RollupAt,
+    RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour, parse_day, stores_json,
 };
 use shared::ids::MerchantId;
 
@@ -107,6 +107,51 @@ fn text_ref(value: rusqlite::types::ValueRef<'_>) -> Option<&str> {
         rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok(),
         _ => None,
     }
+}
+
+/// The basket table of a filter or key: chain-wide, or per store.
+fn basket_table(per_store: bool) -> &'static str {
+    if per_store {
+        "rollup_basket_store_months"
+    } else {
+        "rollup_basket_months"
+    }
+}
+
+/// Basket rows of `f`: ?1 merchant, ?2 scope, ?3 kind, ?4..?5 months, ?6
+/// the stores as JSON (per-store rows only), on the table aliased `p`.
+fn basket_where(f: &BasketFilter) -> String {
+    let stores = if f.stores.is_some() {
+        " AND p.store_id IN (SELECT value FROM json_each(?6))"
+    } else {
+        " AND ?6 IS NULL"
+    };
+    format!(
+        "p.merchant_id = ?1 AND p.scope = ?2 AND p.kind = ?3 AND p.month BETWEEN ?4 AND ?5{stores}"
+    )
+}
+
+fn basket_params(f: &BasketFilter) -> (i64, String, i64, String, String, Option<String>) {
+    (
+        f.merchant_id.get(),
+        f.scope.clone(),
+        f.kind.code(),
+        f.first.text(),
+        f.last.text(),
+        f.stores.as_ref().map(|stores| {
+            let ids: Vec<i64> = stores.iter().map(|s| s.get()).collect();
+            serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned())
+        }),
+    )
+}
+
+fn basket_sum(row: &Row<'_>) -> rusqlite::Result<BasketSum> {
+    Ok(BasketSum {
+        a: row.get(0)?,
+        b: row.get(1)?,
+        name: row.get(2)?,
+        checks: row.get(3)?,
+    })
 }
 
 impl AnalyticsTx for SqliteTx<'_> {
@@ -555,5 +600,168 @@ impl AnalyticsTx for SqliteTx<'_> {
             ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+    fn take_basket_backfill(&mut self) -> Result<bool, DbError> {
+        Ok(self
+            .tx
+            .prepare_cached("DELETE FROM rollup_basket_backfill")?
+            .execute([])?
+            > 0)
+    }
+
+    fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError> {
+        let sql = match key.store_id {
+            None => {
+                "INSERT INTO rollup_basket_months (merchant_id, scope, kind, a, b, month, name,
+                     checks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (merchant_id, scope, kind, a, b, month) DO UPDATE SET
+                     checks = checks + excluded.checks,
+                     name = CASE WHEN excluded.name = '' THEN name ELSE excluded.name END
+                 RETURNING checks"
+            }
+            Some(_) => {
+                "INSERT INTO rollup_basket_store_months (merchant_id, scope, kind, a, b, month,
+                     name, checks, store_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (merchant_id, scope, kind, store_id, a, b, month) DO UPDATE SET
+                     checks = checks + excluded.checks,
+                     name = CASE WHEN excluded.name = '' THEN name ELSE excluded.name END
+                 RETURNING checks"
+            }
+        };
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        let merchant = key.merchant_id.get();
+        let kind = key.kind.code();
+        let month = key.month.text();
+        let store = key.store_id.map(|s| s.get());
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+            &merchant, &key.scope, &kind, &key.a, &key.b, &month, &name, &checks,
+        ];
+        if let Some(store) = &store {
+            values.push(store);
+        }
+        Ok(stmt.query_row(values.as_slice(), |row| row.get(0))?)
+    }
+
+    fn add_basket_mark(&mut self, key: &BasketKey, level: u32) -> Result<(), DbError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO rollup_basket_marks (merchant_id, scope, kind, level, month,
+                     store_id, a, b)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                key.merchant_id.get(),
+                key.scope,
+                key.kind.code(),
+                level,
+                key.month.text(),
+                key.store_id.map_or(0, |s| s.get()),
+                key.a,
+                key.b,
+            ])?;
+        Ok(())
+    }
+
+    fn basket_sums(
+        &mut self,
+        filter: &BasketFilter,
+        item: Option<&str>,
+    ) -> Result<Vec<BasketSum>, DbError> {
+        let sql = format!(
+            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks) FROM {} p
+             WHERE {}{} GROUP BY p.a, p.b",
+            basket_table(filter.stores.is_some()),
+            basket_where(filter),
+            if item.is_some() {
+                " AND p.a = ?7"
+            } else {
+                " AND ?7 IS NULL"
+            }
+        );
+        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![m, scope, kind, first, last, stores, item],
+            basket_sum,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn basket_marked_pairs(
+        &mut self,
+        filter: &BasketFilter,
+        level: u32,
+    ) -> Result<Vec<BasketSum>, DbError> {
+        let marks_stores = if filter.stores.is_some() {
+            "c.store_id IN (SELECT value FROM json_each(?6))"
+        } else {
+            "c.store_id = 0"
+        };
+        let sql = format!(
+            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)
+             FROM (SELECT DISTINCT c.a, c.b FROM rollup_basket_marks c
+                   WHERE c.merchant_id = ?1 AND c.scope = ?2 AND c.kind = ?3 AND c.level = ?7
+                       AND c.month BETWEEN ?4 AND ?5 AND {marks_stores}) k
+             JOIN {} p ON p.merchant_id = ?1 AND p.scope = ?2 AND p.kind = ?3
+                 AND p.a = k.a AND p.b = k.b
+             WHERE {} GROUP BY p.a, p.b",
+            basket_table(filter.stores.is_some()),
+            basket_where(filter),
+        );
+        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![m, scope, kind, first, last, stores, level],
+            basket_sum,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn basket_pairs_with(
+        &mut self,
+        filter: &BasketFilter,
+        item: &str,
+    ) -> Result<Vec<BasketSum>, DbError> {
+        let table = basket_table(filter.stores.is_some());
+        let w = basket_where(filter);
+        let sql = format!(
+            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks) FROM {table} p
+             WHERE {w} AND p.a = ?7 GROUP BY p.a, p.b
+             UNION ALL
+             SELECT p.a, p.b, MAX(p.name), SUM(p.checks) FROM {table} p
+             WHERE {w} AND p.b = ?7 GROUP BY p.a, p.b"
+        );
+        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![m, scope, kind, first, last, stores, item],
+            basket_sum,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn basket_pair_sums(
+        &mut self,
+        filter: &BasketFilter,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<BasketSum>, DbError> {
+        let sql = format!(
+            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks) FROM {} p
+             WHERE {} AND p.a = ?7 AND p.b = ?8 GROUP BY p.a, p.b",
+            basket_table(filter.stores.is_some()),
+            basket_where(filter),
+        );
+        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let mut out = Vec::new();
+        for (a, b) in pairs {
+            let mut rows = stmt.query(params![m, scope, kind, first, last, stores, a, b])?;
+            if let Some(row) = rows.next()? {
+                out.push(basket_sum(row)?);
+            }
+        }
+        Ok(out)
     }
 }

@@ -11,6 +11,7 @@
 //! length; customer views read one row per customer. The promotions view
 //! measures each promotion with a holdout against it ([`uplift`]).
 
+pub mod baskets;
 pub mod uplift;
 pub mod visits;
 
@@ -31,9 +32,9 @@ use crate::db::analytics::{
 };
 use crate::db::{DbError, Repository, Tx};
 use crate::wire::analytics::{
-    CohortRow, CustomerGroup, CustomersView, Figures, ItemRow, Overview, Period, PlaceRow,
-    ProductsView, PromotionRow, PromotionSlice, PromotionsView, RfmTransition, SalesView, Scope,
-    StoresView, TimeRow,
+    BasketsView, CohortRow, CustomerGroup, CustomersView, Figures, ItemRow, Overview, Period,
+    PlaceRow, ProductsView, PromotionRow, PromotionSlice, PromotionsView, RfmTransition, SalesView,
+    Scope, StoresView, TimeRow,
 };
 
 /// The longest period a view covers, in days.
@@ -87,6 +88,10 @@ pub struct AnalyticsQuery {
     /// Only customers with this segment tag (`rfm:loyal`, `seg:big`); the
     /// customers view only.
     pub segment: Option<String>,
+    /// The product (SKU) whose pairs to show; the baskets view only.
+    pub product: Option<String>,
+    /// The least checks with both items a pair needs; the baskets view only.
+    pub min_checks: Option<i64>,
 }
 
 /// Why a view could not be made.
@@ -220,6 +225,65 @@ impl Analytics {
     ) -> Result<CustomersView, AnalyticsError> {
         self.run_with_segment(merchant, query, today, true, |tx, r, q| {
             customers(tx, r, q.segment.as_deref())
+        })
+        .await
+    }
+
+    /// Which products and categories are bought together, over the whole
+    /// months the period touches (see [`baskets`]).
+    pub async fn baskets(
+        &self,
+        merchant: MerchantId,
+        query: AnalyticsQuery,
+        today: NaiveDate,
+    ) -> Result<BasketsView, AnalyticsError> {
+        let mut query = query;
+        let to = query.to.unwrap_or(today);
+        let from = query.from.unwrap_or_else(|| {
+            to.checked_sub_days(Days::new(DEFAULT_PERIOD_DAYS - 1))
+                .unwrap_or(to)
+        });
+        if from <= to {
+            query.from = from.with_day(1);
+            query.to = Month::of(to)
+                .next()
+                .first_day()
+                .and_then(|d| d.pred_opt())
+                .or(Some(to));
+        }
+        self.run(merchant, query, today, |tx, r, q| {
+            let names: Vec<(String, String)> = tx
+                .current_ruleset(r.current.merchant_id)?
+                .map(|c| c.ruleset.promotions)
+                .unwrap_or_default()
+                .iter()
+                .map(|p| (p.id.to_string(), p.name.clone()))
+                .collect();
+            let promotion = q.promotion.as_deref().map(|id| {
+                let name = names
+                    .iter()
+                    .find(|(p, _)| p == id)
+                    .map_or("", |(_, n)| n.as_str());
+                (id, name)
+            });
+            let reading = baskets::Reading {
+                merchant_id: r.current.merchant_id,
+                first: Month::of(r.current.from),
+                last: Month::of(r.current.to),
+                stores: r.current.stores.clone(),
+            };
+            let found =
+                baskets::pairs(tx, &reading, q.min_checks, q.product.as_deref(), promotion)?;
+            Ok(BasketsView {
+                overview: overview(tx, r)?,
+                checks: found.checks,
+                min_checks: found.min_checks,
+                pairs: found.pairs,
+                categories: found.categories,
+                product: found.product,
+                promotion: found.promotion,
+                promotions: names,
+            })
         })
         .await
     }
@@ -1056,6 +1120,9 @@ pub struct Rollups {
     promotion_hours: BTreeMap<(StoreHour, String), PromotionDelta>,
     promotions: BTreeMap<(RollupAt, String), PromotionDelta>,
     promotion_customers: BTreeSet<(StoreHour, String, CustomerId)>,
+    baskets: baskets::BasketDeltas,
+    /// Only the basket rows (the basket backfill: the rest have the records).
+    baskets_only: bool,
 }
 
 /// The rows a record at `store` on `day` adds to: its day and month, at
@@ -1106,6 +1173,10 @@ impl Rollups {
         promotion_uses: &[crate::db::PromotionUseRow],
     ) {
         let local = zone.local(record.wall_time);
+        baskets::add_record(&mut self.baskets, record, local.date(), promotion_uses);
+        if self.baskets_only {
+            return;
+        }
         let at = StoreHour {
             merchant_id: record.merchant_id,
             store_id: record.store_id,
@@ -1217,8 +1288,18 @@ impl Rollups {
         }
     }
 
+    /// Rollups that add the basket rows alone (their backfill).
+    #[must_use]
+    pub fn baskets_only() -> Self {
+        Rollups {
+            baskets_only: true,
+            ..Rollups::default()
+        }
+    }
+
     /// Adds the merged deltas to the stored rows.
     pub fn flush(self, tx: &mut dyn Tx) -> Result<(), DbError> {
+        baskets::flush(&self.baskets, tx)?;
         for (at, figures) in &self.store_hours {
             tx.add_store_hour(*at, figures)?;
         }
@@ -1276,9 +1357,19 @@ const BACKFILL_PROGRESS: u64 = 100_000;
 /// server serves once it is done, and registers keep their sales until then.
 pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
     repo.write(|tx| {
-        if !tx.take_rollup_backfill()? {
+        // Both markers are taken: a full backfill adds the baskets too.
+        let all = tx.take_rollup_backfill()?;
+        let baskets = tx.take_basket_backfill()?;
+        if !all && !baskets {
             return Ok(0);
         }
+        let fresh = || {
+            if all {
+                Rollups::default()
+            } else {
+                Rollups::baskets_only()
+            }
+        };
         let started = std::time::Instant::now();
         tracing::info!("adding the stored records to the analytics rollups");
         let mut zones: HashMap<StoreId, TimeZone> = HashMap::new();
@@ -1288,7 +1379,7 @@ pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
             let batch = tx.records_after(cursor, BACKFILL_BATCH)?;
             let Some(last) = batch.last() else { break };
             cursor = last.id;
-            let mut rollups = Rollups::default();
+            let mut rollups = fresh();
             for stored in batch {
                 let record: PurchaseRecord = serde_json::from_slice(&stored.body)
                     .map_err(|e| DbError::other(format!("stored record {}: {e}", stored.id)))?;
@@ -1352,6 +1443,12 @@ pub struct AnalyticsParams {
     /// the customers view (other views refuse it).
     #[serde(default)]
     pub segment: String,
+    /// A product's SKU: its pairs, in the baskets view.
+    #[serde(default)]
+    pub product: String,
+    /// The least checks with both items a pair needs (baskets view).
+    #[serde(default)]
+    pub min_checks: String,
 }
 
 impl AnalyticsParams {
@@ -1393,6 +1490,13 @@ impl AnalyticsParams {
             segment: Some(self.segment.trim())
                 .filter(|p| !p.is_empty())
                 .map(str::to_owned),
+            product: Some(self.product.trim())
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+            min_checks: match opt::<i64>(&self.min_checks, "analytics-error-min-checks")? {
+                Some(n) if n < 1 => return Err("analytics-error-min-checks"),
+                n => n,
+            },
         })
     }
 }

@@ -190,3 +190,115 @@ async fn hq_filters_every_analytics_view_and_downloads_a_csv_in_chromium() {
     assert_eq!(total, march.revenue, "the rows add up to March's revenue");
     browser.close().await;
 }
+
+/// The baskets tab in a real Chromium: HQ types the period and a least,
+/// reads the pairs (the page's first row is the view's), follows a
+/// product's pairs link, chooses the promotion, and downloads
+/// `analytics-baskets.csv`.
+#[tokio::test]
+async fn hq_reads_baskets_follows_a_products_pairs_and_downloads_the_csv_in_chromium() {
+    use sync_server::wire::analytics::BasketsView;
+    let server = TestServer::spawn().await;
+    let data = crate::baskets::data_set(&server).await;
+    let api = |query: String| {
+        let server = &server;
+        let id = data.merchant.id;
+        async move {
+            server
+                .admin_ok::<BasketsView>(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/admin/merchants/{id}/analytics/baskets?{query}"),
+                    None,
+                )
+                .await
+        }
+    };
+    let downloads = tempfile::tempdir().unwrap();
+    let mut browser = Browser::start_downloading("hq_baskets", downloads.path()).await;
+    browser.open(&format!("{}/hq", server.base)).await;
+    browser.type_into("#token", ADMIN_TOKEN).await;
+    browser.click_button("Войти").await;
+    browser.wait_for_text("h1", "Продавцы").await;
+    browser
+        .open(&format!(
+            "{}/hq/merchants/{}/analytics",
+            server.base, data.merchant.id
+        ))
+        .await;
+    browser.click_link("Корзины").await;
+    browser.wait_for("[data-basket-note]").await;
+
+    // The first quarter from inside its months, at least 10 checks a pair.
+    browser.type_into("#from", "2026-01-15").await;
+    browser.type_into("#to", "2026-03-20").await;
+    browser.type_into("#min_checks", "10").await;
+    browser.click_button("Показать").await;
+    browser.wait_for_text("h1", "01.01.2026").await;
+    browser.wait_for_text("h1", "31.03.2026").await;
+    let note = browser.text_of("[data-basket-note]").await;
+    browser
+        .ensure(
+            note.contains("целыми месяцами") && note.contains("от 10 чеков"),
+            format!("note: {note}"),
+        )
+        .await;
+    let view = api("from=2026-01-01&to=2026-03-31&min_checks=10".to_owned()).await;
+    let top = &view.pairs[0];
+    let first = browser
+        .text_of("[data-table=baskets] tbody tr:first-child")
+        .await;
+    browser
+        .ensure(
+            first.contains(&top.a) && first.contains(&top.b) && first.contains(&top.a_name),
+            format!("first row {first} against {top:?}"),
+        )
+        .await;
+    browser.wait_for("[data-section=baskets] svg").await;
+    browser.wait_for("[data-table=basket-categories]").await;
+
+    // A product's pairs, by its link.
+    let product = crate::baskets::sku(0);
+    browser
+        .click(&format!(
+            "[data-table=baskets] [data-product-pairs='{product}']"
+        ))
+        .await;
+    browser
+        .wait_for_text("h2", "Покупают вместе с Товар 0")
+        .await;
+    let view = api(format!(
+        "from=2026-01-01&to=2026-03-31&min_checks=10&product={product}"
+    ))
+    .await;
+    let pairs = view.product.unwrap().pairs;
+    let rows = browser.text_of("[data-table=basket-product] tbody").await;
+    browser
+        .ensure(
+            rows.lines().count() == pairs.len() && rows.contains(&pairs[0].b_name),
+            format!("the product's pairs: {rows} against {pairs:?}"),
+        )
+        .await;
+
+    // The promotion's pairs.
+    browser.choose("#promotion", "Молоко к хлебу").await;
+    browser.click_button("Показать").await;
+    browser
+        .wait_for_text("h2", "Пары, которые сдвинула акция Молоко к хлебу")
+        .await;
+    browser.wait_for("[data-table=basket-promotion]").await;
+
+    browser.click("[data-csv=baskets]").await;
+    let bytes = downloaded(downloads.path(), "analytics-baskets.csv").await;
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a UTF-8 BOM");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(
+        lines[0].starts_with("Товар;Название;Вместе с;Его название;Чеков с обоими"),
+        "{}",
+        lines[0]
+    );
+    let view = api("from=2026-01-01&to=2026-03-31&min_checks=10".to_owned()).await;
+    assert_eq!(lines.len(), 1 + view.pairs.len(), "{text}");
+    assert!(lines[1].starts_with(&format!("{};{}", view.pairs[0].a, view.pairs[0].a_name)));
+    browser.close().await;
+}

@@ -179,7 +179,14 @@ async fn bench_on(dir: &Path, records: u64, database_url: Option<&str>) -> anyho
     let year = "from=2025-12-01&to=2026-11-30";
     let month = format!("from=2026-11-01&to=2026-11-30&store={}", stores[0].0);
     let mut timed = Vec::new();
-    for view in ["sales", "stores", "products", "customers", "promotions"] {
+    for view in [
+        "sales",
+        "stores",
+        "products",
+        "customers",
+        "promotions",
+        "baskets",
+    ] {
         for (what, query) in [
             ("a year", year.to_owned()),
             ("a month, one store", month.clone()),
@@ -195,7 +202,26 @@ async fn bench_on(dir: &Path, records: u64, database_url: Option<&str>) -> anyho
             ));
         }
     }
+    // Baskets beyond the default least: pairs of at least 1 000 checks in
+    // the year (every companion pair, found by its marks), one product's
+    // pairs, and what a promotion moved.
+    for (what, query) in [
+        ("view baskets, a year, pairs of ≥ 1 000 checks", format!("{year}&min_checks=1000")),
+        (
+            "view baskets, a year, one product's pairs",
+            format!("{year}&product=46{:011}", 42),
+        ),
+        ("view baskets, a year, a promotion's pairs", format!("{year}&promotion=promo-3")),
+        (
+            "view baskets, a month, one store, a product's pairs",
+            format!("{month}&product=46{:011}", 42),
+        ),
+    ] {
+        timed.push((what.to_owned(), p95(&http, &token, &format!("{base}/baskets?{query}")).await?));
+    }
     for table in [
+        "baskets",
+        "basket-categories",
         "revenue",
         "stores",
         "brands",
@@ -425,8 +451,15 @@ fn generate(
     let lines_n = 1 + rng.next(4) + rng.next(4);
     let promoted = rng.next(8) == 0;
     let mut lines = Vec::new();
+    // Realistic baskets have companions: a product's companion (the
+    // product next to it, `p ^ 1`) follows it on half the checks.
+    let mut first_product = None;
     for l in 0..lines_n {
-        let product = rng.next(PRODUCTS);
+        let product = match first_product {
+            Some(p) if l == 1 && rng.next(2) == 0 => p ^ 1,
+            _ => rng.next(PRODUCTS),
+        };
+        first_product.get_or_insert(product);
         let price = 3_000 + i64::try_from(product % 97).unwrap_or(0) * 1_000;
         let quantity = Quantity::from_milli(1_000 * (1 + rng.next(3)))?;
         let amount = quantity.extend(money(price))?;
@@ -566,6 +599,18 @@ async fn seed_rollups(
 /// Records per second uploaded by two registers at once, on a fresh server
 /// with the rollups on or off; the better of two rounds each, alternating.
 async fn ingest_cost(dir: &Path, backend: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
+    ingest_cost_of(dir, backend, env, 1).await?;
+    ingest_cost_of(dir, backend, env, 4).await
+}
+
+/// [`ingest_cost`] of sales with `lines` distinct products each (more
+/// than one: each sale adds its pairs to the basket rollups).
+async fn ingest_cost_of(
+    dir: &Path,
+    backend: &str,
+    env: &[(&str, &str)],
+    lines: u64,
+) -> anyhow::Result<()> {
     let mut best = [0.0_f64; 2];
     for round in 0..2 {
         for (i, rollups) in [true, false].into_iter().enumerate() {
@@ -575,7 +620,7 @@ async fn ingest_cost(dir: &Path, backend: &str, env: &[(&str, &str)]) -> anyhow:
                 if rollups { "true" } else { "false" },
             ));
             let data_dir = dir.join(format!(
-                "analytics-ingest-{}-{round}-{rollups}",
+                "analytics-ingest-{}-{lines}-{round}-{rollups}",
                 backend.to_lowercase()
             ));
             let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));
@@ -587,8 +632,18 @@ async fn ingest_cost(dir: &Path, backend: &str, env: &[(&str, &str)]) -> anyhow:
                 let mut register =
                     SimRegister::enroll_at(&server.url(), &admin, chain.stores[s].id).await?;
                 let mut batches = Vec::new();
+                let mut rng = Lcg(u64::try_from(s).unwrap_or(0) + 1);
                 for _ in 0..5 {
-                    batches.push(register.sales(1_000, 10_000)?);
+                    let mut batch = Vec::with_capacity(1_000);
+                    for _ in 0..1_000 {
+                        let products: Vec<u64> = (0..lines).map(|_| rng.next(PRODUCTS)).collect();
+                        batch.push(register.next_record(10_000, |r| {
+                            if lines > 1 {
+                                spread_lines(r, &products);
+                            }
+                        })?);
+                    }
+                    batches.push(batch);
                 }
                 registers.push((register, batches));
             }
@@ -624,7 +679,7 @@ async fn ingest_cost(dir: &Path, backend: &str, env: &[(&str, &str)]) -> anyhow:
     let [with, without] = best;
     let ratio = with / without.max(1e-9);
     row(
-        &format!("ingest with rollups ÷ without ({backend})"),
+        &format!("ingest with rollups ÷ without ({backend}, {lines}-line sales)"),
         format!("{ratio:.2} ×"),
         "≥ 0.90 ×".to_owned(),
         0.9 / ratio.max(1e-9),
@@ -634,4 +689,34 @@ async fn ingest_cost(dir: &Path, backend: &str, env: &[(&str, &str)]) -> anyhow:
         with, without
     );
     Ok(())
+}
+
+/// The sale's one line spread over `products` (one line each, the total
+/// kept), so it adds pairs to the basket rollups.
+fn spread_lines(record: &mut PurchaseRecord, products: &[u64]) {
+    let Some(first) = record.lines.first().cloned() else {
+        return;
+    };
+    let n = i64::try_from(products.len()).unwrap_or(1).max(1);
+    let total = first.total.minor();
+    let mut left = total;
+    record.lines = products
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let share = if i + 1 == products.len() { left } else { total / n };
+            left -= share;
+            let price = Money::from_minor(share).ok()?;
+            Some(RecordLine {
+                sku: Sku::parse(format!("46{p:011}")).ok()?,
+                name: format!("Товар {p}"),
+                category: Category::parse(format!("cat-{}", p % CATEGORIES)).ok(),
+                unit_price: price,
+                amount: price,
+                total: price,
+                points: if i == 0 { first.points } else { 0 },
+                ..first.clone()
+            })
+        })
+        .collect();
 }
