@@ -80,6 +80,9 @@ pub async fn doctor(data_dir: &Path, config_file: Option<&Path>) -> Report {
         "database",
         check_database(&data_dir.join(DB_FILE), enrolled),
     );
+    if data_dir.join(DB_FILE).exists() {
+        report.add("agent version", check_version(&data_dir.join(DB_FILE)));
+    }
     report.add("file modes", check_modes(data_dir));
     if let Ok(config) = config {
         for url in config.sync.server_urls() {
@@ -182,6 +185,20 @@ fn check_database(path: &Path, enrolled: bool) -> Result<String, String> {
         "intact; {} records waiting to upload",
         summary.pending
     ))
+}
+
+/// Whether HQ's minimum agent version, as the server's last heartbeat
+/// reply named it, is met.
+fn check_version(path: &Path) -> Result<String, String> {
+    let conn = store::open_read_only(path).map_err(|e| e.to_string())?;
+    let sync = store::sync_state::load(&conn).map_err(|e| e.to_string())?;
+    match sync.required_agent_version {
+        Some(required) => Err(crate::sync::status::version_alarm(&required)),
+        None => Ok(format!(
+            "{}, not below HQ's minimum as the server last said",
+            crate::sync::status::AGENT_VERSION
+        )),
+    }
 }
 
 async fn check_server(url: &str) -> Result<String, String> {

@@ -124,6 +124,9 @@ pub async fn run_with_clock(
     if let Some(at) = persisted.last_contact_at {
         monitor.contacted(at);
     }
+    // Below HQ's minimum version before the restart: still below, until
+    // the next heartbeat reply says otherwise.
+    monitor.set_required_version(persisted.required_agent_version.clone());
     let active = ActiveRuleset::load_effective(
         &conn,
         &config.sync.server_public_key,

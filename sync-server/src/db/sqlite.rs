@@ -77,6 +77,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/021_promotion_content.sql")),
         M::up(include_str!("sqlite/migrations/022_promotion_drafts.sql")),
         M::up(include_str!("sqlite/migrations/023_points_holds.sql")),
+        M::up(include_str!(
+            "sqlite/migrations/025_minimum_agent_version.sql"
+        )),
     ])
 }
 
