@@ -17,6 +17,7 @@ use crate::wire::admin::{
 };
 use askama::Template;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -53,8 +54,8 @@ pub struct DashboardQuery {
     #[serde(default)]
     to: String,
     /// A minimum agent version the form refused, typed again into the
-    /// field with the reason beside it.
-    #[serde(default)]
+    /// field with the reason beside it (never from the address).
+    #[serde(skip)]
     minimum_refused: Option<String>,
 }
 
@@ -174,16 +175,15 @@ impl CsrfProtected for MinimumVersionForm {
 pub async fn set_minimum_version(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
-    ProtectedForm { form, .. }: ProtectedForm<MinimumVersionForm>,
+    ProtectedForm { session, form }: ProtectedForm<MinimumVersionForm>,
 ) -> Result<Response, PageError> {
     let Ok(minimum) = crate::api::parse_minimum_version(Some(&form.minimum)) else {
-        let refused = percent_encoding::utf8_percent_encode(
-            form.minimum.trim(),
-            percent_encoding::NON_ALPHANUMERIC,
-        );
-        return Ok(see_other(&format!(
-            "/hq/merchants/{merchant}?minimum_refused={refused}#fleet-title"
-        )));
+        let query = DashboardQuery {
+            minimum_refused: Some(form.minimum.trim().to_owned()),
+            ..DashboardQuery::default()
+        };
+        let page = render(&state, &session, merchant, &query).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page)).into_response());
     };
     let before = state
         .services
@@ -417,8 +417,18 @@ pub async fn dashboard(
     Path(merchant_id): Path<MerchantId>,
     Query(query): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
+    Ok(Html(render(&state, &session, merchant_id, &query).await?).into_response())
+}
+
+/// The dashboard's HTML.
+async fn render(
+    state: &AppState,
+    session: &HqSession,
+    merchant_id: MerchantId,
+    query: &DashboardQuery,
+) -> Result<String, PageError> {
     let merchant = state.services.catalog.merchant(merchant_id).await?;
-    let (range, filter_error) = parse_range(&query);
+    let (range, filter_error) = parse_range(query);
     let stats = match state.services.stats.stats(merchant_id, range).await {
         Ok(stats) => stats,
         Err(StatsError::Db(e)) => return Err(e.into()),
@@ -510,7 +520,7 @@ pub async fn dashboard(
     offer_ratings.sort_by(|a, b| a.1.cmp(&b.1));
     let page = DashboardPage {
         offer_ratings,
-        header: HqHeader::for_merchant(&session, &merchant),
+        header: HqHeader::for_merchant(session, &merchant),
         can_revoke: session.may_in(crate::access::Permission::ManageRegisters, merchant_id),
         can_set_minimum: session.may_in(crate::access::Permission::ManageCatalog, merchant_id),
         fleet: fleet_section(fleet, query.minimum_refused.clone(), &store_names, zone),
@@ -604,7 +614,7 @@ pub async fn dashboard(
         overdrafts: overdraft_rows(&overdrafts, zone),
         leases: lease_rows(&leases, zone, currency),
     };
-    Ok(Html(page.render()?).into_response())
+    Ok(page.render()?)
 }
 
 /// Checks and money of a promotion, as far as it has those limits.
