@@ -55,7 +55,7 @@ use tokio::task::JoinSet;
 
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::AgentConfig;
-pub use crate::enroll::{ExistingEnrollment, enroll, enroll_with};
+pub use crate::enroll::{ExistingEnrollment, enroll, enroll_trusting, enroll_with};
 pub use crate::identify::Credential;
 pub use crate::scan::{Classified, Classifier, TokenCheck};
 pub use crate::scanners::ScannerSource;

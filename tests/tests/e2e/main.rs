@@ -32,6 +32,7 @@ mod points;
 mod privacy;
 mod reprice;
 mod segments;
+mod tls;
 
 const WAIT: Duration = Duration::from_secs(20);
 
