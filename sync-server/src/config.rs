@@ -582,6 +582,25 @@ mod tests {
     }
 
     #[test]
+    fn tls_takes_a_certificate_and_a_key_together() {
+        let both = Settings::from_toml(
+            "admin_token = \"s\"\n[tls]\ncert_path = \"/c.pem\"\nkey_path = \"/k.pem\"",
+        )
+        .unwrap();
+        assert_eq!(both.tls.cert_path.as_deref(), Some(Path::new("/c.pem")));
+        assert_eq!(both.tls.key_path.as_deref(), Some(Path::new("/k.pem")));
+        assert!(matches!(
+            Settings::from_toml("admin_token = \"s\"\n[tls]\ncert_path = \"/c.pem\""),
+            Err(ConfigError::Unusable(_))
+        ));
+        assert!(matches!(
+            crate::tls::acceptor(&both.tls),
+            Err(crate::tls::TlsError::File { .. })
+        ));
+        assert!(crate::tls::acceptor(&TlsSettings::default()).unwrap().is_none());
+    }
+
+    #[test]
     fn debug_output_redacts_the_admin_token() {
         let settings = Settings::from_toml(r#"admin_token = "s3cret""#).unwrap();
         assert!(!format!("{settings:?}").contains("s3cret"));
