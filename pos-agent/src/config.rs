@@ -377,6 +377,35 @@ impl AgentConfig {
     }
 }
 
+/// The certificates of a CA file (PEM, one or more).
+///
+/// # Errors
+/// The file cannot be read or holds no PEM certificate.
+pub fn read_ca_cert(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// An HTTP client builder that trusts the CAs in `ca_cert` besides the
+/// public ones.
+///
+/// # Errors
+/// The file cannot be read or holds no PEM certificate.
+pub fn http_builder(ca_cert: Option<&Path>) -> Result<reqwest::ClientBuilder, String> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = ca_cert {
+        for cert in read_ca_cert(path)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,33 +566,4 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("longpol_wait_secs"), "{err}");
     }
-}
-
-/// The certificates of a CA file (PEM, one or more).
-///
-/// # Errors
-/// The file cannot be read or holds no PEM certificate.
-pub fn read_ca_cert(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{} holds no PEM certificate", path.display()));
-    }
-    Ok(certs)
-}
-
-/// An HTTP client builder that trusts the CAs in `ca_cert` besides the
-/// public ones.
-///
-/// # Errors
-/// The file cannot be read or holds no PEM certificate.
-pub fn http_builder(ca_cert: Option<&Path>) -> Result<reqwest::ClientBuilder, String> {
-    let mut builder = reqwest::Client::builder();
-    if let Some(path) = ca_cert {
-        for cert in read_ca_cert(path)? {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    Ok(builder)
 }

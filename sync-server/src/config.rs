@@ -597,7 +597,11 @@ mod tests {
             crate::tls::acceptor(&both.tls),
             Err(crate::tls::TlsError::File { .. })
         ));
-        assert!(crate::tls::acceptor(&TlsSettings::default()).unwrap().is_none());
+        assert!(
+            crate::tls::acceptor(&TlsSettings::default())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
