@@ -576,8 +576,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 16,
-            "V16 (points held while a flagged sale is checked) is the newest"
+            highest, 18,
+            "V18 (the minimum agent version of a merchant's registers) is the newest"
         );
         // Reads cannot write.
         assert!(
