@@ -86,6 +86,11 @@ pub struct SyncConfig {
     /// 504; after the last, `url` again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallback_urls: Vec<String>,
+    /// A PEM file of the certificate authorities to trust for the server's
+    /// `https` URLs besides the public ones: a private CA that signed the
+    /// server's certificate. `pos-agent doctor` checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
     /// This register's id.
     pub register_id: RegisterId,
     /// This register's secret for `Authorization: Bearer <id>.<secret>`.
@@ -174,6 +179,7 @@ impl SyncConfig {
         Self {
             url,
             fallback_urls: Vec::new(),
+            ca_cert: None,
             register_id,
             secret,
             server_public_key,
@@ -190,6 +196,14 @@ impl SyncConfig {
             max_upload_bytes: defaults::max_upload_bytes(),
             lease_renew_secs: defaults::lease_renew_secs(),
         }
+    }
+
+    /// An HTTP client builder that trusts `sync.ca_cert` too, if set.
+    ///
+    /// # Errors
+    /// The file cannot be read or holds no PEM certificate.
+    pub fn http_builder(&self) -> Result<reqwest::ClientBuilder, String> {
+        http_builder(self.ca_cert.as_deref())
     }
 
     /// [`Self::upload_interval_ms`] as a duration.
@@ -361,6 +375,35 @@ impl AgentConfig {
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string_pretty(self)
     }
+}
+
+/// The certificates of a CA file (PEM, one or more).
+///
+/// # Errors
+/// The file cannot be read or holds no PEM certificate.
+pub fn read_ca_cert(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// An HTTP client builder that trusts the CAs in `ca_cert` besides the
+/// public ones.
+///
+/// # Errors
+/// The file cannot be read or holds no PEM certificate.
+pub fn http_builder(ca_cert: Option<&Path>) -> Result<reqwest::ClientBuilder, String> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = ca_cert {
+        for cert in read_ca_cert(path)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder)
 }
 
 #[cfg(test)]

@@ -80,10 +80,26 @@ pub async fn doctor(data_dir: &Path, config_file: Option<&Path>) -> Report {
         "database",
         check_database(&data_dir.join(DB_FILE), enrolled),
     );
+    if data_dir.join(DB_FILE).exists() {
+        report.add("agent version", check_version(&data_dir.join(DB_FILE)));
+    }
     report.add("file modes", check_modes(data_dir));
     if let Ok(config) = config {
+        let ca_cert = config.sync.ca_cert.as_deref();
+        if let Some(path) = ca_cert {
+            report.add(
+                "CA certificate",
+                crate::config::read_ca_cert(path).map(|certs| {
+                    format!(
+                        "{}: {} certificate(s) trusted for the server",
+                        path.display(),
+                        certs.len()
+                    )
+                }),
+            );
+        }
         for url in config.sync.server_urls() {
-            report.add(format!("server {url}"), check_server(url).await);
+            report.add(format!("server {url}"), check_server(url, ca_cert).await);
         }
         for scanner in &config.scanners {
             report.add(format!("scanner {}", scanner.path), check_scanner(scanner));
@@ -184,13 +200,36 @@ fn check_database(path: &Path, enrolled: bool) -> Result<String, String> {
     ))
 }
 
-async fn check_server(url: &str) -> Result<String, String> {
+/// Whether HQ's minimum agent version, as the server's last heartbeat
+/// reply named it, is met.
+fn check_version(path: &Path) -> Result<String, String> {
+    let conn = store::open_read_only(path).map_err(|e| e.to_string())?;
+    let sync = store::sync_state::load(&conn).map_err(|e| e.to_string())?;
+    match sync.required_agent_version {
+        Some(required) => Err(crate::sync::status::version_alarm(&required)),
+        None => Ok(format!(
+            "{}, not below HQ's minimum as the server last said",
+            crate::sync::status::AGENT_VERSION
+        )),
+    }
+}
+
+async fn check_server(url: &str, ca_cert: Option<&Path>) -> Result<String, String> {
     let url = format!("{}/health", url.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
+    let client = crate::config::http_builder(ca_cert)?
         .timeout(HEALTH_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
-    let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
+    let response = client.get(&url).send().await.map_err(|e| {
+        // reqwest's top line hides the cause (an unknown issuer, say).
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            text = format!("{text}: {cause}");
+            source = cause.source();
+        }
+        text
+    })?;
     if response.status().is_success() {
         Ok("reachable".into())
     } else {

@@ -54,13 +54,35 @@ pub async fn enroll(
 }
 
 /// Enrolls a register, with a choice about an existing enrollment.
-#[tracing::instrument(skip(enrollment_token))]
 pub async fn enroll_with(
     server_url: &str,
     enrollment_token: &str,
     data_dir: &Path,
     existing: ExistingEnrollment,
 ) -> anyhow::Result<AgentConfig> {
+    enroll_trusting(server_url, enrollment_token, data_dir, existing, None).await
+}
+
+/// Enrolls a register whose server's certificate was issued by the private
+/// CA in `ca_cert` (a PEM file), kept in the configuration as
+/// `sync.ca_cert` for every later request.
+#[tracing::instrument(skip(enrollment_token))]
+pub async fn enroll_trusting(
+    server_url: &str,
+    enrollment_token: &str,
+    data_dir: &Path,
+    existing: ExistingEnrollment,
+    ca_cert: Option<&Path>,
+) -> anyhow::Result<AgentConfig> {
+    // Refuse an unusable CA file before touching the data directory.
+    let ca_cert = ca_cert
+        .map(|path| {
+            let path = std::path::absolute(path)
+                .with_context(|| format!("cannot resolve {}", path.display()))?;
+            crate::config::read_ca_cert(&path).map_err(|e| anyhow::anyhow!("--ca-cert {e}"))?;
+            anyhow::Ok(path)
+        })
+        .transpose()?;
     if !data_dir.is_dir() {
         fs::DirBuilder::new()
             .recursive(true)
@@ -85,7 +107,8 @@ pub async fn enroll_with(
     let pkcs8 = generate_pkcs8(&SystemRandom::new()).context("cannot generate the register key")?;
     let key = SigningKey::from_pkcs8(&pkcs8).context("cannot load the generated key")?;
     let server_url = server_url.trim_end_matches('/');
-    let enrolled = request_enrollment(server_url, enrollment_token, &key).await?;
+    let enrolled =
+        request_enrollment(server_url, enrollment_token, &key, ca_cert.as_deref()).await?;
 
     if db_path.exists() {
         retire_database(&db_path)?;
@@ -93,12 +116,15 @@ pub async fn enroll_with(
     write_private(&key_path, &pkcs8)?;
     let config = AgentConfig {
         data_dir: data_dir.to_path_buf(),
-        sync: SyncConfig::new(
-            server_url.to_owned(),
-            enrolled.register_id,
-            SecretString::from(enrolled.register_secret),
-            enrolled.server_public_key,
-        ),
+        sync: SyncConfig {
+            ca_cert,
+            ..SyncConfig::new(
+                server_url.to_owned(),
+                enrolled.register_id,
+                SecretString::from(enrolled.register_secret),
+                enrolled.server_public_key,
+            )
+        },
         register: RegisterConfig {
             merchant_id: enrolled.merchant_id,
             store_id: enrolled.store_id,
@@ -126,6 +152,7 @@ async fn request_enrollment(
     server_url: &str,
     enrollment_token: &str,
     key: &SigningKey,
+    ca_cert: Option<&Path>,
 ) -> anyhow::Result<EnrollResponse> {
     let request = EnrollRequest {
         enrollment_token: enrollment_token.trim().to_owned(),
@@ -134,7 +161,8 @@ async fn request_enrollment(
         hostname: hostname(),
     };
     let url = format!("{server_url}/api/v1/registers/enroll");
-    let response = reqwest::Client::builder()
+    let response = crate::config::http_builder(ca_cert)
+        .map_err(|e| anyhow::anyhow!("--ca-cert {e}"))?
         .timeout(ENROLL_TIMEOUT)
         .build()?
         .post(&url)

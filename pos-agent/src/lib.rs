@@ -55,7 +55,7 @@ use tokio::task::JoinSet;
 
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::AgentConfig;
-pub use crate::enroll::{ExistingEnrollment, enroll, enroll_with};
+pub use crate::enroll::{ExistingEnrollment, enroll, enroll_trusting, enroll_with};
 pub use crate::identify::Credential;
 pub use crate::scan::{Classified, Classifier, TokenCheck};
 pub use crate::scanners::ScannerSource;
@@ -124,6 +124,9 @@ pub async fn run_with_clock(
     if let Some(at) = persisted.last_contact_at {
         monitor.contacted(at);
     }
+    // Below HQ's minimum version before the restart: still below, until
+    // the next heartbeat reply says otherwise.
+    monitor.set_required_version(persisted.required_agent_version.clone());
     let active = ActiveRuleset::load_effective(
         &conn,
         &config.sync.server_public_key,

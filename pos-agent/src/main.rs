@@ -60,6 +60,10 @@ enum Command {
         /// Replace an existing enrollment.
         #[arg(long)]
         force: bool,
+        /// A PEM file of the private CA that issued the server's
+        /// certificate (kept as `sync.ca_cert`).
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
     },
     /// Run the agent.
     Run {
@@ -161,13 +165,21 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             token,
             data_dir,
             force,
+            ca_cert,
         } => {
             let existing = if force {
                 ExistingEnrollment::Replace
             } else {
                 ExistingEnrollment::Refuse
             };
-            let config = pos_agent::enroll_with(&server, &token, &data_dir, existing).await?;
+            let config = pos_agent::enroll_trusting(
+                &server,
+                &token,
+                &data_dir,
+                existing,
+                ca_cert.as_deref(),
+            )
+            .await?;
             println!(
                 "enrolled as register {} of store {}; configuration in {}",
                 config.sync.register_id,

@@ -50,4 +50,5 @@ pub mod returns;
 pub mod ruleset;
 pub mod timezone;
 pub mod token;
+pub mod version;
 pub mod wire;

@@ -17,6 +17,7 @@ use crate::ids::{
 };
 use crate::money::{BasisPoints, Currency, Money, Quantity};
 use crate::timezone::TimeZone;
+use crate::version::AgentVersion;
 
 fn string(description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -105,6 +106,12 @@ schema!(
                 .pattern(Some(r"^[0-9]+(\.[0-9]{1,3})?$"))
                 .build()
         )
+        .build()
+);
+schema!(
+    AgentVersion,
+    string("A semantic version: major.minor.patch with an optional pre-release, such as `1.4.0`.")
+        .max_length(Some(64))
         .build()
 );
 schema!(

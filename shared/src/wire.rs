@@ -167,6 +167,23 @@ pub mod sync {
         pub alarms: Vec<String>,
     }
 
+    /// The server's answer to a [`Heartbeat`]: the lowest agent version
+    /// HQ requires of the merchant's registers, and whether this register
+    /// is below it. The register raises an alarm and goes on selling and
+    /// syncing: agents do not update themselves. A server before this
+    /// reply answered 204 with no body, which means no minimum.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct HeartbeatReply {
+        /// The minimum HQ set, if any.
+        #[serde(default)]
+        pub minimum_agent_version: Option<crate::version::AgentVersion>,
+        /// Whether the version the heartbeat named is below it (a version
+        /// that is not a semantic version counts as below).
+        #[serde(default)]
+        pub below_minimum: bool,
+    }
+
     /// The server's acknowledgement.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
     #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -613,6 +630,17 @@ pub mod till {
             /// Version.
             version: RulesetVersion,
         },
+        /// The server said this agent is below the minimum version HQ
+        /// requires (sent when that becomes so, or the minimum changes):
+        /// show the alarm, go on selling; the register needs an update.
+        AgentOutdated {
+            /// This agent's version.
+            agent_version: String,
+            /// The minimum HQ requires.
+            minimum_agent_version: crate::version::AgentVersion,
+            /// The alarm as `GET /v1/status` lists it.
+            alarm: String,
+        },
     }
 
     /// `GET /v1/scanners`: one barcode scanner of the register.
@@ -719,6 +747,10 @@ pub mod till {
         pub ruleset_rejected: Option<String>,
         /// How rulesets are fetched: `long_poll` or `etag_poll`.
         pub ruleset_transport: String,
+        /// The minimum agent version HQ requires, while this agent is
+        /// below it (its alarm is among `alarms`); absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub required_agent_version: Option<crate::version::AgentVersion>,
         /// Every alarm above in one line each, for a till's banner.
         pub alarms: Vec<String>,
         /// What is left of the till's quota leases (its shares of the

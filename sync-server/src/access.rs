@@ -116,7 +116,7 @@ pub enum Permission {
     ViewOversight,
     /// The set-up page, the stores, the current ruleset.
     Setup,
-    /// Brands and stores.
+    /// Brands and stores, and the minimum agent version of the fleet.
     ManageCatalog,
     /// The programme and promotions, published to the tills.
     Publish,
@@ -206,6 +206,9 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/admin/merchants/{id}/promotions/{promotion}/content", P::Setup, S::Merchant, ""),
     r("PUT", "/api/v1/admin/merchants/{id}/promotions/{promotion}/content", P::Publish, S::Merchant, "promotion.content"),
     r("GET", "/api/v1/admin/merchants/{id}/registers", P::ManageRegisters, S::Merchant, ""),
+    r("GET", "/api/v1/admin/merchants/{id}/fleet", P::ManageRegisters, S::Merchant, ""),
+    r("GET", "/api/v1/admin/merchants/{id}/fleet/minimum-version", P::ManageRegisters, S::Merchant, ""),
+    r("PUT", "/api/v1/admin/merchants/{id}/fleet/minimum-version", P::ManageCatalog, S::Merchant, "fleet.minimum_version"),
     r("GET", "/api/v1/admin/merchants/{id}/alerts", P::ViewOversight, S::Merchant, ""),
     r("GET", "/api/v1/admin/merchants/{id}/quarantine", P::ViewOversight, S::Merchant, ""),
     r("GET", "/api/v1/admin/merchants/{id}/mismatches", P::ViewOversight, S::Merchant, ""),
@@ -268,6 +271,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/hq/merchants/{id}/segments/refresh", P::Publish, S::Merchant, "segment.refresh"),
     r("POST", "/hq/merchants/{id}/segments/{code}/delete", P::Publish, S::Merchant, "segment.delete"),
     r("POST", "/hq/merchants/{id}/registers/{register}/revoke", P::ManageRegisters, S::MerchantRegister, "register.revoke"),
+    r("POST", "/hq/merchants/{id}/fleet/minimum-version", P::ManageCatalog, S::Merchant, "fleet.minimum_version"),
     r("POST", "/hq/merchants/{id}/ruleset", P::Publish, S::Merchant, "ruleset.publish"),
     r("GET", "/hq/merchants/{id}/programme", P::Setup, S::Merchant, ""),
     r("POST", "/hq/merchants/{id}/programme", P::Publish, S::Merchant, "programme.publish"),

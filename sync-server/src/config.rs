@@ -67,6 +67,22 @@ pub struct Settings {
     /// Messages to customers: e-mail, SMS, campaigns.
     #[serde(default)]
     pub notify: NotifySettings,
+    /// HTTPS served by the server itself (`[tls]`); plain HTTP when unset
+    /// (on the loopback, or behind a proxy that ends TLS).
+    #[serde(default)]
+    pub tls: TlsSettings,
+}
+
+/// `[tls]`: the server's certificate chain and private key, PEM files
+/// (`SYNC_SERVER__TLS__CERT_PATH`, `SYNC_SERVER__TLS__KEY_PATH`). Both or
+/// neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, the server's own first.
+    pub cert_path: Option<PathBuf>,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_path: Option<PathBuf>,
 }
 
 /// Reaching customers (`[notify]`): the SMTP relay, the SMS gateway, and
@@ -479,6 +495,11 @@ impl Settings {
         {
             return Err(ConfigError::Unusable("ingest limits must be above zero"));
         }
+        if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
+            return Err(ConfigError::Unusable(
+                "tls.cert_path and tls.key_path go together: give both, or neither for plain HTTP",
+            ));
+        }
         let leases = &self.leases;
         if leases.lease_secs == 0 || !(1..=100).contains(&leases.max_share_percent) {
             return Err(ConfigError::Unusable(
@@ -558,6 +579,29 @@ mod tests {
             Settings::from_toml("admin_token = \"s\"\n[ingest]\nmax_concurrent_batches = 0"),
             Err(ConfigError::Unusable(_))
         ));
+    }
+
+    #[test]
+    fn tls_takes_a_certificate_and_a_key_together() {
+        let both = Settings::from_toml(
+            "admin_token = \"s\"\n[tls]\ncert_path = \"/c.pem\"\nkey_path = \"/k.pem\"",
+        )
+        .unwrap();
+        assert_eq!(both.tls.cert_path.as_deref(), Some(Path::new("/c.pem")));
+        assert_eq!(both.tls.key_path.as_deref(), Some(Path::new("/k.pem")));
+        assert!(matches!(
+            Settings::from_toml("admin_token = \"s\"\n[tls]\ncert_path = \"/c.pem\""),
+            Err(ConfigError::Unusable(_))
+        ));
+        assert!(matches!(
+            crate::tls::acceptor(&both.tls),
+            Err(crate::tls::TlsError::File { .. })
+        ));
+        assert!(
+            crate::tls::acceptor(&TlsSettings::default())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

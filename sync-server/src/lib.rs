@@ -64,6 +64,7 @@ pub mod protocol;
 pub mod rich_text;
 pub mod services;
 mod state;
+pub mod tls;
 mod web;
 pub mod wire;
 
@@ -78,6 +79,8 @@ use crate::clock::SystemClock;
 
 /// Runs the server on `listener` until `shutdown` completes, then stops
 /// accepting, ends the long-polls and lets in-flight requests finish.
+/// With `[tls]` set it speaks HTTPS itself (see [`tls`]); otherwise plain
+/// HTTP.
 ///
 /// Everything durable lives in `settings.data_dir`: a later call on the
 /// same directory (and the same address) carries on with the same data and
@@ -100,12 +103,15 @@ pub async fn serve_with_clock(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // A bad certificate or key stops the start, before anything runs.
+    let tls = tls::acceptor(&settings.tls)?;
     let state = AppState::open(settings, clock).await?;
     tracing::info!(
         addr = %listener.local_addr()?,
         public_url = state.settings.public_url.as_deref().unwrap_or("-"),
         data_dir = %state.settings.data_dir.display(),
         server_key = %state.signing_key.public_key().to_base64(),
+        tls = tls.is_some(),
         "sync-server listening"
     );
     let (stop_repricer, repricer_stop) = tokio::sync::watch::channel(false);
@@ -149,9 +155,11 @@ pub async fn serve_with_clock(
     let campaigns = {
         let messaging = match &state.settings.public_url {
             Some(_) => state.messaging.clone(),
-            None => state
-                .messaging
-                .with_base_url(&format!("http://{}", listener.local_addr()?)),
+            None => state.messaging.with_base_url(&format!(
+                "{}://{}",
+                if tls.is_some() { "https" } else { "http" },
+                listener.local_addr()?
+            )),
         };
         tokio::spawn(services::messaging::run(messaging, campaigns_stop))
     };
@@ -160,14 +168,20 @@ pub async fn serve_with_clock(
     // itself would rebuild its tables for each connection (about 20 KiB
     // each, which ten thousand waiting registers multiply). The peer's
     // address goes with each request, for the public forms' limits.
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("sync-server stopping");
-            stopping.begin_shutdown();
-        })
-        .await;
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("sync-server stopping");
+        stopping.begin_shutdown();
+    };
+    let served = match tls {
+        Some(acceptor) => tls::serve(listener, acceptor, router(state), shutdown).await,
+        None => {
+            let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     let _ = stop_repricer.send(true);
     if let Some(listener) = instance_listener
         && let Err(e) = listener.await

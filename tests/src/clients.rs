@@ -75,8 +75,13 @@ pub struct AdminClient {
 impl AdminClient {
     /// A client for `base` (such as `http://127.0.0.1:8640`).
     pub fn new(base: &str, admin_token: &str) -> Self {
+        Self::with_http(base, admin_token, reqwest::Client::new())
+    }
+
+    /// A client for `base` over `http` (one that trusts a private CA).
+    pub fn with_http(base: &str, admin_token: &str, http: reqwest::Client) -> Self {
         AdminClient {
-            http: reqwest::Client::new(),
+            http,
             base: base.trim_end_matches('/').to_owned(),
             token: admin_token.to_owned(),
         }

@@ -715,7 +715,7 @@ impl Oversight {
     #[must_use]
     pub fn new(server: &TestServer) -> Self {
         Oversight {
-            http: reqwest::Client::new(),
+            http: server.http().unwrap_or_default(),
             base: server.url(),
             token: server.admin_token().to_owned(),
         }

@@ -102,6 +102,9 @@ pub struct TestServer {
     extra_settings: String,
     /// The server's clock, when the test moves time on.
     clock: Option<Arc<sync_server::clock::ManualClock>>,
+    /// The CA (PEM) that issued the server's certificate when it serves
+    /// HTTPS itself (`[tls]`).
+    tls_ca: Option<Vec<u8>>,
     running: Option<Running>,
 }
 
@@ -152,10 +155,47 @@ impl TestServer {
             data_dir: data_dir.to_owned(),
             extra_settings: extra_settings.to_owned(),
             clock,
+            tls_ca: None,
             running: None,
         };
         server.launch().await?;
         Ok(server)
+    }
+
+    /// Starts a server on 127.0.0.1 port 0 that serves HTTPS itself with
+    /// the PEM certificate chain and key at `cert_path` and `key_path`,
+    /// issued by the CA `ca_pem`, which its clients here trust.
+    pub async fn start_tls(
+        data_dir: &Path,
+        cert_path: &Path,
+        key_path: &Path,
+        ca_pem: &[u8],
+    ) -> anyhow::Result<Self> {
+        let mut server = TestServer {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_token: "test-admin-token-0123456789".to_owned(),
+            data_dir: data_dir.to_owned(),
+            extra_settings: format!(
+                "[tls]\ncert_path = {:?}\nkey_path = {:?}\n",
+                cert_path.display().to_string(),
+                key_path.display().to_string()
+            ),
+            clock: None,
+            tls_ca: Some(ca_pem.to_owned()),
+            running: None,
+        };
+        server.launch().await?;
+        Ok(server)
+    }
+
+    /// An HTTP client for this server: it trusts the server's CA when the
+    /// server speaks HTTPS.
+    pub fn http(&self) -> anyhow::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &self.tls_ca {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+        }
+        Ok(builder.build()?)
     }
 
     /// The server's data directory.
@@ -195,7 +235,7 @@ impl TestServer {
     }
 
     async fn wait_healthy(&self) -> anyhow::Result<()> {
-        let http = reqwest::Client::new();
+        let http = self.http()?;
         for _ in 0..100 {
             if let Ok(r) = http.get(format!("{}/health", self.url())).send().await
                 && r.status().is_success()
@@ -209,7 +249,12 @@ impl TestServer {
 
     /// The base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The admin bearer token.
@@ -219,7 +264,10 @@ impl TestServer {
 
     /// An admin API client.
     pub fn admin(&self) -> AdminClient {
-        AdminClient::new(&self.url(), &self.admin_token)
+        match self.http() {
+            Ok(http) => AdminClient::with_http(&self.url(), &self.admin_token, http),
+            Err(_) => AdminClient::new(&self.url(), &self.admin_token),
+        }
     }
 
     /// Stops the server (the network "goes down" for every agent).

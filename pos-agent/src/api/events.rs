@@ -50,6 +50,7 @@ fn to_sse(event: &TillEvent) -> Option<Event> {
         TillEvent::CouponScanned { .. } => "coupon_scanned",
         TillEvent::ScanRejected { .. } => "scan_rejected",
         TillEvent::RulesetActivated { .. } => "ruleset_activated",
+        TillEvent::AgentOutdated { .. } => "agent_outdated",
     };
     Event::default()
         .event(name)

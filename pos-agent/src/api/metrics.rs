@@ -36,6 +36,7 @@ pub struct AgentMetrics {
     outbox_pending: Gauge,
     dead_letters: Gauge,
     alarms: Gauge,
+    below_minimum_version: Gauge,
     server_reachable: Gauge,
     offline: Gauge,
     ruleset_version: Gauge,
@@ -79,6 +80,11 @@ impl Default for AgentMetrics {
             "Records the server refused for good",
         );
         let alarms = gauge(&mut registry, "alarms", "Alarms shown on the till's banner");
+        let below_minimum_version = gauge(
+            &mut registry,
+            "below_minimum_version",
+            "1 when this agent is below the minimum version HQ requires",
+        );
         let server_reachable = gauge(
             &mut registry,
             "server_reachable",
@@ -128,6 +134,7 @@ impl Default for AgentMetrics {
             outbox_pending,
             dead_letters,
             alarms,
+            below_minimum_version,
             server_reachable,
             offline,
             ruleset_version,
@@ -170,6 +177,8 @@ pub async fn scrape(State(s): State<ApiState>) -> Result<Response, ApiError> {
     m.outbox_pending.set(status.outbox_pending);
     m.dead_letters.set(to_i64(status.sync.dead_letters.len()));
     m.alarms.set(to_i64(status.sync.alarms.len()));
+    m.below_minimum_version
+        .set(i64::from(status.sync.required_agent_version.is_some()));
     m.server_reachable.set(i64::from(status.server_reachable));
     m.offline.set(i64::from(status.sync.offline));
     m.ruleset_version

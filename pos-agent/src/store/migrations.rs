@@ -269,12 +269,19 @@ CREATE TABLE lease_mode (
 );
 ";
 
+/// The minimum agent version HQ requires, kept while this agent is below
+/// it (the server says so in its heartbeat reply), so `pos-agent status`
+/// and `doctor` show the alarm while the agent is stopped.
+const V11: &str = r"
+ALTER TABLE sync_state ADD COLUMN required_agent_version TEXT;
+";
+
 /// The migration after which the store VACUUMs once.
 pub(super) const SCRUBBING_VERSION: usize = 9;
 
 /// Every migration's SQL, oldest first: the schema version after step `n`
 /// (1-based) is `n`.
-pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// The schema version this build migrates to, and the newest it can run on.
 pub(super) const LATEST_VERSION: usize = STEPS.len();

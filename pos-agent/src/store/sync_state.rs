@@ -16,6 +16,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use shared::ids::Seq;
+use shared::version::AgentVersion;
 
 use super::{StoreError, corrupt};
 
@@ -64,6 +65,9 @@ pub struct PersistedSync {
     pub clock: Option<StoredClockOffset>,
     /// When acknowledged records were last pruned.
     pub last_pruned_at: Option<DateTime<Utc>>,
+    /// The minimum agent version HQ requires, while this agent is below
+    /// it (the server's last heartbeat reply said so).
+    pub required_agent_version: Option<AgentVersion>,
 }
 
 /// A stored estimate of `server clock − register clock`.
@@ -91,7 +95,8 @@ pub fn load(conn: &Connection) -> Result<PersistedSync, StoreError> {
     let row = conn
         .query_row(
             "SELECT last_contact_at, last_error, last_error_at, upload_blocked,
-                    clock_offset_ms, clock_uncertainty_ms, clock_measured_at, last_pruned_at
+                    clock_offset_ms, clock_uncertainty_ms, clock_measured_at, last_pruned_at,
+                    required_agent_version
              FROM sync_state WHERE id = 1",
             [],
             |r| {
@@ -104,11 +109,13 @@ pub fn load(conn: &Connection) -> Result<PersistedSync, StoreError> {
                     r.get::<_, Option<i64>>(5)?,
                     r.get::<_, Option<String>>(6)?,
                     r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             },
         )
         .optional()?;
-    let Some((contact, error, error_at, blocked, offset, uncertainty, measured, pruned)) = row
+    let Some((contact, error, error_at, blocked, offset, uncertainty, measured, pruned, required)) =
+        row
     else {
         return Ok(PersistedSync::default());
     };
@@ -131,7 +138,23 @@ pub fn load(conn: &Connection) -> Result<PersistedSync, StoreError> {
         upload_blocked: blocked,
         clock,
         last_pruned_at: time(pruned, "prune time")?,
+        required_agent_version: required
+            .map(|v| AgentVersion::parse(&v).map_err(|e| corrupt("required agent version", e)))
+            .transpose()?,
     })
+}
+
+/// Keeps the minimum agent version HQ requires while this agent is below
+/// it, or clears it.
+pub fn set_required_version(
+    conn: &Connection,
+    required: Option<&AgentVersion>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE sync_state SET required_agent_version = ?1 WHERE id = 1",
+        [required.map(ToString::to_string)],
+    )?;
+    Ok(())
 }
 
 /// Records a reply from the server; a success also clears the last error

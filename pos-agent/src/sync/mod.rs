@@ -94,6 +94,9 @@ pub enum SyncError {
     /// The local database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `sync.ca_cert` cannot be used.
+    #[error("sync.ca_cert: {0}")]
+    CaCert(String),
 }
 
 impl SyncError {
@@ -111,15 +114,19 @@ impl SyncError {
             SyncError::Transport(_) | SyncError::Busy { .. } | SyncError::Protocol(_) => {
                 backoff.next_delay()
             }
-            SyncError::Refused { .. } | SyncError::Incompatible(_) | SyncError::Store(_) => {
-                backoff.max()
-            }
+            SyncError::Refused { .. }
+            | SyncError::Incompatible(_)
+            | SyncError::Store(_)
+            | SyncError::CaCert(_) => backoff.max(),
         }
     }
 
     /// Whether the server answered at all.
     fn reached_server(&self) -> bool {
-        !matches!(self, SyncError::Transport(_) | SyncError::Store(_))
+        !matches!(
+            self,
+            SyncError::Transport(_) | SyncError::Store(_) | SyncError::CaCert(_)
+        )
     }
 
     /// Records the failure for the status page and the log.
@@ -208,7 +215,9 @@ impl SyncClient {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
         headers.insert(PROTOCOL_HEADER, HeaderValue::from(PROTOCOL_VERSION));
-        let http = reqwest::Client::builder()
+        let http = config
+            .http_builder()
+            .map_err(SyncError::CaCert)?
             .default_headers(headers)
             .user_agent(concat!("pos-agent/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)

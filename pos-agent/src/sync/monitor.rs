@@ -7,6 +7,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
+use shared::version::AgentVersion;
 use shared::wire::till::PendingRuleset;
 
 use super::drift::ClockOffset;
@@ -58,6 +59,9 @@ pub struct MonitorState {
     /// Whether the server offers chain-verified ingest, as its last reply
     /// that listed its features said.
     pub chain_ingest: bool,
+    /// The minimum agent version HQ requires, while this agent is below
+    /// it (the last heartbeat reply said so).
+    pub required_version: Option<AgentVersion>,
 }
 
 impl SyncMonitor {
@@ -143,6 +147,15 @@ impl SyncMonitor {
     /// Records why an offered ruleset was refused (`None`: one was taken).
     pub fn set_ruleset_rejected(&self, reason: Option<String>) {
         self.lock().ruleset_rejected = reason;
+    }
+
+    /// Takes the minimum agent version the server requires while this
+    /// agent is below it (`None`: it is not); returns whether that changed.
+    pub fn set_required_version(&self, required: Option<AgentVersion>) -> bool {
+        let mut s = self.lock();
+        let changed = s.required_version != required;
+        s.required_version = required;
+        changed
     }
 
     /// Records how rulesets are fetched.

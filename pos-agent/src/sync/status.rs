@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use shared::ids::Seq;
+use shared::version::AgentVersion;
 use shared::wire::till::{AgentStatus, DeadLetterView, SyncStatus};
 
 use super::monitor::MonitorState;
@@ -50,10 +51,30 @@ fn dead_letter_alarm(d: &DeadLetterView, pending: i64) -> String {
     )
 }
 
+/// This agent's version.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The alarm line of an agent below the minimum version HQ requires.
+#[must_use]
+pub fn version_alarm(required: &AgentVersion) -> String {
+    format!(
+        "this agent is version {AGENT_VERSION}, below the minimum {required} HQ requires: \
+         install a newer pos-agent package (sales and sync go on meanwhile)"
+    )
+}
+
 /// The alarms the database alone can tell: a block recorded before the
-/// agent stopped, and the first dead letter.
+/// agent stopped, the version below HQ's minimum, and the first dead
+/// letter.
 fn stored_alarms(summary: &Summary) -> Vec<String> {
     let mut alarms: Vec<String> = summary.sync.upload_blocked.iter().cloned().collect();
+    alarms.extend(
+        summary
+            .sync
+            .required_agent_version
+            .as_ref()
+            .map(version_alarm),
+    );
     alarms.extend(
         summary
             .dead_letters
@@ -77,6 +98,7 @@ pub fn sync_status(
     let mut alarms = Vec::new();
     alarms.extend(storage_alarm.clone());
     alarms.extend(live.upload_blocked.clone());
+    alarms.extend(live.required_version.as_ref().map(version_alarm));
     alarms.extend(
         dead_letters
             .first()
@@ -95,6 +117,7 @@ pub fn sync_status(
         pending_ruleset: live.pending_ruleset,
         ruleset_rejected: live.ruleset_rejected.clone(),
         ruleset_transport: live.ruleset_transport.name().to_owned(),
+        required_agent_version: live.required_version.clone(),
         alarms,
         leases: Vec::new(),
     }
@@ -140,6 +163,17 @@ pub fn render(summary: &Summary, live: Option<&AgentStatus>, now: DateTime<Utc>)
         show(summary.ruleset_version.map(|v| v.get()))
     );
     let _ = writeln!(out, "customers:       {}", summary.customers);
+    let required = match live {
+        Some(live) => live.sync.required_agent_version.clone(),
+        None => summary.sync.required_agent_version.clone(),
+    };
+    let _ = writeln!(
+        out,
+        "agent version:   {AGENT_VERSION}{}",
+        required.map_or_else(String::new, |r| format!(
+            " (BELOW the minimum {r} HQ requires)"
+        ))
+    );
     match live {
         Some(live) => {
             let s = &live.sync;

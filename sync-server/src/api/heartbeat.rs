@@ -1,12 +1,13 @@
 //! `POST /api/v1/heartbeat`: a register says how it is (version, backlog,
 //! dead letters, ruleset, alarms) every minute or so, so HQ's fleet view
-//! shows its last contact even when it has nothing to upload.
+//! shows its last contact even when it has nothing to upload. The reply
+//! names the merchant's minimum agent version and whether this register is
+//! below it.
 
 use shared::wire::ErrorBody;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use shared::wire::sync::Heartbeat;
+use shared::wire::sync::{Heartbeat, HeartbeatReply};
 
 use super::extract::Json;
 use crate::auth::AuthenticatedRegister;
@@ -20,7 +21,7 @@ use crate::state::AppState;
     summary = "The register says how it is: version, backlog, dead letters, ruleset, alarms.",
     request_body = Heartbeat,
     responses(
-        (status = 204, description = "Noted."),
+        (status = 200, description = "Noted; the minimum agent version HQ requires and whether this register is below it.", body = HeartbeatReply),
         (status = 401, description = "Missing or wrong register credentials, or a revoked register.", body = ErrorBody),
         (status = 426, description = "A sync protocol version this server does not speak.", body = ErrorBody),
         (status = 400, description = "Malformed JSON.", body = ErrorBody),
@@ -34,11 +35,17 @@ pub(crate) async fn heartbeat(
     State(state): State<AppState>,
     register: AuthenticatedRegister,
     Json(heartbeat): Json<Heartbeat>,
-) -> Result<StatusCode, ApiError> {
-    state
+) -> Result<axum::Json<HeartbeatReply>, ApiError> {
+    let reply = state
         .services
         .catalog
-        .heartbeat(register.0.register_id, heartbeat)
+        .heartbeat(register.0.register_id, register.0.merchant_id, heartbeat)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    if reply.below_minimum {
+        tracing::info!(
+            minimum = ?reply.minimum_agent_version.as_ref().map(ToString::to_string),
+            "the register is below the minimum agent version"
+        );
+    }
+    Ok(axum::Json(reply))
 }

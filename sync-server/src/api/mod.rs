@@ -27,6 +27,10 @@ mod customers;
 mod drafts;
 mod enroll;
 mod extract;
+mod fleet;
+pub(crate) use fleet::{
+    audit_note as audit_note_of_minimum_version, parse_minimum as parse_minimum_version,
+};
 mod health;
 mod heartbeat;
 mod holds;
@@ -85,6 +89,11 @@ pub fn router(state: AppState) -> Router {
             get(content::get_promotion_content).put(content::put_promotion_content),
         )
         .route("/merchants/{id}/registers", get(admin::list_registers))
+        .route("/merchants/{id}/fleet", get(fleet::fleet))
+        .route(
+            "/merchants/{id}/fleet/minimum-version",
+            get(fleet::get_minimum).put(fleet::put_minimum),
+        )
         .route("/merchants/{id}/alerts", get(oversight::alerts))
         .route("/merchants/{id}/quarantine", get(oversight::quarantine))
         .route("/merchants/{id}/mismatches", get(oversight::mismatches))

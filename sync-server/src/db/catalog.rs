@@ -151,6 +151,16 @@ pub trait CatalogTx {
     fn registers(&mut self, merchant: MerchantId) -> Result<Vec<RegisterStatus>, DbError>;
     /// Marks a register revoked at `now`, unless it already was.
     fn revoke_register(&mut self, id: RegisterId, now: DateTime<Utc>) -> Result<(), DbError>;
+    /// The lowest agent version HQ requires of the merchant's registers,
+    /// as stored; `NotFound` for an unknown merchant.
+    fn minimum_agent_version(&mut self, merchant: MerchantId) -> Result<Option<String>, DbError>;
+    /// Stores the lowest agent version required (none: no minimum);
+    /// `NotFound` for an unknown merchant.
+    fn set_minimum_agent_version(
+        &mut self,
+        merchant: MerchantId,
+        version: Option<&str>,
+    ) -> Result<(), DbError>;
     /// Stores the register's heartbeat and the agent version it reports.
     fn record_heartbeat(
         &mut self,

@@ -575,7 +575,10 @@ mod tests {
             i64::try_from(embedded::migrations::runner().get_migrations().len()).unwrap();
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
-        assert_eq!(highest, 17, "V17 (basket pairs) is the newest");
+        assert_eq!(
+            highest, 18,
+            "V18 (the minimum agent version of a merchant's registers) is the newest"
+        );
         // Reads cannot write.
         assert!(
             repo.read(|tx| tx.insert_merchant(&NewMerchant {

@@ -78,6 +78,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("sqlite/migrations/022_promotion_drafts.sql")),
         M::up(include_str!("sqlite/migrations/023_points_holds.sql")),
         M::up(include_str!("sqlite/migrations/024_basket_pairs.sql")),
+        M::up(include_str!(
+            "sqlite/migrations/025_minimum_agent_version.sql"
+        )),
     ])
 }
 

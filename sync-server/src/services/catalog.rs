@@ -1,5 +1,6 @@
 //! The catalog use cases: merchants, brands, stores, enrollment tokens,
-//! enrolling a register, and HQ's view and revocation of registers. The
+//! enrolling a register, HQ's view and revocation of registers, and the
+//! fleet's versions (the minimum agent version HQ requires, who lags). The
 //! admin API and the set-up pages both come here, so a store or a token is
 //! made one way.
 
@@ -10,6 +11,8 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use shared::crypto::{Hash256, sha256};
 use shared::ids::{MerchantId, RegisterId, StoreId};
 use shared::timezone::TimeZone;
+use shared::version::AgentVersion;
+use shared::wire::sync::HeartbeatReply;
 
 use crate::clock::Clock;
 use crate::db::{
@@ -67,6 +70,34 @@ pub struct EnrolledRegister {
     pub store_brand: Option<shared::ids::BrandId>,
     /// The merchant's currency.
     pub currency: shared::money::Currency,
+}
+
+/// A merchant's fleet by version: the minimum HQ requires and the
+/// registers in service below it.
+#[derive(Debug, Clone)]
+pub struct FleetReport {
+    /// The minimum, if HQ set one.
+    pub minimum: Option<AgentVersion>,
+    /// Registers not revoked.
+    pub in_service: usize,
+    /// Registers not revoked whose last reported version is below the
+    /// minimum (or is not a semantic version), by id.
+    pub lagging: Vec<RegisterStatus>,
+}
+
+/// Whether a register reporting `version` lags behind `minimum`: a version
+/// that does not parse cannot be shown to be new enough, so it lags.
+#[must_use]
+pub fn lags(version: &str, minimum: Option<&AgentVersion>) -> bool {
+    minimum.is_some_and(|minimum| {
+        AgentVersion::parse(version).map_or(true, |version| version.is_below(minimum))
+    })
+}
+
+/// The stored minimum, parsed; text that no longer parses is corrupt.
+fn stored_minimum(text: Option<String>) -> Result<Option<AgentVersion>, DbError> {
+    text.map(|t| AgentVersion::parse(&t).map_err(DbError::other))
+        .transpose()
 }
 
 /// Merchants, stores and registers.
@@ -276,13 +307,63 @@ impl Catalog {
             .await
     }
 
-    /// Stores a register's heartbeat, received now. Oversized fields are
-    /// refused by name: a heartbeat is a few hundred bytes.
+    /// The merchant's minimum agent version and the registers below it.
+    pub async fn fleet(&self, merchant: MerchantId) -> Result<FleetReport, DbError> {
+        let (minimum, registers) = self
+            .repo
+            .read(move |tx| Ok((tx.minimum_agent_version(merchant)?, tx.registers(merchant)?)))
+            .await?;
+        let minimum = stored_minimum(minimum)?;
+        let in_service: Vec<RegisterStatus> = registers
+            .into_iter()
+            .filter(|r| r.revoked_at.is_none())
+            .collect();
+        let count = in_service.len();
+        let lagging = in_service
+            .into_iter()
+            .filter(|r| lags(&r.register.agent_version, minimum.as_ref()))
+            .collect();
+        Ok(FleetReport {
+            minimum,
+            in_service: count,
+            lagging,
+        })
+    }
+
+    /// Sets (or with `None` clears) the merchant's minimum agent version;
+    /// returns the one it replaced.
+    pub async fn set_minimum_agent_version(
+        &self,
+        merchant: MerchantId,
+        minimum: Option<AgentVersion>,
+    ) -> Result<Option<AgentVersion>, DbError> {
+        let text = minimum.as_ref().map(ToString::to_string);
+        let before = self
+            .repo
+            .write(move |tx| {
+                let before = tx.minimum_agent_version(merchant)?;
+                tx.set_minimum_agent_version(merchant, text.as_deref())?;
+                Ok(before)
+            })
+            .await?;
+        tracing::info!(
+            merchant_id = %merchant,
+            minimum = ?minimum.as_ref().map(ToString::to_string),
+            "set the minimum agent version"
+        );
+        stored_minimum(before)
+    }
+
+    /// Stores a register's heartbeat, received now, and answers with the
+    /// merchant's minimum agent version and whether the register is below
+    /// it. Oversized fields are refused by name: a heartbeat is a few
+    /// hundred bytes.
     pub async fn heartbeat(
         &self,
         register: RegisterId,
+        merchant: MerchantId,
         heartbeat: shared::wire::sync::Heartbeat,
-    ) -> Result<(), CatalogError> {
+    ) -> Result<HeartbeatReply, CatalogError> {
         const MAX_ALARMS: usize = 32;
         const MAX_TEXT: usize = 256;
         if heartbeat.agent_version.chars().count() > MAX_TEXT {
@@ -308,10 +389,18 @@ impl Catalog {
             alarms: heartbeat.alarms,
         };
         let version = heartbeat.agent_version;
-        self.repo
-            .write(move |tx| tx.record_heartbeat(register, &version, &row))
+        let (version, minimum) = self
+            .repo
+            .write(move |tx| {
+                tx.record_heartbeat(register, &version, &row)?;
+                Ok((version, tx.minimum_agent_version(merchant)?))
+            })
             .await?;
-        Ok(())
+        let minimum = stored_minimum(minimum)?;
+        Ok(HeartbeatReply {
+            below_minimum: lags(&version, minimum.as_ref()),
+            minimum_agent_version: minimum,
+        })
     }
 
     /// Revokes a register (again is harmless); returns its merchant.

@@ -5,7 +5,9 @@
 //! Charts (sales by day and store, customers by gender and age band) are
 //! drawn from the same figures. The overdraft table is the same report as
 //! `GET /api/v1/admin/merchants/{id}/overdrafts`, the quota leases table
-//! the same as `GET /api/v1/admin/merchants/{id}/leases`.
+//! the same as `GET /api/v1/admin/merchants/{id}/leases`, the fleet's
+//! versions (the minimum agent version, set here by the owner, and the
+//! registers below it) the same as `GET /api/v1/admin/merchants/{id}/fleet`.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -15,6 +17,7 @@ use crate::wire::admin::{
 };
 use askama::Template;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -50,6 +53,10 @@ pub struct DashboardQuery {
     from: String,
     #[serde(default)]
     to: String,
+    /// A minimum agent version the form refused, typed again into the
+    /// field with the reason beside it (never from the address).
+    #[serde(skip)]
+    minimum_refused: Option<String>,
 }
 
 /// An amount with its exact kopecks, which the page also carries in a
@@ -117,6 +124,134 @@ struct RegisterRow {
     backlog: String,
     /// Its alarms, with dead letters first.
     alarms: Vec<String>,
+}
+
+/// A register in service below the minimum agent version.
+#[derive(Debug, Clone)]
+struct LaggingRow {
+    id: String,
+    store: String,
+    hostname: String,
+    agent_version: String,
+    contact: String,
+}
+
+/// The fleet section: the minimum, its form, and who lags.
+#[derive(Debug, Clone)]
+struct FleetSection {
+    /// The minimum as set, or empty.
+    minimum: String,
+    /// What the field holds: the minimum, or the refused text.
+    field: String,
+    /// Why the typed text was refused.
+    error: Option<String>,
+    /// "N of M registers below the minimum".
+    summary: String,
+    lagging_count: usize,
+    lagging: Vec<LaggingRow>,
+}
+
+/// The minimum agent version form on the dashboard.
+#[derive(Debug, Deserialize)]
+pub struct MinimumVersionForm {
+    #[serde(default)]
+    csrf: String,
+    /// The version as typed; blank clears the minimum.
+    #[serde(default)]
+    minimum: String,
+}
+
+impl CsrfProtected for MinimumVersionForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /hq/merchants/{id}/fleet/minimum-version`: the owner sets (or,
+/// blank, clears) the lowest agent version the merchant's registers must
+/// run. Text that is not a semantic version goes back to the form with the
+/// reason; nothing changes then.
+#[tracing::instrument(skip_all, fields(merchant_id = %merchant))]
+pub async fn set_minimum_version(
+    State(state): State<AppState>,
+    Path(merchant): Path<MerchantId>,
+    ProtectedForm { session, form }: ProtectedForm<MinimumVersionForm>,
+) -> Result<Response, PageError> {
+    let Ok(minimum) = crate::api::parse_minimum_version(Some(&form.minimum)) else {
+        let query = DashboardQuery {
+            minimum_refused: Some(form.minimum.trim().to_owned()),
+            ..DashboardQuery::default()
+        };
+        let page = render(&state, &session, merchant, &query).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page)).into_response());
+    };
+    let before = state
+        .services
+        .catalog
+        .set_minimum_agent_version(merchant, minimum.clone())
+        .await?;
+    let note =
+        crate::api::audit_note_of_minimum_version(merchant, before.as_ref(), minimum.as_ref());
+    Ok(note.attach(see_other(&format!("/hq/merchants/{merchant}#fleet-title"))))
+}
+
+fn fleet_section(
+    report: crate::services::catalog::FleetReport,
+    refused: Option<String>,
+    store_names: &HashMap<StoreId, String>,
+    zone: Tz,
+) -> FleetSection {
+    let minimum = report
+        .minimum
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let error =
+        refused
+            .as_deref()
+            .map(|text| match crate::api::parse_minimum_version(Some(text)) {
+                Err(_) => i18n::t1("fleet-minimum-invalid", "text", text.to_owned()),
+                Ok(_) => String::new(),
+            });
+    let error = error.filter(|e| !e.is_empty());
+    let summary = if report.minimum.is_some() {
+        i18n::t2(
+            "fleet-lagging-summary",
+            "lagging",
+            report.lagging.len(),
+            "registers",
+            report.in_service,
+        )
+    } else {
+        i18n::t("fleet-no-minimum")
+    };
+    FleetSection {
+        field: if error.is_some() {
+            refused.unwrap_or_default()
+        } else {
+            minimum.clone()
+        },
+        minimum,
+        error,
+        summary,
+        lagging_count: report.lagging.len(),
+        lagging: report
+            .lagging
+            .into_iter()
+            .map(|r| LaggingRow {
+                id: r.register.id.to_string(),
+                store: store_names
+                    .get(&r.register.store_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                hostname: r.register.hostname,
+                agent_version: r.register.agent_version,
+                contact: r
+                    .heartbeat
+                    .map_or_else(|| i18n::t("dash-no-data"), |h| format::instant(h.at, zone)),
+            })
+            .collect(),
+    }
 }
 
 /// The revoke form of a register on the dashboard.
@@ -241,6 +376,9 @@ struct DashboardPage {
     header: HqHeader,
     /// Whether the session may revoke registers (the owner).
     can_revoke: bool,
+    /// Whether the session may set the minimum agent version (the owner).
+    can_set_minimum: bool,
+    fleet: FleetSection,
     merchant_id: MerchantId,
     merchant_name: String,
     from: String,
@@ -279,8 +417,18 @@ pub async fn dashboard(
     Path(merchant_id): Path<MerchantId>,
     Query(query): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
+    Ok(Html(render(&state, &session, merchant_id, &query).await?).into_response())
+}
+
+/// The dashboard's HTML.
+async fn render(
+    state: &AppState,
+    session: &HqSession,
+    merchant_id: MerchantId,
+    query: &DashboardQuery,
+) -> Result<String, PageError> {
     let merchant = state.services.catalog.merchant(merchant_id).await?;
-    let (range, filter_error) = parse_range(&query);
+    let (range, filter_error) = parse_range(query);
     let stats = match state.services.stats.stats(merchant_id, range).await {
         Ok(stats) => stats,
         Err(StatsError::Db(e)) => return Err(e.into()),
@@ -291,6 +439,7 @@ pub async fn dashboard(
     let store_names: HashMap<StoreId, String> =
         stores.into_iter().map(|s| (s.id, s.name)).collect();
     let registers = state.services.catalog.registers(merchant_id).await?;
+    let fleet = state.services.catalog.fleet(merchant_id).await?;
     let alerts = state
         .services
         .oversight
@@ -371,8 +520,10 @@ pub async fn dashboard(
     offer_ratings.sort_by(|a, b| a.1.cmp(&b.1));
     let page = DashboardPage {
         offer_ratings,
-        header: HqHeader::for_merchant(&session, &merchant),
+        header: HqHeader::for_merchant(session, &merchant),
         can_revoke: session.may_in(crate::access::Permission::ManageRegisters, merchant_id),
+        can_set_minimum: session.may_in(crate::access::Permission::ManageCatalog, merchant_id),
+        fleet: fleet_section(fleet, query.minimum_refused.clone(), &store_names, zone),
         merchant_id,
         merchant_name: merchant.name.clone(),
         from: range.from.map(|d| d.to_string()).unwrap_or_default(),
@@ -463,7 +614,7 @@ pub async fn dashboard(
         overdrafts: overdraft_rows(&overdrafts, zone),
         leases: lease_rows(&leases, zone, currency),
     };
-    Ok(Html(page.render()?).into_response())
+    Ok(page.render()?)
 }
 
 /// Checks and money of a promotion, as far as it has those limits.
@@ -788,6 +939,7 @@ mod tests {
         DashboardQuery {
             from: from.into(),
             to: to.into(),
+            minimum_refused: None,
         }
     }
 

@@ -14,7 +14,8 @@
 //! | `GET/POST /hq/merchants/{id}/people`, `POST …/people/{account}/{role,reset}`, `POST …/api-keys`, `POST …/api-keys/{key}/revoke` | owner | people, invitations, roles, reset links, API keys |
 //! | `GET /hq/merchants/{id}/audit?actor=&action=&from=&to=` | owner | the audit trail |
 //! | `POST /hq/merchants` | HQ | a new merchant |
-//! | `GET /hq/merchants/{id}?from=&to=` | HQ | the dashboard: sales, customers, promotions, registers, alerts |
+//! | `GET /hq/merchants/{id}?from=&to=` | HQ | the dashboard: sales, customers, promotions, registers, the fleet's versions, alerts |
+//! | `POST /hq/merchants/{id}/fleet/minimum-version` | owner | the minimum agent version |
 //! | `GET /hq/merchants/{id}/setup` | HQ | brands, stores, register tokens, promotions, reviews |
 //! | `POST /hq/merchants/{id}/{brands,stores,promotions,customer-links}` | HQ | set-up forms |
 //! | `POST /hq/merchants/{id}/ruleset` | HQ | the first ruleset, from a sample |
@@ -135,6 +136,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/hq/merchants/{id}/registers/{register}/revoke",
             post(dashboard::revoke_register),
+        )
+        .route(
+            "/hq/merchants/{id}/fleet/minimum-version",
+            post(dashboard::set_minimum_version),
         )
         .route("/hq/merchants/{id}/ruleset", post(setup::start_from_sample))
         .route(

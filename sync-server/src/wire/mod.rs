@@ -14,6 +14,7 @@ pub mod admin;
 pub mod analytics;
 pub mod content;
 pub mod drafts;
+pub mod fleet;
 pub mod segments;
 
 pub use crate::alerts::AlertKind;

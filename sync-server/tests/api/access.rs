@@ -290,6 +290,24 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
         ),
         case(
             H::GET,
+            "/api/v1/admin/merchants/{id}/fleet",
+            format!("/api/v1/admin/merchants/{m}/fleet"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
+            "/api/v1/admin/merchants/{id}/fleet/minimum-version",
+            format!("/api/v1/admin/merchants/{m}/fleet/minimum-version"),
+            &[OWNER],
+        ),
+        case(
+            H::PUT,
+            "/api/v1/admin/merchants/{id}/fleet/minimum-version",
+            format!("/api/v1/admin/merchants/{m}/fleet/minimum-version"),
+            &[OWNER],
+        ),
+        case(
+            H::GET,
             "/api/v1/admin/merchants/{id}/alerts",
             format!("/api/v1/admin/merchants/{m}/alerts"),
             &[OWNER, ANALYST],
@@ -821,6 +839,12 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             H::GET,
             "/hq/merchants/{id}/audit",
             format!("/hq/merchants/{m}/audit"),
+            &[OWNER],
+        ),
+        case(
+            H::POST,
+            "/hq/merchants/{id}/fleet/minimum-version",
+            format!("/hq/merchants/{m}/fleet/minimum-version"),
             &[OWNER],
         ),
         case(

@@ -53,6 +53,7 @@ pub fn settings(data_dir: &Path) -> Settings {
             url: test_database_url(data_dir).map(SecretString::from),
         },
         notify: sync_server::config::NotifySettings::default(),
+        tls: sync_server::config::TlsSettings::default(),
     }
 }
 

@@ -17,6 +17,7 @@ mod customers;
 mod drafts;
 mod enrollment;
 mod errors;
+mod fleet;
 mod holds;
 mod ingest;
 mod leases;

@@ -1,10 +1,15 @@
 //! The fleet as HQ sees it: a real agent's heartbeat reaches the server
 //! with its version and backlog, whether or not it has records to upload,
-//! and the server's register view shows its last contact.
+//! and the server's register view shows its last contact. HQ sets a
+//! minimum agent version above a real agent's: its next heartbeat reply
+//! raises the alarm in its status, metrics, event stream, `status` and
+//! `doctor`, and it goes on selling and syncing; HQ lists it as lagging.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
+use shared::wire::till::TillEvent;
+use system_tests::events::EventStream;
 use system_tests::harness::{LiteAgent, enroll_agent, sell};
 use system_tests::scenario::CATALOG;
 
@@ -88,5 +93,155 @@ async fn a_running_agent_reports_its_version_and_backlog_in_heartbeats() -> anyh
     let drained = wait_until(|v| v["heartbeat"]["backlog"] == 0 && v["records"] == 3).await?;
     assert_eq!(drained["heartbeat"]["dead_letters"], 0);
     agent.stop().await?;
+    Ok(())
+}
+
+/// Sets the merchant's minimum agent version through the admin API.
+async fn set_minimum(
+    http: &reqwest::Client,
+    server_url: &str,
+    admin_token: &str,
+    merchant: shared::ids::MerchantId,
+    minimum: Option<&str>,
+) -> anyhow::Result<()> {
+    http.put(format!(
+        "{server_url}/api/v1/admin/merchants/{merchant}/fleet/minimum-version"
+    ))
+    .bearer_auth(admin_token)
+    .json(&serde_json::json!({ "minimum_agent_version": minimum }))
+    .send()
+    .await?
+    .error_for_status()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_below_the_minimum_version_raises_the_alarm_and_keeps_selling()
+-> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (server, chain) = server_with_chain(tmp.path(), "").await?;
+    let token = server.admin().enrollment_token(chain.stores[0].id).await?;
+    let till_dir = tmp.path().join("till");
+    let config = enroll_agent(&server.url(), &token.token, &till_dir, |_| {}).await?;
+    let register = config.sync.register_id;
+    let mut agent = LiteAgent::start(config).await?;
+    let mut events = EventStream::connect(agent.till.base()).await?;
+    let http = reqwest::Client::new();
+    let admin_token = server.admin_token().to_owned();
+    let merchant = chain.merchant_id();
+    let ours = env!("CARGO_PKG_VERSION");
+
+    // Meeting no minimum: no alarm.
+    let before = agent
+        .wait_status(Duration::from_secs(30), |s| {
+            s.sync.last_contact_at.is_some()
+        })
+        .await?;
+    assert!(before.sync.required_agent_version.is_none());
+
+    // HQ requires a version above this agent's.
+    set_minimum(&http, &server.url(), &admin_token, merchant, Some("99.0.0")).await?;
+    let raised = agent
+        .wait_status(Duration::from_secs(30), |s| {
+            s.sync.required_agent_version.is_some()
+        })
+        .await
+        .context("the heartbeat reply raises the alarm")?;
+    assert_eq!(
+        raised
+            .sync
+            .required_agent_version
+            .as_ref()
+            .map(ToString::to_string),
+        Some("99.0.0".to_owned())
+    );
+    let alarm = raised
+        .sync
+        .alarms
+        .iter()
+        .find(|a| a.contains("below the minimum 99.0.0"))
+        .with_context(|| format!("alarms: {:?}", raised.sync.alarms))?
+        .clone();
+    assert!(alarm.contains(ours), "{alarm}");
+    let event = events
+        .next_matching(Duration::from_secs(10), |e| match e {
+            TillEvent::AgentOutdated {
+                agent_version,
+                minimum_agent_version,
+                alarm,
+            } => Some((agent_version, minimum_agent_version.to_string(), alarm)),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(event, (ours.to_owned(), "99.0.0".to_owned(), alarm.clone()));
+    let metrics = http
+        .get(format!("{}/metrics", agent.till.base()))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("pos_agent_below_minimum_version 1"),
+        "{metrics}"
+    );
+    let status_config = tmp.path().join("status.toml");
+    agent.write_status_config(&status_config)?;
+    let status = pos_agent::status_report(&till_dir, Some(&status_config)).await?;
+    assert!(
+        status.contains("BELOW the minimum 99.0.0") && status.contains(&alarm),
+        "{status}"
+    );
+
+    // It keeps selling and syncing.
+    sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
+    agent
+        .wait_synced(Duration::from_secs(30))
+        .await
+        .context("a sale uploads while the alarm is up")?;
+
+    // HQ sees it lag.
+    let fleet: serde_json::Value = http
+        .get(format!(
+            "{}/api/v1/admin/merchants/{merchant}/fleet",
+            server.url()
+        ))
+        .bearer_auth(&admin_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(fleet["lagging_count"], 1, "{fleet}");
+    assert_eq!(fleet["lagging"][0]["register_id"], register.get());
+    assert_eq!(fleet["lagging"][0]["agent_version"], ours);
+
+    // Stopped, `status` and `doctor` still show it from the database.
+    agent.stop().await?;
+    let status = pos_agent::status_report(&till_dir, None).await?;
+    assert!(status.contains(&alarm), "{status}");
+    let doctor = pos_agent::doctor::doctor(&till_dir, None).await;
+    assert!(!doctor.passed(), "{doctor}");
+    assert!(
+        doctor
+            .to_string()
+            .contains(&format!("✗ agent version: {alarm}")),
+        "{doctor}"
+    );
+
+    // HQ lowers the minimum: the next heartbeat clears the alarm.
+    set_minimum(&http, &server.url(), &admin_token, merchant, Some(ours)).await?;
+    let config = agent.config.clone();
+    agent.restart_with(config).await?;
+    let cleared = agent
+        .wait_status(Duration::from_secs(30), |s| {
+            s.sync.required_agent_version.is_none() && s.sync.alarms.is_empty()
+        })
+        .await
+        .context("the alarm clears")?;
+    assert!(cleared.sync.alarms.is_empty());
+    agent.stop().await?;
+    let doctor = pos_agent::doctor::doctor(&till_dir, None).await;
+    assert!(doctor.to_string().contains("✓ agent version:"), "{doctor}");
     Ok(())
 }

@@ -33,6 +33,7 @@ mod privacy;
 mod referrals;
 mod reprice;
 mod segments;
+mod tls;
 
 const WAIT: Duration = Duration::from_secs(20);
 

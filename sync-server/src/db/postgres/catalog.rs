@@ -294,6 +294,31 @@ impl CatalogTx for PgTx<'_, '_> {
         Ok(())
     }
 
+    fn minimum_agent_version(&mut self, merchant: MerchantId) -> Result<Option<String>, DbError> {
+        self.query_opt(
+            "SELECT minimum_agent_version FROM merchants WHERE id = $1",
+            &[&merchant.get()],
+        )?
+        .map(|row| row.try_get::<_, Option<String>>(0))
+        .transpose()?
+        .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))
+    }
+
+    fn set_minimum_agent_version(
+        &mut self,
+        merchant: MerchantId,
+        version: Option<&str>,
+    ) -> Result<(), DbError> {
+        let changed = self.execute(
+            "UPDATE merchants SET minimum_agent_version = $1 WHERE id = $2",
+            &[&version, &merchant.get()],
+        )?;
+        if changed == 0 {
+            return Err(DbError::NotFound(format!("merchant {merchant}")));
+        }
+        Ok(())
+    }
+
     fn record_heartbeat(
         &mut self,
         id: RegisterId,

@@ -295,6 +295,29 @@ impl CatalogTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn minimum_agent_version(&mut self, merchant: MerchantId) -> Result<Option<String>, DbError> {
+        self.tx
+            .prepare_cached("SELECT minimum_agent_version FROM merchants WHERE id = ?1")?
+            .query_row([merchant.get()], |row| row.get::<_, Option<String>>(0))
+            .optional()?
+            .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))
+    }
+
+    fn set_minimum_agent_version(
+        &mut self,
+        merchant: MerchantId,
+        version: Option<&str>,
+    ) -> Result<(), DbError> {
+        let changed = self.tx.execute(
+            "UPDATE merchants SET minimum_agent_version = ?1 WHERE id = ?2",
+            params![version, merchant.get()],
+        )?;
+        if changed == 0 {
+            return Err(DbError::NotFound(format!("merchant {merchant}")));
+        }
+        Ok(())
+    }
+
     fn record_heartbeat(
         &mut self,
         id: RegisterId,

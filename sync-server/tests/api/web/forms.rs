@@ -369,7 +369,12 @@ async fn hq_sees_a_registers_heartbeat_and_revokes_it_after_confirming_in_chromi
         .send()
         .await
         .unwrap();
-    assert_eq!(beat.status(), StatusCode::NO_CONTENT);
+    assert_eq!(beat.status(), StatusCode::OK);
+    let reply: Value = beat.json().await.unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({"minimum_agent_version": null, "below_minimum": false})
+    );
     let registers: Value = server
         .admin_ok(
             Method::GET,

@@ -14,6 +14,7 @@ mod customer;
 mod dashboard;
 mod drafts;
 mod editor;
+mod fleet;
 mod forms;
 mod hq;
 mod languages;
