@@ -206,18 +206,27 @@ async fn bench_on(dir: &Path, records: u64, database_url: Option<&str>) -> anyho
     // the year (every companion pair, found by its marks), one product's
     // pairs, and what a promotion moved.
     for (what, query) in [
-        ("view baskets, a year, pairs of ≥ 1 000 checks", format!("{year}&min_checks=1000")),
+        (
+            "view baskets, a year, pairs of ≥ 1 000 checks",
+            format!("{year}&min_checks=1000"),
+        ),
         (
             "view baskets, a year, one product's pairs",
             format!("{year}&product=46{:011}", 42),
         ),
-        ("view baskets, a year, a promotion's pairs", format!("{year}&promotion=promo-3")),
+        (
+            "view baskets, a year, a promotion's pairs",
+            format!("{year}&promotion=promo-3"),
+        ),
         (
             "view baskets, a month, one store, a product's pairs",
             format!("{month}&product=46{:011}", 42),
         ),
     ] {
-        timed.push((what.to_owned(), p95(&http, &token, &format!("{base}/baskets?{query}")).await?));
+        timed.push((
+            what.to_owned(),
+            p95(&http, &token, &format!("{base}/baskets?{query}")).await?,
+        ));
     }
     for table in [
         "baskets",
@@ -633,9 +642,12 @@ async fn ingest_cost_of(
                     SimRegister::enroll_at(&server.url(), &admin, chain.stores[s].id).await?;
                 let mut batches = Vec::new();
                 let mut rng = Lcg(u64::try_from(s).unwrap_or(0) + 1);
-                for _ in 0..5 {
-                    let mut batch = Vec::with_capacity(1_000);
-                    for _ in 0..1_000 {
+                // Longer records, smaller batches: each stays under the
+                // upload's size limit; 5 000 records a register either way.
+                let per_batch = 1_000 / usize::try_from(lines).unwrap_or(1).max(1);
+                for _ in 0..5_000 / per_batch {
+                    let mut batch = Vec::with_capacity(per_batch);
+                    for _ in 0..per_batch {
                         let products: Vec<u64> = (0..lines).map(|_| rng.next(PRODUCTS)).collect();
                         batch.push(register.next_record(10_000, |r| {
                             if lines > 1 {
@@ -704,7 +716,11 @@ fn spread_lines(record: &mut PurchaseRecord, products: &[u64]) {
         .iter()
         .enumerate()
         .filter_map(|(i, p)| {
-            let share = if i + 1 == products.len() { left } else { total / n };
+            let share = if i + 1 == products.len() {
+                left
+            } else {
+                total / n
+            };
             left -= share;
             let price = Money::from_minor(share).ok()?;
             Some(RecordLine {
