@@ -38,6 +38,8 @@
 //! - `web`: the browser pages (HQ dashboard, merchant set-up, the
 //!   customer's phone page and sign-up), server-rendered HTML.
 //! - `customer_token`: issuing the rotating token a phone shows.
+//! - `connections`: the accept loop and hyper's settings for idle
+//!   long-polls; `layers`: the server's own middleware, unboxed.
 //! - `notify`: long-poll wake-ups; `auth`: credentials; `error`: the API's
 //!   error replies.
 
@@ -49,6 +51,7 @@ mod auth;
 pub mod backup;
 pub mod clock;
 pub mod config;
+mod connections;
 mod customer_token;
 pub mod db;
 pub mod drift;
@@ -57,6 +60,7 @@ mod guard;
 pub mod ingest;
 mod instances;
 pub mod keys;
+mod layers;
 pub mod media;
 pub mod metrics;
 mod notify;
@@ -143,18 +147,15 @@ pub async fn serve(
         tokio::spawn(services::messaging::run(messaging, campaigns_stop))
     };
     let stopping = state.clone();
-    // One routing table for every connection: handing axum the `Router`
-    // itself would rebuild its tables for each connection (about 20 KiB
-    // each, which ten thousand waiting registers multiply). The peer's
-    // address goes with each request, for the public forms' limits.
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("sync-server stopping");
-            stopping.begin_shutdown();
-        })
-        .await;
+    // One routing table for every connection (the `Router` is shared, not
+    // rebuilt per connection); the peer's address goes with each request,
+    // for the public forms' limits.
+    connections::serve(listener, router(state), async move {
+        shutdown.await;
+        tracing::info!("sync-server stopping");
+        stopping.begin_shutdown();
+    })
+    .await;
     let _ = stop_repricer.send(true);
     if let Some(listener) = instance_listener
         && let Err(e) = listener.await
@@ -179,6 +180,5 @@ pub async fn serve(
     if let Err(e) = repricer.await {
         tracing::error!(error = %e, "the re-pricer task failed");
     }
-    served?;
     Ok(())
 }
