@@ -38,6 +38,8 @@
 //! - `web`: the browser pages (HQ dashboard, merchant set-up, the
 //!   customer's phone page and sign-up), server-rendered HTML.
 //! - `customer_token`: issuing the rotating token a phone shows.
+//! - `connections`: the accept loop and hyper's settings for idle
+//!   long-polls; `layers`: the server's own middleware, unboxed.
 //! - `notify`: long-poll wake-ups; `auth`: credentials; `error`: the API's
 //!   error replies.
 
@@ -49,6 +51,7 @@ mod auth;
 pub mod backup;
 pub mod clock;
 pub mod config;
+mod connections;
 mod customer_token;
 pub mod db;
 pub mod drift;
@@ -57,6 +60,7 @@ mod guard;
 pub mod ingest;
 mod instances;
 pub mod keys;
+mod layers;
 pub mod media;
 pub mod metrics;
 mod notify;
@@ -164,10 +168,9 @@ pub async fn serve_with_clock(
         tokio::spawn(services::messaging::run(messaging, campaigns_stop))
     };
     let stopping = state.clone();
-    // One routing table for every connection: handing axum the `Router`
-    // itself would rebuild its tables for each connection (about 20 KiB
-    // each, which ten thousand waiting registers multiply). The peer's
-    // address goes with each request, for the public forms' limits.
+    // One routing table for every connection (the `Router` is shared, not
+    // rebuilt per connection); the peer's address goes with each request,
+    // for the public forms' limits.
     let shutdown = async move {
         shutdown.await;
         tracing::info!("sync-server stopping");
@@ -176,10 +179,8 @@ pub async fn serve_with_clock(
     let served = match tls {
         Some(acceptor) => tls::serve(listener, acceptor, router(state), shutdown).await,
         None => {
-            let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            connections::serve(listener, router(state), shutdown).await;
+            Ok(())
         }
     };
     let _ = stop_repricer.send(true);

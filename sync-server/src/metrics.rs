@@ -11,8 +11,6 @@
 
 use shared::wire::ErrorBody;
 
-use std::sync::Arc;
-
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
@@ -217,8 +215,10 @@ impl Metrics {
         self.shed.inc();
     }
 
-    fn response(&self, path: &str, status: u16) {
-        let area = if path.starts_with("/api/v1/admin") {
+    /// The area a request's `path` counts in: `admin`, `api`, `web` or
+    /// `other`.
+    pub(crate) fn area_of(path: &str) -> &'static str {
+        if path.starts_with("/api/v1/admin") {
             "admin"
         } else if path.starts_with("/api/") {
             "api"
@@ -226,7 +226,11 @@ impl Metrics {
             "web"
         } else {
             "other"
-        };
+        }
+    }
+
+    /// A reply of `status` in `area` ([`Metrics::area_of`]).
+    pub(crate) fn response_in(&self, area: &'static str, status: u16) {
         let class = match status {
             100..=199 => "1xx",
             200..=299 => "2xx",
@@ -295,16 +299,4 @@ pub(crate) async fn require_metrics_token(
             "send `Authorization: Bearer <metrics_token>` (the admin token when none is set)",
         )),
     }
-}
-
-/// Counts every response by area and status class.
-pub(crate) async fn count_responses(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    metrics.response(&path, response.status().as_u16());
-    response
 }

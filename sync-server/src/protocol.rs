@@ -18,17 +18,13 @@
 //! offer the feature (or predates it) ignores the field and verifies each
 //! record. So old agents and old servers work with new ones either way.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse as _, Response};
-use shared::wire::{
+pub use shared::wire::{
     FEATURE_CHAIN_INGEST, FEATURE_QUOTA_LEASES, FEATURES_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 
 use crate::config::IngestSettings;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The sync protocol versions this server speaks, ascending.
 pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
@@ -47,7 +43,7 @@ pub fn features(ingest: &IngestSettings) -> Vec<&'static str> {
 }
 
 /// [`features`] as the header lists them.
-fn features_header(ingest: &IngestSettings) -> HeaderValue {
+pub(crate) fn features_header(ingest: &IngestSettings) -> HeaderValue {
     // Both lists are known now; the header is built once for each.
     static WITH: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
     static WITHOUT: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
@@ -121,25 +117,9 @@ impl From<ProtocolRefusal> for ApiError {
     }
 }
 
-/// Refuses requests in a version this server does not speak, and marks
-/// every reply with the version it is in.
-pub async fn negotiate_protocol(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let (mut response, answered_in) = match negotiate(request.headers()) {
-        Ok(version) => (next.run(request).await, version),
-        Err(refusal) => (ApiError::from(refusal).into_response(), PROTOCOL_VERSION),
-    };
-    response
-        .headers_mut()
-        .insert(PROTOCOL_HEADER, HeaderValue::from(answered_in));
-    response
-        .headers_mut()
-        .insert(FEATURES_HEADER, features_header(&state.settings.ingest));
-    response
-}
+// Register routes refuse requests in a version this server does not
+// speak and mark every reply with the version it is in: see
+// `layers::NegotiateProtocolLayer`.
 
 #[cfg(test)]
 mod tests {

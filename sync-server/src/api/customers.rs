@@ -257,20 +257,24 @@ pub(crate) async fn changes(
     let subscription = state.notifier.subscribe(Topic::Customers, merchant);
     let (state_ref, register_id, after) = (&state, register.0.register_id, query.after);
     let page = subscription
-        .poll_until(deadline, move |wake| async move {
-            let page = state_ref
-                .services
-                .customers
-                .changes(
-                    merchant,
-                    register_id,
-                    after,
-                    limit,
-                    state_ref.clock.now(),
-                    wake,
-                )
-                .await?;
-            Ok::<_, ApiError>((!page.customers.is_empty()).then_some(page))
+        // Each check is boxed: its storage reads' futures are freed
+        // before the wait, which holds only the subscription.
+        .poll_until(deadline, move |wake| {
+            Box::pin(async move {
+                let page = state_ref
+                    .services
+                    .customers
+                    .changes(
+                        merchant,
+                        register_id,
+                        after,
+                        limit,
+                        state_ref.clock.now(),
+                        wake,
+                    )
+                    .await?;
+                Ok::<_, ApiError>((!page.customers.is_empty()).then_some(page))
+            })
         })
         .await?;
     Ok(Json(page.unwrap_or(CustomerDeltaPage {

@@ -53,14 +53,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::time::Instant;
 
 use crate::admission::shed_ingest_load;
 use crate::error::ApiError;
 use crate::guard::guard;
-use crate::protocol::negotiate_protocol;
+use crate::layers::{CountResponsesLayer, JsonErrorsLayer, NegotiateProtocolLayer};
 use crate::state::AppState;
 
 /// The server's routes over `state`.
@@ -183,10 +182,7 @@ pub fn router(state: AppState) -> Router {
         .route("/protocol", get(protocol::protocol))
         .route("/heartbeat", post(heartbeat::heartbeat))
         .route("/leases", post(leases::leases))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            negotiate_protocol,
-        ));
+        .route_layer(NegotiateProtocolLayer::new(&state.settings.ingest));
 
     let metrics = state.metrics.clone();
     Router::new()
@@ -204,11 +200,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes(&state))
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn_with_state(
-            metrics,
-            crate::metrics::count_responses,
-        ))
+        // One layer of plain services (see `layers`), outermost first:
+        // every request is routed through one boxed service, not one per
+        // middleware, and a waiting long-poll holds their futures unboxed.
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -218,7 +212,9 @@ pub fn router(state: AppState) -> Router {
                         .on_request(())
                         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
                 )
-                .layer(PropagateRequestIdLayer::x_request_id()),
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(CountResponsesLayer(metrics))
+                .layer(JsonErrorsLayer),
         )
         .with_state(state)
 }
@@ -241,38 +237,6 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     tracing::info_span!("request", method = %request.method(), path = shown, request_id = id)
-}
-
-/// Middleware: a 4xx or 5xx reply of an `/api` route that is not JSON (a
-/// refusal of the framework or of a layer, with an empty or plain-text
-/// body) becomes an `ErrorBody` with a code for its status. The pages keep
-/// their own error pages.
-async fn json_errors(request: axum::extract::Request, next: middleware::Next) -> Response {
-    let api = request.uri().path().starts_with("/api/");
-    let response = next.run(request).await;
-    let status = response.status();
-    let is_json = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let code = match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
-    };
-    let message = status
-        .canonical_reason()
-        .unwrap_or("the request failed")
-        .to_lowercase();
-    ApiError::new(status, code, message).into_response()
 }
 
 async fn no_such_route() -> ApiError {

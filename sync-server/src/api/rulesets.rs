@@ -9,12 +9,13 @@
 
 use shared::wire::ErrorBody;
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use shared::ids::RulesetVersion;
+use shared::ids::{MerchantId, RulesetVersion};
 use shared::release::SignedRuleset;
 
 use super::extract::{Json, Query};
@@ -57,36 +58,55 @@ pub(crate) async fn latest(
     State(state): State<AppState>,
     register: AuthenticatedRegister,
     Query(query): Query<RulesetQuery>,
-    headers: HeaderMap,
+    IfNoneMatch(cached): IfNoneMatch,
 ) -> Result<Response, ApiError> {
-    let merchant = register.0.merchant_id;
-    let cached = if_none_match_version(&headers);
+    // Only the few words of the request a long-poll needs are kept while it
+    // waits: its headers and credentials are dropped with the request, and
+    // storage is read in a boxed future freed before the wait.
+    let merchant = {
+        let register = register;
+        register.0.merchant_id
+    };
     let known = query.after.max(cached.unwrap_or(0));
-
     if cached.is_some() {
         // A conditional request is answered at once.
-        return Ok(
-            match state.services.publisher.latest_release(merchant).await? {
-                Some(release) if release.version.get() > known => with_etag(release),
-                Some(release) => {
-                    (StatusCode::NOT_MODIFIED, [(ETAG, etag(release.version))]).into_response()
-                }
-                None => StatusCode::NO_CONTENT.into_response(),
-            },
-        );
+        return Box::pin(conditional(&state, merchant, known)).await;
     }
-
     let deadline = long_poll_deadline(&state, query.wait);
     // Subscribed before storage is read, so a publish in between is seen.
     let releases = state.notifier.watch_releases(merchant);
-    let stored = state.services.publisher.latest_release(merchant).await?;
-    if let Some(release) = stored.filter(|r| r.version.get() > known) {
+    let stored = Box::pin(
+        state
+            .services
+            .publisher
+            .latest_release_after(merchant, known),
+    )
+    .await?;
+    if let Some(release) = stored {
         return Ok(with_etag(release));
     }
+    drop(state);
     Ok(match releases.newer_than(known, deadline).await {
         Some(news) => news_response(&news),
         None => StatusCode::NO_CONTENT.into_response(),
     })
+}
+
+/// The answer to a conditional request: the newest release, 304 or 204.
+async fn conditional(
+    state: &AppState,
+    merchant: MerchantId,
+    known: i64,
+) -> Result<Response, ApiError> {
+    Ok(
+        match state.services.publisher.latest_release(merchant).await? {
+            Some(release) if release.version.get() > known => with_etag(release),
+            Some(release) => {
+                (StatusCode::NOT_MODIFIED, [(ETAG, etag(release.version))]).into_response()
+            }
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
 }
 
 /// The reply to a long-poll woken by a publish: the bytes serialised once.
@@ -109,6 +129,18 @@ fn with_etag(release: SignedRuleset) -> Response {
 fn etag(version: RulesetVersion) -> HeaderValue {
     // Digits in quotes are always a valid header value.
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"\""))
+}
+
+/// The version in the request's `If-None-Match`, if any: the one header a
+/// ruleset long-poll reads, taken without cloning the others.
+pub(crate) struct IfNoneMatch(Option<i64>);
+
+impl<S: Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(IfNoneMatch(if_none_match_version(&parts.headers)))
+    }
 }
 
 /// The version in `If-None-Match: "<version>"` (weak or strong), if any.

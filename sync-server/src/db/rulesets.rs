@@ -22,6 +22,13 @@ pub trait RulesetsTx {
     fn current_ruleset(&mut self, merchant: MerchantId) -> Result<Option<CurrentRuleset>, DbError>;
     /// The merchant's newest signed release, if any.
     fn latest_release(&mut self, merchant: MerchantId) -> Result<Option<SignedRuleset>, DbError>;
+    /// The merchant's newest signed release if its version is above
+    /// `after`; nothing is read or parsed otherwise (a long-poll's check).
+    fn latest_release_after(
+        &mut self,
+        merchant: MerchantId,
+        after: i64,
+    ) -> Result<Option<SignedRuleset>, DbError>;
     /// The rules of one version, if stored.
     fn ruleset_at(
         &mut self,

@@ -182,6 +182,18 @@ impl Publisher {
     ) -> Result<Option<SignedRuleset>, DbError> {
         self.repo.read(move |tx| tx.latest_release(merchant)).await
     }
+
+    /// The merchant's newest signed release if it is newer than version
+    /// `after` (a long-poll's check, which reads nothing more otherwise).
+    pub async fn latest_release_after(
+        &self,
+        merchant: MerchantId,
+        after: i64,
+    ) -> Result<Option<SignedRuleset>, DbError> {
+        self.repo
+            .read(move |tx| tx.latest_release_after(merchant, after))
+            .await
+    }
 }
 
 fn build_release(

@@ -34,6 +34,20 @@ impl RulesetsTx for PgTx<'_, '_> {
         .transpose()
     }
 
+    fn latest_release_after(
+        &mut self,
+        merchant: MerchantId,
+        after: i64,
+    ) -> Result<Option<SignedRuleset>, DbError> {
+        self.query_opt(
+            "SELECT signed FROM ruleset_releases
+             WHERE merchant_id = $1 AND version > $2 ORDER BY version DESC LIMIT 1",
+            &[&merchant.get(), &after],
+        )?
+        .map(|row| parsed(&row, 0, |s| serde_json::from_str(s)))
+        .transpose()
+    }
+
     fn ruleset_at(
         &mut self,
         merchant: MerchantId,

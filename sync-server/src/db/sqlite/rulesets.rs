@@ -39,6 +39,23 @@ impl RulesetsTx for SqliteTx<'_> {
             .optional()?)
     }
 
+    fn latest_release_after(
+        &mut self,
+        merchant: MerchantId,
+        after: i64,
+    ) -> Result<Option<SignedRuleset>, DbError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT signed FROM ruleset_releases
+                 WHERE merchant_id = ?1 AND version > ?2 ORDER BY version DESC LIMIT 1",
+            )?
+            .query_row(params![merchant.get(), after], |row| {
+                parsed(row, 0, |s| serde_json::from_str(s))
+            })
+            .optional()?)
+    }
+
     fn ruleset_at(
         &mut self,
         merchant: MerchantId,
