@@ -1451,6 +1451,9 @@ pub struct AnalyticsParams {
     pub min_checks: String,
 }
 
+/// The longest promotion id, segment tag or SKU a filter takes.
+const MAX_CODE_CHARS: usize = 200;
+
 impl AnalyticsParams {
     /// The query, or what is wrong with it (a message id).
     pub fn parse(&self) -> Result<AnalyticsQuery, &'static str> {
@@ -1466,6 +1469,18 @@ impl AnalyticsParams {
             }
         }
         let id = |text: &str, why| -> Result<Option<i64>, &'static str> { opt(text, why) };
+        // A code (a promotion id, a segment's tag, a SKU): no control
+        // characters (PostgreSQL refuses a NUL in text), and not endless.
+        let code = |text: &str, why| -> Result<Option<String>, &'static str> {
+            let text = text.trim();
+            if text.is_empty() {
+                Ok(None)
+            } else if text.chars().any(char::is_control) || text.chars().count() > MAX_CODE_CHARS {
+                Err(why)
+            } else {
+                Ok(Some(text.to_owned()))
+            }
+        };
         Ok(AnalyticsQuery {
             from: opt(&self.from, "analytics-error-date")?,
             to: opt(&self.to, "analytics-error-date")?,
@@ -1484,19 +1499,47 @@ impl AnalyticsParams {
                 "month" => Grain::Month,
                 _ => return Err("analytics-error-grain"),
             },
-            promotion: Some(self.promotion.trim())
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned),
-            segment: Some(self.segment.trim())
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned),
-            product: Some(self.product.trim())
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned),
+            promotion: code(&self.promotion, "analytics-error-promotion")?,
+            segment: code(&self.segment, "analytics-error-segment")?,
+            product: code(&self.product, "analytics-error-product")?,
             min_checks: match opt::<i64>(&self.min_checks, "analytics-error-min-checks")? {
                 Some(n) if n < 1 => return Err("analytics-error-min-checks"),
                 n => n,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AnalyticsParams;
+
+    #[test]
+    fn codes_with_control_characters_are_refused_by_name() {
+        let with = |f: fn(&mut AnalyticsParams)| {
+            let mut p = AnalyticsParams::default();
+            f(&mut p);
+            p.parse().err()
+        };
+        assert_eq!(
+            with(|p| p.product = "milk\0".into()),
+            Some("analytics-error-product")
+        );
+        assert_eq!(
+            with(|p| p.segment = "9\0#!".into()),
+            Some("analytics-error-segment")
+        );
+        assert_eq!(
+            with(|p| p.promotion = "x".repeat(201)),
+            Some("analytics-error-promotion")
+        );
+        let fine = {
+            let mut p = AnalyticsParams::default();
+            p.product = " 4600000000017 ".into();
+            p.promotion = "dairy-10".into();
+            p.parse().expect("fine")
+        };
+        assert_eq!(fine.product.as_deref(), Some("4600000000017"));
+        assert_eq!(fine.promotion.as_deref(), Some("dairy-10"));
     }
 }
