@@ -1533,12 +1533,13 @@ mod tests {
             with(|p| p.promotion = "x".repeat(201)),
             Some("analytics-error-promotion")
         );
-        let fine = {
-            let mut p = AnalyticsParams::default();
-            p.product = " 4600000000017 ".into();
-            p.promotion = "dairy-10".into();
-            p.parse().expect("fine")
-        };
+        let fine = AnalyticsParams {
+            product: " 4600000000017 ".into(),
+            promotion: "dairy-10".into(),
+            ..AnalyticsParams::default()
+        }
+        .parse()
+        .expect("fine");
         assert_eq!(fine.product.as_deref(), Some("4600000000017"));
         assert_eq!(fine.promotion.as_deref(), Some("dairy-10"));
     }
