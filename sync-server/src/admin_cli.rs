@@ -194,9 +194,12 @@ enum ApiKeyCommand {
         /// What it is for.
         #[arg(long)]
         name: String,
-        /// owner, marketer, analyst or support.
+        /// owner, marketer, analyst, store_manager or support.
         #[arg(long)]
         role: String,
+        /// A store manager's key: its store (repeat for several).
+        #[arg(long = "store")]
+        stores: Vec<i64>,
     },
     /// Lists the merchant's keys (never their tokens).
     List {
@@ -499,11 +502,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             role,
             stores,
         }) => {
-            let stores = stores
-                .into_iter()
-                .map(shared::ids::StoreId::new)
-                .collect::<Result<Vec<_>, _>>()
-                .context("--store")?;
+            let stores = store_ids(stores)?;
             let path = format!("/api/v1/admin/merchants/{merchant}/invitations");
             let reply = client
                 .post(
@@ -533,9 +532,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             merchant,
             name,
             role,
+            stores,
         }) => {
+            let stores = store_ids(stores)?;
             let path = format!("/api/v1/admin/merchants/{merchant}/api-keys");
-            client.post(&path, &NewApiKey { name, role }).await?
+            client
+                .post(&path, &NewApiKey { name, role, stores })
+                .await?
         }
         AdminCommand::ApiKey(ApiKeyCommand::List { merchant }) => {
             client
@@ -727,4 +730,13 @@ mod tests {
             "{unknown:#}"
         );
     }
+}
+
+/// The `--store` ids, parsed.
+fn store_ids(stores: Vec<i64>) -> anyhow::Result<Vec<shared::ids::StoreId>> {
+    stores
+        .into_iter()
+        .map(shared::ids::StoreId::new)
+        .collect::<Result<Vec<_>, _>>()
+        .context("--store")
 }

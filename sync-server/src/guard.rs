@@ -60,7 +60,7 @@ impl Principal {
             Actor::Key(key) => Some(Membership {
                 merchant: key.merchant_id,
                 role: key.role,
-                stores: Vec::new(),
+                stores: key.stores.clone(),
             }),
         }
     }

@@ -83,6 +83,7 @@ fn key_view(k: &ApiKeyRow) -> ApiKeyView {
         id: k.id.0,
         name: k.name.clone(),
         role: k.role.as_str().to_owned(),
+        stores: k.stores.clone(),
         created_at: time(k.created_at_unix),
         last_used_at: k.last_used_at_unix.map(time),
         revoked_at: k.revoked_at_unix.map(time),
@@ -226,7 +227,7 @@ pub(crate) async fn create_api_key(
     let issued = state
         .services
         .accounts
-        .create_api_key(merchant, &new.name, role)
+        .create_api_key(merchant, &new.name, role, new.stores)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -139,6 +139,8 @@ pub struct ApiKeyRow {
     pub last_used_at_unix: Option<i64>,
     /// Revoked.
     pub revoked_at_unix: Option<i64>,
+    /// A store manager's key: its stores, in order (empty for other roles).
+    pub stores: Vec<StoreId>,
 }
 
 /// A new API key.
@@ -150,6 +152,8 @@ pub struct NewApiKey {
     pub name: String,
     /// Its role.
     pub role: Role,
+    /// A store manager's key: its stores.
+    pub stores: Vec<StoreId>,
     /// SHA-256 of the secret.
     pub secret_hash: Hash256,
     /// Now.
@@ -257,4 +261,23 @@ pub trait AccountsTx {
     fn insert_audit(&mut self, entry: &AuditEntry) -> Result<(), DbError>;
     /// Reads the audit trail, newest first.
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRow>, DbError>;
+}
+
+/// The stores of a comma-separated list as the backends aggregate it
+/// (`None`: no store), in order.
+pub(crate) fn store_list(list: Option<&str>) -> Result<Vec<StoreId>, DbError> {
+    let mut stores = list
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let id: i64 = s
+                .trim()
+                .parse()
+                .map_err(|_| DbError::other(format!("store id {s:?} in a key's stores")))?;
+            StoreId::new(id).map_err(DbError::other)
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    stores.sort_unstable();
+    Ok(stores)
 }

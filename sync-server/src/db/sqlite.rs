@@ -81,6 +81,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "sqlite/migrations/025_minimum_agent_version.sql"
         )),
+        M::up(include_str!("sqlite/migrations/027_api_key_stores.sql")),
     ])
 }
 

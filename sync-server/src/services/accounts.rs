@@ -18,7 +18,7 @@ use crate::access::{Membership, Role, Scope, Target};
 use crate::clock::Clock;
 use crate::db::{
     AccountId, AccountLinkRow, AccountRow, AccountSessionRow, AdminSession, ApiKeyId, ApiKeyRow,
-    AuditEntry, AuditFilter, AuditRow, DbError, LinkPurpose, NewAccount, NewApiKey, Repository,
+    AuditEntry, AuditFilter, AuditRow, DbError, LinkPurpose, NewAccount, NewApiKey, Repository, Tx,
 };
 use crate::services::catalog::{hash_secret, random_hex};
 
@@ -183,17 +183,7 @@ impl Accounts {
         stores: Vec<StoreId>,
     ) -> Result<IssuedLink, AccountError> {
         let email = email_of(email)?;
-        let stores = if role == Role::StoreManager {
-            if stores.is_empty() {
-                return Err(AccountError::Invalid {
-                    field: "stores",
-                    message: "account-error-stores",
-                });
-            }
-            stores
-        } else {
-            Vec::new()
-        };
+        let stores = stores_for(role, stores)?;
         let secret = random_hex(32)?;
         let now = self.now();
         let expires_at_unix = now + INVITATION_SECS;
@@ -203,16 +193,8 @@ impl Accounts {
             .write(move |tx| {
                 tx.merchant(merchant)?
                     .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))?;
-                for store in &stores {
-                    match tx.store(*store)? {
-                        Some(s) if s.merchant_id == merchant => {}
-                        _ => {
-                            return Ok(Err(AccountError::Invalid {
-                                field: "stores",
-                                message: "account-error-no-store",
-                            }));
-                        }
-                    }
+                if let Err(e) = stores_of_merchant(tx, merchant, &stores)? {
+                    return Ok(Err(e));
                 }
                 let id = tx.insert_account(&NewAccount {
                     merchant_id: merchant,
@@ -403,33 +385,15 @@ impl Accounts {
         role: Role,
         stores: Vec<StoreId>,
     ) -> Result<AccountRow, AccountError> {
-        let stores = if role == Role::StoreManager {
-            if stores.is_empty() {
-                return Err(AccountError::Invalid {
-                    field: "stores",
-                    message: "account-error-stores",
-                });
-            }
-            stores
-        } else {
-            Vec::new()
-        };
+        let stores = stores_for(role, stores)?;
         self.repo
             .write(move |tx| {
                 let before = match tx.account(account)? {
                     Some(a) if a.merchant_id == merchant => a,
                     _ => return Ok(Err(AccountError::NotFound)),
                 };
-                for store in &stores {
-                    match tx.store(*store)? {
-                        Some(s) if s.merchant_id == merchant => {}
-                        _ => {
-                            return Ok(Err(AccountError::Invalid {
-                                field: "stores",
-                                message: "account-error-no-store",
-                            }));
-                        }
-                    }
+                if let Err(e) = stores_of_merchant(tx, merchant, &stores)? {
+                    return Ok(Err(e));
                 }
                 tx.set_role(account, role, &stores)?;
                 Ok(Ok(before))
@@ -500,12 +464,15 @@ impl Accounts {
             .await
     }
 
-    /// A new API key of the merchant with `role`; its secret is shown once.
+    /// A new API key of the merchant with `role` (a store manager's key
+    /// acts on `stores`, which must be the merchant's); its secret is shown
+    /// once.
     pub async fn create_api_key(
         &self,
         merchant: MerchantId,
         name: &str,
         role: Role,
+        stores: Vec<StoreId>,
     ) -> Result<IssuedKey, AccountError> {
         let name = name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 100 {
@@ -514,12 +481,7 @@ impl Accounts {
                 message: "account-error-key-name",
             });
         }
-        if role == Role::StoreManager {
-            return Err(AccountError::Invalid {
-                field: "role",
-                message: "account-error-key-role",
-            });
-        }
+        let stores = stores_for(role, stores)?;
         let secret = format!("{API_KEY_PREFIX}{}", random_hex(32)?);
         let secret_hash = hash_secret(&secret);
         let now = self.now();
@@ -528,17 +490,22 @@ impl Accounts {
             .write(move |tx| {
                 tx.merchant(merchant)?
                     .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))?;
+                if let Err(e) = stores_of_merchant(tx, merchant, &stores)? {
+                    return Ok(Err(e));
+                }
                 let id = tx.insert_api_key(&NewApiKey {
                     merchant_id: merchant,
                     name,
                     role,
+                    stores,
                     secret_hash,
                     created_at_unix: now,
                 })?;
                 tx.api_key(id)?
                     .ok_or_else(|| DbError::NotFound(format!("API key {id}")))
+                    .map(Ok)
             })
-            .await?;
+            .await??;
         Ok(IssuedKey { key, secret })
     }
 
@@ -719,4 +686,40 @@ mod tests {
         assert_eq!(email_of(" Anna@Example.RU ").unwrap(), "anna@example.ru");
         assert!(email_of("not an address").is_err());
     }
+}
+
+/// The stores a person or key of `role` looks after: a store manager needs
+/// at least one; every other role has none (whatever was asked).
+fn stores_for(role: Role, stores: Vec<StoreId>) -> Result<Vec<StoreId>, AccountError> {
+    if role != Role::StoreManager {
+        return Ok(Vec::new());
+    }
+    if stores.is_empty() {
+        return Err(AccountError::Invalid {
+            field: "stores",
+            message: "account-error-stores",
+        });
+    }
+    Ok(stores)
+}
+
+/// Whether every one of `stores` is the merchant's (the inner error names
+/// the field when one is not).
+fn stores_of_merchant(
+    tx: &mut dyn Tx,
+    merchant: MerchantId,
+    stores: &[StoreId],
+) -> Result<Result<(), AccountError>, DbError> {
+    for store in stores {
+        match tx.store(*store)? {
+            Some(s) if s.merchant_id == merchant => {}
+            _ => {
+                return Ok(Err(AccountError::Invalid {
+                    field: "stores",
+                    message: "account-error-no-store",
+                }));
+            }
+        }
+    }
+    Ok(Ok(()))
 }

@@ -51,6 +51,7 @@ struct KeyRow {
     id: ApiKeyId,
     name: String,
     role: String,
+    stores: String,
     created: String,
     last_used: String,
     revoked: Option<String>,
@@ -73,6 +74,7 @@ async fn render(
             .find(|s| s.id == *id)
             .map_or_else(|| format!("№{id}"), |s| s.name.clone())
     };
+    let store_names = |ids: &[StoreId]| ids.iter().map(store_name).collect::<Vec<_>>().join(", ");
     let people = state
         .services
         .accounts
@@ -81,12 +83,7 @@ async fn render(
         .into_iter()
         .map(|a| PersonRow {
             id: a.id,
-            stores: a
-                .stores
-                .iter()
-                .map(store_name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            stores: store_names(&a.stores),
             email: a.email,
             role: role_label(a.role),
             role_code: a.role.as_str(),
@@ -104,6 +101,7 @@ async fn render(
             id: k.id,
             name: k.name,
             role: role_label(k.role),
+            stores: store_names(&k.stores),
             created: utc(k.created_at_unix),
             last_used: k.last_used_at_unix.map_or_else(|| "—".to_owned(), utc),
             revoked: k.revoked_at_unix.map(utc),
@@ -154,14 +152,7 @@ impl<'de> Deserialize<'de> for InviteForm {
                 "csrf" => form.csrf = value,
                 "email" => form.email = value,
                 "role" => form.role = value,
-                "store" => {
-                    let id = value
-                        .parse::<i64>()
-                        .ok()
-                        .and_then(|id| StoreId::new(id).ok())
-                        .ok_or_else(|| serde::de::Error::custom("a store is not a number"))?;
-                    form.stores.push(id);
-                }
+                "store" => form.stores.push(store_field(&value)?),
                 _ => {}
             }
         }
@@ -438,15 +429,39 @@ pub async fn disable(
     Ok(note.attach(see_other(&format!("/hq/merchants/{merchant}/people"))))
 }
 
-/// The new-key form.
-#[derive(Debug, Deserialize)]
+/// The new-key form: a name, a role and, for a store manager's key, the
+/// ticked stores (`store` repeated).
+#[derive(Debug, Default)]
 pub struct KeyForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     role: String,
+    stores: Vec<StoreId>,
+}
+
+impl<'de> Deserialize<'de> for KeyForm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut form = KeyForm::default();
+        for (key, value) in Vec::<(String, String)>::deserialize(d)? {
+            match key.as_str() {
+                "csrf" => form.csrf = value,
+                "name" => form.name = value,
+                "role" => form.role = value,
+                "store" => form.stores.push(store_field(&value)?),
+                _ => {}
+            }
+        }
+        Ok(form)
+    }
+}
+
+/// A ticked store's id, or the form's error.
+fn store_field<E: serde::de::Error>(value: &str) -> Result<StoreId, E> {
+    value
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| StoreId::new(id).ok())
+        .ok_or_else(|| E::custom("a store is not a number"))
 }
 
 impl CsrfProtected for KeyForm {
@@ -478,7 +493,7 @@ pub async fn create_api_key(
     let issued = match state
         .services
         .accounts
-        .create_api_key(merchant, &form.name, role)
+        .create_api_key(merchant, &form.name, role, form.stores.clone())
         .await
     {
         Ok(issued) => issued,
@@ -504,7 +519,12 @@ pub async fn create_api_key(
     };
     let note = AuditNote {
         subject: Some(format!("API key {} ({})", issued.key.id, issued.key.name)),
-        after: format!("created as {role}"),
+        after: if issued.key.stores.is_empty() {
+            format!("created as {role}")
+        } else {
+            let stores: Vec<String> = issued.key.stores.iter().map(ToString::to_string).collect();
+            format!("created as {role}, stores {}", stores.join(","))
+        },
         ..AuditNote::default()
     };
     Ok(note.attach(Html(page.render()?).into_response()))

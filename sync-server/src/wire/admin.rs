@@ -590,9 +590,13 @@ pub struct NewApiKey {
     /// What it is for.
     #[schema(pattern = r"\S")]
     pub name: String,
-    /// Its role (not `store_manager`).
+    /// Its role.
     #[schema(pattern = "^(owner|marketer|analyst|store_manager|support)$")]
     pub role: String,
+    /// A store manager's key: the stores it acts on (at least one, the
+    /// merchant's); ignored for other roles.
+    #[serde(default)]
+    pub stores: Vec<StoreId>,
 }
 
 /// An API key (never its secret, except once in [`CreatedApiKey`]).
@@ -604,6 +608,8 @@ pub struct ApiKeyView {
     pub name: String,
     /// Role.
     pub role: String,
+    /// A store manager's key: its stores.
+    pub stores: Vec<StoreId>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last accepted.

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use reqwest::header::{AUTHORIZATION, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::ids::MerchantId;
+use shared::ids::{MerchantId, StoreId};
 use sync_server::wire::admin::{CreatedApiKey, OneTimeLink};
 
 use crate::helpers::{ADMIN_TOKEN, TestServer};
@@ -111,11 +111,21 @@ async fn person(
 }
 
 async fn key(server: &TestServer, merchant: MerchantId, name: &str, role: &str) -> CreatedApiKey {
+    store_key(server, merchant, name, role, &[]).await
+}
+
+async fn store_key(
+    server: &TestServer,
+    merchant: MerchantId,
+    name: &str,
+    role: &str,
+    stores: &[i64],
+) -> CreatedApiKey {
     server
         .admin_ok(
             Method::POST,
             &format!("/api/v1/admin/merchants/{merchant}/api-keys"),
-            Some(json!({"name": name, "role": role})),
+            Some(json!({"name": name, "role": role, "stores": stores})),
         )
         .await
 }
@@ -166,6 +176,7 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
     let a2 = server.store(a.id, "Альфа-2", "Europe/Moscow").await;
     server.store(b.id, "Бета-1", "Europe/Moscow").await;
     let till = server.enroll(a1.id, 1).await;
+    let till2 = server.enroll(a2.id, 2).await;
     let customer = server
         .customer(a.id, json!({"name": "Анна", "phone": "+79161234567"}))
         .await;
@@ -201,11 +212,18 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
         "admin",
         sign_in_with(&server, &[("token", ADMIN_TOKEN)]).await,
     ));
-    // A's keys, one per role a key may have; B's owner key; the token.
+    // A's keys, one per role (the manager's for store A-1); B's owner key; the token.
     let mut bearers: Vec<(&str, String)> = Vec::new();
     for role in [OWNER, MARKETER, ANALYST, SUPPORT] {
         bearers.push((role, key(&server, a.id, role, role).await.token));
     }
+    let manager_key = store_key(&server, a.id, "store 1", MANAGER, &[a1.id.get()]).await;
+    assert_eq!(
+        manager_key.key.stores,
+        vec![a1.id],
+        "the key names its store"
+    );
+    bearers.push((MANAGER, manager_key.token));
     bearers.push(("foreign", key(&server, b.id, "b", OWNER).await.token));
     bearers.push(("admin", ADMIN_TOKEN.to_owned()));
     // What the walk changes: a person's role, a key, a register.
@@ -214,6 +232,7 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
 
     let (m, s1, s2, r, c) = (a.id, a1.id, a2.id, till.register_id, customer.id);
     let v = victim.account_id;
+    let r2 = till2.register_id;
     use Method as H;
     let api: Vec<Case> = vec![
         case(
@@ -485,6 +504,12 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             H::POST,
             "/api/v1/admin/stores/{id}/enrollment-tokens",
             format!("/api/v1/admin/stores/{s1}/enrollment-tokens"),
+            &[OWNER, MANAGER],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/stores/{id}/enrollment-tokens",
+            format!("/api/v1/admin/stores/{s2}/enrollment-tokens"),
             &[OWNER],
         ),
         case(
@@ -527,6 +552,12 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
             H::POST,
             "/api/v1/admin/registers/{id}/revoke",
             format!("/api/v1/admin/registers/{r}/revoke"),
+            &[OWNER, MANAGER],
+        ),
+        case(
+            H::POST,
+            "/api/v1/admin/registers/{id}/revoke",
+            format!("/api/v1/admin/registers/{r2}/revoke"),
             &[OWNER],
         ),
     ];
@@ -946,6 +977,65 @@ async fn every_route_answers_each_role_and_another_merchant_as_the_table_says() 
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_store_managers_key_needs_stores_of_its_own_merchant_and_acts_on_them_only() {
+    let server = TestServer::spawn().await;
+    let a = server.merchant("Альфа").await;
+    let b = server.merchant("Бета").await;
+    let a1 = server.store(a.id, "Альфа-1", "Europe/Moscow").await;
+    let a2 = server.store(a.id, "Альфа-2", "Europe/Moscow").await;
+    let b1 = server.store(b.id, "Бета-1", "Europe/Moscow").await;
+    let keys = format!("/api/v1/admin/merchants/{}/api-keys", a.id);
+    // Without a store, or with another merchant's, it is refused by field.
+    for stores in [
+        json!([]),
+        json!([b1.id.get()]),
+        json!([a1.id.get(), b1.id.get()]),
+    ] {
+        let (status, body) = server
+            .admin(
+                Method::POST,
+                &keys,
+                Some(json!({"name": "касса", "role": MANAGER, "stores": stores})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{stores}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("stores:"),
+            "{body}"
+        );
+    }
+    // Another role's key ignores stores.
+    let analyst = store_key(&server, a.id, "отчёты", ANALYST, &[a1.id.get()]).await;
+    assert!(analyst.key.stores.is_empty(), "{:?}", analyst.key);
+    // With its store, it issues that store's enrollment tokens and no other's.
+    let created = store_key(&server, a.id, "касса", MANAGER, &[a1.id.get()]).await;
+    let listed: Vec<sync_server::wire::admin::ApiKeyView> =
+        server.admin_ok(Method::GET, &keys, None).await;
+    let listed = listed
+        .iter()
+        .find(|k| k.id == created.key.id)
+        .expect("listed");
+    assert_eq!(listed.stores, vec![a1.id]);
+    let issue = |store: StoreId| {
+        server
+            .http
+            .post(format!(
+                "{}/api/v1/admin/stores/{store}/enrollment-tokens",
+                server.base
+            ))
+            .bearer_auth(&created.token)
+            .json(&json!({}))
+            .send()
+    };
+    assert!(issue(a1.id).await.unwrap().status().is_success());
+    assert_eq!(issue(a2.id).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(issue(b1.id).await.unwrap().status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

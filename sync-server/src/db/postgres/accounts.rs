@@ -36,7 +36,9 @@ fn account_row(row: &Row) -> Result<AccountRow, DbError> {
 }
 
 const KEY_COLUMNS: &str = "SELECT id, merchant_id, name, role, created_at_unix, \
-     last_used_at_unix, revoked_at_unix FROM api_keys ";
+     last_used_at_unix, revoked_at_unix, \
+     (SELECT string_agg(store_id::TEXT, ',') FROM api_key_stores s WHERE s.api_key_id = api_keys.id) \
+     FROM api_keys ";
 
 fn key_row(row: &Row) -> Result<ApiKeyRow, DbError> {
     Ok(ApiKeyRow {
@@ -47,6 +49,7 @@ fn key_row(row: &Row) -> Result<ApiKeyRow, DbError> {
         created_at_unix: row.try_get(4)?,
         last_used_at_unix: row.try_get(5)?,
         revoked_at_unix: row.try_get(6)?,
+        stores: crate::db::accounts::store_list(row.try_get::<_, Option<String>>(7)?.as_deref())?,
     })
 }
 
@@ -245,7 +248,15 @@ impl AccountsTx for PgTx<'_, '_> {
                 &key.created_at_unix,
             ],
         )?;
-        Ok(ApiKeyId(row.try_get(0)?))
+        let id: i64 = row.try_get(0)?;
+        for store in &key.stores {
+            self.execute(
+                "INSERT INTO api_key_stores (api_key_id, store_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&id, &store.get()],
+            )?;
+        }
+        Ok(ApiKeyId(id))
     }
 
     fn api_key_by_hash(&mut self, secret_hash: &Hash256) -> Result<Option<ApiKeyRow>, DbError> {

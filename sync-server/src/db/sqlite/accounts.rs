@@ -39,7 +39,9 @@ fn account_row(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
 }
 
 const KEY_COLUMNS: &str = "SELECT id, merchant_id, name, role, created_at_unix, \
-     last_used_at_unix, revoked_at_unix FROM api_keys ";
+     last_used_at_unix, revoked_at_unix, \
+     (SELECT group_concat(store_id) FROM api_key_stores s WHERE s.api_key_id = api_keys.id) \
+     FROM api_keys ";
 
 fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
     Ok(ApiKeyRow {
@@ -50,6 +52,8 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
         created_at_unix: row.get(4)?,
         last_used_at_unix: row.get(5)?,
         revoked_at_unix: row.get(6)?,
+        stores: crate::db::accounts::store_list(row.get::<_, Option<String>>(7)?.as_deref())
+            .map_err(bad)?,
     })
 }
 
@@ -270,6 +274,12 @@ impl AccountsTx for SqliteTx<'_> {
             ],
             |row| row.get(0),
         )?;
+        for store in &key.stores {
+            self.tx.execute(
+                "INSERT OR IGNORE INTO api_key_stores (api_key_id, store_id) VALUES (?1, ?2)",
+                [id, store.get()],
+            )?;
+        }
         Ok(ApiKeyId(id))
     }
 

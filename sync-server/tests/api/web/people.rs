@@ -1,5 +1,6 @@
 //! People and roles in a real Chromium (issue 12), by clicking and typing:
-//! an owner invites a store manager and an analyst on the people page; the
+//! an owner invites a store manager and an analyst on the people page, and
+//! makes a store manager's API key for one store; the
 //! manager opens the link, sets a password, signs in, sees only their
 //! store and is refused another store's page; the analyst has no publish
 //! button and a direct POST of the promotion form is refused; the owner's
@@ -95,6 +96,45 @@ async fn an_owner_invites_a_store_manager_and_an_analyst_who_see_only_what_their
     browser
         .wait_for_text("td", "manager@romashka.example")
         .await;
+    // A key for the store's own automation: a store manager's, for
+    // Тверская only.
+    browser.type_into("#key-name", "касса Тверской").await;
+    browser
+        .click_xpath(
+            "//select[@id='key-role']/option[normalize-space(.)='Управляющий магазином']",
+            "the key's role",
+        )
+        .await;
+    browser
+        .click_xpath(
+            &format!("//form[@action='/hq/merchants/{m}/api-keys']//label[normalize-space(.)='Тверская']/input"),
+            "the key's store",
+        )
+        .await;
+    browser.click_button("Создать ключ").await;
+    browser.wait_for_text("h1", "Ключ API").await;
+    let store_key = browser.value_of("#secret").await;
+    browser.click_link("← Вернуться к сотрудникам").await;
+    browser.wait_for_text("td", "касса Тверской").await;
+    let issue_with_key = |store| {
+        server
+            .http
+            .post(format!(
+                "{}/api/v1/admin/stores/{store}/enrollment-tokens",
+                server.base
+            ))
+            .bearer_auth(&store_key)
+            .json(&serde_json::json!({}))
+            .send()
+    };
+    assert_eq!(
+        issue_with_key(t).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        issue_with_key(a).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
     sign_out(&mut browser, &server).await;
 
     // The manager: their store and nothing else.
@@ -189,6 +229,7 @@ async fn an_owner_invites_a_store_manager_and_an_analyst_who_see_only_what_their
     browser.wait_for_text("h1", "Журнал действий").await;
     for action in [
         "account.invite",
+        "api_key.create",
         "account.set_password",
         "sign_in",
         "sign_out",
