@@ -710,6 +710,15 @@ impl Client {
     }
 }
 
+/// The `--store` ids, parsed.
+fn store_ids(stores: Vec<i64>) -> anyhow::Result<Vec<shared::ids::StoreId>> {
+    stores
+        .into_iter()
+        .map(shared::ids::StoreId::new)
+        .collect::<Result<Vec<_>, _>>()
+        .context("--store")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,13 +739,4 @@ mod tests {
             "{unknown:#}"
         );
     }
-}
-
-/// The `--store` ids, parsed.
-fn store_ids(stores: Vec<i64>) -> anyhow::Result<Vec<shared::ids::StoreId>> {
-    stores
-        .into_iter()
-        .map(shared::ids::StoreId::new)
-        .collect::<Result<Vec<_>, _>>()
-        .context("--store")
 }

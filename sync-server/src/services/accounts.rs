@@ -667,27 +667,6 @@ impl Accounts {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_verify_only_against_their_own_hash() {
-        let hash = hash_password("correct horse battery").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(password_matches("correct horse battery", &hash));
-        assert!(!password_matches("correct horse batterY", &hash));
-        assert!(!password_matches("correct horse battery", DECOY_HASH));
-        assert!(!password_matches("", "not a phc string"));
-    }
-
-    #[test]
-    fn addresses_are_compared_lower_cased() {
-        assert_eq!(email_of(" Anna@Example.RU ").unwrap(), "anna@example.ru");
-        assert!(email_of("not an address").is_err());
-    }
-}
-
 /// The stores a person or key of `role` looks after: a store manager needs
 /// at least one; every other role has none (whatever was asked).
 fn stores_for(role: Role, stores: Vec<StoreId>) -> Result<Vec<StoreId>, AccountError> {
@@ -722,4 +701,25 @@ fn stores_of_merchant(
         }
     }
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(password_matches("correct horse battery", &hash));
+        assert!(!password_matches("correct horse batterY", &hash));
+        assert!(!password_matches("correct horse battery", DECOY_HASH));
+        assert!(!password_matches("", "not a phc string"));
+    }
+
+    #[test]
+    fn addresses_are_compared_lower_cased() {
+        assert_eq!(email_of(" Anna@Example.RU ").unwrap(), "anna@example.ru");
+        assert!(email_of("not an address").is_err());
+    }
 }
