@@ -576,8 +576,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 18,
-            "V18 (the minimum agent version of a merchant's registers) is the newest"
+            highest, 20,
+            "V20 (the stores of a store manager's API key) is the newest"
         );
         // Reads cannot write.
         assert!(
