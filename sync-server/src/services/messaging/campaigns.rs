@@ -22,6 +22,7 @@
 //! the frequency cap) is re-checked in the claim's transaction, so an
 //! opt-out committed before the claim is always honoured.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use shared::crypto::Hash256;
 use tokio::sync::watch;
 
 use super::channels::SendError;
@@ -41,6 +43,10 @@ use crate::db::{
 
 /// Messages read per round.
 const BATCH: usize = 50;
+
+/// The thumbnails a round has read, by the picture's hash (`None`: not
+/// stored): content-addressed, so never stale.
+type Pictures = HashMap<Hash256, Option<(String, Vec<u8>)>>;
 
 /// What the claim's transaction decided.
 #[derive(Debug)]
@@ -108,6 +114,7 @@ impl Messaging {
             );
         }
         self.plan(now).await?;
+        let mut pictures = Pictures::new();
         loop {
             let due = {
                 let now = self.now().timestamp();
@@ -122,7 +129,7 @@ impl Messaging {
                 if *stop.borrow() {
                     return Ok(());
                 }
-                self.deliver(message, limits).await?;
+                self.deliver(message, limits, &mut pictures).await?;
             }
         }
     }
@@ -210,7 +217,12 @@ impl Messaging {
 
     /// Decides, claims, sends and marks one message.
     #[tracing::instrument(skip_all, fields(message = message.id, channel = message.channel.as_str()))]
-    async fn deliver(&self, message: MessageRow, limits: &Limits) -> Result<(), DbError> {
+    async fn deliver(
+        &self,
+        message: MessageRow,
+        limits: &Limits,
+        pictures: &mut Pictures,
+    ) -> Result<(), DbError> {
         let limiter = match message.channel {
             Channel::Email => &limits.email,
             Channel::Sms => &limits.sms,
@@ -259,7 +271,7 @@ impl Messaging {
             tracing::debug!(?claim, "not sent now");
             return Ok(());
         }
-        let outcome = self.send(&message).await;
+        let outcome = self.send(&message, pictures).await;
         let now = self.now().timestamp();
         let id = message.id;
         match outcome {
@@ -299,33 +311,49 @@ impl Messaging {
 
     /// The content the merchant gave the message's promotion, as it is
     /// when the message leaves: its description and its picture's
-    /// thumbnail (at most 640 pixels a side, right for a mail).
-    async fn rich_content(&self, m: &MessageRow) -> Result<Option<RichContent>, DbError> {
+    /// thumbnail (at most 640 pixels a side, right for a mail). Pictures
+    /// are stored by hash and never change, so a round reads each one once
+    /// from `pictures`, however many messages carry it.
+    async fn rich_content(
+        &self,
+        m: &MessageRow,
+        pictures: &mut Pictures,
+    ) -> Result<Option<RichContent>, DbError> {
         let (merchant, promotion) = (m.merchant_id, m.promotion_id.clone());
-        self.repo
-            .read(move |tx| {
-                let Some(row) = tx.promotion_content(merchant, &promotion)? else {
-                    return Ok(None);
-                };
-                let picture = match row.picture {
-                    Some(hash) => tx.media_bytes(&hash, MediaVariant::Thumbnail)?,
-                    None => None,
-                };
-                Ok(Some(RichContent {
-                    html: crate::rich_text::render(&row.description),
-                    markdown: row.description,
-                    picture,
-                }))
-            })
-            .await
+        let Some(row) = self
+            .repo
+            .read(move |tx| tx.promotion_content(merchant, &promotion))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let picture = match row.picture {
+            Some(hash) => match pictures.get(&hash) {
+                Some(cached) => cached.clone(),
+                None => {
+                    let read = self
+                        .repo
+                        .read(move |tx| tx.media_bytes(&hash, MediaVariant::Thumbnail))
+                        .await?;
+                    pictures.insert(hash, read.clone());
+                    read
+                }
+            },
+            None => None,
+        };
+        Ok(Some(RichContent {
+            html: crate::rich_text::render(&row.description),
+            markdown: row.description,
+            picture,
+        }))
     }
 
-    async fn send(&self, m: &MessageRow) -> Result<(), SendError> {
+    async fn send(&self, m: &MessageRow, pictures: &mut Pictures) -> Result<(), SendError> {
         let link = format!("{}/m/{}", self.base_url, m.token);
         let unsubscribe = format!("{link}/unsubscribe");
         let rich = match m.channel {
             Channel::Email => self
-                .rich_content(m)
+                .rich_content(m, pictures)
                 .await
                 .map_err(|e| SendError::Transient(format!("the promotion's content: {e}")))?,
             Channel::Sms => None,

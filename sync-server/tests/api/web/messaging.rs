@@ -328,6 +328,7 @@ async fn a_campaign_mail_carries_the_promotions_picture_inline_and_its_rich_desc
     let (merchant, _, _) = merchant_with_till(&server, 42).await;
     server.publish(merchant.id, ruleset()).await;
     sign_up(&server, &smtp, merchant.id.get(), "reader@example.com").await;
+    sign_up(&server, &smtp, merchant.id.get(), "second@example.com").await;
 
     // The promotion is in the rules an hour ahead, so the merchant can
     // give it a picture and a description before it starts.
@@ -416,6 +417,13 @@ async fn a_campaign_mail_carries_the_promotions_picture_inline_and_its_rich_desc
         "{}",
         mail.text
     );
+    // The second reader's mail carries the same picture (the round read it
+    // once for both).
+    let second = smtp
+        .wait_for("second@example.com", |m| m.subject == "Milk -10%")
+        .await;
+    assert_eq!(second.images.len(), 1, "{second:?}");
+    assert_eq!(second.images[0].sha256, picture.sha256);
 }
 
 #[tokio::test]
