@@ -38,7 +38,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shared::basket::{BasketError, Line};
 use shared::coupon::CouponCode;
@@ -162,10 +162,24 @@ impl From<PricingError> for CheckError {
 /// The outcome of a commit.
 #[derive(Clone, Debug)]
 pub enum Commit {
-    /// Committed now.
-    New(Committed),
+    /// Committed now, and where the time went.
+    New(Committed, CommitStages),
     /// Committed before with the same sale id: its first reply.
     Replayed(Committed),
+}
+
+/// Where a commit's time went, stage by stage (the `/metrics` histogram
+/// `commit_stage_seconds`; the perf harness prints the breakdown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStages {
+    /// Pricing the check a last time and building its record.
+    pub priced: Duration,
+    /// Waiting for the database thread.
+    pub queued: Duration,
+    /// Inside the transaction: see [`outbox::CommitTimings`].
+    pub transaction: outbox::CommitTimings,
+    /// Reading the leases' book again after the commit.
+    pub after: Duration,
 }
 
 /// Where a scanned coupon went.
@@ -641,11 +655,11 @@ impl Agent {
             open.committing.remove(sale);
         }
         match result {
-            Ok(committed) => {
+            Ok((committed, stages)) => {
                 drop(open);
                 tracing::info!(seq = %committed.seq, total = %committed.pricing.total, "committed");
                 self.upload_wake.notify_one();
-                Ok(Commit::New(committed))
+                Ok(Commit::New(committed, stages))
             }
             Err(err) => {
                 open.checks.insert(id, check);
@@ -694,7 +708,8 @@ impl Agent {
         id: Uuid,
         check: &OpenCheck,
         sale_id: Option<SaleId>,
-    ) -> Result<Committed, CheckError> {
+    ) -> Result<(Committed, CommitStages), CheckError> {
+        let pricing_started = Instant::now();
         let active = self.rulesets.current();
         // One context for the pricing and the record: the record's wall
         // time is the time priced at, so the server prices it the same.
@@ -750,12 +765,15 @@ impl Agent {
             seq: Seq::FIRST,
             pricing,
         };
-        let (record, reply, book) = self
+        let priced = pricing_started.elapsed();
+        let queued_at = Instant::now();
+        let (record, reply, book, stages) = self
             .db
             .call(move |conn| {
+                let queued = queued_at.elapsed();
                 let mut reply = reply;
                 let committed =
-                    outbox::commit_with(conn, &key, max_upload_bytes, |tx, seq, prev_hash| {
+                    outbox::commit_timed(conn, &key, max_upload_bytes, |tx, seq, prev_hash| {
                         if let Some((cap, customer)) = cap {
                             let spent = customers::unacknowledged_redeemed(tx, customer)?;
                             within_cap(cap, spent, draft.points_redeemed)?;
@@ -777,14 +795,21 @@ impl Agent {
                             ..draft
                         })
                     })
-                    .map(|record| (record, reply));
+                    .map(|(record, timings)| (record, reply, timings));
                 // Storage errors go out as such, so the database raises its
                 // storage alarm; a refusal by the cap is a value.
                 match committed {
-                    Ok((record, reply)) => {
+                    Ok((record, reply, transaction)) => {
                         // What is left of the leases now counts this sale.
+                        let reading = Instant::now();
                         let book = crate::quota::LeaseBook::load(conn)?;
-                        Ok(Ok((record, reply, book)))
+                        let stages = CommitStages {
+                            priced,
+                            queued,
+                            transaction,
+                            after: reading.elapsed(),
+                        };
+                        Ok(Ok((record, reply, book, stages)))
                     }
                     Err(CheckError::Store(err)) => Err(err),
                     Err(refused) => Ok(Err(refused)),
@@ -796,7 +821,7 @@ impl Agent {
             .leases
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = book;
-        Ok(reply)
+        Ok((reply, stages))
     }
 }
 

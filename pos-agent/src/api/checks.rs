@@ -287,10 +287,15 @@ pub async fn commit(
 ) -> ApiResult<(StatusCode, Json<Committed>)> {
     let started = std::time::Instant::now();
     let commit = s.agent.commit(id, body.sale_id).await?;
-    s.metrics.committed(started.elapsed());
     Ok(match commit {
-        Commit::New(committed) => (StatusCode::CREATED, Json(committed)),
-        Commit::Replayed(committed) => (StatusCode::OK, Json(committed)),
+        Commit::New(committed, stages) => {
+            s.metrics.committed(started.elapsed(), Some(&stages));
+            (StatusCode::CREATED, Json(committed))
+        }
+        Commit::Replayed(committed) => {
+            s.metrics.committed(started.elapsed(), None);
+            (StatusCode::OK, Json(committed))
+        }
     })
 }
 

@@ -22,6 +22,7 @@ use prometheus_client::registry::Registry;
 use shared::wire::till::ScannerState;
 
 use super::ApiState;
+use crate::checks::CommitStages;
 use crate::error::ApiError;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,10 +30,21 @@ struct ScannerLabel {
     scanner: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabel {
+    stage: &'static str,
+}
+
+/// A commit stage's histogram: 10 µs … 2.6 s.
+fn stage_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 19))
+}
+
 /// The agent's metrics.
 pub struct AgentMetrics {
     registry: Registry,
     commit_seconds: Histogram,
+    commit_stage_seconds: Family<StageLabel, Histogram, fn() -> Histogram>,
     outbox_pending: Gauge,
     dead_letters: Gauge,
     alarms: Gauge,
@@ -68,6 +80,15 @@ impl Default for AgentMetrics {
             "commit_seconds",
             "Time from a commit request to its durable reply",
             commit_seconds.clone(),
+        );
+        let commit_stage_seconds: Family<StageLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(stage_histogram);
+        registry.register(
+            "commit_stage_seconds",
+            "Where a commit's time went: priced (pricing and the record), queued (waiting for \
+             the database thread), sealed (signing and encoding), written (the transaction's \
+             statements), durable (the COMMIT and its fsyncs), after (the leases read again)",
+            commit_stage_seconds.clone(),
         );
         let outbox_pending = gauge(
             &mut registry,
@@ -131,6 +152,7 @@ impl Default for AgentMetrics {
         AgentMetrics {
             registry,
             commit_seconds,
+            commit_stage_seconds,
             outbox_pending,
             dead_letters,
             alarms,
@@ -148,9 +170,25 @@ impl Default for AgentMetrics {
 }
 
 impl AgentMetrics {
-    /// A commit answered after `elapsed`.
-    pub fn committed(&self, elapsed: Duration) {
+    /// A commit answered after `elapsed`; a new one (not a replay) also
+    /// says where its time went.
+    pub fn committed(&self, elapsed: Duration, stages: Option<&CommitStages>) {
         self.commit_seconds.observe(elapsed.as_secs_f64());
+        let Some(stages) = stages else {
+            return;
+        };
+        for (stage, took) in [
+            ("priced", stages.priced),
+            ("queued", stages.queued),
+            ("sealed", stages.transaction.sealed),
+            ("written", stages.transaction.written),
+            ("durable", stages.transaction.durable),
+            ("after", stages.after),
+        ] {
+            self.commit_stage_seconds
+                .get_or_create(&StageLabel { stage })
+                .observe(took.as_secs_f64());
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! memory than one batch. [`prune`] deletes acknowledged records past the
 //! retention, a chunk at a time.
 
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use shared::crypto::{Hash256, Signature, SigningKey};
@@ -90,26 +92,59 @@ pub fn commit_with<E: From<StoreError>>(
     max_upload_bytes: usize,
     build: impl FnOnce(&Connection, Seq, Hash256) -> Result<PurchaseRecord, E>,
 ) -> Result<PurchaseRecord, E> {
+    commit_timed(conn, key, max_upload_bytes, build).map(|(record, _)| record)
+}
+
+/// Where a commit's time went inside its transaction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitTimings {
+    /// Signing and encoding the record.
+    pub sealed: Duration,
+    /// The transaction's statements: the head, the caller's checks and
+    /// the inserts.
+    pub written: Duration,
+    /// The `COMMIT` that makes it durable (its fsyncs).
+    pub durable: Duration,
+}
+
+/// [`commit_with`], also saying where the time went.
+pub fn commit_timed<E: From<StoreError>>(
+    conn: &mut Connection,
+    key: &SigningKey,
+    max_upload_bytes: usize,
+    build: impl FnOnce(&Connection, Seq, Hash256) -> Result<PurchaseRecord, E>,
+) -> Result<(PurchaseRecord, CommitTimings), E> {
+    let started = Instant::now();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::from)?;
     let head = head(&tx)?;
     let record = build(&tx, head.next_seq(), head.hash)?;
-    append(&tx, key, &record, max_upload_bytes)?;
+    let sealed = append(&tx, key, &record, max_upload_bytes)?;
+    let written = started.elapsed().saturating_sub(sealed);
+    let committing = Instant::now();
     tx.commit().map_err(StoreError::from)?;
-    Ok(record)
+    let timings = CommitTimings {
+        sealed,
+        written,
+        durable: committing.elapsed(),
+    };
+    Ok((record, timings))
 }
 
-/// Appends a built record and its effects inside the caller's transaction.
+/// Appends a built record and its effects inside the caller's transaction;
+/// the time its sealing took.
 fn append(
     tx: &rusqlite::Transaction<'_>,
     key: &SigningKey,
     record: &PurchaseRecord,
     max_upload_bytes: usize,
-) -> Result<(), StoreError> {
+) -> Result<Duration, StoreError> {
+    let sealing = Instant::now();
     let sealed = record.seal_bytes(key)?;
-    let hash = sealed.hash;
     let upload_bytes = upload_size(record, &sealed)?;
+    let sealed_in = sealing.elapsed();
+    let hash = sealed.hash;
     if upload_bytes > max_upload_bytes {
         return Err(StoreError::RecordTooLarge {
             bytes: upload_bytes,
@@ -204,7 +239,7 @@ fn append(
         "UPDATE meta SET head_seq = ?1, head_hash = ?2 WHERE id = 1",
         params![record.seq.get(), hash.0.as_slice()],
     )?;
-    Ok(())
+    Ok(sealed_in)
 }
 
 /// The bytes of the upload of `record` alone (`{"records": [it]}`, with a

@@ -646,6 +646,30 @@ async fn metrics_show_commit_latency_and_the_offline_backlog() {
         sample(&text, "pos_agent_commit_seconds_sum").is_some_and(|s| s > 0.0),
         "{text}"
     );
+    // Where the commits' time went, stage by stage; the stages fit in the
+    // whole.
+    let mut stages = 0.0;
+    for stage in ["priced", "queued", "sealed", "written", "durable", "after"] {
+        let labels = format!("{{stage=\"{stage}\"}}");
+        assert_eq!(
+            sample(
+                &text,
+                &format!("pos_agent_commit_stage_seconds_count{labels}")
+            ),
+            Some(2.0),
+            "{stage}\n{text}"
+        );
+        stages += sample(
+            &text,
+            &format!("pos_agent_commit_stage_seconds_sum{labels}"),
+        )
+        .unwrap();
+    }
+    let whole = sample(&text, "pos_agent_commit_seconds_sum").unwrap();
+    assert!(
+        stages > 0.0 && stages <= whole,
+        "{stages} of {whole}\n{text}"
+    );
     assert_eq!(
         sample(&text, "pos_agent_outbox_pending_records"),
         Some(2.0),

@@ -19,6 +19,7 @@ mod qr;
 mod server;
 mod whatif;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveTime;
@@ -483,7 +484,57 @@ fn bare_sqlite_commit_p99(dir: &std::path::Path) -> anyhow::Result<Duration> {
     Ok(percentile(&samples, 0.99))
 }
 
+/// The commit stages the agent's `/metrics` names, in the order they run.
+const COMMIT_STAGES: [(&str, &str); 6] = [
+    ("priced", "pricing again and building the record"),
+    ("queued", "waiting for the database thread"),
+    ("sealed", "signing and encoding the record"),
+    ("written", "the transaction's SQL statements"),
+    ("durable", "COMMIT and its fsyncs"),
+    ("after", "reading the leases again"),
+];
+
+/// The sum and count of each commit stage's histogram, and of the whole
+/// handler's, from the agent's `/metrics`.
+async fn commit_stage_sums(agent: &TestAgent) -> anyhow::Result<BTreeMap<String, (f64, f64)>> {
+    let text = reqwest::get(format!("{}/metrics", agent.till.base()))
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    let mut sums = BTreeMap::new();
+    for (stage, _) in COMMIT_STAGES {
+        let labels = format!("{{stage=\"{stage}\"}}");
+        sums.insert(
+            stage.to_owned(),
+            (
+                value(&format!("pos_agent_commit_stage_seconds_sum{labels}")),
+                value(&format!("pos_agent_commit_stage_seconds_count{labels}")),
+            ),
+        );
+    }
+    sums.insert(
+        "handler".to_owned(),
+        (
+            value("pos_agent_commit_seconds_sum"),
+            value("pos_agent_commit_seconds_count"),
+        ),
+    );
+    Ok(sums)
+}
+
 async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::Result<()> {
+    let before = commit_stage_sums(agent).await?;
     let mut samples = Vec::new();
     for i in 0..300 {
         let check = agent.till.open().await?;
@@ -517,6 +568,47 @@ async fn bench_till_commit(agent: &TestAgent, dir: &std::path::Path) -> anyhow::
         "  ratio till / bare SQLite p99",
         us(p99) / us(bare)
     );
+    // Where the mean commit's time went: the agent's own stage histograms
+    // over the same commits, and the rest of the round trip (HTTP, JSON,
+    // the handler's routing) as the client saw it.
+    let after = commit_stage_sums(agent).await?;
+    let mean_us = |key: &str| {
+        let (sum, count) = (after[key].0 - before[key].0, after[key].1 - before[key].1);
+        if count > 0.0 { sum / count * 1e6 } else { 0.0 }
+    };
+    let client_mean =
+        us(samples.iter().sum::<Duration>()) / f64::from(u32::try_from(samples.len())?);
+    println!(
+        "  where a commit's mean {client_mean:.0} µs went (the agent's commit_stage_seconds):"
+    );
+    let mut staged = 0.0;
+    for (stage, what) in COMMIT_STAGES {
+        let mean = mean_us(stage);
+        staged += mean;
+        println!(
+            "    {:<44} {:>8.0} µs  {:>5.1} %",
+            format!("{stage}: {what}"),
+            mean,
+            100.0 * mean / client_mean
+        );
+    }
+    let handler = mean_us("handler");
+    for (what, mean) in [
+        (
+            "the handler beyond its stages (locks, routing)",
+            handler - staged,
+        ),
+        (
+            "HTTP and JSON, client to handler and back",
+            client_mean - handler,
+        ),
+    ] {
+        println!(
+            "    {what:<44} {:>8.0} µs  {:>5.1} %",
+            mean,
+            100.0 * mean / client_mean
+        );
+    }
     Ok(())
 }
 
