@@ -949,12 +949,7 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// A free port on 127.0.0.1.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+pub use test_kit::free_port;
 
 /// `pos-agent run` as a child process.
 pub struct AgentProcess {
@@ -1290,4 +1285,45 @@ pub fn open_files_limit() -> u64 {
                 .and_then(|soft| soft.parse().ok())
         })
         .unwrap_or(1024)
+}
+
+/// A configuration for a register of merchant 1, store 2, register 3 (as
+/// the kit's fake sync server enrolls it),
+/// talking to `url` and pinning `server_key`, with a fresh register key in
+/// `data_dir` and a database created there.
+pub fn offline_config(
+    data_dir: &Path,
+    url: &str,
+    server_key: &SigningKey,
+) -> anyhow::Result<pos_agent::AgentConfig> {
+    std::fs::create_dir_all(data_dir)?;
+    let pkcs8 = generate_pkcs8(&ring::rand::SystemRandom::new())?;
+    std::fs::write(data_dir.join(pos_agent::config::KEY_FILE), &pkcs8)?;
+    let mut sync = pos_agent::config::SyncConfig::new(
+        url.to_owned(),
+        RegisterId::new(3)?,
+        secrecy::SecretString::from(test_kit::fake_sync::REGISTER_SECRET.to_owned()),
+        server_key.public_key(),
+    );
+    sync.upload_interval_ms = 100;
+    sync.longpoll_wait_secs = 1;
+    sync.backoff_initial_ms = 20;
+    sync.backoff_max_ms = 200;
+    let config = pos_agent::AgentConfig {
+        data_dir: data_dir.to_owned(),
+        sync,
+        register: pos_agent::config::RegisterConfig {
+            merchant_id: MerchantId::new(1)?,
+            store_id: StoreId::new(2)?,
+            store_timezone: "Europe/Moscow".parse().expect("a known zone"),
+            store_brand: None,
+            currency: Currency::RUB,
+        },
+        api: pos_agent::config::ApiConfig::default(),
+        scanners: Vec::new(),
+        hid_scanners: Vec::new(),
+        scan: Default::default(),
+    };
+    pos_agent::prepare_database(data_dir)?;
+    Ok(config)
 }

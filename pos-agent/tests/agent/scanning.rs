@@ -232,7 +232,7 @@ async fn serial_scans_through_a_pty_become_exact_events_in_order() {
 #[tokio::test]
 async fn a_scanned_coupon_is_entered_on_the_open_check_and_prices() {
     let register = Register::new();
-    let fake = FakeState::default();
+    let fake = fake_server(FakeState::default()).await;
     {
         let ruleset: Ruleset = serde_json::from_value(json!({
             "currency": "RUB",
@@ -245,7 +245,7 @@ async fn a_scanned_coupon_is_entered_on_the_open_check_and_prices() {
             }]
         }))
         .unwrap();
-        fake.lock().unwrap().ruleset = Some(
+        fake.state().offer = Some(
             RulesetRelease {
                 ruleset,
                 ..release(1, 0)
@@ -254,7 +254,7 @@ async fn a_scanned_coupon_is_entered_on_the_open_check_and_prices() {
             .unwrap(),
         );
     }
-    let url = fake_server(Arc::clone(&fake)).await;
+    let url = fake.url.clone();
     let mut pty = Pty::open();
     let mut config = register.config(&url);
     config.scanners = vec![serial_scanner(&pty.slave_path)];
@@ -298,10 +298,10 @@ async fn a_scanned_coupon_is_entered_on_the_open_check_and_prices() {
 #[tokio::test]
 async fn revoked_tokens_are_refused_and_typed_phones_identify() {
     let register = Register::new();
-    let fake = FakeState::default();
+    let fake = fake_server(FakeState::default()).await;
     let id = CustomerId::new(5).unwrap();
     let revoked_at = Utc::now() - TimeDelta::seconds(30);
-    fake.lock().unwrap().customers = vec![CustomerSnapshot {
+    fake.state().customers = vec![CustomerSnapshot {
         id,
         name: "Анна".into(),
         card_number: Ean13::card_for(id),
@@ -325,7 +325,7 @@ async fn revoked_tokens_are_refused_and_typed_phones_identify() {
         points_pending: vec![],
         points_expiring: vec![],
     }];
-    let url = fake_server(Arc::clone(&fake)).await;
+    let url = fake.url.clone();
     let (scanner, scans) = tokio::sync::mpsc::channel(8);
     let agent = Agent::start_with(
         register.config(&url),

@@ -15,8 +15,8 @@ use reqwest::header::LOCATION;
 use shared::ids::{MerchantId, PromotionId};
 use shared::ruleset::Promotion;
 use system_tests::harness::{ServerProcess, free_port};
-use system_tests::mail::{SmsGatewayProcess, SmtpSink};
 use system_tests::scenario;
+use test_kit::mail::{SmsGatewayProcess, SmtpSink};
 
 const WAIT: Duration = Duration::from_secs(40);
 

@@ -20,9 +20,9 @@ use sync_server::clock::ManualClock;
 use sync_server::wire::admin::{AdjustmentKind, CustomerView, NewCustomer, NewStore};
 use system_tests::clients::AdminClient;
 use system_tests::events::EventStream;
-use system_tests::mail::SmtpSink;
 use system_tests::scenario::{self, CATALOG};
 use system_tests::system::{TestAgent, TestServer};
+use test_kit::mail::SmtpSink;
 
 use crate::WAIT;
 use crate::chrome::Browser;
@@ -141,7 +141,7 @@ async fn a_friend_signs_up_through_a_share_link_buys_at_a_real_till_and_both_are
             if let Some(code) = smtp
                 .to("boris@example.com")?
                 .iter()
-                .find_map(system_tests::mail::ReceivedMail::code)
+                .find_map(test_kit::mail::ReceivedMail::code)
             {
                 break code;
             }

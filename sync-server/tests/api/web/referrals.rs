@@ -19,7 +19,7 @@ use sync_server::clock::{Clock as _, ManualClock};
 use sync_server::wire::admin::{AdjustmentKind, CustomerView};
 
 use super::chrome::Browser;
-use super::messaging::SmtpSink;
+use super::messaging::{notify, smtp_sink, wait_for_mail};
 use super::{Hq, figure, no_redirects};
 use crate::helpers::{Purchase, TestServer, merchant_with_till, promotion};
 
@@ -75,9 +75,9 @@ fn referral_credits(v: &CustomerView) -> Vec<i64> {
 
 #[tokio::test]
 async fn a_friend_who_signs_up_through_a_share_link_and_buys_earns_both_the_reward_once() {
-    let smtp = SmtpSink::start();
+    let smtp = smtp_sink();
     let clock = Arc::new(ManualClock::new(at("2026-03-20T09:00:00Z")));
-    let server = TestServer::spawn_with_clock_and_notify(clock.clone(), smtp.notify()).await;
+    let server = TestServer::spawn_with_clock_and_notify(clock.clone(), notify(&smtp)).await;
     let (merchant, _, mut till) = merchant_with_till(&server, 7).await;
     let m = merchant.id;
     assert_eq!(server.publish(m, rules()).await.0, StatusCode::CREATED);
@@ -137,9 +137,7 @@ async fn a_friend_who_signs_up_through_a_share_link_and_buys_earns_both_the_rewa
     browser.click("input[name=consent]").await;
     browser.click_button("Получить карту").await;
     browser.wait_for_text("h1", "Подтвердите адрес").await;
-    let mail = smtp
-        .wait_for("boris@example.com", |m| m.code().is_some())
-        .await;
+    let mail = wait_for_mail(&smtp, "boris@example.com", |m| m.code().is_some()).await;
     browser
         .type_into("#join-code", &mail.code().expect("a code"))
         .await;

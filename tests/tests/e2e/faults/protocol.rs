@@ -8,9 +8,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use shared::ids::Seq;
 use shared::wire::{ErrorBody, PROTOCOL_HEADER};
-use system_tests::fake_server::{FakeProtocol, FakeState, FakeSync};
 use system_tests::harness::{LiteAgent, SimRegister, sell, server_records, verify_outbox};
 use system_tests::scenario::CATALOG;
+use test_kit::fake_sync::{FakeProtocol, FakeState, FakeSync};
 
 use super::{SETTLE, enroll_in, server_with_chain};
 

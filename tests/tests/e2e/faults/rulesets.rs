@@ -14,9 +14,9 @@ use shared::money::{BasisPoints, Currency};
 use shared::release::{RulesetRelease, SignedRuleset};
 use shared::ruleset::{Programme, Promotion, Reward, Ruleset, SCHEMA_VERSION, Target};
 use system_tests::clients::TillClient;
-use system_tests::fake_server::{FakeState, FakeSync, offline_config};
-use system_tests::harness::{LiteAgent, StepClock};
+use system_tests::harness::{LiteAgent, StepClock, offline_config};
 use system_tests::scenario::{CATALOG, line_json};
+use test_kit::fake_sync::{FakeState, FakeSync};
 
 use super::SETTLE;
 
@@ -194,6 +194,7 @@ async fn unheld_long_polls_fall_back_to_etag_polling() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let fake = FakeSync::start(FakeState {
         hold_long_polls: false,
+        idle_pause: Duration::ZERO,
         ..FakeState::default()
     })
     .await?;
