@@ -1,10 +1,9 @@
-//! Building blocks of the fault tests: lighter agents, a register that
+//! Building blocks of the fault tests (the agent under test is
+//! [`crate::system::TestAgent`]): a register that
 //! signs and uploads records by hand, a seeded outbox, the real `pos-agent`
 //! binary as a child process, a stepped clock, a tiny tmpfs, and readers
 //! for what the server stored.
 //!
-//! - [`LiteAgent`]: the real agent in-process without a scanner, so a test
-//!   can run many, or give one an injected clock.
 //! - [`SimRegister`]: an enrolled register that builds, signs and uploads
 //!   records itself, to send what a correct agent never would.
 //! - [`seed_outbox`]: commits a backlog straight into an agent's outbox, as
@@ -17,7 +16,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -36,7 +34,7 @@ use shared::wire::till::AgentStatus;
 use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 use crate::clients::TillClient;
-use crate::system::{Running, TestServer, bind, shutdown_signal, tune_for_tests};
+use crate::system::{TestServer, tune_for_tests};
 
 /// How long a helper waits for an agent or server to answer.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -82,105 +80,6 @@ pub async fn enroll_agent(
 pub fn write_config(config: &pos_agent::AgentConfig) -> anyhow::Result<()> {
     let path = config.data_dir.join(pos_agent::config::CONFIG_FILE);
     std::fs::write(&path, config.to_toml()?).with_context(|| format!("write {}", path.display()))
-}
-
-/// The real agent in-process, without scanners.
-pub struct LiteAgent {
-    /// The till's client for its local API.
-    pub till: TillClient,
-    /// The configuration it runs with.
-    pub config: pos_agent::AgentConfig,
-    clock: Arc<dyn pos_agent::Clock>,
-    api_addr: SocketAddr,
-    running: Option<Running>,
-}
-
-impl LiteAgent {
-    /// Starts an agent with the system clock.
-    pub async fn start(config: pos_agent::AgentConfig) -> anyhow::Result<Self> {
-        Self::start_with_clock(config, Arc::new(pos_agent::SystemClock)).await
-    }
-
-    /// Starts an agent with `clock`.
-    pub async fn start_with_clock(
-        config: pos_agent::AgentConfig,
-        clock: Arc<dyn pos_agent::Clock>,
-    ) -> anyhow::Result<Self> {
-        let mut agent = LiteAgent {
-            till: TillClient::new("http://127.0.0.1:0"),
-            config,
-            clock,
-            api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            running: None,
-        };
-        agent.launch().await?;
-        Ok(agent)
-    }
-
-    async fn launch(&mut self) -> anyhow::Result<()> {
-        let listener = bind(self.api_addr).await?;
-        self.api_addr = listener.local_addr()?;
-        self.till = TillClient::new(&format!("http://{}", self.api_addr));
-        let (stop, shutdown) = shutdown_signal();
-        let task = tokio::spawn(pos_agent::run_with_clock(
-            self.config.clone(),
-            listener,
-            Vec::new(),
-            Arc::clone(&self.clock),
-            shutdown,
-        ));
-        self.running = Some(Running { stop, task });
-        wait_status(&self.till, PATIENCE, |_| true).await.map(drop)
-    }
-
-    /// The data directory.
-    pub fn data_dir(&self) -> &Path {
-        &self.config.data_dir
-    }
-
-    /// The address of its local API.
-    pub fn api_addr(&self) -> SocketAddr {
-        self.api_addr
-    }
-
-    /// Writes a configuration file naming its real API address, for
-    /// `pos-agent status --config` to find the running agent.
-    pub fn write_status_config(&self, path: &Path) -> anyhow::Result<()> {
-        let mut config = self.config.clone();
-        config.api.listen = self.api_addr;
-        std::fs::write(path, config.to_toml()?)?;
-        Ok(())
-    }
-
-    /// Stops the agent.
-    pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(r) = self.running.take() {
-            r.stop().await?;
-        }
-        Ok(())
-    }
-
-    /// Starts it again with `config` (same data, same API address).
-    pub async fn restart_with(&mut self, config: pos_agent::AgentConfig) -> anyhow::Result<()> {
-        self.stop().await?;
-        self.config = config;
-        self.launch().await
-    }
-
-    /// Waits until `cond` holds on the status.
-    pub async fn wait_status(
-        &self,
-        timeout: Duration,
-        cond: impl Fn(&AgentStatus) -> bool,
-    ) -> anyhow::Result<AgentStatus> {
-        wait_status(&self.till, timeout, cond).await
-    }
-
-    /// Waits until nothing is pending.
-    pub async fn wait_synced(&self, timeout: Duration) -> anyhow::Result<AgentStatus> {
-        self.wait_status(timeout, |s| s.outbox_pending == 0 && s.last_seq.is_some())
-            .await
-    }
 }
 
 /// A sale of `lines` products, through the till API; returns the commit

@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use shared::wire::till::TillEvent;
 use system_tests::events::EventStream;
-use system_tests::harness::{LiteAgent, enroll_agent, sell};
+use system_tests::harness::{enroll_agent, sell};
 use system_tests::scenario::CATALOG;
+use system_tests::system::TestAgent;
 
 use crate::faults::server_with_chain;
 
@@ -28,7 +29,7 @@ async fn a_running_agent_reports_its_version_and_backlog_in_heartbeats() -> anyh
     )
     .await?;
     let register = config.sync.register_id;
-    let mut agent = LiteAgent::start(config).await?;
+    let mut agent = TestAgent::start(config).await?;
     let http = reqwest::Client::new();
     let view = |http: reqwest::Client, url: String, token: String| async move {
         let all: serde_json::Value = http
@@ -87,7 +88,7 @@ async fn a_running_agent_reports_its_version_and_backlog_in_heartbeats() -> anyh
     }
     server.restart().await?;
     agent
-        .wait_synced(Duration::from_secs(30))
+        .wait_uploaded(Duration::from_secs(30))
         .await
         .context("the backlog uploads")?;
     let drained = wait_until(|v| v["heartbeat"]["backlog"] == 0 && v["records"] == 3).await?;
@@ -124,7 +125,7 @@ async fn an_agent_below_the_minimum_version_raises_the_alarm_and_keeps_selling()
     let till_dir = tmp.path().join("till");
     let config = enroll_agent(&server.url(), &token.token, &till_dir, |_| {}).await?;
     let register = config.sync.register_id;
-    let mut agent = LiteAgent::start(config).await?;
+    let mut agent = TestAgent::start(config).await?;
     let mut events = EventStream::connect(agent.till.base()).await?;
     let http = reqwest::Client::new();
     let admin_token = server.admin_token().to_owned();
@@ -196,7 +197,7 @@ async fn an_agent_below_the_minimum_version_raises_the_alarm_and_keeps_selling()
     // It keeps selling and syncing.
     sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
     agent
-        .wait_synced(Duration::from_secs(30))
+        .wait_uploaded(Duration::from_secs(30))
         .await
         .context("a sale uploads while the alarm is up")?;
 

@@ -14,8 +14,9 @@ use shared::money::{BasisPoints, Currency};
 use shared::release::{RulesetRelease, SignedRuleset};
 use shared::ruleset::{Programme, Promotion, Reward, Ruleset, SCHEMA_VERSION, Target};
 use system_tests::clients::TillClient;
-use system_tests::harness::{LiteAgent, StepClock, offline_config};
+use system_tests::harness::{StepClock, offline_config};
 use system_tests::scenario::{CATALOG, line_json};
+use system_tests::system::TestAgent;
 use test_kit::fake_sync::{FakeState, FakeSync};
 
 use super::SETTLE;
@@ -92,7 +93,7 @@ async fn bad_rulesets_are_refused_the_last_good_prices_and_a_new_one_waits_for_i
     // takes effect tomorrow; by the server's it is in effect now.
     let clock = Arc::new(StepClock::default());
     clock.step(-TimeDelta::days(1));
-    let mut agent = LiteAgent::start_with_clock(config.clone(), clock.clone()).await?;
+    let mut agent = TestAgent::start_with_clock(config.clone(), clock.clone()).await?;
     let status = agent
         .wait_status(SETTLE, |s| s.ruleset_version == version(1))
         .await?;
@@ -181,7 +182,7 @@ async fn bad_rulesets_are_refused_the_last_good_prices_and_a_new_one_waits_for_i
 
     agent.stop().await?;
     fake.state().releases.clear();
-    let agent = LiteAgent::start_with_clock(config, clock).await?;
+    let agent = TestAgent::start_with_clock(config, clock).await?;
     assert_eq!(agent.till.status().await?.ruleset_version, version(6));
     Ok(())
 }
@@ -201,7 +202,7 @@ async fn unheld_long_polls_fall_back_to_etag_polling() -> anyhow::Result<()> {
     let mut config = offline_config(&tmp.path().join("till"), &fake.url, &fake.key)?;
     config.sync.longpoll_wait_secs = 8;
     config.sync.ruleset_poll_secs = 1;
-    let mut agent = LiteAgent::start(config).await?;
+    let mut agent = TestAgent::start(config).await?;
     let started = Instant::now();
     agent
         .wait_status(SETTLE, |s| s.sync.ruleset_transport == "etag_poll")
