@@ -27,6 +27,7 @@ use shared::wire::ErrorBody;
 use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot, UploadBatch};
 use tempfile::TempDir;
 use test_kit::fake_sync::{FAKE_SALT, FakeState, FakeSync, UploadReply};
+use test_kit::poll::Deadline;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -275,17 +276,18 @@ impl Agent {
 
     /// Polls the status until `done` holds.
     async fn wait_for_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Deadline::after(WAIT);
         loop {
             let status = self.status().await;
             if done(&status) {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Err(e) = deadline
+                .tick(|| format!("timed out waiting for {what}: {status}"))
+                .await
+            {
+                panic!("{e}");
+            }
         }
     }
 }
@@ -811,10 +813,11 @@ async fn priced_discount(agent: &Agent) -> Value {
 }
 
 async fn wait_for_polls(fake: &FakeSync, more_than: usize) {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     while fake.state().ruleset_requests.len() <= more_than {
-        assert!(Instant::now() < deadline, "the agent stopped polling");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Err(e) = deadline.tick(|| "the agent stopped polling".into()).await {
+            panic!("{e}");
+        }
     }
 }
 
@@ -1173,13 +1176,12 @@ async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
         stored_through: Some(Seq::new(seq).unwrap()),
         phone_salt: Some(FAKE_SALT.to_owned()),
     });
-    let deadline = Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     let customer = loop {
         let customer = standing().await;
-        if customer["name"] == "Аня" || Instant::now() > deadline {
+        if customer["name"] == "Аня" || deadline.tick(String::new).await.is_err() {
             break customer;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(customer["name"], "Аня", "{customer}");
     assert_eq!(customer["points_balance"], 302, "counted once: {customer}");

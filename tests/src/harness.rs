@@ -32,6 +32,7 @@ use shared::record::{
 use shared::wire::sync::{EnrollRequest, EnrollResponse, UploadAck, UploadBatch};
 use shared::wire::till::AgentStatus;
 use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
+use test_kit::poll::Deadline;
 
 use crate::clients::TillClient;
 use crate::system::{TestServer, tune_for_tests};
@@ -45,7 +46,7 @@ pub async fn wait_status(
     timeout: Duration,
     cond: impl Fn(&AgentStatus) -> bool,
 ) -> anyhow::Result<AgentStatus> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = Deadline::after(timeout);
     loop {
         let last = till.status().await;
         if let Ok(s) = &last
@@ -53,10 +54,9 @@ pub async fn wait_status(
         {
             return last;
         }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("agent status did not reach the expected state within {timeout:?}: {last:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        deadline
+            .tick(|| format!("agent status did not reach the expected state: {last:?}"))
+            .await?;
     }
 }
 
@@ -873,16 +873,12 @@ impl AgentProcess {
             child,
             till: TillClient::new(&format!("http://{listen}")),
         };
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let deadline = Deadline::after(PATIENCE);
         while process.till.status().await.is_err() {
             if let Ok(Some(exit)) = process.child.try_wait() {
                 bail!("pos-agent exited early: {exit}");
             }
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "pos-agent did not answer"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            deadline.tick(|| "pos-agent did not answer".into()).await?;
         }
         Ok(process)
     }
@@ -902,11 +898,14 @@ impl AgentProcess {
     /// SIGINT (a clean stop), then reaps it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.signal(nix::sys::signal::Signal::SIGINT);
-        for _ in 0..200 {
+        let deadline = Deadline::after(Duration::from_secs(5));
+        loop {
             if self.child.try_wait()?.is_some() {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            if deadline.tick(String::new).await.is_err() {
+                break;
+            }
         }
         self.signal(nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
@@ -1025,18 +1024,16 @@ impl ServerProcess {
             .spawn()?;
         self.child = Some(child);
         let http = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let deadline = Deadline::after(PATIENCE);
         loop {
             if let Ok(r) = http.get(format!("{}/health", self.url())).send().await
                 && r.status().is_success()
             {
                 return Ok(());
             }
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "sync-server did not answer"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            deadline
+                .tick(|| "sync-server did not answer".into())
+                .await?;
         }
     }
 

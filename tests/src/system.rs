@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use test_kit::poll::Deadline;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -82,15 +83,13 @@ pub(crate) fn shutdown_signal() -> (
 
 /// Binds `addr`, retrying briefly while a just-closed listener lets go.
 pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    let mut last = None;
-    for _ in 0..50 {
+    let deadline = Deadline::after(Duration::from_secs(5)).every(Duration::from_millis(100));
+    loop {
         match TcpListener::bind(addr).await {
             Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
+            Err(e) => deadline.tick(|| format!("bind {addr}: {e}")).await?,
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(last.map_or_else(|| anyhow::anyhow!("bind {addr}"), anyhow::Error::from))
 }
 
 /// The server under test.
@@ -236,15 +235,17 @@ impl TestServer {
 
     async fn wait_healthy(&self) -> anyhow::Result<()> {
         let http = self.http()?;
-        for _ in 0..100 {
+        let deadline = Deadline::after(Duration::from_secs(10));
+        loop {
             if let Ok(r) = http.get(format!("{}/health", self.url())).send().await
                 && r.status().is_success()
             {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            deadline
+                .tick(|| format!("server at {} did not become healthy", self.url()))
+                .await?;
         }
-        bail!("server at {} did not become healthy", self.url())
     }
 
     /// The base URL.

@@ -88,9 +88,9 @@ async fn wait_for_scanner(
     name: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     let mut last = Value::Null;
-    while Instant::now() < deadline {
+    loop {
         if let Ok(response) = http.get(format!("{base}/v1/scanners")).send().await
             && let Ok(views) = response.json::<Vec<Value>>().await
             && let Some(view) = views.into_iter().find(|v| v["name"] == name)
@@ -100,9 +100,13 @@ async fn wait_for_scanner(
             }
             last = view;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let waited = deadline
+            .tick(|| format!("scanner {name} did not reach the expected state: {last}"))
+            .await;
+        if let Err(e) = waited {
+            panic!("{e}");
+        }
     }
-    panic!("scanner {name} did not reach the expected state: {last}");
 }
 
 /// Waits until the agent reads the pty; returns the scanner's source name.
@@ -439,13 +443,14 @@ impl Drop for AgentProcess {
 }
 
 fn wait_for_exit(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "the process did not exit");
-        std::thread::sleep(Duration::from_millis(20));
+        if let Err(e) = deadline.tick_blocking(|| "the process did not exit".into()) {
+            panic!("{e}");
+        }
     }
 }
 

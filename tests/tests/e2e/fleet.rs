@@ -13,6 +13,7 @@ use system_tests::events::EventStream;
 use system_tests::harness::{enroll_agent, sell};
 use system_tests::scenario::CATALOG;
 use system_tests::system::TestAgent;
+use test_kit::poll::Deadline;
 
 use crate::faults::server_with_chain;
 
@@ -56,17 +57,14 @@ async fn a_running_agent_reports_its_version_and_backlog_in_heartbeats() -> anyh
     let wait_until = |pred: fn(&serde_json::Value) -> bool| {
         let (http, url, token) = (http.clone(), url.clone(), admin_token.clone());
         async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let deadline =
+                Deadline::after(Duration::from_secs(30)).every(Duration::from_millis(100));
             loop {
                 let v = view(http.clone(), url.clone(), token.clone()).await?;
                 if pred(&v) {
                     return anyhow::Ok(v);
                 }
-                anyhow::ensure!(
-                    tokio::time::Instant::now() < deadline,
-                    "no such heartbeat: {v}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                deadline.tick(|| format!("no such heartbeat: {v}")).await?;
             }
         }
     };

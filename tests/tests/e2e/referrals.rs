@@ -23,6 +23,7 @@ use system_tests::events::EventStream;
 use system_tests::scenario::{self, CATALOG};
 use system_tests::system::{TestAgent, TestServer};
 use test_kit::mail::SmtpSink;
+use test_kit::poll::Deadline;
 
 use crate::WAIT;
 use crate::chrome::Browser;
@@ -44,14 +45,13 @@ async fn wait_view(
     what: &str,
     done: impl Fn(&CustomerView) -> bool,
 ) -> anyhow::Result<CustomerView> {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT).every(Duration::from_millis(100));
     loop {
         let view = admin.customer_view(id).await?;
         if done(&view) {
             return Ok(view);
         }
-        ensure!(tokio::time::Instant::now() < deadline, "{what}: {view:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline.tick(|| format!("{what}: {view:?}")).await?;
     }
 }
 
@@ -136,7 +136,7 @@ async fn a_friend_signs_up_through_a_share_link_buys_at_a_real_till_and_both_are
     browser.click_button("Получить карту").await;
     browser.wait_for_text("h1", "Подтвердите адрес").await;
     let code = {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let deadline = Deadline::after(WAIT);
         loop {
             if let Some(code) = smtp
                 .to("boris@example.com")?
@@ -145,11 +145,9 @@ async fn a_friend_signs_up_through_a_share_link_buys_at_a_real_till_and_both_are
             {
                 break code;
             }
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "no code reached boris@example.com"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            deadline
+                .tick(|| "no code reached boris@example.com".into())
+                .await?;
         }
     };
     browser.type_into("#join-code", &code).await;

@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use test_kit::poll::Deadline;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -55,14 +57,16 @@ async fn wait_view(
     what: &str,
     done: impl Fn(&CustomerView) -> bool,
 ) -> CustomerView {
-    for _ in 0..600 {
+    let deadline = Deadline::after(Duration::from_secs(60));
+    loop {
         let v = view(server, id).await;
         if done(&v) {
             return v;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Err(e) = deadline.tick(|| format!("{what}: {v:?}")).await {
+            panic!("{e}");
+        }
     }
-    panic!("{what}: {:?}", view(server, id).await);
 }
 
 fn referral_credits(v: &CustomerView) -> Vec<i64> {
@@ -204,12 +208,10 @@ async fn a_friend_who_signs_up_through_a_share_link_and_buys_earns_both_the_rewa
     // The reward runs again over the same referral (as after a crash
     // between its steps): the keys credit nothing twice.
     server.execute("UPDATE referrals SET rewarded_at = NULL");
-    for _ in 0..600 {
-        if server.count_rows("SELECT count(*) FROM referrals WHERE rewarded_at IS NULL") == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let deadline = Deadline::after(Duration::from_secs(60));
+    while server.count_rows("SELECT count(*) FROM referrals WHERE rewarded_at IS NULL") != 0
+        && deadline.tick(String::new).await.is_ok()
+    {}
     assert_eq!(
         server.count_rows("SELECT count(*) FROM referrals WHERE rewarded_at IS NULL"),
         0,

@@ -17,6 +17,7 @@ use system_tests::harness::{
 use system_tests::proxy::FaultProxy;
 use system_tests::scenario::CATALOG;
 use system_tests::system::TestAgent;
+use test_kit::poll::Deadline;
 
 use super::{SETTLE, addr_of, enroll_in, server_with_chain};
 
@@ -435,16 +436,12 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
+    let deadline = Deadline::after(limit);
     loop {
         if let Some(found) = probe().await? {
             return Ok(found);
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "nothing after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        deadline.tick(|| format!("nothing after {limit:?}")).await?;
     }
 }
 

@@ -18,6 +18,7 @@ use system_tests::harness::{StepClock, offline_config};
 use system_tests::scenario::{CATALOG, line_json};
 use system_tests::system::TestAgent;
 use test_kit::fake_sync::{FakeState, FakeSync};
+use test_kit::poll::Deadline;
 
 use super::SETTLE;
 
@@ -215,10 +216,9 @@ async fn unheld_long_polls_fall_back_to_etag_polling() -> anyhow::Result<()> {
     agent
         .wait_status(SETTLE, |s| s.ruleset_version == version(1))
         .await?;
-    let deadline = Instant::now() + SETTLE;
+    let deadline = Deadline::after(SETTLE);
     while fake.state().not_modified < 2 {
-        assert!(Instant::now() < deadline, "no conditional polls");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        deadline.tick(|| "no conditional polls".into()).await?;
     }
     assert!(
         fake.state()
