@@ -111,7 +111,7 @@ async fn sign_up(server: &TestServer, smtp: &SmtpSink, merchant: i64, email: &st
         .expect("sign up");
     assert_eq!(reply.status(), StatusCode::SEE_OTHER);
     let confirm = location(&reply);
-    let code = wait_for_mail(&smtp, email, |m| m.code().is_some())
+    let code = wait_for_mail(smtp, email, |m| m.code().is_some())
         .await
         .code()
         .expect("code");
