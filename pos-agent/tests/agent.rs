@@ -1,18 +1,14 @@
 //! The agent in-process: real SQLite files in temporary directories, the
-//! local API on 127.0.0.1 port 0, and small fake sync servers written with
-//! axum for the background tasks. The `scanning` module drives scanners
+//! local API on 127.0.0.1 port 0, and the test kit's fake sync server
+//! (`test_kit::fake_sync`) for the background tasks. The `scanning` module drives scanners
 //! through real ptys and the real binary.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use pos_agent::config::{ApiConfig, RegisterConfig, ScanConfig, SyncConfig};
 use pos_agent::{AgentConfig, Clock, ExistingEnrollment, ScannerSource};
@@ -24,14 +20,14 @@ use shared::identity::Ean13;
 use shared::ids::{CustomerId, MerchantId, RegisterId, RulesetVersion, Seq, StoreId};
 use shared::money::{BasisPoints, Currency, Money};
 use shared::record::SignedRecord;
-use shared::release::{RulesetRelease, SignedRuleset};
+use shared::release::RulesetRelease;
 use shared::ruleset::{Apply, Programme, Promotion, Reward, Ruleset, SCHEMA_VERSION, Target};
 use shared::token::CustomerToken;
 use shared::wire::ErrorBody;
-use shared::wire::sync::{
-    CustomerDeltaPage, CustomerSnapshot, EnrollResponse, UploadAck, UploadBatch,
-};
+use shared::wire::sync::{CustomerDeltaPage, CustomerSnapshot, UploadBatch};
 use tempfile::TempDir;
+use test_kit::fake_sync::{FAKE_SALT, FakeState, FakeSync, UploadReply};
+use test_kit::poll::Deadline;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -41,8 +37,6 @@ mod edges;
 mod scanning;
 
 const WAIT: Duration = Duration::from_secs(10);
-/// The merchant's phone salt the fake server hands out with its pages.
-const FAKE_SALT: &str = "fake-merchant-salt";
 
 fn server_key() -> SigningKey {
     SigningKey::from_seed(&[42; 32]).unwrap()
@@ -282,17 +276,18 @@ impl Agent {
 
     /// Polls the status until `done` holds.
     async fn wait_for_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Deadline::after(WAIT);
         loop {
             let status = self.status().await;
             if done(&status) {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Err(e) = deadline
+                .tick(|| format!("timed out waiting for {what}: {status}"))
+                .await
+            {
+                panic!("{e}");
+            }
         }
     }
 }
@@ -676,173 +671,12 @@ async fn records_survive_a_restart_and_seq_continues_densely() {
 }
 
 // ---------------------------------------------------------------------------
-// A fake sync server.
+// The kit's fake sync server, signing with `server_key()`.
 
-/// How the fake answers the next upload.
-#[derive(Clone, Copy, Debug)]
-enum UploadReply {
-    /// 409 with this expected seq.
-    Conflict(i64),
-    /// 503 with `Retry-After` in seconds.
-    Busy(u64),
-}
-
-#[derive(Default)]
-struct Fake {
-    /// Replies to the next uploads; acks when empty.
-    upload_script: VecDeque<UploadReply>,
-    /// Each upload's records, with when it arrived.
-    batches: Vec<(Instant, Vec<SignedRecord>)>,
-    /// Bad auth headers seen.
-    bad_auth: usize,
-    /// The release served on every ruleset poll, if any.
-    ruleset: Option<SignedRuleset>,
-    ruleset_polls: usize,
-    /// Pages served for `after` = 0.
-    customers: Vec<CustomerSnapshot>,
-    /// The page served for `after` = 1, once set.
-    second_page: Option<CustomerDeltaPage>,
-    enrollments: Vec<Value>,
-}
-
-type FakeState = Arc<Mutex<Fake>>;
-
-async fn fake_server(fake: FakeState) -> String {
-    let app = axum::Router::new()
-        .route("/api/v1/records", axum::routing::post(fake_upload))
-        .route("/api/v1/ruleset", axum::routing::get(fake_ruleset))
-        .route(
-            "/api/v1/customers/changes",
-            axum::routing::get(fake_customers),
-        )
-        .route("/api/v1/registers/enroll", axum::routing::post(fake_enroll))
-        .with_state(fake);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
-fn authorised(headers: &HeaderMap) -> bool {
-    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer 3.s3cret")
-        && headers
-            .get("x-loyalty-protocol")
-            .and_then(|v| v.to_str().ok())
-            == Some("1")
-}
-
-async fn fake_upload(
-    State(fake): State<FakeState>,
-    headers: HeaderMap,
-    Json(batch): Json<UploadBatch>,
-) -> Response {
-    let mut fake = fake.lock().unwrap();
-    if !authorised(&headers) {
-        fake.bad_auth += 1;
-    }
-    let last = batch.records.last().map(|r| r.seq);
-    let head_hash = batch.records.last().map_or(Hash256::GENESIS, |r| {
-        shared::crypto::sha256(&shared::crypto::from_base64(&r.body).unwrap())
-    });
-    fake.batches.push((Instant::now(), batch.records));
-    match fake.upload_script.pop_front() {
-        Some(UploadReply::Conflict(expected)) => (
-            StatusCode::CONFLICT,
-            Json(ErrorBody {
-                error: "seq_gap".into(),
-                message: "batch does not link to the stored head".into(),
-                expected_seq: Some(Seq::new(expected).unwrap()),
-                faults: vec![],
-            }),
-        )
-            .into_response(),
-        Some(UploadReply::Busy(secs)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [("retry-after", secs.to_string())],
-            "busy",
-        )
-            .into_response(),
-        None => Json(UploadAck {
-            acked_through: last,
-            head_hash,
-            server_time: Utc::now(),
-        })
-        .into_response(),
-    }
-}
-
-async fn fake_ruleset(State(fake): State<FakeState>) -> Response {
-    let served = {
-        let mut fake = fake.lock().unwrap();
-        fake.ruleset_polls += 1;
-        fake.ruleset.clone()
-    };
-    match served {
-        Some(signed) => Json(signed).into_response(),
-        None => {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-    }
-}
-
-async fn fake_customers(
-    State(fake): State<FakeState>,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Response {
-    let after = q.iter().find(|(k, _)| k == "after").map(|(_, v)| v.clone());
-    if after.as_deref() == Some("0") {
-        let customers = fake.lock().unwrap().customers.clone();
-        if !customers.is_empty() {
-            return Json(CustomerDeltaPage {
-                next_cursor: 1,
-                customers,
-                more: false,
-                stored_through: None,
-                phone_salt: Some(FAKE_SALT.to_owned()),
-            })
-            .into_response();
-        }
-    }
-    let second = fake.lock().unwrap().second_page.clone();
-    if let (Some("1"), Some(page)) = (after.as_deref(), second) {
-        return Json(page).into_response();
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    StatusCode::NO_CONTENT.into_response()
-}
-
-async fn fake_enroll(State(fake): State<FakeState>, Json(request): Json<Value>) -> Response {
-    let mut fake = fake.lock().unwrap();
-    if fake
-        .enrollments
-        .iter()
-        .any(|e| e["enrollment_token"] == request["enrollment_token"])
-    {
-        return (
-            StatusCode::CONFLICT,
-            Json(ErrorBody {
-                error: "token_used".into(),
-                message: "enrollment token already used".into(),
-                expected_seq: None,
-                faults: vec![],
-            }),
-        )
-            .into_response();
-    }
-    fake.enrollments.push(request);
-    Json(EnrollResponse {
-        register_id: RegisterId::new(3).unwrap(),
-        merchant_id: MerchantId::new(1).unwrap(),
-        store_id: StoreId::new(2).unwrap(),
-        store_name: "Тверская".into(),
-        store_timezone: "Europe/Moscow".parse().expect("a known zone"),
-        store_brand: None,
-        currency: Currency::RUB,
-        register_secret: "s3cret".into(),
-        server_public_key: server_key().public_key(),
-    })
-    .into_response()
+async fn fake_server(state: FakeState) -> FakeSync {
+    FakeSync::start_with_key(state, server_key())
+        .await
+        .expect("the fake sync server starts")
 }
 
 /// Commits `n` sales with the server unreachable, so the outbox holds them.
@@ -862,8 +696,8 @@ fn seqs(batch: &[SignedRecord]) -> Vec<i64> {
 async fn the_outbox_uploads_in_order_when_the_server_returns_and_commits_wake_the_uploader() {
     let register = Register::new();
     offline_sales(&register, 3).await;
-    let fake = FakeState::default();
-    let url = fake_server(Arc::clone(&fake)).await;
+    let fake = fake_server(FakeState::default()).await;
+    let url = fake.url.clone();
 
     let agent = Agent::start(register.config(&url)).await;
     agent
@@ -878,7 +712,7 @@ async fn the_outbox_uploads_in_order_when_the_server_returns_and_commits_wake_th
     assert_eq!(status["server_reachable"], true);
     agent.stop().await;
 
-    let fake = fake.lock().unwrap();
+    let fake = fake.state();
     assert_eq!(fake.bad_auth, 0);
     let uploaded: Vec<SignedRecord> = fake.batches.iter().flat_map(|(_, b)| b.clone()).collect();
     let records = verify_chain(&uploaded, &register.public_key);
@@ -889,12 +723,11 @@ async fn the_outbox_uploads_in_order_when_the_server_returns_and_commits_wake_th
 async fn a_conflict_with_expected_seq_rewinds_the_uploader() {
     let register = Register::new();
     offline_sales(&register, 3).await;
-    let fake = FakeState::default();
-    fake.lock()
-        .unwrap()
+    let fake = fake_server(FakeState::default()).await;
+    fake.state()
         .upload_script
         .push_back(UploadReply::Conflict(3));
-    let url = fake_server(Arc::clone(&fake)).await;
+    let url = fake.url.clone();
 
     let agent = Agent::start(register.config(&url)).await;
     agent
@@ -902,7 +735,7 @@ async fn a_conflict_with_expected_seq_rewinds_the_uploader() {
         .await;
     agent.stop().await;
 
-    let fake = fake.lock().unwrap();
+    let fake = fake.state();
     let batches: Vec<Vec<i64>> = fake.batches.iter().map(|(_, b)| seqs(b)).collect();
     assert_eq!(batches, [vec![1, 2, 3], vec![3]]);
 }
@@ -911,12 +744,9 @@ async fn a_conflict_with_expected_seq_rewinds_the_uploader() {
 async fn a_busy_server_is_retried_after_its_retry_after() {
     let register = Register::new();
     offline_sales(&register, 2).await;
-    let fake = FakeState::default();
-    fake.lock()
-        .unwrap()
-        .upload_script
-        .push_back(UploadReply::Busy(1));
-    let url = fake_server(Arc::clone(&fake)).await;
+    let fake = fake_server(FakeState::default()).await;
+    fake.state().upload_script.push_back(UploadReply::Busy(1));
+    let url = fake.url.clone();
 
     let agent = Agent::start(register.config(&url)).await;
     let status = agent
@@ -925,7 +755,7 @@ async fn a_busy_server_is_retried_after_its_retry_after() {
     assert_eq!(status["last_sync_error"], Value::Null);
     agent.stop().await;
 
-    let fake = fake.lock().unwrap();
+    let fake = fake.state();
     assert_eq!(fake.batches.len(), 2, "one refused, one acked");
     let waited = fake.batches[1].0 - fake.batches[0].0;
     assert!(
@@ -982,11 +812,12 @@ async fn priced_discount(agent: &Agent) -> Value {
     view["pricing"]["discount"].clone()
 }
 
-async fn wait_for_polls(fake: &FakeState, more_than: usize) {
-    let deadline = Instant::now() + WAIT;
-    while fake.lock().unwrap().ruleset_polls <= more_than {
-        assert!(Instant::now() < deadline, "the agent stopped polling");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+async fn wait_for_polls(fake: &FakeSync, more_than: usize) {
+    let deadline = Deadline::after(WAIT);
+    while fake.state().ruleset_requests.len() <= more_than {
+        if let Err(e) = deadline.tick(|| "the agent stopped polling".into()).await {
+            panic!("{e}");
+        }
     }
 }
 
@@ -1041,8 +872,8 @@ impl<'a> SseReader<'a> {
 #[tokio::test]
 async fn newer_signed_rulesets_activate_without_restart_and_bad_ones_are_refused() {
     let register = Register::new();
-    let fake = FakeState::default();
-    let url = fake_server(Arc::clone(&fake)).await;
+    let fake = fake_server(FakeState::default()).await;
+    let url = fake.url.clone();
     let agent = Agent::start(register.config(&url)).await;
     assert_eq!(priced_discount(&agent).await, 0);
 
@@ -1052,7 +883,7 @@ async fn newer_signed_rulesets_activate_without_restart_and_bad_ones_are_refused
         .send()
         .await
         .unwrap();
-    fake.lock().unwrap().ruleset = Some(release(2, 1000).seal(&server_key()).unwrap());
+    fake.state().offer = Some(release(2, 1000).seal(&server_key()).unwrap());
     let event = next_event(&mut events, "ruleset_activated").await;
     assert_eq!(event, json!({"type": "ruleset_activated", "version": 2}));
     assert_eq!(agent.status().await["ruleset_version"], 2);
@@ -1071,9 +902,9 @@ async fn newer_signed_rulesets_activate_without_restart_and_bad_ones_are_refused
     ];
     for signed in refused {
         let polls = {
-            let mut fake = fake.lock().unwrap();
-            fake.ruleset = Some(signed);
-            fake.ruleset_polls
+            let mut fake = fake.state();
+            fake.offer = Some(signed);
+            fake.ruleset_requests.len()
         };
         wait_for_polls(&fake, polls + 1).await;
         assert_eq!(agent.status().await["ruleset_version"], 2);
@@ -1081,7 +912,7 @@ async fn newer_signed_rulesets_activate_without_restart_and_bad_ones_are_refused
     }
     agent.stop().await;
 
-    fake.lock().unwrap().ruleset = None;
+    fake.state().offer = None;
     let agent = Agent::start(register.config(&url)).await;
     assert_eq!(
         agent.status().await["ruleset_version"],
@@ -1095,9 +926,9 @@ async fn newer_signed_rulesets_activate_without_restart_and_bad_ones_are_refused
 #[tokio::test]
 async fn customer_changes_fill_the_cache_for_card_and_phone_lookups() {
     let register = Register::new();
-    let fake = FakeState::default();
+    let fake = fake_server(FakeState::default()).await;
     let id = CustomerId::new(5).unwrap();
-    fake.lock().unwrap().customers = vec![CustomerSnapshot {
+    fake.state().customers = vec![CustomerSnapshot {
         id,
         name: "Анна".into(),
         card_number: Ean13::card_for(id),
@@ -1121,7 +952,7 @@ async fn customer_changes_fill_the_cache_for_card_and_phone_lookups() {
         points_pending: vec![],
         points_expiring: vec![],
     }];
-    let url = fake_server(Arc::clone(&fake)).await;
+    let url = fake.url.clone();
     let agent = Agent::start(register.config(&url)).await;
     agent
         .wait_for_status("the customer cached", |s| s["cached_customers"] == 1)
@@ -1154,8 +985,8 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test]
 async fn enrollment_writes_a_private_key_and_config_and_refuses_reuse() {
-    let fake = FakeState::default();
-    let url = fake_server(Arc::clone(&fake)).await;
+    let fake = fake_server(FakeState::default()).await;
+    let url = fake.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let data_dir: PathBuf = dir.path().join("agent");
 
@@ -1168,7 +999,7 @@ async fn enrollment_writes_a_private_key_and_config_and_refuses_reuse() {
     assert_eq!(mode(&key_path), 0o600);
     assert_eq!(mode(&data_dir.join("agent.toml")), 0o600);
     let key = SigningKey::from_pkcs8(&std::fs::read(&key_path).unwrap()).unwrap();
-    let sent = fake.lock().unwrap().enrollments[0]["public_key"].clone();
+    let sent = fake.state().enrollments[0]["public_key"].clone();
     assert_eq!(sent, json!(key.public_key().to_base64()));
     let loaded = AgentConfig::load(&data_dir, None).unwrap();
     assert_eq!(loaded.sync.url, url);
@@ -1221,8 +1052,8 @@ async fn enrollment_writes_a_private_key_and_config_and_refuses_reuse() {
 
 #[tokio::test]
 async fn enrolling_again_never_abandons_records_the_server_lacks() {
-    let fake = FakeState::default();
-    let url = fake_server(Arc::clone(&fake)).await;
+    let fake = fake_server(FakeState::default()).await;
+    let url = fake.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let config = pos_agent::enroll(&url, "first", dir.path()).await.unwrap();
     let mut offline = config.clone();
@@ -1238,11 +1069,7 @@ async fn enrolling_again_never_abandons_records_the_server_lacks() {
         err.to_string().contains("have not reached the server"),
         "{err}"
     );
-    assert_eq!(
-        fake.lock().unwrap().enrollments.len(),
-        1,
-        "the token is not spent"
-    );
+    assert_eq!(fake.state().enrollments.len(), 1, "the token is not spent");
 }
 
 /// A programme with points paid as money and a coupon promotion limited to
@@ -1294,12 +1121,12 @@ fn anna(id: CustomerId, name: &str, points: i64) -> CustomerSnapshot {
 }
 
 /// A fake server with the loyalty programme (v1) and Анна with 300 points.
-fn loyal_customer_fake() -> (FakeState, CustomerId) {
-    let fake = FakeState::default();
+async fn loyal_customer_fake() -> (FakeSync, CustomerId) {
+    let fake = fake_server(FakeState::default()).await;
     let id = CustomerId::new(5).unwrap();
     {
-        let mut fake = fake.lock().unwrap();
-        fake.ruleset = Some(loyalty_release(1).seal(&server_key()).unwrap());
+        let mut fake = fake.state();
+        fake.offer = Some(loyalty_release(1).seal(&server_key()).unwrap());
         fake.customers = vec![anna(id, "Анна", 300)];
     }
     (fake, id)
@@ -1311,10 +1138,10 @@ fn loyal_customer_fake() -> (FakeState, CustomerId) {
 #[tokio::test]
 async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
     let register = Register::new();
-    let (fake, id) = loyal_customer_fake();
+    let (fake, id) = loyal_customer_fake().await;
     // Every upload "fails"; the till never sees an acknowledgement.
-    fake.lock().unwrap().upload_script = std::iter::repeat_n(UploadReply::Busy(600), 10).collect();
-    let url = fake_server(Arc::clone(&fake)).await;
+    fake.state().upload_script = std::iter::repeat_n(UploadReply::Busy(600), 10).collect();
+    let url = fake.url.clone();
     let agent = Agent::start(register.config(&url)).await;
     agent.wait_for_ruleset_and_customer().await;
     let card = json!({"card": Ean13::card_for(id).as_str()});
@@ -1342,20 +1169,19 @@ async fn a_snapshot_counting_an_unacknowledged_sale_settles_it_once() {
 
     // The server stored the sale (its snapshot counts the 2 points) and
     // says so; the name changes too, so the test sees the page arrive.
-    fake.lock().unwrap().second_page = Some(CustomerDeltaPage {
+    fake.state().second_page = Some(CustomerDeltaPage {
         next_cursor: 2,
         customers: vec![anna(id, "Аня", 302)],
         more: false,
         stored_through: Some(Seq::new(seq).unwrap()),
         phone_salt: Some(FAKE_SALT.to_owned()),
     });
-    let deadline = Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     let customer = loop {
         let customer = standing().await;
-        if customer["name"] == "Аня" || Instant::now() > deadline {
+        if customer["name"] == "Аня" || deadline.tick(String::new).await.is_err() {
             break customer;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(customer["name"], "Аня", "{customer}");
     assert_eq!(customer["points_balance"], 302, "counted once: {customer}");
@@ -1384,9 +1210,9 @@ async fn a_held_out_customer_is_priced_without_the_promotion_offline() {
         .clone()
         .find(|&c| !shared::holdout::is_held_out(c, &promotion, half))
         .unwrap();
-    let fake = FakeState::default();
+    let fake = fake_server(FakeState::default()).await;
     {
-        let mut fake = fake.lock().unwrap();
+        let mut fake = fake.state();
         let ruleset: Ruleset = serde_json::from_value(json!({
             "currency": "RUB",
             "programme": {},
@@ -1398,7 +1224,7 @@ async fn a_held_out_customer_is_priced_without_the_promotion_offline() {
             }]
         }))
         .unwrap();
-        fake.ruleset = Some(
+        fake.offer = Some(
             RulesetRelease {
                 ruleset,
                 ..release(1, 1)
@@ -1409,7 +1235,7 @@ async fn a_held_out_customer_is_priced_without_the_promotion_offline() {
         fake.customers = vec![anna(held, "Анна", 0), anna(exposed, "Вера", 0)];
     }
     let register = Register::new();
-    let url = fake_server(Arc::clone(&fake)).await;
+    let url = fake.url.clone();
     let agent = Agent::start(register.config(&url)).await;
     agent
         .wait_for_status("ruleset and customers", |s| {
@@ -1460,8 +1286,8 @@ async fn a_held_out_customer_is_priced_without_the_promotion_offline() {
 #[tokio::test]
 async fn coupons_points_and_returns_work_offline_from_the_outbox() {
     let register = Register::new();
-    let (fake, id) = loyal_customer_fake();
-    let url = fake_server(Arc::clone(&fake)).await;
+    let (fake, id) = loyal_customer_fake().await;
+    let url = fake.url.clone();
     let agent = Agent::start(register.config(&url)).await;
     agent.wait_for_ruleset_and_customer().await;
     agent.stop().await;

@@ -1,10 +1,9 @@
-//! Building blocks of the fault tests: lighter agents, a register that
+//! Building blocks of the fault tests (the agent under test is
+//! [`crate::system::TestAgent`]): a register that
 //! signs and uploads records by hand, a seeded outbox, the real `pos-agent`
 //! binary as a child process, a stepped clock, a tiny tmpfs, and readers
 //! for what the server stored.
 //!
-//! - [`LiteAgent`]: the real agent in-process without a scanner, so a test
-//!   can run many, or give one an injected clock.
 //! - [`SimRegister`]: an enrolled register that builds, signs and uploads
 //!   records itself, to send what a correct agent never would.
 //! - [`seed_outbox`]: commits a backlog straight into an agent's outbox, as
@@ -17,7 +16,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -34,9 +32,10 @@ use shared::record::{
 use shared::wire::sync::{EnrollRequest, EnrollResponse, UploadAck, UploadBatch};
 use shared::wire::till::AgentStatus;
 use shared::wire::{PROTOCOL_HEADER, PROTOCOL_VERSION};
+use test_kit::poll::Deadline;
 
 use crate::clients::TillClient;
-use crate::system::{Running, TestServer, bind, shutdown_signal, tune_for_tests};
+use crate::system::{TestServer, tune_for_tests};
 
 /// How long a helper waits for an agent or server to answer.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -47,7 +46,7 @@ pub async fn wait_status(
     timeout: Duration,
     cond: impl Fn(&AgentStatus) -> bool,
 ) -> anyhow::Result<AgentStatus> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = Deadline::after(timeout);
     loop {
         let last = till.status().await;
         if let Ok(s) = &last
@@ -55,10 +54,9 @@ pub async fn wait_status(
         {
             return last;
         }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("agent status did not reach the expected state within {timeout:?}: {last:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        deadline
+            .tick(|| format!("agent status did not reach the expected state: {last:?}"))
+            .await?;
     }
 }
 
@@ -82,105 +80,6 @@ pub async fn enroll_agent(
 pub fn write_config(config: &pos_agent::AgentConfig) -> anyhow::Result<()> {
     let path = config.data_dir.join(pos_agent::config::CONFIG_FILE);
     std::fs::write(&path, config.to_toml()?).with_context(|| format!("write {}", path.display()))
-}
-
-/// The real agent in-process, without scanners.
-pub struct LiteAgent {
-    /// The till's client for its local API.
-    pub till: TillClient,
-    /// The configuration it runs with.
-    pub config: pos_agent::AgentConfig,
-    clock: Arc<dyn pos_agent::Clock>,
-    api_addr: SocketAddr,
-    running: Option<Running>,
-}
-
-impl LiteAgent {
-    /// Starts an agent with the system clock.
-    pub async fn start(config: pos_agent::AgentConfig) -> anyhow::Result<Self> {
-        Self::start_with_clock(config, Arc::new(pos_agent::SystemClock)).await
-    }
-
-    /// Starts an agent with `clock`.
-    pub async fn start_with_clock(
-        config: pos_agent::AgentConfig,
-        clock: Arc<dyn pos_agent::Clock>,
-    ) -> anyhow::Result<Self> {
-        let mut agent = LiteAgent {
-            till: TillClient::new("http://127.0.0.1:0"),
-            config,
-            clock,
-            api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            running: None,
-        };
-        agent.launch().await?;
-        Ok(agent)
-    }
-
-    async fn launch(&mut self) -> anyhow::Result<()> {
-        let listener = bind(self.api_addr).await?;
-        self.api_addr = listener.local_addr()?;
-        self.till = TillClient::new(&format!("http://{}", self.api_addr));
-        let (stop, shutdown) = shutdown_signal();
-        let task = tokio::spawn(pos_agent::run_with_clock(
-            self.config.clone(),
-            listener,
-            Vec::new(),
-            Arc::clone(&self.clock),
-            shutdown,
-        ));
-        self.running = Some(Running { stop, task });
-        wait_status(&self.till, PATIENCE, |_| true).await.map(drop)
-    }
-
-    /// The data directory.
-    pub fn data_dir(&self) -> &Path {
-        &self.config.data_dir
-    }
-
-    /// The address of its local API.
-    pub fn api_addr(&self) -> SocketAddr {
-        self.api_addr
-    }
-
-    /// Writes a configuration file naming its real API address, for
-    /// `pos-agent status --config` to find the running agent.
-    pub fn write_status_config(&self, path: &Path) -> anyhow::Result<()> {
-        let mut config = self.config.clone();
-        config.api.listen = self.api_addr;
-        std::fs::write(path, config.to_toml()?)?;
-        Ok(())
-    }
-
-    /// Stops the agent.
-    pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(r) = self.running.take() {
-            r.stop().await?;
-        }
-        Ok(())
-    }
-
-    /// Starts it again with `config` (same data, same API address).
-    pub async fn restart_with(&mut self, config: pos_agent::AgentConfig) -> anyhow::Result<()> {
-        self.stop().await?;
-        self.config = config;
-        self.launch().await
-    }
-
-    /// Waits until `cond` holds on the status.
-    pub async fn wait_status(
-        &self,
-        timeout: Duration,
-        cond: impl Fn(&AgentStatus) -> bool,
-    ) -> anyhow::Result<AgentStatus> {
-        wait_status(&self.till, timeout, cond).await
-    }
-
-    /// Waits until nothing is pending.
-    pub async fn wait_synced(&self, timeout: Duration) -> anyhow::Result<AgentStatus> {
-        self.wait_status(timeout, |s| s.outbox_pending == 0 && s.last_seq.is_some())
-            .await
-    }
 }
 
 /// A sale of `lines` products, through the till API; returns the commit
@@ -949,12 +848,7 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// A free port on 127.0.0.1.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+pub use test_kit::free_port;
 
 /// `pos-agent run` as a child process.
 pub struct AgentProcess {
@@ -979,16 +873,12 @@ impl AgentProcess {
             child,
             till: TillClient::new(&format!("http://{listen}")),
         };
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let deadline = Deadline::after(PATIENCE);
         while process.till.status().await.is_err() {
             if let Ok(Some(exit)) = process.child.try_wait() {
                 bail!("pos-agent exited early: {exit}");
             }
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "pos-agent did not answer"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            deadline.tick(|| "pos-agent did not answer".into()).await?;
         }
         Ok(process)
     }
@@ -1008,11 +898,14 @@ impl AgentProcess {
     /// SIGINT (a clean stop), then reaps it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.signal(nix::sys::signal::Signal::SIGINT);
-        for _ in 0..200 {
+        let deadline = Deadline::after(Duration::from_secs(5));
+        loop {
             if self.child.try_wait()?.is_some() {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            if deadline.tick(String::new).await.is_err() {
+                break;
+            }
         }
         self.signal(nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
@@ -1131,18 +1024,16 @@ impl ServerProcess {
             .spawn()?;
         self.child = Some(child);
         let http = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let deadline = Deadline::after(PATIENCE);
         loop {
             if let Ok(r) = http.get(format!("{}/health", self.url())).send().await
                 && r.status().is_success()
             {
                 return Ok(());
             }
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "sync-server did not answer"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            deadline
+                .tick(|| "sync-server did not answer".into())
+                .await?;
         }
     }
 
@@ -1290,4 +1181,45 @@ pub fn open_files_limit() -> u64 {
                 .and_then(|soft| soft.parse().ok())
         })
         .unwrap_or(1024)
+}
+
+/// A configuration for a register of merchant 1, store 2, register 3 (as
+/// the kit's fake sync server enrolls it),
+/// talking to `url` and pinning `server_key`, with a fresh register key in
+/// `data_dir` and a database created there.
+pub fn offline_config(
+    data_dir: &Path,
+    url: &str,
+    server_key: &SigningKey,
+) -> anyhow::Result<pos_agent::AgentConfig> {
+    std::fs::create_dir_all(data_dir)?;
+    let pkcs8 = generate_pkcs8(&ring::rand::SystemRandom::new())?;
+    std::fs::write(data_dir.join(pos_agent::config::KEY_FILE), &pkcs8)?;
+    let mut sync = pos_agent::config::SyncConfig::new(
+        url.to_owned(),
+        RegisterId::new(3)?,
+        secrecy::SecretString::from(test_kit::fake_sync::REGISTER_SECRET.to_owned()),
+        server_key.public_key(),
+    );
+    sync.upload_interval_ms = 100;
+    sync.longpoll_wait_secs = 1;
+    sync.backoff_initial_ms = 20;
+    sync.backoff_max_ms = 200;
+    let config = pos_agent::AgentConfig {
+        data_dir: data_dir.to_owned(),
+        sync,
+        register: pos_agent::config::RegisterConfig {
+            merchant_id: MerchantId::new(1)?,
+            store_id: StoreId::new(2)?,
+            store_timezone: "Europe/Moscow".parse().expect("a known zone"),
+            store_brand: None,
+            currency: Currency::RUB,
+        },
+        api: pos_agent::config::ApiConfig::default(),
+        scanners: Vec::new(),
+        hid_scanners: Vec::new(),
+        scan: Default::default(),
+    };
+    pos_agent::prepare_database(data_dir)?;
+    Ok(config)
 }

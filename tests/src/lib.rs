@@ -13,14 +13,14 @@
 //! - [`harness`]: lighter agents, hand-signed registers, seeded backlogs,
 //!   the agent binary as a child process, a tmpfs, for the fault tests.
 //! - [`proxy`]: a TCP proxy that counts uploads and injects faults.
-//! - [`fake_server`]: a scriptable sync server for what the real one never
-//!   sends.
+//!
+//! The fake sync server, the SMTP sink, the SMS gateway and polling with a
+//! deadline are the workspace's test kit's (`test-kit/`), shared with
+//! pos-agent's and sync-server's tests.
 
 pub mod clients;
 pub mod events;
-pub mod fake_server;
 pub mod harness;
-pub mod mail;
 pub mod proxy;
 pub mod pty;
 pub mod scenario;

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use test_kit::poll::Deadline;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -82,15 +83,13 @@ pub(crate) fn shutdown_signal() -> (
 
 /// Binds `addr`, retrying briefly while a just-closed listener lets go.
 pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    let mut last = None;
-    for _ in 0..50 {
+    let deadline = Deadline::after(Duration::from_secs(5)).every(Duration::from_millis(100));
+    loop {
         match TcpListener::bind(addr).await {
             Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
+            Err(e) => deadline.tick(|| format!("bind {addr}: {e}")).await?,
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(last.map_or_else(|| anyhow::anyhow!("bind {addr}"), anyhow::Error::from))
 }
 
 /// The server under test.
@@ -236,15 +235,17 @@ impl TestServer {
 
     async fn wait_healthy(&self) -> anyhow::Result<()> {
         let http = self.http()?;
-        for _ in 0..100 {
+        let deadline = Deadline::after(Duration::from_secs(10));
+        loop {
             if let Ok(r) = http.get(format!("{}/health", self.url())).send().await
                 && r.status().is_success()
             {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            deadline
+                .tick(|| format!("server at {} did not become healthy", self.url()))
+                .await?;
         }
-        bail!("server at {} did not become healthy", self.url())
     }
 
     /// The base URL.
@@ -294,20 +295,38 @@ pub fn tune_for_tests(config: &mut pos_agent::AgentConfig) {
     config.sync.backoff_max_ms = 400;
 }
 
-/// An agent under test, with its pty scanner and a till client.
+/// How long a helper waits for an agent it started to answer.
+const AGENT_PATIENCE: Duration = Duration::from_secs(20);
+
+/// The one agent under test: the real agent in-process on 127.0.0.1, with
+/// a till client for its local API. Started by [`TestAgent::enroll`] with a
+/// real pty as its scanner, or from a configuration by
+/// [`TestAgent::start`] without one (so a test can run many), on the
+/// system clock or one the test injects ([`TestAgent::start_with`]).
 pub struct TestAgent {
     /// The till's client for the agent's local API.
     pub till: TillClient,
-    /// The agent's configuration as enrolled.
+    /// The configuration it runs with.
     pub config: pos_agent::AgentConfig,
-    scanner: ScannerPty,
+    scanner: Option<ScannerPty>,
+    clock: Arc<dyn pos_agent::Clock>,
     api_addr: SocketAddr,
     running: Option<Running>,
 }
 
+/// How a [`TestAgent`] is started beyond its configuration.
+#[derive(Clone, Default)]
+pub struct AgentOptions {
+    /// A fresh pty as its serial scanner.
+    pub scanner: bool,
+    /// Its clock; the system's when `None`.
+    pub clock: Option<Arc<dyn pos_agent::Clock>>,
+}
+
 impl TestAgent {
     /// Enrolls a register at `server_url` with a one-time token into
-    /// `data_dir`, then starts it with a fresh pty as its scanner.
+    /// `data_dir`, tunes it for tests, then starts it with a fresh pty as
+    /// its scanner.
     pub async fn enroll(
         server_url: &str,
         enrollment_token: &str,
@@ -315,11 +334,53 @@ impl TestAgent {
     ) -> anyhow::Result<Self> {
         let mut config = pos_agent::enroll(server_url, enrollment_token, data_dir).await?;
         tune_for_tests(&mut config);
-        let scanner = ScannerPty::open()?;
+        Self::start_with(
+            config,
+            AgentOptions {
+                scanner: true,
+                clock: None,
+            },
+        )
+        .await
+    }
+
+    /// Starts an agent with `config`, no scanner and the system clock.
+    pub async fn start(config: pos_agent::AgentConfig) -> anyhow::Result<Self> {
+        Self::start_with(config, AgentOptions::default()).await
+    }
+
+    /// Starts an agent with `config`, no scanner and `clock`.
+    pub async fn start_with_clock(
+        config: pos_agent::AgentConfig,
+        clock: Arc<dyn pos_agent::Clock>,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(
+            config,
+            AgentOptions {
+                scanner: false,
+                clock: Some(clock),
+            },
+        )
+        .await
+    }
+
+    /// Starts an agent with `config` as `options` say.
+    pub async fn start_with(
+        config: pos_agent::AgentConfig,
+        options: AgentOptions,
+    ) -> anyhow::Result<Self> {
+        let scanner = if options.scanner {
+            Some(ScannerPty::open()?)
+        } else {
+            None
+        };
         let mut agent = TestAgent {
             till: TillClient::new("http://127.0.0.1:0"),
             config,
             scanner,
+            clock: options
+                .clock
+                .unwrap_or_else(|| Arc::new(pos_agent::SystemClock)),
             api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             running: None,
         };
@@ -331,41 +392,65 @@ impl TestAgent {
         let listener = bind(self.api_addr).await?;
         self.api_addr = listener.local_addr()?;
         self.till = TillClient::new(&format!("http://{}", self.api_addr));
-        let serial = hardware::SerialConfig {
-            path: self.scanner.path().display().to_string(),
-            baud: 9600,
-            ..Default::default()
-        };
+        let scanners = self
+            .scanner
+            .iter()
+            .map(|pty| {
+                pos_agent::ScannerSource::Serial(hardware::SerialConfig {
+                    path: pty.path().display().to_string(),
+                    baud: 9600,
+                    ..Default::default()
+                })
+            })
+            .collect();
         let (stop, shutdown) = shutdown_signal();
-        let task = tokio::spawn(pos_agent::run(
+        let task = tokio::spawn(pos_agent::run_with_clock(
             self.config.clone(),
             listener,
-            vec![pos_agent::ScannerSource::Serial(serial)],
+            scanners,
+            Arc::clone(&self.clock),
             shutdown,
         ));
         self.running = Some(Running { stop, task });
-        for _ in 0..100 {
-            if self.till.status().await.is_ok() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("agent at {} did not answer", self.till.base())
+        crate::harness::wait_status(&self.till, AGENT_PATIENCE, |_| true)
+            .await
+            .with_context(|| format!("agent at {} did not answer", self.till.base()))
+            .map(drop)
     }
 
-    /// The scanner attached to this register.
+    /// The scanner attached to this register (started by [`Self::enroll`]
+    /// or with [`AgentOptions::scanner`]).
     pub fn scanner(&mut self) -> &mut ScannerPty {
-        &mut self.scanner
+        self.scanner
+            .as_mut()
+            .expect("an agent started with a scanner")
     }
 
     /// The path the agent reads its scanner from.
     pub fn scanner_path(&self) -> &Path {
-        self.scanner.path()
+        self.scanner
+            .as_ref()
+            .expect("an agent started with a scanner")
+            .path()
     }
 
     /// The agent's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.config.data_dir
+    }
+
+    /// The address of its local API.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// Writes a configuration file naming its real API address, for
+    /// `pos-agent status --config` to find the running agent.
+    pub fn write_status_config(&self, path: &Path) -> anyhow::Result<()> {
+        let mut config = self.config.clone();
+        config.api.listen = self.api_addr;
+        std::fs::write(path, config.to_toml()?)?;
+        Ok(())
     }
 
     /// Stops the agent.
@@ -382,9 +467,28 @@ impl TestAgent {
         self.launch().await
     }
 
+    /// Starts it again with `config` (same data, same API address).
+    pub async fn restart_with(&mut self, config: pos_agent::AgentConfig) -> anyhow::Result<()> {
+        self.stop().await?;
+        self.config = config;
+        self.launch().await
+    }
+
     /// Waits until the outbox is empty (everything acknowledged).
-    pub async fn wait_synced(&self, timeout: Duration) -> anyhow::Result<()> {
+    pub async fn wait_synced(
+        &self,
+        timeout: Duration,
+    ) -> anyhow::Result<shared::wire::till::AgentStatus> {
         self.wait_status(timeout, |s| s.outbox_pending == 0).await
+    }
+
+    /// Waits until something was committed and nothing is pending.
+    pub async fn wait_uploaded(
+        &self,
+        timeout: Duration,
+    ) -> anyhow::Result<shared::wire::till::AgentStatus> {
+        self.wait_status(timeout, |s| s.outbox_pending == 0 && s.last_seq.is_some())
+            .await
     }
 
     /// Waits until the agent prices with ruleset `version` or newer.
@@ -392,7 +496,7 @@ impl TestAgent {
         &self,
         version: shared::ids::RulesetVersion,
         timeout: Duration,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<shared::wire::till::AgentStatus> {
         self.wait_status(timeout, |s| s.ruleset_version.is_some_and(|v| v >= version))
             .await
     }
@@ -402,18 +506,8 @@ impl TestAgent {
         &self,
         timeout: Duration,
         cond: impl Fn(&shared::wire::till::AgentStatus) -> bool,
-    ) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let s = self.till.status().await?;
-            if cond(&s) {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                bail!("agent status did not reach the expected state within {timeout:?}: {s:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    ) -> anyhow::Result<shared::wire::till::AgentStatus> {
+        crate::harness::wait_status(&self.till, timeout, cond).await
     }
 }
 

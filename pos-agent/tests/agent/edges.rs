@@ -395,12 +395,12 @@ async fn every_error_of_the_local_api_is_a_json_error_body() {
 #[tokio::test]
 async fn a_token_issued_in_the_second_of_a_revocation_is_accepted_and_an_earlier_one_refused() {
     let register = Register::new();
-    let (fake, id) = loyal_customer_fake();
+    let (fake, id) = loyal_customer_fake().await;
     // Revoked at T + 0.7 s; tokens carry whole seconds.
     let second = DateTime::from_timestamp(Utc::now().timestamp() - 10, 0).unwrap();
     let revoked_at = second + chrono::TimeDelta::milliseconds(700);
-    fake.lock().unwrap().customers[0].tokens_valid_after = Some(revoked_at);
-    let url = fake_server(Arc::clone(&fake)).await;
+    fake.state().customers[0].tokens_valid_after = Some(revoked_at);
+    let url = fake.url.clone();
     let clock = Arc::new(FixedClock(second + chrono::TimeDelta::seconds(5)));
     let agent = Agent::start_with_clock(register.config(&url), clock).await;
     agent.wait_for_ruleset_and_customer().await;
@@ -521,8 +521,8 @@ async fn a_record_that_would_not_upload_alone_is_refused_at_commit_and_one_at_th
 #[tokio::test]
 async fn another_merchants_token_is_refused_and_the_customer_on_the_check_stays() {
     let register = Register::new();
-    let (fake, id) = loyal_customer_fake();
-    let url = fake_server(Arc::clone(&fake)).await;
+    let (fake, id) = loyal_customer_fake().await;
+    let url = fake.url.clone();
     let agent = Agent::start(register.config(&url)).await;
     agent.wait_for_ruleset_and_customer().await;
 
@@ -566,9 +566,9 @@ async fn a_promotion_spend_past_the_money_range_is_refused_with_a_422_not_reset_
     // The till counts what it gave on each promotion. Two checks at the
     // largest price, wholly off, give twice the money range on "milk".
     let register = Register::new();
-    let fake = FakeState::default();
-    fake.lock().unwrap().ruleset = Some(release(1, 10_000).seal(&server_key()).unwrap());
-    let url = fake_server(Arc::clone(&fake)).await;
+    let fake = fake_server(FakeState::default()).await;
+    fake.state().offer = Some(release(1, 10_000).seal(&server_key()).unwrap());
+    let url = fake.url.clone();
     let agent = Agent::start(register.config(&url)).await;
     agent
         .wait_for_status("ruleset 1", |s| s["ruleset_version"] == 1)
@@ -589,7 +589,7 @@ async fn a_promotion_spend_past_the_money_range_is_refused_with_a_422_not_reset_
     // budget again: checks are refused with a clear 422.
     let mut budgeted = release(2, 10_000);
     budgeted.ruleset.promotions[0].limits.budget = Some(Money::from_minor(1_000_000).unwrap());
-    fake.lock().unwrap().ruleset = Some(budgeted.seal(&server_key()).unwrap());
+    fake.state().offer = Some(budgeted.seal(&server_key()).unwrap());
     agent
         .wait_for_status("ruleset 2", |s| s["ruleset_version"] == 2)
         .await;

@@ -88,9 +88,9 @@ async fn wait_for_scanner(
     name: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     let mut last = Value::Null;
-    while Instant::now() < deadline {
+    loop {
         if let Ok(response) = http.get(format!("{base}/v1/scanners")).send().await
             && let Ok(views) = response.json::<Vec<Value>>().await
             && let Some(view) = views.into_iter().find(|v| v["name"] == name)
@@ -100,9 +100,13 @@ async fn wait_for_scanner(
             }
             last = view;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let waited = deadline
+            .tick(|| format!("scanner {name} did not reach the expected state: {last}"))
+            .await;
+        if let Err(e) = waited {
+            panic!("{e}");
+        }
     }
-    panic!("scanner {name} did not reach the expected state: {last}");
 }
 
 /// Waits until the agent reads the pty; returns the scanner's source name.
@@ -232,7 +236,7 @@ async fn serial_scans_through_a_pty_become_exact_events_in_order() {
 #[tokio::test]
 async fn a_scanned_coupon_is_entered_on_the_open_check_and_prices() {
     let register = Register::new();
-    let fake = FakeState::default();
+    let fake = fake_server(FakeState::default()).await;
     {
         let ruleset: Ruleset = serde_json::from_value(json!({
             "currency": "RUB",
@@ -245,7 +249,7 @@ async fn a_scanned_coupon_is_entered_on_the_open_check_and_prices() {
             }]
         }))
         .unwrap();
-        fake.lock().unwrap().ruleset = Some(
+        fake.state().offer = Some(
             RulesetRelease {
                 ruleset,
                 ..release(1, 0)
@@ -254,7 +258,7 @@ async fn a_scanned_coupon_is_entered_on_the_open_check_and_prices() {
             .unwrap(),
         );
     }
-    let url = fake_server(Arc::clone(&fake)).await;
+    let url = fake.url.clone();
     let mut pty = Pty::open();
     let mut config = register.config(&url);
     config.scanners = vec![serial_scanner(&pty.slave_path)];
@@ -298,10 +302,10 @@ async fn a_scanned_coupon_is_entered_on_the_open_check_and_prices() {
 #[tokio::test]
 async fn revoked_tokens_are_refused_and_typed_phones_identify() {
     let register = Register::new();
-    let fake = FakeState::default();
+    let fake = fake_server(FakeState::default()).await;
     let id = CustomerId::new(5).unwrap();
     let revoked_at = Utc::now() - TimeDelta::seconds(30);
-    fake.lock().unwrap().customers = vec![CustomerSnapshot {
+    fake.state().customers = vec![CustomerSnapshot {
         id,
         name: "Анна".into(),
         card_number: Ean13::card_for(id),
@@ -325,7 +329,7 @@ async fn revoked_tokens_are_refused_and_typed_phones_identify() {
         points_pending: vec![],
         points_expiring: vec![],
     }];
-    let url = fake_server(Arc::clone(&fake)).await;
+    let url = fake.url.clone();
     let (scanner, scans) = tokio::sync::mpsc::channel(8);
     let agent = Agent::start_with(
         register.config(&url),
@@ -439,13 +443,14 @@ impl Drop for AgentProcess {
 }
 
 fn wait_for_exit(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "the process did not exit");
-        std::thread::sleep(Duration::from_millis(20));
+        if let Err(e) = deadline.tick_blocking(|| "the process did not exit".into()) {
+            panic!("{e}");
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use test_kit::poll::Deadline;
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use shared::identity::Ean13;
@@ -210,6 +212,7 @@ async fn the_change_feed_pages_by_cursor_and_waits_for_changes() {
     // A purchase by Анна wakes a waiting feed with her new standing.
     let cursor = rest.next_cursor;
     let batch = till.records([Purchase::sale(12_345).by(ids[0]).points(1, 0)]);
+    let parked = server.parked_long_polls().await;
     let feed = {
         let base = till.base.clone();
         let bearer = till.bearer();
@@ -227,7 +230,7 @@ async fn the_change_feed_pages_by_cursor_and_waits_for_changes() {
             .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.wait_parked_long_polls(parked + 1).await;
     let uploaded_at = Instant::now();
     assert_eq!(till.upload(&batch).await.0, StatusCode::OK);
     let woke = feed.await.unwrap();
@@ -527,13 +530,16 @@ async fn a_sale_wakes_every_waiting_register_for_one_page_computation() {
         })
         .collect();
     // Every feed is parked before the sale.
+    let deadline = Deadline::after(Duration::from_secs(10)).every(Duration::from_millis(10));
     let mut parked = false;
-    for _ in 0..200 {
+    loop {
         if feed_metrics(&server).await.long_polls_waiting >= base_waiting + REGISTERS as u64 {
             parked = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        if deadline.tick(String::new).await.is_err() {
+            break;
+        }
     }
     assert!(parked, "every register's feed waits");
     let before = feed_metrics(&server).await;
@@ -599,12 +605,10 @@ async fn a_register_that_stored_more_since_a_shared_page_gets_a_page_of_its_own(
     };
     let base_waiting = feed_metrics(&server).await.long_polls_waiting;
     let feeds = [feed(&till), feed(&other)];
-    for _ in 0..200 {
-        if feed_metrics(&server).await.long_polls_waiting >= base_waiting + 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let deadline = Deadline::after(Duration::from_secs(10)).every(Duration::from_millis(10));
+    while feed_metrics(&server).await.long_polls_waiting < base_waiting + 2
+        && deadline.tick(String::new).await.is_ok()
+    {}
     let sale = till.records([Purchase::sale(5_000).by(anna)]);
     assert_eq!(till.upload(&sale).await.0, StatusCode::OK);
     for feed in feeds {

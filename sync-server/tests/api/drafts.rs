@@ -489,13 +489,16 @@ async fn a_scheduled_draft_is_published_once_at_its_time_across_a_restart() {
 
     clock.advance(TimeDelta::hours(2));
     let mut shown = Value::Null;
-    for _ in 0..600 {
+    let deadline = test_kit::poll::Deadline::after(std::time::Duration::from_secs(60));
+    loop {
         let (_, body) = server.admin(Method::GET, &get, None).await;
         if body["status"] == "published" {
             shown = body;
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if deadline.tick(String::new).await.is_err() {
+            break;
+        }
     }
     assert_eq!(shown["status"], "published", "published at its time");
     assert_eq!(shown["published_version"], 2);

@@ -29,6 +29,7 @@ use sync_server::config::{
 use sync_server::wire::admin::{EnrollmentToken, Merchant, Store};
 use sync_server::wire::{Alert, RegisterView, RepriceReport};
 use tempfile::TempDir;
+use test_kit::poll::Deadline;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -227,15 +228,20 @@ impl TestServer {
     }
 
     async fn wait_until_healthy(&self) {
-        for _ in 0..100 {
+        let deadline = Deadline::after(std::time::Duration::from_secs(10));
+        loop {
             if let Ok(r) = self.http.get(format!("{}/health", self.base)).send().await
                 && r.status() == StatusCode::OK
             {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if let Err(e) = deadline
+                .tick(|| "the server did not become healthy".into())
+                .await
+            {
+                panic!("{e}");
+            }
         }
-        panic!("the server did not become healthy");
     }
 
     /// Stops the server and starts it again on the same address and data.
@@ -345,16 +351,52 @@ impl TestServer {
         .await
     }
 
+    /// Customer-feed long-polls parked on this server right now, waiting
+    /// for a change (`long_polls_waiting` of
+    /// `GET /api/v1/admin/customer-feed`; ruleset long-polls are not
+    /// counted there).
+    pub async fn parked_long_polls(&self) -> u64 {
+        let metrics: sync_server::wire::admin::CustomerFeedMetrics = self
+            .admin_ok(Method::GET, "/api/v1/admin/customer-feed", None)
+            .await;
+        metrics.long_polls_waiting
+    }
+
+    /// Waits until at least `n` customer-feed long-polls are parked: a request sent in
+    /// another task has arrived and waits for a change, so what the test
+    /// does next must wake it.
+    pub async fn wait_parked_long_polls(&self, n: u64) {
+        let deadline = Deadline::after(std::time::Duration::from_secs(10))
+            .every(std::time::Duration::from_millis(10));
+        loop {
+            let parked = self.parked_long_polls().await;
+            if parked >= n {
+                return;
+            }
+            if let Err(e) = deadline
+                .tick(|| format!("{n} long-polls parked, not {parked}"))
+                .await
+            {
+                panic!("{e}");
+            }
+        }
+    }
+
     /// The re-pricer's report once nothing stored is pending.
     pub async fn repriced(&self, merchant: MerchantId) -> RepriceReport {
-        for _ in 0..200 {
+        let deadline = Deadline::after(std::time::Duration::from_secs(30));
+        loop {
             let report = self.mismatches(merchant).await;
             if report.counts.pending == 0 {
                 return report;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if let Err(e) = deadline
+                .tick(|| format!("the re-pricer did not catch up: {report:?}"))
+                .await
+            {
+                panic!("{e}");
+            }
         }
-        panic!("the re-pricer did not catch up");
     }
 
     /// `GET /api/v1/admin/merchants/{id}/alerts`, newest first.

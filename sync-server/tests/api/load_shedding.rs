@@ -16,6 +16,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use test_kit::poll::Deadline;
+
 use crate::helpers::{Purchase, TestServer, Till};
 
 /// The most seconds a shed upload is told to wait, in these tests.
@@ -132,17 +134,15 @@ async fn a_burst_beyond_capacity_is_shed_and_every_record_arrives_once() {
     // Seed 100 is far from the burst's seeds 1..=REGISTERS.
     let held_batch = holder.records([Purchase::sale(1)]);
     let stalled = StalledUpload::start(&holder, &held_batch).await;
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let (status, _) = holder.upload(&[]).await;
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    let deadline = Deadline::after(PATIENCE).every(Duration::from_millis(10));
+    while holder.upload(&[]).await.0 != StatusCode::TOO_MANY_REQUESTS {
+        if let Err(e) = deadline
+            .tick(|| "the stalled upload takes the slot".into())
+            .await
+        {
+            panic!("{e}");
         }
-    })
-    .await
-    .expect("the stalled upload takes the slot");
+    }
 
     let shed = Arc::new(AtomicUsize::new(0));
     let (first_tx, mut first_rx) = mpsc::unbounded_channel();
@@ -225,13 +225,15 @@ async fn shedding_touches_only_uploads() {
     let mut till = server.enroll(store.id, 1).await;
     let held = till.records([Purchase::sale(1)]);
     let stalled = StalledUpload::start(&till, &held).await;
-    tokio::time::timeout(PATIENCE, async {
-        while till.upload(&[]).await.0 != StatusCode::TOO_MANY_REQUESTS {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    let deadline = Deadline::after(PATIENCE).every(Duration::from_millis(10));
+    while till.upload(&[]).await.0 != StatusCode::TOO_MANY_REQUESTS {
+        if let Err(e) = deadline
+            .tick(|| "the stalled upload takes the slot".into())
+            .await
+        {
+            panic!("{e}");
         }
-    })
-    .await
-    .expect("the stalled upload takes the slot");
+    }
 
     // Other routes answer while ingest is full.
     let response = till.get("/api/v1/ruleset?wait=0").await;

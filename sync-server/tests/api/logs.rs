@@ -41,13 +41,16 @@ async fn serve_and_log(extra: &[&str]) -> (String, String) {
         .expect("the server starts");
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
+    let deadline = test_kit::poll::Deadline::after(Duration::from_secs(10));
     let mut up = false;
-    for _ in 0..200 {
+    loop {
         if http.get(format!("{base}/health")).send().await.is_ok() {
             up = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        if deadline.tick(String::new).await.is_err() {
+            break;
+        }
     }
     assert!(up, "the server answers");
     let reply = http

@@ -24,6 +24,7 @@ use system_tests::clients::AdminClient;
 use system_tests::events::EventStream;
 use system_tests::scenario::{self, CATALOG, Chain, Rng, create_chain, line_json};
 use system_tests::system::{TestAgent, TestServer, outbox_totals};
+use test_kit::poll::Deadline;
 
 /// Runs the whole loyalty system end to end and prints what HQ would see.
 #[derive(Parser)]
@@ -351,13 +352,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\n== the server prices every record again ==");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let deadline = Deadline::after(Duration::from_secs(120)).every(Duration::from_millis(200));
     let report = loop {
         let report = admin.mismatches(chain.merchant_id()).await?;
-        if report.counts.pending == 0 || tokio::time::Instant::now() > deadline {
+        if report.counts.pending == 0 || deadline.tick(String::new).await.is_err() {
             break report;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let c = &report.counts;
     println!(

@@ -7,6 +7,7 @@
 use anyhow::ensure;
 use shared::wire::till::AttachCustomer;
 use system_tests::scenario::{CATALOG, line_json};
+use test_kit::poll::Deadline;
 
 use crate::chrome::Browser;
 use crate::{WAIT, faults, ready_agent_for};
@@ -19,7 +20,7 @@ async fn wait_balance(
     card: &AttachCustomer,
     points: i64,
 ) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     loop {
         let check = agent.till.open().await?;
         let view = agent.till.attach(check.id, card).await?;
@@ -28,11 +29,9 @@ async fn wait_balance(
         if now == Some(points) {
             return Ok(());
         }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the till shows {now:?} points, not {points}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        deadline
+            .tick(|| format!("the till shows {now:?} points, not {points}"))
+            .await?;
     }
 }
 

@@ -15,8 +15,9 @@ use reqwest::header::LOCATION;
 use shared::ids::{MerchantId, PromotionId};
 use shared::ruleset::Promotion;
 use system_tests::harness::{ServerProcess, free_port};
-use system_tests::mail::{SmsGatewayProcess, SmtpSink};
 use system_tests::scenario;
+use test_kit::mail::{SmsGatewayProcess, SmtpSink};
+use test_kit::poll::Deadline;
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -43,16 +44,14 @@ async fn until<T>(
     what: &str,
     mut probe: impl FnMut() -> anyhow::Result<Option<T>>,
 ) -> anyhow::Result<T> {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     loop {
         if let Some(found) = probe()? {
             return Ok(found);
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        deadline
+            .tick(|| format!("timed out waiting for {what}"))
+            .await?;
     }
 }
 

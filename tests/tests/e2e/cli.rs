@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use system_tests::clients::TillClient;
 use system_tests::scenario::{CATALOG, line_json};
+use test_kit::poll::Deadline;
 
 /// The workspace's binaries sit beside the test executable's `deps/`.
 fn binary(name: &str) -> anyhow::Result<PathBuf> {
@@ -60,11 +61,14 @@ impl Drop for Daemon {
                 nix::sys::signal::Signal::SIGINT,
             );
         }
-        for _ in 0..100 {
+        let deadline = Deadline::after(Duration::from_secs(5));
+        loop {
             if let Ok(Some(_)) = self.0.try_wait() {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if deadline.tick_blocking(String::new).is_err() {
+                break;
+            }
         }
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -72,14 +76,17 @@ impl Drop for Daemon {
 }
 
 async fn wait_http(url: &str) -> anyhow::Result<()> {
-    for _ in 0..200 {
+    let deadline = Deadline::after(Duration::from_secs(30));
+    loop {
         if reqwest::get(url)
             .await
             .is_ok_and(|r| r.status().is_success())
         {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if deadline.tick(String::new).await.is_err() {
+            break;
+        }
     }
     bail!("{url} did not answer")
 }
@@ -242,12 +249,15 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     wait_http(&format!("http://{api}/health")).await?;
     // The programme arrives by long-poll; price only once it is in use.
     let mut ruleset_in_use = false;
-    for _ in 0..200 {
+    let deadline = Deadline::after(Duration::from_secs(30));
+    loop {
         if till.status().await?.ruleset_version.is_some() {
             ruleset_in_use = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if deadline.tick(String::new).await.is_err() {
+            break;
+        }
     }
     ensure!(
         ruleset_in_use,
@@ -259,7 +269,8 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     ensure!(committed.pricing.total.minor() == 2 * 7_450 - 1_490);
 
     let mut synced = false;
-    for _ in 0..200 {
+    let deadline = Deadline::after(Duration::from_secs(30));
+    loop {
         let status = ok_stdout(
             Command::new(&agent_bin)
                 .args(["status", "--data-dir"])
@@ -269,7 +280,9 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
             synced = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if deadline.tick(String::new).await.is_err() {
+            break;
+        }
     }
     ensure!(synced, "the committed check did not sync");
     let stats = ok_stdout(&mut admin(&["stats", "--merchant", &merchant.to_string()]))?;
@@ -278,7 +291,8 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
 
     // The server prices the check again and agrees: `admin mismatches`.
     let mut report = None;
-    for _ in 0..200 {
+    let deadline = Deadline::after(Duration::from_secs(30));
+    loop {
         let out = ok_stdout(&mut admin(&[
             "mismatches",
             "--merchant",
@@ -289,7 +303,9 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
             report = Some(r);
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if deadline.tick(String::new).await.is_err() {
+            break;
+        }
     }
     let report = report.context("the server never re-priced the check")?;
     ensure!(

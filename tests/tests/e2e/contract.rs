@@ -21,8 +21,9 @@ use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 use shared::wire::till::AttachCustomer;
-use system_tests::harness::{LiteAgent, enroll_agent};
+use system_tests::harness::enroll_agent;
 use system_tests::scenario::CATALOG;
+use system_tests::system::TestAgent;
 
 use crate::faults::server_with_chain;
 
@@ -146,7 +147,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_documents() ->
         |_| {},
     )
     .await?;
-    let agent = LiteAgent::start(config).await?;
+    let agent = TestAgent::start(config).await?;
     agent
         .wait_status(Duration::from_secs(30), |s| {
             s.ruleset_version.is_some() && s.cached_customers > 0

@@ -10,8 +10,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use shared::wire::till::TillEvent;
 use system_tests::events::EventStream;
-use system_tests::harness::{LiteAgent, enroll_agent, sell};
+use system_tests::harness::{enroll_agent, sell};
 use system_tests::scenario::CATALOG;
+use system_tests::system::TestAgent;
+use test_kit::poll::Deadline;
 
 use crate::faults::server_with_chain;
 
@@ -28,7 +30,7 @@ async fn a_running_agent_reports_its_version_and_backlog_in_heartbeats() -> anyh
     )
     .await?;
     let register = config.sync.register_id;
-    let mut agent = LiteAgent::start(config).await?;
+    let mut agent = TestAgent::start(config).await?;
     let http = reqwest::Client::new();
     let view = |http: reqwest::Client, url: String, token: String| async move {
         let all: serde_json::Value = http
@@ -55,17 +57,14 @@ async fn a_running_agent_reports_its_version_and_backlog_in_heartbeats() -> anyh
     let wait_until = |pred: fn(&serde_json::Value) -> bool| {
         let (http, url, token) = (http.clone(), url.clone(), admin_token.clone());
         async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let deadline =
+                Deadline::after(Duration::from_secs(30)).every(Duration::from_millis(100));
             loop {
                 let v = view(http.clone(), url.clone(), token.clone()).await?;
                 if pred(&v) {
                     return anyhow::Ok(v);
                 }
-                anyhow::ensure!(
-                    tokio::time::Instant::now() < deadline,
-                    "no such heartbeat: {v}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                deadline.tick(|| format!("no such heartbeat: {v}")).await?;
             }
         }
     };
@@ -87,7 +86,7 @@ async fn a_running_agent_reports_its_version_and_backlog_in_heartbeats() -> anyh
     }
     server.restart().await?;
     agent
-        .wait_synced(Duration::from_secs(30))
+        .wait_uploaded(Duration::from_secs(30))
         .await
         .context("the backlog uploads")?;
     let drained = wait_until(|v| v["heartbeat"]["backlog"] == 0 && v["records"] == 3).await?;
@@ -124,7 +123,7 @@ async fn an_agent_below_the_minimum_version_raises_the_alarm_and_keeps_selling()
     let till_dir = tmp.path().join("till");
     let config = enroll_agent(&server.url(), &token.token, &till_dir, |_| {}).await?;
     let register = config.sync.register_id;
-    let mut agent = LiteAgent::start(config).await?;
+    let mut agent = TestAgent::start(config).await?;
     let mut events = EventStream::connect(agent.till.base()).await?;
     let http = reqwest::Client::new();
     let admin_token = server.admin_token().to_owned();
@@ -196,7 +195,7 @@ async fn an_agent_below_the_minimum_version_raises_the_alarm_and_keeps_selling()
     // It keeps selling and syncing.
     sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
     agent
-        .wait_synced(Duration::from_secs(30))
+        .wait_uploaded(Duration::from_secs(30))
         .await
         .context("a sale uploads while the alarm is up")?;
 

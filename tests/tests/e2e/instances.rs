@@ -18,7 +18,7 @@ use shared::wire::sync::UploadAck;
 use shared::wire::{ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION};
 use system_tests::harness::{ServerProcess, SimRegister, free_port};
 use system_tests::scenario::{self, Rng};
-use system_tests::system::postgres_base_url;
+use system_tests::system::{TestAgent, postgres_base_url};
 
 /// Records each register has waiting.
 const BACKLOG: usize = 240;
@@ -249,7 +249,7 @@ async fn two_instances_on_one_postgres_store_every_record_once_and_wake_each_oth
 /// dies: its next requests go to the other, and every sale is stored once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_till_with_both_urls_fails_over_when_its_instance_dies() -> anyhow::Result<()> {
-    use system_tests::harness::{LiteAgent, enroll_agent, sell};
+    use system_tests::harness::{enroll_agent, sell};
     use system_tests::scenario::CATALOG;
 
     let tmp = tempfile::tempdir()?;
@@ -265,20 +265,20 @@ async fn a_till_with_both_urls_fails_over_when_its_instance_dies() -> anyhow::Re
     })
     .await?;
     let register = config.sync.register_id;
-    let mut agent = LiteAgent::start(config).await?;
+    let mut agent = TestAgent::start(config).await?;
     let wait = Duration::from_secs(30);
 
     for _ in 0..3 {
         sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
     }
-    agent.wait_synced(wait).await?;
+    agent.wait_uploaded(wait).await?;
 
     // A dies; the till's next uploads go to B.
     a.kill();
     for _ in 0..4 {
         sell(&agent.till, &[(&CATALOG[1], 2)]).await?;
     }
-    let status = agent.wait_synced(wait).await?;
+    let status = agent.wait_uploaded(wait).await?;
     assert_eq!(status.outbox_pending, 0);
 
     let stored = b.admin().registers(chain.merchant_id()).await?;

@@ -24,6 +24,7 @@ use system_tests::clients::{AdminClient, TillClient};
 use system_tests::harness::{AgentProcess, ServerProcess, enroll_agent, free_port, wait_status};
 use system_tests::proxy::FaultProxy;
 use system_tests::scenario::{self, CATALOG, Product, create_chain, line_json};
+use test_kit::poll::Deadline;
 
 /// How long anything may take to settle.
 const SETTLE: Duration = Duration::from_secs(40);
@@ -124,17 +125,15 @@ async fn wait_report(
     what: &str,
     cond: impl Fn(&LeaseReport) -> anyhow::Result<bool>,
 ) -> anyhow::Result<LeaseReport> {
-    let deadline = tokio::time::Instant::now() + SETTLE;
+    let deadline = Deadline::after(SETTLE).every(Duration::from_millis(100));
     loop {
         let last = report(admin, merchant).await?;
         if cond(&last)? {
             return Ok(last);
         }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{what} within {SETTLE:?}: {last:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline
+            .tick(|| format!("{what} within {SETTLE:?}: {last:#?}"))
+            .await?;
     }
 }
 

@@ -17,6 +17,7 @@ use system_tests::clients::expect_status;
 use system_tests::harness::workspace_binary;
 use system_tests::scenario::{self, CATALOG, create_chain, line_json};
 use system_tests::system::{TestAgent, TestServer};
+use test_kit::poll::Deadline;
 
 use crate::{WAIT, agent_for};
 
@@ -50,7 +51,7 @@ async fn pay_with_points(
 
 /// Waits until the agent's cache gives the customer `points` available.
 async fn wait_balance(agent: &TestAgent, card: &AttachCustomer, points: i64) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     loop {
         let check = agent.till.open().await?;
         let view = agent.till.attach(check.id, card).await?;
@@ -59,11 +60,9 @@ async fn wait_balance(agent: &TestAgent, card: &AttachCustomer, points: i64) -> 
         if now == Some(points) {
             return Ok(());
         }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the till shows {now:?} points, not {points}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        deadline
+            .tick(|| format!("the till shows {now:?} points, not {points}"))
+            .await?;
     }
 }
 

@@ -20,9 +20,10 @@ use sync_server::clock::ManualClock;
 use sync_server::wire::admin::{AdjustmentKind, CustomerView, NewCustomer, NewStore};
 use system_tests::clients::AdminClient;
 use system_tests::events::EventStream;
-use system_tests::mail::SmtpSink;
 use system_tests::scenario::{self, CATALOG};
 use system_tests::system::{TestAgent, TestServer};
+use test_kit::mail::SmtpSink;
+use test_kit::poll::Deadline;
 
 use crate::WAIT;
 use crate::chrome::Browser;
@@ -44,14 +45,13 @@ async fn wait_view(
     what: &str,
     done: impl Fn(&CustomerView) -> bool,
 ) -> anyhow::Result<CustomerView> {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT).every(Duration::from_millis(100));
     loop {
         let view = admin.customer_view(id).await?;
         if done(&view) {
             return Ok(view);
         }
-        ensure!(tokio::time::Instant::now() < deadline, "{what}: {view:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline.tick(|| format!("{what}: {view:?}")).await?;
     }
 }
 
@@ -136,20 +136,18 @@ async fn a_friend_signs_up_through_a_share_link_buys_at_a_real_till_and_both_are
     browser.click_button("Получить карту").await;
     browser.wait_for_text("h1", "Подтвердите адрес").await;
     let code = {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let deadline = Deadline::after(WAIT);
         loop {
             if let Some(code) = smtp
                 .to("boris@example.com")?
                 .iter()
-                .find_map(system_tests::mail::ReceivedMail::code)
+                .find_map(test_kit::mail::ReceivedMail::code)
             {
                 break code;
             }
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "no code reached boris@example.com"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            deadline
+                .tick(|| "no code reached boris@example.com".into())
+                .await?;
         }
     };
     browser.type_into("#join-code", &code).await;

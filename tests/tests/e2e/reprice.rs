@@ -20,6 +20,7 @@ use system_tests::clients::AdminClient;
 use system_tests::scenario::{
     CATALOG, bread_promotion, chocolate_promotion, dairy_promotion, line_json, programme,
 };
+use test_kit::poll::Deadline;
 
 use super::{WAIT, agent_for, ready_agent_for};
 
@@ -29,18 +30,16 @@ async fn repriced(
     merchant: shared::ids::MerchantId,
     records: i64,
 ) -> anyhow::Result<RepriceReport> {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     loop {
         let report = admin.mismatches(merchant).await?;
         let seen = report.counts.repriced + report.counts.skipped;
         if report.counts.pending == 0 && seen >= records {
             return Ok(report);
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the server did not re-price {records} records: {report:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        deadline
+            .tick(|| format!("the server did not re-price {records} records: {report:?}"))
+            .await?;
     }
 }
 
@@ -277,7 +276,7 @@ async fn the_till_prices_with_its_brand_its_window_spend_and_the_last_birthday_b
     // birthday bonus and the spend of the window.
     let second = agent_for(&server, chain.stores[0].id, &tmp.path().join("till-2")).await?;
     second.wait_ruleset(published.version, WAIT).await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT).every(Duration::from_millis(100));
     loop {
         let check = second.till.open().await?;
         let view = match second.till.attach(check.id, &phone).await {
@@ -297,11 +296,13 @@ async fn the_till_prices_with_its_brand_its_window_spend_and_the_last_birthday_b
         {
             break;
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the second till never learnt the birthday bonus and window spend: {view:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline
+            .tick(|| {
+                format!(
+                    "the second till never learnt the birthday bonus and window spend: {view:?}"
+                )
+            })
+            .await?;
     }
 
     // And the server agrees with both tills.

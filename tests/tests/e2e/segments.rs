@@ -8,6 +8,7 @@ use anyhow::ensure;
 use shared::pricing::RuleRef;
 use shared::wire::till::{AttachCustomer, Committed};
 use system_tests::scenario::{CATALOG, Product, line_json};
+use test_kit::poll::Deadline;
 
 use crate::chrome::Browser;
 use crate::{WAIT, faults, ready_agent_for};
@@ -153,7 +154,7 @@ async fn a_segment_saved_in_hq_prices_its_customers_at_the_till_even_offline() -
     agent
         .wait_ruleset(shared::ids::RulesetVersion::new(2)?, WAIT)
         .await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT).every(std::time::Duration::from_millis(200));
     loop {
         let sale = sell(&agent, &anna, buckwheat).await?;
         if given(&sale) > 0 {
@@ -164,11 +165,9 @@ async fn a_segment_saved_in_hq_prices_its_customers_at_the_till_even_offline() -
             );
             break;
         }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the till never gave Анна the segment's promotion"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        deadline
+            .tick(|| "the till never gave Анна the segment's promotion".into())
+            .await?;
     }
     let sale = sell(&agent, &ivan, buckwheat).await?;
     ensure!(given(&sale) == 0, "Иван got it: {:?}", sale.pricing.applied);

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-use system_tests::harness::{LiteAgent, sell, write_config};
+use system_tests::harness::{sell, write_config};
 use system_tests::scenario::{CATALOG, create_chain};
-use system_tests::system::{TestServer, tune_for_tests};
+use system_tests::system::{TestAgent, TestServer, tune_for_tests};
 
 /// A CA and a server certificate for 127.0.0.1 and localhost it issued,
 /// written as PEM files in `dir`: (CA file, certificate file, key file).
@@ -81,10 +81,10 @@ async fn an_agent_trusting_a_private_ca_enrolls_and_syncs_a_sale_over_https() ->
     write_config(&config)?;
     pos_agent::prepare_database(&till_dir)?;
     let register = config.sync.register_id;
-    let mut agent = LiteAgent::start(config).await?;
+    let mut agent = TestAgent::start(config).await?;
     sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
     agent
-        .wait_synced(Duration::from_secs(30))
+        .wait_uploaded(Duration::from_secs(30))
         .await
         .context("the sale uploads over https")?;
     let view = system_tests::harness::Oversight::new(&server)

@@ -5,7 +5,7 @@
 //! bytes (BOM, header, rows) are checked against the data set.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::chrome::Browser;
 use crate::analytics::data_set;
@@ -17,7 +17,7 @@ const DOWNLOAD_WAIT: Duration = Duration::from_secs(30);
 /// Waits until `dir` holds a finished file named `name`; its bytes.
 async fn downloaded(dir: &Path, name: &str) -> Vec<u8> {
     let path = dir.join(name);
-    let started = Instant::now();
+    let deadline = test_kit::poll::Deadline::after(DOWNLOAD_WAIT).every(Duration::from_millis(100));
     loop {
         if let Ok(bytes) = std::fs::read(&path) {
             let partial = std::fs::read_dir(dir)
@@ -28,17 +28,22 @@ async fn downloaded(dir: &Path, name: &str) -> Vec<u8> {
                 return bytes;
             }
         }
-        assert!(
-            started.elapsed() < DOWNLOAD_WAIT,
-            "{name} was not downloaded into {}: {:?}",
-            dir.display(),
-            std::fs::read_dir(dir)
-                .unwrap()
-                .flatten()
-                .map(|e| e.file_name())
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let waited = deadline
+            .tick(|| {
+                format!(
+                    "{name} was not downloaded into {}: {:?}",
+                    dir.display(),
+                    std::fs::read_dir(dir)
+                        .unwrap()
+                        .flatten()
+                        .map(|e| e.file_name())
+                        .collect::<Vec<_>>()
+                )
+            })
+            .await;
+        if let Err(e) = waited {
+            panic!("{e}");
+        }
     }
 }
 

@@ -244,13 +244,16 @@ async fn a_draft_page_schedules_at_a_local_time_and_refuses_by_field() {
     );
 
     clock.advance(chrono::TimeDelta::hours(4));
+    let deadline = test_kit::poll::Deadline::after(std::time::Duration::from_secs(60));
     let mut published = false;
-    for _ in 0..600 {
+    loop {
         if current_ruleset(&server, merchant.id).await["version"] == 2 {
             published = true;
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if deadline.tick(String::new).await.is_err() {
+            break;
+        }
     }
     assert!(published, "published by the task once its time came");
     let (_, html) = hq.get(&page).await;

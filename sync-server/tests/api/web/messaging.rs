@@ -1,143 +1,56 @@
-//! Reaching customers through a real SMTP server (Python's aiosmtpd,
-//! `tests/scripts/smtp_sink.py`, started on a free port): sign-up with the
+//! Reaching customers through a real SMTP server (the kit's SMTP sink,
+//! aiosmtpd, started on a free port): sign-up with the
 //! one-time code from the received mail (in Chromium, and over HTTP), the
 //! campaign at a promotion's start, the tracked link, the purchases that
 //! followed on HQ's campaigns page, and the unsubscribe pages.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
-use serde::Deserialize;
 use shared::ids::CustomerId;
 use sync_server::config::NotifySettings;
+use test_kit::mail::{ReceivedMail, SmtpSink};
 
 use super::chrome::Browser;
 use super::{Hq, location, no_redirects};
 use crate::helpers::{Purchase, TestServer, merchant_with_till, promotion, ruleset};
 
-/// A message the SMTP server accepted, decoded by it.
-#[derive(Debug, Clone, Deserialize)]
-pub(super) struct Mail {
-    to: Vec<String>,
-    subject: String,
-    list_unsubscribe: String,
-    list_unsubscribe_post: String,
-    text: String,
-    html: String,
-    #[serde(default)]
-    images: Vec<MailImage>,
+/// How long a test waits for a message.
+const MAIL_WAIT: Duration = Duration::from_secs(20);
+
+/// The kit's SMTP sink, answering at once and refusing no one.
+pub(super) fn smtp_sink() -> SmtpSink {
+    SmtpSink::start(0.0, &[]).expect("python3 runs the SMTP sink (pip install aiosmtpd)")
 }
 
-/// A picture carried in a received message.
-#[derive(Debug, Clone, Deserialize)]
-struct MailImage {
-    content_type: String,
-    content_id: String,
-    disposition: String,
-    sha256: String,
-}
-
-impl Mail {
-    pub(super) fn code(&self) -> Option<String> {
-        self.text
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .map(str::to_owned)
+/// The server's settings for sending through `smtp`.
+pub(super) fn notify(smtp: &SmtpSink) -> NotifySettings {
+    NotifySettings {
+        smtp_url: Some(smtp.url()),
+        poll_secs: 1,
+        // Whatever the hour in Moscow when the test runs.
+        quiet_start: "00:00".into(),
+        quiet_end: "00:00".into(),
+        ..NotifySettings::default()
     }
 }
 
-/// A real SMTP server as a child process.
-pub(super) struct SmtpSink {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl SmtpSink {
-    pub(super) fn start() -> SmtpSink {
-        let dir = tempfile::tempdir().expect("dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scripts/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--port", &port.to_string(), "--dir"])
-            .arg(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the SMTP server (pip install aiosmtpd)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read");
-        assert_eq!(line.trim(), "ready", "the SMTP server started");
-        SmtpSink { child, port, dir }
-    }
-
-    pub(super) fn notify(&self) -> NotifySettings {
-        NotifySettings {
-            smtp_url: Some(format!("smtp://127.0.0.1:{}", self.port)),
-            poll_secs: 1,
-            // Whatever the hour in Moscow when the test runs.
-            quiet_start: "00:00".into(),
-            quiet_end: "00:00".into(),
-            ..NotifySettings::default()
-        }
-    }
-
-    fn messages(&self) -> Vec<Mail> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .expect("dir")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|x| x == "json")
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        names.sort();
-        names
-            .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json"))
-            .collect()
-    }
-
-    /// Waits for a message to `to` that `pick` accepts.
-    pub(super) async fn wait_for(&self, to: &str, pick: impl Fn(&Mail) -> bool) -> Mail {
-        for _ in 0..800 {
-            if let Some(m) = self
-                .messages()
-                .into_iter()
-                .find(|m| m.to.iter().any(|t| t == to) && pick(m))
-            {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("no message to {to}: {:?}", self.messages());
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Waits for a message to exactly `to` that `pick` accepts.
+pub(super) async fn wait_for_mail(
+    smtp: &SmtpSink,
+    to: &str,
+    pick: impl Fn(&ReceivedMail) -> bool,
+) -> ReceivedMail {
+    smtp.wait_for(to, MAIL_WAIT, pick)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 #[tokio::test]
 async fn a_customer_signs_up_with_the_code_from_their_mail_in_chromium() {
-    let smtp = SmtpSink::start();
-    let server = TestServer::spawn_with_notify(smtp.notify()).await;
+    let smtp = smtp_sink();
+    let server = TestServer::spawn_with_notify(notify(&smtp)).await;
     let merchant = server.merchant("Ромашка").await;
     server.store(merchant.id, "Тверская", "Europe/Moscow").await;
     let mut browser = Browser::start("a_customer_signs_up_with_a_code").await;
@@ -157,9 +70,7 @@ async fn a_customer_signs_up_with_the_code_from_their_mail_in_chromium() {
         "no customer before the code"
     );
 
-    let mail = smtp
-        .wait_for("anna@example.com", |m| m.code().is_some())
-        .await;
+    let mail = wait_for_mail(&smtp, "anna@example.com", |m| m.code().is_some()).await;
     let code = mail.code().expect("a code");
     browser.type_into("#join-code", "999999x").await;
     browser.click_button("Подтвердить").await;
@@ -200,8 +111,7 @@ async fn sign_up(server: &TestServer, smtp: &SmtpSink, merchant: i64, email: &st
         .expect("sign up");
     assert_eq!(reply.status(), StatusCode::SEE_OTHER);
     let confirm = location(&reply);
-    let code = smtp
-        .wait_for(email, |m| m.code().is_some())
+    let code = wait_for_mail(smtp, email, |m| m.code().is_some())
         .await
         .code()
         .expect("code");
@@ -219,8 +129,8 @@ async fn sign_up(server: &TestServer, smtp: &SmtpSink, merchant: i64, email: &st
 
 #[tokio::test]
 async fn hq_sees_a_campaign_sent_clicked_and_the_purchase_that_followed() {
-    let smtp = SmtpSink::start();
-    let server = TestServer::spawn_with_notify(smtp.notify()).await;
+    let smtp = smtp_sink();
+    let server = TestServer::spawn_with_notify(notify(&smtp)).await;
     let (merchant, _, mut till) = merchant_with_till(&server, 41).await;
     server.publish(merchant.id, ruleset()).await;
     let buyer = sign_up(&server, &smtp, merchant.id.get(), "buyer@example.com").await;
@@ -237,11 +147,8 @@ async fn hq_sees_a_campaign_sent_clicked_and_the_purchase_that_followed() {
         server.publish(merchant.id, rules).await.0,
         StatusCode::CREATED
     );
-    let mail = smtp
-        .wait_for("buyer@example.com", |m| m.subject == "Milk -10%")
-        .await;
-    smtp.wait_for("reader@example.com", |m| m.subject == "Milk -10%")
-        .await;
+    let mail = wait_for_mail(&smtp, "buyer@example.com", |m| m.subject == "Milk -10%").await;
+    wait_for_mail(&smtp, "reader@example.com", |m| m.subject == "Milk -10%").await;
     assert!(mail.html.contains("Всю неделю") && mail.text.contains("Всю неделю"));
     assert_eq!(mail.list_unsubscribe_post, "List-Unsubscribe=One-Click");
 
@@ -323,8 +230,8 @@ async fn hq_sees_a_campaign_sent_clicked_and_the_purchase_that_followed() {
 
 #[tokio::test]
 async fn a_campaign_mail_carries_the_promotions_picture_inline_and_its_rich_description() {
-    let smtp = SmtpSink::start();
-    let server = TestServer::spawn_with_notify(smtp.notify()).await;
+    let smtp = smtp_sink();
+    let server = TestServer::spawn_with_notify(notify(&smtp)).await;
     let (merchant, _, _) = merchant_with_till(&server, 42).await;
     server.publish(merchant.id, ruleset()).await;
     sign_up(&server, &smtp, merchant.id.get(), "reader@example.com").await;
@@ -379,9 +286,7 @@ async fn a_campaign_mail_carries_the_promotions_picture_inline_and_its_rich_desc
         StatusCode::CREATED
     );
 
-    let mail = smtp
-        .wait_for("reader@example.com", |m| m.subject == "Milk -10%")
-        .await;
+    let mail = wait_for_mail(&smtp, "reader@example.com", |m| m.subject == "Milk -10%").await;
     // The picture travels inside the mail: the thumbnail the phone page
     // shows, named by the HTML part.
     let thumbnail = reqwest::get(format!("{}/media/{hash}/thumbnail", server.base))
@@ -455,8 +360,8 @@ async fn without_a_channel_sign_up_needs_no_code_and_consent_stays_unconfirmed()
 
 #[tokio::test]
 async fn a_lost_link_comes_back_with_a_code_and_the_old_one_retires() {
-    let smtp = SmtpSink::start();
-    let server = TestServer::spawn_with_notify(smtp.notify()).await;
+    let smtp = smtp_sink();
+    let server = TestServer::spawn_with_notify(notify(&smtp)).await;
     let merchant = server.merchant("Ромашка").await;
     let http = no_redirects();
     // Signs up; the first page link.
@@ -471,8 +376,7 @@ async fn a_lost_link_comes_back_with_a_code_and_the_old_one_retires() {
         .await
         .expect("sign up");
     let confirm = location(&reply);
-    let first_code = smtp
-        .wait_for("vera@example.com", |m| m.code().is_some())
+    let first_code = wait_for_mail(&smtp, "vera@example.com", |m| m.code().is_some())
         .await
         .code()
         .expect("code");
@@ -495,13 +399,12 @@ async fn a_lost_link_comes_back_with_a_code_and_the_old_one_retires() {
         .expect("recover");
     assert_eq!(reply.status(), StatusCode::SEE_OTHER);
     let code_page = location(&reply);
-    let code = smtp
-        .wait_for("vera@example.com", |m| {
-            m.code().is_some_and(|c| c != first_code)
-        })
-        .await
-        .code()
-        .expect("a second code");
+    let code = wait_for_mail(&smtp, "vera@example.com", |m| {
+        m.code().is_some_and(|c| c != first_code)
+    })
+    .await
+    .code()
+    .expect("a second code");
     let wrong = http
         .post(format!("{}{code_page}", server.base))
         .form(&[("code", "x")])
@@ -539,7 +442,7 @@ async fn a_lost_link_comes_back_with_a_code_and_the_old_one_retires() {
 
     // An address nobody registered looks the same from outside, sends
     // nothing, and no code opens anything.
-    let before = smtp.messages().len();
+    let before = smtp.messages().expect("messages").len();
     let reply = http
         .post(&recover)
         .form(&[("contact", "nobody@example.com")])
@@ -557,7 +460,7 @@ async fn a_lost_link_comes_back_with_a_code_and_the_old_one_retires() {
     assert_eq!(guess.status(), StatusCode::UNPROCESSABLE_ENTITY);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        smtp.messages().len(),
+        smtp.messages().expect("messages").len(),
         before,
         "nothing sent to an unknown address"
     );
@@ -565,8 +468,8 @@ async fn a_lost_link_comes_back_with_a_code_and_the_old_one_retires() {
 
 #[tokio::test]
 async fn a_campaign_for_a_segment_goes_only_to_the_customers_in_it() {
-    let smtp = SmtpSink::start();
-    let server = TestServer::spawn_with_notify(smtp.notify()).await;
+    let smtp = smtp_sink();
+    let server = TestServer::spawn_with_notify(notify(&smtp)).await;
     let (merchant, _, mut till) = merchant_with_till(&server, 42).await;
     server.publish(merchant.id, ruleset()).await;
     let buyer = sign_up(&server, &smtp, merchant.id.get(), "new@example.com").await;
@@ -596,8 +499,7 @@ async fn a_campaign_for_a_segment_goes_only_to_the_customers_in_it() {
         server.publish(merchant.id, rules).await.0,
         StatusCode::CREATED
     );
-    smtp.wait_for("new@example.com", |m| m.subject == "Молоко новичкам")
-        .await;
+    wait_for_mail(&smtp, "new@example.com", |m| m.subject == "Молоко новичкам").await;
     let hq = Hq::sign_in(&server).await;
     let (status, page) = hq
         .get(&format!("/hq/merchants/{}/campaigns", merchant.id))
@@ -608,10 +510,11 @@ async fn a_campaign_for_a_segment_goes_only_to_the_customers_in_it() {
         "one message planned, to the segment's customer only: {page}"
     );
     assert!(
-        !smtp
-            .messages()
+        !smtp.messages().expect("messages").iter().any(|m| m
+            .to
             .iter()
-            .any(|m| m.to.iter().any(|t| t == "idle@example.com") && m.subject == "Молоко новичкам"),
+            .any(|t| t == "idle@example.com")
+            && m.subject == "Молоко новичкам"),
         "the customer outside the segment got the campaign"
     );
 }

@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use test_kit::poll::Deadline;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -19,7 +21,7 @@ use sync_server::clock::{Clock as _, ManualClock};
 use sync_server::wire::admin::{AdjustmentKind, CustomerView};
 
 use super::chrome::Browser;
-use super::messaging::SmtpSink;
+use super::messaging::{notify, smtp_sink, wait_for_mail};
 use super::{Hq, figure, no_redirects};
 use crate::helpers::{Purchase, TestServer, merchant_with_till, promotion};
 
@@ -55,14 +57,16 @@ async fn wait_view(
     what: &str,
     done: impl Fn(&CustomerView) -> bool,
 ) -> CustomerView {
-    for _ in 0..600 {
+    let deadline = Deadline::after(Duration::from_secs(60));
+    loop {
         let v = view(server, id).await;
         if done(&v) {
             return v;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Err(e) = deadline.tick(|| format!("{what}: {v:?}")).await {
+            panic!("{e}");
+        }
     }
-    panic!("{what}: {:?}", view(server, id).await);
 }
 
 fn referral_credits(v: &CustomerView) -> Vec<i64> {
@@ -75,9 +79,9 @@ fn referral_credits(v: &CustomerView) -> Vec<i64> {
 
 #[tokio::test]
 async fn a_friend_who_signs_up_through_a_share_link_and_buys_earns_both_the_reward_once() {
-    let smtp = SmtpSink::start();
+    let smtp = smtp_sink();
     let clock = Arc::new(ManualClock::new(at("2026-03-20T09:00:00Z")));
-    let server = TestServer::spawn_with_clock_and_notify(clock.clone(), smtp.notify()).await;
+    let server = TestServer::spawn_with_clock_and_notify(clock.clone(), notify(&smtp)).await;
     let (merchant, _, mut till) = merchant_with_till(&server, 7).await;
     let m = merchant.id;
     assert_eq!(server.publish(m, rules()).await.0, StatusCode::CREATED);
@@ -137,9 +141,7 @@ async fn a_friend_who_signs_up_through_a_share_link_and_buys_earns_both_the_rewa
     browser.click("input[name=consent]").await;
     browser.click_button("Получить карту").await;
     browser.wait_for_text("h1", "Подтвердите адрес").await;
-    let mail = smtp
-        .wait_for("boris@example.com", |m| m.code().is_some())
-        .await;
+    let mail = wait_for_mail(&smtp, "boris@example.com", |m| m.code().is_some()).await;
     browser
         .type_into("#join-code", &mail.code().expect("a code"))
         .await;
@@ -206,12 +208,10 @@ async fn a_friend_who_signs_up_through_a_share_link_and_buys_earns_both_the_rewa
     // The reward runs again over the same referral (as after a crash
     // between its steps): the keys credit nothing twice.
     server.execute("UPDATE referrals SET rewarded_at = NULL");
-    for _ in 0..600 {
-        if server.count_rows("SELECT count(*) FROM referrals WHERE rewarded_at IS NULL") == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let deadline = Deadline::after(Duration::from_secs(60));
+    while server.count_rows("SELECT count(*) FROM referrals WHERE rewarded_at IS NULL") != 0
+        && deadline.tick(String::new).await.is_ok()
+    {}
     assert_eq!(
         server.count_rows("SELECT count(*) FROM referrals WHERE rewarded_at IS NULL"),
         0,

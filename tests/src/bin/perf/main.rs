@@ -739,9 +739,7 @@ async fn bench_backlog(
     chain: &system_tests::scenario::Chain,
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
-    use system_tests::harness::{
-        AgentProcess, LiteAgent, enroll_agent, free_port, seed_outbox, wait_status,
-    };
+    use system_tests::harness::{AgentProcess, enroll_agent, free_port, seed_outbox, wait_status};
     let backlog = std::env::var("PERF_BACKLOG")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -759,7 +757,7 @@ async fn bench_backlog(
     );
     let token = admin.enrollment_token(chain.stores[1].id).await?;
     let other = enroll_agent(&server.url(), &token.token, &dir.join("other"), |_| {}).await?;
-    let mut other = LiteAgent::start(other).await?;
+    let mut other = TestAgent::start(other).await?;
     let idle = commit_samples(&other.till, 200).await?;
 
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt as _, TryStreamExt as _};
 use system_tests::clients::TillClient;
 use system_tests::harness::{
-    AgentProcess, LiteAgent, Oversight, free_port, open_files_limit, seed_outbox, server_records,
-    wait_status,
+    AgentProcess, Oversight, free_port, open_files_limit, seed_outbox, server_records, wait_status,
 };
 use system_tests::proxy::FaultProxy;
 use system_tests::scenario::CATALOG;
+use system_tests::system::TestAgent;
 
 use super::{SETTLE, addr_of, enroll_in, server_with_chain};
 
@@ -57,7 +57,7 @@ async fn a_large_backlog_cut_off_half_way_resumes_in_bounded_memory_and_spares_o
     let other = enroll_in(&server, &chain, &tmp.path().join("other"), &url, |_| {}).await?;
     seed_outbox(&small, SMALL, None)?;
     let seeded = seed_outbox(&large, LARGE, Some((chain.customers[1].id, 10)))?;
-    let mut other = LiteAgent::start(other).await?;
+    let mut other = TestAgent::start(other).await?;
     let idle = commit_latencies(&other.till, 30).await?;
 
     // The same binary with a backlog twenty times smaller, for comparison.
@@ -155,17 +155,17 @@ async fn many_registers_reconnecting_at_once_back_off_without_a_storm_and_all_da
                 )
                 .await?;
                 seed_outbox(&config, RECORDS, None)?;
-                LiteAgent::start(config).await
+                TestAgent::start(config).await
             }
         })
         .buffer_unordered(16);
-    let mut agents: Vec<LiteAgent> = enrolled.try_collect().await?;
+    let mut agents: Vec<TestAgent> = enrolled.try_collect().await?;
 
     // The network comes back for everyone at once.
     let started = Instant::now();
     proxy.set_down(false);
     for agent in &agents {
-        agent.wait_synced(Duration::from_secs(60)).await?;
+        agent.wait_uploaded(Duration::from_secs(60)).await?;
     }
     let elapsed = started.elapsed();
     for agent in &mut agents {
@@ -242,7 +242,7 @@ async fn acknowledged_records_past_the_retention_are_pruned_and_the_chain_goes_o
         [chain.customers[0].id.get()],
     )?;
     drop(conn);
-    let mut agent = LiteAgent::start(config.clone()).await?;
+    let mut agent = TestAgent::start(config.clone()).await?;
     let status = agent
         .wait_status(SETTLE, |s| {
             s.outbox_pending == 0 && s.sync.oldest_kept_seq.is_some_and(|o| o.get() > 1)
@@ -251,7 +251,7 @@ async fn acknowledged_records_past_the_retention_are_pruned_and_the_chain_goes_o
     assert_eq!(status.sync.oldest_kept_seq.map(|s| s.get()), Some(5));
     let committed = system_tests::harness::sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
     assert_eq!(committed.seq.get(), 41);
-    agent.wait_synced(SETTLE).await?;
+    agent.wait_uploaded(SETTLE).await?;
     agent.stop().await?;
     let conn = rusqlite::Connection::open(config.db_path())?;
     let kept: Vec<i64> = conn
@@ -274,7 +274,7 @@ async fn a_server_that_lost_pruned_records_blocks_uploads_loudly_instead_of_loop
     let tmp = tempfile::tempdir()?;
     let (server, chain) = server_with_chain(tmp.path(), "").await?;
     let config = till_back_from_weeks_offline(&server, &chain, tmp.path(), 30, 30).await?;
-    let mut agent = LiteAgent::start(config.clone()).await?;
+    let mut agent = TestAgent::start(config.clone()).await?;
     agent
         .wait_status(SETTLE, |s| {
             s.outbox_pending == 0 && s.sync.oldest_kept_seq.is_none()

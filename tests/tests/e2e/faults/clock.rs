@@ -7,9 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::ids::Seq;
 use sync_server::wire::AlertKind;
-use system_tests::harness::{LiteAgent, Oversight, StepClock, server_records, verify_outbox};
+use system_tests::harness::{Oversight, StepClock, server_records, verify_outbox};
 use system_tests::scenario::{CATALOG, line_json};
-use system_tests::system::mark_outbox_unsent;
+use system_tests::system::{TestAgent, mark_outbox_unsent};
 
 use super::{SETTLE, enroll_in, server_with_chain};
 
@@ -33,7 +33,7 @@ async fn a_clock_stepping_back_a_day_and_forward_a_year_mid_sale_changes_no_orde
     )
     .await?;
     let clock = Arc::new(StepClock::default());
-    let mut agent = LiteAgent::start_with_clock(config.clone(), clock.clone()).await?;
+    let mut agent = TestAgent::start_with_clock(config.clone(), clock.clone()).await?;
     let till = agent.till.clone();
 
     let mut totals = Vec::new();
@@ -95,7 +95,7 @@ async fn a_clock_stepping_back_a_day_and_forward_a_year_mid_sale_changes_no_orde
     agent.stop().await?;
     mark_outbox_unsent(&config.data_dir)?;
     agent.restart_with(config.clone()).await?;
-    agent.wait_synced(SETTLE).await?;
+    agent.wait_uploaded(SETTLE).await?;
     agent.stop().await?;
     let (again, _) = server_records(server.data_dir(), config.sync.register_id)?;
     assert_eq!(again, rows);

@@ -11,10 +11,11 @@ use std::time::Duration;
 use shared::ids::Seq;
 use system_tests::clients::TillClient;
 use system_tests::harness::{
-    AgentProcess, LiteAgent, ServerProcess, enroll_agent, free_port, seed_outbox, sell,
-    server_records, verify_outbox,
+    AgentProcess, ServerProcess, enroll_agent, free_port, seed_outbox, sell, server_records,
+    verify_outbox,
 };
 use system_tests::scenario::{CATALOG, create_chain};
+use system_tests::system::TestAgent;
 
 use super::{SETTLE, enroll_in, server_with_chain};
 
@@ -38,7 +39,7 @@ async fn the_server_killed_mid_upload_loses_nothing_and_counts_nothing_twice() -
     .await?;
     let anna = chain.customers[0].id;
     let seeded = seed_outbox(&config, RECORDS, Some((anna, 3)))?;
-    let mut agent = LiteAgent::start(config.clone()).await?;
+    let mut agent = TestAgent::start(config.clone()).await?;
     for threshold in [600, 1_800] {
         agent
             .wait_status(SETTLE, |s| {
@@ -49,7 +50,7 @@ async fn the_server_killed_mid_upload_loses_nothing_and_counts_nothing_twice() -
         agent.wait_status(SETTLE, |s| !s.server_reachable).await?;
         server.restart().await?;
     }
-    let status = agent.wait_synced(Duration::from_secs(60)).await?;
+    let status = agent.wait_uploaded(Duration::from_secs(60)).await?;
     agent.stop().await?;
     assert!(status.sync.dead_letters.is_empty());
     let (rows, points) = server_records(&server_dir, config.sync.register_id)?;

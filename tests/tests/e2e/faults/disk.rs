@@ -14,8 +14,9 @@
 use reqwest::StatusCode;
 use shared::ids::RulesetVersion;
 use system_tests::clients::expect_status;
-use system_tests::harness::{LiteAgent, Tmpfs, sell, server_records, verify_outbox};
+use system_tests::harness::{Tmpfs, sell, server_records, verify_outbox};
 use system_tests::scenario::{CATALOG, bread_promotion, line_json};
+use system_tests::system::TestAgent;
 
 use super::{SETTLE, enroll_in, server_with_chain};
 
@@ -38,7 +39,7 @@ async fn a_full_disk_refuses_loyalty_alarms_and_keeps_every_committed_record() -
         |_| {},
     )
     .await?;
-    let mut agent = LiteAgent::start(config.clone()).await?;
+    let mut agent = TestAgent::start(config.clone()).await?;
     agent
         .wait_status(SETTLE, |s| s.ruleset_version == RulesetVersion::new(1).ok())
         .await?;
@@ -46,7 +47,7 @@ async fn a_full_disk_refuses_loyalty_alarms_and_keeps_every_committed_record() -
     for product in &CATALOG[..3] {
         acknowledged.push(sell(&agent.till, &[(product, 1)]).await?.record_id);
     }
-    agent.wait_synced(SETTLE).await?;
+    agent.wait_uploaded(SETTLE).await?;
 
     // The disk fills. Commits go on while the database's files have room,
     // then are refused whole.

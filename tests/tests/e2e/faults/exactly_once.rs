@@ -12,11 +12,12 @@ use shared::record::SignedRecord;
 use shared::wire::ErrorBody;
 use sync_server::wire::AlertKind;
 use system_tests::harness::{
-    LiteAgent, Oversight, SimRegister, seed_outbox, sell, server_audit, server_records,
-    verify_outbox,
+    Oversight, SimRegister, seed_outbox, sell, server_audit, server_records, verify_outbox,
 };
 use system_tests::proxy::FaultProxy;
 use system_tests::scenario::CATALOG;
+use system_tests::system::TestAgent;
+use test_kit::poll::Deadline;
 
 use super::{SETTLE, addr_of, enroll_in, server_with_chain};
 
@@ -45,8 +46,8 @@ async fn a_reply_lost_after_commit_is_replayed_and_counted_once() -> anyhow::Res
     let anna = chain.customers[0].id;
     let seeded = seed_outbox(&config, 23, Some((anna, 2)))?;
     proxy.drop_upload_replies(3);
-    let mut agent = LiteAgent::start(config.clone()).await?;
-    let status = agent.wait_synced(SETTLE).await?;
+    let mut agent = TestAgent::start(config.clone()).await?;
+    let status = agent.wait_uploaded(SETTLE).await?;
     agent.stop().await?;
 
     let counts = proxy.counts();
@@ -164,9 +165,9 @@ async fn a_till_restored_from_an_old_backup_dead_letters_the_fork_and_keeps_sell
     let (server, chain) = server_with_chain(tmp.path(), "").await?;
     let dir = tmp.path().join("till");
     let config = enroll_in(&server, &chain, &dir, &server.url(), |_| {}).await?;
-    let mut agent = LiteAgent::start(config.clone()).await?;
+    let mut agent = TestAgent::start(config.clone()).await?;
     sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
-    agent.wait_synced(SETTLE).await?;
+    agent.wait_uploaded(SETTLE).await?;
     agent.stop().await?;
     let backup = tmp.path().join("backup");
     std::fs::create_dir_all(&backup)?;
@@ -178,7 +179,7 @@ async fn a_till_restored_from_an_old_backup_dead_letters_the_fork_and_keeps_sell
     agent.restart_with(config.clone()).await?;
     sell(&agent.till, &[(&CATALOG[1], 1)]).await?;
     sell(&agent.till, &[(&CATALOG[2], 1)]).await?;
-    agent.wait_synced(SETTLE).await?;
+    agent.wait_uploaded(SETTLE).await?;
     agent.stop().await?;
 
     for file in ["agent.db", "agent.db-wal", "agent.db-shm"] {
@@ -264,7 +265,7 @@ async fn a_rotten_record_is_isolated_dead_lettered_and_recoverable() -> anyhow::
     seed_outbox(&config, 25, None)?;
     let good = rot_signature(&config, 13)?;
 
-    let mut agent = LiteAgent::start(config.clone()).await?;
+    let mut agent = TestAgent::start(config.clone()).await?;
     let status = agent
         .wait_status(SETTLE, |s| !s.sync.dead_letters.is_empty())
         .await?;
@@ -291,7 +292,7 @@ async fn a_rotten_record_is_isolated_dead_lettered_and_recoverable() -> anyhow::
     conn.execute("UPDATE outbox SET signature = ?1 WHERE seq = 13", [&good])?;
     drop(conn);
     agent.restart_with(config.clone()).await?;
-    let status = agent.wait_synced(SETTLE).await?;
+    let status = agent.wait_uploaded(SETTLE).await?;
     assert!(status.sync.dead_letters.is_empty(), "resolved: {status:?}");
     agent.stop().await?;
     let (rows, _) = server_records(server.data_dir(), config.sync.register_id)?;
@@ -330,8 +331,8 @@ async fn a_rotten_signature_on_the_chain_path_is_stored_audited_alerted_and_neve
     rot_signature(&config, 13)?;
     let register = config.sync.register_id;
 
-    let mut agent = LiteAgent::start(config.clone()).await?;
-    let status = agent.wait_synced(SETTLE).await?;
+    let mut agent = TestAgent::start(config.clone()).await?;
+    let status = agent.wait_uploaded(SETTLE).await?;
     assert!(status.sync.dead_letters.is_empty(), "{status:?}");
     agent.stop().await?;
     let (rows, _) = server_records(server.data_dir(), register)?;
@@ -435,16 +436,12 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
+    let deadline = Deadline::after(limit);
     loop {
         if let Some(found) = probe().await? {
             return Ok(found);
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "nothing after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        deadline.tick(|| format!("nothing after {limit:?}")).await?;
     }
 }
 
@@ -471,7 +468,7 @@ async fn backlogs_around_the_page_size_sync_completely_in_whole_pages() -> anyho
     }
     let mut agents = Vec::new();
     for (_, _, config, _) in &runs {
-        agents.push(LiteAgent::start(config.clone()).await?);
+        agents.push(TestAgent::start(config.clone()).await?);
     }
     for (agent, (n, ..)) in agents.iter().zip(&runs) {
         agent

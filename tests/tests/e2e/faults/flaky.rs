@@ -6,11 +6,10 @@
 
 use std::time::Duration;
 
-use system_tests::harness::{
-    LiteAgent, Oversight, seed_outbox, sell, server_records, verify_outbox,
-};
+use system_tests::harness::{Oversight, seed_outbox, sell, server_records, verify_outbox};
 use system_tests::proxy::{Chaos, FaultProxy};
 use system_tests::scenario::CATALOG;
+use system_tests::system::TestAgent;
 
 use super::{addr_of, enroll_in, server_with_chain};
 
@@ -38,7 +37,7 @@ async fn through_a_flaky_network_the_ledger_equals_the_union_of_the_outboxes() -
         )
         .await?;
         seed_outbox(&config, 60, Some((chain.customers[2].id, 4)))?;
-        agents.push(LiteAgent::start(config).await?);
+        agents.push(TestAgent::start(config).await?);
     }
     for round in 0..10 {
         for agent in &agents {
@@ -46,7 +45,7 @@ async fn through_a_flaky_network_the_ledger_equals_the_union_of_the_outboxes() -
         }
     }
     for agent in &agents {
-        let status = agent.wait_synced(Duration::from_secs(60)).await?;
+        let status = agent.wait_uploaded(Duration::from_secs(60)).await?;
         assert!(status.sync.dead_letters.is_empty(), "{status:?}");
         assert_eq!(status.last_seq.map(|s| s.get()), Some(70));
     }

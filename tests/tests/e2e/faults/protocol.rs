@@ -8,9 +8,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use shared::ids::Seq;
 use shared::wire::{ErrorBody, PROTOCOL_HEADER};
-use system_tests::fake_server::{FakeProtocol, FakeState, FakeSync};
-use system_tests::harness::{LiteAgent, SimRegister, sell, server_records, verify_outbox};
+use system_tests::harness::{SimRegister, sell, server_records, verify_outbox};
 use system_tests::scenario::CATALOG;
+use system_tests::system::TestAgent;
+use test_kit::fake_sync::{FakeProtocol, FakeState, FakeSync};
 
 use super::{SETTLE, enroll_in, server_with_chain};
 
@@ -21,11 +22,11 @@ async fn an_agent_meeting_a_newer_only_server_stops_uploading_says_so_and_loses_
     let (server, chain) = server_with_chain(tmp.path(), "").await?;
     let dir = tmp.path().join("till");
     let config = enroll_in(&server, &chain, &dir, &server.url(), |_| {}).await?;
-    let mut agent = LiteAgent::start(config.clone()).await?;
+    let mut agent = TestAgent::start(config.clone()).await?;
     for _ in 0..2 {
         sell(&agent.till, &[(&CATALOG[0], 1)]).await?;
     }
-    agent.wait_synced(SETTLE).await?;
+    agent.wait_uploaded(SETTLE).await?;
 
     // The server is replaced by one that speaks only version 2.
     let future = FakeSync::start(FakeState {
@@ -85,7 +86,7 @@ async fn an_agent_meeting_a_newer_only_server_stops_uploading_says_so_and_loses_
 
     // Back to a server that speaks version 1: everything arrives once.
     agent.restart_with(config.clone()).await?;
-    let status = agent.wait_synced(SETTLE).await?;
+    let status = agent.wait_uploaded(SETTLE).await?;
     assert_eq!(status.sync.upload_blocked, None);
     assert!(status.sync.alarms.is_empty(), "{:?}", status.sync.alarms);
     agent.stop().await?;

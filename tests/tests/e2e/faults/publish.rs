@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use shared::ruleset::Promotion;
 use system_tests::clients::AdminClient;
-use system_tests::harness::{LiteAgent, ServerProcess, enroll_agent, free_port};
+use system_tests::harness::{ServerProcess, enroll_agent, free_port};
 use system_tests::scenario::{CATALOG, create_chain};
+use system_tests::system::TestAgent;
 
 use super::SETTLE;
 
@@ -44,7 +45,7 @@ async fn concurrent_publishes_skip_no_version_and_the_till_ends_on_the_last() ->
         |_| {},
     )
     .await?;
-    let mut agent = LiteAgent::start(config).await?;
+    let mut agent = TestAgent::start(config).await?;
     agent
         .wait_status(SETTLE, |s| s.ruleset_version == Some(before.version))
         .await?;

@@ -14,9 +14,11 @@ use shared::money::{BasisPoints, Currency};
 use shared::release::{RulesetRelease, SignedRuleset};
 use shared::ruleset::{Programme, Promotion, Reward, Ruleset, SCHEMA_VERSION, Target};
 use system_tests::clients::TillClient;
-use system_tests::fake_server::{FakeState, FakeSync, offline_config};
-use system_tests::harness::{LiteAgent, StepClock};
+use system_tests::harness::{StepClock, offline_config};
 use system_tests::scenario::{CATALOG, line_json};
+use system_tests::system::TestAgent;
+use test_kit::fake_sync::{FakeState, FakeSync};
+use test_kit::poll::Deadline;
 
 use super::SETTLE;
 
@@ -92,7 +94,7 @@ async fn bad_rulesets_are_refused_the_last_good_prices_and_a_new_one_waits_for_i
     // takes effect tomorrow; by the server's it is in effect now.
     let clock = Arc::new(StepClock::default());
     clock.step(-TimeDelta::days(1));
-    let mut agent = LiteAgent::start_with_clock(config.clone(), clock.clone()).await?;
+    let mut agent = TestAgent::start_with_clock(config.clone(), clock.clone()).await?;
     let status = agent
         .wait_status(SETTLE, |s| s.ruleset_version == version(1))
         .await?;
@@ -181,7 +183,7 @@ async fn bad_rulesets_are_refused_the_last_good_prices_and_a_new_one_waits_for_i
 
     agent.stop().await?;
     fake.state().releases.clear();
-    let agent = LiteAgent::start_with_clock(config, clock).await?;
+    let agent = TestAgent::start_with_clock(config, clock).await?;
     assert_eq!(agent.till.status().await?.ruleset_version, version(6));
     Ok(())
 }
@@ -194,13 +196,14 @@ async fn unheld_long_polls_fall_back_to_etag_polling() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let fake = FakeSync::start(FakeState {
         hold_long_polls: false,
+        idle_pause: Duration::ZERO,
         ..FakeState::default()
     })
     .await?;
     let mut config = offline_config(&tmp.path().join("till"), &fake.url, &fake.key)?;
     config.sync.longpoll_wait_secs = 8;
     config.sync.ruleset_poll_secs = 1;
-    let mut agent = LiteAgent::start(config).await?;
+    let mut agent = TestAgent::start(config).await?;
     let started = Instant::now();
     agent
         .wait_status(SETTLE, |s| s.sync.ruleset_transport == "etag_poll")
@@ -213,10 +216,9 @@ async fn unheld_long_polls_fall_back_to_etag_polling() -> anyhow::Result<()> {
     agent
         .wait_status(SETTLE, |s| s.ruleset_version == version(1))
         .await?;
-    let deadline = Instant::now() + SETTLE;
+    let deadline = Deadline::after(SETTLE);
     while fake.state().not_modified < 2 {
-        assert!(Instant::now() < deadline, "no conditional polls");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        deadline.tick(|| "no conditional polls".into()).await?;
     }
     assert!(
         fake.state()

@@ -1,17 +1,19 @@
-//! Real servers for the notification tests: an SMTP server (Python's
-//! aiosmtpd, `tests/scripts/smtp_sink.py`) that writes each message it
-//! accepts to a directory, and a recording HTTP SMS gateway
-//! (`tests/scripts/sms_gateway.py`). Each runs as a child process on a
-//! free port and is killed when dropped.
+//! Real servers for the notification tests: the one SMTP sink (Python's
+//! aiosmtpd, `test-kit/scripts/smtp_sink.py`, `pip install aiosmtpd`) that
+//! writes each message it accepts to a directory, and a recording HTTP SMS
+//! gateway (`test-kit/scripts/sms_gateway.py`). Each runs as a child
+//! process on a free port and is killed when dropped.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::harness::free_port;
+use crate::free_port;
 
 /// What the SMTP server received, decoded.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +32,22 @@ pub struct ReceivedMail {
     pub text: String,
     /// The HTML part.
     pub html: String,
+    /// The pictures it carries.
+    #[serde(default)]
+    pub images: Vec<MailImage>,
+}
+
+/// A picture carried in a received message.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailImage {
+    /// Its `Content-Type`.
+    pub content_type: String,
+    /// Its `Content-ID`.
+    pub content_id: String,
+    /// Its `Content-Disposition`.
+    pub disposition: String,
+    /// SHA-256 of its bytes, in hex.
+    pub sha256: String,
 }
 
 impl ReceivedMail {
@@ -62,7 +80,7 @@ fn spawn_ready(mut command: Command) -> anyhow::Result<Child> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .context("python3")?;
+        .context("python3 runs the test server (pip install aiosmtpd for the SMTP sink)")?;
     let stdout = child.stdout.take().context("stdout")?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
@@ -163,6 +181,25 @@ impl SmtpSink {
             .into_iter()
             .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(address)))
             .collect())
+    }
+
+    /// Waits up to `within` for a message whose envelope names exactly
+    /// `to` and that `pick` accepts.
+    pub async fn wait_for(
+        &self,
+        to: &str,
+        within: Duration,
+        pick: impl Fn(&ReceivedMail) -> bool,
+    ) -> anyhow::Result<ReceivedMail> {
+        let found = crate::poll::until(&format!("a message to {to}"), within, || {
+            let found = self.messages().map(|all| {
+                all.into_iter()
+                    .find(|m| m.to.iter().any(|t| t == to) && pick(m))
+            });
+            async move { found }
+        })
+        .await;
+        found.with_context(|| format!("received: {:?}", self.messages()))
     }
 }
 
