@@ -324,9 +324,7 @@ async fn a_campaign_mail_carries_the_promotions_picture_inline_and_its_rich_desc
     );
     // The second reader's mail carries the same picture (the round read it
     // once for both).
-    let second = smtp
-        .wait_for("second@example.com", |m| m.subject == "Milk -10%")
-        .await;
+    let second = wait_for_mail(&smtp, "second@example.com", |m| m.subject == "Milk -10%").await;
     assert_eq!(second.images.len(), 1, "{second:?}");
     assert_eq!(second.images[0].sha256, picture.sha256);
 }
