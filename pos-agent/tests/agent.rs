@@ -841,6 +841,8 @@ async fn fake_enroll(State(fake): State<FakeState>, Json(request): Json<Value>) 
         currency: Currency::RUB,
         register_secret: "s3cret".into(),
         server_public_key: server_key().public_key(),
+        server_recovery_key: None,
+        key_seq: shared::keys::ChainSeq::default(),
     })
     .into_response()
 }

@@ -33,6 +33,7 @@ pub(crate) use fleet::{
 };
 mod health;
 mod heartbeat;
+mod keys;
 mod holds;
 mod leases;
 mod openapi;
@@ -181,6 +182,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sales", get(sales::sale_with_returns))
         .route("/protocol", get(protocol::protocol))
         .route("/heartbeat", post(heartbeat::heartbeat))
+        .route("/keys", get(keys::chain))
         .route("/leases", post(leases::leases))
         .route_layer(NegotiateProtocolLayer::new(&state.settings.ingest));
 

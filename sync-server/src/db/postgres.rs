@@ -25,6 +25,7 @@ mod customers;
 mod drafts;
 mod events;
 mod holds;
+mod keys;
 mod leases;
 mod messaging;
 mod records;
@@ -576,8 +577,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 18,
-            "V18 (the minimum agent version of a merchant's registers) is the newest"
+            highest, 19,
+            "V19 (the server's signing keys and endorsements) is the newest"
         );
         // Reads cannot write.
         assert!(
