@@ -19,7 +19,7 @@ use shared::token::CustomerToken;
 use shared::wire::till::TillEvent;
 use system_tests::events::EventStream;
 use system_tests::harness::{free_port, workspace_binary};
-use system_tests::scenario::{self, dairy_promotion};
+use system_tests::scenario;
 use system_tests::system::{TestAgent, TestServer, test_database_url};
 
 use crate::{WAIT, ready_agent_for};
@@ -135,10 +135,10 @@ fn random_key() -> anyhow::Result<SigningKey> {
     Ok(SigningKey::from_pkcs8(&document)?)
 }
 
-/// The programme with the dairy promotion added: its version.
+/// The programme less its last promotion, a new release: its version.
 async fn publish_more(server: &TestServer, merchant: MerchantId) -> anyhow::Result<RulesetVersion> {
     let mut ruleset = scenario::programme();
-    ruleset.promotions.push(dairy_promotion());
+    ruleset.promotions.pop();
     Ok(server.admin().publish(merchant, &ruleset).await?.version)
 }
 
