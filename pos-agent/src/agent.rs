@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use shared::crypto::SigningKey;
-use shared::keys::TrustedKeys;
 use shared::ids::PromotionId;
+use shared::keys::TrustedKeys;
 use shared::wire::till::{AgentStatus, TillEvent};
 use tokio::sync::{Notify, broadcast, watch};
 

@@ -46,10 +46,10 @@ use shared::crypto::Hash256;
 use shared::ids::{PromotionId, SaleId, Seq};
 use shared::money::{AmountError, Money};
 use shared::pricing::{PricedCheck, PricingContext, PricingError, PromotionUsage, UsageCounts};
-use shared::token::TokenError;
 use shared::record::{
     PricingInputs, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine, SumError,
 };
+use shared::token::TokenError;
 use shared::wire::till::{
     AttachCustomer, CheckLine, CheckView, Committed, CustomerBrief, SaleOutcome,
 };
@@ -446,11 +446,10 @@ impl Agent {
         };
         let credential = match (parse(), attach) {
             // A key this register does not know yet: the server rotated.
-            (Err(CredentialError::Token(TokenError::UnknownKey(_))), AttachCustomer::Token(text))
-                if self.learn_key_of(text).await =>
-            {
-                parse()?
-            }
+            (
+                Err(CredentialError::Token(TokenError::UnknownKey(_))),
+                AttachCustomer::Token(text),
+            ) if self.learn_key_of(text).await => parse()?,
             (parsed, _) => parsed?,
         };
         let described = credential.describe();

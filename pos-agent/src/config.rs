@@ -15,8 +15,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use shared::crypto::PublicKey;
-use shared::keys::ChainSeq;
 use shared::ids::{BrandId, MerchantId, RegisterId, StoreId};
+use shared::keys::ChainSeq;
 use shared::money::Currency;
 
 /// The sample configuration shipped with the agent.

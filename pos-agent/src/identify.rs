@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use shared::keys::TrustedKeys;
 use shared::identity::{Ean13, IdentityError, PhoneNumber};
 use shared::ids::{CustomerId, MerchantId, PromotionId};
+use shared::keys::TrustedKeys;
 use shared::pricing::CustomerStanding;
 use shared::record::IdentifiedBy;
 use shared::ruleset::Ruleset;
@@ -55,9 +55,12 @@ impl Credential {
         now: DateTime<Utc>,
     ) -> Result<Self, CredentialError> {
         Ok(match attach {
-            AttachCustomer::Token(text) => {
-                Credential::Token(CustomerToken::verify_with(text, server_keys, merchant, now)?)
-            }
+            AttachCustomer::Token(text) => Credential::Token(CustomerToken::verify_with(
+                text,
+                server_keys,
+                merchant,
+                now,
+            )?),
             AttachCustomer::Card(text) => Credential::Card(Ean13::parse(text.trim())?),
             AttachCustomer::Phone(text) => Credential::Phone(PhoneNumber::parse(text)?),
         })

@@ -21,7 +21,9 @@ use crate::crypto::{PublicKey, Signature, SigningContext, SigningKey};
 
 /// The position of an endorsement in the server's chain: 1 for the first,
 /// then one more each. 0 is the state before any endorsement.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct ChainSeq(pub u64);
@@ -350,9 +352,9 @@ impl TrustedKeys {
             });
         }
         let signer = match (e.signed_by, e.change) {
-            (SignedBy::Recovery, KeyChange::Rotate { .. }) => {
-                self.recovery.ok_or(EndorsementError::NoRecoveryKey { seq })?
-            }
+            (SignedBy::Recovery, KeyChange::Rotate { .. }) => self
+                .recovery
+                .ok_or(EndorsementError::NoRecoveryKey { seq })?,
             (SignedBy::Recovery, KeyChange::Recovery { .. }) => {
                 return Err(EndorsementError::RecoveryKeyChange { seq });
             }

@@ -148,10 +148,10 @@ impl SignedRuleset {
         if sha256(&bytes) != self.sha256 {
             return Err(ReleaseError::Corrupt(v));
         }
-        if !keys
-            .iter()
-            .any(|key| key.verify(SigningContext::Ruleset, &bytes, &self.signature).is_ok())
-        {
+        if !keys.iter().any(|key| {
+            key.verify(SigningContext::Ruleset, &bytes, &self.signature)
+                .is_ok()
+        }) {
             return Err(ReleaseError::BadSignature(v));
         }
         #[derive(Deserialize)]

@@ -218,10 +218,10 @@ impl CustomerToken {
         }
         let sig =
             Signature::from_slice(sig).map_err(|_| TokenError::Malformed("signature length"))?;
-        if !candidates
-            .iter()
-            .any(|k| k.verify(SigningContext::CustomerToken, payload, &sig).is_ok())
-        {
+        if !candidates.iter().any(|k| {
+            k.verify(SigningContext::CustomerToken, payload, &sig)
+                .is_ok()
+        }) {
             return Err(TokenError::BadSignature);
         }
         let merchant_id = MerchantId::new(i64::from_be_bytes(field(payload, 2)?))

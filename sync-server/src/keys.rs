@@ -205,7 +205,10 @@ fn chain_from_rows(rows: &[KeyRow]) -> Result<Option<KeyChain>, KeyError> {
         let endorsement: Endorsement =
             serde_json::from_str(text).map_err(|e| bad(row.seq, e.to_string()))?;
         if i64::try_from(endorsement.seq.0).ok() != Some(row.seq) {
-            return Err(bad(row.seq, "the endorsement names another position".into()));
+            return Err(bad(
+                row.seq,
+                "the endorsement names another position".into(),
+            ));
         }
         match endorsement.change {
             KeyChange::Rotate { new_key, .. } => chain.current = new_key,
@@ -304,7 +307,10 @@ pub async fn recovery_init(
         &signing,
     );
     append(db, &endorsement, "recovery", recovery.public_key(), now).await?;
-    tracing::info!(key_id = recovery.public_key().key_id(), "made the recovery key");
+    tracing::info!(
+        key_id = recovery.public_key().key_id(),
+        "made the recovery key"
+    );
     Ok(recovery.public_key())
 }
 

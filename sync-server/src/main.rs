@@ -268,7 +268,10 @@ async fn keys(args: KeysArgs) -> anyhow::Result<()> {
                         new_key.key_id(),
                         if revoke { ", old revoked" } else { "" }
                     ),
-                    KeyChange::Recovery { recovery_key, by: key } => println!(
+                    KeyChange::Recovery {
+                        recovery_key,
+                        by: key,
+                    } => println!(
                         "{:>4}  recovery key id {} endorsed by id {}",
                         e.seq,
                         recovery_key.key_id(),

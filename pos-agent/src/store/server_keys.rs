@@ -20,9 +20,11 @@ pub fn load_into(conn: &Connection, keys: &mut TrustedKeys) -> Result<(), StoreE
         keys.remember(TrustedKey { key, revoked });
     }
     let chain: Option<(Option<String>, i64)> = conn
-        .query_row("SELECT recovery_key, seq FROM key_chain WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT recovery_key, seq FROM key_chain WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     if let Some((recovery, seq)) = chain {
         let recovery = recovery
@@ -36,7 +38,11 @@ pub fn load_into(conn: &Connection, keys: &mut TrustedKeys) -> Result<(), StoreE
 }
 
 /// Stores `keys` whole, in one transaction.
-pub fn save(conn: &mut Connection, keys: &TrustedKeys, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub fn save(
+    conn: &mut Connection,
+    keys: &TrustedKeys,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     for k in keys.keys() {
         tx.execute(

@@ -286,13 +286,21 @@ async fn poll_once(
         .json()
         .await
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
-    let opened = ActiveRuleset::open(&signed, &agent.trusted_keys().valid(), &agent.config.register);
+    let opened = ActiveRuleset::open(
+        &signed,
+        &agent.trusted_keys().valid(),
+        &agent.config.register,
+    );
     // Signed by a key this register does not know yet: the server rotated
     // its key. Learn the chain and try once more.
     let opened = match opened {
         Err(ReleaseRejected::Release(ReleaseError::BadSignature(_))) => {
             super::keys::refresh(agent, client).await?;
-            ActiveRuleset::open(&signed, &agent.trusted_keys().valid(), &agent.config.register)
+            ActiveRuleset::open(
+                &signed,
+                &agent.trusted_keys().valid(),
+                &agent.config.register,
+            )
         }
         other => other,
     };

@@ -33,8 +33,8 @@ pub(crate) use fleet::{
 };
 mod health;
 mod heartbeat;
-mod keys;
 mod holds;
+mod keys;
 mod leases;
 mod openapi;
 pub use openapi::openapi;

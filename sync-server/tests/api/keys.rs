@@ -38,8 +38,10 @@ async fn heartbeat_seq(server: &TestServer, till: &Till) -> ChainSeq {
             .post(format!("{}/api/v1/heartbeat", server.base))
             .bearer_auth(till.bearer())
             .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-            .json(&json!({"agent_version": "0.1.0", "backlog": 0, "dead_letters": 0,
-                          "ruleset_version": null, "alarms": []}))
+            .json(
+                &json!({"agent_version": "0.1.0", "backlog": 0, "dead_letters": 0,
+                          "ruleset_version": null, "alarms": []}),
+            )
             .send()
             .await
             .expect("heartbeat"),
@@ -95,11 +97,20 @@ async fn a_rotation_by_the_recovery_key_is_served_and_tills_follow_it() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&recovery_file).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&recovery_file)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     assert!(matches!(
-        keys::recovery_init(server.data_dir(), &db, &offline.path().join("again.pk8"), chrono::Utc::now()).await,
+        keys::recovery_init(
+            server.data_dir(),
+            &db,
+            &offline.path().join("again.pk8"),
+            chrono::Utc::now()
+        )
+        .await,
         Err(KeyError::RecoveryExists { .. })
     ));
 
@@ -183,7 +194,10 @@ async fn a_planned_rotation_is_endorsed_by_the_old_key_which_stays_valid() {
         .await
         .expect("rotate");
     assert_eq!(rotation.endorsement.signed_by, SignedBy::SigningKey);
-    let retired = rotation.retired_file.clone().expect("the old file is kept aside");
+    let retired = rotation
+        .retired_file
+        .clone()
+        .expect("the old file is kept aside");
     assert!(retired.is_file());
     drop(db);
     let server = server.restart().await;
@@ -227,7 +241,10 @@ async fn a_lost_key_file_stops_the_start_once_registers_pinned_it() {
     assert!(matches!(refused, KeyError::Missing { .. }), "{message}");
     assert!(message.contains("restore"), "{message}");
     assert!(message.contains("keys rotate --recovery-key"), "{message}");
-    assert!(!dir.join(KEY_FILE).exists(), "no key no till trusts was made");
+    assert!(
+        !dir.join(KEY_FILE).exists(),
+        "no key no till trusts was made"
+    );
 
     // A key from elsewhere (an old backup after a rotation) is refused too.
     let other = shared::crypto::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();

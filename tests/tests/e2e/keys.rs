@@ -102,7 +102,11 @@ async fn scan(agent: &mut TestAgent, text: &str) -> anyhow::Result<Result<Custom
 
 /// Appends a row to the stopped server's key chain, as a damaged or
 /// tampered database would hold it.
-fn insert_chain_row(data: &Path, endorsement: &Endorsement, public_key: &str) -> anyhow::Result<()> {
+fn insert_chain_row(
+    data: &Path,
+    endorsement: &Endorsement,
+    public_key: &str,
+) -> anyhow::Result<()> {
     let json = serde_json::to_string(endorsement)?;
     let seq = i64::try_from(endorsement.seq.0)?;
     let key = public_key.to_owned();
@@ -157,14 +161,23 @@ async fn a_lost_signing_key_is_replaced_through_the_recovery_key_and_the_till_fo
     server.stop().await?;
     let made = ok_stdout(&mut keys_command(
         &data,
-        &["recovery-init", "--out", &recovery_file.display().to_string()],
+        &[
+            "recovery-init",
+            "--out",
+            &recovery_file.display().to_string(),
+        ],
     )?)?;
     ensure!(made.contains("OFFLINE"), "{made}");
     server.restart().await?;
     let chain = scenario::create_chain(&server.admin()).await?;
     let m = chain.merchant_id();
-    let mut agent =
-        ready_agent_for(&server, &chain, chain.stores[0].id, &tmp.path().join("till")).await?;
+    let mut agent = ready_agent_for(
+        &server,
+        &chain,
+        chain.stores[0].id,
+        &tmp.path().join("till"),
+    )
+    .await?;
     let recovery = read_key(&recovery_file)?.public_key();
     assert_eq!(agent.config.sync.server_recovery_key, Some(recovery));
     let old_key = agent.config.sync.server_public_key;
@@ -207,7 +220,10 @@ async fn a_lost_signing_key_is_replaced_through_the_recovery_key_and_the_till_fo
     // A token the server issues now is accepted at the scan.
     let anna = chain.customers[0].id;
     let token = server.admin().customer_token(anna).await?.token;
-    assert_eq!(shared::token::claimed_key_id(&token), Some(new_key.key_id()));
+    assert_eq!(
+        shared::token::claimed_key_id(&token),
+        Some(new_key.key_id())
+    );
     assert_eq!(scan(&mut agent, &token).await?, Ok(anna));
 
     // Offline, after a restart of the till: the key it learnt was stored.
@@ -262,13 +278,21 @@ async fn a_planned_rotation_signed_by_the_old_key_is_followed_and_the_old_key_st
     let mut server = TestServer::start(&data).await?;
     let chain = scenario::create_chain(&server.admin()).await?;
     let m = chain.merchant_id();
-    let mut agent =
-        ready_agent_for(&server, &chain, chain.stores[0].id, &tmp.path().join("till")).await?;
+    let mut agent = ready_agent_for(
+        &server,
+        &chain,
+        chain.stores[0].id,
+        &tmp.path().join("till"),
+    )
+    .await?;
     assert_eq!(agent.config.sync.server_recovery_key, None);
 
     server.stop().await?;
     let rotated = ok_stdout(&mut keys_command(&data, &["rotate"])?)?;
-    ensure!(rotated.contains("signed by the old signing key"), "{rotated}");
+    ensure!(
+        rotated.contains("signed by the old signing key"),
+        "{rotated}"
+    );
     let retired: PathBuf = std::fs::read_dir(&data)?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -285,7 +309,10 @@ async fn a_planned_rotation_signed_by_the_old_key_is_followed_and_the_old_key_st
     agent.wait_ruleset(version, WAIT).await?;
     let anna = chain.customers[0].id;
     let token = server.admin().customer_token(anna).await?.token;
-    assert_eq!(shared::token::claimed_key_id(&token), Some(new_key.key_id()));
+    assert_eq!(
+        shared::token::claimed_key_id(&token),
+        Some(new_key.key_id())
+    );
     assert_eq!(scan(&mut agent, &token).await?, Ok(anna));
     // Not revoked: a token the old key signed (still on a phone) is good.
     let old_token = CustomerToken::new(m, anna, chrono::Utc::now(), 300, 9).issue(&old);
