@@ -189,6 +189,8 @@ async fn a_rotation_by_the_recovery_key_is_served_and_tills_follow_it() {
 async fn a_planned_rotation_is_endorsed_by_the_old_key_which_stays_valid() {
     let server = TestServer::spawn().await;
     let (merchant, _, till) = merchant_with_till(&server, 1).await;
+    let (status, body) = server.publish(merchant.id, ruleset()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let db = repository(&server).await;
     let rotation = keys::rotate(server.data_dir(), &db, None, false, chrono::Utc::now())
         .await
@@ -208,6 +210,13 @@ async fn a_planned_rotation_is_endorsed_by_the_old_key_which_stays_valid() {
         .update(&chain.endorsements)
         .expect("a good chain");
     assert_eq!(followed.valid(), vec![till.server_key, rotation.new_key]);
+    // The release published before is served signed by the new key, so a
+    // register enrolled after the rotation (which knows only that key)
+    // takes it too.
+    for path in ["/api/v1/ruleset?after=0", "/api/v1/ruleset?after=0&wait=0"] {
+        let release: SignedRuleset = till.get(path).await.json().await.expect("a release");
+        assert!(release.open(&rotation.new_key, "0.1.0").is_ok(), "{path}");
+    }
     let token = token_for(&server, merchant.id).await;
     assert!(CustomerToken::verify_with(&token, &followed, merchant.id, chrono::Utc::now()).is_ok());
 }
