@@ -60,3 +60,54 @@ pub fn save(
     tx.commit()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use shared::crypto::SigningKey;
+    use shared::keys::{Endorsement, KeyChange, SignedBy};
+
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_seed(&[seed; 32]).unwrap()
+    }
+
+    #[test]
+    fn keys_learnt_survive_a_restart_over_the_pinned_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.db");
+        let pinned = || TrustedKeys::pinned(key(1).public_key(), None, ChainSeq(0));
+        let learnt = pinned()
+            .update(&[
+                Endorsement::sign(
+                    ChainSeq(1),
+                    KeyChange::Recovery {
+                        recovery_key: key(9).public_key(),
+                        by: key(1).public_key(),
+                    },
+                    SignedBy::SigningKey,
+                    &key(1),
+                ),
+                Endorsement::sign(
+                    ChainSeq(2),
+                    KeyChange::Rotate {
+                        new_key: key(2).public_key(),
+                        replaces: key(1).public_key(),
+                        revoke: true,
+                    },
+                    SignedBy::Recovery,
+                    &key(9),
+                ),
+            ])
+            .unwrap();
+        let mut conn = crate::store::open(&path).unwrap();
+        save(&mut conn, &learnt, Utc::now()).unwrap();
+        drop(conn);
+
+        let conn = crate::store::open(&path).unwrap();
+        let mut reloaded = pinned();
+        load_into(&conn, &mut reloaded).unwrap();
+        assert_eq!(reloaded, learnt);
+        assert_eq!(reloaded.valid(), vec![key(2).public_key()]);
+    }
+}
