@@ -85,13 +85,14 @@ impl ActiveRuleset {
         }
     }
 
-    /// Opens a signed release for this register.
+    /// Opens a signed release for this register, signed by one of
+    /// `server_keys`.
     pub fn open(
         signed: &SignedRuleset,
-        server_key: &PublicKey,
+        server_keys: &[PublicKey],
         register: &RegisterConfig,
     ) -> Result<(Self, RulesetRelease), ReleaseRejected> {
-        let release = signed.open(server_key, AGENT_VERSION)?;
+        let release = signed.open_with(server_keys, AGENT_VERSION)?;
         let version = release.version;
         if release.merchant_id != register.merchant_id {
             return Err(ReleaseRejected::OtherMerchant {
@@ -124,7 +125,7 @@ impl ActiveRuleset {
     /// clock says.
     pub fn load_effective(
         conn: &Connection,
-        server_key: &PublicKey,
+        server_keys: &[PublicKey],
         register: &RegisterConfig,
         server_now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
@@ -132,7 +133,7 @@ impl ActiveRuleset {
             let was_in_use = stored.was_in_use;
             match stored
                 .signed
-                .map(|signed| Self::open(&signed, server_key, register))
+                .map(|signed| Self::open(&signed, server_keys, register))
             {
                 Ok(Ok((_, release))) if !was_in_use && release.effective_from > server_now => {
                     tracing::info!(version = %release.version, "a stored ruleset waits for its time");

@@ -4,10 +4,11 @@
 //! `Arc<Agent>`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
-use shared::crypto::{PublicKey, SigningKey};
+use shared::crypto::SigningKey;
 use shared::ids::PromotionId;
+use shared::keys::TrustedKeys;
 use shared::wire::till::{AgentStatus, TillEvent};
 use tokio::sync::{Notify, broadcast, watch};
 
@@ -28,8 +29,12 @@ pub struct Agent {
     pub config: AgentConfig,
     /// The register's signing key.
     pub key: Arc<SigningKey>,
-    /// The pinned server key.
-    pub server_key: PublicKey,
+    /// The server keys it trusts: pinned at enrollment, learnt since from
+    /// verified endorsements (see [`crate::sync::keys`]).
+    pub server_keys: RwLock<TrustedKeys>,
+    /// The sync client, once the sync tasks started: a scan that meets an
+    /// unknown key fetches the key chain with it.
+    pub sync_client: OnceLock<Arc<crate::sync::SyncClient>>,
     /// The database.
     pub db: Db,
     /// The ruleset in use.
@@ -65,7 +70,12 @@ impl Agent {
         till_usage: BTreeMap<PromotionId, (i64, i64)>,
     ) -> Self {
         Self {
-            server_key: config.sync.server_public_key,
+            server_keys: RwLock::new(TrustedKeys::pinned(
+                config.sync.server_public_key,
+                config.sync.server_recovery_key,
+                config.sync.server_key_seq,
+            )),
+            sync_client: OnceLock::new(),
             config,
             key: Arc::new(key),
             db,
@@ -78,6 +88,36 @@ impl Agent {
             till_usage: Mutex::new(till_usage),
             leases: Mutex::default(),
             lease_wake: Notify::new(),
+        }
+    }
+
+    /// The server keys trusted now.
+    pub fn trusted_keys(&self) -> TrustedKeys {
+        self.server_keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Fetches the server's key chain when a scanned token names a key id
+    /// this register does not know and the server answers; returns whether
+    /// new keys were learnt (then verify again).
+    pub async fn learn_key_of(&self, token_text: &str) -> bool {
+        let Some(key_id) = shared::token::claimed_key_id(token_text) else {
+            return false;
+        };
+        if self.trusted_keys().knows_id(key_id) || self.is_offline() {
+            return false;
+        }
+        let Some(client) = self.sync_client.get() else {
+            return false;
+        };
+        match crate::sync::keys::refresh(self, client).await {
+            Ok(refreshed) => refreshed == crate::sync::keys::Refreshed::Learnt,
+            Err(e) => {
+                tracing::warn!(key_id, error = %e, "cannot learn the key of a scanned token");
+                false
+            }
         }
     }
 

@@ -49,6 +49,7 @@ use shared::pricing::{PricedCheck, PricingContext, PricingError, PromotionUsage,
 use shared::record::{
     PricingInputs, PurchaseRecord, RECORD_FORMAT, RecordCustomer, RecordKind, RecordLine, SumError,
 };
+use shared::token::TokenError;
 use shared::wire::till::{
     AttachCustomer, CheckLine, CheckView, Committed, CustomerBrief, SaleOutcome,
 };
@@ -449,12 +450,22 @@ impl Agent {
         attach: &AttachCustomer,
     ) -> Result<CheckView, CheckError> {
         self.check(id)?;
-        let credential = Credential::parse(
-            attach,
-            &self.server_key,
-            self.config.register.merchant_id,
-            self.clock.now(),
-        )?;
+        let parse = || {
+            Credential::parse(
+                attach,
+                &self.trusted_keys(),
+                self.config.register.merchant_id,
+                self.clock.now(),
+            )
+        };
+        let credential = match (parse(), attach) {
+            // A key this register does not know yet: the server rotated.
+            (
+                Err(CredentialError::Token(TokenError::UnknownKey(_))),
+                AttachCustomer::Token(text),
+            ) if self.learn_key_of(text).await => parse()?,
+            (parsed, _) => parsed?,
+        };
         let described = credential.describe();
         let local = self.local_points();
         let identified = self

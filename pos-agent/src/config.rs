@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use shared::crypto::PublicKey;
 use shared::ids::{BrandId, MerchantId, RegisterId, StoreId};
+use shared::keys::ChainSeq;
 use shared::money::Currency;
 
 /// The sample configuration shipped with the agent.
@@ -98,6 +99,14 @@ pub struct SyncConfig {
     pub secret: SecretString,
     /// The server key pinned at enrollment: it signs rulesets and tokens.
     pub server_public_key: PublicKey,
+    /// The server's recovery key pinned at enrollment, if it had one: an
+    /// endorsement it signs makes a new server key valid (keys learnt
+    /// since are in the database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_recovery_key: Option<PublicKey>,
+    /// The server's key chain position at enrollment.
+    #[serde(default, skip_serializing_if = "is_chain_start")]
+    pub server_key_seq: ChainSeq,
     /// Upload at least this often (ms); a commit wakes the uploader at once.
     #[serde(default = "defaults::upload_interval_ms")]
     pub upload_interval_ms: u64,
@@ -149,6 +158,10 @@ pub struct SyncConfig {
     pub lease_renew_secs: u64,
 }
 
+fn is_chain_start(seq: &ChainSeq) -> bool {
+    *seq == ChainSeq::default()
+}
+
 /// `sync.ruleset_transport`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -183,6 +196,8 @@ impl SyncConfig {
             register_id,
             secret,
             server_public_key,
+            server_recovery_key: None,
+            server_key_seq: ChainSeq::default(),
             upload_interval_ms: defaults::upload_interval_ms(),
             heartbeat_secs: defaults::heartbeat_secs(),
             longpoll_wait_secs: defaults::longpoll_wait_secs(),

@@ -118,6 +118,8 @@ pub async fn enroll_trusting(
         data_dir: data_dir.to_path_buf(),
         sync: SyncConfig {
             ca_cert,
+            server_recovery_key: enrolled.server_recovery_key,
+            server_key_seq: enrolled.key_seq,
             ..SyncConfig::new(
                 server_url.to_owned(),
                 enrolled.register_id,

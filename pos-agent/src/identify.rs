@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use shared::crypto::PublicKey;
 use shared::identity::{Ean13, IdentityError, PhoneNumber};
 use shared::ids::{CustomerId, MerchantId, PromotionId};
+use shared::keys::TrustedKeys;
 use shared::pricing::CustomerStanding;
 use shared::record::IdentifiedBy;
 use shared::ruleset::Ruleset;
@@ -46,17 +46,21 @@ pub enum CredentialError {
 }
 
 impl Credential {
-    /// Parses what the till sent, verifying a token with the pinned key.
+    /// Parses what the till sent, verifying a token with the server keys
+    /// the register trusts.
     pub fn parse(
         attach: &AttachCustomer,
-        server_key: &PublicKey,
+        server_keys: &TrustedKeys,
         merchant: MerchantId,
         now: DateTime<Utc>,
     ) -> Result<Self, CredentialError> {
         Ok(match attach {
-            AttachCustomer::Token(text) => {
-                Credential::Token(CustomerToken::verify(text, server_key, merchant, now)?)
-            }
+            AttachCustomer::Token(text) => Credential::Token(CustomerToken::verify_with(
+                text,
+                server_keys,
+                merchant,
+                now,
+            )?),
             AttachCustomer::Card(text) => Credential::Card(Ean13::parse(text.trim())?),
             AttachCustomer::Phone(text) => Credential::Phone(PhoneNumber::parse(text)?),
         })

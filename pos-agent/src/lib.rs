@@ -127,9 +127,17 @@ pub async fn run_with_clock(
     // Below HQ's minimum version before the restart: still below, until
     // the next heartbeat reply says otherwise.
     monitor.set_required_version(persisted.required_agent_version.clone());
+    let mut server_keys = shared::keys::TrustedKeys::pinned(
+        config.sync.server_public_key,
+        config.sync.server_recovery_key,
+        config.sync.server_key_seq,
+    );
+    store::server_keys::load_into(&conn, &mut server_keys)?;
+    // Releases stored before a key was revoked were verified when they
+    // came: every key known opens them.
     let active = ActiveRuleset::load_effective(
         &conn,
-        &config.sync.server_public_key,
+        &server_keys.all(),
         &config.register,
         monitor.latest_server_time(clock.now()),
     )?;
@@ -148,6 +156,7 @@ pub async fn run_with_clock(
         till_usage,
     );
     agent.sync_health = Arc::new(monitor);
+    agent.server_keys = std::sync::RwLock::new(server_keys);
     agent.leases = std::sync::Mutex::new(agent.db.call(|conn| quota::LeaseBook::load(conn)).await?);
     let agent = Arc::new(agent);
 

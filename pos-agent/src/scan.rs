@@ -33,6 +33,7 @@ use shared::coupon::{CouponCode, looks_like_coupon};
 use shared::crypto::PublicKey;
 use shared::identity::{Ean13, PhoneNumber};
 use shared::ids::MerchantId;
+use shared::keys::TrustedKeys;
 use shared::token::{CustomerToken, looks_like_token};
 use shared::wire::till::TillEvent;
 use tokio::sync::mpsc;
@@ -66,11 +67,14 @@ pub enum Classified {
 }
 
 /// How customer tokens are checked.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum TokenCheck {
     /// Verify the signature with the pinned server key, the expiry, and
     /// that the token is of this merchant's customer.
     Verify(PublicKey, MerchantId),
+    /// The same with every server key the register trusts (pinned, and
+    /// learnt from endorsements; revoked keys verify nothing).
+    Trusted(TrustedKeys, MerchantId),
     /// No key at hand (`scan-image` outside an enrolled register): report
     /// tokens as [`Classified::UnverifiedToken`].
     Skip,
@@ -91,9 +95,15 @@ impl Classifier {
     #[must_use]
     pub fn classify(&self, text: &str, symbology: Option<&str>, now: DateTime<Utc>) -> Classified {
         if looks_like_token(text) {
-            return match self.tokens {
+            return match &self.tokens {
                 TokenCheck::Verify(key, merchant) => {
-                    match CustomerToken::verify(text, &key, merchant, now) {
+                    match CustomerToken::verify(text, key, *merchant, now) {
+                        Ok(token) => Classified::Customer(Credential::Token(token)),
+                        Err(err) => rejected(err),
+                    }
+                }
+                TokenCheck::Trusted(keys, merchant) => {
+                    match CustomerToken::verify_with(text, keys, *merchant, now) {
                         Ok(token) => Classified::Customer(Credential::Token(token)),
                         Err(err) => rejected(err),
                     }
@@ -153,30 +163,38 @@ fn typed_phone(text: &str) -> Option<PhoneNumber> {
 
 /// Handles scans until the scanners close the channel or the agent stops.
 pub async fn consume(agent: Arc<Agent>, mut scans: mpsc::Receiver<Scan>, stop: Stop) {
-    let classifier = Classifier {
-        tokens: TokenCheck::Verify(agent.server_key, agent.config.register.merchant_id),
-        coupon_prefix: agent.config.scan.coupon_prefix.clone(),
-    };
     loop {
         let scan = tokio::select! {
             scan = scans.recv() => scan,
             () = stop.requested() => None,
         };
         let Some(scan) = scan else { return };
-        let event = handle(&agent, &classifier, scan).await;
+        let event = handle(&agent, scan).await;
         agent.publish(event);
     }
 }
 
 #[tracing::instrument(skip_all, fields(source = %scan.source))]
-async fn handle(agent: &Agent, classifier: &Classifier, scan: Scan) -> TillEvent {
+async fn handle(agent: &Agent, scan: Scan) -> TillEvent {
     let Scan {
         source,
         symbology,
         text,
         ..
     } = scan;
-    match classifier.classify(&text, symbology.as_deref(), agent.clock.now()) {
+    // With the keys trusted now: a rotation learnt since the last scan
+    // counts.
+    let classifier = || Classifier {
+        tokens: TokenCheck::Trusted(agent.trusted_keys(), agent.config.register.merchant_id),
+        coupon_prefix: agent.config.scan.coupon_prefix.clone(),
+    };
+    let mut classified = classifier().classify(&text, symbology.as_deref(), agent.clock.now());
+    // A token of a key this register does not know: the server may have
+    // rotated its key. Learn the chain while online and look again.
+    if matches!(classified, Classified::Rejected { .. }) && agent.learn_key_of(&text).await {
+        classified = classifier().classify(&text, symbology.as_deref(), agent.clock.now());
+    }
+    match classified {
         Classified::Customer(credential) => identify(agent, source, credential).await,
         Classified::Coupon(code) => {
             let entered = agent.add_scanned_coupon(&code);

@@ -23,6 +23,9 @@ pub enum SigningContext {
     /// The hash of the last record of an upload batch, signed by the
     /// register: with the hash chain it binds every record of the batch.
     ChainHead,
+    /// A key endorsement: a new server signing key (or the recovery key)
+    /// vouched for by a key the registers already trust.
+    KeyEndorsement,
 }
 
 impl SigningContext {
@@ -33,6 +36,7 @@ impl SigningContext {
             SigningContext::CustomerToken => b"loyalty/customer-token/v1\0",
             SigningContext::CustomerDelta => b"loyalty/customer-delta/v1\0",
             SigningContext::ChainHead => b"loyalty/chain-head/v1\0",
+            SigningContext::KeyEndorsement => b"loyalty/key-endorsement/v1\0",
         }
     }
 }
@@ -135,6 +139,12 @@ impl PublicKey {
     #[must_use]
     pub fn to_base64(&self) -> String {
         B64.encode(self.0)
+    }
+
+    /// The raw bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     /// A one-byte key id: the first byte of the key's SHA-256. Carried in

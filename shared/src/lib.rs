@@ -39,6 +39,7 @@ pub mod crypto;
 pub mod holdout;
 pub mod identity;
 pub mod ids;
+pub mod keys;
 pub mod money;
 #[cfg(feature = "openapi")]
 pub(crate) mod openapi;

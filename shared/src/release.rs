@@ -133,13 +133,27 @@ impl SignedRuleset {
         key: &PublicKey,
         agent_version: &str,
     ) -> Result<RulesetRelease, ReleaseError> {
+        self.open_with(std::slice::from_ref(key), agent_version)
+    }
+
+    /// [`SignedRuleset::open`] with any of `keys` (the server keys the
+    /// register trusts: a release names no key).
+    pub fn open_with(
+        &self,
+        keys: &[PublicKey],
+        agent_version: &str,
+    ) -> Result<RulesetRelease, ReleaseError> {
         let v = self.version;
         let bytes = from_base64(&self.body).ok_or(ReleaseError::Corrupt(v))?;
         if sha256(&bytes) != self.sha256 {
             return Err(ReleaseError::Corrupt(v));
         }
-        key.verify(SigningContext::Ruleset, &bytes, &self.signature)
-            .map_err(|_| ReleaseError::BadSignature(v))?;
+        if !keys.iter().any(|key| {
+            key.verify(SigningContext::Ruleset, &bytes, &self.signature)
+                .is_ok()
+        }) {
+            return Err(ReleaseError::BadSignature(v));
+        }
         #[derive(Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         struct Header {

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{PublicKey, Signature, SigningContext, SigningKey};
 use crate::ids::{CustomerId, MerchantId};
+use crate::keys::{ChainSeq, TrustedKeys};
 
 /// The text prefix that marks a customer token.
 pub const TOKEN_PREFIX: &str = "LT2";
@@ -56,6 +57,9 @@ pub enum TokenError {
     /// Signed with a key this till does not know.
     #[error("customer token was signed with an unknown key (id {0})")]
     UnknownKey(u8),
+    /// Signed with a server key revoked by a key endorsement.
+    #[error("customer token was signed with a revoked server key (id {0})")]
+    RevokedKey(u8),
     /// The signature does not verify: the token was tampered with.
     #[error("customer token signature does not verify")]
     BadSignature,
@@ -165,6 +169,23 @@ impl CustomerToken {
         merchant: MerchantId,
         now: DateTime<Utc>,
     ) -> Result<Self, TokenError> {
+        Self::verify_with(
+            text,
+            &TrustedKeys::pinned(*key, None, ChainSeq(0)),
+            merchant,
+            now,
+        )
+    }
+
+    /// [`CustomerToken::verify`] with every server key the till trusts:
+    /// the token's key id picks the key; a key revoked by an endorsement
+    /// verifies nothing ([`TokenError::RevokedKey`]).
+    pub fn verify_with(
+        text: &str,
+        keys: &TrustedKeys,
+        merchant: MerchantId,
+        now: DateTime<Utc>,
+    ) -> Result<Self, TokenError> {
         let text = text.trim();
         if text.starts_with(OLD_TOKEN_PREFIX) {
             return Err(TokenError::OldFormat);
@@ -182,13 +203,27 @@ impl CustomerToken {
         if payload[0] != FORMAT {
             return Err(TokenError::Malformed("unknown format version"));
         }
-        if payload[1] != key.key_id() {
-            return Err(TokenError::UnknownKey(payload[1]));
+        let key_id = payload[1];
+        let candidates: Vec<PublicKey> = keys
+            .valid()
+            .into_iter()
+            .filter(|k| k.key_id() == key_id)
+            .collect();
+        if candidates.is_empty() {
+            return Err(if keys.knows_id(key_id) {
+                TokenError::RevokedKey(key_id)
+            } else {
+                TokenError::UnknownKey(key_id)
+            });
         }
         let sig =
             Signature::from_slice(sig).map_err(|_| TokenError::Malformed("signature length"))?;
-        key.verify(SigningContext::CustomerToken, payload, &sig)
-            .map_err(|_| TokenError::BadSignature)?;
+        if !candidates.iter().any(|k| {
+            k.verify(SigningContext::CustomerToken, payload, &sig)
+                .is_ok()
+        }) {
+            return Err(TokenError::BadSignature);
+        }
         let merchant_id = MerchantId::new(i64::from_be_bytes(field(payload, 2)?))
             .map_err(|_| TokenError::Malformed("merchant id"))?;
         if merchant_id != merchant {
@@ -238,6 +273,15 @@ fn field<const N: usize>(payload: &[u8], offset: usize) -> Result<[u8; N], Token
         .get(offset..offset + N)
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or(TokenError::Malformed("truncated payload"))
+}
+
+/// The key id a token text claims (before verifying), if it parses that
+/// far: a till that does not know it may fetch the server's key chain.
+#[must_use]
+pub fn claimed_key_id(text: &str) -> Option<u8> {
+    let body = text.trim().strip_prefix(TOKEN_PREFIX)?;
+    let bytes = data_encoding::BASE32_NOPAD.decode(body.as_bytes()).ok()?;
+    (bytes.len() == TOKEN_LEN && bytes[0] == FORMAT).then(|| bytes[1])
 }
 
 /// Whether scanned text claims to be a customer token (before verifying).

@@ -25,6 +25,10 @@ pub const FEATURE_QUOTA_LEASES: &str = "quota-leases";
 /// record's own signature (kept and audited). Without it, or from an
 /// agent that does not send one, every record's signature is verified.
 pub const FEATURE_CHAIN_INGEST: &str = "chain-ingest";
+/// The feature of key rotation: the server serves its key chain at
+/// `GET /api/v1/keys` and names its position in heartbeat replies, so a
+/// register follows its signing key to a new one (see [`crate::keys`]).
+pub const FEATURE_KEY_ROTATION: &str = "key-rotation";
 
 /// An error reply of any API: a stable machine code and a human message.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -99,6 +103,14 @@ pub mod sync {
         pub register_secret: String,
         /// The key that signs rulesets and customer tokens; the agent pins it.
         pub server_public_key: PublicKey,
+        /// The server's recovery key, if it has one; the agent pins it too,
+        /// to follow a rotation it endorses (absent from older servers).
+        #[serde(default)]
+        pub server_recovery_key: Option<PublicKey>,
+        /// The position of the server's key chain now: endorsements up to
+        /// it are history the pinned keys already reflect.
+        #[serde(default)]
+        pub key_seq: crate::keys::ChainSeq,
     }
 
     /// A stored record with the key of the register that signed it, so the
@@ -182,6 +194,11 @@ pub mod sync {
         /// that is not a semantic version counts as below).
         #[serde(default)]
         pub below_minimum: bool,
+        /// The position of the server's key chain (`GET /api/v1/keys`): a
+        /// register that accepted fewer endorsements fetches it (absent
+        /// from older servers: 0).
+        #[serde(default)]
+        pub key_seq: crate::keys::ChainSeq,
     }
 
     /// The server's acknowledgement.

@@ -77,7 +77,7 @@ use std::sync::Arc;
 
 pub use api::{openapi, router};
 pub use config::Settings;
-pub use state::{AppState, DATABASE_FILE, OpenError};
+pub use state::{AppState, DATABASE_FILE, OpenError, open_repository};
 
 use crate::clock::SystemClock;
 

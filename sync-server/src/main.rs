@@ -1,5 +1,7 @@
 //! `sync-server`: `serve` runs the server; `admin` talks to a running
-//! server's admin API; `backup` and `restore` copy its data and key.
+//! server's admin API; `backup` and `restore` copy its data and key;
+//! `keys` makes the recovery key, rotates the signing key and lists the
+//! key chain.
 
 mod admin_cli;
 
@@ -56,6 +58,47 @@ enum Command {
     Backup(BackupArgs),
     /// Puts a backup back into an empty data directory of a stopped server.
     Restore(RestoreArgs),
+    /// The signing key's recovery key, rotation and chain (run with the
+    /// server stopped).
+    Keys(KeysArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct KeysArgs {
+    /// The server's data directory.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// The server's configuration file [default: <data_dir>/server.toml if present].
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// A PostgreSQL URL, when the server keeps its data there.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Makes the recovery key: its private half goes to FILE (keep it
+    /// offline), its public half to the registers.
+    RecoveryInit {
+        /// The file to write the recovery key to (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Makes a new signing key the registers follow: endorsed by the
+    /// recovery key (the signing key was lost) or by the current key.
+    Rotate {
+        /// The recovery key file, when the signing key is lost.
+        #[arg(long)]
+        recovery_key: Option<PathBuf>,
+        /// Registers stop trusting the old key (lost or stolen).
+        #[arg(long)]
+        revoke_old: bool,
+    },
+    /// Shows the signing keys, the recovery key and the endorsements.
+    List,
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +157,7 @@ async fn main() -> ExitCode {
         Command::Restore(args) => {
             sync_server::backup::restore(&args.from, &args.data_dir).map_err(Into::into)
         }
+        Command::Keys(args) => keys(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,6 +183,105 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on {}", settings.listen))?;
     sync_server::serve(settings, listener, stop_signal()).await
+}
+
+/// `sync-server keys …`: on the data directory and database of a stopped
+/// server.
+async fn keys(args: KeysArgs) -> anyhow::Result<()> {
+    use shared::keys::{KeyChange, SignedBy};
+    use sync_server::keys;
+    let overrides = CliOverrides {
+        data_dir: args.data_dir,
+        admin_token: Some("unused-by-keys".into()),
+        database: args
+            .database_url
+            .map(|url| sync_server::config::CliDatabase { url }),
+        ..CliOverrides::default()
+    };
+    let settings = Settings::load(args.config.as_deref(), &overrides)?;
+    let db = sync_server::open_repository(&settings).await?;
+    let dir = &settings.data_dir;
+    let now = chrono::Utc::now();
+    match args.command {
+        KeysCommand::RecoveryInit { out } => {
+            let key = keys::recovery_init(dir, &db, &out, now).await?;
+            println!(
+                "recovery key (id {}) written to {}\n  keep it OFFLINE (a USB stick in a safe), \
+                 never on the server; registers pin its public half {}",
+                key.key_id(),
+                out.display(),
+                key.to_base64()
+            );
+        }
+        KeysCommand::Rotate {
+            recovery_key,
+            revoke_old,
+        } => {
+            let rotation = keys::rotate(dir, &db, recovery_key.as_deref(), revoke_old, now).await?;
+            println!(
+                "new signing key (id {}) {}, endorsement {} signed by the {}",
+                rotation.new_key.key_id(),
+                rotation.new_key.to_base64(),
+                rotation.endorsement.seq,
+                match rotation.endorsement.signed_by {
+                    SignedBy::Recovery => "recovery key",
+                    SignedBy::SigningKey => "old signing key",
+                }
+            );
+            println!(
+                "old key (id {}) {}",
+                rotation.old_key.key_id(),
+                if revoke_old { "revoked" } else { "retired" }
+            );
+            if let Some(file) = rotation.retired_file {
+                println!("  old key file moved to {}", file.display());
+            }
+            println!("start the server: registers follow on their next contact");
+        }
+        KeysCommand::List => {
+            let chain = keys::chain(&db).await?;
+            println!(
+                "current signing key: id {} {}",
+                chain.current.key_id(),
+                chain.current.to_base64()
+            );
+            match chain.recovery_key {
+                Some(k) => println!("recovery key: id {} {}", k.key_id(), k.to_base64()),
+                None => println!(
+                    "recovery key: none (make one: sync-server keys recovery-init --out FILE)"
+                ),
+            }
+            for e in &chain.endorsements {
+                let by = match e.signed_by {
+                    SignedBy::Recovery => "recovery key",
+                    SignedBy::SigningKey => "signing key",
+                };
+                match e.change {
+                    KeyChange::Rotate {
+                        new_key,
+                        replaces,
+                        revoke,
+                    } => println!(
+                        "{:>4}  rotate  id {} -> id {}{}  (signed by the {by})",
+                        e.seq,
+                        replaces.key_id(),
+                        new_key.key_id(),
+                        if revoke { ", old revoked" } else { "" }
+                    ),
+                    KeyChange::Recovery {
+                        recovery_key,
+                        by: key,
+                    } => println!(
+                        "{:>4}  recovery key id {} endorsed by id {}",
+                        e.seq,
+                        recovery_key.key_id(),
+                        key.key_id()
+                    ),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `sync-server backup`: the data directory's key and SQLite database (or

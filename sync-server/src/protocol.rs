@@ -20,7 +20,8 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 pub use shared::wire::{
-    FEATURE_CHAIN_INGEST, FEATURE_QUOTA_LEASES, FEATURES_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    FEATURE_CHAIN_INGEST, FEATURE_KEY_ROTATION, FEATURE_QUOTA_LEASES, FEATURES_HEADER,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 
 use crate::config::IngestSettings;
@@ -30,7 +31,11 @@ use crate::error::ApiError;
 pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
 
 /// Every optional part of the protocol this server may offer.
-pub const FEATURES: &[&str] = &[FEATURE_QUOTA_LEASES, FEATURE_CHAIN_INGEST];
+pub const FEATURES: &[&str] = &[
+    FEATURE_QUOTA_LEASES,
+    FEATURE_CHAIN_INGEST,
+    FEATURE_KEY_ROTATION,
+];
 
 /// The optional parts of the protocol this server offers under `ingest`.
 #[must_use]
@@ -136,11 +141,17 @@ mod tests {
         let mut ingest = IngestSettings::default();
         assert_eq!(
             features_header(&ingest).to_str().unwrap(),
-            "quota-leases,chain-ingest"
+            "quota-leases,chain-ingest,key-rotation"
         );
         ingest.chain_verified = false;
-        assert_eq!(features(&ingest), [FEATURE_QUOTA_LEASES]);
-        assert_eq!(features_header(&ingest).to_str().unwrap(), "quota-leases");
+        assert_eq!(
+            features(&ingest),
+            [FEATURE_QUOTA_LEASES, FEATURE_KEY_ROTATION]
+        );
+        assert_eq!(
+            features_header(&ingest).to_str().unwrap(),
+            "quota-leases,key-rotation"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use shared::crypto::SigningKey;
+use shared::keys::KeyChain;
 
 use crate::admission::IngestAdmission;
 use crate::clock::Clock;
@@ -36,6 +37,36 @@ pub enum OpenError {
     Database(#[from] DbError),
 }
 
+/// Creates the data directory of `settings` if needed (mode 0700) and
+/// opens and migrates the database: PostgreSQL at `database.url` when it
+/// is set, else SQLite in the data directory, whose file and its `-wal`
+/// and `-shm` files are made mode 0600 before SQLite opens them, whatever
+/// the umask: they hold customers' names and phones.
+pub async fn open_repository(settings: &Settings) -> Result<Arc<dyn Repository>, OpenError> {
+    let dir = settings.data_dir.clone();
+    let data_dir_err = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| OpenError::DataDir { path, source }
+    };
+    keys::create_private_dir(&dir).map_err(data_dir_err(&dir))?;
+    Ok(match &settings.database.url {
+        Some(url) => {
+            use secrecy::ExposeSecret as _;
+            Arc::new(PostgresRepository::connect(url.expose_secret()).await?)
+        }
+        None => {
+            let db_path = dir.join(DATABASE_FILE);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = db_path.clone().into_os_string();
+                name.push(suffix);
+                let path = std::path::PathBuf::from(name);
+                keys::ensure_private_file(&path).map_err(data_dir_err(&path))?;
+            }
+            Arc::new(SqliteRepository::open(&db_path).await?)
+        }
+    })
+}
+
 /// Shared state of the HTTP handlers; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -43,6 +74,8 @@ pub struct AppState {
     pub(crate) db: Arc<dyn Repository>,
     pub(crate) services: Services,
     pub(crate) signing_key: Arc<SigningKey>,
+    /// The endorsement chain registers follow to `signing_key`.
+    pub(crate) key_chain: Arc<KeyChain>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) notifier: Arc<Notifier>,
     pub(crate) ingest_admission: Arc<IngestAdmission>,
@@ -59,6 +92,11 @@ impl AppState {
         signing_key: SigningKey,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let key_chain = Arc::new(KeyChain {
+            current: signing_key.public_key(),
+            recovery_key: None,
+            endorsements: Vec::new(),
+        });
         let signing_key = Arc::new(signing_key);
         let notifier = Arc::new(Notifier::default());
         let base_url = settings
@@ -93,43 +131,28 @@ impl AppState {
             settings: Arc::new(settings),
             db,
             signing_key,
+            key_chain,
             clock,
             notifier,
         }
     }
 
-    /// Opens the data directory of `settings`: creates it if needed (mode
-    /// 0700), loads or generates the signing key, and opens and migrates the
-    /// database: PostgreSQL at `database.url` when it is set, else SQLite in
-    /// the data directory, whose file and its `-wal` and `-shm` files are
-    /// made mode 0600 before SQLite opens them, whatever the umask: they
-    /// hold customers' names and phones.
+    /// The same state with the key chain `chain` (whose current key must
+    /// be the signing key).
+    #[must_use]
+    pub fn with_key_chain(mut self, chain: KeyChain) -> Self {
+        self.key_chain = Arc::new(chain);
+        self
+    }
+
+    /// Opens the data directory of `settings` ([`open_repository`]) and
+    /// loads the keyring ([`keys::open`]): a fresh install generates its
+    /// first key, a lost one stops the start with what to do.
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, OpenError> {
-        let dir = settings.data_dir.clone();
-        let data_dir_err = |path: &std::path::Path| {
-            let path = path.to_path_buf();
-            move |source| OpenError::DataDir { path, source }
-        };
-        keys::create_private_dir(&dir).map_err(data_dir_err(&dir))?;
-        let key = keys::load_or_generate(&dir)?;
-        let db: Arc<dyn Repository> = match &settings.database.url {
-            Some(url) => {
-                use secrecy::ExposeSecret as _;
-                Arc::new(PostgresRepository::connect(url.expose_secret()).await?)
-            }
-            None => {
-                let db_path = dir.join(DATABASE_FILE);
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut name = db_path.clone().into_os_string();
-                    name.push(suffix);
-                    let path = std::path::PathBuf::from(name);
-                    keys::ensure_private_file(&path).map_err(data_dir_err(&path))?;
-                }
-                Arc::new(SqliteRepository::open(&db_path).await?)
-            }
-        };
+        let db = open_repository(&settings).await?;
+        let keyring = keys::open(&settings.data_dir, &db, clock.now()).await?;
         crate::services::analytics::backfill(&db).await?;
-        Ok(Self::new(settings, db, key, clock))
+        Ok(Self::new(settings, db, keyring.signing, clock).with_key_chain(keyring.chain))
     }
 
     /// The task that rewards referrals as they come due (see

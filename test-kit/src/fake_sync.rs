@@ -403,6 +403,8 @@ async fn enroll(State(shared): State<Shared>, Json(request): Json<Value>) -> Res
         currency: Currency::RUB,
         register_secret: REGISTER_SECRET.into(),
         server_public_key: shared.public_key,
+        server_recovery_key: None,
+        key_seq: shared::keys::ChainSeq::default(),
     })
     .into_response()
 }

@@ -276,12 +276,31 @@ const V11: &str = r"
 ALTER TABLE sync_state ADD COLUMN required_agent_version TEXT;
 ";
 
+/// The server keys learnt since enrollment from endorsements the agent
+/// verified (see [`shared::keys`]): each key (base64) and whether an
+/// endorsement revoked it; `key_chain` keeps the recovery key learnt and
+/// the newest endorsement accepted. The keys pinned at enrollment stay in
+/// the configuration.
+const V12: &str = r"
+CREATE TABLE server_keys (
+    public_key TEXT    PRIMARY KEY,
+    revoked    INTEGER NOT NULL CHECK (revoked IN (0, 1)),
+    learned_at TEXT    NOT NULL
+);
+
+CREATE TABLE key_chain (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    recovery_key TEXT,
+    seq          INTEGER NOT NULL CHECK (seq >= 0)
+);
+";
+
 /// The migration after which the store VACUUMs once.
 pub(super) const SCRUBBING_VERSION: usize = 9;
 
 /// Every migration's SQL, oldest first: the schema version after step `n`
 /// (1-based) is `n`.
-pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 /// The schema version this build migrates to, and the newest it can run on.
 pub(super) const LATEST_VERSION: usize = STEPS.len();

@@ -25,6 +25,9 @@
 //! - `quota_leases`, `lease_spend`, `lease_mode`: the till's shares of
 //!   promotions' global limits and what its sales used of them (see
 //!   [`leases`]).
+//! - `server_keys`, `key_chain`: server keys learnt from verified
+//!   endorsements after enrollment, and the chain position (see
+//!   [`server_keys`]).
 //! - `sync_state`: one row: what the sync tasks last learnt (contact, last
 //!   error, why uploads are blocked, the clock offset), for
 //!   `pos-agent status` when the agent is not running.
@@ -47,6 +50,7 @@ mod migrations;
 pub mod outbox;
 pub mod rulesets;
 pub mod sales;
+pub mod server_keys;
 pub mod sync_state;
 
 use std::path::Path;

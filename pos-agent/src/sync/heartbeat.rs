@@ -7,7 +7,8 @@
 //! agent is below it: then the agent raises an alarm (status, doctor,
 //! metrics, a `agent_outdated` event) and goes on selling and syncing.
 //! Agents do not update themselves. An older server answers 204 with no
-//! body: no minimum.
+//! body: no minimum. The reply also names the server's key chain position:
+//! a register behind it fetches the chain ([`super::keys`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +57,14 @@ async fn beat(agent: &Agent, client: &SyncClient) -> Result<(), SyncError> {
             .await
             .map_err(|e| SyncError::Protocol(format!("heartbeat reply: {e}")))?
     };
-    take_reply(agent, reply).await
+    let key_seq = reply.key_seq;
+    take_reply(agent, reply).await?;
+    // The server's key chain moved on: learn the new key while online, so
+    // offline scans verify tokens it signs.
+    if key_seq > agent.trusted_keys().seq() {
+        super::keys::refresh(agent, client).await?;
+    }
+    Ok(())
 }
 
 /// Raises or clears the version alarm as the server's reply says, keeps it

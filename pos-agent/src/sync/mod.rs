@@ -7,6 +7,8 @@
 //! - [`rulesets`]: fetches newer signed rulesets (long-poll, or ETag
 //!   polling) and activates each at its `effective_from`.
 //! - [`customers`]: long-polls the customer change feed into the cache.
+//! - [`keys`]: follows the server's signing key through verified
+//!   endorsements.
 //! - [`leases`]: renews the till's quota leases of promotions' global
 //!   limits.
 //! - [`backoff`]: retry delays with full jitter.
@@ -26,6 +28,7 @@ pub mod backoff;
 pub mod customers;
 pub mod drift;
 mod heartbeat;
+pub mod keys;
 pub mod leases;
 pub mod monitor;
 pub mod rulesets;
@@ -97,6 +100,9 @@ pub enum SyncError {
     /// `sync.ca_cert` cannot be used.
     #[error("sync.ca_cert: {0}")]
     CaCert(String),
+    /// The server's key chain was refused (forged, tampered, replayed).
+    #[error("key chain refused: {0}")]
+    Keys(#[from] shared::keys::EndorsementError),
 }
 
 impl SyncError {
@@ -117,7 +123,8 @@ impl SyncError {
             SyncError::Refused { .. }
             | SyncError::Incompatible(_)
             | SyncError::Store(_)
-            | SyncError::CaCert(_) => backoff.max(),
+            | SyncError::CaCert(_)
+            | SyncError::Keys(_) => backoff.max(),
         }
     }
 
@@ -429,6 +436,7 @@ pub fn spawn(agent: &Arc<Agent>, stop: &Stop, tasks: &mut JoinSet<()>) -> Result
         Arc::clone(&agent.clock),
         Arc::clone(&agent.sync_health),
     )?);
+    let _ = agent.sync_client.set(Arc::clone(&client));
     tasks.spawn(upload::run(
         Arc::clone(agent),
         Arc::clone(&client),

@@ -62,6 +62,9 @@ pub struct MonitorState {
     /// The minimum agent version HQ requires, while this agent is below
     /// it (the last heartbeat reply said so).
     pub required_version: Option<AgentVersion>,
+    /// Why the server's key chain was refused (a forged or tampered
+    /// endorsement), until a good one is fetched.
+    pub key_alarm: Option<String>,
 }
 
 impl SyncMonitor {
@@ -156,6 +159,11 @@ impl SyncMonitor {
         let changed = s.required_version != required;
         s.required_version = required;
         changed
+    }
+
+    /// Raises (or clears, `None`) the alarm of a refused key chain.
+    pub fn set_key_alarm(&self, alarm: Option<String>) {
+        self.lock().key_alarm = alarm;
     }
 
     /// Records how rulesets are fetched.

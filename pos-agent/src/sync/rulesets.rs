@@ -42,7 +42,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::IF_NONE_MATCH;
 use shared::ids::RulesetVersion;
-use shared::release::SignedRuleset;
+use shared::release::{ReleaseError, SignedRuleset};
 use shared::wire::till::{PendingRuleset, TillEvent};
 use tokio::time::Instant;
 
@@ -286,7 +286,25 @@ async fn poll_once(
         .json()
         .await
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
-    let (_, release) = ActiveRuleset::open(&signed, &agent.server_key, &agent.config.register)?;
+    let opened = ActiveRuleset::open(
+        &signed,
+        &agent.trusted_keys().valid(),
+        &agent.config.register,
+    );
+    // Signed by a key this register does not know yet: the server rotated
+    // its key. Learn the chain and try once more.
+    let opened = match opened {
+        Err(ReleaseRejected::Release(ReleaseError::BadSignature(_))) => {
+            super::keys::refresh(agent, client).await?;
+            ActiveRuleset::open(
+                &signed,
+                &agent.trusted_keys().valid(),
+                &agent.config.register,
+            )
+        }
+        other => other,
+    };
+    let (_, release) = opened?;
     if let Some(known) = known.filter(|&known| release.version <= known) {
         return Err(ReleaseRejected::NotNewer {
             offered: release.version,
@@ -330,7 +348,7 @@ async fn activate_due(agent: &Agent) -> Option<Duration> {
     let mut due_now = None;
     for signed in stored {
         let opened = signed.map_err(|e| e.to_string()).and_then(|s| {
-            ActiveRuleset::open(&s, &agent.server_key, &agent.config.register)
+            ActiveRuleset::open(&s, &agent.trusted_keys().all(), &agent.config.register)
                 .map_err(|e| e.to_string())
         });
         let (next, release) = match opened {

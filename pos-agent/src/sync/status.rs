@@ -99,6 +99,7 @@ pub fn sync_status(
     alarms.extend(storage_alarm.clone());
     alarms.extend(live.upload_blocked.clone());
     alarms.extend(live.required_version.as_ref().map(version_alarm));
+    alarms.extend(live.key_alarm.clone());
     alarms.extend(
         dead_letters
             .first()

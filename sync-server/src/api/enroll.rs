@@ -98,6 +98,8 @@ pub(crate) async fn enroll(
             currency: enrolled.currency,
             register_secret: secret,
             server_public_key: state.signing_key.public_key(),
+            server_recovery_key: state.key_chain.recovery_key,
+            key_seq: state.key_chain.seq(),
         }),
     ))
 }

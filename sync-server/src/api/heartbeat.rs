@@ -2,7 +2,8 @@
 //! dead letters, ruleset, alarms) every minute or so, so HQ's fleet view
 //! shows its last contact even when it has nothing to upload. The reply
 //! names the merchant's minimum agent version and whether this register is
-//! below it.
+//! below it, and the position of the server's key chain, so a register
+//! behind it fetches `GET /api/v1/keys` while online.
 
 use shared::wire::ErrorBody;
 
@@ -36,7 +37,7 @@ pub(crate) async fn heartbeat(
     register: AuthenticatedRegister,
     Json(heartbeat): Json<Heartbeat>,
 ) -> Result<axum::Json<HeartbeatReply>, ApiError> {
-    let reply = state
+    let mut reply = state
         .services
         .catalog
         .heartbeat(register.0.register_id, register.0.merchant_id, heartbeat)
@@ -47,5 +48,6 @@ pub(crate) async fn heartbeat(
             "the register is below the minimum agent version"
         );
     }
+    reply.key_seq = state.key_chain.seq();
     Ok(axum::Json(reply))
 }

@@ -34,6 +34,7 @@ pub(crate) use fleet::{
 mod health;
 mod heartbeat;
 mod holds;
+mod keys;
 mod leases;
 mod openapi;
 pub use openapi::openapi;
@@ -181,6 +182,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sales", get(sales::sale_with_returns))
         .route("/protocol", get(protocol::protocol))
         .route("/heartbeat", post(heartbeat::heartbeat))
+        .route("/keys", get(keys::chain))
         .route("/leases", post(leases::leases))
         .route_layer(NegotiateProtocolLayer::new(&state.settings.ingest));
 

@@ -87,6 +87,7 @@ customer long-polls, sales, leases, heartbeats). Money is integer kopecks. Every
         super::sales::sale_with_returns,
         super::protocol::protocol,
         super::heartbeat::heartbeat,
+        super::keys::chain,
         super::leases::leases,
         super::health::health,
         crate::metrics::scrape,

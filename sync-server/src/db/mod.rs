@@ -12,7 +12,7 @@
 //!
 //! The primitives are grouped by area, one trait each ([`CatalogTx`],
 //! [`RecordsTx`], [`CustomersTx`], [`RulesetsTx`], [`AlertsTx`],
-//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`], [`AccountSettingsTx`], [`DraftsTx`], [`ContentTx`]); [`Tx`] is all of them. They are synchronous:
+//! [`WebTx`], [`RepriceTx`], [`EventsTx`], [`LeasesTx`], [`AccountsTx`], [`MessagingTx`], [`ReferralsTx`], [`SegmentsTx`], [`AccountSettingsTx`], [`DraftsTx`], [`ContentTx`], [`KeysTx`]); [`Tx`] is all of them. They are synchronous:
 //! the backend runs the closure on a blocking thread that holds the
 //! connection, so a transaction is never held across an `.await`.
 
@@ -26,6 +26,7 @@ mod customers;
 mod drafts;
 pub mod events;
 mod holds;
+mod keys;
 mod leases;
 pub mod messaging;
 mod postgres;
@@ -57,6 +58,7 @@ pub use customers::{ChangedCustomer, CustomerRow, CustomersTx, NewAdjustment, Ov
 pub use drafts::{DraftRow, DraftStatus, DraftsTx, NewDraft, StoredSale};
 pub use events::{Announcement, EventsTx};
 pub use holds::{HoldRow, HoldStatus, HoldsTx, NewHold};
+pub use keys::{KeyRow, KeysTx};
 pub use leases::{LeaseAccount, LeasePool, LeaseRow, LeasesTx, NewLease, RegisterSpend, UseSum};
 pub use messaging::{
     CampaignReport, Channel, ConsentRow, MessageRow, MessageStatus, MessagingTx, NewCampaign,
@@ -123,6 +125,7 @@ pub trait Tx:
     + ContentTx
     + HoldsTx
     + DraftsTx
+    + KeysTx
 {
 }
 
@@ -145,6 +148,7 @@ impl<T> Tx for T where
         + ContentTx
         + HoldsTx
         + DraftsTx
+        + KeysTx
         + ?Sized
 {
 }

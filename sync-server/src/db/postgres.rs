@@ -25,6 +25,7 @@ mod customers;
 mod drafts;
 mod events;
 mod holds;
+mod keys;
 mod leases;
 mod messaging;
 mod records;

@@ -17,6 +17,7 @@ mod content;
 mod customers;
 mod drafts;
 mod holds;
+mod keys;
 mod leases;
 mod messaging;
 mod records;
@@ -81,6 +82,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "sqlite/migrations/025_minimum_agent_version.sql"
         )),
+        M::up(include_str!("sqlite/migrations/026_server_keys.sql")),
         M::up(include_str!("sqlite/migrations/027_api_key_stores.sql")),
     ])
 }

@@ -400,6 +400,8 @@ impl Catalog {
         Ok(HeartbeatReply {
             below_minimum: lags(&version, minimum.as_ref()),
             minimum_agent_version: minimum,
+            // The handler names the key chain's position.
+            key_seq: shared::keys::ChainSeq::default(),
         })
     }
 

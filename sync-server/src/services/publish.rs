@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::wire::admin::Published;
 use chrono::{DateTime, Utc};
-use shared::crypto::SigningKey;
+use shared::crypto::{SigningContext, SigningKey};
 use shared::ids::{MerchantId, RulesetVersion};
 use shared::money::Currency;
 use shared::release::{ReleaseError, RulesetRelease, SignedRuleset};
@@ -180,7 +180,28 @@ impl Publisher {
         &self,
         merchant: MerchantId,
     ) -> Result<Option<SignedRuleset>, DbError> {
-        self.repo.read(move |tx| tx.latest_release(merchant)).await
+        let stored = self
+            .repo
+            .read(move |tx| tx.latest_release(merchant))
+            .await?;
+        Ok(stored.map(|release| self.signed_by_current_key(release)))
+    }
+
+    /// `release` as the current key signs it: a release stored before a key
+    /// rotation is signed again (the same bytes), so a register enrolled
+    /// after the rotation, which knows only the new key, takes it too.
+    fn signed_by_current_key(&self, mut release: SignedRuleset) -> SignedRuleset {
+        let Some(bytes) = shared::crypto::from_base64(&release.body) else {
+            return release;
+        };
+        let current = self.key.public_key();
+        if current
+            .verify(SigningContext::Ruleset, &bytes, &release.signature)
+            .is_err()
+        {
+            release.signature = self.key.sign(SigningContext::Ruleset, &bytes);
+        }
+        release
     }
 
     /// The merchant's newest signed release if it is newer than version
@@ -190,9 +211,11 @@ impl Publisher {
         merchant: MerchantId,
         after: i64,
     ) -> Result<Option<SignedRuleset>, DbError> {
-        self.repo
+        let stored = self
+            .repo
             .read(move |tx| tx.latest_release_after(merchant, after))
-            .await
+            .await?;
+        Ok(stored.map(|release| self.signed_by_current_key(release)))
     }
 }
 

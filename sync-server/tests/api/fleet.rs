@@ -50,7 +50,7 @@ async fn a_minimum_version_is_set_told_to_registers_and_lagging_ones_are_listed(
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body,
-        json!({"minimum_agent_version": null, "below_minimum": false})
+        json!({"minimum_agent_version": null, "below_minimum": false, "key_seq": 0})
     );
     let fleet: FleetView = server.admin_ok(Method::GET, &fleet_path, None).await;
     assert_eq!((fleet.registers_in_service, fleet.lagging_count), (3, 0));
@@ -95,12 +95,12 @@ async fn a_minimum_version_is_set_told_to_registers_and_lagging_ones_are_listed(
     let (_, body) = beat(&server, &old, "1.2.9").await;
     assert_eq!(
         body,
-        json!({"minimum_agent_version": "1.3.0", "below_minimum": true})
+        json!({"minimum_agent_version": "1.3.0", "below_minimum": true, "key_seq": 0})
     );
     let (_, body) = beat(&server, &new, "1.4.0-rc.1").await;
     assert_eq!(
         body,
-        json!({"minimum_agent_version": "1.3.0", "below_minimum": false})
+        json!({"minimum_agent_version": "1.3.0", "below_minimum": false, "key_seq": 0})
     );
     let (_, body) = beat(&server, &revoked, "0.1.0").await;
     assert_eq!(body["below_minimum"], true);
@@ -143,7 +143,7 @@ async fn a_minimum_version_is_set_told_to_registers_and_lagging_ones_are_listed(
     let (_, body) = beat(&server, &old, "0.0.1").await;
     assert_eq!(
         body,
-        json!({"minimum_agent_version": null, "below_minimum": false})
+        json!({"minimum_agent_version": null, "below_minimum": false, "key_seq": 0})
     );
 
     // Each change is in the audit trail with before and after; the refused

@@ -20,6 +20,7 @@ mod errors;
 mod fleet;
 mod holds;
 mod ingest;
+mod keys;
 mod leases;
 mod load_shedding;
 mod logs;

@@ -37,7 +37,11 @@ async fn the_server_says_which_versions_it_speaks() {
                 max_batch_records: shared::wire::sync::MAX_BATCH_RECORDS,
                 max_batch_bytes: shared::wire::sync::MAX_BATCH_BYTES,
             }),
-            features: vec!["quota-leases".to_owned(), "chain-ingest".to_owned()],
+            features: vec![
+                "quota-leases".to_owned(),
+                "chain-ingest".to_owned(),
+                "key-rotation".to_owned(),
+            ],
         }
     );
 }

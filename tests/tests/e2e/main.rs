@@ -27,6 +27,7 @@ mod faults;
 mod fleet;
 mod instances;
 mod journey;
+mod keys;
 mod leases;
 mod points;
 mod privacy;
