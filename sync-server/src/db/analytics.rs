@@ -6,6 +6,8 @@
 //! is read as its whole months plus the days at its edges
 //! ([`PeriodParts`]), so a year reads a few thousand rows.
 
+use std::collections::HashMap;
+
 use chrono::{Datelike as _, Days, NaiveDate};
 use shared::ids::{CustomerId, MerchantId, StoreId};
 
@@ -439,6 +441,74 @@ pub trait AnalyticsTx {
         customer: CustomerId,
         visits: &[u8],
     ) -> Result<(), DbError>;
+    /// [`add_store_hour`](Self::add_store_hour) of several rows (distinct
+    /// keys) at once.
+    fn add_store_hours(&mut self, rows: &[(StoreHour, StoreFigures)]) -> Result<(), DbError> {
+        rows.iter()
+            .try_for_each(|(at, figures)| self.add_store_hour(*at, figures))
+    }
+    /// [`add_store_day`](Self::add_store_day) of several rows (distinct
+    /// keys) at once.
+    fn add_store_days(&mut self, rows: &[(StoreHour, StoreFigures)]) -> Result<(), DbError> {
+        rows.iter()
+            .try_for_each(|(at, figures)| self.add_store_day(*at, figures))
+    }
+    /// [`add_product`](Self::add_product) of several rows (distinct keys)
+    /// at once.
+    fn add_products(&mut self, rows: &[(RollupAt, &ProductDelta)]) -> Result<(), DbError> {
+        rows.iter()
+            .try_for_each(|(at, delta)| self.add_product(*at, delta))
+    }
+    /// [`add_promotion_hour`](Self::add_promotion_hour) of several rows
+    /// (distinct keys) at once.
+    fn add_promotion_hours(
+        &mut self,
+        rows: &[(StoreHour, &PromotionDelta)],
+    ) -> Result<(), DbError> {
+        rows.iter()
+            .try_for_each(|(at, delta)| self.add_promotion_hour(*at, delta))
+    }
+    /// [`add_promotion`](Self::add_promotion) of several rows (distinct
+    /// keys) at once.
+    fn add_promotions(&mut self, rows: &[(RollupAt, &PromotionDelta)]) -> Result<(), DbError> {
+        rows.iter()
+            .try_for_each(|(at, delta)| self.add_promotion(*at, delta))
+    }
+    /// [`add_promotion_customer`](Self::add_promotion_customer) of several
+    /// rows at once.
+    fn add_promotion_customers(
+        &mut self,
+        rows: &[(StoreHour, &str, CustomerId)],
+    ) -> Result<(), DbError> {
+        rows.iter().try_for_each(|(at, promotion, customer)| {
+            self.add_promotion_customer(*at, promotion, *customer)
+        })
+    }
+    /// The packed visits of those of `customers` who have any.
+    fn customers_visits(
+        &mut self,
+        merchant: MerchantId,
+        customers: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, Vec<u8>>, DbError> {
+        let mut found = HashMap::with_capacity(customers.len());
+        for &customer in customers {
+            if let Some(visits) = self.customer_visits(merchant, customer)? {
+                found.insert(customer, visits);
+            }
+        }
+        Ok(found)
+    }
+    /// [`put_customer_visits`](Self::put_customer_visits) of several
+    /// customers (distinct) at once.
+    fn put_customers_visits(
+        &mut self,
+        merchant: MerchantId,
+        rows: &[(CustomerId, Vec<u8>)],
+    ) -> Result<(), DbError> {
+        rows.iter().try_for_each(|(customer, visits)| {
+            self.put_customer_visits(merchant, *customer, visits)
+        })
+    }
     /// Calls `each` with every customer of `merchant` who has visits.
     fn each_customer_visits(
         &mut self,
@@ -478,6 +548,19 @@ pub trait AnalyticsTx {
     fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError>;
     /// Notes that a pair row's count reached `2^level` (once per level).
     fn add_basket_mark(&mut self, key: &BasketKey, level: u32) -> Result<(), DbError>;
+    /// [`add_basket`](Self::add_basket) of several rows (distinct keys) at
+    /// once: each row's count after it, in `rows`' order.
+    fn add_baskets(&mut self, rows: &[(&BasketKey, i64, &str)]) -> Result<Vec<i64>, DbError> {
+        rows.iter()
+            .map(|(key, checks, name)| self.add_basket(key, *checks, name))
+            .collect()
+    }
+    /// [`add_basket_mark`](Self::add_basket_mark) of several marks at once.
+    fn add_basket_marks(&mut self, marks: &[(&BasketKey, u32)]) -> Result<(), DbError> {
+        marks
+            .iter()
+            .try_for_each(|(key, level)| self.add_basket_mark(key, *level))
+    }
     /// The rows of `filter` summed by item (`a`, `b`); only `a == item` when given.
     fn basket_sums(
         &mut self,

@@ -69,8 +69,8 @@ pub use postgres::{
     postgres_test_schema_url,
 };
 pub use records::{
-    CheckKind, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow,
-    UnauditedRecord,
+    BirthdayBonusRow, CheckKind, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx,
+    SaleKey, SignedRow, UnauditedRecord,
 };
 pub use referrals::{NewReferral, ReferralRow, ReferralsTx, RewardCandidate};
 pub use reprice::{RepriceCandidate, RepriceOutcome, RepriceResult, RepriceTx};

@@ -358,9 +358,9 @@ mod tests {
     use super::*;
     use crate::alerts::{AlertKind, NewAlert};
     use crate::db::{
-        AlertPage, CheckKind, LedgerRow, NewAdminSession, NewEnrollmentToken, NewRegister,
-        OfferRating, OfferReview, PromotionUseRow, Rating, RecordKey, RecordRow, RepriceOutcome,
-        RepriceResult, SaleKey,
+        AlertPage, BirthdayBonusRow, CheckKind, LedgerRow, NewAdminSession, NewEnrollmentToken,
+        NewRegister, OfferRating, OfferReview, PromotionUseRow, Rating, RecordKey, RecordRow,
+        RepriceOutcome, RepriceResult, SaleKey,
     };
     use crate::ingest::{CheckedRecord, StoredHead};
     use crate::wire::MismatchedField;
@@ -851,29 +851,29 @@ mod tests {
                 spend: money(8540),
                 received_at: at("2026-03-01T10:00:05Z"),
             })?;
-            tx.insert_promotion_uses(
+            tx.insert_promotion_uses(&[(
                 key(1),
-                &[PromotionUseRow {
+                PromotionUseRow {
                     promotion_id: milk.clone(),
                     discount: money(450),
                     funded_by: Some("dairy".into()),
                     uses: 1,
-                }],
-            )?;
-            tx.insert_ledger_entry(
+                },
+            )])?;
+            tx.insert_ledger_entries(&[(
                 key(1),
-                &LedgerRow {
+                LedgerRow {
                     customer_id: customer,
                     earned: 85,
                     redeemed: 10,
                     original: None,
                 },
-            )?;
-            tx.insert_birthday_bonus(
-                key(1),
-                customer,
-                NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
-            )?;
+            )])?;
+            tx.insert_birthday_bonuses(&[BirthdayBonusRow {
+                record: key(1),
+                customer_id: customer,
+                local_date: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            }])?;
             tx.mark_customer_changed(merchant, customer)
         })
         .await
@@ -910,24 +910,24 @@ mod tests {
                 spend: money(-8540),
                 received_at: at("2026-03-02T10:00:05Z"),
             })?;
-            tx.insert_promotion_uses(
+            tx.insert_promotion_uses(&[(
                 key(2),
-                &[PromotionUseRow {
+                PromotionUseRow {
                     promotion_id: milk,
                     discount: money(-450),
                     funded_by: None,
                     uses: -1,
-                }],
-            )?;
-            tx.insert_ledger_entry(
+                },
+            )])?;
+            tx.insert_ledger_entries(&[(
                 key(2),
-                &LedgerRow {
+                LedgerRow {
                     customer_id: customer,
                     earned: -85,
                     redeemed: -10,
                     original: Some(key(1)),
                 },
-            )?;
+            )])?;
             tx.mark_customer_changed(merchant, customer)
         })
         .await

@@ -94,6 +94,18 @@ pub struct LedgerRow {
     pub original: Option<RecordKey>,
 }
 
+/// The store-local date on which a record gave its customer the birthday
+/// bonus.
+#[derive(Debug, Clone, Copy)]
+pub struct BirthdayBonusRow {
+    /// The record.
+    pub record: RecordKey,
+    /// Whose bonus.
+    pub customer_id: CustomerId,
+    /// The store's local date of the sale.
+    pub local_date: NaiveDate,
+}
+
 /// How a till names the sale it takes a return of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SaleKey {
@@ -148,24 +160,37 @@ pub trait RecordsTx {
         merchant: MerchantId,
         customers: &[CustomerId],
     ) -> Result<HashSet<CustomerId>, DbError>;
-    /// Stores a record with its lines.
-    fn insert_record(&mut self, row: &RecordRow<'_>) -> Result<(), DbError>;
-    /// Stores the promotions' parts of a stored record.
+    /// Stores records with their lines, each once by (register, seq): a
+    /// row whose key is stored already, or came earlier in `rows`, is not
+    /// written (conflicts do nothing, and its lines are not written
+    /// either). Returns the keys written, in `rows`' order; records are
+    /// numbered (`records.id`) in that order. Whether a row that was not
+    /// written is a harmless duplicate is the caller's to decide.
+    fn insert_records(&mut self, rows: &[RecordRow<'_>]) -> Result<Vec<RecordKey>, DbError>;
+    /// Stores one record with its lines ([`insert_records`] of one row);
+    /// a record already stored at its key is a [`DbError::Conflict`].
+    ///
+    /// [`insert_records`]: RecordsTx::insert_records
+    fn insert_record(&mut self, row: &RecordRow<'_>) -> Result<(), DbError> {
+        if self.insert_records(std::slice::from_ref(row))?.is_empty() {
+            let record = &row.checked.record;
+            return Err(DbError::Conflict(format!(
+                "record {} of register {} is stored already",
+                record.seq, record.register_id
+            )));
+        }
+        Ok(())
+    }
+    /// Stores the promotions' parts of stored records.
     fn insert_promotion_uses(
         &mut self,
-        record: RecordKey,
-        uses: &[PromotionUseRow],
+        uses: &[(RecordKey, PromotionUseRow)],
     ) -> Result<(), DbError>;
-    /// Stores a record's points entry.
-    fn insert_ledger_entry(&mut self, record: RecordKey, entry: &LedgerRow) -> Result<(), DbError>;
-    /// Notes the store-local date on which a record gave a customer the
+    /// Stores stored records' points entries.
+    fn insert_ledger_entries(&mut self, entries: &[(RecordKey, LedgerRow)]) -> Result<(), DbError>;
+    /// Notes the store-local dates on which records gave customers the
     /// birthday bonus.
-    fn insert_birthday_bonus(
-        &mut self,
-        record: RecordKey,
-        customer: CustomerId,
-        local_date: NaiveDate,
-    ) -> Result<(), DbError>;
+    fn insert_birthday_bonuses(&mut self, bonuses: &[BirthdayBonusRow]) -> Result<(), DbError>;
     /// A sale of the merchant, if stored, and its record id.
     fn sale(
         &mut self,

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use shared::ids::{CustomerId, PromotionId, RegisterId};
+use shared::ids::{CustomerId, MerchantId, PromotionId, RegisterId};
 use shared::money::Money;
 use shared::pricing::RuleRef;
 use shared::record::{PurchaseRecord, RecordKind, SumError};
@@ -21,8 +21,8 @@ use shared::timezone::TimeZone;
 use super::oversight::raise_in;
 use crate::alerts::NewAlert;
 use crate::db::{
-    Announcement, CheckKind, DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, Repository,
-    Tx,
+    Announcement, BirthdayBonusRow, CheckKind, DbError, LedgerRow, PromotionUseRow, RecordKey,
+    RecordRow, Repository, Tx,
 };
 use crate::drift::ClockDrift;
 use crate::ingest::{
@@ -140,10 +140,10 @@ fn store_batch(
         Some(merchant) if !named.is_empty() => tx.merchant_customers(merchant, &named)?,
         _ => Default::default(),
     };
-    let mut changed = BTreeSet::new();
     let mut zones = std::collections::HashMap::new();
-    // The batch's rollups, merged and added once at its end.
-    let mut rollups = rollups.then(super::analytics::Rollups::default);
+    // What the service decided for each new record, stored in a handful
+    // of batched writes below.
+    let mut decided = Vec::with_capacity(new.len());
     for r in new {
         // A record naming a customer the merchant does not have is stored
         // (the sale happened), but earns no ledger entry and counts as
@@ -171,14 +171,16 @@ fn store_batch(
                 zone
             }
         };
-        store_record(tx, r, customer, zone, rollups.as_mut(), context)?;
-        if let Some(customer) = customer {
-            changed.insert((r.record.merchant_id, customer));
-        }
+        decided.push(Decided {
+            checked: r,
+            customer,
+            zone,
+            uses: promotion_uses(&r.record)?,
+        });
     }
-    if let Some(rollups) = rollups {
-        rollups.flush(tx)?;
-    }
+    // The batch's rollups, merged and added once at its end.
+    let rollups = rollups.then(super::analytics::Rollups::default);
+    let changed = store_records(tx, register, &decided, rollups, context)?;
     for &(merchant, customer) in &changed {
         tx.mark_customer_changed(merchant, customer)?;
     }
@@ -257,65 +259,112 @@ pub fn spend_of(record: &PurchaseRecord) -> Money {
     }
 }
 
-/// Stores one new record and what follows from it.
-fn store_record(
-    tx: &mut dyn Tx,
-    r: &CheckedRecord,
+/// A new record with what the service decided about it.
+struct Decided<'a> {
+    checked: &'a CheckedRecord,
+    /// The customer, when the merchant has them.
     customer: Option<CustomerId>,
+    /// The store's time zone.
     zone: TimeZone,
-    rollups: Option<&mut super::analytics::Rollups>,
+    /// Each promotion's part of it.
+    uses: Vec<PromotionUseRow>,
+}
+
+/// Stores the new records and what follows from them, a batched write per
+/// table, and returns the customers whose standing changed.
+///
+/// Storage writes each (register, seq) once and a stored one not at all;
+/// here every record is new by the chain decision taken under the
+/// register's lock, so a record storage did not write means that decision
+/// is stale: the transaction is refused (rolled back) rather than the
+/// record's ledger entry written without it or counted twice, and the
+/// register's retry is decided afresh (a duplicate, or a fork).
+fn store_records(
+    tx: &mut dyn Tx,
+    register: RegisterId,
+    decided: &[Decided<'_>],
+    mut rollups: Option<super::analytics::Rollups>,
     context: IngestContext,
-) -> Result<(), DbError> {
-    let record = &r.record;
-    let key = RecordKey {
-        register_id: record.register_id,
-        seq: record.seq,
-    };
-    let kind = match record.kind {
-        RecordKind::Sale => CheckKind::Sale,
-        RecordKind::Return { .. } => CheckKind::Return,
-    };
-    tx.insert_record(&RecordRow {
-        checked: r,
-        kind,
-        customer,
-        spend: spend_of(record),
-        received_at: context.now,
-    })?;
-    let uses = promotion_uses(record)?;
-    tx.insert_promotion_uses(key, &uses)?;
-    // The statistics' rollups, in the record's own transaction.
+) -> Result<BTreeSet<(MerchantId, CustomerId)>, DbError> {
+    let rows: Vec<RecordRow<'_>> = decided
+        .iter()
+        .map(|d| RecordRow {
+            checked: d.checked,
+            kind: match d.checked.record.kind {
+                RecordKind::Sale => CheckKind::Sale,
+                RecordKind::Return { .. } => CheckKind::Return,
+            },
+            customer: d.customer,
+            spend: spend_of(&d.checked.record),
+            received_at: context.now,
+        })
+        .collect();
+    let written = tx.insert_records(&rows)?;
+    if written.len() != rows.len() {
+        tracing::error!(register_id = %register, new = rows.len(), written = written.len(),
+            "records decided new were stored already; the batch is refused for a retry");
+        return Err(DbError::other(format!(
+            "{} of {} new records of register {register} were stored meanwhile",
+            rows.len() - written.len(),
+            rows.len()
+        )));
+    }
+    let mut uses = Vec::new();
+    let mut ledger = Vec::new();
+    let mut birthdays = Vec::new();
+    let mut changed = BTreeSet::new();
+    for d in decided {
+        let record = &d.checked.record;
+        let key = RecordKey {
+            register_id: record.register_id,
+            seq: record.seq,
+        };
+        uses.extend(d.uses.iter().map(|u| (key, u.clone())));
+        // The statistics' rollups, in the records' own transaction.
+        if let Some(rollups) = rollups.as_mut() {
+            rollups.add(record, d.customer, d.zone, &d.uses);
+        }
+        let Some(customer) = d.customer else {
+            continue;
+        };
+        changed.insert((record.merchant_id, customer));
+        let gave_birthday_bonus = record.kind == RecordKind::Sale
+            && record
+                .point_awards
+                .iter()
+                .any(|a| a.rule == RuleRef::BirthdayBonus && a.points > 0);
+        if gave_birthday_bonus {
+            // The bonus window is the store's, so its date is the store's.
+            birthdays.push(BirthdayBonusRow {
+                record: key,
+                customer_id: customer,
+                local_date: d.zone.local_date(record.wall_time),
+            });
+        }
+        let original = match &record.kind {
+            RecordKind::Return { original, .. } => Some(RecordKey {
+                register_id: original.register_id,
+                seq: original.seq,
+            }),
+            RecordKind::Sale => None,
+        };
+        ledger.push((
+            key,
+            LedgerRow {
+                customer_id: customer,
+                earned: record.points_earned,
+                redeemed: record.points_redeemed,
+                original,
+            },
+        ));
+    }
+    tx.insert_promotion_uses(&uses)?;
+    tx.insert_birthday_bonuses(&birthdays)?;
+    tx.insert_ledger_entries(&ledger)?;
     if let Some(rollups) = rollups {
-        rollups.add(record, customer, zone, &uses);
+        rollups.flush(tx)?;
     }
-    let Some(customer) = customer else {
-        return Ok(());
-    };
-    let gave_birthday_bonus = record.kind == RecordKind::Sale
-        && record
-            .point_awards
-            .iter()
-            .any(|a| a.rule == RuleRef::BirthdayBonus && a.points > 0);
-    if gave_birthday_bonus {
-        // The bonus window is the store's, so its date is the store's.
-        tx.insert_birthday_bonus(key, customer, zone.local_date(record.wall_time))?;
-    }
-    let original = match &record.kind {
-        RecordKind::Return { original, .. } => Some(RecordKey {
-            register_id: original.register_id,
-            seq: original.seq,
-        }),
-        RecordKind::Sale => None,
-    };
-    tx.insert_ledger_entry(
-        key,
-        &LedgerRow {
-            customer_id: customer,
-            earned: record.points_earned,
-            redeemed: record.points_redeemed,
-            original,
-        },
-    )
+    Ok(changed)
 }
 
 /// Each promotion's part of a record (public for the perf harness, which

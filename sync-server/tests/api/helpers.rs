@@ -257,6 +257,24 @@ impl TestServer {
         Self::start(data_dir, addr, configure, clock).await
     }
 
+    /// The server's repository, opened again beside the running server
+    /// (its SQLite file, or its PostgreSQL schema), for tests of the
+    /// storage primitives themselves.
+    pub async fn repository(&self) -> Arc<dyn sync_server::db::Repository> {
+        match test_database_url(self.data_dir.path()) {
+            None => Arc::new(
+                sync_server::db::SqliteRepository::open(&self.database_path())
+                    .await
+                    .expect("open the database"),
+            ),
+            Some(url) => Arc::new(
+                sync_server::db::PostgresRepository::connect(&url)
+                    .await
+                    .expect("connect to the test schema"),
+            ),
+        }
+    }
+
     pub fn database_path(&self) -> std::path::PathBuf {
         self.data_dir.path().join(sync_server::DATABASE_FILE)
     }

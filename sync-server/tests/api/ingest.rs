@@ -7,6 +7,10 @@ use shared::wire::sync::UploadAck;
 use sync_server::wire::admin::{Register, Stats};
 
 use crate::helpers::{Purchase, TestServer, merchant_with_till};
+use serde_json::json;
+use shared::record::SignedRecord;
+use sync_server::db::{CheckKind, RecordKey, RecordRow};
+use sync_server::ingest::CheckedRecord;
 
 fn ack(body: serde_json::Value) -> UploadAck {
     serde_json::from_value(body).expect("an upload ack")
@@ -223,4 +227,157 @@ async fn an_oversized_batch_is_refused() {
     let (status, body) = crate::helpers::reply(response).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["error"], "payload_too_large");
+}
+
+/// One register's upload mixing records stored before, new ones and a
+/// record sent twice: the repeat refuses the batch whole (nothing stored),
+/// the same batch without it stores the new records once with their
+/// lines, uses and points, answers the stored ones as duplicates, and a
+/// replay changes nothing.
+#[tokio::test]
+async fn a_batch_of_stored_new_and_repeated_records_stores_each_once() {
+    let server = TestServer::spawn().await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let anna = server
+        .customer(
+            merchant.id,
+            json!({"name": "Анна", "phone": "+79161234567"}),
+        )
+        .await;
+    let sale = |amount, points| {
+        Purchase::sale(amount)
+            .by(anna.id)
+            .points(points, 0)
+            .discounted(amount / 10, "spring", None)
+    };
+    let stored = till.records([sale(1_000, 10), sale(2_000, 20)]);
+    let (status, body) = till.upload(&stored).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new = till.records([sale(3_000, 30), sale(4_000, 40), sale(5_000, 50)]);
+    let register = till.register_id;
+    let counts = || {
+        ["records", "record_lines", "promotion_uses", "ledger"].map(|table| {
+            server.count_rows(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE register_id = {register}"
+            ))
+        })
+    };
+    assert_eq!(counts(), [2, 2, 2, 2]);
+
+    // Seqs 1, 2 stored; 3, 4, 4, 5: a record repeated inside the batch.
+    let mut repeated: Vec<SignedRecord> = stored.clone();
+    repeated.extend([
+        new[0].clone(),
+        new[1].clone(),
+        new[1].clone(),
+        new[2].clone(),
+    ]);
+    let (status, body) = till.upload(&repeated).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "not_contiguous");
+    assert_eq!(counts(), [2, 2, 2, 2], "a refused batch stores nothing");
+
+    // The batch without the repeat: 1, 2 duplicates, 3..5 new.
+    let mut mixed = stored.clone();
+    mixed.extend(new.iter().cloned());
+    for _ in 0..2 {
+        let (status, body) = till.upload(&mixed).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let ack = ack(body);
+        assert_eq!(ack.acked_through, Some(Seq::new(5).unwrap()));
+        assert_eq!(ack.head_hash, till.prev_hash);
+        assert_eq!(counts(), [5, 5, 5, 5]);
+    }
+    assert_eq!(
+        server.count_rows(&format!(
+            "SELECT SUM(points) FROM ledger WHERE customer_id = {}",
+            anna.id
+        )),
+        150
+    );
+    // Sales of 15 000 less their 10 % discounts.
+    assert_eq!(stats(&server, &till).await.totals.revenue.minor(), 13_500);
+    // Numbered in seq order, as the points replay reads them.
+    assert_eq!(server.seqs_in_storage_order(register), vec![1, 2, 3, 4, 5]);
+}
+
+/// The storage primitive itself, on either backend: rows whose key is
+/// stored, or repeated among the rows, are not written (nor their lines),
+/// and the keys written are answered in the rows' order.
+#[tokio::test]
+async fn insert_records_writes_each_key_once() {
+    let server = TestServer::spawn().await;
+    let (_, _, mut till) = merchant_with_till(&server, 1).await;
+    let stored = till.records([Purchase::sale(100)]);
+    assert_eq!(till.upload(&stored).await.0, StatusCode::OK);
+    let new = till.records([Purchase::sale(200), Purchase::sale(300)]);
+    let public_key = till.key.public_key();
+    let checked = |signed: &SignedRecord| {
+        let opened = signed.open(&public_key).unwrap();
+        CheckedRecord {
+            record: opened.record,
+            bytes: opened.bytes,
+            hash: opened.hash,
+            signature: signed.signature,
+            verified: true,
+        }
+    };
+    // Stored 1, new 2, new 3, 3 again, 1 again.
+    let batch: Vec<CheckedRecord> = [&stored[0], &new[0], &new[1], &new[1], &stored[0]]
+        .into_iter()
+        .map(checked)
+        .collect();
+    let repo = server.repository().await;
+    let written = repo
+        .write(move |tx| {
+            let rows: Vec<RecordRow<'_>> = batch
+                .iter()
+                .map(|checked| RecordRow {
+                    checked,
+                    kind: CheckKind::Sale,
+                    customer: None,
+                    spend: checked.record.total,
+                    received_at: chrono::Utc::now(),
+                })
+                .collect();
+            tx.insert_records(&rows)
+        })
+        .await
+        .unwrap();
+    let key = |seq| RecordKey {
+        register_id: till.register_id,
+        seq: Seq::new(seq).unwrap(),
+    };
+    assert_eq!(written, vec![key(2), key(3)]);
+    let register = till.register_id;
+    for (table, rows) in [("records", 3), ("record_lines", 3)] {
+        assert_eq!(
+            server.count_rows(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE register_id = {register}"
+            )),
+            rows,
+            "{table}"
+        );
+    }
+    assert_eq!(server.seqs_in_storage_order(register), vec![1, 2, 3]);
+
+    // Nothing new: nothing written.
+    let again: Vec<CheckedRecord> = new.iter().map(checked).collect();
+    let written = repo
+        .write(move |tx| {
+            let rows: Vec<RecordRow<'_>> = again
+                .iter()
+                .map(|checked| RecordRow {
+                    checked,
+                    kind: CheckKind::Sale,
+                    customer: None,
+                    spend: checked.record.total,
+                    received_at: chrono::Utc::now(),
+                })
+                .collect();
+            tx.insert_records(&rows)
+        })
+        .await
+        .unwrap();
+    assert!(written.is_empty());
 }

@@ -3,6 +3,8 @@
 //! months plus its edge days. A store filter is passed as an array (`NULL`
 //! for all stores).
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use postgres::Row;
 use shared::ids::CustomerId;
@@ -142,6 +144,77 @@ fn basket_sum(row: &Row) -> Result<BasketSum, DbError> {
         name: row.try_get(2)?,
         checks: row.try_get(3)?,
     })
+}
+
+/// A basket row's key as its columns: merchant, scope, kind, store (0
+/// chain-wide), a, b, month.
+type BasketRowKey = (i64, String, i64, i64, String, String, String);
+
+fn basket_row_key(key: &BasketKey) -> BasketRowKey {
+    (
+        key.merchant_id.get(),
+        key.scope.clone(),
+        key.kind.code(),
+        key.store_id.map_or(0, |s| s.get()),
+        key.a.clone(),
+        key.b.clone(),
+        key.month.text(),
+    )
+}
+
+/// Store rows as one array per column, for one `INSERT … SELECT FROM UNNEST`.
+struct StoreColumns {
+    merchant: Vec<i64>,
+    day: Vec<String>,
+    store: Vec<i64>,
+    checks: Vec<i64>,
+    returns: Vec<i64>,
+    sales: Vec<i64>,
+    refunds: Vec<i64>,
+    discount: Vec<i64>,
+    items_milli: Vec<i64>,
+    points_earned: Vec<i64>,
+    points_spent: Vec<i64>,
+}
+
+impl StoreColumns {
+    fn of(rows: &[(StoreHour, StoreFigures)]) -> Self {
+        let column = |f: fn(&StoreFigures) -> i64| rows.iter().map(|(_, x)| f(x)).collect();
+        StoreColumns {
+            merchant: rows.iter().map(|(at, _)| at.merchant_id.get()).collect(),
+            day: rows.iter().map(|(at, _)| day_text(at.local_day)).collect(),
+            store: rows.iter().map(|(at, _)| at.store_id.get()).collect(),
+            checks: column(|f| f.checks),
+            returns: column(|f| f.returns),
+            sales: column(|f| f.sales),
+            refunds: column(|f| f.refunds),
+            discount: column(|f| f.discount),
+            items_milli: column(|f| f.items_milli),
+            points_earned: column(|f| f.points_earned),
+            points_spent: column(|f| f.points_spent),
+        }
+    }
+}
+
+/// Promotion deltas' figures as one array per column.
+struct PromotionColumns<'a> {
+    checks: Vec<i64>,
+    discount: Vec<i64>,
+    sales: Vec<i64>,
+    items_milli: Vec<i64>,
+    funded_by: Vec<Option<&'a str>>,
+}
+
+impl<'a> PromotionColumns<'a> {
+    fn of(deltas: impl Iterator<Item = &'a PromotionDelta> + Clone) -> Self {
+        PromotionColumns {
+            checks: deltas.clone().map(|d| d.checks).collect(),
+            discount: deltas.clone().map(|d| d.discount).collect(),
+            sales: deltas.clone().map(|d| d.sales).collect(),
+            items_milli: deltas.clone().map(|d| d.items_milli).collect(),
+            funded_by: deltas.map(|d| d.funded_by.as_deref()).collect(),
+        }
+    }
 }
 
 impl AnalyticsTx for PgTx<'_, '_> {
@@ -353,6 +426,307 @@ impl AnalyticsTx for PgTx<'_, '_> {
              VALUES ($1, $2, $3)
              ON CONFLICT (customer_id) DO UPDATE SET visits = excluded.visits",
             &[&customer.get(), &merchant.get(), &visits],
+        )?;
+        Ok(())
+    }
+
+    fn add_store_hours(&mut self, rows: &[(StoreHour, StoreFigures)]) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let c = StoreColumns::of(rows);
+        let hour: Vec<i64> = rows.iter().map(|(at, _)| i64::from(at.hour)).collect();
+        self.execute(
+            "INSERT INTO rollup_store_hours AS t (merchant_id, local_day, store_id, hour, checks,
+                 returns, sales, refunds, discount, items_milli, points_earned, points_spent)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $12::BIGINT[],
+                 $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[],
+                 $9::BIGINT[], $10::BIGINT[], $11::BIGINT[])
+             ON CONFLICT (merchant_id, local_day, store_id, hour) DO UPDATE SET
+                 checks = t.checks + excluded.checks, returns = t.returns + excluded.returns,
+                 sales = t.sales + excluded.sales, refunds = t.refunds + excluded.refunds,
+                 discount = t.discount + excluded.discount,
+                 items_milli = t.items_milli + excluded.items_milli,
+                 points_earned = t.points_earned + excluded.points_earned,
+                 points_spent = t.points_spent + excluded.points_spent",
+            &[
+                &c.merchant,
+                &c.day,
+                &c.store,
+                &c.checks,
+                &c.returns,
+                &c.sales,
+                &c.refunds,
+                &c.discount,
+                &c.items_milli,
+                &c.points_earned,
+                &c.points_spent,
+                &hour,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn add_store_days(&mut self, rows: &[(StoreHour, StoreFigures)]) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let c = StoreColumns::of(rows);
+        self.execute(
+            "INSERT INTO rollup_store_days AS t (merchant_id, local_day, store_id, checks,
+                 returns, sales, refunds, discount, items_milli, points_earned, points_spent)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[],
+                 $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[],
+                 $10::BIGINT[], $11::BIGINT[])
+             ON CONFLICT (merchant_id, local_day, store_id) DO UPDATE SET
+                 checks = t.checks + excluded.checks, returns = t.returns + excluded.returns,
+                 sales = t.sales + excluded.sales, refunds = t.refunds + excluded.refunds,
+                 discount = t.discount + excluded.discount,
+                 items_milli = t.items_milli + excluded.items_milli,
+                 points_earned = t.points_earned + excluded.points_earned,
+                 points_spent = t.points_spent + excluded.points_spent",
+            &[
+                &c.merchant,
+                &c.day,
+                &c.store,
+                &c.checks,
+                &c.returns,
+                &c.sales,
+                &c.refunds,
+                &c.discount,
+                &c.items_milli,
+                &c.points_earned,
+                &c.points_spent,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn add_products(&mut self, rows: &[(RollupAt, &ProductDelta)]) -> Result<(), DbError> {
+        // One statement per table: by day or month, at a store or chain-wide.
+        for (day, at_store) in [(true, true), (true, false), (false, true), (false, false)] {
+            let part: Vec<&(RollupAt, &ProductDelta)> = rows
+                .iter()
+                .filter(|(at, _)| {
+                    matches!(at.span, Span::Day(_)) == day && at.store_id.is_some() == at_store
+                })
+                .collect();
+            if part.is_empty() {
+                continue;
+            }
+            let (table, span_column) = match (day, at_store) {
+                (true, false) => ("rollup_product_days", "local_day"),
+                (true, true) => ("rollup_product_store_days", "local_day"),
+                (false, false) => ("rollup_product_months", "month"),
+                (false, true) => ("rollup_product_store_months", "month"),
+            };
+            let (store_column, store_value) = if at_store {
+                ("store_id, ", "$10::BIGINT[], ")
+            } else {
+                ("", "")
+            };
+            let sql = format!(
+                "INSERT INTO {table} AS t (merchant_id, {store_column}{span_column}, sku,
+                     category, name, checks, items_milli, revenue, discount)
+                 SELECT * FROM UNNEST($1::BIGINT[], {store_value}$2::TEXT[], $3::TEXT[],
+                     $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[],
+                     $9::BIGINT[])
+                 ON CONFLICT (merchant_id, {store_column}{span_column}, sku, category)
+                 DO UPDATE SET
+                     name = excluded.name, checks = t.checks + excluded.checks,
+                     items_milli = t.items_milli + excluded.items_milli,
+                     revenue = t.revenue + excluded.revenue,
+                     discount = t.discount + excluded.discount"
+            );
+            let merchant: Vec<i64> = part.iter().map(|(at, _)| at.merchant_id.get()).collect();
+            let span: Vec<String> = part.iter().map(|(at, _)| span_key(at.span).1).collect();
+            let sku: Vec<&str> = part.iter().map(|(_, d)| d.sku.as_str()).collect();
+            let category: Vec<&str> = part.iter().map(|(_, d)| d.category.as_str()).collect();
+            let name: Vec<&str> = part.iter().map(|(_, d)| d.name.as_str()).collect();
+            let checks: Vec<i64> = part.iter().map(|(_, d)| d.checks).collect();
+            let items: Vec<i64> = part.iter().map(|(_, d)| d.items_milli).collect();
+            let revenue: Vec<i64> = part.iter().map(|(_, d)| d.revenue).collect();
+            let discount: Vec<i64> = part.iter().map(|(_, d)| d.discount).collect();
+            let store: Vec<i64> = part
+                .iter()
+                .map(|(at, _)| at.store_id.map_or(0, |s| s.get()))
+                .collect();
+            let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+                &merchant, &span, &sku, &category, &name, &checks, &items, &revenue, &discount,
+            ];
+            if at_store {
+                values.push(&store);
+            }
+            self.execute(&sql, &values)?;
+        }
+        Ok(())
+    }
+
+    fn add_promotion_hours(
+        &mut self,
+        rows: &[(StoreHour, &PromotionDelta)],
+    ) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let merchant: Vec<i64> = rows.iter().map(|(at, _)| at.merchant_id.get()).collect();
+        let promotion: Vec<&str> = rows.iter().map(|(_, d)| d.promotion_id.as_str()).collect();
+        let day: Vec<String> = rows.iter().map(|(at, _)| day_text(at.local_day)).collect();
+        let store: Vec<i64> = rows.iter().map(|(at, _)| at.store_id.get()).collect();
+        let hour: Vec<i64> = rows.iter().map(|(at, _)| i64::from(at.hour)).collect();
+        let d = PromotionColumns::of(rows.iter().map(|(_, d)| *d));
+        self.execute(
+            "INSERT INTO rollup_promotion_hours AS t (merchant_id, promotion_id, local_day,
+                 store_id, hour, checks, discount, sales, items_milli, funded_by)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[],
+                 $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[],
+                 $10::TEXT[])
+             ON CONFLICT (merchant_id, promotion_id, local_day, store_id, hour) DO UPDATE SET
+                 checks = t.checks + excluded.checks, discount = t.discount + excluded.discount,
+                 sales = t.sales + excluded.sales,
+                 items_milli = t.items_milli + excluded.items_milli,
+                 funded_by = COALESCE(t.funded_by, excluded.funded_by)",
+            &[
+                &merchant,
+                &promotion,
+                &day,
+                &store,
+                &hour,
+                &d.checks,
+                &d.discount,
+                &d.sales,
+                &d.items_milli,
+                &d.funded_by,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn add_promotions(&mut self, rows: &[(RollupAt, &PromotionDelta)]) -> Result<(), DbError> {
+        for day in [true, false] {
+            let part: Vec<&(RollupAt, &PromotionDelta)> = rows
+                .iter()
+                .filter(|(at, _)| matches!(at.span, Span::Day(_)) == day)
+                .collect();
+            if part.is_empty() {
+                continue;
+            }
+            let (table, span_column, key) = if day {
+                (
+                    "rollup_promotion_days",
+                    "local_day",
+                    "promotion_id, local_day, store_id",
+                )
+            } else {
+                (
+                    "rollup_promotion_months",
+                    "month",
+                    "month, promotion_id, store_id",
+                )
+            };
+            let sql = format!(
+                "INSERT INTO {table} AS t (merchant_id, promotion_id, {span_column}, store_id,
+                     checks, discount, sales, items_milli, funded_by)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[],
+                     $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::TEXT[])
+                 ON CONFLICT (merchant_id, {key}) DO UPDATE SET
+                     checks = t.checks + excluded.checks,
+                     discount = t.discount + excluded.discount,
+                     sales = t.sales + excluded.sales,
+                     items_milli = t.items_milli + excluded.items_milli,
+                     funded_by = COALESCE(t.funded_by, excluded.funded_by)"
+            );
+            let merchant: Vec<i64> = part.iter().map(|(at, _)| at.merchant_id.get()).collect();
+            let promotion: Vec<&str> = part.iter().map(|(_, d)| d.promotion_id.as_str()).collect();
+            let span: Vec<String> = part.iter().map(|(at, _)| span_key(at.span).1).collect();
+            let store = part
+                .iter()
+                .map(|(at, _)| {
+                    at.store_id
+                        .map(|s| s.get())
+                        .ok_or_else(|| DbError::other("a promotion's rollup row names its store"))
+                })
+                .collect::<Result<Vec<i64>, DbError>>()?;
+            let d = PromotionColumns::of(part.iter().map(|(_, d)| *d));
+            self.execute(
+                &sql,
+                &[
+                    &merchant,
+                    &promotion,
+                    &span,
+                    &store,
+                    &d.checks,
+                    &d.discount,
+                    &d.sales,
+                    &d.items_milli,
+                    &d.funded_by,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn add_promotion_customers(
+        &mut self,
+        rows: &[(StoreHour, &str, CustomerId)],
+    ) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let merchant: Vec<i64> = rows.iter().map(|(at, _, _)| at.merchant_id.get()).collect();
+        let promotion: Vec<&str> = rows.iter().map(|(_, p, _)| *p).collect();
+        let customer: Vec<i64> = rows.iter().map(|(_, _, c)| c.get()).collect();
+        let day: Vec<String> = rows
+            .iter()
+            .map(|(at, _, _)| day_text(at.local_day))
+            .collect();
+        let store: Vec<i64> = rows.iter().map(|(at, _, _)| at.store_id.get()).collect();
+        self.execute(
+            "INSERT INTO rollup_promotion_customers (merchant_id, promotion_id, customer_id,
+                 local_day, store_id)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[],
+                 $5::BIGINT[])
+             ON CONFLICT DO NOTHING",
+            &[&merchant, &promotion, &customer, &day, &store],
+        )?;
+        Ok(())
+    }
+
+    fn customers_visits(
+        &mut self,
+        merchant: MerchantId,
+        customers: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, Vec<u8>>, DbError> {
+        if customers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<i64> = customers.iter().map(|c| c.get()).collect();
+        self.query(
+            "SELECT customer_id, visits FROM rollup_customer_visits
+             WHERE customer_id = ANY($1) AND merchant_id = $2",
+            &[&ids, &merchant.get()],
+        )?
+        .iter()
+        .map(|row| Ok((int(row, 0)?, row.try_get(1)?)))
+        .collect()
+    }
+
+    fn put_customers_visits(
+        &mut self,
+        merchant: MerchantId,
+        rows: &[(CustomerId, Vec<u8>)],
+    ) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let customer: Vec<i64> = rows.iter().map(|(c, _)| c.get()).collect();
+        let visits: Vec<&[u8]> = rows.iter().map(|(_, v)| v.as_slice()).collect();
+        self.execute(
+            "INSERT INTO rollup_customer_visits (customer_id, merchant_id, visits)
+             SELECT customer_id, $2, visits FROM UNNEST($1::BIGINT[], $3::BYTEA[])
+                 AS u (customer_id, visits)
+             ON CONFLICT (customer_id) DO UPDATE SET visits = excluded.visits",
+            &[&customer, &merchant.get(), &visits],
         )?;
         Ok(())
     }
@@ -593,6 +967,102 @@ impl AnalyticsTx for PgTx<'_, '_> {
             values.push(store);
         }
         Ok(self.query_one(sql, &values)?.try_get(0)?)
+    }
+
+    fn add_baskets(&mut self, rows: &[(&BasketKey, i64, &str)]) -> Result<Vec<i64>, DbError> {
+        // One statement per table; each row's count after it is matched
+        // back by the row's key (RETURNING gives no order).
+        let mut after: HashMap<BasketRowKey, i64> = HashMap::with_capacity(rows.len());
+        for at_store in [false, true] {
+            let part: Vec<&(&BasketKey, i64, &str)> = rows
+                .iter()
+                .filter(|(key, _, _)| key.store_id.is_some() == at_store)
+                .collect();
+            if part.is_empty() {
+                continue;
+            }
+            let sql = if at_store {
+                "INSERT INTO rollup_basket_store_months AS t (merchant_id, scope, kind, a, b,
+                     month, name, checks, store_id)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[],
+                     $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
+                 ON CONFLICT (merchant_id, scope, kind, store_id, a, b, month) DO UPDATE SET
+                     checks = t.checks + excluded.checks,
+                     name = CASE WHEN excluded.name = '' THEN t.name ELSE excluded.name END
+                 RETURNING merchant_id, scope, kind, store_id, a, b, month, checks"
+            } else {
+                "INSERT INTO rollup_basket_months AS t (merchant_id, scope, kind, a, b, month,
+                     name, checks)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[],
+                     $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[])
+                 ON CONFLICT (merchant_id, scope, kind, a, b, month) DO UPDATE SET
+                     checks = t.checks + excluded.checks,
+                     name = CASE WHEN excluded.name = '' THEN t.name ELSE excluded.name END
+                 RETURNING merchant_id, scope, kind, 0::BIGINT, a, b, month, checks"
+            };
+            let merchant: Vec<i64> = part.iter().map(|(k, _, _)| k.merchant_id.get()).collect();
+            let scope: Vec<&str> = part.iter().map(|(k, _, _)| k.scope.as_str()).collect();
+            let kind: Vec<i64> = part.iter().map(|(k, _, _)| k.kind.code()).collect();
+            let a: Vec<&str> = part.iter().map(|(k, _, _)| k.a.as_str()).collect();
+            let b: Vec<&str> = part.iter().map(|(k, _, _)| k.b.as_str()).collect();
+            let month: Vec<String> = part.iter().map(|(k, _, _)| k.month.text()).collect();
+            let name: Vec<&str> = part.iter().map(|(_, _, n)| *n).collect();
+            let checks: Vec<i64> = part.iter().map(|(_, c, _)| *c).collect();
+            let store: Vec<i64> = part
+                .iter()
+                .map(|(k, _, _)| k.store_id.map_or(0, |s| s.get()))
+                .collect();
+            let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                vec![&merchant, &scope, &kind, &a, &b, &month, &name, &checks];
+            if at_store {
+                values.push(&store);
+            }
+            for row in self.query(sql, &values)? {
+                let key = (
+                    row.try_get::<_, i64>(0)?,
+                    row.try_get::<_, String>(1)?,
+                    row.try_get::<_, i64>(2)?,
+                    row.try_get::<_, i64>(3)?,
+                    row.try_get::<_, String>(4)?,
+                    row.try_get::<_, String>(5)?,
+                    row.try_get::<_, String>(6)?,
+                );
+                after.insert(key, row.try_get(7)?);
+            }
+        }
+        rows.iter()
+            .map(|(key, _, _)| {
+                after.get(&basket_row_key(key)).copied().ok_or_else(|| {
+                    DbError::other(format!("basket row {} / {} was not written", key.a, key.b))
+                })
+            })
+            .collect()
+    }
+
+    fn add_basket_marks(&mut self, marks: &[(&BasketKey, u32)]) -> Result<(), DbError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let merchant: Vec<i64> = marks.iter().map(|(k, _)| k.merchant_id.get()).collect();
+        let scope: Vec<&str> = marks.iter().map(|(k, _)| k.scope.as_str()).collect();
+        let kind: Vec<i64> = marks.iter().map(|(k, _)| k.kind.code()).collect();
+        let level: Vec<i64> = marks.iter().map(|(_, l)| i64::from(*l)).collect();
+        let month: Vec<String> = marks.iter().map(|(k, _)| k.month.text()).collect();
+        let store: Vec<i64> = marks
+            .iter()
+            .map(|(k, _)| k.store_id.map_or(0, |s| s.get()))
+            .collect();
+        let a: Vec<&str> = marks.iter().map(|(k, _)| k.a.as_str()).collect();
+        let b: Vec<&str> = marks.iter().map(|(k, _)| k.b.as_str()).collect();
+        self.execute(
+            "INSERT INTO rollup_basket_marks (merchant_id, scope, kind, level, month, store_id,
+                 a, b)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[],
+                 $5::TEXT[], $6::BIGINT[], $7::TEXT[], $8::TEXT[])
+             ON CONFLICT DO NOTHING",
+            &[&merchant, &scope, &kind, &level, &month, &store, &a, &b],
+        )?;
+        Ok(())
     }
 
     fn add_basket_mark(&mut self, key: &BasketKey, level: u32) -> Result<(), DbError> {

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use chrono::NaiveDate;
 use rusqlite::{OptionalExtension as _, Row, params};
 use shared::crypto::{Hash256, PublicKey};
 use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
@@ -13,8 +12,8 @@ use shared::record::SignedRecord;
 use super::SqliteTx;
 use super::columns::{hash, int, opt_int, parsed, signature, time_text};
 use crate::db::{
-    DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx, SaleKey, SignedRow,
-    UnauditedRecord,
+    BirthdayBonusRow, DbError, LedgerRow, PromotionUseRow, RecordKey, RecordRow, RecordsTx,
+    SaleKey, SignedRow, UnauditedRecord,
 };
 use crate::ingest::StoredHead;
 
@@ -106,19 +105,26 @@ impl RecordsTx for SqliteTx<'_> {
         Ok(known)
     }
 
-    fn insert_record(&mut self, row: &RecordRow<'_>) -> Result<(), DbError> {
-        let record = &row.checked.record;
-        let (register, seq) = (record.register_id.get(), record.seq.get());
-        self.tx
-            .prepare_cached(
-                "INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
-                     customer_id, wall_time, subtotal, discount, total, points_earned,
-                     points_redeemed, ruleset_version, hash, body, signature, received_at, spend,
-                     audit)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20)",
-            )?
-            .execute(params![
+    fn insert_records(&mut self, rows: &[RecordRow<'_>]) -> Result<Vec<RecordKey>, DbError> {
+        let mut record_stmt = self.tx.prepare_cached(
+            "INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
+                 customer_id, wall_time, subtotal, discount, total, points_earned,
+                 points_redeemed, ruleset_version, hash, body, signature, received_at, spend,
+                 audit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18, ?19, ?20)
+             ON CONFLICT (register_id, seq) DO NOTHING",
+        )?;
+        let mut line_stmt = self.tx.prepare_cached(
+            "INSERT INTO record_lines (register_id, seq, line_no, sku, category, quantity_milli,
+                 amount, discount, total)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        let mut written = Vec::with_capacity(rows.len());
+        for row in rows {
+            let record = &row.checked.record;
+            let (register, seq) = (record.register_id.get(), record.seq.get());
+            let inserted = record_stmt.execute(params![
                 register,
                 seq,
                 record.id.to_string(),
@@ -140,37 +146,39 @@ impl RecordsTx for SqliteTx<'_> {
                 row.spend.minor(),
                 i64::from(row.checked.verified),
             ])?;
-        let mut line_stmt = self.tx.prepare_cached(
-            "INSERT INTO record_lines (register_id, seq, line_no, sku, category, quantity_milli,
-                 amount, discount, total)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        for (line_no, line) in record.lines.iter().enumerate() {
-            line_stmt.execute(params![
-                register,
-                seq,
-                i64::try_from(line_no).map_err(DbError::other)?,
-                line.sku.as_str(),
-                line.category.as_ref().map(|c| c.as_str()),
-                i64::try_from(line.quantity.milli()).map_err(DbError::other)?,
-                line.amount.minor(),
-                line.discount.minor(),
-                line.total.minor()
-            ])?;
+            if inserted == 0 {
+                continue;
+            }
+            for (line_no, line) in record.lines.iter().enumerate() {
+                line_stmt.execute(params![
+                    register,
+                    seq,
+                    i64::try_from(line_no).map_err(DbError::other)?,
+                    line.sku.as_str(),
+                    line.category.as_ref().map(|c| c.as_str()),
+                    i64::try_from(line.quantity.milli()).map_err(DbError::other)?,
+                    line.amount.minor(),
+                    line.discount.minor(),
+                    line.total.minor()
+                ])?;
+            }
+            written.push(RecordKey {
+                register_id: record.register_id,
+                seq: record.seq,
+            });
         }
-        Ok(())
+        Ok(written)
     }
 
     fn insert_promotion_uses(
         &mut self,
-        record: RecordKey,
-        uses: &[PromotionUseRow],
+        uses: &[(RecordKey, PromotionUseRow)],
     ) -> Result<(), DbError> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO promotion_uses (register_id, seq, promotion_id, discount, funded_by, uses)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for u in uses {
+        for (record, u) in uses {
             stmt.execute(params![
                 record.register_id.get(),
                 record.seq.get(),
@@ -183,14 +191,14 @@ impl RecordsTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn insert_ledger_entry(&mut self, record: RecordKey, entry: &LedgerRow) -> Result<(), DbError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO ledger (register_id, seq, customer_id, points, earned, redeemed,
-                     original_register_id, original_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
+    fn insert_ledger_entries(&mut self, entries: &[(RecordKey, LedgerRow)]) -> Result<(), DbError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO ledger (register_id, seq, customer_id, points, earned, redeemed,
+                 original_register_id, original_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (record, entry) in entries {
+            stmt.execute(params![
                 record.register_id.get(),
                 record.seq.get(),
                 entry.customer_id.get(),
@@ -200,26 +208,23 @@ impl RecordsTx for SqliteTx<'_> {
                 entry.original.map(|o| o.register_id.get()),
                 entry.original.map(|o| o.seq.get()),
             ])?;
+        }
         Ok(())
     }
 
-    fn insert_birthday_bonus(
-        &mut self,
-        record: RecordKey,
-        customer: CustomerId,
-        local_date: NaiveDate,
-    ) -> Result<(), DbError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO birthday_bonuses (register_id, seq, customer_id, local_date)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
-                record.register_id.get(),
-                record.seq.get(),
-                customer.get(),
-                local_date.to_string()
+    fn insert_birthday_bonuses(&mut self, bonuses: &[BirthdayBonusRow]) -> Result<(), DbError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO birthday_bonuses (register_id, seq, customer_id, local_date)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for bonus in bonuses {
+            stmt.execute(params![
+                bonus.record.register_id.get(),
+                bonus.record.seq.get(),
+                bonus.customer_id.get(),
+                bonus.local_date.to_string()
             ])?;
+        }
         Ok(())
     }
 

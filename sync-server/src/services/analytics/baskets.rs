@@ -140,16 +140,19 @@ pub fn add_record(
 /// Adds merged basket rows, marking each pair row at every power of two
 /// its count reaches.
 pub fn flush(deltas: &BasketDeltas, tx: &mut dyn Tx) -> Result<(), DbError> {
-    for (key, (checks, name)) in deltas {
-        let after = tx.add_basket(key, *checks, name)?;
+    let rows: Vec<(&BasketKey, i64, &str)> = deltas
+        .iter()
+        .map(|(key, (checks, name))| (key, *checks, name.as_str()))
+        .collect();
+    let after = tx.add_baskets(&rows)?;
+    let mut marks = Vec::new();
+    for ((key, checks, _), after) in rows.iter().zip(after) {
         if key.kind.is_pair() {
             let before = after - checks;
-            for level in levels_reached(before, after) {
-                tx.add_basket_mark(key, level)?;
-            }
+            marks.extend(levels_reached(before, after).map(|level| (*key, level)));
         }
     }
-    Ok(())
+    tx.add_basket_marks(&marks)
 }
 
 /// The levels `l ≥ 1` with `before < 2^l ≤ after`.

@@ -1297,37 +1297,61 @@ impl Rollups {
         }
     }
 
-    /// Adds the merged deltas to the stored rows.
+    /// Adds the merged deltas to the stored rows, a batched write per table.
     pub fn flush(self, tx: &mut dyn Tx) -> Result<(), DbError> {
         baskets::flush(&self.baskets, tx)?;
-        for (at, figures) in &self.store_hours {
-            tx.add_store_hour(*at, figures)?;
-        }
-        for (day, figures) in &self.store_days {
-            tx.add_store_day(*day, figures)?;
-        }
-        for ((at, _, _), delta) in &self.products {
-            tx.add_product(*at, delta)?;
-        }
+        let store_hours: Vec<_> = self.store_hours.into_iter().collect();
+        tx.add_store_hours(&store_hours)?;
+        let store_days: Vec<_> = self.store_days.into_iter().collect();
+        tx.add_store_days(&store_days)?;
+        let products: Vec<_> = self
+            .products
+            .iter()
+            .map(|((at, _, _), delta)| (*at, delta))
+            .collect();
+        tx.add_products(&products)?;
+        let mut by_merchant: BTreeMap<MerchantId, Vec<(CustomerId, &Vec<CustomerDay>)>> =
+            BTreeMap::new();
         for ((merchant, customer), days) in &self.customers {
-            let mut visits = match tx.customer_visits(*merchant, *customer)? {
-                Some(stored) => visits::Visits::decode(&stored)?,
-                None => visits::Visits::default(),
-            };
-            for (day, store, figures) in days {
-                visits.add(*day, *store, figures);
+            by_merchant
+                .entry(*merchant)
+                .or_default()
+                .push((*customer, days));
+        }
+        for (merchant, customers) in by_merchant {
+            let ids: Vec<CustomerId> = customers.iter().map(|(id, _)| *id).collect();
+            let mut stored = tx.customers_visits(merchant, &ids)?;
+            let mut rows = Vec::with_capacity(customers.len());
+            for (customer, days) in customers {
+                let mut visits = match stored.remove(&customer) {
+                    Some(stored) => visits::Visits::decode(&stored)?,
+                    None => visits::Visits::default(),
+                };
+                for (day, store, figures) in days {
+                    visits.add(*day, *store, figures);
+                }
+                rows.push((customer, visits.encode()));
             }
-            tx.put_customer_visits(*merchant, *customer, &visits.encode())?;
+            tx.put_customers_visits(merchant, &rows)?;
         }
-        for ((at, _), delta) in &self.promotion_hours {
-            tx.add_promotion_hour(*at, delta)?;
-        }
-        for ((at, _), delta) in &self.promotions {
-            tx.add_promotion(*at, delta)?;
-        }
-        for (day, id, customer) in &self.promotion_customers {
-            tx.add_promotion_customer(*day, id, *customer)?;
-        }
+        let promotion_hours: Vec<_> = self
+            .promotion_hours
+            .iter()
+            .map(|((at, _), delta)| (*at, delta))
+            .collect();
+        tx.add_promotion_hours(&promotion_hours)?;
+        let promotions: Vec<_> = self
+            .promotions
+            .iter()
+            .map(|((at, _), delta)| (*at, delta))
+            .collect();
+        tx.add_promotions(&promotions)?;
+        let promotion_customers: Vec<_> = self
+            .promotion_customers
+            .iter()
+            .map(|(day, id, customer)| (*day, id.as_str(), *customer))
+            .collect();
+        tx.add_promotion_customers(&promotion_customers)?;
         Ok(())
     }
 }
