@@ -218,11 +218,23 @@ impl CustomerToken {
         }
         let sig =
             Signature::from_slice(sig).map_err(|_| TokenError::Malformed("signature length"))?;
-        if !candidates.iter().any(|k| {
+        let signed_by = |k: &PublicKey| {
             k.verify(SigningContext::CustomerToken, payload, &sig)
                 .is_ok()
-        }) {
-            return Err(TokenError::BadSignature);
+        };
+        if !candidates.iter().any(signed_by) {
+            // Key ids are one byte: a revoked key may share its id with a
+            // valid one, and its tokens are still named for what they are.
+            let revoked = keys
+                .all()
+                .into_iter()
+                .filter(|k| k.key_id() == key_id && !candidates.contains(k))
+                .any(|k| signed_by(&k));
+            return Err(if revoked {
+                TokenError::RevokedKey(key_id)
+            } else {
+                TokenError::BadSignature
+            });
         }
         let merchant_id = MerchantId::new(i64::from_be_bytes(field(payload, 2)?))
             .map_err(|_| TokenError::Malformed("merchant id"))?;

@@ -373,7 +373,7 @@ async fn hq_sees_a_registers_heartbeat_and_revokes_it_after_confirming_in_chromi
     let reply: Value = beat.json().await.unwrap();
     assert_eq!(
         reply,
-        serde_json::json!({"minimum_agent_version": null, "below_minimum": false})
+        serde_json::json!({"minimum_agent_version": null, "below_minimum": false, "key_seq": 0})
     );
     let registers: Value = server
         .admin_ok(
