@@ -304,6 +304,29 @@ async fn a_batch_of_stored_new_and_repeated_records_stores_each_once() {
 /// The storage primitive itself, on either backend: rows whose key is
 /// stored, or repeated among the rows, are not written (nor their lines),
 /// and the keys written are answered in the rows' order.
+/// Stores `batch` as sales through the repository's batch primitive; the
+/// keys it wrote.
+async fn insert_sales(
+    repo: &std::sync::Arc<dyn sync_server::db::Repository>,
+    batch: Vec<CheckedRecord>,
+) -> Vec<RecordKey> {
+    repo.write(move |tx| {
+        let rows: Vec<RecordRow<'_>> = batch
+            .iter()
+            .map(|checked| RecordRow {
+                checked,
+                kind: CheckKind::Sale,
+                customer: None,
+                spend: checked.record.total,
+                received_at: chrono::Utc::now(),
+            })
+            .collect();
+        tx.insert_records(&rows)
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn insert_records_writes_each_key_once() {
     let server = TestServer::spawn().await;
@@ -328,22 +351,7 @@ async fn insert_records_writes_each_key_once() {
         .map(checked)
         .collect();
     let repo = server.repository().await;
-    let written = repo
-        .write(move |tx| {
-            let rows: Vec<RecordRow<'_>> = batch
-                .iter()
-                .map(|checked| RecordRow {
-                    checked,
-                    kind: CheckKind::Sale,
-                    customer: None,
-                    spend: checked.record.total,
-                    received_at: chrono::Utc::now(),
-                })
-                .collect();
-            tx.insert_records(&rows)
-        })
-        .await
-        .unwrap();
+    let written = insert_sales(&repo, batch).await;
     let key = |seq| RecordKey {
         register_id: till.register_id,
         seq: Seq::new(seq).unwrap(),
@@ -363,21 +371,6 @@ async fn insert_records_writes_each_key_once() {
 
     // Nothing new: nothing written.
     let again: Vec<CheckedRecord> = new.iter().map(checked).collect();
-    let written = repo
-        .write(move |tx| {
-            let rows: Vec<RecordRow<'_>> = again
-                .iter()
-                .map(|checked| RecordRow {
-                    checked,
-                    kind: CheckKind::Sale,
-                    customer: None,
-                    spend: checked.record.total,
-                    received_at: chrono::Utc::now(),
-                })
-                .collect();
-            tx.insert_records(&rows)
-        })
-        .await
-        .unwrap();
+    let written = insert_sales(&repo, again).await;
     assert!(written.is_empty());
 }

@@ -146,6 +146,27 @@ async fn publish_more(server: &TestServer, merchant: MerchantId) -> anyhow::Resu
     Ok(server.admin().publish(merchant, &ruleset).await?.version)
 }
 
+/// After a rotation to `new_key`: a release signed by it reaches the till
+/// (which follows the chain to take it), and a token the server issues now
+/// for `customer` is signed by it and accepted at the scan.
+async fn follows_the_new_key(
+    server: &TestServer,
+    agent: &mut TestAgent,
+    merchant: MerchantId,
+    customer: CustomerId,
+    new_key: &shared::crypto::PublicKey,
+) -> anyhow::Result<()> {
+    let version = publish_more(server, merchant).await?;
+    agent.wait_ruleset(version, WAIT).await?;
+    let token = server.admin().customer_token(customer).await?.token;
+    assert_eq!(
+        shared::token::claimed_key_id(&token),
+        Some(new_key.key_id())
+    );
+    assert_eq!(scan(agent, &token).await?, Ok(customer));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_signing_key_is_replaced_through_the_recovery_key_and_the_till_follows()
 -> anyhow::Result<()> {
@@ -214,17 +235,9 @@ async fn a_lost_signing_key_is_replaced_through_the_recovery_key_and_the_till_fo
 
     // A release signed by the new key: the till follows the chain and
     // takes it.
-    let version = publish_more(&server, m).await?;
-    agent.wait_ruleset(version, WAIT).await?;
-
     // A token the server issues now is accepted at the scan.
     let anna = chain.customers[0].id;
-    let token = server.admin().customer_token(anna).await?.token;
-    assert_eq!(
-        shared::token::claimed_key_id(&token),
-        Some(new_key.key_id())
-    );
-    assert_eq!(scan(&mut agent, &token).await?, Ok(anna));
+    follows_the_new_key(&server, &mut agent, m, anna, &new_key).await?;
 
     // Offline, after a restart of the till: the key it learnt was stored.
     let boris = chain.customers[1].id;
@@ -305,15 +318,8 @@ async fn a_planned_rotation_signed_by_the_old_key_is_followed_and_the_old_key_st
     let new_key = read_key(&data.join(KEY_FILE))?.public_key();
     server.restart().await?;
 
-    let version = publish_more(&server, m).await?;
-    agent.wait_ruleset(version, WAIT).await?;
     let anna = chain.customers[0].id;
-    let token = server.admin().customer_token(anna).await?.token;
-    assert_eq!(
-        shared::token::claimed_key_id(&token),
-        Some(new_key.key_id())
-    );
-    assert_eq!(scan(&mut agent, &token).await?, Ok(anna));
+    follows_the_new_key(&server, &mut agent, m, anna, &new_key).await?;
     // Not revoked: a token the old key signed (still on a phone) is good.
     let old_token = CustomerToken::new(m, anna, chrono::Utc::now(), 300, 9).issue(&old);
     assert_eq!(scan(&mut agent, &old_token).await?, Ok(anna));
