@@ -132,7 +132,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// An enrolled register's data directory, to verify customer tokens
-        /// with its pinned key (without it, tokens are not verified).
+        /// with the server keys it trusts (without it, tokens are not
+        /// verified).
         #[arg(long)]
         data_dir: Option<PathBuf>,
         #[arg(long)]

@@ -30,7 +30,6 @@ use chrono::{DateTime, Utc};
 use hardware::Scan;
 use shared::barcode::ProductCode;
 use shared::coupon::{CouponCode, looks_like_coupon};
-use shared::crypto::PublicKey;
 use shared::identity::{Ean13, PhoneNumber};
 use shared::ids::MerchantId;
 use shared::keys::TrustedKeys;
@@ -69,11 +68,9 @@ pub enum Classified {
 /// How customer tokens are checked.
 #[derive(Clone, Debug)]
 pub enum TokenCheck {
-    /// Verify the signature with the pinned server key, the expiry, and
-    /// that the token is of this merchant's customer.
-    Verify(PublicKey, MerchantId),
-    /// The same with every server key the register trusts (pinned, and
-    /// learnt from endorsements; revoked keys verify nothing).
+    /// Verify the signature with the server keys the register trusts
+    /// (pinned, and learnt from endorsements; revoked keys verify nothing),
+    /// the expiry, and that the token is of this merchant's customer.
     Trusted(TrustedKeys, MerchantId),
     /// No key at hand (`scan-image` outside an enrolled register): report
     /// tokens as [`Classified::UnverifiedToken`].
@@ -96,12 +93,6 @@ impl Classifier {
     pub fn classify(&self, text: &str, symbology: Option<&str>, now: DateTime<Utc>) -> Classified {
         if looks_like_token(text) {
             return match &self.tokens {
-                TokenCheck::Verify(key, merchant) => {
-                    match CustomerToken::verify(text, key, *merchant, now) {
-                        Ok(token) => Classified::Customer(Credential::Token(token)),
-                        Err(err) => rejected(err),
-                    }
-                }
                 TokenCheck::Trusted(keys, merchant) => {
                     match CustomerToken::verify_with(text, keys, *merchant, now) {
                         Ok(token) => Classified::Customer(Credential::Token(token)),
@@ -256,7 +247,7 @@ mod tests {
     use proptest::prelude::*;
     use shared::barcode::{Gtin, ProductFormat};
     use shared::coupon::DEFAULT_COUPON_PREFIX;
-    use shared::crypto::SigningKey;
+    use shared::crypto::{PublicKey, SigningKey};
     use shared::ids::CustomerId;
 
     use super::*;
@@ -267,13 +258,20 @@ mod tests {
         DateTime::from_timestamp(secs, 0).unwrap()
     }
 
+    fn pinned(key: PublicKey) -> TrustedKeys {
+        TrustedKeys::pinned(key, None, shared::keys::ChainSeq(0))
+    }
+
     fn server_key() -> SigningKey {
         SigningKey::from_seed(&[42; 32]).unwrap()
     }
 
     fn classifier() -> Classifier {
         Classifier {
-            tokens: TokenCheck::Verify(server_key().public_key(), MerchantId::new(1).unwrap()),
+            tokens: TokenCheck::Trusted(
+                pinned(server_key().public_key()),
+                MerchantId::new(1).unwrap(),
+            ),
             coupon_prefix: DEFAULT_COUPON_PREFIX.into(),
         }
     }
@@ -329,8 +327,8 @@ mod tests {
         assert!(reason(&classify(&tampered)).contains("customer token"));
 
         let foreign = Classifier {
-            tokens: TokenCheck::Verify(
-                SigningKey::from_seed(&[43; 32]).unwrap().public_key(),
+            tokens: TokenCheck::Trusted(
+                pinned(SigningKey::from_seed(&[43; 32]).unwrap().public_key()),
                 MerchantId::new(1).unwrap(),
             ),
             ..classifier()

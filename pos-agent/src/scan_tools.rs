@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
+use shared::keys::TrustedKeys;
 use hardware::{DeviceState, HidConfig, PortInfo, QrError, Scan, ScannerHandle, SerialConfig};
 use shared::wire::till::{ScannerState, ScannerView};
 use tokio::sync::mpsc;
@@ -27,6 +28,7 @@ use tokio::sync::mpsc;
 use crate::config::{AgentConfig, ConfigError, ScanConfig};
 use crate::identify::Credential;
 use crate::scan::{Classified, Classifier, TokenCheck};
+use crate::store;
 
 /// How long one image may take to decode.
 const IMAGE_BUDGET: Duration = Duration::from_secs(2);
@@ -60,31 +62,65 @@ pub fn register_config(
     })
 }
 
-/// The classifier of `register`: tokens verified with its pinned key,
-/// coupons with its prefix. Without a register, tokens are recognised but
-/// not verified. The note says which.
+/// The classifier of `register`: tokens verified with every server key the
+/// register trusts (pinned at enrollment, and learnt since from the key
+/// chain, read from its database; revoked ones verify nothing), coupons with
+/// its prefix. Without a register, tokens are recognised but not verified.
+/// The note says which.
 #[must_use]
 pub fn classifier_for(register: &Result<AgentConfig, NoRegister>) -> (Classifier, String) {
     match register {
-        Ok(config) => (
-            Classifier {
-                tokens: TokenCheck::Verify(
-                    config.sync.server_public_key,
-                    config.register.merchant_id,
-                ),
-                coupon_prefix: config.scan.coupon_prefix.clone(),
-            },
-            format!(
-                "customer tokens are verified with the server key pinned by register {}",
+        Ok(config) => {
+            let (keys, learnt) = trusted_keys(config);
+            let note = format!(
+                "customer tokens are verified with the server keys trusted by register {} ({learnt})",
                 config.sync.register_id
-            ),
-        ),
+            );
+            (
+                Classifier {
+                    tokens: TokenCheck::Trusted(keys, config.register.merchant_id),
+                    coupon_prefix: config.scan.coupon_prefix.clone(),
+                },
+                note,
+            )
+        }
         Err(why) => (
             Classifier {
                 tokens: TokenCheck::Skip,
                 coupon_prefix: ScanConfig::default().coupon_prefix,
             },
             format!("customer tokens are NOT verified: {why}"),
+        ),
+    }
+}
+
+/// The keys `config`'s register trusts, as the running agent loads them,
+/// and where they came from. The database is only read (the agent may be
+/// running); without one, the pinned keys alone.
+fn trusted_keys(config: &AgentConfig) -> (TrustedKeys, String) {
+    let mut keys = TrustedKeys::pinned(
+        config.sync.server_public_key,
+        config.sync.server_recovery_key,
+        config.sync.server_key_seq,
+    );
+    let path = config.db_path();
+    if !path.exists() {
+        return (keys, "the pinned key: no database yet".to_owned());
+    }
+    let loaded = store::open_read_only(&path)
+        .and_then(|conn| store::server_keys::load_into(&conn, &mut keys));
+    match loaded {
+        Ok(()) => {
+            let note = format!(
+                "{} valid, key chain at {}",
+                keys.valid().len(),
+                keys.seq().0
+            );
+            (keys, note)
+        }
+        Err(e) => (
+            keys,
+            format!("the pinned key only: the keys learnt since could not be read: {e}"),
         ),
     }
 }

@@ -13,8 +13,9 @@ use shared::wire::till::{
     SetCoupons,
 };
 use sync_server::wire::admin::{
-    Brand, CustomerView, EnrollmentToken, IssuedToken, Merchant, NewBrand, NewCustomer,
-    NewEnrollmentToken, NewMerchant, NewStore, OverdraftReport, Published, Register, Stats, Store,
+    Brand, CreatedApiKey, CustomerView, EnrollmentToken, IssuedToken, Merchant, NewApiKey,
+    NewBrand, NewCustomer, NewEnrollmentToken, NewMerchant, NewStore, OverdraftReport, Published,
+    Register, Stats, Store,
 };
 use uuid::Uuid;
 
@@ -101,6 +102,74 @@ impl AdminClient {
             body,
         )
         .await
+    }
+
+    /// The same server's admin API under another bearer token (an API
+    /// key), as a merchant's own integration calls it.
+    #[must_use]
+    pub fn with_token(&self, token: &str) -> Self {
+        AdminClient {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: token.to_owned(),
+        }
+    }
+
+    /// Creates an API key of the merchant; its token is shown once.
+    pub async fn api_key(
+        &self,
+        merchant: MerchantId,
+        key: &NewApiKey,
+    ) -> anyhow::Result<CreatedApiKey> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{merchant}/api-keys"),
+            Some(key),
+        )
+        .await
+    }
+
+    /// One analytics view (`sales`, `promotions`…) as JSON, with the HQ
+    /// pages' filter as a query string (`from=2026-03-01&to=…`, or empty).
+    pub async fn analytics<T: DeserializeOwned>(
+        &self,
+        merchant: MerchantId,
+        view: &str,
+        query: &str,
+    ) -> anyhow::Result<T> {
+        self.send(
+            Method::GET,
+            &format!("/api/v1/admin/merchants/{merchant}/analytics/{view}?{query}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// One analytics table as the CSV HQ downloads (the BOM removed).
+    pub async fn analytics_csv(
+        &self,
+        merchant: MerchantId,
+        table: &str,
+        query: &str,
+    ) -> anyhow::Result<String> {
+        let url = format!(
+            "{}/api/v1/admin/merchants/{merchant}/analytics/export/{table}?{query}",
+            self.base
+        );
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("request to {url}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.json::<ErrorBody>().await.ok();
+            return Err(HttpError { status, body }.into());
+        }
+        let text = resp.text().await?;
+        Ok(text.trim_start_matches('\u{feff}').to_owned())
     }
 
     /// The customer change feed's work so far.

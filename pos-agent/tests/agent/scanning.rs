@@ -606,7 +606,9 @@ fn scan_image_names_a_verified_token_and_a_product() {
     ]);
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
-        stdout.contains("verified with the server key pinned by register 3"),
+        stdout.contains(
+            "verified with the server keys trusted by register 3 (the pinned key: no database yet)"
+        ),
         "{stdout}"
     );
     let token_report = format!("{}: 1 code(s)\n  \"{token}\"", phone.display());

@@ -3,7 +3,8 @@
 //! --recovery-key` makes a new key the recovery key endorses, and a real
 //! till follows: it takes a release signed by the new key, accepts tokens
 //! the server issues after the rotation (also offline after a restart),
-//! refuses tokens of the revoked key, and refuses an endorsement signed by
+//! refuses tokens of the revoked key (so does `pos-agent scan-image`
+//! beside it), and refuses an endorsement signed by
 //! a random key with an alarm. A planned rotation (endorsed by the old key)
 //! is followed too.
 
@@ -134,6 +135,23 @@ fn insert_chain_row(
     Ok(())
 }
 
+/// `pos-agent scan-image` over phone screens showing each `(file, text)`,
+/// with the register in `data_dir`: what it printed.
+fn scan_image(data_dir: &Path, dir: &Path, screens: &[(&str, &str)]) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let mut command = Command::new(workspace_binary("pos-agent")?);
+    command.arg("scan-image");
+    for (file, text) in screens {
+        let path = dir.join(file);
+        hardware::render_phone_frame(text, &hardware::PhoneFrame::default())
+            .context("the token fits a QR code")?
+            .save(&path)?;
+        command.arg(path);
+    }
+    command.arg("--data-dir").arg(data_dir);
+    ok_stdout(&mut command)
+}
+
 fn random_key() -> anyhow::Result<SigningKey> {
     let document = generate_pkcs8(&ring::rand::SystemRandom::new())?;
     Ok(SigningKey::from_pkcs8(&document)?)
@@ -252,6 +270,22 @@ async fn a_lost_signing_key_is_replaced_through_the_recovery_key_and_the_till_fo
     ensure!(
         matches!(&refused, Err(reason) if reason.contains("revoked")),
         "{refused:?}"
+    );
+
+    // Store IT's `pos-agent scan-image`, beside the running till, trusts
+    // what the till learnt: the new key's token verifies, the revoked
+    // key's is refused as such.
+    let images = tmp.path().join("images");
+    let checked = scan_image(
+        agent.data_dir(),
+        &images,
+        &[("new-key.png", &later), ("revoked-key.png", &forged_token)],
+    )?;
+    ensure!(
+        checked.contains("verified with the server keys trusted by register")
+            && checked.contains(&format!("customer token, verified: customer {boris}"))
+            && checked.contains("revoked"),
+        "{checked}"
     );
 
     // An endorsement signed by a random key, in the server's chain: the

@@ -35,6 +35,7 @@ mod referrals;
 mod reprice;
 mod segments;
 mod tls;
+mod uplift;
 
 const WAIT: Duration = Duration::from_secs(20);
 

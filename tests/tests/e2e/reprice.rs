@@ -25,7 +25,7 @@ use test_kit::poll::Deadline;
 use super::{WAIT, agent_for, ready_agent_for};
 
 /// The re-pricer's report once it has looked at `records` records.
-async fn repriced(
+pub(crate) async fn repriced(
     admin: &AdminClient,
     merchant: shared::ids::MerchantId,
     records: i64,
