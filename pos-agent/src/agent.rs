@@ -52,9 +52,12 @@ pub struct Agent {
     /// The till's own use of promotions, `(checks, money given)` each, as
     /// committed in its outbox; updated after every commit.
     pub till_usage: Mutex<BTreeMap<PromotionId, (i64, i64)>>,
-    /// The till's quota leases as stored; read again after every commit
-    /// and renewal.
-    pub leases: Mutex<LeaseBook>,
+    /// The till's quota leases as stored. Changed only on the database
+    /// thread, in the query that changes what it mirrors: a commit counts
+    /// its record in it ([`LeaseBook::count`]), a renewal reads it again
+    /// ([`Agent::update_leases`]); so it is always what the database
+    /// holds, in the database's order.
+    pub leases: Arc<Mutex<LeaseBook>>,
     /// Wakes the lease renewal (after an upload stored records).
     pub lease_wake: Notify,
 }
@@ -86,7 +89,7 @@ impl Agent {
             upload_wake: Notify::new(),
             sync_health: Arc::default(),
             till_usage: Mutex::new(till_usage),
-            leases: Mutex::default(),
+            leases: Arc::default(),
             lease_wake: Notify::new(),
         }
     }
@@ -123,9 +126,25 @@ impl Agent {
 
     /// The leases as the database holds them now, into [`Self::leases`].
     pub async fn reload_leases(&self) -> Result<(), StoreError> {
-        let book = self.db.call(|conn| LeaseBook::load(conn)).await?;
-        *self.leases.lock().unwrap_or_else(PoisonError::into_inner) = book;
-        Ok(())
+        self.update_leases(|_| Ok(())).await
+    }
+
+    /// Runs `write` (which changes the stored leases) and reads the leases
+    /// into [`Self::leases`] in the same query, so no commit comes between
+    /// the change and the book that mirrors it.
+    pub async fn update_leases(
+        &self,
+        write: impl FnOnce(&mut rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let leases = Arc::clone(&self.leases);
+        self.db
+            .call(move |conn| {
+                write(conn)?;
+                let book = LeaseBook::load(conn)?;
+                *leases.lock().unwrap_or_else(PoisonError::into_inner) = book;
+                Ok(())
+            })
+            .await
     }
 
     /// Counts a committed record's promotion uses in [`Self::till_usage`].

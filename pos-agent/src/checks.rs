@@ -179,7 +179,7 @@ pub struct CommitStages {
     pub queued: Duration,
     /// Inside the transaction: see [`outbox::CommitTimings`].
     pub transaction: outbox::CommitTimings,
-    /// Reading the leases' book again after the commit.
+    /// Counting the sale in the leases' book after the commit.
     pub after: Duration,
 }
 
@@ -540,7 +540,7 @@ impl Agent {
             (Some(customer), Some(cap)) if points > 0 => {
                 let spent = self
                     .db
-                    .call(move |conn| customers::unacknowledged_redeemed(conn, customer))
+                    .call_for_till(move |conn| customers::unacknowledged_redeemed(conn, customer))
                     .await?;
                 Some((cap, spent))
             }
@@ -687,7 +687,11 @@ impl Agent {
         sale: &SaleId,
     ) -> Result<Option<Committed>, CheckError> {
         let key = sale.clone();
-        let Some(recorded) = self.db.call(move |conn| sales::find(conn, &key)).await? else {
+        let Some(recorded) = self
+            .db
+            .call_for_till(move |conn| sales::find(conn, &key))
+            .await?
+        else {
             return Ok(None);
         };
         if recorded.check_id != id {
@@ -705,7 +709,11 @@ impl Agent {
             return Err(CheckError::CommitInProgress(sale));
         }
         let key = sale.clone();
-        match self.db.call(move |conn| sales::find(conn, &key)).await? {
+        match self
+            .db
+            .call_for_till(move |conn| sales::find(conn, &key))
+            .await?
+        {
             Some(recorded) => Ok(SaleOutcome {
                 committed: recorded.committed,
                 uploaded: recorded.uploaded,
@@ -777,10 +785,11 @@ impl Agent {
             pricing,
         };
         let priced = pricing_started.elapsed();
+        let leases = std::sync::Arc::clone(&self.leases);
         let queued_at = Instant::now();
-        let (record, reply, book, stages) = self
+        let (record, reply, stages) = self
             .db
-            .call(move |conn| {
+            .call_for_till(move |conn| {
                 let queued = queued_at.elapsed();
                 let mut reply = reply;
                 let committed =
@@ -811,16 +820,21 @@ impl Agent {
                 // storage alarm; a refusal by the cap is a value.
                 match committed {
                     Ok((record, reply, transaction)) => {
-                        // What is left of the leases now counts this sale.
-                        let reading = Instant::now();
-                        let book = crate::quota::LeaseBook::load(conn)?;
+                        // What is left of the leases now counts this sale:
+                        // counted here, on the database thread, as the
+                        // transaction counted it, rather than read again.
+                        let counting = Instant::now();
+                        leases
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .count(&record);
                         let stages = CommitStages {
                             priced,
                             queued,
                             transaction,
-                            after: reading.elapsed(),
+                            after: counting.elapsed(),
                         };
-                        Ok(Ok((record, reply, book, stages)))
+                        Ok(Ok((record, reply, stages)))
                     }
                     Err(CheckError::Store(err)) => Err(err),
                     Err(refused) => Ok(Err(refused)),
@@ -828,10 +842,6 @@ impl Agent {
             })
             .await??;
         self.count_usage(&record);
-        *self
-            .leases
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = book;
         Ok((reply, stages))
     }
 }
@@ -898,4 +908,196 @@ fn valid_coupons(codes: Vec<String>) -> Result<Vec<String>, CheckError> {
         )));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use chrono::TimeDelta;
+    use secrecy::SecretString;
+    use shared::crypto::SigningKey;
+    use shared::ids::{MerchantId, RegisterId, RulesetVersion, StoreId};
+    use shared::money::Currency;
+    use shared::pricing::Engine;
+    use shared::ruleset::{Programme, Ruleset};
+
+    use super::*;
+    use crate::active_ruleset::RulesetSlot;
+    use crate::config::{ApiConfig, RegisterConfig, ScanConfig, SyncConfig};
+    use crate::quota::LeaseBook;
+    use crate::store::leases::{self, NewHeldLease};
+    use crate::store::{Db, tests::temp_db};
+    use crate::{AgentConfig, SystemClock};
+
+    fn promotion(id: &str, sku: &str, limits: serde_json::Value) -> shared::ruleset::Promotion {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": id,
+            "target": {"kind": "skus", "skus": [sku]},
+            "reward": {"kind": "percent_off", "percent": 1000},
+            "limits": limits
+        }))
+        .unwrap()
+    }
+
+    fn line(sku: &str, quantity: u32) -> Line {
+        serde_json::from_value(serde_json::json!({
+            "sku": sku, "name": sku, "quantity": quantity, "unit_price": 10_000
+        }))
+        .unwrap()
+    }
+
+    /// An agent over a real database, with a ruleset of two promotions
+    /// under global limits and the leases of both held.
+    async fn leased_agent(dir: &std::path::Path, conn: rusqlite::Connection) -> Agent {
+        let register = RegisterConfig {
+            merchant_id: MerchantId::new(1).unwrap(),
+            store_id: StoreId::new(2).unwrap(),
+            store_timezone: "Europe/Moscow".parse().unwrap(),
+            store_brand: None,
+            currency: Currency::RUB,
+        };
+        let key = SigningKey::from_seed(&[7; 32]).unwrap();
+        let config = AgentConfig {
+            data_dir: dir.to_path_buf(),
+            sync: SyncConfig::new(
+                "http://127.0.0.1:9".into(),
+                RegisterId::new(3).unwrap(),
+                SecretString::from("s3cret".to_owned()),
+                SigningKey::from_seed(&[42; 32]).unwrap().public_key(),
+            ),
+            register,
+            api: ApiConfig::default(),
+            scanners: Vec::new(),
+            hid_scanners: Vec::new(),
+            scan: ScanConfig::default(),
+        };
+        let ruleset = Ruleset {
+            currency: Currency::RUB,
+            programme: Programme::default(),
+            promotions: vec![
+                promotion(
+                    "milk",
+                    "4600000000011",
+                    serde_json::json!({"total_uses": 100}),
+                ),
+                promotion(
+                    "bread",
+                    "4600000000028",
+                    serde_json::json!({"budget": 500_000}),
+                ),
+                promotion(
+                    "eggs",
+                    "4600000000035",
+                    serde_json::json!({"per_customer": 5}),
+                ),
+            ],
+        };
+        let active = ActiveRuleset {
+            version: Some(RulesetVersion::new(1).unwrap()),
+            engine: Engine::new(ruleset).unwrap(),
+        };
+        let agent = Agent::new(
+            config,
+            key,
+            Db::new(conn),
+            RulesetSlot::new(active),
+            Arc::new(SystemClock),
+            BTreeMap::new(),
+        );
+        agent.reload_leases().await.unwrap();
+        agent
+    }
+
+    async fn sell(agent: &Agent, lines: &[(&str, u32)]) {
+        let id = agent.open_check().unwrap().id;
+        for &(sku, quantity) in lines {
+            agent.add_line(id, line(sku, quantity)).unwrap();
+        }
+        assert!(matches!(
+            agent.commit(id, None).await.unwrap(),
+            Commit::New(..)
+        ));
+    }
+
+    async fn book_in_memory_and_stored(agent: &Agent) -> (LeaseBook, LeaseBook) {
+        let memory = agent
+            .leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let stored = agent.db.call(|conn| LeaseBook::load(conn)).await.unwrap();
+        (memory, stored)
+    }
+
+    #[tokio::test]
+    async fn the_leases_book_counts_each_sale_as_a_fresh_read_would() {
+        let (dir, conn) = temp_db();
+        let agent = leased_agent(dir.path(), conn).await;
+        let milk = PromotionId::parse("milk").unwrap();
+        let bread = PromotionId::parse("bread").unwrap();
+        // Two sales before the leases: the server counts them already.
+        sell(&agent, &[("4600000000011", 1)]).await;
+        sell(&agent, &[("4600000000028", 2)]).await;
+        let now = agent.clock.now();
+        let (milk_lease, bread_lease) = (milk.clone(), bread.clone());
+        agent
+            .update_leases(move |conn| {
+                leases::set_offered(conn, true)?;
+                leases::replace(
+                    conn,
+                    &[
+                        NewHeldLease {
+                            promotion: milk_lease,
+                            lease_id: 1,
+                            through_seq: 2,
+                            uses: 40,
+                            budget: 1_000_000,
+                            expires_at: now + TimeDelta::hours(1),
+                        },
+                        // Granted against a head the till has not reached
+                        // yet (a restored database): sales up to seq 3 are
+                        // not counted against it.
+                        NewHeldLease {
+                            promotion: bread_lease,
+                            lease_id: 2,
+                            through_seq: 3,
+                            uses: 40,
+                            budget: 200_000,
+                            expires_at: now + TimeDelta::hours(1),
+                        },
+                    ],
+                    now,
+                )
+            })
+            .await
+            .unwrap();
+        let (memory, stored) = book_in_memory_and_stored(&agent).await;
+        assert_eq!(memory, stored);
+        let baskets: [&[(&str, u32)]; 6] = [
+            &[("4600000000011", 1), ("4600000000028", 1)],
+            &[("4600000000028", 3)],
+            &[("4600000000035", 1)],
+            &[("4600000000011", 2), ("4600000000035", 1)],
+            &[
+                ("4600000000011", 1),
+                ("4600000000028", 2),
+                ("4600000000035", 4),
+            ],
+            &[("4600000000099", 1)],
+        ];
+        for basket in baskets {
+            sell(&agent, basket).await;
+            let (memory, stored) = book_in_memory_and_stored(&agent).await;
+            assert_eq!(memory, stored, "after the sale of {basket:?}");
+        }
+        let (memory, _) = book_in_memory_and_stored(&agent).await;
+        // Seq 3..8 are after the milk lease's seq 2: three sales of milk.
+        assert_eq!(memory.held[&milk].used_uses, 3);
+        // Seq 4..8 are after the bread lease's seq 3: two sales of bread
+        // (seq 3 sold bread too, before the lease's head).
+        assert_eq!(memory.held[&bread].used_uses, 2);
+        assert!(memory.held[&bread].used_spent > 0);
+    }
 }

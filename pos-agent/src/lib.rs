@@ -157,7 +157,7 @@ pub async fn run_with_clock(
     );
     agent.sync_health = Arc::new(monitor);
     agent.server_keys = std::sync::RwLock::new(server_keys);
-    agent.leases = std::sync::Mutex::new(agent.db.call(|conn| quota::LeaseBook::load(conn)).await?);
+    agent.reload_leases().await?;
     let agent = Arc::new(agent);
 
     let (trigger, stop) = stop_signal();
@@ -179,6 +179,13 @@ pub async fn run_with_clock(
         scanners: Arc::clone(&scanners),
         guard: Arc::new(guard),
         metrics: Arc::default(),
+    });
+    // A reply goes out when written: the till waits on each one, and
+    // Nagle's algorithm would hold a reply's tail for the till's ACK.
+    let api_listener = axum::serve::ListenerExt::tap_io(api_listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a till's connection");
+        }
     });
     let served = axum::serve(api_listener, app)
         .with_graceful_shutdown(async move { stop.requested().await })

@@ -31,7 +31,7 @@ use crate::store::StoreError;
 use crate::store::leases::{self, HeldLease};
 
 /// The till's leases, as stored.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LeaseBook {
     /// Whether the server offers leases (false until it was heard to).
     pub offered: bool,
@@ -52,6 +52,26 @@ impl LeaseBook {
             offered: leases::offered(conn)?.unwrap_or(false),
             held: leases::held(conn)?,
         })
+    }
+
+    /// Counts a record just committed, as its transaction counted it in
+    /// `lease_spend` (what a sale gave of each promotion, uses above zero,
+    /// see [`crate::store::outbox`]): against a lease held of the promotion
+    /// when the record comes after the lease's `through_seq`. The book is
+    /// then what [`LeaseBook::load`] would read, without reading it.
+    pub fn count(&mut self, record: &PurchaseRecord) {
+        let seq = record.seq.get();
+        for d in record.usage_deltas().into_iter().flatten() {
+            if d.uses <= 0 {
+                continue;
+            }
+            if let Some(lease) = self.held.get_mut(&d.promotion)
+                && seq > lease.through_seq
+            {
+                lease.used_uses = lease.used_uses.saturating_add(d.uses);
+                lease.used_spent = lease.used_spent.saturating_add(d.spent.minor());
+            }
+        }
     }
 
     /// What is left of each lease at `now`, for `GET /v1/status`.

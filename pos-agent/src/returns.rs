@@ -58,14 +58,12 @@ impl Agent {
         let register_id = self.config.sync.register_id;
         let fetch_failed = self.fetch_sale(request.original).await;
         let wall_time = self.clock.now();
+        let leases = Arc::clone(&self.leases);
         let committed = self
             .db
-            .call(move |conn| {
-                Ok(outbox::commit_with(
-                    conn,
-                    &key,
-                    max_upload_bytes,
-                    |tx, seq, prev_hash| {
+            .call_for_till(move |conn| {
+                let committed =
+                    outbox::commit_with(conn, &key, max_upload_bytes, |tx, seq, prev_hash| {
                         let original = find_original(tx, register_id, request.original).map_err(
                             |e| match e {
                                 ReturnFailed::OriginalNotFound(sale, _) => {
@@ -93,8 +91,16 @@ impl Agent {
                             wall_time,
                         };
                         Ok::<_, ReturnFailed>(return_record(&original, &earlier, &lines, header)?)
-                    },
-                ))
+                    });
+                // The leases' book mirrors the outbox's lease spend, which
+                // counts what a record gives of a promotion, returns too.
+                if let Ok(record) = &committed {
+                    leases
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .count(record);
+                }
+                Ok(committed)
             })
             .await??;
         self.count_usage(&committed);

@@ -87,7 +87,7 @@ impl Default for AgentMetrics {
             "commit_stage_seconds",
             "Where a commit's time went: priced (pricing and the record), queued (waiting for \
              the database thread), sealed (signing and encoding), written (the transaction's \
-             statements), durable (the COMMIT and its fsyncs), after (the leases read again)",
+             statements), durable (the COMMIT and its fsyncs), after (the sale counted in the leases' book)",
             commit_stage_seconds.clone(),
         );
         let outbox_pending = gauge(

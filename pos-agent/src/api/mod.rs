@@ -85,21 +85,17 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::Bytes::from_request(
-            axum::extract::Request::from_parts(parts.clone(), body),
-            state,
-        )
-        .await
-        .map_err(|e| ApiError::BadRequest {
-            status: e.status(),
-            message: e.body_text(),
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::BadRequest {
+                status: e.status(),
+                message: e.body_text(),
+            })?;
         if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
-        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-        let Json(value) = Json::<T>::from_request(req, state).await?;
+        // The guard let a body through only as `application/json`.
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Self(value))
     }
 }

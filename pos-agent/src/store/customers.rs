@@ -501,13 +501,13 @@ pub fn apply_page(
 /// Points the customer spent in this till's records the server has not
 /// acknowledged yet (what the offline cap limits).
 pub fn unacknowledged_redeemed(conn: &Connection, id: CustomerId) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
-        "SELECT IFNULL(SUM(MAX(p.points_earned - p.points_delta, 0)), 0)
-         FROM pending_effects p
-         WHERE p.customer_id = ?1 AND p.seq > (SELECT acked_seq FROM meta WHERE id = 1)",
-        [id.get()],
-        |r| r.get(0),
-    )?)
+    Ok(conn
+        .prepare_cached(
+            "SELECT IFNULL(SUM(MAX(p.points_earned - p.points_delta, 0)), 0)
+             FROM pending_effects p
+             WHERE p.customer_id = ?1 AND p.seq > (SELECT acked_seq FROM meta WHERE id = 1)",
+        )?
+        .query_row([id.get()], |r| r.get(0))?)
 }
 
 /// The change-feed cursor to resume from.

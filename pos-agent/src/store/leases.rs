@@ -72,9 +72,8 @@ pub struct NewHeldLease {
 /// Whether the server offers leases, as last heard (`None`: never).
 pub fn offered(conn: &Connection) -> Result<Option<bool>, StoreError> {
     Ok(conn
-        .query_row("SELECT offered FROM lease_mode WHERE id = 1", [], |r| {
-            r.get::<_, bool>(0)
-        })
+        .prepare_cached("SELECT offered FROM lease_mode WHERE id = 1")?
+        .query_row([], |r| r.get::<_, bool>(0))
         .optional()?)
 }
 
@@ -125,7 +124,7 @@ pub fn replace(
 
 /// Every lease held, with what the till's sales used of it.
 pub fn held(conn: &Connection) -> Result<BTreeMap<PromotionId, HeldLease>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT l.promotion_id, l.lease_id, l.through_seq, l.uses, l.budget, l.expires_at,
                 (SELECT COALESCE(SUM(s.uses), 0) FROM lease_spend s
                  WHERE s.promotion_id = l.promotion_id AND s.seq > l.through_seq),

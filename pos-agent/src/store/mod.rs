@@ -130,7 +130,7 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The blocking task running the query panicked or was cancelled.
+    /// The query panicked, or the database thread has ended.
     #[error("database task failed: {0}")]
     Task(String),
 }
@@ -261,8 +261,14 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Prepared statements kept per connection: the commit's statements (the
+/// head, the leases, the outbox and its effects) stay prepared beside the
+/// sync tasks' own.
+const STATEMENT_CACHE: usize = 64;
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -302,45 +308,182 @@ impl StorageAlarm {
 }
 
 /// The one connection of a running agent, shared by the API and the sync
-/// tasks. Queries run on the blocking pool, one at a time.
+/// tasks. It lives on a thread of its own (`pos-agent-db`), which runs the
+/// queries sent to it one at a time: one writer, and no tokio thread ever
+/// waits on SQLite.
+///
+/// The thread sleeps on a condition variable until a query comes, so a
+/// commit reaches the database after one wake-up rather than after the
+/// blocking pool's hand-over and a lock. Queries run in the order sent,
+/// except that the till's ([`Db::call_for_till`]) go before the sync
+/// tasks' that wait: a sale waits at most for the query under way, never
+/// for a queue of uploads and renewals. The thread ends, closing the
+/// connection, when the last clone of the `Db` is dropped, after the
+/// queries sent before.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    worker: Arc<Worker>,
     alarm: Arc<Mutex<Option<StorageAlarm>>>,
 }
 
+/// A query for the database thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The queries waiting for the database thread.
+#[derive(Default)]
+struct Queue {
+    /// The till's, first.
+    till: std::collections::VecDeque<Job>,
+    /// Everyone else's.
+    background: std::collections::VecDeque<Job>,
+    /// No more will come: run what waits and end.
+    closed: bool,
+}
+
+/// The database thread and the way to it.
+struct Worker {
+    queue: Arc<(Mutex<Queue>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Queues `job`; false once the thread has ended.
+    fn send(&self, job: Job, for_till: bool) -> bool {
+        let (queue, ready) = &*self.queue;
+        let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.closed || self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+            return false;
+        }
+        if for_till {
+            queue.till.push_back(job);
+        } else {
+            queue.background.push_back(job);
+        }
+        drop(queue);
+        ready.notify_one();
+        true
+    }
+
+    /// The thread's loop: the next query, the till's first, until closed
+    /// and drained.
+    fn run(queue: &(Mutex<Queue>, std::sync::Condvar), mut conn: Connection) {
+        let (queue, ready) = queue;
+        loop {
+            let job = {
+                let mut waiting = queue.lock().unwrap_or_else(PoisonError::into_inner);
+                loop {
+                    if let Some(job) = waiting.till.pop_front() {
+                        break Some(job);
+                    }
+                    if let Some(job) = waiting.background.pop_front() {
+                        break Some(job);
+                    }
+                    if waiting.closed {
+                        break None;
+                    }
+                    waiting = ready.wait(waiting).unwrap_or_else(PoisonError::into_inner);
+                }
+            };
+            match job {
+                Some(job) => job(&mut conn),
+                None => return,
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let (queue, ready) = &*self.queue;
+        queue.lock().unwrap_or_else(PoisonError::into_inner).closed = true;
+        ready.notify_one();
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            // The connection is closed when this returns, as it was when a
+            // `Db` owned it directly.
+            let _ = thread.join();
+        }
+    }
+}
+
 impl Db {
-    /// Wraps an open connection.
+    /// Wraps an open connection, moving it to its own thread.
+    ///
+    /// # Panics
+    /// If the operating system cannot start a thread.
     pub fn new(conn: Connection) -> Self {
+        let queue = Arc::new((Mutex::new(Queue::default()), std::sync::Condvar::new()));
+        let thread = std::thread::Builder::new()
+            .name("pos-agent-db".into())
+            .spawn({
+                let queue = Arc::clone(&queue);
+                move || Worker::run(&queue, conn)
+            })
+            .expect("cannot start the database thread");
         Db {
-            conn: Arc::new(Mutex::new(conn)),
+            worker: Arc::new(Worker {
+                queue,
+                thread: Some(thread),
+            }),
             alarm: Arc::default(),
         }
     }
 
-    /// Runs `f` with the connection on the blocking pool. A storage fault
-    /// raises the [`StorageAlarm`]; a call that wrote and succeeded clears
-    /// it.
+    /// Runs `f` with the connection on the database thread, after the
+    /// queries sent before. A storage fault raises the [`StorageAlarm`]; a
+    /// call that wrote and succeeded clears it. A panic in `f` is
+    /// [`StoreError::Task`]; its transaction, if any, was rolled back as the
+    /// panic unwound, and the thread goes on.
     pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        self.run(f, false).await
+    }
+
+    /// [`Db::call`] for a till waiting on a sale: `f` runs before the
+    /// queries of the sync tasks that wait (after the one under way and
+    /// the till's own sent before).
+    pub async fn call_for_till<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.run(f, true).await
+    }
+
+    async fn run<R, F>(&self, f: F, for_till: bool) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
         let alarm = Arc::clone(&self.alarm);
-        tokio::task::spawn_blocking(move || {
-            // A panic mid-transaction rolled it back when the guard dropped,
-            // so the connection is still consistent.
-            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn: &mut Connection| {
             let changes_before = conn.total_changes();
-            let result = f(&mut conn);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|panic| {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a query panicked".to_owned());
+                    Err(StoreError::Task(why))
+                });
             let wrote = conn.total_changes() != changes_before;
-            drop(conn);
             note_storage_outcome(&alarm, &result, wrote);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+            // The caller may have gone (its request was dropped): the query
+            // ran all the same, as it would have on the blocking pool.
+            let _ = reply.send(result);
+        });
+        if !self.worker.send(job, for_till) {
+            return Err(StoreError::Task("the database thread has ended".into()));
+        }
+        answer
+            .await
+            .map_err(|_| StoreError::Task("the database thread has ended".into()))?
     }
 
     /// The storage alarm, if the database cannot be written.
@@ -511,6 +654,88 @@ pub(crate) mod tests {
         .unwrap();
         db.call(fill).await.unwrap();
         assert_eq!(db.storage_alarm(), None);
+    }
+
+    #[tokio::test]
+    async fn a_query_that_panics_is_an_error_and_the_database_thread_goes_on() {
+        let (_dir, conn) = temp_db();
+        let db = Db::new(conn);
+        let err = db
+            .call(|conn| -> Result<(), StoreError> {
+                let tx = conn.transaction()?;
+                tx.execute("UPDATE meta SET customer_cursor = 7", [])?;
+                panic!("a defect mid-transaction");
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Task(why) if why.contains("a defect")),
+            "{err}"
+        );
+        let cursor: i64 = db
+            .call(|conn| Ok(conn.query_row("SELECT customer_cursor FROM meta", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(cursor, 0, "the panicking transaction was rolled back");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn queries_run_one_at_a_time_in_the_order_sent() {
+        let (_dir, conn) = temp_db();
+        let db = Db::new(conn);
+        let calls: Vec<_> = (1..=50_i64)
+            .map(|n| {
+                let db = db.clone();
+                async move {
+                    db.call(move |conn| {
+                        let tx = conn.transaction()?;
+                        let last: i64 =
+                            tx.query_row("SELECT customer_cursor FROM meta", [], |r| r.get(0))?;
+                        tx.execute("UPDATE meta SET customer_cursor = ?1", [n])?;
+                        tx.commit()?;
+                        Ok(last)
+                    })
+                    .await
+                }
+            })
+            .collect();
+        let seen = futures::future::try_join_all(calls).await.unwrap();
+        // Each query saw the one sent before it, and only it.
+        let expected: Vec<i64> = (0..50).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_tills_queries_go_before_the_sync_tasks_that_wait() {
+        let (_dir, conn) = temp_db();
+        let db = Db::new(conn);
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let log = |name: &'static str| {
+            let ran = Arc::clone(&ran);
+            move |_: &mut Connection| -> Result<(), StoreError> {
+                ran.lock().unwrap().push(name);
+                Ok(())
+            }
+        };
+        // The thread is busy with a query until the gate opens.
+        let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let mut busy = Box::pin(db.call(move |_| {
+            gate.recv().ok();
+            Ok(())
+        }));
+        assert!(futures::poll!(&mut busy).is_pending());
+        let mut upload = Box::pin(db.call(log("upload")));
+        let mut renewal = Box::pin(db.call(log("renewal")));
+        let mut sale = Box::pin(db.call_for_till(log("sale")));
+        assert!(futures::poll!(&mut upload).is_pending());
+        assert!(futures::poll!(&mut renewal).is_pending());
+        assert!(futures::poll!(&mut sale).is_pending());
+        open_gate.send(()).unwrap();
+        busy.await.unwrap();
+        upload.await.unwrap();
+        renewal.await.unwrap();
+        sale.await.unwrap();
+        assert_eq!(*ran.lock().unwrap(), ["sale", "upload", "renewal"]);
     }
 
     #[test]

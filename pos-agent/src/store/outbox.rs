@@ -44,11 +44,9 @@ impl Head {
 
 /// Reads the head.
 pub fn head(conn: &Connection) -> Result<Head, StoreError> {
-    let (seq, hash): (i64, Vec<u8>) = conn.query_row(
-        "SELECT head_seq, head_hash FROM meta WHERE id = 1",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (seq, hash): (i64, Vec<u8>) = conn
+        .prepare_cached("SELECT head_seq, head_hash FROM meta WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let hash = hash
         .try_into()
         .map(Hash256)
@@ -152,9 +150,11 @@ fn append(
         });
     }
     let body = sealed.bytes;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO outbox (seq, record_id, body, signature, hash, customer_id, total, committed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(
         params![
             record.seq.get(),
             record.id.to_string(),
@@ -172,73 +172,67 @@ fn append(
     })?;
     if let Some(customer) = record.customer {
         let purchases = i64::from(record.kind == RecordKind::Sale);
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO pending_effects
                  (seq, customer_id, spend_delta, points_delta, purchases_delta, points_earned)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                record.seq.get(),
-                customer.id.get(),
-                record.total.minor(),
-                record.points_earned - record.points_redeemed,
-                purchases,
-                record.points_earned,
-            ],
-        )?;
+        )?
+        .execute(params![
+            record.seq.get(),
+            customer.id.get(),
+            record.total.minor(),
+            record.points_earned - record.points_redeemed,
+            purchases,
+            record.points_earned,
+        ])?;
         if record
             .point_awards
             .iter()
             .any(|a| a.rule == shared::pricing::RuleRef::BirthdayBonus)
         {
-            tx.execute(
-                "UPDATE pending_effects SET birthday_bonus_at = ?1 WHERE seq = ?2",
-                params![record.wall_time.to_rfc3339(), record.seq.get()],
-            )?;
+            tx.prepare_cached("UPDATE pending_effects SET birthday_bonus_at = ?1 WHERE seq = ?2")?
+                .execute(params![record.wall_time.to_rfc3339(), record.seq.get()])?;
         }
         for d in deltas.iter().filter(|d| d.uses != 0) {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO pending_uses (seq, customer_id, promotion_id, uses)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    record.seq.get(),
-                    customer.id.get(),
-                    d.promotion.as_str(),
-                    d.uses
-                ],
-            )?;
+            )?
+            .execute(params![
+                record.seq.get(),
+                customer.id.get(),
+                d.promotion.as_str(),
+                d.uses
+            ])?;
         }
     }
     // What a sale gave of each promotion comes off the till's lease of it
     // (returns give nothing back to a lease: the server counts them).
     for d in deltas.iter().filter(|d| d.uses > 0) {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO lease_spend (seq, promotion_id, uses, spent) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                record.seq.get(),
-                d.promotion.as_str(),
-                d.uses,
-                d.spent.minor()
-            ],
-        )?;
+        )?
+        .execute(params![
+            record.seq.get(),
+            d.promotion.as_str(),
+            d.uses,
+            d.spent.minor()
+        ])?;
     }
     for d in &deltas {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO till_usage (promotion_id, uses, spent) VALUES (?1, ?2, ?3)
              ON CONFLICT (promotion_id) DO UPDATE SET
                  uses = uses + excluded.uses, spent = spent + excluded.spent",
-            params![d.promotion.as_str(), d.uses, d.spent.minor()],
-        )?;
+        )?
+        .execute(params![d.promotion.as_str(), d.uses, d.spent.minor()])?;
     }
     if let RecordKind::Return { original, .. } = &record.kind {
-        tx.execute(
-            "INSERT INTO returns (original_id, seq) VALUES (?1, ?2)",
-            params![original.id.to_string(), record.seq.get()],
-        )?;
+        tx.prepare_cached("INSERT INTO returns (original_id, seq) VALUES (?1, ?2)")?
+            .execute(params![original.id.to_string(), record.seq.get()])?;
     }
-    tx.execute(
-        "UPDATE meta SET head_seq = ?1, head_hash = ?2 WHERE id = 1",
-        params![record.seq.get(), hash.0.as_slice()],
-    )?;
+    tx.prepare_cached("UPDATE meta SET head_seq = ?1, head_hash = ?2 WHERE id = 1")?
+        .execute(params![record.seq.get(), hash.0.as_slice()])?;
     Ok(sealed_in)
 }
 

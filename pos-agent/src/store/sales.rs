@@ -28,12 +28,11 @@ pub struct RecordedSale {
 /// The sale committed with `sale`, if any.
 pub fn find(conn: &Connection, sale: &SaleId) -> Result<Option<RecordedSale>, StoreError> {
     let row: Option<(String, String, bool)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT check_id, reply, seq <= (SELECT acked_seq FROM meta WHERE id = 1)
              FROM sales WHERE sale_id = ?1",
-            [sale.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row([sale.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     row.map(|(check_id, reply, uploaded)| {
         Ok(RecordedSale {
@@ -53,16 +52,16 @@ pub fn insert(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let reply = serde_json::to_string(committed).map_err(|e| corrupt("sale reply", e))?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO sales (sale_id, check_id, seq, reply, committed_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            sale.as_str(),
-            committed.check_id.to_string(),
-            committed.seq.get(),
-            reply,
-            at.to_rfc3339(),
-        ],
-    )?;
+    )?
+    .execute(params![
+        sale.as_str(),
+        committed.check_id.to_string(),
+        committed.seq.get(),
+        reply,
+        at.to_rfc3339(),
+    ])?;
     Ok(())
 }

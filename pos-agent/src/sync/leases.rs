@@ -88,10 +88,8 @@ async fn renew(agent: &Agent, client: &SyncClient) -> Result<(), SyncError> {
         Err(SyncError::Refused { status, .. }) if status == StatusCode::NOT_FOUND => {
             // An older server: no leases; the global limits apply as before.
             agent
-                .db
-                .call(|conn| leases::set_offered(conn, false))
+                .update_leases(|conn| leases::set_offered(conn, false))
                 .await?;
-            agent.reload_leases().await?;
             return Ok(());
         }
         Err(e) => return Err(e),
@@ -128,13 +126,11 @@ async fn renew(agent: &Agent, client: &SyncClient) -> Result<(), SyncError> {
         .collect();
     let count = held.len();
     agent
-        .db
-        .call(move |conn| {
+        .update_leases(move |conn| {
             leases::set_offered(conn, true)?;
             leases::replace(conn, &held, sent)
         })
         .await?;
-    agent.reload_leases().await?;
     tracing::debug!(leases = count, "quota leases renewed");
     Ok(())
 }

@@ -491,7 +491,7 @@ const COMMIT_STAGES: [(&str, &str); 6] = [
     ("sealed", "signing and encoding the record"),
     ("written", "the transaction's SQL statements"),
     ("durable", "COMMIT and its fsyncs"),
-    ("after", "reading the leases again"),
+    ("after", "counting the sale in the leases' book"),
 ];
 
 /// The sum and count of each commit stage's histogram, and of the whole
