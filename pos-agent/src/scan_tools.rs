@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use shared::keys::TrustedKeys;
 use hardware::{DeviceState, HidConfig, PortInfo, QrError, Scan, ScannerHandle, SerialConfig};
+use shared::keys::TrustedKeys;
 use shared::wire::till::{ScannerState, ScannerView};
 use tokio::sync::mpsc;
 

@@ -438,7 +438,27 @@ pub struct Acknowledgement {
 /// (never backwards, never past the head), dead letters it resolves, the
 /// contact with the server and the clock estimate. Returns how many dead
 /// letters were resolved.
+///
+/// The transaction commits with `synchronous = NORMAL`: WAL frames in
+/// order, without the fsync that a sale's commit waiting behind it would
+/// otherwise queue for. A power cut can lose only what it says, so the
+/// records since the last durable acknowledgement are sent again and the
+/// server answers them as already stored; the next sale's `FULL` commit
+/// makes it durable with its own fsync. The connection is back on `FULL`
+/// before this returns, whatever happened.
 pub fn acknowledge(conn: &mut Connection, ack: &Acknowledgement) -> Result<usize, StoreError> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let written = write_acknowledgement(conn, ack);
+    let restored = conn.pragma_update(None, "synchronous", "FULL");
+    let resolved = written?;
+    restored?;
+    Ok(resolved)
+}
+
+fn write_acknowledgement(
+    conn: &mut Connection,
+    ack: &Acknowledgement,
+) -> Result<usize, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     ack_through(&tx, ack.through)?;
     let resolved = sync_state::resolve_dead_letters(&tx, ack.through, ack.at)?;
@@ -614,6 +634,39 @@ pub(crate) mod tests {
         assert_eq!(batch.len(), 4);
         rewind_to(&conn, seq(5)).unwrap();
         assert_eq!(acked_seq(&conn).unwrap(), Some(seq(4)));
+    }
+
+    #[test]
+    fn an_acknowledgement_is_written_and_sales_stay_fully_durable() {
+        let (_dir, mut conn) = temp_db();
+        let synchronous = |conn: &Connection| -> i64 {
+            conn.pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap()
+        };
+        for _ in 0..3 {
+            commit(&mut conn, &key(), sale).unwrap();
+        }
+        assert_eq!(synchronous(&conn), 2, "sales commit with FULL");
+        let ack = Acknowledgement {
+            through: seq(2),
+            at: DateTime::from_timestamp(1_000, 0).unwrap(),
+            clock: None,
+        };
+        acknowledge(&mut conn, &ack).unwrap();
+        assert_eq!(acked_seq(&conn).unwrap(), Some(seq(2)));
+        assert_eq!(
+            synchronous(&conn),
+            2,
+            "FULL again after the acknowledgement"
+        );
+        // A failed acknowledgement (here: a transaction already open)
+        // leaves the connection on FULL too.
+        conn.execute_batch("BEGIN").unwrap();
+        assert!(acknowledge(&mut conn, &ack).is_err());
+        conn.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(synchronous(&conn), 2);
+        commit(&mut conn, &key(), sale).unwrap();
+        assert_eq!(acked_seq(&conn).unwrap(), Some(seq(2)));
     }
 
     #[test]
