@@ -21,6 +21,7 @@
 //! - `agent`: the shared state of a running agent.
 //! - `clock`: injected time.
 //! - `doctor`: installation checks for store IT.
+//! - `backlog_watch`: `status --watch`, the backlog followed as it uploads.
 //!
 //! Entry points receive their IO: [`run`] takes a bound listener and a
 //! shutdown future, so tests run the whole agent in-process on port 0.
@@ -28,6 +29,7 @@
 mod active_ruleset;
 mod agent;
 mod api;
+pub mod backlog_watch;
 mod checks;
 mod clock;
 pub mod config;

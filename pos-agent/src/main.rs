@@ -87,6 +87,11 @@ enum Command {
         /// Configuration file (default: <data-dir>/agent.toml).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Then follow the backlog as the running agent uploads it (a
+        /// progress bar on a terminal, a line per change otherwise), until
+        /// nothing is left to send or Ctrl-C.
+        #[arg(long)]
+        watch: bool,
     },
     /// Check the installation: configuration, key, database, server, scanners.
     Doctor {
@@ -208,11 +213,32 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             pos_agent::run(config, listener, scanners, shutdown_signal()).await?;
         }
-        Command::Status { data_dir, config } => {
+        Command::Status {
+            data_dir,
+            config,
+            watch,
+        } => {
             print!(
                 "{}",
                 pos_agent::status_report(&data_dir, config.as_deref()).await?
             );
+            if watch {
+                let ctrl_c = async {
+                    // Without a handler, Ctrl-C ends the process anyway.
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                let end = pos_agent::backlog_watch::watch(
+                    &data_dir,
+                    pos_agent::backlog_watch::POLL,
+                    ctrl_c,
+                )
+                .await?;
+                if end == pos_agent::backlog_watch::WatchEnd::Interrupted {
+                    return Ok(ExitCode::from(130));
+                }
+            }
         }
         Command::ScanImage {
             files,

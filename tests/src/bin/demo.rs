@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use chrono::{FixedOffset, NaiveTime, TimeDelta, Timelike, Utc};
 use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
 use shared::ids::{CustomerId, Sku};
 use shared::money::{Money, Quantity};
 use shared::pricing::{BlockReason, Condition, RuleRef};
@@ -44,6 +45,42 @@ struct Args {
 }
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// A phase's progress bar, drawn on stderr when it is a terminal (hidden
+/// in a pipe or a log, where the phase's printed lines say enough).
+fn phase_bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64).with_style(
+        ProgressStyle::with_template("   {bar:30} {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Waits until every register's outbox is empty, the records uploaded
+/// shown on a bar.
+async fn drain(registers: &[Register]) -> anyhow::Result<()> {
+    let mut waiting = 0;
+    for r in registers {
+        waiting += r.agent.till.status().await?.outbox_pending;
+    }
+    let bar = phase_bar(usize::try_from(waiting)?, "records uploaded");
+    let deadline = Deadline::after(WAIT);
+    loop {
+        let mut left = 0;
+        for r in registers {
+            left += r.agent.till.status().await?.outbox_pending;
+        }
+        bar.set_position(u64::try_from((waiting - left).max(0))?);
+        if left == 0 {
+            bar.finish_and_clear();
+            return Ok(());
+        }
+        deadline
+            .tick(|| format!("{left} records still in the outboxes"))
+            .await?;
+    }
+}
 
 struct Register {
     name: String,
@@ -152,23 +189,27 @@ async fn main() -> anyhow::Result<()> {
         "\n-- ringing up {} checks with the server up --",
         args.online_checks
     );
+    let bar = phase_bar(args.online_checks, "checks");
     for i in 0..args.online_checks {
         let r = &mut registers[i % 3];
         ring_up(r, &mut rng, &tokens, &mut scan_to_price).await?;
+        bar.inc(1);
     }
-    for r in &registers {
-        r.agent.wait_synced(WAIT).await?;
-    }
+    bar.finish_and_clear();
+    drain(&registers).await?;
 
     println!(
         "-- server down: ringing up {} checks offline --",
         args.offline_checks
     );
     server.stop().await?;
+    let bar = phase_bar(args.offline_checks, "checks offline");
     for i in 0..args.offline_checks {
         let r = &mut registers[i % 3];
         ring_up(r, &mut rng, &tokens, &mut scan_to_price).await?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     for r in &registers {
         let s = r.agent.till.status().await?;
         println!(
@@ -179,9 +220,7 @@ async fn main() -> anyhow::Result<()> {
     println!("-- server back --");
     let back = Instant::now();
     server.restart().await?;
-    for r in &registers {
-        r.agent.wait_synced(WAIT).await?;
-    }
+    drain(&registers).await?;
     println!(
         "   every outbox drained {:.1} s after the server came back\n",
         back.elapsed().as_secs_f64()

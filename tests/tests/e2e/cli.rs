@@ -1,6 +1,7 @@
 //! Store IT's path with the real binaries as separate processes: a server
 //! started from the command line, merchant set-up through the admin CLI,
-//! `pos-agent enroll`, `doctor`, `run` and `status`.
+//! `pos-agent enroll`, `doctor`, `run` and `status` (also `status --watch`
+//! following a backlog's upload after an outage).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -96,8 +97,14 @@ const ADMIN_TOKEN: &str = "cli-admin-token-0123456789";
 
 /// Runs `command` (the server binary) as `serve` over `data_dir` on a free
 /// port with [`ADMIN_TOKEN`], and waits until it answers; its URL.
-async fn serve(mut command: Command, data_dir: &Path) -> anyhow::Result<(Daemon, String)> {
+async fn serve(command: Command, data_dir: &Path) -> anyhow::Result<(Daemon, String)> {
     let url = format!("http://127.0.0.1:{}", free_port()?);
+    let server = serve_at(command, data_dir, &url).await?;
+    Ok((server, url))
+}
+
+/// [`serve`] at `url` (a server started again where its registers know it).
+async fn serve_at(mut command: Command, data_dir: &Path, url: &str) -> anyhow::Result<Daemon> {
     let server = Daemon(
         command
             .args(["serve", "--data-dir"])
@@ -109,7 +116,7 @@ async fn serve(mut command: Command, data_dir: &Path) -> anyhow::Result<(Daemon,
             .spawn()?,
     );
     wait_http(&format!("{url}/health")).await?;
-    Ok((server, url))
+    Ok(server)
 }
 
 /// `sync-server admin --server URL --admin-token TOKEN ARGS…`.
@@ -145,6 +152,20 @@ fn merchant_and_store(admin: &dyn Fn(&[&str]) -> Command) -> anyhow::Result<(i64
 fn id_of(json: &str) -> anyhow::Result<i64> {
     let v: serde_json::Value = serde_json::from_str(json)?;
     v["id"].as_i64().context("reply has no id")
+}
+
+/// Waits until the agent behind `till` prices with a ruleset (the
+/// programme arrives by long-poll).
+async fn wait_ruleset_in_use(till: &TillClient) -> anyhow::Result<()> {
+    let deadline = Deadline::after(Duration::from_secs(30));
+    loop {
+        if till.status().await?.ruleset_version.is_some() {
+            return Ok(());
+        }
+        deadline
+            .tick(|| "the agent never received the published ruleset".to_owned())
+            .await?;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,22 +268,7 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     );
     let till = TillClient::new(&format!("http://{api}"));
     wait_http(&format!("http://{api}/health")).await?;
-    // The programme arrives by long-poll; price only once it is in use.
-    let mut ruleset_in_use = false;
-    let deadline = Deadline::after(Duration::from_secs(30));
-    loop {
-        if till.status().await?.ruleset_version.is_some() {
-            ruleset_in_use = true;
-            break;
-        }
-        if deadline.tick(String::new).await.is_err() {
-            break;
-        }
-    }
-    ensure!(
-        ruleset_in_use,
-        "the agent never received the published ruleset"
-    );
+    wait_ruleset_in_use(&till).await?;
     let check = till.open().await?;
     till.add_line(check.id, &line_json(&CATALOG[1], 2)).await?;
     let committed = till.commit(check.id).await?;
@@ -567,6 +573,164 @@ async fn the_cli_invites_people_and_its_api_keys_act_within_their_role() -> anyh
             && trail[0]["actor"] == "admin-token"
             && trail[0]["action"] == "account.invite",
         "the trail: {trail:?}"
+    );
+    Ok(())
+}
+
+/// A child's stdout, line by line, read on a thread of its own.
+struct Lines {
+    rx: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Lines {
+    fn of(child: &mut std::process::Child) -> anyhow::Result<Self> {
+        use std::io::BufRead as _;
+        let stdout = child.stdout.take().context("stdout not piped")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Lines {
+            rx,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Waits for a line containing `text`.
+    fn wait_for(&mut self, text: &str) -> anyhow::Result<String> {
+        let deadline = Deadline::after(Duration::from_secs(30));
+        loop {
+            while let Ok(line) = self.rx.try_recv() {
+                self.seen.push(line.clone());
+                if line.contains(text) {
+                    return Ok(line);
+                }
+            }
+            deadline.tick_blocking(|| format!("no line with {text:?} in {:?}", self.seen))?;
+        }
+    }
+}
+
+/// Waits for `child` to exit (at most 30 s); its exit code.
+fn exit_code(child: &mut std::process::Child) -> anyhow::Result<Option<i32>> {
+    let deadline = Deadline::after(Duration::from_secs(30));
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.code());
+        }
+        deadline.tick_blocking(|| "the command did not end".to_owned())?;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_watch_follows_a_backlog_until_the_server_has_every_sale() -> anyhow::Result<()> {
+    let server_bin = binary("sync-server")?;
+    let agent_bin = binary("pos-agent")?;
+    let tmp = tempfile::tempdir()?;
+    let server_dir = tmp.path().join("server");
+    let (server, url) = serve(Command::new(&server_bin), &server_dir).await?;
+    let admin = |args: &[&str]| admin_command(&server_bin, &url, ADMIN_TOKEN, args);
+    let (merchant, store) = merchant_and_store(&admin)?;
+    let ruleset = tmp.path().join("ruleset.json");
+    std::fs::write(
+        &ruleset,
+        serde_json::to_vec(&system_tests::scenario::programme())?,
+    )?;
+    let merchant = merchant.to_string();
+    let file = ruleset.to_str().context("path")?;
+    ok_stdout(&mut admin(&[
+        "ruleset",
+        "publish",
+        "--merchant",
+        &merchant,
+        "--file",
+        file,
+    ]))?;
+    let enrollment: serde_json::Value = serde_json::from_str(&ok_stdout(&mut admin(&[
+        "enrollment-token",
+        "create",
+        "--store",
+        &store.to_string(),
+    ]))?)?;
+    let till_dir = tmp.path().join("till");
+    ok_stdout(
+        Command::new(&agent_bin)
+            .args(["enroll", "--server", &url, "--token"])
+            .arg(enrollment["token"].as_str().context("token")?)
+            .arg("--data-dir")
+            .arg(&till_dir),
+    )?;
+    let api = format!("127.0.0.1:{}", free_port()?);
+    let _agent = Daemon(
+        Command::new(&agent_bin)
+            .args(["run", "--listen", &api, "--data-dir"])
+            .arg(&till_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let till = TillClient::new(&format!("http://{api}"));
+    wait_http(&format!("http://{api}/health")).await?;
+    wait_ruleset_in_use(&till).await?;
+
+    // The server goes down for a while; the till keeps selling.
+    drop(server);
+    const SALES: usize = 40;
+    for i in 0..SALES {
+        let check = till.open().await?;
+        till.add_line(check.id, &line_json(&CATALOG[i % CATALOG.len()], 1))
+            .await?;
+        till.commit(check.id).await?;
+    }
+    let watch = || {
+        let mut command = Command::new(&agent_bin);
+        command
+            .args(["status", "--watch", "--data-dir"])
+            .arg(&till_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        command
+    };
+
+    // Ctrl-C while the server is away: what is left, and exit code 130.
+    let mut interrupted = Daemon(watch().spawn()?);
+    let mut lines = Lines::of(&mut interrupted.0)?;
+    lines.wait_for(&format!("{SALES} records to upload (seq 1 to {SALES})"))?;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(interrupted.0.id())?);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT)?;
+    ensure!(exit_code(&mut interrupted.0)? == Some(130));
+    lines.wait_for(&format!("stopped: {SALES} records still to upload"))?;
+
+    // Watched while the server comes back: it ends once all is uploaded.
+    let mut watching = Daemon(watch().spawn()?);
+    let mut lines = Lines::of(&mut watching.0)?;
+    lines.wait_for(&format!("{SALES} records to upload"))?;
+    let _server = serve_at(Command::new(&server_bin), &server_dir, &url).await?;
+    let done = lines.wait_for("backlog uploaded:")?;
+    ensure!(
+        done.starts_with(&format!("backlog uploaded: {SALES} records in ")),
+        "{done}"
+    );
+    ensure!(exit_code(&mut watching.0)? == Some(0), "{:?}", lines.seen);
+    let stats = ok_stdout(&mut admin(&["stats", "--merchant", &merchant]))?;
+    let stats: sync_server::wire::admin::Stats = serde_json::from_str(&stats)?;
+    ensure!(stats.totals.checks == SALES as i64, "{stats:?}");
+
+    // Nothing left: said at once.
+    let again = ok_stdout(&mut watch())?;
+    ensure!(
+        again.contains(&format!(
+            "nothing to upload: every record through seq {SALES} is on the server"
+        )),
+        "{again}"
     );
     Ok(())
 }
