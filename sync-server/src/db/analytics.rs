@@ -597,6 +597,20 @@ pub trait AnalyticsTx {
 
 /// A stored `YYYY-MM-DD` day.
 pub(super) fn parse_day(text: &str) -> Result<NaiveDate, DbError> {
+    // `YYYY-MM-DD`, as every day is stored, without the format parser (a
+    // customer view reads one per customer); anything else goes to it.
+    if let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *text.as_bytes() {
+        let digits = [y0, y1, y2, y3, m0, m1, d0, d1];
+        if digits.iter().all(u8::is_ascii_digit) {
+            let n = |ds: &[u8]| ds.iter().fold(0_u32, |n, d| n * 10 + u32::from(d - b'0'));
+            if let Some(day) = i32::try_from(n(&digits[..4]))
+                .ok()
+                .and_then(|y| NaiveDate::from_ymd_opt(y, n(&digits[4..6]), n(&digits[6..])))
+            {
+                return Ok(day);
+            }
+        }
+    }
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|e| DbError::other(format!("a stored day {text:?}: {e}")))
 }
@@ -656,5 +670,36 @@ mod tests {
             PeriodParts::of(d(2026, 12, 1), d(2026, 12, 31)).bounds(),
             ["2026-12", "2026-12", "9", "0", "9", "0"].map(str::to_owned)
         );
+    }
+
+    #[test]
+    fn stored_days_read_as_the_format_parser_reads_them() {
+        for text in [
+            "2026-03-05",
+            "1945-12-31",
+            "2024-02-29",
+            "0001-01-01",
+            "9999-12-31",
+            "2026-3-5",
+            "+2026-03-05",
+        ] {
+            assert_eq!(
+                parse_day(text).ok(),
+                NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
+                "{text}"
+            );
+        }
+        for bad in [
+            "2025-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-32",
+            "2026-01-00",
+            "2026/01/10",
+            "20a6-01-10",
+            "",
+        ] {
+            assert!(parse_day(bad).is_err(), "{bad}");
+        }
     }
 }

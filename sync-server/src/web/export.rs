@@ -3,9 +3,9 @@
 //! (message ids of the catalogues, written in Russian whatever the page's
 //! language; the analytics page shows them in its own),
 //! money as roubles with two decimals and a decimal comma, items with
-//! three. The body is a stream of one chunk per row, produced as the
-//! client reads it; what is held is the view's aggregated rows, never the
-//! records.
+//! three. The body is a stream of chunks of rows (about
+//! [`CHUNK_BYTES`] each), produced as the client reads it; what is held is
+//! the view's aggregated rows, never the records.
 
 use std::convert::Infallible;
 
@@ -243,23 +243,30 @@ pub fn milli(value: i64) -> String {
     format!("{sign}{},{:03}", abs / 1000, abs % 1000)
 }
 
-/// One CSV field, quoted when it must be.
-fn field(text: &str) -> String {
+/// What a chunk of the body holds before it is sent: rows are written into
+/// it until it reaches this size.
+pub const CHUNK_BYTES: usize = 16 * 1024;
+
+/// Appends one CSV field, quoted when it must be.
+fn push_field(out: &mut Vec<u8>, text: &str) {
     if text.contains([';', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+        out.push(b'"');
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
     } else {
-        text.to_owned()
+        out.extend_from_slice(text.as_bytes());
     }
 }
 
-fn line(fields: &[String]) -> Bytes {
-    let mut out = fields
-        .iter()
-        .map(|f| field(f))
-        .collect::<Vec<_>>()
-        .join(";");
-    out.push_str("\r\n");
-    Bytes::from(out)
+/// Appends one line: the fields between `;`, then CRLF.
+fn push_line(out: &mut Vec<u8>, fields: &[String]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        push_field(out, f);
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 type Row = Box<dyn FnOnce() -> Vec<String> + Send>;
@@ -637,20 +644,16 @@ pub fn response(t: Table, data: ViewData, file_stem: &str) -> Response {
     // The CSV is for Excel in Russian whatever the page's language: its
     // header and every row (produced as the body is read) are written in
     // Russian.
-    let head = {
-        let fields: Vec<String> =
-            i18n::with_lang(Lang::Ru, || headers.iter().map(|h| i18n::t(h)).collect());
-        let mut first = BOM.as_bytes().to_vec();
-        first.extend_from_slice(&line(&fields));
-        Bytes::from(first)
-    };
+    let mut head = BOM.as_bytes().to_vec();
+    let fields: Vec<String> =
+        i18n::with_lang(Lang::Ru, || headers.iter().map(|h| i18n::t(h)).collect());
+    push_line(&mut head, &fields);
     let body = stream::iter(
-        std::iter::once(head)
-            .chain(
-                rows.into_iter()
-                    .map(|row| line(&i18n::with_lang(Lang::Ru, row))),
-            )
-            .map(Ok::<_, Infallible>),
+        Chunks {
+            next: Some(head),
+            rows: rows.into_iter(),
+        }
+        .map(Ok::<_, Infallible>),
     );
     let disposition = format!("attachment; filename=\"{file_stem}-{}.csv\"", t.code());
     let mut response = Body::from_stream(body).into_response();
@@ -663,6 +666,29 @@ pub fn response(t: Table, data: ViewData, file_stem: &str) -> Response {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
+}
+
+/// The body's chunks: the header line, then as many rows as fill
+/// [`CHUNK_BYTES`] a chunk, each written as it is asked for.
+struct Chunks {
+    /// What the next chunk begins with.
+    next: Option<Vec<u8>>,
+    rows: std::vec::IntoIter<Row>,
+}
+
+impl Iterator for Chunks {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        let mut out = self.next.take().unwrap_or_default();
+        i18n::with_lang(Lang::Ru, || {
+            while out.len() < CHUNK_BYTES {
+                let Some(row) = self.rows.next() else { break };
+                push_line(&mut out, &row());
+            }
+        });
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
 }
 
 /// An RFM segment, or `inactive`, as the transitions name it.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike as _, Days, NaiveDate, Timelike as _};
 use serde::Deserialize;
-use shared::identity::{AGE_BANDS, age_band};
+use shared::identity::AGE_BANDS;
 use shared::ids::{BrandId, CustomerId, MerchantId, StoreId};
 use shared::money::round_half_up;
 use shared::record::{PurchaseRecord, RecordKind};
@@ -706,149 +706,273 @@ pub(crate) fn customer_activity(
     tx: &mut dyn Tx,
     filter: &RollupFilter,
 ) -> Result<(Vec<CustomerActivity>, CohortCells), DbError> {
-    let (activity, cohorts, _) = customer_activity_beside(tx, filter, None, None)?;
-    Ok((activity, cohorts))
+    let months = Months::of(filter.from, filter.to);
+    let mut cohorts = Cohorts::new(&months);
+    let mut activity = Vec::new();
+    each_active(tx, filter, None, None, &months, &mut |a| {
+        let Some(now) = a.now else { return };
+        cohorts.add(a.first_day, a.months);
+        activity.push(CustomerActivity {
+            customer_id: a.row.customer_id,
+            gender: GENDERS[gender_index(a.row.gender)],
+            birth_date: a.row.birth_date,
+            first_day: date_of(a.first_day),
+            last_day: date_of(now.last_day),
+            visits: now.visits,
+            checks: now.checks,
+            revenue: now.revenue,
+        });
+    })?;
+    Ok((activity, cohorts.cells()))
 }
 
-/// Adds one visit to a customer's activity in a period.
-fn add_visit(
-    a: &mut Option<CustomerActivity>,
-    row: &CustomerVisitsRow<'_>,
-    first: NaiveDate,
-    visit: &visits::Visit,
-) {
-    let a = a.get_or_insert_with(|| CustomerActivity {
-        customer_id: row.customer_id,
-        gender: match row.gender {
-            "female" => "female",
-            "male" => "male",
-            _ => "unspecified",
-        },
-        birth_date: row.birth_date,
-        first_day: first,
-        last_day: visit.day,
-        visits: 0,
-        checks: 0,
-        revenue: 0,
-    });
-    if a.visits == 0 || a.last_day != visit.day {
-        a.visits += 1;
+/// A day's number ([`NaiveDate::num_days_from_ce`]) as the date (every
+/// number a row gives is one: `visits` checks as it reads).
+fn date_of(day: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(day).unwrap_or(NaiveDate::MIN)
+}
+
+/// The gender codes the customer views group by, in their order.
+const GENDERS: [&str; 3] = ["female", "male", "unspecified"];
+
+/// A stored gender's place in [`GENDERS`] (anything else is unspecified).
+fn gender_index(gender: &str) -> usize {
+    match gender {
+        "female" => 0,
+        "male" => 1,
+        _ => 2,
     }
-    a.last_day = visit.day;
-    a.checks = a.checks.saturating_add(visit.figures.checks);
-    a.revenue = a.revenue.saturating_add(visit.figures.revenue());
 }
 
-/// [`customer_activity`], and in the same pass every customer active in
-/// `previous` (same merchant and stores), for the RFM transitions; only
-/// `members`, when given.
-fn customer_activity_beside(
+/// A birth date's age band on `day`, as its place in [`AGE_BANDS`]
+/// (`AGE_BANDS.len()`: unknown): [`shared::identity::age_band`] without
+/// the label.
+fn age_index(birth: Option<NaiveDate>, day: NaiveDate) -> usize {
+    birth
+        .and_then(|birth| {
+            let age = shared::identity::age_on(birth, day);
+            AGE_BANDS
+                .iter()
+                .position(|(_, lo, hi)| (*lo..=*hi).contains(&age))
+        })
+        .unwrap_or(AGE_BANDS.len())
+}
+
+/// One customer's figures in one period, the days as their numbers.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    /// Days with a record.
+    visits: i64,
+    /// Sales checks.
+    checks: i64,
+    /// Net revenue, kopecks.
+    revenue: i64,
+    /// The last day with a record.
+    last_day: i32,
+}
+
+impl Tally {
+    fn new(day: i32) -> Self {
+        Tally {
+            visits: 0,
+            checks: 0,
+            revenue: 0,
+            last_day: day,
+        }
+    }
+
+    /// Adds a visit (visits come in day order: a day at two stores is one).
+    fn add(&mut self, visit: &visits::RawVisit) {
+        if self.visits == 0 || self.last_day != visit.day {
+            self.visits += 1;
+        }
+        self.last_day = visit.day;
+        self.checks = self.checks.saturating_add(visit.figures.checks);
+        self.revenue = self.revenue.saturating_add(visit.figures.revenue());
+    }
+}
+
+/// The calendar months of a period, to place its days without dates
+/// (at most 37: [`MAX_PERIOD_DAYS`]).
+struct Months {
+    /// The period's first month.
+    first: Month,
+    /// The number of the first day of each month after the first, to the
+    /// period's last month.
+    starts: Vec<i32>,
+}
+
+impl Months {
+    fn of(from: NaiveDate, to: NaiveDate) -> Self {
+        let (first, last) = (Month::of(from), Month::of(to));
+        let mut starts = Vec::new();
+        let mut month = first.next();
+        while month <= last {
+            let Some(day) = month.first_day() else { break };
+            starts.push(day.num_days_from_ce());
+            month = month.next();
+        }
+        Months { first, starts }
+    }
+
+    /// How many months there are.
+    fn len(&self) -> usize {
+        self.starts.len() + 1
+    }
+
+    /// The `i`-th month.
+    fn nth(&self, i: usize) -> Month {
+        (0..i).fold(self.first, |m, _| m.next())
+    }
+
+    /// The place of a day in the period's months (0 for any day before).
+    fn index(&self, day: i32) -> usize {
+        self.starts.partition_point(|start| *start <= day)
+    }
+}
+
+/// Cohort cells over a period's months, one count per (first month, month).
+struct Cohorts<'m> {
+    months: &'m Months,
+    /// The first day of the period's first month: earlier first purchases
+    /// are in no cohort.
+    floor: i32,
+    cells: Vec<i64>,
+}
+
+impl<'m> Cohorts<'m> {
+    fn new(months: &'m Months) -> Self {
+        let n = months.len();
+        Cohorts {
+            months,
+            floor: months
+                .first
+                .first_day()
+                .map_or(i32::MAX, |d| d.num_days_from_ce()),
+            cells: vec![0; n * n],
+        }
+    }
+
+    /// A customer whose first purchase was on `first_day`, active in the
+    /// months of the bits of `active`.
+    fn add(&mut self, first_day: i32, active: u64) {
+        if first_day < self.floor {
+            return;
+        }
+        let n = self.months.len();
+        let cohort = self.months.index(first_day).min(n - 1);
+        let mut bits = active;
+        while bits != 0 {
+            let month = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if let Some(cell) = self.cells.get_mut(cohort * n + month) {
+                *cell += 1;
+            }
+        }
+    }
+
+    fn cells(&self) -> CohortCells {
+        let n = self.months.len();
+        let mut cells = CohortCells::new();
+        for (i, count) in self.cells.iter().enumerate() {
+            if *count > 0 {
+                cells.insert((self.months.nth(i / n), self.months.nth(i % n)), *count);
+            }
+        }
+        cells
+    }
+}
+
+/// One customer active in the period or the one before, as the pass over
+/// the packed visits found them.
+struct Active<'r, 'a> {
+    row: &'r CustomerVisitsRow<'a>,
+    /// The first purchase day at the merchant, ever (any store).
+    first_day: i32,
+    /// In the period.
+    now: Option<Tally>,
+    /// In the period before.
+    before: Option<Tally>,
+    /// Bit `i`: a record in the period's `i`-th month.
+    months: u64,
+}
+
+/// Calls `each` with every customer (only `members`, when given) with a
+/// record at `filter`'s stores in its period or in `previous`'s, in one
+/// pass over the packed visits that builds no date and allocates nothing
+/// per customer.
+fn each_active(
     tx: &mut dyn Tx,
     filter: &RollupFilter,
     previous: Option<&RollupFilter>,
     members: Option<&HashSet<CustomerId>>,
-) -> Result<(Vec<CustomerActivity>, CohortCells, Vec<CustomerActivity>), DbError> {
-    let stores: Option<HashSet<StoreId>> =
-        filter.stores.as_ref().map(|s| s.iter().copied().collect());
-    let floor = Month::of(filter.from);
-    let mut activity = Vec::new();
-    let mut before = Vec::new();
-    let mut cohorts: BTreeMap<(Month, Month), i64> = BTreeMap::new();
+    months: &Months,
+    each: &mut dyn FnMut(&Active<'_, '_>),
+) -> Result<(), DbError> {
+    let stores: Option<Vec<StoreId>> = filter.stores.as_ref().map(|s| {
+        let mut s = s.clone();
+        s.sort_unstable();
+        s
+    });
+    let (from, to) = (filter.from.num_days_from_ce(), filter.to.num_days_from_ce());
+    // No previous period: a range no day is in.
+    let (before_from, before_to) = previous.map_or((1, 0), |p| {
+        (p.from.num_days_from_ce(), p.to.num_days_from_ce())
+    });
     let mut damaged = None;
     tx.each_customer_visits(filter.merchant_id, &mut |row| {
         if members.is_some_and(|m| !m.contains(&row.customer_id)) {
             return;
         }
-        let mut first = None;
-        let mut seen: Option<CustomerActivity> = None;
-        let mut seen_before: Option<CustomerActivity> = None;
-        let mut months: Vec<Month> = Vec::new();
-        let read = visits::for_each(row.visits, |visit| {
-            let first = *first.get_or_insert(visit.day);
-            if stores.as_ref().is_some_and(|s| !s.contains(&visit.store)) {
-                return;
-            }
-            if let Some(p) = previous
-                && visit.day >= p.from
-                && visit.day <= p.to
+        let mut first_day = None;
+        let mut now: Option<Tally> = None;
+        let mut before: Option<Tally> = None;
+        let mut active = 0_u64;
+        let mut month = 0_u32;
+        let read = visits::for_each_raw(row.visits, |visit| {
+            first_day.get_or_insert(visit.day);
+            if let Some(stores) = &stores
+                && stores.binary_search(&visit.store).is_err()
             {
-                add_visit(&mut seen_before, &row, first, &visit);
-            }
-            if visit.day < filter.from || visit.day > filter.to {
                 return;
             }
-            add_visit(&mut seen, &row, first, &visit);
-            let month = Month::of(visit.day);
-            if months.last() != Some(&month) {
-                months.push(month);
+            let day = visit.day;
+            if day >= before_from && day <= before_to {
+                before.get_or_insert(Tally::new(day)).add(visit);
             }
+            if day < from || day > to {
+                return;
+            }
+            now.get_or_insert(Tally::new(day)).add(visit);
+            while months
+                .starts
+                .get(month as usize)
+                .is_some_and(|start| day >= *start)
+            {
+                month += 1;
+            }
+            active |= 1_u64.checked_shl(month).unwrap_or(0);
         });
         if let Err(e) = read {
             damaged.get_or_insert(e);
             return;
         }
-        if let Some(a) = seen {
-            let cohort = Month::of(a.first_day);
-            if cohort >= floor {
-                for month in months {
-                    *cohorts.entry((cohort, month)).or_default() += 1;
-                }
-            }
-            activity.push(a);
+        if let Some(first_day) = first_day
+            && (now.is_some() || before.is_some())
+        {
+            each(&Active {
+                row: &row,
+                first_day,
+                now,
+                before,
+                months: active,
+            });
         }
-        before.extend(seen_before);
     })?;
     match damaged {
         Some(e) => Err(e),
-        None => Ok((activity, cohorts, before)),
+        None => Ok(()),
     }
-}
-
-/// How many customers moved from each RFM segment at the end of `before`'s
-/// period to each at the end of `now`'s (`inactive`: no purchase in that
-/// period), both periods' segments computed as the view computes them.
-fn rfm_transitions(
-    before: &[CustomerActivity],
-    before_end: NaiveDate,
-    now: &[CustomerActivity],
-    end: NaiveDate,
-) -> Vec<RfmTransition> {
-    let segments =
-        |activity: &[CustomerActivity], end: NaiveDate| -> HashMap<CustomerId, &'static str> {
-            let high = high_spend_threshold(activity);
-            activity
-                .iter()
-                .map(|a| (a.customer_id, rfm_segment(a, end, high)))
-                .collect()
-        };
-    let (was, is) = (segments(before, before_end), segments(now, end));
-    let mut counts: HashMap<(&str, &str), i64> = HashMap::new();
-    for (id, from) in &was {
-        *counts
-            .entry((from, is.get(id).copied().unwrap_or(INACTIVE)))
-            .or_default() += 1;
-    }
-    for (id, to) in &is {
-        if !was.contains_key(id) {
-            *counts.entry((INACTIVE, to)).or_default() += 1;
-        }
-    }
-    let order = |code: &str| {
-        RFM_SEGMENTS
-            .iter()
-            .position(|s| *s == code)
-            .unwrap_or(RFM_SEGMENTS.len())
-    };
-    let mut rows: Vec<RfmTransition> = counts
-        .into_iter()
-        .map(|((from, to), customers)| RfmTransition {
-            from: from.to_owned(),
-            to: to.to_owned(),
-            customers,
-        })
-        .collect();
-    rows.sort_by_key(|t| (order(&t.from), order(&t.to)));
-    rows
 }
 
 /// The state of a customer with no purchase in a period, in transitions.
@@ -879,27 +1003,58 @@ pub const RFM_SEGMENTS: [&str; 6] = [
 /// third of spend, at least).
 #[must_use]
 pub fn rfm_segment(a: &CustomerActivity, end: NaiveDate, high: i64) -> &'static str {
-    let since = (end - a.last_day).num_days();
-    let recency = if since <= 30 {
-        3
-    } else if since <= 90 {
-        2
-    } else {
-        1
+    let tally = Tally {
+        visits: a.visits,
+        checks: a.checks,
+        revenue: a.revenue,
+        last_day: a.last_day.num_days_from_ce(),
     };
-    let frequency = match a.visits {
-        ..=1 => 1,
-        2..=4 => 2,
-        _ => 3,
-    };
-    let spends_high = a.revenue >= high && a.revenue > 0;
-    match (recency, frequency, spends_high) {
-        (3, 3, _) | (3, 2, true) => "champions",
-        (3 | 2, 2 | 3, _) => "loyal",
-        (3, 1, _) if a.first_day >= end.checked_sub_days(Days::new(30)).unwrap_or(end) => "new",
-        (1 | 2, _, true) => "lapsed_high_spenders",
-        (1, _, _) => "lapsing",
-        _ => "other",
+    RFM_SEGMENTS[RfmEnd::of(end).index(&tally, a.first_day.num_days_from_ce(), high)]
+}
+
+/// A period's end as [`rfm_segment`] measures against it, in day numbers.
+#[derive(Debug, Clone, Copy)]
+struct RfmEnd {
+    end: i32,
+    /// A first purchase on this day or later is new.
+    new_from: i32,
+}
+
+impl RfmEnd {
+    fn of(end: NaiveDate) -> Self {
+        RfmEnd {
+            end: end.num_days_from_ce(),
+            new_from: end
+                .checked_sub_days(Days::new(30))
+                .unwrap_or(end)
+                .num_days_from_ce(),
+        }
+    }
+
+    /// The segment's place in [`RFM_SEGMENTS`].
+    fn index(self, t: &Tally, first_day: i32, high: i64) -> usize {
+        let since = i64::from(self.end) - i64::from(t.last_day);
+        let recency = if since <= 30 {
+            3
+        } else if since <= 90 {
+            2
+        } else {
+            1
+        };
+        let frequency = match t.visits {
+            ..=1 => 1,
+            2..=4 => 2,
+            _ => 3,
+        };
+        let spends_high = t.revenue >= high && t.revenue > 0;
+        match (recency, frequency, spends_high) {
+            (3, 3, _) | (3, 2, true) => 0,
+            (3 | 2, 2 | 3, _) => 1,
+            (3, 1, _) if first_day >= self.new_from => 2,
+            (1 | 2, _, true) => 3,
+            (1, _, _) => 4,
+            _ => 5,
+        }
     }
 }
 
@@ -907,42 +1062,52 @@ pub fn rfm_segment(a: &CustomerActivity, end: NaiveDate, high: i64) -> &'static 
 /// bound of the top third (by revenue, ties broken by id).
 #[must_use]
 pub fn high_spend_threshold(activity: &[CustomerActivity]) -> i64 {
-    let mut spends: Vec<i64> = activity.iter().map(|a| a.revenue).collect();
+    threshold_of(activity.iter().map(|a| a.revenue).collect())
+}
+
+/// [`high_spend_threshold`] of these spends.
+fn threshold_of(mut spends: Vec<i64>) -> i64 {
     if spends.is_empty() {
         return i64::MAX;
     }
-    spends.sort_unstable();
     let index = spends.len() - spends.len().div_ceil(3);
-    spends[index]
+    *spends.select_nth_unstable(index).1
 }
 
-fn grouped<'a>(
-    order: impl IntoIterator<Item = &'a str>,
-    activity: &'a [CustomerActivity],
-    key: impl Fn(&CustomerActivity) -> &'a str,
-) -> Vec<CustomerGroup> {
-    // Customers, visits, checks, revenue per group, summed in one pass.
-    let mut by: HashMap<&str, [i64; 4]> = HashMap::new();
-    for a in activity {
-        let sums = by.entry(key(a)).or_default();
-        sums[0] += 1;
-        sums[1] += a.visits;
-        sums[2] += a.checks;
-        sums[3] += a.revenue;
-    }
+/// Customers, visits, checks and revenue of a group.
+type GroupSums = [i64; 4];
+
+fn add_to_group(sums: &mut GroupSums, t: &Tally) {
+    sums[0] += 1;
+    sums[1] = sums[1].saturating_add(t.visits);
+    sums[2] = sums[2].saturating_add(t.checks);
+    sums[3] = sums[3].saturating_add(t.revenue);
+}
+
+/// The groups with a customer, in `order`.
+fn grouped<'a>(order: impl IntoIterator<Item = &'a str>, sums: &[GroupSums]) -> Vec<CustomerGroup> {
     order
         .into_iter()
-        .filter_map(|code| {
-            by.get(code)
-                .map(|[customers, visits, checks, revenue]| CustomerGroup {
-                    code: code.to_owned(),
-                    customers: *customers,
-                    visits: *visits,
-                    checks: *checks,
-                    revenue: *revenue,
-                })
-        })
+        .zip(sums)
+        .filter(|(_, sums)| sums[0] > 0)
+        .map(
+            |(code, [customers, visits, checks, revenue])| CustomerGroup {
+                code: code.to_owned(),
+                customers: *customers,
+                visits: *visits,
+                checks: *checks,
+                revenue: *revenue,
+            },
+        )
         .collect()
+}
+
+/// What the RFM groups and transitions need of a customer, kept from the
+/// pass until both periods' high-spend thresholds are known.
+struct Recent {
+    first_day: i32,
+    now: Option<Tally>,
+    before: Option<Tally>,
 }
 
 fn customers(
@@ -958,40 +1123,100 @@ fn customers(
         ),
         None => None,
     };
-    let (activity, cells, before) =
-        customer_activity_beside(tx, &r.current, Some(&r.previous), members.as_ref())?;
     let end = r.current.to;
-    let from = r.current.from;
-    let high = high_spend_threshold(&activity);
-    let ages = AGE_BANDS
-        .iter()
-        .map(|(band, _, _)| *band)
-        .chain(["unknown"]);
-    let mut cohorts: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
-    for ((cohort, month), customers) in cells {
-        cohorts
+    let from = r.current.from.num_days_from_ce();
+    let months = Months::of(r.current.from, r.current.to);
+    let mut cohorts = Cohorts::new(&months);
+    let mut genders = [GroupSums::default(); GENDERS.len()];
+    let mut ages = [GroupSums::default(); AGE_BANDS.len() + 1];
+    let mut new_returning = [GroupSums::default(); 2];
+    let mut frequency = [GroupSums::default(); FREQUENCY_BANDS.len()];
+    let mut recent: Vec<Recent> = Vec::new();
+    // Every grouping but RFM's is summed in the pass; RFM's waits for the
+    // periods' high-spend thresholds.
+    each_active(
+        tx,
+        &r.current,
+        Some(&r.previous),
+        members.as_ref(),
+        &months,
+        &mut |a| {
+            if let Some(now) = &a.now {
+                cohorts.add(a.first_day, a.months);
+                add_to_group(&mut genders[gender_index(a.row.gender)], now);
+                add_to_group(&mut ages[age_index(a.row.birth_date, end)], now);
+                add_to_group(&mut new_returning[usize::from(a.first_day < from)], now);
+                let band = FREQUENCY_BANDS
+                    .iter()
+                    .position(|(_, lo, hi)| (*lo..=*hi).contains(&now.visits))
+                    .unwrap_or(0);
+                add_to_group(&mut frequency[band], now);
+            }
+            recent.push(Recent {
+                first_day: a.first_day,
+                now: a.now,
+                before: a.before,
+            });
+        },
+    )?;
+    let high = threshold_of(recent.iter().filter_map(|c| Some(c.now?.revenue)).collect());
+    let high_before = threshold_of(
+        recent
+            .iter()
+            .filter_map(|c| Some(c.before?.revenue))
+            .collect(),
+    );
+    let (now_end, before_end) = (RfmEnd::of(end), RfmEnd::of(r.previous.to));
+    let mut rfm = [GroupSums::default(); RFM_SEGMENTS.len()];
+    // From (a segment, or inactive last) to (the same).
+    let mut moves = [[0_i64; RFM_SEGMENTS.len() + 1]; RFM_SEGMENTS.len() + 1];
+    for c in &recent {
+        let was = c.before.as_ref().map_or(RFM_SEGMENTS.len(), |t| {
+            before_end.index(t, c.first_day, high_before)
+        });
+        let is = match &c.now {
+            Some(t) => {
+                let is = now_end.index(t, c.first_day, high);
+                add_to_group(&mut rfm[is], t);
+                is
+            }
+            None => RFM_SEGMENTS.len(),
+        };
+        moves[was][is] += 1;
+    }
+    let state = |i: usize| RFM_SEGMENTS.get(i).copied().unwrap_or(INACTIVE);
+    let mut rfm_transitions = Vec::new();
+    for (was, row) in moves.iter().enumerate() {
+        for (is, customers) in row.iter().enumerate() {
+            if *customers > 0 {
+                rfm_transitions.push(RfmTransition {
+                    from: state(was).to_owned(),
+                    to: state(is).to_owned(),
+                    customers: *customers,
+                });
+            }
+        }
+    }
+    let mut by_cohort: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for ((cohort, month), customers) in cohorts.cells() {
+        by_cohort
             .entry(cohort.text())
             .or_default()
             .push((month.text(), customers));
     }
     Ok(CustomersView {
         overview: overview(tx, r)?,
-        genders: grouped(["female", "male", "unspecified"], &activity, |a| a.gender),
-        ages: grouped(ages, &activity, |a| age_band(a.birth_date, end)),
-        new_returning: grouped(["new", "returning"], &activity, |a| {
-            if a.first_day >= from {
-                "new"
-            } else {
-                "returning"
-            }
-        }),
-        frequency: grouped(FREQUENCY_BANDS.map(|(b, _, _)| b), &activity, |a| {
-            FREQUENCY_BANDS
+        genders: grouped(GENDERS, &genders),
+        ages: grouped(
+            AGE_BANDS
                 .iter()
-                .find(|(_, lo, hi)| (*lo..=*hi).contains(&a.visits))
-                .map_or("1", |(b, _, _)| b)
-        }),
-        cohorts: cohorts
+                .map(|(band, _, _)| *band)
+                .chain(["unknown"]),
+            &ages,
+        ),
+        new_returning: grouped(["new", "returning"], &new_returning),
+        frequency: grouped(FREQUENCY_BANDS.map(|(b, _, _)| b), &frequency),
+        cohorts: by_cohort
             .into_iter()
             .map(|(cohort, months)| CohortRow {
                 size: months
@@ -1002,8 +1227,8 @@ fn customers(
                 months,
             })
             .collect(),
-        rfm: grouped(RFM_SEGMENTS, &activity, |a| rfm_segment(a, end, high)),
-        rfm_transitions: rfm_transitions(&before, r.previous.to, &activity, end),
+        rfm: grouped(RFM_SEGMENTS, &rfm),
+        rfm_transitions,
     })
 }
 
@@ -1123,6 +1348,9 @@ pub struct Rollups {
     baskets: baskets::BasketDeltas,
     /// Only the basket rows (the basket backfill: the rest have the records).
     baskets_only: bool,
+    /// Every row but the baskets' (the perf harness's seeding of the other
+    /// views, whose basket pairs would take hours).
+    no_baskets: bool,
 }
 
 /// The rows a record at `store` on `day` adds to: its day and month, at
@@ -1173,7 +1401,9 @@ impl Rollups {
         promotion_uses: &[crate::db::PromotionUseRow],
     ) {
         let local = zone.local(record.wall_time);
-        baskets::add_record(&mut self.baskets, record, local.date(), promotion_uses);
+        if !self.no_baskets {
+            baskets::add_record(&mut self.baskets, record, local.date(), promotion_uses);
+        }
         if self.baskets_only {
             return;
         }
@@ -1293,6 +1523,16 @@ impl Rollups {
     pub fn baskets_only() -> Self {
         Rollups {
             baskets_only: true,
+            ..Rollups::default()
+        }
+    }
+
+    /// Rollups that add every row but the baskets' (the perf harness seeds
+    /// the other views with them; ingest always adds the baskets).
+    #[must_use]
+    pub fn without_baskets() -> Self {
+        Rollups {
+            no_baskets: true,
             ..Rollups::default()
         }
     }
@@ -1536,7 +1776,68 @@ impl AnalyticsParams {
 
 #[cfg(test)]
 mod tests {
-    use super::AnalyticsParams;
+    use chrono::{Datelike as _, NaiveDate};
+
+    use super::{AnalyticsParams, Cohorts, Month, Months, threshold_of};
+
+    #[test]
+    fn days_are_placed_in_their_months_and_cohorts_without_dates() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let n = |d: NaiveDate| d.num_days_from_ce();
+        let months = Months::of(day(2025, 11, 20), day(2026, 2, 3));
+        assert_eq!(months.len(), 4);
+        assert_eq!(
+            months.nth(3),
+            Month {
+                year: 2026,
+                month: 2
+            }
+        );
+        for (d, at) in [
+            (day(2025, 11, 20), 0),
+            (day(2025, 11, 30), 0),
+            (day(2025, 12, 1), 1),
+            (day(2025, 12, 31), 1),
+            (day(2026, 1, 1), 2),
+            (day(2026, 2, 3), 3),
+        ] {
+            assert_eq!(months.index(n(d)), at, "{d}");
+        }
+        let mut cohorts = Cohorts::new(&months);
+        // First bought before the period's first month: no cohort.
+        cohorts.add(n(day(2025, 10, 31)), 0b1111);
+        // In the first month before the period's first day: its cohort.
+        cohorts.add(n(day(2025, 11, 2)), 0b0101);
+        cohorts.add(n(day(2026, 1, 9)), 0b1100);
+        cohorts.add(n(day(2026, 1, 31)), 0b0100);
+        let m = |year, month| Month { year, month };
+        assert_eq!(
+            cohorts.cells().into_iter().collect::<Vec<_>>(),
+            vec![
+                ((m(2025, 11), m(2025, 11)), 1),
+                ((m(2025, 11), m(2026, 1)), 1),
+                ((m(2026, 1), m(2026, 1)), 2),
+                ((m(2026, 1), m(2026, 2)), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_high_spend_threshold_is_the_lower_bound_of_the_top_third() {
+        let sorted = |mut v: Vec<i64>| {
+            v.sort_unstable();
+            v[v.len() - v.len().div_ceil(3)]
+        };
+        assert_eq!(threshold_of(Vec::new()), i64::MAX);
+        for spends in [
+            vec![5],
+            vec![3, 1],
+            vec![9, 9, 1, 4, 4, 7, -2],
+            (0..1_000).map(|i| (i * 7_919) % 1_009 - 300).collect(),
+        ] {
+            assert_eq!(threshold_of(spends.clone()), sorted(spends));
+        }
+    }
 
     #[test]
     fn codes_with_control_characters_are_refused_by_name() {

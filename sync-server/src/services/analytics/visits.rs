@@ -46,11 +46,6 @@ fn varint(bytes: &[u8], at: &mut usize) -> Result<u64, DbError> {
     Err(DbError::other("customer visits: a number too long"))
 }
 
-fn signed(bytes: &[u8], at: &mut usize) -> Result<i64, DbError> {
-    let n = varint(bytes, at)?;
-    Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
-}
-
 /// One day at one store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Visit {
@@ -150,61 +145,159 @@ impl Visits {
     }
 }
 
+/// One visit as a pass over many rows reads it: the day as its number
+/// (days from 0001-01-01, which is day 1), which orders and subtracts as
+/// the date does without building one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawVisit {
+    /// The store's local day, as [`NaiveDate::num_days_from_ce`].
+    pub day: i32,
+    /// The store.
+    pub store: StoreId,
+    /// What the customer's records added that day.
+    pub figures: VisitFigures,
+}
+
+impl RawVisit {
+    /// The day as a date (every read day is one: [`for_each_raw`] checks).
+    #[must_use]
+    pub fn date(&self) -> NaiveDate {
+        NaiveDate::from_num_days_from_ce_opt(self.day).unwrap_or(NaiveDate::MIN)
+    }
+}
+
+/// Day numbers every date of which is certainly in the calendar (0001-01-01
+/// to about the year 7900), checked without building the date.
+const SURELY_DATES: std::ops::RangeInclusive<i64> = 1..=2_900_000;
+
+/// A stored row's visits, read one at a time without unpacking them all.
+struct Reader<'a> {
+    body: &'a [u8],
+    at: usize,
+    day: i64,
+}
+
+impl Reader<'_> {
+    /// A varint, one-byte ones (most of a row) without the loop.
+    #[inline]
+    fn varint(&mut self) -> Result<u64, DbError> {
+        if let Some(&byte) = self.body.get(self.at)
+            && byte < 0x80
+        {
+            self.at += 1;
+            return Ok(u64::from(byte));
+        }
+        varint(self.body, &mut self.at)
+    }
+
+    #[inline]
+    fn signed(&mut self) -> Result<i64, DbError> {
+        let n = self.varint()?;
+        Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
+    }
+
+    /// The next visit, `None` at the row's end.
+    #[inline]
+    fn next(&mut self) -> Option<Result<RawVisit, DbError>> {
+        if self.at >= self.body.len() {
+            return None;
+        }
+        Some(self.visit())
+    }
+
+    fn visit(&mut self) -> Result<RawVisit, DbError> {
+        let step = self.varint()?;
+        self.day = self
+            .day
+            .saturating_add(i64::try_from(step).unwrap_or(i64::MAX));
+        let store = self.varint()?;
+        let checks = self.signed()?;
+        let returns = self.signed()?;
+        let sales = self.signed()?;
+        let refunds = self.signed()?;
+        let discount = self.signed()?;
+        let points_earned = self.signed()?;
+        let day = self.day;
+        let day = if SURELY_DATES.contains(&day) {
+            i32::try_from(day).ok()
+        } else {
+            i32::try_from(day)
+                .ok()
+                .filter(|d| NaiveDate::from_num_days_from_ce_opt(*d).is_some())
+        }
+        .ok_or_else(|| DbError::other(format!("customer visits: day {day}")))?;
+        Ok(RawVisit {
+            day,
+            store: i64::try_from(store)
+                .ok()
+                .and_then(|s| StoreId::new(s).ok())
+                .ok_or_else(|| DbError::other(format!("customer visits: store {store}")))?,
+            figures: VisitFigures {
+                checks,
+                returns,
+                sales,
+                refunds,
+                discount,
+                points_earned,
+            },
+        })
+    }
+}
+
+/// The row after its version byte.
+fn body(bytes: &[u8]) -> Result<&[u8], DbError> {
+    match bytes.split_first() {
+        Some((&VERSION, body)) => Ok(body),
+        Some((version, _)) => Err(DbError::other(format!(
+            "customer visits packed as version {version}, this server reads {VERSION}"
+        ))),
+        None => Err(DbError::other("customer visits empty")),
+    }
+}
+
 /// Calls `each` with the visits of a stored row, in order, without
 /// unpacking them all; the first damaged visit ends the row with its error.
 pub fn for_each(bytes: &[u8], mut each: impl FnMut(Visit)) -> Result<(), DbError> {
-    for visit in entries(bytes)? {
-        each(visit?);
+    for_each_raw(bytes, |v| {
+        each(Visit {
+            day: v.date(),
+            store: v.store,
+            figures: v.figures,
+        });
+    })
+}
+
+/// [`for_each`] with each day as its number: what a pass over every
+/// customer reads, with no date built per visit and nothing allocated.
+pub fn for_each_raw(bytes: &[u8], mut each: impl FnMut(&RawVisit)) -> Result<(), DbError> {
+    let mut reader = Reader {
+        body: body(bytes)?,
+        at: 0,
+        day: 0,
+    };
+    while let Some(visit) = reader.next() {
+        each(&visit?);
     }
     Ok(())
 }
 
 /// The visits of a stored row, in order, without unpacking them all.
 pub fn entries(bytes: &[u8]) -> Result<impl Iterator<Item = Result<Visit, DbError>> + '_, DbError> {
-    let body = match bytes.split_first() {
-        Some((&VERSION, body)) => body,
-        Some((version, _)) => {
-            return Err(DbError::other(format!(
-                "customer visits packed as version {version}, this server reads {VERSION}"
-            )));
-        }
-        None => return Err(DbError::other("customer visits empty")),
+    let mut reader = Reader {
+        body: body(bytes)?,
+        at: 0,
+        day: 0,
     };
-    let mut at = 0;
-    let mut day = 0_i64;
     let mut failed = false;
     Ok(std::iter::from_fn(move || {
-        if at >= body.len() || failed {
+        if failed {
             return None;
         }
-        let mut next = || -> Result<Visit, DbError> {
-            day = day.saturating_add(i64::try_from(varint(body, &mut at)?).unwrap_or(i64::MAX));
-            let store = varint(body, &mut at)?;
-            let mut figures = [0_i64; 6];
-            for n in &mut figures {
-                *n = signed(body, &mut at)?;
-            }
-            let [checks, returns, sales, refunds, discount, points_earned] = figures;
-            Ok(Visit {
-                day: i32::try_from(day)
-                    .ok()
-                    .and_then(NaiveDate::from_num_days_from_ce_opt)
-                    .ok_or_else(|| DbError::other(format!("customer visits: day {day}")))?,
-                store: i64::try_from(store)
-                    .ok()
-                    .and_then(|s| StoreId::new(s).ok())
-                    .ok_or_else(|| DbError::other(format!("customer visits: store {store}")))?,
-                figures: VisitFigures {
-                    checks,
-                    returns,
-                    sales,
-                    refunds,
-                    discount,
-                    points_earned,
-                },
-            })
-        };
-        let visit = next();
+        let visit = reader.next()?.map(|v| Visit {
+            day: v.date(),
+            store: v.store,
+            figures: v.figures,
+        });
         failed = visit.is_err();
         Some(visit)
     }))
@@ -293,5 +386,49 @@ mod tests {
         };
         visits.add(day, StoreId::new(i64::MAX).unwrap(), &extreme);
         assert_eq!(Visits::decode(&visits.encode()).unwrap(), visits);
+    }
+
+    #[test]
+    fn the_raw_pass_reads_what_decoding_reads() {
+        let (a, b) = (StoreId::new(3).unwrap(), StoreId::new(900).unwrap());
+        let mut visits = Visits::default();
+        for (i, d) in [1_u32, 2, 2, 9, 28].into_iter().enumerate() {
+            let n = i64::try_from(i).unwrap();
+            visits.add(
+                day(d),
+                if i % 2 == 0 { a } else { b },
+                &VisitFigures {
+                    checks: n + 1,
+                    returns: n % 2,
+                    sales: 100_000 * (n + 1),
+                    refunds: 300 * n,
+                    discount: -n,
+                    points_earned: 1_000_000_000 * n,
+                },
+            );
+        }
+        visits.add(
+            NaiveDate::from_ymd_opt(2031, 1, 1).unwrap(),
+            b,
+            &VisitFigures::default(),
+        );
+        let packed = visits.encode();
+        let mut raw = Vec::new();
+        for_each_raw(&packed, |v| raw.push(*v)).unwrap();
+        let decoded = Visits::decode(&packed).unwrap().0;
+        assert_eq!(raw.len(), decoded.len());
+        for (r, v) in raw.iter().zip(&decoded) {
+            assert_eq!(r.day, v.day.num_days_from_ce());
+            assert_eq!(r.date(), v.day);
+            assert_eq!((r.store, r.figures), (v.store, v.figures));
+        }
+        // A damaged row is the same error either way, after the visits
+        // before the damage.
+        let cut = &packed[..packed.len() - 1];
+        let mut seen = 0;
+        assert!(for_each_raw(cut, |_| seen += 1).is_err());
+        assert_eq!(seen, raw.len() - 1);
+        assert!(for_each_raw(&[], |_| {}).is_err());
+        assert!(for_each_raw(&[2], |_| {}).is_err());
     }
 }

@@ -23,7 +23,8 @@
 //! code ingest runs in a batch's transaction), 10 000 records a
 //! transaction, walking the year forward as registers upload it. The records themselves are not written: no view reads
 //! them, and ingest itself is measured beside. The customers scale with
-//! the records (one per 50).
+//! the records (one per 50) unless `PERF_ANALYTICS_CUSTOMERS` sets them;
+//! `PERF_ANALYTICS_BASKETS=off` seeds every rollup but the basket rows.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -133,7 +134,14 @@ async fn bench_on(dir: &Path, records: u64, database_url: Option<&str>) -> anyho
     } else {
         "SQLite"
     };
-    println!("\n== analytics ({backend}, {records} records seeded) ==");
+    println!(
+        "\n== analytics ({backend}, {records} records seeded{}) ==",
+        if seeds_baskets() {
+            ""
+        } else {
+            ", no basket rows"
+        }
+    );
     // `PERF_ANALYTICS_KEEP=<dir>` keeps the seeded SQLite chain there and
     // reuses it on the next run with as many records (for profiling).
     let keep = std::env::var_os("PERF_ANALYTICS_KEEP")
@@ -352,7 +360,12 @@ async fn seed_chain(
         Some(url) => Arc::new(PostgresRepository::connect(url).await?),
         None => Arc::new(SqliteRepository::open(&data_dir.join(sync_server::DATABASE_FILE)).await?),
     };
-    let customers = (records / 50).max(100);
+    // `PERF_ANALYTICS_CUSTOMERS` sets the customers apart from the records
+    // (the customer views cost per customer).
+    let customers = std::env::var("PERF_ANALYTICS_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or((records / 50).max(100));
     let started = Instant::now();
     let ids = seed_customers(&repo, merchant.id, customers).await?;
     println!(
@@ -549,6 +562,14 @@ fn generate(
     })
 }
 
+/// Whether the seeding adds the basket rows: `PERF_ANALYTICS_BASKETS=off`
+/// leaves them out (their pairs seed at about 800 records/s, so ten million
+/// records take hours; the other views are measured without them, and the
+/// basket rows then time empty tables).
+fn seeds_baskets() -> bool {
+    std::env::var("PERF_ANALYTICS_BASKETS").map_or(true, |v| v != "off")
+}
+
 async fn seed_rollups(
     repo: &Arc<dyn Repository>,
     merchant: MerchantId,
@@ -563,6 +584,7 @@ async fn seed_rollups(
         .and_hms_opt(21, 0, 0)
         .context("time")?
         .and_utc();
+    let baskets = seeds_baskets();
     let mut rng_state = 42;
     let mut done = 0;
     // The year walked forward, as registers upload it: a chunk is a few
@@ -574,7 +596,11 @@ async fn seed_rollups(
         rng_state = repo
             .write(move |tx| {
                 let mut rng = Lcg(rng_state);
-                let mut rollups = sync_server::services::analytics::Rollups::default();
+                let mut rollups = if baskets {
+                    sync_server::services::analytics::Rollups::default()
+                } else {
+                    sync_server::services::analytics::Rollups::without_baskets()
+                };
                 for i in 0..chunk {
                     let (store, zone) =
                         stores[usize::try_from(rng.next(stores.len() as u64)).unwrap_or(0)];
