@@ -142,8 +142,5 @@ pub(crate) async fn refresh(
     State(state): State<AppState>,
     Path(merchant): Path<MerchantId>,
 ) -> Result<Json<RefreshReport>, ApiError> {
-    let today = state.clock.now().date_naive();
-    Ok(Json(
-        state.services.segments.refresh(merchant, today).await?,
-    ))
+    Ok(Json(state.services.segments.refresh_now(merchant).await?))
 }

@@ -11,19 +11,23 @@
 //! prices with them offline.
 //!
 //! Tags without these prefixes are not the service's and are never touched.
+//!
+//! "Today" is the chain's local day ([`local_today`]): visits are kept by
+//! the store's local day, so a sale after midnight in Moscow is today's
+//! while UTC still reads yesterday.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use shared::identity::{AGE_BANDS, age_band};
 use shared::ids::{CustomerId, MerchantId};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::db::analytics::RollupFilter;
-use crate::db::{DbError, Repository, SegmentRow};
+use crate::db::{DbError, Repository, SegmentRow, Tx};
 use crate::notify::{Notifier, Topic};
 use crate::services::analytics::{
     CustomerActivity, RFM_SEGMENTS, customer_activity, high_spend_threshold, rfm_segment,
@@ -212,7 +216,17 @@ impl Segments {
         if !stored {
             return Err(SegmentError::Taken);
         }
-        Ok(self.refresh(merchant, now.date_naive()).await?)
+        Ok(self.refresh_now(merchant).await?)
+    }
+
+    /// [`Self::refresh`] as of the chain's local day now ([`local_today`]).
+    pub async fn refresh_now(&self, merchant: MerchantId) -> Result<RefreshReport, DbError> {
+        let now = self.clock.now();
+        let today = self
+            .repo
+            .read(move |tx| local_today(tx, merchant, now))
+            .await?;
+        self.refresh(merchant, today).await
     }
 
     /// Deletes a segment and takes its tag from its customers.
@@ -221,7 +235,6 @@ impl Segments {
         merchant: MerchantId,
         code: String,
     ) -> Result<RefreshReport, SegmentError> {
-        let now = self.clock.now();
         let deleted = self
             .repo
             .write(move |tx| tx.delete_segment(merchant, &code))
@@ -229,7 +242,7 @@ impl Segments {
         if !deleted {
             return Err(SegmentError::NotFound);
         }
-        Ok(self.refresh(merchant, now.date_naive()).await?)
+        Ok(self.refresh_now(merchant).await?)
     }
 
     /// Computes every customer's segment tags as of `as_of` (activity in
@@ -320,27 +333,45 @@ impl Segments {
         })
     }
 
-    /// Refreshes every merchant whose tags are older than today (the
-    /// server's UTC date).
+    /// Refreshes every merchant whose tags are older than its today
+    /// ([`local_today`]).
     pub async fn refresh_due(&self) -> Result<usize, DbError> {
-        let today = self.clock.now().date_naive();
-        let due: Vec<MerchantId> = self
+        let now = self.clock.now();
+        let due: Vec<(MerchantId, NaiveDate)> = self
             .repo
             .read(move |tx| {
                 let mut due = Vec::new();
                 for m in tx.merchants()? {
+                    let today = local_today(tx, m.id, now)?;
                     if tx.segments_as_of(m.id)?.is_none_or(|d| d < today) {
-                        due.push(m.id);
+                        due.push((m.id, today));
                     }
                 }
                 Ok(due)
             })
             .await?;
-        for merchant in &due {
-            self.refresh(*merchant, today).await?;
+        for (merchant, today) in &due {
+            self.refresh(*merchant, *today).await?;
         }
         Ok(due.len())
     }
+}
+
+/// The chain's today at `now`: the latest local date among the merchant's
+/// stores (visits are kept by each store's local day, so every visit made
+/// by `now` is on or before it); the UTC date for a merchant without
+/// stores.
+pub fn local_today(
+    tx: &mut dyn Tx,
+    merchant: MerchantId,
+    now: DateTime<Utc>,
+) -> Result<NaiveDate, DbError> {
+    Ok(tx
+        .stores(merchant)?
+        .iter()
+        .map(|s| now.with_timezone(&s.timezone.tz()).date_naive())
+        .max()
+        .unwrap_or_else(|| now.date_naive()))
 }
 
 fn parse_filter(row: &SegmentRow) -> Result<SegmentFilter, DbError> {

@@ -355,8 +355,7 @@ pub async fn refresh(
     Path(merchant): Path<MerchantId>,
     ProtectedForm { .. }: ProtectedForm<ButtonForm>,
 ) -> Result<Response, PageError> {
-    let today = state.clock.now().date_naive();
-    let report = state.services.segments.refresh(merchant, today).await?;
+    let report = state.services.segments.refresh_now(merchant).await?;
     let note = AuditNote {
         merchant: Some(merchant),
         subject: Some("segments".to_owned()),

@@ -261,3 +261,36 @@ async fn a_bad_segment_is_refused_naming_its_field_and_a_taken_code_is_a_conflic
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
 }
+
+/// Visits are kept by the store's local day: after midnight in Moscow
+/// (still yesterday in UTC) a first purchase is today's, and the segments
+/// computed now count it.
+#[tokio::test]
+async fn segments_are_computed_as_of_the_stores_local_day() {
+    // 01:30 on 1 July in Moscow, 22:30 on 30 June in UTC.
+    let now: DateTime<Utc> = "2026-06-30T22:30:00Z".parse().unwrap();
+    let clock = Arc::new(ManualClock::new(now));
+    let server = TestServer::spawn_with_clock(clock.clone()).await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let m = merchant.id;
+    let newcomer = server
+        .customer(m, json!({ "name": "Вера", "phone": "+79160000003" }))
+        .await
+        .id;
+    let records = till.records(vec![Purchase::sale(1_000).by(newcomer).made_at(now)]);
+    let (status, body) = till.upload(&records).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = server
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/merchants/{m}/segments/refresh"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["as_of"], "2026-07-01", "{body}");
+    assert_eq!(body["active"], 1, "{body}");
+    let (fed, _) = fed_tags(&till, 0).await;
+    assert_eq!(fed[&newcomer], tags(&["rfm:new"]));
+}
