@@ -577,8 +577,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 20,
-            "V20 (the stores of a store manager's API key) is the newest"
+            highest, 21,
+            "V21 (when each promotion was first published) is the newest"
         );
         // Reads cannot write.
         assert!(

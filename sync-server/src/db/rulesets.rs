@@ -1,6 +1,9 @@
 //! Primitives of ruleset releases: immutable, one row per (merchant,
 //! version).
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use shared::ids::{MerchantId, RulesetVersion};
 use shared::release::{RulesetRelease, SignedRuleset};
 use shared::ruleset::Ruleset;
@@ -35,10 +38,17 @@ pub trait RulesetsTx {
         merchant: MerchantId,
         version: RulesetVersion,
     ) -> Result<Option<Ruleset>, DbError>;
-    /// Stores a release; its version must be new.
+    /// Stores a release; its version must be new. Its promotions not
+    /// published before are noted as first published with it.
     fn insert_release(
         &mut self,
         release: &RulesetRelease,
         signed: &SignedRuleset,
     ) -> Result<(), DbError>;
+    /// When each of the merchant's promotion ids was first published (its
+    /// first release's `effective_from`), by id.
+    fn promotions_first_published(
+        &mut self,
+        merchant: MerchantId,
+    ) -> Result<HashMap<String, DateTime<Utc>>, DbError>;
 }

@@ -84,6 +84,9 @@ fn migrations() -> Migrations<'static> {
         )),
         M::up(include_str!("sqlite/migrations/026_server_keys.sql")),
         M::up(include_str!("sqlite/migrations/027_api_key_stores.sql")),
+        M::up(include_str!(
+            "sqlite/migrations/028_promotion_first_published.sql"
+        )),
     ])
 }
 
@@ -348,6 +351,48 @@ mod tests {
         assert_eq!(registers[0].clock, None);
         assert!(alerts.is_empty());
         assert!(quarantined.is_empty());
+    }
+
+    #[tokio::test]
+    async fn promotions_of_releases_stored_before_learn_when_they_were_first_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        {
+            let mut conn = connect(&path).unwrap();
+            migrations().to_version(&mut conn, 27).unwrap();
+            let release = |version: i64, at: &str, ids: &[&str]| {
+                let promotions: Vec<serde_json::Value> =
+                    ids.iter().map(|id| serde_json::json!({"id": id})).collect();
+                let ruleset = serde_json::json!({"promotions": promotions}).to_string();
+                conn.execute(
+                    "INSERT INTO ruleset_releases (merchant_id, version, effective_from, ruleset, signed)
+                     VALUES (1, ?1, ?2, ?3, '{}')",
+                    rusqlite::params![version, at, ruleset],
+                )
+                .unwrap();
+            };
+            conn.execute(
+                "INSERT INTO merchants (id, name, currency) VALUES (1, 'M', 'RUB')",
+                [],
+            )
+            .unwrap();
+            release(1, "2026-03-01T10:00:00+00:00", &["a"]);
+            release(2, "2026-03-05T10:00:00+00:00", &["a", "b"]);
+            release(3, "2026-03-09T10:00:00+00:00", &["b"]);
+        }
+        let db = open(&path).await;
+        let first = db
+            .read(|tx| tx.promotions_first_published(MerchantId::new(1).unwrap()))
+            .await
+            .unwrap();
+        let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().unwrap();
+        assert_eq!(
+            first,
+            std::collections::HashMap::from([
+                ("a".to_owned(), at("2026-03-01T10:00:00Z")),
+                ("b".to_owned(), at("2026-03-05T10:00:00Z")),
+            ])
+        );
     }
 
     #[tokio::test]

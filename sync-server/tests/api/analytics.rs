@@ -23,7 +23,7 @@ use sync_server::wire::analytics::{
     UpliftEstimate, UpliftGroup, UpliftRow, UpliftVerdict,
 };
 
-use crate::helpers::{ADMIN_TOKEN, Purchase, TestServer, Till};
+use crate::helpers::{ADMIN_TOKEN, Purchase, TestServer, Till, merchant_with_till};
 
 /// A small deterministic generator (an LCG), so the data set is the same
 /// on every run and every backend.
@@ -1573,4 +1573,83 @@ async fn records_stored_before_the_rollups_are_added_at_start_up() {
     assert_eq!(again, customers_before);
     let again: SalesView = view(&server, &data, "sales", &query(&f, "grain=day")).await;
     assert_eq!(again, before);
+}
+
+/// A promotion without a start of its own is measured from the day it was
+/// first published (the tills could not price with it before), not over
+/// the whole period asked for; one with a start keeps its own.
+#[tokio::test]
+async fn an_uplift_window_starts_when_a_promotion_without_a_start_was_first_published() {
+    let clock = std::sync::Arc::new(sync_server::clock::ManualClock::new(
+        "2026-03-10T10:00:00Z".parse().unwrap(),
+    ));
+    let server = TestServer::spawn_with_clock(clock.clone()).await;
+    let (merchant, _, _till) = merchant_with_till(&server, 1).await;
+    let promotion = |id: &str, starts: Option<&str>| {
+        let mut p = json!({
+            "id": id, "name": id,
+            "target": {"kind": "skus", "skus": ["4601234567893"]},
+            "reward": {"kind": "percent_off", "percent": 500},
+            "holdout": 5_000
+        });
+        if let Some(s) = starts {
+            p["starts_at"] = s.into();
+        }
+        p
+    };
+    let ruleset = |promotions: Vec<serde_json::Value>| json!({"currency": "RUB", "programme": {}, "promotions": promotions});
+    let (status, body) = server
+        .publish(merchant.id, ruleset(vec![promotion("early", None)]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Ten days later (22:30 UTC: the 21st in Moscow) two more join; the
+    // first stays, its first publication unchanged.
+    clock.advance(chrono::TimeDelta::hours(10 * 24 + 12) + chrono::TimeDelta::minutes(30));
+    let (status, body) = server
+        .publish(
+            merchant.id,
+            ruleset(vec![
+                promotion("early", None),
+                promotion("late", None),
+                promotion("dated", Some("2026-03-04T21:00:00Z")),
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, view) = server
+        .admin(
+            Method::GET,
+            &format!(
+                "/api/v1/admin/merchants/{}/analytics/promotions?from=2026-03-01&to=2026-03-31",
+                merchant.id
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let windows: BTreeMap<String, (String, String)> = view["uplift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["promotion_id"].as_str().unwrap().to_owned(),
+                (
+                    u["window"]["from"].as_str().unwrap().to_owned(),
+                    u["baseline"]["from"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect();
+    let want = |from: &str, baseline: &str| (from.to_owned(), baseline.to_owned());
+    assert_eq!(
+        windows,
+        BTreeMap::from([
+            ("dated".to_owned(), want("2026-03-05", "2026-02-06")),
+            ("early".to_owned(), want("2026-03-10", "2026-02-16")),
+            ("late".to_owned(), want("2026-03-21", "2026-03-10")),
+        ]),
+        "{view}"
+    );
 }

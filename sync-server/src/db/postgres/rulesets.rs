@@ -1,5 +1,8 @@
 //! [`RulesetsTx`] on PostgreSQL: one row per (merchant, version).
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use shared::ids::{MerchantId, RulesetVersion};
 use shared::release::{RulesetRelease, SignedRuleset};
 use shared::ruleset::Ruleset;
@@ -83,6 +86,40 @@ impl RulesetsTx for PgTx<'_, '_> {
                 &programme.points_expire_days.map(i64::from),
             ],
         )?;
+        let ids: Vec<&str> = release
+            .ruleset
+            .promotions
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        self.execute(
+            "INSERT INTO promotion_first_published (merchant_id, promotion_id, version, published_at)
+             SELECT $1, id, $2, $3 FROM UNNEST($4::text[]) AS id
+             ON CONFLICT DO NOTHING",
+            &[
+                &release.merchant_id.get(),
+                &release.version.get(),
+                &release.effective_from,
+                &ids,
+            ],
+        )?;
         Ok(())
+    }
+
+    fn promotions_first_published(
+        &mut self,
+        merchant: MerchantId,
+    ) -> Result<HashMap<String, DateTime<Utc>>, DbError> {
+        Ok(self
+            .query(
+                "SELECT promotion_id, published_at FROM promotion_first_published
+                 WHERE merchant_id = $1",
+                &[&merchant.get()],
+            )?
+            .into_iter()
+            .map(|row| -> Result<(String, DateTime<Utc>), DbError> {
+                Ok((row.try_get(0)?, row.try_get(1)?))
+            })
+            .collect::<Result<_, _>>()?)
     }
 }

@@ -1,12 +1,15 @@
 //! [`RulesetsTx`] on SQLite: one row per (merchant, version).
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, params};
 use shared::ids::{MerchantId, RulesetVersion};
 use shared::release::{RulesetRelease, SignedRuleset};
 use shared::ruleset::Ruleset;
 
 use super::SqliteTx;
-use super::columns::{int, parsed, time_text};
+use super::columns::{int, parsed, time, time_text};
 use crate::db::{CurrentRuleset, DbError, RulesetsTx};
 
 impl RulesetsTx for SqliteTx<'_> {
@@ -93,6 +96,32 @@ impl RulesetsTx for SqliteTx<'_> {
                 release.ruleset.programme.points_expire_days,
             ],
         )?;
+        let mut first = self.tx.prepare_cached(
+            "INSERT INTO promotion_first_published (merchant_id, promotion_id, version, published_at)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )?;
+        for p in &release.ruleset.promotions {
+            first.execute(params![
+                release.merchant_id.get(),
+                p.id.as_str(),
+                release.version.get(),
+                time_text(release.effective_from),
+            ])?;
+        }
         Ok(())
+    }
+
+    fn promotions_first_published(
+        &mut self,
+        merchant: MerchantId,
+    ) -> Result<HashMap<String, DateTime<Utc>>, DbError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT promotion_id, published_at FROM promotion_first_published
+                 WHERE merchant_id = ?1",
+            )?
+            .query_map([merchant.get()], |r| Ok((r.get(0)?, time(r, 1)?)))?
+            .collect::<Result<_, _>>()?)
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! For a promotion of the current ruleset with a holdout share, the
 //! *window* is the view's period within the promotion's dates (`starts_at`
-//! and `ends_at` as local days of the merchant's first store), and the
+//! and `ends_at` as local days of the merchant's first store; without a
+//! `starts_at`, the day it was first published), and the
 //! *baseline* is as many days just before it. The eligible customers are
 //! every identified customer with a visit at the filter's stores in the
 //! baseline (so chosen before the window, whatever the promotion then
@@ -29,7 +30,7 @@
 //! [`MIN_GROUP`] customers in either group is *too few*; an interval that
 //! holds zero is *unclear*.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -167,11 +168,19 @@ fn day_of(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
     at.with_timezone(&tz).date_naive()
 }
 
-/// The window and baseline of `p` within `period`, if it ran in it.
+/// The window and baseline of `p` within `period`, if it ran in it. A
+/// promotion without a start of its own starts when it was `first_published`
+/// (the tills could not price with it before).
 #[must_use]
-pub fn window(p: &Promotion, period: Period, tz: Tz) -> Option<(Period, Period)> {
+pub fn window(
+    p: &Promotion,
+    first_published: Option<DateTime<Utc>>,
+    period: Period,
+    tz: Tz,
+) -> Option<(Period, Period)> {
     let from = p
         .starts_at
+        .or(first_published)
         .map_or(period.from, |s| period.from.max(day_of(s, tz)));
     // `ends_at` is exclusive: its last day is the one of the instant before.
     let to = p.ends_at.map_or(period.to, |e| {
@@ -203,11 +212,20 @@ pub fn uplift(
         from: filter.from,
         to: filter.to,
     };
+    let first_published = if promotions
+        .iter()
+        .any(|p| p.holdout.is_some() && p.starts_at.is_none())
+    {
+        tx.promotions_first_published(filter.merchant_id)?
+    } else {
+        HashMap::new()
+    };
     let mut experiments: Vec<Experiment<'_>> = promotions
         .iter()
         .filter_map(|p| {
             let share = p.holdout?;
-            let (window, baseline) = window(p, period, tz)?;
+            let first = first_published.get(p.id.as_str()).copied();
+            let (window, baseline) = window(p, first, period, tz)?;
             Some(Experiment {
                 promotion: p,
                 share,
@@ -351,17 +369,24 @@ mod tests {
             "reward": {"kind": "percent_off", "percent": 1000}
         }))
         .unwrap();
-        let (w, b) = window(&p, period, Tz::Europe__Moscow).unwrap();
+        let (w, b) = window(&p, None, period, Tz::Europe__Moscow).unwrap();
         assert_eq!(w, period);
         assert_eq!((b.from, b.to), (day("2026-01-29"), day("2026-02-28")));
-        // Midnight in Moscow is 21:00 UTC the day before.
+        // Without a start of its own, it starts on the day it was first
+        // published: 22:30 UTC on 14 March is the 15th in Moscow.
+        let published = Some("2026-03-14T22:30:00Z".parse().unwrap());
+        let (w, b) = window(&p, published, period, Tz::Europe__Moscow).unwrap();
+        assert_eq!((w.from, w.to), (day("2026-03-15"), day("2026-03-31")));
+        assert_eq!((b.from, b.to), (day("2026-02-26"), day("2026-03-14")));
+        // Midnight in Moscow is 21:00 UTC the day before. A start of its
+        // own is the promotion's, whenever it was published.
         p.starts_at = Some("2026-03-09T21:00:00Z".parse().unwrap());
         p.ends_at = Some("2026-03-19T21:00:00Z".parse().unwrap());
-        let (w, b) = window(&p, period, Tz::Europe__Moscow).unwrap();
+        let (w, b) = window(&p, published, period, Tz::Europe__Moscow).unwrap();
         assert_eq!((w.from, w.to), (day("2026-03-10"), day("2026-03-19")));
         assert_eq!((b.from, b.to), (day("2026-02-28"), day("2026-03-09")));
         p.starts_at = Some("2026-04-01T00:00:00Z".parse().unwrap());
         p.ends_at = None;
-        assert_eq!(window(&p, period, Tz::Europe__Moscow), None);
+        assert_eq!(window(&p, None, period, Tz::Europe__Moscow), None);
     }
 }
