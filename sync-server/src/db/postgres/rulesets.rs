@@ -110,16 +110,15 @@ impl RulesetsTx for PgTx<'_, '_> {
         &mut self,
         merchant: MerchantId,
     ) -> Result<HashMap<String, DateTime<Utc>>, DbError> {
-        Ok(self
-            .query(
-                "SELECT promotion_id, published_at FROM promotion_first_published
-                 WHERE merchant_id = $1",
-                &[&merchant.get()],
-            )?
-            .into_iter()
-            .map(|row| -> Result<(String, DateTime<Utc>), DbError> {
-                Ok((row.try_get(0)?, row.try_get(1)?))
-            })
-            .collect::<Result<_, _>>()?)
+        self.query(
+            "SELECT promotion_id, published_at FROM promotion_first_published
+             WHERE merchant_id = $1",
+            &[&merchant.get()],
+        )?
+        .into_iter()
+        .map(|row| -> Result<(String, DateTime<Utc>), DbError> {
+            Ok((row.try_get(0)?, row.try_get(1)?))
+        })
+        .collect()
     }
 }
