@@ -154,6 +154,22 @@ fn id_of(json: &str) -> anyhow::Result<i64> {
     v["id"].as_i64().context("reply has no id")
 }
 
+/// `pos-agent run` over `till_dir` on a free port, once it answers; its
+/// local API.
+async fn run_agent(agent_bin: &Path, till_dir: &Path) -> anyhow::Result<(Daemon, TillClient)> {
+    let api = format!("127.0.0.1:{}", free_port()?);
+    let agent = Daemon(
+        Command::new(agent_bin)
+            .args(["run", "--listen", &api, "--data-dir"])
+            .arg(till_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_http(&format!("http://{api}/health")).await?;
+    Ok((agent, TillClient::new(&format!("http://{api}"))))
+}
+
 /// Waits until the agent behind `till` prices with a ruleset (the
 /// programme arrives by long-poll).
 async fn wait_ruleset_in_use(till: &TillClient) -> anyhow::Result<()> {
@@ -257,17 +273,7 @@ async fn store_it_sets_up_enrolls_checks_and_runs_a_register_with_the_real_binar
     )?;
     ensure!(doctor.contains('✓') && !doctor.contains('✗'), "{doctor}");
 
-    let api = format!("127.0.0.1:{}", free_port()?);
-    let _agent = Daemon(
-        Command::new(&agent_bin)
-            .args(["run", "--listen", &api, "--data-dir"])
-            .arg(&till_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let till = TillClient::new(&format!("http://{api}"));
-    wait_http(&format!("http://{api}/health")).await?;
+    let (_agent, till) = run_agent(&agent_bin, &till_dir).await?;
     wait_ruleset_in_use(&till).await?;
     let check = till.open().await?;
     till.add_line(check.id, &line_json(&CATALOG[1], 2)).await?;
@@ -668,17 +674,7 @@ async fn status_watch_follows_a_backlog_until_the_server_has_every_sale() -> any
             .arg("--data-dir")
             .arg(&till_dir),
     )?;
-    let api = format!("127.0.0.1:{}", free_port()?);
-    let _agent = Daemon(
-        Command::new(&agent_bin)
-            .args(["run", "--listen", &api, "--data-dir"])
-            .arg(&till_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let till = TillClient::new(&format!("http://{api}"));
-    wait_http(&format!("http://{api}/health")).await?;
+    let (_agent, till) = run_agent(&agent_bin, &till_dir).await?;
     wait_ruleset_in_use(&till).await?;
 
     // The server goes down for a while; the till keeps selling.

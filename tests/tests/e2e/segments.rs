@@ -94,7 +94,7 @@ async fn a_segment_saved_in_hq_prices_its_customers_at_the_till_even_offline() -
         .await?;
     ensure!(members == "1", "the segment holds {members} customers");
     // Computing again by the button changes nothing and keeps the row.
-    browser.click("#segments-refresh").await;
+    browser.click_and_wait_for_reload("#segments-refresh").await;
     browser.wait_for("#segment-women").await;
     // A segment saved by mistake goes by its delete button; the other stays.
     browser.type_into("#segment-name", "Ошибка").await;
@@ -102,7 +102,9 @@ async fn a_segment_saved_in_hq_prices_its_customers_at_the_till_even_offline() -
     browser.type_into("#segment-min-visits", "1").await;
     browser.click_button("Сохранить сегмент").await;
     browser.wait_for("#segment-oops").await;
-    browser.click("#segment-oops button").await;
+    browser
+        .click_and_wait_for_reload("#segment-oops button")
+        .await;
     browser.wait_for("#segment-women").await;
     let left = browser.count_xpath("//tr[@id='segment-oops']").await;
     ensure!(left == 0, "the deleted segment is still listed");
@@ -116,9 +118,7 @@ async fn a_segment_saved_in_hq_prices_its_customers_at_the_till_even_offline() -
         .await;
     browser.choose("#segment", "Покупательницы").await;
     browser.click_button("Показать").await;
-    browser.wait_for("select#segment").await;
-    let url = browser.url().await;
-    ensure!(url.contains("segment=seg%3Awomen"), "{url}");
+    browser.wait_for_url_containing("segment=seg%3Awomen").await;
     let shown = browser.value_of("#segment").await;
     ensure!(shown == "seg:women", "the filter shows {shown:?}");
 

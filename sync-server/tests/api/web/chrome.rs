@@ -295,6 +295,33 @@ impl Browser {
         self.click_found(css, None, css).await;
     }
 
+    /// Clicks the element `css`, which sends a form whose answer is the
+    /// same page again, and waits until that new page has loaded (the
+    /// page clicked on is marked first; the mark is gone from the new
+    /// one), so nothing is then read from, or typed into, the old page.
+    pub async fn click_and_wait_for_reload(&mut self, css: &str) {
+        let mark = "document.documentElement.dataset.reloadPending = '1'; return true;";
+        if let Err(e) = self.client.execute(mark, Vec::new()).await {
+            self.fail(format!("cannot mark the page: {e}")).await;
+        }
+        self.click(css).await;
+        let reloaded = "return document.readyState === 'complete' && \
+                        document.documentElement.dataset.reloadPending === undefined;";
+        let deadline = test_kit::poll::Deadline::after(WAIT);
+        loop {
+            // While the page changes, a script may fail: look again.
+            let done = self.client.execute(reloaded, Vec::new()).await;
+            if matches!(done, Ok(serde_json::Value::Bool(true))) {
+                self.shot("reloaded").await;
+                return;
+            }
+            if deadline.tick(String::new).await.is_err() {
+                self.fail(format!("the page never reloaded after clicking `{css}`"))
+                    .await;
+            }
+        }
+    }
+
     /// Clicks the button whose text is `text`.
     pub async fn click_button(&mut self, text: &str) {
         let xpath = format!("//button[normalize-space(.)={}]", xpath_literal(text));
@@ -373,6 +400,22 @@ impl Browser {
         match self.client.find_all(Locator::XPath(xpath)).await {
             Ok(found) => found.len(),
             Err(e) => self.fail(format!("cannot search for {xpath}: {e}")).await,
+        }
+    }
+
+    /// Waits until the page's address holds `part` (the answer to a form
+    /// sent by GET has loaded, not the page it was sent from); the address.
+    pub async fn wait_for_url_containing(&mut self, part: &str) -> String {
+        let deadline = test_kit::poll::Deadline::after(WAIT);
+        loop {
+            let url = self.url().await;
+            if url.contains(part) {
+                return url;
+            }
+            if deadline.tick(String::new).await.is_err() {
+                self.fail(format!("the address never held {part:?}: {url}"))
+                    .await;
+            }
         }
     }
 
