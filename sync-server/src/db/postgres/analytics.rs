@@ -177,7 +177,36 @@ struct StoreColumns {
     points_spent: Vec<i64>,
 }
 
+/// The `SET` of a store rollup's upsert: each figure added to the row's.
+macro_rules! store_figures_added {
+    () => {
+        "checks = t.checks + excluded.checks, returns = t.returns + excluded.returns,
+         sales = t.sales + excluded.sales, refunds = t.refunds + excluded.refunds,
+         discount = t.discount + excluded.discount,
+         items_milli = t.items_milli + excluded.items_milli,
+         points_earned = t.points_earned + excluded.points_earned,
+         points_spent = t.points_spent + excluded.points_spent"
+    };
+}
+
 impl StoreColumns {
+    /// The columns as `$1` to `$11`, in the order the upserts name them.
+    fn params(&self) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+        vec![
+            &self.merchant,
+            &self.day,
+            &self.store,
+            &self.checks,
+            &self.returns,
+            &self.sales,
+            &self.refunds,
+            &self.discount,
+            &self.items_milli,
+            &self.points_earned,
+            &self.points_spent,
+        ]
+    }
+
     fn of(rows: &[(StoreHour, StoreFigures)]) -> Self {
         let column = |f: fn(&StoreFigures) -> i64| rows.iter().map(|(_, x)| f(x)).collect();
         StoreColumns {
@@ -437,32 +466,16 @@ impl AnalyticsTx for PgTx<'_, '_> {
         let c = StoreColumns::of(rows);
         let hour: Vec<i64> = rows.iter().map(|(at, _)| i64::from(at.hour)).collect();
         self.execute(
-            "INSERT INTO rollup_store_hours AS t (merchant_id, local_day, store_id, hour, checks,
+            concat!(
+                "INSERT INTO rollup_store_hours AS t (merchant_id, local_day, store_id, hour, checks,
                  returns, sales, refunds, discount, items_milli, points_earned, points_spent)
              SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $12::BIGINT[],
                  $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[],
                  $9::BIGINT[], $10::BIGINT[], $11::BIGINT[])
-             ON CONFLICT (merchant_id, local_day, store_id, hour) DO UPDATE SET
-                 checks = t.checks + excluded.checks, returns = t.returns + excluded.returns,
-                 sales = t.sales + excluded.sales, refunds = t.refunds + excluded.refunds,
-                 discount = t.discount + excluded.discount,
-                 items_milli = t.items_milli + excluded.items_milli,
-                 points_earned = t.points_earned + excluded.points_earned,
-                 points_spent = t.points_spent + excluded.points_spent",
-            &[
-                &c.merchant,
-                &c.day,
-                &c.store,
-                &c.checks,
-                &c.returns,
-                &c.sales,
-                &c.refunds,
-                &c.discount,
-                &c.items_milli,
-                &c.points_earned,
-                &c.points_spent,
-                &hour,
-            ],
+             ON CONFLICT (merchant_id, local_day, store_id, hour) DO UPDATE SET ",
+                store_figures_added!()
+            ),
+            &[c.params(), vec![&hour]].concat(),
         )?;
         Ok(())
     }
@@ -473,31 +486,16 @@ impl AnalyticsTx for PgTx<'_, '_> {
         }
         let c = StoreColumns::of(rows);
         self.execute(
-            "INSERT INTO rollup_store_days AS t (merchant_id, local_day, store_id, checks,
+            concat!(
+                "INSERT INTO rollup_store_days AS t (merchant_id, local_day, store_id, checks,
                  returns, sales, refunds, discount, items_milli, points_earned, points_spent)
              SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[],
                  $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[],
                  $10::BIGINT[], $11::BIGINT[])
-             ON CONFLICT (merchant_id, local_day, store_id) DO UPDATE SET
-                 checks = t.checks + excluded.checks, returns = t.returns + excluded.returns,
-                 sales = t.sales + excluded.sales, refunds = t.refunds + excluded.refunds,
-                 discount = t.discount + excluded.discount,
-                 items_milli = t.items_milli + excluded.items_milli,
-                 points_earned = t.points_earned + excluded.points_earned,
-                 points_spent = t.points_spent + excluded.points_spent",
-            &[
-                &c.merchant,
-                &c.day,
-                &c.store,
-                &c.checks,
-                &c.returns,
-                &c.sales,
-                &c.refunds,
-                &c.discount,
-                &c.items_milli,
-                &c.points_earned,
-                &c.points_spent,
-            ],
+             ON CONFLICT (merchant_id, local_day, store_id) DO UPDATE SET ",
+                store_figures_added!()
+            ),
+            &c.params(),
         )?;
         Ok(())
     }
