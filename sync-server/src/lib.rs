@@ -122,6 +122,10 @@ pub async fn serve_with_clock(
     let campaigns_stop = repricer_stop.clone();
     let referral_rewards = tokio::spawn(state.referral_rewards(repricer_stop.clone()));
     let scheduled_publishing = tokio::spawn(state.scheduled_publishing(repricer_stop.clone()));
+    let basket_rows = tokio::spawn(services::analytics::basket_queue::run(
+        state.services.basket_queue.clone(),
+        repricer_stop.clone(),
+    ));
     let segment_tags = tokio::spawn(services::segments::run(
         state.services.segments.clone(),
         repricer_stop.clone(),
@@ -194,6 +198,9 @@ pub async fn serve_with_clock(
     }
     if let Err(e) = scheduled_publishing.await {
         tracing::error!(error = %e, "the scheduled publishing task failed");
+    }
+    if let Err(e) = basket_rows.await {
+        tracing::error!(error = %e, "the basket rows task failed");
     }
     if let Err(e) = segment_tags.await {
         tracing::error!(error = %e, "the segment tags task failed");

@@ -81,6 +81,7 @@ pub struct Metrics {
     responses: Family<ResponseLabels, Counter>,
     long_polls_held: Gauge,
     uploads_in_flight: Gauge,
+    basket_queue: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -152,6 +153,12 @@ impl Default for Metrics {
             "Upload batches being handled now",
             uploads_in_flight.clone(),
         );
+        let basket_queue = Gauge::default();
+        registry.register(
+            "analytics_basket_queue",
+            "Stored sales whose basket rows are still to add",
+            basket_queue.clone(),
+        );
         Metrics {
             registry,
             records,
@@ -164,6 +171,7 @@ impl Default for Metrics {
             responses,
             long_polls_held,
             uploads_in_flight,
+            basket_queue,
         }
     }
 }
@@ -244,7 +252,15 @@ impl Metrics {
     }
 
     /// The OpenMetrics text, with the present-tense gauges read now.
-    fn render(&self, long_polls: usize, uploads: usize) -> Result<String, std::fmt::Error> {
+    fn render(
+        &self,
+        long_polls: usize,
+        uploads: usize,
+        basket_queue: Option<i64>,
+    ) -> Result<String, std::fmt::Error> {
+        if let Some(queued) = basket_queue {
+            self.basket_queue.set(queued);
+        }
         self.long_polls_held
             .set(i64::try_from(long_polls).unwrap_or(i64::MAX));
         self.uploads_in_flight
@@ -269,9 +285,21 @@ impl Metrics {
     security(("metrics_token" = [])),
 )]
 pub(crate) async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
+    // A storage hiccup leaves the queue's gauge as last read, not the scrape failed.
+    let basket_queue = match state.services.basket_queue.queued_sales().await {
+        Ok(queued) => Some(queued),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the basket queue's length for /metrics failed");
+            None
+        }
+    };
     let text = state
         .metrics
-        .render(state.notifier.parked(), state.ingest_admission.in_flight())
+        .render(
+            state.notifier.parked(),
+            state.ingest_admission.in_flight(),
+            basket_queue,
+        )
         .map_err(|e| ApiError::internal(&e))?;
     let mut response = text.into_response();
     response.headers_mut().insert(

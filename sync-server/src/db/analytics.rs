@@ -543,6 +543,21 @@ pub trait AnalyticsTx {
     /// that must add the records stored before the basket rollups (to
     /// those alone).
     fn take_basket_backfill(&mut self) -> Result<bool, DbError>;
+    /// Queues stored sales for their basket rows (`rollup_basket_queue`).
+    fn queue_baskets(&mut self, sales: &[super::RecordKey]) -> Result<(), DbError>;
+    /// The oldest queued sales, at most `limit`, with their bodies (`id`
+    /// is the queue's). On PostgreSQL the queue rows are locked until the
+    /// transaction ends: another instance's pass takes the next ones
+    /// (`skip_locked`) or waits for these to be added and removed.
+    fn queued_baskets(
+        &mut self,
+        limit: i64,
+        skip_locked: bool,
+    ) -> Result<Vec<BackfillRecord>, DbError>;
+    /// Removes these queued sales (ids from [`queued_baskets`](Self::queued_baskets)).
+    fn dequeue_baskets(&mut self, ids: &[i64]) -> Result<(), DbError>;
+    /// How many sales are queued.
+    fn basket_queue_len(&mut self) -> Result<i64, DbError>;
     /// Adds `checks` to a basket row (setting its name when not empty) and
     /// returns the row's count after it.
     fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError>;

@@ -87,6 +87,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "sqlite/migrations/028_promotion_first_published.sql"
         )),
+        M::up(include_str!("sqlite/migrations/029_basket_queue.sql")),
     ])
 }
 
@@ -101,6 +102,9 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
+
+/// The writer connection's page cache, in KiB.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 struct Pool {
     writer: Mutex<Connection>,
@@ -133,6 +137,10 @@ impl SqliteRepository {
             migrations()
                 .to_latest(&mut writer)
                 .map_err(|e| DbError::Other(Box::new(e)))?;
+            // The rollups' upserts land all over large tables (the basket
+            // pairs above all); SQLite's default 2 MiB of pages makes most
+            // of them read pages back from the OS. Pages are cached as read.
+            writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
             let readers = (0..READERS)
                 .map(|_| connect(&path).map(Mutex::new))
                 .collect::<Result<_, _>>()?;

@@ -18,6 +18,7 @@ use shared::pricing::RuleRef;
 use shared::record::{PurchaseRecord, RecordKind, SumError};
 use shared::timezone::TimeZone;
 
+use super::analytics::basket_queue::BasketQueue;
 use super::oversight::raise_in;
 use crate::alerts::NewAlert;
 use crate::db::{
@@ -35,14 +36,17 @@ pub struct Ingest {
     repo: Arc<dyn Repository>,
     /// Whether records are added to the analytics rollups.
     rollups: bool,
+    /// Where new sales wait for their basket rows.
+    baskets: BasketQueue,
 }
 
 impl Ingest {
-    /// The service over `repo`.
-    pub fn new(repo: Arc<dyn Repository>) -> Self {
+    /// The service over `repo`, queueing new sales' basket rows on `baskets`.
+    pub fn new(repo: Arc<dyn Repository>, baskets: BasketQueue) -> Self {
         Ingest {
             repo,
             rollups: true,
+            baskets,
         }
     }
 
@@ -70,9 +74,14 @@ impl Ingest {
         context: IngestContext,
     ) -> Result<IngestOutcome, DbError> {
         let rollups = self.rollups;
-        self.repo
+        let outcome = self
+            .repo
             .write(move |tx| store_batch(tx, register, &records, context, rollups))
-            .await
+            .await?;
+        if rollups && matches!(&outcome, IngestOutcome::Stored(s) if s.new_records > 0) {
+            self.baskets.queued();
+        }
+        Ok(outcome)
     }
 
     /// Keeps a validly signed record whose own sums do not add up in
@@ -178,8 +187,9 @@ fn store_batch(
             uses: promotion_uses(&r.record)?,
         });
     }
-    // The batch's rollups, merged and added once at its end.
-    let rollups = rollups.then(super::analytics::Rollups::default);
+    // The batch's rollups, merged and added once at its end; its sales'
+    // basket rows are queued (see `analytics::basket_queue`).
+    let rollups = rollups.then(super::analytics::Rollups::without_baskets);
     let changed = store_records(tx, register, &decided, rollups, context)?;
     for &(merchant, customer) in &changed {
         tx.mark_customer_changed(merchant, customer)?;
@@ -363,6 +373,15 @@ fn store_records(
     tx.insert_ledger_entries(&ledger)?;
     if let Some(rollups) = rollups {
         rollups.flush(tx)?;
+        let sales: Vec<RecordKey> = decided
+            .iter()
+            .filter(|d| d.checked.record.kind == RecordKind::Sale)
+            .map(|d| RecordKey {
+                register_id: d.checked.record.register_id,
+                seq: d.checked.record.seq,
+            })
+            .collect();
+        tx.queue_baskets(&sales)?;
     }
     Ok(changed)
 }

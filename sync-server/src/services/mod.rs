@@ -93,6 +93,8 @@ pub struct Services {
     pub holds: Holds,
     /// Promotion drafts, their what-if and their publishing.
     pub drafts: Drafts,
+    /// Sales whose basket rows are still to add (a task of `serve` adds them).
+    pub basket_queue: analytics::basket_queue::BasketQueue,
 }
 
 impl Services {
@@ -112,11 +114,13 @@ impl Services {
         notifier: &Arc<Notifier>,
     ) -> Self {
         let publisher = Publisher::new(repo.clone(), key.clone(), clock.clone(), notifier.clone());
+        let baskets = analytics::basket_queue::BasketQueue::new(repo.clone());
         Services {
             drafts: Drafts::new(repo.clone(), clock.clone(), publisher.clone()),
             catalog: Catalog::new(repo.clone(), clock.clone()),
-            analytics: Analytics::new(repo.clone()),
-            ingest: Ingest::new(repo.clone()),
+            analytics: Analytics::new(repo.clone(), baskets.clone()),
+            ingest: Ingest::new(repo.clone(), baskets.clone()),
+            basket_queue: baskets,
             customers: Customers::new(repo.clone()),
             publisher,
             stats: Statistics::new(repo.clone()),

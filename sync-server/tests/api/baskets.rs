@@ -696,3 +696,78 @@ async fn basket_rows_are_added_once_at_start_up() {
     let server = server.restart().await;
     assert_eq!(baskets(&server, &data, &product).await, before);
 }
+
+/// Waits until the server's background pass has emptied the basket queue
+/// (no view asked): the sales' rows are added off the ingest transaction.
+async fn queue_drained(server: &TestServer) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let queued = server.count_rows("SELECT COUNT(*) FROM rollup_basket_queue");
+        if queued == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{queued} sales still queued for their basket rows after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Ingest queues each new sale (not returns) for its basket rows; the
+/// server's background pass adds them without any view asking, each once.
+/// Sales left queued when a server stops (here: the rows emptied and every
+/// sale queued again, as after a crash between ingest and the pass) are
+/// added by the next start, once; and a view asked while sales are still
+/// queued adds them before it reads.
+#[tokio::test]
+async fn queued_sales_are_added_to_the_baskets_once_off_the_ingest_path() {
+    let server = TestServer::spawn().await;
+    let data = data_set(&server).await;
+    queue_drained(&server).await;
+    let sales = server.count_rows("SELECT COUNT(*) FROM records WHERE kind = 'sale'");
+    assert!(sales > 0);
+    let q = "from=2026-01-01&to=2026-03-31";
+    let product = format!("{q}&product={}&promotion={PROMO}", sku(0));
+    let before = baskets(&server, &data, &product).await;
+    assert!(!before.pairs.is_empty());
+    // The figures of the direct computation, for the chain.
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    let chain = Filter {
+        first: d("2026-01-01"),
+        last: d("2026-03-31"),
+        stores: None,
+    };
+    check(&server, &data, chain, q, None).await;
+
+    let requeue = "DELETE FROM rollup_basket_months; DELETE FROM rollup_basket_store_months;
+         DELETE FROM rollup_basket_marks;
+         INSERT INTO rollup_basket_queue (register_id, seq)
+             SELECT register_id, seq FROM records WHERE kind = 'sale' ORDER BY id;";
+    server.execute(requeue);
+    assert_eq!(
+        server.count_rows("SELECT COUNT(*) FROM rollup_basket_queue"),
+        sales
+    );
+    let server = server.restart().await;
+    queue_drained(&server).await;
+    assert_eq!(
+        server
+            .count_rows("SELECT COUNT(*) FROM rollup_basket_months WHERE kind = 4 AND scope = ''"),
+        3,
+        "one checks row a month, chain-wide"
+    );
+    assert_eq!(
+        baskets(&server, &data, &product).await,
+        before,
+        "added once"
+    );
+    let server = server.restart().await;
+    assert_eq!(baskets(&server, &data, &product).await, before, "not again");
+
+    // A view asked with sales still queued adds them first.
+    server.execute(requeue);
+    assert_eq!(baskets(&server, &data, &product).await, before);
+    queue_drained(&server).await;
+    assert_eq!(baskets(&server, &data, &product).await, before);
+}

@@ -68,6 +68,12 @@ async fn ingest_is_counted_by_outcome_and_batch() {
         Some(2.0)
     );
     assert_eq!(sample(&text, "sync_server_long_polls_held"), Some(0.0));
+    // The five sales wait for their basket rows, or were added already.
+    let queued = sample(&text, "sync_server_analytics_basket_queue");
+    assert!(
+        queued.is_some_and(|q| (0.0..=5.0).contains(&q)),
+        "{queued:?}: {text}"
+    );
     assert!(
         sample(
             &text,

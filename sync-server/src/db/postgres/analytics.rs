@@ -933,6 +933,62 @@ impl AnalyticsTx for PgTx<'_, '_> {
         Ok(self.execute("DELETE FROM rollup_basket_backfill", &[])? > 0)
     }
 
+    fn queue_baskets(&mut self, sales: &[crate::db::RecordKey]) -> Result<(), DbError> {
+        if sales.is_empty() {
+            return Ok(());
+        }
+        let registers: Vec<i64> = sales.iter().map(|s| s.register_id.get()).collect();
+        let seqs: Vec<i64> = sales.iter().map(|s| s.seq.get()).collect();
+        self.execute(
+            "INSERT INTO rollup_basket_queue (register_id, seq)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[])",
+            &[&registers, &seqs],
+        )?;
+        Ok(())
+    }
+
+    fn queued_baskets(
+        &mut self,
+        limit: i64,
+        skip_locked: bool,
+    ) -> Result<Vec<BackfillRecord>, DbError> {
+        let sql = if skip_locked {
+            "SELECT q.id, r.body, r.customer_id FROM rollup_basket_queue q
+             JOIN records r ON r.register_id = q.register_id AND r.seq = q.seq
+             ORDER BY q.id LIMIT $1 FOR UPDATE OF q SKIP LOCKED"
+        } else {
+            "SELECT q.id, r.body, r.customer_id FROM rollup_basket_queue q
+             JOIN records r ON r.register_id = q.register_id AND r.seq = q.seq
+             ORDER BY q.id LIMIT $1 FOR UPDATE OF q"
+        };
+        self.query(sql, &[&limit])?
+            .iter()
+            .map(|row| {
+                Ok(BackfillRecord {
+                    id: row.try_get(0)?,
+                    body: row.try_get(1)?,
+                    customer: opt_int(row, 2)?,
+                })
+            })
+            .collect()
+    }
+
+    fn dequeue_baskets(&mut self, ids: &[i64]) -> Result<(), DbError> {
+        if !ids.is_empty() {
+            self.execute(
+                "DELETE FROM rollup_basket_queue WHERE id = ANY($1)",
+                &[&ids],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn basket_queue_len(&mut self) -> Result<i64, DbError> {
+        Ok(self
+            .query_one("SELECT COUNT(*) FROM rollup_basket_queue", &[])?
+            .try_get(0)?)
+    }
+
     fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError> {
         let sql = match key.store_id {
             None => {

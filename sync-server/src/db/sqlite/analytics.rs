@@ -609,6 +609,54 @@ impl AnalyticsTx for SqliteTx<'_> {
             > 0)
     }
 
+    fn queue_baskets(&mut self, sales: &[crate::db::RecordKey]) -> Result<(), DbError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT INTO rollup_basket_queue (register_id, seq) VALUES (?1, ?2)")?;
+        for sale in sales {
+            stmt.execute(params![sale.register_id.get(), sale.seq.get()])?;
+        }
+        Ok(())
+    }
+
+    fn queued_baskets(
+        &mut self,
+        limit: i64,
+        _skip_locked: bool,
+    ) -> Result<Vec<BackfillRecord>, DbError> {
+        // One writer at a time: the write transaction holds the queue.
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT q.id, r.body, r.customer_id FROM rollup_basket_queue q
+             JOIN records r ON r.register_id = q.register_id AND r.seq = q.seq
+             ORDER BY q.id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit], |row| {
+            Ok(BackfillRecord {
+                id: row.get(0)?,
+                body: row.get(1)?,
+                customer: opt_int(row, 2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn dequeue_baskets(&mut self, ids: &[i64]) -> Result<(), DbError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM rollup_basket_queue WHERE id = ?1")?;
+        for id in ids {
+            stmt.execute(params![id])?;
+        }
+        Ok(())
+    }
+
+    fn basket_queue_len(&mut self) -> Result<i64, DbError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT COUNT(*) FROM rollup_basket_queue")?
+            .query_row([], |row| row.get(0))?)
+    }
+
     fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError> {
         let sql = match key.store_id {
             None => {

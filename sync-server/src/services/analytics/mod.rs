@@ -11,6 +11,7 @@
 //! length; customer views read one row per customer. The promotions view
 //! measures each promotion with a holdout against it ([`uplift`]).
 
+pub mod basket_queue;
 pub mod baskets;
 pub mod uplift;
 pub mod visits;
@@ -110,6 +111,7 @@ pub enum AnalyticsError {
 #[derive(Clone)]
 pub struct Analytics {
     repo: Arc<dyn Repository>,
+    baskets: basket_queue::BasketQueue,
 }
 
 /// A resolved filter: the scope shown and the rollup filters of both periods.
@@ -121,9 +123,10 @@ struct Resolved {
 }
 
 impl Analytics {
-    /// The service over `repo`.
-    pub fn new(repo: Arc<dyn Repository>) -> Self {
-        Analytics { repo }
+    /// The service over `repo`, whose baskets view first adds what
+    /// `baskets` still holds.
+    pub fn new(repo: Arc<dyn Repository>, baskets: basket_queue::BasketQueue) -> Self {
+        Analytics { repo, baskets }
     }
 
     async fn run<T: Send + 'static>(
@@ -251,6 +254,8 @@ impl Analytics {
                 .and_then(|d| d.pred_opt())
                 .or(Some(to));
         }
+        // Sales stored before this page was asked for are on it.
+        self.baskets.catch_up().await?;
         self.run(merchant, query, today, |tx, r, q| {
             let names: Vec<(String, String)> = tx
                 .current_ruleset(r.current.merchant_id)?
@@ -1348,8 +1353,8 @@ pub struct Rollups {
     baskets: baskets::BasketDeltas,
     /// Only the basket rows (the basket backfill: the rest have the records).
     baskets_only: bool,
-    /// Every row but the baskets' (the perf harness's seeding of the other
-    /// views, whose basket pairs would take hours).
+    /// Every row but the baskets' (ingest: its sales' basket rows are
+    /// queued, see [`basket_queue`]).
     no_baskets: bool,
 }
 
@@ -1527,8 +1532,8 @@ impl Rollups {
         }
     }
 
-    /// Rollups that add every row but the baskets' (the perf harness seeds
-    /// the other views with them; ingest always adds the baskets).
+    /// Rollups that add every row but the baskets' (ingest queues its
+    /// sales for the baskets instead, see [`basket_queue`]).
     #[must_use]
     pub fn without_baskets() -> Self {
         Rollups {
@@ -1647,17 +1652,7 @@ pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
             for stored in batch {
                 let record: PurchaseRecord = serde_json::from_slice(&stored.body)
                     .map_err(|e| DbError::other(format!("stored record {}: {e}", stored.id)))?;
-                let zone = match zones.get(&record.store_id) {
-                    Some(zone) => *zone,
-                    None => {
-                        let zone = tx
-                            .store(record.store_id)?
-                            .ok_or_else(|| DbError::NotFound(format!("store {}", record.store_id)))?
-                            .timezone;
-                        zones.insert(record.store_id, zone);
-                        zone
-                    }
-                };
+                let zone = basket_queue::store_zone(tx, &mut zones, record.store_id)?;
                 let uses = super::ingest::promotion_uses(&record)?;
                 rollups.add(&record, stored.customer, zone, &uses);
                 added += 1;
