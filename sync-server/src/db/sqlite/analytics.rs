@@ -41,13 +41,20 @@ const IN_STORES_OR_ALL: &str = " AND (?8 IS NULL OR store_id IN (SELECT value FR
 
 /// Rows of a period from a month table and its day table: ?1 the merchant,
 /// ?2..?7 the [`PeriodParts::bounds`], then `store` (`""`, [`IN_STORES`] or
-/// [`IN_STORES_OR_ALL`]) on both.
+/// [`IN_STORES_OR_ALL`]) on each part.
+///
+/// The head and the tail days are two arms of their own: SQLite searches
+/// its keys by one range a query, and with `local_day BETWEEN ?4 AND ?5 OR
+/// local_day BETWEEN ?6 AND ?7` it read every day row of the merchant (or
+/// of the store) and filtered them (1.8 million rows for a chain's year of
+/// 5 000 products, 0.1–0.35 s on the shared machine, to find none).
 fn period_rows(columns: &str, months: &str, days: &str, store: &str) -> String {
     format!(
         "SELECT {columns} FROM {months} WHERE merchant_id = ?1 AND month BETWEEN ?2 AND ?3{store}
          UNION ALL
-         SELECT {columns} FROM {days} WHERE merchant_id = ?1
-             AND (local_day BETWEEN ?4 AND ?5 OR local_day BETWEEN ?6 AND ?7){store}"
+         SELECT {columns} FROM {days} WHERE merchant_id = ?1 AND local_day BETWEEN ?4 AND ?5{store}
+         UNION ALL
+         SELECT {columns} FROM {days} WHERE merchant_id = ?1 AND local_day BETWEEN ?6 AND ?7{store}"
     )
 }
 
@@ -811,5 +818,59 @@ impl AnalyticsTx for SqliteTx<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan's lines of `sql` (its parameters bound to NULL).
+    fn plan(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
+        stmt.query_map(rusqlite::params_from_iter(nulls), |row| {
+            row.get::<_, String>(3)
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_periods_edge_days_are_searched_by_their_days_not_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = super::super::connect(&dir.path().join("test.db")).unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        for (columns, months, days, store) in [
+            (
+                "sku, name",
+                "rollup_product_months",
+                "rollup_product_days",
+                "",
+            ),
+            (
+                "sku, name",
+                "rollup_product_store_months",
+                "rollup_product_store_days",
+                IN_STORES,
+            ),
+            (
+                "promotion_id, checks",
+                "rollup_promotion_months",
+                "rollup_promotion_days",
+                IN_STORES_OR_ALL,
+            ),
+        ] {
+            let lines = plan(&conn, &period_rows(columns, months, days, store));
+            let searches: Vec<&String> = lines.iter().filter(|l| l.contains(days)).collect();
+            assert_eq!(searches.len(), 2, "{days}: {lines:#?}");
+            for line in searches {
+                assert!(
+                    line.contains("local_day>? AND local_day<?"),
+                    "{days} is read beyond the edge days: {lines:#?}"
+                );
+            }
+        }
     }
 }
