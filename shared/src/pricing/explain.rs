@@ -295,17 +295,23 @@ impl Note {
         // large; each note then moves once, out of its place. Notes equal
         // in key and reason are the same note, so which of them is kept
         // does not matter.
-        let mut order: Vec<u32> = (0..narrow_index(notes.len())).collect();
-        let cmp = |a: &u32, b: &u32| {
-            let (a, b) = (&notes[*a as usize], &notes[*b as usize]);
-            a.key
-                .cmp(&b.key)
-                .then_with(|| a.blocked.reason.cmp(&b.blocked.reason))
+        // Each position beside its note's key, so only notes of equal keys
+        // are read to compare their reasons.
+        let mut order: Vec<(u64, u32)> = notes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.key, narrow_index(i)))
+            .collect();
+        let cmp = |a: &(u64, u32), b: &(u64, u32)| {
+            a.0.cmp(&b.0).then_with(|| {
+                let (a, b) = (&notes[a.1 as usize], &notes[b.1 as usize]);
+                a.blocked.reason.cmp(&b.blocked.reason)
+            })
         };
         order.sort_unstable_by(cmp);
         order.dedup_by(|a, b| cmp(a, b).is_eq());
         let mut out = Vec::with_capacity(order.len());
-        for i in order {
+        for (_, i) in order {
             let taken = std::mem::replace(
                 &mut notes[i as usize].blocked,
                 BlockedRule {

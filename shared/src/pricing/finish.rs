@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::allocation::allocate;
+use super::allocation::{allocate, allocate_into};
 use super::explain::{AppliedRule, BlockReason, Condition, Limit, Note, PointsAward, RuleRef};
 use super::input::PricingContext;
 use super::prepared::{Prepared, birthday_window_start};
@@ -83,27 +83,44 @@ pub(crate) fn points_promotions(members: &[&Candidate<'_>], lines: usize) -> Poi
     out
 }
 
-/// Weights for spreading points over `lines`: what was paid; if nothing,
-/// the amounts; if nothing either, equal.
-fn points_weights(prep: &Prepared<'_>, cur: &[i64], lines: &[u32]) -> Vec<i64> {
-    let paid: Vec<i64> = lines.iter().map(|&i| cur[i as usize].max(0)).collect();
-    if paid.iter().any(|&w| w > 0) {
-        return paid;
-    }
-    let amounts: Vec<i64> = lines
-        .iter()
-        .map(|&i| prep.amount[i as usize].max(0))
-        .collect();
-    if amounts.iter().any(|&w| w > 0) {
-        return amounts;
-    }
-    vec![1; lines.len()]
+/// Buffers reused by every spreading of points over lines in one check.
+#[derive(Debug, Default)]
+struct SpreadBuffers {
+    weights: Vec<i64>,
+    keys: Vec<u32>,
+    parts: Vec<i64>,
+    remainders: Vec<(i128, usize)>,
 }
 
-fn spread_points(prep: &Prepared<'_>, cur: &[i64], lines: &[u32], points: i64, into: &mut [i64]) {
-    let weights = points_weights(prep, cur, lines);
-    let keys: Vec<u32> = lines.iter().map(|&i| prep.rank[i as usize]).collect();
-    for (&i, p) in lines.iter().zip(allocate(points, &weights, &keys)) {
+/// Weights for spreading points over `lines`, into `weights`: what was
+/// paid; if nothing, the amounts; if nothing either, equal.
+fn points_weights(prep: &Prepared<'_>, cur: &[i64], lines: &[u32], weights: &mut Vec<i64>) {
+    weights.clear();
+    weights.extend(lines.iter().map(|&i| cur[i as usize].max(0)));
+    if weights.iter().any(|&w| w > 0) {
+        return;
+    }
+    weights.clear();
+    weights.extend(lines.iter().map(|&i| prep.amount[i as usize].max(0)));
+    if weights.iter().any(|&w| w > 0) {
+        return;
+    }
+    weights.clear();
+    weights.resize(lines.len(), 1);
+}
+
+fn spread_points(
+    (prep, cur): (&Prepared<'_>, &[i64]),
+    lines: &[u32],
+    points: i64,
+    into: &mut [i64],
+    b: &mut SpreadBuffers,
+) {
+    points_weights(prep, cur, lines, &mut b.weights);
+    b.keys.clear();
+    b.keys.extend(lines.iter().map(|&i| prep.rank[i as usize]));
+    allocate_into(points, &b.weights, &b.keys, &mut b.parts, &mut b.remainders);
+    for (&i, &p) in lines.iter().zip(&b.parts) {
         into[i as usize] += p;
     }
 }
@@ -126,7 +143,11 @@ pub(crate) fn finish(
     let n = prep.len();
     let all: Vec<u32> = (0..n).map(narrow_index).collect();
     let keys: Vec<u32> = prep.rank.clone();
-    let mut extra: Vec<Vec<AppliedRule>> = vec![Vec::new(); n];
+    // What the tier and points paid as money take off each line, after
+    // the promotions (zero: nothing).
+    let mut tier_part = vec![0i64; n];
+    let mut redeemed_part = vec![0i64; n];
+    let mut tier_rule: Option<RuleRef> = None;
     let room = |cur: &[i64], i: usize| (cur[i] - prep.floor[i]).max(0);
 
     // Tier discount: once on the eligible lines, spread by their room.
@@ -159,9 +180,10 @@ pub(crate) fn finish(
         for (i, part) in allocate(given, &weights, &keys).into_iter().enumerate() {
             if part > 0 {
                 cur[i] -= part;
-                extra[i].push(applied(rule.clone(), part, None)?);
+                tier_part[i] = part;
             }
         }
+        tier_rule = Some(rule);
     }
 
     // Points paid as money.
@@ -213,7 +235,7 @@ pub(crate) fn finish(
                 {
                     if part > 0 {
                         cur[i] -= part;
-                        extra[i].push(applied(RuleRef::Redemption, part, None)?);
+                        redeemed_part[i] = part;
                     }
                 }
             }
@@ -228,6 +250,7 @@ pub(crate) fn finish(
     // anonymous check has no one to credit.
     let earning = prep.customer.is_some();
     let mut line_points = vec![0i64; n];
+    let mut spreads = SpreadBuffers::default();
     let mut earned = 0i64;
     // Points by promotion index, in the order given.
     let mut promo_points: Vec<(u32, i64)> = Vec::new();
@@ -276,7 +299,7 @@ pub(crate) fn finish(
         if let Some((p, _)) = mult {
             *multiplied.entry(*p).or_default() += total - base;
         }
-        spread_points(prep, &cur, lines, total, &mut line_points);
+        spread_points((prep, &cur), lines, total, &mut line_points, &mut spreads);
     }
     let promo_rule = |p: u32| RuleRef::Promotion(ruleset.promotions[p as usize].id.clone());
     let promo_note = |p: u32, reason| {
@@ -323,7 +346,7 @@ pub(crate) fn finish(
         }
         promo_points.push((*p, *pts));
         points_applied.push(*p);
-        spread_points(prep, &cur, lines, *pts, &mut line_points);
+        spread_points((prep, &cur), lines, *pts, &mut line_points, &mut spreads);
     }
     let mut bonuses: Vec<(RuleRef, i64)> = Vec::new();
     if let Some(c) = prep.customer {
@@ -331,7 +354,7 @@ pub(crate) fn finish(
             && c.purchases == Some(0)
         {
             bonuses.push((RuleRef::WelcomeBonus, bonus));
-            spread_points(prep, &cur, &all, bonus, &mut line_points);
+            spread_points((prep, &cur), &all, bonus, &mut line_points, &mut spreads);
         }
         if let Some(b) = ruleset.programme.birthday_bonus
             && let Some(start) = c
@@ -346,7 +369,7 @@ pub(crate) fn finish(
                 notes.push(Note::rule(RuleRef::BirthdayBonus, reason));
             } else {
                 bonuses.push((RuleRef::BirthdayBonus, b.points));
-                spread_points(prep, &cur, &all, b.points, &mut line_points);
+                spread_points((prep, &cur), &all, b.points, &mut line_points, &mut spreads);
             }
         }
     }
@@ -380,21 +403,24 @@ pub(crate) fn finish(
     let mut redemption_total = 0i64;
     let mut priced = Vec::with_capacity(n);
     for i in 0..n {
-        let mut rules: Vec<AppliedRule> = Vec::with_capacity(on_line[i].len() + extra[i].len());
+        let (tier_d, redeemed_d) = (tier_part[i], redeemed_part[i]);
+        let extra = usize::from(tier_d > 0) + usize::from(redeemed_d > 0);
+        let mut rules: Vec<AppliedRule> = Vec::with_capacity(on_line[i].len() + extra);
         for &(p, d) in &on_line[i] {
             let promo = &ruleset.promotions[p as usize];
             by_promo.push((p, d));
             rules.push(applied(promo_rule(p), d, promo.funded_by.clone())?);
         }
-        for a in extra[i].drain(..) {
-            match &a.rule {
-                RuleRef::Redemption => redemption_total += a.discount.minor(),
-                rule => match &mut tier_total {
-                    Some((_, total)) => *total += a.discount.minor(),
-                    None => tier_total = Some((rule.clone(), a.discount.minor())),
-                },
+        if let Some(rule) = tier_rule.as_ref().filter(|_| tier_d > 0) {
+            match &mut tier_total {
+                Some((_, total)) => *total += tier_d,
+                None => tier_total = Some((rule.clone(), tier_d)),
             }
-            rules.push(a);
+            rules.push(applied(rule.clone(), tier_d, None)?);
+        }
+        if redeemed_d > 0 {
+            redemption_total += redeemed_d;
+            rules.push(applied(RuleRef::Redemption, redeemed_d, None)?);
         }
         let discount: i64 = rules.iter().map(|a| a.discount.minor()).sum();
         priced.push(PricedLine {

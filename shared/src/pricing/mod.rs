@@ -346,12 +346,26 @@ impl Engine {
                 end[d] += 1;
             }
         }
-        let mut runs: Vec<(u32, std::ops::Range<usize>)> = order
-            .iter()
-            .enumerate()
-            .map(|(d, &p)| (p, start[d]..end[d]))
-            .collect();
-        runs.sort_unstable_by_key(|(p, _)| *p);
+        // The runs by promotion: when many promotions are candidates, read
+        // off the slots in promotion order rather than sorted.
+        let runs: Vec<(u32, std::ops::Range<usize>)> = if order.len() * 16 >= promos.len() {
+            let mut runs = Vec::with_capacity(order.len());
+            for (p, &d) in slot.iter().enumerate() {
+                if d != u32::MAX {
+                    let d = d as usize;
+                    runs.push((narrow_index(p), start[d]..end[d]));
+                }
+            }
+            runs
+        } else {
+            let mut runs: Vec<(u32, std::ops::Range<usize>)> = order
+                .iter()
+                .enumerate()
+                .map(|(d, &p)| (p, start[d]..end[d]))
+                .collect();
+            runs.sort_unstable_by_key(|(p, _)| *p);
+            runs
+        };
 
         // 2. Coupons, conditions and limits.
         let mut running = Running::new(&prep);

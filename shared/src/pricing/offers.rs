@@ -180,28 +180,8 @@ impl Offer {
 }
 
 /// Evaluates a promotion's discount reward on the available candidate
-/// lines `avail` (by line index) at the current totals `cur`.
-pub(crate) fn evaluate(
-    p: &Promotion,
-    prep: &Prepared<'_>,
-    cur: &[i64],
-    avail: &[Cand],
-    budget_left: Option<i64>,
-) -> Result<Offer, AmountError> {
-    let mut offer = Offer::default();
-    evaluate_into(
-        p,
-        prep,
-        cur,
-        avail,
-        budget_left,
-        &mut Scratch::default(),
-        &mut offer,
-    )?;
-    Ok(offer)
-}
-
-/// [`evaluate`] into `out`, reusing its buffers and `s`'s.
+/// lines `avail` (by line index) at the current totals `cur`, into `out`,
+/// reusing its buffers and `s`'s.
 pub(crate) fn evaluate_into(
     p: &Promotion,
     prep: &Prepared<'_>,

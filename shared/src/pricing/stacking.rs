@@ -3,7 +3,7 @@
 //! line they could use is taken.
 
 use super::explain::{BlockReason, Condition, Limit, Note};
-use super::offers::{Offer, Scratch, evaluate, evaluate_into, is_per_line, line_full, only_loses};
+use super::offers::{Offer, Scratch, evaluate_into, is_per_line, line_full, only_loses};
 use super::prepared::{Cand, Prepared};
 use crate::money::{AmountError, Money, narrow_index};
 use crate::ruleset::{GroupPolicy, Promotion};
@@ -112,10 +112,84 @@ impl Outcome {
         self.per_check_cut |= offer.per_check_cut;
         self.budget_cut |= offer.budget_cut;
     }
+
+    fn absorb_kept(&mut self, offer: &Kept) {
+        self.applied = true;
+        self.floor_cut += offer.floor_cut;
+        self.per_check_cut |= offer.per_check_cut;
+        self.budget_cut |= offer.budget_cut;
+    }
+}
+
+/// A multi-line offer as the greedy loop keeps it: its figures, and its
+/// lines as ranges of the loop's [`Arena`], so keeping and re-evaluating
+/// offers allocates nothing per offer.
+#[derive(Clone, Copy, Debug, Default)]
+struct Kept {
+    /// What it gives ([`Offer::value`]).
+    value: i64,
+    raw: i64,
+    floor_cut: i64,
+    per_check_cut: bool,
+    budget_cut: bool,
+    /// Its `parts`, in [`Arena::parts`].
+    parts: (u32, u32),
+    /// Its `claimed` lines, in [`Arena::lines`].
+    claimed: (u32, u32),
+    /// Its `depends` lines, in [`Arena::lines`].
+    depends: (u32, u32),
+}
+
+/// The lines of every kept offer, one after another; a re-evaluated offer
+/// is appended, its former ranges left behind (the arena lives for one
+/// group of one check).
+#[derive(Debug, Default)]
+struct Arena {
+    parts: Vec<(u32, i64)>,
+    lines: Vec<u32>,
+}
+
+impl Arena {
+    /// Keeps a copy of `o`.
+    fn keep(&mut self, o: &Offer) -> Kept {
+        let at = |len: usize| narrow_index(len);
+        let parts_at = at(self.parts.len());
+        self.parts.extend_from_slice(&o.parts);
+        let claimed_at = at(self.lines.len());
+        self.lines.extend_from_slice(&o.claimed);
+        let depends_at = at(self.lines.len());
+        self.lines.extend_from_slice(&o.depends);
+        Kept {
+            value: o.value(),
+            raw: o.raw,
+            floor_cut: o.floor_cut,
+            per_check_cut: o.per_check_cut,
+            budget_cut: o.budget_cut,
+            parts: (parts_at, at(self.parts.len())),
+            claimed: (claimed_at, depends_at),
+            depends: (depends_at, at(self.lines.len())),
+        }
+    }
+
+    fn parts(&self, k: &Kept) -> &[(u32, i64)] {
+        &self.parts[k.parts.0 as usize..k.parts.1 as usize]
+    }
+
+    fn claimed(&self, k: &Kept) -> &[u32] {
+        &self.lines[k.claimed.0 as usize..k.claimed.1 as usize]
+    }
+
+    fn depends(&self, k: &Kept) -> &[u32] {
+        &self.lines[k.depends.0 as usize..k.depends.1 as usize]
+    }
 }
 
 /// A line's discount offered by a per-line promotion.
 struct LineOffer {
+    /// The order of offers: larger given first, then the member's tie,
+    /// then the line's rank; kept beside the offer so sorting reads no
+    /// member or line.
+    key: (std::cmp::Reverse<i64>, (std::cmp::Reverse<i32>, u32), u32),
     member: usize,
     line: u32,
     full: i64,
@@ -156,12 +230,6 @@ pub(crate) fn apply_group(
 
 fn room(prep: &Prepared<'_>, cur: &[i64], i: u32) -> i64 {
     cur[i as usize] - prep.floor[i as usize]
-}
-
-fn avail(c: &Candidate<'_>, claimed: &[bool]) -> Vec<Cand> {
-    let mut out = Vec::new();
-    avail_into(c, claimed, &mut out);
-    out
 }
 
 /// The candidate lines of `c` not claimed yet, into `out`.
@@ -209,8 +277,10 @@ fn best_for_customer(
     let mut touching = vec![0u32; touch_at[prep.len()]];
     let mut touch_fill = touch_at.clone();
     let mut singles: Vec<LineOffer> = Vec::with_capacity(per_line_cands);
-    let mut multi: Vec<(usize, Offer)> = Vec::new();
+    let mut multi: Vec<(usize, Kept)> = Vec::new();
     let mut buffers = Scratch::default();
+    let mut work = Offer::default();
+    let mut arena = Arena::default();
     for (m, c) in members.iter().enumerate() {
         if c.facts.per_line {
             let (mut raw, mut given_sum) = (0, 0);
@@ -226,12 +296,15 @@ fn best_for_customer(
                     let given = full.min(room(prep, &state.cur, line)).max(0);
                     raw += full;
                     given_sum += given;
-                    singles.push(LineOffer {
-                        member: m,
-                        line,
-                        full,
-                        given,
-                    });
+                    if given > 0 {
+                        singles.push(LineOffer {
+                            key: (std::cmp::Reverse(given), c.tie(), prep.rank[line as usize]),
+                            member: m,
+                            line,
+                            full,
+                            given,
+                        });
+                    }
                 }
             }
             initial[m] = Some((raw, given_sum));
@@ -242,7 +315,6 @@ fn best_for_customer(
                 touching[*at] = slot;
                 *at += 1;
             }
-            let mut offer = Offer::default();
             evaluate_into(
                 c.promo,
                 prep,
@@ -250,22 +322,16 @@ fn best_for_customer(
                 c.cands,
                 c.budget_left,
                 &mut buffers,
-                &mut offer,
+                &mut work,
             )?;
-            initial[m] = Some((offer.raw, offer.value()));
-            multi.push((m, offer));
+            let kept = arena.keep(&work);
+            initial[m] = Some((kept.raw, kept.value));
+            multi.push((m, kept));
         }
     }
-    singles.retain(|o| o.given > 0);
     // Larger given first, then the member's tie, then the line's rank: a
     // total order (a member offers each line once), so unstable is exact.
-    singles.sort_unstable_by_key(|o| {
-        (
-            std::cmp::Reverse(o.given),
-            members[o.member].tie(),
-            prep.rank[o.line as usize],
-        )
-    });
+    singles.sort_unstable_by_key(|o| o.key);
     let member_of: Vec<usize> = multi.iter().map(|(m, _)| *m).collect();
     let entry = |slot: usize, value: i64, version: u32| -> HeapEntry {
         let c = members[member_of[slot]];
@@ -279,7 +345,7 @@ fn best_for_customer(
     };
     let mut heap: std::collections::BinaryHeap<HeapEntry> = std::collections::BinaryHeap::new();
     for (slot, (_, offer)) in multi.iter().enumerate() {
-        let value = offer.value();
+        let value = offer.value;
         if value > 0 {
             heap.push(entry(slot, value, 0));
         }
@@ -324,10 +390,11 @@ fn best_for_customer(
                 &scratch,
                 c.budget_left,
                 &mut buffers,
-                &mut multi[slot].1,
+                &mut work,
             )?;
+            multi[slot].1 = arena.keep(&work);
             version[slot] += 1;
-            let value = multi[slot].1.value();
+            let value = multi[slot].1.value;
             if value > 0 {
                 heap.push(entry(slot, value, version[slot]));
             }
@@ -352,13 +419,13 @@ fn best_for_customer(
         if take_multi {
             let slot = best.map_or(0, |b| b.3 as usize);
             heap.pop();
-            let (m, offer) = &multi[slot];
-            let index = members[*m].index;
-            for &(line, d) in &offer.parts {
+            let (m, offer) = multi[slot];
+            let index = members[m].index;
+            for &(line, d) in arena.parts(&offer) {
                 state.give(index, line, d);
             }
-            outcomes[*m].absorb(offer);
-            taken.extend(&offer.claimed);
+            outcomes[m].absorb_kept(&offer);
+            taken.extend_from_slice(arena.claimed(&offer));
             live[slot] = false;
         } else if let Some(s) = single {
             state.give(members[s.member].index, s.line, s.given);
@@ -371,7 +438,7 @@ fn best_for_customer(
         for &line in &taken {
             claimed[line as usize] = true;
             for &slot in &touching[touch_at[line as usize]..touch_at[line as usize + 1]] {
-                let (s, depends) = (slot as usize, &multi[slot as usize].1.depends);
+                let (s, depends) = (slot as usize, arena.depends(&multi[slot as usize].1));
                 if lazy[s] && live[s] && depends.contains(&line) {
                     stale[s] = true;
                 } else if live[s] && !dirty[s] && depends.contains(&line) {
@@ -392,10 +459,11 @@ fn best_for_customer(
                 &scratch,
                 c.budget_left,
                 &mut buffers,
-                &mut multi[slot].1,
+                &mut work,
             )?;
+            multi[slot].1 = arena.keep(&work);
             version[slot] += 1;
-            let value = multi[slot].1.value();
+            let value = multi[slot].1.value;
             if value > 0 {
                 heap.push(entry(slot, value, version[slot]));
             }
@@ -413,6 +481,7 @@ fn first_by_priority(
 ) -> Result<(), AmountError> {
     let mut order: Vec<usize> = (0..members.len()).collect();
     order.sort_by_key(|&m| members[m].tie());
+    let (mut lines, mut buffers, mut offer) = (Vec::new(), Scratch::default(), Offer::default());
     for m in order {
         let c = members[m];
         if c.facts.per_line {
@@ -435,7 +504,16 @@ fn first_by_priority(
                 }
             }
         } else {
-            let offer = evaluate(c.promo, prep, &state.cur, &avail(c, claimed), c.budget_left)?;
+            avail_into(c, claimed, &mut lines);
+            evaluate_into(
+                c.promo,
+                prep,
+                &state.cur,
+                &lines,
+                c.budget_left,
+                &mut buffers,
+                &mut offer,
+            )?;
             if offer.value() > 0 {
                 for &(line, d) in &offer.parts {
                     state.give(c.index, line, d);
@@ -456,6 +534,7 @@ pub(crate) fn alone(
     c: &Candidate<'_>,
     prep: &Prepared<'_>,
     start: &[i64],
+    (buffers, offer): (&mut Scratch, &mut Offer),
 ) -> Result<(i64, i64), AmountError> {
     if c.facts.per_line {
         c.cands
@@ -471,7 +550,7 @@ pub(crate) fn alone(
                 Ok((r + full, g + full.min(room(prep, start, cand.line)).max(0)))
             })
     } else {
-        let offer = evaluate(c.promo, prep, start, c.cands, c.budget_left)?;
+        evaluate_into(c.promo, prep, start, c.cands, c.budget_left, buffers, offer)?;
         Ok((offer.raw, offer.value()))
     }
 }
@@ -488,6 +567,7 @@ pub(crate) fn explain(
     initial: &[Option<(i64, i64)>],
     notes: &mut Vec<Note>,
 ) -> Result<(), AmountError> {
+    let (mut buffers, mut offer) = (Scratch::default(), Offer::default());
     for ((c, o), known) in members.iter().zip(outcomes).zip(initial) {
         let note = |reason| Note::promotion(&c.promo.id, c.id_rank, reason);
         if o.applied {
@@ -511,7 +591,7 @@ pub(crate) fn explain(
         }
         let (raw, given) = match known {
             Some(known) => *known,
-            None => alone(c, prep, start)?,
+            None => alone(c, prep, start, (&mut buffers, &mut offer))?,
         };
         let reason = if raw <= 0 {
             BlockReason::ConditionNotMet {
