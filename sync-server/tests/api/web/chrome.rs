@@ -103,32 +103,18 @@ impl Browser {
         let chromium = on_path("chromium").unwrap_or_else(|| {
             panic!("Debian's `chromium` is not installed, and these tests drive it: {INSTALL}")
         });
-        let mut driver = Command::new(driver_path)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("chromedriver does not start ({e}): {INSTALL}"));
-        let stdout = driver.stdout.take().expect("chromedriver's output");
-        let port = tokio::time::timeout(DRIVER_START, async {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(line) = lines.next_line().await.expect("chromedriver's output") {
-                if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                    let port: u16 = rest
-                        .trim_end_matches('.')
-                        .trim()
-                        .parse()
-                        .expect("chromedriver names its port");
-                    // Keep draining its output so it never blocks on a full pipe.
-                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                    return port;
-                }
+        // chromedriver now and then exits at start on a busy machine
+        // (seen once in a hundred-odd starts): a fresh one is started, and
+        // after three the last one's own words are in the panic.
+        let mut attempts = 0;
+        let (driver, port) = loop {
+            attempts += 1;
+            match start_driver(&driver_path).await {
+                Ok(started) => break started,
+                Err(why) if attempts < 3 => eprintln!("chromedriver, attempt {attempts}: {why}"),
+                Err(why) => panic!("{why}: {INSTALL}"),
             }
-            panic!("chromedriver exited before listening: {INSTALL}")
-        })
-        .await
-        .expect("chromedriver starts listening in time");
+        };
 
         let profile = tempfile::tempdir().expect("profile dir");
         let args = [
@@ -498,5 +484,56 @@ fn xpath_literal(text: &str) -> String {
     } else {
         let parts: Vec<String> = text.split('\'').map(|p| format!("'{p}'")).collect();
         format!("concat({})", parts.join(", \"'\", "))
+    }
+}
+
+/// Starts chromedriver on a free port of its choosing: the process and
+/// the port, or why it did not listen (with what it said on stderr).
+async fn start_driver(path: &Path) -> Result<(Child, u16), String> {
+    let mut driver = Command::new(path)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("chromedriver does not start ({e})"))?;
+    let stdout = driver.stdout.take().expect("chromedriver's output");
+    let mut stderr = driver.stderr.take().expect("chromedriver's errors");
+    let listening = tokio::time::timeout(DRIVER_START, async {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                let port: Option<u16> = rest.trim_end_matches('.').trim().parse().ok();
+                // Keep draining its output so it never blocks on a full pipe.
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return port;
+            }
+        }
+        None
+    })
+    .await;
+    match listening {
+        Ok(Some(port)) => {
+            tokio::spawn(async move {
+                let mut sink = tokio::io::sink();
+                let _ = tokio::io::copy(&mut stderr, &mut sink).await;
+            });
+            Ok((driver, port))
+        }
+        outcome => {
+            let _ = driver.start_kill();
+            let mut said = String::new();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut said),
+            )
+            .await;
+            let why = if outcome.is_err() {
+                "chromedriver did not start listening in time"
+            } else {
+                "chromedriver exited before listening"
+            };
+            Err(format!("{why} (stderr: {})", said.trim()))
+        }
     }
 }
