@@ -23,6 +23,15 @@ fn day_text(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 
+/// A stored record to add to the rollups: `(id, body, customer_id)`.
+fn backfill_record(row: &Row) -> Result<BackfillRecord, DbError> {
+    Ok(BackfillRecord {
+        id: row.try_get(0)?,
+        body: row.try_get(1)?,
+        customer: opt_int(row, 2)?,
+    })
+}
+
 /// The filter's parameters $1..$4: merchant, from, to, stores (or NULL).
 fn filter_params(f: &RollupFilter) -> (i64, String, String, Option<Vec<i64>>) {
     (
@@ -763,13 +772,7 @@ impl AnalyticsTx for PgTx<'_, '_> {
             &[&after, &limit],
         )?
         .iter()
-        .map(|row| {
-            Ok(BackfillRecord {
-                id: row.try_get(0)?,
-                body: row.try_get(1)?,
-                customer: opt_int(row, 2)?,
-            })
-        })
+        .map(backfill_record)
         .collect()
     }
 
@@ -963,13 +966,7 @@ impl AnalyticsTx for PgTx<'_, '_> {
         };
         self.query(sql, &[&limit])?
             .iter()
-            .map(|row| {
-                Ok(BackfillRecord {
-                    id: row.try_get(0)?,
-                    body: row.try_get(1)?,
-                    customer: opt_int(row, 2)?,
-                })
-            })
+            .map(backfill_record)
             .collect()
     }
 

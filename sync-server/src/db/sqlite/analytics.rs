@@ -116,6 +116,15 @@ fn text_ref(value: rusqlite::types::ValueRef<'_>) -> Option<&str> {
     }
 }
 
+/// A stored record to add to the rollups: `(id, body, customer_id)`.
+fn backfill_record(row: &Row<'_>) -> rusqlite::Result<BackfillRecord> {
+    Ok(BackfillRecord {
+        id: row.get(0)?,
+        body: row.get(1)?,
+        customer: opt_int(row, 2)?,
+    })
+}
+
 /// The basket table of a filter or key: chain-wide, or per store.
 fn basket_table(per_store: bool) -> &'static str {
     if per_store {
@@ -440,13 +449,7 @@ impl AnalyticsTx for SqliteTx<'_> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT id, body, customer_id FROM records WHERE id > ?1 ORDER BY id LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![after, limit], |row| {
-            Ok(BackfillRecord {
-                id: row.get(0)?,
-                body: row.get(1)?,
-                customer: opt_int(row, 2)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![after, limit], backfill_record)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -637,13 +640,7 @@ impl AnalyticsTx for SqliteTx<'_> {
              JOIN records r ON r.register_id = q.register_id AND r.seq = q.seq
              ORDER BY q.id LIMIT ?1",
         )?;
-        let rows = stmt.query_map(params![limit], |row| {
-            Ok(BackfillRecord {
-                id: row.get(0)?,
-                body: row.get(1)?,
-                customer: opt_int(row, 2)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![limit], backfill_record)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

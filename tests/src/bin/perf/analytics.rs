@@ -727,8 +727,7 @@ async fn ingest_cost_of(
             let rate = 10_000.0 / started.elapsed().as_secs_f64();
             best[i] = best[i].max(rate);
             if rollups {
-                let http = reqwest::Client::new();
-                while basket_queue(&http, &server).await? > 0 {
+                while basket_queue(&server).await? > 0 {
                     anyhow::ensure!(
                         started.elapsed() < Duration::from_secs(600),
                         "the basket queue never emptied"
@@ -764,15 +763,8 @@ async fn ingest_cost_of(
 
 /// The server's `analytics_basket_queue` gauge: sales whose basket rows
 /// are still to add.
-async fn basket_queue(http: &reqwest::Client, server: &ServerProcess) -> anyhow::Result<i64> {
-    let text = http
-        .get(format!("{}/metrics", server.url()))
-        .bearer_auth(server.admin_token())
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
+async fn basket_queue(server: &ServerProcess) -> anyhow::Result<i64> {
+    let text = super::server::metrics_text(server).await?;
     text.lines()
         .find_map(|line| line.strip_prefix("sync_server_analytics_basket_queue "))
         .context("no sync_server_analytics_basket_queue in /metrics")?

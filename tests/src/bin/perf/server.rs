@@ -445,15 +445,20 @@ impl Breakdown {
     }
 }
 
-async fn breakdown(server: &ServerProcess) -> anyhow::Result<Breakdown> {
-    let text = reqwest::Client::new()
+/// The server's `/metrics` text (Prometheus), read with the admin token.
+pub async fn metrics_text(server: &ServerProcess) -> anyhow::Result<String> {
+    Ok(reqwest::Client::new()
         .get(format!("{}/metrics", server.url()))
         .bearer_auth(server.admin_token())
         .send()
         .await?
         .error_for_status()?
         .text()
-        .await?;
+        .await?)
+}
+
+async fn breakdown(server: &ServerProcess) -> anyhow::Result<Breakdown> {
+    let text = metrics_text(server).await?;
     let sample = |name: &str| -> f64 {
         text.lines()
             .filter_map(|l| l.strip_prefix(name))
