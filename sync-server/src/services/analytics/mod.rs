@@ -1650,11 +1650,7 @@ pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
             cursor = last.id;
             let mut rollups = fresh();
             for stored in batch {
-                let record: PurchaseRecord = serde_json::from_slice(&stored.body)
-                    .map_err(|e| DbError::other(format!("stored record {}: {e}", stored.id)))?;
-                let zone = basket_queue::store_zone(tx, &mut zones, record.store_id)?;
-                let uses = super::ingest::promotion_uses(&record)?;
-                rollups.add(&record, stored.customer, zone, &uses);
+                basket_queue::add_stored(tx, &mut zones, &mut rollups, &stored)?;
                 added += 1;
                 if added.is_multiple_of(BACKFILL_PROGRESS) {
                     tracing::info!(
