@@ -72,6 +72,12 @@ impl Month {
         format!("{:04}-{:02}", self.year, self.month)
     }
 
+    /// `YYYYMM` as a number, as the basket rows store it.
+    #[must_use]
+    pub fn number(self) -> i64 {
+        i64::from(self.year) * 100 + i64::from(self.month)
+    }
+
     /// Its first day.
     #[must_use]
     pub fn first_day(self) -> Option<NaiveDate> {
@@ -325,15 +331,15 @@ pub struct BackfillRecord {
 /// What a basket rollup row counts (see `services::analytics::baskets`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BasketKind {
-    /// Checks with both products `a` < `b` (SKUs).
+    /// Checks with both products `a` and `b` (in their SKUs' order).
     ProductPair,
-    /// Checks with both categories `a` < `b`.
+    /// Checks with both categories `a` and `b` (in their codes' order).
     CategoryPair,
-    /// Checks with the product `a` (`b` empty; the row carries its name).
+    /// Checks with the product `a` (`b` none).
     Product,
-    /// Checks with the category `a` (`b` empty).
+    /// Checks with the category `a` (`b` none).
     Category,
-    /// Checks (`a` and `b` empty).
+    /// Checks (`a` and `b` none).
     Checks,
 }
 
@@ -357,25 +363,64 @@ impl BasketKind {
     }
 }
 
+/// What a basket item names: a product (its SKU), a category, or a
+/// promotion (its id; a row's scope). Basket rows hold items by their
+/// number in `rollup_basket_items`, given on first sight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BasketItemKind {
+    /// A product, by SKU.
+    Product,
+    /// A category.
+    Category,
+    /// A promotion, by id.
+    Promotion,
+}
+
+impl BasketItemKind {
+    /// The stored code.
+    #[must_use]
+    pub const fn code(self) -> i64 {
+        match self {
+            BasketItemKind::Product => 0,
+            BasketItemKind::Category => 1,
+            BasketItemKind::Promotion => 2,
+        }
+    }
+}
+
+impl BasketKind {
+    /// The kind of item `a` and `b` are (`Checks` has none; product).
+    #[must_use]
+    pub const fn items(self) -> BasketItemKind {
+        match self {
+            BasketKind::CategoryPair | BasketKind::Category => BasketItemKind::Category,
+            _ => BasketItemKind::Product,
+        }
+    }
+}
+
 /// One basket rollup row: a month's count of checks in a scope (all
-/// checks, `""`, or the checks a promotion applied to, its id), at a
-/// store or (`store_id` `None`) chain-wide.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// checks, 0, or the checks a promotion applied to, its item number), at
+/// a store or (`store_id` `None`) chain-wide. Items are numbers from
+/// `rollup_basket_items` (0: none). The fields are in the order of the
+/// tables' primary keys (a store's rows after the chain's), so rows
+/// sorted by key are written in the B-trees' order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BasketKey {
     /// The merchant.
     pub merchant_id: MerchantId,
-    /// `""` for every check, else a promotion's id.
-    pub scope: String,
+    /// 0 for every check, else a promotion's item number.
+    pub scope: i64,
     /// What is counted.
     pub kind: BasketKind,
-    /// The month of local days.
-    pub month: Month,
     /// The store, or `None` for the chain's row.
     pub store_id: Option<StoreId>,
-    /// The first item (or empty).
-    pub a: String,
-    /// The second item (or empty).
-    pub b: String,
+    /// The first item (0: none). A pair's items are in their codes' order.
+    pub a: i64,
+    /// The second item (0: none).
+    pub b: i64,
+    /// The month of local days.
+    pub month: Month,
 }
 
 /// Which basket rows a read sums: one scope and kind, whole months, the
@@ -403,7 +448,7 @@ pub struct BasketSum {
     pub a: String,
     /// The second item.
     pub b: String,
-    /// A name seen (product rows only; the greatest, as text).
+    /// The product `a`'s name, the last one seen (products only).
     pub name: String,
     /// Checks.
     pub checks: i64,
@@ -558,20 +603,29 @@ pub trait AnalyticsTx {
     fn dequeue_baskets(&mut self, ids: &[i64]) -> Result<(), DbError>;
     /// How many sales are queued.
     fn basket_queue_len(&mut self) -> Result<i64, DbError>;
-    /// Adds `checks` to a basket row (setting its name when not empty) and
-    /// returns the row's count after it.
-    fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError>;
+    /// The number of a basket item (`rollup_basket_items`), given on its
+    /// first sight; a product's name is set when `name` is not empty and
+    /// differs.
+    fn basket_item(
+        &mut self,
+        merchant: MerchantId,
+        kind: BasketItemKind,
+        code: &str,
+        name: &str,
+    ) -> Result<i64, DbError>;
+    /// Adds `checks` to a basket row and returns the row's count after it.
+    fn add_basket(&mut self, key: &BasketKey, checks: i64) -> Result<i64, DbError>;
     /// Notes that a pair row's count reached `2^level` (once per level).
     fn add_basket_mark(&mut self, key: &BasketKey, level: u32) -> Result<(), DbError>;
     /// [`add_basket`](Self::add_basket) of several rows (distinct keys) at
     /// once: each row's count after it, in `rows`' order.
-    fn add_baskets(&mut self, rows: &[(&BasketKey, i64, &str)]) -> Result<Vec<i64>, DbError> {
+    fn add_baskets(&mut self, rows: &[(BasketKey, i64)]) -> Result<Vec<i64>, DbError> {
         rows.iter()
-            .map(|(key, checks, name)| self.add_basket(key, *checks, name))
+            .map(|(key, checks)| self.add_basket(key, *checks))
             .collect()
     }
     /// [`add_basket_mark`](Self::add_basket_mark) of several marks at once.
-    fn add_basket_marks(&mut self, marks: &[(&BasketKey, u32)]) -> Result<(), DbError> {
+    fn add_basket_marks(&mut self, marks: &[(BasketKey, u32)]) -> Result<(), DbError> {
         marks
             .iter()
             .try_for_each(|(key, level)| self.add_basket_mark(key, *level))

@@ -88,6 +88,9 @@ fn migrations() -> Migrations<'static> {
             "sqlite/migrations/028_promotion_first_published.sql"
         )),
         M::up(include_str!("sqlite/migrations/029_basket_queue.sql")),
+        M::up(include_str!(
+            "sqlite/migrations/030_basket_item_numbers.sql"
+        )),
     ])
 }
 
@@ -401,6 +404,68 @@ mod tests {
                 ("b".to_owned(), at("2026-03-05T10:00:00Z")),
             ])
         );
+    }
+
+    #[test]
+    fn basket_rows_keyed_by_text_are_dropped_and_every_stored_sale_queued_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = connect(&dir.path().join("test.db")).unwrap();
+        migrations().to_version(&mut conn, 29).unwrap();
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        let record = |seq: i64, kind: &str| {
+            conn.execute(
+                "INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
+                     wall_time, subtotal, discount, total, points_earned, points_redeemed,
+                     hash, body, signature, received_at)
+                 VALUES (1, ?1, ?1, 1, 1, ?2, '', 0, 0, 0, 0, 0, x'', '{}', x'', '')",
+                rusqlite::params![seq, kind],
+            )
+            .unwrap();
+        };
+        record(1, "sale");
+        record(2, "return");
+        record(3, "sale");
+        conn.execute_batch(
+            "INSERT INTO rollup_basket_months VALUES (1, '', 4, '', '', '2026-01', '', 2);
+             INSERT INTO rollup_basket_queue (register_id, seq) VALUES (1, 3);",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let queued: Vec<i64> = conn
+            .prepare("SELECT seq FROM rollup_basket_queue ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(queued, vec![1, 3], "each sale once, returns not");
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM rollup_basket_months", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(rows, 0, "the old rows are gone: the queue adds them again");
+
+        // With a backfill marker left, the start-up backfill adds them.
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = connect(&dir.path().join("test.db")).unwrap();
+        migrations().to_version(&mut conn, 29).unwrap();
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        conn.execute_batch(
+            "INSERT INTO records (register_id, seq, record_id, merchant_id, store_id, kind,
+                 wall_time, subtotal, discount, total, points_earned, points_redeemed,
+                 hash, body, signature, received_at)
+             VALUES (1, 1, 1, 1, 1, 'sale', '', 0, 0, 0, 0, 0, x'', '{}', x'', '');
+             INSERT OR IGNORE INTO rollup_basket_backfill (pending) VALUES (1);",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let queued: i64 = conn
+            .query_row("SELECT COUNT(*) FROM rollup_basket_queue", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(queued, 0, "the backfill adds them, not the queue as well");
     }
 
     #[tokio::test]

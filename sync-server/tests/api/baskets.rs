@@ -752,8 +752,7 @@ async fn queued_sales_are_added_to_the_baskets_once_off_the_ingest_path() {
     let server = server.restart().await;
     queue_drained(&server).await;
     assert_eq!(
-        server
-            .count_rows("SELECT COUNT(*) FROM rollup_basket_months WHERE kind = 4 AND scope = ''"),
+        server.count_rows("SELECT COUNT(*) FROM rollup_basket_months WHERE kind = 4 AND scope = 0"),
         3,
         "one checks row a month, chain-wide"
     );

@@ -13,9 +13,10 @@ use super::PgTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, BasketFilter, BasketKey, BasketSum, CustomerVisitsRow, GroupKey,
-    PeriodParts, ProductDelta, ProductRow, PromotionDelta, PromotionFigures, RollupAt,
-    RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour, parse_day,
+    AnalyticsTx, BackfillRecord, BasketFilter, BasketItemKind, BasketKey, BasketSum,
+    CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta, ProductRow, PromotionDelta,
+    PromotionFigures, RollupAt, RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour,
+    parse_day,
 };
 use shared::ids::MerchantId;
 
@@ -120,8 +121,9 @@ fn basket_table(per_store: bool) -> &'static str {
     }
 }
 
-/// Basket rows of `f`: $1 merchant, $2 scope, $3 kind, $4..$5 months, $6
-/// the stores (per-store rows only), on the table aliased `p`.
+/// Basket rows of `f`: $1 merchant, $2 scope (its number), $3 kind,
+/// $4..$5 months (`YYYYMM`), $6 the stores (per-store rows only), on the
+/// table aliased `p`.
 fn basket_where(f: &BasketFilter) -> String {
     let stores = if f.stores.is_some() {
         " AND p.store_id = ANY($6)"
@@ -133,18 +135,20 @@ fn basket_where(f: &BasketFilter) -> String {
     )
 }
 
-fn basket_params(f: &BasketFilter) -> (i64, String, i64, String, String, Option<Vec<i64>>) {
-    (
-        f.merchant_id.get(),
-        f.scope.clone(),
-        f.kind.code(),
-        f.first.text(),
-        f.last.text(),
-        f.stores
-            .as_ref()
-            .map(|stores| stores.iter().map(|s| s.get()).collect()),
+/// `inner`'s rows (`a`, `b` numbers, `checks`) with their items' codes
+/// and `a`'s name.
+fn basket_named(inner: &str) -> String {
+    format!(
+        "SELECT COALESCE(ia.code, ''), COALESCE(ib.code, ''), COALESCE(ia.name, ''),
+             s.checks::BIGINT
+         FROM ({inner}) s
+         LEFT JOIN rollup_basket_items ia ON ia.id = s.a
+         LEFT JOIN rollup_basket_items ib ON ib.id = s.b"
     )
 }
+
+/// A filter's parameters, its scope as its number.
+type BasketParams = (i64, i64, i64, i64, i64, Option<Vec<i64>>);
 
 fn basket_sum(row: &Row) -> Result<BasketSum, DbError> {
     Ok(BasketSum {
@@ -155,19 +159,60 @@ fn basket_sum(row: &Row) -> Result<BasketSum, DbError> {
     })
 }
 
+impl PgTx<'_, '_> {
+    /// The number of a basket item, if it was ever seen (`""`: 0, none).
+    fn basket_item_number(
+        &mut self,
+        merchant: MerchantId,
+        kind: BasketItemKind,
+        code: &str,
+    ) -> Result<Option<i64>, DbError> {
+        if code.is_empty() {
+            return Ok(Some(0));
+        }
+        self.query_opt(
+            "SELECT id FROM rollup_basket_items
+             WHERE merchant_id = $1 AND kind = $2 AND code = $3",
+            &[&merchant.get(), &kind.code(), &code],
+        )?
+        .map(|row| row.try_get(0))
+        .transpose()
+        .map_err(DbError::from)
+    }
+
+    /// `f`'s parameters; `None` when its scope (a promotion) has no rows.
+    fn basket_params(&mut self, f: &BasketFilter) -> Result<Option<BasketParams>, DbError> {
+        let Some(scope) =
+            self.basket_item_number(f.merchant_id, BasketItemKind::Promotion, &f.scope)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            f.merchant_id.get(),
+            scope,
+            f.kind.code(),
+            f.first.number(),
+            f.last.number(),
+            f.stores
+                .as_ref()
+                .map(|stores| stores.iter().map(|s| s.get()).collect()),
+        )))
+    }
+}
+
 /// A basket row's key as its columns: merchant, scope, kind, store (0
 /// chain-wide), a, b, month.
-type BasketRowKey = (i64, String, i64, i64, String, String, String);
+type BasketRowKey = (i64, i64, i64, i64, i64, i64, i64);
 
 fn basket_row_key(key: &BasketKey) -> BasketRowKey {
     (
         key.merchant_id.get(),
-        key.scope.clone(),
+        key.scope,
         key.kind.code(),
         key.store_id.map_or(0, |s| s.get()),
-        key.a.clone(),
-        key.b.clone(),
-        key.month.text(),
+        key.a,
+        key.b,
+        key.month.number(),
     )
 }
 
@@ -986,103 +1031,111 @@ impl AnalyticsTx for PgTx<'_, '_> {
             .try_get(0)?)
     }
 
-    fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError> {
-        let sql = match key.store_id {
-            None => {
-                "INSERT INTO rollup_basket_months AS t (merchant_id, scope, kind, a, b, month,
-                     name, checks)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (merchant_id, scope, kind, a, b, month) DO UPDATE SET
-                     checks = t.checks + excluded.checks,
-                     name = CASE WHEN excluded.name = '' THEN t.name ELSE excluded.name END
-                 RETURNING checks"
+    fn basket_item(
+        &mut self,
+        merchant: MerchantId,
+        kind: BasketItemKind,
+        code: &str,
+        name: &str,
+    ) -> Result<i64, DbError> {
+        let known = self.query_opt(
+            "SELECT id, name FROM rollup_basket_items
+             WHERE merchant_id = $1 AND kind = $2 AND code = $3",
+            &[&merchant.get(), &kind.code(), &code],
+        )?;
+        if let Some(row) = known {
+            let id: i64 = row.try_get(0)?;
+            let known: String = row.try_get(1)?;
+            if !name.is_empty() && known != name {
+                self.execute(
+                    "UPDATE rollup_basket_items SET name = $2 WHERE id = $1",
+                    &[&id, &name],
+                )?;
             }
-            Some(_) => {
-                "INSERT INTO rollup_basket_store_months AS t (merchant_id, scope, kind, a, b,
-                     month, name, checks, store_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (merchant_id, scope, kind, store_id, a, b, month) DO UPDATE SET
-                     checks = t.checks + excluded.checks,
-                     name = CASE WHEN excluded.name = '' THEN t.name ELSE excluded.name END
-                 RETURNING checks"
-            }
-        };
-        let merchant = key.merchant_id.get();
-        let kind = key.kind.code();
-        let month = key.month.text();
-        let store = key.store_id.map(|s| s.get());
-        let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
-            &merchant, &key.scope, &kind, &key.a, &key.b, &month, &name, &checks,
-        ];
-        if let Some(store) = &store {
-            values.push(store);
+            return Ok(id);
         }
-        Ok(self.query_one(sql, &values)?.try_get(0)?)
+        // Another instance may number it at the same time: the first
+        // insert wins, and this one reads its number.
+        if let Some(row) = self.query_opt(
+            "INSERT INTO rollup_basket_items (merchant_id, kind, code, name)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (merchant_id, kind, code) DO NOTHING
+             RETURNING id",
+            &[&merchant.get(), &kind.code(), &code, &name],
+        )? {
+            return Ok(row.try_get(0)?);
+        }
+        self.basket_item_number(merchant, kind, code)?
+            .ok_or_else(|| DbError::other(format!("basket item {code} was not numbered")))
     }
 
-    fn add_baskets(&mut self, rows: &[(&BasketKey, i64, &str)]) -> Result<Vec<i64>, DbError> {
+    fn add_basket(&mut self, key: &BasketKey, checks: i64) -> Result<i64, DbError> {
+        Ok(self
+            .add_baskets(&[(*key, checks)])?
+            .first()
+            .copied()
+            .unwrap_or(checks))
+    }
+
+    fn add_baskets(&mut self, rows: &[(BasketKey, i64)]) -> Result<Vec<i64>, DbError> {
         // One statement per table; each row's count after it is matched
         // back by the row's key (RETURNING gives no order).
         let mut after: HashMap<BasketRowKey, i64> = HashMap::with_capacity(rows.len());
         for at_store in [false, true] {
-            let part: Vec<&(&BasketKey, i64, &str)> = rows
+            let part: Vec<&(BasketKey, i64)> = rows
                 .iter()
-                .filter(|(key, _, _)| key.store_id.is_some() == at_store)
+                .filter(|(key, _)| key.store_id.is_some() == at_store)
                 .collect();
             if part.is_empty() {
                 continue;
             }
             let sql = if at_store {
                 "INSERT INTO rollup_basket_store_months AS t (merchant_id, scope, kind, a, b,
-                     month, name, checks, store_id)
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[],
-                     $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
+                     month, checks, store_id)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[],
+                     $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[])
                  ON CONFLICT (merchant_id, scope, kind, store_id, a, b, month) DO UPDATE SET
-                     checks = t.checks + excluded.checks,
-                     name = CASE WHEN excluded.name = '' THEN t.name ELSE excluded.name END
+                     checks = t.checks + excluded.checks
                  RETURNING merchant_id, scope, kind, store_id, a, b, month, checks"
             } else {
                 "INSERT INTO rollup_basket_months AS t (merchant_id, scope, kind, a, b, month,
-                     name, checks)
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[],
-                     $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[])
+                     checks)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[],
+                     $5::BIGINT[], $6::BIGINT[], $7::BIGINT[])
                  ON CONFLICT (merchant_id, scope, kind, a, b, month) DO UPDATE SET
-                     checks = t.checks + excluded.checks,
-                     name = CASE WHEN excluded.name = '' THEN t.name ELSE excluded.name END
+                     checks = t.checks + excluded.checks
                  RETURNING merchant_id, scope, kind, 0::BIGINT, a, b, month, checks"
             };
-            let merchant: Vec<i64> = part.iter().map(|(k, _, _)| k.merchant_id.get()).collect();
-            let scope: Vec<&str> = part.iter().map(|(k, _, _)| k.scope.as_str()).collect();
-            let kind: Vec<i64> = part.iter().map(|(k, _, _)| k.kind.code()).collect();
-            let a: Vec<&str> = part.iter().map(|(k, _, _)| k.a.as_str()).collect();
-            let b: Vec<&str> = part.iter().map(|(k, _, _)| k.b.as_str()).collect();
-            let month: Vec<String> = part.iter().map(|(k, _, _)| k.month.text()).collect();
-            let name: Vec<&str> = part.iter().map(|(_, _, n)| *n).collect();
-            let checks: Vec<i64> = part.iter().map(|(_, c, _)| *c).collect();
-            let store: Vec<i64> = part
-                .iter()
-                .map(|(k, _, _)| k.store_id.map_or(0, |s| s.get()))
-                .collect();
+            let column = |f: &dyn Fn(&BasketKey, i64) -> i64| -> Vec<i64> {
+                part.iter().map(|(k, c)| f(k, *c)).collect()
+            };
+            let merchant = column(&|k, _| k.merchant_id.get());
+            let scope = column(&|k, _| k.scope);
+            let kind = column(&|k, _| k.kind.code());
+            let a = column(&|k, _| k.a);
+            let b = column(&|k, _| k.b);
+            let month = column(&|k, _| k.month.number());
+            let checks = column(&|_, c| c);
+            let store = column(&|k, _| k.store_id.map_or(0, |s| s.get()));
             let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                vec![&merchant, &scope, &kind, &a, &b, &month, &name, &checks];
+                vec![&merchant, &scope, &kind, &a, &b, &month, &checks];
             if at_store {
                 values.push(&store);
             }
             for row in self.query(sql, &values)? {
                 let key = (
                     row.try_get::<_, i64>(0)?,
-                    row.try_get::<_, String>(1)?,
+                    row.try_get::<_, i64>(1)?,
                     row.try_get::<_, i64>(2)?,
                     row.try_get::<_, i64>(3)?,
-                    row.try_get::<_, String>(4)?,
-                    row.try_get::<_, String>(5)?,
-                    row.try_get::<_, String>(6)?,
+                    row.try_get::<_, i64>(4)?,
+                    row.try_get::<_, i64>(5)?,
+                    row.try_get::<_, i64>(6)?,
                 );
                 after.insert(key, row.try_get(7)?);
             }
         }
         rows.iter()
-            .map(|(key, _, _)| {
+            .map(|(key, _)| {
                 after.get(&basket_row_key(key)).copied().ok_or_else(|| {
                     DbError::other(format!("basket row {} / {} was not written", key.a, key.b))
                 })
@@ -1090,26 +1143,26 @@ impl AnalyticsTx for PgTx<'_, '_> {
             .collect()
     }
 
-    fn add_basket_marks(&mut self, marks: &[(&BasketKey, u32)]) -> Result<(), DbError> {
+    fn add_basket_marks(&mut self, marks: &[(BasketKey, u32)]) -> Result<(), DbError> {
         if marks.is_empty() {
             return Ok(());
         }
-        let merchant: Vec<i64> = marks.iter().map(|(k, _)| k.merchant_id.get()).collect();
-        let scope: Vec<&str> = marks.iter().map(|(k, _)| k.scope.as_str()).collect();
-        let kind: Vec<i64> = marks.iter().map(|(k, _)| k.kind.code()).collect();
-        let level: Vec<i64> = marks.iter().map(|(_, l)| i64::from(*l)).collect();
-        let month: Vec<String> = marks.iter().map(|(k, _)| k.month.text()).collect();
-        let store: Vec<i64> = marks
-            .iter()
-            .map(|(k, _)| k.store_id.map_or(0, |s| s.get()))
-            .collect();
-        let a: Vec<&str> = marks.iter().map(|(k, _)| k.a.as_str()).collect();
-        let b: Vec<&str> = marks.iter().map(|(k, _)| k.b.as_str()).collect();
+        let column = |f: &dyn Fn(&BasketKey, u32) -> i64| -> Vec<i64> {
+            marks.iter().map(|(k, l)| f(k, *l)).collect()
+        };
+        let merchant = column(&|k, _| k.merchant_id.get());
+        let scope = column(&|k, _| k.scope);
+        let kind = column(&|k, _| k.kind.code());
+        let level = column(&|_, l| i64::from(l));
+        let month = column(&|k, _| k.month.number());
+        let store = column(&|k, _| k.store_id.map_or(0, |s| s.get()));
+        let a = column(&|k, _| k.a);
+        let b = column(&|k, _| k.b);
         self.execute(
             "INSERT INTO rollup_basket_marks (merchant_id, scope, kind, level, month, store_id,
                  a, b)
-             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[],
-                 $5::TEXT[], $6::BIGINT[], $7::TEXT[], $8::TEXT[])
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[],
+                 $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[])
              ON CONFLICT DO NOTHING",
             &[&merchant, &scope, &kind, &level, &month, &store, &a, &b],
         )?;
@@ -1117,22 +1170,7 @@ impl AnalyticsTx for PgTx<'_, '_> {
     }
 
     fn add_basket_mark(&mut self, key: &BasketKey, level: u32) -> Result<(), DbError> {
-        self.execute(
-            "INSERT INTO rollup_basket_marks (merchant_id, scope, kind, level, month, store_id,
-                 a, b)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            &[
-                &key.merchant_id.get(),
-                &key.scope,
-                &key.kind.code(),
-                &i64::from(level),
-                &key.month.text(),
-                &key.store_id.map_or(0, |s| s.get()),
-                &key.a,
-                &key.b,
-            ],
-        )?;
-        Ok(())
+        self.add_basket_marks(&[(*key, level)])
     }
 
     fn basket_sums(
@@ -1140,18 +1178,29 @@ impl AnalyticsTx for PgTx<'_, '_> {
         filter: &BasketFilter,
         item: Option<&str>,
     ) -> Result<Vec<BasketSum>, DbError> {
-        let sql = format!(
-            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT FROM {} p
+        let Some((m, scope, kind, first, last, stores)) = self.basket_params(filter)? else {
+            return Ok(Vec::new());
+        };
+        let item = match item {
+            Some(code) => {
+                match self.basket_item_number(filter.merchant_id, filter.kind.items(), code)? {
+                    Some(number) => Some(number),
+                    None => return Ok(Vec::new()),
+                }
+            }
+            None => None,
+        };
+        let sql = basket_named(&format!(
+            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks FROM {} p
              WHERE {}{} GROUP BY p.a, p.b",
             basket_table(filter.stores.is_some()),
             basket_where(filter),
             if item.is_some() {
                 " AND p.a = $7"
             } else {
-                " AND $7::TEXT IS NULL"
+                " AND $7::BIGINT IS NULL"
             }
-        );
-        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        ));
         self.query(&sql, &[&m, &scope, &kind, &first, &last, &stores, &item])?
             .iter()
             .map(basket_sum)
@@ -1163,13 +1212,16 @@ impl AnalyticsTx for PgTx<'_, '_> {
         filter: &BasketFilter,
         level: u32,
     ) -> Result<Vec<BasketSum>, DbError> {
+        let Some((m, scope, kind, first, last, stores)) = self.basket_params(filter)? else {
+            return Ok(Vec::new());
+        };
         let marks_stores = if filter.stores.is_some() {
             "c.store_id = ANY($6)"
         } else {
             "c.store_id = 0"
         };
-        let sql = format!(
-            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT
+        let sql = basket_named(&format!(
+            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks
              FROM (SELECT DISTINCT c.a, c.b FROM rollup_basket_marks c
                    WHERE c.merchant_id = $1 AND c.scope = $2 AND c.kind = $3 AND c.level = $7
                        AND c.month BETWEEN $4 AND $5 AND {marks_stores}) k
@@ -1178,8 +1230,7 @@ impl AnalyticsTx for PgTx<'_, '_> {
              WHERE {} GROUP BY p.a, p.b",
             basket_table(filter.stores.is_some()),
             basket_where(filter),
-        );
-        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        ));
         self.query(
             &sql,
             &[&m, &scope, &kind, &first, &last, &stores, &i64::from(level)],
@@ -1194,16 +1245,22 @@ impl AnalyticsTx for PgTx<'_, '_> {
         filter: &BasketFilter,
         item: &str,
     ) -> Result<Vec<BasketSum>, DbError> {
+        let Some((m, scope, kind, first, last, stores)) = self.basket_params(filter)? else {
+            return Ok(Vec::new());
+        };
+        let Some(item) = self.basket_item_number(filter.merchant_id, filter.kind.items(), item)?
+        else {
+            return Ok(Vec::new());
+        };
         let table = basket_table(filter.stores.is_some());
         let w = basket_where(filter);
-        let sql = format!(
-            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT FROM {table} p
+        let sql = basket_named(&format!(
+            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks FROM {table} p
              WHERE {w} AND p.a = $7 GROUP BY p.a, p.b
              UNION ALL
-             SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT FROM {table} p
+             SELECT p.a, p.b, SUM(p.checks) FROM {table} p
              WHERE {w} AND p.b = $7 GROUP BY p.a, p.b"
-        );
-        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        ));
         self.query(&sql, &[&m, &scope, &kind, &first, &last, &stores, &item])?
             .iter()
             .map(basket_sum)
@@ -1215,19 +1272,30 @@ impl AnalyticsTx for PgTx<'_, '_> {
         filter: &BasketFilter,
         pairs: &[(String, String)],
     ) -> Result<Vec<BasketSum>, DbError> {
-        let sql = format!(
-            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)::BIGINT FROM {} p
-             JOIN UNNEST($7::TEXT[], $8::TEXT[]) AS k(a, b) ON p.a = k.a AND p.b = k.b
-             WHERE {} GROUP BY p.a, p.b",
+        let Some((m, scope, kind, first, last, stores)) = self.basket_params(filter)? else {
+            return Ok(Vec::new());
+        };
+        let sql = basket_named(&format!(
+            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks FROM {} p
+             JOIN rollup_basket_items ka ON ka.merchant_id = $1 AND ka.kind = $9
+                 AND ka.id = p.a
+             JOIN UNNEST($7::TEXT[], $8::TEXT[]) AS k(a, b) ON ka.code = k.a
+             LEFT JOIN rollup_basket_items kb ON kb.merchant_id = $1 AND kb.kind = $9
+                 AND kb.code = k.b
+             WHERE {} AND p.b = COALESCE(kb.id, CASE WHEN k.b = '' THEN 0 ELSE -1 END)
+             GROUP BY p.a, p.b",
             basket_table(filter.stores.is_some()),
             basket_where(filter),
-        );
-        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        ));
         let a: Vec<&str> = pairs.iter().map(|(a, _)| a.as_str()).collect();
         let b: Vec<&str> = pairs.iter().map(|(_, b)| b.as_str()).collect();
-        self.query(&sql, &[&m, &scope, &kind, &first, &last, &stores, &a, &b])?
-            .iter()
-            .map(basket_sum)
-            .collect()
+        let items = filter.kind.items().code();
+        self.query(
+            &sql,
+            &[&m, &scope, &kind, &first, &last, &stores, &a, &b, &items],
+        )?
+        .iter()
+        .map(basket_sum)
+        .collect()
     }
 }

@@ -4,16 +4,17 @@
 //! read with `json_each`.
 
 use chrono::NaiveDate;
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension as _, Row, params};
 use shared::ids::CustomerId;
 
 use super::SqliteTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, BasketFilter, BasketKey, BasketSum, CustomerVisitsRow, GroupKey,
-    PeriodParts, ProductDelta, ProductRow, PromotionDelta, PromotionFigures, RollupAt,
-    RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour, parse_day, stores_json,
+    AnalyticsTx, BackfillRecord, BasketFilter, BasketItemKind, BasketKey, BasketSum,
+    CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta, ProductRow, PromotionDelta,
+    PromotionFigures, RollupAt, RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour,
+    parse_day, stores_json,
 };
 use shared::ids::MerchantId;
 
@@ -134,8 +135,9 @@ fn basket_table(per_store: bool) -> &'static str {
     }
 }
 
-/// Basket rows of `f`: ?1 merchant, ?2 scope, ?3 kind, ?4..?5 months, ?6
-/// the stores as JSON (per-store rows only), on the table aliased `p`.
+/// Basket rows of `f`: ?1 merchant, ?2 scope (its number), ?3 kind,
+/// ?4..?5 months (`YYYYMM`), ?6 the stores as JSON (per-store rows only),
+/// on the table aliased `p`.
 fn basket_where(f: &BasketFilter) -> String {
     let stores = if f.stores.is_some() {
         " AND p.store_id IN (SELECT value FROM json_each(?6))"
@@ -147,19 +149,19 @@ fn basket_where(f: &BasketFilter) -> String {
     )
 }
 
-fn basket_params(f: &BasketFilter) -> (i64, String, i64, String, String, Option<String>) {
-    (
-        f.merchant_id.get(),
-        f.scope.clone(),
-        f.kind.code(),
-        f.first.text(),
-        f.last.text(),
-        f.stores.as_ref().map(|stores| {
-            let ids: Vec<i64> = stores.iter().map(|s| s.get()).collect();
-            serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned())
-        }),
+/// `inner`'s rows (`a`, `b` numbers, `checks`) with their items' codes
+/// and `a`'s name.
+fn basket_named(inner: &str) -> String {
+    format!(
+        "SELECT COALESCE(ia.code, ''), COALESCE(ib.code, ''), COALESCE(ia.name, ''), s.checks
+         FROM ({inner}) s
+         LEFT JOIN rollup_basket_items ia ON ia.id = s.a
+         LEFT JOIN rollup_basket_items ib ON ib.id = s.b"
     )
 }
+
+/// A filter's parameters, its scope as its number.
+type BasketParams = (i64, i64, i64, i64, i64, Option<String>);
 
 fn basket_sum(row: &Row<'_>) -> rusqlite::Result<BasketSum> {
     Ok(BasketSum {
@@ -168,6 +170,48 @@ fn basket_sum(row: &Row<'_>) -> rusqlite::Result<BasketSum> {
         name: row.get(2)?,
         checks: row.get(3)?,
     })
+}
+
+impl SqliteTx<'_> {
+    /// The number of a basket item, if it was ever seen (`""`: 0, none).
+    fn basket_item_number(
+        &mut self,
+        merchant: MerchantId,
+        kind: BasketItemKind,
+        code: &str,
+    ) -> Result<Option<i64>, DbError> {
+        if code.is_empty() {
+            return Ok(Some(0));
+        }
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM rollup_basket_items
+                 WHERE merchant_id = ?1 AND kind = ?2 AND code = ?3",
+            )?
+            .query_row(params![merchant.get(), kind.code(), code], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// `f`'s parameters; `None` when its scope (a promotion) has no rows.
+    fn basket_params(&mut self, f: &BasketFilter) -> Result<Option<BasketParams>, DbError> {
+        let Some(scope) =
+            self.basket_item_number(f.merchant_id, BasketItemKind::Promotion, &f.scope)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            f.merchant_id.get(),
+            scope,
+            f.kind.code(),
+            f.first.number(),
+            f.last.number(),
+            f.stores.as_ref().map(|stores| {
+                let ids: Vec<i64> = stores.iter().map(|s| s.get()).collect();
+                serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned())
+            }),
+        )))
+    }
 }
 
 impl AnalyticsTx for SqliteTx<'_> {
@@ -661,39 +705,87 @@ impl AnalyticsTx for SqliteTx<'_> {
             .query_row([], |row| row.get(0))?)
     }
 
-    fn add_basket(&mut self, key: &BasketKey, checks: i64, name: &str) -> Result<i64, DbError> {
-        let sql = match key.store_id {
-            None => {
-                "INSERT INTO rollup_basket_months (merchant_id, scope, kind, a, b, month, name,
-                     checks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (merchant_id, scope, kind, a, b, month) DO UPDATE SET
-                     checks = checks + excluded.checks,
-                     name = CASE WHEN excluded.name = '' THEN name ELSE excluded.name END
-                 RETURNING checks"
+    fn basket_item(
+        &mut self,
+        merchant: MerchantId,
+        kind: BasketItemKind,
+        code: &str,
+        name: &str,
+    ) -> Result<i64, DbError> {
+        let known: Option<(i64, String)> = self
+            .tx
+            .prepare_cached(
+                "SELECT id, name FROM rollup_basket_items
+                 WHERE merchant_id = ?1 AND kind = ?2 AND code = ?3",
+            )?
+            .query_row(params![merchant.get(), kind.code(), code], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        match known {
+            Some((id, known)) => {
+                if !name.is_empty() && known != name {
+                    self.tx
+                        .prepare_cached("UPDATE rollup_basket_items SET name = ?2 WHERE id = ?1")?
+                        .execute(params![id, name])?;
+                }
+                Ok(id)
             }
-            Some(_) => {
-                "INSERT INTO rollup_basket_store_months (merchant_id, scope, kind, a, b, month,
-                     name, checks, store_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (merchant_id, scope, kind, store_id, a, b, month) DO UPDATE SET
-                     checks = checks + excluded.checks,
-                     name = CASE WHEN excluded.name = '' THEN name ELSE excluded.name END
-                 RETURNING checks"
-            }
-        };
-        let mut stmt = self.tx.prepare_cached(sql)?;
+            None => Ok(self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO rollup_basket_items (merchant_id, kind, code, name)
+                     VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                )?
+                .query_row(params![merchant.get(), kind.code(), code, name], |row| {
+                    row.get(0)
+                })?),
+        }
+    }
+
+    fn add_basket(&mut self, key: &BasketKey, checks: i64) -> Result<i64, DbError> {
         let merchant = key.merchant_id.get();
         let kind = key.kind.code();
-        let month = key.month.text();
-        let store = key.store_id.map(|s| s.get());
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![
-            &merchant, &key.scope, &kind, &key.a, &key.b, &month, &name, &checks,
-        ];
-        if let Some(store) = &store {
-            values.push(store);
-        }
-        Ok(stmt.query_row(values.as_slice(), |row| row.get(0))?)
+        let month = key.month.number();
+        Ok(match key.store_id {
+            None => self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO rollup_basket_months (merchant_id, scope, kind, a, b, month,
+                         checks)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (merchant_id, scope, kind, a, b, month) DO UPDATE SET
+                         checks = checks + excluded.checks
+                     RETURNING checks",
+                )?
+                .query_row(
+                    params![merchant, key.scope, kind, key.a, key.b, month, checks],
+                    |row| row.get(0),
+                )?,
+            Some(store) => self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO rollup_basket_store_months (merchant_id, scope, kind, store_id,
+                         a, b, month, checks)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (merchant_id, scope, kind, store_id, a, b, month) DO UPDATE SET
+                         checks = checks + excluded.checks
+                     RETURNING checks",
+                )?
+                .query_row(
+                    params![
+                        merchant,
+                        key.scope,
+                        kind,
+                        store.get(),
+                        key.a,
+                        key.b,
+                        month,
+                        checks
+                    ],
+                    |row| row.get(0),
+                )?,
+        })
     }
 
     fn add_basket_mark(&mut self, key: &BasketKey, level: u32) -> Result<(), DbError> {
@@ -708,7 +800,7 @@ impl AnalyticsTx for SqliteTx<'_> {
                 key.scope,
                 key.kind.code(),
                 level,
-                key.month.text(),
+                key.month.number(),
                 key.store_id.map_or(0, |s| s.get()),
                 key.a,
                 key.b,
@@ -721,8 +813,20 @@ impl AnalyticsTx for SqliteTx<'_> {
         filter: &BasketFilter,
         item: Option<&str>,
     ) -> Result<Vec<BasketSum>, DbError> {
-        let sql = format!(
-            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks) FROM {} p
+        let Some((m, scope, kind, first, last, stores)) = self.basket_params(filter)? else {
+            return Ok(Vec::new());
+        };
+        let item = match item {
+            Some(code) => {
+                match self.basket_item_number(filter.merchant_id, filter.kind.items(), code)? {
+                    Some(number) => Some(number),
+                    None => return Ok(Vec::new()),
+                }
+            }
+            None => None,
+        };
+        let sql = basket_named(&format!(
+            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks FROM {} p
              WHERE {}{} GROUP BY p.a, p.b",
             basket_table(filter.stores.is_some()),
             basket_where(filter),
@@ -731,8 +835,7 @@ impl AnalyticsTx for SqliteTx<'_> {
             } else {
                 " AND ?7 IS NULL"
             }
-        );
-        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        ));
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![m, scope, kind, first, last, stores, item],
@@ -746,13 +849,16 @@ impl AnalyticsTx for SqliteTx<'_> {
         filter: &BasketFilter,
         level: u32,
     ) -> Result<Vec<BasketSum>, DbError> {
+        let Some((m, scope, kind, first, last, stores)) = self.basket_params(filter)? else {
+            return Ok(Vec::new());
+        };
         let marks_stores = if filter.stores.is_some() {
             "c.store_id IN (SELECT value FROM json_each(?6))"
         } else {
             "c.store_id = 0"
         };
-        let sql = format!(
-            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks)
+        let sql = basket_named(&format!(
+            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks
              FROM (SELECT DISTINCT c.a, c.b FROM rollup_basket_marks c
                    WHERE c.merchant_id = ?1 AND c.scope = ?2 AND c.kind = ?3 AND c.level = ?7
                        AND c.month BETWEEN ?4 AND ?5 AND {marks_stores}) k
@@ -761,8 +867,7 @@ impl AnalyticsTx for SqliteTx<'_> {
              WHERE {} GROUP BY p.a, p.b",
             basket_table(filter.stores.is_some()),
             basket_where(filter),
-        );
-        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        ));
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![m, scope, kind, first, last, stores, level],
@@ -776,16 +881,22 @@ impl AnalyticsTx for SqliteTx<'_> {
         filter: &BasketFilter,
         item: &str,
     ) -> Result<Vec<BasketSum>, DbError> {
+        let Some((m, scope, kind, first, last, stores)) = self.basket_params(filter)? else {
+            return Ok(Vec::new());
+        };
+        let Some(item) = self.basket_item_number(filter.merchant_id, filter.kind.items(), item)?
+        else {
+            return Ok(Vec::new());
+        };
         let table = basket_table(filter.stores.is_some());
         let w = basket_where(filter);
-        let sql = format!(
-            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks) FROM {table} p
+        let sql = basket_named(&format!(
+            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks FROM {table} p
              WHERE {w} AND p.a = ?7 GROUP BY p.a, p.b
              UNION ALL
-             SELECT p.a, p.b, MAX(p.name), SUM(p.checks) FROM {table} p
+             SELECT p.a, p.b, SUM(p.checks) FROM {table} p
              WHERE {w} AND p.b = ?7 GROUP BY p.a, p.b"
-        );
-        let (m, scope, kind, first, last, stores) = basket_params(filter);
+        ));
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![m, scope, kind, first, last, stores, item],
@@ -799,20 +910,43 @@ impl AnalyticsTx for SqliteTx<'_> {
         filter: &BasketFilter,
         pairs: &[(String, String)],
     ) -> Result<Vec<BasketSum>, DbError> {
+        let Some((m, scope, kind, first, last, stores)) = self.basket_params(filter)? else {
+            return Ok(Vec::new());
+        };
         let sql = format!(
-            "SELECT p.a, p.b, MAX(p.name), SUM(p.checks) FROM {} p
-             WHERE {} AND p.a = ?7 AND p.b = ?8 GROUP BY p.a, p.b",
+            "SELECT SUM(p.checks) FROM {} p WHERE {} AND p.a = ?7 AND p.b = ?8",
             basket_table(filter.stores.is_some()),
             basket_where(filter),
         );
-        let (m, scope, kind, first, last, stores) = basket_params(filter);
-        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let items = filter.kind.items();
         let mut out = Vec::new();
         for (a, b) in pairs {
-            let mut rows = stmt.query(params![m, scope, kind, first, last, stores, a, b])?;
-            if let Some(row) = rows.next()? {
-                out.push(basket_sum(row)?);
-            }
+            let (Some(na), Some(nb)) = (
+                self.basket_item_number(filter.merchant_id, items, a)?,
+                self.basket_item_number(filter.merchant_id, items, b)?,
+            ) else {
+                continue;
+            };
+            let checks: Option<i64> = self.tx.prepare_cached(&sql)?.query_row(
+                params![m, scope, kind, first, last, stores, na, nb],
+                |row| row.get(0),
+            )?;
+            let Some(checks) = checks else { continue };
+            let name = if b.is_empty() {
+                self.tx
+                    .prepare_cached("SELECT name FROM rollup_basket_items WHERE id = ?1")?
+                    .query_row(params![na], |row| row.get(0))
+                    .optional()?
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            out.push(BasketSum {
+                a: a.clone(),
+                b: b.clone(),
+                name,
+                checks,
+            });
         }
         Ok(out)
     }

@@ -12,6 +12,14 @@
 //! alone:** it does not unbuy what was bought together, and the counts
 //! never go down (the view's exact search below relies on it).
 //!
+//! **Rows hold numbers, not text.** Items (products by SKU, categories,
+//! promotions as scopes) are numbered per merchant on first sight
+//! (`rollup_basket_items`, with a product's last name) and months are
+//! `YYYYMM`: a batch is merged by small fixed keys and written in the
+//! tables' key order, so each of a sale's thirty-odd upserts compares
+//! integers. A pair keeps its items in their codes' order, as the views
+//! list them.
+//!
 //! **Whole months.** Pairs are kept per month only (a day table would
 //! double the writes), so the view widens the period asked for to the
 //! whole months it touches and says so; the other figures on the page are
@@ -37,7 +45,7 @@ use shared::ids::{MerchantId, StoreId};
 use shared::money::round_half_up;
 use shared::record::{PurchaseRecord, RecordKind};
 
-use crate::db::analytics::{BasketFilter, BasketKey, BasketKind, BasketSum, Month};
+use crate::db::analytics::{BasketFilter, BasketItemKind, BasketKey, BasketKind, BasketSum, Month};
 use crate::db::{DbError, PromotionUseRow, Tx};
 use crate::wire::analytics::{PairRow, ProductPairs, PromotionPairRow, PromotionPairs};
 
@@ -52,8 +60,48 @@ pub const DEFAULT_MIN_CHECKS: i64 = 3;
 /// Checks per one check of the default minimum (0.1 %).
 const DEFAULT_MIN_SHARE: i64 = 1_000;
 
-/// Basket rows merged by key: the checks to add and a name to set.
-pub type BasketDeltas = BTreeMap<BasketKey, (i64, String)>;
+/// Basket rows merged by key, their items numbered here and given their
+/// stored numbers when flushed.
+#[derive(Debug, Default)]
+pub struct BasketDeltas {
+    /// Each item's number here (1-based), by merchant and kind, then code.
+    numbers: HashMap<(MerchantId, BasketItemKind), HashMap<String, u32>>,
+    /// The items in number order: merchant, kind, code, the last name seen.
+    items: Vec<(MerchantId, BasketItemKind, String, String)>,
+    /// The checks to add, by key with the items' numbers here.
+    rows: HashMap<BasketKey, i64>,
+}
+
+impl BasketDeltas {
+    /// The item's number here (given on first sight), its name noted when
+    /// not empty.
+    fn item(&mut self, merchant: MerchantId, kind: BasketItemKind, code: &str, name: &str) -> i64 {
+        let numbers = self.numbers.entry((merchant, kind)).or_default();
+        let number = match numbers.get(code) {
+            Some(number) => *number,
+            None => {
+                self.items
+                    .push((merchant, kind, code.to_owned(), String::new()));
+                let number = u32::try_from(self.items.len()).unwrap_or(u32::MAX);
+                numbers.insert(code.to_owned(), number);
+                number
+            }
+        };
+        if !name.is_empty()
+            && let Some(item) = self.items.get_mut(number as usize - 1)
+            && item.3 != name
+        {
+            name.clone_into(&mut item.3);
+        }
+        i64::from(number)
+    }
+
+    /// Whether nothing was added.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
 
 /// Adds one record's basket rows (see the module's docs) for its store's
 /// local `day`: nothing for a return.
@@ -66,6 +114,7 @@ pub fn add_record(
     if record.kind != RecordKind::Sale {
         return;
     }
+    let merchant = record.merchant_id;
     // Each product's name and its lines' total; each category's total.
     let mut products: BTreeMap<&str, (&str, i64)> = BTreeMap::new();
     let mut categories: BTreeMap<&str, i64> = BTreeMap::new();
@@ -81,47 +130,71 @@ pub fn add_record(
             *c = c.saturating_add(total);
         }
     }
-    let paired = |items: Vec<(&str, i64)>| -> Vec<String> {
+    // The items by code, numbered: every product and category, and the
+    // ones that take part in pairs (in their codes' order).
+    let mut number = |kind, code: &str, name: &str| into.item(merchant, kind, code, name);
+    let product_numbers: Vec<i64> = products
+        .iter()
+        .map(|(sku, (name, _))| number(BasketItemKind::Product, sku, name))
+        .collect();
+    let category_numbers: Vec<i64> = categories
+        .keys()
+        .map(|c| number(BasketItemKind::Category, c, ""))
+        .collect();
+    let paired = |items: Vec<(&str, i64, i64)>| -> Vec<i64> {
         let mut items = items;
         items.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
         items.truncate(MAX_ITEMS);
-        let mut kept: Vec<String> = items.into_iter().map(|(k, _)| k.to_owned()).collect();
-        kept.sort();
-        kept
+        items.sort_by(|x, y| x.0.cmp(y.0));
+        items.into_iter().map(|(_, _, n)| n).collect()
     };
-    let product_items = paired(products.iter().map(|(k, (_, t))| (*k, *t)).collect());
-    let category_items = paired(categories.iter().map(|(k, t)| (*k, *t)).collect());
-    let month = Month::of(day);
-    let scopes = std::iter::once(String::new()).chain(
-        uses.iter()
-            .filter(|u| u.uses > 0)
-            .map(|u| u.promotion_id.to_string())
-            .collect::<BTreeSet<_>>(),
+    let product_items = paired(
+        products
+            .iter()
+            .zip(&product_numbers)
+            .map(|((k, (_, t)), n)| (*k, *t, *n))
+            .collect(),
     );
+    let category_items = paired(
+        categories
+            .iter()
+            .zip(&category_numbers)
+            .map(|((k, t), n)| (*k, *t, *n))
+            .collect(),
+    );
+    let promotions: BTreeSet<String> = uses
+        .iter()
+        .filter(|u| u.uses > 0)
+        .map(|u| u.promotion_id.to_string())
+        .collect();
+    let scopes: Vec<i64> = std::iter::once(0)
+        .chain(
+            promotions
+                .iter()
+                .map(|p| into.item(merchant, BasketItemKind::Promotion, p, "")),
+        )
+        .collect();
+    let month = Month::of(day);
     for scope in scopes {
         for store_id in [Some(record.store_id), None] {
-            let mut add = |kind, a: &str, b: &str, name: &str| {
+            let mut add = |kind, a, b| {
                 let key = BasketKey {
-                    merchant_id: record.merchant_id,
-                    scope: scope.clone(),
+                    merchant_id: merchant,
+                    scope,
                     kind,
-                    month,
                     store_id,
-                    a: a.to_owned(),
-                    b: b.to_owned(),
+                    a,
+                    b,
+                    month,
                 };
-                let entry = into.entry(key).or_insert((0, String::new()));
-                entry.0 += 1;
-                if !name.is_empty() {
-                    name.clone_into(&mut entry.1);
-                }
+                *into.rows.entry(key).or_default() += 1;
             };
-            add(BasketKind::Checks, "", "", "");
-            for (sku, (name, _)) in &products {
-                add(BasketKind::Product, sku, "", name);
+            add(BasketKind::Checks, 0, 0);
+            for product in &product_numbers {
+                add(BasketKind::Product, *product, 0);
             }
-            for category in categories.keys() {
-                add(BasketKind::Category, category, "", "");
+            for category in &category_numbers {
+                add(BasketKind::Category, *category, 0);
             }
             for (kind, items) in [
                 (BasketKind::ProductPair, &product_items),
@@ -129,7 +202,7 @@ pub fn add_record(
             ] {
                 for (i, a) in items.iter().enumerate() {
                     for b in &items[i + 1..] {
-                        add(kind, a, b, "");
+                        add(kind, *a, *b);
                     }
                 }
             }
@@ -137,16 +210,42 @@ pub fn add_record(
     }
 }
 
-/// Adds merged basket rows, marking each pair row at every power of two
-/// its count reaches.
+/// Adds merged basket rows in the tables' key order, the items given
+/// their stored numbers first, marking each pair row at every power of
+/// two its count reaches.
 pub fn flush(deltas: &BasketDeltas, tx: &mut dyn Tx) -> Result<(), DbError> {
-    let rows: Vec<(&BasketKey, i64, &str)> = deltas
+    if deltas.rows.is_empty() {
+        return Ok(());
+    }
+    let stored: Vec<i64> = deltas
+        .items
         .iter()
-        .map(|(key, (checks, name))| (key, *checks, name.as_str()))
+        .map(|(merchant, kind, code, name)| tx.basket_item(*merchant, *kind, code, name))
+        .collect::<Result<_, _>>()?;
+    let number = |here: i64| -> i64 {
+        usize::try_from(here - 1)
+            .ok()
+            .and_then(|i| stored.get(i))
+            .copied()
+            .unwrap_or(0)
+    };
+    let mut rows: Vec<(BasketKey, i64)> = deltas
+        .rows
+        .iter()
+        .map(|(key, checks)| {
+            let key = BasketKey {
+                scope: number(key.scope),
+                a: number(key.a),
+                b: number(key.b),
+                ..*key
+            };
+            (key, *checks)
+        })
         .collect();
+    rows.sort_unstable_by_key(|(key, _)| *key);
     let after = tx.add_baskets(&rows)?;
     let mut marks = Vec::new();
-    for ((key, checks, _), after) in rows.iter().zip(after) {
+    for ((key, checks), after) in rows.iter().zip(after) {
         if key.kind.is_pair() {
             let before = after - checks;
             marks.extend(levels_reached(before, after).map(|level| (*key, level)));
