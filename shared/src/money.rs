@@ -214,12 +214,9 @@ impl From<Money> for i64 {
     }
 }
 
-impl fmt::Display for Money {
-    /// Formats as `1234.56`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The digits backwards into a buffer, then one write: a receipt and
-        // an explanation print hundreds of amounts.
-        let mut buf = [0u8; 24];
+impl Money {
+    /// `1234.56` into `buf`, from its end: the text written.
+    fn digits(self, buf: &mut [u8; 24]) -> &str {
         let mut at = buf.len();
         let mut abs = self.0.unsigned_abs();
         for place in 0.. {
@@ -239,7 +236,21 @@ impl fmt::Display for Money {
             buf[at] = b'-';
         }
         // Only ASCII digits, a point and a sign were written.
-        f.write_str(std::str::from_utf8(&buf[at..]).unwrap_or("?"))
+        std::str::from_utf8(&buf[at..]).unwrap_or("?")
+    }
+
+    /// Appends the amount as [`Display`](fmt::Display) prints it, without
+    /// the formatting machinery: a receipt and an explanation print
+    /// hundreds of amounts.
+    pub(crate) fn push_to(self, out: &mut String) {
+        out.push_str(self.digits(&mut [0; 24]));
+    }
+}
+
+impl fmt::Display for Money {
+    /// Formats as `1234.56`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.digits(&mut [0; 24]))
     }
 }
 
@@ -532,6 +543,9 @@ mod tests {
         let sign = if minor < 0 { "-" } else { "" };
         let abs = minor.unsigned_abs();
         prop_assert_eq!(m.to_string(), format!("{sign}{}.{:02}", abs / 100, abs % 100));
+        let mut pushed = String::from("x");
+        m.push_to(&mut pushed);
+        prop_assert_eq!(pushed, format!("x{m}"));
         // The 64-bit paths round as the 128-bit ones.
         let (n, d) = (i128::from(num), i128::from(den));
         prop_assert_eq!(round_down(n, d), n.div_euclid(d));

@@ -184,7 +184,13 @@ impl BlockReason {
             BlockReason::NotCombinable => {
                 "the promotions on the lines do not combine with the tier discount".into()
             }
-            BlockReason::FloorReached { cut } => format!("price floors kept back {cut}").into(),
+            BlockReason::FloorReached { cut } => {
+                const TEXT: &str = "price floors kept back ";
+                let mut text = String::with_capacity(TEXT.len() + 21);
+                text.push_str(TEXT);
+                cut.push_to(&mut text);
+                text.into()
+            }
         }
     }
 }
