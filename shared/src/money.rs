@@ -54,6 +54,15 @@ pub enum AmountError {
 #[must_use]
 pub fn round_half_up(numerator: i128, denominator: i128) -> i128 {
     debug_assert!(denominator > 0);
+    // Most figures fit in 64 bits, whose division is far cheaper.
+    if let (Ok(n), Ok(d)) = (i64::try_from(numerator), i64::try_from(denominator)) {
+        let (q, r) = (i128::from(n / d), i128::from(n % d));
+        return if 2 * r.abs() >= denominator {
+            q + numerator.signum()
+        } else {
+            q
+        };
+    }
     let q = numerator / denominator;
     let r = numerator % denominator;
     if 2 * r.abs() >= denominator {
@@ -68,7 +77,11 @@ pub fn round_half_up(numerator: i128, denominator: i128) -> i128 {
 #[must_use]
 pub fn round_down(numerator: i128, denominator: i128) -> i128 {
     debug_assert!(denominator > 0);
-    numerator.div_euclid(denominator)
+    // Most figures fit in 64 bits, whose division is far cheaper.
+    match (i64::try_from(numerator), i64::try_from(denominator)) {
+        (Ok(n), Ok(d)) => i128::from(n.div_euclid(d)),
+        _ => numerator.div_euclid(denominator),
+    }
 }
 
 /// Narrows a wide result that the caller's bounds keep within `i64` (a
@@ -201,12 +214,43 @@ impl From<Money> for i64 {
     }
 }
 
+impl Money {
+    /// `1234.56` into `buf`, from its end: the text written.
+    fn digits(self, buf: &mut [u8; 24]) -> &str {
+        let mut at = buf.len();
+        let mut abs = self.0.unsigned_abs();
+        for place in 0.. {
+            if place == 2 {
+                at -= 1;
+                buf[at] = b'.';
+            }
+            at -= 1;
+            buf[at] = b"0123456789"[(abs % 10) as usize];
+            abs /= 10;
+            if abs == 0 && place >= 2 {
+                break;
+            }
+        }
+        if self.0 < 0 {
+            at -= 1;
+            buf[at] = b'-';
+        }
+        // Only ASCII digits, a point and a sign were written.
+        std::str::from_utf8(&buf[at..]).unwrap_or("?")
+    }
+
+    /// Appends the amount as [`Display`](fmt::Display) prints it, without
+    /// the formatting machinery: a receipt and an explanation print
+    /// hundreds of amounts.
+    pub(crate) fn push_to(self, out: &mut String) {
+        out.push_str(self.digits(&mut [0; 24]));
+    }
+}
+
 impl fmt::Display for Money {
     /// Formats as `1234.56`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+        f.write_str(self.digits(&mut [0; 24]))
     }
 }
 
@@ -493,6 +537,22 @@ mod tests {
     }
 
     proptest! {
+    #[test]
+    fn money_prints_as_the_plain_format_does(minor in any::<i64>(), num in any::<i64>(), den in 1i64..) {
+        let m = Money(minor);
+        let sign = if minor < 0 { "-" } else { "" };
+        let abs = minor.unsigned_abs();
+        prop_assert_eq!(m.to_string(), format!("{sign}{}.{:02}", abs / 100, abs % 100));
+        let mut pushed = String::from("x");
+        m.push_to(&mut pushed);
+        prop_assert_eq!(pushed, format!("x{m}"));
+        // The 64-bit paths round as the 128-bit ones.
+        let (n, d) = (i128::from(num), i128::from(den));
+        prop_assert_eq!(round_down(n, d), n.div_euclid(d));
+        let half_up = if 2 * (n % d).abs() >= d { n / d + n.signum() } else { n / d };
+        prop_assert_eq!(round_half_up(n, d), half_up);
+    }
+
         #[test]
         fn money_parse_accepts_exactly_the_range(v in any::<i64>()) {
             prop_assert_eq!(Money::from_minor(v).is_ok(), v.unsigned_abs() <= Money::MAX_MINOR as u64);

@@ -8,6 +8,9 @@
 //!   agent sent.
 //! - [`mail`]: the SMTP sink and the recording SMS gateway, real servers
 //!   as child processes (`scripts/`).
+//! - [`pricing_load`]: the chain's programme and the generated rulesets
+//!   and baskets the pricing engine is timed on (perf harness, profiling
+//!   example `pricing_load`).
 //! - [`poll`]: waiting for another task or process: poll a condition until
 //!   it holds or a deadline passes, never a bare sleep.
 //!
@@ -17,6 +20,7 @@
 pub mod fake_sync;
 pub mod mail;
 pub mod poll;
+pub mod pricing_load;
 
 /// A free port on 127.0.0.1.
 pub fn free_port() -> anyhow::Result<u16> {

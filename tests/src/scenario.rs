@@ -6,13 +6,16 @@ use chrono::{NaiveDate, NaiveTime};
 use serde_json::json;
 use shared::identity::{Email, Gender, PhoneNumber};
 use shared::ids::{Category, MerchantId, PromotionId, Sku};
-use shared::money::{BasisPoints, Currency, Money};
-use shared::ruleset::{
-    Apply, EarnRule, HourRange, Programme, Promotion, Redemption, Reward, Ruleset, Target, Tier,
-};
+use shared::money::BasisPoints;
+use shared::ruleset::{Apply, HourRange, Promotion, Reward, Target};
 use sync_server::wire::admin::{CustomerView, Merchant, NewCustomer, NewStore, Store};
 
 use crate::clients::AdminClient;
+
+use test_kit::pricing_load::promotion_defaults;
+/// The programme and its dairy promotion live in the test kit, beside the
+/// rulesets generated from them for the perf harness.
+pub use test_kit::pricing_load::{dairy_promotion, programme};
 
 /// A product on the shelf.
 #[derive(Clone, Copy, Debug)]
@@ -96,107 +99,8 @@ pub fn line_json(p: &Product, quantity: u32) -> serde_json::Value {
     json!({"sku": p.sku, "name": p.name, "category": p.category, "quantity": quantity, "unit_price": p.price})
 }
 
-fn money(minor: i64) -> Money {
-    Money::from_minor(minor).expect("constant in range")
-}
-
 fn bp(v: u32) -> BasisPoints {
     BasisPoints::new(v).expect("constant in range")
-}
-
-/// The programme: Bronze from 0 ₽ (0 %), Silver from 20 000 ₽ (3 %), Gold
-/// from 80 000 ₽ (7 %) lifetime; 1 point per full 100 ₽, none on tobacco;
-/// points pay 1 ₽ each for up to half a check (from a balance of 10); and
-/// 10 % off dairy.
-pub fn programme() -> Ruleset {
-    Ruleset {
-        currency: Currency::RUB,
-        programme: Programme {
-            tiers: vec![
-                Tier {
-                    name: "Bronze".into(),
-                    min_lifetime_spend: money(0),
-                    discount: bp(0),
-                    earn: None,
-                },
-                Tier {
-                    name: "Silver".into(),
-                    min_lifetime_spend: money(2_000_000),
-                    discount: bp(300),
-                    earn: None,
-                },
-                Tier {
-                    name: "Gold".into(),
-                    min_lifetime_spend: money(8_000_000),
-                    discount: bp(700),
-                    earn: None,
-                },
-            ],
-            earn: Some(EarnRule {
-                per: money(10_000),
-                points: 1,
-                excluded_categories: vec![Category::parse("tobacco").expect("constant")],
-                excluded_skus: vec![],
-                category_rates: vec![],
-            }),
-            redemption: Some(Redemption {
-                points: 1,
-                value: money(100),
-                max_share: bp(5000),
-                min_balance: 10,
-                offline_cap_points: None,
-            }),
-            ..Programme::default()
-        },
-        promotions: vec![dairy_promotion()],
-    }
-}
-
-/// The options of a promotion left at their defaults: no exclusions,
-/// conditions, limits, group or coupon.
-fn promotion_defaults() -> Promotion {
-    Promotion {
-        id: PromotionId::parse("defaults").expect("constant"),
-        name: String::new(),
-        description: String::new(),
-        target: Target::Basket,
-        reward: Reward::ExtraPoints { points: 1 },
-        starts_at: None,
-        ends_at: None,
-        stores: vec![],
-        priority: 0,
-        combines_with_tier: false,
-        funded_by: None,
-        exclude: Default::default(),
-        conditions: Default::default(),
-        limits: Default::default(),
-        group: None,
-        coupon: None,
-        holdout: None,
-    }
-}
-
-/// 10 % off dairy, on top of the tier discount.
-pub fn dairy_promotion() -> Promotion {
-    Promotion {
-        id: PromotionId::parse("dairy-10").expect("constant"),
-        name: "Молочная неделя −10%".into(),
-        description: "Скидка 10% на молочные продукты".into(),
-        target: Target::Categories {
-            categories: vec![Category::parse("dairy").expect("constant")],
-        },
-        reward: Reward::PercentOff {
-            percent: bp(1000),
-            apply: Apply::Each,
-        },
-        starts_at: None,
-        ends_at: None,
-        stores: vec![],
-        priority: 0,
-        combines_with_tier: true,
-        funded_by: None,
-        ..promotion_defaults()
-    }
 }
 
 /// 20 % off the Borodinsky bread, funded by the bakery: the promotion the

@@ -62,18 +62,21 @@ pub(crate) fn allocate_into<K: Ord>(
         return;
     }
     // Largest remainder first, then larger weight, then smaller key, then
-    // smaller index: a total order, so the unstable sort is exact.
-    remainders.sort_unstable_by(|(ra, ia), (rb, ib)| {
+    // smaller index: a total order, so the first `left` are one set
+    // whatever the algorithm, and selecting them (linear) is as exact as
+    // sorting all.
+    let first = |(ra, ia): &(i128, usize), (rb, ib): &(i128, usize)| {
         rb.cmp(ra)
             .then_with(|| weights[*ib].cmp(&weights[*ia]))
             .then_with(|| keys[*ia].cmp(&keys[*ib]))
             .then_with(|| ia.cmp(ib))
-    });
+    };
     // Fewer kopecks are left than there are positive weights.
-    for &(_, i) in remainders
-        .iter()
-        .take(usize::try_from(left).unwrap_or(usize::MAX))
-    {
+    let left = usize::try_from(left).unwrap_or(usize::MAX);
+    if left < remainders.len() {
+        remainders.select_nth_unstable_by(left, first);
+    }
+    for &(_, i) in remainders.iter().take(left) {
         parts[i] += 1;
     }
 }

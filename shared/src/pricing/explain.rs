@@ -184,7 +184,13 @@ impl BlockReason {
             BlockReason::NotCombinable => {
                 "the promotions on the lines do not combine with the tier discount".into()
             }
-            BlockReason::FloorReached { cut } => format!("price floors kept back {cut}").into(),
+            BlockReason::FloorReached { cut } => {
+                const TEXT: &str = "price floors kept back ";
+                let mut text = String::with_capacity(TEXT.len() + 21);
+                text.push_str(TEXT);
+                cut.push_to(&mut text);
+                text.into()
+            }
         }
     }
 }
@@ -295,20 +301,53 @@ impl Note {
         // large; each note then moves once, out of its place. Notes equal
         // in key and reason are the same note, so which of them is kept
         // does not matter.
-        // Each position beside its note's key, so only notes of equal keys
-        // are read to compare their reasons.
-        let mut order: Vec<(u64, u32)> = notes
+        // Keys are dense (a kind, then a promotion's rank by id), so the
+        // positions are counted into place by key (linear, stable), and
+        // only runs of an equal key are sorted, by reason.
+        let half = |key: u64| u32::try_from(key & u64::from(u32::MAX)).unwrap_or(u32::MAX) as usize;
+        let ranks = notes
             .iter()
-            .enumerate()
-            .map(|(i, n)| (n.key, narrow_index(i)))
-            .collect();
+            .filter(|n| n.key >> 32 == 1)
+            .map(|n| half(n.key) + 1)
+            .max()
+            .unwrap_or(0);
+        // Other kinds before (the tier) and after the promotions.
+        let bucket = |key: u64| match key >> 32 {
+            0 => 0,
+            1 => 1 + half(key),
+            kind => ranks + half(kind),
+        };
+        let mut start = vec![0usize; ranks + 8];
+        for n in &notes {
+            start[bucket(n.key) + 1] += 1;
+        }
+        for b in 1..start.len() {
+            start[b] += start[b - 1];
+        }
+        let mut order: Vec<(u64, u32)> = vec![(0, 0); notes.len()];
+        for (i, n) in notes.iter().enumerate() {
+            let at = &mut start[bucket(n.key)];
+            order[*at] = (n.key, narrow_index(i));
+            *at += 1;
+        }
         let cmp = |a: &(u64, u32), b: &(u64, u32)| {
             a.0.cmp(&b.0).then_with(|| {
                 let (a, b) = (&notes[a.1 as usize], &notes[b.1 as usize]);
                 a.blocked.reason.cmp(&b.blocked.reason)
             })
         };
-        order.sort_unstable_by(cmp);
+        let mut run = 0;
+        while run < order.len() {
+            let key = order[run].0;
+            let mut end = run + 1;
+            while end < order.len() && order[end].0 == key {
+                end += 1;
+            }
+            if end - run > 1 {
+                order[run..end].sort_unstable_by(cmp);
+            }
+            run = end;
+        }
         order.dedup_by(|a, b| cmp(a, b).is_eq());
         let mut out = Vec::with_capacity(order.len());
         for (_, i) in order {

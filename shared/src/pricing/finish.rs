@@ -70,12 +70,14 @@ pub(crate) fn points_promotions(members: &[&Candidate<'_>], lines: usize) -> Poi
             _ => {}
         }
     }
+    // The multipliers some line took, sorted, so each member is looked up
+    // rather than searched for over every line.
+    let mut chosen: Vec<u32> = out.multiplier.iter().flatten().map(|&(p, _)| p).collect();
+    chosen.sort_unstable();
+    chosen.dedup();
     for c in members {
         if matches!(c.promo.reward, Reward::PointsMultiplier { .. })
-            && !out
-                .multiplier
-                .iter()
-                .any(|m| m.is_some_and(|(p, _)| p == c.index))
+            && chosen.binary_search(&c.index).is_err()
         {
             out.outdone.push(c.index);
         }

@@ -148,6 +148,9 @@ enum Via {
     Free,
 }
 
+/// The promotions a line reaches through the SKU and the category indexes.
+type Reach<'e> = (&'e [(u32, Via)], &'e [u32]);
+
 /// A validated ruleset with its promotions indexed by SKU and category.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -285,8 +288,22 @@ impl Engine {
 
         // 1. Candidates through the indexes: every (promotion, line) hit,
         //    then grouped by promotion, lines in order.
-        let mut hits: Vec<(u32, Cand)> = Vec::new();
-        for (i, line) in lines.iter().enumerate() {
+        let found: Vec<Reach<'_>> = lines
+            .iter()
+            .map(|line| {
+                let by_sku = self.by_sku.get(&line.sku).map_or(&[][..], Vec::as_slice);
+                let by_category = line
+                    .category
+                    .as_ref()
+                    .and_then(|c| self.by_category.get(c))
+                    .map_or(&[][..], Vec::as_slice);
+                (by_sku, by_category)
+            })
+            .collect();
+        let reached = found.iter().map(|(s, c)| s.len() + c.len()).sum::<usize>()
+            + lines.len() * self.basket_wide.len();
+        let mut hits: Vec<(u32, Cand)> = Vec::with_capacity(reached);
+        for (i, (line, &(by_sku, by_category))) in lines.iter().zip(&found).enumerate() {
             let i = narrow_index(i);
             let mut visit = |p: u32, target: bool, free: bool| {
                 let target = target
@@ -295,13 +312,11 @@ impl Engine {
                     hits.push((p, Cand { line: i, target }));
                 }
             };
-            for &(p, via) in self.by_sku.get(&line.sku).into_iter().flatten() {
+            for &(p, via) in by_sku {
                 visit(p, via == Via::Target, via == Via::Free);
             }
-            if let Some(cat) = &line.category {
-                for &p in self.by_category.get(cat).into_iter().flatten() {
-                    visit(p, true, false);
-                }
+            for &p in by_category {
+                visit(p, true, false);
             }
             for &p in &self.basket_wide {
                 visit(p, true, false);

@@ -37,13 +37,30 @@ pub(crate) struct Offer {
     pub per_check_cut: bool,
     /// Whether the budget cut it short.
     pub budget_cut: bool,
+    /// What it gives, when its `parts` were left out ([`Detail::Figures`]):
+    /// evaluate it again with [`Detail::Parts`] to apply it.
+    pub deferred: Option<i64>,
 }
 
 impl Offer {
     /// What it gives.
     pub fn value(&self) -> i64 {
-        self.parts.iter().map(|&(_, d)| d).sum()
+        self.deferred
+            .unwrap_or_else(|| self.parts.iter().map(|&(_, d)| d).sum())
     }
+}
+
+/// How much of an offer [`evaluate_into`] works out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Everything, its per-line `parts` included.
+    Parts,
+    /// Everything but the `parts` when they take a largest-remainder
+    /// spreading (an amount or percentage off a set, a budget cutting an
+    /// offer short), whose sum is known without it: enough to rank the
+    /// offer and explain it. The greedy loop spreads only the offers it
+    /// applies.
+    Figures,
 }
 
 /// Whether the reward is priced line by line independently, so each line's
@@ -176,18 +193,21 @@ impl Offer {
         self.floor_cut = 0;
         self.per_check_cut = false;
         self.budget_cut = false;
+        self.deferred = None;
     }
 }
 
 /// Evaluates a promotion's discount reward on the available candidate
 /// lines `avail` (by line index) at the current totals `cur`, into `out`,
-/// reusing its buffers and `s`'s.
+/// reusing its buffers and `s`'s, in `detail`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn evaluate_into(
     p: &Promotion,
     prep: &Prepared<'_>,
     cur: &[i64],
     avail: &[Cand],
     budget_left: Option<i64>,
+    detail: Detail,
     s: &mut Scratch,
     out: &mut Offer,
 ) -> Result<(), AmountError> {
@@ -204,14 +224,22 @@ pub(crate) fn evaluate_into(
                 i128::from(base) * i128::from(percent.get()),
                 10_000,
             ))?;
-            spread(prep, cur, targets(), raw, s, out);
+            spread(prep, cur, targets(), raw, detail, s, out);
         }
         Reward::AmountOff {
             amount,
             apply: Apply::Total,
         } => {
             let base: i64 = targets().map(|i| cur[i as usize]).sum();
-            spread(prep, cur, targets(), amount.minor().min(base), s, out);
+            spread(
+                prep,
+                cur,
+                targets(),
+                amount.minor().min(base),
+                detail,
+                s,
+                out,
+            );
         }
         Reward::PercentOff { .. } | Reward::AmountOff { .. } | Reward::SpecialPrice { .. } => {
             each(p, prep, cur, targets(), per_check, s, out)?;
@@ -272,7 +300,7 @@ pub(crate) fn evaluate_into(
         }
         Reward::PointsMultiplier { .. } | Reward::ExtraPoints { .. } => {}
     }
-    cap_budget(prep, out, budget_left, s);
+    cap_budget(prep, out, budget_left, detail, s);
     Ok(())
 }
 
@@ -301,6 +329,7 @@ fn spread(
     cur: &[i64],
     lines: impl Iterator<Item = u32>,
     raw: i64,
+    detail: Detail,
     s: &mut Scratch,
     out: &mut Offer,
 ) {
@@ -312,14 +341,35 @@ fn spread(
             .iter()
             .map(|&i| cur[i as usize] - prep.floor[i as usize]),
     );
-    weighted(prep, raw.max(0), s, out);
+    weighted(prep, raw.max(0), detail, s, out);
 }
 
 /// `raw` spread over `s.lines` by `s.weights` (each a cap), largest
-/// remainder; the lines are all claimed, and all counted.
-fn weighted(prep: &Prepared<'_>, raw: i64, s: &mut Scratch, out: &mut Offer) {
+/// remainder; the lines are all claimed, and all counted. The parts sum to
+/// what is given (at most the room, which is positive when anything is
+/// given), so [`Detail::Figures`] leaves them out.
+fn weighted(prep: &Prepared<'_>, raw: i64, detail: Detail, s: &mut Scratch, out: &mut Offer) {
     let room: i64 = s.weights.iter().sum();
     let given = raw.min(room);
+    if let [line] = s.lines[..] {
+        // One line takes it all, as the allocation would give it.
+        out.depends.push(line);
+        out.claimed.push(line);
+        if given > 0 {
+            out.parts.push((line, given));
+        }
+        out.raw = raw;
+        out.floor_cut = raw - given;
+        return;
+    }
+    if detail == Detail::Figures {
+        out.depends.extend_from_slice(&s.lines);
+        out.claimed.extend_from_slice(&s.lines);
+        out.raw = raw;
+        out.floor_cut = raw - given;
+        out.deferred = Some(given.max(0));
+        return;
+    }
     s.keys.clear();
     s.keys
         .extend(s.lines.iter().map(|&i| prep.rank[i as usize]));
@@ -338,10 +388,23 @@ fn weighted(prep: &Prepared<'_>, raw: i64, s: &mut Scratch, out: &mut Offer) {
 }
 
 /// Spreads the remaining budget over the offer's parts when it gives more.
-fn cap_budget(prep: &Prepared<'_>, offer: &mut Offer, budget_left: Option<i64>, s: &mut Scratch) {
+/// The parts then sum to what is left (they are all positive), so
+/// [`Detail::Figures`] leaves them out.
+fn cap_budget(
+    prep: &Prepared<'_>,
+    offer: &mut Offer,
+    budget_left: Option<i64>,
+    detail: Detail,
+    s: &mut Scratch,
+) {
     let Some(left) = budget_left else { return };
     let value = offer.value();
     if value <= left {
+        return;
+    }
+    if detail == Detail::Figures {
+        offer.deferred = Some(left.max(0));
+        offer.budget_cut = true;
         return;
     }
     s.weights.clear();
@@ -640,7 +703,7 @@ fn bundle(
         ..Scratch::default()
     };
     let mut offer = Offer::default();
-    weighted(prep, raw, &mut s, &mut offer);
+    weighted(prep, raw, Detail::Parts, &mut s, &mut offer);
     offer.depends = depends;
     offer.per_check_cut = cut;
     Ok(offer)

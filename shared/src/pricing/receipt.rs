@@ -46,16 +46,16 @@ impl Receipt {
                     );
                 }
                 RuleRef::Promotion(_) => {
-                    use std::fmt::Write as _;
                     let mut ru = String::with_capacity(name.len() + 48);
                     let mut en = String::with_capacity(name.len() + 48);
                     ru.push_str("Акция «");
                     ru.push_str(name);
-                    // Writing to a `String` cannot fail.
-                    let _ = write!(ru, "»: −{off}");
+                    ru.push_str("»: −");
+                    off.push_to(&mut ru);
                     en.push_str("Promotion \"");
                     en.push_str(name);
-                    let _ = write!(en, "\": -{off}");
+                    en.push_str("\": -");
+                    off.push_to(&mut en);
                     if let Some(f) = &a.funded_by {
                         ru.push_str(" (при поддержке ");
                         ru.push_str(f);

@@ -1,9 +1,10 @@
-//! Applying one exclusive group of promotions, as the engine does it: the
-//! per-line offers sorted once, multi-line offers re-evaluated only when a
-//! line they could use is taken.
+//! Applying one exclusive group of promotions, as the engine does it: each
+//! line's best per-line offer sorted once; multi-line offers ranked by
+//! their figures, spread over their lines only when applied, and
+//! re-evaluated only when a line they could use is taken.
 
 use super::explain::{BlockReason, Condition, Limit, Note};
-use super::offers::{Offer, Scratch, evaluate_into, is_per_line, line_full, only_loses};
+use super::offers::{Detail, Offer, Scratch, evaluate_into, is_per_line, line_full, only_loses};
 use super::prepared::{Cand, Prepared};
 use crate::money::{AmountError, Money, narrow_index};
 use crate::ruleset::{GroupPolicy, Promotion};
@@ -132,6 +133,9 @@ struct Kept {
     floor_cut: i64,
     per_check_cut: bool,
     budget_cut: bool,
+    /// Whether its parts were left out ([`Detail::Figures`]): it is
+    /// evaluated again, in full, when it is applied.
+    deferred: bool,
     /// Its `parts`, in [`Arena::parts`].
     parts: (u32, u32),
     /// Its `claimed` lines, in [`Arena::lines`].
@@ -165,6 +169,7 @@ impl Arena {
             floor_cut: o.floor_cut,
             per_check_cut: o.per_check_cut,
             budget_cut: o.budget_cut,
+            deferred: o.deferred.is_some(),
             parts: (parts_at, at(self.parts.len())),
             claimed: (claimed_at, depends_at),
             depends: (depends_at, at(self.lines.len())),
@@ -185,6 +190,7 @@ impl Arena {
 }
 
 /// A line's discount offered by a per-line promotion.
+#[derive(Clone, Copy)]
 struct LineOffer {
     /// The order of offers: larger given first, then the member's tie,
     /// then the line's rank; kept beside the offer so sorting reads no
@@ -258,17 +264,11 @@ fn best_for_customer(
 ) -> Result<Vec<Option<(i64, i64)>>, AmountError> {
     let mut initial: Vec<Option<(i64, i64)>> = vec![Some((0, 0)); members.len()];
     // The multi-line offers touching each line, as one flat list per line
-    // (`touching[touch_at[line]..touch_at[line + 1]]`), and the per-line
-    // offers, sized first.
+    // (`touching[touch_at[line]..touch_at[line + 1]]`), sized first.
     let mut touch_at = vec![0usize; prep.len() + 1];
-    let mut per_line_cands = 0;
-    for c in members {
-        if c.facts.per_line {
-            per_line_cands += c.cands.len();
-        } else {
-            for cand in c.cands {
-                touch_at[cand.line as usize + 1] += 1;
-            }
+    for c in members.iter().filter(|c| !c.facts.per_line) {
+        for cand in c.cands {
+            touch_at[cand.line as usize + 1] += 1;
         }
     }
     for i in 0..prep.len() {
@@ -276,11 +276,18 @@ fn best_for_customer(
     }
     let mut touching = vec![0u32; touch_at[prep.len()]];
     let mut touch_fill = touch_at.clone();
-    let mut singles: Vec<LineOffer> = Vec::with_capacity(per_line_cands);
-    let mut multi: Vec<(usize, Kept)> = Vec::new();
+    // Per line, its best per-line offer: a per-line offer never changes in
+    // the group (its line's total changes only when the line is taken), and
+    // once the best is taken or its line is, the others on the line are
+    // passed over, so only the best can be applied.
+    let mut best_single: Vec<Option<LineOffer>> = vec![None; prep.len()];
+    let mut multi: Vec<(usize, Kept)> = Vec::with_capacity(members.len());
     let mut buffers = Scratch::default();
     let mut work = Offer::default();
-    let mut arena = Arena::default();
+    let mut arena = Arena {
+        parts: Vec::with_capacity(touching.len()),
+        lines: Vec::with_capacity(touching.len() * 2),
+    };
     for (m, c) in members.iter().enumerate() {
         if c.facts.per_line {
             let (mut raw, mut given_sum) = (0, 0);
@@ -296,9 +303,11 @@ fn best_for_customer(
                     let given = full.min(room(prep, &state.cur, line)).max(0);
                     raw += full;
                     given_sum += given;
-                    if given > 0 {
-                        singles.push(LineOffer {
-                            key: (std::cmp::Reverse(given), c.tie(), prep.rank[line as usize]),
+                    let key = (std::cmp::Reverse(given), c.tie(), prep.rank[line as usize]);
+                    let best = &mut best_single[line as usize];
+                    if given > 0 && best.as_ref().is_none_or(|b| key < b.key) {
+                        *best = Some(LineOffer {
+                            key,
                             member: m,
                             line,
                             full,
@@ -321,6 +330,7 @@ fn best_for_customer(
                 &state.cur,
                 c.cands,
                 c.budget_left,
+                Detail::Figures,
                 &mut buffers,
                 &mut work,
             )?;
@@ -331,6 +341,7 @@ fn best_for_customer(
     }
     // Larger given first, then the member's tie, then the line's rank: a
     // total order (a member offers each line once), so unstable is exact.
+    let mut singles: Vec<LineOffer> = best_single.into_iter().flatten().collect();
     singles.sort_unstable_by_key(|o| o.key);
     let member_of: Vec<usize> = multi.iter().map(|(m, _)| *m).collect();
     let entry = |slot: usize, value: i64, version: u32| -> HeapEntry {
@@ -389,6 +400,7 @@ fn best_for_customer(
                 &state.cur,
                 &scratch,
                 c.budget_left,
+                Detail::Figures,
                 &mut buffers,
                 &mut work,
             )?;
@@ -419,7 +431,25 @@ fn best_for_customer(
         if take_multi {
             let slot = best.map_or(0, |b| b.3 as usize);
             heap.pop();
-            let (m, offer) = multi[slot];
+            let (m, mut offer) = multi[slot];
+            if offer.deferred {
+                // Its lines are as they were when it was evaluated (taking
+                // one would have marked it), so this gives the same value.
+                let c = members[m];
+                avail_into(c, claimed, &mut scratch);
+                evaluate_into(
+                    c.promo,
+                    prep,
+                    &state.cur,
+                    &scratch,
+                    c.budget_left,
+                    Detail::Parts,
+                    &mut buffers,
+                    &mut work,
+                )?;
+                debug_assert_eq!(work.value(), offer.value);
+                offer = arena.keep(&work);
+            }
             let index = members[m].index;
             for &(line, d) in arena.parts(&offer) {
                 state.give(index, line, d);
@@ -458,6 +488,7 @@ fn best_for_customer(
                 &state.cur,
                 &scratch,
                 c.budget_left,
+                Detail::Figures,
                 &mut buffers,
                 &mut work,
             )?;
@@ -511,6 +542,7 @@ fn first_by_priority(
                 &state.cur,
                 &lines,
                 c.budget_left,
+                Detail::Parts,
                 &mut buffers,
                 &mut offer,
             )?;
@@ -550,7 +582,17 @@ pub(crate) fn alone(
                 Ok((r + full, g + full.min(room(prep, start, cand.line)).max(0)))
             })
     } else {
-        evaluate_into(c.promo, prep, start, c.cands, c.budget_left, buffers, offer)?;
+        let detail = Detail::Figures;
+        evaluate_into(
+            c.promo,
+            prep,
+            start,
+            c.cands,
+            c.budget_left,
+            detail,
+            buffers,
+            offer,
+        )?;
         Ok((offer.raw, offer.value()))
     }
 }

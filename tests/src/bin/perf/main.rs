@@ -22,17 +22,11 @@ mod whatif;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveTime;
 use chrono::Utc;
-use shared::ids::{Category, PromotionId, Sku, StoreId};
-use shared::money::{BasisPoints, Money, Quantity};
-use shared::pricing::{CustomerStanding, Engine, PricingContext, PromotionUsage, RuleRef};
-use shared::ruleset::{
-    Apply, BundleItem, EarnRate, Group, GroupPolicy, HourRange, MinPrice, Promotion, Redemption,
-    Reward, Ruleset, Stacking, Target,
-};
-use system_tests::scenario::{self, CATALOG, create_chain, line_json};
+use shared::pricing::RuleRef;
+use system_tests::scenario::{CATALOG, create_chain, line_json};
 use system_tests::system::{TestAgent, TestServer};
+use test_kit::pricing_load::{Load, Mix, STRESS, TYPICAL, many_rules};
 
 /// The CPU time the calling thread has used.
 fn thread_cpu() -> Duration {
@@ -124,285 +118,11 @@ fn bench_points_replay(n: usize, limit_ns: Option<f64>) {
     }
 }
 
-/// The kinds of promotion the harness mixes, one after another.
-const KINDS: usize = 12;
-
-/// How the rules target lines, and how baskets spread over categories.
-#[derive(Clone, Copy)]
-struct Mix {
-    /// What the mix stands for, in the printed row.
-    name: &'static str,
-    /// One rule in this many targets a category …
-    category_every: usize,
-    /// … out of this many categories, which baskets spread over evenly.
-    categories: usize,
-    /// One rule in this many targets the whole basket (locked by a coupon
-    /// or a segment more often than not, as such rules are).
-    basket_every: usize,
-    /// Products in the catalogue per rule (`None`: 2 000 products), which
-    /// rules on products and baskets spread over evenly.
-    products_per_rule: Option<usize>,
-}
-
-impl Mix {
-    fn catalogue(&self, rules: usize) -> usize {
-        self.products_per_rule.map_or(2_000, |n| n * rules)
-    }
-}
-
-/// A supermarket's rules: most promotions are on products (each rule on
-/// two, so about half the catalogue of four products per rule is on
-/// promotion), one in twenty on one of 100 categories, one in two hundred
-/// on the whole basket. The figures the issue sets are measured on this
-/// mix.
-const TYPICAL: Mix = Mix {
-    name: "typical",
-    category_every: 20,
-    categories: 100,
-    basket_every: 200,
-    products_per_rule: Some(4),
-};
-
-/// The adversarial mix: one rule in four on one of only 50 categories, all
-/// of them in every 200-line basket, so every category rule is a
-/// candidate on every check (about 2 000 candidates, 300 applied and 1 500
-/// explained). Its p99 is held to 1 ms.
-const STRESS: Mix = Mix {
-    name: "stress",
-    category_every: 4,
-    categories: 50,
-    basket_every: usize::MAX,
-    products_per_rule: None,
-};
-
-/// A ruleset with `n` promotions spread over SKUs and categories, every
-/// kind of reward mixed in: percentages and amounts off each line or a set,
-/// special prices, buy X get Y (cheapest and a given SKU), N-th item,
-/// bundles, points multipliers and extra points; some with happy hours,
-/// basket minimums, coupons, per-check limits or budgets; in three
-/// exclusive groups with both policies; with price floors, a tier earn
-/// rate, redemption and bonuses in the programme.
-fn many_rules(n: usize, skus: usize, mix: Mix) -> Ruleset {
-    let mut rs = scenario::programme();
-    let sku = |i: usize| Sku::parse(format!("sku{}", i % skus)).expect("sku");
-    let bp = |v: u32| BasisPoints::new(v).expect("bp");
-    rs.programme.redemption = Some(Redemption {
-        points: 1,
-        value: Money::from_minor(100).expect("m"),
-        max_share: bp(3_000),
-        min_balance: 100,
-        offline_cap_points: None,
-    });
-    rs.programme.welcome_bonus = Some(50);
-    rs.programme.tiers[1].earn = Some(EarnRate {
-        per: Money::from_minor(5_000).expect("m"),
-        points: 1,
-    });
-    rs.programme.stacking = Stacking {
-        groups: vec![
-            Group {
-                name: "default".into(),
-                policy: GroupPolicy::BestForCustomer,
-            },
-            Group {
-                name: "partner".into(),
-                policy: GroupPolicy::FirstByPriority,
-            },
-            Group {
-                name: "basket".into(),
-                policy: GroupPolicy::BestForCustomer,
-            },
-        ],
-        max_line_discount: Some(bp(9_000)),
-        min_prices: (0..20)
-            .map(|i| MinPrice {
-                sku: sku(i * 97),
-                unit_price: Money::from_minor(900).expect("m"),
-            })
-            .collect(),
-    };
-    rs.promotions = (0..n)
-        .map(|i| {
-            let target = if i % mix.category_every == 0 {
-                let c = (i / mix.category_every) % mix.categories;
-                Target::Categories {
-                    categories: vec![Category::parse(format!("cat{c}")).expect("cat")],
-                }
-            } else if i % mix.basket_every == 7 {
-                Target::Basket
-            } else {
-                Target::Skus {
-                    skus: vec![sku(i * 7), sku(i * 7 + 1)],
-                }
-            };
-            let reward = match i % KINDS {
-                0 | 1 => Reward::PercentOff {
-                    percent: bp(100 + (i as u32 % 30) * 100),
-                    apply: Apply::Each,
-                },
-                2 => Reward::PercentOff {
-                    percent: bp(500),
-                    apply: Apply::Total,
-                },
-                3 => Reward::AmountOff {
-                    amount: Money::from_minor(500).expect("m"),
-                    apply: Apply::Each,
-                },
-                4 => Reward::SpecialPrice {
-                    unit_price: Money::from_minor(2_000).expect("m"),
-                },
-                5 => Reward::BuyXGetY {
-                    buy: 2,
-                    get: 1,
-                    free_sku: None,
-                    percent: BasisPoints::FULL,
-                },
-                6 => Reward::BuyXGetY {
-                    buy: 1,
-                    get: 1,
-                    free_sku: Some(sku(i * 7 + 3)),
-                    percent: bp(5_000),
-                },
-                7 => Reward::NthItem {
-                    n: 2,
-                    percent: bp(5_000),
-                },
-                8 => Reward::AmountOff {
-                    amount: Money::from_minor(10_000).expect("m"),
-                    apply: Apply::Total,
-                },
-                9 => Reward::PointsMultiplier { percent: 200 },
-                10 => Reward::ExtraPoints { points: 25 },
-                _ => Reward::PercentOff {
-                    percent: bp(1_500),
-                    apply: Apply::Each,
-                },
-            };
-            let (target, reward) = if i % 40 == 39 {
-                let items = vec![
-                    BundleItem {
-                        sku: sku(i * 7),
-                        quantity: 1,
-                    },
-                    BundleItem {
-                        sku: sku(i * 7 + 1),
-                        quantity: 1,
-                    },
-                ];
-                (
-                    Target::Skus {
-                        skus: items.iter().map(|b| b.sku.clone()).collect(),
-                    },
-                    Reward::Bundle {
-                        items,
-                        price: Money::from_minor(5_000).expect("m"),
-                    },
-                )
-            } else {
-                (target, reward)
-            };
-            let mut p = Promotion {
-                id: PromotionId::parse(format!("p{i}")).expect("id"),
-                name: format!("Promotion {i}"),
-                description: String::new(),
-                target,
-                reward,
-                starts_at: None,
-                ends_at: None,
-                stores: vec![],
-                priority: (i % 5) as i32,
-                combines_with_tier: i % 2 == 0,
-                funded_by: (i % 10 == 0).then(|| "Partner".to_owned()),
-                exclude: Default::default(),
-                conditions: Default::default(),
-                limits: Default::default(),
-                group: None,
-                coupon: None,
-                holdout: None,
-            };
-            if !p.reward.is_points() {
-                p.group = match i % 7 {
-                    0 => Some("partner".into()),
-                    1 => Some("basket".into()),
-                    _ => None,
-                };
-            }
-            if p.target == Target::Basket {
-                // Whole-basket offers are for coupon holders or a segment.
-                if (i / mix.basket_every).is_multiple_of(2) {
-                    p.coupon = Some(format!("C{}", i % 5));
-                } else {
-                    p.conditions.segment.tiers = vec!["Gold".into()];
-                }
-            }
-            match i % 9 {
-                0 => {
-                    p.conditions.schedule.hours = vec![HourRange {
-                        from: NaiveTime::from_hms_opt(10, 0, 0).expect("t"),
-                        to: NaiveTime::from_hms_opt(22, 0, 0).expect("t"),
-                    }]
-                }
-                1 => p.conditions.min_basket_amount = Some(Money::from_minor(50_000).expect("m")),
-                2 => p.coupon = Some(format!("C{}", i % 3)),
-                3 => p.limits.per_check = Some(2),
-                4 => p.limits.budget = Some(Money::from_minor(1_000_000).expect("m")),
-                5 => p.exclude.categories = vec![Category::parse("cat7").expect("cat")],
-                _ => {}
-            }
-            p
-        })
-        .collect();
-    rs
-}
-
-fn basket(lines: usize, skus: usize, mix: Mix) -> Vec<shared::basket::Line> {
-    (0..lines)
-        .map(|i| shared::basket::Line {
-            // Spread over the catalogue (97 is prime to its size).
-            sku: Sku::parse(format!("sku{}", (i * 97 + 13) % skus)).expect("sku"),
-            name: format!("Item {i}"),
-            category: Some(Category::parse(format!("cat{}", i % mix.categories)).expect("cat")),
-            quantity: Quantity::from_milli(1000 + (i as u64 % 3) * 500).expect("qty"),
-            unit_price: Money::from_minor(1_000 + (i as i64 * 137) % 50_000).expect("price"),
-        })
-        .collect()
-}
-
 /// Prices one basket over and over; with a limit the p99 is checked
 /// against it, without it the figures are shown for reference.
 fn bench_pricing(lines: usize, rules: usize, mix: Mix, limit: Option<Duration>) {
-    let products = mix.catalogue(rules);
-    let ruleset = many_rules(rules, products, mix);
-    let engine = Engine::new(ruleset.clone()).expect("valid ruleset");
-    let basket = basket(lines, products, mix);
-    let customer = CustomerStanding {
-        lifetime_spend: Money::from_minor(2_000_000).expect("m"),
-        points_balance: 500,
-        purchases: Some(0),
-        ..CustomerStanding::default()
-    };
-    let mut ctx = PricingContext::new(StoreId::new(1).expect("id"), Utc::now());
-    ctx.timezone = "Europe/Moscow".into();
-    ctx.coupons = vec!["C0".into(), "C1".into()];
-    ctx.redeem_points = 200;
-    for p in ruleset
-        .promotions
-        .iter()
-        .filter(|p| p.limits.budget.is_some())
-        .step_by(2)
-    {
-        ctx.usage.promotions.insert(
-            p.id.clone(),
-            PromotionUsage {
-                uses: 10,
-                spent: Money::from_minor(999_000).expect("m"),
-                ..PromotionUsage::default()
-            },
-        );
-    }
-    let sample = engine
-        .price(&basket, Some(&customer), &ctx)
-        .expect("prices");
+    let load = Load::new(lines, rules, mix, Utc::now());
+    let sample = load.price().expect("prices");
     let promotions = sample
         .applied
         .iter()
@@ -410,21 +130,13 @@ fn bench_pricing(lines: usize, rules: usize, mix: Mix, limit: Option<Duration>) 
         .count();
     let explained = sample.blocked.len();
     for _ in 0..200 {
-        std::hint::black_box(
-            engine
-                .price(&basket, Some(&customer), &ctx)
-                .expect("prices"),
-        );
+        std::hint::black_box(load.price().expect("prices"));
     }
     let runs = if limit.is_some() { 5_000 } else { 2_000 };
     let (mut wall, mut cpu): (Vec<Duration>, Vec<Duration>) = (0..runs)
         .map(|_| {
             let (t, c) = (Instant::now(), thread_cpu());
-            std::hint::black_box(
-                engine
-                    .price(&basket, Some(&customer), &ctx)
-                    .expect("prices"),
-            );
+            std::hint::black_box(load.price().expect("prices"));
             (t.elapsed(), thread_cpu().saturating_sub(c))
         })
         .unzip();
