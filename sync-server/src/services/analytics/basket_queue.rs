@@ -12,13 +12,23 @@
 //! it, so that a burst merges into one batch; with several instances on
 //! one PostgreSQL each takes the rows the others have not locked.
 //!
+//! **Ingest first.** While uploads keep coming, the pass takes at most
+//! [`BUSY_SHARE_PERCENT`] of the writer: after a batch that held it for
+//! `t` it waits `t × (100 − share) / share` before the next. A burst of
+//! uploads (a store's backlog after an outage) is stored at the pace it
+//! would have without the basket rows, which catch up once the burst is
+//! over; at a chain's usual pace there is no wait at all. Batches are
+//! then of [`BUSY_BATCH`] sales, so an upload waits for the writer tens
+//! of milliseconds at most.
+//!
 //! **Read your writes.** The baskets view adds up to one batch still
 //! queued before it reads ([`BasketQueue::catch_up`]), so a sale stored
 //! before the page was asked for is on it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use shared::ids::StoreId;
 use shared::record::PurchaseRecord;
@@ -34,6 +44,14 @@ use crate::db::{DbError, Repository, Tx};
 pub const BATCH: i64 = 1_000;
 /// How long a pass waits after a wake for more sales to merge.
 const GATHER: Duration = Duration::from_millis(500);
+/// The most queued sales one transaction adds while uploads keep coming:
+/// tens of milliseconds of the writer.
+pub const BUSY_BATCH: i64 = 100;
+/// The most of the writer's time the pass takes while uploads keep
+/// coming, in percent.
+pub const BUSY_SHARE_PERCENT: u32 = 10;
+/// The longest wait between two batches while uploads keep coming.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// How often the queue is looked at without a wake (sales queued by
 /// another instance, or left by a failed pass).
 const CHECK_EVERY: Duration = Duration::from_secs(5);
@@ -43,6 +61,9 @@ const CHECK_EVERY: Duration = Duration::from_secs(5);
 pub struct BasketQueue {
     repo: Arc<dyn Repository>,
     wake: Arc<Notify>,
+    /// Uploads that queued sales, counted: the pass sees whether any came
+    /// while it worked.
+    uploads: Arc<AtomicU64>,
 }
 
 impl BasketQueue {
@@ -51,11 +72,13 @@ impl BasketQueue {
         BasketQueue {
             repo,
             wake: Arc::new(Notify::new()),
+            uploads: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// Tells the pass that sales were queued (after their transaction).
     pub fn queued(&self) {
+        self.uploads.fetch_add(1, Ordering::Relaxed);
         self.wake.notify_one();
     }
 
@@ -71,15 +94,37 @@ impl BasketQueue {
     }
 
     /// Adds every queued sale, a batch a transaction, skipping the ones
-    /// another instance is adding: how many it added.
-    pub async fn drain(&self) -> Result<u64, DbError> {
+    /// another instance is adding, yielding the writer to uploads that
+    /// keep coming (see the module's docs) until `stop`: how many it
+    /// added. `seen` is the uploads counted when it last looked.
+    async fn drain(
+        &self,
+        seen: &mut u64,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<u64, DbError> {
         let mut added = 0_u64;
         loop {
-            let batch = self.repo.write(|tx| add_batch(tx, BATCH, true)).await?;
+            let uploads = self.uploads.load(Ordering::Relaxed);
+            let busy = uploads != *seen;
+            *seen = uploads;
+            let limit = if busy { BUSY_BATCH } else { BATCH };
+            let started = Instant::now();
+            let batch = self
+                .repo
+                .write(move |tx| add_batch(tx, limit, true))
+                .await?;
             if batch == 0 {
                 return Ok(added);
             }
             added += batch as u64;
+            if busy {
+                tokio::select! {
+                    _ = stop.changed() => return Ok(added),
+                    () = tokio::time::sleep(pause_after(started.elapsed())) => {}
+                }
+            } else if *stop.borrow() {
+                return Ok(added);
+            }
         }
     }
 
@@ -87,6 +132,12 @@ impl BasketQueue {
     pub async fn queued_sales(&self) -> Result<i64, DbError> {
         self.repo.read(|tx| tx.basket_queue_len()).await
     }
+}
+
+/// The wait after a batch that held the writer for `held` while uploads
+/// keep coming: the pass takes [`BUSY_SHARE_PERCENT`] of the writer.
+fn pause_after(held: Duration) -> Duration {
+    (held * (100 - BUSY_SHARE_PERCENT) / BUSY_SHARE_PERCENT).min(MAX_PAUSE)
 }
 
 /// Adds the basket rows of up to `limit` queued sales, merged, and takes
@@ -144,11 +195,12 @@ fn store_zone(
 /// Adds queued sales as they come until `stop` turns true.
 pub async fn run(queue: BasketQueue, mut stop: watch::Receiver<bool>) {
     tracing::info!("basket rows task started");
+    let mut seen = 0;
     loop {
         if *stop.borrow() {
             break;
         }
-        match queue.drain().await {
+        match queue.drain(&mut seen, &mut stop).await {
             Ok(0) => {}
             Ok(added) => tracing::debug!(sales = added, "queued sales added to the baskets"),
             Err(e) => {
@@ -168,4 +220,19 @@ pub async fn run(queue: BasketQueue, mut stop: watch::Receiver<bool>) {
     }
     // What is left is added by the next start's pass (or a view).
     tracing::info!("basket rows task stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn while_uploads_keep_coming_the_pass_takes_its_share_of_the_writer() {
+        let held = Duration::from_millis(30);
+        let pause = pause_after(held);
+        assert_eq!(pause, Duration::from_millis(270));
+        let share = held.as_secs_f64() / (held + pause).as_secs_f64();
+        assert!((share - f64::from(BUSY_SHARE_PERCENT) / 100.0).abs() < 1e-9);
+        assert_eq!(pause_after(Duration::from_secs(60)), MAX_PAUSE);
+    }
 }
