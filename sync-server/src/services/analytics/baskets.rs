@@ -95,12 +95,6 @@ impl BasketDeltas {
         }
         i64::from(number)
     }
-
-    /// Whether nothing was added.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
 }
 
 /// Adds one record's basket rows (see the module's docs) for its store's
