@@ -157,7 +157,12 @@ pub struct Engine {
     ruleset: Ruleset,
     by_sku: HashMap<Sku, Vec<(u32, Via)>>,
     by_category: HashMap<Category, Vec<u32>>,
+    /// Promotions on the whole basket that a line also reaches as their
+    /// free SKU: found hit by hit, with the others.
     basket_wide: Vec<u32>,
+    /// The other promotions on the whole basket: their candidates are every
+    /// line they do not exclude, laid down in one run each.
+    basket_direct: Vec<u32>,
     coupons: HashMap<String, Vec<u32>>,
     coupon_of: Vec<Option<String>>,
     min_price: HashMap<Sku, Money>,
@@ -175,6 +180,7 @@ impl Engine {
         let mut by_sku: HashMap<Sku, Vec<(u32, Via)>> = HashMap::new();
         let mut by_category: HashMap<Category, Vec<u32>> = HashMap::new();
         let mut basket_wide = Vec::new();
+        let mut basket_direct = Vec::new();
         let mut coupons: HashMap<String, Vec<u32>> = HashMap::new();
         let mut coupon_of = Vec::with_capacity(ruleset.promotions.len());
         for (i, p) in ruleset.promotions.iter().enumerate() {
@@ -196,13 +202,23 @@ impl Engine {
                         by_category.entry(c.clone()).or_default().push(i);
                     }
                 }
-                Target::Basket => basket_wide.push(i),
+                Target::Basket => {}
             }
-            if let Reward::BuyXGetY {
-                free_sku: Some(s), ..
-            } = &p.reward
-            {
+            let free_sku = match &p.reward {
+                Reward::BuyXGetY {
+                    free_sku: Some(s), ..
+                } => Some(s),
+                _ => None,
+            };
+            if let Some(s) = free_sku {
                 by_sku.entry(s.clone()).or_default().push((i, Via::Free));
+            }
+            if p.target == Target::Basket {
+                if free_sku.is_some() {
+                    basket_wide.push(i);
+                } else {
+                    basket_direct.push(i);
+                }
             }
             let code = p.coupon.as_deref().map(normalize_coupon);
             if let Some(code) = &code {
@@ -247,6 +263,7 @@ impl Engine {
             by_sku,
             by_category,
             basket_wide,
+            basket_direct,
             coupons,
             coupon_of,
             min_price,
@@ -285,6 +302,15 @@ impl Engine {
             ctx,
         );
         let promos = &self.ruleset.promotions;
+        // A promotion locked by a coupon not entered is no candidate: the
+        // promotions on the whole basket are passed over here, before each
+        // line visits them (the others when their hits are grouped).
+        let unlocked = |p: &u32| {
+            self.coupon_of[*p as usize]
+                .as_ref()
+                .is_none_or(|code| prep.coupons.contains(code))
+        };
+        let basket_wide: Vec<u32> = self.basket_wide.iter().copied().filter(unlocked).collect();
 
         // 1. Candidates through the indexes: every (promotion, line) hit,
         //    then grouped by promotion, lines in order.
@@ -301,7 +327,7 @@ impl Engine {
             })
             .collect();
         let reached = found.iter().map(|(s, c)| s.len() + c.len()).sum::<usize>()
-            + lines.len() * self.basket_wide.len();
+            + lines.len() * basket_wide.len();
         let mut hits: Vec<(u32, Cand)> = Vec::with_capacity(reached);
         for (i, (line, &(by_sku, by_category))) in lines.iter().zip(&found).enumerate() {
             let i = narrow_index(i);
@@ -318,7 +344,7 @@ impl Engine {
             for &p in by_category {
                 visit(p, true, false);
             }
-            for &p in &self.basket_wide {
+            for &p in &basket_wide {
                 visit(p, true, false);
             }
         }
@@ -345,13 +371,20 @@ impl Engine {
             at += count;
         }
         let mut end = start.clone();
-        let mut flat = vec![
+        let direct: Vec<u32> = self
+            .basket_direct
+            .iter()
+            .copied()
+            .filter(unlocked)
+            .collect();
+        let mut flat = Vec::with_capacity(hits.len() + direct.len() * lines.len());
+        flat.resize(
+            hits.len(),
             Cand {
                 line: 0,
-                target: false
-            };
-            hits.len()
-        ];
+                target: false,
+            },
+        );
         for &(p, cand) in &hits {
             let d = slot[p as usize] as usize;
             if end[d] > start[d] && flat[end[d] - 1].line == cand.line {
@@ -361,9 +394,27 @@ impl Engine {
                 end[d] += 1;
             }
         }
+        // The promotions on the whole basket without a free SKU: every line
+        // not excluded, in order, one run each after the hits' runs.
+        let mut direct_runs: Vec<(u32, std::ops::Range<usize>)> = Vec::with_capacity(direct.len());
+        for &p in &direct {
+            let (promo, from) = (&promos[p as usize], flat.len());
+            let excludes = self.facts[p as usize].excludes;
+            for (i, line) in lines.iter().enumerate() {
+                if !(excludes && excluded(promo, line)) {
+                    flat.push(Cand {
+                        line: narrow_index(i),
+                        target: true,
+                    });
+                }
+            }
+            if flat.len() > from {
+                direct_runs.push((p, from..flat.len()));
+            }
+        }
         // The runs by promotion: when many promotions are candidates, read
         // off the slots in promotion order rather than sorted.
-        let runs: Vec<(u32, std::ops::Range<usize>)> = if order.len() * 16 >= promos.len() {
+        let hit_runs: Vec<(u32, std::ops::Range<usize>)> = if order.len() * 16 >= promos.len() {
             let mut runs = Vec::with_capacity(order.len());
             for (p, &d) in slot.iter().enumerate() {
                 if d != u32::MAX {
@@ -381,6 +432,7 @@ impl Engine {
             runs.sort_unstable_by_key(|(p, _)| *p);
             runs
         };
+        let runs = merge_runs(hit_runs, direct_runs);
 
         // 2. Coupons, conditions and limits.
         let mut running = Running::new(&prep);
@@ -464,6 +516,29 @@ impl Engine {
             &self.id_rank,
         )?)
     }
+}
+
+/// Two lists of runs by promotion, each sorted by promotion and none in
+/// both, as one sorted list.
+fn merge_runs(
+    a: Vec<(u32, std::ops::Range<usize>)>,
+    b: Vec<(u32, std::ops::Range<usize>)>,
+) -> Vec<(u32, std::ops::Range<usize>)> {
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.0 <= y.0 => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => break,
+        };
+        out.extend(next);
+    }
+    out
 }
 
 #[cfg(test)]
