@@ -27,7 +27,12 @@ impl Receipt {
         discount: Money,
         points: i64,
     ) -> Receipt {
-        let mut r = Receipt::default();
+        // A line per rule and award, and the totals.
+        let rows = applied.len() + awards.len() + 2;
+        let mut r = Receipt {
+            ru: Vec::with_capacity(rows),
+            en: Vec::with_capacity(rows),
+        };
         let mut both = |ru: String, en: String| {
             r.ru.push(ru);
             r.en.push(en);
@@ -46,8 +51,12 @@ impl Receipt {
                     );
                 }
                 RuleRef::Promotion(_) => {
-                    let mut ru = String::with_capacity(name.len() + 48);
-                    let mut en = String::with_capacity(name.len() + 48);
+                    // The fixed text (20 bytes in Russian, 29 more around
+                    // the partner's name) and the amount (at most 21).
+                    let funded = a.funded_by.as_ref().map_or(0, |f| f.len() + 29);
+                    let room = name.len() + funded + 41;
+                    let mut ru = String::with_capacity(room);
+                    let mut en = String::with_capacity(room);
                     ru.push_str("Акция «");
                     ru.push_str(name);
                     ru.push_str("»: −");
