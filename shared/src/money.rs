@@ -217,6 +217,13 @@ impl From<Money> for i64 {
 impl Money {
     /// `1234.56` into `buf`, from its end: the text written.
     fn digits(self, buf: &mut [u8; 24]) -> &str {
+        let at = self.digits_at(buf);
+        // Only ASCII digits, a point and a sign were written.
+        std::str::from_utf8(&buf[at..]).unwrap_or("?")
+    }
+
+    /// `1234.56` into `buf`, from its end: where the text starts.
+    fn digits_at(self, buf: &mut [u8; 24]) -> usize {
         let mut at = buf.len();
         let mut abs = self.0.unsigned_abs();
         for place in 0.. {
@@ -235,15 +242,20 @@ impl Money {
             at -= 1;
             buf[at] = b'-';
         }
-        // Only ASCII digits, a point and a sign were written.
-        std::str::from_utf8(&buf[at..]).unwrap_or("?")
+        at
     }
 
     /// Appends the amount as [`Display`](fmt::Display) prints it, without
     /// the formatting machinery: a receipt and an explanation print
     /// hundreds of amounts.
     pub(crate) fn push_to(self, out: &mut String) {
-        out.push_str(self.digits(&mut [0; 24]));
+        let mut buf = [0; 24];
+        let at = self.digits_at(&mut buf);
+        // ASCII, pushed as it is: no check of the text as UTF-8.
+        out.reserve(buf.len() - at);
+        for &b in &buf[at..] {
+            out.push(char::from(b));
+        }
     }
 }
 
