@@ -139,10 +139,11 @@ pub(crate) fn finish(
 ) -> Result<PricedCheck, AmountError> {
     let Running {
         mut cur,
-        on_line,
+        given,
         mut notes,
     } = running;
     let n = prep.len();
+    let on_line = given.by_line(n);
     let all: Vec<u32> = (0..n).map(narrow_index).collect();
     let keys: Vec<u32> = prep.rank.clone();
     // What the tier and points paid as money take off each line, after
@@ -155,10 +156,11 @@ pub(crate) fn finish(
     // Tier discount: once on the eligible lines, spread by their room.
     let tier = prep.tier;
     if let Some(t) = tier.filter(|t| t.discount.get() > 0) {
-        let eligible: Vec<bool> = on_line
-            .iter()
-            .map(|ps| {
-                ps.iter()
+        let eligible: Vec<bool> = (0..n)
+            .map(|i| {
+                on_line
+                    .line(i)
+                    .iter()
                     .all(|&(p, _)| ruleset.promotions[p as usize].combines_with_tier)
             })
             .collect();
@@ -407,8 +409,8 @@ pub(crate) fn finish(
     for i in 0..n {
         let (tier_d, redeemed_d) = (tier_part[i], redeemed_part[i]);
         let extra = usize::from(tier_d > 0) + usize::from(redeemed_d > 0);
-        let mut rules: Vec<AppliedRule> = Vec::with_capacity(on_line[i].len() + extra);
-        for &(p, d) in &on_line[i] {
+        let mut rules: Vec<AppliedRule> = Vec::with_capacity(on_line.line(i).len() + extra);
+        for &(p, d) in on_line.line(i) {
             let promo = &ruleset.promotions[p as usize];
             by_promo.push((p, d));
             rules.push(applied(promo_rule(p), d, promo.funded_by.clone())?);
