@@ -149,14 +149,27 @@ enum Via {
 }
 
 /// The promotions a line reaches through the SKU and the category indexes.
-type Reach<'e> = (&'e [(u32, Via)], &'e [u32]);
+type Reach<'e> = (&'e [(u32, Via)], Option<&'e OnCategory>);
+
+/// The promotions on a category.
+#[derive(Clone, Debug, Default)]
+struct OnCategory {
+    /// Its position among the categories of the ruleset's promotions.
+    at: u32,
+    /// Promotions on it found hit by hit, with the others: those on several
+    /// categories, or with a free SKU.
+    hits: Vec<u32>,
+    /// Promotions on it alone, without a free SKU: their candidates are its
+    /// lines they do not exclude, laid down in one run each.
+    direct: Vec<u32>,
+}
 
 /// A validated ruleset with its promotions indexed by SKU and category.
 #[derive(Clone, Debug)]
 pub struct Engine {
     ruleset: Ruleset,
     by_sku: HashMap<Sku, Vec<(u32, Via)>>,
-    by_category: HashMap<Category, Vec<u32>>,
+    by_category: HashMap<Category, OnCategory>,
     /// Promotions on the whole basket that a line also reaches as their
     /// free SKU: found hit by hit, with the others.
     basket_wide: Vec<u32>,
@@ -178,13 +191,19 @@ impl Engine {
     pub fn new(ruleset: Ruleset) -> Result<Self, InvalidRuleset> {
         ruleset.validate()?;
         let mut by_sku: HashMap<Sku, Vec<(u32, Via)>> = HashMap::new();
-        let mut by_category: HashMap<Category, Vec<u32>> = HashMap::new();
+        let mut by_category: HashMap<Category, OnCategory> = HashMap::new();
         let mut basket_wide = Vec::new();
         let mut basket_direct = Vec::new();
         let mut coupons: HashMap<String, Vec<u32>> = HashMap::new();
         let mut coupon_of = Vec::with_capacity(ruleset.promotions.len());
         for (i, p) in ruleset.promotions.iter().enumerate() {
             let i = narrow_index(i);
+            let free_sku = match &p.reward {
+                Reward::BuyXGetY {
+                    free_sku: Some(s), ..
+                } => Some(s),
+                _ => None,
+            };
             match &p.target {
                 Target::Skus { skus } => {
                     let mut skus: Vec<&Sku> = skus.iter().collect();
@@ -198,18 +217,22 @@ impl Engine {
                     let mut cats: Vec<&Category> = categories.iter().collect();
                     cats.sort();
                     cats.dedup();
+                    let direct = cats.len() == 1 && free_sku.is_none();
                     for c in cats {
-                        by_category.entry(c.clone()).or_default().push(i);
+                        let known = narrow_index(by_category.len());
+                        let on = by_category.entry(c.clone()).or_insert_with(|| OnCategory {
+                            at: known,
+                            ..OnCategory::default()
+                        });
+                        if direct {
+                            on.direct.push(i);
+                        } else {
+                            on.hits.push(i);
+                        }
                     }
                 }
                 Target::Basket => {}
             }
-            let free_sku = match &p.reward {
-                Reward::BuyXGetY {
-                    free_sku: Some(s), ..
-                } => Some(s),
-                _ => None,
-            };
             if let Some(s) = free_sku {
                 by_sku.entry(s.clone()).or_default().push((i, Via::Free));
             }
@@ -318,18 +341,17 @@ impl Engine {
             .iter()
             .map(|line| {
                 let by_sku = self.by_sku.get(&line.sku).map_or(&[][..], Vec::as_slice);
-                let by_category = line
-                    .category
-                    .as_ref()
-                    .and_then(|c| self.by_category.get(c))
-                    .map_or(&[][..], Vec::as_slice);
-                (by_sku, by_category)
+                let on = line.category.as_ref().and_then(|c| self.by_category.get(c));
+                (by_sku, on)
             })
             .collect();
-        let reached = found.iter().map(|(s, c)| s.len() + c.len()).sum::<usize>()
+        let reached = found
+            .iter()
+            .map(|(s, c)| s.len() + c.map_or(0, |c| c.hits.len()))
+            .sum::<usize>()
             + lines.len() * basket_wide.len();
         let mut hits: Vec<(u32, Cand)> = Vec::with_capacity(reached);
-        for (i, (line, &(by_sku, by_category))) in lines.iter().zip(&found).enumerate() {
+        for (i, (line, &(by_sku, on))) in lines.iter().zip(&found).enumerate() {
             let i = narrow_index(i);
             let mut visit = |p: u32, target: bool, free: bool| {
                 let target = target
@@ -341,7 +363,7 @@ impl Engine {
             for &(p, via) in by_sku {
                 visit(p, via == Via::Target, via == Via::Free);
             }
-            for &p in by_category {
+            for &p in on.map_or(&[][..], |on| on.hits.as_slice()) {
                 visit(p, true, false);
             }
             for &p in &basket_wide {
@@ -371,13 +393,7 @@ impl Engine {
             at += count;
         }
         let mut end = start.clone();
-        let direct: Vec<u32> = self
-            .basket_direct
-            .iter()
-            .copied()
-            .filter(unlocked)
-            .collect();
-        let mut flat = Vec::with_capacity(hits.len() + direct.len() * lines.len());
+        let mut flat = Vec::with_capacity(hits.len());
         flat.resize(
             hits.len(),
             Cand {
@@ -394,27 +410,57 @@ impl Engine {
                 end[d] += 1;
             }
         }
-        // The promotions on the whole basket without a free SKU: every line
-        // not excluded, in order, one run each after the hits' runs.
-        let mut direct_runs: Vec<(u32, std::ops::Range<usize>)> = Vec::with_capacity(direct.len());
-        for &p in &direct {
-            let (promo, from) = (&promos[p as usize], flat.len());
-            let excludes = self.facts[p as usize].excludes;
-            for (i, line) in lines.iter().enumerate() {
-                if !(excludes && excluded(promo, line)) {
-                    flat.push(Cand {
-                        line: narrow_index(i),
-                        target: true,
-                    });
+        // The promotions laid down directly, each in one run after the
+        // hits' runs: on one category, its lines (lines ordered by category,
+        // then position); on the whole basket, every line. Those it does not
+        // exclude, in order. Lines with such a category, as `(category
+        // position, line)` in one number, sorted:
+        let mut by_category: Vec<u64> = found
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, on))| {
+                on.filter(|on| !on.direct.is_empty())
+                    .map(|on| (u64::from(on.at) << 32) | u64::from(narrow_index(i)))
+            })
+            .collect();
+        by_category.sort_unstable();
+        let line_of = |key: u64| u32::try_from(key & u64::from(u32::MAX)).unwrap_or(u32::MAX);
+        let mut lay = |promotions: &[u32], of_lines: &[u32]| {
+            for &p in promotions.iter().filter(|p| unlocked(p)) {
+                let (promo, from) = (&promos[p as usize], flat.len());
+                let excludes = self.facts[p as usize].excludes;
+                for &i in of_lines {
+                    if !(excludes && excluded(promo, &lines[i as usize])) {
+                        flat.push(Cand {
+                            line: i,
+                            target: true,
+                        });
+                    }
+                }
+                if flat.len() > from {
+                    slot[p as usize] = narrow_index(order.len());
+                    order.push(p);
+                    start.push(from);
+                    end.push(flat.len());
                 }
             }
-            if flat.len() > from {
-                direct_runs.push((p, from..flat.len()));
+        };
+        let mut of_lines: Vec<u32> = Vec::with_capacity(lines.len());
+        for group in by_category.chunk_by(|a, b| a >> 32 == b >> 32) {
+            of_lines.clear();
+            of_lines.extend(group.iter().map(|&key| line_of(key)));
+            if let Some(on) = found[line_of(group[0]) as usize].1 {
+                lay(&on.direct, &of_lines);
             }
+        }
+        if !self.basket_direct.is_empty() {
+            of_lines.clear();
+            of_lines.extend((0..lines.len()).map(narrow_index));
+            lay(&self.basket_direct, &of_lines);
         }
         // The runs by promotion: when many promotions are candidates, read
         // off the slots in promotion order rather than sorted.
-        let hit_runs: Vec<(u32, std::ops::Range<usize>)> = if order.len() * 16 >= promos.len() {
+        let runs: Vec<(u32, std::ops::Range<usize>)> = if order.len() * 16 >= promos.len() {
             let mut runs = Vec::with_capacity(order.len());
             for (p, &d) in slot.iter().enumerate() {
                 if d != u32::MAX {
@@ -432,7 +478,6 @@ impl Engine {
             runs.sort_unstable_by_key(|(p, _)| *p);
             runs
         };
-        let runs = merge_runs(hit_runs, direct_runs);
 
         // 2. Coupons, conditions and limits.
         let mut running = Running::new(&prep);
@@ -516,29 +561,6 @@ impl Engine {
             &self.id_rank,
         )?)
     }
-}
-
-/// Two lists of runs by promotion, each sorted by promotion and none in
-/// both, as one sorted list.
-fn merge_runs(
-    a: Vec<(u32, std::ops::Range<usize>)>,
-    b: Vec<(u32, std::ops::Range<usize>)>,
-) -> Vec<(u32, std::ops::Range<usize>)> {
-    if b.is_empty() {
-        return a;
-    }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.0 <= y.0 => a.next(),
-            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, None) => break,
-        };
-        out.extend(next);
-    }
-    out
 }
 
 #[cfg(test)]
