@@ -402,7 +402,8 @@ pub(crate) fn finish(
     // The priced check.
     // Each rule's total over the check, in the order of rules: the tier,
     // promotions by id, points as money.
-    let mut by_promo: Vec<(u32, i64)> = Vec::new();
+    // `(rank by id, promotion index, discount)`.
+    let mut by_promo: Vec<(u32, u32, i64)> = Vec::new();
     let mut tier_total: Option<(RuleRef, i64)> = None;
     let mut redemption_total = 0i64;
     let mut priced = Vec::with_capacity(n);
@@ -412,7 +413,7 @@ pub(crate) fn finish(
         let mut rules: Vec<AppliedRule> = Vec::with_capacity(on_line.line(i).len() + extra);
         for &(p, d) in on_line.line(i) {
             let promo = &ruleset.promotions[p as usize];
-            by_promo.push((p, d));
+            by_promo.push((id_rank[p as usize], p, d));
             rules.push(applied(promo_rule(p), d, promo.funded_by.clone())?);
         }
         if let Some(rule) = tier_rule.as_ref().filter(|_| tier_d > 0) {
@@ -435,8 +436,8 @@ pub(crate) fn finish(
             applied: rules,
         });
     }
-    by_promo.extend(points_applied.iter().map(|&p| (p, 0)));
-    by_promo.sort_unstable_by_key(|&(p, _)| id_rank[p as usize]);
+    by_promo.extend(points_applied.iter().map(|&p| (id_rank[p as usize], p, 0)));
+    by_promo.sort_unstable_by_key(|&(rank, _, _)| rank);
     let mut applied_rules: Vec<AppliedRule> = Vec::new();
     let mut applied_names: Vec<&str> = Vec::new();
     if let Some((rule, total)) = tier_total {
@@ -445,10 +446,10 @@ pub(crate) fn finish(
     }
     let mut k = 0;
     while k < by_promo.len() {
-        let p = by_promo[k].0;
+        let p = by_promo[k].1;
         let mut total = 0;
-        while k < by_promo.len() && by_promo[k].0 == p {
-            total += by_promo[k].1;
+        while k < by_promo.len() && by_promo[k].1 == p {
+            total += by_promo[k].2;
             k += 1;
         }
         let promo = &ruleset.promotions[p as usize];
