@@ -393,7 +393,14 @@ impl Engine {
             at += count;
         }
         let mut end = start.clone();
-        let mut flat = Vec::with_capacity(hits.len());
+        // Room for the hits and for every line of every run laid down
+        // directly (below).
+        let direct = found
+            .iter()
+            .map(|(_, on)| on.map_or(0, |on| on.direct.len()))
+            .sum::<usize>()
+            + lines.len() * self.basket_direct.len();
+        let mut flat = Vec::with_capacity(hits.len() + direct);
         flat.resize(
             hits.len(),
             Cand {
