@@ -91,7 +91,7 @@ struct SpreadBuffers {
     weights: Vec<i64>,
     keys: Vec<u32>,
     parts: Vec<i64>,
-    remainders: Vec<(i128, usize)>,
+    remainders: Vec<(u128, usize)>,
 }
 
 /// Weights for spreading points over `lines`, into `weights`: what was
