@@ -83,15 +83,21 @@ impl<'a> Prepared<'a> {
             .enumerate()
             .map(|(i, l)| (sku_prefix(&l.sku), narrow_index(i)))
             .collect();
-        // Ties go to the input position: a total order, so unstable is exact.
-        order.sort_unstable_by(|&(pa, a), &(pb, b)| {
-            pa.cmp(&pb).then_with(|| {
+        // Sorted by prefix, then position; then each run of an equal prefix
+        // by the whole content, ties to the input position: a total order,
+        // so unstable is exact.
+        order.sort_unstable();
+        for run in order
+            .chunk_by_mut(|a, b| a.0 == b.0)
+            .filter(|run| run.len() > 1)
+        {
+            run.sort_unstable_by(|&(_, a), &(_, b)| {
                 let (x, y) = (&lines[a as usize], &lines[b as usize]);
                 (&x.sku, x.unit_price, x.quantity, &x.name, &x.category)
                     .cmp(&(&y.sku, y.unit_price, y.quantity, &y.name, &y.category))
                     .then(a.cmp(&b))
-            })
-        });
+            });
+        }
         let mut rank = vec![0u32; lines.len()];
         for (r, &(_, i)) in order.iter().enumerate() {
             rank[i as usize] = narrow_index(r);
@@ -163,7 +169,7 @@ impl<'a> Prepared<'a> {
 
 /// The first 16 bytes of a SKU, zero-padded, as a big-endian number.
 fn sku_prefix(sku: &Sku) -> u128 {
-    let bytes = sku.as_str().as_bytes();
+    let bytes = sku.as_bytes();
     let mut head = [0u8; 16];
     let n = bytes.len().min(head.len());
     head[..n].copy_from_slice(&bytes[..n]);
