@@ -91,10 +91,21 @@ impl Receipt {
         for (a, name) in awards.iter().zip(award_names) {
             let n = a.points;
             match &a.rule {
-                RuleRef::Promotion(_) => both(
-                    format!("Бонусные баллы «{name}»: +{n}"),
-                    format!("Bonus points \"{name}\": +{n}"),
-                ),
+                RuleRef::Promotion(_) => {
+                    // As `format!` writes them, without its machinery: a
+                    // check may hold many points promotions.
+                    let mut ru = String::with_capacity(name.len() + 56);
+                    let mut en = String::with_capacity(name.len() + 40);
+                    ru.push_str("Бонусные баллы «");
+                    ru.push_str(name);
+                    ru.push_str("»: +");
+                    push_int(&mut ru, n);
+                    en.push_str("Bonus points \"");
+                    en.push_str(name);
+                    en.push_str("\": +");
+                    push_int(&mut en, n);
+                    both(ru, en);
+                }
                 RuleRef::WelcomeBonus => both(
                     format!("Приветственные баллы: +{n}"),
                     format!("Welcome bonus: +{n} points"),
@@ -113,5 +124,42 @@ impl Receipt {
             );
         }
         r
+    }
+}
+
+/// Appends `n` as `Display` prints it.
+fn push_int(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    for &digit in &buf[at..] {
+        out.push(char::from(digit));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_push_as_they_print() {
+        let edges = [i64::MIN, i64::MIN + 1, i64::MAX, -1, 0, 1];
+        let powers = (0..19).flat_map(|e| [10i64.pow(e), 10i64.pow(e) - 1, -(10i64.pow(e))]);
+        for n in (-1000..1000).chain(powers).chain(edges) {
+            let mut pushed = String::from("x");
+            push_int(&mut pushed, n);
+            assert_eq!(pushed, format!("x{n}"));
+        }
     }
 }
