@@ -325,9 +325,10 @@ impl Engine {
             ctx,
         );
         let promos = &self.ruleset.promotions;
-        // A promotion locked by a coupon not entered is no candidate: the
-        // promotions on the whole basket are passed over here, before each
-        // line visits them (the others when their hits are grouped).
+        // A promotion locked by a coupon not entered is no candidate: those
+        // on the whole basket and those laid down in one run are passed
+        // over before their lines are visited (the others after their hits
+        // are grouped, when the candidates are checked).
         let unlocked = |p: &u32| {
             self.coupon_of[*p as usize]
                 .as_ref()
