@@ -232,6 +232,13 @@ macro_rules! text_code {
             pub fn as_str(&self) -> &str {
                 self.0.as_str()
             }
+
+            /// The code's bytes, without checking them again as UTF-8.
+            #[must_use]
+            #[allow(dead_code)] // not every kind of code is read as bytes
+            pub(crate) fn as_bytes(&self) -> &[u8] {
+                self.0.as_bytes()
+            }
         }
 
         impl TryFrom<String> for $name {

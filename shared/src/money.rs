@@ -217,6 +217,13 @@ impl From<Money> for i64 {
 impl Money {
     /// `1234.56` into `buf`, from its end: the text written.
     fn digits(self, buf: &mut [u8; 24]) -> &str {
+        let at = self.digits_at(buf);
+        // Only ASCII digits, a point and a sign were written.
+        std::str::from_utf8(&buf[at..]).unwrap_or("?")
+    }
+
+    /// `1234.56` into `buf`, from its end: where the text starts.
+    fn digits_at(self, buf: &mut [u8; 24]) -> usize {
         let mut at = buf.len();
         let mut abs = self.0.unsigned_abs();
         for place in 0.. {
@@ -235,15 +242,45 @@ impl Money {
             at -= 1;
             buf[at] = b'-';
         }
-        // Only ASCII digits, a point and a sign were written.
-        std::str::from_utf8(&buf[at..]).unwrap_or("?")
+        at
     }
 
     /// Appends the amount as [`Display`](fmt::Display) prints it, without
     /// the formatting machinery: a receipt and an explanation print
     /// hundreds of amounts.
     pub(crate) fn push_to(self, out: &mut String) {
-        out.push_str(self.digits(&mut [0; 24]));
+        // Two digits at a time, each pair a slice of this text.
+        const PAIRS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+        let pair = |n: u64| {
+            let at = usize::try_from(n % 100).unwrap_or(0) * 2;
+            &PAIRS[at..at + 2]
+        };
+        let abs = self.0.unsigned_abs();
+        let mut whole = abs / 100;
+        // The pairs of the whole part below its leading one or two digits,
+        // last first (an `i64` has at most nine).
+        let mut lower = [0u64; 9];
+        let mut n = 0;
+        while whole >= 100 && n < lower.len() {
+            lower[n] = whole % 100;
+            whole /= 100;
+            n += 1;
+        }
+        // At most a sign, 17 digits, a point and 2 digits.
+        out.reserve(21);
+        if self.0 < 0 {
+            out.push('-');
+        }
+        if whole >= 10 {
+            out.push_str(pair(whole));
+        } else {
+            out.push_str(&PAIRS[usize::try_from(whole * 2 + 1).unwrap_or(1)..][..1]);
+        }
+        for &p in lower[..n].iter().rev() {
+            out.push_str(pair(p));
+        }
+        out.push('.');
+        out.push_str(pair(abs));
     }
 }
 
@@ -513,6 +550,26 @@ mod tests {
             Money::from_minor(-12_345).map(|m| m.to_string()),
             Ok("-123.45".into())
         );
+    }
+
+    #[test]
+    fn small_and_extreme_amounts_push_as_they_print() {
+        let edges = [
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            Money::MAX_MINOR,
+            -Money::MAX_MINOR,
+        ];
+        for minor in (-20_000..20_000)
+            .chain((0..19).map(|e| 10i64.pow(e)))
+            .chain((1..19).map(|e| 10i64.pow(e) - 1))
+            .chain(edges)
+        {
+            let mut pushed = String::new();
+            Money(minor).push_to(&mut pushed);
+            assert_eq!(pushed, Money(minor).to_string());
+        }
     }
 
     #[test]

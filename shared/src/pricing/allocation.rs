@@ -21,7 +21,7 @@ pub(crate) fn allocate_into<K: Ord>(
     weights: &[i64],
     keys: &[K],
     parts: &mut Vec<i64>,
-    remainders: &mut Vec<(i128, usize)>,
+    remainders: &mut Vec<(u128, usize)>,
 ) {
     debug_assert_eq!(weights.len(), keys.len());
     parts.clear();
@@ -41,13 +41,18 @@ pub(crate) fn allocate_into<K: Ord>(
     let mut given: i128 = 0;
     for (i, &w) in weights.iter().enumerate() {
         let w = w.max(0);
+        // Narrow, the remainder and the weight packed in one number that
+        // is smaller for the one taking a kopeck first (the larger
+        // remainder, then the larger weight); wide, the remainder alone.
         let (share, rest) = if let Some(sum) = narrow {
             // Fits: checked above.
             let num = total * w;
-            (i128::from(num / sum), i128::from(num % sum))
+            let rest = num % sum;
+            let first = (u128::from(!rest.cast_unsigned()) << 64) | u128::from(!w.cast_unsigned());
+            (i128::from(num / sum), first)
         } else {
             let num = total_w * i128::from(w);
-            (num / sum, num % sum)
+            (num / sum, (num % sum).cast_unsigned())
         };
         given += share;
         // Every share is at most `total`, which fits in i64.
@@ -65,16 +70,25 @@ pub(crate) fn allocate_into<K: Ord>(
     // smaller index: a total order, so the first `left` are one set
     // whatever the algorithm, and selecting them (linear) is as exact as
     // sorting all.
-    let first = |(ra, ia): &(i128, usize), (rb, ib): &(i128, usize)| {
+    let first = |(ra, ia): &(u128, usize), (rb, ib): &(u128, usize)| {
         rb.cmp(ra)
             .then_with(|| weights[*ib].cmp(&weights[*ia]))
+            .then_with(|| keys[*ia].cmp(&keys[*ib]))
+            .then_with(|| ia.cmp(ib))
+    };
+    let first_packed = |(ra, ia): &(u128, usize), (rb, ib): &(u128, usize)| {
+        ra.cmp(rb)
             .then_with(|| keys[*ia].cmp(&keys[*ib]))
             .then_with(|| ia.cmp(ib))
     };
     // Fewer kopecks are left than there are positive weights.
     let left = usize::try_from(left).unwrap_or(usize::MAX);
     if left < remainders.len() {
-        remainders.select_nth_unstable_by(left, first);
+        if narrow.is_some() {
+            remainders.select_nth_unstable_by(left, first_packed);
+        } else {
+            remainders.select_nth_unstable_by(left, first);
+        }
     }
     for &(_, i) in remainders.iter().take(left) {
         parts[i] += 1;

@@ -317,25 +317,38 @@ impl Note {
             1 => 1 + half(key),
             kind => ranks + half(kind),
         };
-        let mut start = vec![0usize; ranks + 8];
-        for n in &notes {
-            start[bucket(n.key) + 1] += 1;
-        }
-        for b in 1..start.len() {
-            start[b] += start[b - 1];
-        }
-        let mut order: Vec<(u64, u32)> = vec![(0, 0); notes.len()];
-        for (i, n) in notes.iter().enumerate() {
-            let at = &mut start[bucket(n.key)];
-            order[*at] = (n.key, narrow_index(i));
-            *at += 1;
-        }
         let cmp = |a: &(u64, u32), b: &(u64, u32)| {
             a.0.cmp(&b.0).then_with(|| {
                 let (a, b) = (&notes[a.1 as usize], &notes[b.1 as usize]);
                 a.blocked.reason.cmp(&b.blocked.reason)
             })
         };
+        let mut order: Vec<(u64, u32)>;
+        if notes.len() * 16 < ranks {
+            // Few notes among many promotions: sorting them costs less
+            // than a count per promotion.
+            order = notes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.key, narrow_index(i)))
+                .collect();
+            order.sort_unstable_by_key(|&(key, _)| key);
+        } else {
+            let mut start = vec![0usize; ranks + 8];
+            for n in &notes {
+                start[bucket(n.key) + 1] += 1;
+            }
+            for b in 1..start.len() {
+                start[b] += start[b - 1];
+            }
+            order = vec![(0, 0); notes.len()];
+            for (i, n) in notes.iter().enumerate() {
+                let at = &mut start[bucket(n.key)];
+                order[*at] = (n.key, narrow_index(i));
+                *at += 1;
+            }
+        }
+        // Runs of an equal key, by reason.
         let mut run = 0;
         while run < order.len() {
             let key = order[run].0;

@@ -91,7 +91,7 @@ struct SpreadBuffers {
     weights: Vec<i64>,
     keys: Vec<u32>,
     parts: Vec<i64>,
-    remainders: Vec<(i128, usize)>,
+    remainders: Vec<(u128, usize)>,
 }
 
 /// Weights for spreading points over `lines`, into `weights`: what was
@@ -139,10 +139,11 @@ pub(crate) fn finish(
 ) -> Result<PricedCheck, AmountError> {
     let Running {
         mut cur,
-        on_line,
+        given,
         mut notes,
     } = running;
     let n = prep.len();
+    let on_line = given.by_line(n);
     let all: Vec<u32> = (0..n).map(narrow_index).collect();
     let keys: Vec<u32> = prep.rank.clone();
     // What the tier and points paid as money take off each line, after
@@ -155,10 +156,11 @@ pub(crate) fn finish(
     // Tier discount: once on the eligible lines, spread by their room.
     let tier = prep.tier;
     if let Some(t) = tier.filter(|t| t.discount.get() > 0) {
-        let eligible: Vec<bool> = on_line
-            .iter()
-            .map(|ps| {
-                ps.iter()
+        let eligible: Vec<bool> = (0..n)
+            .map(|i| {
+                on_line
+                    .line(i)
+                    .iter()
                     .all(|&(p, _)| ruleset.promotions[p as usize].combines_with_tier)
             })
             .collect();
@@ -400,17 +402,18 @@ pub(crate) fn finish(
     // The priced check.
     // Each rule's total over the check, in the order of rules: the tier,
     // promotions by id, points as money.
-    let mut by_promo: Vec<(u32, i64)> = Vec::new();
+    // `(rank by id, promotion index, discount)`.
+    let mut by_promo: Vec<(u32, u32, i64)> = Vec::new();
     let mut tier_total: Option<(RuleRef, i64)> = None;
     let mut redemption_total = 0i64;
     let mut priced = Vec::with_capacity(n);
     for i in 0..n {
         let (tier_d, redeemed_d) = (tier_part[i], redeemed_part[i]);
         let extra = usize::from(tier_d > 0) + usize::from(redeemed_d > 0);
-        let mut rules: Vec<AppliedRule> = Vec::with_capacity(on_line[i].len() + extra);
-        for &(p, d) in &on_line[i] {
+        let mut rules: Vec<AppliedRule> = Vec::with_capacity(on_line.line(i).len() + extra);
+        for &(p, d) in on_line.line(i) {
             let promo = &ruleset.promotions[p as usize];
-            by_promo.push((p, d));
+            by_promo.push((id_rank[p as usize], p, d));
             rules.push(applied(promo_rule(p), d, promo.funded_by.clone())?);
         }
         if let Some(rule) = tier_rule.as_ref().filter(|_| tier_d > 0) {
@@ -433,8 +436,8 @@ pub(crate) fn finish(
             applied: rules,
         });
     }
-    by_promo.extend(points_applied.iter().map(|&p| (p, 0)));
-    by_promo.sort_unstable_by_key(|&(p, _)| id_rank[p as usize]);
+    by_promo.extend(points_applied.iter().map(|&p| (id_rank[p as usize], p, 0)));
+    by_promo.sort_unstable_by_key(|&(rank, _, _)| rank);
     let mut applied_rules: Vec<AppliedRule> = Vec::new();
     let mut applied_names: Vec<&str> = Vec::new();
     if let Some((rule, total)) = tier_total {
@@ -443,10 +446,10 @@ pub(crate) fn finish(
     }
     let mut k = 0;
     while k < by_promo.len() {
-        let p = by_promo[k].0;
+        let p = by_promo[k].1;
         let mut total = 0;
-        while k < by_promo.len() && by_promo[k].0 == p {
-            total += by_promo[k].1;
+        while k < by_promo.len() && by_promo[k].1 == p {
+            total += by_promo[k].2;
             k += 1;
         }
         let promo = &ruleset.promotions[p as usize];

@@ -149,15 +149,33 @@ enum Via {
 }
 
 /// The promotions a line reaches through the SKU and the category indexes.
-type Reach<'e> = (&'e [(u32, Via)], &'e [u32]);
+type Reach<'e> = (&'e [(u32, Via)], Option<&'e OnCategory>);
+
+/// The promotions on a category.
+#[derive(Clone, Debug, Default)]
+struct OnCategory {
+    /// Its position among the categories of the ruleset's promotions.
+    at: u32,
+    /// Promotions on it found hit by hit, with the others: those on several
+    /// categories, or with a free SKU.
+    hits: Vec<u32>,
+    /// Promotions on it alone, without a free SKU: their candidates are its
+    /// lines they do not exclude, laid down in one run each.
+    direct: Vec<u32>,
+}
 
 /// A validated ruleset with its promotions indexed by SKU and category.
 #[derive(Clone, Debug)]
 pub struct Engine {
     ruleset: Ruleset,
     by_sku: HashMap<Sku, Vec<(u32, Via)>>,
-    by_category: HashMap<Category, Vec<u32>>,
+    by_category: HashMap<Category, OnCategory>,
+    /// Promotions on the whole basket that a line also reaches as their
+    /// free SKU: found hit by hit, with the others.
     basket_wide: Vec<u32>,
+    /// The other promotions on the whole basket: their candidates are every
+    /// line they do not exclude, laid down in one run each.
+    basket_direct: Vec<u32>,
     coupons: HashMap<String, Vec<u32>>,
     coupon_of: Vec<Option<String>>,
     min_price: HashMap<Sku, Money>,
@@ -173,12 +191,19 @@ impl Engine {
     pub fn new(ruleset: Ruleset) -> Result<Self, InvalidRuleset> {
         ruleset.validate()?;
         let mut by_sku: HashMap<Sku, Vec<(u32, Via)>> = HashMap::new();
-        let mut by_category: HashMap<Category, Vec<u32>> = HashMap::new();
+        let mut by_category: HashMap<Category, OnCategory> = HashMap::new();
         let mut basket_wide = Vec::new();
+        let mut basket_direct = Vec::new();
         let mut coupons: HashMap<String, Vec<u32>> = HashMap::new();
         let mut coupon_of = Vec::with_capacity(ruleset.promotions.len());
         for (i, p) in ruleset.promotions.iter().enumerate() {
             let i = narrow_index(i);
+            let free_sku = match &p.reward {
+                Reward::BuyXGetY {
+                    free_sku: Some(s), ..
+                } => Some(s),
+                _ => None,
+            };
             match &p.target {
                 Target::Skus { skus } => {
                     let mut skus: Vec<&Sku> = skus.iter().collect();
@@ -192,17 +217,31 @@ impl Engine {
                     let mut cats: Vec<&Category> = categories.iter().collect();
                     cats.sort();
                     cats.dedup();
+                    let direct = cats.len() == 1 && free_sku.is_none();
                     for c in cats {
-                        by_category.entry(c.clone()).or_default().push(i);
+                        let known = narrow_index(by_category.len());
+                        let on = by_category.entry(c.clone()).or_insert_with(|| OnCategory {
+                            at: known,
+                            ..OnCategory::default()
+                        });
+                        if direct {
+                            on.direct.push(i);
+                        } else {
+                            on.hits.push(i);
+                        }
                     }
                 }
-                Target::Basket => basket_wide.push(i),
+                Target::Basket => {}
             }
-            if let Reward::BuyXGetY {
-                free_sku: Some(s), ..
-            } = &p.reward
-            {
+            if let Some(s) = free_sku {
                 by_sku.entry(s.clone()).or_default().push((i, Via::Free));
+            }
+            if p.target == Target::Basket {
+                if free_sku.is_some() {
+                    basket_wide.push(i);
+                } else {
+                    basket_direct.push(i);
+                }
             }
             let code = p.coupon.as_deref().map(normalize_coupon);
             if let Some(code) = &code {
@@ -247,6 +286,7 @@ impl Engine {
             by_sku,
             by_category,
             basket_wide,
+            basket_direct,
             coupons,
             coupon_of,
             min_price,
@@ -285,6 +325,16 @@ impl Engine {
             ctx,
         );
         let promos = &self.ruleset.promotions;
+        // A promotion locked by a coupon not entered is no candidate: those
+        // on the whole basket and those laid down in one run are passed
+        // over before their lines are visited (the others after their hits
+        // are grouped, when the candidates are checked).
+        let unlocked = |p: &u32| {
+            self.coupon_of[*p as usize]
+                .as_ref()
+                .is_none_or(|code| prep.coupons.contains(code))
+        };
+        let basket_wide: Vec<u32> = self.basket_wide.iter().copied().filter(unlocked).collect();
 
         // 1. Candidates through the indexes: every (promotion, line) hit,
         //    then grouped by promotion, lines in order.
@@ -292,18 +342,17 @@ impl Engine {
             .iter()
             .map(|line| {
                 let by_sku = self.by_sku.get(&line.sku).map_or(&[][..], Vec::as_slice);
-                let by_category = line
-                    .category
-                    .as_ref()
-                    .and_then(|c| self.by_category.get(c))
-                    .map_or(&[][..], Vec::as_slice);
-                (by_sku, by_category)
+                let on = line.category.as_ref().and_then(|c| self.by_category.get(c));
+                (by_sku, on)
             })
             .collect();
-        let reached = found.iter().map(|(s, c)| s.len() + c.len()).sum::<usize>()
-            + lines.len() * self.basket_wide.len();
+        let reached = found
+            .iter()
+            .map(|(s, c)| s.len() + c.map_or(0, |c| c.hits.len()))
+            .sum::<usize>()
+            + lines.len() * basket_wide.len();
         let mut hits: Vec<(u32, Cand)> = Vec::with_capacity(reached);
-        for (i, (line, &(by_sku, by_category))) in lines.iter().zip(&found).enumerate() {
+        for (i, (line, &(by_sku, on))) in lines.iter().zip(&found).enumerate() {
             let i = narrow_index(i);
             let mut visit = |p: u32, target: bool, free: bool| {
                 let target = target
@@ -315,10 +364,10 @@ impl Engine {
             for &(p, via) in by_sku {
                 visit(p, via == Via::Target, via == Via::Free);
             }
-            for &p in by_category {
+            for &p in on.map_or(&[][..], |on| on.hits.as_slice()) {
                 visit(p, true, false);
             }
-            for &p in &self.basket_wide {
+            for &p in &basket_wide {
                 visit(p, true, false);
             }
         }
@@ -345,13 +394,21 @@ impl Engine {
             at += count;
         }
         let mut end = start.clone();
-        let mut flat = vec![
+        // Room for the hits and for every line of every run laid down
+        // directly (below).
+        let direct = found
+            .iter()
+            .map(|(_, on)| on.map_or(0, |on| on.direct.len()))
+            .sum::<usize>()
+            + lines.len() * self.basket_direct.len();
+        let mut flat = Vec::with_capacity(hits.len() + direct);
+        flat.resize(
+            hits.len(),
             Cand {
                 line: 0,
-                target: false
-            };
-            hits.len()
-        ];
+                target: false,
+            },
+        );
         for &(p, cand) in &hits {
             let d = slot[p as usize] as usize;
             if end[d] > start[d] && flat[end[d] - 1].line == cand.line {
@@ -360,6 +417,54 @@ impl Engine {
                 flat[end[d]] = cand;
                 end[d] += 1;
             }
+        }
+        // The promotions laid down directly, each in one run after the
+        // hits' runs: on one category, its lines (lines ordered by category,
+        // then position); on the whole basket, every line. Those it does not
+        // exclude, in order. Lines with such a category, as `(category
+        // position, line)` in one number, sorted:
+        let mut by_category: Vec<u64> = found
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, on))| {
+                on.filter(|on| !on.direct.is_empty())
+                    .map(|on| (u64::from(on.at) << 32) | u64::from(narrow_index(i)))
+            })
+            .collect();
+        by_category.sort_unstable();
+        let line_of = |key: u64| u32::try_from(key & u64::from(u32::MAX)).unwrap_or(u32::MAX);
+        let mut lay = |promotions: &[u32], of_lines: &[u32]| {
+            for &p in promotions.iter().filter(|p| unlocked(p)) {
+                let (promo, from) = (&promos[p as usize], flat.len());
+                let excludes = self.facts[p as usize].excludes;
+                for &i in of_lines {
+                    if !(excludes && excluded(promo, &lines[i as usize])) {
+                        flat.push(Cand {
+                            line: i,
+                            target: true,
+                        });
+                    }
+                }
+                if flat.len() > from {
+                    slot[p as usize] = narrow_index(order.len());
+                    order.push(p);
+                    start.push(from);
+                    end.push(flat.len());
+                }
+            }
+        };
+        let mut of_lines: Vec<u32> = Vec::with_capacity(lines.len());
+        for group in by_category.chunk_by(|a, b| a >> 32 == b >> 32) {
+            of_lines.clear();
+            of_lines.extend(group.iter().map(|&key| line_of(key)));
+            if let Some(on) = found[line_of(group[0]) as usize].1 {
+                lay(&on.direct, &of_lines);
+            }
+        }
+        if !self.basket_direct.is_empty() {
+            of_lines.clear();
+            of_lines.extend((0..lines.len()).map(narrow_index));
+            lay(&self.basket_direct, &of_lines);
         }
         // The runs by promotion: when many promotions are candidates, read
         // off the slots in promotion order rather than sorted.

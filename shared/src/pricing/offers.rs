@@ -174,7 +174,7 @@ pub(crate) struct Scratch {
     weights: Vec<i64>,
     keys: Vec<u32>,
     parts: Vec<i64>,
-    remainders: Vec<(i128, usize)>,
+    remainders: Vec<(u128, usize)>,
     raw: Vec<(u32, i64)>,
     used: Vec<u32>,
     pool: Vec<u32>,

@@ -74,17 +74,33 @@ impl<'a> Prepared<'a> {
     ) -> Self {
         let qty: Vec<u64> = lines.iter().map(|l| l.quantity.milli()).collect();
         let units = qty.iter().map(|q| q / 1000).collect();
-        let mut order: Vec<usize> = (0..lines.len()).collect();
-        // Ties go to the input position: a total order, so unstable is exact.
-        order.sort_unstable_by(|&a, &b| {
-            let (x, y) = (&lines[a], &lines[b]);
-            (&x.sku, x.unit_price, x.quantity, &x.name, &x.category)
-                .cmp(&(&y.sku, y.unit_price, y.quantity, &y.name, &y.category))
-                .then(a.cmp(&b))
-        });
+        // Each line beside the first 16 bytes of its SKU, zero-padded and
+        // read big-endian: where two differ, they order the SKUs as their
+        // bytes do (a SKU ending there is a prefix of the other, and comes
+        // first); only where they are equal is the whole content compared.
+        let mut order: Vec<(u128, u32)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (sku_prefix(&l.sku), narrow_index(i)))
+            .collect();
+        // Sorted by prefix, then position; then each run of an equal prefix
+        // by the whole content, ties to the input position: a total order,
+        // so unstable is exact.
+        order.sort_unstable();
+        for run in order
+            .chunk_by_mut(|a, b| a.0 == b.0)
+            .filter(|run| run.len() > 1)
+        {
+            run.sort_unstable_by(|&(_, a), &(_, b)| {
+                let (x, y) = (&lines[a as usize], &lines[b as usize]);
+                (&x.sku, x.unit_price, x.quantity, &x.name, &x.category)
+                    .cmp(&(&y.sku, y.unit_price, y.quantity, &y.name, &y.category))
+                    .then(a.cmp(&b))
+            });
+        }
         let mut rank = vec![0u32; lines.len()];
-        for (r, &i) in order.iter().enumerate() {
-            rank[i] = narrow_index(r);
+        for (r, &(_, i)) in order.iter().enumerate() {
+            rank[i as usize] = narrow_index(r);
         }
         let max_line = ruleset.programme.stacking.max_line_discount;
         let floor = lines
@@ -149,6 +165,15 @@ impl<'a> Prepared<'a> {
     pub fn local_date(&self) -> Option<NaiveDate> {
         self.local.map(|t| t.date())
     }
+}
+
+/// The first 16 bytes of a SKU, zero-padded, as a big-endian number.
+fn sku_prefix(sku: &Sku) -> u128 {
+    let bytes = sku.as_bytes();
+    let mut head = [0u8; 16];
+    let n = bytes.len().min(head.len());
+    head[..n].copy_from_slice(&bytes[..n]);
+    u128::from_be_bytes(head)
 }
 
 /// Whether the promotion's exclusions take `line` out.
@@ -337,4 +362,26 @@ pub(crate) fn check_eligible(
         return limit(source);
     }
     Ok(Some((left, source)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Where the prefixes of two SKUs differ they order the SKUs as
+        /// the SKUs themselves order.
+        #[test]
+        fn sku_prefixes_order_as_the_skus(
+            a in "[a-c0-1ё-]{1,20}",
+            b in "[a-c0-1ё-]{1,20}",
+        ) {
+            let (a, b) = (Sku::parse(a).expect("sku"), Sku::parse(b).expect("sku"));
+            let (pa, pb) = (sku_prefix(&a), sku_prefix(&b));
+            if pa != pb {
+                prop_assert_eq!(pa.cmp(&pb), a.cmp(&b));
+            }
+        }
+    }
 }

@@ -27,7 +27,12 @@ impl Receipt {
         discount: Money,
         points: i64,
     ) -> Receipt {
-        let mut r = Receipt::default();
+        // A line per rule and award, and the totals.
+        let rows = applied.len() + awards.len() + 2;
+        let mut r = Receipt {
+            ru: Vec::with_capacity(rows),
+            en: Vec::with_capacity(rows),
+        };
         let mut both = |ru: String, en: String| {
             r.ru.push(ru);
             r.en.push(en);
@@ -46,8 +51,12 @@ impl Receipt {
                     );
                 }
                 RuleRef::Promotion(_) => {
-                    let mut ru = String::with_capacity(name.len() + 48);
-                    let mut en = String::with_capacity(name.len() + 48);
+                    // The fixed text (20 bytes in Russian, 29 more around
+                    // the partner's name) and the amount (at most 21).
+                    let funded = a.funded_by.as_ref().map_or(0, |f| f.len() + 29);
+                    let room = name.len() + funded + 41;
+                    let mut ru = String::with_capacity(room);
+                    let mut en = String::with_capacity(room);
                     ru.push_str("Акция «");
                     ru.push_str(name);
                     ru.push_str("»: −");
@@ -82,10 +91,21 @@ impl Receipt {
         for (a, name) in awards.iter().zip(award_names) {
             let n = a.points;
             match &a.rule {
-                RuleRef::Promotion(_) => both(
-                    format!("Бонусные баллы «{name}»: +{n}"),
-                    format!("Bonus points \"{name}\": +{n}"),
-                ),
+                RuleRef::Promotion(_) => {
+                    // As `format!` writes them, without its machinery: a
+                    // check may hold many points promotions.
+                    let mut ru = String::with_capacity(name.len() + 56);
+                    let mut en = String::with_capacity(name.len() + 40);
+                    ru.push_str("Бонусные баллы «");
+                    ru.push_str(name);
+                    ru.push_str("»: +");
+                    push_int(&mut ru, n);
+                    en.push_str("Bonus points \"");
+                    en.push_str(name);
+                    en.push_str("\": +");
+                    push_int(&mut en, n);
+                    both(ru, en);
+                }
                 RuleRef::WelcomeBonus => both(
                     format!("Приветственные баллы: +{n}"),
                     format!("Welcome bonus: +{n} points"),
@@ -104,5 +124,42 @@ impl Receipt {
             );
         }
         r
+    }
+}
+
+/// Appends `n` as `Display` prints it.
+fn push_int(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    for &digit in &buf[at..] {
+        out.push(char::from(digit));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_push_as_they_print() {
+        let edges = [i64::MIN, i64::MIN + 1, i64::MAX, -1, 0, 1];
+        let powers = (0..19).flat_map(|e| [10i64.pow(e), 10i64.pow(e) - 1, -(10i64.pow(e))]);
+        for n in (-1000..1000).chain(powers).chain(edges) {
+            let mut pushed = String::from("x");
+            push_int(&mut pushed, n);
+            assert_eq!(pushed, format!("x{n}"));
+        }
     }
 }

@@ -362,8 +362,7 @@ fn take(members: &[&Candidate<'_>], choice: &Choice, state: &mut Running, claime
     let index = members[choice.member].index;
     for &(line, d) in &choice.offer.parts {
         if d > 0 {
-            state.cur[line as usize] -= d;
-            state.on_line[line as usize].push((index, d));
+            state.give(index, line, d);
         }
     }
     for &line in &choice.offer.claimed {

@@ -74,9 +74,8 @@ impl Candidate<'_> {
 pub(crate) struct Running {
     /// Each line's current total.
     pub cur: Vec<i64>,
-    /// Discounts on each line, `(promotion index, amount)`, in the order
-    /// applied.
-    pub on_line: Vec<Vec<(u32, i64)>>,
+    /// Discounts on the lines, in the order applied.
+    pub given: Given,
     /// Notes on promotions blocked or cut short.
     pub notes: Vec<Note>,
 }
@@ -86,14 +85,58 @@ impl Running {
     pub fn new(prep: &Prepared<'_>) -> Self {
         Running {
             cur: prep.amount.clone(),
-            on_line: vec![Vec::new(); prep.len()],
+            given: Given::default(),
             notes: Vec::new(),
         }
     }
 
-    fn give(&mut self, promo: u32, line: u32, d: i64) {
+    pub(crate) fn give(&mut self, promo: u32, line: u32, d: i64) {
         self.cur[line as usize] -= d;
-        self.on_line[line as usize].push((promo, d));
+        self.given.list.push((line, promo, d));
+    }
+}
+
+/// The discounts given on the lines, `(line, promotion index, amount)`,
+/// in the order applied: one list for the check, not one per line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Given {
+    list: Vec<(u32, u32, i64)>,
+}
+
+impl Given {
+    /// The discounts on each of `lines` lines, each line's in the order
+    /// applied.
+    pub fn by_line(&self, lines: usize) -> ByLine {
+        let mut start = vec![0usize; lines + 1];
+        for &(line, _, _) in &self.list {
+            start[line as usize + 1] += 1;
+        }
+        for i in 0..lines {
+            start[i + 1] += start[i];
+        }
+        let mut at = start.clone();
+        let mut parts = vec![(0, 0); self.list.len()];
+        for &(line, promo, d) in &self.list {
+            let slot = &mut at[line as usize];
+            parts[*slot] = (promo, d);
+            *slot += 1;
+        }
+        ByLine { start, parts }
+    }
+}
+
+/// The discounts on each line, `(promotion index, amount)`, in the order
+/// applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ByLine {
+    start: Vec<usize>,
+    parts: Vec<(u32, i64)>,
+}
+
+impl ByLine {
+    /// The discounts on line `i`.
+    pub fn line(&self, i: usize) -> &[(u32, i64)] {
+        &self.parts[self.start[i]..self.start[i + 1]]
     }
 }
 
