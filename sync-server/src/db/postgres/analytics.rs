@@ -1220,14 +1220,18 @@ impl AnalyticsTx for PgTx<'_, '_> {
         } else {
             "c.store_id = 0"
         };
+        // Each marked pair's rows are summed in a lateral subquery, which can only
+        // be looked up by the pair in the primary key: joined, the planner chose
+        // a scan of every pair's rows for each marked pair when the tables'
+        // statistics were stale (a freshly backfilled table), minutes a view.
         let sql = basket_named(&format!(
-            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks
+            "SELECT k.a AS a, k.b AS b, s.checks AS checks
              FROM (SELECT DISTINCT c.a, c.b FROM rollup_basket_marks c
                    WHERE c.merchant_id = $1 AND c.scope = $2 AND c.kind = $3 AND c.level = $7
                        AND c.month BETWEEN $4 AND $5 AND {marks_stores}) k
-             JOIN {} p ON p.merchant_id = $1 AND p.scope = $2 AND p.kind = $3
-                 AND p.a = k.a AND p.b = k.b
-             WHERE {} GROUP BY p.a, p.b",
+             CROSS JOIN LATERAL (SELECT SUM(p.checks) AS checks FROM {} p
+                 WHERE {} AND p.a = k.a AND p.b = k.b) s
+             WHERE s.checks IS NOT NULL",
             basket_table(filter.stores.is_some()),
             basket_where(filter),
         ));
@@ -1275,15 +1279,20 @@ impl AnalyticsTx for PgTx<'_, '_> {
         let Some((m, scope, kind, first, last, stores)) = self.basket_params(filter)? else {
             return Ok(Vec::new());
         };
+        // The pairs' numbers first, then each pair's rows in a lateral subquery
+        // (see `basket_marked_pairs`).
         let sql = basket_named(&format!(
-            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks FROM {} p
-             JOIN rollup_basket_items ka ON ka.merchant_id = $1 AND ka.kind = $9
-                 AND ka.id = p.a
-             JOIN UNNEST($7::TEXT[], $8::TEXT[]) AS k(a, b) ON ka.code = k.a
-             LEFT JOIN rollup_basket_items kb ON kb.merchant_id = $1 AND kb.kind = $9
-                 AND kb.code = k.b
-             WHERE {} AND p.b = COALESCE(kb.id, CASE WHEN k.b = '' THEN 0 ELSE -1 END)
-             GROUP BY p.a, p.b",
+            "SELECT k.a AS a, k.b AS b, s.checks AS checks
+             FROM (SELECT DISTINCT ka.id AS a,
+                       COALESCE(kb.id, CASE WHEN k.b = '' THEN 0 ELSE -1 END) AS b
+                   FROM UNNEST($7::TEXT[], $8::TEXT[]) AS k(a, b)
+                   JOIN rollup_basket_items ka ON ka.merchant_id = $1 AND ka.kind = $9
+                       AND ka.code = k.a
+                   LEFT JOIN rollup_basket_items kb ON kb.merchant_id = $1 AND kb.kind = $9
+                       AND kb.code = k.b) k
+             CROSS JOIN LATERAL (SELECT SUM(p.checks) AS checks FROM {} p
+                 WHERE {} AND p.a = k.a AND p.b = k.b) s
+             WHERE s.checks IS NOT NULL",
             basket_table(filter.stores.is_some()),
             basket_where(filter),
         ));
