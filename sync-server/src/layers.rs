@@ -7,7 +7,7 @@
 //! does: a boxed future of some 3.8 KiB and a boxed clone of the routes
 //! below, per layer and request). A long-poll holds these futures for as long
 //! as it waits, so with ten thousand registers waiting they are most of the
-//! memory the requests hold (see README, *Perf*).
+//! memory the requests hold (see PERFORMANCE.md).
 
 use std::future::Future;
 use std::pin::Pin;
