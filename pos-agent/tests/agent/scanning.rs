@@ -485,8 +485,12 @@ async fn an_unplugged_scanner_comes_back_under_its_stable_path_without_spinning(
         ("product_scanned", &json!(name))
     );
 
-    // Unplug: closing the master hangs the slave up and removes its node.
+    // Unplug: udev removes the stable link, and closing the master hangs the
+    // slave up and frees its node. The link goes first: a freed pts number is
+    // soon another terminal's (a test running beside this one), which the
+    // agent must not open as its scanner.
     let (wall, cpu) = (Instant::now(), agent.cpu_time());
+    std::fs::remove_file(&link).unwrap();
     drop(pty);
     wait_for_scanner(&agent.http, &agent.url, &name, |s| {
         s["state"] == "disconnected"
