@@ -215,79 +215,40 @@ impl From<Money> for i64 {
 }
 
 impl Money {
-    /// `1234.56` into `buf`, from its end: the text written.
-    fn digits(self, buf: &mut [u8; 24]) -> &str {
-        let at = self.digits_at(buf);
-        // Only ASCII digits, a point and a sign were written.
-        std::str::from_utf8(&buf[at..]).unwrap_or("?")
-    }
-
-    /// `1234.56` into `buf`, from its end: where the text starts.
-    fn digits_at(self, buf: &mut [u8; 24]) -> usize {
-        let mut at = buf.len();
-        let mut abs = self.0.unsigned_abs();
-        for place in 0.. {
-            if place == 2 {
-                at -= 1;
-                buf[at] = b'.';
-            }
-            at -= 1;
-            buf[at] = b"0123456789"[(abs % 10) as usize];
-            abs /= 10;
-            if abs == 0 && place >= 2 {
-                break;
-            }
-        }
-        if self.0 < 0 {
-            at -= 1;
-            buf[at] = b'-';
-        }
-        at
+    /// The amount's text as [`Display`](fmt::Display) prints it, in parts: the
+    /// sign, the roubles (written into `roubles`) and the kopecks' two digits.
+    fn parts(self, roubles: &mut itoa::Buffer) -> (&'static str, &str, &'static str) {
+        const PAIRS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+        let abs = self.0.unsigned_abs();
+        let at = usize::try_from(abs % 100).unwrap_or(0) * 2;
+        let sign = if self.0 < 0 { "-" } else { "" };
+        (sign, roubles.format(abs / 100), &PAIRS[at..at + 2])
     }
 
     /// Appends the amount as [`Display`](fmt::Display) prints it, without
     /// the formatting machinery: a receipt and an explanation print
     /// hundreds of amounts.
     pub(crate) fn push_to(self, out: &mut String) {
-        // Two digits at a time, each pair a slice of this text.
-        const PAIRS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-        let pair = |n: u64| {
-            let at = usize::try_from(n % 100).unwrap_or(0) * 2;
-            &PAIRS[at..at + 2]
-        };
-        let abs = self.0.unsigned_abs();
-        let mut whole = abs / 100;
-        // The pairs of the whole part below its leading one or two digits,
-        // last first (an `i64` has at most nine).
-        let mut lower = [0u64; 9];
-        let mut n = 0;
-        while whole >= 100 && n < lower.len() {
-            lower[n] = whole % 100;
-            whole /= 100;
-            n += 1;
-        }
+        let mut buffer = itoa::Buffer::new();
+        let (sign, roubles, kopecks) = self.parts(&mut buffer);
         // At most a sign, 17 digits, a point and 2 digits.
         out.reserve(21);
-        if self.0 < 0 {
-            out.push('-');
-        }
-        if whole >= 10 {
-            out.push_str(pair(whole));
-        } else {
-            out.push_str(&PAIRS[usize::try_from(whole * 2 + 1).unwrap_or(1)..][..1]);
-        }
-        for &p in lower[..n].iter().rev() {
-            out.push_str(pair(p));
-        }
+        out.push_str(sign);
+        out.push_str(roubles);
         out.push('.');
-        out.push_str(pair(abs));
+        out.push_str(kopecks);
     }
 }
 
 impl fmt::Display for Money {
     /// Formats as `1234.56`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.digits(&mut [0; 24]))
+        let mut buffer = itoa::Buffer::new();
+        let (sign, roubles, kopecks) = self.parts(&mut buffer);
+        f.write_str(sign)?;
+        f.write_str(roubles)?;
+        f.write_str(".")?;
+        f.write_str(kopecks)
     }
 }
 

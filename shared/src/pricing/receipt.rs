@@ -129,23 +129,7 @@ impl Receipt {
 
 /// Appends `n` as `Display` prints it.
 fn push_int(out: &mut String, n: i64) {
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.push('-');
-    }
-    for &digit in &buf[at..] {
-        out.push(char::from(digit));
-    }
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@
 //! one PostgreSQL each takes the rows the others have not locked.
 //!
 //! **Ingest first.** While uploads keep coming, the pass takes at most
-//! [`BUSY_SHARE_PERCENT`] of the writer: after a batch that held it for
-//! `t` it waits `t × (100 − share) / share` before the next. A burst of
+//! [`BUSY_SHARE_PERCENT`] of the writer: after a batch that took `t`
+//! (its wait for the writer included, so the share errs towards ingest)
+//! it waits `t × (100 − share) / share` before the next. A burst of
 //! uploads (a store's backlog after an outage) is stored at the pace it
 //! would have without the basket rows, which catch up once the burst is
 //! over; at a chain's usual pace there is no wait at all. Batches are
@@ -134,8 +135,9 @@ impl BasketQueue {
     }
 }
 
-/// The wait after a batch that held the writer for `held` while uploads
-/// keep coming: the pass takes [`BUSY_SHARE_PERCENT`] of the writer.
+/// The wait after a batch that took `held` (its wait for the writer
+/// included) while uploads keep coming: the pass takes at most
+/// [`BUSY_SHARE_PERCENT`] of the writer.
 fn pause_after(held: Duration) -> Duration {
     (held * (100 - BUSY_SHARE_PERCENT) / BUSY_SHARE_PERCENT).min(MAX_PAUSE)
 }
