@@ -182,7 +182,11 @@ pub fn held_until() -> DateTime<Utc> {
 
 /// The entries as the replay applies them: a voided entry earns nothing,
 /// and a return of a voided sale claws nothing back.
-fn without_voided(entries: &[LedgerEntry]) -> Vec<LedgerEntry> {
+/// Most ledgers have no voided entry, and are replayed as they are.
+fn without_voided(entries: &[LedgerEntry]) -> std::borrow::Cow<'_, [LedgerEntry]> {
+    if entries.iter().all(|e| e.hold != PointsHold::Voided) {
+        return std::borrow::Cow::Borrowed(entries);
+    }
     let voided: std::collections::HashSet<EntryKey> = entries
         .iter()
         .filter(|e| e.hold == PointsHold::Voided)
@@ -200,7 +204,8 @@ fn without_voided(entries: &[LedgerEntry]) -> Vec<LedgerEntry> {
             }
             e
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// Points earned by one entry, as they stand.
@@ -761,7 +766,10 @@ impl Replay {
 pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>) -> PointsStanding {
     let entries = without_voided(entries);
     let mut sorted: Vec<&LedgerEntry> = entries.iter().collect();
-    sorted.sort_by_key(|e| (e.order, e.key));
+    // A ledger is read in order, mostly: sorted only when it is not.
+    if !sorted.is_sorted_by_key(|e| (e.order, e.key)) {
+        sorted.sort_by_key(|e| (e.order, e.key));
+    }
     let mut r = Replay::new(policy, sorted.len());
     for e in &sorted {
         r.apply(e);
