@@ -461,7 +461,7 @@ impl KeyFramer {
 /// [`HidConfig::source_name`]. When the device is missing, held by another program or
 /// unplugged, the reader reopens it with exponential backoff (100 ms doubling up to
 /// `reopen_backoff_max_ms`). It waits in `poll(2)` for input, the inter-character
-/// deadline or at most 250 ms, so it stops within about 250 ms once `stop` is set or the
+/// deadline or at most a second, so it stops within about a second once `stop` is set or the
 /// receiver is dropped; a full channel blocks it. An invalid configuration ends the
 /// reader at once in [`DeviceState::Disconnected`](crate::DeviceState::Disconnected);
 /// check it beforehand with [`HidConfig::validate`].

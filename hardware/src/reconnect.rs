@@ -24,8 +24,9 @@ pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// stop flag.
 pub(crate) const STOP_POLL: Duration = Duration::from_millis(100);
 /// Longest a reader blocks waiting for input before rechecking its stop
-/// flag: an idle till's scanner threads wake four times a second, not ten.
-pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(250);
+/// flag: an idle till's scanner threads wake once a second (each wake-up
+/// is most of an idle agent's CPU), and stop within a second.
+pub(crate) const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// A connection that lasted this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(1);
 

@@ -167,7 +167,7 @@ impl LineSettings {
 /// Each code read is sent to `tx` as a [`Scan`] named [`SerialConfig::source_name`]. When
 /// the device is missing, unplugged or fails, the reader closes it and reopens it with
 /// exponential backoff (100 ms doubling up to `reopen_backoff_max_ms`). It stops, within
-/// about 250 ms, once `stop` is set or the receiver is dropped; a full channel blocks it.
+/// about a second, once `stop` is set or the receiver is dropped; a full channel blocks it.
 /// Invalid settings end the reader at once in
 /// [`DeviceState::Disconnected`](crate::DeviceState::Disconnected); check them
 /// beforehand with [`SerialConfig::validate`].

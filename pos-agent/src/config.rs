@@ -107,7 +107,10 @@ pub struct SyncConfig {
     /// The server's key chain position at enrollment.
     #[serde(default, skip_serializing_if = "is_chain_start")]
     pub server_key_seq: ChainSeq,
-    /// Upload at least this often (ms); a commit wakes the uploader at once.
+    /// Look for records to upload at least this often (ms). A commit or a
+    /// return wakes the uploader at once, so this only finds records
+    /// committed some other way; a failed upload is retried on its own
+    /// backoff.
     #[serde(default = "defaults::upload_interval_ms")]
     pub upload_interval_ms: u64,
     /// Seconds between heartbeats to the server (version, backlog, alarms),
@@ -305,7 +308,7 @@ mod defaults {
     use super::{Ipv4Addr, SocketAddr};
 
     pub(super) fn upload_interval_ms() -> u64 {
-        1000
+        10_000
     }
     pub(super) fn heartbeat_secs() -> u64 {
         60
@@ -487,7 +490,7 @@ mod tests {
         std::fs::write(dir.path().join(CONFIG_FILE), minimal).unwrap();
         let config = AgentConfig::load(dir.path(), None).unwrap();
         assert_eq!(config.data_dir, dir.path());
-        assert_eq!(config.sync.upload_interval_ms, 1000);
+        assert_eq!(config.sync.upload_interval_ms, 10_000);
     }
 
     #[test]

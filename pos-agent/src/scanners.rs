@@ -5,7 +5,7 @@
 //!
 //! Serial and HID readers run on their own threads (see `hardware`), reopen
 //! an unplugged device with backoff under its configured (stable) path, and
-//! stop within about 250 ms of [`Scanners::stop`].
+//! stop within about a second of [`Scanners::stop`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
