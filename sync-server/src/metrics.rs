@@ -156,7 +156,7 @@ impl Default for Metrics {
         let basket_queue = Gauge::default();
         registry.register(
             "analytics_basket_queue",
-            "Stored sales whose basket rows are still to add",
+            "Stored records whose line rows (products, baskets) are still to add",
             basket_queue.clone(),
         );
         Metrics {

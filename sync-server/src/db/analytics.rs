@@ -328,6 +328,17 @@ pub struct BackfillRecord {
     pub customer: Option<CustomerId>,
 }
 
+/// A record queued for its line rows (`rollup_basket_queue`).
+#[derive(Debug, Clone)]
+pub struct QueuedRecord {
+    /// The record, `id` the queue's.
+    pub stored: BackfillRecord,
+    /// Whether its product rows are still to add, with its baskets (false
+    /// for records queued before product rows left ingest: theirs were
+    /// added then).
+    pub products: bool,
+}
+
 /// What a basket rollup row counts (see `services::analytics::baskets`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BasketKind {
@@ -588,20 +599,26 @@ pub trait AnalyticsTx {
     /// that must add the records stored before the basket rollups (to
     /// those alone).
     fn take_basket_backfill(&mut self) -> Result<bool, DbError>;
-    /// Queues stored sales for their basket rows (`rollup_basket_queue`).
-    fn queue_baskets(&mut self, sales: &[super::RecordKey]) -> Result<(), DbError>;
-    /// The oldest queued sales, at most `limit`, with their bodies (`id`
-    /// is the queue's). On PostgreSQL the queue rows are locked until the
-    /// transaction ends: another instance's pass takes the next ones
-    /// (`skip_locked`) or waits for these to be added and removed.
+    /// Refreshes the query planner's statistics of the analytics tables
+    /// after a bulk change (a backfill of many records): without it a
+    /// freshly filled table is planned as if it were empty until
+    /// PostgreSQL's autovacuum or SQLite's `PRAGMA optimize` comes round.
+    fn refresh_planner_statistics(&mut self) -> Result<(), DbError>;
+    /// Queues stored records for their line rows, products and baskets
+    /// (`rollup_basket_queue`).
+    fn queue_baskets(&mut self, records: &[super::RecordKey]) -> Result<(), DbError>;
+    /// The oldest queued records, at most `limit`, with their bodies. On
+    /// PostgreSQL the queue rows are locked until the transaction ends:
+    /// another instance's pass takes the next ones (`skip_locked`) or
+    /// waits for these to be added and removed.
     fn queued_baskets(
         &mut self,
         limit: i64,
         skip_locked: bool,
-    ) -> Result<Vec<BackfillRecord>, DbError>;
-    /// Removes these queued sales (ids from [`queued_baskets`](Self::queued_baskets)).
+    ) -> Result<Vec<QueuedRecord>, DbError>;
+    /// Removes these queued records (ids from [`queued_baskets`](Self::queued_baskets)).
     fn dequeue_baskets(&mut self, ids: &[i64]) -> Result<(), DbError>;
-    /// How many sales are queued.
+    /// How many records are queued.
     fn basket_queue_len(&mut self) -> Result<i64, DbError>;
     /// The number of a basket item (`rollup_basket_items`), given on its
     /// first sight; a product's name is set when `name` is not empty and

@@ -577,8 +577,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 23,
-            "V23 (basket rows keyed by item numbers) is the newest"
+            highest, 24,
+            "V24 (line rows queued with the baskets) is the newest"
         );
         // Reads cannot write.
         assert!(

@@ -91,6 +91,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "sqlite/migrations/030_basket_item_numbers.sql"
         )),
+        M::up(include_str!("sqlite/migrations/031_line_rows_queued.sql")),
     ])
 }
 
@@ -439,6 +440,17 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(queued, vec![1, 3], "each sale once, returns not");
+        let with_products: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM rollup_basket_queue WHERE products = 1",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            with_products, 0,
+            "their product rows were added at ingest: the queue adds their baskets alone"
+        );
         let rows: i64 = conn
             .query_row("SELECT COUNT(*) FROM rollup_basket_months", [], |row| {
                 row.get(0)

@@ -187,9 +187,9 @@ fn store_batch(
             uses: promotion_uses(&r.record)?,
         });
     }
-    // The batch's rollups, merged and added once at its end; its sales'
-    // basket rows are queued (see `analytics::basket_queue`).
-    let rollups = rollups.then(super::analytics::Rollups::without_baskets);
+    // The batch's rollups, merged and added once at its end; its records'
+    // line rows (products, baskets) are queued (see `analytics::basket_queue`).
+    let rollups = rollups.then(super::analytics::Rollups::at_ingest);
     let changed = store_records(tx, register, &decided, rollups, context)?;
     for &(merchant, customer) in &changed {
         tx.mark_customer_changed(merchant, customer)?;
@@ -373,15 +373,16 @@ fn store_records(
     tx.insert_ledger_entries(&ledger)?;
     if let Some(rollups) = rollups {
         rollups.flush(tx)?;
-        let sales: Vec<RecordKey> = decided
+        // Sales and returns alike: a return's product rows take its
+        // items back (a return has no basket rows).
+        let queued: Vec<RecordKey> = decided
             .iter()
-            .filter(|d| d.checked.record.kind == RecordKind::Sale)
             .map(|d| RecordKey {
                 register_id: d.checked.record.register_id,
                 seq: d.checked.record.seq,
             })
             .collect();
-        tx.queue_baskets(&sales)?;
+        tx.queue_baskets(&queued)?;
     }
     Ok(changed)
 }

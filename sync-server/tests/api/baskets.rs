@@ -698,8 +698,9 @@ async fn basket_rows_are_added_once_at_start_up() {
 }
 
 /// Waits until the server's background pass has emptied the basket queue
-/// (no view asked): the sales' rows are added off the ingest transaction.
-async fn queue_drained(server: &TestServer) {
+/// (no view asked): the records' line rows are added off the ingest
+/// transaction.
+pub(crate) async fn queue_drained(server: &TestServer) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let queued = server.count_rows("SELECT COUNT(*) FROM rollup_basket_queue");
@@ -708,13 +709,14 @@ async fn queue_drained(server: &TestServer) {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "{queued} sales still queued for their basket rows after 30 s"
+            "{queued} records still queued for their line rows after 30 s"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
-/// Ingest queues each new sale (not returns) for its basket rows; the
+/// Ingest queues each new record for its line rows (a return has no
+/// basket rows); the
 /// server's background pass adds them without any view asking, each once.
 /// Sales left queued when a server stops (here: the rows emptied and every
 /// sale queued again, as after a crash between ingest and the pass) are

@@ -15,8 +15,8 @@ use crate::db::DbError;
 use crate::db::analytics::{
     AnalyticsTx, BackfillRecord, BasketFilter, BasketItemKind, BasketKey, BasketSum,
     CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta, ProductRow, PromotionDelta,
-    PromotionFigures, RollupAt, RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour,
-    parse_day,
+    PromotionFigures, QueuedRecord, RollupAt, RollupFilter, Span, StoreFigures, StoreGrouping,
+    StoreHour, parse_day,
 };
 use shared::ids::MerchantId;
 
@@ -980,16 +980,34 @@ impl AnalyticsTx for PgTx<'_, '_> {
     fn take_basket_backfill(&mut self) -> Result<bool, DbError> {
         Ok(self.execute("DELETE FROM rollup_basket_backfill", &[])? > 0)
     }
+    fn refresh_planner_statistics(&mut self) -> Result<(), DbError> {
+        // The analytics tables of this schema alone (a bare ANALYZE would
+        // walk every schema of the database).
+        let tables: Vec<String> = self
+            .query(
+                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
+                 WHERE schemaname = current_schema() AND tablename LIKE 'rollup\\_%'",
+                &[],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if !tables.is_empty() {
+            self.tx
+                .batch_execute(&format!("ANALYZE {}", tables.join(", ")))?;
+        }
+        Ok(())
+    }
 
-    fn queue_baskets(&mut self, sales: &[crate::db::RecordKey]) -> Result<(), DbError> {
-        if sales.is_empty() {
+    fn queue_baskets(&mut self, records: &[crate::db::RecordKey]) -> Result<(), DbError> {
+        if records.is_empty() {
             return Ok(());
         }
-        let registers: Vec<i64> = sales.iter().map(|s| s.register_id.get()).collect();
-        let seqs: Vec<i64> = sales.iter().map(|s| s.seq.get()).collect();
+        let registers: Vec<i64> = records.iter().map(|s| s.register_id.get()).collect();
+        let seqs: Vec<i64> = records.iter().map(|s| s.seq.get()).collect();
         self.execute(
-            "INSERT INTO rollup_basket_queue (register_id, seq)
-             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[])",
+            "INSERT INTO rollup_basket_queue (register_id, seq, products)
+             SELECT r, s, TRUE FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS u (r, s)",
             &[&registers, &seqs],
         )?;
         Ok(())
@@ -999,19 +1017,24 @@ impl AnalyticsTx for PgTx<'_, '_> {
         &mut self,
         limit: i64,
         skip_locked: bool,
-    ) -> Result<Vec<BackfillRecord>, DbError> {
+    ) -> Result<Vec<QueuedRecord>, DbError> {
         let sql = if skip_locked {
-            "SELECT q.id, r.body, r.customer_id FROM rollup_basket_queue q
+            "SELECT q.id, r.body, r.customer_id, q.products FROM rollup_basket_queue q
              JOIN records r ON r.register_id = q.register_id AND r.seq = q.seq
              ORDER BY q.id LIMIT $1 FOR UPDATE OF q SKIP LOCKED"
         } else {
-            "SELECT q.id, r.body, r.customer_id FROM rollup_basket_queue q
+            "SELECT q.id, r.body, r.customer_id, q.products FROM rollup_basket_queue q
              JOIN records r ON r.register_id = q.register_id AND r.seq = q.seq
              ORDER BY q.id LIMIT $1 FOR UPDATE OF q"
         };
         self.query(sql, &[&limit])?
             .iter()
-            .map(backfill_record)
+            .map(|row| {
+                Ok(QueuedRecord {
+                    stored: backfill_record(row)?,
+                    products: row.try_get(3)?,
+                })
+            })
             .collect()
     }
 

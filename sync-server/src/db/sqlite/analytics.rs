@@ -13,8 +13,8 @@ use crate::db::DbError;
 use crate::db::analytics::{
     AnalyticsTx, BackfillRecord, BasketFilter, BasketItemKind, BasketKey, BasketSum,
     CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta, ProductRow, PromotionDelta,
-    PromotionFigures, RollupAt, RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour,
-    parse_day, stores_json,
+    PromotionFigures, QueuedRecord, RollupAt, RollupFilter, Span, StoreFigures, StoreGrouping,
+    StoreHour, parse_day, stores_json,
 };
 use shared::ids::MerchantId;
 
@@ -662,13 +662,19 @@ impl AnalyticsTx for SqliteTx<'_> {
             .execute([])?
             > 0)
     }
+    fn refresh_planner_statistics(&mut self) -> Result<(), DbError> {
+        // Nothing: SQLite plans from the indexes alone while it keeps no
+        // `sqlite_stat1`, the plans the views were tested and timed with;
+        // an ANALYZE would change every query's plan, ingest's too.
+        Ok(())
+    }
 
-    fn queue_baskets(&mut self, sales: &[crate::db::RecordKey]) -> Result<(), DbError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("INSERT INTO rollup_basket_queue (register_id, seq) VALUES (?1, ?2)")?;
-        for sale in sales {
-            stmt.execute(params![sale.register_id.get(), sale.seq.get()])?;
+    fn queue_baskets(&mut self, records: &[crate::db::RecordKey]) -> Result<(), DbError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO rollup_basket_queue (register_id, seq, products) VALUES (?1, ?2, 1)",
+        )?;
+        for record in records {
+            stmt.execute(params![record.register_id.get(), record.seq.get()])?;
         }
         Ok(())
     }
@@ -677,14 +683,19 @@ impl AnalyticsTx for SqliteTx<'_> {
         &mut self,
         limit: i64,
         _skip_locked: bool,
-    ) -> Result<Vec<BackfillRecord>, DbError> {
+    ) -> Result<Vec<QueuedRecord>, DbError> {
         // One writer at a time: the write transaction holds the queue.
         let mut stmt = self.tx.prepare_cached(
-            "SELECT q.id, r.body, r.customer_id FROM rollup_basket_queue q
+            "SELECT q.id, r.body, r.customer_id, q.products FROM rollup_basket_queue q
              JOIN records r ON r.register_id = q.register_id AND r.seq = q.seq
              ORDER BY q.id LIMIT ?1",
         )?;
-        let rows = stmt.query_map(params![limit], backfill_record)?;
+        let rows = stmt.query_map(params![limit], |row| {
+            Ok(QueuedRecord {
+                stored: backfill_record(row)?,
+                products: row.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

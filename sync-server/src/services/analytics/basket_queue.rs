@@ -1,14 +1,17 @@
-//! The basket rows of new sales, added off the ingest transaction.
+//! The line rows of new records, added off the ingest transaction.
 //!
-//! A sale's basket rows (see [`super::baskets`]) are its checks, products,
-//! categories and their pairs, at its store and chain-wide, again under
-//! each promotion that applied: some thirty upserts into the largest
-//! tables, more than the rest of the sale's storage. So ingest only queues
-//! the sale (`rollup_basket_queue`, in the records' own transaction), and
-//! [`run`] adds the queued sales in batches merged by row (a burst's
-//! checks and products rows are written once, not once a sale), removing
-//! them in the same transaction: each sale is added exactly once, and a
-//! crash or restart loses none. A pass waits [`GATHER`] after ingest wakes
+//! A sale's line rows are its products' day and month rows, at its store
+//! and chain-wide, and its basket rows (see [`super::baskets`]): its
+//! checks, products, categories and their pairs, again under each
+//! promotion that applied. For a sale of a few lines that is some forty
+//! upserts into the largest tables, more than the rest of the sale's
+//! storage. So ingest adds a record's own rows (its store's hour and day,
+//! its customer's visits, its promotions) and only queues the record
+//! (`rollup_basket_queue`, in the records' own transaction; returns too,
+//! for the product rows they take back), and [`run`] adds the queued
+//! records in batches merged by row (a burst's product and pair rows are
+//! written once, not once a sale), removing them in the same transaction:
+//! each record is added exactly once, and a crash or restart loses none. A pass waits [`GATHER`] after ingest wakes
 //! it, so that a burst merges into one batch; with several instances on
 //! one PostgreSQL each takes the rows the others have not locked.
 //!
@@ -22,9 +25,10 @@
 //! then of [`BUSY_BATCH`] sales, so an upload waits for the writer tens
 //! of milliseconds at most.
 //!
-//! **Read your writes.** The baskets view adds up to one batch still
-//! queued before it reads ([`BasketQueue::catch_up`]), so a sale stored
-//! before the page was asked for is on it.
+//! **Read your writes.** The products and baskets views add up to one
+//! batch still queued before they read ([`BasketQueue::catch_up`]), so a
+//! sale stored before the page was asked for is on it; after a burst
+//! larger than a batch they show what the pass has reached.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -150,14 +154,20 @@ fn add_batch(tx: &mut dyn Tx, limit: i64, skip_locked: bool) -> Result<usize, Db
         return Ok(0);
     }
     let mut zones = HashMap::new();
-    let mut rollups = Rollups::baskets_only();
-    for stored in &queued {
-        add_stored(tx, &mut zones, &mut rollups, stored)?;
+    let (mut lines, mut baskets) = (Rollups::lines_only(), Rollups::baskets_only());
+    for queued in &queued {
+        let into = if queued.products {
+            &mut lines
+        } else {
+            &mut baskets
+        };
+        add_stored(tx, &mut zones, into, &queued.stored)?;
     }
-    rollups.flush(tx)?;
-    let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
+    lines.flush(tx)?;
+    baskets.flush(tx)?;
+    let ids: Vec<i64> = queued.iter().map(|q| q.stored.id).collect();
     tx.dequeue_baskets(&ids)?;
-    tracing::debug!(sales = queued.len(), "basket rows added");
+    tracing::debug!(records = queued.len(), "line rows added");
     Ok(queued.len())
 }
 

@@ -208,6 +208,9 @@ impl Analytics {
         query: AnalyticsQuery,
         today: NaiveDate,
     ) -> Result<ProductsView, AnalyticsError> {
+        // Sales stored before this page was asked for are on it (their
+        // product rows are added off ingest, with their baskets).
+        self.baskets.catch_up().await?;
         self.run(merchant, query, today, |tx, r, _| {
             let (products, categories) = item_figures(tx, &r.current)?;
             Ok(ProductsView {
@@ -1351,11 +1354,32 @@ pub struct Rollups {
     promotions: BTreeMap<(RollupAt, String), PromotionDelta>,
     promotion_customers: BTreeSet<(StoreHour, String, CustomerId)>,
     baskets: baskets::BasketDeltas,
-    /// Only the basket rows (the basket backfill: the rest have the records).
-    baskets_only: bool,
-    /// Every row but the baskets' (ingest: its sales' basket rows are
-    /// queued, see [`basket_queue`]).
-    no_baskets: bool,
+    /// Which of a record's rows it adds.
+    rows: RowKinds,
+}
+
+/// The kinds of rows a [`Rollups`] adds: by default all of them. Ingest
+/// adds a record's own rows and queues the sale for its line rows
+/// (products and baskets: most of a many-line sale's rows), which
+/// [`basket_queue`] adds.
+#[derive(Debug, Clone, Copy)]
+struct RowKinds {
+    /// The store's hour and day, the customer's visits, the promotions'.
+    own: bool,
+    /// Each product's day and month, at the store and chain-wide.
+    products: bool,
+    /// The basket rows (see [`baskets`]).
+    baskets: bool,
+}
+
+impl Default for RowKinds {
+    fn default() -> Self {
+        RowKinds {
+            own: true,
+            products: true,
+            baskets: true,
+        }
+    }
 }
 
 /// The rows a record at `store` on `day` adds to: its day and month, at
@@ -1406,10 +1430,10 @@ impl Rollups {
         promotion_uses: &[crate::db::PromotionUseRow],
     ) {
         let local = zone.local(record.wall_time);
-        if !self.no_baskets {
+        if self.rows.baskets {
             baskets::add_record(&mut self.baskets, record, local.date(), promotion_uses);
         }
-        if self.baskets_only {
+        if !self.rows.own && !self.rows.products {
             return;
         }
         let at = StoreHour {
@@ -1434,6 +1458,9 @@ impl Rollups {
         for line in &record.lines {
             let quantity = signed(i64::try_from(line.quantity.milli()).unwrap_or(i64::MAX));
             items = items.saturating_add(quantity);
+            if !self.rows.products {
+                continue;
+            }
             let category = line.category.as_ref().map_or("", |c| c.as_str());
             let key = (line.sku.as_str().to_owned(), category.to_owned());
             // A sale counts once per product row, however many lines it has.
@@ -1461,6 +1488,9 @@ impl Rollups {
                     }
                 }
             }
+        }
+        if !self.rows.own {
+            return;
         }
         let total = record.total.minor();
         let figures = StoreFigures {
@@ -1526,18 +1556,48 @@ impl Rollups {
     /// Rollups that add the basket rows alone (their backfill).
     #[must_use]
     pub fn baskets_only() -> Self {
-        Rollups {
-            baskets_only: true,
-            ..Rollups::default()
-        }
+        Self::of(RowKinds {
+            own: false,
+            products: false,
+            baskets: true,
+        })
     }
 
-    /// Rollups that add every row but the baskets' (ingest queues its
-    /// sales for the baskets instead, see [`basket_queue`]).
+    /// Rollups that add a record's line rows alone, its products' and its
+    /// baskets' (the queue's pass, see [`basket_queue`]).
+    #[must_use]
+    pub fn lines_only() -> Self {
+        Self::of(RowKinds {
+            own: false,
+            products: true,
+            baskets: true,
+        })
+    }
+
+    /// Rollups that add a record's own rows, not its lines' (ingest
+    /// queues its sales for those, see [`basket_queue`]).
+    #[must_use]
+    pub fn at_ingest() -> Self {
+        Self::of(RowKinds {
+            own: true,
+            products: false,
+            baskets: false,
+        })
+    }
+
+    /// Rollups that add every row but the baskets'.
     #[must_use]
     pub fn without_baskets() -> Self {
+        Self::of(RowKinds {
+            own: true,
+            products: true,
+            baskets: false,
+        })
+    }
+
+    fn of(rows: RowKinds) -> Self {
         Rollups {
-            no_baskets: true,
+            rows,
             ..Rollups::default()
         }
     }
@@ -1624,7 +1684,17 @@ const BACKFILL_PROGRESS: u64 = 100_000;
 /// to start takes it and adds every record in the same transaction. A
 /// large store of records takes minutes (the log says how far it is); the
 /// server serves once it is done, and registers keep their sales until then.
+/// The planner's statistics are refreshed after it, so the views are not
+/// planned on tables that look empty.
 pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
+    let added = add_stored_records(repo).await?;
+    if added > 0 {
+        repo.write(|tx| tx.refresh_planner_statistics()).await?;
+    }
+    Ok(added)
+}
+
+async fn add_stored_records(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
     repo.write(|tx| {
         // Both markers are taken: a full backfill adds the baskets too.
         let all = tx.take_rollup_backfill()?;
@@ -1642,6 +1712,26 @@ pub async fn backfill(repo: &Arc<dyn Repository>) -> Result<u64, DbError> {
         let started = std::time::Instant::now();
         tracing::info!("adding the stored records to the analytics rollups");
         let mut zones: HashMap<StoreId, TimeZone> = HashMap::new();
+        // The records still queued for their line rows are among those
+        // added here: the queue is emptied first, a basket backfill
+        // adding the product rows it still owed.
+        loop {
+            let queued = tx.queued_baskets(BACKFILL_BATCH, false)?;
+            if queued.is_empty() {
+                break;
+            }
+            let mut products = Rollups::of(RowKinds {
+                own: false,
+                products: true,
+                baskets: false,
+            });
+            for queued in queued.iter().filter(|q| q.products && !all) {
+                basket_queue::add_stored(tx, &mut zones, &mut products, &queued.stored)?;
+            }
+            products.flush(tx)?;
+            let ids: Vec<i64> = queued.iter().map(|q| q.stored.id).collect();
+            tx.dequeue_baskets(&ids)?;
+        }
         let mut cursor = 0;
         let mut added = 0_u64;
         loop {

@@ -386,6 +386,10 @@ async fn seed_chain(
     );
     let started = Instant::now();
     seed_rollups(&repo, merchant.id, &stores, &ids, records).await?;
+    // What a year of ingest leaves behind: tables the planner has
+    // statistics of (autovacuum's ANALYZE on PostgreSQL; the server runs
+    // the same refresh after its own backfill).
+    repo.write(|tx| tx.refresh_planner_statistics()).await?;
     let seeding = started.elapsed();
     println!(
         "seeded the rollups of {records} records in {:.1} s ({:.0} records/s through rollup_record)",
@@ -657,9 +661,9 @@ async fn ingest_cost_of(
     env: &[(&str, &str)],
     lines: u64,
 ) -> anyhow::Result<()> {
-    // [with the rollups, without], and with them until the basket rows
-    // of every sale were added (the server adds those after the upload's
-    // transaction, from a queue).
+    // [with the rollups, without], and with them until the line rows
+    // (products, baskets) of every sale were added (the server adds those
+    // after the upload's transaction, from a queue).
     let mut best = [0.0_f64; 2];
     let mut best_caught_up = 0.0_f64;
     for round in 0..2 {
@@ -753,7 +757,7 @@ async fn ingest_cost_of(
     );
     let caught_up = best_caught_up / without.max(1e-9);
     row(
-        "  the same, until every sale's basket rows were added",
+        "  the same, until every sale's line rows were added",
         format!("{caught_up:.2} ×"),
         "≥ 0.90 ×".to_owned(),
         0.9 / caught_up.max(1e-9),
@@ -761,8 +765,8 @@ async fn ingest_cost_of(
     Ok(())
 }
 
-/// The server's `analytics_basket_queue` gauge: sales whose basket rows
-/// are still to add.
+/// The server's `analytics_basket_queue` gauge: records whose line rows
+/// (products, baskets) are still to add.
 async fn basket_queue(server: &ServerProcess) -> anyhow::Result<i64> {
     let text = super::server::metrics_text(server).await?;
     text.lines()
