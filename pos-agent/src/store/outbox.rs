@@ -346,15 +346,28 @@ pub fn pending_batch(
     max_records: usize,
     max_bytes: usize,
 ) -> Result<PendingBatch, StoreError> {
+    let acked = acked_seq(conn)?;
+    batch_after(conn, register, acked, max_records, max_bytes)
+}
+
+/// The records right after `after` (none: from the first), as
+/// [`pending_batch`] reads them after the acknowledged seq: the uploader
+/// reads the next batch this way while the one before it is in flight.
+pub fn batch_after(
+    conn: &Connection,
+    register: RegisterId,
+    after: Option<Seq>,
+    max_records: usize,
+    max_bytes: usize,
+) -> Result<PendingBatch, StoreError> {
     /// Envelope bytes around a record's base64 body and signature.
     const ENVELOPE_BYTES: usize = 200;
     let mut stmt = conn.prepare_cached(
         "SELECT seq, body, signature, hash FROM outbox
-         WHERE seq > (SELECT acked_seq FROM meta WHERE id = 1)
-         ORDER BY seq LIMIT ?1",
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let limit = i64::try_from(max_records).unwrap_or(i64::MAX);
-    let mut rows = stmt.query([limit])?;
+    let mut rows = stmt.query([after.map_or(0, Seq::get), limit])?;
     let mut batch = Vec::new();
     let mut last_hash = Hash256::GENESIS;
     let mut bytes = 0;
@@ -366,14 +379,14 @@ pub fn pending_batch(
         if !batch.is_empty() && bytes > max_bytes {
             break;
         }
-        if batch.is_empty() {
-            let acked = acked_seq(conn)?;
-            if seq != acked.map_or(Seq::FIRST, Seq::next) {
-                return Err(corrupt(
-                    "outbox",
-                    format!("the first unacknowledged record is {seq}, not the one after the ack"),
-                ));
-            }
+        if batch.is_empty() && seq != after.map_or(Seq::FIRST, Seq::next) {
+            return Err(corrupt(
+                "outbox",
+                format!(
+                    "the record after seq {} is {seq}: a record is missing",
+                    after.map_or(0, Seq::get)
+                ),
+            ));
         }
         if let Some(prev) = batch.last().map(|r: &SignedRecord| r.seq)
             && seq != prev.next()

@@ -76,7 +76,7 @@ use super::backoff::Backoff;
 use super::drift::ClockOffset;
 use super::{SyncClient, SyncError, backoff_for, pause, persist_error};
 use crate::agent::{Agent, Stop};
-use crate::store::outbox::{self, Acknowledgement};
+use crate::store::outbox::{self, Acknowledgement, PendingBatch};
 use crate::store::sync_state::{self, Refusal};
 
 /// Register clocks further off than this are logged.
@@ -114,6 +114,9 @@ struct Uploader {
     /// Whether the last block was a protocol mismatch.
     protocol_blocked: bool,
     last_prune: Option<Instant>,
+    /// The batch read while the one before it was in flight, and the seq
+    /// it follows: used when the server acknowledged exactly that seq.
+    ahead: Option<(Seq, PendingBatch)>,
 }
 
 /// Runs the uploader until `stop`.
@@ -126,6 +129,7 @@ pub async fn run(agent: Arc<Agent>, client: Arc<SyncClient>, stop: Stop) {
         backoff: backoff_for(config),
         protocol_blocked: false,
         last_prune: None,
+        ahead: None,
     };
     loop {
         let outcome = tokio::select! {
@@ -179,14 +183,39 @@ impl Uploader {
         }
         let limit = self.limit;
         let register = agent.config.sync.register_id;
-        let batch = agent
-            .db
-            .call(move |conn| outbox::pending_batch(conn, register, limit, MAX_BATCH_BYTES))
-            .await?;
+        // The batch read ahead follows the seq the last step's
+        // acknowledgement stored (it is kept only then).
+        let batch = match self.ahead.take() {
+            Some((_, batch)) => batch,
+            None => {
+                agent
+                    .db
+                    .call(move |conn| outbox::pending_batch(conn, register, limit, MAX_BATCH_BYTES))
+                    .await?
+            }
+        };
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return Ok(Step::Idle);
         };
         let count = batch.records.len();
+        // A full batch: more are likely waiting (a backlog), so the next is
+        // read while this one is in flight, at the size it will then have.
+        let max_batch = self.max_batch;
+        let read_ahead = async {
+            if count < limit {
+                return None;
+            }
+            let next_limit = (limit * 2).min(max_batch);
+            agent
+                .db
+                .call(move |conn| {
+                    outbox::batch_after(conn, register, Some(last), next_limit, MAX_BATCH_BYTES)
+                })
+                .await
+                .ok()
+                .filter(|next| !next.records.is_empty())
+                .map(|next| (last, next))
+        };
         // On the chain path the register signs the hash of the batch's
         // last record as it was computed at commit (kept in the outbox),
         // never the bytes as read back now: a record that rotted on disk
@@ -200,7 +229,8 @@ impl Uploader {
             records: batch.records,
             chain_signature,
         });
-        match client.send(request).await {
+        let (sent_batch, ahead) = tokio::join!(client.send(request), read_ahead);
+        match sent_batch {
             Ok(response) => {
                 let received = agent.clock.now();
                 let ack: UploadAck = response
@@ -234,6 +264,8 @@ impl Uploader {
                 }
                 tracing::debug!(%first, count, %through, "uploaded");
                 self.limit = (self.limit * 2).min(self.max_batch);
+                self.ahead = ahead
+                    .filter(|(after, next)| *after == through && next.records.len() <= self.limit);
                 Ok(Step::Advanced(through))
             }
             Err(SyncError::Refused {
