@@ -39,6 +39,8 @@ use crate::system::{TestServer, tune_for_tests};
 
 /// How long a helper waits for an agent or server to answer.
 const PATIENCE: Duration = Duration::from_secs(20);
+/// A [`ServerProcess`]'s standard error, in its data directory.
+const SERVER_LOG: &str = "sync-server.log";
 
 /// Polls `till`'s status until `cond` holds or `timeout` passes.
 pub async fn wait_status(
@@ -194,6 +196,20 @@ pub fn seed_outbox(
     n: usize,
     customer: Option<(CustomerId, usize)>,
 ) -> anyhow::Result<Seeded> {
+    match customer {
+        Some((id, every)) => seed_outbox_among(config, n, &[id], every),
+        None => seed_outbox_among(config, n, &[], 1),
+    }
+}
+
+/// [`seed_outbox`] with every `every`th record naming the next of
+/// `customers` in turn (none: no record names a customer).
+pub fn seed_outbox_among(
+    config: &pos_agent::AgentConfig,
+    n: usize,
+    customers: &[CustomerId],
+    every: usize,
+) -> anyhow::Result<Seeded> {
     let key = SigningKey::from_pkcs8(&std::fs::read(config.key_path())?)?;
     let ids = (
         config.register.merchant_id,
@@ -221,7 +237,9 @@ pub fn seed_outbox(
         )?;
         for i in 0..n {
             let seq = Seq::new(head + 1 + i as i64)?;
-            let who = customer.and_then(|(id, every)| (i % every.max(1) == 0).then_some(id));
+            let every = every.max(1);
+            let who = (i % every == 0 && !customers.is_empty())
+                .then(|| customers[i / every % customers.len()]);
             let total = 10_000 + (seq.get() % 97) * 10;
             let record = sale_record(ids, seq, prev, total, who, now)?;
             let (signed, hash) = record.seal(&key)?;
@@ -1007,6 +1025,16 @@ impl ServerProcess {
         Ok(server)
     }
 
+    /// Its standard error, appended to [`SERVER_LOG`] in its data
+    /// directory (warnings and errors: why it would not start).
+    fn log_file(&self) -> anyhow::Result<std::fs::File> {
+        std::fs::create_dir_all(&self.data_dir)?;
+        Ok(std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.join(SERVER_LOG))?)
+    }
+
     async fn launch(&mut self) -> anyhow::Result<()> {
         let database = crate::system::test_database_url(&self.data_dir)?
             .map(|url| ("SYNC_SERVER__DATABASE__URL", url));
@@ -1020,7 +1048,7 @@ impl ServerProcess {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log_file()?)
             .spawn()?;
         self.child = Some(child);
         let http = reqwest::Client::new();
@@ -1030,6 +1058,19 @@ impl ServerProcess {
                 && r.status().is_success()
             {
                 return Ok(());
+            }
+            if let Some(exit) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                let log =
+                    std::fs::read_to_string(self.data_dir.join(SERVER_LOG)).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                bail!(
+                    "sync-server exited early ({exit}): {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                );
             }
             deadline
                 .tick(|| "sync-server did not answer".into())

@@ -577,8 +577,8 @@ mod tests {
         assert_eq!(applied, embedded, "every migration ran");
         assert_eq!(applied, distinct, "each migration ran once");
         assert_eq!(
-            highest, 24,
-            "V24 (line rows queued with the baskets) is the newest"
+            highest, 25,
+            "V25 (a customer's standing from indexes) is the newest"
         );
         // Reads cannot write.
         assert!(

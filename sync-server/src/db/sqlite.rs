@@ -92,6 +92,9 @@ fn migrations() -> Migrations<'static> {
             "sqlite/migrations/030_basket_item_numbers.sql"
         )),
         M::up(include_str!("sqlite/migrations/031_line_rows_queued.sql")),
+        M::up(include_str!(
+            "sqlite/migrations/032_customer_standing_indexes.sql"
+        )),
     ])
 }
 

@@ -387,11 +387,15 @@ impl CustomersTx for SqliteTx<'_> {
 }
 
 fn ledger(tx: &Transaction<'_>, customer: CustomerId) -> Result<Vec<LedgerEntry>, DbError> {
+    // The records' side from `records_for_ledger` alone, never their rows
+    // (see migration 032).
     let mut stmt = tx.prepare_cached(
         "SELECT r.id, l.register_id, l.seq, r.wall_time, l.earned, l.redeemed,
                 l.original_register_id, l.original_seq,
                 v.version, v.points_pending_days, v.points_expire_days, h.status
-         FROM ledger l JOIN records r ON r.register_id = l.register_id AND r.seq = l.seq
+         FROM ledger l
+         JOIN records r INDEXED BY records_for_ledger
+             ON r.register_id = l.register_id AND r.seq = l.seq
          LEFT JOIN ruleset_releases v
              ON v.merchant_id = r.merchant_id AND v.version = r.ruleset_version
              LEFT JOIN points_holds h ON h.register_id = l.register_id AND h.seq = l.seq

@@ -677,6 +677,24 @@ async fn ingest_cost_of(
                 "analytics-ingest-{}-{lines}-{round}-{rollups}",
                 backend.to_lowercase()
             ));
+            // A fresh server: on PostgreSQL a schema of its own (the
+            // seeded one has registers whose server key is not this
+            // server's, and a server without its key does not start).
+            let fresh_schema = if env.iter().any(|(k, _)| *k == "SYNC_SERVER__DATABASE__URL") {
+                let base = system_tests::system::postgres_base_url();
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        sync_server::db::postgres_test_schema_url(&base)
+                    })
+                    .await??,
+                )
+            } else {
+                None
+            };
+            if let Some((url, _)) = &fresh_schema {
+                env.retain(|(k, _)| *k != "SYNC_SERVER__DATABASE__URL");
+                env.push(("SYNC_SERVER__DATABASE__URL", url.as_str()));
+            }
             let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));
             let server = ServerProcess::spawn_with(&data_dir, listen, &env).await?;
             let admin = server.admin();
@@ -741,6 +759,13 @@ async fn ingest_cost_of(
                 best_caught_up = best_caught_up.max(10_000.0 / started.elapsed().as_secs_f64());
             }
             drop(server);
+            if let Some((_, schema)) = fresh_schema {
+                let base = system_tests::system::postgres_base_url();
+                tokio::task::spawn_blocking(move || {
+                    sync_server::db::postgres_drop_test_schema(&base, &schema)
+                })
+                .await??;
+            }
         }
     }
     let [with, without] = best;

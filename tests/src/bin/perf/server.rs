@@ -350,7 +350,11 @@ fn sqlite_batched_insert_rate(path: &Path, batches: &[Vec<PlainRow>]) -> anyhow:
              signature BLOB NOT NULL, received_at TEXT NOT NULL, spend INTEGER NOT NULL,
              audit INTEGER NOT NULL, UNIQUE (register_id, seq));
          CREATE INDEX records_by_merchant ON records (merchant_id);
-         CREATE INDEX records_by_customer ON records (customer_id) WHERE customer_id IS NOT NULL;
+         CREATE INDEX records_by_customer_totals
+             ON records (customer_id, kind, spend, wall_time, register_id, seq)
+             WHERE customer_id IS NOT NULL;
+         CREATE INDEX records_for_ledger
+             ON records (register_id, seq, wall_time, merchant_id, ruleset_version);
          CREATE INDEX records_by_record_id ON records (record_id);
          CREATE INDEX records_to_audit ON records (id) WHERE audit = 0;
          CREATE TABLE record_lines (
