@@ -41,6 +41,20 @@ fn thread_cpu() -> Duration {
     )
 }
 
+/// The value of the sample `name` (with its labels) in a Prometheus text
+/// exposition; 0 when it is not there.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
@@ -214,16 +228,7 @@ async fn commit_stage_sums(agent: &TestAgent) -> anyhow::Result<BTreeMap<String,
         .error_for_status()?
         .text()
         .await?;
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|line| {
-                line.strip_prefix(name)?
-                    .strip_prefix(' ')?
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(0.0)
-    };
+    let value = |name: &str| metric(&text, name);
     let mut sums = BTreeMap::new();
     for (stage, _) in COMMIT_STAGES {
         let labels = format!("{{stage=\"{stage}\"}}");
@@ -515,21 +520,12 @@ async fn raw_ingest_rate(
     // the drain does not pay for these records too.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let text = reqwest::Client::new()
-            .get(format!("{}/metrics", server.url()))
-            .bearer_auth(server.admin_token())
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
-        let value = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        let audited = value("sync_server_audit_records_total{outcome=\"verified\"}");
-        let queued = value("sync_server_analytics_basket_queue ");
+        let text = server::metrics_at(&server.url(), server.admin_token()).await?;
+        let audited = metric(
+            &text,
+            "sync_server_audit_records_total{outcome=\"verified\"}",
+        );
+        let queued = metric(&text, "sync_server_analytics_basket_queue");
         if audited >= n as f64 && queued == 0.0 {
             break;
         }

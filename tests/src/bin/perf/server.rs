@@ -451,9 +451,14 @@ impl Breakdown {
 
 /// The server's `/metrics` text (Prometheus), read with the admin token.
 pub async fn metrics_text(server: &ServerProcess) -> anyhow::Result<String> {
+    metrics_at(&server.url(), server.admin_token()).await
+}
+
+/// The `/metrics` text of the server at `base`, read with `token`.
+pub async fn metrics_at(base: &str, token: &str) -> anyhow::Result<String> {
     Ok(reqwest::Client::new()
-        .get(format!("{}/metrics", server.url()))
-        .bearer_auth(server.admin_token())
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
         .send()
         .await?
         .error_for_status()?
