@@ -114,9 +114,9 @@ struct Uploader {
     /// Whether the last block was a protocol mismatch.
     protocol_blocked: bool,
     last_prune: Option<Instant>,
-    /// The batch read while the one before it was in flight, and the seq
-    /// it follows: used when the server acknowledged exactly that seq.
-    ahead: Option<(Seq, PendingBatch)>,
+    /// The batch read while the one before it was in flight: kept only
+    /// when the server acknowledged that one whole, so it follows the ack.
+    ahead: Option<PendingBatch>,
 }
 
 /// Runs the uploader until `stop`.
@@ -186,7 +186,7 @@ impl Uploader {
         // The batch read ahead follows the seq the last step's
         // acknowledgement stored (it is kept only then).
         let batch = match self.ahead.take() {
-            Some((_, batch)) => batch,
+            Some(batch) => batch,
             None => {
                 agent
                     .db
@@ -214,7 +214,6 @@ impl Uploader {
                 .await
                 .ok()
                 .filter(|next| !next.records.is_empty())
-                .map(|next| (last, next))
         };
         // On the chain path the register signs the hash of the batch's
         // last record as it was computed at commit (kept in the outbox),
@@ -264,8 +263,8 @@ impl Uploader {
                 }
                 tracing::debug!(%first, count, %through, "uploaded");
                 self.limit = (self.limit * 2).min(self.max_batch);
-                self.ahead = ahead
-                    .filter(|(after, next)| *after == through && next.records.len() <= self.limit);
+                self.ahead =
+                    ahead.filter(|next| through == last && next.records.len() <= self.limit);
                 Ok(Step::Advanced(through))
             }
             Err(SyncError::Refused {
