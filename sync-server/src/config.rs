@@ -269,17 +269,36 @@ impl<'de> Deserialize<'de> for TrustedProxy {
     }
 }
 
-/// How long a long-poll may be held.
+/// How long a long-poll may be held, and how often a register is sent
+/// a page of changed customers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LongPollSettings {
     /// The longest a request is held, whatever `wait` it asks for.
     pub max_wait_secs: u64,
+    /// The least time between two pages of changed customers sent to one
+    /// register (ms), unless the first said more were ready. A quiet
+    /// register hears of a change at once; under a stream of changes (a
+    /// till draining weeks of sales) each page gathers what changed in
+    /// this time, so a customer changed many times is sent, and their
+    /// points replayed, once a period instead of once a batch.
+    pub customer_page_interval_ms: u64,
 }
 
 impl Default for LongPollSettings {
     fn default() -> Self {
-        LongPollSettings { max_wait_secs: 30 }
+        LongPollSettings {
+            max_wait_secs: 30,
+            customer_page_interval_ms: 2_000,
+        }
+    }
+}
+
+impl LongPollSettings {
+    /// [`Self::customer_page_interval_ms`] as a duration.
+    #[must_use]
+    pub fn customer_page_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.customer_page_interval_ms)
     }
 }
 

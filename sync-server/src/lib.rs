@@ -154,12 +154,16 @@ pub async fn serve_with_clock(
             repricer_stop.clone(),
         ))
     };
-    let repricer = tokio::spawn(services::reprice::run(
-        state.db.clone(),
-        state.clock.clone(),
-        state.notifier.clone(),
-        repricer_stop,
-    ));
+    let repricer = {
+        let admission = state.ingest_admission.clone();
+        tokio::spawn(services::reprice::run(
+            state.db.clone(),
+            state.clock.clone(),
+            state.notifier.clone(),
+            move || admission.in_flight() > 0,
+            repricer_stop,
+        ))
+    };
     let campaigns = {
         let messaging = match &state.settings.public_url {
             Some(_) => state.messaging.clone(),

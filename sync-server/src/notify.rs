@@ -237,6 +237,18 @@ impl Subscription {
         }
     }
 
+    /// Waits until `at`, or until the server is stopping; a change
+    /// meanwhile is still seen by the next check.
+    pub async fn pause_until(&mut self, at: Instant) {
+        if *self.closing.borrow() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(at) => {}
+            _ = self.closing.wait_for(|closing| *closing) => {}
+        }
+    }
+
     /// The generation now, marked seen.
     fn wake(&mut self) -> Wake {
         let wake = Wake {

@@ -254,8 +254,13 @@ pub(crate) async fn changes(
     let merchant = register.0.merchant_id;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let deadline = long_poll_deadline(&state, query.wait);
-    let subscription = state.notifier.subscribe(Topic::Customers, merchant);
+    let mut subscription = state.notifier.subscribe(Topic::Customers, merchant);
     let (state_ref, register_id, after) = (&state, register.0.register_id, query.after);
+    // Paced: a register sent a page lately waits out the interval first,
+    // subscribed, so the changes meanwhile make one page.
+    if let Some(at) = state.services.customers.next_page_at(register_id) {
+        subscription.pause_until(at.min(deadline)).await;
+    }
     let page = subscription
         // Each check is boxed: its storage reads' futures are freed
         // before the wait, which holds only the subscription.
@@ -277,6 +282,13 @@ pub(crate) async fn changes(
             })
         })
         .await?;
+    if let Some(page) = &page {
+        state.services.customers.page_sent(
+            register_id,
+            page,
+            state.settings.longpoll.customer_page_interval(),
+        );
+    }
     Ok(Json(page.unwrap_or(CustomerDeltaPage {
         next_cursor: query.after,
         customers: Vec::new(),

@@ -112,6 +112,8 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// The writer connection's page cache, in KiB.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// How much of the database file a reader maps into memory, in bytes.
+const READER_MMAP_BYTES: i64 = 1 << 30;
 
 struct Pool {
     writer: Mutex<Connection>,
@@ -149,7 +151,7 @@ impl SqliteRepository {
             // of them read pages back from the OS. Pages are cached as read.
             writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
             let readers = (0..READERS)
-                .map(|_| connect(&path).map(Mutex::new))
+                .map(|_| reader(&path).map(Mutex::new))
                 .collect::<Result<_, _>>()?;
             Ok(SqliteRepository {
                 pool: Arc::new(Pool {
@@ -288,6 +290,17 @@ impl Repository for SqliteRepository {
             Access::Write => Box::pin(self.write(run)),
         }
     }
+}
+
+/// A reader connection. A reader's page cache is dropped whenever another
+/// connection has committed since its last transaction (WAL mode), so
+/// under a stream of uploads every read fetched its pages from the OS
+/// again, a `pread` and a copy each (the customer feed's ledger reads most
+/// of all); mapped, the database file's pages are read in place.
+fn reader(path: &Path) -> Result<Connection, DbError> {
+    let conn = connect(path)?;
+    conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
+    Ok(conn)
 }
 
 fn connect(path: &Path) -> Result<Connection, DbError> {

@@ -97,15 +97,25 @@ struct MerchantPages {
     quiet: HashSet<i64>,
 }
 
-/// The pages the change feed shares, and its counters.
+/// The pages the change feed shares, when each register may have its
+/// next page, and its counters.
 #[derive(Debug, Default)]
 struct Feed {
     merchants: Mutex<HashMap<MerchantId, MerchantPages>>,
+    /// Registers sent a page lately (that said no more were ready), and
+    /// the instant their next may be sent.
+    paced: Mutex<HashMap<RegisterId, tokio::time::Instant>>,
     computed: AtomicU64,
     answered: AtomicU64,
 }
 
 impl Feed {
+    fn lock_paced(&self) -> std::sync::MutexGuard<'_, HashMap<RegisterId, tokio::time::Instant>> {
+        self.paced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MerchantId, MerchantPages>> {
         self.merchants
             .lock()
@@ -390,6 +400,36 @@ impl Customers {
                 .quiet(merchant, wake.generation, shared.page.next_cursor);
         }
         Ok(Arc::new(shared))
+    }
+
+    /// When `register`'s next page of changes may be sent: `None` now.
+    /// After a page that said no more were ready, the register waits
+    /// `interval` from when that page was sent (see
+    /// `LongPollSettings::customer_page_interval_ms`).
+    pub fn next_page_at(&self, register: RegisterId) -> Option<tokio::time::Instant> {
+        let mut paced = self.feed.lock_paced();
+        let at = *paced.get(&register)?;
+        if at <= tokio::time::Instant::now() {
+            paced.remove(&register);
+            return None;
+        }
+        Some(at)
+    }
+
+    /// Notes that `register` was sent `page`: unless it was empty or more
+    /// are ready, its next waits `interval`.
+    pub fn page_sent(
+        &self,
+        register: RegisterId,
+        page: &CustomerDeltaPage,
+        interval: std::time::Duration,
+    ) {
+        if page.customers.is_empty() || page.more || interval.is_zero() {
+            return;
+        }
+        self.feed
+            .lock_paced()
+            .insert(register, tokio::time::Instant::now() + interval);
     }
 
     /// The change feed's work so far.

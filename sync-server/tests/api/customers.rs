@@ -244,6 +244,72 @@ async fn the_change_feed_pages_by_cursor_and_waits_for_changes() {
     assert_eq!(woke.stored_through.map(|s| s.get()), Some(1));
 }
 
+/// The pacing interval of [`a_register_sent_a_page_waits_the_interval_and_gets_the_changes_meanwhile_in_one`].
+const PAGE_INTERVAL: Duration = Duration::from_millis(1_500);
+
+#[tokio::test]
+async fn a_register_sent_a_page_waits_the_interval_and_gets_the_changes_meanwhile_in_one() {
+    let server = TestServer::spawn_with(|s| {
+        s.longpoll.customer_page_interval_ms = PAGE_INTERVAL.as_millis() as u64;
+    })
+    .await;
+    let (merchant, _, mut till) = merchant_with_till(&server, 1).await;
+    let mut ids = Vec::new();
+    for (i, name) in ["Анна", "Борис", "Вера"].into_iter().enumerate() {
+        let phone = format!("+7916000002{i}");
+        ids.push(
+            server
+                .customer(merchant.id, json!({"name": name, "phone": phone}))
+                .await
+                .id,
+        );
+    }
+    // A page that says more are ready is followed at once.
+    let first = changes(&till, "after=0&limit=2").await;
+    assert!(first.more);
+    let started = Instant::now();
+    let rest = changes(&till, &format!("after={}", first.next_cursor)).await;
+    let sent = Instant::now();
+    assert!(!rest.more);
+    assert_eq!(rest.customers.len(), 1);
+    assert!(
+        started.elapsed() < PAGE_INTERVAL,
+        "a page after one with more is not paced"
+    );
+
+    // Two sales, by Анна and by Борис, each its own upload and its own
+    // wake-up, right after the page: the register hears of both in one
+    // page, once the interval since its last page has passed.
+    let computed = feed_metrics(&server).await.pages_computed;
+    for (seq, id) in [ids[0], ids[1]].into_iter().enumerate() {
+        let batch = till.records([Purchase::sale(1_000 + seq as i64).by(id)]);
+        assert_eq!(till.upload(&batch).await.0, StatusCode::OK);
+    }
+    let page = changes(&till, &format!("after={}&wait=5", rest.next_cursor)).await;
+    assert!(
+        sent.elapsed() >= PAGE_INTERVAL - Duration::from_millis(50),
+        "the next page waits the interval ({:?})",
+        sent.elapsed()
+    );
+    let mut changed: Vec<_> = page.customers.iter().map(|c| c.id).collect();
+    changed.sort();
+    assert_eq!(changed, ids[..2], "both changes in one page");
+    assert!(!page.more);
+    assert_eq!(page.stored_through.map(|s| s.get()), Some(2));
+    assert_eq!(
+        feed_metrics(&server).await.pages_computed - computed,
+        1,
+        "one page built for both changes"
+    );
+
+    // Another register, sent nothing lately, is answered at once.
+    let other = server.enroll(till.store_id, 2).await;
+    let started = Instant::now();
+    let all = changes(&other, "after=0").await;
+    assert_eq!(all.customers.len(), 3);
+    assert!(started.elapsed() < PAGE_INTERVAL, "not paced");
+}
+
 /// Anna's snapshot in the change feed.
 async fn snapshot_of(
     till: &crate::helpers::Till,

@@ -44,7 +44,10 @@ pub fn settings(data_dir: &Path) -> Settings {
         admin_token: SecretString::from(ADMIN_TOKEN),
         metrics_token: None,
         public_url: None,
-        longpoll: LongPollSettings { max_wait_secs: 5 },
+        longpoll: LongPollSettings {
+            max_wait_secs: 5,
+            ..LongPollSettings::default()
+        },
         tokens: TokenSettings::default(),
         ingest: IngestSettings::default(),
         clock: ClockSettings::default(),

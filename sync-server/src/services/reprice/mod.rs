@@ -58,11 +58,16 @@ const RETRY: Duration = Duration::from_secs(5);
 /// Engines kept; the cache is emptied beyond (versions come and go slowly).
 const MAX_ENGINES: usize = 64;
 
-/// Runs the re-pricer until `stop` turns true.
+/// Runs the re-pricer until `stop` turns true; `busy` says whether
+/// uploads are being handled now. While they are, it rests between full
+/// batches as the audit does ([`super::audit::BUSY_REST_FACTOR`] times as
+/// long as the batch took): a till draining weeks of sales gets the CPU,
+/// and the re-pricer catches up once the drain is done.
 pub async fn run(
     db: Arc<dyn Repository>,
     clock: Arc<dyn Clock>,
     notifier: Arc<Notifier>,
+    busy: impl Fn() -> bool + Send + 'static,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut repricer = Repricer::new(db, clock).with_notifier(notifier);
@@ -71,7 +76,11 @@ pub async fn run(
         if *stop.borrow() {
             break;
         }
+        let started = tokio::time::Instant::now();
         let rest = match repricer.step().await {
+            Ok(n) if n >= BATCH && busy() => {
+                (started.elapsed() * super::audit::BUSY_REST_FACTOR).max(BETWEEN_BATCHES)
+            }
             Ok(n) if n >= BATCH => BETWEEN_BATCHES,
             Ok(_) => IDLE,
             Err(err) => {
