@@ -943,7 +943,10 @@ pub async fn bench_fanout(dir: &Path) -> anyhow::Result<()> {
         .await?;
     let t = Instant::now();
     let http = reqwest::Client::new();
-    let enrolled: Vec<SimRegister> = futures::stream::iter(0..registers + 1)
+    // The seller, the registers holding polls, and one register per page
+    // measured alone (a register sent a page waits the server's interval
+    // before its next, so each asks once).
+    let enrolled: Vec<SimRegister> = futures::stream::iter(0..registers + 1 + ALONE_PAGES)
         .map(|i| {
             let (url, admin, http) = (server.url(), admin.clone(), http.clone());
             let store = chain.stores[i % chain.stores.len()].id;
@@ -957,10 +960,11 @@ pub async fn bench_fanout(dir: &Path) -> anyhow::Result<()> {
     drop(http);
     let mut enrolled = enrolled.into_iter();
     let mut seller = enrolled.next().context("a register")?;
-    let bearers: Vec<String> = enrolled.map(|r| r.bearer().to_owned()).collect();
+    let mut bearers: Vec<String> = enrolled.map(|r| r.bearer().to_owned()).collect();
+    let alone_bearers = bearers.split_off(registers);
     info(
         "registers enrolled (admin API, 16 at once)",
-        format!("{registers}"),
+        format!("{registers} + {}", ALONE_PAGES + 1),
         format!("{:.1} s", t.elapsed().as_secs_f64()),
     );
 
@@ -997,12 +1001,12 @@ pub async fn bench_fanout(dir: &Path) -> anyhow::Result<()> {
         let http = reqwest::Client::new();
         let before = admin.customer_feed().await?.pages_computed;
         let cpu = server.cpu_time()?;
-        for _ in 0..ALONE_PAGES {
+        for bearer in &alone_bearers {
             http.get(format!(
                 "{}/api/v1/customers/changes?after=0&limit=499",
                 server.url()
             ))
-            .bearer_auth(seller.bearer())
+            .bearer_auth(bearer)
             .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
             .send()
             .await?
@@ -1051,7 +1055,8 @@ pub async fn bench_fanout(dir: &Path) -> anyhow::Result<()> {
             let page: shared::wire::sync::CustomerDeltaPage = serde_json::from_slice(&body)?;
             ensure!(
                 page.customers.iter().any(|c| c.id == customer),
-                "a register's page lacks the customer of the sale"
+                "a register's page after sale {sale} lacks its customer {customer}: {:?} after {cursor}",
+                page.customers.iter().map(|c| c.id).collect::<Vec<_>>()
             );
             ensure!(
                 next.is_none_or(|n| n == page.next_cursor),
