@@ -57,6 +57,9 @@ pub const TOP_PAIRS: usize = 100;
 /// The least `min_checks` by default; above it the default is 0.1 % of
 /// the checks.
 pub const DEFAULT_MIN_CHECKS: i64 = 3;
+/// The most items whose checks are read one by one; more are read in one
+/// pass over every item of their kind.
+const SINGLES_BY_KEY: usize = 8;
 /// Checks per one check of the default minimum (0.1 %).
 const DEFAULT_MIN_SHARE: i64 = 1_000;
 
@@ -372,6 +375,16 @@ impl Reading {
         items: impl IntoIterator<Item = String>,
     ) -> Result<HashMap<String, (String, i64)>, DbError> {
         let items: BTreeSet<String> = items.into_iter().collect();
+        if items.len() > SINGLES_BY_KEY {
+            // One pass over every item's rows: a popular product's pairs
+            // name thousands of partners, a query each would cost more.
+            return Ok(tx
+                .basket_sums(&self.filter(scope, kind), None)?
+                .into_iter()
+                .filter(|s| items.contains(&s.a))
+                .map(|s| (s.a, (s.name, s.checks)))
+                .collect());
+        }
         let keys: Vec<(String, String)> = items.into_iter().map(|i| (i, String::new())).collect();
         Ok(tx
             .basket_pair_sums(&self.filter(scope, kind), &keys)?
