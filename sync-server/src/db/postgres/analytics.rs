@@ -1286,7 +1286,7 @@ impl AnalyticsTx for PgTx<'_, '_> {
              WHERE {w} AND p.a = $7 GROUP BY p.a, p.b
              UNION ALL
              SELECT p.a, p.b, SUM(p.checks) FROM {table} p
-             WHERE {w} AND p.b = $7 GROUP BY p.a, p.b"
+             WHERE {w} AND p.kind < 2 AND p.b = $7 GROUP BY p.a, p.b"
         ));
         self.query(&sql, &[&m, &scope, &kind, &first, &last, &stores, &item])?
             .iter()

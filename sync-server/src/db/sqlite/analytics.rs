@@ -149,6 +149,23 @@ fn basket_where(f: &BasketFilter) -> String {
     )
 }
 
+/// The pairs with item ?7 on either side, on the rows of `w`. Where it is
+/// the second item they are found by the `_by_b` index, named: it is
+/// partial (pairs only), which a bound kind does not prove, and the
+/// planner read every pair of the period by the primary key instead
+/// (813 ms for a popular product at 10 million records). The literal
+/// `kind < 2` is what lets the index be used.
+fn pairs_with_sql(per_store: bool, w: &str) -> String {
+    let table = basket_table(per_store);
+    format!(
+        "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks FROM {table} p
+         WHERE {w} AND p.a = ?7 GROUP BY p.a, p.b
+         UNION ALL
+         SELECT p.a, p.b, SUM(p.checks) FROM {table} p INDEXED BY {table}_by_b
+         WHERE {w} AND p.kind < 2 AND p.b = ?7 GROUP BY p.a, p.b"
+    )
+}
+
 /// `inner`'s rows (`a`, `b` numbers, `checks`) with their items' codes
 /// and `a`'s name.
 fn basket_named(inner: &str) -> String {
@@ -899,14 +916,9 @@ impl AnalyticsTx for SqliteTx<'_> {
         else {
             return Ok(Vec::new());
         };
-        let table = basket_table(filter.stores.is_some());
-        let w = basket_where(filter);
-        let sql = basket_named(&format!(
-            "SELECT p.a AS a, p.b AS b, SUM(p.checks) AS checks FROM {table} p
-             WHERE {w} AND p.a = ?7 GROUP BY p.a, p.b
-             UNION ALL
-             SELECT p.a, p.b, SUM(p.checks) FROM {table} p
-             WHERE {w} AND p.b = ?7 GROUP BY p.a, p.b"
+        let sql = basket_named(&pairs_with_sql(
+            filter.stores.is_some(),
+            &basket_where(filter),
         ));
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map(
@@ -977,6 +989,43 @@ mod tests {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
+    }
+
+    #[test]
+    fn a_products_pairs_are_found_by_either_item_not_by_reading_every_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = super::super::connect(&dir.path().join("test.db")).unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        for per_store in [false, true] {
+            let filter = BasketFilter {
+                merchant_id: shared::ids::MerchantId::new(1).unwrap(),
+                scope: String::new(),
+                kind: crate::db::analytics::BasketKind::ProductPair,
+                first: crate::db::analytics::Month {
+                    year: 2026,
+                    month: 1,
+                },
+                last: crate::db::analytics::Month {
+                    year: 2026,
+                    month: 12,
+                },
+                stores: per_store.then(|| vec![shared::ids::StoreId::new(1).unwrap()]),
+            };
+            let lines = plan(&conn, &pairs_with_sql(per_store, &basket_where(&filter)));
+            let table = basket_table(per_store);
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains(&format!("{table}_by_b")) && l.contains("b=?")),
+                "the second item's pairs by the index: {lines:#?}"
+            );
+            assert!(
+                !lines
+                    .iter()
+                    .any(|l| l.starts_with("SCAN") && !l.contains("json_each")),
+                "nothing read whole: {lines:#?}"
+            );
+        }
     }
 
     #[test]
