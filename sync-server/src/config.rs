@@ -294,6 +294,10 @@ impl Default for LongPollSettings {
     }
 }
 
+/// The longest `customer_page_interval_ms` taken: tills hear of other
+/// tills' customers within it.
+const MAX_CUSTOMER_PAGE_INTERVAL_MS: u64 = 60_000;
+
 impl LongPollSettings {
     /// [`Self::customer_page_interval_ms`] as a duration.
     #[must_use]
@@ -519,6 +523,11 @@ impl Settings {
                 "tls.cert_path and tls.key_path go together: give both, or neither for plain HTTP",
             ));
         }
+        if self.longpoll.customer_page_interval_ms > MAX_CUSTOMER_PAGE_INTERVAL_MS {
+            return Err(ConfigError::Unusable(
+                "longpoll.customer_page_interval_ms must be at most 60000 (a minute)",
+            ));
+        }
         let leases = &self.leases;
         if leases.lease_secs == 0 || !(1..=100).contains(&leases.max_share_percent) {
             return Err(ConfigError::Unusable(
@@ -598,6 +607,26 @@ mod tests {
             Settings::from_toml("admin_token = \"s\"\n[ingest]\nmax_concurrent_batches = 0"),
             Err(ConfigError::Unusable(_))
         ));
+    }
+
+    #[test]
+    fn the_customer_page_interval_is_at_most_a_minute() {
+        let taken = Settings::from_toml(
+            "admin_token = \"s\"\n[longpoll]\ncustomer_page_interval_ms = 60000",
+        )
+        .unwrap();
+        assert_eq!(
+            taken.longpoll.customer_page_interval(),
+            std::time::Duration::from_secs(60)
+        );
+        match Settings::from_toml(
+            "admin_token = \"s\"\n[longpoll]\ncustomer_page_interval_ms = 9223372036854775807",
+        ) {
+            Err(ConfigError::Unusable(why)) => {
+                assert!(why.contains("customer_page_interval_ms"), "{why}");
+            }
+            other => panic!("an interval past a minute is refused, not {other:?}"),
+        }
     }
 
     #[test]

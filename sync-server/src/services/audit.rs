@@ -29,6 +29,17 @@ use crate::db::{DbError, RecordKey, Repository};
 /// While uploads are in flight, the audit rests this many times as long as
 /// its last pass took: at most a fifth of one core goes to it then.
 pub const BUSY_REST_FACTOR: u32 = 4;
+/// How long a background pass rests after a full batch that took `took`:
+/// [`BUSY_REST_FACTOR`] times as long while uploads are in flight
+/// (`busy`), not at all otherwise. The audit and the re-pricer share it.
+pub fn rest_after(took: Duration, busy: bool) -> Duration {
+    if busy {
+        took * BUSY_REST_FACTOR
+    } else {
+        Duration::ZERO
+    }
+}
+
 /// How long the audit sleeps when nothing awaits it.
 const IDLE: Duration = Duration::from_secs(1);
 /// How long it waits after a failure before trying again.
@@ -142,11 +153,7 @@ pub async fn run(
         let rest = match audit.pass().await {
             Ok(pass) if pass.checked() >= audit.batch as u64 => {
                 done(pass);
-                if busy() {
-                    started.elapsed() * BUSY_REST_FACTOR
-                } else {
-                    Duration::ZERO
-                }
+                rest_after(started.elapsed(), busy())
             }
             Ok(pass) => {
                 done(pass);

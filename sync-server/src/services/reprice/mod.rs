@@ -78,10 +78,9 @@ pub async fn run(
         }
         let started = tokio::time::Instant::now();
         let rest = match repricer.step().await {
-            Ok(n) if n >= BATCH && busy() => {
-                (started.elapsed() * super::audit::BUSY_REST_FACTOR).max(BETWEEN_BATCHES)
+            Ok(n) if n >= BATCH => {
+                super::audit::rest_after(started.elapsed(), busy()).max(BETWEEN_BATCHES)
             }
-            Ok(n) if n >= BATCH => BETWEEN_BATCHES,
             Ok(_) => IDLE,
             Err(err) => {
                 tracing::error!(error = %err, "re-pricing failed; retrying");
