@@ -56,7 +56,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{RegisterId, Seq};
@@ -442,7 +442,11 @@ struct Replay {
     policy: PointsPolicy,
     clock: Option<DateTime<Utc>>,
     batches: Vec<Batch>,
-    /// Batch index by the entry that opened it.
+    /// The keys some entry names as its `original`: only their batches
+    /// and draws are ever looked up, so only theirs are kept (a long
+    /// ledger then fills no map as large as itself).
+    referenced: HashSet<EntryKey>,
+    /// Batch index by the (referenced) entry that opened it.
     opened: HashMap<EntryKey, usize>,
     /// Every draw; an entry's draws are linked newest first from
     /// `last_draw`.
@@ -470,12 +474,13 @@ struct Replay {
 }
 
 impl Replay {
-    fn new(policy: PointsPolicy, entries: usize) -> Self {
+    fn new(policy: PointsPolicy, entries: usize, referenced: HashSet<EntryKey>) -> Self {
         Replay {
             policy,
             clock: None,
             batches: Vec::with_capacity(entries),
-            opened: HashMap::with_capacity_and_hasher(entries, Default::default()),
+            opened: HashMap::with_capacity_and_hasher(referenced.len(), Default::default()),
+            referenced,
             draws: Vec::new(),
             last_draw: HashMap::default(),
             debt: 0,
@@ -605,6 +610,8 @@ impl Replay {
     /// `key`, records what it took from each as that entry's draws.
     /// Returns the points no batch covered.
     fn spend(&mut self, points: i64, key: Option<EntryKey>) -> i64 {
+        // Draws no later entry can give back are not kept.
+        let key = key.filter(|k| self.referenced.contains(k));
         let mut left = points;
         let mut last = key.map_or(NO_DRAW, |k| {
             self.last_draw.get(&k).copied().unwrap_or(NO_DRAW)
@@ -722,7 +729,9 @@ impl Replay {
             matured: false,
             lapsed: false,
         });
-        self.opened.insert(key, i);
+        if self.referenced.contains(&key) {
+            self.opened.insert(key, i);
+        }
     }
 
     fn apply(&mut self, e: &LedgerEntry) {
@@ -764,14 +773,15 @@ impl Replay {
 /// [`LedgerEntry::order`]) under `policy` and takes the standing at `now`.
 #[must_use]
 pub fn replay(policy: PointsPolicy, entries: &[LedgerEntry], now: DateTime<Utc>) -> PointsStanding {
-    let entries = without_voided(entries);
-    let mut sorted: Vec<&LedgerEntry> = entries.iter().collect();
-    // A ledger is read in order, mostly: sorted only when it is not.
+    let mut sorted = without_voided(entries);
+    // A ledger is read in order, mostly: copied and sorted only when it
+    // is not.
     if !sorted.is_sorted_by_key(|e| (e.order, e.key)) {
-        sorted.sort_by_key(|e| (e.order, e.key));
+        sorted.to_mut().sort_by_key(|e| (e.order, e.key));
     }
-    let mut r = Replay::new(policy, sorted.len());
-    for e in &sorted {
+    let referenced = sorted.iter().filter_map(|e| e.original).collect();
+    let mut r = Replay::new(policy, sorted.len(), referenced);
+    for e in sorted.iter() {
         r.apply(e);
     }
     r.advance(now);
