@@ -285,6 +285,47 @@ pub struct ProductRow<'a> {
     pub discount: i64,
 }
 
+/// Customer ids from `first` to `last`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerIds {
+    /// The least id taken.
+    pub first: i64,
+    /// The greatest id taken.
+    pub last: i64,
+}
+
+impl CustomerIds {
+    /// Every id.
+    pub const ALL: CustomerIds = CustomerIds {
+        first: i64::MIN,
+        last: i64::MAX,
+    };
+
+    /// `first..=last` cut into at most `parts` ranges of about as many ids
+    /// each, in order, together covering it exactly.
+    #[must_use]
+    pub fn split(first: i64, last: i64, parts: usize) -> Vec<CustomerIds> {
+        if last < first {
+            return Vec::new();
+        }
+        let span = i128::from(last) - i128::from(first) + 1;
+        let parts = i128::try_from(parts.max(1)).unwrap_or(1).min(span);
+        let step = (span + parts - 1) / parts;
+        let mut out = Vec::new();
+        let mut from = i128::from(first);
+        while from <= i128::from(last) {
+            let to = (from + step - 1).min(i128::from(last));
+            // Both ends lie within `first..=last`, so they fit.
+            out.push(CustomerIds {
+                first: i64::try_from(from).unwrap_or(i64::MAX),
+                last: i64::try_from(to).unwrap_or(i64::MAX),
+            });
+            from = to + 1;
+        }
+        out
+    }
+}
+
 /// One identified customer's packed visits, with what the views group by.
 #[derive(Debug, Clone, Copy)]
 pub struct CustomerVisitsRow<'a> {
@@ -565,12 +606,26 @@ pub trait AnalyticsTx {
             self.put_customer_visits(merchant, *customer, visits)
         })
     }
-    /// Calls `each` with every customer of `merchant` who has visits.
+    /// Calls `each` with every customer of `merchant` who has visits, in
+    /// id order.
     fn each_customer_visits(
         &mut self,
         merchant: MerchantId,
         each: &mut dyn FnMut(CustomerVisitsRow<'_>),
+    ) -> Result<(), DbError> {
+        self.each_customer_visits_in(merchant, &CustomerIds::ALL, each)
+    }
+    /// [`each_customer_visits`](Self::each_customer_visits) of the
+    /// customers whose ids are in `ids` (a shard of a parallel pass).
+    fn each_customer_visits_in(
+        &mut self,
+        merchant: MerchantId,
+        ids: &CustomerIds,
+        each: &mut dyn FnMut(CustomerVisitsRow<'_>),
     ) -> Result<(), DbError>;
+    /// The least and the greatest id of the customers (of any merchant)
+    /// who have visits; `None` when none has.
+    fn customer_visits_bounds(&mut self) -> Result<Option<(i64, i64)>, DbError>;
     /// Takes the start-up backfill marker: true once, for the transaction
     /// that must add the records stored before the rollups.
     fn take_rollup_backfill(&mut self) -> Result<bool, DbError>;
@@ -787,5 +842,35 @@ mod tests {
         ] {
             assert!(parse_day(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn customer_ids_split_into_contiguous_ranges_that_cover_exactly() {
+        for (first, last, parts) in [
+            (1, 200_000, 2),
+            (1, 200_001, 3),
+            (7, 7, 4),
+            (1, 3, 8),
+            (i64::MIN, i64::MAX, 4),
+            (i64::MAX - 2, i64::MAX, 2),
+        ] {
+            let ranges = CustomerIds::split(first, last, parts);
+            assert!(!ranges.is_empty() && ranges.len() <= parts, "{ranges:?}");
+            assert_eq!(ranges[0].first, first);
+            assert_eq!(ranges[ranges.len() - 1].last, last);
+            for pair in ranges.windows(2) {
+                assert_eq!(
+                    pair[0].last.checked_add(1),
+                    Some(pair[1].first),
+                    "{ranges:?}"
+                );
+            }
+            for r in &ranges {
+                assert!(r.first <= r.last, "{ranges:?}");
+            }
+        }
+        let halves = CustomerIds::split(1, 200_000, 2);
+        assert_eq!(halves[0].last, 100_000);
+        assert!(CustomerIds::split(5, 4, 2).is_empty());
     }
 }

@@ -13,7 +13,7 @@ use super::PgTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, BasketFilter, BasketItemKind, BasketKey, BasketSum,
+    AnalyticsTx, BackfillRecord, BasketFilter, BasketItemKind, BasketKey, BasketSum, CustomerIds,
     CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta, ProductRow, PromotionDelta,
     PromotionFigures, QueuedRecord, RollupAt, RollupFilter, Span, StoreFigures, StoreGrouping,
     StoreHour, parse_day,
@@ -783,16 +783,18 @@ impl AnalyticsTx for PgTx<'_, '_> {
         Ok(())
     }
 
-    fn each_customer_visits(
+    fn each_customer_visits_in(
         &mut self,
         merchant: MerchantId,
+        ids: &CustomerIds,
         each: &mut dyn FnMut(CustomerVisitsRow<'_>),
     ) -> Result<(), DbError> {
         let rows = self.query(
             "SELECT v.customer_id, c.gender, c.birth_date, v.visits
              FROM rollup_customer_visits v JOIN customers c ON c.id = v.customer_id
-             WHERE v.merchant_id = $1 ORDER BY v.customer_id",
-            &[&merchant.get()],
+             WHERE v.merchant_id = $1 AND v.customer_id BETWEEN $2 AND $3
+             ORDER BY v.customer_id",
+            &[&merchant.get(), &ids.first, &ids.last],
         )?;
         for row in &rows {
             each(CustomerVisitsRow {
@@ -803,6 +805,19 @@ impl AnalyticsTx for PgTx<'_, '_> {
             });
         }
         Ok(())
+    }
+
+    fn customer_visits_bounds(&mut self) -> Result<Option<(i64, i64)>, DbError> {
+        // Two ends of the primary key, not a scan (the merchant is checked
+        // on the rows the pass reads).
+        let row = self.query_one(
+            "SELECT (SELECT MIN(customer_id) FROM rollup_customer_visits),
+                    (SELECT MAX(customer_id) FROM rollup_customer_visits)",
+            &[],
+        )?;
+        let least: Option<i64> = row.try_get(0)?;
+        let greatest: Option<i64> = row.try_get(1)?;
+        Ok(least.zip(greatest))
     }
 
     fn take_rollup_backfill(&mut self) -> Result<bool, DbError> {

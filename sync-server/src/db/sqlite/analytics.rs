@@ -11,7 +11,7 @@ use super::SqliteTx;
 use super::columns::{int, opt_int};
 use crate::db::DbError;
 use crate::db::analytics::{
-    AnalyticsTx, BackfillRecord, BasketFilter, BasketItemKind, BasketKey, BasketSum,
+    AnalyticsTx, BackfillRecord, BasketFilter, BasketItemKind, BasketKey, BasketSum, CustomerIds,
     CustomerVisitsRow, GroupKey, PeriodParts, ProductDelta, ProductRow, PromotionDelta,
     PromotionFigures, QueuedRecord, RollupAt, RollupFilter, Span, StoreFigures, StoreGrouping,
     StoreHour, parse_day, stores_json,
@@ -450,25 +450,28 @@ impl AnalyticsTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn each_customer_visits(
+    fn each_customer_visits_in(
         &mut self,
         merchant: MerchantId,
+        ids: &CustomerIds,
         each: &mut dyn FnMut(CustomerVisitsRow<'_>),
     ) -> Result<(), DbError> {
         use rusqlite::types::ValueRef;
-        // Both tables are read in id order, each in one pass over its rows,
-        // and joined here: a lookup of each customer by key would cost more
+        // Both tables are read in id order, each in one pass over its rows
+        // (ids are their rowids, so a range is a range of the table), and
+        // joined here: a lookup of each customer by key would cost more
         // than the whole scan.
         let mut visits = self.tx.prepare_cached(
             "SELECT customer_id, visits FROM rollup_customer_visits NOT INDEXED
-             WHERE merchant_id = ?1 ORDER BY customer_id",
+             WHERE merchant_id = ?1 AND customer_id BETWEEN ?2 AND ?3 ORDER BY customer_id",
         )?;
         let mut people = self.tx.prepare_cached(
             "SELECT id, gender, birth_date FROM customers NOT INDEXED
-             WHERE merchant_id = ?1 ORDER BY id",
+             WHERE merchant_id = ?1 AND id BETWEEN ?2 AND ?3 ORDER BY id",
         )?;
-        let mut visits = visits.query(params![merchant.get()])?;
-        let mut people = people.query(params![merchant.get()])?;
+        let range = params![merchant.get(), ids.first, ids.last];
+        let mut visits = visits.query(range)?;
+        let mut people = people.query(range)?;
         let mut person = people.next()?;
         while let Some(row) = visits.next()? {
             let customer: i64 = row.get(0)?;
@@ -496,6 +499,21 @@ impl AnalyticsTx for SqliteTx<'_> {
             });
         }
         Ok(())
+    }
+
+    fn customer_visits_bounds(&mut self) -> Result<Option<(i64, i64)>, DbError> {
+        // Two ends of the rowid, not a scan (the merchant is checked on
+        // the rows a pass reads).
+        let bounds: (Option<i64>, Option<i64>) = self.tx.query_row(
+            "SELECT (SELECT MIN(customer_id) FROM rollup_customer_visits),
+                    (SELECT MAX(customer_id) FROM rollup_customer_visits)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(match bounds {
+            (Some(least), Some(greatest)) => Some((least, greatest)),
+            _ => None,
+        })
     }
 
     fn take_rollup_backfill(&mut self) -> Result<bool, DbError> {

@@ -28,8 +28,8 @@ use shared::record::{PurchaseRecord, RecordKind};
 use shared::timezone::TimeZone;
 
 use crate::db::analytics::{
-    CustomerVisitsRow, GroupKey, Month, ProductDelta, ProductRow, PromotionDelta, RollupAt,
-    RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour,
+    CustomerIds, CustomerVisitsRow, GroupKey, Month, ProductDelta, ProductRow, PromotionDelta,
+    RollupAt, RollupFilter, Span, StoreFigures, StoreGrouping, StoreHour,
 };
 use crate::db::{DbError, Repository, Tx};
 use crate::wire::analytics::{
@@ -223,16 +223,46 @@ impl Analytics {
     }
 
     /// Who the customers are and how they come back.
+    ///
+    /// The pass over every customer's packed visits is cut by customer id
+    /// into [`customer_shards`] shards, each read on a connection of its
+    /// own at once, and their sums are added up here. Each shard reads in
+    /// its own snapshot: a sale stored while they read is in the shards
+    /// that read after it, and a customer is in exactly one shard.
     pub async fn customers(
         &self,
         merchant: MerchantId,
         query: AnalyticsQuery,
         today: NaiveDate,
     ) -> Result<CustomersView, AnalyticsError> {
-        self.run_with_segment(merchant, query, today, true, |tx, r, q| {
-            customers(tx, r, q.segment.as_deref())
-        })
-        .await
+        let first = self
+            .repo
+            .read(move |tx| {
+                let resolved = match resolve(tx, merchant, &query, today)? {
+                    Ok(resolved) => resolved,
+                    Err(why) => return Ok(Err(why)),
+                };
+                let members: Option<HashSet<CustomerId>> = match query.segment.as_deref() {
+                    Some(tag) => Some(tx.customers_with_tag(merchant, tag)?.into_iter().collect()),
+                    None => None,
+                };
+                let bounds = tx.customer_visits_bounds()?;
+                let overview = overview(tx, &resolved)?;
+                Ok(Ok((resolved, members, bounds, overview)))
+            })
+            .await?;
+        let (resolved, members, bounds, overview) = first.map_err(AnalyticsError::Invalid)?;
+        let shared = Arc::new((resolved, members));
+        let shards = bounds.map_or_else(Vec::new, |(least, greatest)| {
+            CustomerIds::split(least, greatest, customer_shards())
+        });
+        let passes = futures::future::try_join_all(shards.into_iter().map(|ids| {
+            let shared = Arc::clone(&shared);
+            self.repo
+                .read(move |tx| customers_pass(tx, &shared.0, shared.1.as_ref(), &ids))
+        }))
+        .await?;
+        Ok(customers_view(&shared.0, overview, passes))
     }
 
     /// Which products and categories are bought together, over the whole
@@ -717,20 +747,28 @@ pub(crate) fn customer_activity(
     let months = Months::of(filter.from, filter.to);
     let mut cohorts = Cohorts::new(&months);
     let mut activity = Vec::new();
-    each_active(tx, filter, None, None, &months, &mut |a| {
-        let Some(now) = a.now else { return };
-        cohorts.add(a.first_day, a.months);
-        activity.push(CustomerActivity {
-            customer_id: a.row.customer_id,
-            gender: GENDERS[gender_index(a.row.gender)],
-            birth_date: a.row.birth_date,
-            first_day: date_of(a.first_day),
-            last_day: date_of(now.last_day),
-            visits: now.visits,
-            checks: now.checks,
-            revenue: now.revenue,
-        });
-    })?;
+    each_active(
+        tx,
+        filter,
+        None,
+        None,
+        &months,
+        &CustomerIds::ALL,
+        &mut |a| {
+            let Some(now) = a.now else { return };
+            cohorts.add(a.first_day, a.months);
+            activity.push(CustomerActivity {
+                customer_id: a.row.customer_id,
+                gender: GENDERS[gender_index(a.row.gender)],
+                birth_date: a.row.birth_date,
+                first_day: date_of(a.first_day),
+                last_day: date_of(now.last_day),
+                visits: now.visits,
+                checks: now.checks,
+                revenue: now.revenue,
+            });
+        },
+    )?;
     Ok((activity, cohorts.cells()))
 }
 
@@ -915,6 +953,7 @@ fn each_active(
     previous: Option<&RollupFilter>,
     members: Option<&HashSet<CustomerId>>,
     months: &Months,
+    ids: &CustomerIds,
     each: &mut dyn FnMut(&Active<'_, '_>),
 ) -> Result<(), DbError> {
     let stores: Option<Vec<StoreId>> = filter.stores.as_ref().map(|s| {
@@ -928,7 +967,7 @@ fn each_active(
         (p.from.num_days_from_ce(), p.to.num_days_from_ce())
     });
     let mut damaged = None;
-    tx.each_customer_visits(filter.merchant_id, &mut |row| {
+    tx.each_customer_visits_in(filter.merchant_id, ids, &mut |row| {
         if members.is_some_and(|m| !m.contains(&row.customer_id)) {
             return;
         }
@@ -1118,19 +1157,59 @@ struct Recent {
     before: Option<Tally>,
 }
 
-fn customers(
+/// The most shards the customers view's pass is cut into.
+const MAX_CUSTOMER_SHARDS: usize = 4;
+
+/// How many shards the customers view's pass is cut into: one per core,
+/// at most [`MAX_CUSTOMER_SHARDS`], and never fewer than two, so that
+/// every run (the tests' too) adds shards up.
+fn customer_shards() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .clamp(2, MAX_CUSTOMER_SHARDS)
+}
+
+/// What one shard of the customers view's pass sums: every grouping but
+/// RFM's, which waits for the periods' high-spend thresholds over every
+/// shard.
+struct CustomersPass {
+    /// [`Cohorts`]' cells.
+    cohorts: Vec<i64>,
+    genders: [GroupSums; GENDERS.len()],
+    ages: [GroupSums; AGE_BANDS.len() + 1],
+    new_returning: [GroupSums; 2],
+    frequency: [GroupSums; FREQUENCY_BANDS.len()],
+    recent: Vec<Recent>,
+}
+
+impl CustomersPass {
+    /// Adds `other`'s sums to these.
+    fn merge(&mut self, other: CustomersPass) {
+        fn add(into: &mut [GroupSums], from: &[GroupSums]) {
+            for (a, b) in into.iter_mut().zip(from) {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x = x.saturating_add(*y);
+                }
+            }
+        }
+        for (a, b) in self.cohorts.iter_mut().zip(&other.cohorts) {
+            *a += b;
+        }
+        add(&mut self.genders, &other.genders);
+        add(&mut self.ages, &other.ages);
+        add(&mut self.new_returning, &other.new_returning);
+        add(&mut self.frequency, &other.frequency);
+        self.recent.extend(other.recent);
+    }
+}
+
+/// The customers view's pass over the customers in `ids`.
+fn customers_pass(
     tx: &mut dyn Tx,
     r: &Resolved,
-    segment: Option<&str>,
-) -> Result<CustomersView, DbError> {
-    let members: Option<HashSet<CustomerId>> = match segment {
-        Some(tag) => Some(
-            tx.customers_with_tag(r.current.merchant_id, tag)?
-                .into_iter()
-                .collect(),
-        ),
-        None => None,
-    };
+    members: Option<&HashSet<CustomerId>>,
+    ids: &CustomerIds,
+) -> Result<CustomersPass, DbError> {
     let end = r.current.to;
     let from = r.current.from.num_days_from_ce();
     let months = Months::of(r.current.from, r.current.to);
@@ -1140,14 +1219,13 @@ fn customers(
     let mut new_returning = [GroupSums::default(); 2];
     let mut frequency = [GroupSums::default(); FREQUENCY_BANDS.len()];
     let mut recent: Vec<Recent> = Vec::new();
-    // Every grouping but RFM's is summed in the pass; RFM's waits for the
-    // periods' high-spend thresholds.
     each_active(
         tx,
         &r.current,
         Some(&r.previous),
-        members.as_ref(),
+        members,
         &months,
+        ids,
         &mut |a| {
             if let Some(now) = &a.now {
                 cohorts.add(a.first_day, a.months);
@@ -1167,6 +1245,41 @@ fn customers(
             });
         },
     )?;
+    Ok(CustomersPass {
+        cohorts: cohorts.cells,
+        genders,
+        ages,
+        new_returning,
+        frequency,
+        recent,
+    })
+}
+
+/// The customers view from its shards' sums.
+fn customers_view(r: &Resolved, overview: Overview, passes: Vec<CustomersPass>) -> CustomersView {
+    let end = r.current.to;
+    let months = Months::of(r.current.from, r.current.to);
+    let mut cohorts = Cohorts::new(&months);
+    let mut total = CustomersPass {
+        cohorts: std::mem::take(&mut cohorts.cells),
+        genders: Default::default(),
+        ages: Default::default(),
+        new_returning: Default::default(),
+        frequency: Default::default(),
+        recent: Vec::new(),
+    };
+    for pass in passes {
+        total.merge(pass);
+    }
+    cohorts.cells = total.cohorts;
+    let CustomersPass {
+        genders,
+        ages,
+        new_returning,
+        frequency,
+        recent,
+        ..
+    } = total;
     let high = threshold_of(recent.iter().filter_map(|c| Some(c.now?.revenue)).collect());
     let high_before = threshold_of(
         recent
@@ -1212,8 +1325,8 @@ fn customers(
             .or_default()
             .push((month.text(), customers));
     }
-    Ok(CustomersView {
-        overview: overview(tx, r)?,
+    CustomersView {
+        overview,
         genders: grouped(GENDERS, &genders),
         ages: grouped(
             AGE_BANDS
@@ -1237,7 +1350,7 @@ fn customers(
             .collect(),
         rfm: grouped(RFM_SEGMENTS, &rfm),
         rfm_transitions,
-    })
+    }
 }
 
 fn promotions(
