@@ -27,8 +27,9 @@ use crate::clock::Clock;
 use crate::db::{DbError, RecordKey, Repository};
 
 /// While uploads are in flight, the audit rests this many times as long as
-/// its last pass took: at most a fifth of one core goes to it then.
-pub const BUSY_REST_FACTOR: u32 = 4;
+/// its last pass took: at most a tenth of one core goes to it then (and as
+/// much to the re-pricer), and it catches up once they stop.
+pub const BUSY_REST_FACTOR: u32 = 9;
 /// How long a background pass rests after a full batch that took `took`:
 /// [`BUSY_REST_FACTOR`] times as long while uploads are in flight
 /// (`busy`), not at all otherwise. The audit and the re-pricer share it.

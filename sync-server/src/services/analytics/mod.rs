@@ -129,6 +129,8 @@ impl Analytics {
         Analytics { repo, baskets }
     }
 
+    /// Runs `view` over the resolved filter in one read; a segment filter
+    /// is refused (only the customers view takes one).
     async fn run<T: Send + 'static>(
         &self,
         merchant: MerchantId,
@@ -138,21 +140,7 @@ impl Analytics {
         + Send
         + 'static,
     ) -> Result<T, AnalyticsError> {
-        self.run_with_segment(merchant, query, today, false, view)
-            .await
-    }
-
-    async fn run_with_segment<T: Send + 'static>(
-        &self,
-        merchant: MerchantId,
-        query: AnalyticsQuery,
-        today: NaiveDate,
-        allows_segment: bool,
-        view: impl FnOnce(&mut dyn Tx, &Resolved, &AnalyticsQuery) -> Result<T, DbError>
-        + Send
-        + 'static,
-    ) -> Result<T, AnalyticsError> {
-        if query.segment.is_some() && !allows_segment {
+        if query.segment.is_some() {
             return Err(AnalyticsError::Invalid("analytics-error-segment-view"));
         }
         let resolved = self
