@@ -1548,6 +1548,10 @@ async fn records_stored_before_the_rollups_are_added_at_start_up() {
     };
     let before: SalesView = view(&server, &data, "sales", &query(&f, "grain=day")).await;
     assert_eq!(before.overview.totals, expected(&f.current(&data)));
+    // As when the migration left the marker, no server is still adding
+    // line rows: the running one's pass would add some after the DELETE,
+    // and the start's backfill the same records again.
+    crate::baskets::queue_drained(&server).await;
     server.execute(
         "DELETE FROM rollup_store_hours; DELETE FROM rollup_store_days;
          DELETE FROM rollup_product_days; DELETE FROM rollup_product_store_days;
