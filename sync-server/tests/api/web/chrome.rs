@@ -226,15 +226,25 @@ impl Browser {
         self.shot("open").await;
     }
 
+    /// Waits up to [`WAIT`] for an element at `locator`. A look that the
+    /// page changing under it cut short (the driver's "aborted by
+    /// navigation") is made again on the page that replaced it, as a
+    /// person looks again once the page has settled.
+    async fn find(&self, locator: Locator<'_>) -> Result<Element, fantoccini::error::CmdError> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.client.wait().at_most(left).for_element(locator).await {
+                Ok(element) => return Ok(element),
+                Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     /// Waits for the element `css` to appear.
     pub async fn wait_for(&mut self, css: &str) -> Element {
-        match self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-        {
+        match self.find(Locator::Css(css)).await {
             Ok(element) => element,
             Err(e) => self.fail(format!("`{css}` never appeared: {e}")).await,
         }
@@ -247,13 +257,7 @@ impl Browser {
             "//*[self::{css} and contains(normalize-space(.), {})]",
             xpath_literal(text)
         );
-        match self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::XPath(&xpath))
-            .await
-        {
+        match self.find(Locator::XPath(&xpath)).await {
             Ok(element) => {
                 self.shot("seen").await;
                 element
@@ -337,7 +341,7 @@ impl Browser {
                 Some(xpath) => Locator::XPath(xpath),
                 None => Locator::Css(css),
             };
-            let element = match self.client.wait().at_most(WAIT).for_element(locator).await {
+            let element = match self.find(locator).await {
                 Ok(element) => element,
                 Err(e) => self.fail(format!("no «{what}» to click: {e}")).await,
             };
