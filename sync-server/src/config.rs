@@ -276,12 +276,15 @@ impl<'de> Deserialize<'de> for TrustedProxy {
 pub struct LongPollSettings {
     /// The longest a request is held, whatever `wait` it asks for.
     pub max_wait_secs: u64,
-    /// The least time between two pages of changed customers sent to one
-    /// register (ms), unless the first said more were ready. A quiet
-    /// register hears of a change at once; under a stream of changes (a
-    /// till draining weeks of sales) each page gathers what changed in
-    /// this time, so a customer changed many times is sent, and their
-    /// points replayed, once a period instead of once a batch.
+    /// The pacing of pages of changed customers sent to one register
+    /// (ms): after a page (unless it said more were ready) the register's
+    /// next waits for the next tick of this interval, half an interval to
+    /// one and a half later, one on average. A quiet register hears of a
+    /// change at once; under a stream of changes (a till draining weeks of
+    /// sales, a busy chain's tills) each page gathers what changed
+    /// meanwhile, so a customer changed many times is sent, and their
+    /// points replayed, once a tick instead of once a batch, and the tills
+    /// caught up at one cursor ask at the same tick and share one page.
     pub customer_page_interval_ms: u64,
 }
 
@@ -295,7 +298,7 @@ impl Default for LongPollSettings {
 }
 
 /// The longest `customer_page_interval_ms` taken: tills hear of other
-/// tills' customers within it.
+/// tills' customers within one and a half of it.
 const MAX_CUSTOMER_PAGE_INTERVAL_MS: u64 = 60_000;
 
 impl LongPollSettings {

@@ -256,8 +256,9 @@ pub(crate) async fn changes(
     let deadline = long_poll_deadline(&state, query.wait);
     let mut subscription = state.notifier.subscribe(Topic::Customers, merchant);
     let (state_ref, register_id, after) = (&state, register.0.register_id, query.after);
-    // Paced: a register sent a page lately waits out the interval first,
-    // subscribed, so the changes meanwhile make one page.
+    // Paced: a register sent a page lately waits for the interval's next
+    // tick first, subscribed, so the changes meanwhile make one page, and
+    // the registers paced alike share it.
     if let Some(at) = state.services.customers.next_page_at(register_id) {
         subscription.pause_until(at.min(deadline)).await;
     }

@@ -4,7 +4,8 @@
 //!
 //! The change feed is built once for many registers: a sale wakes every
 //! register waiting on its merchant's feed, and those at the same cursor
-//! share one page (see [`Customers::changes`]), with each register's own
+//! share one page (see [`Customers::changes`]), as do registers asking
+//! afresh at one cursor (after their pacing), with each register's own
 //! `stored_through` read in the page's snapshot.
 //!
 //! Standing is computed, never kept as a running total: lifetime spend is
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use shared::identity::{Ean13, Email, Gender, PhoneNumber, first_name};
-use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
+use shared::ids::{CustomerId, MerchantId, RegisterId, RulesetVersion, Seq};
 use shared::money::Money;
 use shared::points::{PointsPolicy, PointsStanding, replay};
 use shared::pricing::CustomerStanding;
@@ -80,7 +81,16 @@ struct SharedPage {
     page: CustomerDeltaPage,
     /// Each register's highest stored seq in the page's snapshot.
     heads: HashMap<RegisterId, Seq>,
+    /// The version of the ruleset whose programme it was built under.
+    ruleset: Option<RulesetVersion>,
+    /// When it was built.
+    built: tokio::time::Instant,
 }
+
+/// How long a page built for one register's fresh request is taken by
+/// another's: the registers paced alike ask within moments of each other,
+/// and a page kept longer would date their customers' points from then.
+const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A shared page, built by the first register that needs it.
 type PageCell = Arc<tokio::sync::OnceCell<Arc<SharedPage>>>;
@@ -99,14 +109,28 @@ struct MerchantPages {
 
 /// The pages the change feed shares, when each register may have its
 /// next page, and its counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Feed {
     merchants: Mutex<HashMap<MerchantId, MerchantPages>>,
     /// Registers sent a page lately (that said no more were ready), and
     /// the instant their next may be sent.
     paced: Mutex<HashMap<RegisterId, tokio::time::Instant>>,
+    /// Where the ticks of the pacing interval are counted from.
+    epoch: tokio::time::Instant,
     computed: AtomicU64,
     answered: AtomicU64,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Feed {
+            merchants: Mutex::default(),
+            paced: Mutex::default(),
+            epoch: tokio::time::Instant::now(),
+            computed: AtomicU64::default(),
+            answered: AtomicU64::default(),
+        }
+    }
 }
 
 impl Feed {
@@ -120,6 +144,26 @@ impl Feed {
         self.merchants
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drops `cell`, the shared page at `key` of `generation`, from those
+    /// kept (those that asked for it already have it).
+    fn forget(
+        &self,
+        merchant: MerchantId,
+        generation: Generation,
+        key: (i64, usize),
+        cell: &PageCell,
+    ) {
+        if let Some(pages) = self.lock().get_mut(&merchant)
+            && pages.generation == generation
+            && pages
+                .pages
+                .get(&key)
+                .is_some_and(|kept| Arc::ptr_eq(kept, cell))
+        {
+            pages.pages.remove(&key);
+        }
     }
 
     /// Notes that nothing changed after `cursor` in a snapshot begun at
@@ -150,7 +194,8 @@ enum Plan {
     Quiet,
     /// A page shared with the other registers at the cursor.
     Shared(PageCell),
-    /// A page of the register's own, as a fresh request gets.
+    /// A page of the register's own: a newer generation is known already,
+    /// or a page another register built read an older head of this one.
     Own,
 }
 
@@ -277,12 +322,20 @@ impl Customers {
     /// - A page with nothing more after its `next_cursor` notes that
     ///   cursor as quiet at the generation, so the registers' next
     ///   long-polls (at that cursor) wait without building a page.
-    /// - A register's first check may take a shared page only if its head
-    ///   now is the head the page read (a record it uploaded since, whose
-    ///   announcement from another instance has not arrived yet, must not
-    ///   count as settled), and builds a page of its own otherwise, as
-    ///   before. Its points are then dated at its own `now`; a shared
-    ///   page's at the instant the first register asked for it.
+    /// - A register's first check (a fresh request, such as one after its
+    ///   pacing) shares pages too: with none at its cursor it builds the
+    ///   shared one, its own head read in that page's snapshot as for a
+    ///   page of its own, so the registers paced alike that ask after it
+    ///   take that page instead of building theirs. Such a page that says
+    ///   more are ready (a register catching up) is not kept for others.
+    ///   A first check takes a page another register built only if its
+    ///   head now is the head the page read (a record it uploaded since,
+    ///   whose announcement from another instance has not arrived yet,
+    ///   must not count as settled), no ruleset was published since (the
+    ///   programme dates points and sets the tier window) and the page is
+    ///   at most [`FRESH_FOR`] old, and builds a page of its own otherwise.
+    ///   Its points are then dated at its own `now`; a shared page's at the
+    ///   instant the register that built it asked.
     pub async fn changes(
         &self,
         merchant: MerchantId,
@@ -310,8 +363,6 @@ impl Customers {
                 Plan::Quiet
             } else if let Some(cell) = pages.pages.get(&(after, limit)) {
                 Plan::Shared(cell.clone())
-            } else if wake.first {
-                Plan::Own
             } else {
                 let cell = PageCell::default();
                 pages.pages.insert((after, limit), cell.clone());
@@ -325,20 +376,40 @@ impl Customers {
                     .await
             }
             Plan::Shared(cell) => {
+                let mut built_here = false;
                 let shared = cell
-                    .get_or_try_init(|| self.shared_page(merchant, after, limit, now, wake))
+                    .get_or_try_init(|| {
+                        built_here = true;
+                        self.shared_page(merchant, after, limit, now, wake)
+                    })
                     .await?
                     .clone();
+                if built_here && wake.first && shared.page.more {
+                    // A page in the middle of a register's catching up,
+                    // which another seldom asks for at once: not kept.
+                    self.feed
+                        .forget(merchant, wake.generation, (after, limit), &cell);
+                }
                 if shared.page.customers.is_empty() {
                     return Ok(nothing_after(after));
                 }
                 let stored_through = shared.heads.get(&register).copied();
-                if wake.first {
-                    let head = self
-                        .repo
-                        .read(move |tx| Ok(tx.head(register)?.map(|head| head.seq)))
-                        .await?;
-                    if head != stored_through {
+                // The page this check built read its head in its own
+                // snapshot, as a page of its own does. Another's is taken
+                // while fresh, if this register's head and the ruleset are
+                // still those it read.
+                if wake.first && !built_here {
+                    let read = shared.ruleset.map_or(0, RulesetVersion::get);
+                    let taken = shared.built.elapsed() <= FRESH_FOR
+                        && self
+                            .repo
+                            .read(move |tx| {
+                                let head = tx.head(register)?.map(|head| head.seq);
+                                let newer = tx.latest_release_after(merchant, read)?;
+                                Ok(head == stored_through && newer.is_none())
+                            })
+                            .await?;
+                    if !taken {
                         return self
                             .own_page(merchant, register, after, limit, now, wake)
                             .await;
@@ -365,7 +436,7 @@ impl Customers {
         let page = self
             .repo
             .read(move |tx| {
-                let mut page = change_page(tx, merchant, after, limit, now)?;
+                let (mut page, _) = change_page(tx, merchant, after, limit, now)?;
                 page.stored_through = tx.head(register)?.map(|head| head.seq);
                 Ok(page)
             })
@@ -390,9 +461,14 @@ impl Customers {
         let shared = self
             .repo
             .read(move |tx| {
-                let page = change_page(tx, merchant, after, limit, now)?;
+                let (page, ruleset) = change_page(tx, merchant, after, limit, now)?;
                 let heads = tx.merchant_heads(merchant)?.into_iter().collect();
-                Ok(SharedPage { page, heads })
+                Ok(SharedPage {
+                    page,
+                    heads,
+                    ruleset,
+                    built: tokio::time::Instant::now(),
+                })
             })
             .await?;
         if !shared.page.more {
@@ -403,8 +479,8 @@ impl Customers {
     }
 
     /// When `register`'s next page of changes may be sent: `None` now.
-    /// After a page that said no more were ready, the register waits
-    /// `interval` from when that page was sent (see
+    /// After a page that said no more were ready, the register waits for
+    /// the tick [`next_tick`] gave when that page was sent (see
     /// `LongPollSettings::customer_page_interval_ms`).
     pub fn next_page_at(&self, register: RegisterId) -> Option<tokio::time::Instant> {
         let mut paced = self.feed.lock_paced();
@@ -417,7 +493,8 @@ impl Customers {
     }
 
     /// Notes that `register` was sent `page`: unless it was empty or more
-    /// are ready, its next waits `interval`.
+    /// are ready, its next waits for the interval's next tick (see
+    /// [`next_tick`]).
     pub fn page_sent(
         &self,
         register: RegisterId,
@@ -427,9 +504,8 @@ impl Customers {
         if page.customers.is_empty() || page.more || interval.is_zero() {
             return;
         }
-        self.feed
-            .lock_paced()
-            .insert(register, tokio::time::Instant::now() + interval);
+        let at = next_tick(self.feed.epoch, tokio::time::Instant::now(), interval);
+        self.feed.lock_paced().insert(register, at);
     }
 
     /// The change feed's work so far.
@@ -453,16 +529,43 @@ impl Customers {
     }
 }
 
+/// When a register sent a page at `sent` may have its next: the first tick
+/// of `interval` counted from `epoch` that is at least half an interval
+/// after `sent` (half to one and a half intervals later, one on average).
+/// Registers paced alike so ask at the same instant, at one cursor once
+/// they have caught up, and share one page instead of building one each:
+/// a register sent its page within half an interval after a tick is paced
+/// to the tick an interval later, so once two have asked at one tick they
+/// keep asking together.
+#[must_use]
+pub fn next_tick(
+    epoch: tokio::time::Instant,
+    sent: tokio::time::Instant,
+    interval: std::time::Duration,
+) -> tokio::time::Instant {
+    let step = interval.as_nanos().max(1);
+    let earliest = (sent + interval / 2).saturating_duration_since(epoch);
+    let ticks = earliest.as_nanos().div_ceil(step);
+    let offset = u64::try_from(ticks.saturating_mul(step)).unwrap_or(u64::MAX);
+    epoch
+        .checked_add(std::time::Duration::from_nanos(offset))
+        .unwrap_or(sent + interval)
+}
+
+/// A page of the merchant's customers changed after `after`, with the
+/// version of the ruleset whose programme it was built under.
 fn change_page(
     tx: &mut dyn Tx,
     merchant: MerchantId,
     after: i64,
     limit: usize,
     now: DateTime<Utc>,
-) -> Result<CustomerDeltaPage, DbError> {
+) -> Result<(CustomerDeltaPage, Option<RulesetVersion>), DbError> {
     // The current programme, read once: its rolling tier window, if it has
     // one, and its points policy.
-    let programme = tx.current_ruleset(merchant)?.map(|c| c.ruleset.programme);
+    let current = tx.current_ruleset(merchant)?;
+    let version = current.as_ref().map(|c| c.version);
+    let programme = current.map(|c| c.ruleset.programme);
     let window = match programme.as_ref().map(|p| p.tier_basis) {
         Some(TierBasis::RollingWindow { days }) => Some(TimeDelta::days(i64::from(days))),
         _ => None,
@@ -491,13 +594,14 @@ fn change_page(
         };
         customers.push(snapshot(changed, standing, leaving, &salt, now));
     }
-    Ok(CustomerDeltaPage {
+    let page = CustomerDeltaPage {
         next_cursor,
         customers,
         more,
         stored_through: None,
         phone_salt: Some(salt),
-    })
+    };
+    Ok((page, version))
 }
 
 /// What a register caches of a customer: what pricing needs and a first
@@ -581,4 +685,62 @@ fn overdrafts(
         merchant_id: merchant,
         customers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::next_tick;
+
+    #[test]
+    fn a_paced_register_waits_for_a_tick_half_to_one_and_a_half_intervals_on() {
+        let (epoch, interval, ms) = (
+            Instant::now(),
+            Duration::from_secs(2),
+            Duration::from_millis,
+        );
+        let at = |sent: u64| next_tick(epoch, epoch + ms(sent), interval) - epoch;
+        assert_eq!(at(100), ms(2_000));
+        assert_eq!(at(1_000), ms(2_000), "half an interval, exactly on a tick");
+        assert_eq!(at(1_001), ms(4_000));
+        assert_eq!(at(2_000), ms(4_000));
+        for sent in (0..10_000).step_by(37) {
+            let waits = at(sent) - ms(sent);
+            assert!(
+                waits >= interval / 2 && waits < interval * 3 / 2,
+                "{sent}: {waits:?}"
+            );
+            assert!((at(sent).as_millis() % 2_000) == 0, "{sent}: on a tick");
+        }
+    }
+
+    #[test]
+    fn registers_paced_apart_ask_together_from_their_next_tick_on() {
+        let (epoch, interval, ms) = (
+            Instant::now(),
+            Duration::from_secs(2),
+            Duration::from_millis,
+        );
+        // When a register asks, from its first page sent at `sent`, until
+        // 8 s: each page is answered 50 ms after it was asked for.
+        let asks = |sent: u64| {
+            let mut sent = epoch + ms(sent);
+            let mut asked = Vec::new();
+            loop {
+                let at = next_tick(epoch, sent, interval);
+                if at - epoch > ms(8_000) {
+                    return asked;
+                }
+                asked.push((at - epoch).as_millis());
+                sent = at + ms(50);
+            }
+        };
+        // Two registers sent their pages 1.4 s apart: from 4 s on they ask
+        // at the same ticks.
+        assert_eq!(asks(300), [2_000, 4_000, 6_000, 8_000]);
+        assert_eq!(asks(1_700), [4_000, 6_000, 8_000]);
+    }
 }

@@ -995,16 +995,18 @@ pub async fn bench_fanout(dir: &Path) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     wait_parked(&server, &admin, registers).await?;
 
-    // A page for one register alone, with nothing shared: `limit=499`
-    // is a page no long-poll asks for, at the cursor before the last one.
+    // A page for one register alone, with nothing shared: each asks with
+    // a limit of its own (499 down to 300, pages no long-poll asks for, and
+    // no two alike), at the cursor before the last one.
     let alone = {
         let http = reqwest::Client::new();
         let before = admin.customer_feed().await?.pages_computed;
         let cpu = server.cpu_time()?;
-        for bearer in &alone_bearers {
+        for (i, bearer) in alone_bearers.iter().enumerate() {
             http.get(format!(
-                "{}/api/v1/customers/changes?after=0&limit=499",
-                server.url()
+                "{}/api/v1/customers/changes?after=0&limit={}",
+                server.url(),
+                499 - i
             ))
             .bearer_auth(bearer)
             .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
