@@ -574,12 +574,14 @@ async fn bench_backlog(
     let idle = commit_samples(&other.till, 200).await?;
 
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let feed_before = admin.customer_feed().await?;
     let t = Instant::now();
     let agent = AgentProcess::spawn(&returning.data_dir, listen).await?;
     let busy = commit_samples(&other.till, 200).await?;
     let drain_limit = Duration::from_secs(3600);
     wait_status(&agent.till, drain_limit, |s| s.outbox_pending == 0).await?;
     let drained = t.elapsed();
+    let feed = admin.customer_feed().await?;
     let peak = agent.peak_rss_kib()?;
     agent.stop().await?;
     other.stop().await?;
@@ -604,6 +606,14 @@ async fn bench_backlog(
         "  time to drain 1 000 000 at this rate",
         format!("{:.0} s", 1e6 / rate),
         "-".into(),
+    );
+    info(
+        "  customer pages built for the two tills' feeds",
+        format!("{}", feed.pages_computed - feed_before.pages_computed),
+        format!(
+            "{} checks",
+            feed.checks_answered - feed_before.checks_answered
+        ),
     );
     info(
         "agent peak RSS during the drain (VmHWM)",
