@@ -188,10 +188,15 @@ impl PostgresRepository {
                 Access::Write => builder.isolation_level(IsolationLevel::ReadCommitted),
             };
             let mut tx = builder.start()?;
-            let out = f(&mut PgTx {
+            let mut pg = PgTx {
                 tx: &mut tx,
                 statements,
                 access,
+                cursors: HashMap::new(),
+            };
+            let out = f(&mut pg).and_then(|out| {
+                pg.store_cursors()?;
+                Ok(out)
             });
             match out {
                 Ok(out) => {
@@ -244,6 +249,21 @@ pub(crate) struct PgTx<'a, 'b> {
     /// Whether it may write (and so lock rows: `FOR UPDATE` fails in a
     /// read-only transaction, where a snapshot needs no lock).
     access: Access,
+    /// The customer change cursors handed out here, by merchant: the
+    /// first locks the merchant's row and takes the next; the rest count
+    /// on from it and the last is stored once before COMMIT (an UPDATE of
+    /// one row per cursor leaves a version per UPDATE that every later
+    /// one walks, quadratic in a transaction's cursors).
+    cursors: HashMap<i64, CursorRun>,
+}
+
+/// A merchant's customer cursors handed out by one transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CursorRun {
+    /// The cursor stored in the merchant's row.
+    pub(crate) stored: i64,
+    /// The last cursor handed out.
+    pub(crate) last: i64,
 }
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
@@ -804,6 +824,68 @@ mod tests {
                 .await,
             Err(DbError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_transactions_many_cursors_are_stored_once_and_the_next_writer_follows_them() {
+        let scratch = Scratch::new();
+        let repo = scratch.repo().await;
+        let merchant = repo
+            .write(|tx| {
+                tx.insert_merchant(&NewMerchant {
+                    name: "M".into(),
+                    currency: Currency::RUB,
+                })
+            })
+            .await
+            .unwrap()
+            .id;
+        let first = repo
+            .write(move |tx| tx.insert_customer(merchant, &new_customer("Анна", None)))
+            .await
+            .unwrap();
+        // One transaction hands out a thousand cursors (a large import);
+        // another writer waits for it and goes on after its last.
+        let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+        let many = {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                repo.write(move |tx| {
+                    let mut ids = Vec::new();
+                    let mut locked_tx = Some(locked_tx);
+                    for i in 0..1_000 {
+                        ids.push(tx.insert_customer(
+                            merchant,
+                            &new_customer(&format!("Покупатель {i}"), None),
+                        )?);
+                        if let Some(locked) = locked_tx.take() {
+                            let _ = locked.send(());
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                    Ok(ids)
+                })
+                .await
+            })
+        };
+        locked_rx.await.unwrap();
+        repo.write(move |tx| tx.mark_customer_changed(merchant, first))
+            .await
+            .unwrap();
+        let ids = many.await.unwrap().unwrap();
+        let changed = repo
+            .read(move |tx| tx.changed_customers(merchant, 0, 2_000, None))
+            .await
+            .unwrap();
+        let order: Vec<CustomerId> = changed.iter().map(|c| c.row.id).collect();
+        let mut expected = ids.clone();
+        expected.push(first);
+        assert_eq!(order, expected);
+        let cursors: Vec<i64> = changed.iter().map(|c| c.cursor).collect();
+        assert!(
+            cursors.windows(2).all(|w| w[1] == w[0] + 1),
+            "cursors are dense and rising: {cursors:?}"
+        );
     }
 
     #[tokio::test]

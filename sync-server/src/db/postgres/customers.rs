@@ -9,8 +9,8 @@ use shared::ids::{CustomerId, MerchantId, RegisterId, Seq};
 use shared::money::Money;
 use shared::points::{EntryKey, LedgerEntry, PointsHold, PointsPolicy};
 
-use super::PgTx;
 use super::columns::{all, days, int, opt_days, opt_int, opt_text, parsed, sql_int, text};
+use super::{CursorRun, PgTx};
 use crate::db::{
     AccountId, CatalogTx as _, ChangedCustomer, CustomerRow, CustomersTx, DbError, HoldStatus,
     NewAdjustment, OverdrawnRecord, RecordKey,
@@ -73,15 +73,48 @@ impl PgTx<'_, '_> {
     /// The merchant's next change cursor. The row stays locked until the
     /// transaction ends, so cursors commit in the order they are handed
     /// out and a reader never skips one committed late.
+    /// Later cursors of the same transaction are counted on in memory and
+    /// stored once before COMMIT ([`PgTx::store_cursors`]).
     fn next_cursor(&mut self, merchant: MerchantId) -> Result<i64, DbError> {
-        self.query_opt(
-            "UPDATE merchants SET customer_cursor = customer_cursor + 1 WHERE id = $1
-             RETURNING customer_cursor",
-            &[&merchant.get()],
-        )?
-        .map(|row| row.try_get(0))
-        .transpose()?
-        .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))
+        if let Some(run) = self.cursors.get_mut(&merchant.get()) {
+            run.last += 1;
+            return Ok(run.last);
+        }
+        let stored: i64 = self
+            .query_opt(
+                "UPDATE merchants SET customer_cursor = customer_cursor + 1 WHERE id = $1
+                 RETURNING customer_cursor",
+                &[&merchant.get()],
+            )?
+            .map(|row| row.try_get(0))
+            .transpose()?
+            .ok_or_else(|| DbError::NotFound(format!("merchant {merchant}")))?;
+        self.cursors.insert(
+            merchant.get(),
+            CursorRun {
+                stored,
+                last: stored,
+            },
+        );
+        Ok(stored)
+    }
+
+    /// Stores the last cursor each merchant was handed in this
+    /// transaction, where it went past the one stored (the row is locked
+    /// since the first).
+    pub(crate) fn store_cursors(&mut self) -> Result<(), DbError> {
+        let runs: Vec<(i64, CursorRun)> = self
+            .cursors
+            .drain()
+            .filter(|(_, run)| run.last > run.stored)
+            .collect();
+        for (merchant, run) in runs {
+            self.execute(
+                "UPDATE merchants SET customer_cursor = $2 WHERE id = $1",
+                &[&merchant, &run.last],
+            )?;
+        }
+        Ok(())
     }
 }
 
