@@ -13,7 +13,10 @@
 //! servers (or tests) on separate schemas of one database do not wake each
 //! other. A lost connection is opened again with backoff; a notification
 //! missed meanwhile costs a long-poll its timeout, never a release: every
-//! long-poll reads storage before it waits.
+//! long-poll reads storage before it waits. A register revoked on another
+//! instance drops its credentials kept here, and every kept credential is
+//! dropped whenever listening starts (again), since a revocation may have
+//! been announced while nobody listened.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +28,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::db::{Announcement, Repository};
 use crate::notify::{Notifier, ReleaseNews, Topic};
+use crate::services::Catalog;
 
 /// The longest wait between attempts to listen again.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -45,11 +49,17 @@ pub async fn listen(
     url: String,
     repo: Arc<dyn Repository>,
     notifier: Arc<Notifier>,
+    catalog: Catalog,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let heard = Heard {
+        repo: &repo,
+        notifier: &notifier,
+        catalog: &catalog,
+    };
     loop {
-        match listen_once(&url, &repo, &notifier, &mut stop).await {
+        match listen_once(&url, &heard, &mut stop).await {
             Ok(Ended::Stopped) => return,
             Ok(Ended::ConnectionClosed) => {
                 tracing::warn!(
@@ -78,10 +88,16 @@ enum Ended {
     ConnectionClosed,
 }
 
+/// Who hears the announcements.
+struct Heard<'a> {
+    repo: &'a Arc<dyn Repository>,
+    notifier: &'a Notifier,
+    catalog: &'a Catalog,
+}
+
 async fn listen_once(
     url: &str,
-    repo: &Arc<dyn Repository>,
-    notifier: &Notifier,
+    heard_by: &Heard<'_>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Ended, tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
@@ -109,6 +125,7 @@ async fn listen_once(
         .batch_execute(&format!("LISTEN {}", channel(&schema)))
         .await?;
     tracing::info!(channel = %channel(&schema), "listening for the other instances");
+    heard_by.catalog.forget_credentials(None);
     loop {
         tokio::select! {
             _ = stop.changed() => {
@@ -116,7 +133,7 @@ async fn listen_once(
                 return Ok(Ended::Stopped);
             }
             payload = hearing.recv() => match payload {
-                Some(payload) => hand_on(&payload, repo, notifier).await,
+                Some(payload) => hand_on(&payload, heard_by).await,
                 None => {
                     drop(client);
                     return match pump.await {
@@ -129,11 +146,16 @@ async fn listen_once(
     }
 }
 
-async fn hand_on(payload: &str, repo: &Arc<dyn Repository>, notifier: &Notifier) {
+async fn hand_on(payload: &str, heard_by: &Heard<'_>) {
     match payload.parse::<Announcement>() {
-        Ok(Announcement::Customers { merchant }) => notifier.notify(Topic::Customers, merchant),
+        Ok(Announcement::Customers { merchant }) => {
+            heard_by.notifier.notify(Topic::Customers, merchant);
+        }
         Ok(Announcement::Release { merchant, version }) => {
-            announce_stored_release(repo, notifier, merchant, version).await;
+            announce_stored_release(heard_by.repo, heard_by.notifier, merchant, version).await;
+        }
+        Ok(Announcement::Revoked { register }) => {
+            heard_by.catalog.forget_credentials(Some(register));
         }
         Err(e) => tracing::warn!(error = %e, "an announcement this server does not read"),
     }

@@ -137,6 +137,7 @@ pub async fn serve_with_clock(
             url.expose_secret().to_owned(),
             state.db.clone(),
             state.notifier.clone(),
+            state.services.catalog.clone(),
             repricer_stop.clone(),
         ))
     });

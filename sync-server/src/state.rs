@@ -67,9 +67,23 @@ pub async fn open_repository(settings: &Settings) -> Result<Arc<dyn Repository>,
     })
 }
 
-/// Shared state of the HTTP handlers; cheap to clone.
+/// Shared state of the HTTP handlers: one `Arc`, so the clone axum makes
+/// for each extractor and layer of every request is one reference count,
+/// not one for each of the services' parts.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = StateParts;
+
+    fn deref(&self) -> &StateParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct StateParts {
     pub(crate) settings: Arc<Settings>,
     pub(crate) db: Arc<dyn Repository>,
     pub(crate) services: Services,
@@ -116,7 +130,7 @@ impl AppState {
             crate::services::messaging::Messaging::without_channels(db.clone(), clock.clone())
         });
         let rollups = settings.ingest.rollups;
-        AppState {
+        AppState(Arc::new(StateParts {
             messaging,
             ingest_admission: Arc::new(IngestAdmission::new(&settings.ingest)),
             throttle: Arc::new(crate::web::throttle::Throttle::new(&settings.web)),
@@ -134,14 +148,14 @@ impl AppState {
             key_chain,
             clock,
             notifier,
-        }
+        }))
     }
 
     /// The same state with the key chain `chain` (whose current key must
     /// be the signing key).
     #[must_use]
     pub fn with_key_chain(mut self, chain: KeyChain) -> Self {
-        self.key_chain = Arc::new(chain);
+        Arc::make_mut(&mut self.0).key_chain = Arc::new(chain);
         self
     }
 

@@ -1,5 +1,6 @@
 //! What a committed transaction tells the other server instances: a new
-//! release of a merchant, or a change to a merchant's customers. The
+//! release of a merchant, a change to a merchant's customers, or a
+//! register revoked. The
 //! service announces it inside the transaction; a backend shared by several
 //! instances delivers it to all of them once the transaction commits
 //! (PostgreSQL: `NOTIFY`), and never if it rolls back. An embedded backend
@@ -9,14 +10,14 @@
 use std::fmt;
 use std::str::FromStr;
 
-use shared::ids::{MerchantId, RulesetVersion};
+use shared::ids::{MerchantId, RegisterId, RulesetVersion};
 
 use super::DbError;
 
 /// The channel the announcements travel on.
 pub const CHANNEL: &str = "loyalty_events";
 
-/// A change other instances' long-polls wait for.
+/// A change other instances' long-polls wait for, or must not miss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Announcement {
     /// The merchant published this version.
@@ -30,6 +31,11 @@ pub enum Announcement {
     Customers {
         /// Whose customers.
         merchant: MerchantId,
+    },
+    /// HQ revoked the register: its kept credentials are stale.
+    Revoked {
+        /// The register.
+        register: RegisterId,
     },
 }
 
@@ -45,6 +51,7 @@ impl fmt::Display for Announcement {
                 write!(f, "release {merchant} {version}")
             }
             Announcement::Customers { merchant } => write!(f, "customers {merchant}"),
+            Announcement::Revoked { register } => write!(f, "revoked {register}"),
         }
     }
 }
@@ -73,6 +80,13 @@ impl FromStr for Announcement {
             ["customers", m] => Ok(Announcement::Customers {
                 merchant: merchant(m)?,
             }),
+            ["revoked", r] => Ok(Announcement::Revoked {
+                register: r
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|id| RegisterId::new(id).ok())
+                    .ok_or_else(unknown)?,
+            }),
             _ => Err(unknown()),
         }
     }
@@ -97,11 +111,15 @@ mod tests {
                 version: RulesetVersion::new(12).unwrap(),
             },
             Announcement::Customers { merchant: m },
+            Announcement::Revoked {
+                register: RegisterId::new(3).unwrap(),
+            },
         ] {
             assert_eq!(a.to_string().parse::<Announcement>(), Ok(a));
         }
         assert!("release 7".parse::<Announcement>().is_err());
         assert!("customers x".parse::<Announcement>().is_err());
+        assert!("revoked 0".parse::<Announcement>().is_err());
         assert!("".parse::<Announcement>().is_err());
     }
 }

@@ -3,8 +3,18 @@
 //! fleet's versions (the minimum agent version HQ requires, who lags). The
 //! admin API and the set-up pages both come here, so a store or a token is
 //! made one way.
+//!
+//! **Credentials read once a while.** Every request of a register proves
+//! its secret against its stored credentials; a chain's tills long-poll,
+//! upload and beat all day, so the credentials of registers in service
+//! are kept in memory for [`CREDENTIALS_FRESH_FOR`] (they change only when
+//! HQ revokes the register). A revocation forgets them at once on the
+//! instance that made it, and on the others when its announcement arrives
+//! ([`Catalog::forget_credentials`]); a read begun before a forgetting is
+//! not kept, and revoked or unknown registers are never kept.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use ring::rand::{SecureRandom as _, SystemRandom};
@@ -16,7 +26,8 @@ use shared::wire::sync::HeartbeatReply;
 
 use crate::clock::Clock;
 use crate::db::{
-    DbError, NewEnrollmentToken, NewRegister, RegisterCredentials, RegisterStatus, Repository,
+    Announcement, DbError, NewEnrollmentToken, NewRegister, RegisterCredentials, RegisterStatus,
+    Repository,
 };
 use crate::wire::admin::{
     Brand, EnrollmentToken, Merchant, NewBrand, NewMerchant, NewStore, Store,
@@ -105,6 +116,19 @@ fn stored_minimum(text: Option<String>) -> Result<Option<AgentVersion>, DbError>
 pub struct Catalog {
     repo: Arc<dyn Repository>,
     clock: Arc<dyn Clock>,
+    credentials: Arc<Mutex<KeptCredentials>>,
+}
+
+/// How long a register's credentials are used without reading them again
+/// (the bound on a revocation whose announcement another instance missed).
+pub const CREDENTIALS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Credentials of registers in service, read lately.
+#[derive(Debug, Default)]
+struct KeptCredentials {
+    by_register: HashMap<RegisterId, (RegisterCredentials, tokio::time::Instant)>,
+    /// Forgettings so far: a read begun before the last one is not kept.
+    forgettings: u64,
 }
 
 /// Refuses a blank name, naming what it is of.
@@ -135,7 +159,31 @@ pub fn random_hex(bytes: usize) -> Result<String, DbError> {
 impl Catalog {
     /// The service over `repo`, telling time by `clock`.
     pub fn new(repo: Arc<dyn Repository>, clock: Arc<dyn Clock>) -> Self {
-        Catalog { repo, clock }
+        Catalog {
+            repo,
+            clock,
+            credentials: Arc::default(),
+        }
+    }
+
+    fn kept_credentials(&self) -> std::sync::MutexGuard<'_, KeptCredentials> {
+        self.credentials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets the kept credentials of `register`, or of every register:
+    /// a revocation here or on another instance, or announcements that may
+    /// have been missed.
+    pub fn forget_credentials(&self, register: Option<RegisterId>) {
+        let mut kept = self.kept_credentials();
+        match register {
+            Some(register) => {
+                kept.by_register.remove(&register);
+            }
+            None => kept.by_register.clear(),
+        }
+        kept.forgettings += 1;
     }
 
     /// Creates a merchant.
@@ -286,15 +334,34 @@ impl Catalog {
             .await
     }
 
-    /// A register's credentials, or `NotFound`.
+    /// A register's credentials, or `NotFound`: kept ones while fresh
+    /// (see the module's docs).
     pub async fn register_credentials(
         &self,
         id: RegisterId,
     ) -> Result<RegisterCredentials, DbError> {
-        self.repo
+        let forgettings = {
+            let kept = self.kept_credentials();
+            if let Some((credentials, read_at)) = kept.by_register.get(&id)
+                && read_at.elapsed() < CREDENTIALS_FRESH_FOR
+            {
+                return Ok(credentials.clone());
+            }
+            kept.forgettings
+        };
+        let read_at = tokio::time::Instant::now();
+        let credentials = self
+            .repo
             .read(move |tx| tx.register_credentials(id))
             .await?
-            .ok_or_else(|| DbError::NotFound(format!("register {id}")))
+            .ok_or_else(|| DbError::NotFound(format!("register {id}")))?;
+        if !credentials.revoked {
+            let mut kept = self.kept_credentials();
+            if kept.forgettings == forgettings {
+                kept.by_register.insert(id, (credentials.clone(), read_at));
+            }
+        }
+        Ok(credentials)
     }
 
     /// A merchant's registers with their standing, by id.
@@ -415,9 +482,11 @@ impl Catalog {
                     .register_credentials(id)?
                     .ok_or_else(|| DbError::NotFound(format!("register {id}")))?;
                 tx.revoke_register(id, now)?;
+                tx.announce(Announcement::Revoked { register: id })?;
                 Ok(register.merchant_id)
             })
             .await?;
+        self.forget_credentials(Some(id));
         tracing::info!(register_id = %id, merchant_id = %merchant, "revoked a register");
         Ok(merchant)
     }

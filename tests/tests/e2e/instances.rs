@@ -294,3 +294,54 @@ async fn a_till_with_both_urls_fails_over_when_its_instance_dies() -> anyhow::Re
     agent.stop().await?;
     Ok(())
 }
+
+/// A register HQ revokes through one instance is refused by the other at
+/// once, though the other keeps the credentials of registers in service
+/// for half a minute: the revocation's announcement makes it forget them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_register_revoked_through_one_instance_is_refused_by_the_other_at_once()
+-> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (database_url, _schema) = sync_server::db::postgres_test_schema_url(&postgres_base_url())
+        .context("PostgreSQL for the multi-instance test")?;
+    let a = instance(tmp.path(), "a", &database_url, None).await?;
+    let b = instance(tmp.path(), "b", &database_url, Some(&tmp.path().join("a"))).await?;
+    let chain = scenario::create_chain(&a.admin()).await?;
+    let mut register = SimRegister::enroll_at(&b.url(), &b.admin(), chain.stores[0].id).await?;
+    // B checks the register's credentials (and keeps them).
+    let sales = register.sales(2, 500)?;
+    let (status, body) = register.upload_to(&b.url(), &sales[..1]).await?;
+    ensure!(status == StatusCode::OK, "upload to B: {status} {body}");
+
+    let revoked_at = Instant::now();
+    let reply = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/admin/registers/{}/revoke",
+            a.url(),
+            register.id
+        ))
+        .bearer_auth(a.admin_token())
+        .send()
+        .await?;
+    ensure!(
+        reply.status().is_success(),
+        "revoke on A: {}",
+        reply.status()
+    );
+    // B refuses it well before its kept credentials would go stale.
+    let refused = loop {
+        let (status, body) = register.upload_to(&b.url(), &sales[1..]).await?;
+        if status == StatusCode::UNAUTHORIZED {
+            let error: ErrorBody = serde_json::from_str(&body)?;
+            ensure!(error.error == "register_revoked", "{body}");
+            break revoked_at.elapsed();
+        }
+        ensure!(status == StatusCode::OK, "upload to B: {status} {body}");
+        if revoked_at.elapsed() > Duration::from_secs(10) {
+            bail!("B still takes a register revoked on A 10 s later");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!("a revocation on A reached B in {refused:?}");
+    Ok(())
+}
