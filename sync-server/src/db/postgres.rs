@@ -439,6 +439,19 @@ mod tests {
         }
     }
 
+    /// A merchant of its own.
+    async fn merchant(repo: &Arc<dyn Repository>) -> MerchantId {
+        repo.write(|tx| {
+            tx.insert_merchant(&NewMerchant {
+                name: "M".into(),
+                currency: Currency::RUB,
+            })
+        })
+        .await
+        .unwrap()
+        .id
+    }
+
     /// A merchant with one store and one register enrolled with a token.
     struct Shop {
         merchant: MerchantId,
@@ -715,16 +728,7 @@ mod tests {
     async fn a_locked_merchant_waits_for_the_first_transaction() {
         let scratch = Scratch::new();
         let repo = scratch.repo().await;
-        let merchant = repo
-            .write(|tx| {
-                tx.insert_merchant(&NewMerchant {
-                    name: "M".into(),
-                    currency: Currency::RUB,
-                })
-            })
-            .await
-            .unwrap()
-            .id;
+        let merchant = merchant(&repo).await;
         let log = Arc::new(StdMutex::new(Vec::new()));
         let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
         let first = {
@@ -763,16 +767,7 @@ mod tests {
     async fn a_taken_phone_conflicts_and_cursors_go_up() {
         let scratch = Scratch::new();
         let repo = scratch.repo().await;
-        let merchant = repo
-            .write(|tx| {
-                tx.insert_merchant(&NewMerchant {
-                    name: "M".into(),
-                    currency: Currency::RUB,
-                })
-            })
-            .await
-            .unwrap()
-            .id;
+        let merchant = merchant(&repo).await;
         let anna = repo
             .write(move |tx| {
                 tx.insert_customer(merchant, &new_customer("Анна", Some("+79990001122")))
@@ -830,16 +825,7 @@ mod tests {
     async fn a_transactions_many_cursors_are_stored_once_and_the_next_writer_follows_them() {
         let scratch = Scratch::new();
         let repo = scratch.repo().await;
-        let merchant = repo
-            .write(|tx| {
-                tx.insert_merchant(&NewMerchant {
-                    name: "M".into(),
-                    currency: Currency::RUB,
-                })
-            })
-            .await
-            .unwrap()
-            .id;
+        let merchant = merchant(&repo).await;
         let first = repo
             .write(move |tx| tx.insert_customer(merchant, &new_customer("Анна", None)))
             .await
