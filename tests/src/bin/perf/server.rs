@@ -1033,54 +1033,21 @@ pub async fn bench_fanout(dir: &Path) -> anyhow::Result<()> {
         settle(&server).await?;
         let before = admin.customer_feed().await?;
         let cpu = server.cpu_time()?;
-        let readers: Vec<_> = polls
-            .into_iter()
-            .map(|mut stream| {
-                tokio::spawn(async move {
-                    let reply = read_reply_body(&mut stream).await;
-                    (stream, Instant::now(), reply)
-                })
-            })
-            .collect();
+        let readers = read_replies(polls);
         let customer = customers[sale % customers.len()].id;
         let t = Instant::now();
         let record = seller.sale_to(10_000, customer)?;
         seller.upload_ok(&[record]).await?;
-        let mut next = None;
-        let mut streams = Vec::with_capacity(readers.len());
-        for reader in readers {
-            let (stream, arrived, reply) = tokio::time::timeout(Duration::from_secs(60), reader)
-                .await
-                .context("a long-poll got no reply within 60 s")??;
-            let (status, body) = reply?;
-            ensure!(status == 200, "a long-poll got {status}");
-            let page: shared::wire::sync::CustomerDeltaPage = serde_json::from_slice(&body)?;
-            ensure!(
-                page.customers.iter().any(|c| c.id == customer),
-                "a register's page after sale {sale} lacks its customer {customer}: {:?} after {cursor}",
-                page.customers.iter().map(|c| c.id).collect::<Vec<_>>()
-            );
-            ensure!(
-                next.is_none_or(|n| n == page.next_cursor),
-                "registers got different pages"
-            );
-            next = Some(page.next_cursor);
-            wake_latency.push(arrived.saturating_duration_since(t));
-            streams.push(stream);
-        }
+        let (mut streams, next, arrivals) = pages_naming(readers, customer).await?;
+        wake_latency.extend(arrivals.iter().map(|a| a.saturating_duration_since(t)));
         let woke_cpu = server.cpu_time()?.saturating_sub(cpu);
         let woke = admin.customer_feed().await?;
         // One upload's own check (the seller holds no poll) is no page.
         wake_cpu += woke_cpu;
         wake_pages += woke.pages_computed - before.pages_computed;
-        cursor = next.context("no register")?;
+        cursor = next;
         let cpu = server.cpu_time()?;
-        // In the order of `bearers`, as the polls were opened.
-        for (stream, bearer) in streams.iter_mut().zip(&bearers) {
-            stream
-                .write_all(&changes_request(listen, bearer, cursor))
-                .await?;
-        }
+        poll_again(&mut streams, &bearers, listen, cursor).await?;
         polls = streams;
         wait_parked(&server, &admin, registers).await?;
         repoll_cpu += server.cpu_time()?.saturating_sub(cpu);
@@ -1093,43 +1060,18 @@ pub async fn bench_fanout(dir: &Path) -> anyhow::Result<()> {
         settle(&server).await?;
         let (mut pages, mut cpu_spent) = (Vec::with_capacity(2), Vec::with_capacity(2));
         for customer in [customers[0].id, customers[1 % customers.len()].id] {
-            let readers: Vec<_> = polls
-                .into_iter()
-                .map(|mut stream| {
-                    tokio::spawn(async move {
-                        let reply = read_reply_body(&mut stream).await;
-                        (stream, reply)
-                    })
-                })
-                .collect();
+            let readers = read_replies(polls);
             let before = admin.customer_feed().await?.pages_computed;
             let cpu = server.cpu_time()?;
             let record = seller.sale_to(10_000, customer)?;
             seller.upload_ok(&[record]).await?;
-            let mut streams = Vec::with_capacity(readers.len());
-            for reader in readers {
-                let (stream, reply) = tokio::time::timeout(Duration::from_secs(60), reader)
-                    .await
-                    .context("a paced long-poll got no reply within 60 s")??;
-                let (status, body) = reply?;
-                ensure!(status == 200, "a long-poll got {status}");
-                let page: shared::wire::sync::CustomerDeltaPage = serde_json::from_slice(&body)?;
-                ensure!(
-                    page.customers.iter().any(|c| c.id == customer),
-                    "a register's page lacks its customer {customer}"
-                );
-                cursor = page.next_cursor;
-                streams.push(stream);
-            }
+            let (mut streams, next, _) = pages_naming(readers, customer).await?;
+            cursor = next;
             cpu_spent.push(server.cpu_time()?.saturating_sub(cpu));
             pages.push(admin.customer_feed().await?.pages_computed - before);
             // Each asks again at once: paced until the interval's tick, by
             // which the next sale has landed (the second round's page).
-            for (stream, bearer) in streams.iter_mut().zip(&bearers) {
-                stream
-                    .write_all(&changes_request(listen, bearer, cursor))
-                    .await?;
-            }
+            poll_again(&mut streams, &bearers, listen, cursor).await?;
             polls = streams;
         }
         (pages[1], cpu_spent[1])
@@ -1202,6 +1144,72 @@ pub async fn bench_fanout(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// A customer long-poll after `cursor`, kept alive, as raw HTTP/1.1.
+/// A held long-poll's reply, read to its end, with the stream and when
+/// it arrived.
+type ReplyReader = tokio::task::JoinHandle<(TcpStream, Instant, anyhow::Result<(u16, Vec<u8>)>)>;
+
+/// Reads each held poll's reply in a task of its own.
+fn read_replies(polls: Vec<TcpStream>) -> Vec<ReplyReader> {
+    polls
+        .into_iter()
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                let reply = read_reply_body(&mut stream).await;
+                (stream, Instant::now(), reply)
+            })
+        })
+        .collect()
+}
+
+/// Every reply of `readers` (in their order): a page that names
+/// `customer`, the same page for all. The streams, the pages' next cursor
+/// and when each reply arrived.
+async fn pages_naming(
+    readers: Vec<ReplyReader>,
+    customer: shared::ids::CustomerId,
+) -> anyhow::Result<(Vec<TcpStream>, i64, Vec<Instant>)> {
+    let mut next = None;
+    let mut streams = Vec::with_capacity(readers.len());
+    let mut arrivals = Vec::with_capacity(readers.len());
+    for reader in readers {
+        let (stream, arrived, reply) = tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .context("a long-poll got no reply within 60 s")??;
+        let (status, body) = reply?;
+        ensure!(status == 200, "a long-poll got {status}");
+        let page: shared::wire::sync::CustomerDeltaPage = serde_json::from_slice(&body)?;
+        ensure!(
+            page.customers.iter().any(|c| c.id == customer),
+            "a register's page lacks its customer {customer}: {:?}",
+            page.customers.iter().map(|c| c.id).collect::<Vec<_>>()
+        );
+        ensure!(
+            next.is_none_or(|n| n == page.next_cursor),
+            "registers got different pages"
+        );
+        next = Some(page.next_cursor);
+        arrivals.push(arrived);
+        streams.push(stream);
+    }
+    Ok((streams, next.context("no register")?, arrivals))
+}
+
+/// Each stream asks for the changes after `cursor` again, as the register
+/// of `bearers` in the same place (the order the polls were opened in).
+async fn poll_again(
+    streams: &mut [TcpStream],
+    bearers: &[String],
+    listen: SocketAddr,
+    cursor: i64,
+) -> anyhow::Result<()> {
+    for (stream, bearer) in streams.iter_mut().zip(bearers) {
+        stream
+            .write_all(&changes_request(listen, bearer, cursor))
+            .await?;
+    }
+    Ok(())
+}
+
 fn changes_request(listen: SocketAddr, bearer: &str, cursor: i64) -> Vec<u8> {
     format!(
         "GET /api/v1/customers/changes?after={cursor}&wait={PUSH_WAIT_SECS} HTTP/1.1\r\n\
